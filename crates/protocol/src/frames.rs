@@ -1,0 +1,336 @@
+//! The frames of a Merpati connection and the error codes they carry.
+//!
+//! A connection goes: the server sends [`ServerFrame::Challenge`]; the client answers with
+//! [`ClientFrame::Authenticate`]; the server says [`ServerFrame::Welcome`] or
+//! [`ServerFrame::Error`]. From then on the client sends requests and the server pushes chats
+//! and messages as they happen. `docs/protocol.md` walks through it.
+//!
+//! Enum variants are encoded by their index: add new variants at the end only, and bump
+//! [`crate::PROTOCOL_VERSION`] for anything else.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId, Username};
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// The first frame: proves who the client is. Anything else before it is refused.
+    Authenticate {
+        /// The protocol version the client speaks ([`crate::PROTOCOL_VERSION`]).
+        version: u16,
+        /// How the client proves it.
+        method: AuthMethod,
+    },
+    /// Start a 1:1 chat or a group. Answered by [`ServerFrame::Chat`] with the same request id
+    /// (an existing 1:1 chat with the same person is returned rather than doubled).
+    CreateChat {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// What to create.
+        chat: NewChat,
+    },
+    /// Add a person to a group. Every member is sent the updated [`ServerFrame::Chat`].
+    AddMember {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The group.
+        chat_id: ChatId,
+        /// Who joins.
+        username: Username,
+    },
+    /// Send a message. Answered by [`ServerFrame::Ack`] once the message is durable, or by
+    /// [`ServerFrame::SendFailed`]. Resending the same `client_msg_id` stores it once.
+    Send {
+        /// The chat.
+        chat_id: ChatId,
+        /// The client's name for the message.
+        client_msg_id: ClientMsgId,
+        /// Opaque to the server; at most [`crate::MAX_BODY_BYTES`].
+        body: Vec<u8>,
+    },
+    /// Catch up after (re)connecting. The server sends every chat of the account
+    /// ([`ServerFrame::Chat`]), then one [`ServerFrame::Page`] per chat with news, then
+    /// [`ServerFrame::SyncDone`].
+    Sync {
+        /// The storage epoch the positions below belong to; `None` on a fresh device. If it is
+        /// not the server's, the positions are ignored.
+        epoch: Option<Epoch>,
+        /// Per chat, the last sequence the client holds without a gap before it. For these
+        /// chats the server sends what follows; for any other chat, its newest page.
+        positions: Vec<(ChatId, Seq)>,
+    },
+    /// Ask for messages after a position, oldest first (fills gaps, continues a catch-up).
+    Fetch {
+        /// The chat.
+        chat_id: ChatId,
+        /// Send messages with a sequence greater than this.
+        after: Seq,
+        /// At most this many (the server caps it at [`crate::MAX_PAGE`]).
+        limit: u32,
+    },
+    /// Ask for older messages, for scrolling back through history.
+    History {
+        /// The chat.
+        chat_id: ChatId,
+        /// Send messages with a sequence less than this.
+        before: Seq,
+        /// At most this many (the server caps it at [`crate::MAX_PAGE`]).
+        limit: u32,
+    },
+    /// Everything up to `seq` has been read in this chat.
+    MarkRead {
+        /// The chat.
+        chat_id: ChatId,
+        /// The newest message read.
+        seq: Seq,
+    },
+    /// End this device's session: the server forgets its session token and closes.
+    Logout,
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthMethod {
+    /// Create an account whose Ed25519 public key is `public_key`. The signature covers
+    /// [`crate::auth::challenge_message`] with [`crate::auth::AuthPurpose::Register`].
+    Register {
+        /// The name to register.
+        username: Username,
+        /// The account's Ed25519 public key.
+        public_key: [u8; 32],
+        /// The Ed25519 signature of the challenge message (64 bytes).
+        signature: Vec<u8>,
+    },
+    /// Sign in; the signature covers the challenge message with
+    /// [`crate::auth::AuthPurpose::Login`].
+    Login {
+        /// The account.
+        username: Username,
+        /// The Ed25519 signature of the challenge message (64 bytes).
+        signature: Vec<u8>,
+    },
+    /// Reconnect a device that signed in before, without the passphrase.
+    Resume {
+        /// The token the server gave in [`ServerFrame::Welcome`].
+        session_token: [u8; 32],
+    },
+}
+
+/// A chat to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NewChat {
+    /// A 1:1 chat with one other person.
+    Direct {
+        /// The other person.
+        with: Username,
+    },
+    /// A group.
+    Group {
+        /// Its title, 1 to [`crate::MAX_TITLE_CHARS`] characters.
+        title: String,
+        /// The members besides the creator.
+        members: Vec<Username>,
+    },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The first frame of every connection.
+    Challenge {
+        /// The protocol version the server speaks.
+        version: u16,
+        /// Random bytes to sign; new for every connection.
+        nonce: [u8; 32],
+        /// The server storage's epoch.
+        epoch: Epoch,
+    },
+    /// Authentication succeeded.
+    Welcome {
+        /// Who the client is signed in as.
+        me: Member,
+        /// For `Register` and `Login`: a new token for `Resume`. `None` after a `Resume`.
+        session_token: Option<[u8; 32]>,
+    },
+    /// A request failed or a frame was refused. The connection stays open unless the code
+    /// says otherwise (see `docs/protocol.md`).
+    Error {
+        /// The request it answers, if it answers one.
+        request: Option<RequestId>,
+        /// What went wrong.
+        code: ErrorCode,
+        /// Detail for logs and developers; the app shows words of its own for each code.
+        detail: String,
+    },
+    /// A chat the account belongs to, when it is created, changed, or synced.
+    Chat {
+        /// The `CreateChat` or `AddMember` this answers, if any.
+        request: Option<RequestId>,
+        /// The chat as it is now.
+        chat: ChatInfo,
+    },
+    /// A message sent on this connection is durable.
+    Ack {
+        /// Its chat.
+        chat_id: ChatId,
+        /// The client's name for it.
+        client_msg_id: ClientMsgId,
+        /// The position the server gave it.
+        seq: Seq,
+        /// When the server stored it, in milliseconds since the Unix epoch.
+        sent_at_ms: u64,
+    },
+    /// A message sent on this connection was refused; it will never be stored.
+    SendFailed {
+        /// Its chat.
+        chat_id: ChatId,
+        /// The client's name for it.
+        client_msg_id: ClientMsgId,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// A new message in one of the account's chats, pushed as it is stored.
+    Message(MessageFrame),
+    /// An answer to `Sync`, `Fetch` or `History`: consecutive messages, oldest first.
+    Page {
+        /// The chat.
+        chat_id: ChatId,
+        /// The messages, by ascending sequence, without gaps.
+        messages: Vec<MessageFrame>,
+        /// Whether more messages lie beyond this page in the direction asked for (newer for
+        /// `Sync` and `Fetch`, older for `History`).
+        more: bool,
+    },
+    /// Everything `Sync` had to send has been sent.
+    SyncDone,
+    /// A member of a chat has read up to `seq`.
+    ReadUpTo {
+        /// The chat.
+        chat_id: ChatId,
+        /// Who read.
+        user: UserId,
+        /// Up to where.
+        seq: Seq,
+    },
+    /// The server is closing this connection; come back after `retry_after_ms`.
+    Goodbye {
+        /// Why it closes.
+        code: ErrorCode,
+        /// When to reconnect, in milliseconds (`None`: do not reconnect by yourself).
+        retry_after_ms: Option<u32>,
+    },
+}
+
+/// A person as other members see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Their id.
+    pub id: UserId,
+    /// Their username.
+    pub username: Username,
+}
+
+/// A 1:1 chat or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatKind {
+    /// Two people.
+    Direct,
+    /// A named group.
+    Group,
+}
+
+/// A chat as the server describes it to a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatInfo {
+    /// Its id.
+    pub id: ChatId,
+    /// 1:1 or group.
+    pub kind: ChatKind,
+    /// A group's title; empty for a 1:1 chat (the app shows the other person's name).
+    pub title: String,
+    /// Everyone in it, the receiving member included.
+    pub members: Vec<Member>,
+    /// The sequence of its newest message (`Seq(0)` when empty).
+    pub head: Seq,
+    /// How far the receiving member has read.
+    pub read: Seq,
+    /// When it was created, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFrame {
+    /// Its chat.
+    pub chat_id: ChatId,
+    /// Its position in the chat.
+    pub seq: Seq,
+    /// The sender's name for it.
+    pub client_msg_id: ClientMsgId,
+    /// Who sent it.
+    pub sender: UserId,
+    /// When the server stored it, in milliseconds since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// Opaque bytes: the app's encoded content.
+    pub body: Vec<u8>,
+}
+
+/// Why something failed. The app maps each code to words a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The client speaks another protocol version. Closes the connection.
+    UnsupportedVersion,
+    /// The frame could not be decoded, or was a text frame.
+    Malformed,
+    /// The frame was larger than [`crate::MAX_FRAME_BYTES`]. Closes the connection.
+    FrameTooLarge,
+    /// A request came before authentication.
+    NotAuthenticated,
+    /// `Register` for a name that exists.
+    UsernameTaken,
+    /// `Login` or `CreateChat` named a user who does not exist.
+    NoSuchUser,
+    /// The signature did not verify: the passphrase (or username) is wrong.
+    WrongPassphrase,
+    /// A `Resume` token is unknown or was revoked: sign in again.
+    SessionExpired,
+    /// The public key or signature was not valid Ed25519 material.
+    InvalidKey,
+    /// The chat does not exist or the account is not a member.
+    NoSuchChat,
+    /// The body exceeds [`crate::MAX_BODY_BYTES`].
+    MessageTooLarge,
+    /// A group title is empty or too long.
+    InvalidTitle,
+    /// A group would exceed [`crate::MAX_GROUP_MEMBERS`].
+    TooManyMembers,
+    /// A 1:1 chat with oneself.
+    CannotChatWithSelf,
+    /// Only groups take new members.
+    NotAGroup,
+    /// The person is already a member.
+    AlreadyMember,
+    /// The client sends faster than allowed; slow down.
+    RateLimited,
+    /// The server is overloaded; try later.
+    ServerBusy,
+    /// The server is shutting down; reconnect after the hinted delay.
+    ShuttingDown,
+    /// The server failed; the request may be retried.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Whether the server closes the connection after sending this code.
+    pub fn closes_connection(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::UnsupportedVersion
+                | ErrorCode::FrameTooLarge
+                | ErrorCode::SessionExpired
+                | ErrorCode::ShuttingDown
+                | ErrorCode::ServerBusy
+        )
+    }
+}

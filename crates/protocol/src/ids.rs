@@ -1,0 +1,76 @@
+//! Identifiers and positions carried by frames.
+//!
+//! Each is a newtype so a chat id can never be passed where a sequence number is meant.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A user, as numbered by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UserId(pub u64);
+
+/// A chat (1:1 or group), as numbered by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChatId(pub u64);
+
+/// A message's position in its chat: the server assigns 1, 2, 3, ... per chat, without gaps.
+///
+/// `Seq(0)` means "before the first message".
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The position after this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0.saturating_add(1))
+    }
+}
+
+/// Identifies the server's storage. If storage is ever restored or replaced the epoch changes,
+/// and clients drop the positions they hold instead of trusting old sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Epoch(pub u64);
+
+/// Pairs a client's request with the server's answer or error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u32);
+
+/// The name a client gives a message before sending it (128 random bits).
+///
+/// The server deduplicates on it, so resending a message after a lost acknowledgement stores
+/// it once.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClientMsgId(pub [u8; 16]);
+
+impl ClientMsgId {
+    /// The id as 32 lowercase hex digits, as used in the app's `data-msg-id`.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for ClientMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientMsgId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ClientMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_msg_id_hex_is_32_lowercase_digits() {
+        let id = ClientMsgId([0xab; 16]);
+        assert_eq!(id.to_hex(), "ab".repeat(16));
+    }
+}

@@ -1,0 +1,81 @@
+//! Merpati's wire protocol: every frame the app, the server and the load generator exchange.
+//!
+//! Frames travel as binary WebSocket messages, each one [postcard]-encoded [`ClientFrame`] or
+//! [`ServerFrame`]. [`encode`] and [`decode`] are the one way to turn a frame into bytes and
+//! back; `docs/protocol.md` describes the conversation, the limits and the error codes.
+//!
+//! This crate does no I/O: it compiles for native targets and for `wasm32` alike.
+//!
+//! # Layout
+//! - [`ids`]: identifiers and positions (`ChatId`, `Seq`, `ClientMsgId`, `Epoch`, ...).
+//! - [`username`]: the rules a username must follow.
+//! - [`frames`]: the frames themselves and the error codes.
+//! - [`auth`]: what a client signs to prove it holds an account key.
+//! - [`content`]: the plaintext a message body carries inside the app.
+
+pub mod auth;
+pub mod content;
+pub mod frames;
+pub mod ids;
+pub mod username;
+
+pub use frames::{
+    ChatInfo, ChatKind, ClientFrame, ErrorCode, Member, MessageFrame, NewChat, ServerFrame,
+};
+pub use ids::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId};
+pub use username::{Username, UsernameError};
+
+/// The protocol version this build speaks. The server refuses a `Hello` with another major.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The largest WebSocket message either side accepts, in bytes.
+///
+/// Large enough for a full message body plus framing, small enough that a hostile peer cannot
+/// make the server buffer much: the server's WebSocket reader enforces it before decoding.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// The largest message body, in bytes. The server refuses bigger ones with
+/// [`ErrorCode::MessageTooLarge`]; the app refuses them before they reach the outbox.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The most members a group may have.
+pub const MAX_GROUP_MEMBERS: usize = 256;
+
+/// The longest group title, in characters.
+pub const MAX_TITLE_CHARS: usize = 100;
+
+/// The most messages the server returns for one history or sync request.
+pub const MAX_PAGE: u32 = 500;
+
+/// Why bytes could not be decoded into a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes exceed [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The bytes are not a frame this version knows.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+/// Encodes a frame into the bytes of one binary WebSocket message.
+pub fn encode<T: serde::Serialize>(frame: &T) -> Vec<u8> {
+    // Serialising these types into a Vec cannot fail: every field is plain data with no
+    // fallible `Serialize` impl and the Vec grows as needed.
+    postcard::to_allocvec(frame).unwrap_or_default()
+}
+
+/// Decodes one binary WebSocket message into a frame, refusing oversized and malformed input.
+pub fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let (frame, rest) = postcard::take_from_bytes(bytes)?;
+    if !rest.is_empty() {
+        // Trailing bytes mean the peer and we disagree about the layout: refuse, don't guess.
+        return Err(DecodeError::Malformed(
+            postcard::Error::DeserializeBadEncoding,
+        ));
+    }
+    Ok(frame)
+}
