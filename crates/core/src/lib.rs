@@ -1,1 +1,24 @@
-//! placeholder
+//! Merpati's client engine, sans I/O.
+//!
+//! The same engine runs in the browser app, in native tests and in the load generator: it
+//! never touches a socket, a disk, a timer or `web_sys`. The shell around it pushes in what
+//! happened and pulls out frames to send, store writes to apply and events to show.
+//!
+//! # Layout
+//! - [`engine`]: the state machine of one signed-in device (sync, outbox, requests).
+//! - [`timeline`]: one chat's messages in sequence order, gap tracking, display items.
+//! - [`store`]: the `Store` trait, its records, and the in-memory store.
+//! - [`store_suite`]: the one test suite every `Store` implementation passes.
+//! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
+
+pub mod crypto;
+pub mod engine;
+pub mod store;
+pub mod store_suite;
+pub mod timeline;
+
+pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError};
+pub use store::{
+    AccountRecord, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store, StoreWrite,
+};
+pub use timeline::{MessageStatus, TimelineItem};

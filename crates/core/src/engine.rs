@@ -1,0 +1,946 @@
+//! The client engine: the state machine of one signed-in device, with no I/O.
+//!
+//! The app (or the load generator) owns the socket, the store and the clock, and drives the
+//! engine: it pushes in what happened ([`Engine::on_connected`], [`Engine::handle_frame`],
+//! [`Engine::send_text`], ...) and pulls out what to do — frames to send
+//! ([`Engine::poll_frame`]), store writes to apply in one transaction
+//! ([`Engine::take_writes`]) and events for the person ([`Engine::take_events`]). Views read
+//! the state through queries such as [`Engine::chat_list`] and [`Engine::timeline`].
+//!
+//! Every message a person writes goes to the outbox first (persisted), and is sent — and
+//! resent after every reconnect, with the same `client_msg_id` — until the server
+//! acknowledges it; the timelines show each message once, in sequence order.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, MAX_BODY_BYTES,
+    MAX_PAGE, Member, MessageFrame, PROTOCOL_VERSION, RequestId, Seq, ServerFrame, UserId,
+    Username,
+    auth::{AuthPurpose, challenge_message},
+    content::MessageContent,
+    frames::{AuthMethod, NewChat},
+};
+use vodozemac::Ed25519SecretKey;
+
+use crate::crypto::random_bytes;
+use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, StoreWrite};
+use crate::timeline::{Inserted, MessageStatus, Timeline, TimelineItem, body_text};
+
+/// How many messages a history request asks for.
+pub const HISTORY_PAGE: u32 = 50;
+
+/// Where the connection stands, as the person sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionPhase {
+    /// No connection; nothing is being tried right now.
+    Offline,
+    /// Opening a socket, proving who we are, or catching up.
+    Connecting,
+    /// Signed in and caught up: messages flow live.
+    Online,
+}
+
+impl ConnectionPhase {
+    /// The value of the app's `data-state` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionPhase::Offline => "offline",
+            ConnectionPhase::Connecting => "connecting",
+            ConnectionPhase::Online => "online",
+        }
+    }
+}
+
+/// Something the person (or the shell) should learn about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Authentication succeeded.
+    SignedIn(Member),
+    /// Authentication failed; the code says why (e.g. [`ErrorCode::WrongPassphrase`]).
+    AuthFailed(ErrorCode),
+    /// The stored session is no longer valid: the device must sign in again.
+    SessionExpired,
+    /// A `create_*` request produced (or found) this chat.
+    ChatReady {
+        /// The request.
+        request: RequestId,
+        /// The chat.
+        chat_id: ChatId,
+    },
+    /// A request failed.
+    RequestFailed {
+        /// The request, if the failure answers one.
+        request: Option<RequestId>,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// The server is going away; reconnect after the hinted delay.
+    ServerGoingAway {
+        /// The server's hint, in milliseconds.
+        retry_after_ms: Option<u32>,
+    },
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Nothing to send.
+    #[error("The message is empty")]
+    Empty,
+    /// Over [`MAX_BODY_BYTES`] once encoded.
+    #[error("The message is too long (at most {MAX_BODY_BYTES} bytes)")]
+    TooLarge,
+    /// The chat is not known on this device.
+    #[error("That chat does not exist")]
+    NoSuchChat,
+    /// The system's random source failed.
+    #[error("No randomness available")]
+    NoRandomness,
+}
+
+/// Why a request could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Requests need a live connection.
+    #[error("Not connected — try again when the connection is back")]
+    NotConnected,
+    /// A username was not valid.
+    #[error("{0}")]
+    InvalidUsername(#[from] merpati_protocol::UsernameError),
+    /// The group needs a title.
+    #[error("A group needs a name")]
+    EmptyTitle,
+}
+
+/// A chat row of the chat list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSummary {
+    /// The chat.
+    pub id: ChatId,
+    /// 1:1 or group.
+    pub kind: ChatKind,
+    /// The group title, or the other person's name.
+    pub title: String,
+    /// The newest message's text (pending ones included).
+    pub last_text: Option<String>,
+    /// When anything last happened in the chat.
+    pub last_activity_ms: u64,
+    /// Messages from others not yet read.
+    pub unread: usize,
+}
+
+enum Credentials {
+    Register {
+        username: Username,
+        key: Ed25519SecretKey,
+    },
+    Login {
+        username: Username,
+        key: Ed25519SecretKey,
+    },
+    Resume {
+        session_token: [u8; 32],
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Offline,
+    AwaitingChallenge,
+    Authenticating,
+    Syncing,
+    Online,
+}
+
+struct ChatState {
+    info: ChatInfo,
+    timeline: Timeline,
+    others_read: HashMap<UserId, Seq>,
+    fetching: bool,
+    history_requested: bool,
+}
+
+struct OutboxEntry {
+    record: OutboxRecord,
+    failed: bool,
+}
+
+/// The state machine of one device. See the module documentation.
+pub struct Engine {
+    phase: Phase,
+    credentials: Option<Credentials>,
+    me: Option<Member>,
+    session_token: Option<[u8; 32]>,
+    epoch: Option<Epoch>,
+    chats: BTreeMap<ChatId, ChatState>,
+    outbox: Vec<OutboxEntry>,
+    next_order: u64,
+    next_request: u32,
+    pending_requests: Vec<RequestId>,
+    outgoing: VecDeque<ClientFrame>,
+    writes: Vec<StoreWrite>,
+    events: Vec<Event>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("phase", &self.phase)
+            .field("me", &self.me)
+            .field("chats", &self.chats.len())
+            .field("outbox", &self.outbox.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no account and no state.
+    pub fn new() -> Engine {
+        Engine {
+            phase: Phase::Offline,
+            credentials: None,
+            me: None,
+            session_token: None,
+            epoch: None,
+            chats: BTreeMap::new(),
+            outbox: Vec::new(),
+            next_order: 1,
+            next_request: 1,
+            pending_requests: Vec::new(),
+            outgoing: VecDeque::new(),
+            writes: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    // ----- restoring and signing in -------------------------------------------------------
+
+    /// Loads what the local store holds: the account (whose session token the next connection
+    /// resumes), the chats, the newest stored messages of each chat, and the outbox.
+    pub fn restore(
+        &mut self,
+        account: Option<AccountRecord>,
+        chats: Vec<ChatRecord>,
+        messages: Vec<MessageRecord>,
+        outbox: Vec<OutboxRecord>,
+    ) {
+        if let Some(account) = account {
+            self.me = Some(account.me);
+            self.session_token = Some(account.session_token);
+            self.epoch = account.epoch;
+            self.credentials = Some(Credentials::Resume {
+                session_token: account.session_token,
+            });
+        }
+        for chat in chats {
+            self.chats.insert(
+                chat.info.id,
+                ChatState::new(chat.info, Timeline::with_positions(chat.floor, chat.synced)),
+            );
+        }
+        let mut by_chat: BTreeMap<ChatId, Vec<MessageRecord>> = BTreeMap::new();
+        for message in messages {
+            by_chat.entry(message.chat_id).or_default().push(message);
+        }
+        for (chat_id, messages) in by_chat {
+            if let Some(chat) = self.chats.get_mut(&chat_id) {
+                chat.timeline.restore(messages);
+            }
+        }
+        for record in outbox {
+            self.next_order = self.next_order.max(record.order + 1);
+            self.outbox.push(OutboxEntry {
+                record,
+                failed: false,
+            });
+        }
+        self.outbox.sort_by_key(|entry| entry.record.order);
+    }
+
+    /// Signs up on the next connection with a key derived from the passphrase.
+    pub fn sign_up(&mut self, username: Username, key: Ed25519SecretKey) {
+        self.credentials = Some(Credentials::Register { username, key });
+    }
+
+    /// Signs in on the next connection with a key derived from the passphrase.
+    pub fn sign_in(&mut self, username: Username, key: Ed25519SecretKey) {
+        self.credentials = Some(Credentials::Login { username, key });
+    }
+
+    /// Whether the engine knows how to authenticate a connection.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// Who is signed in.
+    pub fn me(&self) -> Option<&Member> {
+        self.me.as_ref()
+    }
+
+    /// Signs out: tells the server to forget this device's session. The shell clears the store.
+    pub fn sign_out(&mut self) {
+        if self.is_authenticated() {
+            self.outgoing.push_back(ClientFrame::Logout);
+        }
+        self.credentials = None;
+        self.session_token = None;
+    }
+
+    // ----- the connection -----------------------------------------------------------------
+
+    /// A socket is open: the server's challenge comes next.
+    pub fn on_connected(&mut self) {
+        self.outgoing.clear();
+        self.phase = Phase::AwaitingChallenge;
+    }
+
+    /// The socket closed. Unacknowledged messages stay in the outbox and go out again after
+    /// the next sign-in; requests in flight fail.
+    pub fn on_disconnected(&mut self) {
+        self.outgoing.clear();
+        self.phase = Phase::Offline;
+        for chat in self.chats.values_mut() {
+            chat.fetching = false;
+            chat.history_requested = false;
+        }
+        for request in std::mem::take(&mut self.pending_requests) {
+            self.events.push(Event::RequestFailed {
+                request: Some(request),
+                code: ErrorCode::Internal,
+            });
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn connection_phase(&self) -> ConnectionPhase {
+        match self.phase {
+            Phase::Offline => ConnectionPhase::Offline,
+            Phase::AwaitingChallenge | Phase::Authenticating | Phase::Syncing => {
+                ConnectionPhase::Connecting
+            }
+            Phase::Online => ConnectionPhase::Online,
+        }
+    }
+
+    fn is_authenticated(&self) -> bool {
+        matches!(self.phase, Phase::Syncing | Phase::Online)
+    }
+
+    /// Feeds one frame from the server.
+    pub fn handle_frame(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Challenge {
+                version: _,
+                nonce,
+                epoch,
+            } => self.on_challenge(nonce, epoch),
+            ServerFrame::Welcome { me, session_token } => self.on_welcome(me, session_token),
+            ServerFrame::Error {
+                request,
+                code,
+                detail: _,
+            } => self.on_error(request, code),
+            ServerFrame::Chat { request, chat } => self.on_chat(request, chat),
+            ServerFrame::Ack {
+                chat_id,
+                client_msg_id,
+                seq,
+                sent_at_ms,
+            } => self.on_ack(chat_id, client_msg_id, seq, sent_at_ms),
+            ServerFrame::SendFailed {
+                chat_id: _,
+                client_msg_id,
+                code,
+            } => self.on_send_failed(client_msg_id, code),
+            ServerFrame::Message(message) => {
+                let chat_id = message.chat_id;
+                self.insert_messages(chat_id, vec![message], false);
+            }
+            ServerFrame::Page {
+                chat_id,
+                messages,
+                more,
+            } => self.on_page(chat_id, messages, more),
+            ServerFrame::SyncDone => {
+                if self.phase == Phase::Syncing {
+                    self.phase = Phase::Online;
+                }
+            }
+            ServerFrame::ReadUpTo { chat_id, user, seq } => self.on_read_up_to(chat_id, user, seq),
+            ServerFrame::Goodbye {
+                code: _,
+                retry_after_ms,
+            } => self.events.push(Event::ServerGoingAway { retry_after_ms }),
+        }
+    }
+
+    fn on_challenge(&mut self, nonce: [u8; 32], epoch: Epoch) {
+        if self.epoch.is_some_and(|known| known != epoch) {
+            // The server's storage was replaced: our sequence numbers mean nothing there.
+            for chat in self.chats.values_mut() {
+                chat.timeline = Timeline::default();
+            }
+        }
+        self.epoch = Some(epoch);
+        let method = match &self.credentials {
+            None => return,
+            Some(Credentials::Register { username, key }) => AuthMethod::Register {
+                username: username.clone(),
+                public_key: *key.public_key().as_bytes(),
+                signature: key
+                    .sign(&challenge_message(AuthPurpose::Register, username, &nonce))
+                    .to_bytes()
+                    .to_vec(),
+            },
+            Some(Credentials::Login { username, key }) => AuthMethod::Login {
+                username: username.clone(),
+                signature: key
+                    .sign(&challenge_message(AuthPurpose::Login, username, &nonce))
+                    .to_bytes()
+                    .to_vec(),
+            },
+            Some(Credentials::Resume { session_token }) => AuthMethod::Resume {
+                session_token: *session_token,
+            },
+        };
+        self.phase = Phase::Authenticating;
+        self.outgoing.push_back(ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method,
+        });
+    }
+
+    fn on_welcome(&mut self, me: Member, session_token: Option<[u8; 32]>) {
+        if let Some(token) = session_token {
+            self.session_token = Some(token);
+            self.credentials = Some(Credentials::Resume {
+                session_token: token,
+            });
+        }
+        if self.me.as_ref().is_some_and(|known| known.id != me.id) {
+            // Another account signed in on this engine: nothing of the old one may show.
+            self.chats.clear();
+            self.outbox.clear();
+        }
+        self.me = Some(me.clone());
+        if let Some(session_token) = self.session_token {
+            self.writes.push(StoreWrite::PutAccount(AccountRecord {
+                me: me.clone(),
+                session_token,
+                epoch: self.epoch,
+            }));
+        }
+        self.phase = Phase::Syncing;
+        let positions = self
+            .chats
+            .iter()
+            .filter(|(_, chat)| chat.timeline.synced() > Seq(0))
+            .map(|(id, chat)| (*id, chat.timeline.synced()))
+            .collect();
+        self.outgoing.push_back(ClientFrame::Sync {
+            epoch: self.epoch,
+            positions,
+        });
+        for entry in self.outbox.iter().filter(|entry| !entry.failed) {
+            self.outgoing.push_back(send_frame(&entry.record));
+        }
+        self.events.push(Event::SignedIn(me));
+    }
+
+    fn on_error(&mut self, request: Option<RequestId>, code: ErrorCode) {
+        if matches!(self.phase, Phase::AwaitingChallenge | Phase::Authenticating) {
+            if code == ErrorCode::SessionExpired {
+                self.credentials = None;
+                self.session_token = None;
+                self.events.push(Event::SessionExpired);
+            } else {
+                self.credentials = None;
+                self.events.push(Event::AuthFailed(code));
+            }
+            return;
+        }
+        if let Some(request) = request {
+            self.pending_requests.retain(|pending| *pending != request);
+        }
+        if code == ErrorCode::NoSuchChat {
+            for chat in self.chats.values_mut() {
+                chat.fetching = false;
+                chat.history_requested = false;
+            }
+        }
+        self.events.push(Event::RequestFailed { request, code });
+    }
+
+    fn on_chat(&mut self, request: Option<RequestId>, info: ChatInfo) {
+        let chat_id = info.id;
+        let chat = self
+            .chats
+            .entry(chat_id)
+            .or_insert_with(|| ChatState::new(info.clone(), Timeline::default()));
+        let read = chat.info.read.max(info.read);
+        chat.info = info;
+        chat.info.read = read;
+        self.writes
+            .push(StoreWrite::PutChat(self.chats[&chat_id].record()));
+        if let Some(request) = request
+            && self.pending_requests.contains(&request)
+        {
+            self.pending_requests.retain(|pending| *pending != request);
+            self.events.push(Event::ChatReady { request, chat_id });
+        }
+    }
+
+    fn on_ack(&mut self, chat_id: ChatId, client_msg_id: ClientMsgId, seq: Seq, sent_at_ms: u64) {
+        let Some(position) = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id)
+        else {
+            // Acknowledged already (a resend's second ack), or by another tab.
+            return;
+        };
+        let entry = self.outbox.remove(position);
+        self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        let Some(me) = self.me.as_ref().map(|me| me.id) else {
+            return;
+        };
+        let message = MessageFrame {
+            chat_id,
+            seq,
+            client_msg_id,
+            sender: me,
+            sent_at_ms,
+            body: entry.record.body,
+        };
+        self.insert_messages(chat_id, vec![message], false);
+    }
+
+    fn on_send_failed(&mut self, client_msg_id: ClientMsgId, _code: ErrorCode) {
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.failed = true;
+        }
+    }
+
+    fn on_page(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let floor = chat.timeline.floor();
+        let is_history = floor > Seq(0) && messages.last().is_some_and(|last| last.seq < floor);
+        if is_history {
+            chat.history_requested = false;
+            if chat.timeline.insert_older(messages.clone()) > 0 {
+                self.writes.push(StoreWrite::PutMessages(messages));
+                self.writes.push(StoreWrite::PutChat(chat.record()));
+            }
+            return;
+        }
+        chat.fetching = false;
+        self.insert_messages(chat_id, messages, more);
+    }
+
+    fn on_read_up_to(&mut self, chat_id: ChatId, user: UserId, seq: Seq) {
+        let me = self.me.as_ref().map(|me| me.id);
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        if Some(user) == me {
+            if seq > chat.info.read {
+                chat.info.read = seq;
+                self.writes.push(StoreWrite::PutChat(chat.record()));
+            }
+        } else {
+            let read = chat.others_read.entry(user).or_default();
+            *read = (*read).max(seq);
+        }
+    }
+
+    /// Inserts messages going forward, persists what is new, and asks for whatever a gap or
+    /// an unfinished page leaves missing.
+    fn insert_messages(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let mut new = Vec::new();
+        for message in messages {
+            chat.info.head = chat.info.head.max(message.seq);
+            if chat.timeline.insert(message.clone()) != Inserted::Duplicate {
+                new.push(message);
+            }
+        }
+        let gap = chat.timeline.has_gap();
+        // A message delivered by the server is no longer pending, whoever sent it from here.
+        for message in &new {
+            if let Some(position) = self
+                .outbox
+                .iter()
+                .position(|entry| entry.record.client_msg_id == message.client_msg_id)
+            {
+                self.outbox.remove(position);
+                self.writes
+                    .push(StoreWrite::RemoveOutbox(message.client_msg_id));
+            }
+        }
+        if (gap || more) && !chat.fetching && self.phase != Phase::Offline {
+            chat.fetching = true;
+            self.outgoing.push_back(ClientFrame::Fetch {
+                chat_id,
+                after: chat.timeline.synced(),
+                limit: MAX_PAGE,
+            });
+        }
+        if !new.is_empty() {
+            self.writes.push(StoreWrite::PutMessages(new));
+            self.writes.push(StoreWrite::PutChat(chat.record()));
+        }
+    }
+
+    // ----- what the person does -----------------------------------------------------------
+
+    /// Queues a text message: it is stored in the outbox at once and sent when connected.
+    pub fn send_text(
+        &mut self,
+        chat_id: ChatId,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SendError::Empty);
+        }
+        if !self.chats.contains_key(&chat_id) {
+            return Err(SendError::NoSuchChat);
+        }
+        let body = MessageContent::Text {
+            text: text.to_owned(),
+        }
+        .to_body();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(SendError::TooLarge);
+        }
+        let client_msg_id = ClientMsgId(random_bytes().map_err(|_| SendError::NoRandomness)?);
+        let record = OutboxRecord {
+            chat_id,
+            client_msg_id,
+            body,
+            created_ms: now_ms,
+            order: self.next_order,
+        };
+        self.next_order += 1;
+        self.writes.push(StoreWrite::PutOutbox(record.clone()));
+        if self.is_authenticated() {
+            self.outgoing.push_back(send_frame(&record));
+        }
+        self.outbox.push(OutboxEntry {
+            record,
+            failed: false,
+        });
+        Ok(client_msg_id)
+    }
+
+    /// Sends a failed message again, under the same id.
+    pub fn retry(&mut self, client_msg_id: ClientMsgId) {
+        let authenticated = self.is_authenticated();
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.failed = false;
+            if authenticated {
+                self.outgoing.push_back(send_frame(&entry.record));
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        frame: impl FnOnce(RequestId) -> ClientFrame,
+    ) -> Result<RequestId, RequestError> {
+        if !self.is_authenticated() {
+            return Err(RequestError::NotConnected);
+        }
+        let request = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        self.pending_requests.push(request);
+        self.outgoing.push_back(frame(request));
+        Ok(request)
+    }
+
+    /// Starts (or finds) a 1:1 chat; [`Event::ChatReady`] follows.
+    pub fn create_direct(&mut self, username: &str) -> Result<RequestId, RequestError> {
+        let with = Username::parse(username)?;
+        self.request(|request| ClientFrame::CreateChat {
+            request,
+            chat: NewChat::Direct { with },
+        })
+    }
+
+    /// Creates a group from a title and comma-separated usernames; [`Event::ChatReady`]
+    /// follows.
+    pub fn create_group(&mut self, title: &str, members: &str) -> Result<RequestId, RequestError> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(RequestError::EmptyTitle);
+        }
+        let members = members
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(Username::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        let title = title.to_owned();
+        self.request(|request| ClientFrame::CreateChat {
+            request,
+            chat: NewChat::Group { title, members },
+        })
+    }
+
+    /// Adds a person to a group.
+    pub fn add_member(
+        &mut self,
+        chat_id: ChatId,
+        username: &str,
+    ) -> Result<RequestId, RequestError> {
+        let username = Username::parse(username)?;
+        self.request(|request| ClientFrame::AddMember {
+            request,
+            chat_id,
+            username,
+        })
+    }
+
+    /// Marks everything held in the chat as read (the chat is on screen).
+    pub fn mark_read(&mut self, chat_id: ChatId) {
+        let authenticated = self.is_authenticated();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let newest = chat
+            .timeline
+            .last()
+            .map(|message| message.seq)
+            .unwrap_or_default();
+        if newest <= chat.info.read {
+            return;
+        }
+        chat.info.read = newest;
+        self.writes.push(StoreWrite::PutChat(chat.record()));
+        if authenticated {
+            self.outgoing.push_back(ClientFrame::MarkRead {
+                chat_id,
+                seq: newest,
+            });
+        }
+    }
+
+    /// The position below which the local store should be asked for older messages of a chat
+    /// (the oldest message loaded in memory), or `None` when nothing older exists anywhere.
+    pub fn older_wanted_before(&self, chat_id: ChatId) -> Option<Seq> {
+        let chat = self.chats.get(&chat_id)?;
+        let oldest = chat.timeline.oldest_loaded()?;
+        (oldest > Seq(1)).then_some(oldest)
+    }
+
+    /// Adds older messages read from the local store. When the store had none, asks the
+    /// server for history instead.
+    pub fn insert_stored_older(&mut self, chat_id: ChatId, page: Vec<MessageRecord>) {
+        let authenticated = self.is_authenticated();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        if !page.is_empty() {
+            chat.timeline.restore(page);
+            return;
+        }
+        let floor = chat.timeline.floor();
+        if floor > Seq(1) && authenticated && !chat.history_requested {
+            chat.history_requested = true;
+            self.outgoing.push_back(ClientFrame::History {
+                chat_id,
+                before: floor,
+                limit: HISTORY_PAGE,
+            });
+        }
+    }
+
+    // ----- what the shell pulls -----------------------------------------------------------
+
+    /// The next frame to send, if any.
+    pub fn poll_frame(&mut self) -> Option<ClientFrame> {
+        self.outgoing.pop_front()
+    }
+
+    /// The store writes produced since the last call; apply them as one batch.
+    pub fn take_writes(&mut self) -> Vec<StoreWrite> {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// The events produced since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    // ----- what the views read ------------------------------------------------------------
+
+    /// The chats, most recently active first.
+    pub fn chat_list(&self) -> Vec<ChatSummary> {
+        let me = self.me.as_ref().map(|me| me.id).unwrap_or(UserId(0));
+        let mut list: Vec<ChatSummary> = self
+            .chats
+            .values()
+            .map(|chat| {
+                let last_confirmed = chat.timeline.last();
+                let last_pending = self
+                    .outbox
+                    .iter()
+                    .rev()
+                    .find(|entry| entry.record.chat_id == chat.info.id);
+                let (last_text, last_activity_ms) = match (last_pending, last_confirmed) {
+                    (Some(pending), _) => (
+                        Some(body_text(&pending.record.body)),
+                        pending.record.created_ms,
+                    ),
+                    (None, Some(message)) => (Some(body_text(&message.body)), message.sent_at_ms),
+                    (None, None) => (None, chat.info.created_ms),
+                };
+                ChatSummary {
+                    id: chat.info.id,
+                    kind: chat.info.kind,
+                    title: chat_title(&chat.info, me),
+                    last_text,
+                    last_activity_ms: last_activity_ms.max(chat.info.created_ms),
+                    unread: chat.timeline.unread_after(chat.info.read, me),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            b.last_activity_ms
+                .cmp(&a.last_activity_ms)
+                .then(b.id.cmp(&a.id))
+        });
+        list
+    }
+
+    /// A chat's description.
+    pub fn chat(&self, chat_id: ChatId) -> Option<&ChatInfo> {
+        self.chats.get(&chat_id).map(|chat| &chat.info)
+    }
+
+    /// A chat's title as this account sees it.
+    pub fn chat_title(&self, chat_id: ChatId) -> Option<String> {
+        let me = self.me.as_ref().map(|me| me.id).unwrap_or(UserId(0));
+        self.chats
+            .get(&chat_id)
+            .map(|chat| chat_title(&chat.info, me))
+    }
+
+    /// A chat's messages in display order: confirmed by sequence, then pending ones in the
+    /// order they were written.
+    pub fn timeline(&self, chat_id: ChatId) -> Vec<TimelineItem> {
+        let me = self.me.as_ref().map(|me| me.id).unwrap_or(UserId(0));
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return Vec::new();
+        };
+        let read_by_others = chat.others_read.values().copied().max().unwrap_or_default();
+        let confirmed = chat.timeline.messages().map(|message| TimelineItem {
+            client_msg_id: message.client_msg_id,
+            seq: Some(message.seq),
+            sender: message.sender,
+            own: message.sender == me,
+            status: if message.sender == me && message.seq <= read_by_others {
+                MessageStatus::Read
+            } else {
+                MessageStatus::Sent
+            },
+            sent_at_ms: message.sent_at_ms,
+            text: body_text(&message.body),
+        });
+        let pending = self
+            .outbox
+            .iter()
+            .filter(|entry| entry.record.chat_id == chat_id)
+            .map(|entry| TimelineItem {
+                client_msg_id: entry.record.client_msg_id,
+                seq: None,
+                sender: me,
+                own: true,
+                status: if entry.failed {
+                    MessageStatus::Failed
+                } else {
+                    MessageStatus::Pending
+                },
+                sent_at_ms: entry.record.created_ms,
+                text: body_text(&entry.record.body),
+            });
+        confirmed.chain(pending).collect()
+    }
+
+    /// How many messages wait in the outbox.
+    pub fn pending_count(&self) -> usize {
+        self.outbox.iter().filter(|entry| !entry.failed).count()
+    }
+
+    /// A member's username in a chat.
+    pub fn member_name(&self, chat_id: ChatId, user: UserId) -> Option<&Username> {
+        self.chats
+            .get(&chat_id)?
+            .info
+            .members
+            .iter()
+            .find(|member| member.id == user)
+            .map(|member| &member.username)
+    }
+}
+
+impl ChatState {
+    fn new(info: ChatInfo, timeline: Timeline) -> ChatState {
+        ChatState {
+            info,
+            timeline,
+            others_read: HashMap::new(),
+            fetching: false,
+            history_requested: false,
+        }
+    }
+
+    fn record(&self) -> ChatRecord {
+        ChatRecord {
+            info: self.info.clone(),
+            floor: self.timeline.floor(),
+            synced: self.timeline.synced(),
+        }
+    }
+}
+
+fn send_frame(record: &OutboxRecord) -> ClientFrame {
+    ClientFrame::Send {
+        chat_id: record.chat_id,
+        client_msg_id: record.client_msg_id,
+        body: record.body.clone(),
+    }
+}
+
+fn chat_title(info: &ChatInfo, me: UserId) -> String {
+    match info.kind {
+        ChatKind::Group => info.title.clone(),
+        ChatKind::Direct => info
+            .members
+            .iter()
+            .find(|member| member.id != me)
+            .or_else(|| info.members.first())
+            .map(|member| member.username.to_string())
+            .unwrap_or_default(),
+    }
+}

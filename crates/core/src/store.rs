@@ -1,0 +1,201 @@
+//! The client's local store: what a device keeps so that it works before, and without, the
+//! network.
+//!
+//! [`Store`] is a small domain-level trait: the engine hands the app a batch of
+//! [`StoreWrite`]s, the app applies the batch in one transaction, and reads come back as plain
+//! records. [`MemoryStore`] is the in-memory implementation used by native tests and the load
+//! generator; the app implements the trait over IndexedDB, sealing every record. Both pass
+//! the same suite, [`crate::store_suite`].
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq};
+use serde::{Deserialize, Serialize};
+
+/// Who is signed in on this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// The account.
+    pub me: Member,
+    /// The token that resumes this device's session without the passphrase.
+    pub session_token: [u8; 32],
+    /// The server storage epoch the stored sequence numbers belong to.
+    pub epoch: Option<Epoch>,
+}
+
+/// A chat as the device keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    /// The chat as the server last described it.
+    pub info: ChatInfo,
+    /// The oldest sequence the device holds, with no gap up to `synced` (`Seq(0)`: none).
+    pub floor: Seq,
+    /// The newest sequence the device holds with no gap after `floor` (`Seq(0)`: none).
+    pub synced: Seq,
+}
+
+/// A stored message: exactly what the server sent.
+pub type MessageRecord = MessageFrame;
+
+/// A message written on this device and not yet acknowledged by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// Where it goes.
+    pub chat_id: ChatId,
+    /// Its name, kept across resends so the server stores it once.
+    pub client_msg_id: ClientMsgId,
+    /// The encoded content.
+    pub body: Vec<u8>,
+    /// When the person wrote it, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Sending order on this device: outbox entries go out by ascending `order`.
+    pub order: u64,
+}
+
+/// One change to the store. A batch of them is applied atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreWrite {
+    /// Sets who is signed in.
+    PutAccount(AccountRecord),
+    /// Inserts or replaces a chat.
+    PutChat(ChatRecord),
+    /// Inserts messages; a message already stored at the same `(chat, seq)` is replaced.
+    PutMessages(Vec<MessageRecord>),
+    /// Adds a message to the outbox.
+    PutOutbox(OutboxRecord),
+    /// Removes a message from the outbox (acknowledged, or given up).
+    RemoveOutbox(ClientMsgId),
+}
+
+/// A device's local store.
+///
+/// Futures are not `Send`: the browser's IndexedDB handles are not. Methods take `&self`;
+/// implementations synchronise inside.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    /// What can go wrong reading or writing.
+    type Error: std::error::Error + 'static;
+
+    /// Applies a batch of writes atomically: all of them or none.
+    async fn apply(&self, batch: Vec<StoreWrite>) -> Result<(), Self::Error>;
+
+    /// Who is signed in, if anyone.
+    async fn account(&self) -> Result<Option<AccountRecord>, Self::Error>;
+
+    /// Every stored chat, in no particular order.
+    async fn chats(&self) -> Result<Vec<ChatRecord>, Self::Error>;
+
+    /// Up to `limit` messages of `chat` with a sequence below `before`: the newest such,
+    /// returned oldest first.
+    async fn messages_before(
+        &self,
+        chat: ChatId,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, Self::Error>;
+
+    /// The outbox, in sending order.
+    async fn outbox(&self) -> Result<Vec<OutboxRecord>, Self::Error>;
+
+    /// Deletes everything (signing out).
+    async fn clear(&self) -> Result<(), Self::Error>;
+}
+
+/// A [`Store`] in memory: for native tests and the load generator.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<MemoryContents>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryContents {
+    account: Option<AccountRecord>,
+    chats: BTreeMap<ChatId, ChatRecord>,
+    messages: BTreeMap<(ChatId, Seq), MessageRecord>,
+    outbox: BTreeMap<ClientMsgId, OutboxRecord>,
+}
+
+/// [`MemoryStore`] cannot fail; its error type has no values.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryStoreError {}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn contents(&self) -> std::sync::MutexGuard<'_, MemoryContents> {
+        // A panic while holding the lock leaves whole records behind (every write below is a
+        // single map operation), so the contents are still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store for MemoryStore {
+    type Error = MemoryStoreError;
+
+    async fn apply(&self, batch: Vec<StoreWrite>) -> Result<(), Self::Error> {
+        let mut contents = self.contents();
+        for write in batch {
+            match write {
+                StoreWrite::PutAccount(account) => contents.account = Some(account),
+                StoreWrite::PutChat(chat) => {
+                    contents.chats.insert(chat.info.id, chat);
+                }
+                StoreWrite::PutMessages(messages) => {
+                    for message in messages {
+                        contents
+                            .messages
+                            .insert((message.chat_id, message.seq), message);
+                    }
+                }
+                StoreWrite::PutOutbox(entry) => {
+                    contents.outbox.insert(entry.client_msg_id, entry);
+                }
+                StoreWrite::RemoveOutbox(id) => {
+                    contents.outbox.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn account(&self) -> Result<Option<AccountRecord>, Self::Error> {
+        Ok(self.contents().account.clone())
+    }
+
+    async fn chats(&self) -> Result<Vec<ChatRecord>, Self::Error> {
+        Ok(self.contents().chats.values().cloned().collect())
+    }
+
+    async fn messages_before(
+        &self,
+        chat: ChatId,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, Self::Error> {
+        let contents = self.contents();
+        let mut page: Vec<MessageRecord> = contents
+            .messages
+            .range((chat, Seq(0))..(chat, before))
+            .rev()
+            .take(limit)
+            .map(|(_, message)| message.clone())
+            .collect();
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxRecord>, Self::Error> {
+        let mut entries: Vec<OutboxRecord> = self.contents().outbox.values().cloned().collect();
+        entries.sort_by_key(|entry| entry.order);
+        Ok(entries)
+    }
+
+    async fn clear(&self) -> Result<(), Self::Error> {
+        *self.contents() = MemoryContents::default();
+        Ok(())
+    }
+}

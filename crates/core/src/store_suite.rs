@@ -1,0 +1,258 @@
+//! One test suite for every [`Store`] implementation.
+//!
+//! Each function checks one behaviour against a fresh store. [`store_suite_tests!`] turns the
+//! whole list into test functions under any async test attribute, so the in-memory store runs
+//! it under tokio natively and the IndexedDB store runs it under wasm-bindgen-test in
+//! Chromium: one specification, every backend.
+//!
+//! ```ignore
+//! merpati_core::store_suite_tests!(tokio::test, async { MemoryStore::new() });
+//! ```
+
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username,
+};
+
+use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
+
+fn member(id: u64, name: &str) -> Member {
+    Member {
+        id: UserId(id),
+        username: Username::parse(name).unwrap_or_else(|error| panic!("{name}: {error}")),
+    }
+}
+
+/// A chat record for tests.
+pub fn sample_chat(id: u64, title: &str) -> ChatRecord {
+    ChatRecord {
+        info: ChatInfo {
+            id: ChatId(id),
+            kind: ChatKind::Group,
+            title: title.to_owned(),
+            members: vec![member(1, "alice"), member(2, "bob")],
+            head: Seq(0),
+            read: Seq(0),
+            created_ms: 1_700_000_000_000,
+        },
+        floor: Seq(0),
+        synced: Seq(0),
+    }
+}
+
+/// A message record for tests; its body is the text, as bytes.
+pub fn sample_message(chat: u64, seq: u64, text: &str) -> MessageRecord {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&chat.to_be_bytes());
+    id[8..].copy_from_slice(&seq.to_be_bytes());
+    MessageRecord {
+        chat_id: ChatId(chat),
+        seq: Seq(seq),
+        client_msg_id: ClientMsgId(id),
+        sender: UserId(1 + seq % 2),
+        sent_at_ms: 1_700_000_000_000 + seq,
+        body: text.as_bytes().to_vec(),
+    }
+}
+
+/// An outbox entry for tests.
+pub fn sample_outbox(order: u64, text: &str) -> OutboxRecord {
+    OutboxRecord {
+        chat_id: ChatId(1),
+        client_msg_id: ClientMsgId([order as u8; 16]),
+        body: text.as_bytes().to_vec(),
+        created_ms: 1_700_000_000_000 + order,
+        order,
+    }
+}
+
+async fn apply<S: Store>(store: &S, batch: Vec<StoreWrite>) {
+    if let Err(error) = store.apply(batch).await {
+        panic!("apply failed: {error}");
+    }
+}
+
+fn ok<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    result.unwrap_or_else(|error| panic!("store call failed: {error}"))
+}
+
+fn seqs(messages: &[MessageRecord]) -> Vec<u64> {
+    messages.iter().map(|message| message.seq.0).collect()
+}
+
+/// A new store holds nothing.
+pub async fn a_new_store_is_empty<S: Store>(store: S) {
+    assert_eq!(ok(store.account().await), None);
+    assert!(ok(store.chats().await).is_empty());
+    assert!(ok(store.outbox().await).is_empty());
+    assert!(ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await).is_empty());
+}
+
+/// The account is stored and replaced whole.
+pub async fn the_account_round_trips<S: Store>(store: S) {
+    let mut account = AccountRecord {
+        me: member(1, "alice"),
+        session_token: [9; 32],
+        epoch: Some(Epoch(42)),
+    };
+    apply(&store, vec![StoreWrite::PutAccount(account.clone())]).await;
+    assert_eq!(ok(store.account().await), Some(account.clone()));
+    account.epoch = Some(Epoch(43));
+    apply(&store, vec![StoreWrite::PutAccount(account.clone())]).await;
+    assert_eq!(ok(store.account().await), Some(account));
+}
+
+/// Chats are stored by id; putting a chat again replaces it.
+pub async fn chats_are_stored_and_replaced<S: Store>(store: S) {
+    let mut family = sample_chat(1, "Keluarga 👨‍👩‍👧");
+    let work = sample_chat(2, "Kantor");
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutChat(family.clone()),
+            StoreWrite::PutChat(work.clone()),
+        ],
+    )
+    .await;
+    family.synced = Seq(5);
+    family.info.head = Seq(5);
+    apply(&store, vec![StoreWrite::PutChat(family.clone())]).await;
+    let mut chats = ok(store.chats().await);
+    chats.sort_by_key(|chat| chat.info.id);
+    assert_eq!(chats, vec![family, work]);
+}
+
+/// History pages come newest-first from the end, each returned oldest first, per chat.
+pub async fn messages_page_backwards_by_sequence<S: Store>(store: S) {
+    let mut batch: Vec<MessageRecord> = (1..=25)
+        .map(|seq| sample_message(1, seq, &format!("pesan {seq}")))
+        .collect();
+    batch.extend((1..=5).map(|seq| sample_message(2, seq, "other chat")));
+    apply(&store, vec![StoreWrite::PutMessages(batch)]).await;
+
+    let newest = ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await);
+    assert_eq!(seqs(&newest), (16..=25).collect::<Vec<_>>());
+    assert_eq!(newest[9].body, b"pesan 25");
+    let older = ok(store.messages_before(ChatId(1), Seq(16), 10).await);
+    assert_eq!(seqs(&older), (6..=15).collect::<Vec<_>>());
+    let oldest = ok(store.messages_before(ChatId(1), Seq(6), 10).await);
+    assert_eq!(seqs(&oldest), (1..=5).collect::<Vec<_>>());
+    assert!(ok(store.messages_before(ChatId(1), Seq(1), 10).await).is_empty());
+    assert_eq!(
+        seqs(&ok(store.messages_before(ChatId(2), Seq(100), 100).await)),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(ok(store.messages_before(ChatId(3), Seq(100), 100).await).is_empty());
+}
+
+/// Storing a message twice at the same position keeps one copy.
+pub async fn a_message_stored_twice_is_kept_once<S: Store>(store: S) {
+    let message = sample_message(1, 1, "sekali saja");
+    apply(&store, vec![StoreWrite::PutMessages(vec![message.clone()])]).await;
+    apply(
+        &store,
+        vec![StoreWrite::PutMessages(vec![
+            message.clone(),
+            message.clone(),
+        ])],
+    )
+    .await;
+    assert_eq!(
+        ok(store.messages_before(ChatId(1), Seq(10), 10).await),
+        vec![message]
+    );
+}
+
+/// The outbox keeps sending order and forgets removed entries.
+pub async fn the_outbox_keeps_order_and_removes<S: Store>(store: S) {
+    let entries: Vec<OutboxRecord> = [3, 1, 2]
+        .iter()
+        .map(|order| sample_outbox(*order, &format!("#{order}")))
+        .collect();
+    apply(
+        &store,
+        entries.iter().cloned().map(StoreWrite::PutOutbox).collect(),
+    )
+    .await;
+    let orders: Vec<u64> = ok(store.outbox().await)
+        .iter()
+        .map(|entry| entry.order)
+        .collect();
+    assert_eq!(orders, vec![1, 2, 3]);
+    apply(&store, vec![StoreWrite::RemoveOutbox(ClientMsgId([2; 16]))]).await;
+    let left: Vec<OutboxRecord> = ok(store.outbox().await);
+    assert_eq!(left, vec![sample_outbox(1, "#1"), sample_outbox(3, "#3")]);
+}
+
+/// One batch may mix every kind of write.
+pub async fn a_mixed_batch_applies_every_write<S: Store>(store: S) {
+    let account = AccountRecord {
+        me: member(1, "alice"),
+        session_token: [1; 32],
+        epoch: None,
+    };
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutAccount(account.clone()),
+            StoreWrite::PutChat(sample_chat(1, "Keluarga")),
+            StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),
+            StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
+            StoreWrite::RemoveOutbox(ClientMsgId([1; 16])),
+            StoreWrite::PutOutbox(sample_outbox(2, "lagi")),
+        ],
+    )
+    .await;
+    assert_eq!(ok(store.account().await), Some(account));
+    assert_eq!(ok(store.chats().await).len(), 1);
+    assert_eq!(
+        ok(store.messages_before(ChatId(1), Seq(2), 5).await).len(),
+        1
+    );
+    assert_eq!(ok(store.outbox().await), vec![sample_outbox(2, "lagi")]);
+}
+
+/// Clearing (signing out) deletes everything.
+pub async fn clear_deletes_everything<S: Store>(store: S) {
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutAccount(AccountRecord {
+                me: member(1, "alice"),
+                session_token: [1; 32],
+                epoch: None,
+            }),
+            StoreWrite::PutChat(sample_chat(1, "Keluarga")),
+            StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),
+            StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
+        ],
+    )
+    .await;
+    ok(store.clear().await);
+    a_new_store_is_empty(store).await;
+}
+
+/// Expands to one test function per suite case, each given a fresh store from `$make`
+/// (an expression evaluating to a future of the store) and run under `#[$attr]`.
+#[macro_export]
+macro_rules! store_suite_tests {
+    ($attr:meta, $make:expr) => {
+        $crate::store_suite_tests!(@cases $attr, $make;
+            a_new_store_is_empty,
+            the_account_round_trips,
+            chats_are_stored_and_replaced,
+            messages_page_backwards_by_sequence,
+            a_message_stored_twice_is_kept_once,
+            the_outbox_keeps_order_and_removes,
+            a_mixed_batch_applies_every_write,
+            clear_deletes_everything,
+        );
+    };
+    (@cases $attr:meta, $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[$attr]
+            async fn $case() {
+                $crate::store_suite::$case($make.await).await;
+            }
+        )*
+    };
+}

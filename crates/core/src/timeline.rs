@@ -1,0 +1,267 @@
+//! One chat's messages as a device holds them, and how each is shown.
+//!
+//! A [`Timeline`] keeps confirmed messages by sequence (so a message delivered twice — live
+//! and again in a catch-up page — is shown once, in sequence order) and tracks the
+//! positions that say what the device holds without gaps: `floor..=synced`. Messages that
+//! arrive beyond a gap wait in `ahead` until the gap is filled.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use merpati_protocol::{ClientMsgId, Seq, UserId, content::MessageContent};
+
+use crate::store::MessageRecord;
+
+/// How far a message has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Written here, not yet acknowledged by the server.
+    Pending,
+    /// Durable on the server.
+    Sent,
+    /// Another member has read it.
+    Read,
+    /// The server refused it; it will not be sent again unless the person retries.
+    Failed,
+}
+
+impl MessageStatus {
+    /// The value of the app's `data-status` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A message as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineItem {
+    /// The message's id, stable from pending to sent.
+    pub client_msg_id: ClientMsgId,
+    /// Its position, once the server gave it one.
+    pub seq: Option<Seq>,
+    /// Who wrote it.
+    pub sender: UserId,
+    /// Whether this account wrote it.
+    pub own: bool,
+    /// How far it has come.
+    pub status: MessageStatus,
+    /// When it was sent (or written, while pending), in milliseconds since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// What to show.
+    pub text: String,
+}
+
+/// Decodes a body into the text to show; an unreadable body gets a visible placeholder rather
+/// than disappearing.
+pub fn body_text(body: &[u8]) -> String {
+    match MessageContent::from_body(body) {
+        Some(content) => content.text().to_owned(),
+        None => "⚠ This message cannot be shown by this version of Merpati".to_owned(),
+    }
+}
+
+/// What inserting a message changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Already held: nothing changed.
+    Duplicate,
+    /// New, and the positions moved or stayed consistent.
+    New,
+    /// New, but it lies beyond a gap: messages after `synced` are missing.
+    NewBeyondGap,
+}
+
+/// One chat's confirmed messages held in memory, with its gap-free range.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    messages: BTreeMap<Seq, MessageRecord>,
+    floor: Seq,
+    synced: Seq,
+    ahead: BTreeSet<Seq>,
+}
+
+impl Timeline {
+    /// A timeline that knows the device holds `floor..=synced` (perhaps not all in memory).
+    pub fn with_positions(floor: Seq, synced: Seq) -> Timeline {
+        Timeline {
+            floor,
+            synced,
+            ..Timeline::default()
+        }
+    }
+
+    /// The oldest sequence held without a gap up to [`Timeline::synced`] (`Seq(0)`: none).
+    pub fn floor(&self) -> Seq {
+        self.floor
+    }
+
+    /// The newest sequence held without a gap after [`Timeline::floor`].
+    pub fn synced(&self) -> Seq {
+        self.synced
+    }
+
+    /// The oldest sequence loaded in memory.
+    pub fn oldest_loaded(&self) -> Option<Seq> {
+        self.messages.keys().next().copied()
+    }
+
+    /// Adds a message going forward (live, or a catch-up page).
+    pub fn insert(&mut self, message: MessageRecord) -> Inserted {
+        let seq = message.seq;
+        if seq == Seq(0) || self.messages.contains_key(&seq) {
+            return Inserted::Duplicate;
+        }
+        self.messages.insert(seq, message);
+        if self.synced == Seq(0) && self.floor == Seq(0) {
+            // The first message this device sees of the chat: the range starts here.
+            self.floor = seq;
+            self.synced = seq;
+        } else if seq == self.synced.next() {
+            self.synced = seq;
+        } else if seq > self.synced {
+            self.ahead.insert(seq);
+        } else if seq < self.floor && seq.next() == self.floor {
+            self.floor = seq;
+        }
+        self.absorb_ahead();
+        if self.ahead.is_empty() {
+            Inserted::New
+        } else {
+            Inserted::NewBeyondGap
+        }
+    }
+
+    /// Adds a page of older history (ascending, gap-free, ending just below the floor).
+    pub fn insert_older(&mut self, page: Vec<MessageRecord>) -> usize {
+        let mut added = 0;
+        for message in page.into_iter().rev() {
+            let seq = message.seq;
+            if seq == Seq(0) || self.messages.contains_key(&seq) {
+                continue;
+            }
+            if self.floor == Seq(0) || seq.next() == self.floor {
+                self.floor = seq;
+                if self.synced == Seq(0) {
+                    self.synced = seq;
+                }
+            }
+            self.messages.insert(seq, message);
+            added += 1;
+        }
+        added
+    }
+
+    /// Restores messages read from the local store; they lie within `floor..=synced`.
+    pub fn restore(&mut self, stored: Vec<MessageRecord>) {
+        for message in stored {
+            self.messages.insert(message.seq, message);
+        }
+    }
+
+    fn absorb_ahead(&mut self) {
+        while self.ahead.remove(&self.synced.next()) {
+            self.synced = self.synced.next();
+        }
+        self.ahead.retain(|seq| *seq > self.synced);
+    }
+
+    /// Whether messages beyond [`Timeline::synced`] are held while some before them are not.
+    pub fn has_gap(&self) -> bool {
+        !self.ahead.is_empty()
+    }
+
+    /// Whether a message with this client id is held.
+    pub fn holds_client_msg(&self, id: &ClientMsgId) -> bool {
+        self.messages
+            .values()
+            .any(|message| message.client_msg_id == *id)
+    }
+
+    /// The confirmed messages, by ascending sequence.
+    pub fn messages(&self) -> impl DoubleEndedIterator<Item = &MessageRecord> {
+        self.messages.values()
+    }
+
+    /// The newest confirmed message.
+    pub fn last(&self) -> Option<&MessageRecord> {
+        self.messages.values().next_back()
+    }
+
+    /// How many messages from others are newer than `read`.
+    pub fn unread_after(&self, read: Seq, me: UserId) -> usize {
+        self.messages
+            .range(read.next()..)
+            .filter(|(_, message)| message.sender != me)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store_suite::sample_message;
+
+    #[test]
+    fn in_order_messages_advance_synced() {
+        let mut timeline = Timeline::default();
+        for seq in 1..=3 {
+            assert_eq!(timeline.insert(sample_message(1, seq, "m")), Inserted::New);
+        }
+        assert_eq!((timeline.floor(), timeline.synced()), (Seq(1), Seq(3)));
+    }
+
+    #[test]
+    fn a_duplicate_is_ignored() {
+        let mut timeline = Timeline::default();
+        timeline.insert(sample_message(1, 1, "m"));
+        assert_eq!(
+            timeline.insert(sample_message(1, 1, "m")),
+            Inserted::Duplicate
+        );
+        assert_eq!(timeline.messages().count(), 1);
+    }
+
+    #[test]
+    fn a_gap_is_reported_until_filled() {
+        let mut timeline = Timeline::default();
+        timeline.insert(sample_message(1, 1, "m"));
+        assert_eq!(
+            timeline.insert(sample_message(1, 4, "m")),
+            Inserted::NewBeyondGap
+        );
+        assert_eq!(timeline.synced(), Seq(1));
+        assert_eq!(
+            timeline.insert(sample_message(1, 2, "m")),
+            Inserted::NewBeyondGap
+        );
+        assert_eq!(timeline.insert(sample_message(1, 3, "m")), Inserted::New);
+        assert_eq!(timeline.synced(), Seq(4));
+        let order: Vec<u64> = timeline.messages().map(|message| message.seq.0).collect();
+        assert_eq!(order, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn older_pages_lower_the_floor() {
+        let mut timeline = Timeline::default();
+        for seq in 11..=20 {
+            timeline.insert(sample_message(1, seq, "m"));
+        }
+        let page = (1..=10).map(|seq| sample_message(1, seq, "m")).collect();
+        assert_eq!(timeline.insert_older(page), 10);
+        assert_eq!((timeline.floor(), timeline.synced()), (Seq(1), Seq(20)));
+    }
+
+    #[test]
+    fn unread_counts_only_others_after_the_read_mark() {
+        let mut timeline = Timeline::default();
+        for seq in 1..=6 {
+            timeline.insert(sample_message(1, seq, "m"));
+        }
+        // sample_message alternates senders 2, 1, 2, 1, ...
+        assert_eq!(timeline.unread_after(Seq(2), UserId(1)), 2);
+    }
+}

@@ -1,0 +1,504 @@
+//! The client engine, driven frame by frame as the app drives it: what it sends, what it
+//! stores and what it shows.
+
+use merpati_core::{
+    ConnectionPhase, Engine, Event, MessageStatus, StoreWrite,
+    crypto::{AccountKey, KdfParams},
+};
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
+    Seq, ServerFrame, UserId, Username,
+    auth::{AuthPurpose, challenge_message},
+    content::MessageContent,
+    frames::AuthMethod,
+};
+use vodozemac::{Ed25519PublicKey, Ed25519Signature};
+
+const ALICE: UserId = UserId(1);
+const BOB: UserId = UserId(2);
+const CHAT: ChatId = ChatId(10);
+
+fn name(name: &str) -> Username {
+    Username::parse(name).expect("valid username")
+}
+
+fn member(id: UserId, username: &str) -> Member {
+    Member {
+        id,
+        username: name(username),
+    }
+}
+
+fn chat_info(head: u64) -> ChatInfo {
+    ChatInfo {
+        id: CHAT,
+        kind: ChatKind::Direct,
+        title: String::new(),
+        members: vec![member(ALICE, "alice"), member(BOB, "bob")],
+        head: Seq(head),
+        read: Seq(0),
+        created_ms: 1_000,
+    }
+}
+
+fn message(seq: u64, sender: UserId, text: &str) -> MessageFrame {
+    MessageFrame {
+        chat_id: CHAT,
+        seq: Seq(seq),
+        client_msg_id: ClientMsgId([seq as u8; 16]),
+        sender,
+        sent_at_ms: 2_000 + seq,
+        body: MessageContent::Text { text: text.into() }.to_body(),
+    }
+}
+
+fn drain(engine: &mut Engine) -> Vec<ClientFrame> {
+    std::iter::from_fn(|| engine.poll_frame()).collect()
+}
+
+/// An engine signed in as alice with one 1:1 chat with bob, caught up.
+fn online_alice() -> Engine {
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_in(name("alice"), key.auth_key());
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(0),
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    drain(&mut engine);
+    engine.take_writes();
+    engine.take_events();
+    engine
+}
+
+#[test]
+fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_up(name("alice"), key.auth_key());
+    engine.on_connected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
+    let nonce = [42; 32];
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce,
+        epoch: Epoch(1),
+    });
+    let Some(ClientFrame::Authenticate { version: 1, method }) = engine.poll_frame() else {
+        panic!("expected an Authenticate frame");
+    };
+    let AuthMethod::Register {
+        username,
+        public_key,
+        signature,
+    } = method
+    else {
+        panic!("expected Register");
+    };
+    let public_key = Ed25519PublicKey::from_slice(&public_key).expect("a valid key");
+    let signature = Ed25519Signature::from_slice(&signature).expect("a valid signature");
+    let signed = challenge_message(AuthPurpose::Register, &username, &nonce);
+    assert!(public_key.verify(&signed, &signature).is_ok());
+    let other = challenge_message(AuthPurpose::Login, &username, &nonce);
+    assert!(
+        public_key.verify(&other, &signature).is_err(),
+        "purpose is bound"
+    );
+}
+
+#[test]
+fn welcome_stores_the_session_and_asks_to_sync() {
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_in(name("alice"), key.auth_key());
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    drain(&mut engine);
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    assert_eq!(
+        drain(&mut engine),
+        vec![ClientFrame::Sync {
+            epoch: Some(Epoch(7)),
+            positions: vec![]
+        }]
+    );
+    assert!(engine.take_writes().iter().any(|write| matches!(
+        write,
+        StoreWrite::PutAccount(account) if account.session_token == [5; 32]
+    )));
+    assert_eq!(
+        engine.take_events(),
+        vec![Event::SignedIn(member(ALICE, "alice"))]
+    );
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+}
+
+#[test]
+fn a_wrong_passphrase_is_reported() {
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "not the passphrase",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_in(name("alice"), key.auth_key());
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Error {
+        request: None,
+        code: ErrorCode::WrongPassphrase,
+        detail: String::new(),
+    });
+    assert_eq!(
+        engine.take_events(),
+        vec![Event::AuthFailed(ErrorCode::WrongPassphrase)]
+    );
+    assert!(!engine.has_credentials());
+}
+
+#[test]
+fn a_sent_message_goes_from_pending_to_sent_once() {
+    let mut engine = online_alice();
+    let id = engine.send_text(CHAT, "halo bob", 5_000).expect("queued");
+    let items = engine.timeline(CHAT);
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (items[0].status, items[0].own),
+        (MessageStatus::Pending, true)
+    );
+    assert!(matches!(
+        drain(&mut engine).as_slice(),
+        [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id
+    ));
+    assert!(
+        engine
+            .take_writes()
+            .iter()
+            .any(|w| matches!(w, StoreWrite::PutOutbox(_)))
+    );
+
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(1),
+        sent_at_ms: 5_001,
+    });
+    // The server's fan-out delivers the same message to the sender's sessions too.
+    let mut echoed = message(1, ALICE, "halo bob");
+    echoed.client_msg_id = id;
+    engine.handle_frame(ServerFrame::Message(echoed));
+
+    let items = engine.timeline(CHAT);
+    assert_eq!(items.len(), 1, "shown exactly once");
+    assert_eq!(
+        (items[0].status, items[0].seq, items[0].text.as_str()),
+        (MessageStatus::Sent, Some(Seq(1)), "halo bob")
+    );
+    let writes = engine.take_writes();
+    assert!(writes.contains(&StoreWrite::RemoveOutbox(id)));
+    assert_eq!(engine.pending_count(), 0);
+}
+
+#[test]
+fn messages_written_offline_are_sent_after_the_next_sign_in() {
+    let mut engine = online_alice();
+    engine.on_disconnected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+    let first = engine.send_text(CHAT, "satu", 1).expect("queued");
+    let second = engine.send_text(CHAT, "dua", 2).expect("queued");
+    assert!(
+        drain(&mut engine).is_empty(),
+        "nothing goes out while offline"
+    );
+
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [2; 32],
+        epoch: Epoch(7),
+    });
+    assert!(matches!(
+        drain(&mut engine).as_slice(),
+        [ClientFrame::Authenticate { method: AuthMethod::Resume { session_token }, .. }]
+            if *session_token == [5; 32]
+    ));
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    let sent: Vec<ClientMsgId> = drain(&mut engine)
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![first, second],
+        "in the order written, under the same ids"
+    );
+}
+
+#[test]
+fn a_message_delivered_twice_is_shown_once_in_sequence_order() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![message(1, BOB, "satu"), message(2, BOB, "dua")],
+        more: false,
+    });
+    let texts: Vec<String> = engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.text)
+        .collect();
+    assert_eq!(texts, vec!["satu", "dua"]);
+}
+
+#[test]
+fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(4, BOB, "empat")));
+    assert_eq!(
+        drain(&mut engine),
+        vec![ClientFrame::Fetch {
+            chat_id: CHAT,
+            after: Seq(1),
+            limit: 500
+        }]
+    );
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![
+            message(2, BOB, "dua"),
+            message(3, BOB, "tiga"),
+            message(4, BOB, "empat"),
+        ],
+        more: false,
+    });
+    let seqs: Vec<Option<Seq>> = engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![Some(Seq(1)), Some(Seq(2)), Some(Seq(3)), Some(Seq(4))]
+    );
+    assert!(drain(&mut engine).is_empty(), "caught up: no further fetch");
+}
+
+#[test]
+fn resync_sends_the_last_contiguous_position_per_chat() {
+    let mut engine = online_alice();
+    for seq in 1..=3 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
+    }
+    engine.on_disconnected();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [3; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    assert!(drain(&mut engine).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(7)),
+        positions: vec![(CHAT, Seq(3))],
+    }));
+}
+
+#[test]
+fn a_changed_epoch_drops_old_positions() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "m")));
+    engine.on_disconnected();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [3; 32],
+        epoch: Epoch(8),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    assert!(drain(&mut engine).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(8)),
+        positions: vec![],
+    }));
+}
+
+#[test]
+fn unread_counts_others_messages_until_marked_read() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    let summary = &engine.chat_list()[0];
+    assert_eq!((summary.title.as_str(), summary.unread), ("bob", 2));
+    assert_eq!(summary.last_text.as_deref(), Some("dua"));
+    engine.mark_read(CHAT);
+    assert_eq!(engine.chat_list()[0].unread, 0);
+    assert_eq!(
+        drain(&mut engine),
+        vec![ClientFrame::MarkRead {
+            chat_id: CHAT,
+            seq: Seq(2)
+        }]
+    );
+}
+
+#[test]
+fn the_chat_list_is_ordered_by_latest_activity() {
+    let mut engine = online_alice();
+    let mut group = chat_info(0);
+    group.id = ChatId(11);
+    group.kind = ChatKind::Group;
+    group.title = "Keluarga".into();
+    group.created_ms = 500;
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group,
+    });
+    assert_eq!(engine.chat_list()[0].title, "bob", "created later");
+    let mut in_group = message(1, BOB, "halo semua");
+    in_group.chat_id = ChatId(11);
+    engine.handle_frame(ServerFrame::Message(in_group));
+    assert_eq!(
+        engine.chat_list()[0].title,
+        "Keluarga",
+        "newest message first"
+    );
+}
+
+#[test]
+fn a_refused_message_is_shown_failed_and_can_be_retried() {
+    let mut engine = online_alice();
+    let id = engine.send_text(CHAT, "x", 1).expect("queued");
+    drain(&mut engine);
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: id,
+        code: ErrorCode::Internal,
+    });
+    assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Failed);
+    engine.retry(id);
+    assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Pending);
+    assert!(
+        matches!(drain(&mut engine).as_slice(), [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id)
+    );
+}
+
+#[test]
+fn too_long_and_empty_messages_are_refused_before_the_outbox() {
+    let mut engine = online_alice();
+    assert_eq!(
+        engine.send_text(CHAT, "   ", 1),
+        Err(merpati_core::SendError::Empty)
+    );
+    let long = "a".repeat(merpati_protocol::MAX_BODY_BYTES + 1);
+    assert_eq!(
+        engine.send_text(CHAT, &long, 1),
+        Err(merpati_core::SendError::TooLarge)
+    );
+    assert!(engine.take_writes().is_empty());
+}
+
+#[test]
+fn created_chats_are_reported_ready() {
+    let mut engine = online_alice();
+    let request = engine
+        .create_group("Keluarga", "bob, carol")
+        .expect("connected");
+    assert!(matches!(
+        drain(&mut engine).as_slice(),
+        [ClientFrame::CreateChat { .. }]
+    ));
+    let mut group = chat_info(0);
+    group.id = ChatId(12);
+    engine.handle_frame(ServerFrame::Chat {
+        request: Some(request),
+        chat: group,
+    });
+    assert!(engine.take_events().contains(&Event::ChatReady {
+        request,
+        chat_id: ChatId(12)
+    }));
+    assert!(engine.create_direct("not valid!").is_err());
+}
+
+#[test]
+fn older_history_comes_from_the_server_when_the_store_has_none() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (51..=100).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    drain(&mut engine);
+    let before = engine.older_wanted_before(CHAT).expect("older exist");
+    assert_eq!(before, Seq(51));
+    engine.insert_stored_older(CHAT, vec![]);
+    assert_eq!(
+        drain(&mut engine),
+        vec![ClientFrame::History {
+            chat_id: CHAT,
+            before: Seq(51),
+            limit: 50
+        }]
+    );
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (1..=50).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    assert_eq!(engine.timeline(CHAT).len(), 100);
+    assert_eq!(engine.older_wanted_before(CHAT), None);
+}
