@@ -1,0 +1,356 @@
+//! Harness for Merpati's end-to-end tests: a real server process serving the real release
+//! build, and independent headless Chromium sessions driven over WebDriver (chromedriver).
+//!
+//! Tests talk to the app only through the UI test contract of `PRODUCT.md` (`data-testid`
+//! values), as a person (or any other test suite) would.
+//!
+//! # Layout
+//! - [`Server`]: the `merpati-server` binary on a free loopback port with a temporary data dir.
+//! - [`Chromedriver`]: one chromedriver process shared by the sessions of a test.
+//! - [`Browser`]: one Chromium session with its own profile, and the steps a person takes.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::process::{Child, Command};
+
+/// How long a step may take before the test fails (the app talks to a local server, so only
+/// a bug makes a step take this long; the bound keeps a failing run from hanging).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What went wrong in the harness.
+pub type HarnessError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The workspace root (this crate lives in `crates/e2e`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), HarnessError> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("{what} exited early with {status}").into());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{what} did not listen on port {port}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The real server binary, serving `dist/` (the release build of the app).
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    port: u16,
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `target/<profile>/merpati-server` on a free port with a fresh data directory.
+    pub async fn start() -> Result<Server, HarnessError> {
+        let data = tempfile::tempdir()?;
+        Server::start_with_data(data).await
+    }
+
+    async fn start_with_data(data: tempfile::TempDir) -> Result<Server, HarnessError> {
+        let binary = server_binary()?;
+        let web_root = workspace_root().join("dist");
+        if !web_root.join("index.html").exists() {
+            return Err(format!(
+                "{} has no index.html: build the app first (trunk build --release)",
+                web_root.display()
+            )
+            .into());
+        }
+        let port = free_port()?;
+        let mut child = Command::new(&binary)
+            .env("MERPATI_ADDR", format!("127.0.0.1:{port}"))
+            .env("MERPATI_DATA", data.path())
+            .env("MERPATI_WEB_ROOT", &web_root)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
+        wait_for_port(port, &mut child, "merpati-server").await?;
+        Ok(Server { child, port, data })
+    }
+
+    /// The app's address.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops the server and starts it again on the same data (and a new port).
+    pub async fn restart(mut self) -> Result<Server, HarnessError> {
+        self.child.kill().await?;
+        Server::start_with_data(self.data).await
+    }
+}
+
+fn server_binary() -> Result<PathBuf, HarnessError> {
+    if let Ok(path) = std::env::var("MERPATI_SERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    // The test executable lives in target/<profile>/deps/; the server binary beside deps/.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot locate the target directory")?;
+    let binary = profile_dir.join("merpati-server");
+    if !binary.exists() {
+        return Err(format!(
+            "{} is missing: build it first (cargo build -p merpati-server)",
+            binary.display()
+        )
+        .into());
+    }
+    Ok(binary)
+}
+
+/// One chromedriver process.
+#[derive(Debug)]
+pub struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    /// Starts chromedriver (`$CHROMEDRIVER`, default `/usr/bin/chromedriver`).
+    pub async fn start() -> Result<Chromedriver, HarnessError> {
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        let port = free_port()?;
+        let mut child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("cannot start {binary}: {error}"))?;
+        wait_for_port(port, &mut child, "chromedriver").await?;
+        Ok(Chromedriver { child, port })
+    }
+
+    /// A new, independent Chromium session with an empty profile of its own.
+    pub async fn browser(&self) -> Result<Browser, HarnessError> {
+        let profile = tempfile::tempdir()?;
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--window-size=1200,900".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({
+                "args": args,
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+            }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await?;
+        Ok(Browser { client, _profile: profile })
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A `data-testid` selector.
+pub fn testid(id: &str) -> Locator<'_> {
+    // Leaked once per distinct id in a test process: tiny, and it lets callers pass `&str`.
+    Locator::Css(Box::leak(format!("[data-testid=\"{id}\"]").into_boxed_str()))
+}
+
+/// One person's browser.
+#[derive(Debug)]
+pub struct Browser {
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// The WebDriver client, for anything the helpers below do not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Opens a URL.
+    pub async fn open(&self, url: &str) -> Result<(), HarnessError> {
+        self.client.goto(url).await?;
+        Ok(())
+    }
+
+    /// Reloads the page.
+    pub async fn reload(&self) -> Result<(), HarnessError> {
+        self.client.refresh().await?;
+        Ok(())
+    }
+
+    /// Waits for an element by testid.
+    pub async fn find(&self, id: &str) -> Result<Element, HarnessError> {
+        Ok(self.client.wait().at_most(STEP_TIMEOUT).for_element(testid(id)).await?)
+    }
+
+    /// Waits for a CSS selector.
+    pub async fn find_css(&self, css: &str) -> Result<Element, HarnessError> {
+        Ok(self.client.wait().at_most(STEP_TIMEOUT).for_element(Locator::Css(css)).await?)
+    }
+
+    /// Types into an element found by testid (after clearing it).
+    pub async fn type_into(&self, id: &str, text: &str) -> Result<(), HarnessError> {
+        let element = self.find(id).await?;
+        element.clear().await?;
+        element.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Clicks an element found by testid.
+    pub async fn click(&self, id: &str) -> Result<(), HarnessError> {
+        self.find(id).await?.click().await?;
+        Ok(())
+    }
+
+    /// Polls `check` until it returns `Some`, or fails after [`STEP_TIMEOUT`] saying `what`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> Result<T, HarnessError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, HarnessError>>,
+    {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            if let Some(value) = check().await? {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("timed out waiting for: {what}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates an account through the sign-up form and waits for the main screen.
+    pub async fn sign_up(&self, url: &str, username: &str, passphrase: &str) -> Result<(), HarnessError> {
+        self.open(url).await?;
+        self.type_into("auth-username", username).await?;
+        self.type_into("auth-passphrase", passphrase).await?;
+        self.click("auth-register").await?;
+        self.find("new-chat").await?;
+        Ok(())
+    }
+
+    /// Signs in through the form and waits for the main screen.
+    pub async fn sign_in(&self, url: &str, username: &str, passphrase: &str) -> Result<(), HarnessError> {
+        self.open(url).await?;
+        self.type_into("auth-username", username).await?;
+        self.type_into("auth-passphrase", passphrase).await?;
+        self.click("auth-login").await?;
+        self.find("new-chat").await?;
+        Ok(())
+    }
+
+    /// Starts a 1:1 chat with `username`; the chat opens.
+    pub async fn start_chat(&self, username: &str) -> Result<(), HarnessError> {
+        self.click("new-chat").await?;
+        self.type_into("new-chat-username", username).await?;
+        self.click("new-chat-submit").await?;
+        self.wait_chat_title(username).await
+    }
+
+    /// Creates a group; it opens.
+    pub async fn create_group(&self, title: &str, members: &str) -> Result<(), HarnessError> {
+        self.click("new-chat").await?;
+        self.click("new-group").await?;
+        self.type_into("group-name", title).await?;
+        self.type_into("group-members", members).await?;
+        self.click("group-submit").await?;
+        self.wait_chat_title(title).await
+    }
+
+    async fn wait_chat_title(&self, title: &str) -> Result<(), HarnessError> {
+        self.eventually(&format!("the open chat to be {title}"), || async {
+            let element = self.find("chat-title").await?;
+            Ok((element.text().await?.contains(title)).then_some(()))
+        })
+        .await
+    }
+
+    /// Opens the chat titled `title` from the chat list.
+    pub async fn open_chat(&self, title: &str) -> Result<(), HarnessError> {
+        let selector = format!("[data-testid=\"chat-list-item\"][data-title=\"{title}\"]");
+        self.find_css(&selector).await?.click().await?;
+        self.wait_chat_title(title).await
+    }
+
+    /// Types a message and presses the send button.
+    pub async fn send(&self, text: &str) -> Result<(), HarnessError> {
+        self.type_into("composer-input", text).await?;
+        self.click("composer-send").await?;
+        Ok(())
+    }
+
+    /// The texts of the messages shown in the open chat, in display order.
+    pub async fn message_texts(&self) -> Result<Vec<String>, HarnessError> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(testid("message-text")).await? {
+            texts.push(element.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// Waits until the open chat shows exactly `expected` (in order).
+    pub async fn wait_messages(&self, expected: &[&str]) -> Result<(), HarnessError> {
+        self.eventually(&format!("messages {expected:?}"), || async {
+            let texts = self.message_texts().await?;
+            Ok((texts == expected).then_some(()))
+        })
+        .await
+    }
+
+    /// The `data-status` of every message in the open chat.
+    pub async fn message_statuses(&self) -> Result<Vec<String>, HarnessError> {
+        let mut statuses = Vec::new();
+        for element in self.client.find_all(testid("message")).await? {
+            statuses.push(element.attr("data-status").await?.unwrap_or_default());
+        }
+        Ok(statuses)
+    }
+
+    /// The `data-state` of the connection indicator.
+    pub async fn connection_state(&self) -> Result<String, HarnessError> {
+        Ok(self.find("connection-status").await?.attr("data-state").await?.unwrap_or_default())
+    }
+
+    /// Ends the WebDriver session.
+    pub async fn close(self) -> Result<(), HarnessError> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
