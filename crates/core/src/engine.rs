@@ -438,10 +438,12 @@ impl Engine {
             }));
         }
         self.phase = Phase::Syncing;
+        // Chats whose range is known resume after it; for the others the server sends the
+        // newest page, and older history comes page by page as the person scrolls.
         let positions = self
             .chats
             .iter()
-            .filter(|(_, chat)| chat.timeline.synced() > Seq(0))
+            .filter(|(_, chat)| chat.timeline.floor() > Seq(0))
             .map(|(id, chat)| (*id, chat.timeline.synced()))
             .collect();
         self.outgoing.push_back(ClientFrame::Sync {
@@ -484,6 +486,10 @@ impl Engine {
             .chats
             .entry(chat_id)
             .or_insert_with(|| ChatState::new(info.clone(), Timeline::default()));
+        if info.head == Seq(0) && chat.timeline.floor() == Seq(0) {
+            // An empty chat: this device holds all of it, from the very first message on.
+            chat.timeline = Timeline::with_positions(Seq(1), Seq(0));
+        }
         let read = chat.info.read.max(info.read);
         chat.info = info;
         chat.info.read = read;

@@ -116,8 +116,9 @@ impl Timeline {
             return Inserted::Duplicate;
         }
         self.messages.insert(seq, message);
-        if self.synced == Seq(0) && self.floor == Seq(0) {
-            // The first message this device sees of the chat: the range starts here.
+        if self.floor == Seq(0) {
+            // The first message this device sees of a chat whose beginning it does not know
+            // (a newest page after sign-in on a new device): the range starts here.
             self.floor = seq;
             self.synced = seq;
         } else if seq == self.synced.next() {

@@ -299,6 +299,20 @@ fn a_message_delivered_twice_is_shown_once_in_sequence_order() {
 }
 
 #[test]
+fn a_message_beyond_the_start_of_an_empty_chat_fetches_what_came_before() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
+    assert_eq!(
+        drain(&mut engine),
+        vec![ClientFrame::Fetch {
+            chat_id: CHAT,
+            after: Seq(0),
+            limit: 500
+        }]
+    );
+}
+
+#[test]
 fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
     let mut engine = online_alice();
     engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
@@ -476,12 +490,35 @@ fn created_chats_are_reported_ready() {
 
 #[test]
 fn older_history_comes_from_the_server_when_the_store_has_none() {
-    let mut engine = online_alice();
+    // A new device: the chat already holds 100 messages, the sync sends the newest 50.
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_in(name("alice"), key.auth_key());
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(100),
+    });
     engine.handle_frame(ServerFrame::Page {
         chat_id: CHAT,
         messages: (51..=100).map(|seq| message(seq, BOB, "m")).collect(),
         more: false,
     });
+    engine.handle_frame(ServerFrame::SyncDone);
     drain(&mut engine);
     let before = engine.older_wanted_before(CHAT).expect("older exist");
     assert_eq!(before, Seq(51));
