@@ -10,9 +10,11 @@
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
 //! - [`store_suite`]: the one test suite every `Store` implementation passes.
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
+//! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 
 pub mod crypto;
 pub mod engine;
+pub mod reconnect;
 pub mod store;
 pub mod store_suite;
 pub mod timeline;

@@ -25,7 +25,8 @@ pub use frames::{
 pub use ids::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId};
 pub use username::{Username, UsernameError};
 
-/// The protocol version this build speaks. The server refuses a `Hello` with another major.
+/// The protocol version this build speaks. The server refuses an `Authenticate` frame that
+/// names another version.
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// The largest WebSocket message either side accepts, in bytes.

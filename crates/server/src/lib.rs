@@ -1,1 +1,134 @@
-//! placeholder
+//! Merpati's server: accounts, chats and messages over one WebSocket per client.
+//!
+//! A client connects to `/ws`, answers a signed challenge, and from then on sends requests and
+//! receives chats and messages as they happen (the frames are in `merpati-protocol`, the
+//! conversation in `docs/protocol.md`). Every message is committed to SQLite before it is
+//! acknowledged, then handed to every online session of every member of its chat. The same
+//! HTTP server serves the web app's files.
+//!
+//! [`run`] is the whole server; the binary only parses a [`Config`], sets up logging, [`listen`]s
+//! and calls it, so tests start real servers on `127.0.0.1:0` with their own shutdown signal.
+//!
+//! # Layout
+//! - [`config`]: the flags and environment variables the server is configured with.
+//! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check, static files.
+//! - `gateway`: one WebSocket session, from the challenge to the last frame.
+//! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
+//! - `fanout`: who is online, and handing one encoded frame to many sessions.
+//! - `storage`: SQLite: schema migrations, the group-committing writer, read connections.
+//! - `shutdown`: the signal that reaches every session, and waiting for them to end.
+//! - [`error`]: the error type of the crate.
+
+mod auth;
+pub mod config;
+pub mod error;
+mod fanout;
+mod gateway;
+mod http;
+mod shutdown;
+mod storage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpSocket};
+
+pub use config::{Config, Durability};
+pub use error::Error;
+pub use shutdown::os_signal;
+
+use fanout::FanOut;
+use gateway::Gateway;
+use shutdown::Shutdown;
+use storage::Storage;
+
+/// How long shutdown waits for sessions to say goodbye and close.
+const SESSIONS_CLOSE_WITHIN: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the writer to commit what is queued.
+const WRITER_STOPS_WITHIN: Duration = Duration::from_secs(30);
+
+/// How many connections may wait to be accepted. tokio's `TcpListener::bind` uses 128, which
+/// a reconnect surge overflows at once; the kernel caps this at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a backlog sized for connection surges.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Restarting must not wait for the old process's connections to leave TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(ACCEPT_BACKLOG)?)
+}
+
+/// Serves Merpati on `listener` until `shutdown` completes.
+///
+/// Opens (or creates) the database in `config.data`, then serves HTTP and WebSocket
+/// connections. When `shutdown` completes it stops accepting, tells every session to say
+/// `Goodbye` and close, waits for them, lets the storage writer commit what is queued, and
+/// returns. It fails if the database cannot be opened or the listener fails.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let data = config.data.clone();
+    let durability = config.durability;
+    let (storage, writer) =
+        tokio::task::spawn_blocking(move || Storage::open(&data, durability)).await??;
+
+    if !config.web_root.join("index.html").is_file() {
+        tracing::warn!(
+            web_root = %config.web_root.display(),
+            "the web root has no index.html: the app will not be served"
+        );
+    }
+
+    let stop = Shutdown::new();
+    let gateway = Arc::new(Gateway::new(storage, FanOut::new(), stop.clone()));
+    let app = http::router(gateway, &config.web_root, &config.allowed_origins);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        web_root = %config.web_root.display(),
+        "listening"
+    );
+
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stop.trigger();
+        }
+    };
+    // Frames are small and latency matters: never let Nagle hold one back waiting for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await;
+
+    // Whatever ended serving, the sessions must end too: they hold the storage handles.
+    stop.trigger();
+    if !stop.sessions_ended(SESSIONS_CLOSE_WITHIN).await {
+        tracing::warn!("some sessions did not close in time");
+    }
+    let writer = tokio::task::spawn_blocking(move || writer.join());
+    if tokio::time::timeout(WRITER_STOPS_WITHIN, writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the storage writer did not stop in time");
+    }
+    tracing::info!("stopped");
+    served.map_err(Error::Io)
+}

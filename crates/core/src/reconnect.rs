@@ -1,0 +1,88 @@
+//! When to try connecting again: exponential backoff with full jitter.
+//!
+//! After a failed or lost connection the n-th retry waits a uniformly random time between 0
+//! and `min(cap, base · 2ⁿ)` ("full jitter"), so that thousands of clients dropped at the same
+//! moment spread their returns instead of flattening a recovering server together. A server's
+//! `Retry-After` hint is a floor for the next wait. This is the one place that owns reconnect
+//! timing; the app and the load generator only supply the randomness and the clock.
+
+/// The backoff state of one connection.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base_ms: u64,
+    cap_ms: u64,
+    failures: u32,
+    floor_ms: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(500, 30_000)
+    }
+}
+
+impl Backoff {
+    /// A backoff whose first retry waits up to `base_ms`, never more than `cap_ms`.
+    pub fn new(base_ms: u64, cap_ms: u64) -> Backoff {
+        Backoff { base_ms: base_ms.max(1), cap_ms: cap_ms.max(1), failures: 0, floor_ms: 0 }
+    }
+
+    /// The connection worked: the next failure starts from the smallest wait again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+        self.floor_ms = 0;
+    }
+
+    /// The server asked clients to come back no sooner than this.
+    pub fn retry_after(&mut self, ms: u64) {
+        self.floor_ms = self.floor_ms.max(ms);
+    }
+
+    /// How many failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The wait before the next attempt, given a uniformly random `u32` (from the caller's
+    /// random source), in milliseconds. Counts one more failure.
+    pub fn next_delay_ms(&mut self, random: u32) -> u64 {
+        let ceiling = self
+            .base_ms
+            .saturating_mul(1u64 << self.failures.min(20))
+            .min(self.cap_ms);
+        self.failures = self.failures.saturating_add(1);
+        let jittered = (u128::from(ceiling) * u128::from(random) / u128::from(u32::MAX)) as u64;
+        let floor = std::mem::take(&mut self.floor_ms);
+        jittered.max(floor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_doubles_up_to_the_cap() {
+        let mut backoff = Backoff::new(500, 30_000);
+        let ceilings: Vec<u64> = (0..10).map(|_| backoff.next_delay_ms(u32::MAX)).collect();
+        assert_eq!(ceilings, [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000]);
+    }
+
+    #[test]
+    fn full_jitter_spans_zero_to_the_ceiling() {
+        let mut backoff = Backoff::new(500, 30_000);
+        assert_eq!(backoff.next_delay_ms(0), 0);
+        assert_eq!(backoff.next_delay_ms(u32::MAX / 2), 499);
+    }
+
+    #[test]
+    fn a_retry_after_hint_is_a_floor_once_and_reset_starts_over() {
+        let mut backoff = Backoff::new(500, 30_000);
+        backoff.retry_after(5_000);
+        assert_eq!(backoff.next_delay_ms(0), 5_000);
+        assert_eq!(backoff.next_delay_ms(0), 0, "the hint applies once");
+        backoff.reset();
+        assert_eq!(backoff.next_delay_ms(u32::MAX), 500);
+        assert_eq!(backoff.failures(), 1);
+    }
+}

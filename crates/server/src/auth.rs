@@ -1,0 +1,107 @@
+//! Proving who a client is: challenge nonces, Ed25519 signatures and session tokens.
+//!
+//! The server never sees a passphrase. A client signs
+//! [`challenge_message`] with the Ed25519 key it
+//! derived from its passphrase, and the server checks it against the account's public key:
+//! one verification, microseconds. A session token is 32 random bytes handed to the client;
+//! the server keeps only its SHA-256, so a copy of the database cannot resume anyone.
+
+use merpati_protocol::auth::{AuthPurpose, challenge_message};
+use merpati_protocol::{ErrorCode, Username};
+use sha2::{Digest, Sha256};
+use vodozemac::{Ed25519PublicKey, Ed25519Signature};
+
+use crate::Error;
+
+/// 32 fresh random bytes: a challenge nonce or a session token.
+pub(crate) fn random_bytes() -> Result<[u8; 32], Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// What the server stores for a session token.
+pub(crate) fn token_hash(token: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+/// Parses a public key; `InvalidKey` if it is not a valid Ed25519 point.
+pub(crate) fn public_key(bytes: &[u8; 32]) -> Result<Ed25519PublicKey, Error> {
+    Ed25519PublicKey::from_slice(bytes).map_err(|_| {
+        Error::refused(
+            ErrorCode::InvalidKey,
+            "the public key is not a valid Ed25519 key",
+        )
+    })
+}
+
+/// Checks that `signature` signs the challenge for `purpose`, `username` and `nonce`.
+///
+/// A signature that is not 64 bytes of Ed25519 material is `InvalidKey`; a well-formed one that
+/// does not verify is `mismatch` (the caller knows whether that means a wrong passphrase).
+pub(crate) fn verify(
+    key: &Ed25519PublicKey,
+    purpose: AuthPurpose,
+    username: &Username,
+    nonce: &[u8; 32],
+    signature: &[u8],
+    mismatch: ErrorCode,
+) -> Result<(), Error> {
+    let signature = Ed25519Signature::from_slice(signature).map_err(|_| {
+        Error::refused(
+            ErrorCode::InvalidKey,
+            "the signature is not 64 bytes of Ed25519",
+        )
+    })?;
+    key.verify(&challenge_message(purpose, username, nonce), &signature)
+        .map_err(|_| Error::refused(mismatch, "the signature does not match"))
+}
+
+#[cfg(test)]
+mod tests {
+    use vodozemac::Ed25519SecretKey;
+
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_own_challenge() {
+        let secret = Ed25519SecretKey::from_slice(&[3; 32]);
+        let key = public_key(secret.public_key().as_bytes()).expect("valid key");
+        let alice = Username::parse("alice").expect("valid name");
+        let nonce = [1; 32];
+        let signature = secret
+            .sign(&challenge_message(AuthPurpose::Login, &alice, &nonce))
+            .to_bytes();
+        let check = |purpose, nonce: &[u8; 32], signature: &[u8]| {
+            verify(
+                &key,
+                purpose,
+                &alice,
+                nonce,
+                signature,
+                ErrorCode::WrongPassphrase,
+            )
+            .map_err(|error| error.code())
+        };
+        assert_eq!(check(AuthPurpose::Login, &nonce, &signature), Ok(()));
+        assert_eq!(
+            check(AuthPurpose::Register, &nonce, &signature),
+            Err(ErrorCode::WrongPassphrase)
+        );
+        assert_eq!(
+            check(AuthPurpose::Login, &[2; 32], &signature),
+            Err(ErrorCode::WrongPassphrase)
+        );
+        assert_eq!(
+            check(AuthPurpose::Login, &nonce, &signature[..10]),
+            Err(ErrorCode::InvalidKey)
+        );
+    }
+
+    #[test]
+    fn tokens_are_stored_as_their_hash() {
+        let token = [4; 32];
+        assert_ne!(token_hash(&token), token);
+        assert_eq!(token_hash(&token), token_hash(&[4; 32]));
+    }
+}

@@ -1,0 +1,250 @@
+//! Who is online, and delivering frames to them.
+//!
+//! [`FanOut`] maps each account to its online sessions, each a bounded queue of encoded
+//! frames. A frame is encoded once and the same buffer ([`Bytes`]) is handed to every
+//! session that should get it. A session whose queue is full cannot keep up: rather than let
+//! its queue grow, it is told to close (it will reconnect and catch up from storage, where
+//! every delivered frame can be replayed from).
+//!
+//! It also caches who is in each chat, since every message needs that list.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use merpati_protocol::{ChatId, UserId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How many frames may wait for one session before it counts as too slow.
+pub(crate) const SESSION_QUEUE: usize = 512;
+
+/// The most chats whose member lists are cached; past it the cache starts over.
+const CACHED_CHATS: usize = 100_000;
+
+/// Identifies one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SessionId(pub(crate) u64);
+
+/// One online session as the registry sees it.
+#[derive(Debug)]
+struct Subscriber {
+    session: SessionId,
+    queue: mpsc::Sender<Bytes>,
+    /// Cancelled to tell the session it is too slow and must close.
+    evict: CancellationToken,
+}
+
+/// What a session gets when it goes online.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    /// The frames delivered to this session.
+    pub(crate) frames: mpsc::Receiver<Bytes>,
+    /// Cancelled if the session could not keep up.
+    pub(crate) evicted: CancellationToken,
+    /// Takes the session off the registry when dropped.
+    pub(crate) guard: OnlineGuard,
+}
+
+/// The registry of online sessions and the chat member cache.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FanOut {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    online: RwLock<HashMap<UserId, Vec<Subscriber>>>,
+    members: RwLock<HashMap<ChatId, Arc<[UserId]>>>,
+    next_session: AtomicU64,
+}
+
+impl FanOut {
+    pub(crate) fn new() -> FanOut {
+        FanOut::default()
+    }
+
+    /// A fresh id for a new connection.
+    pub(crate) fn next_session_id(&self) -> SessionId {
+        SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// Puts a session of `user` online.
+    pub(crate) fn join(&self, user: UserId, session: SessionId) -> Subscription {
+        let (queue, frames) = mpsc::channel(SESSION_QUEUE);
+        let evict = CancellationToken::new();
+        let subscriber = Subscriber {
+            session,
+            queue,
+            evict: evict.clone(),
+        };
+        write(&self.inner.online)
+            .entry(user)
+            .or_default()
+            .push(subscriber);
+        Subscription {
+            frames,
+            evicted: evict,
+            guard: OnlineGuard {
+                fanout: self.clone(),
+                user,
+                session,
+            },
+        }
+    }
+
+    fn leave(&self, user: UserId, session: SessionId) {
+        let mut online = write(&self.inner.online);
+        if let Entry::Occupied(mut entry) = online.entry(user) {
+            entry
+                .get_mut()
+                .retain(|subscriber| subscriber.session != session);
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+        }
+    }
+
+    /// Hands `frame` to every online session of every user in `users`, except `skip`.
+    pub(crate) fn deliver(&self, users: &[UserId], frame: &Bytes, skip: Option<SessionId>) {
+        let online = read(&self.inner.online);
+        for user in users {
+            for subscriber in online.get(user).into_iter().flatten() {
+                if Some(subscriber.session) == skip {
+                    continue;
+                }
+                offer(subscriber, frame);
+            }
+        }
+    }
+
+    /// Whether `user` has a session online.
+    #[cfg(test)]
+    pub(crate) fn is_online(&self, user: UserId) -> bool {
+        read(&self.inner.online).contains_key(&user)
+    }
+
+    /// The cached member list of a chat.
+    pub(crate) fn cached_members(&self, chat: ChatId) -> Option<Arc<[UserId]>> {
+        read(&self.inner.members).get(&chat).cloned()
+    }
+
+    /// Records a chat's members as just committed, replacing what was cached.
+    pub(crate) fn set_members(&self, chat: ChatId, members: Vec<UserId>) {
+        let mut cache = write(&self.inner.members);
+        if cache.len() >= CACHED_CHATS {
+            cache.clear();
+        }
+        cache.insert(chat, members.into());
+    }
+
+    /// Caches a member list read from storage, unless a fresher one was set meanwhile: a
+    /// list read before a membership change must not overwrite the list written after it.
+    pub(crate) fn remember_members(&self, chat: ChatId, members: Vec<UserId>) -> Arc<[UserId]> {
+        let mut cache = write(&self.inner.members);
+        if cache.len() >= CACHED_CHATS {
+            cache.clear();
+        }
+        Arc::clone(cache.entry(chat).or_insert_with(|| members.into()))
+    }
+}
+
+fn offer(subscriber: &Subscriber, frame: &Bytes) {
+    match subscriber.queue.try_send(frame.clone()) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if !subscriber.evict.is_cancelled() {
+                tracing::info!(
+                    session = subscriber.session.0,
+                    "session cannot keep up with its frames; closing it"
+                );
+                subscriber.evict.cancel();
+            }
+        }
+        // The session is ending and will leave the registry in a moment.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+// A panic while a lock is held cannot leave these maps half-updated (every update is a single
+// insert or retain), so a poisoned lock is still safe to use.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Keeps a session online; dropping it takes the session off the registry.
+#[derive(Debug)]
+pub(crate) struct OnlineGuard {
+    fanout: FanOut,
+    user: UserId,
+    session: SessionId,
+}
+
+impl Drop for OnlineGuard {
+    fn drop(&mut self) {
+        self.fanout.leave(self.user, self.session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_reaches_every_session_of_every_member_but_the_skipped_one() {
+        let fanout = FanOut::new();
+        let (alice, bob) = (UserId(1), UserId(2));
+        let (a1, a2, b1) = (
+            fanout.next_session_id(),
+            fanout.next_session_id(),
+            fanout.next_session_id(),
+        );
+        let mut alice_tab1 = fanout.join(alice, a1);
+        let mut alice_tab2 = fanout.join(alice, a2);
+        let mut bob_tab = fanout.join(bob, b1);
+        let frame = Bytes::from_static(b"frame");
+        fanout.deliver(&[alice, bob], &frame, Some(a1));
+        assert!(alice_tab1.frames.try_recv().is_err());
+        assert_eq!(alice_tab2.frames.try_recv().ok(), Some(frame.clone()));
+        assert_eq!(bob_tab.frames.try_recv().ok(), Some(frame));
+    }
+
+    #[test]
+    fn a_session_that_cannot_keep_up_is_evicted() {
+        let fanout = FanOut::new();
+        let user = UserId(1);
+        let slow = fanout.join(user, fanout.next_session_id());
+        let frame = Bytes::from_static(b"x");
+        for _ in 0..SESSION_QUEUE {
+            fanout.deliver(&[user], &frame, None);
+        }
+        assert!(!slow.evicted.is_cancelled());
+        fanout.deliver(&[user], &frame, None);
+        assert!(slow.evicted.is_cancelled());
+    }
+
+    #[test]
+    fn dropping_the_guard_takes_the_session_offline() {
+        let fanout = FanOut::new();
+        let subscription = fanout.join(UserId(5), fanout.next_session_id());
+        assert!(fanout.is_online(UserId(5)));
+        drop(subscription);
+        assert!(!fanout.is_online(UserId(5)));
+    }
+
+    #[test]
+    fn a_stale_member_list_does_not_replace_a_fresh_one() {
+        let fanout = FanOut::new();
+        let chat = ChatId(1);
+        fanout.set_members(chat, vec![UserId(1), UserId(2), UserId(3)]);
+        let kept = fanout.remember_members(chat, vec![UserId(1), UserId(2)]);
+        assert_eq!(kept.len(), 3);
+    }
+}

@@ -1,0 +1,952 @@
+//! One WebSocket connection: the session state machine.
+//!
+//! A session sends `Challenge`, waits for `Authenticate`, and once signed in serves requests
+//! and forwards what [`FanOut`] delivers to it. One task does all of it with one `select!`:
+//! the shutdown signal, eviction (too slow), delivered frames, received frames and an idle
+//! timer. Requests are answered on the socket directly, in order; a request the protocol
+//! refuses gets an `Error` (or `SendFailed`) frame and the session goes on. Nothing a peer
+//! sends can panic it: every input is decoded, bounded and checked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use bytes::Bytes;
+use merpati_protocol::auth::AuthPurpose;
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::{
+    ChatId, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode, MAX_BODY_BYTES,
+    MAX_GROUP_MEMBERS, MAX_PAGE, MAX_TITLE_CHARS, Member, MessageFrame, NewChat, PROTOCOL_VERSION,
+    RequestId, Seq, ServerFrame, UserId, Username,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::Error;
+use crate::auth;
+use crate::fanout::{FanOut, OnlineGuard, SessionId};
+use crate::shutdown::Shutdown;
+use crate::storage::{ChatSnapshot, Page, Storage};
+
+/// How long a connection may take to sign in.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After this long without hearing from a signed-in peer, ping it; after twice this, drop it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long one write may wait for a peer that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the peer's answer to our Close before dropping the connection.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Malformed frames tolerated in one session; the last one closes it.
+const MAX_MALFORMED: u32 = 10;
+/// Failed sign-in attempts tolerated in one session; the last one closes it.
+const MAX_FAILED_SIGN_INS: u32 = 5;
+/// When clients should come back after a shutdown (they add their own jitter).
+const SHUTDOWN_RETRY_AFTER_MS: u32 = 2_000;
+/// When an evicted (too slow) client should come back.
+const EVICTED_RETRY_AFTER_MS: u32 = 1_000;
+/// How many of a chat's newest messages `Sync` sends when the client holds no position.
+const NEWEST_PAGE: u32 = 100;
+
+/// What every session shares: storage, the fan-out registry and the shutdown signal.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    storage: Storage,
+    fanout: FanOut,
+    shutdown: Shutdown,
+}
+
+impl Gateway {
+    pub(crate) fn new(storage: Storage, fanout: FanOut, shutdown: Shutdown) -> Gateway {
+        Gateway {
+            storage,
+            fanout,
+            shutdown,
+        }
+    }
+
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Runs one connection's session to its end.
+    pub(crate) async fn serve(self: Arc<Self>, socket: WebSocket) {
+        let id = self.fanout.next_session_id();
+        let span = tracing::info_span!("session", id = id.0, account = tracing::field::Empty);
+        async move {
+            let nonce = match auth::random_bytes() {
+                Ok(nonce) => nonce,
+                Err(error) => {
+                    tracing::error!(%error, "cannot make a challenge; dropping the connection");
+                    return;
+                }
+            };
+            tracing::debug!("connected");
+            let mut session = Session {
+                id,
+                socket,
+                gateway: self,
+                nonce,
+                me: None,
+                frames: None,
+                evicted: CancellationToken::new(),
+                malformed: 0,
+                failed_sign_ins: 0,
+            };
+            session.run().await;
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// The members of a chat, from the cache or storage.
+    async fn members_of(&self, chat: ChatId) -> Result<Arc<[UserId]>, Error> {
+        if let Some(members) = self.fanout.cached_members(chat) {
+            return Ok(members);
+        }
+        let members = self.storage.member_ids(chat).await?;
+        Ok(self.fanout.remember_members(chat, members))
+    }
+
+    async fn register(
+        &self,
+        nonce: &[u8; 32],
+        username: Username,
+        public_key: [u8; 32],
+        signature: Vec<u8>,
+    ) -> Result<(Member, [u8; 32], Option<[u8; 32]>), Error> {
+        let key = auth::public_key(&public_key)?;
+        // A registration that does not verify proves nothing about the key: invalid material.
+        auth::verify(
+            &key,
+            AuthPurpose::Register,
+            &username,
+            nonce,
+            &signature,
+            ErrorCode::InvalidKey,
+        )?;
+        let token = auth::random_bytes()?;
+        let token_hash = auth::token_hash(&token);
+        let member = self
+            .storage
+            .register(username, public_key, token_hash)
+            .await?;
+        Ok((member, token_hash, Some(token)))
+    }
+
+    async fn login(
+        &self,
+        nonce: &[u8; 32],
+        username: Username,
+        signature: Vec<u8>,
+    ) -> Result<(Member, [u8; 32], Option<[u8; 32]>), Error> {
+        let account = self
+            .storage
+            .account_by_name(username.clone())
+            .await?
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorCode::NoSuchUser,
+                    format!("there is no user {username}"),
+                )
+            })?;
+        let key = auth::public_key(&account.public_key)?;
+        auth::verify(
+            &key,
+            AuthPurpose::Login,
+            &username,
+            nonce,
+            &signature,
+            ErrorCode::WrongPassphrase,
+        )?;
+        let token = auth::random_bytes()?;
+        let token_hash = auth::token_hash(&token);
+        self.storage
+            .create_session(account.member.id, token_hash)
+            .await?;
+        Ok((account.member, token_hash, Some(token)))
+    }
+
+    async fn resume(
+        &self,
+        session_token: [u8; 32],
+    ) -> Result<(Member, [u8; 32], Option<[u8; 32]>), Error> {
+        let token_hash = auth::token_hash(&session_token);
+        let member = self.storage.session(token_hash).await?.ok_or_else(|| {
+            Error::refused(
+                ErrorCode::SessionExpired,
+                "the session is unknown or was ended; sign in again",
+            )
+        })?;
+        Ok((member, token_hash, None))
+    }
+
+    /// Creates the chat; `true` if it is new (an existing 1:1 chat is returned as is).
+    async fn create_chat(&self, me: &Member, chat: NewChat) -> Result<(ChatSnapshot, bool), Error> {
+        let storage = &self.storage;
+        match chat {
+            NewChat::Direct { with } => {
+                if with == me.username {
+                    return Err(Error::refused(
+                        ErrorCode::CannotChatWithSelf,
+                        "a 1:1 chat needs another person",
+                    ));
+                }
+                let other = storage
+                    .account_by_name(with.clone())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::refused(ErrorCode::NoSuchUser, format!("there is no user {with}"))
+                    })?;
+                let (chat, created) = storage.create_direct(me.id, other.member.id).await?;
+                if created {
+                    tracing::info!(
+                        chat = chat.id.0,
+                        with = other.member.id.0,
+                        "1:1 chat created"
+                    );
+                }
+                Ok((chat, created))
+            }
+            NewChat::Group { title, members } => {
+                let title = title.trim();
+                let chars = title.chars().count();
+                if chars == 0 || chars > MAX_TITLE_CHARS {
+                    return Err(Error::refused(
+                        ErrorCode::InvalidTitle,
+                        format!("a group title has 1 to {MAX_TITLE_CHARS} characters"),
+                    ));
+                }
+                let mut seen = HashSet::new();
+                let names: Vec<Username> = members
+                    .into_iter()
+                    .filter(|name| *name != me.username && seen.insert(name.clone()))
+                    .collect();
+                if names.len() + 1 > MAX_GROUP_MEMBERS {
+                    return Err(Error::refused(
+                        ErrorCode::TooManyMembers,
+                        format!("a group has at most {MAX_GROUP_MEMBERS} members"),
+                    ));
+                }
+                let members = storage.accounts_by_names(names).await?;
+                let ids = members.iter().map(|member| member.id).collect();
+                let chat = storage.create_group(me.id, title.to_owned(), ids).await?;
+                tracing::info!(
+                    chat = chat.id.0,
+                    members = chat.members.len(),
+                    "group created"
+                );
+                Ok((chat, true))
+            }
+        }
+    }
+
+    async fn add_member(
+        &self,
+        me: &Member,
+        chat_id: ChatId,
+        username: Username,
+    ) -> Result<ChatSnapshot, Error> {
+        let storage = &self.storage;
+        // Checked here first so that a stranger learns nothing, not even whether the user
+        // exists; the writer checks again inside its transaction.
+        let chat = storage
+            .chat(chat_id)
+            .await?
+            .filter(|chat| chat.has_member(me.id))
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorCode::NoSuchChat,
+                    format!("chat {} does not exist or you are not a member", chat_id.0),
+                )
+            })?;
+        if chat.kind != ChatKind::Group {
+            return Err(Error::refused(
+                ErrorCode::NotAGroup,
+                "only groups take new members",
+            ));
+        }
+        let account = storage
+            .account_by_name(username.clone())
+            .await?
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorCode::NoSuchUser,
+                    format!("there is no user {username}"),
+                )
+            })?;
+        let chat = storage.add_member(chat_id, me.id, account.member).await?;
+        tracing::info!(chat = chat_id.0, added = %username, "member added");
+        Ok(chat)
+    }
+
+    /// Pushes a created or changed chat to every session of its members but `skip`; each
+    /// member gets their own read position.
+    fn push_chat(&self, chat: &ChatSnapshot, skip: SessionId) {
+        self.fanout.set_members(chat.id, chat.member_ids());
+        for (member, _) in &chat.members {
+            let frame = ServerFrame::Chat {
+                request: None,
+                chat: chat.info_for(member.id),
+            };
+            self.fanout
+                .deliver(&[member.id], &encode(&frame), Some(skip));
+        }
+    }
+}
+
+/// Encodes a frame for the socket.
+fn encode(frame: &ServerFrame) -> Bytes {
+    Bytes::from(merpati_protocol::encode(frame))
+}
+
+/// The socket failed or timed out: the session ends without further ado.
+#[derive(Debug)]
+struct Gone;
+
+/// What the session does after handling an event.
+#[derive(Debug)]
+enum Flow {
+    Continue,
+    /// Send a Close frame with this code and reason, then end.
+    Close(u16, &'static str),
+    /// The peer is gone; just end.
+    Ended,
+}
+
+enum Event {
+    Shutdown,
+    Evicted,
+    Deliver(Option<Bytes>),
+    Received(Option<Result<Message, axum::Error>>),
+    Idle,
+}
+
+/// The account a session is signed in as.
+struct SignedIn {
+    member: Member,
+    token_hash: [u8; 32],
+    _online: OnlineGuard,
+}
+
+struct Session {
+    id: SessionId,
+    socket: WebSocket,
+    gateway: Arc<Gateway>,
+    nonce: [u8; 32],
+    me: Option<SignedIn>,
+    /// Frames delivered by the fan-out; `None` until signed in.
+    frames: Option<mpsc::Receiver<Bytes>>,
+    evicted: CancellationToken,
+    malformed: u32,
+    failed_sign_ins: u32,
+}
+
+/// The next delivered frame, or never before sign-in.
+async fn next_delivery(frames: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+    match frames {
+        Some(frames) => frames.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a receive error is the WebSocket layer refusing an oversized message.
+fn is_too_large(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+}
+
+/// The request id a client frame carries, if any.
+fn request_of(frame: &ClientFrame) -> Option<RequestId> {
+    match frame {
+        ClientFrame::CreateChat { request, .. } | ClientFrame::AddMember { request, .. } => {
+            Some(*request)
+        }
+        _ => None,
+    }
+}
+
+impl Session {
+    async fn run(&mut self) {
+        match self.drive().await {
+            Flow::Close(code, reason) => {
+                tracing::info!(code, reason, "closing the connection");
+                self.close(code, reason).await;
+            }
+            Flow::Ended | Flow::Continue => tracing::debug!("connection ended"),
+        }
+    }
+
+    async fn drive(&mut self) -> Flow {
+        let challenge = ServerFrame::Challenge {
+            version: PROTOCOL_VERSION,
+            nonce: self.nonce,
+            epoch: self.gateway.storage.epoch(),
+        };
+        if self.send(&challenge).await.is_err() {
+            return Flow::Ended;
+        }
+        // Before sign-in the deadline is fixed from connecting: sending junk cannot extend it.
+        let idle = tokio::time::sleep(SIGN_IN_TIMEOUT);
+        tokio::pin!(idle);
+        let mut pinged = false;
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = self.gateway.shutdown.triggered() => Event::Shutdown,
+                () = self.evicted.cancelled() => Event::Evicted,
+                frame = next_delivery(&mut self.frames) => Event::Deliver(frame),
+                message = self.socket.recv() => Event::Received(message),
+                () = &mut idle => Event::Idle,
+            };
+            let flow = match event {
+                Event::Shutdown => {
+                    self.goodbye(ErrorCode::ShuttingDown, SHUTDOWN_RETRY_AFTER_MS)
+                        .await;
+                    Ok(Flow::Close(close_code::AWAY, "the server is shutting down"))
+                }
+                // A closed queue means the registry let go of this session: same as eviction.
+                Event::Evicted | Event::Deliver(None) => {
+                    self.goodbye(ErrorCode::ServerBusy, EVICTED_RETRY_AFTER_MS)
+                        .await;
+                    Ok(Flow::Close(
+                        close_code::AGAIN,
+                        "too slow to receive; reconnect and sync",
+                    ))
+                }
+                Event::Deliver(Some(frame)) => {
+                    self.send_bytes(frame).await.map(|()| Flow::Continue)
+                }
+                Event::Received(None) => Ok(Flow::Ended),
+                Event::Received(Some(Err(error))) => {
+                    if is_too_large(&error) {
+                        self.too_large().await
+                    } else {
+                        tracing::debug!(%error, "receive failed");
+                        Ok(Flow::Ended)
+                    }
+                }
+                Event::Received(Some(Ok(message))) => {
+                    let flow = self.on_message(message).await;
+                    if self.me.is_some() {
+                        idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
+                        pinged = false;
+                    }
+                    flow
+                }
+                Event::Idle if self.me.is_none() => {
+                    Ok(Flow::Close(close_code::POLICY, "sign-in took too long"))
+                }
+                Event::Idle if pinged => {
+                    tracing::info!("peer stopped answering; dropping the connection");
+                    Ok(Flow::Ended)
+                }
+                Event::Idle => {
+                    pinged = true;
+                    idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
+                    self.send_message(Message::Ping(Bytes::new()))
+                        .await
+                        .map(|()| Flow::Continue)
+                }
+            };
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(flow) => return flow,
+                Err(Gone) => return Flow::Ended,
+            }
+        }
+    }
+
+    // ---- the socket ----
+
+    async fn send_message(&mut self, message: Message) -> Result<(), Gone> {
+        let write = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(message));
+        tokio::select! {
+            biased;
+            written = write => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "send failed");
+                    Err(Gone)
+                }
+                Err(_) => {
+                    tracing::info!("peer does not read; dropping the connection");
+                    Err(Gone)
+                }
+            },
+            // A peer so far behind that it was evicted is not worth waiting for.
+            () = self.evicted.cancelled() => {
+                tracing::info!("evicted while waiting to write; dropping the connection");
+                Err(Gone)
+            }
+        }
+    }
+
+    async fn send_bytes(&mut self, frame: Bytes) -> Result<(), Gone> {
+        self.send_message(Message::Binary(frame)).await
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Gone> {
+        self.send_bytes(encode(frame)).await
+    }
+
+    /// Sends the error frame for `error`, logging faults of the server.
+    async fn send_error(&mut self, request: Option<RequestId>, error: &Error) -> Result<(), Gone> {
+        match error {
+            Error::Refused { .. } => tracing::debug!(%error, "request refused"),
+            _ => tracing::warn!(%error, "request failed"),
+        }
+        self.send(&ServerFrame::Error {
+            request,
+            code: error.code(),
+            detail: error.client_detail(),
+        })
+        .await
+    }
+
+    async fn refuse(
+        &mut self,
+        request: Option<RequestId>,
+        code: ErrorCode,
+        detail: impl Into<String>,
+    ) -> Result<Flow, Gone> {
+        self.send_error(request, &Error::refused(code, detail))
+            .await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn goodbye(&mut self, code: ErrorCode, retry_after_ms: u32) {
+        let _ = self
+            .send(&ServerFrame::Goodbye {
+                code,
+                retry_after_ms: Some(retry_after_ms),
+            })
+            .await;
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        if self
+            .send_message(Message::Close(Some(frame)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // Let the peer answer our Close, so the connection ends cleanly rather than with a
+        // reset that could swallow the Close before the peer reads it.
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
+    }
+
+    async fn too_large(&mut self) -> Result<Flow, Gone> {
+        self.send_error(
+            None,
+            &Error::refused(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "a frame may have at most {} bytes",
+                    merpati_protocol::MAX_FRAME_BYTES
+                ),
+            ),
+        )
+        .await?;
+        Ok(Flow::Close(close_code::SIZE, "frame too large"))
+    }
+
+    async fn malformed(&mut self, detail: String) -> Result<Flow, Gone> {
+        self.malformed += 1;
+        tracing::debug!(count = self.malformed, %detail, "malformed frame");
+        self.send_error(None, &Error::refused(ErrorCode::Malformed, detail))
+            .await?;
+        if self.malformed >= MAX_MALFORMED {
+            return Ok(Flow::Close(close_code::POLICY, "too many malformed frames"));
+        }
+        Ok(Flow::Continue)
+    }
+
+    // ---- frames ----
+
+    async fn on_message(&mut self, message: Message) -> Result<Flow, Gone> {
+        match message {
+            Message::Binary(bytes) => match merpati_protocol::decode::<ClientFrame>(&bytes) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(DecodeError::TooLarge(_)) => self.too_large().await,
+                Err(DecodeError::Malformed(error)) => {
+                    self.malformed(format!("cannot decode the frame: {error}"))
+                        .await
+                }
+            },
+            Message::Text(_) => {
+                self.malformed("text frames are not part of the protocol; send binary".into())
+                    .await
+            }
+            Message::Ping(_) | Message::Pong(_) => Ok(Flow::Continue),
+            // The WebSocket layer answers a Close by itself; the next receive ends the stream.
+            Message::Close(_) => Ok(Flow::Continue),
+        }
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<Flow, Gone> {
+        let Some(me) = self.me.as_ref().map(|me| me.member.clone()) else {
+            return match frame {
+                ClientFrame::Authenticate { version, method } => {
+                    self.authenticate(version, method).await
+                }
+                other => {
+                    self.refuse(
+                        request_of(&other),
+                        ErrorCode::NotAuthenticated,
+                        "sign in first",
+                    )
+                    .await
+                }
+            };
+        };
+        match frame {
+            ClientFrame::Authenticate { .. } => {
+                self.refuse(None, ErrorCode::Malformed, "already signed in")
+                    .await
+            }
+            ClientFrame::CreateChat { request, chat } => {
+                let created = self.gateway.create_chat(&me, chat).await;
+                self.answer_chat(&me, request, created).await
+            }
+            ClientFrame::AddMember {
+                request,
+                chat_id,
+                username,
+            } => {
+                let changed = self
+                    .gateway
+                    .add_member(&me, chat_id, username)
+                    .await
+                    .map(|chat| (chat, true));
+                self.answer_chat(&me, request, changed).await
+            }
+            ClientFrame::Send {
+                chat_id,
+                client_msg_id,
+                body,
+            } => {
+                self.send_chat_message(&me, chat_id, client_msg_id, body)
+                    .await
+            }
+            ClientFrame::Sync { epoch, positions } => self.sync(&me, epoch, positions).await,
+            ClientFrame::Fetch {
+                chat_id,
+                after,
+                limit,
+            } => {
+                let page = self
+                    .gateway
+                    .storage
+                    .read_after(chat_id, Some(me.id), after, limit.min(MAX_PAGE))
+                    .await;
+                self.answer_page(chat_id, page).await
+            }
+            ClientFrame::History {
+                chat_id,
+                before,
+                limit,
+            } => {
+                let page = self
+                    .gateway
+                    .storage
+                    .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
+                    .await;
+                self.answer_page(chat_id, page).await
+            }
+            ClientFrame::MarkRead { chat_id, seq } => self.mark_read(&me, chat_id, seq).await,
+            ClientFrame::Logout => self.logout().await,
+        }
+    }
+
+    // ---- signing in ----
+
+    async fn authenticate(&mut self, version: u16, method: AuthMethod) -> Result<Flow, Gone> {
+        if version != PROTOCOL_VERSION {
+            self.send_error(
+                None,
+                &Error::refused(
+                    ErrorCode::UnsupportedVersion,
+                    format!(
+                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                    ),
+                ),
+            )
+            .await?;
+            return Ok(Flow::Close(
+                close_code::POLICY,
+                "unsupported protocol version",
+            ));
+        }
+        let outcome = match method {
+            AuthMethod::Register {
+                username,
+                public_key,
+                signature,
+            } => {
+                self.gateway
+                    .register(&self.nonce, username, public_key, signature)
+                    .await
+            }
+            AuthMethod::Login {
+                username,
+                signature,
+            } => self.gateway.login(&self.nonce, username, signature).await,
+            AuthMethod::Resume { session_token } => self.gateway.resume(session_token).await,
+        };
+        match outcome {
+            Ok((member, token_hash, session_token)) => {
+                tracing::Span::current().record("account", member.id.0);
+                tracing::info!(username = %member.username, "signed in");
+                // Go online before Welcome, so nothing sent to the account from now on is missed.
+                let online = self.gateway.fanout.join(member.id, self.id);
+                self.frames = Some(online.frames);
+                self.evicted = online.evicted;
+                self.me = Some(SignedIn {
+                    member: member.clone(),
+                    token_hash,
+                    _online: online.guard,
+                });
+                self.send(&ServerFrame::Welcome {
+                    me: member,
+                    session_token,
+                })
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Err(error) => {
+                self.send_error(None, &error).await?;
+                let code = error.code();
+                if code.closes_connection() {
+                    return Ok(Flow::Close(close_code::POLICY, "sign in again"));
+                }
+                if code != ErrorCode::Internal {
+                    self.failed_sign_ins += 1;
+                    if self.failed_sign_ins >= MAX_FAILED_SIGN_INS {
+                        return Ok(Flow::Close(
+                            close_code::POLICY,
+                            "too many failed sign-in attempts",
+                        ));
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    async fn logout(&mut self) -> Result<Flow, Gone> {
+        let Some(token_hash) = self.me.as_ref().map(|me| me.token_hash) else {
+            return Ok(Flow::Continue);
+        };
+        match self.gateway.storage.delete_session(token_hash).await {
+            Ok(()) => {
+                tracing::info!("signed out");
+                Ok(Flow::Close(close_code::NORMAL, "signed out"))
+            }
+            Err(error) => {
+                self.send_error(None, &error).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    // ---- chats ----
+
+    /// Answers `CreateChat` or `AddMember`, and pushes a new or changed chat to its members.
+    async fn answer_chat(
+        &mut self,
+        me: &Member,
+        request: RequestId,
+        outcome: Result<(ChatSnapshot, bool), Error>,
+    ) -> Result<Flow, Gone> {
+        match outcome {
+            Ok((chat, changed)) => {
+                if changed {
+                    self.gateway.push_chat(&chat, self.id);
+                }
+                self.send(&ServerFrame::Chat {
+                    request: Some(request),
+                    chat: chat.info_for(me.id),
+                })
+                .await?;
+            }
+            Err(error) => self.send_error(Some(request), &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    // ---- messages ----
+
+    async fn send_chat_message(
+        &mut self,
+        me: &Member,
+        chat_id: ChatId,
+        client_msg_id: ClientMsgId,
+        body: Vec<u8>,
+    ) -> Result<Flow, Gone> {
+        if body.len() > MAX_BODY_BYTES {
+            self.send(&ServerFrame::SendFailed {
+                chat_id,
+                client_msg_id,
+                code: ErrorCode::MessageTooLarge,
+            })
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        // Shared with the writer so the body is not copied; it comes back once stored.
+        let body = Arc::new(body);
+        let stored = self
+            .gateway
+            .storage
+            .append(chat_id, client_msg_id, me.id, Arc::clone(&body))
+            .await;
+        let appended = match stored {
+            Ok(appended) => appended,
+            Err(error @ Error::Refused { .. }) => {
+                tracing::debug!(chat = chat_id.0, %error, "message refused");
+                self.send(&ServerFrame::SendFailed {
+                    chat_id,
+                    client_msg_id,
+                    code: error.code(),
+                })
+                .await?;
+                return Ok(Flow::Continue);
+            }
+            // Not stored, but not refused either: the client keeps it and may resend.
+            Err(error) => {
+                self.send_error(None, &error).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        self.send(&ServerFrame::Ack {
+            chat_id,
+            client_msg_id,
+            seq: appended.seq,
+            sent_at_ms: appended.sent_at_ms,
+        })
+        .await?;
+        if !appended.newly_stored {
+            tracing::debug!(
+                chat = chat_id.0,
+                seq = appended.seq.0,
+                "resend acknowledged again"
+            );
+            return Ok(Flow::Continue);
+        }
+        let body = Arc::try_unwrap(body).unwrap_or_else(|shared| shared.as_ref().clone());
+        let frame = encode(&ServerFrame::Message(MessageFrame {
+            chat_id,
+            seq: appended.seq,
+            client_msg_id,
+            sender: me.id,
+            sent_at_ms: appended.sent_at_ms,
+            body,
+        }));
+        match self.gateway.members_of(chat_id).await {
+            Ok(members) => self.gateway.fanout.deliver(&members, &frame, None),
+            // Stored and acknowledged all the same: members catch up from storage.
+            Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a message out"),
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn mark_read(&mut self, me: &Member, chat_id: ChatId, seq: Seq) -> Result<Flow, Gone> {
+        match self.gateway.storage.mark_read(chat_id, me.id, seq).await {
+            Ok(Some(read)) => {
+                let frame = encode(&ServerFrame::ReadUpTo {
+                    chat_id,
+                    user: me.id,
+                    seq: read,
+                });
+                match self.gateway.members_of(chat_id).await {
+                    Ok(members) => self.gateway.fanout.deliver(&members, &frame, None),
+                    Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a read out"),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => self.send_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    // ---- catching up ----
+
+    async fn sync(
+        &mut self,
+        me: &Member,
+        epoch: Option<Epoch>,
+        positions: Vec<(ChatId, Seq)>,
+    ) -> Result<Flow, Gone> {
+        let storage = self.gateway.storage.clone();
+        let chats = match storage.chats_of(me.id).await {
+            Ok(chats) => chats,
+            Err(error) => {
+                self.send_error(None, &error).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        for chat in &chats {
+            self.send(&ServerFrame::Chat {
+                request: None,
+                chat: chat.info_for(me.id),
+            })
+            .await?;
+        }
+        // Positions from another epoch describe another database: ignore them all.
+        let positions: HashMap<ChatId, Seq> = if epoch == Some(storage.epoch()) {
+            positions.into_iter().collect()
+        } else {
+            HashMap::new()
+        };
+        for chat in &chats {
+            let page = match positions.get(&chat.id) {
+                Some(&held) if chat.head > held => {
+                    storage.read_after(chat.id, None, held, MAX_PAGE).await
+                }
+                Some(_) => continue,
+                None if chat.head > Seq(0) => storage
+                    .read_before(chat.id, None, chat.head.next(), NEWEST_PAGE)
+                    .await
+                    // The newest page reaches the head: nothing newer remains.
+                    .map(|page| Page {
+                        more: false,
+                        ..page
+                    }),
+                None => continue,
+            };
+            self.answer_page(chat.id, page).await?;
+        }
+        self.send(&ServerFrame::SyncDone).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn answer_page(
+        &mut self,
+        chat_id: ChatId,
+        page: Result<Page, Error>,
+    ) -> Result<Flow, Gone> {
+        match page {
+            Ok(page) => {
+                self.send(&ServerFrame::Page {
+                    chat_id,
+                    messages: page.messages,
+                    more: page.more,
+                })
+                .await?
+            }
+            Err(error) => self.send_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,146 @@
+//! The HTTP side: the routes, the WebSocket handshake and the web app's files.
+//!
+//! - `GET /healthz`: `200 ok` while the server runs.
+//! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check.
+//! - anything else: a file of the web root, gzip-compressed when the client accepts it;
+//!   unknown paths get `index.html`, so the app's own routes survive a reload.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use merpati_protocol::MAX_FRAME_BYTES;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::gateway::Gateway;
+
+/// The WebSocket read buffer. Small, because every connection holds one: tungstenite's
+/// 128 KiB default would blow the per-connection memory budget many times over.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+#[derive(Debug, Clone)]
+struct HttpState {
+    gateway: Arc<Gateway>,
+    allowed_origins: Arc<[String]>,
+}
+
+/// The server's routes.
+pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[String]) -> Router {
+    let state = HttpState {
+        gateway,
+        allowed_origins: allowed_origins
+            .iter()
+            .map(|origin| normalise_origin(origin).to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect(),
+    };
+    let files = ServeDir::new(web_root).fallback(ServeFile::new(web_root.join("index.html")));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ws", get(websocket))
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(CompressionLayer::new())
+                .service(files),
+        )
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn websocket(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &uri, &state.allowed_origins) {
+        tracing::warn!(origin = ?headers.get(header::ORIGIN), "WebSocket from a foreign origin refused");
+        return (StatusCode::FORBIDDEN, "this origin may not connect").into_response();
+    }
+    // Counted from the handshake on, so shutdown also waits for sessions not yet started.
+    let running = state.gateway.shutdown().session_token();
+    let gateway = state.gateway;
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Write each frame out at once rather than keep a large write buffer per connection.
+        .write_buffer_size(0)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            gateway.serve(socket).await;
+            drop(running);
+        })
+}
+
+fn normalise_origin(origin: &str) -> &str {
+    origin.trim().trim_end_matches('/')
+}
+
+/// Whether a WebSocket handshake may proceed: a browser page may connect only from the
+/// server's own origin or an allowed one (so another site cannot use a visitor's browser as
+/// a client); a client without an `Origin` header is not a browser page and may connect.
+fn origin_allowed(headers: &HeaderMap, uri: &Uri, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = normalise_origin(origin);
+    if allowed
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()));
+    let Some(host) = host else {
+        return false;
+    };
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static(host));
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+        }
+        headers
+    }
+
+    #[test]
+    fn same_origin_and_listed_origins_may_connect() {
+        let uri = Uri::from_static("/ws");
+        let allowed = ["http://localhost:8081".to_owned()];
+        let check = |origin, host| origin_allowed(&headers(origin, host), &uri, &allowed);
+        assert!(check(None, "127.0.0.1:8080"));
+        assert!(check(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"));
+        assert!(check(Some("https://chat.example"), "chat.example"));
+        assert!(check(Some("http://localhost:8081"), "127.0.0.1:8080"));
+        assert!(!check(Some("http://evil.example"), "127.0.0.1:8080"));
+        assert!(!check(Some("http://127.0.0.1:8081"), "127.0.0.1:8080"));
+        assert!(!check(Some("null"), "127.0.0.1:8080"));
+    }
+}

@@ -1,0 +1,37 @@
+//! The `merpati-server` binary: reads its configuration from flags and environment variables,
+//! sets up logging (to stderr; `RUST_LOG` filters, default `info`), and serves until Ctrl-C or
+//! SIGTERM.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use merpati_server::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        // Logs are diagnostics: stderr, and colour only for a person watching.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let listener = match merpati_server::listen(config.addr) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(addr = %config.addr, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    match merpati_server::run(listener, config, merpati_server::os_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

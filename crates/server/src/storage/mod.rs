@@ -1,0 +1,525 @@
+//! Durable state in SQLite: accounts, sessions, chats, members and messages.
+//!
+//! A small domain API, not a database layer: each method is one thing the gateway needs
+//! (`register`, `append`, `read_after`, ...). Writes go to the single writer thread, which
+//! commits them in groups and answers only after the commit ([`writer`]); reads use a pool of
+//! read-only connections ([`readers`]). The database is `<data>/merpati.db` in WAL mode; its
+//! schema is versioned by [`schema`], and the SQL itself lives in [`sql`].
+
+mod readers;
+mod schema;
+mod sql;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username,
+};
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::config::Durability;
+use readers::Readers;
+pub(crate) use writer::WriterThread;
+use writer::{Job, Work, WriterStats};
+
+/// The name of the database file inside the data directory.
+pub(crate) const DATABASE_FILE: &str = "merpati.db";
+
+/// An account as storage knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub(crate) member: Member,
+    pub(crate) public_key: [u8; 32],
+}
+
+/// A chat with every member's read position, from which each member's [`ChatInfo`] is cut.
+#[derive(Debug, Clone)]
+pub(crate) struct ChatSnapshot {
+    pub(crate) id: ChatId,
+    pub(crate) kind: ChatKind,
+    pub(crate) title: String,
+    pub(crate) created_ms: u64,
+    pub(crate) head: Seq,
+    /// The members, ordered by id, each with how far they have read.
+    pub(crate) members: Vec<(Member, Seq)>,
+}
+
+impl ChatSnapshot {
+    pub(crate) fn has_member(&self, user: UserId) -> bool {
+        self.members.iter().any(|(member, _)| member.id == user)
+    }
+
+    pub(crate) fn member_ids(&self) -> Vec<UserId> {
+        self.members.iter().map(|(member, _)| member.id).collect()
+    }
+
+    /// The chat as `viewer` is told about it: their own read position.
+    pub(crate) fn info_for(&self, viewer: UserId) -> ChatInfo {
+        let read = self
+            .members
+            .iter()
+            .find(|(member, _)| member.id == viewer)
+            .map_or(Seq(0), |(_, read)| *read);
+        ChatInfo {
+            id: self.id,
+            kind: self.kind,
+            title: self.title.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(member, _)| member.clone())
+                .collect(),
+            head: self.head,
+            read,
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+/// The outcome of [`Storage::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    pub(crate) seq: Seq,
+    pub(crate) sent_at_ms: u64,
+    /// `false` when this `client_msg_id` had been stored before: a resend.
+    pub(crate) newly_stored: bool,
+}
+
+/// Consecutive messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page {
+    pub(crate) messages: Vec<MessageFrame>,
+    /// Whether more messages lie beyond the page in the direction asked for.
+    pub(crate) more: bool,
+}
+
+/// The handle to storage; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Storage {
+    writer: mpsc::Sender<Box<dyn Job>>,
+    readers: Arc<Readers>,
+    epoch: Epoch,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the database in `data`, migrates it and starts the writer.
+    ///
+    /// The writer thread stops once every clone of the returned `Storage` is dropped and the
+    /// queued requests are committed; join the [`WriterThread`] to wait for that.
+    pub(crate) fn open(
+        data: &Path,
+        durability: Durability,
+    ) -> Result<(Storage, WriterThread), Error> {
+        std::fs::create_dir_all(data)?;
+        let path = data.join(DATABASE_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL lets readers work during a write, and makes a commit one sequential append.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        let epoch = Epoch(schema::epoch(&mut conn)?);
+
+        let (writer, queue) = mpsc::channel(writer::QUEUE_DEPTH);
+        let stats = Arc::new(WriterStats::default());
+        let thread = WriterThread::start(conn, queue, stats)?;
+        tracing::info!(path = %path.display(), epoch = epoch.0, ?durability, "storage open");
+        let storage = Storage {
+            writer,
+            readers: Arc::new(Readers::new(path)),
+            epoch,
+        };
+        Ok((storage, thread))
+    }
+
+    /// The storage epoch: it changes only if the database is replaced.
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Runs `work` in the writer's next batch and waits until it is committed.
+    async fn write<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+    {
+        let (job, answer) = Work::new(work);
+        self.writer
+            .send(Box::new(job))
+            .await
+            .map_err(|_| Error::WriterStopped)?;
+        answer.await.map_err(|_| Error::WriterStopped)?
+    }
+
+    async fn read<T, F>(&self, query: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    {
+        self.readers.read(query).await
+    }
+
+    // ---- accounts and sessions ----
+
+    /// Creates an account with its first session; `UsernameTaken` if the name exists.
+    pub(crate) async fn register(
+        &self,
+        username: Username,
+        public_key: [u8; 32],
+        token_hash: [u8; 32],
+    ) -> Result<Member, Error> {
+        self.write(move |conn, now| sql::register(conn, &username, &public_key, &token_hash, now))
+            .await
+    }
+
+    /// Stores a new session for an account.
+    pub(crate) async fn create_session(
+        &self,
+        account: UserId,
+        token_hash: [u8; 32],
+    ) -> Result<(), Error> {
+        self.write(move |conn, now| {
+            sql::create_session(conn, sql::int(account.0), &token_hash, now)
+        })
+        .await
+    }
+
+    /// Forgets a session.
+    pub(crate) async fn delete_session(&self, token_hash: [u8; 32]) -> Result<(), Error> {
+        self.write(move |conn, _| sql::delete_session(conn, &token_hash))
+            .await
+    }
+
+    /// The account with this username, if any.
+    pub(crate) async fn account_by_name(
+        &self,
+        username: Username,
+    ) -> Result<Option<Account>, Error> {
+        self.read(move |conn| sql::account_by_name(conn, &username))
+            .await
+    }
+
+    /// The accounts with these usernames, in order; `NoSuchUser` naming the first missing one.
+    pub(crate) async fn accounts_by_names(
+        &self,
+        usernames: Vec<Username>,
+    ) -> Result<Vec<Member>, Error> {
+        self.read(move |conn| {
+            usernames
+                .iter()
+                .map(|name| {
+                    sql::account_by_name(conn, name)?
+                        .map(|account| account.member)
+                        .ok_or_else(|| no_such_user(name))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The account a session token's hash belongs to, if the session exists.
+    pub(crate) async fn session(&self, token_hash: [u8; 32]) -> Result<Option<Member>, Error> {
+        self.read(move |conn| sql::session(conn, &token_hash)).await
+    }
+
+    // ---- chats ----
+
+    /// The 1:1 chat of two accounts, created if needed; `true` if created now.
+    pub(crate) async fn create_direct(
+        &self,
+        me: UserId,
+        other: UserId,
+    ) -> Result<(ChatSnapshot, bool), Error> {
+        self.write(move |conn, now| sql::create_direct(conn, me, other, now))
+            .await
+    }
+
+    /// A new group of `creator` and `members`.
+    pub(crate) async fn create_group(
+        &self,
+        creator: UserId,
+        title: String,
+        members: Vec<UserId>,
+    ) -> Result<ChatSnapshot, Error> {
+        self.write(move |conn, now| sql::create_group(conn, creator, &title, &members, now))
+            .await
+    }
+
+    /// Adds `account` to a group that `by` belongs to.
+    pub(crate) async fn add_member(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        account: Member,
+    ) -> Result<ChatSnapshot, Error> {
+        self.write(move |conn, _| sql::add_member(conn, chat, by, &account))
+            .await
+    }
+
+    /// A chat with its members, if it exists.
+    pub(crate) async fn chat(&self, chat: ChatId) -> Result<Option<ChatSnapshot>, Error> {
+        self.read(move |conn| sql::chat(conn, chat)).await
+    }
+
+    /// Every chat of an account.
+    pub(crate) async fn chats_of(&self, account: UserId) -> Result<Vec<ChatSnapshot>, Error> {
+        self.read(move |conn| sql::chats_of(conn, account)).await
+    }
+
+    /// The ids of a chat's members.
+    pub(crate) async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>, Error> {
+        self.read(move |conn| sql::member_ids(conn, chat)).await
+    }
+
+    // ---- messages ----
+
+    /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`.
+    pub(crate) async fn append(
+        &self,
+        chat: ChatId,
+        client_msg_id: ClientMsgId,
+        sender: UserId,
+        body: Arc<Vec<u8>>,
+    ) -> Result<Appended, Error> {
+        self.write(move |conn, now| sql::append(conn, chat, client_msg_id, sender, &body, now))
+            .await
+    }
+
+    /// Moves a member's read position forward; the new position if it moved.
+    pub(crate) async fn mark_read(
+        &self,
+        chat: ChatId,
+        account: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, Error> {
+        self.write(move |conn, _| sql::mark_read(conn, chat, account, seq))
+            .await
+    }
+
+    /// Messages after `after`, oldest first, for a member of the chat (else `NoSuchChat`).
+    pub(crate) async fn read_after(
+        &self,
+        chat: ChatId,
+        reader: Option<UserId>,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Page, Error> {
+        self.read(move |conn| {
+            check_member(conn, chat, reader)?;
+            sql::read_after(conn, chat, after, limit)
+        })
+        .await
+    }
+
+    /// The newest `limit` messages before `before`, oldest first, for a member of the chat.
+    pub(crate) async fn read_before(
+        &self,
+        chat: ChatId,
+        reader: Option<UserId>,
+        before: Seq,
+        limit: u32,
+    ) -> Result<Page, Error> {
+        self.read(move |conn| {
+            check_member(conn, chat, reader)?;
+            sql::read_before(conn, chat, before, limit)
+        })
+        .await
+    }
+}
+
+fn no_such_user(name: &Username) -> Error {
+    Error::refused(
+        merpati_protocol::ErrorCode::NoSuchUser,
+        format!("there is no user {name}"),
+    )
+}
+
+/// Refuses a reader who is not a member; `None` skips the check (the caller has checked).
+fn check_member(conn: &Connection, chat: ChatId, reader: Option<UserId>) -> Result<(), Error> {
+    match reader {
+        Some(reader) if !sql::is_member(conn, chat, reader)? => Err(Error::refused(
+            merpati_protocol::ErrorCode::NoSuchChat,
+            format!("chat {} does not exist or you are not a member", chat.0),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+
+    use merpati_protocol::ErrorCode;
+
+    use super::*;
+
+    async fn open(dir: &Path) -> (Storage, WriterThread) {
+        Storage::open(dir, Durability::Full).unwrap()
+    }
+
+    async fn account(storage: &Storage, name: &str) -> Member {
+        let mut token = [0u8; 32];
+        getrandom::fill(&mut token).unwrap();
+        storage
+            .register(Username::parse(name).unwrap(), [7; 32], token)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_commit_in_groups_with_gapless_seqs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let alice = account(&storage, "alice").await;
+        let bob = account(&storage, "bob").await;
+        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+        let commits_before = writer.commits();
+
+        const SENDS: usize = 300;
+        let appends = (0..SENDS).map(|i| {
+            let storage = storage.clone();
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            tokio::spawn(async move {
+                storage
+                    .append(chat.id, ClientMsgId(id), alice.id, Arc::new(vec![1, 2, 3]))
+                    .await
+            })
+        });
+        let mut seqs = BTreeSet::new();
+        for append in appends.collect::<Vec<_>>() {
+            let appended = append.await.unwrap().unwrap();
+            assert!(appended.newly_stored);
+            assert!(
+                seqs.insert(appended.seq.0),
+                "seq {} given twice",
+                appended.seq.0
+            );
+        }
+        assert_eq!(seqs, (1..=SENDS as u64).collect::<BTreeSet<_>>());
+        let commits = writer.commits() - commits_before;
+        assert!(
+            commits < SENDS as u64 / 2,
+            "{SENDS} concurrent appends took {commits} commits: no group commit"
+        );
+
+        let page = storage
+            .read_after(chat.id, Some(bob.id), Seq(0), 500)
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), SENDS);
+        assert!(!page.more);
+        drop(storage);
+        writer.join();
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let name = Username::parse("carol").unwrap();
+        let (first, second, third) = tokio::join!(
+            storage.register(name.clone(), [1; 32], [1; 32]),
+            storage.register(name.clone(), [2; 32], [2; 32]),
+            storage.register(Username::parse("dave").unwrap(), [3; 32], [3; 32]),
+        );
+        assert!(first.is_ok());
+        assert_eq!(second.unwrap_err().code(), ErrorCode::UsernameTaken);
+        assert!(third.is_ok());
+        // The refused registration's session must not exist.
+        assert!(storage.session([2; 32]).await.unwrap().is_none());
+        assert!(storage.session([1; 32]).await.unwrap().is_some());
+        drop(storage);
+        writer.join();
+    }
+
+    #[tokio::test]
+    async fn queued_writes_are_committed_before_the_writer_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let alice = account(&storage, "alice").await;
+        let bob = account(&storage, "bob").await;
+        let (chat, created) = storage.create_direct(alice.id, bob.id).await.unwrap();
+        assert!(created);
+        let appended = storage
+            .append(
+                chat.id,
+                ClientMsgId([9; 16]),
+                bob.id,
+                Arc::new(b"hi".to_vec()),
+            )
+            .await
+            .unwrap();
+        let epoch = storage.epoch();
+        drop(storage);
+        writer.join();
+
+        let (storage, writer) = open(dir.path()).await;
+        assert_eq!(storage.epoch(), epoch, "the epoch survives a restart");
+        let page = storage
+            .read_after(chat.id, Some(alice.id), Seq(0), 10)
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), 1);
+        assert_eq!(page.messages[0].seq, appended.seq);
+        assert_eq!(page.messages[0].body, b"hi");
+        drop(storage);
+        writer.join();
+    }
+
+    #[tokio::test]
+    async fn read_positions_only_move_forward_and_stop_at_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let alice = account(&storage, "alice").await;
+        let bob = account(&storage, "bob").await;
+        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+        for i in 0..3u8 {
+            storage
+                .append(chat.id, ClientMsgId([i; 16]), alice.id, Arc::new(vec![i]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            storage.mark_read(chat.id, bob.id, Seq(2)).await.unwrap(),
+            Some(Seq(2))
+        );
+        assert_eq!(
+            storage.mark_read(chat.id, bob.id, Seq(1)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            storage.mark_read(chat.id, bob.id, Seq(99)).await.unwrap(),
+            Some(Seq(3))
+        );
+        let chats = storage.chats_of(bob.id).await.unwrap();
+        assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
+        assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
+        drop(storage);
+        writer.join();
+    }
+}

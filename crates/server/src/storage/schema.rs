@@ -1,0 +1,147 @@
+//! The database schema and its migrations.
+//!
+//! Migrations are a numbered list applied in order; `PRAGMA user_version` records how many
+//! have run, so opening an older database brings it up to date and opening a current one
+//! changes nothing. Append new migrations; never edit one that has shipped.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::Error;
+
+/// The migrations, in order: `MIGRATIONS[n]` takes `user_version` from `n` to `n + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions, chats, members, messages, and the storage epoch.
+    "
+    CREATE TABLE meta (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch INTEGER NOT NULL
+    );
+    CREATE TABLE accounts (
+        id         INTEGER PRIMARY KEY,
+        username   TEXT NOT NULL UNIQUE,
+        public_key BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE chats (
+        id         INTEGER PRIMARY KEY,
+        kind       TEXT NOT NULL CHECK (kind IN ('direct', 'group')),
+        title      TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        head_seq   INTEGER NOT NULL DEFAULT 0,
+        direct_key TEXT UNIQUE
+    );
+    CREATE TABLE members (
+        chat_id    INTEGER NOT NULL REFERENCES chats (id),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        read_seq   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (chat_id, account_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_account ON members (account_id, chat_id);
+    CREATE TABLE messages (
+        chat_id       INTEGER NOT NULL REFERENCES chats (id),
+        seq           INTEGER NOT NULL,
+        client_msg_id BLOB NOT NULL,
+        sender        INTEGER NOT NULL REFERENCES accounts (id),
+        sent_at_ms    INTEGER NOT NULL,
+        body          BLOB NOT NULL,
+        PRIMARY KEY (chat_id, seq),
+        UNIQUE (chat_id, client_msg_id)
+    );
+    ",
+];
+
+/// Brings the database up to the newest schema, each migration in its own transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        // A newer server wrote this database; running on would misread it.
+        return Err(Error::Io(std::io::Error::other(format!(
+            "the database has schema version {applied}, newer than this server's {}",
+            MIGRATIONS.len()
+        ))));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+/// The storage epoch, chosen at random the first time the database is opened.
+pub(crate) fn epoch(conn: &mut Connection) -> Result<u64, Error> {
+    let tx = conn.transaction()?;
+    let existing: Option<i64> = tx
+        .query_row("SELECT epoch FROM meta WHERE id = 1", [], |row| row.get(0))
+        .optional()?;
+    let epoch = match existing {
+        Some(epoch) => epoch,
+        None => {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes)?;
+            // 63 bits, so the epoch fits SQLite's signed integers without a sign trick.
+            let epoch = i64::from_le_bytes(bytes) & i64::MAX;
+            tx.execute("INSERT INTO meta (id, epoch) VALUES (1, ?1)", [epoch])?;
+            epoch
+        }
+    };
+    tx.commit()?;
+    Ok(u64::try_from(epoch).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version")
+    }
+
+    #[test]
+    fn a_new_database_gets_every_migration_once() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("first migration");
+        assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
+        // Running again must not try to create the tables a second time.
+        migrate(&mut conn).expect("second migration is a no-op");
+        assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
+                 ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages')",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count tables");
+        assert_eq!(tables, 6);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_server_is_refused() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 + 1)
+            .expect("set version");
+        assert!(migrate(&mut conn).is_err());
+    }
+
+    #[test]
+    fn the_epoch_is_chosen_once() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("migrate");
+        let first = epoch(&mut conn).expect("epoch");
+        assert_eq!(epoch(&mut conn).expect("epoch again"), first);
+    }
+}

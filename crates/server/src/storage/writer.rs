@@ -1,0 +1,180 @@
+//! The single writer: one OS thread owns the write connection and commits in groups.
+//!
+//! Requests arrive through a bounded channel. The thread takes whatever is queued (up to
+//! [`MAX_BATCH`]) and runs it all in one transaction, each request under its own savepoint
+//! so that a refused one leaves no trace. Only after the commit does it answer the requests,
+//! so an acknowledgement always means "durable". One fsync thus covers a whole batch: under
+//! load the batches grow by themselves, and throughput with them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+/// The most requests committed in one transaction, so one batch cannot delay its answers
+/// without bound.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// How many requests may wait for the writer before senders wait in turn.
+pub(crate) const QUEUE_DEPTH: usize = 4096;
+
+/// One request to the writer: runs inside the batch transaction, answers after the commit.
+pub(crate) trait Job: Send {
+    /// Runs the request; `false` if it failed and its savepoint must be rolled back.
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    /// Answers the requester: with the outcome if the batch committed, else with `failure`.
+    fn answer(self: Box<Self>, failure: Option<&str>);
+}
+
+/// A job built from a closure, answered through a oneshot channel.
+pub(crate) struct Work<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, Error>>,
+    reply: oneshot::Sender<Result<T, Error>>,
+}
+
+impl<T, F> Work<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send,
+{
+    pub(crate) fn new(work: F) -> (Self, oneshot::Receiver<Result<T, Error>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Work {
+            work: Some(work),
+            outcome: None,
+            reply,
+        };
+        (job, answer)
+    }
+}
+
+impl<T, F> Job for Work<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send,
+{
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+        let Some(work) = self.work.take() else {
+            return true;
+        };
+        let outcome = work(conn, now_ms);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&str>) {
+        let outcome = match (failure, self.outcome) {
+            (Some(failure), _) => Err(Error::Commit(failure.to_owned())),
+            (None, Some(outcome)) => outcome,
+            (None, None) => Err(Error::Commit("the request never ran".to_owned())),
+        };
+        // The requester may have gone away (its connection closed): nothing to tell then.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Counts of the writer's work, for logs and tests.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    /// Transactions committed.
+    pub(crate) commits: AtomicU64,
+    /// Requests run.
+    pub(crate) jobs: AtomicU64,
+}
+
+/// The running writer thread.
+#[derive(Debug)]
+pub(crate) struct WriterThread {
+    handle: thread::JoinHandle<()>,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterThread {
+    /// Starts the thread; it runs until every sender of `queue` is dropped and the queue is
+    /// drained, so queued requests are always committed and answered.
+    pub(crate) fn start(
+        conn: Connection,
+        queue: mpsc::Receiver<Box<dyn Job>>,
+        stats: Arc<WriterStats>,
+    ) -> Result<WriterThread, Error> {
+        let counted = Arc::clone(&stats);
+        let handle = thread::Builder::new()
+            .name("merpati-writer".to_owned())
+            .spawn(move || write_loop(conn, queue, &counted))?;
+        Ok(WriterThread { handle, stats })
+    }
+
+    /// How many transactions the writer has committed so far.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.stats.commits.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the thread has committed everything queued and stopped.
+    pub(crate) fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!("the storage writer thread panicked");
+            return;
+        }
+        tracing::info!(
+            commits = self.stats.commits.load(Ordering::Relaxed),
+            requests = self.stats.jobs.load(Ordering::Relaxed),
+            "storage writer stopped"
+        );
+    }
+}
+
+fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(job) = queue.blocking_recv() {
+        batch.push(job);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut batch, stats);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
+    let failure = match run_batch(conn, batch) {
+        Ok(()) => None,
+        Err(error) => {
+            tracing::error!(%error, requests = batch.len(), "a storage batch failed to commit");
+            // Leave no transaction open for the next batch; if none is open this fails
+            // harmlessly.
+            let _ = conn.execute_batch("ROLLBACK");
+            Some(error.to_string())
+        }
+    };
+    if failure.is_none() {
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for job in batch.drain(..) {
+        job.answer(failure.as_deref());
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    let now_ms = i64::try_from(super::now_ms()).unwrap_or(i64::MAX);
+    // Cached statements: these run for every request, and parsing them showed in profiles.
+    let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
+    run("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        run("SAVEPOINT job")?;
+        if !job.run(conn, now_ms) {
+            run("ROLLBACK TO job")?;
+        }
+        run("RELEASE job")?;
+    }
+    run("COMMIT")
+}

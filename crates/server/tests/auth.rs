@@ -1,0 +1,225 @@
+//! Signing up, signing in, resuming and signing out.
+
+use merpati_protocol::auth::AuthPurpose;
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::{ChatId, ClientFrame, ErrorCode, PROTOCOL_VERSION, Seq, ServerFrame};
+
+use crate::support::{TestServer, key, username};
+
+#[tokio::test]
+async fn register_then_login_from_a_new_connection() {
+    let server = TestServer::start().await;
+    let (_alice, me, token) = server.signed_up("alice").await;
+    assert_eq!(me.username.as_str(), "alice");
+
+    let mut again = server.connect().await;
+    match again.login("alice", &key("alice")).await {
+        ServerFrame::Welcome {
+            me: signed_in,
+            session_token: Some(new_token),
+        } => {
+            assert_eq!(signed_in, me);
+            assert_ne!(new_token, token, "every sign-in gets its own session");
+        }
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_username_is_refused() {
+    let server = TestServer::start().await;
+    let _alice = server.signed_up("alice").await;
+    let mut impostor = server.connect().await;
+    match impostor.register("alice", &key("mallory")).await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::UsernameTaken),
+        other => panic!("expected UsernameTaken, got {other:?}"),
+    }
+    // The refusal leaves the connection open for another try.
+    assert!(matches!(
+        impostor.register("mallory", &key("mallory")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn login_with_the_wrong_key_is_a_wrong_passphrase() {
+    let server = TestServer::start().await;
+    let _alice = server.signed_up("alice").await;
+    let mut client = server.connect().await;
+    assert!(matches!(
+        client.login("alice", &key("not alice")).await,
+        ServerFrame::Error {
+            code: ErrorCode::WrongPassphrase,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_signature_for_another_nonce_does_not_sign_in() {
+    let server = TestServer::start().await;
+    let _alice = server.signed_up("alice").await;
+    let first = server.connect().await;
+    let signature = first.signature(AuthPurpose::Login, "alice", &key("alice"));
+    // Replaying it on another connection (another challenge) must fail.
+    let mut second = server.connect().await;
+    second
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::Login {
+                username: username("alice"),
+                signature,
+            },
+        })
+        .await;
+    assert_eq!(second.expect_error().await, ErrorCode::WrongPassphrase);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn login_as_an_unknown_user_is_no_such_user() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    assert!(matches!(
+        client.login("nobody", &key("nobody")).await,
+        ServerFrame::Error {
+            code: ErrorCode::NoSuchUser,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_registration_with_a_bad_signature_is_refused() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::Register {
+                username: username("alice"),
+                public_key: *key("alice").public_key().as_bytes(),
+                signature: vec![0; 64],
+            },
+        })
+        .await;
+    assert_eq!(client.expect_error().await, ErrorCode::InvalidKey);
+    // And nothing was stored: the name is still free.
+    assert!(matches!(
+        client.register("alice", &key("alice")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resume_with_the_session_token_signs_in_without_a_new_token() {
+    let server = TestServer::start().await;
+    let (_alice, me, token) = server.signed_up("alice").await;
+    let mut device = server.connect().await;
+    assert_eq!(
+        device.resume(token).await,
+        ServerFrame::Welcome {
+            me,
+            session_token: None
+        }
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resume_with_a_bogus_token_is_session_expired_and_closes() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    assert!(matches!(
+        client.resume([42; 32]).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    let (frames, close) = client.until_closed().await;
+    assert!(frames.is_empty());
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logout_forgets_the_session_and_closes() {
+    let server = TestServer::start().await;
+    let (mut alice, _, token) = server.signed_up("alice").await;
+    alice.send(&ClientFrame::Logout).await;
+    let (_, close) = alice.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
+
+    let mut device = server.connect().await;
+    assert!(matches!(
+        device.resume(token).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_before_signing_in_is_not_authenticated() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .send(&ClientFrame::Fetch {
+            chat_id: ChatId(1),
+            after: Seq(0),
+            limit: 10,
+        })
+        .await;
+    assert_eq!(client.expect_error().await, ErrorCode::NotAuthenticated);
+    // The connection stays usable: signing in still works.
+    assert!(matches!(
+        client.register("alice", &key("alice")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn another_protocol_version_is_refused_and_closed() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION + 1,
+            method: AuthMethod::Resume {
+                session_token: [0; 32],
+            },
+        })
+        .await;
+    assert_eq!(client.expect_error().await, ErrorCode::UnsupportedVersion);
+    let (_, close) = client.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_close_the_connection() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    for _ in 0..4 {
+        assert!(matches!(
+            client.login("nobody", &key("nobody")).await,
+            ServerFrame::Error { .. }
+        ));
+    }
+    assert!(matches!(
+        client.login("nobody", &key("nobody")).await,
+        ServerFrame::Error { .. }
+    ));
+    let (_, close) = client.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    server.stop().await;
+}

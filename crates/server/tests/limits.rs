@@ -1,0 +1,223 @@
+//! Bad input and limits: the session survives what it can, closes on what it must, and
+//! nobody else notices.
+
+use futures_util::SinkExt;
+use merpati_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, Seq, ServerFrame};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::support::{TestServer, msg_id};
+
+#[tokio::test]
+async fn a_malformed_frame_is_refused_and_the_session_goes_on() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.recv().await;
+
+    alice
+        .send_raw(Message::binary(vec![0xff, 0xff, 0xff, 0xff]))
+        .await;
+    assert!(matches!(
+        alice.recv().await,
+        ServerFrame::Error {
+            request: None,
+            code: ErrorCode::Malformed,
+            ..
+        }
+    ));
+    alice.say(chat, msg_id(1), b"still here").await;
+    assert_eq!(bob.expect_message().await.body, b"still here");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_text_frame_is_malformed() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    alice.send_raw(Message::text("{\"hello\": 1}")).await;
+    assert_eq!(alice.expect_error().await, ErrorCode::Malformed);
+    // Still served.
+    alice
+        .send(&ClientFrame::MarkRead {
+            chat_id: merpati_protocol::ChatId(1),
+            seq: Seq(1),
+        })
+        .await;
+    assert_eq!(alice.expect_error().await, ErrorCode::NoSuchChat);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ten_malformed_frames_close_the_session_as_a_policy_violation() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    for _ in 0..9 {
+        client.send_raw(Message::binary(vec![0xff; 3])).await;
+        assert_eq!(client.expect_error().await, ErrorCode::Malformed);
+    }
+    client.send_raw(Message::binary(vec![0xff; 3])).await;
+    let (frames, close) = client.until_closed().await;
+    assert!(matches!(
+        frames.as_slice(),
+        [ServerFrame::Error {
+            code: ErrorCode::Malformed,
+            ..
+        }]
+    ));
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(!close.reason.is_empty(), "the close says why");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_its_own_connection() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.recv().await;
+    let (mut mallory, _, _) = server.signed_up("mallory").await;
+
+    mallory
+        .ws
+        .send(Message::binary(vec![0u8; MAX_FRAME_BYTES + 1]))
+        .await
+        .unwrap();
+    let (frames, close) = mallory.until_closed().await;
+    let refused = frames.iter().any(|frame| {
+        matches!(
+            frame,
+            ServerFrame::Error {
+                code: ErrorCode::FrameTooLarge,
+                ..
+            }
+        )
+    });
+    let closed_1009 = close
+        .as_ref()
+        .is_some_and(|close| u16::from(close.code) == 1009);
+    assert!(refused || closed_1009, "frames {frames:?}");
+
+    // Everyone else is still served.
+    alice.say(chat, msg_id(1), b"unbothered").await;
+    assert_eq!(bob.expect_message().await.body, b"unbothered");
+    let _carol = server.signed_up("carol").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_at_the_limit_is_read() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    // Exactly MAX_FRAME_BYTES of junk: read and refused as malformed, not as too large.
+    alice
+        .send_raw(Message::binary(vec![0xff; MAX_FRAME_BYTES]))
+        .await;
+    assert_eq!(alice.expect_error().await, ErrorCode::Malformed);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_forbidden_and_the_same_origin_is_not() {
+    let server = TestServer::start().await;
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://evil.example"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403);
+        }
+        other => panic!(
+            "expected 403, got {:?}",
+            other.map(|(_, response)| response)
+        ),
+    }
+
+    let mut request = server.ws_url().into_client_request().unwrap();
+    let origin = format!("http://{}", server.addr);
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_str(&origin).unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let first = futures_util::StreamExt::next(&mut ws)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        merpati_protocol::decode::<ServerFrame>(&first.into_data()).unwrap(),
+        ServerFrame::Challenge { .. }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_allowed_origin_may_connect() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = merpati_server::Config::new(data.path(), data.path());
+    config.allowed_origins = vec!["http://127.0.0.1:8081".into()];
+    let server = TestServer::start_with(config).await;
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://127.0.0.1:8081"));
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_others_are_not() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.recv().await;
+    let (mut carol, _, _) = server.signed_up("carol").await;
+    let (mut dave, _, _) = server.signed_up("dave").await;
+    let other_chat = carol.direct("dave").await.id;
+    let _pushed = dave.recv().await;
+
+    // Bob stops reading. Alice sends more than his socket buffers and his queue can hold,
+    // reading her own acks and copies as she goes.
+    let body = vec![0x42; merpati_protocol::MAX_BODY_BYTES];
+    let mut next = 0;
+    // About 250 frames fit in the kernel buffers here, 512 in the queue: 1200 is well past both.
+    for _ in 0..12 {
+        for _ in 0..100 {
+            next += 1;
+            alice
+                .send(&ClientFrame::Send {
+                    chat_id: chat,
+                    client_msg_id: msg_id(next),
+                    body: body.clone(),
+                })
+                .await;
+        }
+        for _ in 0..200 {
+            alice.recv().await;
+        }
+    }
+
+    // Bob's connection was dropped: reading what was buffered, he reaches its end.
+    let mut received = 0;
+    loop {
+        match bob.next_message().await {
+            Some(Message::Binary(_)) => received += 1,
+            Some(Message::Close(_)) | None => break,
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        received < next,
+        "bob got all {received} frames: he was never cut off"
+    );
+
+    // Nobody else noticed.
+    carol.say(other_chat, msg_id(1), b"all good").await;
+    assert_eq!(dave.expect_message().await.body, b"all good");
+    server.stop().await;
+}

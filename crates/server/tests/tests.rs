@@ -1,0 +1,23 @@
+//! The server's behaviour, tested over real sockets against a real SQLite file.
+//!
+//! Each test starts its own server on `127.0.0.1:0` with a temporary data directory and its
+//! own shutdown trigger, and talks to it like the app does: binary WebSocket frames encoded
+//! with `merpati_protocol::encode`.
+
+#![allow(clippy::unwrap_used)]
+
+// Starting servers, and a small protocol client to drive them.
+mod support;
+
+// Register, login, resume, logout, and what is refused before or instead of signing in.
+mod auth;
+// 1:1 chats and groups: creation, deduplication, membership, live updates.
+mod chats;
+// Sending, acknowledgement, fan-out, idempotent resends, paging, sync and read positions.
+mod messages;
+// Bad input and limits: malformed, text and oversized frames, big bodies, foreign origins.
+mod limits;
+// The HTTP side: health check and the web app's files.
+mod http;
+// Graceful shutdown, and data surviving a restart.
+mod shutdown;
