@@ -1,0 +1,351 @@
+//! One real client: the core engine and an in-memory store over a real WebSocket.
+//!
+//! [`SwarmClient::spawn`] starts a task that owns the socket and the engine, the way the
+//! browser app's connection service does: it connects, answers the challenge, feeds every
+//! frame to the engine, flushes the engine's frames and store writes, and after any
+//! disconnect waits as `merpati_core::reconnect::Backoff` says and tries again. Callers
+//! talk to the task through a [`SwarmClient`] handle.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use merpati_core::{
+    ConnectionPhase, Engine, Event, MemoryStore, SendError, Store, TimelineItem,
+    crypto::{AccountKey, KdfParams},
+    reconnect::Backoff,
+};
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, RequestId, ServerFrame, Username, decode, encode};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How a client proves who it is on its first connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// Create the account.
+    SignUp,
+    /// The account exists.
+    SignIn,
+}
+
+/// What a client needs to start.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `ws://host:port/ws`.
+    pub url: String,
+    /// The account.
+    pub username: Username,
+    /// Its passphrase.
+    pub passphrase: String,
+    /// Sign up or sign in.
+    pub join: Join,
+    /// Argon2id cost; load tests use a cheap one (the server never sees the difference).
+    pub kdf: KdfParams,
+    /// Reconnect timing.
+    pub backoff: Backoff,
+}
+
+/// Where a client stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The connection.
+    pub phase: ConnectionPhase,
+    /// Whether the account has signed in at least once.
+    pub signed_in: bool,
+    /// Why signing in failed, if it did (the client then stops).
+    pub auth_error: Option<ErrorCode>,
+    /// How many connections this client has opened.
+    pub connections: u32,
+}
+
+/// A client's state at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Each chat's timeline, in display order.
+    pub chats: Vec<(ChatId, Vec<TimelineItem>)>,
+    /// Messages not yet acknowledged (failed ones excluded).
+    pub pending: usize,
+}
+
+enum Command {
+    Send { chat: ChatId, text: String, reply: oneshot::Sender<Result<ClientMsgId, SendError>> },
+    CreateGroup { title: String, members: String, reply: oneshot::Sender<Result<ChatId, String>> },
+    Snapshot { reply: oneshot::Sender<Snapshot> },
+    Stop,
+}
+
+/// A handle to a running client task.
+#[derive(Debug, Clone)]
+pub struct SwarmClient {
+    commands: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<Status>,
+}
+
+/// The client task has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client task has ended")]
+pub struct Gone;
+
+impl SwarmClient {
+    /// Starts a client task on the current tokio runtime.
+    pub fn spawn(options: ClientOptions) -> SwarmClient {
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (status_tx, status) = watch::channel(Status {
+            phase: ConnectionPhase::Offline,
+            signed_in: false,
+            auth_error: None,
+            connections: 0,
+        });
+        tokio::spawn(run(options, inbox, status_tx));
+        SwarmClient { commands, status }
+    }
+
+    /// The client's current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until the client has signed in (or failed to).
+    pub async fn signed_in(&mut self) -> Result<(), ErrorCode> {
+        loop {
+            let status = self.status.borrow_and_update().clone();
+            if let Some(code) = status.auth_error {
+                return Err(code);
+            }
+            if status.signed_in && status.phase == ConnectionPhase::Online {
+                return Ok(());
+            }
+            if self.status.changed().await.is_err() {
+                return Err(ErrorCode::Internal);
+            }
+        }
+    }
+
+    /// Queues a text message (to the outbox at once; sent when connected).
+    pub async fn send(&self, chat: ChatId, text: impl Into<String>) -> Result<Result<ClientMsgId, SendError>, Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Send { chat, text: text.into(), reply }).map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
+    /// Creates a group of the given (comma-separated) members.
+    pub async fn create_group(&self, title: &str, members: &str) -> Result<Result<ChatId, String>, Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::CreateGroup { title: title.to_owned(), members: members.to_owned(), reply })
+            .map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
+    /// The client's timelines and outbox at this moment.
+    pub async fn snapshot(&self) -> Result<Snapshot, Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Snapshot { reply }).map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
+    /// Stops the client task (closing its socket).
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct ClientTask {
+    engine: Engine,
+    store: MemoryStore,
+    creates: HashMap<RequestId, oneshot::Sender<Result<ChatId, String>>>,
+    backoff: Backoff,
+    status: watch::Sender<Status>,
+    stopping: bool,
+}
+
+async fn run(options: ClientOptions, mut inbox: mpsc::UnboundedReceiver<Command>, status: watch::Sender<Status>) {
+    let mut task = ClientTask {
+        engine: Engine::new(),
+        store: MemoryStore::new(),
+        creates: HashMap::new(),
+        backoff: options.backoff.clone(),
+        status,
+        stopping: false,
+    };
+    match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
+        Ok(key) => match options.join {
+            Join::SignUp => task.engine.sign_up(options.username.clone(), key.auth_key()),
+            Join::SignIn => task.engine.sign_in(options.username.clone(), key.auth_key()),
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot derive the account key");
+            task.status.send_modify(|status| status.auth_error = Some(ErrorCode::InvalidKey));
+            return;
+        }
+    }
+    while !task.stopping && task.engine.has_credentials() {
+        if let Ok((socket, _)) = tokio_tungstenite::connect_async(options.url.as_str()).await {
+            task.status.send_modify(|status| status.connections += 1);
+            task.engine.on_connected();
+            task.publish();
+            task.session(socket, &mut inbox).await;
+            task.engine.on_disconnected();
+            task.flush_without_socket().await;
+        }
+        if task.stopping || !task.engine.has_credentials() {
+            break;
+        }
+        let delay = task.backoff.next_delay_ms(random_u32());
+        let wake = tokio::time::sleep(Duration::from_millis(delay));
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                _ = &mut wake => break,
+                command = inbox.recv() => {
+                    task.command(command);
+                    task.flush_without_socket().await;
+                    if task.stopping { break; }
+                }
+            }
+        }
+    }
+}
+
+impl ClientTask {
+    /// Serves one connection until it closes or the client stops.
+    async fn session(&mut self, socket: Socket, inbox: &mut mpsc::UnboundedReceiver<Command>) {
+        let (mut sink, mut stream) = socket.split();
+        loop {
+            tokio::select! {
+                received = stream.next() => match received {
+                    Some(Ok(Message::Binary(bytes))) => match decode::<ServerFrame>(&bytes) {
+                        Ok(frame) => self.engine.handle_frame(frame),
+                        Err(error) => tracing::warn!(%error, "undecodable frame from the server"),
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                },
+                command = inbox.recv() => self.command(command),
+            }
+            let mut frames = Vec::new();
+            while let Some(frame) = self.engine.poll_frame() {
+                frames.push(Message::Binary(encode(&frame).into()));
+            }
+            self.apply_writes().await;
+            for frame in frames {
+                if sink.feed(frame).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+            self.handle_events();
+            if self.stopping {
+                let _ = sink.close().await;
+                return;
+            }
+        }
+    }
+
+    fn command(&mut self, command: Option<Command>) {
+        match command {
+            None | Some(Command::Stop) => self.stopping = true,
+            Some(Command::Send { chat, text, reply }) => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|since| since.as_millis() as u64)
+                    .unwrap_or_default();
+                let _ = reply.send(self.engine.send_text(chat, &text, now_ms));
+            }
+            Some(Command::CreateGroup { title, members, reply }) => {
+                match self.engine.create_group(&title, &members) {
+                    Ok(request) => {
+                        self.creates.insert(request, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+            }
+            Some(Command::Snapshot { reply }) => {
+                let chats = self
+                    .engine
+                    .chat_list()
+                    .into_iter()
+                    .map(|chat| (chat.id, self.engine.timeline(chat.id)))
+                    .collect();
+                let _ = reply.send(Snapshot { chats, pending: self.engine.pending_count() });
+            }
+        }
+    }
+
+    /// Applies the engine's store writes as one batch, as the app does with IndexedDB.
+    async fn apply_writes(&mut self) {
+        let writes = self.engine.take_writes();
+        if !writes.is_empty() {
+            // The memory store cannot fail (its error type has no values).
+            let _ = self.store.apply(writes).await;
+        }
+    }
+
+    async fn flush_without_socket(&mut self) {
+        // Frames queued while offline are dropped by the engine on the next connect; the
+        // outbox, not the frame queue, is what carries messages across connections.
+        while self.engine.poll_frame().is_some() {}
+        self.apply_writes().await;
+        self.handle_events();
+    }
+
+    fn handle_events(&mut self) {
+        for event in self.engine.take_events() {
+            match event {
+                Event::SignedIn(_) => {
+                    self.backoff.reset();
+                    self.status.send_modify(|status| status.signed_in = true);
+                }
+                Event::AuthFailed(code) => {
+                    self.status.send_modify(|status| status.auth_error = Some(code));
+                }
+                Event::SessionExpired => {
+                    self.status.send_modify(|status| status.auth_error = Some(ErrorCode::SessionExpired));
+                }
+                Event::ChatReady { request, chat_id } => {
+                    if let Some(reply) = self.creates.remove(&request) {
+                        let _ = reply.send(Ok(chat_id));
+                    }
+                }
+                Event::RequestFailed { request: Some(request), code } => {
+                    if let Some(reply) = self.creates.remove(&request) {
+                        let _ = reply.send(Err(format!("{code:?}")));
+                    }
+                }
+                Event::RequestFailed { request: None, code } => {
+                    tracing::debug!(?code, "the server refused a request");
+                }
+                Event::ServerGoingAway { retry_after_ms } => {
+                    if let Some(ms) = retry_after_ms {
+                        self.backoff.retry_after(u64::from(ms));
+                    }
+                }
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let phase = self.engine.connection_phase();
+        self.status.send_if_modified(|status| {
+            let changed = status.phase != phase;
+            status.phase = phase;
+            changed
+        });
+    }
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    // A failing random source only makes every client wait the full ceiling.
+    if getrandom::fill(&mut bytes).is_err() {
+        return u32::MAX;
+    }
+    u32::from_le_bytes(bytes)
+}

@@ -1,0 +1,181 @@
+//! Swarm scenarios: many clients sign up, form groups, send messages, and finally every
+//! member's timeline is compared with every other member's.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use merpati_core::{MessageStatus, crypto::KdfParams, reconnect::Backoff};
+use merpati_protocol::{ChatId, ClientMsgId, Username};
+
+use crate::client::{ClientOptions, Join, SwarmClient};
+
+/// What a chat swarm does.
+#[derive(Debug, Clone)]
+pub struct ChatSwarm {
+    /// `ws://host:port/ws`.
+    pub url: String,
+    /// How many clients.
+    pub clients: usize,
+    /// Members per group (clients are split into consecutive groups of this size).
+    pub group_size: usize,
+    /// Messages in all, sent round-robin by the clients into their group.
+    pub messages: usize,
+    /// A prefix making this run's usernames unique.
+    pub name_prefix: String,
+}
+
+/// How a swarm ended.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmReport {
+    /// Messages queued by clients.
+    pub queued: usize,
+    /// Messages every member of their group holds, confirmed by the server.
+    pub converged: usize,
+    /// Messages a client gave up on (refused by the server): reported, never dropped silently.
+    pub failed: Vec<ClientMsgId>,
+    /// Groups whose members disagree about the timeline (empty when all is well).
+    pub diverged: Vec<ChatId>,
+    /// Messages still pending when the swarm stopped waiting.
+    pub pending: usize,
+    /// How long sending and settling took.
+    pub elapsed: Duration,
+}
+
+/// The swarm could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// A client could not sign up.
+    #[error("client {0} could not sign up: {1}")]
+    SignUp(usize, String),
+    /// A group could not be created.
+    #[error("group {0} could not be created: {1}")]
+    Group(usize, String),
+    /// A client task ended unexpectedly.
+    #[error("a client task ended")]
+    Gone(#[from] crate::client::Gone),
+}
+
+impl ChatSwarm {
+    fn options(&self, index: usize) -> Result<ClientOptions, SwarmError> {
+        let name = format!("{}{index}", self.name_prefix);
+        let username =
+            Username::parse(&name).map_err(|error| SwarmError::SignUp(index, error.to_string()))?;
+        Ok(ClientOptions {
+            url: self.url.clone(),
+            username,
+            passphrase: "load generator passphrase".to_owned(),
+            join: Join::SignUp,
+            kdf: KdfParams::FAST_INSECURE,
+            backoff: Backoff::new(100, 2_000),
+        })
+    }
+
+    /// Signs everyone up and forms the groups; returns the clients and each client's group.
+    pub async fn prepare(&self) -> Result<(Vec<SwarmClient>, Vec<ChatId>), SwarmError> {
+        let mut clients = Vec::with_capacity(self.clients);
+        for index in 0..self.clients {
+            clients.push(SwarmClient::spawn(self.options(index)?));
+        }
+        for (index, client) in clients.iter_mut().enumerate() {
+            client
+                .signed_in()
+                .await
+                .map_err(|code| SwarmError::SignUp(index, format!("{code:?}")))?;
+        }
+        let group_size = self.group_size.max(1);
+        let mut group_of = Vec::with_capacity(self.clients);
+        for (group, members) in clients.chunks(group_size).enumerate() {
+            let first = group * group_size;
+            let names: Vec<String> =
+                (first + 1..first + members.len()).map(|i| format!("{}{i}", self.name_prefix)).collect();
+            let chat = members[0]
+                .create_group(&format!("group {group}"), &names.join(","))
+                .await?
+                .map_err(|error| SwarmError::Group(group, error))?;
+            group_of.extend(std::iter::repeat_n(chat, members.len()));
+        }
+        Ok((clients, group_of))
+    }
+
+    /// Sends the messages round-robin, `pause` between sends (none if zero).
+    pub async fn send_all(
+        &self,
+        clients: &[SwarmClient],
+        group_of: &[ChatId],
+        pause: Duration,
+    ) -> Result<usize, SwarmError> {
+        let mut queued = 0;
+        for n in 0..self.messages {
+            let sender = n % clients.len();
+            if clients[sender].send(group_of[sender], format!("message {n} from {sender}")).await?.is_ok() {
+                queued += 1;
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Waits (up to `patience`) until nothing is pending, then compares every member's
+    /// timeline of each group.
+    pub async fn settle(
+        &self,
+        clients: &[SwarmClient],
+        group_of: &[ChatId],
+        patience: Duration,
+    ) -> Result<SwarmReport, SwarmError> {
+        let started = Instant::now();
+        let mut snapshots = Vec::new();
+        loop {
+            snapshots.clear();
+            for client in clients {
+                snapshots.push(client.snapshot().await?);
+            }
+            let pending: usize = snapshots.iter().map(|snapshot| snapshot.pending).sum();
+            if pending == 0 && self.members_agree(&snapshots, group_of) || started.elapsed() > patience {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut report = SwarmReport { elapsed: started.elapsed(), ..SwarmReport::default() };
+        let mut by_group: BTreeMap<ChatId, Vec<Vec<ClientMsgId>>> = BTreeMap::new();
+        for (snapshot, chat) in snapshots.iter().zip(group_of) {
+            report.pending += snapshot.pending;
+            let items = snapshot
+                .chats
+                .iter()
+                .find(|(id, _)| id == chat)
+                .map(|(_, items)| items.as_slice())
+                .unwrap_or_default();
+            report.failed.extend(
+                items.iter().filter(|item| item.status == MessageStatus::Failed).map(|item| item.client_msg_id),
+            );
+            by_group.entry(*chat).or_default().push(
+                items.iter().filter(|item| item.seq.is_some()).map(|item| item.client_msg_id).collect(),
+            );
+        }
+        for (chat, timelines) in by_group {
+            if timelines.windows(2).all(|pair| pair[0] == pair[1]) {
+                report.converged += timelines.first().map(Vec::len).unwrap_or_default();
+            } else {
+                report.diverged.push(chat);
+            }
+        }
+        Ok(report)
+    }
+
+    fn members_agree(&self, snapshots: &[crate::Snapshot], group_of: &[ChatId]) -> bool {
+        let mut lengths: BTreeMap<ChatId, Vec<usize>> = BTreeMap::new();
+        for (snapshot, chat) in snapshots.iter().zip(group_of) {
+            let held = snapshot
+                .chats
+                .iter()
+                .find(|(id, _)| id == chat)
+                .map(|(_, items)| items.iter().filter(|item| item.seq.is_some()).count())
+                .unwrap_or_default();
+            lengths.entry(*chat).or_default().push(held);
+        }
+        lengths.values().all(|held| held.windows(2).all(|pair| pair[0] == pair[1]))
+    }
+}
