@@ -37,7 +37,10 @@ fn free_port() -> Result<u16, HarnessError> {
 async fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), HarnessError> {
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
@@ -173,7 +176,10 @@ impl Chromedriver {
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await?;
-        Ok(Browser { client, _profile: profile })
+        Ok(Browser {
+            client,
+            _profile: profile,
+        })
     }
 }
 
@@ -186,7 +192,9 @@ impl Drop for Chromedriver {
 /// A `data-testid` selector.
 pub fn testid(id: &str) -> Locator<'_> {
     // Leaked once per distinct id in a test process: tiny, and it lets callers pass `&str`.
-    Locator::Css(Box::leak(format!("[data-testid=\"{id}\"]").into_boxed_str()))
+    Locator::Css(Box::leak(
+        format!("[data-testid=\"{id}\"]").into_boxed_str(),
+    ))
 }
 
 /// One person's browser.
@@ -216,12 +224,22 @@ impl Browser {
 
     /// Waits for an element by testid.
     pub async fn find(&self, id: &str) -> Result<Element, HarnessError> {
-        Ok(self.client.wait().at_most(STEP_TIMEOUT).for_element(testid(id)).await?)
+        Ok(self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(testid(id))
+            .await?)
     }
 
     /// Waits for a CSS selector.
     pub async fn find_css(&self, css: &str) -> Result<Element, HarnessError> {
-        Ok(self.client.wait().at_most(STEP_TIMEOUT).for_element(Locator::Css(css)).await?)
+        Ok(self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await?)
     }
 
     /// Types into an element found by testid (after clearing it).
@@ -257,7 +275,12 @@ impl Browser {
     }
 
     /// Creates an account through the sign-up form and waits for the main screen.
-    pub async fn sign_up(&self, url: &str, username: &str, passphrase: &str) -> Result<(), HarnessError> {
+    pub async fn sign_up(
+        &self,
+        url: &str,
+        username: &str,
+        passphrase: &str,
+    ) -> Result<(), HarnessError> {
         self.open(url).await?;
         self.type_into("auth-username", username).await?;
         self.type_into("auth-passphrase", passphrase).await?;
@@ -267,7 +290,12 @@ impl Browser {
     }
 
     /// Signs in through the form and waits for the main screen.
-    pub async fn sign_in(&self, url: &str, username: &str, passphrase: &str) -> Result<(), HarnessError> {
+    pub async fn sign_in(
+        &self,
+        url: &str,
+        username: &str,
+        passphrase: &str,
+    ) -> Result<(), HarnessError> {
         self.open(url).await?;
         self.type_into("auth-username", username).await?;
         self.type_into("auth-passphrase", passphrase).await?;
@@ -345,7 +373,12 @@ impl Browser {
 
     /// The `data-state` of the connection indicator.
     pub async fn connection_state(&self) -> Result<String, HarnessError> {
-        Ok(self.find("connection-status").await?.attr("data-state").await?.unwrap_or_default())
+        Ok(self
+            .find("connection-status")
+            .await?
+            .attr("data-state")
+            .await?
+            .unwrap_or_default())
     }
 
     /// Ends the WebDriver session.

@@ -14,7 +14,11 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     let server = Server::start().await?;
     let driver = Chromedriver::start().await?;
     let url = server.url();
-    let (ani, budi, citra) = (driver.browser().await?, driver.browser().await?, driver.browser().await?);
+    let (ani, budi, citra) = (
+        driver.browser().await?,
+        driver.browser().await?,
+        driver.browser().await?,
+    );
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
     budi.sign_up(&url, "budi", PASSPHRASE).await?;
     citra.sign_up(&url, "citra", PASSPHRASE).await?;
@@ -30,7 +34,8 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     budi.open_chat("ani").await?;
     budi.wait_messages(&["Halo Budi!"]).await?;
     budi.send("Halo Ani, apa kabar?").await?;
-    ani.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"]).await?;
+    ani.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"])
+        .await?;
     let own: Vec<Option<String>> = {
         let mut own = Vec::new();
         for element in ani.client().find_all(testid("message")).await? {
@@ -58,7 +63,8 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     // Reload: still signed in, history from the browser's own store and the server.
     budi.reload().await?;
     budi.open_chat("ani").await?;
-    budi.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"]).await?;
+    budi.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"])
+        .await?;
     budi.eventually("budi to be online again", || async {
         Ok((budi.connection_state().await? == "online").then_some(()))
     })
@@ -94,12 +100,17 @@ async fn an_account_opens_in_another_profile_and_refuses_a_wrong_passphrase()
     assert!(error.text().await?.to_lowercase().contains("taken"));
 
     // A wrong passphrase is refused with words a person understands.
-    other.type_into("auth-passphrase", "not the right passphrase").await?;
+    other
+        .type_into("auth-passphrase", "not the right passphrase")
+        .await?;
     other.click("auth-login").await?;
     other
         .eventually("the wrong-passphrase error", || async {
             let text = other.find("auth-error").await?.text().await?;
-            Ok(text.to_lowercase().contains("wrong passphrase").then_some(()))
+            Ok(text
+                .to_lowercase()
+                .contains("wrong passphrase")
+                .then_some(()))
         })
         .await?;
 
@@ -158,7 +169,11 @@ async fn two_tabs_of_one_person_both_see_messages_and_signing_out_leaves_nothing
             vec![],
         )
         .await?;
-    assert_eq!(databases, serde_json::json!([]), "no IndexedDB database remains");
+    assert_eq!(
+        databases,
+        serde_json::json!([]),
+        "no IndexedDB database remains"
+    );
     fajar.reload().await?;
     fajar.find("auth-username").await?;
     for browser in [fajar, gita] {

@@ -15,7 +15,9 @@ use merpati_core::{
     crypto::{AccountKey, KdfParams},
     reconnect::Backoff,
 };
-use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, RequestId, ServerFrame, Username, decode, encode};
+use merpati_protocol::{
+    ChatId, ClientMsgId, ErrorCode, RequestId, ServerFrame, Username, decode, encode,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -68,9 +70,19 @@ pub struct Snapshot {
 }
 
 enum Command {
-    Send { chat: ChatId, text: String, reply: oneshot::Sender<Result<ClientMsgId, SendError>> },
-    CreateGroup { title: String, members: String, reply: oneshot::Sender<Result<ChatId, String>> },
-    Snapshot { reply: oneshot::Sender<Snapshot> },
+    Send {
+        chat: ChatId,
+        text: String,
+        reply: oneshot::Sender<Result<ClientMsgId, SendError>>,
+    },
+    CreateGroup {
+        title: String,
+        members: String,
+        reply: oneshot::Sender<Result<ChatId, String>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
     Stop,
 }
 
@@ -122,17 +134,35 @@ impl SwarmClient {
     }
 
     /// Queues a text message (to the outbox at once; sent when connected).
-    pub async fn send(&self, chat: ChatId, text: impl Into<String>) -> Result<Result<ClientMsgId, SendError>, Gone> {
+    pub async fn send(
+        &self,
+        chat: ChatId,
+        text: impl Into<String>,
+    ) -> Result<Result<ClientMsgId, SendError>, Gone> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Send { chat, text: text.into(), reply }).map_err(|_| Gone)?;
+        self.commands
+            .send(Command::Send {
+                chat,
+                text: text.into(),
+                reply,
+            })
+            .map_err(|_| Gone)?;
         answer.await.map_err(|_| Gone)
     }
 
     /// Creates a group of the given (comma-separated) members.
-    pub async fn create_group(&self, title: &str, members: &str) -> Result<Result<ChatId, String>, Gone> {
+    pub async fn create_group(
+        &self,
+        title: &str,
+        members: &str,
+    ) -> Result<Result<ChatId, String>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::CreateGroup { title: title.to_owned(), members: members.to_owned(), reply })
+            .send(Command::CreateGroup {
+                title: title.to_owned(),
+                members: members.to_owned(),
+                reply,
+            })
             .map_err(|_| Gone)?;
         answer.await.map_err(|_| Gone)
     }
@@ -140,7 +170,9 @@ impl SwarmClient {
     /// The client's timelines and outbox at this moment.
     pub async fn snapshot(&self) -> Result<Snapshot, Gone> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Snapshot { reply }).map_err(|_| Gone)?;
+        self.commands
+            .send(Command::Snapshot { reply })
+            .map_err(|_| Gone)?;
         answer.await.map_err(|_| Gone)
     }
 
@@ -150,7 +182,8 @@ impl SwarmClient {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct ClientTask {
     engine: Engine,
@@ -161,7 +194,11 @@ struct ClientTask {
     stopping: bool,
 }
 
-async fn run(options: ClientOptions, mut inbox: mpsc::UnboundedReceiver<Command>, status: watch::Sender<Status>) {
+async fn run(
+    options: ClientOptions,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
+    status: watch::Sender<Status>,
+) {
     let mut task = ClientTask {
         engine: Engine::new(),
         store: MemoryStore::new(),
@@ -172,12 +209,17 @@ async fn run(options: ClientOptions, mut inbox: mpsc::UnboundedReceiver<Command>
     };
     match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
         Ok(key) => match options.join {
-            Join::SignUp => task.engine.sign_up(options.username.clone(), key.auth_key()),
-            Join::SignIn => task.engine.sign_in(options.username.clone(), key.auth_key()),
+            Join::SignUp => task
+                .engine
+                .sign_up(options.username.clone(), key.auth_key()),
+            Join::SignIn => task
+                .engine
+                .sign_in(options.username.clone(), key.auth_key()),
         },
         Err(error) => {
             tracing::warn!(%error, "cannot derive the account key");
-            task.status.send_modify(|status| status.auth_error = Some(ErrorCode::InvalidKey));
+            task.status
+                .send_modify(|status| status.auth_error = Some(ErrorCode::InvalidKey));
             return;
         }
     }
@@ -256,16 +298,18 @@ impl ClientTask {
                     .unwrap_or_default();
                 let _ = reply.send(self.engine.send_text(chat, &text, now_ms));
             }
-            Some(Command::CreateGroup { title, members, reply }) => {
-                match self.engine.create_group(&title, &members) {
-                    Ok(request) => {
-                        self.creates.insert(request, reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error.to_string()));
-                    }
+            Some(Command::CreateGroup {
+                title,
+                members,
+                reply,
+            }) => match self.engine.create_group(&title, &members) {
+                Ok(request) => {
+                    self.creates.insert(request, reply);
                 }
-            }
+                Err(error) => {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            },
             Some(Command::Snapshot { reply }) => {
                 let chats = self
                     .engine
@@ -273,7 +317,10 @@ impl ClientTask {
                     .into_iter()
                     .map(|chat| (chat.id, self.engine.timeline(chat.id)))
                     .collect();
-                let _ = reply.send(Snapshot { chats, pending: self.engine.pending_count() });
+                let _ = reply.send(Snapshot {
+                    chats,
+                    pending: self.engine.pending_count(),
+                });
             }
         }
     }
@@ -303,22 +350,30 @@ impl ClientTask {
                     self.status.send_modify(|status| status.signed_in = true);
                 }
                 Event::AuthFailed(code) => {
-                    self.status.send_modify(|status| status.auth_error = Some(code));
+                    self.status
+                        .send_modify(|status| status.auth_error = Some(code));
                 }
                 Event::SessionExpired => {
-                    self.status.send_modify(|status| status.auth_error = Some(ErrorCode::SessionExpired));
+                    self.status
+                        .send_modify(|status| status.auth_error = Some(ErrorCode::SessionExpired));
                 }
                 Event::ChatReady { request, chat_id } => {
                     if let Some(reply) = self.creates.remove(&request) {
                         let _ = reply.send(Ok(chat_id));
                     }
                 }
-                Event::RequestFailed { request: Some(request), code } => {
+                Event::RequestFailed {
+                    request: Some(request),
+                    code,
+                } => {
                     if let Some(reply) = self.creates.remove(&request) {
                         let _ = reply.send(Err(format!("{code:?}")));
                     }
                 }
-                Event::RequestFailed { request: None, code } => {
+                Event::RequestFailed {
+                    request: None,
+                    code,
+                } => {
                     tracing::debug!(?code, "the server refused a request");
                 }
                 Event::ServerGoingAway { retry_after_ms } => {

@@ -46,10 +46,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let (clients, groups) = swarm.prepare().await?;
-    eprintln!("{} clients signed up in {:?}", clients.len(), started.elapsed());
+    eprintln!(
+        "{} clients signed up in {:?}",
+        clients.len(),
+        started.elapsed()
+    );
     let sending = Instant::now();
-    let queued = swarm.send_all(&clients, &groups, Duration::from_micros(args.pause_us)).await?;
-    let report = swarm.settle(&clients, &groups, Duration::from_secs(args.patience_s)).await?;
+    let queued = swarm
+        .send_all(&clients, &groups, Duration::from_micros(args.pause_us))
+        .await?;
+    let report = swarm
+        .settle(&clients, &groups, Duration::from_secs(args.patience_s))
+        .await?;
     eprintln!(
         "queued {queued}, converged {} in {:?}; pending {}, failed {}, diverged groups {:?}",
         report.converged,

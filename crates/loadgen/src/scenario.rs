@@ -86,8 +86,9 @@ impl ChatSwarm {
         let mut group_of = Vec::with_capacity(self.clients);
         for (group, members) in clients.chunks(group_size).enumerate() {
             let first = group * group_size;
-            let names: Vec<String> =
-                (first + 1..first + members.len()).map(|i| format!("{}{i}", self.name_prefix)).collect();
+            let names: Vec<String> = (first + 1..first + members.len())
+                .map(|i| format!("{}{i}", self.name_prefix))
+                .collect();
             let chat = members[0]
                 .create_group(&format!("group {group}"), &names.join(","))
                 .await?
@@ -107,7 +108,11 @@ impl ChatSwarm {
         let mut queued = 0;
         for n in 0..self.messages {
             let sender = n % clients.len();
-            if clients[sender].send(group_of[sender], format!("message {n} from {sender}")).await?.is_ok() {
+            if clients[sender]
+                .send(group_of[sender], format!("message {n} from {sender}"))
+                .await?
+                .is_ok()
+            {
                 queued += 1;
             }
             if !pause.is_zero() {
@@ -133,12 +138,17 @@ impl ChatSwarm {
                 snapshots.push(client.snapshot().await?);
             }
             let pending: usize = snapshots.iter().map(|snapshot| snapshot.pending).sum();
-            if pending == 0 && self.members_agree(&snapshots, group_of) || started.elapsed() > patience {
+            if pending == 0 && self.members_agree(&snapshots, group_of)
+                || started.elapsed() > patience
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let mut report = SwarmReport { elapsed: started.elapsed(), ..SwarmReport::default() };
+        let mut report = SwarmReport {
+            elapsed: started.elapsed(),
+            ..SwarmReport::default()
+        };
         let mut by_group: BTreeMap<ChatId, Vec<Vec<ClientMsgId>>> = BTreeMap::new();
         for (snapshot, chat) in snapshots.iter().zip(group_of) {
             report.pending += snapshot.pending;
@@ -149,10 +159,17 @@ impl ChatSwarm {
                 .map(|(_, items)| items.as_slice())
                 .unwrap_or_default();
             report.failed.extend(
-                items.iter().filter(|item| item.status == MessageStatus::Failed).map(|item| item.client_msg_id),
+                items
+                    .iter()
+                    .filter(|item| item.status == MessageStatus::Failed)
+                    .map(|item| item.client_msg_id),
             );
             by_group.entry(*chat).or_default().push(
-                items.iter().filter(|item| item.seq.is_some()).map(|item| item.client_msg_id).collect(),
+                items
+                    .iter()
+                    .filter(|item| item.seq.is_some())
+                    .map(|item| item.client_msg_id)
+                    .collect(),
             );
         }
         for (chat, timelines) in by_group {
@@ -176,6 +193,8 @@ impl ChatSwarm {
                 .unwrap_or_default();
             lengths.entry(*chat).or_default().push(held);
         }
-        lengths.values().all(|held| held.windows(2).all(|pair| pair[0] == pair[1]))
+        lengths
+            .values()
+            .all(|held| held.windows(2).all(|pair| pair[0] == pair[1]))
     }
 }
