@@ -24,7 +24,12 @@ impl Default for Backoff {
 impl Backoff {
     /// A backoff whose first retry waits up to `base_ms`, never more than `cap_ms`.
     pub fn new(base_ms: u64, cap_ms: u64) -> Backoff {
-        Backoff { base_ms: base_ms.max(1), cap_ms: cap_ms.max(1), failures: 0, floor_ms: 0 }
+        Backoff {
+            base_ms: base_ms.max(1),
+            cap_ms: cap_ms.max(1),
+            failures: 0,
+            floor_ms: 0,
+        }
     }
 
     /// The connection worked: the next failure starts from the smallest wait again.
@@ -65,7 +70,12 @@ mod tests {
     fn the_ceiling_doubles_up_to_the_cap() {
         let mut backoff = Backoff::new(500, 30_000);
         let ceilings: Vec<u64> = (0..10).map(|_| backoff.next_delay_ms(u32::MAX)).collect();
-        assert_eq!(ceilings, [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000]);
+        assert_eq!(
+            ceilings,
+            [
+                500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000
+            ]
+        );
     }
 
     #[test]
