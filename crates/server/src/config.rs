@@ -31,9 +31,42 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
-    /// How hard each commit is pushed to disk.
+    /// How hard each commit is pushed to disk before messages in it are acknowledged.
     #[arg(long, env = "MERPATI_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
+
+    /// The most WebSocket connections at once; past it a handshake gets HTTP 503 with
+    /// `Retry-After`. Lowered at start to what the open-file limit leaves room for.
+    #[arg(long, env = "MERPATI_MAX_CONNECTIONS", default_value_t = 19_000)]
+    pub max_connections: usize,
+
+    /// New WebSocket handshakes per second, all clients together; faster ones get HTTP 503
+    /// with `Retry-After`.
+    #[arg(
+        long,
+        env = "MERPATI_MAX_HANDSHAKES_PER_SECOND",
+        default_value_t = 6_000
+    )]
+    pub max_handshakes_per_second: u32,
+
+    /// Handshakes let through at once above the steady rate.
+    #[arg(long, env = "MERPATI_HANDSHAKE_BURST", default_value_t = 1_000)]
+    pub handshake_burst: u32,
+
+    /// Messages per second one connection may send; faster senders are slowed down (the
+    /// server stops reading their socket until the rate allows the next message).
+    #[arg(long, env = "MERPATI_SEND_RATE", default_value_t = 50)]
+    pub send_rate: u32,
+
+    /// Messages one connection may send at once above the steady rate (an outbox flushed
+    /// after a reconnect, say).
+    #[arg(long, env = "MERPATI_SEND_BURST", default_value_t = 500)]
+    pub send_burst: u32,
+
+    /// How long (milliseconds) a connection may be held back without a break before it is
+    /// told `Goodbye { RateLimited }` and closed (1008).
+    #[arg(long, env = "MERPATI_SEND_HOLD_LIMIT_MS", default_value_t = 30_000)]
+    pub send_hold_limit_ms: u64,
 }
 
 impl Config {
@@ -45,11 +78,21 @@ impl Config {
             web_root: web_root.into(),
             allowed_origins: Vec::new(),
             durability: Durability::Full,
+            max_connections: 19_000,
+            max_handshakes_per_second: 6_000,
+            handshake_burst: 1_000,
+            send_rate: 50,
+            send_burst: 500,
+            send_hold_limit_ms: 30_000,
         }
     }
 }
 
 /// How durable a commit is before the server acknowledges it.
+///
+/// Both modes run SQLite in WAL mode and acknowledge a message only after the transaction
+/// holding it has committed, so killing the server (`kill -9`) never loses an acknowledged
+/// message in either. They differ in what a power cut or an operating-system crash can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
     /// `synchronous=FULL`: an acknowledged message survives a power cut.
@@ -71,6 +114,16 @@ mod tests {
         assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert_eq!(config.durability, Durability::Full);
         assert_eq!(config.web_root, PathBuf::from("./dist"));
+        let built = Config::new("./data", "./dist");
+        assert_eq!(config.max_connections, built.max_connections);
+        assert_eq!(
+            config.max_handshakes_per_second,
+            built.max_handshakes_per_second
+        );
+        assert_eq!(config.handshake_burst, built.handshake_burst);
+        assert_eq!(config.send_rate, built.send_rate);
+        assert_eq!(config.send_burst, built.send_burst);
+        assert_eq!(config.send_hold_limit_ms, built.send_hold_limit_ms);
     }
 
     #[test]

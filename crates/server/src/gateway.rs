@@ -6,6 +6,11 @@
 //! timer. Requests are answered on the socket directly, in order; a request the protocol
 //! refuses gets an `Error` (or `SendFailed`) frame and the session goes on. Nothing a peer
 //! sends can panic it: every input is decoded, bounded and checked.
+//!
+//! Sends are paced by the session's token bucket: a `Send` that finds it empty is held, and
+//! the socket is not read again until the bucket allows that `Send` — TCP then slows the
+//! sender down. A session held back without a break for longer than the configured limit is
+//! told `Goodbye { RateLimited }` and closed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,8 +31,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Error;
+use crate::admission::{AdmissionControl, TokenBucket, jitter};
 use crate::auth;
 use crate::fanout::{FanOut, OnlineGuard, SessionId};
+use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::{ChatSnapshot, Page, Storage};
 
@@ -43,32 +50,49 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const MAX_MALFORMED: u32 = 10;
 /// Failed sign-in attempts tolerated in one session; the last one closes it.
 const MAX_FAILED_SIGN_INS: u32 = 5;
-/// When clients should come back after a shutdown (they add their own jitter).
-const SHUTDOWN_RETRY_AFTER_MS: u32 = 2_000;
-/// When an evicted (too slow) client should come back.
-const EVICTED_RETRY_AFTER_MS: u32 = 1_000;
+/// When clients should come back after a shutdown: a random time in this range (milliseconds),
+/// so that a restarted server does not get all of its clients back in the same instant.
+const SHUTDOWN_RETRY_AFTER_MS: (u64, u64) = (1_000, 5_000);
+/// When an evicted (too slow) client should come back (milliseconds, random in the range).
+const EVICTED_RETRY_AFTER_MS: (u64, u64) = (500, 2_000);
 /// How many of a chat's newest messages `Sync` sends when the client holds no position.
 const NEWEST_PAGE: u32 = 100;
 
-/// What every session shares: storage, the fan-out registry and the shutdown signal.
+/// What every session shares: storage, the fan-out registry, the shutdown signal and
+/// admission control.
 #[derive(Debug)]
 pub(crate) struct Gateway {
     storage: Storage,
     fanout: FanOut,
     shutdown: Shutdown,
+    admission: AdmissionControl,
 }
 
 impl Gateway {
-    pub(crate) fn new(storage: Storage, fanout: FanOut, shutdown: Shutdown) -> Gateway {
+    pub(crate) fn new(
+        storage: Storage,
+        fanout: FanOut,
+        shutdown: Shutdown,
+        admission: AdmissionControl,
+    ) -> Gateway {
         Gateway {
             storage,
             fanout,
             shutdown,
+            admission,
         }
     }
 
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    pub(crate) fn admission(&self) -> &AdmissionControl {
+        &self.admission
+    }
+
+    fn counters(&self) -> &Counters {
+        self.admission.counters()
     }
 
     /// Runs one connection's session to its end.
@@ -84,9 +108,13 @@ impl Gateway {
                 }
             };
             tracing::debug!("connected");
+            let sends = self.admission.send_limit().bucket();
             let mut session = Session {
                 id,
                 socket,
+                sends,
+                held: None,
+                held_since: None,
                 gateway: self,
                 nonce,
                 me: None,
@@ -320,8 +348,17 @@ enum Event {
     Shutdown,
     Evicted,
     Deliver(Option<Bytes>),
+    /// The held `Send` may go now.
+    SendReady,
     Received(Option<Result<Message, axum::Error>>),
     Idle,
+}
+
+/// A `Send` waiting for the session's send rate.
+struct HeldSend {
+    chat_id: ChatId,
+    client_msg_id: ClientMsgId,
+    body: Vec<u8>,
 }
 
 /// The account a session is signed in as.
@@ -334,6 +371,12 @@ struct SignedIn {
 struct Session {
     id: SessionId,
     socket: WebSocket,
+    /// This session's send rate.
+    sends: TokenBucket,
+    /// A `Send` waiting for a token; while there is one, the socket is not read.
+    held: Option<HeldSend>,
+    /// Since when sends have been held back without a break.
+    held_since: Option<Instant>,
     gateway: Arc<Gateway>,
     nonce: [u8; 32],
     me: Option<SignedIn>,
@@ -348,6 +391,14 @@ struct Session {
 async fn next_delivery(frames: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
     match frames {
         Some(frames) => frames.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes at `at`, or never.
+async fn wake_at(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -394,24 +445,31 @@ impl Session {
         tokio::pin!(idle);
         let mut pinged = false;
         loop {
+            let send_ready = match self.held {
+                Some(_) => Some(self.sends.ready_at(Instant::now())),
+                None => None,
+            };
             let event = tokio::select! {
                 biased;
                 () = self.gateway.shutdown.triggered() => Event::Shutdown,
                 () = self.evicted.cancelled() => Event::Evicted,
                 frame = next_delivery(&mut self.frames) => Event::Deliver(frame),
-                message = self.socket.recv() => Event::Received(message),
+                () = wake_at(send_ready) => Event::SendReady,
+                // Not read while a Send is held: that is the backpressure.
+                message = self.socket.recv(), if self.held.is_none() => Event::Received(message),
                 () = &mut idle => Event::Idle,
             };
             let flow = match event {
                 Event::Shutdown => {
-                    self.goodbye(ErrorCode::ShuttingDown, SHUTDOWN_RETRY_AFTER_MS)
+                    let (min, max) = SHUTDOWN_RETRY_AFTER_MS;
+                    self.goodbye(ErrorCode::ShuttingDown, jitter(min, max))
                         .await;
                     Ok(Flow::Close(close_code::AWAY, "the server is shutting down"))
                 }
                 // A closed queue means the registry let go of this session: same as eviction.
                 Event::Evicted | Event::Deliver(None) => {
-                    self.goodbye(ErrorCode::ServerBusy, EVICTED_RETRY_AFTER_MS)
-                        .await;
+                    let (min, max) = EVICTED_RETRY_AFTER_MS;
+                    self.goodbye(ErrorCode::ServerBusy, jitter(min, max)).await;
                     Ok(Flow::Close(
                         close_code::AGAIN,
                         "too slow to receive; reconnect and sync",
@@ -419,6 +477,12 @@ impl Session {
                 }
                 Event::Deliver(Some(frame)) => {
                     self.send_bytes(frame).await.map(|()| Flow::Continue)
+                }
+                Event::SendReady => {
+                    // The peer is there, only slowed down: not idle.
+                    idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
+                    pinged = false;
+                    self.release_held().await
                 }
                 Event::Received(None) => Ok(Flow::Ended),
                 Event::Received(Some(Err(error))) => {
@@ -518,11 +582,11 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    async fn goodbye(&mut self, code: ErrorCode, retry_after_ms: u32) {
+    async fn goodbye(&mut self, code: ErrorCode, retry_after_ms: u64) {
         let _ = self
             .send(&ServerFrame::Goodbye {
                 code,
-                retry_after_ms: Some(retry_after_ms),
+                retry_after_ms: Some(u32::try_from(retry_after_ms).unwrap_or(u32::MAX)),
             })
             .await;
     }
@@ -637,8 +701,22 @@ impl Session {
                 client_msg_id,
                 body,
             } => {
-                self.send_chat_message(&me, chat_id, client_msg_id, body)
-                    .await
+                let now = Instant::now();
+                if self.sends.try_take(now) {
+                    // Within its rate again: whatever holding there was is over.
+                    self.held_since = None;
+                    self.send_chat_message(&me, chat_id, client_msg_id, body)
+                        .await
+                } else {
+                    Counters::bump(&self.gateway.counters().sends_held);
+                    self.held_since.get_or_insert(now);
+                    self.held = Some(HeldSend {
+                        chat_id,
+                        client_msg_id,
+                        body,
+                    });
+                    Ok(Flow::Continue)
+                }
             }
             ClientFrame::Sync { epoch, positions } => self.sync(&me, epoch, positions).await,
             ClientFrame::Fetch {
@@ -668,6 +746,39 @@ impl Session {
             ClientFrame::MarkRead { chat_id, seq } => self.mark_read(&me, chat_id, seq).await,
             ClientFrame::Logout => self.logout().await,
         }
+    }
+
+    /// Sends the held `Send` once the rate allows it, or closes a session that has been held
+    /// back for too long.
+    async fn release_held(&mut self) -> Result<Flow, Gone> {
+        let now = Instant::now();
+        let limit = self.gateway.admission.send_limit();
+        if self
+            .held_since
+            .is_some_and(|since| now.saturating_duration_since(since) > limit.hold_limit)
+        {
+            Counters::bump(&self.gateway.counters().sessions_rate_limited);
+            tracing::info!("sending too fast for too long; closing the connection");
+            // The held message was not stored; the client resends it when it comes back.
+            self.held = None;
+            self.goodbye(ErrorCode::RateLimited, u64::from(limit.retry_after_ms()))
+                .await;
+            return Ok(Flow::Close(
+                close_code::POLICY,
+                "sending too fast; slow down and reconnect later",
+            ));
+        }
+        if !self.sends.try_take(now) {
+            return Ok(Flow::Continue);
+        }
+        let (Some(held), Some(me)) = (
+            self.held.take(),
+            self.me.as_ref().map(|me| me.member.clone()),
+        ) else {
+            return Ok(Flow::Continue);
+        };
+        self.send_chat_message(&me, held.chat_id, held.client_msg_id, held.body)
+            .await
     }
 
     // ---- signing in ----
@@ -829,6 +940,9 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
+        if appended.newly_stored {
+            Counters::bump(&self.gateway.counters().messages_stored);
+        }
         self.send(&ServerFrame::Ack {
             chat_id,
             client_msg_id,

@@ -1,7 +1,9 @@
 //! The HTTP side: the routes, the WebSocket handshake and the web app's files.
 //!
 //! - `GET /healthz`: `200 ok` while the server runs.
-//! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check.
+//! - `GET /metrics`: the server's counters in the Prometheus (OpenMetrics) text format.
+//! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check and admission
+//!   control (HTTP 503 with `Retry-After` when the server is full or handshakes come too fast).
 //! - anything else: a file of the web root, gzip-compressed when the client accepts it;
 //!   unknown paths get `index.html`, so the app's own routes survive a reload.
 
@@ -18,7 +20,9 @@ use merpati_protocol::MAX_FRAME_BYTES;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::admission::Refusal;
 use crate::gateway::Gateway;
+use crate::metrics::{self, Metrics};
 
 /// The WebSocket read buffer. Small, because every connection holds one: tungstenite's
 /// 128 KiB default would blow the per-connection memory budget many times over.
@@ -27,13 +31,20 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 #[derive(Debug, Clone)]
 struct HttpState {
     gateway: Arc<Gateway>,
+    metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
 }
 
 /// The server's routes.
-pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[String]) -> Router {
+pub(crate) fn router(
+    gateway: Arc<Gateway>,
+    metrics: Arc<Metrics>,
+    web_root: &Path,
+    allowed_origins: &[String],
+) -> Router {
     let state = HttpState {
         gateway,
+        metrics,
         allowed_origins: allowed_origins
             .iter()
             .map(|origin| normalise_origin(origin).to_owned())
@@ -43,6 +54,7 @@ pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[
     let files = ServeDir::new(web_root).fallback(ServeFile::new(web_root.join("index.html")));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
         .route("/ws", get(websocket))
         .fallback_service(
             tower::ServiceBuilder::new()
@@ -56,6 +68,30 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+async fn metrics_text(State(state): State<HttpState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// HTTP 503 with a jittered `Retry-After`, closing the connection so that its file descriptor
+/// is free at once.
+fn refused(refusal: Refusal) -> Response {
+    let seconds = refusal.retry_after_s();
+    tracing::debug!(?refusal, seconds, "WebSocket handshake refused");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, seconds.to_string()),
+            (header::CONNECTION, "close".to_owned()),
+        ],
+        format!("{}; try again in {seconds} s", refusal.reason()),
+    )
+        .into_response()
+}
+
 async fn websocket(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -66,6 +102,14 @@ async fn websocket(
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "WebSocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "this origin may not connect").into_response();
     }
+    if state.gateway.shutdown().is_triggered() {
+        return refused(Refusal::ShuttingDown);
+    }
+    // Decided before the upgrade, so a refused connection costs no session and no buffers.
+    let permit = match state.gateway.admission().admit() {
+        Ok(permit) => permit,
+        Err(refusal) => return refused(refusal),
+    };
     // Counted from the handshake on, so shutdown also waits for sessions not yet started.
     let running = state.gateway.shutdown().session_token();
     let gateway = state.gateway;
@@ -78,6 +122,7 @@ async fn websocket(
         .on_upgrade(move |socket| async move {
             gateway.serve(socket).await;
             drop(running);
+            drop(permit);
         })
 }
 

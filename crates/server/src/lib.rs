@@ -11,7 +11,10 @@
 //!
 //! # Layout
 //! - [`config`]: the flags and environment variables the server is configured with.
-//! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check, static files.
+//! - `http`: the routes: `/healthz`, `/metrics`, the `/ws` handshake with its Origin check and
+//!   admission, static files.
+//! - `admission`: the connection cap, the handshake rate and each session's send rate.
+//! - `metrics`: the counters, served in the Prometheus text format.
 //! - `gateway`: one WebSocket session, from the challenge to the last frame.
 //! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
 //! - `fanout`: who is online, and handing one encoded frame to many sessions.
@@ -19,12 +22,14 @@
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
 //! - [`error`]: the error type of the crate.
 
+mod admission;
 mod auth;
 pub mod config;
 pub mod error;
 mod fanout;
 mod gateway;
 mod http;
+mod metrics;
 mod shutdown;
 mod storage;
 
@@ -40,8 +45,10 @@ pub use config::{Config, Durability};
 pub use error::Error;
 pub use shutdown::os_signal;
 
+use admission::AdmissionControl;
 use fanout::FanOut;
 use gateway::Gateway;
+use metrics::{Counters, Metrics};
 use shutdown::Shutdown;
 use storage::Storage;
 
@@ -70,8 +77,9 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
 /// Serves Merpati on `listener` until `shutdown` completes.
 ///
 /// Opens (or creates) the database in `config.data`, then serves HTTP and WebSocket
-/// connections. When `shutdown` completes it stops accepting, tells every session to say
-/// `Goodbye` and close, waits for them, lets the storage writer commit what is queued, and
+/// connections, admitting WebSockets within the configured caps. When `shutdown` completes it
+/// stops accepting, tells every session to say `Goodbye` (with a jittered hint of when to come
+/// back) and close, waits for them, lets the storage writer commit what is queued, and
 /// returns. It fails if the database cannot be opened or the listener fails.
 pub async fn run(
     listener: TcpListener,
@@ -90,9 +98,17 @@ pub async fn run(
         );
     }
 
+    let counters = Arc::new(Counters::default());
+    let metrics = Arc::new(Metrics::new(Arc::clone(&counters), writer.stats()));
+    let admission = AdmissionControl::new(&config, counters);
     let stop = Shutdown::new();
-    let gateway = Arc::new(Gateway::new(storage, FanOut::new(), stop.clone()));
-    let app = http::router(gateway, &config.web_root, &config.allowed_origins);
+    let gateway = Arc::new(Gateway::new(
+        storage,
+        FanOut::new(),
+        stop.clone(),
+        admission,
+    ));
+    let app = http::router(gateway, metrics, &config.web_root, &config.allowed_origins);
     tracing::info!(
         addr = %listener.local_addr()?,
         web_root = %config.web_root.display(),

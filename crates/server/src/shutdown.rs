@@ -28,6 +28,11 @@ impl Shutdown {
         self.signal.cancel();
     }
 
+    /// Whether the server is shutting down.
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.signal.is_cancelled()
+    }
+
     /// Completes once the server is shutting down.
     pub(crate) async fn triggered(&self) {
         self.signal.cancelled().await;

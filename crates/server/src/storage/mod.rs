@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 use crate::Error;
 use crate::config::Durability;
 use readers::Readers;
-pub(crate) use writer::WriterThread;
-use writer::{Job, Work, WriterStats};
+use writer::{Job, Work};
+pub(crate) use writer::{WriterStats, WriterThread};
 
 /// The name of the database file inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "merpati.db";

@@ -110,6 +110,11 @@ impl WriterThread {
         Ok(WriterThread { handle, stats })
     }
 
+    /// The writer's counts, for the metrics.
+    pub(crate) fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// How many transactions the writer has committed so far.
     #[cfg(test)]
     pub(crate) fn commits(&self) -> u64 {

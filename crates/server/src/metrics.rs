@@ -1,0 +1,184 @@
+//! What the server counts, and `GET /metrics` in the Prometheus (OpenMetrics) text format.
+//!
+//! The counters are plain atomics bumped where things happen (admission control, the gateway,
+//! the storage writer); [`Metrics`] reads them only when scraped, through a
+//! `prometheus-client` collector, so counting costs one relaxed atomic add and nothing more.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::storage::WriterStats;
+
+/// The `Content-Type` of `GET /metrics`.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every count the server keeps; shared by all connections.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// WebSocket connections open now.
+    pub(crate) connections_open: AtomicUsize,
+    /// The most WebSocket connections open at once since the start.
+    pub(crate) connections_peak: AtomicUsize,
+    /// Handshakes refused because the server held its cap of connections.
+    pub(crate) connections_refused: AtomicU64,
+    /// Handshakes refused because they came faster than the handshake rate.
+    pub(crate) handshakes_refused: AtomicU64,
+    /// Messages stored (resends of stored ones not counted).
+    pub(crate) messages_stored: AtomicU64,
+    /// Sends that had to wait for the session's send rate.
+    pub(crate) sends_held: AtomicU64,
+    /// Sessions closed for sending too fast for too long.
+    pub(crate) sessions_rate_limited: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to a counter.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The scrape side: the counters and the storage writer's, encoded on request.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub(crate) fn new(counters: Arc<Counters>, writer: Arc<WriterStats>) -> Metrics {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Snapshot { counters, writer }));
+        Metrics { registry }
+    }
+
+    /// The current values in the text format.
+    pub(crate) fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail, and the collector only writes numbers.
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode the metrics");
+        }
+        text
+    }
+}
+
+/// Reads the atomics at scrape time.
+#[derive(Debug)]
+struct Snapshot {
+    counters: Arc<Counters>,
+    writer: Arc<WriterStats>,
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: usize,
+) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+/// A counter; the encoder appends `_total` to `name`.
+fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: &AtomicU64,
+) -> Result<(), std::fmt::Error> {
+    let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let c = &self.counters;
+        let e = &mut encoder;
+        gauge(
+            e,
+            "merpati_connections_open",
+            "WebSocket connections open now.",
+            c.connections_open.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            e,
+            "merpati_connections_peak",
+            "The most WebSocket connections open at once since the server started.",
+            c.connections_peak.load(Ordering::Relaxed),
+        )?;
+        counter(
+            e,
+            "merpati_connections_refused",
+            "WebSocket handshakes refused (503) because the connection cap was reached.",
+            &c.connections_refused,
+        )?;
+        counter(
+            e,
+            "merpati_handshakes_refused",
+            "WebSocket handshakes refused (503) because they came faster than the handshake rate.",
+            &c.handshakes_refused,
+        )?;
+        counter(
+            e,
+            "merpati_messages_stored",
+            "Messages stored (a resend of a stored message is not counted again).",
+            &c.messages_stored,
+        )?;
+        counter(
+            e,
+            "merpati_commits",
+            "Transactions committed by the storage writer (one per group commit).",
+            &self.writer.commits,
+        )?;
+        counter(
+            e,
+            "merpati_sends_held",
+            "Sends that waited for their session's send rate (backpressure).",
+            &c.sends_held,
+        )?;
+        counter(
+            e,
+            "merpati_sessions_rate_limited",
+            "Sessions closed (Goodbye RateLimited) for sending too fast for too long.",
+            &c.sessions_rate_limited,
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_rendered_with_its_value() {
+        let counters = Arc::new(Counters::default());
+        counters.connections_open.store(3, Ordering::Relaxed);
+        counters.connections_peak.store(7, Ordering::Relaxed);
+        counters.connections_refused.store(2, Ordering::Relaxed);
+        let writer = Arc::new(WriterStats::default());
+        writer.commits.store(5, Ordering::Relaxed);
+        let text = Metrics::new(counters, writer).render();
+        for line in [
+            "merpati_connections_open 3",
+            "merpati_connections_peak 7",
+            "merpati_connections_refused_total 2",
+            "merpati_handshakes_refused_total 0",
+            "merpati_messages_stored_total 0",
+            "merpati_commits_total 5",
+            "# TYPE merpati_connections_open gauge",
+            "# TYPE merpati_commits counter",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}
