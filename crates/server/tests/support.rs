@@ -466,3 +466,32 @@ pub(crate) fn data_dir() -> (TempDir, PathBuf) {
     let path = dir.path().join("data");
     (dir, path)
 }
+
+/// The server's `/metrics`, as name → value (samples without labels).
+pub(crate) async fn metrics(addr: SocketAddr) -> std::collections::HashMap<String, f64> {
+    let (status, _, body) = http_get(addr, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
+        .collect()
+}
+
+/// Opens a WebSocket expecting a refusal; returns the HTTP status and `Retry-After`.
+pub(crate) async fn refused_handshake(url: &str) -> (u16, Option<u64>) {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok());
+            (response.status().as_u16(), retry_after)
+        }
+        Ok(_) => panic!("the handshake was accepted"),
+        Err(error) => panic!("expected an HTTP refusal, got {error}"),
+    }
+}

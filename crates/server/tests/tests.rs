@@ -21,3 +21,5 @@ mod limits;
 mod http;
 // Graceful shutdown, and data surviving a restart.
 mod shutdown;
+// Admission control: the connection cap, the handshake rate, per-session send rates, metrics.
+mod admission;
