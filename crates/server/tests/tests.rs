@@ -21,5 +21,7 @@ mod limits;
 mod http;
 // Graceful shutdown, and data surviving a restart.
 mod shutdown;
+// Crash safety: the real binary killed with SIGKILL while clients send.
+mod crash;
 // Admission control: the connection cap, the handshake rate, per-session send rates, metrics.
 mod admission;

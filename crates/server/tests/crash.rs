@@ -1,0 +1,354 @@
+//! Crash safety: the real `merpati-server` binary is killed with SIGKILL at arbitrary moments
+//! while clients send as fast as they can, and restarted on the same data directory. Every
+//! message the server acknowledged is there afterwards, exactly once and under the sequence
+//! number it was acknowledged with; resending the unacknowledged ones stores each once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Seq, ServerFrame};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{Client, data_dir, key, msg_id};
+
+/// The server binary, run as its own process so that it can be killed for real.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    async fn start(data: &Path, web: &Path) -> ServerProcess {
+        let addr = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_merpati-server"))
+            .arg("--addr")
+            .arg(addr.to_string())
+            .arg("--data")
+            .arg(data)
+            .arg("--web-root")
+            .arg(web)
+            // Sends here come far faster than a person's: do not slow them down.
+            .args(["--send-rate", "0"])
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = ServerProcess { child, addr };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(self.addr).await.is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the server exited at start: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush, no goodbye.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A random number in `0..bound`.
+fn random_below(bound: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    u64::from_le_bytes(bytes) % bound
+}
+
+fn body(id: ClientMsgId) -> Vec<u8> {
+    format!("crash-safe {:?}", id.0).into_bytes()
+}
+
+/// What one sender did across all runs.
+#[derive(Default)]
+struct Ledger {
+    /// Every message sent at least once, in order.
+    sent: Vec<ClientMsgId>,
+    /// Every acknowledgement received: id → seq.
+    acked: HashMap<ClientMsgId, Seq>,
+}
+
+/// How many messages one sender has in flight (sent, not yet acknowledged) at most: enough
+/// for the writer to form batches, few enough that resending them later is quick.
+const IN_FLIGHT: usize = 64;
+
+/// Signs in with `token` and sends numbered messages back to back, up to [`IN_FLIGHT`]
+/// ahead of the acks, until the connection dies; records what was sent and acknowledged.
+async fn send_until_killed(
+    url: String,
+    token: [u8; 32],
+    chat: ChatId,
+    first: u64,
+    ledger: Arc<Mutex<Ledger>>,
+) {
+    let mut client = Client::connect(&url).await;
+    assert!(matches!(
+        client.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let (mut sink, mut stream) = client.ws.split();
+    let acks = Arc::clone(&ledger);
+    let window = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let acked = Arc::clone(&window);
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = stream.next().await {
+            if let Message::Binary(bytes) = message
+                && let Ok(ServerFrame::Ack {
+                    client_msg_id, seq, ..
+                }) = merpati_protocol::decode(&bytes)
+            {
+                let previous = acks.lock().unwrap().acked.insert(client_msg_id, seq);
+                assert!(
+                    previous.is_none_or(|before| before == seq),
+                    "an ack changed its seq"
+                );
+                acked.add_permits(1);
+            }
+        }
+        // The connection is gone: let the sender find out.
+        acked.close();
+    });
+    for n in first.. {
+        match window.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
+        let id = msg_id(n);
+        ledger.lock().unwrap().sent.push(id);
+        let frame = ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: id,
+            body: body(id),
+        };
+        if sink
+            .send(Message::binary(merpati_protocol::encode(&frame)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        // A little air, so that the writer forms batches of many sizes.
+        if n % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let _ = reader.await;
+}
+
+/// Every message of `chat` as (seq, client_msg_id), read with Fetch pages.
+async fn server_log(client: &mut Client, chat: ChatId) -> Vec<(Seq, ClientMsgId)> {
+    let mut log = Vec::new();
+    let mut after = Seq(0);
+    loop {
+        client
+            .send(&ClientFrame::Fetch {
+                chat_id: chat,
+                after,
+                limit: 500,
+            })
+            .await;
+        let (messages, more) = loop {
+            match client.recv().await {
+                ServerFrame::Page { messages, more, .. } => break (messages, more),
+                // Messages pushed live while paging are read again by the pages.
+                ServerFrame::Message(_) => {}
+                other => panic!("expected a page, got {other:?}"),
+            }
+        };
+        log.extend(
+            messages
+                .iter()
+                .map(|message| (message.seq, message.client_msg_id)),
+        );
+        after = log.last().map_or(after, |(seq, _)| *seq);
+        if !more {
+            return log;
+        }
+    }
+}
+
+/// Sends `id` again and waits for its Ack, skipping the messages pushed meanwhile.
+async fn resend(client: &mut Client, chat: ChatId, id: ClientMsgId) -> Seq {
+    client
+        .send(&ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: id,
+            body: body(id),
+        })
+        .await;
+    loop {
+        match client.recv().await {
+            ServerFrame::Ack {
+                client_msg_id, seq, ..
+            } if client_msg_id == id => return seq,
+            ServerFrame::Message(_) => {}
+            other => panic!("expected the ack of a resend, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_stored_once() {
+    let (_keep, data) = data_dir();
+    let web = tempfile::tempdir().unwrap();
+    let names = ["ana", "ben", "cai", "dee"];
+
+    let server = ServerProcess::start(&data, web.path()).await;
+    let mut tokens = Vec::new();
+    for name in names {
+        let mut client = Client::connect(&server.url()).await;
+        match client.register(name, &key(name)).await {
+            ServerFrame::Welcome {
+                session_token: Some(token),
+                ..
+            } => tokens.push(token),
+            other => panic!("registering {name}: {other:?}"),
+        }
+    }
+    let mut ana = Client::connect(&server.url()).await;
+    ana.resume(tokens[0]).await;
+    let chat = ana.group("crash", &names[1..]).await.id;
+    drop(ana);
+
+    let ledgers: Vec<Arc<Mutex<Ledger>>> = names.iter().map(|_| Arc::default()).collect();
+    let mut server = server;
+    for round in 0..3u64 {
+        let senders: Vec<_> = tokens
+            .iter()
+            .zip(&ledgers)
+            .enumerate()
+            .map(|(i, (token, ledger))| {
+                // Each sender numbers its messages in a range of its own, fresh every round.
+                let first = (i as u64 + 1) * 1_000_000 + round * 100_000;
+                tokio::spawn(send_until_killed(
+                    server.url(),
+                    *token,
+                    chat,
+                    first,
+                    Arc::clone(ledger),
+                ))
+            })
+            .collect();
+        // Somewhere in the middle of the sending: no moment is safe.
+        tokio::time::sleep(Duration::from_millis(200 + random_below(600))).await;
+        server.kill();
+        for sender in senders {
+            tokio::time::timeout(Duration::from_secs(30), sender)
+                .await
+                .expect("a sender notices the kill")
+                .unwrap();
+        }
+        server = ServerProcess::start(&data, web.path()).await;
+    }
+
+    // Every acknowledged message is there, once, under its seq.
+    let mut reader = Client::connect(&server.url()).await;
+    reader.resume(tokens[0]).await;
+    let log = server_log(&mut reader, chat).await;
+    let seqs: Vec<u64> = log.iter().map(|(seq, _)| seq.0).collect();
+    assert_eq!(
+        seqs,
+        (1..=log.len() as u64).collect::<Vec<_>>(),
+        "no gaps, no repeats"
+    );
+    let stored: HashMap<ClientMsgId, Seq> = log.iter().map(|(seq, id)| (*id, *seq)).collect();
+    assert_eq!(stored.len(), log.len(), "a message stored twice");
+    let mut acked_total = 0;
+    let mut unacked: Vec<Vec<ClientMsgId>> = Vec::new();
+    for ledger in &ledgers {
+        let ledger = ledger.lock().unwrap();
+        acked_total += ledger.acked.len();
+        for (id, seq) in &ledger.acked {
+            assert_eq!(
+                stored.get(id),
+                Some(seq),
+                "an acknowledged message is lost or moved"
+            );
+        }
+        let mut mine: Vec<ClientMsgId> = ledger
+            .sent
+            .iter()
+            .filter(|id| !ledger.acked.contains_key(id))
+            .copied()
+            .collect();
+        mine.dedup();
+        unacked.push(mine);
+    }
+    assert!(
+        acked_total > 0,
+        "nothing was acknowledged: the test proved nothing"
+    );
+
+    // Each sender resends what was not acknowledged to it (some of it was stored, some not):
+    // each is stored once, and a resend of a stored one gets its first seq back.
+    let mut resent: BTreeMap<ClientMsgId, Seq> = BTreeMap::new();
+    // Stored, but killed before its Ack went out.
+    let mut stored_before_ack = 0;
+    for (token, mine) in tokens.iter().zip(&unacked) {
+        let mut sender = Client::connect(&server.url()).await;
+        sender.resume(*token).await;
+        for &id in mine {
+            let seq = resend(&mut sender, chat, id).await;
+            if let Some(first) = stored.get(&id) {
+                assert_eq!(*first, seq, "a resend of a stored message got a new seq");
+                stored_before_ack += 1;
+            }
+            resent.insert(id, seq);
+        }
+    }
+    // A fresh reader: the first one has not read what was pushed to it meanwhile.
+    let mut reader = Client::connect(&server.url()).await;
+    reader.resume(tokens[0]).await;
+    let log = server_log(&mut reader, chat).await;
+    let ids: HashSet<ClientMsgId> = log.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids.len(), log.len(), "a resend was stored twice");
+    for (id, seq) in &resent {
+        assert!(log.contains(&(*seq, *id)));
+    }
+    let every_sent: HashSet<ClientMsgId> = ledgers
+        .iter()
+        .flat_map(|ledger| ledger.lock().unwrap().sent.clone())
+        .collect();
+    assert_eq!(ids, every_sent, "the log holds exactly what was sent");
+    eprintln!(
+        "crash test: {} sent, {} acknowledged before the kills, {} resent ({} of them stored \
+         before the kill), {} stored",
+        every_sent.len(),
+        acked_total,
+        resent.len(),
+        stored_before_ack,
+        log.len()
+    );
+    server.kill();
+}
