@@ -21,6 +21,8 @@ mod limits;
 mod http;
 // Graceful shutdown, and data surviving a restart.
 mod shutdown;
+// No input panics a session: a property test over real sockets.
+mod robustness;
 // Crash safety: the real binary killed with SIGKILL while clients send.
 mod crash;
 // Admission control: the connection cap, the handshake rate, per-session send rates, metrics.
