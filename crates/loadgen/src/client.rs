@@ -3,8 +3,12 @@
 //! [`SwarmClient::spawn`] starts a task that owns the socket and the engine, the way the
 //! browser app's connection service does: it connects, answers the challenge, feeds every
 //! frame to the engine, flushes the engine's frames and store writes, and after any
-//! disconnect waits as `merpati_core::reconnect::Backoff` says and tries again. Callers
-//! talk to the task through a [`SwarmClient`] handle.
+//! disconnect waits as `merpati_core::reconnect::Backoff` says and tries again. A handshake
+//! refused with HTTP 503 feeds its `Retry-After` to the backoff, as a `Goodbye`'s
+//! `retry_after_ms` does. Callers talk to the task through a [`SwarmClient`] handle.
+//!
+//! Every `Ack` the client receives is recorded, so that fault tests can check that each
+//! acknowledged message is on the server exactly once.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,10 +20,19 @@ use merpati_core::{
     reconnect::Backoff,
 };
 use merpati_protocol::{
-    ChatId, ClientMsgId, ErrorCode, RequestId, ServerFrame, Username, decode, encode,
+    ChatId, ClientMsgId, ErrorCode, RequestId, Seq, ServerFrame, Username, decode, encode,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// How long opening a connection (TCP and WebSocket handshake) may take before it counts as
+/// failed; a server under a storm may leave a SYN unanswered.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket's read buffer: small, because a swarm holds thousands of sockets
+/// (tungstenite's default is 128 KiB each).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How a client proves who it is on its first connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +71,19 @@ pub struct Status {
     pub auth_error: Option<ErrorCode>,
     /// How many connections this client has opened.
     pub connections: u32,
+    /// How many handshakes the server refused (HTTP 503).
+    pub refused: u32,
+}
+
+/// An `Ack` as the client received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Acked {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The acknowledged message.
+    pub client_msg_id: ClientMsgId,
+    /// Where the server put it.
+    pub seq: Seq,
 }
 
 /// A client's state at one moment.
@@ -67,6 +93,8 @@ pub struct Snapshot {
     pub chats: Vec<(ChatId, Vec<TimelineItem>)>,
     /// Messages not yet acknowledged (failed ones excluded).
     pub pending: usize,
+    /// Every `Ack` received so far, in order (a resend's second `Ack` included).
+    pub acks: Vec<Acked>,
 }
 
 enum Command {
@@ -107,6 +135,7 @@ impl SwarmClient {
             signed_in: false,
             auth_error: None,
             connections: 0,
+            refused: 0,
         });
         tokio::spawn(run(options, inbox, status_tx));
         SwarmClient { commands, status }
@@ -189,6 +218,7 @@ struct ClientTask {
     engine: Engine,
     store: MemoryStore,
     creates: HashMap<RequestId, oneshot::Sender<Result<ChatId, String>>>,
+    acks: Vec<Acked>,
     backoff: Backoff,
     status: watch::Sender<Status>,
     stopping: bool,
@@ -203,6 +233,7 @@ async fn run(
         engine: Engine::new(),
         store: MemoryStore::new(),
         creates: HashMap::new(),
+        acks: Vec::new(),
         backoff: options.backoff.clone(),
         status,
         stopping: false,
@@ -224,7 +255,7 @@ async fn run(
         }
     }
     while !task.stopping && task.engine.has_credentials() {
-        if let Ok((socket, _)) = tokio_tungstenite::connect_async(options.url.as_str()).await {
+        if let Some(socket) = task.connect(&options.url).await {
             task.status.send_modify(|status| status.connections += 1);
             task.engine.on_connected();
             task.publish();
@@ -251,7 +282,50 @@ async fn run(
     }
 }
 
+/// The `Retry-After` of a refused handshake, in milliseconds (only the delay-seconds form).
+fn retry_after_ms<T>(response: &tokio_tungstenite::tungstenite::http::Response<T>) -> Option<u64> {
+    let seconds: u64 = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(seconds.saturating_mul(1_000))
+}
+
 impl ClientTask {
+    /// Opens a WebSocket; on a 503 refusal the server's `Retry-After` goes to the backoff.
+    async fn connect(&mut self, url: &str) -> Option<Socket> {
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(0)
+            .max_message_size(Some(merpati_protocol::MAX_FRAME_BYTES))
+            .max_frame_size(Some(merpati_protocol::MAX_FRAME_BYTES));
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok((socket, _))) => Some(socket),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => {
+                let hint = retry_after_ms(&response);
+                tracing::debug!(status = %response.status(), ?hint, "handshake refused");
+                if let Some(ms) = hint {
+                    self.backoff.retry_after(ms);
+                }
+                self.status.send_modify(|status| status.refused += 1);
+                None
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "cannot connect");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("connecting timed out");
+                None
+            }
+        }
+    }
+
     /// Serves one connection until it closes or the client stops.
     async fn session(&mut self, socket: Socket, inbox: &mut mpsc::UnboundedReceiver<Command>) {
         let (mut sink, mut stream) = socket.split();
@@ -259,7 +333,16 @@ impl ClientTask {
             tokio::select! {
                 received = stream.next() => match received {
                     Some(Ok(Message::Binary(bytes))) => match decode::<ServerFrame>(&bytes) {
-                        Ok(frame) => self.engine.handle_frame(frame),
+                        Ok(frame) => {
+                            if let ServerFrame::Ack { chat_id, client_msg_id, seq, .. } = &frame {
+                                self.acks.push(Acked {
+                                    chat_id: *chat_id,
+                                    client_msg_id: *client_msg_id,
+                                    seq: *seq,
+                                });
+                            }
+                            self.engine.handle_frame(frame)
+                        }
                         Err(error) => tracing::warn!(%error, "undecodable frame from the server"),
                     },
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
@@ -320,6 +403,7 @@ impl ClientTask {
                 let _ = reply.send(Snapshot {
                     chats,
                     pending: self.engine.pending_count(),
+                    acks: self.acks.clone(),
                 });
             }
         }

@@ -1,13 +1,39 @@
-//! Swarm scenarios: many clients sign up, form groups, send messages, and finally every
-//! member's timeline is compared with every other member's.
+//! Swarm scenarios.
+//!
+//! - [`ChatSwarm`]: many clients sign up, form groups, send messages, and finally every
+//!   member's timeline is compared with every other member's; the report carries every
+//!   timeline and every `Ack`, so a test can compare them with the server's own log.
+//! - [`IdleSwarm`]: many clients sign up and then only hold their connections (and come back
+//!   by themselves when dropped), for connection-count and reconnect-storm tests.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use merpati_core::{MessageStatus, crypto::KdfParams, reconnect::Backoff};
-use merpati_protocol::{ChatId, ClientMsgId, Username};
+use merpati_core::{ConnectionPhase, MessageStatus, crypto::KdfParams, reconnect::Backoff};
+use merpati_protocol::{ChatId, ClientMsgId, Seq, Username};
 
-use crate::client::{ClientOptions, Join, SwarmClient};
+use crate::client::{Acked, ClientOptions, Join, SwarmClient};
+
+/// The options of swarm client `index`: a cheap key derivation (the server never sees the
+/// difference) and the given reconnect timing.
+fn client_options(
+    url: &str,
+    name_prefix: &str,
+    index: usize,
+    backoff: &Backoff,
+) -> Result<ClientOptions, SwarmError> {
+    let name = format!("{name_prefix}{index}");
+    let username =
+        Username::parse(&name).map_err(|error| SwarmError::SignUp(index, error.to_string()))?;
+    Ok(ClientOptions {
+        url: url.to_owned(),
+        username,
+        passphrase: "load generator passphrase".to_owned(),
+        join: Join::SignUp,
+        kdf: KdfParams::FAST_INSECURE,
+        backoff: backoff.clone(),
+    })
+}
 
 /// What a chat swarm does.
 #[derive(Debug, Clone)]
@@ -37,8 +63,17 @@ pub struct SwarmReport {
     pub diverged: Vec<ChatId>,
     /// Messages still pending when the swarm stopped waiting.
     pub pending: usize,
-    /// How long sending and settling took.
+    /// How long settling took.
     pub elapsed: Duration,
+    /// Every `Ack` any client received.
+    pub acks: Vec<Acked>,
+    /// Each group's timelines, one per member in client order: the messages the server has
+    /// confirmed, as (seq, id), in display order.
+    pub timelines: BTreeMap<ChatId, Vec<Vec<(Seq, ClientMsgId)>>>,
+    /// Connections opened by all clients together (reconnects included).
+    pub connections: u64,
+    /// Handshakes the server refused (HTTP 503), all clients together.
+    pub refused: u64,
 }
 
 /// The swarm could not run.
@@ -57,17 +92,12 @@ pub enum SwarmError {
 
 impl ChatSwarm {
     fn options(&self, index: usize) -> Result<ClientOptions, SwarmError> {
-        let name = format!("{}{index}", self.name_prefix);
-        let username =
-            Username::parse(&name).map_err(|error| SwarmError::SignUp(index, error.to_string()))?;
-        Ok(ClientOptions {
-            url: self.url.clone(),
-            username,
-            passphrase: "load generator passphrase".to_owned(),
-            join: Join::SignUp,
-            kdf: KdfParams::FAST_INSECURE,
-            backoff: Backoff::new(100, 2_000),
-        })
+        client_options(
+            &self.url,
+            &self.name_prefix,
+            index,
+            &Backoff::new(100, 2_000),
+        )
     }
 
     /// Signs everyone up and forms the groups; returns the clients and each client's group.
@@ -149,9 +179,15 @@ impl ChatSwarm {
             elapsed: started.elapsed(),
             ..SwarmReport::default()
         };
-        let mut by_group: BTreeMap<ChatId, Vec<Vec<ClientMsgId>>> = BTreeMap::new();
+        for client in clients {
+            let status = client.status();
+            report.connections += u64::from(status.connections);
+            report.refused += u64::from(status.refused);
+        }
+        let mut by_group: BTreeMap<ChatId, Vec<Vec<(Seq, ClientMsgId)>>> = BTreeMap::new();
         for (snapshot, chat) in snapshots.iter().zip(group_of) {
             report.pending += snapshot.pending;
+            report.acks.extend_from_slice(&snapshot.acks);
             let items = snapshot
                 .chats
                 .iter()
@@ -167,18 +203,18 @@ impl ChatSwarm {
             by_group.entry(*chat).or_default().push(
                 items
                     .iter()
-                    .filter(|item| item.seq.is_some())
-                    .map(|item| item.client_msg_id)
+                    .filter_map(|item| item.seq.map(|seq| (seq, item.client_msg_id)))
                     .collect(),
             );
         }
-        for (chat, timelines) in by_group {
+        for (chat, timelines) in &by_group {
             if timelines.windows(2).all(|pair| pair[0] == pair[1]) {
                 report.converged += timelines.first().map(Vec::len).unwrap_or_default();
             } else {
-                report.diverged.push(chat);
+                report.diverged.push(*chat);
             }
         }
+        report.timelines = by_group;
         Ok(report)
     }
 
@@ -196,5 +232,67 @@ impl ChatSwarm {
         lengths
             .values()
             .all(|held| held.windows(2).all(|pair| pair[0] == pair[1]))
+    }
+}
+
+/// Clients that sign up and then only hold their connection.
+#[derive(Debug, Clone)]
+pub struct IdleSwarm {
+    /// `ws://host:port/ws`.
+    pub url: String,
+    /// How many clients.
+    pub clients: usize,
+    /// A prefix making this run's usernames unique.
+    pub name_prefix: String,
+    /// Each client's reconnect timing.
+    pub backoff: Backoff,
+}
+
+impl IdleSwarm {
+    /// Starts every client (each signs up, then idles, reconnecting whenever dropped); does not
+    /// wait for them.
+    pub fn spawn(&self) -> Result<Vec<SwarmClient>, SwarmError> {
+        (0..self.clients)
+            .map(|index| {
+                client_options(&self.url, &self.name_prefix, index, &self.backoff)
+                    .map(SwarmClient::spawn)
+            })
+            .collect()
+    }
+
+    /// How many of `clients` are online (signed in and caught up) right now.
+    pub fn online(clients: &[SwarmClient]) -> usize {
+        clients
+            .iter()
+            .filter(|client| client.status().phase == ConnectionPhase::Online)
+            .count()
+    }
+
+    /// Handshakes refused (HTTP 503) so far, all clients together.
+    pub fn refused(clients: &[SwarmClient]) -> u64 {
+        clients
+            .iter()
+            .map(|client| u64::from(client.status().refused))
+            .sum()
+    }
+
+    /// Waits until at least `count` clients are online; how long that took, or how many were
+    /// online when `patience` ran out.
+    pub async fn wait_online(
+        clients: &[SwarmClient],
+        count: usize,
+        patience: Duration,
+    ) -> Result<Duration, usize> {
+        let started = Instant::now();
+        loop {
+            let online = IdleSwarm::online(clients);
+            if online >= count {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > patience {
+                return Err(online);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -1,0 +1,165 @@
+//! The fault test: 50 real clients in 10 groups send 10,000 messages while the server process
+//! is killed with SIGKILL twice and restarted on the same port and data directory. The
+//! clients reconnect by themselves (backoff with full jitter) and resend their outboxes.
+//! Afterwards, read straight from the server's SQLite file: for every chat, every member's
+//! timeline equals the server's log; every acknowledged message is in it exactly once, under
+//! the sequence number it was acknowledged with; nothing is pending, and nothing was given up.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use merpati_loadgen::scenario::ChatSwarm;
+use merpati_protocol::{ChatId, ClientMsgId, Seq};
+use rusqlite::{Connection, OpenFlags};
+
+use support::ServerProcess;
+
+const CLIENTS: usize = 50;
+const GROUP_SIZE: usize = 5;
+const MESSAGES: usize = 10_000;
+/// Between two sends: spreads the 10,000 over 15 s or more, so both kills land mid-stream.
+const PAUSE: Duration = Duration::from_micros(1_500);
+/// How long the server stays down after each kill.
+const DOWNTIME: Duration = Duration::from_millis(500);
+
+/// The server's log of `chat`, (seq, id) in seq order.
+fn server_log(db: &Connection, chat: ChatId) -> Vec<(Seq, ClientMsgId)> {
+    let mut statement = db
+        .prepare("SELECT seq, client_msg_id FROM messages WHERE chat_id = ?1 ORDER BY seq")
+        .unwrap();
+    statement
+        .query_map([i64::try_from(chat.0).unwrap()], |row| {
+            let seq: i64 = row.get(0)?;
+            let id: Vec<u8> = row.get(1)?;
+            Ok((
+                Seq(u64::try_from(seq).unwrap()),
+                ClientMsgId(id.try_into().unwrap()),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_clients_lose_nothing_while_the_server_is_killed_twice() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(&data, &[]).await;
+
+    let swarm = ChatSwarm {
+        url: server.url(),
+        clients: CLIENTS,
+        group_size: GROUP_SIZE,
+        messages: MESSAGES,
+        name_prefix: "fault".to_owned(),
+    };
+    let (clients, groups) = swarm.prepare().await.unwrap();
+    let chats: HashSet<ChatId> = groups.iter().copied().collect();
+    assert_eq!(chats.len(), CLIENTS / GROUP_SIZE);
+
+    let sending = {
+        let swarm = swarm.clone();
+        let clients = clients.clone();
+        let groups = groups.clone();
+        tokio::spawn(async move { swarm.send_all(&clients, &groups, PAUSE).await })
+    };
+    let sends_began = Instant::now();
+    for kill_at in [Duration::from_secs(4), Duration::from_secs(10)] {
+        tokio::time::sleep(kill_at.saturating_sub(sends_began.elapsed())).await;
+        assert!(!sending.is_finished(), "the kill must land while sending");
+        server.kill();
+        tokio::time::sleep(DOWNTIME).await;
+        server.restart(None).await;
+    }
+    let queued = sending.await.unwrap().unwrap();
+    assert_eq!(queued, MESSAGES);
+
+    let report = swarm
+        .settle(&clients, &groups, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    for client in &clients {
+        client.stop();
+    }
+    assert_eq!(report.pending, 0, "messages still pending");
+    assert!(
+        report.failed.is_empty(),
+        "clients gave up on {} messages: {:?}",
+        report.failed.len(),
+        report.failed
+    );
+    assert!(
+        report.diverged.is_empty(),
+        "diverged: {:?}",
+        report.diverged
+    );
+
+    // Stop gracefully so the database is checkpointed, then read it as the source of truth.
+    let status = server.terminate().await;
+    assert!(status.success(), "the server stopped with {status}");
+    let db = Connection::open_with_flags(data.join("merpati.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+
+    let mut logs: HashMap<ChatId, Vec<(Seq, ClientMsgId)>> = HashMap::new();
+    for chat in &chats {
+        let log = server_log(&db, *chat);
+        let seqs: Vec<u64> = log.iter().map(|(seq, _)| seq.0).collect();
+        assert_eq!(seqs, (1..=log.len() as u64).collect::<Vec<_>>());
+        let members = &report.timelines[chat];
+        assert_eq!(members.len(), GROUP_SIZE);
+        for (member, timeline) in members.iter().enumerate() {
+            assert!(
+                *timeline == log,
+                "member {member} of chat {} holds {} messages, the server {}",
+                chat.0,
+                timeline.len(),
+                log.len()
+            );
+        }
+        logs.insert(*chat, log);
+    }
+
+    // Every acknowledged message exactly once, under the acknowledged seq.
+    let mut stored: HashMap<(ChatId, ClientMsgId), Vec<Seq>> = HashMap::new();
+    for (chat, log) in &logs {
+        for (seq, id) in log {
+            stored.entry((*chat, *id)).or_default().push(*seq);
+        }
+    }
+    let mut acked: BTreeMap<(ChatId, ClientMsgId), Seq> = BTreeMap::new();
+    for ack in &report.acks {
+        let key = (ack.chat_id, ack.client_msg_id);
+        assert_eq!(
+            stored.get(&key).map(Vec::as_slice),
+            Some(&[ack.seq][..]),
+            "an acknowledged message is missing, moved or duplicated"
+        );
+        if let Some(first) = acked.insert(key, ack.seq) {
+            assert_eq!(first, ack.seq, "two acks with different seqs");
+        }
+    }
+    let total: usize = logs.values().map(Vec::len).sum();
+    assert_eq!(total, MESSAGES, "the server holds exactly what was sent");
+    assert_eq!(acked.len(), MESSAGES, "every message was acknowledged");
+
+    eprintln!(
+        "fault test: {MESSAGES} messages from {CLIENTS} clients in {} groups, 2 SIGKILLs; \
+         {} acks ({} distinct), {} connections, {} refused handshakes, {} given up; \
+         settled in {:?}, {:?} in all",
+        chats.len(),
+        report.acks.len(),
+        acked.len(),
+        report.connections,
+        report.refused,
+        report.failed.len(),
+        report.elapsed,
+        elapsed
+    );
+}
