@@ -2,7 +2,7 @@
 //! picture is one of their windows. Needs the release build in `dist/` and the server binary:
 //!
 //! ```text
-//! trunk build --release --cargo-profile wasm-release && cargo build -p merpati-server
+//! trunk build --release && cargo build -p merpati-server
 //! cargo run -p merpati-e2e --example screenshot
 //! ```
 

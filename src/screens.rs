@@ -1,0 +1,110 @@
+//! The screens: they take the app context and hand its signals and actions to the views.
+
+use leptos::prelude::*;
+
+use crate::state::use_app;
+use crate::views::auth::AuthForm;
+use crate::views::chat_list::ChatList;
+use crate::views::chat_view::ChatView;
+use crate::views::connection_status::ConnectionStatus;
+use crate::views::new_chat::{NewChat, NewChatMode};
+
+/// Sign in or create an account.
+#[component]
+pub fn AuthScreen() -> impl IntoView {
+    let app = use_app();
+    view! {
+        <AuthForm
+            progress=app.auth_progress()
+            error=app.auth_error()
+            busy=app.auth_busy()
+            on_register=Callback::new(move |(username, passphrase)| app.sign_up(username, passphrase))
+            on_login=Callback::new(move |(username, passphrase)| app.sign_in(username, passphrase))
+        />
+    }
+}
+
+/// The chats and the open chat.
+#[component]
+pub fn MainScreen() -> impl IntoView {
+    let app = use_app();
+    let new_chat = app.new_chat();
+    let request_error = app.request_error();
+    view! {
+        <div class="main-screen" class:chat-open=move || app.selected_chat().get().is_some()>
+            <header class="top-bar">
+                <span class="brand">
+                    <img src="/favicon.svg" alt="" width="28" height="28"/>
+                    "Merpati"
+                </span>
+                <ConnectionStatus phase=app.phase() pending=app.pending()/>
+                <span class="me" data-testid="me">{move || app.me().get()}</span>
+                <button data-testid="logout" type="button" on:click=move |_| app.sign_out()>
+                    "Sign out"
+                </button>
+            </header>
+            <aside class="sidebar">
+                <div class="toolbar">
+                    <button
+                        data-testid="new-chat"
+                        type="button"
+                        class="primary"
+                        on:click=move |_| app.show_new_chat(Some(NewChatMode::Direct))
+                    >
+                        "New chat"
+                    </button>
+                    <button
+                        data-testid="new-group"
+                        type="button"
+                        on:click=move |_| app.show_new_chat(Some(NewChatMode::Group))
+                    >
+                        "New group"
+                    </button>
+                </div>
+                <Show when=move || new_chat.get().is_some()>
+                    <NewChat
+                        mode=Signal::derive(move || new_chat.get().unwrap_or(NewChatMode::Direct))
+                        on_direct=Callback::new(move |username| app.create_direct(username))
+                        on_group=Callback::new(move |(name, members)| app.create_group(name, members))
+                        on_mode=Callback::new(move |mode| app.show_new_chat(Some(mode)))
+                        on_close=Callback::new(move |()| app.show_new_chat(None))
+                    />
+                </Show>
+                <Show when=move || request_error.with(Option::is_some)>
+                    <div class="request-error" role="alert">
+                        <p data-testid="request-error">
+                            {move || request_error.get().unwrap_or_default()}
+                        </p>
+                        <button
+                            type="button"
+                            aria-label="Dismiss"
+                            on:click=move |_| app.dismiss_request_error()
+                        >
+                            "×"
+                        </button>
+                    </div>
+                </Show>
+                <ChatList
+                    chats=app.chats()
+                    selected=app.selected_chat()
+                    on_select=Callback::new(move |chat| app.open_chat(chat))
+                />
+            </aside>
+            <section class="conversation">
+                <Show
+                    when=move || app.selected_chat().with(Option::is_some)
+                    fallback=|| view! { <p class="placeholder">"Pick a chat, or start a new one."</p> }
+                >
+                    <ChatView
+                        key=Signal::derive(move || app.selected_chat().get().map_or(0, |chat| chat.0))
+                        title=app.title()
+                        rows=app.rows()
+                        on_send=Callback::new(move |text| app.send_text(text))
+                        on_reach_top=Callback::new(move |()| app.load_older())
+                        on_back=Callback::new(move |()| app.close_chat())
+                    />
+                </Show>
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,29 @@
+//! The time now, local clock times for messages, and yielding to the browser.
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A message time as the person's clock shows it: `HH:MM` today, `D Mon HH:MM` before.
+pub fn local_time(ms: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let today = js_sys::Date::new_0();
+    let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+    let same_day = date.get_date() == today.get_date()
+        && date.get_month() == today.get_month()
+        && date.get_full_year() == today.get_full_year();
+    if same_day {
+        return time;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
+    format!("{} {month} {time}", date.get_date())
+}
+
+/// Lets the browser paint before a long computation on the page's thread.
+pub async fn yield_to_browser() {
+    gloo_timers::future::TimeoutFuture::new(30).await;
+}

@@ -1,0 +1,358 @@
+//! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
+//!
+//! One database per origin (the app names it `"merpati"`; tests give each store its own name)
+//! holds five object stores, all with out-of-line keys:
+//!
+//! | store      | key                                   | value                          |
+//! |------------|---------------------------------------|--------------------------------|
+//! | `account`  | keyed hash (hex)                      | sealed [`AccountRecord`]       |
+//! | `chats`    | keyed hash of the chat id (hex)       | sealed [`ChatRecord`]          |
+//! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`]       |
+//! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
+//! | `keys`     | purpose name                          | wrapped store keys, device key |
+//!
+//! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
+//! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
+//! so they do not reveal which chats or messages a device holds; only `messages` keeps the
+//! sequence number in the clear, because history is read by a key range over it. The outbox
+//! order lives inside the sealed record and is sorted after reading. The `keys` store is
+//! managed by [`crate::services::device_key`].
+
+use indexed_db_futures::KeyRange;
+use indexed_db_futures::cursor::CursorDirection;
+use indexed_db_futures::database::{Database, VersionChangeEvent};
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use merpati_core::crypto::{CryptoError, StoreCipher};
+use merpati_core::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
+use merpati_protocol::{ChatId, ClientMsgId, Seq};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
+const SCHEMA_VERSION: u8 = 1;
+
+/// Object store: who is signed in.
+pub const ACCOUNT: &str = "account";
+/// Object store: the chats.
+pub const CHATS: &str = "chats";
+/// Object store: the messages, keyed by `[chat hash, seq]`.
+pub const MESSAGES: &str = "messages";
+/// Object store: messages written here and not yet acknowledged.
+pub const OUTBOX: &str = "outbox";
+/// Object store: the wrapped store key and the device key.
+pub const KEYS: &str = "keys";
+
+/// Every object store of the database.
+pub const ALL_STORES: [&str; 5] = [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS];
+
+/// What can go wrong with the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// IndexedDB refused or failed a request.
+    #[error("IndexedDB: {0}")]
+    Idb(String),
+    /// A record did not seal or open (wrong key, or changed bytes).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A stored value was not of the expected shape.
+    #[error("unexpected data in the `{0}` store")]
+    Corrupt(&'static str),
+    /// WebCrypto failed.
+    #[error("WebCrypto: {0}")]
+    WebCrypto(String),
+}
+
+impl From<indexed_db_futures::error::Error> for StoreError {
+    fn from(error: indexed_db_futures::error::Error) -> Self {
+        StoreError::Idb(error.to_string())
+    }
+}
+
+impl From<indexed_db_futures::error::OpenDbError> for StoreError {
+    fn from(error: indexed_db_futures::error::OpenDbError) -> Self {
+        StoreError::Idb(error.to_string())
+    }
+}
+
+/// Opens (creating or upgrading as needed) the database called `name`.
+pub async fn open_database(name: &str) -> Result<Database, StoreError> {
+    let db = Database::open(name)
+        .with_version(SCHEMA_VERSION)
+        .with_on_upgrade_needed(upgrade)
+        .await?;
+    Ok(db)
+}
+
+fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Result<()> {
+    if event.old_version() < 1.0 {
+        for store in ALL_STORES {
+            db.create_object_store(store).build()?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the database called `name` with everything in it. Waits until every other tab has
+/// closed its connection (they do so on `versionchange`).
+pub async fn delete_database(name: &str) -> Result<(), StoreError> {
+    Database::delete_by_name(name)?.await?;
+    Ok(())
+}
+
+/// The device's [`Store`] over one IndexedDB database. See the module documentation.
+pub struct IdbStore {
+    db: Database,
+    cipher: StoreCipher,
+}
+
+impl std::fmt::Debug for IdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdbStore")
+            .field("db", &self.db.name())
+            .finish_non_exhaustive()
+    }
+}
+
+// A connection left open would block deleting the database (signing out) until it is
+// garbage-collected, so a store closes its connection when it goes away.
+impl Drop for IdbStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl IdbStore {
+    /// Opens the database called `name`, sealing with `cipher`.
+    pub async fn open(name: &str, cipher: StoreCipher) -> Result<IdbStore, StoreError> {
+        Ok(IdbStore::from_parts(open_database(name).await?, cipher))
+    }
+
+    /// A store over an already opened database.
+    pub fn from_parts(db: Database, cipher: StoreCipher) -> IdbStore {
+        IdbStore { db, cipher }
+    }
+
+    /// The database, for the key records of [`crate::services::device_key`].
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> String {
+        self.db.name()
+    }
+
+    /// Sets the handler of `versionchange`: another tab wants to delete or upgrade the
+    /// database and waits for this connection to close.
+    pub fn on_version_change(&self, handler: Option<&js_sys::Function>) {
+        self.db.as_sys().set_onversionchange(handler);
+    }
+
+    /// Closes this connection to the database (needed before it can be deleted).
+    pub fn close(&self) {
+        self.db.clone().close();
+    }
+
+    fn chat_key(&self, chat: ChatId) -> String {
+        hex(&self.cipher.keyed_hash(b"chat", &chat.0.to_be_bytes()))
+    }
+
+    fn outbox_key(&self, id: &ClientMsgId) -> String {
+        hex(&self.cipher.keyed_hash(OUTBOX.as_bytes(), &id.0))
+    }
+
+    fn account_key(&self) -> String {
+        hex(&self.cipher.keyed_hash(ACCOUNT.as_bytes(), b"current"))
+    }
+
+    fn message_key(&self, chat: ChatId, seq: Seq) -> JsValue {
+        message_key(&self.chat_key(chat), seq.0 as f64)
+    }
+
+    fn seal<T: serde::Serialize>(&self, store: &str, value: &T) -> Result<JsValue, StoreError> {
+        let sealed = self.cipher.seal_value(store.as_bytes(), value)?;
+        Ok(js_sys::Uint8Array::from(sealed.as_slice()).into())
+    }
+
+    fn open_value<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &'static str,
+        value: &JsValue,
+    ) -> Result<T, StoreError> {
+        let bytes = value
+            .dyn_ref::<js_sys::Uint8Array>()
+            .ok_or(StoreError::Corrupt(store))?;
+        Ok(self.cipher.open_value(store.as_bytes(), &bytes.to_vec())?)
+    }
+
+    async fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        store_name: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.transaction(store_name).build()?;
+        let store = tx.object_store(store_name)?;
+        let values = store.get_all::<JsValue>().primitive()?.await?;
+        values
+            .map(|value| self.open_value(store_name, &value?))
+            .collect::<Result<Vec<T>, StoreError>>()
+    }
+}
+
+fn message_key(chat_hash: &str, seq: f64) -> JsValue {
+    js_sys::Array::of2(&JsValue::from_str(chat_hash), &JsValue::from_f64(seq)).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl Store for IdbStore {
+    type Error = StoreError;
+
+    async fn apply(&self, batch: Vec<StoreWrite>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut scope: Vec<&str> = Vec::with_capacity(4);
+        for write in &batch {
+            let name = match write {
+                StoreWrite::PutAccount(_) => ACCOUNT,
+                StoreWrite::PutChat(_) => CHATS,
+                StoreWrite::PutMessages(_) => MESSAGES,
+                StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
+            };
+            if !scope.contains(&name) {
+                scope.push(name);
+            }
+        }
+        let tx = self
+            .db
+            .transaction(scope)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        // Requests go out as they are built; the transaction commits once, at the end, so the
+        // batch lands whole or not at all (dropping `tx` on an error rolls it back).
+        for write in batch {
+            match write {
+                StoreWrite::PutAccount(account) => {
+                    let value = self.seal(ACCOUNT, &account)?;
+                    tx.object_store(ACCOUNT)?
+                        .put(value)
+                        .with_key(self.account_key())
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::PutChat(chat) => {
+                    let value = self.seal(CHATS, &chat)?;
+                    tx.object_store(CHATS)?
+                        .put(value)
+                        .with_key(self.chat_key(chat.info.id))
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::PutMessages(messages) => {
+                    let store = tx.object_store(MESSAGES)?;
+                    for message in messages {
+                        let value = self.seal(MESSAGES, &message)?;
+                        store
+                            .put(value)
+                            .with_key(self.message_key(message.chat_id, message.seq))
+                            .without_key_type()
+                            .primitive()?;
+                    }
+                }
+                StoreWrite::PutOutbox(entry) => {
+                    let value = self.seal(OUTBOX, &entry)?;
+                    tx.object_store(OUTBOX)?
+                        .put(value)
+                        .with_key(self.outbox_key(&entry.client_msg_id))
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::RemoveOutbox(id) => {
+                    tx.object_store(OUTBOX)?
+                        .delete(self.outbox_key(&id))
+                        .primitive()?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self) -> Result<Option<AccountRecord>, StoreError> {
+        let tx = self.db.transaction(ACCOUNT).build()?;
+        let store = tx.object_store(ACCOUNT)?;
+        let value: Option<JsValue> = store.get(self.account_key()).primitive()?.await?;
+        value
+            .map(|value| self.open_value(ACCOUNT, &value))
+            .transpose()
+    }
+
+    async fn chats(&self) -> Result<Vec<ChatRecord>, StoreError> {
+        self.read_all(CHATS).await
+    }
+
+    async fn messages_before(
+        &self,
+        chat: ChatId,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if limit == 0 || before <= Seq(1) {
+            return Ok(Vec::new());
+        }
+        let chat_hash = self.chat_key(chat);
+        let range = KeyRange::Bound(
+            message_key(&chat_hash, 0.0),
+            false,
+            message_key(&chat_hash, before.0 as f64),
+            true,
+        );
+        let tx = self.db.transaction(MESSAGES).build()?;
+        let store = tx.object_store(MESSAGES)?;
+        let mut page = Vec::with_capacity(limit.min(500));
+        // Newest first from just below `before`, so a long chat costs only `limit` reads.
+        if let Some(mut cursor) = store
+            .open_cursor()
+            .with_query::<JsValue, _>(range)
+            .with_direction(CursorDirection::Prev)
+            .primitive()?
+            .await?
+        {
+            while page.len() < limit {
+                let Some(value) = cursor.next_record::<JsValue>().await? else {
+                    break;
+                };
+                page.push(self.open_value::<MessageRecord>(MESSAGES, &value)?);
+            }
+        }
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxRecord>, StoreError> {
+        let mut entries: Vec<OutboxRecord> = self.read_all(OUTBOX).await?;
+        entries.sort_by_key(|entry| entry.order);
+        Ok(entries)
+    }
+
+    /// Deletes every record, the wrapped keys included: this store no longer opens on reload.
+    async fn clear(&self) -> Result<(), StoreError> {
+        clear_all(&self.db).await
+    }
+}
+
+/// Deletes every record of every object store, keys included, in one transaction.
+pub async fn clear_all(db: &Database) -> Result<(), StoreError> {
+    let tx = db
+        .transaction(ALL_STORES)
+        .with_mode(TransactionMode::Readwrite)
+        .build()?;
+    for name in ALL_STORES {
+        let _request = tx.object_store(name)?.clear()?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

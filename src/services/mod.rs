@@ -1,0 +1,12 @@
+//! Services: the only code that touches the browser's I/O — IndexedDB, WebCrypto, the
+//! WebSocket, timers and the clock. Views never call them; the app context does.
+//!
+//! - [`idb_store`]: the sealed IndexedDB [`merpati_core::Store`].
+//! - [`device_key`]: the store key's passphrase and device wrappings.
+//! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
+//! - [`clock`]: the time now, local clock times, and yielding to the browser.
+
+pub mod clock;
+pub mod connection;
+pub mod device_key;
+pub mod idb_store;

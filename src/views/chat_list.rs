@@ -1,0 +1,91 @@
+//! The chat list.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use merpati_core::ChatSummary;
+use merpati_protocol::ChatId;
+
+/// The chats, in the order given (latest activity first). Each row shows the title, the last
+/// message and, when there is any, the unread count.
+#[component]
+pub fn ChatList(
+    /// The chats to show.
+    #[prop(into)]
+    chats: Signal<Vec<ChatSummary>>,
+    /// The chat on screen, highlighted.
+    #[prop(into)]
+    selected: Signal<Option<ChatId>>,
+    /// Open a chat.
+    on_select: Callback<ChatId>,
+) -> impl IntoView {
+    // Rows stay the same DOM elements while their chat exists; what changes (title, last
+    // message, unread count) updates in place, and new activity only moves the row.
+    let live = Memo::new(move |_| {
+        chats.with(|chats| {
+            chats
+                .iter()
+                .map(|chat| (chat.id, chat.clone()))
+                .collect::<HashMap<ChatId, ChatSummary>>()
+        })
+    });
+    view! {
+        <ul class="chat-list" aria-label="Chats">
+            <For
+                each=move || chats.get()
+                key=|chat| chat.id
+                children=move |chat| {
+                    let id = chat.id;
+                    let summary = Signal::derive(move || {
+                        live.with(|live| live.get(&id).cloned()).unwrap_or_else(|| chat.clone())
+                    });
+                    let title = move || summary.with(|chat| chat.title.clone());
+                    let unread = move || summary.with(|chat| chat.unread);
+                    view! {
+                        <li>
+                            <button
+                                type="button"
+                                class="chat-list-item"
+                                class:selected=move || selected.get() == Some(id)
+                                data-testid="chat-list-item"
+                                data-chat-id=id.0.to_string()
+                                data-title=title
+                                on:click=move |_| on_select.run(id)
+                            >
+                                <span class="avatar" aria-hidden="true">
+                                    {move || initial(&title())}
+                                </span>
+                                <span class="chat-text">
+                                    <span class="chat-title">{title}</span>
+                                    <span class="last-text">
+                                        {move || summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
+                                    </span>
+                                </span>
+                                <Show when=move || { unread() > 0 }>
+                                    <span
+                                        data-testid="unread-badge"
+                                        class="unread-badge"
+                                        aria-label=move || format!("{} unread", unread())
+                                    >
+                                        {unread}
+                                    </span>
+                                </Show>
+                            </button>
+                        </li>
+                    }
+                }
+            />
+        </ul>
+        <Show when=move || chats.with(Vec::is_empty)>
+            <p class="empty-hint">"No chats yet. Start one with “New chat”."</p>
+        </Show>
+    }
+}
+
+fn initial(title: &str) -> String {
+    title
+        .chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
+}

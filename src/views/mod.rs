@@ -1,0 +1,18 @@
+//! Views: presentational components. Each takes signals and `Callback`s and renders; none
+//! reads the app context or does I/O, so each can be mounted alone in a test.
+//!
+//! - [`auth`]: the sign-in / sign-up form.
+//! - [`chat_list`]: the chats, latest activity first, with unread badges.
+//! - [`chat_view`]: one chat: header, message list, composer.
+//! - [`message_list`]: the messages of a chat, scrolled to the newest, loading older at the top.
+//! - [`composer`]: the message box (Enter sends, Shift+Enter breaks the line).
+//! - [`new_chat`]: the forms that start a 1:1 chat or a group.
+//! - [`connection_status`]: online / connecting / offline, and what waits to be sent.
+
+pub mod auth;
+pub mod chat_list;
+pub mod chat_view;
+pub mod composer;
+pub mod connection_status;
+pub mod message_list;
+pub mod new_chat;
