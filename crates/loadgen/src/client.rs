@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use merpati_core::{
-    ConnectionPhase, Engine, Event, MemoryStore, SendError, Store, TimelineItem,
+    AccountRecord, ConnectionPhase, Engine, Event, MemoryStore, SendError, Store, TimelineItem,
     crypto::{AccountKey, KdfParams},
     reconnect::Backoff,
 };
@@ -35,12 +35,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How a client proves who it is on its first connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Join {
     /// Create the account.
     SignUp,
     /// The account exists.
     SignIn,
+    /// Resume a session that exists already, as another device holding a copy of a signed-in
+    /// client's session ([`SwarmClient::account`]) would: no key derivation, no signature, so
+    /// thousands of connections are cheap to open.
+    Resume(Box<AccountRecord>),
 }
 
 /// What a client needs to start.
@@ -110,6 +114,9 @@ enum Command {
     },
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
+    },
+    Account {
+        reply: oneshot::Sender<Option<AccountRecord>>,
     },
     Stop,
 }
@@ -205,6 +212,16 @@ impl SwarmClient {
         answer.await.map_err(|_| Gone)
     }
 
+    /// The signed-in account and its session as this client stores them (`None` before the
+    /// first sign-in): what another device needs to [`Join::Resume`] the session.
+    pub async fn account(&self) -> Result<Option<AccountRecord>, Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Account { reply })
+            .map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
     /// Stops the client task (closing its socket).
     pub fn stop(&self) {
         let _ = self.commands.send(Command::Stop);
@@ -238,20 +255,26 @@ async fn run(
         status,
         stopping: false,
     };
-    match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
-        Ok(key) => match options.join {
-            Join::SignUp => task
-                .engine
-                .sign_up(options.username.clone(), key.auth_key()),
-            Join::SignIn => task
-                .engine
-                .sign_in(options.username.clone(), key.auth_key()),
-        },
-        Err(error) => {
-            tracing::warn!(%error, "cannot derive the account key");
-            task.status
-                .send_modify(|status| status.auth_error = Some(ErrorCode::InvalidKey));
-            return;
+    if let Join::Resume(account) = options.join.clone() {
+        task.engine
+            .restore(Some(*account), Vec::new(), Vec::new(), Vec::new());
+    } else {
+        match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
+            Ok(key) => {
+                if options.join == Join::SignIn {
+                    task.engine
+                        .sign_in(options.username.clone(), key.auth_key());
+                } else {
+                    task.engine
+                        .sign_up(options.username.clone(), key.auth_key());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot derive the account key");
+                task.status
+                    .send_modify(|status| status.auth_error = Some(ErrorCode::InvalidKey));
+                return;
+            }
         }
     }
     while !task.stopping && task.engine.has_credentials() {
@@ -393,6 +416,16 @@ impl ClientTask {
                     let _ = reply.send(Err(error.to_string()));
                 }
             },
+            Some(Command::Account { reply }) => {
+                // The memory store answers at once; its error type has no values.
+                let account = self
+                    .store
+                    .account()
+                    .now_or_never()
+                    .and_then(Result::ok)
+                    .flatten();
+                let _ = reply.send(account);
+            }
             Some(Command::Snapshot { reply }) => {
                 let chats = self
                     .engine

@@ -52,6 +52,10 @@ enum Command {
         /// How many connections to hold.
         #[arg(long, default_value_t = 1_000)]
         clients: usize,
+        /// How many accounts they belong to; the other connections are further devices of
+        /// these accounts (cheap to open: no signature). Default: one account each.
+        #[arg(long)]
+        accounts: Option<usize>,
         /// How long to run, in seconds (0: until Ctrl-C).
         #[arg(long, default_value_t = 60)]
         duration_s: u64,
@@ -91,6 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Idle {
             clients,
+            accounts,
             duration_s,
             backoff_base_ms,
             backoff_cap_ms,
@@ -98,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let swarm = IdleSwarm {
                 url: args.url,
                 clients,
+                accounts: accounts.unwrap_or(clients),
                 name_prefix: prefix,
                 backoff: Backoff::new(backoff_base_ms, backoff_cap_ms),
             };
@@ -145,8 +151,13 @@ async fn chat(
 
 async fn idle(swarm: IdleSwarm, duration_s: u64) -> Result<(), Box<dyn std::error::Error>> {
     let total = swarm.clients;
-    let clients = swarm.spawn()?;
     let started = Instant::now();
+    let clients = swarm.spawn().await?;
+    eprintln!(
+        "{} accounts signed up in {:?}",
+        swarm.accounts.min(total),
+        started.elapsed()
+    );
     let run = async {
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         let mut was_full = false;

@@ -236,12 +236,18 @@ impl ChatSwarm {
 }
 
 /// Clients that sign up and then only hold their connection.
+///
+/// `accounts` clients sign up; the others are further devices of those accounts (round
+/// robin) that resume their sessions, so a swarm of many connections costs the server few
+/// signature checks.
 #[derive(Debug, Clone)]
 pub struct IdleSwarm {
     /// `ws://host:port/ws`.
     pub url: String,
-    /// How many clients.
+    /// How many clients (connections).
     pub clients: usize,
+    /// How many accounts they belong to (at least 1, at most `clients`).
+    pub accounts: usize,
     /// A prefix making this run's usernames unique.
     pub name_prefix: String,
     /// Each client's reconnect timing.
@@ -249,15 +255,43 @@ pub struct IdleSwarm {
 }
 
 impl IdleSwarm {
-    /// Starts every client (each signs up, then idles, reconnecting whenever dropped); does not
-    /// wait for them.
-    pub fn spawn(&self) -> Result<Vec<SwarmClient>, SwarmError> {
-        (0..self.clients)
+    /// Signs the accounts up, then starts the further devices; returns every client (each
+    /// idles once signed in, and reconnects by itself whenever dropped). Returns once the
+    /// accounts are signed up, without waiting for the further devices to connect.
+    pub async fn spawn(&self) -> Result<Vec<SwarmClient>, SwarmError> {
+        let accounts = self
+            .accounts
+            .clamp(1, self.clients.max(1))
+            .min(self.clients);
+        let mut clients = (0..accounts)
             .map(|index| {
                 client_options(&self.url, &self.name_prefix, index, &self.backoff)
                     .map(SwarmClient::spawn)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = Vec::with_capacity(accounts);
+        for (index, client) in clients.iter_mut().enumerate() {
+            client
+                .signed_in()
+                .await
+                .map_err(|code| SwarmError::SignUp(index, format!("{code:?}")))?;
+            let record = client
+                .account()
+                .await?
+                .ok_or_else(|| SwarmError::SignUp(index, "no session was stored".to_owned()))?;
+            records.push(record);
+        }
+        for index in accounts..self.clients {
+            let mut options = client_options(
+                &self.url,
+                &self.name_prefix,
+                index % accounts,
+                &self.backoff,
+            )?;
+            options.join = Join::Resume(Box::new(records[index % accounts].clone()));
+            clients.push(SwarmClient::spawn(options));
+        }
+        Ok(clients)
     }
 
     /// How many of `clients` are online (signed in and caught up) right now.

@@ -1,0 +1,169 @@
+//! The reconnect storm: 5,000 real clients hold connections to the server binary, which is
+//! killed with SIGKILL so that all 5,000 drop at once, and restarted. They come back by
+//! themselves, spread by full-jitter backoff and the server's `Retry-After` refusals.
+//!
+//! Phase 1 (cap 6,000, handshakes capped at 1,500/s): all 5,000 are back within
+//! [`ALL_BACK_WITHIN`] of the restart. Phase 2: the server restarts with a cap of 3,000, below
+//! the demand: it never holds more than 3,000 (sampled from `/metrics` throughout), refuses the
+//! rest with 503 + `Retry-After`, and when 2,000 people leave, every one still waiting gets
+//! in, again within [`ALL_BACK_WITHIN`].
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use merpati_core::reconnect::Backoff;
+use merpati_loadgen::SwarmClient;
+use merpati_loadgen::scenario::IdleSwarm;
+
+use support::ServerProcess;
+
+const CLIENTS: usize = 5_000;
+/// The stated bound: after a restart, every client that has room is back within this.
+const ALL_BACK_WITHIN: Duration = Duration::from_secs(30);
+const HANDSHAKES_PER_SECOND: &str = "1500";
+const HANDSHAKE_BURST: &str = "300";
+
+/// What `/metrics` showed while sampled.
+#[derive(Debug, Default)]
+struct Sampled {
+    max_open: AtomicU64,
+    max_peak: AtomicU64,
+    samples: AtomicU64,
+}
+
+/// Samples `/metrics` every 100 ms until `stop` is set.
+fn sample(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Sampled> {
+    tokio::spawn(async move {
+        let sampled = Sampled::default();
+        while !stop.load(Ordering::SeqCst) {
+            if let Some(metrics) = support::metrics_at(addr).await {
+                let open = metrics["merpati_connections_open"] as u64;
+                let peak = metrics["merpati_connections_peak"] as u64;
+                sampled.max_open.fetch_max(open, Ordering::SeqCst);
+                sampled.max_peak.fetch_max(peak, Ordering::SeqCst);
+                sampled.samples.fetch_add(1, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sampled
+    })
+}
+
+/// Waits until `count` of `clients` are online; panics past the bound.
+async fn all_back(clients: &[SwarmClient], count: usize, what: &str) -> Duration {
+    match IdleSwarm::wait_online(clients, count, ALL_BACK_WITHIN).await {
+        Ok(took) => took,
+        Err(online) => panic!(
+            "{what}: only {online} of {count} back within {ALL_BACK_WITHIN:?} ({} refusals)",
+            IdleSwarm::refused(clients)
+        ),
+    }
+}
+
+fn args(max_connections: &'static str) -> [&'static str; 6] {
+    [
+        "--max-connections",
+        max_connections,
+        "--max-handshakes-per-second",
+        HANDSHAKES_PER_SECOND,
+        "--handshake-burst",
+        HANDSHAKE_BURST,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_dropped_connections_are_all_back_within_30_s_and_the_cap_holds() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(&data, &args("6000")).await;
+
+    let swarm = IdleSwarm {
+        url: server.url(),
+        clients: CLIENTS,
+        // Ten devices per account: signing up costs an Ed25519 signature on each side, which
+        // is slow in a debug build; resuming a session costs none.
+        accounts: CLIENTS / 10,
+        name_prefix: "storm".to_owned(),
+        backoff: Backoff::new(250, 4_000),
+    };
+    let clients = swarm.spawn().await.unwrap();
+    let signed_up = match IdleSwarm::wait_online(&clients, CLIENTS, Duration::from_secs(300)).await
+    {
+        Ok(took) => took,
+        Err(online) => panic!("only {online} of {CLIENTS} signed up"),
+    };
+    let refused_at_sign_up = IdleSwarm::refused(&clients);
+
+    // Phase 1: all 5,000 dropped at once; the server is back a second later.
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    server.restart(None).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample(server.addr, Arc::clone(&stop));
+    let phase1 = all_back(&clients, CLIENTS, "after the first drop").await;
+    stop.store(true, Ordering::SeqCst);
+    let sampled1 = sampler.await.unwrap();
+    let metrics1 = server.metrics().await.unwrap();
+    assert!(metrics1["merpati_connections_peak"] <= 6_000.0);
+    assert!(sampled1.max_open.load(Ordering::SeqCst) <= 6_000);
+    let refused1 = metrics1["merpati_handshakes_refused_total"];
+
+    // Phase 2: dropped again, and the server comes back with room for only 3,000.
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    server.restart(Some(&args("3000"))).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample(server.addr, Arc::clone(&stop));
+    let phase2 = all_back(&clients, 3_000, "up to the cap").await;
+    // Let the refused keep knocking for a while: the cap must hold.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let online_at_cap = IdleSwarm::online(&clients);
+    assert!(
+        online_at_cap <= 3_000,
+        "{online_at_cap} online past the cap"
+    );
+    let metrics2 = server.metrics().await.unwrap();
+    assert!(metrics2["merpati_connections_refused_total"] > 0.0);
+
+    // 2,000 people leave; everyone still waiting gets in.
+    let (leaving, staying) = clients.split_at(2_000);
+    for client in leaving {
+        client.stop();
+    }
+    let room_at = Instant::now();
+    let phase2_room = all_back(staying, staying.len(), "once there was room").await;
+    stop.store(true, Ordering::SeqCst);
+    let sampled2 = sampler.await.unwrap();
+    let metrics2 = server.metrics().await.unwrap();
+    assert!(metrics2["merpati_connections_peak"] <= 3_000.0);
+    assert!(sampled2.max_peak.load(Ordering::SeqCst) <= 3_000);
+    assert!(sampled2.max_open.load(Ordering::SeqCst) <= 3_000);
+
+    eprintln!(
+        "storm test: {CLIENTS} online ({} accounts) in {signed_up:?} ({refused_at_sign_up} \
+         handshakes refused on the way); phase 1 (cap 6000, {HANDSHAKES_PER_SECOND}/s handshakes): all \
+         back {phase1:?} after the restart, {refused1} handshakes refused, peak {}, \
+         {} samples; phase 2 (cap 3000): 3000 back in {phase2:?}, {} refused at the cap, \
+         {} handshakes refused, peak {} (sampled max {}), the other 2000 in {phase2_room:?} \
+         once there was room ({:?}); {:?} in all",
+        CLIENTS / 10,
+        metrics1["merpati_connections_peak"],
+        sampled1.samples.load(Ordering::SeqCst),
+        metrics2["merpati_connections_refused_total"],
+        metrics2["merpati_handshakes_refused_total"],
+        metrics2["merpati_connections_peak"],
+        sampled2.max_open.load(Ordering::SeqCst),
+        room_at.elapsed(),
+        started.elapsed(),
+    );
+    for client in staying {
+        client.stop();
+    }
+    server.kill();
+}
