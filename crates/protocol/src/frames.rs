@@ -311,7 +311,8 @@ pub enum ErrorCode {
     NotAGroup,
     /// The person is already a member.
     AlreadyMember,
-    /// The client sends faster than allowed; slow down.
+    /// The client sent faster than allowed for too long: sent as `Goodbye` before the server
+    /// closes the connection (1008); come back after `retry_after_ms` and send slower.
     RateLimited,
     /// The server is overloaded; try later.
     ServerBusy,
@@ -331,6 +332,7 @@ impl ErrorCode {
                 | ErrorCode::SessionExpired
                 | ErrorCode::ShuttingDown
                 | ErrorCode::ServerBusy
+                | ErrorCode::RateLimited
         )
     }
 }
