@@ -128,33 +128,35 @@ impl ServerProcess {
 
     /// `/metrics` as name → value; `None` if the server does not answer (it is down).
     pub async fn metrics(&self) -> Option<HashMap<String, f64>> {
-        let fetch = async {
-            let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
-            let request = format!(
-                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                self.addr
-            );
-            stream.write_all(request.as_bytes()).await.ok()?;
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await.ok()?;
-            let text = String::from_utf8(response).ok()?;
-            let (head, body) = text.split_once("\r\n\r\n")?;
-            if !head.starts_with("HTTP/1.1 200") {
-                return None;
-            }
-            Some(
-                body.lines()
-                    .filter(|line| !line.starts_with('#'))
-                    .filter_map(|line| line.split_once(' '))
-                    .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
-                    .collect(),
-            )
-        };
-        tokio::time::timeout(Duration::from_secs(10), fetch)
-            .await
-            .ok()
-            .flatten()
+        metrics_at(self.addr).await
     }
+}
+
+/// `/metrics` of the server at `addr` as name → value; `None` if it does not answer.
+pub async fn metrics_at(addr: SocketAddr) -> Option<HashMap<String, f64>> {
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8(response).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        Some(
+            body.lines()
+                .filter(|line| !line.starts_with('#'))
+                .filter_map(|line| line.split_once(' '))
+                .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
+                .collect(),
+        )
+    };
+    tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .ok()
+        .flatten()
 }
 
 impl Drop for ServerProcess {
