@@ -37,7 +37,12 @@ pub fn MainScreen() -> impl IntoView {
                     <img src="/favicon.svg" alt="" width="28" height="28"/>
                     "Merpati"
                 </span>
-                <ConnectionStatus phase=app.phase() pending=app.pending()/>
+                <ConnectionStatus
+                    phase=app.phase()
+                    pending=app.pending()
+                    retry_in_s=app.retry_in_s()
+                    on_retry=Callback::new(move |()| app.retry_now())
+                />
                 <span class="me" data-testid="me">{move || app.me().get()}</span>
                 <button data-testid="logout" type="button" on:click=move |_| app.sign_out()>
                     "Sign out"
@@ -101,6 +106,7 @@ pub fn MainScreen() -> impl IntoView {
                         rows=app.rows()
                         on_send=Callback::new(move |text| app.send_text(text))
                         on_reach_top=Callback::new(move |()| app.load_older())
+                        on_retry=Callback::new(move |id| app.retry_message(id))
                         on_back=Callback::new(move |()| app.close_chat())
                     />
                 </Show>

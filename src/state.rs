@@ -55,6 +55,8 @@ pub struct AppContext {
     new_chat: RwSignal<Option<NewChatMode>>,
     chats: Memo<Vec<ChatSummary>>,
     phase: Memo<ConnectionPhase>,
+    /// Seconds until the next connection attempt, while waiting for one.
+    retry_in_s: Memo<Option<u32>>,
     pending: Memo<usize>,
     me: Memo<Option<String>>,
     title: Memo<String>,
@@ -129,6 +131,25 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
         version.track();
         client.with_value(|c| c.read(|engine| engine.connection_phase()))
     });
+    // A clock for the reconnect countdown; one tick a second is all the status line needs.
+    let now_ms = RwSignal::new(clock::now_ms() as f64);
+    let ticker = set_interval_with_handle(
+        move || now_ms.set(clock::now_ms() as f64),
+        std::time::Duration::from_secs(1),
+    );
+    on_cleanup(move || {
+        if let Ok(ticker) = ticker {
+            ticker.clear();
+        }
+    });
+    let next_attempt = Memo::new(move |_| {
+        version.track();
+        client.with_value(|c| c.next_attempt_at_ms())
+    });
+    let retry_in_s = Memo::new(move |_| {
+        let at = next_attempt.get()?;
+        Some(((at - now_ms.get()) / 1000.0).ceil().max(0.0) as u32)
+    });
     let pending = Memo::new(move |_| {
         version.track();
         client.with_value(|c| c.read(|engine| engine.pending_count()))
@@ -172,6 +193,7 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
         new_chat,
         chats,
         phase,
+        retry_in_s,
         pending,
         me,
         title,
@@ -236,6 +258,11 @@ impl AppContext {
     /// Where the connection stands.
     pub fn phase(self) -> Signal<ConnectionPhase> {
         self.phase.into()
+    }
+
+    /// Seconds until the next connection attempt, while waiting for one.
+    pub fn retry_in_s(self) -> Signal<Option<u32>> {
+        self.retry_in_s.into()
     }
 
     /// How many messages wait to be sent.
@@ -352,6 +379,18 @@ impl AppContext {
             .with_value(|c| c.act(|engine| engine.send_text(chat, &text, clock::now_ms())))
             .map(|_| ())
             .map_err(|error| error.to_string())
+    }
+
+    /// Tries to connect now instead of waiting for the next attempt.
+    pub fn retry_now(self) {
+        self.client.with_value(|c| c.retry_now());
+    }
+
+    /// Sends a message the server refused again (`id`: its `data-msg-id`).
+    pub fn retry_message(self, id: String) {
+        if let Some(id) = merpati_protocol::ClientMsgId::from_hex(&id) {
+            self.client.with_value(|c| c.retry_message(id));
+        }
     }
 
     /// Starts (or finds) a 1:1 chat; it opens when the server answers.

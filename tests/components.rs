@@ -347,3 +347,67 @@ async fn the_connection_status_names_its_state() {
     leptos::task::tick().await;
     assert_eq!(attr(&status, "data-state"), "online");
 }
+
+#[wasm_bindgen_test]
+async fn offline_shows_when_the_next_try_is_and_offers_to_retry_now() {
+    let phase = RwSignal::new(ConnectionPhase::Offline);
+    let retry_in_s = RwSignal::new(Some(7u32));
+    let retried = Arc::new(Mutex::new(0));
+    let counter = retried.clone();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        let counter = counter.clone();
+        let on_retry = Callback::new(move |()| {
+            *counter.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        });
+        view! { <ConnectionStatus phase pending=Signal::derive(|| 0) retry_in_s on_retry/> }
+    });
+    leptos::task::tick().await;
+    let status = find(&root, "connection-status");
+    assert!(
+        text(&status).contains("retrying in 7 s"),
+        "{}",
+        text(&status)
+    );
+    let button: HtmlElement = find(&root, "connection-retry").unchecked_into();
+    assert!(!button.hidden());
+    button.click();
+    leptos::task::tick().await;
+    assert_eq!(*retried.lock().unwrap_or_else(PoisonError::into_inner), 1);
+
+    phase.set(ConnectionPhase::Online);
+    retry_in_s.set(None);
+    leptos::task::tick().await;
+    assert!(button.hidden(), "nothing to retry while online");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_message_offers_retry_with_its_id() {
+    let rows = RwSignal::new(vec![
+        row("bb01", MessageStatus::Sent, true, "sampai"),
+        row("bb02", MessageStatus::Failed, true, "ditolak"),
+    ]);
+    let retried = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = retried.clone();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        let seen = seen.clone();
+        let on_retry = Callback::new(move |id: String| {
+            seen.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+        });
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {}) on_retry/> }
+    });
+    leptos::task::tick().await;
+    let messages = find_all(&root, "message");
+    let sent_retry: HtmlElement = find(&messages[0], "message-retry").unchecked_into();
+    let failed_retry: HtmlElement = find(&messages[1], "message-retry").unchecked_into();
+    assert!(sent_retry.hidden(), "only refused messages offer a retry");
+    assert!(!failed_retry.hidden());
+    assert!(text(&messages[1]).contains("Not sent"));
+    failed_retry.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        *retried.lock().unwrap_or_else(PoisonError::into_inner),
+        ["bb02"]
+    );
+}

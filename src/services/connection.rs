@@ -8,15 +8,19 @@
 //! app through [`Notice`]s so views re-read. Flushes run one at a time, in order.
 //!
 //! After a drop the next attempt waits as [`Backoff`] (the engine crate's one owner of
-//! reconnect timing: exponential backoff with full jitter, the server's hint as a floor)
-//! says; this module only supplies the randomness and the timer.
+//! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
+//! floor) says; this module only supplies the randomness and the timer. The wait ends early
+//! when the browser says the network is back (`online`), when the tab becomes visible, or
+//! when the person asks to retry now. (A browser cannot read the status or `Retry-After` of a
+//! refused WebSocket handshake — it only sees the socket fail — so a refusal counts as one
+//! more failure and the jittered backoff spreads the returns.)
 
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::rc::Rc;
 
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State};
 use merpati_core::crypto::{AccountKey, StoreCipher};
@@ -99,11 +103,18 @@ struct Inner {
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
+    /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
+    next_attempt_at_ms: Cell<Option<f64>>,
+    /// Ends the wait before the next attempt (online event, tab shown, "retry now").
+    wake: RefCell<Option<mpsc::UnboundedSender<()>>>,
     notify: Box<dyn Fn(Notice)>,
     /// `versionchange` on the open database: another tab signs out (deletes it).
     version_change: RefCell<Option<VersionChangeHandler>>,
-    /// `visibilitychange` on the document: a chat becomes read when the tab is seen again.
+    /// `visibilitychange` on the document: a chat becomes read when the tab is seen again,
+    /// and a waiting reconnect is tried at once.
     visibility: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// `online` on the window: the network is back, so a waiting reconnect is tried at once.
+    online: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 impl Client {
@@ -120,11 +131,15 @@ impl Client {
             open_chat: Cell::new(None),
             loading_older: Cell::new(false),
             retry_hint_ms: Cell::new(None),
+            next_attempt_at_ms: Cell::new(None),
+            wake: RefCell::new(None),
             notify: Box::new(notify),
             version_change: RefCell::new(None),
             visibility: RefCell::new(None),
+            online: RefCell::new(None),
         });
         watch_visibility(&inner);
+        watch_online(&inner);
         Client { inner }
     }
 
@@ -197,6 +212,21 @@ impl Client {
         *self.inner.pending_key.borrow_mut() = Some(key);
         connect(&self.inner);
         (self.inner.notify)(Notice::Changed);
+    }
+
+    /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
+    pub fn next_attempt_at_ms(&self) -> Option<f64> {
+        self.inner.next_attempt_at_ms.get()
+    }
+
+    /// Ends a wait to reconnect: the next attempt starts now.
+    pub fn retry_now(&self) {
+        wake(&self.inner);
+    }
+
+    /// Sends a message the server refused again, under the same id.
+    pub fn retry_message(&self, id: merpati_protocol::ClientMsgId) {
+        self.act(|engine| engine.retry(id));
     }
 
     /// Which chat is on screen: it is marked read now and whenever messages arrive while the
@@ -275,6 +305,9 @@ fn watch_visibility(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let on_change = Closure::<dyn FnMut()>::new(move || {
         if let Some(inner) = weak.upgrade() {
+            if page_visible() {
+                wake(&inner);
+            }
             wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
         }
     });
@@ -283,6 +316,31 @@ fn watch_visibility(inner: &Rc<Inner>) {
         .is_ok()
     {
         *inner.visibility.borrow_mut() = Some(on_change);
+    }
+}
+
+fn watch_online(inner: &Rc<Inner>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let weak = Rc::downgrade(inner);
+    let on_online = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            wake(&inner);
+        }
+    });
+    if window
+        .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
+        .is_ok()
+    {
+        *inner.online.borrow_mut() = Some(on_online);
+    }
+}
+
+/// Ends the wait before the next connection attempt, if one is waiting.
+fn wake(inner: &Inner) {
+    if let Some(wake) = inner.wake.borrow_mut().take() {
+        let _ = wake.unbounded_send(());
     }
 }
 
@@ -324,7 +382,19 @@ async fn run(inner: Rc<Inner>, generation: u64) {
         }
         let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
         let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
-        gloo_timers::future::TimeoutFuture::new(delay).await;
+        let (wake_sender, mut woken) = mpsc::unbounded();
+        *inner.wake.borrow_mut() = Some(wake_sender);
+        inner
+            .next_attempt_at_ms
+            .set(Some(js_sys::Date::now() + f64::from(delay)));
+        (inner.notify)(Notice::Changed);
+        let mut timer = gloo_timers::future::TimeoutFuture::new(delay).fuse();
+        futures::select! {
+            _ = timer => {}
+            _ = woken.next() => {}
+        }
+        inner.wake.borrow_mut().take();
+        inner.next_attempt_at_ms.set(None);
     }
 }
 
@@ -340,6 +410,8 @@ fn socket_url() -> Option<String> {
 
 /// One socket, from open to close. Returns whether it got online.
 async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
+    inner.engine.borrow_mut().on_connecting();
+    (inner.notify)(Notice::Changed);
     let Some(Ok(socket)) = socket_url().map(|url| WebSocket::open(&url)) else {
         return false;
     };

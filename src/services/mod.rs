@@ -5,8 +5,10 @@
 //! - [`device_key`]: the store key's passphrase and device wrappings.
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`clock`]: the time now, local clock times, and yielding to the browser.
+//! - [`offline`]: the service worker that lets the app open without the server.
 
 pub mod clock;
 pub mod connection;
 pub mod device_key;
 pub mod idb_store;
+pub mod offline;

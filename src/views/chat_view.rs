@@ -22,6 +22,8 @@ pub fn ChatView(
     on_send: Callback<String, Result<(), String>>,
     /// The reader reached the top: load older messages.
     on_reach_top: Callback<()>,
+    /// Send a refused message again (its id).
+    on_retry: Callback<String>,
     /// Back to the chat list (narrow screens).
     on_back: Callback<()>,
 ) -> impl IntoView {
@@ -41,7 +43,7 @@ pub fn ChatView(
             {move || {
                 key.track();
                 view! {
-                    <MessageList rows on_reach_top/>
+                    <MessageList rows on_reach_top on_retry/>
                     <Composer on_send/>
                 }
             }}

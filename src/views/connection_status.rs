@@ -12,19 +12,27 @@ pub fn ConnectionStatus(
     /// How many messages wait in the outbox.
     #[prop(into)]
     pending: Signal<usize>,
+    /// Seconds until the next connection attempt, while one is scheduled.
+    #[prop(optional, into)]
+    retry_in_s: MaybeProp<u32>,
+    /// "Retry now": shown while offline when given.
+    #[prop(optional)]
+    on_retry: Option<Callback<()>>,
 ) -> impl IntoView {
+    let offline = move || phase.get() == ConnectionPhase::Offline;
     let words = move || {
-        let pending = pending.get();
+        let waiting = match pending.get() {
+            0 => String::new(),
+            1 => " — 1 message will be sent when the connection is back".to_owned(),
+            n => format!(" — {n} messages will be sent when the connection is back"),
+        };
         match phase.get() {
             ConnectionPhase::Online => "Online".to_owned(),
-            ConnectionPhase::Connecting => "Connecting…".to_owned(),
-            ConnectionPhase::Offline if pending == 1 => {
-                "Offline — 1 message will be sent when the connection is back".to_owned()
-            }
-            ConnectionPhase::Offline if pending > 1 => {
-                format!("Offline — {pending} messages will be sent when the connection is back")
-            }
-            ConnectionPhase::Offline => "Offline".to_owned(),
+            ConnectionPhase::Connecting => format!("Connecting…{waiting}"),
+            ConnectionPhase::Offline => match retry_in_s.get() {
+                Some(0) | None => format!("Offline{waiting}"),
+                Some(seconds) => format!("Offline, retrying in {seconds} s{waiting}"),
+            },
         }
     };
     view! {
@@ -36,6 +44,20 @@ pub fn ConnectionStatus(
         >
             <span class="dot" aria-hidden="true"></span>
             <span class="words">{words}</span>
+            {on_retry
+                .map(|on_retry| {
+                    view! {
+                        <button
+                            type="button"
+                            class="link"
+                            data-testid="connection-retry"
+                            hidden=move || !offline()
+                            on:click=move |_| on_retry.run(())
+                        >
+                            "Retry now"
+                        </button>
+                    }
+                })}
         </span>
     }
 }

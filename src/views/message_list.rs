@@ -38,6 +38,9 @@ pub fn MessageList(
     rows: Signal<Vec<MessageRow>>,
     /// Asked when the reader reaches the top (or the list does not fill its box).
     on_reach_top: Callback<()>,
+    /// Send a refused message again (its id); offered on failed messages when given.
+    #[prop(optional)]
+    on_retry: Option<Callback<String>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
     // Plain cells, not reactive values: the frame callback below may run after the list is
@@ -109,7 +112,7 @@ pub fn MessageList(
                     let state = Signal::derive(move || {
                         live.with(|live| live.get(&id).cloned()).unwrap_or_else(|| initial.clone())
                     });
-                    view! { <Message row state/> }
+                    view! { <Message row state on_retry/> }
                 }
             />
         </div>
@@ -144,7 +147,12 @@ impl Default for ScrollState {
 
 /// One message bubble; `state` is its live status and time.
 #[component]
-fn Message(row: MessageRow, state: Signal<(MessageStatus, String)>) -> impl IntoView {
+fn Message(
+    row: MessageRow,
+    state: Signal<(MessageStatus, String)>,
+    on_retry: Option<Callback<String>>,
+) -> impl IntoView {
+    let id = row.id.clone();
     let status = move || state.with(|(status, _)| *status);
     let status_words = move || match status() {
         MessageStatus::Pending => "Sending…",
@@ -174,6 +182,21 @@ fn Message(row: MessageRow, state: Signal<(MessageStatus, String)>) -> impl Into
                             <span data-testid="message-status" class="status">
                                 {status_words}
                             </span>
+                        }
+                    })}
+                {on_retry
+                    .filter(|_| row.own)
+                    .map(|on_retry| {
+                        view! {
+                            <button
+                                type="button"
+                                class="link"
+                                data-testid="message-retry"
+                                hidden=move || status() != MessageStatus::Failed
+                                on:click=move |_| on_retry.run(id.clone())
+                            >
+                                "Retry"
+                            </button>
                         }
                     })}
             </span>

@@ -147,6 +147,7 @@ enum Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Offline,
+    Opening,
     AwaitingChallenge,
     Authenticating,
     Syncing,
@@ -295,14 +296,21 @@ impl Engine {
 
     // ----- the connection -----------------------------------------------------------------
 
+    /// The shell is opening a socket (the person sees "connecting", not "offline").
+    pub fn on_connecting(&mut self) {
+        if self.phase == Phase::Offline {
+            self.phase = Phase::Opening;
+        }
+    }
+
     /// A socket is open: the server's challenge comes next.
     pub fn on_connected(&mut self) {
         self.outgoing.clear();
         self.phase = Phase::AwaitingChallenge;
     }
 
-    /// The socket closed. Unacknowledged messages stay in the outbox and go out again after
-    /// the next sign-in; requests in flight fail.
+    /// The socket closed, or could not be opened. Unacknowledged messages stay in the outbox
+    /// and go out again after the next sign-in; requests in flight fail.
     pub fn on_disconnected(&mut self) {
         self.outgoing.clear();
         self.phase = Phase::Offline;
@@ -322,7 +330,7 @@ impl Engine {
     pub fn connection_phase(&self) -> ConnectionPhase {
         match self.phase {
             Phase::Offline => ConnectionPhase::Offline,
-            Phase::AwaitingChallenge | Phase::Authenticating | Phase::Syncing => {
+            Phase::Opening | Phase::AwaitingChallenge | Phase::Authenticating | Phase::Syncing => {
                 ConnectionPhase::Connecting
             }
             Phase::Online => ConnectionPhase::Online,
@@ -598,7 +606,7 @@ impl Engine {
                     .push(StoreWrite::RemoveOutbox(message.client_msg_id));
             }
         }
-        if (gap || more) && !chat.fetching && self.phase != Phase::Offline {
+        if (gap || more) && !chat.fetching && matches!(self.phase, Phase::Syncing | Phase::Online) {
             chat.fetching = true;
             self.outgoing.push_back(ClientFrame::Fetch {
                 chat_id,

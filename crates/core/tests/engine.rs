@@ -128,6 +128,47 @@ fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
 }
 
 #[test]
+fn the_phase_follows_the_connection_from_opening_to_online_and_back() {
+    let mut engine = Engine::new();
+    let key = AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_in(name("alice"), key.auth_key());
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+    engine.on_connecting();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
+    engine.on_disconnected();
+    assert_eq!(
+        engine.connection_phase(),
+        ConnectionPhase::Offline,
+        "the socket did not open"
+    );
+    engine.on_connecting();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    assert_eq!(
+        engine.connection_phase(),
+        ConnectionPhase::Connecting,
+        "still catching up"
+    );
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+    engine.on_disconnected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+}
+
+#[test]
 fn welcome_stores_the_session_and_asks_to_sync() {
     let mut engine = Engine::new();
     let key = AccountKey::derive(

@@ -40,6 +40,6 @@ async fn main() -> Result<(), HarnessError> {
     let png = tomo.client().screenshot().await?;
     let path = workspace_root().join("docs/screenshot.png");
     std::fs::write(&path, png)?;
-    println!("wrote {}", path.display());
+    eprintln!("wrote {}", path.display());
     Ok(())
 }

@@ -65,30 +65,8 @@ impl Server {
     /// Starts `target/<profile>/merpati-server` on a free port with a fresh data directory.
     pub async fn start() -> Result<Server, HarnessError> {
         let data = tempfile::tempdir()?;
-        Server::start_with_data(data).await
-    }
-
-    async fn start_with_data(data: tempfile::TempDir) -> Result<Server, HarnessError> {
-        let binary = server_binary()?;
-        let web_root = workspace_root().join("dist");
-        if !web_root.join("index.html").exists() {
-            return Err(format!(
-                "{} has no index.html: build the app first (trunk build --release)",
-                web_root.display()
-            )
-            .into());
-        }
         let port = free_port()?;
-        let mut child = Command::new(&binary)
-            .env("MERPATI_ADDR", format!("127.0.0.1:{port}"))
-            .env("MERPATI_DATA", data.path())
-            .env("MERPATI_WEB_ROOT", &web_root)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-        wait_for_port(port, &mut child, "merpati-server").await?;
+        let child = spawn_server(port, data.path()).await?;
         Ok(Server { child, port, data })
     }
 
@@ -97,11 +75,41 @@ impl Server {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// Stops the server and starts it again on the same data (and a new port).
-    pub async fn restart(mut self) -> Result<Server, HarnessError> {
+    /// Kills the server process with SIGKILL: no goodbye, nothing flushed but what was
+    /// already committed.
+    pub async fn kill(&mut self) -> Result<(), HarnessError> {
         self.child.kill().await?;
-        Server::start_with_data(self.data).await
+        Ok(())
     }
+
+    /// Starts the server again on the same port and data directory (after [`Server::kill`]).
+    pub async fn start_again(&mut self) -> Result<(), HarnessError> {
+        self.child = spawn_server(self.port, self.data.path()).await?;
+        Ok(())
+    }
+}
+
+async fn spawn_server(port: u16, data: &Path) -> Result<Child, HarnessError> {
+    let binary = server_binary()?;
+    let web_root = workspace_root().join("dist");
+    if !web_root.join("index.html").exists() {
+        return Err(format!(
+            "{} has no index.html: build the app first (trunk build --release)",
+            web_root.display()
+        )
+        .into());
+    }
+    let mut child = Command::new(&binary)
+        .env("MERPATI_ADDR", format!("127.0.0.1:{port}"))
+        .env("MERPATI_DATA", data)
+        .env("MERPATI_WEB_ROOT", &web_root)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
+    wait_for_port(port, &mut child, "merpati-server").await?;
+    Ok(child)
 }
 
 fn server_binary() -> Result<PathBuf, HarnessError> {
@@ -369,6 +377,33 @@ impl Browser {
             statuses.push(element.attr("data-status").await?.unwrap_or_default());
         }
         Ok(statuses)
+    }
+
+    /// Waits until the open chat shows `count` messages, every one acknowledged by the server
+    /// (`sent`, or `read` once the other side has seen it).
+    pub async fn wait_acknowledged(&self, count: usize) -> Result<(), HarnessError> {
+        self.eventually(&format!("{count} messages acknowledged"), || async {
+            let statuses = self.message_statuses().await?;
+            let acknowledged = statuses
+                .iter()
+                .all(|status| status == "sent" || status == "read");
+            Ok((statuses.len() == count && acknowledged).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits for the connection indicator to show `state`.
+    pub async fn wait_connection(&self, state: &str) -> Result<(), HarnessError> {
+        let last_seen = std::cell::RefCell::new(String::new());
+        let waited = self
+            .eventually(&format!("connection {state}"), || async {
+                let status = self.find("connection-status").await?;
+                let seen = status.attr("data-state").await?.unwrap_or_default();
+                *last_seen.borrow_mut() = format!("{seen} ({})", status.text().await?);
+                Ok((seen == state).then_some(()))
+            })
+            .await;
+        waited.map_err(|error| format!("{error}; last seen: {}", last_seen.borrow()).into())
     }
 
     /// The `data-state` of the connection indicator.

@@ -65,10 +65,7 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     budi.open_chat("ani").await?;
     budi.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"])
         .await?;
-    budi.eventually("budi to be online again", || async {
-        Ok((budi.connection_state().await? == "online").then_some(()))
-    })
-    .await?;
+    budi.wait_connection("online").await?;
 
     for browser in [ani, budi, citra] {
         browser.close().await?;

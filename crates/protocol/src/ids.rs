@@ -52,6 +52,20 @@ impl ClientMsgId {
     }
 }
 
+impl ClientMsgId {
+    /// Parses the 32 hex digits written by [`ClientMsgId::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<ClientMsgId> {
+        if hex.len() != 32 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(ClientMsgId(bytes))
+    }
+}
+
 impl fmt::Debug for ClientMsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ClientMsgId({})", self.to_hex())
@@ -72,5 +86,14 @@ mod tests {
     fn client_msg_id_hex_is_32_lowercase_digits() {
         let id = ClientMsgId([0xab; 16]);
         assert_eq!(id.to_hex(), "ab".repeat(16));
+    }
+
+    #[test]
+    fn client_msg_id_hex_round_trips_and_refuses_garbage() {
+        let id = ClientMsgId([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 254, 255]);
+        assert_eq!(ClientMsgId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(ClientMsgId::from_hex("xy".repeat(16).as_str()), None);
+        assert_eq!(ClientMsgId::from_hex("ab"), None);
+        assert_eq!(ClientMsgId::from_hex(&"é".repeat(16)), None);
     }
 }
