@@ -1,12 +1,25 @@
-//! The messages of one chat.
+//! The messages of one chat, as a virtualized list.
+//!
+//! A chat can hold 100,000 messages; the DOM holds at most [`WINDOW`] of them. The list renders
+//! a sliding window of rows by index, with a spacer above and below whose heights stand in for
+//! the rows left out (their count times the average height of the rows on screen). Rows wrap,
+//! so heights are never assumed exact: whenever the window moves or rows are added, the list
+//! notes where one row on screen stood (its *anchor*) and, once the browser has laid the new
+//! rows out, scrolls by however far that row moved. The reader sees nothing jump.
+//!
+//! The window is named by the id of its first row, not by its index, so messages added above
+//! (older pages) or below (new messages) leave it where it is. While the reader is at the bottom
+//! the window instead follows the newest message.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_core::MessageStatus;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlElement;
 
 /// One message as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +38,52 @@ pub struct MessageRow {
     pub time: String,
 }
 
+/// The most message rows in the DOM at once (the product's budget is 200).
+pub const WINDOW: usize = 150;
+/// How many rows the window moves by when the reader nears one of its ends.
+const STEP: usize = 50;
+/// A row's height, in pixels, until rows on screen have been measured.
+const FIRST_ESTIMATE_PX: f64 = 60.0;
 /// Distance from an edge, in pixels, that counts as "at" the edge.
-const EDGE_PX: i32 = 48;
+const EDGE_PX: f64 = 48.0;
 
-/// The messages in the order given (oldest first). Follows the newest message while the reader
-/// is at the bottom, keeps the reading position when older messages are added above, and asks
-/// for older messages when the reader reaches the top.
+/// Which rows the reader wants rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wanted {
+    /// The newest rows, following new messages as they come.
+    Newest,
+    /// The window that starts at this row (its id).
+    From(String),
+}
+
+/// The rendered rows: `start..end` of `len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+    len: usize,
+}
+
+/// A row on screen and how far below the top of the viewport it stood, in pixels.
+#[derive(Debug, Clone)]
+struct Anchor {
+    id: String,
+    offset: f64,
+}
+
+/// What the list remembers between a scroll and the next layout. Plain cells, not reactive
+/// values: a frame callback may run after the list is gone (another chat opened) and must then
+/// find its state still there.
+#[derive(Debug, Default)]
+struct ScrollMemory {
+    anchor: RefCell<Option<Anchor>>,
+    last_row: RefCell<Option<String>>,
+}
+
+/// The messages in the order given (oldest first), virtualized. Follows the newest message while
+/// the reader is at the bottom or has just sent one, keeps the reading position when rows are
+/// added above or the window moves, offers to jump to the newest message when the reader has
+/// scrolled away from it, and asks for older messages when the reader reaches the top.
 #[component]
 pub fn MessageList(
     /// The messages.
@@ -43,50 +96,144 @@ pub fn MessageList(
     on_retry: Option<Callback<String>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
-    // Plain cells, not reactive values: the frame callback below may run after the list is
-    // gone (another chat opened), and must then find its state still there.
-    let scroll = Rc::new(ScrollState::default());
+    let top_spacer = NodeRef::<Div>::new();
+    let bottom_spacer = NodeRef::<Div>::new();
+    let wanted = RwSignal::new(Wanted::Newest);
+    let estimate = RwSignal::new(FIRST_ESTIMATE_PX);
+    let memory = Rc::new(ScrollMemory::default());
 
-    let after_render = scroll.clone();
+    let span = Memo::new(move |previous: Option<&Span>| {
+        let hint = previous.map_or(0, |span| span.start);
+        rows.with(|rows| {
+            let len = rows.len();
+            let newest = len.saturating_sub(WINDOW);
+            let start = wanted.with(|wanted| match wanted {
+                Wanted::Newest => newest,
+                Wanted::From(id) => position_of(rows, id, hint).unwrap_or(hint).min(newest),
+            });
+            Span {
+                start,
+                end: (start + WINDOW).min(len),
+                len,
+            }
+        })
+    });
+    let shown = Memo::new(move |_| {
+        let Span { start, end, .. } = span.get();
+        rows.with(|rows| rows[start..end].to_vec())
+    });
+    let top_px = move || format!("{}px", span.get().start as f64 * estimate.get());
+    let bottom_px = move || {
+        let span = span.get();
+        format!("{}px", (span.len - span.end) as f64 * estimate.get())
+    };
+
+    // After every change of what is rendered: once laid out, either show the newest row or
+    // put the anchor row back where the reader saw it.
+    let after_render = memory.clone();
     Effect::new(move |_| {
-        let ends = rows.with(|rows| Ends {
-            first: rows.first().map(|row| row.id.clone()),
-            last: rows.last().map(|row| row.id.clone()),
-            last_own: rows.last().is_some_and(|row| row.own),
-        });
-        let scroll = after_render.clone();
-        // After the browser has laid the new rows out.
+        let span = span.get();
+        estimate.track();
+        let last = rows.with(|rows| rows.last().map(|row| (row.id.clone(), row.own)));
+        let last_id = last.as_ref().map(|(id, _)| id.clone());
+        let previous_last = after_render.last_row.replace(last_id.clone());
+        if last.is_some_and(|(_, own)| own) && previous_last.is_some() && previous_last != last_id {
+            // The reader just sent this: show it.
+            if wanted.with_untracked(|wanted| *wanted != Wanted::Newest) {
+                wanted.set(Wanted::Newest);
+            }
+        }
+        let memory = after_render.clone();
         request_animation_frame(move || {
             let Some(Some(element)) = list.try_get_untracked() else {
                 return;
             };
-            let old = scroll.ends.replace(ends.clone());
-            if ends.last_own && ends.last != old.last {
-                // The reader just sent this: show it.
-                scroll.follow_newest.set(true);
+            let Some(newest) = wanted.try_with_untracked(|wanted| *wanted == Wanted::Newest) else {
+                return;
+            };
+            if newest {
+                element.set_scroll_top(element.scroll_height());
+            } else if let Some(anchor) = memory.anchor.borrow().clone()
+                && let Some(row) = row_element(&element, &anchor.id)
+            {
+                let moved = f64::from(row.offset_top() - element.scroll_top()) - anchor.offset;
+                element.set_scroll_top(element.scroll_top() + moved.round() as i32);
             }
-            let height = element.scroll_height();
-            if scroll.follow_newest.get() {
-                element.set_scroll_top(height);
-            } else if ends.first != old.first && old.first.is_some() {
-                // Older messages were added above: keep what the reader was looking at.
-                element.set_scroll_top(element.scroll_top() + height - scroll.height.get());
-            }
-            scroll.height.set(height);
-            if ends.first.is_some() && height <= element.client_height() {
+            remember_anchor(&element, &memory);
+            // The oldest rows are rendered and the reader is at the top (or the list does not
+            // fill its box): ask for older ones.
+            let at_top = element.scroll_top() < EDGE_PX as i32;
+            if span.start == 0
+                && span.len > 0
+                && (at_top || element.scroll_height() <= element.client_height())
+            {
                 on_reach_top.try_run(());
             }
         });
     });
 
     let on_scroll = move |_| {
-        let Some(Some(element)) = list.try_get_untracked() else {
+        let Some(element) = list.get_untracked() else {
             return;
         };
-        let bottom_gap = element.scroll_height() - element.scroll_top() - element.client_height();
-        scroll.follow_newest.set(bottom_gap < EDGE_PX);
-        scroll.height.set(element.scroll_height());
-        if element.scroll_top() < EDGE_PX {
+        let top = f64::from(element.scroll_top());
+        let view_height = f64::from(element.client_height());
+        let full = f64::from(element.scroll_height());
+        let current = span.get_untracked();
+        if full - top - view_height < EDGE_PX {
+            if wanted.with_untracked(|wanted| *wanted != Wanted::Newest) {
+                wanted.set(Wanted::Newest);
+            }
+            remember_anchor(&element, &memory);
+            return;
+        }
+        let (Some(above), Some(below)) =
+            (top_spacer.get_untracked(), bottom_spacer.get_untracked())
+        else {
+            return;
+        };
+        // Where the rendered rows begin and end in the scrolled content.
+        let rendered_top = f64::from(above.offset_top() + above.offset_height());
+        let rendered_bottom = f64::from(below.offset_top());
+        let rendered = current.end - current.start;
+        if rendered > 0 {
+            estimate.set(((rendered_bottom - rendered_top) / rendered as f64).max(1.0));
+        }
+        let per_row = estimate.get_untracked();
+        let newest_start = current.len.saturating_sub(WINDOW);
+        let mut start = current.start;
+        let mut jumped = false;
+        if current.start > 0 && top < rendered_top + view_height {
+            if top + view_height < rendered_top {
+                // Far above the rendered rows (the scrollbar was dragged): go by the estimate.
+                start = ((top / per_row) as usize).saturating_sub(WINDOW / 3);
+                jumped = true;
+            } else {
+                start = current.start.saturating_sub(STEP);
+            }
+        } else if current.end < current.len && top + 2.0 * view_height > rendered_bottom {
+            if top > rendered_bottom {
+                let index = current.end + ((top - rendered_bottom) / per_row) as usize;
+                start = index.saturating_sub(WINDOW / 3);
+                jumped = true;
+            } else {
+                start = current.start + STEP;
+            }
+        }
+        let start = start.min(newest_start);
+        if jumped {
+            memory.anchor.replace(None);
+        } else {
+            remember_anchor(&element, &memory);
+        }
+        let first = rows.with_untracked(|rows| rows.get(start).map(|row| row.id.clone()));
+        if let Some(first) = first {
+            let next = Wanted::From(first);
+            if wanted.with_untracked(|wanted| *wanted != next) {
+                wanted.set(next);
+            }
+        }
+        if current.start == 0 && top < EDGE_PX {
             on_reach_top.try_run(());
         }
     };
@@ -94,7 +241,7 @@ pub fn MessageList(
     // What can change about a message already shown (pending → sent → read, and its time),
     // by id: the rows stay the same DOM elements and only these parts update.
     let live = Memo::new(move |_| {
-        rows.with(|rows| {
+        shown.with(|rows| {
             rows.iter()
                 .map(|row| (row.id.clone(), (row.status, row.time.clone())))
                 .collect::<HashMap<String, (MessageStatus, String)>>()
@@ -102,47 +249,98 @@ pub fn MessageList(
     });
 
     view! {
-        <div class="message-list" node_ref=list on:scroll=on_scroll role="log" aria-live="polite">
-            <For
-                each=move || rows.get()
-                key=|row| row.id.clone()
-                children=move |row| {
-                    let id = row.id.clone();
-                    let initial = (row.status, row.time.clone());
-                    let state = Signal::derive(move || {
-                        live.with(|live| live.get(&id).cloned()).unwrap_or_else(|| initial.clone())
-                    });
-                    view! { <Message row state on_retry/> }
-                }
-            />
+        <div class="message-pane">
+            <div
+                class="message-list"
+                style="position: relative; overflow-anchor: none"
+                node_ref=list
+                on:scroll=on_scroll
+                role="log"
+                aria-live="polite"
+            >
+                <div
+                    class="message-spacer"
+                    style="flex-shrink: 0"
+                    style:height=top_px
+                    node_ref=top_spacer
+                    aria-hidden="true"
+                ></div>
+                <For
+                    each=move || shown.get()
+                    key=|row| row.id.clone()
+                    children=move |row| {
+                        let id = row.id.clone();
+                        let initial = (row.status, row.time.clone());
+                        let state = Signal::derive(move || {
+                            live.with(|live| live.get(&id).cloned())
+                                .unwrap_or_else(|| initial.clone())
+                        });
+                        view! { <Message row state on_retry/> }
+                    }
+                />
+                <div
+                    class="message-spacer"
+                    style="flex-shrink: 0"
+                    style:height=bottom_px
+                    node_ref=bottom_spacer
+                    aria-hidden="true"
+                ></div>
+            </div>
+            <button
+                type="button"
+                class="jump-to-newest"
+                data-testid="jump-to-newest"
+                aria-label="Jump to the newest message"
+                hidden=move || wanted.with(|wanted| *wanted == Wanted::Newest)
+                on:click=move |_| wanted.set(Wanted::Newest)
+            >
+                "↓"
+            </button>
         </div>
     }
 }
 
-/// The first and last rows, to tell new messages below from older ones above.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Ends {
-    first: Option<String>,
-    last: Option<String>,
-    last_own: bool,
+/// The index of the row with this id, looked for from `hint` on first (where it usually is, or
+/// a little later when rows were added above).
+fn position_of(rows: &[MessageRow], id: &str, hint: usize) -> Option<usize> {
+    let hint = hint.min(rows.len());
+    rows[hint..]
+        .iter()
+        .position(|row| row.id == id)
+        .map(|found| hint + found)
+        .or_else(|| rows[..hint].iter().rposition(|row| row.id == id))
 }
 
-/// Where the list stands, between renders.
-#[derive(Debug)]
-struct ScrollState {
-    follow_newest: Cell<bool>,
-    height: Cell<i32>,
-    ends: RefCell<Ends>,
+/// The rendered row with this id.
+fn row_element(list: &HtmlElement, id: &str) -> Option<HtmlElement> {
+    list.query_selector(&format!("[data-msg-id=\"{id}\"]"))
+        .ok()
+        .flatten()?
+        .dyn_into()
+        .ok()
 }
 
-impl Default for ScrollState {
-    fn default() -> Self {
-        ScrollState {
-            follow_newest: Cell::new(true),
-            height: Cell::new(0),
-            ends: RefCell::default(),
+/// Notes the first row whose bottom is below the top of the viewport, and where it stands.
+fn remember_anchor(list: &HtmlElement, memory: &ScrollMemory) {
+    let top = list.scroll_top();
+    let mut child = list.first_element_child();
+    let mut anchor = None;
+    while let Some(element) = child {
+        child = element.next_element_sibling();
+        let Ok(row) = element.dyn_into::<HtmlElement>() else {
+            continue;
+        };
+        if row.offset_top() + row.offset_height() > top
+            && let Some(id) = row.get_attribute("data-msg-id")
+        {
+            anchor = Some(Anchor {
+                id,
+                offset: f64::from(row.offset_top() - top),
+            });
+            break;
         }
     }
+    memory.anchor.replace(anchor);
 }
 
 /// One message bubble; `state` is its live status and time.

@@ -1,0 +1,326 @@
+//! The virtualized message list: a chat of 100,000 messages keeps at most 200 rows in the DOM
+//! wherever the reader scrolls, shows the right rows, keeps the reading position while its
+//! window moves, and jumps to the newest message on request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::channel::oneshot;
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use merpati_app::views::message_list::{MessageList, MessageRow};
+use merpati_core::MessageStatus;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::HtmlElement;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The product's bound on message rows in the DOM.
+const MAX_ROWS: usize = 200;
+
+/// The layout the app's stylesheet gives the list (tests do not load it): a box of fixed
+/// height that scrolls.
+const LAYOUT: &str = "
+.list-box { height: 400px; width: 360px; display: flex; flex-direction: column; }
+.message-pane { flex: 1; min-height: 0; display: flex; flex-direction: column; }
+.message-list { flex: 1; min-height: 0; overflow-y: auto; display: flex; flex-direction: column; }
+.message-text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+";
+
+fn document() -> web_sys::Document {
+    web_sys::window()
+        .and_then(|window| window.document())
+        .expect("a document")
+}
+
+/// A fresh box of fixed height in the page to mount the list into.
+fn list_box() -> HtmlElement {
+    let document = document();
+    if document.get_element_by_id("list-layout").is_none() {
+        let style = document.create_element("style").expect("a style");
+        style.set_id("list-layout");
+        style.set_text_content(Some(LAYOUT));
+        document
+            .head()
+            .expect("a head")
+            .append_child(&style)
+            .expect("appended");
+    }
+    let element = document.create_element("div").expect("a div");
+    element.set_class_name("list-box");
+    document
+        .body()
+        .expect("a body")
+        .append_child(&element)
+        .expect("appended");
+    element.unchecked_into()
+}
+
+/// Message `index`: its id is the index in 32 hex digits, and its text wraps over one to five
+/// lines, so rows differ in height as real ones do.
+fn message(index: usize) -> MessageRow {
+    MessageRow {
+        id: format!("{index:032x}"),
+        status: MessageStatus::Sent,
+        own: index.is_multiple_of(3),
+        text: format!("message {index} ") + &"lorem ipsum dolor ".repeat(index % 5 * 3),
+        sender: None,
+        time: "09:41".to_owned(),
+    }
+}
+
+fn messages(range: std::ops::Range<usize>) -> Vec<MessageRow> {
+    range.map(message).collect()
+}
+
+/// Waits for the browser to lay out and paint `n` times.
+async fn frames(n: usize) {
+    for _ in 0..n {
+        let (done, painted) = oneshot::channel();
+        request_animation_frame(move || {
+            let _ = done.send(());
+        });
+        let _ = painted.await;
+    }
+}
+
+/// Lets the list react to a change or a scroll and settle.
+async fn settle() {
+    leptos::task::tick().await;
+    frames(4).await;
+}
+
+fn scroller(root: &HtmlElement) -> HtmlElement {
+    root.query_selector(".message-list")
+        .expect("a valid selector")
+        .expect("the message list")
+        .unchecked_into()
+}
+
+fn rows(root: &HtmlElement) -> Vec<HtmlElement> {
+    let list = root
+        .query_selector_all("[data-testid=message]")
+        .expect("a valid selector");
+    (0..list.length())
+        .filter_map(|i| list.item(i)?.dyn_into().ok())
+        .collect()
+}
+
+fn index_of(row: &HtmlElement) -> usize {
+    let id = row.get_attribute("data-msg-id").expect("a data-msg-id");
+    usize::from_str_radix(&id, 16).expect("a hex id")
+}
+
+/// The indices of the rendered rows, in DOM order.
+fn rendered(root: &HtmlElement) -> Vec<usize> {
+    rows(root).iter().map(index_of).collect()
+}
+
+/// The rows the reader can see, with how far each stands below the top of the viewport.
+fn visible(root: &HtmlElement) -> Vec<(usize, i32)> {
+    let list = scroller(root);
+    let (top, height) = (list.scroll_top(), list.client_height());
+    rows(root)
+        .iter()
+        .filter(|row| row.offset_top() + row.offset_height() > top)
+        .filter(|row| row.offset_top() < top + height)
+        .map(|row| (index_of(row), row.offset_top() - top))
+        .collect()
+}
+
+fn jump_button(root: &HtmlElement) -> HtmlElement {
+    root.query_selector("[data-testid=jump-to-newest]")
+        .expect("a valid selector")
+        .expect("the jump-to-newest button")
+        .unchecked_into()
+}
+
+/// The rendered rows are few, consecutive, and include every row the reader sees.
+fn assert_window(root: &HtmlElement, where_: &str) {
+    let rendered = rendered(root);
+    assert!(
+        !rendered.is_empty() && rendered.len() <= MAX_ROWS,
+        "{where_}: {} message rows in the DOM",
+        rendered.len()
+    );
+    assert!(
+        rendered.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "{where_}: the rendered rows are consecutive and in order"
+    );
+    assert!(!visible(root).is_empty(), "{where_}: some row is in view");
+}
+
+#[wasm_bindgen_test]
+async fn a_chat_of_100000_messages_keeps_at_most_200_rows_in_the_dom_wherever_one_scrolls() {
+    const COUNT: usize = 100_000;
+    let rows_signal = RwSignal::new(messages(0..COUNT));
+    let reached_top = Arc::new(AtomicUsize::new(0));
+    let root = list_box();
+
+    let started = js_sys::Date::now();
+    let seen = reached_top.clone();
+    let _handle = mount_to(root.clone(), move || {
+        let seen = seen.clone();
+        let on_reach_top = Callback::new(move |()| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        view! { <MessageList rows=rows_signal on_reach_top/> }
+    });
+    leptos::task::tick().await;
+    frames(1).await;
+    leptos::logging::log!(
+        "first paint of a {COUNT}-message list: {} ms",
+        js_sys::Date::now() - started
+    );
+    settle().await;
+
+    // At the bottom: the newest message is in view.
+    assert_window(&root, "at the bottom");
+    assert_eq!(rendered(&root).last(), Some(&(COUNT - 1)));
+    assert!(
+        visible(&root).iter().any(|(index, _)| *index == COUNT - 1),
+        "the newest message is in view"
+    );
+    assert!(jump_button(&root).hidden(), "no jump offered at the bottom");
+
+    // The middle, reached by dragging the scrollbar.
+    let list = scroller(&root);
+    list.set_scroll_top(list.scroll_height() / 2);
+    settle().await;
+    assert_window(&root, "in the middle");
+    let in_view: Vec<usize> = visible(&root).iter().map(|(index, _)| *index).collect();
+    assert!(
+        in_view.iter().all(|index| (40_000..60_000).contains(index)),
+        "the rows in view belong to the middle of the chat: {in_view:?}"
+    );
+    assert!(
+        !jump_button(&root).hidden(),
+        "a jump is offered away from the bottom"
+    );
+
+    // Reading upwards, past several moves of the window: the text moves exactly as far as the
+    // reader scrolled, never jumps.
+    for step in 0..40 {
+        let (index, offset) = visible(&root)[0];
+        list.set_scroll_top(list.scroll_top() - 300);
+        settle().await;
+        assert_window(&root, "reading upwards");
+        let now = visible(&root)
+            .into_iter()
+            .find(|(seen, _)| *seen == index)
+            .map(|(_, offset)| offset);
+        assert_eq!(
+            now,
+            Some(offset + 300),
+            "step {step}: row {index} moved by the 300 px scrolled"
+        );
+    }
+
+    // The top: the oldest message is in view, and older history is asked for.
+    for _ in 0..30 {
+        list.set_scroll_top(0);
+        settle().await;
+        if rendered(&root).first() == Some(&0) && list.scroll_top() == 0 {
+            break;
+        }
+    }
+    assert_window(&root, "at the top");
+    assert_eq!(rendered(&root).first(), Some(&0));
+    assert!(
+        visible(&root).iter().any(|(index, _)| *index == 0),
+        "the oldest message is in view"
+    );
+    assert!(
+        reached_top.load(Ordering::Relaxed) > 0,
+        "older messages were asked for"
+    );
+
+    // Jump to the newest message.
+    jump_button(&root).click();
+    settle().await;
+    assert_window(&root, "after jumping to the newest");
+    assert!(
+        visible(&root).iter().any(|(index, _)| *index == COUNT - 1),
+        "the newest message is in view after the jump"
+    );
+    assert!(jump_button(&root).hidden());
+}
+
+#[wasm_bindgen_test]
+async fn older_messages_added_above_leave_the_reader_where_they_were() {
+    let rows_signal = RwSignal::new(messages(1_000..1_300));
+    let root = list_box();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
+    });
+    settle().await;
+    let list = scroller(&root);
+    list.set_scroll_top(list.scroll_top() - 1_500);
+    settle().await;
+    let (index, offset) = visible(&root)[1];
+
+    rows_signal.update(|rows| {
+        let mut older = messages(950..1_000);
+        older.append(rows);
+        *rows = older;
+    });
+    settle().await;
+    assert_window(&root, "after older messages came");
+    let now = visible(&root)
+        .into_iter()
+        .find(|(seen, _)| *seen == index)
+        .map(|(_, offset)| offset);
+    assert_eq!(
+        now,
+        Some(offset),
+        "row {index} stayed where the reader saw it"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn new_messages_show_at_the_bottom_and_never_pull_a_reader_away_from_older_ones() {
+    let rows_signal = RwSignal::new(messages(0..1_000));
+    let root = list_box();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
+    });
+    settle().await;
+
+    // At the bottom, a message from someone else comes into view.
+    rows_signal.update(|rows| rows.push(message(1_000)));
+    settle().await;
+    assert_window(&root, "after a new message");
+    assert!(visible(&root).iter().any(|(index, _)| *index == 1_000));
+
+    // Reading older messages, the next one does not move the text.
+    let list = scroller(&root);
+    list.set_scroll_top(list.scroll_top() - 2_000);
+    settle().await;
+    let (index, offset) = visible(&root)[1];
+    rows_signal.update(|rows| rows.push(message(1_001)));
+    settle().await;
+    let now = visible(&root)
+        .into_iter()
+        .find(|(seen, _)| *seen == index)
+        .map(|(_, offset)| offset);
+    assert_eq!(
+        now,
+        Some(offset),
+        "row {index} stayed where the reader saw it"
+    );
+    assert!(
+        !jump_button(&root).hidden(),
+        "a jump to the newest is offered"
+    );
+
+    // The reader sends one: it shows.
+    rows_signal.update(|rows| rows.push(message(1_002)));
+    settle().await;
+    assert_window(&root, "after sending");
+    assert!(
+        visible(&root).iter().any(|(index, _)| *index == 1_002),
+        "the reader's own message is in view"
+    );
+    assert!(jump_button(&root).hidden());
+}
