@@ -197,7 +197,11 @@ pub fn MessageList(
         let rendered_bottom = f64::from(below.offset_top());
         let rendered = current.end - current.start;
         if rendered > 0 {
-            estimate.set(((rendered_bottom - rendered_top) / rendered as f64).max(1.0));
+            // Only a real change re-lays the spacers out (and moves the anchor back).
+            let measured = ((rendered_bottom - rendered_top) / rendered as f64).max(1.0);
+            if (measured - estimate.get_untracked()).abs() >= 1.0 {
+                estimate.set(measured);
+            }
         }
         let per_row = estimate.get_untracked();
         let newest_start = current.len.saturating_sub(WINDOW);
