@@ -1,0 +1,164 @@
+//! `merpati-bench`: the load clients and baseline servers behind `scripts/bench`.
+//!
+//! Each client subcommand sets up, measures one figure over a fixed window, and prints it as
+//! one JSON line on stdout; progress and errors go to stderr. The server subcommands run a
+//! baseline until killed. `scripts/bench` starts the servers, runs the clients several times
+//! and writes `bench/RESULTS.md`.
+//!
+//! # Layout
+//! - `wire`: a lean raw-protocol client (connect from 127.0.0.x, sign up, create a group).
+//! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency.
+//! - `baseline`: the argon2id sign-up server and the bare broadcast server.
+
+// The one result line goes to stdout for the script to read.
+#![allow(clippy::print_stdout)]
+
+mod baseline;
+mod scenarios;
+mod wire;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenarios::Timing;
+use crate::wire::{BenchError, Target};
+
+/// Load clients and baseline servers for Merpati's performance budgets (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "merpati-bench")]
+struct Args {
+    /// The server's address (loopback).
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The WebSocket path.
+    #[arg(long, global = true, default_value = "/ws")]
+    path: String,
+    /// Seconds of warm-up before a measured window.
+    #[arg(long, global = true, default_value_t = 2)]
+    warmup_s: u64,
+    /// Seconds in the measured window.
+    #[arg(long, global = true, default_value_t = 5)]
+    window_s: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign-ups per second: Challenge → Register → Welcome on fresh connections.
+    Signup {
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Sign-ups at most.
+        #[arg(long, default_value_t = 50_000)]
+        max: u64,
+    },
+    /// Durable messages per second: `Ack`s (sent after commit) from many pipelined senders.
+    Durable {
+        #[arg(long, default_value_t = 200)]
+        senders: usize,
+        /// Sends in flight per sender.
+        #[arg(long, default_value_t = 64)]
+        outstanding: usize,
+    },
+    /// Fan-out deliveries per second: groups with one pipelined sender each.
+    Fanout {
+        #[arg(long, default_value_t = 10)]
+        groups: usize,
+        #[arg(long, default_value_t = 100)]
+        members: usize,
+        /// Messages in flight per sender.
+        #[arg(long, default_value_t = 32)]
+        outstanding: usize,
+        /// Talk to the bare broadcast baseline instead of Merpati.
+        #[arg(long)]
+        bare: bool,
+    },
+    /// Send→receive latency (p50, p99) at a paced total send rate, over two-member chats.
+    Latency {
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+    },
+    /// Open `connections` connections to the bare broadcast baseline (one group each, so
+    /// nothing is sent) and hold them for `hold_s` seconds; the idle-memory baseline.
+    HoldBare {
+        #[arg(long, default_value_t = 1_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 30)]
+        hold_s: u64,
+    },
+    /// Run the argon2id sign-up baseline server on `--addr`.
+    Argon2Server,
+    /// Run the bare tokio-tungstenite broadcast baseline server on `--addr`.
+    BroadcastServer,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("merpati-bench: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("merpati-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), BenchError> {
+    let target = Target {
+        addr: args.addr,
+        path: args.path,
+    };
+    // Unique per process, so several runs against one database never collide on names.
+    let prefix = format!("b{:x}_", std::process::id());
+    let window = Duration::from_secs(args.window_s);
+    let timing = Timing {
+        warmup: Duration::from_secs(args.warmup_s),
+        window,
+    };
+    let figure = match args.command {
+        Command::Signup { concurrency, max } => {
+            scenarios::sign_ups(target, prefix, concurrency, max, window).await?
+        }
+        Command::Durable {
+            senders,
+            outstanding,
+        } => scenarios::durable(target, prefix, senders, outstanding, timing).await?,
+        Command::Fanout {
+            groups,
+            members,
+            outstanding,
+            bare,
+        } => scenarios::fan_out(target, prefix, groups, members, outstanding, bare, timing).await?,
+        Command::Latency { pairs, rate } => {
+            scenarios::latency(target, prefix, pairs, rate, timing).await?
+        }
+        Command::HoldBare {
+            connections,
+            hold_s,
+        } => {
+            return scenarios::hold_bare(target, connections, Duration::from_secs(hold_s)).await;
+        }
+        Command::Argon2Server => return baseline::argon2_server(target.addr).await,
+        Command::BroadcastServer => return baseline::broadcast_server(target.addr).await,
+    };
+    println!("{}", figure.to_json());
+    Ok(())
+}
