@@ -56,15 +56,11 @@ fn drain(engine: &mut Engine) -> Vec<ClientFrame> {
     std::iter::from_fn(|| engine.poll_frame()).collect()
 }
 
-/// An engine signed in as alice with one 1:1 chat with bob, caught up.
-fn online_alice() -> Engine {
+/// An engine signing in as alice: its socket is open and it has answered the challenge.
+fn challenged_alice(passphrase: &str) -> Engine {
     let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "correct horse battery",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
+    let key =
+        AccountKey::derive(&name("alice"), passphrase, KdfParams::FAST_INSECURE).expect("derives");
     engine.sign_in(name("alice"), key.auth_key());
     engine.on_connected();
     engine.handle_frame(ServerFrame::Challenge {
@@ -72,6 +68,12 @@ fn online_alice() -> Engine {
         nonce: [1; 32],
         epoch: Epoch(7),
     });
+    engine
+}
+
+/// An engine signed in as alice with one 1:1 chat with bob, caught up.
+fn online_alice() -> Engine {
+    let mut engine = challenged_alice("correct horse battery");
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
         session_token: Some([5; 32]),
@@ -170,20 +172,7 @@ fn the_phase_follows_the_connection_from_opening_to_online_and_back() {
 
 #[test]
 fn welcome_stores_the_session_and_asks_to_sync() {
-    let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "correct horse battery",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
-    engine.sign_in(name("alice"), key.auth_key());
-    engine.on_connected();
-    engine.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [1; 32],
-        epoch: Epoch(7),
-    });
+    let mut engine = challenged_alice("correct horse battery");
     drain(&mut engine);
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
@@ -210,20 +199,7 @@ fn welcome_stores_the_session_and_asks_to_sync() {
 
 #[test]
 fn a_wrong_passphrase_is_reported() {
-    let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "not the passphrase",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
-    engine.sign_in(name("alice"), key.auth_key());
-    engine.on_connected();
-    engine.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [1; 32],
-        epoch: Epoch(7),
-    });
+    let mut engine = challenged_alice("not the passphrase");
     engine.handle_frame(ServerFrame::Error {
         request: None,
         code: ErrorCode::WrongPassphrase,
@@ -532,20 +508,7 @@ fn created_chats_are_reported_ready() {
 #[test]
 fn older_history_comes_from_the_server_when_the_store_has_none() {
     // A new device: the chat already holds 100 messages, the sync sends the newest 50.
-    let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "correct horse battery",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
-    engine.sign_in(name("alice"), key.auth_key());
-    engine.on_connected();
-    engine.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [1; 32],
-        epoch: Epoch(7),
-    });
+    let mut engine = challenged_alice("correct horse battery");
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
         session_token: None,
