@@ -289,12 +289,8 @@ impl Browser {
         username: &str,
         passphrase: &str,
     ) -> Result<(), HarnessError> {
-        self.open(url).await?;
-        self.type_into("auth-username", username).await?;
-        self.type_into("auth-passphrase", passphrase).await?;
-        self.click("auth-register").await?;
-        self.find("new-chat").await?;
-        Ok(())
+        self.submit_auth(url, username, passphrase, "auth-register")
+            .await
     }
 
     /// Signs in through the form and waits for the main screen.
@@ -304,10 +300,21 @@ impl Browser {
         username: &str,
         passphrase: &str,
     ) -> Result<(), HarnessError> {
+        self.submit_auth(url, username, passphrase, "auth-login")
+            .await
+    }
+
+    async fn submit_auth(
+        &self,
+        url: &str,
+        username: &str,
+        passphrase: &str,
+        button: &str,
+    ) -> Result<(), HarnessError> {
         self.open(url).await?;
         self.type_into("auth-username", username).await?;
         self.type_into("auth-passphrase", passphrase).await?;
-        self.click("auth-login").await?;
+        self.click(button).await?;
         self.find("new-chat").await?;
         Ok(())
     }
