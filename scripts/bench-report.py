@@ -69,6 +69,7 @@ def machine():
         "open_file_limit": sh("ulimit -n"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": sh("git rev-parse --short HEAD"),
+        "loadavg_at_report": open("/proc/loadavg").read().split()[0:3],
     }
 
 
@@ -161,7 +162,9 @@ def main():
           "## Machine", "",
           f"- CPU: {facts['cpu']} — `nproc` = {facts['nproc']} (client and server share them)",
           f"- memory: {facts['memory_gib']} GiB; open-file limit {facts['open_file_limit']}",
-          f"- kernel: {facts['kernel']}", f"- {facts['rustc']}", "",
+          f"- kernel: {facts['kernel']}", f"- {facts['rustc']}",
+          f"- load average when the report was written (1, 5, 15 min): "
+          f"{', '.join(facts['loadavg_at_report'])} — other work shares this machine", "",
           "## Figures", "",
           "| figure | budget | result (median) | baseline (median) | baseline is | verdict | runs | command |",
           "|---|---|---|---|---|---|---|---|"]
