@@ -24,9 +24,16 @@ use crate::admission::Refusal;
 use crate::gateway::Gateway;
 use crate::metrics::{self, Metrics};
 
-/// The WebSocket read buffer. Small, because every connection holds one: tungstenite's
-/// 128 KiB default would blow the per-connection memory budget many times over.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// The WebSocket read buffer. Small, because every connection holds one from its handshake on:
+/// tungstenite's 128 KiB default would blow the per-connection memory budget (PRODUCT.md:
+/// 16 KiB per idle connection, the kernel's share included) many times over. A larger frame
+/// grows it as needed. `scripts/bench` measured about 19 KiB per idle connection with 4 KiB
+/// here and about 15 KiB with 1 KiB (bench/RESULTS.md).
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// The WebSocket write buffer: none; each frame is written out at once rather than every
+/// connection keeping a buffer of its own.
+const WRITE_BUFFER_BYTES: usize = 0;
 
 #[derive(Debug, Clone)]
 struct HttpState {
@@ -115,8 +122,7 @@ async fn websocket(
     let gateway = state.gateway;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
-        // Write each frame out at once rather than keep a large write buffer per connection.
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
@@ -173,6 +179,17 @@ mod tests {
             headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
         }
         headers
+    }
+
+    #[test]
+    fn websocket_buffers_leave_room_in_the_idle_connection_budget() {
+        // Held by every connection, idle or not: with the session, its queue and the kernel's
+        // socket they must stay within 16 KiB (bench/RESULTS.md measures the whole).
+        assert!(
+            READ_BUFFER_BYTES <= 1024,
+            "read buffer {READ_BUFFER_BYTES} B"
+        );
+        assert_eq!(WRITE_BUFFER_BYTES, 0);
     }
 
     #[test]
