@@ -185,10 +185,7 @@ mod tests {
     fn websocket_buffers_leave_room_in_the_idle_connection_budget() {
         // Held by every connection, idle or not: with the session, its queue and the kernel's
         // socket they must stay within 16 KiB (bench/RESULTS.md measures the whole).
-        assert!(
-            READ_BUFFER_BYTES <= 1024,
-            "read buffer {READ_BUFFER_BYTES} B"
-        );
+        const { assert!(READ_BUFFER_BYTES <= 1024) };
         assert_eq!(WRITE_BUFFER_BYTES, 0);
     }
 
