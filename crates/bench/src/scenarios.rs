@@ -204,8 +204,13 @@ pub(crate) async fn durable(
     let sessions = sign_up_many(&target, &prefix, senders, 200).await?;
     let acks = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
+    // Every chat exists before the first send, so setup does not compete with the load.
+    let mut ready = Vec::with_capacity(sessions.len());
     for mut session in sessions {
         let chat_id = wire::create_group(&mut session, "durable", Vec::new()).await?;
+        ready.push((session, chat_id));
+    }
+    for (session, chat_id) in ready {
         let body = vec![b'x'; 64];
         spawn_sender(
             &mut tasks,
