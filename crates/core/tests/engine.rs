@@ -71,6 +71,21 @@ fn challenged_alice(passphrase: &str) -> Engine {
     engine
 }
 
+/// Drops the connection and resumes the session with a server whose storage epoch is `epoch`.
+fn reconnect(engine: &mut Engine, epoch: Epoch) {
+    engine.on_disconnected();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [3; 32],
+        epoch,
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+}
+
 /// An engine signed in as alice with one 1:1 chat with bob, caught up.
 fn online_alice() -> Engine {
     let mut engine = challenged_alice("correct horse battery");
@@ -369,17 +384,7 @@ fn resync_sends_the_last_contiguous_position_per_chat() {
     for seq in 1..=3 {
         engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
     }
-    engine.on_disconnected();
-    engine.on_connected();
-    engine.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [3; 32],
-        epoch: Epoch(7),
-    });
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: None,
-    });
+    reconnect(&mut engine, Epoch(7));
     assert!(drain(&mut engine).contains(&ClientFrame::Sync {
         epoch: Some(Epoch(7)),
         positions: vec![(CHAT, Seq(3))],
@@ -390,17 +395,7 @@ fn resync_sends_the_last_contiguous_position_per_chat() {
 fn a_changed_epoch_drops_old_positions() {
     let mut engine = online_alice();
     engine.handle_frame(ServerFrame::Message(message(1, BOB, "m")));
-    engine.on_disconnected();
-    engine.on_connected();
-    engine.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [3; 32],
-        epoch: Epoch(8),
-    });
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: None,
-    });
+    reconnect(&mut engine, Epoch(8));
     assert!(drain(&mut engine).contains(&ClientFrame::Sync {
         epoch: Some(Epoch(8)),
         positions: vec![],
