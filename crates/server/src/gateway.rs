@@ -36,7 +36,7 @@ use crate::auth;
 use crate::fanout::{FanOut, OnlineGuard, SessionId};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
-use crate::storage::{ChatSnapshot, Page, Storage};
+use crate::storage::{Account, ChatSnapshot, Page, Storage};
 
 /// How long a connection may take to sign in.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,14 +164,9 @@ impl Gateway {
         Ok((member, token_hash, Some(token)))
     }
 
-    async fn login(
-        &self,
-        nonce: &[u8; 32],
-        username: Username,
-        signature: Vec<u8>,
-    ) -> Result<(Member, [u8; 32], Option<[u8; 32]>), Error> {
-        let account = self
-            .storage
+    /// The account called `username`, or a `NoSuchUser` refusal.
+    async fn existing_account(&self, username: &Username) -> Result<Account, Error> {
+        self.storage
             .account_by_name(username.clone())
             .await?
             .ok_or_else(|| {
@@ -179,7 +174,16 @@ impl Gateway {
                     ErrorCode::NoSuchUser,
                     format!("there is no user {username}"),
                 )
-            })?;
+            })
+    }
+
+    async fn login(
+        &self,
+        nonce: &[u8; 32],
+        username: Username,
+        signature: Vec<u8>,
+    ) -> Result<(Member, [u8; 32], Option<[u8; 32]>), Error> {
+        let account = self.existing_account(&username).await?;
         let key = auth::public_key(&account.public_key)?;
         auth::verify(
             &key,
@@ -222,12 +226,7 @@ impl Gateway {
                         "a 1:1 chat needs another person",
                     ));
                 }
-                let other = storage
-                    .account_by_name(with.clone())
-                    .await?
-                    .ok_or_else(|| {
-                        Error::refused(ErrorCode::NoSuchUser, format!("there is no user {with}"))
-                    })?;
+                let other = self.existing_account(&with).await?;
                 let (chat, created) = storage.create_direct(me.id, other.member.id).await?;
                 if created {
                     tracing::info!(
@@ -296,15 +295,7 @@ impl Gateway {
                 "only groups take new members",
             ));
         }
-        let account = storage
-            .account_by_name(username.clone())
-            .await?
-            .ok_or_else(|| {
-                Error::refused(
-                    ErrorCode::NoSuchUser,
-                    format!("there is no user {username}"),
-                )
-            })?;
+        let account = self.existing_account(&username).await?;
         let chat = storage.add_member(chat_id, me.id, account.member).await?;
         tracing::info!(chat = chat_id.0, added = %username, "member added");
         Ok(chat)
