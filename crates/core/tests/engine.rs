@@ -56,11 +56,15 @@ fn drain(engine: &mut Engine) -> Vec<ClientFrame> {
     std::iter::from_fn(|| engine.poll_frame()).collect()
 }
 
+/// Alice's account key for `passphrase` (cheap derivation parameters: tests only).
+fn alice_key(passphrase: &str) -> AccountKey {
+    AccountKey::derive(&name("alice"), passphrase, KdfParams::FAST_INSECURE).expect("derives")
+}
+
 /// An engine signing in as alice: its socket is open and it has answered the challenge.
 fn challenged_alice(passphrase: &str) -> Engine {
     let mut engine = Engine::new();
-    let key =
-        AccountKey::derive(&name("alice"), passphrase, KdfParams::FAST_INSECURE).expect("derives");
+    let key = alice_key(passphrase);
     engine.sign_in(name("alice"), key.auth_key());
     engine.on_connected();
     engine.handle_frame(ServerFrame::Challenge {
@@ -107,12 +111,7 @@ fn online_alice() -> Engine {
 #[test]
 fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
     let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "correct horse battery",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
+    let key = alice_key("correct horse battery");
     engine.sign_up(name("alice"), key.auth_key());
     engine.on_connected();
     assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
@@ -147,12 +146,7 @@ fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
 #[test]
 fn the_phase_follows_the_connection_from_opening_to_online_and_back() {
     let mut engine = Engine::new();
-    let key = AccountKey::derive(
-        &name("alice"),
-        "correct horse battery",
-        KdfParams::FAST_INSECURE,
-    )
-    .expect("derives");
+    let key = alice_key("correct horse battery");
     engine.sign_in(name("alice"), key.auth_key());
     assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
     engine.on_connecting();
