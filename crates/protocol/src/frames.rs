@@ -10,6 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{
+    BackupEntry, ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
+};
 use crate::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId, Username};
 
 /// What a client sends.
@@ -87,6 +90,70 @@ pub enum ClientFrame {
     },
     /// End this device's session: the server forgets its session token and closes.
     Logout,
+    /// Names this connection's device and adds keys to the directory; sent after every
+    /// `Welcome`, before anything else about keys. Answered by [`ServerFrame::KeysPublished`],
+    /// followed by every [`ServerFrame::ToDevice`] waiting for the device.
+    PublishKeys {
+        /// The device's keys, signed by the account key.
+        device: DeviceKeys,
+        /// New one-time keys (the directory keeps at most [`crate::MAX_ONE_TIME_KEYS`]).
+        one_time_keys: Vec<OneTimeKey>,
+        /// A new fallback key, replacing the previous one.
+        fallback_key: Option<OneTimeKey>,
+    },
+    /// Asks for the keys of some accounts. Answered by [`ServerFrame::Keys`].
+    QueryKeys {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The accounts.
+        users: Vec<UserId>,
+    },
+    /// Takes one one-time key of each device, to start Olm sessions with them. Answered by
+    /// [`ServerFrame::ClaimedKeys`].
+    ClaimKeys {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The devices.
+        devices: Vec<DeviceRef>,
+    },
+    /// Queues Olm messages for devices until each fetches them. Answered by
+    /// [`ServerFrame::ToDeviceSent`] once they are durable.
+    SendToDevice {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The messages.
+        messages: Vec<ToDeviceMessage>,
+    },
+    /// These [`ServerFrame::ToDevice`] messages are processed: the server deletes them.
+    ToDeviceDone {
+        /// Their ids.
+        ids: Vec<u64>,
+    },
+    /// Adds entries to the account's key backup. Answered by [`ServerFrame::BackupStored`].
+    PutBackup {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The entries.
+        entries: Vec<BackupEntry>,
+    },
+    /// Reads the account's key backup, in the order entries were stored. Answered by
+    /// [`ServerFrame::Backup`].
+    FetchBackup {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// Send entries stored after this position (`0`: from the start).
+        after: u64,
+    },
+    /// Takes a person out of a group (oneself included: leaving). Every member, and the one
+    /// removed, is sent the updated [`ServerFrame::Chat`].
+    RemoveMember {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The group.
+        chat_id: ChatId,
+        /// Who leaves.
+        user: UserId,
+    },
 }
 
 /// How a client proves who it is.
@@ -220,6 +287,60 @@ pub enum ServerFrame {
         /// When to reconnect, in milliseconds (`None`: do not reconnect by yourself).
         retry_after_ms: Option<u32>,
     },
+    /// The answer to [`ClientFrame::PublishKeys`].
+    KeysPublished {
+        /// How many unclaimed one-time keys of this device the directory holds.
+        one_time_keys: u32,
+    },
+    /// The answer to [`ClientFrame::QueryKeys`]; accounts that do not exist are left out.
+    Keys {
+        /// The request.
+        request: RequestId,
+        /// Each account's keys.
+        users: Vec<UserKeys>,
+    },
+    /// The answer to [`ClientFrame::ClaimKeys`].
+    ClaimedKeys {
+        /// The request.
+        request: RequestId,
+        /// One entry per device asked for that exists.
+        keys: Vec<ClaimedKey>,
+    },
+    /// The messages of a [`ClientFrame::SendToDevice`] are durable.
+    ToDeviceSent {
+        /// The request.
+        request: RequestId,
+    },
+    /// An Olm message for this connection's device. It is sent again after every
+    /// `PublishKeys` until the device says [`ClientFrame::ToDeviceDone`].
+    ToDevice {
+        /// Its id.
+        id: u64,
+        /// The device that sent it.
+        sender: DeviceRef,
+        /// The encoded Olm message.
+        body: Vec<u8>,
+    },
+    /// The entries of a [`ClientFrame::PutBackup`] are durable.
+    BackupStored {
+        /// The request.
+        request: RequestId,
+    },
+    /// The answer to [`ClientFrame::FetchBackup`]: entries with their positions, oldest first.
+    Backup {
+        /// The request.
+        request: RequestId,
+        /// `(position, entry)`; fetch again after the last position while `more` is set.
+        entries: Vec<(u64, BackupEntry)>,
+        /// Whether more entries follow the last one.
+        more: bool,
+    },
+    /// An account sharing a chat with this one (or this account) published a new device:
+    /// query its keys again before encrypting for it.
+    DevicesChanged {
+        /// The account.
+        user: UserId,
+    },
 }
 
 /// A person as other members see them.
@@ -320,6 +441,14 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The server failed; the request may be retried.
     Internal,
+    /// The account is not a member of the group (`RemoveMember`).
+    NotAMember,
+    /// A key request came before this connection's `PublishKeys`.
+    NoDevice,
+    /// A device's signature did not verify against the account key.
+    InvalidSignature,
+    /// A per-account limit was reached (devices, queued to-device messages, backup entries).
+    LimitReached,
 }
 
 impl ErrorCode {

@@ -11,12 +11,14 @@
 //! - [`username`]: the rules a username must follow.
 //! - [`frames`]: the frames themselves and the error codes.
 //! - [`auth`]: what a client signs to prove it holds an account key.
-//! - [`content`]: the plaintext a message body carries inside the app.
+//! - [`content`]: the plaintext a message body carries inside the app, and its encrypted form.
+//! - [`keys`]: the public keys of end-to-end encryption and what they sign.
 
 pub mod auth;
 pub mod content;
 pub mod frames;
 pub mod ids;
+pub mod keys;
 pub mod username;
 
 pub use frames::{
@@ -27,7 +29,7 @@ pub use username::{Username, UsernameError};
 
 /// The protocol version this build speaks. The server refuses an `Authenticate` frame that
 /// names another version.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest WebSocket message either side accepts, in bytes.
 ///
@@ -47,6 +49,31 @@ pub const MAX_TITLE_CHARS: usize = 100;
 
 /// The most messages the server returns for one history or sync request.
 pub const MAX_PAGE: u32 = 500;
+
+/// The most unclaimed one-time keys the directory keeps per device.
+pub const MAX_ONE_TIME_KEYS: usize = 100;
+
+/// The most devices an account may have in the directory.
+pub const MAX_DEVICES: usize = 32;
+
+/// The most to-device messages one `SendToDevice` may carry.
+pub const MAX_TO_DEVICE_BATCH: usize = 256;
+
+/// The most to-device messages that may wait for one device; past it, sends to it fail
+/// with [`ErrorCode::LimitReached`] until it fetches them.
+pub const MAX_PENDING_TO_DEVICE: usize = 10_000;
+
+/// The largest to-device message body, in bytes.
+pub const MAX_TO_DEVICE_BYTES: usize = 4 * 1024;
+
+/// The most entries one `PutBackup` may carry, and one `Backup` answer returns.
+pub const MAX_BACKUP_BATCH: usize = 100;
+
+/// The largest sealed backup entry, in bytes.
+pub const MAX_BACKUP_ENTRY_BYTES: usize = 1024;
+
+/// The most backup entries an account may keep.
+pub const MAX_BACKUP_ENTRIES: usize = 1_000_000;
 
 /// Why bytes could not be decoded into a frame.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,12 @@
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode,
     MAX_FRAME_BYTES, Member, MessageFrame, NewChat, RequestId, Seq, ServerFrame, UserId, Username,
-    decode, encode, frames::AuthMethod,
+    decode, encode,
+    frames::AuthMethod,
+    keys::{
+        BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+        UserKeys,
+    },
 };
 use proptest::prelude::*;
 
@@ -51,7 +56,72 @@ fn sample_client_frames() -> Vec<ClientFrame> {
             limit: 50,
         },
         ClientFrame::Logout,
+        ClientFrame::PublishKeys {
+            device: device_keys(),
+            one_time_keys: vec![one_time_key()],
+            fallback_key: Some(one_time_key()),
+        },
+        ClientFrame::QueryKeys {
+            request: RequestId(8),
+            users: vec![UserId(1), UserId(2)],
+        },
+        ClientFrame::ClaimKeys {
+            request: RequestId(9),
+            devices: vec![bob_device()],
+        },
+        ClientFrame::SendToDevice {
+            request: RequestId(10),
+            messages: vec![ToDeviceMessage {
+                recipient: bob_device(),
+                body: vec![6; 40],
+            }],
+        },
+        ClientFrame::ToDeviceDone { ids: vec![1, 2] },
+        ClientFrame::PutBackup {
+            request: RequestId(11),
+            entries: vec![backup_entry()],
+        },
+        ClientFrame::FetchBackup {
+            request: RequestId(12),
+            after: 3,
+        },
+        ClientFrame::RemoveMember {
+            request: RequestId(13),
+            chat_id: ChatId(9),
+            user: UserId(2),
+        },
     ]
+}
+
+fn bob_device() -> DeviceRef {
+    DeviceRef {
+        user: UserId(2),
+        device: DeviceKey([5; 32]),
+    }
+}
+
+fn device_keys() -> DeviceKeys {
+    DeviceKeys {
+        user: UserId(1),
+        device: DeviceKey([1; 32]),
+        ed25519: [2; 32],
+        signature: vec![3; 64],
+    }
+}
+
+fn one_time_key() -> OneTimeKey {
+    OneTimeKey {
+        key: [4; 32],
+        fallback: false,
+        signature: vec![5; 64],
+    }
+}
+
+fn backup_entry() -> BackupEntry {
+    BackupEntry {
+        id: [7; 32],
+        sealed: vec![8; 100],
+    }
 }
 
 fn sample_server_frames() -> Vec<ServerFrame> {
@@ -99,6 +169,44 @@ fn sample_server_frames() -> Vec<ServerFrame> {
             code: ErrorCode::ShuttingDown,
             retry_after_ms: Some(1000),
         },
+        ServerFrame::KeysPublished { one_time_keys: 50 },
+        ServerFrame::Keys {
+            request: RequestId(8),
+            users: vec![UserKeys {
+                user: UserId(1),
+                account_key: [9; 32],
+                devices: vec![device_keys()],
+            }],
+        },
+        ServerFrame::ClaimedKeys {
+            request: RequestId(9),
+            keys: vec![ClaimedKey {
+                device: bob_device(),
+                key: Some(one_time_key()),
+            }],
+        },
+        ServerFrame::ToDeviceSent {
+            request: RequestId(10),
+        },
+        ServerFrame::ToDevice {
+            id: 4,
+            sender: bob_device(),
+            body: vec![1; 10],
+        },
+        ServerFrame::BackupStored {
+            request: RequestId(11),
+        },
+        ServerFrame::Backup {
+            request: RequestId(12),
+            entries: vec![(4, backup_entry())],
+            more: false,
+        },
+        ServerFrame::DevicesChanged { user: UserId(2) },
+        ServerFrame::Error {
+            request: Some(RequestId(13)),
+            code: ErrorCode::LimitReached,
+            detail: String::new(),
+        },
     ]
 }
 
@@ -133,6 +241,9 @@ fn wire_format_snapshot() {
         sent_at_ms: 3,
     };
     assert_eq!(hex(&encode(&ack)), format!("0401{}0203", "00".repeat(16)));
+
+    let done = ClientFrame::ToDeviceDone { ids: vec![1, 300] };
+    assert_eq!(hex(&encode(&done)), "0d0201ac02");
 }
 
 #[test]
