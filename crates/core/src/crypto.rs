@@ -119,6 +119,11 @@ impl AccountKey {
     pub fn wrapping_key(&self) -> WrappingKey {
         WrappingKey(self.expand("merpati/wrapping-key/v1"))
     }
+
+    /// The key that seals the account's end-to-end key backup on the server.
+    pub fn backup_key(&self) -> [u8; 32] {
+        self.expand("merpati/key-backup/v1")
+    }
 }
 
 impl fmt::Debug for AccountKey {

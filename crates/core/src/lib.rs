@@ -10,9 +10,12 @@
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
 //! - [`store_suite`]: the one test suite every `Store` implementation passes.
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
+//! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
+//!   the key backup and safety numbers.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 
 pub mod crypto;
+pub mod e2e;
 pub mod engine;
 pub mod reconnect;
 pub mod store;
@@ -23,4 +26,4 @@ pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, Send
 pub use store::{
     AccountRecord, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store, StoreWrite,
 };
-pub use timeline::{MessageStatus, TimelineItem};
+pub use timeline::{MessageLock, MessageStatus, TimelineItem};

@@ -13,6 +13,8 @@ use std::sync::{Mutex, PoisonError};
 use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq};
 use serde::{Deserialize, Serialize};
 
+use crate::e2e::CryptoRecord;
+
 /// Who is signed in on this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -66,6 +68,10 @@ pub enum StoreWrite {
     PutOutbox(OutboxRecord),
     /// Removes a message from the outbox (acknowledged, or given up).
     RemoveOutbox(ClientMsgId),
+    /// Inserts or replaces a piece of the device's end-to-end key state.
+    PutCrypto(CryptoRecord),
+    /// Deletes a piece of the device's end-to-end key state by its key.
+    RemoveCrypto(String),
 }
 
 /// A device's local store.
@@ -98,6 +104,9 @@ pub trait Store {
     /// The outbox, in sending order.
     async fn outbox(&self) -> Result<Vec<OutboxRecord>, Self::Error>;
 
+    /// Every piece of the device's end-to-end key state, in no particular order.
+    async fn crypto(&self) -> Result<Vec<CryptoRecord>, Self::Error>;
+
     /// Deletes everything (signing out).
     async fn clear(&self) -> Result<(), Self::Error>;
 }
@@ -114,6 +123,7 @@ struct MemoryContents {
     chats: BTreeMap<ChatId, ChatRecord>,
     messages: BTreeMap<(ChatId, Seq), MessageRecord>,
     outbox: BTreeMap<ClientMsgId, OutboxRecord>,
+    crypto: BTreeMap<String, Vec<u8>>,
 }
 
 /// [`MemoryStore`] cannot fail; its error type has no values.
@@ -157,6 +167,12 @@ impl Store for MemoryStore {
                 StoreWrite::RemoveOutbox(id) => {
                     contents.outbox.remove(&id);
                 }
+                StoreWrite::PutCrypto(record) => {
+                    contents.crypto.insert(record.key, record.value);
+                }
+                StoreWrite::RemoveCrypto(key) => {
+                    contents.crypto.remove(&key);
+                }
             }
         }
         Ok(())
@@ -192,6 +208,18 @@ impl Store for MemoryStore {
         let mut entries: Vec<OutboxRecord> = self.contents().outbox.values().cloned().collect();
         entries.sort_by_key(|entry| entry.order);
         Ok(entries)
+    }
+
+    async fn crypto(&self) -> Result<Vec<CryptoRecord>, Self::Error> {
+        Ok(self
+            .contents()
+            .crypto
+            .iter()
+            .map(|(key, value)| CryptoRecord {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect())
     }
 
     async fn clear(&self) -> Result<(), Self::Error> {

@@ -13,6 +13,7 @@ use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username,
 };
 
+use crate::e2e::CryptoRecord;
 use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
 
 fn member(id: u64, name: &str) -> Member {
@@ -84,7 +85,45 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert_eq!(ok(store.account().await), None);
     assert!(ok(store.chats().await).is_empty());
     assert!(ok(store.outbox().await).is_empty());
+    assert!(ok(store.crypto().await).is_empty());
     assert!(ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await).is_empty());
+}
+
+fn crypto_record(key: &str, value: &[u8]) -> CryptoRecord {
+    CryptoRecord {
+        key: key.to_owned(),
+        value: value.to_vec(),
+    }
+}
+
+/// Key state records are put, replaced and removed by key.
+pub async fn crypto_records_are_put_replaced_and_removed<S: Store>(store: S) {
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutCrypto(crypto_record("account", b"one")),
+            StoreWrite::PutCrypto(crypto_record("in/abc", b"session")),
+            StoreWrite::PutCrypto(crypto_record("olm/00ff", b"olm")),
+        ],
+    )
+    .await;
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutCrypto(crypto_record("account", b"two")),
+            StoreWrite::RemoveCrypto("olm/00ff".to_owned()),
+        ],
+    )
+    .await;
+    let mut records = ok(store.crypto().await);
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        records,
+        vec![
+            crypto_record("account", b"two"),
+            crypto_record("in/abc", b"session")
+        ]
+    );
 }
 
 /// The account is stored and replaced whole.
@@ -224,6 +263,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
             StoreWrite::PutChat(sample_chat(1, "Keluarga")),
             StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),
             StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
+            StoreWrite::PutCrypto(crypto_record("account", b"keys")),
         ],
     )
     .await;
@@ -245,6 +285,7 @@ macro_rules! store_suite_tests {
             the_outbox_keeps_order_and_removes,
             a_mixed_batch_applies_every_write,
             clear_deletes_everything,
+            crypto_records_are_put_replaced_and_removed,
         );
     };
     (@cases $attr:meta, $make:expr; $($case:ident),* $(,)?) => {

@@ -36,6 +36,28 @@ impl MessageStatus {
     }
 }
 
+/// Whether a message's content could be opened on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageLock {
+    /// Decrypted and verified (or written here).
+    Open,
+    /// Encrypted with a key this device does not have yet; it opens when the key arrives.
+    Waiting,
+    /// It failed verification (altered, or not from who the server says) and is not shown.
+    Refused,
+}
+
+impl MessageLock {
+    /// The value of the app's `data-lock` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageLock::Open => "open",
+            MessageLock::Waiting => "waiting",
+            MessageLock::Refused => "refused",
+        }
+    }
+}
+
 /// A message as the views show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineItem {
@@ -51,18 +73,34 @@ pub struct TimelineItem {
     pub status: MessageStatus,
     /// When it was sent (or written, while pending), in milliseconds since the Unix epoch.
     pub sent_at_ms: u64,
-    /// What to show.
+    /// Whether the content could be opened.
+    pub lock: MessageLock,
+    /// What to show: the text, or words saying why it cannot be shown.
     pub text: String,
 }
 
-/// Decodes a body into the text to show; an unreadable body gets a visible placeholder rather
-/// than disappearing.
+/// Decodes a plaintext body (the outbox's) into the text to show; an unreadable body gets a
+/// visible placeholder rather than disappearing.
 pub fn body_text(body: &[u8]) -> String {
     match MessageContent::from_body(body) {
         Some(content) => content.text().to_owned(),
-        None => "⚠ This message cannot be shown by this version of Merpati".to_owned(),
+        None => UNREADABLE_TEXT.to_owned(),
     }
 }
+
+/// Shown for a body this version cannot read.
+pub const UNREADABLE_TEXT: &str = "⚠ This message cannot be shown by this version of Merpati";
+
+/// Shown while a message's key has not arrived.
+pub const WAITING_TEXT: &str =
+    "🔒 Waiting for this message's key — it opens by itself when it arrives";
+
+/// Shown for a message whose signature or MAC failed.
+pub const TAMPERED_TEXT: &str = "⚠ This message was altered on the way and is not shown";
+
+/// Shown for a message whose key came from someone else than its claimed sender.
+pub const WRONG_SENDER_TEXT: &str =
+    "⚠ This message's sender could not be verified, so it is not shown";
 
 /// What inserting a message changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +140,11 @@ impl Timeline {
     /// The newest sequence held without a gap after [`Timeline::floor`].
     pub fn synced(&self) -> Seq {
         self.synced
+    }
+
+    /// The message at a position, if loaded.
+    pub fn get(&self, seq: Seq) -> Option<&MessageRecord> {
+        self.messages.get(&seq)
     }
 
     /// The oldest sequence loaded in memory.

@@ -4,19 +4,24 @@
 //!
 //! The server here is a small model of the real one's contract (`docs/protocol.md`): it
 //! deduplicates on `client_msg_id`, numbers messages per chat without gaps, acknowledges the
-//! sender and fans out to every connected member.
+//! sender and fans out to every connected member; its key directory is `support::KeyDirectory`.
+//! Every message is end-to-end encrypted, so converging also means every device opened every
+//! message to the words that were written — whichever came first, a message or its key.
+
+mod support;
 
 use std::collections::{HashMap, VecDeque};
 
 use merpati_core::{
-    Engine, MessageStatus,
+    Engine, MessageLock, MessageStatus,
     crypto::{AccountKey, KdfParams},
 };
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, Member, MessageFrame, Seq,
-    ServerFrame, UserId, Username, frames::AuthMethod,
+    ServerFrame, UserId, Username, frames::AuthMethod, keys::DeviceKey,
 };
 use proptest::prelude::*;
+use support::KeyDirectory;
 
 const CHAT: ChatId = ChatId(1);
 const EPOCH: Epoch = Epoch(7);
@@ -59,6 +64,8 @@ struct Device {
     engine: Engine,
     me: Member,
     connected: bool,
+    /// The device this connection published (the server binds it on `PublishKeys`).
+    bound: Option<DeviceKey>,
     /// Frames on their way from the server to this device.
     inbound: VecDeque<ServerFrame>,
 }
@@ -87,8 +94,10 @@ fn step_strategy(devices: usize) -> impl Strategy<Value = Step> {
 
 struct World {
     server: ModelServer,
+    keys: KeyDirectory,
     devices: Vec<Device>,
     written: Vec<ClientMsgId>,
+    texts: HashMap<ClientMsgId, String>,
     page_limit: usize,
 }
 
@@ -103,20 +112,26 @@ impl World {
             id: UserId(2),
             username: Username::parse("bob").expect("valid"),
         };
-        let key = AccountKey::derive(
-            &alice.username,
-            "correct horse battery",
-            KdfParams::FAST_INSECURE,
-        )
-        .expect("derives");
+        let key_of = |member: &Member| {
+            AccountKey::derive(
+                &member.username,
+                "correct horse battery",
+                KdfParams::FAST_INSECURE,
+            )
+            .expect("derives")
+        };
+        let mut keys = KeyDirectory::default();
         let mut devices = Vec::new();
         for member in [&alice, &alice, &bob] {
+            let key = key_of(member);
+            keys.register(member.id, *key.auth_key().public_key().as_bytes());
             let mut engine = Engine::new();
-            engine.sign_in(member.username.clone(), key.auth_key());
+            engine.sign_in(member.username.clone(), &key);
             devices.push(Device {
                 engine,
                 me: member.clone(),
                 connected: false,
+                bound: None,
                 inbound: VecDeque::new(),
             });
         }
@@ -127,14 +142,36 @@ impl World {
         };
         let mut world = World {
             server,
+            keys,
             devices,
             written: Vec::new(),
+            texts: HashMap::new(),
             page_limit,
         };
-        for device in 0..world.devices.len() {
-            world.connect(device);
-        }
+        // Every device publishes its keys before anyone writes: a message sent to a person
+        // with no device at all can never be opened by a device created later (by design).
+        world.settle();
         world
+    }
+
+    /// A new browser signs in to `member`'s account with the passphrase, and connects.
+    fn add_device(&mut self, member: Member) {
+        let key = AccountKey::derive(
+            &member.username,
+            "correct horse battery",
+            KdfParams::FAST_INSECURE,
+        )
+        .expect("derives");
+        let mut engine = Engine::new();
+        engine.sign_in(member.username.clone(), &key);
+        self.devices.push(Device {
+            engine,
+            me: member,
+            connected: false,
+            bound: None,
+            inbound: VecDeque::new(),
+        });
+        self.connect(self.devices.len() - 1);
     }
 
     fn connect(&mut self, device: usize) {
@@ -157,6 +194,7 @@ impl World {
             return;
         }
         target.connected = false;
+        target.bound = None;
         target.inbound.clear();
         target.engine.on_disconnected();
     }
@@ -176,6 +214,22 @@ impl World {
             return;
         };
         let me = self.devices[device].me.clone();
+        let mut bound = self.devices[device].bound;
+        if let Some(handled) = self.keys.handle(me.id, &mut bound, &frame) {
+            self.devices[device].bound = bound;
+            self.devices[device].inbound.extend(handled.reply);
+            for (recipient, frame) in handled.deliver {
+                for target in &mut self.devices {
+                    if target.connected && target.bound == Some(recipient) {
+                        target.inbound.push_back(frame.clone());
+                    }
+                }
+            }
+            for frame in handled.everyone {
+                self.push_to_members(frame);
+            }
+            return;
+        }
         match frame {
             ClientFrame::Authenticate {
                 method: AuthMethod::Login { .. },
@@ -302,6 +356,7 @@ impl World {
                 let text = format!("message {}", self.written.len());
                 if let Ok(id) = self.devices[device].engine.send_text(CHAT, &text, 0) {
                     self.written.push(id);
+                    self.texts.insert(id, text);
                 }
             }
             Step::ClientToServer { device } => self.client_to_server(device),
@@ -384,6 +439,13 @@ fn check_converged(world: &World) {
                 .all(|item| item.status != MessageStatus::Pending),
             "nothing pending"
         );
+        for item in &items {
+            assert_eq!(
+                (item.lock, Some(&item.text)),
+                (MessageLock::Open, world.texts.get(&item.client_msg_id)),
+                "device {index} opened every message to what was written"
+            );
+        }
         assert_eq!(device.engine.pending_count(), 0);
     }
 }
@@ -415,5 +477,26 @@ fn a_lost_ack_is_repaired_by_an_idempotent_resend() {
     world.apply(Step::Disconnect { device: 2 });
     world.settle();
     assert_eq!(world.server.log.len(), 1, "the resend was stored once");
+    check_converged(&world);
+}
+
+#[test]
+fn a_new_browser_of_the_account_reads_the_history_written_before_it() {
+    let mut world = World::new(3);
+    for device in [0, 2, 1, 2, 0, 2, 2, 1] {
+        world.apply(Step::Write { device });
+    }
+    world.settle();
+    check_converged(&world);
+    // Nobody shared those messages' keys with a device that did not exist: it reads them
+    // through the key backup its account's other devices filled.
+    let alice = world.devices[0].me.clone();
+    world.add_device(alice);
+    world.settle();
+    assert_eq!(world.devices.len(), 4);
+    check_converged(&world);
+    // And what is written from now on reaches it directly.
+    world.apply(Step::Write { device: 2 });
+    world.settle();
     check_converged(&world);
 }

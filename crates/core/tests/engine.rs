@@ -1,17 +1,28 @@
 //! The client engine, driven frame by frame as the app drives it: what it sends, what it
 //! stores and what it shows.
+//!
+//! Most tests leave the device's keys unpublished, so the end-to-end flow stays out of the
+//! way of what they check; those about sending and reading words go through [`Net`], which
+//! answers key frames like the server's directory and plays bob's device.
+
+mod support;
+
+use std::collections::BTreeSet;
 
 use merpati_core::{
-    ConnectionPhase, Engine, Event, MessageStatus, StoreWrite,
+    ConnectionPhase, Engine, Event, MessageLock, MessageStatus, StoreWrite,
     crypto::{AccountKey, KdfParams},
+    e2e::DeviceCrypto,
 };
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
-    Seq, ServerFrame, UserId, Username,
+    PROTOCOL_VERSION, Seq, ServerFrame, UserId, Username,
     auth::{AuthPurpose, challenge_message},
     content::MessageContent,
     frames::AuthMethod,
+    keys::{DeviceKey, DeviceRef},
 };
+use support::KeyDirectory;
 use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 
 const ALICE: UserId = UserId(1);
@@ -61,11 +72,234 @@ fn alice_key(passphrase: &str) -> AccountKey {
     AccountKey::derive(&name("alice"), passphrase, KdfParams::FAST_INSECURE).expect("derives")
 }
 
+/// The server's key directory and bob's device, around alice's engine.
+struct Net {
+    keys: KeyDirectory,
+    alice_device: Option<DeviceKey>,
+    bob: DeviceCrypto,
+    bob_device: Option<DeviceKey>,
+}
+
+impl Net {
+    /// A directory knowing alice's account key and bob's published device.
+    fn new() -> Net {
+        let bob_key = AccountKey::derive(
+            &name("bob"),
+            "correct horse battery",
+            KdfParams::FAST_INSECURE,
+        )
+        .expect("derives");
+        let mut keys = KeyDirectory::default();
+        keys.register(
+            ALICE,
+            *alice_key("correct horse battery")
+                .auth_key()
+                .public_key()
+                .as_bytes(),
+        );
+        keys.register(BOB, *bob_key.auth_key().public_key().as_bytes());
+        let mut bob =
+            DeviceCrypto::new(BOB, &bob_key.auth_key(), bob_key.backup_key()).expect("randomness");
+        let (one_time_keys, fallback_key) = bob.unpublished_keys();
+        let mut bob_device = None;
+        keys.handle(
+            BOB,
+            &mut bob_device,
+            &ClientFrame::PublishKeys {
+                device: bob.device_keys(),
+                one_time_keys,
+                fallback_key,
+            },
+        );
+        Net {
+            keys,
+            alice_device: None,
+            bob,
+            bob_device,
+        }
+    }
+
+    /// Answers alice's key frames (and gives bob what is sent to him) until she sends none;
+    /// returns her other frames.
+    fn serve(&mut self, engine: &mut Engine) -> Vec<ClientFrame> {
+        let mut others = Vec::new();
+        loop {
+            let frames = drain(engine);
+            if frames.is_empty() {
+                return others;
+            }
+            for frame in frames {
+                let Some(handled) = self.keys.handle(ALICE, &mut self.alice_device, &frame) else {
+                    others.push(frame);
+                    continue;
+                };
+                for reply in handled.reply {
+                    engine.handle_frame(reply);
+                }
+                for (recipient, frame) in handled.deliver {
+                    if Some(recipient) == self.bob_device
+                        && let ServerFrame::ToDevice { sender, body, .. } = frame
+                        && let Ok(key) = self.bob.open_to_device(sender, &body)
+                    {
+                        self.bob.accept_room_key(sender, &key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bob's device writes message `seq`, sharing its key with alice's device first.
+    fn bob_says(&mut self, engine: &mut Engine, seq: u64, text: &str) -> MessageFrame {
+        let alice = DeviceRef {
+            user: ALICE,
+            device: self.alice_device.expect("alice published her device"),
+        };
+        let mut bob_device = self.bob_device;
+        for query in [
+            ClientFrame::QueryKeys {
+                request: merpati_protocol::RequestId(9_000),
+                users: vec![ALICE, BOB],
+            },
+            ClientFrame::ClaimKeys {
+                request: merpati_protocol::RequestId(9_001),
+                devices: vec![alice],
+            },
+        ] {
+            let targets: BTreeSet<DeviceRef> = [alice].into();
+            if matches!(query, ClientFrame::ClaimKeys { .. })
+                && self.bob.without_session(&targets).is_empty()
+            {
+                continue;
+            }
+            let handled = self
+                .keys
+                .handle(BOB, &mut bob_device, &query)
+                .expect("a key frame");
+            for reply in handled.reply {
+                match reply {
+                    ServerFrame::Keys { users, .. } => {
+                        self.bob.on_keys(users, 0);
+                    }
+                    ServerFrame::ClaimedKeys { keys, .. } => {
+                        self.bob.on_claimed(keys);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let targets: BTreeSet<DeviceRef> = [alice].into();
+        self.bob.ensure_outbound(CHAT, &[ALICE, BOB].into(), 0);
+        let need = self.bob.not_shared_with(CHAT, &targets);
+        if !need.is_empty() {
+            let session = self.bob.outbound_session_id(CHAT).expect("a session");
+            let messages = self.bob.share_outbound(CHAT, &need);
+            let handled = self
+                .keys
+                .handle(
+                    BOB,
+                    &mut bob_device,
+                    &ClientFrame::SendToDevice {
+                        request: merpati_protocol::RequestId(9_002),
+                        messages,
+                    },
+                )
+                .expect("a key frame");
+            self.bob
+                .mark_shared(CHAT, &session, &need.into_iter().collect::<Vec<_>>());
+            for (_, frame) in handled.deliver {
+                engine.handle_frame(frame);
+            }
+            // Alice checks who sent the key before she uses it.
+            self.serve(engine);
+        }
+        let body = self
+            .bob
+            .encrypt(CHAT, &MessageContent::Text { text: text.into() })
+            .expect("encrypts");
+        MessageFrame {
+            body,
+            ..message(seq, BOB, text)
+        }
+    }
+}
+
+impl Net {
+    /// Bob's device starts a new session, shares it with alice and writes under it; returns
+    /// the message and, separately, the key share, so a test can deliver them in any order.
+    fn bob_rotates_and_writes(&mut self, seq: u64, text: &str) -> (MessageFrame, Vec<ServerFrame>) {
+        // A member set without bob himself is not a superset of the current one: rotate.
+        self.bob.ensure_outbound(CHAT, &[ALICE].into(), 0);
+        let alice: BTreeSet<DeviceRef> = [DeviceRef {
+            user: ALICE,
+            device: self.alice_device.expect("alice published"),
+        }]
+        .into();
+        let messages = self.bob.share_outbound(CHAT, &alice);
+        let mut bob_device = self.bob_device;
+        let handled = self
+            .keys
+            .handle(
+                BOB,
+                &mut bob_device,
+                &ClientFrame::SendToDevice {
+                    request: merpati_protocol::RequestId(9_003),
+                    messages,
+                },
+            )
+            .expect("a key frame");
+        let session = self.bob.outbound_session_id(CHAT).expect("a session");
+        self.bob
+            .mark_shared(CHAT, &session, &alice.into_iter().collect::<Vec<_>>());
+        let body = self
+            .bob
+            .encrypt(CHAT, &MessageContent::Text { text: text.into() })
+            .expect("encrypts");
+        let message = MessageFrame {
+            body,
+            ..message(seq, BOB, text)
+        };
+        (
+            message,
+            handled
+                .deliver
+                .into_iter()
+                .map(|(_, frame)| frame)
+                .collect(),
+        )
+    }
+}
+
+/// Alice online with her keys published and bob's device in the directory.
+fn published_alice() -> (Engine, Net) {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(0),
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let mut net = Net::new();
+    let others = net.serve(&mut engine);
+    assert!(
+        others.iter().all(|frame| matches!(
+            frame,
+            ClientFrame::Authenticate { .. } | ClientFrame::Sync { .. }
+        )),
+        "only the sync besides keys: {others:?}"
+    );
+    engine.take_writes();
+    engine.take_events();
+    (engine, net)
+}
+
 /// An engine signing in as alice: its socket is open and it has answered the challenge.
 fn challenged_alice(passphrase: &str) -> Engine {
     let mut engine = Engine::new();
     let key = alice_key(passphrase);
-    engine.sign_in(name("alice"), key.auth_key());
+    engine.sign_in(name("alice"), &key);
     engine.on_connected();
     engine.handle_frame(ServerFrame::Challenge {
         version: 1,
@@ -112,7 +346,7 @@ fn online_alice() -> Engine {
 fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
     let mut engine = Engine::new();
     let key = alice_key("correct horse battery");
-    engine.sign_up(name("alice"), key.auth_key());
+    engine.sign_up(name("alice"), &key);
     engine.on_connected();
     assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
     let nonce = [42; 32];
@@ -121,9 +355,10 @@ fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
         nonce,
         epoch: Epoch(1),
     });
-    let Some(ClientFrame::Authenticate { version: 1, method }) = engine.poll_frame() else {
+    let Some(ClientFrame::Authenticate { version, method }) = engine.poll_frame() else {
         panic!("expected an Authenticate frame");
     };
+    assert_eq!(version, PROTOCOL_VERSION);
     let AuthMethod::Register {
         username,
         public_key,
@@ -147,7 +382,7 @@ fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
 fn the_phase_follows_the_connection_from_opening_to_online_and_back() {
     let mut engine = Engine::new();
     let key = alice_key("correct horse battery");
-    engine.sign_in(name("alice"), key.auth_key());
+    engine.sign_in(name("alice"), &key);
     assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
     engine.on_connecting();
     assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
@@ -187,17 +422,24 @@ fn welcome_stores_the_session_and_asks_to_sync() {
         me: member(ALICE, "alice"),
         session_token: Some([5; 32]),
     });
-    assert_eq!(
-        drain(&mut engine),
-        vec![ClientFrame::Sync {
-            epoch: Some(Epoch(7)),
-            positions: vec![]
-        }]
+    // The device's keys first, so that keys queued for it arrive before the messages.
+    let frames = drain(&mut engine);
+    assert!(
+        matches!(frames.as_slice(), [ClientFrame::PublishKeys { device, one_time_keys, fallback_key: Some(_) }, ClientFrame::Sync { epoch: Some(Epoch(7)), positions }]
+            if device.user == ALICE && !one_time_keys.is_empty() && positions.is_empty()),
+        "{frames:?}"
     );
-    assert!(engine.take_writes().iter().any(|write| matches!(
+    let writes = engine.take_writes();
+    assert!(writes.iter().any(|write| matches!(
         write,
         StoreWrite::PutAccount(account) if account.session_token == [5; 32]
     )));
+    assert!(
+        writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == "account")),
+        "the new device's keys are stored"
+    );
     assert_eq!(
         engine.take_events(),
         vec![Event::SignedIn(member(ALICE, "alice"))]
@@ -223,7 +465,7 @@ fn a_wrong_passphrase_is_reported() {
 
 #[test]
 fn a_sent_message_goes_from_pending_to_sent_once() {
-    let mut engine = online_alice();
+    let (mut engine, mut net) = published_alice();
     let id = engine.send_text(CHAT, "halo bob", 5_000).expect("queued");
     let items = engine.timeline(CHAT);
     assert_eq!(items.len(), 1);
@@ -231,10 +473,23 @@ fn a_sent_message_goes_from_pending_to_sent_once() {
         (items[0].status, items[0].own),
         (MessageStatus::Pending, true)
     );
-    assert!(matches!(
-        drain(&mut engine).as_slice(),
-        [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id
-    ));
+    let sent = net.serve(&mut engine);
+    let [
+        ClientFrame::Send {
+            client_msg_id,
+            body,
+            ..
+        },
+    ] = sent.as_slice()
+    else {
+        panic!("one Send after the key share: {sent:?}");
+    };
+    assert_eq!(*client_msg_id, id);
+    assert!(
+        !body.windows(8).any(|window| window == b"halo bob"),
+        "the body is encrypted"
+    );
+    let body = body.clone();
     assert!(
         engine
             .take_writes()
@@ -251,7 +506,15 @@ fn a_sent_message_goes_from_pending_to_sent_once() {
     // The server's fan-out delivers the same message to the sender's sessions too.
     let mut echoed = message(1, ALICE, "halo bob");
     echoed.client_msg_id = id;
-    engine.handle_frame(ServerFrame::Message(echoed));
+    echoed.body = body.clone();
+    engine.handle_frame(ServerFrame::Message(echoed.clone()));
+    // Bob, who was sent the key, reads it.
+    assert_eq!(
+        net.bob.open(&echoed),
+        merpati_core::e2e::Opened::Content(MessageContent::Text {
+            text: "halo bob".into()
+        })
+    );
 
     let items = engine.timeline(CHAT);
     assert_eq!(items.len(), 1, "shown exactly once");
@@ -266,7 +529,7 @@ fn a_sent_message_goes_from_pending_to_sent_once() {
 
 #[test]
 fn messages_written_offline_are_sent_after_the_next_sign_in() {
-    let mut engine = online_alice();
+    let (mut engine, mut net) = published_alice();
     engine.on_disconnected();
     assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
     let first = engine.send_text(CHAT, "satu", 1).expect("queued");
@@ -291,7 +554,8 @@ fn messages_written_offline_are_sent_after_the_next_sign_in() {
         me: member(ALICE, "alice"),
         session_token: None,
     });
-    let sent: Vec<ClientMsgId> = drain(&mut engine)
+    let sent: Vec<ClientMsgId> = net
+        .serve(&mut engine)
         .into_iter()
         .filter_map(|frame| match frame {
             ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
@@ -307,21 +571,74 @@ fn messages_written_offline_are_sent_after_the_next_sign_in() {
 
 #[test]
 fn a_message_delivered_twice_is_shown_once_in_sequence_order() {
-    let mut engine = online_alice();
-    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
-    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
-    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    let (mut engine, mut net) = published_alice();
+    let satu = net.bob_says(&mut engine, 1, "satu");
+    let dua = net.bob_says(&mut engine, 2, "dua");
+    engine.handle_frame(ServerFrame::Message(dua.clone()));
+    engine.handle_frame(ServerFrame::Message(satu.clone()));
+    engine.handle_frame(ServerFrame::Message(dua.clone()));
     engine.handle_frame(ServerFrame::Page {
         chat_id: CHAT,
-        messages: vec![message(1, BOB, "satu"), message(2, BOB, "dua")],
+        messages: vec![satu, dua],
         more: false,
     });
-    let texts: Vec<String> = engine
+    let texts: Vec<(MessageLock, String)> = engine
         .timeline(CHAT)
         .into_iter()
-        .map(|item| item.text)
+        .map(|item| (item.lock, item.text))
         .collect();
-    assert_eq!(texts, vec!["satu", "dua"]);
+    assert_eq!(
+        texts,
+        vec![
+            (MessageLock::Open, "satu".to_owned()),
+            (MessageLock::Open, "dua".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn a_message_whose_key_comes_later_opens_by_itself_and_a_changed_one_is_refused() {
+    let (mut engine, mut net) = published_alice();
+    let early = net.bob_says(&mut engine, 1, "halo");
+    let (locked, key_share) = net.bob_rotates_and_writes(2, "kemudian");
+    engine.handle_frame(ServerFrame::Message(early));
+    engine.handle_frame(ServerFrame::Message(locked));
+    let shown = |engine: &Engine| -> Vec<(MessageLock, String)> {
+        engine
+            .timeline(CHAT)
+            .into_iter()
+            .map(|item| (item.lock, item.text))
+            .collect()
+    };
+    assert_eq!(shown(&engine)[0], (MessageLock::Open, "halo".to_owned()));
+    assert_eq!(shown(&engine)[1].0, MessageLock::Waiting);
+    assert!(
+        shown(&engine)[1].1.contains("Waiting"),
+        "a clear placeholder"
+    );
+
+    // The key arrives after the message: the waiting one opens by itself.
+    for frame in key_share {
+        engine.handle_frame(frame);
+    }
+    net.serve(&mut engine);
+    let later = net.bob_says(&mut engine, 3, "asli");
+    let mut changed = later.clone();
+    changed.seq = Seq(4);
+    changed.client_msg_id = ClientMsgId([44; 16]);
+    let last = changed.body.len() - 1;
+    changed.body[last] ^= 1;
+    engine.handle_frame(ServerFrame::Message(later));
+    engine.handle_frame(ServerFrame::Message(changed));
+    let now = shown(&engine);
+    assert_eq!(now[1], (MessageLock::Open, "kemudian".to_owned()));
+    assert_eq!(now[2], (MessageLock::Open, "asli".to_owned()));
+    assert_eq!(
+        now[3].0,
+        MessageLock::Refused,
+        "a changed byte is refused: {now:?}"
+    );
+    assert!(now[3].1.contains("altered"));
 }
 
 #[test]
@@ -398,9 +715,11 @@ fn a_changed_epoch_drops_old_positions() {
 
 #[test]
 fn unread_counts_others_messages_until_marked_read() {
-    let mut engine = online_alice();
-    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
-    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    let (mut engine, mut net) = published_alice();
+    let satu = net.bob_says(&mut engine, 1, "satu");
+    let dua = net.bob_says(&mut engine, 2, "dua");
+    engine.handle_frame(ServerFrame::Message(satu));
+    engine.handle_frame(ServerFrame::Message(dua));
     let summary = &engine.chat_list()[0];
     assert_eq!((summary.title.as_str(), summary.unread), ("bob", 2));
     assert_eq!(summary.last_text.as_deref(), Some("dua"));
@@ -440,9 +759,9 @@ fn the_chat_list_is_ordered_by_latest_activity() {
 
 #[test]
 fn a_refused_message_is_shown_failed_and_can_be_retried() {
-    let mut engine = online_alice();
+    let (mut engine, mut net) = published_alice();
     let id = engine.send_text(CHAT, "x", 1).expect("queued");
-    drain(&mut engine);
+    net.serve(&mut engine);
     engine.handle_frame(ServerFrame::SendFailed {
         chat_id: CHAT,
         client_msg_id: id,
@@ -452,7 +771,7 @@ fn a_refused_message_is_shown_failed_and_can_be_retried() {
     engine.retry(id);
     assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Pending);
     assert!(
-        matches!(drain(&mut engine).as_slice(), [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id)
+        matches!(net.serve(&mut engine).as_slice(), [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id)
     );
 }
 

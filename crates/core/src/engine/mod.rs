@@ -11,7 +11,9 @@
 //! resent after every reconnect, with the same `client_msg_id` — until the server
 //! acknowledges it; the timelines show each message once, in sequence order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod keys;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, MAX_BODY_BYTES,
@@ -23,9 +25,11 @@ use merpati_protocol::{
 };
 use vodozemac::Ed25519SecretKey;
 
-use crate::crypto::random_bytes;
+use crate::crypto::{AccountKey, random_bytes};
+use crate::e2e::{CryptoRecord, DeviceCrypto, Opened};
 use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, StoreWrite};
-use crate::timeline::{Inserted, MessageStatus, Timeline, TimelineItem, body_text};
+use crate::timeline::{Inserted, MessageLock, MessageStatus, Timeline, TimelineItem, body_text};
+use keys::KeyFlow;
 
 /// How many messages a history request asks for.
 pub const HISTORY_PAGE: u32 = 50;
@@ -79,6 +83,12 @@ pub enum Event {
     ServerGoingAway {
         /// The server's hint, in milliseconds.
         retry_after_ms: Option<u32>,
+    },
+    /// A person's account key differs from the one this device pinned: their safety number
+    /// changed, and their chats say so until the person compares it again.
+    KeyChanged {
+        /// Whose key.
+        user: UserId,
     },
 }
 
@@ -134,10 +144,12 @@ enum Credentials {
     Register {
         username: Username,
         key: Ed25519SecretKey,
+        backup_key: [u8; 32],
     },
     Login {
         username: Username,
         key: Ed25519SecretKey,
+        backup_key: [u8; 32],
     },
     Resume {
         session_token: [u8; 32],
@@ -182,6 +194,20 @@ pub struct Engine {
     outgoing: VecDeque<ClientFrame>,
     writes: Vec<StoreWrite>,
     events: Vec<Event>,
+    /// This device's end-to-end keys; `None` until the first sign-in on it.
+    crypto: Option<DeviceCrypto>,
+    keys: KeyFlow,
+    /// What each message in memory turned out to be when opened.
+    opened: HashMap<ClientMsgId, Opened>,
+    /// Messages waiting for a Megolm session, by session id.
+    waiting: HashMap<String, BTreeSet<(ChatId, Seq)>>,
+    /// The body last sent for each outbox entry, stored with it once acknowledged.
+    sent_bodies: HashMap<ClientMsgId, Vec<u8>>,
+    /// The newest key backup position read.
+    backup_position: u64,
+    /// The newest time the engine has heard of (server times and the shell's `now`), in
+    /// milliseconds since the Unix epoch: dates key changes and ages Megolm sessions.
+    clock_ms: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -218,20 +244,42 @@ impl Engine {
             outgoing: VecDeque::new(),
             writes: Vec::new(),
             events: Vec::new(),
+            crypto: None,
+            keys: KeyFlow::default(),
+            opened: HashMap::new(),
+            waiting: HashMap::new(),
+            sent_bodies: HashMap::new(),
+            backup_position: 0,
+            clock_ms: 0,
         }
     }
 
     // ----- restoring and signing in -------------------------------------------------------
 
     /// Loads what the local store holds: the account (whose session token the next connection
-    /// resumes), the chats, the newest stored messages of each chat, and the outbox.
+    /// resumes), the chats, the newest stored messages of each chat, the outbox, and the
+    /// device's end-to-end keys. An account without keys must sign in again
+    /// ([`Event::SessionExpired`]): this device cannot read or write without them.
     pub fn restore(
         &mut self,
         account: Option<AccountRecord>,
         chats: Vec<ChatRecord>,
         messages: Vec<MessageRecord>,
         outbox: Vec<OutboxRecord>,
+        crypto: Vec<CryptoRecord>,
     ) {
+        self.crypto = DeviceCrypto::restore(crypto).filter(|crypto| {
+            account
+                .as_ref()
+                .is_some_and(|account| account.me.id == crypto.user())
+        });
+        let account = match account {
+            Some(_) if self.crypto.is_none() => {
+                self.events.push(Event::SessionExpired);
+                None
+            }
+            account => account,
+        };
         if let Some(account) = account {
             self.me = Some(account.me);
             self.session_token = Some(account.session_token);
@@ -251,6 +299,7 @@ impl Engine {
             by_chat.entry(message.chat_id).or_default().push(message);
         }
         for (chat_id, messages) in by_chat {
+            self.open_messages(&messages);
             if let Some(chat) = self.chats.get_mut(&chat_id) {
                 chat.timeline.restore(messages);
             }
@@ -265,14 +314,22 @@ impl Engine {
         self.outbox.sort_by_key(|entry| entry.record.order);
     }
 
-    /// Signs up on the next connection with a key derived from the passphrase.
-    pub fn sign_up(&mut self, username: Username, key: Ed25519SecretKey) {
-        self.credentials = Some(Credentials::Register { username, key });
+    /// Signs up on the next connection with the keys derived from the passphrase.
+    pub fn sign_up(&mut self, username: Username, key: &AccountKey) {
+        self.credentials = Some(Credentials::Register {
+            username,
+            key: key.auth_key(),
+            backup_key: key.backup_key(),
+        });
     }
 
-    /// Signs in on the next connection with a key derived from the passphrase.
-    pub fn sign_in(&mut self, username: Username, key: Ed25519SecretKey) {
-        self.credentials = Some(Credentials::Login { username, key });
+    /// Signs in on the next connection with the keys derived from the passphrase.
+    pub fn sign_in(&mut self, username: Username, key: &AccountKey) {
+        self.credentials = Some(Credentials::Login {
+            username,
+            key: key.auth_key(),
+            backup_key: key.backup_key(),
+        });
     }
 
     /// Whether the engine knows how to authenticate a connection.
@@ -306,6 +363,7 @@ impl Engine {
     /// A socket is open: the server's challenge comes next.
     pub fn on_connected(&mut self) {
         self.outgoing.clear();
+        self.keys = KeyFlow::default();
         self.phase = Phase::AwaitingChallenge;
     }
 
@@ -313,6 +371,7 @@ impl Engine {
     /// and go out again after the next sign-in; requests in flight fail.
     pub fn on_disconnected(&mut self) {
         self.outgoing.clear();
+        self.keys = KeyFlow::default();
         self.phase = Phase::Offline;
         for chat in self.chats.values_mut() {
             chat.fetching = false;
@@ -386,6 +445,18 @@ impl Engine {
                 code: _,
                 retry_after_ms,
             } => self.events.push(Event::ServerGoingAway { retry_after_ms }),
+            ServerFrame::KeysPublished { one_time_keys } => self.on_keys_published(one_time_keys),
+            ServerFrame::Keys { request, users } => self.on_keys(request, users),
+            ServerFrame::ClaimedKeys { request, keys } => self.on_claimed_keys(request, keys),
+            ServerFrame::ToDeviceSent { request } => self.on_to_device_sent(request),
+            ServerFrame::ToDevice { id, sender, body } => self.on_to_device(id, sender, &body),
+            ServerFrame::BackupStored { request } => self.on_backup_stored(request),
+            ServerFrame::Backup {
+                request,
+                entries,
+                more,
+            } => self.on_backup(request, entries, more),
+            ServerFrame::DevicesChanged { user } => self.on_devices_changed(user),
         }
     }
 
@@ -399,7 +470,7 @@ impl Engine {
         self.epoch = Some(epoch);
         let method = match &self.credentials {
             None => return,
-            Some(Credentials::Register { username, key }) => AuthMethod::Register {
+            Some(Credentials::Register { username, key, .. }) => AuthMethod::Register {
                 username: username.clone(),
                 public_key: *key.public_key().as_bytes(),
                 signature: key
@@ -407,7 +478,7 @@ impl Engine {
                     .to_bytes()
                     .to_vec(),
             },
-            Some(Credentials::Login { username, key }) => AuthMethod::Login {
+            Some(Credentials::Login { username, key, .. }) => AuthMethod::Login {
                 username: username.clone(),
                 signature: key
                     .sign(&challenge_message(AuthPurpose::Login, username, &nonce))
@@ -426,6 +497,15 @@ impl Engine {
     }
 
     fn on_welcome(&mut self, me: Member, session_token: Option<[u8; 32]>) {
+        let passphrase_keys = match &self.credentials {
+            Some(Credentials::Register {
+                key, backup_key, ..
+            })
+            | Some(Credentials::Login {
+                key, backup_key, ..
+            }) => Some((Ed25519SecretKey::from_slice(&key.to_bytes()), *backup_key)),
+            _ => None,
+        };
         if let Some(token) = session_token {
             self.session_token = Some(token);
             self.credentials = Some(Credentials::Resume {
@@ -436,6 +516,21 @@ impl Engine {
             // Another account signed in on this engine: nothing of the old one may show.
             self.chats.clear();
             self.outbox.clear();
+            self.opened.clear();
+            self.waiting.clear();
+        }
+        if let Some((key, backup_key)) = passphrase_keys {
+            if self
+                .crypto
+                .as_ref()
+                .is_none_or(|crypto| crypto.user() != me.id)
+            {
+                // A browser new to this account: a new device with its own keys. Without
+                // randomness there is no device; the engine stays signed in but cannot send.
+                self.crypto = DeviceCrypto::new(me.id, &key, backup_key).ok();
+            }
+            // Earlier history's keys are in the backup.
+            self.keys.backup_wanted = true;
         }
         self.me = Some(me.clone());
         if let Some(session_token) = self.session_token {
@@ -446,6 +541,15 @@ impl Engine {
             }));
         }
         self.phase = Phase::Syncing;
+        // The device first, so that keys waiting for it arrive before the messages they open.
+        if let Some(crypto) = self.crypto.as_mut() {
+            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
+            self.outgoing.push_back(ClientFrame::PublishKeys {
+                device: crypto.device_keys(),
+                one_time_keys,
+                fallback_key,
+            });
+        }
         // Chats whose range is known resume after it; for the others the server sends the
         // newest page, and older history comes page by page as the person scrolls.
         let positions = self
@@ -458,9 +562,8 @@ impl Engine {
             epoch: self.epoch,
             positions,
         });
-        for entry in self.outbox.iter().filter(|entry| !entry.failed) {
-            self.outgoing.push_back(send_frame(&entry.record));
-        }
+        // The outbox goes out once the device is published and keys are shared
+        // (`pump_keys`).
         self.events.push(Event::SignedIn(me));
     }
 
@@ -490,6 +593,17 @@ impl Engine {
 
     fn on_chat(&mut self, request: Option<RequestId>, info: ChatInfo) {
         let chat_id = info.id;
+        self.clock_ms = self.clock_ms.max(info.created_ms);
+        if info.kind == ChatKind::Direct {
+            // Its safety number needs the other person's keys.
+            let me = self.me.as_ref().map(|me| me.id);
+            self.keys.wanted.extend(
+                info.members
+                    .iter()
+                    .map(|member| member.id)
+                    .filter(|id| Some(*id) != me),
+            );
+        }
         let chat = self
             .chats
             .entry(chat_id)
@@ -509,6 +623,7 @@ impl Engine {
             self.pending_requests.retain(|pending| *pending != request);
             self.events.push(Event::ChatReady { request, chat_id });
         }
+        self.pump_keys();
     }
 
     fn on_ack(&mut self, chat_id: ChatId, client_msg_id: ClientMsgId, seq: Seq, sent_at_ms: u64) {
@@ -520,18 +635,26 @@ impl Engine {
             // Acknowledged already (a resend's second ack), or by another tab.
             return;
         };
+        self.clock_ms = self.clock_ms.max(sent_at_ms);
         let entry = self.outbox.remove(position);
         self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
-        let Some(me) = self.me.as_ref().map(|me| me.id) else {
+        let (Some(me), Some(body)) = (
+            self.me.as_ref().map(|me| me.id),
+            self.sent_bodies.remove(&client_msg_id),
+        ) else {
             return;
         };
+        if let Some(content) = MessageContent::from_body(&entry.record.body) {
+            // Written here: no need to decrypt what this device encrypted.
+            self.opened.insert(client_msg_id, Opened::Content(content));
+        }
         let message = MessageFrame {
             chat_id,
             seq,
             client_msg_id,
             sender: me,
             sent_at_ms,
-            body: entry.record.body,
+            body,
         };
         self.insert_messages(chat_id, vec![message], false);
     }
@@ -554,6 +677,10 @@ impl Engine {
         let is_history = floor > Seq(0) && messages.last().is_some_and(|last| last.seq < floor);
         if is_history {
             chat.history_requested = false;
+            self.open_messages(&messages);
+            let Some(chat) = self.chats.get_mut(&chat_id) else {
+                return;
+            };
             if chat.timeline.insert_older(messages.clone()) > 0 {
                 self.writes.push(StoreWrite::PutMessages(messages));
                 self.writes.push(StoreWrite::PutChat(chat.record()));
@@ -583,6 +710,13 @@ impl Engine {
     /// Inserts messages going forward, persists what is new, and asks for whatever a gap or
     /// an unfinished page leaves missing.
     fn insert_messages(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        if !self.chats.contains_key(&chat_id) {
+            return;
+        }
+        if let Some(newest) = messages.iter().map(|message| message.sent_at_ms).max() {
+            self.clock_ms = self.clock_ms.max(newest);
+        }
+        self.open_messages(&messages);
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             return;
         };
@@ -652,30 +786,27 @@ impl Engine {
             order: self.next_order,
         };
         self.next_order += 1;
+        self.clock_ms = self.clock_ms.max(now_ms);
         self.writes.push(StoreWrite::PutOutbox(record.clone()));
-        if self.is_authenticated() {
-            self.outgoing.push_back(send_frame(&record));
-        }
         self.outbox.push(OutboxEntry {
             record,
             failed: false,
         });
+        self.pump_keys();
         Ok(client_msg_id)
     }
 
     /// Sends a failed message again, under the same id.
     pub fn retry(&mut self, client_msg_id: ClientMsgId) {
-        let authenticated = self.is_authenticated();
         if let Some(entry) = self
             .outbox
             .iter_mut()
             .find(|entry| entry.record.client_msg_id == client_msg_id)
         {
             entry.failed = false;
-            if authenticated {
-                self.outgoing.push_back(send_frame(&entry.record));
-            }
+            self.keys.sent.remove(&client_msg_id);
         }
+        self.pump_keys();
     }
 
     fn request(
@@ -775,7 +906,8 @@ impl Engine {
             return;
         };
         if !page.is_empty() {
-            chat.timeline.restore(page);
+            chat.timeline.restore(page.clone());
+            self.open_messages(&page);
             return;
         }
         let floor = chat.timeline.floor();
@@ -798,7 +930,10 @@ impl Engine {
 
     /// The store writes produced since the last call; apply them as one batch.
     pub fn take_writes(&mut self) -> Vec<StoreWrite> {
-        std::mem::take(&mut self.writes)
+        let crypto = self.crypto_writes();
+        let mut writes = std::mem::take(&mut self.writes);
+        writes.extend(crypto);
+        writes
     }
 
     /// The events produced since the last call.
@@ -826,7 +961,7 @@ impl Engine {
                         Some(body_text(&pending.record.body)),
                         pending.record.created_ms,
                     ),
-                    (None, Some(message)) => (Some(body_text(&message.body)), message.sent_at_ms),
+                    (None, Some(message)) => (Some(self.shown(message).1), message.sent_at_ms),
                     (None, None) => (None, chat.info.created_ms),
                 };
                 ChatSummary {
@@ -868,18 +1003,22 @@ impl Engine {
             return Vec::new();
         };
         let read_by_others = chat.others_read.values().copied().max().unwrap_or_default();
-        let confirmed = chat.timeline.messages().map(|message| TimelineItem {
-            client_msg_id: message.client_msg_id,
-            seq: Some(message.seq),
-            sender: message.sender,
-            own: message.sender == me,
-            status: if message.sender == me && message.seq <= read_by_others {
-                MessageStatus::Read
-            } else {
-                MessageStatus::Sent
-            },
-            sent_at_ms: message.sent_at_ms,
-            text: body_text(&message.body),
+        let confirmed = chat.timeline.messages().map(|message| {
+            let (lock, text) = self.shown(message);
+            TimelineItem {
+                client_msg_id: message.client_msg_id,
+                seq: Some(message.seq),
+                sender: message.sender,
+                own: message.sender == me,
+                status: if message.sender == me && message.seq <= read_by_others {
+                    MessageStatus::Read
+                } else {
+                    MessageStatus::Sent
+                },
+                sent_at_ms: message.sent_at_ms,
+                lock,
+                text,
+            }
         });
         let pending = self
             .outbox
@@ -896,6 +1035,7 @@ impl Engine {
                     MessageStatus::Pending
                 },
                 sent_at_ms: entry.record.created_ms,
+                lock: MessageLock::Open,
                 text: body_text(&entry.record.body),
             });
         confirmed.chain(pending).collect()
@@ -904,6 +1044,76 @@ impl Engine {
     /// How many messages wait in the outbox.
     pub fn pending_count(&self) -> usize {
         self.outbox.iter().filter(|entry| !entry.failed).count()
+    }
+
+    /// Takes a person out of a group (or, with one's own id, leaves it).
+    pub fn remove_member(
+        &mut self,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<RequestId, RequestError> {
+        self.request(|request| ClientFrame::RemoveMember {
+            request,
+            chat_id,
+            user,
+        })
+    }
+
+    /// Whether this account is still a member of the chat (a removed member keeps what it
+    /// had, read-only).
+    pub fn is_member(&self, chat_id: ChatId) -> bool {
+        let me = self.me.as_ref().map(|me| me.id);
+        self.chats
+            .get(&chat_id)
+            .is_some_and(|chat| chat.info.members.iter().any(|member| Some(member.id) == me))
+    }
+
+    /// The safety number of a 1:1 chat (see [`crate::e2e::safety_number`]); `None` for a
+    /// group, or until the other person's keys are known.
+    pub fn safety_number(&self, chat_id: ChatId) -> Option<String> {
+        let other = self.direct_partner(chat_id)?;
+        self.crypto.as_ref()?.safety_number(other)
+    }
+
+    /// A member of the chat whose account key changed, with when this device noticed.
+    pub fn key_change(&self, chat_id: ChatId) -> Option<(Username, u64)> {
+        let crypto = self.crypto.as_ref()?;
+        let chat = self.chats.get(&chat_id)?;
+        chat.info.members.iter().find_map(|member| {
+            let at = crypto.key_changed(member.id)?;
+            Some((member.username.clone(), at))
+        })
+    }
+
+    /// The person compared the safety numbers of this chat again.
+    pub fn acknowledge_key_change(&mut self, chat_id: ChatId) {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        let members: Vec<UserId> = chat.info.members.iter().map(|member| member.id).collect();
+        if let Some(crypto) = self.crypto.as_mut() {
+            for user in members {
+                crypto.acknowledge_key_change(user);
+            }
+        }
+    }
+
+    /// This device's end-to-end keys, once signed in.
+    pub fn device_crypto(&self) -> Option<&DeviceCrypto> {
+        self.crypto.as_ref()
+    }
+
+    fn direct_partner(&self, chat_id: ChatId) -> Option<UserId> {
+        let chat = self.chats.get(&chat_id)?;
+        if chat.info.kind != ChatKind::Direct {
+            return None;
+        }
+        let me = self.me.as_ref()?.id;
+        chat.info
+            .members
+            .iter()
+            .map(|member| member.id)
+            .find(|id| *id != me)
     }
 
     /// A member's username in a chat.
@@ -935,14 +1145,6 @@ impl ChatState {
             floor: self.timeline.floor(),
             synced: self.timeline.synced(),
         }
-    }
-}
-
-fn send_frame(record: &OutboxRecord) -> ClientFrame {
-    ClientFrame::Send {
-        chat_id: record.chat_id,
-        client_msg_id: record.client_msg_id,
-        body: record.body.clone(),
     }
 }
 

@@ -1,0 +1,502 @@
+//! The engine's end-to-end flow: when to query, claim, share and back up keys, and how
+//! messages get opened.
+//!
+//! Sending in a chat needs, in order: a verified device list of every member (queried once
+//! per connection, again after `DevicesChanged`), an Olm session with each of those devices
+//! (claimed one-time keys), the chat's outbound Megolm session shared with every device that
+//! lacks it, and only then the encrypted `Send`s. The key share and the messages go out on
+//! the same connection in that order; the server handles a connection's frames one after
+//! another and stores each before reading the next, so a stored message implies its key
+//! was stored before it. A message is encrypted again each time it is (re)sent on a new
+//! connection, under the same `client_msg_id`: the server keeps the first copy.
+//!
+//! Receiving: a room key arriving over Olm is held (persisted) until its sender is known to
+//! be a device its account key vouches for and a member of the chat; then messages waiting
+//! for it open by themselves. Every inbound session goes to the key backup; a device that
+//! signs in with the passphrase, or meets a message it cannot open, reads the backup.
+
+use std::collections::{BTreeSet, HashMap};
+
+use merpati_protocol::{
+    ChatId, ClientFrame, ClientMsgId, MAX_BACKUP_BATCH, MAX_TO_DEVICE_BATCH, RequestId, UserId,
+    content::MessageContent,
+    keys::{BackupEntry, ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
+};
+
+use super::{Engine, Event, OutboxEntry};
+use crate::e2e::{Opened, Refusal};
+use crate::store::{MessageRecord, StoreWrite};
+use crate::timeline::{
+    MessageLock, TAMPERED_TEXT, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT,
+};
+
+/// Keeps one `SendToDevice` frame well under the frame limit.
+const TO_DEVICE_FRAME_BUDGET: usize = 48 * 1024;
+
+/// What the engine tracks about keys during one connection; reset on every disconnect.
+#[derive(Debug, Default)]
+pub(super) struct KeyFlow {
+    /// `KeysPublished` came: the server knows this connection's device.
+    pub(super) published: bool,
+    /// People whose device lists were fetched on this connection.
+    pub(super) fresh: BTreeSet<UserId>,
+    /// People whose device lists are wanted (held room keys, 1:1 safety numbers).
+    pub(super) wanted: BTreeSet<UserId>,
+    pub(super) query: Option<(RequestId, BTreeSet<UserId>)>,
+    pub(super) claim: Option<RequestId>,
+    /// Devices that published no key to start a session with, on this connection.
+    pub(super) unreachable: BTreeSet<DeviceRef>,
+    /// Key shares sent and not yet stored: request → (chat, session, devices).
+    pub(super) shares: HashMap<RequestId, (ChatId, String, Vec<DeviceRef>)>,
+    /// Outbox entries sent on this connection.
+    pub(super) sent: BTreeSet<ClientMsgId>,
+    pub(super) backup_put: Option<(RequestId, Vec<String>)>,
+    pub(super) backup_fetch: Option<RequestId>,
+    /// Read the backup (after a passphrase sign-in, or when a message waits for a key).
+    pub(super) backup_wanted: bool,
+    /// Senders of held keys whose device was missing from a fresh device list, queried once
+    /// more in case the device is newer than the list.
+    pub(super) requeried: BTreeSet<DeviceRef>,
+}
+
+impl KeyFlow {
+    fn in_flight_for(&self, chat_id: ChatId, session_id: &str) -> BTreeSet<DeviceRef> {
+        self.shares
+            .values()
+            .filter(|(chat, session, _)| *chat == chat_id && session == session_id)
+            .flat_map(|(_, _, devices)| devices.iter().copied())
+            .collect()
+    }
+}
+
+impl Engine {
+    fn next_request_id(&mut self) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        request
+    }
+
+    pub(super) fn on_keys_published(&mut self, one_time_keys: u32) {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        self.keys.published = true;
+        if crypto.replenish(one_time_keys) {
+            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
+            self.outgoing.push_back(ClientFrame::PublishKeys {
+                device: crypto.device_keys(),
+                one_time_keys,
+                fallback_key,
+            });
+        }
+        self.pump_keys();
+    }
+
+    pub(super) fn on_keys(&mut self, request: RequestId, users: Vec<UserKeys>) {
+        if self.keys.query.as_ref().map(|(id, _)| *id) != Some(request) {
+            return;
+        }
+        let Some((_, asked)) = self.keys.query.take() else {
+            return;
+        };
+        let now = self.clock_ms;
+        if let Some(crypto) = self.crypto.as_mut() {
+            for change in crypto.on_keys(users, now) {
+                self.events.push(Event::KeyChanged { user: change.user });
+            }
+        }
+        self.keys.fresh.extend(asked.iter().copied());
+        for user in &asked {
+            self.keys.wanted.remove(user);
+        }
+        self.pump_keys();
+    }
+
+    pub(super) fn on_claimed_keys(&mut self, request: RequestId, keys: Vec<ClaimedKey>) {
+        if self.keys.claim != Some(request) {
+            return;
+        }
+        self.keys.claim = None;
+        if let Some(crypto) = self.crypto.as_mut() {
+            let unreachable = crypto.on_claimed(keys);
+            self.keys.unreachable.extend(unreachable);
+        }
+        self.pump_keys();
+    }
+
+    pub(super) fn on_to_device_sent(&mut self, request: RequestId) {
+        if let Some((chat_id, session_id, devices)) = self.keys.shares.remove(&request)
+            && let Some(crypto) = self.crypto.as_mut()
+        {
+            crypto.mark_shared(chat_id, &session_id, &devices);
+        }
+    }
+
+    pub(super) fn on_to_device(&mut self, id: u64, sender: DeviceRef, body: &[u8]) {
+        if let Some(crypto) = self.crypto.as_mut() {
+            // A message that does not decrypt is dropped: it cannot be decrypted later either
+            // (Olm message keys are used once), and the sender re-shares on its next send.
+            if let Ok(key) = crypto.open_to_device(sender, body) {
+                crypto.hold(sender, key);
+            }
+        }
+        // The held key is persisted with this batch's writes, which the shell applies before
+        // it sends this frame.
+        self.outgoing
+            .push_back(ClientFrame::ToDeviceDone { ids: vec![id] });
+        self.pump_keys();
+    }
+
+    pub(super) fn on_devices_changed(&mut self, user: UserId) {
+        self.keys.fresh.remove(&user);
+        self.pump_keys();
+    }
+
+    pub(super) fn on_backup_stored(&mut self, request: RequestId) {
+        if let Some((id, sessions)) = self.keys.backup_put.take() {
+            if id == request
+                && let Some(crypto) = self.crypto.as_mut()
+            {
+                crypto.mark_backed_up(&sessions);
+            } else if id != request {
+                self.keys.backup_put = Some((id, sessions));
+            }
+        }
+        self.pump_keys();
+    }
+
+    pub(super) fn on_backup(
+        &mut self,
+        request: RequestId,
+        entries: Vec<(u64, BackupEntry)>,
+        more: bool,
+    ) {
+        if self.keys.backup_fetch != Some(request) {
+            return;
+        }
+        self.keys.backup_fetch = None;
+        if let Some((position, _)) = entries.last() {
+            self.backup_position = self.backup_position.max(*position);
+        }
+        let entries: Vec<BackupEntry> = entries.into_iter().map(|(_, entry)| entry).collect();
+        let imported = match self.crypto.as_mut() {
+            Some(crypto) => crypto.import_backup(&entries),
+            None => Vec::new(),
+        };
+        self.keys.backup_wanted = more;
+        for session_id in imported {
+            self.reopen_waiting(&session_id);
+        }
+        self.pump_keys();
+    }
+
+    /// Moves everything about keys forward as far as it can go without an answer: held room
+    /// keys, device queries, one-time key claims, key shares, sends, and the backup.
+    pub(super) fn pump_keys(&mut self) {
+        if !self.is_authenticated() || !self.keys.published || self.crypto.is_none() {
+            return;
+        }
+        self.settle_held_keys();
+        let mut want_query: BTreeSet<UserId> = self
+            .keys
+            .wanted
+            .difference(&self.keys.fresh)
+            .copied()
+            .collect();
+        let mut want_claim: BTreeSet<DeviceRef> = BTreeSet::new();
+        for chat_id in self.chats_with_unsent() {
+            let Some(members) = self.members(chat_id) else {
+                continue;
+            };
+            let me = self.me.as_ref().map(|me| me.id);
+            if me.is_some_and(|me| !members.contains(&me)) {
+                // Removed from the chat: nothing more can be sent there.
+                self.fail_unsent(chat_id);
+                continue;
+            }
+            let unknown: Vec<UserId> = members.difference(&self.keys.fresh).copied().collect();
+            if !unknown.is_empty() {
+                want_query.extend(unknown);
+                continue;
+            }
+            let Some(crypto) = self.crypto.as_mut() else {
+                return;
+            };
+            let devices: BTreeSet<DeviceRef> = crypto
+                .devices_of(&members)
+                .difference(&self.keys.unreachable)
+                .copied()
+                .collect();
+            let no_session = crypto.without_session(&devices);
+            if !no_session.is_empty() {
+                want_claim.extend(no_session);
+                continue;
+            }
+            crypto.ensure_outbound(chat_id, &members, self.clock_ms);
+            let Some(session_id) = crypto.outbound_session_id(chat_id) else {
+                continue;
+            };
+            let in_flight = self.keys.in_flight_for(chat_id, &session_id);
+            let need: BTreeSet<DeviceRef> = crypto
+                .not_shared_with(chat_id, &devices)
+                .difference(&in_flight)
+                .copied()
+                .collect();
+            if !need.is_empty() {
+                let messages = crypto.share_outbound(chat_id, &need);
+                self.send_to_devices(chat_id, &session_id, messages);
+            }
+            self.send_unsent(chat_id);
+        }
+        if !want_query.is_empty() && self.keys.query.is_none() {
+            let request = self.next_request_id();
+            self.outgoing.push_back(ClientFrame::QueryKeys {
+                request,
+                users: want_query.iter().copied().collect(),
+            });
+            self.keys.query = Some((request, want_query));
+        }
+        if !want_claim.is_empty() && self.keys.claim.is_none() {
+            let request = self.next_request_id();
+            self.outgoing.push_back(ClientFrame::ClaimKeys {
+                request,
+                devices: want_claim.into_iter().collect(),
+            });
+            self.keys.claim = Some(request);
+        }
+        self.pump_backup();
+    }
+
+    fn send_to_devices(
+        &mut self,
+        chat_id: ChatId,
+        session_id: &str,
+        messages: Vec<ToDeviceMessage>,
+    ) {
+        let mut batch: Vec<ToDeviceMessage> = Vec::new();
+        let mut batch_bytes = 0;
+        let mut batches = Vec::new();
+        for message in messages {
+            let size = message.body.len() + 64;
+            if !batch.is_empty()
+                && (batch.len() >= MAX_TO_DEVICE_BATCH
+                    || batch_bytes + size > TO_DEVICE_FRAME_BUDGET)
+            {
+                batches.push(std::mem::take(&mut batch));
+                batch_bytes = 0;
+            }
+            batch_bytes += size;
+            batch.push(message);
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        for messages in batches {
+            let request = self.next_request_id();
+            let devices = messages.iter().map(|message| message.recipient).collect();
+            self.keys
+                .shares
+                .insert(request, (chat_id, session_id.to_owned(), devices));
+            self.outgoing
+                .push_back(ClientFrame::SendToDevice { request, messages });
+        }
+    }
+
+    /// Chats with outbox entries not yet sent on this connection, in outbox order.
+    fn chats_with_unsent(&self) -> Vec<ChatId> {
+        let mut chats = Vec::new();
+        for entry in self.unsent() {
+            if !chats.contains(&entry.record.chat_id) {
+                chats.push(entry.record.chat_id);
+            }
+        }
+        chats
+    }
+
+    fn unsent(&self) -> impl Iterator<Item = &OutboxEntry> {
+        self.outbox
+            .iter()
+            .filter(|entry| !entry.failed && !self.keys.sent.contains(&entry.record.client_msg_id))
+    }
+
+    fn send_unsent(&mut self, chat_id: ChatId) {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        for entry in self
+            .outbox
+            .iter()
+            .filter(|entry| entry.record.chat_id == chat_id && !entry.failed)
+        {
+            let id = entry.record.client_msg_id;
+            if self.keys.sent.contains(&id) {
+                continue;
+            }
+            let Some(content) = MessageContent::from_body(&entry.record.body) else {
+                continue;
+            };
+            let Some(body) = crypto.encrypt(chat_id, &content) else {
+                continue;
+            };
+            self.keys.sent.insert(id);
+            self.sent_bodies.insert(id, body.clone());
+            self.outgoing.push_back(ClientFrame::Send {
+                chat_id,
+                client_msg_id: id,
+                body,
+            });
+        }
+    }
+
+    fn fail_unsent(&mut self, chat_id: ChatId) {
+        for entry in self
+            .outbox
+            .iter_mut()
+            .filter(|entry| entry.record.chat_id == chat_id)
+        {
+            entry.failed = true;
+        }
+    }
+
+    fn members(&self, chat_id: ChatId) -> Option<BTreeSet<UserId>> {
+        let chat = self.chats.get(&chat_id)?;
+        Some(chat.info.members.iter().map(|member| member.id).collect())
+    }
+
+    /// Decides on held room keys whose sender and chat can now be checked.
+    fn settle_held_keys(&mut self) {
+        let Some(crypto) = self.crypto.as_ref() else {
+            return;
+        };
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for (id, sender, key) in crypto.held() {
+            if !self.keys.fresh.contains(&sender.user) {
+                self.keys.wanted.insert(sender.user);
+                continue;
+            }
+            let Some(members) = self.members(key.chat_id) else {
+                // The chat is not known yet: its `Chat` frame comes with the sync.
+                continue;
+            };
+            if !members.contains(&sender.user) {
+                refused.push(id);
+            } else if crypto.is_verified_device(sender) {
+                accepted.push((id, sender, key));
+            } else if self.keys.requeried.insert(sender) {
+                self.keys.fresh.remove(&sender.user);
+                self.keys.wanted.insert(sender.user);
+            } else {
+                // Still not vouched for by the sender's account key: never use it.
+                refused.push(id);
+            }
+        }
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        for id in refused {
+            crypto.release_held(id);
+        }
+        let mut opened = Vec::new();
+        for (id, sender, key) in accepted {
+            if crypto.accept_room_key(sender, &key) {
+                opened.push(key.session_id);
+            }
+            crypto.release_held(id);
+        }
+        for session_id in opened {
+            self.reopen_waiting(&session_id);
+        }
+    }
+
+    fn pump_backup(&mut self) {
+        if self.keys.backup_put.is_none()
+            && let Some(crypto) = self.crypto.as_ref()
+        {
+            let pending = crypto.backup_pending(MAX_BACKUP_BATCH);
+            if !pending.is_empty() {
+                let request = self.next_request_id();
+                let (sessions, entries): (Vec<String>, Vec<BackupEntry>) =
+                    pending.into_iter().unzip();
+                self.outgoing
+                    .push_back(ClientFrame::PutBackup { request, entries });
+                self.keys.backup_put = Some((request, sessions));
+            }
+        }
+        if self.keys.backup_wanted && self.keys.backup_fetch.is_none() {
+            let request = self.next_request_id();
+            self.outgoing.push_back(ClientFrame::FetchBackup {
+                request,
+                after: self.backup_position,
+            });
+            self.keys.backup_fetch = Some(request);
+        }
+    }
+
+    /// Opens messages as they enter a timeline, remembering what each turned out to be.
+    pub(super) fn open_messages(&mut self, messages: &[MessageRecord]) {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        for message in messages {
+            if self.opened.contains_key(&message.client_msg_id) {
+                continue;
+            }
+            let opened = crypto.open(message);
+            if let Opened::Waiting { session_id } = &opened {
+                self.waiting
+                    .entry(session_id.clone())
+                    .or_default()
+                    .insert((message.chat_id, message.seq));
+                self.keys.backup_wanted = true;
+            }
+            self.opened.insert(message.client_msg_id, opened);
+        }
+    }
+
+    fn reopen_waiting(&mut self, session_id: &str) {
+        let Some(positions) = self.waiting.remove(session_id) else {
+            return;
+        };
+        let messages: Vec<MessageRecord> = positions
+            .into_iter()
+            .filter_map(|(chat_id, seq)| self.chats.get(&chat_id)?.timeline.get(seq).cloned())
+            .collect();
+        for message in &messages {
+            self.opened.remove(&message.client_msg_id);
+        }
+        self.open_messages(&messages);
+    }
+
+    /// What to show for a stored message, and whether it opened.
+    pub(super) fn shown(&self, message: &MessageRecord) -> (MessageLock, String) {
+        match self.opened.get(&message.client_msg_id) {
+            Some(Opened::Content(content)) => (MessageLock::Open, content.text().to_owned()),
+            Some(Opened::Waiting { .. }) | None => (MessageLock::Waiting, WAITING_TEXT.to_owned()),
+            Some(Opened::Refused(Refusal::Tampered)) => {
+                (MessageLock::Refused, TAMPERED_TEXT.to_owned())
+            }
+            Some(Opened::Refused(Refusal::WrongSender)) => {
+                (MessageLock::Refused, WRONG_SENDER_TEXT.to_owned())
+            }
+            Some(Opened::Refused(Refusal::Unreadable)) => {
+                (MessageLock::Refused, UNREADABLE_TEXT.to_owned())
+            }
+        }
+    }
+
+    /// Turns the crypto state's changes into store writes.
+    pub(super) fn crypto_writes(&mut self) -> Vec<StoreWrite> {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return Vec::new();
+        };
+        crypto
+            .take_writes()
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => StoreWrite::PutCrypto(crate::e2e::CryptoRecord { key, value }),
+                None => StoreWrite::RemoveCrypto(key),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,540 @@
+//! `DeviceCrypto` on its own: devices vouched for by account keys, Olm key sharing, Megolm
+//! encryption bound to chat and sender, rotation, the key backup, persistence and safety
+//! numbers. The engine-level flow is in `e2e_flow.rs`.
+
+use std::collections::BTreeSet;
+
+use merpati_core::crypto::{AccountKey, KdfParams};
+use merpati_core::e2e::{
+    DeviceCrypto, Opened, ROTATE_AFTER_MESSAGES, ROTATE_AFTER_MS, Refusal, safety_number,
+};
+use merpati_protocol::{
+    ChatId, ClientMsgId, MessageFrame, Seq, UserId, Username,
+    content::{EncryptedBody, MessageContent},
+    keys::{ClaimedKey, DeviceRef, OneTimeKey, UserKeys},
+};
+use proptest::prelude::*;
+
+const CHAT: ChatId = ChatId(7);
+
+struct Person {
+    user: UserId,
+    key: AccountKey,
+}
+
+impl Person {
+    fn new(id: u64, name: &str) -> Person {
+        let username = Username::parse(name).expect("valid username");
+        Person {
+            user: UserId(id),
+            key: AccountKey::derive(&username, "correct horse battery", KdfParams::FAST_INSECURE)
+                .expect("derives"),
+        }
+    }
+
+    fn device(&self) -> DeviceCrypto {
+        DeviceCrypto::new(self.user, &self.key.auth_key(), self.key.backup_key())
+            .expect("randomness")
+    }
+
+    fn account_key(&self) -> [u8; 32] {
+        *self.key.auth_key().public_key().as_bytes()
+    }
+}
+
+/// What the directory would answer for these devices of one person.
+fn keys_of(person: &Person, devices: &[&DeviceCrypto]) -> UserKeys {
+    UserKeys {
+        user: person.user,
+        account_key: person.account_key(),
+        devices: devices.iter().map(|device| device.device_keys()).collect(),
+    }
+}
+
+/// Claims one of `device`'s published one-time keys, as the directory would.
+fn claim(device: &mut DeviceCrypto, published: &mut Vec<OneTimeKey>) -> ClaimedKey {
+    if published.is_empty() {
+        published.extend(device.unpublished_keys().0);
+    }
+    ClaimedKey {
+        device: device.device(),
+        key: published.pop(),
+    }
+}
+
+fn text(text: &str) -> MessageContent {
+    MessageContent::Text { text: text.into() }
+}
+
+fn frame(sender: UserId, seq: u64, body: Vec<u8>) -> MessageFrame {
+    MessageFrame {
+        chat_id: CHAT,
+        seq: Seq(seq),
+        client_msg_id: ClientMsgId([seq as u8; 16]),
+        sender,
+        sent_at_ms: 1,
+        body,
+    }
+}
+
+/// `sender` shares its current session for CHAT with `receiver` over a fresh Olm session,
+/// and `receiver` accepts it. Both know each other's keys.
+fn share(sender: &mut DeviceCrypto, receiver: &mut DeviceCrypto) {
+    let target: BTreeSet<DeviceRef> = [receiver.device()].into();
+    if !sender.without_session(&target).is_empty() {
+        let mut published = Vec::new();
+        let claimed = claim(receiver, &mut published);
+        assert!(
+            sender.on_claimed(vec![claimed]).is_empty(),
+            "session starts"
+        );
+    }
+    let messages = sender.share_outbound(CHAT, &target);
+    assert_eq!(messages.len(), 1);
+    let key = receiver
+        .open_to_device(sender.device(), &messages[0].body)
+        .expect("the room key decrypts");
+    assert!(receiver.is_verified_device(sender.device()));
+    receiver.accept_room_key(sender.device(), &key);
+}
+
+struct Pair {
+    alice: Person,
+    bob: Person,
+    alice_device: DeviceCrypto,
+    bob_device: DeviceCrypto,
+}
+
+fn pair() -> Pair {
+    let alice = Person::new(1, "alice");
+    let bob = Person::new(2, "bob");
+    let mut alice_device = alice.device();
+    let mut bob_device = bob.device();
+    let directory = vec![
+        keys_of(&alice, &[&alice_device]),
+        keys_of(&bob, &[&bob_device]),
+    ];
+    assert!(alice_device.on_keys(directory.clone(), 10).is_empty());
+    assert!(bob_device.on_keys(directory, 10).is_empty());
+    Pair {
+        alice,
+        bob,
+        alice_device,
+        bob_device,
+    }
+}
+
+fn members(people: &[&Person]) -> BTreeSet<UserId> {
+    people.iter().map(|person| person.user).collect()
+}
+
+#[test]
+fn a_shared_session_decrypts_for_the_receiver_and_the_sender() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 100);
+    share(&mut alice_device, &mut bob_device);
+    let body = alice_device
+        .encrypt(CHAT, &text("halo bob"))
+        .expect("encrypts");
+    let message = frame(alice.user, 1, body.clone());
+    assert_eq!(bob_device.open(&message), Opened::Content(text("halo bob")));
+    assert_eq!(
+        alice_device.open(&message),
+        Opened::Content(text("halo bob"))
+    );
+    // The server sees an envelope, not the words.
+    assert!(EncryptedBody::from_body(&body).is_some());
+    assert!(!body.windows(8).any(|window| window == b"halo bob"));
+}
+
+#[test]
+fn a_device_without_the_key_waits_and_a_tampered_message_is_refused() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 100);
+    let body = alice_device
+        .encrypt(CHAT, &text("before the key"))
+        .expect("encrypts");
+    let message = frame(alice.user, 1, body);
+    assert!(matches!(bob_device.open(&message), Opened::Waiting { .. }));
+    share(&mut alice_device, &mut bob_device);
+    // The session key was shared at a later ratchet index: the first message stays locked.
+    assert!(matches!(bob_device.open(&message), Opened::Waiting { .. }));
+
+    let body = alice_device
+        .encrypt(CHAT, &text("after"))
+        .expect("encrypts");
+    let mut tampered = EncryptedBody::from_body(&body).expect("an envelope");
+    let EncryptedBody::MegolmV1 { ciphertext, .. } = &mut tampered;
+    let middle = ciphertext.len() / 2;
+    ciphertext[middle] ^= 0x01;
+    let tampered = frame(alice.user, 2, tampered.to_body());
+    assert_eq!(
+        bob_device.open(&tampered),
+        Opened::Refused(Refusal::Tampered)
+    );
+    assert_eq!(
+        bob_device.open(&frame(alice.user, 2, b"not an envelope".to_vec())),
+        Opened::Refused(Refusal::Unreadable)
+    );
+}
+
+#[test]
+fn a_message_is_refused_when_the_server_names_another_sender_or_chat() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 100);
+    share(&mut alice_device, &mut bob_device);
+    let body = alice_device.encrypt(CHAT, &text("mine")).expect("encrypts");
+    assert_eq!(
+        bob_device.open(&frame(bob.user, 1, body.clone())),
+        Opened::Refused(Refusal::WrongSender)
+    );
+    let mut moved = frame(alice.user, 1, body);
+    moved.chat_id = ChatId(8);
+    assert_eq!(
+        bob_device.open(&moved),
+        Opened::Refused(Refusal::WrongSender)
+    );
+}
+
+#[test]
+fn a_device_not_vouched_for_by_the_account_key_is_not_trusted() {
+    let Pair {
+        alice,
+        bob,
+        alice_device: _,
+        mut bob_device,
+    } = pair();
+    // A device the server invents for alice: signed by some other account key.
+    let mallory = Person::new(1, "mallory");
+    let forged = mallory.device();
+    bob_device.on_keys(
+        vec![UserKeys {
+            user: alice.user,
+            account_key: alice.account_key(),
+            devices: vec![forged.device_keys()],
+        }],
+        20,
+    );
+    assert!(!bob_device.is_verified_device(forged.device()));
+    assert!(bob_device.devices_of(&members(&[&alice])).is_empty());
+    let _ = bob;
+}
+
+#[test]
+fn a_changed_account_key_is_reported_and_changes_the_safety_number() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        bob_device,
+    } = pair();
+    let before = alice_device
+        .safety_number(bob.user)
+        .expect("bob's keys are known");
+    let impostor = Person::new(2, "impostor");
+    let changes = alice_device.on_keys(vec![keys_of(&impostor, &[])], 99);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].user, bob.user);
+    assert_eq!(alice_device.key_changed(bob.user), Some(99));
+    assert_ne!(alice_device.safety_number(bob.user), Some(before));
+    alice_device.acknowledge_key_change(bob.user);
+    assert_eq!(alice_device.key_changed(bob.user), None);
+    let _ = (alice, bob_device);
+}
+
+#[test]
+fn both_sides_compute_the_same_safety_number() {
+    let Pair {
+        alice,
+        bob,
+        alice_device,
+        bob_device,
+    } = pair();
+    let seen_by_alice = alice_device.safety_number(bob.user).expect("known");
+    let seen_by_bob = bob_device.safety_number(alice.user).expect("known");
+    assert_eq!(seen_by_alice, seen_by_bob);
+    assert_eq!(seen_by_alice.split(' ').count(), 12);
+    assert!(
+        seen_by_alice
+            .split(' ')
+            .all(|group| group.len() == 5 && group.bytes().all(|b| b.is_ascii_digit()))
+    );
+}
+
+#[test]
+fn the_outbound_session_rotates_on_count_age_and_departure() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        bob_device: _,
+    } = pair();
+    let carol = Person::new(3, "carol");
+    let everyone = members(&[&alice, &bob, &carol]);
+    alice_device.ensure_outbound(CHAT, &everyone, 0);
+    let first = alice_device.outbound_session_id(CHAT);
+    // Someone joining keeps the session.
+    alice_device.ensure_outbound(CHAT, &everyone, 1);
+    assert_eq!(alice_device.outbound_session_id(CHAT), first);
+    for _ in 0..ROTATE_AFTER_MESSAGES {
+        alice_device.encrypt(CHAT, &text("x"));
+    }
+    alice_device.ensure_outbound(CHAT, &everyone, 2);
+    let second = alice_device.outbound_session_id(CHAT);
+    assert_ne!(
+        second, first,
+        "rotates after {ROTATE_AFTER_MESSAGES} messages"
+    );
+    alice_device.ensure_outbound(CHAT, &everyone, ROTATE_AFTER_MS + 3);
+    let third = alice_device.outbound_session_id(CHAT);
+    assert_ne!(third, second, "rotates after a week");
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), ROTATE_AFTER_MS + 4);
+    assert_ne!(
+        alice_device.outbound_session_id(CHAT),
+        third,
+        "rotates when carol leaves"
+    );
+}
+
+#[test]
+fn a_removed_member_cannot_open_what_is_sent_after_the_removal() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    let carol = Person::new(3, "carol");
+    let mut carol_device = carol.device();
+    let directory = vec![
+        keys_of(&alice, &[&alice_device]),
+        keys_of(&bob, &[&bob_device]),
+        keys_of(&carol, &[&carol_device]),
+    ];
+    alice_device.on_keys(directory.clone(), 10);
+    bob_device.on_keys(directory.clone(), 10);
+    carol_device.on_keys(directory, 10);
+
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob, &carol]), 10);
+    share(&mut alice_device, &mut bob_device);
+    share(&mut alice_device, &mut carol_device);
+    let before = frame(
+        alice.user,
+        1,
+        alice_device
+            .encrypt(CHAT, &text("all three"))
+            .expect("encrypts"),
+    );
+    assert_eq!(
+        carol_device.open(&before),
+        Opened::Content(text("all three"))
+    );
+
+    // Carol is removed: the next message uses a new session, shared with bob only.
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 11);
+    share(&mut alice_device, &mut bob_device);
+    let after = frame(
+        alice.user,
+        2,
+        alice_device
+            .encrypt(CHAT, &text("just us"))
+            .expect("encrypts"),
+    );
+    assert_eq!(bob_device.open(&after), Opened::Content(text("just us")));
+    assert!(matches!(carol_device.open(&after), Opened::Waiting { .. }));
+}
+
+#[test]
+fn a_new_device_of_the_account_reads_earlier_history_from_the_backup() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    bob_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
+    share(&mut bob_device, &mut alice_device);
+    let message = frame(
+        bob.user,
+        1,
+        bob_device
+            .encrypt(CHAT, &text("old news"))
+            .expect("encrypts"),
+    );
+    assert_eq!(
+        alice_device.open(&message),
+        Opened::Content(text("old news"))
+    );
+
+    let backup = alice_device.backup_pending(100);
+    assert!(!backup.is_empty());
+    let (sessions, entries): (Vec<String>, Vec<_>) = backup.into_iter().unzip();
+    alice_device.mark_backed_up(&sessions);
+    assert!(alice_device.backup_pending(100).is_empty());
+
+    let mut new_browser = alice.device();
+    new_browser.on_keys(
+        vec![
+            keys_of(&alice, &[&alice_device]),
+            keys_of(&bob, &[&bob_device]),
+        ],
+        20,
+    );
+    assert!(matches!(new_browser.open(&message), Opened::Waiting { .. }));
+    assert!(!new_browser.import_backup(&entries).is_empty());
+    assert_eq!(
+        new_browser.open(&message),
+        Opened::Content(text("old news"))
+    );
+
+    // Someone else's backup (another passphrase) does not open.
+    let mut bobs_other = bob.device();
+    assert!(bobs_other.import_backup(&entries).is_empty());
+}
+
+#[test]
+fn the_state_survives_a_restore_from_its_records() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
+    share(&mut alice_device, &mut bob_device);
+    let first = frame(
+        alice.user,
+        1,
+        alice_device.encrypt(CHAT, &text("one")).expect("encrypts"),
+    );
+
+    let mut stored = std::collections::BTreeMap::new();
+    for device in [&mut alice_device, &mut bob_device] {
+        for (key, value) in device.take_writes() {
+            let records = stored
+                .entry(device.device())
+                .or_insert_with(std::collections::BTreeMap::new);
+            match value {
+                Some(value) => records.insert(key, value),
+                None => records.remove(&key),
+            };
+        }
+    }
+    let restore = |device: DeviceRef| {
+        let records = stored[&device]
+            .iter()
+            .map(|(key, value)| merpati_core::e2e::CryptoRecord {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        DeviceCrypto::restore(records).expect("an account record")
+    };
+    let mut alice_again = restore(alice_device.device());
+    let mut bob_again = restore(bob_device.device());
+    assert_eq!(alice_again.device(), alice_device.device());
+    assert_eq!(bob_again.open(&first), Opened::Content(text("one")));
+    // The restored outbound session continues where it was: bob still reads it.
+    let second = frame(
+        alice.user,
+        2,
+        alice_again.encrypt(CHAT, &text("two")).expect("encrypts"),
+    );
+    assert_eq!(bob_again.open(&second), Opened::Content(text("two")));
+    // And the Olm session continues too: a new share needs no new one-time key.
+    assert!(
+        alice_again
+            .without_session(&[bob_again.device()].into())
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_one_time_key_with_a_bad_signature_starts_no_session() {
+    let Pair {
+        alice: _,
+        bob: _,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    let mut published = Vec::new();
+    let mut claimed = claim(&mut bob_device, &mut published);
+    if let Some(key) = claimed.key.as_mut() {
+        key.key[0] ^= 1;
+    }
+    let unreachable = alice_device.on_claimed(vec![claimed]);
+    assert_eq!(unreachable, vec![bob_device.device()]);
+    assert!(
+        !alice_device
+            .without_session(&[bob_device.device()].into())
+            .is_empty()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Whatever order messages arrive in, and whenever the key arrives, every message opens
+    /// to what was written, exactly once the key is there.
+    #[test]
+    fn messages_open_in_any_order_once_the_key_arrives(
+        count in 1usize..20,
+        order in proptest::collection::vec(any::<prop::sample::Index>(), 20),
+        key_after in 0usize..20,
+    ) {
+        let Pair { alice, bob, mut alice_device, mut bob_device } = pair();
+        alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 0);
+        let target: BTreeSet<DeviceRef> = [bob_device.device()].into();
+        let mut published = Vec::new();
+        let claimed = claim(&mut bob_device, &mut published);
+        prop_assert!(alice_device.on_claimed(vec![claimed]).is_empty());
+        let share = alice_device.share_outbound(CHAT, &target);
+        let mut messages: Vec<(String, MessageFrame)> = (0..count)
+            .map(|n| {
+                let words = format!("message {n}");
+                let body = alice_device.encrypt(CHAT, &text(&words)).expect("encrypts");
+                (words, frame(alice.user, n as u64 + 1, body))
+            })
+            .collect();
+        for (position, index) in order.iter().enumerate().take(count) {
+            let other = index.index(count);
+            messages.swap(position, other);
+        }
+        for (delivered, (words, message)) in messages.iter().enumerate() {
+            if delivered == key_after.min(count) {
+                let key = bob_device.open_to_device(alice_device.device(), &share[0].body).expect("decrypts");
+                bob_device.accept_room_key(alice_device.device(), &key);
+            }
+            let opened = bob_device.open(message);
+            if delivered >= key_after.min(count) {
+                prop_assert_eq!(opened, Opened::Content(text(words)));
+            } else {
+                let waiting = matches!(opened, Opened::Waiting { .. });
+                prop_assert!(waiting);
+            }
+        }
+    }
+}
+
+#[test]
+fn safety_numbers_do_not_depend_on_argument_order() {
+    let a = (UserId(1), [1; 32]);
+    let b = (UserId(2), [2; 32]);
+    assert_eq!(safety_number(a, b), safety_number(b, a));
+    assert_ne!(safety_number(a, b), safety_number(a, (UserId(2), [3; 32])));
+}
