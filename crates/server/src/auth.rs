@@ -5,8 +5,13 @@
 //! derived from its passphrase, and the server checks it against the account's public key:
 //! one verification, microseconds. A session token is 32 random bytes handed to the client;
 //! the server keeps only its SHA-256, so a copy of the database cannot resume anyone.
+//!
+//! The same account key vouches for each of the account's devices in the key directory
+//! ([`verify_device`]), so the server cannot add a device of its own to someone's account
+//! without the other members' clients noticing.
 
 use merpati_protocol::auth::{AuthPurpose, challenge_message};
+use merpati_protocol::keys::{DeviceKeys, device_keys_message};
 use merpati_protocol::{ErrorCode, Username};
 use sha2::{Digest, Sha256};
 use vodozemac::{Ed25519PublicKey, Ed25519Signature};
@@ -57,6 +62,27 @@ pub(crate) fn verify(
         .map_err(|_| Error::refused(mismatch, "the signature does not match"))
 }
 
+/// Checks that the account key signed `device`'s keys: `InvalidKey` for a signature that is not
+/// 64 bytes of Ed25519, `InvalidSignature` for one that does not verify.
+pub(crate) fn verify_device(
+    account_key: &Ed25519PublicKey,
+    device: &DeviceKeys,
+) -> Result<(), Error> {
+    let signature = Ed25519Signature::from_slice(&device.signature).map_err(|_| {
+        Error::refused(
+            ErrorCode::InvalidKey,
+            "the device signature is not 64 bytes of Ed25519",
+        )
+    })?;
+    let message = device_keys_message(device.user, &device.device, &device.ed25519);
+    account_key.verify(&message, &signature).map_err(|_| {
+        Error::refused(
+            ErrorCode::InvalidSignature,
+            "the device's keys are not signed by the account key",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use vodozemac::Ed25519SecretKey;
@@ -96,6 +122,41 @@ mod tests {
             check(AuthPurpose::Login, &nonce, &signature[..10]),
             Err(ErrorCode::InvalidKey)
         );
+    }
+
+    #[test]
+    fn a_device_verifies_only_with_its_own_account_signature() {
+        use merpati_protocol::UserId;
+        use merpati_protocol::keys::DeviceKey;
+
+        let account = Ed25519SecretKey::from_slice(&[5; 32]);
+        let key = public_key(account.public_key().as_bytes()).expect("valid key");
+        let mut device = DeviceKeys {
+            user: UserId(7),
+            device: DeviceKey([1; 32]),
+            ed25519: [2; 32],
+            signature: Vec::new(),
+        };
+        device.signature = account
+            .sign(&device_keys_message(
+                device.user,
+                &device.device,
+                &device.ed25519,
+            ))
+            .to_bytes()
+            .to_vec();
+        assert!(verify_device(&key, &device).is_ok());
+        let check = |device: &DeviceKeys| verify_device(&key, device).map_err(|e| e.code());
+        let other_user = DeviceKeys {
+            user: UserId(8),
+            ..device.clone()
+        };
+        assert_eq!(check(&other_user), Err(ErrorCode::InvalidSignature));
+        let short = DeviceKeys {
+            signature: device.signature[..63].to_vec(),
+            ..device
+        };
+        assert_eq!(check(&short), Err(ErrorCode::InvalidKey));
     }
 
     #[test]

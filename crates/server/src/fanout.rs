@@ -6,6 +6,9 @@
 //! its queue grow, it is told to close (it will reconnect and catch up from storage, where
 //! every delivered frame can be replayed from).
 //!
+//! A session that published its device's keys is also bound to that device, so that a
+//! to-device message reaches only the sessions of the one browser it is encrypted for.
+//!
 //! It also caches who is in each chat, since every message needs that list.
 
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use merpati_protocol::keys::{DeviceKey, DeviceRef};
 use merpati_protocol::{ChatId, UserId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +37,8 @@ pub(crate) struct SessionId(pub(crate) u64);
 struct Subscriber {
     session: SessionId,
     queue: mpsc::Sender<Bytes>,
+    /// The device the session published keys for, if it has.
+    device: Option<DeviceKey>,
     /// Cancelled to tell the session it is too slow and must close.
     evict: CancellationToken,
 }
@@ -78,6 +84,7 @@ impl FanOut {
         let subscriber = Subscriber {
             session,
             queue,
+            device: None,
             evict: evict.clone(),
         };
         write(&self.inner.online)
@@ -115,6 +122,26 @@ impl FanOut {
                 if Some(subscriber.session) == skip {
                     continue;
                 }
+                offer(subscriber, frame);
+            }
+        }
+    }
+
+    /// Binds a session of `user` to one of the account's devices: from now on it gets the
+    /// to-device messages for that device.
+    pub(crate) fn bind_device(&self, user: UserId, session: SessionId, device: DeviceKey) {
+        let mut online = write(&self.inner.online);
+        let subscribers = online.get_mut(&user).into_iter().flatten();
+        for subscriber in subscribers.filter(|subscriber| subscriber.session == session) {
+            subscriber.device = Some(device);
+        }
+    }
+
+    /// Hands `frame` to every online session bound to `device`, and to no other.
+    pub(crate) fn deliver_to_device(&self, device: &DeviceRef, frame: &Bytes) {
+        let online = read(&self.inner.online);
+        for subscriber in online.get(&device.user).into_iter().flatten() {
+            if subscriber.device == Some(device.device) {
                 offer(subscriber, frame);
             }
         }
@@ -214,6 +241,34 @@ mod tests {
         assert!(alice_tab1.frames.try_recv().is_err());
         assert_eq!(alice_tab2.frames.try_recv().ok(), Some(frame.clone()));
         assert_eq!(bob_tab.frames.try_recv().ok(), Some(frame));
+    }
+
+    #[test]
+    fn a_to_device_frame_reaches_only_the_sessions_bound_to_its_device() {
+        let fanout = FanOut::new();
+        let alice = UserId(1);
+        let (phone, laptop) = (DeviceKey([1; 32]), DeviceKey([2; 32]));
+        let (s1, s2, s3) = (
+            fanout.next_session_id(),
+            fanout.next_session_id(),
+            fanout.next_session_id(),
+        );
+        let mut phone_tab = fanout.join(alice, s1);
+        let mut laptop_tab = fanout.join(alice, s2);
+        let mut unbound_tab = fanout.join(alice, s3);
+        fanout.bind_device(alice, s1, phone);
+        fanout.bind_device(alice, s2, laptop);
+        let frame = Bytes::from_static(b"olm");
+        fanout.deliver_to_device(
+            &DeviceRef {
+                user: alice,
+                device: phone,
+            },
+            &frame,
+        );
+        assert_eq!(phone_tab.frames.try_recv().ok(), Some(frame));
+        assert!(laptop_tab.frames.try_recv().is_err());
+        assert!(unbound_tab.frames.try_recv().is_err());
     }
 
     #[test]

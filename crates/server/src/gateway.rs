@@ -11,6 +11,12 @@
 //! the socket is not read again until the bucket allows that `Send` — TCP then slows the
 //! sender down. A session held back without a break for longer than the configured limit is
 //! told `Goodbye { RateLimited }` and closed.
+//!
+//! The frames of end-to-end encryption (the key directory, to-device messages and the key
+//! backup) are served by [`keys`]; the server only stores and forwards public keys and
+//! ciphertext for them.
+
+mod keys;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +26,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use bytes::Bytes;
 use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::keys::DeviceKey;
 use merpati_protocol::{
     ChatId, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode, MAX_BODY_BYTES,
     MAX_GROUP_MEMBERS, MAX_PAGE, MAX_TITLE_CHARS, Member, MessageFrame, NewChat, PROTOCOL_VERSION,
@@ -301,6 +308,35 @@ impl Gateway {
         Ok(chat)
     }
 
+    /// Takes `user` out of a group; the group afterwards and who left.
+    async fn remove_member(
+        &self,
+        me: &Member,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<(ChatSnapshot, Member), Error> {
+        // The writer checks membership and kind inside its transaction: a stranger learns
+        // only NoSuchChat, whatever `user` names.
+        let (chat, removed) = self.storage.remove_member(chat_id, me.id, user).await?;
+        // At once, so that no message stored from now on is fanned out to the one removed.
+        self.fanout.set_members(chat.id, chat.member_ids());
+        tracing::info!(chat = chat_id.0, removed = removed.id.0, "member removed");
+        Ok((chat, removed))
+    }
+
+    /// Tells every account sharing a chat with `user`, and `user`'s other sessions, that
+    /// `user`'s devices changed, so they query its keys again before encrypting for it.
+    async fn devices_changed(&self, user: UserId, skip: SessionId) {
+        match self.storage.chat_partners(user).await {
+            Ok(partners) => {
+                let frame = encode(&ServerFrame::DevicesChanged { user });
+                self.fanout.deliver(&partners, &frame, Some(skip));
+            }
+            // The change is stored all the same; partners see it at their next query.
+            Err(error) => tracing::warn!(%error, "cannot announce a device change"),
+        }
+    }
+
     /// Pushes a created or changed chat to every session of its members but `skip`; each
     /// member gets their own read position.
     fn push_chat(&self, chat: &ChatSnapshot, skip: SessionId) {
@@ -356,6 +392,8 @@ struct HeldSend {
 struct SignedIn {
     member: Member,
     token_hash: [u8; 32],
+    /// The device this connection published keys for; `None` until `PublishKeys`.
+    device: Option<DeviceKey>,
     _online: OnlineGuard,
 }
 
@@ -404,10 +442,23 @@ fn is_too_large(error: &axum::Error) -> bool {
 /// The request id a client frame carries, if any.
 fn request_of(frame: &ClientFrame) -> Option<RequestId> {
     match frame {
-        ClientFrame::CreateChat { request, .. } | ClientFrame::AddMember { request, .. } => {
-            Some(*request)
-        }
-        _ => None,
+        ClientFrame::CreateChat { request, .. }
+        | ClientFrame::AddMember { request, .. }
+        | ClientFrame::QueryKeys { request, .. }
+        | ClientFrame::ClaimKeys { request, .. }
+        | ClientFrame::SendToDevice { request, .. }
+        | ClientFrame::PutBackup { request, .. }
+        | ClientFrame::FetchBackup { request, .. }
+        | ClientFrame::RemoveMember { request, .. } => Some(*request),
+        ClientFrame::Authenticate { .. }
+        | ClientFrame::Send { .. }
+        | ClientFrame::Sync { .. }
+        | ClientFrame::Fetch { .. }
+        | ClientFrame::History { .. }
+        | ClientFrame::MarkRead { .. }
+        | ClientFrame::Logout
+        | ClientFrame::PublishKeys { .. }
+        | ClientFrame::ToDeviceDone { .. } => None,
     }
 }
 
@@ -736,6 +787,31 @@ impl Session {
             }
             ClientFrame::MarkRead { chat_id, seq } => self.mark_read(&me, chat_id, seq).await,
             ClientFrame::Logout => self.logout().await,
+            ClientFrame::RemoveMember {
+                request,
+                chat_id,
+                user,
+            } => self.remove_member(&me, request, chat_id, user).await,
+            ClientFrame::PublishKeys {
+                device,
+                one_time_keys,
+                fallback_key,
+            } => {
+                self.publish_keys(&me, device, one_time_keys, fallback_key)
+                    .await
+            }
+            ClientFrame::QueryKeys { request, users } => self.query_keys(request, users).await,
+            ClientFrame::ClaimKeys { request, devices } => self.claim_keys(request, devices).await,
+            ClientFrame::SendToDevice { request, messages } => {
+                self.send_to_device(&me, request, messages).await
+            }
+            ClientFrame::ToDeviceDone { ids } => self.acknowledge_to_device(ids).await,
+            ClientFrame::PutBackup { request, entries } => {
+                self.put_backup(&me, request, entries).await
+            }
+            ClientFrame::FetchBackup { request, after } => {
+                self.fetch_backup(&me, request, after).await
+            }
         }
     }
 
@@ -818,6 +894,7 @@ impl Session {
                 self.me = Some(SignedIn {
                     member: member.clone(),
                     token_hash,
+                    device: None,
                     _online: online.guard,
                 });
                 self.send(&ServerFrame::Welcome {
@@ -848,9 +925,25 @@ impl Session {
     }
 
     async fn logout(&mut self) -> Result<Flow, Gone> {
-        let Some(token_hash) = self.me.as_ref().map(|me| me.token_hash) else {
+        let Some((me, token_hash, device)) = self
+            .me
+            .as_ref()
+            .map(|me| (me.member.id, me.token_hash, me.device))
+        else {
             return Ok(Flow::Continue);
         };
+        // A signed-out browser deletes its keys, so its device is gone for good: drop it from
+        // the directory before the session, so that a failure leaves it signed in to retry.
+        if let Some(device) = device {
+            match self.gateway.storage.delete_device(me, device).await {
+                Ok(true) => self.gateway.devices_changed(me, self.id).await,
+                Ok(false) => {}
+                Err(error) => {
+                    self.send_error(None, &error).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
         match self.gateway.storage.delete_session(token_hash).await {
             Ok(()) => {
                 tracing::info!("signed out");
@@ -886,6 +979,29 @@ impl Session {
             Err(error) => self.send_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
+    }
+
+    /// Answers `RemoveMember`: the group goes to the one who asked, to the remaining members
+    /// and to the one removed, whose `ChatInfo` no longer lists them.
+    async fn remove_member(
+        &mut self,
+        me: &Member,
+        request: RequestId,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<Flow, Gone> {
+        let removed = self.gateway.remove_member(me, chat_id, user).await;
+        if let Ok((chat, removed)) = &removed {
+            let frame = encode(&ServerFrame::Chat {
+                request: None,
+                chat: chat.info_for(removed.id),
+            });
+            self.gateway
+                .fanout
+                .deliver(&[removed.id], &frame, Some(self.id));
+        }
+        let changed = removed.map(|(chat, _)| (chat, true));
+        self.answer_chat(me, request, changed).await
     }
 
     // ---- messages ----

@@ -15,9 +15,11 @@
 //!   admission, static files.
 //! - `admission`: the connection cap, the handshake rate and each session's send rate.
 //! - `metrics`: the counters, served in the Prometheus text format.
-//! - `gateway`: one WebSocket session, from the challenge to the last frame.
+//! - `gateway`: one WebSocket session, from the challenge to the last frame; `gateway::keys`
+//!   serves its end-to-end encryption frames (key directory, to-device messages, key backup).
 //! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
-//! - `fanout`: who is online, and handing one encoded frame to many sessions.
+//! - `fanout`: who is online (and on which device), and handing one encoded frame to many
+//!   sessions.
 //! - `storage`: SQLite: schema migrations, the group-committing writer, read connections.
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
 //! - [`error`]: the error type of the crate.

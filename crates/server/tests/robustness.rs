@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::keys::{
+    BackupEntry, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+};
 use merpati_protocol::{
-    ChatId, ClientFrame, ClientMsgId, Epoch, NewChat, RequestId, Seq, ServerFrame, Username,
+    ChatId, ClientFrame, ClientMsgId, Epoch, NewChat, RequestId, Seq, ServerFrame, UserId, Username,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -66,6 +69,105 @@ fn new_chat() -> impl Strategy<Value = NewChat> {
     ]
 }
 
+/// Small ids, so that frames often name accounts that exist.
+fn user_id() -> impl Strategy<Value = UserId> {
+    prop_oneof![(0u64..6).prop_map(UserId), any::<u64>().prop_map(UserId)]
+}
+
+fn device_ref() -> impl Strategy<Value = DeviceRef> {
+    (
+        user_id(),
+        prop_oneof![(0u8..3).prop_map(|byte| [byte; 32]), any::<[u8; 32]>()],
+    )
+        .prop_map(|(user, device)| DeviceRef {
+            user,
+            device: DeviceKey(device),
+        })
+}
+
+fn one_time_key() -> impl Strategy<Value = OneTimeKey> {
+    (
+        any::<[u8; 32]>(),
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 0..80),
+    )
+        .prop_map(|(key, fallback, signature)| OneTimeKey {
+            key,
+            fallback,
+            signature,
+        })
+}
+
+/// The frames of end-to-end encryption.
+fn key_frame() -> impl Strategy<Value = ClientFrame> {
+    let request = || any::<u32>().prop_map(RequestId);
+    prop_oneof![
+        (
+            device_ref(),
+            any::<[u8; 32]>(),
+            prop::collection::vec(any::<u8>(), 0..80),
+            prop::collection::vec(one_time_key(), 0..4),
+            proptest::option::of(one_time_key()),
+        )
+            .prop_map(
+                |(device, ed25519, signature, one_time_keys, fallback_key)| {
+                    ClientFrame::PublishKeys {
+                        device: DeviceKeys {
+                            user: device.user,
+                            device: device.device,
+                            ed25519,
+                            signature,
+                        },
+                        one_time_keys,
+                        fallback_key,
+                    }
+                }
+            ),
+        (request(), prop::collection::vec(user_id(), 0..8))
+            .prop_map(|(request, users)| ClientFrame::QueryKeys { request, users }),
+        (request(), prop::collection::vec(device_ref(), 0..4))
+            .prop_map(|(request, devices)| ClientFrame::ClaimKeys { request, devices }),
+        (
+            request(),
+            prop::collection::vec(
+                (device_ref(), prop::collection::vec(any::<u8>(), 0..64)),
+                0..4
+            )
+        )
+            .prop_map(|(request, messages)| ClientFrame::SendToDevice {
+                request,
+                messages: messages
+                    .into_iter()
+                    .map(|(recipient, body)| ToDeviceMessage { recipient, body })
+                    .collect(),
+            }),
+        prop::collection::vec(any::<u64>(), 0..8).prop_map(|ids| ClientFrame::ToDeviceDone { ids }),
+        (
+            request(),
+            prop::collection::vec(
+                (any::<[u8; 32]>(), prop::collection::vec(any::<u8>(), 0..64)),
+                0..4
+            )
+        )
+            .prop_map(|(request, entries)| ClientFrame::PutBackup {
+                request,
+                entries: entries
+                    .into_iter()
+                    .map(|(id, sealed)| BackupEntry { id, sealed })
+                    .collect(),
+            }),
+        (request(), any::<u64>())
+            .prop_map(|(request, after)| ClientFrame::FetchBackup { request, after }),
+        (request(), chat_id(), user_id()).prop_map(|(request, chat_id, user)| {
+            ClientFrame::RemoveMember {
+                request,
+                chat_id,
+                user,
+            }
+        }),
+    ]
+}
+
 /// Any client frame, with fields mostly in ranges that reach past the first checks.
 fn client_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
@@ -113,6 +215,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         }),
         (chat_id(), seq()).prop_map(|(chat_id, seq)| ClientFrame::MarkRead { chat_id, seq }),
         Just(ClientFrame::Logout),
+        key_frame(),
     ]
 }
 

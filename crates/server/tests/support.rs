@@ -7,9 +7,13 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use merpati_protocol::auth::{AuthPurpose, challenge_message};
 use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::keys::{
+    ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
+    device_keys_message, one_time_key_message,
+};
 use merpati_protocol::{
     ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, NewChat,
-    PROTOCOL_VERSION, RequestId, Seq, ServerFrame, Username,
+    PROTOCOL_VERSION, RequestId, Seq, ServerFrame, UserId, Username,
 };
 use merpati_server::{Config, Durability};
 use tempfile::TempDir;
@@ -148,6 +152,86 @@ pub(crate) fn msg_id(n: u64) -> ClientMsgId {
     let mut id = [0xa5u8; 16];
     id[..8].copy_from_slice(&n.to_le_bytes());
     ClientMsgId(id)
+}
+
+/// A browser's end-to-end encryption identity: a real vodozemac Olm account, as the app has.
+pub(crate) struct Device {
+    pub(crate) olm: vodozemac::olm::Account,
+    /// The account it belongs to.
+    pub(crate) user: UserId,
+    /// The username whose account key vouches for it.
+    name: String,
+}
+
+impl Device {
+    pub(crate) fn new(name: &str, user: UserId) -> Device {
+        Device {
+            olm: vodozemac::olm::Account::new(),
+            user,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn key(&self) -> DeviceKey {
+        DeviceKey(self.olm.curve25519_key().to_bytes())
+    }
+
+    pub(crate) fn at(&self) -> DeviceRef {
+        DeviceRef {
+            user: self.user,
+            device: self.key(),
+        }
+    }
+
+    /// Its keys, signed with `signer`'s account key.
+    pub(crate) fn keys_signed_by(&self, signer: &str) -> DeviceKeys {
+        let ed25519 = *self.olm.ed25519_key().as_bytes();
+        let message = device_keys_message(self.user, &self.key(), &ed25519);
+        DeviceKeys {
+            user: self.user,
+            device: self.key(),
+            ed25519,
+            signature: key(signer).sign(&message).to_bytes().to_vec(),
+        }
+    }
+
+    /// Its keys, signed by its own account's key, as the app signs them.
+    pub(crate) fn keys(&self) -> DeviceKeys {
+        self.keys_signed_by(&self.name)
+    }
+
+    fn signed(&self, key: [u8; 32], fallback: bool) -> OneTimeKey {
+        let signature = self
+            .olm
+            .sign(one_time_key_message(&self.key(), &key, fallback))
+            .to_bytes()
+            .to_vec();
+        OneTimeKey {
+            key,
+            fallback,
+            signature,
+        }
+    }
+
+    /// `count` fresh one-time keys, signed by the device.
+    pub(crate) fn one_time_keys(&mut self, count: usize) -> Vec<OneTimeKey> {
+        let created = self.olm.generate_one_time_keys(count).created;
+        self.olm.mark_keys_as_published();
+        created
+            .iter()
+            .map(|key| self.signed(key.to_bytes(), false))
+            .collect()
+    }
+
+    /// A fresh fallback key, signed by the device.
+    pub(crate) fn fallback_key(&mut self) -> OneTimeKey {
+        let key = self.olm.generate_fallback_key();
+        let key = match key {
+            Some(key) => key,
+            None => *self.olm.fallback_key().values().next().unwrap(),
+        };
+        self.signed(key.to_bytes(), true)
+    }
 }
 
 /// A test client speaking the protocol over a real WebSocket.
@@ -398,6 +482,81 @@ impl Client {
         })
         .await;
         self.expect_page(chat).await
+    }
+
+    /// Publishes a device's keys and returns the answer (`KeysPublished` or `Error`).
+    pub(crate) async fn publish(
+        &mut self,
+        device: DeviceKeys,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> ServerFrame {
+        self.send(&ClientFrame::PublishKeys {
+            device,
+            one_time_keys,
+            fallback_key,
+        })
+        .await;
+        self.recv().await
+    }
+
+    /// Publishes a device's keys with no new one-time keys; returns the unclaimed count.
+    pub(crate) async fn publish_device(&mut self, device: &Device) -> u32 {
+        match self.publish(device.keys(), Vec::new(), None).await {
+            ServerFrame::KeysPublished { one_time_keys } => one_time_keys,
+            other => panic!("publishing a device: {other:?}"),
+        }
+    }
+
+    /// Sends `QueryKeys` and returns the answer.
+    pub(crate) async fn query_keys(&mut self, users: &[UserId]) -> Vec<UserKeys> {
+        let request = self.request_id();
+        self.send(&ClientFrame::QueryKeys {
+            request,
+            users: users.to_vec(),
+        })
+        .await;
+        match self.recv().await {
+            ServerFrame::Keys { request: r, users } if r == request => users,
+            other => panic!("expected keys, got {other:?}"),
+        }
+    }
+
+    /// Sends `ClaimKeys` and returns the answer.
+    pub(crate) async fn claim_keys(&mut self, devices: &[DeviceRef]) -> Vec<ClaimedKey> {
+        let request = self.request_id();
+        self.send(&ClientFrame::ClaimKeys {
+            request,
+            devices: devices.to_vec(),
+        })
+        .await;
+        match self.recv().await {
+            ServerFrame::ClaimedKeys { request: r, keys } if r == request => keys,
+            other => panic!("expected claimed keys, got {other:?}"),
+        }
+    }
+
+    /// Sends `SendToDevice` and returns the answer (`ToDeviceSent` or `Error`), checking
+    /// that it carries the request id.
+    pub(crate) async fn send_to_device(&mut self, messages: Vec<ToDeviceMessage>) -> ServerFrame {
+        let request = self.request_id();
+        self.send(&ClientFrame::SendToDevice { request, messages })
+            .await;
+        let answer = self.recv().await;
+        match &answer {
+            ServerFrame::ToDeviceSent { request: r } => assert_eq!(*r, request),
+            ServerFrame::Error { request: r, .. } => assert_eq!(*r, Some(request)),
+            _ => {}
+        }
+        answer
+    }
+
+    /// Expects a `ToDevice` frame: its id, sender and body.
+    pub(crate) async fn expect_to_device(&mut self) -> (u64, DeviceRef, Vec<u8>) {
+        match self.recv().await {
+            ServerFrame::ToDevice { id, sender, body } => (id, sender, body),
+            other => panic!("expected a to-device message, got {other:?}"),
+        }
     }
 
     pub(crate) async fn history(

@@ -27,3 +27,9 @@ mod robustness;
 mod crash;
 // Admission control: the connection cap, the handshake rate, per-session send rates, metrics.
 mod admission;
+// The key directory and to-device messages of end-to-end encryption.
+mod keys;
+// The key backup: put, paged fetch, replacement.
+mod backup;
+// Removing members from groups, and leaving.
+mod members;

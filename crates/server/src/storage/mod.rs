@@ -1,4 +1,6 @@
-//! Durable state in SQLite: accounts, sessions, chats, members and messages.
+//! Durable state in SQLite: accounts, sessions, chats, members and messages, and for
+//! end-to-end encryption the key directory, to-device messages and key backups (public keys
+//! and ciphertext only).
 //!
 //! A small domain API, not a database layer: each method is one thing the gateway needs
 //! (`register`, `append`, `read_after`, ...). Writes go to the single writer thread, which
@@ -15,6 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use merpati_protocol::keys::{
+    BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+    UserKeys,
+};
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username,
 };
@@ -95,6 +101,31 @@ pub(crate) struct Appended {
 pub(crate) struct Page {
     pub(crate) messages: Vec<MessageFrame>,
     /// Whether more messages lie beyond the page in the direction asked for.
+    pub(crate) more: bool,
+}
+
+/// The outcome of [`Storage::publish_keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// How many unclaimed one-time keys the device has now.
+    pub(crate) one_time_keys: u32,
+    /// Whether the device was not in the directory before.
+    pub(crate) new_device: bool,
+}
+
+/// A to-device message waiting for its device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueuedToDevice {
+    pub(crate) id: u64,
+    pub(crate) sender: DeviceRef,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Backup entries with their positions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackupPage {
+    pub(crate) entries: Vec<(u64, BackupEntry)>,
+    /// Whether more entries follow.
     pub(crate) more: bool,
 }
 
@@ -269,6 +300,23 @@ impl Storage {
             .await
     }
 
+    /// Takes `user` out of a group `by` belongs to; the group afterwards and who left.
+    pub(crate) async fn remove_member(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        user: UserId,
+    ) -> Result<(ChatSnapshot, Member), Error> {
+        self.write(move |conn, _| sql::remove_member(conn, chat, by, user))
+            .await
+    }
+
+    /// Every account sharing a chat with `account`, and `account` itself.
+    pub(crate) async fn chat_partners(&self, account: UserId) -> Result<Vec<UserId>, Error> {
+        self.read(move |conn| sql::chat_partners(conn, account))
+            .await
+    }
+
     /// A chat with its members, if it exists.
     pub(crate) async fn chat(&self, chat: ChatId) -> Result<Option<ChatSnapshot>, Error> {
         self.read(move |conn| sql::chat(conn, chat)).await
@@ -337,6 +385,117 @@ impl Storage {
             sql::read_before(conn, chat, before, limit)
         })
         .await
+    }
+
+    // ---- the key directory ----
+
+    /// An account's Ed25519 public key from registration, if the account exists.
+    pub(crate) async fn account_key(&self, account: UserId) -> Result<Option<[u8; 32]>, Error> {
+        self.read(move |conn| sql::account_key(conn, account)).await
+    }
+
+    /// Adds or updates a device whose signature the caller has verified, with its new keys.
+    pub(crate) async fn publish_keys(
+        &self,
+        device: DeviceKeys,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> Result<Published, Error> {
+        self.write(move |conn, now| {
+            sql::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
+        })
+        .await
+    }
+
+    /// The keys of those of `users` that exist, in the order asked.
+    pub(crate) async fn user_keys(&self, users: Vec<UserId>) -> Result<Vec<UserKeys>, Error> {
+        self.read(move |conn| {
+            let mut found = Vec::with_capacity(users.len());
+            for user in users {
+                found.extend(sql::user_keys(conn, user)?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Claims one key of each device that exists.
+    pub(crate) async fn claim_keys(
+        &self,
+        devices: Vec<DeviceRef>,
+    ) -> Result<Vec<ClaimedKey>, Error> {
+        self.write(move |conn, _| {
+            let mut claimed = Vec::with_capacity(devices.len());
+            for device in &devices {
+                claimed.extend(sql::claim_key(conn, device)?);
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// Queues to-device messages; per message its id, `None` where the device does not exist.
+    pub(crate) async fn queue_to_device(
+        &self,
+        sender: DeviceRef,
+        messages: Arc<Vec<ToDeviceMessage>>,
+    ) -> Result<Vec<Option<u64>>, Error> {
+        self.write(move |conn, now| sql::queue_to_device(conn, &sender, &messages, now))
+            .await
+    }
+
+    /// Up to `limit` messages waiting for `device` after id `after`, by id.
+    pub(crate) async fn to_device_after(
+        &self,
+        device: DeviceKey,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<QueuedToDevice>, Error> {
+        self.read(move |conn| sql::to_device_after(conn, &device, after, limit))
+            .await
+    }
+
+    /// Deletes those of `ids` that wait for `device`.
+    pub(crate) async fn to_device_done(
+        &self,
+        device: DeviceKey,
+        ids: Vec<u64>,
+    ) -> Result<(), Error> {
+        self.write(move |conn, _| sql::to_device_done(conn, &device, &ids))
+            .await
+    }
+
+    /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
+    pub(crate) async fn delete_device(
+        &self,
+        account: UserId,
+        device: DeviceKey,
+    ) -> Result<bool, Error> {
+        self.write(move |conn, _| sql::delete_device(conn, account, &device))
+            .await
+    }
+
+    // ---- key backup ----
+
+    /// Stores (or replaces) backup entries of `account`.
+    pub(crate) async fn put_backup(
+        &self,
+        account: UserId,
+        entries: Vec<BackupEntry>,
+    ) -> Result<(), Error> {
+        self.write(move |conn, _| sql::put_backup(conn, account, &entries))
+            .await
+    }
+
+    /// Up to `limit` backup entries of `account` after position `after`.
+    pub(crate) async fn backup_after(
+        &self,
+        account: UserId,
+        after: u64,
+        limit: u32,
+    ) -> Result<BackupPage, Error> {
+        self.read(move |conn| sql::backup_after(conn, account, after, limit))
+            .await
     }
 }
 

@@ -53,6 +53,54 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (chat_id, client_msg_id)
     );
     ",
+    // 2: end-to-end encryption: the key directory (devices, their one-time and fallback
+    // keys), to-device messages waiting for their device, and each account's key backup.
+    // Everything here is a public key or ciphertext the server cannot open.
+    "
+    CREATE TABLE devices (
+        device_key         BLOB PRIMARY KEY,
+        account_id         INTEGER NOT NULL REFERENCES accounts (id),
+        ed25519            BLOB NOT NULL,
+        signature          BLOB NOT NULL,
+        fallback_key       BLOB,
+        fallback_signature BLOB,
+        fallback_flag      INTEGER NOT NULL DEFAULT 1,
+        created_ms         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX devices_by_account ON devices (account_id, device_key);
+    -- A rowid table, so that claims hand out the oldest key first.
+    CREATE TABLE one_time_keys (
+        id         INTEGER PRIMARY KEY,
+        device_key BLOB NOT NULL REFERENCES devices (device_key),
+        key        BLOB NOT NULL,
+        fallback   INTEGER NOT NULL,
+        signature  BLOB NOT NULL,
+        UNIQUE (device_key, key)
+    );
+    CREATE INDEX one_time_keys_by_device ON one_time_keys (device_key, id);
+    -- AUTOINCREMENT: an id is never reused, so a late ToDeviceDone cannot delete a newer
+    -- message that happened to get the id of an old one.
+    CREATE TABLE to_device (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient_account INTEGER NOT NULL REFERENCES accounts (id),
+        recipient_device  BLOB NOT NULL REFERENCES devices (device_key),
+        sender_account    INTEGER NOT NULL REFERENCES accounts (id),
+        sender_device     BLOB NOT NULL,
+        body              BLOB NOT NULL,
+        created_ms        INTEGER NOT NULL
+    );
+    CREATE INDEX to_device_by_recipient ON to_device (recipient_device, id);
+    CREATE TABLE backup (
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        entry_id   BLOB NOT NULL,
+        position   INTEGER NOT NULL,
+        sealed     BLOB NOT NULL,
+        PRIMARY KEY (account_id, entry_id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX backup_by_position ON backup (account_id, position);
+    -- Kept with each put, so the limit check does not count a million rows.
+    ALTER TABLE accounts ADD COLUMN backup_entries INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -121,12 +169,13 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
-                 ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages')",
+                 ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages',
+                  'devices', 'one_time_keys', 'to_device', 'backup')",
                 [],
                 |row| row.get(0),
             )
             .expect("count tables");
-        assert_eq!(tables, 6);
+        assert_eq!(tables, 10);
     }
 
     #[test]

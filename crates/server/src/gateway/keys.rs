@@ -1,0 +1,376 @@
+//! A session's end-to-end encryption frames: the key directory, to-device messages and the
+//! key backup.
+//!
+//! The server is a directory and a mailbox here, nothing more: it checks that the account key
+//! vouches for each device (so it cannot be tricked into listing a stranger's device under
+//! someone's account), hands out one-time keys once, queues Olm messages until the addressed
+//! device says it has processed them, and keeps sealed backup entries it cannot open. Every
+//! write is committed before it is answered, like a chat message.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use merpati_protocol::keys::{
+    BackupEntry, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+};
+use merpati_protocol::{
+    ErrorCode, MAX_BACKUP_BATCH, MAX_BACKUP_ENTRY_BYTES, MAX_FRAME_BYTES, MAX_PENDING_TO_DEVICE,
+    MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, RequestId, ServerFrame, UserId,
+};
+
+use super::{Flow, Gateway, Gone, Session, encode};
+use crate::storage::Published;
+use crate::{Error, auth};
+
+/// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
+pub(crate) const MAX_KEY_REQUEST: usize = 256;
+
+/// How many waiting to-device messages are read from storage at a time when a device
+/// publishes its keys: the queue may hold thousands, and they need not all be in memory.
+const TO_DEVICE_PAGE: u32 = 64;
+
+/// The length of an Ed25519 signature.
+const SIGNATURE_BYTES: usize = 64;
+
+impl Gateway {
+    /// Checks a device's keys and stores them.
+    async fn publish_keys(
+        &self,
+        me: &Member,
+        device: DeviceKeys,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> Result<Published, Error> {
+        if device.user != me.id {
+            return Err(Error::refused(
+                ErrorCode::InvalidKey,
+                "a device is published by its own account",
+            ));
+        }
+        // One-time key signatures are NOT verified here: clients verify them before use (they
+        // must anyway, since they cannot trust the server), and skipping up to a hundred
+        // verifications per device keeps a sign-up surge cheap. Only their shape is checked,
+        // so that the directory never stores more than a signature's worth of bytes per key.
+        let shapely = |key: &OneTimeKey| key.signature.len() == SIGNATURE_BYTES;
+        if !one_time_keys.iter().all(shapely) || !fallback_key.iter().all(shapely) {
+            return Err(Error::refused(
+                ErrorCode::InvalidKey,
+                "a one-time key signature is not 64 bytes",
+            ));
+        }
+        let account_key = self.storage.account_key(me.id).await?.ok_or_else(|| {
+            Error::Io(std::io::Error::other(
+                "the signed-in account has no stored public key",
+            ))
+        })?;
+        auth::verify_device(&auth::public_key(&account_key)?, &device)?;
+        let published = self
+            .storage
+            .publish_keys(device, one_time_keys, fallback_key)
+            .await?;
+        if published.new_device {
+            tracing::info!("new device published");
+        }
+        Ok(published)
+    }
+}
+
+impl Session {
+    /// The device this connection published keys for.
+    fn device(&self) -> Option<DeviceKey> {
+        self.me.as_ref().and_then(|me| me.device)
+    }
+
+    /// Answers `PublishKeys`, binds the connection to the device and sends what waits for it.
+    pub(super) async fn publish_keys(
+        &mut self,
+        me: &Member,
+        device: DeviceKeys,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> Result<Flow, Gone> {
+        let device_key = device.device;
+        let published = self
+            .gateway
+            .publish_keys(me, device, one_time_keys, fallback_key)
+            .await;
+        let published = match published {
+            Ok(published) => published,
+            Err(error) => {
+                self.send_error(None, &error).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        // Bound before the queue is read, so that a message stored meanwhile is not missed;
+        // it may then arrive twice (queued and live), with the same id both times.
+        self.gateway.fanout.bind_device(me.id, self.id, device_key);
+        if let Some(signed_in) = self.me.as_mut() {
+            signed_in.device = Some(device_key);
+        }
+        if published.new_device {
+            self.gateway.devices_changed(me.id, self.id).await;
+        }
+        self.send(&ServerFrame::KeysPublished {
+            one_time_keys: published.one_time_keys,
+        })
+        .await?;
+        self.send_queued_to_device(device_key).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Sends every to-device message waiting for `device`, by id, a page at a time.
+    async fn send_queued_to_device(&mut self, device: DeviceKey) -> Result<(), Gone> {
+        let mut after = 0;
+        loop {
+            let page = self
+                .gateway
+                .storage
+                .to_device_after(device, after, TO_DEVICE_PAGE)
+                .await;
+            let queued = match page {
+                Ok(queued) => queued,
+                // What was not sent stays queued: the next PublishKeys sends it.
+                Err(error) => return self.send_error(None, &error).await,
+            };
+            let full = queued.len() == TO_DEVICE_PAGE as usize;
+            for message in queued {
+                after = message.id;
+                self.send(&ServerFrame::ToDevice {
+                    id: message.id,
+                    sender: message.sender,
+                    body: message.body,
+                })
+                .await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Answers `QueryKeys`.
+    pub(super) async fn query_keys(
+        &mut self,
+        request: RequestId,
+        users: Vec<UserId>,
+    ) -> Result<Flow, Gone> {
+        if users.len() > MAX_KEY_REQUEST {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::Malformed,
+                    format!("ask for the keys of at most {MAX_KEY_REQUEST} accounts at once"),
+                )
+                .await;
+        }
+        let mut seen = HashSet::new();
+        let users: Vec<UserId> = users
+            .into_iter()
+            .filter(|user| seen.insert(*user))
+            .collect();
+        match self.gateway.storage.user_keys(users).await {
+            Ok(users) => {
+                let frame = encode(&ServerFrame::Keys { request, users });
+                // `Keys` has no paging: rather than leave accounts out (which would read as
+                // "does not exist"), refuse and let the client ask for fewer at a time.
+                if frame.len() > MAX_FRAME_BYTES {
+                    return self
+                        .refuse(
+                            Some(request),
+                            ErrorCode::LimitReached,
+                            "these accounts have more keys than one frame holds; ask for \
+                             fewer accounts at once",
+                        )
+                        .await;
+                }
+                self.send_bytes(frame).await?;
+            }
+            Err(error) => self.send_error(Some(request), &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `ClaimKeys`.
+    pub(super) async fn claim_keys(
+        &mut self,
+        request: RequestId,
+        devices: Vec<DeviceRef>,
+    ) -> Result<Flow, Gone> {
+        if devices.len() > MAX_KEY_REQUEST {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::Malformed,
+                    format!("claim keys of at most {MAX_KEY_REQUEST} devices at once"),
+                )
+                .await;
+        }
+        match self.gateway.storage.claim_keys(devices).await {
+            Ok(keys) => {
+                self.send(&ServerFrame::ClaimedKeys { request, keys })
+                    .await?
+            }
+            Err(error) => self.send_error(Some(request), &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `SendToDevice` once the messages are durable, then hands each to the sessions
+    /// of its device that are online.
+    pub(super) async fn send_to_device(
+        &mut self,
+        me: &Member,
+        request: RequestId,
+        messages: Vec<ToDeviceMessage>,
+    ) -> Result<Flow, Gone> {
+        let Some(device) = self.device() else {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::NoDevice,
+                    "publish this device's keys before sending to other devices",
+                )
+                .await;
+        };
+        if messages.len() > MAX_TO_DEVICE_BATCH {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::Malformed,
+                    format!("send at most {MAX_TO_DEVICE_BATCH} to-device messages at once"),
+                )
+                .await;
+        }
+        if messages
+            .iter()
+            .any(|message| message.body.len() > MAX_TO_DEVICE_BYTES)
+        {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::MessageTooLarge,
+                    format!("a to-device message has at most {MAX_TO_DEVICE_BYTES} bytes"),
+                )
+                .await;
+        }
+        let sender = DeviceRef {
+            user: me.id,
+            device,
+        };
+        // Shared with the writer so the bodies are not copied; they come back once stored.
+        let messages = Arc::new(messages);
+        let stored = self
+            .gateway
+            .storage
+            .queue_to_device(sender, Arc::clone(&messages))
+            .await;
+        let ids = match stored {
+            Ok(ids) => ids,
+            Err(error) => {
+                self.send_error(Some(request), &error).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        self.send(&ServerFrame::ToDeviceSent { request }).await?;
+        let messages = Arc::try_unwrap(messages).unwrap_or_else(|shared| shared.as_ref().clone());
+        for (message, id) in messages.into_iter().zip(ids) {
+            // `None`: no such device, dropped without a word (it may have signed out).
+            let Some(id) = id else { continue };
+            let frame: Bytes = encode(&ServerFrame::ToDevice {
+                id,
+                sender,
+                body: message.body,
+            });
+            self.gateway
+                .fanout
+                .deliver_to_device(&message.recipient, &frame);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Handles `ToDeviceDone`: deletes those messages that were for this connection's device.
+    pub(super) async fn acknowledge_to_device(&mut self, ids: Vec<u64>) -> Result<Flow, Gone> {
+        let Some(device) = self.device() else {
+            return self
+                .refuse(
+                    None,
+                    ErrorCode::NoDevice,
+                    "publish this device's keys before acknowledging to-device messages",
+                )
+                .await;
+        };
+        // No device ever has more waiting than this, so a longer list is not a real one; it
+        // would only keep the writer busy.
+        if ids.len() > MAX_PENDING_TO_DEVICE {
+            return self
+                .refuse(
+                    None,
+                    ErrorCode::Malformed,
+                    format!("acknowledge at most {MAX_PENDING_TO_DEVICE} messages at once"),
+                )
+                .await;
+        }
+        if let Err(error) = self.gateway.storage.to_device_done(device, ids).await {
+            self.send_error(None, &error).await?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `PutBackup` once the entries are durable.
+    pub(super) async fn put_backup(
+        &mut self,
+        me: &Member,
+        request: RequestId,
+        entries: Vec<BackupEntry>,
+    ) -> Result<Flow, Gone> {
+        if entries.len() > MAX_BACKUP_BATCH {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::Malformed,
+                    format!("put at most {MAX_BACKUP_BATCH} backup entries at once"),
+                )
+                .await;
+        }
+        if entries
+            .iter()
+            .any(|entry| entry.sealed.len() > MAX_BACKUP_ENTRY_BYTES)
+        {
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::MessageTooLarge,
+                    format!("a backup entry has at most {MAX_BACKUP_ENTRY_BYTES} bytes"),
+                )
+                .await;
+        }
+        match self.gateway.storage.put_backup(me.id, entries).await {
+            Ok(()) => self.send(&ServerFrame::BackupStored { request }).await?,
+            Err(error) => self.send_error(Some(request), &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `FetchBackup`.
+    pub(super) async fn fetch_backup(
+        &mut self,
+        me: &Member,
+        request: RequestId,
+        after: u64,
+    ) -> Result<Flow, Gone> {
+        let limit = u32::try_from(MAX_BACKUP_BATCH).unwrap_or(u32::MAX);
+        match self.gateway.storage.backup_after(me.id, after, limit).await {
+            Ok(page) => {
+                self.send(&ServerFrame::Backup {
+                    request,
+                    entries: page.entries,
+                    more: page.more,
+                })
+                .await?
+            }
+            Err(error) => self.send_error(Some(request), &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,435 @@
+//! The key directory and to-device messages: publishing, querying and claiming keys, queued
+//! and live to-device delivery, device changes, restarts and signing out.
+
+use std::collections::HashSet;
+
+use merpati_protocol::keys::{
+    DeviceKey, DeviceRef, ToDeviceMessage, device_keys_message, one_time_key_message,
+};
+use merpati_protocol::{
+    ClientFrame, ErrorCode, MAX_DEVICES, MAX_ONE_TIME_KEYS, MAX_TO_DEVICE_BATCH,
+    MAX_TO_DEVICE_BYTES, RequestId, ServerFrame, UserId,
+};
+use vodozemac::{Ed25519PublicKey, Ed25519Signature};
+
+use crate::support::{Device, TestServer, data_dir, key};
+
+fn to(device: DeviceRef, body: &[u8]) -> ToDeviceMessage {
+    ToDeviceMessage {
+        recipient: device,
+        body: body.to_vec(),
+    }
+}
+
+fn verifies(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
+    let key = Ed25519PublicKey::from_slice(key).unwrap();
+    let signature = Ed25519Signature::from_slice(signature).unwrap();
+    key.verify(message, &signature).is_ok()
+}
+
+#[tokio::test]
+async fn a_published_device_is_listed_with_its_account_signature() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let mut laptop = Device::new("alice", alice_me.id);
+    let one_time_keys = laptop.one_time_keys(3);
+    let fallback = laptop.fallback_key();
+    match alice
+        .publish(laptop.keys(), one_time_keys, Some(fallback))
+        .await
+    {
+        ServerFrame::KeysPublished { one_time_keys } => assert_eq!(one_time_keys, 3),
+        other => panic!("expected KeysPublished, got {other:?}"),
+    }
+
+    // Unknown accounts are left out; repeats are answered once.
+    let users = bob
+        .query_keys(&[UserId(999), alice_me.id, alice_me.id])
+        .await;
+    assert_eq!(users.len(), 1);
+    let keys = &users[0];
+    assert_eq!(keys.user, alice_me.id);
+    assert_eq!(keys.account_key, *key("alice").public_key().as_bytes());
+    assert_eq!(keys.devices, vec![laptop.keys()]);
+    let device = &keys.devices[0];
+    assert!(
+        verifies(
+            &keys.account_key,
+            &device_keys_message(device.user, &device.device, &device.ed25519),
+            &device.signature
+        ),
+        "the listed device verifies against the listed account key"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_not_signed_by_its_account_key_is_refused() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (_bob, bob_me, _) = server.signed_up("bob").await;
+    let device = Device::new("alice", alice_me.id);
+
+    let forged = device.keys_signed_by("mallory");
+    assert!(matches!(
+        alice.publish(forged, Vec::new(), None).await,
+        ServerFrame::Error {
+            code: ErrorCode::InvalidSignature,
+            ..
+        }
+    ));
+    // A device may only be published into one's own account.
+    let foreign = Device::new("alice", bob_me.id).keys_signed_by("alice");
+    assert!(matches!(
+        alice.publish(foreign, Vec::new(), None).await,
+        ServerFrame::Error {
+            code: ErrorCode::InvalidKey,
+            ..
+        }
+    ));
+    let users = alice.query_keys(&[alice_me.id, bob_me.id]).await;
+    assert!(users.iter().all(|user| user.devices.is_empty()));
+    // Without a published device, sending to devices is refused.
+    assert!(matches!(
+        alice.send_to_device(Vec::new()).await,
+        ServerFrame::Error {
+            code: ErrorCode::NoDevice,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_key_owned_by_another_account_is_refused() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let device = Device::new("alice", alice_me.id);
+    alice.publish_device(&device).await;
+    // Bob vouches, correctly signed, for the same Curve25519 key under his own account.
+    let mut stolen = Device::new("bob", bob_me.id);
+    stolen.olm = device.olm;
+    assert!(matches!(
+        bob.publish(stolen.keys(), Vec::new(), None).await,
+        ServerFrame::Error {
+            code: ErrorCode::InvalidKey,
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn claiming_hands_out_each_one_time_key_once_then_the_fallback() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let mut phone = Device::new("alice", alice_me.id);
+    let one_time_keys = phone.one_time_keys(2);
+    let fallback = phone.fallback_key();
+    alice
+        .publish(phone.keys(), one_time_keys.clone(), Some(fallback.clone()))
+        .await;
+    let ed25519 = *phone.olm.ed25519_key().as_bytes();
+
+    let nobody = DeviceRef {
+        user: alice_me.id,
+        device: DeviceKey([9; 32]),
+    };
+    let mut handed_out = HashSet::new();
+    for _ in 0..2 {
+        let claimed = bob.claim_keys(&[phone.at(), nobody]).await;
+        assert_eq!(claimed.len(), 1, "a device that does not exist is left out");
+        assert_eq!(claimed[0].device, phone.at());
+        let key = claimed[0].key.clone().unwrap();
+        assert!(!key.fallback);
+        assert!(one_time_keys.contains(&key));
+        assert!(verifies(
+            &ed25519,
+            &one_time_key_message(&phone.key(), &key.key, key.fallback),
+            &key.signature
+        ));
+        assert!(
+            handed_out.insert(key.key),
+            "a one-time key is handed out once"
+        );
+    }
+    // The one-time keys are gone; the fallback is handed out and kept.
+    for _ in 0..2 {
+        let claimed = bob.claim_keys(&[phone.at()]).await;
+        assert_eq!(claimed[0].key, Some(fallback.clone()));
+    }
+    // Republishing reports the count left.
+    assert_eq!(alice.publish_device(&phone).await, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_queued_to_device_message_comes_after_every_publish_until_done() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let alice_laptop = Device::new("alice", alice_me.id);
+    alice.publish_device(&alice_laptop).await;
+    drop(alice);
+    let bob_phone = Device::new("bob", bob_me.id);
+    bob.publish_device(&bob_phone).await;
+
+    let sent = bob
+        .send_to_device(vec![
+            to(alice_laptop.at(), b"olm one"),
+            to(alice_laptop.at(), b"olm two"),
+        ])
+        .await;
+    assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");
+
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut alice = server.logged_in("alice").await;
+        alice.publish_device(&alice_laptop).await;
+        let first = alice.expect_to_device().await;
+        let second = alice.expect_to_device().await;
+        assert_eq!(
+            (first.1, first.2.as_slice()),
+            (bob_phone.at(), &b"olm one"[..])
+        );
+        assert_eq!(second.2, b"olm two");
+        assert!(first.0 < second.0, "in id order");
+        alice.expect_quiet().await;
+        ids = vec![first.0, second.0];
+    }
+
+    let mut alice = server.logged_in("alice").await;
+    alice.publish_device(&alice_laptop).await;
+    let _ = alice.expect_to_device().await;
+    let _ = alice.expect_to_device().await;
+    alice.send(&ClientFrame::ToDeviceDone { ids }).await;
+    alice.expect_quiet().await;
+    drop(alice);
+
+    let mut alice = server.logged_in("alice").await;
+    alice.publish_device(&alice_laptop).await;
+    alice.expect_quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_to_device_message_reaches_only_the_addressed_device() {
+    let server = TestServer::start().await;
+    let (mut alice_laptop, alice_me, _) = server.signed_up("alice").await;
+    let mut alice_phone = server.logged_in("alice").await;
+    let mut alice_fresh_tab = server.logged_in("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let laptop = Device::new("alice", alice_me.id);
+    let phone = Device::new("alice", alice_me.id);
+    let changed = ServerFrame::DevicesChanged { user: alice_me.id };
+    alice_laptop.publish_device(&laptop).await;
+    // Alice's other sessions hear of each new device of hers.
+    for tab in [&mut alice_phone, &mut alice_fresh_tab] {
+        assert_eq!(tab.recv().await, changed);
+    }
+    alice_phone.publish_device(&phone).await;
+    for tab in [&mut alice_laptop, &mut alice_fresh_tab] {
+        assert_eq!(tab.recv().await, changed);
+    }
+    let bob_device = Device::new("bob", bob_me.id);
+    bob.publish_device(&bob_device).await;
+
+    let sent = bob
+        .send_to_device(vec![to(laptop.at(), b"for the laptop")])
+        .await;
+    assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");
+    let (_, sender, body) = alice_laptop.expect_to_device().await;
+    assert_eq!(
+        (sender, body.as_slice()),
+        (bob_device.at(), &b"for the laptop"[..])
+    );
+    alice_phone.expect_quiet().await;
+    alice_fresh_tab.expect_quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_unaddressable_to_device_messages() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let laptop = Device::new("alice", alice_me.id);
+    alice.publish_device(&laptop).await;
+    bob.publish_device(&Device::new("bob", bob_me.id)).await;
+
+    let too_big = vec![0u8; MAX_TO_DEVICE_BYTES + 1];
+    assert!(matches!(
+        bob.send_to_device(vec![to(laptop.at(), &too_big)]).await,
+        ServerFrame::Error {
+            code: ErrorCode::MessageTooLarge,
+            ..
+        }
+    ));
+    let too_many = vec![to(laptop.at(), b"x"); MAX_TO_DEVICE_BATCH + 1];
+    assert!(matches!(
+        bob.send_to_device(too_many).await,
+        ServerFrame::Error {
+            code: ErrorCode::Malformed,
+            ..
+        }
+    ));
+    // A device that does not exist, or exists under another account: dropped silently.
+    let nowhere = DeviceRef {
+        user: alice_me.id,
+        device: DeviceKey([7; 32]),
+    };
+    let misaddressed = DeviceRef {
+        user: bob_me.id,
+        device: laptop.key(),
+    };
+    assert!(matches!(
+        bob.send_to_device(vec![to(nowhere, b"lost"), to(misaddressed, b"lost")])
+            .await,
+        ServerFrame::ToDeviceSent { .. }
+    ));
+    // Nothing of the refused or dropped messages reached or waits for the laptop.
+    alice.expect_quiet().await;
+    alice.publish_device(&laptop).await;
+    alice.expect_quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_chat_partner_hears_of_a_new_device_and_a_stranger_does_not() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let (mut carol, _, _) = server.signed_up("carol").await;
+    alice.direct("bob").await;
+    let _chat = bob.recv().await;
+
+    let device = Device::new("bob", bob_me.id);
+    bob.publish_device(&device).await;
+    assert_eq!(
+        alice.recv().await,
+        ServerFrame::DevicesChanged { user: bob_me.id }
+    );
+    carol.expect_quiet().await;
+    // Publishing the same device again changes nothing.
+    bob.publish_device(&device).await;
+    alice.expect_quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keys_and_queued_messages_survive_a_restart() {
+    let (_dir, data) = data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let mut laptop = Device::new("alice", alice_me.id);
+    let one_time_keys = laptop.one_time_keys(1);
+    alice
+        .publish(laptop.keys(), one_time_keys.clone(), None)
+        .await;
+    drop(alice);
+    bob.publish_device(&Device::new("bob", bob_me.id)).await;
+    let sent = bob.send_to_device(vec![to(laptop.at(), b"kept")]).await;
+    assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");
+    drop(bob);
+    server.stop().await;
+
+    let server = TestServer::start_in(&data).await;
+    let mut bob = server.logged_in("bob").await;
+    let users = bob.query_keys(&[alice_me.id]).await;
+    assert_eq!(users[0].devices, vec![laptop.keys()]);
+    let mut alice = server.logged_in("alice").await;
+    assert_eq!(alice.publish_device(&laptop).await, 1);
+    let (_, _, body) = alice.expect_to_device().await;
+    assert_eq!(body, b"kept");
+    let claimed = bob.claim_keys(&[laptop.at()]).await;
+    assert_eq!(claimed[0].key.as_ref(), one_time_keys.first());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signing_out_removes_the_device_from_the_directory() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    alice.direct("bob").await;
+    let _chat = bob.recv().await;
+    let laptop = Device::new("alice", alice_me.id);
+    alice.publish_device(&laptop).await;
+    let _ = bob.recv().await;
+
+    alice.send(&ClientFrame::Logout).await;
+    let (_, close) = alice.until_closed().await;
+    assert!(close.is_some());
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::DevicesChanged { user: alice_me.id }
+    );
+    let users = bob.query_keys(&[alice_me.id]).await;
+    assert!(users[0].devices.is_empty());
+    assert!(bob.claim_keys(&[laptop.at()]).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn key_frames_need_a_signed_in_connection() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .send(&ClientFrame::QueryKeys {
+            request: RequestId(5),
+            users: vec![UserId(1)],
+        })
+        .await;
+    match client.recv().await {
+        ServerFrame::Error { request, code, .. } => {
+            assert_eq!(
+                (request, code),
+                (Some(RequestId(5)), ErrorCode::NotAuthenticated)
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_directory_keeps_at_most_its_limits_of_keys_and_devices() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let mut laptop = Device::new("alice", alice_me.id);
+    let many = laptop.one_time_keys(MAX_ONE_TIME_KEYS + 20);
+    match alice.publish(laptop.keys(), many, None).await {
+        ServerFrame::KeysPublished { one_time_keys } => {
+            assert_eq!(
+                one_time_keys as usize, MAX_ONE_TIME_KEYS,
+                "extras are dropped"
+            )
+        }
+        other => panic!("expected KeysPublished, got {other:?}"),
+    }
+    for _ in 1..MAX_DEVICES {
+        alice
+            .publish_device(&Device::new("alice", alice_me.id))
+            .await;
+    }
+    let one_too_many = Device::new("alice", alice_me.id);
+    assert!(matches!(
+        alice.publish(one_too_many.keys(), Vec::new(), None).await,
+        ServerFrame::Error {
+            code: ErrorCode::LimitReached,
+            ..
+        }
+    ));
+    // A device already listed may still publish.
+    assert_eq!(
+        alice.publish_device(&laptop).await as usize,
+        MAX_ONE_TIME_KEYS
+    );
+    let users = alice.query_keys(&[alice_me.id]).await;
+    assert_eq!(users[0].devices.len(), MAX_DEVICES);
+    server.stop().await;
+}

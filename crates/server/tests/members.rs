@@ -1,0 +1,186 @@
+//! Taking people out of groups, and leaving them.
+
+use merpati_protocol::{ChatInfo, ClientFrame, ErrorCode, Seq, ServerFrame, UserId};
+
+use crate::support::{Client, TestServer, msg_id};
+
+async fn remove(client: &mut Client, chat: &ChatInfo, user: UserId) -> ServerFrame {
+    let request = client.request_id();
+    client
+        .send(&ClientFrame::RemoveMember {
+            request,
+            chat_id: chat.id,
+            user,
+        })
+        .await;
+    let answer = client.recv().await;
+    match &answer {
+        ServerFrame::Chat { request: r, .. } | ServerFrame::Error { request: r, .. } => {
+            assert_eq!(*r, Some(request))
+        }
+        _ => {}
+    }
+    answer
+}
+
+fn pushed_chat(frame: ServerFrame) -> ChatInfo {
+    match frame {
+        ServerFrame::Chat {
+            request: None,
+            chat,
+        } => chat,
+        other => panic!("expected a pushed chat, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_removed_member_is_told_and_then_cut_off() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let (mut carol, carol_me, _) = server.signed_up("carol").await;
+    let group = alice.group("Trip", &["bob", "carol"]).await;
+    pushed_chat(bob.recv().await);
+    pushed_chat(carol.recv().await);
+    alice.say(group.id, msg_id(1), b"before").await;
+    bob.expect_message().await;
+    carol.expect_message().await;
+
+    let answer = match remove(&mut alice, &group, carol_me.id).await {
+        ServerFrame::Chat { chat, .. } => chat,
+        other => panic!("expected the updated group, got {other:?}"),
+    };
+    assert_eq!(answer.members, vec![alice_me.clone(), bob_me.clone()]);
+    assert_eq!(pushed_chat(bob.recv().await).members, answer.members);
+    let told = pushed_chat(carol.recv().await);
+    assert_eq!(told.id, group.id);
+    assert_eq!(
+        told.members, answer.members,
+        "the removed one is no longer listed"
+    );
+
+    // Carol can no longer send, read or mark read in it, and hears nothing more of it.
+    carol
+        .send(&ClientFrame::Send {
+            chat_id: group.id,
+            client_msg_id: msg_id(2),
+            body: b"still here?".to_vec(),
+        })
+        .await;
+    assert!(matches!(
+        carol.recv().await,
+        ServerFrame::SendFailed {
+            code: ErrorCode::NoSuchChat,
+            ..
+        }
+    ));
+    carol
+        .send(&ClientFrame::Fetch {
+            chat_id: group.id,
+            after: Seq(0),
+            limit: 10,
+        })
+        .await;
+    assert_eq!(carol.expect_error().await, ErrorCode::NoSuchChat);
+    carol
+        .send(&ClientFrame::History {
+            chat_id: group.id,
+            before: Seq(10),
+            limit: 10,
+        })
+        .await;
+    assert_eq!(carol.expect_error().await, ErrorCode::NoSuchChat);
+    carol
+        .send(&ClientFrame::MarkRead {
+            chat_id: group.id,
+            seq: Seq(1),
+        })
+        .await;
+    assert_eq!(carol.expect_error().await, ErrorCode::NoSuchChat);
+
+    alice.say(group.id, msg_id(3), b"after").await;
+    assert_eq!(bob.expect_message().await.body, b"after");
+    carol.expect_quiet().await;
+    // A fresh session of Carol's does not sync it either.
+    let mut carol_again = server.logged_in("carol").await;
+    carol_again
+        .send(&ClientFrame::Sync {
+            epoch: None,
+            positions: Vec::new(),
+        })
+        .await;
+    assert_eq!(carol_again.recv().await, ServerFrame::SyncDone);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn leaving_a_group_tells_the_others_and_ones_other_tabs() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let mut bob_tab = server.logged_in("bob").await;
+    let group = alice.group("Trip", &["bob"]).await;
+    pushed_chat(bob.recv().await);
+    pushed_chat(bob_tab.recv().await);
+
+    match remove(&mut bob, &group, bob_me.id).await {
+        ServerFrame::Chat { chat, .. } => assert_eq!(chat.members, vec![alice_me.clone()]),
+        other => panic!("expected the group without me, got {other:?}"),
+    }
+    assert_eq!(
+        pushed_chat(alice.recv().await).members,
+        vec![alice_me.clone()]
+    );
+    assert_eq!(
+        pushed_chat(bob_tab.recv().await).members,
+        vec![alice_me.clone()]
+    );
+    bob.expect_quiet().await;
+    // The last member leaving leaves an empty group behind, which nobody is told of again.
+    match remove(&mut alice, &group, alice_me.id).await {
+        ServerFrame::Chat { chat, .. } => assert!(chat.members.is_empty()),
+        other => panic!("expected the empty group, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn removing_is_refused_for_non_members_strangers_and_direct_chats() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let (mut carol, carol_me, _) = server.signed_up("carol").await;
+    let group = alice.group("Trip", &["bob"]).await;
+    pushed_chat(bob.recv().await);
+
+    let code = |frame: ServerFrame| match frame {
+        ServerFrame::Error { code, .. } => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        code(remove(&mut alice, &group, carol_me.id).await),
+        ErrorCode::NotAMember
+    );
+    assert_eq!(
+        code(remove(&mut carol, &group, bob_me.id).await),
+        ErrorCode::NoSuchChat,
+        "a stranger learns nothing of the group"
+    );
+    let direct = alice.direct("bob").await;
+    pushed_chat(bob.recv().await);
+    assert_eq!(
+        code(remove(&mut alice, &direct, bob_me.id).await),
+        ErrorCode::NotAGroup
+    );
+    let nowhere = ChatInfo {
+        id: merpati_protocol::ChatId(9_999),
+        ..group
+    };
+    assert_eq!(
+        code(remove(&mut alice, &nowhere, bob_me.id).await),
+        ErrorCode::NoSuchChat
+    );
+    // Nothing was pushed for the refusals.
+    bob.expect_quiet().await;
+    server.stop().await;
+}
