@@ -24,6 +24,7 @@ pub mod timeline;
 
 pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError};
 pub use store::{
-    AccountRecord, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store, StoreWrite,
+    AccountRecord, AccountSecrets, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store,
+    StoreWrite,
 };
 pub use timeline::{MessageLock, MessageStatus, TimelineItem};

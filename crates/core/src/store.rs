@@ -15,15 +15,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::e2e::CryptoRecord;
 
-/// Who is signed in on this device.
+/// Who is signed in on this browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
     /// The account.
     pub me: Member,
-    /// The token that resumes this device's session without the passphrase.
+    /// The token that resumes this browser's session without the passphrase.
     pub session_token: [u8; 32],
     /// The server storage epoch the stored sequence numbers belong to.
     pub epoch: Option<Epoch>,
+    /// Lets another tab of this browser become a device of the account without asking for
+    /// the passphrase (each open tab is its own end-to-end device).
+    pub secrets: AccountSecrets,
+}
+
+/// The passphrase-derived keys a browser keeps (sealed like everything else) once signed in.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSecrets {
+    /// The account key's secret half: vouches for new devices.
+    pub account_key: [u8; 32],
+    /// Seals the key backup.
+    pub backup_key: [u8; 32],
+}
+
+impl std::fmt::Debug for AccountSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountSecrets(…)")
+    }
 }
 
 /// A chat as the device keeps it.

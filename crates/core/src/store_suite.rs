@@ -14,12 +14,22 @@ use merpati_protocol::{
 };
 
 use crate::e2e::CryptoRecord;
-use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
+use crate::store::{
+    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
+};
 
 fn member(id: u64, name: &str) -> Member {
     Member {
         id: UserId(id),
         username: Username::parse(name).unwrap_or_else(|error| panic!("{name}: {error}")),
+    }
+}
+
+/// Account secrets for tests.
+pub fn sample_secrets() -> AccountSecrets {
+    AccountSecrets {
+        account_key: [3; 32],
+        backup_key: [4; 32],
     }
 }
 
@@ -132,6 +142,7 @@ pub async fn the_account_round_trips<S: Store>(store: S) {
         me: member(1, "alice"),
         session_token: [9; 32],
         epoch: Some(Epoch(42)),
+        secrets: sample_secrets(),
     };
     apply(&store, vec![StoreWrite::PutAccount(account.clone())]).await;
     assert_eq!(ok(store.account().await), Some(account.clone()));
@@ -228,6 +239,7 @@ pub async fn a_mixed_batch_applies_every_write<S: Store>(store: S) {
         me: member(1, "alice"),
         session_token: [1; 32],
         epoch: None,
+        secrets: sample_secrets(),
     };
     apply(
         &store,
@@ -259,6 +271,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
                 me: member(1, "alice"),
                 session_token: [1; 32],
                 epoch: None,
+                secrets: sample_secrets(),
             }),
             StoreWrite::PutChat(sample_chat(1, "Keluarga")),
             StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),

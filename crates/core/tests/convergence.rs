@@ -205,13 +205,13 @@ impl World {
         }
     }
 
-    /// The server handles the device's next outgoing frame.
-    fn client_to_server(&mut self, device: usize) {
+    /// The server handles the device's next outgoing frame; returns whether there was one.
+    fn client_to_server(&mut self, device: usize) -> bool {
         if !self.devices[device].connected {
-            return;
+            return false;
         }
         let Some(frame) = self.devices[device].engine.poll_frame() else {
-            return;
+            return false;
         };
         let me = self.devices[device].me.clone();
         let mut bound = self.devices[device].bound;
@@ -228,7 +228,7 @@ impl World {
             for frame in handled.everyone {
                 self.push_to_members(frame);
             }
-            return;
+            return true;
         }
         match frame {
             ClientFrame::Authenticate {
@@ -329,6 +329,7 @@ impl World {
             ClientFrame::MarkRead { .. } => {}
             other => panic!("unexpected frame in this model: {other:?}"),
         }
+        true
     }
 
     fn server_to_client(&mut self, device: usize, pick: usize) {
@@ -359,7 +360,9 @@ impl World {
                     self.texts.insert(id, text);
                 }
             }
-            Step::ClientToServer { device } => self.client_to_server(device),
+            Step::ClientToServer { device } => {
+                self.client_to_server(device);
+            }
             Step::ServerToClient { device, pick } => self.server_to_client(device, pick),
             Step::DuplicateInbound { device, pick } => {
                 let inbound = &mut self.devices[device].inbound;
@@ -388,9 +391,8 @@ impl World {
                     self.server_to_client(device, 0);
                     moved = true;
                 }
-                let before = self.devices[device].inbound.len();
-                self.client_to_server(device);
-                moved |= self.devices[device].inbound.len() != before;
+                // A frame without an answer (`ToDeviceDone`, `MarkRead`) still moves things.
+                moved |= self.client_to_server(device);
             }
             // Scroll back: the person reads the whole history (this model's devices keep
             // everything in memory, so only the server can have older messages).

@@ -851,3 +851,52 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
     assert_eq!(engine.timeline(CHAT).len(), 100);
     assert_eq!(engine.older_wanted_before(CHAT), None);
 }
+
+#[test]
+fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
+    // The first tab signed in with the passphrase; the store keeps the account record.
+    let mut first = challenged_alice("correct horse battery");
+    first.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    let account = first
+        .take_writes()
+        .into_iter()
+        .find_map(|write| match write {
+            StoreWrite::PutAccount(account) => Some(account),
+            _ => None,
+        })
+        .expect("the account is stored");
+    let first_device = first.device_crypto().expect("a device").device();
+
+    // A second tab restores the account but none of the first tab's device keys.
+    let mut second = Engine::new();
+    second.restore(Some(account), vec![], vec![], vec![], vec![]);
+    assert!(second.take_events().is_empty(), "no passphrase needed");
+    reconnect(&mut second, Epoch(7));
+    let published = drain(&mut second)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::PublishKeys { device, .. } => Some(device),
+            _ => None,
+        })
+        .expect("the tab publishes a device");
+    assert_eq!(published.user, ALICE);
+    assert_ne!(published.device, first_device.device, "its own device");
+    // Vouched for by the account key, like a device signed in with the passphrase.
+    let account_key = alice_key("correct horse battery").auth_key().public_key();
+    let signature = Ed25519Signature::from_slice(&published.signature).expect("64 bytes");
+    assert!(
+        account_key
+            .verify(
+                &merpati_protocol::keys::device_keys_message(
+                    ALICE,
+                    &published.device,
+                    &published.ed25519
+                ),
+                &signature
+            )
+            .is_ok()
+    );
+}

@@ -27,7 +27,9 @@ use vodozemac::Ed25519SecretKey;
 
 use crate::crypto::{AccountKey, random_bytes};
 use crate::e2e::{CryptoRecord, DeviceCrypto, Opened};
-use crate::store::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, StoreWrite};
+use crate::store::{
+    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, StoreWrite,
+};
 use crate::timeline::{Inserted, MessageLock, MessageStatus, Timeline, TimelineItem, body_text};
 use keys::KeyFlow;
 
@@ -196,6 +198,8 @@ pub struct Engine {
     events: Vec<Event>,
     /// This device's end-to-end keys; `None` until the first sign-in on it.
     crypto: Option<DeviceCrypto>,
+    /// The passphrase-derived keys, from a sign-in or the store: make this tab a device.
+    secrets: Option<AccountSecrets>,
     keys: KeyFlow,
     /// What each message in memory turned out to be when opened.
     opened: HashMap<ClientMsgId, Opened>,
@@ -245,6 +249,7 @@ impl Engine {
             writes: Vec::new(),
             events: Vec::new(),
             crypto: None,
+            secrets: None,
             keys: KeyFlow::default(),
             opened: HashMap::new(),
             waiting: HashMap::new(),
@@ -257,9 +262,10 @@ impl Engine {
     // ----- restoring and signing in -------------------------------------------------------
 
     /// Loads what the local store holds: the account (whose session token the next connection
-    /// resumes), the chats, the newest stored messages of each chat, the outbox, and the
-    /// device's end-to-end keys. An account without keys must sign in again
-    /// ([`Event::SessionExpired`]): this device cannot read or write without them.
+    /// resumes), the chats, the newest stored messages of each chat, the outbox, and this
+    /// device's end-to-end keys. Without stored keys (a new tab of a signed-in browser) the
+    /// engine becomes a new device of the account when it connects, from the account's
+    /// stored secrets.
     pub fn restore(
         &mut self,
         account: Option<AccountRecord>,
@@ -273,14 +279,8 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|account| account.me.id == crypto.user())
         });
-        let account = match account {
-            Some(_) if self.crypto.is_none() => {
-                self.events.push(Event::SessionExpired);
-                None
-            }
-            account => account,
-        };
         if let Some(account) = account {
+            self.secrets = Some(account.secrets.clone());
             self.me = Some(account.me);
             self.session_token = Some(account.session_token);
             self.epoch = account.epoch;
@@ -349,6 +349,7 @@ impl Engine {
         }
         self.credentials = None;
         self.session_token = None;
+        self.secrets = None;
     }
 
     // ----- the connection -----------------------------------------------------------------
@@ -503,9 +504,16 @@ impl Engine {
             })
             | Some(Credentials::Login {
                 key, backup_key, ..
-            }) => Some((Ed25519SecretKey::from_slice(&key.to_bytes()), *backup_key)),
+            }) => Some(AccountSecrets {
+                account_key: *key.to_bytes(),
+                backup_key: *backup_key,
+            }),
             _ => None,
         };
+        let signed_in_with_passphrase = passphrase_keys.is_some();
+        if let Some(secrets) = passphrase_keys {
+            self.secrets = Some(secrets);
+        }
         if let Some(token) = session_token {
             self.session_token = Some(token);
             self.credentials = Some(Credentials::Resume {
@@ -519,25 +527,30 @@ impl Engine {
             self.opened.clear();
             self.waiting.clear();
         }
-        if let Some((key, backup_key)) = passphrase_keys {
-            if self
-                .crypto
-                .as_ref()
-                .is_none_or(|crypto| crypto.user() != me.id)
-            {
-                // A browser new to this account: a new device with its own keys. Without
-                // randomness there is no device; the engine stays signed in but cannot send.
-                self.crypto = DeviceCrypto::new(me.id, &key, backup_key).ok();
-            }
+        if self
+            .crypto
+            .as_ref()
+            .is_none_or(|crypto| crypto.user() != me.id)
+            && let Some(secrets) = &self.secrets
+        {
+            // A browser (or tab) new to this account: a new device with its own keys.
+            // Without randomness there is no device: the engine stays signed in but cannot
+            // send, and every message it cannot open says so.
+            let account_key = Ed25519SecretKey::from_slice(&secrets.account_key);
+            self.crypto = DeviceCrypto::new(me.id, &account_key, secrets.backup_key).ok();
             // Earlier history's keys are in the backup.
             self.keys.backup_wanted = true;
         }
+        if signed_in_with_passphrase {
+            self.keys.backup_wanted = true;
+        }
         self.me = Some(me.clone());
-        if let Some(session_token) = self.session_token {
+        if let (Some(session_token), Some(secrets)) = (self.session_token, self.secrets.clone()) {
             self.writes.push(StoreWrite::PutAccount(AccountRecord {
                 me: me.clone(),
                 session_token,
                 epoch: self.epoch,
+                secrets,
             }));
         }
         self.phase = Phase::Syncing;
