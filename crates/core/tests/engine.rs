@@ -900,3 +900,42 @@ fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(0),
+    });
+    engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
+    let query = drain(&mut engine)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::QueryKeys { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("bob's keys are asked for");
+    engine.handle_frame(ServerFrame::Error {
+        request: Some(query),
+        code: ErrorCode::LimitReached,
+        detail: String::new(),
+    });
+    assert!(
+        !drain(&mut engine)
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::QueryKeys { .. })),
+        "not asked again on this connection"
+    );
+    assert!(
+        engine
+            .take_events()
+            .iter()
+            .all(|event| !matches!(event, Event::RequestFailed { .. })),
+        "the key flow's own failure is not the person's"
+    );
+}

@@ -335,8 +335,8 @@ pub enum ServerFrame {
         /// Whether more entries follow the last one.
         more: bool,
     },
-    /// An account sharing a chat with this one (or this account) published a new device:
-    /// query its keys again before encrypting for it.
+    /// An account sharing a chat with this one (or this account) published a new device or
+    /// signed one out: query its keys again before encrypting for it.
     DevicesChanged {
         /// The account.
         user: UserId,

@@ -30,8 +30,11 @@ use crate::timeline::{
     MessageLock, TAMPERED_TEXT, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT,
 };
 
-/// Keeps one `SendToDevice` frame well under the frame limit.
-const TO_DEVICE_FRAME_BUDGET: usize = 48 * 1024;
+/// Keeps one `SendToDevice` or `PutBackup` frame well under the frame limit.
+const FRAME_BUDGET: usize = 48 * 1024;
+
+/// People asked about in one `QueryKeys`: their devices' keys must fit one answer frame.
+const QUERY_USERS: usize = 32;
 
 /// What the engine tracks about keys during one connection; reset on every disconnect.
 #[derive(Debug, Default)]
@@ -57,6 +60,8 @@ pub(super) struct KeyFlow {
     /// Senders of held keys whose device was missing from a fresh device list, queried once
     /// more in case the device is newer than the list.
     pub(super) requeried: BTreeSet<DeviceRef>,
+    /// The server refused a backup write on this connection (e.g. its limit): stop trying.
+    pub(super) backup_refused: bool,
 }
 
 impl KeyFlow {
@@ -74,6 +79,32 @@ impl Engine {
         let request = RequestId(self.next_request);
         self.next_request = self.next_request.wrapping_add(1);
         request
+    }
+
+    /// A key request failed; returns whether the request was one of the key flow's. Nothing
+    /// is retried on the same connection in a way that could loop: a failed query counts as
+    /// answered (those people get no key until the next connection), a failed share marks its
+    /// devices unreachable, a failed backup write stops backup writes.
+    pub(super) fn on_key_request_failed(&mut self, request: RequestId) -> bool {
+        if self.keys.query.as_ref().map(|(id, _)| *id) == Some(request) {
+            if let Some((_, users)) = self.keys.query.take() {
+                self.keys.fresh.extend(users);
+            }
+        } else if self.keys.claim == Some(request) {
+            self.keys.claim = None;
+        } else if let Some((_, _, devices)) = self.keys.shares.remove(&request) {
+            self.keys.unreachable.extend(devices);
+        } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
+            self.keys.backup_put = None;
+            self.keys.backup_refused = true;
+        } else if self.keys.backup_fetch == Some(request) {
+            self.keys.backup_fetch = None;
+            self.keys.backup_wanted = false;
+        } else {
+            return false;
+        }
+        self.pump_keys();
+        true
     }
 
     pub(super) fn on_keys_published(&mut self, one_time_keys: u32) {
@@ -249,6 +280,8 @@ impl Engine {
             self.send_unsent(chat_id);
         }
         if !want_query.is_empty() && self.keys.query.is_none() {
+            // The rest are asked for when this answer comes.
+            let want_query: BTreeSet<UserId> = want_query.into_iter().take(QUERY_USERS).collect();
             let request = self.next_request_id();
             self.outgoing.push_back(ClientFrame::QueryKeys {
                 request,
@@ -279,8 +312,7 @@ impl Engine {
         for message in messages {
             let size = message.body.len() + 64;
             if !batch.is_empty()
-                && (batch.len() >= MAX_TO_DEVICE_BATCH
-                    || batch_bytes + size > TO_DEVICE_FRAME_BUDGET)
+                && (batch.len() >= MAX_TO_DEVICE_BATCH || batch_bytes + size > FRAME_BUDGET)
             {
                 batches.push(std::mem::take(&mut batch));
                 batch_bytes = 0;
@@ -411,9 +443,20 @@ impl Engine {
 
     fn pump_backup(&mut self) {
         if self.keys.backup_put.is_none()
+            && !self.keys.backup_refused
             && let Some(crypto) = self.crypto.as_ref()
         {
-            let pending = crypto.backup_pending(MAX_BACKUP_BATCH);
+            let mut budget = FRAME_BUDGET;
+            let pending: Vec<(String, BackupEntry)> = crypto
+                .backup_pending(MAX_BACKUP_BATCH)
+                .into_iter()
+                .take_while(|(_, entry)| {
+                    let size = entry.sealed.len() + entry.id.len() + 8;
+                    let fits = size <= budget;
+                    budget = budget.saturating_sub(size);
+                    fits
+                })
+                .collect();
             if !pending.is_empty() {
                 let request = self.next_request_id();
                 let (sessions, entries): (Vec<String>, Vec<BackupEntry>) =

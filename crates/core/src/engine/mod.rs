@@ -593,6 +593,9 @@ impl Engine {
             return;
         }
         if let Some(request) = request {
+            if self.on_key_request_failed(request) {
+                return;
+            }
             self.pending_requests.retain(|pending| *pending != request);
         }
         if code == ErrorCode::NoSuchChat {
