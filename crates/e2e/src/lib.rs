@@ -82,6 +82,11 @@ impl Server {
         Ok(())
     }
 
+    /// The server's data directory (its SQLite database and WAL).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// Starts the server again on the same port and data directory (after [`Server::kill`]).
     pub async fn start_again(&mut self) -> Result<(), HarnessError> {
         self.child = spawn_server(self.port, self.data.path()).await?;

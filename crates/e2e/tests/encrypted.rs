@@ -1,0 +1,150 @@
+//! End-to-end encryption in the browser: a new browser of the same account reads earlier
+//! history through the key backup, both people see the same safety number, a ciphertext the
+//! server changed is refused with a visible error, and a member removed from a group gets
+//! nothing sent after the removal — real Chromium, the real server, the release build.
+//!
+//! Run with `--test-threads=1`: each test drives several browsers.
+
+use merpati_e2e::{Browser, Chromedriver, HarnessError, Server, testid};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+/// The safety number a browser shows for its open 1:1 chat, once it is known.
+async fn safety_number(browser: &Browser) -> Result<String, HarnessError> {
+    browser
+        .eventually("the safety number", || async {
+            let text = browser.find("safety-number").await?.text().await?;
+            let digits = text.chars().filter(char::is_ascii_digit).count();
+            Ok((digits == 60).then_some(text))
+        })
+        .await
+}
+
+/// `data-lock` of every message row, in order.
+async fn locks(browser: &Browser) -> Result<Vec<String>, HarnessError> {
+    let mut locks = Vec::new();
+    for row in browser.client().find_all(testid("message")).await? {
+        locks.push(row.attr("data-lock").await?.unwrap_or_default());
+    }
+    Ok(locks)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_browser_reads_history_safety_numbers_match_and_a_changed_byte_is_refused()
+-> Result<(), HarnessError> {
+    let mut server = Server::start().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.url();
+    let (hana, ilham) = (driver.browser().await?, driver.browser().await?);
+    hana.sign_up(&url, "hana", PASSPHRASE).await?;
+    ilham.sign_up(&url, "ilham", PASSPHRASE).await?;
+    hana.start_chat("ilham").await?;
+    hana.send("rahasia nanas").await?;
+    ilham.open_chat("hana").await?;
+    ilham.wait_messages(&["rahasia nanas"]).await?;
+    ilham.send("jawaban rahasia").await?;
+    hana.wait_messages(&["rahasia nanas", "jawaban rahasia"])
+        .await?;
+    hana.wait_acknowledged(2).await?;
+
+    // Compared in person, the two numbers are the same.
+    assert_eq!(safety_number(&hana).await?, safety_number(&ilham).await?);
+
+    // Another browser of hana's, signed in with the passphrase: none of these keys were
+    // ever sent to it; it reads them from the account's key backup.
+    let hana_again = driver.browser().await?;
+    hana_again.sign_in(&url, "hana", PASSPHRASE).await?;
+    hana_again.open_chat("ilham").await?;
+    hana_again
+        .wait_messages(&["rahasia nanas", "jawaban rahasia"])
+        .await?;
+    assert_eq!(locks(&hana_again).await?, ["open", "open"]);
+
+    // A hostile server flips one byte of the first stored message.
+    server.kill().await?;
+    {
+        let db = rusqlite::Connection::open(server.data_dir().join("merpati.db"))?;
+        let body: Vec<u8> = db.query_row("SELECT body FROM messages WHERE seq = 1", [], |row| {
+            row.get(0)
+        })?;
+        let mut changed = body.clone();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 0x01;
+        db.execute(
+            "UPDATE messages SET body = ?1 WHERE seq = 1",
+            rusqlite::params![changed],
+        )?;
+    }
+    server.start_again().await?;
+    // A browser that never saw the original gets the changed copy: refused, in words.
+    let ilham_again = driver.browser().await?;
+    ilham_again.sign_in(&url, "ilham", PASSPHRASE).await?;
+    ilham_again.open_chat("hana").await?;
+    ilham_again
+        .eventually("the changed message to be refused", || async {
+            Ok((locks(&ilham_again).await? == ["refused", "open"]).then_some(()))
+        })
+        .await?;
+    let texts = ilham_again.message_texts().await?;
+    assert!(texts[0].contains("altered"), "{texts:?}");
+    assert!(!texts.iter().any(|text| text == "rahasia nanas"));
+    assert_eq!(texts[1], "jawaban rahasia");
+
+    for browser in [hana, ilham, hana_again, ilham_again] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_removed_from_a_group_gets_nothing_sent_after() -> Result<(), HarnessError> {
+    let server = Server::start().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.url();
+    let (joko, kartika, lina) = (
+        driver.browser().await?,
+        driver.browser().await?,
+        driver.browser().await?,
+    );
+    joko.sign_up(&url, "joko", PASSPHRASE).await?;
+    kartika.sign_up(&url, "kartika", PASSPHRASE).await?;
+    lina.sign_up(&url, "lina", PASSPHRASE).await?;
+    joko.create_group("Arisan", "kartika, lina").await?;
+    joko.send("sebelum").await?;
+    for member in [&kartika, &lina] {
+        member.open_chat("Arisan").await?;
+        member.wait_messages(&["sebelum"]).await?;
+    }
+
+    // Joko removes lina from the group's member list.
+    joko.eventually("lina's row in the member list", || async {
+        for row in joko.client().find_all(testid("chat-member")).await? {
+            if row.attr("data-username").await?.as_deref() == Some("lina") {
+                row.find(testid("member-remove")).await?.click().await?;
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    lina.find("chat-left").await?;
+    joko.eventually("lina to be gone from the member list", || async {
+        let mut names = Vec::new();
+        for row in joko.client().find_all(testid("chat-member")).await? {
+            names.push(row.attr("data-username").await?.unwrap_or_default());
+        }
+        Ok((!names.iter().any(|name| name == "lina")).then_some(()))
+    })
+    .await?;
+
+    joko.send("sesudah").await?;
+    kartika.wait_messages(&["sebelum", "sesudah"]).await?;
+    // Lina keeps what she had, and nothing more arrives.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(lina.message_texts().await?, ["sebelum"]);
+
+    for browser in [joko, kartika, lina] {
+        browser.close().await?;
+    }
+    Ok(())
+}
