@@ -9,18 +9,27 @@
 //!
 //! Every `Ack` the client receives is recorded, so that fault tests can check that each
 //! acknowledged message is on the server exactly once.
+//!
+//! Messages are end-to-end encrypted by the engine: before a chat's first send on each
+//! connection it fetches the members' device lists, claims one-time keys and shares its
+//! Megolm key, so a client can only send while the server answers those frames. What a
+//! client shows (the [`Snapshot`]'s timelines) is what it decrypted, each item with its
+//! `lock`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use merpati_core::{
-    AccountRecord, ConnectionPhase, Engine, Event, MemoryStore, SendError, Store, TimelineItem,
+    AccountRecord, ConnectionPhase, Engine, Event, MemoryStore, RequestError, SendError, Store,
+    TimelineItem,
     crypto::{AccountKey, KdfParams},
+    e2e::CryptoRecord,
     reconnect::Backoff,
 };
 use merpati_protocol::{
-    ChatId, ClientMsgId, ErrorCode, RequestId, Seq, ServerFrame, Username, decode, encode,
+    ChatId, ClientMsgId, ErrorCode, Member, RequestId, Seq, ServerFrame, UserId, Username, decode,
+    encode,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -35,16 +44,39 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How a client proves who it is on its first connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Join {
     /// Create the account.
     SignUp,
     /// The account exists.
     SignIn,
-    /// Resume a session that exists already, as another device holding a copy of a signed-in
-    /// client's session ([`SwarmClient::account`]) would: no key derivation, no signature, so
-    /// thousands of connections are cheap to open.
-    Resume(Box<AccountRecord>),
+    /// Resume a session that exists already, as another tab of the same browser would: it
+    /// reads the signed-in client's session and device keys from the shared store
+    /// ([`SwarmClient::stored_session`]) and so is the same device. No key derivation, no
+    /// signature, no new device keys, so thousands of connections are cheap to open.
+    Resume(Box<StoredSession>),
+}
+
+/// What a signed-in client's store holds about its session: the account record (with the
+/// session token) and the device's end-to-end keys. The engine refuses to resume an account
+/// without its device keys ([`Event::SessionExpired`]), as a browser would whose keys were
+/// lost: it could neither read nor write.
+#[derive(Clone)]
+pub struct StoredSession {
+    /// The account and its session token.
+    pub account: AccountRecord,
+    /// The device's crypto records, as the engine wrote them (`StoreWrite::PutCrypto`).
+    pub crypto: Vec<CryptoRecord>,
+}
+
+impl std::fmt::Debug for StoredSession {
+    // The records hold the device's private keys: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("me", &self.account.me)
+            .field("crypto_records", &self.crypto.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a client needs to start.
@@ -93,8 +125,14 @@ pub struct Acked {
 /// A client's state at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Each chat's timeline, in display order.
+    /// Who is signed in (`None` before the first sign-in).
+    pub me: Option<Member>,
+    /// Each chat's timeline, in display order: each item's `text` and `lock` are what this
+    /// device could decrypt.
     pub chats: Vec<(ChatId, Vec<TimelineItem>)>,
+    /// Each chat's members as this device knows them (a removed member keeps the chat,
+    /// read-only, without itself in it).
+    pub members: Vec<(ChatId, Vec<UserId>)>,
     /// Messages not yet acknowledged (failed ones excluded).
     pub pending: usize,
     /// Every `Ack` received so far, in order (a resend's second `Ack` included).
@@ -107,18 +145,29 @@ enum Command {
         text: String,
         reply: oneshot::Sender<Result<ClientMsgId, SendError>>,
     },
-    CreateGroup {
-        title: String,
-        members: String,
+    /// A request the server answers with a `Chat` frame (`Event::ChatReady`).
+    Chat {
+        request: ChatRequest,
         reply: oneshot::Sender<Result<ChatId, String>>,
     },
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
     },
-    Account {
-        reply: oneshot::Sender<Option<AccountRecord>>,
+    StoredSession {
+        reply: oneshot::Sender<Option<StoredSession>>,
+    },
+    Feed {
+        frame: Box<ServerFrame>,
+        reply: oneshot::Sender<()>,
     },
     Stop,
+}
+
+/// The requests answered with the chat they created or changed.
+enum ChatRequest {
+    Group { title: String, members: String },
+    Direct { with: String },
+    RemoveMember { chat: ChatId, user: UserId },
 }
 
 /// A handle to a running client task.
@@ -192,11 +241,47 @@ impl SwarmClient {
         title: &str,
         members: &str,
     ) -> Result<Result<ChatId, String>, Gone> {
+        self.chat_request(ChatRequest::Group {
+            title: title.to_owned(),
+            members: members.to_owned(),
+        })
+        .await
+    }
+
+    /// Starts (or finds) the 1:1 chat with `username`.
+    pub async fn create_direct(&self, username: &str) -> Result<Result<ChatId, String>, Gone> {
+        self.chat_request(ChatRequest::Direct {
+            with: username.to_owned(),
+        })
+        .await
+    }
+
+    /// Takes `user` out of the group; answers once the server has done it.
+    pub async fn remove_member(
+        &self,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<Result<ChatId, String>, Gone> {
+        self.chat_request(ChatRequest::RemoveMember { chat, user })
+            .await
+    }
+
+    async fn chat_request(&self, request: ChatRequest) -> Result<Result<ChatId, String>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::CreateGroup {
-                title: title.to_owned(),
-                members: members.to_owned(),
+            .send(Command::Chat { request, reply })
+            .map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
+    /// Hands the engine a frame as if the server had sent it (and sends whatever the engine
+    /// answers, when connected). Lets a test show a client frames the server would not
+    /// deliver to it, such as a removed member's chat's newer messages.
+    pub async fn feed(&self, frame: ServerFrame) -> Result<(), Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Feed {
+                frame: Box::new(frame),
                 reply,
             })
             .map_err(|_| Gone)?;
@@ -212,12 +297,12 @@ impl SwarmClient {
         answer.await.map_err(|_| Gone)
     }
 
-    /// The signed-in account and its session as this client stores them (`None` before the
-    /// first sign-in): what another device needs to [`Join::Resume`] the session.
-    pub async fn account(&self) -> Result<Option<AccountRecord>, Gone> {
+    /// The signed-in account's session and device keys as this client stores them (`None`
+    /// before the first sign-in): what another tab needs to [`Join::Resume`] the session.
+    pub async fn stored_session(&self) -> Result<Option<StoredSession>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Account { reply })
+            .send(Command::StoredSession { reply })
             .map_err(|_| Gone)?;
         answer.await.map_err(|_| Gone)
     }
@@ -234,7 +319,8 @@ type Socket =
 struct ClientTask {
     engine: Engine,
     store: MemoryStore,
-    creates: HashMap<RequestId, oneshot::Sender<Result<ChatId, String>>>,
+    /// Chat requests waiting for their `Chat` frame.
+    requests: HashMap<RequestId, oneshot::Sender<Result<ChatId, String>>>,
     acks: Vec<Acked>,
     backoff: Backoff,
     status: watch::Sender<Status>,
@@ -249,24 +335,26 @@ async fn run(
     let mut task = ClientTask {
         engine: Engine::new(),
         store: MemoryStore::new(),
-        creates: HashMap::new(),
+        requests: HashMap::new(),
         acks: Vec::new(),
         backoff: options.backoff.clone(),
         status,
         stopping: false,
     };
-    if let Join::Resume(account) = options.join.clone() {
+    if let Join::Resume(session) = options.join.clone() {
+        let StoredSession { account, crypto } = *session;
         task.engine
-            .restore(Some(*account), Vec::new(), Vec::new(), Vec::new());
+            .restore(Some(account), Vec::new(), Vec::new(), Vec::new(), crypto);
+        // Restoring writes nothing, but keep the store a true copy of the engine's state.
+        task.apply_writes().await;
+        task.handle_events();
     } else {
         match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
             Ok(key) => {
-                if options.join == Join::SignIn {
-                    task.engine
-                        .sign_in(options.username.clone(), key.auth_key());
+                if matches!(options.join, Join::SignIn) {
+                    task.engine.sign_in(options.username.clone(), &key);
                 } else {
-                    task.engine
-                        .sign_up(options.username.clone(), key.auth_key());
+                    task.engine.sign_up(options.username.clone(), &key);
                 }
             }
             Err(error) => {
@@ -404,19 +492,15 @@ impl ClientTask {
                     .unwrap_or_default();
                 let _ = reply.send(self.engine.send_text(chat, &text, now_ms));
             }
-            Some(Command::CreateGroup {
-                title,
-                members,
-                reply,
-            }) => match self.engine.create_group(&title, &members) {
+            Some(Command::Chat { request, reply }) => match self.chat_request(request) {
                 Ok(request) => {
-                    self.creates.insert(request, reply);
+                    self.requests.insert(request, reply);
                 }
                 Err(error) => {
                     let _ = reply.send(Err(error.to_string()));
                 }
             },
-            Some(Command::Account { reply }) => {
+            Some(Command::StoredSession { reply }) => {
                 // The memory store answers at once; its error type has no values.
                 let account = self
                     .store
@@ -424,21 +508,48 @@ impl ClientTask {
                     .now_or_never()
                     .and_then(Result::ok)
                     .flatten();
-                let _ = reply.send(account);
+                let crypto = self
+                    .store
+                    .crypto()
+                    .now_or_never()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                let _ = reply.send(account.map(|account| StoredSession { account, crypto }));
+            }
+            Some(Command::Feed { frame, reply }) => {
+                self.engine.handle_frame(*frame);
+                let _ = reply.send(());
             }
             Some(Command::Snapshot { reply }) => {
-                let chats = self
+                let chats: Vec<(ChatId, Vec<TimelineItem>)> = self
                     .engine
                     .chat_list()
                     .into_iter()
                     .map(|chat| (chat.id, self.engine.timeline(chat.id)))
                     .collect();
+                let members = chats
+                    .iter()
+                    .filter_map(|(id, _)| {
+                        let info = self.engine.chat(*id)?;
+                        Some((*id, info.members.iter().map(|member| member.id).collect()))
+                    })
+                    .collect();
                 let _ = reply.send(Snapshot {
+                    me: self.engine.me().cloned(),
+                    members,
                     chats,
                     pending: self.engine.pending_count(),
                     acks: self.acks.clone(),
                 });
             }
+        }
+    }
+
+    fn chat_request(&mut self, request: ChatRequest) -> Result<RequestId, RequestError> {
+        match request {
+            ChatRequest::Group { title, members } => self.engine.create_group(&title, &members),
+            ChatRequest::Direct { with } => self.engine.create_direct(&with),
+            ChatRequest::RemoveMember { chat, user } => self.engine.remove_member(chat, user),
         }
     }
 
@@ -475,7 +586,7 @@ impl ClientTask {
                         .send_modify(|status| status.auth_error = Some(ErrorCode::SessionExpired));
                 }
                 Event::ChatReady { request, chat_id } => {
-                    if let Some(reply) = self.creates.remove(&request) {
+                    if let Some(reply) = self.requests.remove(&request) {
                         let _ = reply.send(Ok(chat_id));
                     }
                 }
@@ -483,7 +594,7 @@ impl ClientTask {
                     request: Some(request),
                     code,
                 } => {
-                    if let Some(reply) = self.creates.remove(&request) {
+                    if let Some(reply) = self.requests.remove(&request) {
                         let _ = reply.send(Err(format!("{code:?}")));
                     }
                 }
@@ -492,6 +603,10 @@ impl ClientTask {
                     code,
                 } => {
                     tracing::debug!(?code, "the server refused a request");
+                }
+                Event::KeyChanged { user } => {
+                    // Nobody here compares safety numbers; a change is only worth a log line.
+                    tracing::debug!(?user, "a member's account key changed");
                 }
                 Event::ServerGoingAway { retry_after_ms } => {
                     if let Some(ms) = retry_after_ms {

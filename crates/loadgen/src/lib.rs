@@ -11,4 +11,4 @@
 pub mod client;
 pub mod scenario;
 
-pub use client::{Acked, ClientOptions, Join, Snapshot, Status, SwarmClient};
+pub use client::{Acked, ClientOptions, Join, Snapshot, Status, StoredSession, SwarmClient};

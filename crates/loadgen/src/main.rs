@@ -1,7 +1,7 @@
 //! `merpati-loadgen`: runs a swarm of real clients against a Merpati server.
 //!
 //! `chat` signs clients up, forms groups and sends messages, then checks that every member of
-//! every group holds the same timeline; `idle` signs clients up and holds their connections,
+//! every group holds the same timeline and decrypted every message in it; `idle` signs clients up and holds their connections,
 //! reporting how many are online and, after the server drops them, how long until all are
 //! back.
 
@@ -28,7 +28,8 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Sign up, form groups, send messages round-robin, and check that every member of each
-    /// group ends up with the same timeline (exits with an error if not).
+    /// group ends up with the same timeline, every message decrypted to the text sent (exits
+    /// with an error if not).
     Chat {
         /// How many clients.
         #[arg(long, default_value_t = 50)]
@@ -52,8 +53,9 @@ enum Command {
         /// How many connections to hold.
         #[arg(long, default_value_t = 1_000)]
         clients: usize,
-        /// How many accounts they belong to; the other connections are further devices of
-        /// these accounts (cheap to open: no signature). Default: one account each.
+        /// How many accounts they belong to; the other connections are further tabs of
+        /// these accounts' devices (cheap to open: no signature, no new keys). Default: one
+        /// account each.
         #[arg(long)]
         accounts: Option<usize>,
         /// How long to run, in seconds (0: until Ctrl-C).
@@ -125,25 +127,27 @@ async fn chat(
         started.elapsed()
     );
     let sending = Instant::now();
-    let queued = swarm.send_all(&clients, &groups, pause).await?;
+    let sent = swarm.send_all(&clients, &groups, pause).await?;
+    let queued = sent.len();
     let report = swarm
-        .settle(&clients, &groups, Duration::from_secs(patience_s))
+        .settle(&clients, &groups, &sent, Duration::from_secs(patience_s))
         .await?;
     eprintln!(
-        "queued {queued}, converged {} in {:?}; pending {}, failed {}, diverged groups {:?}; \
-         {} connections, {} refused",
+        "queued {queued}, converged {} in {:?}; pending {}, failed {}, diverged groups {:?}, \
+         unreadable {}; {} connections, {} refused",
         report.converged,
         sending.elapsed(),
         report.pending,
         report.failed.len(),
         report.diverged,
+        report.unreadable.len(),
         report.connections,
         report.refused,
     );
     for client in &clients {
         client.stop();
     }
-    if report.pending > 0 || !report.diverged.is_empty() {
+    if report.pending > 0 || !report.diverged.is_empty() || !report.unreadable.is_empty() {
         return Err("the swarm did not converge".into());
     }
     Ok(())

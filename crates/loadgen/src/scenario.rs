@@ -1,15 +1,19 @@
 //! Swarm scenarios.
 //!
 //! - [`ChatSwarm`]: many clients sign up, form groups, send messages, and finally every
-//!   member's timeline is compared with every other member's; the report carries every
+//!   member's timeline is compared with every other member's, and every message each member
+//!   holds must have decrypted to the text its sender wrote; the report carries every
 //!   timeline and every `Ack`, so a test can compare them with the server's own log.
 //! - [`IdleSwarm`]: many clients sign up and then only hold their connections (and come back
 //!   by themselves when dropped), for connection-count and reconnect-storm tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use merpati_core::{ConnectionPhase, MessageStatus, crypto::KdfParams, reconnect::Backoff};
+use merpati_core::{
+    ConnectionPhase, MessageStatus, TimelineItem, crypto::KdfParams, reconnect::Backoff,
+    timeline::MessageLock,
+};
 use merpati_protocol::{ChatId, ClientMsgId, Seq, Username};
 
 use crate::client::{Acked, ClientOptions, Join, SwarmClient};
@@ -61,6 +65,10 @@ pub struct SwarmReport {
     pub failed: Vec<ClientMsgId>,
     /// Groups whose members disagree about the timeline (empty when all is well).
     pub diverged: Vec<ChatId>,
+    /// Confirmed messages a member could not read, once per member: not decrypted
+    /// ([`MessageLock::Open`]), or decrypted to a text other than the one sent (empty when
+    /// all is well).
+    pub unreadable: Vec<(ChatId, ClientMsgId)>,
     /// Messages still pending when the swarm stopped waiting.
     pub pending: usize,
     /// How long settling took.
@@ -128,22 +136,20 @@ impl ChatSwarm {
         Ok((clients, group_of))
     }
 
-    /// Sends the messages round-robin, `pause` between sends (none if zero).
+    /// Sends the messages round-robin, `pause` between sends (none if zero); returns the text
+    /// of each message queued, to check what the members decrypt against.
     pub async fn send_all(
         &self,
         clients: &[SwarmClient],
         group_of: &[ChatId],
         pause: Duration,
-    ) -> Result<usize, SwarmError> {
-        let mut queued = 0;
+    ) -> Result<HashMap<ClientMsgId, String>, SwarmError> {
+        let mut queued = HashMap::with_capacity(self.messages);
         for n in 0..self.messages {
             let sender = n % clients.len();
-            if clients[sender]
-                .send(group_of[sender], format!("message {n} from {sender}"))
-                .await?
-                .is_ok()
-            {
-                queued += 1;
+            let text = format!("message {n} from {sender}");
+            if let Ok(id) = clients[sender].send(group_of[sender], text.clone()).await? {
+                queued.insert(id, text);
             }
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
@@ -152,12 +158,14 @@ impl ChatSwarm {
         Ok(queued)
     }
 
-    /// Waits (up to `patience`) until nothing is pending, then compares every member's
-    /// timeline of each group.
+    /// Waits (up to `patience`) until nothing is pending and every member has decrypted
+    /// everything it holds, then compares every member's timeline of each group, and each
+    /// message's text with `sent` (from [`ChatSwarm::send_all`]).
     pub async fn settle(
         &self,
         clients: &[SwarmClient],
         group_of: &[ChatId],
+        sent: &HashMap<ClientMsgId, String>,
         patience: Duration,
     ) -> Result<SwarmReport, SwarmError> {
         let started = Instant::now();
@@ -168,7 +176,16 @@ impl ChatSwarm {
                 snapshots.push(client.snapshot().await?);
             }
             let pending: usize = snapshots.iter().map(|snapshot| snapshot.pending).sum();
-            if pending == 0 && self.members_agree(&snapshots, group_of)
+            // A confirmed message may still wait for its key (sent over to-device after a
+            // reconnect): settled means opened too.
+            let all_open = snapshots.iter().all(|snapshot| {
+                snapshot
+                    .chats
+                    .iter()
+                    .flat_map(|(_, items)| items)
+                    .all(|item| item.lock == MessageLock::Open)
+            });
+            if pending == 0 && all_open && self.members_agree(&snapshots, group_of)
                 || started.elapsed() > patience
             {
                 break;
@@ -199,6 +216,12 @@ impl ChatSwarm {
                     .iter()
                     .filter(|item| item.status == MessageStatus::Failed)
                     .map(|item| item.client_msg_id),
+            );
+            report.unreadable.extend(
+                items
+                    .iter()
+                    .filter(|item| item.seq.is_some() && !reads_as_sent(item, sent))
+                    .map(|item| (*chat, item.client_msg_id)),
             );
             by_group.entry(*chat).or_default().push(
                 items
@@ -235,11 +258,16 @@ impl ChatSwarm {
     }
 }
 
+/// Whether a member shows `item` decrypted, with the text its sender wrote.
+fn reads_as_sent(item: &TimelineItem, sent: &HashMap<ClientMsgId, String>) -> bool {
+    item.lock == MessageLock::Open && sent.get(&item.client_msg_id) == Some(&item.text)
+}
+
 /// Clients that sign up and then only hold their connection.
 ///
-/// `accounts` clients sign up; the others are further devices of those accounts (round
-/// robin) that resume their sessions, so a swarm of many connections costs the server few
-/// signature checks.
+/// `accounts` clients sign up; the others are further tabs of those accounts' devices (round
+/// robin) that resume their sessions with the same device keys, so a swarm of many
+/// connections costs few signature checks and no new device keys.
 #[derive(Debug, Clone)]
 pub struct IdleSwarm {
     /// `ws://host:port/ws`.
@@ -276,7 +304,7 @@ impl IdleSwarm {
                 .await
                 .map_err(|code| SwarmError::SignUp(index, format!("{code:?}")))?;
             let record = client
-                .account()
+                .stored_session()
                 .await?
                 .ok_or_else(|| SwarmError::SignUp(index, "no session was stored".to_owned()))?;
             records.push(record);

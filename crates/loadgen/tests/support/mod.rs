@@ -1,6 +1,7 @@
 //! The real `merpati-server` binary as a child process: started on a loopback port with a
 //! data directory, killed with SIGKILL, restarted on the same port and data, stopped with
-//! SIGTERM, and its `/metrics` read over HTTP.
+//! SIGTERM, and its `/metrics` read over HTTP. Its output is discarded (errors aside), or,
+//! for tests that inspect what the server writes, captured at the chattiest log level.
 //!
 //! The binary is the one cargo built next to this test (`target/<profile>/merpati-server`);
 //! `cargo test --workspace` and `cargo test -p merpati-server -p merpati-loadgen` build it.
@@ -8,6 +9,7 @@
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
 
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -39,11 +41,24 @@ pub struct ServerProcess {
     data: PathBuf,
     web: tempfile::TempDir,
     args: Vec<String>,
+    /// Where stdout and stderr go (appended across restarts), if captured.
+    logs: Option<PathBuf>,
 }
 
 impl ServerProcess {
     /// Starts the server on a free loopback port with `data` and extra flags.
     pub async fn start(data: &Path, args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_logs(data, args, None).await
+    }
+
+    /// Starts the server with `RUST_LOG=trace`, its stdout and stderr appended to
+    /// `stdout.log` and `stderr.log` in `logs`.
+    pub async fn start_logged(data: &Path, args: &[&str], logs: &Path) -> ServerProcess {
+        std::fs::create_dir_all(logs).unwrap();
+        ServerProcess::start_with_logs(data, args, Some(logs.to_owned())).await
+    }
+
+    async fn start_with_logs(data: &Path, args: &[&str], logs: Option<PathBuf>) -> ServerProcess {
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -54,13 +69,15 @@ impl ServerProcess {
             data: data.to_owned(),
             web: tempfile::tempdir().unwrap(),
             args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            logs,
         };
         server.spawn().await;
         server
     }
 
     async fn spawn(&mut self) {
-        let child = Command::new(server_binary())
+        let mut command = Command::new(server_binary());
+        command
             .arg("--addr")
             .arg(self.addr.to_string())
             .arg("--data")
@@ -68,11 +85,26 @@ impl ServerProcess {
             .arg("--web-root")
             .arg(self.web.path())
             .args(&self.args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdin(Stdio::null());
+        match &self.logs {
+            Some(logs) => {
+                let append = |name: &str| -> File {
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(logs.join(name))
+                        .unwrap()
+                };
+                command
+                    .env("RUST_LOG", "trace")
+                    .stdout(append("stdout.log"))
+                    .stderr(append("stderr.log"));
+            }
+            None => {
+                command.env("RUST_LOG", "error").stdout(Stdio::null());
+            }
+        }
+        let child = command.spawn().unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(self.addr).await.is_err() {

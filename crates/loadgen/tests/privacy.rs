@@ -1,0 +1,544 @@
+//! The privacy test: what the server never learns.
+//!
+//! Three people talk through the real server binary with a real data directory: alice on two
+//! devices (the second signs in with the passphrase partway through), bob and carol; a 1:1
+//! chat (alice–bob) and a group of all three. Every device must read every message, the ones
+//! sent before alice's second device existed included (those through the key backup). Then
+//! every byte the server wrote — each file under its data directory after a SIGKILL and again
+//! after a graceful stop, and its stdout and stderr at `RUST_LOG=trace` — is searched for the
+//! message texts: none may appear, while the usernames and the group title (which the server
+//! does store) must, so the search is known to look in the right places.
+//!
+//! A second test removes carol from the group: messages sent after that are stored by the
+//! server but never reach her, and when she is handed them anyway (read from the server's
+//! SQLite file) she cannot open them, while everyone still in the group can.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use merpati_core::crypto::KdfParams;
+use merpati_core::reconnect::Backoff;
+use merpati_core::timeline::MessageLock;
+use merpati_loadgen::{ClientOptions, Join, Snapshot, SwarmClient};
+use merpati_protocol::{ChatId, ClientMsgId, MessageFrame, Seq, ServerFrame, UserId, Username};
+use rusqlite::{Connection, OpenFlags};
+
+use support::ServerProcess;
+
+/// Every message text carries this; it must appear nowhere the server wrote.
+const MARKER: &str = "secret-pineapple";
+/// Stored by the server in the clear: the scan's positive control.
+const GROUP_TITLE: &str = "tropical-fruit-club";
+/// How long any device may take to read what was sent.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One person's device.
+struct Device {
+    name: &'static str,
+    client: SwarmClient,
+}
+
+fn options(url: &str, name: &str, join: Join) -> ClientOptions {
+    ClientOptions {
+        url: url.to_owned(),
+        username: Username::parse(name).unwrap(),
+        passphrase: format!("{name}'s long passphrase"),
+        join,
+        // The same cheap parameters for sign-up and sign-in: the key must come out the same.
+        kdf: KdfParams::FAST_INSECURE,
+        backoff: Backoff::new(100, 1_000),
+    }
+}
+
+async fn join(url: &str, name: &'static str, join: Join) -> Device {
+    let mut client = SwarmClient::spawn(options(url, name, join));
+    client
+        .signed_in()
+        .await
+        .unwrap_or_else(|code| panic!("{name} could not sign in: {code:?}"));
+    Device { name, client }
+}
+
+/// The people and their chats.
+struct Conversation {
+    server: ServerProcess,
+    data: PathBuf,
+    logs: PathBuf,
+    alice: Device,
+    bob: Device,
+    carol: Device,
+    direct: ChatId,
+    group: ChatId,
+    _dir: tempfile::TempDir,
+}
+
+/// Every message sent so far: per chat, (id, text) in the order written.
+#[derive(Default)]
+struct Transcript {
+    sent: HashMap<ChatId, Vec<(ClientMsgId, String)>>,
+}
+
+impl Conversation {
+    /// Starts a logged server, signs alice, bob and carol up, and opens the two chats.
+    async fn start() -> Conversation {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let logs = dir.path().join("logs");
+        let server = ServerProcess::start_logged(&data, &[], &logs).await;
+        let url = server.url();
+        let alice = join(&url, "alice", Join::SignUp).await;
+        let bob = join(&url, "bob", Join::SignUp).await;
+        let carol = join(&url, "carol", Join::SignUp).await;
+        let direct = alice.client.create_direct("bob").await.unwrap().unwrap();
+        let group = alice
+            .client
+            .create_group(GROUP_TITLE, "bob,carol")
+            .await
+            .unwrap()
+            .unwrap();
+        // The server pushes a new chat to its other members; nobody can write in it before.
+        knows(&bob, direct).await;
+        knows(&bob, group).await;
+        knows(&carol, group).await;
+        Conversation {
+            server,
+            data,
+            logs,
+            alice,
+            bob,
+            carol,
+            direct,
+            group,
+            _dir: dir,
+        }
+    }
+}
+
+impl Transcript {
+    /// `device` writes a new distinctive message into `chat`.
+    async fn say(&mut self, device: &Device, chat: ChatId) {
+        let n = self.sent.values().map(Vec::len).sum::<usize>() + 1;
+        let text = format!("{MARKER}-{n}-from-{}", device.name);
+        let id = device
+            .client
+            .send(chat, text.clone())
+            .await
+            .unwrap()
+            .unwrap_or_else(|error| panic!("{} cannot send: {error}", device.name));
+        self.sent.entry(chat).or_default().push((id, text));
+    }
+
+    fn sent_in(&self, chat: ChatId) -> &[(ClientMsgId, String)] {
+        self.sent.get(&chat).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.sent
+            .values()
+            .flatten()
+            .map(|(_, text)| text.clone())
+            .collect()
+    }
+}
+
+/// Waits until `device` holds every message of `expected` in `chat`, confirmed by the server,
+/// decrypted, with the text sent — and nothing else; panics with what it shows instead.
+async fn reads_everything(device: &Device, chat: ChatId, expected: &[(ClientMsgId, String)]) {
+    let started = Instant::now();
+    loop {
+        let snapshot = device.client.snapshot().await.unwrap();
+        let shown = shown(&snapshot, chat);
+        let mut want: Vec<(ClientMsgId, MessageLock, String)> = expected
+            .iter()
+            .map(|(id, text)| (*id, MessageLock::Open, text.clone()))
+            .collect();
+        let mut got: Vec<(ClientMsgId, MessageLock, String)> = shown
+            .iter()
+            .map(|(_, id, lock, text)| (*id, *lock, text.clone()))
+            .collect();
+        want.sort_by_key(|(id, _, _)| *id);
+        got.sort_by_key(|(id, _, _)| *id);
+        if got == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} does not read chat {} as sent after {PATIENCE:?}:\n want {want:#?}\n got {got:#?}",
+            device.name,
+            chat.0
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `device` has heard of `chat`.
+async fn knows(device: &Device, chat: ChatId) {
+    let started = Instant::now();
+    while !device
+        .client
+        .snapshot()
+        .await
+        .unwrap()
+        .chats
+        .iter()
+        .any(|(id, _)| *id == chat)
+    {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} never heard of chat {}",
+            device.name,
+            chat.0
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The confirmed messages of `chat` as the snapshot shows them: (seq, id, lock, text).
+fn shown(snapshot: &Snapshot, chat: ChatId) -> Vec<(Seq, ClientMsgId, MessageLock, String)> {
+    snapshot
+        .chats
+        .iter()
+        .find(|(id, _)| *id == chat)
+        .map(|(_, items)| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    Some((item.seq?, item.client_msg_id, item.lock, item.text.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Reads every file under the data directory and the logs; panics if any holds a message
+/// text, or if the positive controls are missing. Returns the files scanned, for the record.
+fn scan(conversation: &Conversation, texts: &[String], when: &str) -> Vec<(PathBuf, usize)> {
+    let mut scanned = Vec::new();
+    let mut data_bytes = Vec::new();
+    let mut log_bytes = Vec::new();
+    for (root, into) in [
+        (&conversation.data, &mut data_bytes),
+        (&conversation.logs, &mut log_bytes),
+    ] {
+        for file in files_under(root) {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in std::iter::once(MARKER).chain(texts.iter().map(String::as_str)) {
+                assert!(
+                    !contains(&bytes, needle.as_bytes()),
+                    "{when}: {} holds the message text {needle:?}",
+                    file.display()
+                );
+            }
+            scanned.push((file, bytes.len()));
+            // Kept apart per file in `scanned`; joined with a separator so no needle can
+            // straddle two files.
+            into.extend_from_slice(&bytes);
+            into.push(0);
+        }
+    }
+    // Positive controls: the same search finds what the server does keep in the clear.
+    for needle in ["alice", "bob", "carol", GROUP_TITLE] {
+        assert!(
+            contains(&data_bytes, needle.as_bytes()),
+            "{when}: the scan of the data directory missed {needle:?}: it is not looking"
+        );
+    }
+    for needle in ["alice", "bob", "carol", "TRACE"] {
+        assert!(
+            contains(&log_bytes, needle.as_bytes()),
+            "{when}: the scan of the logs missed {needle:?}: they are not captured"
+        );
+    }
+    scanned
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_text_reaches_the_servers_disk_or_logs() {
+    let started = Instant::now();
+    let mut talk = Conversation::start().await;
+    let mut said = Transcript::default();
+    let (direct, group) = (talk.direct, talk.group);
+    let set_up = started.elapsed();
+
+    // Before alice's second device exists.
+    for _ in 0..3 {
+        said.say(&talk.alice, direct).await;
+        said.say(&talk.bob, direct).await;
+        said.say(&talk.alice, group).await;
+        said.say(&talk.bob, group).await;
+        said.say(&talk.carol, group).await;
+    }
+    reads_everything(&talk.alice, direct, said.sent_in(direct)).await;
+    reads_everything(&talk.bob, direct, said.sent_in(direct)).await;
+    for device in [&talk.alice, &talk.bob, &talk.carol] {
+        reads_everything(device, group, said.sent_in(group)).await;
+    }
+    let first_round = started.elapsed();
+
+    // alice's second device: a new browser, signed in with the passphrase. It has no Olm
+    // session with anyone yet, so what was sent before it existed opens only through the key
+    // backup alice's first device wrote. Give that device a moment to finish writing it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alice2 = join(&talk.server.url(), "alice", Join::SignIn).await;
+    reads_everything(&alice2, direct, said.sent_in(direct)).await;
+    reads_everything(&alice2, group, said.sent_in(group)).await;
+    let second_device_caught_up = started.elapsed();
+
+    // After it joined: everyone, both of alice's devices too, writes more.
+    for _ in 0..3 {
+        said.say(&talk.alice, direct).await;
+        said.say(&alice2, direct).await;
+        said.say(&talk.bob, direct).await;
+        said.say(&alice2, group).await;
+        said.say(&talk.alice, group).await;
+        said.say(&talk.bob, group).await;
+        said.say(&talk.carol, group).await;
+    }
+    for device in [&talk.alice, &alice2, &talk.bob] {
+        reads_everything(device, direct, said.sent_in(direct)).await;
+    }
+    for device in [&talk.alice, &alice2, &talk.bob, &talk.carol] {
+        reads_everything(device, group, said.sent_in(group)).await;
+    }
+    let conversation_done = started.elapsed();
+    let texts = said.texts();
+    assert_eq!(texts.len(), 3 * 5 + 3 * 7);
+
+    // The server's record agrees: every message is stored, as ciphertext.
+    {
+        let db = Connection::open_with_flags(
+            talk.data.join("merpati.db"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let stored: i64 = db
+            .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, texts.len() as i64);
+    }
+
+    for device in [&talk.alice, &alice2, &talk.bob, &talk.carol] {
+        device.client.stop();
+    }
+    // SIGKILL first: the write-ahead log and shared-memory files stay as they were.
+    talk.server.kill();
+    let after_kill = scan(&talk, &texts, "after SIGKILL");
+    // Then a graceful stop after recovery: the log is checkpointed into the database.
+    talk.server.restart(None).await;
+    let status = talk.server.terminate().await;
+    assert!(status.success(), "the server stopped with {status}");
+    let after_stop = scan(&talk, &texts, "after a graceful stop");
+
+    let describe = |scanned: &[(PathBuf, usize)]| {
+        scanned
+            .iter()
+            .map(|(path, len)| {
+                format!(
+                    "{} ({len} B)",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "privacy test: {} messages in 2 chats, 4 devices; set up in {set_up:?}, first round \
+         read by all at {first_round:?}, second device caught up at \
+         {second_device_caught_up:?}, all read at {conversation_done:?}; no text in [{}] \
+         after SIGKILL, nor in [{}] after a graceful stop; {:?} in all",
+        texts.len(),
+        describe(&after_kill),
+        describe(&after_stop),
+        started.elapsed()
+    );
+}
+
+/// The group's stored messages after `after`, as the server would deliver them.
+fn stored_after(data: &Path, chat: ChatId, after: Seq) -> Vec<MessageFrame> {
+    let db = Connection::open_with_flags(data.join("merpati.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let mut statement = db
+        .prepare(
+            "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages \
+             WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq",
+        )
+        .unwrap();
+    statement
+        .query_map(
+            [
+                i64::try_from(chat.0).unwrap(),
+                i64::try_from(after.0).unwrap(),
+            ],
+            |row| {
+                let seq: i64 = row.get(0)?;
+                let id: Vec<u8> = row.get(1)?;
+                let sender: i64 = row.get(2)?;
+                let sent_at_ms: i64 = row.get(3)?;
+                Ok(MessageFrame {
+                    chat_id: chat,
+                    seq: Seq(u64::try_from(seq).unwrap()),
+                    client_msg_id: ClientMsgId(id.try_into().unwrap()),
+                    sender: UserId(u64::try_from(sender).unwrap()),
+                    sent_at_ms: u64::try_from(sent_at_ms).unwrap(),
+                    body: row.get(4)?,
+                })
+            },
+        )
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Waits until `device` sees `chat` without `user` among its members.
+async fn sees_removed(device: &Device, chat: ChatId, user: UserId) {
+    let started = Instant::now();
+    loop {
+        let snapshot = device.client.snapshot().await.unwrap();
+        let members = snapshot
+            .members
+            .iter()
+            .find(|(id, _)| *id == chat)
+            .map(|(_, members)| members.clone())
+            .unwrap_or_default();
+        if !members.is_empty() && !members.contains(&user) {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} still sees user {} in chat {}",
+            device.name,
+            user.0,
+            chat.0
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_gets_no_key_for_later_messages() {
+    let started = Instant::now();
+    let talk = Conversation::start().await;
+    let mut said = Transcript::default();
+    let group = talk.group;
+    let (alice, bob, carol) = (&talk.alice, &talk.bob, &talk.carol);
+
+    // While carol is a member, she reads everything.
+    for device in [alice, bob, carol] {
+        said.say(device, group).await;
+    }
+    for device in [alice, bob, carol] {
+        reads_everything(device, group, said.sent_in(group)).await;
+    }
+    let before = said.sent_in(group).to_vec();
+    let carol_id = carol.client.snapshot().await.unwrap().me.unwrap().id;
+    let removed_after = Seq(before.len() as u64);
+
+    alice
+        .client
+        .remove_member(group, carol_id)
+        .await
+        .unwrap()
+        .expect("alice removes carol");
+    // Everyone encrypts for the members they know of; wait until the removal reached all,
+    // carol included (she learns it too, and keeps the group read-only).
+    for device in [alice, bob, carol] {
+        sees_removed(device, group, carol_id).await;
+    }
+
+    // After the removal: alice and bob talk on.
+    for _ in 0..3 {
+        said.say(alice, group).await;
+        said.say(bob, group).await;
+    }
+    let after: Vec<(ClientMsgId, String)> = said.sent_in(group)[before.len()..].to_vec();
+    for device in [alice, bob] {
+        reads_everything(device, group, said.sent_in(group)).await;
+    }
+
+    // The server stored them, and did not send them to carol.
+    let frames = stored_after(&talk.data, group, removed_after);
+    assert_eq!(
+        frames
+            .iter()
+            .map(|frame| frame.client_msg_id)
+            .collect::<Vec<_>>(),
+        after.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "the server's log after the removal"
+    );
+    reads_everything(carol, group, &before).await;
+
+    // Hand carol the ciphertext anyway, as a curious server (or a leaked database) could:
+    // she holds no key for it, and none arrives.
+    for frame in frames {
+        carol
+            .client
+            .feed(ServerFrame::Message(frame))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let snapshot = carol.client.snapshot().await.unwrap();
+    let shown = shown(&snapshot, group);
+    for (id, text) in &after {
+        let (_, _, lock, shown_text) = shown
+            .iter()
+            .find(|(_, held, _, _)| held == id)
+            .unwrap_or_else(|| panic!("carol was handed {id:?} but does not hold it"));
+        assert_eq!(
+            *lock,
+            MessageLock::Waiting,
+            "carol, removed, opened a later message"
+        );
+        assert!(!shown_text.contains(MARKER), "carol shows {shown_text:?}");
+        assert_ne!(shown_text, text);
+    }
+    // What she read while a member, she still reads.
+    for (id, text) in &before {
+        assert!(
+            shown.iter().any(|(_, held, lock, shown_text)| held == id
+                && *lock == MessageLock::Open
+                && shown_text == text),
+            "carol lost a message from before her removal"
+        );
+    }
+
+    for device in [alice, bob, carol] {
+        device.client.stop();
+    }
+    eprintln!(
+        "removal test: {} messages before carol's removal, {} after (stored, not opened by \
+         her); {:?} in all",
+        before.len(),
+        after.len(),
+        started.elapsed()
+    );
+}
