@@ -108,6 +108,14 @@ pub fn MainScreen() -> impl IntoView {
                         on_reach_top=Callback::new(move |()| app.load_older())
                         on_retry=Callback::new(move |id| app.retry_message(id))
                         on_back=Callback::new(move |()| app.close_chat())
+                        kind=app.kind()
+                        safety_number=app.safety_number()
+                        key_change=app.key_change()
+                        on_key_change_ok=Callback::new(move |()| app.acknowledge_key_change())
+                        members=app.members()
+                        is_member=app.is_member()
+                        on_remove_member=Callback::new(move |user| app.remove_member(user))
+                        on_leave=Callback::new(move |()| app.leave_chat())
                     />
                 </Show>
             </section>

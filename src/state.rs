@@ -10,10 +10,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use merpati_core::crypto::{AccountKey, KdfParams, check_passphrase};
 use merpati_core::{ChatSummary, ConnectionPhase, Event};
-use merpati_protocol::{ChatId, ChatKind, ErrorCode, Username};
+use merpati_protocol::{ChatId, ChatKind, ErrorCode, UserId, Username};
 
 use crate::services::clock;
 use crate::services::connection::{AuthMode, Client, Notice, SignOutReason};
+use crate::views::chat_members::MemberRow;
 use crate::views::message_list::MessageRow;
 use crate::views::new_chat::NewChatMode;
 
@@ -61,6 +62,11 @@ pub struct AppContext {
     me: Memo<Option<String>>,
     title: Memo<String>,
     rows: Memo<Vec<MessageRow>>,
+    kind: Memo<Option<ChatKind>>,
+    safety_number: Memo<Option<String>>,
+    key_change: Memo<Option<String>>,
+    members: Memo<Vec<MemberRow>>,
+    is_member: Memo<bool>,
 }
 
 impl std::fmt::Debug for AppContext {
@@ -110,7 +116,10 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
                 request_error.set(Some(request_failure_words(code).to_owned()));
             }
         }
-        Notice::Event(Event::SessionExpired | Event::ServerGoingAway { .. }) => {}
+        // Views re-read the chat's key state on `Changed`, which follows every event.
+        Notice::Event(
+            Event::SessionExpired | Event::ServerGoingAway { .. } | Event::KeyChanged { .. },
+        ) => {}
         Notice::SignedOut(reason) => {
             open_chat.set(None);
             new_chat.set(None);
@@ -176,6 +185,36 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
         client.with_value(|c| c.read(|engine| message_rows(engine, chat)))
     });
 
+    // The open chat's end-to-end state and membership.
+    let kind = Memo::new(move |_| {
+        version.track();
+        let chat = open_chat.get()?;
+        client.with_value(|c| c.read(|engine| engine.chat(chat).map(|info| info.kind)))
+    });
+    let safety_number = Memo::new(move |_| {
+        version.track();
+        let chat = open_chat.get()?;
+        client.with_value(|c| c.read(|engine| engine.safety_number(chat)))
+    });
+    let key_change = Memo::new(move |_| {
+        version.track();
+        let chat = open_chat.get()?;
+        client.with_value(|c| c.read(|engine| key_change_words(engine, chat)))
+    });
+    let members = Memo::new(move |_| {
+        version.track();
+        let Some(chat) = open_chat.get() else {
+            return Vec::new();
+        };
+        client.with_value(|c| c.read(|engine| member_rows(engine, chat)))
+    });
+    let is_member = Memo::new(move |_| {
+        version.track();
+        open_chat
+            .get()
+            .is_some_and(|chat| client.with_value(|c| c.read(|engine| engine.is_member(chat))))
+    });
+
     // The client marks the chat on screen read; tell it which one that is.
     Effect::new(move |_| {
         let chat = open_chat.get();
@@ -198,6 +237,11 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
         me,
         title,
         rows,
+        kind,
+        safety_number,
+        key_change,
+        members,
+        is_member,
     };
     provide_context(app);
 
@@ -219,7 +263,8 @@ pub fn use_app() -> AppContext {
     expect_context::<AppContext>()
 }
 
-fn message_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MessageRow> {
+/// A chat's messages as the message list shows them.
+pub fn message_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MessageRow> {
     let group = engine
         .chat(chat)
         .is_some_and(|info| info.kind == ChatKind::Group);
@@ -237,9 +282,37 @@ fn message_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MessageRow> 
                     .unwrap_or_else(|| "Someone".to_owned())
             }),
             time: clock::local_time(item.sent_at_ms),
+            lock: item.lock,
             text: item.text,
         })
         .collect()
+}
+
+/// The key-change banner's words for a chat, while a member's key change is unacknowledged.
+pub fn key_change_words(engine: &merpati_core::Engine, chat: ChatId) -> Option<String> {
+    let (name, at_ms) = engine.key_change(chat)?;
+    Some(format!(
+        "{name}'s security key changed on {}. Compare the safety number again.",
+        clock::local_date(at_ms)
+    ))
+}
+
+/// A chat's members as the members panel shows them.
+pub fn member_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MemberRow> {
+    let me = engine.me().map(|me| me.id);
+    engine
+        .chat(chat)
+        .map(|info| {
+            info.members
+                .iter()
+                .map(|member| MemberRow {
+                    id: member.id.0,
+                    username: member.username.to_string(),
+                    me: Some(member.id) == me,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl AppContext {
@@ -288,6 +361,31 @@ impl AppContext {
     /// The messages of the chat on screen.
     pub fn rows(self) -> Signal<Vec<MessageRow>> {
         self.rows.into()
+    }
+
+    /// Whether the chat on screen is 1:1 or a group.
+    pub fn kind(self) -> Signal<Option<ChatKind>> {
+        self.kind.into()
+    }
+
+    /// The safety number of the 1:1 chat on screen, once the other person's keys are known.
+    pub fn safety_number(self) -> Signal<Option<String>> {
+        self.safety_number.into()
+    }
+
+    /// Words announcing that a member of the chat on screen has a new security key.
+    pub fn key_change(self) -> Signal<Option<String>> {
+        self.key_change.into()
+    }
+
+    /// The members of the chat on screen.
+    pub fn members(self) -> Signal<Vec<MemberRow>> {
+        self.members.into()
+    }
+
+    /// Whether this account is (still) in the chat on screen.
+    pub fn is_member(self) -> Signal<bool> {
+        self.is_member.into()
     }
 
     /// Which new-chat form is open, if any.
@@ -412,6 +510,37 @@ impl AppContext {
             .set(result.err().map(|error| error.to_string()));
     }
 
+    /// The person compared the safety number of the chat on screen again: the key-change
+    /// banner goes away.
+    pub fn acknowledge_key_change(self) {
+        if let Some(chat) = self.open_chat.get_untracked() {
+            self.client.with_value(|c| c.acknowledge_key_change(chat));
+        }
+    }
+
+    /// Takes a member (their id) out of the group on screen; the members update when the
+    /// server answers.
+    pub fn remove_member(self, user: u64) {
+        let Some(chat) = self.open_chat.get_untracked() else {
+            return;
+        };
+        let result = self
+            .client
+            .with_value(|c| c.remove_member(chat, UserId(user)));
+        self.request_error
+            .set(result.err().map(|error| error.to_string()));
+    }
+
+    /// Leaves the group on screen; what was received stays readable.
+    pub fn leave_chat(self) {
+        let me = self
+            .client
+            .with_value(|c| c.read(|engine| engine.me().map(|me| me.id.0)));
+        if let Some(me) = me {
+            self.remove_member(me);
+        }
+    }
+
     /// Opens or closes the new-chat panel.
     pub fn show_new_chat(self, mode: Option<NewChatMode>) {
         self.new_chat.set(mode);
@@ -474,6 +603,7 @@ fn request_failure_words(code: ErrorCode) -> &'static str {
         ErrorCode::NoSuchChat => "That chat does not exist any more",
         ErrorCode::AlreadyMember => "They are already in this group",
         ErrorCode::NotAGroup => "Only groups take new members",
+        ErrorCode::NotAMember => "They are not in this group (any more)",
         ErrorCode::MessageTooLarge => "That message is too long",
         ErrorCode::RateLimited => "Slow down a little — try again in a moment",
         ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {

@@ -1,8 +1,9 @@
 //! What IndexedDB holds is unreadable without the keys: no content, no names, no chat ids.
 //!
-//! Writes an account, chats, messages and an outbox entry with distinctive strings through
-//! `IdbStore`, then reads every raw record — keys and values — with plain IndexedDB reads and
-//! looks for those strings. Also checks that the device key reopens the store as a reload
+//! Writes an account, chats, messages, an outbox entry and a device's end-to-end key state
+//! with distinctive strings through `IdbStore`, then reads every raw record — keys and values —
+//! with plain IndexedDB reads and looks for those strings, and for the key state's names,
+//! pickles and public identity keys. Also checks that the device key reopens the store as a reload
 //! does, and that deleting the database (signing out) leaves nothing behind.
 
 use indexed_db_futures::database::Database;
@@ -10,8 +11,12 @@ use indexed_db_futures::prelude::*;
 use merpati_app::services::device_key;
 use merpati_app::services::idb_store::{self, ALL_STORES, IdbStore, KEYS};
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher};
-use merpati_core::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
+use merpati_core::e2e::{CryptoRecord, DeviceCrypto};
+use merpati_core::{
+    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
+};
 use merpati_protocol::content::MessageContent;
+use merpati_protocol::keys::UserKeys;
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username,
 };
@@ -34,6 +39,10 @@ const SECRETS: [&str; 8] = [
     "rapat dipindah ke hari kamis",
     "jangan lupa bawa payung kuning",
 ];
+
+/// The account's passphrase-derived secrets, kept (sealed) so other tabs can become devices.
+const ACCOUNT_SECRET: [u8; 32] = [0xa7; 32];
+const BACKUP_SECRET: [u8; 32] = [0xb8; 32];
 
 fn ok<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
     result.unwrap_or_else(|error| panic!("{error}"))
@@ -85,6 +94,10 @@ fn account() -> AccountRecord {
         me: member(1, SECRETS[0]),
         session_token: [7; 32],
         epoch: Some(Epoch(3)),
+        secrets: AccountSecrets {
+            account_key: ACCOUNT_SECRET,
+            backup_key: BACKUP_SECRET,
+        },
     }
 }
 
@@ -101,8 +114,44 @@ fn outbox() -> OutboxRecord {
     }
 }
 
-fn writes() -> Vec<StoreWrite> {
-    vec![
+/// Another person's public account key, as the key directory gives it.
+fn pinned_key() -> [u8; 32] {
+    let key = ok(AccountKey::derive(
+        &ok(Username::parse(SECRETS[1])),
+        "another long passphrase",
+        KdfParams::FAST_INSECURE,
+    ));
+    *key.auth_key().public_key().as_bytes()
+}
+
+/// A real device's end-to-end key state (its Olm account, and the pinned key of a member) as
+/// the engine hands it to the store, with the device's public identity keys.
+fn device_crypto() -> (Vec<CryptoRecord>, Vec<[u8; 32]>) {
+    let key = account_key();
+    let mut crypto = ok(DeviceCrypto::new(
+        UserId(1),
+        &key.auth_key(),
+        key.backup_key(),
+    ));
+    crypto.on_keys(
+        vec![UserKeys {
+            user: UserId(2),
+            account_key: pinned_key(),
+            devices: Vec::new(),
+        }],
+        1_700_000_000_000,
+    );
+    let records = crypto
+        .take_writes()
+        .into_iter()
+        .filter_map(|(key, value)| Some(CryptoRecord { key, value: value? }))
+        .collect();
+    let identity = vec![crypto.device().device.0, crypto.device_keys().ed25519];
+    (records, identity)
+}
+
+fn writes(crypto: &[CryptoRecord]) -> Vec<StoreWrite> {
+    let mut writes = vec![
         StoreWrite::PutAccount(account()),
         StoreWrite::PutChat(chat(FAMILY_CHAT, SECRETS[3])),
         StoreWrite::PutChat(chat(WORK_CHAT, SECRETS[4])),
@@ -112,7 +161,9 @@ fn writes() -> Vec<StoreWrite> {
             message(WORK_CHAT, 1, SECRETS[6]),
         ]),
         StoreWrite::PutOutbox(outbox()),
-    ]
+    ];
+    writes.extend(crypto.iter().cloned().map(StoreWrite::PutCrypto));
+    writes
 }
 
 fn account_key() -> AccountKey {
@@ -123,13 +174,15 @@ fn account_key() -> AccountKey {
     ))
 }
 
-/// A database with every kind of record written through `IdbStore`, and both key wrappings.
-async fn populated(name: &str) -> (IdbStore, StoreCipher) {
+/// A database with every kind of record written through `IdbStore`, and both key wrappings;
+/// also the crypto records written, and the device's public identity keys.
+async fn populated(name: &str) -> (IdbStore, StoreCipher, Vec<CryptoRecord>, Vec<[u8; 32]>) {
     let cipher = ok(StoreCipher::generate());
     let store = ok(IdbStore::open(name, cipher.clone()).await);
     ok(device_key::protect(store.database(), &cipher, &account_key().wrapping_key()).await);
-    ok(store.apply(writes()).await);
-    (store, cipher)
+    let (crypto, identity) = device_crypto();
+    ok(store.apply(writes(&crypto)).await);
+    (store, cipher, crypto, identity)
 }
 
 fn unique_name(what: &str) -> String {
@@ -172,8 +225,14 @@ async fn raw_records(db: &Database, store_name: &str) -> (Vec<JsValue>, Vec<JsVa
 #[wasm_bindgen_test]
 async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
     let name = unique_name("at-rest");
-    let (store, _) = populated(&name).await;
+    let (store, _, crypto, identity) = populated(&name).await;
     store.close();
+    let pinned = pinned_key();
+    assert!(
+        crypto.iter().any(|record| record.key == "account")
+            && crypto.iter().any(|record| record.key == "user/2"),
+        "the Olm account and a pinned key are among the records"
+    );
 
     let db = ok(Database::open(name.as_str()).await);
     let mut keys_seen = 0;
@@ -196,6 +255,34 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
                 );
             }
         }
+        for bytes in key_bytes.iter().chain(&value_bytes) {
+            for record in &crypto {
+                assert!(
+                    !contains(bytes, record.key.as_bytes()),
+                    "the crypto record name `{}` is readable in the `{store_name}` store",
+                    record.key
+                );
+                assert!(
+                    record.value.len() < 16 || !contains(bytes, &record.value),
+                    "the crypto record `{}` (a pickle) is readable in the `{store_name}` store",
+                    record.key
+                );
+            }
+            for key in &identity {
+                assert!(
+                    !contains(bytes, key),
+                    "a device identity key is readable in the `{store_name}` store"
+                );
+            }
+            assert!(
+                !contains(bytes, &pinned),
+                "a pinned account key is readable in the `{store_name}` store"
+            );
+            assert!(
+                !contains(bytes, &ACCOUNT_SECRET) && !contains(bytes, &BACKUP_SECRET),
+                "the account's secrets are readable in the `{store_name}` store"
+            );
+        }
         for chat_id in [FAMILY_CHAT, WORK_CHAT] {
             let decimal = chat_id.0.to_string();
             for bytes in &key_bytes {
@@ -208,9 +295,9 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
             }
         }
     }
-    // account 1, chats 2, messages 3, outbox 1, keys 3.
-    assert_eq!(keys_seen, 10, "every record was written");
-    assert_eq!(values_seen, 10);
+    // account 1, chats 2, messages 3, outbox 1, keys 3, and the crypto records.
+    assert_eq!(keys_seen, 10 + crypto.len(), "every record was written");
+    assert_eq!(values_seen, 10 + crypto.len());
 
     // The search is not vacuous: unsealed, a record's text would have been found.
     let mut plain = Vec::new();
@@ -226,7 +313,7 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
 #[wasm_bindgen_test]
 async fn the_device_key_is_kept_non_extractable() {
     let name = unique_name("device-key");
-    let (store, _) = populated(&name).await;
+    let (store, ..) = populated(&name).await;
     let tx = ok(store.database().transaction(KEYS).build());
     let keys = ok(tx.object_store(KEYS));
     let device_key: Option<JsValue> = ok(ok(keys.get(device_key::DEVICE_KEY).primitive()).await);
@@ -246,7 +333,7 @@ async fn the_device_key_is_kept_non_extractable() {
 #[wasm_bindgen_test]
 async fn a_reload_reopens_the_store_with_the_device_key() {
     let name = unique_name("reload");
-    let (store, cipher) = populated(&name).await;
+    let (store, cipher, crypto, _) = populated(&name).await;
     store.close();
 
     // As a reload does: open the database, unwrap the store key with the device key.
@@ -269,6 +356,18 @@ async fn a_reload_reopens_the_store_with_the_device_key() {
         ]
     );
     assert_eq!(ok(store.outbox().await), vec![outbox()]);
+    let mut restored = ok(store.crypto().await);
+    restored.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut written = crypto;
+    written.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        restored, written,
+        "the key state comes back whole, names included"
+    );
+    assert!(
+        DeviceCrypto::restore(restored).is_some(),
+        "and the device's keys restore from it"
+    );
 
     // The passphrase opens it too, and only the right one.
     let by_passphrase = ok(device_key::unlock_with_passphrase(
@@ -296,7 +395,7 @@ async fn a_reload_reopens_the_store_with_the_device_key() {
 #[wasm_bindgen_test]
 async fn signing_out_deletes_the_database_and_leaves_nothing() {
     let name = unique_name("sign-out");
-    let (store, _) = populated(&name).await;
+    let (store, ..) = populated(&name).await;
     store.close();
     ok(idb_store::delete_database(&name).await);
 

@@ -4,12 +4,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
+use merpati_app::state::{key_change_words, member_rows, message_rows};
 use merpati_app::views::chat_list::ChatList;
+use merpati_app::views::chat_view::ChatView;
 use merpati_app::views::composer::Composer;
 use merpati_app::views::connection_status::ConnectionStatus;
 use merpati_app::views::message_list::{MessageList, MessageRow};
-use merpati_core::{ChatSummary, ConnectionPhase, MessageStatus};
-use merpati_protocol::{ChatId, ChatKind};
+use merpati_core::crypto::{AccountKey, KdfParams};
+use merpati_core::e2e::safety_number;
+use merpati_core::timeline::MessageLock;
+use merpati_core::timeline::WAITING_TEXT;
+use merpati_core::{ChatSummary, ConnectionPhase, Engine, Event, MessageStatus};
+use merpati_protocol::content::EncryptedBody;
+use merpati_protocol::keys::{DeviceKey, DeviceKeys, UserKeys, device_keys_message};
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, Member, MessageFrame,
+    PROTOCOL_VERSION, Seq, ServerFrame, UserId, Username,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement, HtmlTextAreaElement};
@@ -191,6 +202,7 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         id: id.to_owned(),
         status,
         own,
+        lock: MessageLock::Open,
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
@@ -409,5 +421,450 @@ async fn a_refused_message_offers_retry_with_its_id() {
     assert_eq!(
         *retried.lock().unwrap_or_else(PoisonError::into_inner),
         ["bb02"]
+    );
+}
+
+// ----- end-to-end encryption and membership, driven by a real engine ----------------------
+
+const ALICE: UserId = UserId(1);
+const BOB: UserId = UserId(2);
+const CICI: UserId = UserId(3);
+const DIRECT: ChatId = ChatId(10);
+const GROUP: ChatId = ChatId(20);
+const CREATED_MS: u64 = 1_764_000_000_000;
+
+fn name(text: &str) -> Username {
+    Username::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"))
+}
+
+fn person(id: UserId, username: &str) -> Member {
+    Member {
+        id,
+        username: name(username),
+    }
+}
+
+fn account_key(username: &str, passphrase: &str) -> AccountKey {
+    AccountKey::derive(&name(username), passphrase, KdfParams::FAST_INSECURE)
+        .unwrap_or_else(|error| panic!("key: {error}"))
+}
+
+fn public_key(key: &AccountKey) -> [u8; 32] {
+    *key.auth_key().public_key().as_bytes()
+}
+
+/// What the key directory says about someone: their account key, and one device it signed.
+fn user_keys(user: UserId, key: &AccountKey) -> UserKeys {
+    let device = DeviceKey([user.0 as u8; 32]);
+    let ed25519 = public_key(&account_key("device", "device passphrase"));
+    UserKeys {
+        user,
+        account_key: public_key(key),
+        devices: vec![DeviceKeys {
+            user,
+            device,
+            ed25519,
+            signature: key
+                .auth_key()
+                .sign(&device_keys_message(user, &device, &ed25519))
+                .to_bytes()
+                .to_vec(),
+        }],
+    }
+}
+
+fn chat_info(id: ChatId, kind: ChatKind, members: Vec<Member>) -> ChatInfo {
+    ChatInfo {
+        id,
+        kind,
+        title: if kind == ChatKind::Group {
+            "Arisan".to_owned()
+        } else {
+            String::new()
+        },
+        members,
+        head: Seq(0),
+        read: Seq(0),
+        created_ms: CREATED_MS,
+    }
+}
+
+fn frames(engine: &mut Engine) -> Vec<ClientFrame> {
+    std::iter::from_fn(|| engine.poll_frame()).collect()
+}
+
+/// An engine signed in as alice with her passphrase, online, its device published.
+fn alice_online() -> Engine {
+    let mut engine = Engine::new();
+    engine.sign_in(
+        name("alice"),
+        &account_key("alice", "correct horse battery"),
+    );
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: PROTOCOL_VERSION,
+        nonce: [1; 32],
+        epoch: Epoch(1),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: person(ALICE, "alice"),
+        session_token: Some([2; 32]),
+    });
+    engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
+    engine.handle_frame(ServerFrame::SyncDone);
+    frames(&mut engine);
+    engine.take_events();
+    engine
+}
+
+/// Answers the engine's pending key query (it must have one) with `keys`.
+fn answer_key_query(engine: &mut Engine, keys: Vec<UserKeys>) {
+    let request = frames(engine)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::QueryKeys { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("the engine asks for the keys");
+    engine.handle_frame(ServerFrame::Keys {
+        request,
+        users: keys,
+    });
+}
+
+/// alice's engine with a 1:1 chat with bob, whose keys the directory gave as `bob_key`.
+fn alice_with_bob(bob_key: &AccountKey) -> Engine {
+    let mut engine = alice_online();
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(
+            DIRECT,
+            ChatKind::Direct,
+            vec![person(ALICE, "alice"), person(BOB, "bob")],
+        ),
+    });
+    answer_key_query(&mut engine, vec![user_keys(BOB, bob_key)]);
+    engine
+}
+
+#[wasm_bindgen_test]
+async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
+    let mut engine = alice_online();
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(
+            GROUP,
+            ChatKind::Group,
+            vec![person(ALICE, "alice"), person(BOB, "bob")],
+        ),
+    });
+    // bob's device encrypted it with a Megolm session it has not shared with this device.
+    engine.handle_frame(ServerFrame::Message(MessageFrame {
+        chat_id: GROUP,
+        seq: Seq(1),
+        client_msg_id: ClientMsgId([0xcc; 16]),
+        sender: BOB,
+        sent_at_ms: CREATED_MS + 1,
+        body: EncryptedBody::MegolmV1 {
+            sender_device: DeviceKey([2; 32]),
+            session_id: "a session not shared yet".to_owned(),
+            ciphertext: vec![3; 40],
+        }
+        .to_body(),
+    }));
+    engine
+        .send_text(GROUP, "Sudah terima kuncinya?", CREATED_MS + 2)
+        .expect("queued");
+    let rows = RwSignal::new(message_rows(&engine, GROUP));
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+
+    let messages = find_all(&root, "message");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(attr(&messages[0], "data-msg-id"), "cc".repeat(16));
+    assert_eq!(attr(&messages[0], "data-lock"), "waiting");
+    assert_eq!(text(&find(&messages[0], "message-text")), WAITING_TEXT);
+    assert!(text(&messages[0]).contains("bob"), "the sender is named");
+    assert_eq!(
+        attr(&messages[1], "data-lock"),
+        "open",
+        "what this device wrote is open"
+    );
+    assert_eq!(
+        text(&find(&messages[1], "message-text")),
+        "Sudah terima kuncinya?"
+    );
+}
+
+/// Mounts a chat view of `chat` as alice's engine sees it; the engine and a version signal
+/// (bumped after every change to it) stay with the test.
+fn mounted_chat_view(
+    engine: Engine,
+    chat: ChatId,
+) -> (HtmlElement, Arc<Mutex<Engine>>, RwSignal<u64>, impl Sized) {
+    let engine = Arc::new(Mutex::new(engine));
+    let version = RwSignal::new(0u64);
+    let root = container();
+    let shared = engine.clone();
+    let handle = mount_to(root.clone(), move || {
+        // A view of the engine, read again whenever the test bumps `version`.
+        macro_rules! read {
+            ($query:expr) => {{
+                let engine = shared.clone();
+                Signal::derive(move || {
+                    version.track();
+                    $query(
+                        &*engine.lock().unwrap_or_else(PoisonError::into_inner),
+                        chat,
+                    )
+                })
+            }};
+        }
+        let title = read!(|engine: &Engine, chat| engine.chat_title(chat).unwrap_or_default());
+        let rows = read!(message_rows);
+        let kind = read!(|engine: &Engine, chat| engine.chat(chat).map(|info| info.kind));
+        let safety_number = read!(|engine: &Engine, chat| engine.safety_number(chat));
+        let key_change = read!(key_change_words);
+        let members = read!(member_rows);
+        let is_member = read!(|engine: &Engine, chat| engine.is_member(chat));
+        let act = {
+            let engine = shared.clone();
+            move |f: Box<dyn Fn(&mut Engine) + Send + Sync>| {
+                let engine = engine.clone();
+                Callback::new(move |()| {
+                    f(&mut engine.lock().unwrap_or_else(PoisonError::into_inner));
+                    version.update(|version| *version += 1);
+                })
+            }
+        };
+        let on_key_change_ok = act(Box::new(move |engine| engine.acknowledge_key_change(chat)));
+        let on_leave = act(Box::new(move |engine| {
+            engine.remove_member(chat, ALICE).expect("online");
+        }));
+        let remover = shared.clone();
+        let on_remove_member = Callback::new(move |user: u64| {
+            remover
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove_member(chat, UserId(user))
+                .expect("online");
+        });
+        view! {
+            <ChatView
+                key=Signal::derive(move || chat.0)
+                title
+                rows
+                on_send=Callback::new(|_: String| Ok(()))
+                on_reach_top=Callback::new(|()| {})
+                on_retry=Callback::new(|_: String| {})
+                on_back=Callback::new(|()| {})
+                kind
+                safety_number
+                key_change
+                on_key_change_ok
+                members
+                is_member
+                on_remove_member
+                on_leave
+            />
+        }
+    });
+    (root, engine, version, handle)
+}
+
+fn with_engine<R>(engine: &Arc<Mutex<Engine>>, f: impl FnOnce(&mut Engine) -> R) -> R {
+    f(&mut engine.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+#[wasm_bindgen_test]
+async fn a_direct_chat_shows_its_safety_number_once_the_keys_are_known() {
+    let bob_key = account_key("bob", "bob's long passphrase");
+    let mut engine = alice_online();
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(
+            DIRECT,
+            ChatKind::Direct,
+            vec![person(ALICE, "alice"), person(BOB, "bob")],
+        ),
+    });
+    let (root, engine, version, _handle) = mounted_chat_view(engine, DIRECT);
+    leptos::task::tick().await;
+    let number = find(&root, "safety-number");
+    assert_eq!(text(&number), "Not yet available");
+    let details = number
+        .closest("details")
+        .expect("a valid selector")
+        .expect("inside the chat's details");
+    assert!(
+        details.has_attribute("open"),
+        "the safety number shows without a click"
+    );
+    assert!(
+        find_all(&root, "chat-members").is_empty(),
+        "a 1:1 chat has no members panel"
+    );
+
+    with_engine(&engine, |engine| {
+        answer_key_query(engine, vec![user_keys(BOB, &bob_key)])
+    });
+    version.update(|version| *version += 1);
+    leptos::task::tick().await;
+
+    let expected = safety_number(
+        (
+            ALICE,
+            public_key(&account_key("alice", "correct horse battery")),
+        ),
+        (BOB, public_key(&bob_key)),
+    );
+    let shown = text(&find(&root, "safety-number"));
+    assert_eq!(shown, expected, "the number both sides compute");
+    let groups: Vec<&str> = shown.split(' ').collect();
+    assert_eq!(groups.len(), 12);
+    assert!(
+        groups
+            .iter()
+            .all(|group| group.len() == 5 && group.bytes().all(|b| b.is_ascii_digit()))
+    );
+    assert!(
+        find_all(&root, "key-changed").is_empty(),
+        "a first key is pinned, not a change"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_key_changed_banner_goes_away_once_acknowledged() {
+    let mut engine = alice_with_bob(&account_key("bob", "bob's long passphrase"));
+    let before = engine.safety_number(DIRECT).expect("bob's keys are known");
+    // bob's account key is replaced (or someone claims to be him): the directory says so.
+    engine.handle_frame(ServerFrame::DevicesChanged { user: BOB });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(
+            DIRECT,
+            ChatKind::Direct,
+            vec![person(ALICE, "alice"), person(BOB, "bob")],
+        ),
+    });
+    answer_key_query(
+        &mut engine,
+        vec![user_keys(
+            BOB,
+            &account_key("bob", "a different passphrase"),
+        )],
+    );
+    assert_eq!(engine.take_events(), vec![Event::KeyChanged { user: BOB }]);
+    let (root, engine, _version, _handle) = mounted_chat_view(engine, DIRECT);
+    leptos::task::tick().await;
+
+    let banner = find(&root, "key-changed");
+    let words = text(&banner);
+    assert!(
+        words.starts_with("bob's security key changed on ")
+            && words.contains("Compare the safety number again."),
+        "{words}"
+    );
+    assert_ne!(
+        text(&find(&root, "safety-number")),
+        before,
+        "the number follows the new key"
+    );
+
+    find(&root, "key-changed-ok")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    leptos::task::tick().await;
+    assert!(find_all(&root, "key-changed").is_empty());
+    assert_eq!(
+        with_engine(&engine, |engine| engine.key_change(DIRECT)),
+        None
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
+    let mut engine = alice_online();
+    let everyone = vec![
+        person(ALICE, "alice"),
+        person(BOB, "bob"),
+        person(CICI, "cici"),
+    ];
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(GROUP, ChatKind::Group, everyone),
+    });
+    let (root, engine, version, _handle) = mounted_chat_view(engine, GROUP);
+    leptos::task::tick().await;
+
+    let names: Vec<String> = find_all(&root, "chat-member")
+        .iter()
+        .map(|member| attr(member, "data-username"))
+        .collect();
+    assert_eq!(names, ["alice", "bob", "cici"]);
+    let removes = find_all(&root, "member-remove");
+    assert_eq!(removes.len(), 2, "everyone but oneself can be removed");
+    assert!(find_all(&root, "safety-number").is_empty());
+    find(&root, "composer-input");
+    assert!(find_all(&root, "chat-left").is_empty());
+
+    // Removing cici asks the server to.
+    removes[1].unchecked_ref::<HtmlElement>().click();
+    leptos::task::tick().await;
+    let sent = with_engine(&engine, frames);
+    assert!(
+        sent.iter().any(|frame| matches!(
+            frame,
+            ClientFrame::RemoveMember {
+                chat_id: GROUP,
+                user: CICI,
+                ..
+            }
+        )),
+        "{sent:?}"
+    );
+
+    // Leaving: the request goes out, and the server's updated chat no longer has alice.
+    find(&root, "chat-leave")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    leptos::task::tick().await;
+    let sent = with_engine(&engine, frames);
+    assert!(
+        sent.iter().any(|frame| matches!(
+            frame,
+            ClientFrame::RemoveMember {
+                chat_id: GROUP,
+                user: ALICE,
+                ..
+            }
+        )),
+        "{sent:?}"
+    );
+    with_engine(&engine, |engine| {
+        engine.handle_frame(ServerFrame::Chat {
+            request: None,
+            chat: chat_info(GROUP, ChatKind::Group, vec![person(BOB, "bob")]),
+        });
+    });
+    version.update(|version| *version += 1);
+    leptos::task::tick().await;
+
+    let notice = find(&root, "chat-left");
+    assert_eq!(
+        text(&notice),
+        "You are no longer a member of this group. You can still read what you received."
+    );
+    assert!(find_all(&root, "composer-input").is_empty());
+    assert!(find_all(&root, "composer-send").is_empty());
+    assert!(find_all(&root, "chat-leave").is_empty());
+    assert!(
+        find_all(&root, "member-remove")
+            .iter()
+            .all(|button| button.unchecked_ref::<HtmlElement>().hidden()),
+        "no removing once out"
     );
 }

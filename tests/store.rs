@@ -16,3 +16,66 @@ async fn fresh_store() -> IdbStore {
 }
 
 merpati_core::store_suite_tests!(wasm_bindgen_test, async { fresh_store().await });
+
+/// A browser signed in before end-to-end encryption holds a version 1 database: opening it
+/// adds the `crypto` store and keeps what was there.
+#[wasm_bindgen_test]
+async fn a_version_1_database_gains_the_crypto_store_and_keeps_its_records() {
+    use indexed_db_futures::database::Database;
+    use indexed_db_futures::prelude::*;
+    use indexed_db_futures::transaction::TransactionMode;
+    use merpati_app::services::idb_store::{self, ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX};
+
+    let name = format!("merpati-test-upgrade-{}", js_sys::Math::random());
+    let old = Database::open(name.as_str())
+        .with_version(1u8)
+        .with_on_upgrade_needed(|_, db: Database| {
+            for store in [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS] {
+                db.create_object_store(store).build()?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|error| panic!("open version 1: {error}"));
+    let tx = old
+        .transaction(KEYS)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    tx.object_store(KEYS)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .put("kept")
+        .with_key("a key record")
+        .without_key_type()
+        .primitive()
+        .unwrap_or_else(|error| panic!("{error}"));
+    tx.commit().await.unwrap_or_else(|error| panic!("{error}"));
+    old.close();
+
+    let db = idb_store::open_database(&name)
+        .await
+        .unwrap_or_else(|error| panic!("upgrade: {error}"));
+    let mut stores: Vec<String> = db.object_store_names().collect();
+    stores.sort();
+    let mut expected = vec![ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX];
+    expected.sort();
+    assert_eq!(stores, expected);
+    let tx = db
+        .transaction(KEYS)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let kept: Option<String> = tx
+        .object_store(KEYS)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .get("a key record")
+        .primitive()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(kept.as_deref(), Some("kept"));
+    drop(tx);
+    db.close();
+    idb_store::delete_database(&name)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+}

@@ -10,6 +10,7 @@ use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_app::views::message_list::{MessageList, MessageRow};
 use merpati_core::MessageStatus;
+use merpati_core::timeline::MessageLock;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::HtmlElement;
@@ -64,6 +65,7 @@ fn message(index: usize) -> MessageRow {
         id: format!("{index:032x}"),
         status: MessageStatus::Sent,
         own: index.is_multiple_of(3),
+        lock: MessageLock::Open,
         text: format!("message {index} ") + &"lorem ipsum dolor ".repeat(index % 5 * 3),
         sender: None,
         time: "09:41".to_owned(),

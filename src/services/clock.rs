@@ -1,4 +1,8 @@
-//! The time now, local clock times for messages, and yielding to the browser.
+//! The time now, local clock times and dates for messages, and yielding to the browser.
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -16,11 +20,15 @@ pub fn local_time(ms: u64) -> String {
     if same_day {
         return time;
     }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
     format!("{} {month} {time}", date.get_date())
+}
+
+/// A day as the person's calendar shows it: `27 Nov 2026`.
+pub fn local_date(ms: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
+    format!("{} {month} {}", date.get_date(), date.get_full_year())
 }
 
 /// Lets the browser paint before a long computation on the page's thread.

@@ -25,8 +25,8 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State};
 use merpati_core::crypto::{AccountKey, StoreCipher};
 use merpati_core::reconnect::Backoff;
-use merpati_core::{ConnectionPhase, Engine, Event, Store};
-use merpati_protocol::{ChatId, ErrorCode, Member, Seq, ServerFrame, Username};
+use merpati_core::{ConnectionPhase, Engine, Event, RequestError, Store};
+use merpati_protocol::{ChatId, ErrorCode, Member, RequestId, Seq, ServerFrame, UserId, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -187,12 +187,20 @@ impl Client {
             );
         }
         let outbox = store.outbox().await?;
+        let crypto = store.crypto().await?;
         self.inner
             .engine
             .borrow_mut()
-            .restore(Some(account), chats, messages, outbox);
+            .restore(Some(account), chats, messages, outbox, crypto);
+        // A stored session the engine refuses (it says `SessionExpired`) is not resumed: the
+        // flush below signs this device out.
+        let expired = self.read(|engine| engine.me().is_none());
         install_store(&self.inner, store);
         (self.inner.notify)(Notice::Changed);
+        if expired {
+            flush(&self.inner).await;
+            return Ok(false);
+        }
         connect(&self.inner);
         Ok(true)
     }
@@ -200,13 +208,12 @@ impl Client {
     /// Signs up or in with a key derived from the passphrase and connects. The outcome comes
     /// as [`Notice::Event`] with [`Event::SignedIn`] or [`Event::AuthFailed`].
     pub fn authenticate(&self, mode: AuthMode, username: Username, key: AccountKey) {
-        let auth_key = key.auth_key();
         {
             let mut engine = self.inner.engine.borrow_mut();
             *engine = Engine::new();
             match mode {
-                AuthMode::Register => engine.sign_up(username, auth_key),
-                AuthMode::Login => engine.sign_in(username, auth_key),
+                AuthMode::Register => engine.sign_up(username, &key),
+                AuthMode::Login => engine.sign_in(username, &key),
             }
         }
         *self.inner.pending_key.borrow_mut() = Some(key);
@@ -227,6 +234,17 @@ impl Client {
     /// Sends a message the server refused again, under the same id.
     pub fn retry_message(&self, id: merpati_protocol::ClientMsgId) {
         self.act(|engine| engine.retry(id));
+    }
+
+    /// The person compared the chat's safety number again after a key change.
+    pub fn acknowledge_key_change(&self, chat: ChatId) {
+        self.act(|engine| engine.acknowledge_key_change(chat));
+    }
+
+    /// Takes someone out of a group; with one's own id, leaves it. The answer is a
+    /// [`Event::ChatReady`] (the updated chat) or a [`Event::RequestFailed`].
+    pub fn remove_member(&self, chat: ChatId, user: UserId) -> Result<RequestId, RequestError> {
+        self.act(|engine| engine.remove_member(chat, user))
     }
 
     /// Which chat is on screen: it is marked read now and whenever messages arrive while the
@@ -546,7 +564,7 @@ async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
             return None;
         }
         Event::ServerGoingAway { retry_after_ms } => inner.retry_hint_ms.set(*retry_after_ms),
-        Event::ChatReady { .. } | Event::RequestFailed { .. } => {}
+        Event::ChatReady { .. } | Event::RequestFailed { .. } | Event::KeyChanged { .. } => {}
     }
     Some(Notice::Event(event))
 }
@@ -561,16 +579,22 @@ fn is_transient(code: ErrorCode) -> bool {
     )
 }
 
-/// Gives the engine back the stored session so that the next connection resumes it.
+/// Gives the engine back the stored session so that the next connection resumes it. The
+/// engine has no call for only that, so it is restored from the account and the end-to-end
+/// keys (the chats, messages and outbox it holds stay as they are).
 async fn rearm_resume(inner: &Rc<Inner>) {
     let store = inner.store.borrow().clone();
     if let Some(store) = store
         && let Ok(Some(account)) = store.account().await
+        && let Ok(crypto) = store.crypto().await
     {
-        inner
-            .engine
-            .borrow_mut()
-            .restore(Some(account), Vec::new(), Vec::new(), Vec::new());
+        inner.engine.borrow_mut().restore(
+            Some(account),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            crypto,
+        );
     }
 }
 

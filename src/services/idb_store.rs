@@ -1,7 +1,7 @@
 //! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
 //!
 //! One database per origin (the app names it `"merpati"`; tests give each store its own name)
-//! holds five object stores, all with out-of-line keys:
+//! holds six object stores, all with out-of-line keys:
 //!
 //! | store      | key                                   | value                          |
 //! |------------|---------------------------------------|--------------------------------|
@@ -9,14 +9,20 @@
 //! | `chats`    | keyed hash of the chat id (hex)       | sealed [`ChatRecord`]          |
 //! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`]       |
 //! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
+//! | `crypto`   | keyed hash of the record's key        | sealed [`CryptoRecord`]        |
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
 //! so they do not reveal which chats or messages a device holds; only `messages` keeps the
 //! sequence number in the clear, because history is read by a key range over it. The outbox
-//! order lives inside the sealed record and is sorted after reading. The `keys` store is
-//! managed by [`crate::services::device_key`].
+//! order lives inside the sealed record and is sorted after reading. A `crypto` record is
+//! sealed whole, its key string included, so the end-to-end key state (Olm account and session
+//! pickles, Megolm sessions, pinned account keys) comes back without any name in the clear.
+//! The `keys` store is managed by [`crate::services::device_key`].
+//!
+//! Schema versions: 1 created the first five stores; 2 adds `crypto`. A database of version 1
+//! holds no end-to-end keys, so the engine asks that device to sign in again.
 
 use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
@@ -25,12 +31,13 @@ use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use merpati_core::crypto::{CryptoError, StoreCipher};
+use merpati_core::e2e::CryptoRecord;
 use merpati_core::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 1;
+const SCHEMA_VERSION: u8 = 2;
 
 /// Object store: who is signed in.
 pub const ACCOUNT: &str = "account";
@@ -42,9 +49,11 @@ pub const MESSAGES: &str = "messages";
 pub const OUTBOX: &str = "outbox";
 /// Object store: the wrapped store key and the device key.
 pub const KEYS: &str = "keys";
+/// Object store: the device's end-to-end key state ([`CryptoRecord`]s).
+pub const CRYPTO: &str = "crypto";
 
 /// Every object store of the database.
-pub const ALL_STORES: [&str; 5] = [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS];
+pub const ALL_STORES: [&str; 6] = [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO];
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +95,12 @@ pub async fn open_database(name: &str) -> Result<Database, StoreError> {
 
 fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Result<()> {
     if event.old_version() < 1.0 {
-        for store in ALL_STORES {
+        for store in [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS] {
             db.create_object_store(store).build()?;
         }
+    }
+    if event.old_version() < 2.0 {
+        db.create_object_store(CRYPTO).build()?;
     }
     Ok(())
 }
@@ -166,6 +178,10 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(ACCOUNT.as_bytes(), b"current"))
     }
 
+    fn crypto_key(&self, key: &str) -> String {
+        hex(&self.cipher.keyed_hash(CRYPTO.as_bytes(), key.as_bytes()))
+    }
+
     fn message_key(&self, chat: ChatId, seq: Seq) -> JsValue {
         message_key(&self.chat_key(chat), seq.0 as f64)
     }
@@ -214,13 +230,14 @@ impl Store for IdbStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut scope: Vec<&str> = Vec::with_capacity(4);
+        let mut scope: Vec<&str> = Vec::with_capacity(ALL_STORES.len());
         for write in &batch {
             let name = match write {
                 StoreWrite::PutAccount(_) => ACCOUNT,
                 StoreWrite::PutChat(_) => CHATS,
                 StoreWrite::PutMessages(_) => MESSAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
+                StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
             };
             if !scope.contains(&name) {
                 scope.push(name);
@@ -273,6 +290,20 @@ impl Store for IdbStore {
                 StoreWrite::RemoveOutbox(id) => {
                     tx.object_store(OUTBOX)?
                         .delete(self.outbox_key(&id))
+                        .primitive()?;
+                }
+                StoreWrite::PutCrypto(record) => {
+                    let key = self.crypto_key(&record.key);
+                    let value = self.seal(CRYPTO, &record)?;
+                    tx.object_store(CRYPTO)?
+                        .put(value)
+                        .with_key(key)
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::RemoveCrypto(key) => {
+                    tx.object_store(CRYPTO)?
+                        .delete(self.crypto_key(&key))
                         .primitive()?;
                 }
             }
@@ -336,6 +367,10 @@ impl Store for IdbStore {
         let mut entries: Vec<OutboxRecord> = self.read_all(OUTBOX).await?;
         entries.sort_by_key(|entry| entry.order);
         Ok(entries)
+    }
+
+    async fn crypto(&self) -> Result<Vec<CryptoRecord>, StoreError> {
+        self.read_all(CRYPTO).await
     }
 
     /// Deletes every record, the wrapped keys included: this store no longer opens on reload.

@@ -18,6 +18,7 @@ use std::rc::Rc;
 use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_core::MessageStatus;
+use merpati_core::timeline::MessageLock;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
@@ -30,7 +31,9 @@ pub struct MessageRow {
     pub status: MessageStatus,
     /// Whether this account wrote it (`data-own`).
     pub own: bool,
-    /// What it says.
+    /// Whether its content could be opened on this device (`data-lock`).
+    pub lock: MessageLock,
+    /// What it says; for a message that is not open, words saying why.
     pub text: String,
     /// The sender's name, shown for others' messages in groups.
     pub sender: Option<String>,
@@ -46,6 +49,27 @@ const STEP: usize = 50;
 const FIRST_ESTIMATE_PX: f64 = 60.0;
 /// Distance from an edge, in pixels, that counts as "at" the edge.
 const EDGE_PX: f64 = 48.0;
+
+/// What can change about a message already shown: pending → sent → read, its time, and a
+/// message waiting for its key opening once the key arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Live {
+    status: MessageStatus,
+    time: String,
+    lock: MessageLock,
+    text: String,
+}
+
+impl Live {
+    fn of(row: &MessageRow) -> Live {
+        Live {
+            status: row.status,
+            time: row.time.clone(),
+            lock: row.lock,
+            text: row.text.clone(),
+        }
+    }
+}
 
 /// Which rows the reader wants rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,13 +266,13 @@ pub fn MessageList(
         }
     };
 
-    // What can change about a message already shown (pending → sent → read, and its time),
-    // by id: the rows stay the same DOM elements and only these parts update.
+    // What can change about a message already shown, by id: the rows stay the same DOM
+    // elements and only these parts update.
     let live = Memo::new(move |_| {
         shown.with(|rows| {
             rows.iter()
-                .map(|row| (row.id.clone(), (row.status, row.time.clone())))
-                .collect::<HashMap<String, (MessageStatus, String)>>()
+                .map(|row| (row.id.clone(), Live::of(row)))
+                .collect::<HashMap<String, Live>>()
         })
     });
 
@@ -274,7 +298,7 @@ pub fn MessageList(
                     key=|row| row.id.clone()
                     children=move |row| {
                         let id = row.id.clone();
-                        let initial = (row.status, row.time.clone());
+                        let initial = Live::of(&row);
                         let state = Signal::derive(move || {
                             live.with(|live| live.get(&id).cloned())
                                 .unwrap_or_else(|| initial.clone())
@@ -351,11 +375,12 @@ fn remember_anchor(list: &HtmlElement, memory: &ScrollMemory) {
 #[component]
 fn Message(
     row: MessageRow,
-    state: Signal<(MessageStatus, String)>,
+    state: Signal<Live>,
     on_retry: Option<Callback<String>>,
 ) -> impl IntoView {
     let id = row.id.clone();
-    let status = move || state.with(|(status, _)| *status);
+    let status = move || state.with(|live| live.status);
+    let lock = move || state.with(|live| live.lock);
     let status_words = move || match status() {
         MessageStatus::Pending => "Sending…",
         MessageStatus::Sent => "Sent",
@@ -370,13 +395,14 @@ fn Message(
             data-msg-id=row.id
             data-status=move || status().as_str()
             data-own=if row.own { "true" } else { "false" }
+            data-lock=move || lock().as_str()
         >
             {row.sender.map(|name| view! { <span class="sender">{name}</span> })}
             <p data-testid="message-text" class="message-text">
-                {row.text}
+                {move || state.with(|live| live.text.clone())}
             </p>
             <span class="meta">
-                <time>{move || state.with(|(_, time)| time.clone())}</time>
+                <time>{move || state.with(|live| live.time.clone())}</time>
                 {row
                     .own
                     .then(|| {

@@ -4,6 +4,8 @@
 //! - [`auth`]: the sign-in / sign-up form.
 //! - [`chat_list`]: the chats, latest activity first, with unread badges.
 //! - [`chat_view`]: one chat: header, message list, composer.
+//! - [`chat_security`]: a 1:1 chat's safety number, and the key-change banner.
+//! - [`chat_members`]: a group's members, removing one, leaving.
 //! - [`message_list`]: the messages of a chat, scrolled to the newest, loading older at the top.
 //! - [`composer`]: the message box (Enter sends, Shift+Enter breaks the line).
 //! - [`new_chat`]: the forms that start a 1:1 chat or a group.
@@ -11,6 +13,8 @@
 
 pub mod auth;
 pub mod chat_list;
+pub mod chat_members;
+pub mod chat_security;
 pub mod chat_view;
 pub mod composer;
 pub mod connection_status;
