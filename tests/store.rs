@@ -79,3 +79,77 @@ async fn a_version_1_database_gains_the_crypto_store_and_keeps_its_records() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
 }
+
+fn record(key: &str, value: &[u8]) -> merpati_core::e2e::CryptoRecord {
+    merpati_core::e2e::CryptoRecord {
+        key: key.to_owned(),
+        value: value.to_vec(),
+    }
+}
+
+/// Two tabs share the database but are two devices: each reads and clears only its own slot.
+#[wasm_bindgen_test]
+async fn each_device_slot_keeps_its_own_key_state() {
+    use merpati_app::services::idb_store;
+    use merpati_core::{Store, StoreWrite};
+
+    let name = format!("merpati-test-slots-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let open = |slot: u32| {
+        let (name, cipher) = (name.clone(), cipher.clone());
+        async move {
+            IdbStore::open(&name, cipher)
+                .await
+                .unwrap_or_else(|error| panic!("open: {error}"))
+                .with_device_slot(slot)
+        }
+    };
+    let first = open(0).await;
+    let second = open(1).await;
+    let ok = |result: Result<(), idb_store::StoreError>| {
+        result.unwrap_or_else(|error| panic!("{error}"));
+    };
+    ok(first
+        .apply(vec![
+            StoreWrite::PutCrypto(record("account", b"first tab")),
+            StoreWrite::PutCrypto(record("in/s1", b"session")),
+        ])
+        .await);
+    assert!(
+        second.crypto().await.unwrap_or_default().is_empty(),
+        "a new tab finds no device"
+    );
+    ok(second
+        .apply(vec![StoreWrite::PutCrypto(record(
+            "account",
+            b"second tab",
+        ))])
+        .await);
+
+    let mut mine = first.crypto().await.unwrap_or_default();
+    mine.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        mine,
+        [record("account", b"first tab"), record("in/s1", b"session")]
+    );
+    assert_eq!(
+        second.crypto().await.unwrap_or_default(),
+        [record("account", b"second tab")]
+    );
+
+    ok(second.clear_device_slot().await);
+    assert!(second.crypto().await.unwrap_or_default().is_empty());
+    assert_eq!(first.crypto().await.unwrap_or_default().len(), 2);
+    first.close();
+    second.close();
+    ok(idb_store::delete_database(&name).await);
+}
+
+/// A page holds its slot: asking again (another tab would) gets the next one.
+#[wasm_bindgen_test]
+async fn a_second_tab_claims_the_next_device_slot() {
+    let name = format!("merpati-test-claim-{}", js_sys::Math::random());
+    let first = merpati_app::services::device_slot::claim(&name).await;
+    let second = merpati_app::services::device_slot::claim(&name).await;
+    assert_eq!((first, second), (0, 1));
+}

@@ -30,8 +30,8 @@ use merpati_protocol::{ChatId, ErrorCode, Member, RequestId, Seq, ServerFrame, U
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-use super::device_key;
 use super::idb_store::{self, IdbStore, StoreError};
+use super::{device_key, device_slot};
 
 /// How many stored messages per chat are loaded when the app opens.
 const RESTORE_PAGE: usize = 50;
@@ -100,6 +100,8 @@ struct Inner {
     /// older generation stops at its next step.
     generation: Cell<u64>,
     flush_lock: futures::lock::Mutex<()>,
+    /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
+    slot: Cell<Option<u32>>,
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
@@ -128,6 +130,7 @@ impl Client {
             outgoing: RefCell::new(None),
             generation: Cell::new(0),
             flush_lock: futures::lock::Mutex::new(()),
+            slot: Cell::new(None),
             open_chat: Cell::new(None),
             loading_older: Cell::new(false),
             retry_hint_ms: Cell::new(None),
@@ -172,7 +175,8 @@ impl Client {
                 return Err(error);
             }
         };
-        let store = IdbStore::from_parts(db, cipher);
+        let store =
+            IdbStore::from_parts(db, cipher).with_device_slot(claim_slot(&self.inner).await);
         let Some(account) = store.account().await? else {
             store.close();
             return Ok(false);
@@ -537,8 +541,16 @@ async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
         Event::SignedIn(me) => {
             let key = inner.pending_key.borrow_mut().take();
             if let Some(key) = key {
-                match prepare_store(&inner.db_name, &key, me).await {
-                    Ok(store) => install_store(inner, store),
+                let slot = claim_slot(inner).await;
+                match prepare_store(&inner.db_name, &key, me, slot).await {
+                    Ok(store) => {
+                        // The engine just became a new device: whatever an earlier device
+                        // left in this tab's slot is not its.
+                        if let Err(error) = store.clear_device_slot().await {
+                            leptos::logging::warn!("clearing old device keys failed: {error}");
+                        }
+                        install_store(inner, store);
+                    }
                     Err(error) => leptos::logging::warn!(
                         "the local store is unavailable; nothing will be kept offline: {error}"
                     ),
@@ -605,10 +617,11 @@ async fn prepare_store(
     db_name: &str,
     key: &AccountKey,
     me: &Member,
+    slot: u32,
 ) -> Result<IdbStore, StoreError> {
     let mut db = idb_store::open_database(db_name).await?;
     if let Ok(Some(cipher)) = device_key::unlock_with_device(&db).await {
-        let store = IdbStore::from_parts(db, cipher);
+        let store = IdbStore::from_parts(db, cipher).with_device_slot(slot);
         if let Ok(Some(account)) = store.account().await
             && account.me.id == me.id
         {
@@ -623,7 +636,17 @@ async fn prepare_store(
     }
     let cipher = StoreCipher::generate()?;
     device_key::protect(&db, &cipher, &key.wrapping_key()).await?;
-    Ok(IdbStore::from_parts(db, cipher))
+    Ok(IdbStore::from_parts(db, cipher).with_device_slot(slot))
+}
+
+/// This tab's device slot, claimed on first use and kept for the life of the page.
+async fn claim_slot(inner: &Inner) -> u32 {
+    if let Some(slot) = inner.slot.get() {
+        return slot;
+    }
+    let slot = device_slot::claim(&inner.db_name).await;
+    inner.slot.set(Some(slot));
+    slot
 }
 
 /// Ends this device's session locally: stops the socket, forgets the engine's state, and (when

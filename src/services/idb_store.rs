@@ -9,7 +9,7 @@
 //! | `chats`    | keyed hash of the chat id (hex)       | sealed [`ChatRecord`]          |
 //! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`]       |
 //! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
-//! | `crypto`   | keyed hash of the record's key        | sealed [`CryptoRecord`]        |
+//! | `crypto`   | `[keyed hash of the device slot, keyed hash of the record's key]` | sealed [`CryptoRecord`] |
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
@@ -19,6 +19,8 @@
 //! order lives inside the sealed record and is sorted after reading. A `crypto` record is
 //! sealed whole, its key string included, so the end-to-end key state (Olm account and session
 //! pickles, Megolm sessions, pinned account keys) comes back without any name in the clear.
+//! Each open tab is a device of its own ([`crate::services::device_slot`]), so the key state
+//! is kept per device slot; [`Store::crypto`] reads only this store's slot.
 //! The `keys` store is managed by [`crate::services::device_key`].
 //!
 //! Schema versions: 1 created the first five stores; 2 adds `crypto`. A database of version 1
@@ -116,6 +118,8 @@ pub async fn delete_database(name: &str) -> Result<(), StoreError> {
 pub struct IdbStore {
     db: Database,
     cipher: StoreCipher,
+    /// The keyed hash of this tab's device slot: the first half of every `crypto` key.
+    slot: String,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -142,7 +146,40 @@ impl IdbStore {
 
     /// A store over an already opened database.
     pub fn from_parts(db: Database, cipher: StoreCipher) -> IdbStore {
-        IdbStore { db, cipher }
+        let slot = slot_key(&cipher, 0);
+        IdbStore { db, cipher, slot }
+    }
+
+    /// The same store, keeping end-to-end key state under device slot `slot` (a store starts
+    /// in slot 0).
+    pub fn with_device_slot(mut self, slot: u32) -> IdbStore {
+        self.slot = slot_key(&self.cipher, slot);
+        self
+    }
+
+    /// Deletes this slot's end-to-end key state (a new device is about to take the slot);
+    /// other slots' stay.
+    pub async fn clear_device_slot(&self) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(CRYPTO)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(CRYPTO)?
+            .delete::<JsValue, _>(self.slot_range())
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every `crypto` key of this slot: the second halves are hex, all below `"g"`.
+    fn slot_range(&self) -> KeyRange<JsValue> {
+        KeyRange::Bound(
+            crypto_key(&self.slot, ""),
+            false,
+            crypto_key(&self.slot, "g"),
+            true,
+        )
     }
 
     /// The database, for the key records of [`crate::services::device_key`].
@@ -178,8 +215,11 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(ACCOUNT.as_bytes(), b"current"))
     }
 
-    fn crypto_key(&self, key: &str) -> String {
-        hex(&self.cipher.keyed_hash(CRYPTO.as_bytes(), key.as_bytes()))
+    fn crypto_key(&self, key: &str) -> JsValue {
+        crypto_key(
+            &self.slot,
+            &hex(&self.cipher.keyed_hash(CRYPTO.as_bytes(), key.as_bytes())),
+        )
     }
 
     fn message_key(&self, chat: ChatId, seq: Seq) -> JsValue {
@@ -217,6 +257,14 @@ impl IdbStore {
 
 fn message_key(chat_hash: &str, seq: f64) -> JsValue {
     js_sys::Array::of2(&JsValue::from_str(chat_hash), &JsValue::from_f64(seq)).into()
+}
+
+fn crypto_key(slot: &str, key_hash: &str) -> JsValue {
+    js_sys::Array::of2(&JsValue::from_str(slot), &JsValue::from_str(key_hash)).into()
+}
+
+fn slot_key(cipher: &StoreCipher, slot: u32) -> String {
+    hex(&cipher.keyed_hash(b"device-slot", &slot.to_be_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -370,7 +418,16 @@ impl Store for IdbStore {
     }
 
     async fn crypto(&self) -> Result<Vec<CryptoRecord>, StoreError> {
-        self.read_all(CRYPTO).await
+        let tx = self.db.transaction(CRYPTO).build()?;
+        let store = tx.object_store(CRYPTO)?;
+        let values = store
+            .get_all::<JsValue>()
+            .with_query::<JsValue, _>(self.slot_range())
+            .primitive()?
+            .await?;
+        values
+            .map(|value| self.open_value(CRYPTO, &value?))
+            .collect()
     }
 
     /// Deletes every record, the wrapped keys included: this store no longer opens on reload.

@@ -3,6 +3,7 @@
 //!
 //! - [`idb_store`]: the sealed IndexedDB [`merpati_core::Store`].
 //! - [`device_key`]: the store key's passphrase and device wrappings.
+//! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`clock`]: the time now, local clock times, and yielding to the browser.
 //! - [`offline`]: the service worker that lets the app open without the server.
@@ -10,5 +11,6 @@
 pub mod clock;
 pub mod connection;
 pub mod device_key;
+pub mod device_slot;
 pub mod idb_store;
 pub mod offline;
