@@ -50,17 +50,19 @@ pub enum Join {
     SignUp,
     /// The account exists.
     SignIn,
-    /// Resume a session that exists already, as another tab of the same browser would: it
-    /// reads the signed-in client's session and device keys from the shared store
-    /// ([`SwarmClient::stored_session`]) and so is the same device. No key derivation, no
-    /// signature, no new device keys, so thousands of connections are cheap to open.
+    /// Resume a session from what a browser's store holds ([`SwarmClient::stored_session`]):
+    /// no key derivation and no signature, so thousands of connections are cheap to open.
+    /// With the device's crypto records it is that device again (a reloaded page); without
+    /// them it is another tab of that browser, which becomes a new device of the account
+    /// from the account's stored secrets, as in the app.
     Resume(Box<StoredSession>),
 }
 
-/// What a signed-in client's store holds about its session: the account record (with the
-/// session token) and the device's end-to-end keys. The engine refuses to resume an account
-/// without its device keys ([`Event::SessionExpired`]), as a browser would whose keys were
-/// lost: it could neither read nor write.
+/// What a signed-in client's store holds about its session: the account record (session
+/// token and the account's secrets) and the device's end-to-end keys.
+///
+/// Never run two clients on one device's records at once: they would fork its Olm ratchets
+/// and reuse its Megolm indexes (which is why each tab of the app is its own device).
 #[derive(Clone)]
 pub struct StoredSession {
     /// The account and its session token.
@@ -298,7 +300,7 @@ impl SwarmClient {
     }
 
     /// The signed-in account's session and device keys as this client stores them (`None`
-    /// before the first sign-in): what another tab needs to [`Join::Resume`] the session.
+    /// before the first sign-in): what [`Join::Resume`] needs.
     pub async fn stored_session(&self) -> Result<Option<StoredSession>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.commands

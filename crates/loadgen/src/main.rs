@@ -54,8 +54,8 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         clients: usize,
         /// How many accounts they belong to; the other connections are further tabs of
-        /// these accounts' devices (cheap to open: no signature, no new keys). Default: one
-        /// account each.
+        /// these accounts' browsers (cheaper to open: no key derivation, no signature; each
+        /// is still a device of its own). Default: one account each.
         #[arg(long)]
         accounts: Option<usize>,
         /// How long to run, in seconds (0: until Ctrl-C).

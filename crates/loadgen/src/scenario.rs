@@ -16,7 +16,7 @@ use merpati_core::{
 };
 use merpati_protocol::{ChatId, ClientMsgId, Seq, Username};
 
-use crate::client::{Acked, ClientOptions, Join, SwarmClient};
+use crate::client::{Acked, ClientOptions, Join, StoredSession, SwarmClient};
 
 /// The options of swarm client `index`: a cheap key derivation (the server never sees the
 /// difference) and the given reconnect timing.
@@ -265,9 +265,9 @@ fn reads_as_sent(item: &TimelineItem, sent: &HashMap<ClientMsgId, String>) -> bo
 
 /// Clients that sign up and then only hold their connection.
 ///
-/// `accounts` clients sign up; the others are further tabs of those accounts' devices (round
-/// robin) that resume their sessions with the same device keys, so a swarm of many
-/// connections costs few signature checks and no new device keys.
+/// `accounts` clients sign up; the others are further tabs of those accounts' browsers
+/// (round robin) that resume their sessions, so a swarm of many connections costs few key
+/// derivations and signature checks. Each tab is its own device, with its own published keys.
 #[derive(Debug, Clone)]
 pub struct IdleSwarm {
     /// `ws://host:port/ws`.
@@ -303,11 +303,16 @@ impl IdleSwarm {
                 .signed_in()
                 .await
                 .map_err(|code| SwarmError::SignUp(index, format!("{code:?}")))?;
-            let record = client
+            let stored = client
                 .stored_session()
                 .await?
                 .ok_or_else(|| SwarmError::SignUp(index, "no session was stored".to_owned()))?;
-            records.push(record);
+            // Further tabs share the session, not the device: each becomes a device of its
+            // own, as in the app (one device's keys in two clients would fork its ratchets).
+            records.push(StoredSession {
+                crypto: Vec::new(),
+                ..stored
+            });
         }
         for index in accounts..self.clients {
             let mut options = client_options(

@@ -86,8 +86,9 @@ async fn five_thousand_dropped_connections_are_all_back_within_30_s_and_the_cap_
     let swarm = IdleSwarm {
         url: server.url(),
         clients: CLIENTS,
-        // Ten devices per account: signing up costs an Ed25519 signature on each side, which
-        // is slow in a debug build; resuming a session costs none.
+        // Ten tabs per account: signing up costs a key derivation and an Ed25519 signature
+        // on each side, which is slow in a debug build; resuming a session costs neither
+        // (each tab still creates and publishes a device of its own).
         accounts: CLIENTS / 10,
         name_prefix: "storm".to_owned(),
         backoff: Backoff::new(250, 4_000),

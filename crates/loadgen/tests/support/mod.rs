@@ -142,6 +142,13 @@ impl ServerProcess {
 
     /// SIGTERM, and waits for the graceful shutdown to finish.
     pub async fn terminate(&mut self) -> ExitStatus {
+        // The port accepts connections as soon as it is bound, before the server listens for
+        // SIGTERM (it does once it serves HTTP): a signal in between would kill it outright.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metrics_at(self.addr).await.is_none() {
+            assert!(Instant::now() < deadline, "the server does not serve HTTP");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut child = self.child.take().expect("the server is running");
         rustix::process::kill_process(
             rustix::process::Pid::from_child(&child),
