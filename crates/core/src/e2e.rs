@@ -63,12 +63,21 @@ const BACKUP_ID_CONTEXT: &[u8] = b"merpati/key-backup-id/v1";
 
 /// A persisted piece of the device's crypto state: `key` names it, `value` is postcard bytes
 /// this module alone reads. The store seals both like every other record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CryptoRecord {
     /// What it is: `account`, `olm/<device>`, `out/<chat>`, `in/<session>`, `user/<id>`.
     pub key: String,
-    /// Its encoding.
+    /// Its encoding: private keys among it, so never printed.
     pub value: Vec<u8>,
+}
+
+impl std::fmt::Debug for CryptoRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CryptoRecord")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .finish()
+    }
 }
 
 /// What a message body turned out to be for this device.

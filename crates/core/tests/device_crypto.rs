@@ -538,3 +538,29 @@ fn safety_numbers_do_not_depend_on_argument_order() {
     assert_eq!(safety_number(a, b), safety_number(b, a));
     assert_ne!(safety_number(a, b), safety_number(a, (UserId(2), [3; 32])));
 }
+
+#[test]
+fn a_printed_crypto_record_shows_no_key_material() {
+    let alice = Person::new(1, "alice");
+    let mut device = alice.device();
+    let (key, value) = device
+        .take_writes()
+        .into_iter()
+        .find(|(key, _)| key == "account")
+        .expect("the account record");
+    let value = value.expect("a value");
+    let printed = format!(
+        "{:?}",
+        merpati_core::e2e::CryptoRecord {
+            key,
+            value: value.clone()
+        }
+    );
+    assert!(printed.contains("account"));
+    assert!(printed.contains(&format!("<{} bytes>", value.len())));
+    let leading_bytes = format!("{:?}", &value[..4]);
+    assert!(
+        !printed.contains(leading_bytes.trim_end_matches(']')),
+        "{printed}"
+    );
+}

@@ -20,6 +20,8 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // Before binding: a SIGTERM sent as soon as the port answers must shut down gracefully.
+    let signal = merpati_server::os_signal();
     let listener = match merpati_server::listen(config.addr) {
         Ok(listener) => listener,
         Err(error) => {
@@ -27,7 +29,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match merpati_server::run(listener, config, merpati_server::os_signal()).await {
+    match merpati_server::run(listener, config, signal).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server failed");

@@ -352,3 +352,18 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
     );
     server.kill();
 }
+
+/// A process manager may stop the server the moment its port answers: that SIGTERM must
+/// find its handler installed and end in a graceful exit, not a kill by signal.
+#[tokio::test]
+async fn sigterm_as_soon_as_the_port_answers_shuts_down_gracefully() {
+    let data = tempfile::tempdir().unwrap();
+    let web = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let mut server = ServerProcess::start(data.path(), web.path()).await;
+        let pid = rustix::process::Pid::from_child(&server.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = server.child.wait().unwrap();
+        assert!(status.success(), "exited with {status}");
+    }
+}
