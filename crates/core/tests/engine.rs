@@ -939,3 +939,26 @@ fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {
         "the key flow's own failure is not the person's"
     );
 }
+
+#[test]
+fn a_waiting_message_reads_the_backup_again_when_another_device_adds_to_it() {
+    let (mut engine, mut net) = published_alice();
+    // A message under a session whose key alice's device was never sent.
+    let (locked, _key_share_lost) = net.bob_rotates_and_writes(1, "lewat cadangan");
+    engine.handle_frame(ServerFrame::Message(locked));
+    assert_eq!(engine.timeline(CHAT)[0].lock, MessageLock::Waiting);
+    let fetches = |frames: &[ClientFrame]| {
+        frames
+            .iter()
+            .filter(|frame| matches!(frame, ClientFrame::FetchBackup { .. }))
+            .count()
+    };
+    // It looks in the backup at once (the directory answers: nothing there yet) ...
+    net.serve(&mut engine);
+    assert_eq!(engine.timeline(CHAT)[0].lock, MessageLock::Waiting);
+    assert!(drain(&mut engine).is_empty(), "then waits");
+    // ... and again when another device of the account says it added keys.
+    engine.handle_frame(ServerFrame::BackupChanged);
+    let frames = drain(&mut engine);
+    assert_eq!(fetches(&frames), 1, "{frames:?}");
+}

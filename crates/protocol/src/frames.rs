@@ -341,6 +341,9 @@ pub enum ServerFrame {
         /// The account.
         user: UserId,
     },
+    /// Another session of this account added to the key backup: a device waiting for a key
+    /// may find it there now.
+    BackupChanged,
 }
 
 /// A person as other members see them.

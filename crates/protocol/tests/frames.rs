@@ -202,6 +202,7 @@ fn sample_server_frames() -> Vec<ServerFrame> {
             more: false,
         },
         ServerFrame::DevicesChanged { user: UserId(2) },
+        ServerFrame::BackupChanged,
         ServerFrame::Error {
             request: Some(RequestId(13)),
             code: ErrorCode::LimitReached,

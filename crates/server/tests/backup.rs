@@ -148,3 +148,19 @@ async fn oversized_backup_entries_and_batches_are_refused() {
     assert_eq!(fetch(&mut alice, 0).await, (Vec::new(), false));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_accounts_other_sessions_hear_that_the_backup_changed() {
+    let server = TestServer::start().await;
+    let (mut first, _, _) = server.signed_up("alice").await;
+    let mut second = server.logged_in("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    assert!(matches!(
+        put(&mut first, vec![entry(1, 40)]).await,
+        ServerFrame::BackupStored { .. }
+    ));
+    assert_eq!(second.recv().await, ServerFrame::BackupChanged);
+    // Neither the session that wrote nor anyone else's is told.
+    first.expect_quiet().await;
+    bob.expect_quiet().await;
+}

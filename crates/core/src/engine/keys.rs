@@ -183,6 +183,13 @@ impl Engine {
         self.pump_keys();
     }
 
+    pub(super) fn on_backup_changed(&mut self) {
+        if !self.waiting.is_empty() {
+            self.keys.backup_wanted = true;
+            self.pump_keys();
+        }
+    }
+
     pub(super) fn on_backup_stored(&mut self, request: RequestId) {
         if let Some((id, sessions)) = self.keys.backup_put.take() {
             if id == request

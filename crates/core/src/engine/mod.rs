@@ -458,6 +458,7 @@ impl Engine {
                 more,
             } => self.on_backup(request, entries, more),
             ServerFrame::DevicesChanged { user } => self.on_devices_changed(user),
+            ServerFrame::BackupChanged => self.on_backup_changed(),
         }
     }
 

@@ -346,7 +346,15 @@ impl Session {
                 .await;
         }
         match self.gateway.storage.put_backup(me.id, entries).await {
-            Ok(()) => self.send(&ServerFrame::BackupStored { request }).await?,
+            Ok(()) => {
+                self.send(&ServerFrame::BackupStored { request }).await?;
+                // The account's other devices may be waiting for one of these keys.
+                self.gateway.fanout.deliver(
+                    &[me.id],
+                    &encode(&ServerFrame::BackupChanged),
+                    Some(self.id),
+                );
+            }
             Err(error) => self.send_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
