@@ -137,6 +137,8 @@ pub(crate) struct SendLimit {
     burst: u32,
     /// How long a session may be held back without a break before it is closed.
     pub(crate) hold_limit: Duration,
+    /// How many of a session's messages may wait for their commit at once.
+    pub(crate) in_flight: usize,
 }
 
 impl SendLimit {
@@ -196,6 +198,7 @@ impl AdmissionControl {
                 per_second: config.send_rate,
                 burst: config.send_burst,
                 hold_limit: Duration::from_millis(config.send_hold_limit_ms),
+                in_flight: usize::try_from(config.sends_in_flight.max(1)).unwrap_or(1),
             },
             counters,
         }

@@ -67,6 +67,13 @@ pub struct Config {
     /// told `Goodbye { RateLimited }` and closed (1008).
     #[arg(long, env = "MERPATI_SEND_HOLD_LIMIT_MS", default_value_t = 30_000)]
     pub send_hold_limit_ms: u64,
+
+    /// How many of one connection's messages may wait for their commit at once. While they
+    /// wait the connection keeps being read, so one client's messages share transactions
+    /// (`1`: one at a time, each acknowledged before the next is read).
+    #[arg(long, env = "MERPATI_SENDS_IN_FLIGHT", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub sends_in_flight: u32,
 }
 
 impl Config {
@@ -84,6 +91,7 @@ impl Config {
             send_rate: 50,
             send_burst: 500,
             send_hold_limit_ms: 30_000,
+            sends_in_flight: 64,
         }
     }
 }

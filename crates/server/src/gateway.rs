@@ -18,7 +18,7 @@
 
 mod keys;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ use crate::auth;
 use crate::fanout::{FanOut, OnlineGuard, SessionId};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
-use crate::storage::{Account, ChatSnapshot, Page, Storage};
+use crate::storage::{Account, Appended, ChatSnapshot, Page, Queued, Storage};
 
 /// How long a connection may take to sign in.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,6 +122,7 @@ impl Gateway {
                 sends,
                 held: None,
                 held_since: None,
+                appends: VecDeque::new(),
                 gateway: self,
                 nonce,
                 me: None,
@@ -375,6 +376,8 @@ enum Event {
     Shutdown,
     Evicted,
     Deliver(Option<Bytes>),
+    /// The oldest message waiting for its commit has its outcome.
+    Stored(Result<Appended, Error>),
     /// The held `Send` may go now.
     SendReady,
     Received(Option<Result<Message, axum::Error>>),
@@ -406,6 +409,9 @@ struct Session {
     held: Option<HeldSend>,
     /// Since when sends have been held back without a break.
     held_since: Option<Instant>,
+    /// Messages queued for the writer, oldest first, waiting for their commit; acknowledged
+    /// and fanned out in this order. While `sends_in_flight` wait, the socket is not read.
+    appends: VecDeque<InFlight>,
     gateway: Arc<Gateway>,
     nonce: [u8; 32],
     me: Option<SignedIn>,
@@ -414,6 +420,24 @@ struct Session {
     evicted: CancellationToken,
     malformed: u32,
     failed_sign_ins: u32,
+}
+
+/// A message handed to the writer, waiting for its commit.
+#[derive(Debug)]
+struct InFlight {
+    chat_id: ChatId,
+    client_msg_id: ClientMsgId,
+    sender: UserId,
+    body: Arc<Vec<u8>>,
+    stored: Queued<Appended>,
+}
+
+/// The outcome of the oldest message waiting for its commit, or never when none waits.
+async fn next_stored(appends: &mut VecDeque<InFlight>) -> Result<Appended, Error> {
+    match appends.front_mut() {
+        Some(oldest) => (&mut oldest.stored).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next delivered frame, or never before sign-in.
@@ -486,19 +510,23 @@ impl Session {
         let idle = tokio::time::sleep(SIGN_IN_TIMEOUT);
         tokio::pin!(idle);
         let mut pinged = false;
+        let in_flight_limit = self.gateway.admission.send_limit().in_flight;
         loop {
             let send_ready = match self.held {
                 Some(_) => Some(self.sends.ready_at(Instant::now())),
                 None => None,
             };
+            // Not read while a Send is held, or while enough wait for their commit: that is
+            // the backpressure.
+            let readable = self.held.is_none() && self.appends.len() < in_flight_limit;
             let event = tokio::select! {
                 biased;
                 () = self.gateway.shutdown.triggered() => Event::Shutdown,
                 () = self.evicted.cancelled() => Event::Evicted,
+                stored = next_stored(&mut self.appends) => Event::Stored(stored),
                 frame = next_delivery(&mut self.frames) => Event::Deliver(frame),
                 () = wake_at(send_ready) => Event::SendReady,
-                // Not read while a Send is held: that is the backpressure.
-                message = self.socket.recv(), if self.held.is_none() => Event::Received(message),
+                message = self.socket.recv(), if readable => Event::Received(message),
                 () = &mut idle => Event::Idle,
             };
             let flow = match event {
@@ -520,6 +548,10 @@ impl Session {
                 Event::Deliver(Some(frame)) => {
                     self.send_bytes(frame).await.map(|()| Flow::Continue)
                 }
+                Event::Stored(outcome) => match self.appends.pop_front() {
+                    Some(append) => self.finish_append(append, outcome).await,
+                    None => Ok(Flow::Continue),
+                },
                 Event::SendReady => {
                     // The peer is there, only slowed down: not idle.
                     idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
@@ -1024,12 +1056,40 @@ impl Session {
         }
         // Shared with the writer so the body is not copied; it comes back once stored.
         let body = Arc::new(body);
-        let stored = self
+        match self
             .gateway
             .storage
-            .append(chat_id, client_msg_id, me.id, Arc::clone(&body))
-            .await;
-        let appended = match stored {
+            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body))
+            .await
+        {
+            Ok(stored) => self.appends.push_back(InFlight {
+                chat_id,
+                client_msg_id,
+                sender: me.id,
+                body,
+                stored,
+            }),
+            // Not queued: the client keeps the message and resends it.
+            Err(error) => self.send_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers a message once its transaction committed (or failed): `Ack` and fan-out, or
+    /// `SendFailed`.
+    async fn finish_append(
+        &mut self,
+        append: InFlight,
+        outcome: Result<Appended, Error>,
+    ) -> Result<Flow, Gone> {
+        let InFlight {
+            chat_id,
+            client_msg_id,
+            sender,
+            body,
+            stored: _,
+        } = append;
+        let appended = match outcome {
             Ok(appended) => appended,
             Err(error @ Error::Refused { .. }) => {
                 tracing::debug!(chat = chat_id.0, %error, "message refused");
@@ -1070,7 +1130,7 @@ impl Session {
             chat_id,
             seq: appended.seq,
             client_msg_id,
-            sender: me.id,
+            sender,
             sent_at_ms: appended.sent_at_ms,
             body,
         }));

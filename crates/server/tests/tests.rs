@@ -33,3 +33,5 @@ mod keys;
 mod backup;
 // Removing members from groups, and leaving.
 mod members;
+// A connection's messages share transactions while they wait for their commit.
+mod pipelining;

@@ -187,12 +187,23 @@ impl Storage {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
+        self.queue_write(work).await?.await
+    }
+
+    /// Queues a write and returns at once with the future of its outcome. Writes run and
+    /// commit in the order they were queued, so a caller may queue several and wait for them
+    /// in order (a session pipelining its sends).
+    async fn queue_write<T, F>(&self, work: F) -> Result<Queued<T>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+    {
         let (job, answer) = Work::new(work);
         self.writer
             .send(Box::new(job))
             .await
             .map_err(|_| Error::WriterStopped)?;
-        answer.await.map_err(|_| Error::WriterStopped)?
+        Ok(Queued(answer))
     }
 
     async fn read<T, F>(&self, query: F) -> Result<T, Error>
@@ -335,15 +346,20 @@ impl Storage {
     // ---- messages ----
 
     /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`.
-    pub(crate) async fn append(
+    /// Returns once the append is queued (waiting only for room in the writer's queue); the
+    /// returned future completes once it is committed. Appends queued one after another
+    /// commit in that order.
+    pub(crate) async fn queue_append(
         &self,
         chat: ChatId,
         client_msg_id: ClientMsgId,
         sender: UserId,
         body: Arc<Vec<u8>>,
-    ) -> Result<Appended, Error> {
-        self.write(move |conn, now| sql::append(conn, chat, client_msg_id, sender, &body, now))
-            .await
+    ) -> Result<Queued<Appended>, Error> {
+        self.queue_write(move |conn, now| {
+            sql::append(conn, chat, client_msg_id, sender, &body, now)
+        })
+        .await
     }
 
     /// Moves a member's read position forward; the new position if it moved.
@@ -526,6 +542,25 @@ pub(crate) fn now_ms() -> u64 {
         })
 }
 
+/// A queued write's outcome, available once its transaction committed (or failed).
+#[derive(Debug)]
+pub(crate) struct Queued<T>(tokio::sync::oneshot::Receiver<Result<T, Error>>);
+
+impl<T> std::future::Future for Queued<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|answer| {
+            answer
+                .map_err(|_| Error::WriterStopped)
+                .and_then(|outcome| outcome)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -565,7 +600,9 @@ mod tests {
             id[..8].copy_from_slice(&(i as u64).to_le_bytes());
             tokio::spawn(async move {
                 storage
-                    .append(chat.id, ClientMsgId(id), alice.id, Arc::new(vec![1, 2, 3]))
+                    .queue_append(chat.id, ClientMsgId(id), alice.id, Arc::new(vec![1, 2, 3]))
+                    .await
+                    .expect("queued")
                     .await
             })
         });
@@ -625,12 +662,14 @@ mod tests {
         let (chat, created) = storage.create_direct(alice.id, bob.id).await.unwrap();
         assert!(created);
         let appended = storage
-            .append(
+            .queue_append(
                 chat.id,
                 ClientMsgId([9; 16]),
                 bob.id,
                 Arc::new(b"hi".to_vec()),
             )
+            .await
+            .expect("queued")
             .await
             .unwrap();
         let epoch = storage.epoch();
@@ -659,7 +698,9 @@ mod tests {
         let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
         for i in 0..3u8 {
             storage
-                .append(chat.id, ClientMsgId([i; 16]), alice.id, Arc::new(vec![i]))
+                .queue_append(chat.id, ClientMsgId([i; 16]), alice.id, Arc::new(vec![i]))
+                .await
+                .expect("queued")
                 .await
                 .unwrap();
         }
