@@ -24,11 +24,11 @@ FIGURES = [
     ("fanout", "deliveries per second (fan-out), one process", "≥ 150,000", 150000, "/s", True,
      "value", "bare tokio-tungstenite broadcast server"),
     ("latency_p50", "p50 send→receive latency at 20,000 msg/s", "—", None, "ms", False, "value",
-     "none"),
+     "same server, one message per connection in flight (--sends-in-flight 1)"),
     ("latency", "p99 send→receive latency at 20,000 msg/s, durable commit included", "≤ 25 ms", 25,
-     "ms", False, "p99_ms", "none"),
+     "ms", False, "p99_ms", "same server, one message per connection in flight (--sends-in-flight 1)"),
     ("durable", "durable messages per second (acked after commit)", "≥ 50,000", 50000, "/s", True,
-     "value", "none"),
+     "value", "same server, one message per connection in flight (--sends-in-flight 1)"),
 ]
 
 # Which raw figure each row reads from.
@@ -39,9 +39,9 @@ COMMANDS = {
     "idle": "scripts/bench (scripts/bench-idle; merpati-loadgen idle ×4 / merpati-bench hold-bare ×4)",
     "signups": "merpati-bench signup (baseline: merpati-bench argon2-server + merpati-bench signup --concurrency 16)",
     "fanout": "merpati-bench fanout --groups 10 --members 100 (baseline: merpati-bench broadcast-server + merpati-bench fanout --bare)",
-    "latency_p50": "merpati-bench latency --rate 20000 --pairs 500 (server at default settings)",
-    "latency": "merpati-bench latency --rate 20000 --pairs 500 (server at default settings)",
-    "durable": "merpati-bench durable --senders 200 --outstanding 64",
+    "latency_p50": "merpati-bench latency --rate 20000 --pairs 500 (server at default settings; baseline: merpati-server --sends-in-flight 1)",
+    "latency": "merpati-bench latency --rate 20000 --pairs 500 (server at default settings; baseline: merpati-server --sends-in-flight 1)",
+    "durable": "merpati-bench durable --senders 200 --outstanding 64 (baseline: merpati-server --sends-in-flight 1)",
 }
 
 

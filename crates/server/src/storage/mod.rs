@@ -198,7 +198,17 @@ impl Storage {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
-        let (job, answer) = Work::new(work);
+        self.queue_job(Work::new(work)).await
+    }
+
+    async fn queue_job<T, F>(
+        &self,
+        (job, answer): (Work<T, F>, tokio::sync::oneshot::Receiver<Result<T, Error>>),
+    ) -> Result<Queued<T>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+    {
         self.writer
             .send(Box::new(job))
             .await
@@ -356,9 +366,10 @@ impl Storage {
         sender: UserId,
         body: Arc<Vec<u8>>,
     ) -> Result<Queued<Appended>, Error> {
-        self.queue_write(move |conn, now| {
+        // `sql::append` refuses only before it writes (membership, a clashing id).
+        self.queue_job(Work::checked_first(move |conn, now| {
             sql::append(conn, chat, client_msg_id, sender, &body, now)
-        })
+        }))
         .await
     }
 
@@ -649,6 +660,90 @@ mod tests {
         // The refused registration's session must not exist.
         assert!(storage.session([2; 32]).await.unwrap().is_none());
         assert!(storage.session([1; 32]).await.unwrap().is_some());
+        drop(storage);
+        writer.join();
+    }
+
+    /// Holds the database's write lock from another connection until the returned guard
+    /// commits, so that whatever is queued meanwhile lands in one batch.
+    fn hold_the_write_lock(dir: &Path) -> rusqlite::Connection {
+        let lock = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        lock
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_refused_without_a_savepoint_leave_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let alice = account(&storage, "alice").await;
+        let bob = account(&storage, "bob").await;
+        let mallory = account(&storage, "mallory").await;
+        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+
+        let lock = hold_the_write_lock(dir.path());
+        let mut queued = Vec::new();
+        for n in 0..6u8 {
+            // Every other one from someone outside the chat: refused, before writing.
+            let sender = if n % 2 == 0 { alice.id } else { mallory.id };
+            queued.push(
+                storage
+                    .queue_append(chat.id, ClientMsgId([n; 16]), sender, Arc::new(vec![n]))
+                    .await
+                    .unwrap(),
+            );
+        }
+        lock.execute_batch("COMMIT").unwrap();
+        let mut outcomes = Vec::new();
+        for append in queued {
+            outcomes.push(append.await.map(|appended| appended.seq.0));
+        }
+        assert_eq!(outcomes[0].as_ref().ok(), Some(&1));
+        assert_eq!(outcomes[2].as_ref().ok(), Some(&2));
+        assert_eq!(outcomes[4].as_ref().ok(), Some(&3), "no gap where refusals were");
+        for refused in [&outcomes[1], &outcomes[3], &outcomes[5]] {
+            assert_eq!(refused.as_ref().unwrap_err().code(), ErrorCode::NoSuchChat);
+        }
+        drop(storage);
+        writer.join();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, writer) = open(dir.path()).await;
+        let alice = account(&storage, "alice").await;
+        let bob = account(&storage, "bob").await;
+        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+
+        let lock = hold_the_write_lock(dir.path());
+        let append = storage
+            .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
+            .await
+            .unwrap();
+        // Writes, then fails with an error that is not a refusal (as a full disk would).
+        let broken = storage
+            .queue_job(Work::checked_first(move |conn: &Connection, _| {
+                conn.execute(
+                    "UPDATE chats SET head_seq = head_seq + 100 WHERE id = ?1",
+                    [i64::try_from(chat.id.0).unwrap()],
+                )?;
+                Err::<(), _>(Error::Commit("the disk is full".to_owned()))
+            }))
+            .await
+            .unwrap();
+        lock.execute_batch("COMMIT").unwrap();
+        assert!(append.await.is_err(), "in the failed batch: not acknowledged");
+        assert!(broken.await.is_err());
+
+        // Nothing of that batch was kept: the next append is the chat's first message.
+        let appended = storage
+            .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(appended.seq, Seq(1));
         drop(storage);
         writer.join();
     }

@@ -395,6 +395,8 @@ pub(crate) fn chat_partners(conn: &Connection, account: UserId) -> Result<Vec<Us
 // ---- messages ----
 
 /// Appends a message, or finds it if this `client_msg_id` was stored before.
+// Runs without a savepoint (`Work::checked_first`): it must refuse only before its first
+// write, as it does: membership and the id clash are checked first.
 pub(crate) fn append(
     conn: &Connection,
     chat: ChatId,

@@ -2,9 +2,12 @@
 //!
 //! Requests arrive through a bounded channel. The thread takes whatever is queued (up to
 //! [`MAX_BATCH`]) and runs it all in one transaction, each request under its own savepoint
-//! so that a refused one leaves no trace. Only after the commit does it answer the requests,
-//! so an acknowledgement always means "durable". One fsync thus covers a whole batch: under
-//! load the batches grow by themselves, and throughput with them.
+//! so that a refused one leaves no trace — except requests that check everything before they
+//! write (appends, by far the most frequent): they run without one, a refusal of theirs has
+//! written nothing, and a failure after a write fails the whole batch (every request in it is
+//! answered with the failure, and clients retry). Only after the commit does it answer the
+//! requests, so an acknowledgement always means "durable". One fsync thus covers a whole
+//! batch: under load the batches grow by themselves, and throughput with them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +25,24 @@ pub(crate) const MAX_BATCH: usize = 512;
 /// How many requests may wait for the writer before senders wait in turn.
 pub(crate) const QUEUE_DEPTH: usize = 4096;
 
+/// How a request went inside the batch transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// Done; its writes stay.
+    Done,
+    /// Refused (`Error::Refused`): undo whatever it wrote.
+    Refused,
+    /// Failed otherwise (I/O, a constraint it did not expect): undo whatever it wrote.
+    Failed,
+}
+
 /// One request to the writer: runs inside the batch transaction, answers after the commit.
 pub(crate) trait Job: Send {
-    /// Runs the request; `false` if it failed and its savepoint must be rolled back.
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    /// Runs the request.
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> Ran;
+    /// Whether it needs a savepoint: `false` only for a request that checks everything
+    /// before it writes, so that a refusal of its own has written nothing.
+    fn needs_savepoint(&self) -> bool;
     /// Answers the requester: with the outcome if the batch committed, else with `failure`.
     fn answer(self: Box<Self>, failure: Option<&str>);
 }
@@ -35,6 +52,7 @@ pub(crate) struct Work<T, F> {
     work: Option<F>,
     outcome: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, Error>>,
+    savepoint: bool,
 }
 
 impl<T, F> Work<T, F>
@@ -48,7 +66,16 @@ where
             work: Some(work),
             outcome: None,
             reply,
+            savepoint: true,
         };
+        (job, answer)
+    }
+
+    /// A job that refuses only before it writes: it runs without a savepoint (see the
+    /// module documentation).
+    pub(crate) fn checked_first(work: F) -> (Self, oneshot::Receiver<Result<T, Error>>) {
+        let (mut job, answer) = Work::new(work);
+        job.savepoint = false;
         (job, answer)
     }
 }
@@ -58,14 +85,22 @@ where
     T: Send,
     F: FnOnce(&Connection, i64) -> Result<T, Error> + Send,
 {
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> Ran {
         let Some(work) = self.work.take() else {
-            return true;
+            return Ran::Done;
         };
         let outcome = work(conn, now_ms);
-        let ok = outcome.is_ok();
+        let ran = match &outcome {
+            Ok(_) => Ran::Done,
+            Err(Error::Refused { .. }) => Ran::Refused,
+            Err(_) => Ran::Failed,
+        };
         self.outcome = Some(outcome);
-        ok
+        ran
+    }
+
+    fn needs_savepoint(&self) -> bool {
+        self.savepoint
     }
 
     fn answer(self: Box<Self>, failure: Option<&str>) {
@@ -175,8 +210,20 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
     run("BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
+        if !job.needs_savepoint() {
+            // A savepoint per append was a statement pair and an allocation each (perf:
+            // glibc trimming the writer's heap after every release).
+            if job.run(conn, now_ms) == Ran::Failed {
+                // It may have written part of itself: nothing of this batch may commit.
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("a request failed after it began writing".to_owned()),
+                ));
+            }
+            continue;
+        }
         run("SAVEPOINT job")?;
-        if !job.run(conn, now_ms) {
+        if job.run(conn, now_ms) != Ran::Done {
             run("ROLLBACK TO job")?;
         }
         run("RELEASE job")?;
