@@ -58,9 +58,16 @@ async fn send_while_the_writer_waits(sends_in_flight: u32) -> (f64, Vec<u64>) {
 #[tokio::test]
 async fn messages_sent_together_share_transactions_and_are_answered_in_order() {
     let (commits, acked) = send_while_the_writer_waits(64).await;
-    assert_eq!(acked, (0..MESSAGES).collect::<Vec<_>>(), "in the order sent");
+    assert_eq!(
+        acked,
+        (0..MESSAGES).collect::<Vec<_>>(),
+        "in the order sent"
+    );
     // The first message's transaction waited for the lock; the rest queued behind it.
-    assert!(commits <= 3.0, "{commits} transactions for {MESSAGES} messages");
+    assert!(
+        commits <= 3.0,
+        "{commits} transactions for {MESSAGES} messages"
+    );
 
     // One at a time, each message is its own transaction: what pipelining saves.
     let (commits, acked) = send_while_the_writer_waits(1).await;

@@ -700,7 +700,11 @@ mod tests {
         }
         assert_eq!(outcomes[0].as_ref().ok(), Some(&1));
         assert_eq!(outcomes[2].as_ref().ok(), Some(&2));
-        assert_eq!(outcomes[4].as_ref().ok(), Some(&3), "no gap where refusals were");
+        assert_eq!(
+            outcomes[4].as_ref().ok(),
+            Some(&3),
+            "no gap where refusals were"
+        );
         for refused in [&outcomes[1], &outcomes[3], &outcomes[5]] {
             assert_eq!(refused.as_ref().unwrap_err().code(), ErrorCode::NoSuchChat);
         }
@@ -733,7 +737,10 @@ mod tests {
             .await
             .unwrap();
         lock.execute_batch("COMMIT").unwrap();
-        assert!(append.await.is_err(), "in the failed batch: not acknowledged");
+        assert!(
+            append.await.is_err(),
+            "in the failed batch: not acknowledged"
+        );
         assert!(broken.await.is_err());
 
         // Nothing of that batch was kept: the next append is the chat's first message.
