@@ -52,8 +52,10 @@ pub const ROTATE_AFTER_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// One-time keys a device tries to keep in the directory.
 pub const ONE_TIME_KEY_TARGET: u32 = 50;
 
-/// Below this many unclaimed one-time keys in the directory, a device publishes more.
-pub const ONE_TIME_KEY_LOW: u32 = 25;
+/// One-time keys per `PublishKeys`: a device tops its keys up a few at a time, so that the
+/// frame stays under the server's 1 KiB WebSocket read buffer — a larger frame grows that
+/// buffer for the rest of the connection, and every idle connection would pay for it.
+pub const ONE_TIME_KEYS_PER_PUBLISH: u32 = 6;
 
 /// Olm sessions kept per other device (the newest are used; older ones still decrypt).
 const OLM_SESSIONS_PER_DEVICE: usize = 4;
@@ -245,7 +247,7 @@ impl DeviceCrypto {
         backup_key: [u8; 32],
     ) -> Result<Self, CryptoError> {
         let mut account = Account::new();
-        account.generate_one_time_keys(ONE_TIME_KEY_TARGET as usize);
+        account.generate_one_time_keys(ONE_TIME_KEYS_PER_PUBLISH as usize);
         account.generate_fallback_key();
         let identity = account.identity_keys();
         let device = DeviceKey(identity.curve25519.to_bytes());
@@ -400,14 +402,17 @@ impl DeviceCrypto {
         (one_time, fallback)
     }
 
-    /// The directory holds `stored` of this device's one-time keys: generates more when they
-    /// run low. Returns whether there is something new to publish.
+    /// The directory holds `stored` of this device's one-time keys: below the target,
+    /// generates the next few to publish (each answer to a publish asks again, so the keys
+    /// fill up frame by frame). Returns whether there is something new to publish.
     pub fn replenish(&mut self, stored: u32) -> bool {
-        if stored >= ONE_TIME_KEY_LOW {
+        if stored >= ONE_TIME_KEY_TARGET {
             return false;
         }
-        let missing = ONE_TIME_KEY_TARGET.saturating_sub(stored);
-        self.account.generate_one_time_keys(missing as usize);
+        let next = ONE_TIME_KEY_TARGET
+            .saturating_sub(stored)
+            .min(ONE_TIME_KEYS_PER_PUBLISH);
+        self.account.generate_one_time_keys(next as usize);
         self.save_account();
         true
     }

@@ -962,3 +962,36 @@ fn a_waiting_message_reads_the_backup_again_when_another_device_adds_to_it() {
     let frames = drain(&mut engine);
     assert_eq!(fetches(&frames), 1, "{frames:?}");
 }
+
+#[test]
+fn keys_are_published_in_frames_small_enough_for_the_servers_read_buffer() {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    let mut stored = 0u32;
+    let mut frames = 0;
+    loop {
+        let publishes: Vec<ClientFrame> = drain(&mut engine)
+            .into_iter()
+            .filter(|frame| matches!(frame, ClientFrame::PublishKeys { .. }))
+            .collect();
+        let Some(publish) = publishes.first() else {
+            break;
+        };
+        let ClientFrame::PublishKeys { one_time_keys, .. } = publish else {
+            unreachable!("filtered");
+        };
+        // The server reads frames into a 1 KiB buffer that a larger frame grows for good.
+        let size = merpati_protocol::encode(publish).len();
+        assert!(size <= 1000, "a {size}-byte PublishKeys");
+        stored += one_time_keys.len() as u32;
+        frames += 1;
+        engine.handle_frame(ServerFrame::KeysPublished {
+            one_time_keys: stored,
+        });
+        assert!(frames < 20, "tops up to a target and stops");
+    }
+    assert_eq!(stored, merpati_core::e2e::ONE_TIME_KEY_TARGET);
+}

@@ -167,7 +167,7 @@ async fn claiming_hands_out_each_one_time_key_once_then_the_fallback() {
 }
 
 #[tokio::test]
-async fn a_queued_to_device_message_comes_after_every_publish_until_done() {
+async fn a_queued_to_device_message_comes_once_per_connection_until_done() {
     let server = TestServer::start().await;
     let (mut alice, alice_me, _) = server.signed_up("alice").await;
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
@@ -197,6 +197,9 @@ async fn a_queued_to_device_message_comes_after_every_publish_until_done() {
         );
         assert_eq!(second.2, b"olm two");
         assert!(first.0 < second.0, "in id order");
+        alice.expect_quiet().await;
+        // More keys published on the same connection do not send the queue again.
+        alice.publish_device(&alice_laptop).await;
         alice.expect_quiet().await;
         ids = vec![first.0, second.0];
     }

@@ -91,12 +91,15 @@ impl KeyDirectory {
                 if let Some(fallback) = fallback_key {
                     self.fallback.insert(device.device, fallback.clone());
                 }
+                let newly_bound = *bound != Some(device.device);
                 *bound = Some(device.device);
                 let count = self.one_time.get(&device.device).map_or(0, Vec::len);
                 handled.reply.push(ServerFrame::KeysPublished {
                     one_time_keys: count as u32,
                 });
-                handled.reply.extend(self.queued_for(device.device));
+                if newly_bound {
+                    handled.reply.extend(self.queued_for(device.device));
+                }
                 if new {
                     handled.everyone.push(ServerFrame::DevicesChanged { user });
                 }

@@ -102,6 +102,10 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
+        // The queue is sent once per connection, when it is bound: a device publishes its
+        // keys a few at a time (small frames keep every connection's read buffer small), and
+        // the later publishes must not send the queue again.
+        let newly_bound = self.device() != Some(device_key);
         // Bound before the queue is read, so that a message stored meanwhile is not missed;
         // it may then arrive twice (queued and live), with the same id both times.
         self.gateway.fanout.bind_device(me.id, self.id, device_key);
@@ -115,7 +119,9 @@ impl Session {
             one_time_keys: published.one_time_keys,
         })
         .await?;
-        self.send_queued_to_device(device_key).await?;
+        if newly_bound {
+            self.send_queued_to_device(device_key).await?;
+        }
         Ok(Flow::Continue)
     }
 
