@@ -59,15 +59,27 @@ pub struct Server {
     child: Child,
     port: u16,
     data: tempfile::TempDir,
+    web_root: PathBuf,
 }
 
 impl Server {
     /// Starts `target/<profile>/merpati-server` on a free port with a fresh data directory.
     pub async fn start() -> Result<Server, HarnessError> {
+        Server::start_serving(workspace_root().join("dist")).await
+    }
+
+    /// Starts the server serving another web root (a benchmark's own build, or a baseline
+    /// page); it must hold an `index.html`.
+    pub async fn start_serving(web_root: PathBuf) -> Result<Server, HarnessError> {
         let data = tempfile::tempdir()?;
         let port = free_port()?;
-        let child = spawn_server(port, data.path()).await?;
-        Ok(Server { child, port, data })
+        let child = spawn_server(port, data.path(), &web_root).await?;
+        Ok(Server {
+            child,
+            port,
+            data,
+            web_root,
+        })
     }
 
     /// The app's address.
@@ -89,14 +101,13 @@ impl Server {
 
     /// Starts the server again on the same port and data directory (after [`Server::kill`]).
     pub async fn start_again(&mut self) -> Result<(), HarnessError> {
-        self.child = spawn_server(self.port, self.data.path()).await?;
+        self.child = spawn_server(self.port, self.data.path(), &self.web_root).await?;
         Ok(())
     }
 }
 
-async fn spawn_server(port: u16, data: &Path) -> Result<Child, HarnessError> {
+async fn spawn_server(port: u16, data: &Path, web_root: &Path) -> Result<Child, HarnessError> {
     let binary = server_binary()?;
-    let web_root = workspace_root().join("dist");
     if !web_root.join("index.html").exists() {
         return Err(format!(
             "{} has no index.html: build the app first (trunk build --release)",
@@ -107,7 +118,7 @@ async fn spawn_server(port: u16, data: &Path) -> Result<Child, HarnessError> {
     let mut child = Command::new(&binary)
         .env("MERPATI_ADDR", format!("127.0.0.1:{port}"))
         .env("MERPATI_DATA", data)
-        .env("MERPATI_WEB_ROOT", &web_root)
+        .env("MERPATI_WEB_ROOT", web_root)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
