@@ -737,7 +737,7 @@ impl Session {
         let Some(me) = self.me.as_ref().map(|me| me.member.clone()) else {
             return match frame {
                 ClientFrame::Authenticate { version, method } => {
-                    self.authenticate(version, method).await
+                    Box::pin(self.authenticate(version, method)).await
                 }
                 other => {
                     self.refuse(
@@ -755,20 +755,18 @@ impl Session {
                     .await
             }
             ClientFrame::CreateChat { request, chat } => {
-                let created = self.gateway.create_chat(&me, chat).await;
-                self.answer_chat(&me, request, created).await
+                let created = Box::pin(self.gateway.create_chat(&me, chat)).await;
+                Box::pin(self.answer_chat(&me, request, created)).await
             }
             ClientFrame::AddMember {
                 request,
                 chat_id,
                 username,
             } => {
-                let changed = self
-                    .gateway
-                    .add_member(&me, chat_id, username)
+                let changed = Box::pin(self.gateway.add_member(&me, chat_id, username))
                     .await
                     .map(|chat| (chat, true));
-                self.answer_chat(&me, request, changed).await
+                Box::pin(self.answer_chat(&me, request, changed)).await
             }
             ClientFrame::Send {
                 chat_id,
@@ -792,7 +790,9 @@ impl Session {
                     Ok(Flow::Continue)
                 }
             }
-            ClientFrame::Sync { epoch, positions } => self.sync(&me, epoch, positions).await,
+            ClientFrame::Sync { epoch, positions } => {
+                Box::pin(self.sync(&me, epoch, positions)).await
+            }
             ClientFrame::Fetch {
                 chat_id,
                 after,
@@ -818,31 +818,34 @@ impl Session {
                 self.answer_page(chat_id, page).await
             }
             ClientFrame::MarkRead { chat_id, seq } => self.mark_read(&me, chat_id, seq).await,
-            ClientFrame::Logout => self.logout().await,
+            ClientFrame::Logout => Box::pin(self.logout()).await,
+            // The rarer requests run boxed: every connection's session future is as large as
+            // its largest await, and idle connections should not carry the key directory's.
             ClientFrame::RemoveMember {
                 request,
                 chat_id,
                 user,
-            } => self.remove_member(&me, request, chat_id, user).await,
+            } => Box::pin(self.remove_member(&me, request, chat_id, user)).await,
             ClientFrame::PublishKeys {
                 device,
                 one_time_keys,
                 fallback_key,
-            } => {
-                self.publish_keys(&me, device, one_time_keys, fallback_key)
-                    .await
+            } => Box::pin(self.publish_keys(&me, device, one_time_keys, fallback_key)).await,
+            ClientFrame::QueryKeys { request, users } => {
+                Box::pin(self.query_keys(request, users)).await
             }
-            ClientFrame::QueryKeys { request, users } => self.query_keys(request, users).await,
-            ClientFrame::ClaimKeys { request, devices } => self.claim_keys(request, devices).await,
+            ClientFrame::ClaimKeys { request, devices } => {
+                Box::pin(self.claim_keys(request, devices)).await
+            }
             ClientFrame::SendToDevice { request, messages } => {
-                self.send_to_device(&me, request, messages).await
+                Box::pin(self.send_to_device(&me, request, messages)).await
             }
-            ClientFrame::ToDeviceDone { ids } => self.acknowledge_to_device(ids).await,
+            ClientFrame::ToDeviceDone { ids } => Box::pin(self.acknowledge_to_device(ids)).await,
             ClientFrame::PutBackup { request, entries } => {
-                self.put_backup(&me, request, entries).await
+                Box::pin(self.put_backup(&me, request, entries)).await
             }
             ClientFrame::FetchBackup { request, after } => {
-                self.fetch_backup(&me, request, after).await
+                Box::pin(self.fetch_backup(&me, request, after)).await
             }
         }
     }
