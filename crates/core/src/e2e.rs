@@ -184,6 +184,10 @@ struct KnownUser {
     account_key: [u8; 32],
     devices: Vec<DeviceKeys>,
     changed_ms: Option<u64>,
+    /// The safety number with this person, computed when first shown (views ask on every
+    /// change, and it costs 1,024 SHA-512 rounds); a new account key comes with a new entry.
+    #[serde(skip)]
+    safety_number: std::cell::OnceCell<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -443,10 +447,18 @@ impl DeviceCrypto {
                 Some(known) => known.changed_ms,
                 None => None,
             };
+            // The same account key keeps its safety number; a new one gets its own.
+            let safety_number = match self.known.get(&keys.user) {
+                Some(known) if known.account_key == keys.account_key => {
+                    known.safety_number.clone()
+                }
+                _ => std::cell::OnceCell::new(),
+            };
             let known = KnownUser {
                 account_key: keys.account_key,
                 devices,
                 changed_ms,
+                safety_number,
             };
             self.writes.insert(
                 format!("user/{}", keys.user.0),
@@ -549,11 +561,11 @@ impl DeviceCrypto {
     /// 12 groups, the same on both sides, derived from both pinned account keys. `None`
     /// until `other`'s keys are known.
     pub fn safety_number(&self, other: UserId) -> Option<String> {
-        let theirs = self.known.get(&other)?.account_key;
-        Some(safety_number(
-            (self.user, self.account_key),
-            (other, theirs),
-        ))
+        let known = self.known.get(&other)?;
+        let number = known.safety_number.get_or_init(|| {
+            safety_number((self.user, self.account_key), (other, known.account_key))
+        });
+        Some(number.clone())
     }
 
     // ----- sending ------------------------------------------------------------------------
