@@ -449,9 +449,7 @@ impl DeviceCrypto {
             };
             // The same account key keeps its safety number; a new one gets its own.
             let safety_number = match self.known.get(&keys.user) {
-                Some(known) if known.account_key == keys.account_key => {
-                    known.safety_number.clone()
-                }
+                Some(known) if known.account_key == keys.account_key => known.safety_number.clone(),
                 _ => std::cell::OnceCell::new(),
             };
             let known = KnownUser {
