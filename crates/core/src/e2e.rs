@@ -263,22 +263,34 @@ impl DeviceCrypto {
             ))
             .to_bytes()
             .to_vec();
-        let mut crypto = DeviceCrypto {
+        let mut crypto = DeviceCrypto::with_account(AccountState {
             user,
             account_key: *account_key.public_key().as_bytes(),
             device_signature: signature,
-            backup: StoreCipher::import_key(backup_key),
+            backup_key,
             olm_pickle_key: random_bytes()?,
-            account,
+            pickle: account.pickle(),
+        });
+        crypto.save_account();
+        Ok(crypto)
+    }
+
+    /// A device with its account and nothing learnt yet.
+    fn with_account(state: AccountState) -> DeviceCrypto {
+        DeviceCrypto {
+            user: state.user,
+            account_key: state.account_key,
+            device_signature: state.device_signature,
+            backup: StoreCipher::import_key(state.backup_key),
+            olm_pickle_key: state.olm_pickle_key,
+            account: Account::from_pickle(state.pickle),
             olm: HashMap::new(),
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             known: BTreeMap::new(),
             held: BTreeMap::new(),
             writes: BTreeMap::new(),
-        };
-        crypto.save_account();
-        Ok(crypto)
+        }
     }
 
     /// Rebuilds the state from the records a store kept; `None` without an account record.
@@ -288,20 +300,7 @@ impl DeviceCrypto {
             .map(|record| (record.key, record.value))
             .collect();
         let account: AccountState = decode_value(&by_key.remove("account")?)?;
-        let mut crypto = DeviceCrypto {
-            user: account.user,
-            account_key: account.account_key,
-            device_signature: account.device_signature,
-            backup: StoreCipher::import_key(account.backup_key),
-            olm_pickle_key: account.olm_pickle_key,
-            account: Account::from_pickle(account.pickle),
-            olm: HashMap::new(),
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
-            known: BTreeMap::new(),
-            held: BTreeMap::new(),
-            writes: BTreeMap::new(),
-        };
+        let mut crypto = DeviceCrypto::with_account(account);
         for (key, value) in by_key {
             // A record this version cannot read is skipped rather than failing the device:
             // at worst a key is missing and its messages wait for the backup.

@@ -75,12 +75,6 @@ impl KeyFlow {
 }
 
 impl Engine {
-    fn next_request_id(&mut self) -> RequestId {
-        let request = RequestId(self.next_request);
-        self.next_request = self.next_request.wrapping_add(1);
-        request
-    }
-
     /// A key request failed; returns whether the request was one of the key flow's. Nothing
     /// is retried on the same connection in a way that could loop: a failed query counts as
     /// answered (those people get no key until the next connection), a failed share marks its
@@ -191,14 +185,15 @@ impl Engine {
     }
 
     pub(super) fn on_backup_stored(&mut self, request: RequestId) {
-        if let Some((id, sessions)) = self.keys.backup_put.take() {
-            if id == request
-                && let Some(crypto) = self.crypto.as_mut()
-            {
-                crypto.mark_backed_up(&sessions);
-            } else if id != request {
-                self.keys.backup_put = Some((id, sessions));
-            }
+        if self
+            .keys
+            .backup_put
+            .as_ref()
+            .is_some_and(|(id, _)| *id == request)
+            && let Some((_, sessions)) = self.keys.backup_put.take()
+            && let Some(crypto) = self.crypto.as_mut()
+        {
+            crypto.mark_backed_up(&sessions);
         }
         self.pump_keys();
     }

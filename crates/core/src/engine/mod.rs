@@ -826,6 +826,13 @@ impl Engine {
         self.pump_keys();
     }
 
+    /// A new request id (the key flow's requests take theirs here too).
+    fn next_request_id(&mut self) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        request
+    }
+
     fn request(
         &mut self,
         frame: impl FnOnce(RequestId) -> ClientFrame,
@@ -833,8 +840,7 @@ impl Engine {
         if !self.is_authenticated() {
             return Err(RequestError::NotConnected);
         }
-        let request = RequestId(self.next_request);
-        self.next_request = self.next_request.wrapping_add(1);
+        let request = self.next_request_id();
         self.pending_requests.push(request);
         self.outgoing.push_back(frame(request));
         Ok(request)
