@@ -271,16 +271,7 @@ impl Net {
 
 /// Alice online with her keys published and bob's device in the directory.
 fn published_alice() -> (Engine, Net) {
-    let mut engine = challenged_alice("correct horse battery");
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: Some([5; 32]),
-    });
-    engine.handle_frame(ServerFrame::Chat {
-        request: None,
-        chat: chat_info(0),
-    });
-    engine.handle_frame(ServerFrame::SyncDone);
+    let mut engine = caught_up_alice();
     let mut net = Net::new();
     let others = net.serve(&mut engine);
     assert!(
@@ -324,8 +315,9 @@ fn reconnect(engine: &mut Engine, epoch: Epoch) {
     });
 }
 
-/// An engine signed in as alice with one 1:1 chat with bob, caught up.
-fn online_alice() -> Engine {
+/// Alice signed in with the passphrase and caught up on her 1:1 chat with bob; what the
+/// engine sends and stores in answer is still queued.
+fn caught_up_alice() -> Engine {
     let mut engine = challenged_alice("correct horse battery");
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
@@ -336,6 +328,12 @@ fn online_alice() -> Engine {
         chat: chat_info(0),
     });
     engine.handle_frame(ServerFrame::SyncDone);
+    engine
+}
+
+/// An engine signed in as alice with one 1:1 chat with bob, caught up.
+fn online_alice() -> Engine {
+    let mut engine = caught_up_alice();
     drain(&mut engine);
     engine.take_writes();
     engine.take_events();
@@ -903,15 +901,7 @@ fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
 
 #[test]
 fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {
-    let mut engine = challenged_alice("correct horse battery");
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: Some([5; 32]),
-    });
-    engine.handle_frame(ServerFrame::Chat {
-        request: None,
-        chat: chat_info(0),
-    });
+    let mut engine = caught_up_alice();
     engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
     let query = drain(&mut engine)
         .into_iter()
