@@ -66,6 +66,15 @@ fn text(text: &str) -> MessageContent {
     MessageContent::Text { text: text.into() }
 }
 
+/// Message `seq` as the server would deliver it: `words` encrypted by `device` for CHAT.
+fn written(device: &mut DeviceCrypto, sender: UserId, seq: u64, words: &str) -> MessageFrame {
+    frame(
+        sender,
+        seq,
+        device.encrypt(CHAT, &text(words)).expect("encrypts"),
+    )
+}
+
 fn frame(sender: UserId, seq: u64, body: Vec<u8>) -> MessageFrame {
     MessageFrame {
         chat_id: CHAT,
@@ -333,13 +342,7 @@ fn a_removed_member_cannot_open_what_is_sent_after_the_removal() {
     alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob, &carol]), 10);
     share(&mut alice_device, &mut bob_device);
     share(&mut alice_device, &mut carol_device);
-    let before = frame(
-        alice.user,
-        1,
-        alice_device
-            .encrypt(CHAT, &text("all three"))
-            .expect("encrypts"),
-    );
+    let before = written(&mut alice_device, alice.user, 1, "all three");
     assert_eq!(
         carol_device.open(&before),
         Opened::Content(text("all three"))
@@ -348,13 +351,7 @@ fn a_removed_member_cannot_open_what_is_sent_after_the_removal() {
     // Carol is removed: the next message uses a new session, shared with bob only.
     alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 11);
     share(&mut alice_device, &mut bob_device);
-    let after = frame(
-        alice.user,
-        2,
-        alice_device
-            .encrypt(CHAT, &text("just us"))
-            .expect("encrypts"),
-    );
+    let after = written(&mut alice_device, alice.user, 2, "just us");
     assert_eq!(bob_device.open(&after), Opened::Content(text("just us")));
     assert!(matches!(carol_device.open(&after), Opened::Waiting { .. }));
 }
@@ -369,13 +366,7 @@ fn a_new_device_of_the_account_reads_earlier_history_from_the_backup() {
     } = pair();
     bob_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
     share(&mut bob_device, &mut alice_device);
-    let message = frame(
-        bob.user,
-        1,
-        bob_device
-            .encrypt(CHAT, &text("old news"))
-            .expect("encrypts"),
-    );
+    let message = written(&mut bob_device, bob.user, 1, "old news");
     assert_eq!(
         alice_device.open(&message),
         Opened::Content(text("old news"))
@@ -417,11 +408,7 @@ fn the_state_survives_a_restore_from_its_records() {
     } = pair();
     alice_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
     share(&mut alice_device, &mut bob_device);
-    let first = frame(
-        alice.user,
-        1,
-        alice_device.encrypt(CHAT, &text("one")).expect("encrypts"),
-    );
+    let first = written(&mut alice_device, alice.user, 1, "one");
 
     let mut stored = std::collections::BTreeMap::new();
     for device in [&mut alice_device, &mut bob_device] {
@@ -450,11 +437,7 @@ fn the_state_survives_a_restore_from_its_records() {
     assert_eq!(alice_again.device(), alice_device.device());
     assert_eq!(bob_again.open(&first), Opened::Content(text("one")));
     // The restored outbound session continues where it was: bob still reads it.
-    let second = frame(
-        alice.user,
-        2,
-        alice_again.encrypt(CHAT, &text("two")).expect("encrypts"),
-    );
+    let second = written(&mut alice_again, alice.user, 2, "two");
     assert_eq!(bob_again.open(&second), Opened::Content(text("two")));
     // And the Olm session continues too: a new share needs no new one-time key.
     assert!(
