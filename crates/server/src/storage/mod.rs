@@ -664,12 +664,38 @@ mod tests {
         writer.join();
     }
 
-    /// Holds the database's write lock from another connection until the returned guard
-    /// commits, so that whatever is queued meanwhile lands in one batch.
-    fn hold_the_write_lock(dir: &Path) -> rusqlite::Connection {
-        let lock = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
-        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-        lock
+    /// Keeps the writer thread busy inside a request of its own until the returned gate is
+    /// opened, so that whatever is queued meanwhile lands in the next batch, together.
+    /// (Holding SQLite's lock from another connection is not enough: the writer may take
+    /// the first queued request alone and wait for the lock with it.)
+    async fn hold_the_writer(storage: &Storage) -> WriterGate {
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (open, opened) = std::sync::mpsc::channel::<()>();
+        let done = storage
+            .queue_job(Work::new(move |_: &Connection, _| {
+                let _ = started.send(());
+                let _ = opened.recv();
+                Ok(())
+            }))
+            .await
+            .unwrap();
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .expect("the writer runs the gate");
+        WriterGate { open, done }
+    }
+
+    struct WriterGate {
+        open: std::sync::mpsc::Sender<()>,
+        done: Queued<()>,
+    }
+
+    impl WriterGate {
+        async fn open(self) {
+            self.open.send(()).unwrap();
+            self.done.await.unwrap();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -681,7 +707,7 @@ mod tests {
         let mallory = account(&storage, "mallory").await;
         let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
 
-        let lock = hold_the_write_lock(dir.path());
+        let gate = hold_the_writer(&storage).await;
         let mut queued = Vec::new();
         for n in 0..6u8 {
             // Every other one from someone outside the chat: refused, before writing.
@@ -693,7 +719,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        lock.execute_batch("COMMIT").unwrap();
+        gate.open().await;
         let mut outcomes = Vec::new();
         for append in queued {
             outcomes.push(append.await.map(|appended| appended.seq.0));
@@ -720,7 +746,7 @@ mod tests {
         let bob = account(&storage, "bob").await;
         let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
 
-        let lock = hold_the_write_lock(dir.path());
+        let gate = hold_the_writer(&storage).await;
         let append = storage
             .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
             .await
@@ -736,7 +762,7 @@ mod tests {
             }))
             .await
             .unwrap();
-        lock.execute_batch("COMMIT").unwrap();
+        gate.open().await;
         assert!(
             append.await.is_err(),
             "in the failed batch: not acknowledged"
