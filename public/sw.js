@@ -3,6 +3,14 @@
 // messages written offline wait in the outbox. It never touches /ws or the server's API.
 const CACHE = "merpati-app-v1";
 
+// The engine worker's files: the page starts the worker (index.html does not link them) and
+// trunk keeps their names across releases, so they are fetched network-first (below).
+const WORKER_FILES = [
+  "/merpati-worker_loader.js",
+  "/merpati-worker.js",
+  "/merpati-worker_bg.wasm",
+];
+
 // The app's files: index.html and everything it links (trunk gives them hashed names).
 async function cacheApp() {
   const response = await fetch("/", { cache: "no-store" });
@@ -12,7 +20,7 @@ async function cacheApp() {
   const assets = [...html.matchAll(/(?:href|src)=["']?(\/[^"'\s>]+)/g)].map((match) => match[1]);
   const cache = await caches.open(CACHE);
   await cache.put("/", response);
-  await cache.addAll(assets.filter((url) => !url.startsWith("/ws")));
+  await cache.addAll([...assets.filter((url) => !url.startsWith("/ws")), ...WORKER_FILES]);
 }
 
 self.addEventListener("install", (event) => {
@@ -29,17 +37,20 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname === "/ws" || url.pathname === "/healthz" || url.pathname === "/metrics") return;
 
-  if (request.mode === "navigate") {
+  if (request.mode === "navigate" || WORKER_FILES.includes(url.pathname)) {
     // Network first, so a new release shows up; the cached app when the server is away.
+    // (The same for the worker's files, whose names do not change between releases.)
     event.respondWith(
       fetch(request)
         .then((response) => {
           if (response.ok) {
-            caches.open(CACHE).then((cache) => cache.put("/", response.clone()));
+            const copy = response.clone();
+            const key = request.mode === "navigate" ? "/" : url.pathname;
+            caches.open(CACHE).then((cache) => cache.put(key, copy));
           }
           return response;
         })
-        .catch(() => caches.match("/")),
+        .catch(() => caches.match(request.mode === "navigate" ? "/" : url.pathname)),
     );
     return;
   }

@@ -1,21 +1,29 @@
 //! Merpati's browser app: a Leptos single-page app over the sans-I/O engine of
 //! `merpati-core`.
 //!
-//! The app is a thin shell. Services own the browser's I/O (IndexedDB, WebCrypto, the
-//! WebSocket, timers) and drive the engine; one app context turns the engine's state into
-//! signals and people's actions into engine calls; views only render signals and report
-//! clicks and keys through callbacks.
+//! The app is a thin shell in two WebAssembly modules. The page's (`merpati-app`) holds the
+//! views and one app context; the engine worker's (`merpati-worker`, a dedicated Web Worker)
+//! holds the engine, end-to-end encryption and the browser's I/O (IndexedDB, WebCrypto, the
+//! WebSocket, timers). The page's module is all the first screen needs, so it is the app's
+//! initial download; the worker's arrives beside it. They talk in [`bridge`] messages: the
+//! context turns people's actions into commands and the worker's views into signals; views
+//! only render signals and report clicks and keys through callbacks.
 //!
 //! # Layout
-//! - [`services`]: IndexedDB store, device key, connection and engine driver, clock.
+//! - [`bridge`]: the commands and updates the page and the worker exchange.
+//! - [`worker`]: the engine worker: runs commands through the client, sends views.
+//! - [`services`]: IndexedDB store, device key, connection and engine driver, clock, and the
+//!   page's link to the worker.
 //! - [`state`]: the app context (`provide_app_context()` / `use_app()`).
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 
+pub mod bridge;
 pub mod screens;
 pub mod services;
 pub mod state;
 pub mod views;
+pub mod worker;
 
 use leptos::prelude::*;
 

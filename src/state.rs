@@ -1,19 +1,20 @@
 //! The app context: one shared handle, provided once at the root and used by every screen.
 //!
-//! [`AppContext`] is a small `Copy` handle. The `!Send` [`Client`] (engine, store, socket)
-//! lives in a [`StoredValue::new_local`]; views never see it. They read signals and memos that
-//! derive from the engine through a *version* signal, which the client bumps after every
-//! flush, and they act by calling the context's methods (`sign_in`, `send_text`, ...), which
-//! change the engine through the client. Failures come back as words a person can act on.
+//! [`AppContext`] is a small `Copy` handle. The engine runs in the engine worker
+//! ([`crate::worker`]); the context holds the page's [`EngineLink`] to it, keeps what the
+//! worker last showed ([`View`]) in signals, and turns people's actions into [`Command`]s.
+//! Views never see the link: they read signals and call the context's methods (`sign_in`,
+//! `send_text`, ...). Failures come back as words a person can act on.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use merpati_core::crypto::{AccountKey, KdfParams, check_passphrase};
-use merpati_core::{ChatSummary, ConnectionPhase, Event};
-use merpati_protocol::{ChatId, ChatKind, ErrorCode, UserId, Username};
+use merpati_core::crypto::check_passphrase;
+use merpati_core::{ChatSummary, ConnectionPhase, text_body};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId, Username};
 
+use crate::bridge::{AuthMode, Command, SignOutReason, Update, View};
 use crate::services::clock;
-use crate::services::connection::{AuthMode, Client, Notice, SignOutReason};
+use crate::services::engine_link::{self, EngineLink};
 use crate::views::chat_members::MemberRow;
 use crate::views::message_list::MessageRow;
 use crate::views::new_chat::NewChatMode;
@@ -44,7 +45,7 @@ enum AuthStep {
 /// The app's shared state and actions. See the module documentation.
 #[derive(Clone, Copy)]
 pub struct AppContext {
-    client: StoredValue<Client, LocalStorage>,
+    link: StoredValue<Option<EngineLink>, LocalStorage>,
     screen: RwSignal<Screen>,
     /// `screen` without repeats: setting the same screen again must not rebuild it (and lose
     /// what the person typed).
@@ -78,15 +79,10 @@ impl std::fmt::Debug for AppContext {
     }
 }
 
-/// Creates the app context over the `"merpati"` database, provides it, and starts looking for
-/// a stored session.
+/// Creates the app context over the `"merpati"` database, provides it, starts the engine
+/// worker and looks for a stored session.
 pub fn provide_app_context() -> AppContext {
-    provide_app_context_with(DATABASE_NAME)
-}
-
-/// [`provide_app_context`] over another database (tests).
-pub fn provide_app_context_with(db_name: &str) -> AppContext {
-    let version = RwSignal::new(0u64);
+    let view = RwSignal::new(None::<View>);
     let screen = RwSignal::new(Screen::Loading);
     let auth_step = RwSignal::new(None);
     let auth_error = RwSignal::new(None);
@@ -94,33 +90,41 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
     let open_chat = RwSignal::new(None::<ChatId>);
     let new_chat = RwSignal::new(None);
 
-    let client = Client::new(db_name, move |notice| match notice {
-        Notice::Changed => version.update(|version| *version += 1),
-        Notice::Event(Event::SignedIn(_)) => {
+    let on_update = move |update: Update| match update {
+        Update::Ready => {}
+        Update::View(new) => view.set(Some(*new)),
+        Update::Resumed(resumed) => {
+            if resumed {
+                screen.set(Screen::Main);
+            } else if screen.get_untracked() == Screen::Loading {
+                screen.set(Screen::Auth);
+            }
+        }
+        Update::Contacting => auth_step.set(Some(AuthStep::Contacting)),
+        Update::AuthError(words) => {
+            auth_step.set(None);
+            auth_error.set(Some(words));
+        }
+        Update::SignedIn => {
             auth_step.set(None);
             auth_error.set(None);
             screen.set(Screen::Main);
         }
-        Notice::Event(Event::AuthFailed(code)) => {
+        Update::AuthFailed(code) => {
             auth_step.set(None);
             auth_error.set(Some(auth_failure_words(code).to_owned()));
             screen.set(Screen::Auth);
         }
-        Notice::Event(Event::ChatReady { chat_id, .. }) => {
+        Update::ChatReady(chat) => {
             request_error.set(None);
             new_chat.set(None);
-            open_chat.set(Some(chat_id));
+            open_chat.set(Some(chat));
         }
-        Notice::Event(Event::RequestFailed { request, code }) => {
-            if request.is_some() || code == ErrorCode::RateLimited {
-                request_error.set(Some(request_failure_words(code).to_owned()));
-            }
+        Update::RequestFailed(code) => {
+            request_error.set(Some(request_failure_words(code).to_owned()));
         }
-        // Views re-read the chat's key state on `Changed`, which follows every event.
-        Notice::Event(
-            Event::SessionExpired | Event::ServerGoingAway { .. } | Event::KeyChanged { .. },
-        ) => {}
-        Notice::SignedOut(reason) => {
+        Update::RequestError(words) => request_error.set(Some(words)),
+        Update::SignedOut(reason) => {
             open_chat.set(None);
             new_chat.set(None);
             request_error.set(None);
@@ -128,18 +132,43 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
             auth_error.set(signed_out_words(reason).map(str::to_owned));
             screen.set(Screen::Auth);
         }
-    });
-    let client = StoredValue::new_local(client);
+    };
+    let on_failure = move || {
+        auth_step.set(None);
+        auth_error.set(Some(
+            "Merpati could not start here — reload the page".to_owned(),
+        ));
+        screen.set(Screen::Auth);
+    };
+    let start = Command::Start {
+        db_name: DATABASE_NAME.to_owned(),
+        socket_url: engine_link::socket_url().unwrap_or_default(),
+    };
+    let link = EngineLink::start(engine_link::WORKER_SCRIPT, start, on_update, on_failure)
+        .map_err(|error| leptos::logging::warn!("could not start the engine worker: {error:?}"))
+        .ok();
+    if link.is_none() {
+        on_failure();
+    }
+    let link = StoredValue::new_local(link);
 
-    // Reads of the engine, recomputed when the client says it changed.
+    // What the worker showed last, as the views read it.
     let chats = Memo::new(move |_| {
-        version.track();
-        client.with_value(|c| c.read(|engine| engine.chat_list()))
+        view.with(|view| view.as_ref().map(|view| view.chats.clone()))
+            .unwrap_or_default()
     });
     let phase = Memo::new(move |_| {
-        version.track();
-        client.with_value(|c| c.read(|engine| engine.connection_phase()))
+        view.with(|view| {
+            view.as_ref()
+                .map_or(ConnectionPhase::Offline, |view| view.phase)
+        })
     });
+    let next_attempt = Memo::new(move |_| {
+        view.with(|view| view.as_ref().and_then(|view| view.next_attempt_at_ms))
+    });
+    let pending =
+        Memo::new(move |_| view.with(|view| view.as_ref().map_or(0, |view| view.pending)));
+    let me = Memo::new(move |_| view.with(|view| view.as_ref().and_then(|view| view.me.clone())));
     // A clock for the reconnect countdown; one tick a second is all the status line needs.
     let now_ms = RwSignal::new(clock::now_ms() as f64);
     let ticker = set_interval_with_handle(
@@ -151,78 +180,66 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
             ticker.clear();
         }
     });
-    let next_attempt = Memo::new(move |_| {
-        version.track();
-        client.with_value(|c| c.next_attempt_at_ms())
-    });
     let retry_in_s = Memo::new(move |_| {
         let at = next_attempt.get()?;
         Some(((at - now_ms.get()) / 1000.0).ceil().max(0.0) as u32)
     });
-    let pending = Memo::new(move |_| {
-        version.track();
-        client.with_value(|c| c.read(|engine| engine.pending_count()))
-    });
-    let me = Memo::new(move |_| {
-        version.track();
-        client.with_value(|c| c.read(|engine| engine.me().map(|me| me.username.to_string())))
+
+    // The chat on screen, once the worker has shown it (a moment after it was opened).
+    let shown = Memo::new(move |_| {
+        let open = open_chat.get();
+        view.with(|view| {
+            view.as_ref()
+                .and_then(|view| view.shown.clone())
+                .filter(|shown| Some(shown.id) == open)
+        })
     });
     let title = Memo::new(move |_| {
-        version.track();
-        let chat = open_chat.get();
-        client.with_value(|c| {
-            c.read(|engine| {
-                chat.and_then(|chat| engine.chat_title(chat))
-                    .unwrap_or_default()
-            })
+        shown.with(|shown| {
+            shown
+                .as_ref()
+                .map(|shown| shown.title.clone())
+                .unwrap_or_default()
         })
     });
     let rows = Memo::new(move |_| {
-        version.track();
-        let Some(chat) = open_chat.get() else {
-            return Vec::new();
-        };
-        client.with_value(|c| c.read(|engine| message_rows(engine, chat)))
+        shown.with(|shown| {
+            shown
+                .as_ref()
+                .map(|shown| shown.rows.clone())
+                .unwrap_or_default()
+        })
     });
-
-    // The open chat's end-to-end state and membership.
-    let kind = Memo::new(move |_| {
-        version.track();
-        let chat = open_chat.get()?;
-        client.with_value(|c| c.read(|engine| engine.chat(chat).map(|info| info.kind)))
-    });
+    let kind = Memo::new(move |_| shown.with(|shown| shown.as_ref().and_then(|shown| shown.kind)));
     let safety_number = Memo::new(move |_| {
-        version.track();
-        let chat = open_chat.get()?;
-        client.with_value(|c| c.read(|engine| engine.safety_number(chat)))
+        shown.with(|shown| shown.as_ref().and_then(|shown| shown.safety_number.clone()))
     });
     let key_change = Memo::new(move |_| {
-        version.track();
-        let chat = open_chat.get()?;
-        client.with_value(|c| c.read(|engine| key_change_words(engine, chat)))
+        shown.with(|shown| shown.as_ref().and_then(|shown| shown.key_change.clone()))
     });
     let members = Memo::new(move |_| {
-        version.track();
-        let Some(chat) = open_chat.get() else {
-            return Vec::new();
-        };
-        client.with_value(|c| c.read(|engine| member_rows(engine, chat)))
+        shown.with(|shown| {
+            shown
+                .as_ref()
+                .map(|shown| shown.members.clone())
+                .unwrap_or_default()
+        })
     });
-    let is_member = Memo::new(move |_| {
-        version.track();
-        open_chat
-            .get()
-            .is_some_and(|chat| client.with_value(|c| c.read(|engine| engine.is_member(chat))))
-    });
+    let is_member =
+        Memo::new(move |_| shown.with(|shown| shown.as_ref().is_some_and(|shown| shown.is_member)));
 
-    // The client marks the chat on screen read; tell it which one that is.
+    // The worker marks the chat on screen read and shows it; tell it which one that is.
     Effect::new(move |_| {
         let chat = open_chat.get();
-        client.with_value(|c| c.set_open_chat(chat));
+        link.with_value(|link| {
+            if let Some(link) = link {
+                link.send(Command::ShowChat(chat));
+            }
+        });
     });
 
     let app = AppContext {
-        client,
+        link,
         screen,
         shown: Memo::new(move |_| screen.get()),
         auth_step,
@@ -245,14 +262,13 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
     };
     provide_context(app);
 
-    let resuming = client.get_value();
+    // With no database there is no session to wait for: the sign-in form shows at once,
+    // while the worker is still loading.
     spawn_local(async move {
-        let resumed = resuming.resume().await.unwrap_or_else(|error| {
-            leptos::logging::warn!("could not open the stored session: {error}");
-            false
-        });
-        if screen.get_untracked() == Screen::Loading {
-            screen.set(if resumed { Screen::Main } else { Screen::Auth });
+        if engine_link::has_database(DATABASE_NAME).await == Some(false)
+            && screen.get_untracked() == Screen::Loading
+        {
+            screen.set(Screen::Auth);
         }
     });
     app
@@ -261,58 +277,6 @@ pub fn provide_app_context_with(db_name: &str) -> AppContext {
 /// The app context provided by [`provide_app_context`].
 pub fn use_app() -> AppContext {
     expect_context::<AppContext>()
-}
-
-/// A chat's messages as the message list shows them.
-pub fn message_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MessageRow> {
-    let group = engine
-        .chat(chat)
-        .is_some_and(|info| info.kind == ChatKind::Group);
-    engine
-        .timeline(chat)
-        .into_iter()
-        .map(|item| MessageRow {
-            id: item.client_msg_id.to_hex(),
-            status: item.status,
-            own: item.own,
-            sender: (group && !item.own).then(|| {
-                engine
-                    .member_name(chat, item.sender)
-                    .map(Username::to_string)
-                    .unwrap_or_else(|| "Someone".to_owned())
-            }),
-            time: clock::local_time(item.sent_at_ms),
-            lock: item.lock,
-            text: item.text,
-        })
-        .collect()
-}
-
-/// The key-change banner's words for a chat, while a member's key change is unacknowledged.
-pub fn key_change_words(engine: &merpati_core::Engine, chat: ChatId) -> Option<String> {
-    let (name, at_ms) = engine.key_change(chat)?;
-    Some(format!(
-        "{name}'s security key changed on {}. Compare the safety number again.",
-        clock::local_date(at_ms)
-    ))
-}
-
-/// A chat's members as the members panel shows them.
-pub fn member_rows(engine: &merpati_core::Engine, chat: ChatId) -> Vec<MemberRow> {
-    let me = engine.me().map(|me| me.id);
-    engine
-        .chat(chat)
-        .map(|info| {
-            info.members
-                .iter()
-                .map(|member| MemberRow {
-                    id: member.id.0,
-                    username: member.username.to_string(),
-                    me: Some(member.id) == me,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl AppContext {
@@ -437,34 +401,27 @@ impl AppContext {
     }
 
     fn authenticate(self, mode: AuthMode, username: String, passphrase: String) {
-        let username = match Username::parse(&username) {
-            Ok(username) => username,
-            Err(error) => {
-                self.auth_error.set(Some(error.to_string()));
-                return;
-            }
-        };
+        if let Err(error) = Username::parse(&username) {
+            self.auth_error.set(Some(error.to_string()));
+            return;
+        }
         if let Err(error) = check_passphrase(&passphrase) {
             self.auth_error.set(Some(error.to_string()));
             return;
         }
         self.auth_error.set(None);
         self.auth_step.set(Some(AuthStep::Deriving));
-        let client = self.client.get_value();
-        let (auth_step, auth_error) = (self.auth_step, self.auth_error);
-        spawn_local(async move {
-            // Paint the progress text before Argon2id holds the page's thread.
-            clock::yield_to_browser().await;
-            match AccountKey::derive(&username, &passphrase, KdfParams::INTERACTIVE) {
-                Ok(key) => {
-                    auth_step.set(Some(AuthStep::Contacting));
-                    client.authenticate(mode, username, key);
-                }
-                Err(error) => {
-                    auth_step.set(None);
-                    auth_error.set(Some(error.to_string()));
-                }
-            }
+        self.send(Command::Authenticate {
+            mode,
+            username,
+            passphrase,
+        });
+    }
+
+    fn send(self, command: Command) {
+        self.link.with_value(|link| match link {
+            Some(link) => link.send(command),
+            None => leptos::logging::warn!("no engine worker for {command:?}"),
         });
     }
 
@@ -473,71 +430,61 @@ impl AppContext {
         let Some(chat) = self.open_chat.get_untracked() else {
             return Err("Open a chat first".to_owned());
         };
-        self.client
-            .with_value(|c| c.act(|engine| engine.send_text(chat, &text, clock::now_ms())))
-            .map(|_| ())
-            .map_err(|error| error.to_string())
+        text_body(&text).map_err(|error| error.to_string())?;
+        self.send(Command::SendText { chat, text });
+        Ok(())
     }
 
     /// Tries to connect now instead of waiting for the next attempt.
     pub fn retry_now(self) {
-        self.client.with_value(|c| c.retry_now());
+        self.send(Command::RetryNow);
     }
 
     /// Sends a message the server refused again (`id`: its `data-msg-id`).
     pub fn retry_message(self, id: String) {
-        if let Some(id) = merpati_protocol::ClientMsgId::from_hex(&id) {
-            self.client.with_value(|c| c.retry_message(id));
+        if let Some(id) = ClientMsgId::from_hex(&id) {
+            self.send(Command::RetryMessage(id));
         }
     }
 
     /// Starts (or finds) a 1:1 chat; it opens when the server answers.
     pub fn create_direct(self, username: String) {
-        let result = self
-            .client
-            .with_value(|c| c.act(|engine| engine.create_direct(&username)));
-        self.request_error
-            .set(result.err().map(|error| error.to_string()));
+        self.request_error.set(None);
+        self.send(Command::CreateDirect(username));
     }
 
     /// Creates a group from a name and comma-separated usernames; it opens when the server
     /// answers.
     pub fn create_group(self, name: String, members: String) {
-        let result = self
-            .client
-            .with_value(|c| c.act(|engine| engine.create_group(&name, &members)));
-        self.request_error
-            .set(result.err().map(|error| error.to_string()));
+        self.request_error.set(None);
+        self.send(Command::CreateGroup { name, members });
     }
 
     /// The person compared the safety number of the chat on screen again: the key-change
     /// banner goes away.
     pub fn acknowledge_key_change(self) {
         if let Some(chat) = self.open_chat.get_untracked() {
-            self.client.with_value(|c| c.acknowledge_key_change(chat));
+            self.send(Command::AcknowledgeKeyChange(chat));
         }
     }
 
     /// Takes a member (their id) out of the group on screen; the members update when the
     /// server answers.
     pub fn remove_member(self, user: u64) {
-        let Some(chat) = self.open_chat.get_untracked() else {
-            return;
-        };
-        let result = self
-            .client
-            .with_value(|c| c.remove_member(chat, UserId(user)));
-        self.request_error
-            .set(result.err().map(|error| error.to_string()));
+        if let Some(chat) = self.open_chat.get_untracked() {
+            self.request_error.set(None);
+            self.send(Command::RemoveMember {
+                chat,
+                user: UserId(user),
+            });
+        }
     }
 
     /// Leaves the group on screen; what was received stays readable.
     pub fn leave_chat(self) {
-        let me = self
-            .client
-            .with_value(|c| c.read(|engine| engine.me().map(|me| me.id.0)));
-        if let Some(me) = me {
-            self.remove_member(me);
+        if let Some(chat) = self.open_chat.get_untracked() {
+            self.request_error.set(None);
+            self.send(Command::LeaveChat(chat));
         }
     }
 
@@ -558,11 +505,9 @@ impl AppContext {
 
     /// Loads older messages of the chat on screen.
     pub fn load_older(self) {
-        let Some(chat) = self.open_chat.get_untracked() else {
-            return;
-        };
-        let client = self.client.get_value();
-        spawn_local(async move { client.load_older(chat).await });
+        if let Some(chat) = self.open_chat.get_untracked() {
+            self.send(Command::LoadOlder(chat));
+        }
     }
 
     /// Hides the request error.
@@ -574,8 +519,7 @@ impl AppContext {
     pub fn sign_out(self) {
         self.open_chat.set(None);
         self.screen.set(Screen::Auth);
-        let client = self.client.get_value();
-        spawn_local(async move { client.sign_out().await });
+        self.send(Command::SignOut);
     }
 }
 

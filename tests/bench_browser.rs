@@ -23,8 +23,8 @@ use indexed_db_futures::transaction::TransactionMode;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_app::services::{device_key, idb_store};
-use merpati_app::state::message_rows;
 use merpati_app::views::message_list::{MessageList, MessageRow};
+use merpati_app::worker::message_rows;
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher, random_bytes};
 use merpati_core::{
     AccountRecord, AccountSecrets, ChatRecord, Engine, MessageRecord, Store, StoreWrite,

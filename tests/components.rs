@@ -4,12 +4,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_app::state::{key_change_words, member_rows, message_rows};
 use merpati_app::views::chat_list::ChatList;
 use merpati_app::views::chat_view::ChatView;
 use merpati_app::views::composer::Composer;
 use merpati_app::views::connection_status::ConnectionStatus;
 use merpati_app::views::message_list::{MessageList, MessageRow};
+use merpati_app::worker::{key_change_words, member_rows, message_rows};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::safety_number;
 use merpati_core::timeline::MessageLock;

@@ -1,16 +1,17 @@
 //! The connection: owns the WebSocket, the engine and the local store, and drives the engine.
 //!
-//! [`Client`] is the app's one handle on the outside world. It opens a binary WebSocket to
+//! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It opens a binary WebSocket to
 //! `ws(s)://{host}/ws`, feeds every decoded frame to the [`Engine`], and after every engine
 //! step *flushes*: marks the visible chat read, applies the engine's store writes to the
 //! [`IdbStore`] in one batch, sends the engine's frames, handles the events that concern the
 //! device (a new sign-in gets a new sealed store; an expired session wipes it) and tells the
-//! app through [`Notice`]s so views re-read. Flushes run one at a time, in order.
+//! worker through [`Notice`]s, which the page hears as a new view. Flushes run one at a time, in order.
 //!
 //! After a drop the next attempt waits as [`Backoff`] (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
 //! floor) says; this module only supplies the randomness and the timer. The wait ends early
-//! when the browser says the network is back (`online`), when the tab becomes visible, or
+//! when the browser says the network is back (`online`), when the tab becomes visible
+//! ([`Client::set_visible`]: a worker cannot see the page, so the page tells it), or
 //! when the person asks to retry now. (A browser cannot read the status or `Retry-After` of a
 //! refused WebSocket handshake — it only sees the socket fail — so a refusal counts as one
 //! more failure and the jittered backoff spreads the returns.)
@@ -32,33 +33,12 @@ use wasm_bindgen::closure::Closure;
 
 use super::idb_store::{self, IdbStore, StoreError};
 use super::{device_key, device_slot};
+use crate::bridge::{AuthMode, SignOutReason};
 
 /// How many stored messages per chat are loaded when the app opens.
 const RESTORE_PAGE: usize = 50;
 /// How many stored messages one scroll to the top loads.
 const OLDER_PAGE: usize = 50;
-
-/// Whether a person signs up or signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Create the account.
-    Register,
-    /// Sign in to an existing account.
-    Login,
-}
-
-/// Why this device is no longer signed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignOutReason {
-    /// The person signed out here.
-    Requested,
-    /// The person signed out in another tab of this browser.
-    ElsewhereInBrowser,
-    /// The server no longer knows this device's session.
-    SessionExpired,
-    /// The server refused to resume the session for another reason.
-    Rejected(ErrorCode),
-}
 
 /// What the client tells the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,16 +92,20 @@ struct Inner {
     notify: Box<dyn Fn(Notice)>,
     /// `versionchange` on the open database: another tab signs out (deletes it).
     version_change: RefCell<Option<VersionChangeHandler>>,
-    /// `visibilitychange` on the document: a chat becomes read when the tab is seen again,
-    /// and a waiting reconnect is tried at once.
-    visibility: RefCell<Option<Closure<dyn FnMut()>>>,
-    /// `online` on the window: the network is back, so a waiting reconnect is tried at once.
+    /// Whether the page is visible (the page says so): a chat on screen is marked read only
+    /// while someone can see it.
+    visible: Cell<bool>,
+    /// Where the server's WebSocket is.
+    socket_url: String,
+    /// `online` on the global scope: the network is back, so a waiting reconnect is tried at
+    /// once.
     online: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 impl Client {
-    /// A client over the IndexedDB database `db_name`; `notify` hears every [`Notice`].
-    pub fn new(db_name: &str, notify: impl Fn(Notice) + 'static) -> Client {
+    /// A client over the IndexedDB database `db_name`, connecting to `socket_url`
+    /// (`ws(s)://host/ws`); `notify` hears every [`Notice`].
+    pub fn new(db_name: &str, socket_url: &str, notify: impl Fn(Notice) + 'static) -> Client {
         let inner = Rc::new(Inner {
             db_name: db_name.to_owned(),
             engine: RefCell::new(Engine::new()),
@@ -138,10 +122,10 @@ impl Client {
             wake: RefCell::new(None),
             notify: Box::new(notify),
             version_change: RefCell::new(None),
-            visibility: RefCell::new(None),
+            visible: Cell::new(true),
+            socket_url: socket_url.to_owned(),
             online: RefCell::new(None),
         });
-        watch_visibility(&inner);
         watch_online(&inner);
         Client { inner }
     }
@@ -251,6 +235,17 @@ impl Client {
         self.act(|engine| engine.remove_member(chat, user))
     }
 
+    /// Whether the page is visible. When it becomes visible the chat on screen is marked read
+    /// and a waiting reconnect is tried at once.
+    pub fn set_visible(&self, visible: bool) {
+        if self.inner.visible.replace(visible) == visible || !visible {
+            return;
+        }
+        wake(&self.inner);
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
+    }
+
     /// Which chat is on screen: it is marked read now and whenever messages arrive while the
     /// tab is visible.
     pub fn set_open_chat(&self, chat: Option<ChatId>) {
@@ -320,38 +315,16 @@ fn install_store(inner: &Rc<Inner>, store: IdbStore) {
     *inner.store.borrow_mut() = Some(Rc::new(store));
 }
 
-fn watch_visibility(inner: &Rc<Inner>) {
-    let Some(document) = web_sys::window().and_then(|window| window.document()) else {
-        return;
-    };
-    let weak = Rc::downgrade(inner);
-    let on_change = Closure::<dyn FnMut()>::new(move || {
-        if let Some(inner) = weak.upgrade() {
-            if page_visible() {
-                wake(&inner);
-            }
-            wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
-        }
-    });
-    if document
-        .add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref())
-        .is_ok()
-    {
-        *inner.visibility.borrow_mut() = Some(on_change);
-    }
-}
-
 fn watch_online(inner: &Rc<Inner>) {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
+    // The window, or the worker's global scope: both say when the network is back.
+    let global = js_sys::global().unchecked_into::<web_sys::EventTarget>();
     let weak = Rc::downgrade(inner);
     let on_online = Closure::<dyn FnMut()>::new(move || {
         if let Some(inner) = weak.upgrade() {
             wake(&inner);
         }
     });
-    if window
+    if global
         .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
         .is_ok()
     {
@@ -364,12 +337,6 @@ fn wake(inner: &Inner) {
     if let Some(wake) = inner.wake.borrow_mut().take() {
         let _ = wake.unbounded_send(());
     }
-}
-
-fn page_visible() -> bool {
-    web_sys::window()
-        .and_then(|window| window.document())
-        .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
 fn now_generation(inner: &Inner) -> u64 {
@@ -420,21 +387,11 @@ async fn run(inner: Rc<Inner>, generation: u64) {
     }
 }
 
-fn socket_url() -> Option<String> {
-    let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
-    Some(format!("{scheme}://{}/ws", location.host().ok()?))
-}
-
 /// One socket, from open to close. Returns whether it got online.
 async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     inner.engine.borrow_mut().on_connecting();
     (inner.notify)(Notice::Changed);
-    let Some(Ok(socket)) = socket_url().map(|url| WebSocket::open(&url)) else {
+    let Ok(socket) = WebSocket::open(&inner.socket_url) else {
         return false;
     };
     let mut socket = socket.fuse();
@@ -500,7 +457,7 @@ async fn flush(inner: &Rc<Inner>) {
         let (events, writes, frames) = {
             let mut engine = inner.engine.borrow_mut();
             if let Some(chat) = inner.open_chat.get()
-                && page_visible()
+                && inner.visible.get()
             {
                 engine.mark_read(chat);
             }

@@ -120,11 +120,12 @@ fn value_bytes(value: &JsValue) -> Result<Vec<u8>, StoreError> {
 }
 
 fn subtle() -> Result<SubtleCrypto, StoreError> {
-    let window = web_sys::window().ok_or_else(|| webcrypto("no window"))?;
-    Ok(window
-        .crypto()
-        .map_err(|_| webcrypto("no crypto"))?
-        .subtle())
+    // `crypto` of the window or of the engine worker's global scope: the same object.
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .ok()
+        .filter(|crypto| crypto.is_object())
+        .ok_or_else(|| webcrypto("no crypto"))?;
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
 }
 
 fn webcrypto(what: impl std::fmt::Display) -> StoreError {

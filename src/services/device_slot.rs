@@ -19,8 +19,11 @@ const MAX_SLOTS: u32 = 16;
 /// Claims this tab's slot among the tabs using the database `db_name`, and holds it until the
 /// tab closes or reloads.
 pub async fn claim(db_name: &str) -> u32 {
-    let Some(locks) = web_sys::window()
-        .and_then(|window| js_sys::Reflect::get(&window.navigator(), &"locks".into()).ok())
+    // The navigator of the window or of the engine worker: a worker's locks are released when
+    // its page goes.
+    let Some(locks) = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .ok()
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"locks".into()).ok())
         .filter(|locks| locks.is_object())
     else {
         return 0;

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 /// One member as the panel shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRow {
     /// The account id (what `on_remove` gets).
     pub id: u64,

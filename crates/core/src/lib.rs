@@ -22,7 +22,7 @@ pub mod store;
 pub mod store_suite;
 pub mod timeline;
 
-pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError};
+pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, text_body};
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store,
     StoreWrite,

@@ -12,7 +12,7 @@ use merpati_protocol::{ClientMsgId, Seq, UserId, content::MessageContent};
 use crate::store::MessageRecord;
 
 /// How far a message has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MessageStatus {
     /// Written here, not yet acknowledged by the server.
     Pending,
@@ -37,7 +37,7 @@ impl MessageStatus {
 }
 
 /// Whether a message's content could be opened on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MessageLock {
     /// Decrypted and verified (or written here).
     Open,

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use merpati_protocol::MAX_FRAME_BYTES;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::Refusal;
 use crate::gateway::Gateway;
@@ -65,6 +66,13 @@ pub(crate) fn router(
         .route("/ws", get(websocket))
         .fallback_service(
             tower::ServiceBuilder::new()
+                // Revalidate before use: index.html, sw.js and the engine worker's files
+                // keep their names across releases (a revalidation of an unchanged file is a
+                // 304; the service worker serves the hashed files from its own cache).
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
                 .layer(CompressionLayer::new())
                 .service(files),
         )
@@ -168,7 +176,6 @@ fn origin_allowed(headers: &HeaderMap, uri: &Uri, allowed: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
 
     use super::*;
 

@@ -28,9 +28,11 @@ async fn the_web_root_is_served_with_index_html_for_unknown_paths() {
     assert_eq!(body, index.as_bytes());
     assert!(header(&headers, "content-type").is_some_and(|t| t.starts_with("text/html")));
 
-    let (status, _, body) = http_get(server.addr, "/app.js", &[]).await;
+    let (status, headers, body) = http_get(server.addr, "/app.js", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body, b"console.log('merpati');");
+    // Files that keep their name across releases (the engine worker's) must be revalidated.
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
 
     // A route of the app itself: the page is served, the app routes.
     let (status, _, body) = http_get(server.addr, "/chats/42", &[]).await;

@@ -37,7 +37,7 @@ use keys::KeyFlow;
 pub const HISTORY_PAGE: u32 = 50;
 
 /// Where the connection stands, as the person sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConnectionPhase {
     /// No connection; nothing is being tried right now.
     Offline,
@@ -111,6 +111,23 @@ pub enum SendError {
     NoRandomness,
 }
 
+/// The body a text becomes, or why it cannot be sent: what [`Engine::send_text`] checks before
+/// anything else, for a shell that wants to answer the person before handing the text over.
+pub fn text_body(text: &str) -> Result<Vec<u8>, SendError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(SendError::Empty);
+    }
+    let body = MessageContent::Text {
+        text: text.to_owned(),
+    }
+    .to_body();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(SendError::TooLarge);
+    }
+    Ok(body)
+}
+
 /// Why a request could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -126,7 +143,7 @@ pub enum RequestError {
 }
 
 /// A chat row of the chat list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChatSummary {
     /// The chat.
     pub id: ChatId,
@@ -780,19 +797,9 @@ impl Engine {
         text: &str,
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(SendError::Empty);
-        }
+        let body = text_body(text)?;
         if !self.chats.contains_key(&chat_id) {
             return Err(SendError::NoSuchChat);
-        }
-        let body = MessageContent::Text {
-            text: text.to_owned(),
-        }
-        .to_body();
-        if body.len() > MAX_BODY_BYTES {
-            return Err(SendError::TooLarge);
         }
         let client_msg_id = ClientMsgId(random_bytes().map_err(|_| SendError::NoRandomness)?);
         let record = OutboxRecord {

@@ -1,0 +1,263 @@
+//! What the page and the engine worker say to each other.
+//!
+//! The app runs as two WebAssembly modules. The page's module ([`crate::state`] and the views)
+//! is all the first screen needs; the engine worker's module ([`crate::worker`]: the engine,
+//! end-to-end encryption, Argon2id, IndexedDB and the WebSocket) starts beside it in a
+//! dedicated Web Worker, so the sign-in form is interactive before the larger module has
+//! arrived, and stretching a passphrase never freezes the page.
+//!
+//! The page sends [`Command`]s (what the person did); the worker answers with [`Update`]s
+//! (what changed), among them a [`View`]: everything the screens show, read from the engine
+//! after its state changed. Both travel as postcard bytes in a `Uint8Array`, the same
+//! encoding as the wire and the store.
+
+use merpati_core::{ChatSummary, ConnectionPhase};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::views::chat_members::MemberRow;
+use crate::views::message_list::MessageRow;
+
+/// Whether a person signs up or signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthMode {
+    /// Create the account.
+    Register,
+    /// Sign in to an existing account.
+    Login,
+}
+
+/// Why this device is no longer signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignOutReason {
+    /// The person signed out here.
+    Requested,
+    /// The person signed out in another tab of this browser.
+    ElsewhereInBrowser,
+    /// The server no longer knows this device's session.
+    SessionExpired,
+    /// The server refused to resume the session for another reason.
+    Rejected(ErrorCode),
+}
+
+/// From the page to the worker: what the person did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// The first command: which database to keep the store in and where the server is. The
+    /// worker then opens a stored session if there is one ([`Update::Resumed`]).
+    Start {
+        /// The IndexedDB database.
+        db_name: String,
+        /// `ws(s)://host/ws` of the page's own origin.
+        socket_url: String,
+    },
+    /// Sign up or in. Both were checked by the page already (username syntax, passphrase
+    /// length); the worker stretches the passphrase and connects.
+    Authenticate {
+        /// Sign up or sign in.
+        mode: AuthMode,
+        /// The username as typed.
+        username: String,
+        /// The passphrase; it never leaves the browser.
+        passphrase: String,
+    },
+    /// Write a text to a chat.
+    SendText {
+        /// The chat.
+        chat: ChatId,
+        /// What the person wrote (checked by the page with [`merpati_core::text_body`]).
+        text: String,
+    },
+    /// Try to connect now instead of waiting.
+    RetryNow,
+    /// Send a refused message again, under the same id.
+    RetryMessage(ClientMsgId),
+    /// Start (or find) a 1:1 chat with a username.
+    CreateDirect(String),
+    /// Create a group from a name and comma-separated usernames.
+    CreateGroup {
+        /// The group's name.
+        name: String,
+        /// Comma-separated usernames.
+        members: String,
+    },
+    /// The person compared the safety number again after a key change.
+    AcknowledgeKeyChange(ChatId),
+    /// Take a member out of a group.
+    RemoveMember {
+        /// The group.
+        chat: ChatId,
+        /// The member.
+        user: UserId,
+    },
+    /// Leave a group.
+    LeaveChat(ChatId),
+    /// Which chat is on screen (it is marked read, and the [`View`] carries it).
+    ShowChat(Option<ChatId>),
+    /// Load older messages of a chat.
+    LoadOlder(ChatId),
+    /// Sign out: the server forgets the session and the local database is deleted.
+    SignOut,
+    /// Whether the page is visible: a chat is marked read only while someone can see it, and
+    /// a waiting reconnect is tried at once when the tab is shown again.
+    Visible(bool),
+}
+
+/// From the worker to the page: what changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Update {
+    /// The worker listens: commands sent before this would have been lost, so the page holds
+    /// them until it comes.
+    Ready,
+    /// Whether a stored session was opened (answers [`Command::Start`]).
+    Resumed(bool),
+    /// The passphrase is stretched; the server is being asked.
+    Contacting,
+    /// The sign-in could not start (words for the form).
+    AuthError(String),
+    /// The server accepted the sign-in.
+    SignedIn,
+    /// The server refused the sign-in.
+    AuthFailed(ErrorCode),
+    /// A chat the person asked for exists now: show it.
+    ChatReady(ChatId),
+    /// The server refused a request the person made.
+    RequestFailed(ErrorCode),
+    /// A request could not be made (words for the person).
+    RequestError(String),
+    /// Local data is gone and the device is signed out.
+    SignedOut(SignOutReason),
+    /// What the screens show now.
+    View(Box<View>),
+}
+
+/// Everything the screens show, as the engine has it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// The chats, latest activity first.
+    pub chats: Vec<ChatSummary>,
+    /// Where the connection stands.
+    pub phase: ConnectionPhase,
+    /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
+    pub next_attempt_at_ms: Option<f64>,
+    /// Messages written here and not yet acknowledged.
+    pub pending: usize,
+    /// The signed-in username.
+    pub me: Option<String>,
+    /// The chat on screen ([`Command::ShowChat`]).
+    pub shown: Option<ShownChat>,
+}
+
+/// The chat on screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShownChat {
+    /// Which chat.
+    pub id: ChatId,
+    /// Its title.
+    pub title: String,
+    /// Its messages as the list shows them.
+    pub rows: Vec<MessageRow>,
+    /// 1:1 or group.
+    pub kind: Option<ChatKind>,
+    /// A 1:1 chat's safety number, once both keys are known.
+    pub safety_number: Option<String>,
+    /// The key-change banner's words, while unacknowledged.
+    pub key_change: Option<String>,
+    /// Its members.
+    pub members: Vec<MemberRow>,
+    /// Whether this account is still in it.
+    pub is_member: bool,
+}
+
+/// Encodes a message for `postMessage`.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // postcard cannot fail on these types (no maps with non-string keys, no untagged data);
+    // an empty message would be refused by the other side's decode.
+    postcard::to_allocvec(message).unwrap_or_default()
+}
+
+/// Decodes a message from the other side.
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use merpati_core::{MessageLock, MessageStatus};
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn commands_and_views_survive_the_trip() {
+        let commands = [
+            Command::Start {
+                db_name: "merpati".to_owned(),
+                socket_url: "ws://127.0.0.1:8080/ws".to_owned(),
+            },
+            Command::Authenticate {
+                mode: AuthMode::Login,
+                username: "hana".to_owned(),
+                passphrase: "a long passphrase".to_owned(),
+            },
+            Command::SendText {
+                chat: ChatId(7),
+                text: "halo 👋".to_owned(),
+            },
+            Command::RemoveMember {
+                chat: ChatId(7),
+                user: UserId(3),
+            },
+            Command::ShowChat(None),
+            Command::Visible(false),
+        ];
+        for command in commands {
+            assert_eq!(decode::<Command>(&encode(&command)).ok(), Some(command));
+        }
+        let view = Update::View(Box::new(View {
+            chats: vec![ChatSummary {
+                id: ChatId(7),
+                kind: ChatKind::Group,
+                title: "Keluarga".to_owned(),
+                last_text: Some("sampai".to_owned()),
+                last_activity_ms: 1_700_000_000_000,
+                unread: 2,
+            }],
+            phase: ConnectionPhase::Online,
+            next_attempt_at_ms: Some(1.5e12),
+            pending: 1,
+            me: Some("hana".to_owned()),
+            shown: Some(ShownChat {
+                id: ChatId(7),
+                title: "Keluarga".to_owned(),
+                rows: vec![MessageRow {
+                    id: "00ff".to_owned(),
+                    status: MessageStatus::Read,
+                    own: false,
+                    lock: MessageLock::Waiting,
+                    text: "Waiting for this message's key".to_owned(),
+                    sender: Some("ilham".to_owned()),
+                    time: "09:41".to_owned(),
+                }],
+                kind: Some(ChatKind::Group),
+                safety_number: None,
+                key_change: Some("changed".to_owned()),
+                members: vec![MemberRow {
+                    id: 3,
+                    username: "ilham".to_owned(),
+                    me: false,
+                }],
+                is_member: true,
+            }),
+        }));
+        assert_eq!(decode::<Update>(&encode(&view)).ok(), Some(view));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_truncated_message_is_an_error_not_a_panic() {
+        let bytes = encode(&Command::CreateDirect("ilham".to_owned()));
+        assert!(decode::<Command>(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode::<Update>(&[0xff, 0xff]).is_err());
+    }
+}

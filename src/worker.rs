@@ -1,0 +1,334 @@
+//! The engine worker: the engine, its store and its socket, in a dedicated Web Worker.
+//!
+//! The `merpati-worker` binary calls [`run`] in the worker's global scope. From then on the
+//! worker does what the page asks ([`Command`]) through a [`Client`], and after every change
+//! tells the page what to show ([`Update::View`]), read from the engine here so that the page
+//! needs none of the engine's code (see [`crate::bridge`]). Argon2id runs here too, so the
+//! page stays responsive while a passphrase is stretched.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use merpati_core::crypto::{AccountKey, KdfParams};
+use merpati_core::{Engine, Event};
+use merpati_protocol::{ChatId, ChatKind, ErrorCode, Username};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use crate::bridge::{self, Command, ShownChat, Update, View};
+use crate::services::clock;
+use crate::services::connection::{Client, Notice};
+use crate::views::chat_members::MemberRow;
+use crate::views::message_list::MessageRow;
+
+/// Starts the engine worker in this dedicated worker's global scope: listens to the page and
+/// tells it [`Update::Ready`].
+pub fn run() {
+    let scope = js_sys::global().unchecked_into::<web_sys::DedicatedWorkerGlobalScope>();
+    let poster = scope.clone();
+    let worker = EngineWorker::new(move |update| {
+        let bytes = bridge::encode(&update);
+        if let Err(error) = poster.post_message(&js_sys::Uint8Array::from(bytes.as_slice())) {
+            leptos::logging::warn!("could not tell the page: {error:?}");
+        }
+    });
+    let listener = worker.clone();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let Some(bytes) = event
+                .data()
+                .dyn_ref::<js_sys::Uint8Array>()
+                .map(js_sys::Uint8Array::to_vec)
+            else {
+                leptos::logging::warn!("ignoring a message from the page that is not bytes");
+                return;
+            };
+            match bridge::decode::<Command>(&bytes) {
+                Ok(command) => listener.handle(command),
+                Err(error) => leptos::logging::warn!("ignoring a message from the page: {error}"),
+            }
+        });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The listener lives as long as the worker.
+    on_message.forget();
+    worker.post(Update::Ready);
+}
+
+/// The worker's state: the client once started, and what the page was last shown.
+#[derive(Clone)]
+pub struct EngineWorker {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for EngineWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineWorker")
+            .field("shown", &self.inner.shown.get())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    client: RefCell<Option<Client>>,
+    post: Box<dyn Fn(Update)>,
+    /// The chat on the page's screen.
+    shown: Cell<Option<ChatId>>,
+    /// A view is about to be sent: changes until then are in it.
+    view_queued: Cell<bool>,
+    /// The view sent last; an identical one is not sent again.
+    last_view: RefCell<Option<View>>,
+}
+
+impl EngineWorker {
+    /// A worker that tells the page through `post`.
+    pub fn new(post: impl Fn(Update) + 'static) -> EngineWorker {
+        EngineWorker {
+            inner: Rc::new(Inner {
+                client: RefCell::new(None),
+                post: Box::new(post),
+                shown: Cell::new(None),
+                view_queued: Cell::new(false),
+                last_view: RefCell::new(None),
+            }),
+        }
+    }
+
+    fn post(&self, update: Update) {
+        (self.inner.post)(update);
+    }
+
+    fn client(&self) -> Option<Client> {
+        self.inner.client.borrow().clone()
+    }
+
+    /// Does what the page asks.
+    pub fn handle(&self, command: Command) {
+        if let Command::Start {
+            db_name,
+            socket_url,
+        } = command
+        {
+            self.start(&db_name, &socket_url);
+            return;
+        }
+        let Some(client) = self.client() else {
+            leptos::logging::warn!("the page asked for something before starting the worker");
+            return;
+        };
+        match command {
+            Command::Start { .. } => {}
+            Command::Authenticate {
+                mode,
+                username,
+                passphrase,
+            } => self.authenticate(&client, mode, &username, &passphrase),
+            Command::SendText { chat, text } => {
+                let sent = client.act(|engine| engine.send_text(chat, &text, clock::now_ms()));
+                if let Err(error) = sent {
+                    self.post(Update::RequestError(error.to_string()));
+                }
+            }
+            Command::RetryNow => client.retry_now(),
+            Command::RetryMessage(id) => client.retry_message(id),
+            Command::CreateDirect(username) => {
+                let made = client.act(|engine| engine.create_direct(&username));
+                self.request_made(made.map(|_| ()));
+            }
+            Command::CreateGroup { name, members } => {
+                let made = client.act(|engine| engine.create_group(&name, &members));
+                self.request_made(made.map(|_| ()));
+            }
+            Command::AcknowledgeKeyChange(chat) => client.acknowledge_key_change(chat),
+            Command::RemoveMember { chat, user } => {
+                self.request_made(client.remove_member(chat, user).map(|_| ()));
+            }
+            Command::LeaveChat(chat) => {
+                if let Some(me) = client.read(|engine| engine.me().map(|me| me.id)) {
+                    self.request_made(client.remove_member(chat, me).map(|_| ()));
+                }
+            }
+            Command::ShowChat(chat) => {
+                self.inner.shown.set(chat);
+                client.set_open_chat(chat);
+                self.queue_view();
+            }
+            Command::LoadOlder(chat) => {
+                wasm_bindgen_futures::spawn_local(async move { client.load_older(chat).await });
+            }
+            Command::SignOut => {
+                self.inner.shown.set(None);
+                wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
+            }
+            Command::Visible(visible) => client.set_visible(visible),
+        }
+    }
+
+    fn start(&self, db_name: &str, socket_url: &str) {
+        if self.client().is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(&self.inner);
+        let client = Client::new(db_name, socket_url, move |notice| {
+            if let Some(inner) = Weak::upgrade(&weak) {
+                EngineWorker { inner }.on_notice(notice);
+            }
+        });
+        *self.inner.client.borrow_mut() = Some(client.clone());
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let resumed = client.resume().await.unwrap_or_else(|error| {
+                leptos::logging::warn!("could not open the stored session: {error}");
+                false
+            });
+            worker.post(Update::Resumed(resumed));
+        });
+    }
+
+    fn authenticate(
+        &self,
+        client: &Client,
+        mode: bridge::AuthMode,
+        username: &str,
+        passphrase: &str,
+    ) {
+        let username = match Username::parse(username) {
+            Ok(username) => username,
+            Err(error) => return self.post(Update::AuthError(error.to_string())),
+        };
+        // Argon2id holds this thread (not the page's) for a moment.
+        match AccountKey::derive(&username, passphrase, KdfParams::INTERACTIVE) {
+            Ok(key) => {
+                self.post(Update::Contacting);
+                client.authenticate(mode, username, key);
+            }
+            Err(error) => self.post(Update::AuthError(error.to_string())),
+        }
+    }
+
+    fn request_made(&self, made: Result<(), merpati_core::RequestError>) {
+        if let Err(error) = made {
+            self.post(Update::RequestError(error.to_string()));
+        }
+    }
+
+    fn on_notice(&self, notice: Notice) {
+        match notice {
+            Notice::Changed => self.queue_view(),
+            Notice::Event(event) => {
+                let update = match event {
+                    Event::SignedIn(_) => Update::SignedIn,
+                    Event::AuthFailed(code) => Update::AuthFailed(code),
+                    Event::ChatReady { chat_id, .. } => Update::ChatReady(chat_id),
+                    Event::RequestFailed { request, code }
+                        if request.is_some() || code == ErrorCode::RateLimited =>
+                    {
+                        Update::RequestFailed(code)
+                    }
+                    // The view shows key changes; the client handles the rest.
+                    _ => return,
+                };
+                self.post(update);
+            }
+            Notice::SignedOut(reason) => {
+                self.inner.shown.set(None);
+                self.post(Update::SignedOut(reason));
+            }
+        }
+    }
+
+    /// Sends the page a new view once the current burst of changes is over.
+    fn queue_view(&self) {
+        if self.inner.view_queued.replace(true) {
+            return;
+        }
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            worker.inner.view_queued.set(false);
+            let Some(client) = worker.client() else {
+                return;
+            };
+            let shown = worker.inner.shown.get();
+            let next_attempt_at_ms = client.next_attempt_at_ms();
+            let view = client.read(|engine| view_of(engine, shown, next_attempt_at_ms));
+            let mut last = worker.inner.last_view.borrow_mut();
+            if last.as_ref() != Some(&view) {
+                *last = Some(view.clone());
+                drop(last);
+                worker.post(Update::View(Box::new(view)));
+            }
+        });
+    }
+}
+
+/// What the page shows, read from the engine.
+pub fn view_of(engine: &Engine, shown: Option<ChatId>, next_attempt_at_ms: Option<f64>) -> View {
+    View {
+        chats: engine.chat_list(),
+        phase: engine.connection_phase(),
+        next_attempt_at_ms,
+        pending: engine.pending_count(),
+        me: engine.me().map(|me| me.username.to_string()),
+        shown: shown.map(|chat| ShownChat {
+            id: chat,
+            title: engine.chat_title(chat).unwrap_or_default(),
+            rows: message_rows(engine, chat),
+            kind: engine.chat(chat).map(|info| info.kind),
+            safety_number: engine.safety_number(chat),
+            key_change: key_change_words(engine, chat),
+            members: member_rows(engine, chat),
+            is_member: engine.is_member(chat),
+        }),
+    }
+}
+
+/// A chat's messages as the message list shows them.
+pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
+    let group = engine
+        .chat(chat)
+        .is_some_and(|info| info.kind == ChatKind::Group);
+    engine
+        .timeline(chat)
+        .into_iter()
+        .map(|item| MessageRow {
+            id: item.client_msg_id.to_hex(),
+            status: item.status,
+            own: item.own,
+            sender: (group && !item.own).then(|| {
+                engine
+                    .member_name(chat, item.sender)
+                    .map(Username::to_string)
+                    .unwrap_or_else(|| "Someone".to_owned())
+            }),
+            time: clock::local_time(item.sent_at_ms),
+            lock: item.lock,
+            text: item.text,
+        })
+        .collect()
+}
+
+/// The key-change banner's words for a chat, while a member's key change is unacknowledged.
+pub fn key_change_words(engine: &Engine, chat: ChatId) -> Option<String> {
+    let (name, at_ms) = engine.key_change(chat)?;
+    Some(format!(
+        "{name}'s security key changed on {}. Compare the safety number again.",
+        clock::local_date(at_ms)
+    ))
+}
+
+/// A chat's members as the members panel shows them.
+pub fn member_rows(engine: &Engine, chat: ChatId) -> Vec<MemberRow> {
+    let me = engine.me().map(|me| me.id);
+    engine
+        .chat(chat)
+        .map(|info| {
+            info.members
+                .iter()
+                .map(|member| MemberRow {
+                    id: member.id.0,
+                    username: member.username.to_string(),
+                    me: Some(member.id) == me,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
