@@ -1,0 +1,82 @@
+//! The app's initial download, as the release build in `dist/` ships it: what `index.html`
+//! makes the browser fetch before the first screen — the page's wasm, its JavaScript and the
+//! stylesheet — stays within the product's budget (250 KB, gzip -9 each, summed), and the
+//! engine worker's module is not among it (the page starts the worker; nothing preloads it).
+//! A size, not a time: the same build always gives the same answer.
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use merpati_e2e::{HarnessError, workspace_root};
+
+/// PRODUCT.md's budget for the app's initial download.
+const BUDGET_BYTES: usize = 250 * 1000;
+
+fn gzipped_len(path: &Path) -> Result<usize, HarnessError> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&std::fs::read(path)?)?;
+    Ok(encoder.finish()?.len())
+}
+
+/// The site-absolute paths `index.html` names (`href=` and `from '…'`/`'…'` in its script).
+fn linked_files(index: &str) -> Vec<String> {
+    index
+        .split(['"', '\'', ' ', '>', '(', ')'])
+        .map(|part| part.strip_prefix("href=").unwrap_or(part))
+        .filter(|part| part.starts_with('/') && part.len() > 1 && !part.starts_with("//"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
+-> Result<(), HarnessError> {
+    let dist = workspace_root().join("dist");
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+    let mut linked = linked_files(&index);
+    linked.sort();
+    linked.dedup();
+
+    assert!(
+        !linked.iter().any(|file| file.contains("merpati-worker")),
+        "index.html must not load the engine worker: {linked:?}"
+    );
+    let initial: Vec<&String> = linked
+        .iter()
+        .filter(|file| {
+            [".wasm", ".js", ".css"]
+                .iter()
+                .any(|ext| file.ends_with(ext))
+        })
+        .collect();
+    for kind in [".wasm", ".js", ".css"] {
+        assert!(
+            initial.iter().any(|file| file.ends_with(kind)),
+            "no {kind} file found in index.html: {linked:?}"
+        );
+    }
+    let mut total = 0;
+    for file in &initial {
+        let size = gzipped_len(&dist.join(file.trim_start_matches('/')))?;
+        println!("{file}: {size} bytes gzipped");
+        total += size;
+    }
+    println!("initial download: {total} bytes gzipped (budget {BUDGET_BYTES})");
+    assert!(
+        total <= BUDGET_BYTES,
+        "the initial download is {total} bytes gzipped, over the {BUDGET_BYTES}-byte budget"
+    );
+
+    // The worker's module is in the build (the page starts it by this name).
+    for file in [
+        "merpati-worker_loader.js",
+        "merpati-worker.js",
+        "merpati-worker_bg.wasm",
+    ] {
+        assert!(dist.join(file).exists(), "dist/{file} is missing");
+    }
+    Ok(())
+}

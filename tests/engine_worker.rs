@@ -1,0 +1,135 @@
+//! The engine worker's side of the bridge, in Chromium: the same `EngineWorker` the
+//! `merpati-worker` module runs, driven with commands here (a real IndexedDB, a real socket
+//! to a port where no server listens) and heard through what it posts.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use merpati_app::bridge::{self, AuthMode, Command, Update, View};
+use merpati_app::worker::EngineWorker;
+use merpati_core::ConnectionPhase;
+use merpati_protocol::ChatId;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Nothing listens there: every connection attempt fails at once.
+const NO_SERVER: &str = "ws://127.0.0.1:9/ws";
+
+/// A worker over a database of its own; what it posts is collected, through the same
+/// encoding the page decodes.
+fn started_worker() -> (EngineWorker, Rc<RefCell<Vec<Update>>>) {
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let sink = heard.clone();
+    let worker = EngineWorker::new(move |update| {
+        let decoded = bridge::decode::<Update>(&bridge::encode(&update))
+            .unwrap_or_else(|error| panic!("the page could not read {update:?}: {error}"));
+        sink.borrow_mut().push(decoded);
+    });
+    worker.handle(Command::Start {
+        db_name: format!("merpati-test-worker-{}", js_sys::Math::random()),
+        socket_url: NO_SERVER.to_owned(),
+    });
+    (worker, heard)
+}
+
+/// Waits (up to ten seconds) until the worker has said something `wanted` picks out.
+async fn heard<T>(
+    updates: &Rc<RefCell<Vec<Update>>>,
+    what: &str,
+    wanted: impl Fn(&Update) -> Option<T>,
+) -> T {
+    for _ in 0..200 {
+        if let Some(found) = updates.borrow().iter().find_map(&wanted) {
+            return found;
+        }
+        gloo_timers::future::TimeoutFuture::new(50).await;
+    }
+    panic!(
+        "the worker never said {what}; it said {:?}",
+        updates.borrow()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_browser_without_a_stored_session_is_told_so() {
+    let (_worker, updates) = started_worker();
+    let resumed = heard(&updates, "whether it resumed", |update| match update {
+        Update::Resumed(resumed) => Some(*resumed),
+        _ => None,
+    })
+    .await;
+    assert!(!resumed);
+}
+
+#[wasm_bindgen_test]
+async fn what_cannot_be_done_comes_back_as_words() {
+    let (worker, updates) = started_worker();
+    worker.handle(Command::Authenticate {
+        mode: AuthMode::Login,
+        username: "not a name".to_owned(),
+        passphrase: "a long enough passphrase".to_owned(),
+    });
+    let words = heard(
+        &updates,
+        "why the sign-in cannot start",
+        |update| match update {
+            Update::AuthError(words) => Some(words.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert!(!words.is_empty());
+
+    worker.handle(Command::SendText {
+        chat: ChatId(99),
+        text: "halo".to_owned(),
+    });
+    let words = heard(&updates, "why the text cannot go", |update| match update {
+        Update::RequestError(words) => Some(words.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(words, "That chat does not exist");
+}
+
+#[wasm_bindgen_test]
+async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
+    let (worker, updates) = started_worker();
+    worker.handle(Command::Authenticate {
+        mode: AuthMode::Register,
+        username: "ani".to_owned(),
+        passphrase: "correct horse battery staple".to_owned(),
+    });
+    heard(&updates, "that it contacts the server", |update| {
+        (*update == Update::Contacting).then_some(())
+    })
+    .await;
+    // Views follow the engine: the failed connection shows as offline, with the time of the
+    // next attempt for the countdown.
+    let view: View = heard(
+        &updates,
+        "an offline view with a retry time",
+        |update| match update {
+            Update::View(view)
+                if view.phase == ConnectionPhase::Offline && view.next_attempt_at_ms.is_some() =>
+            {
+                Some((**view).clone())
+            }
+            _ => None,
+        },
+    )
+    .await;
+    assert!(view.chats.is_empty());
+    assert_eq!(view.shown, None);
+    // No two views in a row are the same: an unchanged view is not sent again.
+    let views: Vec<View> = updates
+        .borrow()
+        .iter()
+        .filter_map(|update| match update {
+            Update::View(view) => Some((**view).clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(views.windows(2).all(|pair| pair[0] != pair[1]), "{views:?}");
+}
