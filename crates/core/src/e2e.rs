@@ -53,9 +53,12 @@ pub const ROTATE_AFTER_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 pub const ONE_TIME_KEY_TARGET: u32 = 50;
 
 /// One-time keys per `PublishKeys`: a device tops its keys up a few at a time, so that the
-/// frame stays under the server's 1 KiB WebSocket read buffer — a larger frame grows that
-/// buffer for the rest of the connection, and every idle connection would pay for it.
-pub const ONE_TIME_KEYS_PER_PUBLISH: u32 = 6;
+/// frame stays under half the server's 1 KiB WebSocket read buffer. The server's WebSocket
+/// codec, having read a frame's header, reserves the frame's whole length on top of the
+/// bytes of it already read, so a frame over about 500 bytes doubles that buffer for the rest
+/// of the connection — and every idle connection would pay for it (measured with a heap
+/// profile: 2 KiB instead of 1 KiB per connection with six keys per frame).
+pub const ONE_TIME_KEYS_PER_PUBLISH: u32 = 3;
 
 /// Olm sessions kept per other device (the newest are used; older ones still decrypt).
 const OLM_SESSIONS_PER_DEVICE: usize = 4;
@@ -251,7 +254,9 @@ impl DeviceCrypto {
         backup_key: [u8; 32],
     ) -> Result<Self, CryptoError> {
         let mut account = Account::new();
-        account.generate_one_time_keys(ONE_TIME_KEYS_PER_PUBLISH as usize);
+        // One: the first publish also carries the fallback key, and must stay as small as
+        // the others (see `ONE_TIME_KEYS_PER_PUBLISH`).
+        account.generate_one_time_keys(1);
         account.generate_fallback_key();
         let identity = account.identity_keys();
         let device = DeviceKey(identity.curve25519.to_bytes());

@@ -61,10 +61,10 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
     let mut total = 0;
     for file in &initial {
         let size = gzipped_len(&dist.join(file.trim_start_matches('/')))?;
-        println!("{file}: {size} bytes gzipped");
+        eprintln!("{file}: {size} bytes gzipped");
         total += size;
     }
-    println!("initial download: {total} bytes gzipped (budget {BUDGET_BYTES})");
+    eprintln!("initial download: {total} bytes gzipped (budget {BUDGET_BYTES})");
     assert!(
         total <= BUDGET_BYTES,
         "the initial download is {total} bytes gzipped, over the {BUDGET_BYTES}-byte budget"

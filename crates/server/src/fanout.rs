@@ -1,7 +1,9 @@
 //! Who is online, and delivering frames to them.
 //!
 //! [`FanOut`] maps each account to its online sessions, each a bounded queue of encoded
-//! frames. A frame is encoded once and the same buffer ([`Bytes`]) is handed to every
+//! frames ([`Frames`]: it holds no memory until a frame waits in it — tokio's `mpsc` channel
+//! allocated a block of 32 slots per session up front, about 1.5 KiB of every idle
+//! connection's budget). A frame is encoded once and the same buffer ([`Bytes`]) is handed to every
 //! session that should get it. A session whose queue is full cannot keep up: rather than let
 //! its queue grow, it is told to close (it will reconnect and catch up from storage, where
 //! every delivered frame can be replayed from).
@@ -12,18 +14,22 @@
 //! It also caches who is in each chat, since every message needs that list.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use merpati_protocol::keys::{DeviceKey, DeviceRef};
 use merpati_protocol::{ChatId, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// How many frames may wait for one session before it counts as too slow.
 pub(crate) const SESSION_QUEUE: usize = 512;
+
+/// A drained queue keeps at most this many slots: a burst's worth is given back.
+const KEPT_QUEUE_SLOTS: usize = 16;
 
 /// The most chats whose member lists are cached; past it the cache starts over.
 const CACHED_CHATS: usize = 100_000;
@@ -36,18 +42,73 @@ pub(crate) struct SessionId(pub(crate) u64);
 #[derive(Debug)]
 struct Subscriber {
     session: SessionId,
-    queue: mpsc::Sender<Bytes>,
+    queue: Arc<Queue>,
     /// The device the session published keys for, if it has.
     device: Option<DeviceKey>,
     /// Cancelled to tell the session it is too slow and must close.
     evict: CancellationToken,
 }
 
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        // The registry let go of the session: it hears so once it has taken what is queued.
+        lock(&self.queue.state).closed = true;
+        self.queue.ready.notify_one();
+    }
+}
+
+/// One session's queue, shared by the registry (which offers) and the session (which takes).
+#[derive(Debug, Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Notified after every offer; a notification with no one waiting is kept for the next
+    /// wait, so none is lost between looking at the queue and waiting.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: VecDeque<Bytes>,
+    /// No more frames will come.
+    closed: bool,
+}
+
+/// The frames delivered to one session, oldest first.
+#[derive(Debug)]
+pub(crate) struct Frames {
+    queue: Arc<Queue>,
+}
+
+impl Frames {
+    /// The next frame; `None` once the registry let go of the session and nothing is left.
+    pub(crate) async fn recv(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(taken) = self.try_recv() {
+                return taken;
+            }
+            self.queue.ready.notified().await;
+        }
+    }
+
+    /// The next frame if one waits: `Some(None)` when none will come any more, `None` when
+    /// the queue is empty for now.
+    pub(crate) fn try_recv(&mut self) -> Option<Option<Bytes>> {
+        let mut state = lock(&self.queue.state);
+        if let Some(frame) = state.frames.pop_front() {
+            if state.frames.is_empty() && state.frames.capacity() > KEPT_QUEUE_SLOTS {
+                state.frames = VecDeque::new();
+            }
+            return Some(Some(frame));
+        }
+        state.closed.then_some(None)
+    }
+}
+
 /// What a session gets when it goes online.
 #[derive(Debug)]
 pub(crate) struct Subscription {
     /// The frames delivered to this session.
-    pub(crate) frames: mpsc::Receiver<Bytes>,
+    pub(crate) frames: Frames,
     /// Cancelled if the session could not keep up.
     pub(crate) evicted: CancellationToken,
     /// Takes the session off the registry when dropped.
@@ -79,7 +140,10 @@ impl FanOut {
 
     /// Puts a session of `user` online.
     pub(crate) fn join(&self, user: UserId, session: SessionId) -> Subscription {
-        let (queue, frames) = mpsc::channel(SESSION_QUEUE);
+        let queue = Arc::new(Queue::default());
+        let frames = Frames {
+            queue: Arc::clone(&queue),
+        };
         let evict = CancellationToken::new();
         let subscriber = Subscriber {
             session,
@@ -87,10 +151,13 @@ impl FanOut {
             device: None,
             evict: evict.clone(),
         };
-        write(&self.inner.online)
-            .entry(user)
-            .or_default()
-            .push(subscriber);
+        let mut online = write(&self.inner.online);
+        let sessions = online.entry(user).or_default();
+        // Most accounts have one session: room for exactly that, not the four a first push
+        // would make room for.
+        sessions.reserve_exact(1);
+        sessions.push(subscriber);
+        drop(online);
         Subscription {
             frames,
             evicted: evict,
@@ -179,20 +246,27 @@ impl FanOut {
 }
 
 fn offer(subscriber: &Subscriber, frame: &Bytes) {
-    match subscriber.queue.try_send(frame.clone()) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            if !subscriber.evict.is_cancelled() {
-                tracing::info!(
-                    session = subscriber.session.0,
-                    "session cannot keep up with its frames; closing it"
-                );
-                subscriber.evict.cancel();
-            }
-        }
-        // The session is ending and will leave the registry in a moment.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    let mut state = lock(&subscriber.queue.state);
+    if state.frames.len() < SESSION_QUEUE {
+        state.frames.push_back(frame.clone());
+        drop(state);
+        subscriber.queue.ready.notify_one();
+        return;
     }
+    drop(state);
+    if !subscriber.evict.is_cancelled() {
+        tracing::info!(
+            session = subscriber.session.0,
+            "session cannot keep up with its frames; closing it"
+        );
+        subscriber.evict.cancel();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // A panic while a lock is held cannot leave these maps half-updated (every update is a single
@@ -238,9 +312,9 @@ mod tests {
         let mut bob_tab = fanout.join(bob, b1);
         let frame = Bytes::from_static(b"frame");
         fanout.deliver(&[alice, bob], &frame, Some(a1));
-        assert!(alice_tab1.frames.try_recv().is_err());
-        assert_eq!(alice_tab2.frames.try_recv().ok(), Some(frame.clone()));
-        assert_eq!(bob_tab.frames.try_recv().ok(), Some(frame));
+        assert_eq!(alice_tab1.frames.try_recv(), None);
+        assert_eq!(alice_tab2.frames.try_recv(), Some(Some(frame.clone())));
+        assert_eq!(bob_tab.frames.try_recv(), Some(Some(frame)));
     }
 
     #[test]
@@ -266,9 +340,9 @@ mod tests {
             },
             &frame,
         );
-        assert_eq!(phone_tab.frames.try_recv().ok(), Some(frame));
-        assert!(laptop_tab.frames.try_recv().is_err());
-        assert!(unbound_tab.frames.try_recv().is_err());
+        assert_eq!(phone_tab.frames.try_recv(), Some(Some(frame)));
+        assert_eq!(laptop_tab.frames.try_recv(), None);
+        assert_eq!(unbound_tab.frames.try_recv(), None);
     }
 
     #[test]
@@ -283,6 +357,45 @@ mod tests {
         assert!(!slow.evicted.is_cancelled());
         fanout.deliver(&[user], &frame, None);
         assert!(slow.evicted.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_session_wakes_for_each_frame_in_order_and_hears_when_it_was_let_go() {
+        let fanout = FanOut::new();
+        let user = UserId(7);
+        let Subscription {
+            mut frames, guard, ..
+        } = fanout.join(user, fanout.next_session_id());
+        let waiting = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(frame) = frames.recv().await {
+                got.push(frame);
+            }
+            got
+        });
+        tokio::task::yield_now().await;
+        for text in [&b"one"[..], b"two", b"three"] {
+            fanout.deliver(&[user], &Bytes::from_static(text), None);
+            tokio::task::yield_now().await;
+        }
+        // Leaving the registry ends the stream after what was queued.
+        fanout.deliver(&[user], &Bytes::from_static(b"four"), None);
+        drop(guard);
+        let got = waiting.await.expect("the session task ends");
+        assert_eq!(got, [&b"one"[..], b"two", b"three", b"four"]);
+    }
+
+    #[test]
+    fn an_idle_queue_holds_no_frames_memory_and_gives_a_burst_back() {
+        let fanout = FanOut::new();
+        let user = UserId(8);
+        let mut subscription = fanout.join(user, fanout.next_session_id());
+        assert_eq!(lock(&subscription.frames.queue.state).frames.capacity(), 0);
+        for _ in 0..200 {
+            fanout.deliver(&[user], &Bytes::from_static(b"x"), None);
+        }
+        while let Some(Some(_)) = subscription.frames.try_recv() {}
+        assert!(lock(&subscription.frames.queue.state).frames.capacity() <= KEPT_QUEUE_SLOTS);
     }
 
     #[test]

@@ -32,15 +32,15 @@ use merpati_protocol::{
     MAX_GROUP_MEMBERS, MAX_PAGE, MAX_TITLE_CHARS, Member, MessageFrame, NewChat, PROTOCOL_VERSION,
     RequestId, Seq, ServerFrame, UserId, Username,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Instrument;
 
 use crate::Error;
-use crate::admission::{AdmissionControl, TokenBucket, jitter};
+use crate::admission::{AdmissionControl, ConnectionPermit, TokenBucket, jitter};
 use crate::auth;
-use crate::fanout::{FanOut, OnlineGuard, SessionId};
+use crate::fanout::{FanOut, Frames, OnlineGuard, SessionId};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::{Account, Appended, ChatSnapshot, Page, Queued, Storage};
@@ -102,39 +102,53 @@ impl Gateway {
         self.admission.counters()
     }
 
-    /// Runs one connection's session to its end.
-    pub(crate) async fn serve(self: Arc<Self>, socket: WebSocket) {
+    /// One connection's session, to run to its end; `admitted` (the connection's place in the
+    /// admission count and the shutdown's list) is held until then.
+    ///
+    /// Not an `async fn`: every connection's task holds this future for as long as it is
+    /// connected, and an `async fn` would keep a second copy of the socket (its argument)
+    /// beside the session it was moved into.
+    pub(crate) fn serve(
+        self: Arc<Self>,
+        socket: WebSocket,
+        admitted: Admitted,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let id = self.fanout.next_session_id();
         let span = tracing::info_span!("session", id = id.0, account = tracing::field::Empty);
+        let session = match auth::random_bytes() {
+            Ok(nonce) => {
+                let sends = self.admission.send_limit().bucket();
+                Some(Session {
+                    id,
+                    socket,
+                    sends,
+                    held: None,
+                    held_since: None,
+                    appends: VecDeque::new(),
+                    gateway: self,
+                    nonce,
+                    me: None,
+                    frames: None,
+                    evicted: CancellationToken::new(),
+                    malformed: 0,
+                    failed_sign_ins: 0,
+                    _admitted: admitted,
+                })
+            }
+            Err(error) => {
+                tracing::error!(parent: &span, %error, "cannot make a challenge; dropping the connection");
+                None
+            }
+        };
+        let mut session = session;
         async move {
-            let nonce = match auth::random_bytes() {
-                Ok(nonce) => nonce,
-                Err(error) => {
-                    tracing::error!(%error, "cannot make a challenge; dropping the connection");
-                    return;
-                }
-            };
-            tracing::debug!("connected");
-            let sends = self.admission.send_limit().bucket();
-            let mut session = Session {
-                id,
-                socket,
-                sends,
-                held: None,
-                held_since: None,
-                appends: VecDeque::new(),
-                gateway: self,
-                nonce,
-                me: None,
-                frames: None,
-                evicted: CancellationToken::new(),
-                malformed: 0,
-                failed_sign_ins: 0,
-            };
-            session.run().await;
+            // Borrowed in place, not moved out: a move would be one more copy in the future.
+            if let Some(session) = session.as_mut() {
+                tracing::debug!("connected");
+                session.run().await;
+            }
         }
         .instrument(span)
-        .await;
     }
 
     /// The members of a chat, from the cache or storage.
@@ -416,10 +430,31 @@ struct Session {
     nonce: [u8; 32],
     me: Option<SignedIn>,
     /// Frames delivered by the fan-out; `None` until signed in.
-    frames: Option<mpsc::Receiver<Bytes>>,
+    frames: Option<Frames>,
     evicted: CancellationToken,
     malformed: u32,
     failed_sign_ins: u32,
+    /// Dropped when the session ends.
+    _admitted: Admitted,
+}
+
+/// What a connection holds while its session runs: its place among the admitted connections
+/// and among the sessions a shutdown waits for.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// Counts the connection as open.
+    _permit: ConnectionPermit,
+    /// Makes the shutdown wait for this session.
+    _running: TaskTrackerToken,
+}
+
+impl Admitted {
+    pub(crate) fn new(permit: ConnectionPermit, running: TaskTrackerToken) -> Admitted {
+        Admitted {
+            _permit: permit,
+            _running: running,
+        }
+    }
 }
 
 /// A message handed to the writer, waiting for its commit.
@@ -441,7 +476,7 @@ async fn next_stored(appends: &mut VecDeque<InFlight>) -> Result<Appended, Error
 }
 
 /// The next delivered frame, or never before sign-in.
-async fn next_delivery(frames: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+async fn next_delivery(frames: &mut Option<Frames>) -> Option<Bytes> {
     match frames {
         Some(frames) => frames.recv().await,
         None => std::future::pending().await,
@@ -530,16 +565,17 @@ impl Session {
                 () = &mut idle => Event::Idle,
             };
             let flow = match event {
+                // Every arm but a delivery (the hot path) awaits a boxed future: they would
+                // otherwise make each connection's future, idle or not, as large as the largest.
                 Event::Shutdown => {
                     let (min, max) = SHUTDOWN_RETRY_AFTER_MS;
-                    self.goodbye(ErrorCode::ShuttingDown, jitter(min, max))
-                        .await;
+                    Box::pin(self.goodbye(ErrorCode::ShuttingDown, jitter(min, max))).await;
                     Ok(Flow::Close(close_code::AWAY, "the server is shutting down"))
                 }
                 // A closed queue means the registry let go of this session: same as eviction.
                 Event::Evicted | Event::Deliver(None) => {
                     let (min, max) = EVICTED_RETRY_AFTER_MS;
-                    self.goodbye(ErrorCode::ServerBusy, jitter(min, max)).await;
+                    Box::pin(self.goodbye(ErrorCode::ServerBusy, jitter(min, max))).await;
                     Ok(Flow::Close(
                         close_code::AGAIN,
                         "too slow to receive; reconnect and sync",
@@ -549,26 +585,26 @@ impl Session {
                     self.send_bytes(frame).await.map(|()| Flow::Continue)
                 }
                 Event::Stored(outcome) => match self.appends.pop_front() {
-                    Some(append) => self.finish_append(append, outcome).await,
+                    Some(append) => Box::pin(self.finish_append(append, outcome)).await,
                     None => Ok(Flow::Continue),
                 },
                 Event::SendReady => {
                     // The peer is there, only slowed down: not idle.
                     idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                     pinged = false;
-                    self.release_held().await
+                    Box::pin(self.release_held()).await
                 }
                 Event::Received(None) => Ok(Flow::Ended),
                 Event::Received(Some(Err(error))) => {
                     if is_too_large(&error) {
-                        self.too_large().await
+                        Box::pin(self.too_large()).await
                     } else {
                         tracing::debug!(%error, "receive failed");
                         Ok(Flow::Ended)
                     }
                 }
                 Event::Received(Some(Ok(message))) => {
-                    let flow = self.on_message(message).await;
+                    let flow = Box::pin(self.on_message(message)).await;
                     if self.me.is_some() {
                         idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                         pinged = false;
@@ -585,7 +621,7 @@ impl Session {
                 Event::Idle => {
                     pinged = true;
                     idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
-                    self.send_message(Message::Ping(Bytes::new()))
+                    Box::pin(self.send_message(Message::Ping(Bytes::new())))
                         .await
                         .map(|()| Flow::Continue)
                 }

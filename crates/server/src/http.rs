@@ -22,7 +22,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::Refusal;
-use crate::gateway::Gateway;
+use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
 
 /// The WebSocket read buffer. Small, because every connection holds one from its handshake on:
@@ -126,18 +126,14 @@ async fn websocket(
         Err(refusal) => return refused(refusal),
     };
     // Counted from the handshake on, so shutdown also waits for sessions not yet started.
-    let running = state.gateway.shutdown().session_token();
+    let admitted = Admitted::new(permit, state.gateway.shutdown().session_token());
     let gateway = state.gateway;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            gateway.serve(socket).await;
-            drop(running);
-            drop(permit);
-        })
+        .on_upgrade(move |socket| gateway.serve(socket, admitted))
 }
 
 fn normalise_origin(origin: &str) -> &str {

@@ -9,8 +9,16 @@ use clap::Parser;
 use merpati_server::Config;
 use tracing_subscriber::EnvFilter;
 
+// `--features heap-profile`: every allocation is recorded, and a graceful stop writes
+// `dhat-heap.json` (the heap at its peak, by allocation site; see bench/NOTES.md).
+#[cfg(feature = "heap-profile")]
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    #[cfg(feature = "heap-profile")]
+    let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
