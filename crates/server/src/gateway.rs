@@ -567,6 +567,7 @@ impl Session {
             let flow = match event {
                 // Every arm but a delivery (the hot path) awaits a boxed future: they would
                 // otherwise make each connection's future, idle or not, as large as the largest.
+                // (A delivery's send is smaller than the wait above: boxing it saves nothing.)
                 Event::Shutdown => {
                     let (min, max) = SHUTDOWN_RETRY_AFTER_MS;
                     Box::pin(self.goodbye(ErrorCode::ShuttingDown, jitter(min, max))).await;
@@ -753,15 +754,16 @@ impl Session {
         match message {
             Message::Binary(bytes) => match merpati_protocol::decode::<ClientFrame>(&bytes) {
                 Ok(frame) => self.on_frame(frame).await,
-                Err(DecodeError::TooLarge(_)) => self.too_large().await,
+                Err(DecodeError::TooLarge(_)) => Box::pin(self.too_large()).await,
                 Err(DecodeError::Malformed(error)) => {
-                    self.malformed(format!("cannot decode the frame: {error}"))
-                        .await
+                    Box::pin(self.malformed(format!("cannot decode the frame: {error}"))).await
                 }
             },
             Message::Text(_) => {
-                self.malformed("text frames are not part of the protocol; send binary".into())
-                    .await
+                Box::pin(
+                    self.malformed("text frames are not part of the protocol; send binary".into()),
+                )
+                .await
             }
             Message::Ping(_) | Message::Pong(_) => Ok(Flow::Continue),
             // The WebSocket layer answers a Close by itself; the next receive ends the stream.
@@ -769,6 +771,9 @@ impl Session {
         }
     }
 
+    // Every request runs boxed, in a box as large as its own handler needs: this future is
+    // held by each connection while its request waits for storage, and a surge of sign-ups
+    // has thousands waiting at once (the peak heap is what the process keeps afterwards).
     async fn on_frame(&mut self, frame: ClientFrame) -> Result<Flow, Gone> {
         let Some(me) = self.me.as_ref().map(|me| me.member.clone()) else {
             return match frame {
@@ -776,19 +781,15 @@ impl Session {
                     Box::pin(self.authenticate(version, method)).await
                 }
                 other => {
-                    self.refuse(
-                        request_of(&other),
-                        ErrorCode::NotAuthenticated,
-                        "sign in first",
-                    )
-                    .await
+                    let request = request_of(&other);
+                    Box::pin(self.refuse(request, ErrorCode::NotAuthenticated, "sign in first"))
+                        .await
                 }
             };
         };
         match frame {
             ClientFrame::Authenticate { .. } => {
-                self.refuse(None, ErrorCode::Malformed, "already signed in")
-                    .await
+                Box::pin(self.refuse(None, ErrorCode::Malformed, "already signed in")).await
             }
             ClientFrame::CreateChat { request, chat } => {
                 let created = Box::pin(self.gateway.create_chat(&me, chat)).await;
@@ -813,8 +814,7 @@ impl Session {
                 if self.sends.try_take(now) {
                     // Within its rate again: whatever holding there was is over.
                     self.held_since = None;
-                    self.send_chat_message(&me, chat_id, client_msg_id, body)
-                        .await
+                    Box::pin(self.send_chat_message(&me, chat_id, client_msg_id, body)).await
                 } else {
                     Counters::bump(&self.gateway.counters().sends_held);
                     self.held_since.get_or_insert(now);
@@ -834,29 +834,35 @@ impl Session {
                 after,
                 limit,
             } => {
-                let page = self
-                    .gateway
-                    .storage
-                    .read_after(chat_id, Some(me.id), after, limit.min(MAX_PAGE))
-                    .await;
-                self.answer_page(chat_id, page).await
+                Box::pin(async {
+                    let page = self
+                        .gateway
+                        .storage
+                        .read_after(chat_id, Some(me.id), after, limit.min(MAX_PAGE))
+                        .await;
+                    self.answer_page(chat_id, page).await
+                })
+                .await
             }
             ClientFrame::History {
                 chat_id,
                 before,
                 limit,
             } => {
-                let page = self
-                    .gateway
-                    .storage
-                    .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
-                    .await;
-                self.answer_page(chat_id, page).await
+                Box::pin(async {
+                    let page = self
+                        .gateway
+                        .storage
+                        .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
+                        .await;
+                    self.answer_page(chat_id, page).await
+                })
+                .await
             }
-            ClientFrame::MarkRead { chat_id, seq } => self.mark_read(&me, chat_id, seq).await,
+            ClientFrame::MarkRead { chat_id, seq } => {
+                Box::pin(self.mark_read(&me, chat_id, seq)).await
+            }
             ClientFrame::Logout => Box::pin(self.logout()).await,
-            // The rarer requests run boxed: every connection's session future is as large as
-            // its largest await, and idle connections should not carry the key directory's.
             ClientFrame::RemoveMember {
                 request,
                 chat_id,
