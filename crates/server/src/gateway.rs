@@ -605,7 +605,7 @@ impl Session {
                     }
                 }
                 Event::Received(Some(Ok(message))) => {
-                    let flow = Box::pin(self.on_message(message)).await;
+                    let flow = self.on_message(message).await;
                     if self.me.is_some() {
                         idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                         pinged = false;
@@ -750,10 +750,11 @@ impl Session {
 
     // ---- frames ----
 
+    /// Runs a received message in a box as large as its handler needs (see `on_frame`).
     async fn on_message(&mut self, message: Message) -> Result<Flow, Gone> {
         match message {
             Message::Binary(bytes) => match merpati_protocol::decode::<ClientFrame>(&bytes) {
-                Ok(frame) => self.on_frame(frame).await,
+                Ok(frame) => Box::pin(self.on_frame(frame)).await,
                 Err(DecodeError::TooLarge(_)) => Box::pin(self.too_large()).await,
                 Err(DecodeError::Malformed(error)) => {
                     Box::pin(self.malformed(format!("cannot decode the frame: {error}"))).await
