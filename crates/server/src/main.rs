@@ -1,6 +1,7 @@
 //! The `merpati-server` binary: reads its configuration from flags and environment variables,
 //! sets up logging (to stderr; `RUST_LOG` filters, default `info`), and serves until Ctrl-C or
-//! SIGTERM.
+//! SIGTERM. On glibc it first starts itself again once with a malloc tunable set (see
+//! [`tune_malloc`]).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,8 +16,51 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
+/// glibc's malloc hands memory back to the system (`madvise`) whenever the free space at the
+/// top of a thread's heap passes a threshold, 128 KiB by default. The storage writer's SQLite
+/// connection crosses it on nearly every batch: `perf` showed a quarter of the writer's time
+/// in the TLB shootdowns that follow, and durable messages/s rose from about 30,600 to 50,300
+/// with the threshold at 256 MiB (bench/NOTES.md). glibc reads its tunables only when a process
+/// starts, so the server starts itself again, once, with `glibc.malloc.trim_threshold` added
+/// to `GLIBC_TUNABLES` — unless the operator set that tunable already. Same process id,
+/// arguments, environment and open files; if that fails, it runs as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    use std::os::unix::process::CommandExt;
+
+    const STARTED_TUNED: &str = "MERPATI_MALLOC_TUNED";
+    const TRIM_THRESHOLD: &str = "glibc.malloc.trim_threshold";
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if std::env::var_os(STARTED_TUNED).is_some() || tunables.contains(TRIM_THRESHOLD) {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let tunables = if tunables.is_empty() {
+        format!("{TRIM_THRESHOLD}=268435456")
+    } else {
+        format!("{tunables}:{TRIM_THRESHOLD}=268435456")
+    };
+    // `exec` returns only if it failed.
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .env(STARTED_TUNED, "1")
+        .exec();
+    eprintln!("merpati-server: running without the malloc tunable ({error})");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
+
+fn main() -> ExitCode {
+    tune_malloc();
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     #[cfg(feature = "heap-profile")]
     let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();

@@ -25,6 +25,8 @@ mod shutdown;
 mod robustness;
 // Crash safety: the real binary killed with SIGKILL while clients send.
 mod crash;
+// The binary starts itself again with a malloc tunable set.
+mod process;
 // Admission control: the connection cap, the handshake rate, per-session send rates, metrics.
 mod admission;
 // The key directory and to-device messages of end-to-end encryption.
