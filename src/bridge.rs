@@ -14,6 +14,7 @@
 use merpati_core::{ChatSummary, ConnectionPhase};
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId};
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 
 use crate::views::chat_members::MemberRow;
 use crate::views::message_list::MessageRow;
@@ -179,6 +180,23 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
 /// Decodes a message from the other side.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
+}
+
+/// A message as `postMessage` carries it: its bytes in a `Uint8Array`.
+pub fn to_js<T: Serialize>(message: &T) -> js_sys::Uint8Array {
+    js_sys::Uint8Array::from(encode(message).as_slice())
+}
+
+/// The message a `MessageEvent` carries, or words saying why there is none.
+pub fn from_event<T: serde::de::DeserializeOwned>(
+    event: &web_sys::MessageEvent,
+) -> Result<T, String> {
+    let bytes = event
+        .data()
+        .dyn_ref::<js_sys::Uint8Array>()
+        .map(js_sys::Uint8Array::to_vec)
+        .ok_or("not bytes")?;
+    decode(&bytes).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

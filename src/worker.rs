@@ -27,23 +27,14 @@ pub fn run() {
     let scope = js_sys::global().unchecked_into::<web_sys::DedicatedWorkerGlobalScope>();
     let poster = scope.clone();
     let worker = EngineWorker::new(move |update| {
-        let bytes = bridge::encode(&update);
-        if let Err(error) = poster.post_message(&js_sys::Uint8Array::from(bytes.as_slice())) {
+        if let Err(error) = poster.post_message(&bridge::to_js(&update)) {
             leptos::logging::warn!("could not tell the page: {error:?}");
         }
     });
     let listener = worker.clone();
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let Some(bytes) = event
-                .data()
-                .dyn_ref::<js_sys::Uint8Array>()
-                .map(js_sys::Uint8Array::to_vec)
-            else {
-                leptos::logging::warn!("ignoring a message from the page that is not bytes");
-                return;
-            };
-            match bridge::decode::<Command>(&bytes) {
+            match bridge::from_event::<Command>(&event) {
                 Ok(command) => listener.handle(command),
                 Err(error) => leptos::logging::warn!("ignoring a message from the page: {error}"),
             }
@@ -103,19 +94,18 @@ impl EngineWorker {
 
     /// Does what the page asks.
     pub fn handle(&self, command: Command) {
-        if let Command::Start {
-            db_name,
-            socket_url,
-        } = command
-        {
-            self.start(&db_name, &socket_url);
-            return;
-        }
         let Some(client) = self.client() else {
-            leptos::logging::warn!("the page asked for something before starting the worker");
+            match command {
+                Command::Start {
+                    db_name,
+                    socket_url,
+                } => self.start(&db_name, &socket_url),
+                _ => leptos::logging::warn!("the page asked for something before starting"),
+            }
             return;
         };
         match command {
+            // Started already: a second start changes nothing.
             Command::Start { .. } => {}
             Command::Authenticate {
                 mode,
@@ -164,9 +154,6 @@ impl EngineWorker {
     }
 
     fn start(&self, db_name: &str, socket_url: &str) {
-        if self.client().is_some() {
-            return;
-        }
         let weak = Rc::downgrade(&self.inner);
         let client = Client::new(db_name, socket_url, move |notice| {
             if let Some(inner) = Weak::upgrade(&weak) {

@@ -53,28 +53,19 @@ impl EngineLink {
         let link = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
             let weak_for_messages = weak.clone();
             let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |event: web_sys::MessageEvent| {
-                    let Some(bytes) = event
-                        .data()
-                        .dyn_ref::<js_sys::Uint8Array>()
-                        .map(js_sys::Uint8Array::to_vec)
-                    else {
-                        return;
-                    };
-                    match bridge::decode::<Update>(&bytes) {
-                        Ok(Update::Ready) => {
-                            if let Some(inner) = weak_for_messages.upgrade() {
-                                inner.ready.set(true);
-                                let held = std::mem::take(&mut *inner.held.borrow_mut());
-                                for command in held {
-                                    post(&inner.worker, &command);
-                                }
+                move |event: web_sys::MessageEvent| match bridge::from_event::<Update>(&event) {
+                    Ok(Update::Ready) => {
+                        if let Some(inner) = weak_for_messages.upgrade() {
+                            inner.ready.set(true);
+                            let held = std::mem::take(&mut *inner.held.borrow_mut());
+                            for command in held {
+                                post(&inner.worker, &command);
                             }
                         }
-                        Ok(update) => on_update(update),
-                        Err(error) => {
-                            leptos::logging::warn!("ignoring a message from the worker: {error}");
-                        }
+                    }
+                    Ok(update) => on_update(update),
+                    Err(error) => {
+                        leptos::logging::warn!("ignoring a message from the worker: {error}");
                     }
                 },
             );
@@ -119,8 +110,7 @@ impl Drop for Inner {
 }
 
 fn post(worker: &web_sys::Worker, command: &Command) {
-    let bytes = bridge::encode(command);
-    if let Err(error) = worker.post_message(&js_sys::Uint8Array::from(bytes.as_slice())) {
+    if let Err(error) = worker.post_message(&bridge::to_js(command)) {
         leptos::logging::warn!("could not reach the worker: {error:?}");
     }
 }
