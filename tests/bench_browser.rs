@@ -32,11 +32,13 @@ use merpati_core::{
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, MAX_PAGE, Member, Seq, UserId, Username,
 };
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::HtmlElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+mod support;
+use support::list_box;
 
 /// What starts every result line in the console output.
 const PREFIX: &str = "MERPATI-BENCH ";
@@ -237,38 +239,6 @@ async fn put_plain(name: &str, pages: Vec<Vec<MessageRecord>>) -> f64 {
     elapsed
 }
 
-/// The layout the app's stylesheet gives the message pane (benchmarks do not load it), as in
-/// `tests/virtual_list.rs`.
-const LAYOUT: &str = "
-.list-box { height: 600px; width: 480px; display: flex; flex-direction: column; }
-.message-pane { flex: 1; min-height: 0; display: flex; flex-direction: column; }
-.message-list { flex: 1; min-height: 0; overflow-y: auto; display: flex; flex-direction: column; }
-.message-text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
-";
-
-fn document() -> web_sys::Document {
-    web_sys::window()
-        .and_then(|window| window.document())
-        .expect("a document")
-}
-
-/// A fresh box of fixed height in the page to mount a list into.
-fn list_box() -> HtmlElement {
-    let document = document();
-    if document.get_element_by_id("list-layout").is_none() {
-        let style = ok(document.create_element("style").map_err(|_| "no style"));
-        style.set_id("list-layout");
-        style.set_text_content(Some(LAYOUT));
-        let head = document.head().expect("a head");
-        ok(head.append_child(&style).map_err(|_| "not appended"));
-    }
-    let element = ok(document.create_element("div").map_err(|_| "no div"));
-    element.set_class_name("list-box");
-    let body = document.body().expect("a body");
-    ok(body.append_child(&element).map_err(|_| "not appended"));
-    element.unchecked_into()
-}
-
 /// Resolves once the browser has painted the next frame: an animation frame callback runs
 /// just before the paint, and a task queued from it runs after.
 async fn next_paint() {
@@ -288,7 +258,7 @@ async fn next_paint() {
 /// Returns the milliseconds from `started` to that paint and how many message rows the DOM
 /// then held; unmounts afterwards.
 async fn mount_and_paint(rows: Vec<MessageRow>, started: f64) -> (f64, u32) {
-    let root = list_box();
+    let root = list_box(480, 600);
     let rows = RwSignal::new(rows);
     let handle = mount_to(root.clone(), move || {
         view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }

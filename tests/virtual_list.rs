@@ -17,46 +17,11 @@ use web_sys::HtmlElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod support;
+use support::list_box;
+
 /// The product's bound on message rows in the DOM.
 const MAX_ROWS: usize = 200;
-
-/// The layout the app's stylesheet gives the list (tests do not load it): a box of fixed
-/// height that scrolls.
-const LAYOUT: &str = "
-.list-box { height: 400px; width: 360px; display: flex; flex-direction: column; }
-.message-pane { flex: 1; min-height: 0; display: flex; flex-direction: column; }
-.message-list { flex: 1; min-height: 0; overflow-y: auto; display: flex; flex-direction: column; }
-.message-text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
-";
-
-fn document() -> web_sys::Document {
-    web_sys::window()
-        .and_then(|window| window.document())
-        .expect("a document")
-}
-
-/// A fresh box of fixed height in the page to mount the list into.
-fn list_box() -> HtmlElement {
-    let document = document();
-    if document.get_element_by_id("list-layout").is_none() {
-        let style = document.create_element("style").expect("a style");
-        style.set_id("list-layout");
-        style.set_text_content(Some(LAYOUT));
-        document
-            .head()
-            .expect("a head")
-            .append_child(&style)
-            .expect("appended");
-    }
-    let element = document.create_element("div").expect("a div");
-    element.set_class_name("list-box");
-    document
-        .body()
-        .expect("a body")
-        .append_child(&element)
-        .expect("appended");
-    element.unchecked_into()
-}
 
 /// Message `index`: its id is the index in 32 hex digits, and its text wraps over one to five
 /// lines, so rows differ in height as real ones do.
@@ -158,7 +123,7 @@ async fn a_chat_of_100000_messages_keeps_at_most_200_rows_in_the_dom_wherever_on
     const COUNT: usize = 100_000;
     let rows_signal = RwSignal::new(messages(0..COUNT));
     let reached_top = Arc::new(AtomicUsize::new(0));
-    let root = list_box();
+    let root = list_box(360, 400);
 
     let started = js_sys::Date::now();
     let seen = reached_top.clone();
@@ -252,7 +217,7 @@ async fn a_chat_of_100000_messages_keeps_at_most_200_rows_in_the_dom_wherever_on
 #[wasm_bindgen_test]
 async fn older_messages_added_above_leave_the_reader_where_they_were() {
     let rows_signal = RwSignal::new(messages(1_000..1_300));
-    let root = list_box();
+    let root = list_box(360, 400);
     let _handle = mount_to(root.clone(), move || {
         view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
     });
@@ -283,7 +248,7 @@ async fn older_messages_added_above_leave_the_reader_where_they_were() {
 #[wasm_bindgen_test]
 async fn new_messages_show_at_the_bottom_and_never_pull_a_reader_away_from_older_ones() {
     let rows_signal = RwSignal::new(messages(0..1_000));
-    let root = list_box();
+    let root = list_box(360, 400);
     let _handle = mount_to(root.clone(), move || {
         view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
     });
