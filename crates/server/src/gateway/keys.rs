@@ -20,7 +20,6 @@ use merpati_protocol::{
 };
 
 use super::{Flow, Gateway, Gone, Session, encode};
-use crate::storage::Published;
 use crate::{Error, auth};
 
 /// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
@@ -34,14 +33,16 @@ const TO_DEVICE_PAGE: u32 = 64;
 const SIGNATURE_BYTES: usize = 64;
 
 impl Gateway {
-    /// Checks a device's keys and stores them.
-    async fn publish_keys(
+    /// Checks that a device's keys may be stored: published by its own account, signed by
+    /// the account's key, every one-time key with a signature's worth of bytes. Takes them by
+    /// reference, so that a request waiting here holds them once, in its handler.
+    async fn check_device(
         &self,
         me: &Member,
-        device: DeviceKeys,
-        one_time_keys: Vec<OneTimeKey>,
-        fallback_key: Option<OneTimeKey>,
-    ) -> Result<Published, Error> {
+        device: &DeviceKeys,
+        one_time_keys: &[OneTimeKey],
+        fallback_key: Option<&OneTimeKey>,
+    ) -> Result<(), Error> {
         if device.user != me.id {
             return Err(Error::refused(
                 ErrorCode::InvalidKey,
@@ -53,7 +54,7 @@ impl Gateway {
         // verifications per device keeps a sign-up surge cheap. Only their shape is checked,
         // so that the directory never stores more than a signature's worth of bytes per key.
         let shapely = |key: &OneTimeKey| key.signature.len() == SIGNATURE_BYTES;
-        if !one_time_keys.iter().all(shapely) || !fallback_key.iter().all(shapely) {
+        if !one_time_keys.iter().all(shapely) || !fallback_key.iter().all(|key| shapely(key)) {
             return Err(Error::refused(
                 ErrorCode::InvalidKey,
                 "a one-time key signature is not 64 bytes",
@@ -64,15 +65,7 @@ impl Gateway {
                 "the signed-in account has no stored public key",
             ))
         })?;
-        auth::verify_device(&auth::public_key(&account_key)?, &device)?;
-        let published = self
-            .storage
-            .publish_keys(device, one_time_keys, fallback_key)
-            .await?;
-        if published.new_device {
-            tracing::info!("new device published");
-        }
-        Ok(published)
+        auth::verify_device(&auth::public_key(&account_key)?, device)
     }
 }
 
@@ -91,14 +84,23 @@ impl Session {
         fallback_key: Option<OneTimeKey>,
     ) -> Result<Flow, Gone> {
         let device_key = device.device;
-        let published = self
+        let checked = self
             .gateway
-            .publish_keys(me, device, one_time_keys, fallback_key)
+            .check_device(me, &device, &one_time_keys, fallback_key.as_ref())
             .await;
+        let published = match checked {
+            Ok(()) => {
+                self.gateway
+                    .storage
+                    .publish_keys(device, one_time_keys, fallback_key)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         let published = match published {
             Ok(published) => published,
             Err(error) => {
-                self.send_error(None, &error).await?;
+                Box::pin(self.send_error(None, &error)).await?;
                 return Ok(Flow::Continue);
             }
         };
@@ -113,6 +115,7 @@ impl Session {
             signed_in.device = Some(device_key);
         }
         if published.new_device {
+            tracing::info!("new device published");
             self.gateway.devices_changed(me.id, self.id).await;
         }
         self.send(&ServerFrame::KeysPublished {
@@ -120,7 +123,8 @@ impl Session {
         })
         .await?;
         if newly_bound {
-            self.send_queued_to_device(device_key).await?;
+            // Boxed, like the error above: once per connection, and the largest step.
+            Box::pin(self.send_queued_to_device(device_key)).await?;
         }
         Ok(Flow::Continue)
     }

@@ -191,94 +191,96 @@ impl Storage {
         self.epoch
     }
 
-    /// Runs `work` in the writer's next batch and waits until it is committed.
-    async fn write<T, F>(&self, work: F) -> Result<T, Error>
+    /// Runs `work` in the writer's next batch; the future resolves once it is committed.
+    ///
+    /// Not an `async fn`, nor are the methods below: the job is boxed before the future is
+    /// made, so a request waiting for the writer holds that box rather than its arguments
+    /// once per nested `async fn` (a waiting `PublishKeys` held 1,840 bytes; during a
+    /// sign-up surge thousands wait at once, and bench/NOTES.md counts what their peak costs
+    /// every idle connection afterwards).
+    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<T, Error>> + use<'_, T, F>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
-        self.queue_write(work).await?.await
+        let queued = self.queue_job(Work::new(work));
+        async move { queued.await?.await }
     }
 
-    /// Queues a write and returns at once with the future of its outcome. Writes run and
-    /// commit in the order they were queued, so a caller may queue several and wait for them
-    /// in order (a session pipelining its sends).
-    async fn queue_write<T, F>(&self, work: F) -> Result<Queued<T>, Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
-    {
-        self.queue_job(Work::new(work)).await
-    }
-
-    async fn queue_job<T, F>(
+    /// Queues a job and resolves, once it is queued, to the future of its outcome. Jobs run
+    /// and commit in the order they were queued, so a caller may queue several and wait for
+    /// them in order (a session pipelining its sends).
+    fn queue_job<T, F>(
         &self,
         (job, answer): (Work<T, F>, tokio::sync::oneshot::Receiver<Result<T, Error>>),
-    ) -> Result<Queued<T>, Error>
+    ) -> impl Future<Output = Result<Queued<T>, Error>> + use<'_, T, F>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
-        self.writer
-            .send(Box::new(job))
-            .await
-            .map_err(|_| Error::WriterStopped)?;
-        Ok(Queued(answer))
+        let job: Box<dyn Job> = Box::new(job);
+        async move {
+            self.writer
+                .send(job)
+                .await
+                .map_err(|_| Error::WriterStopped)?;
+            Ok(Queued(answer))
+        }
     }
 
-    async fn read<T, F>(&self, query: F) -> Result<T, Error>
+    /// Runs `query` on a reader; like [`Storage::write`], the query is boxed first.
+    fn read<T, F>(&self, query: F) -> impl Future<Output = Result<T, Error>> + use<'_, T, F>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
-        self.readers.read(query).await
+        self.readers.read(Box::new(query))
     }
 
     // ---- accounts and sessions ----
 
     /// Creates an account with its first session; `UsernameTaken` if the name exists.
-    pub(crate) async fn register(
+    pub(crate) fn register(
         &self,
         username: Username,
         public_key: [u8; 32],
         token_hash: [u8; 32],
-    ) -> Result<Member, Error> {
+    ) -> impl Future<Output = Result<Member, Error>> {
         self.write(move |conn, now| sql::register(conn, &username, &public_key, &token_hash, now))
-            .await
     }
 
     /// Stores a new session for an account.
-    pub(crate) async fn create_session(
+    pub(crate) fn create_session(
         &self,
         account: UserId,
         token_hash: [u8; 32],
-    ) -> Result<(), Error> {
+    ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, now| {
             sql::create_session(conn, sql::int(account.0), &token_hash, now)
         })
-        .await
     }
 
     /// Forgets a session.
-    pub(crate) async fn delete_session(&self, token_hash: [u8; 32]) -> Result<(), Error> {
+    pub(crate) fn delete_session(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, _| sql::delete_session(conn, &token_hash))
-            .await
     }
 
     /// The account with this username, if any.
-    pub(crate) async fn account_by_name(
+    pub(crate) fn account_by_name(
         &self,
         username: Username,
-    ) -> Result<Option<Account>, Error> {
+    ) -> impl Future<Output = Result<Option<Account>, Error>> {
         self.read(move |conn| sql::account_by_name(conn, &username))
-            .await
     }
 
     /// The accounts with these usernames, in order; `NoSuchUser` naming the first missing one.
-    pub(crate) async fn accounts_by_names(
+    pub(crate) fn accounts_by_names(
         &self,
         usernames: Vec<Username>,
-    ) -> Result<Vec<Member>, Error> {
+    ) -> impl Future<Output = Result<Vec<Member>, Error>> {
         self.read(move |conn| {
             usernames
                 .iter()
@@ -289,78 +291,87 @@ impl Storage {
                 })
                 .collect()
         })
-        .await
     }
 
     /// The account a session token's hash belongs to, if the session exists.
-    pub(crate) async fn session(&self, token_hash: [u8; 32]) -> Result<Option<Member>, Error> {
-        self.read(move |conn| sql::session(conn, &token_hash)).await
+    pub(crate) fn session(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<Member>, Error>> {
+        self.read(move |conn| sql::session(conn, &token_hash))
     }
 
     // ---- chats ----
 
     /// The 1:1 chat of two accounts, created if needed; `true` if created now.
-    pub(crate) async fn create_direct(
+    pub(crate) fn create_direct(
         &self,
         me: UserId,
         other: UserId,
-    ) -> Result<(ChatSnapshot, bool), Error> {
+    ) -> impl Future<Output = Result<(ChatSnapshot, bool), Error>> {
         self.write(move |conn, now| sql::create_direct(conn, me, other, now))
-            .await
     }
 
     /// A new group of `creator` and `members`.
-    pub(crate) async fn create_group(
+    pub(crate) fn create_group(
         &self,
         creator: UserId,
         title: String,
         members: Vec<UserId>,
-    ) -> Result<ChatSnapshot, Error> {
+    ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
         self.write(move |conn, now| sql::create_group(conn, creator, &title, &members, now))
-            .await
     }
 
     /// Adds `account` to a group that `by` belongs to.
-    pub(crate) async fn add_member(
+    pub(crate) fn add_member(
         &self,
         chat: ChatId,
         by: UserId,
         account: Member,
-    ) -> Result<ChatSnapshot, Error> {
+    ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
         self.write(move |conn, _| sql::add_member(conn, chat, by, &account))
-            .await
     }
 
     /// Takes `user` out of a group `by` belongs to; the group afterwards and who left.
-    pub(crate) async fn remove_member(
+    pub(crate) fn remove_member(
         &self,
         chat: ChatId,
         by: UserId,
         user: UserId,
-    ) -> Result<(ChatSnapshot, Member), Error> {
+    ) -> impl Future<Output = Result<(ChatSnapshot, Member), Error>> {
         self.write(move |conn, _| sql::remove_member(conn, chat, by, user))
-            .await
     }
 
     /// Every account sharing a chat with `account`, and `account` itself.
-    pub(crate) async fn chat_partners(&self, account: UserId) -> Result<Vec<UserId>, Error> {
+    pub(crate) fn chat_partners(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
         self.read(move |conn| sql::chat_partners(conn, account))
-            .await
     }
 
     /// A chat with its members, if it exists.
-    pub(crate) async fn chat(&self, chat: ChatId) -> Result<Option<ChatSnapshot>, Error> {
-        self.read(move |conn| sql::chat(conn, chat)).await
+    pub(crate) fn chat(
+        &self,
+        chat: ChatId,
+    ) -> impl Future<Output = Result<Option<ChatSnapshot>, Error>> {
+        self.read(move |conn| sql::chat(conn, chat))
     }
 
     /// Every chat of an account.
-    pub(crate) async fn chats_of(&self, account: UserId) -> Result<Vec<ChatSnapshot>, Error> {
-        self.read(move |conn| sql::chats_of(conn, account)).await
+    pub(crate) fn chats_of(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<ChatSnapshot>, Error>> {
+        self.read(move |conn| sql::chats_of(conn, account))
     }
 
     /// The ids of a chat's members.
-    pub(crate) async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>, Error> {
-        self.read(move |conn| sql::member_ids(conn, chat)).await
+    pub(crate) fn member_ids(
+        &self,
+        chat: ChatId,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
+        self.read(move |conn| sql::member_ids(conn, chat))
     }
 
     // ---- messages ----
@@ -369,83 +380,84 @@ impl Storage {
     /// Returns once the append is queued (waiting only for room in the writer's queue); the
     /// returned future completes once it is committed. Appends queued one after another
     /// commit in that order.
-    pub(crate) async fn queue_append(
+    pub(crate) fn queue_append(
         &self,
         chat: ChatId,
         client_msg_id: ClientMsgId,
         sender: UserId,
         body: Arc<Vec<u8>>,
-    ) -> Result<Queued<Appended>, Error> {
+    ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
         // `sql::append` refuses only before it writes (membership, a clashing id).
         self.queue_job(Work::checked_first(move |conn, now| {
             sql::append(conn, chat, client_msg_id, sender, &body, now)
         }))
-        .await
     }
 
     /// Moves a member's read position forward; the new position if it moved.
-    pub(crate) async fn mark_read(
+    pub(crate) fn mark_read(
         &self,
         chat: ChatId,
         account: UserId,
         seq: Seq,
-    ) -> Result<Option<Seq>, Error> {
+    ) -> impl Future<Output = Result<Option<Seq>, Error>> {
         self.write(move |conn, _| sql::mark_read(conn, chat, account, seq))
-            .await
     }
 
     /// Messages after `after`, oldest first, for a member of the chat (else `NoSuchChat`).
-    pub(crate) async fn read_after(
+    pub(crate) fn read_after(
         &self,
         chat: ChatId,
         reader: Option<UserId>,
         after: Seq,
         limit: u32,
-    ) -> Result<Page, Error> {
+    ) -> impl Future<Output = Result<Page, Error>> {
         self.read(move |conn| {
             check_member(conn, chat, reader)?;
             sql::read_after(conn, chat, after, limit)
         })
-        .await
     }
 
     /// The newest `limit` messages before `before`, oldest first, for a member of the chat.
-    pub(crate) async fn read_before(
+    pub(crate) fn read_before(
         &self,
         chat: ChatId,
         reader: Option<UserId>,
         before: Seq,
         limit: u32,
-    ) -> Result<Page, Error> {
+    ) -> impl Future<Output = Result<Page, Error>> {
         self.read(move |conn| {
             check_member(conn, chat, reader)?;
             sql::read_before(conn, chat, before, limit)
         })
-        .await
     }
 
     // ---- the key directory ----
 
     /// An account's Ed25519 public key from registration, if the account exists.
-    pub(crate) async fn account_key(&self, account: UserId) -> Result<Option<[u8; 32]>, Error> {
-        self.read(move |conn| sql::account_key(conn, account)).await
+    pub(crate) fn account_key(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Option<[u8; 32]>, Error>> {
+        self.read(move |conn| sql::account_key(conn, account))
     }
 
     /// Adds or updates a device whose signature the caller has verified, with its new keys.
-    pub(crate) async fn publish_keys(
+    pub(crate) fn publish_keys(
         &self,
         device: DeviceKeys,
         one_time_keys: Vec<OneTimeKey>,
         fallback_key: Option<OneTimeKey>,
-    ) -> Result<Published, Error> {
+    ) -> impl Future<Output = Result<Published, Error>> {
         self.write(move |conn, now| {
             sql::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
         })
-        .await
     }
 
     /// The keys of those of `users` that exist, in the order asked.
-    pub(crate) async fn user_keys(&self, users: Vec<UserId>) -> Result<Vec<UserKeys>, Error> {
+    pub(crate) fn user_keys(
+        &self,
+        users: Vec<UserId>,
+    ) -> impl Future<Output = Result<Vec<UserKeys>, Error>> {
         self.read(move |conn| {
             let mut found = Vec::with_capacity(users.len());
             for user in users {
@@ -453,14 +465,13 @@ impl Storage {
             }
             Ok(found)
         })
-        .await
     }
 
     /// Claims one key of each device that exists.
-    pub(crate) async fn claim_keys(
+    pub(crate) fn claim_keys(
         &self,
         devices: Vec<DeviceRef>,
-    ) -> Result<Vec<ClaimedKey>, Error> {
+    ) -> impl Future<Output = Result<Vec<ClaimedKey>, Error>> {
         self.write(move |conn, _| {
             let mut claimed = Vec::with_capacity(devices.len());
             for device in &devices {
@@ -468,71 +479,64 @@ impl Storage {
             }
             Ok(claimed)
         })
-        .await
     }
 
     /// Queues to-device messages; per message its id, `None` where the device does not exist.
-    pub(crate) async fn queue_to_device(
+    pub(crate) fn queue_to_device(
         &self,
         sender: DeviceRef,
         messages: Arc<Vec<ToDeviceMessage>>,
-    ) -> Result<Vec<Option<u64>>, Error> {
+    ) -> impl Future<Output = Result<Vec<Option<u64>>, Error>> {
         self.write(move |conn, now| sql::queue_to_device(conn, &sender, &messages, now))
-            .await
     }
 
     /// Up to `limit` messages waiting for `device` after id `after`, by id.
-    pub(crate) async fn to_device_after(
+    pub(crate) fn to_device_after(
         &self,
         device: DeviceKey,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<QueuedToDevice>, Error> {
+    ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
         self.read(move |conn| sql::to_device_after(conn, &device, after, limit))
-            .await
     }
 
     /// Deletes those of `ids` that wait for `device`.
-    pub(crate) async fn to_device_done(
+    pub(crate) fn to_device_done(
         &self,
         device: DeviceKey,
         ids: Vec<u64>,
-    ) -> Result<(), Error> {
+    ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, _| sql::to_device_done(conn, &device, &ids))
-            .await
     }
 
     /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
-    pub(crate) async fn delete_device(
+    pub(crate) fn delete_device(
         &self,
         account: UserId,
         device: DeviceKey,
-    ) -> Result<bool, Error> {
+    ) -> impl Future<Output = Result<bool, Error>> {
         self.write(move |conn, _| sql::delete_device(conn, account, &device))
-            .await
     }
 
     // ---- key backup ----
 
     /// Stores (or replaces) backup entries of `account`.
-    pub(crate) async fn put_backup(
+    pub(crate) fn put_backup(
         &self,
         account: UserId,
         entries: Vec<BackupEntry>,
-    ) -> Result<(), Error> {
+    ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, _| sql::put_backup(conn, account, &entries))
-            .await
     }
 
     /// Up to `limit` backup entries of `account` after position `after`.
-    pub(crate) async fn backup_after(
+    pub(crate) fn backup_after(
         &self,
         account: UserId,
         after: u64,
         limit: u32,
-    ) -> Result<BackupPage, Error> {
+    ) -> impl Future<Output = Result<BackupPage, Error>> {
         self.read(move |conn| sql::backup_after(conn, account, after, limit))
-            .await
     }
 }
 
