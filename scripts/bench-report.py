@@ -156,8 +156,8 @@ def main():
     md = ["# Benchmark results", "",
           f"Written by `scripts/bench` on {facts['date']} (commit {facts['commit']}). "
           f"Each figure is the median of {runs} runs (every run: {warmup_s} s warm-up, then a "
-          f"{window_s} s measured window; the idle figures hold the connections until the "
-          "count settles). The baseline is measured in the same run, on the same machine, with "
+          f"{window_s} s measured window; the idle figures are taken once the "
+          "clients are all connected and the server has read what they sent). The baseline is measured in the same run, on the same machine, with "
           "the same client. Raw per-run numbers: [`results.json`](results.json).", "",
           "## Machine", "",
           f"- CPU: {facts['cpu']} — `nproc` = {facts['nproc']} (client and server share them)",
