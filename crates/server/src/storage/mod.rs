@@ -135,7 +135,8 @@ pub(crate) struct BackupPage {
 /// copied nearly every page it wrote a second time: under `merpati-bench latency` (20,000
 /// messages/s over 500 chats) it wrote 258 MB/s and read 276 MB/s back. A page rewritten many
 /// times between checkpoints is copied once: with 10,000 pages (a WAL of about 40 MB on disk),
-/// 178 and 158 MB/s, and the median latency fell from about 50 to 4–10 ms (bench/NOTES.md).
+/// 178 and 158 MB/s, and in runs of the same hour the median latency at that rate fell from
+/// about 50 to 4–10 ms (bench/NOTES.md, item 9).
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// The handle to storage; cheap to clone.
