@@ -4,10 +4,16 @@
 #
 #   scripts/tools.sh            build tools (wasm target, trunk, wasm-bindgen, wasm-opt)
 #   scripts/tools.sh --browser  also Chromium and chromedriver, for the browser tests
+#   scripts/tools.sh --bench    also what the benchmark scripts read the machine with
+#                               (twiggy, perf, ss, python3)
+#   scripts/tools.sh --fuzz     also cargo-fuzz (run on the stable toolchain, see scripts/fuzz)
+# Flags combine: `scripts/tools.sh --browser --bench`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TRUNK_VERSION=0.21.14
+TWIGGY_VERSION=0.8.0
+CARGO_FUZZ_VERSION=0.13.2
 WASM_OPT_VERSION=132
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
@@ -37,12 +43,42 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
   npm install --global --no-fund --no-audit "binaryen@$WASM_OPT_VERSION.0.0"
 fi
 
-if [[ "${1:-}" == "--browser" ]]; then
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    say "installing chromium and chromedriver (Debian packages)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  fi
+want_browser=false want_bench=false want_fuzz=false
+for flag in "$@"; do
+  case "$flag" in
+    --browser) want_browser=true ;;
+    --bench) want_bench=true ;;
+    --fuzz) want_fuzz=true ;;
+    *) echo "tools.sh: unknown flag $flag" >&2; exit 2 ;;
+  esac
+done
+
+# Debian packages, installed in one apt run: `apt_want <command> <package>` per tool.
+missing_packages=()
+apt_want() { command -v "$1" >/dev/null || missing_packages+=("$2"); }
+if $want_browser; then
+  apt_want chromium chromium
+  apt_want chromedriver chromium-driver
+fi
+if $want_bench; then
+  apt_want perf linux-perf
+  apt_want ss iproute2
+  apt_want python3 python3
+fi
+if ((${#missing_packages[@]})); then
+  say "installing ${missing_packages[*]} (Debian packages)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null
+fi
+
+if $want_bench && ! twiggy --version 2>/dev/null | grep -qx "twiggy-opt $TWIGGY_VERSION"; then
+  say "installing twiggy $TWIGGY_VERSION (a minute, once)"
+  cargo install --locked twiggy --version "$TWIGGY_VERSION"
+fi
+
+if $want_fuzz && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (a few minutes, once)"
+  cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
 # trunk builds offline (Trunk.toml); make sure every crate for both targets is on disk.
