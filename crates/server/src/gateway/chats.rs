@@ -18,7 +18,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
 use crate::fanout::SessionId;
-use crate::storage::ChatSnapshot;
+use crate::storage::{ChatSnapshot, no_such_chat};
 
 impl Gateway {
     /// Creates the chat; `true` if it is new (an existing 1:1 chat is returned as is).
@@ -94,12 +94,7 @@ impl Gateway {
             .chat(chat_id)
             .await?
             .filter(|chat| chat.has_member(me.id))
-            .ok_or_else(|| {
-                Error::refused(
-                    ErrorCode::NoSuchChat,
-                    format!("chat {} does not exist or you are not a member", chat_id.0),
-                )
-            })?;
+            .ok_or_else(|| no_such_chat(chat_id))?;
         if chat.kind != ChatKind::Group {
             return Err(Error::refused(
                 ErrorCode::NotAGroup,

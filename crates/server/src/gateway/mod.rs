@@ -44,14 +44,14 @@ mod tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use merpati_protocol::{ChatId, ErrorCode, ServerFrame, UserId, Username};
+use merpati_protocol::{ChatId, ServerFrame, UserId, Username};
 
 use crate::Error;
 use crate::admission::AdmissionControl;
 use crate::fanout::FanOut;
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
-use crate::storage::{Account, Storage};
+use crate::storage::{Account, Storage, no_such_user};
 
 pub(crate) use session::Admitted;
 
@@ -106,12 +106,7 @@ impl Gateway {
         self.storage
             .account_by_name(username.clone())
             .await?
-            .ok_or_else(|| {
-                Error::refused(
-                    ErrorCode::NoSuchUser,
-                    format!("there is no user {username}"),
-                )
-            })
+            .ok_or_else(|| no_such_user(username))
     }
 }
 
