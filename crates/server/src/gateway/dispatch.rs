@@ -45,7 +45,7 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
 }
 
 impl<S: FrameSocket> Session<S> {
-    /// Runs a received message in a box as large as its handler needs (see `on_frame`).
+    /// Runs a received message's handler in a box as large as that handler needs.
     pub(super) async fn on_message(&mut self, message: Message) -> Result<Flow, Gone> {
         match message {
             Message::Binary(bytes) => match merpati_protocol::decode::<ClientFrame>(&bytes) {

@@ -87,7 +87,7 @@ impl ChatSnapshot {
     }
 }
 
-/// The outcome of [`Storage::append`].
+/// The outcome of an append ([`Storage::queue_append`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Appended {
     pub(crate) seq: Seq,
