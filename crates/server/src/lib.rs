@@ -15,12 +15,14 @@
 //!   admission, static files.
 //! - `admission`: the connection cap, the handshake rate and each session's send rate.
 //! - `metrics`: the counters, served in the Prometheus text format.
-//! - `gateway`: one WebSocket session, from the challenge to the last frame; `gateway::keys`
-//!   serves its end-to-end encryption frames (key directory, to-device messages, key backup).
+//! - `gateway`: one WebSocket session, from the challenge to the last frame: its event loop
+//!   (`gateway::session`), and each kind of frame served in its domain's file (`sign_in`,
+//!   `chats`, `messages`, `sync`, and `keys` for end-to-end encryption).
 //! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
 //! - `fanout`: who is online (and on which device), and handing one encoded frame to many
 //!   sessions.
-//! - `storage`: SQLite: schema migrations, the group-committing writer, read connections.
+//! - `storage`: SQLite: schema migrations, the group-committing writer, read connections, and
+//!   the SQL in one file per domain (`storage::sql`).
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
 //! - [`error`]: the error type of the crate.
 

@@ -19,7 +19,10 @@ use merpati_protocol::{
     MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, RequestId, ServerFrame, UserId,
 };
 
-use super::{Flow, Gateway, Gone, Session, encode};
+use super::session::{Flow, Gone, Session};
+use super::socket::FrameSocket;
+use super::{Gateway, encode};
+use crate::fanout::SessionId;
 use crate::{Error, auth};
 
 /// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
@@ -33,6 +36,19 @@ const TO_DEVICE_PAGE: u32 = 64;
 const SIGNATURE_BYTES: usize = 64;
 
 impl Gateway {
+    /// Tells every account sharing a chat with `user`, and `user`'s other sessions, that
+    /// `user`'s devices changed, so they query its keys again before encrypting for it.
+    pub(super) async fn devices_changed(&self, user: UserId, skip: SessionId) {
+        match self.storage.chat_partners(user).await {
+            Ok(partners) => {
+                let frame = encode(&ServerFrame::DevicesChanged { user });
+                self.fanout.deliver(&partners, &frame, Some(skip));
+            }
+            // The change is stored all the same; partners see it at their next query.
+            Err(error) => tracing::warn!(%error, "cannot announce a device change"),
+        }
+    }
+
     /// Checks that a device's keys may be stored: published by its own account, signed by
     /// the account's key, every one-time key with a signature's worth of bytes. Takes them by
     /// reference, so that a request waiting here holds them once, in its handler.
@@ -69,10 +85,12 @@ impl Gateway {
     }
 }
 
-impl Session {
+impl<S: FrameSocket> Session<S> {
     /// The device this connection published keys for.
     fn device(&self) -> Option<DeviceKey> {
-        self.me.as_ref().and_then(|me| me.device)
+        self.signed_in
+            .as_ref()
+            .and_then(|signed_in| signed_in.device)
     }
 
     /// Answers `PublishKeys`, binds the connection to the device and sends what waits for it.
@@ -100,7 +118,7 @@ impl Session {
         let published = match published {
             Ok(published) => published,
             Err(error) => {
-                Box::pin(self.send_error(None, &error)).await?;
+                Box::pin(self.write_error(None, &error)).await?;
                 return Ok(Flow::Continue);
             }
         };
@@ -111,26 +129,26 @@ impl Session {
         // Bound before the queue is read, so that a message stored meanwhile is not missed;
         // it may then arrive twice (queued and live), with the same id both times.
         self.gateway.fanout.bind_device(me.id, self.id, device_key);
-        if let Some(signed_in) = self.me.as_mut() {
+        if let Some(signed_in) = self.signed_in.as_mut() {
             signed_in.device = Some(device_key);
         }
         if published.new_device {
             tracing::info!("new device published");
             self.gateway.devices_changed(me.id, self.id).await;
         }
-        self.send(&ServerFrame::KeysPublished {
+        self.write_frame(&ServerFrame::KeysPublished {
             one_time_keys: published.one_time_keys,
         })
         .await?;
         if newly_bound {
             // Boxed, like the error above: once per connection, and the largest step.
-            Box::pin(self.send_queued_to_device(device_key)).await?;
+            Box::pin(self.write_waiting_to_device(device_key)).await?;
         }
         Ok(Flow::Continue)
     }
 
     /// Sends every to-device message waiting for `device`, by id, a page at a time.
-    async fn send_queued_to_device(&mut self, device: DeviceKey) -> Result<(), Gone> {
+    async fn write_waiting_to_device(&mut self, device: DeviceKey) -> Result<(), Gone> {
         let mut after = 0;
         loop {
             let page = self
@@ -141,12 +159,12 @@ impl Session {
             let queued = match page {
                 Ok(queued) => queued,
                 // What was not sent stays queued: the next PublishKeys sends it.
-                Err(error) => return self.send_error(None, &error).await,
+                Err(error) => return self.write_error(None, &error).await,
             };
             let full = queued.len() == TO_DEVICE_PAGE as usize;
             for message in queued {
                 after = message.id;
-                self.send(&ServerFrame::ToDevice {
+                self.write_frame(&ServerFrame::ToDevice {
                     id: message.id,
                     sender: message.sender,
                     body: message.body,
@@ -194,9 +212,9 @@ impl Session {
                         )
                         .await;
                 }
-                self.send_bytes(frame).await?;
+                self.write_bytes(frame).await?;
             }
-            Err(error) => self.send_error(Some(request), &error).await?,
+            Err(error) => self.write_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
     }
@@ -218,17 +236,17 @@ impl Session {
         }
         match self.gateway.storage.claim_keys(devices).await {
             Ok(keys) => {
-                self.send(&ServerFrame::ClaimedKeys { request, keys })
+                self.write_frame(&ServerFrame::ClaimedKeys { request, keys })
                     .await?
             }
-            Err(error) => self.send_error(Some(request), &error).await?,
+            Err(error) => self.write_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
     }
 
     /// Answers `SendToDevice` once the messages are durable, then hands each to the sessions
     /// of its device that are online.
-    pub(super) async fn send_to_device(
+    pub(super) async fn relay_to_devices(
         &mut self,
         me: &Member,
         request: RequestId,
@@ -278,11 +296,12 @@ impl Session {
         let ids = match stored {
             Ok(ids) => ids,
             Err(error) => {
-                self.send_error(Some(request), &error).await?;
+                self.write_error(Some(request), &error).await?;
                 return Ok(Flow::Continue);
             }
         };
-        self.send(&ServerFrame::ToDeviceSent { request }).await?;
+        self.write_frame(&ServerFrame::ToDeviceSent { request })
+            .await?;
         let messages = Arc::try_unwrap(messages).unwrap_or_else(|shared| shared.as_ref().clone());
         for (message, id) in messages.into_iter().zip(ids) {
             // `None`: no such device, dropped without a word (it may have signed out).
@@ -322,7 +341,7 @@ impl Session {
                 .await;
         }
         if let Err(error) = self.gateway.storage.to_device_done(device, ids).await {
-            self.send_error(None, &error).await?;
+            self.write_error(None, &error).await?;
         }
         Ok(Flow::Continue)
     }
@@ -357,7 +376,8 @@ impl Session {
         }
         match self.gateway.storage.put_backup(me.id, entries).await {
             Ok(()) => {
-                self.send(&ServerFrame::BackupStored { request }).await?;
+                self.write_frame(&ServerFrame::BackupStored { request })
+                    .await?;
                 // The account's other devices may be waiting for one of these keys.
                 self.gateway.fanout.deliver(
                     &[me.id],
@@ -365,7 +385,7 @@ impl Session {
                     Some(self.id),
                 );
             }
-            Err(error) => self.send_error(Some(request), &error).await?,
+            Err(error) => self.write_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
     }
@@ -380,14 +400,14 @@ impl Session {
         let limit = u32::try_from(MAX_BACKUP_BATCH).unwrap_or(u32::MAX);
         match self.gateway.storage.backup_after(me.id, after, limit).await {
             Ok(page) => {
-                self.send(&ServerFrame::Backup {
+                self.write_frame(&ServerFrame::Backup {
                     request,
                     entries: page.entries,
                     more: page.more,
                 })
                 .await?
             }
-            Err(error) => self.send_error(Some(request), &error).await?,
+            Err(error) => self.write_error(Some(request), &error).await?,
         }
         Ok(Flow::Continue)
     }

@@ -6,7 +6,7 @@
 //! (`register`, `append`, `read_after`, ...). Writes go to the single writer thread, which
 //! commits them in groups and answers only after the commit ([`writer`]); reads use a pool of
 //! read-only connections ([`readers`]). The database is `<data>/merpati.db` in WAL mode; its
-//! schema is versioned by [`schema`], and the SQL itself lives in [`sql`].
+//! schema is versioned by [`schema`], and the SQL itself lives in [`sql`], one file per domain.
 
 mod readers;
 mod schema;
@@ -31,7 +31,7 @@ use crate::Error;
 use crate::config::Durability;
 use readers::Readers;
 use writer::{Job, Work};
-pub(crate) use writer::{WriterStats, WriterThread};
+pub(crate) use writer::{Queued, WriterStats, WriterThread};
 
 /// The name of the database file inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "merpati.db";
@@ -87,7 +87,7 @@ impl ChatSnapshot {
     }
 }
 
-/// The outcome of [`Storage::append`].
+/// The outcome of an append ([`Storage::queue_append`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Appended {
     pub(crate) seq: Seq,
@@ -213,7 +213,7 @@ impl Storage {
     /// them in order (a session pipelining its sends).
     fn queue_job<T, F>(
         &self,
-        (job, answer): (Work<T, F>, tokio::sync::oneshot::Receiver<Result<T, Error>>),
+        (job, answer): (Work<T, F>, Queued<T>),
     ) -> impl Future<Output = Result<Queued<T>, Error>> + use<'_, T, F>
     where
         T: Send + 'static,
@@ -225,7 +225,7 @@ impl Storage {
                 .send(job)
                 .await
                 .map_err(|_| Error::WriterStopped)?;
-            Ok(Queued(answer))
+            Ok(answer)
         }
     }
 
@@ -247,7 +247,9 @@ impl Storage {
         public_key: [u8; 32],
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<Member, Error>> {
-        self.write(move |conn, now| sql::register(conn, &username, &public_key, &token_hash, now))
+        self.write(move |conn, now| {
+            sql::accounts::register(conn, &username, &public_key, &token_hash, now)
+        })
     }
 
     /// Stores a new session for an account.
@@ -257,7 +259,7 @@ impl Storage {
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, now| {
-            sql::create_session(conn, sql::int(account.0), &token_hash, now)
+            sql::accounts::create_session(conn, sql::int(account.0), &token_hash, now)
         })
     }
 
@@ -266,7 +268,7 @@ impl Storage {
         &self,
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::delete_session(conn, &token_hash))
+        self.write(move |conn, _| sql::accounts::delete_session(conn, &token_hash))
     }
 
     /// The account with this username, if any.
@@ -274,7 +276,7 @@ impl Storage {
         &self,
         username: Username,
     ) -> impl Future<Output = Result<Option<Account>, Error>> {
-        self.read(move |conn| sql::account_by_name(conn, &username))
+        self.read(move |conn| sql::accounts::account_by_name(conn, &username))
     }
 
     /// The accounts with these usernames, in order; `NoSuchUser` naming the first missing one.
@@ -286,7 +288,7 @@ impl Storage {
             usernames
                 .iter()
                 .map(|name| {
-                    sql::account_by_name(conn, name)?
+                    sql::accounts::account_by_name(conn, name)?
                         .map(|account| account.member)
                         .ok_or_else(|| no_such_user(name))
                 })
@@ -299,7 +301,7 @@ impl Storage {
         &self,
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<Option<Member>, Error>> {
-        self.read(move |conn| sql::session(conn, &token_hash))
+        self.read(move |conn| sql::accounts::session(conn, &token_hash))
     }
 
     // ---- chats ----
@@ -310,7 +312,7 @@ impl Storage {
         me: UserId,
         other: UserId,
     ) -> impl Future<Output = Result<(ChatSnapshot, bool), Error>> {
-        self.write(move |conn, now| sql::create_direct(conn, me, other, now))
+        self.write(move |conn, now| sql::chats::create_direct(conn, me, other, now))
     }
 
     /// A new group of `creator` and `members`.
@@ -320,7 +322,7 @@ impl Storage {
         title: String,
         members: Vec<UserId>,
     ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
-        self.write(move |conn, now| sql::create_group(conn, creator, &title, &members, now))
+        self.write(move |conn, now| sql::chats::create_group(conn, creator, &title, &members, now))
     }
 
     /// Adds `account` to a group that `by` belongs to.
@@ -330,7 +332,7 @@ impl Storage {
         by: UserId,
         account: Member,
     ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
-        self.write(move |conn, _| sql::add_member(conn, chat, by, &account))
+        self.write(move |conn, _| sql::chats::add_member(conn, chat, by, &account))
     }
 
     /// Takes `user` out of a group `by` belongs to; the group afterwards and who left.
@@ -340,7 +342,7 @@ impl Storage {
         by: UserId,
         user: UserId,
     ) -> impl Future<Output = Result<(ChatSnapshot, Member), Error>> {
-        self.write(move |conn, _| sql::remove_member(conn, chat, by, user))
+        self.write(move |conn, _| sql::chats::remove_member(conn, chat, by, user))
     }
 
     /// Every account sharing a chat with `account`, and `account` itself.
@@ -348,7 +350,7 @@ impl Storage {
         &self,
         account: UserId,
     ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
-        self.read(move |conn| sql::chat_partners(conn, account))
+        self.read(move |conn| sql::chats::chat_partners(conn, account))
     }
 
     /// A chat with its members, if it exists.
@@ -356,7 +358,7 @@ impl Storage {
         &self,
         chat: ChatId,
     ) -> impl Future<Output = Result<Option<ChatSnapshot>, Error>> {
-        self.read(move |conn| sql::chat(conn, chat))
+        self.read(move |conn| sql::chats::chat(conn, chat))
     }
 
     /// Every chat of an account.
@@ -364,7 +366,7 @@ impl Storage {
         &self,
         account: UserId,
     ) -> impl Future<Output = Result<Vec<ChatSnapshot>, Error>> {
-        self.read(move |conn| sql::chats_of(conn, account))
+        self.read(move |conn| sql::chats::chats_of(conn, account))
     }
 
     /// The ids of a chat's members.
@@ -372,7 +374,7 @@ impl Storage {
         &self,
         chat: ChatId,
     ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
-        self.read(move |conn| sql::member_ids(conn, chat))
+        self.read(move |conn| sql::chats::member_ids(conn, chat))
     }
 
     // ---- messages ----
@@ -388,9 +390,9 @@ impl Storage {
         sender: UserId,
         body: Arc<Vec<u8>>,
     ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
-        // `sql::append` refuses only before it writes (membership, a clashing id).
+        // `sql::messages::append` refuses only before it writes (membership, a clashing id).
         self.queue_job(Work::checked_first(move |conn, now| {
-            sql::append(conn, chat, client_msg_id, sender, &body, now)
+            sql::messages::append(conn, chat, client_msg_id, sender, &body, now)
         }))
     }
 
@@ -401,7 +403,7 @@ impl Storage {
         account: UserId,
         seq: Seq,
     ) -> impl Future<Output = Result<Option<Seq>, Error>> {
-        self.write(move |conn, _| sql::mark_read(conn, chat, account, seq))
+        self.write(move |conn, _| sql::messages::mark_read(conn, chat, account, seq))
     }
 
     /// Messages after `after`, oldest first, for a member of the chat (else `NoSuchChat`).
@@ -414,7 +416,7 @@ impl Storage {
     ) -> impl Future<Output = Result<Page, Error>> {
         self.read(move |conn| {
             check_member(conn, chat, reader)?;
-            sql::read_after(conn, chat, after, limit)
+            sql::messages::read_after(conn, chat, after, limit)
         })
     }
 
@@ -428,7 +430,7 @@ impl Storage {
     ) -> impl Future<Output = Result<Page, Error>> {
         self.read(move |conn| {
             check_member(conn, chat, reader)?;
-            sql::read_before(conn, chat, before, limit)
+            sql::messages::read_before(conn, chat, before, limit)
         })
     }
 
@@ -439,7 +441,7 @@ impl Storage {
         &self,
         account: UserId,
     ) -> impl Future<Output = Result<Option<[u8; 32]>, Error>> {
-        self.read(move |conn| sql::account_key(conn, account))
+        self.read(move |conn| sql::keys::account_key(conn, account))
     }
 
     /// Adds or updates a device whose signature the caller has verified, with its new keys.
@@ -450,7 +452,7 @@ impl Storage {
         fallback_key: Option<OneTimeKey>,
     ) -> impl Future<Output = Result<Published, Error>> {
         self.write(move |conn, now| {
-            sql::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
+            sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
         })
     }
 
@@ -462,7 +464,7 @@ impl Storage {
         self.read(move |conn| {
             let mut found = Vec::with_capacity(users.len());
             for user in users {
-                found.extend(sql::user_keys(conn, user)?);
+                found.extend(sql::keys::user_keys(conn, user)?);
             }
             Ok(found)
         })
@@ -476,7 +478,7 @@ impl Storage {
         self.write(move |conn, _| {
             let mut claimed = Vec::with_capacity(devices.len());
             for device in &devices {
-                claimed.extend(sql::claim_key(conn, device)?);
+                claimed.extend(sql::keys::claim_key(conn, device)?);
             }
             Ok(claimed)
         })
@@ -488,7 +490,7 @@ impl Storage {
         sender: DeviceRef,
         messages: Arc<Vec<ToDeviceMessage>>,
     ) -> impl Future<Output = Result<Vec<Option<u64>>, Error>> {
-        self.write(move |conn, now| sql::queue_to_device(conn, &sender, &messages, now))
+        self.write(move |conn, now| sql::keys::queue_to_device(conn, &sender, &messages, now))
     }
 
     /// Up to `limit` messages waiting for `device` after id `after`, by id.
@@ -498,7 +500,7 @@ impl Storage {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
-        self.read(move |conn| sql::to_device_after(conn, &device, after, limit))
+        self.read(move |conn| sql::keys::to_device_after(conn, &device, after, limit))
     }
 
     /// Deletes those of `ids` that wait for `device`.
@@ -507,7 +509,7 @@ impl Storage {
         device: DeviceKey,
         ids: Vec<u64>,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::to_device_done(conn, &device, &ids))
+        self.write(move |conn, _| sql::keys::to_device_done(conn, &device, &ids))
     }
 
     /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
@@ -516,7 +518,7 @@ impl Storage {
         account: UserId,
         device: DeviceKey,
     ) -> impl Future<Output = Result<bool, Error>> {
-        self.write(move |conn, _| sql::delete_device(conn, account, &device))
+        self.write(move |conn, _| sql::keys::delete_device(conn, account, &device))
     }
 
     // ---- key backup ----
@@ -527,7 +529,7 @@ impl Storage {
         account: UserId,
         entries: Vec<BackupEntry>,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::put_backup(conn, account, &entries))
+        self.write(move |conn, _| sql::backup::put_backup(conn, account, &entries))
     }
 
     /// Up to `limit` backup entries of `account` after position `after`.
@@ -537,349 +539,34 @@ impl Storage {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<BackupPage, Error>> {
-        self.read(move |conn| sql::backup_after(conn, account, after, limit))
+        self.read(move |conn| sql::backup::backup_after(conn, account, after, limit))
     }
 }
 
-fn no_such_user(name: &Username) -> Error {
+/// The refusal for a username no account has.
+pub(crate) fn no_such_user(name: &Username) -> Error {
     Error::refused(
         merpati_protocol::ErrorCode::NoSuchUser,
         format!("there is no user {name}"),
     )
 }
 
+/// The refusal for a chat that does not exist or that the account is not in: a stranger
+/// cannot tell the two apart.
+pub(crate) fn no_such_chat(chat: ChatId) -> Error {
+    Error::refused(
+        merpati_protocol::ErrorCode::NoSuchChat,
+        format!("chat {} does not exist or you are not a member", chat.0),
+    )
+}
+
 /// Refuses a reader who is not a member; `None` skips the check (the caller has checked).
 fn check_member(conn: &Connection, chat: ChatId, reader: Option<UserId>) -> Result<(), Error> {
     match reader {
-        Some(reader) if !sql::is_member(conn, chat, reader)? => Err(Error::refused(
-            merpati_protocol::ErrorCode::NoSuchChat,
-            format!("chat {} does not exist or you are not a member", chat.0),
-        )),
+        Some(reader) if !sql::chats::is_member(conn, chat, reader)? => Err(no_such_chat(chat)),
         _ => Ok(()),
     }
 }
 
-/// The current time in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
-/// A queued write's outcome, available once its transaction committed (or failed).
-#[derive(Debug)]
-pub(crate) struct Queued<T>(tokio::sync::oneshot::Receiver<Result<T, Error>>);
-
-impl<T> std::future::Future for Queued<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|answer| {
-            answer
-                .map_err(|_| Error::WriterStopped)
-                .and_then(|outcome| outcome)
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::collections::BTreeSet;
-
-    use merpati_protocol::ErrorCode;
-
-    use super::*;
-
-    async fn open(dir: &Path) -> (Storage, WriterThread) {
-        Storage::open(dir, Durability::Full).unwrap()
-    }
-
-    #[tokio::test]
-    async fn the_writer_checkpoints_the_wal_every_ten_thousand_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, _writer) = open(dir.path()).await;
-        let (journal, checkpoint_pages): (String, u32) = storage
-            .write(|conn, _| {
-                let journal = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
-                let pages =
-                    conn.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?;
-                Ok((journal, pages))
-            })
-            .await
-            .unwrap();
-        assert_eq!(journal, "wal");
-        assert_eq!(checkpoint_pages, 10_000);
-    }
-
-    async fn account(storage: &Storage, name: &str) -> Member {
-        let mut token = [0u8; 32];
-        getrandom::fill(&mut token).unwrap();
-        storage
-            .register(Username::parse(name).unwrap(), [7; 32], token)
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_appends_commit_in_groups_with_gapless_seqs() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let alice = account(&storage, "alice").await;
-        let bob = account(&storage, "bob").await;
-        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-        let commits_before = writer.commits();
-
-        const SENDS: usize = 300;
-        let appends = (0..SENDS).map(|i| {
-            let storage = storage.clone();
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            tokio::spawn(async move {
-                storage
-                    .queue_append(chat.id, ClientMsgId(id), alice.id, Arc::new(vec![1, 2, 3]))
-                    .await
-                    .expect("queued")
-                    .await
-            })
-        });
-        let mut seqs = BTreeSet::new();
-        for append in appends.collect::<Vec<_>>() {
-            let appended = append.await.unwrap().unwrap();
-            assert!(appended.newly_stored);
-            assert!(
-                seqs.insert(appended.seq.0),
-                "seq {} given twice",
-                appended.seq.0
-            );
-        }
-        assert_eq!(seqs, (1..=SENDS as u64).collect::<BTreeSet<_>>());
-        let commits = writer.commits() - commits_before;
-        assert!(
-            commits < SENDS as u64 / 2,
-            "{SENDS} concurrent appends took {commits} commits: no group commit"
-        );
-
-        let page = storage
-            .read_after(chat.id, Some(bob.id), Seq(0), 500)
-            .await
-            .unwrap();
-        assert_eq!(page.messages.len(), SENDS);
-        assert!(!page.more);
-        drop(storage);
-        writer.join();
-    }
-
-    #[tokio::test]
-    async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let name = Username::parse("carol").unwrap();
-        let (first, second, third) = tokio::join!(
-            storage.register(name.clone(), [1; 32], [1; 32]),
-            storage.register(name.clone(), [2; 32], [2; 32]),
-            storage.register(Username::parse("dave").unwrap(), [3; 32], [3; 32]),
-        );
-        assert!(first.is_ok());
-        assert_eq!(second.unwrap_err().code(), ErrorCode::UsernameTaken);
-        assert!(third.is_ok());
-        // The refused registration's session must not exist.
-        assert!(storage.session([2; 32]).await.unwrap().is_none());
-        assert!(storage.session([1; 32]).await.unwrap().is_some());
-        drop(storage);
-        writer.join();
-    }
-
-    /// Keeps the writer thread busy inside a request of its own until the returned gate is
-    /// opened, so that whatever is queued meanwhile lands in the next batch, together.
-    /// (Holding SQLite's lock from another connection is not enough: the writer may take
-    /// the first queued request alone and wait for the lock with it.)
-    async fn hold_the_writer(storage: &Storage) -> WriterGate {
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let (open, opened) = std::sync::mpsc::channel::<()>();
-        let done = storage
-            .queue_job(Work::new(move |_: &Connection, _| {
-                let _ = started.send(());
-                let _ = opened.recv();
-                Ok(())
-            }))
-            .await
-            .unwrap();
-        tokio::task::spawn_blocking(move || running.recv())
-            .await
-            .unwrap()
-            .expect("the writer runs the gate");
-        WriterGate { open, done }
-    }
-
-    struct WriterGate {
-        open: std::sync::mpsc::Sender<()>,
-        done: Queued<()>,
-    }
-
-    impl WriterGate {
-        async fn open(self) {
-            self.open.send(()).unwrap();
-            self.done.await.unwrap();
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn appends_refused_without_a_savepoint_leave_no_trace() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let alice = account(&storage, "alice").await;
-        let bob = account(&storage, "bob").await;
-        let mallory = account(&storage, "mallory").await;
-        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-
-        let gate = hold_the_writer(&storage).await;
-        let mut queued = Vec::new();
-        for n in 0..6u8 {
-            // Every other one from someone outside the chat: refused, before writing.
-            let sender = if n % 2 == 0 { alice.id } else { mallory.id };
-            queued.push(
-                storage
-                    .queue_append(chat.id, ClientMsgId([n; 16]), sender, Arc::new(vec![n]))
-                    .await
-                    .unwrap(),
-            );
-        }
-        gate.open().await;
-        let mut outcomes = Vec::new();
-        for append in queued {
-            outcomes.push(append.await.map(|appended| appended.seq.0));
-        }
-        assert_eq!(outcomes[0].as_ref().ok(), Some(&1));
-        assert_eq!(outcomes[2].as_ref().ok(), Some(&2));
-        assert_eq!(
-            outcomes[4].as_ref().ok(),
-            Some(&3),
-            "no gap where refusals were"
-        );
-        for refused in [&outcomes[1], &outcomes[3], &outcomes[5]] {
-            assert_eq!(refused.as_ref().unwrap_err().code(), ErrorCode::NoSuchChat);
-        }
-        drop(storage);
-        writer.join();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let alice = account(&storage, "alice").await;
-        let bob = account(&storage, "bob").await;
-        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-
-        let gate = hold_the_writer(&storage).await;
-        let append = storage
-            .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
-            .await
-            .unwrap();
-        // Writes, then fails with an error that is not a refusal (as a full disk would).
-        let broken = storage
-            .queue_job(Work::checked_first(move |conn: &Connection, _| {
-                conn.execute(
-                    "UPDATE chats SET head_seq = head_seq + 100 WHERE id = ?1",
-                    [i64::try_from(chat.id.0).unwrap()],
-                )?;
-                Err::<(), _>(Error::Commit("the disk is full".to_owned()))
-            }))
-            .await
-            .unwrap();
-        gate.open().await;
-        assert!(
-            append.await.is_err(),
-            "in the failed batch: not acknowledged"
-        );
-        assert!(broken.await.is_err());
-
-        // Nothing of that batch was kept: the next append is the chat's first message.
-        let appended = storage
-            .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert_eq!(appended.seq, Seq(1));
-        drop(storage);
-        writer.join();
-    }
-
-    #[tokio::test]
-    async fn queued_writes_are_committed_before_the_writer_stops() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let alice = account(&storage, "alice").await;
-        let bob = account(&storage, "bob").await;
-        let (chat, created) = storage.create_direct(alice.id, bob.id).await.unwrap();
-        assert!(created);
-        let appended = storage
-            .queue_append(
-                chat.id,
-                ClientMsgId([9; 16]),
-                bob.id,
-                Arc::new(b"hi".to_vec()),
-            )
-            .await
-            .expect("queued")
-            .await
-            .unwrap();
-        let epoch = storage.epoch();
-        drop(storage);
-        writer.join();
-
-        let (storage, writer) = open(dir.path()).await;
-        assert_eq!(storage.epoch(), epoch, "the epoch survives a restart");
-        let page = storage
-            .read_after(chat.id, Some(alice.id), Seq(0), 10)
-            .await
-            .unwrap();
-        assert_eq!(page.messages.len(), 1);
-        assert_eq!(page.messages[0].seq, appended.seq);
-        assert_eq!(page.messages[0].body, b"hi");
-        drop(storage);
-        writer.join();
-    }
-
-    #[tokio::test]
-    async fn read_positions_only_move_forward_and_stop_at_the_head() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, writer) = open(dir.path()).await;
-        let alice = account(&storage, "alice").await;
-        let bob = account(&storage, "bob").await;
-        let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-        for i in 0..3u8 {
-            storage
-                .queue_append(chat.id, ClientMsgId([i; 16]), alice.id, Arc::new(vec![i]))
-                .await
-                .expect("queued")
-                .await
-                .unwrap();
-        }
-        assert_eq!(
-            storage.mark_read(chat.id, bob.id, Seq(2)).await.unwrap(),
-            Some(Seq(2))
-        );
-        assert_eq!(
-            storage.mark_read(chat.id, bob.id, Seq(1)).await.unwrap(),
-            None
-        );
-        assert_eq!(
-            storage.mark_read(chat.id, bob.id, Seq(99)).await.unwrap(),
-            Some(Seq(3))
-        );
-        let chats = storage.chats_of(bob.id).await.unwrap();
-        assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
-        assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
-        drop(storage);
-        writer.join();
-    }
-}
+mod tests;

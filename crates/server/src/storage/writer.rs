@@ -62,7 +62,7 @@ where
     T: Send,
     F: FnOnce(&Connection, i64) -> Result<T, Error> + Send,
 {
-    pub(crate) fn new(work: F) -> (Self, oneshot::Receiver<Result<T, Error>>) {
+    pub(crate) fn new(work: F) -> (Self, Queued<T>) {
         let (reply, answer) = oneshot::channel();
         let job = Work {
             work: Some(work),
@@ -70,12 +70,12 @@ where
             reply,
             savepoint: true,
         };
-        (job, answer)
+        (job, Queued(answer))
     }
 
     /// A job that refuses only before it writes: it runs without a savepoint (see the
     /// module documentation).
-    pub(crate) fn checked_first(work: F) -> (Self, oneshot::Receiver<Result<T, Error>>) {
+    pub(crate) fn checked_first(work: F) -> (Self, Queued<T>) {
         let (mut job, answer) = Work::new(work);
         job.savepoint = false;
         (job, answer)
@@ -207,7 +207,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Writer
 }
 
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
-    let now_ms = i64::try_from(super::now_ms()).unwrap_or(i64::MAX);
+    let now_ms = i64::try_from(now_ms()).unwrap_or(i64::MAX);
     // Cached statements: these run for every request, and parsing them showed in profiles.
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
     run("BEGIN IMMEDIATE")?;
@@ -231,4 +231,32 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
         run("RELEASE job")?;
     }
     run("COMMIT")
+}
+
+/// The current time in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// A queued write's outcome, available once its transaction committed (or failed).
+#[derive(Debug)]
+pub(crate) struct Queued<T>(tokio::sync::oneshot::Receiver<Result<T, Error>>);
+
+impl<T> std::future::Future for Queued<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|answer| {
+            answer
+                .map_err(|_| Error::WriterStopped)
+                .and_then(|outcome| outcome)
+        })
+    }
 }

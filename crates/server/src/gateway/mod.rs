@@ -1,0 +1,116 @@
+//! One WebSocket connection per session: from the challenge to the last frame.
+//!
+//! A session sends `Challenge`, waits for `Authenticate`, and once signed in serves requests
+//! and forwards what [`FanOut`] delivers to it. One task does all of it with one `select!`:
+//! the shutdown signal, eviction (too slow), delivered frames, received frames and an idle
+//! timer. Requests are answered on the socket directly, in order; a request the protocol
+//! refuses gets an `Error` (or `SendFailed`) frame and the session goes on. Nothing a peer
+//! sends can panic it: every input is decoded, bounded and checked.
+//!
+//! Sends are paced by the session's token bucket: a `Send` that finds it empty is held, and
+//! the socket is not read again until the bucket allows that `Send` — TCP then slows the
+//! sender down. A session held back without a break for longer than the configured limit is
+//! told `Goodbye { RateLimited }` and closed.
+//!
+//! The session talks over any [`FrameSocket`](socket::FrameSocket), a `Sink` and `Stream` of
+//! WebSocket messages: axum's `WebSocket` in the server, in-memory channels in the tests.
+//!
+//! # Layout
+//! - this file: [`Gateway`], what every session shares (storage, fan-out, shutdown,
+//!   admission), with the lookups several kinds of request need.
+//! - `session`: one connection's state and its event loop, the send rate (backpressure), and
+//!   [`Admitted`], what a connection holds while it runs.
+//! - `socket`: writing to the peer: frames, errors, `Goodbye`, the closing handshake.
+//! - `dispatch`: decoding what the peer sends and handing each frame to its handler, boxed.
+//! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`.
+//! - `chats`: `CreateChat`, `AddMember`, `RemoveMember`, and pushing changed chats.
+//! - `messages`: `Send`: appending, waiting for the commit, `Ack` and fan-out.
+//! - `sync`: catching up: `Sync`, `Fetch`, `History`, and read positions (`MarkRead`).
+//! - `keys`: end-to-end encryption: the key directory, to-device messages and the key backup
+//!   (the server only stores and forwards public keys and ciphertext for them).
+//! - `tests`: the dispatch specified over in-memory sockets, on real storage.
+
+mod chats;
+mod dispatch;
+mod keys;
+mod messages;
+mod session;
+mod sign_in;
+mod socket;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use merpati_protocol::{ChatId, ServerFrame, UserId, Username};
+
+use crate::Error;
+use crate::admission::AdmissionControl;
+use crate::fanout::FanOut;
+use crate::metrics::Counters;
+use crate::shutdown::Shutdown;
+use crate::storage::{Account, Storage, no_such_user};
+
+pub(crate) use session::Admitted;
+
+/// What every session shares: storage, the fan-out registry, the shutdown signal and
+/// admission control.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    storage: Storage,
+    fanout: FanOut,
+    shutdown: Shutdown,
+    admission: AdmissionControl,
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        storage: Storage,
+        fanout: FanOut,
+        shutdown: Shutdown,
+        admission: AdmissionControl,
+    ) -> Gateway {
+        Gateway {
+            storage,
+            fanout,
+            shutdown,
+            admission,
+        }
+    }
+
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    pub(crate) fn admission(&self) -> &AdmissionControl {
+        &self.admission
+    }
+
+    fn counters(&self) -> &Counters {
+        self.admission.counters()
+    }
+
+    /// The members of a chat, from the cache or storage.
+    async fn members_of(&self, chat: ChatId) -> Result<Arc<[UserId]>, Error> {
+        if let Some(members) = self.fanout.cached_members(chat) {
+            return Ok(members);
+        }
+        let members = self.storage.member_ids(chat).await?;
+        Ok(self.fanout.remember_members(chat, members))
+    }
+
+    /// The account called `username`, or a `NoSuchUser` refusal.
+    async fn existing_account(&self, username: &Username) -> Result<Account, Error> {
+        self.storage
+            .account_by_name(username.clone())
+            .await?
+            .ok_or_else(|| no_such_user(username))
+    }
+}
+
+/// Encodes a frame for the socket.
+fn encode(frame: &ServerFrame) -> Bytes {
+    Bytes::from(merpati_protocol::encode(frame))
+}

@@ -1,0 +1,225 @@
+//! Signing in and out: `Authenticate` (register, log in, resume) and `Logout`.
+//!
+//! Registering and logging in are one Ed25519 verification of the connection's challenge
+//! (the server never sees a passphrase) and one insert: the account with its first session,
+//! or a new session. Resuming looks a session token up by its hash. A session goes online in
+//! the fan-out before it says `Welcome`, so nothing sent to the account afterwards is missed.
+//! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection.
+
+use axum::extract::ws::close_code;
+use merpati_protocol::auth::AuthPurpose;
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Username};
+
+use super::Gateway;
+use super::session::{Flow, Gone, Session, SignedIn};
+use super::socket::FrameSocket;
+use crate::{Error, auth};
+
+/// Failed sign-in attempts tolerated in one session; the last one closes it.
+const MAX_FAILED_SIGN_INS: u32 = 5;
+
+/// Who a connection proved to be.
+struct Authenticated {
+    member: Member,
+    /// The hash of the session's token, which `Logout` deletes.
+    token_hash: [u8; 32],
+    /// A new session's token, for `Welcome`; `None` when resuming one.
+    session_token: Option<[u8; 32]>,
+}
+
+impl Gateway {
+    /// Creates an account for a key that signed the challenge, with its first session.
+    async fn register(
+        &self,
+        nonce: &[u8; 32],
+        username: Username,
+        public_key: [u8; 32],
+        signature: Vec<u8>,
+    ) -> Result<Authenticated, Error> {
+        let key = auth::public_key(&public_key)?;
+        // A registration that does not verify proves nothing about the key: invalid material.
+        auth::verify(
+            &key,
+            AuthPurpose::Register,
+            &username,
+            nonce,
+            &signature,
+            ErrorCode::InvalidKey,
+        )?;
+        let token = auth::random_bytes()?;
+        let token_hash = auth::token_hash(&token);
+        let member = self
+            .storage
+            .register(username, public_key, token_hash)
+            .await?;
+        Ok(Authenticated {
+            member,
+            token_hash,
+            session_token: Some(token),
+        })
+    }
+
+    /// Starts a new session of an account whose key signed the challenge.
+    async fn login(
+        &self,
+        nonce: &[u8; 32],
+        username: Username,
+        signature: Vec<u8>,
+    ) -> Result<Authenticated, Error> {
+        let account = self.existing_account(&username).await?;
+        let key = auth::public_key(&account.public_key)?;
+        auth::verify(
+            &key,
+            AuthPurpose::Login,
+            &username,
+            nonce,
+            &signature,
+            ErrorCode::WrongPassphrase,
+        )?;
+        let token = auth::random_bytes()?;
+        let token_hash = auth::token_hash(&token);
+        self.storage
+            .create_session(account.member.id, token_hash)
+            .await?;
+        Ok(Authenticated {
+            member: account.member,
+            token_hash,
+            session_token: Some(token),
+        })
+    }
+
+    /// Continues the session a token was given for.
+    async fn resume(&self, session_token: [u8; 32]) -> Result<Authenticated, Error> {
+        let token_hash = auth::token_hash(&session_token);
+        let member = self.storage.session(token_hash).await?.ok_or_else(|| {
+            Error::refused(
+                ErrorCode::SessionExpired,
+                "the session is unknown or was ended; sign in again",
+            )
+        })?;
+        Ok(Authenticated {
+            member,
+            token_hash,
+            session_token: None,
+        })
+    }
+}
+
+impl<S: FrameSocket> Session<S> {
+    /// Answers `Authenticate`: `Welcome`, or an error (which may close the connection).
+    pub(super) async fn authenticate(
+        &mut self,
+        version: u16,
+        method: AuthMethod,
+    ) -> Result<Flow, Gone> {
+        if version != PROTOCOL_VERSION {
+            self.write_error(
+                None,
+                &Error::refused(
+                    ErrorCode::UnsupportedVersion,
+                    format!(
+                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                    ),
+                ),
+            )
+            .await?;
+            return Ok(Flow::Close(
+                close_code::POLICY,
+                "unsupported protocol version",
+            ));
+        }
+        let outcome = match method {
+            AuthMethod::Register {
+                username,
+                public_key,
+                signature,
+            } => {
+                self.gateway
+                    .register(&self.nonce, username, public_key, signature)
+                    .await
+            }
+            AuthMethod::Login {
+                username,
+                signature,
+            } => self.gateway.login(&self.nonce, username, signature).await,
+            AuthMethod::Resume { session_token } => self.gateway.resume(session_token).await,
+        };
+        match outcome {
+            Ok(Authenticated {
+                member,
+                token_hash,
+                session_token,
+            }) => {
+                tracing::Span::current().record("account", member.id.0);
+                tracing::info!(username = %member.username, "signed in");
+                // Go online before Welcome, so nothing sent to the account from now on is missed.
+                let online = self.gateway.fanout.join(member.id, self.id);
+                self.deliveries = Some(online.frames);
+                self.evicted = online.evicted;
+                self.signed_in = Some(SignedIn {
+                    member: member.clone(),
+                    token_hash,
+                    device: None,
+                    _online: online.guard,
+                });
+                self.write_frame(&ServerFrame::Welcome {
+                    me: member,
+                    session_token,
+                })
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Err(error) => {
+                self.write_error(None, &error).await?;
+                let code = error.code();
+                if code.closes_connection() {
+                    return Ok(Flow::Close(close_code::POLICY, "sign in again"));
+                }
+                if code != ErrorCode::Internal {
+                    self.failed_sign_ins += 1;
+                    if self.failed_sign_ins >= MAX_FAILED_SIGN_INS {
+                        return Ok(Flow::Close(
+                            close_code::POLICY,
+                            "too many failed sign-in attempts",
+                        ));
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Answers `Logout`: forgets this device and the session, then closes.
+    pub(super) async fn logout(&mut self) -> Result<Flow, Gone> {
+        let Some((me, token_hash, device)) = self
+            .signed_in
+            .as_ref()
+            .map(|signed_in| (signed_in.member.id, signed_in.token_hash, signed_in.device))
+        else {
+            return Ok(Flow::Continue);
+        };
+        // A signed-out browser deletes its keys, so its device is gone for good: drop it from
+        // the directory before the session, so that a failure leaves it signed in to retry.
+        if let Some(device) = device {
+            match self.gateway.storage.delete_device(me, device).await {
+                Ok(true) => self.gateway.devices_changed(me, self.id).await,
+                Ok(false) => {}
+                Err(error) => {
+                    self.write_error(None, &error).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        match self.gateway.storage.delete_session(token_hash).await {
+            Ok(()) => {
+                tracing::info!("signed out");
+                Ok(Flow::Close(close_code::NORMAL, "signed out"))
+            }
+            Err(error) => {
+                self.write_error(None, &error).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Catching up and read positions: `Sync`, `Fetch`, `History` and `MarkRead`.
+//!
+//! After each (re)connection a client sends `Sync` with, per chat, the last sequence number
+//! it holds without a gap; the server answers with every chat of the account, a `Page` of
+//! what followed each position (or of the newest messages where the client holds none) and
+//! `SyncDone`. Positions carry the storage epoch: from another epoch they describe another
+//! database and are ignored. `Fetch` and `History` page forwards and backwards through one
+//! chat; `MarkRead` moves the account's read position and tells every member.
+
+use std::collections::HashMap;
+
+use merpati_protocol::{ChatId, Epoch, MAX_PAGE, Member, Seq, ServerFrame};
+
+use super::encode;
+use super::session::{Flow, Gone, Session};
+use super::socket::FrameSocket;
+use crate::Error;
+use crate::storage::Page;
+
+/// How many of a chat's newest messages `Sync` sends when the client holds no position.
+const NEWEST_PAGE: u32 = 100;
+
+impl<S: FrameSocket> Session<S> {
+    /// Answers `Sync`: every chat, what each holds past the client's position, `SyncDone`.
+    pub(super) async fn sync(
+        &mut self,
+        me: &Member,
+        epoch: Option<Epoch>,
+        positions: Vec<(ChatId, Seq)>,
+    ) -> Result<Flow, Gone> {
+        let storage = self.gateway.storage.clone();
+        let chats = match storage.chats_of(me.id).await {
+            Ok(chats) => chats,
+            Err(error) => {
+                self.write_error(None, &error).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        for chat in &chats {
+            self.write_frame(&ServerFrame::Chat {
+                request: None,
+                chat: chat.info_for(me.id),
+            })
+            .await?;
+        }
+        // Positions from another epoch describe another database: ignore them all.
+        let positions: HashMap<ChatId, Seq> = if epoch == Some(storage.epoch()) {
+            positions.into_iter().collect()
+        } else {
+            HashMap::new()
+        };
+        for chat in &chats {
+            let page = match positions.get(&chat.id) {
+                Some(&held) if chat.head > held => {
+                    storage.read_after(chat.id, None, held, MAX_PAGE).await
+                }
+                Some(_) => continue,
+                None if chat.head > Seq(0) => storage
+                    .read_before(chat.id, None, chat.head.next(), NEWEST_PAGE)
+                    .await
+                    // The newest page reaches the head: nothing newer remains.
+                    .map(|page| Page {
+                        more: false,
+                        ..page
+                    }),
+                None => continue,
+            };
+            self.answer_page(chat.id, page).await?;
+        }
+        self.write_frame(&ServerFrame::SyncDone).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Writes a page of one chat's messages, or the error that kept it from being read.
+    async fn answer_page(
+        &mut self,
+        chat_id: ChatId,
+        page: Result<Page, Error>,
+    ) -> Result<Flow, Gone> {
+        match page {
+            Ok(page) => {
+                self.write_frame(&ServerFrame::Page {
+                    chat_id,
+                    messages: page.messages,
+                    more: page.more,
+                })
+                .await?
+            }
+            Err(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `Fetch`: the messages after `after`, oldest first.
+    pub(super) async fn fetch(
+        &mut self,
+        me: &Member,
+        chat_id: ChatId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Flow, Gone> {
+        let page = self
+            .gateway
+            .storage
+            .read_after(chat_id, Some(me.id), after, limit.min(MAX_PAGE))
+            .await;
+        self.answer_page(chat_id, page).await
+    }
+
+    /// Answers `History`: the newest messages before `before`, oldest first.
+    pub(super) async fn history(
+        &mut self,
+        me: &Member,
+        chat_id: ChatId,
+        before: Seq,
+        limit: u32,
+    ) -> Result<Flow, Gone> {
+        let page = self
+            .gateway
+            .storage
+            .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
+            .await;
+        self.answer_page(chat_id, page).await
+    }
+
+    /// Answers `MarkRead`: moves the read position forward and tells every member's sessions.
+    pub(super) async fn mark_read(
+        &mut self,
+        me: &Member,
+        chat_id: ChatId,
+        seq: Seq,
+    ) -> Result<Flow, Gone> {
+        match self.gateway.storage.mark_read(chat_id, me.id, seq).await {
+            Ok(Some(read)) => {
+                let frame = encode(&ServerFrame::ReadUpTo {
+                    chat_id,
+                    user: me.id,
+                    seq: read,
+                });
+                match self.gateway.members_of(chat_id).await {
+                    Ok(members) => self.gateway.fanout.deliver(&members, &frame, None),
+                    Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a read out"),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,105 @@
+//! Accounts and their sessions: registering, signing in, resuming, signing out.
+//!
+//! An account is a username and the Ed25519 public key it registered with; a session is the
+//! SHA-256 of a token the client holds, never the token itself.
+
+use merpati_protocol::{ErrorCode, Member, UserId, Username};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{uint, username};
+use crate::Error;
+use crate::storage::Account;
+
+/// Creates an account and its first session.
+pub(crate) fn register(
+    conn: &Connection,
+    name: &Username,
+    public_key: &[u8; 32],
+    token_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<Member, Error> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO accounts (username, public_key, created_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (username) DO NOTHING",
+        )?
+        .execute(params![name.as_str(), &public_key[..], now_ms])?;
+    if inserted == 0 {
+        return Err(Error::refused(
+            ErrorCode::UsernameTaken,
+            format!("the username {name} is taken"),
+        ));
+    }
+    let id = conn.last_insert_rowid();
+    create_session(conn, id, token_hash, now_ms)?;
+    Ok(Member {
+        id: UserId(uint(id)),
+        username: name.clone(),
+    })
+}
+
+/// Stores a session token's hash for an account.
+pub(crate) fn create_session(
+    conn: &Connection,
+    account: i64,
+    token_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, account_id, created_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![&token_hash[..], account, now_ms])?;
+    Ok(())
+}
+
+/// Forgets a session token.
+pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+        .execute([&token_hash[..]])?;
+    Ok(())
+}
+
+/// The account with this username.
+pub(crate) fn account_by_name(
+    conn: &Connection,
+    name: &Username,
+) -> Result<Option<Account>, Error> {
+    let account = conn
+        .prepare_cached("SELECT id, public_key FROM accounts WHERE username = ?1")?
+        .query_row([name.as_str()], |row| {
+            let id: i64 = row.get(0)?;
+            let key: Vec<u8> = row.get(1)?;
+            Ok((id, key))
+        })
+        .optional()?;
+    let Some((id, key)) = account else {
+        return Ok(None);
+    };
+    let public_key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| Error::Io(std::io::Error::other("stored public key is not 32 bytes")))?;
+    Ok(Some(Account {
+        member: Member {
+            id: UserId(uint(id)),
+            username: name.clone(),
+        },
+        public_key,
+    }))
+}
+
+/// The account a session token's hash belongs to.
+pub(crate) fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Member>, Error> {
+    let member = conn
+        .prepare_cached(
+            "SELECT a.id, a.username FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.token_hash = ?1",
+        )?
+        .query_row([&token_hash[..]], |row| {
+            Ok(Member {
+                id: UserId(uint(row.get(0)?)),
+                username: username(row.get(1)?)?,
+            })
+        })
+        .optional()?;
+    Ok(member)
+}

@@ -1,0 +1,315 @@
+//! The key directory and to-device messages: devices vouched for by their account's key,
+//! one-time keys handed out once (then the fallback key), and Olm messages queued until the
+//! addressed device acknowledges them. Public keys and ciphertext only.
+
+use std::collections::HashMap;
+
+use merpati_protocol::keys::{
+    ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
+};
+use merpati_protocol::{ErrorCode, MAX_DEVICES, MAX_ONE_TIME_KEYS, MAX_PENDING_TO_DEVICE, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{int, key32, uint};
+use crate::Error;
+use crate::storage::{Published, QueuedToDevice};
+
+/// An account's Ed25519 public key from registration.
+pub(crate) fn account_key(conn: &Connection, account: UserId) -> Result<Option<[u8; 32]>, Error> {
+    let key = conn
+        .prepare_cached("SELECT public_key FROM accounts WHERE id = ?1")?
+        .query_row([int(account.0)], |row| key32(row.get(0)?))
+        .optional()?;
+    Ok(key)
+}
+
+/// The account a device belongs to.
+fn device_owner(conn: &Connection, device: &DeviceKey) -> Result<Option<UserId>, Error> {
+    let owner = conn
+        .prepare_cached("SELECT account_id FROM devices WHERE device_key = ?1")?
+        .query_row([&device.0[..]], |row| Ok(UserId(uint(row.get(0)?))))
+        .optional()?;
+    Ok(owner)
+}
+
+/// Adds or updates a device (its signature already verified) with new one-time keys and
+/// fallback key.
+pub(crate) fn publish_keys(
+    conn: &Connection,
+    device: &DeviceKeys,
+    one_time_keys: &[OneTimeKey],
+    fallback_key: Option<&OneTimeKey>,
+    now_ms: i64,
+) -> Result<Published, Error> {
+    let key = &device.device.0[..];
+    let new_device = match device_owner(conn, &device.device)? {
+        Some(owner) if owner != device.user => {
+            return Err(Error::refused(
+                ErrorCode::InvalidKey,
+                "this device key belongs to another account",
+            ));
+        }
+        Some(_) => {
+            conn.prepare_cached(
+                "UPDATE devices SET ed25519 = ?2, signature = ?3 WHERE device_key = ?1",
+            )?
+            .execute(params![key, &device.ed25519[..], &device.signature])?;
+            false
+        }
+        None => {
+            let devices: i64 = conn
+                .prepare_cached("SELECT count(*) FROM devices WHERE account_id = ?1")?
+                .query_row([int(device.user.0)], |row| row.get(0))?;
+            if uint(devices) >= MAX_DEVICES as u64 {
+                return Err(Error::refused(
+                    ErrorCode::LimitReached,
+                    format!(
+                        "an account has at most {MAX_DEVICES} devices; sign out on one you no \
+                         longer use"
+                    ),
+                ));
+            }
+            conn.prepare_cached(
+                "INSERT INTO devices (device_key, account_id, ed25519, signature, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                key,
+                int(device.user.0),
+                &device.ed25519[..],
+                &device.signature,
+                now_ms
+            ])?;
+            true
+        }
+    };
+    if let Some(fallback) = fallback_key {
+        conn.prepare_cached(
+            "UPDATE devices SET fallback_key = ?2, fallback_signature = ?3, fallback_flag = ?4
+             WHERE device_key = ?1",
+        )?
+        .execute(params![
+            key,
+            &fallback.key[..],
+            &fallback.signature,
+            fallback.fallback
+        ])?;
+    }
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM one_time_keys WHERE device_key = ?1")?
+        .query_row([key], |row| row.get(0))?;
+    let mut count = uint(count);
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO one_time_keys (device_key, key, fallback, signature) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for one_time_key in one_time_keys {
+        // Keys past the cap are dropped: the device learns the count from KeysPublished and
+        // uploads more once some have been claimed.
+        if count >= MAX_ONE_TIME_KEYS as u64 {
+            break;
+        }
+        let inserted = insert.execute(params![
+            key,
+            &one_time_key.key[..],
+            one_time_key.fallback,
+            &one_time_key.signature
+        ])?;
+        count += inserted as u64;
+    }
+    Ok(Published {
+        one_time_keys: u32::try_from(count).unwrap_or(u32::MAX),
+        new_device,
+    })
+}
+
+/// Everything the directory knows about an account, if it exists.
+pub(crate) fn user_keys(conn: &Connection, user: UserId) -> Result<Option<UserKeys>, Error> {
+    let Some(account_key) = account_key(conn, user)? else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT device_key, ed25519, signature FROM devices WHERE account_id = ?1
+         ORDER BY device_key",
+    )?;
+    let devices = statement
+        .query_map([int(user.0)], |row| {
+            Ok(DeviceKeys {
+                user,
+                device: DeviceKey(key32(row.get(0)?)?),
+                ed25519: key32(row.get(1)?)?,
+                signature: row.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(UserKeys {
+        user,
+        account_key,
+        devices,
+    }))
+}
+
+/// Takes the oldest one-time key of a device, or else reads its fallback key; `None` if the
+/// device does not exist (or is not `device.user`'s).
+pub(crate) fn claim_key(
+    conn: &Connection,
+    device: &DeviceRef,
+) -> Result<Option<ClaimedKey>, Error> {
+    if device_owner(conn, &device.device)? != Some(device.user) {
+        return Ok(None);
+    }
+    let key = &device.device.0[..];
+    let one_time = conn
+        .prepare_cached(
+            "DELETE FROM one_time_keys WHERE id =
+                 (SELECT id FROM one_time_keys WHERE device_key = ?1 ORDER BY id LIMIT 1)
+             RETURNING key, fallback, signature",
+        )?
+        .query_row([key], one_time_key)
+        .optional()?;
+    let key = match one_time {
+        Some(one_time) => Some(one_time),
+        None => conn
+            .prepare_cached(
+                "SELECT fallback_key, fallback_flag, fallback_signature FROM devices
+                 WHERE device_key = ?1 AND fallback_key IS NOT NULL",
+            )?
+            .query_row([key], one_time_key)
+            .optional()?,
+    };
+    Ok(Some(ClaimedKey {
+        device: *device,
+        key,
+    }))
+}
+
+fn one_time_key(row: &Row<'_>) -> rusqlite::Result<OneTimeKey> {
+    Ok(OneTimeKey {
+        key: key32(row.get(0)?)?,
+        fallback: row.get(1)?,
+        signature: row.get(2)?,
+    })
+}
+
+/// Queues to-device messages from `sender`: per message its id, or `None` where the
+/// recipient device does not exist. Refuses all of them if a recipient's queue would pass
+/// [`MAX_PENDING_TO_DEVICE`].
+pub(crate) fn queue_to_device(
+    conn: &Connection,
+    sender: &DeviceRef,
+    messages: &[ToDeviceMessage],
+    now_ms: i64,
+) -> Result<Vec<Option<u64>>, Error> {
+    let mut owners: HashMap<DeviceKey, Option<UserId>> = HashMap::new();
+    let mut adding: HashMap<DeviceKey, u64> = HashMap::new();
+    let mut deliverable = Vec::with_capacity(messages.len());
+    for message in messages {
+        let recipient = message.recipient;
+        let owner = match owners.get(&recipient.device) {
+            Some(owner) => *owner,
+            None => {
+                let owner = device_owner(conn, &recipient.device)?;
+                owners.insert(recipient.device, owner);
+                owner
+            }
+        };
+        let known = owner == Some(recipient.user);
+        if known {
+            *adding.entry(recipient.device).or_default() += 1;
+        }
+        deliverable.push(known);
+    }
+    for (device, count) in &adding {
+        let pending: i64 = conn
+            .prepare_cached("SELECT count(*) FROM to_device WHERE recipient_device = ?1")?
+            .query_row([&device.0[..]], |row| row.get(0))?;
+        if uint(pending) + count > MAX_PENDING_TO_DEVICE as u64 {
+            return Err(Error::refused(
+                ErrorCode::LimitReached,
+                format!("a device has {MAX_PENDING_TO_DEVICE} messages waiting; none were queued"),
+            ));
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO to_device (recipient_account, recipient_device, sender_account,
+             sender_device, body, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut ids = Vec::with_capacity(messages.len());
+    for (message, deliverable) in messages.iter().zip(deliverable) {
+        if !deliverable {
+            ids.push(None);
+            continue;
+        }
+        insert.execute(params![
+            int(message.recipient.user.0),
+            &message.recipient.device.0[..],
+            int(sender.user.0),
+            &sender.device.0[..],
+            &message.body,
+            now_ms
+        ])?;
+        ids.push(Some(uint(conn.last_insert_rowid())));
+    }
+    Ok(ids)
+}
+
+/// Up to `limit` messages waiting for `device` with an id above `after`, by id.
+pub(crate) fn to_device_after(
+    conn: &Connection,
+    device: &DeviceKey,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<QueuedToDevice>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, sender_account, sender_device, body FROM to_device
+         WHERE recipient_device = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let queued = statement
+        .query_map(params![&device.0[..], int(after), limit], |row| {
+            Ok(QueuedToDevice {
+                id: uint(row.get(0)?),
+                sender: DeviceRef {
+                    user: UserId(uint(row.get(1)?)),
+                    device: DeviceKey(key32(row.get(2)?)?),
+                },
+                body: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(queued)
+}
+
+/// Deletes the messages with these ids that wait for `device`; other ids are ignored.
+pub(crate) fn to_device_done(
+    conn: &Connection,
+    device: &DeviceKey,
+    ids: &[u64],
+) -> Result<(), Error> {
+    let mut delete =
+        conn.prepare_cached("DELETE FROM to_device WHERE id = ?1 AND recipient_device = ?2")?;
+    for id in ids {
+        delete.execute(params![int(*id), &device.0[..]])?;
+    }
+    Ok(())
+}
+
+/// Deletes a device of `account` with its one-time keys and waiting messages; `true` if it
+/// existed.
+pub(crate) fn delete_device(
+    conn: &Connection,
+    account: UserId,
+    device: &DeviceKey,
+) -> Result<bool, Error> {
+    if device_owner(conn, device)? != Some(account) {
+        return Ok(false);
+    }
+    let key = &device.0[..];
+    conn.prepare_cached("DELETE FROM one_time_keys WHERE device_key = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM to_device WHERE recipient_device = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM devices WHERE device_key = ?1")?
+        .execute([key])?;
+    Ok(true)
+}

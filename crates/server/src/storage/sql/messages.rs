@@ -1,0 +1,231 @@
+//! Messages and read positions: appending (idempotently on `client_msg_id`), reading pages
+//! forwards and backwards cut to fit one frame, and moving a member's read position.
+
+use merpati_protocol::{
+    ChatId, ClientMsgId, ErrorCode, MAX_FRAME_BYTES, MessageFrame, Seq, UserId,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::chats::is_member;
+use super::{PAGE_OVERHEAD, int, uint};
+use crate::Error;
+use crate::storage::no_such_chat;
+use crate::storage::{Appended, Page};
+
+/// The most bytes one message adds to an encoded `Page` besides its body (ids, seq, times).
+const MESSAGE_OVERHEAD: usize = 64;
+
+/// A stored `client_msg_id` (the schema stores 16 bytes).
+fn client_msg_id(raw: Vec<u8>) -> rusqlite::Result<ClientMsgId> {
+    let bytes: [u8; 16] = raw.try_into().map_err(|raw: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            raw.len(),
+            rusqlite::types::Type::Blob,
+            "client_msg_id is not 16 bytes".into(),
+        )
+    })?;
+    Ok(ClientMsgId(bytes))
+}
+
+/// Appends a message, or finds it if this `client_msg_id` was stored before.
+// Runs without a savepoint (`Work::checked_first`): it must refuse only before its first
+// write, as it does: membership and the id clash are checked first.
+pub(crate) fn append(
+    conn: &Connection,
+    chat: ChatId,
+    client_msg_id: ClientMsgId,
+    sender: UserId,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Appended, Error> {
+    if !is_member(conn, chat, sender)? {
+        return Err(no_such_chat(chat));
+    }
+    let earlier = conn
+        .prepare_cached(
+            "SELECT seq, sent_at_ms, sender FROM messages WHERE chat_id = ?1 AND client_msg_id = ?2",
+        )?
+        .query_row(params![int(chat.0), &client_msg_id.0[..]], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?;
+    if let Some((seq, sent_at_ms, earlier_sender)) = earlier {
+        if earlier_sender != int(sender.0) {
+            // Ids are 128 random bits: a clash with someone else's message is an attack or a
+            // broken client, and must not reveal or alias that message.
+            return Err(Error::refused(
+                ErrorCode::Malformed,
+                "client_msg_id already used by another sender",
+            ));
+        }
+        return Ok(Appended {
+            seq: Seq(uint(seq)),
+            sent_at_ms: uint(sent_at_ms),
+            newly_stored: false,
+        });
+    }
+    let seq: i64 = conn
+        .prepare_cached(
+            "UPDATE chats SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
+        )?
+        .query_row([int(chat.0)], |row| row.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO messages (chat_id, seq, client_msg_id, sender, sent_at_ms, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        int(chat.0),
+        seq,
+        &client_msg_id.0[..],
+        int(sender.0),
+        now_ms,
+        body
+    ])?;
+    Ok(Appended {
+        seq: Seq(uint(seq)),
+        sent_at_ms: uint(now_ms),
+        newly_stored: true,
+    })
+}
+
+/// Moves a member's read position forward (never back, never past the head); the new
+/// position if it moved.
+pub(crate) fn mark_read(
+    conn: &Connection,
+    chat: ChatId,
+    account: UserId,
+    seq: Seq,
+) -> Result<Option<Seq>, Error> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT m.read_seq, c.head_seq FROM members m JOIN chats c ON c.id = m.chat_id
+             WHERE m.chat_id = ?1 AND m.account_id = ?2",
+        )?
+        .query_row([int(chat.0), int(account.0)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((read, head)) = row else {
+        return Err(no_such_chat(chat));
+    };
+    let wanted = int(seq.0).min(head);
+    if wanted <= read {
+        return Ok(None);
+    }
+    conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE chat_id = ?1 AND account_id = ?2")?
+        .execute([int(chat.0), int(account.0), wanted])?;
+    Ok(Some(Seq(uint(wanted))))
+}
+
+fn message(chat: ChatId, row: &Row<'_>) -> rusqlite::Result<MessageFrame> {
+    Ok(MessageFrame {
+        chat_id: chat,
+        seq: Seq(uint(row.get(0)?)),
+        client_msg_id: client_msg_id(row.get(1)?)?,
+        sender: UserId(uint(row.get(2)?)),
+        sent_at_ms: uint(row.get(3)?),
+        body: row.get(4)?,
+    })
+}
+
+/// Keeps the first messages of `messages` that fit one frame; `true` if some were dropped.
+fn fit_in_frame(messages: &mut Vec<MessageFrame>) -> bool {
+    let mut budget = MAX_FRAME_BYTES - PAGE_OVERHEAD;
+    let fitting = messages
+        .iter()
+        .take_while(|message| {
+            let cost = MESSAGE_OVERHEAD + message.body.len();
+            let fits = cost <= budget;
+            budget = budget.saturating_sub(cost);
+            fits
+        })
+        .count();
+    let dropped = fitting < messages.len();
+    messages.truncate(fitting);
+    dropped
+}
+
+/// Messages with a sequence above `after`, oldest first; `more` if newer ones remain.
+pub(crate) fn read_after(
+    conn: &Connection,
+    chat: ChatId,
+    after: Seq,
+    limit: u32,
+) -> Result<Page, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages
+         WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let mut messages = statement
+        .query_map([int(chat.0), int(after.0), i64::from(limit) + 1], |row| {
+            message(chat, row)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    more |= fit_in_frame(&mut messages);
+    Ok(Page { messages, more })
+}
+
+/// The newest `limit` messages with a sequence below `before`, oldest first; `more` if older
+/// ones remain.
+pub(crate) fn read_before(
+    conn: &Connection,
+    chat: ChatId,
+    before: Seq,
+    limit: u32,
+) -> Result<Page, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages
+         WHERE chat_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    )?;
+    // Newest first, so that cutting to fit a frame keeps the messages nearest `before`.
+    let mut messages = statement
+        .query_map([int(chat.0), int(before.0), i64::from(limit) + 1], |row| {
+            message(chat, row)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    more |= fit_in_frame(&mut messages);
+    messages.reverse();
+    Ok(Page { messages, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body_len: usize) -> MessageFrame {
+        MessageFrame {
+            chat_id: ChatId(u64::MAX),
+            seq: Seq(u64::MAX),
+            client_msg_id: ClientMsgId([0xff; 16]),
+            sender: UserId(u64::MAX),
+            sent_at_ms: u64::MAX,
+            body: vec![0xff; body_len],
+        }
+    }
+
+    #[test]
+    fn a_page_cut_to_fit_encodes_within_the_frame_limit() {
+        let mut messages: Vec<_> = (0..10).map(|_| frame(16 * 1024)).collect();
+        assert!(fit_in_frame(&mut messages));
+        let page = merpati_protocol::ServerFrame::Page {
+            chat_id: ChatId(u64::MAX),
+            messages,
+            more: true,
+        };
+        assert!(merpati_protocol::encode(&page).len() <= MAX_FRAME_BYTES);
+    }
+
+    #[test]
+    fn the_overhead_estimate_covers_the_largest_message_header() {
+        let encoded = merpati_protocol::encode(&frame(0)).len();
+        assert!(encoded + 3 <= MESSAGE_OVERHEAD, "{encoded}");
+    }
+}
