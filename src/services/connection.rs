@@ -340,7 +340,9 @@ fn wake(inner: &Inner) {
     }
 }
 
-fn now_generation(inner: &Inner) -> u64 {
+/// Stops the running connection loop (for good, unless a new one starts) and returns the
+/// generation a new loop runs under.
+fn end_connection_loop(inner: &Inner) -> u64 {
     let generation = inner.generation.get().wrapping_add(1);
     inner.generation.set(generation);
     // Dropping the sender ends the running socket loop once it has sent what is queued.
@@ -350,7 +352,7 @@ fn now_generation(inner: &Inner) -> u64 {
 
 /// (Re)starts the connection loop; any older loop stops.
 fn connect(inner: &Rc<Inner>) {
-    let generation = now_generation(inner);
+    let generation = end_connection_loop(inner);
     wasm_bindgen_futures::spawn_local(run(inner.clone(), generation));
 }
 
@@ -534,7 +536,7 @@ async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
         Event::AuthFailed(code) => {
             if inner.pending_key.borrow_mut().take().is_some() {
                 // A passphrase sign-in failed: stop here and let the person try again.
-                now_generation(inner);
+                end_connection_loop(inner);
             } else {
                 // The stored session was refused for good.
                 end_session(inner, SignOutReason::Rejected(*code), true).await;
@@ -598,7 +600,7 @@ async fn claim_slot(inner: &Inner) -> u32 {
 /// Ends this device's session locally: stops the socket, forgets the engine's state, and (when
 /// `delete`) deletes the database. The app hears [`Notice::SignedOut`].
 async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete: bool) {
-    now_generation(inner);
+    end_connection_loop(inner);
     *inner.engine.borrow_mut() = Engine::new();
     inner.pending_key.borrow_mut().take();
     inner.open_chat.set(None);

@@ -46,13 +46,17 @@ pub(super) struct KeyFlow {
     pub(super) fresh: BTreeSet<UserId>,
     /// People whose device lists are wanted (held room keys, 1:1 safety numbers).
     pub(super) wanted: BTreeSet<UserId>,
+    /// The `QueryKeys` in flight, and whom it asks about.
     pub(super) query: Option<(RequestId, BTreeSet<UserId>)>,
+    /// The `ClaimKeys` in flight.
     pub(super) claim: Option<RequestId>,
     /// Devices that published no key to start a session with, on this connection.
     pub(super) unreachable: BTreeSet<DeviceRef>,
     /// Key shares sent and not yet stored: request → (chat, session, devices).
     pub(super) shares: HashMap<RequestId, (ChatId, String, Vec<DeviceRef>)>,
+    /// The `PutBackup` in flight, and the sessions it backs up.
     pub(super) backup_put: Option<(RequestId, Vec<String>)>,
+    /// The `FetchBackup` in flight.
     pub(super) backup_fetch: Option<RequestId>,
     /// Read the backup (after a passphrase sign-in, or when a message waits for a key).
     pub(super) backup_wanted: bool,
@@ -68,8 +72,8 @@ pub(super) struct KeyFlow {
 pub(super) struct MissingKeys {
     /// People whose device lists are needed.
     device_lists: BTreeSet<UserId>,
-    /// Devices to claim a one-time key of, to start an Olm session with.
-    sessions: BTreeSet<DeviceRef>,
+    /// Devices without an Olm session: one of their one-time keys is to be claimed.
+    devices_without_session: BTreeSet<DeviceRef>,
 }
 
 impl KeyFlow {
@@ -246,7 +250,7 @@ impl Engine {
                 .difference(&self.keys.fresh)
                 .copied()
                 .collect(),
-            sessions: BTreeSet::new(),
+            devices_without_session: BTreeSet::new(),
         })
     }
 
@@ -276,7 +280,7 @@ impl Engine {
             .collect();
         let no_session = crypto.without_session(&devices);
         if !no_session.is_empty() {
-            missing.sessions.extend(no_session);
+            missing.devices_without_session.extend(no_session);
             return false;
         }
         crypto.ensure_outbound(chat_id, members, self.clock_ms);
@@ -310,11 +314,11 @@ impl Engine {
             });
             self.keys.query = Some((request, users));
         }
-        if !missing.sessions.is_empty() && self.keys.claim.is_none() {
+        if !missing.devices_without_session.is_empty() && self.keys.claim.is_none() {
             let request = self.next_request_id();
             self.frames.push(ClientFrame::ClaimKeys {
                 request,
-                devices: missing.sessions.into_iter().collect(),
+                devices: missing.devices_without_session.into_iter().collect(),
             });
             self.keys.claim = Some(request);
         }

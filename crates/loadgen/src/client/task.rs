@@ -95,7 +95,7 @@ pub(super) async fn run(
         if let Some(socket) = task.connect(&options.url).await {
             task.status.send_modify(|status| status.connections += 1);
             task.engine.on_connected();
-            task.publish();
+            task.report_phase();
             task.session(socket, &mut inbox).await;
             task.engine.on_disconnected();
             task.carry_out_step(None).await;
@@ -202,7 +202,7 @@ impl ClientTask {
     async fn carry_out_step(&mut self, sink: Option<&mut SocketSink>) -> After {
         let step = self.engine.take_step();
         let after = self.carry_out(step, sink).await;
-        self.publish();
+        self.report_phase();
         after
     }
 
@@ -377,7 +377,8 @@ impl ClientTask {
         }
     }
 
-    fn publish(&self) {
+    /// Tells the handle where the connection stands.
+    fn report_phase(&self) {
         let phase = self.engine.connection_phase();
         self.status.send_if_modified(|status| {
             let changed = status.phase != phase;
