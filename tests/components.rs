@@ -490,7 +490,7 @@ fn chat_info(id: ChatId, kind: ChatKind, members: Vec<Member>) -> ChatInfo {
 }
 
 fn frames(engine: &mut Engine) -> Vec<ClientFrame> {
-    std::iter::from_fn(|| engine.poll_frame()).collect()
+    engine.take_step().frames
 }
 
 /// An engine signed in as alice with her passphrase, online, its device published.
@@ -512,8 +512,7 @@ fn alice_online() -> Engine {
     });
     engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
     engine.handle_frame(ServerFrame::SyncDone);
-    frames(&mut engine);
-    engine.take_events();
+    let _ = engine.take_step();
     engine
 }
 
@@ -757,7 +756,10 @@ async fn the_key_changed_banner_goes_away_once_acknowledged() {
             &account_key("bob", "a different passphrase"),
         )],
     );
-    assert_eq!(engine.take_events(), vec![Event::KeyChanged { user: BOB }]);
+    assert_eq!(
+        engine.take_step().events,
+        vec![Event::KeyChanged { user: BOB }]
+    );
     let (root, engine, _version, _handle) = mounted_chat_view(engine, DIRECT);
     leptos::task::tick().await;
 

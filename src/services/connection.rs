@@ -2,10 +2,11 @@
 //!
 //! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It opens a binary WebSocket to
 //! `ws(s)://{host}/ws`, feeds every decoded frame to the [`Engine`], and after every engine
-//! step *flushes*: marks the visible chat read, applies the engine's store writes to the
-//! [`IdbStore`] in one batch, sends the engine's frames, handles the events that concern the
-//! device (a new sign-in gets a new sealed store; an expired session wipes it) and tells the
-//! worker through [`Notice`]s, which the page hears as a new view. Flushes run one at a time, in order.
+//! step *flushes*: marks the visible chat read, then carries out the engine's [`Step`] in the
+//! order its documentation gives — the events that concern the device (a new sign-in gets a
+//! new sealed store; an expired session wipes it), the store writes to the [`IdbStore`] in one
+//! batch, and only once they are stored the frames — and tells the worker through
+//! [`Notice`]s, which the page hears as a new view. Flushes run one at a time, in order.
 //!
 //! After a drop the next attempt waits as [`Backoff`] (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
@@ -26,8 +27,8 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State};
 use merpati_core::crypto::{AccountKey, StoreCipher};
 use merpati_core::reconnect::Backoff;
-use merpati_core::{ConnectionPhase, Engine, Event, RequestError, Store};
-use merpati_protocol::{ChatId, ErrorCode, Member, RequestId, Seq, ServerFrame, UserId, Username};
+use merpati_core::{ConnectionPhase, Engine, Event, RequestError, Step, Store};
+use merpati_protocol::{ChatId, Member, RequestId, Seq, ServerFrame, UserId, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -339,7 +340,9 @@ fn wake(inner: &Inner) {
     }
 }
 
-fn now_generation(inner: &Inner) -> u64 {
+/// Stops the running connection loop (for good, unless a new one starts) and returns the
+/// generation a new loop runs under.
+fn end_connection_loop(inner: &Inner) -> u64 {
     let generation = inner.generation.get().wrapping_add(1);
     inner.generation.set(generation);
     // Dropping the sender ends the running socket loop once it has sent what is queued.
@@ -349,7 +352,7 @@ fn now_generation(inner: &Inner) -> u64 {
 
 /// (Re)starts the connection loop; any older loop stops.
 fn connect(inner: &Rc<Inner>) {
-    let generation = now_generation(inner);
+    let generation = end_connection_loop(inner);
     wasm_bindgen_futures::spawn_local(run(inner.clone(), generation));
 }
 
@@ -449,41 +452,57 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     reached_online
 }
 
-/// Runs one engine step's consequences; see the module documentation. Flushes queue behind
-/// each other, so after `flush().await` everything the engine held before the call is done.
+/// Carries out the engine's steps; see the module documentation. Flushes queue behind each
+/// other, so after `flush().await` everything the engine held before the call is done.
 async fn flush(inner: &Rc<Inner>) {
     let _turn = inner.flush_lock.lock().await;
     loop {
-        let (events, writes, frames) = {
+        let step = {
             let mut engine = inner.engine.borrow_mut();
             if let Some(chat) = inner.open_chat.get()
                 && inner.visible.get()
             {
                 engine.mark_read(chat);
             }
-            let frames: Vec<_> = std::iter::from_fn(|| engine.poll_frame()).collect();
-            (engine.take_events(), engine.take_writes(), frames)
+            engine.take_step()
         };
-        if events.is_empty() && writes.is_empty() && frames.is_empty() {
+        if step.is_empty() {
             break;
         }
+        let Step {
+            events,
+            writes,
+            frames,
+        } = step;
         let mut notices = Vec::with_capacity(events.len());
         for event in events {
             if let Some(notice) = handle_event(inner, event).await {
                 notices.push(notice);
             }
         }
+        // Without a store (none opened yet, or none available) nothing is kept, so no frame
+        // can rely on a write.
         let store = inner.store.borrow().clone();
-        if let Some(store) = store
-            && !writes.is_empty()
-            && let Err(error) = store.apply(writes).await
-        {
-            leptos::logging::warn!("saving to the local store failed: {error}");
-        }
-        if let Some((_, sender)) = inner.outgoing.borrow().as_ref() {
-            for frame in frames {
-                let _ = sender.unbounded_send(merpati_protocol::encode(&frame));
+        let stored = match store {
+            Some(store) if !writes.is_empty() => match store.apply(writes).await {
+                Ok(()) => true,
+                Err(error) => {
+                    leptos::logging::warn!("saving to the local store failed: {error}");
+                    false
+                }
+            },
+            _ => true,
+        };
+        if stored {
+            if let Some((_, sender)) = inner.outgoing.borrow().as_ref() {
+                for frame in frames {
+                    let _ = sender.unbounded_send(merpati_protocol::encode(&frame));
+                }
             }
+        } else {
+            // Nothing that relies on the lost writes may leave: end this connection instead;
+            // the next one (after backoff) sends again whatever is still needed.
+            inner.outgoing.borrow_mut().take();
         }
         (inner.notify)(Notice::Changed);
         for notice in notices {
@@ -517,16 +536,17 @@ async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
         Event::AuthFailed(code) => {
             if inner.pending_key.borrow_mut().take().is_some() {
                 // A passphrase sign-in failed: stop here and let the person try again.
-                now_generation(inner);
-            } else if is_transient(*code) {
-                // Resuming hit a busy server: keep the session and try again after backoff.
-                rearm_resume(inner).await;
-                inner.outgoing.borrow_mut().take();
-                return None;
+                end_connection_loop(inner);
             } else {
+                // The stored session was refused for good.
                 end_session(inner, SignOutReason::Rejected(*code), true).await;
                 return None;
             }
+        }
+        Event::AuthDeferred(_) => {
+            // The engine kept its credentials: end this socket, and the connection loop signs
+            // in the same way again after backoff (the sign-in form keeps waiting meanwhile).
+            inner.outgoing.borrow_mut().take();
         }
         Event::SessionExpired => {
             end_session(inner, SignOutReason::SessionExpired, true).await;
@@ -536,35 +556,6 @@ async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
         Event::ChatReady { .. } | Event::RequestFailed { .. } | Event::KeyChanged { .. } => {}
     }
     Some(Notice::Event(event))
-}
-
-fn is_transient(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::ServerBusy
-            | ErrorCode::ShuttingDown
-            | ErrorCode::RateLimited
-            | ErrorCode::Internal
-    )
-}
-
-/// Gives the engine back the stored session so that the next connection resumes it. The
-/// engine has no call for only that, so it is restored from the account and the end-to-end
-/// keys (the chats, messages and outbox it holds stay as they are).
-async fn rearm_resume(inner: &Rc<Inner>) {
-    let store = inner.store.borrow().clone();
-    if let Some(store) = store
-        && let Ok(Some(account)) = store.account().await
-        && let Ok(crypto) = store.crypto().await
-    {
-        inner.engine.borrow_mut().restore(
-            Some(account),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            crypto,
-        );
-    }
 }
 
 /// The store for a session that just signed in with the passphrase. If this browser already
@@ -609,7 +600,7 @@ async fn claim_slot(inner: &Inner) -> u32 {
 /// Ends this device's session locally: stops the socket, forgets the engine's state, and (when
 /// `delete`) deletes the database. The app hears [`Notice::SignedOut`].
 async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete: bool) {
-    now_generation(inner);
+    end_connection_loop(inner);
     *inner.engine.borrow_mut() = Engine::new();
     inner.pending_key.borrow_mut().take();
     inner.open_chat.set(None);

@@ -2,10 +2,12 @@
 //!
 //! The same engine runs in the browser app, in native tests and in the load generator: it
 //! never touches a socket, a disk, a timer or `web_sys`. The shell around it pushes in what
-//! happened and pulls out frames to send, store writes to apply and events to show.
+//! happened and, after each push, takes one [`Step`]: events to handle, store writes to apply
+//! and frames to send, in the order `Step` documents.
 //!
 //! # Layout
-//! - [`engine`]: the state machine of one signed-in device (sync, outbox, requests).
+//! - [`engine`]: the state machine of one signed-in device (sign-in, sync, outbox, key flow,
+//!   requests, queries), and the [`Step`] contract with its shell.
 //! - [`timeline`]: one chat's messages in sequence order, gap tracking, display items.
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
 //! - [`store_suite`]: the one test suite every `Store` implementation passes.
@@ -22,7 +24,9 @@ pub mod store;
 pub mod store_suite;
 pub mod timeline;
 
-pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, text_body};
+pub use engine::{
+    ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, Step, text_body,
+};
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store,
     StoreWrite,

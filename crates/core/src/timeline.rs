@@ -218,13 +218,6 @@ impl Timeline {
         !self.ahead.is_empty()
     }
 
-    /// Whether a message with this client id is held.
-    pub fn holds_client_msg(&self, id: &ClientMsgId) -> bool {
-        self.messages
-            .values()
-            .any(|message| message.client_msg_id == *id)
-    }
-
     /// The confirmed messages, by ascending sequence.
     pub fn messages(&self) -> impl DoubleEndedIterator<Item = &MessageRecord> {
         self.messages.values()

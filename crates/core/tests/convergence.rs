@@ -68,6 +68,19 @@ struct Device {
     bound: Option<DeviceKey>,
     /// Frames on their way from the server to this device.
     inbound: VecDeque<ServerFrame>,
+    /// Frames the engine handed over, on their way to the server.
+    outbound: VecDeque<ClientFrame>,
+}
+
+impl Device {
+    /// Carries out the engine's step as a shell does: this model keeps everything in memory,
+    /// so only the frames matter, and they go out only while the connection is up.
+    fn take_step(&mut self) {
+        let step = self.engine.take_step();
+        if self.connected {
+            self.outbound.extend(step.frames);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +146,7 @@ impl World {
                 connected: false,
                 bound: None,
                 inbound: VecDeque::new(),
+                outbound: VecDeque::new(),
             });
         }
         let server = ModelServer {
@@ -170,6 +184,7 @@ impl World {
             connected: false,
             bound: None,
             inbound: VecDeque::new(),
+            outbound: VecDeque::new(),
         });
         self.connect(self.devices.len() - 1);
     }
@@ -180,6 +195,7 @@ impl World {
             return;
         }
         target.connected = true;
+        target.outbound.clear();
         target.engine.on_connected();
         target.inbound.push_back(ServerFrame::Challenge {
             version: 1,
@@ -196,7 +212,9 @@ impl World {
         target.connected = false;
         target.bound = None;
         target.inbound.clear();
+        target.outbound.clear();
         target.engine.on_disconnected();
+        target.take_step();
     }
 
     fn push_to_members(&mut self, frame: ServerFrame) {
@@ -210,7 +228,8 @@ impl World {
         if !self.devices[device].connected {
             return false;
         }
-        let Some(frame) = self.devices[device].engine.poll_frame() else {
+        self.devices[device].take_step();
+        let Some(frame) = self.devices[device].outbound.pop_front() else {
             return false;
         };
         let me = self.devices[device].me.clone();
@@ -347,8 +366,7 @@ impl World {
         if let Some(frame) = target.inbound.remove(index) {
             target.engine.handle_frame(frame);
         }
-        target.engine.take_writes();
-        target.engine.take_events();
+        target.take_step();
     }
 
     fn apply(&mut self, step: Step) {
@@ -359,6 +377,7 @@ impl World {
                     self.written.push(id);
                     self.texts.insert(id, text);
                 }
+                self.devices[device].take_step();
             }
             Step::ClientToServer { device } => {
                 self.client_to_server(device);
@@ -399,6 +418,7 @@ impl World {
             for device in &mut self.devices {
                 if device.engine.older_wanted_before(CHAT).is_some() {
                     device.engine.insert_stored_older(CHAT, Vec::new());
+                    device.take_step();
                 }
             }
             let wants_older = self

@@ -467,4 +467,18 @@ impl ErrorCode {
                 | ErrorCode::RateLimited
         )
     }
+
+    /// Whether the failure says nothing about the request or the credentials, only that the
+    /// server could not serve it now (busy, stopping, asked to slow down, or failed inside):
+    /// the same request may succeed later. A client keeps its credentials through a transient
+    /// sign-in failure and reconnects after backoff; any other sign-in failure is final.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ServerBusy
+                | ErrorCode::ShuttingDown
+                | ErrorCode::RateLimited
+                | ErrorCode::Internal
+        )
+    }
 }

@@ -1,14 +1,19 @@
-//! The engine's end-to-end flow: when to query, claim, share and back up keys, and how
+//! The engine's end-to-end key flow: when to query, claim, share and back up keys, and how
 //! messages get opened.
 //!
 //! Sending in a chat needs, in order: a verified device list of every member (queried once
 //! per connection, again after `DevicesChanged`), an Olm session with each of those devices
 //! (claimed one-time keys), the chat's outbound Megolm session shared with every device that
-//! lacks it, and only then the encrypted `Send`s. The key share and the messages go out on
-//! the same connection in that order; the server handles a connection's frames one after
-//! another and stores each before reading the next, so a stored message implies its key
-//! was stored before it. A message is encrypted again each time it is (re)sent on a new
-//! connection, under the same `client_msg_id`: the server keeps the first copy.
+//! lacks it, and only then the encrypted `Send`s (`sending`). The key share and the messages
+//! go out on the same connection in that order; the server handles a connection's frames one
+//! after another and stores each before reading the next, so a stored message implies its key
+//! was stored before it.
+//!
+//! The flow moves in rounds, run by `Engine::send_outbox` after anything that may move it:
+//! [`Engine::start_key_round`] settles held keys and gathers the device lists wanted,
+//! [`Engine::prepare_chat_key`] brings each chat with unsent messages as far as it can, and
+//! [`Engine::finish_key_round`] asks the server for what is still missing (one query, one
+//! claim and one backup request in flight at a time).
 //!
 //! Receiving: a room key arriving over Olm is held (persisted) until its sender is known to
 //! be a device its account key vouches for and a member of the chat; then messages waiting
@@ -18,17 +23,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use merpati_protocol::{
-    ChatId, ClientFrame, ClientMsgId, MAX_BACKUP_BATCH, MAX_TO_DEVICE_BATCH, RequestId, UserId,
-    content::MessageContent,
+    ChatId, ClientFrame, MAX_BACKUP_BATCH, MAX_TO_DEVICE_BATCH, RequestId, UserId,
     keys::{BackupEntry, ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
 };
 
-use super::{Engine, Event, OutboxEntry};
-use crate::e2e::{Opened, Refusal};
+use super::{Engine, Event};
+use crate::e2e::Opened;
 use crate::store::{MessageRecord, StoreWrite};
-use crate::timeline::{
-    MessageLock, TAMPERED_TEXT, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT,
-};
 
 /// Keeps one `SendToDevice` or `PutBackup` frame well under the frame limit.
 const FRAME_BUDGET: usize = 48 * 1024;
@@ -45,15 +46,17 @@ pub(super) struct KeyFlow {
     pub(super) fresh: BTreeSet<UserId>,
     /// People whose device lists are wanted (held room keys, 1:1 safety numbers).
     pub(super) wanted: BTreeSet<UserId>,
+    /// The `QueryKeys` in flight, and whom it asks about.
     pub(super) query: Option<(RequestId, BTreeSet<UserId>)>,
+    /// The `ClaimKeys` in flight.
     pub(super) claim: Option<RequestId>,
     /// Devices that published no key to start a session with, on this connection.
     pub(super) unreachable: BTreeSet<DeviceRef>,
     /// Key shares sent and not yet stored: request → (chat, session, devices).
     pub(super) shares: HashMap<RequestId, (ChatId, String, Vec<DeviceRef>)>,
-    /// Outbox entries sent on this connection.
-    pub(super) sent: BTreeSet<ClientMsgId>,
+    /// The `PutBackup` in flight, and the sessions it backs up.
     pub(super) backup_put: Option<(RequestId, Vec<String>)>,
+    /// The `FetchBackup` in flight.
     pub(super) backup_fetch: Option<RequestId>,
     /// Read the backup (after a passphrase sign-in, or when a message waits for a key).
     pub(super) backup_wanted: bool,
@@ -62,6 +65,15 @@ pub(super) struct KeyFlow {
     pub(super) requeried: BTreeSet<DeviceRef>,
     /// The server refused a backup write on this connection (e.g. its limit): stop trying.
     pub(super) backup_refused: bool,
+}
+
+/// What a round of the key flow found missing, to ask the server for at its end.
+#[derive(Debug, Default)]
+pub(super) struct MissingKeys {
+    /// People whose device lists are needed.
+    device_lists: BTreeSet<UserId>,
+    /// Devices without an Olm session: one of their one-time keys is to be claimed.
+    devices_without_session: BTreeSet<DeviceRef>,
 }
 
 impl KeyFlow {
@@ -97,7 +109,7 @@ impl Engine {
         } else {
             return false;
         }
-        self.pump_keys();
+        self.send_outbox();
         true
     }
 
@@ -108,13 +120,13 @@ impl Engine {
         self.keys.published = true;
         if crypto.replenish(one_time_keys) {
             let (one_time_keys, fallback_key) = crypto.unpublished_keys();
-            self.outgoing.push_back(ClientFrame::PublishKeys {
+            self.frames.push(ClientFrame::PublishKeys {
                 device: crypto.device_keys(),
                 one_time_keys,
                 fallback_key,
             });
         }
-        self.pump_keys();
+        self.send_outbox();
     }
 
     pub(super) fn on_keys(&mut self, request: RequestId, users: Vec<UserKeys>) {
@@ -134,7 +146,7 @@ impl Engine {
         for user in &asked {
             self.keys.wanted.remove(user);
         }
-        self.pump_keys();
+        self.send_outbox();
     }
 
     pub(super) fn on_claimed_keys(&mut self, request: RequestId, keys: Vec<ClaimedKey>) {
@@ -146,7 +158,7 @@ impl Engine {
             let unreachable = crypto.on_claimed(keys);
             self.keys.unreachable.extend(unreachable);
         }
-        self.pump_keys();
+        self.send_outbox();
     }
 
     pub(super) fn on_to_device_sent(&mut self, request: RequestId) {
@@ -165,22 +177,22 @@ impl Engine {
                 crypto.hold(sender, key);
             }
         }
-        // The held key is persisted with this batch's writes, which the shell applies before
-        // it sends this frame.
-        self.outgoing
-            .push_back(ClientFrame::ToDeviceDone { ids: vec![id] });
-        self.pump_keys();
+        // The held key is persisted with this step's writes, which the shell applies before it
+        // sends this frame (see `Step`): the server may drop the message once it is done.
+        self.frames
+            .push(ClientFrame::ToDeviceDone { ids: vec![id] });
+        self.send_outbox();
     }
 
     pub(super) fn on_devices_changed(&mut self, user: UserId) {
         self.keys.fresh.remove(&user);
-        self.pump_keys();
+        self.send_outbox();
     }
 
     pub(super) fn on_backup_changed(&mut self) {
         if !self.waiting.is_empty() {
             self.keys.backup_wanted = true;
-            self.pump_keys();
+            self.send_outbox();
         }
     }
 
@@ -195,7 +207,7 @@ impl Engine {
         {
             crypto.mark_backed_up(&sessions);
         }
-        self.pump_keys();
+        self.send_outbox();
     }
 
     pub(super) fn on_backup(
@@ -220,86 +232,97 @@ impl Engine {
         for session_id in imported {
             self.reopen_waiting(&session_id);
         }
-        self.pump_keys();
+        self.send_outbox();
     }
 
-    /// Moves everything about keys forward as far as it can go without an answer: held room
-    /// keys, device queries, one-time key claims, key shares, sends, and the backup.
-    pub(super) fn pump_keys(&mut self) {
+    /// Starts a round of the key flow: settles the held room keys that can now be checked, and
+    /// gathers the device lists they (and 1:1 safety numbers) want. `None` while the flow
+    /// cannot run: before this connection is signed in and its device published.
+    pub(super) fn start_key_round(&mut self) -> Option<MissingKeys> {
         if !self.is_authenticated() || !self.keys.published || self.crypto.is_none() {
-            return;
+            return None;
         }
         self.settle_held_keys();
-        let mut want_query: BTreeSet<UserId> = self
-            .keys
-            .wanted
-            .difference(&self.keys.fresh)
+        Some(MissingKeys {
+            device_lists: self
+                .keys
+                .wanted
+                .difference(&self.keys.fresh)
+                .copied()
+                .collect(),
+            devices_without_session: BTreeSet::new(),
+        })
+    }
+
+    /// Brings the chat's outbound Megolm session as close to every member device as it can
+    /// get without an answer: notes in `missing` the device lists and Olm sessions still
+    /// needed, or shares the session with the devices that lack it. Returns whether the chat
+    /// is ready for messages: every reachable member device holds the session or has its share
+    /// queued on this connection, ahead of the messages.
+    pub(super) fn prepare_chat_key(
+        &mut self,
+        chat_id: ChatId,
+        members: &BTreeSet<UserId>,
+        missing: &mut MissingKeys,
+    ) -> bool {
+        let unknown: Vec<UserId> = members.difference(&self.keys.fresh).copied().collect();
+        if !unknown.is_empty() {
+            missing.device_lists.extend(unknown);
+            return false;
+        }
+        let Some(crypto) = self.crypto.as_mut() else {
+            return false;
+        };
+        let devices: BTreeSet<DeviceRef> = crypto
+            .devices_of(members)
+            .difference(&self.keys.unreachable)
             .copied()
             .collect();
-        let mut want_claim: BTreeSet<DeviceRef> = BTreeSet::new();
-        for chat_id in self.chats_with_unsent() {
-            let Some(members) = self.members(chat_id) else {
-                continue;
-            };
-            let me = self.me.as_ref().map(|me| me.id);
-            if me.is_some_and(|me| !members.contains(&me)) {
-                // Removed from the chat: nothing more can be sent there.
-                self.fail_unsent(chat_id);
-                continue;
-            }
-            let unknown: Vec<UserId> = members.difference(&self.keys.fresh).copied().collect();
-            if !unknown.is_empty() {
-                want_query.extend(unknown);
-                continue;
-            }
-            let Some(crypto) = self.crypto.as_mut() else {
-                return;
-            };
-            let devices: BTreeSet<DeviceRef> = crypto
-                .devices_of(&members)
-                .difference(&self.keys.unreachable)
-                .copied()
-                .collect();
-            let no_session = crypto.without_session(&devices);
-            if !no_session.is_empty() {
-                want_claim.extend(no_session);
-                continue;
-            }
-            crypto.ensure_outbound(chat_id, &members, self.clock_ms);
-            let Some(session_id) = crypto.outbound_session_id(chat_id) else {
-                continue;
-            };
-            let in_flight = self.keys.in_flight_for(chat_id, &session_id);
-            let need: BTreeSet<DeviceRef> = crypto
-                .not_shared_with(chat_id, &devices)
-                .difference(&in_flight)
-                .copied()
-                .collect();
-            if !need.is_empty() {
-                let messages = crypto.share_outbound(chat_id, &need);
-                self.send_to_devices(chat_id, &session_id, messages);
-            }
-            self.send_unsent(chat_id);
+        let no_session = crypto.without_session(&devices);
+        if !no_session.is_empty() {
+            missing.devices_without_session.extend(no_session);
+            return false;
         }
-        if !want_query.is_empty() && self.keys.query.is_none() {
+        crypto.ensure_outbound(chat_id, members, self.clock_ms);
+        let Some(session_id) = crypto.outbound_session_id(chat_id) else {
+            return false;
+        };
+        let in_flight = self.keys.in_flight_for(chat_id, &session_id);
+        let need: BTreeSet<DeviceRef> = crypto
+            .not_shared_with(chat_id, &devices)
+            .difference(&in_flight)
+            .copied()
+            .collect();
+        if !need.is_empty() {
+            let messages = crypto.share_outbound(chat_id, &need);
+            self.send_to_devices(chat_id, &session_id, messages);
+        }
+        true
+    }
+
+    /// Ends a round of the key flow: asks for the device lists and one-time keys still
+    /// missing, and moves the backup along.
+    pub(super) fn finish_key_round(&mut self, missing: MissingKeys) {
+        if !missing.device_lists.is_empty() && self.keys.query.is_none() {
             // The rest are asked for when this answer comes.
-            let want_query: BTreeSet<UserId> = want_query.into_iter().take(QUERY_USERS).collect();
+            let users: BTreeSet<UserId> =
+                missing.device_lists.into_iter().take(QUERY_USERS).collect();
             let request = self.next_request_id();
-            self.outgoing.push_back(ClientFrame::QueryKeys {
+            self.frames.push(ClientFrame::QueryKeys {
                 request,
-                users: want_query.iter().copied().collect(),
+                users: users.iter().copied().collect(),
             });
-            self.keys.query = Some((request, want_query));
+            self.keys.query = Some((request, users));
         }
-        if !want_claim.is_empty() && self.keys.claim.is_none() {
+        if !missing.devices_without_session.is_empty() && self.keys.claim.is_none() {
             let request = self.next_request_id();
-            self.outgoing.push_back(ClientFrame::ClaimKeys {
+            self.frames.push(ClientFrame::ClaimKeys {
                 request,
-                devices: want_claim.into_iter().collect(),
+                devices: missing.devices_without_session.into_iter().collect(),
             });
             self.keys.claim = Some(request);
         }
-        self.pump_backup();
+        self.move_backup_along();
     }
 
     fn send_to_devices(
@@ -331,70 +354,9 @@ impl Engine {
             self.keys
                 .shares
                 .insert(request, (chat_id, session_id.to_owned(), devices));
-            self.outgoing
-                .push_back(ClientFrame::SendToDevice { request, messages });
+            self.frames
+                .push(ClientFrame::SendToDevice { request, messages });
         }
-    }
-
-    /// Chats with outbox entries not yet sent on this connection, in outbox order.
-    fn chats_with_unsent(&self) -> Vec<ChatId> {
-        let mut chats = Vec::new();
-        for entry in self.unsent() {
-            if !chats.contains(&entry.record.chat_id) {
-                chats.push(entry.record.chat_id);
-            }
-        }
-        chats
-    }
-
-    fn unsent(&self) -> impl Iterator<Item = &OutboxEntry> {
-        self.outbox
-            .iter()
-            .filter(|entry| !entry.failed && !self.keys.sent.contains(&entry.record.client_msg_id))
-    }
-
-    fn send_unsent(&mut self, chat_id: ChatId) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
-        for entry in self
-            .outbox
-            .iter()
-            .filter(|entry| entry.record.chat_id == chat_id && !entry.failed)
-        {
-            let id = entry.record.client_msg_id;
-            if self.keys.sent.contains(&id) {
-                continue;
-            }
-            let Some(content) = MessageContent::from_body(&entry.record.body) else {
-                continue;
-            };
-            let Some(body) = crypto.encrypt(chat_id, &content) else {
-                continue;
-            };
-            self.keys.sent.insert(id);
-            self.sent_bodies.insert(id, body.clone());
-            self.outgoing.push_back(ClientFrame::Send {
-                chat_id,
-                client_msg_id: id,
-                body,
-            });
-        }
-    }
-
-    fn fail_unsent(&mut self, chat_id: ChatId) {
-        for entry in self
-            .outbox
-            .iter_mut()
-            .filter(|entry| entry.record.chat_id == chat_id)
-        {
-            entry.failed = true;
-        }
-    }
-
-    fn members(&self, chat_id: ChatId) -> Option<BTreeSet<UserId>> {
-        let chat = self.chats.get(&chat_id)?;
-        Some(chat.info.members.iter().map(|member| member.id).collect())
     }
 
     /// Decides on held room keys whose sender and chat can now be checked.
@@ -443,7 +405,8 @@ impl Engine {
         }
     }
 
-    fn pump_backup(&mut self) {
+    /// Writes new inbound sessions to the key backup, and reads it when wanted.
+    fn move_backup_along(&mut self) {
         if self.keys.backup_put.is_none()
             && !self.keys.backup_refused
             && let Some(crypto) = self.crypto.as_ref()
@@ -463,14 +426,14 @@ impl Engine {
                 let request = self.next_request_id();
                 let (sessions, entries): (Vec<String>, Vec<BackupEntry>) =
                     pending.into_iter().unzip();
-                self.outgoing
-                    .push_back(ClientFrame::PutBackup { request, entries });
+                self.frames
+                    .push(ClientFrame::PutBackup { request, entries });
                 self.keys.backup_put = Some((request, sessions));
             }
         }
         if self.keys.backup_wanted && self.keys.backup_fetch.is_none() {
             let request = self.next_request_id();
-            self.outgoing.push_back(ClientFrame::FetchBackup {
+            self.frames.push(ClientFrame::FetchBackup {
                 request,
                 after: self.backup_position,
             });
@@ -511,23 +474,6 @@ impl Engine {
             self.opened.remove(&message.client_msg_id);
         }
         self.open_messages(&messages);
-    }
-
-    /// What to show for a stored message, and whether it opened.
-    pub(super) fn shown(&self, message: &MessageRecord) -> (MessageLock, String) {
-        match self.opened.get(&message.client_msg_id) {
-            Some(Opened::Content(content)) => (MessageLock::Open, content.text().to_owned()),
-            Some(Opened::Waiting { .. }) | None => (MessageLock::Waiting, WAITING_TEXT.to_owned()),
-            Some(Opened::Refused(Refusal::Tampered)) => {
-                (MessageLock::Refused, TAMPERED_TEXT.to_owned())
-            }
-            Some(Opened::Refused(Refusal::WrongSender)) => {
-                (MessageLock::Refused, WRONG_SENDER_TEXT.to_owned())
-            }
-            Some(Opened::Refused(Refusal::Unreadable)) => {
-                (MessageLock::Refused, UNREADABLE_TEXT.to_owned())
-            }
-        }
     }
 
     /// Turns the crypto state's changes into store writes.

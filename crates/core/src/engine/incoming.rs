@@ -1,0 +1,263 @@
+//! What arrives from the server: [`Engine::handle_frame`] dispatches every frame, and the
+//! handlers here merge chats, acknowledgements, live messages and pages into the timelines.
+//!
+//! Messages enter a timeline exactly once, in sequence order: duplicates are dropped, and a
+//! gap (or an unfinished page) asks for what is missing with one `Fetch` at a time per chat.
+//! The answers of the sign-in live in `session`, those of the key flow in `keys`.
+
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, MessageFrame,
+    RequestId, Seq, ServerFrame, UserId, content::MessageContent,
+};
+
+use super::session::Phase;
+use super::{ChatState, Engine, Event};
+use crate::e2e::Opened;
+use crate::store::{MessageRecord, StoreWrite};
+use crate::timeline::{Inserted, Timeline};
+
+impl Engine {
+    /// Feeds one frame from the server.
+    pub fn handle_frame(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Challenge {
+                version: _,
+                nonce,
+                epoch,
+            } => self.on_challenge(nonce, epoch),
+            ServerFrame::Welcome { me, session_token } => self.on_welcome(me, session_token),
+            ServerFrame::Error {
+                request,
+                code,
+                detail: _,
+            } => self.on_error(request, code),
+            ServerFrame::Chat { request, chat } => self.on_chat(request, chat),
+            ServerFrame::Ack {
+                chat_id,
+                client_msg_id,
+                seq,
+                sent_at_ms,
+            } => self.on_ack(chat_id, client_msg_id, seq, sent_at_ms),
+            ServerFrame::SendFailed {
+                chat_id: _,
+                client_msg_id,
+                code,
+            } => self.on_send_failed(client_msg_id, code),
+            ServerFrame::Message(message) => {
+                let chat_id = message.chat_id;
+                self.insert_messages(chat_id, vec![message], false);
+            }
+            ServerFrame::Page {
+                chat_id,
+                messages,
+                more,
+            } => self.on_page(chat_id, messages, more),
+            ServerFrame::SyncDone => {
+                if self.phase == Phase::Syncing {
+                    self.phase = Phase::Online;
+                }
+            }
+            ServerFrame::ReadUpTo { chat_id, user, seq } => self.on_read_up_to(chat_id, user, seq),
+            ServerFrame::Goodbye {
+                code: _,
+                retry_after_ms,
+            } => self.events.push(Event::ServerGoingAway { retry_after_ms }),
+            ServerFrame::KeysPublished { one_time_keys } => self.on_keys_published(one_time_keys),
+            ServerFrame::Keys { request, users } => self.on_keys(request, users),
+            ServerFrame::ClaimedKeys { request, keys } => self.on_claimed_keys(request, keys),
+            ServerFrame::ToDeviceSent { request } => self.on_to_device_sent(request),
+            ServerFrame::ToDevice { id, sender, body } => self.on_to_device(id, sender, &body),
+            ServerFrame::BackupStored { request } => self.on_backup_stored(request),
+            ServerFrame::Backup {
+                request,
+                entries,
+                more,
+            } => self.on_backup(request, entries, more),
+            ServerFrame::DevicesChanged { user } => self.on_devices_changed(user),
+            ServerFrame::BackupChanged => self.on_backup_changed(),
+        }
+    }
+
+    fn on_error(&mut self, request: Option<RequestId>, code: ErrorCode) {
+        if self.is_signing_in() {
+            self.on_sign_in_refused(code);
+            return;
+        }
+        if let Some(request) = request {
+            if self.on_key_request_failed(request) {
+                return;
+            }
+            self.pending_requests.retain(|pending| *pending != request);
+        }
+        if code == ErrorCode::NoSuchChat {
+            for chat in self.chats.values_mut() {
+                chat.fetching = false;
+                chat.history_requested = false;
+            }
+        }
+        self.events.push(Event::RequestFailed { request, code });
+    }
+
+    fn on_chat(&mut self, request: Option<RequestId>, info: ChatInfo) {
+        let chat_id = info.id;
+        self.clock_ms = self.clock_ms.max(info.created_ms);
+        if info.kind == ChatKind::Direct {
+            // Its safety number needs the other person's keys.
+            let me = self.my_id();
+            self.keys.wanted.extend(
+                info.members
+                    .iter()
+                    .map(|member| member.id)
+                    .filter(|id| *id != me),
+            );
+        }
+        let chat = self
+            .chats
+            .entry(chat_id)
+            .or_insert_with(|| ChatState::new(info.clone(), Timeline::default()));
+        if info.head == Seq(0) && chat.timeline.floor() == Seq(0) {
+            // An empty chat: this device holds all of it, from the very first message on.
+            chat.timeline = Timeline::with_positions(Seq(1), Seq(0));
+        }
+        let read = chat.info.read.max(info.read);
+        chat.info = info;
+        chat.info.read = read;
+        self.writes.push(StoreWrite::PutChat(chat.record()));
+        if let Some(request) = request
+            && self.pending_requests.contains(&request)
+        {
+            self.pending_requests.retain(|pending| *pending != request);
+            self.events.push(Event::ChatReady { request, chat_id });
+        }
+        self.send_outbox();
+    }
+
+    fn on_ack(&mut self, chat_id: ChatId, client_msg_id: ClientMsgId, seq: Seq, sent_at_ms: u64) {
+        let Some(position) = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id)
+        else {
+            // Acknowledged already (a resend's second ack), or by another tab.
+            return;
+        };
+        self.clock_ms = self.clock_ms.max(sent_at_ms);
+        let entry = self.outbox.remove(position);
+        self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        let (Some(me), Some(body)) = (
+            self.me.as_ref().map(|me| me.id),
+            self.sent_bodies.remove(&client_msg_id),
+        ) else {
+            return;
+        };
+        if let Some(content) = MessageContent::from_body(&entry.record.body) {
+            // Written here: no need to decrypt what this device encrypted.
+            self.opened.insert(client_msg_id, Opened::Content(content));
+        }
+        let message = MessageFrame {
+            chat_id,
+            seq,
+            client_msg_id,
+            sender: me,
+            sent_at_ms,
+            body,
+        };
+        self.insert_messages(chat_id, vec![message], false);
+    }
+
+    fn on_send_failed(&mut self, client_msg_id: ClientMsgId, _code: ErrorCode) {
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.failed = true;
+        }
+    }
+
+    fn on_page(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let floor = chat.timeline.floor();
+        let is_history = floor > Seq(0) && messages.last().is_some_and(|last| last.seq < floor);
+        if is_history {
+            chat.history_requested = false;
+            self.open_messages(&messages);
+            let Some(chat) = self.chats.get_mut(&chat_id) else {
+                return;
+            };
+            if chat.timeline.insert_older(messages.clone()) > 0 {
+                self.writes.push(StoreWrite::PutMessages(messages));
+                self.writes.push(StoreWrite::PutChat(chat.record()));
+            }
+            return;
+        }
+        chat.fetching = false;
+        self.insert_messages(chat_id, messages, more);
+    }
+
+    fn on_read_up_to(&mut self, chat_id: ChatId, user: UserId, seq: Seq) {
+        let me = self.me.as_ref().map(|me| me.id);
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        if Some(user) == me {
+            if seq > chat.info.read {
+                chat.info.read = seq;
+                self.writes.push(StoreWrite::PutChat(chat.record()));
+            }
+        } else {
+            let read = chat.others_read.entry(user).or_default();
+            *read = (*read).max(seq);
+        }
+    }
+
+    /// Inserts messages going forward, persists what is new, and asks for whatever a gap or
+    /// an unfinished page leaves missing.
+    fn insert_messages(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        if !self.chats.contains_key(&chat_id) {
+            return;
+        }
+        if let Some(newest) = messages.iter().map(|message| message.sent_at_ms).max() {
+            self.clock_ms = self.clock_ms.max(newest);
+        }
+        self.open_messages(&messages);
+        let authenticated = self.is_authenticated();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let mut new = Vec::new();
+        for message in messages {
+            chat.info.head = chat.info.head.max(message.seq);
+            if chat.timeline.insert(message.clone()) != Inserted::Duplicate {
+                new.push(message);
+            }
+        }
+        let gap = chat.timeline.has_gap();
+        // A message delivered by the server is no longer pending, whoever sent it from here.
+        for message in &new {
+            if let Some(position) = self
+                .outbox
+                .iter()
+                .position(|entry| entry.record.client_msg_id == message.client_msg_id)
+            {
+                self.outbox.remove(position);
+                self.writes
+                    .push(StoreWrite::RemoveOutbox(message.client_msg_id));
+            }
+        }
+        if (gap || more) && !chat.fetching && authenticated {
+            chat.fetching = true;
+            self.frames.push(ClientFrame::Fetch {
+                chat_id,
+                after: chat.timeline.synced(),
+                limit: MAX_PAGE,
+            });
+        }
+        if !new.is_empty() {
+            self.writes.push(StoreWrite::PutMessages(new));
+            self.writes.push(StoreWrite::PutChat(chat.record()));
+        }
+    }
+}

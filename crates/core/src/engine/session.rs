@@ -1,0 +1,360 @@
+//! The session: the credentials the engine authenticates with, the phases of a connection,
+//! signing up, in and out, restoring from the store, and the rules of what survives a failed
+//! sign-in.
+//!
+//! The rules: a sign-in that fails for a transient reason ([`ErrorCode::is_transient`]) keeps
+//! the credentials — a session token and passphrase keys alike, so that a surge meets clients
+//! that come back after backoff instead of people retyping passphrases — and says so with
+//! [`Event::AuthDeferred`]. `SessionExpired` drops the session token ([`Event::SessionExpired`]);
+//! any other failure drops the credentials ([`Event::AuthFailed`]).
+
+use merpati_protocol::{
+    ClientFrame, Epoch, ErrorCode, Member, PROTOCOL_VERSION, Seq, Username,
+    auth::{AuthPurpose, challenge_message},
+    frames::AuthMethod,
+};
+use vodozemac::Ed25519SecretKey;
+
+use super::keys::KeyFlow;
+use super::{ChatState, Engine, Event, OutboxEntry};
+use crate::crypto::AccountKey;
+use crate::e2e::{CryptoRecord, DeviceCrypto};
+use crate::store::{
+    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, StoreWrite,
+};
+use crate::timeline::Timeline;
+
+/// Where the connection stands, as the person sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ConnectionPhase {
+    /// No connection; nothing is being tried right now.
+    Offline,
+    /// Opening a socket, proving who we are, or catching up.
+    Connecting,
+    /// Signed in and caught up: messages flow live.
+    Online,
+}
+
+impl ConnectionPhase {
+    /// The value of the app's `data-state` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionPhase::Offline => "offline",
+            ConnectionPhase::Connecting => "connecting",
+            ConnectionPhase::Online => "online",
+        }
+    }
+}
+
+/// How the next connection authenticates.
+pub(super) enum Credentials {
+    Register {
+        username: Username,
+        key: Ed25519SecretKey,
+        backup_key: [u8; 32],
+    },
+    Login {
+        username: Username,
+        key: Ed25519SecretKey,
+        backup_key: [u8; 32],
+    },
+    Resume {
+        session_token: [u8; 32],
+    },
+}
+
+/// Where the connection stands, as the engine tracks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Offline,
+    Opening,
+    AwaitingChallenge,
+    Authenticating,
+    Syncing,
+    Online,
+}
+
+impl Engine {
+    /// Loads what the local store holds: the account (whose session token the next connection
+    /// resumes), the chats, the newest stored messages of each chat, the outbox, and this
+    /// device's end-to-end keys. Without stored keys (a new tab of a signed-in browser) the
+    /// engine becomes a new device of the account when it connects, from the account's
+    /// stored secrets.
+    pub fn restore(
+        &mut self,
+        account: Option<AccountRecord>,
+        chats: Vec<ChatRecord>,
+        messages: Vec<MessageRecord>,
+        outbox: Vec<OutboxRecord>,
+        crypto: Vec<CryptoRecord>,
+    ) {
+        self.crypto = DeviceCrypto::restore(crypto).filter(|crypto| {
+            account
+                .as_ref()
+                .is_some_and(|account| account.me.id == crypto.user())
+        });
+        if let Some(account) = account {
+            self.secrets = Some(account.secrets.clone());
+            self.me = Some(account.me);
+            self.session_token = Some(account.session_token);
+            self.epoch = account.epoch;
+            self.credentials = Some(Credentials::Resume {
+                session_token: account.session_token,
+            });
+        }
+        for chat in chats {
+            self.chats.insert(
+                chat.info.id,
+                ChatState::new(chat.info, Timeline::with_positions(chat.floor, chat.synced)),
+            );
+        }
+        let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
+            std::collections::BTreeMap::new();
+        for message in messages {
+            by_chat.entry(message.chat_id).or_default().push(message);
+        }
+        for (chat_id, messages) in by_chat {
+            self.open_messages(&messages);
+            if let Some(chat) = self.chats.get_mut(&chat_id) {
+                chat.timeline.restore(messages);
+            }
+        }
+        for record in outbox {
+            self.next_order = self.next_order.max(record.order + 1);
+            self.outbox.push(OutboxEntry {
+                record,
+                failed: false,
+            });
+        }
+        self.outbox.sort_by_key(|entry| entry.record.order);
+    }
+
+    /// Signs up on the next connection with the keys derived from the passphrase.
+    pub fn sign_up(&mut self, username: Username, key: &AccountKey) {
+        self.credentials = Some(Credentials::Register {
+            username,
+            key: key.auth_key(),
+            backup_key: key.backup_key(),
+        });
+    }
+
+    /// Signs in on the next connection with the keys derived from the passphrase.
+    pub fn sign_in(&mut self, username: Username, key: &AccountKey) {
+        self.credentials = Some(Credentials::Login {
+            username,
+            key: key.auth_key(),
+            backup_key: key.backup_key(),
+        });
+    }
+
+    /// Whether the engine knows how to authenticate a connection: while it does, the shell
+    /// keeps (re)connecting.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// Who is signed in.
+    pub fn me(&self) -> Option<&Member> {
+        self.me.as_ref()
+    }
+
+    /// Signs out: tells the server to forget this device's session. The shell clears the store.
+    pub fn sign_out(&mut self) {
+        if self.is_authenticated() {
+            self.frames.push(ClientFrame::Logout);
+        }
+        self.credentials = None;
+        self.session_token = None;
+        self.secrets = None;
+    }
+
+    /// The shell is opening a socket (the person sees "connecting", not "offline").
+    pub fn on_connecting(&mut self) {
+        if self.phase == Phase::Offline {
+            self.phase = Phase::Opening;
+        }
+    }
+
+    /// A socket is open: the server's challenge comes next.
+    pub fn on_connected(&mut self) {
+        self.frames.clear();
+        self.keys = KeyFlow::default();
+        self.sent_this_connection.clear();
+        self.phase = Phase::AwaitingChallenge;
+    }
+
+    /// The socket closed, or could not be opened. Unacknowledged messages stay in the outbox
+    /// and go out again after the next sign-in; requests in flight fail.
+    pub fn on_disconnected(&mut self) {
+        // Frames not yet sent belong to the connection that is gone; the outbox, not the
+        // frame queue, carries messages across connections.
+        self.frames.clear();
+        self.keys = KeyFlow::default();
+        self.sent_this_connection.clear();
+        self.phase = Phase::Offline;
+        for chat in self.chats.values_mut() {
+            chat.fetching = false;
+            chat.history_requested = false;
+        }
+        for request in std::mem::take(&mut self.pending_requests) {
+            self.events.push(Event::RequestFailed {
+                request: Some(request),
+                code: ErrorCode::Internal,
+            });
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn connection_phase(&self) -> ConnectionPhase {
+        match self.phase {
+            Phase::Offline => ConnectionPhase::Offline,
+            Phase::Opening | Phase::AwaitingChallenge | Phase::Authenticating | Phase::Syncing => {
+                ConnectionPhase::Connecting
+            }
+            Phase::Online => ConnectionPhase::Online,
+        }
+    }
+
+    /// Signed in on this connection: requests may go out.
+    pub(super) fn is_authenticated(&self) -> bool {
+        matches!(self.phase, Phase::Syncing | Phase::Online)
+    }
+
+    /// Still proving who we are on this connection: an `Error` now answers the sign-in.
+    pub(super) fn is_signing_in(&self) -> bool {
+        matches!(self.phase, Phase::AwaitingChallenge | Phase::Authenticating)
+    }
+
+    pub(super) fn on_challenge(&mut self, nonce: [u8; 32], epoch: Epoch) {
+        if self.epoch.is_some_and(|known| known != epoch) {
+            // The server's storage was replaced: our sequence numbers mean nothing there.
+            for chat in self.chats.values_mut() {
+                chat.timeline = Timeline::default();
+            }
+        }
+        self.epoch = Some(epoch);
+        let method = match &self.credentials {
+            None => return,
+            Some(Credentials::Register { username, key, .. }) => AuthMethod::Register {
+                username: username.clone(),
+                public_key: *key.public_key().as_bytes(),
+                signature: key
+                    .sign(&challenge_message(AuthPurpose::Register, username, &nonce))
+                    .to_bytes()
+                    .to_vec(),
+            },
+            Some(Credentials::Login { username, key, .. }) => AuthMethod::Login {
+                username: username.clone(),
+                signature: key
+                    .sign(&challenge_message(AuthPurpose::Login, username, &nonce))
+                    .to_bytes()
+                    .to_vec(),
+            },
+            Some(Credentials::Resume { session_token }) => AuthMethod::Resume {
+                session_token: *session_token,
+            },
+        };
+        self.phase = Phase::Authenticating;
+        self.frames.push(ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method,
+        });
+    }
+
+    pub(super) fn on_welcome(&mut self, me: Member, session_token: Option<[u8; 32]>) {
+        let passphrase_keys = match &self.credentials {
+            Some(Credentials::Register {
+                key, backup_key, ..
+            })
+            | Some(Credentials::Login {
+                key, backup_key, ..
+            }) => Some(AccountSecrets {
+                account_key: *key.to_bytes(),
+                backup_key: *backup_key,
+            }),
+            _ => None,
+        };
+        let signed_in_with_passphrase = passphrase_keys.is_some();
+        if let Some(secrets) = passphrase_keys {
+            self.secrets = Some(secrets);
+        }
+        if let Some(token) = session_token {
+            self.session_token = Some(token);
+            self.credentials = Some(Credentials::Resume {
+                session_token: token,
+            });
+        }
+        if self.me.as_ref().is_some_and(|known| known.id != me.id) {
+            // Another account signed in on this engine: nothing of the old one may show.
+            self.chats.clear();
+            self.outbox.clear();
+            self.opened.clear();
+            self.waiting.clear();
+        }
+        if self
+            .crypto
+            .as_ref()
+            .is_none_or(|crypto| crypto.user() != me.id)
+            && let Some(secrets) = &self.secrets
+        {
+            // A browser (or tab) new to this account: a new device with its own keys.
+            // Without randomness there is no device: the engine stays signed in but cannot
+            // send, and every message it cannot open says so.
+            let account_key = Ed25519SecretKey::from_slice(&secrets.account_key);
+            self.crypto = DeviceCrypto::new(me.id, &account_key, secrets.backup_key).ok();
+            // Earlier history's keys are in the backup.
+            self.keys.backup_wanted = true;
+        }
+        if signed_in_with_passphrase {
+            self.keys.backup_wanted = true;
+        }
+        self.me = Some(me.clone());
+        if let (Some(session_token), Some(secrets)) = (self.session_token, self.secrets.clone()) {
+            self.writes.push(StoreWrite::PutAccount(AccountRecord {
+                me: me.clone(),
+                session_token,
+                epoch: self.epoch,
+                secrets,
+            }));
+        }
+        self.phase = Phase::Syncing;
+        // The device first, so that keys waiting for it arrive before the messages they open.
+        if let Some(crypto) = self.crypto.as_mut() {
+            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
+            self.frames.push(ClientFrame::PublishKeys {
+                device: crypto.device_keys(),
+                one_time_keys,
+                fallback_key,
+            });
+        }
+        // Chats whose range is known resume after it; for the others the server sends the
+        // newest page, and older history comes page by page as the person scrolls.
+        let positions = self
+            .chats
+            .iter()
+            .filter(|(_, chat)| chat.timeline.floor() > Seq(0))
+            .map(|(id, chat)| (*id, chat.timeline.synced()))
+            .collect();
+        self.frames.push(ClientFrame::Sync {
+            epoch: self.epoch,
+            positions,
+        });
+        // The outbox goes out once the device is published and keys are shared
+        // (`send_outbox`).
+        self.events.push(Event::SignedIn(me));
+    }
+
+    /// The server refused the sign-in; see the module documentation for what survives.
+    pub(super) fn on_sign_in_refused(&mut self, code: ErrorCode) {
+        if code.is_transient() {
+            self.events.push(Event::AuthDeferred(code));
+        } else if code == ErrorCode::SessionExpired {
+            self.credentials = None;
+            self.session_token = None;
+            self.events.push(Event::SessionExpired);
+        } else {
+            self.credentials = None;
+            self.events.push(Event::AuthFailed(code));
+        }
+    }
+}

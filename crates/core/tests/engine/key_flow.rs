@@ -1,0 +1,99 @@
+//! The end-to-end key flow's own rules: a refused request is not retried in a loop, a
+//! message waiting for its key reads the backup again when it changes, and keys are
+//! published in frames the server reads cheaply.
+
+use merpati_core::{Event, MessageLock};
+use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
+
+use crate::support::alice::{
+    ALICE, CHAT, caught_up_alice, challenged_alice, member, published_alice, take_frames,
+};
+
+#[test]
+fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {
+    let mut engine = caught_up_alice();
+    engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
+    let query = take_frames(&mut engine)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::QueryKeys { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("bob's keys are asked for");
+    engine.handle_frame(ServerFrame::Error {
+        request: Some(query),
+        code: ErrorCode::LimitReached,
+        detail: String::new(),
+    });
+    let step = engine.take_step();
+    assert!(
+        !step
+            .frames
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::QueryKeys { .. })),
+        "not asked again on this connection"
+    );
+    assert!(
+        step.events
+            .iter()
+            .all(|event| !matches!(event, Event::RequestFailed { .. })),
+        "the key flow's own failure is not the person's"
+    );
+}
+
+#[test]
+fn a_waiting_message_reads_the_backup_again_when_another_device_adds_to_it() {
+    let (mut engine, mut net) = published_alice();
+    // A message under a session whose key alice's device was never sent.
+    let (locked, _key_share_lost) = net.bob_rotates_and_writes(1, "lewat cadangan");
+    engine.handle_frame(ServerFrame::Message(locked));
+    assert_eq!(engine.timeline(CHAT)[0].lock, MessageLock::Waiting);
+    let fetches = |frames: &[ClientFrame]| {
+        frames
+            .iter()
+            .filter(|frame| matches!(frame, ClientFrame::FetchBackup { .. }))
+            .count()
+    };
+    // It looks in the backup at once (the directory answers: nothing there yet) ...
+    let _ = net.serve(&mut engine);
+    assert_eq!(engine.timeline(CHAT)[0].lock, MessageLock::Waiting);
+    assert!(take_frames(&mut engine).is_empty(), "then waits");
+    // ... and again when another device of the account says it added keys.
+    engine.handle_frame(ServerFrame::BackupChanged);
+    let frames = take_frames(&mut engine);
+    assert_eq!(fetches(&frames), 1, "{frames:?}");
+}
+
+#[test]
+fn keys_are_published_in_frames_small_enough_for_the_servers_read_buffer() {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    let mut stored = 0u32;
+    let mut frames = 0;
+    loop {
+        let publishes: Vec<ClientFrame> = take_frames(&mut engine)
+            .into_iter()
+            .filter(|frame| matches!(frame, ClientFrame::PublishKeys { .. }))
+            .collect();
+        let Some(publish) = publishes.first() else {
+            break;
+        };
+        let ClientFrame::PublishKeys { one_time_keys, .. } = publish else {
+            unreachable!("filtered");
+        };
+        // The server reads frames into a 1 KiB buffer that a frame over half of it grows for
+        // good (see `ONE_TIME_KEYS_PER_PUBLISH`).
+        let size = merpati_protocol::encode(publish).len();
+        assert!(size <= 500, "a {size}-byte PublishKeys");
+        stored += one_time_keys.len() as u32;
+        frames += 1;
+        engine.handle_frame(ServerFrame::KeysPublished {
+            one_time_keys: stored,
+        });
+        assert!(frames < 30, "tops up to a target and stops");
+    }
+    assert_eq!(stored, merpati_core::e2e::ONE_TIME_KEY_TARGET);
+}

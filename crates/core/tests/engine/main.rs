@@ -1,0 +1,24 @@
+//! The client engine, driven frame by frame as the app drives it: what it sends, what it
+//! stores and what it shows.
+//!
+//! Most tests leave the device's keys unpublished, so the end-to-end flow stays out of the
+//! way of what they check; those about sending and reading words go through
+//! `support::alice::Net`, which answers key frames like the server's directory and plays
+//! bob's device.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+// Signing up, in and back: the challenge, the phases, what a sign-in stores, and which
+// failed sign-ins keep the credentials.
+mod session;
+// The step contract: each frame comes with the writes it relies on.
+mod step;
+// The outbox: from pending to sent, written offline, refused and retried, refused up front.
+mod sending;
+// Messages arriving: once each in sequence order, gaps, resync, epochs, keys that come later.
+mod receiving;
+// What the person asks: new chats, read positions, older history; the chat list's order.
+mod requests;
+// The end-to-end key flow's own rules: refusals, the backup, publishing keys.
+mod key_flow;

@@ -1,0 +1,163 @@
+//! Messages arriving: each is shown once in sequence order, gaps and unfinished pages are
+//! fetched, a reconnect resumes from the last contiguous position (unless the server's
+//! storage changed), and a message whose key comes later opens by itself.
+
+use merpati_core::{Engine, MessageLock};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame};
+
+use crate::support::alice::{
+    BOB, CHAT, message, online_alice, published_alice, reconnect, take_frames,
+};
+
+fn shown(engine: &Engine) -> Vec<(MessageLock, String)> {
+    engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| (item.lock, item.text))
+        .collect()
+}
+
+#[test]
+fn a_message_delivered_twice_is_shown_once_in_sequence_order() {
+    let (mut engine, mut net) = published_alice();
+    let satu = net.bob_says(&mut engine, 1, "satu");
+    let dua = net.bob_says(&mut engine, 2, "dua");
+    engine.handle_frame(ServerFrame::Message(dua.clone()));
+    engine.handle_frame(ServerFrame::Message(satu.clone()));
+    engine.handle_frame(ServerFrame::Message(dua.clone()));
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![satu, dua],
+        more: false,
+    });
+    assert_eq!(
+        shown(&engine),
+        vec![
+            (MessageLock::Open, "satu".to_owned()),
+            (MessageLock::Open, "dua".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn a_message_whose_key_comes_later_opens_by_itself_and_a_changed_one_is_refused() {
+    let (mut engine, mut net) = published_alice();
+    let early = net.bob_says(&mut engine, 1, "halo");
+    let (locked, key_share) = net.bob_rotates_and_writes(2, "kemudian");
+    engine.handle_frame(ServerFrame::Message(early));
+    engine.handle_frame(ServerFrame::Message(locked));
+    assert_eq!(shown(&engine)[0], (MessageLock::Open, "halo".to_owned()));
+    assert_eq!(shown(&engine)[1].0, MessageLock::Waiting);
+    assert!(
+        shown(&engine)[1].1.contains("Waiting"),
+        "a clear placeholder"
+    );
+
+    // The key arrives after the message: the waiting one opens by itself.
+    for frame in key_share {
+        engine.handle_frame(frame);
+    }
+    let _ = net.serve(&mut engine);
+    let later = net.bob_says(&mut engine, 3, "asli");
+    let mut changed = later.clone();
+    changed.seq = Seq(4);
+    changed.client_msg_id = ClientMsgId([44; 16]);
+    let last = changed.body.len() - 1;
+    changed.body[last] ^= 1;
+    engine.handle_frame(ServerFrame::Message(later));
+    engine.handle_frame(ServerFrame::Message(changed));
+    let now = shown(&engine);
+    assert_eq!(now[1], (MessageLock::Open, "kemudian".to_owned()));
+    assert_eq!(now[2], (MessageLock::Open, "asli".to_owned()));
+    assert_eq!(
+        now[3].0,
+        MessageLock::Refused,
+        "a changed byte is refused: {now:?}"
+    );
+    assert!(now[3].1.contains("altered"));
+}
+
+#[test]
+fn a_message_beyond_the_start_of_an_empty_chat_fetches_what_came_before() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::Fetch {
+            chat_id: CHAT,
+            after: Seq(0),
+            limit: 500
+        }]
+    );
+}
+
+#[test]
+fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(4, BOB, "empat")));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::Fetch {
+            chat_id: CHAT,
+            after: Seq(1),
+            limit: 500
+        }]
+    );
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![
+            message(2, BOB, "dua"),
+            message(3, BOB, "tiga"),
+            message(4, BOB, "empat"),
+        ],
+        more: false,
+    });
+    let seqs: Vec<Option<Seq>> = engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![Some(Seq(1)), Some(Seq(2)), Some(Seq(3)), Some(Seq(4))]
+    );
+    assert!(
+        take_frames(&mut engine).is_empty(),
+        "caught up: no further fetch"
+    );
+}
+
+#[test]
+fn resync_sends_the_last_contiguous_position_per_chat() {
+    let mut engine = online_alice();
+    for seq in 1..=3 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
+    }
+    reconnect(&mut engine, Epoch(7));
+    assert!(take_frames(&mut engine).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(7)),
+        positions: vec![(CHAT, Seq(3))],
+    }));
+}
+
+#[test]
+fn a_changed_epoch_drops_old_positions() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "m")));
+    reconnect(&mut engine, Epoch(8));
+    assert!(take_frames(&mut engine).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(8)),
+        positions: vec![],
+    }));
+}
+
+#[test]
+fn a_message_of_an_unknown_chat_is_ignored() {
+    let mut engine = online_alice();
+    let mut elsewhere = message(1, BOB, "m");
+    elsewhere.chat_id = ChatId(99);
+    engine.handle_frame(ServerFrame::Message(elsewhere));
+    assert!(engine.take_step().is_empty());
+    assert!(engine.timeline(ChatId(99)).is_empty());
+}

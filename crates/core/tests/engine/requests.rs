@@ -1,0 +1,173 @@
+//! What the person asks: new chats, read positions and older history; and the chat list the
+//! answers change.
+
+use merpati_core::{Event, RequestError};
+use merpati_protocol::{ChatId, ChatKind, ClientFrame, Seq, ServerFrame, UserId};
+
+use crate::support::alice::{
+    ALICE, BOB, CHAT, challenged_alice, chat_info, member, message, online_alice, published_alice,
+    take_frames,
+};
+
+#[test]
+fn unread_counts_others_messages_until_marked_read() {
+    let (mut engine, mut net) = published_alice();
+    let satu = net.bob_says(&mut engine, 1, "satu");
+    let dua = net.bob_says(&mut engine, 2, "dua");
+    engine.handle_frame(ServerFrame::Message(satu));
+    engine.handle_frame(ServerFrame::Message(dua));
+    let summary = &engine.chat_list()[0];
+    assert_eq!((summary.title.as_str(), summary.unread), ("bob", 2));
+    assert_eq!(summary.last_text.as_deref(), Some("dua"));
+    engine.mark_read(CHAT);
+    assert_eq!(engine.chat_list()[0].unread, 0);
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::MarkRead {
+            chat_id: CHAT,
+            seq: Seq(2)
+        }]
+    );
+}
+
+#[test]
+fn the_chat_list_is_ordered_by_latest_activity() {
+    let mut engine = online_alice();
+    let mut group = chat_info(0);
+    group.id = ChatId(11);
+    group.kind = ChatKind::Group;
+    group.title = "Keluarga".into();
+    group.created_ms = 500;
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group,
+    });
+    assert_eq!(engine.chat_list()[0].title, "bob", "created later");
+    let mut in_group = message(1, BOB, "halo semua");
+    in_group.chat_id = ChatId(11);
+    engine.handle_frame(ServerFrame::Message(in_group));
+    assert_eq!(
+        engine.chat_list()[0].title,
+        "Keluarga",
+        "newest message first"
+    );
+}
+
+#[test]
+fn created_chats_are_reported_ready() {
+    let mut engine = online_alice();
+    let request = engine
+        .create_group("Keluarga", "bob, carol")
+        .expect("connected");
+    assert!(matches!(
+        take_frames(&mut engine).as_slice(),
+        [ClientFrame::CreateChat { .. }]
+    ));
+    let mut group = chat_info(0);
+    group.id = ChatId(12);
+    engine.handle_frame(ServerFrame::Chat {
+        request: Some(request),
+        chat: group,
+    });
+    assert!(engine.take_step().events.contains(&Event::ChatReady {
+        request,
+        chat_id: ChatId(12)
+    }));
+    assert!(engine.create_direct("not valid!").is_err());
+}
+
+#[test]
+fn a_removal_is_answered_with_the_changed_chat() {
+    let mut engine = online_alice();
+    let mut group = chat_info(0);
+    group.id = ChatId(11);
+    group.kind = ChatKind::Group;
+    group.members.push(member(UserId(3), "carol"));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group.clone(),
+    });
+    let request = engine
+        .remove_member(ChatId(11), UserId(3))
+        .expect("connected");
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::RemoveMember {
+            request,
+            chat_id: ChatId(11),
+            user: UserId(3)
+        }]
+    );
+    group.members.retain(|member| member.id != UserId(3));
+    engine.handle_frame(ServerFrame::Chat {
+        request: Some(request),
+        chat: group,
+    });
+    assert!(engine.take_step().events.contains(&Event::ChatReady {
+        request,
+        chat_id: ChatId(11)
+    }));
+    assert!(engine.is_member(ChatId(11)));
+    assert_eq!(engine.member_name(ChatId(11), UserId(3)), None);
+    assert_eq!(
+        engine
+            .member_name(ChatId(11), ALICE)
+            .map(ToString::to_string),
+        Some("alice".to_owned())
+    );
+}
+
+#[test]
+fn requests_wait_for_a_connection_and_fail_when_it_drops() {
+    let mut engine = online_alice();
+    let request = engine.create_direct("bob").expect("connected");
+    engine.on_disconnected();
+    assert!(
+        engine
+            .take_step()
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::RequestFailed { request: Some(failed), .. } if *failed == request)),
+        "the person learns it did not happen"
+    );
+    assert_eq!(engine.create_direct("bob"), Err(RequestError::NotConnected));
+}
+
+#[test]
+fn older_history_comes_from_the_server_when_the_store_has_none() {
+    // A new device: the chat already holds 100 messages, the sync sends the newest 50.
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(100),
+    });
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (51..=100).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let _ = engine.take_step();
+    let before = engine.older_wanted_before(CHAT).expect("older exist");
+    assert_eq!(before, Seq(51));
+    engine.insert_stored_older(CHAT, vec![]);
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::History {
+            chat_id: CHAT,
+            before: Seq(51),
+            limit: 50
+        }]
+    );
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (1..=50).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    assert_eq!(engine.timeline(CHAT).len(), 100);
+    assert_eq!(engine.older_wanted_before(CHAT), None);
+}

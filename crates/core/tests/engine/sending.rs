@@ -1,0 +1,145 @@
+//! The outbox: a message goes from pending to sent once, messages written offline go out
+//! after the next sign-in, a refused one can be retried, and what cannot be sent never enters.
+
+use merpati_core::{ConnectionPhase, MessageStatus, SendError, StoreWrite};
+use merpati_protocol::{
+    ClientFrame, ClientMsgId, Epoch, ErrorCode, MAX_BODY_BYTES, Seq, ServerFrame,
+    content::MessageContent, frames::AuthMethod,
+};
+
+use crate::support::alice::{
+    ALICE, CHAT, member, message, online_alice, published_alice, take_frames,
+};
+
+#[test]
+fn a_sent_message_goes_from_pending_to_sent_once() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "halo bob", 5_000).expect("queued");
+    let items = engine.timeline(CHAT);
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (items[0].status, items[0].own),
+        (MessageStatus::Pending, true)
+    );
+    let sent = net.serve(&mut engine);
+    let [
+        ClientFrame::Send {
+            client_msg_id,
+            body,
+            ..
+        },
+    ] = sent.frames.as_slice()
+    else {
+        panic!("one Send after the key share: {:?}", sent.frames);
+    };
+    assert_eq!(*client_msg_id, id);
+    assert!(
+        !body.windows(8).any(|window| window == b"halo bob"),
+        "the body is encrypted"
+    );
+    let body = body.clone();
+    assert!(
+        sent.writes
+            .iter()
+            .any(|w| matches!(w, StoreWrite::PutOutbox(_)))
+    );
+
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(1),
+        sent_at_ms: 5_001,
+    });
+    // The server's fan-out delivers the same message to the sender's sessions too.
+    let mut echoed = message(1, ALICE, "halo bob");
+    echoed.client_msg_id = id;
+    echoed.body = body.clone();
+    engine.handle_frame(ServerFrame::Message(echoed.clone()));
+    // Bob, who was sent the key, reads it.
+    assert_eq!(
+        net.bob.open(&echoed),
+        merpati_core::e2e::Opened::Content(MessageContent::Text {
+            text: "halo bob".into()
+        })
+    );
+
+    let items = engine.timeline(CHAT);
+    assert_eq!(items.len(), 1, "shown exactly once");
+    assert_eq!(
+        (items[0].status, items[0].seq, items[0].text.as_str()),
+        (MessageStatus::Sent, Some(Seq(1)), "halo bob")
+    );
+    let writes = engine.take_step().writes;
+    assert!(writes.contains(&StoreWrite::RemoveOutbox(id)));
+    assert_eq!(engine.pending_count(), 0);
+}
+
+#[test]
+fn messages_written_offline_are_sent_after_the_next_sign_in() {
+    let (mut engine, mut net) = published_alice();
+    engine.on_disconnected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+    let first = engine.send_text(CHAT, "satu", 1).expect("queued");
+    let second = engine.send_text(CHAT, "dua", 2).expect("queued");
+    assert!(
+        take_frames(&mut engine).is_empty(),
+        "nothing goes out while offline"
+    );
+
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [2; 32],
+        epoch: Epoch(7),
+    });
+    assert!(matches!(
+        take_frames(&mut engine).as_slice(),
+        [ClientFrame::Authenticate { method: AuthMethod::Resume { session_token }, .. }]
+            if *session_token == [5; 32]
+    ));
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    let sent: Vec<ClientMsgId> = net
+        .serve(&mut engine)
+        .frames
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![first, second],
+        "in the order written, under the same ids"
+    );
+}
+
+#[test]
+fn a_refused_message_is_shown_failed_and_can_be_retried() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "x", 1).expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: id,
+        code: ErrorCode::Internal,
+    });
+    assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Failed);
+    engine.retry(id);
+    assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Pending);
+    assert!(
+        matches!(net.serve(&mut engine).frames.as_slice(), [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id)
+    );
+}
+
+#[test]
+fn too_long_and_empty_messages_are_refused_before_the_outbox() {
+    let mut engine = online_alice();
+    assert_eq!(engine.send_text(CHAT, "   ", 1), Err(SendError::Empty));
+    let long = "a".repeat(MAX_BODY_BYTES + 1);
+    assert_eq!(engine.send_text(CHAT, &long, 1), Err(SendError::TooLarge));
+    assert!(engine.take_step().writes.is_empty());
+}

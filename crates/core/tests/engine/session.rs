@@ -1,0 +1,314 @@
+//! Signing up, in and back: the challenge, the phases, what a sign-in stores, and which
+//! failed sign-ins keep the credentials.
+
+use merpati_core::{ConnectionPhase, Engine, Event, StoreWrite};
+use merpati_protocol::{
+    ClientFrame, Epoch, ErrorCode, PROTOCOL_VERSION, ServerFrame,
+    auth::{AuthPurpose, challenge_message},
+    frames::AuthMethod,
+};
+use vodozemac::{Ed25519PublicKey, Ed25519Signature};
+
+use crate::support::alice::{
+    ALICE, alice_key, challenged_alice, member, name, reconnect, stored_account, take_frames,
+};
+
+/// Opens a new connection and answers its challenge: the frames the engine sends back.
+fn next_connection(engine: &mut Engine) -> Vec<ClientFrame> {
+    engine.on_disconnected();
+    engine.on_connecting();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [3; 32],
+        epoch: Epoch(7),
+    });
+    take_frames(engine)
+}
+
+fn refuse_sign_in(engine: &mut Engine, code: ErrorCode) -> Vec<Event> {
+    engine.handle_frame(ServerFrame::Error {
+        request: None,
+        code,
+        detail: String::new(),
+    });
+    engine.take_step().events
+}
+
+fn resumes_with(frames: &[ClientFrame]) -> Option<[u8; 32]> {
+    match frames {
+        [
+            ClientFrame::Authenticate {
+                method: AuthMethod::Resume { session_token },
+                ..
+            },
+        ] => Some(*session_token),
+        _ => None,
+    }
+}
+
+#[test]
+fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
+    let mut engine = Engine::new();
+    let key = alice_key("correct horse battery");
+    engine.sign_up(name("alice"), &key);
+    engine.on_connected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
+    let nonce = [42; 32];
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce,
+        epoch: Epoch(1),
+    });
+    let frames = take_frames(&mut engine);
+    let [ClientFrame::Authenticate { version, method }] = frames.as_slice() else {
+        panic!("expected an Authenticate frame: {frames:?}");
+    };
+    assert_eq!(*version, PROTOCOL_VERSION);
+    let AuthMethod::Register {
+        username,
+        public_key,
+        signature,
+    } = method
+    else {
+        panic!("expected Register");
+    };
+    let public_key = Ed25519PublicKey::from_slice(public_key).expect("a valid key");
+    let signature = Ed25519Signature::from_slice(signature).expect("a valid signature");
+    let signed = challenge_message(AuthPurpose::Register, username, &nonce);
+    assert!(public_key.verify(&signed, &signature).is_ok());
+    let other = challenge_message(AuthPurpose::Login, username, &nonce);
+    assert!(
+        public_key.verify(&other, &signature).is_err(),
+        "purpose is bound"
+    );
+}
+
+#[test]
+fn the_phase_follows_the_connection_from_opening_to_online_and_back() {
+    let mut engine = Engine::new();
+    let key = alice_key("correct horse battery");
+    engine.sign_in(name("alice"), &key);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+    engine.on_connecting();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
+    engine.on_disconnected();
+    assert_eq!(
+        engine.connection_phase(),
+        ConnectionPhase::Offline,
+        "the socket did not open"
+    );
+    engine.on_connecting();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [1; 32],
+        epoch: Epoch(7),
+    });
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    assert_eq!(
+        engine.connection_phase(),
+        ConnectionPhase::Connecting,
+        "still catching up"
+    );
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+    engine.on_disconnected();
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Offline);
+}
+
+#[test]
+fn welcome_stores_the_session_and_asks_to_sync() {
+    let mut engine = challenged_alice("correct horse battery");
+    let _ = engine.take_step();
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    // One step: the event on which the shell opens the account's store, the writes that go
+    // in it, and the frames that go out once they are stored.
+    let step = engine.take_step();
+    assert_eq!(step.events, vec![Event::SignedIn(member(ALICE, "alice"))]);
+    assert!(step.writes.iter().any(|write| matches!(
+        write,
+        StoreWrite::PutAccount(account) if account.session_token == [5; 32]
+    )));
+    assert!(
+        step.writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == "account")),
+        "the new device's keys are stored"
+    );
+    // The device's keys first, so that keys queued for it arrive before the messages.
+    assert!(
+        matches!(step.frames.as_slice(), [ClientFrame::PublishKeys { device, one_time_keys, fallback_key: Some(_) }, ClientFrame::Sync { epoch: Some(Epoch(7)), positions }]
+            if device.user == ALICE && !one_time_keys.is_empty() && positions.is_empty()),
+        "{:?}",
+        step.frames
+    );
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+}
+
+#[test]
+fn a_wrong_passphrase_is_reported_and_not_tried_again() {
+    let mut engine = challenged_alice("not the passphrase");
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::WrongPassphrase),
+        vec![Event::AuthFailed(ErrorCode::WrongPassphrase)]
+    );
+    assert!(!engine.has_credentials());
+    assert!(
+        next_connection(&mut engine).is_empty(),
+        "nothing to authenticate with"
+    );
+}
+
+#[test]
+fn a_busy_server_keeps_the_session_and_the_next_connection_resumes_it() {
+    let mut engine = Engine::new();
+    engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+    assert_eq!(resumes_with(&next_connection(&mut engine)), Some([5; 32]));
+
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::ServerBusy),
+        vec![Event::AuthDeferred(ErrorCode::ServerBusy)],
+        "the shell hears it may try again"
+    );
+    assert!(engine.has_credentials());
+    // The shell closes this connection and reconnects after backoff.
+    assert_eq!(
+        resumes_with(&next_connection(&mut engine)),
+        Some([5; 32]),
+        "the same session"
+    );
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    assert_eq!(
+        engine.take_step().events,
+        vec![Event::SignedIn(member(ALICE, "alice"))]
+    );
+}
+
+#[test]
+fn every_transient_refusal_keeps_the_session() {
+    for code in [
+        ErrorCode::ServerBusy,
+        ErrorCode::ShuttingDown,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+    ] {
+        assert!(code.is_transient());
+        let mut engine = Engine::new();
+        engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+        let _ = next_connection(&mut engine);
+        assert_eq!(
+            refuse_sign_in(&mut engine, code),
+            vec![Event::AuthDeferred(code)]
+        );
+        assert_eq!(
+            resumes_with(&next_connection(&mut engine)),
+            Some([5; 32]),
+            "after {code:?}"
+        );
+    }
+}
+
+#[test]
+fn an_expired_session_is_dropped() {
+    let mut engine = Engine::new();
+    engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+    let _ = next_connection(&mut engine);
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::SessionExpired),
+        vec![Event::SessionExpired]
+    );
+    assert!(!engine.has_credentials());
+    assert!(next_connection(&mut engine).is_empty(), "not resumed again");
+}
+
+#[test]
+fn a_sign_up_the_server_could_not_finish_is_tried_again_with_the_same_keys() {
+    let mut engine = Engine::new();
+    engine.sign_up(name("alice"), &alice_key("correct horse battery"));
+    let registers_with = |frames: &[ClientFrame]| match frames {
+        [
+            ClientFrame::Authenticate {
+                method: AuthMethod::Register { public_key, .. },
+                ..
+            },
+        ] => Some(*public_key),
+        _ => None,
+    };
+    let first = registers_with(&next_connection(&mut engine)).expect("a sign-up");
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::Internal),
+        vec![Event::AuthDeferred(ErrorCode::Internal)]
+    );
+    assert_eq!(
+        registers_with(&next_connection(&mut engine)),
+        Some(first),
+        "the passphrase is not asked for again"
+    );
+    // A refusal that blames the request is final.
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::UsernameTaken),
+        vec![Event::AuthFailed(ErrorCode::UsernameTaken)]
+    );
+    assert!(next_connection(&mut engine).is_empty());
+}
+
+#[test]
+fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
+    // The first tab signed in with the passphrase; the store keeps the account record.
+    let mut first = challenged_alice("correct horse battery");
+    first.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    let account = first
+        .take_step()
+        .writes
+        .into_iter()
+        .find_map(|write| match write {
+            StoreWrite::PutAccount(account) => Some(account),
+            _ => None,
+        })
+        .expect("the account is stored");
+    let first_device = first.device_crypto().expect("a device").device();
+
+    // A second tab restores the account but none of the first tab's device keys.
+    let mut second = Engine::new();
+    second.restore(Some(account), vec![], vec![], vec![], vec![]);
+    assert!(second.take_step().events.is_empty(), "no passphrase needed");
+    reconnect(&mut second, Epoch(7));
+    let published = take_frames(&mut second)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::PublishKeys { device, .. } => Some(device),
+            _ => None,
+        })
+        .expect("the tab publishes a device");
+    assert_eq!(published.user, ALICE);
+    assert_ne!(published.device, first_device.device, "its own device");
+    // Vouched for by the account key, like a device signed in with the passphrase.
+    let account_key = alice_key("correct horse battery").auth_key().public_key();
+    let signature = Ed25519Signature::from_slice(&published.signature).expect("64 bytes");
+    assert!(
+        account_key
+            .verify(
+                &merpati_protocol::keys::device_keys_message(
+                    ALICE,
+                    &published.device,
+                    &published.ed25519
+                ),
+                &signature
+            )
+            .is_ok()
+    );
+}
