@@ -11,7 +11,7 @@
 //! - [`store_suite`]: the one test suite every `Store` implementation passes.
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
-//!   the key backup and safety numbers.
+//!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 
 pub mod crypto;

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use merpati_core::{
     ConnectionPhase, Engine, Event, MessageLock, MessageStatus, StoreWrite,
     crypto::{AccountKey, KdfParams},
-    e2e::DeviceCrypto,
+    e2e::{CryptoRecordKey, DeviceCrypto},
 };
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
@@ -435,7 +435,7 @@ fn welcome_stores_the_session_and_asks_to_sync() {
     assert!(
         writes
             .iter()
-            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == "account")),
+            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == CryptoRecordKey::Account)),
         "the new device's keys are stored"
     );
     assert_eq!(
