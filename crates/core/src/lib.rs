@@ -8,7 +8,8 @@
 //! - [`engine`]: the state machine of one signed-in device (sync, outbox, requests).
 //! - [`timeline`]: one chat's messages in sequence order, gap tracking, display items.
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
-//! - [`store_suite`]: the one test suite every `Store` implementation passes.
+//! - `store_suite`: the one test suite every `Store` implementation passes; test code,
+//!   compiled for this crate's tests and, with the `store-suite` feature, for other crates'.
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
 //!   the key backup and safety numbers, persisted as records under typed keys.
@@ -19,6 +20,7 @@ pub mod e2e;
 pub mod engine;
 pub mod reconnect;
 pub mod store;
+#[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;
 pub mod timeline;
 
