@@ -1,9 +1,10 @@
 //! One test suite for every [`Store`] implementation.
 //!
-//! Each function checks one behaviour against a fresh store. [`store_suite_tests!`] turns the
-//! whole list into test functions under any async test attribute, so the in-memory store runs
-//! it under tokio natively and the IndexedDB store runs it under wasm-bindgen-test in
-//! Chromium: one specification, every backend.
+//! Each function checks one behaviour against a fresh store.
+//! [`store_suite_tests!`](crate::store_suite_tests) turns the whole list into test functions
+//! under any async test attribute, so the in-memory store runs it under tokio natively and the
+//! IndexedDB store runs it under wasm-bindgen-test in Chromium: one specification, every
+//! backend.
 //!
 //! ```ignore
 //! merpati_core::store_suite_tests!(tokio::test, async { MemoryStore::new() });

@@ -75,7 +75,7 @@ pub const ONE_TIME_KEY_TARGET: u32 = 50;
 /// bytes of it already read, so a frame over about 500 bytes doubles that buffer for the rest
 /// of the connection — and every idle connection would pay for it (measured with a heap
 /// profile: 2 KiB instead of 1 KiB per connection with six keys per frame).
-pub const ONE_TIME_KEYS_PER_PUBLISH: u32 = 3;
+const ONE_TIME_KEYS_PER_PUBLISH: u32 = 3;
 
 /// A Megolm session key, as carried inside an Olm message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
