@@ -11,7 +11,7 @@ use indexed_db_futures::prelude::*;
 use merpati_app::services::device_key;
 use merpati_app::services::idb_store::{self, ALL_STORES, IdbStore, KEYS};
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher};
-use merpati_core::e2e::{CryptoRecord, DeviceCrypto};
+use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, DeviceCrypto};
 use merpati_core::{
     AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
 };
@@ -229,8 +229,12 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
     store.close();
     let pinned = pinned_key();
     assert!(
-        crypto.iter().any(|record| record.key == "account")
-            && crypto.iter().any(|record| record.key == "user/2"),
+        crypto
+            .iter()
+            .any(|record| record.key == CryptoRecordKey::Account)
+            && crypto
+                .iter()
+                .any(|record| record.key == CryptoRecordKey::KnownUser(UserId(2))),
         "the Olm account and a pinned key are among the records"
     );
 
@@ -257,15 +261,14 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
         }
         for bytes in key_bytes.iter().chain(&value_bytes) {
             for record in &crypto {
+                let stored_key = record.key.to_stored();
                 assert!(
-                    !contains(bytes, record.key.as_bytes()),
-                    "the crypto record name `{}` is readable in the `{store_name}` store",
-                    record.key
+                    !contains(bytes, stored_key.as_bytes()),
+                    "the crypto record name `{stored_key}` is readable in the `{store_name}` store"
                 );
                 assert!(
                     record.value.len() < 16 || !contains(bytes, &record.value),
-                    "the crypto record `{}` (a pickle) is readable in the `{store_name}` store",
-                    record.key
+                    "the crypto record `{stored_key}` (a pickle) is readable in the `{store_name}` store"
                 );
             }
             for key in &identity {

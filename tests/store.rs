@@ -2,6 +2,8 @@
 
 use merpati_app::services::idb_store::IdbStore;
 use merpati_core::crypto::StoreCipher;
+use merpati_core::e2e::{CryptoRecord, CryptoRecordKey};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -80,11 +82,15 @@ async fn a_version_1_database_gains_the_crypto_store_and_keeps_its_records() {
         .unwrap_or_else(|error| panic!("{error}"));
 }
 
-fn record(key: &str, value: &[u8]) -> merpati_core::e2e::CryptoRecord {
-    merpati_core::e2e::CryptoRecord {
-        key: key.to_owned(),
+fn record(key: CryptoRecordKey, value: &[u8]) -> CryptoRecord {
+    CryptoRecord {
+        key,
         value: value.to_vec(),
     }
+}
+
+fn session(id: &str) -> CryptoRecordKey {
+    CryptoRecordKey::InboundGroupSession(id.to_owned())
 }
 
 /// Two tabs share the database but are two devices: each reads and clears only its own slot.
@@ -111,8 +117,8 @@ async fn each_device_slot_keeps_its_own_key_state() {
     };
     ok(first
         .apply(vec![
-            StoreWrite::PutCrypto(record("account", b"first tab")),
-            StoreWrite::PutCrypto(record("in/s1", b"session")),
+            StoreWrite::PutCrypto(record(CryptoRecordKey::Account, b"first tab")),
+            StoreWrite::PutCrypto(record(session("s1"), b"session")),
         ])
         .await);
     assert!(
@@ -121,7 +127,7 @@ async fn each_device_slot_keeps_its_own_key_state() {
     );
     ok(second
         .apply(vec![StoreWrite::PutCrypto(record(
-            "account",
+            CryptoRecordKey::Account,
             b"second tab",
         ))])
         .await);
@@ -130,11 +136,14 @@ async fn each_device_slot_keeps_its_own_key_state() {
     mine.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(
         mine,
-        [record("account", b"first tab"), record("in/s1", b"session")]
+        [
+            record(CryptoRecordKey::Account, b"first tab"),
+            record(session("s1"), b"session")
+        ]
     );
     assert_eq!(
         second.crypto().await.unwrap_or_default(),
-        [record("account", b"second tab")]
+        [record(CryptoRecordKey::Account, b"second tab")]
     );
 
     ok(second.clear_device_slot().await);
@@ -143,6 +152,73 @@ async fn each_device_slot_keeps_its_own_key_state() {
     first.close();
     second.close();
     ok(idb_store::delete_database(&name).await);
+}
+
+/// Key state written before record keys were typed — sealed `{ key, value }` under the hash
+/// of the key's string — reads back under its typed key; a record of a kind this version does
+/// not know (a newer one wrote it) is skipped, and the rest still comes back.
+#[wasm_bindgen_test]
+async fn earlier_key_state_reads_back_and_an_unknown_kind_of_record_is_skipped() {
+    use indexed_db_futures::prelude::*;
+    use indexed_db_futures::transaction::TransactionMode;
+    use merpati_app::services::idb_store::{self, CRYPTO};
+    use merpati_core::Store;
+
+    let name = format!("merpati-test-earlier-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let store = IdbStore::open(&name, cipher.clone())
+        .await
+        .unwrap_or_else(|error| panic!("open {name}: {error}"));
+    let hex =
+        |bytes: [u8; 32]| -> String { bytes.iter().map(|byte| format!("{byte:02x}")).collect() };
+    // Written as `IdbStore` always laid a record out: in device slot 0, under the keyed hash
+    // of the key's stored form, the key and value sealed together.
+    let slot = hex(cipher.keyed_hash(b"device-slot", &0u32.to_be_bytes()));
+    let tx = store
+        .database()
+        .transaction(CRYPTO)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let object_store = tx
+        .object_store(CRYPTO)
+        .unwrap_or_else(|error| panic!("{error}"));
+    for (key, value) in [
+        ("in/s1", b"kept".as_slice()),
+        ("later/1", b"from a newer version"),
+    ] {
+        let index_key = js_sys::Array::of2(
+            &JsValue::from_str(&slot),
+            &JsValue::from_str(&hex(cipher.keyed_hash(CRYPTO.as_bytes(), key.as_bytes()))),
+        );
+        let sealed = cipher
+            .seal_value(CRYPTO.as_bytes(), &(key, value.to_vec()))
+            .unwrap_or_else(|error| panic!("{error}"));
+        object_store
+            .put(JsValue::from(js_sys::Uint8Array::from(sealed.as_slice())))
+            .with_key(JsValue::from(index_key))
+            .without_key_type()
+            .primitive()
+            .unwrap_or_else(|error| panic!("{error}"));
+    }
+    drop(object_store);
+    tx.commit().await.unwrap_or_else(|error| panic!("{error}"));
+
+    let read = store
+        .crypto()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(read, [record(session("s1"), b"kept")]);
+    // The typed key reaches the same record: once it is removed, only the skipped one is left.
+    store
+        .apply(vec![merpati_core::StoreWrite::RemoveCrypto(session("s1"))])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(store.crypto().await.unwrap_or_default().is_empty());
+    store.close();
+    idb_store::delete_database(&name)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
 }
 
 /// A page holds its slot: asking again (another tab would) gets the next one.

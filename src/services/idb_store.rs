@@ -9,7 +9,7 @@
 //! | `chats`    | keyed hash of the chat id (hex)       | sealed [`ChatRecord`]          |
 //! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`]       |
 //! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
-//! | `crypto`   | `[keyed hash of the device slot, keyed hash of the record's key]` | sealed [`CryptoRecord`] |
+//! | `crypto`   | `[keyed hash of the device slot, keyed hash of the record's key]` | sealed [`StoredCryptoRecord`] |
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
@@ -17,8 +17,10 @@
 //! so they do not reveal which chats or messages a device holds; only `messages` keeps the
 //! sequence number in the clear, because history is read by a key range over it. The outbox
 //! order lives inside the sealed record and is sorted after reading. A `crypto` record is
-//! sealed whole, its key string included, so the end-to-end key state (Olm account and session
-//! pickles, Megolm sessions, pinned account keys) comes back without any name in the clear.
+//! sealed whole, its key in its stored form included, so the end-to-end key state (Olm
+//! account and session pickles, Megolm sessions, pinned account keys) comes back without any
+//! name in the clear; a record whose key this version does not read (a newer version wrote
+//! it) is skipped, not fatal (see [`merpati_core::e2e::CryptoRecordKey`]).
 //! Each open tab is a device of its own ([`crate::services::device_slot`]), so the key state
 //! is kept per device slot; [`Store::crypto`] reads only this store's slot.
 //! The `keys` store is managed by [`crate::services::device_key`].
@@ -33,7 +35,7 @@ use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use merpati_core::crypto::{CryptoError, StoreCipher};
-use merpati_core::e2e::CryptoRecord;
+use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, StoredCryptoRecord};
 use merpati_core::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
@@ -215,10 +217,13 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(ACCOUNT.as_bytes(), b"current"))
     }
 
-    fn crypto_key(&self, key: &str) -> JsValue {
+    /// The index key of a record: the hash of its key's stored form, as ever.
+    fn crypto_key(&self, key: &CryptoRecordKey) -> JsValue {
         crypto_key(
             &self.slot,
-            &hex(&self.cipher.keyed_hash(CRYPTO.as_bytes(), key.as_bytes())),
+            &hex(&self
+                .cipher
+                .keyed_hash(CRYPTO.as_bytes(), key.to_stored().as_bytes())),
         )
     }
 
@@ -342,7 +347,7 @@ impl Store for IdbStore {
                 }
                 StoreWrite::PutCrypto(record) => {
                     let key = self.crypto_key(&record.key);
-                    let value = self.seal(CRYPTO, &record)?;
+                    let value = self.seal(CRYPTO, &StoredCryptoRecord::from(record))?;
                     tx.object_store(CRYPTO)?
                         .put(value)
                         .with_key(key)
@@ -425,9 +430,17 @@ impl Store for IdbStore {
             .with_query::<JsValue, _>(self.slot_range())
             .primitive()?
             .await?;
-        values
-            .map(|value| self.open_value(CRYPTO, &value?))
-            .collect()
+        let mut records = Vec::new();
+        for value in values {
+            let stored: StoredCryptoRecord = self.open_value(CRYPTO, &value?)?;
+            // A key this version does not read (a newer version wrote it) skips its record
+            // rather than failing the device: at worst a key is missing and its messages wait
+            // for the backup.
+            if let Ok(record) = CryptoRecord::try_from(stored) {
+                records.push(record);
+            }
+        }
+        Ok(records)
     }
 
     /// Deletes every record, the wrapped keys included: this store no longer opens on reload.

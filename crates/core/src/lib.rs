@@ -10,10 +10,11 @@
 //!   requests, queries), and the [`Step`] contract with its shell.
 //! - [`timeline`]: one chat's messages in sequence order, gap tracking, display items.
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
-//! - [`store_suite`]: the one test suite every `Store` implementation passes.
+//! - `store_suite`: the one test suite every `Store` implementation passes; test code,
+//!   compiled for this crate's tests and, with the `store-suite` feature, for other crates'.
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
-//!   the key backup and safety numbers.
+//!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 
 pub mod crypto;
@@ -21,6 +22,7 @@ pub mod e2e;
 pub mod engine;
 pub mod reconnect;
 pub mod store;
+#[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;
 pub mod timeline;
 

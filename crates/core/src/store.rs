@@ -5,7 +5,7 @@
 //! [`StoreWrite`]s, the app applies the batch in one transaction, and reads come back as plain
 //! records. [`MemoryStore`] is the in-memory implementation used by native tests and the load
 //! generator; the app implements the trait over IndexedDB, sealing every record. Both pass
-//! the same suite, [`crate::store_suite`].
+//! the same suite, `store_suite` (test code: see the crate's layout).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq};
 use serde::{Deserialize, Serialize};
 
-use crate::e2e::CryptoRecord;
+use crate::e2e::{CryptoRecord, CryptoRecordKey};
 
 /// Who is signed in on this browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ pub enum StoreWrite {
     /// Inserts or replaces a piece of the device's end-to-end key state.
     PutCrypto(CryptoRecord),
     /// Deletes a piece of the device's end-to-end key state by its key.
-    RemoveCrypto(String),
+    RemoveCrypto(CryptoRecordKey),
 }
 
 /// A device's local store.
@@ -141,7 +141,7 @@ struct MemoryContents {
     chats: BTreeMap<ChatId, ChatRecord>,
     messages: BTreeMap<(ChatId, Seq), MessageRecord>,
     outbox: BTreeMap<ClientMsgId, OutboxRecord>,
-    crypto: BTreeMap<String, Vec<u8>>,
+    crypto: BTreeMap<CryptoRecordKey, Vec<u8>>,
 }
 
 /// [`MemoryStore`] cannot fail; its error type has no values.

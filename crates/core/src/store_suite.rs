@@ -1,19 +1,23 @@
 //! One test suite for every [`Store`] implementation.
 //!
-//! Each function checks one behaviour against a fresh store. [`store_suite_tests!`] turns the
-//! whole list into test functions under any async test attribute, so the in-memory store runs
-//! it under tokio natively and the IndexedDB store runs it under wasm-bindgen-test in
-//! Chromium: one specification, every backend.
+//! Each function checks one behaviour against a fresh store.
+//! [`store_suite_tests!`](crate::store_suite_tests) turns the whole list into test functions
+//! under any async test attribute, so the in-memory store runs it under tokio natively and the
+//! IndexedDB store runs it under wasm-bindgen-test in Chromium: one specification, every
+//! backend.
 //!
 //! ```ignore
 //! merpati_core::store_suite_tests!(tokio::test, async { MemoryStore::new() });
 //! ```
+//!
+//! It is test code: compiled for this crate's own tests and, behind the `store-suite`
+//! feature, for the tests of other crates' backends — never into a production build.
 
 use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username,
+    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username, keys::DeviceKey,
 };
 
-use crate::e2e::CryptoRecord;
+use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::store::{
     AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
 };
@@ -26,7 +30,7 @@ fn member(id: u64, name: &str) -> Member {
 }
 
 /// Account secrets for tests.
-pub fn sample_secrets() -> AccountSecrets {
+fn sample_secrets() -> AccountSecrets {
     AccountSecrets {
         account_key: [3; 32],
         backup_key: [4; 32],
@@ -34,7 +38,7 @@ pub fn sample_secrets() -> AccountSecrets {
 }
 
 /// A chat record for tests.
-pub fn sample_chat(id: u64, title: &str) -> ChatRecord {
+fn sample_chat(id: u64, title: &str) -> ChatRecord {
     ChatRecord {
         info: ChatInfo {
             id: ChatId(id),
@@ -51,7 +55,7 @@ pub fn sample_chat(id: u64, title: &str) -> ChatRecord {
 }
 
 /// A message record for tests; its body is the text, as bytes.
-pub fn sample_message(chat: u64, seq: u64, text: &str) -> MessageRecord {
+pub(crate) fn sample_message(chat: u64, seq: u64, text: &str) -> MessageRecord {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&chat.to_be_bytes());
     id[8..].copy_from_slice(&seq.to_be_bytes());
@@ -66,7 +70,7 @@ pub fn sample_message(chat: u64, seq: u64, text: &str) -> MessageRecord {
 }
 
 /// An outbox entry for tests.
-pub fn sample_outbox(order: u64, text: &str) -> OutboxRecord {
+fn sample_outbox(order: u64, text: &str) -> OutboxRecord {
     OutboxRecord {
         chat_id: ChatId(1),
         client_msg_id: ClientMsgId([order as u8; 16]),
@@ -99,11 +103,36 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert!(ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await).is_empty());
 }
 
-fn crypto_record(key: &str, value: &[u8]) -> CryptoRecord {
+/// One record key of every kind, for tests.
+pub(crate) fn sample_crypto_keys() -> Vec<CryptoRecordKey> {
+    vec![
+        CryptoRecordKey::Account,
+        CryptoRecordKey::OlmSessions(DeviceKey([0xf0; 32])),
+        CryptoRecordKey::OutboundGroupSession(ChatId(7)),
+        CryptoRecordKey::InboundGroupSession("x8v/Gm+aVtQ2w".to_owned()),
+        CryptoRecordKey::HeldRoomKey(3),
+        CryptoRecordKey::KnownUser(UserId(2)),
+    ]
+}
+
+fn crypto_record(key: CryptoRecordKey, value: &[u8]) -> CryptoRecord {
     CryptoRecord {
-        key: key.to_owned(),
+        key,
         value: value.to_vec(),
     }
+}
+
+fn olm_key() -> CryptoRecordKey {
+    CryptoRecordKey::OlmSessions(DeviceKey([0x0f; 32]))
+}
+
+fn inbound_key() -> CryptoRecordKey {
+    CryptoRecordKey::InboundGroupSession("abc".to_owned())
+}
+
+fn sorted(mut records: Vec<CryptoRecord>) -> Vec<CryptoRecord> {
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    records
 }
 
 /// Key state records are put, replaced and removed by key.
@@ -111,29 +140,53 @@ pub async fn crypto_records_are_put_replaced_and_removed<S: Store>(store: S) {
     apply(
         &store,
         vec![
-            StoreWrite::PutCrypto(crypto_record("account", b"one")),
-            StoreWrite::PutCrypto(crypto_record("in/abc", b"session")),
-            StoreWrite::PutCrypto(crypto_record("olm/00ff", b"olm")),
+            StoreWrite::PutCrypto(crypto_record(CryptoRecordKey::Account, b"one")),
+            StoreWrite::PutCrypto(crypto_record(inbound_key(), b"session")),
+            StoreWrite::PutCrypto(crypto_record(olm_key(), b"olm")),
         ],
     )
     .await;
     apply(
         &store,
         vec![
-            StoreWrite::PutCrypto(crypto_record("account", b"two")),
-            StoreWrite::RemoveCrypto("olm/00ff".to_owned()),
+            StoreWrite::PutCrypto(crypto_record(CryptoRecordKey::Account, b"two")),
+            StoreWrite::RemoveCrypto(olm_key()),
         ],
     )
     .await;
-    let mut records = ok(store.crypto().await);
-    records.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(
-        records,
+        sorted(ok(store.crypto().await)),
         vec![
-            crypto_record("account", b"two"),
-            crypto_record("in/abc", b"session")
+            crypto_record(CryptoRecordKey::Account, b"two"),
+            crypto_record(inbound_key(), b"session")
         ]
     );
+}
+
+/// A record of every kind of key comes back under the same key, and is removed by it.
+pub async fn crypto_records_of_every_kind_come_back_under_their_key<S: Store>(store: S) {
+    let records: Vec<CryptoRecord> = sample_crypto_keys()
+        .into_iter()
+        .map(|key| {
+            let value = key.to_stored().into_bytes();
+            crypto_record(key, &value)
+        })
+        .collect();
+    apply(
+        &store,
+        records.iter().cloned().map(StoreWrite::PutCrypto).collect(),
+    )
+    .await;
+    assert_eq!(sorted(ok(store.crypto().await)), sorted(records));
+    apply(
+        &store,
+        sample_crypto_keys()
+            .into_iter()
+            .map(StoreWrite::RemoveCrypto)
+            .collect(),
+    )
+    .await;
+    assert!(ok(store.crypto().await).is_empty());
 }
 
 /// The account is stored and replaced whole.
@@ -276,7 +329,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
             StoreWrite::PutChat(sample_chat(1, "Keluarga")),
             StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),
             StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
-            StoreWrite::PutCrypto(crypto_record("account", b"keys")),
+            StoreWrite::PutCrypto(crypto_record(CryptoRecordKey::Account, b"keys")),
         ],
     )
     .await;
@@ -299,6 +352,7 @@ macro_rules! store_suite_tests {
             a_mixed_batch_applies_every_write,
             clear_deletes_everything,
             crypto_records_are_put_replaced_and_removed,
+            crypto_records_of_every_kind_come_back_under_their_key,
         );
     };
     (@cases $attr:meta, $make:expr; $($case:ident),* $(,)?) => {

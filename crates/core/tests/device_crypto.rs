@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::{
-    DeviceCrypto, Opened, ROTATE_AFTER_MESSAGES, ROTATE_AFTER_MS, Refusal, safety_number,
+    CryptoRecordKey, DeviceCrypto, Opened, ROTATE_AFTER_MESSAGES, ROTATE_AFTER_MS, Refusal,
+    safety_number,
 };
 use merpati_protocol::{
     ChatId, ClientMsgId, MessageFrame, Seq, UserId, Username,
@@ -529,7 +530,7 @@ fn a_printed_crypto_record_shows_no_key_material() {
     let (key, value) = device
         .take_writes()
         .into_iter()
-        .find(|(key, _)| key == "account")
+        .find(|(key, _)| *key == CryptoRecordKey::Account)
         .expect("the account record");
     let value = value.expect("a value");
     let printed = format!(

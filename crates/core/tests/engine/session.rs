@@ -1,7 +1,7 @@
 //! Signing up, in and back: the challenge, the phases, what a sign-in stores, and which
 //! failed sign-ins keep the credentials.
 
-use merpati_core::{ConnectionPhase, Engine, Event, StoreWrite};
+use merpati_core::{ConnectionPhase, Engine, Event, StoreWrite, e2e::CryptoRecordKey};
 use merpati_protocol::{
     ClientFrame, Epoch, ErrorCode, PROTOCOL_VERSION, ServerFrame,
     auth::{AuthPurpose, challenge_message},
@@ -139,7 +139,7 @@ fn welcome_stores_the_session_and_asks_to_sync() {
     assert!(
         step.writes
             .iter()
-            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == "account")),
+            .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == CryptoRecordKey::Account)),
         "the new device's keys are stored"
     );
     // The device's keys first, so that keys queued for it arrive before the messages.
