@@ -241,7 +241,10 @@ fn wire_format_snapshot() {
         seq: Seq(2),
         sent_at_ms: 3,
     };
-    assert_eq!(hex::encode(encode(&ack)), format!("0401{}0203", "00".repeat(16)));
+    assert_eq!(
+        hex::encode(encode(&ack)),
+        format!("0401{}0203", "00".repeat(16))
+    );
 
     let done = ClientFrame::ToDeviceDone { ids: vec![1, 300] };
     assert_eq!(hex::encode(encode(&done)), "0d0201ac02");
