@@ -74,6 +74,9 @@ pub enum Error {
     /// The server process could not be found, started or stopped.
     #[error("merpati-server: {0}")]
     Server(String),
+    /// The server process exited before it answered (its stderr says why).
+    #[error("merpati-server exited at start: {0}")]
+    ExitedAtStart(std::process::ExitStatus),
     /// An HTTP answer that is not one.
     #[error("HTTP: {0}")]
     Http(String),

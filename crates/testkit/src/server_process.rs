@@ -37,6 +37,10 @@ pub const START_PATIENCE: Duration = Duration::from_secs(30);
 /// How long a graceful stop may take.
 pub const STOP_PATIENCE: Duration = Duration::from_secs(60);
 
+/// How many free ports a start tries: a port found free can be taken by someone else before
+/// the server binds it, and then the server exits at once; another port is tried.
+const START_ATTEMPTS: usize = 3;
+
 /// The server's file name.
 const BINARY: &str = "merpati-server";
 
@@ -172,6 +176,16 @@ impl ServerProcess {
 
     /// Starts the server on a free loopback port and waits until it answers.
     pub async fn start(options: ServerOptions) -> Result<ServerProcess, Error> {
+        let mut attempt = 1;
+        loop {
+            match ServerProcess::start_once(options.clone()).await {
+                Err(Error::ExitedAtStart(_)) if attempt < START_ATTEMPTS => attempt += 1,
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(options: ServerOptions) -> Result<ServerProcess, Error> {
         let mut temporary = Vec::new();
         let mut temporary_dir = |given: &Option<PathBuf>| -> Result<PathBuf, Error> {
             match given {
@@ -335,18 +349,17 @@ impl ServerProcess {
             .as_mut()
             .ok_or_else(|| Error::Server("not started".to_owned()))?;
         let what = format!("the server to answer on {addr}");
-        let outcome = poll_until(&what, START_PATIENCE, || {
+        poll_until(&what, START_PATIENCE, || {
             let exited = child.try_wait();
             async move {
                 match exited {
-                    Ok(Some(status)) => Some(Err(format!("it exited at start: {status}"))),
-                    Err(error) => Some(Err(format!("cannot watch it: {error}"))),
+                    Ok(Some(status)) => Some(Err(Error::ExitedAtStart(status))),
+                    Err(error) => Some(Err(Error::Io(error))),
                     Ok(None) => answers(addr, ready).await.then_some(Ok(())),
                 }
             }
         })
-        .await?;
-        outcome.map_err(Error::Server)
+        .await?
     }
 }
 
