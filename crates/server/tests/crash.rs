@@ -19,11 +19,10 @@ use crate::support::{Client, data_dir, key, msg_id};
 
 /// The server binary as its own process, so that it can be killed for real; sends here come
 /// far faster than a person's: the send rate is lifted.
-async fn start_server(data: &Path, web: &Path) -> ServerProcess {
+async fn start_server(data: &Path) -> ServerProcess {
     ServerProcess::start(
         ServerOptions::new()
             .data_dir(data)
-            .web_root(web)
             .args(["--send-rate", "0"]),
     )
     .await
@@ -173,10 +172,9 @@ async fn resend(client: &mut Client, chat: ChatId, id: ClientMsgId) -> Seq {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_stored_once() {
     let (_keep, data) = data_dir();
-    let web = tempfile::tempdir().unwrap();
     let names = ["ana", "ben", "cai", "dee"];
 
-    let mut server = start_server(&data, web.path()).await;
+    let mut server = start_server(&data).await;
     let mut tokens = Vec::new();
     for name in names {
         let mut client = Client::connect(&server.endpoint()).await;
