@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::keys::{
-    ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
-    device_keys_message, one_time_key_message,
+    ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
 };
 use merpati_protocol::{
     ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, NewChat, RequestId, Seq,
@@ -31,6 +30,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use vodozemac::Ed25519SecretKey;
+
+mod device;
+
+pub(crate) use device::Device;
 
 /// A server running in this process.
 pub(crate) struct TestServer {
@@ -164,86 +167,6 @@ pub(crate) fn msg_id(n: u64) -> ClientMsgId {
     let mut id = [0xa5u8; 16];
     id[..8].copy_from_slice(&n.to_le_bytes());
     ClientMsgId(id)
-}
-
-/// A browser's end-to-end encryption identity: a real vodozemac Olm account, as the app has.
-pub(crate) struct Device {
-    pub(crate) olm: vodozemac::olm::Account,
-    /// The account it belongs to.
-    pub(crate) user: UserId,
-    /// The username whose account key vouches for it.
-    name: String,
-}
-
-impl Device {
-    pub(crate) fn new(name: &str, user: UserId) -> Device {
-        Device {
-            olm: vodozemac::olm::Account::new(),
-            user,
-            name: name.to_owned(),
-        }
-    }
-
-    pub(crate) fn key(&self) -> DeviceKey {
-        DeviceKey(self.olm.curve25519_key().to_bytes())
-    }
-
-    pub(crate) fn at(&self) -> DeviceRef {
-        DeviceRef {
-            user: self.user,
-            device: self.key(),
-        }
-    }
-
-    /// Its keys, signed with `signer`'s account key.
-    pub(crate) fn keys_signed_by(&self, signer: &str) -> DeviceKeys {
-        let ed25519 = *self.olm.ed25519_key().as_bytes();
-        let message = device_keys_message(self.user, &self.key(), &ed25519);
-        DeviceKeys {
-            user: self.user,
-            device: self.key(),
-            ed25519,
-            signature: key(signer).sign(&message).to_bytes().to_vec(),
-        }
-    }
-
-    /// Its keys, signed by its own account's key, as the app signs them.
-    pub(crate) fn keys(&self) -> DeviceKeys {
-        self.keys_signed_by(&self.name)
-    }
-
-    fn signed(&self, key: [u8; 32], fallback: bool) -> OneTimeKey {
-        let signature = self
-            .olm
-            .sign(one_time_key_message(&self.key(), &key, fallback))
-            .to_bytes()
-            .to_vec();
-        OneTimeKey {
-            key,
-            fallback,
-            signature,
-        }
-    }
-
-    /// `count` fresh one-time keys, signed by the device.
-    pub(crate) fn one_time_keys(&mut self, count: usize) -> Vec<OneTimeKey> {
-        let created = self.olm.generate_one_time_keys(count).created;
-        self.olm.mark_keys_as_published();
-        created
-            .iter()
-            .map(|key| self.signed(key.to_bytes(), false))
-            .collect()
-    }
-
-    /// A fresh fallback key, signed by the device.
-    pub(crate) fn fallback_key(&mut self) -> OneTimeKey {
-        let key = self.olm.generate_fallback_key();
-        let key = match key {
-            Some(key) => key,
-            None => *self.olm.fallback_key().values().next().unwrap(),
-        };
-        self.signed(key.to_bytes(), true)
-    }
 }
 
 /// A test client: the kit's raw protocol client, failing the test with the reason whenever
