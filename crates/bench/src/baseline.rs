@@ -16,12 +16,14 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use futures_util::{SinkExt, StreamExt};
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ClientFrame, Epoch, Member, PROTOCOL_VERSION, ServerFrame, UserId};
+use merpati_testkit::random::random_bytes;
+use merpati_testkit::raw_client::send_frame;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::wire::{self, BenchError};
+use crate::BenchError;
 
 /// OWASP's argon2id recommendation: 19 MiB of memory, 2 passes, 1 lane.
 const OWASP_MEMORY_KIB: u32 = 19 * 1024;
@@ -52,11 +54,11 @@ async fn argon2_session(
     stream.set_nodelay(true)?;
     let ws = tokio_tungstenite::accept_async(stream).await?;
     let (mut writer, mut reader) = ws.split();
-    wire::send_server(
+    send_frame(
         &mut writer,
         &ServerFrame::Challenge {
             version: PROTOCOL_VERSION,
-            nonce: wire::random32()?,
+            nonce: random_bytes()?,
             epoch: Epoch(1),
         },
     )
@@ -77,21 +79,21 @@ async fn argon2_session(
         else {
             continue;
         };
-        let salt = wire::random32()?;
+        let salt: [u8; 32] = random_bytes()?;
         let hash = tokio::task::spawn_blocking(move || hash_password(&password, &salt)).await??;
         let id = {
             let mut accounts = accounts.lock().map_err(|_| "accounts lock poisoned")?;
             accounts.insert(username.as_str().to_owned(), hash);
             accounts.len()
         };
-        wire::send_server(
+        send_frame(
             &mut writer,
             &ServerFrame::Welcome {
                 me: Member {
                     id: UserId(u64::try_from(id)?),
                     username,
                 },
-                session_token: Some(wire::random32()?),
+                session_token: Some(random_bytes()?),
             },
         )
         .await?;

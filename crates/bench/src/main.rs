@@ -5,26 +5,32 @@
 //! baseline until killed. `scripts/bench` starts the servers, runs the clients several times
 //! and writes `bench/RESULTS.md`.
 //!
+//! The load clients speak the protocol through the test kit's lean raw client
+//! (`merpati_testkit::raw_client`: frames via `merpati_protocol`, no engine, no store).
+//!
 //! # Layout
-//! - `wire`: a lean raw-protocol client (connect from 127.0.0.x, sign up, create a group).
+//! - `accounts`: unique names, sign-ups and groups.
 //! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency.
 //! - `baseline`: the argon2id sign-up server and the bare broadcast server.
 
 // The one result line goes to stdout for the script to read.
 #![allow(clippy::print_stdout)]
 
+mod accounts;
 mod baseline;
 mod scenarios;
-mod wire;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use merpati_testkit::Endpoint;
 
 use crate::scenarios::Timing;
-use crate::wire::{BenchError, Target};
+
+/// Any failure of a benchmark client; the benchmark reports it and stops.
+pub(crate) type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Load clients and baseline servers for Merpati's performance budgets (loopback only).
 #[derive(Debug, Parser)]
@@ -122,10 +128,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), BenchError> {
-    let target = Target {
-        addr: args.addr,
-        path: args.path,
-    };
+    let endpoint = Endpoint::at(args.addr, &args.path);
     // Unique per process, so several runs against one database never collide on names.
     let prefix = format!("b{:x}_", std::process::id());
     let window = Duration::from_secs(args.window_s);
@@ -135,29 +138,31 @@ async fn run(args: Args) -> Result<(), BenchError> {
     };
     let figure = match args.command {
         Command::Signup { concurrency, max } => {
-            scenarios::sign_ups(target, prefix, concurrency, max, window).await?
+            scenarios::sign_ups(endpoint, prefix, concurrency, max, window).await?
         }
         Command::Durable {
             senders,
             outstanding,
-        } => scenarios::durable(target, prefix, senders, outstanding, timing).await?,
+        } => scenarios::durable(endpoint, prefix, senders, outstanding, timing).await?,
         Command::Fanout {
             groups,
             members,
             outstanding,
             bare,
-        } => scenarios::fan_out(target, prefix, groups, members, outstanding, bare, timing).await?,
+        } => {
+            scenarios::fan_out(endpoint, prefix, groups, members, outstanding, bare, timing).await?
+        }
         Command::Latency { pairs, rate } => {
-            scenarios::latency(target, prefix, pairs, rate, timing).await?
+            scenarios::latency(endpoint, prefix, pairs, rate, timing).await?
         }
         Command::HoldBare {
             connections,
             hold_s,
         } => {
-            return scenarios::hold_bare(target, connections, Duration::from_secs(hold_s)).await;
+            return scenarios::hold_bare(endpoint, connections, Duration::from_secs(hold_s)).await;
         }
-        Command::Argon2Server => return baseline::argon2_server(target.addr).await,
-        Command::BroadcastServer => return baseline::broadcast_server(target.addr).await,
+        Command::Argon2Server => return baseline::argon2_server(endpoint.addr).await,
+        Command::BroadcastServer => return baseline::broadcast_server(endpoint.addr).await,
     };
     println!("{}", figure.to_json());
     Ok(())

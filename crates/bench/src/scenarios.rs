@@ -10,15 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use merpati_protocol::{ChatId, ClientFrame, ServerFrame};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, ServerFrame};
+use merpati_testkit::clock::unix_micros;
+use merpati_testkit::random::random_bytes;
+use merpati_testkit::raw_client::{ConnectOptions, connect_socket, next_binary};
+use merpati_testkit::{Endpoint, RawClient, SplitSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::wire::{self, BenchError, MESSAGE_TAG, Session, Target};
-
-/// The postcard variant index of `ServerFrame::Ack`.
-const ACK_TAG: u8 = 4;
+use crate::BenchError;
+use crate::accounts;
 
 /// When a measured window starts and how long it lasts.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +55,7 @@ impl Figure {
 /// Signs up clients in parallel (up to `concurrency` handshakes in flight, at most `max` in
 /// all) for `window`, and returns completed sign-ups per second.
 pub(crate) async fn sign_ups(
-    target: Target,
+    endpoint: Endpoint,
     prefix: String,
     concurrency: usize,
     max: u64,
@@ -66,7 +68,7 @@ pub(crate) async fn sign_ups(
     let deadline = started + window;
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
-        let (target, prefix) = (target.clone(), prefix.clone());
+        let (endpoint, prefix) = (endpoint.clone(), prefix.clone());
         let (issued, done, failed) = (issued.clone(), done.clone(), failed.clone());
         workers.spawn(async move {
             loop {
@@ -75,13 +77,13 @@ pub(crate) async fn sign_ups(
                     return;
                 }
                 let attempt = async {
-                    let name = wire::username(&prefix, usize::try_from(index)?)?;
-                    let mut session = wire::sign_up(&target, name).await?;
+                    let name = accounts::username(&prefix, usize::try_from(index)?)?;
+                    let client = accounts::sign_up(&endpoint, name).await?;
                     // Counted at Welcome; the close is the client's business.
                     if Instant::now() < deadline {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
-                    let _ = session.writer.close().await;
+                    let _ = client.into_split().writer.close().await;
                     Ok::<(), BenchError>(())
                 };
                 if tokio::time::timeout_at(deadline.into(), attempt)
@@ -109,24 +111,24 @@ pub(crate) async fn sign_ups(
 
 /// Signs up `count` accounts named `prefix0`, `prefix1`, … with `concurrency` at once.
 async fn sign_up_many(
-    target: &Target,
+    endpoint: &Endpoint,
     prefix: &str,
     count: usize,
     concurrency: usize,
-) -> Result<Vec<Session>, BenchError> {
+) -> Result<Vec<RawClient>, BenchError> {
     let semaphore = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     for index in 0..count {
-        let target = target.clone();
-        let name = wire::username(prefix, index)?;
+        let endpoint = endpoint.clone();
+        let name = accounts::username(prefix, index)?;
         let permit = semaphore.clone().acquire_owned().await?;
         tasks.spawn(async move {
-            let session = wire::sign_up(&target, name).await;
+            let session = accounts::sign_up(&endpoint, name).await;
             drop(permit);
             session.map(|session| (index, session))
         });
     }
-    let mut sessions: Vec<Option<Session>> = (0..count).map(|_| None).collect();
+    let mut sessions: Vec<Option<RawClient>> = (0..count).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (index, session) = joined??;
         if let Some(slot) = sessions.get_mut(index) {
@@ -140,7 +142,7 @@ async fn sign_up_many(
 fn send_frame(chat_id: ChatId, body: Vec<u8>) -> Result<Message, BenchError> {
     let frame = ClientFrame::Send {
         chat_id,
-        client_msg_id: wire::message_id()?,
+        client_msg_id: ClientMsgId(random_bytes()?),
         body,
     };
     Ok(Message::Binary(merpati_protocol::encode(&frame).into()))
@@ -160,20 +162,20 @@ async fn rate_over(counter: &AtomicU64, warmup: Duration, window: Duration) -> f
 /// credit for each frame whose first byte is `ack_tag`, and counts it in `acks`.
 fn spawn_sender(
     tasks: &mut JoinSet<()>,
-    session: Session,
+    session: SplitSocket,
     outstanding: usize,
     acks: Arc<AtomicU64>,
     ack_tag: u8,
     mut next: impl FnMut() -> Result<Message, BenchError> + Send + 'static,
 ) {
-    let Session {
+    let SplitSocket {
         mut writer,
         mut reader,
     } = session;
     let credit = Arc::new(Semaphore::new(outstanding));
     let reader_credit = credit.clone();
     tasks.spawn(async move {
-        while let Ok(Some(bytes)) = wire::next_binary(&mut reader).await {
+        while let Some(bytes) = next_binary(&mut reader).await {
             if bytes.first() == Some(&ack_tag) {
                 acks.fetch_add(1, Ordering::Relaxed);
                 reader_credit.add_permits(1);
@@ -194,30 +196,30 @@ fn spawn_sender(
 /// `senders` clients, each in a chat of its own, keep `outstanding` sends in flight; returns
 /// the `Ack`s per second (an `Ack` is sent only after the commit holding the message).
 pub(crate) async fn durable(
-    target: Target,
+    endpoint: Endpoint,
     prefix: String,
     senders: usize,
     outstanding: usize,
     timing: Timing,
 ) -> Result<Figure, BenchError> {
     let Timing { warmup, window } = timing;
-    let sessions = sign_up_many(&target, &prefix, senders, 200).await?;
+    let sessions = sign_up_many(&endpoint, &prefix, senders, 200).await?;
     let acks = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     // Every chat exists before the first send, so setup does not compete with the load.
     let mut ready = Vec::with_capacity(sessions.len());
     for mut session in sessions {
-        let chat_id = wire::create_group(&mut session, "durable", Vec::new()).await?;
+        let chat_id = accounts::create_group(&mut session, "durable", Vec::new()).await?;
         ready.push((session, chat_id));
     }
     for (session, chat_id) in ready {
         let body = vec![b'x'; 64];
         spawn_sender(
             &mut tasks,
-            session,
+            session.into_split(),
             outstanding,
             acks.clone(),
-            ACK_TAG,
+            ServerFrame::ACK_TAG,
             move || send_frame(chat_id, body.clone()),
         );
     }
@@ -236,7 +238,7 @@ pub(crate) async fn durable(
 /// server (`bare`: no sign-up, path `/ws/<group>`, every frame goes to the whole group) with
 /// the sender's own copy. In both a message reaches every member, the sender included.
 pub(crate) async fn fan_out(
-    target: Target,
+    endpoint: Endpoint,
     prefix: String,
     groups: usize,
     members: usize,
@@ -251,30 +253,32 @@ pub(crate) async fn fan_out(
     for group in 0..groups {
         let group_prefix = format!("{prefix}g{group:x}_");
         let (mut senders, receivers, chat_id) = if bare {
-            let path = format!("/ws/{group}");
+            let bare_group = Endpoint::at(endpoint.addr, &format!("/ws/{group}"));
             let mut sessions = Vec::with_capacity(members);
             for _ in 0..members {
-                let ws = wire::connect(&target, Some(&path)).await?;
-                let (writer, reader) = futures_util::StreamExt::split(ws);
-                sessions.push(Session { writer, reader });
+                let socket = connect_socket(&bare_group, &ConnectOptions::load_client()).await?;
+                sessions.push(SplitSocket::from(socket));
             }
             let receivers = sessions.split_off(1);
             (sessions, receivers, ChatId(0))
         } else {
-            let mut sessions = sign_up_many(&target, &group_prefix, members, 100).await?;
+            let mut clients = sign_up_many(&endpoint, &group_prefix, members, 100).await?;
             let names = (1..members)
-                .map(|index| wire::username(&group_prefix, index))
+                .map(|index| accounts::username(&group_prefix, index))
                 .collect::<Result<Vec<_>, _>>()?;
-            let receivers = sessions.split_off(1);
-            let creator = sessions.first_mut().ok_or("no members")?;
-            let chat_id = wire::create_group(creator, "fan-out", names).await?;
-            (sessions, receivers, chat_id)
+            let receivers = clients.split_off(1);
+            let creator = clients.first_mut().ok_or("no members")?;
+            let chat_id = accounts::create_group(creator, "fan-out", names).await?;
+            let split = |clients: Vec<RawClient>| -> Vec<SplitSocket> {
+                clients.into_iter().map(RawClient::into_split).collect()
+            };
+            (split(clients), split(receivers), chat_id)
         };
         for mut receiver in receivers {
             let counter = deliveries.clone();
             tasks.spawn(async move {
-                while let Ok(Some(bytes)) = wire::next_binary(&mut receiver.reader).await {
-                    if bare || bytes.first() == Some(&MESSAGE_TAG) {
+                while let Some(bytes) = next_binary(&mut receiver.reader).await {
+                    if bare || bytes.first() == Some(&ServerFrame::MESSAGE_TAG) {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -286,7 +290,7 @@ pub(crate) async fn fan_out(
         // The bare server gets a frame of exactly the size Merpati's `Send` has.
         let frame_len = merpati_protocol::encode(&ClientFrame::Send {
             chat_id,
-            client_msg_id: wire::message_id()?,
+            client_msg_id: ClientMsgId(random_bytes()?),
             body: body.clone(),
         })
         .len();
@@ -298,7 +302,10 @@ pub(crate) async fn fan_out(
                 Box::new(move || Ok(Message::Binary(vec![b'x'; frame_len].into()))),
             )
         } else {
-            (ACK_TAG, Box::new(move || send_frame(chat_id, body.clone())))
+            (
+                ServerFrame::ACK_TAG,
+                Box::new(move || send_frame(chat_id, body.clone())),
+            )
         };
         let counter = if bare {
             deliveries.clone()
@@ -319,14 +326,14 @@ pub(crate) async fn fan_out(
 /// in the body, and the other member records send→receive latency. Returns p50 in ms, with
 /// p99 and the achieved send rate.
 pub(crate) async fn latency(
-    target: Target,
+    endpoint: Endpoint,
     prefix: String,
     pairs: usize,
     rate: f64,
     timing: Timing,
 ) -> Result<Figure, BenchError> {
     let Timing { warmup, window } = timing;
-    let sessions = sign_up_many(&target, &prefix, pairs * 2, 200).await?;
+    let sessions = sign_up_many(&endpoint, &prefix, pairs * 2, 200).await?;
     let mut sessions = sessions.into_iter();
     let started = Instant::now();
     let measure_from = started + warmup;
@@ -336,15 +343,16 @@ pub(crate) async fn latency(
     let mut tasks = JoinSet::new();
     let period = Duration::from_secs_f64(pairs as f64 / rate);
     for pair in 0..pairs {
-        let (Some(mut sender), Some(mut receiver)) = (sessions.next(), sessions.next()) else {
+        let (Some(mut sender), Some(receiver)) = (sessions.next(), sessions.next()) else {
             return Err("fewer sessions than pairs".into());
         };
-        let other = wire::username(&prefix, pair * 2 + 1)?;
-        let chat_id = wire::create_group(&mut sender, "latency", vec![other]).await?;
+        let other = accounts::username(&prefix, pair * 2 + 1)?;
+        let chat_id = accounts::create_group(&mut sender, "latency", vec![other]).await?;
         let samples = samples.clone();
+        let mut receiver = receiver.into_split();
         tasks.spawn(async move {
-            while let Ok(Some(bytes)) = wire::next_binary(&mut receiver.reader).await {
-                if bytes.first() != Some(&MESSAGE_TAG) {
+            while let Some(bytes) = next_binary(&mut receiver.reader).await {
+                if bytes.first() != Some(&ServerFrame::MESSAGE_TAG) {
                     continue;
                 }
                 let now = Instant::now();
@@ -358,18 +366,18 @@ pub(crate) async fn latency(
                     if let Some(head) = message.body.get(..8) {
                         stamp.copy_from_slice(head);
                     }
-                    let micros = wire::now_micros().saturating_sub(u64::from_le_bytes(stamp));
+                    let micros = unix_micros().saturating_sub(u64::from_le_bytes(stamp));
                     if let Ok(mut samples) = samples.lock() {
                         samples.push(u32::try_from(micros).unwrap_or(u32::MAX));
                     }
                 }
             }
         });
-        let Session {
+        let SplitSocket {
             mut writer,
             mut reader,
-        } = sender;
-        tasks.spawn(async move { while let Ok(Some(_)) = wire::next_binary(&mut reader).await {} });
+        } = sender.into_split();
+        tasks.spawn(async move { while next_binary(&mut reader).await.is_some() {} });
         let counter = sent.clone();
         tasks.spawn(async move {
             // Spread the senders' phases over one period so the load is smooth.
@@ -377,7 +385,7 @@ pub(crate) async fn latency(
             let mut ticks = tokio::time::interval_at((started + offset).into(), period);
             while Instant::now() < measure_to {
                 ticks.tick().await;
-                let mut body = wire::now_micros().to_le_bytes().to_vec();
+                let mut body = unix_micros().to_le_bytes().to_vec();
                 body.resize(64, b'x');
                 let Ok(message) = send_frame(chat_id, body) else {
                     return;
@@ -423,13 +431,14 @@ pub(crate) async fn latency(
 /// Opens `connections` idle connections to the bare broadcast server, each on a path of its
 /// own, holds them for `hold`, then closes them all.
 pub(crate) async fn hold_bare(
-    target: Target,
+    endpoint: Endpoint,
     connections: usize,
     hold: Duration,
 ) -> Result<(), BenchError> {
     let mut held = Vec::with_capacity(connections);
     for index in 0..connections {
-        held.push(wire::connect(&target, Some(&format!("/ws/idle{index}"))).await?);
+        let idle = Endpoint::at(endpoint.addr, &format!("/ws/idle{index}"));
+        held.push(connect_socket(&idle, &ConnectOptions::load_client()).await?);
     }
     eprintln!("holding {} connections", held.len());
     tokio::time::sleep(hold).await;

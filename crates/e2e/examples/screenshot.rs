@@ -6,13 +6,13 @@
 //! cargo run -p merpati-e2e --example screenshot
 //! ```
 
-use merpati_e2e::{Chromedriver, HarnessError, Server, workspace_root};
+use merpati_e2e::{Chromedriver, HarnessError, serve_release_build, workspace_root};
 
 #[tokio::main]
 async fn main() -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
-    let url = server.url();
+    let url = server.http_url();
     let (sari, tomo) = (driver.browser().await?, driver.browser().await?);
     let passphrase = "a long and memorable passphrase";
     sari.sign_up(&url, "sari", passphrase).await?;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use merpati_e2e::{Browser, Chromedriver, HarnessError, Server};
+use merpati_e2e::{Browser, Chromedriver, HarnessError, serve};
 use serde_json::{Value, json};
 
 /// Installed in every new document before its own scripts: notes when the form is ready.
@@ -109,7 +109,7 @@ impl WebDriverCompatibleCommand for Cdp {
 
 /// One load of `web_root` in a new browser; the collected marks.
 async fn measure(driver: &Chromedriver, web_root: &Path) -> Result<Value, HarnessError> {
-    let server = Server::start_serving(web_root.to_path_buf()).await?;
+    let server = serve(web_root.to_path_buf()).await?;
     let browser: Browser = driver.browser().await?;
     browser
         .client()
@@ -118,7 +118,7 @@ async fn measure(driver: &Chromedriver, web_root: &Path) -> Result<Value, Harnes
             params: json!({ "source": WATCH_SCRIPT }),
         })
         .await?;
-    browser.open(&server.url()).await?;
+    browser.open(&server.http_url()).await?;
     let marks = tokio::time::timeout(
         Duration::from_secs(30),
         browser.client().execute_async(COLLECT_SCRIPT, Vec::new()),

@@ -5,7 +5,8 @@
 //! values), as a person (or any other test suite) would.
 //!
 //! # Layout
-//! - [`Server`]: the `merpati-server` binary on a free loopback port with a temporary data dir.
+//! - [`serve_release_build`]: the `merpati-server` binary serving `dist/`, started with the test
+//!   kit's launcher ([`ServerProcess`]: a free loopback port, a temporary data directory).
 //! - [`Chromedriver`]: one chromedriver process shared by the sessions of a test.
 //! - [`Browser`]: one Chromium session with its own profile, and the steps a person takes.
 
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use hyper_util::client::legacy::connect::HttpConnector;
+use merpati_testkit::ServerOptions;
+pub use merpati_testkit::ServerProcess;
 use tokio::process::{Child, Command};
 
 /// How long a step may take before the test fails (the app talks to a local server, so only
@@ -53,61 +56,15 @@ async fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), H
     }
 }
 
-/// The real server binary, serving `dist/` (the release build of the app).
-#[derive(Debug)]
-pub struct Server {
-    child: Child,
-    port: u16,
-    data: tempfile::TempDir,
-    web_root: PathBuf,
+/// Starts the real server binary serving `dist/` (the release build of the app) on a free
+/// port with a fresh data directory (the test kit's [`ServerProcess`]).
+pub async fn serve_release_build() -> Result<ServerProcess, HarnessError> {
+    serve(workspace_root().join("dist")).await
 }
 
-impl Server {
-    /// Starts `target/<profile>/merpati-server` on a free port with a fresh data directory.
-    pub async fn start() -> Result<Server, HarnessError> {
-        Server::start_serving(workspace_root().join("dist")).await
-    }
-
-    /// Starts the server serving another web root (a benchmark's own build, or a baseline
-    /// page); it must hold an `index.html`.
-    pub async fn start_serving(web_root: PathBuf) -> Result<Server, HarnessError> {
-        let data = tempfile::tempdir()?;
-        let port = free_port()?;
-        let child = spawn_server(port, data.path(), &web_root).await?;
-        Ok(Server {
-            child,
-            port,
-            data,
-            web_root,
-        })
-    }
-
-    /// The app's address.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    /// Kills the server process with SIGKILL: no goodbye, nothing flushed but what was
-    /// already committed.
-    pub async fn kill(&mut self) -> Result<(), HarnessError> {
-        self.child.kill().await?;
-        Ok(())
-    }
-
-    /// The server's data directory (its SQLite database and WAL).
-    pub fn data_dir(&self) -> &Path {
-        self.data.path()
-    }
-
-    /// Starts the server again on the same port and data directory (after [`Server::kill`]).
-    pub async fn start_again(&mut self) -> Result<(), HarnessError> {
-        self.child = spawn_server(self.port, self.data.path(), &self.web_root).await?;
-        Ok(())
-    }
-}
-
-async fn spawn_server(port: u16, data: &Path, web_root: &Path) -> Result<Child, HarnessError> {
-    let binary = server_binary()?;
+/// Starts the server serving another web root (a benchmark's own build, or a baseline page);
+/// it must hold an `index.html`.
+pub async fn serve(web_root: PathBuf) -> Result<ServerProcess, HarnessError> {
     if !web_root.join("index.html").exists() {
         return Err(format!(
             "{} has no index.html: build the app first (trunk build --release)",
@@ -115,38 +72,10 @@ async fn spawn_server(port: u16, data: &Path, web_root: &Path) -> Result<Child, 
         )
         .into());
     }
-    let mut child = Command::new(&binary)
-        .env("MERPATI_ADDR", format!("127.0.0.1:{port}"))
-        .env("MERPATI_DATA", data)
-        .env("MERPATI_WEB_ROOT", web_root)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-    wait_for_port(port, &mut child, "merpati-server").await?;
-    Ok(child)
-}
-
-fn server_binary() -> Result<PathBuf, HarnessError> {
-    if let Ok(path) = std::env::var("MERPATI_SERVER_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    // The test executable lives in target/<profile>/deps/; the server binary beside deps/.
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("cannot locate the target directory")?;
-    let binary = profile_dir.join("merpati-server");
-    if !binary.exists() {
-        return Err(format!(
-            "{} is missing: build it first (cargo build -p merpati-server)",
-            binary.display()
-        )
-        .into());
-    }
-    Ok(binary)
+    let options = ServerOptions::new()
+        .web_root(web_root)
+        .env("RUST_LOG", "warn");
+    Ok(ServerProcess::start(options).await?)
 }
 
 /// One chromedriver process.

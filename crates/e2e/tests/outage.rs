@@ -5,13 +5,16 @@
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, Server};
+use merpati_e2e::{Browser, Chromedriver, HarnessError, ServerProcess, serve_release_build};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// Two people with a 1:1 chat open on both sides.
-async fn pair(server: &Server, driver: &Chromedriver) -> Result<(Browser, Browser), HarnessError> {
-    let url = server.url();
+async fn pair(
+    server: &ServerProcess,
+    driver: &Chromedriver,
+) -> Result<(Browser, Browser), HarnessError> {
+    let url = server.http_url();
     let (ani, budi) = (driver.browser().await?, driver.browser().await?);
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
     budi.sign_up(&url, "budi", PASSPHRASE).await?;
@@ -35,11 +38,11 @@ async fn retry_now(browser: &Browser) -> Result<(), HarnessError> {
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_written_offline_survive_a_reload_and_arrive_once_in_order()
 -> Result<(), HarnessError> {
-    let mut server = Server::start().await?;
+    let mut server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
     let (ani, budi) = pair(&server, &driver).await?;
 
-    server.kill().await?;
+    server.kill();
     ani.wait_connection("offline").await?;
     for text in ["satu", "dua", "tiga"] {
         ani.send(text).await?;
@@ -70,7 +73,7 @@ async fn messages_written_offline_survive_a_reload_and_arrive_once_in_order()
     );
     assert_eq!(statuses[1..], ["pending", "pending", "pending"]);
 
-    server.start_again().await?;
+    server.restart().await?;
     retry_now(&ani).await?;
     ani.wait_acknowledged(4).await?;
     retry_now(&budi).await?;
@@ -85,7 +88,7 @@ async fn messages_written_offline_survive_a_reload_and_arrive_once_in_order()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_mid_burst_loses_and_doubles_no_message() -> Result<(), HarnessError> {
-    let mut server = Server::start().await?;
+    let mut server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
     let (ani, budi) = pair(&server, &driver).await?;
 
@@ -94,10 +97,10 @@ async fn a_server_killed_mid_burst_loses_and_doubles_no_message() -> Result<(), 
         ani.send(text).await?;
         if index == 11 {
             // Mid-burst: some messages are acknowledged, some in flight, the rest unsent.
-            server.kill().await?;
+            server.kill();
         }
     }
-    server.start_again().await?;
+    server.restart().await?;
     retry_now(&ani).await?;
     ani.wait_acknowledged(31).await?;
     retry_now(&budi).await?;

@@ -4,16 +4,16 @@
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Chromedriver, HarnessError, Server, testid};
+use merpati_e2e::{Chromedriver, HarnessError, serve_release_build, testid};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reload()
 -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
-    let url = server.url();
+    let url = server.http_url();
     let (ani, budi, citra) = (
         driver.browser().await?,
         driver.browser().await?,
@@ -82,9 +82,9 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_opens_in_another_profile_and_refuses_a_wrong_passphrase()
 -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
-    let url = server.url();
+    let url = server.http_url();
     let first = driver.browser().await?;
     first.sign_up(&url, "dewi", PASSPHRASE).await?;
     let friend = driver.browser().await?;
@@ -140,9 +140,9 @@ async fn an_account_opens_in_another_profile_and_refuses_a_wrong_passphrase()
 #[tokio::test(flavor = "multi_thread")]
 async fn two_tabs_of_one_person_both_see_messages_and_signing_out_leaves_nothing_readable()
 -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
-    let url = server.url();
+    let url = server.http_url();
     let fajar = driver.browser().await?;
     fajar.sign_up(&url, "fajar", PASSPHRASE).await?;
     let gita = driver.browser().await?;

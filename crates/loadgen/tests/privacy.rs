@@ -15,9 +15,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,10 +23,11 @@ use merpati_core::crypto::KdfParams;
 use merpati_core::reconnect::Backoff;
 use merpati_core::timeline::MessageLock;
 use merpati_loadgen::{ClientOptions, Join, Snapshot, SwarmClient};
+use merpati_protocol::content::EncryptedBody;
 use merpati_protocol::{ChatId, ClientMsgId, MessageFrame, Seq, ServerFrame, UserId, Username};
+use merpati_testkit::poll::poll_until;
+use merpati_testkit::{ServerOptions, ServerProcess};
 use rusqlite::{Connection, OpenFlags};
-
-use support::ServerProcess;
 
 /// Every message text carries this; it must appear nowhere the server wrote.
 const MARKER: &str = "secret-pineapple";
@@ -89,8 +88,10 @@ impl Conversation {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let logs = dir.path().join("logs");
-        let server = ServerProcess::start_logged(&data, &[], &logs).await;
-        let url = server.url();
+        let server = ServerProcess::start(ServerOptions::new().data_dir(&data).capture_logs(&logs))
+            .await
+            .unwrap();
+        let url = server.ws_url();
         let alice = join(&url, "alice", Join::SignUp).await;
         let bob = join(&url, "bob", Join::SignUp).await;
         let carol = join(&url, "carol", Join::SignUp).await;
@@ -195,6 +196,45 @@ async fn knows(device: &Device, chat: ChatId) {
             chat.0
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `name`'s key backup on the server holds as many entries as there are Megolm
+/// sessions among the stored messages, read from the server's SQLite file. (An entry is one
+/// session's key under a keyed hash of its id, which only the account can compute: the counts
+/// are what the server's record lets a test compare.)
+async fn backup_covers_every_session(data: &Path, name: &str) {
+    let counts = || -> (usize, usize) {
+        let db =
+            Connection::open_with_flags(data.join("merpati.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut bodies = db.prepare("SELECT body FROM messages").unwrap();
+        let sessions: HashSet<String> = bodies
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|body| match EncryptedBody::from_body(&body.unwrap()) {
+                Some(EncryptedBody::MegolmV1 { session_id, .. }) => session_id,
+                None => panic!("a stored body is not an encrypted envelope"),
+            })
+            .collect();
+        let backed_up: i64 = db
+            .query_row(
+                "SELECT count(*) FROM backup JOIN accounts ON accounts.id = backup.account_id \
+                 WHERE accounts.username = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .unwrap();
+        (sessions.len(), usize::try_from(backed_up).unwrap())
+    };
+    let covered = poll_until("the key backup to cover every session", PATIENCE, || {
+        let (sessions, backed_up) = counts();
+        std::future::ready((backed_up >= sessions).then_some(()))
+    })
+    .await;
+    if let Err(error) = covered {
+        let (sessions, backed_up) = counts();
+        panic!("{error}: {backed_up} entries for {sessions} sessions");
     }
 }
 
@@ -306,9 +346,9 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
 
     // alice's second device: a new browser, signed in with the passphrase. It has no Olm
     // session with anyone yet, so what was sent before it existed opens only through the key
-    // backup alice's first device wrote. Give that device a moment to finish writing it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let alice2 = join(&talk.server.url(), "alice", Join::SignIn).await;
+    // backup alice's first device wrote — once the backup holds every session's key.
+    backup_covers_every_session(&talk.data, "alice").await;
+    let alice2 = join(&talk.server.ws_url(), "alice", Join::SignIn).await;
     reads_everything(&alice2, direct, said.sent_in(direct)).await;
     reads_everything(&alice2, group, said.sent_in(group)).await;
     let second_device_caught_up = started.elapsed();
@@ -353,8 +393,8 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
     talk.server.kill();
     let after_kill = scan(&talk, &texts, "after SIGKILL");
     // Then a graceful stop after recovery: the log is checkpointed into the database.
-    talk.server.restart(None).await;
-    let status = talk.server.terminate().await;
+    talk.server.restart().await.unwrap();
+    let status = talk.server.terminate().await.unwrap();
     assert!(status.success(), "the server stopped with {status}");
     let after_stop = scan(&talk, &texts, "after a graceful stop");
 
@@ -495,7 +535,10 @@ async fn a_removed_member_gets_no_key_for_later_messages() {
     reads_everything(carol, group, &before).await;
 
     // Hand carol the ciphertext anyway, as a curious server (or a leaked database) could:
-    // she holds no key for it, and none arrives.
+    // she holds no key for it, and none arrives. Sentinels show that whatever could bring one
+    // has come: her own request after the feed is answered after the backup she asks for on
+    // meeting a locked message, and a chat that alice and bob each open with her afterwards
+    // reaches her after anything their devices sent her before.
     for frame in frames {
         carol
             .client
@@ -503,7 +546,16 @@ async fn a_removed_member_gets_no_key_for_later_messages() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    carol.client.create_direct("alice").await.unwrap().unwrap();
+    for (title, opener) in [("sentinel-alice", alice), ("sentinel-bob", bob)] {
+        let chat = opener
+            .client
+            .create_group(title, "carol")
+            .await
+            .unwrap()
+            .unwrap();
+        knows(carol, chat).await;
+    }
     let snapshot = carol.client.snapshot().await.unwrap();
     let shown = shown(&snapshot, group);
     for (id, text) in &after {

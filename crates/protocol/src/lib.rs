@@ -13,6 +13,8 @@
 //! - [`auth`]: what a client signs to prove it holds an account key.
 //! - [`content`]: the plaintext a message body carries inside the app, and its encrypted form.
 //! - [`keys`]: the public keys of end-to-end encryption and what they sign.
+//! - `wire_tags`: the first byte of the frames tools count without decoding
+//!   ([`ServerFrame::ACK_TAG`], [`ServerFrame::MESSAGE_TAG`]).
 
 pub mod auth;
 pub mod content;
@@ -20,6 +22,7 @@ pub mod frames;
 pub mod ids;
 pub mod keys;
 pub mod username;
+mod wire_tags;
 
 pub use frames::{
     ChatInfo, ChatKind, ClientFrame, ErrorCode, Member, MessageFrame, NewChat, ServerFrame,

@@ -231,7 +231,7 @@ fn wire_format_snapshot() {
         body: b"hi".to_vec(),
     };
     assert_eq!(
-        hex(&encode(&send)),
+        hex::encode(encode(&send)),
         format!("03ac02{}026869", "aa".repeat(16))
     );
 
@@ -241,10 +241,44 @@ fn wire_format_snapshot() {
         seq: Seq(2),
         sent_at_ms: 3,
     };
-    assert_eq!(hex(&encode(&ack)), format!("0401{}0203", "00".repeat(16)));
+    assert_eq!(
+        hex::encode(encode(&ack)),
+        format!("0401{}0203", "00".repeat(16))
+    );
 
     let done = ClientFrame::ToDeviceDone { ids: vec![1, 300] };
-    assert_eq!(hex(&encode(&done)), "0d0201ac02");
+    assert_eq!(hex::encode(encode(&done)), "0d0201ac02");
+}
+
+/// The bytes tools count frames by without decoding them (`merpati-bench`): each exported tag
+/// is the first byte of its frame's encoding, and no other sample frame starts with it.
+#[test]
+fn the_exported_wire_tags_are_the_first_byte_of_their_frames() {
+    let mut frames = sample_server_frames();
+    frames.push(ServerFrame::Ack {
+        chat_id: ChatId(1),
+        client_msg_id: ClientMsgId([7; 16]),
+        seq: Seq(300),
+        sent_at_ms: 1_700_000_000_000,
+    });
+    let tags = [ServerFrame::ACK_TAG, ServerFrame::MESSAGE_TAG];
+    let mut tagged = 0;
+    for frame in &frames {
+        let first = encode(frame).first().copied();
+        match frame {
+            ServerFrame::Ack { .. } => assert_eq!(first, Some(ServerFrame::ACK_TAG)),
+            ServerFrame::Message(_) => assert_eq!(first, Some(ServerFrame::MESSAGE_TAG)),
+            other => {
+                assert!(
+                    first.is_some_and(|byte| !tags.contains(&byte)),
+                    "{other:?} starts with another frame's tag"
+                );
+                continue;
+            }
+        }
+        tagged += 1;
+    }
+    assert_eq!(tagged, 2, "an Ack and a Message were checked");
 }
 
 #[test]
@@ -286,8 +320,4 @@ proptest! {
         let frame = ClientFrame::Send { chat_id: ChatId(chat), client_msg_id: ClientMsgId(id), body };
         prop_assert_eq!(decode::<ClientFrame>(&encode(&frame)).ok(), Some(frame));
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
 use merpati_server::Config;
+use merpati_testkit::SplitSocket;
+use merpati_testkit::raw_client::next_message;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{TestServer, metrics, msg_id, refused_handshake};
+use crate::support::{TestServer, msg_id, refused_handshake};
 
 fn config(change: impl FnOnce(&mut Config)) -> (Config, Vec<tempfile::TempDir>) {
     let data = tempfile::tempdir().unwrap();
@@ -38,7 +40,7 @@ async fn the_connection_cap_refuses_the_next_handshake_while_the_connected_carry
     bob.say(chat, msg_id(2), b"me too").await;
     assert_eq!(alice.expect_message().await.body, b"me too");
 
-    let counted = metrics(server.addr).await;
+    let counted = server.metrics().await;
     assert_eq!(counted["merpati_connections_open"], 2.0);
     assert_eq!(counted["merpati_connections_peak"], 2.0);
     assert_eq!(counted["merpati_connections_refused_total"], 1.0);
@@ -48,7 +50,7 @@ async fn the_connection_cap_refuses_the_next_handshake_while_the_connected_carry
     drop(bob);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if metrics(server.addr).await["merpati_connections_open"] < 2.0 {
+        if server.metrics().await["merpati_connections_open"] < 2.0 {
             break;
         }
         assert!(
@@ -58,7 +60,7 @@ async fn the_connection_cap_refuses_the_next_handshake_while_the_connected_carry
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _carol = server.signed_up("carol").await;
-    assert_eq!(metrics(server.addr).await["merpati_connections_peak"], 2.0);
+    assert_eq!(server.metrics().await["merpati_connections_peak"], 2.0);
     server.stop().await;
 }
 
@@ -91,7 +93,7 @@ async fn handshakes_faster_than_the_rate_are_refused_with_retry_after() {
         }
     }
     assert!(refusals >= 1, "no handshake was refused");
-    let counted = metrics(server.addr).await;
+    let counted = server.metrics().await;
     assert_eq!(
         counted["merpati_handshakes_refused_total"],
         f64::from(refusals)
@@ -132,7 +134,7 @@ async fn a_burst_over_the_send_rate_is_slowed_down_and_all_of_it_is_stored() {
     }
     // 5 at once, then 20 a second: the last 25 take at least 1.25 s.
     assert!(started.elapsed() >= Duration::from_millis(1_200));
-    let counted = metrics(server.addr).await;
+    let counted = server.metrics().await;
     assert_eq!(counted["merpati_messages_stored_total"], 30.0);
     assert!(counted["merpati_sends_held_total"] >= 1.0);
     assert_eq!(counted["merpati_sessions_rate_limited_total"], 0.0);
@@ -157,7 +159,10 @@ async fn a_flooding_session_is_closed_while_another_session_s_messages_still_flo
 
     // Far more than the rate allows, without reading anything back.
     let flood = 2_000;
-    let (mut sink, mut stream) = futures_util::StreamExt::split(mallory.ws);
+    let SplitSocket {
+        writer: mut sink,
+        reader: mut stream,
+    } = mallory.into_split();
     let flooding = tokio::spawn(async move {
         for n in 0..flood {
             let frame = ClientFrame::Send {
@@ -191,7 +196,7 @@ async fn a_flooding_session_is_closed_while_another_session_s_messages_still_flo
     let mut acks = 0;
     let mut goodbye = None;
     let close = loop {
-        let next = tokio::time::timeout(Duration::from_secs(30), stream.next_message())
+        let next = tokio::time::timeout(Duration::from_secs(30), next_message(&mut stream))
             .await
             .expect("the flooder is closed in time");
         match next {
@@ -219,30 +224,10 @@ async fn a_flooding_session_is_closed_while_another_session_s_messages_still_flo
     // And carol still gets through afterwards.
     carol.say(chat, msg_id(99), b"after the flood").await;
     assert_eq!(dave.expect_message().await.body, b"after the flood");
-    let counted = metrics(server.addr).await;
+    let counted = server.metrics().await;
     assert_eq!(counted["merpati_sessions_rate_limited_total"], 1.0);
     assert!(counted["merpati_sends_held_total"] >= 1.0);
     server.stop().await;
-}
-
-/// The next WebSocket message of a split stream, pings skipped; `None` once it ends.
-trait NextMessage {
-    async fn next_message(&mut self) -> Option<Message>;
-}
-
-impl<S> NextMessage for S
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    async fn next_message(&mut self) -> Option<Message> {
-        loop {
-            match futures_util::StreamExt::next(self).await {
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(message)) => return Some(message),
-                Some(Err(_)) | None => return None,
-            }
-        }
-    }
 }
 
 #[tokio::test]
@@ -256,7 +241,7 @@ async fn metrics_count_connections_stored_messages_and_commits() {
     }
     // A resend is acknowledged again but not stored again.
     alice.send_text(chat, msg_id(0), b"counted").await;
-    let counted = metrics(server.addr).await;
+    let counted = server.metrics().await;
     assert_eq!(counted["merpati_connections_open"], 2.0);
     assert_eq!(counted["merpati_connections_peak"], 2.0);
     assert_eq!(counted["merpati_messages_stored_total"], 3.0);

@@ -55,8 +55,13 @@ async fn creating_the_same_direct_chat_twice_returns_the_same_chat() {
     // From the other side too.
     let from_bob = bob.direct("alice").await;
     assert_eq!(from_bob.id, first.id);
-    // Nothing new was pushed for the repeats.
-    alice.expect_quiet().await;
+    // Nothing new was pushed for the repeats. Sentinels each repeating session sends after its
+    // repeat come next instead: bob's message is alice's next frame, and each one's own copy
+    // of a message is the next thing after its Ack.
+    let seq = bob.say(first.id, msg_id(1), b"sentinel").await;
+    assert_eq!(alice.expect_message().await.seq, seq);
+    let seq = alice.say(first.id, msg_id(2), b"sentinel").await;
+    assert_eq!(bob.expect_message().await.seq, seq);
     server.stop().await;
 }
 

@@ -4,86 +4,34 @@
 //! number it was acknowledged with; resending the unacknowledged ones stores each once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Seq, ServerFrame};
+use merpati_testkit::poll::poll_until;
+use merpati_testkit::random::random_bytes;
+use merpati_testkit::{Endpoint, ServerOptions, ServerProcess, SplitSocket};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{Client, data_dir, key, msg_id};
 
-/// The server binary, run as its own process so that it can be killed for real.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerProcess {
-    async fn start(data: &Path, web: &Path) -> ServerProcess {
-        let addr = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_merpati-server"))
-            .arg("--addr")
-            .arg(addr.to_string())
-            .arg("--data")
-            .arg(data)
-            .arg("--web-root")
-            .arg(web)
-            // Sends here come far faster than a person's: do not slow them down.
-            .args(["--send-rate", "0"])
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = ServerProcess { child, addr };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(self.addr).await.is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the server exited at start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start listening"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    /// SIGKILL: no shutdown, no flush, no goodbye.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server binary as its own process, so that it can be killed for real; sends here come
+/// far faster than a person's: the send rate is lifted.
+async fn start_server(data: &Path) -> ServerProcess {
+    ServerProcess::start(
+        ServerOptions::new()
+            .data_dir(data)
+            .args(["--send-rate", "0"]),
+    )
+    .await
+    .unwrap()
 }
 
 /// A random number in `0..bound`.
 fn random_below(bound: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    u64::from_le_bytes(bytes) % bound
+    u64::from_le_bytes(random_bytes().unwrap()) % bound
 }
 
 fn body(id: ClientMsgId) -> Vec<u8> {
@@ -106,18 +54,21 @@ const IN_FLIGHT: usize = 64;
 /// Signs in with `token` and sends numbered messages back to back, up to [`IN_FLIGHT`]
 /// ahead of the acks, until the connection dies; records what was sent and acknowledged.
 async fn send_until_killed(
-    url: String,
+    endpoint: Endpoint,
     token: [u8; 32],
     chat: ChatId,
     first: u64,
     ledger: Arc<Mutex<Ledger>>,
 ) {
-    let mut client = Client::connect(&url).await;
+    let mut client = Client::connect(&endpoint).await;
     assert!(matches!(
         client.resume(token).await,
         ServerFrame::Welcome { .. }
     ));
-    let (mut sink, mut stream) = client.ws.split();
+    let SplitSocket {
+        writer: mut sink,
+        reader: mut stream,
+    } = client.into_split();
     let acks = Arc::clone(&ledger);
     let window = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let acked = Arc::clone(&window);
@@ -221,13 +172,12 @@ async fn resend(client: &mut Client, chat: ChatId, id: ClientMsgId) -> Seq {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_stored_once() {
     let (_keep, data) = data_dir();
-    let web = tempfile::tempdir().unwrap();
     let names = ["ana", "ben", "cai", "dee"];
 
-    let server = ServerProcess::start(&data, web.path()).await;
+    let mut server = start_server(&data).await;
     let mut tokens = Vec::new();
     for name in names {
-        let mut client = Client::connect(&server.url()).await;
+        let mut client = Client::connect(&server.endpoint()).await;
         match client.register(name, &key(name)).await {
             ServerFrame::Welcome {
                 session_token: Some(token),
@@ -236,14 +186,20 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
             other => panic!("registering {name}: {other:?}"),
         }
     }
-    let mut ana = Client::connect(&server.url()).await;
+    let mut ana = Client::connect(&server.endpoint()).await;
     ana.resume(tokens[0]).await;
     let chat = ana.group("crash", &names[1..]).await.id;
     drop(ana);
 
     let ledgers: Vec<Arc<Mutex<Ledger>>> = names.iter().map(|_| Arc::default()).collect();
-    let mut server = server;
+    let acked_so_far = |ledgers: &[Arc<Mutex<Ledger>>]| -> usize {
+        ledgers
+            .iter()
+            .map(|ledger| ledger.lock().unwrap().acked.len())
+            .sum()
+    };
     for round in 0..3u64 {
+        let acked_before = acked_so_far(&ledgers);
         let senders: Vec<_> = tokens
             .iter()
             .zip(&ledgers)
@@ -252,7 +208,7 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
                 // Each sender numbers its messages in a range of its own, fresh every round.
                 let first = (i as u64 + 1) * 1_000_000 + round * 100_000;
                 tokio::spawn(send_until_killed(
-                    server.url(),
+                    server.endpoint(),
                     *token,
                     chat,
                     first,
@@ -260,8 +216,14 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
                 ))
             })
             .collect();
-        // Somewhere in the middle of the sending: no moment is safe.
-        tokio::time::sleep(Duration::from_millis(200 + random_below(600))).await;
+        // Once the sending is under way (a barrier: this round's first ack), somewhere in the
+        // middle of it: no moment is safe. The random delay only picks the moment.
+        poll_until("this round's first ack", Duration::from_secs(30), || {
+            std::future::ready((acked_so_far(&ledgers) > acked_before).then_some(()))
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(random_below(600))).await;
         server.kill();
         for sender in senders {
             tokio::time::timeout(Duration::from_secs(30), sender)
@@ -269,11 +231,11 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
                 .expect("a sender notices the kill")
                 .unwrap();
         }
-        server = ServerProcess::start(&data, web.path()).await;
+        server.restart().await.unwrap();
     }
 
     // Every acknowledged message is there, once, under its seq.
-    let mut reader = Client::connect(&server.url()).await;
+    let mut reader = Client::connect(&server.endpoint()).await;
     reader.resume(tokens[0]).await;
     let log = server_log(&mut reader, chat).await;
     let seqs: Vec<u64> = log.iter().map(|(seq, _)| seq.0).collect();
@@ -316,7 +278,7 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
     // Stored, but killed before its Ack went out.
     let mut stored_before_ack = 0;
     for (token, mine) in tokens.iter().zip(&unacked) {
-        let mut sender = Client::connect(&server.url()).await;
+        let mut sender = Client::connect(&server.endpoint()).await;
         sender.resume(*token).await;
         for &id in mine {
             let seq = resend(&mut sender, chat, id).await;
@@ -328,7 +290,7 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
         }
     }
     // A fresh reader: the first one has not read what was pushed to it meanwhile.
-    let mut reader = Client::connect(&server.url()).await;
+    let mut reader = Client::connect(&server.endpoint()).await;
     reader.resume(tokens[0]).await;
     let log = server_log(&mut reader, chat).await;
     let ids: HashSet<ClientMsgId> = log.iter().map(|(_, id)| *id).collect();
@@ -358,12 +320,15 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
 #[tokio::test]
 async fn sigterm_as_soon_as_the_port_answers_shuts_down_gracefully() {
     let data = tempfile::tempdir().unwrap();
-    let web = tempfile::tempdir().unwrap();
     for _ in 0..5 {
-        let mut server = ServerProcess::start(data.path(), web.path()).await;
-        let pid = rustix::process::Pid::from_child(&server.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = server.child.wait().unwrap();
+        let mut server = ServerProcess::start(
+            ServerOptions::new()
+                .data_dir(data.path())
+                .ready_when_port_answers(),
+        )
+        .await
+        .unwrap();
+        let status = server.terminate().await.unwrap();
         assert!(status.success(), "exited with {status}");
     }
 }

@@ -12,7 +12,7 @@ use merpati_protocol::{
 };
 use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 
-use crate::support::{Device, TestServer, data_dir, key};
+use crate::support::{Device, TestServer, data_dir, key, msg_id};
 
 fn to(device: DeviceRef, body: &[u8]) -> ToDeviceMessage {
     ToDeviceMessage {
@@ -197,10 +197,11 @@ async fn a_queued_to_device_message_comes_once_per_connection_until_done() {
         );
         assert_eq!(second.2, b"olm two");
         assert!(first.0 < second.0, "in id order");
-        alice.expect_quiet().await;
+        // Those two were all.
+        alice.expect_nothing_before_a_sentinel().await;
         // More keys published on the same connection do not send the queue again.
         alice.publish_device(&alice_laptop).await;
-        alice.expect_quiet().await;
+        alice.expect_nothing_before_a_sentinel().await;
         ids = vec![first.0, second.0];
     }
 
@@ -209,12 +210,12 @@ async fn a_queued_to_device_message_comes_once_per_connection_until_done() {
     let _ = alice.expect_to_device().await;
     let _ = alice.expect_to_device().await;
     alice.send(&ClientFrame::ToDeviceDone { ids }).await;
-    alice.expect_quiet().await;
+    alice.expect_nothing_before_a_sentinel().await;
     drop(alice);
 
     let mut alice = server.logged_in("alice").await;
     alice.publish_device(&alice_laptop).await;
-    alice.expect_quiet().await;
+    alice.expect_nothing_before_a_sentinel().await;
     server.stop().await;
 }
 
@@ -249,8 +250,12 @@ async fn a_live_to_device_message_reaches_only_the_addressed_device() {
         (sender, body.as_slice()),
         (bob_device.at(), &b"for the laptop"[..])
     );
-    alice_phone.expect_quiet().await;
-    alice_fresh_tab.expect_quiet().await;
+    // Not to alice's other sessions: a sentinel bob's session sends after it, the chat it opens
+    // with alice, is their next frame.
+    let chat = bob.direct("alice").await;
+    for tab in [&mut alice_phone, &mut alice_fresh_tab] {
+        assert_eq!(tab.expect_pushed_chat().await.id, chat.id);
+    }
     server.stop().await;
 }
 
@@ -293,10 +298,15 @@ async fn oversized_and_unaddressable_to_device_messages() {
             .await,
         ServerFrame::ToDeviceSent { .. }
     ));
-    // Nothing of the refused or dropped messages reached or waits for the laptop.
-    alice.expect_quiet().await;
+    // Nothing of the refused or dropped messages reached the laptop: a sentinel bob's session
+    // sends after them, the chat it opens with alice, is the laptop's next frame.
+    let chat = bob.direct("alice").await;
+    assert_eq!(alice.expect_pushed_chat().await.id, chat.id);
+    // Nor waits for it: the laptop on a new connection is sent no queue.
+    drop(alice);
+    let mut alice = server.logged_in("alice").await;
     alice.publish_device(&laptop).await;
-    alice.expect_quiet().await;
+    alice.expect_nothing_before_a_sentinel().await;
     server.stop().await;
 }
 
@@ -306,7 +316,7 @@ async fn a_chat_partner_hears_of_a_new_device_and_a_stranger_does_not() {
     let (mut alice, _, _) = server.signed_up("alice").await;
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
     let (mut carol, _, _) = server.signed_up("carol").await;
-    alice.direct("bob").await;
+    let chat = alice.direct("bob").await;
     let _chat = bob.recv().await;
 
     let device = Device::new("bob", bob_me.id);
@@ -315,10 +325,15 @@ async fn a_chat_partner_hears_of_a_new_device_and_a_stranger_does_not() {
         alice.recv().await,
         ServerFrame::DevicesChanged { user: bob_me.id }
     );
-    carol.expect_quiet().await;
-    // Publishing the same device again changes nothing.
+    // Not carol: a sentinel bob's session sends after publishing, the chat it opens with her,
+    // is her next frame.
+    let with_carol = bob.direct("carol").await;
+    assert_eq!(carol.expect_pushed_chat().await.id, with_carol.id);
+    // Publishing the same device again changes nothing: bob's next message is alice's next
+    // frame.
     bob.publish_device(&device).await;
-    alice.expect_quiet().await;
+    let seq = bob.say(chat.id, msg_id(1), b"sentinel").await;
+    assert_eq!(alice.expect_message().await.seq, seq);
     server.stop().await;
 }
 

@@ -1,7 +1,6 @@
 //! Bad input and limits: the session survives what it can, closes on what it must, and
 //! nobody else notices.
 
-use futures_util::SinkExt;
 use merpati_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, Seq, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -83,10 +82,8 @@ async fn an_oversized_frame_closes_only_its_own_connection() {
     let (mut mallory, _, _) = server.signed_up("mallory").await;
 
     mallory
-        .ws
-        .send(Message::binary(vec![0u8; MAX_FRAME_BYTES + 1]))
-        .await
-        .unwrap();
+        .send_raw(Message::binary(vec![0u8; MAX_FRAME_BYTES + 1]))
+        .await;
     let (frames, close) = mallory.until_closed().await;
     let refused = frames.iter().any(|frame| {
         matches!(

@@ -100,7 +100,6 @@ async fn a_removed_member_is_told_and_then_cut_off() {
 
     alice.say(group.id, msg_id(3), b"after").await;
     assert_eq!(bob.expect_message().await.body, b"after");
-    carol.expect_quiet().await;
     // A fresh session of Carol's does not sync it either.
     let mut carol_again = server.logged_in("carol").await;
     carol_again
@@ -110,6 +109,10 @@ async fn a_removed_member_is_told_and_then_cut_off() {
         })
         .await;
     assert_eq!(carol_again.recv().await, ServerFrame::SyncDone);
+    // Nor was she sent it: a sentinel alice's session sends after her message, the chat she
+    // opens with carol, is carol's next frame.
+    let direct = alice.direct("carol").await;
+    assert_eq!(carol.expect_pushed_chat().await.id, direct.id);
     server.stop().await;
 }
 
@@ -135,12 +138,15 @@ async fn leaving_a_group_tells_the_others_and_ones_other_tabs() {
         pushed_chat(bob_tab.recv().await).members,
         vec![alice_me.clone()]
     );
-    bob.expect_quiet().await;
     // The last member leaving leaves an empty group behind, which nobody is told of again.
     match remove(&mut alice, &group, alice_me.id).await {
         ServerFrame::Chat { chat, .. } => assert!(chat.members.is_empty()),
         other => panic!("expected the empty group, got {other:?}"),
     }
+    // The session that left was answered, not pushed the change again, nor the emptied group:
+    // its own copy of a message it sends afterwards is the next thing after the Ack.
+    let direct = bob.direct("alice").await;
+    bob.say(direct.id, msg_id(1), b"sentinel").await;
     server.stop().await;
 }
 
@@ -180,7 +186,11 @@ async fn removing_is_refused_for_non_members_strangers_and_direct_chats() {
         code(remove(&mut alice, &nowhere, bob_me.id).await),
         ErrorCode::NoSuchChat
     );
-    // Nothing was pushed for the refusals.
-    bob.expect_quiet().await;
+    // Nothing was pushed for the refusals: sentinels the refused sessions send afterwards are
+    // bob's next frames (carol's chat with him, then alice's message).
+    let with_carol = carol.direct("bob").await;
+    assert_eq!(bob.expect_pushed_chat().await.id, with_carol.id);
+    let seq = alice.say(direct.id, msg_id(1), b"sentinel").await;
+    assert_eq!(bob.expect_message().await.seq, seq);
     server.stop().await;
 }

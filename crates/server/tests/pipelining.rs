@@ -2,17 +2,21 @@
 //! written, the session keeps reading, so the next transaction carries everything it queued
 //! — and the answers still come in the order the messages were sent.
 
-use std::time::Duration;
-
-use merpati_protocol::{ClientFrame, ServerFrame};
+use merpati_protocol::{ClientFrame, Seq, ServerFrame};
 use merpati_server::Config;
 
-use crate::support::{TestServer, metrics, msg_id};
+use crate::support::{TestServer, msg_id};
 
 const MESSAGES: u64 = 20;
 
 /// Sends `MESSAGES` without waiting while another process holds the database's write lock,
 /// releases it, and returns how many transactions stored them and the acknowledged order.
+///
+/// The lock is released once the session has read everything it may read while the writer
+/// waits. That is shown by a sentinel sent after the messages: a `Fetch`, which readers answer
+/// (the lock does not stop them) and which the session reads only after every message before
+/// it. Allowed `MESSAGES` or more in flight, the session answers it before any Ack; allowed
+/// fewer, it cannot read it before a commit, and the lock is released at once.
 async fn send_while_the_writer_waits(sends_in_flight: u32) -> (f64, Vec<u64>) {
     let data = tempfile::tempdir().unwrap();
     let web = tempfile::tempdir().unwrap();
@@ -27,7 +31,7 @@ async fn send_while_the_writer_waits(sends_in_flight: u32) -> (f64, Vec<u64>) {
     // Another process takes the write lock: the server's writer waits for it (busy timeout).
     let lock = rusqlite::Connection::open(data.path().join("merpati.db")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let before = metrics(server.addr).await["merpati_commits_total"];
+    let before = server.metrics().await["merpati_commits_total"];
     for n in 0..MESSAGES {
         alice
             .send(&ClientFrame::Send {
@@ -37,20 +41,37 @@ async fn send_while_the_writer_waits(sends_in_flight: u32) -> (f64, Vec<u64>) {
             })
             .await;
     }
-    // Long enough for the session to read whatever it is allowed to read.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice
+        .send(&ClientFrame::Fetch {
+            chat_id: chat,
+            after: Seq(0),
+            limit: 1,
+        })
+        .await;
+    let reads_all_at_once = u64::from(sends_in_flight) >= MESSAGES;
+    if reads_all_at_once {
+        let (stored, _) = alice.expect_page(chat).await;
+        assert!(stored.is_empty(), "nothing is committed behind the lock");
+    }
     lock.execute_batch("COMMIT").unwrap();
 
     let mut acked = Vec::new();
-    while acked.len() < MESSAGES as usize {
-        if let ServerFrame::Ack { client_msg_id, .. } = alice.recv().await {
-            let n = (0..MESSAGES)
-                .find(|n| msg_id(*n) == client_msg_id)
-                .expect("one of ours");
-            acked.push(n);
+    let mut answered = reads_all_at_once;
+    while acked.len() < MESSAGES as usize || !answered {
+        match alice.recv().await {
+            ServerFrame::Ack { client_msg_id, .. } => {
+                let n = (0..MESSAGES)
+                    .find(|n| msg_id(*n) == client_msg_id)
+                    .expect("one of ours");
+                acked.push(n);
+            }
+            ServerFrame::Page { .. } if !answered => answered = true,
+            // Alice's own copies of what she sent.
+            ServerFrame::Message(_) => {}
+            other => panic!("expected acks, got {other:?}"),
         }
     }
-    let commits = metrics(server.addr).await["merpati_commits_total"] - before;
+    let commits = server.metrics().await["merpati_commits_total"] - before;
     server.stop().await;
     (commits, acked)
 }

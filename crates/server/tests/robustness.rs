@@ -16,6 +16,7 @@ use merpati_protocol::keys::{
 use merpati_protocol::{
     ChatId, ClientFrame, ClientMsgId, Epoch, NewChat, RequestId, Seq, ServerFrame, UserId, Username,
 };
+use merpati_testkit::{Endpoint, SplitSocket};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use tokio_tungstenite::tungstenite::Message;
@@ -284,15 +285,22 @@ async fn still_served(alice: &mut Client, bob: &mut Client, chat: ChatId, n: u64
 /// Feeds `inputs` to a fresh connection, then closes it and reads to the end: the server
 /// must have read every input by the time its Close arrives, and must end the connection
 /// with a Close (a session that panicked would drop it without one).
-async fn feed(url: &str, sign_up_as: Option<String>, inputs: &[Input]) -> Result<(), String> {
-    let mut mallory = Client::connect(url).await;
+async fn feed(
+    endpoint: &Endpoint,
+    sign_up_as: Option<String>,
+    inputs: &[Input],
+) -> Result<(), String> {
+    let mut mallory = Client::connect(endpoint).await;
     if let Some(name) = sign_up_as {
         let welcome = mallory.register(&name, &key(&name)).await;
         if !matches!(welcome, ServerFrame::Welcome { .. }) {
             return Err(format!("signing up {name}: {welcome:?}"));
         }
     }
-    let (mut sink, mut stream) = mallory.ws.split();
+    let SplitSocket {
+        writer: mut sink,
+        reader: mut stream,
+    } = mallory.into_split();
     for input in inputs {
         // The session may legitimately have closed already (too many malformed frames,
         // Logout, an unsupported version): then the rest is simply not delivered.
@@ -335,7 +343,7 @@ fn arbitrary_input_never_panics_a_session_and_others_are_served_throughout() {
         .build()
         .unwrap();
     let server = runtime.block_on(TestServer::start());
-    let url = server.ws_url();
+    let endpoint = server.endpoint();
     let pair = runtime.block_on(async {
         let (mut alice, _, _) = server.signed_up("alice").await;
         let (mut bob, _, _) = server.signed_up("bob").await;
@@ -359,7 +367,7 @@ fn arbitrary_input_never_panics_a_session_and_others_are_served_throughout() {
         let mut pair = pair.borrow_mut();
         let (alice, bob, chat) = &mut *pair;
         runtime.block_on(async {
-            feed(&url, name, &inputs)
+            feed(&endpoint, name, &inputs)
                 .await
                 .map_err(TestCaseError::fail)?;
             still_served(alice, bob, *chat, case).await;

@@ -40,12 +40,12 @@ async fn acknowledged_messages_survive_a_restart() {
             .say(chat, msg_id(n), format!("kept {n}").as_bytes())
             .await;
     }
-    let epoch = alice.epoch;
+    let epoch = alice.epoch();
     server.stop().await;
 
     let server = TestServer::start_in(&data).await;
     let mut alice = server.connect().await;
-    assert_eq!(alice.epoch, epoch, "the same database keeps its epoch");
+    assert_eq!(alice.epoch(), epoch, "the same database keeps its epoch");
     assert!(matches!(
         alice.resume(token).await,
         ServerFrame::Welcome { .. }
@@ -58,6 +58,6 @@ async fn acknowledged_messages_survive_a_restart() {
     // A new database is a new epoch.
     let (_other, fresh) = data_dir();
     let server = TestServer::start_in(&fresh).await;
-    assert_ne!(server.connect().await.epoch, epoch);
+    assert_ne!(server.connect().await.epoch(), epoch);
     server.stop().await;
 }

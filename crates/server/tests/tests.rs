@@ -1,12 +1,13 @@
 //! The server's behaviour, tested over real sockets against a real SQLite file.
 //!
 //! Each test starts its own server on `127.0.0.1:0` with a temporary data directory and its
-//! own shutdown trigger, and talks to it like the app does: binary WebSocket frames encoded
-//! with `merpati_protocol::encode`.
+//! own shutdown trigger (or, to kill it for real, the binary as a process), and talks to it
+//! like the app does: binary WebSocket frames encoded with `merpati_protocol::encode`.
 
 #![allow(clippy::unwrap_used)]
 
-// Starting servers, and a small protocol client to drive them.
+// Starting servers in this process, and the test vocabulary spoken to them over the test
+// kit's raw protocol client (crates/testkit).
 mod support;
 
 // Register, login, resume, logout, and what is refused before or instead of signing in.

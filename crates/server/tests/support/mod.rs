@@ -1,35 +1,39 @@
-//! Starting a real server and talking to it like a client.
+//! Starting a real server in this process, and what the tests say to it: a [`Client`] over the
+//! test kit's raw protocol client (`merpati_testkit::RawClient`) that panics with the reason
+//! when the server does not answer as a test expects, and an Olm [`Device`].
+//!
+//! "Nothing arrives" is never shown by waiting: a test makes the server send something after
+//! the frames in question (a sentinel) and asserts that the sentinel comes next. The server
+//! handles a connection's frames in order, and each session receives what is fanned out to it
+//! in the order it was handed over; so a sentinel caused by the same session as the action,
+//! after it, arrives after anything the action caused.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use merpati_protocol::auth::{AuthPurpose, challenge_message};
-use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::keys::{
-    ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
-    device_keys_message, one_time_key_message,
+    ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
 };
 use merpati_protocol::{
-    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, NewChat,
-    PROTOCOL_VERSION, RequestId, Seq, ServerFrame, UserId, Username,
+    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, NewChat, RequestId, Seq,
+    ServerFrame, UserId, Username,
 };
 use merpati_server::{Config, Durability};
+use merpati_testkit::sign_in::sign_challenge;
+use merpati_testkit::{ConnectOptions, Endpoint, RawClient, SignIn, SplitSocket};
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use vodozemac::Ed25519SecretKey;
 
-/// How long a test waits for a frame it expects.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
-/// How long a test waits to be sure a frame does not come.
-pub(crate) const QUIET: Duration = Duration::from_millis(300);
+mod device;
+
+pub(crate) use device::Device;
 
 /// A server running in this process.
 pub(crate) struct TestServer {
@@ -75,13 +79,17 @@ impl TestServer {
         }
     }
 
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint::websocket(self.addr)
+    }
+
     pub(crate) fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        self.endpoint().url()
     }
 
     /// Connects and reads the challenge.
     pub(crate) async fn connect(&self) -> Client {
-        Client::connect(&self.ws_url()).await
+        Client::connect(&self.endpoint()).await
     }
 
     /// A new account signed in on a new connection.
@@ -103,6 +111,13 @@ impl TestServer {
             ServerFrame::Welcome { .. } => client,
             other => panic!("signing {name} in: {other:?}"),
         }
+    }
+
+    /// `/metrics`, as name → value (samples without labels).
+    pub(crate) async fn metrics(&self) -> HashMap<String, f64> {
+        merpati_testkit::http::metrics(self.addr)
+            .await
+            .unwrap_or_else(|error| panic!("reading /metrics: {error}"))
     }
 
     /// Triggers shutdown and waits for `run` to return.
@@ -154,154 +169,54 @@ pub(crate) fn msg_id(n: u64) -> ClientMsgId {
     ClientMsgId(id)
 }
 
-/// A browser's end-to-end encryption identity: a real vodozemac Olm account, as the app has.
-pub(crate) struct Device {
-    pub(crate) olm: vodozemac::olm::Account,
-    /// The account it belongs to.
-    pub(crate) user: UserId,
-    /// The username whose account key vouches for it.
-    name: String,
-}
-
-impl Device {
-    pub(crate) fn new(name: &str, user: UserId) -> Device {
-        Device {
-            olm: vodozemac::olm::Account::new(),
-            user,
-            name: name.to_owned(),
-        }
-    }
-
-    pub(crate) fn key(&self) -> DeviceKey {
-        DeviceKey(self.olm.curve25519_key().to_bytes())
-    }
-
-    pub(crate) fn at(&self) -> DeviceRef {
-        DeviceRef {
-            user: self.user,
-            device: self.key(),
-        }
-    }
-
-    /// Its keys, signed with `signer`'s account key.
-    pub(crate) fn keys_signed_by(&self, signer: &str) -> DeviceKeys {
-        let ed25519 = *self.olm.ed25519_key().as_bytes();
-        let message = device_keys_message(self.user, &self.key(), &ed25519);
-        DeviceKeys {
-            user: self.user,
-            device: self.key(),
-            ed25519,
-            signature: key(signer).sign(&message).to_bytes().to_vec(),
-        }
-    }
-
-    /// Its keys, signed by its own account's key, as the app signs them.
-    pub(crate) fn keys(&self) -> DeviceKeys {
-        self.keys_signed_by(&self.name)
-    }
-
-    fn signed(&self, key: [u8; 32], fallback: bool) -> OneTimeKey {
-        let signature = self
-            .olm
-            .sign(one_time_key_message(&self.key(), &key, fallback))
-            .to_bytes()
-            .to_vec();
-        OneTimeKey {
-            key,
-            fallback,
-            signature,
-        }
-    }
-
-    /// `count` fresh one-time keys, signed by the device.
-    pub(crate) fn one_time_keys(&mut self, count: usize) -> Vec<OneTimeKey> {
-        let created = self.olm.generate_one_time_keys(count).created;
-        self.olm.mark_keys_as_published();
-        created
-            .iter()
-            .map(|key| self.signed(key.to_bytes(), false))
-            .collect()
-    }
-
-    /// A fresh fallback key, signed by the device.
-    pub(crate) fn fallback_key(&mut self) -> OneTimeKey {
-        let key = self.olm.generate_fallback_key();
-        let key = match key {
-            Some(key) => key,
-            None => *self.olm.fallback_key().values().next().unwrap(),
-        };
-        self.signed(key.to_bytes(), true)
-    }
-}
-
-/// A test client speaking the protocol over a real WebSocket.
+/// A test client: the kit's raw protocol client, failing the test with the reason whenever
+/// the server does not answer as expected (within the kit's patience for each frame).
 pub(crate) struct Client {
-    pub(crate) ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pub(crate) nonce: [u8; 32],
-    pub(crate) epoch: Epoch,
-    next_request: u32,
+    raw: RawClient,
+}
+
+/// The value, or a panic that says what failed.
+fn or_fail<T>(result: Result<T, merpati_testkit::Error>) -> T {
+    result.unwrap_or_else(|error| panic!("{error}"))
 }
 
 impl Client {
-    pub(crate) async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut client = Client {
-            ws,
-            nonce: [0; 32],
-            epoch: Epoch(0),
-            next_request: 1,
-        };
-        match client.recv().await {
-            ServerFrame::Challenge {
-                version,
-                nonce,
-                epoch,
-            } => {
-                assert_eq!(version, PROTOCOL_VERSION);
-                client.nonce = nonce;
-                client.epoch = epoch;
-            }
-            other => panic!("expected a challenge, got {other:?}"),
+    pub(crate) async fn connect(endpoint: &Endpoint) -> Client {
+        Client {
+            raw: or_fail(RawClient::connect(endpoint, &ConnectOptions::default()).await),
         }
-        client
+    }
+
+    /// The storage epoch the server's challenge named.
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.raw.challenge().epoch
     }
 
     pub(crate) async fn send(&mut self, frame: &ClientFrame) {
-        self.send_raw(Message::binary(merpati_protocol::encode(frame)))
-            .await;
+        or_fail(self.raw.send(frame).await);
     }
 
     pub(crate) async fn send_raw(&mut self, message: Message) {
-        self.ws.send(message).await.unwrap();
+        or_fail(self.raw.send_message(message).await);
     }
 
     /// The next raw WebSocket message (pings skipped), or `None` if the connection ended.
     pub(crate) async fn next_message(&mut self) -> Option<Message> {
-        loop {
-            let next = tokio::time::timeout(PATIENCE, self.ws.next())
-                .await
-                .expect("the server answers in time");
-            match next {
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(message)) => return Some(message),
-                Some(Err(_)) | None => return None,
-            }
-        }
+        or_fail(self.raw.next_message().await)
     }
 
     /// The next frame; panics if the connection closes instead.
     pub(crate) async fn recv(&mut self) -> ServerFrame {
-        match self.next_message().await {
-            Some(Message::Binary(bytes)) => merpati_protocol::decode(&bytes).unwrap(),
-            other => panic!("expected a binary frame, got {other:?}"),
-        }
+        or_fail(self.raw.recv().await)
     }
 
-    /// Asserts that no frame arrives for a while.
-    pub(crate) async fn expect_quiet(&mut self) {
-        if let Ok(Some(message)) = tokio::time::timeout(QUIET, self.ws.next()).await {
-            panic!("expected nothing, got {message:?}");
-        }
+    /// The next frame, which must be the one `pick` takes.
+    pub(crate) async fn expect<T>(
+        &mut self,
+        what: &str,
+        pick: impl FnOnce(ServerFrame) -> Result<T, ServerFrame>,
+    ) -> T {
+        or_fail(self.raw.expect(what, pick).await)
     }
 
     /// Reads until the connection closes; the frames before, and the Close frame if any.
@@ -319,56 +234,55 @@ impl Client {
         }
     }
 
-    pub(crate) fn request_id(&mut self) -> RequestId {
-        self.next_request += 1;
-        RequestId(self.next_request)
+    /// The connection's halves, for a sender and a reader that run apart.
+    pub(crate) fn into_split(self) -> SplitSocket {
+        self.raw.into_split()
     }
 
+    pub(crate) fn request_id(&mut self) -> RequestId {
+        self.raw.next_request_id()
+    }
+
+    /// `key`'s signature of this connection's challenge.
     pub(crate) fn signature(
         &self,
         purpose: AuthPurpose,
         name: &str,
         key: &Ed25519SecretKey,
     ) -> Vec<u8> {
-        key.sign(&challenge_message(purpose, &username(name), &self.nonce))
-            .to_bytes()
-            .to_vec()
+        sign_challenge(key, purpose, &username(name), &self.raw.challenge().nonce)
     }
 
     pub(crate) async fn register(&mut self, name: &str, key: &Ed25519SecretKey) -> ServerFrame {
-        let signature = self.signature(AuthPurpose::Register, name, key);
-        self.send(&ClientFrame::Authenticate {
-            version: PROTOCOL_VERSION,
-            method: AuthMethod::Register {
-                username: username(name),
-                public_key: *key.public_key().as_bytes(),
-                signature,
-            },
-        })
-        .await;
-        self.recv().await
+        let username = username(name);
+        or_fail(
+            self.raw
+                .authenticate(&SignIn::Register {
+                    username: &username,
+                    key,
+                })
+                .await,
+        )
     }
 
     pub(crate) async fn login(&mut self, name: &str, key: &Ed25519SecretKey) -> ServerFrame {
-        let signature = self.signature(AuthPurpose::Login, name, key);
-        self.send(&ClientFrame::Authenticate {
-            version: PROTOCOL_VERSION,
-            method: AuthMethod::Login {
-                username: username(name),
-                signature,
-            },
-        })
-        .await;
-        self.recv().await
+        let username = username(name);
+        or_fail(
+            self.raw
+                .authenticate(&SignIn::Login {
+                    username: &username,
+                    key,
+                })
+                .await,
+        )
     }
 
     pub(crate) async fn resume(&mut self, session_token: [u8; 32]) -> ServerFrame {
-        self.send(&ClientFrame::Authenticate {
-            version: PROTOCOL_VERSION,
-            method: AuthMethod::Resume { session_token },
-        })
-        .await;
-        self.recv().await
+        or_fail(
+            self.raw
+                .authenticate(&SignIn::Resume { session_token })
+                .await,
+        )
     }
 
     /// Sends `CreateChat` and returns the answer.
@@ -441,6 +355,26 @@ impl Client {
             other => panic!("expected my own message back, got {other:?}"),
         }
         seq
+    }
+
+    /// Expects a chat pushed by the server (no request of this connection asked for it).
+    pub(crate) async fn expect_pushed_chat(&mut self) -> ChatInfo {
+        self.expect("a pushed chat", |frame| match frame {
+            ServerFrame::Chat {
+                request: None,
+                chat,
+            } => Ok(chat),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// A sentinel for "nothing more on this connection": a `QueryKeys` for no one, whose answer
+    /// must be the next frame. The server sends what a request makes it send this connection
+    /// (a queue of to-device messages, an error) before it reads the next frame, so anything
+    /// an earlier request caused here would come first.
+    pub(crate) async fn expect_nothing_before_a_sentinel(&mut self) {
+        assert!(self.query_keys(&[]).await.is_empty());
     }
 
     /// Expects a pushed message.
@@ -575,68 +509,11 @@ impl Client {
     }
 }
 
-/// A minimal HTTP/1.1 GET: status, lowercase headers, body.
-pub(crate) async fn http_get(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    let split = response
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let body = response[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    (status, headers, body)
-}
-
-pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(header, _)| header == name)
-        .map(|(_, value)| value.as_str())
-}
-
 /// A data directory kept across server restarts.
 pub(crate) fn data_dir() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
     (dir, path)
-}
-
-/// The server's `/metrics`, as name → value (samples without labels).
-pub(crate) async fn metrics(addr: SocketAddr) -> std::collections::HashMap<String, f64> {
-    let (status, _, body) = http_get(addr, "/metrics", &[]).await;
-    assert_eq!(status, 200);
-    String::from_utf8(body)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once(' '))
-        .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
-        .collect()
 }
 
 /// Opens a WebSocket expecting a refusal; returns the HTTP status and `Retry-After`.

@@ -1,0 +1,119 @@
+//! A minimal HTTP/1.1 client for the server's plain routes (`/healthz`, `/metrics`, the web
+//! app's files): one GET per connection, `Connection: close`, the whole answer read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::{Error, within};
+
+/// How long one request may take, answer included.
+pub const HTTP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lowercase, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, as sent (not decompressed).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of the header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// `GET path` from `addr` with the extra `headers`.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpResponse, Error> {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, Error>(response)
+    };
+    let response = within(HTTP_PATIENCE, &format!("GET {path}"), exchange).await??;
+    parse(&response)
+}
+
+fn parse(response: &[u8]) -> Result<HttpResponse, Error> {
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or_else(|| Error::Http("no end of the header block".to_owned()))?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| Error::Http("no status line".to_owned()))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: response[split + 4..].to_vec(),
+    })
+}
+
+/// The server's `/metrics` as name → value (samples without labels); an error if it does not
+/// answer `200` (it is down, say).
+pub async fn metrics(addr: SocketAddr) -> Result<HashMap<String, f64>, Error> {
+    let response = get(addr, "/metrics", &[]).await?;
+    if response.status != 200 {
+        return Err(Error::Http(format!(
+            "/metrics answered {}",
+            response.status
+        )));
+    }
+    let text = String::from_utf8(response.body)
+        .map_err(|_| Error::Http("/metrics is not UTF-8".to_owned()))?;
+    Ok(text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_splits_into_status_lowercase_headers_and_body() -> Result<(), Error> {
+        let response = parse(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\n\r\nbusy")?;
+        assert_eq!(response.status, 503);
+        assert_eq!(response.header("retry-after"), Some("3"));
+        assert_eq!(response.body, b"busy");
+        Ok(())
+    }
+
+    #[test]
+    fn a_response_without_a_header_block_is_an_error() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\n").is_err());
+    }
+}
