@@ -38,7 +38,7 @@ async fn reload_until_online(browser: &Browser) -> Result<(Duration, String), Ha
 async fn reload_repeatedly(browser: &Browser) -> Result<(), HarnessError> {
     for reload in 1..=RELOADS {
         let (took, state) = reload_until_online(browser).await?;
-        println!("reload {reload:2}: {state} after {} ms", took.as_millis());
+        eprintln!("reload {reload:2}: {state} after {} ms", took.as_millis());
         assert!(
             state == "online" && took <= ONLINE_AFTER_RELOAD,
             "reload {reload} showed {state:?} after {} ms; the promise is online within {} ms",
