@@ -423,10 +423,16 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
                     }
                     match merpati_protocol::decode::<ServerFrame>(&bytes) {
                         Ok(frame) => {
+                            let before = inner.engine.borrow().connection_phase();
                             inner.engine.borrow_mut().handle_frame(frame);
                             flush(inner).await;
-                            reached_online |=
-                                inner.engine.borrow().connection_phase() == ConnectionPhase::Online;
+                            let phase = inner.engine.borrow().connection_phase();
+                            // `SyncDone` only puts the engine online: nothing to flush, so
+                            // no flush tells the app (a quiet reload stayed "connecting").
+                            if phase != before {
+                                (inner.notify)(Notice::Changed);
+                            }
+                            reached_online |= phase == ConnectionPhase::Online;
                         }
                         Err(error) => leptos::logging::warn!("ignoring a frame: {error}"),
                     }

@@ -65,13 +65,7 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     budi.open_chat("ani").await?;
     budi.wait_messages(&["Halo Budi!", "Halo Ani, apa kabar?"])
         .await?;
-    // Known intermittent bug (about one run in four, only after other e2e binaries ran): a
-    // reloaded page can sit in "connecting" until the server's 30 s sign-in timeout closes
-    // the socket and the client reconnects. Until it is found, allow that recovery here —
-    // the page must still get back online by itself, without the person doing anything.
-    if budi.wait_connection("online").await.is_err() {
-        budi.wait_connection("online").await?;
-    }
+    budi.wait_connection("online").await?;
 
     for browser in [ani, budi, citra] {
         browser.close().await?;
