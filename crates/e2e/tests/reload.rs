@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, STEP_TIMEOUT, Server};
+use merpati_e2e::{Browser, Chromedriver, HarnessError, STEP_TIMEOUT, serve_release_build};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -52,9 +52,9 @@ async fn reload_repeatedly(browser: &Browser) -> Result<(), HarnessError> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_in_page_with_a_chat_is_online_within_five_seconds_of_every_reload()
 -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
-    let url = server.url();
+    let url = server.http_url();
     let (ani, budi) = (driver.browser().await?, driver.browser().await?);
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
     budi.sign_up(&url, "budi", PASSPHRASE).await?;
@@ -77,10 +77,12 @@ async fn a_signed_in_page_with_a_chat_is_online_within_five_seconds_of_every_rel
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_in_page_with_nothing_to_catch_up_is_online_within_five_seconds_of_every_reload()
 -> Result<(), HarnessError> {
-    let server = Server::start().await?;
+    let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
     let citra = driver.browser().await?;
-    citra.sign_up(&server.url(), "citra", PASSPHRASE).await?;
+    citra
+        .sign_up(&server.http_url(), "citra", PASSPHRASE)
+        .await?;
     citra.wait_connection("online").await?;
 
     reload_repeatedly(&citra).await?;
