@@ -5,9 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use merpati_app::bridge::{self, AuthMode, Command, Update, View};
 use merpati_app::worker::EngineWorker;
-use merpati_core::ConnectionPhase;
+use merpati_bridge::{self as bridge, AuthMode, Command, ConnectionPhase, Update, View};
 use merpati_protocol::ChatId;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -121,7 +120,7 @@ async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
     )
     .await;
     assert!(view.chats.is_empty());
-    assert_eq!(view.shown, None);
+    assert_eq!(view.open_chat, None);
     // No two views in a row are the same: an unchanged view is not sent again.
     let views: Vec<View> = updates
         .borrow()

@@ -33,7 +33,7 @@ use wasm_bindgen::closure::Closure;
 
 use super::idb_store::{self, IdbStore, StoreError};
 use super::{device_key, device_slot};
-use crate::bridge::{AuthMode, SignOutReason};
+use merpati_bridge::{AuthMode, SignOutReason};
 
 /// How many stored messages per chat are loaded when the app opens.
 const RESTORE_PAGE: usize = 50;
@@ -82,6 +82,9 @@ struct Inner {
     flush_lock: futures::lock::Mutex<()>,
     /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
     slot: Cell<Option<u32>>,
+    /// The chat on the page's screen. This is the one record of it: the page asks for a chat
+    /// (`Command::OpenChat`), the worker reads it back into each view, and [`flush`] marks it
+    /// read while the page is `visible`.
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
@@ -252,6 +255,11 @@ impl Client {
         self.inner.open_chat.set(chat);
         let inner = self.inner.clone();
         wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
+    }
+
+    /// The chat on screen ([`Client::set_open_chat`]); none once the session has ended.
+    pub fn open_chat(&self) -> Option<ChatId> {
+        self.inner.open_chat.get()
     }
 
     /// Loads older messages of a chat: from the store first, from the server when the store

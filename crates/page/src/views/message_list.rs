@@ -17,29 +17,9 @@ use std::rc::Rc;
 
 use leptos::html::Div;
 use leptos::prelude::*;
-use merpati_core::MessageStatus;
-use merpati_core::timeline::MessageLock;
+use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
-
-/// One message as the list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MessageRow {
-    /// The client message id in hex (`data-msg-id`), stable from pending to sent.
-    pub id: String,
-    /// How far it has come (`data-status`).
-    pub status: MessageStatus,
-    /// Whether this account wrote it (`data-own`).
-    pub own: bool,
-    /// Whether its content could be opened on this device (`data-lock`).
-    pub lock: MessageLock,
-    /// What it says; for a message that is not open, words saying why.
-    pub text: String,
-    /// The sender's name, shown for others' messages in groups.
-    pub sender: Option<String>,
-    /// When it was sent, as the person's clock shows it.
-    pub time: String,
-}
 
 /// The most message rows in the DOM at once (the product's budget is 200).
 pub const WINDOW: usize = 150;
@@ -142,7 +122,7 @@ pub fn MessageList(
             }
         })
     });
-    let shown = Memo::new(move |_| {
+    let rendered_rows = Memo::new(move |_| {
         let Span { start, end, .. } = span.get();
         rows.with(|rows| rows[start..end].to_vec())
     });
@@ -269,7 +249,7 @@ pub fn MessageList(
     // What can change about a message already shown, by id: the rows stay the same DOM
     // elements and only these parts update.
     let live = Memo::new(move |_| {
-        shown.with(|rows| {
+        rendered_rows.with(|rows| {
             rows.iter()
                 .map(|row| (row.id.clone(), Live::of(row)))
                 .collect::<HashMap<String, Live>>()
@@ -294,7 +274,7 @@ pub fn MessageList(
                     aria-hidden="true"
                 ></div>
                 <For
-                    each=move || shown.get()
+                    each=move || rendered_rows.get()
                     key=|row| row.id.clone()
                     children=move |row| {
                         let id = row.id.clone();
