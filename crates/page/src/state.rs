@@ -195,7 +195,10 @@ pub fn use_app() -> AppContext {
 // ----- what views read ------------------------------------------------------------------------
 //
 // Each reader of the worker's view is a memo made for the caller (and owned by the component
-// that asks): a new view notifies only the readers whose part of it changed.
+// that asks): a new view notifies only the readers whose part of it changed. Not a
+// `reactive_stores` store: measured, one made the page's wasm 2.2 KB (gzip) larger, and the open
+// chat's parts would still need memos — a store tells every reader of an `Option` field about
+// any change inside it, so the chat view would rebuild on each new message.
 
 impl AppContext {
     /// Which screen shows.
