@@ -2,24 +2,23 @@
 //!
 //! The `merpati-worker` binary calls [`run`] in the worker's global scope. From then on the
 //! worker does what the page asks ([`Command`]) through a [`Client`], and after every change
-//! tells the page what to show ([`Update::View`]), read from the engine here so that the page
-//! needs none of the engine's code (see [`crate::bridge`]). Argon2id runs here too, so the
-//! page stays responsive while a passphrase is stretched.
+//! tells the page what to show ([`Update::View`]), read from the engine here
+//! ([`crate::engine_view`]) so that the page needs none of the engine's code. Argon2id runs
+//! here too, so the page stays responsive while a passphrase is stretched.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use merpati_bridge::{self as bridge, Command, Update, View};
+use merpati_core::Event;
 use merpati_core::crypto::{AccountKey, KdfParams};
-use merpati_core::{Engine, Event};
-use merpati_protocol::{ChatId, ChatKind, ErrorCode, Username};
+use merpati_protocol::{ErrorCode, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-use crate::bridge::{self, Command, ShownChat, Update, View};
+use crate::engine_view::view_of;
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
-use crate::views::chat_members::MemberRow;
-use crate::views::message_list::MessageRow;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
@@ -45,7 +44,8 @@ pub fn run() {
     worker.post(Update::Ready);
 }
 
-/// The worker's state: the client once started, and what the page was last shown.
+/// The worker's state: the client once started, and what the page was last shown. (Which
+/// chat is on screen is the client's to keep: [`Client::open_chat`].)
 #[derive(Clone)]
 pub struct EngineWorker {
     inner: Rc<Inner>,
@@ -54,7 +54,7 @@ pub struct EngineWorker {
 impl std::fmt::Debug for EngineWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineWorker")
-            .field("shown", &self.inner.shown.get())
+            .field("client", &self.inner.client.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -62,8 +62,6 @@ impl std::fmt::Debug for EngineWorker {
 struct Inner {
     client: RefCell<Option<Client>>,
     post: Box<dyn Fn(Update)>,
-    /// The chat on the page's screen.
-    shown: Cell<Option<ChatId>>,
     /// A view is about to be sent: changes until then are in it.
     view_queued: Cell<bool>,
     /// The view sent last; an identical one is not sent again.
@@ -77,7 +75,6 @@ impl EngineWorker {
             inner: Rc::new(Inner {
                 client: RefCell::new(None),
                 post: Box::new(post),
-                shown: Cell::new(None),
                 view_queued: Cell::new(false),
                 last_view: RefCell::new(None),
             }),
@@ -137,8 +134,7 @@ impl EngineWorker {
                     self.request_made(client.remove_member(chat, me).map(|_| ()));
                 }
             }
-            Command::ShowChat(chat) => {
-                self.inner.shown.set(chat);
+            Command::OpenChat(chat) => {
                 client.set_open_chat(chat);
                 self.queue_view();
             }
@@ -146,7 +142,6 @@ impl EngineWorker {
                 wasm_bindgen_futures::spawn_local(async move { client.load_older(chat).await });
             }
             Command::SignOut => {
-                self.inner.shown.set(None);
                 wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
             }
             Command::Visible(visible) => client.set_visible(visible),
@@ -205,7 +200,14 @@ impl EngineWorker {
                 let update = match event {
                     Event::SignedIn(_) => Update::SignedIn,
                     Event::AuthFailed(code) => Update::AuthFailed(code),
-                    Event::ChatReady { chat_id, .. } => Update::ChatReady(chat_id),
+                    // The person asked for this chat: it goes on screen.
+                    Event::ChatReady { chat_id, .. } => {
+                        if let Some(client) = self.client() {
+                            client.set_open_chat(Some(chat_id));
+                            self.queue_view();
+                        }
+                        Update::ChatReady(chat_id)
+                    }
                     Event::RequestFailed { request, code }
                         if request.is_some() || code == ErrorCode::RateLimited =>
                     {
@@ -216,10 +218,7 @@ impl EngineWorker {
                 };
                 self.post(update);
             }
-            Notice::SignedOut(reason) => {
-                self.inner.shown.set(None);
-                self.post(Update::SignedOut(reason));
-            }
+            Notice::SignedOut(reason) => self.post(Update::SignedOut(reason)),
         }
     }
 
@@ -234,9 +233,9 @@ impl EngineWorker {
             let Some(client) = worker.client() else {
                 return;
             };
-            let shown = worker.inner.shown.get();
+            let open_chat = client.open_chat();
             let next_attempt_at_ms = client.next_attempt_at_ms();
-            let view = client.read(|engine| view_of(engine, shown, next_attempt_at_ms));
+            let view = client.read(|engine| view_of(engine, open_chat, next_attempt_at_ms));
             let mut last = worker.inner.last_view.borrow_mut();
             if last.as_ref() != Some(&view) {
                 *last = Some(view.clone());
@@ -245,77 +244,4 @@ impl EngineWorker {
             }
         });
     }
-}
-
-/// What the page shows, read from the engine.
-pub fn view_of(engine: &Engine, shown: Option<ChatId>, next_attempt_at_ms: Option<f64>) -> View {
-    View {
-        chats: engine.chat_list(),
-        phase: engine.connection_phase(),
-        next_attempt_at_ms,
-        pending: engine.pending_count(),
-        me: engine.me().map(|me| me.username.to_string()),
-        shown: shown.map(|chat| ShownChat {
-            id: chat,
-            title: engine.chat_title(chat).unwrap_or_default(),
-            rows: message_rows(engine, chat),
-            kind: engine.chat(chat).map(|info| info.kind),
-            safety_number: engine.safety_number(chat),
-            key_change: key_change_words(engine, chat),
-            members: member_rows(engine, chat),
-            is_member: engine.is_member(chat),
-        }),
-    }
-}
-
-/// A chat's messages as the message list shows them.
-pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
-    let group = engine
-        .chat(chat)
-        .is_some_and(|info| info.kind == ChatKind::Group);
-    engine
-        .timeline(chat)
-        .into_iter()
-        .map(|item| MessageRow {
-            id: item.client_msg_id.to_hex(),
-            status: item.status,
-            own: item.own,
-            sender: (group && !item.own).then(|| {
-                engine
-                    .member_name(chat, item.sender)
-                    .map(Username::to_string)
-                    .unwrap_or_else(|| "Someone".to_owned())
-            }),
-            time: clock::local_time(item.sent_at_ms),
-            lock: item.lock,
-            text: item.text,
-        })
-        .collect()
-}
-
-/// The key-change banner's words for a chat, while a member's key change is unacknowledged.
-pub fn key_change_words(engine: &Engine, chat: ChatId) -> Option<String> {
-    let (name, at_ms) = engine.key_change(chat)?;
-    Some(format!(
-        "{name}'s security key changed on {}. Compare the safety number again.",
-        clock::local_date(at_ms)
-    ))
-}
-
-/// A chat's members as the members panel shows them.
-pub fn member_rows(engine: &Engine, chat: ChatId) -> Vec<MemberRow> {
-    let me = engine.me().map(|me| me.id);
-    engine
-        .chat(chat)
-        .map(|info| {
-            info.members
-                .iter()
-                .map(|member| MemberRow {
-                    id: member.id.0,
-                    username: member.username.to_string(),
-                    me: Some(member.id) == me,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }

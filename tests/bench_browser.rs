@@ -22,13 +22,14 @@ use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
+use merpati_app::engine_view::message_rows;
 use merpati_app::services::{device_key, idb_store};
-use merpati_app::views::message_list::{MessageList, MessageRow};
-use merpati_app::worker::message_rows;
+use merpati_bridge::MessageRow;
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher, random_bytes};
 use merpati_core::{
     AccountRecord, AccountSecrets, ChatRecord, Engine, MessageRecord, Store, StoreWrite,
 };
+use merpati_page::views::message_list::MessageList;
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, MAX_PAGE, Member, Seq, UserId, Username,
 };
@@ -350,7 +351,7 @@ async fn open_a_chat_of_100000_stored_messages() {
         engine.restore(account, chats, messages, outbox, crypto);
         let rows = message_rows(&engine, chat);
         let restored_ms = now_ms() - started;
-        let shown = rows.len();
+        let rows_loaded = rows.len();
         let (painted_ms, dom_rows) = mount_and_paint(rows, started).await;
         store.close();
         report(
@@ -361,7 +362,7 @@ async fn open_a_chat_of_100000_stored_messages() {
                 "ms": painted_ms,
                 "store_read_ms": read_ms,
                 "restored_ms": restored_ms,
-                "rows_loaded": shown,
+                "rows_loaded": rows_loaded,
                 "dom_rows": dom_rows,
                 "stored_messages": COUNT,
                 "fill_ms": fill_ms,

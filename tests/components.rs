@@ -4,17 +4,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_app::views::chat_list::ChatList;
-use merpati_app::views::chat_view::ChatView;
-use merpati_app::views::composer::Composer;
-use merpati_app::views::connection_status::ConnectionStatus;
-use merpati_app::views::message_list::{MessageList, MessageRow};
-use merpati_app::worker::{key_change_words, member_rows, message_rows};
+use merpati_app::engine_view::{key_change_words, member_rows, message_rows};
+use merpati_bridge::{ChatRow, ConnectionPhase, MessageLock, MessageRow, MessageStatus};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::safety_number;
-use merpati_core::timeline::MessageLock;
 use merpati_core::timeline::WAITING_TEXT;
-use merpati_core::{ChatSummary, ConnectionPhase, Engine, Event, MessageStatus};
+use merpati_core::{Engine, Event};
+use merpati_page::views::chat_list::ChatList;
+use merpati_page::views::chat_view::ChatView;
+use merpati_page::views::composer::Composer;
+use merpati_page::views::connection_status::ConnectionStatus;
+use merpati_page::views::message_list::MessageList;
 use merpati_protocol::content::EncryptedBody;
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, UserKeys, device_keys_message};
 use merpati_protocol::{
@@ -275,13 +275,11 @@ async fn the_message_list_renders_messages_in_order_with_their_state() {
     assert_eq!(ids, ["aa01", "aa02", "aa03", "aa04"]);
 }
 
-fn summary(id: u64, title: &str, last: &str, unread: usize) -> ChatSummary {
-    ChatSummary {
+fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatRow {
+    ChatRow {
         id: ChatId(id),
-        kind: ChatKind::Direct,
         title: title.to_owned(),
         last_text: Some(last.to_owned()),
-        last_activity_ms: 0,
         unread,
     }
 }
@@ -289,8 +287,8 @@ fn summary(id: u64, title: &str, last: &str, unread: usize) -> ChatSummary {
 #[wasm_bindgen_test]
 async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
     let chats = RwSignal::new(vec![
-        summary(7, "sari", "Sampai besok", 3),
-        summary(4, "budi", "Oke", 0),
+        chat_row(7, "sari", "Sampai besok", 3),
+        chat_row(4, "budi", "Oke", 0),
     ]);
     let opened = Arc::new(Mutex::new(Vec::new()));
     let record = opened.clone();
@@ -331,8 +329,8 @@ async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
     // A new message in "budi" moves its row to the top, the same element, now with a badge.
     let budi = items[1].clone();
     chats.set(vec![
-        summary(4, "budi", "Sudah sampai", 1),
-        summary(7, "sari", "Sampai besok", 3),
+        chat_row(4, "budi", "Sudah sampai", 1),
+        chat_row(7, "sari", "Sampai besok", 3),
     ]);
     leptos::task::tick().await;
     let items = find_all(&root, "chat-list-item");
@@ -720,9 +718,9 @@ async fn a_direct_chat_shows_its_safety_number_once_the_keys_are_known() {
         ),
         (BOB, public_key(&bob_key)),
     );
-    let shown = text(&find(&root, "safety-number"));
-    assert_eq!(shown, expected, "the number both sides compute");
-    let groups: Vec<&str> = shown.split(' ').collect();
+    let displayed = text(&find(&root, "safety-number"));
+    assert_eq!(displayed, expected, "the number both sides compute");
+    let groups: Vec<&str> = displayed.split(' ').collect();
     assert_eq!(groups.len(), 12);
     assert!(
         groups

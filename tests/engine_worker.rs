@@ -5,9 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use merpati_app::bridge::{self, AuthMode, Command, Update, View};
 use merpati_app::worker::EngineWorker;
-use merpati_core::ConnectionPhase;
+use merpati_bridge::{self as bridge, AuthMode, Command, ConnectionPhase, Update, View};
 use merpati_protocol::ChatId;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -121,7 +120,7 @@ async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
     )
     .await;
     assert!(view.chats.is_empty());
-    assert_eq!(view.shown, None);
+    assert_eq!(view.open_chat, None);
     // No two views in a row are the same: an unchanged view is not sent again.
     let views: Vec<View> = updates
         .borrow()
@@ -132,4 +131,32 @@ async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
         })
         .collect();
     assert!(views.windows(2).all(|pair| pair[0] != pair[1]), "{views:?}");
+}
+
+#[wasm_bindgen_test]
+async fn the_chat_the_page_opens_is_the_one_its_views_show_until_it_is_closed() {
+    let (worker, updates) = started_worker();
+    heard(&updates, "whether it resumed", |update| match update {
+        Update::Resumed(_) => Some(()),
+        _ => None,
+    })
+    .await;
+    let open_chat_of = |update: &Update| match update {
+        Update::View(view) => Some(view.open_chat.as_ref().map(|chat| chat.id)),
+        _ => None,
+    };
+
+    // The worker keeps which chat is on screen: the page asks, and reads it back from the view.
+    worker.handle(Command::OpenChat(Some(ChatId(5))));
+    heard(&updates, "a view with chat 5 open", |update| {
+        (open_chat_of(update)? == Some(ChatId(5))).then_some(())
+    })
+    .await;
+
+    updates.borrow_mut().clear();
+    worker.handle(Command::OpenChat(None));
+    heard(&updates, "a view with no chat open", |update| {
+        open_chat_of(update)?.is_none().then_some(())
+    })
+    .await;
 }

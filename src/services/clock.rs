@@ -1,4 +1,4 @@
-//! The time now, local clock times and dates for messages, and yielding to the browser.
+//! The time now, and local clock times and dates for messages.
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -29,9 +29,4 @@ pub fn local_date(ms: u64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
     format!("{} {month} {}", date.get_date(), date.get_full_year())
-}
-
-/// Lets the browser paint before a long computation on the page's thread.
-pub async fn yield_to_browser() {
-    gloo_timers::future::TimeoutFuture::new(30).await;
 }

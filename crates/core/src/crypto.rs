@@ -73,10 +73,8 @@ impl KdfParams {
 
 /// Checks the passphrase rules before any expensive derivation.
 pub fn check_passphrase(passphrase: &str) -> Result<(), CryptoError> {
-    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-        return Err(CryptoError::PassphraseTooShort);
-    }
-    Ok(())
+    merpati_protocol::passphrase::check_passphrase(passphrase)
+        .map_err(|_| CryptoError::PassphraseTooShort)
 }
 
 /// The secret derived from username and passphrase. Only ever held on the person's device.

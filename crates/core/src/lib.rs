@@ -26,9 +26,7 @@ pub mod store;
 pub mod store_suite;
 pub mod timeline;
 
-pub use engine::{
-    ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, Step, text_body,
-};
+pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, Step};
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store,
     StoreWrite,

@@ -24,18 +24,6 @@ pub enum MessageStatus {
     Failed,
 }
 
-impl MessageStatus {
-    /// The value of the app's `data-status` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Pending => "pending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Read => "read",
-            MessageStatus::Failed => "failed",
-        }
-    }
-}
-
 /// Whether a message's content could be opened on this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MessageLock {

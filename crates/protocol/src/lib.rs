@@ -9,9 +9,11 @@
 //! # Layout
 //! - [`ids`]: identifiers and positions (`ChatId`, `Seq`, `ClientMsgId`, `Epoch`, ...).
 //! - [`username`]: the rules a username must follow.
+//! - [`passphrase`]: the rule a passphrase must follow (checked on the device only).
 //! - [`frames`]: the frames themselves and the error codes.
 //! - [`auth`]: what a client signs to prove it holds an account key.
-//! - [`content`]: the plaintext a message body carries inside the app, and its encrypted form.
+//! - [`content`]: the plaintext a message body carries inside the app, its encrypted form, and
+//!   the rule for a text a person may send.
 //! - [`keys`]: the public keys of end-to-end encryption and what they sign.
 //! - `wire_tags`: the first byte of the frames tools count without decoding
 //!   ([`ServerFrame::ACK_TAG`], [`ServerFrame::MESSAGE_TAG`]).
@@ -21,6 +23,7 @@ pub mod content;
 pub mod frames;
 pub mod ids;
 pub mod keys;
+pub mod passphrase;
 pub mod username;
 mod wire_tags;
 

@@ -45,7 +45,7 @@ use session::{Credentials, Phase};
 
 pub use queries::ChatSummary;
 pub use requests::{HISTORY_PAGE, RequestError};
-pub use sending::{SendError, text_body};
+pub use sending::SendError;
 pub use session::ConnectionPhase;
 pub use step::{Event, Step};
 

@@ -7,7 +7,8 @@
 //! and it is also the key flow's round: `keys` settles held keys and gathers what is missing
 //! at its start, prepares each chat's key in it, and asks the server at its end.
 
-use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, MAX_BODY_BYTES, content::MessageContent};
+use merpati_protocol::content::{MessageContent, TextBodyError, text_body};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, MAX_BODY_BYTES};
 
 use super::{Engine, OutboxEntry};
 use crate::crypto::random_bytes;
@@ -30,23 +31,6 @@ pub enum SendError {
     NoRandomness,
 }
 
-/// The body a text becomes, or why it cannot be sent: what [`Engine::send_text`] checks before
-/// anything else, for a shell that wants to answer the person before handing the text over.
-pub fn text_body(text: &str) -> Result<Vec<u8>, SendError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(SendError::Empty);
-    }
-    let body = MessageContent::Text {
-        text: text.to_owned(),
-    }
-    .to_body();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(SendError::TooLarge);
-    }
-    Ok(body)
-}
-
 impl Engine {
     /// Queues a text message: it is stored in the outbox at once and sent when connected.
     pub fn send_text(
@@ -55,7 +39,10 @@ impl Engine {
         text: &str,
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
-        let body = text_body(text)?;
+        let body = text_body(text).map_err(|error| match error {
+            TextBodyError::Empty => SendError::Empty,
+            TextBodyError::TooLarge => SendError::TooLarge,
+        })?;
         if !self.chats.contains_key(&chat_id) {
             return Err(SendError::NoSuchChat);
         }

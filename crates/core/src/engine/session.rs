@@ -35,17 +35,6 @@ pub enum ConnectionPhase {
     Online,
 }
 
-impl ConnectionPhase {
-    /// The value of the app's `data-state` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionPhase::Offline => "offline",
-            ConnectionPhase::Connecting => "connecting",
-            ConnectionPhase::Online => "online",
-        }
-    }
-}
-
 /// How the next connection authenticates.
 pub(super) enum Credentials {
     Register {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use merpati_core::ChatSummary;
+use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
 
 /// The chats, in the order given (latest activity first). Each row shows the title, the last
@@ -12,7 +12,7 @@ use merpati_protocol::ChatId;
 pub fn ChatList(
     /// The chats to show.
     #[prop(into)]
-    chats: Signal<Vec<ChatSummary>>,
+    chats: Signal<Vec<ChatRow>>,
     /// The chat on screen, highlighted.
     #[prop(into)]
     selected: Signal<Option<ChatId>>,
@@ -26,7 +26,7 @@ pub fn ChatList(
             chats
                 .iter()
                 .map(|chat| (chat.id, chat.clone()))
-                .collect::<HashMap<ChatId, ChatSummary>>()
+                .collect::<HashMap<ChatId, ChatRow>>()
         })
     });
     view! {

@@ -1,14 +1,15 @@
 //! The connection: owns the WebSocket, the engine and the local store, and drives the engine.
 //!
-//! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It opens a binary WebSocket to
-//! `ws(s)://{host}/ws`, feeds every decoded frame to the [`Engine`], and after every engine
-//! step *flushes*: marks the visible chat read, then carries out the engine's [`Step`] in the
-//! order its documentation gives — the events that concern the device (a new sign-in gets a
-//! new sealed store; an expired session wipes it), the store writes to the [`IdbStore`] in one
-//! batch, and only once they are stored the frames — and tells the worker through
-//! [`Notice`]s, which the page hears as a new view. Flushes run one at a time, in order.
+//! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It
+//! opens a binary WebSocket to `ws(s)://{host}/ws` (the loop in [`socket`]), feeds every
+//! decoded frame to the [`Engine`], and after every engine step *flushes*: marks the visible
+//! chat read, then carries out the engine's [`Step`] in the order its documentation gives —
+//! the events that concern the device (a new sign-in gets a new sealed store; an expired
+//! session wipes it: [`device`]), the store writes to the [`IdbStore`] in one batch, and only
+//! once they are stored the frames — and tells the worker through [`Notice`]s, which the page
+//! hears as a new view. Flushes run one at a time, in order.
 //!
-//! After a drop the next attempt waits as [`Backoff`] (the engine crate's one owner of
+//! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
 //! floor) says; this module only supplies the randomness and the timer. The wait ends early
 //! when the browser says the network is back (`online`), when the tab becomes visible
@@ -18,23 +19,22 @@
 //! more failure and the jittered backoff spreads the returns.)
 
 use std::cell::{Cell, RefCell};
-use std::pin::Pin;
 use std::rc::Rc;
 
 use futures::channel::mpsc;
-use futures::{FutureExt, SinkExt, StreamExt};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, State};
-use merpati_core::crypto::{AccountKey, StoreCipher};
-use merpati_core::reconnect::Backoff;
-use merpati_core::{ConnectionPhase, Engine, Event, RequestError, Step, Store};
-use merpati_protocol::{ChatId, Member, RequestId, Seq, ServerFrame, UserId, Username};
-use wasm_bindgen::JsCast;
+use merpati_bridge::{AuthMode, SignOutReason};
+use merpati_core::crypto::AccountKey;
+use merpati_core::{Engine, Event, RequestError, Step, Store};
+use merpati_protocol::{ChatId, RequestId, Seq, UserId, Username};
 use wasm_bindgen::closure::Closure;
 
+use super::device_key;
 use super::idb_store::{self, IdbStore, StoreError};
-use super::{device_key, device_slot};
-use crate::bridge::{AuthMode, SignOutReason};
+use device::{claim_slot, end_session, handle_event, install_store};
+use socket::{connect, wake, watch_online};
+
+mod device;
+mod socket;
 
 /// How many stored messages per chat are loaded when the app opens.
 const RESTORE_PAGE: usize = 50;
@@ -83,6 +83,9 @@ struct Inner {
     flush_lock: futures::lock::Mutex<()>,
     /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
     slot: Cell<Option<u32>>,
+    /// The chat on the page's screen. This is the one record of it: the page asks for a chat
+    /// (`Command::OpenChat`), the worker reads it back into each view, and [`flush`] marks it
+    /// read while the page is `visible`.
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
@@ -255,6 +258,11 @@ impl Client {
         wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
     }
 
+    /// The chat on screen ([`Client::set_open_chat`]); none once the session has ended.
+    pub fn open_chat(&self) -> Option<ChatId> {
+        self.inner.open_chat.get()
+    }
+
     /// Loads older messages of a chat: from the store first, from the server when the store
     /// has none.
     pub async fn load_older(&self, chat: ChatId) {
@@ -291,171 +299,6 @@ impl Client {
         flush(&self.inner).await;
         end_session(&self.inner, SignOutReason::Requested, true).await;
     }
-}
-
-fn install_store(inner: &Rc<Inner>, store: IdbStore) {
-    let weak = Rc::downgrade(inner);
-    let on_version_change = Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new(
-        move |event: web_sys::IdbVersionChangeEvent| {
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            // Let the other tab go ahead: it is deleting (signing out) or upgrading.
-            if let Some(store) = inner.store.borrow_mut().take() {
-                store.close();
-            }
-            if event.new_version().is_none() {
-                wasm_bindgen_futures::spawn_local(async move {
-                    end_session(&inner, SignOutReason::ElsewhereInBrowser, false).await;
-                });
-            }
-        },
-    );
-    store.on_version_change(Some(on_version_change.as_ref().unchecked_ref()));
-    *inner.version_change.borrow_mut() = Some(on_version_change);
-    *inner.store.borrow_mut() = Some(Rc::new(store));
-}
-
-fn watch_online(inner: &Rc<Inner>) {
-    // The window, or the worker's global scope: both say when the network is back.
-    let global = js_sys::global().unchecked_into::<web_sys::EventTarget>();
-    let weak = Rc::downgrade(inner);
-    let on_online = Closure::<dyn FnMut()>::new(move || {
-        if let Some(inner) = weak.upgrade() {
-            wake(&inner);
-        }
-    });
-    if global
-        .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
-        .is_ok()
-    {
-        *inner.online.borrow_mut() = Some(on_online);
-    }
-}
-
-/// Ends the wait before the next connection attempt, if one is waiting.
-fn wake(inner: &Inner) {
-    if let Some(wake) = inner.wake.borrow_mut().take() {
-        let _ = wake.unbounded_send(());
-    }
-}
-
-/// Stops the running connection loop (for good, unless a new one starts) and returns the
-/// generation a new loop runs under.
-fn end_connection_loop(inner: &Inner) -> u64 {
-    let generation = inner.generation.get().wrapping_add(1);
-    inner.generation.set(generation);
-    // Dropping the sender ends the running socket loop once it has sent what is queued.
-    inner.outgoing.borrow_mut().take();
-    generation
-}
-
-/// (Re)starts the connection loop; any older loop stops.
-fn connect(inner: &Rc<Inner>) {
-    let generation = end_connection_loop(inner);
-    wasm_bindgen_futures::spawn_local(run(inner.clone(), generation));
-}
-
-/// Connects, and reconnects with backoff, until the generation changes.
-async fn run(inner: Rc<Inner>, generation: u64) {
-    let mut backoff = Backoff::default();
-    while inner.generation.get() == generation {
-        let reached_online = session(&inner, generation).await;
-        if inner.generation.get() != generation {
-            return;
-        }
-        inner.engine.borrow_mut().on_disconnected();
-        flush(&inner).await;
-        if reached_online {
-            backoff.reset();
-        }
-        if let Some(hint) = inner.retry_hint_ms.take() {
-            backoff.retry_after(u64::from(hint));
-        }
-        let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-        let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
-        let (wake_sender, mut woken) = mpsc::unbounded();
-        *inner.wake.borrow_mut() = Some(wake_sender);
-        inner
-            .next_attempt_at_ms
-            .set(Some(js_sys::Date::now() + f64::from(delay)));
-        (inner.notify)(Notice::Changed);
-        let mut timer = gloo_timers::future::TimeoutFuture::new(delay).fuse();
-        futures::select! {
-            _ = timer => {}
-            _ = woken.next() => {}
-        }
-        inner.wake.borrow_mut().take();
-        inner.next_attempt_at_ms.set(None);
-    }
-}
-
-/// One socket, from open to close. Returns whether it got online.
-async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
-    inner.engine.borrow_mut().on_connecting();
-    (inner.notify)(Notice::Changed);
-    let Ok(socket) = WebSocket::open(&inner.socket_url) else {
-        return false;
-    };
-    let mut socket = socket.fuse();
-    // The sink is ready once the socket is open, or has failed to open.
-    let opened = futures::future::poll_fn(|cx| {
-        futures::Sink::<Message>::poll_ready(Pin::new(&mut socket), cx)
-    })
-    .await;
-    if opened.is_err() || !matches!(socket.get_ref().state(), State::Open) {
-        return false;
-    }
-    if inner.generation.get() != generation {
-        return false;
-    }
-    let (sender, mut outgoing) = mpsc::unbounded();
-    *inner.outgoing.borrow_mut() = Some((generation, sender));
-    inner.engine.borrow_mut().on_connected();
-    flush(inner).await;
-    let mut reached_online = false;
-    loop {
-        futures::select! {
-            incoming = socket.next() => match incoming {
-                Some(Ok(Message::Bytes(bytes))) => {
-                    if inner.generation.get() != generation {
-                        break;
-                    }
-                    match merpati_protocol::decode::<ServerFrame>(&bytes) {
-                        Ok(frame) => {
-                            let before = inner.engine.borrow().connection_phase();
-                            inner.engine.borrow_mut().handle_frame(frame);
-                            flush(inner).await;
-                            let phase = inner.engine.borrow().connection_phase();
-                            // `SyncDone` only puts the engine online: nothing to flush, so
-                            // no flush tells the app (a quiet reload stayed "connecting").
-                            if phase != before {
-                                (inner.notify)(Notice::Changed);
-                            }
-                            reached_online |= phase == ConnectionPhase::Online;
-                        }
-                        Err(error) => leptos::logging::warn!("ignoring a frame: {error}"),
-                    }
-                }
-                Some(Ok(Message::Text(_))) => {}
-                Some(Err(_)) | None => break,
-            },
-            frame = outgoing.next() => match frame {
-                Some(bytes) => {
-                    if socket.send(Message::Bytes(bytes)).await.is_err() {
-                        break;
-                    }
-                }
-                // The client let go of this connection (sign-out, new sign-in, auth failure).
-                None => break,
-            },
-        }
-    }
-    let mut slot = inner.outgoing.borrow_mut();
-    if slot.as_ref().is_some_and(|(owner, _)| *owner == generation) {
-        slot.take();
-    }
-    reached_online
 }
 
 /// Carries out the engine's steps; see the module documentation. Flushes queue behind each
@@ -514,109 +357,5 @@ async fn flush(inner: &Rc<Inner>) {
         for notice in notices {
             (inner.notify)(notice);
         }
-    }
-}
-
-/// The device's part of an event; returns what the app should hear of it.
-async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
-    match &event {
-        Event::SignedIn(me) => {
-            let key = inner.pending_key.borrow_mut().take();
-            if let Some(key) = key {
-                let slot = claim_slot(inner).await;
-                match prepare_store(&inner.db_name, &key, me, slot).await {
-                    Ok(store) => {
-                        // The engine just became a new device: whatever an earlier device
-                        // left in this tab's slot is not its.
-                        if let Err(error) = store.clear_device_slot().await {
-                            leptos::logging::warn!("clearing old device keys failed: {error}");
-                        }
-                        install_store(inner, store);
-                    }
-                    Err(error) => leptos::logging::warn!(
-                        "the local store is unavailable; nothing will be kept offline: {error}"
-                    ),
-                }
-            }
-        }
-        Event::AuthFailed(code) => {
-            if inner.pending_key.borrow_mut().take().is_some() {
-                // A passphrase sign-in failed: stop here and let the person try again.
-                end_connection_loop(inner);
-            } else {
-                // The stored session was refused for good.
-                end_session(inner, SignOutReason::Rejected(*code), true).await;
-                return None;
-            }
-        }
-        Event::AuthDeferred(_) => {
-            // The engine kept its credentials: end this socket, and the connection loop signs
-            // in the same way again after backoff (the sign-in form keeps waiting meanwhile).
-            inner.outgoing.borrow_mut().take();
-        }
-        Event::SessionExpired => {
-            end_session(inner, SignOutReason::SessionExpired, true).await;
-            return None;
-        }
-        Event::ServerGoingAway { retry_after_ms } => inner.retry_hint_ms.set(*retry_after_ms),
-        Event::ChatReady { .. } | Event::RequestFailed { .. } | Event::KeyChanged { .. } => {}
-    }
-    Some(Notice::Event(event))
-}
-
-/// The store for a session that just signed in with the passphrase. If this browser already
-/// holds this account's store (another tab), it is joined; anything else is wiped and a new
-/// store key is made and wrapped both ways.
-async fn prepare_store(
-    db_name: &str,
-    key: &AccountKey,
-    me: &Member,
-    slot: u32,
-) -> Result<IdbStore, StoreError> {
-    let mut db = idb_store::open_database(db_name).await?;
-    if let Ok(Some(cipher)) = device_key::unlock_with_device(&db).await {
-        let store = IdbStore::from_parts(db, cipher).with_device_slot(slot);
-        if let Ok(Some(account)) = store.account().await
-            && account.me.id == me.id
-        {
-            return Ok(store);
-        }
-        // Another account's data: delete it all (its other tabs sign out).
-        store.close();
-        idb_store::delete_database(db_name).await?;
-        db = idb_store::open_database(db_name).await?;
-    } else {
-        idb_store::clear_all(&db).await?;
-    }
-    let cipher = StoreCipher::generate()?;
-    device_key::protect(&db, &cipher, &key.wrapping_key()).await?;
-    Ok(IdbStore::from_parts(db, cipher).with_device_slot(slot))
-}
-
-/// This tab's device slot, claimed on first use and kept for the life of the page.
-async fn claim_slot(inner: &Inner) -> u32 {
-    if let Some(slot) = inner.slot.get() {
-        return slot;
-    }
-    let slot = device_slot::claim(&inner.db_name).await;
-    inner.slot.set(Some(slot));
-    slot
-}
-
-/// Ends this device's session locally: stops the socket, forgets the engine's state, and (when
-/// `delete`) deletes the database. The app hears [`Notice::SignedOut`].
-async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete: bool) {
-    end_connection_loop(inner);
-    *inner.engine.borrow_mut() = Engine::new();
-    inner.pending_key.borrow_mut().take();
-    inner.open_chat.set(None);
-    if let Some(store) = inner.store.borrow_mut().take() {
-        store.close();
-    }
-    inner.version_change.borrow_mut().take();
-    (inner.notify)(Notice::SignedOut(reason));
-    (inner.notify)(Notice::Changed);
-    if delete && let Err(error) = idb_store::delete_database(&inner.db_name).await {
-        leptos::logging::warn!("deleting the local store failed: {error}");
     }
 }

@@ -1,7 +1,7 @@
-//! The page's side of the engine worker ([`crate::worker`]): starts it, sends it
-//! [`Command`]s and hears its [`Update`]s; also what only the page can see for it (whether the
-//! tab is visible, where the server is) and a quick look at whether a stored session can
-//! exist at all.
+//! The page's side of the engine worker (the root package's `worker` module): starts it, sends
+//! it [`Command`]s and hears its [`Update`]s; also what only the page can see for it (whether
+//! the tab is visible, where the server is) and a quick look at whether a stored session can
+//! exist at all. The page's only I/O besides the service worker ([`crate::offline`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -10,7 +10,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::bridge::{self, Command, Update};
+use merpati_bridge::{self as bridge, Command, Update};
 
 /// Where trunk puts the worker's loader (its `data-loader-shim`); worker files keep their
 /// names across releases, so the service worker fetches them network-first.

@@ -1,17 +1,7 @@
 //! The members of a group, with a way to take someone out and to leave.
 
 use leptos::prelude::*;
-
-/// One member as the panel shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MemberRow {
-    /// The account id (what `on_remove` gets).
-    pub id: u64,
-    /// The username (`data-username`).
-    pub username: String,
-    /// Whether this is the signed-in account.
-    pub me: bool,
-}
+use merpati_bridge::MemberRow;
 
 /// Shown instead of the composer once this account is out of the group.
 pub const LEFT_NOTICE: &str =

@@ -1,23 +1,34 @@
 //! What the page and the engine worker say to each other.
 //!
-//! The app runs as two WebAssembly modules. The page's module ([`crate::state`] and the views)
-//! is all the first screen needs; the engine worker's module ([`crate::worker`]: the engine,
-//! end-to-end encryption, Argon2id, IndexedDB and the WebSocket) starts beside it in a
+//! The browser app runs as two WebAssembly modules. The page's (`crates/page`: the app context
+//! and the views) is all the first screen needs; the engine worker's (the root package: the
+//! engine, end-to-end encryption, Argon2id, IndexedDB and the WebSocket) starts beside it in a
 //! dedicated Web Worker, so the sign-in form is interactive before the larger module has
 //! arrived, and stretching a passphrase never freezes the page.
 //!
 //! The page sends [`Command`]s (what the person did); the worker answers with [`Update`]s
 //! (what changed), among them a [`View`]: everything the screens show, read from the engine
-//! after its state changed. Both travel as postcard bytes in a `Uint8Array`, the same
-//! encoding as the wire and the store.
+//! after its state changed and converted into this crate's own types ([`view`]). Both travel
+//! as postcard bytes in a `Uint8Array`, the same encoding as the wire and the store.
+//!
+//! This crate is the whole contract, so it is also the boundary of what the page links: it
+//! depends on the wire types (`merpati-protocol`) and never on the engine (`merpati-core`),
+//! whose code would otherwise ride along in the page's download.
+//!
+//! # Layout
+//! - this file: the commands, the updates, and how both travel.
+//! - [`view`]: what the screens show — the chats, the open chat's messages and members, the
+//!   connection — as rows the views render as they are.
 
-use merpati_core::{ChatSummary, ConnectionPhase};
-use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId};
+pub mod view;
+
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, UserId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
-use crate::views::chat_members::MemberRow;
-use crate::views::message_list::MessageRow;
+pub use view::{
+    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
+};
 
 /// Whether a person signs up or signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +64,8 @@ pub enum Command {
         socket_url: String,
     },
     /// Sign up or in. Both were checked by the page already (username syntax, passphrase
-    /// length); the worker stretches the passphrase and connects.
+    /// length: `merpati_protocol::passphrase`); the worker stretches the passphrase and
+    /// connects.
     Authenticate {
         /// Sign up or sign in.
         mode: AuthMode,
@@ -66,16 +78,19 @@ pub enum Command {
     SendText {
         /// The chat.
         chat: ChatId,
-        /// What the person wrote (checked by the page with [`merpati_core::text_body`]).
+        /// What the person wrote (checked by the page with
+        /// `merpati_protocol::content::text_body`).
         text: String,
     },
     /// Try to connect now instead of waiting.
     RetryNow,
     /// Send a refused message again, under the same id.
     RetryMessage(ClientMsgId),
-    /// Start (or find) a 1:1 chat with a username.
+    /// Start (or find) a 1:1 chat with a username; the worker opens it once the server
+    /// answers.
     CreateDirect(String),
-    /// Create a group from a name and comma-separated usernames.
+    /// Create a group from a name and comma-separated usernames; the worker opens it once the
+    /// server answers.
     CreateGroup {
         /// The group's name.
         name: String,
@@ -93,8 +108,10 @@ pub enum Command {
     },
     /// Leave a group.
     LeaveChat(ChatId),
-    /// Which chat is on screen (it is marked read, and the [`View`] carries it).
-    ShowChat(Option<ChatId>),
+    /// Put a chat on screen, or none (back to the list). The worker keeps which chat is open:
+    /// it marks it read while the page is visible, and the [`View`] carries it
+    /// ([`View::open_chat`]).
+    OpenChat(Option<ChatId>),
     /// Load older messages of a chat.
     LoadOlder(ChatId),
     /// Sign out: the server forgets the session and the local database is deleted.
@@ -120,7 +137,7 @@ pub enum Update {
     SignedIn,
     /// The server refused the sign-in.
     AuthFailed(ErrorCode),
-    /// A chat the person asked for exists now: show it.
+    /// A chat the person asked for exists now; the worker has opened it.
     ChatReady(ChatId),
     /// The server refused a request the person made.
     RequestFailed(ErrorCode),
@@ -130,44 +147,6 @@ pub enum Update {
     SignedOut(SignOutReason),
     /// What the screens show now.
     View(Box<View>),
-}
-
-/// Everything the screens show, as the engine has it now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct View {
-    /// The chats, latest activity first.
-    pub chats: Vec<ChatSummary>,
-    /// Where the connection stands.
-    pub phase: ConnectionPhase,
-    /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
-    pub next_attempt_at_ms: Option<f64>,
-    /// Messages written here and not yet acknowledged.
-    pub pending: usize,
-    /// The signed-in username.
-    pub me: Option<String>,
-    /// The chat on screen ([`Command::ShowChat`]).
-    pub shown: Option<ShownChat>,
-}
-
-/// The chat on screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShownChat {
-    /// Which chat.
-    pub id: ChatId,
-    /// Its title.
-    pub title: String,
-    /// Its messages as the list shows them.
-    pub rows: Vec<MessageRow>,
-    /// 1:1 or group.
-    pub kind: Option<ChatKind>,
-    /// A 1:1 chat's safety number, once both keys are known.
-    pub safety_number: Option<String>,
-    /// The key-change banner's words, while unacknowledged.
-    pub key_change: Option<String>,
-    /// Its members.
-    pub members: Vec<MemberRow>,
-    /// Whether this account is still in it.
-    pub is_member: bool,
 }
 
 /// Encodes a message for `postMessage`.
@@ -201,13 +180,11 @@ pub fn from_event<T: serde::de::DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    use merpati_protocol::ChatKind;
+
     use super::*;
-    use merpati_core::{MessageLock, MessageStatus};
-    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
-    wasm_bindgen_test_configure!(run_in_browser);
-
-    #[wasm_bindgen_test]
+    #[test]
     fn commands_and_views_survive_the_trip() {
         let commands = [
             Command::Start {
@@ -227,26 +204,25 @@ mod tests {
                 chat: ChatId(7),
                 user: UserId(3),
             },
-            Command::ShowChat(None),
+            Command::OpenChat(None),
+            Command::OpenChat(Some(ChatId(7))),
             Command::Visible(false),
         ];
         for command in commands {
             assert_eq!(decode::<Command>(&encode(&command)).ok(), Some(command));
         }
         let view = Update::View(Box::new(View {
-            chats: vec![ChatSummary {
+            chats: vec![ChatRow {
                 id: ChatId(7),
-                kind: ChatKind::Group,
                 title: "Keluarga".to_owned(),
                 last_text: Some("sampai".to_owned()),
-                last_activity_ms: 1_700_000_000_000,
                 unread: 2,
             }],
             phase: ConnectionPhase::Online,
             next_attempt_at_ms: Some(1.5e12),
             pending: 1,
             me: Some("hana".to_owned()),
-            shown: Some(ShownChat {
+            open_chat: Some(OpenChat {
                 id: ChatId(7),
                 title: "Keluarga".to_owned(),
                 rows: vec![MessageRow {
@@ -272,7 +248,7 @@ mod tests {
         assert_eq!(decode::<Update>(&encode(&view)).ok(), Some(view));
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn a_truncated_message_is_an_error_not_a_panic() {
         let bytes = encode(&Command::CreateDirect("ilham".to_owned()));
         assert!(decode::<Command>(&bytes[..bytes.len() - 1]).is_err());

@@ -1,12 +1,13 @@
 //! One chat on screen.
 
 use leptos::prelude::*;
+use merpati_bridge::{MemberRow, MessageRow};
 use merpati_protocol::ChatKind;
 
-use super::chat_members::{ChatMembers, LEFT_NOTICE, MemberRow};
+use super::chat_members::{ChatMembers, LEFT_NOTICE};
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::Composer;
-use super::message_list::{MessageList, MessageRow};
+use super::message_list::MessageList;
 
 /// A chat: its title, its messages and the composer. Under the header, a 1:1 chat shows its
 /// safety number ("Verify") and a group its members, each in a disclosure that starts open

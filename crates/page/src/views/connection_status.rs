@@ -1,7 +1,7 @@
 //! The connection indicator.
 
 use leptos::prelude::*;
-use merpati_core::ConnectionPhase;
+use merpati_bridge::ConnectionPhase;
 
 /// Shows whether messages flow: `data-state` is `online`, `connecting` or `offline`.
 #[component]

@@ -30,8 +30,9 @@ pub fn MainScreen() -> impl IntoView {
     let app = use_app();
     let new_chat = app.new_chat();
     let request_error = app.request_error();
+    let open_chat_id = app.open_chat_id();
     view! {
-        <div class="main-screen" class:chat-open=move || app.selected_chat().get().is_some()>
+        <div class="main-screen" class:chat-open=move || open_chat_id.with(Option::is_some)>
             <header class="top-bar">
                 <span class="brand">
                     <img src="/favicon.svg" alt="" width="28" height="28"/>
@@ -91,17 +92,17 @@ pub fn MainScreen() -> impl IntoView {
                 </Show>
                 <ChatList
                     chats=app.chats()
-                    selected=app.selected_chat()
+                    selected=open_chat_id
                     on_select=Callback::new(move |chat| app.open_chat(chat))
                 />
             </aside>
             <section class="conversation">
                 <Show
-                    when=move || app.selected_chat().with(Option::is_some)
+                    when=move || open_chat_id.with(Option::is_some)
                     fallback=|| view! { <p class="placeholder">"Pick a chat, or start a new one."</p> }
                 >
                     <ChatView
-                        key=Signal::derive(move || app.selected_chat().get().map_or(0, |chat| chat.0))
+                        key=Signal::derive(move || open_chat_id.get().map_or(0, |chat| chat.0))
                         title=app.title()
                         rows=app.rows()
                         on_send=Callback::new(move |text| app.send_text(text))

@@ -10,6 +10,11 @@
 //! The window is named by the id of its first row, not by its index, so messages added above
 //! (older pages) or below (new messages) leave it where it is. While the reader is at the bottom
 //! the window instead follows the newest message.
+//!
+//! Rows stand at fractions of a pixel (the stylesheet's rem-based gaps and line heights), but a
+//! browser scrolls by whole pixels. So putting the anchor back scrolls by whole pixels and moves
+//! the rows by the rest through a margin under the top spacer, less than a pixel: the anchor
+//! row lands exactly where it stood, not half a pixel off each time the window moves.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,29 +22,9 @@ use std::rc::Rc;
 
 use leptos::html::Div;
 use leptos::prelude::*;
-use merpati_core::MessageStatus;
-use merpati_core::timeline::MessageLock;
+use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
-
-/// One message as the list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MessageRow {
-    /// The client message id in hex (`data-msg-id`), stable from pending to sent.
-    pub id: String,
-    /// How far it has come (`data-status`).
-    pub status: MessageStatus,
-    /// Whether this account wrote it (`data-own`).
-    pub own: bool,
-    /// Whether its content could be opened on this device (`data-lock`).
-    pub lock: MessageLock,
-    /// What it says; for a message that is not open, words saying why.
-    pub text: String,
-    /// The sender's name, shown for others' messages in groups.
-    pub sender: Option<String>,
-    /// When it was sent, as the person's clock shows it.
-    pub time: String,
-}
 
 /// The most message rows in the DOM at once (the product's budget is 200).
 pub const WINDOW: usize = 150;
@@ -124,6 +109,8 @@ pub fn MessageList(
     let bottom_spacer = NodeRef::<Div>::new();
     let wanted = RwSignal::new(Wanted::Newest);
     let estimate = RwSignal::new(FIRST_ESTIMATE_PX);
+    // The margin under the top spacer, in [0, 1) pixels (see the module documentation).
+    let spacer_fraction = RwSignal::new(0.0_f64);
     let memory = Rc::new(ScrollMemory::default());
 
     let span = Memo::new(move |previous: Option<&Span>| {
@@ -142,11 +129,14 @@ pub fn MessageList(
             }
         })
     });
-    let shown = Memo::new(move |_| {
+    let rendered_rows = Memo::new(move |_| {
         let Span { start, end, .. } = span.get();
         rows.with(|rows| rows[start..end].to_vec())
     });
-    let top_px = move || format!("{}px", span.get().start as f64 * estimate.get());
+    let top_px = move || format!("{}px", (span.get().start as f64 * estimate.get()).round());
+    // Apart from the height: the browser keeps a tall spacer's height in single precision,
+    // which cannot hold a fraction of a pixel at millions of pixels.
+    let top_fraction_px = move || format!("{}px", spacer_fraction.get());
     let bottom_px = move || {
         let span = span.get();
         format!("{}px", (span.len - span.end) as f64 * estimate.get())
@@ -175,15 +165,31 @@ pub fn MessageList(
             let Some(newest) = wanted.try_with_untracked(|wanted| *wanted == Wanted::Newest) else {
                 return;
             };
-            if newest {
-                element.set_scroll_top(element.scroll_height());
-            } else if let Some(anchor) = memory.anchor.borrow().clone()
-                && let Some(row) = row_element(&element, &anchor.id)
-            {
-                let moved = f64::from(row.offset_top() - element.scroll_top()) - anchor.offset;
-                element.set_scroll_top(element.scroll_top() + moved.round() as i32);
+            let anchor = memory.anchor.borrow().clone();
+            let anchor_row = anchor.and_then(|anchor| {
+                let row = row_element(&element, &anchor.id)?;
+                Some((anchor, row))
+            });
+            match anchor_row {
+                Some((anchor, row)) if !newest => {
+                    // Whole pixels by scrolling, the rest by the top spacer (module docs): the
+                    // row stands where it stood, and so does the anchor.
+                    let moved = offset_in_view(&element, &row) - anchor.offset;
+                    let fraction = spacer_fraction.get_untracked();
+                    let scroll_px = (moved - fraction).ceil();
+                    element.set_scroll_top(element.scroll_top() + scroll_px as i32);
+                    let fraction = fraction + scroll_px - moved;
+                    if fraction != spacer_fraction.get_untracked() {
+                        spacer_fraction.set(fraction);
+                    }
+                }
+                _ => {
+                    if newest {
+                        element.set_scroll_top(element.scroll_height());
+                    }
+                    remember_anchor(&element, &memory);
+                }
             }
-            remember_anchor(&element, &memory);
             // The oldest rows are rendered and the reader is at the top (or the list does not
             // fill its box): ask for older ones.
             let at_top = element.scroll_top() < EDGE_PX as i32;
@@ -217,25 +223,30 @@ pub fn MessageList(
             return;
         };
         // Where the rendered rows begin and end in the scrolled content.
-        let rendered_top = f64::from(above.offset_top() + above.offset_height());
+        let spacer_top = f64::from(above.offset_top());
+        let rendered_top = spacer_top + f64::from(above.offset_height());
         let rendered_bottom = f64::from(below.offset_top());
+        // The height the spacers are laid out with: a position inside them means a row by this
+        // estimate, even when the rows on screen measure otherwise.
+        let per_row = estimate.get_untracked();
         let rendered = current.end - current.start;
         if rendered > 0 {
             // Only a real change re-lays the spacers out (and moves the anchor back).
             let measured = ((rendered_bottom - rendered_top) / rendered as f64).max(1.0);
-            if (measured - estimate.get_untracked()).abs() >= 1.0 {
+            if (measured - per_row).abs() >= 1.0 {
                 estimate.set(measured);
             }
         }
-        let per_row = estimate.get_untracked();
         let newest_start = current.len.saturating_sub(WINDOW);
         let mut start = current.start;
-        let mut jumped = false;
+        // The row the reader dragged the scrollbar to, if they did.
+        let mut dragged_to = None;
         if current.start > 0 && top < rendered_top + view_height {
             if top + view_height < rendered_top {
-                // Far above the rendered rows (the scrollbar was dragged): go by the estimate.
-                start = ((top / per_row) as usize).saturating_sub(WINDOW / 3);
-                jumped = true;
+                // Far above the rendered rows: go by the estimate.
+                let index = ((top - spacer_top).max(0.0) / per_row) as usize;
+                start = index.saturating_sub(WINDOW / 3);
+                dragged_to = Some(index);
             } else {
                 start = current.start.saturating_sub(STEP);
             }
@@ -243,16 +254,24 @@ pub fn MessageList(
             if top > rendered_bottom {
                 let index = current.end + ((top - rendered_bottom) / per_row) as usize;
                 start = index.saturating_sub(WINDOW / 3);
-                jumped = true;
+                dragged_to = Some(index);
             } else {
                 start = current.start + STEP;
             }
         }
         let start = start.min(newest_start);
-        if jumped {
-            memory.anchor.replace(None);
-        } else {
-            remember_anchor(&element, &memory);
+        match dragged_to {
+            // That row goes to the top of the view, however far the new estimate moves it.
+            Some(index) => {
+                let id = rows.with_untracked(|rows| {
+                    rows.get(index.min(rows.len().saturating_sub(1)))
+                        .map(|row| row.id.clone())
+                });
+                memory
+                    .anchor
+                    .replace(id.map(|id| Anchor { id, offset: 0.0 }));
+            }
+            None => remember_anchor(&element, &memory),
         }
         let first = rows.with_untracked(|rows| rows.get(start).map(|row| row.id.clone()));
         if let Some(first) = first {
@@ -269,7 +288,7 @@ pub fn MessageList(
     // What can change about a message already shown, by id: the rows stay the same DOM
     // elements and only these parts update.
     let live = Memo::new(move |_| {
-        shown.with(|rows| {
+        rendered_rows.with(|rows| {
             rows.iter()
                 .map(|row| (row.id.clone(), Live::of(row)))
                 .collect::<HashMap<String, Live>>()
@@ -290,11 +309,12 @@ pub fn MessageList(
                     class="message-spacer"
                     style="flex-shrink: 0"
                     style:height=top_px
+                    style:margin-bottom=top_fraction_px
                     node_ref=top_spacer
                     aria-hidden="true"
                 ></div>
                 <For
-                    each=move || shown.get()
+                    each=move || rendered_rows.get()
                     key=|row| row.id.clone()
                     children=move |row| {
                         let id = row.id.clone();
@@ -348,9 +368,13 @@ fn row_element(list: &HtmlElement, id: &str) -> Option<HtmlElement> {
         .ok()
 }
 
+/// How far below the top of the list's viewport `row` stands, in pixels and their fractions.
+fn offset_in_view(list: &HtmlElement, row: &HtmlElement) -> f64 {
+    row.get_bounding_client_rect().top() - list.get_bounding_client_rect().top()
+}
+
 /// Notes the first row whose bottom is below the top of the viewport, and where it stands.
 fn remember_anchor(list: &HtmlElement, memory: &ScrollMemory) {
-    let top = list.scroll_top();
     let mut child = list.first_element_child();
     let mut anchor = None;
     while let Some(element) = child {
@@ -358,13 +382,11 @@ fn remember_anchor(list: &HtmlElement, memory: &ScrollMemory) {
         let Ok(row) = element.dyn_into::<HtmlElement>() else {
             continue;
         };
-        if row.offset_top() + row.offset_height() > top
+        let offset = offset_in_view(list, &row);
+        if offset + row.get_bounding_client_rect().height() > 0.0
             && let Some(id) = row.get_attribute("data-msg-id")
         {
-            anchor = Some(Anchor {
-                id,
-                offset: f64::from(row.offset_top() - top),
-            });
+            anchor = Some(Anchor { id, offset });
             break;
         }
     }

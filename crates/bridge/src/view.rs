@@ -1,0 +1,162 @@
+//! What the screens show: the page's own types for everything it renders.
+//!
+//! The engine has its own types for chats, messages and the connection; the page never sees
+//! them. The worker converts the engine's state into a [`View`] after every change, and the
+//! views render its rows as they are: each row holds exactly what its view shows, already in
+//! words (a message's local time, a member's username, the key-change banner's sentence).
+//! The `as_str` values are the contract's `data-*` attributes (`docs/ui-test-contract.md`).
+
+use merpati_protocol::{ChatId, ChatKind};
+use serde::{Deserialize, Serialize};
+
+/// Everything the screens show, as the engine has it now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// The chats, latest activity first.
+    pub chats: Vec<ChatRow>,
+    /// Where the connection stands.
+    pub phase: ConnectionPhase,
+    /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
+    pub next_attempt_at_ms: Option<f64>,
+    /// Messages written here and not yet acknowledged.
+    pub pending: usize,
+    /// The signed-in username.
+    pub me: Option<String>,
+    /// The chat on screen, if any: the one the page last asked for
+    /// ([`crate::Command::OpenChat`]) or the one the person's request just created.
+    pub open_chat: Option<OpenChat>,
+}
+
+/// The chat on screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenChat {
+    /// Which chat.
+    pub id: ChatId,
+    /// Its title: the group's name, or the other person's username.
+    pub title: String,
+    /// Its messages as the list shows them, oldest first.
+    pub rows: Vec<MessageRow>,
+    /// 1:1 or group.
+    pub kind: Option<ChatKind>,
+    /// A 1:1 chat's safety number, once both keys are known.
+    pub safety_number: Option<String>,
+    /// The key-change banner's words, while unacknowledged.
+    pub key_change: Option<String>,
+    /// Its members, in the server's order.
+    pub members: Vec<MemberRow>,
+    /// Whether this account is still in it.
+    pub is_member: bool,
+}
+
+/// One chat in the chat list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRow {
+    /// The chat (`data-chat-id`).
+    pub id: ChatId,
+    /// The group's name, or the other person's username (`data-title`).
+    pub title: String,
+    /// The newest message's text (pending ones included).
+    pub last_text: Option<String>,
+    /// Messages from others not yet read.
+    pub unread: usize,
+}
+
+/// One message as the message list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRow {
+    /// The client message id in hex (`data-msg-id`), stable from pending to sent.
+    pub id: String,
+    /// How far it has come (`data-status`).
+    pub status: MessageStatus,
+    /// Whether this account wrote it (`data-own`).
+    pub own: bool,
+    /// Whether its content could be opened on this device (`data-lock`).
+    pub lock: MessageLock,
+    /// What it says; for a message that is not open, words saying why.
+    pub text: String,
+    /// The sender's name, shown for others' messages in groups.
+    pub sender: Option<String>,
+    /// When it was sent, as the person's clock shows it.
+    pub time: String,
+}
+
+/// One member as a group's members panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    /// The account id (what removing the member sends).
+    pub id: u64,
+    /// The username (`data-username`).
+    pub username: String,
+    /// Whether this is the signed-in account.
+    pub me: bool,
+}
+
+/// Where the connection stands, as the person sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectionPhase {
+    /// No connection; nothing is being tried right now.
+    #[default]
+    Offline,
+    /// Opening a socket, proving who we are, or catching up.
+    Connecting,
+    /// Signed in and caught up: messages flow live.
+    Online,
+}
+
+impl ConnectionPhase {
+    /// The value of `data-state` on `connection-status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionPhase::Offline => "offline",
+            ConnectionPhase::Connecting => "connecting",
+            ConnectionPhase::Online => "online",
+        }
+    }
+}
+
+/// How far a message has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageStatus {
+    /// Written here, not yet acknowledged by the server.
+    Pending,
+    /// Durable on the server.
+    Sent,
+    /// Another member has read it.
+    Read,
+    /// The server refused it; it is sent again only if the person retries.
+    Failed,
+}
+
+impl MessageStatus {
+    /// The value of `data-status` on a `message`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Whether a message's content could be opened on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageLock {
+    /// Decrypted and verified (or written here).
+    Open,
+    /// Encrypted with a key this device does not have yet; it opens when the key arrives.
+    Waiting,
+    /// It failed verification (altered, or not from who the server says) and is not shown.
+    Refused,
+}
+
+impl MessageLock {
+    /// The value of `data-lock` on a `message`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageLock::Open => "open",
+            MessageLock::Waiting => "waiting",
+            MessageLock::Refused => "refused",
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Merpati's page: the app context and the views, in the module the browser loads first.
+//!
+//! The browser app is two WebAssembly modules. This one holds what the first screen needs —
+//! the views and one app context — so it is the app's initial download; it starts the engine
+//! worker's (the root package: the engine, end-to-end encryption and the browser's I/O) as a
+//! dedicated Web Worker, and talks to it in `merpati_bridge` messages: the context turns
+//! people's actions into commands and the worker's views into signals; views only render
+//! signals and report clicks and keys through callbacks.
+//!
+//! This crate does not depend on the engine (`merpati-core`), so no engine code can reach
+//! the page's download: what the page shows is the bridge's own types, converted by the
+//! worker.
+//!
+//! # Layout
+//! - [`state`]: the app context (`provide_app_context()` / `use_app()`).
+//! - [`screens`]: the auth and main screens, wiring the context to the views.
+//! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
+//! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
+//!   for it (the tab's visibility, the server's address).
+//! - [`offline`]: the service worker that lets the app open without the server.
+
+pub mod engine_link;
+pub mod offline;
+pub mod screens;
+pub mod state;
+pub mod views;
+
+use leptos::prelude::*;
+
+use crate::screens::{AuthScreen, MainScreen};
+use crate::state::{Screen, provide_app_context};
+
+/// The root component: provides the app context and shows the current screen.
+#[component]
+pub fn App() -> impl IntoView {
+    let app = provide_app_context();
+    move || match app.screen().get() {
+        Screen::Loading => view! {
+            <div class="loading" aria-busy="true">
+                <img src="/favicon.svg" alt="Merpati" width="64" height="64"/>
+            </div>
+        }
+        .into_any(),
+        Screen::Auth => view! { <AuthScreen/> }.into_any(),
+        Screen::Main => view! { <MainScreen/> }.into_any(),
+    }
+}

@@ -1,0 +1,135 @@
+//! The engine's state as the page shows it: the bridge's [`View`], read from the [`Engine`].
+//!
+//! The page links no engine code, so everything it renders crosses the bridge in the
+//! bridge's own types (`merpati_bridge::view`). This module is the one place that converts:
+//! the engine's chat summaries, timeline items, members, connection phase and key changes
+//! become rows in words (local times, usernames, the key-change sentence). The matches over
+//! the engine's enums are exhaustive, so a new engine state fails to compile here rather than
+//! showing wrongly.
+
+use merpati_bridge::{
+    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
+};
+use merpati_core::Engine;
+use merpati_protocol::{ChatId, ChatKind, Username};
+
+use crate::services::clock;
+
+/// What the page shows, read from the engine; `open_chat` is the chat on screen.
+pub fn view_of(
+    engine: &Engine,
+    open_chat: Option<ChatId>,
+    next_attempt_at_ms: Option<f64>,
+) -> View {
+    View {
+        chats: chat_rows(engine),
+        phase: phase_of(engine.connection_phase()),
+        next_attempt_at_ms,
+        pending: engine.pending_count(),
+        me: engine.me().map(|me| me.username.to_string()),
+        open_chat: open_chat.map(|chat| OpenChat {
+            id: chat,
+            title: engine.chat_title(chat).unwrap_or_default(),
+            rows: message_rows(engine, chat),
+            kind: engine.chat(chat).map(|info| info.kind),
+            safety_number: engine.safety_number(chat),
+            key_change: key_change_words(engine, chat),
+            members: member_rows(engine, chat),
+            is_member: engine.is_member(chat),
+        }),
+    }
+}
+
+/// The chats as the chat list shows them, latest activity first.
+pub fn chat_rows(engine: &Engine) -> Vec<ChatRow> {
+    engine
+        .chat_list()
+        .into_iter()
+        .map(|summary| ChatRow {
+            id: summary.id,
+            title: summary.title,
+            last_text: summary.last_text,
+            unread: summary.unread,
+        })
+        .collect()
+}
+
+/// A chat's messages as the message list shows them.
+pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
+    let group = engine
+        .chat(chat)
+        .is_some_and(|info| info.kind == ChatKind::Group);
+    engine
+        .timeline(chat)
+        .into_iter()
+        .map(|item| MessageRow {
+            id: item.client_msg_id.to_hex(),
+            status: status_of(item.status),
+            own: item.own,
+            sender: (group && !item.own).then(|| {
+                engine
+                    .member_name(chat, item.sender)
+                    .map(Username::to_string)
+                    .unwrap_or_else(|| "Someone".to_owned())
+            }),
+            time: clock::local_time(item.sent_at_ms),
+            lock: lock_of(item.lock),
+            text: item.text,
+        })
+        .collect()
+}
+
+/// The key-change banner's words for a chat, while a member's key change is unacknowledged.
+pub fn key_change_words(engine: &Engine, chat: ChatId) -> Option<String> {
+    let (name, at_ms) = engine.key_change(chat)?;
+    Some(format!(
+        "{name}'s security key changed on {}. Compare the safety number again.",
+        clock::local_date(at_ms)
+    ))
+}
+
+/// A chat's members as the members panel shows them.
+pub fn member_rows(engine: &Engine, chat: ChatId) -> Vec<MemberRow> {
+    let me = engine.me().map(|me| me.id);
+    engine
+        .chat(chat)
+        .map(|info| {
+            info.members
+                .iter()
+                .map(|member| MemberRow {
+                    id: member.id.0,
+                    username: member.username.to_string(),
+                    me: Some(member.id) == me,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The page's name for where the engine's connection stands.
+pub fn phase_of(phase: merpati_core::ConnectionPhase) -> ConnectionPhase {
+    match phase {
+        merpati_core::ConnectionPhase::Offline => ConnectionPhase::Offline,
+        merpati_core::ConnectionPhase::Connecting => ConnectionPhase::Connecting,
+        merpati_core::ConnectionPhase::Online => ConnectionPhase::Online,
+    }
+}
+
+/// The page's name for how far a message has come.
+pub fn status_of(status: merpati_core::MessageStatus) -> MessageStatus {
+    match status {
+        merpati_core::MessageStatus::Pending => MessageStatus::Pending,
+        merpati_core::MessageStatus::Sent => MessageStatus::Sent,
+        merpati_core::MessageStatus::Read => MessageStatus::Read,
+        merpati_core::MessageStatus::Failed => MessageStatus::Failed,
+    }
+}
+
+/// The page's name for whether a message's content could be opened.
+pub fn lock_of(lock: merpati_core::MessageLock) -> MessageLock {
+    match lock {
+        merpati_core::MessageLock::Open => MessageLock::Open,
+        merpati_core::MessageLock::Waiting => MessageLock::Waiting,
+        merpati_core::MessageLock::Refused => MessageLock::Refused,
+    }
+}

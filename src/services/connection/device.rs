@@ -1,0 +1,144 @@
+//! What the engine's events mean for this device: a sign-in gets its sealed store (joined, or
+//! made anew and wrapped with the passphrase's key), a refused or expired session ends here
+//! and deletes what was stored, and another tab's sign-out closes this one's store.
+
+use std::rc::Rc;
+
+use merpati_bridge::SignOutReason;
+use merpati_core::crypto::{AccountKey, StoreCipher};
+use merpati_core::{Engine, Event};
+use merpati_protocol::Member;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use super::super::idb_store::{self, IdbStore, StoreError};
+use super::super::{device_key, device_slot};
+use super::socket::end_connection_loop;
+use super::{Inner, Notice};
+
+pub(super) fn install_store(inner: &Rc<Inner>, store: IdbStore) {
+    let weak = Rc::downgrade(inner);
+    let on_version_change = Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new(
+        move |event: web_sys::IdbVersionChangeEvent| {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            // Let the other tab go ahead: it is deleting (signing out) or upgrading.
+            if let Some(store) = inner.store.borrow_mut().take() {
+                store.close();
+            }
+            if event.new_version().is_none() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    end_session(&inner, SignOutReason::ElsewhereInBrowser, false).await;
+                });
+            }
+        },
+    );
+    store.on_version_change(Some(on_version_change.as_ref().unchecked_ref()));
+    *inner.version_change.borrow_mut() = Some(on_version_change);
+    *inner.store.borrow_mut() = Some(Rc::new(store));
+}
+
+/// The device's part of an event; returns what the app should hear of it.
+pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Notice> {
+    match &event {
+        Event::SignedIn(me) => {
+            let key = inner.pending_key.borrow_mut().take();
+            if let Some(key) = key {
+                let slot = claim_slot(inner).await;
+                match prepare_store(&inner.db_name, &key, me, slot).await {
+                    Ok(store) => {
+                        // The engine just became a new device: whatever an earlier device
+                        // left in this tab's slot is not its.
+                        if let Err(error) = store.clear_device_slot().await {
+                            leptos::logging::warn!("clearing old device keys failed: {error}");
+                        }
+                        install_store(inner, store);
+                    }
+                    Err(error) => leptos::logging::warn!(
+                        "the local store is unavailable; nothing will be kept offline: {error}"
+                    ),
+                }
+            }
+        }
+        Event::AuthFailed(code) => {
+            if inner.pending_key.borrow_mut().take().is_some() {
+                // A passphrase sign-in failed: stop here and let the person try again.
+                end_connection_loop(inner);
+            } else {
+                // The stored session was refused for good.
+                end_session(inner, SignOutReason::Rejected(*code), true).await;
+                return None;
+            }
+        }
+        Event::AuthDeferred(_) => {
+            // The engine kept its credentials: end this socket, and the connection loop signs
+            // in the same way again after backoff (the sign-in form keeps waiting meanwhile).
+            inner.outgoing.borrow_mut().take();
+        }
+        Event::SessionExpired => {
+            end_session(inner, SignOutReason::SessionExpired, true).await;
+            return None;
+        }
+        Event::ServerGoingAway { retry_after_ms } => inner.retry_hint_ms.set(*retry_after_ms),
+        Event::ChatReady { .. } | Event::RequestFailed { .. } | Event::KeyChanged { .. } => {}
+    }
+    Some(Notice::Event(event))
+}
+
+/// The store for a session that just signed in with the passphrase. If this browser already
+/// holds this account's store (another tab), it is joined; anything else is wiped and a new
+/// store key is made and wrapped both ways.
+async fn prepare_store(
+    db_name: &str,
+    key: &AccountKey,
+    me: &Member,
+    slot: u32,
+) -> Result<IdbStore, StoreError> {
+    let mut db = idb_store::open_database(db_name).await?;
+    if let Ok(Some(cipher)) = device_key::unlock_with_device(&db).await {
+        let store = IdbStore::from_parts(db, cipher).with_device_slot(slot);
+        if let Ok(Some(account)) = store.account().await
+            && account.me.id == me.id
+        {
+            return Ok(store);
+        }
+        // Another account's data: delete it all (its other tabs sign out).
+        store.close();
+        idb_store::delete_database(db_name).await?;
+        db = idb_store::open_database(db_name).await?;
+    } else {
+        idb_store::clear_all(&db).await?;
+    }
+    let cipher = StoreCipher::generate()?;
+    device_key::protect(&db, &cipher, &key.wrapping_key()).await?;
+    Ok(IdbStore::from_parts(db, cipher).with_device_slot(slot))
+}
+
+/// This tab's device slot, claimed on first use and kept for the life of the page.
+pub(super) async fn claim_slot(inner: &Inner) -> u32 {
+    if let Some(slot) = inner.slot.get() {
+        return slot;
+    }
+    let slot = device_slot::claim(&inner.db_name).await;
+    inner.slot.set(Some(slot));
+    slot
+}
+
+/// Ends this device's session locally: stops the socket, forgets the engine's state, and (when
+/// `delete`) deletes the database. The app hears [`Notice::SignedOut`].
+pub(super) async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete: bool) {
+    end_connection_loop(inner);
+    *inner.engine.borrow_mut() = Engine::new();
+    inner.pending_key.borrow_mut().take();
+    inner.open_chat.set(None);
+    if let Some(store) = inner.store.borrow_mut().take() {
+        store.close();
+    }
+    inner.version_change.borrow_mut().take();
+    (inner.notify)(Notice::SignedOut(reason));
+    (inner.notify)(Notice::Changed);
+    if delete && let Err(error) = idb_store::delete_database(&inner.db_name).await {
+        leptos::logging::warn!("deleting the local store failed: {error}");
+    }
+}

@@ -1,0 +1,161 @@
+//! The socket loop: one WebSocket from open to close ([`session`]), and the loop around it
+//! that reconnects after the wait [`Backoff`] gives, ended early by [`wake`] (the network is
+//! back, the tab is shown, the person asks to retry). A loop runs under a *generation*; a new
+//! one ([`connect`], [`end_connection_loop`]) makes any older loop stop at its next step.
+
+use std::pin::Pin;
+use std::rc::Rc;
+
+use futures::channel::mpsc;
+use futures::{FutureExt, SinkExt, StreamExt};
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, State};
+use merpati_core::ConnectionPhase;
+use merpati_core::reconnect::Backoff;
+use merpati_protocol::ServerFrame;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use super::{Inner, Notice, flush};
+
+pub(super) fn watch_online(inner: &Rc<Inner>) {
+    // The window, or the worker's global scope: both say when the network is back.
+    let global = js_sys::global().unchecked_into::<web_sys::EventTarget>();
+    let weak = Rc::downgrade(inner);
+    let on_online = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            wake(&inner);
+        }
+    });
+    if global
+        .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
+        .is_ok()
+    {
+        *inner.online.borrow_mut() = Some(on_online);
+    }
+}
+
+/// Ends the wait before the next connection attempt, if one is waiting.
+pub(super) fn wake(inner: &Inner) {
+    if let Some(wake) = inner.wake.borrow_mut().take() {
+        let _ = wake.unbounded_send(());
+    }
+}
+
+/// Stops the running connection loop (for good, unless a new one starts) and returns the
+/// generation a new loop runs under.
+pub(super) fn end_connection_loop(inner: &Inner) -> u64 {
+    let generation = inner.generation.get().wrapping_add(1);
+    inner.generation.set(generation);
+    // Dropping the sender ends the running socket loop once it has sent what is queued.
+    inner.outgoing.borrow_mut().take();
+    generation
+}
+
+/// (Re)starts the connection loop; any older loop stops.
+pub(super) fn connect(inner: &Rc<Inner>) {
+    let generation = end_connection_loop(inner);
+    wasm_bindgen_futures::spawn_local(run(inner.clone(), generation));
+}
+
+/// Connects, and reconnects with backoff, until the generation changes.
+async fn run(inner: Rc<Inner>, generation: u64) {
+    let mut backoff = Backoff::default();
+    while inner.generation.get() == generation {
+        let reached_online = session(&inner, generation).await;
+        if inner.generation.get() != generation {
+            return;
+        }
+        inner.engine.borrow_mut().on_disconnected();
+        flush(&inner).await;
+        if reached_online {
+            backoff.reset();
+        }
+        if let Some(hint) = inner.retry_hint_ms.take() {
+            backoff.retry_after(u64::from(hint));
+        }
+        let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+        let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
+        let (wake_sender, mut woken) = mpsc::unbounded();
+        *inner.wake.borrow_mut() = Some(wake_sender);
+        inner
+            .next_attempt_at_ms
+            .set(Some(js_sys::Date::now() + f64::from(delay)));
+        (inner.notify)(Notice::Changed);
+        let mut timer = gloo_timers::future::TimeoutFuture::new(delay).fuse();
+        futures::select! {
+            _ = timer => {}
+            _ = woken.next() => {}
+        }
+        inner.wake.borrow_mut().take();
+        inner.next_attempt_at_ms.set(None);
+    }
+}
+
+/// One socket, from open to close. Returns whether it got online.
+async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
+    inner.engine.borrow_mut().on_connecting();
+    (inner.notify)(Notice::Changed);
+    let Ok(socket) = WebSocket::open(&inner.socket_url) else {
+        return false;
+    };
+    let mut socket = socket.fuse();
+    // The sink is ready once the socket is open, or has failed to open.
+    let opened = futures::future::poll_fn(|cx| {
+        futures::Sink::<Message>::poll_ready(Pin::new(&mut socket), cx)
+    })
+    .await;
+    if opened.is_err() || !matches!(socket.get_ref().state(), State::Open) {
+        return false;
+    }
+    if inner.generation.get() != generation {
+        return false;
+    }
+    let (sender, mut outgoing) = mpsc::unbounded();
+    *inner.outgoing.borrow_mut() = Some((generation, sender));
+    inner.engine.borrow_mut().on_connected();
+    flush(inner).await;
+    let mut reached_online = false;
+    loop {
+        futures::select! {
+            incoming = socket.next() => match incoming {
+                Some(Ok(Message::Bytes(bytes))) => {
+                    if inner.generation.get() != generation {
+                        break;
+                    }
+                    match merpati_protocol::decode::<ServerFrame>(&bytes) {
+                        Ok(frame) => {
+                            let before = inner.engine.borrow().connection_phase();
+                            inner.engine.borrow_mut().handle_frame(frame);
+                            flush(inner).await;
+                            let phase = inner.engine.borrow().connection_phase();
+                            // `SyncDone` only puts the engine online: nothing to flush, so
+                            // no flush tells the app (a quiet reload stayed "connecting").
+                            if phase != before {
+                                (inner.notify)(Notice::Changed);
+                            }
+                            reached_online |= phase == ConnectionPhase::Online;
+                        }
+                        Err(error) => leptos::logging::warn!("ignoring a frame: {error}"),
+                    }
+                }
+                Some(Ok(Message::Text(_))) => {}
+                Some(Err(_)) | None => break,
+            },
+            frame = outgoing.next() => match frame {
+                Some(bytes) => {
+                    if socket.send(Message::Bytes(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                // The client let go of this connection (sign-out, new sign-in, auth failure).
+                None => break,
+            },
+        }
+    }
+    let mut slot = inner.outgoing.borrow_mut();
+    if slot.as_ref().is_some_and(|(owner, _)| *owner == generation) {
+        slot.take();
+    }
+    reached_online
+}
