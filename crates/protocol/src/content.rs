@@ -86,11 +86,19 @@ impl SystemEvent {
 
 /// Whether a client-sent body claims to be a server-written line (the server refuses it).
 pub fn is_system_body(body: &[u8]) -> bool {
-    matches!(
-        EncryptedBody::from_body(body),
-        Some(EncryptedBody::System(_))
-    )
+    // The server asks this of every message it is sent: a body whose first byte is not the
+    // `System` variant's index cannot be one, and is not decoded (a Megolm body would be
+    // copied whole into the decoded envelope only to be dropped).
+    body.first() == Some(&SYSTEM_VARIANT)
+        && matches!(
+            EncryptedBody::from_body(body),
+            Some(EncryptedBody::System(_))
+        )
 }
+
+/// The first byte of an encoded [`EncryptedBody::System`]: postcard writes a variant's index
+/// as a varint, and indexes below 128 take one byte.
+const SYSTEM_VARIANT: u8 = 1;
 
 impl EncryptedBody {
     /// Encodes the envelope as a message body.
@@ -278,6 +286,7 @@ mod tests {
         };
         let line = SystemEvent::Left { user: member };
         assert!(is_system_body(&line.to_body()));
+        assert!(!is_system_body(&[SYSTEM_VARIANT, 0xff]));
         assert!(!is_system_body(
             &EncryptedBody::MegolmV1 {
                 sender_device: crate::keys::DeviceKey([0; 32]),
@@ -287,6 +296,7 @@ mod tests {
             .to_body()
         ));
         assert!(!is_system_body(&[0xff]));
+        assert_eq!(line.to_body().first(), Some(&SYSTEM_VARIANT));
     }
 
     #[test]
