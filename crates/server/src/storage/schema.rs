@@ -101,6 +101,36 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- Kept with each put, so the limit check does not count a million rows.
     ALTER TABLE accounts ADD COLUMN backup_entries INTEGER NOT NULL DEFAULT 0;
     ",
+    // 3: the conversation: group admins and when each member joined (the longest-standing
+    // becomes admin when the last one leaves), delivery positions and when `read` last moved,
+    // each account's privacy settings and when it was last seen, and who blocks whom.
+    "
+    ALTER TABLE members ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    -- 0 for members from before this migration: they joined before everyone after it.
+    ALTER TABLE members ADD COLUMN joined_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN read_at_ms INTEGER NOT NULL DEFAULT 0;
+    -- Reading implies holding.
+    UPDATE members SET delivered_seq = read_seq;
+    -- Groups did not record their creator or the order members joined in: the member with
+    -- the lowest account id (the oldest account among them) becomes each group's admin.
+    UPDATE members SET admin = 1
+    WHERE (chat_id, account_id) IN (
+        SELECT m.chat_id, min(m.account_id) FROM members m JOIN chats c ON c.id = m.chat_id
+        WHERE c.kind = 'group' GROUP BY m.chat_id
+    );
+    ALTER TABLE accounts ADD COLUMN share_read_receipts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE accounts ADD COLUMN share_presence INTEGER NOT NULL DEFAULT 1;
+    -- 0: not known (the account was last seen before this migration, or never left).
+    ALTER TABLE accounts ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE blocks (
+        blocker INTEGER NOT NULL REFERENCES accounts (id),
+        blocked INTEGER NOT NULL REFERENCES accounts (id),
+        PRIMARY KEY (blocker, blocked)
+    ) WITHOUT ROWID;
+    -- Every message to a 1:1 chat asks whether someone blocks its sender.
+    CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -170,12 +200,12 @@ mod tests {
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
                  ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages',
-                  'devices', 'one_time_keys', 'to_device', 'backup')",
+                  'devices', 'one_time_keys', 'to_device', 'backup', 'blocks')",
                 [],
                 |row| row.get(0),
             )
             .expect("count tables");
-        assert_eq!(tables, 10);
+        assert_eq!(tables, 11);
     }
 
     #[test]

@@ -79,7 +79,9 @@ async fn still_serves(peer: &mut Peer) {
     loop {
         match peer.next_frame().await {
             ServerFrame::SyncDone => return,
-            ServerFrame::Chat { request: None, .. } | ServerFrame::Page { .. } => {}
+            ServerFrame::Chat { request: None, .. }
+            | ServerFrame::Page { .. }
+            | ServerFrame::BlockList { request: None, .. } => {}
             other => panic!("expected the answer to Sync, got {other:?}"),
         }
     }
