@@ -39,6 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::privacy::Privacy;
 pub(crate) use presence::Watcher;
+#[cfg(test)]
+pub(crate) use recent::KEPT_PER_CHAT;
 pub(crate) use recent::RecentSenders;
 
 /// How many frames may wait for one session before it counts as too slow.
@@ -220,10 +222,9 @@ impl FanOut {
             frames,
             evicted: evict,
             guard: OnlineGuard {
-                fanout: self.clone(),
+                fanout: Some(self.clone()),
                 user,
                 session,
-                left: false,
             },
         }
     }
@@ -404,25 +405,25 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// registry.
 #[derive(Debug)]
 pub(crate) struct OnlineGuard {
-    fanout: FanOut,
+    /// `None` once left.
+    fanout: Option<FanOut>,
     user: UserId,
     session: SessionId,
-    left: bool,
 }
 
 impl OnlineGuard {
     /// Takes the session off the registry; when it was the account's last, the time the
     /// account went offline, for the caller to store.
     pub(crate) fn leave(mut self) -> Option<u64> {
-        self.left = true;
-        self.fanout.leave(self.user, self.session)
+        let fanout = self.fanout.take()?;
+        fanout.leave(self.user, self.session)
     }
 }
 
 impl Drop for OnlineGuard {
     fn drop(&mut self) {
-        if !self.left {
-            self.fanout.leave(self.user, self.session);
+        if let Some(fanout) = self.fanout.take() {
+            fanout.leave(self.user, self.session);
         }
     }
 }

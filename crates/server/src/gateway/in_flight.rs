@@ -38,18 +38,25 @@ pub(super) struct MessageInFlight {
     pub(super) stored: Queued<Appended>,
 }
 
-/// The outcome of the oldest write.
+/// What the oldest write stored. A receipt's is boxed: every connection's future holds room
+/// for the outcome (it is what the session's loop waits for), and a receipt that moved is
+/// three times the size of a message's.
 #[derive(Debug)]
-pub(super) enum Committed {
-    Message(Result<Appended, Error>),
-    Receipt(Result<Option<Moved>, Error>),
+pub(super) enum Stored {
+    Message(Appended),
+    Receipt(Option<Box<Moved>>),
 }
+
+/// The outcome of the oldest write: what it stored, or why not.
+pub(super) type Committed = Result<Stored, Error>;
 
 /// The outcome of the oldest write waiting for its commit, or never when none waits.
 pub(super) async fn next_commit(awaiting: &mut VecDeque<InFlight>) -> Committed {
     match awaiting.front_mut() {
-        Some(InFlight::Message(message)) => Committed::Message((&mut message.stored).await),
-        Some(InFlight::Receipt { stored, .. }) => Committed::Receipt(stored.await),
+        Some(InFlight::Message(message)) => (&mut message.stored).await.map(Stored::Message),
+        Some(InFlight::Receipt { stored, .. }) => stored
+            .await
+            .map(|moved| Stored::Receipt(moved.map(Box::new))),
         None => std::future::pending().await,
     }
 }
@@ -62,14 +69,21 @@ impl<S: FrameSocket> Session<S> {
         outcome: Committed,
     ) -> Result<Flow, Gone> {
         match (waited, outcome) {
-            (InFlight::Message(message), Committed::Message(outcome)) => {
-                self.answer_append(message, outcome).await
+            (InFlight::Message(message), Ok(Stored::Message(appended))) => {
+                self.answer_append(message, Ok(appended)).await
             }
-            (InFlight::Receipt { chat_id, .. }, Committed::Receipt(outcome)) => {
-                self.answer_receipt(chat_id, outcome).await
+            (InFlight::Message(message), Err(error)) => {
+                self.answer_append(message, Err(error)).await
+            }
+            (InFlight::Receipt { chat_id, .. }, Ok(Stored::Receipt(moved))) => {
+                self.answer_receipt(chat_id, Ok(moved)).await
+            }
+            (InFlight::Receipt { chat_id, .. }, Err(error)) => {
+                self.answer_receipt(chat_id, Err(error)).await
             }
             // `next_commit` awaited the front of the queue, which this is: never apart.
-            _ => Ok(Flow::Continue),
+            (InFlight::Message(_), Ok(Stored::Receipt(_)))
+            | (InFlight::Receipt { .. }, Ok(Stored::Message(_))) => Ok(Flow::Continue),
         }
     }
 }

@@ -133,11 +133,13 @@ impl<S: FrameSocket> Session<S> {
     pub(super) async fn answer_receipt(
         &mut self,
         chat_id: ChatId,
-        outcome: Result<Option<Moved>, Error>,
+        outcome: Result<Option<Box<Moved>>, Error>,
     ) -> Result<Flow, Gone> {
         match outcome {
             Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {
-                Ok(members) => self.gateway.push_receipt(chat_id, &members, moved, self.id),
+                Ok(members) => self
+                    .gateway
+                    .push_receipt(chat_id, &members, *moved, self.id),
                 // Stored all the same: members see it in the next Chat frame.
                 Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot push a receipt"),
             },

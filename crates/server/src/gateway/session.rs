@@ -223,12 +223,14 @@ impl<S: FrameSocket> Session<S> {
     }
 
     async fn event_loop(&mut self) -> Flow {
-        let challenge = ServerFrame::Challenge {
+        // Encoded before the write rather than borrowed across it: a `ServerFrame` held over
+        // an await would make every connection's future as large as the largest frame.
+        let challenge = super::encode(&ServerFrame::Challenge {
             version: PROTOCOL_VERSION,
             nonce: self.nonce,
             epoch: self.gateway.storage.epoch(),
-        };
-        if self.write_frame(&challenge).await.is_err() {
+        });
+        if self.write_bytes(challenge).await.is_err() {
             return Flow::Ended;
         }
         // Before sign-in the deadline is fixed from connecting: sending junk cannot extend it.
