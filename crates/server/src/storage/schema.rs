@@ -209,6 +209,68 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_database_gets_an_admin_per_group_and_delivery_at_least_its_reads() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for migration in &MIGRATIONS[..2] {
+            conn.execute_batch(migration).expect("an older migration");
+        }
+        conn.pragma_update(None, "user_version", 2)
+            .expect("set version");
+        conn.execute_batch(
+            "INSERT INTO accounts (id, username, public_key, created_ms)
+                 VALUES (1, 'alice', x'00', 0), (2, 'bob', x'00', 0), (3, 'carol', x'00', 0);
+             INSERT INTO chats (id, kind, title, created_ms, head_seq, direct_key)
+                 VALUES (1, 'group', 'Trip', 0, 5, NULL), (2, 'direct', '', 0, 2, '1:2');
+             INSERT INTO members (chat_id, account_id, read_seq)
+                 VALUES (1, 3, 5), (1, 2, 1), (2, 1, 2), (2, 2, 0);",
+        )
+        .expect("a version 2 database");
+        migrate(&mut conn).expect("migrate");
+
+        let rows: Vec<(i64, i64, bool, i64, i64)> = conn
+            .prepare(
+                "SELECT chat_id, account_id, admin, delivered_seq, read_seq FROM members
+                 ORDER BY chat_id, account_id",
+            )
+            .expect("prepare")
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                (1, 2, true, 1, 1),
+                (1, 3, false, 5, 5),
+                (2, 1, false, 2, 2),
+                (2, 2, false, 0, 0)
+            ],
+            "the group's earliest account is its admin; a 1:1 chat has none"
+        );
+        let shared: (bool, bool, i64) = conn
+            .query_row(
+                "SELECT share_read_receipts, share_presence, last_seen_ms FROM accounts
+                 WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("an account");
+        assert_eq!(
+            shared,
+            (true, true, 0),
+            "shared until the account says otherwise"
+        );
+    }
+
+    #[test]
     fn a_database_from_a_newer_server_is_refused() {
         let mut conn = Connection::open_in_memory().expect("open");
         conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 + 1)
