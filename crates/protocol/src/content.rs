@@ -282,7 +282,7 @@ mod tests {
     fn a_system_line_is_recognised_and_a_megolm_body_is_not() {
         let member = Member {
             id: UserId(1),
-            username: crate::Username::parse("sari").unwrap(),
+            username: crate::Username::parse("sari").expect("a valid username"),
         };
         let line = SystemEvent::Left { user: member };
         assert!(is_system_body(&line.to_body()));
