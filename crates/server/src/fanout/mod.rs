@@ -135,7 +135,8 @@ pub(crate) struct Subscription {
     pub(crate) guard: OnlineGuard,
 }
 
-/// The registry of online sessions and the chat member cache.
+/// The registry of online accounts (their sessions, privacy and watches) and the caches of
+/// chat members and recent senders.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FanOut {
     inner: Arc<Inner>,

@@ -3,6 +3,10 @@
 //! Each test drives one or more sessions through [`harness`]: no HTTP, no TCP, the same
 //! gateway and SQLite storage the server runs. What goes over a real socket (the handshake,
 //! admission, buffers) is specified by the integration tests in `crates/server/tests`.
+//!
+//! This file holds the session's basics (sending, refusals, signing in and out, shutdown);
+//! the conversation has a file per area: `receipts`, `admins`, `blocking`,
+//! `typing_presence` and `deletion`.
 
 mod admins;
 mod blocking;
