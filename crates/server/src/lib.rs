@@ -17,10 +17,12 @@
 //! - `metrics`: the counters, served in the Prometheus text format.
 //! - `gateway`: one WebSocket session, from the challenge to the last frame: its event loop
 //!   (`gateway::session`), and each kind of frame served in its domain's file (`sign_in`,
-//!   `chats`, `messages`, `sync`, and `keys` for end-to-end encryption).
+//!   `chats`, `messages`, `sync`, `receipts`, `presence`, `blocking`, and `keys` for
+//!   end-to-end encryption).
 //! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
-//! - `fanout`: who is online (and on which device), and handing one encoded frame to many
-//!   sessions.
+//! - `fanout`: who is online (on which device, with what privacy, watching whom), handing one
+//!   encoded frame to many sessions, and pushing presence.
+//! - `privacy`: what one account lets another see of it: receipts, presence, typing.
 //! - `storage`: SQLite: schema migrations, the group-committing writer, read connections, and
 //!   the SQL in one file per domain (`storage::sql`).
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
@@ -34,6 +36,7 @@ mod fanout;
 mod gateway;
 mod http;
 mod metrics;
+mod privacy;
 mod shutdown;
 mod storage;
 

@@ -1,5 +1,6 @@
 //! Creating 1:1 chats and groups, and adding members.
 
+use merpati_protocol::content::SystemEvent;
 use merpati_protocol::{
     ChatKind, ClientFrame, ErrorCode, MAX_TITLE_CHARS, NewChat, Seq, ServerFrame,
 };
@@ -68,7 +69,7 @@ async fn creating_the_same_direct_chat_twice_returns_the_same_chat() {
 #[tokio::test]
 async fn a_group_message_reaches_every_member_and_every_tab() {
     let server = TestServer::start().await;
-    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
     let (mut bob, _, _) = server.signed_up("bob").await;
     let (mut carol, _, _) = server.signed_up("carol").await;
     let mut carol_tab2 = server.logged_in("carol").await;
@@ -83,19 +84,29 @@ async fn a_group_message_reaches_every_member_and_every_tab() {
         3,
         "creator included, duplicates ignored"
     );
+    // Every member's every tab is pushed the group, then its first message: the line saying
+    // who created it.
+    let created = SystemEvent::Created {
+        by: alice_me.clone(),
+        title: "Trip to Bali".into(),
+    };
     for member in [&mut bob, &mut carol, &mut carol_tab2] {
         assert!(matches!(
             member.recv().await,
             ServerFrame::Chat { request: None, chat } if chat.id == group.id
         ));
+        let (line, event) = member.expect_line(group.id).await;
+        assert_eq!((line.seq, line.sender), (Seq(1), alice_me.id));
+        assert_eq!(event, created);
     }
 
-    alice.say(group.id, msg_id(7), b"selamat pagi").await;
+    let seq = alice.say(group.id, msg_id(7), b"selamat pagi").await;
+    assert_eq!(seq, Seq(2));
     for member in [&mut bob, &mut carol, &mut carol_tab2] {
         let message = member.expect_message().await;
         assert_eq!(
-            (message.chat_id, message.body.as_slice()),
-            (group.id, &b"selamat pagi"[..])
+            (message.chat_id, message.seq, message.body.as_slice()),
+            (group.id, seq, &b"selamat pagi"[..])
         );
     }
     server.stop().await;
@@ -154,11 +165,15 @@ async fn chat_creation_is_checked() {
 #[tokio::test]
 async fn adding_a_member_updates_every_member() {
     let server = TestServer::start().await;
-    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
     let (mut bob, _, _) = server.signed_up("bob").await;
     let (mut carol, carol_me, _) = server.signed_up("carol").await;
     let group = alice.group("Team", &["bob"]).await;
-    let _pushed = bob.recv().await;
+    assert_eq!(bob.expect_pushed_chat().await.id, group.id);
+    assert!(matches!(
+        bob.expect_line(group.id).await.1,
+        SystemEvent::Created { .. }
+    ));
 
     let request = alice.request_id();
     alice
@@ -178,6 +193,17 @@ async fn adding_a_member_updates_every_member() {
         }
         other => panic!("expected the updated chat, got {other:?}"),
     }
+    // The change is message 2 of the group, after the Created line: the requester gets it
+    // after her answer, every other member — the new one included — after the changed chat.
+    let added = SystemEvent::Added {
+        by: alice_me.clone(),
+        user: carol_me.clone(),
+    };
+    let (line, event) = alice.expect_line(group.id).await;
+    assert_eq!(
+        (line.seq, line.sender, event),
+        (Seq(2), alice_me.id, added.clone())
+    );
     for member in [&mut bob, &mut carol] {
         match member.recv().await {
             ServerFrame::Chat {
@@ -185,9 +211,15 @@ async fn adding_a_member_updates_every_member() {
                 chat,
             } => {
                 assert_eq!(chat.members.len(), 3);
+                assert_eq!(chat.head, Seq(2));
             }
             other => panic!("expected the updated chat, got {other:?}"),
         }
+        let (line, event) = member.expect_line(group.id).await;
+        assert_eq!(
+            (line.seq, line.sender, event),
+            (Seq(2), alice_me.id, added.clone())
+        );
     }
     // The new member gets the group's messages from now on.
     bob.say(group.id, msg_id(1), b"welcome carol").await;
@@ -203,12 +235,19 @@ async fn adding_a_member_is_checked() {
     let (mut carol, _, _) = server.signed_up("carol").await;
     let direct = alice.direct("bob").await;
     let _pushed = bob.recv().await;
+    // Alice's own Created line is read by `group`: her next frames are the answers below.
     let group = alice.group("Team", &["bob"]).await;
-    let _pushed = bob.recv().await;
+    assert_eq!(bob.expect_pushed_chat().await.id, group.id);
+    bob.expect_line(group.id).await;
 
     assert_eq!(
         refused_add(&mut alice, direct.id, "carol").await,
         ErrorCode::NotAGroup
+    );
+    assert_eq!(
+        refused_add(&mut bob, group.id, "carol").await,
+        ErrorCode::NotAdmin,
+        "only the group's admin, its creator, adds"
     );
     assert_eq!(
         refused_add(&mut alice, group.id, "bob").await,
@@ -231,21 +270,15 @@ async fn refused_add(
     chat: merpati_protocol::ChatId,
     name: &str,
 ) -> ErrorCode {
-    let request = client.request_id();
-    client
-        .send(&ClientFrame::AddMember {
+    let answer = client
+        .request(|request| ClientFrame::AddMember {
             request,
             chat_id: chat,
             username: username(name),
         })
         .await;
-    match client.recv().await {
-        ServerFrame::Error {
-            request: r, code, ..
-        } => {
-            assert_eq!(r, Some(request));
-            code
-        }
+    match answer {
+        ServerFrame::Error { code, .. } => code,
         other => panic!("expected an error, got {other:?}"),
     }
 }

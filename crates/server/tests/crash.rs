@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use merpati_protocol::content::is_system_body;
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Seq, ServerFrame};
 use merpati_testkit::poll::poll_until;
 use merpati_testkit::random::random_bytes;
@@ -117,8 +118,12 @@ async fn send_until_killed(
     let _ = reader.await;
 }
 
-/// Every message of `chat` as (seq, client_msg_id), read with Fetch pages.
-async fn server_log(client: &mut Client, chat: ChatId) -> Vec<(Seq, ClientMsgId)> {
+/// One stored message of the chat: its seq, its client's id, and whether the server wrote it
+/// (a line in the group's history) rather than a sender.
+type Stored = (Seq, ClientMsgId, bool);
+
+/// Every message of `chat`, read with Fetch pages.
+async fn server_log(client: &mut Client, chat: ChatId) -> Vec<Stored> {
     let mut log = Vec::new();
     let mut after = Seq(0);
     loop {
@@ -137,16 +142,34 @@ async fn server_log(client: &mut Client, chat: ChatId) -> Vec<(Seq, ClientMsgId)
                 other => panic!("expected a page, got {other:?}"),
             }
         };
-        log.extend(
-            messages
-                .iter()
-                .map(|message| (message.seq, message.client_msg_id)),
-        );
-        after = log.last().map_or(after, |(seq, _)| *seq);
+        log.extend(messages.iter().map(|message| {
+            (
+                message.seq,
+                message.client_msg_id,
+                is_system_body(&message.body),
+            )
+        }));
+        after = log.last().map_or(after, |(seq, _, _)| *seq);
         if !more {
             return log;
         }
     }
+}
+
+/// The messages the senders sent, as (seq, client_msg_id): the log without the server's
+/// lines, of which there must be exactly one, the group's `Created` line, as message 1 (the
+/// group is not changed while the senders send).
+fn sent_messages(log: &[Stored]) -> Vec<(Seq, ClientMsgId)> {
+    let lines: Vec<Seq> = log
+        .iter()
+        .filter(|(_, _, line)| *line)
+        .map(|(seq, _, _)| *seq)
+        .collect();
+    assert_eq!(lines, [Seq(1)], "the Created line, and no other");
+    log.iter()
+        .filter(|(_, _, line)| !*line)
+        .map(|(seq, id, _)| (*seq, *id))
+        .collect()
 }
 
 /// Sends `id` again and waits for its Ack, skipping the messages pushed meanwhile.
@@ -238,12 +261,13 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
     let mut reader = Client::connect(&server.endpoint()).await;
     reader.resume(tokens[0]).await;
     let log = server_log(&mut reader, chat).await;
-    let seqs: Vec<u64> = log.iter().map(|(seq, _)| seq.0).collect();
+    let seqs: Vec<u64> = log.iter().map(|(seq, _, _)| seq.0).collect();
     assert_eq!(
         seqs,
         (1..=log.len() as u64).collect::<Vec<_>>(),
         "no gaps, no repeats"
     );
+    let log = sent_messages(&log);
     let stored: HashMap<ClientMsgId, Seq> = log.iter().map(|(seq, id)| (*id, *seq)).collect();
     assert_eq!(stored.len(), log.len(), "a message stored twice");
     let mut acked_total = 0;
@@ -293,6 +317,13 @@ async fn sigkill_at_any_moment_loses_no_acknowledged_message_and_resends_are_sto
     let mut reader = Client::connect(&server.endpoint()).await;
     reader.resume(tokens[0]).await;
     let log = server_log(&mut reader, chat).await;
+    let seqs: Vec<u64> = log.iter().map(|(seq, _, _)| seq.0).collect();
+    assert_eq!(
+        seqs,
+        (1..=log.len() as u64).collect::<Vec<_>>(),
+        "no gaps, no repeats after the resends"
+    );
+    let log = sent_messages(&log);
     let ids: HashSet<ClientMsgId> = log.iter().map(|(_, id)| *id).collect();
     assert_eq!(ids.len(), log.len(), "a resend was stored twice");
     for (id, seq) in &resent {

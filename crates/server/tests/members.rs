@@ -1,26 +1,18 @@
 //! Taking people out of groups, and leaving them.
 
+use merpati_protocol::content::SystemEvent;
 use merpati_protocol::{ChatInfo, ClientFrame, ErrorCode, Seq, ServerFrame, UserId};
 
 use crate::support::{Client, TestServer, msg_id};
 
 async fn remove(client: &mut Client, chat: &ChatInfo, user: UserId) -> ServerFrame {
-    let request = client.request_id();
     client
-        .send(&ClientFrame::RemoveMember {
+        .request(|request| ClientFrame::RemoveMember {
             request,
             chat_id: chat.id,
             user,
         })
-        .await;
-    let answer = client.recv().await;
-    match &answer {
-        ServerFrame::Chat { request: r, .. } | ServerFrame::Error { request: r, .. } => {
-            assert_eq!(*r, Some(request))
-        }
-        _ => {}
-    }
-    answer
+        .await
 }
 
 fn pushed_chat(frame: ServerFrame) -> ChatInfo {
@@ -40,8 +32,13 @@ async fn a_removed_member_is_told_and_then_cut_off() {
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
     let (mut carol, carol_me, _) = server.signed_up("carol").await;
     let group = alice.group("Trip", &["bob", "carol"]).await;
-    pushed_chat(bob.recv().await);
-    pushed_chat(carol.recv().await);
+    for member in [&mut bob, &mut carol] {
+        pushed_chat(member.recv().await);
+        assert!(matches!(
+            member.expect_line(group.id).await.1,
+            SystemEvent::Created { .. }
+        ));
+    }
     alice.say(group.id, msg_id(1), b"before").await;
     bob.expect_message().await;
     carol.expect_message().await;
@@ -51,7 +48,25 @@ async fn a_removed_member_is_told_and_then_cut_off() {
         other => panic!("expected the updated group, got {other:?}"),
     };
     assert_eq!(answer.members, vec![alice_me.clone(), bob_me.clone()]);
+    // The remaining members, the remover first, get the line after the changed chat: message 3,
+    // after the Created line and "before".
+    let removed = SystemEvent::Removed {
+        by: alice_me.clone(),
+        user: carol_me.clone(),
+    };
+    let (line, event) = alice.expect_line(group.id).await;
+    assert_eq!(
+        (line.seq, line.sender, event),
+        (Seq(3), alice_me.id, removed.clone())
+    );
     assert_eq!(pushed_chat(bob.recv().await).members, answer.members);
+    let (line, event) = bob.expect_line(group.id).await;
+    assert_eq!(
+        (line.seq, line.sender, event),
+        (Seq(3), alice_me.id, removed)
+    );
+    // The removed one is told by the chat alone, which no longer lists her; the line is not
+    // hers to read (the sentinel at the end shows that nothing more came).
     let told = pushed_chat(carol.recv().await);
     assert_eq!(told.id, group.id);
     assert_eq!(
@@ -100,7 +115,8 @@ async fn a_removed_member_is_told_and_then_cut_off() {
 
     alice.say(group.id, msg_id(3), b"after").await;
     assert_eq!(bob.expect_message().await.body, b"after");
-    // A fresh session of Carol's does not sync it either.
+    // A fresh session of Carol's does not sync it either: no chat, no page, an empty block
+    // list and the end.
     let mut carol_again = server.logged_in("carol").await;
     carol_again
         .send(&ClientFrame::Sync {
@@ -108,9 +124,16 @@ async fn a_removed_member_is_told_and_then_cut_off() {
             positions: Vec::new(),
         })
         .await;
+    assert_eq!(
+        carol_again.recv().await,
+        ServerFrame::BlockList {
+            request: None,
+            users: vec![]
+        }
+    );
     assert_eq!(carol_again.recv().await, ServerFrame::SyncDone);
-    // Nor was she sent it: a sentinel alice's session sends after her message, the chat she
-    // opens with carol, is carol's next frame.
+    // Nor was she sent it, nor the Removed line: a sentinel alice's session sends after her
+    // message, the chat she opens with carol, is carol's next frame.
     let direct = alice.direct("carol").await;
     assert_eq!(carol.expect_pushed_chat().await.id, direct.id);
     server.stop().await;
@@ -123,30 +146,55 @@ async fn leaving_a_group_tells_the_others_and_ones_other_tabs() {
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
     let mut bob_tab = server.logged_in("bob").await;
     let group = alice.group("Trip", &["bob"]).await;
-    pushed_chat(bob.recv().await);
-    pushed_chat(bob_tab.recv().await);
+    for tab in [&mut bob, &mut bob_tab] {
+        pushed_chat(tab.recv().await);
+        assert!(matches!(
+            tab.expect_line(group.id).await.1,
+            SystemEvent::Created { .. }
+        ));
+    }
 
     match remove(&mut bob, &group, bob_me.id).await {
         ServerFrame::Chat { chat, .. } => assert_eq!(chat.members, vec![alice_me.clone()]),
         other => panic!("expected the group without me, got {other:?}"),
     }
+    // The one who stays reads that bob left, as message 2, sent by bob; she is still its
+    // admin, so no other line follows.
+    let after_bob = pushed_chat(alice.recv().await);
+    assert_eq!(after_bob.members, vec![alice_me.clone()]);
+    assert_eq!(after_bob.admins, vec![alice_me.id]);
+    let (line, event) = alice.expect_line(group.id).await;
     assert_eq!(
-        pushed_chat(alice.recv().await).members,
-        vec![alice_me.clone()]
+        (line.seq, line.sender, event),
+        (
+            Seq(2),
+            bob_me.id,
+            SystemEvent::Left {
+                user: bob_me.clone()
+            }
+        )
     );
+    // Bob's other tab learns it from the chat that no longer lists him, and gets no line.
     assert_eq!(
         pushed_chat(bob_tab.recv().await).members,
         vec![alice_me.clone()]
     );
-    // The last member leaving leaves an empty group behind, which nobody is told of again.
+    // The last member leaving leaves an empty group behind, which nobody is told of again;
+    // no one is left to read a line.
     match remove(&mut alice, &group, alice_me.id).await {
         ServerFrame::Chat { chat, .. } => assert!(chat.members.is_empty()),
         other => panic!("expected the empty group, got {other:?}"),
     }
     // The session that left was answered, not pushed the change again, nor the emptied group:
-    // its own copy of a message it sends afterwards is the next thing after the Ack.
+    // its own copy of a message it sends afterwards is the next thing after the Ack. The chat
+    // it opens is the next frame of bob's other tab (no Left line came before it) and of
+    // alice's session (neither did her own Left line, nor the emptied group).
     let direct = bob.direct("alice").await;
-    bob.say(direct.id, msg_id(1), b"sentinel").await;
+    let seq = bob.say(direct.id, msg_id(1), b"sentinel").await;
+    for session in [&mut bob_tab, &mut alice] {
+        assert_eq!(session.expect_pushed_chat().await.id, direct.id);
+        assert_eq!(session.expect_message().await.seq, seq);
+    }
     server.stop().await;
 }
 
@@ -158,6 +206,10 @@ async fn removing_is_refused_for_non_members_strangers_and_direct_chats() {
     let (mut carol, carol_me, _) = server.signed_up("carol").await;
     let group = alice.group("Trip", &["bob"]).await;
     pushed_chat(bob.recv().await);
+    assert!(matches!(
+        bob.expect_line(group.id).await.1,
+        SystemEvent::Created { .. }
+    ));
 
     let code = |frame: ServerFrame| match frame {
         ServerFrame::Error { code, .. } => code,

@@ -180,10 +180,13 @@ async fn sync_with_positions_sends_exactly_what_is_missing() {
     let server = TestServer::start().await;
     let (mut alice, mut bob, direct) = pair(&server).await;
     let _carol = server.signed_up("carol").await;
+    // Each group's message 1 is the line saying it was created; bob reads both pushes.
     let group = alice.group("Three", &["bob", "carol"]).await.id;
-    let _pushed = bob.recv().await;
+    assert_eq!(bob.expect_pushed_chat().await.id, group);
+    assert_eq!(bob.expect_line(group).await.0.seq, Seq(1));
     let quiet = alice.group("Quiet", &["bob"]).await.id;
-    let _pushed = bob.recv().await;
+    assert_eq!(bob.expect_pushed_chat().await.id, quiet);
+    assert_eq!(bob.expect_line(quiet).await.0.seq, Seq(1));
     for n in 1..=5 {
         alice.say(direct, msg_id(n), b"d").await;
     }
@@ -193,11 +196,12 @@ async fn sync_with_positions_sends_exactly_what_is_missing() {
     let epoch = bob.epoch();
     drop(bob);
 
-    // Bob's device holds 1..=3 of the direct chat and all of the group.
+    // Bob's device holds 1..=3 of the direct chat and all of the group (its line and 2..=4),
+    // and nothing of the quiet group, whose only message is its line.
     let mut bob = server.logged_in("bob").await;
     bob.send(&ClientFrame::Sync {
         epoch: Some(epoch),
-        positions: vec![(direct, Seq(3)), (group, Seq(3))],
+        positions: vec![(direct, Seq(3)), (group, Seq(4))],
     })
     .await;
     let mut chats = Vec::new();
@@ -211,10 +215,39 @@ async fn sync_with_positions_sends_exactly_what_is_missing() {
         }
     }
     chats.sort();
-    let mut expected = vec![(direct, Seq(5)), (group, Seq(3)), (quiet, Seq(0))];
+    let mut expected = vec![(direct, Seq(5)), (group, Seq(4)), (quiet, Seq(1))];
     expected.sort();
     assert_eq!(chats, expected);
-    assert_eq!(bob.expect_page(direct).await, (vec![4, 5], false));
+    // A page for each chat with news, in an order the protocol leaves open.
+    let mut pages = Vec::new();
+    for _ in 0..2 {
+        match bob.recv().await {
+            ServerFrame::Page {
+                chat_id,
+                messages,
+                more,
+            } => pages.push((
+                chat_id,
+                messages
+                    .iter()
+                    .map(|message| message.seq.0)
+                    .collect::<Vec<_>>(),
+                more,
+            )),
+            other => panic!("expected a page, got {other:?}"),
+        }
+    }
+    pages.sort();
+    let mut expected = vec![(direct, vec![4, 5], false), (quiet, vec![1], false)];
+    expected.sort();
+    assert_eq!(pages, expected);
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::BlockList {
+            request: None,
+            users: vec![]
+        }
+    );
     assert_eq!(bob.recv().await, ServerFrame::SyncDone);
     server.stop().await;
 }
@@ -234,6 +267,13 @@ async fn sync_without_positions_sends_the_newest_page_of_each_chat() {
     .await;
     assert!(matches!(bob.recv().await, ServerFrame::Chat { .. }));
     assert_eq!(bob.expect_page(chat).await, ((21..=120).collect(), false));
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::BlockList {
+            request: None,
+            users: vec![]
+        }
+    );
     assert_eq!(bob.recv().await, ServerFrame::SyncDone);
     server.stop().await;
 }
@@ -256,66 +296,66 @@ async fn sync_after_an_epoch_change_ignores_the_positions() {
     assert!(matches!(bob.recv().await, ServerFrame::Chat { .. }));
     // Seq 4 of another database means nothing here: Bob gets the newest page again.
     assert_eq!(bob.expect_page(chat).await, (vec![1, 2, 3, 4], false));
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::BlockList {
+            request: None,
+            users: vec![]
+        }
+    );
     assert_eq!(bob.recv().await, ServerFrame::SyncDone);
     server.stop().await;
 }
 
 #[tokio::test]
-async fn mark_read_moves_forward_and_tells_every_member() {
+async fn mark_read_moves_forward_and_tells_the_other_person_and_ones_other_sessions() {
     let server = TestServer::start().await;
     let (mut alice, _, _) = server.signed_up("alice").await;
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let mut bob_tab = server.logged_in("bob").await;
     let bob_id = bob_me.id;
     let chat = alice.direct("bob").await.id;
-    let _pushed = bob.recv().await;
+    for tab in [&mut bob, &mut bob_tab] {
+        assert_eq!(tab.expect_pushed_chat().await.id, chat);
+    }
     for n in 1..=3 {
         alice.say(chat, msg_id(n), b"x").await;
-        bob.expect_message().await;
+        for tab in [&mut bob, &mut bob_tab] {
+            tab.expect_message().await;
+        }
     }
-    bob.send(&ClientFrame::MarkRead {
-        chat_id: chat,
-        seq: Seq(2),
-    })
-    .await;
-    let read = ServerFrame::ReadUpTo {
-        chat_id: chat,
-        user: bob_id,
-        seq: Seq(2),
-    };
-    assert_eq!(alice.recv().await, read);
-    assert_eq!(bob.recv().await, read);
+    bob.mark_read(chat, 2).await;
+    // Reading implies holding: delivery moves with it.
+    let (chat_id, read) = alice.expect_receipt().await;
+    assert_eq!(chat_id, chat);
+    assert_eq!(
+        (read.user, read.delivered, read.read),
+        (bob_id, Seq(2), Seq(2))
+    );
+    assert!(read.read_at_ms > 0, "when it was read");
+    assert_eq!(bob_tab.expect_receipt().await, (chat, read));
 
     // Going back changes nothing; going past the head stops at the head.
-    bob.send(&ClientFrame::MarkRead {
-        chat_id: chat,
-        seq: Seq(1),
-    })
-    .await;
-    bob.send(&ClientFrame::MarkRead {
-        chat_id: chat,
-        seq: Seq(99),
-    })
-    .await;
+    bob.mark_read(chat, 1).await;
+    bob.mark_read(chat, 99).await;
+    let (chat_id, to_head) = alice.expect_receipt().await;
+    assert_eq!(chat_id, chat);
     assert_eq!(
-        alice.recv().await,
-        ServerFrame::ReadUpTo {
-            chat_id: chat,
-            user: bob_id,
-            seq: Seq(3)
-        }
+        (to_head.user, to_head.delivered, to_head.read),
+        (bob_id, Seq(3), Seq(3))
     );
-    // Bob's chat list now says he has read everything.
-    bob.recv().await;
-    bob.send(&ClientFrame::Sync {
-        epoch: None,
-        positions: vec![],
-    })
-    .await;
-    match bob.recv().await {
-        ServerFrame::Chat { chat: info, .. } => {
-            assert_eq!((info.head, info.read), (Seq(3), Seq(3)))
-        }
-        other => panic!("expected a chat, got {other:?}"),
+    assert!(to_head.read_at_ms >= read.read_at_ms);
+    assert_eq!(bob_tab.expect_receipt().await, (chat, to_head));
+    // The session that sent them was pushed neither: a message alice sends after she was
+    // pushed the second is the next frame of bob's session, as it is of his other tab.
+    let seq = alice.say(chat, msg_id(4), b"sentinel").await;
+    for tab in [&mut bob, &mut bob_tab] {
+        assert_eq!(tab.expect_message().await.seq, seq);
     }
+
+    // Bob's chat list now says he has read everything up to then.
+    let synced = bob.sync(None, vec![]).await;
+    let info = synced.chat(chat);
+    assert_eq!((info.head, info.read), (Seq(4), Seq(3)));
     server.stop().await;
 }

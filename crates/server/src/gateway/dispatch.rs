@@ -4,19 +4,21 @@
 //! before anything acts on it: a frame that does not decode gets a `Malformed` error and the
 //! session goes on, until [`MAX_MALFORMED`] of them close it. Before sign-in only
 //! `Authenticate` is served. Each frame kind's handler lives with its domain (`sign_in`,
-//! `chats`, `messages`, `sync`, `keys`); this file only routes.
+//! `chats`, `messages`, `sync`, `receipts`, `presence`, `blocking`, `keys`); this file only
+//! routes.
 //!
 //! Every request runs boxed, in a box as large as its own handler needs: the session's future
 //! is held by each connection while its request waits for storage, and a surge of sign-ups
 //! has thousands waiting at once (the peak heap is what the process keeps afterwards).
 
 use axum::extract::ws::{Message, close_code};
-use merpati_protocol::{ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, RequestId};
+use merpati_protocol::{ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId};
 use tokio::time::Instant;
 
 use super::session::{Flow, Gone, HeldSend, Session};
 use super::socket::FrameSocket;
 use crate::Error;
+use crate::storage::Position;
 
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
@@ -31,7 +33,10 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
         | ClientFrame::SendToDevice { request, .. }
         | ClientFrame::PutBackup { request, .. }
         | ClientFrame::FetchBackup { request, .. }
-        | ClientFrame::RemoveMember { request, .. } => Some(*request),
+        | ClientFrame::RemoveMember { request, .. }
+        | ClientFrame::RenameGroup { request, .. }
+        | ClientFrame::SetAdmin { request, .. }
+        | ClientFrame::SetBlocked { request, .. } => Some(*request),
         ClientFrame::Authenticate { .. }
         | ClientFrame::Send { .. }
         | ClientFrame::Sync { .. }
@@ -40,7 +45,12 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
         | ClientFrame::MarkRead { .. }
         | ClientFrame::Logout
         | ClientFrame::PublishKeys { .. }
-        | ClientFrame::ToDeviceDone { .. } => None,
+        | ClientFrame::ToDeviceDone { .. }
+        | ClientFrame::MarkDelivered { .. }
+        | ClientFrame::Typing { .. }
+        | ClientFrame::WatchPresence { .. }
+        | ClientFrame::SetPrivacy { .. }
+        | ClientFrame::SendDeletion { .. } => None,
     }
 }
 
@@ -94,9 +104,7 @@ impl<S: FrameSocket> Session<S> {
                 chat_id,
                 username,
             } => {
-                let changed = Box::pin(self.gateway.add_member(&me, chat_id, username))
-                    .await
-                    .map(|chat| (chat, true));
+                let changed = Box::pin(self.gateway.add_member(&me, chat_id, username)).await;
                 Box::pin(self.answer_chat(&me, request, changed)).await
             }
             ClientFrame::Send {
@@ -104,18 +112,27 @@ impl<S: FrameSocket> Session<S> {
                 client_msg_id,
                 body,
             } => {
-                let now = Instant::now();
-                if self.take_send_token(now) {
-                    Box::pin(self.append_message(&me, chat_id, client_msg_id, body)).await
-                } else {
-                    let held = HeldSend {
-                        chat_id,
-                        client_msg_id,
-                        body,
-                    };
-                    self.hold_send(held, now);
-                    Ok(Flow::Continue)
-                }
+                let send = HeldSend {
+                    chat_id,
+                    client_msg_id,
+                    body,
+                    deletes: None,
+                };
+                Box::pin(self.send(&me, send)).await
+            }
+            ClientFrame::SendDeletion {
+                chat_id,
+                client_msg_id,
+                body,
+                target,
+            } => {
+                let send = HeldSend {
+                    chat_id,
+                    client_msg_id,
+                    body,
+                    deletes: Some(target),
+                };
+                Box::pin(self.send(&me, send)).await
             }
             ClientFrame::Sync { epoch, positions } => {
                 Box::pin(self.sync(&me, epoch, positions)).await
@@ -131,8 +148,33 @@ impl<S: FrameSocket> Session<S> {
                 limit,
             } => Box::pin(self.history(&me, chat_id, before, limit)).await,
             ClientFrame::MarkRead { chat_id, seq } => {
-                Box::pin(self.mark_read(&me, chat_id, seq)).await
+                Box::pin(self.mark(&me, chat_id, seq, Position::Read)).await
             }
+            ClientFrame::MarkDelivered { chat_id, seq } => {
+                Box::pin(self.mark(&me, chat_id, seq, Position::Delivered)).await
+            }
+            ClientFrame::Typing { chat_id } => Box::pin(self.typing(&me, chat_id)).await,
+            ClientFrame::WatchPresence { user } => Box::pin(self.watch_presence(&me, user)).await,
+            ClientFrame::SetPrivacy {
+                share_read_receipts,
+                share_presence,
+            } => Box::pin(self.set_privacy(&me, share_read_receipts, share_presence)).await,
+            ClientFrame::RenameGroup {
+                request,
+                chat_id,
+                title,
+            } => Box::pin(self.rename_group(&me, request, chat_id, title)).await,
+            ClientFrame::SetAdmin {
+                request,
+                chat_id,
+                user,
+                admin,
+            } => Box::pin(self.set_admin(&me, request, chat_id, user, admin)).await,
+            ClientFrame::SetBlocked {
+                request,
+                user,
+                blocked,
+            } => Box::pin(self.set_blocked(&me, request, user, blocked)).await,
             ClientFrame::Logout => Box::pin(self.logout()).await,
             ClientFrame::RemoveMember {
                 request,
@@ -160,6 +202,24 @@ impl<S: FrameSocket> Session<S> {
             ClientFrame::FetchBackup { request, after } => {
                 Box::pin(self.fetch_backup(&me, request, after)).await
             }
+        }
+    }
+
+    /// Appends a `Send` or `SendDeletion` if the send rate allows it now, else holds it.
+    async fn send(&mut self, me: &Member, send: HeldSend) -> Result<Flow, Gone> {
+        let now = Instant::now();
+        if self.take_send_token(now) {
+            let HeldSend {
+                chat_id,
+                client_msg_id,
+                body,
+                deletes,
+            } = send;
+            self.append_message(me, chat_id, client_msg_id, body, deletes)
+                .await
+        } else {
+            self.hold_send(Box::new(send), now);
+            Ok(Flow::Continue)
         }
     }
 

@@ -1,58 +1,75 @@
-//! Chat messages: `Send`, from the writer's queue to `Ack` and fan-out.
+//! Chat messages: `Send` and `SendDeletion`, from the writer's queue to `Ack` and fan-out,
+//! and the fan-out of the lines the server writes into groups.
 //!
 //! A session queues each message for the storage writer and goes on reading; the messages
-//! wait for their commit in the order they were queued (the writer commits them in that
-//! order), and each is answered once its transaction committed: `Ack` to the sender, then
-//! one encoded `Message` frame to every online session of every member. A resend of a
-//! stored message (same `client_msg_id`) is acknowledged again with its first sequence
-//! number and not fanned out twice. The body is shared with the writer, never copied.
+//! wait for their commit in the order they were queued (`in_flight`), and each is answered
+//! once its transaction committed: `Ack` to the sender, then one encoded `Message` frame to
+//! every online session of every member. A resend of a stored message (same
+//! `client_msg_id`) is acknowledged again with its first sequence number and not fanned out
+//! twice. The body is shared with the writer, never copied. A body that claims to be a line
+//! the server wrote is refused before it is queued.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
+use merpati_protocol::content::is_system_body;
 use merpati_protocol::{
     ChatId, ClientMsgId, ErrorCode, MAX_BODY_BYTES, Member, MessageFrame, ServerFrame, UserId,
 };
 
-use super::encode;
+use super::in_flight::{InFlight, MessageInFlight};
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
+use super::{Gateway, encode};
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::{Appended, Queued};
+use crate::storage::Appended;
 
-/// A message handed to the writer, waiting for its commit.
-#[derive(Debug)]
-pub(super) struct InFlight {
-    chat_id: ChatId,
-    client_msg_id: ClientMsgId,
-    sender: UserId,
-    body: Arc<Vec<u8>>,
-    stored: Queued<Appended>,
-}
+impl Gateway {
+    /// Hands a stored message to every online session of the chat's `members`, and
+    /// remembers its sender for the receipts that will cover it.
+    fn fan_out_message(&self, members: &[UserId], message: MessageFrame) {
+        // A receipt in a chat of two goes to the other member anyway: nothing to remember.
+        if members.len() > 2 {
+            self.fanout
+                .recent_senders()
+                .record(message.chat_id, message.seq, message.sender);
+        }
+        self.fanout
+            .deliver(members, &encode(&ServerFrame::Message(message)), None);
+    }
 
-/// The outcome of the oldest message waiting for its commit, or never when none waits.
-pub(super) async fn next_commit(awaiting: &mut VecDeque<InFlight>) -> Result<Appended, Error> {
-    match awaiting.front_mut() {
-        Some(oldest) => (&mut oldest.stored).await,
-        None => std::future::pending().await,
+    /// Fans out the lines a change wrote into a group's history, to its members afterwards.
+    pub(super) fn fan_out_lines(&self, members: &[UserId], lines: Vec<MessageFrame>) {
+        for line in lines {
+            self.fan_out_message(members, line);
+        }
     }
 }
 
 impl<S: FrameSocket> Session<S> {
-    /// Queues a message for the writer; it is answered once committed ([`Self::answer_append`]).
+    /// Queues a message (with `deletes`, one deleting an earlier message of the sender's)
+    /// for the writer; it is answered once committed ([`Self::answer_append`]).
     pub(super) async fn append_message(
         &mut self,
         me: &Member,
         chat_id: ChatId,
         client_msg_id: ClientMsgId,
         body: Vec<u8>,
+        deletes: Option<ClientMsgId>,
     ) -> Result<Flow, Gone> {
-        if body.len() > MAX_BODY_BYTES {
+        let refusal = if body.len() > MAX_BODY_BYTES {
+            Some(ErrorCode::MessageTooLarge)
+        } else if is_system_body(&body) {
+            // Only the server writes those lines: members trust them for that.
+            Some(ErrorCode::Malformed)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
             self.write_frame(&ServerFrame::SendFailed {
                 chat_id,
                 client_msg_id,
-                code: ErrorCode::MessageTooLarge,
+                code,
             })
             .await?;
             return Ok(Flow::Continue);
@@ -62,16 +79,18 @@ impl<S: FrameSocket> Session<S> {
         match self
             .gateway
             .storage
-            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body))
+            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body), deletes)
             .await
         {
-            Ok(stored) => self.awaiting_commit.push_back(InFlight {
-                chat_id,
-                client_msg_id,
-                sender: me.id,
-                body,
-                stored,
-            }),
+            Ok(stored) => self
+                .awaiting_commit
+                .push_back(InFlight::Message(MessageInFlight {
+                    chat_id,
+                    client_msg_id,
+                    sender: me.id,
+                    body,
+                    stored,
+                })),
             // Not queued: the client keeps the message and resends it.
             Err(error) => self.write_error(None, &error).await?,
         }
@@ -79,13 +98,13 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// Answers a message once its transaction committed (or failed): `Ack` and fan-out, or
-    /// `SendFailed`.
+    /// `SendFailed` (not a member, blocked, not the sender's message to delete).
     pub(super) async fn answer_append(
         &mut self,
-        append: InFlight,
+        append: MessageInFlight,
         outcome: Result<Appended, Error>,
     ) -> Result<Flow, Gone> {
-        let InFlight {
+        let MessageInFlight {
             chat_id,
             client_msg_id,
             sender,
@@ -129,16 +148,16 @@ impl<S: FrameSocket> Session<S> {
             return Ok(Flow::Continue);
         }
         let body = Arc::try_unwrap(body).unwrap_or_else(|shared| shared.as_ref().clone());
-        let frame = encode(&ServerFrame::Message(MessageFrame {
+        let message = MessageFrame {
             chat_id,
             seq: appended.seq,
             client_msg_id,
             sender,
             sent_at_ms: appended.sent_at_ms,
             body,
-        }));
+        };
         match self.gateway.members_of(chat_id).await {
-            Ok(members) => self.gateway.fanout.deliver(&members, &frame, None),
+            Ok(members) => self.gateway.fan_out_message(&members, message),
             // Stored and acknowledged all the same: members catch up from storage.
             Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a message out"),
         }

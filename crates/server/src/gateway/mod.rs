@@ -23,17 +23,27 @@
 //! - `socket`: writing to the peer: frames, errors, `Goodbye`, the closing handshake.
 //! - `dispatch`: decoding what the peer sends and handing each frame to its handler, boxed.
 //! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`.
-//! - `chats`: `CreateChat`, `AddMember`, `RemoveMember`, and pushing changed chats.
-//! - `messages`: `Send`: appending, waiting for the commit, `Ack` and fan-out.
-//! - `sync`: catching up: `Sync`, `Fetch`, `History`, and read positions (`MarkRead`).
+//! - `in_flight`: the writes a session waits for, in order: messages and receipts.
+//! - `chats`: `CreateChat`, `AddMember`, `RemoveMember`, `RenameGroup`, `SetAdmin`, and
+//!   pushing changed chats with the lines the changes wrote into groups.
+//! - `messages`: `Send` and `SendDeletion`: appending, waiting for the commit, `Ack` and
+//!   fan-out.
+//! - `sync`: catching up: `Sync`, `Fetch`, `History`.
+//! - `receipts`: `MarkDelivered`, `MarkRead`, and pushing `Receipt` to whom it concerns.
+//! - `presence`: `Typing`, `WatchPresence`, `SetPrivacy`.
+//! - `blocking`: `SetBlocked`.
 //! - `keys`: end-to-end encryption: the key directory, to-device messages and the key backup
 //!   (the server only stores and forwards public keys and ciphertext for them).
 //! - `tests`: the dispatch specified over in-memory sockets, on real storage.
 
+mod blocking;
 mod chats;
 mod dispatch;
+mod in_flight;
 mod keys;
 mod messages;
+mod presence;
+mod receipts;
 mod session;
 mod sign_in;
 mod socket;

@@ -25,13 +25,13 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Instrument;
 
 use super::Gateway;
-use super::messages::{InFlight, next_commit};
+use super::in_flight::{Committed, InFlight, next_commit};
+use super::presence::TypingThrottle;
 use super::socket::FrameSocket;
 use crate::admission::{ConnectionPermit, TokenBucket, jitter};
+use crate::auth;
 use crate::fanout::{Frames, OnlineGuard, SessionId};
 use crate::metrics::Counters;
-use crate::storage::Appended;
-use crate::{Error, auth};
 
 /// How long a connection may take to sign in.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,19 +62,21 @@ enum Event {
     Shutdown,
     Evicted,
     Deliver(Option<Bytes>),
-    /// The oldest message waiting for its commit has its outcome.
-    Committed(Result<Appended, Error>),
+    /// The oldest write waiting for its commit has its outcome.
+    Committed(Committed),
     /// The held `Send` may go now.
     SendReady,
     Received(Option<Result<Message, axum::Error>>),
     Idle,
 }
 
-/// A `Send` waiting for the session's send rate.
+/// A `Send` (or `SendDeletion`) waiting for the session's send rate.
 pub(super) struct HeldSend {
     pub(super) chat_id: ChatId,
     pub(super) client_msg_id: ClientMsgId,
     pub(super) body: Vec<u8>,
+    /// What a `SendDeletion` deletes.
+    pub(super) deletes: Option<ClientMsgId>,
 }
 
 /// The account a session is signed in as.
@@ -83,7 +85,8 @@ pub(super) struct SignedIn {
     pub(super) token_hash: [u8; 32],
     /// The device this connection published keys for; `None` until `PublishKeys`.
     pub(super) device: Option<DeviceKey>,
-    pub(super) _online: OnlineGuard,
+    /// Keeps the session in the fan-out until it ends.
+    pub(super) online: OnlineGuard,
 }
 
 /// One connection: its socket and everything the session knows about its peer.
@@ -92,14 +95,17 @@ pub(super) struct Session<S> {
     pub(super) socket: S,
     /// This session's send rate.
     pub(super) send_rate: TokenBucket,
-    /// A `Send` waiting for a token; while there is one, the socket is not read.
-    pub(super) held_send: Option<HeldSend>,
+    /// A `Send` waiting for a token; while there is one, the socket is not read. Boxed: a
+    /// session rarely holds one, and every connection holds this field.
+    pub(super) held_send: Option<Box<HeldSend>>,
     /// Since when sends have been held back without a break.
     pub(super) held_since: Option<Instant>,
-    /// Messages queued for the writer, oldest first, waiting for their commit; acknowledged
-    /// and fanned out in this order. While the configured number of them wait, the socket is
-    /// not read.
+    /// Messages and receipts queued for the writer, oldest first, waiting for their commit;
+    /// answered and fanned out in this order. While the configured number of them wait, the
+    /// socket is not read.
     pub(super) awaiting_commit: VecDeque<InFlight>,
+    /// When this connection last passed on `Typing`, per chat; `None` until it first did.
+    pub(super) typing: Option<Box<TypingThrottle>>,
     pub(super) gateway: Arc<Gateway>,
     /// The challenge this connection signs to authenticate.
     pub(super) nonce: [u8; 32],
@@ -172,6 +178,7 @@ impl Gateway {
                     held_send: None,
                     held_since: None,
                     awaiting_commit: VecDeque::new(),
+                    typing: None,
                     gateway: self,
                     nonce,
                     signed_in: None,
@@ -216,12 +223,14 @@ impl<S: FrameSocket> Session<S> {
     }
 
     async fn event_loop(&mut self) -> Flow {
-        let challenge = ServerFrame::Challenge {
+        // Encoded before the write rather than borrowed across it: a `ServerFrame` held over
+        // an await would make every connection's future as large as the largest frame.
+        let challenge = super::encode(&ServerFrame::Challenge {
             version: PROTOCOL_VERSION,
             nonce: self.nonce,
             epoch: self.gateway.storage.epoch(),
-        };
-        if self.write_frame(&challenge).await.is_err() {
+        });
+        if self.write_bytes(challenge).await.is_err() {
             return Flow::Ended;
         }
         // Before sign-in the deadline is fixed from connecting: sending junk cannot extend it.
@@ -269,7 +278,7 @@ impl<S: FrameSocket> Session<S> {
                     self.write_bytes(frame).await.map(|()| Flow::Continue)
                 }
                 Event::Committed(outcome) => match self.awaiting_commit.pop_front() {
-                    Some(append) => Box::pin(self.answer_append(append, outcome)).await,
+                    Some(waited) => Box::pin(self.answer_commit(waited, outcome)).await,
                     None => Ok(Flow::Continue),
                 },
                 Event::SendReady => {
@@ -332,7 +341,7 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// Holds a `Send` that found no token: the socket is not read until it goes.
-    pub(super) fn hold_send(&mut self, send: HeldSend, now: Instant) {
+    pub(super) fn hold_send(&mut self, send: Box<HeldSend>, now: Instant) {
         Counters::bump(&self.gateway.counters().sends_held);
         self.held_since.get_or_insert(now);
         self.held_send = Some(send);
@@ -364,7 +373,27 @@ impl<S: FrameSocket> Session<S> {
         let (Some(held), Some(me)) = (self.held_send.take(), self.member().cloned()) else {
             return Ok(Flow::Continue);
         };
-        self.append_message(&me, held.chat_id, held.client_msg_id, held.body)
+        let HeldSend {
+            chat_id,
+            client_msg_id,
+            body,
+            deletes,
+        } = *held;
+        self.append_message(&me, chat_id, client_msg_id, body, deletes)
             .await
+    }
+}
+
+impl<S> Drop for Session<S> {
+    /// Takes a signed-in session off the fan-out, however it ended (its task may also be
+    /// dropped mid-way), and records when its account was last seen if it was the last.
+    fn drop(&mut self) {
+        let Some(signed_in) = self.signed_in.take() else {
+            return;
+        };
+        let account = signed_in.member.id;
+        if let Some(at_ms) = signed_in.online.leave() {
+            self.gateway.storage.record_last_seen(account, at_ms);
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! Registering and logging in are one Ed25519 verification of the connection's challenge
 //! (the server never sees a passphrase) and one insert: the account with its first session,
 //! or a new session. Resuming looks a session token up by its hash. A session goes online in
-//! the fan-out before it says `Welcome`, so nothing sent to the account afterwards is missed.
+//! the fan-out (with the account's privacy settings and block list, read with it) before it
+//! says `Welcome`, so nothing sent to the account afterwards is missed.
 //! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection.
 
 use axum::extract::ws::close_code;
@@ -14,6 +15,7 @@ use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Usernam
 use super::Gateway;
 use super::session::{Flow, Gone, Session, SignedIn};
 use super::socket::FrameSocket;
+use crate::privacy::Privacy;
 use crate::{Error, auth};
 
 /// Failed sign-in attempts tolerated in one session; the last one closes it.
@@ -26,6 +28,8 @@ struct Authenticated {
     token_hash: [u8; 32],
     /// A new session's token, for `Welcome`; `None` when resuming one.
     session_token: Option<[u8; 32]>,
+    /// The account's privacy settings and block list, as stored.
+    privacy: Privacy,
 }
 
 impl Gateway {
@@ -57,6 +61,7 @@ impl Gateway {
             member,
             token_hash,
             session_token: Some(token),
+            privacy: Privacy::default(),
         })
     }
 
@@ -82,17 +87,19 @@ impl Gateway {
         self.storage
             .create_session(account.member.id, token_hash)
             .await?;
+        let privacy = self.storage.privacy(account.member.id).await?;
         Ok(Authenticated {
             member: account.member,
             token_hash,
             session_token: Some(token),
+            privacy,
         })
     }
 
     /// Continues the session a token was given for.
     async fn resume(&self, session_token: [u8; 32]) -> Result<Authenticated, Error> {
         let token_hash = auth::token_hash(&session_token);
-        let member = self.storage.session(token_hash).await?.ok_or_else(|| {
+        let (member, privacy) = self.storage.session(token_hash).await?.ok_or_else(|| {
             Error::refused(
                 ErrorCode::SessionExpired,
                 "the session is unknown or was ended; sign in again",
@@ -102,6 +109,7 @@ impl Gateway {
             member,
             token_hash,
             session_token: None,
+            privacy,
         })
     }
 }
@@ -150,18 +158,19 @@ impl<S: FrameSocket> Session<S> {
                 member,
                 token_hash,
                 session_token,
+                privacy,
             }) => {
                 tracing::Span::current().record("account", member.id.0);
                 tracing::info!(username = %member.username, "signed in");
                 // Go online before Welcome, so nothing sent to the account from now on is missed.
-                let online = self.gateway.fanout.join(member.id, self.id);
+                let online = self.gateway.fanout.join(member.id, self.id, privacy);
                 self.deliveries = Some(online.frames);
                 self.evicted = online.evicted;
                 self.signed_in = Some(SignedIn {
                     member: member.clone(),
                     token_hash,
                     device: None,
-                    _online: online.guard,
+                    online: online.guard,
                 });
                 self.write_frame(&ServerFrame::Welcome {
                     me: member,

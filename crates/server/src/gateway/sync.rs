@@ -1,17 +1,16 @@
-//! Catching up and read positions: `Sync`, `Fetch`, `History` and `MarkRead`.
+//! Catching up: `Sync`, `Fetch` and `History`.
 //!
 //! After each (re)connection a client sends `Sync` with, per chat, the last sequence number
-//! it holds without a gap; the server answers with every chat of the account, a `Page` of
-//! what followed each position (or of the newest messages where the client holds none) and
-//! `SyncDone`. Positions carry the storage epoch: from another epoch they describe another
-//! database and are ignored. `Fetch` and `History` page forwards and backwards through one
-//! chat; `MarkRead` moves the account's read position and tells every member.
+//! it holds without a gap; the server answers with every chat of the account (with the
+//! receipts the account may see), a `Page` of what followed each position (or of the newest
+//! messages where the client holds none), the account's block list and `SyncDone`.
+//! Positions carry the storage epoch: from another epoch they describe another database and
+//! are ignored. `Fetch` and `History` page forwards and backwards through one chat.
 
 use std::collections::HashMap;
 
 use merpati_protocol::{ChatId, Epoch, MAX_PAGE, Member, Seq, ServerFrame};
 
-use super::encode;
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use crate::Error;
@@ -67,6 +66,18 @@ impl<S: FrameSocket> Session<S> {
             };
             self.answer_page(chat.id, page).await?;
         }
+        // The registry's copy is the account's list: every change goes through both.
+        let blocked = self
+            .gateway
+            .fanout
+            .privacy(me.id)
+            .unwrap_or_default()
+            .blocked;
+        self.write_frame(&ServerFrame::BlockList {
+            request: None,
+            users: blocked.into_vec(),
+        })
+        .await?;
         self.write_frame(&ServerFrame::SyncDone).await?;
         Ok(Flow::Continue)
     }
@@ -121,30 +132,5 @@ impl<S: FrameSocket> Session<S> {
             .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
             .await;
         self.answer_page(chat_id, page).await
-    }
-
-    /// Answers `MarkRead`: moves the read position forward and tells every member's sessions.
-    pub(super) async fn mark_read(
-        &mut self,
-        me: &Member,
-        chat_id: ChatId,
-        seq: Seq,
-    ) -> Result<Flow, Gone> {
-        match self.gateway.storage.mark_read(chat_id, me.id, seq).await {
-            Ok(Some(read)) => {
-                let frame = encode(&ServerFrame::ReadUpTo {
-                    chat_id,
-                    user: me.id,
-                    seq: read,
-                });
-                match self.gateway.members_of(chat_id).await {
-                    Ok(members) => self.gateway.fanout.deliver(&members, &frame, None),
-                    Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a read out"),
-                }
-            }
-            Ok(None) => {}
-            Err(error) => self.write_error(None, &error).await?,
-        }
-        Ok(Flow::Continue)
     }
 }

@@ -1,15 +1,26 @@
-//! Durable state in SQLite: accounts, sessions, chats, members and messages, and for
-//! end-to-end encryption the key directory, to-device messages and key backups (public keys
-//! and ciphertext only).
+//! Durable state in SQLite: accounts (with their privacy settings and blocks), sessions,
+//! chats, members (with their roles and receipts) and messages, and for end-to-end
+//! encryption the key directory, to-device messages and key backups (public keys and
+//! ciphertext only).
 //!
 //! A small domain API, not a database layer: each method is one thing the gateway needs
 //! (`register`, `append`, `read_after`, ...). Writes go to the single writer thread, which
 //! commits them in groups and answers only after the commit ([`writer`]); reads use a pool of
 //! read-only connections ([`readers`]). The database is `<data>/merpati.db` in WAL mode; its
 //! schema is versioned by [`schema`], and the SQL itself lives in [`sql`], one file per domain.
+//!
+//! # Layout
+//! - this file: opening the database, the writer and reader plumbing, accounts, chats and
+//!   messages.
+//! - [`snapshot`]: a chat as read, and the `ChatInfo` each member is told of it.
+//! - [`conversation`]: receipts, privacy settings, blocks and when accounts were last seen.
+//! - [`directory`]: the key directory, to-device messages and the key backup.
 
+mod conversation;
+mod directory;
 mod readers;
 mod schema;
+mod snapshot;
 mod sql;
 mod writer;
 
@@ -17,21 +28,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use merpati_protocol::keys::{
-    BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
-    UserKeys,
-};
-use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username,
-};
+use merpati_protocol::{ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username};
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::config::Durability;
+use crate::privacy::Privacy;
+use conversation::LastSeenBook;
+pub(crate) use conversation::{Moved, Position, PresenceFacts};
+pub(crate) use directory::{BackupPage, Published, QueuedToDevice};
 use readers::Readers;
+pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
 use writer::{Job, Work};
-pub(crate) use writer::{Queued, WriterStats, WriterThread};
+pub(crate) use writer::{Queued, WriterStats, WriterThread, now_ms};
 
 /// The name of the database file inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "merpati.db";
@@ -41,50 +51,6 @@ pub(crate) const DATABASE_FILE: &str = "merpati.db";
 pub(crate) struct Account {
     pub(crate) member: Member,
     pub(crate) public_key: [u8; 32],
-}
-
-/// A chat with every member's read position, from which each member's [`ChatInfo`] is cut.
-#[derive(Debug, Clone)]
-pub(crate) struct ChatSnapshot {
-    pub(crate) id: ChatId,
-    pub(crate) kind: ChatKind,
-    pub(crate) title: String,
-    pub(crate) created_ms: u64,
-    pub(crate) head: Seq,
-    /// The members, ordered by id, each with how far they have read.
-    pub(crate) members: Vec<(Member, Seq)>,
-}
-
-impl ChatSnapshot {
-    pub(crate) fn has_member(&self, user: UserId) -> bool {
-        self.members.iter().any(|(member, _)| member.id == user)
-    }
-
-    pub(crate) fn member_ids(&self) -> Vec<UserId> {
-        self.members.iter().map(|(member, _)| member.id).collect()
-    }
-
-    /// The chat as `viewer` is told about it: their own read position.
-    pub(crate) fn info_for(&self, viewer: UserId) -> ChatInfo {
-        let read = self
-            .members
-            .iter()
-            .find(|(member, _)| member.id == viewer)
-            .map_or(Seq(0), |(_, read)| *read);
-        ChatInfo {
-            id: self.id,
-            kind: self.kind,
-            title: self.title.clone(),
-            members: self
-                .members
-                .iter()
-                .map(|(member, _)| member.clone())
-                .collect(),
-            head: self.head,
-            read,
-            created_ms: self.created_ms,
-        }
-    }
 }
 
 /// The outcome of an append ([`Storage::queue_append`]).
@@ -104,31 +70,6 @@ pub(crate) struct Page {
     pub(crate) more: bool,
 }
 
-/// The outcome of [`Storage::publish_keys`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Published {
-    /// How many unclaimed one-time keys the device has now.
-    pub(crate) one_time_keys: u32,
-    /// Whether the device was not in the directory before.
-    pub(crate) new_device: bool,
-}
-
-/// A to-device message waiting for its device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QueuedToDevice {
-    pub(crate) id: u64,
-    pub(crate) sender: DeviceRef,
-    pub(crate) body: Vec<u8>,
-}
-
-/// Backup entries with their positions, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BackupPage {
-    pub(crate) entries: Vec<(u64, BackupEntry)>,
-    /// Whether more entries follow.
-    pub(crate) more: bool,
-}
-
 /// How many pages the WAL may hold before a commit copies them into the database (SQLite's
 /// `wal_autocheckpoint`; its default is 1,000, 4 MB). Messages to many chats dirty a page or
 /// two each in different places, so with 1,000 the writer checkpointed every few commits and
@@ -145,6 +86,8 @@ pub(crate) struct Storage {
     writer: mpsc::Sender<Box<dyn Job>>,
     readers: Arc<Readers>,
     epoch: Epoch,
+    /// When accounts were last seen, waiting to be written.
+    last_seen: Arc<LastSeenBook>,
 }
 
 impl Storage {
@@ -172,6 +115,11 @@ impl Storage {
         )?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A message deleted for everyone must leave no ciphertext behind: SQLite then
+        // overwrites what a write frees with zeros rather than leaving it in free space.
+        // `ON`, not `FAST`: `FAST` leaves freed overflow pages (the rest of a body over about
+        // 4 KB) as they were. Only the writer frees anything.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut conn)?;
         let epoch = Epoch(schema::epoch(&mut conn)?);
 
@@ -183,6 +131,7 @@ impl Storage {
             writer,
             readers: Arc::new(Readers::new(path)),
             epoch,
+            last_seen: Arc::default(),
         };
         Ok((storage, thread))
     }
@@ -296,12 +245,19 @@ impl Storage {
         })
     }
 
-    /// The account a session token's hash belongs to, if the session exists.
+    /// The account a session token's hash belongs to, with its privacy, if the session
+    /// exists (one read: resuming is what a reconnecting crowd does).
     pub(crate) fn session(
         &self,
         token_hash: [u8; 32],
-    ) -> impl Future<Output = Result<Option<Member>, Error>> {
-        self.read(move |conn| sql::accounts::session(conn, &token_hash))
+    ) -> impl Future<Output = Result<Option<(Member, Privacy)>, Error>> {
+        self.read(move |conn| {
+            let Some(member) = sql::accounts::session(conn, &token_hash)? else {
+                return Ok(None);
+            };
+            let privacy = sql::accounts::privacy(conn, member.id)?;
+            Ok(Some((member, privacy)))
+        })
     }
 
     // ---- chats ----
@@ -315,24 +271,26 @@ impl Storage {
         self.write(move |conn, now| sql::chats::create_direct(conn, me, other, now))
     }
 
-    /// A new group of `creator` and `members`.
+    /// A new group of `creator` (its admin) and `members`, with its first line.
     pub(crate) fn create_group(
         &self,
-        creator: UserId,
+        creator: Member,
         title: String,
         members: Vec<UserId>,
-    ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
-        self.write(move |conn, now| sql::chats::create_group(conn, creator, &title, &members, now))
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        self.write(move |conn, now| {
+            sql::groups::create_group(conn, &creator, &title, &members, now)
+        })
     }
 
-    /// Adds `account` to a group that `by` belongs to.
+    /// Adds `account` to a group that `by` administers.
     pub(crate) fn add_member(
         &self,
         chat: ChatId,
         by: UserId,
         account: Member,
-    ) -> impl Future<Output = Result<ChatSnapshot, Error>> {
-        self.write(move |conn, _| sql::chats::add_member(conn, chat, by, &account))
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        self.write(move |conn, now| sql::groups::add_member(conn, chat, by, &account, now))
     }
 
     /// Takes `user` out of a group `by` belongs to; the group afterwards and who left.
@@ -341,8 +299,29 @@ impl Storage {
         chat: ChatId,
         by: UserId,
         user: UserId,
-    ) -> impl Future<Output = Result<(ChatSnapshot, Member), Error>> {
-        self.write(move |conn, _| sql::chats::remove_member(conn, chat, by, user))
+    ) -> impl Future<Output = Result<(ChatUpdate, Member), Error>> {
+        self.write(move |conn, now| sql::groups::remove_member(conn, chat, by, user, now))
+    }
+
+    /// Renames a group that `by` administers.
+    pub(crate) fn rename_group(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        title: String,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        self.write(move |conn, now| sql::groups::rename_group(conn, chat, by, &title, now))
+    }
+
+    /// Makes `user` an admin of a group that `by` administers, or takes it back.
+    pub(crate) fn set_admin(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        user: UserId,
+        admin: bool,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        self.write(move |conn, now| sql::groups::set_admin(conn, chat, by, user, admin, now))
     }
 
     /// Every account sharing a chat with `account`, and `account` itself.
@@ -351,6 +330,15 @@ impl Storage {
         account: UserId,
     ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
         self.read(move |conn| sql::chats::chat_partners(conn, account))
+    }
+
+    /// Whether two accounts share a 1:1 chat.
+    pub(crate) fn share_direct_chat(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> impl Future<Output = Result<bool, Error>> {
+        self.read(move |conn| sql::chats::share_direct_chat(conn, a, b))
     }
 
     /// A chat with its members, if it exists.
@@ -379,31 +367,24 @@ impl Storage {
 
     // ---- messages ----
 
-    /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`.
-    /// Returns once the append is queued (waiting only for room in the writer's queue); the
-    /// returned future completes once it is committed. Appends queued one after another
-    /// commit in that order.
+    /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`;
+    /// with `deletes`, the sender's earlier message of that id loses its body in the same
+    /// transaction. Returns once the append is queued (waiting only for room in the writer's
+    /// queue); the returned future completes once it is committed. Appends queued one after
+    /// another commit in that order.
     pub(crate) fn queue_append(
         &self,
         chat: ChatId,
         client_msg_id: ClientMsgId,
         sender: UserId,
         body: Arc<Vec<u8>>,
+        deletes: Option<ClientMsgId>,
     ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
-        // `sql::messages::append` refuses only before it writes (membership, a clashing id).
+        // `sql::messages::append` refuses only before it writes (membership, blocking, a
+        // clashing id, the deleted message).
         self.queue_job(Work::checked_first(move |conn, now| {
-            sql::messages::append(conn, chat, client_msg_id, sender, &body, now)
+            sql::messages::append(conn, chat, client_msg_id, sender, &body, deletes, now)
         }))
-    }
-
-    /// Moves a member's read position forward; the new position if it moved.
-    pub(crate) fn mark_read(
-        &self,
-        chat: ChatId,
-        account: UserId,
-        seq: Seq,
-    ) -> impl Future<Output = Result<Option<Seq>, Error>> {
-        self.write(move |conn, _| sql::messages::mark_read(conn, chat, account, seq))
     }
 
     /// Messages after `after`, oldest first, for a member of the chat (else `NoSuchChat`).
@@ -432,114 +413,6 @@ impl Storage {
             check_member(conn, chat, reader)?;
             sql::messages::read_before(conn, chat, before, limit)
         })
-    }
-
-    // ---- the key directory ----
-
-    /// An account's Ed25519 public key from registration, if the account exists.
-    pub(crate) fn account_key(
-        &self,
-        account: UserId,
-    ) -> impl Future<Output = Result<Option<[u8; 32]>, Error>> {
-        self.read(move |conn| sql::keys::account_key(conn, account))
-    }
-
-    /// Adds or updates a device whose signature the caller has verified, with its new keys.
-    pub(crate) fn publish_keys(
-        &self,
-        device: DeviceKeys,
-        one_time_keys: Vec<OneTimeKey>,
-        fallback_key: Option<OneTimeKey>,
-    ) -> impl Future<Output = Result<Published, Error>> {
-        self.write(move |conn, now| {
-            sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
-        })
-    }
-
-    /// The keys of those of `users` that exist, in the order asked.
-    pub(crate) fn user_keys(
-        &self,
-        users: Vec<UserId>,
-    ) -> impl Future<Output = Result<Vec<UserKeys>, Error>> {
-        self.read(move |conn| {
-            let mut found = Vec::with_capacity(users.len());
-            for user in users {
-                found.extend(sql::keys::user_keys(conn, user)?);
-            }
-            Ok(found)
-        })
-    }
-
-    /// Claims one key of each device that exists.
-    pub(crate) fn claim_keys(
-        &self,
-        devices: Vec<DeviceRef>,
-    ) -> impl Future<Output = Result<Vec<ClaimedKey>, Error>> {
-        self.write(move |conn, _| {
-            let mut claimed = Vec::with_capacity(devices.len());
-            for device in &devices {
-                claimed.extend(sql::keys::claim_key(conn, device)?);
-            }
-            Ok(claimed)
-        })
-    }
-
-    /// Queues to-device messages; per message its id, `None` where the device does not exist.
-    pub(crate) fn queue_to_device(
-        &self,
-        sender: DeviceRef,
-        messages: Arc<Vec<ToDeviceMessage>>,
-    ) -> impl Future<Output = Result<Vec<Option<u64>>, Error>> {
-        self.write(move |conn, now| sql::keys::queue_to_device(conn, &sender, &messages, now))
-    }
-
-    /// Up to `limit` messages waiting for `device` after id `after`, by id.
-    pub(crate) fn to_device_after(
-        &self,
-        device: DeviceKey,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
-        self.read(move |conn| sql::keys::to_device_after(conn, &device, after, limit))
-    }
-
-    /// Deletes those of `ids` that wait for `device`.
-    pub(crate) fn to_device_done(
-        &self,
-        device: DeviceKey,
-        ids: Vec<u64>,
-    ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::keys::to_device_done(conn, &device, &ids))
-    }
-
-    /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
-    pub(crate) fn delete_device(
-        &self,
-        account: UserId,
-        device: DeviceKey,
-    ) -> impl Future<Output = Result<bool, Error>> {
-        self.write(move |conn, _| sql::keys::delete_device(conn, account, &device))
-    }
-
-    // ---- key backup ----
-
-    /// Stores (or replaces) backup entries of `account`.
-    pub(crate) fn put_backup(
-        &self,
-        account: UserId,
-        entries: Vec<BackupEntry>,
-    ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::backup::put_backup(conn, account, &entries))
-    }
-
-    /// Up to `limit` backup entries of `account` after position `after`.
-    pub(crate) fn backup_after(
-        &self,
-        account: UserId,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<BackupPage, Error>> {
-        self.read(move |conn| sql::backup::backup_after(conn, account, after, limit))
     }
 }
 

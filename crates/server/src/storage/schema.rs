@@ -101,6 +101,36 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- Kept with each put, so the limit check does not count a million rows.
     ALTER TABLE accounts ADD COLUMN backup_entries INTEGER NOT NULL DEFAULT 0;
     ",
+    // 3: the conversation: group admins and when each member joined (the longest-standing
+    // becomes admin when the last one leaves), delivery positions and when `read` last moved,
+    // each account's privacy settings and when it was last seen, and who blocks whom.
+    "
+    ALTER TABLE members ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    -- 0 for members from before this migration: they joined before everyone after it.
+    ALTER TABLE members ADD COLUMN joined_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN read_at_ms INTEGER NOT NULL DEFAULT 0;
+    -- Reading implies holding.
+    UPDATE members SET delivered_seq = read_seq;
+    -- Groups did not record their creator or the order members joined in: the member with
+    -- the lowest account id (the oldest account among them) becomes each group's admin.
+    UPDATE members SET admin = 1
+    WHERE (chat_id, account_id) IN (
+        SELECT m.chat_id, min(m.account_id) FROM members m JOIN chats c ON c.id = m.chat_id
+        WHERE c.kind = 'group' GROUP BY m.chat_id
+    );
+    ALTER TABLE accounts ADD COLUMN share_read_receipts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE accounts ADD COLUMN share_presence INTEGER NOT NULL DEFAULT 1;
+    -- 0: not known (the account was last seen before this migration, or never left).
+    ALTER TABLE accounts ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE blocks (
+        blocker INTEGER NOT NULL REFERENCES accounts (id),
+        blocked INTEGER NOT NULL REFERENCES accounts (id),
+        PRIMARY KEY (blocker, blocked)
+    ) WITHOUT ROWID;
+    -- Every message to a 1:1 chat asks whether someone blocks its sender.
+    CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -170,12 +200,74 @@ mod tests {
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
                  ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages',
-                  'devices', 'one_time_keys', 'to_device', 'backup')",
+                  'devices', 'one_time_keys', 'to_device', 'backup', 'blocks')",
                 [],
                 |row| row.get(0),
             )
             .expect("count tables");
-        assert_eq!(tables, 10);
+        assert_eq!(tables, 11);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_an_admin_per_group_and_delivery_at_least_its_reads() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for migration in &MIGRATIONS[..2] {
+            conn.execute_batch(migration).expect("an older migration");
+        }
+        conn.pragma_update(None, "user_version", 2)
+            .expect("set version");
+        conn.execute_batch(
+            "INSERT INTO accounts (id, username, public_key, created_ms)
+                 VALUES (1, 'alice', x'00', 0), (2, 'bob', x'00', 0), (3, 'carol', x'00', 0);
+             INSERT INTO chats (id, kind, title, created_ms, head_seq, direct_key)
+                 VALUES (1, 'group', 'Trip', 0, 5, NULL), (2, 'direct', '', 0, 2, '1:2');
+             INSERT INTO members (chat_id, account_id, read_seq)
+                 VALUES (1, 3, 5), (1, 2, 1), (2, 1, 2), (2, 2, 0);",
+        )
+        .expect("a version 2 database");
+        migrate(&mut conn).expect("migrate");
+
+        let rows: Vec<(i64, i64, bool, i64, i64)> = conn
+            .prepare(
+                "SELECT chat_id, account_id, admin, delivered_seq, read_seq FROM members
+                 ORDER BY chat_id, account_id",
+            )
+            .expect("prepare")
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                (1, 2, true, 1, 1),
+                (1, 3, false, 5, 5),
+                (2, 1, false, 2, 2),
+                (2, 2, false, 0, 0)
+            ],
+            "the group's earliest account is its admin; a 1:1 chat has none"
+        );
+        let shared: (bool, bool, i64) = conn
+            .query_row(
+                "SELECT share_read_receipts, share_presence, last_seen_ms FROM accounts
+                 WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("an account");
+        assert_eq!(
+            shared,
+            (true, true, 0),
+            "shared until the account says otherwise"
+        );
     }
 
     #[test]

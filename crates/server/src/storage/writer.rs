@@ -233,8 +233,9 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
     run("COMMIT")
 }
 
-/// The current time in milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
+/// The current time in milliseconds since the Unix epoch: the clock of every stored time
+/// (and of `Presence::LastSeen`, which is stored too).
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -1,6 +1,8 @@
 //! Starting a real server in this process, and what the tests say to it: a [`Client`] over the
 //! test kit's raw protocol client (`merpati_testkit::RawClient`) that panics with the reason
-//! when the server does not answer as a test expects, and an Olm [`Device`].
+//! when the server does not answer as a test expects, the conversation's frames of protocol
+//! version 3 (`conversation`: lines, receipts, blocking, a whole [`Synced`] sync), and an Olm
+//! [`Device`].
 //!
 //! "Nothing arrives" is never shown by waiting: a test makes the server send something after
 //! the frames in question (a sentinel) and asserts that the sentinel comes next. The server
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use merpati_protocol::auth::AuthPurpose;
+use merpati_protocol::content::SystemEvent;
 use merpati_protocol::keys::{
     ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
 };
@@ -31,8 +34,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use vodozemac::Ed25519SecretKey;
 
+mod conversation;
 mod device;
 
+pub(crate) use conversation::Synced;
 pub(crate) use device::Device;
 
 /// A server running in this process.
@@ -94,23 +99,12 @@ impl TestServer {
 
     /// A new account signed in on a new connection.
     pub(crate) async fn signed_up(&self, name: &str) -> (Client, Member, [u8; 32]) {
-        let mut client = self.connect().await;
-        match client.register(name, &key(name)).await {
-            ServerFrame::Welcome {
-                me,
-                session_token: Some(token),
-            } => (client, me, token),
-            other => panic!("registering {name}: {other:?}"),
-        }
+        Client::signed_up(&self.endpoint(), name).await
     }
 
     /// Signs `name` in with its key on a new connection.
     pub(crate) async fn logged_in(&self, name: &str) -> Client {
-        let mut client = self.connect().await;
-        match client.login(name, &key(name)).await {
-            ServerFrame::Welcome { .. } => client,
-            other => panic!("signing {name} in: {other:?}"),
-        }
+        Client::logged_in(&self.endpoint(), name).await
     }
 
     /// `/metrics`, as name → value (samples without labels).
@@ -184,6 +178,28 @@ impl Client {
     pub(crate) async fn connect(endpoint: &Endpoint) -> Client {
         Client {
             raw: or_fail(RawClient::connect(endpoint, &ConnectOptions::default()).await),
+        }
+    }
+
+    /// Registers `name` on a new connection to `endpoint` (a server in this process or the
+    /// binary); the client, its account and its session token.
+    pub(crate) async fn signed_up(endpoint: &Endpoint, name: &str) -> (Client, Member, [u8; 32]) {
+        let mut client = Client::connect(endpoint).await;
+        match client.register(name, &key(name)).await {
+            ServerFrame::Welcome {
+                me,
+                session_token: Some(token),
+            } => (client, me, token),
+            other => panic!("registering {name}: {other:?}"),
+        }
+    }
+
+    /// Signs `name` in with its key on a new connection to `endpoint`.
+    pub(crate) async fn logged_in(endpoint: &Endpoint, name: &str) -> Client {
+        let mut client = Client::connect(endpoint).await;
+        match client.login(name, &key(name)).await {
+            ServerFrame::Welcome { .. } => client,
+            other => panic!("signing {name} in: {other:?}"),
         }
     }
 
@@ -285,18 +301,30 @@ impl Client {
         )
     }
 
-    /// Sends `CreateChat` and returns the answer.
-    pub(crate) async fn create_chat(&mut self, chat: NewChat) -> ServerFrame {
+    /// Sends the request `build` makes with a fresh request id and returns the answer, which
+    /// must carry that id if it is a `Chat`, a `BlockList` or an `Error`.
+    pub(crate) async fn request(
+        &mut self,
+        build: impl FnOnce(RequestId) -> ClientFrame,
+    ) -> ServerFrame {
         let request = self.request_id();
-        self.send(&ClientFrame::CreateChat { request, chat }).await;
+        self.send(&build(request)).await;
         let answer = self.recv().await;
         match &answer {
-            ServerFrame::Chat { request: r, .. } | ServerFrame::Error { request: r, .. } => {
+            ServerFrame::Chat { request: r, .. }
+            | ServerFrame::BlockList { request: r, .. }
+            | ServerFrame::Error { request: r, .. } => {
                 assert_eq!(*r, Some(request), "the answer carries the request id")
             }
             _ => {}
         }
         answer
+    }
+
+    /// Sends `CreateChat` and returns the answer.
+    pub(crate) async fn create_chat(&mut self, chat: NewChat) -> ServerFrame {
+        self.request(|request| ClientFrame::CreateChat { request, chat })
+            .await
     }
 
     /// Creates a chat that must succeed.
@@ -314,12 +342,30 @@ impl Client {
         .await
     }
 
+    /// Creates a group, and reads the answer and the `Created` line the server writes as its
+    /// first message, which the creator gets too: sent by the creator, its only admin, and
+    /// naming the group's title.
     pub(crate) async fn group(&mut self, title: &str, members: &[&str]) -> ChatInfo {
-        self.chat_with(NewChat::Group {
-            title: title.to_owned(),
-            members: members.iter().map(|name| username(name)).collect(),
-        })
-        .await
+        let group = self
+            .chat_with(NewChat::Group {
+                title: title.to_owned(),
+                members: members.iter().map(|name| username(name)).collect(),
+            })
+            .await;
+        assert_eq!(
+            group.head,
+            Seq(1),
+            "the Created line is the group's message 1"
+        );
+        let (line, event) = self.expect_line(group.id).await;
+        let SystemEvent::Created { by, title } = event else {
+            panic!("expected the Created line, got {event:?}");
+        };
+        assert_eq!((line.seq, line.sender), (Seq(1), by.id));
+        assert_eq!(group.admins, [by.id], "the creator is the only admin");
+        assert!(group.members.contains(&by));
+        assert_eq!(title, group.title);
+        group
     }
 
     /// Sends a message and waits for its Ack; returns the seq. The sender's own copy of the

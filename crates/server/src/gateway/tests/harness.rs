@@ -133,6 +133,32 @@ impl TestGateway {
     }
 }
 
+impl TestGateway {
+    /// A new connection that logged in to `name` (registered before): another session of
+    /// the account.
+    pub(super) async fn log_in(&self, name: &str) -> (Peer, Member) {
+        let mut peer = self.connect();
+        let nonce = peer.challenge().await;
+        let key = account_key(name);
+        let username = username(name);
+        let signature = key
+            .sign(&challenge_message(AuthPurpose::Login, &username, &nonce))
+            .to_bytes()
+            .to_vec();
+        peer.write(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::Login {
+                username,
+                signature,
+            },
+        });
+        match peer.next_frame().await {
+            ServerFrame::Welcome { me, .. } => (peer, me),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+}
+
 /// The account key of `name` in these tests: derived from the name, so it is the same at
 /// every sign-in.
 fn account_key(name: &str) -> Ed25519SecretKey {

@@ -1,4 +1,5 @@
-//! Accounts and their sessions: registering, signing in, resuming, signing out.
+//! Accounts and their sessions: registering, signing in, resuming, signing out; and what
+//! each account keeps about itself: its privacy settings and when it was last seen.
 //!
 //! An account is a username and the Ed25519 public key it registered with; a session is the
 //! SHA-256 of a token the client holds, never the token itself.
@@ -6,9 +7,10 @@
 use merpati_protocol::{ErrorCode, Member, UserId, Username};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{uint, username};
+use super::{blocks, int, uint, username};
 use crate::Error;
-use crate::storage::Account;
+use crate::privacy::Privacy;
+use crate::storage::{Account, PresenceFacts};
 
 /// Creates an account and its first session.
 pub(crate) fn register(
@@ -102,4 +104,72 @@ pub(crate) fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option
         })
         .optional()?;
     Ok(member)
+}
+
+/// An account's privacy: its settings and whom it blocks.
+pub(crate) fn privacy(conn: &Connection, account: UserId) -> Result<Privacy, Error> {
+    let flags: Option<(bool, bool)> = conn
+        .prepare_cached("SELECT share_read_receipts, share_presence FROM accounts WHERE id = ?1")?
+        .query_row([int(account.0)], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((share_read_receipts, share_presence)) = flags else {
+        return Ok(Privacy::default());
+    };
+    Ok(Privacy {
+        share_read_receipts,
+        share_presence,
+        blocked: blocks::block_list(conn, account)?.into_boxed_slice(),
+    })
+}
+
+/// Stores an account's privacy settings.
+pub(crate) fn set_privacy(
+    conn: &Connection,
+    account: UserId,
+    share_read_receipts: bool,
+    share_presence: bool,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "UPDATE accounts SET share_read_receipts = ?2, share_presence = ?3 WHERE id = ?1",
+    )?
+    .execute(params![int(account.0), share_read_receipts, share_presence])?;
+    Ok(())
+}
+
+/// Stores when accounts were last seen (a time never moves back).
+pub(crate) fn store_last_seen(conn: &Connection, seen: &[(UserId, u64)]) -> Result<(), Error> {
+    let mut statement = conn
+        .prepare_cached("UPDATE accounts SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1")?;
+    for (account, at_ms) in seen {
+        statement.execute([int(account.0), int(*at_ms)])?;
+    }
+    Ok(())
+}
+
+/// What decides how `watcher` sees `watched`'s presence while `watched` is offline.
+pub(crate) fn presence_facts(
+    conn: &Connection,
+    watched: UserId,
+    watcher: UserId,
+) -> Result<PresenceFacts, Error> {
+    let facts = conn
+        .prepare_cached(
+            "SELECT a.share_presence, a.last_seen_ms,
+                    EXISTS (SELECT 1 FROM blocks WHERE blocker = a.id AND blocked = ?2)
+             FROM accounts a WHERE a.id = ?1",
+        )?
+        .query_row([int(watched.0), int(watcher.0)], |row| {
+            Ok(PresenceFacts {
+                shares_presence: row.get(0)?,
+                last_seen_ms: uint(row.get(1)?),
+                blocks_watcher: row.get(2)?,
+            })
+        })
+        .optional()?;
+    // An account that does not exist shares nothing.
+    Ok(facts.unwrap_or(PresenceFacts {
+        shares_presence: false,
+        last_seen_ms: 0,
+        blocks_watcher: false,
+    }))
 }

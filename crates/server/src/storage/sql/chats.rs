@@ -1,30 +1,42 @@
-//! Chats and their members: creating 1:1 chats and groups, adding and removing members, and
-//! reading chats back as [`ChatSnapshot`]s (each member with their read position).
+//! Chats and their members: reading chats back as [`ChatSnapshot`]s (each member with their
+//! role and positions, and who among them blocks whom), finding or creating 1:1 chats, and
+//! the membership checks other requests need. Changes to groups are in `groups`.
 
-use merpati_protocol::{ChatId, ChatKind, ErrorCode, MAX_GROUP_MEMBERS, Member, Seq, UserId};
+use std::collections::HashMap;
+
+use merpati_protocol::{ChatId, ChatKind, Member, Receipt, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{int, uint, username};
+use super::{blocks, int, uint, username};
 use crate::Error;
-use crate::storage::ChatSnapshot;
-use crate::storage::no_such_chat;
+use crate::storage::{ChatSnapshot, MemberState};
 
 /// The columns `snapshots` expects, one row per (chat, member).
 const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
-     m.account_id, a.username, m.read_seq";
+     m.account_id, a.username, m.admin, m.joined_ms, m.delivered_seq, m.read_seq,
+     m.read_at_ms, a.share_read_receipts";
 
 /// Groups (chat, member) rows into snapshots; the rows must be ordered by chat.
 fn snapshots(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<ChatSnapshot>, Error> {
     let mut chats: Vec<ChatSnapshot> = Vec::new();
     while let Some(row) = rows.next()? {
         let id = ChatId(uint(row.get(0)?));
-        let member = (
-            Member {
-                id: UserId(uint(row.get(5)?)),
+        let user = UserId(uint(row.get(5)?));
+        let member = MemberState {
+            member: Member {
+                id: user,
                 username: username(row.get(6)?)?,
             },
-            Seq(uint(row.get(7)?)),
-        );
+            admin: row.get(7)?,
+            joined_ms: uint(row.get(8)?),
+            receipt: Receipt {
+                user,
+                delivered: Seq(uint(row.get(9)?)),
+                read: Seq(uint(row.get(10)?)),
+                read_at_ms: uint(row.get(11)?),
+            },
+            shares_read_receipts: row.get(12)?,
+        };
         match chats.last_mut() {
             Some(chat) if chat.id == id => chat.members.push(member),
             _ => chats.push(snapshot_head(row, id, member)?),
@@ -33,7 +45,7 @@ fn snapshots(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<ChatSnapshot>, Error> 
     Ok(chats)
 }
 
-fn snapshot_head(row: &Row<'_>, id: ChatId, member: (Member, Seq)) -> Result<ChatSnapshot, Error> {
+fn snapshot_head(row: &Row<'_>, id: ChatId, member: MemberState) -> Result<ChatSnapshot, Error> {
     let kind: String = row.get(1)?;
     Ok(ChatSnapshot {
         id,
@@ -46,6 +58,7 @@ fn snapshot_head(row: &Row<'_>, id: ChatId, member: (Member, Seq)) -> Result<Cha
         created_ms: uint(row.get(3)?),
         head: Seq(uint(row.get(4)?)),
         members: vec![member],
+        blocks: Vec::new(),
     })
 }
 
@@ -57,10 +70,24 @@ pub(crate) fn chat(conn: &Connection, chat: ChatId) -> Result<Option<ChatSnapsho
          WHERE c.id = ?1 ORDER BY a.id"
     ))?;
     let mut rows = statement.query([int(chat.0)])?;
-    Ok(snapshots(&mut rows)?.pop())
+    let Some(mut snapshot) = snapshots(&mut rows)?.pop() else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT b.blocker, b.blocked FROM members m
+         JOIN blocks b ON b.blocker = m.account_id
+         JOIN members o ON o.chat_id = m.chat_id AND o.account_id = b.blocked
+         WHERE m.chat_id = ?1",
+    )?;
+    snapshot.blocks = statement
+        .query_map([int(chat.0)], |row| {
+            Ok((UserId(uint(row.get(0)?)), UserId(uint(row.get(1)?))))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(snapshot))
 }
 
-/// Every chat an account belongs to, with all their members, in one query.
+/// Every chat an account belongs to, with all their members, in two queries.
 pub(crate) fn chats_of(conn: &Connection, account: UserId) -> Result<Vec<ChatSnapshot>, Error> {
     let mut statement = conn.prepare_cached(&format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM members mine
@@ -69,7 +96,35 @@ pub(crate) fn chats_of(conn: &Connection, account: UserId) -> Result<Vec<ChatSna
          WHERE mine.account_id = ?1 ORDER BY c.id, a.id"
     ))?;
     let mut rows = statement.query([int(account.0)])?;
-    snapshots(&mut rows)
+    let mut chats = snapshots(&mut rows)?;
+    // Only the blocks that involve the account change what it is told; usually there are none.
+    let mut statement = conn.prepare_cached(
+        "SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
+         JOIN members m ON m.account_id = b.blocked
+         JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = ?1
+         WHERE b.blocker = ?1
+         UNION ALL
+         SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
+         JOIN members m ON m.account_id = b.blocker
+         JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = ?1
+         WHERE b.blocked = ?1",
+    )?;
+    let mut blocks: HashMap<ChatId, Vec<(UserId, UserId)>> = HashMap::new();
+    let rows = statement.query_map([int(account.0)], |row| {
+        Ok((
+            ChatId(uint(row.get(0)?)),
+            UserId(uint(row.get(1)?)),
+            UserId(uint(row.get(2)?)),
+        ))
+    })?;
+    for row in rows {
+        let (chat, blocker, blocked) = row?;
+        blocks.entry(chat).or_default().push((blocker, blocked));
+    }
+    for chat in &mut chats {
+        chat.blocks = blocks.remove(&chat.id).unwrap_or_default();
+    }
+    Ok(chats)
 }
 
 /// The ids of a chat's members.
@@ -90,130 +145,95 @@ pub(crate) fn is_member(conn: &Connection, chat: ChatId, account: UserId) -> Res
     Ok(found.is_some())
 }
 
-fn add_members(conn: &Connection, chat: i64, accounts: &[UserId]) -> Result<(), Error> {
+/// The kind of a chat `account` is a member of; `None` if it is not one.
+pub(crate) fn kind_for_member(
+    conn: &Connection,
+    chat: ChatId,
+    account: UserId,
+) -> Result<Option<ChatKind>, Error> {
+    let direct: Option<bool> = conn
+        .prepare_cached(
+            "SELECT c.kind = 'direct' FROM members m JOIN chats c ON c.id = m.chat_id
+             WHERE m.chat_id = ?1 AND m.account_id = ?2",
+        )?
+        .query_row([int(chat.0), int(account.0)], |row| row.get(0))
+        .optional()?;
+    Ok(direct.map(|direct| {
+        if direct {
+            ChatKind::Direct
+        } else {
+            ChatKind::Group
+        }
+    }))
+}
+
+/// Adds accounts to a chat, joining now.
+pub(super) fn add_members(
+    conn: &Connection,
+    chat: i64,
+    accounts: &[UserId],
+    now_ms: i64,
+) -> Result<(), Error> {
     let mut statement = conn.prepare_cached(
-        "INSERT INTO members (chat_id, account_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        "INSERT INTO members (chat_id, account_id, joined_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
     )?;
     for account in accounts {
-        statement.execute([chat, int(account.0)])?;
+        statement.execute([chat, int(account.0), now_ms])?;
     }
     Ok(())
 }
 
-fn stored_chat(conn: &Connection, id: i64) -> Result<ChatSnapshot, Error> {
-    chat(conn, ChatId(uint(id)))?.ok_or_else(|| {
+/// A chat read back inside the transaction that changed it.
+pub(super) fn stored_chat(conn: &Connection, id: ChatId) -> Result<ChatSnapshot, Error> {
+    chat(conn, id)?.ok_or_else(|| {
         Error::Io(std::io::Error::other(
             "a chat vanished inside its transaction",
         ))
     })
 }
 
+/// The key naming the 1:1 chat of two accounts: one per unordered pair.
+fn direct_key(a: UserId, b: UserId) -> String {
+    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
+}
+
+/// Whether two accounts share a 1:1 chat.
+pub(crate) fn share_direct_chat(conn: &Connection, a: UserId, b: UserId) -> Result<bool, Error> {
+    let found = conn
+        .prepare_cached("SELECT 1 FROM chats WHERE direct_key = ?1")?
+        .query_row([direct_key(a, b)], |_| Ok(()))
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// The 1:1 chat between two accounts, created if there is none; `true` if it was created.
+/// Refused with `Blocked` if `other` blocks `me`.
 pub(crate) fn create_direct(
     conn: &Connection,
     me: UserId,
     other: UserId,
     now_ms: i64,
 ) -> Result<(ChatSnapshot, bool), Error> {
+    if blocks::blocker_among(conn, me, &[other])?.is_some() {
+        return Err(blocks::blocked_by(other));
+    }
     // One key per unordered pair, so a second request (from either side) finds the first chat.
-    let key = format!("{}:{}", me.0.min(other.0), me.0.max(other.0));
+    let key = direct_key(me, other);
     let existing: Option<i64> = conn
         .prepare_cached("SELECT id FROM chats WHERE direct_key = ?1")?
         .query_row([&key], |row| row.get(0))
         .optional()?;
     if let Some(id) = existing {
-        return Ok((stored_chat(conn, id)?, false));
+        return Ok((stored_chat(conn, ChatId(uint(id)))?, false));
     }
     conn.prepare_cached(
         "INSERT INTO chats (kind, title, created_ms, direct_key) VALUES ('direct', '', ?1, ?2)",
     )?
     .execute(params![now_ms, key])?;
     let id = conn.last_insert_rowid();
-    add_members(conn, id, &[me, other])?;
-    Ok((stored_chat(conn, id)?, true))
-}
-
-/// A new group of `creator` and `members` (already checked to exist, without duplicates).
-pub(crate) fn create_group(
-    conn: &Connection,
-    creator: UserId,
-    title: &str,
-    members: &[UserId],
-    now_ms: i64,
-) -> Result<ChatSnapshot, Error> {
-    conn.prepare_cached("INSERT INTO chats (kind, title, created_ms) VALUES ('group', ?1, ?2)")?
-        .execute(params![title, now_ms])?;
-    let id = conn.last_insert_rowid();
-    add_members(conn, id, &[creator])?;
-    add_members(conn, id, members)?;
-    stored_chat(conn, id)
-}
-
-/// Adds `account` to a group that `by` belongs to.
-pub(crate) fn add_member(
-    conn: &Connection,
-    chat_id: ChatId,
-    by: UserId,
-    account: &Member,
-) -> Result<ChatSnapshot, Error> {
-    let chat = chat(conn, chat_id)?
-        .filter(|chat| chat.has_member(by))
-        .ok_or_else(|| no_such_chat(chat_id))?;
-    if chat.kind != ChatKind::Group {
-        return Err(Error::refused(
-            ErrorCode::NotAGroup,
-            "only groups take new members",
-        ));
-    }
-    if chat.has_member(account.id) {
-        return Err(Error::refused(
-            ErrorCode::AlreadyMember,
-            format!("{} is already a member", account.username),
-        ));
-    }
-    if chat.members.len() >= MAX_GROUP_MEMBERS {
-        return Err(Error::refused(
-            ErrorCode::TooManyMembers,
-            format!("a group has at most {MAX_GROUP_MEMBERS} members"),
-        ));
-    }
-    add_members(conn, int(chat_id.0), &[account.id])?;
-    stored_chat(conn, int(chat_id.0))
-}
-
-/// Takes `user` out of a group that `by` belongs to (`by == user`: leaving); the group as it
-/// is afterwards and who left.
-pub(crate) fn remove_member(
-    conn: &Connection,
-    chat_id: ChatId,
-    by: UserId,
-    user: UserId,
-) -> Result<(ChatSnapshot, Member), Error> {
-    let mut chat = chat(conn, chat_id)?
-        .filter(|chat| chat.has_member(by))
-        .ok_or_else(|| no_such_chat(chat_id))?;
-    if chat.kind != ChatKind::Group {
-        return Err(Error::refused(
-            ErrorCode::NotAGroup,
-            "only groups lose members; a 1:1 chat stays as it is",
-        ));
-    }
-    let Some(index) = chat
-        .members
-        .iter()
-        .position(|(member, _)| member.id == user)
-    else {
-        return Err(Error::refused(
-            ErrorCode::NotAMember,
-            format!("user {} is not a member of this group", user.0),
-        ));
-    };
-    conn.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND account_id = ?2")?
-        .execute([int(chat_id.0), int(user.0)])?;
-    // Cut from the snapshot read above rather than read again: a group whose last member
-    // left has no member rows to read it back from.
-    let (removed, _) = chat.members.remove(index);
-    Ok((chat, removed))
+    add_members(conn, id, &[me, other], now_ms)?;
+    Ok((stored_chat(conn, ChatId(uint(id)))?, true))
 }
 
 /// Every account that shares a chat with `account`, `account` included.

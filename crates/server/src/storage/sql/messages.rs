@@ -1,13 +1,15 @@
-//! Messages and read positions: appending (idempotently on `client_msg_id`), reading pages
-//! forwards and backwards cut to fit one frame, and moving a member's read position.
+//! Messages: appending (idempotently on `client_msg_id`, optionally deleting an earlier
+//! message of the sender's in the same transaction), the lines the server writes into a
+//! group's history, and reading pages forwards and backwards cut to fit one frame.
 
+use merpati_protocol::content::{SystemEvent, is_system_body};
 use merpati_protocol::{
-    ChatId, ClientMsgId, ErrorCode, MAX_FRAME_BYTES, MessageFrame, Seq, UserId,
+    ChatId, ChatKind, ClientMsgId, ErrorCode, MAX_FRAME_BYTES, MessageFrame, Seq, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::chats::is_member;
-use super::{PAGE_OVERHEAD, int, uint};
+use super::chats::kind_for_member;
+use super::{PAGE_OVERHEAD, blocks, int, uint};
 use crate::Error;
 use crate::storage::no_such_chat;
 use crate::storage::{Appended, Page};
@@ -27,19 +29,28 @@ fn client_msg_id(raw: Vec<u8>) -> rusqlite::Result<ClientMsgId> {
     Ok(ClientMsgId(bytes))
 }
 
-/// Appends a message, or finds it if this `client_msg_id` was stored before.
+/// Appends a message, or finds it if this `client_msg_id` was stored before. With `deletes`,
+/// the sender's earlier message of that id loses its body in the same transaction.
 // Runs without a savepoint (`Work::checked_first`): it must refuse only before its first
-// write, as it does: membership and the id clash are checked first.
+// write, as it does: membership, blocking, the id clash and the target are checked first.
 pub(crate) fn append(
     conn: &Connection,
     chat: ChatId,
     client_msg_id: ClientMsgId,
     sender: UserId,
     body: &[u8],
+    deletes: Option<ClientMsgId>,
     now_ms: i64,
 ) -> Result<Appended, Error> {
-    if !is_member(conn, chat, sender)? {
+    let Some(kind) = kind_for_member(conn, chat, sender)? else {
         return Err(no_such_chat(chat));
+    };
+    // Only a 1:1 chat refuses a blocked sender: a group's history is one log for everyone.
+    if kind == ChatKind::Direct && blocks::blocked_in_chat(conn, int(chat.0), sender)? {
+        return Err(Error::refused(
+            ErrorCode::Blocked,
+            "the other person does not accept messages from you",
+        ));
     }
     let earlier = conn
         .prepare_cached(
@@ -68,6 +79,59 @@ pub(crate) fn append(
             newly_stored: false,
         });
     }
+    if let Some(target) = deletes {
+        check_deletable(conn, chat, target, sender)?;
+    }
+    let seq = insert(conn, chat, client_msg_id, sender, body, now_ms)?;
+    if let Some(target) = deletes {
+        // With `secure_delete` on (`Storage::open`), SQLite overwrites the old body's bytes,
+        // overflow pages included, rather than leaving them in free space.
+        conn.prepare_cached(
+            "UPDATE messages SET body = x'' WHERE chat_id = ?1 AND client_msg_id = ?2",
+        )?
+        .execute(params![int(chat.0), &target.0[..]])?;
+    }
+    Ok(Appended {
+        seq,
+        sent_at_ms: uint(now_ms),
+        newly_stored: true,
+    })
+}
+
+/// Refuses a deletion whose target is not the sender's own message in the chat (a line the
+/// server wrote is nobody's).
+fn check_deletable(
+    conn: &Connection,
+    chat: ChatId,
+    target: ClientMsgId,
+    sender: UserId,
+) -> Result<(), Error> {
+    let stored: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT sender, body FROM messages WHERE chat_id = ?1 AND client_msg_id = ?2",
+        )?
+        .query_row(params![int(chat.0), &target.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    match stored {
+        Some((owner, body)) if owner == int(sender.0) && !is_system_body(&body) => Ok(()),
+        _ => Err(Error::refused(
+            ErrorCode::NotYourMessage,
+            "only your own messages in this chat can be deleted",
+        )),
+    }
+}
+
+/// Stores a message at the chat's next sequence number.
+fn insert(
+    conn: &Connection,
+    chat: ChatId,
+    client_msg_id: ClientMsgId,
+    sender: UserId,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Seq, Error> {
     let seq: i64 = conn
         .prepare_cached(
             "UPDATE chats SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
@@ -85,40 +149,32 @@ pub(crate) fn append(
         now_ms,
         body
     ])?;
-    Ok(Appended {
-        seq: Seq(uint(seq)),
-        sent_at_ms: uint(now_ms),
-        newly_stored: true,
-    })
+    Ok(Seq(uint(seq)))
 }
 
-/// Moves a member's read position forward (never back, never past the head); the new
-/// position if it moved.
-pub(crate) fn mark_read(
+/// Writes a line into a group's history on behalf of `sender` (the member who acted); the
+/// message as members are sent it.
+pub(crate) fn append_system(
     conn: &Connection,
     chat: ChatId,
-    account: UserId,
-    seq: Seq,
-) -> Result<Option<Seq>, Error> {
-    let row: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT m.read_seq, c.head_seq FROM members m JOIN chats c ON c.id = m.chat_id
-             WHERE m.chat_id = ?1 AND m.account_id = ?2",
-        )?
-        .query_row([int(chat.0), int(account.0)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    let Some((read, head)) = row else {
-        return Err(no_such_chat(chat));
-    };
-    let wanted = int(seq.0).min(head);
-    if wanted <= read {
-        return Ok(None);
-    }
-    conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE chat_id = ?1 AND account_id = ?2")?
-        .execute([int(chat.0), int(account.0), wanted])?;
-    Ok(Some(Seq(uint(wanted))))
+    sender: UserId,
+    event: &SystemEvent,
+    now_ms: i64,
+) -> Result<MessageFrame, Error> {
+    // Random like a client's: a client cannot guess it to claim it first.
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id)?;
+    let client_msg_id = ClientMsgId(id);
+    let body = event.to_body();
+    let seq = insert(conn, chat, client_msg_id, sender, &body, now_ms)?;
+    Ok(MessageFrame {
+        chat_id: chat,
+        seq,
+        client_msg_id,
+        sender,
+        sent_at_ms: uint(now_ms),
+        body,
+    })
 }
 
 fn message(chat: ChatId, row: &Row<'_>) -> rusqlite::Result<MessageFrame> {

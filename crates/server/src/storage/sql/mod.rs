@@ -6,9 +6,12 @@
 //! connection. Ids and sequence numbers are `u64` on the wire and `INTEGER` (i64) in SQLite:
 //! values from the network that do not fit saturate to `i64::MAX`, which names nothing.
 //!
-//! - `accounts`: accounts and their sessions.
-//! - `chats`: chats and their members.
-//! - `messages`: appending messages, reading pages of them, and read positions.
+//! - `accounts`: accounts and their sessions, privacy settings, when each was last seen.
+//! - `chats`: chats and their members, read back as snapshots; 1:1 chats.
+//! - `groups`: changes to groups (members, title, admins) and the lines they write.
+//! - `messages`: appending messages (and deleting one for everyone), reading pages of them.
+//! - `receipts`: delivery and read positions.
+//! - `blocks`: who blocks whom.
 //! - `keys`: the key directory (devices, one-time and fallback keys) and to-device messages.
 //! - `backup`: each account's sealed key backup.
 //!
@@ -16,9 +19,12 @@
 
 pub(super) mod accounts;
 pub(super) mod backup;
+pub(super) mod blocks;
 pub(super) mod chats;
+pub(super) mod groups;
 pub(super) mod keys;
 pub(super) mod messages;
+pub(super) mod receipts;
 
 use merpati_protocol::Username;
 

@@ -11,11 +11,23 @@
 //! A session that published its device's keys is also bound to that device, so that a
 //! to-device message reaches only the sessions of the one browser it is encrypted for.
 //!
-//! It also caches who is in each chat, since every message needs that list.
+//! Beside its sessions, each online account's [`Privacy`] is kept here: the live pushes of
+//! receipts, typing and presence are filtered by the privacy of the accounts they reach.
+//!
+//! It also caches who is in each chat, since every message needs that list, and who sent the
+//! newest messages of each active group, which a receipt needs.
+//!
+//! # Layout
+//! - this file: the registry of online accounts and their sessions, delivery, devices, the
+//!   member cache.
+//! - `presence`: which account each session watches, and pushing presence when it changes.
+//! - `recent`: who sent the newest messages of each active group.
+
+mod presence;
+mod recent;
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,6 +36,12 @@ use merpati_protocol::keys::{DeviceKey, DeviceRef};
 use merpati_protocol::{ChatId, UserId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+use crate::privacy::Privacy;
+pub(crate) use presence::Watcher;
+#[cfg(test)]
+pub(crate) use recent::KEPT_PER_CHAT;
+pub(crate) use recent::RecentSenders;
 
 /// How many frames may wait for one session before it counts as too slow.
 pub(crate) const SESSION_QUEUE: usize = 512;
@@ -45,6 +63,8 @@ struct Subscriber {
     queue: Arc<Queue>,
     /// The device the session published keys for, if it has.
     device: Option<DeviceKey>,
+    /// The account whose presence the session watches, if any.
+    watching: Option<UserId>,
     /// Cancelled to tell the session it is too slow and must close.
     evict: CancellationToken,
 }
@@ -115,7 +135,8 @@ pub(crate) struct Subscription {
     pub(crate) guard: OnlineGuard,
 }
 
-/// The registry of online sessions and the chat member cache.
+/// The registry of online accounts (their sessions, privacy and watches) and the caches of
+/// chat members and recent senders.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FanOut {
     inner: Arc<Inner>,
@@ -123,9 +144,36 @@ pub(crate) struct FanOut {
 
 #[derive(Debug, Default)]
 struct Inner {
-    online: RwLock<HashMap<UserId, Vec<Subscriber>>>,
+    online: RwLock<Registry>,
     members: RwLock<HashMap<ChatId, Arc<[UserId]>>>,
+    recent: RecentSenders,
     next_session: AtomicU64,
+}
+
+/// The online accounts and who watches whose presence, under one lock, so that presence is
+/// pushed in the order accounts come and go.
+#[derive(Debug, Default)]
+struct Registry {
+    accounts: HashMap<UserId, OnlineAccount>,
+    /// Per watched account, the sessions watching it.
+    watchers: HashMap<UserId, Vec<Watcher>>,
+}
+
+/// An account with at least one session online.
+#[derive(Debug)]
+struct OnlineAccount {
+    privacy: Privacy,
+    sessions: Vec<Subscriber>,
+}
+
+impl Registry {
+    fn subscriber_mut(&mut self, user: UserId, session: SessionId) -> Option<&mut Subscriber> {
+        let account = self.accounts.get_mut(&user)?;
+        account
+            .sessions
+            .iter_mut()
+            .find(|subscriber| subscriber.session == session)
+    }
 }
 
 impl FanOut {
@@ -138,8 +186,10 @@ impl FanOut {
         SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    /// Puts a session of `user` online.
-    pub(crate) fn join(&self, user: UserId, session: SessionId) -> Subscription {
+    /// Puts a session of `user` online; `privacy` is the account's as read at sign-in (if the
+    /// account is online already, the registry's copy is kept: it is at least as fresh). The
+    /// account's first session makes it `Online` to those watching it.
+    pub(crate) fn join(&self, user: UserId, session: SessionId, privacy: Privacy) -> Subscription {
         let queue = Arc::new(Queue::default());
         let frames = Frames {
             queue: Arc::clone(&queue),
@@ -149,48 +199,115 @@ impl FanOut {
             session,
             queue,
             device: None,
+            watching: None,
             evict: evict.clone(),
         };
         let mut online = write(&self.inner.online);
-        let sessions = online.entry(user).or_default();
+        let first = !online.accounts.contains_key(&user);
+        let account = online
+            .accounts
+            .entry(user)
+            .or_insert_with(|| OnlineAccount {
+                privacy,
+                sessions: Vec::new(),
+            });
         // Most accounts have one session: room for exactly that, not the four a first push
         // would make room for.
-        sessions.reserve_exact(1);
-        sessions.push(subscriber);
+        account.sessions.reserve_exact(1);
+        account.sessions.push(subscriber);
+        if first {
+            online.announce(user, merpati_protocol::Presence::Online);
+        }
         drop(online);
         Subscription {
             frames,
             evicted: evict,
             guard: OnlineGuard {
-                fanout: self.clone(),
+                fanout: Some(self.clone()),
                 user,
                 session,
             },
         }
     }
 
-    fn leave(&self, user: UserId, session: SessionId) {
+    /// Takes a session off the registry; when it was the account's last, the time it went
+    /// offline (it is then `LastSeen` to those watching it).
+    fn leave(&self, user: UserId, session: SessionId) -> Option<u64> {
         let mut online = write(&self.inner.online);
-        if let Entry::Occupied(mut entry) = online.entry(user) {
-            entry
-                .get_mut()
-                .retain(|subscriber| subscriber.session != session);
-            if entry.get().is_empty() {
-                entry.remove();
-            }
+        let account = online.accounts.get_mut(&user)?;
+        let index = account
+            .sessions
+            .iter()
+            .position(|subscriber| subscriber.session == session)?;
+        let watching = account.sessions.swap_remove(index).watching;
+        let last = account.sessions.is_empty();
+        if let Some(watched) = watching {
+            online.unwatch(watched, session);
         }
+        if !last {
+            return None;
+        }
+        let at_ms = crate::storage::now_ms();
+        online.announce(user, merpati_protocol::Presence::LastSeen { at_ms });
+        online.accounts.remove(&user);
+        Some(at_ms)
     }
 
     /// Hands `frame` to every online session of every user in `users`, except `skip`.
     pub(crate) fn deliver(&self, users: &[UserId], frame: &Bytes, skip: Option<SessionId>) {
+        self.deliver_each(users, skip, |_, _| Some(frame.clone()));
+    }
+
+    /// Hands each online user in `users` the frame `frame_for` makes for them from their
+    /// privacy (`None`: nothing for them), to every session but `skip`. Called under the
+    /// registry's lock: `frame_for` must not call back into the registry.
+    pub(crate) fn deliver_each(
+        &self,
+        users: &[UserId],
+        skip: Option<SessionId>,
+        mut frame_for: impl FnMut(UserId, &Privacy) -> Option<Bytes>,
+    ) {
         let online = read(&self.inner.online);
         for user in users {
-            for subscriber in online.get(user).into_iter().flatten() {
-                if Some(subscriber.session) == skip {
-                    continue;
+            let Some(account) = online.accounts.get(user) else {
+                continue;
+            };
+            let Some(frame) = frame_for(*user, &account.privacy) else {
+                continue;
+            };
+            for subscriber in &account.sessions {
+                if Some(subscriber.session) != skip {
+                    offer(subscriber, &frame);
                 }
+            }
+        }
+    }
+
+    /// Hands `frame` to one session of `user`.
+    pub(crate) fn deliver_to_session(&self, user: UserId, session: SessionId, frame: &Bytes) {
+        let online = read(&self.inner.online);
+        let sessions = online.accounts.get(&user).into_iter();
+        for subscriber in sessions.flat_map(|account| &account.sessions) {
+            if subscriber.session == session {
                 offer(subscriber, frame);
             }
+        }
+    }
+
+    /// The privacy of an online account.
+    pub(crate) fn privacy(&self, user: UserId) -> Option<Privacy> {
+        let online = read(&self.inner.online);
+        online
+            .accounts
+            .get(&user)
+            .map(|account| account.privacy.clone())
+    }
+
+    /// Changes the privacy of an online account (after storing the change).
+    pub(crate) fn update_privacy(&self, user: UserId, change: impl FnOnce(&mut Privacy)) {
+        let mut online = write(&self.inner.online);
+        if let Some(account) = online.accounts.get_mut(&user) {
+            change(&mut account.privacy);
         }
     }
 
@@ -198,8 +315,7 @@ impl FanOut {
     /// to-device messages for that device.
     pub(crate) fn bind_device(&self, user: UserId, session: SessionId, device: DeviceKey) {
         let mut online = write(&self.inner.online);
-        let subscribers = online.get_mut(&user).into_iter().flatten();
-        for subscriber in subscribers.filter(|subscriber| subscriber.session == session) {
+        if let Some(subscriber) = online.subscriber_mut(user, session) {
             subscriber.device = Some(device);
         }
     }
@@ -207,7 +323,8 @@ impl FanOut {
     /// Hands `frame` to every online session bound to `device`, and to no other.
     pub(crate) fn deliver_to_device(&self, device: &DeviceRef, frame: &Bytes) {
         let online = read(&self.inner.online);
-        for subscriber in online.get(&device.user).into_iter().flatten() {
+        let sessions = online.accounts.get(&device.user).into_iter();
+        for subscriber in sessions.flat_map(|account| &account.sessions) {
             if subscriber.device == Some(device.device) {
                 offer(subscriber, frame);
             }
@@ -217,7 +334,12 @@ impl FanOut {
     /// Whether `user` has a session online.
     #[cfg(test)]
     pub(crate) fn is_online(&self, user: UserId) -> bool {
-        read(&self.inner.online).contains_key(&user)
+        read(&self.inner.online).accounts.contains_key(&user)
+    }
+
+    /// Who sent the newest messages of each active group.
+    pub(crate) fn recent_senders(&self) -> &RecentSenders {
+        &self.inner.recent
     }
 
     /// The cached member list of a chat.
@@ -280,139 +402,32 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Keeps a session online; dropping it takes the session off the registry.
+/// Keeps a session online; [`OnlineGuard::leave`] (or dropping it) takes the session off the
+/// registry.
 #[derive(Debug)]
 pub(crate) struct OnlineGuard {
-    fanout: FanOut,
+    /// `None` once left.
+    fanout: Option<FanOut>,
     user: UserId,
     session: SessionId,
 }
 
+impl OnlineGuard {
+    /// Takes the session off the registry; when it was the account's last, the time the
+    /// account went offline, for the caller to store.
+    pub(crate) fn leave(mut self) -> Option<u64> {
+        let fanout = self.fanout.take()?;
+        fanout.leave(self.user, self.session)
+    }
+}
+
 impl Drop for OnlineGuard {
     fn drop(&mut self) {
-        self.fanout.leave(self.user, self.session);
+        if let Some(fanout) = self.fanout.take() {
+            fanout.leave(self.user, self.session);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_frame_reaches_every_session_of_every_member_but_the_skipped_one() {
-        let fanout = FanOut::new();
-        let (alice, bob) = (UserId(1), UserId(2));
-        let (a1, a2, b1) = (
-            fanout.next_session_id(),
-            fanout.next_session_id(),
-            fanout.next_session_id(),
-        );
-        let mut alice_tab1 = fanout.join(alice, a1);
-        let mut alice_tab2 = fanout.join(alice, a2);
-        let mut bob_tab = fanout.join(bob, b1);
-        let frame = Bytes::from_static(b"frame");
-        fanout.deliver(&[alice, bob], &frame, Some(a1));
-        assert_eq!(alice_tab1.frames.try_recv(), None);
-        assert_eq!(alice_tab2.frames.try_recv(), Some(Some(frame.clone())));
-        assert_eq!(bob_tab.frames.try_recv(), Some(Some(frame)));
-    }
-
-    #[test]
-    fn a_to_device_frame_reaches_only_the_sessions_bound_to_its_device() {
-        let fanout = FanOut::new();
-        let alice = UserId(1);
-        let (phone, laptop) = (DeviceKey([1; 32]), DeviceKey([2; 32]));
-        let (s1, s2, s3) = (
-            fanout.next_session_id(),
-            fanout.next_session_id(),
-            fanout.next_session_id(),
-        );
-        let mut phone_tab = fanout.join(alice, s1);
-        let mut laptop_tab = fanout.join(alice, s2);
-        let mut unbound_tab = fanout.join(alice, s3);
-        fanout.bind_device(alice, s1, phone);
-        fanout.bind_device(alice, s2, laptop);
-        let frame = Bytes::from_static(b"olm");
-        fanout.deliver_to_device(
-            &DeviceRef {
-                user: alice,
-                device: phone,
-            },
-            &frame,
-        );
-        assert_eq!(phone_tab.frames.try_recv(), Some(Some(frame)));
-        assert_eq!(laptop_tab.frames.try_recv(), None);
-        assert_eq!(unbound_tab.frames.try_recv(), None);
-    }
-
-    #[test]
-    fn a_session_that_cannot_keep_up_is_evicted() {
-        let fanout = FanOut::new();
-        let user = UserId(1);
-        let slow = fanout.join(user, fanout.next_session_id());
-        let frame = Bytes::from_static(b"x");
-        for _ in 0..SESSION_QUEUE {
-            fanout.deliver(&[user], &frame, None);
-        }
-        assert!(!slow.evicted.is_cancelled());
-        fanout.deliver(&[user], &frame, None);
-        assert!(slow.evicted.is_cancelled());
-    }
-
-    #[tokio::test]
-    async fn a_waiting_session_wakes_for_each_frame_in_order_and_hears_when_it_was_let_go() {
-        let fanout = FanOut::new();
-        let user = UserId(7);
-        let Subscription {
-            mut frames, guard, ..
-        } = fanout.join(user, fanout.next_session_id());
-        let waiting = tokio::spawn(async move {
-            let mut got = Vec::new();
-            while let Some(frame) = frames.recv().await {
-                got.push(frame);
-            }
-            got
-        });
-        tokio::task::yield_now().await;
-        for text in [&b"one"[..], b"two", b"three"] {
-            fanout.deliver(&[user], &Bytes::from_static(text), None);
-            tokio::task::yield_now().await;
-        }
-        // Leaving the registry ends the stream after what was queued.
-        fanout.deliver(&[user], &Bytes::from_static(b"four"), None);
-        drop(guard);
-        let got = waiting.await.expect("the session task ends");
-        assert_eq!(got, [&b"one"[..], b"two", b"three", b"four"]);
-    }
-
-    #[test]
-    fn an_idle_queue_holds_no_frames_memory_and_gives_a_burst_back() {
-        let fanout = FanOut::new();
-        let user = UserId(8);
-        let mut subscription = fanout.join(user, fanout.next_session_id());
-        assert_eq!(lock(&subscription.frames.queue.state).frames.capacity(), 0);
-        for _ in 0..200 {
-            fanout.deliver(&[user], &Bytes::from_static(b"x"), None);
-        }
-        while let Some(Some(_)) = subscription.frames.try_recv() {}
-        assert!(lock(&subscription.frames.queue.state).frames.capacity() <= KEPT_QUEUE_SLOTS);
-    }
-
-    #[test]
-    fn dropping_the_guard_takes_the_session_offline() {
-        let fanout = FanOut::new();
-        let subscription = fanout.join(UserId(5), fanout.next_session_id());
-        assert!(fanout.is_online(UserId(5)));
-        drop(subscription);
-        assert!(!fanout.is_online(UserId(5)));
-    }
-
-    #[test]
-    fn a_stale_member_list_does_not_replace_a_fresh_one() {
-        let fanout = FanOut::new();
-        let chat = ChatId(1);
-        fanout.set_members(chat, vec![UserId(1), UserId(2), UserId(3)]);
-        let kept = fanout.remember_members(chat, vec![UserId(1), UserId(2)]);
-        assert_eq!(kept.len(), 3);
-    }
-}
+mod tests;

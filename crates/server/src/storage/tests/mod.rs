@@ -1,11 +1,13 @@
 //! Storage specified against a real SQLite file: group commit, what a refusal or a failure
-//! inside a batch leaves behind, durability across a restart, and read positions.
+//! inside a batch leaves behind, durability across a restart, and read positions; the
+//! conversation (receipts, groups and their admins, blocks, privacy, last seen) in
+//! `conversation`, deleting a message for everyone in `deletion`.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 
-use merpati_protocol::ErrorCode;
+use merpati_protocol::{ErrorCode, Receipt};
 
 use super::*;
 
@@ -54,7 +56,13 @@ async fn concurrent_appends_commit_in_groups_with_gapless_seqs() {
         id[..8].copy_from_slice(&(i as u64).to_le_bytes());
         tokio::spawn(async move {
             storage
-                .queue_append(chat.id, ClientMsgId(id), alice.id, Arc::new(vec![1, 2, 3]))
+                .queue_append(
+                    chat.id,
+                    ClientMsgId(id),
+                    alice.id,
+                    Arc::new(vec![1, 2, 3]),
+                    None,
+                )
                 .await
                 .expect("queued")
                 .await
@@ -157,7 +165,13 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
         let sender = if n % 2 == 0 { alice.id } else { mallory.id };
         queued.push(
             storage
-                .queue_append(chat.id, ClientMsgId([n; 16]), sender, Arc::new(vec![n]))
+                .queue_append(
+                    chat.id,
+                    ClientMsgId([n; 16]),
+                    sender,
+                    Arc::new(vec![n]),
+                    None,
+                )
                 .await
                 .unwrap(),
         );
@@ -191,7 +205,13 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
 
     let gate = hold_the_writer(&storage).await;
     let append = storage
-        .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
+        .queue_append(
+            chat.id,
+            ClientMsgId([1; 16]),
+            alice.id,
+            Arc::new(vec![1]),
+            None,
+        )
         .await
         .unwrap();
     // Writes, then fails with an error that is not a refusal (as a full disk would).
@@ -214,7 +234,13 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
 
     // Nothing of that batch was kept: the next append is the chat's first message.
     let appended = storage
-        .queue_append(chat.id, ClientMsgId([1; 16]), alice.id, Arc::new(vec![1]))
+        .queue_append(
+            chat.id,
+            ClientMsgId([1; 16]),
+            alice.id,
+            Arc::new(vec![1]),
+            None,
+        )
         .await
         .unwrap()
         .await
@@ -238,6 +264,7 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
             ClientMsgId([9; 16]),
             bob.id,
             Arc::new(b"hi".to_vec()),
+            None,
         )
         .await
         .expect("queued")
@@ -260,6 +287,39 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
     writer.join();
 }
 
+/// Appends a message and waits for its commit.
+async fn append(
+    storage: &Storage,
+    chat: ChatId,
+    id: u8,
+    sender: UserId,
+    body: Vec<u8>,
+) -> Appended {
+    storage
+        .queue_append(chat, ClientMsgId([id; 16]), sender, Arc::new(body), None)
+        .await
+        .expect("queued")
+        .await
+        .unwrap()
+}
+
+/// Moves a position and waits for its commit; the position afterwards if it moved.
+async fn mark(
+    storage: &Storage,
+    chat: ChatId,
+    account: UserId,
+    seq: u64,
+    position: Position,
+) -> Option<Receipt> {
+    storage
+        .queue_mark(chat, account, Seq(seq), position)
+        .await
+        .expect("queued")
+        .await
+        .unwrap()
+        .map(|moved| moved.now)
+}
+
 #[tokio::test]
 async fn read_positions_only_move_forward_and_stop_at_the_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,23 +328,19 @@ async fn read_positions_only_move_forward_and_stop_at_the_head() {
     let bob = account(&storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     for i in 0..3u8 {
-        storage
-            .queue_append(chat.id, ClientMsgId([i; 16]), alice.id, Arc::new(vec![i]))
-            .await
-            .expect("queued")
-            .await
-            .unwrap();
+        append(&storage, chat.id, i, alice.id, vec![i]).await;
     }
+    let read = |receipt: Option<Receipt>| receipt.map(|receipt| receipt.read);
     assert_eq!(
-        storage.mark_read(chat.id, bob.id, Seq(2)).await.unwrap(),
+        read(mark(&storage, chat.id, bob.id, 2, Position::Read).await),
         Some(Seq(2))
     );
     assert_eq!(
-        storage.mark_read(chat.id, bob.id, Seq(1)).await.unwrap(),
+        mark(&storage, chat.id, bob.id, 1, Position::Read).await,
         None
     );
     assert_eq!(
-        storage.mark_read(chat.id, bob.id, Seq(99)).await.unwrap(),
+        read(mark(&storage, chat.id, bob.id, 99, Position::Read).await),
         Some(Seq(3))
     );
     let chats = storage.chats_of(bob.id).await.unwrap();
@@ -293,3 +349,6 @@ async fn read_positions_only_move_forward_and_stop_at_the_head() {
     drop(storage);
     writer.join();
 }
+
+mod conversation;
+mod deletion;

@@ -1,0 +1,237 @@
+//! Typing and presence: `Typing`, `WatchPresence` and `SetPrivacy`.
+//!
+//! Neither typing nor presence is stored, except when an account was last seen. A `Typing`
+//! goes to the other members' online sessions, at most one per [`TYPING_INTERVAL_MS`] per
+//! connection and chat, and not to anyone who blocks the typist. A session watches one
+//! account's presence at a time (someone it shares a 1:1 chat with): it is answered at once
+//! and told again when that account's first session connects or last one closes (the
+//! fan-out does that), or when a privacy setting or a block changes what it may see.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use merpati_protocol::{ChatId, Member, Presence, ServerFrame, TYPING_INTERVAL_MS, UserId};
+use tokio::time::Instant;
+
+use super::session::{Flow, Gone, Session};
+use super::socket::FrameSocket;
+use super::{Gateway, encode};
+use crate::Error;
+use crate::fanout::SessionId;
+use crate::privacy::presence_as_seen;
+use crate::storage::no_such_chat;
+
+/// The most chats one connection passes `Typing` on for within one interval: a person types
+/// in one chat at a time, and this bounds what a connection remembers for it.
+const TYPING_CHATS: usize = 4;
+
+/// When a connection last passed on `Typing`, per chat, within the last interval.
+#[derive(Debug, Default)]
+pub(crate) struct TypingThrottle {
+    passed: Vec<(ChatId, Instant)>,
+}
+
+impl TypingThrottle {
+    /// Whether a `Typing` in `chat` at `now` is passed on (and then remembered).
+    fn pass(&mut self, chat: ChatId, now: Instant) -> bool {
+        let interval = Duration::from_millis(TYPING_INTERVAL_MS);
+        self.passed
+            .retain(|&(_, at)| now.saturating_duration_since(at) < interval);
+        if self.passed.len() >= TYPING_CHATS || self.passed.iter().any(|&(c, _)| c == chat) {
+            return false;
+        }
+        self.passed.push((chat, now));
+        true
+    }
+}
+
+impl Gateway {
+    /// `watched`'s presence as `watcher` sees it, from the registry if `watched` is online,
+    /// else from storage.
+    async fn presence_seen(&self, watched: UserId, watcher: UserId) -> Result<Presence, Error> {
+        if let Some(presence) = self.fanout.presence_seen(watched, watcher) {
+            return Ok(presence);
+        }
+        let facts = self.storage.presence_facts(watched, watcher).await?;
+        let watcher_privacy = self.fanout.privacy(watcher).unwrap_or_default();
+        Ok(presence_as_seen(
+            Presence::LastSeen {
+                at_ms: facts.last_seen_ms,
+            },
+            facts.shares_presence,
+            watcher_privacy.share_presence,
+            facts.blocks_watcher || watcher_privacy.blocks(watched),
+        ))
+    }
+
+    /// Tells the sessions watching `account`, and the sessions of `account` watching
+    /// someone, what they may see now that a privacy setting or a block changed (with
+    /// `counterpart`, only the watches between the two).
+    pub(super) async fn refresh_watches(&self, account: UserId, counterpart: Option<UserId>) {
+        let relevant = |other: UserId| counterpart.is_none_or(|counterpart| counterpart == other);
+        let mut watches: Vec<(UserId, SessionId, UserId)> = Vec::new();
+        for watcher in self.fanout.watchers_of(account) {
+            if relevant(watcher.user) {
+                watches.push((watcher.user, watcher.session, account));
+            }
+        }
+        for (session, watched) in self.fanout.watched_by(account) {
+            if relevant(watched) {
+                watches.push((account, session, watched));
+            }
+        }
+        for (watcher, session, watched) in watches {
+            match self.presence_seen(watched, watcher).await {
+                Ok(presence) => {
+                    let frame = encode(&ServerFrame::Presence {
+                        user: watched,
+                        presence,
+                    });
+                    self.fanout.deliver_to_session(watcher, session, &frame);
+                }
+                Err(error) => tracing::warn!(%error, "cannot refresh a watched presence"),
+            }
+        }
+    }
+}
+
+impl<S: FrameSocket> Session<S> {
+    /// Passes `Typing` on to the other members, unless this connection did so for the chat
+    /// within the interval.
+    pub(super) async fn typing(&mut self, me: &Member, chat_id: ChatId) -> Result<Flow, Gone> {
+        let members = match self.gateway.members_of(chat_id).await {
+            Ok(members) if members.contains(&me.id) => members,
+            Ok(_) => return self.fail(no_such_chat(chat_id)).await,
+            Err(error) => return self.fail(error).await,
+        };
+        let throttle = self.typing.get_or_insert_with(Box::default);
+        if !throttle.pass(chat_id, Instant::now()) {
+            return Ok(Flow::Continue);
+        }
+        let frame: Bytes = encode(&ServerFrame::Typing {
+            chat_id,
+            user: me.id,
+        });
+        let others: Vec<UserId> = members
+            .iter()
+            .copied()
+            .filter(|&user| user != me.id)
+            .collect();
+        self.gateway
+            .fanout
+            .deliver_each(&others, None, |_, privacy| {
+                (!privacy.blocks(me.id)).then(|| frame.clone())
+            });
+        Ok(Flow::Continue)
+    }
+
+    /// Answers `WatchPresence`: the watched account's presence now, after which changes are
+    /// pushed.
+    pub(super) async fn watch_presence(
+        &mut self,
+        me: &Member,
+        user: Option<UserId>,
+    ) -> Result<Flow, Gone> {
+        let Some(watched) = user else {
+            self.gateway.fanout.watch(me.id, self.id, None);
+            return Ok(Flow::Continue);
+        };
+        match self.gateway.storage.share_direct_chat(me.id, watched).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A stranger learns nothing: not even whether the account exists.
+                let refusal = Error::refused(
+                    merpati_protocol::ErrorCode::NoSuchChat,
+                    "only someone you share a 1:1 chat with can be watched",
+                );
+                return self.fail(refusal).await;
+            }
+            Err(error) => return self.fail(error).await,
+        }
+        // Watching before looking, so that no change after the answer is missed.
+        let online = self.gateway.fanout.watch(me.id, self.id, Some(watched));
+        let presence = match online {
+            Some(presence) => presence,
+            None => match self.gateway.presence_seen(watched, me.id).await {
+                Ok(presence) => presence,
+                Err(error) => return self.fail(error).await,
+            },
+        };
+        self.write_frame(&ServerFrame::Presence {
+            user: watched,
+            presence,
+        })
+        .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Handles `SetPrivacy`: stores the settings if they changed, and tells watchers what
+    /// they may see now.
+    pub(super) async fn set_privacy(
+        &mut self,
+        me: &Member,
+        share_read_receipts: bool,
+        share_presence: bool,
+    ) -> Result<Flow, Gone> {
+        let fanout = &self.gateway.fanout;
+        let Some(current) = fanout.privacy(me.id) else {
+            return Ok(Flow::Continue);
+        };
+        // The app sends its settings after every Welcome: unchanged, they cost nothing.
+        if (current.share_read_receipts, current.share_presence)
+            == (share_read_receipts, share_presence)
+        {
+            return Ok(Flow::Continue);
+        }
+        let stored = self
+            .gateway
+            .storage
+            .set_privacy(me.id, share_read_receipts, share_presence)
+            .await;
+        if let Err(error) = stored {
+            return self.fail(error).await;
+        }
+        self.gateway.fanout.update_privacy(me.id, |privacy| {
+            privacy.share_read_receipts = share_read_receipts;
+            privacy.share_presence = share_presence;
+        });
+        tracing::debug!(share_read_receipts, share_presence, "privacy changed");
+        if current.share_presence != share_presence {
+            self.gateway.refresh_watches(me.id, None).await;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Writes the error frame (without a request id) for a refused or failed frame.
+    async fn fail(&mut self, error: Error) -> Result<Flow, Gone> {
+        self.write_error(None, &error).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_passes_once_per_interval_and_chat() {
+        let mut throttle = TypingThrottle::default();
+        let start = Instant::now();
+        let interval = Duration::from_millis(TYPING_INTERVAL_MS);
+        assert!(throttle.pass(ChatId(1), start));
+        assert!(!throttle.pass(ChatId(1), start + interval / 2));
+        assert!(throttle.pass(ChatId(2), start + interval / 2));
+        assert!(throttle.pass(ChatId(1), start + interval));
+    }
+
+    #[test]
+    fn a_connection_typing_in_many_chats_at_once_is_bounded() {
+        let mut throttle = TypingThrottle::default();
+        let now = Instant::now();
+        for chat in 0..TYPING_CHATS as u64 {
+            assert!(throttle.pass(ChatId(chat), now));
+        }
+        assert!(!throttle.pass(ChatId(99), now));
+        assert_eq!(throttle.passed.len(), TYPING_CHATS);
+    }
+}

@@ -1,0 +1,151 @@
+//! Receipts: `MarkDelivered` and `MarkRead`, from the writer's queue to the `Receipt` pushes.
+//!
+//! A receipt is queued like a message and answered once committed (`in_flight`), so a
+//! session sending one per message it receives keeps reading meanwhile. When a position
+//! moved, the new receipt goes to the member's own other sessions, and — as far as each may
+//! see it (`crate::privacy`) — to the online sessions of whoever sent the messages it covers:
+//! in a chat of two, the other member; in a group, the senders the fan-out remembers for
+//! that range, or every member when the range is older than what it remembers. Everyone else
+//! learns it from the next `Chat` frame.
+
+use bytes::Bytes;
+use merpati_protocol::{ChatId, Member, Receipt, Seq, ServerFrame, UserId};
+
+use super::in_flight::InFlight;
+use super::session::{Flow, Gone, Session};
+use super::socket::FrameSocket;
+use super::{Gateway, encode};
+use crate::Error;
+use crate::fanout::SessionId;
+use crate::privacy::{estranged, receipt_as_seen};
+use crate::storage::{Moved, Position, no_such_chat};
+
+impl Gateway {
+    /// Who besides `owner` hears of a receipt that moved in `chat` from `moved.before` to
+    /// `moved.now`: the senders of the messages it newly covers.
+    fn receipt_audience(&self, chat: ChatId, members: &[UserId], moved: &Moved) -> Vec<UserId> {
+        let owner = moved.now.user;
+        let everyone_else = || {
+            members
+                .iter()
+                .copied()
+                .filter(|&user| user != owner)
+                .collect()
+        };
+        if members.len() <= 2 {
+            return everyone_else();
+        }
+        let recent = self.fanout.recent_senders();
+        let ranges = [
+            (moved.before.delivered, moved.now.delivered),
+            (moved.before.read, moved.now.read),
+        ];
+        let mut audience: Vec<UserId> = Vec::new();
+        for (after, upto) in ranges {
+            let Some(senders) = recent.senders(chat, after, upto) else {
+                return everyone_else();
+            };
+            for sender in senders {
+                if sender != owner && !audience.contains(&sender) && members.contains(&sender) {
+                    audience.push(sender);
+                }
+            }
+        }
+        audience
+    }
+
+    /// Pushes a receipt that moved: all of it to the owner's other sessions (`skip` is the
+    /// one that sent it), and to its audience what each may see of it, if that moved.
+    fn push_receipt(&self, chat_id: ChatId, members: &[UserId], moved: Moved, skip: SessionId) {
+        let owner = moved.now.user;
+        let frame = |receipt: Receipt| encode(&ServerFrame::Receipt { chat_id, receipt });
+        self.fanout.deliver(&[owner], &frame(moved.now), Some(skip));
+        let audience = self.receipt_audience(chat_id, members, &moved);
+        let Some(owner_privacy) = self.fanout.privacy(owner) else {
+            return;
+        };
+        // Two frames at most: with the read position, and without it.
+        let (mut full, mut without_read): (Option<Bytes>, Option<Bytes>) = (None, None);
+        self.fanout
+            .deliver_each(&audience, None, |viewer, privacy| {
+                if estranged(owner, &owner_privacy, viewer, privacy) {
+                    return None;
+                }
+                let seen = |receipt| {
+                    receipt_as_seen(
+                        receipt,
+                        owner_privacy.share_read_receipts,
+                        privacy.share_read_receipts,
+                    )
+                };
+                let now = seen(moved.now);
+                if now == seen(moved.before) {
+                    return None;
+                }
+                let cached = if now == moved.now {
+                    &mut full
+                } else {
+                    &mut without_read
+                };
+                Some(cached.get_or_insert_with(|| frame(now)).clone())
+            });
+    }
+}
+
+impl<S: FrameSocket> Session<S> {
+    /// Queues `MarkDelivered` or `MarkRead` for the writer; it is answered once committed
+    /// ([`Self::answer_receipt`]).
+    pub(super) async fn mark(
+        &mut self,
+        me: &Member,
+        chat_id: ChatId,
+        seq: Seq,
+        position: Position,
+    ) -> Result<Flow, Gone> {
+        // Refused at once for a stranger, so the refusal comes in order with other answers;
+        // the writer checks again.
+        match self.gateway.members_of(chat_id).await {
+            Ok(members) if members.contains(&me.id) => {}
+            Ok(_) => {
+                self.write_error(None, &no_such_chat(chat_id)).await?;
+                return Ok(Flow::Continue);
+            }
+            Err(error) => {
+                self.write_error(None, &error).await?;
+                return Ok(Flow::Continue);
+            }
+        }
+        let queued = self
+            .gateway
+            .storage
+            .queue_mark(chat_id, me.id, seq, position)
+            .await;
+        match queued {
+            Ok(stored) => self
+                .awaiting_commit
+                .push_back(InFlight::Receipt { chat_id, stored }),
+            Err(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Pushes a committed receipt if it moved, or refuses it.
+    pub(super) async fn answer_receipt(
+        &mut self,
+        chat_id: ChatId,
+        outcome: Result<Option<Box<Moved>>, Error>,
+    ) -> Result<Flow, Gone> {
+        match outcome {
+            Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {
+                Ok(members) => self
+                    .gateway
+                    .push_receipt(chat_id, &members, *moved, self.id),
+                // Stored all the same: members see it in the next Chat frame.
+                Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot push a receipt"),
+            },
+            Ok(None) => {}
+            Err(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,173 @@
+//! Groups with admins over real sessions: who may change a group, and the lines each change
+//! writes into its history, delivered after the changed chat.
+
+use super::*;
+
+#[tokio::test]
+async fn a_new_group_reaches_every_member_with_its_creator_as_admin_and_a_first_line() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, _, _) = server.sign_up("bob").await;
+
+    let group = create_group(&mut alice, "Trip", &["bob"]).await;
+    assert_eq!(group.admins, [alice_me.id]);
+    assert_eq!(group.head, Seq(1), "the line is its first message");
+    let pushed = pushed_chat(&mut bob).await;
+    assert_eq!(pushed.admins, [alice_me.id]);
+    let (message, event) = line(&mut bob).await;
+    assert_eq!((message.seq, message.sender), (Seq(1), alice_me.id));
+    assert_eq!(
+        event,
+        SystemEvent::Created {
+            by: alice_me,
+            title: "Trip".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_member_who_is_not_an_admin_cannot_add_remove_rename_or_make_admins() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, bob_me, _) = server.sign_up("bob").await;
+    let (_carol, _, _) = server.sign_up("carol").await;
+    let group = create_group(&mut alice, "Trip", &["bob"]).await.id;
+    pushed_chat(&mut bob).await;
+    line(&mut bob).await;
+
+    let requests = [
+        ClientFrame::AddMember {
+            request: RequestId(10),
+            chat_id: group,
+            username: username("carol"),
+        },
+        ClientFrame::RemoveMember {
+            request: RequestId(11),
+            chat_id: group,
+            user: alice_me.id,
+        },
+        ClientFrame::RenameGroup {
+            request: RequestId(12),
+            chat_id: group,
+            title: "Mine".into(),
+        },
+        ClientFrame::SetAdmin {
+            request: RequestId(13),
+            chat_id: group,
+            user: bob_me.id,
+            admin: true,
+        },
+    ];
+    for (request, frame) in (10..).zip(requests) {
+        bob.write(&frame);
+        assert_eq!(
+            refused(&mut bob).await,
+            (Some(RequestId(request)), ErrorCode::NotAdmin)
+        );
+    }
+    // Nothing changed, so nothing was pushed: alice's next frame answers her own request.
+    still_serves(&mut alice).await;
+}
+
+#[tokio::test]
+async fn renaming_answers_pushes_the_chat_and_writes_a_line() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, _, _) = server.sign_up("bob").await;
+    let group = create_group(&mut alice, "Trip", &["bob"]).await.id;
+    pushed_chat(&mut bob).await;
+    line(&mut bob).await;
+
+    alice.write(&ClientFrame::RenameGroup {
+        request: RequestId(7),
+        chat_id: group,
+        title: "  Trip 2026 ".into(),
+    });
+    assert_eq!(
+        answered_chat(&mut alice, RequestId(7)).await.title,
+        "Trip 2026"
+    );
+    let renamed = SystemEvent::Renamed {
+        by: alice_me,
+        title: "Trip 2026".into(),
+    };
+    assert_eq!(line(&mut alice).await.1, renamed);
+    assert_eq!(pushed_chat(&mut bob).await.title, "Trip 2026");
+    let (message, event) = line(&mut bob).await;
+    assert_eq!((message.seq, event), (Seq(2), renamed));
+
+    alice.write(&ClientFrame::RenameGroup {
+        request: RequestId(8),
+        chat_id: group,
+        title: " ".into(),
+    });
+    assert_eq!(
+        refused(&mut alice).await,
+        (Some(RequestId(8)), ErrorCode::InvalidTitle)
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_leaving_hands_the_role_to_the_longest_standing_member() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, bob_me, _) = server.sign_up("bob").await;
+    let (mut carol, _, _) = server.sign_up("carol").await;
+    let group = create_group(&mut alice, "Trip", &["bob"]).await.id;
+    pushed_chat(&mut bob).await;
+    line(&mut bob).await;
+    alice.write(&ClientFrame::AddMember {
+        request: RequestId(3),
+        chat_id: group,
+        username: username("carol"),
+    });
+    answered_chat(&mut alice, RequestId(3)).await;
+    line(&mut alice).await;
+    for peer in [&mut bob, &mut carol] {
+        pushed_chat(peer).await;
+        assert!(matches!(line(peer).await.1, SystemEvent::Added { .. }));
+    }
+
+    alice.write(&ClientFrame::RemoveMember {
+        request: RequestId(4),
+        chat_id: group,
+        user: alice_me.id,
+    });
+    let left = answered_chat(&mut alice, RequestId(4)).await;
+    assert_eq!(left.admins, [bob_me.id]);
+    for peer in [&mut bob, &mut carol] {
+        assert_eq!(pushed_chat(peer).await.admins, [bob_me.id]);
+        assert_eq!(
+            line(peer).await.1,
+            SystemEvent::Left {
+                user: alice_me.clone()
+            }
+        );
+        assert_eq!(
+            line(peer).await.1,
+            SystemEvent::AdminChanged {
+                by: bob_me.clone(),
+                user: bob_me.clone(),
+                admin: true
+            }
+        );
+    }
+    // The one who left hears no more of it.
+    still_serves(&mut alice).await;
+}
+
+#[tokio::test]
+async fn a_message_claiming_to_be_a_server_line_is_refused() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (_bob, _, _) = server.sign_up("bob").await;
+    let chat = create_direct(&mut alice, "bob").await;
+
+    let forged = SystemEvent::Left { user: alice_me }.to_body();
+    alice.write(&send(chat, 1, &forged));
+    match alice.next_frame().await {
+        ServerFrame::SendFailed { code, .. } => assert_eq!(code, ErrorCode::Malformed),
+        other => panic!("expected SendFailed, got {other:?}"),
+    }
+    still_serves(&mut alice).await;
+}

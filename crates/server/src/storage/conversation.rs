@@ -1,0 +1,184 @@
+//! What storage keeps about a conversation besides its messages: delivery and read
+//! positions, each account's privacy settings and blocks, and when each account was last
+//! seen.
+//!
+//! Receipts are the most frequent write after messages (every member sends one per message
+//! received): they are queued like appends, run without a savepoint, and commit in the
+//! writer's groups. When an account was last seen is written in the background and
+//! coalesced: whatever departures wait when the writer comes to them go in one request, so a
+//! crowd of sessions closing at once is a handful of writes, not one each.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use merpati_protocol::{ChatId, Receipt, Seq, UserId};
+
+use super::writer::{Job, Work};
+use super::{Queued, Storage, sql};
+use crate::Error;
+use crate::privacy::Privacy;
+
+/// Which of a member's positions a receipt moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// A device holds the messages (`MarkDelivered`).
+    Delivered,
+    /// The person has seen them (`MarkRead`); raises `Delivered` too.
+    Read,
+}
+
+/// A member's receipt before and after it moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Moved {
+    pub(crate) before: Receipt,
+    pub(crate) now: Receipt,
+}
+
+/// What decides how a watcher sees an offline account's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PresenceFacts {
+    pub(crate) shares_presence: bool,
+    /// When its last session closed (`0`: not known).
+    pub(crate) last_seen_ms: u64,
+    /// Whether it blocks the watcher.
+    pub(crate) blocks_watcher: bool,
+}
+
+/// When accounts were last seen, until the writer has stored it.
+#[derive(Debug, Default)]
+pub(super) struct LastSeenBook {
+    state: Mutex<LastSeenState>,
+}
+
+#[derive(Debug, Default)]
+struct LastSeenState {
+    /// Times not yet known to be committed.
+    pending: HashMap<UserId, u64>,
+    /// Whether a writer request is queued that has not yet taken them.
+    queued: bool,
+}
+
+impl LastSeenBook {
+    fn lock(&self) -> MutexGuard<'_, LastSeenState> {
+        // Every update is a single insert or remove: a panic cannot leave it half-made.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Storage {
+    /// Moves a member's delivery or read position forward, in the writer's next group;
+    /// resolves once queued to the future of what moved (`None`: nothing did).
+    pub(crate) fn queue_mark(
+        &self,
+        chat: ChatId,
+        account: UserId,
+        seq: Seq,
+        position: Position,
+    ) -> impl Future<Output = Result<Queued<Option<Moved>>, Error>> {
+        // `sql::receipts::mark` refuses (not a member) only before it writes.
+        self.queue_job(Work::checked_first(move |conn, now| {
+            sql::receipts::mark(conn, chat, account, seq, position, now)
+        }))
+    }
+
+    /// An account's privacy settings and block list.
+    pub(crate) fn privacy(&self, account: UserId) -> impl Future<Output = Result<Privacy, Error>> {
+        self.read(move |conn| sql::accounts::privacy(conn, account))
+    }
+
+    /// Stores an account's privacy settings.
+    pub(crate) fn set_privacy(
+        &self,
+        account: UserId,
+        share_read_receipts: bool,
+        share_presence: bool,
+    ) -> impl Future<Output = Result<(), Error>> {
+        self.write(move |conn, _| {
+            sql::accounts::set_privacy(conn, account, share_read_receipts, share_presence)
+        })
+    }
+
+    /// Blocks or unblocks `blocked` for `blocker`; the block list afterwards.
+    pub(crate) fn set_blocked(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        on: bool,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
+        self.write(move |conn, _| sql::blocks::set_blocked(conn, blocker, blocked, on))
+    }
+
+    /// What decides how `watcher` sees `watched` while `watched` is offline, with when it
+    /// was last seen even if that is not stored yet.
+    pub(crate) fn presence_facts(
+        &self,
+        watched: UserId,
+        watcher: UserId,
+    ) -> impl Future<Output = Result<PresenceFacts, Error>> {
+        let book = Arc::clone(&self.last_seen);
+        self.read(move |conn| {
+            let mut facts = sql::accounts::presence_facts(conn, watched, watcher)?;
+            if let Some(&at_ms) = book.lock().pending.get(&watched) {
+                facts.last_seen_ms = facts.last_seen_ms.max(at_ms);
+            }
+            Ok(facts)
+        })
+    }
+
+    /// Records that an account's last session closed at `at_ms`. Written in the background:
+    /// if no request is queued for the times waiting, one is, and whatever waits when the
+    /// writer runs it goes into that one request.
+    pub(crate) fn record_last_seen(&self, account: UserId, at_ms: u64) {
+        {
+            let mut state = self.last_seen.lock();
+            state.pending.insert(account, at_ms);
+            if state.queued {
+                return;
+            }
+            state.queued = true;
+        }
+        let book = Arc::clone(&self.last_seen);
+        let (job, stored) = Work::new(move |conn, _| {
+            // Taken when the writer gets here, not when queued: departures meanwhile join.
+            let seen: Vec<(UserId, u64)> = {
+                let mut state = book.lock();
+                state.queued = false;
+                state
+                    .pending
+                    .iter()
+                    .map(|(&user, &at)| (user, at))
+                    .collect()
+            };
+            sql::accounts::store_last_seen(conn, &seen)?;
+            Ok(seen)
+        });
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime: the server is gone, and so is anyone to tell.
+            self.last_seen.lock().queued = false;
+            return;
+        };
+        let writer = self.writer.clone();
+        let book = Arc::clone(&self.last_seen);
+        runtime.spawn(async move {
+            let job: Box<dyn Job> = Box::new(job);
+            if writer.send(job).await.is_err() {
+                return;
+            }
+            match stored.await {
+                // Forget what is stored now, unless a later time came meanwhile.
+                Ok(seen) => {
+                    let mut state = book.lock();
+                    for (user, at_ms) in seen {
+                        if state.pending.get(&user) == Some(&at_ms) {
+                            state.pending.remove(&user);
+                        }
+                    }
+                }
+                // Kept in the book: the next departure's request writes it.
+                Err(error) => tracing::warn!(%error, "cannot store when accounts were last seen"),
+            }
+        });
+    }
+}

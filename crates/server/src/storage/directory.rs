@@ -1,0 +1,148 @@
+//! The key directory and the key backup, as storage serves them: devices and their one-time
+//! and fallback keys, to-device messages waiting for their device, and each account's sealed
+//! backup entries — public keys and ciphertext only (the SQL is in `sql::keys` and
+//! `sql::backup`).
+
+use std::sync::Arc;
+
+use merpati_protocol::UserId;
+use merpati_protocol::keys::{
+    BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+    UserKeys,
+};
+
+use super::{Storage, sql};
+use crate::Error;
+
+/// The outcome of [`Storage::publish_keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// How many unclaimed one-time keys the device has now.
+    pub(crate) one_time_keys: u32,
+    /// Whether the device was not in the directory before.
+    pub(crate) new_device: bool,
+}
+
+/// A to-device message waiting for its device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueuedToDevice {
+    pub(crate) id: u64,
+    pub(crate) sender: DeviceRef,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Backup entries with their positions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackupPage {
+    pub(crate) entries: Vec<(u64, BackupEntry)>,
+    /// Whether more entries follow.
+    pub(crate) more: bool,
+}
+
+impl Storage {
+    /// An account's Ed25519 public key from registration, if the account exists.
+    pub(crate) fn account_key(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Option<[u8; 32]>, Error>> {
+        self.read(move |conn| sql::keys::account_key(conn, account))
+    }
+
+    /// Adds or updates a device whose signature the caller has verified, with its new keys.
+    pub(crate) fn publish_keys(
+        &self,
+        device: DeviceKeys,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> impl Future<Output = Result<Published, Error>> {
+        self.write(move |conn, now| {
+            sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
+        })
+    }
+
+    /// The keys of those of `users` that exist, in the order asked.
+    pub(crate) fn user_keys(
+        &self,
+        users: Vec<UserId>,
+    ) -> impl Future<Output = Result<Vec<UserKeys>, Error>> {
+        self.read(move |conn| {
+            let mut found = Vec::with_capacity(users.len());
+            for user in users {
+                found.extend(sql::keys::user_keys(conn, user)?);
+            }
+            Ok(found)
+        })
+    }
+
+    /// Claims one key of each device that exists.
+    pub(crate) fn claim_keys(
+        &self,
+        devices: Vec<DeviceRef>,
+    ) -> impl Future<Output = Result<Vec<ClaimedKey>, Error>> {
+        self.write(move |conn, _| {
+            let mut claimed = Vec::with_capacity(devices.len());
+            for device in &devices {
+                claimed.extend(sql::keys::claim_key(conn, device)?);
+            }
+            Ok(claimed)
+        })
+    }
+
+    /// Queues to-device messages; per message its id, `None` where the device does not exist.
+    pub(crate) fn queue_to_device(
+        &self,
+        sender: DeviceRef,
+        messages: Arc<Vec<ToDeviceMessage>>,
+    ) -> impl Future<Output = Result<Vec<Option<u64>>, Error>> {
+        self.write(move |conn, now| sql::keys::queue_to_device(conn, &sender, &messages, now))
+    }
+
+    /// Up to `limit` messages waiting for `device` after id `after`, by id.
+    pub(crate) fn to_device_after(
+        &self,
+        device: DeviceKey,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
+        self.read(move |conn| sql::keys::to_device_after(conn, &device, after, limit))
+    }
+
+    /// Deletes those of `ids` that wait for `device`.
+    pub(crate) fn to_device_done(
+        &self,
+        device: DeviceKey,
+        ids: Vec<u64>,
+    ) -> impl Future<Output = Result<(), Error>> {
+        self.write(move |conn, _| sql::keys::to_device_done(conn, &device, &ids))
+    }
+
+    /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
+    pub(crate) fn delete_device(
+        &self,
+        account: UserId,
+        device: DeviceKey,
+    ) -> impl Future<Output = Result<bool, Error>> {
+        self.write(move |conn, _| sql::keys::delete_device(conn, account, &device))
+    }
+
+    // ---- key backup ----
+
+    /// Stores (or replaces) backup entries of `account`.
+    pub(crate) fn put_backup(
+        &self,
+        account: UserId,
+        entries: Vec<BackupEntry>,
+    ) -> impl Future<Output = Result<(), Error>> {
+        self.write(move |conn, _| sql::backup::put_backup(conn, account, &entries))
+    }
+
+    /// Up to `limit` backup entries of `account` after position `after`.
+    pub(crate) fn backup_after(
+        &self,
+        account: UserId,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<BackupPage, Error>> {
+        self.read(move |conn| sql::backup::backup_after(conn, account, after, limit))
+    }
+}

@@ -1,0 +1,140 @@
+//! The conversation's frames of protocol version 3 as the tests say them: the lines the
+//! server writes into a group's history, receipts, blocking, and a whole `Sync` read in the
+//! order the protocol sets (docs/protocol.md, sections 2 and 5–6d).
+
+use merpati_protocol::content::{EncryptedBody, SystemEvent};
+use merpati_protocol::{
+    ChatId, ChatInfo, ClientFrame, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId,
+};
+
+use super::Client;
+
+/// Everything one `Sync` answered, each part in the order it came.
+#[derive(Debug)]
+pub(crate) struct Synced {
+    /// Every chat of the account.
+    pub(crate) chats: Vec<ChatInfo>,
+    /// `(chat, messages, more)` for each chat with news.
+    pub(crate) pages: Vec<(ChatId, Vec<MessageFrame>, bool)>,
+    /// The accounts the account blocks.
+    pub(crate) blocked: Vec<UserId>,
+}
+
+impl Synced {
+    /// The chat `id`, which the sync must have listed.
+    pub(crate) fn chat(&self, id: ChatId) -> &ChatInfo {
+        self.chats
+            .iter()
+            .find(|chat| chat.id == id)
+            .unwrap_or_else(|| panic!("the sync did not list chat {id:?}: {:?}", self.chats))
+    }
+
+    /// The messages of chat `id`'s page, which the sync must have sent.
+    pub(crate) fn page(&self, id: ChatId) -> &[MessageFrame] {
+        self.pages
+            .iter()
+            .find(|(chat, _, _)| *chat == id)
+            .map(|(_, messages, _)| messages.as_slice())
+            .unwrap_or_else(|| panic!("the sync sent no page of chat {id:?}"))
+    }
+}
+
+/// The event of a line the server wrote, or `None` for a message a client sent.
+pub(crate) fn line_event(body: &[u8]) -> Option<SystemEvent> {
+    match EncryptedBody::from_body(body) {
+        Some(EncryptedBody::System(event)) => Some(event),
+        _ => None,
+    }
+}
+
+impl Client {
+    /// Expects a line the server wrote into `chat`'s history: the message and its event.
+    pub(crate) async fn expect_line(&mut self, chat: ChatId) -> (MessageFrame, SystemEvent) {
+        let message = self.expect_message().await;
+        assert_eq!(message.chat_id, chat, "a line of another chat");
+        match line_event(&message.body) {
+            Some(event) => (message, event),
+            None => panic!("expected a line of the server's, got {message:?}"),
+        }
+    }
+
+    /// Expects a pushed `Receipt`: its chat and the member's positions.
+    pub(crate) async fn expect_receipt(&mut self) -> (ChatId, Receipt) {
+        self.expect("a receipt", |frame| match frame {
+            ServerFrame::Receipt { chat_id, receipt } => Ok((chat_id, receipt)),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// Sends `MarkDelivered` (not answered).
+    pub(crate) async fn mark_delivered(&mut self, chat_id: ChatId, seq: u64) {
+        self.send(&ClientFrame::MarkDelivered {
+            chat_id,
+            seq: Seq(seq),
+        })
+        .await;
+    }
+
+    /// Sends `MarkRead` (not answered).
+    pub(crate) async fn mark_read(&mut self, chat_id: ChatId, seq: u64) {
+        self.send(&ClientFrame::MarkRead {
+            chat_id,
+            seq: Seq(seq),
+        })
+        .await;
+    }
+
+    /// Blocks or unblocks `user`, which must succeed; the block list it answers with.
+    pub(crate) async fn set_blocked(&mut self, user: UserId, blocked: bool) -> Vec<UserId> {
+        let answer = self
+            .request(|request| ClientFrame::SetBlocked {
+                request,
+                user,
+                blocked,
+            })
+            .await;
+        match answer {
+            ServerFrame::BlockList { users, .. } => users,
+            other => panic!("expected the block list, got {other:?}"),
+        }
+    }
+
+    /// Sends `Sync` and reads its whole answer, which must come in the protocol's order —
+    /// chats, pages, the block list, `SyncDone` — with nothing else in between.
+    pub(crate) async fn sync(
+        &mut self,
+        epoch: Option<Epoch>,
+        positions: Vec<(ChatId, Seq)>,
+    ) -> Synced {
+        self.send(&ClientFrame::Sync { epoch, positions }).await;
+        let mut synced = Synced {
+            chats: Vec::new(),
+            pages: Vec::new(),
+            blocked: Vec::new(),
+        };
+        loop {
+            match self.recv().await {
+                ServerFrame::Chat {
+                    request: None,
+                    chat,
+                } if synced.pages.is_empty() => synced.chats.push(chat),
+                ServerFrame::Page {
+                    chat_id,
+                    messages,
+                    more,
+                } => synced.pages.push((chat_id, messages, more)),
+                ServerFrame::BlockList {
+                    request: None,
+                    users,
+                } => {
+                    synced.blocked = users;
+                    break;
+                }
+                other => panic!("expected the rest of a sync, got {other:?}"),
+            }
+        }
+        assert_eq!(self.recv().await, ServerFrame::SyncDone);
+        synced
+    }
+}
