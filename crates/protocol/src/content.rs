@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ChatId;
 use crate::keys::DeviceKey;
+use crate::{ChatId, ClientMsgId, Member, UserId};
 
 /// A message body as the server stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,74 @@ pub enum EncryptedBody {
         /// The encoded Megolm message: ratchet index, ciphertext, MAC and signature.
         ciphertext: Vec<u8>,
     },
+    /// A line the server itself writes into a group when its membership or title changes.
+    /// Not encrypted: the server knows these facts anyway. It refuses a client's `Send` whose
+    /// body decodes as this variant, so members can trust that the server wrote it.
+    System(SystemEvent),
+}
+
+/// A change to a group, written into its history by the server (shown as "sari added tomo").
+/// Members are named with their usernames as they were, so the line still reads right after
+/// someone has left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SystemEvent {
+    /// The group was created.
+    Created {
+        /// By whom.
+        by: Member,
+        /// Its title.
+        title: String,
+    },
+    /// Someone was added.
+    Added {
+        /// By whom.
+        by: Member,
+        /// Who joined.
+        user: Member,
+    },
+    /// Someone was removed by someone else.
+    Removed {
+        /// By whom.
+        by: Member,
+        /// Who was removed.
+        user: Member,
+    },
+    /// Someone left.
+    Left {
+        /// Who.
+        user: Member,
+    },
+    /// The group was renamed.
+    Renamed {
+        /// By whom.
+        by: Member,
+        /// The new title.
+        title: String,
+    },
+    /// Someone was made an admin, or stopped being one.
+    AdminChanged {
+        /// By whom (the server itself, when the last admin left: the member then shown).
+        by: Member,
+        /// Whose role changed.
+        user: Member,
+        /// Admin now or not.
+        admin: bool,
+    },
+}
+
+impl SystemEvent {
+    /// Encodes the event as a message body.
+    pub fn to_body(&self) -> Vec<u8> {
+        EncryptedBody::System(self.clone()).to_body()
+    }
+}
+
+/// Whether a client-sent body claims to be a server-written line (the server refuses it).
+pub fn is_system_body(body: &[u8]) -> bool {
+    matches!(
+        EncryptedBody::from_body(body),
+        Some(EncryptedBody::System(_))
+    )
 }
 
 impl EncryptedBody {
@@ -47,6 +115,10 @@ pub struct Sealed {
 }
 
 /// The content of one message.
+///
+/// Besides texts, a message can act on an earlier message of the same chat, named by its
+/// `client_msg_id` (`target`): every device folds those into the target in sequence order
+/// (`crates/core`'s merge rules), whatever order they arrive in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageContent {
     /// A plain text message.
@@ -54,7 +126,57 @@ pub enum MessageContent {
         /// What the person wrote.
         text: String,
     },
+    /// A text answering an earlier message, shown with a quote of it.
+    Reply {
+        /// What the person wrote.
+        text: String,
+        /// What it answers.
+        quote: Quote,
+    },
+    /// A text forwarded from another chat (sent there as a new message, encrypted anew).
+    Forwarded {
+        /// The forwarded text.
+        text: String,
+    },
+    /// Replaces the text of one of the sender's own earlier messages.
+    Edit {
+        /// The message edited.
+        target: ClientMsgId,
+        /// Its new text.
+        text: String,
+    },
+    /// Deletes one of the sender's own earlier messages for everyone (sent with
+    /// `ClientFrame::SendDeletion`, so the server drops the target's body too).
+    Delete {
+        /// The message deleted.
+        target: ClientMsgId,
+    },
+    /// Sets (or, with `None`, takes back) the sender's reaction to a message: one per person
+    /// and message, the newest wins.
+    Reaction {
+        /// The message reacted to.
+        target: ClientMsgId,
+        /// The emoji, at most [`MAX_REACTION_BYTES`] bytes; `None` takes the reaction back.
+        emoji: Option<String>,
+    },
 }
+
+/// What a reply quotes: enough to show the quote even where the original is not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The message answered.
+    pub target: ClientMsgId,
+    /// Who wrote it.
+    pub sender: UserId,
+    /// The start of its text, at most [`MAX_QUOTE_CHARS`] characters.
+    pub text: String,
+}
+
+/// The longest quoted text a reply carries, in characters.
+pub const MAX_QUOTE_CHARS: usize = 200;
+
+/// The longest reaction, in bytes (an emoji with modifiers fits easily).
+pub const MAX_REACTION_BYTES: usize = 32;
 
 impl MessageContent {
     /// Encodes the content as a message body.
@@ -67,10 +189,28 @@ impl MessageContent {
         crate::decode(body).ok()
     }
 
-    /// The text to show for this content.
-    pub fn text(&self) -> &str {
+    /// The text this content shows as a message of its own; `None` for content that acts on
+    /// another message (edits, deletions, reactions).
+    pub fn text(&self) -> Option<&str> {
         match self {
-            MessageContent::Text { text } => text,
+            MessageContent::Text { text }
+            | MessageContent::Reply { text, .. }
+            | MessageContent::Forwarded { text } => Some(text),
+            MessageContent::Edit { .. }
+            | MessageContent::Delete { .. }
+            | MessageContent::Reaction { .. } => None,
+        }
+    }
+
+    /// The message this content acts on, if it acts on one.
+    pub fn target(&self) -> Option<ClientMsgId> {
+        match self {
+            MessageContent::Edit { target, .. }
+            | MessageContent::Delete { target }
+            | MessageContent::Reaction { target, .. } => Some(*target),
+            MessageContent::Text { .. }
+            | MessageContent::Reply { .. }
+            | MessageContent::Forwarded { .. } => None,
         }
     }
 }
@@ -85,6 +225,68 @@ mod tests {
             text: "halo 👋".into(),
         };
         assert_eq!(MessageContent::from_body(&content.to_body()), Some(content));
+    }
+
+    #[test]
+    fn every_content_kind_round_trips_through_a_body() {
+        let target = ClientMsgId([7; 16]);
+        for content in [
+            MessageContent::Reply {
+                text: "ya".into(),
+                quote: Quote {
+                    target,
+                    sender: UserId(3),
+                    text: "jam 7?".into(),
+                },
+            },
+            MessageContent::Forwarded { text: "fw".into() },
+            MessageContent::Edit {
+                target,
+                text: "baru".into(),
+            },
+            MessageContent::Delete { target },
+            MessageContent::Reaction {
+                target,
+                emoji: Some("👍".into()),
+            },
+            MessageContent::Reaction {
+                target,
+                emoji: None,
+            },
+        ] {
+            assert_eq!(MessageContent::from_body(&content.to_body()), Some(content));
+        }
+    }
+
+    #[test]
+    fn only_texts_show_as_messages_and_only_actions_have_targets() {
+        let target = ClientMsgId([1; 16]);
+        let text = MessageContent::Text { text: "a".into() };
+        let edit = MessageContent::Edit {
+            target,
+            text: "b".into(),
+        };
+        assert_eq!((text.text(), text.target()), (Some("a"), None));
+        assert_eq!((edit.text(), edit.target()), (None, Some(target)));
+    }
+
+    #[test]
+    fn a_system_line_is_recognised_and_a_megolm_body_is_not() {
+        let member = Member {
+            id: UserId(1),
+            username: crate::Username::parse("sari").unwrap(),
+        };
+        let line = SystemEvent::Left { user: member };
+        assert!(is_system_body(&line.to_body()));
+        assert!(!is_system_body(
+            &EncryptedBody::MegolmV1 {
+                sender_device: crate::keys::DeviceKey([0; 32]),
+                session_id: "s".into(),
+                ciphertext: vec![1, 2],
+            }
+            .to_body()
+        ));
+        assert!(!is_system_body(&[0xff]));
     }
 
     #[test]

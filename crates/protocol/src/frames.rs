@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::{Presence, Receipt};
 use crate::keys::{
     BackupEntry, ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
 };
@@ -154,6 +155,82 @@ pub enum ClientFrame {
         /// Who leaves.
         user: UserId,
     },
+    /// This device holds every message of the chat up to `seq`. The server keeps the highest
+    /// position per member and chat and pushes [`ServerFrame::Receipt`] when it moves.
+    MarkDelivered {
+        /// The chat.
+        chat_id: ChatId,
+        /// The newest message held without a gap before it.
+        seq: Seq,
+    },
+    /// The person is typing in the chat. Pushed as [`ServerFrame::Typing`] to the other
+    /// members' online sessions and never stored; the server passes on at most one per
+    /// [`crate::TYPING_INTERVAL_MS`] per connection and chat and drops the rest.
+    Typing {
+        /// The chat.
+        chat_id: ChatId,
+    },
+    /// Follow one account's presence (the other person of the 1:1 chat on screen); `None`
+    /// stops. Answered at once by [`ServerFrame::Presence`], then pushed when it changes.
+    WatchPresence {
+        /// Whose presence, if anyone's.
+        user: Option<UserId>,
+    },
+    /// This account's privacy settings, sent after every `Welcome` and whenever they change.
+    SetPrivacy {
+        /// Whether other members learn how far this account has read ([`Receipt::read`]).
+        /// Off also hides the others' read positions from this account, as people expect.
+        share_read_receipts: bool,
+        /// Whether others see this account online or when it was last seen. Off also hides
+        /// everyone else's presence from this account.
+        share_presence: bool,
+    },
+    /// Renames a group (admins only). Answered by [`ServerFrame::Chat`]; every member gets
+    /// the new chat and a [`crate::content::SystemEvent::Renamed`] line.
+    RenameGroup {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The group.
+        chat_id: ChatId,
+        /// The new title, 1 to [`crate::MAX_TITLE_CHARS`] characters.
+        title: String,
+    },
+    /// Makes a member an admin of a group, or takes it back (admins only). Answered by
+    /// [`ServerFrame::Chat`].
+    SetAdmin {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The group.
+        chat_id: ChatId,
+        /// The member.
+        user: UserId,
+        /// Admin or not.
+        admin: bool,
+    },
+    /// Blocks or unblocks an account. Answered by [`ServerFrame::BlockList`].
+    SetBlocked {
+        /// Pairs the answer with this request.
+        request: RequestId,
+        /// The account.
+        user: UserId,
+        /// Blocked or not.
+        blocked: bool,
+    },
+    /// Like [`ClientFrame::Send`], for a message that deletes an earlier message of the same
+    /// sender for everyone (its encrypted content says which): in the same transaction the
+    /// server drops the target's stored body, so every later `Page` carries it empty.
+    /// Answered like `Send`; a target that is not the sender's own message in this chat is
+    /// refused with `SendFailed { NotYourMessage }`.
+    SendDeletion {
+        /// The chat.
+        chat_id: ChatId,
+        /// The client's name for the deleting message.
+        client_msg_id: ClientMsgId,
+        /// Opaque to the server, like `Send`'s.
+        body: Vec<u8>,
+        /// The message to delete.
+        target: ClientMsgId,
+    },
 }
 
 /// How a client proves who it is.
@@ -271,14 +348,12 @@ pub enum ServerFrame {
     },
     /// Everything `Sync` had to send has been sent.
     SyncDone,
-    /// A member of a chat has read up to `seq`.
-    ReadUpTo {
+    /// A member's delivery or read position in a chat moved.
+    Receipt {
         /// The chat.
         chat_id: ChatId,
-        /// Who read.
-        user: UserId,
-        /// Up to where.
-        seq: Seq,
+        /// The member's positions now.
+        receipt: Receipt,
     },
     /// The server is closing this connection; come back after `retry_after_ms`.
     Goodbye {
@@ -344,6 +419,28 @@ pub enum ServerFrame {
     /// Another session of this account added to the key backup: a device waiting for a key
     /// may find it there now.
     BackupChanged,
+    /// A member is typing in a chat (see [`ClientFrame::Typing`]).
+    Typing {
+        /// The chat.
+        chat_id: ChatId,
+        /// Who.
+        user: UserId,
+    },
+    /// A watched account's presence (see [`ClientFrame::WatchPresence`]).
+    Presence {
+        /// Whose.
+        user: UserId,
+        /// Online, last seen, or not shared.
+        presence: Presence,
+    },
+    /// The accounts this account blocks: after `Sync` (before `SyncDone`), as the answer to
+    /// `SetBlocked`, and pushed to the account's other sessions when it changes.
+    BlockList {
+        /// The `SetBlocked` this answers, if any.
+        request: Option<RequestId>,
+        /// Every blocked account.
+        users: Vec<UserId>,
+    },
 }
 
 /// A person as other members see them.
@@ -381,6 +478,12 @@ pub struct ChatInfo {
     pub read: Seq,
     /// When it was created, in milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// The group's admins (empty for a 1:1 chat): they add and remove members, rename the
+    /// group and make others admins.
+    pub admins: Vec<UserId>,
+    /// The other members' delivery and read positions, as far as they share them with the
+    /// receiving member (see [`ClientFrame::SetPrivacy`] and blocking).
+    pub receipts: Vec<Receipt>,
 }
 
 /// One stored message.
@@ -452,6 +555,13 @@ pub enum ErrorCode {
     InvalidSignature,
     /// A per-account limit was reached (devices, queued to-device messages, backup entries).
     LimitReached,
+    /// Only a group's admins may do this (add, remove, rename, make admin).
+    NotAdmin,
+    /// The other person does not accept this from this account (they blocked it): starting a
+    /// chat, adding them to a group, a message in the 1:1 chat.
+    Blocked,
+    /// A `SendDeletion` target is not the sender's own message in this chat.
+    NotYourMessage,
 }
 
 impl ErrorCode {

@@ -12,15 +12,18 @@
 //! - [`frames`]: the frames themselves and the error codes.
 //! - [`auth`]: what a client signs to prove it holds an account key.
 //! - [`content`]: the plaintext a message body carries inside the app, and its encrypted form.
+//! - [`conversation`]: receipts and presence, the routing metadata of a conversation.
 //! - [`keys`]: the public keys of end-to-end encryption and what they sign.
 
 pub mod auth;
 pub mod content;
+pub mod conversation;
 pub mod frames;
 pub mod ids;
 pub mod keys;
 pub mod username;
 
+pub use conversation::{Presence, Receipt};
 pub use frames::{
     ChatInfo, ChatKind, ClientFrame, ErrorCode, Member, MessageFrame, NewChat, ServerFrame,
 };
@@ -29,7 +32,7 @@ pub use username::{Username, UsernameError};
 
 /// The protocol version this build speaks. The server refuses an `Authenticate` frame that
 /// names another version.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The largest WebSocket message either side accepts, in bytes.
 ///
@@ -40,6 +43,16 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The largest message body, in bytes. The server refuses bigger ones with
 /// [`ErrorCode::MessageTooLarge`]; the app refuses them before they reach the outbox.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The least time between two `Typing` signals the server passes on for one connection and
+/// chat, in milliseconds; the app sends at most one per this interval while someone types.
+pub const TYPING_INTERVAL_MS: u64 = 3_000;
+
+/// How long after the last `Typing` signal the app stops showing "typing…", in milliseconds.
+pub const TYPING_SHOWN_MS: u64 = 6_000;
+
+/// The most accounts one account may block.
+pub const MAX_BLOCKED: usize = 1_000;
 
 /// The most members a group may have.
 pub const MAX_GROUP_MEMBERS: usize = 256;

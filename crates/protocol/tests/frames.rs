@@ -4,8 +4,8 @@
 
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode,
-    MAX_FRAME_BYTES, Member, MessageFrame, NewChat, RequestId, Seq, ServerFrame, UserId, Username,
-    decode, encode,
+    MAX_FRAME_BYTES, Member, MessageFrame, NewChat, Presence, Receipt, RequestId, Seq, ServerFrame,
+    UserId, Username, decode, encode,
     frames::AuthMethod,
     keys::{
         BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
@@ -90,6 +90,40 @@ fn sample_client_frames() -> Vec<ClientFrame> {
             chat_id: ChatId(9),
             user: UserId(2),
         },
+        ClientFrame::MarkDelivered {
+            chat_id: ChatId(9),
+            seq: Seq(4),
+        },
+        ClientFrame::Typing { chat_id: ChatId(9) },
+        ClientFrame::WatchPresence {
+            user: Some(UserId(2)),
+        },
+        ClientFrame::SetPrivacy {
+            share_read_receipts: false,
+            share_presence: true,
+        },
+        ClientFrame::RenameGroup {
+            request: RequestId(14),
+            chat_id: ChatId(9),
+            title: "Arisan".into(),
+        },
+        ClientFrame::SetAdmin {
+            request: RequestId(15),
+            chat_id: ChatId(9),
+            user: UserId(2),
+            admin: true,
+        },
+        ClientFrame::SetBlocked {
+            request: RequestId(16),
+            user: UserId(2),
+            blocked: true,
+        },
+        ClientFrame::SendDeletion {
+            chat_id: ChatId(9),
+            client_msg_id: ClientMsgId([2; 16]),
+            body: vec![3; 20],
+            target: ClientMsgId([1; 16]),
+        },
     ]
 }
 
@@ -152,6 +186,13 @@ fn sample_server_frames() -> Vec<ServerFrame> {
                 head: Seq(2),
                 read: Seq(1),
                 created_ms: 1,
+                admins: vec![UserId(3)],
+                receipts: vec![Receipt {
+                    user: UserId(4),
+                    delivered: Seq(2),
+                    read: Seq(1),
+                    read_at_ms: 5,
+                }],
             },
         },
         ServerFrame::Message(message.clone()),
@@ -206,6 +247,31 @@ fn sample_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Error {
             request: Some(RequestId(13)),
             code: ErrorCode::LimitReached,
+            detail: String::new(),
+        },
+        ServerFrame::Receipt {
+            chat_id: ChatId(1),
+            receipt: Receipt::none(UserId(4)),
+        },
+        ServerFrame::Typing {
+            chat_id: ChatId(1),
+            user: UserId(4),
+        },
+        ServerFrame::Presence {
+            user: UserId(4),
+            presence: Presence::LastSeen { at_ms: 9 },
+        },
+        ServerFrame::Presence {
+            user: UserId(4),
+            presence: Presence::Hidden,
+        },
+        ServerFrame::BlockList {
+            request: Some(RequestId(16)),
+            users: vec![UserId(2)],
+        },
+        ServerFrame::Error {
+            request: None,
+            code: ErrorCode::NotYourMessage,
             detail: String::new(),
         },
     ]
