@@ -7,7 +7,12 @@
 //!
 //! # Layout
 //! - [`engine`]: the state machine of one signed-in device (sign-in, sync, outbox, key flow,
-//!   requests, queries), and the [`Step`] contract with its shell.
+//!   the person's actions on messages, receipts, typing and presence, privacy and blocking,
+//!   groups, drafts, requests, queries), and the [`Step`] contract with its shell.
+//! - [`annotations`]: the merge rules of edits, deletions and reactions: every device folds
+//!   them into their target the same way, whatever order they arrived in.
+//! - [`receipts`]: the other members' delivery and read positions per chat, merged in any
+//!   order, with a bounded log of when each read.
 //! - [`timeline`]: one chat's messages in sequence order, gap tracking, display items.
 //! - [`store`]: the `Store` trait, its records, and the in-memory store.
 //! - `store_suite`: the one test suite every `Store` implementation passes; test code,
@@ -17,18 +22,22 @@
 //!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 
+pub mod annotations;
 pub mod crypto;
 pub mod e2e;
 pub mod engine;
+pub mod receipts;
 pub mod reconnect;
 pub mod store;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;
 pub mod timeline;
 
-pub use engine::{ChatSummary, ConnectionPhase, Engine, Event, RequestError, SendError, Step};
-pub use store::{
-    AccountRecord, AccountSecrets, ChatRecord, MemoryStore, MessageRecord, OutboxRecord, Store,
-    StoreWrite,
+pub use engine::{
+    ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError, SendError, Step,
 };
-pub use timeline::{MessageLock, MessageStatus, TimelineItem};
+pub use store::{
+    AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MemoryStore,
+    MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite, StoredState,
+};
+pub use timeline::{MessageLock, MessageStatus, Person, ReactionSummary, TimelineItem};

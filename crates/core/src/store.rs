@@ -5,15 +5,17 @@
 //! [`StoreWrite`]s, the app applies the batch in one transaction, and reads come back as plain
 //! records. [`MemoryStore`] is the in-memory implementation used by native tests and the load
 //! generator; the app implements the trait over IndexedDB, sealing every record. Both pass
-//! the same suite, `store_suite` (test code: see the crate's layout).
+//! the same suite, `store_suite` (test code: see the crate's layout). [`StoredState`] is what
+//! the engine restores from, and [`StoredState::read`] the one way to read it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq};
+use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
+use crate::receipts::ReadAdvance;
 
 /// Who is signed in on this browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,60 @@ pub struct ChatRecord {
     pub floor: Seq,
     /// The newest sequence the device holds with no gap after `floor` (`Seq(0)`: none).
     pub synced: Seq,
+    /// The delivery position this device last reported (`MarkDelivered`).
+    pub delivered: Seq,
+    /// The other members' read advances this device observed, with when (bounded; see
+    /// [`crate::receipts`]). Their positions are in `info.receipts`.
+    pub read_log: Vec<ReadAdvance>,
+}
+
+/// What the person typed in a chat's composer and has not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftRecord {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The text, as typed.
+    pub text: String,
+}
+
+/// A message the person deleted on their own devices only ("delete for me").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HiddenRecord {
+    /// Its chat.
+    pub chat_id: ChatId,
+    /// The message.
+    pub client_msg_id: ClientMsgId,
+}
+
+/// Whether the others learn how far this account has read, and whether it is online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacySettings {
+    /// Share read receipts (off: the others see `delivered` only, and this account sees
+    /// nobody's `read`).
+    pub share_read_receipts: bool,
+    /// Share presence (off: nobody sees this account online or when it was last seen, and it
+    /// sees nobody's).
+    pub share_presence: bool,
+}
+
+impl Default for PrivacySettings {
+    /// Both shared, as the server assumes until told otherwise.
+    fn default() -> Self {
+        PrivacySettings {
+            share_read_receipts: true,
+            share_presence: true,
+        }
+    }
+}
+
+/// What the account chose: its privacy settings, and whom it blocks (the server's list, kept
+/// so that a blocked person's chat refuses sending before the connection is back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    /// The privacy settings.
+    pub privacy: PrivacySettings,
+    /// The accounts this account blocks.
+    pub blocked: BTreeSet<UserId>,
 }
 
 /// A stored message: exactly what the server sent.
@@ -90,6 +146,14 @@ pub enum StoreWrite {
     PutCrypto(CryptoRecord),
     /// Deletes a piece of the device's end-to-end key state by its key.
     RemoveCrypto(CryptoRecordKey),
+    /// Inserts or replaces a chat's draft.
+    PutDraft(DraftRecord),
+    /// Deletes a chat's draft (sent, or emptied).
+    RemoveDraft(ChatId),
+    /// Remembers a message deleted for this account only.
+    HideMessage(HiddenRecord),
+    /// Replaces the account's settings.
+    PutSettings(SettingsRecord),
 }
 
 /// A device's local store.
@@ -125,6 +189,15 @@ pub trait Store {
     /// Every piece of the device's end-to-end key state, in no particular order.
     async fn crypto(&self) -> Result<Vec<CryptoRecord>, Self::Error>;
 
+    /// Every chat's draft, in no particular order.
+    async fn drafts(&self) -> Result<Vec<DraftRecord>, Self::Error>;
+
+    /// Every message deleted for this account only, in no particular order.
+    async fn hidden(&self) -> Result<Vec<HiddenRecord>, Self::Error>;
+
+    /// The account's settings, once any were stored.
+    async fn settings(&self) -> Result<Option<SettingsRecord>, Self::Error>;
+
     /// Deletes everything (signing out).
     async fn clear(&self) -> Result<(), Self::Error>;
 }
@@ -142,6 +215,9 @@ struct MemoryContents {
     messages: BTreeMap<(ChatId, Seq), MessageRecord>,
     outbox: BTreeMap<ClientMsgId, OutboxRecord>,
     crypto: BTreeMap<CryptoRecordKey, Vec<u8>>,
+    drafts: BTreeMap<ChatId, DraftRecord>,
+    hidden: BTreeSet<HiddenRecord>,
+    settings: Option<SettingsRecord>,
 }
 
 /// [`MemoryStore`] cannot fail; its error type has no values.
@@ -191,6 +267,16 @@ impl Store for MemoryStore {
                 StoreWrite::RemoveCrypto(key) => {
                     contents.crypto.remove(&key);
                 }
+                StoreWrite::PutDraft(draft) => {
+                    contents.drafts.insert(draft.chat_id, draft);
+                }
+                StoreWrite::RemoveDraft(chat) => {
+                    contents.drafts.remove(&chat);
+                }
+                StoreWrite::HideMessage(hidden) => {
+                    contents.hidden.insert(hidden);
+                }
+                StoreWrite::PutSettings(settings) => contents.settings = Some(settings),
             }
         }
         Ok(())
@@ -240,8 +326,67 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn drafts(&self) -> Result<Vec<DraftRecord>, Self::Error> {
+        Ok(self.contents().drafts.values().cloned().collect())
+    }
+
+    async fn hidden(&self) -> Result<Vec<HiddenRecord>, Self::Error> {
+        Ok(self.contents().hidden.iter().copied().collect())
+    }
+
+    async fn settings(&self) -> Result<Option<SettingsRecord>, Self::Error> {
+        Ok(self.contents().settings.clone())
+    }
+
     async fn clear(&self) -> Result<(), Self::Error> {
         *self.contents() = MemoryContents::default();
         Ok(())
+    }
+}
+
+/// Everything the engine restores from (`Engine::restore`): what a device reads from its store
+/// when it opens.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    /// Who is signed in, if anyone.
+    pub account: Option<AccountRecord>,
+    /// Every chat.
+    pub chats: Vec<ChatRecord>,
+    /// The newest stored messages of each chat (older ones are read as the person scrolls).
+    pub messages: Vec<MessageRecord>,
+    /// The outbox.
+    pub outbox: Vec<OutboxRecord>,
+    /// This device's end-to-end key state.
+    pub crypto: Vec<CryptoRecord>,
+    /// The drafts.
+    pub drafts: Vec<DraftRecord>,
+    /// The messages deleted for this account only.
+    pub hidden: Vec<HiddenRecord>,
+    /// The account's settings.
+    pub settings: Option<SettingsRecord>,
+}
+
+impl StoredState {
+    /// Reads it from a store, with the newest `page` messages of each chat.
+    pub async fn read<S: Store>(store: &S, page: usize) -> Result<StoredState, S::Error> {
+        let chats = store.chats().await?;
+        let mut messages = Vec::new();
+        for chat in &chats {
+            messages.extend(
+                store
+                    .messages_before(chat.info.id, Seq(u64::MAX), page)
+                    .await?,
+            );
+        }
+        Ok(StoredState {
+            account: store.account().await?,
+            chats,
+            messages,
+            outbox: store.outbox().await?,
+            crypto: store.crypto().await?,
+            drafts: store.drafts().await?,
+            hidden: store.hidden().await?,
+            settings: store.settings().await?,
+        })
     }
 }

@@ -14,12 +14,15 @@
 //! feature, for the tests of other crates' backends — never into a production build.
 
 use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Seq, UserId, Username, keys::DeviceKey,
+    ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Receipt, Seq, UserId, Username,
+    keys::DeviceKey,
 };
 
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
+use crate::receipts::ReadAdvance;
 use crate::store::{
-    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
+    AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MessageRecord,
+    OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
 };
 
 fn member(id: u64, name: &str) -> Member {
@@ -48,9 +51,13 @@ fn sample_chat(id: u64, title: &str) -> ChatRecord {
             head: Seq(0),
             read: Seq(0),
             created_ms: 1_700_000_000_000,
+            admins: vec![UserId(1)],
+            receipts: Vec::new(),
         },
         floor: Seq(0),
         synced: Seq(0),
+        delivered: Seq(0),
+        read_log: Vec::new(),
     }
 }
 
@@ -101,6 +108,9 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert!(ok(store.outbox().await).is_empty());
     assert!(ok(store.crypto().await).is_empty());
     assert!(ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await).is_empty());
+    assert!(ok(store.drafts().await).is_empty());
+    assert!(ok(store.hidden().await).is_empty());
+    assert_eq!(ok(store.settings().await), None);
 }
 
 /// One record key of every kind, for tests.
@@ -218,6 +228,26 @@ pub async fn chats_are_stored_and_replaced<S: Store>(store: S) {
     .await;
     family.synced = Seq(5);
     family.info.head = Seq(5);
+    // What receipts add: the members' positions and the read advances observed.
+    family.delivered = Seq(5);
+    family.info.receipts = vec![Receipt {
+        user: UserId(2),
+        delivered: Seq(5),
+        read: Seq(4),
+        read_at_ms: 1_700_000_000_400,
+    }];
+    family.read_log = vec![
+        ReadAdvance {
+            read: Seq(2),
+            user: UserId(2),
+            at_ms: 1_700_000_000_200,
+        },
+        ReadAdvance {
+            read: Seq(4),
+            user: UserId(2),
+            at_ms: 1_700_000_000_400,
+        },
+    ];
     apply(&store, vec![StoreWrite::PutChat(family.clone())]).await;
     let mut chats = ok(store.chats().await);
     chats.sort_by_key(|chat| chat.info.id);
@@ -245,6 +275,111 @@ pub async fn messages_page_backwards_by_sequence<S: Store>(store: S) {
         vec![1, 2, 3, 4, 5]
     );
     assert!(ok(store.messages_before(ChatId(3), Seq(100), 100).await).is_empty());
+}
+
+/// Pages are right wherever they start and end, across long runs and holes of positions,
+/// and chats never mix.
+pub async fn messages_page_across_long_runs_and_holes<S: Store>(store: S) {
+    let held: Vec<u64> = (1..=300).chain(1_000..=1_010).chain([5_000]).collect();
+    let batch: Vec<MessageRecord> = held
+        .iter()
+        .map(|seq| sample_message(9, *seq, "m"))
+        .collect();
+    // Two batches, the second overlapping the first: stored once each.
+    apply(&store, vec![StoreWrite::PutMessages(batch[..200].to_vec())]).await;
+    apply(&store, vec![StoreWrite::PutMessages(batch[150..].to_vec())]).await;
+    apply(
+        &store,
+        vec![StoreWrite::PutMessages(vec![sample_message(
+            10, 1_005, "x",
+        )])],
+    )
+    .await;
+    for (before, limit) in [
+        (u64::MAX, 3),
+        (5_000, 12),
+        (1_000, 70),
+        (129, 128),
+        (300, 500),
+        (2, 5),
+    ] {
+        let expected: Vec<u64> = {
+            let older: Vec<u64> = held.iter().copied().filter(|seq| *seq < before).collect();
+            older[older.len().saturating_sub(limit)..].to_vec()
+        };
+        let page = ok(store.messages_before(ChatId(9), Seq(before), limit).await);
+        assert_eq!(seqs(&page), expected, "before {before}, limit {limit}");
+        assert!(page.iter().all(|message| message.chat_id == ChatId(9)));
+    }
+}
+
+/// A message put again at the same position (its body emptied: deleted for everyone) is
+/// replaced, and its neighbours stay.
+pub async fn a_message_put_again_is_replaced<S: Store>(store: S) {
+    let messages: Vec<MessageRecord> = (1..=3).map(|seq| sample_message(1, seq, "asli")).collect();
+    apply(&store, vec![StoreWrite::PutMessages(messages.clone())]).await;
+    let mut emptied = messages[1].clone();
+    emptied.body = Vec::new();
+    apply(&store, vec![StoreWrite::PutMessages(vec![emptied.clone()])]).await;
+    assert_eq!(
+        ok(store.messages_before(ChatId(1), Seq(10), 10).await),
+        vec![messages[0].clone(), emptied, messages[2].clone()]
+    );
+}
+
+/// Drafts are kept per chat, replaced, and removed.
+pub async fn drafts_are_put_replaced_and_removed<S: Store>(store: S) {
+    let draft = |chat: u64, text: &str| DraftRecord {
+        chat_id: ChatId(chat),
+        text: text.to_owned(),
+    };
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutDraft(draft(1, "belum sel")),
+            StoreWrite::PutDraft(draft(2, "nanti")),
+            StoreWrite::PutDraft(draft(1, "belum selesai")),
+        ],
+    )
+    .await;
+    let mut drafts = ok(store.drafts().await);
+    drafts.sort_by_key(|draft| draft.chat_id);
+    assert_eq!(drafts, vec![draft(1, "belum selesai"), draft(2, "nanti")]);
+    apply(&store, vec![StoreWrite::RemoveDraft(ChatId(1))]).await;
+    assert_eq!(ok(store.drafts().await), vec![draft(2, "nanti")]);
+}
+
+/// Messages deleted for this account are remembered, once each; the settings are replaced
+/// whole.
+pub async fn hidden_messages_and_settings_are_kept<S: Store>(store: S) {
+    let hidden = |chat: u64, id: u8| HiddenRecord {
+        chat_id: ChatId(chat),
+        client_msg_id: ClientMsgId([id; 16]),
+    };
+    apply(
+        &store,
+        vec![
+            StoreWrite::HideMessage(hidden(1, 7)),
+            StoreWrite::HideMessage(hidden(2, 8)),
+            StoreWrite::HideMessage(hidden(1, 7)),
+        ],
+    )
+    .await;
+    let mut kept = ok(store.hidden().await);
+    kept.sort();
+    assert_eq!(kept, vec![hidden(1, 7), hidden(2, 8)]);
+    let mut settings = SettingsRecord {
+        privacy: PrivacySettings {
+            share_read_receipts: false,
+            share_presence: true,
+        },
+        blocked: [UserId(5), UserId(9)].into(),
+    };
+    apply(&store, vec![StoreWrite::PutSettings(settings.clone())]).await;
+    assert_eq!(ok(store.settings().await), Some(settings.clone()));
+    settings.blocked.clear();
+    apply(&store, vec![StoreWrite::PutSettings(settings.clone())]).await;
+    assert_eq!(ok(store.settings().await), Some(settings));
 }
 
 /// Storing a message twice at the same position keeps one copy.
@@ -330,6 +465,15 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
             StoreWrite::PutMessages(vec![sample_message(1, 1, "halo")]),
             StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
             StoreWrite::PutCrypto(crypto_record(CryptoRecordKey::Account, b"keys")),
+            StoreWrite::PutDraft(DraftRecord {
+                chat_id: ChatId(1),
+                text: "draf".to_owned(),
+            }),
+            StoreWrite::HideMessage(HiddenRecord {
+                chat_id: ChatId(1),
+                client_msg_id: ClientMsgId([1; 16]),
+            }),
+            StoreWrite::PutSettings(SettingsRecord::default()),
         ],
     )
     .await;
@@ -347,12 +491,16 @@ macro_rules! store_suite_tests {
             the_account_round_trips,
             chats_are_stored_and_replaced,
             messages_page_backwards_by_sequence,
+            messages_page_across_long_runs_and_holes,
+            a_message_put_again_is_replaced,
             a_message_stored_twice_is_kept_once,
             the_outbox_keeps_order_and_removes,
             a_mixed_batch_applies_every_write,
             clear_deletes_everything,
             crypto_records_are_put_replaced_and_removed,
             crypto_records_of_every_kind_come_back_under_their_key,
+            drafts_are_put_replaced_and_removed,
+            hidden_messages_and_settings_are_kept,
         );
     };
     (@cases $attr:meta, $make:expr; $($case:ident),* $(,)?) => {

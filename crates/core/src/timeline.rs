@@ -3,92 +3,22 @@
 //! A [`Timeline`] keeps confirmed messages by sequence (so a message delivered twice — live
 //! and again in a catch-up page — is shown once, in sequence order) and tracks the
 //! positions that say what the device holds without gaps: `floor..=synced`. Messages that
-//! arrive beyond a gap wait in `ahead` until the gap is filled.
+//! arrive beyond a gap wait in `ahead` until the gap is filled. What the views show of each
+//! message is in `items` ([`TimelineItem`]).
+
+mod items;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use merpati_protocol::{ClientMsgId, Seq, UserId, content::MessageContent};
+use merpati_protocol::Seq;
 
 use crate::store::MessageRecord;
 
-/// How far a message has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MessageStatus {
-    /// Written here, not yet acknowledged by the server.
-    Pending,
-    /// Durable on the server.
-    Sent,
-    /// Another member has read it.
-    Read,
-    /// The server refused it; it will not be sent again unless the person retries.
-    Failed,
-}
-
-/// Whether a message's content could be opened on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MessageLock {
-    /// Decrypted and verified (or written here).
-    Open,
-    /// Encrypted with a key this device does not have yet; it opens when the key arrives.
-    Waiting,
-    /// It failed verification (altered, or not from who the server says) and is not shown.
-    Refused,
-}
-
-impl MessageLock {
-    /// The value of the app's `data-lock` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageLock::Open => "open",
-            MessageLock::Waiting => "waiting",
-            MessageLock::Refused => "refused",
-        }
-    }
-}
-
-/// A message as the views show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimelineItem {
-    /// The message's id, stable from pending to sent.
-    pub client_msg_id: ClientMsgId,
-    /// Its position, once the server gave it one.
-    pub seq: Option<Seq>,
-    /// Who wrote it.
-    pub sender: UserId,
-    /// Whether this account wrote it.
-    pub own: bool,
-    /// How far it has come.
-    pub status: MessageStatus,
-    /// When it was sent (or written, while pending), in milliseconds since the Unix epoch.
-    pub sent_at_ms: u64,
-    /// Whether the content could be opened.
-    pub lock: MessageLock,
-    /// What to show: the text, or words saying why it cannot be shown.
-    pub text: String,
-}
-
-/// Decodes a plaintext body (the outbox's) into the text to show; an unreadable body gets a
-/// visible placeholder rather than disappearing.
-pub fn body_text(body: &[u8]) -> String {
-    match MessageContent::from_body(body) {
-        Some(content) => content.text().to_owned(),
-        None => UNREADABLE_TEXT.to_owned(),
-    }
-}
-
-/// Shown for a body this version cannot read.
-pub const UNREADABLE_TEXT: &str = "⚠ This message cannot be shown by this version of Merpati";
-
-/// Shown while a message's key has not arrived.
-pub const WAITING_TEXT: &str =
-    "🔒 Waiting for this message's key — it opens by itself when it arrives";
-
-/// Shown for a message whose signature or MAC failed.
-pub const TAMPERED_TEXT: &str = "⚠ This message was altered on the way and is not shown";
-
-/// Shown for a message whose key came from someone else than its claimed sender.
-pub const WRONG_SENDER_TEXT: &str =
-    "⚠ This message's sender could not be verified, so it is not shown";
+pub(crate) use items::system_members;
+pub use items::{
+    DELETED_TEXT, MessageLock, MessageStatus, Person, ReactionSummary, TAMPERED_TEXT, TimelineItem,
+    UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
+};
 
 /// What inserting a message changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +63,14 @@ impl Timeline {
     /// The message at a position, if loaded.
     pub fn get(&self, seq: Seq) -> Option<&MessageRecord> {
         self.messages.get(&seq)
+    }
+
+    /// Replaces the body of a loaded message (emptied when it is deleted); returns the
+    /// message as it now is.
+    pub fn replace_body(&mut self, seq: Seq, body: Vec<u8>) -> Option<&MessageRecord> {
+        let message = self.messages.get_mut(&seq)?;
+        message.body = body;
+        Some(message)
     }
 
     /// The oldest sequence loaded in memory.
@@ -216,11 +154,12 @@ impl Timeline {
         self.messages.values().next_back()
     }
 
-    /// How many messages from others are newer than `read`.
-    pub fn unread_after(&self, read: Seq, me: UserId) -> usize {
+    /// How many messages newer than `read` pass `counts` (the engine counts others'
+    /// messages that show as rows).
+    pub fn unread_after(&self, read: Seq, counts: impl Fn(&MessageRecord) -> bool) -> usize {
         self.messages
             .range(read.next()..)
-            .filter(|(_, message)| message.sender != me)
+            .filter(|(_, message)| counts(message))
             .count()
     }
 }
@@ -229,6 +168,7 @@ impl Timeline {
 mod tests {
     use super::*;
     use crate::store_suite::sample_message;
+    use merpati_protocol::UserId;
 
     #[test]
     fn in_order_messages_advance_synced() {
@@ -287,6 +227,7 @@ mod tests {
             timeline.insert(sample_message(1, seq, "m"));
         }
         // sample_message alternates senders 2, 1, 2, 1, ...
-        assert_eq!(timeline.unread_after(Seq(2), UserId(1)), 2);
+        let from_others = |message: &MessageRecord| message.sender != UserId(1);
+        assert_eq!(timeline.unread_after(Seq(2), from_others), 2);
     }
 }

@@ -1,48 +1,119 @@
-//! Property test of the sync engine: whatever the interleaving of sends, acknowledgements,
-//! disconnects, duplicated and reordered deliveries, every device converges to the server's
-//! order with nothing lost and nothing doubled.
+//! Property test of the sync engine: whatever the interleaving of sends, edits, deletions for
+//! everyone, reactions, read positions, acknowledgements, disconnects, duplicated and
+//! reordered deliveries, every device converges to the server's order with nothing lost and
+//! nothing doubled, and shows every message as the merge rules make it of the server's log
+//! (`merpati_core::annotations`): edited, deleted, reacted to, and — for its own messages —
+//! delivered or read as the server's receipts say.
 //!
 //! The server here is a small model of the real one's contract (`docs/protocol.md`): it
 //! deduplicates on `client_msg_id`, numbers messages per chat without gaps, acknowledges the
-//! sender and fans out to every connected member; its key directory is `support::KeyDirectory`.
-//! Every message is end-to-end encrypted, so converging also means every device opened every
-//! message to the words that were written — whichever came first, a message or its key.
+//! sender and fans out to every connected member, drops a deleted message's body, keeps each
+//! member's delivery and read positions and pushes `Receipt`s; its key directory is
+//! `support::KeyDirectory`. Every message is end-to-end encrypted, so converging also means
+//! every device opened every message to the words that were written — whichever came first, a
+//! message or its key. The expected view is computed here from the log and what each message
+//! said, by the rules written out again (`expected_view`), not by the engine's code.
+//!
+//! Beside it, one fixed set of events (edits before and after their target, a deletion racing
+//! a reaction, an edit after a deletion, receipts out of order) is delivered in every one of
+//! its orders, and every order shows the same.
 
 mod support;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use merpati_core::{
     Engine, MessageLock, MessageStatus,
     crypto::{AccountKey, KdfParams},
+    timeline::DELETED_TEXT,
 };
 use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, Member, MessageFrame, Seq,
-    ServerFrame, UserId, Username, frames::AuthMethod, keys::DeviceKey,
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
+    Receipt, Seq, ServerFrame, UserId, Username, content::MessageContent, frames::AuthMethod,
+    keys::DeviceKey,
 };
 use proptest::prelude::*;
 use support::KeyDirectory;
 
+#[path = "convergence/every_order.rs"]
+mod every_order;
+
 const CHAT: ChatId = ChatId(1);
 const EPOCH: Epoch = Epoch(7);
+const EMOJI: [&str; 3] = ["👍", "❤", "😂"];
 
 struct ModelServer {
     log: Vec<MessageFrame>,
     by_client_id: HashMap<ClientMsgId, Seq>,
     members: Vec<Member>,
+    /// Each member's delivery and read positions.
+    receipts: BTreeMap<UserId, Receipt>,
+    /// Dates read positions: a counter, so that `read_at_ms` moves forward.
+    clock: u64,
 }
 
 impl ModelServer {
-    fn info(&self) -> ChatInfo {
+    /// The chat as `viewer` is told it: its own read position, the others' receipts.
+    fn info_for(&self, viewer: UserId) -> ChatInfo {
         ChatInfo {
             id: CHAT,
             kind: ChatKind::Group,
             title: "Keluarga".into(),
             members: self.members.clone(),
             head: Seq(self.log.len() as u64),
-            read: Seq(0),
+            read: self
+                .receipts
+                .get(&viewer)
+                .map(|receipt| receipt.read)
+                .unwrap_or_default(),
             created_ms: 0,
+            admins: vec![UserId(1)],
+            receipts: self
+                .receipts
+                .values()
+                .filter(|receipt| receipt.user != viewer)
+                .copied()
+                .collect(),
         }
+    }
+
+    /// Moves a member's positions forward (never past the head; reading implies holding);
+    /// returns the receipt to push if they moved.
+    fn mark(&mut self, user: UserId, delivered: Seq, read: Seq) -> Option<Receipt> {
+        let head = Seq(self.log.len() as u64);
+        self.clock += 1;
+        let clock = self.clock;
+        let receipt = self
+            .receipts
+            .entry(user)
+            .or_insert_with(|| Receipt::none(user));
+        let before = *receipt;
+        let read = read.min(head);
+        if read > receipt.read {
+            receipt.read = read;
+            receipt.read_at_ms = clock;
+        }
+        receipt.delivered = receipt.delivered.max(delivered.min(head)).max(receipt.read);
+        (*receipt != before).then_some(*receipt)
+    }
+
+    /// Stores a message once (a resend gets the first copy's sequence); returns its sequence
+    /// and whether it is new.
+    fn append(&mut self, sender: UserId, client_msg_id: ClientMsgId, body: Vec<u8>) -> (Seq, bool) {
+        if let Some(seq) = self.by_client_id.get(&client_msg_id) {
+            return (*seq, false);
+        }
+        let seq = Seq(self.log.len() as u64 + 1);
+        self.by_client_id.insert(client_msg_id, seq);
+        self.log.push(MessageFrame {
+            chat_id: CHAT,
+            seq,
+            client_msg_id,
+            sender,
+            sent_at_ms: seq.0,
+            body,
+        });
+        (seq, true)
     }
 
     fn page_after(&self, after: Seq, limit: usize) -> ServerFrame {
@@ -85,18 +156,57 @@ impl Device {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Write { device: usize },
-    ClientToServer { device: usize },
-    ServerToClient { device: usize, pick: usize },
-    DuplicateInbound { device: usize, pick: usize },
-    Disconnect { device: usize },
-    Reconnect { device: usize },
+    Write {
+        device: usize,
+    },
+    /// Edit one of the device's own messages (the `pick`th it shows).
+    Edit {
+        device: usize,
+        pick: usize,
+    },
+    /// Delete one of the device's own messages for everyone.
+    Delete {
+        device: usize,
+        pick: usize,
+    },
+    /// React with `EMOJI[emoji]` to any message shown (choosing it again takes it back).
+    React {
+        device: usize,
+        pick: usize,
+        emoji: usize,
+    },
+    /// The person reads the chat on this device.
+    Read {
+        device: usize,
+    },
+    ClientToServer {
+        device: usize,
+    },
+    ServerToClient {
+        device: usize,
+        pick: usize,
+    },
+    DuplicateInbound {
+        device: usize,
+        pick: usize,
+    },
+    Disconnect {
+        device: usize,
+    },
+    Reconnect {
+        device: usize,
+    },
 }
 
 fn step_strategy(devices: usize) -> impl Strategy<Value = Step> {
     let device = 0..devices;
     prop_oneof![
         3 => device.clone().prop_map(|device| Step::Write { device }),
+        1 => (device.clone(), any::<usize>()).prop_map(|(device, pick)| Step::Edit { device, pick }),
+        1 => (device.clone(), any::<usize>()).prop_map(|(device, pick)| Step::Delete { device, pick }),
+        2 => (device.clone(), any::<usize>(), 0..EMOJI.len())
+            .prop_map(|(device, pick, emoji)| Step::React { device, pick, emoji }),
+        1 => device.clone().prop_map(|device| Step::Read { device }),
         6 => device.clone().prop_map(|device| Step::ClientToServer { device }),
         6 => (device.clone(), any::<usize>()).prop_map(|(device, pick)| Step::ServerToClient { device, pick }),
         1 => (device.clone(), any::<usize>()).prop_map(|(device, pick)| Step::DuplicateInbound { device, pick }),
@@ -109,8 +219,11 @@ struct World {
     server: ModelServer,
     keys: KeyDirectory,
     devices: Vec<Device>,
+    /// The ids of the texts written (not of actions on them).
     written: Vec<ClientMsgId>,
     texts: HashMap<ClientMsgId, String>,
+    /// What every message said, actions included, by id.
+    contents: HashMap<ClientMsgId, MessageContent>,
     page_limit: usize,
 }
 
@@ -153,6 +266,8 @@ impl World {
             log: Vec::new(),
             by_client_id: HashMap::new(),
             members: vec![alice, bob],
+            receipts: BTreeMap::new(),
+            clock: 0,
         };
         let mut world = World {
             server,
@@ -160,6 +275,7 @@ impl World {
             devices,
             written: Vec::new(),
             texts: HashMap::new(),
+            contents: HashMap::new(),
             page_limit,
         };
         // Every device publishes its keys before anyone writes: a message sent to a person
@@ -223,6 +339,30 @@ impl World {
         }
     }
 
+    /// Stores a message (a `Send` or a `SendDeletion`), acknowledges it and fans it out.
+    fn store(&mut self, device: usize, sender: UserId, client_msg_id: ClientMsgId, body: Vec<u8>) {
+        let (seq, fresh) = self.server.append(sender, client_msg_id, body);
+        self.devices[device].inbound.push_back(ServerFrame::Ack {
+            chat_id: CHAT,
+            client_msg_id,
+            seq,
+            sent_at_ms: seq.0,
+        });
+        if fresh {
+            let message = self.server.log[seq.0 as usize - 1].clone();
+            self.push_to_members(ServerFrame::Message(message));
+        }
+    }
+
+    fn mark(&mut self, user: UserId, delivered: Seq, read: Seq) {
+        if let Some(receipt) = self.server.mark(user, delivered, read) {
+            self.push_to_members(ServerFrame::Receipt {
+                chat_id: CHAT,
+                receipt,
+            });
+        }
+    }
+
     /// The server handles the device's next outgoing frame; returns whether there was one.
     fn client_to_server(&mut self, device: usize) -> bool {
         if !self.devices[device].connected {
@@ -270,7 +410,7 @@ impl World {
                     });
             }
             ClientFrame::Sync { epoch, positions } => {
-                let info = self.server.info();
+                let info = self.server.info_for(me.id);
                 let after = positions
                     .iter()
                     .find(|(chat, _)| *chat == CHAT)
@@ -303,35 +443,32 @@ impl World {
                 self.devices[device].inbound.push_back(page);
             }
             ClientFrame::Send {
-                chat_id,
                 client_msg_id,
                 body,
+                ..
+            } => self.store(device, me.id, client_msg_id, body),
+            ClientFrame::SendDeletion {
+                client_msg_id,
+                body,
+                target,
+                ..
             } => {
-                let (seq, fresh) = match self.server.by_client_id.get(&client_msg_id) {
-                    Some(seq) => (*seq, false),
-                    None => {
-                        let seq = Seq(self.server.log.len() as u64 + 1);
-                        self.server.by_client_id.insert(client_msg_id, seq);
-                        self.server.log.push(MessageFrame {
-                            chat_id,
-                            seq,
-                            client_msg_id,
-                            sender: me.id,
-                            sent_at_ms: seq.0,
-                            body,
-                        });
-                        (seq, true)
+                let own_target =
+                    self.server.log.iter().position(|message| {
+                        message.client_msg_id == target && message.sender == me.id
+                    });
+                match own_target {
+                    Some(index) => {
+                        self.server.log[index].body = Vec::new();
+                        self.store(device, me.id, client_msg_id, body);
                     }
-                };
-                self.devices[device].inbound.push_back(ServerFrame::Ack {
-                    chat_id,
-                    client_msg_id,
-                    seq,
-                    sent_at_ms: seq.0,
-                });
-                if fresh {
-                    let message = self.server.log[seq.0 as usize - 1].clone();
-                    self.push_to_members(ServerFrame::Message(message));
+                    None => self.devices[device]
+                        .inbound
+                        .push_back(ServerFrame::SendFailed {
+                            chat_id: CHAT,
+                            client_msg_id,
+                            code: ErrorCode::NotYourMessage,
+                        }),
                 }
             }
             ClientFrame::History { before, limit, .. } => {
@@ -345,7 +482,12 @@ impl World {
                     more: start > 0,
                 });
             }
-            ClientFrame::MarkRead { .. } => {}
+            ClientFrame::MarkRead { seq, .. } => self.mark(me.id, Seq(0), seq),
+            ClientFrame::MarkDelivered { seq, .. } => self.mark(me.id, seq, Seq(0)),
+            // Signals and settings change nothing this model checks.
+            ClientFrame::SetPrivacy { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::WatchPresence { .. } => {}
             other => panic!("unexpected frame in this model: {other:?}"),
         }
         true
@@ -375,8 +517,64 @@ impl World {
                 let text = format!("message {}", self.written.len());
                 if let Ok(id) = self.devices[device].engine.send_text(CHAT, &text, 0) {
                     self.written.push(id);
-                    self.texts.insert(id, text);
+                    self.texts.insert(id, text.clone());
+                    self.contents.insert(id, MessageContent::Text { text });
                 }
+                self.devices[device].take_step();
+            }
+            Step::Edit { device, pick } => {
+                let Some(target) = self.pick(device, pick, true) else {
+                    return;
+                };
+                let text = format!("edit {}", self.contents.len());
+                let edited = self.devices[device]
+                    .engine
+                    .edit_message(CHAT, target, &text, 0);
+                let id = edited.expect("an own message that is not deleted can be edited");
+                self.contents
+                    .insert(id, MessageContent::Edit { target, text });
+                self.devices[device].take_step();
+            }
+            Step::Delete { device, pick } => {
+                let Some(target) = self.pick(device, pick, true) else {
+                    return;
+                };
+                let deleted = self.devices[device]
+                    .engine
+                    .delete_for_everyone(CHAT, target, 0);
+                let id = deleted.expect("an own message that is not deleted can be deleted");
+                self.contents.insert(id, MessageContent::Delete { target });
+                self.devices[device].take_step();
+            }
+            Step::React {
+                device,
+                pick,
+                emoji,
+            } => {
+                let Some(target) = self.pick(device, pick, false) else {
+                    return;
+                };
+                let emoji = EMOJI[emoji];
+                // Choosing the reaction one has takes it back.
+                let mine = self.devices[device]
+                    .engine
+                    .timeline(CHAT)
+                    .into_iter()
+                    .find(|item| item.client_msg_id == target)
+                    .is_some_and(|item| {
+                        item.reactions
+                            .iter()
+                            .any(|reaction| reaction.emoji == emoji && reaction.mine)
+                    });
+                let reacted = self.devices[device].engine.react(CHAT, target, emoji, 0);
+                let id = reacted.expect("a message that is not deleted takes reactions");
+                let emoji = (!mine).then(|| emoji.to_owned());
+                self.contents
+                    .insert(id, MessageContent::Reaction { target, emoji });
+                self.devices[device].take_step();
+            }
+            Step::Read { device } => {
+                self.devices[device].engine.mark_read(CHAT);
                 self.devices[device].take_step();
             }
             Step::ClientToServer { device } => {
@@ -394,6 +592,21 @@ impl World {
             Step::Disconnect { device } => self.disconnect(device),
             Step::Reconnect { device } => self.connect(device),
         }
+    }
+
+    /// The `pick`th message the device shows that is not deleted (its own only, if `own`),
+    /// confirmed or pending.
+    fn pick(&self, device: usize, pick: usize, own: bool) -> Option<ClientMsgId> {
+        let candidates: Vec<ClientMsgId> = self.devices[device]
+            .engine
+            .timeline(CHAT)
+            .into_iter()
+            .filter(|item| !item.deleted && item.status != MessageStatus::Failed)
+            .filter(|item| item.own || !own)
+            .filter(|item| item.lock == MessageLock::Open)
+            .map(|item| item.client_msg_id)
+            .collect();
+        candidates.get(pick % candidates.len().max(1)).copied()
     }
 
     /// Reconnects everyone and delivers everything, in order, until nothing moves.
@@ -433,8 +646,102 @@ impl World {
     }
 }
 
+/// A message as the rules make it of the server's log: (id, text, edited, deleted, reactions
+/// as (emoji, who) sorted).
+type Expected = (ClientMsgId, String, bool, bool, Vec<(String, Vec<UserId>)>);
+
+/// What every device must show, computed from the server's log and what each message said —
+/// the rules of `merpati_core::annotations` written out again, by a different route: per
+/// target, the log in sequence order.
+fn expected_view(world: &World) -> Vec<Expected> {
+    let log = &world.server.log;
+    let content = |message: &MessageFrame| world.contents.get(&message.client_msg_id);
+    let mut shown = Vec::new();
+    for target in log {
+        let Some(MessageContent::Text { text }) = content(target) else {
+            continue;
+        };
+        let (mut text, mut edited, mut deleted) = (text.clone(), false, false);
+        let mut reactions: BTreeMap<UserId, String> = BTreeMap::new();
+        for later in log.iter().filter(|later| later.seq > target.seq) {
+            let by_sender = later.sender == target.sender;
+            match content(later) {
+                _ if deleted => {}
+                Some(MessageContent::Edit {
+                    target: id,
+                    text: new,
+                }) if *id == target.client_msg_id && by_sender => {
+                    text = new.clone();
+                    edited = true;
+                }
+                Some(MessageContent::Delete { target: id })
+                    if *id == target.client_msg_id && by_sender =>
+                {
+                    deleted = true;
+                }
+                Some(MessageContent::Reaction { target: id, emoji })
+                    if *id == target.client_msg_id =>
+                {
+                    match emoji {
+                        Some(emoji) => reactions.insert(later.sender, emoji.clone()),
+                        None => reactions.remove(&later.sender),
+                    };
+                }
+                _ => {}
+            }
+        }
+        if deleted {
+            (text, edited) = (DELETED_TEXT.to_owned(), false);
+            reactions.clear();
+        }
+        let mut by_emoji: BTreeMap<String, Vec<UserId>> = BTreeMap::new();
+        for (user, emoji) in reactions {
+            by_emoji.entry(emoji).or_default().push(user);
+        }
+        shown.push((
+            target.client_msg_id,
+            text,
+            edited,
+            deleted,
+            by_emoji.into_iter().collect(),
+        ));
+    }
+    shown
+}
+
+/// The status the server's receipts give a message of `sender`'s at `seq`.
+fn expected_status(world: &World, sender: UserId, seq: Seq) -> MessageStatus {
+    let others: Vec<Receipt> = world
+        .server
+        .members
+        .iter()
+        .filter(|member| member.id != sender)
+        .map(|member| {
+            world
+                .server
+                .receipts
+                .get(&member.id)
+                .copied()
+                .unwrap_or(Receipt::none(member.id))
+        })
+        .collect();
+    if others.iter().all(|receipt| receipt.read >= seq) {
+        MessageStatus::Read
+    } else if others.iter().all(|receipt| receipt.delivered >= seq) {
+        MessageStatus::Delivered
+    } else {
+        MessageStatus::Sent
+    }
+}
+
 fn check_converged(world: &World) {
-    let server_ids: Vec<ClientMsgId> = world.server.log.iter().map(|m| m.client_msg_id).collect();
+    let server_ids: Vec<ClientMsgId> = world
+        .server
+        .log
+        .iter()
+        .map(|m| m.client_msg_id)
+        .filter(|id| world.texts.contains_key(id))
+        .collect();
     let mut written = world.written.clone();
     written.sort();
     let mut stored = server_ids.clone();
@@ -443,30 +750,75 @@ fn check_converged(world: &World) {
         stored, written,
         "every message written is stored exactly once"
     );
+    assert_eq!(
+        world.server.log.len(),
+        world.contents.len(),
+        "every action too"
+    );
+    let expected = expected_view(world);
     for (index, device) in world.devices.iter().enumerate() {
         let items = device.engine.timeline(CHAT);
         let ids: Vec<ClientMsgId> = items.iter().map(|item| item.client_msg_id).collect();
         assert_eq!(
             ids, server_ids,
-            "device {index} shows the server's order, once each"
+            "device {index} shows the server's order, once each, and no action as a message"
         );
         let seqs: Vec<Option<Seq>> = items.iter().map(|item| item.seq).collect();
-        let expected: Vec<Option<Seq>> = (1..=server_ids.len() as u64)
-            .map(|n| Some(Seq(n)))
+        let expected_seqs: Vec<Option<Seq>> = world
+            .server
+            .log
+            .iter()
+            .filter(|message| world.texts.contains_key(&message.client_msg_id))
+            .map(|message| Some(message.seq))
             .collect();
-        assert_eq!(seqs, expected);
+        assert_eq!(seqs, expected_seqs);
         assert!(
             items
                 .iter()
                 .all(|item| item.status != MessageStatus::Pending),
             "nothing pending"
         );
+        let shown: Vec<Expected> = items
+            .iter()
+            .map(|item| {
+                (
+                    item.client_msg_id,
+                    item.text.clone(),
+                    item.edited,
+                    item.deleted,
+                    item.reactions
+                        .iter()
+                        .map(|reaction| {
+                            let mut who: Vec<UserId> =
+                                reaction.people.iter().map(|person| person.id).collect();
+                            who.sort();
+                            (reaction.emoji.clone(), who)
+                        })
+                        .collect::<BTreeMap<_, _>>()
+                        .into_iter()
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown, expected,
+            "device {index} folds every action the same way"
+        );
         for item in &items {
             assert_eq!(
-                (item.lock, Some(&item.text)),
-                (MessageLock::Open, world.texts.get(&item.client_msg_id)),
-                "device {index} opened every message to what was written"
+                item.lock,
+                MessageLock::Open,
+                "device {index} opened {item:?}"
             );
+            if item.own {
+                let seq = item.seq.expect("confirmed");
+                assert_eq!(
+                    item.status,
+                    expected_status(world, device.me.id, seq),
+                    "device {index}: the receipts of {:?}",
+                    item.client_msg_id
+                );
+            }
         }
         assert_eq!(device.engine.pending_count(), 0);
     }

@@ -184,7 +184,9 @@ fn a_device_without_the_key_waits_and_a_tampered_message_is_refused() {
         .encrypt(CHAT, &text("after"))
         .expect("encrypts");
     let mut tampered = EncryptedBody::from_body(&body).expect("an envelope");
-    let EncryptedBody::MegolmV1 { ciphertext, .. } = &mut tampered;
+    let EncryptedBody::MegolmV1 { ciphertext, .. } = &mut tampered else {
+        panic!("a Megolm envelope");
+    };
     let middle = ciphertext.len() / 2;
     ciphertext[middle] ^= 0x01;
     let tampered = frame(alice.user, 2, tampered.to_body());

@@ -9,7 +9,7 @@
 
 use merpati_protocol::{
     ChatId, MessageFrame,
-    content::{EncryptedBody, MessageContent, Sealed},
+    content::{EncryptedBody, MessageContent, Sealed, SystemEvent},
     keys::{DeviceKey, DeviceRef},
 };
 use vodozemac::{
@@ -41,6 +41,11 @@ pub enum Opened {
     },
     /// It failed verification and is not shown.
     Refused(Refusal),
+    /// A line the server wrote into a group (not encrypted; the server refuses such bodies
+    /// from clients, so only it can write one).
+    System(SystemEvent),
+    /// The body is empty: its sender deleted it for everyone and the server dropped it.
+    Deleted,
 }
 
 /// Why a message was refused.
@@ -213,15 +218,21 @@ impl DeviceCrypto {
     }
 
     /// Opens a message body: decrypts it and checks that the session belongs to the chat and
-    /// to the sender the server names.
+    /// to the sender the server names. A server-written line and an emptied body (deleted for
+    /// everyone) need no key.
     pub fn open(&mut self, message: &MessageFrame) -> Opened {
-        let Some(EncryptedBody::MegolmV1 {
-            sender_device,
-            session_id,
-            ciphertext,
-        }) = EncryptedBody::from_body(&message.body)
-        else {
-            return Opened::Refused(Refusal::Unreadable);
+        if message.body.is_empty() {
+            return Opened::Deleted;
+        }
+        let (sender_device, session_id, ciphertext) = match EncryptedBody::from_body(&message.body)
+        {
+            Some(EncryptedBody::MegolmV1 {
+                sender_device,
+                session_id,
+                ciphertext,
+            }) => (sender_device, session_id, ciphertext),
+            Some(EncryptedBody::System(event)) => return Opened::System(event),
+            None => return Opened::Refused(Refusal::Unreadable),
         };
         let Some(inbound) = self.inbound.get_mut(&session_id) else {
             return Opened::Waiting { session_id };

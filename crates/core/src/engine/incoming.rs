@@ -3,15 +3,20 @@
 //!
 //! Messages enter a timeline exactly once, in sequence order: duplicates are dropped, and a
 //! gap (or an unfinished page) asks for what is missing with one `Fetch` at a time per chat.
-//! The answers of the sign-in live in `session`, those of the key flow in `keys`.
+//! A message that acts on another (an edit, a deletion, a reaction) is recorded against its
+//! target as it opens, whether or not the target is here yet; a target deleted for everyone
+//! loses its stored body here too, once both are known.
+//! The answers of the sign-in live in `session`, those of the key flow in `keys`, receipts in
+//! `receipts`, typing and presence in `presence`, the block list in `privacy`.
 
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, MessageFrame,
-    RequestId, Seq, ServerFrame, UserId, content::MessageContent,
+    RequestId, Seq, ServerFrame, content::MessageContent,
 };
 
 use super::session::Phase;
 use super::{ChatState, Engine, Event};
+use crate::annotations::Action;
 use crate::e2e::Opened;
 use crate::store::{MessageRecord, StoreWrite};
 use crate::timeline::{Inserted, Timeline};
@@ -52,12 +57,8 @@ impl Engine {
                 messages,
                 more,
             } => self.on_page(chat_id, messages, more),
-            ServerFrame::SyncDone => {
-                if self.phase == Phase::Syncing {
-                    self.phase = Phase::Online;
-                }
-            }
-            ServerFrame::ReadUpTo { chat_id, user, seq } => self.on_read_up_to(chat_id, user, seq),
+            ServerFrame::SyncDone => self.on_sync_done(),
+            ServerFrame::Receipt { chat_id, receipt } => self.on_receipt(chat_id, receipt),
             ServerFrame::Goodbye {
                 code: _,
                 retry_after_ms,
@@ -75,6 +76,22 @@ impl Engine {
             } => self.on_backup(request, entries, more),
             ServerFrame::DevicesChanged { user } => self.on_devices_changed(user),
             ServerFrame::BackupChanged => self.on_backup_changed(),
+            ServerFrame::Typing { chat_id, user } => self.on_typing(chat_id, user),
+            ServerFrame::Presence { user, presence } => self.on_presence(user, presence),
+            ServerFrame::BlockList { request, users } => self.on_block_list(request, users),
+        }
+    }
+
+    fn on_sync_done(&mut self) {
+        if self.phase == Phase::Syncing {
+            self.phase = Phase::Online;
+            self.views_changed = true;
+        }
+        // What this device holds and has not reported (a report lost with a connection).
+        for (chat_id, chat) in &self.chats {
+            if chat.timeline.synced() > chat.delivered {
+                self.delivery_moved.insert(*chat_id);
+            }
         }
     }
 
@@ -100,7 +117,10 @@ impl Engine {
 
     fn on_chat(&mut self, request: Option<RequestId>, info: ChatInfo) {
         let chat_id = info.id;
+        let authenticated = self.is_authenticated();
         self.clock_ms = self.clock_ms.max(info.created_ms);
+        self.learn_names(&info.members);
+        self.views_changed = true;
         if info.kind == ChatKind::Direct {
             // Its safety number needs the other person's keys.
             let me = self.my_id();
@@ -120,6 +140,14 @@ impl Engine {
             chat.timeline = Timeline::with_positions(Seq(1), Seq(0));
         }
         let read = chat.info.read.max(info.read);
+        if read > info.read && authenticated {
+            // Read here while the server could not be told: tell it now.
+            self.frames
+                .push(ClientFrame::MarkRead { chat_id, seq: read });
+        }
+        for receipt in &info.receipts {
+            chat.receipts.merge(*receipt);
+        }
         chat.info = info;
         chat.info.read = read;
         self.writes.push(StoreWrite::PutChat(chat.record()));
@@ -144,16 +172,13 @@ impl Engine {
         self.clock_ms = self.clock_ms.max(sent_at_ms);
         let entry = self.outbox.remove(position);
         self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        self.views_changed = true;
         let (Some(me), Some(body)) = (
             self.me.as_ref().map(|me| me.id),
             self.sent_bodies.remove(&client_msg_id),
         ) else {
             return;
         };
-        if let Some(content) = MessageContent::from_body(&entry.record.body) {
-            // Written here: no need to decrypt what this device encrypted.
-            self.opened.insert(client_msg_id, Opened::Content(content));
-        }
         let message = MessageFrame {
             chat_id,
             seq,
@@ -162,17 +187,15 @@ impl Engine {
             sent_at_ms,
             body,
         };
+        if let Some(content) = MessageContent::from_body(&entry.record.body) {
+            // Written here: no need to decrypt what this device encrypted.
+            self.remember_opened(&message, Opened::Content(content));
+        }
         self.insert_messages(chat_id, vec![message], false);
     }
 
-    fn on_send_failed(&mut self, client_msg_id: ClientMsgId, _code: ErrorCode) {
-        if let Some(entry) = self
-            .outbox
-            .iter_mut()
-            .find(|entry| entry.record.client_msg_id == client_msg_id)
-        {
-            entry.failed = true;
-        }
+    fn on_send_failed(&mut self, client_msg_id: ClientMsgId, code: ErrorCode) {
+        self.refuse(client_msg_id, code);
     }
 
     fn on_page(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
@@ -188,29 +211,16 @@ impl Engine {
                 return;
             };
             if chat.timeline.insert_older(messages.clone()) > 0 {
-                self.writes.push(StoreWrite::PutMessages(messages));
                 self.writes.push(StoreWrite::PutChat(chat.record()));
+                self.views_changed = true;
+                let ids: Vec<ClientMsgId> = messages.iter().map(|m| m.client_msg_id).collect();
+                self.writes.push(StoreWrite::PutMessages(messages));
+                self.erase_deleted(chat_id, ids);
             }
             return;
         }
         chat.fetching = false;
         self.insert_messages(chat_id, messages, more);
-    }
-
-    fn on_read_up_to(&mut self, chat_id: ChatId, user: UserId, seq: Seq) {
-        let me = self.me.as_ref().map(|me| me.id);
-        let Some(chat) = self.chats.get_mut(&chat_id) else {
-            return;
-        };
-        if Some(user) == me {
-            if seq > chat.info.read {
-                chat.info.read = seq;
-                self.writes.push(StoreWrite::PutChat(chat.record()));
-            }
-        } else {
-            let read = chat.others_read.entry(user).or_default();
-            *read = (*read).max(seq);
-        }
     }
 
     /// Inserts messages going forward, persists what is new, and asks for whatever a gap or
@@ -235,6 +245,14 @@ impl Engine {
             }
         }
         let gap = chat.timeline.has_gap();
+        for message in &new {
+            // Their message arrived: they are no longer typing it.
+            chat.typing.remove(&message.sender);
+        }
+        if authenticated && chat.timeline.synced() > chat.delivered {
+            chat.delivered = chat.timeline.synced();
+            self.delivery_moved.insert(chat_id);
+        }
         // A message delivered by the server is no longer pending, whoever sent it from here.
         for message in &new {
             if let Some(position) = self
@@ -256,8 +274,87 @@ impl Engine {
             });
         }
         if !new.is_empty() {
+            let ids: Vec<ClientMsgId> = new.iter().map(|message| message.client_msg_id).collect();
             self.writes.push(StoreWrite::PutMessages(new));
             self.writes.push(StoreWrite::PutChat(chat.record()));
+            self.views_changed = true;
+            self.erase_deleted(chat_id, ids);
+            if self.on_screen == Some(chat_id) {
+                self.mark_read(chat_id);
+            }
+        }
+    }
+
+    /// Remembers what a message turned out to be when opened; a message that acts on another
+    /// is recorded against its target.
+    pub(super) fn remember_opened(&mut self, message: &MessageRecord, opened: Opened) {
+        match &opened {
+            Opened::Content(content) => {
+                if let Some((target, action)) = Action::of(content)
+                    && let Some(chat) = self.chats.get_mut(&message.chat_id)
+                {
+                    chat.annotations
+                        .add(target, message.seq, message.sender, action);
+                }
+            }
+            Opened::System(event) => {
+                let named = crate::timeline::system_members(event);
+                self.learn_names(named);
+            }
+            Opened::Waiting { .. } | Opened::Refused(_) | Opened::Deleted => {}
+        }
+        self.opened.insert(message.client_msg_id, opened);
+        self.views_changed = true;
+    }
+
+    /// Drops the stored body of every message among `ids` — or named by a deletion among
+    /// them — that its sender deleted for everyone: the server no longer holds it, nor
+    /// should this device.
+    pub(super) fn erase_deleted(&mut self, chat_id: ChatId, ids: Vec<ClientMsgId>) {
+        let me = self.my_id();
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        let mut candidates = Vec::new();
+        for id in ids {
+            if let Some(Opened::Content(MessageContent::Delete { target })) = self.opened.get(&id) {
+                candidates.push(*target);
+            }
+            candidates.push(id);
+        }
+        candidates.retain(|id| chat.annotations.touches(*id));
+        if candidates.is_empty() {
+            return;
+        }
+        let erased: Vec<Seq> = chat
+            .timeline
+            .messages()
+            .filter(|message| {
+                candidates.contains(&message.client_msg_id)
+                    && !message.body.is_empty()
+                    && chat
+                        .annotations
+                        .fold(message.client_msg_id, message.sender, me, [])
+                        .deleted
+            })
+            .map(|message| message.seq)
+            .collect();
+        for seq in erased {
+            self.erase(chat_id, seq);
+        }
+    }
+
+    /// Empties the stored body of a loaded message (deleted for everyone, or for this
+    /// account).
+    pub(super) fn erase(&mut self, chat_id: ChatId, seq: Seq) {
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        if let Some(message) = chat.timeline.replace_body(seq, Vec::new()) {
+            self.opened.insert(message.client_msg_id, Opened::Deleted);
+            self.writes
+                .push(StoreWrite::PutMessages(vec![message.clone()]));
+            self.views_changed = true;
         }
     }
 }

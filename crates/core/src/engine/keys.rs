@@ -443,13 +443,13 @@ impl Engine {
 
     /// Opens messages as they enter a timeline, remembering what each turned out to be.
     pub(super) fn open_messages(&mut self, messages: &[MessageRecord]) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
         for message in messages {
             if self.opened.contains_key(&message.client_msg_id) {
                 continue;
             }
+            let Some(crypto) = self.crypto.as_mut() else {
+                return;
+            };
             let opened = crypto.open(message);
             if let Opened::Waiting { session_id } = &opened {
                 self.waiting
@@ -458,7 +458,7 @@ impl Engine {
                     .insert((message.chat_id, message.seq));
                 self.keys.backup_wanted = true;
             }
-            self.opened.insert(message.client_msg_id, opened);
+            self.remember_opened(message, opened);
         }
     }
 
@@ -474,6 +474,9 @@ impl Engine {
             self.opened.remove(&message.client_msg_id);
         }
         self.open_messages(&messages);
+        for message in messages {
+            self.erase_deleted(message.chat_id, vec![message.client_msg_id]);
+        }
     }
 
     /// Turns the crypto state's changes into store writes.

@@ -9,23 +9,40 @@
 //!
 //! Every message a person writes goes to the outbox first (persisted), and is sent — and
 //! resent after every reconnect, with the same `client_msg_id` — until the server
-//! acknowledges it; the timelines show each message once, in sequence order.
+//! acknowledges it; the timelines show each message once, in sequence order. Replies,
+//! edits, deletions, reactions and forwards are messages too; the edits, deletions and
+//! reactions fold into their targets by the merge rules of [`crate::annotations`].
 //!
 //! # Layout
 //! - `step`: what one step hands the shell ([`Step`], [`Event`]) and the order to apply it.
 //! - `session`: credentials, the connection's phases, signing in and its rules (which
 //!   failures keep the credentials), restoring from the store.
-//! - `incoming`: every frame from the server, and how messages enter the timelines.
+//! - `incoming`: every frame from the server, and how messages enter the timelines (and
+//!   annotations reach their targets).
 //! - `sending`: the outbox, and the encrypted `Send`s once the chat's key is with everyone.
+//! - `actions`: what the person does to a message: reply, edit, delete (for everyone or for
+//!   themselves), react, forward — each checked, with words for what is refused.
+//! - `receipts`: delivery and read positions: reporting this device's, merging the others',
+//!   the chat on screen, and a message's receipts.
+//! - `presence`: typing signals and who is online, and the shell's clock they expire by.
+//! - `privacy`: the privacy settings and blocking.
+//! - `groups`: group administration: adding, removing, renaming, admins, leaving.
+//! - `drafts`: what the person typed and has not sent, per chat.
 //! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares, the backup)
 //!   and opening messages.
-//! - `requests`: what the person asks of the server (new chats, removals, read positions,
-//!   older history).
+//! - `requests`: what the person asks of the server (new chats, older history) and the one
+//!   way a request is made.
 //! - `queries`: what the views read (the chat list, a timeline, safety numbers, ...).
 
+mod actions;
+mod drafts;
+mod groups;
 mod incoming;
 mod keys;
+mod presence;
+mod privacy;
 mod queries;
+mod receipts;
 mod requests;
 mod sending;
 mod session;
@@ -34,16 +51,20 @@ mod step;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use merpati_protocol::{
-    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, Member, RequestId, Seq, UserId,
+    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, Presence, RequestId, Seq,
+    UserId, Username,
 };
 
+use crate::annotations::Annotations;
 use crate::e2e::{DeviceCrypto, Opened};
-use crate::store::{AccountSecrets, ChatRecord, OutboxRecord, StoreWrite};
+use crate::receipts::ChatReceipts;
+use crate::store::{AccountSecrets, ChatRecord, OutboxRecord, SettingsRecord, StoreWrite};
 use crate::timeline::Timeline;
 use keys::KeyFlow;
 use session::{Credentials, Phase};
 
 pub use queries::ChatSummary;
+pub use receipts::MemberReceipt;
 pub use requests::{HISTORY_PAGE, RequestError};
 pub use sending::SendError;
 pub use session::ConnectionPhase;
@@ -53,8 +74,14 @@ pub use step::{Event, Step};
 struct ChatState {
     info: ChatInfo,
     timeline: Timeline,
-    /// How far each other member has read.
-    others_read: HashMap<UserId, Seq>,
+    /// How far each other member has received and read.
+    receipts: ChatReceipts,
+    /// Edits, deletions and reactions seen, by target.
+    annotations: Annotations,
+    /// The delivery position this device last reported.
+    delivered: Seq,
+    /// Who is typing, and when their signal arrived (the shell's clock).
+    typing: BTreeMap<UserId, u64>,
     /// A `Fetch` for this chat is in flight on this connection.
     fetching: bool,
     /// A `History` request for this chat is in flight on this connection.
@@ -64,8 +91,8 @@ struct ChatState {
 /// A message of the outbox: persisted, and sent until acknowledged.
 struct OutboxEntry {
     record: OutboxRecord,
-    /// The server refused it; it waits for the person to retry.
-    failed: bool,
+    /// The server refused it, and why; it waits for the person to retry.
+    failure: Option<ErrorCode>,
 }
 
 /// The state machine of one device. See the module documentation.
@@ -103,6 +130,29 @@ pub struct Engine {
     /// The newest time the engine has heard of (server times and the shell's `now`), in
     /// milliseconds since the Unix epoch: dates key changes and ages Megolm sessions.
     clock_ms: u64,
+    /// The shell's own clock as last told ([`Engine::advance_clock`]): typing signals are
+    /// timed by it, so that a server clock ahead or behind does not stretch them.
+    now_ms: u64,
+    /// What the person typed and has not sent, per chat.
+    drafts: BTreeMap<ChatId, String>,
+    /// Messages deleted for this account only.
+    hidden: BTreeSet<(ChatId, ClientMsgId)>,
+    /// The privacy settings and the block list.
+    settings: SettingsRecord,
+    /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
+    on_screen: Option<ChatId>,
+    /// Whose presence is followed (the other person of the 1:1 chat on screen).
+    watched: Option<UserId>,
+    /// The presence the server last told of each watched person, on this connection.
+    presence: HashMap<UserId, Presence>,
+    /// When this device last sent `Typing`, per chat (the shell's clock).
+    typing_sent: HashMap<ChatId, u64>,
+    /// Chats whose delivery position moved since the last step: one `MarkDelivered` each.
+    delivery_moved: BTreeSet<ChatId>,
+    /// Something the views read changed since the last step.
+    views_changed: bool,
+    /// Usernames seen (members, system lines), so that a former member still has a name.
+    names: HashMap<UserId, Username>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -148,6 +198,17 @@ impl Engine {
             sent_bodies: HashMap::new(),
             backup_position: 0,
             clock_ms: 0,
+            now_ms: 0,
+            drafts: BTreeMap::new(),
+            hidden: BTreeSet::new(),
+            settings: SettingsRecord::default(),
+            on_screen: None,
+            watched: None,
+            presence: HashMap::new(),
+            typing_sent: HashMap::new(),
+            delivery_moved: BTreeSet::new(),
+            views_changed: false,
+            names: HashMap::new(),
         }
     }
 
@@ -161,24 +222,59 @@ impl Engine {
         let chat = self.chats.get(&chat_id)?;
         Some(chat.info.members.iter().map(|member| member.id).collect())
     }
+
+    /// Remembers the usernames of these members.
+    fn learn_names<'a>(&mut self, members: impl IntoIterator<Item = &'a Member>) {
+        for member in members {
+            self.names.insert(member.id, member.username.clone());
+        }
+    }
 }
 
 impl ChatState {
     fn new(info: ChatInfo, timeline: Timeline) -> ChatState {
         ChatState {
+            receipts: ChatReceipts::restore(&info.receipts, &[]),
             info,
             timeline,
-            others_read: HashMap::new(),
+            annotations: Annotations::default(),
+            delivered: Seq(0),
+            typing: BTreeMap::new(),
             fetching: false,
             history_requested: false,
         }
     }
 
+    /// A chat as its record stored it.
+    fn restore(record: ChatRecord) -> ChatState {
+        let mut chat = ChatState::new(
+            record.info,
+            Timeline::with_positions(record.floor, record.synced),
+        );
+        chat.receipts = ChatReceipts::restore(&chat.info.receipts, &record.read_log);
+        chat.delivered = record.delivered;
+        chat
+    }
+
     fn record(&self) -> ChatRecord {
+        let mut info = self.info.clone();
+        info.receipts = self.receipts.positions();
         ChatRecord {
-            info: self.info.clone(),
+            info,
             floor: self.timeline.floor(),
             synced: self.timeline.synced(),
+            delivered: self.delivered,
+            read_log: self.receipts.log(),
         }
+    }
+
+    /// The other members, for receipts: everyone listed but `me`.
+    fn others(&self, me: UserId) -> Vec<UserId> {
+        self.info
+            .members
+            .iter()
+            .map(|member| member.id)
+            .filter(|id| *id != me)
+            .collect()
     }
 }

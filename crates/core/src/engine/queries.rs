@@ -1,14 +1,22 @@
-//! What the views read: the chat list, a chat's timeline and members, safety numbers and key
-//! changes. Queries take `&self` and change nothing; a view reads them again after each step.
+//! What the views read: the chat list, a chat's timeline (with replies, edits, deletions,
+//! reactions and system lines folded in) and members, safety numbers and key changes.
+//! Queries take `&self` and change nothing; a view reads them again after each step that says
+//! `views_changed`.
 
-use merpati_protocol::{ChatId, ChatInfo, ChatKind, Seq, UserId, Username};
+use std::collections::{BTreeMap, HashMap};
 
-use super::Engine;
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientMsgId, ErrorCode, Seq, UserId, Username,
+    content::{MessageContent, SystemEvent},
+};
+
+use super::{ChatState, Engine, OutboxEntry};
+use crate::annotations::{Action, Folded};
 use crate::e2e::{DeviceCrypto, Opened, Refusal};
 use crate::store::MessageRecord;
 use crate::timeline::{
-    MessageLock, MessageStatus, TAMPERED_TEXT, TimelineItem, UNREADABLE_TEXT, WAITING_TEXT,
-    WRONG_SENDER_TEXT, body_text,
+    DELETED_TEXT, MessageLock, MessageStatus, Person, ReactionSummary, TAMPERED_TEXT, TimelineItem,
+    UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
 };
 
 /// A chat row of the chat list.
@@ -20,12 +28,59 @@ pub struct ChatSummary {
     pub kind: ChatKind,
     /// The group title, or the other person's name.
     pub title: String,
-    /// The newest message's text (pending ones included).
+    /// The newest message's text as shown (pending ones included; edits applied; actions on
+    /// other messages left out).
     pub last_text: Option<String>,
     /// When anything last happened in the chat.
     pub last_activity_ms: u64,
-    /// Messages from others not yet read.
+    /// Messages from others not yet read: only what shows as a message (not reactions,
+    /// edits or system lines).
     pub unread: usize,
+    /// What the person typed here and has not sent (the app shows "Draft: …").
+    pub draft: Option<String>,
+}
+
+/// What a message's body shows, before the actions on it are folded in.
+enum Body<'a> {
+    /// A text, a reply or a forward.
+    Text(&'a MessageContent),
+    /// A line the server wrote.
+    System(&'a SystemEvent),
+    /// Deleted for everyone (the body is gone).
+    Deleted,
+    /// Not opened: why, in words.
+    Locked(MessageLock, &'static str),
+}
+
+/// What an item shows besides its body.
+struct Head {
+    id: ClientMsgId,
+    seq: Option<Seq>,
+    sender: UserId,
+    status: MessageStatus,
+    sent_at_ms: u64,
+    failure: Option<ErrorCode>,
+}
+
+/// What an opened message shows; `None` for a message that acts on another (it shows on its
+/// target instead).
+fn body_of(opened: Option<&Opened>) -> Option<Body<'_>> {
+    Some(match opened {
+        Some(Opened::Content(content)) if content.target().is_some() => return None,
+        Some(Opened::Content(content)) => Body::Text(content),
+        Some(Opened::System(event)) => Body::System(event),
+        Some(Opened::Deleted) => Body::Deleted,
+        Some(Opened::Waiting { .. }) | None => Body::Locked(MessageLock::Waiting, WAITING_TEXT),
+        Some(Opened::Refused(Refusal::Tampered)) => {
+            Body::Locked(MessageLock::Refused, TAMPERED_TEXT)
+        }
+        Some(Opened::Refused(Refusal::WrongSender)) => {
+            Body::Locked(MessageLock::Refused, WRONG_SENDER_TEXT)
+        }
+        Some(Opened::Refused(Refusal::Unreadable)) => {
+            Body::Locked(MessageLock::Refused, UNREADABLE_TEXT)
+        }
+    })
 }
 
 impl Engine {
@@ -36,29 +91,22 @@ impl Engine {
             .chats
             .values()
             .map(|chat| {
-                let last_confirmed = chat.timeline.last();
-                let last_pending = self
-                    .outbox
-                    .iter()
-                    .rev()
-                    .find(|entry| entry.record.chat_id == chat.info.id);
-                let (last_text, last_activity_ms) = match (last_pending, last_confirmed) {
-                    (Some(pending), _) => (
-                        Some(body_text(&pending.record.body)),
-                        pending.record.created_ms,
-                    ),
-                    (None, Some(message)) => {
-                        (Some(self.lock_and_text(message).1), message.sent_at_ms)
-                    }
-                    (None, None) => (None, chat.info.created_ms),
+                let chat_id = chat.info.id;
+                let newest = self.newest_item(chat);
+                let (last_text, last_activity_ms) = match newest {
+                    Some(item) => (Some(item.text), item.sent_at_ms),
+                    None => (None, chat.info.created_ms),
                 };
                 ChatSummary {
-                    id: chat.info.id,
+                    id: chat_id,
                     kind: chat.info.kind,
                     title: chat_title(&chat.info, me),
                     last_text,
                     last_activity_ms: last_activity_ms.max(chat.info.created_ms),
-                    unread: chat.timeline.unread_after(chat.info.read, me),
+                    unread: chat.timeline.unread_after(chat.info.read, |message| {
+                        message.sender != me && self.counts_as_unread(chat, message)
+                    }),
+                    draft: self.drafts.get(&chat_id).cloned(),
                 }
             })
             .collect();
@@ -84,54 +132,48 @@ impl Engine {
     }
 
     /// A chat's messages in display order: confirmed by sequence, then pending ones in the
-    /// order they were written.
+    /// order they were written. Edits, deletions and reactions (the outbox's too) are folded
+    /// into their targets; messages deleted for this account are left out.
     pub fn timeline(&self, chat_id: ChatId) -> Vec<TimelineItem> {
-        let me = self.my_id();
         let Some(chat) = self.chats.get(&chat_id) else {
             return Vec::new();
         };
-        let read_by_others = chat.others_read.values().copied().max().unwrap_or_default();
-        let confirmed = chat.timeline.messages().map(|message| {
-            let (lock, text) = self.lock_and_text(message);
-            TimelineItem {
-                client_msg_id: message.client_msg_id,
-                seq: Some(message.seq),
-                sender: message.sender,
-                own: message.sender == me,
-                status: if message.sender == me && message.seq <= read_by_others {
-                    MessageStatus::Read
-                } else {
-                    MessageStatus::Sent
-                },
-                sent_at_ms: message.sent_at_ms,
-                lock,
-                text,
-            }
-        });
-        let pending = self
+        let pending = self.pending_actions(chat_id);
+        let confirmed = chat
+            .timeline
+            .messages()
+            .filter_map(|message| self.confirmed_item(chat, &pending, message));
+        let written = self
             .outbox
             .iter()
             .filter(|entry| entry.record.chat_id == chat_id)
-            .map(|entry| TimelineItem {
-                client_msg_id: entry.record.client_msg_id,
-                seq: None,
-                sender: me,
-                own: true,
-                status: if entry.failed {
-                    MessageStatus::Failed
-                } else {
-                    MessageStatus::Pending
-                },
-                sent_at_ms: entry.record.created_ms,
-                lock: MessageLock::Open,
-                text: body_text(&entry.record.body),
-            });
-        confirmed.chain(pending).collect()
+            .filter_map(|entry| self.pending_item(chat, &pending, entry));
+        confirmed.chain(written).collect()
+    }
+
+    /// The newest item of a chat's timeline.
+    fn newest_item(&self, chat: &ChatState) -> Option<TimelineItem> {
+        let chat_id = chat.info.id;
+        let pending = self.pending_actions(chat_id);
+        self.outbox
+            .iter()
+            .rev()
+            .filter(|entry| entry.record.chat_id == chat_id)
+            .find_map(|entry| self.pending_item(chat, &pending, entry))
+            .or_else(|| {
+                chat.timeline
+                    .messages()
+                    .rev()
+                    .find_map(|message| self.confirmed_item(chat, &pending, message))
+            })
     }
 
     /// How many messages wait in the outbox.
     pub fn pending_count(&self) -> usize {
-        self.outbox.iter().filter(|entry| !entry.failed).count()
+        self.outbox
+            .iter()
+            .filter(|entry| entry.failure.is_none())
+            .count()
     }
 
     /// The position below which the local store should be asked for older messages of a chat
@@ -184,7 +226,8 @@ impl Engine {
         self.crypto.as_ref()
     }
 
-    fn direct_partner(&self, chat_id: ChatId) -> Option<UserId> {
+    /// The other person of a 1:1 chat.
+    pub(super) fn direct_partner(&self, chat_id: ChatId) -> Option<UserId> {
         let chat = self.chats.get(&chat_id)?;
         if chat.info.kind != ChatKind::Direct {
             return None;
@@ -197,22 +240,212 @@ impl Engine {
             .find(|id| *id != me)
     }
 
-    /// How a stored message shows: whether it opened, and its words (or the placeholder that
-    /// says why not).
-    fn lock_and_text(&self, message: &MessageRecord) -> (MessageLock, String) {
-        match self.opened.get(&message.client_msg_id) {
-            Some(Opened::Content(content)) => (MessageLock::Open, content.text().to_owned()),
-            Some(Opened::Waiting { .. }) | None => (MessageLock::Waiting, WAITING_TEXT.to_owned()),
-            Some(Opened::Refused(Refusal::Tampered)) => {
-                (MessageLock::Refused, TAMPERED_TEXT.to_owned())
-            }
-            Some(Opened::Refused(Refusal::WrongSender)) => {
-                (MessageLock::Refused, WRONG_SENDER_TEXT.to_owned())
-            }
-            Some(Opened::Refused(Refusal::Unreadable)) => {
-                (MessageLock::Refused, UNREADABLE_TEXT.to_owned())
+    /// Someone, named if this device knows their username.
+    pub(super) fn person(&self, id: UserId) -> Person {
+        Person {
+            id,
+            username: self.names.get(&id).cloned(),
+        }
+    }
+
+    /// A message's edits, deletion and reactions as they stand, the outbox's included.
+    pub(super) fn fold(&self, chat_id: ChatId, target: ClientMsgId, sender: UserId) -> Folded {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return Folded::default();
+        };
+        let pending = self.pending_actions(chat_id);
+        chat.annotations.fold(
+            target,
+            sender,
+            self.my_id(),
+            pending.get(&target).into_iter().flatten(),
+        )
+    }
+
+    /// The actions on other messages waiting in the chat's outbox, by target, in the order
+    /// written (refused ones are gone already).
+    fn pending_actions(&self, chat_id: ChatId) -> HashMap<ClientMsgId, Vec<Action>> {
+        let mut pending: HashMap<ClientMsgId, Vec<Action>> = HashMap::new();
+        for entry in self
+            .outbox
+            .iter()
+            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
+        {
+            if let Some((target, action)) = MessageContent::from_body(&entry.record.body)
+                .as_ref()
+                .and_then(Action::of)
+            {
+                pending.entry(target).or_default().push(action);
             }
         }
+        pending
+    }
+
+    /// Whether a confirmed message from someone else counts as unread: it shows as a message
+    /// (not an action on another, not a system line, not deleted, not hidden).
+    fn counts_as_unread(&self, chat: &ChatState, message: &MessageRecord) -> bool {
+        if self.hidden.contains(&(chat.info.id, message.client_msg_id)) {
+            return false;
+        }
+        match body_of(self.opened.get(&message.client_msg_id)) {
+            Some(Body::Text(_) | Body::Locked(..)) => {
+                !chat.annotations.touches(message.client_msg_id)
+                    || !chat
+                        .annotations
+                        .fold(message.client_msg_id, message.sender, self.my_id(), [])
+                        .deleted
+            }
+            Some(Body::System(_) | Body::Deleted) | None => false,
+        }
+    }
+
+    /// A confirmed message as an item; `None` if it does not show (it acts on another, or was
+    /// deleted for this account).
+    fn confirmed_item(
+        &self,
+        chat: &ChatState,
+        pending: &HashMap<ClientMsgId, Vec<Action>>,
+        message: &MessageRecord,
+    ) -> Option<TimelineItem> {
+        if self.hidden.contains(&(chat.info.id, message.client_msg_id)) {
+            return None;
+        }
+        let body = body_of(self.opened.get(&message.client_msg_id))?;
+        let status = if message.sender == self.my_id() && !matches!(body, Body::System(_)) {
+            self.confirmed_status(chat, message.seq)
+        } else {
+            MessageStatus::Sent
+        };
+        let head = Head {
+            id: message.client_msg_id,
+            seq: Some(message.seq),
+            sender: message.sender,
+            status,
+            sent_at_ms: message.sent_at_ms,
+            failure: None,
+        };
+        Some(self.item(chat, pending, head, body))
+    }
+
+    /// An outbox entry as an item; `None` for an action on another message.
+    fn pending_item(
+        &self,
+        chat: &ChatState,
+        pending: &HashMap<ClientMsgId, Vec<Action>>,
+        entry: &OutboxEntry,
+    ) -> Option<TimelineItem> {
+        let content = MessageContent::from_body(&entry.record.body);
+        let body = match &content {
+            Some(content) if content.target().is_some() => return None,
+            Some(content) => Body::Text(content),
+            None => Body::Locked(MessageLock::Refused, UNREADABLE_TEXT),
+        };
+        let head = Head {
+            id: entry.record.client_msg_id,
+            seq: None,
+            sender: self.my_id(),
+            status: if entry.failure.is_some() {
+                MessageStatus::Failed
+            } else {
+                MessageStatus::Pending
+            },
+            sent_at_ms: entry.record.created_ms,
+            failure: entry.failure,
+        };
+        Some(self.item(chat, pending, head, body))
+    }
+
+    /// One item, its body and the actions on it folded together.
+    fn item(
+        &self,
+        chat: &ChatState,
+        pending: &HashMap<ClientMsgId, Vec<Action>>,
+        head: Head,
+        body: Body<'_>,
+    ) -> TimelineItem {
+        let me = self.my_id();
+        let folded = chat.annotations.fold(
+            head.id,
+            head.sender,
+            me,
+            pending.get(&head.id).into_iter().flatten(),
+        );
+        let mut item = TimelineItem {
+            client_msg_id: head.id,
+            seq: head.seq,
+            sender: head.sender,
+            own: head.sender == me,
+            status: head.status,
+            sent_at_ms: head.sent_at_ms,
+            lock: MessageLock::Open,
+            text: String::new(),
+            quote: None,
+            forwarded: false,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            system: None,
+            failure: head.failure,
+        };
+        match body {
+            Body::Text(content) => {
+                item.edited = folded.edit.is_some();
+                item.text = folded
+                    .edit
+                    .clone()
+                    .or_else(|| content.text().map(str::to_owned))
+                    .unwrap_or_default();
+                match content {
+                    MessageContent::Reply { quote, .. } => item.quote = Some(quote.clone()),
+                    MessageContent::Forwarded { .. } => item.forwarded = true,
+                    _ => {}
+                }
+            }
+            Body::System(event) => {
+                item.own = false;
+                item.text = system_text(event);
+                item.system = Some(event.clone());
+            }
+            Body::Deleted => {
+                item.deleted = true;
+                item.text = DELETED_TEXT.to_owned();
+            }
+            Body::Locked(lock, text) => {
+                item.lock = lock;
+                item.text = text.to_owned();
+            }
+        }
+        if folded.deleted {
+            item.deleted = true;
+            item.edited = false;
+            item.quote = None;
+            item.lock = MessageLock::Open;
+            item.text = DELETED_TEXT.to_owned();
+        }
+        item.reactions = self.reaction_summaries(&folded.reactions);
+        item
+    }
+
+    /// Reactions grouped by emoji, most chosen first.
+    fn reaction_summaries(&self, reactions: &BTreeMap<UserId, String>) -> Vec<ReactionSummary> {
+        let me = self.my_id();
+        let mut by_emoji: BTreeMap<&str, ReactionSummary> = BTreeMap::new();
+        for (user, emoji) in reactions {
+            let summary = by_emoji
+                .entry(emoji.as_str())
+                .or_insert_with(|| ReactionSummary {
+                    emoji: emoji.clone(),
+                    count: 0,
+                    people: Vec::new(),
+                    mine: false,
+                });
+            summary.count += 1;
+            summary.mine |= *user == me;
+            summary.people.push(self.person(*user));
+        }
+        let mut summaries: Vec<ReactionSummary> = by_emoji.into_values().collect();
+        summaries.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.emoji.cmp(&b.emoji)));
+        summaries
     }
 }
 

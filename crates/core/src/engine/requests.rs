@@ -1,15 +1,17 @@
 //! What the person asks of the server, and the changes they make to their own state: new
-//! chats, taking someone out of a group, read positions, older history, and acknowledging a
-//! changed safety number.
+//! chats, older history, and acknowledging a changed safety number; and the one way a request
+//! is made ([`Engine::request`], used by `groups` and `privacy` too).
 //!
 //! Requests need a signed-in connection ([`RequestError::NotConnected`] otherwise); each gets
 //! a [`RequestId`] whose answer comes back as an [`Event`](super::Event), and fails when the
 //! connection drops first.
 
-use merpati_protocol::{ChatId, ClientFrame, RequestId, Seq, UserId, Username, frames::NewChat};
+use merpati_protocol::{
+    ChatId, ClientFrame, MAX_BLOCKED, MAX_TITLE_CHARS, RequestId, Seq, Username, frames::NewChat,
+};
 
 use super::Engine;
-use crate::store::{MessageRecord, StoreWrite};
+use crate::store::MessageRecord;
 
 /// How many messages a history request asks for.
 pub const HISTORY_PAGE: u32 = 50;
@@ -26,6 +28,42 @@ pub enum RequestError {
     /// The group needs a title.
     #[error("A group needs a name")]
     EmptyTitle,
+    /// The title is over [`MAX_TITLE_CHARS`] characters.
+    #[error("A group's name is at most {MAX_TITLE_CHARS} characters")]
+    TitleTooLong,
+    /// The chat is not known on this device.
+    #[error("That chat does not exist")]
+    NoSuchChat,
+    /// This account is no longer in the chat.
+    #[error("You are no longer a member of this group")]
+    NotAMember,
+    /// Only groups have members to add, remove or promote, and a name to change.
+    #[error("Only a group can do that — this is a one-to-one chat")]
+    NotAGroup,
+    /// Only a group's admins add, remove, rename and promote.
+    #[error("Only the group's admins can do that")]
+    NotAdmin,
+    /// The person to add is in the group already.
+    #[error("They are in the group already")]
+    AlreadyMember,
+    /// The person named is not in the group.
+    #[error("They are not in this group")]
+    NotInGroup,
+    /// Blocking more than [`MAX_BLOCKED`] accounts.
+    #[error("You can block at most {MAX_BLOCKED} people")]
+    TooManyBlocked,
+}
+
+/// A group title as the server takes it: trimmed, 1 to [`MAX_TITLE_CHARS`] characters.
+pub(super) fn group_title(title: &str) -> Result<String, RequestError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(RequestError::EmptyTitle);
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(RequestError::TitleTooLong);
+    }
+    Ok(title.to_owned())
 }
 
 impl Engine {
@@ -41,59 +79,17 @@ impl Engine {
     /// Creates a group from a title and comma-separated usernames;
     /// [`Event::ChatReady`](super::Event::ChatReady) follows.
     pub fn create_group(&mut self, title: &str, members: &str) -> Result<RequestId, RequestError> {
-        let title = title.trim();
-        if title.is_empty() {
-            return Err(RequestError::EmptyTitle);
-        }
+        let title = group_title(title)?;
         let members = members
             .split(',')
             .map(str::trim)
             .filter(|name| !name.is_empty())
             .map(Username::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        let title = title.to_owned();
         self.request(|request| ClientFrame::CreateChat {
             request,
             chat: NewChat::Group { title, members },
         })
-    }
-
-    /// Takes a person out of a group (or, with one's own id, leaves it);
-    /// [`Event::ChatReady`](super::Event::ChatReady) with the changed chat follows.
-    pub fn remove_member(
-        &mut self,
-        chat_id: ChatId,
-        user: UserId,
-    ) -> Result<RequestId, RequestError> {
-        self.request(|request| ClientFrame::RemoveMember {
-            request,
-            chat_id,
-            user,
-        })
-    }
-
-    /// Marks everything held in the chat as read (the chat is on screen).
-    pub fn mark_read(&mut self, chat_id: ChatId) {
-        let authenticated = self.is_authenticated();
-        let Some(chat) = self.chats.get_mut(&chat_id) else {
-            return;
-        };
-        let newest = chat
-            .timeline
-            .last()
-            .map(|message| message.seq)
-            .unwrap_or_default();
-        if newest <= chat.info.read {
-            return;
-        }
-        chat.info.read = newest;
-        self.writes.push(StoreWrite::PutChat(chat.record()));
-        if authenticated {
-            self.frames.push(ClientFrame::MarkRead {
-                chat_id,
-                seq: newest,
-            });
-        }
     }
 
     /// Adds older messages read from the local store (the shell read them below
@@ -106,7 +102,10 @@ impl Engine {
         };
         if !page.is_empty() {
             chat.timeline.restore(page.clone());
+            self.views_changed = true;
+            let ids = page.iter().map(|message| message.client_msg_id).collect();
             self.open_messages(&page);
+            self.erase_deleted(chat_id, ids);
             return;
         }
         let floor = chat.timeline.floor();
@@ -140,7 +139,7 @@ impl Engine {
     }
 
     /// Sends a request of the person's, whose answer (or failure) becomes an event.
-    fn request(
+    pub(super) fn request(
         &mut self,
         frame: impl FnOnce(RequestId) -> ClientFrame,
     ) -> Result<RequestId, RequestError> {

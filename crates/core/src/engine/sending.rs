@@ -6,15 +6,19 @@
 //! let a message move (a new message, a retry, a chat update, every answer of the key flow),
 //! and it is also the key flow's round: `keys` settles held keys and gathers what is missing
 //! at its start, prepares each chat's key in it, and asks the server at its end.
+//!
+//! Every kind of content goes this way (texts, replies, forwards, edits, deletions,
+//! reactions: [`Engine::queue`]); a deletion goes out as `SendDeletion`, naming its target
+//! beside the encrypted body, so the server drops the target's stored body too.
 
 use merpati_protocol::content::{MessageContent, TextBodyError, text_body};
-use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, MAX_BODY_BYTES};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, ErrorCode, MAX_BODY_BYTES};
 
-use super::{Engine, OutboxEntry};
+use super::{Engine, Event, OutboxEntry};
 use crate::crypto::random_bytes;
 use crate::store::{OutboxRecord, StoreWrite};
 
-/// Why a message could not be queued.
+/// Why a message, or an action on one, could not be queued: words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Nothing to send.
@@ -29,23 +33,95 @@ pub enum SendError {
     /// The system's random source failed.
     #[error("No randomness available")]
     NoRandomness,
+    /// This account was removed from the chat, or left it.
+    #[error("You are no longer a member of this chat")]
+    NotAMember,
+    /// The other person of this 1:1 chat is blocked by this account.
+    #[error("You blocked this person — unblock them to send messages")]
+    Blocked,
+    /// The message acted on is not in this chat on this device.
+    #[error("That message is not here any more")]
+    NoSuchMessage,
+    /// Only a message's sender may edit or delete it.
+    #[error("You can only edit or delete your own messages")]
+    NotYourMessage,
+    /// The message acted on was deleted for everyone.
+    #[error("That message was deleted")]
+    Deleted,
+    /// The message has not opened on this device (its key has not arrived), or is a line
+    /// the server wrote: it has no text to quote, forward or edit.
+    #[error("That message has no text to use — wait until it has opened")]
+    NoText,
+    /// A reaction must be one emoji of at most `MAX_REACTION_BYTES` bytes.
+    #[error("A reaction is a single emoji")]
+    InvalidReaction,
+    /// Deleting for everyone a message the server refused: it was never stored.
+    #[error("That message was never sent — delete it for yourself instead")]
+    NeverSent,
+}
+
+impl From<TextBodyError> for SendError {
+    fn from(error: TextBodyError) -> SendError {
+        match error {
+            TextBodyError::Empty => SendError::Empty,
+            TextBodyError::TooLarge => SendError::TooLarge,
+        }
+    }
+}
+
+/// The body content becomes, unless it is over [`MAX_BODY_BYTES`].
+pub(super) fn content_body(content: &MessageContent) -> Result<Vec<u8>, SendError> {
+    let body = content.to_body();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(SendError::TooLarge);
+    }
+    Ok(body)
 }
 
 impl Engine {
     /// Queues a text message: it is stored in the outbox at once and sent when connected.
+    /// The chat's draft is cleared.
     pub fn send_text(
         &mut self,
         chat_id: ChatId,
         text: &str,
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
-        let body = text_body(text).map_err(|error| match error {
-            TextBodyError::Empty => SendError::Empty,
-            TextBodyError::TooLarge => SendError::TooLarge,
-        })?;
-        if !self.chats.contains_key(&chat_id) {
+        let body = text_body(text)?;
+        self.check_can_send(chat_id)?;
+        let id = self.queue(chat_id, body, now_ms)?;
+        self.clear_draft(chat_id);
+        Ok(id)
+    }
+
+    /// Whether this account may write in the chat now: it is known, this account is still a
+    /// member, and (in a 1:1 chat) the other person is not blocked.
+    pub(super) fn check_can_send(&self, chat_id: ChatId) -> Result<(), SendError> {
+        let Some(chat) = self.chats.get(&chat_id) else {
             return Err(SendError::NoSuchChat);
+        };
+        let me = self.my_id();
+        // Before the first sign-in the account's id is not known yet: nothing to check.
+        if self.me.is_some() && !chat.info.members.iter().any(|member| member.id == me) {
+            return Err(SendError::NotAMember);
         }
+        if self
+            .direct_partner(chat_id)
+            .is_some_and(|other| self.settings.blocked.contains(&other))
+        {
+            return Err(SendError::Blocked);
+        }
+        Ok(())
+    }
+
+    /// Puts an encoded content in the outbox (stored with this step's writes) and sends what
+    /// can be sent. The one way anything a person writes enters the outbox.
+    pub(super) fn queue(
+        &mut self,
+        chat_id: ChatId,
+        body: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
         let client_msg_id = ClientMsgId(random_bytes().map_err(|_| SendError::NoRandomness)?);
         let record = OutboxRecord {
             chat_id,
@@ -59,8 +135,9 @@ impl Engine {
         self.writes.push(StoreWrite::PutOutbox(record.clone()));
         self.outbox.push(OutboxEntry {
             record,
-            failed: false,
+            failure: None,
         });
+        self.views_changed = true;
         self.send_outbox();
         Ok(client_msg_id)
     }
@@ -72,8 +149,9 @@ impl Engine {
             .iter_mut()
             .find(|entry| entry.record.client_msg_id == client_msg_id)
         {
-            entry.failed = false;
+            entry.failure = None;
             self.sent_this_connection.remove(&client_msg_id);
+            self.views_changed = true;
         }
         self.send_outbox();
     }
@@ -116,7 +194,7 @@ impl Engine {
 
     fn unsent(&self) -> impl Iterator<Item = &OutboxEntry> {
         self.outbox.iter().filter(|entry| {
-            !entry.failed
+            entry.failure.is_none()
                 && !self
                     .sent_this_connection
                     .contains(&entry.record.client_msg_id)
@@ -132,7 +210,7 @@ impl Engine {
         for entry in self
             .outbox
             .iter()
-            .filter(|entry| entry.record.chat_id == chat_id && !entry.failed)
+            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
         {
             let id = entry.record.client_msg_id;
             if self.sent_this_connection.contains(&id) {
@@ -146,21 +224,61 @@ impl Engine {
             };
             self.sent_this_connection.insert(id);
             self.sent_bodies.insert(id, body.clone());
-            self.frames.push(ClientFrame::Send {
-                chat_id,
-                client_msg_id: id,
-                body,
+            self.frames.push(match content {
+                MessageContent::Delete { target } => ClientFrame::SendDeletion {
+                    chat_id,
+                    client_msg_id: id,
+                    body,
+                    target,
+                },
+                _ => ClientFrame::Send {
+                    chat_id,
+                    client_msg_id: id,
+                    body,
+                },
             });
         }
     }
 
     fn fail_unsent(&mut self, chat_id: ChatId) {
-        for entry in self
+        let unsent: Vec<ClientMsgId> = self
             .outbox
-            .iter_mut()
-            .filter(|entry| entry.record.chat_id == chat_id)
-        {
-            entry.failed = true;
+            .iter()
+            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
+            .map(|entry| entry.record.client_msg_id)
+            .collect();
+        for id in unsent {
+            self.refuse(id, ErrorCode::NoSuchChat);
         }
+    }
+
+    /// An outbox entry is refused for good (by the server, or because this account left the
+    /// chat): a text stays, shown failed, for the person to retry; an action on another
+    /// message is dropped, so its optimistic effect disappears. Either way the person hears
+    /// why ([`Event::SendFailed`]).
+    pub(super) fn refuse(&mut self, client_msg_id: ClientMsgId, code: ErrorCode) {
+        let Some(position) = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id)
+        else {
+            return;
+        };
+        let entry = &mut self.outbox[position];
+        let chat_id = entry.record.chat_id;
+        let acts_on_another = MessageContent::from_body(&entry.record.body)
+            .is_some_and(|content| content.target().is_some());
+        if acts_on_another {
+            self.outbox.remove(position);
+            self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        } else {
+            entry.failure = Some(code);
+        }
+        self.events.push(Event::SendFailed {
+            chat_id,
+            client_msg_id,
+            code,
+        });
+        self.views_changed = true;
     }
 }

@@ -17,11 +17,12 @@ use vodozemac::Ed25519SecretKey;
 
 use super::keys::KeyFlow;
 use super::{ChatState, Engine, Event, OutboxEntry};
+use crate::annotations::Annotations;
 use crate::crypto::AccountKey;
-use crate::e2e::{CryptoRecord, DeviceCrypto};
-use crate::store::{
-    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, StoreWrite,
-};
+use crate::e2e::DeviceCrypto;
+use crate::receipts::ChatReceipts;
+use crate::store::SettingsRecord;
+use crate::store::{AccountRecord, AccountSecrets, MessageRecord, StoreWrite, StoredState};
 use crate::timeline::Timeline;
 
 /// Where the connection stands, as the person sees it.
@@ -64,19 +65,23 @@ pub(super) enum Phase {
 }
 
 impl Engine {
-    /// Loads what the local store holds: the account (whose session token the next connection
-    /// resumes), the chats, the newest stored messages of each chat, the outbox, and this
-    /// device's end-to-end keys. Without stored keys (a new tab of a signed-in browser) the
-    /// engine becomes a new device of the account when it connects, from the account's
-    /// stored secrets.
-    pub fn restore(
-        &mut self,
-        account: Option<AccountRecord>,
-        chats: Vec<ChatRecord>,
-        messages: Vec<MessageRecord>,
-        outbox: Vec<OutboxRecord>,
-        crypto: Vec<CryptoRecord>,
-    ) {
+    /// Loads what the local store holds ([`StoredState::read`]): the account (whose session
+    /// token the next connection resumes), the chats with their receipts, the newest stored
+    /// messages of each chat, the outbox, this device's end-to-end keys, the drafts, the
+    /// messages deleted for this account and the settings. Without stored keys (a new tab of
+    /// a signed-in browser) the engine becomes a new device of the account when it connects,
+    /// from the account's stored secrets.
+    pub fn restore(&mut self, stored: StoredState) {
+        let StoredState {
+            account,
+            chats,
+            messages,
+            outbox,
+            crypto,
+            drafts,
+            hidden,
+            settings,
+        } = stored;
         self.crypto = DeviceCrypto::restore(crypto).filter(|crypto| {
             account
                 .as_ref()
@@ -84,6 +89,8 @@ impl Engine {
         });
         if let Some(account) = account {
             self.secrets = Some(account.secrets.clone());
+            self.names
+                .insert(account.me.id, account.me.username.clone());
             self.me = Some(account.me);
             self.session_token = Some(account.session_token);
             self.epoch = account.epoch;
@@ -92,11 +99,18 @@ impl Engine {
             });
         }
         for chat in chats {
-            self.chats.insert(
-                chat.info.id,
-                ChatState::new(chat.info, Timeline::with_positions(chat.floor, chat.synced)),
-            );
+            self.learn_names(&chat.info.members);
+            self.chats.insert(chat.info.id, ChatState::restore(chat));
         }
+        self.drafts = drafts
+            .into_iter()
+            .map(|draft| (draft.chat_id, draft.text))
+            .collect();
+        self.hidden = hidden
+            .into_iter()
+            .map(|hidden| (hidden.chat_id, hidden.client_msg_id))
+            .collect();
+        self.settings = settings.unwrap_or_default();
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
@@ -112,10 +126,11 @@ impl Engine {
             self.next_order = self.next_order.max(record.order + 1);
             self.outbox.push(OutboxEntry {
                 record,
-                failed: false,
+                failure: None,
             });
         }
         self.outbox.sort_by_key(|entry| entry.record.order);
+        self.views_changed = true;
     }
 
     /// Signs up on the next connection with the keys derived from the passphrase.
@@ -161,6 +176,7 @@ impl Engine {
     pub fn on_connecting(&mut self) {
         if self.phase == Phase::Offline {
             self.phase = Phase::Opening;
+            self.views_changed = true;
         }
     }
 
@@ -170,6 +186,7 @@ impl Engine {
         self.keys = KeyFlow::default();
         self.sent_this_connection.clear();
         self.phase = Phase::AwaitingChallenge;
+        self.views_changed = true;
     }
 
     /// The socket closed, or could not be opened. Unacknowledged messages stay in the outbox
@@ -181,6 +198,8 @@ impl Engine {
         self.keys = KeyFlow::default();
         self.sent_this_connection.clear();
         self.phase = Phase::Offline;
+        self.views_changed = true;
+        self.forget_signals();
         for chat in self.chats.values_mut() {
             chat.fetching = false;
             chat.history_requested = false;
@@ -219,6 +238,9 @@ impl Engine {
             // The server's storage was replaced: our sequence numbers mean nothing there.
             for chat in self.chats.values_mut() {
                 chat.timeline = Timeline::default();
+                chat.delivered = Seq(0);
+                chat.receipts = ChatReceipts::default();
+                chat.annotations = Annotations::default();
             }
         }
         self.epoch = Some(epoch);
@@ -279,6 +301,11 @@ impl Engine {
             self.outbox.clear();
             self.opened.clear();
             self.waiting.clear();
+            self.drafts.clear();
+            self.hidden.clear();
+            self.settings = SettingsRecord::default();
+            self.names.clear();
+            self.watched = None;
         }
         if self
             .crypto
@@ -297,7 +324,9 @@ impl Engine {
         if signed_in_with_passphrase {
             self.keys.backup_wanted = true;
         }
+        self.names.insert(me.id, me.username.clone());
         self.me = Some(me.clone());
+        self.views_changed = true;
         if let (Some(session_token), Some(secrets)) = (self.session_token, self.secrets.clone()) {
             self.writes.push(StoreWrite::PutAccount(AccountRecord {
                 me: me.clone(),
@@ -316,6 +345,8 @@ impl Engine {
                 fallback_key,
             });
         }
+        // Before the sync, so that the receipts it carries already follow the settings.
+        self.frames.push(self.privacy_frame());
         // Chats whose range is known resume after it; for the others the server sends the
         // newest page, and older history comes page by page as the person scrolls.
         let positions = self
@@ -328,6 +359,10 @@ impl Engine {
             epoch: self.epoch,
             positions,
         });
+        if let Some(user) = self.watched {
+            self.frames
+                .push(ClientFrame::WatchPresence { user: Some(user) });
+        }
         // The outbox goes out once the device is published and keys are shared
         // (`send_outbox`).
         self.events.push(Event::SignedIn(me));

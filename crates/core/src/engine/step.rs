@@ -6,7 +6,7 @@
 //! lives here, once, because getting it wrong is silent: it only shows after a crash, as a
 //! reused encryption ratchet or a message the device forgot it sent.
 
-use merpati_protocol::{ChatId, ClientFrame, ErrorCode, Member, RequestId, UserId};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, ErrorCode, Member, RequestId, UserId};
 
 use super::Engine;
 use crate::store::StoreWrite;
@@ -35,6 +35,10 @@ use crate::store::StoreWrite;
 /// If the writes fail, the shell sends none of the step's frames and drops the connection
 /// instead: after it reconnects, the engine sends again whatever is still needed (the outbox
 /// is encrypted afresh, keys are shared again, the server repeats what was not marked done).
+///
+/// 4. **`views_changed`**: the views read the engine's queries again. A step may change
+///    what they show without a write, a frame or an event — a member's read receipt, someone
+///    typing, a presence — and the views must hear of it at once, not at the next step.
 #[derive(Debug, Default, Clone, PartialEq)]
 #[must_use = "a step's writes must be applied and its frames sent"]
 pub struct Step {
@@ -44,12 +48,17 @@ pub struct Step {
     pub writes: Vec<StoreWrite>,
     /// Frames for the server, in order, once `writes` are durable.
     pub frames: Vec<ClientFrame>,
+    /// Something the views read changed: they should read the queries again.
+    pub views_changed: bool,
 }
 
 impl Step {
-    /// Whether the step produced nothing at all.
+    /// Whether the step produced nothing at all (not even a change the views must show).
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.writes.is_empty() && self.frames.is_empty()
+        self.events.is_empty()
+            && self.writes.is_empty()
+            && self.frames.is_empty()
+            && !self.views_changed
     }
 }
 
@@ -98,18 +107,38 @@ pub enum Event {
         /// Whose key.
         user: UserId,
     },
+    /// The server refused a message for good (`SendFailed`). A text stays in the outbox,
+    /// shown failed, for the person to retry; an edit, deletion or reaction is dropped (its
+    /// optimistic effect disappears), so the person must hear why.
+    SendFailed {
+        /// The chat.
+        chat_id: ChatId,
+        /// The refused message.
+        client_msg_id: ClientMsgId,
+        /// Why: e.g. [`ErrorCode::NotYourMessage`], [`ErrorCode::Blocked`],
+        /// [`ErrorCode::NoSuchChat`] (no longer a member).
+        code: ErrorCode,
+    },
+    /// A request with nothing else to show for it succeeded (`set_blocked`: the block list
+    /// the queries read is updated).
+    RequestDone {
+        /// The request.
+        request: RequestId,
+    },
 }
 
 impl Engine {
     /// Everything the engine produced since the last call, for the shell to carry out in the
     /// order [`Step`] documents. Call it after every input pushed in.
     pub fn take_step(&mut self) -> Step {
+        self.report_delivery();
         let mut writes = std::mem::take(&mut self.writes);
         writes.extend(self.crypto_writes());
         Step {
             events: std::mem::take(&mut self.events),
             writes,
             frames: std::mem::take(&mut self.frames),
+            views_changed: std::mem::take(&mut self.views_changed),
         }
     }
 }

@@ -98,11 +98,18 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
     engine.handle_frame(ServerFrame::Message(message(4, BOB, "empat")));
     assert_eq!(
         take_frames(&mut engine),
-        vec![ClientFrame::Fetch {
-            chat_id: CHAT,
-            after: Seq(1),
-            limit: 500
-        }]
+        vec![
+            ClientFrame::Fetch {
+                chat_id: CHAT,
+                after: Seq(1),
+                limit: 500
+            },
+            // What is held without a gap is reported, once for the step.
+            ClientFrame::MarkDelivered {
+                chat_id: CHAT,
+                seq: Seq(1)
+            }
+        ]
     );
     engine.handle_frame(ServerFrame::Page {
         chat_id: CHAT,
@@ -122,9 +129,13 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
         seqs,
         vec![Some(Seq(1)), Some(Seq(2)), Some(Seq(3)), Some(Seq(4))]
     );
-    assert!(
-        take_frames(&mut engine).is_empty(),
-        "caught up: no further fetch"
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(4)
+        }],
+        "caught up: no further fetch, the whole range held"
     );
 }
 

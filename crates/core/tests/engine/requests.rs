@@ -23,10 +23,16 @@ fn unread_counts_others_messages_until_marked_read() {
     assert_eq!(engine.chat_list()[0].unread, 0);
     assert_eq!(
         take_frames(&mut engine),
-        vec![ClientFrame::MarkRead {
-            chat_id: CHAT,
-            seq: Seq(2)
-        }]
+        vec![
+            ClientFrame::MarkRead {
+                chat_id: CHAT,
+                seq: Seq(2)
+            },
+            ClientFrame::MarkDelivered {
+                chat_id: CHAT,
+                seq: Seq(2)
+            }
+        ]
     );
 }
 
@@ -83,6 +89,8 @@ fn a_removal_is_answered_with_the_changed_chat() {
     group.id = ChatId(11);
     group.kind = ChatKind::Group;
     group.members.push(member(UserId(3), "carol"));
+    // Only admins take others out.
+    group.admins = vec![ALICE];
     engine.handle_frame(ServerFrame::Chat {
         request: None,
         chat: group.clone(),

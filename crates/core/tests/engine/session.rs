@@ -1,7 +1,7 @@
 //! Signing up, in and back: the challenge, the phases, what a sign-in stores, and which
 //! failed sign-ins keep the credentials.
 
-use merpati_core::{ConnectionPhase, Engine, Event, StoreWrite, e2e::CryptoRecordKey};
+use merpati_core::{ConnectionPhase, Engine, Event, StoreWrite, StoredState, e2e::CryptoRecordKey};
 use merpati_protocol::{
     ClientFrame, Epoch, ErrorCode, PROTOCOL_VERSION, ServerFrame,
     auth::{AuthPurpose, challenge_message},
@@ -142,10 +142,14 @@ fn welcome_stores_the_session_and_asks_to_sync() {
             .any(|write| matches!(write, StoreWrite::PutCrypto(record) if record.key == CryptoRecordKey::Account)),
         "the new device's keys are stored"
     );
-    // The device's keys first, so that keys queued for it arrive before the messages.
+    // The device's keys first, so that keys queued for it arrive before the messages; the
+    // privacy settings before the sync, so that the receipts it carries follow them.
     assert!(
-        matches!(step.frames.as_slice(), [ClientFrame::PublishKeys { device, one_time_keys, fallback_key: Some(_) }, ClientFrame::Sync { epoch: Some(Epoch(7)), positions }]
-            if device.user == ALICE && !one_time_keys.is_empty() && positions.is_empty()),
+        matches!(step.frames.as_slice(), [
+            ClientFrame::PublishKeys { device, one_time_keys, fallback_key: Some(_) },
+            ClientFrame::SetPrivacy { share_read_receipts: true, share_presence: true },
+            ClientFrame::Sync { epoch: Some(Epoch(7)), positions },
+        ] if device.user == ALICE && !one_time_keys.is_empty() && positions.is_empty()),
         "{:?}",
         step.frames
     );
@@ -170,7 +174,10 @@ fn a_wrong_passphrase_is_reported_and_not_tried_again() {
 #[test]
 fn a_busy_server_keeps_the_session_and_the_next_connection_resumes_it() {
     let mut engine = Engine::new();
-    engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
     assert_eq!(resumes_with(&next_connection(&mut engine)), Some([5; 32]));
 
     assert_eq!(
@@ -205,7 +212,10 @@ fn every_transient_refusal_keeps_the_session() {
     ] {
         assert!(code.is_transient());
         let mut engine = Engine::new();
-        engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+        engine.restore(StoredState {
+            account: Some(stored_account()),
+            ..StoredState::default()
+        });
         let _ = next_connection(&mut engine);
         assert_eq!(
             refuse_sign_in(&mut engine, code),
@@ -222,7 +232,10 @@ fn every_transient_refusal_keeps_the_session() {
 #[test]
 fn an_expired_session_is_dropped() {
     let mut engine = Engine::new();
-    engine.restore(Some(stored_account()), vec![], vec![], vec![], vec![]);
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
     let _ = next_connection(&mut engine);
     assert_eq!(
         refuse_sign_in(&mut engine, ErrorCode::SessionExpired),
@@ -284,7 +297,10 @@ fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
 
     // A second tab restores the account but none of the first tab's device keys.
     let mut second = Engine::new();
-    second.restore(Some(account), vec![], vec![], vec![], vec![]);
+    second.restore(StoredState {
+        account: Some(account),
+        ..StoredState::default()
+    });
     assert!(second.take_step().events.is_empty(), "no passphrase needed");
     reconnect(&mut second, Epoch(7));
     let published = take_frames(&mut second)

@@ -50,6 +50,8 @@ pub fn chat_info(head: u64) -> ChatInfo {
         head: Seq(head),
         read: Seq(0),
         created_ms: 1_000,
+        admins: Vec::new(),
+        receipts: Vec::new(),
     }
 }
 
@@ -85,6 +87,8 @@ pub struct Net {
     pub bob: DeviceCrypto,
     /// Bob's device as the directory knows it.
     pub bob_device: Option<DeviceKey>,
+    /// Every write of alice's steps taken by [`Net::serve`]: what her store would hold.
+    pub alice_writes: Vec<StoreWrite>,
 }
 
 impl Net {
@@ -123,6 +127,7 @@ impl Net {
             alice_device: None,
             bob,
             bob_device,
+            alice_writes: Vec::new(),
         }
     }
 
@@ -133,6 +138,7 @@ impl Net {
         loop {
             let step = engine.take_step();
             rest.events.extend(step.events);
+            self.alice_writes.extend(step.writes.iter().cloned());
             rest.writes.extend(step.writes);
             if step.frames.is_empty() {
                 return rest;
@@ -159,6 +165,17 @@ impl Net {
 
     /// Bob's device writes message `seq`, sharing its key with alice's device first.
     pub fn bob_says(&mut self, engine: &mut Engine, seq: u64, text: &str) -> MessageFrame {
+        self.bob_sends(engine, seq, MessageContent::Text { text: text.into() })
+    }
+
+    /// Bob's device writes message `seq` with any content (a reply, an edit, a reaction...),
+    /// sharing its key with alice's device first.
+    pub fn bob_sends(
+        &mut self,
+        engine: &mut Engine,
+        seq: u64,
+        content: MessageContent,
+    ) -> MessageFrame {
         let alice = DeviceRef {
             user: ALICE,
             device: self.alice_device.expect("alice published her device"),
@@ -221,13 +238,10 @@ impl Net {
             // Alice checks who sent the key before she uses it.
             let _ = self.serve(engine);
         }
-        let body = self
-            .bob
-            .encrypt(CHAT, &MessageContent::Text { text: text.into() })
-            .expect("encrypts");
+        let body = self.bob.encrypt(CHAT, &content).expect("encrypts");
         MessageFrame {
             body,
-            ..message(seq, BOB, text)
+            ..message(seq, BOB, "")
         }
     }
 }
@@ -290,9 +304,11 @@ pub fn published_alice() -> (Engine, Net) {
     assert!(
         others.iter().all(|frame| matches!(
             frame,
-            ClientFrame::Authenticate { .. } | ClientFrame::Sync { .. }
+            ClientFrame::Authenticate { .. }
+                | ClientFrame::SetPrivacy { .. }
+                | ClientFrame::Sync { .. }
         )),
-        "only the sync besides keys: {others:?}"
+        "only the settings and the sync besides keys: {others:?}"
     );
     (engine, net)
 }

@@ -1,0 +1,236 @@
+//! What the person does to a message: reply to it, edit it, delete it for everyone or only
+//! for themselves, react to it, forward it to another chat.
+//!
+//! Each action is checked first and refused with a [`SendError`] whose words say what to do
+//! (not your message, not a member any more, too long, no such message), so nothing is
+//! dropped silently and nothing already stored is lost. Accepted actions are messages like
+//! any other: encrypted content in the outbox ([`Engine::queue`]), sent and resent until
+//! acknowledged, and shown at once — the outbox's actions fold into their targets
+//! optimistically ([`crate::annotations`]).
+
+use merpati_protocol::{
+    ChatId, ClientMsgId, Seq, UserId,
+    content::{MAX_QUOTE_CHARS, MAX_REACTION_BYTES, MessageContent, Quote},
+};
+
+use super::sending::content_body;
+use super::{Engine, SendError};
+use crate::annotations::Folded;
+use crate::e2e::Opened;
+use crate::store::{HiddenRecord, StoreWrite};
+
+/// A message an action names, as this device holds it.
+struct Target {
+    sender: UserId,
+    /// Its position, once confirmed.
+    seq: Option<Seq>,
+    /// Its text as shown now (edits applied), if it has one.
+    text: Option<String>,
+    /// Its edits, deletion and reactions so far (the outbox's included).
+    folded: Folded,
+    /// Still in the outbox, refused by the server.
+    refused: bool,
+}
+
+impl Engine {
+    /// Replies to a message: a new message with `text` and a quote of the target (the start
+    /// of its text, up to `MAX_QUOTE_CHARS` characters, and who wrote it).
+    pub fn send_reply(
+        &mut self,
+        chat_id: ChatId,
+        target: ClientMsgId,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SendError::Empty);
+        }
+        self.check_can_send(chat_id)?;
+        let answered = self.live_target(chat_id, target)?;
+        let quoted = answered.text.ok_or(SendError::NoText)?;
+        let body = content_body(&MessageContent::Reply {
+            text: text.to_owned(),
+            quote: Quote {
+                target,
+                sender: answered.sender,
+                text: quoted.chars().take(MAX_QUOTE_CHARS).collect(),
+            },
+        })?;
+        let id = self.queue(chat_id, body, now_ms)?;
+        self.clear_draft(chat_id);
+        Ok(id)
+    }
+
+    /// Replaces the text of one of this account's messages, for everyone.
+    pub fn edit_message(
+        &mut self,
+        chat_id: ChatId,
+        target: ClientMsgId,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SendError::Empty);
+        }
+        let body = content_body(&MessageContent::Edit {
+            target,
+            text: text.to_owned(),
+        })?;
+        self.check_can_send(chat_id)?;
+        let edited = self.own_target(chat_id, target)?;
+        if edited.text.is_none() {
+            return Err(SendError::NoText);
+        }
+        let id = self.queue(chat_id, body, now_ms)?;
+        self.clear_draft(chat_id);
+        Ok(id)
+    }
+
+    /// Deletes one of this account's messages for everyone: every member's device shows
+    /// "This message was deleted" in its place, and the server drops its stored body.
+    pub fn delete_for_everyone(
+        &mut self,
+        chat_id: ChatId,
+        target: ClientMsgId,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        self.check_can_send(chat_id)?;
+        let deleted = self.own_target(chat_id, target)?;
+        if deleted.refused {
+            return Err(SendError::NeverSent);
+        }
+        let body = content_body(&MessageContent::Delete { target })?;
+        self.queue(chat_id, body, now_ms)
+    }
+
+    /// Sets this account's reaction to a message, or — choosing the one it already has —
+    /// takes it back. One reaction per person and message: a new one replaces the old.
+    pub fn react(
+        &mut self,
+        chat_id: ChatId,
+        target: ClientMsgId,
+        emoji: &str,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        let emoji = emoji.trim();
+        if emoji.is_empty() || emoji.len() > MAX_REACTION_BYTES {
+            return Err(SendError::InvalidReaction);
+        }
+        self.check_can_send(chat_id)?;
+        let reacted = self.live_target(chat_id, target)?;
+        let mine = reacted.folded.reactions.get(&self.my_id());
+        let emoji = (mine.map(String::as_str) != Some(emoji)).then(|| emoji.to_owned());
+        let body = content_body(&MessageContent::Reaction { target, emoji })?;
+        self.queue(chat_id, body, now_ms)
+    }
+
+    /// Forwards a message's text to another chat, as a new message encrypted for that chat
+    /// and marked forwarded.
+    pub fn forward(
+        &mut self,
+        from: ChatId,
+        target: ClientMsgId,
+        to: ChatId,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        let forwarded = self.live_target(from, target)?;
+        let text = forwarded.text.ok_or(SendError::NoText)?;
+        self.check_can_send(to)?;
+        let body = content_body(&MessageContent::Forwarded { text })?;
+        self.queue(to, body, now_ms)
+    }
+
+    /// Deletes a message on this account's devices only (this device now; it is not told to
+    /// others): it disappears from the chat, and its stored body is dropped. A message still
+    /// in the outbox is not sent any more. Allowed in a chat this account has left.
+    pub fn delete_for_me(&mut self, chat_id: ChatId, target: ClientMsgId) -> Result<(), SendError> {
+        let hidden = self.target(chat_id, target)?;
+        if let Some(position) = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == target)
+        {
+            self.outbox.remove(position);
+            self.writes.push(StoreWrite::RemoveOutbox(target));
+        }
+        self.hidden.insert((chat_id, target));
+        self.writes.push(StoreWrite::HideMessage(HiddenRecord {
+            chat_id,
+            client_msg_id: target,
+        }));
+        if let Some(seq) = hidden.seq {
+            self.erase(chat_id, seq);
+        }
+        self.views_changed = true;
+        Ok(())
+    }
+
+    /// A message of this account's, not deleted.
+    fn own_target(&self, chat_id: ChatId, id: ClientMsgId) -> Result<Target, SendError> {
+        let target = self.live_target(chat_id, id)?;
+        if target.sender != self.my_id() {
+            return Err(SendError::NotYourMessage);
+        }
+        Ok(target)
+    }
+
+    /// A message not deleted for everyone.
+    fn live_target(&self, chat_id: ChatId, id: ClientMsgId) -> Result<Target, SendError> {
+        let target = self.target(chat_id, id)?;
+        if target.folded.deleted {
+            return Err(SendError::Deleted);
+        }
+        Ok(target)
+    }
+
+    /// A message shown in the chat (confirmed or in the outbox), not one that acts on another
+    /// and not one deleted for this account.
+    fn target(&self, chat_id: ChatId, id: ClientMsgId) -> Result<Target, SendError> {
+        let chat = self.chats.get(&chat_id).ok_or(SendError::NoSuchChat)?;
+        if self.hidden.contains(&(chat_id, id)) {
+            return Err(SendError::NoSuchMessage);
+        }
+        let me = self.my_id();
+        let (sender, seq, content, refused) = if let Some(message) = chat
+            .timeline
+            .messages()
+            .find(|message| message.client_msg_id == id)
+        {
+            let content = match self.opened.get(&id) {
+                Some(Opened::Content(content)) => Some(content.clone()),
+                Some(Opened::Deleted) => return Err(SendError::Deleted),
+                _ => None,
+            };
+            (message.sender, Some(message.seq), content, false)
+        } else if let Some(entry) = self
+            .outbox
+            .iter()
+            .find(|entry| entry.record.chat_id == chat_id && entry.record.client_msg_id == id)
+        {
+            let content = MessageContent::from_body(&entry.record.body);
+            (me, None, content, entry.failure.is_some())
+        } else {
+            return Err(SendError::NoSuchMessage);
+        };
+        if content
+            .as_ref()
+            .is_some_and(|content| content.target().is_some())
+        {
+            return Err(SendError::NoSuchMessage);
+        }
+        let folded = self.fold(chat_id, id, sender);
+        let text = content
+            .as_ref()
+            .and_then(MessageContent::text)
+            .map(|text| folded.edit.clone().unwrap_or_else(|| text.to_owned()));
+        Ok(Target {
+            sender,
+            seq,
+            text,
+            folded,
+            refused,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! The account's privacy settings and whom it blocks.
+//!
+//! The settings (share read receipts, share presence) are the person's: remembered here
+//! (sealed in the store like everything else), sent after every `Welcome` and whenever they
+//! change; the server applies them. The block list is the server's (`BlockList`, in every
+//! sync and after each change); a copy is kept so that, even offline, a 1:1 chat with a
+//! blocked person refuses sending with words, and blocked people's typing and presence are
+//! not shown.
+
+use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
+
+use super::{Engine, Event, RequestError};
+use crate::store::{PrivacySettings, StoreWrite};
+use crate::timeline::Person;
+
+impl Engine {
+    /// Changes the privacy settings: remembered, and told to the server now if connected
+    /// (else after the next sign-in).
+    pub fn set_privacy(&mut self, privacy: PrivacySettings) {
+        if self.settings.privacy == privacy {
+            return;
+        }
+        self.settings.privacy = privacy;
+        self.writes
+            .push(StoreWrite::PutSettings(self.settings.clone()));
+        if self.is_authenticated() {
+            self.frames.push(self.privacy_frame());
+        }
+        self.views_changed = true;
+    }
+
+    /// The privacy settings.
+    pub fn privacy(&self) -> PrivacySettings {
+        self.settings.privacy
+    }
+
+    /// Blocks or unblocks a person. [`Event::RequestDone`] follows with the new block list.
+    pub fn set_blocked(&mut self, user: UserId, blocked: bool) -> Result<RequestId, RequestError> {
+        if blocked
+            && !self.settings.blocked.contains(&user)
+            && self.settings.blocked.len() >= MAX_BLOCKED
+        {
+            return Err(RequestError::TooManyBlocked);
+        }
+        self.request(|request| ClientFrame::SetBlocked {
+            request,
+            user,
+            blocked,
+        })
+    }
+
+    /// Whether this account blocks `user`.
+    pub fn is_blocked(&self, user: UserId) -> bool {
+        self.settings.blocked.contains(&user)
+    }
+
+    /// Everyone this account blocks, with their usernames where this device knows them.
+    pub fn blocked_people(&self) -> Vec<Person> {
+        self.settings
+            .blocked
+            .iter()
+            .map(|user| self.person(*user))
+            .collect()
+    }
+
+    /// The frame that tells the server the settings.
+    pub(super) fn privacy_frame(&self) -> ClientFrame {
+        ClientFrame::SetPrivacy {
+            share_read_receipts: self.settings.privacy.share_read_receipts,
+            share_presence: self.settings.privacy.share_presence,
+        }
+    }
+
+    pub(super) fn on_block_list(&mut self, request: Option<RequestId>, users: Vec<UserId>) {
+        let blocked = users.into_iter().collect();
+        if blocked != self.settings.blocked {
+            self.settings.blocked = blocked;
+            self.writes
+                .push(StoreWrite::PutSettings(self.settings.clone()));
+            self.views_changed = true;
+        }
+        if let Some(request) = request
+            && self.pending_requests.contains(&request)
+        {
+            self.pending_requests.retain(|pending| *pending != request);
+            self.events.push(Event::RequestDone { request });
+        }
+    }
+}

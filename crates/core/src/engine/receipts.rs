@@ -1,0 +1,148 @@
+//! Delivery and read positions: what this device reports, what it learns of the others, and
+//! what a message's status and details show.
+//!
+//! - **Delivered**: after a step that made new messages durable, one `MarkDelivered` per chat
+//!   whose gap-free position moved (sent with that step's frames, so only after its writes).
+//! - **Read**: the shell says which chat is on screen in a visible tab
+//!   ([`Engine::set_chat_on_screen`]); it is marked read at once, and again as messages
+//!   arrive in it, in the same step.
+//! - **The others'**: `ChatInfo.receipts` and `Receipt` frames merge into the chat's
+//!   [`crate::receipts::ChatReceipts`] (persisted with the chat), and the views hear of every
+//!   change at once (`Step::views_changed`).
+
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Receipt, Seq};
+
+use super::{ChatState, Engine};
+use crate::store::StoreWrite;
+use crate::timeline::{MessageStatus, Person};
+
+/// One other member's receipt for a message, as its details show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberReceipt {
+    /// Who.
+    pub person: Person,
+    /// A device of theirs holds it.
+    pub delivered: bool,
+    /// They saw it on screen (as far as they share it).
+    pub read: bool,
+    /// When they read it, if this device observed it (milliseconds since the Unix epoch).
+    pub read_at_ms: Option<u64>,
+}
+
+impl Engine {
+    /// Which chat is on screen in a visible tab (`None`: no chat, or the tab is hidden). It is
+    /// marked read now, and whenever messages arrive in it while it stays on screen.
+    pub fn set_chat_on_screen(&mut self, chat_id: Option<ChatId>) {
+        self.on_screen = chat_id;
+        if let Some(chat_id) = chat_id {
+            self.mark_read(chat_id);
+        }
+    }
+
+    /// Marks everything held in the chat as read (the chat is on screen): persisted, and told
+    /// to the server when connected.
+    pub fn mark_read(&mut self, chat_id: ChatId) {
+        let authenticated = self.is_authenticated();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let newest = chat
+            .timeline
+            .last()
+            .map(|message| message.seq)
+            .unwrap_or_default();
+        if newest <= chat.info.read {
+            return;
+        }
+        chat.info.read = newest;
+        self.writes.push(StoreWrite::PutChat(chat.record()));
+        self.views_changed = true;
+        if authenticated {
+            self.frames.push(ClientFrame::MarkRead {
+                chat_id,
+                seq: newest,
+            });
+        }
+    }
+
+    /// A member's positions moved: this account's own (read on another device) moves the
+    /// unread count; another member's moves the status of this account's messages.
+    pub(super) fn on_receipt(&mut self, chat_id: ChatId, receipt: Receipt) {
+        let me = self.my_id();
+        let Some(chat) = self.chats.get_mut(&chat_id) else {
+            return;
+        };
+        let moved = if receipt.user == me {
+            let moved = receipt.read > chat.info.read;
+            chat.info.read = chat.info.read.max(receipt.read);
+            moved
+        } else {
+            chat.receipts.merge(receipt)
+        };
+        if moved {
+            self.writes.push(StoreWrite::PutChat(chat.record()));
+            self.views_changed = true;
+        }
+    }
+
+    /// Adds one `MarkDelivered` per chat whose delivery position moved, while connected (the
+    /// rest wait for the next connection's sync).
+    pub(super) fn report_delivery(&mut self) {
+        if !self.is_authenticated() {
+            return;
+        }
+        for chat_id in std::mem::take(&mut self.delivery_moved) {
+            if let Some(chat) = self.chats.get(&chat_id)
+                && chat.delivered > Seq(0)
+            {
+                self.frames.push(ClientFrame::MarkDelivered {
+                    chat_id,
+                    seq: chat.delivered,
+                });
+            }
+        }
+    }
+
+    /// Each other member's receipt for a message (a group's message details): delivered, read
+    /// and when. Empty for a message not confirmed yet.
+    pub fn message_receipts(&self, chat_id: ChatId, id: ClientMsgId) -> Vec<MemberReceipt> {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return Vec::new();
+        };
+        let Some(message) = chat
+            .timeline
+            .messages()
+            .find(|message| message.client_msg_id == id)
+        else {
+            return Vec::new();
+        };
+        let me = self.my_id();
+        chat.info
+            .members
+            .iter()
+            .filter(|member| member.id != me && member.id != message.sender)
+            .map(|member| {
+                let receipt = chat.receipts.of(member.id, message.seq);
+                MemberReceipt {
+                    person: Person {
+                        id: member.id,
+                        username: Some(member.username.clone()),
+                    },
+                    delivered: receipt.delivered,
+                    read: receipt.read,
+                    read_at_ms: receipt.read_at_ms,
+                }
+            })
+            .collect()
+    }
+
+    /// The status of this account's confirmed message at `seq`: sent, delivered to every
+    /// other member, or read by every other member.
+    pub(super) fn confirmed_status(&self, chat: &ChatState, seq: Seq) -> MessageStatus {
+        match chat.receipts.reached(&chat.others(self.my_id()), seq) {
+            (_, true) => MessageStatus::Read,
+            (true, false) => MessageStatus::Delivered,
+            (false, false) => MessageStatus::Sent,
+        }
+    }
+}
