@@ -1,7 +1,7 @@
 //! What IndexedDB holds is unreadable without the keys: no content, no names, no chat ids.
 //!
-//! Writes an account, chats, messages, an outbox entry and a device's end-to-end key state
-//! with distinctive strings through `IdbStore`, then reads every raw record — keys and values —
+//! Writes an account, chats, messages, an outbox entry, a draft, a hidden message, the
+//! settings and a device's end-to-end key state with distinctive strings through `IdbStore`, then reads every raw record — keys and values —
 //! with plain IndexedDB reads and looks for those strings, and for the key state's names,
 //! pickles and public identity keys. Also checks that the device key reopens the store as a reload
 //! does, and that deleting the database (signing out) leaves nothing behind.
@@ -13,7 +13,8 @@ use merpati_app::services::idb_store::{self, ALL_STORES, IdbStore, KEYS};
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher};
 use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, DeviceCrypto};
 use merpati_core::{
-    AccountRecord, AccountSecrets, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite,
+    AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MessageRecord,
+    OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
 };
 use merpati_protocol::content::MessageContent;
 use merpati_protocol::keys::UserKeys;
@@ -29,7 +30,7 @@ const FAMILY_CHAT: ChatId = ChatId(987_654_321);
 const WORK_CHAT: ChatId = ChatId(123_456_789_012);
 
 /// Strings that must not appear anywhere in the database.
-const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 9] = [
     "zamrud_khatulistiwa", // my username
     "pakde_harjosuwito",   // a member
     "bude_suminahwati",    // a member
@@ -38,6 +39,7 @@ const SECRETS: [&str; 8] = [
     "kopi luwak di teras belakang",
     "rapat dipindah ke hari kamis",
     "jangan lupa bawa payung kuning",
+    "surat untuk pak lurah belum selesai", // a draft
 ];
 
 /// The account's passphrase-derived secrets, kept (sealed) so other tabs can become devices.
@@ -69,9 +71,13 @@ fn chat(id: ChatId, title: &str) -> ChatRecord {
             head: Seq(2),
             read: Seq(1),
             created_ms: 1_700_000_000_000,
+            admins: vec![UserId(1)],
+            receipts: Vec::new(),
         },
         floor: Seq(1),
         synced: Seq(2),
+        delivered: Seq(2),
+        read_log: Vec::new(),
     }
 }
 
@@ -111,6 +117,30 @@ fn outbox() -> OutboxRecord {
         .to_body(),
         created_ms: 1_700_000_000_500,
         order: 1,
+    }
+}
+
+fn draft() -> DraftRecord {
+    DraftRecord {
+        chat_id: WORK_CHAT,
+        text: SECRETS[8].to_owned(),
+    }
+}
+
+fn hidden() -> HiddenRecord {
+    HiddenRecord {
+        chat_id: FAMILY_CHAT,
+        client_msg_id: ClientMsgId([2; 16]),
+    }
+}
+
+fn settings() -> SettingsRecord {
+    SettingsRecord {
+        privacy: PrivacySettings {
+            share_read_receipts: false,
+            share_presence: false,
+        },
+        blocked: [UserId(3)].into(),
     }
 }
 
@@ -161,6 +191,9 @@ fn writes(crypto: &[CryptoRecord]) -> Vec<StoreWrite> {
             message(WORK_CHAT, 1, SECRETS[6]),
         ]),
         StoreWrite::PutOutbox(outbox()),
+        StoreWrite::PutDraft(draft()),
+        StoreWrite::HideMessage(hidden()),
+        StoreWrite::PutSettings(settings()),
     ];
     writes.extend(crypto.iter().cloned().map(StoreWrite::PutCrypto));
     writes
@@ -298,9 +331,10 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
             }
         }
     }
-    // account 1, chats 2, messages 3, outbox 1, keys 3, and the crypto records.
-    assert_eq!(keys_seen, 10 + crypto.len(), "every record was written");
-    assert_eq!(values_seen, 10 + crypto.len());
+    // account 1, chats 2, messages 3, outbox 1, keys 3, drafts 1, hidden 1, settings 1, and
+    // the crypto records.
+    assert_eq!(keys_seen, 13 + crypto.len(), "every record was written");
+    assert_eq!(values_seen, 13 + crypto.len());
 
     // The search is not vacuous: unsealed, a record's text would have been found.
     let mut plain = Vec::new();
@@ -359,6 +393,9 @@ async fn a_reload_reopens_the_store_with_the_device_key() {
         ]
     );
     assert_eq!(ok(store.outbox().await), vec![outbox()]);
+    assert_eq!(ok(store.drafts().await), vec![draft()]);
+    assert_eq!(ok(store.hidden().await), vec![hidden()]);
+    assert_eq!(ok(store.settings().await), Some(settings()));
     let mut restored = ok(store.crypto().await);
     restored.sort_by(|a, b| a.key.cmp(&b.key));
     let mut written = crypto;

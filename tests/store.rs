@@ -20,13 +20,16 @@ async fn fresh_store() -> IdbStore {
 merpati_core::store_suite_tests!(wasm_bindgen_test, async { fresh_store().await });
 
 /// A browser signed in before end-to-end encryption holds a version 1 database: opening it
-/// adds the `crypto` store and keeps what was there.
+/// adds the `crypto` store and those of version 3 (drafts, hidden messages, settings), and
+/// keeps what was there.
 #[wasm_bindgen_test]
-async fn a_version_1_database_gains_the_crypto_store_and_keeps_its_records() {
+async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     use indexed_db_futures::database::Database;
     use indexed_db_futures::prelude::*;
     use indexed_db_futures::transaction::TransactionMode;
-    use merpati_app::services::idb_store::{self, ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX};
+    use merpati_app::services::idb_store::{
+        self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGES, OUTBOX, SETTINGS,
+    };
 
     let name = format!("merpati-test-upgrade-{}", js_sys::Math::random());
     let old = Database::open(name.as_str())
@@ -59,7 +62,9 @@ async fn a_version_1_database_gains_the_crypto_store_and_keeps_its_records() {
         .unwrap_or_else(|error| panic!("upgrade: {error}"));
     let mut stores: Vec<String> = db.object_store_names().collect();
     stores.sort();
-    let mut expected = vec![ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX];
+    let mut expected = vec![
+        ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX, DRAFTS, HIDDEN, SETTINGS,
+    ];
     expected.sort();
     assert_eq!(stores, expected);
     let tx = db

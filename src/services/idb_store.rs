@@ -1,7 +1,7 @@
 //! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
 //!
 //! One database per origin (the app names it `"merpati"`; tests give each store its own name)
-//! holds six object stores, all with out-of-line keys:
+//! holds nine object stores, all with out-of-line keys:
 //!
 //! | store      | key                                   | value                          |
 //! |------------|---------------------------------------|--------------------------------|
@@ -11,6 +11,9 @@
 //! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
 //! | `crypto`   | `[keyed hash of the device slot, keyed hash of the record's key]` | sealed [`StoredCryptoRecord`] |
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
+//! | `drafts`   | keyed hash of the chat id (hex)       | sealed [`DraftRecord`]         |
+//! | `hidden`   | keyed hash of the chat id and message id (hex) | sealed [`HiddenRecord`] |
+//! | `settings` | keyed hash (hex)                      | sealed [`SettingsRecord`]      |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
@@ -25,8 +28,14 @@
 //! is kept per device slot; [`Store::crypto`] reads only this store's slot.
 //! The `keys` store is managed by [`crate::services::device_key`].
 //!
-//! Schema versions: 1 created the first five stores; 2 adds `crypto`. A database of version 1
-//! holds no end-to-end keys, so the engine asks that device to sign in again.
+//! A draft is keyed by the same hash as its chat, as messages are: it reveals no more than the
+//! `chats` store already does. A hidden message's key hashes its chat and its id together, so
+//! putting it twice keeps one record.
+//!
+//! Schema versions: 1 created the first five stores; 2 adds `crypto`; 3 adds `drafts`,
+//! `hidden` and `settings`. A database of version 1 holds no end-to-end keys, so the engine
+//! asks that device to sign in again; one of version 2 simply has no drafts, hidden messages
+//! or settings yet (the defaults).
 
 use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
@@ -36,12 +45,15 @@ use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use merpati_core::crypto::{CryptoError, StoreCipher};
 use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, StoredCryptoRecord};
-use merpati_core::{AccountRecord, ChatRecord, MessageRecord, OutboxRecord, Store, StoreWrite};
+use merpati_core::{
+    AccountRecord, ChatRecord, DraftRecord, HiddenRecord, MessageRecord, OutboxRecord,
+    SettingsRecord, Store, StoreWrite,
+};
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 2;
+const SCHEMA_VERSION: u8 = 3;
 
 /// Object store: who is signed in.
 pub const ACCOUNT: &str = "account";
@@ -55,9 +67,17 @@ pub const OUTBOX: &str = "outbox";
 pub const KEYS: &str = "keys";
 /// Object store: the device's end-to-end key state ([`CryptoRecord`]s).
 pub const CRYPTO: &str = "crypto";
+/// Object store: what the person typed in each chat and has not sent.
+pub const DRAFTS: &str = "drafts";
+/// Object store: the messages deleted for this account only.
+pub const HIDDEN: &str = "hidden";
+/// Object store: the account's settings (privacy, whom it blocks).
+pub const SETTINGS: &str = "settings";
 
 /// Every object store of the database.
-pub const ALL_STORES: [&str; 6] = [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO];
+pub const ALL_STORES: [&str; 9] = [
+    ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO, DRAFTS, HIDDEN, SETTINGS,
+];
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +125,11 @@ fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Resul
     }
     if event.old_version() < 2.0 {
         db.create_object_store(CRYPTO).build()?;
+    }
+    if event.old_version() < 3.0 {
+        for store in [DRAFTS, HIDDEN, SETTINGS] {
+            db.create_object_store(store).build()?;
+        }
     }
     Ok(())
 }
@@ -217,6 +242,17 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(ACCOUNT.as_bytes(), b"current"))
     }
 
+    fn settings_key(&self) -> String {
+        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"current"))
+    }
+
+    fn hidden_key(&self, hidden: &HiddenRecord) -> String {
+        let mut name = [0u8; 24];
+        name[..8].copy_from_slice(&hidden.chat_id.0.to_be_bytes());
+        name[8..].copy_from_slice(&hidden.client_msg_id.0);
+        hex(&self.cipher.keyed_hash(HIDDEN.as_bytes(), &name))
+    }
+
     /// The index key of a record: the hash of its key's stored form, as ever.
     fn crypto_key(&self, key: &CryptoRecordKey) -> JsValue {
         crypto_key(
@@ -291,6 +327,9 @@ impl Store for IdbStore {
                 StoreWrite::PutMessages(_) => MESSAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
+                StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
+                StoreWrite::HideMessage(_) => HIDDEN,
+                StoreWrite::PutSettings(_) => SETTINGS,
             };
             if !scope.contains(&name) {
                 scope.push(name);
@@ -357,6 +396,35 @@ impl Store for IdbStore {
                 StoreWrite::RemoveCrypto(key) => {
                     tx.object_store(CRYPTO)?
                         .delete(self.crypto_key(&key))
+                        .primitive()?;
+                }
+                StoreWrite::PutDraft(draft) => {
+                    let value = self.seal(DRAFTS, &draft)?;
+                    tx.object_store(DRAFTS)?
+                        .put(value)
+                        .with_key(self.chat_key(draft.chat_id))
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::RemoveDraft(chat) => {
+                    tx.object_store(DRAFTS)?
+                        .delete(self.chat_key(chat))
+                        .primitive()?;
+                }
+                StoreWrite::HideMessage(hidden) => {
+                    let value = self.seal(HIDDEN, &hidden)?;
+                    tx.object_store(HIDDEN)?
+                        .put(value)
+                        .with_key(self.hidden_key(&hidden))
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::PutSettings(settings) => {
+                    let value = self.seal(SETTINGS, &settings)?;
+                    tx.object_store(SETTINGS)?
+                        .put(value)
+                        .with_key(self.settings_key())
+                        .without_key_type()
                         .primitive()?;
                 }
             }
@@ -441,6 +509,23 @@ impl Store for IdbStore {
             }
         }
         Ok(records)
+    }
+
+    async fn drafts(&self) -> Result<Vec<DraftRecord>, StoreError> {
+        self.read_all(DRAFTS).await
+    }
+
+    async fn hidden(&self) -> Result<Vec<HiddenRecord>, StoreError> {
+        self.read_all(HIDDEN).await
+    }
+
+    async fn settings(&self) -> Result<Option<SettingsRecord>, StoreError> {
+        let tx = self.db.transaction(SETTINGS).build()?;
+        let store = tx.object_store(SETTINGS)?;
+        let value: Option<JsValue> = store.get(self.settings_key()).primitive()?.await?;
+        value
+            .map(|value| self.open_value(SETTINGS, &value))
+            .transpose()
     }
 
     /// Deletes every record, the wrapped keys included: this store no longer opens on reload.
