@@ -120,6 +120,7 @@ pub fn status_of(status: merpati_core::MessageStatus) -> MessageStatus {
     match status {
         merpati_core::MessageStatus::Pending => MessageStatus::Pending,
         merpati_core::MessageStatus::Sent => MessageStatus::Sent,
+        merpati_core::MessageStatus::Delivered => MessageStatus::Delivered,
         merpati_core::MessageStatus::Read => MessageStatus::Read,
         merpati_core::MessageStatus::Failed => MessageStatus::Failed,
     }

@@ -121,7 +121,9 @@ pub enum MessageStatus {
     Pending,
     /// Durable on the server.
     Sent,
-    /// Another member has read it.
+    /// Every other member holds it on at least one device.
+    Delivered,
+    /// Every other member has seen it on screen (as far as they share it).
     Read,
     /// The server refused it; it is sent again only if the person retries.
     Failed,
@@ -133,6 +135,7 @@ impl MessageStatus {
         match self {
             MessageStatus::Pending => "pending",
             MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
             MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
         }

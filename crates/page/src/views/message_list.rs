@@ -406,6 +406,7 @@ fn Message(
     let status_words = move || match status() {
         MessageStatus::Pending => "Sending…",
         MessageStatus::Sent => "Sent",
+        MessageStatus::Delivered => "Delivered",
         MessageStatus::Read => "Read",
         MessageStatus::Failed => "Not sent",
     };
