@@ -10,8 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use merpati_bridge::{self as bridge, Command, Update, View};
-use merpati_core::Event;
 use merpati_core::crypto::{AccountKey, KdfParams};
+use merpati_core::{Event, MessageStatus};
 use merpati_protocol::{ErrorCode, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -213,7 +213,28 @@ impl EngineWorker {
                     {
                         Update::RequestFailed(code)
                     }
-                    // The view shows key changes; the client handles the rest.
+                    // A refused text stays on screen, shown failed with its retry; a refused
+                    // edit, deletion or reaction just disappears, so the person is told why.
+                    Event::SendFailed {
+                        chat_id,
+                        client_msg_id,
+                        code,
+                    } => {
+                        let shown_failed = self.client().is_some_and(|client| {
+                            client.read(|engine| {
+                                engine.timeline(chat_id).iter().any(|item| {
+                                    item.client_msg_id == client_msg_id
+                                        && item.status == MessageStatus::Failed
+                                })
+                            })
+                        });
+                        if shown_failed {
+                            return;
+                        }
+                        Update::RequestFailed(code)
+                    }
+                    // The view shows key changes and what a finished request changed; the client
+                    // handles the rest.
                     _ => return,
                 };
                 self.post(update);

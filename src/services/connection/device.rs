@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use merpati_bridge::SignOutReason;
 use merpati_core::crypto::{AccountKey, StoreCipher};
-use merpati_core::{Engine, Event};
+use merpati_core::{Engine, Event, Store};
 use merpati_protocol::Member;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -81,7 +81,13 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
             return None;
         }
         Event::ServerGoingAway { retry_after_ms } => inner.retry_hint_ms.set(*retry_after_ms),
-        Event::ChatReady { .. } | Event::RequestFailed { .. } | Event::KeyChanged { .. } => {}
+        // Nothing for the device to do: the view shows what changed, and the worker tells the
+        // person what needs words.
+        Event::ChatReady { .. }
+        | Event::RequestFailed { .. }
+        | Event::KeyChanged { .. }
+        | Event::SendFailed { .. }
+        | Event::RequestDone { .. } => {}
     }
     Some(Notice::Event(event))
 }

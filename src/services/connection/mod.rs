@@ -2,12 +2,14 @@
 //!
 //! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It
 //! opens a binary WebSocket to `ws(s)://{host}/ws` (the loop in [`socket`]), feeds every
-//! decoded frame to the [`Engine`], and after every engine step *flushes*: marks the visible
-//! chat read, then carries out the engine's [`Step`] in the order its documentation gives —
+//! decoded frame to the [`Engine`], and after every engine step *flushes*: tells the engine
+//! which chat is on screen in a visible tab (it marks that chat read, now and as messages
+//! arrive), then carries out the engine's [`Step`] in the order its documentation gives —
 //! the events that concern the device (a new sign-in gets a new sealed store; an expired
 //! session wipes it: [`device`]), the store writes to the [`IdbStore`] in one batch, and only
 //! once they are stored the frames — and tells the worker through [`Notice`]s, which the page
-//! hears as a new view. Flushes run one at a time, in order.
+//! hears as a new view (a step with nothing but `views_changed`, such as a member's receipt,
+//! is one too). Flushes run one at a time, in order.
 //!
 //! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
@@ -24,8 +26,8 @@ use std::rc::Rc;
 use futures::channel::mpsc;
 use merpati_bridge::{AuthMode, SignOutReason};
 use merpati_core::crypto::AccountKey;
-use merpati_core::{Engine, Event, RequestError, Step, Store};
-use merpati_protocol::{ChatId, RequestId, Seq, UserId, Username};
+use merpati_core::{Engine, Event, RequestError, Step, Store, StoredState};
+use merpati_protocol::{ChatId, RequestId, UserId, Username};
 use wasm_bindgen::closure::Closure;
 
 use super::device_key;
@@ -84,8 +86,9 @@ struct Inner {
     /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
     slot: Cell<Option<u32>>,
     /// The chat on the page's screen. This is the one record of it: the page asks for a chat
-    /// (`Command::OpenChat`), the worker reads it back into each view, and [`flush`] marks it
-    /// read while the page is `visible`.
+    /// (`Command::OpenChat`), the worker reads it back into each view, and [`flush`] hands it
+    /// to the engine as the chat on screen while the page is `visible` (the engine marks it
+    /// read). The engine is replaced on every sign-in, so the flush, not the setter, tells it.
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
@@ -165,25 +168,12 @@ impl Client {
         };
         let store =
             IdbStore::from_parts(db, cipher).with_device_slot(claim_slot(&self.inner).await);
-        let Some(account) = store.account().await? else {
+        let stored = StoredState::read(&store, RESTORE_PAGE).await?;
+        if stored.account.is_none() {
             store.close();
             return Ok(false);
-        };
-        let chats = store.chats().await?;
-        let mut messages = Vec::new();
-        for chat in &chats {
-            messages.extend(
-                store
-                    .messages_before(chat.info.id, Seq(u64::MAX), RESTORE_PAGE)
-                    .await?,
-            );
         }
-        let outbox = store.outbox().await?;
-        let crypto = store.crypto().await?;
-        self.inner
-            .engine
-            .borrow_mut()
-            .restore(Some(account), chats, messages, outbox, crypto);
+        self.inner.engine.borrow_mut().restore(stored);
         // A stored session the engine refuses (it says `SessionExpired`) is not resumed: the
         // flush below signs this device out.
         let expired = self.read(|engine| engine.me().is_none());
@@ -242,7 +232,13 @@ impl Client {
     /// Whether the page is visible. When it becomes visible the chat on screen is marked read
     /// and a waiting reconnect is tried at once.
     pub fn set_visible(&self, visible: bool) {
-        if self.inner.visible.replace(visible) == visible || !visible {
+        if self.inner.visible.replace(visible) == visible {
+            return;
+        }
+        // At once, not at the next flush: a message arriving before then into a hidden tab
+        // must not be marked read.
+        tell_chat_on_screen(&self.inner);
+        if !visible {
             return;
         }
         wake(&self.inner);
@@ -254,6 +250,7 @@ impl Client {
     /// tab is visible.
     pub fn set_open_chat(&self, chat: Option<ChatId>) {
         self.inner.open_chat.set(chat);
+        tell_chat_on_screen(&self.inner);
         let inner = self.inner.clone();
         wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
     }
@@ -301,27 +298,32 @@ impl Client {
     }
 }
 
+/// Tells the engine which chat is on screen in a visible tab: the open chat while the page is
+/// visible, none while it is hidden. The engine marks that chat read now and as messages
+/// arrive in it.
+fn tell_chat_on_screen(inner: &Inner) {
+    let on_screen = inner.open_chat.get().filter(|_| inner.visible.get());
+    inner.engine.borrow_mut().set_chat_on_screen(on_screen);
+}
+
 /// Carries out the engine's steps; see the module documentation. Flushes queue behind each
 /// other, so after `flush().await` everything the engine held before the call is done.
 async fn flush(inner: &Rc<Inner>) {
     let _turn = inner.flush_lock.lock().await;
     loop {
         let step = {
-            let mut engine = inner.engine.borrow_mut();
-            if let Some(chat) = inner.open_chat.get()
-                && inner.visible.get()
-            {
-                engine.mark_read(chat);
-            }
-            engine.take_step()
+            tell_chat_on_screen(inner);
+            inner.engine.borrow_mut().take_step()
         };
         if step.is_empty() {
             break;
         }
+        // `views_changed` needs nothing beyond the `Notice::Changed` every step ends with.
         let Step {
             events,
             writes,
             frames,
+            views_changed: _,
         } = step;
         let mut notices = Vec::with_capacity(events.len());
         for event in events {

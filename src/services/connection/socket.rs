@@ -16,6 +16,7 @@ use merpati_protocol::ServerFrame;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
+use super::super::clock;
 use super::{Inner, Notice, flush};
 
 pub(super) fn watch_online(inner: &Rc<Inner>) {
@@ -126,7 +127,13 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
                     match merpati_protocol::decode::<ServerFrame>(&bytes) {
                         Ok(frame) => {
                             let before = inner.engine.borrow().connection_phase();
-                            inner.engine.borrow_mut().handle_frame(frame);
+                            {
+                                let mut engine = inner.engine.borrow_mut();
+                                // The engine times typing signals by this clock, not the
+                                // server's, so it is told the time before every frame.
+                                engine.advance_clock(clock::now_ms());
+                                engine.handle_frame(frame);
+                            }
                             flush(inner).await;
                             let phase = inner.engine.borrow().connection_phase();
                             // `SyncDone` only puts the engine online: nothing to flush, so
