@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use merpati_core::{
-    Engine, Event, MemoryStore, RequestError, Step, Store, TimelineItem, crypto::AccountKey,
-    reconnect::Backoff,
+    Engine, Event, MemoryStore, RequestError, Step, Store, StoredState, TimelineItem,
+    crypto::AccountKey, reconnect::Backoff,
 };
 use merpati_protocol::{ChatId, ErrorCode, RequestId, ServerFrame, decode, encode};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -70,8 +70,11 @@ pub(super) async fn run(
     };
     if let Join::Resume(session) = options.join.clone() {
         let StoredSession { account, crypto } = *session;
-        task.engine
-            .restore(Some(account), Vec::new(), Vec::new(), Vec::new(), crypto);
+        task.engine.restore(StoredState {
+            account: Some(account),
+            crypto,
+            ..StoredState::default()
+        });
         // Restoring writes nothing, but keep the store a true copy of the engine's state.
         task.carry_out_step(None).await;
     } else {
@@ -207,10 +210,12 @@ impl ClientTask {
     }
 
     async fn carry_out(&mut self, step: Step, sink: Option<&mut SocketSink>) -> After {
+        // `views_changed` concerns views, and a swarm client has none.
         let Step {
             events,
             writes,
             frames,
+            views_changed: _,
         } = step;
         let mut after = After::Continue;
         for event in events {
@@ -289,6 +294,21 @@ impl ClientTask {
             } => {
                 tracing::debug!(?code, "the server refused a request");
             }
+            Event::SendFailed {
+                chat_id,
+                client_msg_id,
+                code,
+            } => {
+                // The text stays in the outbox, failed; nobody here retries it.
+                tracing::debug!(
+                    ?chat_id,
+                    ?client_msg_id,
+                    ?code,
+                    "the server refused a message"
+                );
+            }
+            // A swarm client makes no requests that answer this way (blocking and the like).
+            Event::RequestDone { .. } => {}
             Event::KeyChanged { user } => {
                 // Nobody here compares safety numbers; a change is only worth a log line.
                 tracing::debug!(?user, "a member's account key changed");
