@@ -212,8 +212,11 @@ async fn backup_covers_every_session(data: &Path, name: &str) {
         let sessions: HashSet<String> = bodies
             .query_map([], |row| row.get::<_, Vec<u8>>(0))
             .unwrap()
-            .map(|body| match EncryptedBody::from_body(&body.unwrap()) {
-                Some(EncryptedBody::MegolmV1 { session_id, .. }) => session_id,
+            .filter_map(|body| match EncryptedBody::from_body(&body.unwrap()) {
+                Some(EncryptedBody::MegolmV1 { session_id, .. }) => Some(session_id),
+                // The server's own lines (a group created, a member removed) are not
+                // encrypted: there is no key to back up.
+                Some(EncryptedBody::System(_)) => None,
                 None => panic!("a stored body is not an encrypted envelope"),
             })
             .collect();
@@ -373,17 +376,28 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
     let texts = said.texts();
     assert_eq!(texts.len(), 3 * 5 + 3 * 7);
 
-    // The server's record agrees: every message is stored, as ciphertext.
+    // The server's record agrees: every message is stored, as ciphertext. Beside them it
+    // holds only the lines it writes itself (the group's creation), which name no text.
     {
         let db = Connection::open_with_flags(
             talk.data.join("merpati.db"),
             OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap();
-        let stored: i64 = db
-            .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(stored, texts.len() as i64);
+        let mut bodies = db.prepare("SELECT body FROM messages").unwrap();
+        let (mut encrypted, mut system) = (0, 0);
+        for body in bodies
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .unwrap()
+        {
+            match EncryptedBody::from_body(&body.unwrap()) {
+                Some(EncryptedBody::MegolmV1 { .. }) => encrypted += 1,
+                Some(EncryptedBody::System(_)) => system += 1,
+                None => panic!("a stored body is neither ciphertext nor the server's line"),
+            }
+        }
+        assert_eq!(encrypted, texts.len());
+        assert_eq!(system, 1, "the group's creation is its only line");
     }
 
     for device in [&talk.alice, &alice2, &talk.bob, &talk.carol] {
@@ -422,7 +436,8 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
     );
 }
 
-/// The group's stored messages after `after`, as the server would deliver them.
+/// The group's stored messages after `after`, as the server would deliver them (its own
+/// lines included).
 fn stored_after(data: &Path, chat: ChatId, after: Seq) -> Vec<MessageFrame> {
     let db = Connection::open_with_flags(data.join("merpati.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap();
@@ -500,7 +515,14 @@ async fn a_removed_member_gets_no_key_for_later_messages() {
     }
     let before = said.sent_in(group).to_vec();
     let carol_id = carol.client.snapshot().await.unwrap().me.unwrap().id;
-    let removed_after = Seq(before.len() as u64);
+    // Where the group's log stood at the removal: the newest position of what was said before
+    // (the group's lines take positions too).
+    let removed_after = shown(&alice.client.snapshot().await.unwrap(), group)
+        .iter()
+        .filter(|(_, id, _, _)| before.iter().any(|(said, _)| said == id))
+        .map(|(seq, _, _, _)| *seq)
+        .max()
+        .unwrap();
 
     alice
         .client
@@ -525,8 +547,18 @@ async fn a_removed_member_gets_no_key_for_later_messages() {
     }
 
     // The server stored them (alice's and bob's in whatever order they arrived), and did
-    // not send them to carol.
-    let frames = stored_after(&talk.data, group, removed_after);
+    // not send them to carol. Beside them it wrote its own line saying she was removed, which
+    // carries no key and which she was sent.
+    let (system, frames): (Vec<MessageFrame>, Vec<MessageFrame>) =
+        stored_after(&talk.data, group, removed_after)
+            .into_iter()
+            .partition(|frame| {
+                matches!(
+                    EncryptedBody::from_body(&frame.body),
+                    Some(EncryptedBody::System(_))
+                )
+            });
+    assert_eq!(system.len(), 1, "the removal's line: {system:?}");
     let mut stored: Vec<ClientMsgId> = frames.iter().map(|frame| frame.client_msg_id).collect();
     let mut written: Vec<ClientMsgId> = after.iter().map(|(id, _)| *id).collect();
     stored.sort();
