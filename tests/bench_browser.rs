@@ -28,6 +28,7 @@ use merpati_bridge::MessageRow;
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher, random_bytes};
 use merpati_core::{
     AccountRecord, AccountSecrets, ChatRecord, Engine, MessageRecord, Store, StoreWrite,
+    StoredState,
 };
 use merpati_page::views::message_list::MessageList;
 use merpati_protocol::{
@@ -48,7 +49,7 @@ const RUNS: usize = 5;
 /// The size of a stored body: an encrypted text message of a sentence or two.
 const BODY_BYTES: usize = 200;
 /// How many stored messages the app reads per chat when it opens
-/// (`RESTORE_PAGE` in `src/services/connection.rs`).
+/// (`RESTORE_PAGE` in `src/services/connection/mod.rs`).
 const RESTORE_PAGE: usize = 50;
 
 /// The account's own id; the other member of every chat is `OTHER`.
@@ -127,9 +128,13 @@ fn chat_record(chat: ChatId, messages: u64) -> ChatRecord {
             head: Seq(messages),
             read: Seq(messages),
             created_ms: 1_790_000_000_000,
+            admins: Vec::new(),
+            receipts: Vec::new(),
         },
         floor: Seq(1),
         synced: Seq(messages),
+        delivered: Seq(messages),
+        read_log: Vec::new(),
     }
 }
 
@@ -306,8 +311,8 @@ async fn fill_one_chat(chat: ChatId, count: usize) -> String {
 
 /// Open a chat of 100,000 stored messages: what the app does when it opens with a stored
 /// session (`Client::resume`: unwrap the store key with the device key, read the account,
-/// the chats, the newest page of each chat, the outbox and the end-to-end keys, restore the
-/// engine), then mount the chat's message list until its first rows are painted. Baseline:
+/// the chats, the newest page of each chat, the outbox, the end-to-end keys, the drafts,
+/// hidden messages and settings, restore the engine), then mount the chat's message list until its first rows are painted. Baseline:
 /// the same list mounted over all 100,000 rows already in memory.
 #[wasm_bindgen_test]
 #[ignore = "a benchmark: scripts/bench-browser runs it"]
@@ -320,13 +325,12 @@ async fn open_a_chat_of_100000_stored_messages() {
     // The baseline's rows: the same messages as the engine shows them, built in memory.
     let in_memory = {
         let mut engine = Engine::new();
-        engine.restore(
-            Some(account_record()),
-            vec![chat_record(chat, COUNT as u64)],
-            received(chat, 1, COUNT),
-            Vec::new(),
-            Vec::new(),
-        );
+        engine.restore(StoredState {
+            account: Some(account_record()),
+            chats: vec![chat_record(chat, COUNT as u64)],
+            messages: received(chat, 1, COUNT),
+            ..StoredState::default()
+        });
         message_rows(&engine, chat)
     };
     assert_eq!(in_memory.len(), COUNT);
@@ -336,19 +340,10 @@ async fn open_a_chat_of_100000_stored_messages() {
         let db = ok(idb_store::open_database(&name).await);
         let cipher = ok(device_key::unlock_with_device(&db).await).expect("a device wrapping");
         let store = idb_store::IdbStore::from_parts(db, cipher);
-        let account = ok(store.account().await);
-        let chats = ok(store.chats().await);
-        let mut messages = Vec::new();
-        for stored in &chats {
-            messages.extend(ok(store
-                .messages_before(stored.info.id, Seq(u64::MAX), RESTORE_PAGE)
-                .await));
-        }
-        let outbox = ok(store.outbox().await);
-        let crypto = ok(store.crypto().await);
+        let stored = ok(StoredState::read(&store, RESTORE_PAGE).await);
         let read_ms = now_ms() - started;
         let mut engine = Engine::new();
-        engine.restore(account, chats, messages, outbox, crypto);
+        engine.restore(stored);
         let rows = message_rows(&engine, chat);
         let restored_ms = now_ms() - started;
         let rows_loaded = rows.len();

@@ -471,7 +471,12 @@ fn user_keys(user: UserId, key: &AccountKey) -> UserKeys {
     }
 }
 
+/// A chat as the server describes it; a group's first member created it and is its admin.
 fn chat_info(id: ChatId, kind: ChatKind, members: Vec<Member>) -> ChatInfo {
+    let admins = match kind {
+        ChatKind::Group => members.iter().take(1).map(|member| member.id).collect(),
+        ChatKind::Direct => Vec::new(),
+    };
     ChatInfo {
         id,
         kind,
@@ -484,6 +489,8 @@ fn chat_info(id: ChatId, kind: ChatKind, members: Vec<Member>) -> ChatInfo {
         head: Seq(0),
         read: Seq(0),
         created_ms: CREATED_MS,
+        admins,
+        receipts: Vec::new(),
     }
 }
 
