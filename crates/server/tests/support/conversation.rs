@@ -1,6 +1,7 @@
 //! The conversation's frames of protocol version 3 as the tests say them: the lines the
-//! server writes into a group's history, receipts, blocking, and a whole `Sync` read in the
-//! order the protocol sets (docs/protocol.md, sections 2 and 5–6d).
+//! server writes into a group's history, receipts, and a whole `Sync` (its block list
+//! included) read in the order the protocol sets (docs/protocol.md, sections 2 and 5–6d).
+//! Delivery positions and blocking are tested at the gateway (`src/gateway/tests`).
 
 use merpati_protocol::content::{EncryptedBody, SystemEvent};
 use merpati_protocol::{
@@ -27,15 +28,6 @@ impl Synced {
             .iter()
             .find(|chat| chat.id == id)
             .unwrap_or_else(|| panic!("the sync did not list chat {id:?}: {:?}", self.chats))
-    }
-
-    /// The messages of chat `id`'s page, which the sync must have sent.
-    pub(crate) fn page(&self, id: ChatId) -> &[MessageFrame] {
-        self.pages
-            .iter()
-            .find(|(chat, _, _)| *chat == id)
-            .map(|(_, messages, _)| messages.as_slice())
-            .unwrap_or_else(|| panic!("the sync sent no page of chat {id:?}"))
     }
 }
 
@@ -67,15 +59,6 @@ impl Client {
         .await
     }
 
-    /// Sends `MarkDelivered` (not answered).
-    pub(crate) async fn mark_delivered(&mut self, chat_id: ChatId, seq: u64) {
-        self.send(&ClientFrame::MarkDelivered {
-            chat_id,
-            seq: Seq(seq),
-        })
-        .await;
-    }
-
     /// Sends `MarkRead` (not answered).
     pub(crate) async fn mark_read(&mut self, chat_id: ChatId, seq: u64) {
         self.send(&ClientFrame::MarkRead {
@@ -83,21 +66,6 @@ impl Client {
             seq: Seq(seq),
         })
         .await;
-    }
-
-    /// Blocks or unblocks `user`, which must succeed; the block list it answers with.
-    pub(crate) async fn set_blocked(&mut self, user: UserId, blocked: bool) -> Vec<UserId> {
-        let answer = self
-            .request(|request| ClientFrame::SetBlocked {
-                request,
-                user,
-                blocked,
-            })
-            .await;
-        match answer {
-            ServerFrame::BlockList { users, .. } => users,
-            other => panic!("expected the block list, got {other:?}"),
-        }
     }
 
     /// Sends `Sync` and reads its whole answer, which must come in the protocol's order —

@@ -1,7 +1,7 @@
 //! Starting a real server in this process, and what the tests say to it: a [`Client`] over the
 //! test kit's raw protocol client (`merpati_testkit::RawClient`) that panics with the reason
 //! when the server does not answer as a test expects, the conversation's frames of protocol
-//! version 3 (`conversation`: lines, receipts, blocking, a whole [`Synced`] sync), and an Olm
+//! version 3 (`conversation`: lines, receipts, a whole `Sync` read in order), and an Olm
 //! [`Device`].
 //!
 //! "Nothing arrives" is never shown by waiting: a test makes the server send something after
@@ -37,7 +37,6 @@ use vodozemac::Ed25519SecretKey;
 mod conversation;
 mod device;
 
-pub(crate) use conversation::Synced;
 pub(crate) use device::Device;
 
 /// A server running in this process.
