@@ -86,9 +86,9 @@ struct Inner {
     /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
     slot: Cell<Option<u32>>,
     /// The chat on the page's screen. This is the one record of it: the page asks for a chat
-    /// (`Command::OpenChat`), the worker reads it back into each view, and [`flush`] hands it
-    /// to the engine as the chat on screen while the page is `visible` (the engine marks it
-    /// read). The engine is replaced on every sign-in, so the flush, not the setter, tells it.
+    /// (`Command::OpenChat`), the worker reads it back into each view, and the engine hears it
+    /// as the chat on screen while the page is `visible` (and marks it read): from the setters
+    /// at once, and from every [`flush`] again, because each sign-in replaces the engine.
     open_chat: Cell<Option<ChatId>>,
     loading_older: Cell<bool>,
     retry_hint_ms: Cell<Option<u32>>,
@@ -311,10 +311,8 @@ fn tell_chat_on_screen(inner: &Inner) {
 async fn flush(inner: &Rc<Inner>) {
     let _turn = inner.flush_lock.lock().await;
     loop {
-        let step = {
-            tell_chat_on_screen(inner);
-            inner.engine.borrow_mut().take_step()
-        };
+        tell_chat_on_screen(inner);
+        let step = inner.engine.borrow_mut().take_step();
         if step.is_empty() {
             break;
         }
