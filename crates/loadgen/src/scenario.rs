@@ -59,15 +59,16 @@ pub struct ChatSwarm {
 pub struct SwarmReport {
     /// Messages queued by clients.
     pub queued: usize,
-    /// Messages every member of their group holds, confirmed by the server.
+    /// Messages every member of their group holds, confirmed by the server (the lines the
+    /// server writes into a group, such as its creation, included).
     pub converged: usize,
     /// Messages a client gave up on (refused by the server): reported, never dropped silently.
     pub failed: Vec<ClientMsgId>,
     /// Groups whose members disagree about the timeline (empty when all is well).
     pub diverged: Vec<ChatId>,
     /// Confirmed messages a member could not read, once per member: not decrypted
-    /// ([`MessageLock::Open`]), or decrypted to a text other than the one sent (empty when
-    /// all is well).
+    /// ([`MessageLock::Open`]), or decrypted to a text other than the one sent; a line the
+    /// server wrote is unreadable only if not open (empty when all is well).
     pub unreadable: Vec<(ChatId, ClientMsgId)>,
     /// Messages still pending when the swarm stopped waiting.
     pub pending: usize,
@@ -76,7 +77,7 @@ pub struct SwarmReport {
     /// Every `Ack` any client received.
     pub acks: Vec<Acked>,
     /// Each group's timelines, one per member in client order: the messages the server has
-    /// confirmed, as (seq, id), in display order.
+    /// confirmed (its own lines included), as (seq, id), in display order.
     pub timelines: BTreeMap<ChatId, Vec<Vec<(Seq, ClientMsgId)>>>,
     /// Connections opened by all clients together (reconnects included).
     pub connections: u64,
@@ -259,8 +260,11 @@ impl ChatSwarm {
 }
 
 /// Whether a member shows `item` decrypted, with the text its sender wrote.
+/// Whether a confirmed item reads as it should: a message as the text sent, a line the server
+/// wrote (a group's creation: no client sent it) as long as it is open.
 fn reads_as_sent(item: &TimelineItem, sent: &HashMap<ClientMsgId, String>) -> bool {
-    item.lock == MessageLock::Open && sent.get(&item.client_msg_id) == Some(&item.text)
+    item.lock == MessageLock::Open
+        && (item.system.is_some() || sent.get(&item.client_msg_id) == Some(&item.text))
 }
 
 /// Clients that sign up and then only hold their connection.

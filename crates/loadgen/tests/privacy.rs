@@ -241,7 +241,9 @@ async fn backup_covers_every_session(data: &Path, name: &str) {
     }
 }
 
-/// The confirmed messages of `chat` as the snapshot shows them: (seq, id, lock, text).
+/// The confirmed messages of `chat` that its members wrote, as the snapshot shows them:
+/// (seq, id, lock, text). The lines the server writes (a group created, a member removed) are
+/// left out: they are no one's text, and the server's store is checked for them apart.
 fn shown(snapshot: &Snapshot, chat: ChatId) -> Vec<(Seq, ClientMsgId, MessageLock, String)> {
     snapshot
         .chats
@@ -250,6 +252,7 @@ fn shown(snapshot: &Snapshot, chat: ChatId) -> Vec<(Seq, ClientMsgId, MessageLoc
         .map(|(_, items)| {
             items
                 .iter()
+                .filter(|item| item.system.is_none())
                 .filter_map(|item| {
                     Some((item.seq?, item.client_msg_id, item.lock, item.text.clone()))
                 })
