@@ -35,17 +35,6 @@ pub enum MessageLock {
     Refused,
 }
 
-impl MessageLock {
-    /// The value of the app's `data-lock` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageLock::Open => "open",
-            MessageLock::Waiting => "waiting",
-            MessageLock::Refused => "refused",
-        }
-    }
-}
-
 /// A message as the views show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineItem {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use merpati_bridge::SignOutReason;
 use merpati_core::crypto::{AccountKey, StoreCipher};
-use merpati_core::{Engine, Event};
+use merpati_core::{Engine, Event, Store};
 use merpati_protocol::Member;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
