@@ -193,7 +193,7 @@ impl RawClient {
                         nonce,
                         epoch,
                     } if version == PROTOCOL_VERSION => Ok(Challenge { nonce, epoch }),
-                    other => Err(other),
+                    other => Err(Box::new(other)),
                 },
             )
             .await?;
@@ -259,11 +259,12 @@ impl RawClient {
     }
 
     /// The next frame, which must be the one `pick` takes (`Ok`); what `pick` hands back
-    /// (`Err`) fails, described by `what`.
+    /// (`Err`) fails, described by `what`. It hands it back boxed: a frame is large (a chat
+    /// with its members, admins and receipts), and only a failure carries one.
     pub async fn expect<T>(
         &mut self,
         what: &str,
-        pick: impl FnOnce(ServerFrame) -> Result<T, ServerFrame>,
+        pick: impl FnOnce(ServerFrame) -> Result<T, Box<ServerFrame>>,
     ) -> Result<T, Error> {
         let frame = self.recv().await?;
         pick(frame).map_err(|other| Error::Unexpected {

@@ -54,7 +54,7 @@ impl Client {
     pub(crate) async fn expect_receipt(&mut self) -> (ChatId, Receipt) {
         self.expect("a receipt", |frame| match frame {
             ServerFrame::Receipt { chat_id, receipt } => Ok((chat_id, receipt)),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }

@@ -229,7 +229,7 @@ impl Client {
     pub(crate) async fn expect<T>(
         &mut self,
         what: &str,
-        pick: impl FnOnce(ServerFrame) -> Result<T, ServerFrame>,
+        pick: impl FnOnce(ServerFrame) -> Result<T, Box<ServerFrame>>,
     ) -> T {
         or_fail(self.raw.expect(what, pick).await)
     }
@@ -409,7 +409,7 @@ impl Client {
                 request: None,
                 chat,
             } => Ok(chat),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
