@@ -8,21 +8,26 @@
 //! showing wrongly.
 
 use merpati_bridge::{
-    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
+    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus,
+    OpenChat, Privacy, ReceiptRow, ReceiptState, View,
 };
 use merpati_core::Engine;
-use merpati_protocol::{ChatId, ChatKind, Username};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
 use crate::services::clock;
 
-/// What the page shows, read from the engine; `open_chat` is the chat on screen.
+/// What the page shows, read from the engine; `open_chat` is the chat on screen, `receipts_for`
+/// the message of it whose details are open, `now_ms` the clock typing signals expire by.
 pub fn view_of(
     engine: &Engine,
     open_chat: Option<ChatId>,
+    receipts_for: Option<ClientMsgId>,
     next_attempt_at_ms: Option<f64>,
+    now_ms: u64,
 ) -> View {
+    let privacy = engine.privacy();
     View {
-        chats: chat_rows(engine),
+        chats: chat_rows(engine, now_ms),
         phase: phase_of(engine.connection_phase()),
         next_attempt_at_ms,
         pending: engine.pending_count(),
@@ -36,16 +41,71 @@ pub fn view_of(
             key_change: key_change_words(engine, chat),
             members: member_rows(engine, chat),
             is_member: engine.is_member(chat),
+            typing: typing_names(engine, chat, now_ms),
+            presence: engine.presence(chat),
+            receipts: receipts_for.map(|id| receipt_rows(engine, chat, id)),
+            am_admin: engine.am_admin(chat),
+            blocked: direct_partner(engine, chat).is_some_and(|other| engine.is_blocked(other)),
         }),
+        privacy: Privacy {
+            share_read_receipts: privacy.share_read_receipts,
+            share_presence: privacy.share_presence,
+        },
     }
 }
 
-/// The chats as the chat list shows them, latest activity first.
-pub fn chat_rows(engine: &Engine) -> Vec<ChatRow> {
+/// Who is typing in a chat at `now_ms`, by username.
+pub fn typing_names(engine: &Engine, chat: ChatId, now_ms: u64) -> Vec<String> {
+    engine
+        .typing_in(chat, now_ms)
+        .iter()
+        .map(Username::to_string)
+        .collect()
+}
+
+/// The other person of a 1:1 chat.
+pub fn direct_partner(engine: &Engine, chat: ChatId) -> Option<UserId> {
+    let me = engine.me().map(|me| me.id);
+    let info = engine
+        .chat(chat)
+        .filter(|info| info.kind == ChatKind::Direct)?;
+    info.members
+        .iter()
+        .map(|member| member.id)
+        .find(|id| Some(*id) != me)
+}
+
+/// Each other member's receipt for one of this account's messages (its details).
+pub fn receipt_rows(engine: &Engine, chat: ChatId, id: ClientMsgId) -> MessageReceipts {
+    MessageReceipts {
+        id: id.to_hex(),
+        members: engine
+            .message_receipts(chat, id)
+            .into_iter()
+            .map(|receipt| ReceiptRow {
+                username: receipt
+                    .person
+                    .username
+                    .map(|name| name.to_string())
+                    .unwrap_or_else(|| "Someone".to_owned()),
+                state: match (receipt.delivered, receipt.read) {
+                    (_, true) => ReceiptState::Read,
+                    (true, false) => ReceiptState::Delivered,
+                    (false, false) => ReceiptState::Sent,
+                },
+                read_at: receipt.read_at_ms.map(clock::local_time),
+            })
+            .collect(),
+    }
+}
+
+/// The chats as the chat list shows them, latest activity first; `now_ms` times typing.
+pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
     engine
         .chat_list()
         .into_iter()
         .map(|summary| ChatRow {
+            typing: typing_names(engine, summary.id, now_ms),
             id: summary.id,
             title: summary.title,
             last_text: summary.last_text,
@@ -66,7 +126,7 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             id: item.client_msg_id.to_hex(),
             status: status_of(item.status),
             own: item.own,
-            sender: (group && !item.own).then(|| {
+            sender: (group && !item.own && item.system.is_none()).then(|| {
                 engine
                     .member_name(chat, item.sender)
                     .map(Username::to_string)
@@ -74,6 +134,7 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             }),
             time: clock::local_time(item.sent_at_ms),
             lock: lock_of(item.lock),
+            system: item.system.is_some(),
             text: item.text,
         })
         .collect()
@@ -100,6 +161,7 @@ pub fn member_rows(engine: &Engine, chat: ChatId) -> Vec<MemberRow> {
                     id: member.id.0,
                     username: member.username.to_string(),
                     me: Some(member.id) == me,
+                    admin: info.admins.contains(&member.id),
                 })
                 .collect()
         })

@@ -11,8 +11,8 @@ use std::rc::{Rc, Weak};
 
 use merpati_bridge::{self as bridge, Command, Update, View};
 use merpati_core::crypto::{AccountKey, KdfParams};
-use merpati_core::{Event, MessageStatus};
-use merpati_protocol::{ErrorCode, Username};
+use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -66,7 +66,16 @@ struct Inner {
     view_queued: Cell<bool>,
     /// The view sent last; an identical one is not sent again.
     last_view: RefCell<Option<View>>,
+    /// The message whose receipt details are open, and its chat: they show only while that
+    /// chat stays on screen.
+    receipts_for: Cell<Option<(ChatId, ClientMsgId)>>,
+    /// When the earliest pending timer re-reads who is typing (ms since the Unix epoch).
+    typing_timer_at: Cell<Option<u64>>,
 }
+
+/// A timer may fire a little before the millisecond the engine computed; waiting this much
+/// longer makes sure the signal it waits for has expired by then.
+const TIMER_SLACK_MS: u64 = 20;
 
 impl EngineWorker {
     /// A worker that tells the page through `post`.
@@ -77,6 +86,8 @@ impl EngineWorker {
                 post: Box::new(post),
                 view_queued: Cell::new(false),
                 last_view: RefCell::new(None),
+                receipts_for: Cell::new(None),
+                typing_timer_at: Cell::new(None),
             }),
         }
     }
@@ -145,7 +156,62 @@ impl EngineWorker {
                 wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
             }
             Command::Visible(visible) => client.set_visible(visible),
+            Command::Typing(chat) => client.act(|engine| engine.typing(chat, clock::now_ms())),
+            Command::ShowReceipts(id) => {
+                let chat = client.open_chat();
+                self.inner.receipts_for.set(chat.zip(id));
+                self.queue_view();
+            }
+            Command::SetPrivacy(privacy) => client.act(|engine| {
+                engine.set_privacy(PrivacySettings {
+                    share_read_receipts: privacy.share_read_receipts,
+                    share_presence: privacy.share_presence,
+                });
+            }),
+            Command::SetAdmin { chat, user, admin } => {
+                let made = client.act(|engine| engine.set_admin(chat, user, admin));
+                self.request_made(made.map(|_| ()));
+            }
+            Command::RenameGroup { chat, title } => {
+                let made = client.act(|engine| engine.rename_group(chat, &title));
+                self.request_made(made.map(|_| ()));
+            }
+            Command::SetBlocked { user, blocked } => {
+                let made = client.act(|engine| engine.set_blocked(user, blocked));
+                self.request_made(made.map(|_| ()));
+            }
         }
+    }
+
+    /// Re-reads the views when the next "typing…" expires: nothing else would change the
+    /// view then.
+    fn schedule_typing_expiry(&self, client: &Client) {
+        let Some(at) = client.read(Engine::next_typing_change_ms) else {
+            return;
+        };
+        if self
+            .inner
+            .typing_timer_at
+            .get()
+            .is_some_and(|scheduled| scheduled <= at)
+        {
+            return;
+        }
+        self.inner.typing_timer_at.set(Some(at));
+        let delay = at
+            .saturating_sub(clock::now_ms())
+            .saturating_add(TIMER_SLACK_MS);
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).await;
+            if worker.inner.typing_timer_at.get() == Some(at) {
+                worker.inner.typing_timer_at.set(None);
+            }
+            if let Some(client) = worker.client() {
+                client.act(|engine| engine.advance_clock(clock::now_ms()));
+            }
+            worker.queue_view();
+        });
     }
 
     fn start(&self, db_name: &str, socket_url: &str) {
@@ -256,7 +322,17 @@ impl EngineWorker {
             };
             let open_chat = client.open_chat();
             let next_attempt_at_ms = client.next_attempt_at_ms();
-            let view = client.read(|engine| view_of(engine, open_chat, next_attempt_at_ms));
+            let receipts_for = worker
+                .inner
+                .receipts_for
+                .get()
+                .filter(|(chat, _)| Some(*chat) == open_chat)
+                .map(|(_, id)| id);
+            let now_ms = clock::now_ms();
+            let view = client.read(|engine| {
+                view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms)
+            });
+            worker.schedule_typing_expiry(&client);
             let mut last = worker.inner.last_view.borrow_mut();
             if last.as_ref() != Some(&view) {
                 *last = Some(view.clone());

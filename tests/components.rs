@@ -206,6 +206,7 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
+        system: false,
     }
 }
 
@@ -281,6 +282,7 @@ fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatRow {
         title: title.to_owned(),
         last_text: Some(last.to_owned()),
         unread,
+        typing: Vec::new(),
     }
 }
 
@@ -634,6 +636,7 @@ fn mounted_chat_view(
         let key_change = read!(key_change_words);
         let members = read!(member_rows);
         let is_member = read!(|engine: &Engine, chat| engine.is_member(chat));
+        let am_admin = read!(|engine: &Engine, chat| engine.am_admin(chat));
         let act = {
             let engine = shared.clone();
             move |f: Box<dyn Fn(&mut Engine) + Send + Sync>| {
@@ -673,6 +676,7 @@ fn mounted_chat_view(
                 is_member
                 on_remove_member
                 on_leave
+                am_admin
             />
         }
     });

@@ -20,12 +20,14 @@
 //! - [`view`]: what the screens show — the chats, the open chat's messages and members, the
 //!   connection — as rows the views render as they are.
 
+pub mod signals;
 pub mod view;
 
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, UserId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
+pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
     ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
 };
@@ -119,6 +121,37 @@ pub enum Command {
     /// Whether the page is visible: a chat is marked read only while someone can see it, and
     /// a waiting reconnect is tried at once when the tab is shown again.
     Visible(bool),
+    /// The person is typing in a chat (the worker tells the others, at most every few
+    /// seconds).
+    Typing(ChatId),
+    /// Open the details (who has it, who read it) of one of this account's messages in the
+    /// chat on screen, or close them.
+    ShowReceipts(Option<ClientMsgId>),
+    /// Change the privacy settings.
+    SetPrivacy(Privacy),
+    /// Make a group member an admin, or no longer one.
+    SetAdmin {
+        /// The group.
+        chat: ChatId,
+        /// The member.
+        user: UserId,
+        /// Admin or not.
+        admin: bool,
+    },
+    /// Rename a group.
+    RenameGroup {
+        /// The group.
+        chat: ChatId,
+        /// The new name.
+        title: String,
+    },
+    /// Block or unblock the other person of a 1:1 chat.
+    SetBlocked {
+        /// The person.
+        user: UserId,
+        /// Block or unblock.
+        blocked: bool,
+    },
 }
 
 /// From the worker to the page: what changed.
@@ -207,6 +240,16 @@ mod tests {
             Command::OpenChat(None),
             Command::OpenChat(Some(ChatId(7))),
             Command::Visible(false),
+            Command::Typing(ChatId(7)),
+            Command::ShowReceipts(None),
+            Command::SetPrivacy(Privacy {
+                share_read_receipts: false,
+                share_presence: true,
+            }),
+            Command::SetBlocked {
+                user: UserId(3),
+                blocked: true,
+            },
         ];
         for command in commands {
             assert_eq!(decode::<Command>(&encode(&command)).ok(), Some(command));
@@ -217,6 +260,7 @@ mod tests {
                 title: "Keluarga".to_owned(),
                 last_text: Some("sampai".to_owned()),
                 unread: 2,
+                typing: vec!["ilham".to_owned()],
             }],
             phase: ConnectionPhase::Online,
             next_attempt_at_ms: Some(1.5e12),
@@ -233,6 +277,7 @@ mod tests {
                     text: "Waiting for this message's key".to_owned(),
                     sender: Some("ilham".to_owned()),
                     time: "09:41".to_owned(),
+                    system: false,
                 }],
                 kind: Some(ChatKind::Group),
                 safety_number: None,
@@ -241,9 +286,23 @@ mod tests {
                     id: 3,
                     username: "ilham".to_owned(),
                     me: false,
+                    admin: true,
                 }],
                 is_member: true,
+                typing: Vec::new(),
+                presence: Some(merpati_protocol::Presence::LastSeen { at_ms: 1 }),
+                receipts: Some(MessageReceipts {
+                    id: "00ff".to_owned(),
+                    members: vec![ReceiptRow {
+                        username: "ilham".to_owned(),
+                        state: ReceiptState::Read,
+                        read_at: Some("09:42".to_owned()),
+                    }],
+                }),
+                am_admin: false,
+                blocked: false,
             }),
+            privacy: Privacy::default(),
         }));
         assert_eq!(decode::<Update>(&encode(&view)).ok(), Some(view));
     }

@@ -6,7 +6,9 @@
 //! words (a message's local time, a member's username, the key-change banner's sentence).
 //! The `as_str` values are the contract's `data-*` attributes (`docs/ui-test-contract.md`).
 
-use merpati_protocol::{ChatId, ChatKind};
+use merpati_protocol::{ChatId, ChatKind, Presence};
+
+use crate::signals::{MessageReceipts, Privacy};
 use serde::{Deserialize, Serialize};
 
 /// Everything the screens show, as the engine has it now.
@@ -25,6 +27,8 @@ pub struct View {
     /// The chat on screen, if any: the one the page last asked for
     /// ([`crate::Command::OpenChat`]) or the one the person's request just created.
     pub open_chat: Option<OpenChat>,
+    /// The account's privacy settings (the settings panel).
+    pub privacy: Privacy,
 }
 
 /// The chat on screen.
@@ -46,6 +50,17 @@ pub struct OpenChat {
     pub members: Vec<MemberRow>,
     /// Whether this account is still in it.
     pub is_member: bool,
+    /// Who is typing in it now (blocked people left out).
+    pub typing: Vec<String>,
+    /// A 1:1 chat's other person: online, or when last seen; `None` until the server says
+    /// (and in a group).
+    pub presence: Option<Presence>,
+    /// The receipts of the message whose details are open ([`crate::Command::ShowReceipts`]).
+    pub receipts: Option<MessageReceipts>,
+    /// Whether this account is an admin of the group.
+    pub am_admin: bool,
+    /// A 1:1 chat whose other person this account blocks.
+    pub blocked: bool,
 }
 
 /// One chat in the chat list.
@@ -59,6 +74,8 @@ pub struct ChatRow {
     pub last_text: Option<String>,
     /// Messages from others not yet read.
     pub unread: usize,
+    /// Who is typing in it now.
+    pub typing: Vec<String>,
 }
 
 /// One message as the message list shows it.
@@ -78,6 +95,9 @@ pub struct MessageRow {
     pub sender: Option<String>,
     /// When it was sent, as the person's clock shows it.
     pub time: String,
+    /// A line the server wrote about the group ("alice renamed the group to …"): shown
+    /// centered, as nobody's message.
+    pub system: bool,
 }
 
 /// One member as a group's members panel shows it.
@@ -89,6 +109,8 @@ pub struct MemberRow {
     pub username: String,
     /// Whether this is the signed-in account.
     pub me: bool,
+    /// Whether this member is an admin of the group (`data-admin`).
+    pub admin: bool,
 }
 
 /// Where the connection stands, as the person sees it.

@@ -8,6 +8,8 @@ use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
 use crate::views::connection_status::ConnectionStatus;
 use crate::views::new_chat::{NewChat, NewChatMode};
+use crate::views::settings::SettingsPanel;
+use crate::views::signals::UnreadTitle;
 
 /// Sign in or create an account.
 #[component]
@@ -31,7 +33,9 @@ pub fn MainScreen() -> impl IntoView {
     let new_chat = app.new_chat();
     let request_error = app.request_error();
     let open_chat_id = app.open_chat_id();
+    let settings_open = RwSignal::new(false);
     view! {
+        <UnreadTitle chats=app.chats()/>
         <div class="main-screen" class:chat-open=move || open_chat_id.with(Option::is_some)>
             <header class="top-bar">
                 <span class="brand">
@@ -45,10 +49,25 @@ pub fn MainScreen() -> impl IntoView {
                     on_retry=Callback::new(move |()| app.retry_now())
                 />
                 <span class="me" data-testid="me">{move || app.me().get()}</span>
+                <button
+                    data-testid="settings"
+                    type="button"
+                    aria-expanded=move || settings_open.get().to_string()
+                    on:click=move |_| settings_open.update(|open| *open = !*open)
+                >
+                    "Settings"
+                </button>
                 <button data-testid="logout" type="button" on:click=move |_| app.sign_out()>
                     "Sign out"
                 </button>
             </header>
+            <Show when=move || settings_open.get()>
+                <SettingsPanel
+                    privacy=app.privacy()
+                    on_change=Callback::new(move |privacy| app.set_privacy(privacy))
+                    on_close=Callback::new(move |()| settings_open.set(false))
+                />
+            </Show>
             <aside class="sidebar">
                 <div class="toolbar">
                     <button
@@ -117,6 +136,17 @@ pub fn MainScreen() -> impl IntoView {
                         is_member=app.is_member()
                         on_remove_member=Callback::new(move |user| app.remove_member(user))
                         on_leave=Callback::new(move |()| app.leave_chat())
+                        typing=app.typing()
+                        on_typing=Callback::new(move |()| app.typing_now())
+                        presence=app.presence()
+                        now_ms=app.now_ms()
+                        receipts=app.receipts()
+                        on_details=Callback::new(move |id| app.show_receipts(id))
+                        am_admin=app.am_admin()
+                        on_set_admin=Callback::new(move |(user, admin)| app.set_admin(user, admin))
+                        on_rename=Callback::new(move |title| app.rename_group(title))
+                        blocked=app.blocked()
+                        on_block=Callback::new(move |blocked| app.set_blocked(blocked))
                     />
                 </Show>
             </section>

@@ -207,7 +207,7 @@ impl AppContext {
     }
 
     /// A part of the worker's last view.
-    fn project<T: Clone + PartialEq + Send + Sync + 'static>(
+    pub(crate) fn project<T: Clone + PartialEq + Send + Sync + 'static>(
         self,
         part: impl Fn(&View) -> T + Send + Sync + 'static,
     ) -> Signal<T> {
@@ -216,7 +216,7 @@ impl AppContext {
     }
 
     /// A part of the chat on screen; `T::default()` while none is.
-    fn project_open_chat<T: Clone + Default + PartialEq + Send + Sync + 'static>(
+    pub(crate) fn project_open_chat<T: Clone + Default + PartialEq + Send + Sync + 'static>(
         self,
         part: impl Fn(&OpenChat) -> T + Send + Sync + 'static,
     ) -> Signal<T> {
@@ -242,6 +242,11 @@ impl AppContext {
             Some(((at - now_ms.get()) / 1000.0).ceil().max(0.0) as u32)
         })
         .into()
+    }
+
+    /// The time now (ms since the Unix epoch), to the second.
+    pub fn now_ms(self) -> Signal<f64> {
+        self.now_ms.into()
     }
 
     /// How many messages wait to be sent.
@@ -330,7 +335,12 @@ impl AppContext {
         })
     }
 
-    fn open_chat_id_untracked(self) -> Option<ChatId> {
+    /// Reads the worker's last view without subscribing.
+    pub(crate) fn with_view_untracked<R>(self, f: impl FnOnce(&View) -> R) -> R {
+        self.view.with_untracked(f)
+    }
+
+    pub(crate) fn open_chat_id_untracked(self) -> Option<ChatId> {
         self.view
             .with_untracked(|view| view.open_chat.as_ref().map(|chat| chat.id))
     }
@@ -367,7 +377,7 @@ impl AppContext {
         });
     }
 
-    fn send(self, command: Command) {
+    pub(crate) fn send(self, command: Command) {
         self.link.with_value(|link| match link {
             Some(link) => link.send(command),
             None => leptos::logging::warn!("no engine worker for {command:?}"),

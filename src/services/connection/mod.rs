@@ -300,10 +300,14 @@ impl Client {
 
 /// Tells the engine which chat is on screen in a visible tab: the open chat while the page is
 /// visible, none while it is hidden. The engine marks that chat read now and as messages
-/// arrive in it.
+/// arrive in it; and it follows the presence of the open 1:1 chat's other person.
 fn tell_chat_on_screen(inner: &Inner) {
     let on_screen = inner.open_chat.get().filter(|_| inner.visible.get());
-    inner.engine.borrow_mut().set_chat_on_screen(on_screen);
+    let mut engine = inner.engine.borrow_mut();
+    engine.set_chat_on_screen(on_screen);
+    // The header shows the other person's presence while the chat is open; the engine asks
+    // only when the person changes (and again after each reconnect).
+    engine.watch_presence(inner.open_chat.get());
 }
 
 /// Carries out the engine's steps; see the module documentation. Flushes queue behind each

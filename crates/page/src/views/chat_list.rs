@@ -6,8 +6,10 @@ use leptos::prelude::*;
 use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
 
+use super::signals::typing_words;
+
 /// The chats, in the order given (latest activity first). Each row shows the title, the last
-/// message and, when there is any, the unread count.
+/// message (or who is typing there) and, when there is any, the unread count.
 #[component]
 pub fn ChatList(
     /// The chats to show.
@@ -57,9 +59,20 @@ pub fn ChatList(
                                 </span>
                                 <span class="chat-text">
                                     <span class="chat-title">{title}</span>
-                                    <span class="last-text">
-                                        {move || summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
-                                    </span>
+                                    {move || match summary.with(|chat| typing_words(&chat.typing)) {
+                                        Some(words) => view! {
+                                            <span data-testid="typing-indicator" class="last-text typing">
+                                                {words}
+                                            </span>
+                                        }
+                                        .into_any(),
+                                        None => view! {
+                                            <span class="last-text">
+                                                {summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
+                                            </span>
+                                        }
+                                        .into_any(),
+                                    }}
                                 </span>
                                 <Show when=move || { unread() > 0 }>
                                     <span

@@ -1,4 +1,5 @@
-//! The members of a group, with a way to take someone out and to leave.
+//! The members of a group, with what admins can do (rename, make or remove admins, take
+//! someone out), and leaving.
 
 use leptos::prelude::*;
 use merpati_bridge::MemberRow;
@@ -7,8 +8,9 @@ use merpati_bridge::MemberRow;
 pub const LEFT_NOTICE: &str =
     "You are no longer a member of this group. You can still read what you received.";
 
-/// A group's members. While this account is a member, every other member has a "Remove"
-/// button and the panel ends with "Leave group"; afterwards the list is read-only.
+/// A group's members; admins are marked "admin". While this account is an admin (and a
+/// member), every other member has "Remove" and "Make admin" / "Remove admin", and the panel
+/// offers to rename the group; every member can leave. Afterwards the list is read-only.
 #[component]
 pub fn ChatMembers(
     /// The members, in the server's order.
@@ -21,35 +23,92 @@ pub fn ChatMembers(
     on_remove: Callback<u64>,
     /// Leave the group.
     on_leave: Callback<()>,
+    /// Whether this account is an admin of the group.
+    #[prop(into, default = Signal::stored(false))]
+    am_admin: Signal<bool>,
+    /// Make a member (their id) an admin (`true`) or no longer one.
+    #[prop(optional)]
+    on_set_admin: Option<Callback<(u64, bool)>>,
+    /// Rename the group.
+    #[prop(optional)]
+    on_rename: Option<Callback<String>>,
 ) -> impl IntoView {
+    let on_set_admin = on_set_admin.unwrap_or_else(|| Callback::new(|_| {}));
+    let on_rename = on_rename.unwrap_or_else(|| Callback::new(|_| {}));
+    let can_administer = Signal::derive(move || is_member.get() && am_admin.get());
+    let new_title = RwSignal::new(String::new());
     view! {
         <section data-testid="chat-members" class="chat-members" aria-label="Members">
+            <Show when=move || can_administer.get()>
+                <form
+                    class="group-rename"
+                    on:submit=move |ev| {
+                        ev.prevent_default();
+                        let title = new_title.get_untracked();
+                        if !title.trim().is_empty() {
+                            on_rename.run(title);
+                            new_title.set(String::new());
+                        }
+                    }
+                >
+                    <input
+                        data-testid="group-rename-input"
+                        type="text"
+                        placeholder="New group name"
+                        aria-label="New group name"
+                        prop:value=move || new_title.get()
+                        on:input=move |ev| new_title.set(event_target_value(&ev))
+                    />
+                    <button data-testid="group-rename-submit" type="submit">
+                        "Rename"
+                    </button>
+                </form>
+            </Show>
             <ul>
                 <For
                     each=move || members.get()
-                    key=|member| (member.id, member.username.clone(), member.me)
+                    key=|member| (member.id, member.username.clone(), member.me, member.admin)
                     children=move |member| {
-                        let MemberRow { id, username, me } = member;
+                        let MemberRow { id, username, me, admin } = member;
                         let label = format!("Remove {username}");
                         let attribute = username.clone();
                         view! {
-                            <li data-testid="chat-member" data-username=attribute>
+                            <li
+                                data-testid="chat-member"
+                                data-username=attribute
+                                data-admin=if admin { "true" } else { "false" }
+                            >
                                 <span class="member-name">
                                     {username} {me.then_some(" (you)")}
                                 </span>
+                                {admin
+                                    .then(|| view! { <span class="admin-label">"admin"</span> })}
                                 {(!me)
                                     .then(|| {
                                         view! {
-                                            <button
-                                                data-testid="member-remove"
-                                                type="button"
-                                                class="link"
-                                                aria-label=label
-                                                hidden=move || !is_member.get()
-                                                on:click=move |_| on_remove.run(id)
-                                            >
-                                                "Remove"
-                                            </button>
+                                            <Show when=move || can_administer.get()>
+                                                <button
+                                                    data-testid=if admin {
+                                                        "member-remove-admin"
+                                                    } else {
+                                                        "member-make-admin"
+                                                    }
+                                                    type="button"
+                                                    class="link"
+                                                    on:click=move |_| on_set_admin.run((id, !admin))
+                                                >
+                                                    {if admin { "Remove admin" } else { "Make admin" }}
+                                                </button>
+                                                <button
+                                                    data-testid="member-remove"
+                                                    type="button"
+                                                    class="link"
+                                                    aria-label=label.clone()
+                                                    on:click=move |_| on_remove.run(id)
+                                                >
+                                                    "Remove"
+                                                </button>
+                                            </Show>
                                         }
                                     })}
                             </li>

@@ -103,6 +103,10 @@ pub fn MessageList(
     /// Send a refused message again (its id); offered on failed messages when given.
     #[prop(optional)]
     on_retry: Option<Callback<String>>,
+    /// Open a message's details (its id): who has it and who read it; offered on own
+    /// messages when given.
+    #[prop(optional)]
+    on_details: Option<Callback<String>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
     let top_spacer = NodeRef::<Div>::new();
@@ -323,7 +327,7 @@ pub fn MessageList(
                             live.with(|live| live.get(&id).cloned())
                                 .unwrap_or_else(|| initial.clone())
                         });
-                        view! { <Message row state on_retry/> }
+                        view! { <Message row state on_retry on_details/> }
                     }
                 />
                 <div
@@ -399,8 +403,24 @@ fn Message(
     row: MessageRow,
     state: Signal<Live>,
     on_retry: Option<Callback<String>>,
+    on_details: Option<Callback<String>>,
 ) -> impl IntoView {
     let id = row.id.clone();
+    let details_id = row.id.clone();
+    if row.system {
+        // A line the server wrote ("alice renamed the group to …"): nobody's message.
+        return view! {
+            <div
+                data-testid="message-system"
+                class="message-system"
+                data-msg-id=row.id
+                role="note"
+            >
+                {move || state.with(|live| live.text.clone())}
+            </div>
+        }
+        .into_any();
+    }
     let status = move || state.with(|live| live.status);
     let lock = move || state.with(|live| live.lock);
     let status_words = move || match status() {
@@ -435,6 +455,24 @@ fn Message(
                             </span>
                         }
                     })}
+                {on_details
+                    .filter(|_| row.own)
+                    .map(|on_details| {
+                        view! {
+                            <button
+                                type="button"
+                                class="link"
+                                data-testid="message-info"
+                                aria-label="Message details"
+                                hidden=move || {
+                                    matches!(status(), MessageStatus::Pending | MessageStatus::Failed)
+                                }
+                                on:click=move |_| on_details.run(details_id.clone())
+                            >
+                                "Info"
+                            </button>
+                        }
+                    })}
                 {on_retry
                     .filter(|_| row.own)
                     .map(|on_retry| {
@@ -453,4 +491,5 @@ fn Message(
             </span>
         </div>
     }
+    .into_any()
 }

@@ -10,6 +10,9 @@
 //! - [`composer`]: the message box (Enter sends, Shift+Enter breaks the line).
 //! - [`new_chat`]: the forms that start a 1:1 chat or a group.
 //! - [`connection_status`]: online / connecting / offline, and what waits to be sent.
+//! - [`signals`]: who is typing, presence words, the unread total in the tab's title.
+//! - [`receipts`]: a message's details: who has it, who read it when.
+//! - [`settings`]: the privacy settings panel.
 
 pub mod auth;
 pub mod chat_list;
@@ -20,3 +23,6 @@ pub mod composer;
 pub mod connection_status;
 pub mod message_list;
 pub mod new_chat;
+pub mod receipts;
+pub mod settings;
+pub mod signals;

@@ -1,0 +1,95 @@
+//! The app context's part for a live conversation: who is typing, presence, a message's
+//! receipts, privacy settings, group admins and blocking — what the views read, and what
+//! people do, turned into [`Command`]s like the rest of [`crate::state`].
+
+use leptos::prelude::*;
+use merpati_bridge::{Command, MessageReceipts, Privacy};
+use merpati_protocol::{ChatKind, ClientMsgId, Presence, UserId};
+
+use crate::state::AppContext;
+
+impl AppContext {
+    /// Who is typing in the chat on screen.
+    pub fn typing(self) -> Signal<Vec<String>> {
+        self.project_open_chat(|chat| chat.typing.clone())
+    }
+
+    /// The presence of the other person of the 1:1 chat on screen.
+    pub fn presence(self) -> Signal<Option<Presence>> {
+        self.project_open_chat(|chat| chat.presence)
+    }
+
+    /// The open details of a message in the chat on screen.
+    pub fn receipts(self) -> Signal<Option<MessageReceipts>> {
+        self.project_open_chat(|chat| chat.receipts.clone())
+    }
+
+    /// Whether this account is an admin of the group on screen.
+    pub fn am_admin(self) -> Signal<bool> {
+        self.project_open_chat(|chat| chat.am_admin)
+    }
+
+    /// Whether this account blocks the other person of the 1:1 chat on screen.
+    pub fn blocked(self) -> Signal<bool> {
+        self.project_open_chat(|chat| chat.blocked)
+    }
+
+    /// The privacy settings.
+    pub fn privacy(self) -> Signal<Privacy> {
+        self.project(|view| view.privacy)
+    }
+
+    /// The person is typing in the chat on screen.
+    pub fn typing_now(self) {
+        if let Some(chat) = self.open_chat_id_untracked() {
+            self.send(Command::Typing(chat));
+        }
+    }
+
+    /// Opens the details of a message (its `data-msg-id`) in the chat on screen, or closes
+    /// them.
+    pub fn show_receipts(self, id: Option<String>) {
+        let id = id.and_then(|id| ClientMsgId::from_hex(&id));
+        self.send(Command::ShowReceipts(id));
+    }
+
+    /// Changes the privacy settings.
+    pub fn set_privacy(self, privacy: Privacy) {
+        self.send(Command::SetPrivacy(privacy));
+    }
+
+    /// Makes a member of the group on screen an admin, or no longer one.
+    pub fn set_admin(self, user: u64, admin: bool) {
+        if let Some(chat) = self.open_chat_id_untracked() {
+            self.send(Command::SetAdmin {
+                chat,
+                user: UserId(user),
+                admin,
+            });
+        }
+    }
+
+    /// Renames the group on screen.
+    pub fn rename_group(self, title: String) {
+        if let Some(chat) = self.open_chat_id_untracked() {
+            self.send(Command::RenameGroup { chat, title });
+        }
+    }
+
+    /// Blocks or unblocks the other person of the 1:1 chat on screen.
+    pub fn set_blocked(self, blocked: bool) {
+        let partner = self.with_view_untracked(|view| {
+            let chat = view.open_chat.as_ref()?;
+            (chat.kind == Some(ChatKind::Direct))
+                .then(|| chat.members.iter().find(|member| !member.me))
+                .flatten()
+                .map(|member| member.id)
+        });
+        if let Some(user) = partner {
+            self.send(Command::SetBlocked {
+                user: UserId(user),
+                blocked,
+            });
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The live signals of a conversation, in words: who is typing, whether the other person is
+//! online, and the unread total in the tab's title.
+
+use leptos::prelude::*;
+use merpati_bridge::ChatRow;
+use merpati_protocol::Presence;
+
+/// The app's name: the tab's title when nothing is unread.
+pub const APP_TITLE: &str = "Merpati";
+
+/// "bob is typing…", "bob and carol are typing…", "bob, carol and dina are typing…";
+/// `None` while nobody types.
+pub fn typing_words(names: &[String]) -> Option<String> {
+    let (last, rest) = names.split_last()?;
+    Some(if rest.is_empty() {
+        format!("{last} is typing…")
+    } else {
+        format!("{} and {last} are typing…", rest.join(", "))
+    })
+}
+
+/// "online", or "last seen …" relative to `now_ms`; `None` when it is not shared.
+pub fn presence_words(presence: Presence, now_ms: f64) -> Option<String> {
+    const MINUTE_MS: f64 = 60_000.0;
+    const HOUR_MS: f64 = 60.0 * MINUTE_MS;
+    const DAY_MS: f64 = 24.0 * HOUR_MS;
+    match presence {
+        Presence::Online => Some("online".to_owned()),
+        Presence::Hidden => None,
+        Presence::LastSeen { at_ms } => {
+            // A clock a little behind the server's must not say "-1 min ago".
+            let ago = (now_ms - at_ms as f64).max(0.0);
+            let words = if ago < MINUTE_MS {
+                "just now".to_owned()
+            } else if ago < HOUR_MS {
+                format!("{} min ago", (ago / MINUTE_MS).floor())
+            } else if ago < DAY_MS {
+                format!("{} h ago", (ago / HOUR_MS).floor())
+            } else {
+                let days = (ago / DAY_MS).floor();
+                if days == 1.0 {
+                    "yesterday".to_owned()
+                } else {
+                    format!("{days} days ago")
+                }
+            };
+            Some(format!("last seen {words}"))
+        }
+    }
+}
+
+/// The tab's title: "(3) Merpati" with three unread messages, "Merpati" with none.
+pub fn title_with_unread(total: usize) -> String {
+    if total == 0 {
+        APP_TITLE.to_owned()
+    } else {
+        format!("({total}) {APP_TITLE}")
+    }
+}
+
+/// "bob is typing…" in the open chat; nothing while nobody types.
+#[component]
+pub fn TypingIndicator(
+    /// Who is typing.
+    #[prop(into)]
+    names: Signal<Vec<String>>,
+) -> impl IntoView {
+    let words = Memo::new(move |_| names.with(|names| typing_words(names)));
+    move || {
+        words.get().map(|words| {
+            view! {
+                <p data-testid="typing-indicator" class="typing-indicator" aria-live="polite">
+                    {words}
+                </p>
+            }
+        })
+    }
+}
+
+/// "online" or "last seen …" under a 1:1 chat's title; nothing until the server says, or
+/// when it is not shared.
+#[component]
+pub fn PresenceLine(
+    /// The other person's presence.
+    #[prop(into)]
+    presence: Signal<Option<Presence>>,
+    /// The time now (ms since the Unix epoch), so "last seen" ages.
+    #[prop(into)]
+    now_ms: Signal<f64>,
+) -> impl IntoView {
+    let words = Memo::new(move |_| {
+        presence
+            .get()
+            .and_then(|presence| presence_words(presence, now_ms.get()))
+    });
+    move || {
+        words.get().map(|words| {
+            let online = words == "online";
+            view! {
+                <span data-testid="presence" class="presence" class:online=online>
+                    {words}
+                </span>
+            }
+        })
+    }
+}
+
+/// Keeps the tab's title at "(n) Merpati", n the unread messages across all chats; back to
+/// "Merpati" when it goes away (signed out).
+#[component]
+pub fn UnreadTitle(
+    /// The chats, with their unread counts.
+    #[prop(into)]
+    chats: Signal<Vec<ChatRow>>,
+) -> impl IntoView {
+    let total = Memo::new(move |_| chats.with(|chats| chats.iter().map(|chat| chat.unread).sum()));
+    Effect::new(move |_| set_title(&title_with_unread(total.get())));
+    on_cleanup(|| set_title(APP_TITLE));
+}
+
+fn set_title(title: &str) {
+    if let Some(document) = web_sys::window().and_then(|window| window.document()) {
+        document.set_title(title);
+    }
+}

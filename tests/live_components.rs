@@ -1,0 +1,507 @@
+//! The views of a live conversation, mounted alone in Chromium: who is typing, presence,
+//! the unread total in the title, a message's receipts, system lines, group admin controls,
+//! blocking and the privacy settings.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use merpati_bridge::{
+    ChatRow, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus, Privacy,
+    ReceiptRow, ReceiptState,
+};
+use merpati_page::views::chat_list::ChatList;
+use merpati_page::views::chat_members::ChatMembers;
+use merpati_page::views::chat_view::ChatView;
+use merpati_page::views::message_list::MessageList;
+use merpati_page::views::settings::SettingsPanel;
+use merpati_page::views::signals::UnreadTitle;
+use merpati_protocol::{ChatId, ChatKind, Presence};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn document() -> web_sys::Document {
+    web_sys::window()
+        .and_then(|window| window.document())
+        .expect("a document")
+}
+
+fn container() -> HtmlElement {
+    let element = document().create_element("div").expect("a div");
+    document()
+        .body()
+        .expect("a body")
+        .append_child(&element)
+        .expect("appended");
+    element.unchecked_into()
+}
+
+fn find(root: &Element, testid: &str) -> Element {
+    root.query_selector(&format!("[data-testid={testid}]"))
+        .expect("a valid selector")
+        .unwrap_or_else(|| panic!("no element with data-testid={testid}"))
+}
+
+fn find_all(root: &Element, testid: &str) -> Vec<Element> {
+    let list = root
+        .query_selector_all(&format!("[data-testid={testid}]"))
+        .expect("a valid selector");
+    (0..list.length())
+        .filter_map(|i| list.item(i)?.dyn_into().ok())
+        .collect()
+}
+
+fn attr(element: &Element, name: &str) -> String {
+    element
+        .get_attribute(name)
+        .unwrap_or_else(|| panic!("no attribute {name}"))
+}
+
+fn text(element: &Element) -> String {
+    element.text_content().unwrap_or_default()
+}
+
+fn click(element: &Element) {
+    element.unchecked_ref::<HtmlElement>().click();
+}
+
+/// Records what a callback was given.
+fn recorder<T: Clone + Send + Sync + 'static>() -> (Callback<T>, Arc<Mutex<Vec<T>>>) {
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    let callback = Callback::new(move |value: T| {
+        sink.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(value);
+    });
+    (callback, heard)
+}
+
+fn recorded<T: Clone>(heard: &Arc<Mutex<Vec<T>>>) -> Vec<T> {
+    heard.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
+    MessageRow {
+        id: id.to_owned(),
+        status,
+        own,
+        lock: MessageLock::Open,
+        text: text.to_owned(),
+        sender: (!own).then(|| "bob".to_owned()),
+        time: "09:41".to_owned(),
+        system: false,
+    }
+}
+
+/// What a chat view shows, each part changeable by the test.
+#[derive(Clone, Copy)]
+struct Chat {
+    kind: RwSignal<Option<ChatKind>>,
+    rows: RwSignal<Vec<MessageRow>>,
+    typing: RwSignal<Vec<String>>,
+    presence: RwSignal<Option<Presence>>,
+    receipts: RwSignal<Option<MessageReceipts>>,
+    blocked: RwSignal<bool>,
+}
+
+const NOW_MS: f64 = 1_764_000_000_000.0;
+
+/// Mounts a chat view titled "bob"; returns what its callbacks heard: typing, details, block.
+#[allow(clippy::type_complexity)]
+fn mounted_chat(
+    kind: ChatKind,
+) -> (
+    HtmlElement,
+    Chat,
+    Arc<Mutex<Vec<()>>>,
+    Arc<Mutex<Vec<Option<String>>>>,
+    Arc<Mutex<Vec<bool>>>,
+    impl Sized,
+) {
+    let chat = Chat {
+        kind: RwSignal::new(Some(kind)),
+        rows: RwSignal::new(Vec::new()),
+        typing: RwSignal::new(Vec::new()),
+        presence: RwSignal::new(None),
+        receipts: RwSignal::new(None),
+        blocked: RwSignal::new(false),
+    };
+    let (on_typing, typed) = recorder::<()>();
+    let (on_details, details) = recorder::<Option<String>>();
+    let (on_block, blocks) = recorder::<bool>();
+    let root = container();
+    let handle = mount_to(root.clone(), move || {
+        view! {
+            <ChatView
+                key=Signal::stored(1)
+                title=Signal::stored("bob".to_owned())
+                rows=chat.rows
+                on_send=Callback::new(|_: String| Ok(()))
+                on_reach_top=Callback::new(|()| {})
+                on_retry=Callback::new(|_: String| {})
+                on_back=Callback::new(|()| {})
+                kind=chat.kind
+                typing=chat.typing
+                on_typing
+                presence=chat.presence
+                now_ms=Signal::stored(NOW_MS)
+                receipts=chat.receipts
+                on_details
+                blocked=chat.blocked
+                on_block
+            />
+        }
+    });
+    (root, chat, typed, details, blocks, handle)
+}
+
+#[wasm_bindgen_test]
+async fn the_open_chat_says_who_is_typing_and_forgets_it_when_they_stop() {
+    let (root, chat, typed, _, _, _handle) = mounted_chat(ChatKind::Group);
+    leptos::task::tick().await;
+    assert!(find_all(&root, "typing-indicator").is_empty());
+
+    chat.typing.set(vec!["bob".to_owned()]);
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "typing-indicator")), "bob is typing…");
+
+    chat.typing.set(vec!["bob".to_owned(), "carol".to_owned()]);
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&find(&root, "typing-indicator")),
+        "bob and carol are typing…"
+    );
+
+    chat.typing.set(Vec::new());
+    leptos::task::tick().await;
+    assert!(find_all(&root, "typing-indicator").is_empty());
+
+    // Each input in the composer counts as typing.
+    let input: HtmlTextAreaElement = find(&root, "composer-input").dyn_into().expect("a box");
+    input.set_value("h");
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("an event");
+    input.dispatch_event(&event).expect("dispatched");
+    leptos::task::tick().await;
+    assert_eq!(recorded(&typed).len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn the_chat_list_shows_who_is_typing_instead_of_the_last_message() {
+    let chats = RwSignal::new(vec![ChatRow {
+        id: ChatId(7),
+        title: "bob".to_owned(),
+        last_text: Some("see you".to_owned()),
+        unread: 0,
+        typing: vec!["bob".to_owned()],
+    }]);
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <ChatList chats selected=Signal::stored(None) on_select=Callback::new(|_| {})/> }
+    });
+    leptos::task::tick().await;
+    let item = find(&root, "chat-list-item");
+    assert_eq!(text(&find(&item, "typing-indicator")), "bob is typing…");
+    assert!(!text(&item).contains("see you"));
+
+    chats.update(|chats| chats[0].typing.clear());
+    leptos::task::tick().await;
+    assert!(find_all(&item, "typing-indicator").is_empty());
+    assert!(text(&item).contains("see you"));
+}
+
+#[wasm_bindgen_test]
+async fn a_direct_chat_header_says_online_or_when_last_seen() {
+    let (root, chat, _, _, _, _handle) = mounted_chat(ChatKind::Direct);
+    leptos::task::tick().await;
+    assert!(
+        find_all(&root, "presence").is_empty(),
+        "nothing until the server says"
+    );
+
+    chat.presence.set(Some(Presence::Online));
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "presence")), "online");
+
+    chat.presence.set(Some(Presence::LastSeen {
+        at_ms: (NOW_MS as u64) - 5 * 60_000 - 10_000,
+    }));
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "presence")), "last seen 5 min ago");
+
+    chat.presence.set(Some(Presence::LastSeen {
+        at_ms: (NOW_MS as u64) - 3 * 3_600_000,
+    }));
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "presence")), "last seen 3 h ago");
+
+    chat.presence.set(Some(Presence::Hidden));
+    leptos::task::tick().await;
+    assert!(
+        find_all(&root, "presence").is_empty(),
+        "hidden shows nothing"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_tab_title_counts_unread_messages_across_chats() {
+    let chat = |id: u64, unread: usize| ChatRow {
+        id: ChatId(id),
+        title: format!("chat {id}"),
+        last_text: None,
+        unread,
+        typing: Vec::new(),
+    };
+    let chats = RwSignal::new(vec![chat(1, 2), chat(2, 1), chat(3, 0)]);
+    let root = container();
+    let handle = mount_to(root, move || view! { <UnreadTitle chats/> });
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "(3) Merpati");
+
+    chats.update(|chats| chats[0].unread = 0);
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "(1) Merpati");
+
+    chats.update(|chats| chats[1].unread = 0);
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "Merpati");
+
+    chats.update(|chats| chats[2].unread = 4);
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "(4) Merpati");
+    drop(handle);
+    assert_eq!(document().title(), "Merpati", "signed out: no count");
+}
+
+#[wasm_bindgen_test]
+async fn a_message_shows_delivered_and_its_details_list_each_members_receipt() {
+    let (root, chat, _, details, _, _handle) = mounted_chat(ChatKind::Group);
+    let id = "0123456789abcdef0123456789abcdef";
+    chat.rows.set(vec![
+        row(id, MessageStatus::Delivered, true, "halo semua"),
+        row("ffff", MessageStatus::Sent, false, "dari bob"),
+    ]);
+    leptos::task::tick().await;
+    let message = find(&root, "message");
+    assert_eq!(attr(&message, "data-status"), "delivered");
+    assert_eq!(text(&find(&message, "message-status")), "Delivered");
+    assert_eq!(
+        find_all(&root, "message-info").len(),
+        1,
+        "only own messages have details"
+    );
+
+    click(&find(&message, "message-info"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&details), vec![Some(id.to_owned())]);
+
+    chat.receipts.set(Some(MessageReceipts {
+        id: id.to_owned(),
+        members: vec![
+            ReceiptRow {
+                username: "bob".to_owned(),
+                state: ReceiptState::Read,
+                read_at: Some("09:45".to_owned()),
+            },
+            ReceiptRow {
+                username: "carol".to_owned(),
+                state: ReceiptState::Delivered,
+                read_at: None,
+            },
+        ],
+    }));
+    leptos::task::tick().await;
+    let panel = find(&root, "message-receipts");
+    let receipts: Vec<(String, String, String)> = find_all(&panel, "message-receipt")
+        .iter()
+        .map(|receipt| {
+            (
+                attr(receipt, "data-username"),
+                attr(receipt, "data-state"),
+                text(receipt),
+            )
+        })
+        .collect();
+    assert_eq!(receipts[0].0, "bob");
+    assert_eq!(receipts[0].1, "read");
+    assert!(receipts[0].2.contains("Read 09:45"), "{}", receipts[0].2);
+    assert_eq!(receipts[1].0, "carol");
+    assert_eq!(receipts[1].1, "delivered");
+    assert_eq!(receipts.len(), 2);
+
+    click(&find(&panel, "message-receipts-close"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&details), vec![Some(id.to_owned()), None]);
+}
+
+#[wasm_bindgen_test]
+async fn a_system_line_is_nobodys_message() {
+    let mut system = row(
+        "aa02",
+        MessageStatus::Sent,
+        false,
+        "alice renamed the group to “Arisan”",
+    );
+    system.system = true;
+    system.sender = None;
+    let rows = RwSignal::new(vec![
+        row("aa01", MessageStatus::Sent, false, "halo"),
+        system,
+    ]);
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+    assert_eq!(find_all(&root, "message").len(), 1);
+    let line = find(&root, "message-system");
+    assert_eq!(text(&line), "alice renamed the group to “Arisan”");
+    assert!(find_all(&line, "message-status").is_empty());
+}
+
+fn member(id: u64, username: &str, me: bool, admin: bool) -> MemberRow {
+    MemberRow {
+        id,
+        username: username.to_owned(),
+        me,
+        admin,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn only_admins_see_the_admin_controls() {
+    let members = RwSignal::new(vec![
+        member(1, "alice", true, true),
+        member(2, "bob", false, false),
+        member(3, "carol", false, true),
+    ]);
+    let am_admin = RwSignal::new(true);
+    let (on_set_admin, set_admin) = recorder::<(u64, bool)>();
+    let (on_rename, renames) = recorder::<String>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <ChatMembers
+                members
+                is_member=Signal::stored(true)
+                on_remove=Callback::new(|_| {})
+                on_leave=Callback::new(|()| {})
+                am_admin
+                on_set_admin
+                on_rename
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let rows = find_all(&root, "chat-member");
+    let admins: Vec<String> = rows.iter().map(|row| attr(row, "data-admin")).collect();
+    assert_eq!(admins, ["true", "false", "true"]);
+    assert!(text(&rows[0]).contains("admin"));
+    assert!(
+        find_all(&rows[0], "member-make-admin").is_empty(),
+        "not on oneself"
+    );
+    assert!(find_all(&rows[0], "member-remove").is_empty());
+    assert_eq!(find_all(&rows[1], "member-make-admin").len(), 1);
+    assert_eq!(find_all(&rows[1], "member-remove").len(), 1);
+    assert_eq!(find_all(&rows[2], "member-remove-admin").len(), 1);
+
+    click(&find(&rows[1], "member-make-admin"));
+    click(&find(&rows[2], "member-remove-admin"));
+    let input: HtmlInputElement = find(&root, "group-rename-input").dyn_into().expect("input");
+    input.set_value("Arisan Baru");
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("an event");
+    input.dispatch_event(&event).expect("dispatched");
+    leptos::task::tick().await;
+    click(&find(&root, "group-rename-submit"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&set_admin), vec![(2, true), (3, false)]);
+    assert_eq!(recorded(&renames), vec!["Arisan Baru".to_owned()]);
+
+    am_admin.set(false);
+    leptos::task::tick().await;
+    for testid in [
+        "member-make-admin",
+        "member-remove-admin",
+        "member-remove",
+        "group-rename-input",
+        "group-rename-submit",
+    ] {
+        assert!(
+            find_all(&root, testid).is_empty(),
+            "a non-admin sees no {testid}"
+        );
+    }
+    find(&root, "chat-leave");
+}
+
+#[wasm_bindgen_test]
+async fn a_blocked_person_leaves_a_notice_instead_of_the_composer() {
+    let (root, chat, _, _, blocks, _handle) = mounted_chat(ChatKind::Direct);
+    chat.presence.set(Some(Presence::Online));
+    chat.typing.set(vec!["bob".to_owned()]);
+    leptos::task::tick().await;
+    find(&root, "composer-input");
+    find(&root, "presence");
+    click(&find(&root, "chat-block"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&blocks), vec![true]);
+
+    chat.blocked.set(true);
+    leptos::task::tick().await;
+    assert!(find_all(&root, "composer-input").is_empty());
+    assert!(find_all(&root, "chat-block").is_empty());
+    assert!(text(&find(&root, "chat-blocked")).contains("You blocked"));
+    assert!(
+        find_all(&root, "presence").is_empty(),
+        "no presence of a blocked person"
+    );
+    assert!(find_all(&root, "typing-indicator").is_empty(), "nor typing");
+
+    click(&find(&root, "chat-unblock"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&blocks), vec![true, false]);
+    chat.blocked.set(false);
+    leptos::task::tick().await;
+    find(&root, "composer-input");
+}
+
+#[wasm_bindgen_test]
+async fn the_settings_checkboxes_show_and_change_the_privacy_settings() {
+    let privacy = RwSignal::new(Privacy::default());
+    let (on_change, changes) = recorder::<Privacy>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <SettingsPanel privacy on_change on_close=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+    let receipts: HtmlInputElement = find(&root, "setting-read-receipts")
+        .dyn_into()
+        .expect("box");
+    let presence: HtmlInputElement = find(&root, "setting-presence").dyn_into().expect("box");
+    assert!(receipts.checked() && presence.checked());
+
+    receipts.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        recorded(&changes),
+        vec![Privacy {
+            share_read_receipts: false,
+            share_presence: true
+        }]
+    );
+
+    privacy.set(Privacy {
+        share_read_receipts: false,
+        share_presence: false,
+    });
+    leptos::task::tick().await;
+    assert!(!receipts.checked() && !presence.checked());
+}
