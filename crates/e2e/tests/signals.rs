@@ -1,0 +1,311 @@
+//! The signals of a live conversation, in real headless Chromium against the real server and
+//! the real release build: delivered and read receipts (read at once when the chat is
+//! opened), typing, presence, the unread count in the tab's title, the read-receipts setting,
+//! group admins with their system lines, and blocking.
+//!
+//! Run with `--test-threads=1`: each test drives several browsers.
+
+use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, testid};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+/// The `data-status` of the first message in the open chat, once there is one.
+async fn first_status(browser: &Browser) -> Result<Option<String>, HarnessError> {
+    Ok(browser.message_statuses().await?.into_iter().next())
+}
+
+/// Waits until the first message of the open chat has `status`.
+async fn wait_first_status(browser: &Browser, status: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("the first message to be {status}"), || async {
+            Ok((first_status(browser).await?.as_deref() == Some(status)).then_some(()))
+        })
+        .await
+}
+
+/// Waits until the tab's title is `title`.
+async fn wait_title(browser: &Browser, title: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("the title {title:?}"), || async {
+            Ok((browser.client().title().await? == title).then_some(()))
+        })
+        .await
+}
+
+/// The text of the element with `id`, or `None` while there is none.
+async fn text_of(browser: &Browser, id: &str) -> Result<Option<String>, HarnessError> {
+    match browser.client().find_all(testid(id)).await?.first() {
+        Some(element) => Ok(Some(element.text().await?)),
+        None => Ok(None),
+    }
+}
+
+/// Waits until the element with `id` says something `wanted` accepts (`None`: absent).
+async fn wait_text(
+    browser: &Browser,
+    id: &str,
+    what: &str,
+    wanted: impl Fn(Option<&str>) -> bool,
+) -> Result<(), HarnessError> {
+    browser
+        .eventually(what, || async {
+            let text = text_of(browser, id).await?;
+            Ok(wanted(text.as_deref()).then_some(()))
+        })
+        .await
+}
+
+/// The texts of the system lines in the open chat.
+async fn system_lines(browser: &Browser) -> Result<Vec<String>, HarnessError> {
+    let mut lines = Vec::new();
+    for element in browser.client().find_all(testid("message-system")).await? {
+        lines.push(element.text().await?);
+    }
+    Ok(lines)
+}
+
+async fn wait_system_line(browser: &Browser, line: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("the system line {line:?}"), || async {
+            Ok(system_lines(browser)
+                .await?
+                .iter()
+                .any(|shown| shown == line)
+                .then_some(()))
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn receipts_typing_presence_and_the_unread_title_follow_the_other_person()
+-> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let (alice, bob) = (driver.browser().await?, driver.browser().await?);
+    alice.sign_up(&url, "alice", PASSPHRASE).await?;
+    bob.sign_up(&url, "bob", PASSPHRASE).await?;
+
+    // Delivered as soon as bob's browser holds it, though he has not opened the chat.
+    alice.start_chat("bob").await?;
+    alice.send("halo bob").await?;
+    alice.wait_messages(&["halo bob"]).await?;
+    wait_first_status(&alice, "delivered").await?;
+    wait_text(&alice, "message-status", "the words Delivered", |text| {
+        text == Some("Delivered")
+    })
+    .await?;
+    wait_title(&bob, "(1) Merpati").await?;
+
+    // Presence: bob is online.
+    wait_text(&alice, "presence", "bob online", |text| {
+        text == Some("online")
+    })
+    .await?;
+
+    // Opening the chat marks it read at once: no second message needed.
+    bob.open_chat("alice").await?;
+    bob.wait_messages(&["halo bob"]).await?;
+    wait_first_status(&alice, "read").await?;
+    wait_text(&alice, "message-status", "the words Read", |text| {
+        text == Some("Read")
+    })
+    .await?;
+    wait_title(&bob, "Merpati").await?;
+
+    // Typing shows on alice's side while bob types, and goes when his message arrives.
+    bob.type_into("composer-input", "sebentar ya").await?;
+    wait_text(&alice, "typing-indicator", "bob typing", |text| {
+        text == Some("bob is typing…")
+    })
+    .await?;
+    bob.click("composer-send").await?;
+    alice.wait_messages(&["halo bob", "sebentar ya"]).await?;
+    wait_text(&alice, "typing-indicator", "no one typing", |text| {
+        text.is_none()
+    })
+    .await?;
+
+    // After a reload on both sides the statuses stay.
+    alice.reload().await?;
+    alice.open_chat("bob").await?;
+    alice.wait_messages(&["halo bob", "sebentar ya"]).await?;
+    wait_first_status(&alice, "read").await?;
+    bob.reload().await?;
+    bob.open_chat("alice").await?;
+    bob.wait_messages(&["halo bob", "sebentar ya"]).await?;
+    bob.eventually("bob's message read by alice", || async {
+        let statuses = bob.message_statuses().await?;
+        Ok((statuses.get(1).map(String::as_str) == Some("read")).then_some(()))
+    })
+    .await?;
+
+    // bob closes his browser: alice sees when he was last seen.
+    bob.close().await?;
+    wait_text(&alice, "presence", "bob last seen", |text| {
+        text.is_some_and(|text| text.starts_with("last seen"))
+    })
+    .await?;
+    alice.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_read_receipts_off_what_dewi_reads_stays_delivered_for_the_sender()
+-> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let (citra, dewi) = (driver.browser().await?, driver.browser().await?);
+    citra.sign_up(&url, "citra", PASSPHRASE).await?;
+    dewi.sign_up(&url, "dewi", PASSPHRASE).await?;
+
+    dewi.click("settings").await?;
+    let receipts = dewi.find("setting-read-receipts").await?;
+    assert!(receipts.is_selected().await?, "shared by default");
+    receipts.click().await?;
+    // Closed again, so that it covers nothing the test clicks next.
+    dewi.click("settings").await?;
+
+    citra.start_chat("dewi").await?;
+    citra.send("sudah baca?").await?;
+    wait_first_status(&citra, "delivered").await?;
+    dewi.open_chat("citra").await?;
+    dewi.wait_messages(&["sudah baca?"]).await?;
+    // dewi answers after reading; once her answer is at citra's, so would a read receipt be.
+    dewi.send("sudah").await?;
+    citra.wait_messages(&["sudah baca?", "sudah"]).await?;
+    assert_eq!(first_status(&citra).await?.as_deref(), Some("delivered"));
+
+    // The setting is kept (sealed in the store): it survives a reload (long written by now).
+    dewi.reload().await?;
+    dewi.find("new-chat").await?;
+    dewi.click("settings").await?;
+    dewi.eventually("read receipts still off after a reload", || async {
+        let checked = dewi
+            .find("setting-read-receipts")
+            .await?
+            .is_selected()
+            .await?;
+        Ok((!checked).then_some(()))
+    })
+    .await?;
+
+    for browser in [citra, dewi] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_renames_the_group_and_makes_an_admin_while_others_see_no_controls()
+-> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let (eka, fikri, gita) = (
+        driver.browser().await?,
+        driver.browser().await?,
+        driver.browser().await?,
+    );
+    eka.sign_up(&url, "eka", PASSPHRASE).await?;
+    fikri.sign_up(&url, "fikri", PASSPHRASE).await?;
+    gita.sign_up(&url, "gita", PASSPHRASE).await?;
+    eka.create_group("Arisan", "fikri, gita").await?;
+
+    eka.type_into("group-rename-input", "Arisan RT 5").await?;
+    eka.click("group-rename-submit").await?;
+    let renamed = "eka renamed the group to “Arisan RT 5”";
+    wait_system_line(&eka, renamed).await?;
+    for member in [&fikri, &gita] {
+        member.open_chat("Arisan RT 5").await?;
+        wait_system_line(member, renamed).await?;
+    }
+
+    let fikri_row = eka
+        .find_css("[data-testid=\"chat-member\"][data-username=\"fikri\"]")
+        .await?;
+    fikri_row
+        .find(testid("member-make-admin"))
+        .await?
+        .click()
+        .await?;
+    let promoted = "eka made fikri an admin";
+    for member in [&eka, &fikri, &gita] {
+        wait_system_line(member, promoted).await?;
+    }
+    fikri
+        .eventually("fikri marked admin", || async {
+            let row = fikri
+                .find_css("[data-testid=\"chat-member\"][data-username=\"fikri\"]")
+                .await?;
+            Ok((row.attr("data-admin").await?.as_deref() == Some("true")).then_some(()))
+        })
+        .await?;
+    fikri.find("group-rename-input").await?;
+
+    // gita is no admin: no admin controls at all.
+    for id in [
+        "member-make-admin",
+        "member-remove-admin",
+        "member-remove",
+        "group-rename-input",
+    ] {
+        assert!(
+            gita.client().find_all(testid(id)).await?.is_empty(),
+            "gita sees no {id}"
+        );
+    }
+    // System lines are nobody's message.
+    assert!(gita.message_texts().await?.is_empty());
+    for browser in [eka, fikri, gita] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let (hana, ilham) = (driver.browser().await?, driver.browser().await?);
+    hana.sign_up(&url, "hana", PASSPHRASE).await?;
+    ilham.sign_up(&url, "ilham", PASSPHRASE).await?;
+    hana.start_chat("ilham").await?;
+    hana.send("halo").await?;
+    ilham.open_chat("hana").await?;
+    ilham.wait_messages(&["halo"]).await?;
+
+    hana.click("chat-block").await?;
+    hana.find("chat-blocked").await?;
+    assert!(
+        hana.client()
+            .find_all(testid("composer-input"))
+            .await?
+            .is_empty()
+    );
+
+    ilham.send("kenapa?").await?;
+    ilham
+        .eventually("ilham's message refused", || async {
+            let statuses = ilham.message_statuses().await?;
+            Ok((statuses.get(1).map(String::as_str) == Some("failed")).then_some(()))
+        })
+        .await?;
+    let words = ilham.client().find_all(testid("message-status")).await?;
+    let mut said = Vec::new();
+    for element in words {
+        said.push(element.text().await?);
+    }
+    assert!(said.iter().any(|words| words == "Not sent"), "{said:?}");
+    hana.wait_messages(&["halo"]).await?;
+
+    // Unblocked, the composer is back.
+    hana.click("chat-unblock").await?;
+    hana.find("composer-input").await?;
+    for browser in [hana, ilham] {
+        browser.close().await?;
+    }
+    Ok(())
+}
