@@ -332,13 +332,14 @@ impl Browser {
     }
 
     /// Waits until the open chat shows `count` messages, every one acknowledged by the server
-    /// (`sent`, or `read` once the other side has seen it).
+    /// (`sent`, `delivered` once the other side's browser holds it, or `read` once the other
+    /// side has seen it).
     pub async fn wait_acknowledged(&self, count: usize) -> Result<(), HarnessError> {
         self.eventually(&format!("{count} messages acknowledged"), || async {
             let statuses = self.message_statuses().await?;
             let acknowledged = statuses
                 .iter()
-                .all(|status| status == "sent" || status == "read");
+                .all(|status| ["sent", "delivered", "read"].contains(&status.as_str()));
             Ok((statuses.len() == count && acknowledged).then_some(()))
         })
         .await

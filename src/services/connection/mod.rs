@@ -174,6 +174,7 @@ impl Client {
             return Ok(false);
         }
         self.inner.engine.borrow_mut().restore(stored);
+        tell_chat_watched(&self.inner);
         // A stored session the engine refuses (it says `SessionExpired`) is not resumed: the
         // flush below signs this device out.
         let expired = self.read(|engine| engine.me().is_none());
@@ -198,6 +199,7 @@ impl Client {
                 AuthMode::Login => engine.sign_in(username, &key),
             }
         }
+        tell_chat_watched(&self.inner);
         *self.inner.pending_key.borrow_mut() = Some(key);
         connect(&self.inner);
         (self.inner.notify)(Notice::Changed);
@@ -251,6 +253,7 @@ impl Client {
     pub fn set_open_chat(&self, chat: Option<ChatId>) {
         self.inner.open_chat.set(chat);
         tell_chat_on_screen(&self.inner);
+        tell_chat_watched(&self.inner);
         let inner = self.inner.clone();
         wasm_bindgen_futures::spawn_local(async move { flush(&inner).await });
     }
@@ -300,14 +303,22 @@ impl Client {
 
 /// Tells the engine which chat is on screen in a visible tab: the open chat while the page is
 /// visible, none while it is hidden. The engine marks that chat read now and as messages
-/// arrive in it; and it follows the presence of the open 1:1 chat's other person.
+/// arrive in it.
 fn tell_chat_on_screen(inner: &Inner) {
     let on_screen = inner.open_chat.get().filter(|_| inner.visible.get());
-    let mut engine = inner.engine.borrow_mut();
-    engine.set_chat_on_screen(on_screen);
-    // The header shows the other person's presence while the chat is open; the engine asks
-    // only when the person changes (and again after each reconnect).
-    engine.watch_presence(inner.open_chat.get());
+    inner.engine.borrow_mut().set_chat_on_screen(on_screen);
+}
+
+/// Tells the engine whose presence the header shows: the open 1:1 chat's other person. The
+/// engine asks the server when the person changes and again after each reconnect, so this
+/// runs only when the open chat or the engine changes — not from every flush, whose last one
+/// at sign-out must not ask anything more (it kept the signed-out database from being
+/// deleted while another tab was open).
+fn tell_chat_watched(inner: &Inner) {
+    inner
+        .engine
+        .borrow_mut()
+        .watch_presence(inner.open_chat.get());
 }
 
 /// Carries out the engine's steps; see the module documentation. Flushes queue behind each
