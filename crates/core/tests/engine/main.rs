@@ -28,3 +28,7 @@ mod actions;
 mod receipts;
 // Typing, presence, the privacy settings and blocking.
 mod signals;
+// What the person typed and has not sent.
+mod drafts;
+// Group administration: who may add, remove, rename and promote.
+mod groups;
