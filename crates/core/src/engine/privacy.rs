@@ -2,10 +2,14 @@
 //!
 //! The settings (share read receipts, share presence) are the person's: remembered here
 //! (sealed in the store like everything else), sent after every `Welcome` and whenever they
-//! change; the server applies them. The block list is the server's (`BlockList`, in every
-//! sync and after each change); a copy is kept so that, even offline, a 1:1 chat with a
-//! blocked person refuses sending with words, and blocked people's typing and presence are
-//! not shown.
+//! change; the server applies them. The views follow them too: what this account does not
+//! share, it is not shown of anyone, including what it learnt before the change (others'
+//! reads, their presence). Its own read position is still sent (`MarkRead`): the server
+//! keeps it for this account's other devices and passes on to others only what is shared.
+//!
+//! The block list is the server's (`BlockList`, in every sync and after each change); a copy
+//! is kept so that, even offline, a 1:1 chat with a blocked person refuses sending with
+//! words, and blocked people's typing and presence are not shown.
 
 use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
 

@@ -104,7 +104,8 @@ impl Engine {
     }
 
     /// Each other member's receipt for a message (a group's message details): delivered, read
-    /// and when. Empty for a message not confirmed yet.
+    /// and when — read only while this account shares its own reads (as the status). Empty for
+    /// a message not confirmed yet.
     pub fn message_receipts(&self, chat_id: ChatId, id: ClientMsgId) -> Vec<MemberReceipt> {
         let Some(chat) = self.chats.get(&chat_id) else {
             return Vec::new();
@@ -117,6 +118,7 @@ impl Engine {
             return Vec::new();
         };
         let me = self.my_id();
+        let shown = self.settings.privacy.share_read_receipts;
         chat.info
             .members
             .iter()
@@ -129,19 +131,23 @@ impl Engine {
                         username: Some(member.username.clone()),
                     },
                     delivered: receipt.delivered,
-                    read: receipt.read,
-                    read_at_ms: receipt.read_at_ms,
+                    read: receipt.read && shown,
+                    read_at_ms: receipt.read_at_ms.filter(|_| shown),
                 }
             })
             .collect()
     }
 
     /// The status of this account's confirmed message at `seq`: sent, delivered to every
-    /// other member, or read by every other member.
+    /// other member, or read by every other member — never read while this account does not
+    /// share its own reads: the server stops passing on the others' then, and reads learnt
+    /// before the change must not keep showing beside messages that can no longer get one.
     pub(super) fn confirmed_status(&self, chat: &ChatState, seq: Seq) -> MessageStatus {
+        let shown = self.settings.privacy.share_read_receipts;
         match chat.receipts.reached(&chat.others(self.my_id()), seq) {
-            (_, true) => MessageStatus::Read,
-            (true, false) => MessageStatus::Delivered,
+            (_, true) if shown => MessageStatus::Read,
+            // Reading implies holding.
+            (_, true) | (true, false) => MessageStatus::Delivered,
             (false, false) => MessageStatus::Sent,
         }
     }

@@ -138,6 +138,9 @@ impl Engine {
             failure: None,
         });
         self.views_changed = true;
+        // The others stop showing "typing…" when this message reaches them, so the next
+        // keystroke must say so again at once rather than wait out the interval.
+        self.typing_sent.remove(&chat_id);
         self.send_outbox();
         Ok(client_msg_id)
     }

@@ -22,3 +22,13 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
+// What the person does to a message: reply, edit, delete, react, forward, and the refusals.
+mod actions;
+// Delivered and read: reported, learnt, shown at once, kept; and the unread count.
+mod receipts;
+// Typing, presence, the privacy settings and blocking.
+mod signals;
+// What the person typed and has not sent.
+mod drafts;
+// Group administration: who may add, remove, rename and promote.
+mod groups;

@@ -1,0 +1,104 @@
+//! Drafts: what the person typed and has not sent, kept per chat through a reload, and cleared
+//! by sending from the composer — not by reacting or deleting.
+
+use merpati_core::{Engine, MemoryStore, Store, StoreWrite, StoredState};
+use merpati_protocol::{ChatId, ServerFrame};
+
+use crate::support::alice::{CHAT, caught_up_alice, published_alice};
+
+async fn reload(store: &MemoryStore) -> Engine {
+    let mut engine = Engine::new();
+    engine.restore(
+        StoredState::read(store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    engine
+}
+
+async fn apply(store: &MemoryStore, writes: Vec<StoreWrite>) {
+    store
+        .apply(writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+}
+
+#[tokio::test]
+async fn a_draft_survives_a_reload_and_sending_clears_it_for_good() {
+    let mut engine = caught_up_alice();
+    let store = MemoryStore::new();
+    apply(&store, engine.take_step().writes).await;
+
+    engine.set_draft(CHAT, "sampai jumpa");
+    let step = engine.take_step();
+    assert!(step.views_changed, "the chat list shows it");
+    apply(&store, step.writes).await;
+    engine.set_draft(CHAT, "sampai jumpa");
+    assert!(
+        engine.take_step().writes.is_empty(),
+        "the same text again is not stored again"
+    );
+
+    let mut reloaded = reload(&store).await;
+    assert_eq!(reloaded.draft(CHAT), Some("sampai jumpa"));
+    assert_eq!(
+        reloaded.chat_list()[0].draft.as_deref(),
+        Some("sampai jumpa")
+    );
+
+    // Sent (offline: into the outbox), the draft is gone, here and in the store.
+    reloaded
+        .send_text(CHAT, "sampai jumpa", 5_000)
+        .expect("queued");
+    let step = reloaded.take_step();
+    assert!(step.writes.contains(&StoreWrite::RemoveDraft(CHAT)));
+    apply(&store, step.writes).await;
+    assert_eq!(reloaded.draft(CHAT), None);
+    assert_eq!(reload(&store).await.draft(CHAT), None);
+}
+
+#[test]
+fn an_emptied_composer_removes_the_draft() {
+    let mut engine = caught_up_alice();
+    engine.set_draft(CHAT, "ha");
+    let _ = engine.take_step();
+    engine.set_draft(CHAT, "   ");
+    assert_eq!(
+        engine.take_step().writes,
+        vec![StoreWrite::RemoveDraft(CHAT)]
+    );
+    assert_eq!(engine.draft(CHAT), None);
+    assert_eq!(engine.chat_list()[0].draft, None);
+    engine.set_draft(ChatId(99), "ke mana?");
+    assert!(engine.take_step().is_empty(), "no such chat: nothing kept");
+}
+
+#[test]
+fn reacting_keeps_the_draft_and_replying_clears_it() {
+    let (mut engine, mut net) = published_alice();
+    let from_bob = net.bob_says(&mut engine, 1, "halo");
+    engine.handle_frame(ServerFrame::Message(from_bob.clone()));
+    engine.set_draft(CHAT, "belum selesai");
+    let _ = net.serve(&mut engine);
+
+    // A reaction is not what the composer holds.
+    engine
+        .react(CHAT, from_bob.client_msg_id, "👍", 5_000)
+        .expect("queued");
+    assert_eq!(engine.draft(CHAT), Some("belum selesai"));
+    assert!(
+        !net.serve(&mut engine)
+            .writes
+            .contains(&StoreWrite::RemoveDraft(CHAT))
+    );
+
+    engine
+        .send_reply(CHAT, from_bob.client_msg_id, "belum selesai!", 5_001)
+        .expect("queued");
+    assert_eq!(engine.draft(CHAT), None);
+    assert!(
+        net.serve(&mut engine)
+            .writes
+            .contains(&StoreWrite::RemoveDraft(CHAT))
+    );
+}

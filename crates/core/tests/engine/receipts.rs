@@ -1,0 +1,375 @@
+//! Receipts: what this device reports (delivered once per step, read at once for the chat on
+//! screen), what it learns of the others (merged, persisted, shown at once), and the unread
+//! count.
+
+use merpati_core::{
+    Engine, MemoryStore, MessageStatus, PrivacySettings, Store, StoreWrite, StoredState,
+};
+use merpati_protocol::{
+    ChatKind, ClientFrame, ClientMsgId, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId,
+    content::{MessageContent, SystemEvent},
+};
+
+use crate::support::alice::{
+    ALICE, BOB, CHAT, Net, chat_info, member, message, online_alice, published_alice, reconnect,
+    take_frames,
+};
+
+const CAROL: UserId = UserId(3);
+
+/// Alice's own message `seq` (written on another device of hers: only its place matters).
+fn own(seq: u64) -> MessageFrame {
+    MessageFrame {
+        body: vec![0xff],
+        ..message(seq, ALICE, "")
+    }
+}
+
+fn receipt(user: UserId, delivered: u64, read: u64, at: u64) -> ServerFrame {
+    ServerFrame::Receipt {
+        chat_id: CHAT,
+        receipt: Receipt {
+            user,
+            delivered: Seq(delivered),
+            read: Seq(read),
+            read_at_ms: at,
+        },
+    }
+}
+
+fn status_of_last(engine: &Engine) -> MessageStatus {
+    engine.timeline(CHAT).last().expect("a message").status
+}
+
+#[test]
+fn a_read_receipt_shows_at_once_without_waiting_for_another_message() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(own(1)));
+    let _ = engine.take_step();
+    assert_eq!(status_of_last(&engine), MessageStatus::Sent);
+
+    engine.handle_frame(receipt(BOB, 1, 0, 0));
+    let step = engine.take_step();
+    assert!(
+        step.views_changed,
+        "the views are told, though nothing else happened"
+    );
+    assert_eq!(status_of_last(&engine), MessageStatus::Delivered);
+
+    engine.handle_frame(receipt(BOB, 1, 1, 700));
+    assert!(engine.take_step().views_changed);
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+
+    // An older receipt arriving late changes nothing.
+    engine.handle_frame(receipt(BOB, 1, 0, 0));
+    assert!(engine.take_step().is_empty());
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+}
+
+#[test]
+fn delivery_is_reported_once_per_chat_in_the_step_that_stores_the_messages() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (1..=3).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    engine.handle_frame(ServerFrame::Message(message(4, BOB, "m")));
+    let step = engine.take_step();
+    assert!(
+        step.writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutMessages(_)))
+    );
+    assert_eq!(
+        step.frames,
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(4)
+        }],
+        "one report, after the writes that made them durable"
+    );
+    engine.handle_frame(ServerFrame::Message(message(4, BOB, "m")));
+    assert!(
+        take_frames(&mut engine).is_empty(),
+        "nothing moved: nothing reported"
+    );
+}
+
+#[test]
+fn the_chat_on_screen_is_read_at_once_and_as_messages_arrive() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    let _ = engine.take_step();
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::MarkRead {
+            chat_id: CHAT,
+            seq: Seq(1)
+        }],
+        "at once, not at the next step"
+    );
+    engine.handle_frame(ServerFrame::Message(message(2, BOB, "dua")));
+    assert!(take_frames(&mut engine).contains(&ClientFrame::MarkRead {
+        chat_id: CHAT,
+        seq: Seq(2)
+    }));
+    // The tab is hidden: what arrives now stays unread.
+    engine.set_chat_on_screen(None);
+    engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
+    assert!(
+        !take_frames(&mut engine)
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::MarkRead { .. }))
+    );
+    assert_eq!(engine.chat_list()[0].unread, 1);
+}
+
+#[test]
+fn reading_on_another_device_moves_the_unread_count_here() {
+    let (mut engine, mut net) = published_alice();
+    for seq in 1..=2 {
+        let said = net.bob_says(&mut engine, seq, "m");
+        engine.handle_frame(ServerFrame::Message(said));
+    }
+    assert_eq!(engine.chat_list()[0].unread, 2);
+    engine.handle_frame(receipt(ALICE, 2, 2, 900));
+    assert!(engine.take_step().views_changed);
+    assert_eq!(engine.chat_list()[0].unread, 0);
+}
+
+#[test]
+fn only_messages_count_as_unread_not_reactions_edits_or_system_lines() {
+    let (mut engine, mut net) = published_alice();
+    let text = net.bob_says(&mut engine, 1, "halo");
+    let reaction = net.bob_sends(
+        &mut engine,
+        2,
+        MessageContent::Reaction {
+            target: text.client_msg_id,
+            emoji: Some("👍".into()),
+        },
+    );
+    let edit = net.bob_sends(
+        &mut engine,
+        3,
+        MessageContent::Edit {
+            target: text.client_msg_id,
+            text: "halo!".into(),
+        },
+    );
+    let line = MessageFrame {
+        body: SystemEvent::Added {
+            by: member(BOB, "bob"),
+            user: member(CAROL, "carol"),
+        }
+        .to_body(),
+        ..message(4, BOB, "")
+    };
+    for frame in [text, reaction, edit, line] {
+        engine.handle_frame(ServerFrame::Message(frame));
+    }
+    let summary = &engine.chat_list()[0];
+    assert_eq!(summary.unread, 1);
+    assert_eq!(summary.last_text.as_deref(), Some("bob added carol"));
+}
+
+#[test]
+fn a_group_message_says_who_has_read_it_and_when() {
+    let mut engine = online_alice();
+    let mut group = chat_info(1);
+    group.kind = ChatKind::Group;
+    group.members.push(member(CAROL, "carol"));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group,
+    });
+    let mine = own(1);
+    engine.handle_frame(ServerFrame::Message(mine.clone()));
+    engine.handle_frame(receipt(BOB, 1, 1, 1_234));
+    engine.handle_frame(receipt(CAROL, 1, 0, 0));
+    assert_eq!(
+        status_of_last(&engine),
+        MessageStatus::Delivered,
+        "read only when everyone read it"
+    );
+    let details: Vec<(String, bool, bool, Option<u64>)> = engine
+        .message_receipts(CHAT, mine.client_msg_id)
+        .into_iter()
+        .map(|receipt| {
+            (
+                receipt
+                    .person
+                    .username
+                    .map(|name| name.to_string())
+                    .unwrap_or_default(),
+                receipt.delivered,
+                receipt.read,
+                receipt.read_at_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            ("bob".to_owned(), true, true, Some(1_234)),
+            ("carol".to_owned(), true, false, None)
+        ]
+    );
+}
+
+/// Alice writes `text` and the server stores it at `seq`: returns its id, once acknowledged.
+fn alice_sends(engine: &mut Engine, net: &mut Net, text: &str, seq: u64) -> ClientMsgId {
+    let id = engine.send_text(CHAT, text, 5_000).expect("queued");
+    let sent = net.serve(engine).frames;
+    assert!(
+        sent.iter().any(|frame| matches!(frame,
+            ClientFrame::Send { client_msg_id, .. } if *client_msg_id == id)),
+        "{sent:?}"
+    );
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(seq),
+        sent_at_ms: 6_000,
+    });
+    id
+}
+
+#[tokio::test]
+async fn an_own_message_goes_delivered_then_read_and_stays_so_after_a_reload_from_the_store() {
+    let (mut engine, mut net) = published_alice();
+    let id = alice_sends(&mut engine, &mut net, "halo bob", 1);
+    let _ = net.serve(&mut engine);
+    assert_eq!(status_of_last(&engine), MessageStatus::Sent);
+    engine.handle_frame(receipt(BOB, 1, 0, 0));
+    let _ = net.serve(&mut engine);
+    assert_eq!(status_of_last(&engine), MessageStatus::Delivered);
+    engine.handle_frame(receipt(BOB, 1, 1, 500));
+    let _ = net.serve(&mut engine);
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+
+    // Everything her steps wrote, applied as the browser's store applies it.
+    let store = MemoryStore::new();
+    store
+        .apply(net.alice_writes.clone())
+        .await
+        .unwrap_or_else(|never| match never {});
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    let shown = reloaded.timeline(CHAT);
+    assert_eq!(
+        shown
+            .iter()
+            .map(|item| (item.client_msg_id, item.text.as_str(), item.status))
+            .collect::<Vec<_>>(),
+        vec![(id, "halo bob", MessageStatus::Read)]
+    );
+    assert_eq!(reloaded.message_receipts(CHAT, id)[0].read_at_ms, Some(500));
+}
+
+#[test]
+fn a_receipt_that_arrives_before_the_ack_applies_once_the_message_is_confirmed() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine
+        .send_text(CHAT, "cepat sekali", 5_000)
+        .expect("queued");
+    let _ = net.serve(&mut engine);
+    // Bob's device read it and its receipt overtook the server's answer to alice.
+    engine.handle_frame(receipt(BOB, 1, 1, 5_100));
+    assert_eq!(status_of_last(&engine), MessageStatus::Pending);
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(1),
+        sent_at_ms: 5_050,
+    });
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+    assert_eq!(engine.message_receipts(CHAT, id)[0].read_at_ms, Some(5_100));
+}
+
+#[test]
+fn with_read_receipts_off_reading_still_counts_here_and_the_server_hears_the_setting_first() {
+    let mut engine = online_alice();
+    for seq in 1..=2 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
+    }
+    engine.set_privacy(PrivacySettings {
+        share_read_receipts: false,
+        share_presence: true,
+    });
+    assert!(take_frames(&mut engine).contains(&ClientFrame::SetPrivacy {
+        share_read_receipts: false,
+        share_presence: true
+    }));
+
+    // Read while offline: it counts here at once, and is kept.
+    engine.on_disconnected();
+    let _ = engine.take_step();
+    engine.set_chat_on_screen(Some(CHAT));
+    let step = engine.take_step();
+    assert!(step.frames.is_empty(), "offline: nothing to send");
+    assert!(step.writes.iter().any(|write| matches!(write,
+        StoreWrite::PutChat(record) if record.info.read == Seq(2))));
+    assert_eq!(engine.chat_list()[0].unread, 0);
+
+    // Back online: the server hears the setting before the read position, so it never
+    // passes that position on to bob (it keeps it for alice's other devices' unread counts).
+    engine.set_chat_on_screen(None);
+    reconnect(&mut engine, Epoch(7));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(2),
+    });
+    let frames = take_frames(&mut engine);
+    let position = |wanted: ClientFrame| {
+        frames
+            .iter()
+            .position(|frame| *frame == wanted)
+            .unwrap_or_else(|| panic!("{wanted:?} missing from {frames:?}"))
+    };
+    let setting = position(ClientFrame::SetPrivacy {
+        share_read_receipts: false,
+        share_presence: true,
+    });
+    let read = position(ClientFrame::MarkRead {
+        chat_id: CHAT,
+        seq: Seq(2),
+    });
+    assert!(setting < read, "{frames:?}");
+    assert_eq!(
+        engine.chat_list()[0].unread,
+        0,
+        "the server's older position loses"
+    );
+}
+
+#[test]
+fn with_read_receipts_off_nobody_elses_read_shows_here_either() {
+    let mut engine = online_alice();
+    let mine = own(1);
+    engine.handle_frame(ServerFrame::Message(mine.clone()));
+    engine.handle_frame(receipt(BOB, 1, 1, 700));
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+
+    let off = PrivacySettings {
+        share_read_receipts: false,
+        share_presence: true,
+    };
+    engine.set_privacy(off);
+    assert!(engine.take_step().views_changed);
+    assert_eq!(status_of_last(&engine), MessageStatus::Delivered);
+    let details = &engine.message_receipts(CHAT, mine.client_msg_id)[0];
+    assert_eq!(
+        (details.delivered, details.read, details.read_at_ms),
+        (true, false, None)
+    );
+
+    engine.set_privacy(PrivacySettings::default());
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+}

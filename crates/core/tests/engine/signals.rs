@@ -1,0 +1,318 @@
+//! The live signals and the person's settings: typing (throttled out, expiring in), presence
+//! (followed for the chat on screen, asked again after a reconnect), the privacy settings
+//! (sent after every sign-in and when changed, remembered) and blocking.
+
+use merpati_core::{
+    ChatRecord, Engine, Event, MemoryStore, PrivacySettings, SendError, Store, StoreWrite,
+    StoredState,
+};
+use merpati_protocol::{
+    ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
+    Username,
+};
+
+use crate::support::alice::{
+    BOB, CHAT, chat_info, message, online_alice, reconnect, stored_account, take_frames,
+};
+
+fn bob() -> Vec<Username> {
+    vec![Username::parse("bob").expect("valid")]
+}
+
+/// Alice's chat with bob as her store keeps it.
+fn chat_record() -> ChatRecord {
+    ChatRecord {
+        info: chat_info(0),
+        floor: Seq(0),
+        synced: Seq(0),
+        delivered: Seq(0),
+        read_log: Vec::new(),
+    }
+}
+
+fn typing_frames(engine: &mut Engine) -> usize {
+    take_frames(engine)
+        .iter()
+        .filter(|frame| matches!(frame, ClientFrame::Typing { .. }))
+        .count()
+}
+
+#[test]
+fn typing_goes_out_at_most_once_per_interval() {
+    let mut engine = online_alice();
+    let typed: Vec<usize> = [0, 1_000, 2_999, 3_000, 3_500, 6_100]
+        .into_iter()
+        .map(|at| {
+            engine.typing(CHAT, 1_000_000 + at);
+            take_frames(&mut engine).len()
+        })
+        .collect();
+    assert_eq!(typed, vec![1, 0, 0, 1, 0, 1]);
+    assert_eq!(TYPING_INTERVAL_MS, 3_000);
+}
+
+#[test]
+fn typing_is_throttled_per_chat() {
+    let mut engine = online_alice();
+    let mut other = chat_info(0);
+    other.id = ChatId(11);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: other,
+    });
+    let _ = engine.take_step();
+    engine.typing(CHAT, 1_000_000);
+    engine.typing(ChatId(11), 1_000_100);
+    engine.typing(CHAT, 1_000_200);
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![
+            ClientFrame::Typing { chat_id: CHAT },
+            ClientFrame::Typing {
+                chat_id: ChatId(11)
+            }
+        ]
+    );
+}
+
+#[test]
+fn after_sending_the_next_keystroke_says_typing_at_once() {
+    let mut engine = online_alice();
+    engine.typing(CHAT, 1_000_000);
+    assert_eq!(typing_frames(&mut engine), 1);
+    // Bob's "typing…" goes away as alice's message reaches him, so her next message must
+    // say so again without waiting out the interval.
+    engine.send_text(CHAT, "halo", 1_000_500).expect("queued");
+    let _ = engine.take_step();
+    engine.typing(CHAT, 1_001_000);
+    assert_eq!(typing_frames(&mut engine), 1);
+    engine.typing(CHAT, 1_002_000);
+    assert_eq!(
+        typing_frames(&mut engine),
+        0,
+        "and throttled again from there"
+    );
+}
+
+#[test]
+fn nothing_says_typing_while_offline_or_where_alice_cannot_write() {
+    let mut engine = online_alice();
+    engine.on_disconnected();
+    let _ = engine.take_step();
+    engine.typing(CHAT, 1_000_000);
+    assert_eq!(typing_frames(&mut engine), 0);
+    reconnect(&mut engine, Epoch(7));
+    let _ = engine.take_step();
+    engine.typing(ChatId(99), 1_000_100);
+    assert_eq!(typing_frames(&mut engine), 0, "no such chat");
+    engine.typing(CHAT, 1_000_200);
+    assert_eq!(typing_frames(&mut engine), 1);
+}
+
+#[test]
+fn someone_typing_shows_until_the_signal_is_old_or_their_message_arrives() {
+    let mut engine = online_alice();
+    engine.advance_clock(50_000);
+    engine.handle_frame(ServerFrame::Typing {
+        chat_id: CHAT,
+        user: BOB,
+    });
+    assert!(engine.take_step().views_changed);
+    assert_eq!(engine.typing_in(CHAT, 50_001), bob());
+    assert_eq!(
+        engine.next_typing_change_ms(),
+        Some(50_000 + TYPING_SHOWN_MS),
+        "the shell looks again then"
+    );
+    assert!(engine.typing_in(CHAT, 50_000 + TYPING_SHOWN_MS).is_empty());
+    engine.advance_clock(50_000 + TYPING_SHOWN_MS);
+    assert!(engine.take_step().views_changed, "it went away");
+    assert_eq!(engine.next_typing_change_ms(), None);
+
+    engine.handle_frame(ServerFrame::Typing {
+        chat_id: CHAT,
+        user: BOB,
+    });
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "sudah")));
+    assert!(
+        engine.typing_in(CHAT, 50_000 + TYPING_SHOWN_MS).is_empty(),
+        "gone at once when the message arrives"
+    );
+}
+
+#[test]
+fn presence_is_followed_for_the_chat_on_screen_and_asked_again_after_a_reconnect() {
+    let mut engine = online_alice();
+    engine.watch_presence(Some(CHAT));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::WatchPresence { user: Some(BOB) }]
+    );
+    engine.handle_frame(ServerFrame::Presence {
+        user: BOB,
+        presence: Presence::Online,
+    });
+    assert!(engine.take_step().views_changed);
+    assert_eq!(engine.presence(CHAT), Some(Presence::Online));
+
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(
+        engine.presence(CHAT),
+        None,
+        "not known on a new connection yet"
+    );
+    assert!(take_frames(&mut engine).contains(&ClientFrame::WatchPresence { user: Some(BOB) }));
+    engine.watch_presence(None);
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::WatchPresence { user: None }]
+    );
+}
+
+#[test]
+fn hiding_presence_hides_everyone_elses_too() {
+    let mut engine = online_alice();
+    engine.watch_presence(Some(CHAT));
+    engine.handle_frame(ServerFrame::Presence {
+        user: BOB,
+        presence: Presence::LastSeen { at_ms: 42 },
+    });
+    let _ = engine.take_step();
+    assert_eq!(
+        engine.presence(CHAT),
+        Some(Presence::LastSeen { at_ms: 42 })
+    );
+    engine.set_privacy(PrivacySettings {
+        share_read_receipts: true,
+        share_presence: false,
+    });
+    assert!(engine.take_step().views_changed);
+    assert_eq!(
+        engine.presence(CHAT),
+        Some(Presence::Hidden),
+        "what the server told before the change does not show"
+    );
+}
+
+#[test]
+fn privacy_settings_are_sent_when_changed_and_after_every_sign_in_and_remembered() {
+    let mut engine = online_alice();
+    let private = PrivacySettings {
+        share_read_receipts: false,
+        share_presence: false,
+    };
+    engine.set_privacy(private);
+    let step = engine.take_step();
+    assert_eq!(
+        step.frames,
+        vec![ClientFrame::SetPrivacy {
+            share_read_receipts: false,
+            share_presence: false
+        }]
+    );
+    let settings = step
+        .writes
+        .into_iter()
+        .find_map(|write| match write {
+            StoreWrite::PutSettings(settings) => Some(settings),
+            _ => None,
+        })
+        .expect("remembered");
+    engine.set_privacy(private);
+    assert!(engine.take_step().is_empty(), "no change, nothing to do");
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        chats: vec![chat_record()],
+        settings: Some(settings),
+        ..StoredState::default()
+    });
+    assert_eq!(reloaded.privacy(), private);
+    reconnect(&mut reloaded, Epoch(7));
+    assert!(
+        take_frames(&mut reloaded).contains(&ClientFrame::SetPrivacy {
+            share_read_receipts: false,
+            share_presence: false
+        })
+    );
+    assert_eq!(reloaded.presence(CHAT), Some(Presence::Hidden));
+}
+
+#[test]
+fn a_blocked_person_cannot_be_written_to_and_their_signals_are_not_shown() {
+    let mut engine = online_alice();
+    let request = engine.set_blocked(BOB, true).expect("connected");
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::SetBlocked {
+            request,
+            user: BOB,
+            blocked: true
+        }]
+    );
+    engine.handle_frame(ServerFrame::BlockList {
+        request: Some(request),
+        users: vec![BOB],
+    });
+    let step = engine.take_step();
+    assert!(step.events.contains(&Event::RequestDone { request }));
+    assert!(
+        step.writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutSettings(settings) if settings.blocked.contains(&BOB)))
+    );
+    assert!(engine.is_blocked(BOB));
+    assert_eq!(engine.blocked_people()[0].id, BOB);
+    assert_eq!(engine.send_text(CHAT, "halo", 1), Err(SendError::Blocked));
+    assert_eq!(
+        SendError::Blocked.to_string(),
+        "You blocked this person — unblock them to send messages"
+    );
+    engine.handle_frame(ServerFrame::Typing {
+        chat_id: CHAT,
+        user: BOB,
+    });
+    assert!(engine.typing_in(CHAT, 0).is_empty());
+    assert_eq!(engine.presence(CHAT), Some(Presence::Hidden));
+
+    // Unblocked on another device: the list says so.
+    engine.handle_frame(ServerFrame::BlockList {
+        request: None,
+        users: vec![],
+    });
+    assert!(!engine.is_blocked(BOB));
+    assert!(engine.send_text(CHAT, "halo lagi", 2).is_ok());
+}
+
+#[tokio::test]
+async fn the_block_list_is_kept_and_applied_after_a_reload_before_any_connection() {
+    let mut engine = online_alice();
+    // The sync ends with the account's block list (set on another device).
+    engine.handle_frame(ServerFrame::BlockList {
+        request: None,
+        users: vec![BOB],
+    });
+    let store = MemoryStore::new();
+    let mut writes = vec![StoreWrite::PutAccount(stored_account())];
+    writes.extend(engine.take_step().writes);
+    writes.push(StoreWrite::PutChat(chat_record()));
+    store
+        .apply(writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert!(reloaded.is_blocked(BOB));
+    assert_eq!(reloaded.send_text(CHAT, "halo", 1), Err(SendError::Blocked));
+    assert_eq!(reloaded.presence(CHAT), Some(Presence::Hidden));
+    assert!(
+        reloaded.take_step().writes.is_empty(),
+        "nothing was put in the outbox"
+    );
+}
