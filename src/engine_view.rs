@@ -8,10 +8,11 @@
 //! showing wrongly.
 
 use merpati_bridge::{
-    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
+    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat,
+    QuoteRow, ReactionRow, View,
 };
-use merpati_core::Engine;
-use merpati_protocol::{ChatId, ChatKind, Username};
+use merpati_core::{Engine, Person, ReactionSummary};
+use merpati_protocol::{ChatId, ChatKind, UserId, Username};
 
 use crate::services::clock;
 
@@ -36,6 +37,7 @@ pub fn view_of(
             key_change: key_change_words(engine, chat),
             members: member_rows(engine, chat),
             is_member: engine.is_member(chat),
+            draft: engine.draft(chat).map(str::to_owned),
         }),
     }
 }
@@ -50,6 +52,7 @@ pub fn chat_rows(engine: &Engine) -> Vec<ChatRow> {
             title: summary.title,
             last_text: summary.last_text,
             unread: summary.unread,
+            draft: summary.draft,
         })
         .collect()
 }
@@ -66,17 +69,47 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             id: item.client_msg_id.to_hex(),
             status: status_of(item.status),
             own: item.own,
-            sender: (group && !item.own).then(|| {
-                engine
-                    .member_name(chat, item.sender)
-                    .map(Username::to_string)
-                    .unwrap_or_else(|| "Someone".to_owned())
-            }),
+            sender: (group && !item.own).then(|| name_in(engine, chat, item.sender)),
             time: clock::local_time(item.sent_at_ms),
             lock: lock_of(item.lock),
             text: item.text,
+            quote: item.quote.map(|quote| QuoteRow {
+                target: quote.target.to_hex(),
+                sender: name_in(engine, chat, quote.sender),
+                text: quote.text,
+            }),
+            forwarded: item.forwarded,
+            edited: item.edited,
+            deleted: item.deleted,
+            reactions: item.reactions.into_iter().map(reaction_row).collect(),
+            system: item.system.is_some(),
         })
         .collect()
+}
+
+/// What a chat calls a member: their username, or "Someone" for an account this device
+/// never learnt the name of.
+fn name_in(engine: &Engine, chat: ChatId, user: UserId) -> String {
+    engine
+        .member_name(chat, user)
+        .map(Username::to_string)
+        .unwrap_or_else(|| "Someone".to_owned())
+}
+
+/// One emoji under a message, with who chose it by name.
+fn reaction_row(reaction: ReactionSummary) -> ReactionRow {
+    ReactionRow {
+        emoji: reaction.emoji,
+        count: reaction.count,
+        people: reaction
+            .people
+            .into_iter()
+            .map(|Person { username, .. }| {
+                username.map_or_else(|| "Someone".to_owned(), |name| name.to_string())
+            })
+            .collect(),
+        mine: reaction.mine,
+    }
 }
 
 /// The key-change banner's words for a chat, while a member's key change is unacknowledged.

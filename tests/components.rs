@@ -206,6 +206,12 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
+        quote: None,
+        forwarded: false,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
+        system: false,
     }
 }
 
@@ -281,6 +287,7 @@ fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatRow {
         title: title.to_owned(),
         last_text: Some(last.to_owned()),
         unread,
+        draft: None,
     }
 }
 

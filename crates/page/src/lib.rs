@@ -13,6 +13,7 @@
 //!
 //! # Layout
 //! - [`state`]: the app context (`provide_app_context()` / `use_app()`).
+//! - [`message_actions`]: the context's actions on messages, drafts and the typing signal.
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
@@ -20,6 +21,7 @@
 //! - [`offline`]: the service worker that lets the app open without the server.
 
 pub mod engine_link;
+pub mod message_actions;
 pub mod offline;
 pub mod screens;
 pub mod state;

@@ -117,6 +117,11 @@ pub fn MainScreen() -> impl IntoView {
                         is_member=app.is_member()
                         on_remove_member=Callback::new(move |user| app.remove_member(user))
                         on_leave=Callback::new(move |()| app.leave_chat())
+                        on_action=Callback::new(move |action| app.message_action(action))
+                        forward_targets=app.forward_targets()
+                        draft=app.draft()
+                        on_input=Callback::new(move |text| app.composer_input(text))
+                        action_error=app.action_error()
                     />
                 </Show>
             </section>

@@ -7,7 +7,8 @@ use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
 
 /// The chats, in the order given (latest activity first). Each row shows the title, the last
-/// message and, when there is any, the unread count.
+/// message (or "Draft: …" while the person has unsent text there) and, when there is any, the
+/// unread count.
 #[component]
 pub fn ChatList(
     /// The chats to show.
@@ -57,9 +58,21 @@ pub fn ChatList(
                                 </span>
                                 <span class="chat-text">
                                     <span class="chat-title">{title}</span>
-                                    <span class="last-text">
-                                        {move || summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
-                                    </span>
+                                    {move || match summary.with(|chat| chat.draft.clone()) {
+                                        Some(draft) => view! {
+                                            <span class="last-text draft" data-testid="chat-draft">
+                                                <em>"Draft: "</em>
+                                                {draft}
+                                            </span>
+                                        }
+                                        .into_any(),
+                                        None => view! {
+                                            <span class="last-text">
+                                                {summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
+                                            </span>
+                                        }
+                                        .into_any(),
+                                    }}
                                 </span>
                                 <Show when=move || { unread() > 0 }>
                                     <span
