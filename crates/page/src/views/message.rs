@@ -42,7 +42,8 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         on_retry,
         highlighted,
     } = handlers;
-    let (id, own, sender) = state.with_untracked(|row| (row.id.clone(), row.own, row.sender.clone()));
+    let (id, own, sender) =
+        state.with_untracked(|row| (row.id.clone(), row.own, row.sender.clone()));
     let bubble = NodeRef::<Div>::new();
     let menu_open = RwSignal::new(false);
     let press = StoredValue::new_local(None::<(i32, i32, TimeoutHandle)>);
@@ -255,7 +256,13 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                     })}
             </span>
             {move || {
-                let on_choose = on_choice?;
+                let on_choice = on_choice?;
+                // A choice closes the menu without taking the focus back: a reply or an edit
+                // puts it in the composer.
+                let on_choose = Callback::new(move |choice| {
+                    menu_open.set(false);
+                    on_choice.run(choice);
+                });
                 menu_open
                     .get()
                     .then(|| {
