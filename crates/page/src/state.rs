@@ -471,6 +471,8 @@ impl AppContext {
 
     /// Shows a chat (it is marked read); it is on screen once the worker's view says so.
     pub fn open_chat(self, chat: ChatId) {
+        // Words about an action in the chat left behind do not belong to the next one.
+        self.action_error.set(None);
         self.send(Command::OpenChat(Some(chat)));
     }
 
