@@ -9,9 +9,9 @@
 
 use merpati_bridge::{
     ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus,
-    OpenChat, Privacy, ReceiptRow, ReceiptState, View,
+    OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, View,
 };
-use merpati_core::Engine;
+use merpati_core::{Engine, Person, ReactionSummary};
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
 use crate::services::clock;
@@ -46,6 +46,7 @@ pub fn view_of(
             receipts: receipts_for.map(|id| receipt_rows(engine, chat, id)),
             am_admin: engine.am_admin(chat),
             blocked: direct_partner(engine, chat).is_some_and(|other| engine.is_blocked(other)),
+            draft: engine.draft(chat).map(str::to_owned),
         }),
         privacy: Privacy {
             share_read_receipts: privacy.share_read_receipts,
@@ -110,6 +111,7 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             title: summary.title,
             last_text: summary.last_text,
             unread: summary.unread,
+            draft: summary.draft,
         })
         .collect()
 }
@@ -126,18 +128,48 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             id: item.client_msg_id.to_hex(),
             status: status_of(item.status),
             own: item.own,
-            sender: (group && !item.own && item.system.is_none()).then(|| {
-                engine
-                    .member_name(chat, item.sender)
-                    .map(Username::to_string)
-                    .unwrap_or_else(|| "Someone".to_owned())
-            }),
+            sender: (group && !item.own && item.system.is_none())
+                .then(|| name_in(engine, chat, item.sender)),
             time: clock::local_time(item.sent_at_ms),
             lock: lock_of(item.lock),
-            system: item.system.is_some(),
             text: item.text,
+            quote: item.quote.map(|quote| QuoteRow {
+                target: quote.target.to_hex(),
+                sender: name_in(engine, chat, quote.sender),
+                text: quote.text,
+            }),
+            forwarded: item.forwarded,
+            edited: item.edited,
+            deleted: item.deleted,
+            reactions: item.reactions.into_iter().map(reaction_row).collect(),
+            system: item.system.is_some(),
         })
         .collect()
+}
+
+/// What a chat calls a member: their username, or "Someone" for an account this device
+/// never learnt the name of.
+fn name_in(engine: &Engine, chat: ChatId, user: UserId) -> String {
+    engine
+        .member_name(chat, user)
+        .map(Username::to_string)
+        .unwrap_or_else(|| "Someone".to_owned())
+}
+
+/// One emoji under a message, with who chose it by name.
+fn reaction_row(reaction: ReactionSummary) -> ReactionRow {
+    ReactionRow {
+        emoji: reaction.emoji,
+        count: reaction.count,
+        people: reaction
+            .people
+            .into_iter()
+            .map(|Person { username, .. }| {
+                username.map_or_else(|| "Someone".to_owned(), |name| name.to_string())
+            })
+            .collect(),
+        mine: reaction.mine,
+    }
 }
 
 /// The key-change banner's words for a chat, while a member's key change is unacknowledged.

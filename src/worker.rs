@@ -126,6 +126,30 @@ impl EngineWorker {
                     self.post(Update::RequestError(error.to_string()));
                 }
             }
+            Command::SendReply { chat, target, text } => self.action_done(
+                client.act(|engine| engine.send_reply(chat, target, &text, clock::now_ms())),
+            ),
+            Command::Edit { chat, target, text } => self.action_done(
+                client.act(|engine| engine.edit_message(chat, target, &text, clock::now_ms())),
+            ),
+            Command::DeleteForEveryone { chat, target } => self.action_done(
+                client.act(|engine| engine.delete_for_everyone(chat, target, clock::now_ms())),
+            ),
+            Command::DeleteForMe { chat, target } => {
+                self.action_done(client.act(|engine| engine.delete_for_me(chat, target)));
+            }
+            Command::React {
+                chat,
+                target,
+                emoji,
+            } => self.action_done(
+                client.act(|engine| engine.react(chat, target, &emoji, clock::now_ms())),
+            ),
+            Command::Forward { from, target, to } => self.action_done(
+                client.act(|engine| engine.forward(from, target, to, clock::now_ms())),
+            ),
+            Command::SetDraft { chat, text } => client.act(|engine| engine.set_draft(chat, &text)),
+            Command::Typing(chat) => client.act(|engine| engine.typing(chat, clock::now_ms())),
             Command::RetryNow => client.retry_now(),
             Command::RetryMessage(id) => client.retry_message(id),
             Command::CreateDirect(username) => {
@@ -156,7 +180,6 @@ impl EngineWorker {
                 wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
             }
             Command::Visible(visible) => client.set_visible(visible),
-            Command::Typing(chat) => client.act(|engine| engine.typing(chat, clock::now_ms())),
             Command::ShowReceipts(id) => {
                 let chat = client.open_chat();
                 self.inner.receipts_for.set(chat.zip(id));
@@ -250,6 +273,13 @@ impl EngineWorker {
                 client.authenticate(mode, username, key);
             }
             Err(error) => self.post(Update::AuthError(error.to_string())),
+        }
+    }
+
+    /// Tells the page why an action on a message was refused, if it was (the engine's words).
+    fn action_done<T>(&self, done: Result<T, merpati_core::SendError>) {
+        if let Err(error) = done {
+            self.post(Update::ActionError(error.to_string()));
         }
     }
 

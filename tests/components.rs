@@ -206,6 +206,11 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
+        quote: None,
+        forwarded: false,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
         system: false,
     }
 }
@@ -283,6 +288,7 @@ fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatRow {
         last_text: Some(last.to_owned()),
         unread,
         typing: Vec::new(),
+        draft: None,
     }
 }
 

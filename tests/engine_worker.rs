@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use merpati_app::worker::EngineWorker;
 use merpati_bridge::{self as bridge, AuthMode, Command, ConnectionPhase, Update, View};
-use merpati_protocol::ChatId;
+use merpati_protocol::{ChatId, ClientMsgId};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -90,6 +90,37 @@ async fn what_cannot_be_done_comes_back_as_words() {
     })
     .await;
     assert_eq!(words, "That chat does not exist");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_action_on_a_message_comes_back_as_the_engines_words() {
+    let (worker, updates) = started_worker();
+    let target = ClientMsgId([7; 16]);
+    let refused = [
+        Command::React {
+            chat: ChatId(99),
+            target,
+            emoji: "👍".to_owned(),
+        },
+        Command::DeleteForMe {
+            chat: ChatId(99),
+            target,
+        },
+    ];
+    for (index, command) in refused.into_iter().enumerate() {
+        worker.handle(command);
+        let words = heard(
+            &updates,
+            "why the action cannot be done",
+            |update| match update {
+                Update::ActionError(words) => Some(words.clone()),
+                _ => None,
+            },
+        )
+        .await;
+        assert_eq!(words, "That chat does not exist", "action {index}");
+        updates.borrow_mut().clear();
+    }
 }
 
 #[wasm_bindgen_test]

@@ -93,6 +93,11 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         text: text.to_owned(),
         sender: (!own).then(|| "bob".to_owned()),
         time: "09:41".to_owned(),
+        quote: None,
+        forwarded: false,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
         system: false,
     }
 }
@@ -117,7 +122,7 @@ fn mounted_chat(
 ) -> (
     HtmlElement,
     Chat,
-    Arc<Mutex<Vec<()>>>,
+    Arc<Mutex<Vec<String>>>,
     Arc<Mutex<Vec<Option<String>>>>,
     Arc<Mutex<Vec<bool>>>,
     impl Sized,
@@ -130,7 +135,7 @@ fn mounted_chat(
         receipts: RwSignal::new(None),
         blocked: RwSignal::new(false),
     };
-    let (on_typing, typed) = recorder::<()>();
+    let (on_input, typed) = recorder::<String>();
     let (on_details, details) = recorder::<Option<String>>();
     let (on_block, blocks) = recorder::<bool>();
     let root = container();
@@ -146,7 +151,7 @@ fn mounted_chat(
                 on_back=Callback::new(|()| {})
                 kind=chat.kind
                 typing=chat.typing
-                on_typing
+                on_input
                 presence=chat.presence
                 now_ms=Signal::stored(NOW_MS)
                 receipts=chat.receipts
@@ -180,7 +185,7 @@ async fn the_open_chat_says_who_is_typing_and_forgets_it_when_they_stop() {
     leptos::task::tick().await;
     assert!(find_all(&root, "typing-indicator").is_empty());
 
-    // Each input in the composer counts as typing.
+    // Each input in the composer goes out (as typing, and as the chat's draft).
     let input: HtmlTextAreaElement = find(&root, "composer-input").dyn_into().expect("a box");
     input.set_value("h");
     let init = web_sys::EventInit::new();
@@ -188,7 +193,7 @@ async fn the_open_chat_says_who_is_typing_and_forgets_it_when_they_stop() {
     let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("an event");
     input.dispatch_event(&event).expect("dispatched");
     leptos::task::tick().await;
-    assert_eq!(recorded(&typed).len(), 1);
+    assert_eq!(recorded(&typed), vec!["h".to_owned()]);
 }
 
 #[wasm_bindgen_test]
@@ -199,6 +204,7 @@ async fn the_chat_list_shows_who_is_typing_instead_of_the_last_message() {
         last_text: Some("see you".to_owned()),
         unread: 0,
         typing: vec!["bob".to_owned()],
+        draft: None,
     }]);
     let root = container();
     let _handle = mount_to(root.clone(), move || {
@@ -213,6 +219,19 @@ async fn the_chat_list_shows_who_is_typing_instead_of_the_last_message() {
     leptos::task::tick().await;
     assert!(find_all(&item, "typing-indicator").is_empty());
     assert!(text(&item).contains("see you"));
+
+    // Someone typing there says so even over the person's own draft; the draft comes back
+    // when they stop.
+    chats.update(|chats| {
+        chats[0].draft = Some("nanti".to_owned());
+        chats[0].typing = vec!["bob".to_owned()];
+    });
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&item, "typing-indicator")), "bob is typing…");
+    assert!(find_all(&item, "chat-draft").is_empty());
+    chats.update(|chats| chats[0].typing.clear());
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&item, "chat-draft")), "Draft: nanti");
 }
 
 #[wasm_bindgen_test]
@@ -256,6 +275,7 @@ async fn the_tab_title_counts_unread_messages_across_chats() {
         last_text: None,
         unread,
         typing: Vec::new(),
+        draft: None,
     };
     let chats = RwSignal::new(vec![chat(1, 2), chat(2, 1), chat(3, 0)]);
     let root = container();

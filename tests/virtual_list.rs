@@ -33,6 +33,11 @@ fn message(index: usize) -> MessageRow {
         text: format!("message {index} ") + &"lorem ipsum dolor ".repeat(index % 5 * 3),
         sender: None,
         time: "09:41".to_owned(),
+        quote: None,
+        forwarded: false,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
         system: false,
     }
 }

@@ -29,7 +29,8 @@ use wasm_bindgen::JsCast;
 
 pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
-    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat, View,
+    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat,
+    QuoteRow, ReactionRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -84,6 +85,65 @@ pub enum Command {
         /// `merpati_protocol::content::text_body`).
         text: String,
     },
+    /// Answer a message (`target`) with a text; the reply quotes it.
+    SendReply {
+        /// The chat.
+        chat: ChatId,
+        /// The message answered.
+        target: ClientMsgId,
+        /// What the person wrote.
+        text: String,
+    },
+    /// Replace the text of one of this account's messages, for everyone.
+    Edit {
+        /// The chat.
+        chat: ChatId,
+        /// The message edited.
+        target: ClientMsgId,
+        /// Its new text.
+        text: String,
+    },
+    /// Delete one of this account's messages for every member.
+    DeleteForEveryone {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        target: ClientMsgId,
+    },
+    /// Delete a message on this account's devices only.
+    DeleteForMe {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        target: ClientMsgId,
+    },
+    /// React to a message with an emoji; the same emoji again takes the reaction back.
+    React {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        target: ClientMsgId,
+        /// The emoji.
+        emoji: String,
+    },
+    /// Send a message's text to another chat, marked forwarded.
+    Forward {
+        /// The chat the message is in.
+        from: ChatId,
+        /// The message.
+        target: ClientMsgId,
+        /// The chat it goes to.
+        to: ChatId,
+    },
+    /// What the composer of a chat holds now (kept as its draft; blank removes it).
+    SetDraft {
+        /// The chat.
+        chat: ChatId,
+        /// The composer's text.
+        text: String,
+    },
+    /// The person typed in the chat's composer (the engine throttles what goes out).
+    Typing(ChatId),
     /// Try to connect now instead of waiting.
     RetryNow,
     /// Send a refused message again, under the same id.
@@ -121,9 +181,6 @@ pub enum Command {
     /// Whether the page is visible: a chat is marked read only while someone can see it, and
     /// a waiting reconnect is tried at once when the tab is shown again.
     Visible(bool),
-    /// The person is typing in a chat (the worker tells the others, at most every few
-    /// seconds).
-    Typing(ChatId),
     /// Open the details (who has it, who read it) of one of this account's messages in the
     /// chat on screen, or close them.
     ShowReceipts(Option<ClientMsgId>),
@@ -176,6 +233,9 @@ pub enum Update {
     RequestFailed(ErrorCode),
     /// A request could not be made (words for the person).
     RequestError(String),
+    /// An action on a message (reply, edit, delete, react, forward) was refused: the engine's
+    /// words, for the composer.
+    ActionError(String),
     /// Local data is gone and the device is signed out.
     SignedOut(SignOutReason),
     /// What the screens show now.
@@ -239,8 +299,22 @@ mod tests {
             },
             Command::OpenChat(None),
             Command::OpenChat(Some(ChatId(7))),
-            Command::Visible(false),
+            Command::React {
+                chat: ChatId(7),
+                target: ClientMsgId([3; 16]),
+                emoji: "👍".to_owned(),
+            },
+            Command::Forward {
+                from: ChatId(7),
+                target: ClientMsgId([3; 16]),
+                to: ChatId(8),
+            },
+            Command::SetDraft {
+                chat: ChatId(7),
+                text: "nanti".to_owned(),
+            },
             Command::Typing(ChatId(7)),
+            Command::Visible(false),
             Command::ShowReceipts(None),
             Command::SetPrivacy(Privacy {
                 share_read_receipts: false,
@@ -261,6 +335,7 @@ mod tests {
                 last_text: Some("sampai".to_owned()),
                 unread: 2,
                 typing: vec!["ilham".to_owned()],
+                draft: Some("nanti".to_owned()),
             }],
             phase: ConnectionPhase::Online,
             next_attempt_at_ms: Some(1.5e12),
@@ -277,6 +352,20 @@ mod tests {
                     text: "Waiting for this message's key".to_owned(),
                     sender: Some("ilham".to_owned()),
                     time: "09:41".to_owned(),
+                    quote: Some(QuoteRow {
+                        target: "11aa".to_owned(),
+                        sender: "hana".to_owned(),
+                        text: "kapan?".to_owned(),
+                    }),
+                    forwarded: false,
+                    edited: true,
+                    deleted: false,
+                    reactions: vec![ReactionRow {
+                        emoji: "👍".to_owned(),
+                        count: 1,
+                        people: vec!["hana".to_owned()],
+                        mine: true,
+                    }],
                     system: false,
                 }],
                 kind: Some(ChatKind::Group),
@@ -301,6 +390,7 @@ mod tests {
                 }),
                 am_admin: false,
                 blocked: false,
+                draft: None,
             }),
             privacy: Privacy::default(),
         }));

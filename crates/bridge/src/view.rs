@@ -61,6 +61,8 @@ pub struct OpenChat {
     pub am_admin: bool,
     /// A 1:1 chat whose other person this account blocks.
     pub blocked: bool,
+    /// What the person typed here and has not sent: the composer starts with it.
+    pub draft: Option<String>,
 }
 
 /// One chat in the chat list.
@@ -76,6 +78,8 @@ pub struct ChatRow {
     pub unread: usize,
     /// Who is typing in it now.
     pub typing: Vec<String>,
+    /// What the person typed here and has not sent; shown instead of the last message.
+    pub draft: Option<String>,
 }
 
 /// One message as the message list shows it.
@@ -95,9 +99,51 @@ pub struct MessageRow {
     pub sender: Option<String>,
     /// When it was sent, as the person's clock shows it.
     pub time: String,
+    /// The message it answers, quoted.
+    pub quote: Option<QuoteRow>,
+    /// Forwarded from another chat (`message-forwarded`).
+    pub forwarded: bool,
+    /// Its sender edited it (`message-edited`).
+    pub edited: bool,
+    /// Its sender deleted it for everyone (`data-deleted`); `text` says so.
+    pub deleted: bool,
+    /// The reactions under it, most chosen first.
+    pub reactions: Vec<ReactionRow>,
     /// A line the server wrote about the group ("alice renamed the group to …"): shown
-    /// centered, as nobody's message.
+    /// centered, as nobody's message, and nobody can act on it.
     pub system: bool,
+}
+
+impl MessageRow {
+    /// Whether a person can answer, react to or forward it: it is open, has text, and is
+    /// neither deleted nor a line the server wrote.
+    pub fn has_live_text(&self) -> bool {
+        self.lock == MessageLock::Open && !self.deleted && !self.system
+    }
+}
+
+/// The message a reply answers, as quoted above the reply's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRow {
+    /// The answered message's id in hex (`data-target-id`: what clicking the quote scrolls to).
+    pub target: String,
+    /// Who wrote it.
+    pub sender: String,
+    /// The start of its text.
+    pub text: String,
+}
+
+/// One emoji under a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionRow {
+    /// The emoji (`data-emoji`).
+    pub emoji: String,
+    /// How many people chose it.
+    pub count: usize,
+    /// Who chose it, by name.
+    pub people: Vec<String>,
+    /// Whether this account is among them (choosing it again takes it back).
+    pub mine: bool,
 }
 
 /// One member as a group's members panel shows it.

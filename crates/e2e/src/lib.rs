@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use hyper_util::client::legacy::connect::HttpConnector;
 use merpati_testkit::ServerOptions;
@@ -320,6 +321,62 @@ impl Browser {
             Ok((texts == expected).then_some(()))
         })
         .await
+    }
+
+    /// The XPath of the message in the open chat whose text is exactly `text` (no `'` in it).
+    pub fn message_xpath(text: &str) -> String {
+        format!(
+            "//*[@data-testid='message'][.//*[@data-testid='message-text'][normalize-space()='{text}']]"
+        )
+    }
+
+    /// Waits for the message in the open chat whose text is exactly `text`.
+    pub async fn message_with_text(&self, text: &str) -> Result<Element, HarnessError> {
+        let xpath = Self::message_xpath(text);
+        Ok(self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::XPath(&xpath))
+            .await?)
+    }
+
+    /// Right-clicks the message whose text is `text` and chooses `item` (a testid) in the
+    /// menu that opens on it.
+    pub async fn choose_in_menu(&self, text: &str, item: &str) -> Result<(), HarnessError> {
+        let message = self.message_with_text(text).await?;
+        let right_click = MouseActions::new("mouse".to_owned())
+            .then(PointerAction::MoveToElement {
+                element: message.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_RIGHT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_RIGHT,
+            });
+        self.client.perform_actions(right_click).await?;
+        let choice = self
+            .eventually(&format!("{item} in the menu of “{text}”"), || async {
+                Ok(message.find(testid(item)).await.ok())
+            })
+            .await?;
+        choice.click().await?;
+        Ok(())
+    }
+
+    /// Whether the open chat shows a message whose text is exactly `text`, with a descendant
+    /// matching `inner` (an XPath step such as `*[@data-testid='message-edited']`).
+    pub async fn message_has(&self, text: &str, inner: &str) -> Result<bool, HarnessError> {
+        let xpath = format!("{}//{inner}", Self::message_xpath(text));
+        Ok(!self
+            .client
+            .find_all(Locator::XPath(&xpath))
+            .await?
+            .is_empty())
     }
 
     /// The `data-status` of every message in the open chat.

@@ -39,13 +39,6 @@ impl AppContext {
         self.project(|view| view.privacy)
     }
 
-    /// The person is typing in the chat on screen.
-    pub fn typing_now(self) {
-        if let Some(chat) = self.open_chat_id_untracked() {
-            self.send(Command::Typing(chat));
-        }
-    }
-
     /// Opens the details of a message (its `data-msg-id`) in the chat on screen, or closes
     /// them.
     pub fn show_receipts(self, id: Option<String>) {

@@ -137,7 +137,6 @@ pub fn MainScreen() -> impl IntoView {
                         on_remove_member=Callback::new(move |user| app.remove_member(user))
                         on_leave=Callback::new(move |()| app.leave_chat())
                         typing=app.typing()
-                        on_typing=Callback::new(move |()| app.typing_now())
                         presence=app.presence()
                         now_ms=app.now_ms()
                         receipts=app.receipts()
@@ -147,6 +146,11 @@ pub fn MainScreen() -> impl IntoView {
                         on_rename=Callback::new(move |title| app.rename_group(title))
                         blocked=app.blocked()
                         on_block=Callback::new(move |blocked| app.set_blocked(blocked))
+                        on_action=Callback::new(move |action| app.message_action(action))
+                        forward_targets=app.forward_targets()
+                        draft=app.draft()
+                        on_input=Callback::new(move |text| app.composer_input(text))
+                        action_error=app.action_error()
                     />
                 </Show>
             </section>

@@ -59,6 +59,8 @@ pub struct AppContext {
     auth_step: RwSignal<Option<AuthStep>>,
     auth_error: RwSignal<Option<String>>,
     request_error: RwSignal<Option<String>>,
+    /// Why the last action on a message was refused (for the composer).
+    pub(crate) action_error: RwSignal<Option<String>>,
     new_chat: RwSignal<Option<NewChatMode>>,
     /// What the worker showed last.
     view: RwSignal<View>,
@@ -89,6 +91,7 @@ pub fn provide_app_context() -> AppContext {
     let auth_step = RwSignal::new(None);
     let auth_error = RwSignal::new(None);
     let request_error = RwSignal::new(None);
+    let action_error = RwSignal::new(None);
     let new_chat = RwSignal::new(None);
 
     let on_update = move |update: Update| match update {
@@ -125,6 +128,7 @@ pub fn provide_app_context() -> AppContext {
             request_error.set(Some(request_failure_words(code).to_owned()));
         }
         Update::RequestError(words) => request_error.set(Some(words)),
+        Update::ActionError(words) => action_error.set(Some(words)),
         Update::SignedOut(reason) => {
             new_chat.set(None);
             request_error.set(None);
@@ -169,6 +173,7 @@ pub fn provide_app_context() -> AppContext {
         auth_step,
         auth_error,
         request_error,
+        action_error,
         new_chat,
         view,
         now_ms,
@@ -297,6 +302,28 @@ impl AppContext {
     /// Whether this account is (still) in the chat on screen.
     pub fn is_member(self) -> Signal<bool> {
         self.project_open_chat(|chat| chat.is_member)
+    }
+
+    /// The draft of the chat on screen (what its composer starts with).
+    pub fn draft(self) -> Signal<Option<String>> {
+        self.project_open_chat(|chat| chat.draft.clone())
+    }
+
+    /// The chats a message on screen can be forwarded to: every other one.
+    pub fn forward_targets(self) -> Signal<Vec<ChatRow>> {
+        self.project(|view| {
+            let open = view.open_chat.as_ref().map(|chat| chat.id);
+            view.chats
+                .iter()
+                .filter(|chat| Some(chat.id) != open)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Why the last action on a message was refused.
+    pub fn action_error(self) -> Signal<Option<String>> {
+        self.action_error.into()
     }
 
     /// Which new-chat form is open, if any.
@@ -454,6 +481,8 @@ impl AppContext {
 
     /// Shows a chat (it is marked read); it is on screen once the worker's view says so.
     pub fn open_chat(self, chat: ChatId) {
+        // Words about an action in the chat left behind do not belong to the next one.
+        self.action_error.set(None);
         self.send(Command::OpenChat(Some(chat)));
     }
 

@@ -9,7 +9,8 @@ use merpati_protocol::ChatId;
 use super::signals::typing_words;
 
 /// The chats, in the order given (latest activity first). Each row shows the title, the last
-/// message (or who is typing there) and, when there is any, the unread count.
+/// message (or who is typing there, or "Draft: …" while the person has unsent text there)
+/// and, when there is any, the unread count.
 #[component]
 pub fn ChatList(
     /// The chats to show.
@@ -59,19 +60,30 @@ pub fn ChatList(
                                 </span>
                                 <span class="chat-text">
                                     <span class="chat-title">{title}</span>
-                                    {move || match summary.with(|chat| typing_words(&chat.typing)) {
-                                        Some(words) => view! {
-                                            <span data-testid="typing-indicator" class="last-text typing">
-                                                {words}
-                                            </span>
+                                    {move || {
+                                        if let Some(words) = summary.with(|chat| typing_words(&chat.typing)) {
+                                            return view! {
+                                                <span data-testid="typing-indicator" class="last-text typing">
+                                                    {words}
+                                                </span>
+                                            }
+                                            .into_any();
                                         }
-                                        .into_any(),
-                                        None => view! {
-                                            <span class="last-text">
-                                                {summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
-                                            </span>
+                                        match summary.with(|chat| chat.draft.clone()) {
+                                            Some(draft) => view! {
+                                                <span class="last-text draft" data-testid="chat-draft">
+                                                    <em>"Draft: "</em>
+                                                    {draft}
+                                                </span>
+                                            }
+                                            .into_any(),
+                                            None => view! {
+                                                <span class="last-text">
+                                                    {summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
+                                                </span>
+                                            }
+                                            .into_any(),
                                         }
-                                        .into_any(),
                                     }}
                                 </span>
                                 <Show when=move || { unread() > 0 }>

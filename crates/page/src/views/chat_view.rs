@@ -1,18 +1,58 @@
 //! One chat on screen.
 
+use leptos::html::Section;
 use leptos::prelude::*;
-use merpati_bridge::{MemberRow, MessageReceipts, MessageRow};
-use merpati_protocol::{ChatKind, Presence};
+use merpati_bridge::{ChatRow, MemberRow, MessageReceipts, MessageRow};
+use merpati_protocol::{ChatId, ChatKind, Presence};
+use wasm_bindgen::JsCast;
 
 use super::chat_members::{ChatMembers, LEFT_NOTICE};
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
-use super::composer::Composer;
+use super::composer::{Composer, Composing};
 use super::message_list::MessageList;
 use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
 
 /// Shown instead of the composer in a 1:1 chat whose other person this account blocks.
 pub const BLOCKED_NOTICE: &str = "You blocked this person. They cannot message you here.";
+use super::message_menu::MenuChoice;
+
+/// What the person did to a message (ids in hex, as `data-msg-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageAction {
+    /// Answer `target` with `text`.
+    Reply {
+        /// The answered message.
+        target: String,
+        /// The answer.
+        text: String,
+    },
+    /// Give an own message a new text.
+    Edit {
+        /// The edited message.
+        target: String,
+        /// Its new text.
+        text: String,
+    },
+    /// Delete an own message for everyone.
+    DeleteForEveryone(String),
+    /// Delete a message on this account's devices only.
+    DeleteForMe(String),
+    /// React with an emoji (the same again takes it back).
+    React {
+        /// The message.
+        target: String,
+        /// The emoji.
+        emoji: String,
+    },
+    /// Send a message's text to another chat.
+    Forward {
+        /// The message.
+        target: String,
+        /// The chat it goes to.
+        to: ChatId,
+    },
+}
 
 /// A chat: its title, its messages and the composer. Under the header, a 1:1 chat shows its
 /// safety number ("Verify") and a group its members, each in a disclosure that starts open
@@ -68,9 +108,6 @@ pub fn ChatView(
     /// Who is typing in the chat.
     #[prop(into, default = Signal::stored(Vec::new()))]
     typing: Signal<Vec<String>>,
-    /// The person is typing (each input in the composer).
-    #[prop(optional)]
-    on_typing: Option<Callback<()>>,
     /// A 1:1 chat's other person: online or last seen.
     #[prop(into, default = Signal::stored(None))]
     presence: Signal<Option<Presence>>,
@@ -98,8 +135,23 @@ pub fn ChatView(
     /// Block (`true`) or unblock the other person of the 1:1 chat.
     #[prop(optional)]
     on_block: Option<Callback<bool>>,
+    /// An action on a message; without it messages have no menu. `Err` carries words for the
+    /// composer.
+    #[prop(optional)]
+    on_action: Option<Callback<MessageAction, Result<(), String>>>,
+    /// The chats a message can be forwarded to.
+    #[prop(into, default = Signal::stored(Vec::new()))]
+    forward_targets: Signal<Vec<ChatRow>>,
+    /// What the composer starts with when the chat opens (its draft).
+    #[prop(into, optional)]
+    draft: MaybeProp<String>,
+    /// The person typed in the composer (a new message or a reply, not an edit): its text.
+    #[prop(optional)]
+    on_input: Option<Callback<String>>,
+    /// Why the last action on a message was refused (the engine's words).
+    #[prop(into, optional)]
+    action_error: MaybeProp<String>,
 ) -> impl IntoView {
-    let on_typing = on_typing.unwrap_or_else(|| Callback::new(|()| {}));
     let on_details = on_details.unwrap_or_else(|| Callback::new(|_| {}));
     let on_block = on_block.unwrap_or_else(|| Callback::new(|_| {}));
     let on_key_change_ok = on_key_change_ok.unwrap_or_else(|| Callback::new(|()| {}));
@@ -147,8 +199,9 @@ pub fn ChatView(
         .into_any(),
         None => ().into_any(),
     };
+    let section = NodeRef::<Section>::new();
     view! {
-        <section class="chat-view">
+        <section class="chat-view" node_ref=section>
             <header class="chat-header">
                 <button
                     type="button"
@@ -170,12 +223,90 @@ pub fn ChatView(
             <KeyChangeBanner notice=Signal::derive(move || key_change.get()) on_ok=on_key_change_ok/>
             {move || {
                 key.track();
+                let text = RwSignal::new(draft.get_untracked().unwrap_or_default());
+                let composing = RwSignal::new(None::<Composing>);
+                let local_error = RwSignal::new(None::<String>);
+                let act = move |action: MessageAction| match on_action {
+                    Some(on_action) => on_action.run(action),
+                    None => Err("That cannot be done here".to_owned()),
+                };
+                let on_choice = on_action
+                    .map(|_| {
+                        Callback::new(move |choice: MenuChoice| {
+                            let action = match choice {
+                                MenuChoice::Reply(row) => {
+                                    let sender = match (row.own, row.sender) {
+                                        (true, _) => "You".to_owned(),
+                                        (false, Some(name)) => name,
+                                        (false, None) => title.get_untracked(),
+                                    };
+                                    composing.set(Some(Composing::Reply {
+                                        target: row.id,
+                                        sender,
+                                        text: row.text,
+                                    }));
+                                    focus_composer(section);
+                                    return;
+                                }
+                                MenuChoice::Edit(row) => {
+                                    text.set(row.text);
+                                    composing.set(Some(Composing::Edit { target: row.id }));
+                                    focus_composer(section);
+                                    return;
+                                }
+                                MenuChoice::DeleteForEveryone(id) => {
+                                    MessageAction::DeleteForEveryone(id)
+                                }
+                                MenuChoice::DeleteForMe(id) => MessageAction::DeleteForMe(id),
+                                MenuChoice::React { target, emoji } => {
+                                    MessageAction::React { target, emoji }
+                                }
+                                MenuChoice::Forward { target, to } => {
+                                    MessageAction::Forward { target, to }
+                                }
+                            };
+                            local_error.set(act(action).err());
+                        })
+                    });
+                let send = Callback::new(move |message: String| {
+                    let sent = match composing.get_untracked() {
+                        None => on_send.run(message),
+                        Some(Composing::Reply { target, .. }) => {
+                            act(MessageAction::Reply { target, text: message })
+                        }
+                        Some(Composing::Edit { target }) => {
+                            act(MessageAction::Edit { target, text: message })
+                        }
+                    };
+                    if sent.is_ok() {
+                        composing.set(None);
+                        local_error.set(None);
+                    }
+                    sent
+                });
+                let cancel = Callback::new(move |()| {
+                    if matches!(composing.get_untracked(), Some(Composing::Edit { .. })) {
+                        text.set(String::new());
+                    }
+                    composing.set(None);
+                });
+                let typed = Callback::new(move |value: String| {
+                    let editing = matches!(composing.get_untracked(), Some(Composing::Edit { .. }));
+                    if let (Some(on_input), false) = (on_input, editing) {
+                        on_input.run(value);
+                    }
+                });
+                let remote_error = Signal::derive(move || {
+                    local_error.get().or_else(|| action_error.get())
+                });
                 view! {
                     <MessageList
                         rows
                         on_reach_top
                         on_retry
                         on_details=Callback::new(move |id| on_details.run(Some(id)))
+                        on_choice
+                        forward_targets
                     />
                     <MessageReceiptsPanel receipts on_close=Callback::new(move |()| on_details.run(None))/>
                     <Show when=move || !blocked.get()>
@@ -208,14 +339,32 @@ pub fn ChatView(
                                 }
                             }
                         >
-                            // Input events bubble from the composer's box: each one is typing.
-                            <div class="composer-slot" on:input=move |_| on_typing.run(())>
-                                <Composer on_send/>
-                            </div>
+                            <Composer
+                                on_send=send
+                                text
+                                on_input=typed
+                                composing=Signal::derive(move || composing.get())
+                                on_cancel=cancel
+                                remote_error
+                            />
                         </Show>
                     </Show>
                 }
             }}
         </section>
+    }
+}
+
+/// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).
+fn focus_composer(section: NodeRef<Section>) {
+    let input = section.get_untracked().and_then(|section| {
+        section
+            .query_selector("[data-testid=composer-input]")
+            .ok()
+            .flatten()
+    });
+    if let Some(input) = input.and_then(|input| input.dyn_into::<web_sys::HtmlElement>().ok()) {
+        // Focusing cannot fail in a way the person could act on.
+        let _ = input.focus();
     }
 }

@@ -1,6 +1,26 @@
-//! The message box.
+//! The message box, and what it is writing: a new message, a reply (the answered message
+//! quoted above the box), or an edit of an own message.
 
 use leptos::prelude::*;
+
+/// What the composer writes besides a plain new message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Composing {
+    /// An answer to a message.
+    Reply {
+        /// The answered message's id (hex).
+        target: String,
+        /// Who wrote it.
+        sender: String,
+        /// Its text.
+        text: String,
+    },
+    /// A new text for an own message.
+    Edit {
+        /// The edited message's id (hex).
+        target: String,
+    },
+}
 
 /// Where a person writes. Enter sends, Shift+Enter starts a new line; an empty message is not
 /// sent. `on_send` answers `Err(words)` when the message cannot be sent (e.g. too long): the
@@ -9,9 +29,64 @@ use leptos::prelude::*;
 pub fn Composer(
     /// Send a message; `Err` carries words to show.
     on_send: Callback<String, Result<(), String>>,
+    /// The text in the box, when the caller keeps it (to start from a draft, or put an edited
+    /// message's text in).
+    #[prop(optional)]
+    text: Option<RwSignal<String>>,
+    /// The person changed the text (each keystroke).
+    #[prop(optional)]
+    on_input: Option<Callback<String>>,
+    /// A reply or an edit in progress, shown above the box with a cancel button.
+    #[prop(into, optional)]
+    composing: MaybeProp<Composing>,
+    /// The person cancelled the reply or edit.
+    #[prop(optional)]
+    on_cancel: Option<Callback<()>>,
+    /// Words from elsewhere about why an action was refused (the engine's), shown like the
+    /// composer's own.
+    #[prop(into, optional)]
+    remote_error: MaybeProp<String>,
 ) -> impl IntoView {
-    let text = RwSignal::new(String::new());
+    let text = text.unwrap_or_else(|| RwSignal::new(String::new()));
     let error = RwSignal::new(None::<String>);
+    let shown_error = move || error.get().or_else(|| remote_error.get());
+    let cancel = move || {
+        if let Some(on_cancel) = on_cancel {
+            on_cancel.run(());
+        }
+    };
+    let banner = move || match composing.get() {
+        Some(Composing::Reply { sender, text, .. }) => view! {
+            <div class="composer-context" data-testid="composer-reply">
+                <span class="context-label">"Replying to " <strong>{sender}</strong></span>
+                <span class="context-text">{text}</span>
+                <button
+                    type="button"
+                    data-testid="composer-reply-cancel"
+                    aria-label="Cancel the reply"
+                    on:click=move |_| cancel()
+                >
+                    "×"
+                </button>
+            </div>
+        }
+        .into_any(),
+        Some(Composing::Edit { .. }) => view! {
+            <div class="composer-context" data-testid="composer-editing">
+                <span class="context-label">"Editing your message"</span>
+                <button
+                    type="button"
+                    data-testid="composer-editing-cancel"
+                    aria-label="Cancel the edit"
+                    on:click=move |_| cancel()
+                >
+                    "×"
+                </button>
+            </div>
+        }
+        .into_any(),
+        None => ().into_any(),
+    };
     let send = move || {
         let message = text.get_untracked();
         if message.trim().is_empty() {
@@ -33,15 +108,25 @@ pub fn Composer(
                 send();
             }
         >
+            {banner}
             <textarea
                 data-testid="composer-input"
                 rows="1"
                 placeholder="Write a message"
                 aria-label="Message"
                 prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    let value = event_target_value(&ev);
+                    text.set(value.clone());
+                    if let Some(on_input) = on_input {
+                        on_input.run(value);
+                    }
+                }
                 on:keydown=move |ev| {
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                    if ev.key() == "Escape" && composing.with(Option::is_some) {
+                        ev.prevent_default();
+                        cancel();
+                    } else if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         send();
                     }
@@ -50,9 +135,9 @@ pub fn Composer(
             <button data-testid="composer-send" type="submit" class="primary" aria-label="Send">
                 "Send"
             </button>
-            <Show when=move || error.with(Option::is_some)>
+            <Show when=move || shown_error().is_some()>
                 <p data-testid="composer-error" class="error" role="alert">
-                    {move || error.get().unwrap_or_default()}
+                    {move || shown_error().unwrap_or_default()}
                 </p>
             </Show>
         </form>

@@ -22,9 +22,12 @@ use std::rc::Rc;
 
 use leptos::html::Div;
 use leptos::prelude::*;
-use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
+use merpati_bridge::{ChatRow, MessageRow};
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
+
+use super::message::{Message, MessageHandlers};
+use super::message_menu::MenuChoice;
 
 /// The most message rows in the DOM at once (the product's budget is 200).
 pub const WINDOW: usize = 150;
@@ -34,27 +37,10 @@ const STEP: usize = 50;
 const FIRST_ESTIMATE_PX: f64 = 60.0;
 /// Distance from an edge, in pixels, that counts as "at" the edge.
 const EDGE_PX: f64 = 48.0;
-
-/// What can change about a message already shown: pending → sent → read, its time, and a
-/// message waiting for its key opening once the key arrives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Live {
-    status: MessageStatus,
-    time: String,
-    lock: MessageLock,
-    text: String,
-}
-
-impl Live {
-    fn of(row: &MessageRow) -> Live {
-        Live {
-            status: row.status,
-            time: row.time.clone(),
-            lock: row.lock,
-            text: row.text.clone(),
-        }
-    }
-}
+/// How long a message a quote jumped to stays highlighted.
+const HIGHLIGHT_MS: u64 = 2000;
+/// Where a message a quote jumped to stands, in pixels below the top of the view.
+const JUMP_OFFSET_PX: f64 = 16.0;
 
 /// Which rows the reader wants rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +93,12 @@ pub fn MessageList(
     /// messages when given.
     #[prop(optional)]
     on_details: Option<Callback<String>>,
+    /// A choice in a message's menu; without it messages have no menu.
+    #[prop(default = None)]
+    on_choice: Option<Callback<MenuChoice>>,
+    /// The chats a message can be forwarded to.
+    #[prop(into, default = Signal::stored(Vec::new()))]
+    forward_targets: Signal<Vec<ChatRow>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
     let top_spacer = NodeRef::<Div>::new();
@@ -116,6 +108,8 @@ pub fn MessageList(
     // The margin under the top spacer, in [0, 1) pixels (see the module documentation).
     let spacer_fraction = RwSignal::new(0.0_f64);
     let memory = Rc::new(ScrollMemory::default());
+    // For the quote's jump (a callback, which must be `Send`: the memory stays on this thread).
+    let jump_memory = StoredValue::new_local(memory.clone());
 
     let span = Memo::new(move |previous: Option<&Span>| {
         let hint = previous.map_or(0, |span| span.start);
@@ -290,14 +284,63 @@ pub fn MessageList(
     };
 
     // What can change about a message already shown, by id: the rows stay the same DOM
-    // elements and only these parts update.
+    // elements and only their changing parts update.
     let live = Memo::new(move |_| {
         rendered_rows.with(|rows| {
             rows.iter()
-                .map(|row| (row.id.clone(), Live::of(row)))
-                .collect::<HashMap<String, Live>>()
+                .map(|row| (row.id.clone(), row.clone()))
+                .collect::<HashMap<String, MessageRow>>()
         })
     });
+
+    // A quote was clicked: bring the quoted message into view and highlight it briefly. A row
+    // already rendered is scrolled to at once; otherwise the window moves to it and the
+    // after-render step puts it where the anchor says (like a dragged scrollbar).
+    let highlighted = RwSignal::new(None::<String>);
+    let on_quote = Callback::new(move |target: String| {
+        let Some(element) = list.get_untracked() else {
+            return;
+        };
+        let Some(index) = rows.with_untracked(|rows| position_of(rows, &target, 0)) else {
+            return;
+        };
+        highlighted.set(Some(target.clone()));
+        let clear = target.clone();
+        set_timeout(
+            move || {
+                if highlighted.try_get_untracked().flatten().as_deref() == Some(clear.as_str()) {
+                    highlighted.try_set(None);
+                }
+            },
+            std::time::Duration::from_millis(HIGHLIGHT_MS),
+        );
+        if let Some(row) = row_element(&element, &target) {
+            let moved = offset_in_view(&element, &row) - JUMP_OFFSET_PX;
+            element.set_scroll_top(element.scroll_top() + moved.round() as i32);
+            return;
+        }
+        jump_memory.with_value(|memory| {
+            memory.anchor.replace(Some(Anchor {
+                id: target,
+                offset: JUMP_OFFSET_PX,
+            }))
+        });
+        let first = rows.with_untracked(|rows| {
+            rows.get(index.saturating_sub(WINDOW / 3))
+                .map(|row| row.id.clone())
+        });
+        if let Some(first) = first {
+            wanted.set(Wanted::From(first));
+        }
+    });
+    let handlers = MessageHandlers {
+        on_choice,
+        forward_targets,
+        on_quote,
+        on_retry,
+        on_details,
+        highlighted: highlighted.into(),
+    };
 
     view! {
         <div class="message-pane">
@@ -322,12 +365,11 @@ pub fn MessageList(
                     key=|row| row.id.clone()
                     children=move |row| {
                         let id = row.id.clone();
-                        let initial = Live::of(&row);
                         let state = Signal::derive(move || {
                             live.with(|live| live.get(&id).cloned())
-                                .unwrap_or_else(|| initial.clone())
+                                .unwrap_or_else(|| row.clone())
                         });
-                        view! { <Message row state on_retry on_details/> }
+                        view! { <Message state handlers/> }
                     }
                 />
                 <div
@@ -395,101 +437,4 @@ fn remember_anchor(list: &HtmlElement, memory: &ScrollMemory) {
         }
     }
     memory.anchor.replace(anchor);
-}
-
-/// One message bubble; `state` is its live status and time.
-#[component]
-fn Message(
-    row: MessageRow,
-    state: Signal<Live>,
-    on_retry: Option<Callback<String>>,
-    on_details: Option<Callback<String>>,
-) -> impl IntoView {
-    let id = row.id.clone();
-    let details_id = row.id.clone();
-    if row.system {
-        // A line the server wrote ("alice renamed the group to …"): nobody's message.
-        return view! {
-            <div
-                data-testid="message-system"
-                class="message-system"
-                data-msg-id=row.id
-                role="note"
-            >
-                {move || state.with(|live| live.text.clone())}
-            </div>
-        }
-        .into_any();
-    }
-    let status = move || state.with(|live| live.status);
-    let lock = move || state.with(|live| live.lock);
-    let status_words = move || match status() {
-        MessageStatus::Pending => "Sending…",
-        MessageStatus::Sent => "Sent",
-        MessageStatus::Delivered => "Delivered",
-        MessageStatus::Read => "Read",
-        MessageStatus::Failed => "Not sent",
-    };
-    view! {
-        <div
-            data-testid="message"
-            class="message"
-            class:own=row.own
-            data-msg-id=row.id
-            data-status=move || status().as_str()
-            data-own=if row.own { "true" } else { "false" }
-            data-lock=move || lock().as_str()
-        >
-            {row.sender.map(|name| view! { <span class="sender">{name}</span> })}
-            <p data-testid="message-text" class="message-text">
-                {move || state.with(|live| live.text.clone())}
-            </p>
-            <span class="meta">
-                <time>{move || state.with(|live| live.time.clone())}</time>
-                {row
-                    .own
-                    .then(|| {
-                        view! {
-                            <span data-testid="message-status" class="status">
-                                {status_words}
-                            </span>
-                        }
-                    })}
-                {on_details
-                    .filter(|_| row.own)
-                    .map(|on_details| {
-                        view! {
-                            <button
-                                type="button"
-                                class="link"
-                                data-testid="message-info"
-                                aria-label="Message details"
-                                hidden=move || {
-                                    matches!(status(), MessageStatus::Pending | MessageStatus::Failed)
-                                }
-                                on:click=move |_| on_details.run(details_id.clone())
-                            >
-                                "Info"
-                            </button>
-                        }
-                    })}
-                {on_retry
-                    .filter(|_| row.own)
-                    .map(|on_retry| {
-                        view! {
-                            <button
-                                type="button"
-                                class="link"
-                                data-testid="message-retry"
-                                hidden=move || status() != MessageStatus::Failed
-                                on:click=move |_| on_retry.run(id.clone())
-                            >
-                                "Retry"
-                            </button>
-                        }
-                    })}
-            </span>
-        </div>
-    }
-    .into_any()
 }

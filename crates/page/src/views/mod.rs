@@ -7,6 +7,8 @@
 //! - [`chat_security`]: a 1:1 chat's safety number, and the key-change banner.
 //! - [`chat_members`]: a group's members, removing one, leaving.
 //! - [`message_list`]: the messages of a chat, scrolled to the newest, loading older at the top.
+//! - [`message`]: one message bubble: quote, text, marks, reactions, status.
+//! - [`message_menu`]: what can be done to a message (reply, edit, delete, react, forward).
 //! - [`composer`]: the message box (Enter sends, Shift+Enter breaks the line).
 //! - [`new_chat`]: the forms that start a 1:1 chat or a group.
 //! - [`connection_status`]: online / connecting / offline, and what waits to be sent.
@@ -21,7 +23,9 @@ pub mod chat_security;
 pub mod chat_view;
 pub mod composer;
 pub mod connection_status;
+pub mod message;
 pub mod message_list;
+pub mod message_menu;
 pub mod new_chat;
 pub mod receipts;
 pub mod settings;

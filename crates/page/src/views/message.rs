@@ -1,0 +1,315 @@
+//! One message bubble: its sender, the quote it answers, its text (or the deleted words), the
+//! forwarded and edited marks, its status, its reactions, and the menu of what can be done
+//! to it.
+//!
+//! The menu opens by right-click, by a long press on a touch screen (a pointer held still for
+//! [`LONG_PRESS_MS`]), and from the keyboard: the message is focusable, and the ContextMenu key
+//! or Shift+F10 opens it, as does its "⋯" button (shown on hover and focus).
+
+use leptos::html::Div;
+use leptos::prelude::*;
+use merpati_bridge::{ChatRow, MessageRow, MessageStatus};
+
+use super::message_menu::{MenuChoice, MessageMenu};
+
+/// How long a touch must be held still to open the menu, in milliseconds.
+pub const LONG_PRESS_MS: u64 = 500;
+/// How far a touch may move, in CSS pixels, and still be a long press (not a scroll).
+const LONG_PRESS_SLOP_PX: i32 = 10;
+
+/// What a message offers beyond showing itself: the menu's choices, the quote's jump, retry.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageHandlers {
+    /// A choice in the menu; without it there is no menu.
+    pub on_choice: Option<Callback<MenuChoice>>,
+    /// The chats the menu offers to forward to.
+    pub forward_targets: Signal<Vec<ChatRow>>,
+    /// The quote was clicked: show the quoted message (its id).
+    pub on_quote: Callback<String>,
+    /// Send a refused message again (its id); offered on failed messages when given.
+    pub on_retry: Option<Callback<String>>,
+    /// Open a message's details (its id): who has it and who read it; offered on own
+    /// messages when given.
+    pub on_details: Option<Callback<String>>,
+    /// The message to highlight briefly (the one a quote jumped to).
+    pub highlighted: Signal<Option<String>>,
+}
+
+/// One message bubble; `state` is the row as it shows now (its id never changes).
+#[component]
+pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl IntoView {
+    let MessageHandlers {
+        on_choice,
+        forward_targets,
+        on_quote,
+        on_retry,
+        on_details,
+        highlighted,
+    } = handlers;
+    let (id, own, sender, system) =
+        state.with_untracked(|row| (row.id.clone(), row.own, row.sender.clone(), row.system));
+    if system {
+        // A line the server wrote ("alice renamed the group to …"): nobody's message, and
+        // nothing to do with it.
+        return view! {
+            <div data-testid="message-system" class="message-system" data-msg-id=id role="note">
+                {move || state.with(|row| row.text.clone())}
+            </div>
+        }
+        .into_any();
+    }
+    let bubble = NodeRef::<Div>::new();
+    let menu_open = RwSignal::new(false);
+    let press = StoredValue::new_local(None::<(i32, i32, TimeoutHandle)>);
+    let open_menu = move || {
+        // Setting it again would rebuild an open menu.
+        if on_choice.is_some() && !menu_open.get_untracked() {
+            menu_open.set(true);
+        }
+    };
+    let close_menu = Callback::new(move |()| {
+        if menu_open.get_untracked() {
+            menu_open.set(false);
+            if let Some(bubble) = bubble.get_untracked() {
+                // The focus goes back to the message that opened the menu.
+                let _ = bubble.focus();
+            }
+        }
+    });
+    let cancel_press = move || {
+        if let Some((_, _, timer)) = press.try_update_value(Option::take).flatten() {
+            timer.clear();
+        }
+    };
+    let on_pointerdown = move |ev: web_sys::PointerEvent| {
+        if ev.pointer_type() != "touch" {
+            return;
+        }
+        cancel_press();
+        let timer = set_timeout_with_handle(
+            move || {
+                press.set_value(None);
+                open_menu();
+            },
+            std::time::Duration::from_millis(LONG_PRESS_MS),
+        );
+        if let Ok(timer) = timer {
+            press.set_value(Some((ev.client_x(), ev.client_y(), timer)));
+        }
+    };
+    let on_pointermove = move |ev: web_sys::PointerEvent| {
+        let moved = press.with_value(|press| {
+            press.as_ref().is_some_and(|(x, y, _)| {
+                (ev.client_x() - x).abs() > LONG_PRESS_SLOP_PX
+                    || (ev.client_y() - y).abs() > LONG_PRESS_SLOP_PX
+            })
+        });
+        if moved {
+            cancel_press();
+        }
+    };
+    let on_keydown = move |ev: web_sys::KeyboardEvent| {
+        let opens = ev.key() == "ContextMenu" || (ev.key() == "F10" && ev.shift_key());
+        if opens && !menu_open.get_untracked() {
+            ev.prevent_default();
+            open_menu();
+        }
+    };
+
+    let status = move || state.with(|row| row.status);
+    let status_words = move || match status() {
+        MessageStatus::Pending => "Sending…",
+        MessageStatus::Sent => "Sent",
+        MessageStatus::Delivered => "Delivered",
+        MessageStatus::Read => "Read",
+        MessageStatus::Failed => "Not sent",
+    };
+    let quote = move || {
+        state.with(|row| row.quote.clone()).map(|quote| {
+            let target = quote.target.clone();
+            let label = format!("Show the message from {} this answers", quote.sender);
+            view! {
+                <button
+                    type="button"
+                    class="message-quote"
+                    data-testid="message-quote"
+                    data-target-id=quote.target
+                    aria-label=label
+                    on:click=move |_| on_quote.run(target.clone())
+                >
+                    <span class="quote-sender">{quote.sender}</span>
+                    <span class="quote-text">{quote.text}</span>
+                </button>
+            }
+        })
+    };
+    let reactions = {
+        let id = id.clone();
+        move || {
+            let reactions = state.with(|row| row.reactions.clone());
+            (!reactions.is_empty()).then(|| {
+                let id = id.clone();
+                view! {
+                    <div class="reactions">
+                        {reactions
+                            .into_iter()
+                            .map(|reaction| {
+                                let who = reaction.people.join(", ");
+                                let label = format!("{} {}: {who}", reaction.emoji, reaction.count);
+                                let emoji = reaction.emoji.clone();
+                                let choice = MenuChoice::React {
+                                    target: id.clone(),
+                                    emoji: reaction.emoji.clone(),
+                                };
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="reaction"
+                                        class:mine=reaction.mine
+                                        data-testid="reaction"
+                                        data-emoji=emoji
+                                        data-count=reaction.count.to_string()
+                                        aria-pressed=if reaction.mine { "true" } else { "false" }
+                                        title=who
+                                        aria-label=label
+                                        on:click=move |_| {
+                                            if let Some(on_choice) = on_choice {
+                                                on_choice.run(choice.clone());
+                                            }
+                                        }
+                                    >
+                                        {reaction.emoji} " " {reaction.count}
+                                    </button>
+                                }
+                            })
+                            .collect_view()}
+                    </div>
+                }
+            })
+        }
+    };
+    let retry_id = id.clone();
+    let details_id = id.clone();
+    let highlight_id = id.clone();
+    view! {
+        <div
+            data-testid="message"
+            class="message"
+            class:own=own
+            class:highlighted=move || highlighted.with(|shown| shown.as_deref() == Some(&highlight_id))
+            data-msg-id=id.clone()
+            data-status=move || status().as_str()
+            data-own=if own { "true" } else { "false" }
+            data-lock=move || state.with(|row| row.lock.as_str())
+            data-deleted=move || if state.with(|row| row.deleted) { "true" } else { "false" }
+            tabindex="0"
+            node_ref=bubble
+            on:contextmenu=move |ev| {
+                if on_choice.is_some() {
+                    ev.prevent_default();
+                    open_menu();
+                }
+            }
+            on:keydown=on_keydown
+            on:pointerdown=on_pointerdown
+            on:pointermove=on_pointermove
+            on:pointerup=move |_| cancel_press()
+            on:pointercancel=move |_| cancel_press()
+        >
+            {sender.map(|name| view! { <span class="sender">{name}</span> })}
+            <Show when=move || state.with(|row| row.forwarded)>
+                <span class="forwarded" data-testid="message-forwarded">"Forwarded"</span>
+            </Show>
+            {quote}
+            <p data-testid="message-text" class="message-text">
+                {move || state.with(|row| row.text.clone())}
+            </p>
+            {reactions}
+            <span class="meta">
+                <Show when=move || state.with(|row| row.edited && !row.deleted)>
+                    <span class="edited" data-testid="message-edited">"edited"</span>
+                </Show>
+                <time>{move || state.with(|row| row.time.clone())}</time>
+                {own
+                    .then(|| {
+                        view! {
+                            <span data-testid="message-status" class="status">
+                                {status_words}
+                            </span>
+                        }
+                    })}
+                {on_details
+                    .filter(|_| own)
+                    .map(|on_details| {
+                        view! {
+                            <button
+                                type="button"
+                                class="link"
+                                data-testid="message-info"
+                                aria-label="Message details"
+                                hidden=move || {
+                                    matches!(status(), MessageStatus::Pending | MessageStatus::Failed)
+                                }
+                                on:click=move |_| on_details.run(details_id.clone())
+                            >
+                                "Info"
+                            </button>
+                        }
+                    })}
+                {on_retry
+                    .filter(|_| own)
+                    .map(|on_retry| {
+                        view! {
+                            <button
+                                type="button"
+                                class="link"
+                                data-testid="message-retry"
+                                hidden=move || status() != MessageStatus::Failed
+                                on:click=move |_| on_retry.run(retry_id.clone())
+                            >
+                                "Retry"
+                            </button>
+                        }
+                    })}
+                {on_choice
+                    .map(|_| {
+                        view! {
+                            <button
+                                type="button"
+                                class="message-menu-button"
+                                data-testid="message-menu"
+                                aria-label="Message actions"
+                                aria-haspopup="menu"
+                                aria-expanded=move || if menu_open.get() { "true" } else { "false" }
+                                on:click=move |_| open_menu()
+                            >
+                                "⋯"
+                            </button>
+                        }
+                    })}
+            </span>
+            {move || {
+                let on_choice = on_choice?;
+                // A choice closes the menu without taking the focus back: a reply or an edit
+                // puts it in the composer.
+                let on_choose = Callback::new(move |choice| {
+                    menu_open.set(false);
+                    on_choice.run(choice);
+                });
+                menu_open
+                    .get()
+                    .then(|| {
+                        view! {
+                            <MessageMenu
+                                row=state.get_untracked()
+                                forward_targets
+                                on_choose
+                                on_close=close_menu
+                            />
+                        }
+                    })
+            }}
+        </div>
+    }
+    .into_any()
+}
