@@ -1,7 +1,7 @@
 //! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
 //!
 //! One database per origin (the app names it `"merpati"`; tests give each store its own name)
-//! holds nine object stores, all with out-of-line keys:
+//! holds ten object stores, all with out-of-line keys:
 //!
 //! | store      | key                                   | value                          |
 //! |------------|---------------------------------------|--------------------------------|
@@ -14,6 +14,7 @@
 //! | `drafts`   | keyed hash of the chat id (hex)       | sealed [`DraftRecord`]         |
 //! | `hidden`   | keyed hash of the chat id and message id (hex) | sealed [`HiddenRecord`] |
 //! | `settings` | keyed hash (hex)                      | sealed [`SettingsRecord`]      |
+//! | `search`   | `[keyed hash of the device slot, segment id]` | sealed [`SearchSegment`] |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
@@ -25,7 +26,8 @@
 //! name in the clear; a record whose key this version does not read (a newer version wrote
 //! it) is skipped, not fatal (see [`merpati_core::e2e::CryptoRecordKey`]).
 //! Each open tab is a device of its own ([`crate::services::device_slot`]), so the key state
-//! is kept per device slot; [`Store::crypto`] reads only this store's slot.
+//! is kept per device slot; [`Store::crypto`] reads only this store's slot. So is the local
+//! search index, whose segments are numbered by the device that writes them.
 //! The `keys` store is managed by [`crate::services::device_key`].
 //!
 //! A draft is keyed by the same hash as its chat, as messages are: it reveals no more than the
@@ -35,7 +37,8 @@
 //! Schema versions: 1 created the first five stores; 2 adds `crypto`; 3 adds `drafts`,
 //! `hidden` and `settings`. A database of version 1 holds no end-to-end keys, so the engine
 //! asks that device to sign in again; one of version 2 simply has no drafts, hidden messages
-//! or settings yet (the defaults).
+//! or settings yet (the defaults); 4 adds `search` (a device of version 3 indexes what it
+//! opens from then on).
 
 use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
@@ -45,6 +48,7 @@ use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use merpati_core::crypto::{CryptoError, StoreCipher};
 use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, StoredCryptoRecord};
+use merpati_core::search::SearchSegment;
 use merpati_core::{
     AccountRecord, ChatRecord, DraftRecord, HiddenRecord, MessageRecord, OutboxRecord,
     SettingsRecord, Store, StoreWrite,
@@ -53,7 +57,7 @@ use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 3;
+const SCHEMA_VERSION: u8 = 4;
 
 /// Object store: who is signed in.
 pub const ACCOUNT: &str = "account";
@@ -73,10 +77,12 @@ pub const DRAFTS: &str = "drafts";
 pub const HIDDEN: &str = "hidden";
 /// Object store: the account's settings (privacy, whom it blocks).
 pub const SETTINGS: &str = "settings";
+/// The local search index's segments, per device slot.
+pub const SEARCH: &str = "search";
 
 /// Every object store of the database.
-pub const ALL_STORES: [&str; 9] = [
-    ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO, DRAFTS, HIDDEN, SETTINGS,
+pub const ALL_STORES: [&str; 10] = [
+    ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO, DRAFTS, HIDDEN, SETTINGS, SEARCH,
 ];
 
 /// What can go wrong with the local store.
@@ -130,6 +136,9 @@ fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Resul
         for store in [DRAFTS, HIDDEN, SETTINGS] {
             db.create_object_store(store).build()?;
         }
+    }
+    if event.old_version() < 4.0 {
+        db.create_object_store(SEARCH).build()?;
     }
     Ok(())
 }
@@ -189,11 +198,14 @@ impl IdbStore {
     pub async fn clear_device_slot(&self) -> Result<(), StoreError> {
         let tx = self
             .db
-            .transaction(CRYPTO)
+            .transaction([CRYPTO, SEARCH])
             .with_mode(TransactionMode::Readwrite)
             .build()?;
         tx.object_store(CRYPTO)?
             .delete::<JsValue, _>(self.slot_range())
+            .primitive()?;
+        tx.object_store(SEARCH)?
+            .delete::<JsValue, _>(self.search_range())
             .primitive()?;
         tx.commit().await?;
         Ok(())
@@ -207,6 +219,17 @@ impl IdbStore {
             crypto_key(&self.slot, "g"),
             true,
         )
+    }
+
+    /// Every `search` key of this slot.
+    fn search_range(&self) -> KeyRange<JsValue> {
+        KeyRange::Bound(self.search_key(0), false, self.search_key(u64::MAX), false)
+    }
+
+    fn search_key(&self, id: u64) -> JsValue {
+        let slot = JsValue::from_str(&self.slot);
+        // Segment ids stay far below 2^53, where f64 is exact.
+        js_sys::Array::of2(&slot, &JsValue::from_f64(id as f64)).into()
     }
 
     /// The database, for the key records of [`crate::services::device_key`].
@@ -330,6 +353,7 @@ impl Store for IdbStore {
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
                 StoreWrite::HideMessage(_) => HIDDEN,
                 StoreWrite::PutSettings(_) => SETTINGS,
+                StoreWrite::PutSearchSegment(_) | StoreWrite::RemoveSearchSegments(_) => SEARCH,
             };
             if !scope.contains(&name) {
                 scope.push(name);
@@ -426,6 +450,20 @@ impl Store for IdbStore {
                         .with_key(self.settings_key())
                         .without_key_type()
                         .primitive()?;
+                }
+                StoreWrite::PutSearchSegment(segment) => {
+                    let value = self.seal(SEARCH, &segment)?;
+                    tx.object_store(SEARCH)?
+                        .put(value)
+                        .with_key(self.search_key(segment.id))
+                        .without_key_type()
+                        .primitive()?;
+                }
+                StoreWrite::RemoveSearchSegments(ids) => {
+                    let store = tx.object_store(SEARCH)?;
+                    for id in ids {
+                        store.delete(self.search_key(id)).primitive()?;
+                    }
                 }
             }
         }
@@ -526,6 +564,19 @@ impl Store for IdbStore {
         value
             .map(|value| self.open_value(SETTINGS, &value))
             .transpose()
+    }
+
+    async fn search_segments(&self) -> Result<Vec<SearchSegment>, StoreError> {
+        let tx = self.db.transaction(SEARCH).build()?;
+        let values = tx
+            .object_store(SEARCH)?
+            .get_all::<JsValue>()
+            .with_query::<JsValue, _>(self.search_range())
+            .primitive()?
+            .await?;
+        values
+            .map(|value| self.open_value(SEARCH, &value?))
+            .collect()
     }
 
     /// Deletes every record, the wrapped keys included: this store no longer opens on reload.

@@ -21,6 +21,7 @@
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
 //!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
+//! - [`search`]: local search: the index of opened messages, its words and its segments.
 
 pub mod annotations;
 pub mod crypto;
@@ -28,6 +29,7 @@ pub mod e2e;
 pub mod engine;
 pub mod receipts;
 pub mod reconnect;
+pub mod search;
 pub mod store;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::receipts::ReadAdvance;
+use crate::search::SearchSegment;
 
 /// Who is signed in on this browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +155,10 @@ pub enum StoreWrite {
     HideMessage(HiddenRecord),
     /// Replaces the account's settings.
     PutSettings(SettingsRecord),
+    /// Stores a segment of the local search index.
+    PutSearchSegment(SearchSegment),
+    /// Deletes segments of the local search index by id (rewritten as one).
+    RemoveSearchSegments(Vec<u64>),
 }
 
 /// A device's local store.
@@ -198,6 +203,9 @@ pub trait Store {
     /// The account's settings, once any were stored.
     async fn settings(&self) -> Result<Option<SettingsRecord>, Self::Error>;
 
+    /// Every segment of the local search index, in no particular order.
+    async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error>;
+
     /// Deletes everything (signing out).
     async fn clear(&self) -> Result<(), Self::Error>;
 }
@@ -218,6 +226,7 @@ struct MemoryContents {
     drafts: BTreeMap<ChatId, DraftRecord>,
     hidden: BTreeSet<HiddenRecord>,
     settings: Option<SettingsRecord>,
+    search: BTreeMap<u64, SearchSegment>,
 }
 
 /// [`MemoryStore`] cannot fail; its error type has no values.
@@ -277,6 +286,14 @@ impl Store for MemoryStore {
                     contents.hidden.insert(hidden);
                 }
                 StoreWrite::PutSettings(settings) => contents.settings = Some(settings),
+                StoreWrite::PutSearchSegment(segment) => {
+                    contents.search.insert(segment.id, segment);
+                }
+                StoreWrite::RemoveSearchSegments(ids) => {
+                    for id in ids {
+                        contents.search.remove(&id);
+                    }
+                }
             }
         }
         Ok(())
@@ -338,6 +355,10 @@ impl Store for MemoryStore {
         Ok(self.contents().settings.clone())
     }
 
+    async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error> {
+        Ok(self.contents().search.values().cloned().collect())
+    }
+
     async fn clear(&self) -> Result<(), Self::Error> {
         *self.contents() = MemoryContents::default();
         Ok(())
@@ -364,6 +385,8 @@ pub struct StoredState {
     pub hidden: Vec<HiddenRecord>,
     /// The account's settings.
     pub settings: Option<SettingsRecord>,
+    /// The local search index's segments.
+    pub search: Vec<SearchSegment>,
 }
 
 impl StoredState {
@@ -387,6 +410,7 @@ impl StoredState {
             drafts: store.drafts().await?,
             hidden: store.hidden().await?,
             settings: store.settings().await?,
+            search: store.search_segments().await?,
         })
     }
 }

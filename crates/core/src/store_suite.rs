@@ -20,6 +20,7 @@ use merpati_protocol::{
 
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::receipts::ReadAdvance;
+use crate::search::{SearchDoc, SearchSegment};
 use crate::store::{
     AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MessageRecord,
     OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
@@ -111,6 +112,7 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert!(ok(store.drafts().await).is_empty());
     assert!(ok(store.hidden().await).is_empty());
     assert_eq!(ok(store.settings().await), None);
+    assert!(ok(store.search_segments().await).is_empty());
 }
 
 /// One record key of every kind, for tests.
@@ -450,6 +452,58 @@ pub async fn a_mixed_batch_applies_every_write<S: Store>(store: S) {
     assert_eq!(ok(store.outbox().await), vec![sample_outbox(2, "lagi")]);
 }
 
+fn sample_segment(id: u64, text: &str) -> SearchSegment {
+    SearchSegment {
+        id,
+        docs: vec![SearchDoc {
+            id: ClientMsgId([id as u8; 16]),
+            chat_id: ChatId(1),
+            seq: Seq(id),
+            sender: UserId(2),
+            sent_at_ms: 1_000 * id,
+            text: Some(text.to_owned()),
+        }],
+    }
+}
+
+/// The search index's segments are put, replaced by id and removed by id.
+pub async fn search_segments_are_put_and_removed<S: Store>(store: S) {
+    let sorted = |mut segments: Vec<SearchSegment>| {
+        segments.sort_by_key(|segment| segment.id);
+        segments
+    };
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutSearchSegment(sample_segment(1, "kopi")),
+            StoreWrite::PutSearchSegment(sample_segment(2, "teh")),
+            StoreWrite::PutSearchSegment(sample_segment(3, "susu")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        sorted(ok(store.search_segments().await)),
+        vec![
+            sample_segment(1, "kopi"),
+            sample_segment(2, "teh"),
+            sample_segment(3, "susu")
+        ]
+    );
+    // A rewrite: the old ones go and the new one comes in one batch.
+    apply(
+        &store,
+        vec![
+            StoreWrite::RemoveSearchSegments(vec![1, 2]),
+            StoreWrite::PutSearchSegment(sample_segment(4, "kopi teh")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        sorted(ok(store.search_segments().await)),
+        vec![sample_segment(3, "susu"), sample_segment(4, "kopi teh")]
+    );
+}
+
 /// Clearing (signing out) deletes everything.
 pub async fn clear_deletes_everything<S: Store>(store: S) {
     apply(
@@ -474,6 +528,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
                 client_msg_id: ClientMsgId([1; 16]),
             }),
             StoreWrite::PutSettings(SettingsRecord::default()),
+            StoreWrite::PutSearchSegment(sample_segment(1, "halo")),
         ],
     )
     .await;
@@ -501,6 +556,7 @@ macro_rules! store_suite_tests {
             crypto_records_of_every_kind_come_back_under_their_key,
             drafts_are_put_replaced_and_removed,
             hidden_messages_and_settings_are_kept,
+            search_segments_are_put_and_removed,
         );
     };
     (@cases $attr:meta, $make:expr; $($case:ident),* $(,)?) => {

@@ -156,6 +156,7 @@ impl Engine {
             self.writes.push(StoreWrite::RemoveOutbox(target));
         }
         self.hidden.insert((chat_id, target));
+        self.unindex(target);
         self.writes.push(StoreWrite::HideMessage(HiddenRecord {
             chat_id,
             client_msg_id: target,

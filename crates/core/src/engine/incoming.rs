@@ -304,6 +304,7 @@ impl Engine {
             Opened::Waiting { .. } | Opened::Refused(_) | Opened::Deleted => {}
         }
         self.opened.insert(message.client_msg_id, opened);
+        self.index_opened(message);
         self.views_changed = true;
     }
 
@@ -351,9 +352,11 @@ impl Engine {
             return;
         };
         if let Some(message) = chat.timeline.replace_body(seq, Vec::new()) {
-            self.opened.insert(message.client_msg_id, Opened::Deleted);
+            let id = message.client_msg_id;
+            self.opened.insert(id, Opened::Deleted);
             self.writes
                 .push(StoreWrite::PutMessages(vec![message.clone()]));
+            self.unindex(id);
             self.views_changed = true;
         }
     }

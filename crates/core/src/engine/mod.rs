@@ -32,6 +32,7 @@
 //!   and opening messages.
 //! - `requests`: what the person asks of the server (new chats, older history) and the one
 //!   way a request is made.
+//! - `search`: local search: indexing what opens, persisting the index, answering queries.
 //! - `queries`: what the views read (the chat list, a timeline, safety numbers, ...).
 
 mod actions;
@@ -44,6 +45,7 @@ mod privacy;
 mod queries;
 mod receipts;
 mod requests;
+mod search;
 mod sending;
 mod session;
 mod step;
@@ -61,6 +63,7 @@ use crate::receipts::ChatReceipts;
 use crate::store::{AccountSecrets, ChatRecord, OutboxRecord, SettingsRecord, StoreWrite};
 use crate::timeline::Timeline;
 use keys::KeyFlow;
+use search::SearchState;
 use session::{Credentials, Phase};
 
 pub use queries::ChatSummary;
@@ -153,6 +156,8 @@ pub struct Engine {
     views_changed: bool,
     /// Usernames seen (members, system lines), so that a former member still has a name.
     names: HashMap<UserId, Username>,
+    /// The local search index and what of it is to be stored.
+    search: SearchState,
 }
 
 impl std::fmt::Debug for Engine {
@@ -209,6 +214,7 @@ impl Engine {
             delivery_moved: BTreeSet::new(),
             views_changed: false,
             names: HashMap::new(),
+            search: SearchState::default(),
         }
     }
 

@@ -81,7 +81,9 @@ impl Engine {
             drafts,
             hidden,
             settings,
+            search,
         } = stored;
+        self.search = super::SearchState::restore(search);
         self.crypto = DeviceCrypto::restore(crypto).filter(|crypto| {
             account
                 .as_ref()

@@ -134,6 +134,7 @@ impl Engine {
         self.report_delivery();
         let mut writes = std::mem::take(&mut self.writes);
         writes.extend(self.crypto_writes());
+        writes.extend(self.search_writes());
         Step {
             events: std::mem::take(&mut self.events),
             writes,

@@ -28,6 +28,8 @@ mod actions;
 mod receipts;
 // Typing, presence, the privacy settings and blocking.
 mod signals;
+// Local search: found by word beginnings, edits and deletions, the index stored and read back.
+mod search;
 // What the person typed and has not sent.
 mod drafts;
 // Group administration: who may add, remove, rename and promote.

@@ -1,0 +1,172 @@
+//! Local search as the person meets it: what arrives and what they send is found by a word's
+//! beginning; an edit, a deletion for everyone and a deletion for themselves change what is
+//! found, whatever order they arrive in; and the index comes back from the store sealed
+//! records and all, in few records however many steps wrote it.
+
+use merpati_core::{Engine, MemoryStore, Store, StoredState};
+use merpati_protocol::{ServerFrame, content::MessageContent};
+
+use crate::support::alice::{ALICE, BOB, CHAT, published_alice};
+
+fn found(engine: &Engine, query: &str) -> Vec<String> {
+    engine
+        .search(query, 50)
+        .into_iter()
+        .map(|hit| hit.text)
+        .collect()
+}
+
+#[test]
+fn what_arrives_and_what_is_sent_is_found_by_the_beginning_of_a_word() {
+    let (mut engine, mut net) = published_alice();
+    let from_bob = net.bob_says(&mut engine, 1, "Ngopi di Kafe Tugu?");
+    engine.handle_frame(ServerFrame::Message(from_bob));
+    let _ = engine
+        .send_text(CHAT, "Boleh, kafé yang baru", 5_000)
+        .expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: engine_outbox_id(&engine),
+        seq: merpati_protocol::Seq(2),
+        sent_at_ms: 9_002,
+    });
+
+    assert_eq!(
+        found(&engine, "kafe"),
+        ["Boleh, kafé yang baru", "Ngopi di Kafe Tugu?"]
+    );
+    assert_eq!(found(&engine, "ngop"), ["Ngopi di Kafe Tugu?"]);
+    assert!(
+        found(&engine, "opi").is_empty(),
+        "the middle of a word is not its beginning"
+    );
+    let hit = &engine.search("tugu", 5)[0];
+    assert_eq!((hit.chat_id, hit.sender), (CHAT, BOB));
+    assert_eq!(&hit.text[hit.matched[0].clone()], "Tugu");
+    assert_eq!(engine.search("boleh", 5)[0].sender, ALICE);
+}
+
+/// The id of the one message alice has sent and not yet seen acknowledged.
+fn engine_outbox_id(engine: &Engine) -> merpati_protocol::ClientMsgId {
+    engine
+        .timeline(CHAT)
+        .into_iter()
+        .find(|item| item.own)
+        .map(|item| item.client_msg_id)
+        .expect("alice's message shows")
+}
+
+#[test]
+fn edits_and_deletions_change_what_is_found_in_any_order() {
+    let (mut engine, mut net) = published_alice();
+    let typo = net.bob_says(&mut engine, 1, "rapat jam tiga");
+    let gone = net.bob_says(&mut engine, 2, "rahasia kecil");
+    let early = net.bob_says(&mut engine, 3, "tipo");
+    let edit = |target| MessageContent::Edit {
+        target,
+        text: "rapat jam empat".into(),
+    };
+    let fix = net.bob_sends(&mut engine, 4, edit(typo.client_msg_id));
+    let deletion = net.bob_sends(
+        &mut engine,
+        5,
+        MessageContent::Delete {
+            target: gone.client_msg_id,
+        },
+    );
+    let early_fix = net.bob_sends(
+        &mut engine,
+        6,
+        MessageContent::Edit {
+            target: early.client_msg_id,
+            text: "typo fixed".into(),
+        },
+    );
+    for message in [typo, gone.clone()] {
+        engine.handle_frame(ServerFrame::Message(message));
+    }
+    assert_eq!(found(&engine, "tiga"), ["rapat jam tiga"]);
+    assert_eq!(found(&engine, "rahasia"), ["rahasia kecil"]);
+
+    for message in [fix, deletion, early_fix, early] {
+        engine.handle_frame(ServerFrame::Message(message));
+    }
+    assert!(found(&engine, "tiga").is_empty());
+    assert_eq!(found(&engine, "empat"), ["rapat jam empat"]);
+    assert!(found(&engine, "rahasia").is_empty(), "deleted for everyone");
+    assert_eq!(
+        found(&engine, "typo"),
+        ["typo fixed"],
+        "the edit came first"
+    );
+    assert!(found(&engine, "tipo").is_empty());
+
+    engine
+        .delete_for_me(CHAT, engine.search("empat", 1)[0].id)
+        .expect("hidden");
+    assert!(found(&engine, "rapat").is_empty(), "deleted for me");
+    assert_eq!(engine.searchable_messages(), 1);
+}
+
+#[tokio::test]
+async fn the_index_comes_back_from_the_store_in_a_few_records() {
+    let (mut engine, mut net) = published_alice();
+    let mut seq = 0;
+    let store = MemoryStore::new();
+    for round in 0..250_u64 {
+        seq += 1;
+        let text = format!("pesan {round} dari bob");
+        let message = net.bob_says(&mut engine, seq, &text);
+        engine.handle_frame(ServerFrame::Message(message));
+        let _ = net.serve(&mut engine);
+    }
+    // Every write of every step, as alice's store would have applied them.
+    store
+        .apply(net.alice_writes.clone())
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(engine.searchable_messages(), 250);
+    let segments = store
+        .search_segments()
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert!(
+        !segments.is_empty() && segments.len() <= 18,
+        "250 steps wrote {} segments",
+        segments.len()
+    );
+    assert!(
+        segments
+            .iter()
+            .flat_map(|segment| &segment.docs)
+            .all(|doc| doc.text.is_some()),
+        "a rewrite keeps no deleted entries"
+    );
+
+    let mut reopened = Engine::new();
+    reopened.restore(
+        StoredState::read(&store, 1)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert_eq!(reopened.searchable_messages(), 250);
+    assert_eq!(
+        found(&reopened, "pesan 24"),
+        [
+            "pesan 249 dari bob",
+            "pesan 248 dari bob",
+            "pesan 247 dari bob",
+            "pesan 246 dari bob",
+            "pesan 245 dari bob",
+            "pesan 244 dari bob",
+            "pesan 243 dari bob",
+            "pesan 242 dari bob",
+            "pesan 241 dari bob",
+            "pesan 240 dari bob",
+            "pesan 24 dari bob"
+        ]
+    );
+    assert_eq!(found(&reopened, "249"), ["pesan 249 dari bob"]);
+    assert_eq!(reopened.search("bob", 1000).len(), 250);
+}
