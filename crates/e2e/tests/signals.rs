@@ -353,6 +353,20 @@ async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessErro
     assert!(said.iter().any(|words| words == "Not sent"), "{said:?}");
     hana.wait_messages(&["halo"]).await?;
 
+    // Nor can ilham add hana to a group of his: the server's refusal, in words.
+    ilham.create_group("Kumpul", "").await?;
+    ilham.type_into("group-add-member-input", "hana").await?;
+    ilham.click("group-add-member-submit").await?;
+    wait_text(&ilham, "request-error", "the words for blocked", |text| {
+        text == Some("That person does not accept this from you")
+    })
+    .await?;
+    assert_eq!(
+        ilham.client().find_all(testid("chat-member")).await?.len(),
+        1,
+        "hana was not added"
+    );
+
     // Unblocked, the composer is back.
     hana.click("chat-unblock").await?;
     hana.find("composer-input").await?;
