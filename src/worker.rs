@@ -161,6 +161,10 @@ impl EngineWorker {
                 self.request_made(made.map(|_| ()));
             }
             Command::AcknowledgeKeyChange(chat) => client.acknowledge_key_change(chat),
+            Command::AddMember { chat, username } => {
+                let made = client.act(|engine| engine.add_member(chat, &username));
+                self.request_made(made.map(|_| ()));
+            }
             Command::RemoveMember { chat, user } => {
                 self.request_made(client.remove_member(chat, user).map(|_| ()));
             }

@@ -393,6 +393,29 @@ fn member(id: u64, username: &str, me: bool, admin: bool) -> MemberRow {
     }
 }
 
+/// Types `value` into the input with `testid`, as a person would (an `input` event).
+async fn type_into(root: &Element, testid: &str, value: &str) {
+    let input: HtmlInputElement = find(root, testid).dyn_into().expect("an input");
+    input.set_value(value);
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("an event");
+    input.dispatch_event(&event).expect("dispatched");
+    leptos::task::tick().await;
+}
+
+/// Every admin control in the members panel: none shows for a non-admin.
+const ADMIN_CONTROLS: [&str; 8] = [
+    "member-admin",
+    "member-remove",
+    "group-rename",
+    "group-rename-input",
+    "group-rename-submit",
+    "group-add-member",
+    "group-add-member-input",
+    "group-add-member-submit",
+];
+
 #[wasm_bindgen_test]
 async fn only_admins_see_the_admin_controls() {
     let members = RwSignal::new(vec![
@@ -423,43 +446,95 @@ async fn only_admins_see_the_admin_controls() {
     assert_eq!(admins, ["true", "false", "true"]);
     assert!(text(&rows[0]).contains("admin"));
     assert!(
-        find_all(&rows[0], "member-make-admin").is_empty(),
+        find_all(&rows[0], "member-admin").is_empty(),
         "not on oneself"
     );
     assert!(find_all(&rows[0], "member-remove").is_empty());
-    assert_eq!(find_all(&rows[1], "member-make-admin").len(), 1);
     assert_eq!(find_all(&rows[1], "member-remove").len(), 1);
-    assert_eq!(find_all(&rows[2], "member-remove-admin").len(), 1);
+    let make_bob = find(&rows[1], "member-admin");
+    assert_eq!(attr(&make_bob, "aria-pressed"), "false");
+    assert_eq!(text(&make_bob), "Make admin");
+    let unmake_carol = find(&rows[2], "member-admin");
+    assert_eq!(attr(&unmake_carol, "aria-pressed"), "true");
+    assert_eq!(text(&unmake_carol), "Remove admin");
 
-    click(&find(&rows[1], "member-make-admin"));
-    click(&find(&rows[2], "member-remove-admin"));
-    let input: HtmlInputElement = find(&root, "group-rename-input").dyn_into().expect("input");
-    input.set_value("Arisan Baru");
-    let init = web_sys::EventInit::new();
-    init.set_bubbles(true);
-    let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("an event");
-    input.dispatch_event(&event).expect("dispatched");
-    leptos::task::tick().await;
+    click(&make_bob);
+    click(&unmake_carol);
+    assert_eq!(find(&root, "group-rename").tag_name(), "FORM");
+    type_into(&root, "group-rename-input", "Arisan Baru").await;
     click(&find(&root, "group-rename-submit"));
     leptos::task::tick().await;
     assert_eq!(recorded(&set_admin), vec![(2, true), (3, false)]);
     assert_eq!(recorded(&renames), vec!["Arisan Baru".to_owned()]);
 
+    // The server made bob an admin: his toggle now says so.
+    members.update(|members| members[1].admin = true);
+    leptos::task::tick().await;
+    let rows = find_all(&root, "chat-member");
+    let remove_bob = find(&rows[1], "member-admin");
+    assert_eq!(attr(&remove_bob, "aria-pressed"), "true");
+    assert_eq!(text(&remove_bob), "Remove admin");
+
     am_admin.set(false);
     leptos::task::tick().await;
-    for testid in [
-        "member-make-admin",
-        "member-remove-admin",
-        "member-remove",
-        "group-rename-input",
-        "group-rename-submit",
-    ] {
+    for testid in ADMIN_CONTROLS {
         assert!(
             find_all(&root, testid).is_empty(),
             "a non-admin sees no {testid}"
         );
     }
     find(&root, "chat-leave");
+}
+
+#[wasm_bindgen_test]
+async fn an_admin_adds_a_member_by_username_and_others_cannot() {
+    let am_admin = RwSignal::new(true);
+    let is_member = RwSignal::new(true);
+    let (on_add_member, added) = recorder::<String>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <ChatMembers
+                members=Signal::stored(vec![member(1, "alice", true, true), member(2, "bob", false, false)])
+                is_member
+                on_remove=Callback::new(|_| {})
+                on_leave=Callback::new(|()| {})
+                am_admin
+                on_add_member
+            />
+        }
+    });
+    leptos::task::tick().await;
+    assert_eq!(find(&root, "group-add-member").tag_name(), "FORM");
+
+    // Nothing typed: nothing asked.
+    click(&find(&root, "group-add-member-submit"));
+    leptos::task::tick().await;
+    assert!(recorded(&added).is_empty());
+
+    type_into(&root, "group-add-member-input", "  carol ").await;
+    click(&find(&root, "group-add-member-submit"));
+    leptos::task::tick().await;
+    assert_eq!(recorded(&added), vec!["carol".to_owned()]);
+    let input: HtmlInputElement = find(&root, "group-add-member-input")
+        .dyn_into()
+        .expect("an input");
+    assert_eq!(input.value(), "", "ready for the next name");
+
+    // An admin who left, and a member who is no admin, see no form.
+    is_member.set(false);
+    leptos::task::tick().await;
+    assert!(find_all(&root, "group-add-member").is_empty());
+    is_member.set(true);
+    am_admin.set(false);
+    leptos::task::tick().await;
+    for testid in ADMIN_CONTROLS {
+        assert!(
+            find_all(&root, testid).is_empty(),
+            "a non-admin sees no {testid}"
+        );
+    }
+    assert_eq!(recorded(&added), vec!["carol".to_owned()]);
 }
 
 #[wasm_bindgen_test]
@@ -470,14 +545,14 @@ async fn a_blocked_person_leaves_a_notice_instead_of_the_composer() {
     leptos::task::tick().await;
     find(&root, "composer-input");
     find(&root, "presence");
-    click(&find(&root, "chat-block"));
+    click(&find(&root, "block-user"));
     leptos::task::tick().await;
     assert_eq!(recorded(&blocks), vec![true]);
 
     chat.blocked.set(true);
     leptos::task::tick().await;
     assert!(find_all(&root, "composer-input").is_empty());
-    assert!(find_all(&root, "chat-block").is_empty());
+    assert!(find_all(&root, "block-user").is_empty());
     assert!(text(&find(&root, "chat-blocked")).contains("You blocked"));
     assert!(
         find_all(&root, "presence").is_empty(),

@@ -161,6 +161,13 @@ pub enum Command {
     },
     /// The person compared the safety number again after a key change.
     AcknowledgeKeyChange(ChatId),
+    /// Add a person to a group (admins only); the server may refuse (no such user, blocked).
+    AddMember {
+        /// The group.
+        chat: ChatId,
+        /// Their username, as typed.
+        username: String,
+    },
     /// Take a member out of a group.
     RemoveMember {
         /// The group.
@@ -292,6 +299,10 @@ mod tests {
             Command::SendText {
                 chat: ChatId(7),
                 text: "halo 👋".to_owned(),
+            },
+            Command::AddMember {
+                chat: ChatId(7),
+                username: "carol".to_owned(),
             },
             Command::RemoveMember {
                 chat: ChatId(7),

@@ -1,7 +1,8 @@
 //! The signals of a live conversation, in real headless Chromium against the real server and
 //! the real release build: delivered and read receipts (read at once when the chat is
 //! opened), typing, presence, the unread count in the tab's title, the read-receipts setting,
-//! group admins with their system lines, and blocking.
+//! group admins (adding a member, renaming, making an admin) with their system lines, and
+//! blocking.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -74,6 +75,16 @@ async fn wait_system_line(browser: &Browser, line: &str) -> Result<(), HarnessEr
                 .then_some(()))
         })
         .await
+}
+
+/// Waits until `username` is listed in the open group's members.
+async fn wait_member(browser: &Browser, username: &str) -> Result<(), HarnessError> {
+    browser
+        .find_css(&format!(
+            "[data-testid=\"chat-member\"][data-username=\"{username}\"]"
+        ))
+        .await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,7 +209,7 @@ async fn with_read_receipts_off_what_dewi_reads_stays_delivered_for_the_sender()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_admin_renames_the_group_and_makes_an_admin_while_others_see_no_controls()
+async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_others_see_no_controls()
 -> Result<(), HarnessError> {
     let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
@@ -211,7 +222,35 @@ async fn an_admin_renames_the_group_and_makes_an_admin_while_others_see_no_contr
     eka.sign_up(&url, "eka", PASSPHRASE).await?;
     fikri.sign_up(&url, "fikri", PASSPHRASE).await?;
     gita.sign_up(&url, "gita", PASSPHRASE).await?;
-    eka.create_group("Arisan", "fikri, gita").await?;
+    eka.create_group("Arisan", "fikri").await?;
+
+    // eka adds gita: she is a member on every screen, with the server's line.
+    eka.type_into("group-add-member-input", "gita").await?;
+    eka.click("group-add-member-submit").await?;
+    let added = "eka added gita";
+    wait_system_line(&eka, added).await?;
+    for member in [&fikri, &gita] {
+        member.open_chat("Arisan").await?;
+    }
+    for member in [&eka, &fikri, &gita] {
+        wait_system_line(member, added).await?;
+        wait_member(member, "gita").await?;
+    }
+    // No account by that name: the server's refusal reaches eka in words.
+    eka.type_into("group-add-member-input", "nobody").await?;
+    eka.click("group-add-member-submit").await?;
+    wait_text(
+        &eka,
+        "request-error",
+        "the words for no such user",
+        |text| text == Some("No account has that username"),
+    )
+    .await?;
+    assert_eq!(
+        eka.client().find_all(testid("chat-member")).await?.len(),
+        3,
+        "nobody was added"
+    );
 
     eka.type_into("group-rename-input", "Arisan RT 5").await?;
     eka.click("group-rename-submit").await?;
@@ -225,11 +264,13 @@ async fn an_admin_renames_the_group_and_makes_an_admin_while_others_see_no_contr
     let fikri_row = eka
         .find_css("[data-testid=\"chat-member\"][data-username=\"fikri\"]")
         .await?;
-    fikri_row
-        .find(testid("member-make-admin"))
-        .await?
-        .click()
-        .await?;
+    let make_admin = fikri_row.find(testid("member-admin")).await?;
+    assert_eq!(
+        make_admin.attr("aria-pressed").await?.as_deref(),
+        Some("false")
+    );
+    assert_eq!(make_admin.text().await?, "Make admin");
+    make_admin.click().await?;
     let promoted = "eka made fikri an admin";
     for member in [&eka, &fikri, &gita] {
         wait_system_line(member, promoted).await?;
@@ -242,14 +283,25 @@ async fn an_admin_renames_the_group_and_makes_an_admin_while_others_see_no_contr
             Ok((row.attr("data-admin").await?.as_deref() == Some("true")).then_some(()))
         })
         .await?;
-    fikri.find("group-rename-input").await?;
+    eka.eventually("fikri's toggle pressed on eka's screen", || async {
+        let row = eka
+            .find_css("[data-testid=\"chat-member\"][data-username=\"fikri\"]")
+            .await?;
+        let toggle = row.find(testid("member-admin")).await?;
+        Ok((toggle.attr("aria-pressed").await?.as_deref() == Some("true")).then_some(()))
+    })
+    .await?;
+    fikri.find("group-rename").await?;
+    fikri.find("group-add-member").await?;
 
     // gita is no admin: no admin controls at all.
     for id in [
-        "member-make-admin",
-        "member-remove-admin",
+        "member-admin",
         "member-remove",
+        "group-rename",
         "group-rename-input",
+        "group-add-member",
+        "group-add-member-input",
     ] {
         assert!(
             gita.client().find_all(testid(id)).await?.is_empty(),
@@ -277,7 +329,7 @@ async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessErro
     ilham.open_chat("hana").await?;
     ilham.wait_messages(&["halo"]).await?;
 
-    hana.click("chat-block").await?;
+    hana.click("block-user").await?;
     hana.find("chat-blocked").await?;
     assert!(
         hana.client()
@@ -300,6 +352,20 @@ async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessErro
     }
     assert!(said.iter().any(|words| words == "Not sent"), "{said:?}");
     hana.wait_messages(&["halo"]).await?;
+
+    // Nor can ilham add hana to a group of his: the server's refusal, in words.
+    ilham.create_group("Kumpul", "").await?;
+    ilham.type_into("group-add-member-input", "hana").await?;
+    ilham.click("group-add-member-submit").await?;
+    wait_text(&ilham, "request-error", "the words for blocked", |text| {
+        text == Some("That person does not accept this from you")
+    })
+    .await?;
+    assert_eq!(
+        ilham.client().find_all(testid("chat-member")).await?.len(),
+        1,
+        "hana was not added"
+    );
 
     // Unblocked, the composer is back.
     hana.click("chat-unblock").await?;

@@ -62,6 +62,16 @@ impl AppContext {
         }
     }
 
+    /// Adds a person (their username) to the group on screen; the members update when the
+    /// server answers, or `request-error` says why it refused.
+    pub fn add_member(self, username: String) {
+        if let Some(chat) = self.open_chat_id_untracked() {
+            // Words about an earlier attempt would read as the answer to this one.
+            self.dismiss_request_error();
+            self.send(Command::AddMember { chat, username });
+        }
+    }
+
     /// Renames the group on screen.
     pub fn rename_group(self, title: String) {
         if let Some(chat) = self.open_chat_id_untracked() {

@@ -144,6 +144,7 @@ pub fn MainScreen() -> impl IntoView {
                         am_admin=app.am_admin()
                         on_set_admin=Callback::new(move |(user, admin)| app.set_admin(user, admin))
                         on_rename=Callback::new(move |title| app.rename_group(title))
+                        on_add_member=Callback::new(move |username| app.add_member(username))
                         blocked=app.blocked()
                         on_block=Callback::new(move |blocked| app.set_blocked(blocked))
                         on_action=Callback::new(move |action| app.message_action(action))

@@ -535,6 +535,8 @@ fn request_failure_words(code: ErrorCode) -> &'static str {
         ErrorCode::AlreadyMember => "They are already in this group",
         ErrorCode::NotAGroup => "Only groups take new members",
         ErrorCode::NotAMember => "They are not in this group (any more)",
+        ErrorCode::NotAdmin => "Only the group's admins can do that",
+        ErrorCode::Blocked => "That person does not accept this from you",
         ErrorCode::MessageTooLarge => "That message is too long",
         ErrorCode::RateLimited => "Slow down a little — try again in a moment",
         ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {

@@ -1,5 +1,5 @@
-//! The members of a group, with what admins can do (rename, make or remove admins, take
-//! someone out), and leaving.
+//! The members of a group, with what admins can do (add someone, rename, make or remove
+//! admins, take someone out), and leaving.
 
 use leptos::prelude::*;
 use merpati_bridge::MemberRow;
@@ -9,8 +9,9 @@ pub const LEFT_NOTICE: &str =
     "You are no longer a member of this group. You can still read what you received.";
 
 /// A group's members; admins are marked "admin". While this account is an admin (and a
-/// member), every other member has "Remove" and "Make admin" / "Remove admin", and the panel
-/// offers to rename the group; every member can leave. Afterwards the list is read-only.
+/// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
+/// the panel offers to add someone by username and to rename the group; every member can
+/// leave. Afterwards the list is read-only.
 #[component]
 pub fn ChatMembers(
     /// The members, in the server's order.
@@ -32,15 +33,46 @@ pub fn ChatMembers(
     /// Rename the group.
     #[prop(optional)]
     on_rename: Option<Callback<String>>,
+    /// Add a person (the username as typed) to the group.
+    #[prop(optional)]
+    on_add_member: Option<Callback<String>>,
 ) -> impl IntoView {
     let on_set_admin = on_set_admin.unwrap_or_else(|| Callback::new(|_| {}));
     let on_rename = on_rename.unwrap_or_else(|| Callback::new(|_| {}));
+    let on_add_member = on_add_member.unwrap_or_else(|| Callback::new(|_| {}));
     let can_administer = Signal::derive(move || is_member.get() && am_admin.get());
     let new_title = RwSignal::new(String::new());
+    let new_member = RwSignal::new(String::new());
     view! {
         <section data-testid="chat-members" class="chat-members" aria-label="Members">
             <Show when=move || can_administer.get()>
                 <form
+                    data-testid="group-add-member"
+                    class="group-add-member"
+                    on:submit=move |ev| {
+                        ev.prevent_default();
+                        let username = new_member.get_untracked().trim().to_owned();
+                        if !username.is_empty() {
+                            on_add_member.run(username);
+                            new_member.set(String::new());
+                        }
+                    }
+                >
+                    <input
+                        data-testid="group-add-member-input"
+                        type="text"
+                        placeholder="Username"
+                        aria-label="Username to add"
+                        autocomplete="off"
+                        prop:value=move || new_member.get()
+                        on:input=move |ev| new_member.set(event_target_value(&ev))
+                    />
+                    <button data-testid="group-add-member-submit" type="submit">
+                        "Add member"
+                    </button>
+                </form>
+                <form
+                    data-testid="group-rename"
                     class="group-rename"
                     on:submit=move |ev| {
                         ev.prevent_default();
@@ -88,13 +120,10 @@ pub fn ChatMembers(
                                         view! {
                                             <Show when=move || can_administer.get()>
                                                 <button
-                                                    data-testid=if admin {
-                                                        "member-remove-admin"
-                                                    } else {
-                                                        "member-make-admin"
-                                                    }
+                                                    data-testid="member-admin"
                                                     type="button"
                                                     class="link"
+                                                    aria-pressed=if admin { "true" } else { "false" }
                                                     on:click=move |_| on_set_admin.run((id, !admin))
                                                 >
                                                     {if admin { "Remove admin" } else { "Make admin" }}

@@ -129,6 +129,9 @@ pub fn ChatView(
     /// Rename the group.
     #[prop(optional)]
     on_rename: Option<Callback<String>>,
+    /// Add a person (their username) to the group.
+    #[prop(optional)]
+    on_add_member: Option<Callback<String>>,
     /// Whether this account blocks the other person of the 1:1 chat.
     #[prop(into, default = Signal::stored(false))]
     blocked: Signal<bool>,
@@ -166,7 +169,7 @@ pub fn ChatView(
                     <SafetyNumber number partner=title/>
                     <Show when=move || !blocked.get()>
                         <button
-                            data-testid="chat-block"
+                            data-testid="block-user"
                             type="button"
                             class="danger"
                             on:click=move |_| on_block.run(true)
@@ -192,6 +195,7 @@ pub fn ChatView(
                         am_admin
                         on_set_admin=on_set_admin.unwrap_or_else(|| Callback::new(|_| {}))
                         on_rename=on_rename.unwrap_or_else(|| Callback::new(|_| {}))
+                        on_add_member=on_add_member.unwrap_or_else(|| Callback::new(|_| {}))
                     />
                 </div>
             </details>
