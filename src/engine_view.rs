@@ -9,8 +9,9 @@
 
 use merpati_bridge::{
     ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus,
-    OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, View,
+    OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow, View,
 };
+use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
@@ -47,12 +48,48 @@ pub fn view_of(
             am_admin: engine.am_admin(chat),
             blocked: direct_partner(engine, chat).is_some_and(|other| engine.is_blocked(other)),
             draft: engine.draft(chat).map(str::to_owned),
+            reveal: None,
         }),
         privacy: Privacy {
             share_read_receipts: privacy.share_read_receipts,
             share_presence: privacy.share_presence,
         },
     }
+}
+
+/// What a search found, as the results list shows it: chat, sender, time, and the text in
+/// pieces marked where the query matched.
+pub fn search_rows(engine: &Engine, hits: Vec<SearchHit>) -> Vec<SearchRow> {
+    let me = engine.me().map(|me| me.id);
+    hits.into_iter()
+        .map(|hit| {
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for matched in &hit.matched {
+                if matched.start > at {
+                    pieces.push((hit.text[at..matched.start].to_owned(), false));
+                }
+                pieces.push((hit.text[matched.clone()].to_owned(), true));
+                at = matched.end;
+            }
+            if at < hit.text.len() {
+                pieces.push((hit.text[at..].to_owned(), false));
+            }
+            SearchRow {
+                chat: hit.chat_id,
+                chat_title: engine.chat_title(hit.chat_id).unwrap_or_default(),
+                seq: hit.seq,
+                id: hit.id,
+                sender: if Some(hit.sender) == me {
+                    "You".to_owned()
+                } else {
+                    name_in(engine, hit.chat_id, hit.sender)
+                },
+                time: clock::local_time(hit.sent_at_ms),
+                pieces,
+            }
+        })
+        .collect()
 }
 
 /// Who is typing in a chat at `now_ms`, by username.

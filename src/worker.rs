@@ -12,11 +12,11 @@ use std::rc::{Rc, Weak};
 use merpati_bridge::{self as bridge, Command, Update, View};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
-use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Username};
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-use crate::engine_view::view_of;
+use crate::engine_view::{search_rows, view_of};
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
 
@@ -71,7 +71,12 @@ struct Inner {
     receipts_for: Cell<Option<(ChatId, ClientMsgId)>>,
     /// When the earliest pending timer re-reads who is typing (ms since the Unix epoch).
     typing_timer_at: Cell<Option<u64>>,
+    /// A message to bring into sight in the next view (a search result, once loaded).
+    reveal: Cell<Option<(ChatId, ClientMsgId)>>,
 }
+
+/// How many results a search shows.
+const SEARCH_RESULTS: usize = 50;
 
 /// A timer may fire a little before the millisecond the engine computed; waiting this much
 /// longer makes sure the signal it waits for has expired by then.
@@ -88,6 +93,7 @@ impl EngineWorker {
                 last_view: RefCell::new(None),
                 receipts_for: Cell::new(None),
                 typing_timer_at: Cell::new(None),
+                reveal: Cell::new(None),
             }),
         }
     }
@@ -184,6 +190,21 @@ impl EngineWorker {
                 wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
             }
             Command::Visible(visible) => client.set_visible(visible),
+            Command::Search(query) => {
+                let rows = client
+                    .read(|engine| search_rows(engine, engine.search(&query, SEARCH_RESULTS)));
+                self.post(Update::SearchResults { query, rows });
+            }
+            Command::ShowMessage { chat, seq, id } => {
+                client.set_open_chat(Some(chat));
+                self.queue_view();
+                let worker = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    load_back_to(&client, chat, seq).await;
+                    worker.inner.reveal.set(Some((chat, id)));
+                    worker.queue_view();
+                });
+            }
             Command::ShowReceipts(id) => {
                 let chat = client.open_chat();
                 self.inner.receipts_for.set(chat.zip(id));
@@ -362,9 +383,19 @@ impl EngineWorker {
                 .get()
                 .filter(|(chat, _)| Some(*chat) == open_chat)
                 .map(|(_, id)| id);
+            let reveal = worker
+                .inner
+                .reveal
+                .take()
+                .filter(|(chat, _)| Some(*chat) == open_chat)
+                .map(|(_, id)| id);
             let now_ms = clock::now_ms();
             let view = client.read(|engine| {
-                view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms)
+                let mut view = view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms);
+                if let Some(chat) = view.open_chat.as_mut() {
+                    chat.reveal = reveal.map(|id| id.to_hex());
+                }
+                view
             });
             worker.schedule_typing_expiry(&client);
             let mut last = worker.inner.last_view.borrow_mut();
@@ -374,5 +405,20 @@ impl EngineWorker {
                 worker.post(Update::View(Box::new(view)));
             }
         });
+    }
+}
+
+/// Loads older pages of `chat` from the store until the message at `seq` is in memory, or
+/// nothing older comes (the rest is asked of the server, and shows when it arrives).
+async fn load_back_to(client: &Client, chat: ChatId, seq: Seq) {
+    loop {
+        let before = client.read(|engine| engine.older_wanted_before(chat));
+        match before {
+            Some(oldest) if oldest > seq => client.load_older(chat).await,
+            _ => return,
+        }
+        if client.read(|engine| engine.older_wanted_before(chat)) == before {
+            return;
+        }
     }
 }

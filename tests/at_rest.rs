@@ -1,7 +1,8 @@
 //! What IndexedDB holds is unreadable without the keys: no content, no names, no chat ids.
 //!
 //! Writes an account, chats, messages, an outbox entry, a draft, a hidden message, the
-//! settings and a device's end-to-end key state with distinctive strings through `IdbStore`, then reads every raw record — keys and values —
+//! settings, a segment of the local search index and a device's end-to-end key state with
+//! distinctive strings through `IdbStore`, then reads every raw record — keys and values —
 //! with plain IndexedDB reads and looks for those strings, and for the key state's names,
 //! pickles and public identity keys. Also checks that the device key reopens the store as a reload
 //! does, and that deleting the database (signing out) leaves nothing behind.
@@ -12,6 +13,7 @@ use merpati_app::services::device_key;
 use merpati_app::services::idb_store::{self, ALL_STORES, IdbStore, KEYS};
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher};
 use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, DeviceCrypto};
+use merpati_core::search::{SearchDoc, SearchSegment};
 use merpati_core::{
     AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MessageRecord,
     OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
@@ -30,7 +32,7 @@ const FAMILY_CHAT: ChatId = ChatId(987_654_321);
 const WORK_CHAT: ChatId = ChatId(123_456_789_012);
 
 /// Strings that must not appear anywhere in the database.
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 10] = [
     "zamrud_khatulistiwa", // my username
     "pakde_harjosuwito",   // a member
     "bude_suminahwati",    // a member
@@ -40,6 +42,7 @@ const SECRETS: [&str; 9] = [
     "rapat dipindah ke hari kamis",
     "jangan lupa bawa payung kuning",
     "surat untuk pak lurah belum selesai", // a draft
+    "luwak",                               // one word, as a search index might keep it
 ];
 
 /// The account's passphrase-derived secrets, kept (sealed) so other tabs can become devices.
@@ -134,6 +137,20 @@ fn hidden() -> HiddenRecord {
     }
 }
 
+fn search_segment() -> SearchSegment {
+    SearchSegment {
+        id: 1,
+        docs: vec![SearchDoc {
+            id: ClientMsgId([0x51; 16]),
+            chat_id: FAMILY_CHAT,
+            seq: Seq(1),
+            sender: UserId(2),
+            sent_at_ms: 1_700_000_000_000,
+            text: Some("kopi luwak di teras belakang".to_owned()),
+        }],
+    }
+}
+
 fn settings() -> SettingsRecord {
     SettingsRecord {
         privacy: PrivacySettings {
@@ -194,6 +211,7 @@ fn writes(crypto: &[CryptoRecord]) -> Vec<StoreWrite> {
         StoreWrite::PutDraft(draft()),
         StoreWrite::HideMessage(hidden()),
         StoreWrite::PutSettings(settings()),
+        StoreWrite::PutSearchSegment(search_segment()),
     ];
     writes.extend(crypto.iter().cloned().map(StoreWrite::PutCrypto));
     writes
@@ -331,10 +349,10 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
             }
         }
     }
-    // account 1, chats 2, messages 3, outbox 1, keys 3, drafts 1, hidden 1, settings 1, and
-    // the crypto records.
-    assert_eq!(keys_seen, 13 + crypto.len(), "every record was written");
-    assert_eq!(values_seen, 13 + crypto.len());
+    // account 1, chats 2, messages 3, outbox 1, keys 3, drafts 1, hidden 1, settings 1, search
+    // 1, and the crypto records.
+    assert_eq!(keys_seen, 14 + crypto.len(), "every record was written");
+    assert_eq!(values_seen, 14 + crypto.len());
 
     // The search is not vacuous: unsealed, a record's text would have been found.
     let mut plain = Vec::new();

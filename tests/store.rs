@@ -28,7 +28,7 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     use indexed_db_futures::prelude::*;
     use indexed_db_futures::transaction::TransactionMode;
     use merpati_app::services::idb_store::{
-        self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGES, OUTBOX, SETTINGS,
+        self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGES, OUTBOX, SEARCH, SETTINGS,
     };
 
     let name = format!("merpati-test-upgrade-{}", js_sys::Math::random());
@@ -63,7 +63,7 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     let mut stores: Vec<String> = db.object_store_names().collect();
     stores.sort();
     let mut expected = vec![
-        ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX, DRAFTS, HIDDEN, SETTINGS,
+        ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX, DRAFTS, HIDDEN, SETTINGS, SEARCH,
     ];
     expected.sort();
     assert_eq!(stores, expected);

@@ -23,14 +23,14 @@
 pub mod signals;
 pub mod view;
 
-use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, UserId};
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, UserId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
 pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
     ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat,
-    QuoteRow, ReactionRow, View,
+    QuoteRow, ReactionRow, SearchRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -191,6 +191,19 @@ pub enum Command {
     /// Open the details (who has it, who read it) of one of this account's messages in the
     /// chat on screen, or close them.
     ShowReceipts(Option<ClientMsgId>),
+    /// Search every chat's local history (answered with [`Update::SearchResults`]); the
+    /// query never leaves the device.
+    Search(String),
+    /// Open a chat at one of its messages (a search result): older pages are loaded until it
+    /// is there, and the view asks the list to bring it into sight ([`OpenChat::reveal`]).
+    ShowMessage {
+        /// The chat.
+        chat: ChatId,
+        /// The message's position.
+        seq: Seq,
+        /// The message.
+        id: ClientMsgId,
+    },
     /// Change the privacy settings.
     SetPrivacy(Privacy),
     /// Make a group member an admin, or no longer one.
@@ -243,6 +256,13 @@ pub enum Update {
     /// An action on a message (reply, edit, delete, react, forward) was refused: the engine's
     /// words, for the composer.
     ActionError(String),
+    /// What a [`Command::Search`] found, newest first.
+    SearchResults {
+        /// The query answered (a newer one may be on its way).
+        query: String,
+        /// The messages found.
+        rows: Vec<SearchRow>,
+    },
     /// Local data is gone and the device is signed out.
     SignedOut(SignOutReason),
     /// What the screens show now.
@@ -326,6 +346,12 @@ mod tests {
             },
             Command::Typing(ChatId(7)),
             Command::Visible(false),
+            Command::Search("kopi".to_owned()),
+            Command::ShowMessage {
+                chat: ChatId(7),
+                seq: Seq(40),
+                id: ClientMsgId([3; 16]),
+            },
             Command::ShowReceipts(None),
             Command::SetPrivacy(Privacy {
                 share_read_receipts: false,
@@ -402,6 +428,7 @@ mod tests {
                 am_admin: false,
                 blocked: false,
                 draft: None,
+                reveal: Some("00ff".to_owned()),
             }),
             privacy: Privacy::default(),
         }));

@@ -6,7 +6,7 @@
 //! words (a message's local time, a member's username, the key-change banner's sentence).
 //! The `as_str` values are the contract's `data-*` attributes (`docs/ui-test-contract.md`).
 
-use merpati_protocol::{ChatId, ChatKind, Presence};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, Presence, Seq};
 
 use crate::signals::{MessageReceipts, Privacy};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,8 @@ pub struct OpenChat {
     pub blocked: bool,
     /// What the person typed here and has not sent: the composer starts with it.
     pub draft: Option<String>,
+    /// A message to bring into sight (a search result chosen), by id in hex, once loaded.
+    pub reveal: Option<String>,
 }
 
 /// One chat in the chat list.
@@ -144,6 +146,25 @@ pub struct ReactionRow {
     pub people: Vec<String>,
     /// Whether this account is among them (choosing it again takes it back).
     pub mine: bool,
+}
+
+/// One message local search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchRow {
+    /// Its chat.
+    pub chat: ChatId,
+    /// The chat's title.
+    pub chat_title: String,
+    /// Its position in the chat.
+    pub seq: Seq,
+    /// The message's id.
+    pub id: ClientMsgId,
+    /// Who wrote it ("You" for this account).
+    pub sender: String,
+    /// When, as the person's clock shows it.
+    pub time: String,
+    /// Its text in pieces, each marked whether it matched the query (to highlight).
+    pub pieces: Vec<(String, bool)>,
 }
 
 /// One member as a group's members panel shows it.

@@ -15,6 +15,7 @@
 //! - [`state`]: the app context (`provide_app_context()` / `use_app()`).
 //! - [`live`]: the context's part for typing, presence, receipts, settings, admins, blocking.
 //! - [`message_actions`]: the context's actions on messages, drafts and the typing signal.
+//! - [`search`]: the context's part for local search: the query and its results.
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
@@ -26,6 +27,7 @@ pub mod live;
 pub mod message_actions;
 pub mod offline;
 pub mod screens;
+pub mod search;
 pub mod state;
 pub mod views;
 

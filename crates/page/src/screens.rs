@@ -8,6 +8,7 @@ use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
 use crate::views::connection_status::ConnectionStatus;
 use crate::views::new_chat::{NewChat, NewChatMode};
+use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
 use crate::views::signals::UnreadTitle;
 
@@ -109,11 +110,27 @@ pub fn MainScreen() -> impl IntoView {
                         </button>
                     </div>
                 </Show>
-                <ChatList
-                    chats=app.chats()
-                    selected=open_chat_id
-                    on_select=Callback::new(move |chat| app.open_chat(chat))
+                <SearchBox
+                    query=app.search_query()
+                    on_input=Callback::new(move |query| app.search_for(query))
                 />
+                <Show
+                    when=move || app.search_query().with(|query| query.trim().is_empty())
+                    fallback=move || {
+                        view! {
+                            <SearchResults
+                                results=app.search_results()
+                                on_open=Callback::new(move |row| app.open_result(&row))
+                            />
+                        }
+                    }
+                >
+                    <ChatList
+                        chats=app.chats()
+                        selected=open_chat_id
+                        on_select=Callback::new(move |chat| app.open_chat(chat))
+                    />
+                </Show>
             </aside>
             <section class="conversation">
                 <Show
@@ -150,6 +167,7 @@ pub fn MainScreen() -> impl IntoView {
                         on_action=Callback::new(move |action| app.message_action(action))
                         forward_targets=app.forward_targets()
                         draft=app.draft()
+                        reveal=app.reveal()
                         on_input=Callback::new(move |text| app.composer_input(text))
                         action_error=app.action_error()
                     />

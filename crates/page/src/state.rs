@@ -62,6 +62,8 @@ pub struct AppContext {
     /// Why the last action on a message was refused (for the composer).
     pub(crate) action_error: RwSignal<Option<String>>,
     new_chat: RwSignal<Option<NewChatMode>>,
+    /// Local search: the query in the box, and what the worker found for it.
+    pub(crate) search: crate::search::SearchState,
     /// What the worker showed last.
     view: RwSignal<View>,
     /// The time now, in ms since the Unix epoch, to the second: the reconnect countdown's
@@ -93,6 +95,7 @@ pub fn provide_app_context() -> AppContext {
     let request_error = RwSignal::new(None);
     let action_error = RwSignal::new(None);
     let new_chat = RwSignal::new(None);
+    let search = crate::search::SearchState::default();
 
     let on_update = move |update: Update| match update {
         Update::Ready => {}
@@ -129,6 +132,7 @@ pub fn provide_app_context() -> AppContext {
         }
         Update::RequestError(words) => request_error.set(Some(words)),
         Update::ActionError(words) => action_error.set(Some(words)),
+        Update::SearchResults { query, rows } => search.answered(query, rows),
         Update::SignedOut(reason) => {
             new_chat.set(None);
             request_error.set(None);
@@ -168,6 +172,7 @@ pub fn provide_app_context() -> AppContext {
     });
 
     let app = AppContext {
+        search,
         link: StoredValue::new_local(link),
         screen,
         auth_step,

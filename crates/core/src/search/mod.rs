@@ -195,7 +195,7 @@ impl SearchIndex {
             .into_iter()
             .filter_map(|slot| self.docs.get(slot as usize))
             .collect();
-        hits.sort_by(|a, b| (b.sent_at_ms, b.seq).cmp(&(a.sent_at_ms, a.seq)));
+        hits.sort_by_key(|doc| std::cmp::Reverse((doc.sent_at_ms, doc.seq)));
         hits.truncate(limit);
         hits.into_iter()
             .filter_map(|doc| {

@@ -154,6 +154,9 @@ pub fn ChatView(
     /// Why the last action on a message was refused (the engine's words).
     #[prop(into, optional)]
     action_error: MaybeProp<String>,
+    /// A message to bring into sight (a search result chosen), by id.
+    #[prop(into, default = Signal::stored(None))]
+    reveal: Signal<Option<String>>,
 ) -> impl IntoView {
     let on_details = on_details.unwrap_or_else(|| Callback::new(|_| {}));
     let on_block = on_block.unwrap_or_else(|| Callback::new(|_| {}));
@@ -311,6 +314,7 @@ pub fn ChatView(
                         on_details=Callback::new(move |id| on_details.run(Some(id)))
                         on_choice
                         forward_targets
+                        reveal
                     />
                     <MessageReceiptsPanel receipts on_close=Callback::new(move |()| on_details.run(None))/>
                     <Show when=move || !blocked.get()>

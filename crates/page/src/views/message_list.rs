@@ -99,6 +99,10 @@ pub fn MessageList(
     /// The chats a message can be forwarded to.
     #[prop(into, default = Signal::stored(Vec::new()))]
     forward_targets: Signal<Vec<ChatRow>>,
+    /// A message to bring into sight and highlight, as a quote's jump does (a search result
+    /// chosen); each new value jumps once.
+    #[prop(into, default = Signal::stored(None))]
+    reveal: Signal<Option<String>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
     let top_spacer = NodeRef::<Div>::new();
@@ -331,6 +335,11 @@ pub fn MessageList(
         });
         if let Some(first) = first {
             wanted.set(Wanted::From(first));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(target) = reveal.get() {
+            on_quote.run(target);
         }
     });
     let handlers = MessageHandlers {

@@ -15,6 +15,7 @@
 //! - [`signals`]: who is typing, presence words, the unread total in the tab's title.
 //! - [`receipts`]: a message's details: who has it, who read it when.
 //! - [`settings`]: the privacy settings panel.
+//! - [`search`]: the search box and the messages it found.
 
 pub mod auth;
 pub mod chat_list;
@@ -28,5 +29,6 @@ pub mod message_list;
 pub mod message_menu;
 pub mod new_chat;
 pub mod receipts;
+pub mod search;
 pub mod settings;
 pub mod signals;
