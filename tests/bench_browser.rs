@@ -376,3 +376,127 @@ async fn open_a_chat_of_100000_stored_messages() {
     }
     ok(idb_store::delete_database(&name).await);
 }
+
+/// Queries as people type them: a word, a short beginning shared by many words, two words, and
+/// one that finds nothing.
+const SEARCH_QUERIES: [&str; 4] = ["kopi", "ma", "rapat kam", "zzzz"];
+
+/// A sentence of 6 to 14 words: common words, and made-up words from syllables so that the
+/// vocabulary runs to thousands, as a real history's does.
+fn sentence(seed: usize) -> String {
+    const COMMON: [&str; 24] = [
+        "kopi", "rapat", "kamis", "makan", "malam", "besok", "pagi", "nanti", "sampai", "jumpa",
+        "Kafé", "stasiun", "kantor", "rumah", "jalan", "macet", "hujan", "payung", "terima",
+        "kasih", "maaf", "telat", "sudah", "belum",
+    ];
+    const SYLLABLES: [&str; 16] = [
+        "ba", "ka", "ma", "ra", "si", "tu", "lo", "ne", "pi", "du", "ga", "ho", "je", "wi", "yu",
+        "ze",
+    ];
+    let mut state = (seed as u64)
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    let words = 6 + next() % 9;
+    (0..words)
+        .map(|_| {
+            if next() % 3 == 0 {
+                COMMON[next() % COMMON.len()].to_owned()
+            } else {
+                (0..2 + next() % 2)
+                    .map(|_| SYLLABLES[next() % SYLLABLES.len()])
+                    .collect()
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+#[wasm_bindgen_test]
+#[ignore = "a benchmark: scripts/bench-browser runs it"]
+async fn search_100000_stored_messages() {
+    use merpati_core::search::{SearchDoc, SearchIndex, SearchSegment, words};
+    const COUNT: usize = 100_000;
+    let docs: Vec<SearchDoc> = (0..COUNT)
+        .map(|n| SearchDoc {
+            id: ClientMsgId((n as u128).to_be_bytes()),
+            chat_id: ChatId(1 + (n % 20) as u64),
+            seq: Seq(1 + (n / 20) as u64),
+            sender: if n % 2 == 0 { ME } else { OTHER },
+            sent_at_ms: 1_700_000_000_000 + n as u64 * 1_000,
+            text: Some(sentence(n)),
+        })
+        .collect();
+    // As the engine stores it: segments of what each step indexed, here 100 of 1,000.
+    let segments: Vec<SearchSegment> = docs
+        .chunks(1_000)
+        .enumerate()
+        .map(|(at, chunk)| SearchSegment {
+            id: at as u64 + 1,
+            docs: chunk.to_vec(),
+        })
+        .collect();
+    let started = now_ms();
+    let index = SearchIndex::restore(segments);
+    let build_ms = now_ms() - started;
+    assert_eq!(index.len(), COUNT);
+
+    for run in 1..=RUNS {
+        let mut merpati = serde_json::Map::new();
+        let mut slowest = 0.0_f64;
+        for query in SEARCH_QUERIES {
+            let started = now_ms();
+            let hits = index.search(query, 50);
+            let took = now_ms() - started;
+            slowest = slowest.max(took);
+            merpati.insert(
+                query.to_owned(),
+                serde_json::json!({ "ms": took, "hits": hits.len() }),
+            );
+        }
+        report(
+            "search",
+            "merpati",
+            run,
+            serde_json::json!({ "ms": slowest, "queries": merpati, "build_ms": build_ms, "messages": COUNT }),
+        );
+
+        // The baseline: the same rule (every query word begins a word of the text, case and
+        // accents aside, newest 50) by scanning every message, without an index.
+        let mut baseline = serde_json::Map::new();
+        let mut slowest = 0.0_f64;
+        for query in SEARCH_QUERIES {
+            let started = now_ms();
+            let wanted: Vec<String> = words::words(query).collect();
+            let mut hits: Vec<&SearchDoc> = docs
+                .iter()
+                .filter(|doc| {
+                    let text: Vec<String> =
+                        words::words(doc.text.as_deref().unwrap_or_default()).collect();
+                    wanted
+                        .iter()
+                        .all(|want| text.iter().any(|word| word.starts_with(want.as_str())))
+                })
+                .collect();
+            hits.sort_by_key(|doc| std::cmp::Reverse(doc.sent_at_ms));
+            hits.truncate(50);
+            let took = now_ms() - started;
+            slowest = slowest.max(took);
+            baseline.insert(
+                query.to_owned(),
+                serde_json::json!({ "ms": took, "hits": hits.len() }),
+            );
+        }
+        report(
+            "search",
+            "baseline",
+            run,
+            serde_json::json!({ "ms": slowest, "queries": baseline }),
+        );
+    }
+}
