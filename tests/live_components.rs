@@ -23,46 +23,9 @@ use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn document() -> web_sys::Document {
-    web_sys::window()
-        .and_then(|window| window.document())
-        .expect("a document")
-}
-
-fn container() -> HtmlElement {
-    let element = document().create_element("div").expect("a div");
-    document()
-        .body()
-        .expect("a body")
-        .append_child(&element)
-        .expect("appended");
-    element.unchecked_into()
-}
-
-fn find(root: &Element, testid: &str) -> Element {
-    root.query_selector(&format!("[data-testid={testid}]"))
-        .expect("a valid selector")
-        .unwrap_or_else(|| panic!("no element with data-testid={testid}"))
-}
-
-fn find_all(root: &Element, testid: &str) -> Vec<Element> {
-    let list = root
-        .query_selector_all(&format!("[data-testid={testid}]"))
-        .expect("a valid selector");
-    (0..list.length())
-        .filter_map(|i| list.item(i)?.dyn_into().ok())
-        .collect()
-}
-
-fn attr(element: &Element, name: &str) -> String {
-    element
-        .get_attribute(name)
-        .unwrap_or_else(|| panic!("no attribute {name}"))
-}
-
-fn text(element: &Element) -> String {
-    element.text_content().unwrap_or_default()
-}
+#[path = "support/dom.rs"]
+mod dom;
+use dom::{attr, container, document, find, find_all, text};
 
 fn click(element: &Element) {
     element.unchecked_ref::<HtmlElement>().click();
