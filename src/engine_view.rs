@@ -179,6 +179,7 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             edited: item.edited,
             deleted: item.deleted,
             reactions: item.reactions.into_iter().map(reaction_row).collect(),
+            failure: item.failure,
             system: item.system.is_some(),
         })
         .collect()

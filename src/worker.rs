@@ -2,14 +2,15 @@
 //!
 //! The `merpati-worker` binary calls [`run`] in the worker's global scope. From then on the
 //! worker does what the page asks ([`Command`]) through a [`Client`], and after every change
-//! tells the page what to show ([`Update::View`]), read from the engine here
+//! tells the page what to show ([`Update::View`], the open chat's rows as what changed),
+//! read from the engine here
 //! ([`crate::engine_view`]) so that the page needs none of the engine's code. Argon2id runs
 //! here too, so the page stays responsive while a passphrase is stretched.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use merpati_bridge::{self as bridge, Command, Update, View};
+use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
@@ -191,16 +192,20 @@ impl EngineWorker {
             }
             Command::Visible(visible) => client.set_visible(visible),
             Command::Search(query) => {
-                let rows = client
-                    .read(|engine| search_rows(engine, engine.search(&query, SEARCH_RESULTS)));
+                // `act`: a search first indexes whatever the store gave back and is not yet.
+                let hits = client.act(|engine| engine.search(&query, SEARCH_RESULTS));
+                let rows = client.read(|engine| search_rows(engine, hits));
                 self.post(Update::SearchResults { query, rows });
             }
             Command::ShowMessage { chat, seq, id } => {
                 client.set_open_chat(Some(chat));
                 self.queue_view();
                 let worker = self.clone();
+                let seq = seq.or_else(|| client.read(|engine| engine.position_of(chat, id)));
                 wasm_bindgen_futures::spawn_local(async move {
-                    load_back_to(&client, chat, seq).await;
+                    if let Some(seq) = seq {
+                        load_back_to(&client, chat, seq).await;
+                    }
                     worker.inner.reveal.set(Some((chat, id)));
                     worker.queue_view();
                 });
@@ -399,11 +404,36 @@ impl EngineWorker {
             });
             worker.schedule_typing_expiry(&client);
             let mut last = worker.inner.last_view.borrow_mut();
-            if last.as_ref() != Some(&view) {
-                *last = Some(view.clone());
-                drop(last);
-                worker.post(Update::View(Box::new(view)));
+            if last.as_ref() == Some(&view) {
+                return;
             }
+            // The open chat's rows go as what changed since the rows the page holds.
+            let mut view = view;
+            let chat_now = view.open_chat.as_ref().map(|chat| chat.id);
+            let rows_now = view
+                .open_chat
+                .as_mut()
+                .map(|chat| std::mem::take(&mut chat.rows));
+            let held = last
+                .as_ref()
+                .and_then(|last| last.open_chat.as_ref())
+                .filter(|chat| Some(chat.id) == chat_now)
+                .map(|chat| chat.rows.as_slice());
+            let rows = match (&rows_now, held) {
+                (None, _) => RowsChange::Same,
+                (Some(now), Some(held)) => RowsChange::between(held, now),
+                (Some(now), None) => RowsChange::All(now.clone()),
+            };
+            let wire = view.clone();
+            if let (Some(chat), Some(rows_now)) = (view.open_chat.as_mut(), rows_now) {
+                chat.rows = rows_now;
+            }
+            *last = Some(view);
+            drop(last);
+            worker.post(Update::View {
+                view: Box::new(wire),
+                rows,
+            });
         });
     }
 }

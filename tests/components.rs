@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_app::engine_view::{key_change_words, member_rows, message_rows};
-use merpati_bridge::{ChatRow, ConnectionPhase, MessageLock, MessageRow, MessageStatus};
+use merpati_bridge::{ChatRow, ConnectionPhase, MessageRow, MessageStatus};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::safety_number;
 use merpati_core::timeline::WAITING_TEXT;
@@ -164,16 +164,10 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         id: id.to_owned(),
         status,
         own,
-        lock: MessageLock::Open,
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
-        quote: None,
-        forwarded: false,
-        edited: false,
-        deleted: false,
-        reactions: Vec::new(),
-        system: false,
+        ..MessageRow::default()
     }
 }
 

@@ -141,7 +141,7 @@ async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
         &updates,
         "an offline view with a retry time",
         |update| match update {
-            Update::View(view)
+            Update::View { view, .. }
                 if view.phase == ConnectionPhase::Offline && view.next_attempt_at_ms.is_some() =>
             {
                 Some((**view).clone())
@@ -157,7 +157,7 @@ async fn signing_up_with_no_server_shows_the_wait_for_the_next_try() {
         .borrow()
         .iter()
         .filter_map(|update| match update {
-            Update::View(view) => Some((**view).clone()),
+            Update::View { view, .. } => Some((**view).clone()),
             _ => None,
         })
         .collect();
@@ -173,7 +173,7 @@ async fn the_chat_the_page_opens_is_the_one_its_views_show_until_it_is_closed() 
     })
     .await;
     let open_chat_of = |update: &Update| match update {
-        Update::View(view) => Some(view.open_chat.as_ref().map(|chat| chat.id)),
+        Update::View { view, .. } => Some(view.open_chat.as_ref().map(|chat| chat.id)),
         _ => None,
     };
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_bridge::{
-    ChatRow, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus, Privacy,
-    ReceiptRow, ReceiptState,
+    ChatRow, MemberRow, MessageReceipts, MessageRow, MessageStatus, Privacy, ReceiptRow,
+    ReceiptState,
 };
 use merpati_page::views::chat_list::ChatList;
 use merpati_page::views::chat_members::ChatMembers;
@@ -52,16 +52,10 @@ fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
         id: id.to_owned(),
         status,
         own,
-        lock: MessageLock::Open,
         text: text.to_owned(),
         sender: (!own).then(|| "bob".to_owned()),
         time: "09:41".to_owned(),
-        quote: None,
-        forwarded: false,
-        edited: false,
-        deleted: false,
-        reactions: Vec::new(),
-        system: false,
+        ..MessageRow::default()
     }
 }
 

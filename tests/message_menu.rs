@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::channel::oneshot;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{ChatRow, MessageLock, MessageRow, MessageStatus, QuoteRow, ReactionRow};
+use merpati_bridge::{ChatRow, MessageRow, MessageStatus, QuoteRow, ReactionRow};
 use merpati_page::views::chat_list::ChatList;
 use merpati_page::views::chat_view::{ChatView, MessageAction};
 use merpati_page::views::message::LONG_PRESS_MS;
@@ -83,16 +83,10 @@ fn row(id: &str, own: bool, text: &str) -> MessageRow {
         id: id.to_owned(),
         status: MessageStatus::Sent,
         own,
-        lock: MessageLock::Open,
         text: text.to_owned(),
         sender: (!own).then(|| "budi".to_owned()),
         time: "09:41".to_owned(),
-        quote: None,
-        forwarded: false,
-        edited: false,
-        deleted: false,
-        reactions: Vec::new(),
-        system: false,
+        ..MessageRow::default()
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::channel::oneshot;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
+use merpati_bridge::{MessageRow, MessageStatus};
 use merpati_page::views::message_list::MessageList;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -29,16 +29,10 @@ fn message(index: usize) -> MessageRow {
         id: format!("{index:032x}"),
         status: MessageStatus::Sent,
         own: index.is_multiple_of(3),
-        lock: MessageLock::Open,
         text: format!("message {index} ") + &"lorem ipsum dolor ".repeat(index % 5 * 3),
         sender: None,
         time: "09:41".to_owned(),
-        quote: None,
-        forwarded: false,
-        edited: false,
-        deleted: false,
-        reactions: Vec::new(),
-        system: false,
+        ..MessageRow::default()
     }
 }
 

@@ -17,9 +17,11 @@
 //!
 //! # Layout
 //! - this file: the commands, the updates, and how both travel.
+//! - [`rows`]: how the open chat's messages travel: what changed, not every row again.
 //! - [`view`]: what the screens show — the chats, the open chat's messages and members, the
 //!   connection — as rows the views render as they are.
 
+pub mod rows;
 pub mod signals;
 pub mod view;
 
@@ -27,6 +29,7 @@ use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, UserId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
+pub use rows::RowsChange;
 pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
     ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat,
@@ -194,13 +197,14 @@ pub enum Command {
     /// Search every chat's local history (answered with [`Update::SearchResults`]); the
     /// query never leaves the device.
     Search(String),
-    /// Open a chat at one of its messages (a search result): older pages are loaded until it
-    /// is there, and the view asks the list to bring it into sight ([`OpenChat::reveal`]).
+    /// Open a chat at one of its messages (a search result, a quote of a message not loaded):
+    /// older pages are loaded until it is there, and the view asks the list to bring it into
+    /// sight ([`OpenChat::reveal`]).
     ShowMessage {
         /// The chat.
         chat: ChatId,
-        /// The message's position.
-        seq: Seq,
+        /// The message's position, when the page knows it (the worker looks it up otherwise).
+        seq: Option<Seq>,
         /// The message.
         id: ClientMsgId,
     },
@@ -265,8 +269,14 @@ pub enum Update {
     },
     /// Local data is gone and the device is signed out.
     SignedOut(SignOutReason),
-    /// What the screens show now.
-    View(Box<View>),
+    /// What the screens show now. The open chat's `rows` travel apart, as what changed since
+    /// the rows of the previous view ([`RowsChange`]); in `view` they are empty.
+    View {
+        /// Everything but the open chat's rows.
+        view: Box<View>,
+        /// How the open chat's rows changed.
+        rows: RowsChange,
+    },
 }
 
 /// Encodes a message for `postMessage`.
@@ -349,7 +359,7 @@ mod tests {
             Command::Search("kopi".to_owned()),
             Command::ShowMessage {
                 chat: ChatId(7),
-                seq: Seq(40),
+                seq: Some(Seq(40)),
                 id: ClientMsgId([3; 16]),
             },
             Command::ShowReceipts(None),
@@ -365,73 +375,82 @@ mod tests {
         for command in commands {
             assert_eq!(decode::<Command>(&encode(&command)).ok(), Some(command));
         }
-        let view = Update::View(Box::new(View {
-            chats: vec![ChatRow {
-                id: ChatId(7),
-                title: "Keluarga".to_owned(),
-                last_text: Some("sampai".to_owned()),
-                unread: 2,
-                typing: vec!["ilham".to_owned()],
-                draft: Some("nanti".to_owned()),
-            }],
-            phase: ConnectionPhase::Online,
-            next_attempt_at_ms: Some(1.5e12),
-            pending: 1,
-            me: Some("hana".to_owned()),
-            open_chat: Some(OpenChat {
-                id: ChatId(7),
-                title: "Keluarga".to_owned(),
-                rows: vec![MessageRow {
-                    id: "00ff".to_owned(),
-                    status: MessageStatus::Read,
-                    own: false,
-                    lock: MessageLock::Waiting,
-                    text: "Waiting for this message's key".to_owned(),
-                    sender: Some("ilham".to_owned()),
-                    time: "09:41".to_owned(),
-                    quote: Some(QuoteRow {
-                        target: "11aa".to_owned(),
-                        sender: "hana".to_owned(),
-                        text: "kapan?".to_owned(),
-                    }),
-                    forwarded: false,
-                    edited: true,
-                    deleted: false,
-                    reactions: vec![ReactionRow {
-                        emoji: "👍".to_owned(),
-                        count: 1,
-                        people: vec!["hana".to_owned()],
-                        mine: true,
+        let view = Update::View {
+            view: Box::new(View {
+                chats: vec![ChatRow {
+                    id: ChatId(7),
+                    title: "Keluarga".to_owned(),
+                    last_text: Some("sampai".to_owned()),
+                    unread: 2,
+                    typing: vec!["ilham".to_owned()],
+                    draft: Some("nanti".to_owned()),
+                }],
+                phase: ConnectionPhase::Online,
+                next_attempt_at_ms: Some(1.5e12),
+                pending: 1,
+                me: Some("hana".to_owned()),
+                open_chat: Some(OpenChat {
+                    id: ChatId(7),
+                    title: "Keluarga".to_owned(),
+                    rows: vec![MessageRow {
+                        id: "00ff".to_owned(),
+                        status: MessageStatus::Read,
+                        own: false,
+                        lock: MessageLock::Waiting,
+                        text: "Waiting for this message's key".to_owned(),
+                        sender: Some("ilham".to_owned()),
+                        time: "09:41".to_owned(),
+                        quote: Some(QuoteRow {
+                            target: "11aa".to_owned(),
+                            sender: "hana".to_owned(),
+                            text: "kapan?".to_owned(),
+                        }),
+                        forwarded: false,
+                        edited: true,
+                        deleted: false,
+                        reactions: vec![ReactionRow {
+                            emoji: "👍".to_owned(),
+                            count: 1,
+                            people: vec!["hana".to_owned()],
+                            mine: true,
+                        }],
+                        failure: Some(ErrorCode::Blocked),
+                        system: false,
                     }],
-                    system: false,
-                }],
-                kind: Some(ChatKind::Group),
-                safety_number: None,
-                key_change: Some("changed".to_owned()),
-                members: vec![MemberRow {
-                    id: 3,
-                    username: "ilham".to_owned(),
-                    me: false,
-                    admin: true,
-                }],
-                is_member: true,
-                typing: Vec::new(),
-                presence: Some(merpati_protocol::Presence::LastSeen { at_ms: 1 }),
-                receipts: Some(MessageReceipts {
-                    id: "00ff".to_owned(),
-                    members: vec![ReceiptRow {
+                    kind: Some(ChatKind::Group),
+                    safety_number: None,
+                    key_change: Some("changed".to_owned()),
+                    members: vec![MemberRow {
+                        id: 3,
                         username: "ilham".to_owned(),
-                        state: ReceiptState::Read,
-                        read_at: Some("09:42".to_owned()),
+                        me: false,
+                        admin: true,
                     }],
+                    is_member: true,
+                    typing: Vec::new(),
+                    presence: Some(merpati_protocol::Presence::LastSeen { at_ms: 1 }),
+                    receipts: Some(MessageReceipts {
+                        id: "00ff".to_owned(),
+                        members: vec![ReceiptRow {
+                            username: "ilham".to_owned(),
+                            state: ReceiptState::Read,
+                            read_at: Some("09:42".to_owned()),
+                        }],
+                    }),
+                    am_admin: false,
+                    blocked: false,
+                    draft: None,
+                    reveal: Some("00ff".to_owned()),
                 }),
-                am_admin: false,
-                blocked: false,
-                draft: None,
-                reveal: Some("00ff".to_owned()),
+                privacy: Privacy::default(),
             }),
-            privacy: Privacy::default(),
-        }));
+            rows: RowsChange::Patch {
+                removed: vec!["0a".to_owned()],
+                changed: Vec::new(),
+                before: Vec::new(),
+                after: Vec::new(),
+            },
+        };
         assert_eq!(decode::<Update>(&encode(&view)).ok(), Some(view));
     }
 

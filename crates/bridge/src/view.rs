@@ -6,7 +6,7 @@
 //! words (a message's local time, a member's username, the key-change banner's sentence).
 //! The `as_str` values are the contract's `data-*` attributes (`docs/ui-test-contract.md`).
 
-use merpati_protocol::{ChatId, ChatKind, ClientMsgId, Presence, Seq};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, Presence, Seq};
 
 use crate::signals::{MessageReceipts, Privacy};
 use serde::{Deserialize, Serialize};
@@ -84,8 +84,8 @@ pub struct ChatRow {
     pub draft: Option<String>,
 }
 
-/// One message as the message list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message as the message list shows it. The default is an empty, open, pending row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRow {
     /// The client message id in hex (`data-msg-id`), stable from pending to sent.
     pub id: String,
@@ -111,6 +111,8 @@ pub struct MessageRow {
     pub deleted: bool,
     /// The reactions under it, most chosen first.
     pub reactions: Vec<ReactionRow>,
+    /// Why the server refused it, for an own message that was not sent.
+    pub failure: Option<ErrorCode>,
     /// A line the server wrote about the group ("alice renamed the group to …"): shown
     /// centered, as nobody's message, and nobody can act on it.
     pub system: bool,
@@ -204,9 +206,10 @@ impl ConnectionPhase {
 }
 
 /// How far a message has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageStatus {
     /// Written here, not yet acknowledged by the server.
+    #[default]
     Pending,
     /// Durable on the server.
     Sent,
@@ -232,9 +235,10 @@ impl MessageStatus {
 }
 
 /// Whether a message's content could be opened on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageLock {
     /// Decrypted and verified (or written here).
+    #[default]
     Open,
     /// Encrypted with a key this device does not have yet; it opens when the key arrives.
     Waiting,

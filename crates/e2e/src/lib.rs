@@ -8,6 +8,7 @@
 //! - [`serve_release_build`]: the `merpati-server` binary serving `dist/`, started with the test
 //!   kit's launcher ([`ServerProcess`]: a free loopback port, a temporary data directory).
 //! - [`Chromedriver`]: one chromedriver process shared by the sessions of a test.
+//! - [`Meeting`]: the server, chromedriver and people signed up: how a test of people starts.
 //! - [`Browser`]: one Chromium session with its own profile, and the steps a person takes.
 
 use std::net::TcpListener;
@@ -77,6 +78,42 @@ pub async fn serve(web_root: PathBuf) -> Result<ServerProcess, HarnessError> {
         .web_root(web_root)
         .env("RUST_LOG", "warn");
     Ok(ServerProcess::start(options).await?)
+}
+
+/// The passphrase the suites' people sign up with.
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// What a test of people talking starts with: the server serving the release build,
+/// chromedriver, and each person signed up in a browser of their own.
+#[derive(Debug)]
+pub struct Meeting {
+    /// The server.
+    pub server: ServerProcess,
+    /// The chromedriver the browsers run under.
+    pub driver: Chromedriver,
+    /// Where the app is served.
+    pub url: String,
+}
+
+impl Meeting {
+    /// Starts the server and chromedriver.
+    pub async fn start() -> Result<Meeting, HarnessError> {
+        let server = serve_release_build().await?;
+        let driver = Chromedriver::start().await?;
+        let url = server.http_url();
+        Ok(Meeting {
+            server,
+            driver,
+            url,
+        })
+    }
+
+    /// `name` signs up (with [`PASSPHRASE`]) in a new browser, which shows the main screen.
+    pub async fn sign_up(&self, name: &str) -> Result<Browser, HarnessError> {
+        let browser = self.driver.browser().await?;
+        browser.sign_up(&self.url, name, PASSPHRASE).await?;
+        Ok(browser)
+    }
 }
 
 /// One chromedriver process.

@@ -4,9 +4,8 @@
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, testid};
+use merpati_e2e::{Browser, HarnessError, Meeting, testid};
 
-const PASSPHRASE: &str = "correct horse battery staple";
 const DELETED: &str = "This message was deleted";
 
 /// Waits until `browser`'s open chat shows the message `text` with `inner` inside it.
@@ -43,12 +42,9 @@ async fn react(browser: &Browser, text: &str, emoji: &str) -> Result<(), Harness
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replies_edits_deletions_and_reactions_show_on_both_sides() -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (alice, bob) = (driver.browser().await?, driver.browser().await?);
-    alice.sign_up(&url, "alice", PASSPHRASE).await?;
-    bob.sign_up(&url, "bob", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
     alice.start_chat("bob").await?;
     alice.send("Jam berapa besok?").await?;
     bob.open_chat("alice").await?;
@@ -149,12 +145,9 @@ async fn replies_edits_deletions_and_reactions_show_on_both_sides() -> Result<()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forward_arrives_marked_in_a_group_and_a_draft_survives_switching_and_a_reload()
 -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (alice, bob) = (driver.browser().await?, driver.browser().await?);
-    alice.sign_up(&url, "alice", PASSPHRASE).await?;
-    bob.sign_up(&url, "bob", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
     alice.create_group("Keluarga", "bob").await?;
     alice.start_chat("bob").await?;
     alice.send("Kereta jam 8").await?;
@@ -247,5 +240,51 @@ async fn a_forward_arrives_marked_in_a_group_and_a_draft_survives_switching_and_
     for browser in [alice, bob] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// A reply quotes a message further back than the app loads on opening: clicking the quote
+/// loads older messages until it is there and brings it into sight.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_of_a_message_further_back_loads_it() -> Result<(), HarnessError> {
+    // More than the newest page the app reads back from its store when it opens (50).
+    const LATER: usize = 60;
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    alice.send("Yang paling awal").await?;
+    for n in 1..=LATER {
+        alice.send(&format!("isi {n}")).await?;
+    }
+    bob.open_chat("alice").await?;
+    bob.message_with_text(&format!("isi {LATER}")).await?;
+    bob.choose_in_menu("Yang paling awal", "message-reply")
+        .await?;
+    bob.send("Balasan untuk yang awal").await?;
+    bob.wait_acknowledged(LATER + 2).await?;
+
+    // Reopened, bob's app holds only the newest messages: the quoted one is not among them.
+    bob.reload().await?;
+    bob.open_chat("alice").await?;
+    bob.message_with_text("Balasan untuk yang awal").await?;
+    let first = Browser::message_xpath("Yang paling awal");
+    assert!(
+        bob.client()
+            .find_all(fantoccini::Locator::XPath(&first))
+            .await?
+            .is_empty(),
+        "the quoted message is not loaded after opening"
+    );
+    bob.message_with_text("Balasan untuk yang awal")
+        .await?
+        .find(testid("message-quote"))
+        .await?
+        .click()
+        .await?;
+    bob.message_with_text("Yang paling awal").await?;
+
+    alice.close().await?;
+    bob.close().await?;
     Ok(())
 }

@@ -5,9 +5,7 @@
 //!
 //! Run with `--test-threads=1`: the test drives two browsers.
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, testid};
-
-const PASSPHRASE: &str = "correct horse battery staple";
+use merpati_e2e::{Browser, HarnessError, Meeting, testid};
 
 /// Types `query` into the search box (replacing what was there).
 async fn search(browser: &Browser, query: &str) -> Result<(), HarnessError> {
@@ -37,12 +35,9 @@ async fn wait_results(browser: &Browser, count: usize) -> Result<Vec<String>, Ha
 #[tokio::test(flavor = "multi_thread")]
 async fn search_finds_by_word_beginnings_after_a_reload_and_opens_the_message()
 -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (alice, bob) = (driver.browser().await?, driver.browser().await?);
-    alice.sign_up(&url, "alice", PASSPHRASE).await?;
-    bob.sign_up(&url, "bob", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
     alice.start_chat("bob").await?;
     alice.send("Ngopi di Kafé Tugu jam tujuh?").await?;
     bob.open_chat("alice").await?;

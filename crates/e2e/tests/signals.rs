@@ -6,9 +6,7 @@
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, testid};
-
-const PASSPHRASE: &str = "correct horse battery staple";
+use merpati_e2e::{Browser, HarnessError, Meeting, testid};
 
 /// The `data-status` of the first message in the open chat, once there is one.
 async fn first_status(browser: &Browser) -> Result<Option<String>, HarnessError> {
@@ -90,12 +88,9 @@ async fn wait_member(browser: &Browser, username: &str) -> Result<(), HarnessErr
 #[tokio::test(flavor = "multi_thread")]
 async fn receipts_typing_presence_and_the_unread_title_follow_the_other_person()
 -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (alice, bob) = (driver.browser().await?, driver.browser().await?);
-    alice.sign_up(&url, "alice", PASSPHRASE).await?;
-    bob.sign_up(&url, "bob", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
 
     // Delivered as soon as bob's browser holds it, though he has not opened the chat.
     alice.start_chat("bob").await?;
@@ -164,12 +159,9 @@ async fn receipts_typing_presence_and_the_unread_title_follow_the_other_person()
 #[tokio::test(flavor = "multi_thread")]
 async fn with_read_receipts_off_what_dewi_reads_stays_delivered_for_the_sender()
 -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (citra, dewi) = (driver.browser().await?, driver.browser().await?);
-    citra.sign_up(&url, "citra", PASSPHRASE).await?;
-    dewi.sign_up(&url, "dewi", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let citra = meeting.sign_up("citra").await?;
+    let dewi = meeting.sign_up("dewi").await?;
 
     dewi.click("settings").await?;
     let receipts = dewi.find("setting-read-receipts").await?;
@@ -211,17 +203,10 @@ async fn with_read_receipts_off_what_dewi_reads_stays_delivered_for_the_sender()
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_others_see_no_controls()
 -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (eka, fikri, gita) = (
-        driver.browser().await?,
-        driver.browser().await?,
-        driver.browser().await?,
-    );
-    eka.sign_up(&url, "eka", PASSPHRASE).await?;
-    fikri.sign_up(&url, "fikri", PASSPHRASE).await?;
-    gita.sign_up(&url, "gita", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let eka = meeting.sign_up("eka").await?;
+    let fikri = meeting.sign_up("fikri").await?;
+    let gita = meeting.sign_up("gita").await?;
     eka.create_group("Arisan", "fikri").await?;
 
     // eka adds gita: she is a member on every screen, with the server's line.
@@ -318,12 +303,9 @@ async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_other
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessError> {
-    let server = serve_release_build().await?;
-    let driver = Chromedriver::start().await?;
-    let url = server.http_url();
-    let (hana, ilham) = (driver.browser().await?, driver.browser().await?);
-    hana.sign_up(&url, "hana", PASSPHRASE).await?;
-    ilham.sign_up(&url, "ilham", PASSPHRASE).await?;
+    let meeting = Meeting::start().await?;
+    let hana = meeting.sign_up("hana").await?;
+    let ilham = meeting.sign_up("ilham").await?;
     hana.start_chat("ilham").await?;
     hana.send("halo").await?;
     ilham.open_chat("hana").await?;
@@ -350,7 +332,12 @@ async fn a_blocked_person_cannot_send_and_is_told_so() -> Result<(), HarnessErro
     for element in words {
         said.push(element.text().await?);
     }
-    assert!(said.iter().any(|words| words == "Not sent"), "{said:?}");
+    // Not sent, and why.
+    assert!(
+        said.iter()
+            .any(|words| words == "Not sent: That person does not accept this from you"),
+        "{said:?}"
+    );
     hana.wait_messages(&["halo"]).await?;
 
     // Nor can ilham add hana to a group of his: the server's refusal, in words.

@@ -11,4 +11,6 @@
 pub mod client;
 pub mod scenario;
 
-pub use client::{Acked, ClientOptions, Join, Snapshot, Status, StoredSession, SwarmClient};
+pub use client::{
+    Acked, ClientOptions, Join, Snapshot, Status, StoredSession, SwarmClient, Writing,
+};

@@ -9,6 +9,10 @@
 //! message texts: none may appear, while the usernames and the group title (which the server
 //! does store) must, so the search is known to look in the right places.
 //!
+//! After the texts, the conversation's other content rides in messages too: a reply (with
+//! its quote), an edit, a reaction and a forward, each with words of its own — which must not
+//! appear either, and each of which is one more ciphertext in the server's store.
+//!
 //! A second test removes carol from the group: messages sent after that are stored by the
 //! server but never reach her, and when she is handed them anyway (read from the server's
 //! SQLite file) she cannot open them, while everyone still in the group can.
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use merpati_core::crypto::KdfParams;
 use merpati_core::reconnect::Backoff;
 use merpati_core::timeline::MessageLock;
-use merpati_loadgen::{ClientOptions, Join, Snapshot, SwarmClient};
+use merpati_loadgen::{ClientOptions, Join, Snapshot, SwarmClient, Writing};
 use merpati_protocol::content::EncryptedBody;
 use merpati_protocol::{ChatId, ClientMsgId, MessageFrame, Seq, ServerFrame, UserId, Username};
 use merpati_testkit::poll::poll_until;
@@ -378,6 +382,8 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
     let conversation_done = started.elapsed();
     let texts = said.texts();
     assert_eq!(texts.len(), 3 * 5 + 3 * 7);
+    let annotations = reply_edit_react_forward(&talk, &said).await;
+    let secrets: Vec<String> = texts.iter().cloned().chain(annotations.clone()).collect();
 
     // The server's record agrees: every message is stored, as ciphertext. Beside them it
     // holds only the lines it writes itself (the group's creation), which name no text.
@@ -399,7 +405,11 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
                 None => panic!("a stored body is neither ciphertext nor the server's line"),
             }
         }
-        assert_eq!(encrypted, texts.len());
+        assert_eq!(
+            encrypted,
+            texts.len() + 4,
+            "each text, reply, edit, reaction, forward"
+        );
         assert_eq!(system, 1, "the group's creation is its only line");
     }
 
@@ -408,12 +418,12 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
     }
     // SIGKILL first: the write-ahead log and shared-memory files stay as they were.
     talk.server.kill();
-    let after_kill = scan(&talk, &texts, "after SIGKILL");
+    let after_kill = scan(&talk, &secrets, "after SIGKILL");
     // Then a graceful stop after recovery: the log is checkpointed into the database.
     talk.server.restart().await.unwrap();
     let status = talk.server.terminate().await.unwrap();
     assert!(status.success(), "the server stopped with {status}");
-    let after_stop = scan(&talk, &texts, "after a graceful stop");
+    let after_stop = scan(&talk, &secrets, "after a graceful stop");
 
     let describe = |scanned: &[(PathBuf, usize)]| {
         scanned
@@ -437,6 +447,88 @@ async fn no_message_text_reaches_the_servers_disk_or_logs() {
         describe(&after_stop),
         started.elapsed()
     );
+}
+
+/// bob replies to alice's first message, alice edits it, carol reacts to bob's first group
+/// message and alice forwards it to bob; waits until each shows where it should. Returns the
+/// words they carried that no text had: the reply, the new text and the reaction.
+async fn reply_edit_react_forward(talk: &Conversation, said: &Transcript) -> Vec<String> {
+    let (direct, group) = (talk.direct, talk.group);
+    let (original, _) = said.sent_in(direct)[0].clone();
+    let (bobs, bobs_text) = said.sent_in(group)[1].clone();
+    let reply = format!("{MARKER}-reply-from-bob");
+    let edited = format!("{MARKER}-edited-by-alice");
+    let reaction = "🍍🥭🍍";
+    let (reply_text, edit_text) = (reply.clone(), edited.clone());
+    let writings: Vec<(&Device, Writing)> = vec![
+        (
+            &talk.bob,
+            Box::new(move |engine, now| engine.send_reply(direct, original, &reply_text, now)),
+        ),
+        (
+            &talk.alice,
+            Box::new(move |engine, now| engine.edit_message(direct, original, &edit_text, now)),
+        ),
+        (
+            &talk.carol,
+            Box::new(move |engine, now| engine.react(group, bobs, reaction, now)),
+        ),
+        (
+            &talk.alice,
+            Box::new(move |engine, now| engine.forward(group, bobs, direct, now)),
+        ),
+    ];
+    for (device, writing) in writings {
+        device
+            .client
+            .write(writing)
+            .await
+            .unwrap()
+            .unwrap_or_else(|error| panic!("{} cannot write: {error}", device.name));
+    }
+
+    // bob reads all of it; alice sees carol's reaction.
+    let items = |snapshot: &Snapshot, chat: ChatId| {
+        snapshot
+            .chats
+            .iter()
+            .find(|(id, _)| *id == chat)
+            .map(|(_, items)| items.clone())
+            .unwrap_or_default()
+    };
+    poll_until(
+        "bob to read the reply, the edit and the forward",
+        PATIENCE,
+        || async {
+            let snapshot = talk.bob.client.snapshot().await.unwrap();
+            let shown = items(&snapshot, direct);
+            let edit_shows = shown
+                .iter()
+                .any(|item| item.client_msg_id == original && item.text == edited && item.edited);
+            let reply_shows = shown
+                .iter()
+                .any(|item| item.text == reply && item.quote.is_some());
+            let forward_shows = shown
+                .iter()
+                .any(|item| item.text == bobs_text && item.forwarded && item.client_msg_id != bobs);
+            (edit_shows && reply_shows && forward_shows).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    poll_until("alice to see carol's reaction", PATIENCE, || async {
+        let snapshot = talk.alice.client.snapshot().await.unwrap();
+        items(&snapshot, group)
+            .iter()
+            .any(|item| {
+                item.client_msg_id == bobs
+                    && item.reactions.iter().any(|shown| shown.emoji == reaction)
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    vec![reply, edited, reaction.to_owned()]
 }
 
 /// The group's stored messages after `after`, as the server would deliver them (its own

@@ -168,6 +168,7 @@ pub fn MainScreen() -> impl IntoView {
                         forward_targets=app.forward_targets()
                         draft=app.draft()
                         reveal=app.reveal()
+                        on_show_message=Callback::new(move |id| app.show_message(id))
                         on_input=Callback::new(move |text| app.composer_input(text))
                         action_error=app.action_error()
                     />

@@ -61,12 +61,28 @@ impl AppContext {
         self.project_open_chat(|chat| chat.reveal.clone())
     }
 
+    /// Brings a message of the chat on screen into sight though it is not loaded (a quote's
+    /// target further back): the worker loads older pages until it is there.
+    pub fn show_message(self, id: String) {
+        let (Some(chat), Some(id)) = (
+            self.open_chat_id_untracked(),
+            merpati_protocol::ClientMsgId::from_hex(&id),
+        ) else {
+            return;
+        };
+        self.send(Command::ShowMessage {
+            chat,
+            seq: None,
+            id,
+        });
+    }
+
     /// Opens a result's chat at its message; the search stays as it was for the next look.
     pub fn open_result(self, row: &SearchRow) {
         self.action_error.set(None);
         self.send(Command::ShowMessage {
             chat: row.chat,
-            seq: row.seq,
+            seq: Some(row.seq),
             id: row.id,
         });
     }

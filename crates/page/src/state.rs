@@ -99,7 +99,19 @@ pub fn provide_app_context() -> AppContext {
 
     let on_update = move |update: Update| match update {
         Update::Ready => {}
-        Update::View(new) => view.set(*new),
+        Update::View { view: new, rows } => view.update(|held| {
+            // The open chat's rows come as what changed since the rows held.
+            let mut new = *new;
+            let same_chat = new.open_chat.as_ref().map(|chat| chat.id)
+                == held.open_chat.as_ref().map(|chat| chat.id);
+            if let Some(chat) = new.open_chat.as_mut() {
+                if same_chat && let Some(held) = held.open_chat.as_mut() {
+                    chat.rows = std::mem::take(&mut held.rows);
+                }
+                rows.apply(&mut chat.rows);
+            }
+            *held = new;
+        }),
         Update::Resumed(resumed) => {
             if resumed {
                 show(screen, Screen::Main);
@@ -412,7 +424,8 @@ impl AppContext {
     pub(crate) fn send(self, command: Command) {
         self.link.with_value(|link| match link {
             Some(link) => link.send(command),
-            None => leptos::logging::warn!("no engine worker for {command:?}"),
+            // Not the command's Debug: its code would ride in the page's module for a log line.
+            None => leptos::logging::warn!("no engine worker: a command was dropped"),
         });
     }
 
@@ -530,7 +543,8 @@ fn auth_failure_words(code: ErrorCode) -> &'static str {
     }
 }
 
-fn request_failure_words(code: ErrorCode) -> &'static str {
+/// Words for a request or message the server refused.
+pub fn request_failure_words(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::NoSuchUser => "No account has that username",
         ErrorCode::CannotChatWithSelf => "That is you — pick someone else to chat with",

@@ -185,6 +185,7 @@ impl Client {
             return Ok(false);
         }
         connect(&self.inner);
+        wasm_bindgen_futures::spawn_local(index_stored_search(self.inner.clone()));
         Ok(true)
     }
 
@@ -372,5 +373,15 @@ async fn flush(inner: &Rc<Inner>) {
         for notice in notices {
             (inner.notify)(notice);
         }
+    }
+}
+
+/// Splits the search entries read back from the store into words a batch at a time, yielding
+/// between batches so that frames and the page's commands are not held up (see
+/// [`merpati_core::search`]); a search before it is done finishes the rest itself.
+async fn index_stored_search(inner: Rc<Inner>) {
+    const BATCH: usize = 2_000;
+    while inner.engine.borrow_mut().index_stored(BATCH) {
+        gloo_timers::future::TimeoutFuture::new(0).await;
     }
 }

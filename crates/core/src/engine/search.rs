@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use merpati_protocol::content::MessageContent;
-use merpati_protocol::{ChatId, ClientMsgId, UserId};
+use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 
 use super::Engine;
 use crate::e2e::Opened;
@@ -73,8 +73,33 @@ impl SearchState {
 impl Engine {
     /// The messages of every chat whose words begin with each word of `query` (case and
     /// accents aside), newest first, at most `limit`.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<SearchHit> {
+    pub fn search(&mut self, query: &str, limit: usize) -> Vec<SearchHit> {
         self.search.index.search(query, limit)
+    }
+
+    /// Indexes up to `max` of the entries the store gave back at restore (see
+    /// [`crate::search`]); returns whether any are left. The shell calls it between other work
+    /// after opening, so that the first search finds the index built.
+    pub fn index_stored(&mut self, max: usize) -> bool {
+        self.search.index.index_pending(max)
+    }
+
+    /// Where a message of a chat is: in memory, or as the search index remembers it (a quote's
+    /// target scrolled out of what is loaded).
+    pub fn position_of(&self, chat_id: ChatId, id: ClientMsgId) -> Option<Seq> {
+        let chat = self.chats.get(&chat_id)?;
+        chat.timeline
+            .messages()
+            .rev()
+            .find(|message| message.client_msg_id == id)
+            .map(|message| message.seq)
+            .or_else(|| {
+                self.search
+                    .index
+                    .get(id)
+                    .filter(|doc| doc.chat_id == chat_id)
+                    .map(|doc| doc.seq)
+            })
     }
 
     /// How many messages local search can find.

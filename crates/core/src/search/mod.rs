@@ -8,14 +8,18 @@
 //!
 //! The index is kept in memory and persisted as [`SearchSegment`]s: each step's newly
 //! indexed messages are one segment (a record the store seals like every other), and a
-//! device that opens reads them back ([`SearchIndex::restore`]). A message's newer state
+//! device that opens reads them back ([`SearchIndex::restore`]). Reading back only sorts the
+//! entries out (the newest of each message); splitting their texts into words costs about
+//! a second per 100,000 messages in the browser, so it is done a batch at a time
+//! ([`SearchIndex::index_pending`], which the app runs between other work after opening), and
+//! whatever is left before the first search. A message's newer state
 //! (edited, deleted) is a newer entry in a later segment; the engine rewrites everything as
 //! one segment once the small ones outgrow a share of the whole, so that rereading stays
 //! proportional to what the index holds.
 
 pub mod words;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Range;
 
 use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
@@ -76,42 +80,82 @@ pub struct SearchIndex {
     postings: BTreeMap<String, Vec<u32>>,
     /// Documents with text.
     live: usize,
+    /// Entries read back from the store and not yet split into words, by message; `order`
+    /// says in which order they were stored (an id no longer in `pending` was replaced).
+    pending: HashMap<ClientMsgId, SearchDoc>,
+    order: VecDeque<ClientMsgId>,
+    /// Pending entries with text.
+    pending_live: usize,
 }
 
 impl SearchIndex {
-    /// An index holding what these segments say, applied in ascending order.
+    /// An index holding what these segments say, applied in ascending order; their entries
+    /// wait to be split into words ([`SearchIndex::index_pending`]).
     pub fn restore(mut segments: Vec<SearchSegment>) -> SearchIndex {
         segments.sort_by_key(|segment| segment.id);
         let mut index = SearchIndex::default();
         for doc in segments.into_iter().flat_map(|segment| segment.docs) {
-            index.put(doc);
+            index.order.push_back(doc.id);
+            index.pending_live += usize::from(doc.text.is_some());
+            if let Some(older) = index.pending.insert(doc.id, doc) {
+                index.pending_live -= usize::from(older.text.is_some());
+            }
         }
         index
     }
 
+    /// Splits up to `max` of the entries read back into words; returns whether any are left.
+    pub fn index_pending(&mut self, max: usize) -> bool {
+        let mut done = 0;
+        while done < max {
+            let Some(id) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(doc) = self.pending.remove(&id) {
+                self.pending_live -= usize::from(doc.text.is_some());
+                self.put(doc);
+                done += 1;
+            }
+        }
+        !self.pending.is_empty()
+    }
+
     /// How many messages can be found.
     pub fn len(&self) -> usize {
-        self.live
+        self.live + self.pending_live
     }
 
     /// Whether no message can be found.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.len() == 0
     }
 
     /// The entry of a message, if indexed (its text `None` once deleted).
     pub fn get(&self, id: ClientMsgId) -> Option<&SearchDoc> {
+        if let Some(doc) = self.pending.get(&id) {
+            return Some(doc);
+        }
         let slot = *self.slots.get(&id)?;
         self.docs.get(slot as usize)
     }
 
-    /// Every entry, for rewriting the index as one segment.
+    /// Every entry (those not yet split into words too), for rewriting the index as one
+    /// segment.
     pub fn docs(&self) -> impl Iterator<Item = &SearchDoc> {
-        self.docs.iter()
+        self.docs.iter().chain(self.pending.values())
     }
 
     /// Adds or replaces a message's entry; returns whether anything changed.
     pub fn put(&mut self, doc: SearchDoc) -> bool {
+        if let Some(older) = self.pending.remove(&doc.id) {
+            // A newer state of an entry read back: it replaces it before it is ever indexed.
+            self.pending_live -= usize::from(older.text.is_some());
+            if older == doc {
+                self.pending_live += usize::from(doc.text.is_some());
+                self.pending.insert(doc.id, doc);
+                return false;
+            }
+        }
         let slot = match self.slots.get(&doc.id) {
             Some(slot) => *slot,
             None => {
@@ -172,8 +216,9 @@ impl SearchIndex {
     }
 
     /// The messages holding a word beginning with each word of `query`, newest first, at
-    /// most `limit` of them.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<SearchHit> {
+    /// most `limit` of them. Entries read back and not yet indexed are indexed first.
+    pub fn search(&mut self, query: &str, limit: usize) -> Vec<SearchHit> {
+        self.index_pending(usize::MAX);
         let wanted: Vec<String> = words::words(query)
             .collect::<BTreeSet<_>>()
             .into_iter()

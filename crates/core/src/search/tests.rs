@@ -14,7 +14,7 @@ fn doc(n: u8, at: u64, text: Option<&str>) -> SearchDoc {
     }
 }
 
-fn found(index: &SearchIndex, query: &str) -> Vec<u8> {
+fn found(index: &mut SearchIndex, query: &str) -> Vec<u8> {
     index
         .search(query, 50)
         .into_iter()
@@ -32,41 +32,44 @@ fn indexed(docs: &[(u8, &str)]) -> SearchIndex {
 
 #[test]
 fn a_word_beginning_finds_it_whatever_the_case_and_accents() {
-    let index = indexed(&[
+    let mut index = indexed(&[
         (1, "Testing the new Kopi place"),
         (2, "ke café yuk"),
         (3, "contest"),
     ]);
     assert_eq!(
-        found(&index, "test"),
+        found(&mut index, "test"),
         [1],
         "a beginning, not the middle of a word"
     );
-    assert_eq!(found(&index, "kopi"), [1]);
-    assert_eq!(found(&index, "KOPI"), [1]);
-    assert_eq!(found(&index, "cafe"), [2]);
-    assert_eq!(found(&index, "Café"), [2]);
-    assert!(found(&index, "xyz").is_empty());
-    assert!(found(&index, "  !? ").is_empty(), "no words, no results");
+    assert_eq!(found(&mut index, "kopi"), [1]);
+    assert_eq!(found(&mut index, "KOPI"), [1]);
+    assert_eq!(found(&mut index, "cafe"), [2]);
+    assert_eq!(found(&mut index, "Café"), [2]);
+    assert!(found(&mut index, "xyz").is_empty());
+    assert!(
+        found(&mut index, "  !? ").is_empty(),
+        "no words, no results"
+    );
 }
 
 #[test]
 fn every_word_of_the_query_must_match_and_results_come_newest_first() {
-    let index = indexed(&[
+    let mut index = indexed(&[
         (1, "makan siang"),
         (2, "siang ini makan di mana"),
         (3, "makan malam"),
         (4, "Makan? siang!"),
     ]);
-    assert_eq!(found(&index, "makan siang"), [4, 2, 1]);
-    assert_eq!(found(&index, "siang makan"), [4, 2, 1], "in any order");
-    assert_eq!(found(&index, "mak"), [4, 3, 2, 1]);
+    assert_eq!(found(&mut index, "makan siang"), [4, 2, 1]);
+    assert_eq!(found(&mut index, "siang makan"), [4, 2, 1], "in any order");
+    assert_eq!(found(&mut index, "mak"), [4, 3, 2, 1]);
     assert_eq!(index.search("mak", 2).len(), 2, "at most the limit");
 }
 
 #[test]
 fn a_hit_says_which_words_matched() {
-    let index = indexed(&[(1, "Kopi? kopinya enak, ngopi")]);
+    let mut index = indexed(&[(1, "Kopi? kopinya enak, ngopi")]);
     let hit = &index.search("kopi", 5)[0];
     let marked: Vec<&str> = hit.matched.iter().map(|r| &hit.text[r.clone()]).collect();
     assert_eq!(marked, ["Kopi", "kopinya"]);
@@ -80,16 +83,16 @@ fn a_hit_says_which_words_matched() {
 fn an_edit_replaces_the_words_and_a_deletion_removes_them() {
     let mut index = indexed(&[(1, "rapat jam tiga"), (2, "rapat besok")]);
     assert!(index.put(doc(1, 1000, Some("rapat jam empat"))));
-    assert_eq!(found(&index, "tiga"), Vec::<u8>::new());
-    assert_eq!(found(&index, "empat"), [1]);
-    assert_eq!(found(&index, "rapat"), [2, 1]);
+    assert_eq!(found(&mut index, "tiga"), Vec::<u8>::new());
+    assert_eq!(found(&mut index, "empat"), [1]);
+    assert_eq!(found(&mut index, "rapat"), [2, 1]);
     assert!(
         !index.put(doc(1, 1000, Some("rapat jam empat"))),
         "the same again changes nothing"
     );
 
     assert!(index.put(doc(2, 2000, None)));
-    assert_eq!(found(&index, "rapat"), [1]);
+    assert_eq!(found(&mut index, "rapat"), [1]);
     assert_eq!(index.len(), 1);
     assert_eq!(
         index.get(ClientMsgId([2; 16])).map(|doc| doc.text.clone()),
@@ -110,9 +113,9 @@ fn segments_read_back_apply_in_order_whatever_order_they_are_given() {
         id: 2,
         docs: vec![doc(1, 1000, Some("hai semua")), doc(2, 2000, None)],
     };
-    let index = SearchIndex::restore(vec![second.clone(), first.clone()]);
-    assert!(found(&index, "halo").is_empty());
-    assert_eq!(found(&index, "hai"), [1]);
+    let mut index = SearchIndex::restore(vec![second.clone(), first.clone()]);
+    assert!(found(&mut index, "halo").is_empty());
+    assert_eq!(found(&mut index, "hai"), [1]);
     assert_eq!(index.len(), 1);
 
     // Rewriting the index as one segment keeps what it finds.
@@ -120,8 +123,8 @@ fn segments_read_back_apply_in_order_whatever_order_they_are_given() {
         id: 3,
         docs: index.docs().cloned().collect(),
     };
-    let again = SearchIndex::restore(vec![first, second, whole]);
-    assert_eq!(found(&again, "hai"), [1]);
+    let mut again = SearchIndex::restore(vec![first, second, whole]);
+    assert_eq!(found(&mut again, "hai"), [1]);
     assert_eq!(again.len(), 1);
 }
 
@@ -138,7 +141,7 @@ fn many_messages_sharing_words_stay_consistent_through_edits() {
     for n in (0..200_u8).step_by(3) {
         index.put(doc(n, u64::from(n), Some("diganti")));
     }
-    let kata0 = found(&index, "kata0");
+    let kata0 = found(&mut index, "kata0");
     let expected: Vec<u8> = (0..200_u8)
         .rev()
         .filter(|n| n % 7 == 0 && n % 3 != 0)
@@ -146,4 +149,37 @@ fn many_messages_sharing_words_stay_consistent_through_edits() {
     assert_eq!(kata0, expected.into_iter().take(50).collect::<Vec<_>>());
     assert_eq!(index.search("diganti", 500).len(), 67);
     assert_eq!(index.len(), 200);
+}
+
+#[test]
+fn entries_read_back_are_indexed_in_batches_and_newer_states_win() {
+    let segment = SearchSegment {
+        id: 1,
+        docs: (1..=10_u8)
+            .map(|n| doc(n, u64::from(n) * 1000, Some(&format!("pesan {n}"))))
+            .collect(),
+    };
+    let mut index = SearchIndex::restore(vec![segment]);
+    assert_eq!(index.len(), 10, "counted before they are split into words");
+    assert!(index.index_pending(4), "six are left");
+    // A newer state of one not yet indexed, and of one indexed.
+    assert!(index.put(doc(9, 9000, Some("diganti"))));
+    assert!(index.put(doc(2, 2000, None)));
+    assert!(
+        !index.put(doc(8, 8000, Some("pesan 8"))),
+        "the same as read back"
+    );
+    assert_eq!(
+        index
+            .get(ClientMsgId([8; 16]))
+            .and_then(|doc| doc.text.clone())
+            .as_deref(),
+        Some("pesan 8")
+    );
+    assert_eq!(index.docs().count(), 10);
+    // The search indexes what is left first.
+    assert_eq!(found(&mut index, "pesan"), [10, 8, 7, 6, 5, 4, 3, 1]);
+    assert_eq!(found(&mut index, "diganti"), [9]);
+    assert_eq!(index.len(), 9);
+    assert!(!index.index_pending(100));
 }

@@ -8,7 +8,7 @@ use merpati_protocol::{ServerFrame, content::MessageContent};
 
 use crate::support::alice::{ALICE, BOB, CHAT, published_alice};
 
-fn found(engine: &Engine, query: &str) -> Vec<String> {
+fn found(engine: &mut Engine, query: &str) -> Vec<String> {
     engine
         .search(query, 50)
         .into_iter()
@@ -33,12 +33,12 @@ fn what_arrives_and_what_is_sent_is_found_by_the_beginning_of_a_word() {
     });
 
     assert_eq!(
-        found(&engine, "kafe"),
+        found(&mut engine, "kafe"),
         ["Boleh, kafé yang baru", "Ngopi di Kafe Tugu?"]
     );
-    assert_eq!(found(&engine, "ngop"), ["Ngopi di Kafe Tugu?"]);
+    assert_eq!(found(&mut engine, "ngop"), ["Ngopi di Kafe Tugu?"]);
     assert!(
-        found(&engine, "opi").is_empty(),
+        found(&mut engine, "opi").is_empty(),
         "the middle of a word is not its beginning"
     );
     let hit = &engine.search("tugu", 5)[0];
@@ -86,26 +86,28 @@ fn edits_and_deletions_change_what_is_found_in_any_order() {
     for message in [typo, gone.clone()] {
         engine.handle_frame(ServerFrame::Message(message));
     }
-    assert_eq!(found(&engine, "tiga"), ["rapat jam tiga"]);
-    assert_eq!(found(&engine, "rahasia"), ["rahasia kecil"]);
+    assert_eq!(found(&mut engine, "tiga"), ["rapat jam tiga"]);
+    assert_eq!(found(&mut engine, "rahasia"), ["rahasia kecil"]);
 
     for message in [fix, deletion, early_fix, early] {
         engine.handle_frame(ServerFrame::Message(message));
     }
-    assert!(found(&engine, "tiga").is_empty());
-    assert_eq!(found(&engine, "empat"), ["rapat jam empat"]);
-    assert!(found(&engine, "rahasia").is_empty(), "deleted for everyone");
+    assert!(found(&mut engine, "tiga").is_empty());
+    assert_eq!(found(&mut engine, "empat"), ["rapat jam empat"]);
+    assert!(
+        found(&mut engine, "rahasia").is_empty(),
+        "deleted for everyone"
+    );
     assert_eq!(
-        found(&engine, "typo"),
+        found(&mut engine, "typo"),
         ["typo fixed"],
         "the edit came first"
     );
-    assert!(found(&engine, "tipo").is_empty());
+    assert!(found(&mut engine, "tipo").is_empty());
 
-    engine
-        .delete_for_me(CHAT, engine.search("empat", 1)[0].id)
-        .expect("hidden");
-    assert!(found(&engine, "rapat").is_empty(), "deleted for me");
+    let edited = engine.search("empat", 1)[0].id;
+    engine.delete_for_me(CHAT, edited).expect("hidden");
+    assert!(found(&mut engine, "rapat").is_empty(), "deleted for me");
     assert_eq!(engine.searchable_messages(), 1);
 }
 
@@ -152,7 +154,7 @@ async fn the_index_comes_back_from_the_store_in_a_few_records() {
     );
     assert_eq!(reopened.searchable_messages(), 250);
     assert_eq!(
-        found(&reopened, "pesan 24"),
+        found(&mut reopened, "pesan 24"),
         [
             "pesan 249 dari bob",
             "pesan 248 dari bob",
@@ -167,6 +169,6 @@ async fn the_index_comes_back_from_the_store_in_a_few_records() {
             "pesan 24 dari bob"
         ]
     );
-    assert_eq!(found(&reopened, "249"), ["pesan 249 dari bob"]);
+    assert_eq!(found(&mut reopened, "249"), ["pesan 249 dari bob"]);
     assert_eq!(reopened.search("bob", 1000).len(), 250);
 }

@@ -22,8 +22,8 @@ mod task;
 mod tests;
 
 use merpati_core::{
-    AccountRecord, ConnectionPhase, SendError, TimelineItem, crypto::KdfParams, e2e::CryptoRecord,
-    reconnect::Backoff,
+    AccountRecord, ConnectionPhase, Engine, SendError, TimelineItem, crypto::KdfParams,
+    e2e::CryptoRecord, reconnect::Backoff,
 };
 use merpati_protocol::{
     ChatId, ClientMsgId, ErrorCode, Member, Seq, ServerFrame, UserId, Username,
@@ -131,11 +131,14 @@ pub struct Snapshot {
     pub acks: Vec<Acked>,
 }
 
+/// Something a person writes into a chat: given the engine and the time now (ms since the Unix
+/// epoch), it queues one message (a text, a reply, an edit, a reaction, a forward...).
+pub type Writing = Box<dyn FnOnce(&mut Engine, u64) -> Result<ClientMsgId, SendError> + Send>;
+
 /// What a [`SwarmClient`] asks of its task.
 enum Command {
-    Send {
-        chat: ChatId,
-        text: String,
+    Write {
+        writing: Writing,
         reply: oneshot::Sender<Result<ClientMsgId, SendError>>,
     },
     /// A request the server answers with a `Chat` frame (`Event::ChatReady`).
@@ -218,11 +221,21 @@ impl SwarmClient {
         chat: ChatId,
         text: impl Into<String>,
     ) -> Result<Result<ClientMsgId, SendError>, Gone> {
+        let text = text.into();
+        self.write(move |engine, now_ms| engine.send_text(chat, &text, now_ms))
+            .await
+    }
+
+    /// Queues any message the engine writes — a reply, an edit, a reaction, a forward — as
+    /// `writing` makes it, like [`SwarmClient::send`] does a text.
+    pub async fn write(
+        &self,
+        writing: impl FnOnce(&mut Engine, u64) -> Result<ClientMsgId, SendError> + Send + 'static,
+    ) -> Result<Result<ClientMsgId, SendError>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Send {
-                chat,
-                text: text.into(),
+            .send(Command::Write {
+                writing: Box::new(writing),
                 reply,
             })
             .map_err(|_| Gone)?;

@@ -325,12 +325,12 @@ impl ClientTask {
     fn command(&mut self, command: Option<Command>) {
         match command {
             None | Some(Command::Stop) => self.stopping = true,
-            Some(Command::Send { chat, text, reply }) => {
+            Some(Command::Write { writing, reply }) => {
                 let now_ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|since| since.as_millis() as u64)
                     .unwrap_or_default();
-                let _ = reply.send(self.engine.send_text(chat, &text, now_ms));
+                let _ = reply.send(writing(&mut self.engine, now_ms));
             }
             Some(Command::Chat { request, reply }) => match self.chat_request(request) {
                 Ok(request) => {

@@ -157,6 +157,9 @@ pub fn ChatView(
     /// A message to bring into sight (a search result chosen), by id.
     #[prop(into, default = Signal::stored(None))]
     reveal: Signal<Option<String>>,
+    /// Bring a message not loaded into sight (a quote's target further back), by id.
+    #[prop(optional)]
+    on_show_message: Option<Callback<String>>,
 ) -> impl IntoView {
     let on_details = on_details.unwrap_or_else(|| Callback::new(|_| {}));
     let on_block = on_block.unwrap_or_else(|| Callback::new(|_| {}));
@@ -315,6 +318,7 @@ pub fn ChatView(
                         on_choice
                         forward_targets
                         reveal
+                        on_unloaded=on_show_message.unwrap_or_else(|| Callback::new(|_| {}))
                     />
                     <MessageReceiptsPanel receipts on_close=Callback::new(move |()| on_details.run(None))/>
                     <Show when=move || !blocked.get()>

@@ -118,11 +118,15 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
 
     let status = move || state.with(|row| row.status);
     let status_words = move || match status() {
-        MessageStatus::Pending => "Sending…",
-        MessageStatus::Sent => "Sent",
-        MessageStatus::Delivered => "Delivered",
-        MessageStatus::Read => "Read",
-        MessageStatus::Failed => "Not sent",
+        MessageStatus::Pending => "Sending…".to_owned(),
+        MessageStatus::Sent => "Sent".to_owned(),
+        MessageStatus::Delivered => "Delivered".to_owned(),
+        MessageStatus::Read => "Read".to_owned(),
+        // Why, when the server said: blocked, no longer in the chat, too long...
+        MessageStatus::Failed => match state.with(|row| row.failure) {
+            Some(code) => format!("Not sent: {}", crate::state::request_failure_words(code)),
+            None => "Not sent".to_owned(),
+        },
     };
     let quote = move || {
         state.with(|row| row.quote.clone()).map(|quote| {

@@ -103,6 +103,10 @@ pub fn MessageList(
     /// chosen); each new value jumps once.
     #[prop(into, default = Signal::stored(None))]
     reveal: Signal<Option<String>>,
+    /// A quote's target is not among the rows (it lies further back): its id, for the worker to
+    /// load back to it (it then comes as `reveal`).
+    #[prop(optional)]
+    on_unloaded: Option<Callback<String>>,
 ) -> impl IntoView {
     let list = NodeRef::<Div>::new();
     let top_spacer = NodeRef::<Div>::new();
@@ -135,13 +139,13 @@ pub fn MessageList(
         let Span { start, end, .. } = span.get();
         rows.with(|rows| rows[start..end].to_vec())
     });
-    let top_px = move || format!("{}px", (span.get().start as f64 * estimate.get()).round());
+    let top_px = move || css_px((span.get().start as f64 * estimate.get()).round());
     // Apart from the height: the browser keeps a tall spacer's height in single precision,
     // which cannot hold a fraction of a pixel at millions of pixels.
-    let top_fraction_px = move || format!("{}px", spacer_fraction.get());
+    let top_fraction_px = move || css_px(spacer_fraction.get());
     let bottom_px = move || {
         let span = span.get();
-        format!("{}px", (span.len - span.end) as f64 * estimate.get())
+        css_px((span.len - span.end) as f64 * estimate.get())
     };
 
     // After every change of what is rendered: once laid out, either show the newest row or
@@ -306,6 +310,9 @@ pub fn MessageList(
             return;
         };
         let Some(index) = rows.with_untracked(|rows| position_of(rows, &target, 0)) else {
+            if let Some(on_unloaded) = on_unloaded {
+                on_unloaded.run(target);
+            }
             return;
         };
         highlighted.set(Some(target.clone()));
@@ -421,6 +428,17 @@ fn row_element(list: &HtmlElement, id: &str) -> Option<HtmlElement> {
         .flatten()?
         .dyn_into()
         .ok()
+}
+
+/// A length in CSS pixels, to 1/10,000 px. Written as fixed point so that the page's module
+/// carries no float formatting code (bench/NOTES.md).
+fn css_px(value: f64) -> String {
+    let ten_thousandths = (value.max(0.0) * 10_000.0).round() as u64;
+    format!(
+        "{}.{:04}px",
+        ten_thousandths / 10_000,
+        ten_thousandths % 10_000
+    )
 }
 
 /// How far below the top of the list's viewport `row` stands, in pixels and their fractions.

@@ -30,18 +30,19 @@ pub fn presence_words(presence: Presence, now_ms: f64) -> Option<String> {
         Presence::LastSeen { at_ms } => {
             // A clock a little behind the server's must not say "-1 min ago".
             let ago = (now_ms - at_ms as f64).max(0.0);
+            // Whole units, formatted as integers: the page's module carries no float
+            // formatting.
+            let whole = |unit: f64| (ago / unit).floor() as u64;
             let words = if ago < MINUTE_MS {
                 "just now".to_owned()
             } else if ago < HOUR_MS {
-                format!("{} min ago", (ago / MINUTE_MS).floor())
+                format!("{} min ago", whole(MINUTE_MS))
             } else if ago < DAY_MS {
-                format!("{} h ago", (ago / HOUR_MS).floor())
+                format!("{} h ago", whole(HOUR_MS))
             } else {
-                let days = (ago / DAY_MS).floor();
-                if days == 1.0 {
-                    "yesterday".to_owned()
-                } else {
-                    format!("{days} days ago")
+                match whole(DAY_MS) {
+                    1 => "yesterday".to_owned(),
+                    days => format!("{days} days ago"),
                 }
             };
             Some(format!("last seen {words}"))
