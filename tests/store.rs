@@ -28,7 +28,8 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     use indexed_db_futures::prelude::*;
     use indexed_db_futures::transaction::TransactionMode;
     use merpati_app::services::idb_store::{
-        self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGES, OUTBOX, SEARCH, SETTINGS,
+        self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
+        SEARCH, SETTINGS,
     };
 
     let name = format!("merpati-test-upgrade-{}", js_sys::Math::random());
@@ -63,7 +64,17 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     let mut stores: Vec<String> = db.object_store_names().collect();
     stores.sort();
     let mut expected = vec![
-        ACCOUNT, CHATS, CRYPTO, KEYS, MESSAGES, OUTBOX, DRAFTS, HIDDEN, SETTINGS, SEARCH,
+        ACCOUNT,
+        CHATS,
+        CRYPTO,
+        KEYS,
+        MESSAGES,
+        OUTBOX,
+        DRAFTS,
+        HIDDEN,
+        SETTINGS,
+        SEARCH,
+        MESSAGE_PAGES,
     ];
     expected.sort();
     assert_eq!(stores, expected);
@@ -233,4 +244,99 @@ async fn a_second_tab_claims_the_next_device_slot() {
     let first = merpati_app::services::device_slot::claim(&name).await;
     let second = merpati_app::services::device_slot::claim(&name).await;
     assert_eq!((first, second), (0, 1));
+}
+
+/// A browser of schema 4 stored one record per message in `messages`; opened by this version,
+/// those messages are still read (newest first, beside those written since into
+/// `message_pages`), and a message written again since wins over its old record.
+#[wasm_bindgen_test]
+async fn messages_stored_one_per_record_by_schema_4_are_still_read() {
+    use indexed_db_futures::prelude::*;
+    use indexed_db_futures::transaction::TransactionMode;
+    use merpati_app::services::idb_store::{self, MESSAGES};
+    use merpati_core::{MessageRecord, Store, StoreWrite};
+    use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+
+    let message = |seq: u64, text: &str| MessageRecord {
+        chat_id: ChatId(9),
+        seq: Seq(seq),
+        client_msg_id: ClientMsgId([seq as u8; 16]),
+        sender: UserId(2),
+        sent_at_ms: 1_000 * seq,
+        body: text.as_bytes().to_vec(),
+    };
+    let name = format!("merpati-test-legacy-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let db = idb_store::open_database(&name)
+        .await
+        .unwrap_or_else(|error| panic!("open: {error}"));
+    // As schema 4 wrote them: sealed alone, under [keyed hash of the chat, seq].
+    let chat_hash: String = cipher
+        .keyed_hash(b"chat", &9u64.to_be_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let tx = db
+        .transaction(MESSAGES)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    for seq in 1..=3 {
+        let sealed = cipher
+            .seal_value(MESSAGES.as_bytes(), &message(seq, "lama"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        let key: JsValue = js_sys::Array::of2(
+            &JsValue::from_str(&chat_hash),
+            &JsValue::from_f64(seq as f64),
+        )
+        .into();
+        tx.object_store(MESSAGES)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .put(JsValue::from(js_sys::Uint8Array::from(sealed.as_slice())))
+            .with_key(key)
+            .without_key_type()
+            .primitive()
+            .unwrap_or_else(|error| panic!("{error}"));
+    }
+    tx.commit().await.unwrap_or_else(|error| panic!("{error}"));
+
+    let store = IdbStore::from_parts(db, cipher);
+    store
+        .apply(vec![StoreWrite::PutMessages(vec![
+            message(3, "diganti"),
+            message(4, "baru"),
+        ])])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let read = store
+        .messages_before(ChatId(9), Seq(u64::MAX), 10)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let texts: Vec<(u64, String)> = read
+        .iter()
+        .map(|message| {
+            (
+                message.seq.0,
+                String::from_utf8_lossy(&message.body).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (1, "lama".to_owned()),
+            (2, "lama".to_owned()),
+            (3, "diganti".to_owned()),
+            (4, "baru".to_owned())
+        ]
+    );
+    let newest_two = store
+        .messages_before(ChatId(9), Seq(u64::MAX), 2)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(newest_two, vec![message(3, "diganti"), message(4, "baru")]);
+    store.close();
+    idb_store::delete_database(&name)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
 }

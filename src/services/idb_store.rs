@@ -1,13 +1,14 @@
 //! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
 //!
 //! One database per origin (the app names it `"merpati"`; tests give each store its own name)
-//! holds ten object stores, all with out-of-line keys:
+//! holds eleven object stores, all with out-of-line keys:
 //!
 //! | store      | key                                   | value                          |
 //! |------------|---------------------------------------|--------------------------------|
 //! | `account`  | keyed hash (hex)                      | sealed [`AccountRecord`]       |
 //! | `chats`    | keyed hash of the chat id (hex)       | sealed [`ChatRecord`]          |
-//! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`]       |
+//! | `message_pages` | `[keyed hash of the chat id, seq / 64]` | sealed `Vec<MessageRecord>` (`pages`) |
+//! | `messages` | `[keyed hash of the chat id, seq]`    | sealed [`MessageRecord`] (schema ≤ 4; read, no longer written) |
 //! | `outbox`   | keyed hash of the client message id   | sealed [`OutboxRecord`]        |
 //! | `crypto`   | `[keyed hash of the device slot, keyed hash of the record's key]` | sealed [`StoredCryptoRecord`] |
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
@@ -19,7 +20,7 @@
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
 //! so they do not reveal which chats or messages a device holds; only `messages` keeps the
-//! sequence number in the clear, because history is read by a key range over it. The outbox
+//! sequence number (or its page) in the clear, because history is read by a key range over it. The outbox
 //! order lives inside the sealed record and is sorted after reading. A `crypto` record is
 //! sealed whole, its key in its stored form included, so the end-to-end key state (Olm
 //! account and session pickles, Megolm sessions, pinned account keys) comes back without any
@@ -38,10 +39,10 @@
 //! `hidden` and `settings`. A database of version 1 holds no end-to-end keys, so the engine
 //! asks that device to sign in again; one of version 2 simply has no drafts, hidden messages
 //! or settings yet (the defaults); 4 adds `search` (a device of version 3 indexes what it
-//! opens from then on).
+//! opens from then on); 5 adds `message_pages`, where messages are written from then on
+//! (`pages`; what `messages` holds stays readable).
 
 use indexed_db_futures::KeyRange;
-use indexed_db_futures::cursor::CursorDirection;
 use indexed_db_futures::database::{Database, VersionChangeEvent};
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
@@ -56,8 +57,10 @@ use merpati_core::{
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
 
+mod pages;
+
 /// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 4;
+const SCHEMA_VERSION: u8 = 5;
 
 /// Object store: who is signed in.
 pub const ACCOUNT: &str = "account";
@@ -79,10 +82,22 @@ pub const HIDDEN: &str = "hidden";
 pub const SETTINGS: &str = "settings";
 /// The local search index's segments, per device slot.
 pub const SEARCH: &str = "search";
+/// Messages, a page of sequence numbers per record.
+pub const MESSAGE_PAGES: &str = "message_pages";
 
 /// Every object store of the database.
-pub const ALL_STORES: [&str; 10] = [
-    ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS, CRYPTO, DRAFTS, HIDDEN, SETTINGS, SEARCH,
+pub const ALL_STORES: [&str; 11] = [
+    ACCOUNT,
+    CHATS,
+    MESSAGES,
+    OUTBOX,
+    KEYS,
+    CRYPTO,
+    DRAFTS,
+    HIDDEN,
+    SETTINGS,
+    SEARCH,
+    MESSAGE_PAGES,
 ];
 
 /// What can go wrong with the local store.
@@ -139,6 +154,9 @@ fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Resul
     }
     if event.old_version() < 4.0 {
         db.create_object_store(SEARCH).build()?;
+    }
+    if event.old_version() < 5.0 {
+        db.create_object_store(MESSAGE_PAGES).build()?;
     }
     Ok(())
 }
@@ -286,10 +304,6 @@ impl IdbStore {
         )
     }
 
-    fn message_key(&self, chat: ChatId, seq: Seq) -> JsValue {
-        message_key(&self.chat_key(chat), seq.0 as f64)
-    }
-
     fn seal<T: serde::Serialize>(&self, store: &str, value: &T) -> Result<JsValue, StoreError> {
         let sealed = self.cipher.seal_value(store.as_bytes(), value)?;
         Ok(js_sys::Uint8Array::from(sealed.as_slice()).into())
@@ -347,7 +361,7 @@ impl Store for IdbStore {
             let name = match write {
                 StoreWrite::PutAccount(_) => ACCOUNT,
                 StoreWrite::PutChat(_) => CHATS,
-                StoreWrite::PutMessages(_) => MESSAGES,
+                StoreWrite::PutMessages(_) => MESSAGE_PAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
@@ -366,6 +380,7 @@ impl Store for IdbStore {
             .build()?;
         // Requests go out as they are built; the transaction commits once, at the end, so the
         // batch lands whole or not at all (dropping `tx` on an error rolls it back).
+        let mut to_pages = Vec::new();
         for write in batch {
             match write {
                 StoreWrite::PutAccount(account) => {
@@ -384,17 +399,8 @@ impl Store for IdbStore {
                         .without_key_type()
                         .primitive()?;
                 }
-                StoreWrite::PutMessages(messages) => {
-                    let store = tx.object_store(MESSAGES)?;
-                    for message in messages {
-                        let value = self.seal(MESSAGES, &message)?;
-                        store
-                            .put(value)
-                            .with_key(self.message_key(message.chat_id, message.seq))
-                            .without_key_type()
-                            .primitive()?;
-                    }
-                }
+                // Merged into their pages below, once the batch's other writes are out.
+                StoreWrite::PutMessages(messages) => to_pages.extend(messages),
                 StoreWrite::PutOutbox(entry) => {
                     let value = self.seal(OUTBOX, &entry)?;
                     tx.object_store(OUTBOX)?
@@ -467,6 +473,9 @@ impl Store for IdbStore {
                 }
             }
         }
+        if !to_pages.is_empty() {
+            self.put_in_pages(&tx, to_pages).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -493,33 +502,7 @@ impl Store for IdbStore {
         if limit == 0 || before <= Seq(1) {
             return Ok(Vec::new());
         }
-        let chat_hash = self.chat_key(chat);
-        let range = KeyRange::Bound(
-            message_key(&chat_hash, 0.0),
-            false,
-            message_key(&chat_hash, before.0 as f64),
-            true,
-        );
-        let tx = self.db.transaction(MESSAGES).build()?;
-        let store = tx.object_store(MESSAGES)?;
-        let mut page = Vec::with_capacity(limit.min(500));
-        // Newest first from just below `before`, so a long chat costs only `limit` reads.
-        if let Some(mut cursor) = store
-            .open_cursor()
-            .with_query::<JsValue, _>(range)
-            .with_direction(CursorDirection::Prev)
-            .primitive()?
-            .await?
-        {
-            while page.len() < limit {
-                let Some(value) = cursor.next_record::<JsValue>().await? else {
-                    break;
-                };
-                page.push(self.open_value::<MessageRecord>(MESSAGES, &value)?);
-            }
-        }
-        page.reverse();
-        Ok(page)
+        self.read_pages_before(chat, before, limit).await
     }
 
     async fn outbox(&self) -> Result<Vec<OutboxRecord>, StoreError> {

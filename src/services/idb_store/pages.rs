@@ -1,0 +1,141 @@
+//! Messages in pages: one sealed record holds the stored messages of a chat whose sequence
+//! numbers share a page (`seq / PAGE`), so a catch-up page of 500 messages costs a handful of
+//! IndexedDB records instead of 500 — IndexedDB's cost per record is most of what storing
+//! messages costs (bench/NOTES.md).
+//!
+//! Writing merges into the page's record inside the batch's transaction (read, replace by
+//! sequence, write back), so a message put again replaces the stored one, as before. Stores
+//! written by schema 4 and older kept one record per message in `messages`; they are still
+//! read, and a message in a page wins over the same message there (pages are written later).
+
+use std::collections::BTreeMap;
+
+use indexed_db_futures::KeyRange;
+use indexed_db_futures::cursor::CursorDirection;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::Transaction;
+use merpati_core::MessageRecord;
+use merpati_protocol::{ChatId, Seq};
+use wasm_bindgen::JsValue;
+
+use super::{IdbStore, MESSAGE_PAGES, MESSAGES, StoreError, message_key};
+
+/// How many sequence numbers one page record spans.
+const PAGE: u64 = 64;
+
+fn page_of(seq: Seq) -> u64 {
+    seq.0 / PAGE
+}
+
+impl IdbStore {
+    fn page_key(&self, chat: ChatId, page: u64) -> JsValue {
+        message_key(&self.chat_key(chat), page as f64)
+    }
+
+    /// Writes `messages` into their pages within `tx` (which spans `message_pages`); later
+    /// messages of the batch replace earlier ones with the same sequence number.
+    pub(super) async fn put_in_pages(
+        &self,
+        tx: &Transaction<'_>,
+        messages: Vec<MessageRecord>,
+    ) -> Result<(), StoreError> {
+        let mut pages: BTreeMap<(ChatId, u64), Vec<MessageRecord>> = BTreeMap::new();
+        for message in messages {
+            pages
+                .entry((message.chat_id, page_of(message.seq)))
+                .or_default()
+                .push(message);
+        }
+        let store = tx.object_store(MESSAGE_PAGES)?;
+        for ((chat, page), added) in pages {
+            let key = self.page_key(chat, page);
+            let held: Option<JsValue> = store.get(key.clone()).primitive()?.await?;
+            let mut by_seq: BTreeMap<Seq, MessageRecord> = match held {
+                Some(value) => self
+                    .open_value::<Vec<MessageRecord>>(MESSAGE_PAGES, &value)?
+                    .into_iter()
+                    .map(|message| (message.seq, message))
+                    .collect(),
+                None => BTreeMap::new(),
+            };
+            for message in added {
+                by_seq.insert(message.seq, message);
+            }
+            let records: Vec<MessageRecord> = by_seq.into_values().collect();
+            let value = self.seal(MESSAGE_PAGES, &records)?;
+            store
+                .put(value)
+                .with_key(key)
+                .without_key_type()
+                .primitive()?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` messages of `chat` below `before`, the newest such, in ascending order:
+    /// from the pages, and from the per-message records of older schemas.
+    pub(super) async fn read_pages_before(
+        &self,
+        chat: ChatId,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let below = Seq(before.0 - 1);
+        let tx = self.db.transaction([MESSAGE_PAGES, MESSAGES]).build()?;
+        let mut found: BTreeMap<Seq, MessageRecord> = BTreeMap::new();
+        let pages = tx.object_store(MESSAGE_PAGES)?;
+        let range = KeyRange::Bound(
+            self.page_key(chat, 0),
+            false,
+            self.page_key(chat, page_of(below)),
+            false,
+        );
+        // Newest page first; every page below the limit-th message found can stop the walk.
+        if let Some(mut cursor) = pages
+            .open_cursor()
+            .with_query::<JsValue, _>(range)
+            .with_direction(CursorDirection::Prev)
+            .primitive()?
+            .await?
+        {
+            while found.len() < limit {
+                let Some(value) = cursor.next_record::<JsValue>().await? else {
+                    break;
+                };
+                let page: Vec<MessageRecord> = self.open_value(MESSAGE_PAGES, &value)?;
+                found.extend(
+                    page.into_iter()
+                        .filter(|message| message.seq < before)
+                        .map(|message| (message.seq, message)),
+                );
+            }
+        }
+        let chat_hash = self.chat_key(chat);
+        let legacy = KeyRange::Bound(
+            message_key(&chat_hash, 0.0),
+            false,
+            message_key(&chat_hash, before.0 as f64),
+            true,
+        );
+        let mut older_schema = 0;
+        if let Some(mut cursor) = tx
+            .object_store(MESSAGES)?
+            .open_cursor()
+            .with_query::<JsValue, _>(legacy)
+            .with_direction(CursorDirection::Prev)
+            .primitive()?
+            .await?
+        {
+            while older_schema < limit {
+                let Some(value) = cursor.next_record::<JsValue>().await? else {
+                    break;
+                };
+                let message: MessageRecord = self.open_value(MESSAGES, &value)?;
+                older_schema += 1;
+                found.entry(message.seq).or_insert(message);
+            }
+        }
+        let skip = found.len().saturating_sub(limit);
+        Ok(found.into_values().skip(skip).collect())
+    }
+}
