@@ -15,7 +15,6 @@ pub fn SettingsPanel(
     /// Close the panel.
     on_close: Callback<()>,
 ) -> impl IntoView {
-    let checked = move |ev: &leptos::ev::Event| event_target_checked(ev);
     view! {
         <section data-testid="settings-panel" class="settings-panel" aria-label="Settings">
             <header>
@@ -24,34 +23,50 @@ pub fn SettingsPanel(
                     "Close"
                 </button>
             </header>
-            <label>
-                <input
-                    data-testid="setting-read-receipts"
-                    type="checkbox"
-                    prop:checked=move || privacy.get().share_read_receipts
-                    on:change=move |ev| {
-                        on_change.run(Privacy {
-                            share_read_receipts: checked(&ev),
-                            ..privacy.get_untracked()
-                        })
-                    }
-                />
-                " Send read receipts (off: nobody sees when you read, and you see nobody's)"
-            </label>
-            <label>
-                <input
-                    data-testid="setting-presence"
-                    type="checkbox"
-                    prop:checked=move || privacy.get().share_presence
-                    on:change=move |ev| {
-                        on_change.run(Privacy {
-                            share_presence: checked(&ev),
-                            ..privacy.get_untracked()
-                        })
-                    }
-                />
-                " Show when you are online (off: you see nobody's either)"
-            </label>
+            <SettingRow
+                testid="setting-read-receipts"
+                words=" Send read receipts (off: nobody sees when you read, and you see nobody's)"
+                privacy
+                on_change
+                get=|privacy| privacy.share_read_receipts
+                set=|privacy, on| privacy.share_read_receipts = on
+            />
+            <SettingRow
+                testid="setting-presence"
+                words=" Show when you are online (off: you see nobody's either)"
+                privacy
+                on_change
+                get=|privacy| privacy.share_presence
+                set=|privacy, on| privacy.share_presence = on
+            />
         </section>
+    }
+}
+
+/// One privacy setting's checkbox: shows `get` of the settings, and on a change applies them
+/// with `set` done.
+#[component]
+fn SettingRow(
+    testid: &'static str,
+    words: &'static str,
+    privacy: Signal<Privacy>,
+    on_change: Callback<Privacy>,
+    get: fn(&Privacy) -> bool,
+    set: fn(&mut Privacy, bool),
+) -> impl IntoView {
+    view! {
+        <label>
+            <input
+                data-testid=testid
+                type="checkbox"
+                prop:checked=move || privacy.with(get)
+                on:change=move |ev| {
+                    let mut next = privacy.get_untracked();
+                    set(&mut next, event_target_checked(&ev));
+                    on_change.run(next);
+                }
+            />
+            {words}
+        </label>
     }
 }
