@@ -33,6 +33,9 @@ pub enum Error {
     /// A transaction could not be committed; nothing in it was stored.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The configuration is unsafe or inconsistent; the server refuses to start with it.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A blocking storage task died.
     #[error("storage task failed: {0}")]
     Task(String),

@@ -42,6 +42,7 @@ mod storage;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +82,42 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
     Ok(socket.listen(ACCEPT_BACKLOG)?)
 }
 
+/// Refuses a data directory at or under the web root: everything there is served to anyone
+/// who asks, and the database must never be.
+fn refuse_data_inside_web_root(data: &Path, web_root: &Path) -> Result<(), Error> {
+    let (data, web_root) = (resolved(data)?, resolved(web_root)?);
+    if data.starts_with(&web_root) {
+        return Err(Error::Config(format!(
+            "the data directory {} lies inside the web root {}, which would serve the \
+             database to anyone: choose a data directory outside it",
+            data.display(),
+            web_root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` made absolute with links and `..` resolved as far as it exists, so that two
+/// spellings of one place compare equal.
+fn resolved(path: &Path) -> Result<PathBuf, Error> {
+    let mut resolved = PathBuf::new();
+    for part in std::path::absolute(path)?.components() {
+        match part {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            part => {
+                resolved.push(part);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
+        }
+    }
+    Ok(resolved)
+}
+
 /// Serves Merpati on `listener` until `shutdown` completes.
 ///
 /// Opens (or creates) the database in `config.data`, then serves HTTP and WebSocket
@@ -93,6 +130,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    refuse_data_inside_web_root(&config.data, &config.web_root)?;
     let data = config.data.clone();
     let durability = config.durability;
     let (storage, writer) =

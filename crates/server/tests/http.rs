@@ -51,3 +51,38 @@ async fn the_web_root_is_served_with_index_html_for_unknown_paths() {
     assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_server_refuses_to_start_with_its_data_inside_the_web_root() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    // The web root itself, a directory under it, and one spelled through `..` from outside.
+    let detour = outside.path().join("..").join(
+        web.path()
+            .file_name()
+            .expect("a temporary directory has a name"),
+    );
+    for data in [
+        web.path().to_path_buf(),
+        web.path().join("data"),
+        detour.join("nested").join("data"),
+    ] {
+        let listener = merpati_server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = merpati_server::Config::new(&data, web.path());
+        // Asked to stop at once: started wrongly it would return Ok, having created its database.
+        let refused = merpati_server::run(listener, config, std::future::ready(())).await;
+        let error = refused.expect_err("a data directory inside the web root is refused");
+        assert!(error.to_string().contains("inside the web root"), "{error}");
+        // Refused before anything was written: no database appears where it would be served.
+        assert!(!data.join("merpati.db").exists(), "{}", data.display());
+    }
+    assert!(!web.path().join("data").exists());
+
+    // A sibling whose name merely begins like the web root's is outside it.
+    let sibling = std::path::PathBuf::from(format!("{}-data", web.path().display()));
+    let server = TestServer::start_with(merpati_server::Config::new(&sibling, web.path())).await;
+    assert_eq!(get(server.addr, "/healthz", &[]).await.unwrap().body, b"ok");
+    server.stop().await;
+    std::fs::remove_dir_all(&sibling).unwrap();
+}
