@@ -155,7 +155,8 @@ async fn a_foreign_origin_is_forbidden_and_the_same_origin_is_not() {
 #[tokio::test]
 async fn an_allowed_origin_may_connect() {
     let data = tempfile::tempdir().unwrap();
-    let mut config = merpati_server::Config::new(data.path(), data.path());
+    let web = tempfile::tempdir().unwrap();
+    let mut config = merpati_server::Config::new(data.path(), web.path());
     config.allowed_origins = vec!["http://127.0.0.1:8081".into()];
     let server = TestServer::start_with(config).await;
     let mut request = server.ws_url().into_client_request().unwrap();
