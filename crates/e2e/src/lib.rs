@@ -163,6 +163,12 @@ impl Chromedriver {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
             }),
         );
+        // The console is kept so that `close` can fail a test the Content-Security-Policy
+        // refused something in.
+        capabilities.insert(
+            "goog:loggingPrefs".to_owned(),
+            serde_json::json!({ "browser": "ALL" }),
+        );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
@@ -463,9 +469,60 @@ impl Browser {
             .unwrap_or_default())
     }
 
-    /// Ends the WebDriver session.
+    /// The console messages logged since the last call, as chromedriver keeps them.
+    pub async fn console_messages(&self) -> Result<Vec<String>, HarnessError> {
+        let entries = self.client.issue_cmd(BrowserLog).await?;
+        Ok(entries
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Ends the WebDriver session; fails if the page broke the server's Content-Security-Policy
+    /// at any point (the browser refuses such a script, style or connection and says so in
+    /// the console), so every end-to-end test also proves the app works under the policy.
     pub async fn close(self) -> Result<(), HarnessError> {
+        let violations: Vec<String> = self
+            .console_messages()
+            .await?
+            .into_iter()
+            .filter(|message| message.contains("Content Security Policy"))
+            .collect();
         self.client.close().await?;
+        if !violations.is_empty() {
+            return Err(
+                format!("the page broke the Content-Security-Policy: {violations:#?}").into(),
+            );
+        }
         Ok(())
+    }
+}
+
+/// chromedriver's command for the browser's console log (`goog:loggingPrefs` keeps it).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(serde_json::json!({ "type": "browser" }).to_string()),
+        )
     }
 }

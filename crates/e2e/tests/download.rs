@@ -80,3 +80,37 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
     }
     Ok(())
 }
+
+/// The server's Content-Security-Policy runs no inline script, so the build must have none:
+/// trunk writes its start script inline, and `scripts/trunk/external-start-script.sh` moves
+/// it into a file of its own.
+#[test]
+fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {
+    let dist = workspace_root().join("dist");
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+    let scripts: Vec<&str> = index.split("<script").skip(1).collect();
+    assert!(!scripts.is_empty(), "index.html starts no script: {index}");
+    for script in scripts {
+        let (tag, rest) = script
+            .split_once('>')
+            .ok_or_else(|| format!("an unclosed <script tag in {index}"))?;
+        assert!(
+            tag.contains("src="),
+            "an inline script in index.html: <script{script}"
+        );
+        assert!(
+            rest.starts_with("</script>"),
+            "a script with both a file and a body: <script{script}"
+        );
+        let source = tag
+            .split(['=', ' ', '"', '\''])
+            .find(|part| part.starts_with('/'))
+            .ok_or_else(|| format!("a script whose file is not site-absolute: <script{tag}>"))?;
+        assert!(
+            dist.join(source.trim_start_matches('/')).is_file(),
+            "index.html starts {source}, which is not in dist/"
+        );
+    }
+    Ok(())
+}

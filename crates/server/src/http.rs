@@ -4,6 +4,7 @@
 //! - `GET /metrics`: the server's counters in the Prometheus (OpenMetrics) text format.
 //! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check and admission
 //!   control (HTTP 503 with `Retry-After` when the server is full or handshakes come too fast).
+//! - everything answered carries the security headers (`security_headers`).
 //! - anything else: a file of the web root, gzip-compressed when the client accepts it;
 //!   unknown paths get `index.html`, so the app's own routes survive a reload.
 
@@ -24,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::admission::Refusal;
 use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
+use crate::security_headers;
 
 /// The WebSocket read buffer. Small, because every connection holds one from its handshake on:
 /// tungstenite's 128 KiB default would blow the per-connection memory budget (PRODUCT.md:
@@ -76,6 +78,7 @@ pub(crate) fn router(
                 .layer(CompressionLayer::new())
                 .service(files),
         )
+        .layer(axum::middleware::from_fn(security_headers::add))
         .with_state(state)
 }
 

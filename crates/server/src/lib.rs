@@ -13,6 +13,7 @@
 //! - [`config`]: the flags and environment variables the server is configured with.
 //! - `http`: the routes: `/healthz`, `/metrics`, the `/ws` handshake with its Origin check and
 //!   admission, static files.
+//! - `security_headers`: the Content-Security-Policy and the other headers on every response.
 //! - `admission`: the connection cap, the handshake rate and each session's send rate.
 //! - `metrics`: the counters, served in the Prometheus text format.
 //! - `gateway`: one WebSocket session, from the challenge to the last frame: its event loop
@@ -37,6 +38,7 @@ mod gateway;
 mod http;
 mod metrics;
 mod privacy;
+mod security_headers;
 mod shutdown;
 mod storage;
 

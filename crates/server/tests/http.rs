@@ -86,3 +86,68 @@ async fn the_server_refuses_to_start_with_its_data_inside_the_web_root() {
     server.stop().await;
     std::fs::remove_dir_all(&sibling).unwrap();
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let web = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
+    std::fs::write(web.path().join("app.js"), "export {};").unwrap();
+    let server = TestServer::start_with(merpati_server::Config::new(data.path(), web.path())).await;
+
+    let foreign_origin = [("Origin", "http://evil.example")];
+    let answers = [
+        ("/", &[][..]),
+        ("/app.js", &[][..]),
+        ("/missing.png", &[][..]),
+        ("/healthz", &[][..]),
+        // A handshake refused for its origin, and a plain GET of the WebSocket's path.
+        ("/ws", &foreign_origin[..]),
+        ("/ws", &[][..]),
+    ];
+    for (path, headers) in answers {
+        let response = get(server.addr, path, headers).await.unwrap();
+        let policy = response
+            .header("content-security-policy")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{path} ({}) has no Content-Security-Policy",
+                    response.status
+                )
+            });
+        assert!(
+            policy.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{path}: {policy}"
+        );
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            response.header("referrer-policy"),
+            Some("no-referrer"),
+            "{path}"
+        );
+        // Plain HTTP: HSTS would be ignored by browsers and wrong for a local server.
+        assert_eq!(response.header("strict-transport-security"), None, "{path}");
+    }
+
+    // Behind a proxy that ended TLS, HSTS pins HTTPS.
+    let over_tls = get(server.addr, "/", &[("X-Forwarded-Proto", "https")])
+        .await
+        .unwrap();
+    assert!(
+        over_tls
+            .header("strict-transport-security")
+            .is_some_and(|hsts| hsts.starts_with("max-age=")),
+        "{:?}",
+        over_tls.header("strict-transport-security")
+    );
+    server.stop().await;
+}

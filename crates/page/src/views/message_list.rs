@@ -362,7 +362,6 @@ pub fn MessageList(
         <div class="message-pane">
             <div
                 class="message-list"
-                style="position: relative; overflow-anchor: none"
                 node_ref=list
                 on:scroll=on_scroll
                 role="log"
@@ -370,7 +369,6 @@ pub fn MessageList(
             >
                 <div
                     class="message-spacer"
-                    style="flex-shrink: 0"
                     style:height=top_px
                     style:margin-bottom=top_fraction_px
                     node_ref=top_spacer
@@ -390,7 +388,6 @@ pub fn MessageList(
                 />
                 <div
                     class="message-spacer"
-                    style="flex-shrink: 0"
                     style:height=bottom_px
                     node_ref=bottom_spacer
                     aria-hidden="true"
