@@ -1,7 +1,13 @@
 // Merpati's service worker: keeps the app itself (index.html, JS, WASM, CSS) on the device so
 // that a reload works with no server at all — the history is in IndexedDB already, and
 // messages written offline wait in the outbox. It never touches /ws or the server's API.
-const CACHE = "merpati-app-v1";
+//
+// One cache per release: the build (scripts/trunk/post-build.sh) writes a hash of its files
+// over VERSION, so a new release is a new service worker, which caches the new app beside the
+// old one and, once active, deletes every other release's cache.
+const VERSION = "development";
+const CACHE_PREFIX = "merpati-app-";
+const CACHE = CACHE_PREFIX + VERSION;
 
 // The engine worker's files: the page starts the worker (index.html does not link them) and
 // trunk keeps their names across releases, so they are fetched network-first (below).
@@ -28,8 +34,27 @@ self.addEventListener("install", (event) => {
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(
+    caches
+      .keys()
+      .then((names) =>
+        Promise.all(
+          names
+            .filter((name) => name.startsWith(CACHE_PREFIX) && name !== CACHE)
+            .map((name) => caches.delete(name)),
+        ),
+      )
+      .then(() => self.clients.claim()),
+  );
 });
+
+// Whether a navigation's answer is the app's page. A link may lead anywhere on the origin —
+// to the engine worker's script, the icon, a stylesheet — and only the page may take the
+// place of "/" in the cache, or the app would no longer open offline.
+function isAppPage(response) {
+  const type = response.headers.get("content-type") || "";
+  return response.ok && type.startsWith("text/html");
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -43,21 +68,24 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(
       fetch(request)
         .then((response) => {
-          if (response.ok) {
+          const navigation = request.mode === "navigate";
+          if (navigation ? isAppPage(response) : response.ok) {
             const copy = response.clone();
-            const key = request.mode === "navigate" ? "/" : url.pathname;
+            const key = navigation ? "/" : url.pathname;
             caches.open(CACHE).then((cache) => cache.put(key, copy));
           }
           return response;
         })
-        .catch(() => caches.match(request.mode === "navigate" ? "/" : url.pathname)),
+        .catch(() =>
+          caches.match(request.mode === "navigate" ? "/" : url.pathname, { cacheName: CACHE }),
+        ),
     );
     return;
   }
 
   // Hashed assets never change under one name: the cached copy is the right one.
   event.respondWith(
-    caches.match(request).then(
+    caches.match(request, { cacheName: CACHE }).then(
       (cached) =>
         cached ||
         fetch(request).then((response) => {

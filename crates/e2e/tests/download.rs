@@ -82,7 +82,7 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
 }
 
 /// The server's Content-Security-Policy runs no inline script, so the build must have none:
-/// trunk writes its start script inline, and `scripts/trunk/external-start-script.sh` moves
+/// trunk writes its start script inline, and `scripts/trunk/post-build.sh` moves
 /// it into a file of its own.
 #[test]
 fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {

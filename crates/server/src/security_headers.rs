@@ -5,7 +5,7 @@
 //! as markup harmless: the page may run only the app's own script files (no inline script,
 //! no third-party origin, no `eval`; compiling WebAssembly needs `'wasm-unsafe-eval'`), talk
 //! only to its own origin, and never be framed. The app's build has no inline script for this
-//! reason (`scripts/trunk/external-start-script.sh`).
+//! reason (`scripts/trunk/post-build.sh`).
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};

@@ -1,0 +1,145 @@
+//! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
+//! the app does not take the page's place in the cache, so the app still opens with the server
+//! down; and a new release caches itself under a name of its own and deletes the old cache.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives a browser.
+
+use std::path::Path;
+
+use merpati_e2e::{
+    Browser, Chromedriver, HarnessError, PASSPHRASE, serve, serve_release_build, workspace_root,
+};
+use serde_json::Value;
+
+/// Waits until the service worker is active (its install, which caches the app, is done).
+async fn service_worker_ready(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .execute_async(
+            "const done = arguments[0]; navigator.serviceWorker.ready.then(() => done(true));",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The names of the origin's caches.
+async fn cache_names(browser: &Browser) -> Result<Vec<String>, HarnessError> {
+    let names = browser
+        .client()
+        .execute_async(
+            "const done = arguments[0]; caches.keys().then(done);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(names)?)
+}
+
+/// What each cache holds for `/`: its content type, or null.
+async fn cached_page_types(browser: &Browser) -> Result<Value, HarnessError> {
+    Ok(browser
+        .client()
+        .execute_async(
+            r#"const done = arguments[0];
+            caches.keys()
+              .then((names) => Promise.all(names.map((name) =>
+                caches.open(name)
+                  .then((cache) => cache.match("/"))
+                  .then((page) => page && page.headers.get("content-type")))))
+              .then(done);"#,
+            vec![],
+        )
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_to_another_file_of_the_app_leaves_the_app_opening_offline()
+-> Result<(), HarnessError> {
+    let mut server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let ani = driver.browser().await?;
+    ani.sign_up(&url, "ani", PASSPHRASE).await?;
+    service_worker_ready(&ani).await?;
+
+    // Links anyone could post or bookmark: the engine worker's script, the icon, the worker.
+    for file in ["/merpati-worker.js", "/favicon.svg", "/sw.js"] {
+        ani.open(&format!("{url}{file}")).await?;
+    }
+    let types = cached_page_types(&ani).await?;
+    let types = types.as_array().ok_or("caches.keys() gave no list")?;
+    assert_eq!(types.len(), 1, "one cache, for this release: {types:?}");
+    assert!(
+        types[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/html")),
+        "the cached page is no longer the app: {types:?}"
+    );
+
+    // With the server down, the app opens from the device: still signed in, history there.
+    server.kill();
+    ani.open(&format!("{url}/")).await?;
+    ani.wait_connection("offline").await?;
+    ani.find("new-chat").await?;
+    ani.close().await?;
+    Ok(())
+}
+
+/// Copies the release build into `to`, a web root whose files the test may change.
+fn copy_release_build(to: &Path) -> Result<(), HarnessError> {
+    for entry in std::fs::read_dir(workspace_root().join("dist"))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result<(), HarnessError> {
+    let web = tempfile::tempdir()?;
+    copy_release_build(web.path())?;
+    let server = serve(web.path().to_path_buf()).await?;
+    let driver = Chromedriver::start().await?;
+    let ani = driver.browser().await?;
+    ani.open(&server.http_url()).await?;
+    ani.find("auth-username").await?;
+    service_worker_ready(&ani).await?;
+    let first = cache_names(&ani).await?;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("merpati-app-"), "{first:?}");
+    assert_ne!(
+        first[0], "merpati-app-development",
+        "the build stamps a version into sw.js"
+    );
+
+    // A new release: the build gives sw.js a new version.
+    let sw = web.path().join("sw.js");
+    let script = std::fs::read_to_string(&sw)?;
+    let version = first[0].trim_start_matches("merpati-app-");
+    let next = format!("{version}next");
+    std::fs::write(&sw, script.replace(version, &next))?;
+    ani.client()
+        .execute_async(
+            "const done = arguments[0];
+             navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => done(true));",
+            vec![],
+        )
+        .await?;
+    let expected = vec![format!("merpati-app-{next}")];
+    ani.eventually("the new release's cache alone", || async {
+        let names = cache_names(&ani).await?;
+        Ok((names == expected).then_some(()))
+    })
+    .await?;
+    let types = cached_page_types(&ani).await?;
+    assert!(
+        types[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/html")),
+        "the new cache holds the app's page: {types}"
+    );
+    ani.close().await?;
+    Ok(())
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# trunk post_build hook (Trunk.toml): finishes the staged build (TRUNK_STAGING_DIR) before
+# trunk moves it into dist/. Needs only POSIX sh, perl (Debian's essential set) and coreutils.
+#
+# 1. The script trunk writes inline into index.html — the few lines that load the page's
+#    wasm — moves into a file of its own, named by its content's hash like trunk's other
+#    files: the server's Content-Security-Policy allows no inline script (docs/security.md).
+# 2. The service worker (sw.js) is stamped with a hash of the whole build, so that each
+#    release caches the app under a name of its own and prunes the others (public/sw.js).
+set -eu
+stage="$TRUNK_STAGING_DIR"
+html="$stage/index.html"
+
+# 1. The start script. Its tag is quoted or not: trunk minifies release builds.
+start="$stage/start.js"
+perl -0777 -ne 'print $1 if m{<script type=["\x27]?module["\x27]?>(.*?)</script>}s' "$html" >"$start"
+if [ ! -s "$start" ]; then
+    echo "post-build: no inline module script in $html" >&2
+    exit 1
+fi
+name="start-$(sha256sum "$start" | cut -c1-16).js"
+mv "$start" "$stage/$name"
+NAME="$name" perl -0777 -pi -e \
+    's{<script type=["\x27]?module["\x27]?>.*?</script>}{<script type=module src=/$ENV{NAME}></script>}s' \
+    "$html"
+if grep -q '<script[^>]*>[^<]' "$html"; then
+    echo "post-build: $html still has an inline script" >&2
+    exit 1
+fi
+
+# 2. The service worker's version: every file of the build but sw.js itself, in a fixed order.
+version=$(cd "$stage" && find . -type f ! -name sw.js | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+sed -i "s/^const VERSION = \"development\";$/const VERSION = \"$version\";/" "$stage/sw.js"
+if ! grep -q "^const VERSION = \"$version\";$" "$stage/sw.js"; then
+    echo "post-build: could not stamp the version into sw.js" >&2
+    exit 1
+fi
