@@ -7,6 +7,7 @@
 #   scripts/tools.sh --bench    also what the benchmark scripts read the machine with
 #                               (twiggy, perf, ss, python3)
 #   scripts/tools.sh --fuzz     also cargo-fuzz (run on the stable toolchain, see scripts/fuzz)
+#   scripts/tools.sh --deny     also cargo-deny (supply-chain checks, see scripts/deny)
 # Flags combine: `scripts/tools.sh --browser --bench`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TRUNK_VERSION=0.21.14
 TWIGGY_VERSION=0.8.0
 CARGO_FUZZ_VERSION=0.13.2
+CARGO_DENY_VERSION=0.20.2
 WASM_OPT_VERSION=132
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
@@ -43,12 +45,13 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
   npm install --global --no-fund --no-audit "binaryen@$WASM_OPT_VERSION.0.0"
 fi
 
-want_browser=false want_bench=false want_fuzz=false
+want_browser=false want_bench=false want_fuzz=false want_deny=false
 for flag in "$@"; do
   case "$flag" in
     --browser) want_browser=true ;;
     --bench) want_bench=true ;;
     --fuzz) want_fuzz=true ;;
+    --deny) want_deny=true ;;
     *) echo "tools.sh: unknown flag $flag" >&2; exit 2 ;;
   esac
 done
@@ -79,6 +82,11 @@ fi
 if $want_fuzz && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   say "installing cargo-fuzz $CARGO_FUZZ_VERSION (a few minutes, once)"
   cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
+if $want_deny && [[ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]]; then
+  say "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
 fi
 
 # trunk builds offline (Trunk.toml); make sure every crate for both targets is on disk.
