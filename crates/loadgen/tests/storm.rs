@@ -158,7 +158,7 @@ async fn five_thousand_dropped_connections_all_come_back_and_the_cap_holds() {
     tokio::time::sleep(DOWNTIME).await;
     server.restart().await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample(server.addr(), Arc::clone(&stop));
+    let sampler = sample(server.metrics_addr(), Arc::clone(&stop));
     let phase1 = all_back(&clients, CLIENTS, "after the first drop").await;
     stop.store(true, Ordering::SeqCst);
     let sampled1 = sampler.await.unwrap();
@@ -173,7 +173,7 @@ async fn five_thousand_dropped_connections_all_come_back_and_the_cap_holds() {
     tokio::time::sleep(DOWNTIME).await;
     server.restart_with_args(args("3000")).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample(server.addr(), Arc::clone(&stop));
+    let sampler = sample(server.metrics_addr(), Arc::clone(&stop));
     let phase2 = all_back(&clients, 3_000, "up to the cap").await;
     // The refused keep knocking, and the cap holds.
     let knocking = each_outsider_refused_again(&clients).await;

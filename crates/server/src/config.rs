@@ -14,6 +14,15 @@ pub struct Config {
     #[arg(long, env = "MERPATI_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// The address `/metrics` is served on: apart from the app's, and on loopback by default,
+    /// because the counters are for the operator, not for the public.
+    #[arg(
+        long = "metrics-addr",
+        env = "MERPATI_METRICS_ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_addr: SocketAddr,
+
     /// The directory that holds the database (`merpati.db`); created if missing.
     #[arg(long, env = "MERPATI_DATA", default_value = "./data")]
     pub data: PathBuf,
@@ -81,6 +90,8 @@ impl Config {
     pub fn new(data: impl Into<PathBuf>, web_root: impl Into<PathBuf>) -> Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // Any free loopback port: a test that reads the metrics sets one it knows.
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data: data.into(),
             web_root: web_root.into(),
             allowed_origins: Vec::new(),

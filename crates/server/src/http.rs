@@ -1,12 +1,15 @@
-//! The HTTP side: the routes, the WebSocket handshake and the web app's files.
+//! The HTTP side: the routes, the WebSocket handshake and the web app's files; and, on an
+//! address of its own, the operator's `/metrics`.
 //!
 //! - `GET /healthz`: `200 ok` while the server runs.
-//! - `GET /metrics`: the server's counters in the Prometheus (OpenMetrics) text format.
 //! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check and admission
 //!   control (HTTP 503 with `Retry-After` when the server is full or handshakes come too fast).
 //! - everything answered carries the security headers (`security_headers`).
 //! - anything else: a file of the web root, gzip-compressed when the client accepts it;
 //!   unknown paths get `index.html`, so the app's own routes survive a reload.
+//!
+//! [`metrics_router`] serves `GET /metrics` (the counters in the Prometheus text format) on
+//! the metrics address, loopback by default: the public never sees them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,20 +44,13 @@ const WRITE_BUFFER_BYTES: usize = 0;
 #[derive(Debug, Clone)]
 struct HttpState {
     gateway: Arc<Gateway>,
-    metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
 }
 
-/// The server's routes.
-pub(crate) fn router(
-    gateway: Arc<Gateway>,
-    metrics: Arc<Metrics>,
-    web_root: &Path,
-    allowed_origins: &[String],
-) -> Router {
+/// The server's public routes.
+pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[String]) -> Router {
     let state = HttpState {
         gateway,
-        metrics,
         allowed_origins: allowed_origins
             .iter()
             .map(|origin| normalise_origin(origin).to_owned())
@@ -64,7 +60,6 @@ pub(crate) fn router(
     let files = ServeDir::new(web_root).fallback(ServeFile::new(web_root.join("index.html")));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
         .route("/ws", get(websocket))
         .fallback_service(
             tower::ServiceBuilder::new()
@@ -86,10 +81,19 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn metrics_text(State(state): State<HttpState>) -> Response {
+/// The operator's routes, for the metrics address: `/metrics`, and `/healthz` for probes.
+pub(crate) fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .layer(axum::middleware::from_fn(security_headers::add))
+        .with_state(metrics)
+}
+
+async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

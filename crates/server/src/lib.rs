@@ -11,8 +11,8 @@
 //!
 //! # Layout
 //! - [`config`]: the flags and environment variables the server is configured with.
-//! - `http`: the routes: `/healthz`, `/metrics`, the `/ws` handshake with its Origin check and
-//!   admission, static files.
+//! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check and
+//!   admission, static files; `/metrics` on the metrics address (loopback by default).
 //! - `security_headers`: the Content-Security-Policy and the other headers on every response.
 //! - `admission`: the connection cap, the handshake rate and each session's send rate.
 //! - `metrics`: the counters, served in the Prometheus text format.
@@ -42,7 +42,7 @@ mod security_headers;
 mod shutdown;
 mod storage;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -133,6 +133,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     refuse_data_inside_web_root(&config.data, &config.web_root)?;
+    let metrics_listener = listen(config.metrics_addr).map_err(|error| {
+        Error::Config(format!(
+            "cannot serve the metrics on {}: {error} (set MERPATI_METRICS_ADDR)",
+            config.metrics_addr
+        ))
+    })?;
     let data = config.data.clone();
     let durability = config.durability;
     let (storage, writer) =
@@ -155,12 +161,19 @@ pub async fn run(
         stop.clone(),
         admission,
     ));
-    let app = http::router(gateway, metrics, &config.web_root, &config.allowed_origins);
+    let app = http::router(gateway, &config.web_root, &config.allowed_origins);
     tracing::info!(
         addr = %listener.local_addr()?,
+        metrics_addr = %metrics_listener.local_addr()?,
         web_root = %config.web_root.display(),
         "listening"
     );
+    let metrics_served = {
+        let stop = stop.clone();
+        let serve = axum::serve(metrics_listener, http::metrics_router(metrics))
+            .with_graceful_shutdown(async move { stop.triggered().await });
+        tokio::spawn(serve.into_future())
+    };
 
     let signal = {
         let stop = stop.clone();
@@ -191,6 +204,11 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("the storage writer did not stop in time");
+    }
+    match metrics_served.await {
+        Ok(Err(error)) => tracing::warn!(%error, "serving the metrics failed"),
+        Err(error) => tracing::warn!(%error, "the metrics server's task failed"),
+        Ok(Ok(())) => {}
     }
     tracing::info!("stopped");
     served.map_err(Error::Io)

@@ -151,3 +151,42 @@ async fn every_response_carries_the_security_headers() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_metrics_are_served_on_their_own_address_not_to_the_public() {
+    let server = TestServer::start().await;
+    // The app's address knows no /metrics: the counters are the operator's.
+    let public = get(server.addr, "/metrics", &[]).await.unwrap();
+    assert_ne!(public.status, 200, "the public can read /metrics");
+    assert!(
+        !String::from_utf8_lossy(&public.body).contains("merpati_"),
+        "the app's port shows counters"
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains_key("merpati_connections_open"),
+        "{metrics:?}"
+    );
+    // Probes may check the operator's address too.
+    assert_eq!(
+        get(server.metrics_addr, "/healthz", &[])
+            .await
+            .unwrap()
+            .body,
+        b"ok"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_metrics_address_in_use_is_refused_with_words() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let web = tempfile::tempdir().unwrap();
+    let mut config = merpati_server::Config::new(data.path(), web.path());
+    config.metrics_addr = taken.local_addr().unwrap();
+    let listener = merpati_server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let refused = merpati_server::run(listener, config, std::future::ready(())).await;
+    let error = refused.expect_err("the metrics address is taken");
+    assert!(error.to_string().contains("metrics"), "{error}");
+}

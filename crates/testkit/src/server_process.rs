@@ -100,7 +100,7 @@ impl ServerOptions {
         self
     }
 
-    /// Adds command-line flags (after `--addr`, `--data` and `--web-root`).
+    /// Adds command-line flags (after `--addr`, `--metrics-addr`, `--data` and `--web-root`).
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> ServerOptions
     where
@@ -149,6 +149,8 @@ impl ServerOptions {
 pub struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Where it serves `/metrics` (apart from the app, as in production).
+    metrics_addr: SocketAddr,
     data_dir: PathBuf,
     web_root: PathBuf,
     options: ServerOptions,
@@ -206,9 +208,11 @@ impl ServerProcess {
         // A port the system just handed out and took back: free unless someone else grabs it
         // in between, which the start then reports.
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let metrics_addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut server = ServerProcess {
             child: None,
             addr,
+            metrics_addr,
             data_dir,
             web_root,
             options,
@@ -221,6 +225,11 @@ impl ServerProcess {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it serves `/metrics`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// Its protocol endpoint.
@@ -303,7 +312,7 @@ impl ServerProcess {
 
     /// Its `/metrics` as name → value; an error if it does not answer (it is down).
     pub async fn metrics(&self) -> Result<std::collections::HashMap<String, f64>, Error> {
-        http::metrics(self.addr).await
+        http::metrics(self.metrics_addr).await
     }
 
     async fn spawn(&mut self) -> Result<(), Error> {
@@ -312,6 +321,8 @@ impl ServerProcess {
         command
             .arg("--addr")
             .arg(self.addr.to_string())
+            .arg("--metrics-addr")
+            .arg(self.metrics_addr.to_string())
             .arg("--data")
             .arg(&self.data_dir)
             .arg("--web-root")

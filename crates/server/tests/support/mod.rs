@@ -42,6 +42,8 @@ pub(crate) use device::Device;
 /// A server running in this process.
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
+    /// Where it serves `/metrics`.
+    pub(crate) metrics_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), merpati_server::Error>>,
     _dirs: Vec<TempDir>,
@@ -71,12 +73,18 @@ impl TestServer {
         config.durability = Durability::Full;
         let listener = merpati_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
+        // A port just handed out and taken back, so that the test knows where to read.
+        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|free| free.local_addr())
+            .unwrap();
+        config.metrics_addr = metrics_addr;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(merpati_server::run(listener, config, async move {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            metrics_addr,
             stop: Some(stop),
             task,
             _dirs: Vec::new(),
@@ -108,7 +116,7 @@ impl TestServer {
 
     /// `/metrics`, as name → value (samples without labels).
     pub(crate) async fn metrics(&self) -> HashMap<String, f64> {
-        merpati_testkit::http::metrics(self.addr)
+        merpati_testkit::http::metrics(self.metrics_addr)
             .await
             .unwrap_or_else(|error| panic!("reading /metrics: {error}"))
     }
