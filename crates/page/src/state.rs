@@ -538,6 +538,9 @@ fn auth_failure_words(code: ErrorCode) -> &'static str {
             "Merpati is very busy right now — try again in a moment"
         }
         ErrorCode::ShuttingDown => "Merpati is restarting — try again in a moment",
+        ErrorCode::TooManyAttempts => {
+            "Too many failed sign-ins — wait a few minutes, then try again"
+        }
         ErrorCode::InvalidKey => "The server could not check this sign-in — try again",
         _ => "Signing in did not work — try again",
     }

@@ -562,6 +562,9 @@ pub enum ErrorCode {
     Blocked,
     /// A `SendDeletion` target is not the sender's own message in this chat.
     NotYourMessage,
+    /// Too many failed sign-ins from this address or for this account: the attempt was not
+    /// checked. The message says when to try again.
+    TooManyAttempts,
 }
 
 impl ErrorCode {

@@ -11,12 +11,13 @@
 //! [`metrics_router`] serves `GET /metrics` (the counters in the Prometheus text format) on
 //! the metrics address, loopback by default: the public never sees them.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -116,6 +117,7 @@ fn refused(refusal: Refusal) -> Response {
 
 async fn websocket(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
     upgrade: WebSocketUpgrade,
@@ -140,7 +142,7 @@ async fn websocket(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| gateway.serve(socket, admitted))
+        .on_upgrade(move |socket| gateway.serve(socket, admitted, peer.ip()))
 }
 
 fn normalise_origin(origin: &str) -> &str {

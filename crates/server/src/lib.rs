@@ -26,6 +26,7 @@
 //! - `privacy`: what one account lets another see of it: receipts, presence, typing.
 //! - `storage`: SQLite: schema migrations, the group-committing writer, read connections, and
 //!   the SQL in one file per domain (`storage::sql`).
+//! - `throttle`: rates per key (source address, account), in bounded tables.
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
 //! - [`error`]: the error type of the crate.
 
@@ -41,6 +42,7 @@ mod privacy;
 mod security_headers;
 mod shutdown;
 mod storage;
+mod throttle;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -189,9 +191,12 @@ pub async fn run(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
 
     // Whatever ended serving, the sessions must end too: they hold the storage handles.
     stop.trigger();

@@ -4,6 +4,8 @@ use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ChatId, ClientFrame, ErrorCode, PROTOCOL_VERSION, Seq, ServerFrame};
 
+use vodozemac::Ed25519SecretKey;
+
 use crate::support::{TestServer, key, username};
 
 #[tokio::test]
@@ -221,5 +223,98 @@ async fn repeated_failed_sign_ins_close_the_connection() {
     ));
     let (_, close) = client.until_closed().await;
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    server.stop().await;
+}
+
+/// Logins as `name` with `key` from 127.0.0.`from`, four to a connection (the fifth failure
+/// closes it), until one is answered `TooManyAttempts` or `tries` run out; the codes answered.
+async fn guess(
+    server: &TestServer,
+    from: u8,
+    name: &str,
+    key: &Ed25519SecretKey,
+    tries: usize,
+) -> Vec<ErrorCode> {
+    let mut codes = Vec::new();
+    while codes.len() < tries {
+        let mut client = server.connect_from(from).await;
+        for _ in 0..4 {
+            match client.login(name, key).await {
+                ServerFrame::Error { code, .. } => codes.push(code),
+                other => panic!("a guess signed in: {other:?}"),
+            }
+            if codes.last() == Some(&ErrorCode::TooManyAttempts) || codes.len() == tries {
+                return codes;
+            }
+        }
+    }
+    codes
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locking_out_the_owner() {
+    let server = TestServer::start().await;
+    let (_, _, token) = server.signed_up("alice").await;
+    // Alice has signed in from 127.0.0.1 before.
+    let _alice = server.logged_in("alice").await;
+    let _bob = server.signed_up("bob").await;
+
+    // Someone at 127.0.0.2 guesses Alice's passphrase: after the account's allowance (ten,
+    // and perhaps one more refilled meanwhile) every attempt is refused unchecked.
+    let codes = guess(&server, 2, "alice", &key("guess"), 40).await;
+    assert_eq!(codes.last(), Some(&ErrorCode::TooManyAttempts), "{codes:?}");
+    let wrong = codes
+        .iter()
+        .filter(|code| **code == ErrorCode::WrongPassphrase)
+        .count();
+    assert!(
+        (10..=11).contains(&wrong),
+        "{wrong} guesses were checked: {codes:?}"
+    );
+    // From another address too: the allowance is the account's.
+    assert_eq!(
+        guess(&server, 3, "alice", &key("guess"), 1).await,
+        [ErrorCode::TooManyAttempts]
+    );
+
+    // Probing usernames from 127.0.0.2 stops at the address's allowance (thirty failures in
+    // all, perhaps one or two more refilled meanwhile).
+    let mut probes = Vec::new();
+    for n in 0..40 {
+        let codes = guess(&server, 2, &format!("nobody{n}"), &key("x"), 1).await;
+        probes.extend(codes);
+        if probes.last() == Some(&ErrorCode::TooManyAttempts) {
+            break;
+        }
+    }
+    assert_eq!(
+        probes.last(),
+        Some(&ErrorCode::TooManyAttempts),
+        "{probes:?}"
+    );
+    let checked = wrong
+        + probes
+            .iter()
+            .filter(|code| **code == ErrorCode::NoSuchUser)
+            .count();
+    assert!(
+        (30..=32).contains(&checked),
+        "{checked} attempts from one address were checked"
+    );
+
+    // Alice still signs in from where she signed in before, and resumes from anywhere (even
+    // the attacker's address); Bob, from a fresh address, is untouched.
+    assert!(matches!(
+        server.connect().await.login("alice", &key("alice")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    assert!(matches!(
+        server.connect_from(2).await.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    assert!(matches!(
+        server.connect_from(4).await.login("bob", &key("bob")).await,
+        ServerFrame::Welcome { .. }
+    ));
     server.stop().await;
 }

@@ -28,7 +28,7 @@ pub mod sign_in;
 
 use std::time::Duration;
 
-pub use raw_client::{ConnectOptions, Endpoint, RawClient, SplitSocket};
+pub use raw_client::{ConnectOptions, Endpoint, RawClient, SourceAddress, SplitSocket};
 pub use server_process::{ServerOptions, ServerProcess};
 pub use sign_in::SignIn;
 

@@ -77,6 +77,9 @@ pub enum SourceAddress {
     /// The next of 127.0.0.2 ..= 127.0.0.201, in turn: many short-lived connections (sign-ups)
     /// then do not run out of one address's ephemeral ports.
     SpreadOverLoopback,
+    /// 127.0.0.N: a client that must come from an address of its own (one of several
+    /// people, or an attacker, as per-address limits see them).
+    Loopback(u8),
 }
 
 /// How to open a connection.
@@ -132,8 +135,17 @@ pub async fn connect_socket(
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    if options.source == SourceAddress::SpreadOverLoopback && endpoint.addr.is_ipv4() {
-        socket.bind(next_loopback_source())?;
+    match options.source {
+        SourceAddress::SpreadOverLoopback if endpoint.addr.is_ipv4() => {
+            socket.bind(next_loopback_source())?;
+        }
+        SourceAddress::Loopback(last) if endpoint.addr.is_ipv4() => {
+            socket.bind(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::new(127, 0, 0, last),
+                0,
+            )))?;
+        }
+        _ => {}
     }
     let what = format!("a TCP connection to {}", endpoint.addr);
     let stream = within(options.patience, &what, socket.connect(endpoint.addr)).await??;

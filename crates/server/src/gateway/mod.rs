@@ -22,7 +22,8 @@
 //!   [`Admitted`], what a connection holds while it runs.
 //! - `socket`: writing to the peer: frames, errors, `Goodbye`, the closing handshake.
 //! - `dispatch`: decoding what the peer sends and handing each frame to its handler, boxed.
-//! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`.
+//! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`; `attempts`: failed
+//!   sign-ins throttled per source address and per account.
 //! - `in_flight`: the writes a session waits for, in order: messages and receipts.
 //! - `chats`: `CreateChat`, `AddMember`, `RemoveMember`, `RenameGroup`, `SetAdmin`, and
 //!   pushing changed chats with the lines the changes wrote into groups.
@@ -36,6 +37,7 @@
 //!   (the server only stores and forwards public keys and ciphertext for them).
 //! - `tests`: the dispatch specified over in-memory sockets, on real storage.
 
+mod attempts;
 mod blocking;
 mod chats;
 mod dispatch;
@@ -73,6 +75,7 @@ pub(crate) struct Gateway {
     fanout: FanOut,
     shutdown: Shutdown,
     admission: AdmissionControl,
+    sign_in_attempts: attempts::SignInAttempts,
 }
 
 impl Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
             fanout,
             shutdown,
             admission,
+            sign_in_attempts: attempts::SignInAttempts::default(),
         }
     }
 

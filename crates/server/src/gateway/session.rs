@@ -11,6 +11,7 @@
 //! future, and the session is built before the `async` block rather than moved into it.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,6 +116,8 @@ pub(super) struct Session<S> {
     pub(super) evicted: CancellationToken,
     pub(super) malformed_frames: u32,
     pub(super) failed_sign_ins: u32,
+    /// The address the connection came from: what per-address limits count by.
+    pub(super) peer: IpAddr,
     /// Dropped when the session ends.
     _admitted: Admitted,
 }
@@ -165,6 +168,7 @@ impl Gateway {
         self: Arc<Self>,
         socket: S,
         admitted: Admitted,
+        peer: IpAddr,
     ) -> impl Future<Output = ()> + Send + 'static {
         let id = self.fanout.next_session_id();
         let span = tracing::info_span!("session", id = id.0, account = tracing::field::Empty);
@@ -186,6 +190,7 @@ impl Gateway {
                     evicted: CancellationToken::new(),
                     malformed_frames: 0,
                     failed_sign_ins: 0,
+                    peer,
                     _admitted: admitted,
                 })
             }

@@ -5,7 +5,8 @@
 //! or a new session. Resuming looks a session token up by its hash. A session goes online in
 //! the fan-out (with the account's privacy settings and block list, read with it) before it
 //! says `Welcome`, so nothing sent to the account afterwards is missed.
-//! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection.
+//! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection;
+//! failed logins are also throttled per source address and per account (`attempts`).
 
 use axum::extract::ws::close_code;
 use merpati_protocol::auth::AuthPurpose;
@@ -150,7 +151,7 @@ impl<S: FrameSocket> Session<S> {
             AuthMethod::Login {
                 username,
                 signature,
-            } => self.gateway.login(&self.nonce, username, signature).await,
+            } => self.throttled_login(username, signature).await,
             AuthMethod::Resume { session_token } => self.gateway.resume(session_token).await,
         };
         match outcome {
@@ -197,6 +198,34 @@ impl<S: FrameSocket> Session<S> {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// `Login`, unless this address or account has used up its failed attempts; counts the
+    /// outcome.
+    async fn throttled_login(
+        &mut self,
+        username: Username,
+        signature: Vec<u8>,
+    ) -> Result<Authenticated, Error> {
+        let attempts = &self.gateway.sign_in_attempts;
+        attempts.may_try(self.peer, &username)?;
+        let outcome = self
+            .gateway
+            .login(&self.nonce, username.clone(), signature)
+            .await;
+        match &outcome {
+            Ok(_) => attempts.succeeded(self.peer, &username),
+            Err(error)
+                if matches!(
+                    error.code(),
+                    ErrorCode::NoSuchUser | ErrorCode::WrongPassphrase | ErrorCode::InvalidKey
+                ) =>
+            {
+                attempts.failed(self.peer, &username);
+            }
+            Err(_) => {}
+        }
+        outcome
     }
 
     /// Answers `Logout`: forgets this device and the session, then closes.

@@ -104,6 +104,11 @@ impl TestServer {
         Client::connect(&self.endpoint()).await
     }
 
+    /// Connects from 127.0.0.`last` and reads the challenge.
+    pub(crate) async fn connect_from(&self, last: u8) -> Client {
+        Client::connect_from(&self.endpoint(), last).await
+    }
+
     /// A new account signed in on a new connection.
     pub(crate) async fn signed_up(&self, name: &str) -> (Client, Member, [u8; 32]) {
         Client::signed_up(&self.endpoint(), name).await
@@ -185,6 +190,17 @@ impl Client {
     pub(crate) async fn connect(endpoint: &Endpoint) -> Client {
         Client {
             raw: or_fail(RawClient::connect(endpoint, &ConnectOptions::default()).await),
+        }
+    }
+
+    /// Connects from 127.0.0.`last`: another source address, as per-address limits see it.
+    pub(crate) async fn connect_from(endpoint: &Endpoint, last: u8) -> Client {
+        let options = ConnectOptions {
+            source: merpati_testkit::SourceAddress::Loopback(last),
+            ..ConnectOptions::default()
+        };
+        Client {
+            raw: or_fail(RawClient::connect(endpoint, &options).await),
         }
     }
 

@@ -110,7 +110,11 @@ impl TestGateway {
         let (to_session, from_peer) = mpsc::unbounded_channel();
         let (to_peer, from_session) = mpsc::unbounded_channel();
         let socket = ChannelSocket { from_peer, to_peer };
-        let session = tokio::spawn(Arc::clone(&self.gateway).serve(socket, admitted));
+        let session = tokio::spawn(Arc::clone(&self.gateway).serve(
+            socket,
+            admitted,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        ));
         Peer {
             to_session,
             from_session,

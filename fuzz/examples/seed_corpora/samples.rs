@@ -1,0 +1,617 @@
+//! Hand-written samples of every frame, bridge message, message content and name, for the
+//! seeds no device exchange produces (the exchange's real keys and bodies are added to them in
+//! `main.rs`).
+
+use merpati_bridge::{
+    AuthMode, ChatRow, Command, ConnectionPhase, MemberRow, MessageLock, MessageReceipts,
+    MessageRow, MessageStatus, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow,
+    ReceiptState, RowsChange, SearchRow, SignOutReason, Update, View,
+};
+use merpati_protocol::content::{MessageContent, Quote, SystemEvent};
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::keys::{
+    BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
+    UserKeys,
+};
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
+    NewChat, Presence, Receipt, RequestId, Seq, ServerFrame, UserId, Username,
+};
+
+fn name(text: &str) -> Username {
+    // Every name below follows the rules; an invalid one is a mistake in this file.
+    Username::parse(text).unwrap_or_else(|_| panic!("{text} is a valid username"))
+}
+
+fn member(id: u64, username: &str) -> Member {
+    Member {
+        id: UserId(id),
+        username: name(username),
+    }
+}
+
+fn device() -> DeviceRef {
+    DeviceRef {
+        user: UserId(2),
+        device: DeviceKey([5; 32]),
+    }
+}
+
+fn device_keys() -> DeviceKeys {
+    DeviceKeys {
+        user: UserId(1),
+        device: DeviceKey([1; 32]),
+        ed25519: [2; 32],
+        signature: vec![3; 64],
+    }
+}
+
+fn one_time_key() -> OneTimeKey {
+    OneTimeKey {
+        key: [4; 32],
+        fallback: false,
+        signature: vec![5; 64],
+    }
+}
+
+fn message() -> MessageFrame {
+    MessageFrame {
+        chat_id: ChatId(1),
+        seq: Seq(2),
+        client_msg_id: ClientMsgId([5; 16]),
+        sender: UserId(3),
+        sent_at_ms: 1_700_000_000_000,
+        body: vec![0, 1, 2],
+    }
+}
+
+/// Every kind of client frame, with every variant of what it carries.
+pub fn client_frames() -> Vec<ClientFrame> {
+    let request = RequestId(7);
+    let chat_id = ChatId(9);
+    vec![
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::Register {
+                username: name("alice"),
+                public_key: [1; 32],
+                signature: vec![2; 64],
+            },
+        },
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::Login {
+                username: name("alice"),
+                signature: vec![2; 64],
+            },
+        },
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::Resume {
+                session_token: [3; 32],
+            },
+        },
+        ClientFrame::CreateChat {
+            request,
+            chat: NewChat::Direct { with: name("bob") },
+        },
+        ClientFrame::CreateChat {
+            request,
+            chat: NewChat::Group {
+                title: "Keluarga".into(),
+                members: vec![name("alice"), name("carol")],
+            },
+        },
+        ClientFrame::AddMember {
+            request,
+            chat_id,
+            username: name("dewi"),
+        },
+        ClientFrame::Send {
+            chat_id,
+            client_msg_id: ClientMsgId([4; 16]),
+            body: b"opaque".to_vec(),
+        },
+        ClientFrame::Sync {
+            epoch: Some(Epoch(5)),
+            positions: vec![(ChatId(1), Seq(10)), (chat_id, Seq(0))],
+        },
+        ClientFrame::Fetch {
+            chat_id,
+            after: Seq(10),
+            limit: 500,
+        },
+        ClientFrame::History {
+            chat_id,
+            before: Seq(10),
+            limit: 50,
+        },
+        ClientFrame::MarkRead {
+            chat_id,
+            seq: Seq(4),
+        },
+        ClientFrame::Logout,
+        ClientFrame::PublishKeys {
+            device: device_keys(),
+            one_time_keys: vec![one_time_key()],
+            fallback_key: Some(one_time_key()),
+        },
+        ClientFrame::QueryKeys {
+            request,
+            users: vec![UserId(1), UserId(2)],
+        },
+        ClientFrame::ClaimKeys {
+            request,
+            devices: vec![device()],
+        },
+        ClientFrame::SendToDevice {
+            request,
+            messages: vec![ToDeviceMessage {
+                recipient: device(),
+                body: vec![6; 40],
+            }],
+        },
+        ClientFrame::ToDeviceDone { ids: vec![1, 300] },
+        ClientFrame::PutBackup {
+            request,
+            entries: vec![BackupEntry {
+                id: [7; 32],
+                sealed: vec![8; 100],
+            }],
+        },
+        ClientFrame::FetchBackup { request, after: 3 },
+        ClientFrame::RemoveMember {
+            request,
+            chat_id,
+            user: UserId(2),
+        },
+        ClientFrame::MarkDelivered {
+            chat_id,
+            seq: Seq(4),
+        },
+        ClientFrame::Typing { chat_id },
+        ClientFrame::WatchPresence {
+            user: Some(UserId(2)),
+        },
+        ClientFrame::WatchPresence { user: None },
+        ClientFrame::SetPrivacy {
+            share_read_receipts: false,
+            share_presence: true,
+        },
+        ClientFrame::RenameGroup {
+            request,
+            chat_id,
+            title: "Arisan".into(),
+        },
+        ClientFrame::SetAdmin {
+            request,
+            chat_id,
+            user: UserId(2),
+            admin: true,
+        },
+        ClientFrame::SetBlocked {
+            request,
+            user: UserId(2),
+            blocked: true,
+        },
+        ClientFrame::SendDeletion {
+            chat_id,
+            client_msg_id: ClientMsgId([2; 16]),
+            body: vec![3; 20],
+            target: ClientMsgId([1; 16]),
+        },
+    ]
+}
+
+/// Every kind of server frame.
+pub fn server_frames() -> Vec<ServerFrame> {
+    let request = RequestId(8);
+    let chat = ChatInfo {
+        id: ChatId(1),
+        kind: ChatKind::Group,
+        title: "Keluarga".into(),
+        members: vec![member(3, "alice"), member(4, "bob")],
+        head: Seq(2),
+        read: Seq(1),
+        created_ms: 1,
+        admins: vec![UserId(3)],
+        receipts: vec![Receipt {
+            user: UserId(4),
+            delivered: Seq(2),
+            read: Seq(1),
+            read_at_ms: 5,
+        }],
+    };
+    vec![
+        ServerFrame::Challenge {
+            version: 3,
+            nonce: [6; 32],
+            epoch: Epoch(99),
+        },
+        ServerFrame::Welcome {
+            me: member(3, "alice"),
+            session_token: Some([9; 32]),
+        },
+        ServerFrame::Error {
+            request: None,
+            code: ErrorCode::Malformed,
+            detail: "cannot decode the frame".into(),
+        },
+        ServerFrame::Chat {
+            request: Some(RequestId(1)),
+            chat,
+        },
+        ServerFrame::Ack {
+            chat_id: ChatId(1),
+            client_msg_id: ClientMsgId([7; 16]),
+            seq: Seq(300),
+            sent_at_ms: 1_700_000_000_000,
+        },
+        ServerFrame::SendFailed {
+            chat_id: ChatId(1),
+            client_msg_id: ClientMsgId([7; 16]),
+            code: ErrorCode::Blocked,
+        },
+        ServerFrame::Message(message()),
+        ServerFrame::Page {
+            chat_id: ChatId(1),
+            messages: vec![message()],
+            more: true,
+        },
+        ServerFrame::SyncDone,
+        ServerFrame::Receipt {
+            chat_id: ChatId(1),
+            receipt: Receipt::none(UserId(4)),
+        },
+        ServerFrame::Goodbye {
+            code: ErrorCode::ShuttingDown,
+            retry_after_ms: Some(1000),
+        },
+        ServerFrame::KeysPublished { one_time_keys: 50 },
+        ServerFrame::Keys {
+            request,
+            users: vec![UserKeys {
+                user: UserId(1),
+                account_key: [9; 32],
+                devices: vec![device_keys()],
+            }],
+        },
+        ServerFrame::ClaimedKeys {
+            request,
+            keys: vec![ClaimedKey {
+                device: device(),
+                key: Some(one_time_key()),
+            }],
+        },
+        ServerFrame::ToDeviceSent { request },
+        ServerFrame::ToDevice {
+            id: 4,
+            sender: device(),
+            body: vec![1; 10],
+        },
+        ServerFrame::BackupStored { request },
+        ServerFrame::Backup {
+            request,
+            entries: vec![(
+                4,
+                BackupEntry {
+                    id: [7; 32],
+                    sealed: vec![8; 100],
+                },
+            )],
+            more: false,
+        },
+        ServerFrame::DevicesChanged { user: UserId(2) },
+        ServerFrame::BackupChanged,
+        ServerFrame::Typing {
+            chat_id: ChatId(1),
+            user: UserId(4),
+        },
+        ServerFrame::Presence {
+            user: UserId(4),
+            presence: Presence::Online,
+        },
+        ServerFrame::Presence {
+            user: UserId(4),
+            presence: Presence::LastSeen { at_ms: 9 },
+        },
+        ServerFrame::BlockList {
+            request: Some(request),
+            users: vec![UserId(2)],
+        },
+    ]
+}
+
+/// Every line the server writes into a group.
+pub fn system_events() -> Vec<SystemEvent> {
+    let by = member(1, "sari");
+    let user = member(2, "tomo");
+    vec![
+        SystemEvent::Created {
+            by: by.clone(),
+            title: "Arisan".into(),
+        },
+        SystemEvent::Added {
+            by: by.clone(),
+            user: user.clone(),
+        },
+        SystemEvent::Removed {
+            by: by.clone(),
+            user: user.clone(),
+        },
+        SystemEvent::Left { user: user.clone() },
+        SystemEvent::Renamed {
+            by: by.clone(),
+            title: "Arisan 2027".into(),
+        },
+        SystemEvent::AdminChanged {
+            by,
+            user,
+            admin: true,
+        },
+    ]
+}
+
+/// Every kind of message content.
+pub fn contents() -> Vec<MessageContent> {
+    let target = ClientMsgId([7; 16]);
+    vec![
+        MessageContent::Text {
+            text: "halo 👋".into(),
+        },
+        MessageContent::Reply {
+            text: "ya".into(),
+            quote: Quote {
+                target,
+                sender: UserId(3),
+                text: "jam 7?".into(),
+            },
+        },
+        MessageContent::Forwarded { text: "fw".into() },
+        MessageContent::Edit {
+            target,
+            text: "baru".into(),
+        },
+        MessageContent::Delete { target },
+        MessageContent::Reaction {
+            target,
+            emoji: Some("👍🏽".into()),
+        },
+        MessageContent::Reaction {
+            target,
+            emoji: None,
+        },
+    ]
+}
+
+/// Texts people type and names stored as text.
+pub fn texts() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "sari",
+        "  Alice_2 ",
+        "al",
+        "1alice",
+        "älice",
+        "a_very_long_username_of_32_chars",
+        "account",
+        "out/7",
+        "in/ab/cd+ef",
+        "held/18446744073709551615",
+        "user/2",
+        "  halo 👋\n",
+    ]
+    .iter()
+    .map(|text| (*text).to_owned())
+    .collect();
+    texts.push(format!("olm/{}", "ab".repeat(32)));
+    texts.push(ClientMsgId([0xa7; 16]).to_hex());
+    texts
+}
+
+/// Every kind of command the page sends.
+pub fn commands() -> Vec<Command> {
+    let chat = ChatId(7);
+    let target = ClientMsgId([3; 16]);
+    vec![
+        Command::Start {
+            db_name: "merpati".into(),
+            socket_url: "ws://127.0.0.1:8080/ws".into(),
+        },
+        Command::Authenticate {
+            mode: AuthMode::Register,
+            username: "hana".into(),
+            passphrase: "a long passphrase".into(),
+        },
+        Command::SendText {
+            chat,
+            text: "halo 👋".into(),
+        },
+        Command::SendReply {
+            chat,
+            target,
+            text: "ya".into(),
+        },
+        Command::Edit {
+            chat,
+            target,
+            text: "baru".into(),
+        },
+        Command::DeleteForEveryone { chat, target },
+        Command::DeleteForMe { chat, target },
+        Command::React {
+            chat,
+            target,
+            emoji: "👍".into(),
+        },
+        Command::Forward {
+            from: chat,
+            target,
+            to: ChatId(8),
+        },
+        Command::SetDraft {
+            chat,
+            text: "nanti".into(),
+        },
+        Command::Typing(chat),
+        Command::RetryNow,
+        Command::RetryMessage(target),
+        Command::CreateDirect("ilham".into()),
+        Command::CreateGroup {
+            name: "Keluarga".into(),
+            members: "ilham, dewi".into(),
+        },
+        Command::AcknowledgeKeyChange(chat),
+        Command::AddMember {
+            chat,
+            username: "carol".into(),
+        },
+        Command::RemoveMember {
+            chat,
+            user: UserId(3),
+        },
+        Command::LeaveChat(chat),
+        Command::OpenChat(Some(chat)),
+        Command::LoadOlder(chat),
+        Command::SignOut,
+        Command::Visible(true),
+        Command::ShowReceipts(Some(target)),
+        Command::Search("kopi".into()),
+        Command::ShowMessage {
+            chat,
+            seq: Some(Seq(40)),
+            id: target,
+        },
+        Command::SetPrivacy(Privacy {
+            share_read_receipts: false,
+            share_presence: true,
+        }),
+        Command::SetAdmin {
+            chat,
+            user: UserId(3),
+            admin: true,
+        },
+        Command::RenameGroup {
+            chat,
+            title: "Arisan".into(),
+        },
+        Command::SetBlocked {
+            user: UserId(3),
+            blocked: true,
+        },
+    ]
+}
+
+fn row(id: &str, text: &str) -> MessageRow {
+    MessageRow {
+        id: id.into(),
+        status: MessageStatus::Read,
+        lock: MessageLock::Open,
+        text: text.into(),
+        sender: Some("ilham".into()),
+        time: "09:41".into(),
+        quote: Some(QuoteRow {
+            target: "11aa".into(),
+            sender: "hana".into(),
+            text: "kapan?".into(),
+        }),
+        edited: true,
+        reactions: vec![ReactionRow {
+            emoji: "👍".into(),
+            count: 1,
+            people: vec!["hana".into()],
+            mine: true,
+        }],
+        failure: Some(ErrorCode::Blocked),
+        ..MessageRow::default()
+    }
+}
+
+/// Every kind of update the worker sends.
+pub fn updates() -> Vec<Update> {
+    let view = View {
+        chats: vec![ChatRow {
+            id: ChatId(7),
+            title: "Keluarga".into(),
+            last_text: Some("sampai".into()),
+            unread: 2,
+            typing: vec!["ilham".into()],
+            draft: Some("nanti".into()),
+        }],
+        phase: ConnectionPhase::Online,
+        next_attempt_at_ms: Some(1.5e12),
+        pending: 1,
+        me: Some("hana".into()),
+        open_chat: Some(OpenChat {
+            id: ChatId(7),
+            title: "Keluarga".into(),
+            rows: Vec::new(),
+            kind: Some(ChatKind::Group),
+            safety_number: Some("12345 ".repeat(12)),
+            key_change: Some("changed".into()),
+            members: vec![MemberRow {
+                id: 3,
+                username: "ilham".into(),
+                me: false,
+                admin: true,
+            }],
+            is_member: true,
+            typing: Vec::new(),
+            presence: Some(Presence::LastSeen { at_ms: 1 }),
+            receipts: Some(MessageReceipts {
+                id: "00ff".into(),
+                members: vec![ReceiptRow {
+                    username: "ilham".into(),
+                    state: ReceiptState::Read,
+                    read_at: Some("09:42".into()),
+                }],
+            }),
+            am_admin: false,
+            blocked: false,
+            draft: None,
+            reveal: Some("00ff".into()),
+        }),
+        privacy: Privacy::default(),
+    };
+    vec![
+        Update::Ready,
+        Update::Resumed(true),
+        Update::Contacting,
+        Update::AuthError("A passphrase needs at least 10 characters".into()),
+        Update::SignedIn,
+        Update::AuthFailed(ErrorCode::WrongPassphrase),
+        Update::ChatReady(ChatId(7)),
+        Update::RequestFailed(ErrorCode::NoSuchUser),
+        Update::RequestError("offline".into()),
+        Update::ActionError("That message is not here any more".into()),
+        Update::SearchResults {
+            query: "kopi".into(),
+            rows: vec![SearchRow {
+                chat: ChatId(7),
+                chat_title: "Keluarga".into(),
+                seq: Seq(3),
+                id: ClientMsgId([3; 16]),
+                sender: "ilham".into(),
+                time: "09:41".into(),
+                pieces: vec![("beli ".into(), false), ("kopi".into(), true)],
+            }],
+        },
+        Update::SignedOut(SignOutReason::Rejected(ErrorCode::SessionExpired)),
+        Update::View {
+            view: Box::new(view.clone()),
+            rows: RowsChange::All(vec![row("00ff", "halo"), row("0100", "ya")]),
+        },
+        Update::View {
+            view: Box::new(view),
+            rows: RowsChange::Patch {
+                removed: vec!["00ff".into()],
+                changed: vec![row("0100", "ya, jam 8")],
+                before: vec![row("00fe", "dulu")],
+                after: vec![row("0101", "nanti")],
+            },
+        },
+        Update::View {
+            view: Box::default(),
+            rows: RowsChange::Same,
+        },
+    ]
+}
