@@ -560,7 +560,9 @@ pub fn request_failure_words(code: ErrorCode) -> &'static str {
         ErrorCode::NotAdmin => "Only the group's admins can do that",
         ErrorCode::Blocked => "That person does not accept this from you",
         ErrorCode::MessageTooLarge => "That message is too long",
-        ErrorCode::RateLimited => "Slow down a little — try again in a moment",
+        ErrorCode::RateLimited | ErrorCode::TooManyRequests => {
+            "Slow down a little — try again in a moment"
+        }
         ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {
             "Merpati is very busy right now — try again in a moment"
         }

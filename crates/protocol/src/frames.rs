@@ -97,6 +97,11 @@ pub enum ClientFrame {
     PublishKeys {
         /// The device's keys, signed by the account key.
         device: DeviceKeys,
+        /// The device's own Ed25519 signature over
+        /// [`crate::keys::device_binding_message`] with this connection's challenge nonce:
+        /// proof that the connection holds the device, not just the account's session. Needed
+        /// in the publish that binds the connection to the device (its first); ignored after.
+        device_proof: Option<Vec<u8>>,
         /// New one-time keys (the directory keeps at most [`crate::MAX_ONE_TIME_KEYS`]).
         one_time_keys: Vec<OneTimeKey>,
         /// A new fallback key, replacing the previous one.
@@ -441,6 +446,17 @@ pub enum ServerFrame {
         /// Every blocked account.
         users: Vec<UserId>,
     },
+    /// Pushed to this connection's device when others' claims have left it short of keys:
+    /// after a claim that leaves fewer than [`crate::ONE_TIME_KEYS_LOW`] one-time keys or hands
+    /// out the fallback key, and after `KeysPublished` while a handed-out fallback key has not
+    /// been replaced. The device tops up its one-time keys and, if `fallback_claimed`, publishes
+    /// a new fallback key.
+    KeysClaimed {
+        /// How many unclaimed one-time keys of this device the directory holds.
+        one_time_keys: u32,
+        /// Whether the current fallback key has been handed out since it was published.
+        fallback_claimed: bool,
+    },
 }
 
 /// A person as other members see them.
@@ -565,6 +581,9 @@ pub enum ErrorCode {
     /// Too many failed sign-ins from this address or for this account: the attempt was not
     /// checked. The message says when to try again.
     TooManyAttempts,
+    /// This kind of request came faster than its rate for this account: it was not served.
+    /// The message says when to try again. Does not close the connection.
+    TooManyRequests,
 }
 
 impl ErrorCode {

@@ -102,6 +102,17 @@ pub fn device_keys_message(user: UserId, device: &DeviceKey, ed25519: &[u8; 32])
     message
 }
 
+/// The bytes a device's Ed25519 key signs to bind a connection to it: the connection's
+/// challenge nonce, so that a signature cannot be replayed on another connection.
+pub fn device_binding_message(user: UserId, device: &DeviceKey, nonce: &[u8; 32]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(96);
+    message.extend_from_slice(b"merpati/device-binding/v1/");
+    message.extend_from_slice(&user.0.to_be_bytes());
+    message.extend_from_slice(&device.0);
+    message.extend_from_slice(nonce);
+    message
+}
+
 /// The bytes a device's Ed25519 key signs to vouch for one of its one-time keys.
 pub fn one_time_key_message(device: &DeviceKey, key: &[u8; 32], fallback: bool) -> Vec<u8> {
     let mut message = Vec::with_capacity(96);

@@ -72,6 +72,10 @@ pub const MAX_PAGE: u32 = 500;
 /// The most unclaimed one-time keys the directory keeps per device.
 pub const MAX_ONE_TIME_KEYS: usize = 100;
 
+/// Below this many unclaimed one-time keys, a claim tells the device
+/// ([`ServerFrame::KeysClaimed`]) so that it tops up. Devices keep 50 (the app's target).
+pub const ONE_TIME_KEYS_LOW: u32 = 40;
+
 /// The most devices an account may have in the directory.
 pub const MAX_DEVICES: usize = 32;
 

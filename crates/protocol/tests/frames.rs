@@ -58,6 +58,7 @@ fn sample_client_frames() -> Vec<ClientFrame> {
         ClientFrame::Logout,
         ClientFrame::PublishKeys {
             device: device_keys(),
+            device_proof: Some(vec![7; 64]),
             one_time_keys: vec![one_time_key()],
             fallback_key: Some(one_time_key()),
         },
@@ -272,6 +273,20 @@ fn sample_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Error {
             request: None,
             code: ErrorCode::NotYourMessage,
+            detail: String::new(),
+        },
+        ServerFrame::KeysClaimed {
+            one_time_keys: 39,
+            fallback_claimed: true,
+        },
+        ServerFrame::Error {
+            request: Some(RequestId(17)),
+            code: ErrorCode::TooManyRequests,
+            detail: String::new(),
+        },
+        ServerFrame::Error {
+            request: None,
+            code: ErrorCode::TooManyAttempts,
             detail: String::new(),
         },
     ]

@@ -11,7 +11,7 @@
 //! without the other members' clients noticing.
 
 use merpati_protocol::auth::{AuthPurpose, challenge_message};
-use merpati_protocol::keys::{DeviceKeys, device_keys_message};
+use merpati_protocol::keys::{DeviceKeys, device_binding_message, device_keys_message};
 use merpati_protocol::{ErrorCode, Username};
 use sha2::{Digest, Sha256};
 use vodozemac::{Ed25519PublicKey, Ed25519Signature};
@@ -81,6 +81,28 @@ pub(crate) fn verify_device(
             "the device's keys are not signed by the account key",
         )
     })
+}
+
+/// Checks that a connection holds the device it binds to: `proof` is the device's own
+/// Ed25519 key (`device.ed25519`, which the account key vouches for) signing this
+/// connection's challenge `nonce`. The account's session alone cannot make it.
+pub(crate) fn verify_device_binding(
+    device: &DeviceKeys,
+    nonce: &[u8; 32],
+    proof: Option<&[u8]>,
+) -> Result<(), Error> {
+    let refused = || {
+        Error::refused(
+            ErrorCode::InvalidSignature,
+            "this connection did not prove it holds the device's key",
+        )
+    };
+    let key = Ed25519PublicKey::from_slice(&device.ed25519).map_err(|_| refused())?;
+    let signature = proof
+        .and_then(|proof| Ed25519Signature::from_slice(proof).ok())
+        .ok_or_else(refused)?;
+    let message = device_binding_message(device.user, &device.device, nonce);
+    key.verify(&message, &signature).map_err(|_| refused())
 }
 
 #[cfg(test)]

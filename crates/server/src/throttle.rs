@@ -102,6 +102,12 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         self.take_cost_at(key, 1, Instant::now())
     }
 
+    /// Takes `cost` tokens for `key` at once (a request that does `cost` units of work); a
+    /// cost above the burst costs the whole burst.
+    pub(crate) fn take_cost(&self, key: &K, cost: u32) -> Result<(), Duration> {
+        self.take_cost_at(key, cost, Instant::now())
+    }
+
     fn take_cost_at(&self, key: &K, cost: u32, now: Instant) -> Result<(), Duration> {
         if self.rate.per_minute == 0 {
             return Ok(());

@@ -35,10 +35,7 @@ async fn a_published_device_is_listed_with_its_account_signature() {
     let mut laptop = Device::new("alice", alice_me.id);
     let one_time_keys = laptop.one_time_keys(3);
     let fallback = laptop.fallback_key();
-    match alice
-        .publish(laptop.keys(), one_time_keys, Some(fallback))
-        .await
-    {
+    match alice.publish(&laptop, one_time_keys, Some(fallback)).await {
         ServerFrame::KeysPublished { one_time_keys } => assert_eq!(one_time_keys, 3),
         other => panic!("expected KeysPublished, got {other:?}"),
     }
@@ -72,17 +69,21 @@ async fn a_device_not_signed_by_its_account_key_is_refused() {
     let device = Device::new("alice", alice_me.id);
 
     let forged = device.keys_signed_by("mallory");
+    let proof = Some(device.proof(&alice.nonce()));
     assert!(matches!(
-        alice.publish(forged, Vec::new(), None).await,
+        alice.publish_keys(forged, proof, Vec::new(), None).await,
         ServerFrame::Error {
             code: ErrorCode::InvalidSignature,
             ..
         }
     ));
     // A device may only be published into one's own account.
-    let foreign = Device::new("alice", bob_me.id).keys_signed_by("alice");
+    let foreign = Device::new("alice", bob_me.id);
+    let proof = Some(foreign.proof(&alice.nonce()));
     assert!(matches!(
-        alice.publish(foreign, Vec::new(), None).await,
+        alice
+            .publish_keys(foreign.keys_signed_by("alice"), proof, Vec::new(), None)
+            .await,
         ServerFrame::Error {
             code: ErrorCode::InvalidKey,
             ..
@@ -112,7 +113,7 @@ async fn a_device_key_owned_by_another_account_is_refused() {
     let mut stolen = Device::new("bob", bob_me.id);
     stolen.olm = device.olm;
     assert!(matches!(
-        bob.publish(stolen.keys(), Vec::new(), None).await,
+        bob.publish(&stolen, Vec::new(), None).await,
         ServerFrame::Error {
             code: ErrorCode::InvalidKey,
             ..
@@ -130,7 +131,7 @@ async fn claiming_hands_out_each_one_time_key_once_then_the_fallback() {
     let one_time_keys = phone.one_time_keys(2);
     let fallback = phone.fallback_key();
     alice
-        .publish(phone.keys(), one_time_keys.clone(), Some(fallback.clone()))
+        .publish(&phone, one_time_keys.clone(), Some(fallback.clone()))
         .await;
     let ed25519 = *phone.olm.ed25519_key().as_bytes();
 
@@ -161,8 +162,97 @@ async fn claiming_hands_out_each_one_time_key_once_then_the_fallback() {
         let claimed = bob.claim_keys(&[phone.at()]).await;
         assert_eq!(claimed[0].key, Some(fallback.clone()));
     }
-    // Republishing reports the count left.
+    // The device heard each time a claim left it short, and when its fallback key was first
+    // handed out (not again for the second).
+    for expected in [(1, false), (0, false), (0, true)] {
+        assert_eq!(alice.expect_keys_claimed().await, expected);
+    }
+    // Republishing reports the count left, and that the fallback key is still to replace.
     assert_eq!(alice.publish_device(&phone).await, 0);
+    assert_eq!(alice.expect_keys_claimed().await, (0, true));
+    server.stop().await;
+}
+
+/// Claims `device`'s keys once from `client`: `Ok(fallback?)`, or the refusal's code.
+async fn claim_once(
+    client: &mut crate::support::Client,
+    device: DeviceRef,
+) -> Result<bool, ErrorCode> {
+    let request = client.request_id();
+    client
+        .send(&ClientFrame::ClaimKeys {
+            request,
+            devices: vec![device],
+        })
+        .await;
+    match client.recv().await {
+        ServerFrame::ClaimedKeys { request: r, keys } if r == request => Ok(keys[0]
+            .key
+            .as_ref()
+            .expect("a key or the fallback")
+            .fallback),
+        ServerFrame::Error {
+            code, request: r, ..
+        } if r == Some(request) => Err(code),
+        other => panic!("expected claimed keys, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_drain_a_devices_one_time_keys() {
+    let server = TestServer::start().await;
+    let (mut victim, victim_me, _) = server.signed_up("victim").await;
+    let mut phone = Device::new("victim", victim_me.id);
+    let keys = phone.one_time_keys(50);
+    let fallback = phone.fallback_key();
+    assert!(matches!(
+        victim.publish(&phone, keys, Some(fallback.clone())).await,
+        ServerFrame::KeysPublished { one_time_keys: 50 }
+    ));
+    drop(victim);
+
+    // A stranger, who shares no chat with the victim, claims a thousand times.
+    let (mut stranger, _, _) = server.signed_up("stranger").await;
+    let (mut one_time, mut fallbacks, mut refused) = (0, 0, 0);
+    for _ in 0..1_000 {
+        match claim_once(&mut stranger, phone.at()).await {
+            Ok(false) => one_time += 1,
+            Ok(true) => fallbacks += 1,
+            Err(ErrorCode::TooManyRequests) => refused += 1,
+            Err(other) => panic!("refused with {other:?}"),
+        }
+    }
+    // A handful of one-time keys (the allowance, and what refilled meanwhile); the rest got
+    // the fallback key or were refused outright once the stranger's own allowance ran out.
+    assert!(one_time <= 10, "{one_time} one-time keys handed out");
+    assert!(
+        fallbacks > 0 && refused > 0,
+        "{fallbacks} fallbacks, {refused} refused"
+    );
+
+    // The victim's device still has at least 40 keys, and learns on its next publish that
+    // its fallback key was handed out.
+    let mut victim = server.logged_in("victim").await;
+    let left = victim.publish_device(&phone).await;
+    assert!(left >= 40, "{left} keys left");
+    assert_eq!(victim.expect_keys_claimed().await, (left, true));
+
+    // A new fallback key replaces it: handed out from then on, and no longer news.
+    let rotated = phone.fallback_key();
+    assert_ne!(rotated, fallback);
+    assert!(matches!(
+        victim
+            .publish(&phone, Vec::new(), Some(rotated.clone()))
+            .await,
+        ServerFrame::KeysPublished { .. }
+    ));
+    let (mut friend, _, _) = server.signed_up("friend").await;
+    let handed_out = friend.claim_keys(&[phone.at()]).await;
+    let key = handed_out[0].key.clone().expect("a key");
+    assert!(
+        key == rotated || !key.fallback,
+        "the old fallback key is not handed out: {key:?}"
+    );
     server.stop().await;
 }
 
@@ -345,9 +435,7 @@ async fn keys_and_queued_messages_survive_a_restart() {
     let (mut bob, bob_me, _) = server.signed_up("bob").await;
     let mut laptop = Device::new("alice", alice_me.id);
     let one_time_keys = laptop.one_time_keys(1);
-    alice
-        .publish(laptop.keys(), one_time_keys.clone(), None)
-        .await;
+    alice.publish(&laptop, one_time_keys.clone(), None).await;
     drop(alice);
     bob.publish_device(&Device::new("bob", bob_me.id)).await;
     let sent = bob.send_to_device(vec![to(laptop.at(), b"kept")]).await;
@@ -420,7 +508,7 @@ async fn the_directory_keeps_at_most_its_limits_of_keys_and_devices() {
     let (mut alice, alice_me, _) = server.signed_up("alice").await;
     let mut laptop = Device::new("alice", alice_me.id);
     let many = laptop.one_time_keys(MAX_ONE_TIME_KEYS + 20);
-    match alice.publish(laptop.keys(), many, None).await {
+    match alice.publish(&laptop, many, None).await {
         ServerFrame::KeysPublished { one_time_keys } => {
             assert_eq!(
                 one_time_keys as usize, MAX_ONE_TIME_KEYS,
@@ -436,7 +524,7 @@ async fn the_directory_keeps_at_most_its_limits_of_keys_and_devices() {
     }
     let one_too_many = Device::new("alice", alice_me.id);
     assert!(matches!(
-        alice.publish(one_too_many.keys(), Vec::new(), None).await,
+        alice.publish(&one_too_many, Vec::new(), None).await,
         ServerFrame::Error {
             code: ErrorCode::LimitReached,
             ..
@@ -449,5 +537,73 @@ async fn the_directory_keeps_at_most_its_limits_of_keys_and_devices() {
     );
     let users = alice.query_keys(&[alice_me.id]).await;
     assert_eq!(users[0].devices.len(), MAX_DEVICES);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_without_the_devices_own_key_cannot_act_as_that_device() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, token) = server.signed_up("alice").await;
+    let laptop = Device::new("alice", alice_me.id);
+    alice.publish_device(&laptop).await;
+    let earlier_nonce = alice.nonce();
+    drop(alice);
+    // A room key for the laptop waits in its queue.
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    bob.publish_device(&Device::new("bob", bob_me.id)).await;
+    assert!(matches!(
+        bob.send_to_device(vec![to(laptop.at(), b"room key")]).await,
+        ServerFrame::ToDeviceSent { .. }
+    ));
+
+    // Someone with Alice's session token — not her passphrase, not the laptop — replays the
+    // laptop's keys as the directory lists them (signed by Alice's account key, as they are).
+    let mut thief = server.connect().await;
+    assert!(matches!(
+        thief.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let listed = thief.query_keys(&[alice_me.id]).await[0].devices[0].clone();
+    assert_eq!(listed, laptop.keys());
+    let proofs = [
+        None,
+        // Made by another device's key for this connection.
+        Some(Device::new("alice", alice_me.id).proof(&thief.nonce())),
+        // The laptop's own proof, captured from an earlier connection.
+        Some(laptop.proof(&earlier_nonce)),
+    ];
+    for proof in proofs {
+        assert!(
+            matches!(
+                thief
+                    .publish_keys(listed.clone(), proof, Vec::new(), None)
+                    .await,
+                ServerFrame::Error {
+                    code: ErrorCode::InvalidSignature,
+                    ..
+                }
+            ),
+            "a replayed device was bound"
+        );
+    }
+    // Not bound, it can neither acknowledge the laptop's queue away nor send as the laptop.
+    thief
+        .send(&ClientFrame::ToDeviceDone { ids: vec![1] })
+        .await;
+    assert_eq!(thief.expect_error().await, ErrorCode::NoDevice);
+    assert!(matches!(
+        thief.send_to_device(vec![to(laptop.at(), b"forged")]).await,
+        ServerFrame::Error {
+            code: ErrorCode::NoDevice,
+            ..
+        }
+    ));
+
+    // The laptop's queue is untouched: the laptop itself gets its room key.
+    let mut laptop_session = server.logged_in("alice").await;
+    assert_eq!(laptop_session.publish_device(&laptop).await, 0);
+    let (_, sender, body) = laptop_session.expect_to_device().await;
+    assert_eq!(sender.user, bob_me.id);
+    assert_eq!(body, b"room key");
     server.stop().await;
 }

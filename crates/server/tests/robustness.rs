@@ -107,11 +107,12 @@ fn key_frame() -> impl Strategy<Value = ClientFrame> {
             device_ref(),
             any::<[u8; 32]>(),
             prop::collection::vec(any::<u8>(), 0..80),
+            proptest::option::of(prop::collection::vec(any::<u8>(), 0..80)),
             prop::collection::vec(one_time_key(), 0..4),
             proptest::option::of(one_time_key()),
         )
             .prop_map(
-                |(device, ed25519, signature, one_time_keys, fallback_key)| {
+                |(device, ed25519, signature, device_proof, one_time_keys, fallback_key)| {
                     ClientFrame::PublishKeys {
                         device: DeviceKeys {
                             user: device.user,
@@ -119,6 +120,7 @@ fn key_frame() -> impl Strategy<Value = ClientFrame> {
                             ed25519,
                             signature,
                         },
+                        device_proof,
                         one_time_keys,
                         fallback_key,
                     }

@@ -45,7 +45,8 @@ use std::collections::{BTreeMap, HashMap};
 use merpati_protocol::{
     ChatId, UserId,
     keys::{
-        DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, device_keys_message, one_time_key_message,
+        DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, device_binding_message, device_keys_message,
+        one_time_key_message,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -205,6 +206,13 @@ impl DeviceCrypto {
         }
     }
 
+    /// The device's proof, for the publish that binds a connection to it, that the connection
+    /// holds this device: its own signature over the connection's challenge `nonce`.
+    pub fn device_proof(&self, nonce: &[u8; 32]) -> Vec<u8> {
+        let message = device_binding_message(self.user, &self.device().device, nonce);
+        self.account.sign(message).to_bytes().to_vec()
+    }
+
     /// One-time keys and the fallback key not yet published, signed; marks them published.
     pub fn unpublished_keys(&mut self) -> (Vec<OneTimeKey>, Option<OneTimeKey>) {
         let device = self.device().device;
@@ -232,6 +240,14 @@ impl DeviceCrypto {
         self.account.mark_keys_as_published();
         self.save_account();
         (one_time, fallback)
+    }
+
+    /// Makes a new fallback key, to publish in place of one the directory has handed out
+    /// (sessions started with the old one still open: the account keeps it until the next
+    /// rotation).
+    pub fn rotate_fallback_key(&mut self) {
+        self.account.generate_fallback_key();
+        self.save_account();
     }
 
     /// The directory holds `stored` of this device's one-time keys: below the target,

@@ -64,6 +64,10 @@ impl Engine {
                 retry_after_ms,
             } => self.events.push(Event::ServerGoingAway { retry_after_ms }),
             ServerFrame::KeysPublished { one_time_keys } => self.on_keys_published(one_time_keys),
+            ServerFrame::KeysClaimed {
+                one_time_keys,
+                fallback_claimed,
+            } => self.on_keys_claimed(one_time_keys, fallback_claimed),
             ServerFrame::Keys { request, users } => self.on_keys(request, users),
             ServerFrame::ClaimedKeys { request, keys } => self.on_claimed_keys(request, keys),
             ServerFrame::ToDeviceSent { request } => self.on_to_device_sent(request),

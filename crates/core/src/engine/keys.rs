@@ -48,8 +48,8 @@ pub(super) struct KeyFlow {
     pub(super) wanted: BTreeSet<UserId>,
     /// The `QueryKeys` in flight, and whom it asks about.
     pub(super) query: Option<(RequestId, BTreeSet<UserId>)>,
-    /// The `ClaimKeys` in flight.
-    pub(super) claim: Option<RequestId>,
+    /// The `ClaimKeys` in flight, and the devices it names.
+    pub(super) claim: Option<(RequestId, Vec<DeviceRef>)>,
     /// Devices that published no key to start a session with, on this connection.
     pub(super) unreachable: BTreeSet<DeviceRef>,
     /// Key shares sent and not yet stored: request → (chat, session, devices).
@@ -96,8 +96,12 @@ impl Engine {
             if let Some((_, users)) = self.keys.query.take() {
                 self.keys.fresh.extend(users);
             }
-        } else if self.keys.claim == Some(request) {
-            self.keys.claim = None;
+        } else if self.keys.claim.as_ref().map(|(id, _)| *id) == Some(request) {
+            // Refused (claimed too fast, say): those devices wait for the next connection
+            // rather than be asked for again at once.
+            if let Some((_, devices)) = self.keys.claim.take() {
+                self.keys.unreachable.extend(devices);
+            }
         } else if let Some((_, _, devices)) = self.keys.shares.remove(&request) {
             self.keys.unreachable.extend(devices);
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
@@ -122,11 +126,40 @@ impl Engine {
             let (one_time_keys, fallback_key) = crypto.unpublished_keys();
             self.frames.push(ClientFrame::PublishKeys {
                 device: crypto.device_keys(),
+                // The connection is bound by the first publish, after `Welcome`.
+                device_proof: None,
                 one_time_keys,
                 fallback_key,
             });
         }
         self.send_outbox();
+    }
+
+    /// Others' claims left this device short: tops up its one-time keys and, when its
+    /// fallback key was handed out, replaces it (the answer, `KeysPublished`, asks for more
+    /// until the target is reached).
+    pub(super) fn on_keys_claimed(&mut self, one_time_keys: u32, fallback_claimed: bool) {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        // A new fallback key goes alone (a publish stays small, see `ONE_TIME_KEYS_PER_PUBLISH`);
+        // the answer to it asks for one-time keys again.
+        let fresh = if fallback_claimed {
+            crypto.rotate_fallback_key();
+            true
+        } else {
+            crypto.replenish(one_time_keys)
+        };
+        if fresh {
+            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
+            self.frames.push(ClientFrame::PublishKeys {
+                device: crypto.device_keys(),
+                // The connection is bound by the first publish, after `Welcome`.
+                device_proof: None,
+                one_time_keys,
+                fallback_key,
+            });
+        }
     }
 
     pub(super) fn on_keys(&mut self, request: RequestId, users: Vec<UserKeys>) {
@@ -150,7 +183,7 @@ impl Engine {
     }
 
     pub(super) fn on_claimed_keys(&mut self, request: RequestId, keys: Vec<ClaimedKey>) {
-        if self.keys.claim != Some(request) {
+        if self.keys.claim.as_ref().map(|(id, _)| *id) != Some(request) {
             return;
         }
         self.keys.claim = None;
@@ -316,11 +349,12 @@ impl Engine {
         }
         if !missing.devices_without_session.is_empty() && self.keys.claim.is_none() {
             let request = self.next_request_id();
+            let devices: Vec<DeviceRef> = missing.devices_without_session.into_iter().collect();
             self.frames.push(ClientFrame::ClaimKeys {
                 request,
-                devices: missing.devices_without_session.into_iter().collect(),
+                devices: devices.clone(),
             });
-            self.keys.claim = Some(request);
+            self.keys.claim = Some((request, devices));
         }
         self.move_backup_along();
     }

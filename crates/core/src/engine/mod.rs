@@ -105,6 +105,9 @@ pub struct Engine {
     me: Option<Member>,
     session_token: Option<[u8; 32]>,
     epoch: Option<Epoch>,
+    /// This connection's challenge nonce: the device signs it to bind the connection to
+    /// itself (`PublishKeys::device_proof`).
+    nonce: Option<[u8; 32]>,
     chats: BTreeMap<ChatId, ChatState>,
     outbox: Vec<OutboxEntry>,
     next_order: u64,
@@ -186,6 +189,7 @@ impl Engine {
             me: None,
             session_token: None,
             epoch: None,
+            nonce: None,
             chats: BTreeMap::new(),
             outbox: Vec::new(),
             next_order: 1,

@@ -246,6 +246,7 @@ impl Engine {
             }
         }
         self.epoch = Some(epoch);
+        self.nonce = Some(nonce);
         let method = match &self.credentials {
             None => return,
             Some(Credentials::Register { username, key, .. }) => AuthMethod::Register {
@@ -343,6 +344,7 @@ impl Engine {
             let (one_time_keys, fallback_key) = crypto.unpublished_keys();
             self.frames.push(ClientFrame::PublishKeys {
                 device: crypto.device_keys(),
+                device_proof: self.nonce.map(|nonce| crypto.device_proof(&nonce)),
                 one_time_keys,
                 fallback_key,
             });

@@ -97,3 +97,53 @@ fn keys_are_published_in_frames_small_enough_for_the_servers_read_buffer() {
     }
     assert_eq!(stored, merpati_core::e2e::ONE_TIME_KEY_TARGET);
 }
+
+/// The publishes `engine` has queued: (one-time keys, fallback key) of each.
+fn publishes(engine: &mut merpati_core::Engine) -> Vec<(usize, Option<[u8; 32]>)> {
+    take_frames(engine)
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::PublishKeys {
+                one_time_keys,
+                fallback_key,
+                ..
+            } => Some((one_time_keys.len(), fallback_key.map(|key| key.key))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_device_told_its_keys_were_claimed_tops_up_and_replaces_a_handed_out_fallback_key() {
+    let mut engine = caught_up_alice();
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    let _ = take_frames(&mut engine);
+
+    // Others claimed some keys: the device publishes more, and no new fallback key.
+    engine.handle_frame(ServerFrame::KeysClaimed {
+        one_time_keys: 30,
+        fallback_claimed: false,
+    });
+    let topped_up = publishes(&mut engine);
+    assert_eq!(topped_up.len(), 1, "{topped_up:?}");
+    assert!(
+        topped_up[0].0 > 0 && topped_up[0].1.is_none(),
+        "{topped_up:?}"
+    );
+
+    // Its fallback key was handed out: a new one goes with the next publish, once.
+    engine.handle_frame(ServerFrame::KeysClaimed {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+        fallback_claimed: true,
+    });
+    let rotated = publishes(&mut engine);
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_eq!(rotated[0].0, 0, "no one-time keys were missing");
+    assert!(rotated[0].1.is_some(), "a new fallback key: {rotated:?}");
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    assert!(publishes(&mut engine).is_empty(), "and nothing more");
+}

@@ -146,7 +146,7 @@ fn welcome_stores_the_session_and_asks_to_sync() {
     // privacy settings before the sync, so that the receipts it carries follow them.
     assert!(
         matches!(step.frames.as_slice(), [
-            ClientFrame::PublishKeys { device, one_time_keys, fallback_key: Some(_) },
+            ClientFrame::PublishKeys { device, device_proof: Some(_), one_time_keys, fallback_key: Some(_) },
             ClientFrame::SetPrivacy { share_read_receipts: true, share_presence: true },
             ClientFrame::Sync { epoch: Some(Epoch(7)), positions },
         ] if device.user == ALICE && !one_time_keys.is_empty() && positions.is_empty()),

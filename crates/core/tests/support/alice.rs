@@ -118,6 +118,7 @@ impl Net {
             &mut bob_device,
             &ClientFrame::PublishKeys {
                 device: bob.device_keys(),
+                device_proof: Some(bob.device_proof(&[0; 32])),
                 one_time_keys,
                 fallback_key,
             },

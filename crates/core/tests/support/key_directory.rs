@@ -76,10 +76,15 @@ impl KeyDirectory {
         match frame {
             ClientFrame::PublishKeys {
                 device,
+                device_proof,
                 one_time_keys,
                 fallback_key,
             } => {
                 assert_eq!(device.user, user, "a device of the signed-in account");
+                assert!(
+                    *bound == Some(device.device) || device_proof.is_some(),
+                    "the publish that binds a connection proves it holds the device"
+                );
                 let new = !self.devices.contains_key(&device.device);
                 self.devices.insert(device.device, device.clone());
                 self.one_time

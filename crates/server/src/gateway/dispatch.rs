@@ -183,14 +183,18 @@ impl<S: FrameSocket> Session<S> {
             } => Box::pin(self.remove_member(&me, request, chat_id, user)).await,
             ClientFrame::PublishKeys {
                 device,
+                device_proof,
                 one_time_keys,
                 fallback_key,
-            } => Box::pin(self.publish_keys(&me, device, one_time_keys, fallback_key)).await,
+            } => {
+                Box::pin(self.publish_keys(&me, device, device_proof, one_time_keys, fallback_key))
+                    .await
+            }
             ClientFrame::QueryKeys { request, users } => {
                 Box::pin(self.query_keys(request, users)).await
             }
             ClientFrame::ClaimKeys { request, devices } => {
-                Box::pin(self.claim_keys(request, devices)).await
+                Box::pin(self.claim_keys(&me, request, devices)).await
             }
             ClientFrame::SendToDevice { request, messages } => {
                 Box::pin(self.relay_to_devices(&me, request, messages)).await

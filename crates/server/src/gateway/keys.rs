@@ -16,7 +16,8 @@ use merpati_protocol::keys::{
 };
 use merpati_protocol::{
     ErrorCode, MAX_BACKUP_BATCH, MAX_BACKUP_ENTRY_BYTES, MAX_FRAME_BYTES, MAX_PENDING_TO_DEVICE,
-    MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, RequestId, ServerFrame, UserId,
+    MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, ONE_TIME_KEYS_LOW, RequestId, ServerFrame,
+    UserId,
 };
 
 use super::session::{Flow, Gone, Session};
@@ -94,18 +95,24 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// Answers `PublishKeys`, binds the connection to the device and sends what waits for it.
+    /// Binding needs the device's own signature over this connection's challenge: the
+    /// account's session alone (a stolen token, say) cannot act as one of its devices.
     pub(super) async fn publish_keys(
         &mut self,
         me: &Member,
         device: DeviceKeys,
+        device_proof: Option<Vec<u8>>,
         one_time_keys: Vec<OneTimeKey>,
         fallback_key: Option<OneTimeKey>,
     ) -> Result<Flow, Gone> {
         let device_key = device.device;
-        let checked = self
+        let mut checked = self
             .gateway
             .check_device(me, &device, &one_time_keys, fallback_key.as_ref())
             .await;
+        if checked.is_ok() && self.device() != Some(device_key) {
+            checked = auth::verify_device_binding(&device, &self.nonce, device_proof.as_deref());
+        }
         let published = match checked {
             Ok(()) => {
                 self.gateway
@@ -140,6 +147,14 @@ impl<S: FrameSocket> Session<S> {
             one_time_keys: published.one_time_keys,
         })
         .await?;
+        if published.fallback_claimed {
+            // Handed out while the device was away: it is to publish a new one.
+            self.write_frame(&ServerFrame::KeysClaimed {
+                one_time_keys: published.one_time_keys,
+                fallback_claimed: true,
+            })
+            .await?;
+        }
         if newly_bound {
             // Boxed, like the error above: once per connection, and the largest step.
             Box::pin(self.write_waiting_to_device(device_key)).await?;
@@ -219,9 +234,12 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Answers `ClaimKeys`.
+    /// Answers `ClaimKeys`, within the claimer's rate; a device whose one-time keys are being
+    /// handed out too fast gives its fallback key instead (see `limits`), and a device left
+    /// short of keys is told.
     pub(super) async fn claim_keys(
         &mut self,
+        me: &Member,
         request: RequestId,
         devices: Vec<DeviceRef>,
     ) -> Result<Flow, Gone> {
@@ -234,13 +252,52 @@ impl<S: FrameSocket> Session<S> {
                 )
                 .await;
         }
-        match self.gateway.storage.claim_keys(devices).await {
-            Ok(keys) => {
-                self.write_frame(&ServerFrame::ClaimedKeys { request, keys })
-                    .await?
-            }
-            Err(error) => self.write_error(Some(request), &error).await?,
+        let limits = &self.gateway.limits;
+        let cost = u32::try_from(devices.len()).unwrap_or(u32::MAX);
+        if let Err(wait) = limits.claims_by_account.take_cost(&me.id, cost) {
+            let seconds = wait.as_secs().saturating_add(1);
+            return self
+                .refuse(
+                    Some(request),
+                    ErrorCode::TooManyRequests,
+                    format!("too many keys claimed; try again in {seconds} s"),
+                )
+                .await;
         }
+        let mut seen = HashSet::new();
+        let devices: Vec<(DeviceRef, bool)> = devices
+            .into_iter()
+            .filter(|device| seen.insert(*device))
+            .map(|device| {
+                let one_time = limits.one_time_keys_by_device.take(&device.device).is_ok();
+                (device, one_time)
+            })
+            .collect();
+        let claimed = match self.gateway.storage.claim_keys(devices).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                return self
+                    .write_error(Some(request), &error)
+                    .await
+                    .map(|()| Flow::Continue);
+            }
+        };
+        for claim in &claimed {
+            let handed_out_one_time = claim.key.key.as_ref().is_some_and(|key| !key.fallback);
+            let low = handed_out_one_time && claim.one_time_keys_left < ONE_TIME_KEYS_LOW;
+            if low || claim.fallback_claimed {
+                let frame = encode(&ServerFrame::KeysClaimed {
+                    one_time_keys: claim.one_time_keys_left,
+                    fallback_claimed: claim.fallback_claimed,
+                });
+                self.gateway
+                    .fanout
+                    .deliver_to_device(&claim.key.device, &frame);
+            }
+        }
+        let keys = claimed.into_iter().map(|claim| claim.key).collect();
+        self.write_frame(&ServerFrame::ClaimedKeys { request, keys })
+            .await?;
         Ok(Flow::Continue)
     }
 

@@ -34,7 +34,8 @@
 //! - `presence`: `Typing`, `WatchPresence`, `SetPrivacy`.
 //! - `blocking`: `SetBlocked`.
 //! - `keys`: end-to-end encryption: the key directory, to-device messages and the key backup
-//!   (the server only stores and forwards public keys and ciphertext for them).
+//!   (the server only stores and forwards public keys and ciphertext for them); `limits`:
+//!   how fast one account may claim keys, and one device's one-time keys be handed out.
 //! - `tests`: the dispatch specified over in-memory sockets, on real storage.
 
 mod attempts;
@@ -43,6 +44,7 @@ mod chats;
 mod dispatch;
 mod in_flight;
 mod keys;
+mod limits;
 mod messages;
 mod presence;
 mod receipts;
@@ -76,6 +78,7 @@ pub(crate) struct Gateway {
     shutdown: Shutdown,
     admission: AdmissionControl,
     sign_in_attempts: attempts::SignInAttempts,
+    limits: limits::RequestLimits,
 }
 
 impl Gateway {
@@ -91,6 +94,7 @@ impl Gateway {
             shutdown,
             admission,
             sign_in_attempts: attempts::SignInAttempts::default(),
+            limits: limits::RequestLimits::default(),
         }
     }
 

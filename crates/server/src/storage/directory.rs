@@ -21,6 +21,20 @@ pub(crate) struct Published {
     pub(crate) one_time_keys: u32,
     /// Whether the device was not in the directory before.
     pub(crate) new_device: bool,
+    /// Whether its fallback key has been handed out since it was published.
+    pub(crate) fallback_claimed: bool,
+}
+
+/// One device's part of [`Storage::claim_keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claimed {
+    /// What the claimer gets.
+    pub(crate) key: ClaimedKey,
+    /// The device's unclaimed one-time keys after this claim.
+    pub(crate) one_time_keys_left: u32,
+    /// Whether this claim handed out the fallback key for the first time since it was
+    /// published.
+    pub(crate) fallback_claimed: bool,
 }
 
 /// A to-device message waiting for its device.
@@ -74,15 +88,16 @@ impl Storage {
         })
     }
 
-    /// Claims one key of each device that exists.
+    /// Claims one key of each device that exists: a one-time key where its flag allows and
+    /// one is left, else the fallback key.
     pub(crate) fn claim_keys(
         &self,
-        devices: Vec<DeviceRef>,
-    ) -> impl Future<Output = Result<Vec<ClaimedKey>, Error>> {
+        devices: Vec<(DeviceRef, bool)>,
+    ) -> impl Future<Output = Result<Vec<Claimed>, Error>> {
         self.write(move |conn, _| {
             let mut claimed = Vec::with_capacity(devices.len());
-            for device in &devices {
-                claimed.extend(sql::keys::claim_key(conn, device)?);
+            for (device, one_time) in &devices {
+                claimed.extend(sql::keys::claim_key(conn, device, *one_time)?);
             }
             Ok(claimed)
         })

@@ -131,6 +131,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- Every message to a 1:1 chat asks whether someone blocks its sender.
     CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
     ",
+    // 4: whether a device's fallback key has been handed out since it was published, so that
+    // the device learns to replace it even if it was offline then.
+    "
+    ALTER TABLE devices ADD COLUMN fallback_claimed INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

@@ -3,7 +3,8 @@
 
 use merpati_protocol::UserId;
 use merpati_protocol::keys::{
-    DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, device_keys_message, one_time_key_message,
+    DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, device_binding_message, device_keys_message,
+    one_time_key_message,
 };
 
 use super::key;
@@ -52,6 +53,13 @@ impl Device {
     /// Its keys, signed by its own account's key, as the app signs them.
     pub(crate) fn keys(&self) -> DeviceKeys {
         self.keys_signed_by(&self.name)
+    }
+
+    /// Its proof, for the publish that binds a connection to it, that the connection holds
+    /// it: its own signature over the connection's challenge nonce.
+    pub(crate) fn proof(&self, nonce: &[u8; 32]) -> Vec<u8> {
+        let message = device_binding_message(self.user, &self.key(), nonce);
+        self.olm.sign(message).to_bytes().to_vec()
     }
 
     fn signed(&self, key: [u8; 32], fallback: bool) -> OneTimeKey {

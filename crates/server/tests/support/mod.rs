@@ -487,15 +487,31 @@ impl Client {
         self.expect_page(chat).await
     }
 
-    /// Publishes a device's keys and returns the answer (`KeysPublished` or `Error`).
+    /// Publishes a device's keys, proving this connection holds it as the app does, and
+    /// returns the answer (`KeysPublished` or `Error`).
     pub(crate) async fn publish(
         &mut self,
+        device: &Device,
+        one_time_keys: Vec<OneTimeKey>,
+        fallback_key: Option<OneTimeKey>,
+    ) -> ServerFrame {
+        let proof = device.proof(&self.nonce());
+        self.publish_keys(device.keys(), Some(proof), one_time_keys, fallback_key)
+            .await
+    }
+
+    /// Publishes `device`'s keys as given, with `device_proof` as given (a forgery, say);
+    /// returns the answer.
+    pub(crate) async fn publish_keys(
+        &mut self,
         device: DeviceKeys,
+        device_proof: Option<Vec<u8>>,
         one_time_keys: Vec<OneTimeKey>,
         fallback_key: Option<OneTimeKey>,
     ) -> ServerFrame {
         self.send(&ClientFrame::PublishKeys {
             device,
+            device_proof,
             one_time_keys,
             fallback_key,
         })
@@ -503,11 +519,27 @@ impl Client {
         self.recv().await
     }
 
+    /// This connection's challenge nonce.
+    pub(crate) fn nonce(&self) -> [u8; 32] {
+        self.raw.challenge().nonce
+    }
+
     /// Publishes a device's keys with no new one-time keys; returns the unclaimed count.
     pub(crate) async fn publish_device(&mut self, device: &Device) -> u32 {
-        match self.publish(device.keys(), Vec::new(), None).await {
+        match self.publish(device, Vec::new(), None).await {
             ServerFrame::KeysPublished { one_time_keys } => one_time_keys,
             other => panic!("publishing a device: {other:?}"),
+        }
+    }
+
+    /// Expects a `KeysClaimed` push: (one-time keys left, fallback key handed out).
+    pub(crate) async fn expect_keys_claimed(&mut self) -> (u32, bool) {
+        match self.recv().await {
+            ServerFrame::KeysClaimed {
+                one_time_keys,
+                fallback_claimed,
+            } => (one_time_keys, fallback_claimed),
+            other => panic!("expected KeysClaimed, got {other:?}"),
         }
     }
 

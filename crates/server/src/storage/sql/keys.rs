@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{int, key32, uint};
 use crate::Error;
-use crate::storage::{Published, QueuedToDevice};
+use crate::storage::{Claimed, Published, QueuedToDevice};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) fn account_key(conn: &Connection, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -85,7 +85,8 @@ pub(crate) fn publish_keys(
     };
     if let Some(fallback) = fallback_key {
         conn.prepare_cached(
-            "UPDATE devices SET fallback_key = ?2, fallback_signature = ?3, fallback_flag = ?4
+            "UPDATE devices SET fallback_key = ?2, fallback_signature = ?3, fallback_flag = ?4,
+                 fallback_claimed = 0
              WHERE device_key = ?1",
         )?
         .execute(params![
@@ -117,9 +118,13 @@ pub(crate) fn publish_keys(
         ])?;
         count += inserted as u64;
     }
+    let fallback_claimed: bool = conn
+        .prepare_cached("SELECT fallback_claimed FROM devices WHERE device_key = ?1")?
+        .query_row([key], |row| row.get(0))?;
     Ok(Published {
         one_time_keys: u32::try_from(count).unwrap_or(u32::MAX),
         new_device,
+        fallback_claimed,
     })
 }
 
@@ -149,37 +154,63 @@ pub(crate) fn user_keys(conn: &Connection, user: UserId) -> Result<Option<UserKe
     }))
 }
 
-/// Takes the oldest one-time key of a device, or else reads its fallback key; `None` if the
-/// device does not exist (or is not `device.user`'s).
+/// Takes the oldest one-time key of a device (if `one_time` allows it), or else reads its
+/// fallback key, marking it handed out (`Claimed::fallback_claimed` says whether this was the
+/// first time since it was published); `None` if the device does not exist (or is not
+/// `device.user`'s).
 pub(crate) fn claim_key(
     conn: &Connection,
     device: &DeviceRef,
-) -> Result<Option<ClaimedKey>, Error> {
+    one_time: bool,
+) -> Result<Option<Claimed>, Error> {
     if device_owner(conn, &device.device)? != Some(device.user) {
         return Ok(None);
     }
     let key = &device.device.0[..];
-    let one_time = conn
-        .prepare_cached(
+    let taken = if one_time {
+        conn.prepare_cached(
             "DELETE FROM one_time_keys WHERE id =
                  (SELECT id FROM one_time_keys WHERE device_key = ?1 ORDER BY id LIMIT 1)
              RETURNING key, fallback, signature",
         )?
         .query_row([key], one_time_key)
-        .optional()?;
-    let key = match one_time {
-        Some(one_time) => Some(one_time),
-        None => conn
-            .prepare_cached(
-                "SELECT fallback_key, fallback_flag, fallback_signature FROM devices
-                 WHERE device_key = ?1 AND fallback_key IS NOT NULL",
-            )?
-            .query_row([key], one_time_key)
-            .optional()?,
+        .optional()?
+    } else {
+        None
     };
-    Ok(Some(ClaimedKey {
-        device: *device,
-        key,
+    let (claimed_key, fallback_claimed) = match taken {
+        Some(taken) => (Some(taken), false),
+        None => {
+            let fallback = conn
+                .prepare_cached(
+                    "SELECT fallback_key, fallback_flag, fallback_signature, fallback_claimed
+                     FROM devices WHERE device_key = ?1 AND fallback_key IS NOT NULL",
+                )?
+                .query_row([key], |row| {
+                    Ok((one_time_key(row)?, row.get::<_, bool>(3)?))
+                })
+                .optional()?;
+            // Only the first hand-out is news to the device; the key stays the same after.
+            let first_hand_out = matches!(fallback, Some((_, false)));
+            if first_hand_out {
+                conn.prepare_cached(
+                    "UPDATE devices SET fallback_claimed = 1 WHERE device_key = ?1",
+                )?
+                .execute([key])?;
+            }
+            (fallback.map(|(fallback, _)| fallback), first_hand_out)
+        }
+    };
+    let left: i64 = conn
+        .prepare_cached("SELECT count(*) FROM one_time_keys WHERE device_key = ?1")?
+        .query_row([key], |row| row.get(0))?;
+    Ok(Some(Claimed {
+        key: ClaimedKey {
+            device: *device,
+            key: claimed_key,
+        },
+        one_time_keys_left: u32::try_from(left).unwrap_or(u32::MAX),
+        fallback_claimed,
     }))
 }
 
