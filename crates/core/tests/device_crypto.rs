@@ -472,6 +472,39 @@ fn a_one_time_key_with_a_bad_signature_starts_no_session() {
     );
 }
 
+/// Found by `fuzz/fuzz_targets/keys.rs`: a to-device message that did not decrypt left an
+/// empty list of Olm sessions behind for its sender, which then counted as a session: the
+/// sender's keys were never claimed, and the chat's key never reached it.
+#[test]
+fn a_to_device_message_that_does_not_open_leaves_no_session_behind() {
+    let Pair {
+        alice: _,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    let carol = Person::new(3, "carol");
+    let mut carol_device = carol.device();
+    bob_device.on_keys(vec![keys_of(&carol, &[&carol_device])], 10);
+    let mut published = Vec::new();
+    let claimed = claim(&mut carol_device, &mut published);
+    assert!(bob_device.on_claimed(vec![claimed]).is_empty());
+    bob_device.ensure_outbound(CHAT, &members(&[&bob, &carol]), 0);
+    let to_carol = bob_device.share_outbound(CHAT, &[carol_device.device()].into());
+    let bob_ref: BTreeSet<DeviceRef> = [bob_device.device()].into();
+
+    let opened = alice_device.open_to_device(bob_device.device(), &to_carol[0].body);
+    assert!(
+        opened.is_err(),
+        "a message for Carol does not open for Alice"
+    );
+    assert_eq!(
+        alice_device.without_session(&bob_ref),
+        vec![bob_device.device()],
+        "Alice still has no session with Bob"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -386,10 +386,14 @@ pub enum ServerFrame {
         /// One entry per device asked for that exists.
         keys: Vec<ClaimedKey>,
     },
-    /// The messages of a [`ClientFrame::SendToDevice`] are durable.
+    /// The messages of a [`ClientFrame::SendToDevice`] are durable — all but those for the
+    /// devices in `refused`, whose mailbox is full (or holds this account's share of it).
+    /// Each recipient is decided on its own: one full mailbox refuses no one else's message.
     ToDeviceSent {
         /// The request.
         request: RequestId,
+        /// Devices whose messages were not queued.
+        refused: Vec<DeviceRef>,
     },
     /// An Olm message for this connection's device. It is sent again after every
     /// `PublishKeys` until the device says [`ClientFrame::ToDeviceDone`].
@@ -601,7 +605,8 @@ impl ErrorCode {
     }
 
     /// Whether the failure says nothing about the request or the credentials, only that the
-    /// server could not serve it now (busy, stopping, asked to slow down, or failed inside):
+    /// server could not serve it now (busy, stopping, asked to slow down, the account's
+    /// connections at their cap, or failed inside):
     /// the same request may succeed later. A client keeps its credentials through a transient
     /// sign-in failure and reconnects after backoff; any other sign-in failure is final.
     pub fn is_transient(self) -> bool {
@@ -610,6 +615,7 @@ impl ErrorCode {
             ErrorCode::ServerBusy
                 | ErrorCode::ShuttingDown
                 | ErrorCode::RateLimited
+                | ErrorCode::LimitReached
                 | ErrorCode::Internal
         )
     }

@@ -86,6 +86,10 @@ pub const MAX_TO_DEVICE_BATCH: usize = 256;
 /// with [`ErrorCode::LimitReached`] until it fetches them.
 pub const MAX_PENDING_TO_DEVICE: usize = 10_000;
 
+/// The most to-device messages one account may have waiting for one device: a stranger
+/// cannot fill a device's mailbox alone, and the room left is for everyone else's keys.
+pub const MAX_PENDING_FROM_ONE_SENDER: usize = 100;
+
 /// The largest to-device message body, in bytes.
 pub const MAX_TO_DEVICE_BYTES: usize = 4 * 1024;
 

@@ -229,6 +229,7 @@ fn sample_server_frames() -> Vec<ServerFrame> {
         },
         ServerFrame::ToDeviceSent {
             request: RequestId(10),
+            refused: vec![bob_device()],
         },
         ServerFrame::ToDevice {
             id: 4,

@@ -158,6 +158,7 @@ impl SendLimit {
 #[derive(Debug)]
 pub(crate) struct AdmissionControl {
     max_connections: usize,
+    max_sessions_per_account: usize,
     handshakes: Mutex<TokenBucket>,
     send_limit: SendLimit,
     counters: Arc<Counters>,
@@ -190,6 +191,8 @@ impl AdmissionControl {
         );
         AdmissionControl {
             max_connections,
+            max_sessions_per_account: usize::try_from(config.max_sessions_per_account)
+                .unwrap_or(usize::MAX),
             handshakes: Mutex::new(TokenBucket::new(
                 config.max_handshakes_per_second,
                 config.handshake_burst,
@@ -202,6 +205,11 @@ impl AdmissionControl {
             },
             counters,
         }
+    }
+
+    /// Signed-in sessions one account may hold at once (0: no cap).
+    pub(crate) fn max_sessions_per_account(&self) -> usize {
+        self.max_sessions_per_account
     }
 
     /// How fast each session may send.

@@ -49,6 +49,27 @@ pub struct Config {
     #[arg(long, env = "MERPATI_MAX_CONNECTIONS", default_value_t = 19_000)]
     pub max_connections: usize,
 
+    /// Connections one source address (an IPv4 address, or an IPv6 /64) may hold at once,
+    /// HTTP and WebSocket alike; past it a new one is closed as soon as it is accepted
+    /// (0: no cap). Many people behind one NAT share an address: keep it well above what
+    /// one household or office opens.
+    #[arg(
+        long,
+        env = "MERPATI_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: u32,
+
+    /// Signed-in WebSocket connections one account may hold at once (its tabs and devices);
+    /// past it a sign-in is refused with `LimitReached` (0: no cap).
+    #[arg(long, env = "MERPATI_MAX_SESSIONS_PER_ACCOUNT", default_value_t = 64)]
+    pub max_sessions_per_account: u32,
+
+    /// How long (milliseconds) a request head may take to arrive, on a new connection and
+    /// between the requests of a kept-alive one; a slower connection is closed.
+    #[arg(long, env = "MERPATI_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
+    pub header_read_timeout_ms: u64,
+
     /// New WebSocket handshakes per second, all clients together; faster ones get HTTP 503
     /// with `Retry-After`.
     #[arg(
@@ -97,6 +118,9 @@ impl Config {
             allowed_origins: Vec::new(),
             durability: Durability::Full,
             max_connections: 19_000,
+            max_connections_per_address: 256,
+            max_sessions_per_account: 64,
+            header_read_timeout_ms: 5_000,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
             send_rate: 50,
@@ -135,6 +159,15 @@ mod tests {
         assert_eq!(config.web_root, PathBuf::from("./dist"));
         let built = Config::new("./data", "./dist");
         assert_eq!(config.max_connections, built.max_connections);
+        assert_eq!(
+            config.max_connections_per_address,
+            built.max_connections_per_address
+        );
+        assert_eq!(
+            config.max_sessions_per_account,
+            built.max_sessions_per_account
+        );
+        assert_eq!(config.header_read_timeout_ms, built.header_read_timeout_ms);
         assert_eq!(
             config.max_handshakes_per_second,
             built.max_handshakes_per_second

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -26,6 +27,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::accept::AddressSlot;
 use crate::admission::Refusal;
 use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
@@ -118,6 +120,7 @@ fn refused(refusal: Refusal) -> Response {
 async fn websocket(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address_slot: Option<Extension<Arc<AddressSlot>>>,
     headers: HeaderMap,
     uri: Uri,
     upgrade: WebSocketUpgrade,
@@ -135,7 +138,12 @@ async fn websocket(
         Err(refusal) => return refused(refusal),
     };
     // Counted from the handshake on, so shutdown also waits for sessions not yet started.
-    let admitted = Admitted::new(permit, state.gateway.shutdown().session_token());
+    // The address slot too: the WebSocket holds its address's place while it is open.
+    let admitted = Admitted::new(
+        permit,
+        state.gateway.shutdown().session_token(),
+        address_slot.map(|Extension(slot)| slot),
+    );
     let gateway = state.gateway;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)

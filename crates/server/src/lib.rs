@@ -11,6 +11,8 @@
 //!
 //! # Layout
 //! - [`config`]: the flags and environment variables the server is configured with.
+//! - `accept`: accepting connections and serving HTTP/1.1 on each, with a header-read timeout
+//!   and a cap per source address.
 //! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check and
 //!   admission, static files; `/metrics` on the metrics address (loopback by default).
 //! - `security_headers`: the Content-Security-Policy and the other headers on every response.
@@ -30,6 +32,7 @@
 //! - `shutdown`: the signal that reaches every session, and waiting for them to end.
 //! - [`error`]: the error type of the crate.
 
+mod accept;
 mod admission;
 mod auth;
 pub mod config;
@@ -50,7 +53,6 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
 
 pub use config::{Config, Durability};
@@ -155,6 +157,7 @@ pub async fn run(
 
     let counters = Arc::new(Counters::default());
     let metrics = Arc::new(Metrics::new(Arc::clone(&counters), writer.stats()));
+    let open_connections = accept::OpenConnections::new(Arc::clone(&counters));
     let admission = AdmissionControl::new(&config, counters);
     let stop = Shutdown::new();
     let gateway = Arc::new(Gateway::new(
@@ -179,24 +182,26 @@ pub async fn run(
 
     let signal = {
         let stop = stop.clone();
-        async move {
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             stop.trigger();
-        }
+        })
     };
-    // Frames are small and latency matters: never let Nagle hold one back waiting for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(
+    let limits = accept::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        per_address: config.max_connections_per_address,
+    };
+    accept::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        limits,
+        open_connections,
+        stop.clone(),
+        SESSIONS_CLOSE_WITHIN,
     )
-    .with_graceful_shutdown(signal)
     .await;
+    signal.abort();
 
     // Whatever ended serving, the sessions must end too: they hold the storage handles.
     stop.trigger();
@@ -216,5 +221,5 @@ pub async fn run(
         Ok(Ok(())) => {}
     }
     tracing::info!("stopped");
-    served.map_err(Error::Io)
+    Ok(())
 }

@@ -29,6 +29,10 @@ pub(crate) struct Counters {
     pub(crate) connections_refused: AtomicU64,
     /// Handshakes refused because they came faster than the handshake rate.
     pub(crate) handshakes_refused: AtomicU64,
+    /// TCP connections closed at once because their source address held its cap.
+    pub(crate) connections_refused_per_address: AtomicU64,
+    /// Sign-ins refused because the account held its cap of sessions.
+    pub(crate) sessions_refused_per_account: AtomicU64,
     /// Messages stored (resends of stored ones not counted).
     pub(crate) messages_stored: AtomicU64,
     /// Sends that had to wait for the session's send rate.
@@ -111,6 +115,18 @@ impl Collector for Snapshot {
             "merpati_connections_peak",
             "The most WebSocket connections open at once since the server started.",
             c.connections_peak.load(Ordering::Relaxed),
+        )?;
+        counter(
+            e,
+            "merpati_connections_refused_per_address",
+            "TCP connections closed at once because their source address held its cap.",
+            &c.connections_refused_per_address,
+        )?;
+        counter(
+            e,
+            "merpati_sessions_refused_per_account",
+            "Sign-ins refused because the account held its cap of connected sessions.",
+            &c.sessions_refused_per_account,
         )?;
         counter(
             e,

@@ -40,6 +40,11 @@ async fn a_published_device_is_listed_with_its_account_signature() {
         other => panic!("expected KeysPublished, got {other:?}"),
     }
 
+    // Strangers' keys are not handed out: Bob shares no chat with Alice yet.
+    assert!(bob.query_keys(&[alice_me.id]).await.is_empty());
+    alice.direct("bob").await;
+    let _pushed = bob.recv().await;
+
     // Unknown accounts are left out; repeats are answered once.
     let users = bob
         .query_keys(&[UserId(999), alice_me.id, alice_me.id])
@@ -437,6 +442,8 @@ async fn keys_and_queued_messages_survive_a_restart() {
     let one_time_keys = laptop.one_time_keys(1);
     alice.publish(&laptop, one_time_keys.clone(), None).await;
     drop(alice);
+    // Partners, so that Bob may read Alice's keys.
+    bob.direct("alice").await;
     bob.publish_device(&Device::new("bob", bob_me.id)).await;
     let sent = bob.send_to_device(vec![to(laptop.at(), b"kept")]).await;
     assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");

@@ -18,6 +18,8 @@ mod chats;
 mod messages;
 // Bad input and limits: malformed, text and oversized frames, big bodies, foreign origins.
 mod limits;
+// One client against everyone else: half-open connections, caps per address and account.
+mod hostile;
 // The HTTP side: health check and the web app's files.
 mod http;
 // Graceful shutdown, and data surviving a restart.

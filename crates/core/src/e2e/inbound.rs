@@ -104,14 +104,17 @@ impl DeviceCrypto {
         sender: DeviceKey,
         message: &OlmMessage,
     ) -> Result<Vec<u8>, ToDeviceError> {
-        let sessions = self.olm.entry(sender).or_default();
-        // Newest first; a session that decrypts becomes the one used for sending to them.
-        for index in (0..sessions.len()).rev() {
-            if let Ok(plaintext) = sessions[index].decrypt(message) {
-                let session = sessions.remove(index);
-                sessions.push(session);
-                self.save_olm(sender);
-                return Ok(plaintext);
+        // Newest first; a session that decrypts becomes the one used for sending to them. No
+        // entry is made for a sender without sessions: an empty one would count as a session
+        // (`without_session`), and that device's keys would never be claimed.
+        if let Some(sessions) = self.olm.get_mut(&sender) {
+            for index in (0..sessions.len()).rev() {
+                if let Ok(plaintext) = sessions[index].decrypt(message) {
+                    let session = sessions.remove(index);
+                    sessions.push(session);
+                    self.save_olm(sender);
+                    return Ok(plaintext);
+                }
             }
         }
         let OlmMessage::PreKey(pre_key) = message else {

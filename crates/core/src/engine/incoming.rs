@@ -70,7 +70,9 @@ impl Engine {
             } => self.on_keys_claimed(one_time_keys, fallback_claimed),
             ServerFrame::Keys { request, users } => self.on_keys(request, users),
             ServerFrame::ClaimedKeys { request, keys } => self.on_claimed_keys(request, keys),
-            ServerFrame::ToDeviceSent { request } => self.on_to_device_sent(request),
+            ServerFrame::ToDeviceSent { request, refused } => {
+                self.on_to_device_sent(request, refused)
+            }
             ServerFrame::ToDevice { id, sender, body } => self.on_to_device(id, sender, &body),
             ServerFrame::BackupStored { request } => self.on_backup_stored(request),
             ServerFrame::Backup {

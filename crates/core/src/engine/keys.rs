@@ -4,10 +4,10 @@
 //! Sending in a chat needs, in order: a verified device list of every member (queried once
 //! per connection, again after `DevicesChanged`), an Olm session with each of those devices
 //! (claimed one-time keys), the chat's outbound Megolm session shared with every device that
-//! lacks it, and only then the encrypted `Send`s (`sending`). The key share and the messages
-//! go out on the same connection in that order; the server handles a connection's frames one
-//! after another and stores each before reading the next, so a stored message implies its key
-//! was stored before it.
+//! lacks it, and only then the encrypted `Send`s (`sending`). The messages wait for
+//! `ToDeviceSent`, the server's word that the share is stored: a device whose mailbox is full
+//! is refused there, and is left out of the session on this connection, rather than sent
+//! messages it has no key for — and a refusal for one device never holds up the others.
 //!
 //! The flow moves in rounds, run by `Engine::send_outbox` after anything that may move it:
 //! [`Engine::start_key_round`] settles held keys and gathers the device lists wanted,
@@ -194,12 +194,22 @@ impl Engine {
         self.send_outbox();
     }
 
-    pub(super) fn on_to_device_sent(&mut self, request: RequestId) {
-        if let Some((chat_id, session_id, devices)) = self.keys.shares.remove(&request)
-            && let Some(crypto) = self.crypto.as_mut()
-        {
-            crypto.mark_shared(chat_id, &session_id, &devices);
+    /// A key share is stored, but for the devices the server `refused` (their mailbox is
+    /// full): those are left out of this session's recipients on this connection, and the
+    /// messages waiting for the share go out.
+    pub(super) fn on_to_device_sent(&mut self, request: RequestId, refused: Vec<DeviceRef>) {
+        let Some((chat_id, session_id, devices)) = self.keys.shares.remove(&request) else {
+            return;
+        };
+        if let Some(crypto) = self.crypto.as_mut() {
+            let accepted: Vec<DeviceRef> = devices
+                .into_iter()
+                .filter(|device| !refused.contains(device))
+                .collect();
+            crypto.mark_shared(chat_id, &session_id, &accepted);
         }
+        self.keys.unreachable.extend(refused);
+        self.send_outbox();
     }
 
     pub(super) fn on_to_device(&mut self, id: u64, sender: DeviceRef, body: &[u8]) {
@@ -329,8 +339,11 @@ impl Engine {
         if !need.is_empty() {
             let messages = crypto.share_outbound(chat_id, &need);
             self.send_to_devices(chat_id, &session_id, messages);
+            return false;
         }
-        true
+        // Messages wait until the server has accepted the key for every device they are meant
+        // for: a share it refuses (a full mailbox) must not leave a message nobody can read.
+        in_flight.is_empty()
     }
 
     /// Ends a round of the key flow: asks for the device lists and one-time keys still

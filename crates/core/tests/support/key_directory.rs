@@ -169,9 +169,10 @@ impl KeyDirectory {
                         },
                     ));
                 }
-                handled
-                    .reply
-                    .push(ServerFrame::ToDeviceSent { request: *request });
+                handled.reply.push(ServerFrame::ToDeviceSent {
+                    request: *request,
+                    refused: Vec::new(),
+                });
             }
             ClientFrame::ToDeviceDone { ids } => {
                 for id in ids {

@@ -331,6 +331,14 @@ impl FanOut {
         }
     }
 
+    /// How many sessions of `user` are online.
+    pub(crate) fn sessions_of(&self, user: UserId) -> usize {
+        read(&self.inner.online)
+            .accounts
+            .get(&user)
+            .map_or(0, |account| account.sessions.len())
+    }
+
     /// Whether `user` has a session online.
     #[cfg(test)]
     pub(crate) fn is_online(&self, user: UserId) -> bool {

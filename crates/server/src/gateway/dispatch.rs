@@ -191,7 +191,7 @@ impl<S: FrameSocket> Session<S> {
                     .await
             }
             ClientFrame::QueryKeys { request, users } => {
-                Box::pin(self.query_keys(request, users)).await
+                Box::pin(self.query_keys(&me, request, users)).await
             }
             ClientFrame::ClaimKeys { request, devices } => {
                 Box::pin(self.claim_keys(&me, request, devices)).await

@@ -24,6 +24,7 @@ use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::fanout::SessionId;
+use crate::storage::ToDeviceOutcome;
 use crate::{Error, auth};
 
 /// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
@@ -192,9 +193,12 @@ impl<S: FrameSocket> Session<S> {
         }
     }
 
-    /// Answers `QueryKeys`.
+    /// Answers `QueryKeys`, for the accounts asked about that share a chat with this one (and
+    /// itself): an account's public key is what an offline guess of its passphrase is checked
+    /// against, so strangers do not get it. Others are left out, as if they did not exist.
     pub(super) async fn query_keys(
         &mut self,
+        me: &Member,
         request: RequestId,
         users: Vec<UserId>,
     ) -> Result<Flow, Gone> {
@@ -207,10 +211,19 @@ impl<S: FrameSocket> Session<S> {
                 )
                 .await;
         }
+        let partners: HashSet<UserId> = match self.gateway.storage.chat_partners(me.id).await {
+            Ok(partners) => partners.into_iter().collect(),
+            Err(error) => {
+                return self
+                    .write_error(Some(request), &error)
+                    .await
+                    .map(|()| Flow::Continue);
+            }
+        };
         let mut seen = HashSet::new();
         let users: Vec<UserId> = users
             .into_iter()
-            .filter(|user| seen.insert(*user))
+            .filter(|user| (*user == me.id || partners.contains(user)) && seen.insert(*user))
             .collect();
         match self.gateway.storage.user_keys(users).await {
             Ok(users) => {
@@ -350,19 +363,29 @@ impl<S: FrameSocket> Session<S> {
             .storage
             .queue_to_device(sender, Arc::clone(&messages))
             .await;
-        let ids = match stored {
-            Ok(ids) => ids,
+        let outcomes = match stored {
+            Ok(outcomes) => outcomes,
             Err(error) => {
                 self.write_error(Some(request), &error).await?;
                 return Ok(Flow::Continue);
             }
         };
-        self.write_frame(&ServerFrame::ToDeviceSent { request })
+        let mut refused: Vec<DeviceRef> = messages
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| **outcome == ToDeviceOutcome::MailboxFull)
+            .map(|(message, _)| message.recipient)
+            .collect();
+        refused.sort();
+        refused.dedup();
+        self.write_frame(&ServerFrame::ToDeviceSent { request, refused })
             .await?;
         let messages = Arc::try_unwrap(messages).unwrap_or_else(|shared| shared.as_ref().clone());
-        for (message, id) in messages.into_iter().zip(ids) {
-            // `None`: no such device, dropped without a word (it may have signed out).
-            let Some(id) = id else { continue };
+        for (message, outcome) in messages.into_iter().zip(outcomes) {
+            // No such device: dropped without a word (it may have signed out).
+            let ToDeviceOutcome::Queued(id) = outcome else {
+                continue;
+            };
             let frame: Bytes = encode(&ServerFrame::ToDevice {
                 id,
                 sender,

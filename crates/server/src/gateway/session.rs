@@ -29,6 +29,7 @@ use super::Gateway;
 use super::in_flight::{Committed, InFlight, next_commit};
 use super::presence::TypingThrottle;
 use super::socket::FrameSocket;
+use crate::accept::AddressSlot;
 use crate::admission::{ConnectionPermit, TokenBucket, jitter};
 use crate::auth;
 use crate::fanout::{Frames, OnlineGuard, SessionId};
@@ -130,13 +131,21 @@ pub(crate) struct Admitted {
     _permit: ConnectionPermit,
     /// Makes the shutdown wait for this session.
     _running: TaskTrackerToken,
+    /// Its place in its source address's count of connections (none in tests that serve a
+    /// session without a TCP connection).
+    _address: Option<Arc<AddressSlot>>,
 }
 
 impl Admitted {
-    pub(crate) fn new(permit: ConnectionPermit, running: TaskTrackerToken) -> Admitted {
+    pub(crate) fn new(
+        permit: ConnectionPermit,
+        running: TaskTrackerToken,
+        address: Option<Arc<AddressSlot>>,
+    ) -> Admitted {
         Admitted {
             _permit: permit,
             _running: running,
+            _address: address,
         }
     }
 }

@@ -16,6 +16,7 @@ use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Usernam
 use super::Gateway;
 use super::session::{Flow, Gone, Session, SignedIn};
 use super::socket::FrameSocket;
+use crate::metrics::Counters;
 use crate::privacy::Privacy;
 use crate::{Error, auth};
 
@@ -154,6 +155,10 @@ impl<S: FrameSocket> Session<S> {
             } => self.throttled_login(username, signature).await,
             AuthMethod::Resume { session_token } => self.gateway.resume(session_token).await,
         };
+        let outcome = match outcome {
+            Ok(authenticated) => self.within_session_cap(authenticated).await,
+            Err(error) => Err(error),
+        };
         match outcome {
             Ok(Authenticated {
                 member,
@@ -198,6 +203,37 @@ impl<S: FrameSocket> Session<S> {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// `authenticated`, unless its account holds its cap of sessions already (one client
+    /// holding thousands of sockets on one account): then `LimitReached`, and a session just
+    /// created for this sign-in is deleted again.
+    async fn within_session_cap(
+        &mut self,
+        authenticated: Authenticated,
+    ) -> Result<Authenticated, Error> {
+        let cap = self.gateway.admission().max_sessions_per_account();
+        let account = authenticated.member.id;
+        if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
+            return Ok(authenticated);
+        }
+        Counters::bump(&self.gateway.counters().sessions_refused_per_account);
+        if authenticated.session_token.is_some()
+            && let Err(error) = self
+                .gateway
+                .storage
+                .delete_session(authenticated.token_hash)
+                .await
+        {
+            tracing::warn!(%error, "cannot delete a refused sign-in's session");
+        }
+        Err(Error::refused(
+            ErrorCode::LimitReached,
+            format!(
+                "this account has {cap} connections open already; close a tab or sign out \
+                 somewhere, then try again"
+            ),
+        ))
     }
 
     /// `Login`, unless this address or account has used up its failed attempts; counts the

@@ -37,6 +37,17 @@ pub(crate) struct Claimed {
     pub(crate) fallback_claimed: bool,
 }
 
+/// What became of one message of [`Storage::queue_to_device`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToDeviceOutcome {
+    /// Queued under this id.
+    Queued(u64),
+    /// No such device (it may have signed out): dropped without a word.
+    NoSuchDevice,
+    /// Its recipient's mailbox is full, or holds the sender's share of it: refused.
+    MailboxFull,
+}
+
 /// A to-device message waiting for its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QueuedToDevice {
@@ -103,12 +114,12 @@ impl Storage {
         })
     }
 
-    /// Queues to-device messages; per message its id, `None` where the device does not exist.
+    /// Queues to-device messages; per message what became of it.
     pub(crate) fn queue_to_device(
         &self,
         sender: DeviceRef,
         messages: Arc<Vec<ToDeviceMessage>>,
-    ) -> impl Future<Output = Result<Vec<Option<u64>>, Error>> {
+    ) -> impl Future<Output = Result<Vec<ToDeviceOutcome>, Error>> {
         self.write(move |conn, now| sql::keys::queue_to_device(conn, &sender, &messages, now))
     }
 

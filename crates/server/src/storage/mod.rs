@@ -37,7 +37,7 @@ use crate::config::Durability;
 use crate::privacy::Privacy;
 use conversation::LastSeenBook;
 pub(crate) use conversation::{Moved, Position, PresenceFacts};
-pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice};
+pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome};
 use readers::Readers;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
 use writer::{Job, Work};

@@ -579,7 +579,7 @@ impl Client {
             .await;
         let answer = self.recv().await;
         match &answer {
-            ServerFrame::ToDeviceSent { request: r } => assert_eq!(*r, request),
+            ServerFrame::ToDeviceSent { request: r, .. } => assert_eq!(*r, request),
             ServerFrame::Error { request: r, .. } => assert_eq!(*r, Some(request)),
             _ => {}
         }

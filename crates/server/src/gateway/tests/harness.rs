@@ -106,7 +106,7 @@ impl TestGateway {
     /// of its own.
     pub(super) fn connect(&self) -> Peer {
         let permit = self.gateway.admission().admit().expect("admitted");
-        let admitted = Admitted::new(permit, self.gateway.shutdown().session_token());
+        let admitted = Admitted::new(permit, self.gateway.shutdown().session_token(), None);
         let (to_session, from_peer) = mpsc::unbounded_channel();
         let (to_peer, from_session) = mpsc::unbounded_channel();
         let socket = ChannelSocket { from_peer, to_peer };

@@ -2,17 +2,20 @@
 //! one-time keys handed out once (then the fallback key), and Olm messages queued until the
 //! addressed device acknowledges them. Public keys and ciphertext only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use merpati_protocol::keys::{
     ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
 };
-use merpati_protocol::{ErrorCode, MAX_DEVICES, MAX_ONE_TIME_KEYS, MAX_PENDING_TO_DEVICE, UserId};
+use merpati_protocol::{
+    ErrorCode, MAX_DEVICES, MAX_ONE_TIME_KEYS, MAX_PENDING_FROM_ONE_SENDER, MAX_PENDING_TO_DEVICE,
+    UserId,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{int, key32, uint};
 use crate::Error;
-use crate::storage::{Claimed, Published, QueuedToDevice};
+use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) fn account_key(conn: &Connection, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -222,18 +225,19 @@ fn one_time_key(row: &Row<'_>) -> rusqlite::Result<OneTimeKey> {
     })
 }
 
-/// Queues to-device messages from `sender`: per message its id, or `None` where the
-/// recipient device does not exist. Refuses all of them if a recipient's queue would pass
-/// [`MAX_PENDING_TO_DEVICE`].
+/// Queues to-device messages from `sender`; per message what became of it. Each recipient
+/// is decided on its own: its messages are refused when they would take its queue past
+/// [`MAX_PENDING_TO_DEVICE`], or the sender's account's part of it past
+/// [`MAX_PENDING_FROM_ONE_SENDER`] — and nobody else's are.
 pub(crate) fn queue_to_device(
     conn: &Connection,
     sender: &DeviceRef,
     messages: &[ToDeviceMessage],
     now_ms: i64,
-) -> Result<Vec<Option<u64>>, Error> {
+) -> Result<Vec<ToDeviceOutcome>, Error> {
     let mut owners: HashMap<DeviceKey, Option<UserId>> = HashMap::new();
     let mut adding: HashMap<DeviceKey, u64> = HashMap::new();
-    let mut deliverable = Vec::with_capacity(messages.len());
+    let mut known = Vec::with_capacity(messages.len());
     for message in messages {
         let recipient = message.recipient;
         let owner = match owners.get(&recipient.device) {
@@ -244,21 +248,26 @@ pub(crate) fn queue_to_device(
                 owner
             }
         };
-        let known = owner == Some(recipient.user);
-        if known {
+        let is_known = owner == Some(recipient.user);
+        if is_known {
             *adding.entry(recipient.device).or_default() += 1;
         }
-        deliverable.push(known);
+        known.push(is_known);
     }
+    let mut full = HashSet::new();
     for (device, count) in &adding {
-        let pending: i64 = conn
-            .prepare_cached("SELECT count(*) FROM to_device WHERE recipient_device = ?1")?
-            .query_row([&device.0[..]], |row| row.get(0))?;
-        if uint(pending) + count > MAX_PENDING_TO_DEVICE as u64 {
-            return Err(Error::refused(
-                ErrorCode::LimitReached,
-                format!("a device has {MAX_PENDING_TO_DEVICE} messages waiting; none were queued"),
-            ));
+        let (pending, from_sender): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT count(*), count(*) FILTER (WHERE sender_account = ?2)
+                 FROM to_device WHERE recipient_device = ?1",
+            )?
+            .query_row(params![&device.0[..], int(sender.user.0)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        if uint(pending) + count > MAX_PENDING_TO_DEVICE as u64
+            || uint(from_sender) + count > MAX_PENDING_FROM_ONE_SENDER as u64
+        {
+            full.insert(*device);
         }
     }
     let mut insert = conn.prepare_cached(
@@ -266,10 +275,14 @@ pub(crate) fn queue_to_device(
              sender_device, body, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut ids = Vec::with_capacity(messages.len());
-    for (message, deliverable) in messages.iter().zip(deliverable) {
-        if !deliverable {
-            ids.push(None);
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for (message, known) in messages.iter().zip(known) {
+        if !known {
+            outcomes.push(ToDeviceOutcome::NoSuchDevice);
+            continue;
+        }
+        if full.contains(&message.recipient.device) {
+            outcomes.push(ToDeviceOutcome::MailboxFull);
             continue;
         }
         insert.execute(params![
@@ -280,9 +293,9 @@ pub(crate) fn queue_to_device(
             &message.body,
             now_ms
         ])?;
-        ids.push(Some(uint(conn.last_insert_rowid())));
+        outcomes.push(ToDeviceOutcome::Queued(uint(conn.last_insert_rowid())));
     }
-    Ok(ids)
+    Ok(outcomes)
 }
 
 /// Up to `limit` messages waiting for `device` with an id above `after`, by id.

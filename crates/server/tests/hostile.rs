@@ -1,0 +1,148 @@
+//! One client against everyone else: connection slots. Half-open HTTP connections are
+//! closed by the header-read timeout, one source address holds at most its cap of
+//! connections, one account at most its cap of sessions — and a fresh person signs in
+//! throughout.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use merpati_protocol::{ErrorCode, ServerFrame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::support::{Client, TestServer, key};
+
+/// Half a request: the head never ends.
+const HALF_A_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nHost: merpati\r\nUpgrade: websocket\r\n";
+
+/// A TCP connection from 127.0.0.`last` that sends half a request.
+async fn half_open(server: SocketAddr, last: u8) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(127, 0, 0, last),
+        0,
+    )))?;
+    let mut stream = socket.connect(server).await?;
+    // The server may already have closed a connection over its address's cap.
+    let _ = stream.write_all(HALF_A_REQUEST).await;
+    Ok(stream)
+}
+
+/// Waits until the server closes `stream` (end of file or a reset); `false` if it is still
+/// open after `bound`.
+async fn closed_by_server(stream: &mut TcpStream, bound: Duration) -> bool {
+    let mut byte = [0u8; 64];
+    tokio::time::timeout(bound, async {
+        loop {
+            match stream.read(&mut byte).await {
+                Ok(0) | Err(_) => return,
+                // An answer (a 408, say) before closing.
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed_and_one_address_holds_only_its_cap() {
+    let server = TestServer::start().await;
+    // Five thousand half-open connections from twenty addresses (250 each, under the cap).
+    let mut held = Vec::new();
+    for n in 0..5_000u32 {
+        let last = u8::try_from(2 + n % 20).unwrap();
+        held.push(half_open(server.addr, last).await.unwrap());
+    }
+    // A thousand more from one address: past its cap of 256 the server closes them at once.
+    let mut crowd = Vec::new();
+    for _ in 0..1_000 {
+        crowd.push(half_open(server.addr, 30).await.unwrap());
+    }
+    let started = Instant::now();
+
+    // Meanwhile a fresh person signs up and talks, from an address of their own.
+    let mut fresh = Client::connect_from(&server.endpoint(), 40).await;
+    assert!(matches!(
+        fresh.register("fresh", &key("fresh")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let signed_in_after = started.elapsed();
+
+    // The server closed 744 of the crowd's at once for their address (it holds 256); the
+    // counter reaches that as the accept loop works through them.
+    let mut refused = 0.0;
+    for _ in 0..400 {
+        refused = server.metrics().await["merpati_connections_refused_per_address_total"];
+        if refused >= 744.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused, 744.0);
+    // Every half-open connection is closed by the server (5 s header timeout); the bound only
+    // keeps a broken server from hanging the test.
+    for stream in held.iter_mut().chain(crowd.iter_mut()) {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(20)).await,
+            "a half-open connection is still open after {:?}",
+            started.elapsed()
+        );
+    }
+    eprintln!(
+        "fresh person signed up {signed_in_after:?} into the attack; all 6,000 half-open \
+         connections closed {:?} after it",
+        started.elapsed()
+    );
+    // The fresh person's WebSocket, upgraded, is no half-open connection: still served.
+    let _other = server.signed_up("other").await;
+    let chat = fresh.direct("other").await;
+    assert_eq!(chat.members.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_account_holds_at_most_its_cap_of_connected_sessions() {
+    let server = TestServer::start().await;
+    let (_hog, _, token) = server.signed_up("hog").await;
+    // Hundreds of sockets signed in to one account: past 64 each is refused, not kept.
+    let mut sessions = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let mut client = server.connect().await;
+        match client.resume(token).await {
+            ServerFrame::Welcome { .. } => sessions.push(client),
+            ServerFrame::Error {
+                code: ErrorCode::LimitReached,
+                ..
+            } => refused += 1,
+            other => panic!("expected Welcome or LimitReached, got {other:?}"),
+        }
+    }
+    // 64 in all: its first session and 63 more.
+    assert_eq!(sessions.len(), 63);
+    assert_eq!(refused, 200 - 63);
+    // Logging in (a new session) is refused the same way, and leaves no session behind.
+    let mut login = server.connect().await;
+    assert!(matches!(
+        login.login("hog", &key("hog")).await,
+        ServerFrame::Error {
+            code: ErrorCode::LimitReached,
+            ..
+        }
+    ));
+    // Everyone else is untouched.
+    let (_fresh, _, _) = server.signed_up("fresh").await;
+    // A session that leaves makes room for one more, once the server has seen it go.
+    drop(sessions.pop());
+    let mut resumed = false;
+    for _ in 0..200 {
+        if let ServerFrame::Welcome { .. } = server.connect().await.resume(token).await {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "the freed slot was not given back");
+    server.stop().await;
+}
