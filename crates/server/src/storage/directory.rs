@@ -21,6 +21,8 @@ pub(crate) struct Published {
     pub(crate) one_time_keys: u32,
     /// Whether the device was not in the directory before.
     pub(crate) new_device: bool,
+    /// Whether it took the place of the account's longest-inactive device (at the cap).
+    pub(crate) replaced_stale_device: bool,
     /// Whether its fallback key has been handed out since it was published.
     pub(crate) fallback_claimed: bool,
 }

@@ -132,10 +132,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
     ",
     // 4: whether a device's fallback key has been handed out since it was published, so that
-    // the device learns to replace it even if it was offline then; and each sender's share of
-    // a device's to-device queue.
+    // the device learns to replace it even if it was offline then; when each device was last
+    // active; and each sender's share of a device's to-device queue.
     "
     ALTER TABLE devices ADD COLUMN fallback_claimed INTEGER NOT NULL DEFAULT 0;
+    -- When the device last published its keys (every connection does): the longest-inactive
+    -- device makes room for a new one at the cap.
+    ALTER TABLE devices ADD COLUMN last_active_ms INTEGER NOT NULL DEFAULT 0;
     -- How much one sender has waiting for one device (its share of the mailbox is capped).
     CREATE INDEX to_device_by_recipient_sender ON to_device (recipient_device, sender_account);
     ",

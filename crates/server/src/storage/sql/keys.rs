@@ -36,7 +36,8 @@ fn device_owner(conn: &Connection, device: &DeviceKey) -> Result<Option<UserId>,
 }
 
 /// Adds or updates a device (its signature already verified) with new one-time keys and
-/// fallback key.
+/// fallback key, and notes it active now. A new device of an account at [`MAX_DEVICES`]
+/// replaces the account's longest-inactive one.
 pub(crate) fn publish_keys(
     conn: &Connection,
     device: &DeviceKeys,
@@ -45,6 +46,15 @@ pub(crate) fn publish_keys(
     now_ms: i64,
 ) -> Result<Published, Error> {
     let key = &device.device.0[..];
+    let mut replaced = false;
+    // Strictly later than any other device of the account, so that "longest inactive" has
+    // one answer even for devices active in the same millisecond.
+    let active_ms: i64 = conn
+        .prepare_cached(
+            "SELECT max(?2, coalesce(max(last_active_ms) + 1, 0)) FROM devices
+             WHERE account_id = ?1",
+        )?
+        .query_row(params![int(device.user.0), now_ms], |row| row.get(0))?;
     let new_device = match device_owner(conn, &device.device)? {
         Some(owner) if owner != device.user => {
             return Err(Error::refused(
@@ -54,9 +64,15 @@ pub(crate) fn publish_keys(
         }
         Some(_) => {
             conn.prepare_cached(
-                "UPDATE devices SET ed25519 = ?2, signature = ?3 WHERE device_key = ?1",
+                "UPDATE devices SET ed25519 = ?2, signature = ?3, last_active_ms = ?4
+                 WHERE device_key = ?1",
             )?
-            .execute(params![key, &device.ed25519[..], &device.signature])?;
+            .execute(params![
+                key,
+                &device.ed25519[..],
+                &device.signature,
+                active_ms
+            ])?;
             false
         }
         None => {
@@ -64,24 +80,30 @@ pub(crate) fn publish_keys(
                 .prepare_cached("SELECT count(*) FROM devices WHERE account_id = ?1")?
                 .query_row([int(device.user.0)], |row| row.get(0))?;
             if uint(devices) >= MAX_DEVICES as u64 {
-                return Err(Error::refused(
-                    ErrorCode::LimitReached,
-                    format!(
-                        "an account has at most {MAX_DEVICES} devices; sign out on one you no \
-                         longer use"
-                    ),
-                ));
+                // Browsers are closed without signing out, and a device never seen again
+                // must not lock the account out of adding one: the one longest inactive
+                // makes room (it publishes again, as a new device, if it ever comes back).
+                let stalest: Vec<u8> = conn
+                    .prepare_cached(
+                        "SELECT device_key FROM devices WHERE account_id = ?1
+                         ORDER BY last_active_ms LIMIT 1",
+                    )?
+                    .query_row([int(device.user.0)], |row| row.get(0))?;
+                delete_device(conn, device.user, &DeviceKey(key32(stalest)?))?;
+                replaced = true;
             }
             conn.prepare_cached(
-                "INSERT INTO devices (device_key, account_id, ed25519, signature, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO devices (device_key, account_id, ed25519, signature, created_ms,
+                     last_active_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 key,
                 int(device.user.0),
                 &device.ed25519[..],
                 &device.signature,
-                now_ms
+                now_ms,
+                active_ms
             ])?;
             true
         }
@@ -127,6 +149,7 @@ pub(crate) fn publish_keys(
     Ok(Published {
         one_time_keys: u32::try_from(count).unwrap_or(u32::MAX),
         new_device,
+        replaced_stale_device: replaced,
         fallback_claimed,
     })
 }
