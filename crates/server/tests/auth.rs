@@ -318,3 +318,71 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locki
     ));
     server.stop().await;
 }
+
+/// Sets when `name`'s one session was last used to `days_ago`, in the stopped server's
+/// database.
+fn last_used(data: &std::path::Path, name: &str, days_ago: i64) {
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let changed = db
+        .execute(
+            "UPDATE sessions SET last_used_ms = ?2
+             WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+            rusqlite::params![name, now_ms - days_ago * 24 * 60 * 60 * 1000],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[tokio::test]
+async fn a_session_unused_for_thirty_days_ends_and_one_in_use_goes_on() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (_, _, idle_token) = server.signed_up("idle").await;
+    let (_, _, busy_token) = server.signed_up("busy").await;
+    server.stop().await;
+    last_used(&data, "idle", 31);
+    last_used(&data, "busy", 29);
+
+    let server = TestServer::start_in(&data).await;
+    let mut idle = server.connect().await;
+    assert!(matches!(
+        idle.resume(idle_token).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    let mut busy = server.connect().await;
+    assert!(matches!(
+        busy.resume(busy_token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    drop(busy);
+    server.stop().await;
+
+    // The idle session is gone for good; the busy one's use was noted, so another 29 days
+    // from now it is still young.
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    let sessions: Vec<(String, i64)> = db
+        .prepare(
+            "SELECT a.username, s.last_used_ms FROM sessions s
+             JOIN accounts a ON a.id = s.account_id ORDER BY a.username",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].0, "busy");
+    let day_ms = 24 * 60 * 60 * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(now_ms - sessions[0].1 < day_ms, "{sessions:?}");
+}

@@ -37,6 +37,12 @@ use crate::config::Durability;
 use crate::privacy::Privacy;
 use conversation::LastSeenBook;
 pub(crate) use conversation::{Moved, Position, PresenceFacts};
+/// How long a session may go unused before it ends: its token is refused (`SessionExpired`)
+/// and the browser must sign in with the passphrase again.
+pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// How old a session's time of use may be before a resume writes the new one.
+const SESSION_TOUCH_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
 pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome};
 use readers::Readers;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
@@ -246,18 +252,38 @@ impl Storage {
     }
 
     /// The account a session token's hash belongs to, with its privacy, if the session
-    /// exists (one read: resuming is what a reconnecting crowd does).
-    pub(crate) fn session(
+    /// exists and has been used within [`SESSION_IDLE_LIMIT_MS`]. One read, mostly:
+    /// resuming is what a reconnecting crowd does, so the time of use is written only when
+    /// it is a day old, and an expired session is deleted.
+    pub(crate) async fn session(
         &self,
         token_hash: [u8; 32],
-    ) -> impl Future<Output = Result<Option<(Member, Privacy)>, Error>> {
-        self.read(move |conn| {
-            let Some(member) = sql::accounts::session(conn, &token_hash)? else {
-                return Ok(None);
-            };
-            let privacy = sql::accounts::privacy(conn, member.id)?;
-            Ok(Some((member, privacy)))
-        })
+    ) -> Result<Option<(Member, Privacy)>, Error> {
+        let found = self
+            .read(move |conn| {
+                let Some((member, last_used_ms)) = sql::accounts::session(conn, &token_hash)?
+                else {
+                    return Ok(None);
+                };
+                let privacy = sql::accounts::privacy(conn, member.id)?;
+                Ok(Some((member, privacy, last_used_ms)))
+            })
+            .await?;
+        let Some((member, privacy, last_used_ms)) = found else {
+            return Ok(None);
+        };
+        let idle = i64::try_from(writer::now_ms())
+            .unwrap_or(i64::MAX)
+            .saturating_sub(last_used_ms);
+        if idle > SESSION_IDLE_LIMIT_MS {
+            self.delete_session(token_hash).await?;
+            return Ok(None);
+        }
+        if idle > SESSION_TOUCH_AFTER_MS {
+            self.write(move |conn, now| sql::accounts::touch_session(conn, &token_hash, now))
+                .await?;
+        }
+        Ok(Some((member, privacy)))
     }
 
     // ---- chats ----

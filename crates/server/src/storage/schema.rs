@@ -133,7 +133,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
     // 4: whether a device's fallback key has been handed out since it was published, so that
     // the device learns to replace it even if it was offline then; when each device was last
-    // active; and each sender's share of a device's to-device queue.
+    // active; each sender's share of a device's to-device queue; and when each session was
+    // last used.
     "
     ALTER TABLE devices ADD COLUMN fallback_claimed INTEGER NOT NULL DEFAULT 0;
     -- When the device last published its keys (every connection does): the longest-inactive
@@ -141,6 +142,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE devices ADD COLUMN last_active_ms INTEGER NOT NULL DEFAULT 0;
     -- How much one sender has waiting for one device (its share of the mailbox is capped).
     CREATE INDEX to_device_by_recipient_sender ON to_device (recipient_device, sender_account);
+    -- When each session was last used; sessions idle for too long end. Existing ones count
+    -- as used now.
+    ALTER TABLE sessions ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET last_used_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     ",
 ];
 

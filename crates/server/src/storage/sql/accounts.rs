@@ -48,7 +48,8 @@ pub(crate) fn create_session(
     now_ms: i64,
 ) -> Result<(), Error> {
     conn.prepare_cached(
-        "INSERT INTO sessions (token_hash, account_id, created_ms) VALUES (?1, ?2, ?3)",
+        "INSERT INTO sessions (token_hash, account_id, created_ms, last_used_ms)
+         VALUES (?1, ?2, ?3, ?3)",
     )?
     .execute(params![&token_hash[..], account, now_ms])?;
     Ok(())
@@ -90,20 +91,38 @@ pub(crate) fn account_by_name(
 }
 
 /// The account a session token's hash belongs to.
-pub(crate) fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Member>, Error> {
+pub(crate) fn session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+) -> Result<Option<(Member, i64)>, Error> {
     let member = conn
         .prepare_cached(
-            "SELECT a.id, a.username FROM sessions s JOIN accounts a ON a.id = s.account_id
+            "SELECT a.id, a.username, s.last_used_ms FROM sessions s
+             JOIN accounts a ON a.id = s.account_id
              WHERE s.token_hash = ?1",
         )?
         .query_row([&token_hash[..]], |row| {
-            Ok(Member {
-                id: UserId(uint(row.get(0)?)),
-                username: username(row.get(1)?)?,
-            })
+            Ok((
+                Member {
+                    id: UserId(uint(row.get(0)?)),
+                    username: username(row.get(1)?)?,
+                },
+                row.get(2)?,
+            ))
         })
         .optional()?;
     Ok(member)
+}
+
+/// Notes that a session was used at `now_ms`.
+pub(crate) fn touch_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE sessions SET last_used_ms = ?2 WHERE token_hash = ?1")?
+        .execute(params![&token_hash[..], now_ms])?;
+    Ok(())
 }
 
 /// An account's privacy: its settings and whom it blocks.
