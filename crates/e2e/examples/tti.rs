@@ -26,8 +26,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fantoccini::wd::WebDriverCompatibleCommand;
-use merpati_e2e::{Browser, Chromedriver, HarnessError, serve};
+use merpati_e2e::{Browser, Chromedriver, ChromedriverCommand, HarnessError, serve};
 use serde_json::{Value, json};
 
 /// Installed in every new document before its own scripts: notes when the form is ready.
@@ -82,40 +81,18 @@ const poll = () => {
 poll();
 "#;
 
-/// A Chrome DevTools protocol command sent through chromedriver's `goog/cdp/execute`.
-#[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
-}
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.cmd, "params": self.params });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
-
 /// One load of `web_root` in a new browser; the collected marks.
 async fn measure(driver: &Chromedriver, web_root: &Path) -> Result<Value, HarnessError> {
     let server = serve(web_root.to_path_buf()).await?;
     let browser: Browser = driver.browser().await?;
     browser
         .client()
-        .issue_cmd(Cdp {
-            cmd: "Page.addScriptToEvaluateOnNewDocument",
-            params: json!({ "source": WATCH_SCRIPT }),
+        .issue_cmd(ChromedriverCommand {
+            path: "goog/cdp/execute",
+            body: json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": { "source": WATCH_SCRIPT },
+            }),
         })
         .await?;
     browser.open(&server.http_url()).await?;

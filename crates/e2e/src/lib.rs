@@ -471,7 +471,13 @@ impl Browser {
 
     /// The console messages logged since the last call, as chromedriver keeps them.
     pub async fn console_messages(&self) -> Result<Vec<String>, HarnessError> {
-        let entries = self.client.issue_cmd(BrowserLog).await?;
+        let entries = self
+            .client
+            .issue_cmd(ChromedriverCommand {
+                path: "se/log",
+                body: serde_json::json!({ "type": "browser" }),
+            })
+            .await?;
         Ok(entries
             .as_array()
             .map(|entries| {
@@ -503,26 +509,31 @@ impl Browser {
     }
 }
 
-/// chromedriver's command for the browser's console log (`goog:loggingPrefs` keeps it).
+/// A chromedriver command beyond WebDriver's, POSTed to `session/{id}/{path}`: the console
+/// log (`se/log`, which `goog:loggingPrefs` keeps), a DevTools protocol command
+/// (`goog/cdp/execute`).
 #[derive(Debug)]
-struct BrowserLog;
+pub struct ChromedriverCommand {
+    /// After `session/{id}/`.
+    pub path: &'static str,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromedriverCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(serde_json::json!({ "type": "browser" }).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }

@@ -87,43 +87,33 @@ async fn stranger_floods(server: &ServerProcess, n: usize, victim: DeviceRef) ->
         raw.recv().await.unwrap(),
         ServerFrame::KeysPublished { .. }
     ));
-    // More than its share, in one batch: the server takes its share and refuses the rest.
-    let request = raw.next_request_id();
-    let junk = (0..MAX_PENDING_FROM_ONE_SENDER + 20)
-        .map(|_| ToDeviceMessage {
-            recipient: victim,
-            body: vec![0x55; 200],
-        })
-        .collect();
-    raw.send(&ClientFrame::SendToDevice {
-        request,
-        messages: junk,
-    })
-    .await
-    .unwrap();
-    match raw.recv().await.unwrap() {
-        // The batch over its share is refused whole for this recipient.
-        ServerFrame::ToDeviceSent { refused, .. } if refused == [victim] => {}
-        other => panic!("expected the over-share batch refused, got {other:?}"),
+    // More than its share, in one batch: refused whole for this recipient. Then its share.
+    assert_eq!(
+        park(&mut raw, victim, MAX_PENDING_FROM_ONE_SENDER + 20).await,
+        [victim]
+    );
+    let refused = park(&mut raw, victim, MAX_PENDING_FROM_ONE_SENDER).await;
+    if refused.is_empty() {
+        MAX_PENDING_FROM_ONE_SENDER
+    } else {
+        0
     }
+}
+
+/// Sends `count` junk to-device messages to `victim` in one batch; the devices refused.
+async fn park(raw: &mut RawClient, victim: DeviceRef, count: usize) -> Vec<DeviceRef> {
     let request = raw.next_request_id();
-    let junk = (0..MAX_PENDING_FROM_ONE_SENDER)
+    let messages = (0..count)
         .map(|_| ToDeviceMessage {
             recipient: victim,
             body: vec![0x55; 200],
         })
         .collect();
-    raw.send(&ClientFrame::SendToDevice {
-        request,
-        messages: junk,
-    })
-    .await
-    .unwrap();
+    raw.send(&ClientFrame::SendToDevice { request, messages })
+        .await
+        .unwrap();
     match raw.recv().await.unwrap() {
-        ServerFrame::ToDeviceSent { refused, .. } if refused.is_empty() => {
-            MAX_PENDING_FROM_ONE_SENDER
-        }
-        ServerFrame::ToDeviceSent { .. } => 0,
+        ServerFrame::ToDeviceSent { refused, .. } => refused,
         other => panic!("expected ToDeviceSent, got {other:?}"),
     }
 }

@@ -22,17 +22,18 @@
 pub mod auth;
 pub mod content;
 pub mod conversation;
+mod error_code;
 pub mod frames;
 pub mod ids;
 pub mod keys;
 pub mod passphrase;
+pub mod sessions;
 pub mod username;
 mod wire_tags;
 
 pub use conversation::{Presence, Receipt};
-pub use frames::{
-    ChatInfo, ChatKind, ClientFrame, ErrorCode, Member, MessageFrame, NewChat, ServerFrame,
-};
+pub use error_code::ErrorCode;
+pub use frames::{ChatInfo, ChatKind, ClientFrame, Member, MessageFrame, NewChat, ServerFrame};
 pub use ids::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId};
 pub use username::{Username, UsernameError};
 

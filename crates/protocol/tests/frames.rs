@@ -56,6 +56,13 @@ fn sample_client_frames() -> Vec<ClientFrame> {
             limit: 50,
         },
         ClientFrame::Logout,
+        ClientFrame::ListSessions {
+            request: RequestId(18),
+        },
+        ClientFrame::EndSession {
+            request: RequestId(19),
+            session: merpati_protocol::sessions::SessionRef([3; 16]),
+        },
         ClientFrame::PublishKeys {
             device: device_keys(),
             device_proof: Some(vec![7; 64]),
@@ -279,6 +286,19 @@ fn sample_server_frames() -> Vec<ServerFrame> {
         ServerFrame::KeysClaimed {
             one_time_keys: 39,
             fallback_claimed: true,
+        },
+        ServerFrame::Sessions {
+            request: RequestId(18),
+            sessions: vec![merpati_protocol::sessions::SessionInfo {
+                session: merpati_protocol::sessions::SessionRef([3; 16]),
+                device: Some(bob_device().device),
+                created_ms: 1,
+                last_used_ms: 2,
+                current: true,
+            }],
+        },
+        ServerFrame::SessionEnded {
+            request: RequestId(19),
         },
         ServerFrame::Error {
             request: Some(RequestId(17)),

@@ -18,6 +18,10 @@ use std::time::Duration;
 
 use std::time::Instant;
 
+/// How many keys a table of the server's throttles holds: far more than honest use needs at
+/// once, few enough that a table stays a few megabytes.
+pub(crate) const TABLE_CAPACITY: usize = 100_000;
+
 /// A rate: `per_minute` on average, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rate {

@@ -6,7 +6,7 @@ use merpati_protocol::{ChatId, ClientFrame, ErrorCode, PROTOCOL_VERSION, Seq, Se
 
 use vodozemac::Ed25519SecretKey;
 
-use crate::support::{TestServer, key, username};
+use crate::support::{Device, TestServer, key, username};
 
 #[tokio::test]
 async fn register_then_login_from_a_new_connection() {
@@ -385,4 +385,69 @@ async fn a_session_unused_for_thirty_days_ends_and_one_in_use_goes_on() {
         .unwrap()
         .as_millis() as i64;
     assert!(now_ms - sessions[0].1 < day_ms, "{sessions:?}");
+}
+
+#[tokio::test]
+async fn an_account_lists_its_sessions_and_ends_one_from_another() {
+    let server = TestServer::start().await;
+    let (mut phone, me, phone_token) = server.signed_up("alice").await;
+    let phone_device = Device::new("alice", me.id);
+    phone.publish_device(&phone_device).await;
+    let mut laptop = server.logged_in("alice").await;
+    let laptop_device = Device::new("alice", me.id);
+    laptop.publish_device(&laptop_device).await;
+    // The phone hears of the laptop's new device.
+    assert!(matches!(
+        phone.recv().await,
+        ServerFrame::DevicesChanged { .. }
+    ));
+
+    let sessions = match laptop
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions,
+        other => panic!("expected Sessions, got {other:?}"),
+    };
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let (current, other): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|s| s.current);
+    assert_eq!(current[0].device, Some(laptop_device.key()));
+    assert_eq!(other[0].device, Some(phone_device.key()));
+
+    // The laptop signs the phone out.
+    let session = other[0].session;
+    assert!(matches!(
+        laptop
+            .request(|request| ClientFrame::EndSession { request, session })
+            .await,
+        ServerFrame::SessionEnded { .. }
+    ));
+    // The phone is told, for good, and closed.
+    let (frames, close) = phone.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    // Its token is refused, and its device has left the directory.
+    assert!(matches!(
+        server.connect().await.resume(phone_token).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    let devices = laptop.query_keys(&[me.id]).await[0].devices.clone();
+    assert_eq!(devices, vec![laptop_device.keys()]);
+    match laptop
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => assert_eq!(sessions.len(), 1),
+        other => panic!("expected Sessions, got {other:?}"),
+    }
+    server.stop().await;
 }

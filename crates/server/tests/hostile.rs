@@ -1,16 +1,16 @@
-//! One client against everyone else: connection slots. Half-open HTTP connections are
-//! closed by the header-read timeout, one source address holds at most its cap of
-//! connections, one account at most its cap of sessions — and a fresh person signs in
-//! throughout.
+//! One client against everyone else: connection slots and requests. Half-open HTTP
+//! connections are closed by the header-read timeout, one source address holds at most its
+//! cap of connections, one account at most its cap of sessions, and one account's requests
+//! are served within its allowance — while everyone else is served throughout.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use merpati_protocol::{ErrorCode, ServerFrame};
+use merpati_protocol::{ClientFrame, ErrorCode, MAX_PAGE, Seq, ServerFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{Client, TestServer, key};
+use crate::support::{Client, TestServer, key, msg_id};
 
 /// Half a request: the head never ends.
 const HALF_A_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nHost: merpati\r\nUpgrade: websocket\r\n";
@@ -144,5 +144,48 @@ async fn one_account_holds_at_most_its_cap_of_connected_sessions() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(resumed, "the freed slot was not given back");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
+    let server = TestServer::start().await;
+    let (mut greedy, _, _) = server.signed_up("greedy").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = greedy.direct("bob").await.id;
+    let _pushed = bob.recv().await;
+
+    // Page after page of history, as fast as the socket takes them.
+    let (mut served, mut refused) = (0, 0);
+    for _ in 0..1_500 {
+        greedy
+            .send(&ClientFrame::History {
+                chat_id: chat,
+                before: Seq(u64::MAX),
+                limit: MAX_PAGE,
+            })
+            .await;
+        match greedy.recv().await {
+            ServerFrame::Page { .. } => served += 1,
+            ServerFrame::Error {
+                code: ErrorCode::TooManyRequests,
+                ..
+            } => refused += 1,
+            other => panic!("expected a page or TooManyRequests, got {other:?}"),
+        }
+    }
+    // The allowance (1,000 at once, refilling at twenty a second meanwhile), then refusals.
+    assert!(refused > 0, "{served} served, none refused");
+    assert!(served >= 1_000, "only {served} served");
+
+    // Everyone else is served as before: Bob reads and writes.
+    bob.send(&ClientFrame::History {
+        chat_id: chat,
+        before: Seq(u64::MAX),
+        limit: MAX_PAGE,
+    })
+    .await;
+    assert!(matches!(bob.recv().await, ServerFrame::Page { .. }));
+    bob.say(chat, msg_id(1), b"still served").await;
     server.stop().await;
 }

@@ -59,6 +59,13 @@ impl Engine {
             } => self.on_page(chat_id, messages, more),
             ServerFrame::SyncDone => self.on_sync_done(),
             ServerFrame::Receipt { chat_id, receipt } => self.on_receipt(chat_id, receipt),
+            // Answers to requests the engine does not make (the app has no devices screen yet).
+            ServerFrame::Sessions { .. } | ServerFrame::SessionEnded { .. } => {}
+            // The account ended this session from another of its devices: signed out here.
+            ServerFrame::Goodbye {
+                code: ErrorCode::SessionExpired,
+                ..
+            } => self.on_sign_in_refused(ErrorCode::SessionExpired),
             ServerFrame::Goodbye {
                 code: _,
                 retry_after_ms,

@@ -123,16 +123,24 @@ impl Engine {
         };
         self.keys.published = true;
         if crypto.replenish(one_time_keys) {
-            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
-            self.frames.push(ClientFrame::PublishKeys {
-                device: crypto.device_keys(),
-                // The connection is bound by the first publish, after `Welcome`.
-                device_proof: None,
-                one_time_keys,
-                fallback_key,
-            });
+            self.publish_new_keys();
         }
         self.send_outbox();
+    }
+
+    /// Publishes the device's keys not published yet, on the connection it is bound to.
+    fn publish_new_keys(&mut self) {
+        let Some(crypto) = self.crypto.as_mut() else {
+            return;
+        };
+        let (one_time_keys, fallback_key) = crypto.unpublished_keys();
+        self.frames.push(ClientFrame::PublishKeys {
+            device: crypto.device_keys(),
+            // The connection is bound by the first publish, after `Welcome`.
+            device_proof: None,
+            one_time_keys,
+            fallback_key,
+        });
     }
 
     /// Others' claims left this device short: tops up its one-time keys and, when its
@@ -151,14 +159,7 @@ impl Engine {
             crypto.replenish(one_time_keys)
         };
         if fresh {
-            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
-            self.frames.push(ClientFrame::PublishKeys {
-                device: crypto.device_keys(),
-                // The connection is bound by the first publish, after `Welcome`.
-                device_proof: None,
-                one_time_keys,
-                fallback_key,
-            });
+            self.publish_new_keys();
         }
     }
 

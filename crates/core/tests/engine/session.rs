@@ -10,7 +10,8 @@ use merpati_protocol::{
 use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 
 use crate::support::alice::{
-    ALICE, alice_key, challenged_alice, member, name, reconnect, stored_account, take_frames,
+    ALICE, alice_key, caught_up_alice, challenged_alice, member, name, reconnect, stored_account,
+    take_frames,
 };
 
 /// Opens a new connection and answers its challenge: the frames the engine sends back.
@@ -326,5 +327,21 @@ fn a_new_tab_of_a_signed_in_browser_becomes_a_device_of_its_own() {
                 &signature
             )
             .is_ok()
+    );
+}
+
+#[test]
+fn a_session_ended_from_another_device_signs_this_one_out() {
+    let mut engine = caught_up_alice();
+    let _ = engine.take_step();
+    engine.handle_frame(ServerFrame::Goodbye {
+        code: ErrorCode::SessionExpired,
+        retry_after_ms: None,
+    });
+    let step = engine.take_step();
+    assert!(
+        step.events.contains(&Event::SessionExpired),
+        "{:?}",
+        step.events
     );
 }

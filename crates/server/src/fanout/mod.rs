@@ -60,6 +60,8 @@ pub(crate) struct SessionId(pub(crate) u64);
 #[derive(Debug)]
 struct Subscriber {
     session: SessionId,
+    /// The hash of the session token it signed in with: what ending a session finds it by.
+    token_hash: [u8; 32],
     queue: Arc<Queue>,
     /// The device the session published keys for, if it has.
     device: Option<DeviceKey>,
@@ -91,6 +93,9 @@ struct QueueState {
     frames: VecDeque<Bytes>,
     /// No more frames will come.
     closed: bool,
+    /// The account ended this session (from another of its sessions): it is to close for
+    /// good rather than as a slow one.
+    ended: bool,
 }
 
 /// The frames delivered to one session, oldest first.
@@ -108,6 +113,11 @@ impl Frames {
             }
             self.queue.ready.notified().await;
         }
+    }
+
+    /// Whether the account ended this session.
+    pub(crate) fn was_ended(&self) -> bool {
+        lock(&self.queue.state).ended
     }
 
     /// The next frame if one waits: `Some(None)` when none will come any more, `None` when
@@ -189,7 +199,13 @@ impl FanOut {
     /// Puts a session of `user` online; `privacy` is the account's as read at sign-in (if the
     /// account is online already, the registry's copy is kept: it is at least as fresh). The
     /// account's first session makes it `Online` to those watching it.
-    pub(crate) fn join(&self, user: UserId, session: SessionId, privacy: Privacy) -> Subscription {
+    pub(crate) fn join(
+        &self,
+        user: UserId,
+        session: SessionId,
+        token_hash: [u8; 32],
+        privacy: Privacy,
+    ) -> Subscription {
         let queue = Arc::new(Queue::default());
         let frames = Frames {
             queue: Arc::clone(&queue),
@@ -197,6 +213,7 @@ impl FanOut {
         let evict = CancellationToken::new();
         let subscriber = Subscriber {
             session,
+            token_hash,
             queue,
             device: None,
             watching: None,
@@ -327,6 +344,19 @@ impl FanOut {
         for subscriber in sessions.flat_map(|account| &account.sessions) {
             if subscriber.device == Some(device.device) {
                 offer(subscriber, frame);
+            }
+        }
+    }
+
+    /// Closes the connections of `user`'s session signed in with `token_hash`: they are
+    /// told `Goodbye { SessionExpired }` and close for good.
+    pub(crate) fn end_session(&self, user: UserId, token_hash: &[u8; 32]) {
+        let online = read(&self.inner.online);
+        let sessions = online.accounts.get(&user).into_iter();
+        for subscriber in sessions.flat_map(|account| &account.sessions) {
+            if subscriber.token_hash == *token_hash {
+                lock(&subscriber.queue.state).ended = true;
+                subscriber.evict.cancel();
             }
         }
     }

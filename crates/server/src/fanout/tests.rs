@@ -11,9 +11,9 @@ fn a_frame_reaches_every_session_of_every_member_but_the_skipped_one() {
         fanout.next_session_id(),
         fanout.next_session_id(),
     );
-    let mut alice_tab1 = fanout.join(alice, a1, Privacy::default());
-    let mut alice_tab2 = fanout.join(alice, a2, Privacy::default());
-    let mut bob_tab = fanout.join(bob, b1, Privacy::default());
+    let mut alice_tab1 = fanout.join(alice, a1, [0; 32], Privacy::default());
+    let mut alice_tab2 = fanout.join(alice, a2, [0; 32], Privacy::default());
+    let mut bob_tab = fanout.join(bob, b1, [0; 32], Privacy::default());
     let frame = Bytes::from_static(b"frame");
     fanout.deliver(&[alice, bob], &frame, Some(a1));
     assert_eq!(alice_tab1.frames.try_recv(), None);
@@ -31,9 +31,9 @@ fn a_to_device_frame_reaches_only_the_sessions_bound_to_its_device() {
         fanout.next_session_id(),
         fanout.next_session_id(),
     );
-    let mut phone_tab = fanout.join(alice, s1, Privacy::default());
-    let mut laptop_tab = fanout.join(alice, s2, Privacy::default());
-    let mut unbound_tab = fanout.join(alice, s3, Privacy::default());
+    let mut phone_tab = fanout.join(alice, s1, [0; 32], Privacy::default());
+    let mut laptop_tab = fanout.join(alice, s2, [0; 32], Privacy::default());
+    let mut unbound_tab = fanout.join(alice, s3, [0; 32], Privacy::default());
     fanout.bind_device(alice, s1, phone);
     fanout.bind_device(alice, s2, laptop);
     let frame = Bytes::from_static(b"olm");
@@ -53,7 +53,7 @@ fn a_to_device_frame_reaches_only_the_sessions_bound_to_its_device() {
 fn a_session_that_cannot_keep_up_is_evicted() {
     let fanout = FanOut::new();
     let user = UserId(1);
-    let slow = fanout.join(user, fanout.next_session_id(), Privacy::default());
+    let slow = fanout.join(user, fanout.next_session_id(), [0; 32], Privacy::default());
     let frame = Bytes::from_static(b"x");
     for _ in 0..SESSION_QUEUE {
         fanout.deliver(&[user], &frame, None);
@@ -69,7 +69,7 @@ async fn a_waiting_session_wakes_for_each_frame_in_order_and_hears_when_it_was_l
     let user = UserId(7);
     let Subscription {
         mut frames, guard, ..
-    } = fanout.join(user, fanout.next_session_id(), Privacy::default());
+    } = fanout.join(user, fanout.next_session_id(), [0; 32], Privacy::default());
     let waiting = tokio::spawn(async move {
         let mut got = Vec::new();
         while let Some(frame) = frames.recv().await {
@@ -93,7 +93,7 @@ async fn a_waiting_session_wakes_for_each_frame_in_order_and_hears_when_it_was_l
 fn an_idle_queue_holds_no_frames_memory_and_gives_a_burst_back() {
     let fanout = FanOut::new();
     let user = UserId(8);
-    let mut subscription = fanout.join(user, fanout.next_session_id(), Privacy::default());
+    let mut subscription = fanout.join(user, fanout.next_session_id(), [0; 32], Privacy::default());
     assert_eq!(lock(&subscription.frames.queue.state).frames.capacity(), 0);
     for _ in 0..200 {
         fanout.deliver(&[user], &Bytes::from_static(b"x"), None);
@@ -105,7 +105,12 @@ fn an_idle_queue_holds_no_frames_memory_and_gives_a_burst_back() {
 #[test]
 fn dropping_the_guard_takes_the_session_offline() {
     let fanout = FanOut::new();
-    let subscription = fanout.join(UserId(5), fanout.next_session_id(), Privacy::default());
+    let subscription = fanout.join(
+        UserId(5),
+        fanout.next_session_id(),
+        [0; 32],
+        Privacy::default(),
+    );
     assert!(fanout.is_online(UserId(5)));
     drop(subscription);
     assert!(!fanout.is_online(UserId(5)));

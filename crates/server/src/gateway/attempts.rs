@@ -21,7 +21,7 @@ use std::time::Duration;
 use merpati_protocol::{ErrorCode, Username};
 
 use crate::Error;
-use crate::throttle::{AddressKey, Rate, Throttle};
+use crate::throttle::{AddressKey, Rate, TABLE_CAPACITY, Throttle};
 
 /// Failed sign-ins one source address may have: a burst for typos and a household behind
 /// one address, then a slow trickle.
@@ -34,8 +34,6 @@ pub(crate) const FAILURES_PER_ACCOUNT: Rate = Rate {
     per_minute: 5,
     burst: 10,
 };
-/// Keys each table holds at most (see `throttle`).
-const TABLE_CAPACITY: usize = 100_000;
 /// Addresses remembered per account as ones it signed in from.
 const KNOWN_ADDRESSES_PER_ACCOUNT: usize = 8;
 

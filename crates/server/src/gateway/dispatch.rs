@@ -36,7 +36,9 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
         | ClientFrame::RemoveMember { request, .. }
         | ClientFrame::RenameGroup { request, .. }
         | ClientFrame::SetAdmin { request, .. }
-        | ClientFrame::SetBlocked { request, .. } => Some(*request),
+        | ClientFrame::SetBlocked { request, .. }
+        | ClientFrame::ListSessions { request }
+        | ClientFrame::EndSession { request, .. } => Some(*request),
         ClientFrame::Authenticate { .. }
         | ClientFrame::Send { .. }
         | ClientFrame::Sync { .. }
@@ -91,6 +93,16 @@ impl<S: FrameSocket> Session<S> {
                 }
             };
         };
+        if let Err(wait) = self.gateway.limits.take_request(me.id, &frame) {
+            let seconds = wait.as_secs().saturating_add(1);
+            let request = request_of(&frame);
+            return Box::pin(self.refuse(
+                request,
+                ErrorCode::TooManyRequests,
+                format!("too many requests of this kind; try again in {seconds} s"),
+            ))
+            .await;
+        }
         match frame {
             ClientFrame::Authenticate { .. } => {
                 Box::pin(self.refuse(None, ErrorCode::Malformed, "already signed in")).await
@@ -192,6 +204,12 @@ impl<S: FrameSocket> Session<S> {
             }
             ClientFrame::QueryKeys { request, users } => {
                 Box::pin(self.query_keys(&me, request, users)).await
+            }
+            ClientFrame::ListSessions { request } => {
+                Box::pin(self.list_sessions(&me, request)).await
+            }
+            ClientFrame::EndSession { request, session } => {
+                Box::pin(self.end_session(&me, request, session)).await
             }
             ClientFrame::ClaimKeys { request, devices } => {
                 Box::pin(self.claim_keys(&me, request, devices)).await

@@ -116,9 +116,13 @@ impl<S: FrameSocket> Session<S> {
         }
         let published = match checked {
             Ok(()) => {
+                let session = self
+                    .signed_in
+                    .as_ref()
+                    .map_or([0; 32], |signed_in| signed_in.token_hash);
                 self.gateway
                     .storage
-                    .publish_keys(device, one_time_keys, fallback_key)
+                    .publish_keys(session, device, one_time_keys, fallback_key)
                     .await
             }
             Err(error) => Err(error),

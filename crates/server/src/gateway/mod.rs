@@ -22,6 +22,7 @@
 //!   [`Admitted`], what a connection holds while it runs.
 //! - `socket`: writing to the peer: frames, errors, `Goodbye`, the closing handshake.
 //! - `dispatch`: decoding what the peer sends and handing each frame to its handler, boxed.
+//! - `sessions`: the account's sessions: `ListSessions`, `EndSession`.
 //! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`; `attempts`: failed
 //!   sign-ins throttled per source address and per account.
 //! - `in_flight`: the writes a session waits for, in order: messages and receipts.
@@ -49,6 +50,7 @@ mod messages;
 mod presence;
 mod receipts;
 mod session;
+mod sessions;
 mod sign_in;
 mod socket;
 mod sync;

@@ -279,6 +279,19 @@ impl<S: FrameSocket> Session<S> {
                     Box::pin(self.goodbye(ErrorCode::ShuttingDown, jitter(min, max))).await;
                     Ok(Flow::Close(close_code::AWAY, "the server is shutting down"))
                 }
+                // Ended by the account from another session: for good.
+                Event::Evicted
+                    if self
+                        .deliveries
+                        .as_ref()
+                        .is_some_and(|frames| frames.was_ended()) =>
+                {
+                    Box::pin(self.farewell(ErrorCode::SessionExpired)).await;
+                    Ok(Flow::Close(
+                        close_code::POLICY,
+                        "this session was ended; sign in again",
+                    ))
+                }
                 // A closed queue means the registry let go of this session: same as eviction.
                 Event::Evicted | Event::Deliver(None) => {
                     let (min, max) = EVICTED_RETRY_AFTER_MS;

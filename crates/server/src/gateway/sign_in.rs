@@ -169,7 +169,10 @@ impl<S: FrameSocket> Session<S> {
                 tracing::Span::current().record("account", member.id.0);
                 tracing::info!(username = %member.username, "signed in");
                 // Go online before Welcome, so nothing sent to the account from now on is missed.
-                let online = self.gateway.fanout.join(member.id, self.id, privacy);
+                let online = self
+                    .gateway
+                    .fanout
+                    .join(member.id, self.id, token_hash, privacy);
                 self.deliveries = Some(online.frames);
                 self.evicted = online.evicted;
                 self.signed_in = Some(SignedIn {

@@ -126,6 +126,16 @@ impl<S: FrameSocket> Session<S> {
             .await;
     }
 
+    /// Says `Goodbye` with no time to come back: the peer is not to reconnect by itself.
+    pub(super) async fn farewell(&mut self, code: ErrorCode) {
+        let _ = self
+            .write_frame(&ServerFrame::Goodbye {
+                code,
+                retry_after_ms: None,
+            })
+            .await;
+    }
+
     /// Sends a Close frame and waits a moment for the peer's.
     pub(super) async fn close(&mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {

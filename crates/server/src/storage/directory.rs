@@ -75,15 +75,20 @@ impl Storage {
         self.read(move |conn| sql::keys::account_key(conn, account))
     }
 
-    /// Adds or updates a device whose signature the caller has verified, with its new keys.
+    /// Adds or updates a device (whose signature the caller has verified) with its new keys,
+    /// and notes it as the device of the session whose token hash is `session`.
     pub(crate) fn publish_keys(
         &self,
+        session: [u8; 32],
         device: DeviceKeys,
         one_time_keys: Vec<OneTimeKey>,
         fallback_key: Option<OneTimeKey>,
     ) -> impl Future<Output = Result<Published, Error>> {
         self.write(move |conn, now| {
-            sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)
+            let published =
+                sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)?;
+            sql::accounts::bind_session_device(conn, &session, &device.device.0)?;
+            Ok(published)
         })
     }
 

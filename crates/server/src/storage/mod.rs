@@ -251,6 +251,24 @@ impl Storage {
         })
     }
 
+    /// An account's sessions, newest use first.
+    pub(crate) fn sessions_of(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<sql::accounts::SessionRow>, Error>> {
+        self.read(move |conn| sql::accounts::sessions_of(conn, account))
+    }
+
+    /// Ends one of `account`'s sessions (named by its token hash's first half); `None` if
+    /// there is no such session.
+    pub(crate) fn end_session(
+        &self,
+        account: UserId,
+        prefix: [u8; 16],
+    ) -> impl Future<Output = Result<Option<sql::accounts::EndedSession>, Error>> {
+        self.write(move |conn, _| sql::accounts::end_session(conn, account, &prefix))
+    }
+
     /// The account a session token's hash belongs to, with its privacy, if the session
     /// exists and has been used within [`SESSION_IDLE_LIMIT_MS`]. One read, mostly:
     /// resuming is what a reconnecting crowd does, so the time of use is written only when

@@ -134,7 +134,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 4: whether a device's fallback key has been handed out since it was published, so that
     // the device learns to replace it even if it was offline then; when each device was last
     // active; each sender's share of a device's to-device queue; and when each session was
-    // last used.
+    // last used, and from which device, so that an account can list and end its sessions.
     "
     ALTER TABLE devices ADD COLUMN fallback_claimed INTEGER NOT NULL DEFAULT 0;
     -- When the device last published its keys (every connection does): the longest-inactive
@@ -145,6 +145,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- When each session was last used; sessions idle for too long end. Existing ones count
     -- as used now.
     ALTER TABLE sessions ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;
+    -- The device a session's browser published keys for: ending the session removes it.
+    ALTER TABLE sessions ADD COLUMN device_key BLOB;
+    CREATE INDEX sessions_by_account ON sessions (account_id);
     UPDATE sessions SET last_used_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     ",
 ];

@@ -7,7 +7,7 @@
 use merpati_protocol::{ErrorCode, Member, UserId, Username};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{blocks, int, uint, username};
+use super::{blocks, int, key32, uint, username};
 use crate::Error;
 use crate::privacy::Privacy;
 use crate::storage::{Account, PresenceFacts};
@@ -112,6 +112,88 @@ pub(crate) fn session(
         })
         .optional()?;
     Ok(member)
+}
+
+/// One row of [`sessions_of`]: (token hash, device, created, last used).
+pub(crate) type SessionRow = ([u8; 32], Option<Vec<u8>>, i64, i64);
+
+/// An account's sessions, newest use first.
+pub(crate) fn sessions_of(conn: &Connection, account: UserId) -> Result<Vec<SessionRow>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT token_hash, device_key, created_ms, last_used_ms FROM sessions
+         WHERE account_id = ?1 ORDER BY last_used_ms DESC",
+    )?;
+    let sessions = statement
+        .query_map([int(account.0)], |row| {
+            Ok((key32(row.get(0)?)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(sessions)
+}
+
+/// Notes which device a session's browser is.
+pub(crate) fn bind_session_device(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    device: &[u8; 32],
+) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE sessions SET device_key = ?2 WHERE token_hash = ?1")?
+        .execute(params![&token_hash[..], &device[..]])?;
+    Ok(())
+}
+
+/// A session [`end_session`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EndedSession {
+    /// Its token's hash: what its open connections are found by.
+    pub(crate) token_hash: [u8; 32],
+    /// Its device, if that left the directory with it.
+    pub(crate) deleted_device: Option<[u8; 32]>,
+}
+
+/// Ends the session of `account` whose token hash starts with `prefix`: deletes it, and
+/// its device when no other session of the account is on it; `None` if there is no such
+/// session.
+pub(crate) fn end_session(
+    conn: &Connection,
+    account: UserId,
+    prefix: &[u8; 16],
+) -> Result<Option<EndedSession>, Error> {
+    let found: Option<([u8; 32], Option<Vec<u8>>)> = conn
+        .prepare_cached(
+            "SELECT token_hash, device_key FROM sessions
+             WHERE account_id = ?1 AND substr(token_hash, 1, 16) = ?2",
+        )?
+        .query_row(params![int(account.0), &prefix[..]], |row| {
+            Ok((key32(row.get(0)?)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((token_hash, device)) = found else {
+        return Ok(None);
+    };
+    delete_session(conn, &token_hash)?;
+    let mut deleted_device = None;
+    if let Some(device) = device {
+        let device = key32(device)?;
+        let others: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM sessions WHERE account_id = ?1 AND device_key = ?2",
+            )?
+            .query_row(params![int(account.0), &device[..]], |row| row.get(0))?;
+        if others == 0
+            && super::keys::delete_device(
+                conn,
+                account,
+                &merpati_protocol::keys::DeviceKey(device),
+            )?
+        {
+            deleted_device = Some(device);
+        }
+    }
+    Ok(Some(EndedSession {
+        token_hash,
+        deleted_device,
+    }))
 }
 
 /// Notes that a session was used at `now_ms`.

@@ -6,7 +6,7 @@ use merpati_protocol::content::{SystemEvent, is_system_body};
 use merpati_protocol::{
     ChatId, ChatKind, ClientMsgId, ErrorCode, MAX_FRAME_BYTES, MessageFrame, Seq, UserId,
 };
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Rows, params};
 
 use super::chats::kind_for_member;
 use super::{PAGE_OVERHEAD, blocks, int, uint};
@@ -188,21 +188,50 @@ fn message(chat: ChatId, row: &Row<'_>) -> rusqlite::Result<MessageFrame> {
     })
 }
 
-/// Keeps the first messages of `messages` that fit one frame; `true` if some were dropped.
-fn fit_in_frame(messages: &mut Vec<MessageFrame>) -> bool {
-    let mut budget = MAX_FRAME_BYTES - PAGE_OVERHEAD;
-    let fitting = messages
-        .iter()
-        .take_while(|message| {
-            let cost = MESSAGE_OVERHEAD + message.body.len();
-            let fits = cost <= budget;
-            budget = budget.saturating_sub(cost);
-            fits
-        })
-        .count();
-    let dropped = fitting < messages.len();
-    messages.truncate(fitting);
-    dropped
+/// What is left of one `Page` frame as messages are added to it.
+struct PageBudget {
+    bytes: usize,
+}
+
+impl PageBudget {
+    fn new() -> PageBudget {
+        PageBudget {
+            bytes: MAX_FRAME_BYTES - PAGE_OVERHEAD,
+        }
+    }
+
+    /// Takes room for `message`; `false` (taking nothing) if it does not fit.
+    fn admit(&mut self, message: &MessageFrame) -> bool {
+        let cost = MESSAGE_OVERHEAD + message.body.len();
+        if cost > self.bytes {
+            return false;
+        }
+        self.bytes -= cost;
+        true
+    }
+}
+
+/// Reads messages off `rows` until `limit` are read or the next would not fit one frame;
+/// `true` if more remain. Rows past the page are never stepped to, so a page costs the
+/// reader what it sends (and one message more at most), not `limit` bodies.
+fn read_page(
+    chat: ChatId,
+    mut rows: Rows<'_>,
+    limit: u32,
+) -> Result<(Vec<MessageFrame>, bool), Error> {
+    let mut budget = PageBudget::new();
+    let mut messages = Vec::new();
+    while let Some(row) = rows.next()? {
+        if messages.len() >= limit as usize {
+            return Ok((messages, true));
+        }
+        let message = message(chat, row)?;
+        if !budget.admit(&message) {
+            return Ok((messages, true));
+        }
+        messages.push(message);
+    }
+    Ok((messages, false))
 }
 
 /// Messages with a sequence above `after`, oldest first; `more` if newer ones remain.
@@ -216,14 +245,8 @@ pub(crate) fn read_after(
         "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages
          WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let mut messages = statement
-        .query_map([int(chat.0), int(after.0), i64::from(limit) + 1], |row| {
-            message(chat, row)
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    more |= fit_in_frame(&mut messages);
+    let rows = statement.query([int(chat.0), int(after.0), i64::from(limit) + 1])?;
+    let (messages, more) = read_page(chat, rows, limit)?;
     Ok(Page { messages, more })
 }
 
@@ -240,14 +263,8 @@ pub(crate) fn read_before(
          WHERE chat_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
     )?;
     // Newest first, so that cutting to fit a frame keeps the messages nearest `before`.
-    let mut messages = statement
-        .query_map([int(chat.0), int(before.0), i64::from(limit) + 1], |row| {
-            message(chat, row)
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    more |= fit_in_frame(&mut messages);
+    let rows = statement.query([int(chat.0), int(before.0), i64::from(limit) + 1])?;
+    let (mut messages, more) = read_page(chat, rows, limit)?;
     messages.reverse();
     Ok(Page { messages, more })
 }
@@ -269,8 +286,15 @@ mod tests {
 
     #[test]
     fn a_page_cut_to_fit_encodes_within_the_frame_limit() {
-        let mut messages: Vec<_> = (0..10).map(|_| frame(16 * 1024)).collect();
-        assert!(fit_in_frame(&mut messages));
+        let mut budget = PageBudget::new();
+        let messages: Vec<_> = (0..10)
+            .map(|_| frame(16 * 1024))
+            .take_while(|message| budget.admit(message))
+            .collect();
+        assert!(
+            messages.len() < 10,
+            "ten 16 KiB messages do not fit one frame"
+        );
         let page = merpati_protocol::ServerFrame::Page {
             chat_id: ChatId(u64::MAX),
             messages,

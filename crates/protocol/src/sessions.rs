@@ -1,0 +1,26 @@
+//! An account's sessions as the account itself sees them: where it is signed in, so that it
+//! can end a session it does not recognise (a lost phone, a stolen token).
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::DeviceKey;
+
+/// Names one session of the account to the account: the first half of the SHA-256 of its
+/// token, which says nothing about the token itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionRef(pub [u8; 16]);
+
+/// One session of the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Which one.
+    pub session: SessionRef,
+    /// The device its browser published keys for, if it has.
+    pub device: Option<DeviceKey>,
+    /// When it was made (signing in), in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// When it was last used to connect, to the day.
+    pub last_used_ms: u64,
+    /// Whether it is the session asking.
+    pub current: bool,
+}
