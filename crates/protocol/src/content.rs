@@ -87,21 +87,24 @@ impl SystemEvent {
     }
 }
 
-/// Whether a client-sent body claims to be a server-written line (the server refuses it).
+/// Whether a client-sent body claims to be a server-written line (the server refuses it):
+/// exactly when [`EncryptedBody::from_body`], which every member's device reads it with,
+/// would read a `System` line.
 pub fn is_system_body(body: &[u8]) -> bool {
-    // The server asks this of every message it is sent: a body whose first byte is not the
-    // `System` variant's index cannot be one, and is not decoded (a Megolm body would be
-    // copied whole into the decoded envelope only to be dropped).
-    body.first() == Some(&SYSTEM_VARIANT)
+    // The server asks this of every message it is sent. A Megolm body starts with its
+    // variant's index, and is not decoded (it would be copied whole into the decoded envelope
+    // only to be dropped). Any other body is: postcard also reads overlong varints (`81 00` is
+    // index 1), so no first byte but `MEGOLM_VARIANT` rules a `System` line out.
+    body.first() != Some(&MEGOLM_VARIANT)
         && matches!(
             EncryptedBody::from_body(body),
             Some(EncryptedBody::System(_))
         )
 }
 
-/// The first byte of an encoded [`EncryptedBody::System`]: postcard writes a variant's index
-/// as a varint, and indexes below 128 take one byte.
-const SYSTEM_VARIANT: u8 = 1;
+/// The first byte of an encoded [`EncryptedBody::MegolmV1`]: its variant's index, 0, which no
+/// varint of another index starts with.
+const MEGOLM_VARIANT: u8 = 0;
 
 impl EncryptedBody {
     /// Encodes the envelope as a message body.
@@ -348,7 +351,7 @@ mod tests {
         };
         let line = SystemEvent::Left { user: member };
         assert!(is_system_body(&line.to_body()));
-        assert!(!is_system_body(&[SYSTEM_VARIANT, 0xff]));
+        assert!(!is_system_body(&[1, 0xff]));
         assert!(!is_system_body(
             &EncryptedBody::MegolmV1 {
                 sender_device: crate::keys::DeviceKey([0; 32]),
@@ -358,7 +361,19 @@ mod tests {
             .to_body()
         ));
         assert!(!is_system_body(&[0xff]));
-        assert_eq!(line.to_body().first(), Some(&SYSTEM_VARIANT));
+    }
+
+    /// Found by `fuzz/fuzz_targets/content.rs`: the variant index written as the overlong
+    /// varint `81 00` passed the server's first-byte check, and every device showed the body
+    /// as a line the server wrote.
+    #[test]
+    fn a_system_line_with_an_overlong_variant_index_is_still_refused() {
+        let forged = [0x81, 0x00, 0x00, 0x01, 0x03, b'y', b'a', b'i', 0x00];
+        assert!(matches!(
+            EncryptedBody::from_body(&forged),
+            Some(EncryptedBody::System(SystemEvent::Created { .. }))
+        ));
+        assert!(is_system_body(&forged));
     }
 
     #[test]

@@ -55,7 +55,8 @@ impl ClientMsgId {
 impl ClientMsgId {
     /// Parses the 32 hex digits written by [`ClientMsgId::to_hex`].
     pub fn from_hex(hex: &str) -> Option<ClientMsgId> {
-        if hex.len() != 32 || !hex.is_ascii() {
+        // Hex digits only: `from_str_radix` below would also take a sign (`+f` is 15).
+        if hex.len() != 32 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return None;
         }
         let mut bytes = [0u8; 16];
@@ -95,5 +96,16 @@ mod tests {
         assert_eq!(ClientMsgId::from_hex("xy".repeat(16).as_str()), None);
         assert_eq!(ClientMsgId::from_hex("ab"), None);
         assert_eq!(ClientMsgId::from_hex(&"é".repeat(16)), None);
+    }
+
+    /// Found by `fuzz/fuzz_targets/identifiers.rs`: a sign before a digit was read as part of
+    /// the number, so `+f` spelt the byte `0f`.
+    #[test]
+    fn client_msg_id_hex_refuses_signs() {
+        assert_eq!(ClientMsgId::from_hex(&"+f".repeat(16)), None);
+        assert_eq!(
+            ClientMsgId::from_hex(&format!("+a{}", "00".repeat(15))),
+            None
+        );
     }
 }
