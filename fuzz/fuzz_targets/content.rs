@@ -13,9 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use merpati_protocol::content::{
-    EncryptedBody, MessageContent, Sealed, is_system_body, text_body,
-};
+use merpati_protocol::content::{EncryptedBody, MessageContent, Sealed, is_system_body, text_body};
 use merpati_protocol::{decode, encode};
 
 fuzz_target!(|data: &[u8]| {
@@ -26,11 +24,17 @@ fuzz_target!(|data: &[u8]| {
         "the server's check agrees with the envelope"
     );
     if let Some(envelope) = envelope {
-        assert_eq!(EncryptedBody::from_body(&envelope.to_body()), Some(envelope));
+        assert_eq!(
+            EncryptedBody::from_body(&envelope.to_body()),
+            Some(envelope)
+        );
     }
 
     if let Some(content) = MessageContent::from_body(data) {
-        assert_eq!(MessageContent::from_body(&content.to_body()), Some(content.clone()));
+        assert_eq!(
+            MessageContent::from_body(&content.to_body()),
+            Some(content.clone())
+        );
         assert_ne!(
             content.text().is_some(),
             content.target().is_some(),

@@ -4,10 +4,13 @@
 //! Several decoders only show what they do inside a device's state: a to-device message
 //! opens only with the Olm session it was sent on, a Megolm body only with its session, a
 //! backup entry only under the account's backup key. [`DeviceFixture`] is such a state, made
-//! once by `examples/seed_corpora.rs` from two real devices talking to each other and
+//! once by `examples/seed_corpora/` from two real devices talking to each other and
 //! committed as `fixtures/device.postcard`; the seeds in `corpus/` were made in the same run,
-//! so they are valid against it. Targets rebuild the device from the fixture for every input,
-//! so an input's outcome never depends on the inputs before it.
+//! so they are valid against it. Every input meets the fixture's state: `client_store`
+//! restores an engine from it for each input; `keys` and `backup`, for which rebuilding the
+//! device would cost more than the input, keep one and rebuild it after any input that may
+//! have changed it. So an input's outcome never depends on the inputs before it, and a crash
+//! replays alone.
 //!
 //! A target that feeds more than one decoder takes the first input byte as a selector
 //! ([`KeysInput`], [`BackupInput`], [`StoreKind`]); the rest is what that decoder reads.
@@ -31,6 +34,10 @@ pub const BACKUP_CONTEXT: &[u8] = b"merpati/key-backup/v1";
 /// The key the `client_store` target seals records with (any key does: the store's is random).
 pub const STORE_KEY: [u8; 32] = [0x5a; 32];
 
+/// Device A's username and passphrase: what its passphrase-derived keys come from, with
+/// `KdfParams::FAST_INSECURE`.
+pub const FIXTURE_CREDENTIALS: (&str, &str) = ("sari", "sari's long passphrase");
+
 /// Device A's stored state after it met device B in chat 7: A verified B's keys, received
 /// B's Megolm session over Olm, and holds B's first messages.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +56,7 @@ pub struct DeviceFixture {
 
 impl DeviceFixture {
     /// Reads the committed fixture. Panics if it does not decode: the harness is broken then,
-    /// not the code under test (run `examples/seed_corpora.rs` again).
+    /// not the code under test (run `examples/seed_corpora/` again).
     pub fn decode(bytes: &[u8]) -> DeviceFixture {
         postcard::from_bytes(bytes).expect("fixtures/device.postcard decodes")
     }

@@ -15,7 +15,7 @@ use merpati_core::e2e::{DeviceCrypto, Opened, RoomKey, StoredCryptoRecord};
 use merpati_core::{AccountRecord, AccountSecrets, ChatRecord, MessageRecord};
 use merpati_fuzz::DeviceFixture;
 use merpati_protocol::content::{MessageContent, Quote};
-use merpati_protocol::keys::{ClaimedKey, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys};
+use merpati_protocol::keys::{ClaimedKey, OneTimeKey, ToDeviceMessage, UserKeys};
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientMsgId, Epoch, Member, Receipt, Seq, UserId, Username,
 };
@@ -51,9 +51,6 @@ pub struct Exchange {
     /// A's store key wrapped by A's passphrase-derived key (the `keys` object store).
     pub wrapped_store_key: Vec<u8>,
 }
-
-/// A's passphrase: the `client_store` target derives A's wrapping key from it.
-pub const A_PASSPHRASE: &str = "sari's long passphrase";
 
 fn username(name: &str) -> Result<Username, Box<dyn Error>> {
     Ok(Username::parse(name)?)
@@ -125,7 +122,8 @@ fn contents() -> Vec<MessageContent> {
 impl Exchange {
     /// Runs the exchange; fails if any step does not do what the seeds rely on.
     pub fn run() -> Result<Exchange, Box<dyn Error>> {
-        let a_key = account_key("sari", A_PASSPHRASE)?;
+        let (a_name, a_passphrase) = merpati_fuzz::FIXTURE_CREDENTIALS;
+        let a_key = account_key(a_name, a_passphrase)?;
         let b_key = account_key("tomo", "tomo's long passphrase")?;
         let (mut a, a_entry, a_keys) = new_device(UserId(1), &a_key)?;
         let (mut b, b_entry, b_keys) = new_device(UserId(2), &b_key)?;
@@ -254,7 +252,9 @@ fn message(
         client_msg_id: ClientMsgId([n + 1; 16]),
         sender: sender.user(),
         sent_at_ms: NOW_MS + u64::from(n) * 1_000,
-        body: sender.encrypt(chat, content).ok_or("B has chat's session")?,
+        body: sender
+            .encrypt(chat, content)
+            .ok_or("B has chat's session")?,
     })
 }
 

@@ -6,6 +6,7 @@
 //! ([`devices`]) and only fit each other: write them together. Seeds already in a corpus are
 //! replaced; what fuzzing added stays.
 
+mod bridge_messages;
 mod devices;
 mod samples;
 
@@ -14,9 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use merpati_core::search::{SearchDoc, SearchSegment};
-use merpati_core::{
-    DraftRecord, HiddenRecord, OutboxRecord, PrivacySettings, SettingsRecord,
-};
+use merpati_core::{DraftRecord, HiddenRecord, OutboxRecord, PrivacySettings, SettingsRecord};
 use merpati_fuzz::{BackupInput, KeysInput, ServerRow, StoreKind};
 use merpati_protocol::content::{EncryptedBody, Sealed};
 use merpati_protocol::{
@@ -210,10 +209,10 @@ fn backup(root: &Path, exchange: &Exchange) -> Seeds {
 
 fn bridge(root: &Path) -> Seeds {
     let mut seeds = Seeds::new(root, "bridge");
-    for command in samples::commands() {
+    for command in bridge_messages::commands() {
         seeds.add(merpati_bridge::encode(&command));
     }
-    for update in samples::updates() {
+    for update in bridge_messages::updates() {
         seeds.add(merpati_bridge::encode(&update));
     }
     seeds
@@ -222,7 +221,8 @@ fn bridge(root: &Path) -> Seeds {
 fn client_store(root: &Path, exchange: &Exchange) -> Result<Seeds, Box<dyn Error>> {
     let mut seeds = Seeds::new(root, "client_store");
     let fixture = &exchange.fixture;
-    let mut add = |kind: StoreKind, plaintext: Vec<u8>| seeds.add_selected(kind.selector(), &plaintext);
+    let mut add =
+        |kind: StoreKind, plaintext: Vec<u8>| seeds.add_selected(kind.selector(), &plaintext);
     add(StoreKind::Account, encode(&fixture.account));
     for chat in &fixture.chats {
         let mut group = chat.clone();
@@ -242,7 +242,10 @@ fn client_store(root: &Path, exchange: &Exchange) -> Result<Seeds, Box<dyn Error
     for message in &exchange.messages {
         add(StoreKind::Messages, encode(message));
     }
-    let first = exchange.messages.first().ok_or("the exchange wrote messages")?;
+    let first = exchange
+        .messages
+        .first()
+        .ok_or("the exchange wrote messages")?;
     add(
         StoreKind::Outbox,
         encode(&OutboxRecord {

@@ -1,18 +1,13 @@
-//! Hand-written samples of every frame, bridge message, message content and name, for the
-//! seeds no device exchange produces (the exchange's real keys and bodies are added to them in
-//! `main.rs`).
+//! Hand-written samples of every frame, message content and name, for the seeds no device
+//! exchange produces (the exchange's real keys and bodies are added to them in `main.rs`).
 
-use merpati_bridge::{
-    AuthMode, ChatRow, Command, ConnectionPhase, MemberRow, MessageLock, MessageReceipts,
-    MessageRow, MessageStatus, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow,
-    ReceiptState, RowsChange, SearchRow, SignOutReason, Update, View,
-};
 use merpati_protocol::content::{MessageContent, Quote, SystemEvent};
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::keys::{
     BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
     UserKeys,
 };
+use merpati_protocol::sessions::{SessionInfo, SessionRef};
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
     NewChat, Presence, Receipt, RequestId, Seq, ServerFrame, UserId, Username,
@@ -133,6 +128,7 @@ pub fn client_frames() -> Vec<ClientFrame> {
         ClientFrame::Logout,
         ClientFrame::PublishKeys {
             device: device_keys(),
+            device_proof: Some(vec![6; 64]),
             one_time_keys: vec![one_time_key()],
             fallback_key: Some(one_time_key()),
         },
@@ -199,6 +195,11 @@ pub fn client_frames() -> Vec<ClientFrame> {
             client_msg_id: ClientMsgId([2; 16]),
             body: vec![3; 20],
             target: ClientMsgId([1; 16]),
+        },
+        ClientFrame::ListSessions { request },
+        ClientFrame::EndSession {
+            request,
+            session: SessionRef([8; 16]),
         },
     ]
 }
@@ -268,6 +269,10 @@ pub fn server_frames() -> Vec<ServerFrame> {
             retry_after_ms: Some(1000),
         },
         ServerFrame::KeysPublished { one_time_keys: 50 },
+        ServerFrame::KeysClaimed {
+            one_time_keys: 12,
+            fallback_claimed: true,
+        },
         ServerFrame::Keys {
             request,
             users: vec![UserKeys {
@@ -283,7 +288,10 @@ pub fn server_frames() -> Vec<ServerFrame> {
                 key: Some(one_time_key()),
             }],
         },
-        ServerFrame::ToDeviceSent { request },
+        ServerFrame::ToDeviceSent {
+            request,
+            refused: vec![device()],
+        },
         ServerFrame::ToDevice {
             id: 4,
             sender: device(),
@@ -319,6 +327,17 @@ pub fn server_frames() -> Vec<ServerFrame> {
             request: Some(request),
             users: vec![UserId(2)],
         },
+        ServerFrame::Sessions {
+            request,
+            sessions: vec![SessionInfo {
+                session: SessionRef([8; 16]),
+                device: Some(DeviceKey([5; 32])),
+                created_ms: 1_700_000_000_000,
+                last_used_ms: 1_700_086_400_000,
+                current: true,
+            }],
+        },
+        ServerFrame::SessionEnded { request },
     ]
 }
 
@@ -406,212 +425,4 @@ pub fn texts() -> Vec<String> {
     texts.push(format!("olm/{}", "ab".repeat(32)));
     texts.push(ClientMsgId([0xa7; 16]).to_hex());
     texts
-}
-
-/// Every kind of command the page sends.
-pub fn commands() -> Vec<Command> {
-    let chat = ChatId(7);
-    let target = ClientMsgId([3; 16]);
-    vec![
-        Command::Start {
-            db_name: "merpati".into(),
-            socket_url: "ws://127.0.0.1:8080/ws".into(),
-        },
-        Command::Authenticate {
-            mode: AuthMode::Register,
-            username: "hana".into(),
-            passphrase: "a long passphrase".into(),
-        },
-        Command::SendText {
-            chat,
-            text: "halo 👋".into(),
-        },
-        Command::SendReply {
-            chat,
-            target,
-            text: "ya".into(),
-        },
-        Command::Edit {
-            chat,
-            target,
-            text: "baru".into(),
-        },
-        Command::DeleteForEveryone { chat, target },
-        Command::DeleteForMe { chat, target },
-        Command::React {
-            chat,
-            target,
-            emoji: "👍".into(),
-        },
-        Command::Forward {
-            from: chat,
-            target,
-            to: ChatId(8),
-        },
-        Command::SetDraft {
-            chat,
-            text: "nanti".into(),
-        },
-        Command::Typing(chat),
-        Command::RetryNow,
-        Command::RetryMessage(target),
-        Command::CreateDirect("ilham".into()),
-        Command::CreateGroup {
-            name: "Keluarga".into(),
-            members: "ilham, dewi".into(),
-        },
-        Command::AcknowledgeKeyChange(chat),
-        Command::AddMember {
-            chat,
-            username: "carol".into(),
-        },
-        Command::RemoveMember {
-            chat,
-            user: UserId(3),
-        },
-        Command::LeaveChat(chat),
-        Command::OpenChat(Some(chat)),
-        Command::LoadOlder(chat),
-        Command::SignOut,
-        Command::Visible(true),
-        Command::ShowReceipts(Some(target)),
-        Command::Search("kopi".into()),
-        Command::ShowMessage {
-            chat,
-            seq: Some(Seq(40)),
-            id: target,
-        },
-        Command::SetPrivacy(Privacy {
-            share_read_receipts: false,
-            share_presence: true,
-        }),
-        Command::SetAdmin {
-            chat,
-            user: UserId(3),
-            admin: true,
-        },
-        Command::RenameGroup {
-            chat,
-            title: "Arisan".into(),
-        },
-        Command::SetBlocked {
-            user: UserId(3),
-            blocked: true,
-        },
-    ]
-}
-
-fn row(id: &str, text: &str) -> MessageRow {
-    MessageRow {
-        id: id.into(),
-        status: MessageStatus::Read,
-        lock: MessageLock::Open,
-        text: text.into(),
-        sender: Some("ilham".into()),
-        time: "09:41".into(),
-        quote: Some(QuoteRow {
-            target: "11aa".into(),
-            sender: "hana".into(),
-            text: "kapan?".into(),
-        }),
-        edited: true,
-        reactions: vec![ReactionRow {
-            emoji: "👍".into(),
-            count: 1,
-            people: vec!["hana".into()],
-            mine: true,
-        }],
-        failure: Some(ErrorCode::Blocked),
-        ..MessageRow::default()
-    }
-}
-
-/// Every kind of update the worker sends.
-pub fn updates() -> Vec<Update> {
-    let view = View {
-        chats: vec![ChatRow {
-            id: ChatId(7),
-            title: "Keluarga".into(),
-            last_text: Some("sampai".into()),
-            unread: 2,
-            typing: vec!["ilham".into()],
-            draft: Some("nanti".into()),
-        }],
-        phase: ConnectionPhase::Online,
-        next_attempt_at_ms: Some(1.5e12),
-        pending: 1,
-        me: Some("hana".into()),
-        open_chat: Some(OpenChat {
-            id: ChatId(7),
-            title: "Keluarga".into(),
-            rows: Vec::new(),
-            kind: Some(ChatKind::Group),
-            safety_number: Some("12345 ".repeat(12)),
-            key_change: Some("changed".into()),
-            members: vec![MemberRow {
-                id: 3,
-                username: "ilham".into(),
-                me: false,
-                admin: true,
-            }],
-            is_member: true,
-            typing: Vec::new(),
-            presence: Some(Presence::LastSeen { at_ms: 1 }),
-            receipts: Some(MessageReceipts {
-                id: "00ff".into(),
-                members: vec![ReceiptRow {
-                    username: "ilham".into(),
-                    state: ReceiptState::Read,
-                    read_at: Some("09:42".into()),
-                }],
-            }),
-            am_admin: false,
-            blocked: false,
-            draft: None,
-            reveal: Some("00ff".into()),
-        }),
-        privacy: Privacy::default(),
-    };
-    vec![
-        Update::Ready,
-        Update::Resumed(true),
-        Update::Contacting,
-        Update::AuthError("A passphrase needs at least 10 characters".into()),
-        Update::SignedIn,
-        Update::AuthFailed(ErrorCode::WrongPassphrase),
-        Update::ChatReady(ChatId(7)),
-        Update::RequestFailed(ErrorCode::NoSuchUser),
-        Update::RequestError("offline".into()),
-        Update::ActionError("That message is not here any more".into()),
-        Update::SearchResults {
-            query: "kopi".into(),
-            rows: vec![SearchRow {
-                chat: ChatId(7),
-                chat_title: "Keluarga".into(),
-                seq: Seq(3),
-                id: ClientMsgId([3; 16]),
-                sender: "ilham".into(),
-                time: "09:41".into(),
-                pieces: vec![("beli ".into(), false), ("kopi".into(), true)],
-            }],
-        },
-        Update::SignedOut(SignOutReason::Rejected(ErrorCode::SessionExpired)),
-        Update::View {
-            view: Box::new(view.clone()),
-            rows: RowsChange::All(vec![row("00ff", "halo"), row("0100", "ya")]),
-        },
-        Update::View {
-            view: Box::new(view),
-            rows: RowsChange::Patch {
-                removed: vec!["00ff".into()],
-                changed: vec![row("0100", "ya, jam 8")],
-                before: vec![row("00fe", "dulu")],
-                after: vec![row("0101", "nanti")],
-            },
-        },
-        Update::View {
-            view: Box::default(),
-            rows: RowsChange::Same,
-        },
-    ]
 }
