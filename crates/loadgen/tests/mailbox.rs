@@ -21,7 +21,9 @@ use merpati_protocol::{
     ChatId, ClientFrame, MAX_PENDING_FROM_ONE_SENDER, MAX_PENDING_TO_DEVICE, NewChat, ServerFrame,
     UserId, Username,
 };
-use merpati_testkit::{ConnectOptions, RawClient, ServerOptions, ServerProcess, SignIn};
+use merpati_testkit::{
+    ConnectOptions, RawClient, ServerOptions, ServerProcess, SignIn, SourceAddress,
+};
 use vodozemac::Ed25519SecretKey;
 
 /// How long a device may take to read what was sent.
@@ -41,11 +43,15 @@ async fn person(url: &str, name: &str) -> SwarmClient {
 }
 
 /// A stranger: an account with a device of its own, which parks as many to-device messages
-/// for `victim` as the server takes from it; how many it took.
+/// for `victim` as the server takes from it; how many it took. Strangers come from
+/// addresses of their own (127.0.0.2 onwards), as a hundred accounts from one address would
+/// be stopped earlier, by the sign-ups each address may make.
 async fn stranger_floods(server: &ServerProcess, n: usize, victim: DeviceRef) -> usize {
-    let mut raw = RawClient::connect(&server.endpoint(), &ConnectOptions::default())
-        .await
-        .unwrap();
+    let from = ConnectOptions {
+        source: SourceAddress::Loopback(u8::try_from(2 + n % 250).unwrap()),
+        ..ConnectOptions::default()
+    };
+    let mut raw = RawClient::connect(&server.endpoint(), &from).await.unwrap();
     let username = Username::parse(&format!("stranger{n}")).unwrap();
     let key = Ed25519SecretKey::new();
     let me = match raw

@@ -114,7 +114,7 @@ async fn each_outsider_refused_again(clients: &[SwarmClient]) -> Duration {
     started.elapsed()
 }
 
-fn args(max_connections: &'static str) -> [&'static str; 8] {
+fn args(max_connections: &'static str) -> [&'static str; 10] {
     [
         "--max-connections",
         max_connections,
@@ -125,6 +125,10 @@ fn args(max_connections: &'static str) -> [&'static str; 8] {
         // The swarm's 5,000 people all connect from 127.0.0.1: the cap per source address
         // (tests/hostile.rs in the server) would hold them to a few hundred.
         "--max-connections-per-address",
+        "0",
+        // ...and sign up from there: the allowance of accounts per address
+        // (tests/quotas.rs in the server) would stop them at a hundred.
+        "--sign-ups-per-address",
         "0",
     ]
 }

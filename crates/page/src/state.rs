@@ -541,6 +541,9 @@ fn auth_failure_words(code: ErrorCode) -> &'static str {
         ErrorCode::TooManyAttempts => {
             "Too many failed sign-ins — wait a few minutes, then try again"
         }
+        ErrorCode::TooManySignUps => {
+            "Too many accounts were made from this network lately — try again later"
+        }
         ErrorCode::InvalidKey => "The server could not check this sign-in — try again",
         _ => "Signing in did not work — try again",
     }
@@ -560,6 +563,9 @@ pub fn request_failure_words(code: ErrorCode) -> &'static str {
         ErrorCode::NotAdmin => "Only the group's admins can do that",
         ErrorCode::Blocked => "That person does not accept this from you",
         ErrorCode::MessageTooLarge => "That message is too long",
+        ErrorCode::QuotaExceeded => {
+            "That is more than Merpati keeps for one account for now — try again later"
+        }
         ErrorCode::RateLimited | ErrorCode::TooManyRequests => {
             "Slow down a little — try again in a moment"
         }

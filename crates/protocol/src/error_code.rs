@@ -69,6 +69,14 @@ pub enum ErrorCode {
     /// This kind of request came faster than its rate for this account: it was not served.
     /// The message says when to try again. Does not close the connection.
     TooManyRequests,
+    /// The account has used up a storage quota: the bytes it may store per day (messages,
+    /// key shares, new chats), the chats it may be in, or its key backup's size. The request
+    /// was not served; the message says which quota and when it frees up. Not transient for
+    /// a message: it is shown failed, for the person to retry later.
+    QuotaExceeded,
+    /// Too many accounts were made from this network recently: the registration was not
+    /// checked. The message says when to try again.
+    TooManySignUps,
 }
 
 impl ErrorCode {

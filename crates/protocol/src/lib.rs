@@ -101,7 +101,20 @@ pub const MAX_BACKUP_BATCH: usize = 100;
 pub const MAX_BACKUP_ENTRY_BYTES: usize = 1024;
 
 /// The most backup entries an account may keep.
-pub const MAX_BACKUP_ENTRIES: usize = 1_000_000;
+pub const MAX_BACKUP_ENTRIES: usize = 200_000;
+
+/// The most sealed bytes an account's key backup may hold: room for the keys of years of
+/// busy chats, not a free disk; past it `PutBackup` is refused with
+/// [`ErrorCode::QuotaExceeded`].
+pub const MAX_BACKUP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most chats an account may be a member of; past it creating a chat with it, or adding
+/// it to a group, is refused with [`ErrorCode::QuotaExceeded`].
+pub const MAX_CHATS_PER_ACCOUNT: usize = 5_000;
+
+/// The most sessions (signed-in browsers) an account keeps; signing in once more ends the
+/// one used least recently, so a browser closed without signing out never locks anyone out.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 100;
 
 /// Why bytes could not be decoded into a frame.
 #[derive(Debug, thiserror::Error)]

@@ -65,6 +65,22 @@ pub struct Config {
     #[arg(long, env = "MERPATI_MAX_SESSIONS_PER_ACCOUNT", default_value_t = 64)]
     pub max_sessions_per_account: u32,
 
+    /// Bytes one account may have the server store per day: message bodies, key shares and
+    /// new chats together, refilled continuously; past it such requests are refused with
+    /// `QuotaExceeded` (0: no quota).
+    #[arg(
+        long,
+        env = "MERPATI_STORED_BYTES_PER_ACCOUNT_PER_DAY",
+        default_value_t = 32 * 1024 * 1024
+    )]
+    pub stored_bytes_per_account_per_day: u32,
+
+    /// Accounts one source address (an IPv4 address, or an IPv6 /64) may register at once;
+    /// after that one a minute. Past it a registration is refused with `TooManySignUps`
+    /// (0: no limit). Many people behind one NAT share an address.
+    #[arg(long, env = "MERPATI_SIGN_UPS_PER_ADDRESS", default_value_t = 100)]
+    pub sign_ups_per_address: u32,
+
     /// How long (milliseconds) a request head may take to arrive, on a new connection and
     /// between the requests of a kept-alive one; a slower connection is closed.
     #[arg(long, env = "MERPATI_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
@@ -120,6 +136,8 @@ impl Config {
             max_connections: 19_000,
             max_connections_per_address: 256,
             max_sessions_per_account: 64,
+            stored_bytes_per_account_per_day: 32 * 1024 * 1024,
+            sign_ups_per_address: 100,
             header_read_timeout_ms: 5_000,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
@@ -168,6 +186,11 @@ mod tests {
             built.max_sessions_per_account
         );
         assert_eq!(config.header_read_timeout_ms, built.header_read_timeout_ms);
+        assert_eq!(
+            config.stored_bytes_per_account_per_day,
+            built.stored_bytes_per_account_per_day
+        );
+        assert_eq!(config.sign_ups_per_address, built.sign_ups_per_address);
         assert_eq!(
             config.max_handshakes_per_second,
             built.max_handshakes_per_second

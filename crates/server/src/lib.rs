@@ -61,7 +61,7 @@ pub use shutdown::os_signal;
 
 use admission::AdmissionControl;
 use fanout::FanOut;
-use gateway::Gateway;
+use gateway::{Gateway, Quotas};
 use metrics::{Counters, Metrics};
 use shutdown::Shutdown;
 use storage::Storage;
@@ -165,6 +165,7 @@ pub async fn run(
         FanOut::new(),
         stop.clone(),
         admission,
+        Quotas::new(&config),
     ));
     let app = http::router(gateway, &config.web_root, &config.allowed_origins);
     tracing::info!(

@@ -84,6 +84,17 @@ impl RefillingBucket {
     }
 }
 
+/// When to come back, in words for a refusal's detail: `wait` rounded up to the second, or
+/// to the minute past two minutes; an empty bucket that never refills says "later".
+pub(crate) fn try_again_in(wait: Duration) -> String {
+    let seconds = wait.as_secs().saturating_add(1);
+    match seconds {
+        0..=120 => format!("try again in {seconds} s"),
+        121..=86_400 => format!("try again in {} min", seconds.div_ceil(60)),
+        _ => "try again later".to_owned(),
+    }
+}
+
 /// Per-key token buckets, at most `capacity` keys at once.
 #[derive(Debug)]
 pub(crate) struct Throttle<K> {
@@ -186,6 +197,17 @@ mod tests {
         per_minute: 60,
         burst: 3,
     };
+
+    #[test]
+    fn waits_are_said_in_seconds_then_minutes() {
+        assert_eq!(try_again_in(Duration::from_millis(300)), "try again in 1 s");
+        assert_eq!(try_again_in(Duration::from_secs(119)), "try again in 120 s");
+        assert_eq!(
+            try_again_in(Duration::from_secs(600)),
+            "try again in 11 min"
+        );
+        assert_eq!(try_again_in(Duration::MAX), "try again later");
+    }
 
     #[test]
     fn a_key_gets_its_burst_then_waits_for_the_rate() {

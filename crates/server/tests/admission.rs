@@ -5,25 +5,15 @@
 use std::time::{Duration, Instant};
 
 use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
-use merpati_server::Config;
 use merpati_testkit::SplitSocket;
 use merpati_testkit::raw_client::next_message;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{TestServer, msg_id, refused_handshake};
 
-fn config(change: impl FnOnce(&mut Config)) -> (Config, Vec<tempfile::TempDir>) {
-    let data = tempfile::tempdir().unwrap();
-    let web = tempfile::tempdir().unwrap();
-    let mut config = Config::new(data.path(), web.path());
-    change(&mut config);
-    (config, vec![data, web])
-}
-
 #[tokio::test]
 async fn the_connection_cap_refuses_the_next_handshake_while_the_connected_carry_on() {
-    let (config, _dirs) = config(|config| config.max_connections = 2);
-    let server = TestServer::start_with(config).await;
+    let server = TestServer::start_configured(|config| config.max_connections = 2).await;
     let (mut alice, _, _) = server.signed_up("alice").await;
     let (mut bob, _, _) = server.signed_up("bob").await;
     let chat = alice.direct("bob").await.id;
@@ -66,11 +56,11 @@ async fn the_connection_cap_refuses_the_next_handshake_while_the_connected_carry
 
 #[tokio::test]
 async fn handshakes_faster_than_the_rate_are_refused_with_retry_after() {
-    let (config, _dirs) = config(|config| {
+    let server = TestServer::start_configured(|config| {
         config.max_handshakes_per_second = 1;
         config.handshake_burst = 2;
-    });
-    let server = TestServer::start_with(config).await;
+    })
+    .await;
     let _first = server.connect().await;
     let _second = server.connect().await;
     // The burst is spent; one more token comes in a second, so at least one of these fails.
@@ -104,12 +94,12 @@ async fn handshakes_faster_than_the_rate_are_refused_with_retry_after() {
 
 #[tokio::test]
 async fn a_burst_over_the_send_rate_is_slowed_down_and_all_of_it_is_stored() {
-    let (config, _dirs) = config(|config| {
+    let server = TestServer::start_configured(|config| {
         config.send_rate = 20;
         config.send_burst = 5;
         config.send_hold_limit_ms = 20_000;
-    });
-    let server = TestServer::start_with(config).await;
+    })
+    .await;
     let (mut alice, _, _) = server.signed_up("alice").await;
     let _bob = server.signed_up("bob").await;
     let chat = alice.direct("bob").await.id;
@@ -143,12 +133,12 @@ async fn a_burst_over_the_send_rate_is_slowed_down_and_all_of_it_is_stored() {
 
 #[tokio::test]
 async fn a_flooding_session_is_closed_while_another_session_s_messages_still_flow() {
-    let (config, _dirs) = config(|config| {
+    let server = TestServer::start_configured(|config| {
         config.send_rate = 20;
         config.send_burst = 5;
         config.send_hold_limit_ms = 1_000;
-    });
-    let server = TestServer::start_with(config).await;
+    })
+    .await;
     let (mut mallory, _, _) = server.signed_up("mallory").await;
     let _victim = server.signed_up("victim").await;
     let flood_chat = mallory.direct("victim").await.id;

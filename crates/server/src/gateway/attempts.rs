@@ -21,7 +21,7 @@ use std::time::Duration;
 use merpati_protocol::{ErrorCode, Username};
 
 use crate::Error;
-use crate::throttle::{AddressKey, Rate, TABLE_CAPACITY, Throttle};
+use crate::throttle::{AddressKey, Rate, TABLE_CAPACITY, Throttle, try_again_in};
 
 /// Failed sign-ins one source address may have: a burst for typos and a household behind
 /// one address, then a slow trickle.
@@ -115,9 +115,11 @@ impl SignInAttempts {
 }
 
 fn too_many(whom: &str, wait: Duration) -> Error {
-    let seconds = wait.as_secs().saturating_add(1).min(3_600);
     Error::refused(
         ErrorCode::TooManyAttempts,
-        format!("too many failed sign-in attempts {whom}; try again in {seconds} s"),
+        format!(
+            "too many failed sign-in attempts {whom}; {}",
+            try_again_in(wait)
+        ),
     )
 }

@@ -12,13 +12,16 @@
 //! has thousands waiting at once (the peak heap is what the process keeps afterwards).
 
 use axum::extract::ws::{Message, close_code};
-use merpati_protocol::{ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId};
+use merpati_protocol::{
+    ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId, ServerFrame,
+};
 use tokio::time::Instant;
 
 use super::session::{Flow, Gone, HeldSend, Session};
 use super::socket::FrameSocket;
 use crate::Error;
 use crate::storage::Position;
+use crate::throttle::try_again_in;
 
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
@@ -94,14 +97,16 @@ impl<S: FrameSocket> Session<S> {
             };
         };
         if let Err(wait) = self.gateway.limits.take_request(me.id, &frame) {
-            let seconds = wait.as_secs().saturating_add(1);
             let request = request_of(&frame);
             return Box::pin(self.refuse(
                 request,
                 ErrorCode::TooManyRequests,
-                format!("too many requests of this kind; try again in {seconds} s"),
+                format!("too many requests of this kind; {}", try_again_in(wait)),
             ))
             .await;
+        }
+        if let Err(refusal) = self.gateway.quotas.take_stored(me.id, &frame) {
+            return Box::pin(self.refuse_over_quota(&frame, &refusal)).await;
         }
         match frame {
             ClientFrame::Authenticate { .. } => {
@@ -242,6 +247,39 @@ impl<S: FrameSocket> Session<S> {
         } else {
             self.hold_send(Box::new(send), now);
             Ok(Flow::Continue)
+        }
+    }
+
+    /// Refuses a request past the account's quota: a message with `SendFailed` (it is shown
+    /// failed, for the person to retry later), anything else with `Error`.
+    async fn refuse_over_quota(
+        &mut self,
+        frame: &ClientFrame,
+        refusal: &Error,
+    ) -> Result<Flow, Gone> {
+        match frame {
+            ClientFrame::Send {
+                chat_id,
+                client_msg_id,
+                ..
+            }
+            | ClientFrame::SendDeletion {
+                chat_id,
+                client_msg_id,
+                ..
+            } => {
+                self.write_frame(&ServerFrame::SendFailed {
+                    chat_id: *chat_id,
+                    client_msg_id: *client_msg_id,
+                    code: refusal.code(),
+                })
+                .await?;
+                Ok(Flow::Continue)
+            }
+            other => {
+                self.write_error(request_of(other), refusal).await?;
+                Ok(Flow::Continue)
+            }
         }
     }
 

@@ -25,6 +25,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::fanout::SessionId;
 use crate::storage::ToDeviceOutcome;
+use crate::throttle::try_again_in;
 use crate::{Error, auth};
 
 /// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
@@ -272,12 +273,11 @@ impl<S: FrameSocket> Session<S> {
         let limits = &self.gateway.limits;
         let cost = u32::try_from(devices.len()).unwrap_or(u32::MAX);
         if let Err(wait) = limits.claims_by_account.take_cost(&me.id, cost) {
-            let seconds = wait.as_secs().saturating_add(1);
             return self
                 .refuse(
                     Some(request),
                     ErrorCode::TooManyRequests,
-                    format!("too many keys claimed; try again in {seconds} s"),
+                    format!("too many keys claimed; {}", try_again_in(wait)),
                 )
                 .await;
         }

@@ -36,7 +36,8 @@
 //! - `blocking`: `SetBlocked`.
 //! - `keys`: end-to-end encryption: the key directory, to-device messages and the key backup
 //!   (the server only stores and forwards public keys and ciphertext for them); `limits`:
-//!   how fast one account may claim keys, and one device's one-time keys be handed out.
+//!   how fast one account may claim keys, and one device's one-time keys be handed out;
+//!   `quotas`: the bytes one account may store per day, the accounts one network may make.
 //! - `tests`: the dispatch specified over in-memory sockets, on real storage.
 
 mod attempts;
@@ -48,6 +49,7 @@ mod keys;
 mod limits;
 mod messages;
 mod presence;
+mod quotas;
 mod receipts;
 mod session;
 mod sessions;
@@ -69,6 +71,7 @@ use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::{Account, Storage, no_such_user};
 
+pub(crate) use quotas::Quotas;
 pub(crate) use session::Admitted;
 
 /// What every session shares: storage, the fan-out registry, the shutdown signal and
@@ -81,6 +84,7 @@ pub(crate) struct Gateway {
     admission: AdmissionControl,
     sign_in_attempts: attempts::SignInAttempts,
     limits: limits::RequestLimits,
+    quotas: quotas::Quotas,
 }
 
 impl Gateway {
@@ -89,6 +93,7 @@ impl Gateway {
         fanout: FanOut,
         shutdown: Shutdown,
         admission: AdmissionControl,
+        quotas: quotas::Quotas,
     ) -> Gateway {
         Gateway {
             storage,
@@ -97,6 +102,7 @@ impl Gateway {
             admission,
             sign_in_attempts: attempts::SignInAttempts::default(),
             limits: limits::RequestLimits::default(),
+            quotas,
         }
     }
 

@@ -6,7 +6,8 @@
 //! the fan-out (with the account's privacy settings and block list, read with it) before it
 //! says `Welcome`, so nothing sent to the account afterwards is missed.
 //! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection;
-//! failed logins are also throttled per source address and per account (`attempts`).
+//! failed logins are also throttled per source address and per account (`attempts`), and
+//! registrations per source address (`quotas`).
 
 use axum::extract::ws::close_code;
 use merpati_protocol::auth::AuthPurpose;
@@ -144,11 +145,7 @@ impl<S: FrameSocket> Session<S> {
                 username,
                 public_key,
                 signature,
-            } => {
-                self.gateway
-                    .register(&self.nonce, username, public_key, signature)
-                    .await
-            }
+            } => self.limited_register(username, public_key, signature).await,
             AuthMethod::Login {
                 username,
                 signature,
@@ -237,6 +234,26 @@ impl<S: FrameSocket> Session<S> {
                  somewhere, then try again"
             ),
         ))
+    }
+
+    /// `Register`, unless this address has made its allowance of accounts recently; counts
+    /// an account made.
+    async fn limited_register(
+        &mut self,
+        username: Username,
+        public_key: [u8; 32],
+        signature: Vec<u8>,
+    ) -> Result<Authenticated, Error> {
+        let quotas = &self.gateway.quotas;
+        quotas.may_sign_up(self.peer)?;
+        let outcome = self
+            .gateway
+            .register(&self.nonce, username, public_key, signature)
+            .await;
+        if outcome.is_ok() {
+            quotas.signed_up(self.peer);
+        }
+        outcome
     }
 
     /// `Login`, unless this address or account has used up its failed attempts; counts the

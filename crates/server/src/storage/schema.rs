@@ -150,6 +150,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_account ON sessions (account_id);
     UPDATE sessions SET last_used_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     ",
+    // 5: the sealed bytes each account's key backup holds, kept with each put like its
+    // entry count, so that the quota check does not sum the whole backup.
+    "
+    ALTER TABLE accounts ADD COLUMN backup_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE accounts SET backup_bytes =
+        (SELECT coalesce(sum(length(sealed)), 0) FROM backup WHERE account_id = accounts.id);
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

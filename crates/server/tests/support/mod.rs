@@ -60,6 +60,18 @@ impl TestServer {
         server
     }
 
+    /// A server with a fresh data directory and an empty web root, configured as the defaults
+    /// changed by `change`.
+    pub(crate) async fn start_configured(change: impl FnOnce(&mut Config)) -> TestServer {
+        let data = tempfile::tempdir().unwrap();
+        let web = tempfile::tempdir().unwrap();
+        let mut config = Config::new(data.path(), web.path());
+        change(&mut config);
+        let mut server = TestServer::start_with(config).await;
+        server._dirs = vec![data, web];
+        server
+    }
+
     /// A server storing its data in `data` (which the caller keeps).
     pub(crate) async fn start_in(data: &Path) -> TestServer {
         let web = tempfile::tempdir().unwrap();

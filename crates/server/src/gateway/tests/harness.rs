@@ -27,7 +27,7 @@ use vodozemac::Ed25519SecretKey;
 use crate::admission::AdmissionControl;
 use crate::config::{Config, Durability};
 use crate::fanout::FanOut;
-use crate::gateway::{Admitted, Gateway};
+use crate::gateway::{Admitted, Gateway, Quotas};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;
@@ -86,7 +86,8 @@ impl TestGateway {
         let (storage, _writer) =
             Storage::open(data.path(), Durability::Full).expect("the database opens");
         let admission = AdmissionControl::new(&config, Arc::new(Counters::default()));
-        let gateway = Gateway::new(storage, FanOut::new(), Shutdown::new(), admission);
+        let quotas = Quotas::new(&config);
+        let gateway = Gateway::new(storage, FanOut::new(), Shutdown::new(), admission, quotas);
         TestGateway {
             gateway: Arc::new(gateway),
             _data: data,

@@ -4,7 +4,7 @@
 //! An account is a username and the Ed25519 public key it registered with; a session is the
 //! SHA-256 of a token the client holds, never the token itself.
 
-use merpati_protocol::{ErrorCode, Member, UserId, Username};
+use merpati_protocol::{ErrorCode, MAX_SESSIONS_PER_ACCOUNT, Member, UserId, Username};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{blocks, int, key32, uint, username};
@@ -40,7 +40,8 @@ pub(crate) fn register(
     })
 }
 
-/// Stores a session token's hash for an account.
+/// Stores a session token's hash for an account, ending its least recently used sessions
+/// beyond [`MAX_SESSIONS_PER_ACCOUNT`]: browsers closed without signing out must not pile up.
 pub(crate) fn create_session(
     conn: &Connection,
     account: i64,
@@ -52,6 +53,14 @@ pub(crate) fn create_session(
          VALUES (?1, ?2, ?3, ?3)",
     )?
     .execute(params![&token_hash[..], account, now_ms])?;
+    // The others beyond the cap less this new one.
+    let others = i64::try_from(MAX_SESSIONS_PER_ACCOUNT.saturating_sub(1)).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM sessions WHERE token_hash IN (
+             SELECT token_hash FROM sessions WHERE account_id = ?1 AND token_hash != ?2
+             ORDER BY last_used_ms DESC, created_ms DESC LIMIT -1 OFFSET ?3)",
+    )?
+    .execute(params![account, &token_hash[..], others])?;
     Ok(())
 }
 

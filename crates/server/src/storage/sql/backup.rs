@@ -2,7 +2,7 @@
 //! back in the order they were last written.
 
 use merpati_protocol::keys::BackupEntry;
-use merpati_protocol::{ErrorCode, MAX_BACKUP_ENTRIES, MAX_FRAME_BYTES, UserId};
+use merpati_protocol::{ErrorCode, MAX_BACKUP_BYTES, MAX_BACKUP_ENTRIES, MAX_FRAME_BYTES, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{PAGE_OVERHEAD, int, key32, uint};
@@ -13,7 +13,8 @@ use crate::storage::BackupPage;
 const BACKUP_ENTRY_OVERHEAD: usize = 48;
 
 /// Stores backup entries, each replacing any entry with its id and getting a position above
-/// every position the account has used.
+/// every position the account has used; refused whole past the account's quota of entries
+/// or sealed bytes.
 pub(crate) fn put_backup(
     conn: &Connection,
     account: UserId,
@@ -22,22 +23,25 @@ pub(crate) fn put_backup(
     let last: i64 = conn
         .prepare_cached("SELECT coalesce(max(position), 0) FROM backup WHERE account_id = ?1")?
         .query_row([int(account.0)], |row| row.get(0))?;
-    let mut exists =
-        conn.prepare_cached("SELECT 1 FROM backup WHERE account_id = ?1 AND entry_id = ?2")?;
+    let mut replaced_bytes = conn.prepare_cached(
+        "SELECT length(sealed) FROM backup WHERE account_id = ?1 AND entry_id = ?2",
+    )?;
     let mut upsert = conn.prepare_cached(
         "INSERT INTO backup (account_id, entry_id, position, sealed) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (account_id, entry_id)
          DO UPDATE SET position = excluded.position, sealed = excluded.sealed",
     )?;
     let mut added: i64 = 0;
+    let mut added_bytes: i64 = 0;
     for (entry, position) in entries.iter().zip(last + 1..) {
-        let replaced = exists
-            .query_row(params![int(account.0), &entry.id[..]], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !replaced {
-            added += 1;
+        let replaced: Option<i64> = replaced_bytes
+            .query_row(params![int(account.0), &entry.id[..]], |row| row.get(0))
+            .optional()?;
+        match replaced {
+            Some(bytes) => added_bytes -= bytes,
+            None => added += 1,
         }
+        added_bytes += i64::try_from(entry.sealed.len()).unwrap_or(i64::MAX);
         upsert.execute(params![
             int(account.0),
             &entry.id[..],
@@ -45,17 +49,29 @@ pub(crate) fn put_backup(
             &entry.sealed
         ])?;
     }
-    let total: i64 = conn
+    let (total, total_bytes): (i64, i64) = conn
         .prepare_cached(
-            "UPDATE accounts SET backup_entries = backup_entries + ?2 WHERE id = ?1
-             RETURNING backup_entries",
+            "UPDATE accounts SET backup_entries = backup_entries + ?2,
+                                 backup_bytes = backup_bytes + ?3
+             WHERE id = ?1 RETURNING backup_entries, backup_bytes",
         )?
-        .query_row([int(account.0), added], |row| row.get(0))?;
+        .query_row([int(account.0), added, added_bytes], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    // Refused, the savepoint is rolled back: none of the entries is stored.
     if uint(total) > MAX_BACKUP_ENTRIES as u64 {
-        // The savepoint is rolled back: none of the entries is stored.
         return Err(Error::refused(
-            ErrorCode::LimitReached,
+            ErrorCode::QuotaExceeded,
             format!("a key backup holds at most {MAX_BACKUP_ENTRIES} entries"),
+        ));
+    }
+    if uint(total_bytes) > MAX_BACKUP_BYTES {
+        return Err(Error::refused(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "a key backup holds at most {} MiB",
+                MAX_BACKUP_BYTES / (1024 * 1024)
+            ),
         ));
     }
     Ok(())

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use merpati_protocol::{ChatId, ChatKind, Member, Receipt, Seq, UserId};
+use merpati_protocol::{
+    ChatId, ChatKind, ErrorCode, MAX_CHATS_PER_ACCOUNT, Member, Receipt, Seq, UserId,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{blocks, int, uint, username};
@@ -167,19 +169,33 @@ pub(crate) fn kind_for_member(
     }))
 }
 
-/// Adds accounts to a chat, joining now.
+/// Adds accounts to a chat, joining now; refused (the caller's savepoint rolls back) if one
+/// of them would be in more than [`MAX_CHATS_PER_ACCOUNT`] chats.
 pub(super) fn add_members(
     conn: &Connection,
     chat: i64,
     accounts: &[UserId],
     now_ms: i64,
 ) -> Result<(), Error> {
-    let mut statement = conn.prepare_cached(
+    let mut insert = conn.prepare_cached(
         "INSERT INTO members (chat_id, account_id, joined_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT DO NOTHING",
     )?;
+    let mut chats_of = conn.prepare_cached("SELECT count(*) FROM members WHERE account_id = ?1")?;
     for account in accounts {
-        statement.execute([chat, int(account.0), now_ms])?;
+        if insert.execute([chat, int(account.0), now_ms])? == 0 {
+            continue;
+        }
+        let chats: i64 = chats_of.query_row([int(account.0)], |row| row.get(0))?;
+        if uint(chats) > MAX_CHATS_PER_ACCOUNT as u64 {
+            return Err(Error::refused(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "account {} is in {MAX_CHATS_PER_ACCOUNT} chats already, the most one may be in",
+                    account.0
+                ),
+            ));
+        }
     }
     Ok(())
 }

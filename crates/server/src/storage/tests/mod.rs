@@ -352,3 +352,4 @@ async fn read_positions_only_move_forward_and_stop_at_the_head() {
 
 mod conversation;
 mod deletion;
+mod quotas;

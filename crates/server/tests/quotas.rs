@@ -1,0 +1,136 @@
+//! Filling the disk: an account past its stored bytes of the day is refused with
+//! `QuotaExceeded` while everyone else's messages are acknowledged in the same run, and one
+//! network makes only its allowance of accounts. (The quotas kept in storage — chats,
+//! backup bytes, sessions — are specified in the storage tests.)
+
+use merpati_protocol::{ClientFrame, ErrorCode, MAX_BODY_BYTES, NewChat, ServerFrame};
+
+use crate::support::{TestServer, key, msg_id, username};
+
+#[tokio::test]
+async fn an_account_past_its_stored_bytes_of_the_day_is_refused_and_others_are_acknowledged() {
+    // Room for one chat (1 KiB) and four full messages, and half a chat more: not for a fifth
+    // message, nor a second chat. It refills over a day: about 50 bytes a minute.
+    let per_day = 4 * MAX_BODY_BYTES as u32 + 1024 + 512;
+    let server =
+        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
+            .await;
+    let (mut mallory, _, _) = server.signed_up("mallory").await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let flood = mallory.direct("alice").await.id;
+    let _pushed = alice.expect_pushed_chat().await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+
+    let body = vec![0x42; MAX_BODY_BYTES];
+    for n in 1..=4 {
+        mallory.say(flood, msg_id(n), &body).await;
+        let _delivered = alice.expect_message().await;
+    }
+    mallory
+        .send(&ClientFrame::Send {
+            chat_id: flood,
+            client_msg_id: msg_id(5),
+            body: body.clone(),
+        })
+        .await;
+    match mallory.recv().await {
+        ServerFrame::SendFailed {
+            chat_id,
+            client_msg_id,
+            code,
+        } => {
+            assert_eq!((chat_id, client_msg_id), (flood, msg_id(5)));
+            assert_eq!(code, ErrorCode::QuotaExceeded);
+        }
+        other => panic!("expected the message refused over quota, got {other:?}"),
+    }
+    // Key shares and new chats count too; the connection stays open for what costs nothing.
+    let answer = mallory
+        .create_chat(NewChat::Direct {
+            with: username("bob"),
+        })
+        .await;
+    assert!(
+        matches!(
+            answer,
+            ServerFrame::Error {
+                code: ErrorCode::QuotaExceeded,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+
+    // In the same run, everyone else is served: Alice's messages are acknowledged and
+    // delivered, and Mallory's refused message never reached her (the sentinel is next).
+    for n in 1..=4 {
+        alice.say(chat, msg_id(100 + n), &body).await;
+        assert_eq!(bob.expect_message().await.client_msg_id, msg_id(100 + n));
+    }
+    alice.expect_nothing_before_a_sentinel().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_makes_its_allowance_of_accounts_and_another_is_unaffected() {
+    let server = TestServer::start_configured(|config| config.sign_ups_per_address = 3).await;
+
+    for name in ["one", "two", "three"] {
+        let mut client = server.connect_from(7).await;
+        let answer = client.register(name, &key(name)).await;
+        assert!(matches!(answer, ServerFrame::Welcome { .. }), "{answer:?}");
+    }
+    let mut client = server.connect_from(7).await;
+    let answer = client.register("four", &key("four")).await;
+    assert!(
+        matches!(
+            answer,
+            ServerFrame::Error {
+                code: ErrorCode::TooManySignUps,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // Signing in to an account made there is not a sign-up.
+    let mut one = server.connect_from(7).await;
+    let welcome = one.login("one", &key("one")).await;
+    assert!(
+        matches!(welcome, ServerFrame::Welcome { .. }),
+        "{welcome:?}"
+    );
+    // Another address signs up as usual.
+    let mut other = server.connect_from(8).await;
+    let answer = other.register("four", &key("four")).await;
+    assert!(matches!(answer, ServerFrame::Welcome { .. }), "{answer:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_name_costs_nothing_of_an_addresses_sign_ups() {
+    let server = TestServer::start_configured(|config| config.sign_ups_per_address = 2).await;
+    let mut first = server.connect_from(9).await;
+    assert!(matches!(
+        first.register("first", &key("first")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let mut client = server.connect_from(9).await;
+    for _ in 0..3 {
+        let answer = client.register("first", &key("first")).await;
+        assert!(
+            matches!(
+                answer,
+                ServerFrame::Error {
+                    code: ErrorCode::UsernameTaken,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+    }
+    let answer = client.register("second", &key("second")).await;
+    assert!(matches!(answer, ServerFrame::Welcome { .. }), "{answer:?}");
+    server.stop().await;
+}
