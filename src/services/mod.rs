@@ -6,6 +6,7 @@
 //! - [`device_key`]: the store key's passphrase and device wrappings.
 //! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
+//! - [`sign_out_queue`]: sign-outs kept until the server has heard them.
 //! - [`clock`]: the time now, and local clock times and dates for messages.
 
 pub mod clock;
@@ -13,3 +14,4 @@ pub mod connection;
 pub mod device_key;
 pub mod device_slot;
 pub mod idb_store;
+pub mod sign_out_queue;

@@ -114,3 +114,46 @@ async fn a_server_killed_mid_burst_loses_and_doubles_no_message() -> Result<(), 
     }
     Ok(())
 }
+
+/// The sessions the server keeps for `username`, read from its database.
+fn sessions_of(server: &ServerProcess, username: &str) -> Result<i64, HarnessError> {
+    let db = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("merpati.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    Ok(db.query_row(
+        "SELECT count(*) FROM sessions
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+        [username],
+        |row| row.get(0),
+    )?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_while_offline_ends_the_session_once_the_server_is_back()
+-> Result<(), HarnessError> {
+    let mut server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let ani = driver.browser().await?;
+    ani.sign_up(&url, "ani", PASSPHRASE).await?;
+    ani.wait_connection("online").await?;
+    assert_eq!(sessions_of(&server, "ani")?, 1);
+
+    server.kill();
+    ani.wait_connection("offline").await?;
+    ani.click("logout").await?;
+    ani.find("auth-username").await?;
+    // Signed out here at once, the server unreachable: its session is still there.
+    assert_eq!(sessions_of(&server, "ani")?, 1);
+
+    // Back online, the page left on the sign-in screen tells the server by itself: the
+    // session is gone, and with it every token it was ever resumed with.
+    server.restart().await?;
+    ani.eventually("the server to end the signed-out session", || async {
+        Ok((sessions_of(&server, "ani")? == 0).then_some(()))
+    })
+    .await?;
+    ani.close().await?;
+    Ok(())
+}

@@ -4,8 +4,12 @@
 //! [`challenge_message`] with the Ed25519 key it derived from the passphrase. Binding the
 //! purpose, the username and the nonce means a signature cannot be replayed on another
 //! connection, for another account, or to turn a sign-in into a sign-up.
+//!
+//! A session token, once handed out, can be turned into a [`sign_out_proof`]: enough to end
+//! the session, never to resume it.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::Username;
 
@@ -32,6 +36,16 @@ pub fn challenge_message(purpose: AuthPurpose, username: &Username, nonce: &[u8;
     message.push(0);
     message.extend_from_slice(nonce);
     message
+}
+
+/// What ends a session without being able to resume it: a hash of its token, kept by a
+/// browser that signed out until the server has heard it ([`crate::frames::AuthMethod::SignOut`]).
+/// The server stores only the proof's own hash.
+pub fn sign_out_proof(session_token: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"merpati/sign-out/v1\0");
+    hasher.update(session_token);
+    hasher.finalize().into()
 }
 
 #[cfg(test)]

@@ -276,8 +276,17 @@ pub enum AuthMethod {
     },
     /// Reconnect a device that signed in before, without the passphrase.
     Resume {
-        /// The token the server gave in [`ServerFrame::Welcome`].
+        /// The token the server gave in [`ServerFrame::Welcome`] (the newest one; the one
+        /// before the last rotation is still taken, and answered with the newest).
         session_token: [u8; 32],
+    },
+    /// End a session this browser signed out of while it could not tell the server (offline,
+    /// or the tab closed first): not a sign-in. Answered by [`ServerFrame::SignedOut`] (also
+    /// for a session that is gone already), then the server closes the connection.
+    SignOut {
+        /// [`crate::auth::sign_out_proof`] of the session's token: it can end the session, not
+        /// resume it, so it may wait unsealed on the device until it can be sent.
+        proof: [u8; 32],
     },
 }
 
@@ -314,9 +323,14 @@ pub enum ServerFrame {
     Welcome {
         /// Who the client is signed in as.
         me: Member,
-        /// For `Register` and `Login`: a new token for `Resume`. `None` after a `Resume`.
+        /// For `Register` and `Login`: a new token for `Resume`. After a `Resume`: the
+        /// session's token if it rotated (about once a day) or the client resumed with the one
+        /// before; keep it and resume with it from now on. Otherwise `None`.
         session_token: Option<[u8; 32]>,
     },
+    /// The session of an [`AuthMethod::SignOut`] is ended (or was already); the connection
+    /// closes next.
+    SignedOut,
     /// A request failed or a frame was refused. The connection stays open unless the code
     /// says otherwise (see `docs/protocol.md`).
     Error {

@@ -4,13 +4,15 @@
 //! [`challenge_message`] with the Ed25519 key it
 //! derived from its passphrase, and the server checks it against the account's public key:
 //! one verification, microseconds. A session token is 32 random bytes handed to the client;
-//! the server keeps only its SHA-256, so a copy of the database cannot resume anyone.
+//! the server keeps only its SHA-256, so a copy of the database cannot resume anyone. A
+//! token rotates about once a day ([`rotated_token`]), and can be turned by the client into
+//! a sign-out proof, of which the server keeps a hash too ([`SessionKeys`]).
 //!
 //! The same account key vouches for each of the account's devices in the key directory
 //! ([`verify_device`]), so the server cannot add a device of its own to someone's account
 //! without the other members' clients noticing.
 
-use merpati_protocol::auth::{AuthPurpose, challenge_message};
+use merpati_protocol::auth::{AuthPurpose, challenge_message, sign_out_proof};
 use merpati_protocol::keys::{DeviceKeys, device_binding_message, device_keys_message};
 use merpati_protocol::{ErrorCode, Username};
 use sha2::{Digest, Sha256};
@@ -28,6 +30,39 @@ pub(crate) fn random_bytes() -> Result<[u8; 32], Error> {
 /// What the server stores for a session token.
 pub(crate) fn token_hash(token: &[u8; 32]) -> [u8; 32] {
     Sha256::digest(token).into()
+}
+
+/// What the server keeps of a session token: the hash it is found by, and the hash of its
+/// sign-out proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionKeys {
+    pub(crate) token_hash: [u8; 32],
+    pub(crate) sign_out_hash: [u8; 32],
+}
+
+impl SessionKeys {
+    pub(crate) fn of(token: &[u8; 32]) -> SessionKeys {
+        SessionKeys {
+            token_hash: token_hash(token),
+            sign_out_hash: sign_out_hash(&sign_out_proof(token)),
+        }
+    }
+}
+
+/// What the server stores for a sign-out proof.
+pub(crate) fn sign_out_hash(proof: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(proof).into()
+}
+
+/// The token a session rotates to from `presented`, with the random `salt` stored for the
+/// rotation: whoever presents the token before can be given this one again, and a copy of
+/// the database (hashes and salts, no tokens) cannot compute it.
+pub(crate) fn rotated_token(presented: &[u8; 32], salt: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"merpati/session-rotation/v1\0");
+    hasher.update(salt);
+    hasher.update(presented);
+    hasher.finalize().into()
 }
 
 /// Parses a public key; `InvalidKey` if it is not a valid Ed25519 point.

@@ -20,6 +20,8 @@ mod messages;
 mod limits;
 // One client against everyone else: half-open connections, caps per address and account.
 mod hostile;
+// Sessions: idle expiry, listing and ending them, token rotation, sign-out proofs.
+mod sessions;
 // Filling the disk: stored bytes per account and day, sign-ups per address.
 mod quotas;
 // The HTTP side: health check and the web app's files.

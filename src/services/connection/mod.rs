@@ -30,8 +30,8 @@ use merpati_core::{Engine, Event, RequestError, Step, Store, StoredState};
 use merpati_protocol::{ChatId, RequestId, UserId, Username};
 use wasm_bindgen::closure::Closure;
 
-use super::device_key;
 use super::idb_store::{self, IdbStore, StoreError};
+use super::{device_key, sign_out_queue};
 use device::{claim_slot, end_session, handle_event, install_store};
 use socket::{connect, wake, watch_online};
 
@@ -107,6 +107,8 @@ struct Inner {
     /// `online` on the global scope: the network is back, so a waiting reconnect is tried at
     /// once.
     online: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// Whether the sender of waiting sign-outs runs ([`sign_out_queue`]).
+    sending_sign_outs: Rc<Cell<bool>>,
 }
 
 impl Client {
@@ -132,8 +134,11 @@ impl Client {
             visible: Cell::new(true),
             socket_url: socket_url.to_owned(),
             online: RefCell::new(None),
+            sending_sign_outs: Rc::new(Cell::new(false)),
         });
         watch_online(&inner);
+        // Sign-outs an earlier life of this page could not tell the server.
+        sign_out_queue::spawn_sender(db_name, socket_url, inner.sending_sign_outs.clone());
         Client { inner }
     }
 
@@ -293,12 +298,22 @@ impl Client {
         self.inner.loading_older.set(false);
     }
 
-    /// Signs out: tells the server to forget this device's session, closes the socket and
-    /// deletes the local database, so nothing readable remains.
+    /// Signs out: closes the socket and deletes the local database, so nothing readable
+    /// remains, and has the server end the session — now, or once it can be reached
+    /// ([`sign_out_queue`]: the proof is kept outside the database, which goes).
     pub async fn sign_out(&self) {
-        self.inner.engine.borrow_mut().sign_out();
-        flush(&self.inner).await;
+        let proof = self.inner.engine.borrow_mut().sign_out();
+        if let Some(proof) = proof
+            && let Err(error) = sign_out_queue::remember(&self.inner.db_name, proof).await
+        {
+            leptos::logging::warn!("keeping the sign-out to send failed: {error}");
+        }
         end_session(&self.inner, SignOutReason::Requested, true).await;
+        sign_out_queue::spawn_sender(
+            &self.inner.db_name,
+            &self.inner.socket_url,
+            self.inner.sending_sign_outs.clone(),
+        );
     }
 }
 

@@ -10,8 +10,8 @@ use futures::channel::mpsc;
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State};
-use merpati_core::ConnectionPhase;
 use merpati_core::reconnect::Backoff;
+use merpati_core::{ConnectionPhase, Store};
 use merpati_protocol::ServerFrame;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -95,6 +95,16 @@ async fn run(inner: Rc<Inner>, generation: u64) {
 
 /// One socket, from open to close. Returns whether it got online.
 async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
+    // Another tab of this browser may have resumed since, and been given a rotated token.
+    let store = inner.store.borrow().clone();
+    if let Some(store) = store
+        && let Ok(Some(account)) = store.account().await
+    {
+        inner
+            .engine
+            .borrow_mut()
+            .adopt_stored_session_token(&account);
+    }
     inner.engine.borrow_mut().on_connecting();
     (inner.notify)(Notice::Changed);
     let Ok(socket) = WebSocket::open(&inner.socket_url) else {

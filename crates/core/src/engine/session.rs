@@ -164,14 +164,31 @@ impl Engine {
         self.me.as_ref()
     }
 
-    /// Signs out: tells the server to forget this device's session. The shell clears the store.
-    pub fn sign_out(&mut self) {
-        if self.is_authenticated() {
-            self.frames.push(ClientFrame::Logout);
-        }
+    /// Signs out here; returns the session's sign-out proof
+    /// ([`merpati_protocol::auth::sign_out_proof`]), which the shell keeps outside the store
+    /// (which it deletes) and sends the server on a connection of its own until the server has
+    /// heard it — online now, or whenever this browser is next. The proof ends the session;
+    /// it cannot resume it. `None` if there was no session.
+    pub fn sign_out(&mut self) -> Option<[u8; 32]> {
+        let proof = self
+            .session_token
+            .as_ref()
+            .map(merpati_protocol::auth::sign_out_proof);
         self.credentials = None;
         self.session_token = None;
         self.secrets = None;
+        proof
+    }
+
+    /// The session token the store holds now: another tab of this browser may have resumed
+    /// since this engine read it, and been given a rotated token. Resuming with the newest
+    /// keeps this tab signed in however many rotations it slept through.
+    pub fn adopt_stored_session_token(&mut self, stored: &AccountRecord) {
+        let same_account = self.me.as_ref().is_some_and(|me| me.id == stored.me.id);
+        if same_account && let Some(Credentials::Resume { session_token }) = &mut self.credentials {
+            *session_token = stored.session_token;
+            self.session_token = Some(stored.session_token);
+        }
     }
 
     /// The shell is opening a socket (the person sees "connecting", not "offline").

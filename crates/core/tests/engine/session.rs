@@ -345,3 +345,63 @@ fn a_session_ended_from_another_device_signs_this_one_out() {
         step.events
     );
 }
+
+#[test]
+fn a_token_rotated_on_resume_is_stored_and_resumed_with_from_then_on() {
+    let mut engine = Engine::new();
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
+    assert_eq!(resumes_with(&next_connection(&mut engine)), Some([5; 32]));
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([6; 32]),
+    });
+    let stored = engine
+        .take_step()
+        .writes
+        .into_iter()
+        .find_map(|write| match write {
+            StoreWrite::PutAccount(account) => Some(account.session_token),
+            _ => None,
+        });
+    assert_eq!(stored, Some([6; 32]), "the rotated token is stored");
+    assert_eq!(resumes_with(&next_connection(&mut engine)), Some([6; 32]));
+}
+
+#[test]
+fn a_tab_resumes_with_the_token_another_tab_stored_after_a_rotation() {
+    let mut engine = Engine::new();
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
+    let mut rotated = stored_account();
+    rotated.session_token = [8; 32];
+    engine.adopt_stored_session_token(&rotated);
+    assert_eq!(resumes_with(&next_connection(&mut engine)), Some([8; 32]));
+    // Another account's record (another sign-in replaced this browser's) is not adopted.
+    let mut foreign = stored_account();
+    foreign.me = member(merpati_protocol::UserId(2), "bob");
+    foreign.session_token = [9; 32];
+    engine.adopt_stored_session_token(&foreign);
+    assert_eq!(resumes_with(&next_connection(&mut engine)), Some([8; 32]));
+}
+
+#[test]
+fn signing_out_offline_hands_the_shell_the_sessions_sign_out_proof_and_sends_nothing() {
+    let mut engine = caught_up_alice();
+    let _ = engine.take_step();
+    engine.on_disconnected();
+    let proof = engine.sign_out();
+    assert_eq!(
+        proof,
+        Some(merpati_protocol::auth::sign_out_proof(&[5; 32])),
+        "the proof of the session's token"
+    );
+    assert_ne!(proof, Some([5; 32]), "not the token itself");
+    assert!(!engine.has_credentials());
+    assert!(engine.take_step().frames.is_empty());
+    assert_eq!(engine.sign_out(), None, "no session left to sign out of");
+}

@@ -17,6 +17,7 @@ use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Usernam
 use super::Gateway;
 use super::session::{Flow, Gone, Session, SignedIn};
 use super::socket::FrameSocket;
+use crate::fanout::SessionId;
 use crate::metrics::Counters;
 use crate::privacy::Privacy;
 use crate::{Error, auth};
@@ -27,9 +28,10 @@ const MAX_FAILED_SIGN_INS: u32 = 5;
 /// Who a connection proved to be.
 struct Authenticated {
     member: Member,
-    /// The hash of the session's token, which `Logout` deletes.
+    /// The session's name (its first token's hash), which `Logout` deletes.
     token_hash: [u8; 32],
-    /// A new session's token, for `Welcome`; `None` when resuming one.
+    /// The token to resume with from now on, for `Welcome`: a new session's, or a resumed
+    /// one's after it rotated; `None` when it stays the same.
     session_token: Option<[u8; 32]>,
     /// The account's privacy settings and block list, as stored.
     privacy: Privacy,
@@ -55,11 +57,9 @@ impl Gateway {
             ErrorCode::InvalidKey,
         )?;
         let token = auth::random_bytes()?;
-        let token_hash = auth::token_hash(&token);
-        let member = self
-            .storage
-            .register(username, public_key, token_hash)
-            .await?;
+        let keys = auth::SessionKeys::of(&token);
+        let token_hash = keys.token_hash;
+        let member = self.storage.register(username, public_key, keys).await?;
         Ok(Authenticated {
             member,
             token_hash,
@@ -86,10 +86,9 @@ impl Gateway {
             ErrorCode::WrongPassphrase,
         )?;
         let token = auth::random_bytes()?;
-        let token_hash = auth::token_hash(&token);
-        self.storage
-            .create_session(account.member.id, token_hash)
-            .await?;
+        let keys = auth::SessionKeys::of(&token);
+        let token_hash = keys.token_hash;
+        self.storage.create_session(account.member.id, keys).await?;
         let privacy = self.storage.privacy(account.member.id).await?;
         Ok(Authenticated {
             member: account.member,
@@ -99,21 +98,41 @@ impl Gateway {
         })
     }
 
-    /// Continues the session a token was given for.
+    /// Continues the session a token was given for; its token may rotate.
     async fn resume(&self, session_token: [u8; 32]) -> Result<Authenticated, Error> {
-        let token_hash = auth::token_hash(&session_token);
-        let (member, privacy) = self.storage.session(token_hash).await?.ok_or_else(|| {
-            Error::refused(
-                ErrorCode::SessionExpired,
-                "the session is unknown or was ended; sign in again",
-            )
-        })?;
+        let resumed = self
+            .storage
+            .resume_session(session_token)
+            .await?
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorCode::SessionExpired,
+                    "the session is unknown or was ended; sign in again",
+                )
+            })?;
         Ok(Authenticated {
-            member,
-            token_hash,
-            session_token: None,
-            privacy,
+            member: resumed.member,
+            token_hash: resumed.session,
+            session_token: resumed.new_token,
+            privacy: resumed.privacy,
         })
+    }
+
+    /// Ends the session whose sign-out proof this is, as `EndSession` would (its connections
+    /// closed, its device out of the directory); nothing if it is gone already.
+    async fn sign_out_by_proof(&self, proof: [u8; 32], by: SessionId) -> Result<(), Error> {
+        let Some(ended) = self.storage.sign_out(auth::sign_out_hash(&proof)).await? else {
+            return Ok(());
+        };
+        tracing::info!(
+            account = ended.account.0,
+            "a session signed out by its proof"
+        );
+        self.fanout.end_session(ended.account, &ended.token_hash);
+        if ended.deleted_device.is_some() {
+            self.devices_changed(ended.account, by).await;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +170,18 @@ impl<S: FrameSocket> Session<S> {
                 signature,
             } => self.throttled_login(username, signature).await,
             AuthMethod::Resume { session_token } => self.gateway.resume(session_token).await,
+            AuthMethod::SignOut { proof } => {
+                return match self.gateway.sign_out_by_proof(proof, self.id).await {
+                    Ok(()) => {
+                        self.write_frame(&ServerFrame::SignedOut).await?;
+                        Ok(Flow::Close(close_code::NORMAL, "signed out"))
+                    }
+                    Err(error) => {
+                        self.write_error(None, &error).await?;
+                        Ok(Flow::Continue)
+                    }
+                };
+            }
         };
         let outcome = match outcome {
             Ok(authenticated) => self.within_session_cap(authenticated).await,

@@ -87,7 +87,7 @@ impl Storage {
         self.write(move |conn, now| {
             let published =
                 sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)?;
-            sql::accounts::bind_session_device(conn, &session, &device.device.0)?;
+            sql::sessions::bind_session_device(conn, &session, &device.device.0)?;
             Ok(published)
         })
     }

@@ -33,6 +33,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use crate::Error;
+use crate::auth::SessionKeys;
 use crate::config::Durability;
 use crate::privacy::Privacy;
 use conversation::LastSeenBook;
@@ -40,17 +41,31 @@ pub(crate) use conversation::{Moved, Position, PresenceFacts};
 /// How long a session may go unused before it ends: its token is refused (`SessionExpired`)
 /// and the browser must sign in with the passphrase again.
 pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
-/// How old a session's time of use may be before a resume writes the new one.
-const SESSION_TOUCH_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+/// How old a session's token, or its time of use, may be before a resume rotates it (which
+/// notes the session used).
+const ROTATE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome};
 use readers::Readers;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
+pub(crate) use sql::sessions::EndedSession;
+use sql::sessions::{FoundSession, Presented};
 use writer::{Job, Work};
 pub(crate) use writer::{Queued, WriterStats, WriterThread, now_ms};
 
 /// The name of the database file inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "merpati.db";
+
+/// A session a client resumed ([`Storage::resume_session`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ResumedSession {
+    pub(crate) member: Member,
+    pub(crate) privacy: Privacy,
+    /// The session's name (its first token's hash).
+    pub(crate) session: [u8; 32],
+    /// The token to resume with from now on, if not the one presented.
+    pub(crate) new_token: Option<[u8; 32]>,
+}
 
 /// An account as storage knows it.
 #[derive(Debug, Clone)]
@@ -200,10 +215,10 @@ impl Storage {
         &self,
         username: Username,
         public_key: [u8; 32],
-        token_hash: [u8; 32],
+        session: SessionKeys,
     ) -> impl Future<Output = Result<Member, Error>> {
         self.write(move |conn, now| {
-            sql::accounts::register(conn, &username, &public_key, &token_hash, now)
+            sql::accounts::register(conn, &username, &public_key, &session, now)
         })
     }
 
@@ -211,19 +226,19 @@ impl Storage {
     pub(crate) fn create_session(
         &self,
         account: UserId,
-        token_hash: [u8; 32],
+        session: SessionKeys,
     ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, now| {
-            sql::accounts::create_session(conn, sql::int(account.0), &token_hash, now)
+            sql::sessions::create_session(conn, sql::int(account.0), &session, now)
         })
     }
 
-    /// Forgets a session.
+    /// Forgets a session (named by its first token's hash).
     pub(crate) fn delete_session(
         &self,
-        token_hash: [u8; 32],
+        session: [u8; 32],
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::accounts::delete_session(conn, &token_hash))
+        self.write(move |conn, _| sql::sessions::delete_session(conn, &session))
     }
 
     /// The account with this username, if any.
@@ -255,8 +270,8 @@ impl Storage {
     pub(crate) fn sessions_of(
         &self,
         account: UserId,
-    ) -> impl Future<Output = Result<Vec<sql::accounts::SessionRow>, Error>> {
-        self.read(move |conn| sql::accounts::sessions_of(conn, account))
+    ) -> impl Future<Output = Result<Vec<sql::sessions::SessionRow>, Error>> {
+        self.read(move |conn| sql::sessions::sessions_of(conn, account))
     }
 
     /// Ends one of `account`'s sessions (named by its token hash's first half); `None` if
@@ -265,43 +280,83 @@ impl Storage {
         &self,
         account: UserId,
         prefix: [u8; 16],
-    ) -> impl Future<Output = Result<Option<sql::accounts::EndedSession>, Error>> {
-        self.write(move |conn, _| sql::accounts::end_session(conn, account, &prefix))
+    ) -> impl Future<Output = Result<Option<EndedSession>, Error>> {
+        self.write(move |conn, _| sql::sessions::end_session(conn, account, &prefix))
     }
 
-    /// The account a session token's hash belongs to, with its privacy, if the session
-    /// exists and has been used within [`SESSION_IDLE_LIMIT_MS`]. One read, mostly:
-    /// resuming is what a reconnecting crowd does, so the time of use is written only when
-    /// it is a day old, and an expired session is deleted.
-    pub(crate) async fn session(
+    /// Ends the session whose sign-out proof hashes to `proof_hash`; `None` if there is none.
+    pub(crate) fn sign_out(
         &self,
-        token_hash: [u8; 32],
-    ) -> Result<Option<(Member, Privacy)>, Error> {
+        proof_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<EndedSession>, Error>> {
+        self.write(move |conn, _| sql::sessions::sign_out(conn, &proof_hash))
+    }
+
+    /// The session a client resumes with `token`, if it exists and has been used within
+    /// [`SESSION_IDLE_LIMIT_MS`]: its account, privacy and name, and the token to resume
+    /// with from now on if that changed. One read, mostly: resuming is what a reconnecting
+    /// crowd does, so the session is written only when its token is a day old (it rotates,
+    /// which notes it used) or an expired one is deleted. The token before the last rotation
+    /// is answered with the current one (see `sql::sessions`).
+    pub(crate) async fn resume_session(
+        &self,
+        token: [u8; 32],
+    ) -> Result<Option<ResumedSession>, Error> {
+        let presented_hash = crate::auth::token_hash(&token);
         let found = self
             .read(move |conn| {
-                let Some((member, last_used_ms)) = sql::accounts::session(conn, &token_hash)?
-                else {
+                let Some(found) = sql::sessions::find_session(conn, &presented_hash)? else {
                     return Ok(None);
                 };
-                let privacy = sql::accounts::privacy(conn, member.id)?;
-                Ok(Some((member, privacy, last_used_ms)))
+                let privacy = sql::accounts::privacy(conn, found.member.id)?;
+                Ok(Some((found, privacy)))
             })
             .await?;
-        let Some((member, privacy, last_used_ms)) = found else {
+        let Some((found, privacy)) = found else {
             return Ok(None);
         };
-        let idle = i64::try_from(writer::now_ms())
-            .unwrap_or(i64::MAX)
-            .saturating_sub(last_used_ms);
-        if idle > SESSION_IDLE_LIMIT_MS {
-            self.delete_session(token_hash).await?;
+        let now = i64::try_from(writer::now_ms()).unwrap_or(i64::MAX);
+        if now.saturating_sub(found.last_used_ms) > SESSION_IDLE_LIMIT_MS {
+            self.delete_session(found.session).await?;
             return Ok(None);
         }
-        if idle > SESSION_TOUCH_AFTER_MS {
-            self.write(move |conn, now| sql::accounts::touch_session(conn, &token_hash, now))
-                .await?;
-        }
-        Ok(Some((member, privacy)))
+        let stale = |at_ms: i64| now.saturating_sub(at_ms) > ROTATE_AFTER_MS;
+        let new_token = match found.presented {
+            Presented::Previous { salt } => Some(crate::auth::rotated_token(&token, &salt)),
+            Presented::Current { rotated_ms } if stale(rotated_ms) || stale(found.last_used_ms) => {
+                Some(self.rotate_session(token).await?)
+            }
+            Presented::Current { .. } => None,
+        };
+        Ok(Some(ResumedSession {
+            member: found.member,
+            privacy,
+            session: found.session,
+            new_token,
+        }))
+    }
+
+    /// Rotates the session whose current token is `token`; the token it has now (derived
+    /// from `token`: if another tab rotated it first, the same one that tab was given).
+    async fn rotate_session(&self, token: [u8; 32]) -> Result<[u8; 32], Error> {
+        let salt = crate::auth::random_bytes()?;
+        self.write(move |conn, now| {
+            let presented_hash = crate::auth::token_hash(&token);
+            let next = crate::auth::rotated_token(&token, &salt);
+            let keys = SessionKeys::of(&next);
+            if sql::sessions::rotate_session(conn, &presented_hash, &salt, &keys, now)? {
+                return Ok(next);
+            }
+            match sql::sessions::find_session(conn, &presented_hash)? {
+                Some(FoundSession {
+                    presented: Presented::Previous { salt },
+                    ..
+                }) => Ok(crate::auth::rotated_token(&token, &salt)),
+                // Ended meanwhile: the next resume is refused; this one goes on unrotated.
+                _ => Ok(token),
+            }
+        })
+        .await
     }
 
     // ---- chats ----

@@ -157,6 +157,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE accounts SET backup_bytes =
         (SELECT coalesce(sum(length(sealed)), 0) FROM backup WHERE account_id = accounts.id);
     ",
+    // 6: session tokens rotate. `token_hash` stays the session's name (its first token's
+    // hash); `current_hash` is what it is resumed with now, `previous_hash` the token before
+    // the last rotation (answered with the current one, derived with `rotation_salt`), and
+    // `sign_out_hash` the hash of the current token's sign-out proof. Existing sessions
+    // rotate, and so get a sign-out proof, on their next resume.
+    "
+    ALTER TABLE sessions ADD COLUMN current_hash BLOB;
+    UPDATE sessions SET current_hash = token_hash;
+    CREATE UNIQUE INDEX sessions_by_current_hash ON sessions (current_hash);
+    ALTER TABLE sessions ADD COLUMN previous_hash BLOB;
+    CREATE INDEX sessions_by_previous_hash ON sessions (previous_hash)
+        WHERE previous_hash IS NOT NULL;
+    ALTER TABLE sessions ADD COLUMN rotation_salt BLOB;
+    ALTER TABLE sessions ADD COLUMN rotated_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN sign_out_hash BLOB;
+    CREATE UNIQUE INDEX sessions_by_sign_out_hash ON sessions (sign_out_hash)
+        WHERE sign_out_hash IS NOT NULL;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

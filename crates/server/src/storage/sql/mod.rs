@@ -6,7 +6,8 @@
 //! connection. Ids and sequence numbers are `u64` on the wire and `INTEGER` (i64) in SQLite:
 //! values from the network that do not fit saturate to `i64::MAX`, which names nothing.
 //!
-//! - `accounts`: accounts and their sessions, privacy settings, when each was last seen.
+//! - `accounts`: accounts, their privacy settings, when each was last seen.
+//! - `sessions`: each account's sessions: finding, rotating, listing and ending them.
 //! - `chats`: chats and their members, read back as snapshots; 1:1 chats.
 //! - `groups`: changes to groups (members, title, admins) and the lines they write.
 //! - `messages`: appending messages (and deleting one for everyone), reading pages of them.
@@ -25,6 +26,7 @@ pub(super) mod groups;
 pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod receipts;
+pub(super) mod sessions;
 
 use merpati_protocol::Username;
 

@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 
 use merpati_protocol::{ErrorCode, Receipt};
 
+use crate::auth::SessionKeys;
+
 use super::*;
 
 async fn open(dir: &Path) -> (Storage, WriterThread) {
@@ -35,7 +37,11 @@ async fn account(storage: &Storage, name: &str) -> Member {
     let mut token = [0u8; 32];
     getrandom::fill(&mut token).unwrap();
     storage
-        .register(Username::parse(name).unwrap(), [7; 32], token)
+        .register(
+            Username::parse(name).unwrap(),
+            [7; 32],
+            SessionKeys::of(&token),
+        )
         .await
         .unwrap()
 }
@@ -101,16 +107,20 @@ async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
     let (storage, writer) = open(dir.path()).await;
     let name = Username::parse("carol").unwrap();
     let (first, second, third) = tokio::join!(
-        storage.register(name.clone(), [1; 32], [1; 32]),
-        storage.register(name.clone(), [2; 32], [2; 32]),
-        storage.register(Username::parse("dave").unwrap(), [3; 32], [3; 32]),
+        storage.register(name.clone(), [1; 32], SessionKeys::of(&[1; 32])),
+        storage.register(name.clone(), [2; 32], SessionKeys::of(&[2; 32])),
+        storage.register(
+            Username::parse("dave").unwrap(),
+            [3; 32],
+            SessionKeys::of(&[3; 32])
+        ),
     );
     assert!(first.is_ok());
     assert_eq!(second.unwrap_err().code(), ErrorCode::UsernameTaken);
     assert!(third.is_ok());
     // The refused registration's session must not exist.
-    assert!(storage.session([2; 32]).await.unwrap().is_none());
-    assert!(storage.session([1; 32]).await.unwrap().is_some());
+    assert!(storage.resume_session([2; 32]).await.unwrap().is_none());
+    assert!(storage.resume_session([1; 32]).await.unwrap().is_some());
     drop(storage);
     writer.join();
 }

@@ -7,6 +7,7 @@ use merpati_protocol::{
 };
 
 use super::*;
+use crate::auth::SessionKeys;
 
 /// Makes `account` a member of `count` new groups at once, bypassing the requests (which
 /// would take thousands of commits to get there).
@@ -131,7 +132,10 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
         })
         .collect();
     for token in &tokens {
-        storage.create_session(alice.id, *token).await.unwrap();
+        storage
+            .create_session(alice.id, SessionKeys::of(token))
+            .await
+            .unwrap();
     }
     // Each session last used at a time of its own: the first of `tokens` longest ago (the
     // registration's session is the most recent).
@@ -141,7 +145,8 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
             let mut touch =
                 conn.prepare("UPDATE sessions SET last_used_ms = ?2 WHERE token_hash = ?1")?;
             for (n, token) in order.iter().enumerate() {
-                touch.execute(rusqlite::params![&token[..], now - 1_000_000 + n as i64])?;
+                let name = crate::auth::token_hash(token);
+                touch.execute(rusqlite::params![&name[..], now - 1_000_000 + n as i64])?;
             }
             Ok(())
         })
@@ -152,14 +157,17 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
         MAX_SESSIONS_PER_ACCOUNT
     );
 
-    storage.create_session(alice.id, [0xee; 32]).await.unwrap();
+    storage
+        .create_session(alice.id, SessionKeys::of(&[0xee; 32]))
+        .await
+        .unwrap();
     assert_eq!(
         storage.sessions_of(alice.id).await.unwrap().len(),
         MAX_SESSIONS_PER_ACCOUNT
     );
-    assert!(storage.session(tokens[0]).await.unwrap().is_none());
-    assert!(storage.session(tokens[1]).await.unwrap().is_some());
-    assert!(storage.session([0xee; 32]).await.unwrap().is_some());
+    assert!(storage.resume_session(tokens[0]).await.unwrap().is_none());
+    assert!(storage.resume_session(tokens[1]).await.unwrap().is_some());
+    assert!(storage.resume_session([0xee; 32]).await.unwrap().is_some());
     drop(storage);
     writer.join();
 }

@@ -1,0 +1,263 @@
+//! Sessions: a browser signed in to an account, resumed by a token the server keeps only a
+//! hash of. Creating (ending the least recently used beyond the cap), finding by the token a
+//! client presents, rotating the token, listing and ending an account's sessions, and ending
+//! one by its sign-out proof.
+//!
+//! A session row is named for good by `token_hash`, the hash of its *first* token: that is
+//! what its connections, its device binding and `SessionRef` refer to. The token it is
+//! resumed with now hashes to `current_hash`; after a rotation the token before it still
+//! hashes to `previous_hash`, and a client presenting that one is given the current token
+//! again — derived from the one it presented and the row's `rotation_salt`, so the server
+//! need not keep any token, only hashes. (The tabs of one browser share a token, and a
+//! `Welcome` can be lost in flight: neither may sign anyone out.) A token two rotations old
+//! is refused. `sign_out_hash` is the hash of the current token's sign-out proof.
+
+use merpati_protocol::{MAX_SESSIONS_PER_ACCOUNT, Member, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{int, key32, uint, username};
+use crate::Error;
+use crate::auth::SessionKeys;
+
+/// Stores a new session, ending the account's least recently used sessions beyond
+/// [`MAX_SESSIONS_PER_ACCOUNT`]: browsers closed without signing out must not pile up.
+pub(crate) fn create_session(
+    conn: &Connection,
+    account: i64,
+    keys: &SessionKeys,
+    now_ms: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, current_hash, sign_out_hash, account_id, created_ms,
+                               last_used_ms, rotated_ms)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?4, ?4)",
+    )?
+    .execute(params![
+        &keys.token_hash[..],
+        &keys.sign_out_hash[..],
+        account,
+        now_ms
+    ])?;
+    // The others beyond the cap less this new one.
+    let others = i64::try_from(MAX_SESSIONS_PER_ACCOUNT.saturating_sub(1)).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM sessions WHERE token_hash IN (
+             SELECT token_hash FROM sessions WHERE account_id = ?1 AND token_hash != ?2
+             ORDER BY last_used_ms DESC, created_ms DESC LIMIT -1 OFFSET ?3)",
+    )?
+    .execute(params![account, &keys.token_hash[..], others])?;
+    Ok(())
+}
+
+/// Forgets a session (named by its first token's hash).
+pub(crate) fn delete_session(conn: &Connection, session: &[u8; 32]) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+        .execute([&session[..]])?;
+    Ok(())
+}
+
+/// Which of its tokens a client presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// The current one; the session last rotated at this time.
+    Current { rotated_ms: i64 },
+    /// The one before the last rotation, which derives the current one with this salt.
+    Previous { salt: [u8; 32] },
+}
+
+/// A session found by the hash of a token a client presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FoundSession {
+    /// The session's name: its first token's hash.
+    pub(crate) session: [u8; 32],
+    pub(crate) member: Member,
+    pub(crate) last_used_ms: i64,
+    pub(crate) presented: Presented,
+}
+
+/// The session a presented token's hash belongs to, current or previous.
+pub(crate) fn find_session(
+    conn: &Connection,
+    presented_hash: &[u8; 32],
+) -> Result<Option<FoundSession>, Error> {
+    let current = conn
+        .prepare_cached(
+            "SELECT s.token_hash, a.id, a.username, s.last_used_ms, s.rotated_ms
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.current_hash = ?1",
+        )?
+        .query_row([&presented_hash[..]], |row| {
+            Ok(FoundSession {
+                session: key32(row.get(0)?)?,
+                member: Member {
+                    id: UserId(uint(row.get(1)?)),
+                    username: username(row.get(2)?)?,
+                },
+                last_used_ms: row.get(3)?,
+                presented: Presented::Current {
+                    rotated_ms: row.get(4)?,
+                },
+            })
+        })
+        .optional()?;
+    if current.is_some() {
+        return Ok(current);
+    }
+    let previous = conn
+        .prepare_cached(
+            "SELECT s.token_hash, a.id, a.username, s.last_used_ms, s.rotation_salt
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.previous_hash = ?1",
+        )?
+        .query_row([&presented_hash[..]], |row| {
+            Ok(FoundSession {
+                session: key32(row.get(0)?)?,
+                member: Member {
+                    id: UserId(uint(row.get(1)?)),
+                    username: username(row.get(2)?)?,
+                },
+                last_used_ms: row.get(3)?,
+                presented: Presented::Previous {
+                    salt: key32(row.get(4)?)?,
+                },
+            })
+        })
+        .optional()?;
+    Ok(previous)
+}
+
+/// Rotates the session whose current token is `presented` to `next` (derived from it with
+/// `salt`), noting it used now. `false` if `presented` is no longer current (another tab
+/// rotated it first: the caller derives the current token from the previous one).
+pub(crate) fn rotate_session(
+    conn: &Connection,
+    presented_hash: &[u8; 32],
+    salt: &[u8; 32],
+    next: &SessionKeys,
+    now_ms: i64,
+) -> Result<bool, Error> {
+    let rotated = conn
+        .prepare_cached(
+            "UPDATE sessions SET previous_hash = current_hash, current_hash = ?2,
+                 rotation_salt = ?3, sign_out_hash = ?4, rotated_ms = ?5, last_used_ms = ?5
+             WHERE current_hash = ?1",
+        )?
+        .execute(params![
+            &presented_hash[..],
+            &next.token_hash[..],
+            &salt[..],
+            &next.sign_out_hash[..],
+            now_ms
+        ])?;
+    Ok(rotated == 1)
+}
+
+/// One row of [`sessions_of`]: (session, device, created, last used).
+pub(crate) type SessionRow = ([u8; 32], Option<Vec<u8>>, i64, i64);
+
+/// An account's sessions, newest use first.
+pub(crate) fn sessions_of(conn: &Connection, account: UserId) -> Result<Vec<SessionRow>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT token_hash, device_key, created_ms, last_used_ms FROM sessions
+         WHERE account_id = ?1 ORDER BY last_used_ms DESC",
+    )?;
+    let sessions = statement
+        .query_map([int(account.0)], |row| {
+            Ok((key32(row.get(0)?)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(sessions)
+}
+
+/// Notes which device a session's browser is.
+pub(crate) fn bind_session_device(
+    conn: &Connection,
+    session: &[u8; 32],
+    device: &[u8; 32],
+) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE sessions SET device_key = ?2 WHERE token_hash = ?1")?
+        .execute(params![&session[..], &device[..]])?;
+    Ok(())
+}
+
+/// A session [`end_session`] or [`sign_out`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EndedSession {
+    /// Its account.
+    pub(crate) account: UserId,
+    /// Its name (first token's hash): what its open connections are found by.
+    pub(crate) token_hash: [u8; 32],
+    /// Its device, if that left the directory with it.
+    pub(crate) deleted_device: Option<[u8; 32]>,
+}
+
+/// Ends the session of `account` whose name starts with `prefix`: deletes it, and its
+/// device when no other session of the account is on it; `None` if there is no such
+/// session.
+pub(crate) fn end_session(
+    conn: &Connection,
+    account: UserId,
+    prefix: &[u8; 16],
+) -> Result<Option<EndedSession>, Error> {
+    let found: Option<[u8; 32]> = conn
+        .prepare_cached(
+            "SELECT token_hash FROM sessions
+             WHERE account_id = ?1 AND substr(token_hash, 1, 16) = ?2",
+        )?
+        .query_row(params![int(account.0), &prefix[..]], |row| {
+            key32(row.get(0)?)
+        })
+        .optional()?;
+    match found {
+        Some(session) => end(conn, &session).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Ends the session whose sign-out proof hashes to `proof_hash`, as [`end_session`] does;
+/// `None` if there is none (ended already).
+pub(crate) fn sign_out(
+    conn: &Connection,
+    proof_hash: &[u8; 32],
+) -> Result<Option<EndedSession>, Error> {
+    let found: Option<[u8; 32]> = conn
+        .prepare_cached("SELECT token_hash FROM sessions WHERE sign_out_hash = ?1")?
+        .query_row([&proof_hash[..]], |row| key32(row.get(0)?))
+        .optional()?;
+    match found {
+        Some(session) => end(conn, &session).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Deletes a session that exists, and its device when no other session is on it.
+fn end(conn: &Connection, session: &[u8; 32]) -> Result<EndedSession, Error> {
+    let (account, device): (i64, Option<Vec<u8>>) = conn
+        .prepare_cached("SELECT account_id, device_key FROM sessions WHERE token_hash = ?1")?
+        .query_row([&session[..]], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let account = UserId(uint(account));
+    delete_session(conn, session)?;
+    let mut deleted_device = None;
+    if let Some(device) = device {
+        let device = key32(device)?;
+        let others: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM sessions WHERE account_id = ?1 AND device_key = ?2",
+            )?
+            .query_row(params![int(account.0), &device[..]], |row| row.get(0))?;
+        if others == 0
+            && super::keys::delete_device(
+                conn,
+                account,
+                &merpati_protocol::keys::DeviceKey(device),
+            )?
+        {
+            deleted_device = Some(device);
+        }
+    }
+    Ok(EndedSession {
+        account,
+        token_hash: *session,
+        deleted_device,
+    })
+}

@@ -1,0 +1,249 @@
+//! Sessions: a session unused for 30 days ends; an account lists its sessions and ends one
+//! from another; a resumed session's token rotates (the token before is answered with the new
+//! one, the one before that is refused); and a sign-out proof ends a session — the browser
+//! keeps it while offline — without being able to resume it.
+
+use merpati_protocol::auth::sign_out_proof;
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+
+use crate::support::{Device, TestServer};
+
+/// Sets when `name`'s one session was last used to `days_ago`, in the stopped server's
+/// database.
+fn last_used(data: &std::path::Path, name: &str, days_ago: i64) {
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let changed = db
+        .execute(
+            "UPDATE sessions SET last_used_ms = ?2
+             WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+            rusqlite::params![name, now_ms - days_ago * 24 * 60 * 60 * 1000],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[tokio::test]
+async fn a_session_unused_for_thirty_days_ends_and_one_in_use_goes_on() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (_, _, idle_token) = server.signed_up("idle").await;
+    let (_, _, busy_token) = server.signed_up("busy").await;
+    server.stop().await;
+    last_used(&data, "idle", 31);
+    last_used(&data, "busy", 29);
+
+    let server = TestServer::start_in(&data).await;
+    let mut idle = server.connect().await;
+    assert!(matches!(
+        idle.resume(idle_token).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    let mut busy = server.connect().await;
+    assert!(matches!(
+        busy.resume(busy_token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    drop(busy);
+    server.stop().await;
+
+    // The idle session is gone for good; the busy one's use was noted, so another 29 days
+    // from now it is still young.
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    let sessions: Vec<(String, i64)> = db
+        .prepare(
+            "SELECT a.username, s.last_used_ms FROM sessions s
+             JOIN accounts a ON a.id = s.account_id ORDER BY a.username",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].0, "busy");
+    let day_ms = 24 * 60 * 60 * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(now_ms - sessions[0].1 < day_ms, "{sessions:?}");
+}
+
+#[tokio::test]
+async fn an_account_lists_its_sessions_and_ends_one_from_another() {
+    let server = TestServer::start().await;
+    let (mut phone, me, phone_token) = server.signed_up("alice").await;
+    let phone_device = Device::new("alice", me.id);
+    phone.publish_device(&phone_device).await;
+    let mut laptop = server.logged_in("alice").await;
+    let laptop_device = Device::new("alice", me.id);
+    laptop.publish_device(&laptop_device).await;
+    // The phone hears of the laptop's new device.
+    assert!(matches!(
+        phone.recv().await,
+        ServerFrame::DevicesChanged { .. }
+    ));
+
+    let sessions = match laptop
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions,
+        other => panic!("expected Sessions, got {other:?}"),
+    };
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let (current, other): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|s| s.current);
+    assert_eq!(current[0].device, Some(laptop_device.key()));
+    assert_eq!(other[0].device, Some(phone_device.key()));
+
+    // The laptop signs the phone out.
+    let session = other[0].session;
+    assert!(matches!(
+        laptop
+            .request(|request| ClientFrame::EndSession { request, session })
+            .await,
+        ServerFrame::SessionEnded { .. }
+    ));
+    // The phone is told, for good, and closed.
+    let (frames, close) = phone.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    // Its token is refused, and its device has left the directory.
+    assert!(matches!(
+        server.connect().await.resume(phone_token).await,
+        ServerFrame::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+    let devices = laptop.query_keys(&[me.id]).await[0].devices.clone();
+    assert_eq!(devices, vec![laptop_device.keys()]);
+    match laptop
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => assert_eq!(sessions.len(), 1),
+        other => panic!("expected Sessions, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+/// Makes every session of `name` due to rotate at its next resume (its token a day and more
+/// old), in the stopped server's database.
+fn rotation_due(data: &std::path::Path, name: &str) {
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    db.execute(
+        "UPDATE sessions SET rotated_ms = rotated_ms - 2 * 24 * 60 * 60 * 1000
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+        [name],
+    )
+    .unwrap();
+}
+
+/// Resumes with `token` on a new connection; the token `Welcome` hands over, if any.
+async fn resume(server: &TestServer, token: [u8; 32]) -> Result<Option<[u8; 32]>, ErrorCode> {
+    match server.connect().await.resume(token).await {
+        ServerFrame::Welcome { session_token, .. } => Ok(session_token),
+        ServerFrame::Error { code, .. } => Err(code),
+        other => panic!("expected Welcome or Error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_sessions_token_rotates_and_the_one_before_is_answered_with_the_new_one() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (_, _, first) = server.signed_up("alice").await;
+    // A young token does not rotate: resuming stays a read.
+    assert_eq!(resume(&server, first).await, Ok(None));
+    server.stop().await;
+    rotation_due(&data, "alice");
+
+    let server = TestServer::start_in(&data).await;
+    let second = resume(&server, first)
+        .await
+        .unwrap()
+        .expect("a day-old token rotates");
+    assert_ne!(second, first);
+    assert_eq!(resume(&server, second).await, Ok(None));
+    // Another tab of the browser, or a Welcome lost in flight: the token before is taken and
+    // answered with the current one, the same every time.
+    assert_eq!(resume(&server, first).await, Ok(Some(second)));
+    assert_eq!(resume(&server, first).await, Ok(Some(second)));
+    server.stop().await;
+    rotation_due(&data, "alice");
+
+    let server = TestServer::start_in(&data).await;
+    let third = resume(&server, second)
+        .await
+        .unwrap()
+        .expect("rotates again");
+    assert!(third != first && third != second);
+    // Two rotations old: refused. One: answered with the current token.
+    assert_eq!(resume(&server, first).await, Err(ErrorCode::SessionExpired));
+    assert_eq!(resume(&server, second).await, Ok(Some(third)));
+    assert_eq!(resume(&server, third).await, Ok(None));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
+    let server = TestServer::start().await;
+    let (mut tab, me, token) = server.signed_up("alice").await;
+    let device = Device::new("alice", me.id);
+    tab.publish_device(&device).await;
+    let (mut other, _, other_token) = server.signed_up("bob").await;
+    let proof = sign_out_proof(&token);
+
+    // The proof is not a token.
+    assert_eq!(resume(&server, proof).await, Err(ErrorCode::SessionExpired));
+    // Sent on a connection of its own, before any sign-in: the session ends.
+    let mut sender = server.connect().await;
+    sender
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::SignOut { proof },
+        })
+        .await;
+    let (frames, close) = sender.until_closed().await;
+    assert_eq!(frames, vec![ServerFrame::SignedOut]);
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
+    // Its open connection is told and closed; its token is refused; its device is gone.
+    let (frames, _) = tab.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
+    let mut again = server.logged_in("alice").await;
+    assert!(again.query_keys(&[me.id]).await[0].devices.is_empty());
+    // Sent again (the browser did not hear the answer): answered the same, nothing else ends.
+    let mut sender = server.connect().await;
+    sender
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::SignOut { proof },
+        })
+        .await;
+    assert_eq!(sender.until_closed().await.0, vec![ServerFrame::SignedOut]);
+    assert_eq!(resume(&server, other_token).await, Ok(None));
+    other.expect_nothing_before_a_sentinel().await;
+    server.stop().await;
+}

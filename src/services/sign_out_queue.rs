@@ -1,0 +1,182 @@
+//! Sign-outs the server has not heard yet.
+//!
+//! Signing out deletes the device's store at once, with the session token in it; if the
+//! server never hears of it, the session lives on there (until it idles out) — signing out
+//! while offline, or closing the tab first, used to leave it so. So the session's sign-out
+//! proof ([`merpati_protocol::auth::sign_out_proof`]: it can end the session, never resume
+//! it) is written first to a small database of its own, `<store name>-sign-outs`, which
+//! outlives the store; then [`spawn_sender`] sends each proof on a connection of its own
+//! (`Authenticate { SignOut }`) and deletes it once the server answered `SignedOut`. It
+//! tries again after a growing pause while any remain, and on every start of the worker, so
+//! the server hears it the next time this browser is online with Merpati open.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::Message;
+use gloo_net::websocket::futures::WebSocket;
+use indexed_db_futures::database::{Database, VersionChangeEvent};
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use merpati_core::reconnect::Backoff;
+use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::idb_store::StoreError;
+
+/// The object store of proofs waiting to be sent, keyed by the proof in hex.
+const PENDING: &str = "pending";
+
+fn database_name(store_name: &str) -> String {
+    format!("{store_name}-sign-outs")
+}
+
+async fn open(store_name: &str) -> Result<Database, StoreError> {
+    let db = Database::open(&database_name(store_name))
+        .with_version(1u32)
+        .with_on_upgrade_needed(|event: VersionChangeEvent, db: Database| {
+            if event.old_version() < 1.0 {
+                db.create_object_store(PENDING).build()?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(db)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Keeps `proof` until the server has heard it.
+pub async fn remember(store_name: &str, proof: [u8; 32]) -> Result<(), StoreError> {
+    let db = open(store_name).await?;
+    let tx = db
+        .transaction(PENDING)
+        .with_mode(TransactionMode::Readwrite)
+        .build()?;
+    let _request = tx
+        .object_store(PENDING)?
+        .put(JsValue::from(js_sys::Uint8Array::from(&proof[..])))
+        .with_key(hex(&proof))
+        .without_key_type()
+        .primitive()?;
+    tx.commit().await?;
+    db.close();
+    Ok(())
+}
+
+/// The proofs waiting to be sent.
+async fn pending(store_name: &str) -> Result<Vec<[u8; 32]>, StoreError> {
+    let db = open(store_name).await?;
+    let tx = db.transaction(PENDING).build()?;
+    let values = tx
+        .object_store(PENDING)?
+        .get_all::<JsValue>()
+        .primitive()?
+        .await?;
+    let mut proofs = Vec::new();
+    for value in values {
+        let bytes = value?
+            .dyn_ref::<js_sys::Uint8Array>()
+            .map(js_sys::Uint8Array::to_vec)
+            .ok_or(StoreError::Corrupt(PENDING))?;
+        proofs.push(<[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt(PENDING))?);
+    }
+    drop(tx);
+    db.close();
+    Ok(proofs)
+}
+
+async fn forget(store_name: &str, proof: &[u8; 32]) -> Result<(), StoreError> {
+    let db = open(store_name).await?;
+    let tx = db
+        .transaction(PENDING)
+        .with_mode(TransactionMode::Readwrite)
+        .build()?;
+    tx.object_store(PENDING)?.delete(hex(proof)).primitive()?;
+    tx.commit().await?;
+    db.close();
+    Ok(())
+}
+
+/// Tells the server one proof on a connection of its own; whether it answered `SignedOut`.
+async fn send(socket_url: &str, proof: [u8; 32]) -> bool {
+    let Ok(mut socket) = WebSocket::open(socket_url) else {
+        return false;
+    };
+    // The challenge first; its nonce signs nothing here.
+    if !matches!(
+        next_frame(&mut socket).await,
+        Some(ServerFrame::Challenge { .. })
+    ) {
+        return false;
+    }
+    let frame = ClientFrame::Authenticate {
+        version: PROTOCOL_VERSION,
+        method: AuthMethod::SignOut { proof },
+    };
+    if socket
+        .send(Message::Bytes(merpati_protocol::encode(&frame)))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let heard = matches!(next_frame(&mut socket).await, Some(ServerFrame::SignedOut));
+    let _ = socket.close(None, None);
+    heard
+}
+
+async fn next_frame(socket: &mut WebSocket) -> Option<ServerFrame> {
+    match socket.next().await? {
+        Ok(Message::Bytes(bytes)) => merpati_protocol::decode(&bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Sends every waiting proof; whether none is left.
+async fn send_all(store_name: &str, socket_url: &str) -> bool {
+    let proofs = match pending(store_name).await {
+        Ok(proofs) => proofs,
+        Err(error) => {
+            leptos::logging::warn!("reading the sign-outs to send failed: {error}");
+            return false;
+        }
+    };
+    let mut all_heard = true;
+    for proof in proofs {
+        if !send(socket_url, proof).await {
+            all_heard = false;
+            continue;
+        }
+        if let Err(error) = forget(store_name, &proof).await {
+            leptos::logging::warn!("forgetting a sign-out the server heard failed: {error}");
+        }
+    }
+    all_heard
+}
+
+/// Sends the waiting proofs now and again after a growing pause until none is left; at most
+/// one sender runs per worker (`running`).
+pub fn spawn_sender(store_name: &str, socket_url: &str, running: Rc<Cell<bool>>) {
+    if running.replace(true) {
+        return;
+    }
+    let store_name = store_name.to_owned();
+    let socket_url = socket_url.to_owned();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut backoff = Backoff::default();
+        loop {
+            if send_all(&store_name, &socket_url).await {
+                break;
+            }
+            let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+            let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
+            gloo_timers::future::TimeoutFuture::new(delay).await;
+        }
+        running.set(false);
+    });
+}
