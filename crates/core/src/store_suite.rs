@@ -124,6 +124,7 @@ pub(crate) fn sample_crypto_keys() -> Vec<CryptoRecordKey> {
         CryptoRecordKey::InboundGroupSession("x8v/Gm+aVtQ2w".to_owned()),
         CryptoRecordKey::HeldRoomKey(3),
         CryptoRecordKey::KnownUser(UserId(2)),
+        CryptoRecordKey::SeenIndexes("x8v/Gm+aVtQ2w".to_owned()),
     ]
 }
 

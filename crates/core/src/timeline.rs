@@ -16,8 +16,8 @@ use crate::store::MessageRecord;
 
 pub(crate) use items::system_members;
 pub use items::{
-    DELETED_TEXT, MessageLock, MessageStatus, Person, ReactionSummary, TAMPERED_TEXT, TimelineItem,
-    UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
+    DELETED_TEXT, MessageLock, MessageStatus, Person, REPLAYED_TEXT, ReactionSummary,
+    TAMPERED_TEXT, TimelineItem, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
 };
 
 /// What inserting a message changed.

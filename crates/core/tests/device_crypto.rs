@@ -439,6 +439,10 @@ fn the_state_survives_a_restore_from_its_records() {
     let mut bob_again = restore(bob_device.device());
     assert_eq!(alice_again.device(), alice_device.device());
     assert_eq!(bob_again.open(&first), Opened::Content(text("one")));
+    // What each index opened survives too: a copy under another id is still a replay.
+    let mut copy = first.clone();
+    copy.client_msg_id = ClientMsgId([99; 16]);
+    assert_eq!(bob_again.open(&copy), Opened::Refused(Refusal::Replayed));
     // The restored outbound session continues where it was: bob still reads it.
     let second = written(&mut alice_again, alice.user, 2, "two");
     assert_eq!(bob_again.open(&second), Opened::Content(text("two")));

@@ -5,7 +5,8 @@
 //! A session id is a public signing key anyone can claim, so an inbound session is bound to
 //! the chat and the device that first shared it: a message opens only if the server's
 //! claimed sender, the chat and the session's owner all agree, and its signature and MAC
-//! verify.
+//! verify. Each Megolm index opens one message: another message at an index seen before is
+//! a replay by the server and is refused.
 
 use merpati_protocol::{
     ChatId, MessageFrame,
@@ -57,6 +58,10 @@ pub enum Refusal {
     WrongSender,
     /// Not an encrypted body this version knows.
     Unreadable,
+    /// A copy of an earlier message — its Megolm index opened another message already, or
+    /// the server delivered it again at another position — which only the server can make:
+    /// refused, so that nobody's words are shown twice as if said again.
+    Replayed,
 }
 
 /// Why a received to-device message was not taken.
@@ -254,6 +259,16 @@ impl DeviceCrypto {
             Err(MegolmError::UnknownMessageIndex(..)) => return Opened::Waiting { session_id },
             Err(_) => return Opened::Refused(Refusal::Tampered),
         };
+        let opened_first = self
+            .seen
+            .entry(session_id.clone())
+            .or_default()
+            .entry(decrypted.message_index)
+            .or_insert(message.client_msg_id);
+        if *opened_first != message.client_msg_id {
+            return Opened::Refused(Refusal::Replayed);
+        }
+        self.save_seen(&session_id);
         match merpati_protocol::decode::<Sealed>(&decrypted.plaintext) {
             Ok(sealed) if sealed.chat_id == message.chat_id => Opened::Content(sealed.content),
             Ok(_) => Opened::Refused(Refusal::WrongSender),

@@ -43,7 +43,7 @@ mod record;
 use std::collections::{BTreeMap, HashMap};
 
 use merpati_protocol::{
-    ChatId, UserId,
+    ChatId, ClientMsgId, UserId,
     keys::{
         DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, device_binding_message, device_keys_message,
         one_time_key_message,
@@ -115,6 +115,9 @@ pub struct DeviceCrypto {
     inbound: HashMap<String, Inbound>,
     known: BTreeMap<UserId, KnownUser>,
     held: BTreeMap<u64, (DeviceRef, RoomKey)>,
+    /// Per inbound session, the message that each index opened first: a Megolm index is
+    /// used for one message, so another message at a seen index is a replay.
+    seen: HashMap<String, BTreeMap<u32, ClientMsgId>>,
     /// The records changed since the last [`DeviceCrypto::take_writes`] (`None`: deleted).
     writes: BTreeMap<CryptoRecordKey, Option<Vec<u8>>>,
 }
@@ -179,6 +182,7 @@ impl DeviceCrypto {
             inbound: HashMap::new(),
             known: BTreeMap::new(),
             held: BTreeMap::new(),
+            seen: HashMap::new(),
             writes: BTreeMap::new(),
         }
     }

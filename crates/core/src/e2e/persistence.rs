@@ -3,7 +3,8 @@
 //!
 //! Each piece that changes on its own is one record, named by a [`CryptoRecordKey`]: the
 //! Olm account, the Olm sessions with one device, a chat's outbound Megolm session, an
-//! inbound Megolm session, a held room key, a person's trusted keys. A change marks its
+//! inbound Megolm session, a held room key, a person's trusted keys, the messages an inbound
+//! session's indexes opened. A change marks its
 //! record written (or deleted, when the piece is gone); [`DeviceCrypto::take_writes`] hands
 //! the changes to the engine, which turns them into store writes. Values are postcard bytes
 //! only this module reads.
@@ -11,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use merpati_protocol::{
-    ChatId, UserId,
+    ChatId, ClientMsgId, UserId,
     keys::{DeviceKey, DeviceRef},
 };
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,11 @@ impl DeviceCrypto {
                         crypto.known.insert(user, known);
                     }
                 }
+                CryptoRecordKey::SeenIndexes(session_id) => {
+                    if let Some(seen) = decode_value::<BTreeMap<u32, ClientMsgId>>(&value) {
+                        crypto.seen.insert(session_id, seen);
+                    }
+                }
             }
         }
         Some(crypto)
@@ -190,6 +196,12 @@ impl DeviceCrypto {
     pub(super) fn save_held(&mut self, id: u64) {
         let value = self.held.get(&id).map(merpati_protocol::encode);
         self.writes.insert(CryptoRecordKey::HeldRoomKey(id), value);
+    }
+
+    pub(super) fn save_seen(&mut self, session_id: &str) {
+        let value = self.seen.get(session_id).map(merpati_protocol::encode);
+        self.writes
+            .insert(CryptoRecordKey::SeenIndexes(session_id.to_owned()), value);
     }
 
     pub(super) fn save_known_user(&mut self, user: UserId) {

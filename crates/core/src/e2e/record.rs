@@ -4,8 +4,8 @@
 //! The engine and the stores handle keys as [`CryptoRecordKey`]s; only
 //! [`CryptoRecordKey::to_stored`] and [`CryptoRecordKey::from_stored`] know how one is
 //! spelt. The stored form is the strings Merpati has always written — `account`,
-//! `olm/<device key, hex>`, `out/<chat id>`, `in/<session id>`, `held/<n>`, `user/<user id>`
-//! — so databases written before the key was typed read as they are, and there is nothing to
+//! `olm/<device key, hex>`, `out/<chat id>`, `in/<session id>`, `held/<n>`, `user/<user id>`,
+//! `seen/<session id>` — so databases written before the key was typed read as they are, and there is nothing to
 //! migrate. A store that serialises records keeps a [`StoredCryptoRecord`], whose encoding is
 //! the one those databases hold.
 //!
@@ -36,6 +36,8 @@ pub enum CryptoRecordKey {
     HeldRoomKey(u64),
     /// A person's pinned account key and verified devices.
     KnownUser(UserId),
+    /// The messages an inbound Megolm session's indexes opened first, by session id.
+    SeenIndexes(String),
 }
 
 /// A stored record key this version does not read.
@@ -58,6 +60,7 @@ impl CryptoRecordKey {
             CryptoRecordKey::InboundGroupSession(session_id) => format!("in/{session_id}"),
             CryptoRecordKey::HeldRoomKey(id) => format!("held/{id}"),
             CryptoRecordKey::KnownUser(user) => format!("user/{}", user.0),
+            CryptoRecordKey::SeenIndexes(session_id) => format!("seen/{session_id}"),
         }
     }
 
@@ -83,6 +86,8 @@ impl CryptoRecordKey {
             }
             Some(("in", "")) => return Err(refuse("no session id")),
             Some(("in", session_id)) => CryptoRecordKey::InboundGroupSession(session_id.to_owned()),
+            Some(("seen", "")) => return Err(refuse("no session id")),
+            Some(("seen", session_id)) => CryptoRecordKey::SeenIndexes(session_id.to_owned()),
             Some(("held", id)) => CryptoRecordKey::HeldRoomKey(number(id, "not a number")?),
             Some(("user", user)) => {
                 CryptoRecordKey::KnownUser(UserId(number(user, "not a user id")?))
@@ -171,6 +176,7 @@ mod tests {
             CryptoRecordKey::InboundGroupSession("ab/cd+ef/".to_owned()),
             CryptoRecordKey::HeldRoomKey(u64::MAX),
             CryptoRecordKey::KnownUser(UserId(0)),
+            CryptoRecordKey::SeenIndexes("ab/cd+ef/".to_owned()),
         ]);
         for key in keys {
             assert_eq!(read(&key.to_stored()), Ok(key.clone()), "{key:?}");
@@ -190,6 +196,7 @@ mod tests {
             ),
             (CryptoRecordKey::HeldRoomKey(7), "held/7"),
             (CryptoRecordKey::KnownUser(UserId(9)), "user/9"),
+            (CryptoRecordKey::SeenIndexes("s1".to_owned()), "seen/s1"),
         ];
         for (key, stored) in expected {
             assert_eq!(key.to_stored(), stored);
@@ -214,6 +221,7 @@ mod tests {
             "out/01",
             "out/seven",
             "in/",
+            "seen/",
             "held/",
             "held/1.5",
             "user/",

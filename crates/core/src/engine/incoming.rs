@@ -320,6 +320,8 @@ impl Engine {
             Opened::Waiting { .. } | Opened::Refused(_) | Opened::Deleted => {}
         }
         self.opened.insert(message.client_msg_id, opened);
+        self.opened_at
+            .insert(message.client_msg_id, (message.chat_id, message.seq));
         self.index_opened(message);
         self.views_changed = true;
     }

@@ -489,9 +489,18 @@ impl Engine {
         }
     }
 
-    /// Opens messages as they enter a timeline, remembering what each turned out to be.
+    /// Opens messages as they enter a timeline, remembering what each turned out to be. A
+    /// message whose id was opened at another position is a copy the server made: refused.
     pub(super) fn open_messages(&mut self, messages: &[MessageRecord]) {
         for message in messages {
+            let position = (message.chat_id, message.seq);
+            if let Some(first) = self.opened_at.get(&message.client_msg_id)
+                && *first != position
+            {
+                self.replayed.insert(position);
+                self.views_changed = true;
+                continue;
+            }
             if self.opened.contains_key(&message.client_msg_id) {
                 continue;
             }

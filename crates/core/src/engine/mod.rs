@@ -50,7 +50,7 @@ mod sending;
 mod session;
 mod step;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use merpati_protocol::{
     ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, Presence, RequestId, Seq,
@@ -125,6 +125,11 @@ pub struct Engine {
     keys: KeyFlow,
     /// What each message in memory turned out to be when opened.
     opened: HashMap<ClientMsgId, Opened>,
+    /// Where each opened message was first seen: the server stores a client message id once
+    /// per chat, so the same id at another position (in the same storage epoch) is a copy.
+    opened_at: HashMap<ClientMsgId, (ChatId, Seq)>,
+    /// Positions holding such a copy: refused as replays, whatever the first copy showed.
+    replayed: HashSet<(ChatId, Seq)>,
     /// Messages waiting for a Megolm session, by session id.
     waiting: HashMap<String, BTreeSet<(ChatId, Seq)>>,
     /// Outbox entries sent on this connection (each is sent again on the next one).
@@ -202,6 +207,8 @@ impl Engine {
             secrets: None,
             keys: KeyFlow::default(),
             opened: HashMap::new(),
+            opened_at: HashMap::new(),
+            replayed: HashSet::new(),
             waiting: HashMap::new(),
             sent_this_connection: BTreeSet::new(),
             sent_bodies: HashMap::new(),

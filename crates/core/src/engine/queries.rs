@@ -15,8 +15,8 @@ use crate::annotations::{Action, Folded};
 use crate::e2e::{DeviceCrypto, Opened, Refusal};
 use crate::store::MessageRecord;
 use crate::timeline::{
-    DELETED_TEXT, MessageLock, MessageStatus, Person, ReactionSummary, TAMPERED_TEXT, TimelineItem,
-    UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
+    DELETED_TEXT, MessageLock, MessageStatus, Person, REPLAYED_TEXT, ReactionSummary,
+    TAMPERED_TEXT, TimelineItem, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
 };
 
 /// A chat row of the chat list.
@@ -80,10 +80,25 @@ fn body_of(opened: Option<&Opened>) -> Option<Body<'_>> {
         Some(Opened::Refused(Refusal::Unreadable)) => {
             Body::Locked(MessageLock::Refused, UNREADABLE_TEXT)
         }
+        Some(Opened::Refused(Refusal::Replayed)) => {
+            Body::Locked(MessageLock::Refused, REPLAYED_TEXT)
+        }
     })
 }
 
+/// What a copy of an earlier message shows.
+static REPLAYED: Opened = Opened::Refused(Refusal::Replayed);
+
 impl Engine {
+    /// What `message` turned out to be when opened: a copy of an earlier message at another
+    /// position is refused as a replay, whatever its first copy showed.
+    pub(super) fn opened_of(&self, message: &MessageRecord) -> Option<&Opened> {
+        if self.replayed.contains(&(message.chat_id, message.seq)) {
+            return Some(&REPLAYED);
+        }
+        self.opened.get(&message.client_msg_id)
+    }
+
     /// The chats, most recently active first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
         let me = self.my_id();
@@ -287,7 +302,7 @@ impl Engine {
         if self.hidden.contains(&(chat.info.id, message.client_msg_id)) {
             return false;
         }
-        match body_of(self.opened.get(&message.client_msg_id)) {
+        match body_of(self.opened_of(message)) {
             Some(Body::Text(_) | Body::Locked(..)) => {
                 !chat.annotations.touches(message.client_msg_id)
                     || !chat
@@ -310,7 +325,7 @@ impl Engine {
         if self.hidden.contains(&(chat.info.id, message.client_msg_id)) {
             return None;
         }
-        let body = body_of(self.opened.get(&message.client_msg_id))?;
+        let body = body_of(self.opened_of(message))?;
         let status = if message.sender == self.my_id() && !matches!(body, Body::System(_)) {
             self.confirmed_status(chat, message.seq)
         } else {

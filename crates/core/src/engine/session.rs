@@ -261,6 +261,10 @@ impl Engine {
                 chat.receipts = ChatReceipts::default();
                 chat.annotations = Annotations::default();
             }
+            // Positions are renumbered: where a message was first seen no longer says
+            // anything (its Megolm index still does).
+            self.opened_at.clear();
+            self.replayed.clear();
         }
         self.epoch = Some(epoch);
         self.nonce = Some(nonce);
@@ -320,6 +324,8 @@ impl Engine {
             self.chats.clear();
             self.outbox.clear();
             self.opened.clear();
+            self.opened_at.clear();
+            self.replayed.clear();
             self.waiting.clear();
             self.drafts.clear();
             self.hidden.clear();

@@ -108,6 +108,10 @@ pub const WAITING_TEXT: &str =
 /// Shown for a message whose signature or MAC failed.
 pub const TAMPERED_TEXT: &str = "⚠ This message was altered on the way and is not shown";
 
+/// Shown for a copy of an earlier message the server delivered again as a new one.
+pub const REPLAYED_TEXT: &str =
+    "⚠ This is a copy of an earlier message, delivered again by the server, and is not shown";
+
 /// Shown for a message whose key came from someone else than its claimed sender.
 pub const WRONG_SENDER_TEXT: &str =
     "⚠ This message's sender could not be verified, so it is not shown";

@@ -172,3 +172,28 @@ fn a_message_of_an_unknown_chat_is_ignored() {
     assert!(engine.take_step().is_empty());
     assert!(engine.timeline(ChatId(99)).is_empty());
 }
+
+#[test]
+fn a_message_the_server_delivers_again_is_refused_as_a_replay_and_the_first_stays() {
+    let (mut engine, mut net) = published_alice();
+    let original = net.bob_says(&mut engine, 1, "kirim 100 ribu");
+    engine.handle_frame(ServerFrame::Message(original.clone()));
+    // The same ciphertext as a new message (another id, the next position)...
+    let mut as_new = original.clone();
+    as_new.seq = Seq(2);
+    as_new.client_msg_id = ClientMsgId([77; 16]);
+    // ...and under its own id at another position.
+    let mut same_id = original.clone();
+    same_id.seq = Seq(3);
+    engine.handle_frame(ServerFrame::Message(as_new));
+    engine.handle_frame(ServerFrame::Message(same_id));
+    // Delivered again at its own position: the same message, shown once.
+    engine.handle_frame(ServerFrame::Message(original));
+    let now = shown(&engine);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert_eq!(now[0], (MessageLock::Open, "kirim 100 ribu".to_owned()));
+    for replay in &now[1..] {
+        assert_eq!(replay.0, MessageLock::Refused, "{now:?}");
+        assert!(replay.1.contains("copy of an earlier message"), "{now:?}");
+    }
+}
