@@ -328,9 +328,6 @@ pub enum ServerFrame {
         /// before; keep it and resume with it from now on. Otherwise `None`.
         session_token: Option<[u8; 32]>,
     },
-    /// The session of an [`AuthMethod::SignOut`] is ended (or was already); the connection
-    /// closes next.
-    SignedOut,
     /// A request failed or a frame was refused. The connection stays open unless the code
     /// says otherwise (see `docs/protocol.md`).
     Error {
@@ -503,6 +500,9 @@ pub enum ServerFrame {
         /// The request.
         request: RequestId,
     },
+    /// The session of an [`AuthMethod::SignOut`] is ended (or was already); the connection
+    /// closes next.
+    SignedOut,
 }
 
 /// A person as other members see them.

@@ -34,6 +34,10 @@ fn sample_client_frames() -> Vec<ClientFrame> {
                 session_token: [3; 32],
             },
         },
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::SignOut { proof: [6; 32] },
+        },
         ClientFrame::CreateChat {
             request: RequestId(7),
             chat: NewChat::Group {
@@ -308,6 +312,17 @@ fn sample_server_frames() -> Vec<ServerFrame> {
         ServerFrame::Error {
             request: None,
             code: ErrorCode::TooManyAttempts,
+            detail: String::new(),
+        },
+        ServerFrame::SignedOut,
+        ServerFrame::SendFailed {
+            chat_id: ChatId(1),
+            client_msg_id: ClientMsgId([4; 16]),
+            code: ErrorCode::QuotaExceeded,
+        },
+        ServerFrame::Error {
+            request: None,
+            code: ErrorCode::TooManySignUps,
             detail: String::new(),
         },
     ]
