@@ -214,7 +214,8 @@ fn reaction_row(reaction: ReactionSummary) -> ReactionRow {
 pub fn key_change_words(engine: &Engine, chat: ChatId) -> Option<String> {
     let (name, at_ms) = engine.key_change(chat)?;
     Some(format!(
-        "{name}'s security key changed on {}. Compare the safety number again.",
+        "{name}'s security key changed on {}. Compare the safety number again; nothing you \
+         write here is sent until you confirm.",
         clock::local_date(at_ms)
     ))
 }

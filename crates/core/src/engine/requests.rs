@@ -119,7 +119,8 @@ impl Engine {
         }
     }
 
-    /// The person compared the safety numbers of this chat again.
+    /// The person compared the safety numbers of this chat again and confirmed: what waited
+    /// for it goes out.
     pub fn acknowledge_key_change(&mut self, chat_id: ChatId) {
         let Some(members) = self.members(chat_id) else {
             return;
@@ -129,6 +130,8 @@ impl Engine {
                 crypto.acknowledge_key_change(user);
             }
         }
+        self.views_changed = true;
+        self.send_outbox();
     }
 
     /// A new request id (the key flow's requests take theirs here too).

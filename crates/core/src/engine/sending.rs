@@ -162,7 +162,7 @@ impl Engine {
     /// Sends every outbox message not yet sent on this connection whose chat's key has reached
     /// every member device, and moves the key flow forward for the rest: one round of it (see
     /// the module documentation). Does nothing until the connection is signed in and this
-    /// device published.
+    /// device published; holds a chat's messages while a member's key change is unconfirmed.
     pub(super) fn send_outbox(&mut self) {
         let Some(mut missing) = self.start_key_round() else {
             return;
@@ -175,6 +175,12 @@ impl Engine {
             if !members.contains(&me) {
                 // Removed from the chat: nothing more can be sent there.
                 self.fail_unsent(chat_id);
+                continue;
+            }
+            if self.key_change(chat_id).is_some() {
+                // A member's account key changed (a new phone — or the server vouching for a
+                // device of its own): nothing goes out there, key shares included, until the
+                // person has compared the safety number again and confirmed.
                 continue;
             }
             if self.prepare_chat_key(chat_id, &members, &mut missing) {

@@ -1,13 +1,58 @@
 //! The end-to-end key flow's own rules: a refused request is not retried in a loop, a
-//! message waiting for its key reads the backup again when it changes, and keys are
-//! published in frames the server reads cheaply.
+//! message waiting for its key reads the backup again when it changes, keys are published in
+//! frames the server reads cheaply, and a changed account key holds what is written to that
+//! person until the change is confirmed.
 
 use merpati_core::{Event, MessageLock};
 use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::support::alice::{
-    ALICE, CHAT, caught_up_alice, challenged_alice, member, published_alice, take_frames,
+    ALICE, BOB, CHAT, caught_up_alice, challenged_alice, member, published_alice, take_frames,
 };
+
+/// The texts' ids among `frames` that are messages sent.
+fn sent(frames: &[ClientFrame]) -> Vec<merpati_protocol::ClientMsgId> {
+    frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some(*client_msg_id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_changed_account_key_holds_what_is_written_there_until_the_person_confirms() {
+    let (mut engine, mut net) = published_alice();
+    let before = engine.send_text(CHAT, "sebelum", 10).expect("a text");
+    assert_eq!(sent(&net.serve(&mut engine).frames), [before]);
+
+    // The directory now shows another account key for bob (a lying server, or bob's new
+    // passphrase): the device hears of it and pins nothing new silently.
+    let other_key = vodozemac::Ed25519SecretKey::new().public_key();
+    net.keys.swap_account_key(BOB, *other_key.as_bytes());
+    engine.handle_frame(ServerFrame::DevicesChanged { user: BOB });
+    let _ = net.serve(&mut engine);
+    let held = engine.send_text(CHAT, "sesudah", 20).expect("a text");
+    let step = net.serve(&mut engine);
+    assert!(engine.key_change(CHAT).is_some(), "the chat says so");
+    assert!(
+        sent(&step.frames).is_empty(),
+        "nothing goes out: {:?}",
+        step.frames
+    );
+    assert!(
+        step.frames
+            .iter()
+            .all(|frame| !matches!(frame, ClientFrame::SendToDevice { .. })),
+        "no key is shared either"
+    );
+
+    // The person compared the safety number and confirmed: what waited goes out.
+    engine.acknowledge_key_change(CHAT);
+    assert_eq!(engine.key_change(CHAT), None);
+    assert_eq!(sent(&net.serve(&mut engine).frames), [held]);
+}
 
 #[test]
 fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {

@@ -37,7 +37,8 @@ pub fn SafetyNumber(
 }
 
 /// A member's security key changed: says so (the words come from the caller, e.g. "bob's
-/// security key changed on 27 Nov 2026. Compare the safety number again.") until the person
+/// security key changed on 27 Nov 2026. Compare the safety number again; nothing you write
+/// here is sent until you confirm.") until the person
 /// confirms with "OK". Renders nothing while `notice` is `None`.
 #[component]
 pub fn KeyChangeBanner(
