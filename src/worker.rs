@@ -70,8 +70,9 @@ struct Inner {
     /// The message whose receipt details are open, and its chat: they show only while that
     /// chat stays on screen.
     receipts_for: Cell<Option<(ChatId, ClientMsgId)>>,
-    /// When the earliest pending timer re-reads who is typing (ms since the Unix epoch).
-    typing_timer_at: Cell<Option<u64>>,
+    /// When the earliest pending timer tells the engine the time (ms since the Unix epoch):
+    /// a "typing…" expires, or a refused key share is tried again.
+    clock_timer_at: Cell<Option<u64>>,
     /// A message to bring into sight in the next view (a search result, once loaded).
     reveal: Cell<Option<(ChatId, ClientMsgId)>>,
 }
@@ -93,7 +94,7 @@ impl EngineWorker {
                 view_queued: Cell::new(false),
                 last_view: RefCell::new(None),
                 receipts_for: Cell::new(None),
-                typing_timer_at: Cell::new(None),
+                clock_timer_at: Cell::new(None),
                 reveal: Cell::new(None),
             }),
         }
@@ -236,29 +237,29 @@ impl EngineWorker {
         }
     }
 
-    /// Re-reads the views when the next "typing…" expires: nothing else would change the
-    /// view then.
-    fn schedule_typing_expiry(&self, client: &Client) {
-        let Some(at) = client.read(Engine::next_typing_change_ms) else {
+    /// Tells the engine the time when it next needs it (a "typing…" expires, a refused key
+    /// share is tried again) and re-reads the views: nothing else would wake it then.
+    fn schedule_clock_change(&self, client: &Client) {
+        let Some(at) = client.read(Engine::next_clock_change_ms) else {
             return;
         };
         if self
             .inner
-            .typing_timer_at
+            .clock_timer_at
             .get()
             .is_some_and(|scheduled| scheduled <= at)
         {
             return;
         }
-        self.inner.typing_timer_at.set(Some(at));
+        self.inner.clock_timer_at.set(Some(at));
         let delay = at
             .saturating_sub(clock::now_ms())
             .saturating_add(TIMER_SLACK_MS);
         let worker = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).await;
-            if worker.inner.typing_timer_at.get() == Some(at) {
-                worker.inner.typing_timer_at.set(None);
+            if worker.inner.clock_timer_at.get() == Some(at) {
+                worker.inner.clock_timer_at.set(None);
             }
             if let Some(client) = worker.client() {
                 client.act(|engine| engine.advance_clock(clock::now_ms()));
@@ -402,7 +403,7 @@ impl EngineWorker {
                 }
                 view
             });
-            worker.schedule_typing_expiry(&client);
+            worker.schedule_clock_change(&client);
             let mut last = worker.inner.last_view.borrow_mut();
             if last.as_ref() == Some(&view) {
                 return;

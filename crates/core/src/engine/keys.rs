@@ -65,7 +65,17 @@ pub(super) struct KeyFlow {
     pub(super) requeried: BTreeSet<DeviceRef>,
     /// The server refused a backup write on this connection (e.g. its limit): stop trying.
     pub(super) backup_refused: bool,
+    /// A key share the server refused whole (too many requests, say) is tried again at this
+    /// time ([`Engine::advance_clock`]); until then the messages that need it wait.
+    pub(super) share_retry_at_ms: Option<u64>,
+    /// Key shares refused whole in a row on this connection: each waits twice as long.
+    pub(super) share_failures: u32,
 }
+
+/// The first wait before a key share refused whole is tried again; it doubles with each
+/// refusal in a row, up to [`SHARE_RETRY_MAX_MS`].
+const SHARE_RETRY_FIRST_MS: u64 = 2_000;
+const SHARE_RETRY_MAX_MS: u64 = 60_000;
 
 /// What a round of the key flow found missing, to ask the server for at its end.
 #[derive(Debug, Default)]
@@ -87,10 +97,29 @@ impl KeyFlow {
 }
 
 impl Engine {
+    /// The clock reached the time a refused key share is to be tried again: try it.
+    pub(super) fn retry_key_share_if_due(&mut self) {
+        if self
+            .keys
+            .share_retry_at_ms
+            .is_some_and(|at| self.now_ms >= at)
+        {
+            self.keys.share_retry_at_ms = None;
+            self.send_outbox();
+        }
+    }
+
+    /// When a refused key share is to be tried again, if one is waiting.
+    pub(super) fn key_share_retry_ms(&self) -> Option<u64> {
+        self.keys.share_retry_at_ms
+    }
+
     /// A key request failed; returns whether the request was one of the key flow's. Nothing
     /// is retried on the same connection in a way that could loop: a failed query counts as
-    /// answered (those people get no key until the next connection), a failed share marks its
-    /// devices unreachable, a failed backup write stops backup writes.
+    /// answered (those people get no key until the next connection), a failed share is tried
+    /// again after a growing wait — the messages that need it wait too, for a message sent
+    /// before its key reached every device stays unreadable there — and a failed backup write
+    /// stops backup writes.
     pub(super) fn on_key_request_failed(&mut self, request: RequestId) -> bool {
         if self.keys.query.as_ref().map(|(id, _)| *id) == Some(request) {
             if let Some((_, users)) = self.keys.query.take() {
@@ -102,8 +131,11 @@ impl Engine {
             if let Some((_, devices)) = self.keys.claim.take() {
                 self.keys.unreachable.extend(devices);
             }
-        } else if let Some((_, _, devices)) = self.keys.shares.remove(&request) {
-            self.keys.unreachable.extend(devices);
+        } else if self.keys.shares.remove(&request).is_some() {
+            let doublings = self.keys.share_failures.min(5);
+            self.keys.share_failures += 1;
+            let wait = (SHARE_RETRY_FIRST_MS << doublings).min(SHARE_RETRY_MAX_MS);
+            self.keys.share_retry_at_ms = Some(self.now_ms.saturating_add(wait));
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
             self.keys.backup_put = None;
             self.keys.backup_refused = true;
@@ -209,6 +241,7 @@ impl Engine {
                 .collect();
             crypto.mark_shared(chat_id, &session_id, &accepted);
         }
+        self.keys.share_failures = 0;
         self.keys.unreachable.extend(refused);
         self.send_outbox();
     }
@@ -338,6 +371,10 @@ impl Engine {
             .copied()
             .collect();
         if !need.is_empty() {
+            if self.keys.share_retry_at_ms.is_some() {
+                // A share was refused whole: wait for the retry time before asking again.
+                return false;
+            }
             let messages = crypto.share_outbound(chat_id, &need);
             self.send_to_devices(chat_id, &session_id, messages);
             return false;

@@ -4,7 +4,7 @@
 //! and an incoming signal shows for [`TYPING_SHOWN_MS`] after it arrived, or until a message
 //! from that person arrives. Arrival is timed by the shell's clock
 //! ([`Engine::advance_clock`]), not the server's, so that clock skew never stretches it; the
-//! shell re-reads the views at [`Engine::next_typing_change_ms`].
+//! shell re-reads the views at [`Engine::next_clock_change_ms`].
 //!
 //! Presence follows one person at a time: the other person of the 1:1 chat on screen
 //! ([`Engine::watch_presence`]), asked again after every reconnect.
@@ -17,8 +17,8 @@ use super::Engine;
 
 impl Engine {
     /// The shell's clock, in milliseconds since the Unix epoch. Call it before pushing each
-    /// input (frames included) and when [`Engine::next_typing_change_ms`] passes: typing
-    /// signals are timed by it, and expire by it.
+    /// input (frames included) and when [`Engine::next_clock_change_ms`] passes: typing
+    /// signals are timed by it, and expire by it, and a refused key share is tried again by it.
     pub fn advance_clock(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -29,6 +29,7 @@ impl Engine {
                 .retain(|_, at| now < at.saturating_add(TYPING_SHOWN_MS));
             self.views_changed |= chat.typing.len() != before;
         }
+        self.retry_key_share_if_due();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -60,13 +61,15 @@ impl Engine {
             .collect()
     }
 
-    /// When the next "typing…" goes away (milliseconds since the Unix epoch): the shell reads
-    /// the views again then (after [`Engine::advance_clock`]). `None` while nobody types.
-    pub fn next_typing_change_ms(&self) -> Option<u64> {
+    /// When the engine next needs the clock (milliseconds since the Unix epoch): the next
+    /// "typing…" goes away, or a refused key share is to be tried again. The shell calls
+    /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
+    pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
             .values()
             .flat_map(|chat| chat.typing.values())
             .map(|at| at.saturating_add(TYPING_SHOWN_MS))
+            .chain(self.key_share_retry_ms())
             .min()
     }
 

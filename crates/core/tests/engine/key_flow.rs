@@ -192,3 +192,40 @@ fn a_device_told_its_keys_were_claimed_tops_up_and_replaces_a_handed_out_fallbac
     });
     assert!(publishes(&mut engine).is_empty(), "and nothing more");
 }
+
+#[test]
+fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
+    let (mut engine, mut net) = published_alice();
+    engine.advance_clock(1_000);
+    let written = engine.send_text(CHAT, "halo", 1_000).expect("a text");
+    // Everything the key flow asks is answered but the share, which the server refuses whole
+    // (too many requests): the message must not go out without its key.
+    let step = net.serve_holding(&mut engine, |frame| {
+        matches!(frame, ClientFrame::SendToDevice { .. })
+    });
+    assert!(sent(&step.frames).is_empty(), "no message before its key");
+    let share = step.frames.iter().find_map(|frame| match frame {
+        ClientFrame::SendToDevice { request, .. } => Some(*request),
+        _ => None,
+    });
+    let share = share.expect("the key is shared");
+    engine.handle_frame(ServerFrame::Error {
+        request: Some(share),
+        code: ErrorCode::TooManyRequests,
+        detail: String::new(),
+    });
+    let step = engine.take_step();
+    assert!(
+        sent(&step.frames).is_empty(),
+        "still held: {:?}",
+        step.frames
+    );
+    let retry_at = engine
+        .next_clock_change_ms()
+        .expect("the share is tried again at a time");
+    assert!(retry_at > 1_000);
+
+    // At that time the share goes again; once stored, the message follows.
+    engine.advance_clock(retry_at);
+    assert_eq!(sent(&net.serve(&mut engine).frames), [written]);
+}

@@ -135,6 +135,16 @@ impl Net {
     /// Answers alice's key frames (and gives bob what is sent to him) until she sends none;
     /// returns the rest of her steps: her other frames, and every write and event.
     pub fn serve(&mut self, engine: &mut Engine) -> Step {
+        self.serve_holding(engine, |_| false)
+    }
+
+    /// As [`Net::serve`], but key frames `hold` picks are not answered: they are returned
+    /// with the rest (the test answers them, or refuses them, itself).
+    pub fn serve_holding(
+        &mut self,
+        engine: &mut Engine,
+        hold: impl Fn(&ClientFrame) -> bool,
+    ) -> Step {
         let mut rest = Step::default();
         loop {
             let step = engine.take_step();
@@ -145,6 +155,10 @@ impl Net {
                 return rest;
             }
             for frame in step.frames {
+                if hold(&frame) {
+                    rest.frames.push(frame);
+                    continue;
+                }
                 let Some(handled) = self.keys.handle(ALICE, &mut self.alice_device, &frame) else {
                     rest.frames.push(frame);
                     continue;
