@@ -738,7 +738,10 @@ async fn the_key_changed_banner_goes_away_once_acknowledged() {
     let words = text(&banner);
     assert!(
         words.starts_with("bob's security key changed on ")
-            && words.contains("Compare the safety number again."),
+            && words.contains(
+                "Compare the safety number again; nothing you write here is sent until you \
+                 confirm."
+            ),
         "{words}"
     );
     assert_ne!(

@@ -2,7 +2,7 @@
 //! test kit's raw protocol client (`merpati_testkit::raw_client`), connected as a load client
 //! (`ConnectOptions::load_client`: a 4 KiB read buffer, sources spread over 127.0.0.0/8).
 
-use merpati_protocol::{ChatId, ClientFrame, NewChat, ServerFrame, Username};
+use merpati_protocol::{ChatId, ClientFrame, Member, NewChat, ServerFrame, Username};
 use merpati_testkit::random::random_bytes;
 use merpati_testkit::{ConnectOptions, Endpoint, RawClient, SignIn};
 use vodozemac::Ed25519SecretKey;
@@ -20,14 +20,32 @@ pub(crate) fn username(prefix: &str, index: usize) -> Result<Username, BenchErro
 /// is computed on arrival of the challenge (an Ed25519 signature: tens of microseconds).
 pub(crate) async fn sign_up(endpoint: &Endpoint, name: Username) -> Result<RawClient, BenchError> {
     let key = Ed25519SecretKey::from_slice(&random_bytes()?);
+    Ok(sign_in(endpoint, &name, &key, true).await?.0)
+}
+
+/// Connects as a load client and registers (`new`) or logs in `name` with `key`; the client
+/// and the account.
+pub(crate) async fn sign_in(
+    endpoint: &Endpoint,
+    name: &Username,
+    key: &Ed25519SecretKey,
+    new: bool,
+) -> Result<(RawClient, Member), BenchError> {
     let mut client = RawClient::connect(endpoint, &ConnectOptions::load_client()).await?;
-    let sign_in = SignIn::Register {
-        username: &name,
-        key: &key,
+    let sign_in = if new {
+        SignIn::Register {
+            username: name,
+            key,
+        }
+    } else {
+        SignIn::Login {
+            username: name,
+            key,
+        }
     };
     match client.authenticate(&sign_in).await? {
-        ServerFrame::Welcome { .. } => Ok(client),
-        other => Err(format!("signing up {}: {other:?}", name.as_str()).into()),
+        ServerFrame::Welcome { me, .. } => Ok((client, me)),
+        other => Err(format!("signing {} in: {other:?}", name.as_str()).into()),
     }
 }
 

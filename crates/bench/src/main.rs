@@ -11,6 +11,7 @@
 //! # Layout
 //! - `accounts`: unique names, sign-ups and groups.
 //! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency.
+//! - `starve`: sign-in latency while other accounts loop the costliest reads.
 //! - `baseline`: the argon2id sign-up server and the bare broadcast server.
 
 // The one result line goes to stdout for the script to read.
@@ -19,6 +20,7 @@
 mod accounts;
 mod baseline;
 mod scenarios;
+mod starve;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -92,6 +94,14 @@ enum Command {
         #[arg(long, default_value_t = 20_000.0)]
         rate: f64,
     },
+    /// Login latency (p99 ms; p50 too) of `honest` people logging in again and again while
+    /// `attackers` accounts loop full history pages and key queries (0: the quiet baseline).
+    Starve {
+        #[arg(long, default_value_t = 50)]
+        attackers: usize,
+        #[arg(long, default_value_t = 20)]
+        honest: usize,
+    },
     /// Open `connections` connections to the bare broadcast baseline (one group each, so
     /// nothing is sent) and hold them for `hold_s` seconds; the idle-memory baseline.
     HoldBare {
@@ -154,6 +164,9 @@ async fn run(args: Args) -> Result<(), BenchError> {
         }
         Command::Latency { pairs, rate } => {
             scenarios::latency(endpoint, prefix, pairs, rate, timing).await?
+        }
+        Command::Starve { attackers, honest } => {
+            starve::starve(endpoint, prefix, attackers, honest, timing).await?
         }
         Command::HoldBare {
             connections,

@@ -8,8 +8,10 @@
 //! (`Typing`, `WatchPresence`, which touch no storage) draws on one of two
 //! allowances per account: **reads** (`Sync`, `Fetch`, `History`, `QueryKeys`,
 //! `FetchBackup`, `ListSessions`) and **writes** (everything that commits). A request past
-//! its allowance is refused with `TooManyRequests`, unserved. `ToDeviceDone` costs one per
-//! started 64 acknowledged ids, so that a long list is not one cheap request.
+//! its allowance is refused with `TooManyRequests`, unserved. A request costs by what it
+//! makes the server do: a page of history one read per 50 messages asked for, `QueryKeys`
+//! one per 32 accounts, `Sync` one per ten chats of the account, `ToDeviceDone` one write per
+//! started 64 acknowledged ids — so that a long list or a big page is not one cheap request.
 //!
 //! One-time keys are the scarce part of the key directory: each starts one Olm session and is
 //! handed out once. User ids are sequential, so without limits a stranger could claim every
@@ -26,7 +28,7 @@
 use std::time::Duration;
 
 use merpati_protocol::keys::DeviceKey;
-use merpati_protocol::{ClientFrame, UserId};
+use merpati_protocol::{ClientFrame, MAX_PAGE, UserId};
 
 use crate::throttle::{Rate, TABLE_CAPACITY, Throttle};
 
@@ -78,20 +80,35 @@ impl Default for RequestLimits {
 
 /// Which allowance a request draws on, and how much.
 enum Cost {
-    Read,
+    Read(u32),
     Write(u32),
     /// Paced elsewhere, or touches no storage.
     Free,
 }
 
+/// Messages of a page that cost one read: a full page (500) costs 11, so that a client
+/// paging through history as fast as it can reads a few pages a second, not hundreds.
+const MESSAGES_PER_READ: u32 = 50;
+/// Accounts of a `QueryKeys` that cost one read.
+const ACCOUNTS_PER_READ: usize = 32;
+/// Chats of an account that cost one read of its `Sync` (each may bring a page).
+pub(crate) const CHATS_PER_SYNC_READ: usize = 10;
+
+fn started(items: usize, per_cost: usize) -> u32 {
+    u32::try_from(items.div_ceil(per_cost).max(1)).unwrap_or(u32::MAX)
+}
+
 fn cost_of(frame: &ClientFrame) -> Cost {
     match frame {
+        ClientFrame::Fetch { limit, .. } | ClientFrame::History { limit, .. } => {
+            Cost::Read(1 + (*limit).min(MAX_PAGE) / MESSAGES_PER_READ)
+        }
+        ClientFrame::QueryKeys { users, .. } => Cost::Read(started(users.len(), ACCOUNTS_PER_READ)),
+        // A `Sync` costs one more read per `CHATS_PER_SYNC_READ` chats of the account, taken
+        // once they are known (`take_sync`).
         ClientFrame::Sync { .. }
-        | ClientFrame::Fetch { .. }
-        | ClientFrame::History { .. }
-        | ClientFrame::QueryKeys { .. }
         | ClientFrame::FetchBackup { .. }
-        | ClientFrame::ListSessions { .. } => Cost::Read,
+        | ClientFrame::ListSessions { .. } => Cost::Read(1),
         ClientFrame::ToDeviceDone { ids } => {
             let started = ids.len().div_ceil(TO_DEVICE_IDS_PER_WRITE).max(1);
             Cost::Write(u32::try_from(started).unwrap_or(u32::MAX))
@@ -130,9 +147,19 @@ impl RequestLimits {
         frame: &ClientFrame,
     ) -> Result<(), Duration> {
         match cost_of(frame) {
-            Cost::Read => self.reads_by_account.take(&account),
+            Cost::Read(cost) => self.reads_by_account.take_cost(&account, cost),
             Cost::Write(cost) => self.writes_by_account.take_cost(&account, cost),
             Cost::Free => Ok(()),
         }
+    }
+
+    /// Takes what a `Sync` of `chats` chats costs beyond its first read.
+    pub(crate) fn take_sync(&self, account: UserId, chats: usize) -> Result<(), Duration> {
+        let more = chats / CHATS_PER_SYNC_READ;
+        if more == 0 {
+            return Ok(());
+        }
+        self.reads_by_account
+            .take_cost(&account, u32::try_from(more).unwrap_or(u32::MAX))
     }
 }

@@ -5,16 +5,18 @@
 //! receipts the account may see), a `Page` of what followed each position (or of the newest
 //! messages where the client holds none), the account's block list and `SyncDone`.
 //! Positions carry the storage epoch: from another epoch they describe another database and
-//! are ignored. `Fetch` and `History` page forwards and backwards through one chat.
+//! are ignored. `Fetch` and `History` page forwards and backwards through one chat. A sync
+//! costs the account's read allowance one read per ten chats (`limits`).
 
 use std::collections::HashMap;
 
-use merpati_protocol::{ChatId, Epoch, MAX_PAGE, Member, Seq, ServerFrame};
+use merpati_protocol::{ChatId, Epoch, ErrorCode, MAX_PAGE, Member, Seq, ServerFrame};
 
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use crate::Error;
 use crate::storage::Page;
+use crate::throttle::try_again_in;
 
 /// How many of a chat's newest messages `Sync` sends when the client holds no position.
 const NEWEST_PAGE: u32 = 100;
@@ -35,6 +37,16 @@ impl<S: FrameSocket> Session<S> {
                 return Ok(Flow::Continue);
             }
         };
+        // Each chat may bring a page: a large account's sync costs its size.
+        if let Err(wait) = self.gateway.limits.take_sync(me.id, chats.len()) {
+            return self
+                .refuse(
+                    None,
+                    ErrorCode::TooManyRequests,
+                    format!("too many syncs; {}", try_again_in(wait)),
+                )
+                .await;
+        }
         for chat in &chats {
             self.write_frame(&ServerFrame::Chat {
                 request: None,
