@@ -1,12 +1,16 @@
 //! The key backup: inbound Megolm sessions sealed with the account's backup key (derived
-//! from the passphrase), so another device of the same account can read earlier history.
+//! from the passphrase), so another device of the same account can read earlier history;
+//! and the account keys this account has pinned, so every tab and device trusts the same
+//! ones.
 //!
-//! The server keeps the entries under an id that is a keyed hash of the session id, so it
-//! learns neither the sessions nor the chats they belong to. An imported session keeps the
-//! chat and sender it was bound to when it was backed up.
+//! The server keeps the entries under an id that is a keyed hash of the session id (or of
+//! the pinned person's id), so it learns neither the sessions, the chats they belong to, nor
+//! whom the account knows. An imported session keeps the chat and sender it was bound to
+//! when it was backed up. Sessions and pins are sealed under contexts of their own: one
+//! never opens as the other.
 
 use merpati_protocol::{
-    ChatId,
+    ChatId, UserId,
     keys::{BackupEntry, DeviceRef},
 };
 use serde::{Deserialize, Serialize};
@@ -16,6 +20,18 @@ use super::DeviceCrypto;
 
 const BACKUP_CONTEXT: &[u8] = b"merpati/key-backup/v1";
 const BACKUP_ID_CONTEXT: &[u8] = b"merpati/key-backup-id/v1";
+const PIN_CONTEXT: &[u8] = b"merpati/key-pin/v1";
+const PIN_ID_CONTEXT: &[u8] = b"merpati/key-pin-id/v1";
+/// How `backup_pending` names a pin's entry for `mark_backed_up` (session ids are base64:
+/// never a colon).
+const PIN_NAME_PREFIX: &str = "pin:";
+
+/// What a pin's entry seals.
+#[derive(Serialize, Deserialize)]
+struct PinPayload {
+    user: UserId,
+    account_key: [u8; 32],
+}
 
 /// What one backup entry seals.
 #[derive(Serialize, Deserialize)]
@@ -26,8 +42,39 @@ struct BackupPayload {
 }
 
 impl DeviceCrypto {
-    /// Backup entries for the inbound sessions not yet backed up (at most `limit`).
+    /// Backup entries for the inbound sessions and pins not yet backed up (at most `limit`),
+    /// each with the name [`DeviceCrypto::mark_backed_up`] takes back.
     pub fn backup_pending(&self, limit: usize) -> Vec<(String, BackupEntry)> {
+        let mut pending = self.sessions_pending(limit);
+        let room = limit.saturating_sub(pending.len());
+        pending.extend(
+            self.pins_to_back_up
+                .iter()
+                .filter_map(|user| {
+                    let payload = PinPayload {
+                        user: *user,
+                        account_key: self.pinned_key(*user)?,
+                    };
+                    let sealed = self
+                        .backup
+                        .seal(PIN_CONTEXT, &merpati_protocol::encode(&payload))
+                        .ok()?;
+                    Some((
+                        format!("{PIN_NAME_PREFIX}{}", user.0),
+                        BackupEntry {
+                            id: self
+                                .backup
+                                .keyed_hash(PIN_ID_CONTEXT, &user.0.to_le_bytes()),
+                            sealed,
+                        },
+                    ))
+                })
+                .take(room),
+        );
+        pending
+    }
+
+    fn sessions_pending(&self, limit: usize) -> Vec<(String, BackupEntry)> {
         self.inbound
             .iter()
             .filter(|(_, inbound)| !inbound.backed_up)
@@ -55,9 +102,18 @@ impl DeviceCrypto {
             .collect()
     }
 
-    /// The server stored the backup of these sessions.
+    /// The server stored these entries (named as [`DeviceCrypto::backup_pending`] named them).
     pub fn mark_backed_up(&mut self, session_ids: &[String]) {
         for session_id in session_ids {
+            if let Some(user) = session_id
+                .strip_prefix(PIN_NAME_PREFIX)
+                .and_then(|user| user.parse().ok())
+            {
+                if self.pins_to_back_up.remove(&UserId(user)) {
+                    self.save_pins_to_back_up();
+                }
+                continue;
+            }
             if let Some(inbound) = self.inbound.get_mut(session_id) {
                 inbound.backed_up = true;
                 self.save_inbound(session_id);
@@ -65,8 +121,9 @@ impl DeviceCrypto {
         }
     }
 
-    /// Imports backup entries (sealed by this account's passphrase-derived key); returns the
-    /// ids of the sessions that were new. Entries that do not open are skipped.
+    /// Imports backup entries (sealed by this account's passphrase-derived key): sessions, and
+    /// pins ([`DeviceCrypto::take_backed_up_pin`]); returns the ids of the sessions that were
+    /// new. Entries that do not open are skipped.
     pub fn import_backup(&mut self, entries: &[BackupEntry]) -> Vec<String> {
         let mut imported = Vec::new();
         for entry in entries {
@@ -76,6 +133,15 @@ impl DeviceCrypto {
                 .ok()
                 .and_then(|bytes| merpati_protocol::decode::<BackupPayload>(&bytes).ok())
             else {
+                if let Some(pin) = self
+                    .backup
+                    .open(PIN_CONTEXT, &entry.sealed)
+                    .ok()
+                    .and_then(|bytes| merpati_protocol::decode::<PinPayload>(&bytes).ok())
+                    && pin.user != self.user
+                {
+                    self.take_backed_up_pin(pin.user, pin.account_key);
+                }
                 continue;
             };
             let Ok(exported) = ExportedSessionKey::from_bytes(&payload.exported) else {

@@ -5,7 +5,8 @@
 //! The server is only a directory: a device it lists counts when its account key signed it
 //! ([`device_keys_message`]), and the first account key seen for a person is pinned — a
 //! different one later is announced as a [`KeyChange`] until the person compares safety
-//! numbers again.
+//! numbers again. Pins go into the key backup (`backup`), so a new tab or device of the
+//! account starts from the same pins instead of trusting what the server shows first.
 
 use std::cell::OnceCell;
 use std::collections::BTreeSet;
@@ -64,7 +65,13 @@ impl DeviceCrypto {
                     Some(now_ms)
                 }
                 Some(known) => known.changed_ms,
-                None => None,
+                None => {
+                    // Pinned on first sight: the account's other tabs and devices learn it
+                    // from the key backup.
+                    self.pins_to_back_up.insert(keys.user);
+                    self.save_pins_to_back_up();
+                    None
+                }
             };
             // The same account key keeps its safety number; a new one gets its own.
             let safety_number = match self.known.get(&keys.user) {
@@ -121,9 +128,43 @@ impl DeviceCrypto {
 
     /// The person has compared safety numbers again: stop announcing the change.
     pub fn acknowledge_key_change(&mut self, user: UserId) {
-        if let Some(known) = self.known.get_mut(&user) {
-            known.changed_ms = None;
+        if let Some(known) = self.known.get_mut(&user)
+            && known.changed_ms.take().is_some()
+        {
             self.save_known_user(user);
+            // The confirmed key is the account's pin now, on every device.
+            self.pins_to_back_up.insert(user);
+            self.save_pins_to_back_up();
+        }
+    }
+
+    /// The pinned account key of `user`, if any.
+    pub(super) fn pinned_key(&self, user: UserId) -> Option<[u8; 32]> {
+        self.known.get(&user).map(|known| known.account_key)
+    }
+
+    /// Takes a pin from the key backup (another tab or device of the account made it): a
+    /// person not known here is pinned to it, before the server can show another key first;
+    /// a key change this device announces is settled if the pin confirms the new key.
+    pub(super) fn take_backed_up_pin(&mut self, user: UserId, account_key: [u8; 32]) {
+        match self.known.get_mut(&user) {
+            None => {
+                self.known.insert(
+                    user,
+                    KnownUser {
+                        account_key,
+                        devices: Vec::new(),
+                        changed_ms: None,
+                        safety_number: OnceCell::new(),
+                    },
+                );
+                self.save_known_user(user);
+            }
+            Some(known) if known.account_key == account_key && known.changed_ms.is_some() => {
+                known.changed_ms = None;
+                self.save_known_user(user);
+            }
+            Some(_) => {}
         }
     }
 

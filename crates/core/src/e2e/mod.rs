@@ -40,7 +40,7 @@ mod outbound;
 mod persistence;
 mod record;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use merpati_protocol::{
     ChatId, ClientMsgId, UserId,
@@ -118,6 +118,9 @@ pub struct DeviceCrypto {
     /// Per inbound session, the message that each index opened first: a Megolm index is
     /// used for one message, so another message at a seen index is a replay.
     seen: HashMap<String, BTreeMap<u32, ClientMsgId>>,
+    /// People whose pinned account key is not in the key backup yet: a pin goes there, so
+    /// that every tab and device of the account trusts the same keys.
+    pins_to_back_up: BTreeSet<UserId>,
     /// The records changed since the last [`DeviceCrypto::take_writes`] (`None`: deleted).
     writes: BTreeMap<CryptoRecordKey, Option<Vec<u8>>>,
 }
@@ -183,6 +186,7 @@ impl DeviceCrypto {
             known: BTreeMap::new(),
             held: BTreeMap::new(),
             seen: HashMap::new(),
+            pins_to_back_up: BTreeSet::new(),
             writes: BTreeMap::new(),
         }
     }

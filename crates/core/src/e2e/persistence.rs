@@ -4,7 +4,7 @@
 //! Each piece that changes on its own is one record, named by a [`CryptoRecordKey`]: the
 //! Olm account, the Olm sessions with one device, a chat's outbound Megolm session, an
 //! inbound Megolm session, a held room key, a person's trusted keys, the messages an inbound
-//! session's indexes opened. A change marks its
+//! session's indexes opened, the pins not yet in the key backup. A change marks its
 //! record written (or deleted, when the piece is gone); [`DeviceCrypto::take_writes`] hands
 //! the changes to the engine, which turns them into store writes. Values are postcard bytes
 //! only this module reads.
@@ -121,6 +121,11 @@ impl DeviceCrypto {
                         crypto.known.insert(user, known);
                     }
                 }
+                CryptoRecordKey::PinsToBackUp => {
+                    if let Some(pins) = decode_value::<BTreeSet<UserId>>(&value) {
+                        crypto.pins_to_back_up = pins;
+                    }
+                }
                 CryptoRecordKey::SeenIndexes(session_id) => {
                     if let Some(seen) = decode_value::<BTreeMap<u32, ClientMsgId>>(&value) {
                         crypto.seen.insert(session_id, seen);
@@ -202,6 +207,12 @@ impl DeviceCrypto {
         let value = self.seen.get(session_id).map(merpati_protocol::encode);
         self.writes
             .insert(CryptoRecordKey::SeenIndexes(session_id.to_owned()), value);
+    }
+
+    pub(super) fn save_pins_to_back_up(&mut self) {
+        let value = merpati_protocol::encode(&self.pins_to_back_up);
+        self.writes
+            .insert(CryptoRecordKey::PinsToBackUp, Some(value));
     }
 
     pub(super) fn save_known_user(&mut self, user: UserId) {

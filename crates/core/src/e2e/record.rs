@@ -5,7 +5,7 @@
 //! [`CryptoRecordKey::to_stored`] and [`CryptoRecordKey::from_stored`] know how one is
 //! spelt. The stored form is the strings Merpati has always written — `account`,
 //! `olm/<device key, hex>`, `out/<chat id>`, `in/<session id>`, `held/<n>`, `user/<user id>`,
-//! `seen/<session id>` — so databases written before the key was typed read as they are, and there is nothing to
+//! `seen/<session id>`, `pins` — so databases written before the key was typed read as they are, and there is nothing to
 //! migrate. A store that serialises records keeps a [`StoredCryptoRecord`], whose encoding is
 //! the one those databases hold.
 //!
@@ -38,6 +38,8 @@ pub enum CryptoRecordKey {
     KnownUser(UserId),
     /// The messages an inbound Megolm session's indexes opened first, by session id.
     SeenIndexes(String),
+    /// The people whose pinned key is not in the key backup yet.
+    PinsToBackUp,
 }
 
 /// A stored record key this version does not read.
@@ -61,6 +63,7 @@ impl CryptoRecordKey {
             CryptoRecordKey::HeldRoomKey(id) => format!("held/{id}"),
             CryptoRecordKey::KnownUser(user) => format!("user/{}", user.0),
             CryptoRecordKey::SeenIndexes(session_id) => format!("seen/{session_id}"),
+            CryptoRecordKey::PinsToBackUp => "pins".to_owned(),
         }
     }
 
@@ -74,6 +77,7 @@ impl CryptoRecordKey {
         let number = |text: &str, reason| text.parse::<u64>().map_err(|_| refuse(reason));
         let key = match stored.split_once('/') {
             None if stored == "account" => CryptoRecordKey::Account,
+            None if stored == "pins" => CryptoRecordKey::PinsToBackUp,
             Some(("olm", device)) => {
                 let bytes = hex::decode(device)
                     .ok()
@@ -177,6 +181,7 @@ mod tests {
             CryptoRecordKey::HeldRoomKey(u64::MAX),
             CryptoRecordKey::KnownUser(UserId(0)),
             CryptoRecordKey::SeenIndexes("ab/cd+ef/".to_owned()),
+            CryptoRecordKey::PinsToBackUp,
         ]);
         for key in keys {
             assert_eq!(read(&key.to_stored()), Ok(key.clone()), "{key:?}");
@@ -197,6 +202,7 @@ mod tests {
             (CryptoRecordKey::HeldRoomKey(7), "held/7"),
             (CryptoRecordKey::KnownUser(UserId(9)), "user/9"),
             (CryptoRecordKey::SeenIndexes("s1".to_owned()), "seen/s1"),
+            (CryptoRecordKey::PinsToBackUp, "pins"),
         ];
         for (key, stored) in expected {
             assert_eq!(key.to_stored(), stored);
@@ -210,6 +216,7 @@ mod tests {
         for stored in [
             "",
             "accounts",
+            "pins/",
             "account/",
             "olm/",
             "olm/zz",

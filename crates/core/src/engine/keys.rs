@@ -17,8 +17,10 @@
 //!
 //! Receiving: a room key arriving over Olm is held (persisted) until its sender is known to
 //! be a device its account key vouches for and a member of the chat; then messages waiting
-//! for it open by themselves. Every inbound session goes to the key backup; a device that
-//! signs in with the passphrase, or meets a message it cannot open, reads the backup.
+//! for it open by themselves. Every inbound session goes to the key backup, and so does every
+//! pinned account key; a device that signs in with the passphrase, or meets a message it
+//! cannot open, reads the backup — a device new to the account reads it through before it
+//! queries anyone's keys, so that it starts from the account's pins.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -142,6 +144,8 @@ impl Engine {
         } else if self.keys.backup_fetch == Some(request) {
             self.keys.backup_fetch = None;
             self.keys.backup_wanted = false;
+            // No backup to read on this connection: go on without its pins.
+            self.pins_unread = false;
         } else {
             return false;
         }
@@ -306,6 +310,7 @@ impl Engine {
             None => Vec::new(),
         };
         self.keys.backup_wanted = more;
+        self.pins_unread &= more;
         for session_id in imported {
             self.reopen_waiting(&session_id);
         }
@@ -387,7 +392,9 @@ impl Engine {
     /// Ends a round of the key flow: asks for the device lists and one-time keys still
     /// missing, and moves the backup along.
     pub(super) fn finish_key_round(&mut self, missing: MissingKeys) {
-        if !missing.device_lists.is_empty() && self.keys.query.is_none() {
+        // A device new to the account reads the backup's pins before it asks the server
+        // whose keys are whose: what it pins first, it trusts.
+        if !missing.device_lists.is_empty() && self.keys.query.is_none() && !self.pins_unread {
             // The rest are asked for when this answer comes.
             let users: BTreeSet<UserId> =
                 missing.device_lists.into_iter().take(QUERY_USERS).collect();

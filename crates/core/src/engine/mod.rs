@@ -123,6 +123,9 @@ pub struct Engine {
     /// The passphrase-derived keys, from a sign-in or the store: make this tab a device.
     secrets: Option<AccountSecrets>,
     keys: KeyFlow,
+    /// This device is new to the account (or signed in with the passphrase) and has not read
+    /// the key backup's pins through yet: no device list is asked for until it has.
+    pins_unread: bool,
     /// What each message in memory turned out to be when opened.
     opened: HashMap<ClientMsgId, Opened>,
     /// Where each opened message was first seen: the server stores a client message id once
@@ -206,6 +209,7 @@ impl Engine {
             crypto: None,
             secrets: None,
             keys: KeyFlow::default(),
+            pins_unread: false,
             opened: HashMap::new(),
             opened_at: HashMap::new(),
             replayed: HashSet::new(),

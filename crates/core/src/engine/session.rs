@@ -344,11 +344,13 @@ impl Engine {
             // send, and every message it cannot open says so.
             let account_key = Ed25519SecretKey::from_slice(&secrets.account_key);
             self.crypto = DeviceCrypto::new(me.id, &account_key, secrets.backup_key).ok();
-            // Earlier history's keys are in the backup.
+            // Earlier history's keys are in the backup, and the account's pins.
             self.keys.backup_wanted = true;
+            self.pins_unread = true;
         }
         if signed_in_with_passphrase {
             self.keys.backup_wanted = true;
+            self.pins_unread = true;
         }
         self.names.insert(me.id, me.username.clone());
         self.me = Some(me.clone());

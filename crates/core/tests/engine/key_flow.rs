@@ -58,6 +58,19 @@ fn a_changed_account_key_holds_what_is_written_there_until_the_person_confirms()
 fn a_refused_key_query_is_not_retried_in_a_loop_on_the_same_connection() {
     let mut engine = caught_up_alice();
     engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
+    // Signed in with the passphrase: the backup's pins come first (there are none).
+    let fetch = take_frames(&mut engine)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::FetchBackup { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("the backup is read first");
+    engine.handle_frame(ServerFrame::Backup {
+        request: fetch,
+        entries: Vec::new(),
+        more: false,
+    });
     let query = take_frames(&mut engine)
         .into_iter()
         .find_map(|frame| match frame {
@@ -228,4 +241,33 @@ fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
     // At that time the share goes again; once stored, the message follows.
     engine.advance_clock(retry_at);
     assert_eq!(sent(&net.serve(&mut engine).frames), [written]);
+}
+
+#[test]
+fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_server() {
+    // Alice's first browser writes to bob: it pins bob's key and puts the pin in the backup.
+    let (mut first, mut net) = published_alice();
+    first.send_text(CHAT, "halo", 10).expect("a text");
+    assert_eq!(sent(&net.serve(&mut first).frames).len(), 1);
+
+    // Then the server shows another key for bob (it swaps his account key) — to a browser of
+    // alice's that has never seen bob's.
+    let other_key = vodozemac::Ed25519SecretKey::new().public_key();
+    net.keys.swap_account_key(BOB, *other_key.as_bytes());
+    let mut second = caught_up_alice();
+    let mut second_device = None;
+    std::mem::swap(&mut net.alice_device, &mut second_device);
+    second.send_text(CHAT, "dari laptop", 20).expect("a text");
+    let step = net.serve(&mut second);
+    std::mem::swap(&mut net.alice_device, &mut second_device);
+
+    // It read the account's pin before asking for bob's keys, so the new key is a change to
+    // confirm, not a first sight to trust; and nothing went out to it.
+    assert!(
+        step.events.contains(&Event::KeyChanged { user: BOB }),
+        "{:?}",
+        step.events
+    );
+    assert!(second.key_change(CHAT).is_some());
+    assert!(sent(&step.frames).is_empty(), "{:?}", step.frames);
 }
