@@ -121,6 +121,11 @@ impl Engine {
                 return;
             }
             self.pending_requests.retain(|pending| *pending != request);
+        } else if code == ErrorCode::TooManyRequests && self.phase == Phase::Syncing {
+            // A large account's sync costs its size: while catching up, a refusal without a
+            // request is the sync's (a page asked for meanwhile is asked again by it too).
+            self.on_sync_refused();
+            return;
         }
         if code == ErrorCode::NoSuchChat {
             for chat in self.chats.values_mut() {

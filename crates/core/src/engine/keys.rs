@@ -29,6 +29,7 @@ use merpati_protocol::{
     keys::{BackupEntry, ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
 };
 
+use super::retry::Retry;
 use super::{Engine, Event};
 use crate::e2e::Opened;
 use crate::store::{MessageRecord, StoreWrite};
@@ -67,17 +68,10 @@ pub(super) struct KeyFlow {
     pub(super) requeried: BTreeSet<DeviceRef>,
     /// The server refused a backup write on this connection (e.g. its limit): stop trying.
     pub(super) backup_refused: bool,
-    /// A key share the server refused whole (too many requests, say) is tried again at this
-    /// time ([`Engine::advance_clock`]); until then the messages that need it wait.
-    pub(super) share_retry_at_ms: Option<u64>,
-    /// Key shares refused whole in a row on this connection: each waits twice as long.
-    pub(super) share_failures: u32,
+    /// A key share the server refused whole (too many requests, say) is tried again later;
+    /// until then the messages that need it wait.
+    pub(super) share_retry: Retry,
 }
-
-/// The first wait before a key share refused whole is tried again; it doubles with each
-/// refusal in a row, up to [`SHARE_RETRY_MAX_MS`].
-const SHARE_RETRY_FIRST_MS: u64 = 2_000;
-const SHARE_RETRY_MAX_MS: u64 = 60_000;
 
 /// What a round of the key flow found missing, to ask the server for at its end.
 #[derive(Debug, Default)]
@@ -101,19 +95,9 @@ impl KeyFlow {
 impl Engine {
     /// The clock reached the time a refused key share is to be tried again: try it.
     pub(super) fn retry_key_share_if_due(&mut self) {
-        if self
-            .keys
-            .share_retry_at_ms
-            .is_some_and(|at| self.now_ms >= at)
-        {
-            self.keys.share_retry_at_ms = None;
+        if self.keys.share_retry.take_due(self.now_ms) {
             self.send_outbox();
         }
-    }
-
-    /// When a refused key share is to be tried again, if one is waiting.
-    pub(super) fn key_share_retry_ms(&self) -> Option<u64> {
-        self.keys.share_retry_at_ms
     }
 
     /// A key request failed; returns whether the request was one of the key flow's. Nothing
@@ -134,10 +118,7 @@ impl Engine {
                 self.keys.unreachable.extend(devices);
             }
         } else if self.keys.shares.remove(&request).is_some() {
-            let doublings = self.keys.share_failures.min(5);
-            self.keys.share_failures += 1;
-            let wait = (SHARE_RETRY_FIRST_MS << doublings).min(SHARE_RETRY_MAX_MS);
-            self.keys.share_retry_at_ms = Some(self.now_ms.saturating_add(wait));
+            self.keys.share_retry.refused(self.now_ms);
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
             self.keys.backup_put = None;
             self.keys.backup_refused = true;
@@ -245,7 +226,7 @@ impl Engine {
                 .collect();
             crypto.mark_shared(chat_id, &session_id, &accepted);
         }
-        self.keys.share_failures = 0;
+        self.keys.share_retry.served();
         self.keys.unreachable.extend(refused);
         self.send_outbox();
     }
@@ -376,7 +357,7 @@ impl Engine {
             .copied()
             .collect();
         if !need.is_empty() {
-            if self.keys.share_retry_at_ms.is_some() {
+            if self.keys.share_retry.is_waiting() {
                 // A share was refused whole: wait for the retry time before asking again.
                 return false;
             }

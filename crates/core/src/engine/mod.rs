@@ -25,6 +25,7 @@
 //! - `receipts`: delivery and read positions: reporting this device's, merging the others',
 //!   the chat on screen, and a message's receipts.
 //! - `presence`: typing signals and who is online, and the shell's clock they expire by.
+//! - `retry`: a request refused for now, tried again after a growing wait on that clock.
 //! - `privacy`: the privacy settings and blocking.
 //! - `groups`: group administration: adding, removing, renaming, admins, leaving.
 //! - `drafts`: what the person typed and has not sent, per chat.
@@ -45,6 +46,7 @@ mod privacy;
 mod queries;
 mod receipts;
 mod requests;
+mod retry;
 mod search;
 mod sending;
 mod session;
@@ -123,6 +125,8 @@ pub struct Engine {
     /// The passphrase-derived keys, from a sign-in or the store: make this tab a device.
     secrets: Option<AccountSecrets>,
     keys: KeyFlow,
+    /// A `Sync` refused for now (too many) on this connection is sent again later.
+    sync_retry: retry::Retry,
     /// This device is new to the account (or signed in with the passphrase) and has not read
     /// the key backup's pins through yet: no device list is asked for until it has.
     pins_unread: bool,
@@ -209,6 +213,7 @@ impl Engine {
             crypto: None,
             secrets: None,
             keys: KeyFlow::default(),
+            sync_retry: retry::Retry::default(),
             pins_unread: false,
             opened: HashMap::new(),
             opened_at: HashMap::new(),

@@ -18,7 +18,8 @@ use super::Engine;
 impl Engine {
     /// The shell's clock, in milliseconds since the Unix epoch. Call it before pushing each
     /// input (frames included) and when [`Engine::next_clock_change_ms`] passes: typing
-    /// signals are timed by it, and expire by it, and a refused key share is tried again by it.
+    /// signals are timed by it, and expire by it, and a refused key share or sync is tried
+    /// again by it.
     pub fn advance_clock(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -30,6 +31,7 @@ impl Engine {
             self.views_changed |= chat.typing.len() != before;
         }
         self.retry_key_share_if_due();
+        self.retry_sync_if_due();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -62,14 +64,15 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next
-    /// "typing…" goes away, or a refused key share is to be tried again. The shell calls
+    /// "typing…" goes away, or a refused key share or sync is to be tried again. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
             .values()
             .flat_map(|chat| chat.typing.values())
             .map(|at| at.saturating_add(TYPING_SHOWN_MS))
-            .chain(self.key_share_retry_ms())
+            .chain(self.keys.share_retry.at_ms())
+            .chain(self.sync_retry.at_ms())
             .min()
     }
 

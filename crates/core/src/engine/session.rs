@@ -203,6 +203,7 @@ impl Engine {
     pub fn on_connected(&mut self) {
         self.frames.clear();
         self.keys = KeyFlow::default();
+        self.sync_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.phase = Phase::AwaitingChallenge;
         self.views_changed = true;
@@ -215,6 +216,7 @@ impl Engine {
         // frame queue, carries messages across connections.
         self.frames.clear();
         self.keys = KeyFlow::default();
+        self.sync_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.phase = Phase::Offline;
         self.views_changed = true;
@@ -376,8 +378,20 @@ impl Engine {
         }
         // Before the sync, so that the receipts it carries already follow the settings.
         self.frames.push(self.privacy_frame());
-        // Chats whose range is known resume after it; for the others the server sends the
-        // newest page, and older history comes page by page as the person scrolls.
+        self.push_sync();
+        if let Some(user) = self.watched {
+            self.frames
+                .push(ClientFrame::WatchPresence { user: Some(user) });
+        }
+        // The outbox goes out once the device is published and keys are shared
+        // (`send_outbox`).
+        self.events.push(Event::SignedIn(me));
+    }
+
+    /// Asks to catch up. Chats whose range is known resume after it; for the others the
+    /// server sends the newest page, and older history comes page by page as the person
+    /// scrolls.
+    fn push_sync(&mut self) {
         let positions = self
             .chats
             .iter()
@@ -388,13 +402,19 @@ impl Engine {
             epoch: self.epoch,
             positions,
         });
-        if let Some(user) = self.watched {
-            self.frames
-                .push(ClientFrame::WatchPresence { user: Some(user) });
+    }
+
+    /// The sync was refused for now (too many requests of this account): asked again after
+    /// a growing wait, the connection still catching up meanwhile.
+    pub(super) fn on_sync_refused(&mut self) {
+        self.sync_retry.refused(self.now_ms);
+    }
+
+    /// The clock reached the time a refused sync is to be asked again: ask.
+    pub(super) fn retry_sync_if_due(&mut self) {
+        if self.sync_retry.take_due(self.now_ms) && self.phase == Phase::Syncing {
+            self.push_sync();
         }
-        // The outbox goes out once the device is published and keys are shared
-        // (`send_outbox`).
-        self.events.push(Event::SignedIn(me));
     }
 
     /// The server refused the sign-in; see the module documentation for what survives.

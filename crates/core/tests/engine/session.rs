@@ -405,3 +405,37 @@ fn signing_out_offline_hands_the_shell_the_sessions_sign_out_proof_and_sends_not
     assert!(engine.take_step().frames.is_empty());
     assert_eq!(engine.sign_out(), None, "no session left to sign out of");
 }
+
+#[test]
+fn a_sync_refused_for_now_is_asked_again_later_and_the_connection_catches_up() {
+    let syncs = |frames: &[ClientFrame]| {
+        frames
+            .iter()
+            .filter(|frame| matches!(frame, ClientFrame::Sync { .. }))
+            .count()
+    };
+    let mut engine = challenged_alice("correct horse battery");
+    engine.advance_clock(1_000);
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    assert_eq!(syncs(&take_frames(&mut engine)), 1);
+    // The account's syncs cost more than it has left: refused, not served.
+    engine.handle_frame(ServerFrame::Error {
+        request: None,
+        code: ErrorCode::TooManyRequests,
+        detail: "too many syncs; try again in 3 s".to_owned(),
+    });
+    assert_eq!(syncs(&take_frames(&mut engine)), 0, "not again at once");
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
+    let retry_at = engine
+        .next_clock_change_ms()
+        .expect("asked again at a time");
+    engine.advance_clock(retry_at - 1);
+    assert_eq!(syncs(&take_frames(&mut engine)), 0);
+    engine.advance_clock(retry_at);
+    assert_eq!(syncs(&take_frames(&mut engine)), 1, "asked again");
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+}
