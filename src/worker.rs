@@ -11,7 +11,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
-use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use wasm_bindgen::JsCast;
@@ -297,14 +296,13 @@ impl EngineWorker {
             Ok(username) => username,
             Err(error) => return self.post(Update::AuthError(error.to_string())),
         };
-        // Argon2id holds this thread (not the page's) for a moment.
-        match AccountKey::derive(&username, passphrase, KdfParams::INTERACTIVE) {
-            Ok(key) => {
-                self.post(Update::Contacting);
-                client.authenticate(mode, username, key);
+        let (worker, client, passphrase) = (self.clone(), client.clone(), passphrase.to_owned());
+        wasm_bindgen_futures::spawn_local(async move {
+            match client.authenticate(mode, username, &passphrase).await {
+                Ok(()) => worker.post(Update::Contacting),
+                Err(words) => worker.post(Update::AuthError(words)),
             }
-            Err(error) => self.post(Update::AuthError(error.to_string())),
-        }
+        });
     }
 
     /// Tells the page why an action on a message was refused, if it was (the engine's words).

@@ -166,6 +166,7 @@ fn pinned_key() -> [u8; 32] {
     let key = ok(AccountKey::derive(
         &ok(Username::parse(SECRETS[1])),
         "another long passphrase",
+        None,
         KdfParams::FAST_INSECURE,
     ));
     *key.auth_key().public_key().as_bytes()
@@ -221,6 +222,7 @@ fn account_key() -> AccountKey {
     ok(AccountKey::derive(
         &ok(Username::parse(SECRETS[0])),
         "correct horse battery",
+        None,
         KdfParams::FAST_INSECURE,
     ))
 }
@@ -438,6 +440,7 @@ async fn a_reload_reopens_the_store_with_the_device_key() {
     let wrong = ok(AccountKey::derive(
         &ok(Username::parse(SECRETS[0])),
         "wrong horse battery",
+        None,
         KdfParams::FAST_INSECURE,
     ));
     assert!(

@@ -322,6 +322,7 @@ async fn fill_one_chat(chat: ChatId, count: usize) -> String {
     let key = ok(AccountKey::derive(
         &ok(Username::parse("sari")),
         "a long and memorable passphrase",
+        None,
         KdfParams::FAST_INSECURE,
     ));
     ok(device_key::protect(&db, &cipher, &key.wrapping_key()).await);

@@ -407,7 +407,7 @@ fn person(id: UserId, username: &str) -> Member {
 }
 
 fn account_key(username: &str, passphrase: &str) -> AccountKey {
-    AccountKey::derive(&name(username), passphrase, KdfParams::FAST_INSECURE)
+    AccountKey::derive(&name(username), passphrase, None, KdfParams::FAST_INSECURE)
         .unwrap_or_else(|error| panic!("key: {error}"))
 }
 
@@ -481,6 +481,20 @@ fn alice_online() -> Engine {
     });
     engine.handle_frame(ServerFrame::KeysPublished { one_time_keys: 50 });
     engine.handle_frame(ServerFrame::SyncDone);
+    // Signed in with the passphrase: the key backup (its pins) is read before any keys are
+    // asked for. It is empty.
+    let fetch = frames(&mut engine)
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::FetchBackup { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("the backup is read");
+    engine.handle_frame(ServerFrame::Backup {
+        request: fetch,
+        entries: Vec::new(),
+        more: false,
+    });
     let _ = engine.take_step();
     engine
 }

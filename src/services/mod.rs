@@ -7,11 +7,13 @@
 //! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`sign_out_queue`]: sign-outs kept until the server has heard them.
+//! - [`exchange`]: one request on a connection of its own (a salt lookup, a sign-out).
 //! - [`clock`]: the time now, and local clock times and dates for messages.
 
 pub mod clock;
 pub mod connection;
 pub mod device_key;
 pub mod device_slot;
+pub mod exchange;
 pub mod idb_store;
 pub mod sign_out_queue;

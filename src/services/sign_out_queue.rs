@@ -6,16 +6,14 @@
 //! proof ([`merpati_protocol::auth::sign_out_proof`]: it can end the session, never resume
 //! it) is written first to a small database of its own, `<store name>-sign-outs`, which
 //! outlives the store; then [`spawn_sender`] sends each proof on a connection of its own
-//! (`Authenticate { SignOut }`) and deletes it once the server answered `SignedOut`. It
-//! tries again after a growing pause while any remain, and on every start of the worker, so
-//! the server hears it the next time this browser is online with Merpati open.
+//! (`Authenticate { SignOut }`) and deletes it once the server answered `SignedOut` — and the
+//! database with the last one. It tries again after a growing pause while any remain, and on
+//! every start of the worker, so the server hears it the next time this browser is online
+//! with Merpati open.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use futures::{SinkExt, StreamExt};
-use gloo_net::websocket::Message;
-use gloo_net::websocket::futures::WebSocket;
 use indexed_db_futures::database::{Database, VersionChangeEvent};
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -24,6 +22,7 @@ use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::exchange::exchange;
 use super::idb_store::StoreError;
 
 /// The object store of proofs waiting to be sent, keyed by the proof in hex.
@@ -104,40 +103,18 @@ async fn forget(store_name: &str, proof: &[u8; 32]) -> Result<(), StoreError> {
 
 /// Tells the server one proof on a connection of its own; whether it answered `SignedOut`.
 async fn send(socket_url: &str, proof: [u8; 32]) -> bool {
-    let Ok(mut socket) = WebSocket::open(socket_url) else {
-        return false;
-    };
-    // The challenge first; its nonce signs nothing here.
-    if !matches!(
-        next_frame(&mut socket).await,
-        Some(ServerFrame::Challenge { .. })
-    ) {
-        return false;
-    }
     let frame = ClientFrame::Authenticate {
         version: PROTOCOL_VERSION,
         method: AuthMethod::SignOut { proof },
     };
-    if socket
-        .send(Message::Bytes(merpati_protocol::encode(&frame)))
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let heard = matches!(next_frame(&mut socket).await, Some(ServerFrame::SignedOut));
-    let _ = socket.close(None, None);
-    heard
+    matches!(
+        exchange(socket_url, &frame).await,
+        Some(ServerFrame::SignedOut)
+    )
 }
 
-async fn next_frame(socket: &mut WebSocket) -> Option<ServerFrame> {
-    match socket.next().await? {
-        Ok(Message::Bytes(bytes)) => merpati_protocol::decode(&bytes).ok(),
-        _ => None,
-    }
-}
-
-/// Sends every waiting proof; whether none is left.
+/// Sends every waiting proof; whether none is left — then the database goes too, so that a
+/// signed-out browser keeps nothing of Merpati's.
 async fn send_all(store_name: &str, socket_url: &str) -> bool {
     let proofs = match pending(store_name).await {
         Ok(proofs) => proofs,
@@ -156,7 +133,15 @@ async fn send_all(store_name: &str, socket_url: &str) -> bool {
             leptos::logging::warn!("forgetting a sign-out the server heard failed: {error}");
         }
     }
+    if all_heard && let Err(error) = delete(store_name).await {
+        leptos::logging::warn!("deleting the emptied sign-out queue failed: {error}");
+    }
     all_heard
+}
+
+async fn delete(store_name: &str) -> Result<(), StoreError> {
+    Database::delete_by_name(&database_name(store_name))?.await?;
+    Ok(())
 }
 
 /// Sends the waiting proofs now and again after a growing pause until none is left; at most

@@ -81,23 +81,38 @@ pub fn check_passphrase(passphrase: &str) -> Result<(), CryptoError> {
 pub struct AccountKey([u8; 32]);
 
 impl AccountKey {
-    /// Runs Argon2id over the passphrase, salted with the username (so the same account
-    /// derives the same key on any browser without asking the server for a salt).
+    /// Runs Argon2id over the passphrase, salted with the username and the account's random
+    /// `kdf_salt` — made at sign-up, kept by the server (`LookUpSalt`) so that every browser
+    /// derives the same key, and random so that a guess at one account's passphrase is of no
+    /// use against any other account of that name anywhere. `None`: an account from before
+    /// salts, salted with its name alone.
     pub fn derive(
         username: &Username,
         passphrase: &str,
+        kdf_salt: Option<&[u8; 16]>,
         params: KdfParams,
     ) -> Result<AccountKey, CryptoError> {
         check_passphrase(passphrase)?;
         let argon_params = Params::new(params.memory_kib, params.iterations, 1, Some(32))
             .map_err(|error| CryptoError::Kdf(error.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
-        let salt = format!("merpati/account/v1/{username}");
+        let mut salt = format!("merpati/account/v1/{username}").into_bytes();
+        if let Some(random) = kdf_salt {
+            salt.push(0);
+            salt.extend_from_slice(random);
+        }
         let mut key = [0u8; 32];
         argon
-            .hash_password_into(passphrase.as_bytes(), salt.as_bytes(), &mut key)
+            .hash_password_into(passphrase.as_bytes(), &salt, &mut key)
             .map_err(|error| CryptoError::Kdf(error.to_string()))?;
         Ok(AccountKey(key))
+    }
+
+    /// A fresh random salt for a new account.
+    pub fn new_kdf_salt() -> Result<[u8; 16], CryptoError> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|error| CryptoError::Random(error.to_string()))?;
+        Ok(salt)
     }
 
     fn expand(&self, purpose: &str) -> [u8; 32] {
@@ -284,16 +299,16 @@ mod tests {
     #[test]
     fn short_passphrases_are_refused_before_deriving() {
         assert!(matches!(
-            AccountKey::derive(&alice(), "short", KdfParams::FAST_INSECURE),
+            AccountKey::derive(&alice(), "short", None, KdfParams::FAST_INSECURE),
             Err(CryptoError::PassphraseTooShort)
         ));
     }
 
     #[test]
     fn the_same_credentials_derive_the_same_auth_key() {
-        let one = AccountKey::derive(&alice(), "correct horse", KdfParams::FAST_INSECURE);
-        let two = AccountKey::derive(&alice(), "correct horse", KdfParams::FAST_INSECURE);
-        let other = AccountKey::derive(&alice(), "correct horsf", KdfParams::FAST_INSECURE);
+        let one = AccountKey::derive(&alice(), "correct horse", None, KdfParams::FAST_INSECURE);
+        let two = AccountKey::derive(&alice(), "correct horse", None, KdfParams::FAST_INSECURE);
+        let other = AccountKey::derive(&alice(), "correct horsf", None, KdfParams::FAST_INSECURE);
         let public = |key: Result<AccountKey, CryptoError>| {
             key.expect("derives").auth_key().public_key().to_base64()
         };
@@ -303,11 +318,32 @@ mod tests {
     }
 
     #[test]
+    fn the_accounts_random_salt_changes_the_key_and_the_same_salt_derives_it_again() {
+        let public = |salt: Option<&[u8; 16]>| {
+            AccountKey::derive(&alice(), "correct horse", salt, KdfParams::FAST_INSECURE)
+                .expect("derives")
+                .auth_key()
+                .public_key()
+                .to_base64()
+        };
+        let salt = AccountKey::new_kdf_salt().expect("random");
+        let another = AccountKey::new_kdf_salt().expect("random");
+        assert_ne!(salt, another);
+        assert_eq!(public(Some(&salt)), public(Some(&salt)));
+        assert_ne!(public(Some(&salt)), public(Some(&another)));
+        assert_ne!(
+            public(Some(&salt)),
+            public(None),
+            "a salted account is not the legacy one"
+        );
+    }
+
+    #[test]
     fn a_wrapped_store_key_opens_only_with_the_right_passphrase() {
         let cipher = StoreCipher::generate().expect("random");
-        let right = AccountKey::derive(&alice(), "correct horse", KdfParams::FAST_INSECURE)
+        let right = AccountKey::derive(&alice(), "correct horse", None, KdfParams::FAST_INSECURE)
             .expect("derives");
-        let wrong = AccountKey::derive(&alice(), "wrong horse!", KdfParams::FAST_INSECURE)
+        let wrong = AccountKey::derive(&alice(), "wrong horse!", None, KdfParams::FAST_INSECURE)
             .expect("derives");
         let wrapped = cipher.wrap(&right.wrapping_key()).expect("wraps");
         let opened = StoreCipher::unwrap_with(&right.wrapping_key(), &wrapped).expect("opens");

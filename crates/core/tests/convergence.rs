@@ -242,6 +242,7 @@ impl World {
             AccountKey::derive(
                 &member.username,
                 "correct horse battery",
+                None,
                 KdfParams::FAST_INSECURE,
             )
             .expect("derives")
@@ -289,6 +290,7 @@ impl World {
         let key = AccountKey::derive(
             &member.username,
             "correct horse battery",
+            None,
             KdfParams::FAST_INSECURE,
         )
         .expect("derives");

@@ -28,8 +28,13 @@ impl Person {
         let username = Username::parse(name).expect("valid username");
         Person {
             user: UserId(id),
-            key: AccountKey::derive(&username, "correct horse battery", KdfParams::FAST_INSECURE)
-                .expect("derives"),
+            key: AccountKey::derive(
+                &username,
+                "correct horse battery",
+                None,
+                KdfParams::FAST_INSECURE,
+            )
+            .expect("derives"),
         }
     }
 

@@ -1,7 +1,8 @@
-//! End-to-end encryption in the browser: a new browser of the same account reads earlier
-//! history through the key backup, both people see the same safety number, a ciphertext the
-//! server changed is refused with a visible error, and a member removed from a group gets
-//! nothing sent after the removal — real Chromium, the real server, the release build.
+//! End-to-end encryption in the browser: the passphrase is salted per account, a new browser
+//! of the same account reads earlier history through the key backup, both people see the
+//! same safety number, a ciphertext the server changed is refused with a visible error, and
+//! a member removed from a group gets nothing sent after the removal — real Chromium, the
+//! real server, the release build.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -49,6 +50,25 @@ async fn a_new_browser_reads_history_safety_numbers_match_and_a_changed_byte_is_
 
     // Compared in person, the two numbers are the same.
     assert_eq!(safety_number(&hana).await?, safety_number(&ilham).await?);
+
+    // The app salted hana's passphrase with a random salt of her account's, which the
+    // server keeps for her other browsers (the one below asks for it before deriving).
+    {
+        let db = rusqlite::Connection::open_with_flags(
+            server.data_dir().join("merpati.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let salt: Option<Vec<u8>> = db.query_row(
+            "SELECT kdf_salt FROM accounts WHERE username = 'hana'",
+            [],
+            |row| row.get(0),
+        )?;
+        assert_eq!(
+            salt.map(|salt| salt.len()),
+            Some(16),
+            "a random salt of 16 bytes"
+        );
+    }
 
     // Another browser of hana's, signed in with the passphrase: none of these keys were
     // ever sent to it; it reads them from the account's key backup.

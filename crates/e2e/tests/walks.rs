@@ -159,20 +159,23 @@ async fn two_tabs_of_one_person_both_see_messages_and_signing_out_leaves_nothing
     fajar.open_chat("gita").await?;
     fajar.wait_messages(&["untuk dua tab"]).await?;
 
-    // Sign out: the browser keeps no database and shows the sign-in screen after a reload.
+    // Sign out: once the server has heard it (the sign-out proof waits in a database of its
+    // own until then), the browser keeps no database, and shows the sign-in screen after a
+    // reload.
     fajar.click("logout").await?;
     fajar.find("auth-username").await?;
-    let databases = client
-        .execute_async(
-            "const done = arguments[0]; indexedDB.databases().then(dbs => done(dbs.map(d => d.name)));",
-            vec![],
-        )
+    fajar
+        .eventually("no IndexedDB database to remain", || async {
+            let databases = client
+                .execute_async(
+                    "const done = arguments[0]; \
+                     indexedDB.databases().then(dbs => done(dbs.map(d => d.name)));",
+                    vec![],
+                )
+                .await?;
+            Ok((databases == serde_json::json!([])).then_some(()))
+        })
         .await?;
-    assert_eq!(
-        databases,
-        serde_json::json!([]),
-        "no IndexedDB database remains"
-    );
     fajar.reload().await?;
     fajar.find("auth-username").await?;
     for browser in [fajar, gita] {

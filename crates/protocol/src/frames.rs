@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::auth::AuthMethod;
 use crate::conversation::{Presence, Receipt};
 use crate::keys::{
     BackupEntry, ClaimedKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage, UserKeys,
@@ -251,42 +252,12 @@ pub enum ClientFrame {
         /// Which one (from [`ServerFrame::Sessions`]).
         session: SessionRef,
     },
-}
-
-/// How a client proves who it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AuthMethod {
-    /// Create an account whose Ed25519 public key is `public_key`. The signature covers
-    /// [`crate::auth::challenge_message`] with [`crate::auth::AuthPurpose::Register`].
-    Register {
-        /// The name to register.
-        username: Username,
-        /// The account's Ed25519 public key.
-        public_key: [u8; 32],
-        /// The Ed25519 signature of the challenge message (64 bytes).
-        signature: Vec<u8>,
-    },
-    /// Sign in; the signature covers the challenge message with
-    /// [`crate::auth::AuthPurpose::Login`].
-    Login {
+    /// Asks for the random part of an account's passphrase salt, before signing in with the
+    /// passphrase (also before `Authenticate`, and at most a few times per connection).
+    /// Answered by [`ServerFrame::Salt`].
+    LookUpSalt {
         /// The account.
         username: Username,
-        /// The Ed25519 signature of the challenge message (64 bytes).
-        signature: Vec<u8>,
-    },
-    /// Reconnect a device that signed in before, without the passphrase.
-    Resume {
-        /// The token the server gave in [`ServerFrame::Welcome`] (the newest one; the one
-        /// before the last rotation is still taken, and answered with the newest).
-        session_token: [u8; 32],
-    },
-    /// End a session this browser signed out of while it could not tell the server (offline,
-    /// or the tab closed first): not a sign-in. Answered by [`ServerFrame::SignedOut`] (also
-    /// for a session that is gone already), then the server closes the connection.
-    SignOut {
-        /// [`crate::auth::sign_out_proof`] of the session's token: it can end the session, not
-        /// resume it, so it may wait unsealed on the device until it can be sent.
-        proof: [u8; 32],
     },
 }
 
@@ -503,6 +474,16 @@ pub enum ServerFrame {
     /// The session of an [`AuthMethod::SignOut`] is ended (or was already); the connection
     /// closes next.
     SignedOut,
+    /// Answers [`ClientFrame::LookUpSalt`]: the random part of the account's passphrase salt;
+    /// `None` for an account registered before salts (its passphrase is salted with its name
+    /// alone). A name nobody has gets a salt too — the same every time — so the answer does
+    /// not tell whether the account exists.
+    Salt {
+        /// The account asked about.
+        username: Username,
+        /// Its salt.
+        kdf_salt: Option<[u8; 16]>,
+    },
 }
 
 /// A person as other members see them.

@@ -49,6 +49,19 @@ impl SessionKeys {
     }
 }
 
+/// The passphrase salt answered for `username` when nobody has that name: from the server's
+/// secret, so the same every time and like any account's.
+pub(crate) fn made_up_salt(secret: &[u8; 32], username: &Username) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"merpati/made-up-salt/v1\0");
+    hasher.update(secret);
+    hasher.update(username.as_str().as_bytes());
+    let digest: [u8; 32] = hasher.finalize().into();
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&digest[..16]);
+    salt
+}
+
 /// What the server stores for a sign-out proof.
 pub(crate) fn sign_out_hash(proof: &[u8; 32]) -> [u8; 32] {
     Sha256::digest(proof).into()

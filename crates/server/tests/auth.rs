@@ -318,3 +318,78 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locki
     ));
     server.stop().await;
 }
+
+/// Asks for `name`'s passphrase salt on `client`'s connection.
+async fn salt_of(client: &mut crate::support::Client, name: &str) -> Option<[u8; 16]> {
+    client
+        .send(&ClientFrame::LookUpSalt {
+            username: username(name),
+        })
+        .await;
+    match client.recv().await {
+        ServerFrame::Salt {
+            username: answered,
+            kdf_salt,
+        } => {
+            assert_eq!(answered, username(name));
+            kdf_salt
+        }
+        other => panic!("expected a salt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_accounts_random_salt_is_handed_out_and_a_name_nobody_has_gets_a_steady_one() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    // A sign-up with a salt of its own; the server keeps it.
+    let salt = [0x5a; 16];
+    let mut sari = server.connect().await;
+    let signature = sari.signature(AuthPurpose::Register, "sari", &key("sari"));
+    sari.send(&ClientFrame::Authenticate {
+        version: PROTOCOL_VERSION,
+        method: AuthMethod::RegisterWithSalt {
+            username: username("sari"),
+            public_key: *key("sari").public_key().as_bytes(),
+            signature,
+            kdf_salt: salt,
+        },
+    })
+    .await;
+    assert!(matches!(sari.recv().await, ServerFrame::Welcome { .. }));
+    // An account from before salts (the name alone salts its passphrase).
+    let _ = server.signed_up("tomo").await;
+
+    // Anyone may ask, before signing in: the account's salt, none for the old account, and
+    // for a name nobody has one like any other — the same each time.
+    let mut asker = server.connect().await;
+    assert_eq!(salt_of(&mut asker, "sari").await, Some(salt));
+    assert_eq!(salt_of(&mut asker, "tomo").await, None);
+    let nobody = salt_of(&mut asker, "nobody").await.expect("a made-up salt");
+    assert_eq!(salt_of(&mut asker, "nobody").await, Some(nobody));
+    assert_ne!(salt_of(&mut asker, "noone").await, Some(nobody));
+    // A few per connection: the sixth closes it.
+    asker
+        .send(&ClientFrame::LookUpSalt {
+            username: username("sari"),
+        })
+        .await;
+    let (frames, close) = asker.until_closed().await;
+    assert!(
+        matches!(
+            frames.as_slice(),
+            [ServerFrame::Error {
+                code: ErrorCode::Malformed,
+                ..
+            }]
+        ),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    // After a restart the made-up salt is still the same: it does not give the name away.
+    server.stop().await;
+    let server = TestServer::start_in(&data).await;
+    let mut asker = server.connect().await;
+    assert_eq!(salt_of(&mut asker, "nobody").await, Some(nobody));
+    server.stop().await;
+}

@@ -25,11 +25,12 @@ use std::rc::Rc;
 
 use futures::channel::mpsc;
 use merpati_bridge::{AuthMode, SignOutReason};
-use merpati_core::crypto::AccountKey;
+use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::{Engine, Event, RequestError, Step, Store, StoredState};
-use merpati_protocol::{ChatId, RequestId, UserId, Username};
+use merpati_protocol::{ChatId, ClientFrame, RequestId, ServerFrame, UserId, Username};
 use wasm_bindgen::closure::Closure;
 
+use super::exchange::exchange;
 use super::idb_store::{self, IdbStore, StoreError};
 use super::{device_key, sign_out_queue};
 use device::{claim_slot, end_session, handle_event, install_store};
@@ -53,6 +54,9 @@ pub enum Notice {
     /// Local data is gone and the device is signed out.
     SignedOut(SignOutReason),
 }
+
+/// What a passphrase sign-in says when the server cannot be asked for the account's salt.
+const UNREACHABLE_WORDS: &str = "Merpati cannot be reached right now — try again in a moment";
 
 /// The app's handle on the engine, the store and the socket. Cheap to clone; not `Send`.
 #[derive(Clone)]
@@ -194,14 +198,44 @@ impl Client {
         Ok(true)
     }
 
-    /// Signs up or in with a key derived from the passphrase and connects. The outcome comes
-    /// as [`Notice::Event`] with [`Event::SignedIn`] or [`Event::AuthFailed`].
-    pub fn authenticate(&self, mode: AuthMode, username: Username, key: AccountKey) {
+    /// Signs up or in with the passphrase and connects. The passphrase is salted per account
+    /// ([`AccountKey::derive`]): a sign-up makes a new random salt, which the server keeps; a
+    /// sign-in first asks the server for the account's (on a connection of its own). Then the
+    /// keys are derived — Argon2id holds this thread (not the page's) for a moment. The
+    /// outcome comes as [`Notice::Event`] with [`Event::SignedIn`] or [`Event::AuthFailed`];
+    /// what stops it before that is returned in words.
+    pub async fn authenticate(
+        &self,
+        mode: AuthMode,
+        username: Username,
+        passphrase: &str,
+    ) -> Result<(), String> {
+        let kdf_salt = match mode {
+            AuthMode::Register => {
+                Some(AccountKey::new_kdf_salt().map_err(|error| error.to_string())?)
+            }
+            AuthMode::Login => {
+                let look_up = ClientFrame::LookUpSalt {
+                    username: username.clone(),
+                };
+                match exchange(&self.inner.socket_url, &look_up).await {
+                    Some(ServerFrame::Salt { kdf_salt, .. }) => kdf_salt,
+                    _ => return Err(UNREACHABLE_WORDS.to_owned()),
+                }
+            }
+        };
+        let key = AccountKey::derive(
+            &username,
+            passphrase,
+            kdf_salt.as_ref(),
+            KdfParams::INTERACTIVE,
+        )
+        .map_err(|error| error.to_string())?;
         {
             let mut engine = self.inner.engine.borrow_mut();
             *engine = Engine::new();
             match mode {
-                AuthMode::Register => engine.sign_up(username, &key),
+                AuthMode::Register => engine.sign_up(username, &key, kdf_salt),
                 AuthMode::Login => engine.sign_in(username, &key),
             }
         }
@@ -209,6 +243,7 @@ impl Client {
         *self.inner.pending_key.borrow_mut() = Some(key);
         connect(&self.inner);
         (self.inner.notify)(Notice::Changed);
+        Ok(())
     }
 
     /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).

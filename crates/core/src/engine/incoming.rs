@@ -60,10 +60,11 @@ impl Engine {
             ServerFrame::SyncDone => self.on_sync_done(),
             ServerFrame::Receipt { chat_id, receipt } => self.on_receipt(chat_id, receipt),
             // Answers to requests the engine does not make (the app has no devices screen yet;
-            // a sign-out proof goes out on a connection of the shell's own).
+            // a sign-out proof and a salt lookup go out on connections of the shell's own).
             ServerFrame::Sessions { .. }
             | ServerFrame::SessionEnded { .. }
-            | ServerFrame::SignedOut => {}
+            | ServerFrame::SignedOut
+            | ServerFrame::Salt { .. } => {}
             // The account ended this session from another of its devices: signed out here.
             ServerFrame::Goodbye {
                 code: ErrorCode::SessionExpired,

@@ -42,6 +42,9 @@ pub(super) enum Credentials {
         username: Username,
         key: Ed25519SecretKey,
         backup_key: [u8; 32],
+        /// The random part of the passphrase salt the key was derived with (`None`: an
+        /// account salted with its name alone, as before salts).
+        kdf_salt: Option<[u8; 16]>,
     },
     Login {
         username: Username,
@@ -135,12 +138,15 @@ impl Engine {
         self.views_changed = true;
     }
 
-    /// Signs up on the next connection with the keys derived from the passphrase.
-    pub fn sign_up(&mut self, username: Username, key: &AccountKey) {
+    /// Signs up on the next connection with the keys derived from the passphrase, salted
+    /// with `kdf_salt` (which the server keeps for the account's other browsers; see
+    /// [`AccountKey::derive`]).
+    pub fn sign_up(&mut self, username: Username, key: &AccountKey, kdf_salt: Option<[u8; 16]>) {
         self.credentials = Some(Credentials::Register {
             username,
             key: key.auth_key(),
             backup_key: key.backup_key(),
+            kdf_salt,
         });
     }
 
@@ -272,14 +278,31 @@ impl Engine {
         self.nonce = Some(nonce);
         let method = match &self.credentials {
             None => return,
-            Some(Credentials::Register { username, key, .. }) => AuthMethod::Register {
-                username: username.clone(),
-                public_key: *key.public_key().as_bytes(),
-                signature: key
+            Some(Credentials::Register {
+                username,
+                key,
+                kdf_salt,
+                ..
+            }) => {
+                let public_key = *key.public_key().as_bytes();
+                let signature = key
                     .sign(&challenge_message(AuthPurpose::Register, username, &nonce))
                     .to_bytes()
-                    .to_vec(),
-            },
+                    .to_vec();
+                match kdf_salt {
+                    Some(kdf_salt) => AuthMethod::RegisterWithSalt {
+                        username: username.clone(),
+                        public_key,
+                        signature,
+                        kdf_salt: *kdf_salt,
+                    },
+                    None => AuthMethod::Register {
+                        username: username.clone(),
+                        public_key,
+                        signature,
+                    },
+                }
+            }
             Some(Credentials::Login { username, key, .. }) => AuthMethod::Login {
                 username: username.clone(),
                 signature: key

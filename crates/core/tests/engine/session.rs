@@ -52,7 +52,7 @@ fn resumes_with(frames: &[ClientFrame]) -> Option<[u8; 32]> {
 fn sign_up_answers_the_challenge_with_a_verifiable_signature() {
     let mut engine = Engine::new();
     let key = alice_key("correct horse battery");
-    engine.sign_up(name("alice"), &key);
+    engine.sign_up(name("alice"), &key, None);
     engine.on_connected();
     assert_eq!(engine.connection_phase(), ConnectionPhase::Connecting);
     let nonce = [42; 32];
@@ -249,7 +249,7 @@ fn an_expired_session_is_dropped() {
 #[test]
 fn a_sign_up_the_server_could_not_finish_is_tried_again_with_the_same_keys() {
     let mut engine = Engine::new();
-    engine.sign_up(name("alice"), &alice_key("correct horse battery"));
+    engine.sign_up(name("alice"), &alice_key("correct horse battery"), None);
     let registers_with = |frames: &[ClientFrame]| match frames {
         [
             ClientFrame::Authenticate {
@@ -438,4 +438,35 @@ fn a_sync_refused_for_now_is_asked_again_later_and_the_connection_catches_up() {
     assert_eq!(syncs(&take_frames(&mut engine)), 1, "asked again");
     engine.handle_frame(ServerFrame::SyncDone);
     assert_eq!(engine.connection_phase(), ConnectionPhase::Online);
+}
+
+#[test]
+fn a_sign_up_with_a_random_salt_tells_the_server_the_salt() {
+    let mut engine = Engine::new();
+    let salt = merpati_core::crypto::AccountKey::new_kdf_salt().expect("random");
+    let key = merpati_core::crypto::AccountKey::derive(
+        &name("alice"),
+        "correct horse battery",
+        Some(&salt),
+        merpati_core::crypto::KdfParams::FAST_INSECURE,
+    )
+    .expect("derives");
+    engine.sign_up(name("alice"), &key, Some(salt));
+    match next_connection(&mut engine).as_slice() {
+        [
+            ClientFrame::Authenticate {
+                method:
+                    AuthMethod::RegisterWithSalt {
+                        public_key,
+                        kdf_salt,
+                        ..
+                    },
+                ..
+            },
+        ] => {
+            assert_eq!(*kdf_salt, salt);
+            assert_eq!(public_key, key.auth_key().public_key().as_bytes());
+        }
+        other => panic!("expected a sign-up with the salt, got {other:?}"),
+    }
 }

@@ -74,7 +74,7 @@ pub fn take_frames(engine: &mut Engine) -> Vec<ClientFrame> {
 
 /// Alice's account key for `passphrase` (cheap derivation parameters: tests only).
 pub fn alice_key(passphrase: &str) -> AccountKey {
-    AccountKey::derive(&name("alice"), passphrase, KdfParams::FAST_INSECURE).expect("derives")
+    AccountKey::derive(&name("alice"), passphrase, None, KdfParams::FAST_INSECURE).expect("derives")
 }
 
 /// The server's key directory and bob's device, around alice's engine.
@@ -97,6 +97,7 @@ impl Net {
         let bob_key = AccountKey::derive(
             &name("bob"),
             "correct horse battery",
+            None,
             KdfParams::FAST_INSECURE,
         )
         .expect("derives");

@@ -78,12 +78,12 @@ pub(super) async fn run(
         // Restoring writes nothing, but keep the store a true copy of the engine's state.
         task.carry_out_step(None).await;
     } else {
-        match AccountKey::derive(&options.username, &options.passphrase, options.kdf) {
+        match AccountKey::derive(&options.username, &options.passphrase, None, options.kdf) {
             Ok(key) => {
                 if matches!(options.join, Join::SignIn) {
                     task.engine.sign_in(options.username.clone(), &key);
                 } else {
-                    task.engine.sign_up(options.username.clone(), &key);
+                    task.engine.sign_up(options.username.clone(), &key, None);
                 }
             }
             Err(error) => {

@@ -55,7 +55,8 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
         | ClientFrame::Typing { .. }
         | ClientFrame::WatchPresence { .. }
         | ClientFrame::SetPrivacy { .. }
-        | ClientFrame::SendDeletion { .. } => None,
+        | ClientFrame::SendDeletion { .. }
+        | ClientFrame::LookUpSalt { .. } => None,
     }
 }
 
@@ -89,6 +90,7 @@ impl<S: FrameSocket> Session<S> {
                 ClientFrame::Authenticate { version, method } => {
                     Box::pin(self.authenticate(version, method)).await
                 }
+                ClientFrame::LookUpSalt { username } => Box::pin(self.look_up_salt(username)).await,
                 other => {
                     let request = request_of(&other);
                     Box::pin(self.refuse(request, ErrorCode::NotAuthenticated, "sign in first"))
@@ -213,6 +215,7 @@ impl<S: FrameSocket> Session<S> {
             ClientFrame::ListSessions { request } => {
                 Box::pin(self.list_sessions(&me, request)).await
             }
+            ClientFrame::LookUpSalt { username } => Box::pin(self.look_up_salt(username)).await,
             ClientFrame::EndSession { request, session } => {
                 Box::pin(self.end_session(&me, request, session)).await
             }

@@ -136,6 +136,8 @@ fn cost_of(frame: &ClientFrame) -> Cost {
         | ClientFrame::Typing { .. }
         | ClientFrame::WatchPresence { .. }
         | ClientFrame::Authenticate { .. } => Cost::Free,
+        // Limited per connection, signed in or not (`sign_in`).
+        ClientFrame::LookUpSalt { .. } => Cost::Free,
     }
 }
 

@@ -117,6 +117,8 @@ pub(super) struct Session<S> {
     pub(super) evicted: CancellationToken,
     pub(super) malformed_frames: u32,
     pub(super) failed_sign_ins: u32,
+    /// `LookUpSalt` answered on this connection.
+    pub(super) salt_lookups: u32,
     /// The address the connection came from: what per-address limits count by.
     pub(super) peer: IpAddr,
     /// Dropped when the session ends.
@@ -199,6 +201,7 @@ impl Gateway {
                     evicted: CancellationToken::new(),
                     malformed_frames: 0,
                     failed_sign_ins: 0,
+                    salt_lookups: 0,
                     peer,
                     _admitted: admitted,
                 })

@@ -1,4 +1,5 @@
-//! Signing in and out: `Authenticate` (register, log in, resume) and `Logout`.
+//! Signing in and out: `Authenticate` (register, log in, resume, sign out by proof),
+//! `LookUpSalt` (before a passphrase sign-in) and `Logout`.
 //!
 //! Registering and logging in are one Ed25519 verification of the connection's challenge
 //! (the server never sees a passphrase) and one insert: the account with its first session,
@@ -24,6 +25,8 @@ use crate::{Error, auth};
 
 /// Failed sign-in attempts tolerated in one session; the last one closes it.
 const MAX_FAILED_SIGN_INS: u32 = 5;
+/// Salt lookups one connection may make (a person mistyping their name, twice over).
+const MAX_SALT_LOOKUPS: u32 = 5;
 
 /// Who a connection proved to be.
 struct Authenticated {
@@ -38,13 +41,15 @@ struct Authenticated {
 }
 
 impl Gateway {
-    /// Creates an account for a key that signed the challenge, with its first session.
+    /// Creates an account for a key that signed the challenge, with its first session, and
+    /// the random part of its passphrase salt (`None`: salted with its name alone).
     async fn register(
         &self,
         nonce: &[u8; 32],
         username: Username,
         public_key: [u8; 32],
         signature: Vec<u8>,
+        kdf_salt: Option<[u8; 16]>,
     ) -> Result<Authenticated, Error> {
         let key = auth::public_key(&public_key)?;
         // A registration that does not verify proves nothing about the key: invalid material.
@@ -59,7 +64,10 @@ impl Gateway {
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
-        let member = self.storage.register(username, public_key, keys).await?;
+        let member = self
+            .storage
+            .register(username, public_key, kdf_salt, keys)
+            .await?;
         Ok(Authenticated {
             member,
             token_hash,
@@ -164,7 +172,19 @@ impl<S: FrameSocket> Session<S> {
                 username,
                 public_key,
                 signature,
-            } => self.limited_register(username, public_key, signature).await,
+            } => {
+                self.limited_register(username, public_key, signature, None)
+                    .await
+            }
+            AuthMethod::RegisterWithSalt {
+                username,
+                public_key,
+                signature,
+                kdf_salt,
+            } => {
+                self.limited_register(username, public_key, signature, Some(kdf_salt))
+                    .await
+            }
             AuthMethod::Login {
                 username,
                 signature,
@@ -274,12 +294,13 @@ impl<S: FrameSocket> Session<S> {
         username: Username,
         public_key: [u8; 32],
         signature: Vec<u8>,
+        kdf_salt: Option<[u8; 16]>,
     ) -> Result<Authenticated, Error> {
         let quotas = &self.gateway.quotas;
         quotas.may_sign_up(self.peer)?;
         let outcome = self
             .gateway
-            .register(&self.nonce, username, public_key, signature)
+            .register(&self.nonce, username, public_key, signature, kdf_salt)
             .await;
         if outcome.is_ok() {
             quotas.signed_up(self.peer);
@@ -313,6 +334,32 @@ impl<S: FrameSocket> Session<S> {
             Err(_) => {}
         }
         outcome
+    }
+
+    /// Answers `LookUpSalt`: the random part of `username`'s passphrase salt (made up, the
+    /// same every time, for a name nobody has). A connection asks a few times at most: more
+    /// closes it, as asking is cheap only one at a time.
+    pub(super) async fn look_up_salt(&mut self, username: Username) -> Result<Flow, Gone> {
+        self.salt_lookups += 1;
+        if self.salt_lookups > MAX_SALT_LOOKUPS {
+            self.write_error(
+                None,
+                &Error::refused(
+                    ErrorCode::Malformed,
+                    "too many salt lookups on one connection",
+                ),
+            )
+            .await?;
+            return Ok(Flow::Close(close_code::POLICY, "too many salt lookups"));
+        }
+        match self.gateway.storage.kdf_salt(username.clone()).await {
+            Ok(kdf_salt) => {
+                self.write_frame(&ServerFrame::Salt { username, kdf_salt })
+                    .await?
+            }
+            Err(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
     }
 
     /// Answers `Logout`: forgets this device and the session, then closes.

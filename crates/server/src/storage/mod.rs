@@ -72,6 +72,8 @@ pub(crate) struct ResumedSession {
 pub(crate) struct Account {
     pub(crate) member: Member,
     pub(crate) public_key: [u8; 32],
+    /// The random part of its passphrase salt; `None` from before salts.
+    pub(crate) kdf_salt: Option<[u8; 16]>,
 }
 
 /// The outcome of an append ([`Storage::queue_append`]).
@@ -107,6 +109,8 @@ pub(crate) struct Storage {
     writer: mpsc::Sender<Box<dyn Job>>,
     readers: Arc<Readers>,
     epoch: Epoch,
+    /// Makes up a passphrase salt for a name nobody has (`kdf_salt`).
+    salt_secret: [u8; 32],
     /// When accounts were last seen, waiting to be written.
     last_seen: Arc<LastSeenBook>,
 }
@@ -143,6 +147,7 @@ impl Storage {
         conn.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut conn)?;
         let epoch = Epoch(schema::epoch(&mut conn)?);
+        let salt_secret = schema::salt_secret(&mut conn)?;
 
         let (writer, queue) = mpsc::channel(writer::QUEUE_DEPTH);
         let stats = Arc::new(WriterStats::default());
@@ -152,6 +157,7 @@ impl Storage {
             writer,
             readers: Arc::new(Readers::new(path)),
             epoch,
+            salt_secret,
             last_seen: Arc::default(),
         };
         Ok((storage, thread))
@@ -215,10 +221,26 @@ impl Storage {
         &self,
         username: Username,
         public_key: [u8; 32],
+        kdf_salt: Option<[u8; 16]>,
         session: SessionKeys,
     ) -> impl Future<Output = Result<Member, Error>> {
         self.write(move |conn, now| {
-            sql::accounts::register(conn, &username, &public_key, &session, now)
+            sql::accounts::register(conn, &username, &public_key, kdf_salt, &session, now)
+        })
+    }
+
+    /// The random part of `username`'s passphrase salt: the account's own (`None` for one
+    /// from before salts), or — for a name nobody has — one made up from the server's secret,
+    /// the same every time, so that the answer does not say whether the account exists.
+    pub(crate) async fn kdf_salt(&self, username: Username) -> Result<Option<[u8; 16]>, Error> {
+        let secret = self.salt_secret;
+        let name = username.clone();
+        let account = self
+            .read(move |conn| sql::accounts::account_by_name(conn, &name))
+            .await?;
+        Ok(match account {
+            Some(account) => account.kdf_salt,
+            None => Some(crate::auth::made_up_salt(&secret, &username)),
         })
     }
 

@@ -175,6 +175,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX sessions_by_sign_out_hash ON sessions (sign_out_hash)
         WHERE sign_out_hash IS NOT NULL;
     ",
+    // 7: the random part of each account's passphrase salt (NULL: an account from before
+    // salts), and the server's secret that makes a salt up for a name nobody has.
+    "
+    ALTER TABLE accounts ADD COLUMN kdf_salt BLOB;
+    ALTER TABLE meta ADD COLUMN salt_secret BLOB;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -200,6 +206,30 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
         tracing::info!(version = index + 1, "applied database migration");
     }
     Ok(())
+}
+
+/// The secret a salt for a name nobody has is made from, chosen at random the first time
+/// the database is opened with salts (after the epoch).
+pub(crate) fn salt_secret(conn: &mut Connection) -> Result<[u8; 32], Error> {
+    let tx = conn.transaction()?;
+    let existing: Option<Vec<u8>> =
+        tx.query_row("SELECT salt_secret FROM meta WHERE id = 1", [], |row| {
+            row.get(0)
+        })?;
+    let secret = match existing.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) {
+        Some(secret) => secret,
+        None => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret)?;
+            tx.execute(
+                "UPDATE meta SET salt_secret = ?1 WHERE id = 1",
+                [&secret[..]],
+            )?;
+            secret
+        }
+    };
+    tx.commit()?;
+    Ok(secret)
 }
 
 /// The storage epoch, chosen at random the first time the database is opened.

@@ -17,15 +17,22 @@ pub(crate) fn register(
     conn: &Connection,
     name: &Username,
     public_key: &[u8; 32],
+    kdf_salt: Option<[u8; 16]>,
     session: &SessionKeys,
     now_ms: i64,
 ) -> Result<Member, Error> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO accounts (username, public_key, created_ms) VALUES (?1, ?2, ?3)
+            "INSERT INTO accounts (username, public_key, created_ms, kdf_salt)
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (username) DO NOTHING",
         )?
-        .execute(params![name.as_str(), &public_key[..], now_ms])?;
+        .execute(params![
+            name.as_str(),
+            &public_key[..],
+            now_ms,
+            kdf_salt.as_ref().map(|salt| &salt[..])
+        ])?;
     if inserted == 0 {
         return Err(Error::refused(
             ErrorCode::UsernameTaken,
@@ -46,15 +53,24 @@ pub(crate) fn account_by_name(
     name: &Username,
 ) -> Result<Option<Account>, Error> {
     let account = conn
-        .prepare_cached("SELECT id, public_key FROM accounts WHERE username = ?1")?
+        .prepare_cached("SELECT id, public_key, kdf_salt FROM accounts WHERE username = ?1")?
         .query_row([name.as_str()], |row| {
             let id: i64 = row.get(0)?;
             let key: Vec<u8> = row.get(1)?;
-            Ok((id, key))
+            let salt: Option<Vec<u8>> = row.get(2)?;
+            Ok((id, key, salt))
         })
         .optional()?;
-    let Some((id, key)) = account else {
+    let Some((id, key, salt)) = account else {
         return Ok(None);
+    };
+    let kdf_salt = match salt {
+        Some(salt) => Some(<[u8; 16]>::try_from(salt).map_err(|_| {
+            Error::Io(std::io::Error::other(
+                "stored passphrase salt is not 16 bytes",
+            ))
+        })?),
+        None => None,
     };
     let public_key: [u8; 32] = key
         .try_into()
@@ -65,6 +81,7 @@ pub(crate) fn account_by_name(
             username: name.clone(),
         },
         public_key,
+        kdf_salt,
     }))
 }
 
