@@ -200,6 +200,24 @@ async fn a_resumed_sessions_token_rotates_and_the_one_before_is_answered_with_th
     server.stop().await;
 }
 
+/// Sends a sign-out proof on a new connection; what the server said, and how it closed.
+async fn sign_out(
+    server: &TestServer,
+    proof: [u8; 32],
+) -> (
+    Vec<ServerFrame>,
+    Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) {
+    let mut sender = server.connect().await;
+    sender
+        .send(&ClientFrame::Authenticate {
+            version: PROTOCOL_VERSION,
+            method: AuthMethod::SignOut { proof },
+        })
+        .await;
+    sender.until_closed().await
+}
+
 #[tokio::test]
 async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
     let server = TestServer::start().await;
@@ -212,14 +230,7 @@ async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
     // The proof is not a token.
     assert_eq!(resume(&server, proof).await, Err(ErrorCode::SessionExpired));
     // Sent on a connection of its own, before any sign-in: the session ends.
-    let mut sender = server.connect().await;
-    sender
-        .send(&ClientFrame::Authenticate {
-            version: PROTOCOL_VERSION,
-            method: AuthMethod::SignOut { proof },
-        })
-        .await;
-    let (frames, close) = sender.until_closed().await;
+    let (frames, close) = sign_out(&server, proof).await;
     assert_eq!(frames, vec![ServerFrame::SignedOut]);
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
     // Its open connection is told and closed; its token is refused; its device is gone.
@@ -235,14 +246,10 @@ async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
     let mut again = server.logged_in("alice").await;
     assert!(again.query_keys(&[me.id]).await[0].devices.is_empty());
     // Sent again (the browser did not hear the answer): answered the same, nothing else ends.
-    let mut sender = server.connect().await;
-    sender
-        .send(&ClientFrame::Authenticate {
-            version: PROTOCOL_VERSION,
-            method: AuthMethod::SignOut { proof },
-        })
-        .await;
-    assert_eq!(sender.until_closed().await.0, vec![ServerFrame::SignedOut]);
+    assert_eq!(
+        sign_out(&server, proof).await.0,
+        vec![ServerFrame::SignedOut]
+    );
     assert_eq!(resume(&server, other_token).await, Ok(None));
     other.expect_nothing_before_a_sentinel().await;
     server.stop().await;

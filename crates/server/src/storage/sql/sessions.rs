@@ -80,13 +80,24 @@ pub(crate) fn find_session(
     conn: &Connection,
     presented_hash: &[u8; 32],
 ) -> Result<Option<FoundSession>, Error> {
-    let current = conn
+    let found = conn
         .prepare_cached(
-            "SELECT s.token_hash, a.id, a.username, s.last_used_ms, s.rotated_ms
+            "SELECT s.token_hash, a.id, a.username, s.last_used_ms,
+                    s.current_hash = ?1, s.rotated_ms, s.rotation_salt
              FROM sessions s JOIN accounts a ON a.id = s.account_id
-             WHERE s.current_hash = ?1",
+             WHERE s.current_hash = ?1 OR s.previous_hash = ?1",
         )?
         .query_row([&presented_hash[..]], |row| {
+            let current: bool = row.get(4)?;
+            let presented = if current {
+                Presented::Current {
+                    rotated_ms: row.get(5)?,
+                }
+            } else {
+                Presented::Previous {
+                    salt: key32(row.get(6)?)?,
+                }
+            };
             Ok(FoundSession {
                 session: key32(row.get(0)?)?,
                 member: Member {
@@ -94,36 +105,11 @@ pub(crate) fn find_session(
                     username: username(row.get(2)?)?,
                 },
                 last_used_ms: row.get(3)?,
-                presented: Presented::Current {
-                    rotated_ms: row.get(4)?,
-                },
+                presented,
             })
         })
         .optional()?;
-    if current.is_some() {
-        return Ok(current);
-    }
-    let previous = conn
-        .prepare_cached(
-            "SELECT s.token_hash, a.id, a.username, s.last_used_ms, s.rotation_salt
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             WHERE s.previous_hash = ?1",
-        )?
-        .query_row([&presented_hash[..]], |row| {
-            Ok(FoundSession {
-                session: key32(row.get(0)?)?,
-                member: Member {
-                    id: UserId(uint(row.get(1)?)),
-                    username: username(row.get(2)?)?,
-                },
-                last_used_ms: row.get(3)?,
-                presented: Presented::Previous {
-                    salt: key32(row.get(4)?)?,
-                },
-            })
-        })
-        .optional()?;
-    Ok(previous)
+    Ok(found)
 }
 
 /// Rotates the session whose current token is `presented` to `next` (derived from it with
