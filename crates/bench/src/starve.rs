@@ -5,8 +5,9 @@
 //! Set-up (untimed): `honest` accounts, and `attackers` accounts in one group whose history
 //! holds 100 messages of 4 KiB. Then every attacker pipelines full pages of that history and
 //! key queries for the whole group (at most 32 unanswered at once) until the end of the
-//! window, while `honest` workers log in again and again on fresh connections; each login
-//! (connect, challenge, `Login`, `Welcome`) is timed. With `attackers = 0` the same logins
+//! window — logging in again at once whenever the server closes it for asking on past its
+//! allowance — while `honest` workers log in again and again on fresh connections; each
+//! login (connect, challenge, `Login`, `Welcome`) is timed. With `attackers = 0` the same logins
 //! run on a quiet server: the baseline.
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
 use merpati_protocol::{
-    ChatId, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, Seq, ServerFrame, UserId,
+    ChatId, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, Seq, ServerFrame, UserId, Username,
 };
 use merpati_testkit::random::random_bytes;
 use merpati_testkit::raw_client::next_binary;
@@ -35,11 +36,13 @@ const IN_FLIGHT: usize = 32;
 const HISTORY: usize = 100;
 const HISTORY_BYTES: usize = 4096;
 
-/// What the attackers' requests were answered.
+/// What the attackers' requests were answered, and how often they were closed and came back.
 #[derive(Debug, Default)]
 struct Answers {
     served: AtomicU64,
     refused: AtomicU64,
+    closed: AtomicU64,
+    sessions: AtomicU64,
 }
 
 pub(crate) async fn starve(
@@ -60,16 +63,21 @@ pub(crate) async fn starve(
     let answers = Arc::new(Answers::default());
     let mut attack = JoinSet::new();
     if attackers > 0 {
-        let (clients, group, members) = attacked_group(&endpoint, &prefix, attackers).await?;
-        for client in clients {
-            let (answers, members) = (answers.clone(), members.clone());
-            attack.spawn(attack_until(
-                client.into_split(),
-                group,
-                members,
-                answers,
-                deadline,
-            ));
+        let (accounts, group, members) = attacked_group(&endpoint, &prefix, attackers).await?;
+        for (name, key) in accounts {
+            let (endpoint, answers, members) = (endpoint.clone(), answers.clone(), members.clone());
+            attack.spawn(async move {
+                // Closed for asking on past its allowance, an attacker logs in again at once.
+                while Instant::now() < deadline {
+                    let Ok((client, _)) = accounts::sign_in(&endpoint, &name, &key, false).await
+                    else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    answers.sessions.fetch_add(1, Ordering::Relaxed);
+                    attack_until(client.into_split(), group, &members, &answers, deadline).await;
+                }
+            });
         }
     }
 
@@ -118,22 +126,22 @@ pub(crate) async fn starve(
     })
 }
 
-/// `count` attackers in one group with a long history: their clients, the group, and who is
-/// in it.
+/// `count` attackers in one group with a long history: their names and keys, the group, and
+/// who is in it.
 async fn attacked_group(
     endpoint: &Endpoint,
     prefix: &str,
     count: usize,
-) -> Result<(Vec<merpati_testkit::RawClient>, ChatId, Vec<UserId>), BenchError> {
-    let mut clients = Vec::new();
+) -> Result<(Vec<(Username, Ed25519SecretKey)>, ChatId, Vec<UserId>), BenchError> {
+    let mut accounts = Vec::new();
     let mut names = Vec::new();
     let mut members = Vec::new();
     for index in 0..count {
         let name = accounts::username(&format!("{prefix}a"), index)?;
         let key = Ed25519SecretKey::from_slice(&random_bytes()?);
-        let (client, me) = accounts::sign_in(endpoint, &name, &key, true).await?;
-        clients.push(client);
-        names.push(name);
+        let (_, me) = accounts::sign_in(endpoint, &name, &key, true).await?;
+        names.push(name.clone());
+        accounts.push((name, key));
         members.push(me.id);
     }
     let host_name = accounts::username(&format!("{prefix}host"), 0)?;
@@ -154,15 +162,16 @@ async fn attacked_group(
         })
         .await?;
     }
-    Ok((clients, group, members))
+    Ok((accounts, group, members))
 }
 
-/// One attacker: full pages and key queries, `IN_FLIGHT` at a time, until `deadline`.
+/// One attacker's connection: full pages and key queries, `IN_FLIGHT` at a time, until
+/// `deadline` or until the server closes it.
 async fn attack_until(
     socket: SplitSocket,
     group: ChatId,
-    members: Vec<UserId>,
-    answers: Arc<Answers>,
+    members: &[UserId],
+    answers: &Arc<Answers>,
     deadline: Instant,
 ) {
     let SplitSocket {
@@ -174,6 +183,12 @@ async fn attack_until(
         let (slots, answers) = (slots.clone(), answers.clone());
         tokio::spawn(async move {
             while let Some(bytes) = next_binary(&mut reader).await {
+                if let Ok(ServerFrame::Goodbye { .. }) =
+                    merpati_protocol::decode::<ServerFrame>(&bytes)
+                {
+                    answers.closed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
                 let counter = match merpati_protocol::decode::<ServerFrame>(&bytes) {
                     Ok(ServerFrame::Page { .. } | ServerFrame::Keys { .. }) => &answers.served,
                     Ok(ServerFrame::Error {
@@ -185,6 +200,8 @@ async fn attack_until(
                 counter.fetch_add(1, Ordering::Relaxed);
                 slots.add_permits(1);
             }
+            // Closed: the sender stops waiting for answers that will not come.
+            slots.close();
         })
     };
     let mut request = 0u32;
@@ -203,7 +220,7 @@ async fn attack_until(
         } else {
             ClientFrame::QueryKeys {
                 request: merpati_protocol::RequestId(request),
-                users: members.clone(),
+                users: members.to_vec(),
             }
         };
         let bytes = merpati_protocol::encode(&frame);

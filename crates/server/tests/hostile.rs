@@ -162,9 +162,10 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     let chat = greedy.direct("bob").await.id;
     let _pushed = bob.recv().await;
 
-    // Page after page of history, as fast as the socket takes them.
+    // Page after page of history, as fast as the socket takes them, until the server has
+    // had enough.
     let (mut served, mut refused) = (0, 0);
-    for _ in 0..1_500 {
+    let goodbye = loop {
         greedy
             .send(&ClientFrame::History {
                 chat_id: chat,
@@ -178,13 +179,29 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
                 code: ErrorCode::TooManyRequests,
                 ..
             } => refused += 1,
-            other => panic!("expected a page or TooManyRequests, got {other:?}"),
+            ServerFrame::Goodbye {
+                code,
+                retry_after_ms,
+            } => break (code, retry_after_ms),
+            other => panic!("expected a page, TooManyRequests or Goodbye, got {other:?}"),
         }
-    }
+        assert!(
+            served + refused < 2_000,
+            "never closed: {served} served, {refused} refused"
+        );
+    };
     // The allowance (1,000 reads at once, refilling at twenty a second meanwhile; a full page
-    // costs 11), then refusals.
-    assert!(refused > 0, "{served} served, none refused");
+    // costs 11), then refusals; a hundred in a row, and the connection is closed with a time
+    // to come back, as a sender too fast for too long is.
     assert!(served >= 1_000 / 11, "only {served} served");
+    assert!(
+        refused > 0 && refused < 100,
+        "{refused} refused before the close"
+    );
+    assert_eq!(goodbye.0, ErrorCode::RateLimited);
+    assert!(goodbye.1.is_some(), "the client is told when to come back");
+    let (_, close) = greedy.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
 
     // Everyone else is served as before: Bob reads and writes.
     bob.send(&ClientFrame::History {
@@ -198,11 +215,13 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     server.stop().await;
 }
 
-/// What one attacker's requests were answered: served, or refused past its allowance.
+/// What one attacker's requests were answered: served, or refused past its allowance; and
+/// whether the server closed the connection, saying why.
 #[derive(Debug, Default)]
 struct Answered {
     served: usize,
     refused: usize,
+    closed: Option<ErrorCode>,
 }
 
 /// An attacker: asks for `pages` full pages of the group's history, and the keys of
@@ -248,10 +267,15 @@ async fn loop_expensive_requests(
                 code: ErrorCode::TooManyRequests,
                 ..
             } => answered.refused += 1,
+            ServerFrame::Goodbye { code, .. } => {
+                answered.closed = Some(code);
+                break;
+            }
             // The group's traffic, pushed to every member.
             _ => {}
         }
     }
+    // The writer may still be sending into a closed connection: it stops at the first error.
     sending.await.unwrap();
     answered
 }
@@ -285,7 +309,8 @@ async fn fifty_clients_looping_expensive_requests_leave_everyone_else_served() {
     }
 
     // The attack: page after page and key query after key query, as fast as the sockets
-    // take them (500 pages alone cost more than five times the allowance).
+    // take them (500 pages alone cost more than five times the allowance) — until the server
+    // closes each attacker for asking on past its allowance.
     let attack: Vec<_> = attackers
         .into_iter()
         .map(|attacker| {
@@ -306,10 +331,15 @@ async fn fifty_clients_looping_expensive_requests_leave_everyone_else_served() {
             assert_eq!(tomo.expect_message().await.client_msg_id, msg_id(m));
         }
     }
+    // Every attacker was refused past its allowance, and closed for going on.
     for attacker in attack {
         let answered = attacker.await.unwrap();
-        assert_eq!(answered.served + answered.refused, 1_000, "{answered:?}");
         assert!(answered.refused > 0, "never refused: {answered:?}");
+        assert_eq!(
+            answered.closed,
+            Some(ErrorCode::RateLimited),
+            "{answered:?}"
+        );
     }
     server.stop().await;
 }

@@ -126,15 +126,22 @@ impl Engine {
             // A large account's sync costs its size: while catching up, a refusal without a
             // request is the sync's (a page asked for meanwhile is asked again by it too).
             self.on_sync_refused();
+            self.forget_page_requests();
             return;
         }
-        if code == ErrorCode::NoSuchChat {
-            for chat in self.chats.values_mut() {
-                chat.fetching = false;
-                chat.history_requested = false;
-            }
+        if matches!(code, ErrorCode::NoSuchChat | ErrorCode::TooManyRequests) {
+            // A page refused (which one is not said): any may be asked for again.
+            self.forget_page_requests();
         }
         self.events.push(Event::RequestFailed { request, code });
+    }
+
+    /// Forgets which chats have a page asked for, so that the next reason asks again.
+    fn forget_page_requests(&mut self) {
+        for chat in self.chats.values_mut() {
+            chat.fetching = false;
+            chat.history_requested = false;
+        }
     }
 
     fn on_chat(&mut self, request: Option<RequestId>, info: ChatInfo) {

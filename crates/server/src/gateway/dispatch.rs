@@ -20,11 +20,15 @@ use tokio::time::Instant;
 use super::session::{Flow, Gone, HeldSend, Session};
 use super::socket::FrameSocket;
 use crate::Error;
+use crate::metrics::Counters;
 use crate::storage::Position;
 use crate::throttle::try_again_in;
 
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
+/// Requests refused past the account's allowance in a row before the connection is closed
+/// (`Goodbye { RateLimited }`): an honest client backs off long before.
+const MAX_REFUSED_IN_A_ROW: u32 = 100;
 
 /// The request id a client frame carries, if any.
 fn request_of(frame: &ClientFrame) -> Option<RequestId> {
@@ -98,7 +102,22 @@ impl<S: FrameSocket> Session<S> {
                 }
             };
         };
-        if let Err(wait) = self.gateway.limits.take_request(me.id, &frame) {
+        let charged = self.gateway.limits.take_request(me.id, &frame);
+        if let Err(wait) = charged {
+            self.refused_in_a_row += 1;
+            if self.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
+                // A client that goes on asking past its allowance costs the server a refusal
+                // a request: it is closed instead, as a sender too fast for too long is.
+                Counters::bump(&self.gateway.counters().sessions_rate_limited);
+                tracing::info!("asking past the allowance for too long; closing the connection");
+                let retry_after_ms = self.gateway.admission.send_limit().retry_after_ms();
+                self.goodbye(ErrorCode::RateLimited, u64::from(retry_after_ms))
+                    .await;
+                return Ok(Flow::Close(
+                    close_code::POLICY,
+                    "too many requests; slow down and reconnect later",
+                ));
+            }
             let request = request_of(&frame);
             return Box::pin(self.refuse(
                 request,
@@ -106,6 +125,10 @@ impl<S: FrameSocket> Session<S> {
                 format!("too many requests of this kind; {}", try_again_in(wait)),
             ))
             .await;
+        }
+        if charged == Ok(true) {
+            // Only a request that drew on the allowance says the client slowed down.
+            self.refused_in_a_row = 0;
         }
         if let Err(refusal) = self.gateway.quotas.take_stored(me.id, &frame) {
             return Box::pin(self.refuse_over_quota(&frame, &refusal)).await;

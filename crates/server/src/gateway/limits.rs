@@ -142,16 +142,23 @@ fn cost_of(frame: &ClientFrame) -> Cost {
 }
 
 impl RequestLimits {
-    /// Takes what `frame` costs from `account`'s allowance; how long to wait if it is spent.
+    /// Takes what `frame` costs from `account`'s allowance: whether it cost anything, or how
+    /// long to wait if the allowance is spent.
     pub(crate) fn take_request(
         &self,
         account: UserId,
         frame: &ClientFrame,
-    ) -> Result<(), Duration> {
+    ) -> Result<bool, Duration> {
         match cost_of(frame) {
-            Cost::Read(cost) => self.reads_by_account.take_cost(&account, cost),
-            Cost::Write(cost) => self.writes_by_account.take_cost(&account, cost),
-            Cost::Free => Ok(()),
+            Cost::Read(cost) => self
+                .reads_by_account
+                .take_cost(&account, cost)
+                .map(|()| true),
+            Cost::Write(cost) => self
+                .writes_by_account
+                .take_cost(&account, cost)
+                .map(|()| true),
+            Cost::Free => Ok(false),
         }
     }
 

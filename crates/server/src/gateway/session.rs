@@ -119,6 +119,8 @@ pub(super) struct Session<S> {
     pub(super) failed_sign_ins: u32,
     /// `LookUpSalt` answered on this connection.
     pub(super) salt_lookups: u32,
+    /// Requests refused past the account's allowance since one was last served.
+    pub(super) refused_in_a_row: u32,
     /// The address the connection came from: what per-address limits count by.
     pub(super) peer: IpAddr,
     /// Dropped when the session ends.
@@ -202,6 +204,7 @@ impl Gateway {
                     malformed_frames: 0,
                     failed_sign_ins: 0,
                     salt_lookups: 0,
+                    refused_in_a_row: 0,
                     peer,
                     _admitted: admitted,
                 })
