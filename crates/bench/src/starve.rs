@@ -122,6 +122,14 @@ pub(crate) async fn starve(
                 "attack_refused",
                 answers.refused.load(Ordering::Relaxed) as f64,
             ),
+            (
+                "attack_closed",
+                answers.closed.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "attack_sessions",
+                answers.sessions.load(Ordering::Relaxed) as f64,
+            ),
         ],
     })
 }
