@@ -157,7 +157,7 @@ async fn one_account_holds_at_most_its_cap_of_connected_sessions() {
 #[tokio::test]
 async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     let server = TestServer::start().await;
-    let (mut greedy, _, _) = server.signed_up("greedy").await;
+    let (mut greedy, _, token) = server.signed_up("greedy").await;
     let (mut bob, _, _) = server.signed_up("bob").await;
     let chat = greedy.direct("bob").await.id;
     let _pushed = bob.recv().await;
@@ -202,6 +202,22 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     assert!(goodbye.1.is_some(), "the client is told when to come back");
     let (_, close) = greedy.until_closed().await;
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    // Coming straight back does not work: the account signs in again only after that time.
+    for attempt in [
+        server.connect().await.resume(token).await,
+        server.connect().await.login("greedy", &key("greedy")).await,
+    ] {
+        assert!(
+            matches!(
+                attempt,
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ),
+            "{attempt:?}"
+        );
+    }
 
     // Everyone else is served as before: Bob reads and writes.
     bob.send(&ClientFrame::History {

@@ -107,10 +107,15 @@ impl<S: FrameSocket> Session<S> {
             self.refused_in_a_row += 1;
             if self.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
                 // A client that goes on asking past its allowance costs the server a refusal
-                // a request: it is closed instead, as a sender too fast for too long is.
+                // a request: it is closed instead, as a sender too fast for too long is, and
+                // its account signs in again only after the time it is told.
                 Counters::bump(&self.gateway.counters().sessions_rate_limited);
                 tracing::info!("asking past the allowance for too long; closing the connection");
                 let retry_after_ms = self.gateway.admission.send_limit().retry_after_ms();
+                self.gateway.limits.close_account_for(
+                    me.id,
+                    std::time::Duration::from_millis(u64::from(retry_after_ms)),
+                );
                 self.goodbye(ErrorCode::RateLimited, u64::from(retry_after_ms))
                     .await;
                 return Ok(Flow::Close(

@@ -25,7 +25,9 @@
 //!   told (`KeysClaimed`) when its keys run low or its fallback key was handed out, tops up
 //!   and publishes a new fallback key.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use merpati_protocol::keys::DeviceKey;
 use merpati_protocol::{ClientFrame, MAX_PAGE, UserId};
@@ -65,6 +67,10 @@ pub(crate) struct RequestLimits {
     writes_by_account: Throttle<UserId>,
     pub(crate) claims_by_account: Throttle<UserId>,
     pub(crate) one_time_keys_by_device: Throttle<DeviceKey>,
+    /// Accounts a connection of which was closed for asking on past its allowance, until
+    /// when: none of their sessions signs in before (closing is no use to a client that
+    /// comes straight back).
+    closed_until: Mutex<HashMap<UserId, Instant>>,
 }
 
 impl Default for RequestLimits {
@@ -74,6 +80,7 @@ impl Default for RequestLimits {
             writes_by_account: Throttle::new(WRITES_PER_ACCOUNT, TABLE_CAPACITY),
             claims_by_account: Throttle::new(CLAIMS_PER_ACCOUNT, TABLE_CAPACITY),
             one_time_keys_by_device: Throttle::new(ONE_TIME_KEYS_PER_DEVICE, TABLE_CAPACITY),
+            closed_until: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -159,6 +166,38 @@ impl RequestLimits {
                 .take_cost(&account, cost)
                 .map(|()| true),
             Cost::Free => Ok(false),
+        }
+    }
+
+    /// `account` was closed for asking on past its allowance: it may sign in again `after`.
+    pub(crate) fn close_account_for(&self, account: UserId, after: Duration) {
+        let now = Instant::now();
+        let mut closed = self
+            .closed_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if closed.len() >= TABLE_CAPACITY {
+            closed.retain(|_, until| *until > now);
+        }
+        if closed.len() < TABLE_CAPACITY {
+            closed.insert(account, now + after);
+        }
+    }
+
+    /// How long until `account` may sign in again, if it was closed for asking too much.
+    pub(crate) fn closed_for(&self, account: UserId) -> Option<Duration> {
+        let now = Instant::now();
+        let mut closed = self
+            .closed_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match closed.get(&account) {
+            Some(until) if *until > now => Some(until.saturating_duration_since(now)),
+            Some(_) => {
+                closed.remove(&account);
+                None
+            }
+            None => None,
         }
     }
 

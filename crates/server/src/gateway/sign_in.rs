@@ -21,6 +21,7 @@ use super::socket::FrameSocket;
 use crate::fanout::SessionId;
 use crate::metrics::Counters;
 use crate::privacy::Privacy;
+use crate::throttle::try_again_in;
 use crate::{Error, auth};
 
 /// Failed sign-in attempts tolerated in one session; the last one closes it.
@@ -93,6 +94,13 @@ impl Gateway {
             &signature,
             ErrorCode::WrongPassphrase,
         )?;
+        // Refused before a session is made for it (`within_account_limits` says why).
+        if self.limits.closed_for(account.member.id).is_some() {
+            return Err(Error::refused(
+                ErrorCode::RateLimited,
+                "this account was closed for asking too much; try again later",
+            ));
+        }
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
@@ -204,7 +212,7 @@ impl<S: FrameSocket> Session<S> {
             }
         };
         let outcome = match outcome {
-            Ok(authenticated) => self.within_session_cap(authenticated).await,
+            Ok(authenticated) => self.within_account_limits(authenticated).await,
             Err(error) => Err(error),
         };
         match outcome {
@@ -257,18 +265,35 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// `authenticated`, unless its account holds its cap of sessions already (one client
-    /// holding thousands of sockets on one account): then `LimitReached`, and a session just
-    /// created for this sign-in is deleted again.
-    async fn within_session_cap(
+    /// holding thousands of sockets on one account: `LimitReached`) or was closed for asking
+    /// on past its allowance and its time to come back has not come (`RateLimited`); then a
+    /// session just created for this sign-in is deleted again.
+    async fn within_account_limits(
         &mut self,
         authenticated: Authenticated,
     ) -> Result<Authenticated, Error> {
         let cap = self.gateway.admission().max_sessions_per_account();
         let account = authenticated.member.id;
-        if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
+        let refusal = if let Some(wait) = self.gateway.limits.closed_for(account) {
+            Error::refused(
+                ErrorCode::RateLimited,
+                format!(
+                    "this account was closed for asking too much; {}",
+                    try_again_in(wait)
+                ),
+            )
+        } else if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
             return Ok(authenticated);
-        }
-        Counters::bump(&self.gateway.counters().sessions_refused_per_account);
+        } else {
+            Counters::bump(&self.gateway.counters().sessions_refused_per_account);
+            Error::refused(
+                ErrorCode::LimitReached,
+                format!(
+                    "this account has {cap} connections open already; close a tab or sign \
+                     out somewhere, then try again"
+                ),
+            )
+        };
         if authenticated.session_token.is_some()
             && let Err(error) = self
                 .gateway
@@ -278,13 +303,7 @@ impl<S: FrameSocket> Session<S> {
         {
             tracing::warn!(%error, "cannot delete a refused sign-in's session");
         }
-        Err(Error::refused(
-            ErrorCode::LimitReached,
-            format!(
-                "this account has {cap} connections open already; close a tab or sign out \
-                 somewhere, then try again"
-            ),
-        ))
+        Err(refusal)
     }
 
     /// `Register`, unless this address has made its allowance of accounts recently; counts
