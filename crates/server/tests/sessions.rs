@@ -254,3 +254,41 @@ async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
     other.expect_nothing_before_a_sentinel().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_resume_refused_at_the_session_cap_keeps_its_session_even_when_its_token_rotated() {
+    let (_dir, data) = crate::support::data_dir();
+    let web = tempfile::tempdir().unwrap();
+    let with_cap_of_one = || {
+        let mut config = merpati_server::Config::new(&data, web.path());
+        config.max_sessions_per_account = 1;
+        config
+    };
+    let server = TestServer::start_with(with_cap_of_one()).await;
+    let (_, _, token) = server.signed_up("alice").await;
+    server.stop().await;
+    rotation_due(&data, "alice");
+
+    // Another browser holds the account's one connection; this one's resume rotates its
+    // token and is then refused for the cap.
+    let server = TestServer::start_with(with_cap_of_one()).await;
+    let other = server.logged_in("alice").await;
+    assert_eq!(resume(&server, token).await, Err(ErrorCode::LimitReached));
+    // Once the other browser has gone, it resumes: its session was kept.
+    drop(other);
+    let mut resumed = None;
+    for _ in 0..200 {
+        match resume(&server, token).await {
+            Err(ErrorCode::LimitReached) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            outcome => {
+                resumed = Some(outcome);
+                break;
+            }
+        }
+    }
+    let outcome = resumed.expect("the other browser's connection was never seen to go");
+    assert!(matches!(outcome, Ok(Some(_))), "{outcome:?}");
+    server.stop().await;
+}

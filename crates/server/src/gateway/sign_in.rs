@@ -37,6 +37,9 @@ struct Authenticated {
     /// The token to resume with from now on, for `Welcome`: a new session's, or a resumed
     /// one's after it rotated; `None` when it stays the same.
     session_token: Option<[u8; 32]>,
+    /// Whether the session was made by this sign-in (register, login), so that a sign-in
+    /// refused after all deletes it again; a resumed one is the browser's and stays.
+    new_session: bool,
     /// The account's privacy settings and block list, as stored.
     privacy: Privacy,
 }
@@ -73,6 +76,7 @@ impl Gateway {
             member,
             token_hash,
             session_token: Some(token),
+            new_session: true,
             privacy: Privacy::default(),
         })
     }
@@ -94,13 +98,7 @@ impl Gateway {
             &signature,
             ErrorCode::WrongPassphrase,
         )?;
-        // Refused before a session is made for it (`within_account_limits` says why).
-        if self.limits.closed_for(account.member.id).is_some() {
-            return Err(Error::refused(
-                ErrorCode::RateLimited,
-                "this account was closed for asking too much; try again later",
-            ));
-        }
+        self.not_closed(account.member.id)?;
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
@@ -110,6 +108,7 @@ impl Gateway {
             member: account.member,
             token_hash,
             session_token: Some(token),
+            new_session: true,
             privacy,
         })
     }
@@ -126,12 +125,30 @@ impl Gateway {
                     "the session is unknown or was ended; sign in again",
                 )
             })?;
+        self.not_closed(resumed.member.id)?;
         Ok(Authenticated {
             member: resumed.member,
             token_hash: resumed.session,
             session_token: resumed.new_token,
+            new_session: false,
             privacy: resumed.privacy,
         })
+    }
+
+    /// `RateLimited` while `account` is kept out after a connection of its was closed for
+    /// asking on past its allowance (`dispatch`): checked by every sign-in of an existing
+    /// account before it makes anything.
+    fn not_closed(&self, account: merpati_protocol::UserId) -> Result<(), Error> {
+        match self.limits.closed_for(account) {
+            Some(wait) => Err(Error::refused(
+                ErrorCode::RateLimited,
+                format!(
+                    "this account was closed for asking too much; {}",
+                    try_again_in(wait)
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Ends the session whose sign-out proof this is, as `EndSession` would (its connections
@@ -212,7 +229,7 @@ impl<S: FrameSocket> Session<S> {
             }
         };
         let outcome = match outcome {
-            Ok(authenticated) => self.within_account_limits(authenticated).await,
+            Ok(authenticated) => self.within_session_cap(authenticated).await,
             Err(error) => Err(error),
         };
         match outcome {
@@ -220,6 +237,7 @@ impl<S: FrameSocket> Session<S> {
                 member,
                 token_hash,
                 session_token,
+                new_session: _,
                 privacy,
             }) => {
                 tracing::Span::current().record("account", member.id.0);
@@ -265,36 +283,19 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// `authenticated`, unless its account holds its cap of sessions already (one client
-    /// holding thousands of sockets on one account: `LimitReached`) or was closed for asking
-    /// on past its allowance and its time to come back has not come (`RateLimited`); then a
-    /// session just created for this sign-in is deleted again.
-    async fn within_account_limits(
+    /// holding thousands of sockets on one account): then `LimitReached`, and a session just
+    /// created for this sign-in is deleted again.
+    async fn within_session_cap(
         &mut self,
         authenticated: Authenticated,
     ) -> Result<Authenticated, Error> {
         let cap = self.gateway.admission().max_sessions_per_account();
         let account = authenticated.member.id;
-        let refusal = if let Some(wait) = self.gateway.limits.closed_for(account) {
-            Error::refused(
-                ErrorCode::RateLimited,
-                format!(
-                    "this account was closed for asking too much; {}",
-                    try_again_in(wait)
-                ),
-            )
-        } else if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
+        if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
             return Ok(authenticated);
-        } else {
-            Counters::bump(&self.gateway.counters().sessions_refused_per_account);
-            Error::refused(
-                ErrorCode::LimitReached,
-                format!(
-                    "this account has {cap} connections open already; close a tab or sign \
-                     out somewhere, then try again"
-                ),
-            )
-        };
-        if authenticated.session_token.is_some()
+        }
+        Counters::bump(&self.gateway.counters().sessions_refused_per_account);
+        if authenticated.new_session
             && let Err(error) = self
                 .gateway
                 .storage
@@ -303,7 +304,13 @@ impl<S: FrameSocket> Session<S> {
         {
             tracing::warn!(%error, "cannot delete a refused sign-in's session");
         }
-        Err(refusal)
+        Err(Error::refused(
+            ErrorCode::LimitReached,
+            format!(
+                "this account has {cap} connections open already; close a tab or sign out \
+                 somewhere, then try again"
+            ),
+        ))
     }
 
     /// `Register`, unless this address has made its allowance of accounts recently; counts
