@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -32,17 +31,7 @@ use crate::admission::Refusal;
 use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
 use crate::security_headers;
-
-/// The WebSocket read buffer. Small, because every connection holds one from its handshake on:
-/// tungstenite's 128 KiB default would blow the per-connection memory budget (PRODUCT.md:
-/// 16 KiB per idle connection, the kernel's share included) many times over. A larger frame
-/// grows it as needed. `scripts/bench` measured about 19 KiB per idle connection with 4 KiB
-/// here and about 15 KiB with 1 KiB (bench/RESULTS.md).
-const READ_BUFFER_BYTES: usize = 1024;
-
-/// The WebSocket write buffer: none; each frame is written out at once rather than every
-/// connection keeping a buffer of its own.
-const WRITE_BUFFER_BYTES: usize = 0;
+use crate::websocket::Upgrade;
 
 #[derive(Debug, Clone)]
 struct HttpState {
@@ -123,7 +112,7 @@ async fn websocket(
     address_slot: Option<Extension<Arc<AddressSlot>>>,
     headers: HeaderMap,
     uri: Uri,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     if !origin_allowed(&headers, &uri, &state.allowed_origins) {
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "WebSocket from a foreign origin refused");
@@ -145,12 +134,9 @@ async fn websocket(
         address_slot.map(|Extension(slot)| slot),
     );
     let gateway = state.gateway;
-    upgrade
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| gateway.serve(socket, admitted, peer.ip()))
+    upgrade.on_upgrade(MAX_FRAME_BYTES, move |socket| {
+        gateway.serve(socket, admitted, peer.ip())
+    })
 }
 
 fn normalise_origin(origin: &str) -> &str {
@@ -199,14 +185,6 @@ mod tests {
             headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
         }
         headers
-    }
-
-    #[test]
-    fn websocket_buffers_leave_room_in_the_idle_connection_budget() {
-        // Held by every connection, idle or not: with the session, its queue and the kernel's
-        // socket they must stay within 16 KiB (bench/RESULTS.md measures the whole).
-        const { assert!(READ_BUFFER_BYTES <= 1024) };
-        assert_eq!(WRITE_BUFFER_BYTES, 0);
     }
 
     #[test]

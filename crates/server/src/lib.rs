@@ -46,6 +46,7 @@ mod security_headers;
 mod shutdown;
 mod storage;
 mod throttle;
+mod websocket;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;

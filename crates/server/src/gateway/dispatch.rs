@@ -11,7 +11,7 @@
 //! is held by each connection while its request waits for storage, and a surge of sign-ups
 //! has thousands waiting at once (the peak heap is what the process keeps afterwards).
 
-use axum::extract::ws::{Message, close_code};
+use crate::websocket::{Message, close_code};
 use merpati_protocol::{
     ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId, ServerFrame,
 };

@@ -13,7 +13,7 @@
 //! told `Goodbye { RateLimited }` and closed.
 //!
 //! The session talks over any [`FrameSocket`](socket::FrameSocket), a `Sink` and `Stream` of
-//! WebSocket messages: axum's `WebSocket` in the server, in-memory channels in the tests.
+//! WebSocket messages: the server's own `WebSocket` (crate::websocket), in-memory channels in the tests.
 //!
 //! # Layout
 //! - this file: [`Gateway`], what every session shares (storage, fan-out, shutdown,

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, close_code};
+use crate::websocket::{self, Message, close_code};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use merpati_protocol::keys::DeviceKey;
@@ -68,7 +68,7 @@ enum Event {
     Committed(Committed),
     /// The held `Send` may go now.
     SendReady,
-    Received(Option<Result<Message, axum::Error>>),
+    Received(Option<Result<Message, websocket::Error>>),
     Idle,
 }
 
@@ -324,6 +324,9 @@ impl<S: FrameSocket> Session<S> {
                 Event::Received(Some(Err(error))) => {
                     if super::socket::is_too_large(&error) {
                         Box::pin(self.too_large()).await
+                    } else if let Some(code) = error.close_code() {
+                        tracing::debug!(%error, "the peer broke the WebSocket protocol");
+                        Ok(Flow::Close(code, "WebSocket protocol error"))
                     } else {
                         tracing::debug!(%error, "receive failed");
                         Ok(Flow::Ended)

@@ -10,7 +10,7 @@
 //! failed logins are also throttled per source address and per account (`attempts`), and
 //! registrations per source address (`quotas`).
 
-use axum::extract::ws::close_code;
+use crate::websocket::close_code;
 use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Username};

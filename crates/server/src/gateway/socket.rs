@@ -1,16 +1,16 @@
 //! Writing to the peer: frames, error frames, `Goodbye`, and the closing handshake.
 //!
 //! A session's socket is any [`FrameSocket`]: a `Sink` and `Stream` of WebSocket messages.
-//! In the server it is axum's `WebSocket` itself, not its split halves: splitting would put
-//! the socket behind a shared lock in an allocation of its own, and every idle connection
-//! would pay for it. The tests drive a session over in-memory channels instead.
+//! In the server it is the server's own [`WebSocket`](crate::websocket::WebSocket), not split
+//! halves of it: splitting would put the socket behind a shared lock in an allocation of its
+//! own, and every idle connection would pay for it. The tests drive a session over in-memory channels instead.
 //!
 //! Every write has a deadline: a peer that does not read is dropped rather than waited for,
 //! and an evicted one is not waited for at all.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use merpati_protocol::{ErrorCode, RequestId, ServerFrame};
@@ -18,6 +18,7 @@ use merpati_protocol::{ErrorCode, RequestId, ServerFrame};
 use super::encode;
 use super::session::{Flow, Gone, Session};
 use crate::Error;
+use crate::websocket::{self, CloseFrame, Message};
 
 /// How long one write may wait for a peer that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +28,8 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// What a session talks over: WebSocket messages out (`Sink`) and in (`Stream`), with the
 /// WebSocket layer's errors.
 pub(crate) trait FrameSocket:
-    Sink<Message, Error = axum::Error>
-    + Stream<Item = Result<Message, axum::Error>>
+    Sink<Message, Error = websocket::Error>
+    + Stream<Item = Result<Message, websocket::Error>>
     + Unpin
     + Send
     + 'static
@@ -36,8 +37,8 @@ pub(crate) trait FrameSocket:
 }
 
 impl<S> FrameSocket for S where
-    S: Sink<Message, Error = axum::Error>
-        + Stream<Item = Result<Message, axum::Error>>
+    S: Sink<Message, Error = websocket::Error>
+        + Stream<Item = Result<Message, websocket::Error>>
         + Unpin
         + Send
         + 'static
@@ -45,10 +46,8 @@ impl<S> FrameSocket for S where
 }
 
 /// Whether a receive error is the WebSocket layer refusing an oversized message.
-pub(super) fn is_too_large(error: &axum::Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+pub(super) fn is_too_large(error: &websocket::Error) -> bool {
+    matches!(error, websocket::Error::TooLarge { .. })
 }
 
 impl<S: FrameSocket> Session<S> {
@@ -140,7 +139,7 @@ impl<S: FrameSocket> Session<S> {
     pub(super) async fn close(&mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {
             code,
-            reason: Utf8Bytes::from_static(reason),
+            reason: Cow::Borrowed(reason),
         };
         if self
             .write_message(Message::Close(Some(frame)))

@@ -13,7 +13,6 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use merpati_protocol::auth::{AuthPurpose, challenge_message};
@@ -31,6 +30,7 @@ use crate::gateway::{Admitted, Gateway, Quotas};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;
+use crate::websocket::{self, Message};
 
 /// How long a peer waits for the session's next message before the test fails: a guard
 /// against a hang, never what a test waits for.
@@ -39,12 +39,12 @@ pub(super) const HANG_GUARD: Duration = Duration::from_secs(10);
 /// The session's end of an in-memory socket: what the peer writes comes out of
 /// `from_peer`, what the session writes goes into `to_peer`.
 struct ChannelSocket {
-    from_peer: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+    from_peer: mpsc::UnboundedReceiver<Result<Message, websocket::Error>>,
     to_peer: mpsc::UnboundedSender<Message>,
 }
 
 impl Stream for ChannelSocket {
-    type Item = Result<Message, axum::Error>;
+    type Item = Result<Message, websocket::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.from_peer.poll_recv(cx)
@@ -52,14 +52,16 @@ impl Stream for ChannelSocket {
 }
 
 impl Sink<Message> for ChannelSocket {
-    type Error = axum::Error;
+    type Error = websocket::Error;
 
     fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
-        self.to_peer.send(message).map_err(axum::Error::new)
+        self.to_peer
+            .send(message)
+            .map_err(|_| websocket::Error::Closed)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -195,14 +197,14 @@ pub(super) fn register(name: &str, nonce: &[u8; 32]) -> ClientFrame {
 
 /// The test's end of a session's socket.
 pub(super) struct Peer {
-    to_session: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+    to_session: mpsc::UnboundedSender<Result<Message, websocket::Error>>,
     from_session: mpsc::UnboundedReceiver<Message>,
     session: JoinHandle<()>,
 }
 
 impl Peer {
     /// Writes one WebSocket message to the session (or, with `Err`, a failed receive).
-    pub(super) fn write_message(&self, message: Result<Message, axum::Error>) {
+    pub(super) fn write_message(&self, message: Result<Message, websocket::Error>) {
         self.to_session
             .send(message)
             .expect("the session still reads its socket");

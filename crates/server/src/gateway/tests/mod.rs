@@ -15,7 +15,7 @@ mod harness;
 mod receipts;
 mod typing_presence;
 
-use axum::extract::ws::{Message, close_code};
+use crate::websocket::{self, Message, close_code};
 use merpati_protocol::content::{EncryptedBody, SystemEvent};
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{
@@ -335,13 +335,10 @@ async fn a_frame_the_socket_layer_finds_too_large_is_refused_and_closes() {
     let server = TestGateway::start();
     let (mut alice, _, _) = server.sign_up("alice").await;
 
-    let too_long = tungstenite::error::CapacityError::MessageTooLong {
-        size: MAX_FRAME_BYTES + 1,
-        max_size: MAX_FRAME_BYTES,
-    };
-    alice.write_message(Err(axum::Error::new(tungstenite::Error::Capacity(
-        too_long,
-    ))));
+    alice.write_message(Err(websocket::Error::TooLarge {
+        size: MAX_FRAME_BYTES as u64 + 1,
+        limit: MAX_FRAME_BYTES,
+    }));
     assert_eq!(refused(&mut alice).await, (None, ErrorCode::FrameTooLarge));
     assert_eq!(alice.closed().await, close_code::SIZE);
     alice.hang_up().await;
@@ -412,7 +409,7 @@ fn the_connection_future_is_no_larger_than_before_the_session_became_generic() {
     fn output_size<A, B, C, R>(_: impl FnOnce(A, B, C) -> R) -> usize {
         std::mem::size_of::<R>()
     }
-    let size = output_size(super::Gateway::serve::<axum::extract::ws::WebSocket>);
+    let size = output_size(super::Gateway::serve::<crate::websocket::handshake::ServerSocket>);
     // rustc 1.95: 1,584 bytes when the session held a concrete `WebSocket`, 1,568 since;
     // 1,440 since the challenge is encoded before it is written (protocol v3's larger
     // `ChatInfo` made a frame held across that write cost every connection more).
