@@ -43,4 +43,5 @@ mod backup;
 // Removing members from groups, and leaving.
 mod members;
 // A connection's messages share transactions while they wait for their commit.
+mod memory;
 mod pipelining;

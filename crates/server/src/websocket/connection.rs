@@ -155,10 +155,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<T> {
         let this = self.get_mut();
         if this.read_over {
             // After the client's Close: our answer goes out before the stream ends.
-            if this.close_owed.is_some() || this.writing.is_some() {
-                if let Err(error) = ready!(this.poll_write_all(cx)) {
-                    tracing::debug!(%error, "could not answer the client's Close");
-                }
+            if (this.close_owed.is_some() || this.writing.is_some())
+                && let Err(error) = ready!(this.poll_write_all(cx))
+            {
+                tracing::debug!(%error, "could not answer the client's Close");
             }
             return Poll::Ready(None);
         }
@@ -235,7 +235,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<T> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         ready!(this.poll_write_all(cx))?;
-        Pin::new(&mut this.io).poll_shutdown(cx).map_err(Error::from)
+        Pin::new(&mut this.io)
+            .poll_shutdown(cx)
+            .map_err(Error::from)
     }
 }
 

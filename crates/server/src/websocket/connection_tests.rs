@@ -2,6 +2,8 @@
 //! ways, pings and the closing handshake answered by the connection itself, protocol errors,
 //! and nothing held between messages.
 
+#![allow(clippy::unwrap_used)]
+
 use futures_util::{SinkExt, StreamExt, poll};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -42,7 +44,10 @@ async fn messages_go_both_ways_and_nothing_is_held_between_them() {
         .send(ClientMessage::Binary(large.clone().into()))
         .await
         .unwrap();
-    client.send(ClientMessage::Text("halo".into())).await.unwrap();
+    client
+        .send(ClientMessage::Text("halo".into()))
+        .await
+        .unwrap();
 
     assert_eq!(received(&mut server).await, Message::Binary(large.into()));
     assert_eq!(received(&mut server).await, Message::Text("halo".into()));
@@ -133,7 +138,9 @@ async fn the_servers_close_is_answered_by_the_client() {
     }
     // tungstenite answers when it is next polled.
     let client = tokio::spawn(async move { while client.next().await.is_some() {} });
-    assert!(matches!(received(&mut server).await, Message::Close(Some(frame)) if frame.code == close_code::POLICY));
+    assert!(
+        matches!(received(&mut server).await, Message::Close(Some(frame)) if frame.code == close_code::POLICY)
+    );
     assert!(server.next().await.is_none());
     // The server ends the TCP connection (section 7.1.1); the client waits for that.
     drop(server);

@@ -79,7 +79,9 @@ fn parse_header(bytes: &[u8], limit: usize) -> Result<Option<Header>, Error> {
         return Ok(None);
     };
     if first & 0x70 != 0 {
-        return Err(Error::Protocol("reserved bits set, and no extension agreed"));
+        return Err(Error::Protocol(
+            "reserved bits set, and no extension agreed",
+        ));
     }
     let fin = first & 0x80 != 0;
     let opcode = OpCode::from_bits(first & 0x0F)?;
@@ -91,7 +93,10 @@ fn parse_header(bytes: &[u8], limit: usize) -> Result<Option<Header>, Error> {
             Some(&[high, low]) => (u64::from(u16::from_be_bytes([high, low])), 4),
             _ => return Ok(None),
         },
-        127 => match bytes.get(2..10).and_then(|len| <[u8; 8]>::try_from(len).ok()) {
+        127 => match bytes
+            .get(2..10)
+            .and_then(|len| <[u8; 8]>::try_from(len).ok())
+        {
             Some(len) => (u64::from_be_bytes(len), 10),
             None => return Ok(None),
         },

@@ -2,6 +2,8 @@
 //! (property tests) any message cut into any pieces reads back whole while any bytes at all
 //! give messages or an error, never a panic.
 
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 
 use super::*;
@@ -60,7 +62,11 @@ fn a_masked_frame_of_each_length_encoding_is_one_message() {
     for len in [0, 125, 126, 0xFFFF, LIMIT] {
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let messages = read_all(&binary(&payload)).unwrap();
-        assert_eq!(messages, vec![Message::Binary(payload.into())], "{len} bytes");
+        assert_eq!(
+            messages,
+            vec![Message::Binary(payload.into())],
+            "{len} bytes"
+        );
     }
 }
 

@@ -60,13 +60,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Upgrade, NotUpgrade> {
         let accept = check(&parts.method, &parts.headers)?;
-        let on_upgrade = parts
-            .extensions
-            .remove::<OnUpgrade>()
-            .ok_or(NotUpgrade {
-                status: StatusCode::UPGRADE_REQUIRED,
-                reason: "this connection cannot be upgraded",
-            })?;
+        let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or(NotUpgrade {
+            status: StatusCode::UPGRADE_REQUIRED,
+            reason: "this connection cannot be upgraded",
+        })?;
         Ok(Upgrade { accept, on_upgrade })
     }
 }
@@ -84,9 +81,15 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, NotUpgrade
         return Err(bad("not an upgrade: `Connection` does not say `upgrade`"));
     }
     if !has_token(headers, &header::UPGRADE, "websocket") {
-        return Err(bad("not a WebSocket upgrade: `Upgrade` does not say `websocket`"));
+        return Err(bad(
+            "not a WebSocket upgrade: `Upgrade` does not say `websocket`",
+        ));
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
         return Err(NotUpgrade {
             status: StatusCode::UPGRADE_REQUIRED,
             reason: "only WebSocket version 13 is spoken here",
@@ -145,6 +148,7 @@ impl Upgrade {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

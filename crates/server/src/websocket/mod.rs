@@ -4,8 +4,9 @@
 //!
 //! tungstenite reads every frame into one per-connection buffer, grown to the largest frame
 //! the peer has sent and never shrunk: one 64 KiB frame, even before sign-in, left that
-//! connection four times over the memory budget of an idle connection (PRODUCT.md: 16 KiB,
-//! the kernel's share included) for as long as it stayed open. Here a connection between
+//! connection holding a buffer of that size, far over the memory budget of an idle
+//! connection (PRODUCT.md: 16 KiB, the kernel's share included), for as long as it stayed
+//! open. Here a connection between
 //! messages holds no read buffer at all: bytes are read into a buffer on the stack and kept
 //! on the heap only while a frame is incomplete, and that buffer is let go as soon as it
 //! empties (`frame::Inbound`). Frames are written straight from the message's bytes, with
