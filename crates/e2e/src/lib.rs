@@ -142,8 +142,14 @@ impl Chromedriver {
 
     /// A new, independent Chromium session with an empty profile of its own.
     pub async fn browser(&self) -> Result<Browser, HarnessError> {
+        self.browser_with(&[]).await
+    }
+
+    /// [`Chromedriver::browser`] with more Chromium flags (a device set to dark:
+    /// `--blink-settings=preferredColorScheme=0`, say).
+    pub async fn browser_with(&self, extra_args: &[&str]) -> Result<Browser, HarnessError> {
         let profile = tempfile::tempdir()?;
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -155,6 +161,7 @@ impl Chromedriver {
             "--window-size=1200,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),

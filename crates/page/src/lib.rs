@@ -21,6 +21,7 @@
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
 //!   for it (the tab's visibility, the server's address).
 //! - [`offline`]: the service worker that lets the app open without the server.
+//! - [`theme`]: light, dark or the system's, chosen per browser and shown from the first paint.
 
 pub mod engine_link;
 pub mod live;
@@ -29,6 +30,7 @@ pub mod offline;
 pub mod screens;
 pub mod search;
 pub mod state;
+pub mod theme;
 pub mod views;
 
 use leptos::prelude::*;

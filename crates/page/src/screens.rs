@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::state::use_app;
+use crate::theme;
 use crate::views::auth::AuthForm;
 use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
@@ -35,6 +36,7 @@ pub fn MainScreen() -> impl IntoView {
     let request_error = app.request_error();
     let open_chat_id = app.open_chat_id();
     let settings_open = RwSignal::new(false);
+    let theme = RwSignal::new(theme::chosen());
     view! {
         <UnreadTitle chats=app.chats()/>
         <div class="main-screen" class:chat-open=move || open_chat_id.with(Option::is_some)>
@@ -64,6 +66,13 @@ pub fn MainScreen() -> impl IntoView {
             </header>
             <Show when=move || settings_open.get()>
                 <SettingsPanel
+                    theme
+                    on_theme=Callback::new(move |chosen| {
+                        if let Err(error) = theme::choose(chosen) {
+                            leptos::logging::warn!("cannot show the theme: {error:?}");
+                        }
+                        theme.set(chosen);
+                    })
                     privacy=app.privacy()
                     on_change=Callback::new(move |privacy| app.set_privacy(privacy))
                     on_close=Callback::new(move |()| settings_open.set(false))

@@ -1,12 +1,20 @@
-//! The privacy settings: whether the others learn how far this account has read, and
-//! whether they see it online.
+//! The settings panel: the theme, and the privacy settings — whether the others learn how
+//! far this account has read, and whether they see it online.
 
 use leptos::prelude::*;
 use merpati_bridge::Privacy;
 
-/// The settings panel: one checkbox per privacy setting; each change is applied at once.
+use crate::theme::Theme;
+
+/// The settings panel: the theme's choice and one checkbox per privacy setting; each change
+/// is applied at once.
 #[component]
 pub fn SettingsPanel(
+    /// The theme shown.
+    #[prop(into)]
+    theme: Signal<Theme>,
+    /// Show another theme.
+    on_theme: Callback<Theme>,
     /// The settings as the engine has them.
     #[prop(into)]
     privacy: Signal<Privacy>,
@@ -18,11 +26,32 @@ pub fn SettingsPanel(
     view! {
         <section data-testid="settings-panel" class="settings-panel" aria-label="Settings">
             <header>
-                <h2>"Privacy"</h2>
+                <h2>"Settings"</h2>
                 <button type="button" class="link" aria-label="Close settings" on:click=move |_| on_close.run(())>
                     "Close"
                 </button>
             </header>
+            <h3>"Appearance"</h3>
+            <label>
+                "Theme "
+                <select
+                    data-testid="theme-select"
+                    prop:value=move || theme.get().as_str()
+                    on:change=move |ev| {
+                        if let Some(chosen) = Theme::from_name(&event_target_value(&ev)) {
+                            on_theme.run(chosen);
+                        }
+                    }
+                >
+                    {Theme::ALL
+                        .into_iter()
+                        .map(|option| {
+                            view! { <option value=option.as_str()>{theme_words(option)}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <h3>"Privacy"</h3>
             <SettingRow
                 testid="setting-read-receipts"
                 words=" Send read receipts (off: nobody sees when you read, and you see nobody's)"
@@ -40,6 +69,15 @@ pub fn SettingsPanel(
                 set=|privacy, on| privacy.share_presence = on
             />
         </section>
+    }
+}
+
+/// A theme as the settings name it.
+fn theme_words(theme: Theme) -> &'static str {
+    match theme {
+        Theme::System => "As the device is set",
+        Theme::Light => "Light",
+        Theme::Dark => "Dark",
     }
 }
 
