@@ -214,6 +214,7 @@ pub fn ChatView(
         <section class="chat-view" node_ref=section>
             <header class="chat-header">
                 <button
+                    data-testid="chat-back"
                     type="button"
                     class="back"
                     aria-label="Back to chats"

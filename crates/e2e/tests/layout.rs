@@ -1,0 +1,118 @@
+//! Phone and desktop: on a phone-sized screen (390 × 844) the chat list and a chat are
+//! separate screens, a chat has a back button (`chat-back`), and nothing is wider than the
+//! screen — not a long unbroken word, not the settings; on a desktop the list and the chat sit
+//! side by side.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
+
+use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting, PASSPHRASE};
+use serde_json::Value;
+
+/// Makes `browser` a phone of 390 × 844 CSS pixels (a window cannot be narrower than 500
+/// px, so the screen is emulated, as DevTools' device mode does).
+async fn emulate_phone(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .issue_cmd(ChromedriverCommand {
+            path: "goog/cdp/execute",
+            body: serde_json::json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": { "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true },
+            }),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Whether anything makes the page scroll sideways.
+async fn overflows_sideways(browser: &Browser) -> Result<bool, HarnessError> {
+    let value = browser
+        .client()
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            vec![],
+        )
+        .await?;
+    Ok(value == Value::Bool(true))
+}
+
+/// The on-screen box of the first element matching `css` as [left, right, width], or null
+/// when it is not displayed.
+async fn shown_box(browser: &Browser, css: &str) -> Result<Value, HarnessError> {
+    Ok(browser
+        .client()
+        .execute(
+            "const element = document.querySelector(arguments[0]);
+             if (!element || element.getClientRects().length === 0) return null;
+             const r = element.getBoundingClientRect();
+             return [r.left, r.right, r.width];",
+            vec![Value::from(css)],
+        )
+        .await?)
+}
+
+#[tokio::test]
+async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_both()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let phone = meeting.driver.browser().await?;
+    emulate_phone(&phone).await?;
+    phone.sign_up(&meeting.url, "ponsel", PASSPHRASE).await?;
+    let desk = meeting.sign_up("meja").await?;
+    let width = phone
+        .client()
+        .execute("return window.innerWidth", vec![])
+        .await?;
+    assert_eq!(width, Value::from(390), "the phone's viewport, as wide as its screen");
+
+    // The list alone.
+    assert!(!overflows_sideways(&phone).await?);
+    assert!(!shown_box(&phone, ".sidebar").await?.is_null());
+    assert!(shown_box(&phone, ".conversation").await?.is_null());
+
+    // A chat alone, with a long unbroken word in it and the settings open.
+    phone.start_chat("meja").await?;
+    assert!(shown_box(&phone, ".sidebar").await?.is_null());
+    assert!(
+        !shown_box(&phone, "[data-testid=\"chat-back\"]")
+            .await?
+            .is_null()
+    );
+    let long_word = format!("https://example.org/{}", "panjang".repeat(40));
+    phone.send(&long_word).await?;
+    phone.wait_messages(&[&long_word]).await?;
+    phone.click("settings").await?;
+    phone.find("theme-select").await?;
+    assert!(
+        !overflows_sideways(&phone).await?,
+        "the chat screen scrolls sideways"
+    );
+
+    // Settings closed (they lie over the chat's header), back to the list.
+    phone.click("settings").await?;
+    phone.click("chat-back").await?;
+    phone
+        .find_css(".sidebar [data-testid=\"chat-list-item\"]")
+        .await?;
+    assert!(shown_box(&phone, ".conversation").await?.is_null());
+    assert!(!overflows_sideways(&phone).await?);
+
+    // A desktop: the list and the open chat side by side, no back button.
+    desk.open_chat("ponsel").await?;
+    desk.wait_messages(&[&long_word]).await?;
+    let list = shown_box(&desk, ".sidebar").await?;
+    let chat = shown_box(&desk, ".conversation").await?;
+    let list_right = list[1].as_f64().ok_or("the list is shown")?;
+    let chat_left = chat[0].as_f64().ok_or("the chat is shown")?;
+    assert!(list_right <= chat_left, "side by side: {list} then {chat}");
+    assert!(
+        shown_box(&desk, "[data-testid=\"chat-back\"]")
+            .await?
+            .is_null()
+    );
+    assert!(!overflows_sideways(&desk).await?);
+
+    phone.close().await?;
+    desk.close().await?;
+    Ok(())
+}
