@@ -8,11 +8,13 @@
 //! showing wrongly.
 
 use merpati_bridge::{
-    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus,
-    OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow, View,
+    ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageReceipts, MessageRow,
+    MessageStatus, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow,
+    View,
 };
 use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
+use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
 use crate::services::clock;
@@ -54,7 +56,51 @@ pub fn view_of(
             share_read_receipts: privacy.share_read_receipts,
             share_presence: privacy.share_presence,
         },
+        devices: engine
+            .devices()
+            .map(|sessions| sessions.iter().map(|s| device_row(s, now_ms)).collect()),
     }
+}
+
+/// One place the account is signed in, in words. The server keeps when a session was last
+/// used to the day, so "today", "yesterday" or the date is all there is to say.
+fn device_row(session: &SessionInfo, now_ms: u64) -> DeviceRow {
+    let name = if session.current {
+        "This browser".to_owned()
+    } else {
+        match &session.device {
+            Some(device) => format!("Browser · device {}", hex_prefix(&device.0)),
+            None => "Browser · no keys yet".to_owned(),
+        }
+    };
+    let today = clock::local_date(now_ms);
+    let yesterday = clock::local_date(now_ms.saturating_sub(DAY_MS));
+    let last_day = clock::local_date(session.last_used_ms);
+    let last_active = if session.current || last_day == today {
+        "Active today".to_owned()
+    } else if last_day == yesterday {
+        "Active yesterday".to_owned()
+    } else {
+        format!("Active {last_day}")
+    };
+    DeviceRow {
+        session: session.session,
+        name,
+        last_active,
+        signed_in: format!("Signed in {}", clock::local_date(session.created_ms)),
+        current: session.current,
+    }
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The first four bytes of a key in hex: enough to tell a person's few devices apart.
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(4)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// What a search found, as the results list shows it: chat, sender, time, and the text in

@@ -233,6 +233,14 @@ impl EngineWorker {
                 let made = client.act(|engine| engine.set_blocked(user, blocked));
                 self.request_made(made.map(|_| ()));
             }
+            Command::ListDevices => {
+                let made = client.act(Engine::list_devices);
+                self.request_made(made.map(|_| ()));
+            }
+            Command::EndDevice(session) => {
+                let made = client.act(|engine| engine.end_device(session));
+                self.request_made(made.map(|_| ()));
+            }
         }
     }
 

@@ -2,51 +2,31 @@
 //! the unread total in the title, a message's receipts, system lines, group admin controls,
 //! blocking and the privacy settings.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_bridge::{
-    ChatRow, MemberRow, MessageReceipts, MessageRow, MessageStatus, Privacy, ReceiptRow,
-    ReceiptState,
+    ChatRow, MemberRow, MessageReceipts, MessageRow, MessageStatus, ReceiptRow, ReceiptState,
 };
-use merpati_page::theme::{self, Theme};
 use merpati_page::views::chat_list::ChatList;
 use merpati_page::views::chat_members::ChatMembers;
 use merpati_page::views::chat_view::ChatView;
 use merpati_page::views::message_list::MessageList;
-use merpati_page::views::settings::SettingsPanel;
 use merpati_page::views::signals::UnreadTitle;
 use merpati_protocol::{ChatId, ChatKind, Presence};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "support/dom.rs"]
 mod dom;
 use dom::{attr, container, document, find, find_all, text};
-
-fn click(element: &Element) {
-    element.unchecked_ref::<HtmlElement>().click();
-}
-
-/// Records what a callback was given.
-fn recorder<T: Clone + Send + Sync + 'static>() -> (Callback<T>, Arc<Mutex<Vec<T>>>) {
-    let heard = Arc::new(Mutex::new(Vec::new()));
-    let sink = heard.clone();
-    let callback = Callback::new(move |value: T| {
-        sink.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(value);
-    });
-    (callback, heard)
-}
-
-fn recorded<T: Clone>(heard: &Arc<Mutex<Vec<T>>>) -> Vec<T> {
-    heard.lock().unwrap_or_else(PoisonError::into_inner).clone()
-}
+#[path = "support/record.rs"]
+mod record;
+use record::{click, recorded, recorder};
 
 fn row(id: &str, status: MessageStatus, own: bool, text: &str) -> MessageRow {
     MessageRow {
@@ -524,109 +504,4 @@ async fn a_blocked_person_leaves_a_notice_instead_of_the_composer() {
     chat.blocked.set(false);
     leptos::task::tick().await;
     find(&root, "composer-input");
-}
-
-#[wasm_bindgen_test]
-async fn the_settings_checkboxes_show_and_change_the_privacy_settings() {
-    let privacy = RwSignal::new(Privacy::default());
-    let (on_change, changes) = recorder::<Privacy>();
-    let root = container();
-    let _handle = mount_to(root.clone(), move || {
-        view! {
-            <SettingsPanel
-                theme=Theme::System
-                on_theme=Callback::new(|_| {})
-                privacy
-                on_change
-                on_close=Callback::new(|()| {})
-            />
-        }
-    });
-    leptos::task::tick().await;
-    let receipts: HtmlInputElement = find(&root, "setting-read-receipts")
-        .dyn_into()
-        .expect("box");
-    let presence: HtmlInputElement = find(&root, "setting-presence").dyn_into().expect("box");
-    assert!(receipts.checked() && presence.checked());
-
-    receipts.click();
-    leptos::task::tick().await;
-    assert_eq!(
-        recorded(&changes),
-        vec![Privacy {
-            share_read_receipts: false,
-            share_presence: true
-        }]
-    );
-
-    privacy.set(Privacy {
-        share_read_receipts: false,
-        share_presence: false,
-    });
-    leptos::task::tick().await;
-    assert!(!receipts.checked() && !presence.checked());
-}
-
-#[wasm_bindgen_test]
-async fn the_theme_select_shows_the_theme_and_reports_the_one_chosen() {
-    let theme = RwSignal::new(Theme::System);
-    let (on_theme, chosen) = recorder::<Theme>();
-    let (on_change, _) = recorder::<Privacy>();
-    let root = container();
-    let _handle = mount_to(root.clone(), move || {
-        view! {
-            <SettingsPanel
-                theme
-                on_theme
-                privacy=Privacy::default()
-                on_change
-                on_close=Callback::new(|()| {})
-            />
-        }
-    });
-    leptos::task::tick().await;
-    let select: HtmlSelectElement = find(&root, "theme-select").dyn_into().expect("a select");
-    assert_eq!(select.value(), "system");
-    assert_eq!(select.length(), 3);
-
-    select.set_value("dark");
-    select
-        .dispatch_event(&web_sys::Event::new("change").expect("an event"))
-        .expect("dispatched");
-    leptos::task::tick().await;
-    assert_eq!(recorded(&chosen), vec![Theme::Dark]);
-
-    theme.set(Theme::Light);
-    leptos::task::tick().await;
-    assert_eq!(select.value(), "light");
-}
-
-#[wasm_bindgen_test]
-fn a_chosen_theme_is_on_the_page_and_remembered_and_the_system_one_is_neither() {
-    let root = web_sys::window()
-        .and_then(|window| window.document())
-        .and_then(|document| document.document_element())
-        .expect("a document");
-    let storage = web_sys::window()
-        .and_then(|window| window.local_storage().ok().flatten())
-        .expect("local storage");
-
-    theme::choose(Theme::Dark).expect("shown");
-    assert_eq!(root.get_attribute("data-theme").as_deref(), Some("dark"));
-    assert_eq!(
-        storage
-            .get_item(theme::STORAGE_KEY)
-            .expect("readable")
-            .as_deref(),
-        Some("dark")
-    );
-    assert_eq!(theme::chosen(), Theme::Dark);
-
-    theme::choose(Theme::System).expect("shown");
-    assert_eq!(root.get_attribute("data-theme"), None);
-    assert_eq!(
-        storage.get_item(theme::STORAGE_KEY).expect("readable"),
-        None
-    );
-    assert_eq!(theme::chosen(), Theme::System);
 }

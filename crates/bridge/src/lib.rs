@@ -25,6 +25,7 @@ pub mod rows;
 pub mod signals;
 pub mod view;
 
+use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, UserId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
@@ -32,8 +33,8 @@ use wasm_bindgen::JsCast;
 pub use rows::RowsChange;
 pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
-    ChatRow, ConnectionPhase, MemberRow, MessageLock, MessageRow, MessageStatus, OpenChat,
-    QuoteRow, ReactionRow, SearchRow, View,
+    ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageRow, MessageStatus,
+    OpenChat, QuoteRow, ReactionRow, SearchRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -233,6 +234,10 @@ pub enum Command {
         /// Block or unblock.
         blocked: bool,
     },
+    /// Ask the server where the account is signed in ([`View::devices`] follows).
+    ListDevices,
+    /// Sign another browser out: its session ends at once.
+    EndDevice(SessionRef),
 }
 
 /// From the worker to the page: what changed.
@@ -371,6 +376,8 @@ mod tests {
                 user: UserId(3),
                 blocked: true,
             },
+            Command::ListDevices,
+            Command::EndDevice(SessionRef([4; 16])),
         ];
         for command in commands {
             assert_eq!(decode::<Command>(&encode(&command)).ok(), Some(command));
@@ -443,6 +450,13 @@ mod tests {
                     reveal: Some("00ff".to_owned()),
                 }),
                 privacy: Privacy::default(),
+                devices: Some(vec![DeviceRow {
+                    session: SessionRef([9; 16]),
+                    name: "This browser".to_owned(),
+                    last_active: "Active today".to_owned(),
+                    signed_in: "Signed in 3 Dec 2026".to_owned(),
+                    current: true,
+                }]),
             }),
             rows: RowsChange::Patch {
                 removed: vec!["0a".to_owned()],

@@ -6,6 +6,7 @@
 //! words (a message's local time, a member's username, the key-change banner's sentence).
 //! The `as_str` values are the contract's `data-*` attributes (`docs/ui-test-contract.md`).
 
+use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, Presence, Seq};
 
 use crate::signals::{MessageReceipts, Privacy};
@@ -29,6 +30,24 @@ pub struct View {
     pub open_chat: Option<OpenChat>,
     /// The account's privacy settings (the settings panel).
     pub privacy: Privacy,
+    /// Where the account is signed in, newest use first (the devices screen); `None` until
+    /// asked for ([`crate::Command::ListDevices`]).
+    pub devices: Option<Vec<DeviceRow>>,
+}
+
+/// One place the account is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    /// Its session, to sign it out ([`crate::Command::EndDevice`]).
+    pub session: SessionRef,
+    /// What it is, in words: "This browser", or another browser and its device's short id.
+    pub name: String,
+    /// When it was last active, in words ("Active today").
+    pub last_active: String,
+    /// When it signed in, in words.
+    pub signed_in: String,
+    /// Whether it is this browser (`data-current`).
+    pub current: bool,
 }
 
 /// The chat on screen.

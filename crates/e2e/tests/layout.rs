@@ -63,7 +63,11 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         .client()
         .execute("return window.innerWidth", vec![])
         .await?;
-    assert_eq!(width, Value::from(390), "the phone's viewport, as wide as its screen");
+    assert_eq!(
+        width,
+        Value::from(390),
+        "the phone's viewport, as wide as its screen"
+    );
 
     // The list alone.
     assert!(!overflows_sideways(&phone).await?);

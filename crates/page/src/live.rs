@@ -3,7 +3,8 @@
 //! people do, turned into [`Command`]s like the rest of [`crate::state`].
 
 use leptos::prelude::*;
-use merpati_bridge::{Command, MessageReceipts, Privacy};
+use merpati_bridge::{Command, DeviceRow, MessageReceipts, Privacy};
+use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatKind, ClientMsgId, Presence, UserId};
 
 use crate::state::AppContext;
@@ -37,6 +38,21 @@ impl AppContext {
     /// The privacy settings.
     pub fn privacy(self) -> Signal<Privacy> {
         self.project(|view| view.privacy)
+    }
+
+    /// Where the account is signed in; `None` until listed ([`AppContext::list_devices`]).
+    pub fn devices(self) -> Signal<Option<Vec<DeviceRow>>> {
+        self.project(|view| view.devices.clone())
+    }
+
+    /// Asks where the account is signed in (the devices section opens).
+    pub fn list_devices(self) {
+        self.send(Command::ListDevices);
+    }
+
+    /// Signs another browser out.
+    pub fn end_device(self, session: SessionRef) {
+        self.send(Command::EndDevice(session));
     }
 
     /// Opens the details of a message (its `data-msg-id`) in the chat on screen, or closes

@@ -8,6 +8,7 @@ use crate::views::auth::AuthForm;
 use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
 use crate::views::connection_status::ConnectionStatus;
+use crate::views::devices::DevicesList;
 use crate::views::new_chat::{NewChat, NewChatMode};
 use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
@@ -56,7 +57,13 @@ pub fn MainScreen() -> impl IntoView {
                     data-testid="settings"
                     type="button"
                     aria-expanded=move || settings_open.get().to_string()
-                    on:click=move |_| settings_open.update(|open| *open = !*open)
+                    on:click=move |_| {
+                        let opening = !settings_open.get_untracked();
+                        if opening {
+                            app.list_devices();
+                        }
+                        settings_open.set(opening);
+                    }
                 >
                     "Settings"
                 </button>
@@ -76,7 +83,12 @@ pub fn MainScreen() -> impl IntoView {
                     privacy=app.privacy()
                     on_change=Callback::new(move |privacy| app.set_privacy(privacy))
                     on_close=Callback::new(move |()| settings_open.set(false))
-                />
+                >
+                    <DevicesList
+                        devices=app.devices()
+                        on_sign_out=Callback::new(move |session| app.end_device(session))
+                    />
+                </SettingsPanel>
             </Show>
             <aside class="sidebar">
                 <div class="toolbar">

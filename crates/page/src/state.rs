@@ -581,7 +581,10 @@ fn signed_out_words(reason: SignOutReason) -> Option<&'static str> {
     match reason {
         SignOutReason::Requested => None,
         SignOutReason::ElsewhereInBrowser => Some("You signed out in another tab"),
-        SignOutReason::SessionExpired => Some("Your session has ended — sign in again"),
+        SignOutReason::SessionExpired => Some(
+            "This browser was signed out — from another of your devices, or its session ended. \
+             Sign in again",
+        ),
         SignOutReason::Rejected(_) => Some("This device was signed out — sign in again"),
     }
 }

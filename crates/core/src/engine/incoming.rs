@@ -59,12 +59,11 @@ impl Engine {
             } => self.on_page(chat_id, messages, more),
             ServerFrame::SyncDone => self.on_sync_done(),
             ServerFrame::Receipt { chat_id, receipt } => self.on_receipt(chat_id, receipt),
-            // Answers to requests the engine does not make (the app has no devices screen yet;
-            // a sign-out proof and a salt lookup go out on connections of the shell's own).
-            ServerFrame::Sessions { .. }
-            | ServerFrame::SessionEnded { .. }
-            | ServerFrame::SignedOut
-            | ServerFrame::Salt { .. } => {}
+            ServerFrame::Sessions { request, sessions } => self.on_sessions(request, sessions),
+            ServerFrame::SessionEnded { request } => self.on_session_ended(request),
+            // Answers to requests the engine does not make: a sign-out proof and a salt lookup
+            // go out on connections of the shell's own.
+            ServerFrame::SignedOut | ServerFrame::Salt { .. } => {}
             // The account ended this session from another of its devices: signed out here.
             ServerFrame::Goodbye {
                 code: ErrorCode::SessionExpired,

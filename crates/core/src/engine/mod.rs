@@ -37,6 +37,7 @@
 //! - `queries`: what the views read (the chat list, a timeline, safety numbers, ...).
 
 mod actions;
+mod devices;
 mod drafts;
 mod groups;
 mod incoming;
@@ -54,6 +55,7 @@ mod step;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{
     ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, Presence, RequestId, Seq,
     UserId, Username,
@@ -116,6 +118,8 @@ pub struct Engine {
     next_request: u32,
     /// The person's requests waiting for an answer (they fail when the connection drops).
     pending_requests: Vec<RequestId>,
+    /// Where the account is signed in, as the server last listed it (the devices screen).
+    devices: Option<Vec<SessionInfo>>,
     /// What the current step produced; [`Engine::take_step`] hands it over.
     frames: Vec<ClientFrame>,
     writes: Vec<StoreWrite>,
@@ -207,6 +211,7 @@ impl Engine {
             next_order: 1,
             next_request: 1,
             pending_requests: Vec::new(),
+            devices: None,
             frames: Vec::new(),
             writes: Vec::new(),
             events: Vec::new(),

@@ -179,3 +179,61 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
     assert_eq!(engine.timeline(CHAT).len(), 100);
     assert_eq!(engine.older_wanted_before(CHAT), None);
 }
+
+#[test]
+fn the_devices_are_listed_and_ending_one_lists_them_again() {
+    use merpati_protocol::sessions::{SessionInfo, SessionRef};
+
+    let session = |byte: u8, current: bool| SessionInfo {
+        session: SessionRef([byte; 16]),
+        device: None,
+        created_ms: 1_000,
+        last_used_ms: 86_400_000,
+        current,
+    };
+    let mut engine = online_alice();
+    assert_eq!(engine.devices(), None, "not asked yet");
+    let listed = engine.list_devices().expect("online");
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::ListSessions { request: listed }]
+    );
+    engine.handle_frame(ServerFrame::Sessions {
+        request: listed,
+        sessions: vec![session(1, true), session(2, false)],
+    });
+    assert!(
+        engine
+            .take_step()
+            .events
+            .contains(&Event::RequestDone { request: listed })
+    );
+    assert_eq!(engine.devices().map(<[_]>::len), Some(2));
+
+    let ended = engine.end_device(SessionRef([2; 16])).expect("online");
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::EndSession {
+            request: ended,
+            session: SessionRef([2; 16])
+        }]
+    );
+    engine.handle_frame(ServerFrame::SessionEnded { request: ended });
+    let step = engine.take_step();
+    assert!(step.events.contains(&Event::RequestDone { request: ended }));
+    let again = match step.frames.as_slice() {
+        [ClientFrame::ListSessions { request }] => *request,
+        other => panic!("expected the list asked for again, got {other:?}"),
+    };
+    engine.handle_frame(ServerFrame::Sessions {
+        request: again,
+        sessions: vec![session(1, true)],
+    });
+    assert_eq!(engine.devices().map(<[_]>::len), Some(1));
+}
+
+#[test]
+fn devices_are_not_asked_for_offline() {
+    let mut engine = challenged_alice("correct horse battery");
+    assert_eq!(engine.list_devices(), Err(RequestError::NotConnected));
+}

@@ -24,6 +24,7 @@ pub mod chat_security;
 pub mod chat_view;
 pub mod composer;
 pub mod connection_status;
+pub mod devices;
 pub mod message;
 pub mod message_list;
 pub mod message_menu;

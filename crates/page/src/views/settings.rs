@@ -22,6 +22,9 @@ pub fn SettingsPanel(
     on_change: Callback<Privacy>,
     /// Close the panel.
     on_close: Callback<()>,
+    /// More sections (the devices).
+    #[prop(optional)]
+    children: Option<Children>,
 ) -> impl IntoView {
     view! {
         <section data-testid="settings-panel" class="settings-panel" aria-label="Settings">
@@ -68,6 +71,7 @@ pub fn SettingsPanel(
                 get=|privacy| privacy.share_presence
                 set=|privacy, on| privacy.share_presence = on
             />
+            {children.map(|children| children())}
         </section>
     }
 }

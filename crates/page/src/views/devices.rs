@@ -1,0 +1,52 @@
+//! Where the account is signed in (the settings' devices section): one row per browser, when
+//! it was last active, this one marked, and "Sign out" on every other.
+
+use leptos::prelude::*;
+use merpati_bridge::DeviceRow;
+use merpati_protocol::sessions::SessionRef;
+
+/// The devices section: its rows once the server has listed them.
+#[component]
+pub fn DevicesList(
+    /// The account's devices, newest use first; `None` while asked for.
+    #[prop(into)]
+    devices: Signal<Option<Vec<DeviceRow>>>,
+    /// Sign a device out.
+    on_sign_out: Callback<SessionRef>,
+) -> impl IntoView {
+    view! {
+        <h3 id="devices-heading">"Devices"</h3>
+        {move || match devices.get() {
+            None => view! { <p class="devices-loading">"Finding where you are signed in…"</p> }.into_any(),
+            Some(rows) => view! {
+                <ul data-testid="devices" class="devices" aria-labelledby="devices-heading">
+                    {rows.into_iter().map(|row| view! { <DeviceItem row on_sign_out/> }).collect_view()}
+                </ul>
+            }
+            .into_any(),
+        }}
+    }
+}
+
+/// One device: what it is, when it was active, and a way to sign it out unless it is this one.
+#[component]
+fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoView {
+    let session = row.session;
+    let label = format!("Sign out {}", row.name);
+    view! {
+        <li data-testid="device-item" data-current=row.current.to_string() class="device-item">
+            <span class="device-name">{row.name}</span>
+            <span class="device-when">{row.last_active} " · " {row.signed_in}</span>
+            {(!row.current).then(|| view! {
+                <button
+                    data-testid="device-signout"
+                    type="button"
+                    aria-label=label
+                    on:click=move |_| on_sign_out.run(session)
+                >
+                    "Sign out"
+                </button>
+            })}
+        </li>
+    }
+}

@@ -1,0 +1,174 @@
+//! The settings panel in headless Chromium: the theme's choice and what it does to the page,
+//! the privacy checkboxes, and the devices section — where the account is signed in, and
+//! signing another browser out.
+
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use merpati_bridge::{DeviceRow, Privacy};
+use merpati_page::theme::{self, Theme};
+use merpati_page::views::devices::DevicesList;
+use merpati_page::views::settings::SettingsPanel;
+use merpati_protocol::sessions::SessionRef;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "support/dom.rs"]
+mod dom;
+use dom::{attr, container, find, find_all, text};
+#[path = "support/record.rs"]
+mod record;
+use record::{click, recorded, recorder};
+
+#[wasm_bindgen_test]
+async fn the_settings_checkboxes_show_and_change_the_privacy_settings() {
+    let privacy = RwSignal::new(Privacy::default());
+    let (on_change, changes) = recorder::<Privacy>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <SettingsPanel
+                theme=Theme::System
+                on_theme=Callback::new(|_| {})
+                privacy
+                on_change
+                on_close=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let receipts: HtmlInputElement = find(&root, "setting-read-receipts")
+        .dyn_into()
+        .expect("box");
+    let presence: HtmlInputElement = find(&root, "setting-presence").dyn_into().expect("box");
+    assert!(receipts.checked() && presence.checked());
+
+    receipts.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        recorded(&changes),
+        vec![Privacy {
+            share_read_receipts: false,
+            share_presence: true
+        }]
+    );
+
+    privacy.set(Privacy {
+        share_read_receipts: false,
+        share_presence: false,
+    });
+    leptos::task::tick().await;
+    assert!(!receipts.checked() && !presence.checked());
+}
+
+#[wasm_bindgen_test]
+async fn the_theme_select_shows_the_theme_and_reports_the_one_chosen() {
+    let theme = RwSignal::new(Theme::System);
+    let (on_theme, chosen) = recorder::<Theme>();
+    let (on_change, _) = recorder::<Privacy>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <SettingsPanel
+                theme
+                on_theme
+                privacy=Privacy::default()
+                on_change
+                on_close=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let select: HtmlSelectElement = find(&root, "theme-select").dyn_into().expect("a select");
+    assert_eq!(select.value(), "system");
+    assert_eq!(select.length(), 3);
+
+    select.set_value("dark");
+    select
+        .dispatch_event(&web_sys::Event::new("change").expect("an event"))
+        .expect("dispatched");
+    leptos::task::tick().await;
+    assert_eq!(recorded(&chosen), vec![Theme::Dark]);
+
+    theme.set(Theme::Light);
+    leptos::task::tick().await;
+    assert_eq!(select.value(), "light");
+}
+
+#[wasm_bindgen_test]
+fn a_chosen_theme_is_on_the_page_and_remembered_and_the_system_one_is_neither() {
+    let root = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.document_element())
+        .expect("a document");
+    let storage = web_sys::window()
+        .and_then(|window| window.local_storage().ok().flatten())
+        .expect("local storage");
+
+    theme::choose(Theme::Dark).expect("shown");
+    assert_eq!(root.get_attribute("data-theme").as_deref(), Some("dark"));
+    assert_eq!(
+        storage
+            .get_item(theme::STORAGE_KEY)
+            .expect("readable")
+            .as_deref(),
+        Some("dark")
+    );
+    assert_eq!(theme::chosen(), Theme::Dark);
+
+    theme::choose(Theme::System).expect("shown");
+    assert_eq!(root.get_attribute("data-theme"), None);
+    assert_eq!(
+        storage.get_item(theme::STORAGE_KEY).expect("readable"),
+        None
+    );
+    assert_eq!(theme::chosen(), Theme::System);
+}
+
+fn device(byte: u8, name: &str, current: bool) -> DeviceRow {
+    DeviceRow {
+        session: SessionRef([byte; 16]),
+        name: name.to_owned(),
+        last_active: "Active today".to_owned(),
+        signed_in: "Signed in 3 Dec 2026".to_owned(),
+        current,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one() {
+    let devices = RwSignal::new(None::<Vec<DeviceRow>>);
+    let (on_sign_out, signed_out) = recorder::<SessionRef>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <DevicesList devices on_sign_out/> }
+    });
+    leptos::task::tick().await;
+    assert!(
+        find_all(&root, "device-item").is_empty(),
+        "nothing until listed"
+    );
+
+    devices.set(Some(vec![
+        device(1, "This browser", true),
+        device(2, "Browser · device 1a2b3c4d", false),
+    ]));
+    leptos::task::tick().await;
+    let items = find_all(&root, "device-item");
+    assert_eq!(items.len(), 2);
+    assert_eq!(attr(&items[0], "data-current"), "true");
+    assert_eq!(attr(&items[1], "data-current"), "false");
+    assert!(text(&items[0]).contains("This browser"));
+    assert!(text(&items[1]).contains("Active today"));
+    let buttons = find_all(&root, "device-signout");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "this browser has no sign-out of its own here"
+    );
+    click(&buttons[0]);
+    leptos::task::tick().await;
+    assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
+}
