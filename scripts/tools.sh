@@ -3,7 +3,7 @@
 # right version. Sourced by ./scripts/run and ./scripts/test; safe to run again and again.
 #
 #   scripts/tools.sh            build tools (wasm target, trunk, wasm-bindgen, wasm-opt)
-#   scripts/tools.sh --browser  also Chromium and chromedriver, for the browser tests
+#   scripts/tools.sh --browser  also Chromium, chromedriver and axe-core, for the browser tests
 #   scripts/tools.sh --bench    also what the benchmark scripts read the machine with
 #                               (twiggy, perf, ss, python3)
 #   scripts/tools.sh --fuzz     also cargo-fuzz (run on the stable toolchain, see scripts/fuzz)
@@ -17,6 +17,7 @@ TWIGGY_VERSION=0.8.0
 CARGO_FUZZ_VERSION=0.13.2
 CARGO_DENY_VERSION=0.20.2
 WASM_OPT_VERSION=132
+AXE_CORE_VERSION=4.14.1
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 
@@ -77,6 +78,13 @@ fi
 if $want_bench && ! twiggy --version 2>/dev/null | grep -qx "twiggy-opt $TWIGGY_VERSION"; then
   say "installing twiggy $TWIGGY_VERSION (a minute, once)"
   cargo install --locked twiggy --version "$TWIGGY_VERSION"
+fi
+
+# axe-core: the accessibility rules the end-to-end suite runs in Chromium
+# (crates/e2e/tests/accessibility.rs). From npm, into .tools/ (not committed).
+if $want_browser && [[ "$(node -p "require('./.tools/node_modules/axe-core/package.json').version" 2>/dev/null)" != "$AXE_CORE_VERSION" ]]; then
+  say "installing axe-core $AXE_CORE_VERSION (npm, into .tools/)"
+  npm install --prefix .tools --no-save --no-fund --no-audit --no-package-lock "axe-core@$AXE_CORE_VERSION"
 fi
 
 if $want_fuzz && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then

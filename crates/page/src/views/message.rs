@@ -250,7 +250,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                 type="button"
                                 class="link"
                                 data-testid="message-info"
-                                aria-label="Message details"
+                                aria-label="Info about this message"
                                 hidden=move || {
                                     matches!(status(), MessageStatus::Pending | MessageStatus::Failed)
                                 }

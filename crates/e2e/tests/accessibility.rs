@@ -1,0 +1,136 @@
+//! Accessibility: axe-core's rules (from the npm registry, `scripts/tools.sh --browser` puts
+//! it in `.tools/`) run in Chromium on the sign-in screen, the chat list, an open 1:1 chat
+//! and a group, in the light theme and the dark; any finding of serious or critical impact
+//! fails the test, with what and where.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
+
+use merpati_e2e::{Browser, HarnessError, Meeting, workspace_root};
+use serde_json::Value;
+
+/// What the page's findings are checked against: axe's own impact levels.
+const FAILING_IMPACTS: [&str; 2] = ["serious", "critical"];
+
+fn axe_source() -> Result<String, HarnessError> {
+    let path = workspace_root().join(".tools/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "{}: {error} — run scripts/tools.sh --browser to install axe-core",
+            path.display()
+        )
+        .into()
+    })
+}
+
+/// Shows `theme` ("light" or "dark") as the app's theme script would.
+async fn show_theme(browser: &Browser, theme: &str) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .execute(
+            "document.documentElement.dataset.theme = arguments[0]; return true;",
+            vec![Value::from(theme)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The serious and critical findings on the page as it is, one line each.
+async fn findings(browser: &Browser, axe: &str) -> Result<Vec<String>, HarnessError> {
+    let loaded = browser
+        .client()
+        .execute("return typeof axe !== 'undefined'", vec![])
+        .await?;
+    if loaded != Value::Bool(true) {
+        browser
+            .client()
+            .execute(&format!("{axe}\n;return true;"), vec![])
+            .await?;
+    }
+    let violations = browser
+        .client()
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+                .then((result) => done(result.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' ') + ' — ' + n.failureSummary),
+                }))))
+                .catch((error) => done([{ id: 'axe-failed', impact: 'critical', help: String(error), nodes: [] }]));",
+            vec![],
+        )
+        .await?;
+    let violations = violations.as_array().cloned().unwrap_or_default();
+    Ok(violations
+        .iter()
+        .filter(|v| FAILING_IMPACTS.contains(&v["impact"].as_str().unwrap_or_default()))
+        .map(|v| {
+            format!(
+                "{} ({}): {} at {}",
+                v["id"], v["impact"], v["help"], v["nodes"]
+            )
+        })
+        .collect())
+}
+
+/// Audits the page in both themes, adding what is found under `screen`.
+async fn audit(
+    browser: &Browser,
+    axe: &str,
+    screen: &str,
+    found: &mut Vec<String>,
+) -> Result<(), HarnessError> {
+    for theme in ["light", "dark"] {
+        show_theme(browser, theme).await?;
+        for finding in findings(browser, axe).await? {
+            found.push(format!("{screen}, {theme}: {finding}"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_either_theme()
+-> Result<(), HarnessError> {
+    let axe = axe_source()?;
+    let meeting = Meeting::start().await?;
+    let mut found = Vec::new();
+
+    let visitor = meeting.driver.browser().await?;
+    visitor.open(&meeting.url).await?;
+    visitor.find("auth-register").await?;
+    audit(&visitor, &axe, "sign-in", &mut found).await?;
+    visitor.close().await?;
+
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    let citra = meeting.sign_up("citra").await?;
+    audit(&ayu, &axe, "chat list", &mut found).await?;
+
+    ayu.start_chat("bima").await?;
+    ayu.send("Halo Bima, sudah sampai?").await?;
+    bima.open_chat("ayu").await?;
+    bima.send("Sudah, terima kasih!").await?;
+    ayu.wait_messages(&["Halo Bima, sudah sampai?", "Sudah, terima kasih!"])
+        .await?;
+    audit(&ayu, &axe, "1:1 chat", &mut found).await?;
+
+    ayu.create_group("Keluarga", "bima, citra").await?;
+    ayu.send("Makan malam jam tujuh").await?;
+    citra.open_chat("Keluarga").await?;
+    citra.send("Siap").await?;
+    ayu.wait_messages(&["Makan malam jam tujuh", "Siap"])
+        .await?;
+    ayu.click("settings").await?;
+    ayu.find("devices").await?;
+    audit(&ayu, &axe, "group with the settings open", &mut found).await?;
+
+    for browser in [ayu, bima, citra] {
+        browser.close().await?;
+    }
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility findings:\n{}",
+        found.join("\n")
+    );
+    Ok(())
+}
