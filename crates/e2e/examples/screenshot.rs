@@ -1,12 +1,34 @@
-//! Regenerates the README's screenshot (`docs/screenshot.png`): two people chat, and the
-//! picture is one of their windows. Needs the release build in `dist/` and the server binary:
+//! Regenerates the README's screenshots (`docs/screenshots/`): two people chat, and the
+//! pictures are their windows — a desktop and a phone (390 × 844), each in the light theme
+//! and the dark. Needs the release build in `dist/` and the server binary:
 //!
 //! ```text
 //! trunk build --release && cargo build -p merpati-server
 //! cargo run -p merpati-e2e --example screenshot
 //! ```
 
-use merpati_e2e::{Chromedriver, HarnessError, serve_release_build, workspace_root};
+use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, workspace_root};
+
+/// Chooses `theme` in the settings and closes them again, as a person would.
+async fn choose_theme(browser: &Browser, theme: &str) -> Result<(), HarnessError> {
+    browser.click("settings").await?;
+    browser
+        .find("theme-select")
+        .await?
+        .select_by_value(theme)
+        .await?;
+    browser.click("settings").await?;
+    Ok(())
+}
+
+async fn save(browser: &Browser, name: &str) -> Result<(), HarnessError> {
+    let png = browser.client().screenshot().await?;
+    let path = workspace_root().join("docs/screenshots").join(name);
+    std::fs::create_dir_all(path.parent().ok_or("a directory")?)?;
+    std::fs::write(&path, png)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), HarnessError> {
@@ -14,6 +36,7 @@ async fn main() -> Result<(), HarnessError> {
     let driver = Chromedriver::start().await?;
     let url = server.http_url();
     let (sari, tomo) = (driver.browser().await?, driver.browser().await?);
+    tomo.emulate_phone().await?;
     let passphrase = "a long and memorable passphrase";
     sari.sign_up(&url, "sari", passphrase).await?;
     tomo.sign_up(&url, "tomo", passphrase).await?;
@@ -37,9 +60,11 @@ async fn main() -> Result<(), HarnessError> {
         "Perfect, see you there",
     ])
     .await?;
-    let png = tomo.client().screenshot().await?;
-    let path = workspace_root().join("docs/screenshot.png");
-    std::fs::write(&path, png)?;
-    eprintln!("wrote {}", path.display());
+    for (browser, device) in [(&sari, "desktop"), (&tomo, "phone")] {
+        for theme in ["light", "dark"] {
+            choose_theme(browser, theme).await?;
+            save(browser, &format!("{device}-{theme}.png")).await?;
+        }
+    }
     Ok(())
 }

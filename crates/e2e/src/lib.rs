@@ -232,6 +232,21 @@ impl Browser {
         Ok(())
     }
 
+    /// Makes this browser a phone of 390 × 844 CSS pixels, as DevTools' device mode does (a
+    /// window cannot be narrower than 500 px).
+    pub async fn emulate_phone(&self) -> Result<(), HarnessError> {
+        self.client
+            .issue_cmd(ChromedriverCommand {
+                path: "goog/cdp/execute",
+                body: serde_json::json!({
+                    "cmd": "Emulation.setDeviceMetricsOverride",
+                    "params": { "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true },
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Reloads the page.
     pub async fn reload(&self) -> Result<(), HarnessError> {
         self.client.refresh().await?;

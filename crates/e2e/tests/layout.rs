@@ -5,24 +5,8 @@
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
-use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting, PASSPHRASE};
+use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 use serde_json::Value;
-
-/// Makes `browser` a phone of 390 × 844 CSS pixels (a window cannot be narrower than 500
-/// px, so the screen is emulated, as DevTools' device mode does).
-async fn emulate_phone(browser: &Browser) -> Result<(), HarnessError> {
-    browser
-        .client()
-        .issue_cmd(ChromedriverCommand {
-            path: "goog/cdp/execute",
-            body: serde_json::json!({
-                "cmd": "Emulation.setDeviceMetricsOverride",
-                "params": { "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true },
-            }),
-        })
-        .await?;
-    Ok(())
-}
 
 /// Whether anything makes the page scroll sideways.
 async fn overflows_sideways(browser: &Browser) -> Result<bool, HarnessError> {
@@ -56,7 +40,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     let phone = meeting.driver.browser().await?;
-    emulate_phone(&phone).await?;
+    phone.emulate_phone().await?;
     phone.sign_up(&meeting.url, "ponsel", PASSPHRASE).await?;
     let desk = meeting.sign_up("meja").await?;
     let width = phone

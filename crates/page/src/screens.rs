@@ -44,7 +44,7 @@ pub fn MainScreen() -> impl IntoView {
             <header class="top-bar">
                 <span class="brand">
                     <img src="/favicon.svg" alt="" width="28" height="28"/>
-                    "Merpati"
+                    <span class="brand-name">"Merpati"</span>
                 </span>
                 <ConnectionStatus
                     phase=app.phase()
