@@ -1,12 +1,15 @@
 #!/bin/sh
 # trunk post_build hook (Trunk.toml): finishes the staged build (TRUNK_STAGING_DIR) before
-# trunk moves it into dist/. Needs only POSIX sh, perl (Debian's essential set) and coreutils.
+# trunk moves it into dist/. Needs POSIX sh, perl (Debian's essential set),
+# coreutils, and Node (which scripts/tools.sh needs for npm already).
 #
 # 1. The script trunk writes inline into index.html — the few lines that load the page's
 #    wasm — moves into a file of its own, named by its content's hash like trunk's other
 #    files: the server's Content-Security-Policy allows no inline script (docs/security.md).
 # 2. The service worker (sw.js) is stamped with a hash of the whole build, so that each
 #    release caches the app under a name of its own and prunes the others (public/sw.js).
+# 3. Every file that compresses gets its brotli and gzip copies beside it, made once here
+#    (scripts/trunk/precompress.mjs, with Node); the server sends those (docs/operations.md).
 set -eu
 stage="$TRUNK_STAGING_DIR"
 html="$stage/index.html"
@@ -33,5 +36,12 @@ version=$(cd "$stage" && find . -type f ! -name sw.js | LC_ALL=C sort | xargs ca
 sed -i "s/^const VERSION = \"development\";$/const VERSION = \"$version\";/" "$stage/sw.js"
 if ! grep -q "^const VERSION = \"$version\";$" "$stage/sw.js"; then
     echo "post-build: could not stamp the version into sw.js" >&2
+    exit 1
+fi
+
+# 3. Precompressed copies, after the version: they are not part of what it names.
+node "$(dirname "$0")/precompress.mjs" "$stage"
+if [ ! -s "$stage/index.html.br" ] || [ ! -s "$stage/index.html.gz" ]; then
+    echo "post-build: no precompressed copies were written" >&2
     exit 1
 fi

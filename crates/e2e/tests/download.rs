@@ -2,14 +2,20 @@
 //! makes the browser fetch before the first screen — the page's wasm, its JavaScript and the
 //! stylesheet — stays within the product's budget (250 KB, gzip -9 each, summed), and the
 //! engine worker's module is not among it (the page starts the worker; nothing preloads it).
-//! A size, not a time: the same build always gives the same answer.
+//! A size, not a time: the same build always gives the same answer. And every file a browser
+//! downloads has the build's brotli and gzip copies beside it, true to it, which the server
+//! sends to a browser that accepts them.
 
 use std::io::Write;
 use std::path::Path;
 
+use std::io::Read;
+
 use flate2::Compression;
+use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use merpati_e2e::{HarnessError, workspace_root};
+use merpati_e2e::{HarnessError, serve_release_build, workspace_root};
+use merpati_testkit::http;
 
 /// PRODUCT.md's budget for the app's initial download.
 const BUDGET_BYTES: usize = 250 * 1000;
@@ -112,5 +118,63 @@ fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {
             "index.html starts {source}, which is not in dist/"
         );
     }
+    Ok(())
+}
+
+/// What the browser fetches to show a returning person's chats: the page's files and the
+/// engine worker's.
+fn downloaded_files(dist: &Path) -> Result<Vec<String>, HarnessError> {
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+    let mut files: Vec<String> = linked_files(&index)
+        .into_iter()
+        .filter(|file| {
+            [".wasm", ".js", ".css"]
+                .iter()
+                .any(|ext| file.ends_with(ext))
+        })
+        .map(|file| file.trim_start_matches('/').to_owned())
+        .collect();
+    files.extend(["merpati-worker.js", "merpati-worker_bg.wasm"].map(str::to_owned));
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+#[tokio::test]
+async fn every_downloaded_file_goes_out_as_the_builds_brotli_copy_true_to_the_file()
+-> Result<(), HarnessError> {
+    let dist = workspace_root().join("dist");
+    let server = serve_release_build().await?;
+    let (mut brotli_total, mut page_total) = (0, 0);
+    for file in downloaded_files(&dist)? {
+        let original = std::fs::read(dist.join(&file))?;
+        let br = std::fs::read(dist.join(format!("{file}.br")))
+            .map_err(|error| format!("dist/{file}.br: {error}"))?;
+        let mut unpacked = Vec::new();
+        brotli_decompressor::Decompressor::new(br.as_slice(), 4096).read_to_end(&mut unpacked)?;
+        assert!(unpacked == original, "dist/{file}.br is not dist/{file}");
+        let gz = std::fs::read(dist.join(format!("{file}.gz")))
+            .map_err(|error| format!("dist/{file}.gz: {error}"))?;
+        let mut unpacked = Vec::new();
+        GzDecoder::new(gz.as_slice()).read_to_end(&mut unpacked)?;
+        assert!(unpacked == original, "dist/{file}.gz is not dist/{file}");
+
+        let served = http::get(
+            server.addr(),
+            &format!("/{file}"),
+            &[("Accept-Encoding", "gzip, deflate, br, zstd")],
+        )
+        .await?;
+        assert_eq!(served.status, 200, "/{file}");
+        assert_eq!(served.header("content-encoding"), Some("br"), "/{file}");
+        assert!(served.body == br, "/{file} goes out as dist/{file}.br");
+        eprintln!("{file}: {} bytes as served (brotli)", br.len());
+        brotli_total += br.len();
+        if !file.starts_with("merpati-worker") {
+            page_total += br.len();
+        }
+    }
+    eprintln!("as served (brotli): page {page_total} bytes, page and worker {brotli_total} bytes");
     Ok(())
 }

@@ -5,8 +5,9 @@
 //! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check and admission
 //!   control (HTTP 503 with `Retry-After` when the server is full or handshakes come too fast).
 //! - everything answered carries the security headers (`security_headers`).
-//! - anything else: a file of the web root, gzip-compressed when the client accepts it;
-//!   unknown paths get `index.html`, so the app's own routes survive a reload.
+//! - anything else: a file of the web root — its brotli or gzip copy made by the build when
+//!   the client accepts one, else compressed here; unknown paths get `index.html`, so the
+//!   app's own routes survive a reload.
 //!
 //! [`metrics_router`] serves `GET /metrics` (the counters in the Prometheus text format) on
 //! the metrics address, loopback by default: the public never sees them.
@@ -49,7 +50,16 @@ pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[
             .filter(|origin| !origin.is_empty())
             .collect(),
     };
-    let files = ServeDir::new(web_root).fallback(ServeFile::new(web_root.join("index.html")));
+    // The build writes brotli and gzip copies beside each file (scripts/trunk/precompress.mjs):
+    // the one the browser accepts goes out as it is; a file without them is compressed on the
+    // fly below.
+    let index = ServeFile::new(web_root.join("index.html"))
+        .precompressed_br()
+        .precompressed_gzip();
+    let files = ServeDir::new(web_root)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(index);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(websocket))
@@ -61,6 +71,12 @@ pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("no-cache"),
+                ))
+                // Which copy was sent depends on what the browser accepts: caches must know
+                // (the precompressed copies say nothing of it themselves).
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::VARY,
+                    HeaderValue::from_static("accept-encoding"),
                 ))
                 .layer(CompressionLayer::new())
                 .service(files),

@@ -53,6 +53,45 @@ async fn the_web_root_is_served_with_index_html_for_unknown_paths() {
 }
 
 #[tokio::test]
+async fn a_files_precompressed_copy_is_sent_as_it_is_to_a_browser_that_accepts_it() {
+    let web = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
+    // Stand-ins for the build's copies: distinct bytes show which one was sent.
+    std::fs::write(web.path().join("app.wasm"), b"the module itself").unwrap();
+    std::fs::write(web.path().join("app.wasm.br"), b"brotli copy").unwrap();
+    std::fs::write(web.path().join("app.wasm.gz"), b"gzip copy").unwrap();
+    let server = TestServer::start_with(merpati_server::Config::new(data.path(), web.path())).await;
+
+    let br = get(
+        server.addr,
+        "/app.wasm",
+        &[("Accept-Encoding", "gzip, deflate, br")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(br.status, 200);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_eq!(br.body, b"brotli copy");
+    assert_eq!(br.header("content-type"), Some("application/wasm"));
+    assert!(
+        br.header("vary")
+            .is_some_and(|vary| vary.contains("accept-encoding"))
+    );
+
+    let gz = get(server.addr, "/app.wasm", &[("Accept-Encoding", "gzip")])
+        .await
+        .unwrap();
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.body, b"gzip copy");
+
+    let plain = get(server.addr, "/app.wasm", &[]).await.unwrap();
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.body, b"the module itself");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_server_refuses_to_start_with_its_data_inside_the_web_root() {
     let web = tempfile::tempdir().unwrap();
     std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
