@@ -98,3 +98,18 @@ self.addEventListener("fetch", (event) => {
     ),
   );
 });
+
+// A notification of a new message (crates/page/src/notify.rs) clicked: the app's tab comes
+// forward and opens that chat; with no tab open, the app opens.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const chat = event.notification.data && event.notification.data.chat;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const tab = windows[0];
+      if (!tab) return self.clients.openWindow("/");
+      if (typeof chat === "number") tab.postMessage({ openChat: chat });
+      return tab.focus();
+    }),
+  );
+});

@@ -1,13 +1,18 @@
 //! The settings panel in headless Chromium: the theme's choice and what it does to the page,
-//! the privacy checkboxes, and the devices section — where the account is signed in, and
-//! signing another browser out.
+//! the privacy checkboxes, the notifications section and which arrivals it notifies of, and
+//! the devices section — where the account is signed in, and signing another browser out.
+
+use std::collections::HashMap;
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{DeviceRow, Privacy};
+use merpati_bridge::{ChatRow, DeviceRow, Privacy};
+use merpati_page::notify::{self, Arrival, NotifyPrefs};
 use merpati_page::theme::{self, Theme};
 use merpati_page::views::devices::DevicesList;
+use merpati_page::views::notifications::NotificationSettings;
 use merpati_page::views::settings::SettingsPanel;
+use merpati_protocol::ChatId;
 use merpati_protocol::sessions::SessionRef;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -171,4 +176,108 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     click(&buttons[0]);
     leptos::task::tick().await;
     assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
+}
+
+fn chat_row(id: u64, title: &str, unread: usize, last: &str) -> ChatRow {
+    ChatRow {
+        id: ChatId(id),
+        title: title.to_owned(),
+        last_text: Some(last.to_owned()),
+        unread,
+        typing: Vec::new(),
+        draft: None,
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
+    let on = NotifyPrefs {
+        enabled: true,
+        hide_text: false,
+    };
+    let before: HashMap<ChatId, usize> = [(ChatId(1), 0), (ChatId(2), 3)].into();
+    let chats = vec![
+        chat_row(1, "ayu", 1, "Makan siang?"),
+        chat_row(2, "Keluarga", 3, "sudah"),
+        chat_row(3, "baru", 5, "halo"),
+    ];
+    // Chat 1 rose; 2 did not; 3 is new, its first messages news.
+    let shown = notify::arrivals(&before, &chats, None, true, on);
+    assert_eq!(
+        shown,
+        vec![
+            Arrival {
+                chat: ChatId(1),
+                title: "ayu".to_owned(),
+                body: "Makan siang?".to_owned()
+            },
+            Arrival {
+                chat: ChatId(3),
+                title: "baru".to_owned(),
+                body: "halo".to_owned()
+            }
+        ]
+    );
+    // Looking at it: not that one; the tab hidden: that one too.
+    assert_eq!(
+        notify::arrivals(&before, &chats, Some(ChatId(1)), true, on).len(),
+        1
+    );
+    assert_eq!(
+        notify::arrivals(&before, &chats, Some(ChatId(1)), false, on).len(),
+        2
+    );
+    // The text hidden, or notifications off.
+    let hidden = NotifyPrefs {
+        enabled: true,
+        hide_text: true,
+    };
+    assert_eq!(
+        notify::arrivals(&before, &chats, None, true, hidden)[0].body,
+        notify::HIDDEN_TEXT
+    );
+    assert!(notify::arrivals(&before, &chats, None, true, NotifyPrefs::default()).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn the_notification_settings_report_each_change() {
+    let prefs = RwSignal::new(NotifyPrefs::default());
+    let (on_change, changes) = recorder::<NotifyPrefs>();
+    let root = container();
+    let note = Signal::stored(None::<String>);
+    let _handle = mount_to(root.clone(), move || {
+        view! { <NotificationSettings prefs note on_change/> }
+    });
+    leptos::task::tick().await;
+    let enabled: HtmlInputElement = find(&root, "setting-notifications")
+        .dyn_into()
+        .expect("box");
+    let text: HtmlInputElement = find(&root, "setting-notifications-text")
+        .dyn_into()
+        .expect("box");
+    assert!(
+        !enabled.checked() && text.disabled(),
+        "off, and the text choice with it"
+    );
+
+    enabled.click();
+    leptos::task::tick().await;
+    let on = NotifyPrefs {
+        enabled: true,
+        hide_text: false,
+    };
+    assert_eq!(recorded(&changes), vec![on]);
+
+    prefs.set(on);
+    leptos::task::tick().await;
+    assert!(text.checked() && !text.disabled());
+    text.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        recorded(&changes).last(),
+        Some(&NotifyPrefs {
+            enabled: true,
+            hide_text: true
+        })
+    );
 }

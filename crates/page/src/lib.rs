@@ -21,11 +21,13 @@
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
 //!   for it (the tab's visibility, the server's address).
 //! - [`offline`]: the service worker that lets the app open without the server.
+//! - [`notify`]: notifications of new messages while the person looks elsewhere.
 //! - [`theme`]: light, dark or the system's, chosen per browser and shown from the first paint.
 
 pub mod engine_link;
 pub mod live;
 pub mod message_actions;
+pub mod notify;
 pub mod offline;
 pub mod screens;
 pub mod search;

@@ -3,16 +3,17 @@
 use leptos::prelude::*;
 
 use crate::state::use_app;
-use crate::theme;
 use crate::views::auth::AuthForm;
 use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
 use crate::views::connection_status::ConnectionStatus;
 use crate::views::devices::DevicesList;
 use crate::views::new_chat::{NewChat, NewChatMode};
+use crate::views::notifications::NotificationSettings;
 use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
 use crate::views::signals::UnreadTitle;
+use crate::{notify, theme};
 
 /// Sign in or create an account.
 #[component]
@@ -38,6 +39,10 @@ pub fn MainScreen() -> impl IntoView {
     let open_chat_id = app.open_chat_id();
     let settings_open = RwSignal::new(false);
     let theme = RwSignal::new(theme::chosen());
+    let notify_prefs = RwSignal::new(notify::stored());
+    let notify_note = RwSignal::new(None::<String>);
+    notify::watch(app.chats(), open_chat_id, app.phase(), notify_prefs);
+    notify::on_notification_click(move |chat| app.open_chat(chat));
     view! {
         <UnreadTitle chats=app.chats()/>
         <div class="main-screen" class:chat-open=move || open_chat_id.with(Option::is_some)>
@@ -84,6 +89,13 @@ pub fn MainScreen() -> impl IntoView {
                     on_change=Callback::new(move |privacy| app.set_privacy(privacy))
                     on_close=Callback::new(move |()| settings_open.set(false))
                 >
+                    <NotificationSettings
+                        prefs=notify_prefs
+                        note=notify_note
+                        on_change=Callback::new(move |next| {
+                            notify::change(next, notify_prefs, notify_note)
+                        })
+                    />
                     <DevicesList
                         devices=app.devices()
                         on_sign_out=Callback::new(move |session| app.end_device(session))

@@ -29,6 +29,7 @@ pub mod message;
 pub mod message_list;
 pub mod message_menu;
 pub mod new_chat;
+pub mod notifications;
 pub mod receipts;
 pub mod search;
 pub mod settings;

@@ -1,0 +1,120 @@
+//! Notifications of new messages: turned on in the settings (the browser's permission
+//! granted beforehand, as a person answering its prompt would), a message in a chat the
+//! person is not looking at shows a notification with the sender and the text, or "New
+//! message" when the text is hidden; a message in the chat on screen shows none.
+//!
+//! Read back through the service worker that shows them (`getNotifications`). What a click
+//! does (the tab comes forward and opens the chat, `public/sw.js`) is not driven here:
+//! headless Chromium has no notification to click.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
+
+use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting};
+
+/// The notifications showing now: (title, body, tag).
+async fn notifications(browser: &Browser) -> Result<Vec<(String, String, String)>, HarnessError> {
+    let shown = browser
+        .client()
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.serviceWorker.ready
+                .then((registration) => registration.getNotifications())
+                .then((list) => done(list.map((n) => [n.title, n.body, n.tag])))
+                .catch((error) => done(String(error)));",
+            vec![],
+        )
+        .await?;
+    let list: Vec<(String, String, String)> = serde_json::from_value(shown.clone())
+        .map_err(|_| format!("the notifications could not be read: {shown}"))?;
+    Ok(list)
+}
+
+async fn wait_notification(
+    browser: &Browser,
+    title: &str,
+    body: &str,
+) -> Result<String, HarnessError> {
+    browser
+        .eventually(&format!("a notification \"{title}: {body}\""), || async {
+            Ok(notifications(browser)
+                .await?
+                .into_iter()
+                .find(|(t, b, _)| t == title && b == body)
+                .map(|(_, _, tag)| tag))
+        })
+        .await
+}
+
+async fn allow_notifications(browser: &Browser, origin: &str) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .issue_cmd(ChromedriverCommand {
+            path: "goog/cdp/execute",
+            body: serde_json::json!({
+                "cmd": "Browser.grantPermissions",
+                "params": { "permissions": ["notifications"], "origin": origin },
+            }),
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_the_text()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    let citra = meeting.sign_up("citra").await?;
+    allow_notifications(&bima, meeting.url.trim_end_matches('/')).await?;
+    bima.click("settings").await?;
+    bima.click("setting-notifications").await?;
+    bima.eventually("notifications on", || async {
+        let on = bima
+            .find("setting-notifications")
+            .await?
+            .prop("checked")
+            .await?;
+        Ok((on.as_deref() == Some("true")).then_some(()))
+    })
+    .await?;
+
+    // A new chat's first message, with no chat open.
+    ayu.start_chat("bima").await?;
+    ayu.send("Makan siang?").await?;
+    let ayu_tag = wait_notification(&bima, "ayu", "Makan siang?").await?;
+
+    // The text hidden: the same chat's notification is replaced, without it.
+    bima.click("setting-notifications-text").await?;
+    ayu.send("Jam berapa?").await?;
+    let hidden_tag = wait_notification(&bima, "ayu", "New message").await?;
+    assert_eq!(hidden_tag, ayu_tag, "one notification per chat");
+
+    // The chat on screen: nothing for it. Citra's message elsewhere is the sentinel: once
+    // hers is shown, ayu's would have been too.
+    bima.click("setting-notifications-text").await?;
+    bima.click("settings").await?;
+    bima.open_chat("ayu").await?;
+    ayu.send("Tiga").await?;
+    bima.wait_messages(&["Makan siang?", "Jam berapa?", "Tiga"])
+        .await?;
+    citra.start_chat("bima").await?;
+    citra.send("Halo Bima").await?;
+    wait_notification(&bima, "citra", "Halo Bima").await?;
+    let ayus: Vec<String> = notifications(&bima)
+        .await?
+        .into_iter()
+        .filter(|(title, _, _)| title == "ayu")
+        .map(|(_, body, _)| body)
+        .collect();
+    assert_eq!(
+        ayus,
+        vec!["New message".to_owned()],
+        "nothing for the chat on screen"
+    );
+
+    for browser in [ayu, bima, citra] {
+        browser.close().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Notifications of new messages while the tab is hidden or another chat is on screen.
+//!
+//! Asked for when the person turns them on in the settings — never on load — and shown
+//! through the service worker (`registration.showNotification`), whose `notificationclick`
+//! focuses the tab and tells the page which chat to open (`public/sw.js`). One notification
+//! per chat (its tag is the chat): a newer message replaces the older one's. The text can be
+//! hidden, for a screen others see: "New message" and the sender then.
+//!
+//! The choice is kept in `localStorage` beside the theme's (on, and whether the text shows):
+//! the browser's own permission is what really guards it, and it says nothing of the person's
+//! messages.
+
+use std::collections::HashMap;
+
+use merpati_bridge::{ChatRow, ConnectionPhase};
+use merpati_protocol::ChatId;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// Where the choice is kept.
+pub const STORAGE_KEY: &str = "merpati.notifications";
+
+/// What a hidden text says instead.
+pub const HIDDEN_TEXT: &str = "New message";
+
+/// Whether to notify, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotifyPrefs {
+    /// Notify of new messages.
+    pub enabled: bool,
+    /// Leave the message's text out.
+    pub hide_text: bool,
+}
+
+impl NotifyPrefs {
+    fn as_str(self) -> &'static str {
+        match (self.enabled, self.hide_text) {
+            (false, _) => "off",
+            (true, false) => "on",
+            (true, true) => "on hide-text",
+        }
+    }
+
+    fn from_name(name: &str) -> NotifyPrefs {
+        NotifyPrefs {
+            enabled: name.starts_with("on"),
+            hide_text: name.ends_with("hide-text"),
+        }
+    }
+}
+
+/// What the browser lets this site do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Notifications may be shown.
+    Granted,
+    /// The person said no (only the browser's site settings can undo it).
+    Denied,
+    /// Not asked yet.
+    Ask,
+    /// This browser has no notifications.
+    Unsupported,
+}
+
+/// A notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// The chat it opens.
+    pub chat: ChatId,
+    /// The chat's title: the sender of a 1:1 chat, or the group's name.
+    pub title: String,
+    /// The message's text, or [`HIDDEN_TEXT`].
+    pub body: String,
+}
+
+/// The chats whose unread count went up since `before` (a chat not in it counts up from
+/// none: a new chat's first message) and that the person is not looking at: every chat when
+/// the tab is hidden, else all but the open one.
+pub fn arrivals(
+    before: &HashMap<ChatId, usize>,
+    chats: &[ChatRow],
+    open: Option<ChatId>,
+    visible: bool,
+    prefs: NotifyPrefs,
+) -> Vec<Arrival> {
+    if !prefs.enabled {
+        return Vec::new();
+    }
+    chats
+        .iter()
+        .filter(|chat| chat.unread > before.get(&chat.id).copied().unwrap_or(0))
+        .filter(|chat| !visible || open != Some(chat.id))
+        .map(|chat| Arrival {
+            chat: chat.id,
+            title: chat.title.clone(),
+            body: match (&chat.last_text, prefs.hide_text) {
+                (Some(text), false) => text.clone(),
+                _ => HIDDEN_TEXT.to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// The choice this browser made (off if none).
+pub fn stored() -> NotifyPrefs {
+    storage()
+        .and_then(|storage| storage.get_item(STORAGE_KEY).ok().flatten())
+        .map(|name| NotifyPrefs::from_name(&name))
+        .unwrap_or_default()
+}
+
+/// Remembers the choice in this browser.
+pub fn store(prefs: NotifyPrefs) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(STORAGE_KEY, prefs.as_str());
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn supported() -> bool {
+    web_sys::window().is_some_and(|window| {
+        js_sys::Reflect::has(&window, &JsValue::from_str("Notification")).unwrap_or(false)
+    })
+}
+
+/// What the browser lets this site do now.
+pub fn permission() -> Permission {
+    if !supported() {
+        return Permission::Unsupported;
+    }
+    match web_sys::Notification::permission() {
+        web_sys::NotificationPermission::Granted => Permission::Granted,
+        web_sys::NotificationPermission::Denied => Permission::Denied,
+        _ => Permission::Ask,
+    }
+}
+
+/// Asks the browser (it shows its prompt; call it from the person's click).
+pub async fn ask() -> Permission {
+    if !supported() {
+        return Permission::Unsupported;
+    }
+    if let Ok(promise) = web_sys::Notification::request_permission() {
+        let _ = JsFuture::from(promise).await;
+    }
+    permission()
+}
+
+/// Shows a notification through the service worker; a browser without one shows nothing.
+pub fn show(arrival: Arrival) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let ready = window.navigator().service_worker().ready();
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(promise) = ready else {
+            return;
+        };
+        let Ok(registration) = JsFuture::from(promise).await else {
+            return;
+        };
+        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(&arrival.body);
+        options.set_tag(&format!("chat-{}", arrival.chat.0));
+        options.set_icon("/icons/icon-192.png");
+        let data = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(
+            &data,
+            &JsValue::from_str("chat"),
+            &JsValue::from_f64(arrival.chat.0 as f64),
+        );
+        options.set_data(&data);
+        match registration.show_notification_with_options(&arrival.title, &options) {
+            Ok(shown) => {
+                if let Err(error) = JsFuture::from(shown).await {
+                    leptos::logging::warn!("cannot show a notification: {error:?}");
+                }
+            }
+            Err(error) => leptos::logging::warn!("cannot show a notification: {error:?}"),
+        }
+    });
+}
+
+thread_local! {
+    static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Calls `open` with the chat of a notification the person clicked (the service worker
+/// posts `{ openChat }` to the tab it focuses). Listens once per page, for the page's life:
+/// later calls (the main screen mounted again after a sign-in) change nothing.
+pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
+    if LISTENING.with(|listening| listening.replace(true)) {
+        return;
+    }
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let listener =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let chat = js_sys::Reflect::get(&event.data(), &JsValue::from_str("openChat"))
+                .ok()
+                .and_then(|chat| chat.as_f64());
+            if let Some(chat) = chat.filter(|chat| *chat >= 0.0) {
+                open(ChatId(chat as u64));
+            }
+        });
+    let _ = window
+        .navigator()
+        .service_worker()
+        .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+    listener.forget();
+}
+
+/// Shows a notification for each chat whose unread count goes up while the person looks
+/// elsewhere, as long as they are on and the browser allows them. Only news counts: while
+/// the connection catches up (a page just opened, a reconnect) counts are taken in silence —
+/// they are what the person has not read, not what just arrived.
+pub fn watch(
+    chats: leptos::prelude::Signal<Vec<ChatRow>>,
+    open: leptos::prelude::Signal<Option<ChatId>>,
+    phase: leptos::prelude::Signal<ConnectionPhase>,
+    prefs: leptos::prelude::RwSignal<NotifyPrefs>,
+) {
+    use leptos::prelude::*;
+
+    let seen = StoredValue::new(HashMap::<ChatId, usize>::new());
+    Effect::new(move |_| {
+        let before = seen.get_value();
+        let online = phase.get_untracked() == ConnectionPhase::Online;
+        let now = chats.with(|chats| {
+            if online && permission() == Permission::Granted {
+                let shown = arrivals(
+                    &before,
+                    chats,
+                    open.get_untracked(),
+                    page_visible(),
+                    prefs.get_untracked(),
+                );
+                shown.into_iter().for_each(show);
+            }
+            chats.iter().map(|chat| (chat.id, chat.unread)).collect()
+        });
+        seen.set_value(now);
+    });
+}
+
+fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|window| window.document())
+        .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+/// Applies a new choice from the settings: turning notifications on asks the browser first
+/// (this runs from the person's click, the moment a prompt makes sense) and stays off, with
+/// `note` saying why, if the browser refuses.
+pub fn change(
+    next: NotifyPrefs,
+    prefs: leptos::prelude::RwSignal<NotifyPrefs>,
+    note: leptos::prelude::RwSignal<Option<String>>,
+) {
+    use leptos::prelude::*;
+
+    let current = prefs.get_untracked();
+    if !next.enabled || current.enabled {
+        store(next);
+        prefs.set(next);
+        note.set(None);
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        let answer = match permission() {
+            Permission::Ask => ask().await,
+            other => other,
+        };
+        let words = match answer {
+            Permission::Granted => {
+                store(next);
+                prefs.set(next);
+                note.set(None);
+                return;
+            }
+            Permission::Denied => {
+                "This browser blocks notifications from Merpati: allow them in its settings for this site"
+            }
+            Permission::Unsupported => "This browser cannot show notifications",
+            Permission::Ask => "Notifications stay off: the browser was not told yes",
+        };
+        // Set even though unchanged, so the checkbox the person ticked shows "off" again.
+        prefs.set(current);
+        note.set(Some(words.to_owned()));
+    });
+}

@@ -1,0 +1,51 @@
+//! The settings' notifications section: whether to be notified of new messages, and whether
+//! a notification shows the message's text.
+
+use leptos::prelude::*;
+
+use crate::notify::NotifyPrefs;
+
+/// Two checkboxes, and what the browser said if it refused.
+#[component]
+pub fn NotificationSettings(
+    /// The choice as it stands.
+    #[prop(into)]
+    prefs: Signal<NotifyPrefs>,
+    /// Words from the browser's answer (blocked, unsupported), if any.
+    #[prop(into)]
+    note: Signal<Option<String>>,
+    /// A new choice (turning them on asks the browser first).
+    on_change: Callback<NotifyPrefs>,
+) -> impl IntoView {
+    view! {
+        <h3>"Notifications"</h3>
+        <label>
+            <input
+                data-testid="setting-notifications"
+                type="checkbox"
+                prop:checked=move || prefs.get().enabled
+                on:change=move |ev| {
+                    let mut next = prefs.get_untracked();
+                    next.enabled = event_target_checked(&ev);
+                    on_change.run(next);
+                }
+            />
+            " Notify me of new messages while I look elsewhere"
+        </label>
+        <label>
+            <input
+                data-testid="setting-notifications-text"
+                type="checkbox"
+                prop:checked=move || !prefs.get().hide_text
+                prop:disabled=move || !prefs.get().enabled
+                on:change=move |ev| {
+                    let mut next = prefs.get_untracked();
+                    next.hide_text = !event_target_checked(&ev);
+                    on_change.run(next);
+                }
+            />
+            " Show the message's text in them"
+        </label>
+        {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> })}
+    }
+}
