@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_app::engine_view::{key_change_words, member_rows, message_rows};
-use merpati_bridge::{ChatRow, ConnectionPhase, MessageRow, MessageStatus};
+use merpati_bridge::{ConnectionPhase, MessageRow, MessageStatus};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::safety_number;
 use merpati_core::timeline::WAITING_TEXT;
@@ -30,6 +30,9 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "support/dom.rs"]
 mod dom;
 use dom::{attr, container, find, find_all, text};
+#[path = "support/rows.rs"]
+mod rows;
+use rows::chat_row;
 
 fn type_into(textarea: &HtmlTextAreaElement, value: &str) {
     textarea.set_value(value);
@@ -235,17 +238,6 @@ async fn the_message_list_renders_messages_in_order_with_their_state() {
         .map(|m| attr(m, "data-msg-id"))
         .collect();
     assert_eq!(ids, ["aa01", "aa02", "aa03", "aa04"]);
-}
-
-fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatRow {
-    ChatRow {
-        id: ChatId(id),
-        title: title.to_owned(),
-        last_text: Some(last.to_owned()),
-        unread,
-        typing: Vec::new(),
-        draft: None,
-    }
 }
 
 #[wasm_bindgen_test]

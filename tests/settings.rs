@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{ChatRow, DeviceRow, Privacy};
+use merpati_bridge::{DeviceRow, Privacy};
 use merpati_page::notify::{self, Arrival, NotifyPrefs};
 use merpati_page::theme::{self, Theme};
 use merpati_page::views::devices::DevicesList;
@@ -25,7 +25,10 @@ mod dom;
 use dom::{attr, container, find, find_all, text};
 #[path = "support/record.rs"]
 mod record;
+#[path = "support/rows.rs"]
+mod rows;
 use record::{click, recorded, recorder};
+use rows::chat_row;
 
 #[wasm_bindgen_test]
 async fn the_settings_checkboxes_show_and_change_the_privacy_settings() {
@@ -178,17 +181,6 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
 }
 
-fn chat_row(id: u64, title: &str, unread: usize, last: &str) -> ChatRow {
-    ChatRow {
-        id: ChatId(id),
-        title: title.to_owned(),
-        last_text: Some(last.to_owned()),
-        unread,
-        typing: Vec::new(),
-        draft: None,
-    }
-}
-
 #[wasm_bindgen_test]
 fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
     let on = NotifyPrefs {
@@ -197,9 +189,9 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
     };
     let before: HashMap<ChatId, usize> = [(ChatId(1), 0), (ChatId(2), 3)].into();
     let chats = vec![
-        chat_row(1, "ayu", 1, "Makan siang?"),
-        chat_row(2, "Keluarga", 3, "sudah"),
-        chat_row(3, "baru", 5, "halo"),
+        chat_row(1, "ayu", "Makan siang?", 1),
+        chat_row(2, "Keluarga", "sudah", 3),
+        chat_row(3, "baru", "halo", 5),
     ];
     // Chat 1 rose; 2 did not; 3 is new, its first messages news.
     let shown = notify::arrivals(&before, &chats, None, true, on);
