@@ -170,6 +170,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<T> {
         loop {
             match this.inbound.next_message() {
                 Ok(Some(message)) => {
+                    tracing::trace!(
+                        kind = message.kind(),
+                        bytes = message.len(),
+                        "WebSocket message received"
+                    );
                     this.on_received(&message);
                     return Poll::Ready(Some(Ok(message)));
                 }
@@ -218,6 +223,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<T> {
                 "a message sent before the last one was written (poll_ready first)",
             )));
         }
+        tracing::trace!(
+            kind = message.kind(),
+            bytes = message.len(),
+            "WebSocket message sent"
+        );
         let (opcode, payload) = frame::encode(message);
         if opcode == OpCode::Close {
             this.close_sent = true;

@@ -48,6 +48,29 @@ pub(crate) enum Message {
     Close(Option<CloseFrame>),
 }
 
+impl Message {
+    /// The message's kind, for logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Message::Text(_) => "text",
+            Message::Binary(_) => "binary",
+            Message::Ping(_) => "ping",
+            Message::Pong(_) => "pong",
+            Message::Close(_) => "close",
+        }
+    }
+
+    /// The payload's length in bytes, for logs (never the payload: it is not the server's to
+    /// log).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+            Message::Close(frame) => frame.as_ref().map_or(0, |frame| 2 + frame.reason.len()),
+        }
+    }
+}
+
 /// The code and reason of a Close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CloseFrame {
