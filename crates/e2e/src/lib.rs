@@ -281,10 +281,24 @@ impl Browser {
         Ok(())
     }
 
-    /// Clicks an element found by testid.
+    /// Clicks an element found by testid (found again if it is drawn anew in between).
     pub async fn click(&self, id: &str) -> Result<(), HarnessError> {
-        self.find(id).await?.click().await?;
-        Ok(())
+        self.click_css(&format!("[data-testid=\"{id}\"]")).await
+    }
+
+    /// Clicks the first element matching a CSS selector; if the app draws it anew between
+    /// finding and clicking (a stale element), it is found again, within [`STEP_TIMEOUT`].
+    pub async fn click_css(&self, css: &str) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            match self.find_css(css).await?.click().await {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if error.is_stale_element_reference()
+                        && tokio::time::Instant::now() < deadline => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// Polls `check` until it returns `Some`, or fails after [`STEP_TIMEOUT`] saying `what`.
@@ -371,7 +385,7 @@ impl Browser {
     /// Opens the chat titled `title` from the chat list.
     pub async fn open_chat(&self, title: &str) -> Result<(), HarnessError> {
         let selector = format!("[data-testid=\"chat-list-item\"][data-title=\"{title}\"]");
-        self.find_css(&selector).await?.click().await?;
+        self.click_css(&selector).await?;
         self.wait_chat_title(title).await
     }
 
@@ -419,8 +433,27 @@ impl Browser {
     }
 
     /// Right-clicks the message whose text is `text` and chooses `item` (a testid) in the
-    /// menu that opens on it.
+    /// menu that opens on it. The row may be drawn anew between being found and being acted
+    /// on (its status or receipts changed): then it is found and right-clicked again.
     pub async fn choose_in_menu(&self, text: &str, item: &str) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            if self.try_choose_in_menu(text, item, deadline).await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("the menu of “{text}” kept being drawn anew").into());
+            }
+        }
+    }
+
+    /// One try of [`Browser::choose_in_menu`]: `false` if the row or its menu went stale.
+    async fn try_choose_in_menu(
+        &self,
+        text: &str,
+        item: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool, HarnessError> {
         let message = self.message_with_text(text).await?;
         let right_click = MouseActions::new("mouse".to_owned())
             .then(PointerAction::MoveToElement {
@@ -435,14 +468,30 @@ impl Browser {
             .then(PointerAction::Up {
                 button: MOUSE_BUTTON_RIGHT,
             });
-        self.client.perform_actions(right_click).await?;
-        let choice = self
-            .eventually(&format!("{item} in the menu of “{text}”"), || async {
-                Ok(message.find(testid(item)).await.ok())
-            })
-            .await?;
-        choice.click().await?;
-        Ok(())
+        match self.client.perform_actions(right_click).await {
+            Err(error) if error.is_stale_element_reference() => return Ok(false),
+            other => other?,
+        }
+        loop {
+            match message.find(testid(item)).await {
+                Ok(choice) => {
+                    return match choice.click().await {
+                        Ok(()) => Ok(true),
+                        Err(error) if error.is_stale_element_reference() => Ok(false),
+                        Err(error) => Err(error.into()),
+                    };
+                }
+                Err(error) if error.is_stale_element_reference() => return Ok(false),
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {
+                    return Err(
+                        format!("timed out waiting for: {item} in the menu of “{text}”").into(),
+                    );
+                }
+            }
+        }
     }
 
     /// Whether the open chat shows a message whose text is exactly `text`, with a descendant

@@ -31,13 +31,10 @@ async fn wait_lacks(browser: &Browser, text: &str, inner: &str) -> Result<(), Ha
 async fn react(browser: &Browser, text: &str, emoji: &str) -> Result<(), HarnessError> {
     browser.choose_in_menu(text, "message-react").await?;
     browser
-        .find_css(&format!(
+        .click_css(&format!(
             "[data-testid=\"emoji-option\"][data-emoji=\"{emoji}\"]"
         ))
-        .await?
-        .click()
-        .await?;
-    Ok(())
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
