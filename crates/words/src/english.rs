@@ -1,0 +1,357 @@
+//! The catalogue's keys, and their English words: the language the code is written in, and
+//! the words any other language falls back to for a key its file lacks.
+//!
+//! A [`Text`] is a fixed sentence or label, with `{placeholders}` the caller fills in
+//! ([`crate::tf`]); a [`Count`] is words about a number, one entry per plural form, with
+//! `{count}` ([`crate::tn`]). Keys are grouped by where the app shows them. A key's name is
+//! what a catalogue file calls it, so renaming one means renaming it in every file (the
+//! catalogues' test says which).
+
+/// Declares [`Text`]: each key with its English words.
+macro_rules! texts {
+    ($($name:ident = $english:literal,)*) => {
+        /// A fixed sentence or label the app shows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Text {
+            $(
+                #[doc = $english]
+                $name,
+            )*
+        }
+
+        impl Text {
+            /// Every text, in the order declared.
+            pub const ALL: &[Text] = &[$(Text::$name,)*];
+
+            /// Its key in a catalogue file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Text::$name => stringify!($name),)*
+                }
+            }
+
+            /// Its English words.
+            pub const fn english(self) -> &'static str {
+                match self {
+                    $(Text::$name => $english,)*
+                }
+            }
+
+            /// The text a catalogue file's key names.
+            pub fn from_name(name: &str) -> Option<Text> {
+                match name {
+                    $(stringify!($name) => Some(Text::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Declares [`Count`]: each key with its English words for one and for other numbers.
+macro_rules! counts {
+    ($($name:ident = ($one:literal, $other:literal),)*) => {
+        /// Words about a number, in the plural form the number takes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Count {
+            $(
+                #[doc = $other]
+                $name,
+            )*
+        }
+
+        impl Count {
+            /// Every count, in the order declared.
+            pub const ALL: &[Count] = &[$(Count::$name,)*];
+
+            /// Its key in a catalogue file (before `.one` / `.other`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Count::$name => stringify!($name),)*
+                }
+            }
+
+            /// Its English words in `form`.
+            pub fn english(self, form: crate::PluralForm) -> &'static str {
+                match (self, form) {
+                    $(
+                        (Count::$name, crate::PluralForm::One) => $one,
+                        (Count::$name, crate::PluralForm::Other) => $other,
+                    )*
+                }
+            }
+
+            /// The count a catalogue file's key names.
+            pub fn from_name(name: &str) -> Option<Count> {
+                match name {
+                    $(stringify!($name) => Some(Count::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+texts! {
+    // The app as a whole.
+    CouldNotStart = "Merpati could not start here — reload the page",
+
+    // Signing in.
+    Tagline = "Messages that always arrive.",
+    Username = "Username",
+    Passphrase = "Passphrase",
+    PassphraseHint = "At least 10 characters. It never leaves this device.",
+    SignIn = "Sign in",
+    CreateAccount = "Create account",
+    SecuringPassphrase = "Securing your passphrase…",
+    ConnectingToMerpati = "Connecting to Merpati…",
+    SigningIn = "Signing in…",
+    UsernameTaken = "That username is taken",
+    NoSuchUser = "No account has that username",
+    WrongPassphrase = "Wrong passphrase for that username",
+    OutOfDate = "This version of Merpati is out of date — reload the page",
+    VeryBusy = "Merpati is very busy right now — try again in a moment",
+    Restarting = "Merpati is restarting — try again in a moment",
+    TooManyAttempts = "Too many failed sign-ins — wait a few minutes, then try again",
+    TooManySignUps = "Too many accounts were made from this network lately — try again later",
+    SignInUnchecked = "The server could not check this sign-in — try again",
+    SignInFailed = "Signing in did not work — try again",
+    Unreachable = "Merpati cannot be reached right now — try again in a moment",
+    UsernameTooShort = "A username needs at least {min} characters",
+    UsernameTooLong = "A username has at most {max} characters",
+    UsernameStartsWithLetter = "A username starts with a letter",
+    UsernameCharacters = "A username may hold only letters a–z, digits and _",
+    PassphraseTooShort = "A passphrase needs at least {min} characters",
+    SignedOutInAnotherTab = "You signed out in another tab",
+    SessionEnded = "This browser was signed out — from another of your devices, or its session ended. Sign in again",
+    DeviceSignedOut = "This device was signed out — sign in again",
+
+    // The main screen.
+    Settings = "Settings",
+    SignOut = "Sign out",
+    NewChat = "New chat",
+    NewGroup = "New group",
+    Dismiss = "Dismiss",
+    PickAChat = "Pick a chat, or start a new one.",
+    Chats = "Chats",
+    Draft = "Draft:",
+    NoChatsYet = "No chats yet. Start one with “New chat”.",
+    Online = "Online",
+    Connecting = "Connecting…",
+    Offline = "Offline",
+    OfflineRetryingIn = "Offline, retrying in {seconds} s",
+    RetryNow = "Retry now",
+
+    // Starting a chat.
+    StartChat = "Start chat",
+    GroupName = "Group name",
+    Members = "Members",
+    CreateGroup = "Create group",
+    Person = "Person",
+    Group = "Group",
+    Close = "Close",
+    ExampleUsername = "e.g. budi",
+    ExampleGroupName = "e.g. Keluarga",
+
+    // A chat.
+    BackToChats = "Back to chats",
+    VerifySafetyNumber = "Verify safety number",
+    CompareSafetyNumber = "Compare this number with {name}'s. If they match, your messages reach only them.",
+    SafetyNumberUnknown = "Not yet available",
+    Ok = "OK",
+    Block = "Block",
+    Unblock = "Unblock",
+    BlockedNotice = "You blocked this person. They cannot message you here.",
+    LeftNotice = "You are no longer a member of this group. You can still read what you received.",
+    UsernameToAdd = "Username to add",
+    AddMember = "Add member",
+    NewGroupName = "New group name",
+    Rename = "Rename",
+    RemoveMemberNamed = "Remove {name}",
+    Remove = "Remove",
+    MakeAdmin = "Make admin",
+    RemoveAdmin = "Remove admin",
+    LeaveGroup = "Leave group",
+    YouMarker = "(you)",
+    AdminLabel = "admin",
+    KeyChanged = "{name}'s security key changed on {date}. Compare the safety number again; nothing you write here is sent until you confirm.",
+    TypingOne = "{name} is typing…",
+    TypingMany = "{names} and {last} are typing…",
+    PresenceOnline = "online",
+    LastSeen = "last seen {when}",
+    JustNow = "just now",
+    Yesterday = "yesterday",
+    JumpToNewest = "Jump to the newest message",
+    CannotBeDoneHere = "That cannot be done here",
+    OpenAChatFirst = "Open a chat first",
+    MessageGone = "That message is not here any more",
+
+    // Writing.
+    ReplyingTo = "Replying to",
+    CancelReply = "Cancel the reply",
+    EditingYourMessage = "Editing your message",
+    CancelEdit = "Cancel the edit",
+    WriteAMessage = "Write a message",
+    Message = "Message",
+    Send = "Send",
+    MessageEmpty = "The message is empty",
+    MessageTooLong = "That message is too long",
+
+    // A message.
+    You = "You",
+    Someone = "Someone",
+    Forwarded = "Forwarded",
+    Edited = "edited",
+    Sending = "Sending…",
+    Sent = "Sent",
+    Delivered = "Delivered",
+    Read = "Read",
+    ReadAt = "Read {time}",
+    NotSent = "Not sent",
+    NotSentBecause = "Not sent: {reason}",
+    ShowQuoted = "Show the message from {name} this answers",
+    ReactionLabel = "{emoji} {count}: {people}",
+    InfoAboutMessage = "Info about this message",
+    Info = "Info",
+    Retry = "Retry",
+    MessageActions = "Message actions",
+    MessageDetails = "Message details",
+    Reply = "Reply",
+    Edit = "Edit",
+    React = "React…",
+    Forward = "Forward…",
+    DeleteForEveryone = "Delete for everyone",
+    DeleteForMe = "Delete for me",
+    ReactWith = "React with {emoji}",
+    NoChatsToForwardTo = "No other chats to forward to",
+    MessageDeleted = "This message was deleted",
+    MessageUnreadable = "⚠ This message cannot be shown by this version of Merpati",
+    MessageWaiting = "🔒 Waiting for this message's key — it opens by itself when it arrives",
+    MessageTampered = "⚠ This message was altered on the way and is not shown",
+    MessageReplayed = "⚠ This is a copy of an earlier message, delivered again by the server, and is not shown",
+    MessageWrongSender = "⚠ This message's sender could not be verified, so it is not shown",
+
+    // What happened in a group.
+    GroupCreated = "{name} created the group “{title}”",
+    MemberAdded = "{name} added {other}",
+    MemberRemoved = "{name} removed {other}",
+    MemberLeft = "{name} left",
+    GroupRenamed = "{name} renamed the group to “{title}”",
+    NowAdmin = "{name} is now an admin",
+    MadeAdmin = "{name} made {other} an admin",
+    NoLongerAdmin = "{other} is no longer an admin (by {name})",
+
+    // What the server refused.
+    CannotChatWithSelf = "That is you — pick someone else to chat with",
+    InvalidGroupName = "A group name needs 1 to 100 characters",
+    TooManyMembers = "A group can have at most 256 members",
+    NoSuchChatAnyMore = "That chat does not exist any more",
+    AlreadyMember = "They are already in this group",
+    NotAGroup = "Only groups take new members",
+    NotAMemberAnyMore = "They are not in this group (any more)",
+    NotAdmin = "Only the group's admins can do that",
+    BlockedByThem = "That person does not accept this from you",
+    QuotaExceeded = "That is more than Merpati keeps for one account for now — try again later",
+    SlowDown = "Slow down a little — try again in a moment",
+    DidNotFinish = "That did not finish — try again",
+    DidNotWork = "That did not work — try again",
+
+    // What the app refused before asking the server.
+    NotConnected = "Not connected — try again when the connection is back",
+    GroupNeedsName = "A group needs a name",
+    GroupNameTooLong = "A group's name is at most {max} characters",
+    NoSuchChat = "That chat does not exist",
+    NoLongerMember = "You are no longer a member of this group",
+    OnlyGroups = "Only a group can do that — this is a one-to-one chat",
+    InGroupAlready = "They are in the group already",
+    NotInGroup = "They are not in this group",
+    TooManyBlocked = "You can block at most {max} people",
+    NoLongerMemberOfChat = "You are no longer a member of this chat",
+    YouBlockedThem = "You blocked this person — unblock them to send messages",
+    NotYourMessage = "You can only edit or delete your own messages",
+    MessageWasDeleted = "That message was deleted",
+    NoTextYet = "That message has no text to use — wait until it has opened",
+    OneEmoji = "A reaction is a single emoji",
+    NeverSent = "That message was never sent — delete it for yourself instead",
+    SomethingWentWrong = "Something went wrong on this device — reload the page",
+
+    // Search.
+    SearchMessages = "Search messages",
+    MessagesFound = "Messages found",
+    NoMessagesFound = "No messages found.",
+
+    // Settings.
+    CloseSettings = "Close settings",
+    Appearance = "Appearance",
+    Theme = "Theme",
+    ThemeSystem = "As the device is set",
+    ThemeLight = "Light",
+    ThemeDark = "Dark",
+    Language = "Language",
+    Privacy = "Privacy",
+    ShareReadReceipts = "Send read receipts (off: nobody sees when you read, and you see nobody's)",
+    SharePresence = "Show when you are online (off: you see nobody's either)",
+    Notifications = "Notifications",
+    NotifyMe = "Notify me of new messages while I look elsewhere",
+    NotificationText = "Show the message's text in them",
+    NotificationsBlocked = "This browser blocks notifications from Merpati: allow them in its settings for this site",
+    NotificationsUnsupported = "This browser cannot show notifications",
+    NotificationsNotAllowed = "Notifications stay off: the browser was not told yes",
+    NewMessage = "New message",
+
+    // Devices.
+    Devices = "Devices",
+    FindingDevices = "Finding where you are signed in…",
+    SignOutDevice = "Sign out {name}",
+    ThisBrowser = "This browser",
+    BrowserDevice = "Browser · device {id}",
+    BrowserNoKeys = "Browser · no keys yet",
+    ActiveToday = "Active today",
+    ActiveYesterday = "Active yesterday",
+    ActiveOn = "Active {date}",
+    SignedInOn = "Signed in {date}",
+
+    // Dates: "27 Nov 2026", "27 Nov 14:05".
+    DayMonthYear = "{day} {month} {year}",
+    DayMonthTime = "{day} {month} {time}",
+    January = "Jan",
+    February = "Feb",
+    March = "Mar",
+    April = "Apr",
+    May = "May",
+    June = "Jun",
+    July = "Jul",
+    August = "Aug",
+    September = "Sep",
+    October = "Oct",
+    November = "Nov",
+    December = "Dec",
+}
+
+counts! {
+    MinutesAgo = ("{count} minute ago", "{count} minutes ago"),
+    HoursAgo = ("{count} hour ago", "{count} hours ago"),
+    DaysAgo = ("{count} day ago", "{count} days ago"),
+    Unread = ("{count} unread message", "{count} unread messages"),
+    MembersCount = ("Members ({count})", "Members ({count})"),
+    WaitingToSend = (
+        "{count} message will be sent when the connection is back",
+        "{count} messages will be sent when the connection is back"
+    ),
+}
+
+/// The short names of the months, January first: what dates are written with.
+pub const MONTHS: [Text; 12] = [
+    Text::January,
+    Text::February,
+    Text::March,
+    Text::April,
+    Text::May,
+    Text::June,
+    Text::July,
+    Text::August,
+    Text::September,
+    Text::October,
+    Text::November,
+    Text::December,
+];
