@@ -10,11 +10,15 @@ const CACHE_PREFIX = "merpati-app-";
 const CACHE = CACHE_PREFIX + VERSION;
 
 // The engine worker's files: the page starts the worker (index.html does not link them) and
-// trunk keeps their names across releases, so they are fetched network-first (below).
+// trunk keeps their names across releases, so they are fetched network-first (below); the
+// same for the language catalogues.
 const WORKER_FILES = [
   "/merpati-worker_loader.js",
   "/merpati-worker.js",
   "/merpati-worker_bg.wasm",
+  // The catalogues of the languages besides English (crates/page/src/language.rs): fetched
+  // by the page, not linked, and named alike in every release.
+  "/locales/id.txt",
 ];
 
 // The app's files: index.html and everything it links (trunk gives them hashed names).

@@ -3,7 +3,8 @@
 //! The page links no engine code, so everything it renders crosses the bridge in the
 //! bridge's own types (`merpati_bridge::view`). This module is the one place that converts:
 //! the engine's chat summaries, timeline items, members, connection phase and key changes
-//! become rows in words (local times, usernames, the key-change sentence). The matches over
+//! become rows in words (local times, usernames, the key-change sentence), in the language
+//! the page speaks (`merpati_words`). The matches over
 //! the engine's enums are exhaustive, so a new engine state fails to compile here rather than
 //! showing wrongly.
 
@@ -16,6 +17,8 @@ use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
 use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
+
+use merpati_words::{Text, t, tf};
 
 use crate::services::clock;
 
@@ -66,28 +69,31 @@ pub fn view_of(
 /// used to the day, so "today", "yesterday" or the date is all there is to say.
 fn device_row(session: &SessionInfo, now_ms: u64) -> DeviceRow {
     let name = if session.current {
-        "This browser".to_owned()
+        t(Text::ThisBrowser)
     } else {
         match &session.device {
-            Some(device) => format!("Browser · device {}", hex_prefix(&device.0)),
-            None => "Browser · no keys yet".to_owned(),
+            Some(device) => tf(Text::BrowserDevice, &[("id", &hex_prefix(&device.0))]),
+            None => t(Text::BrowserNoKeys),
         }
     };
     let today = clock::local_date(now_ms);
     let yesterday = clock::local_date(now_ms.saturating_sub(DAY_MS));
     let last_day = clock::local_date(session.last_used_ms);
     let last_active = if session.current || last_day == today {
-        "Active today".to_owned()
+        t(Text::ActiveToday)
     } else if last_day == yesterday {
-        "Active yesterday".to_owned()
+        t(Text::ActiveYesterday)
     } else {
-        format!("Active {last_day}")
+        tf(Text::ActiveOn, &[("date", &last_day)])
     };
     DeviceRow {
         session: session.session,
         name,
         last_active,
-        signed_in: format!("Signed in {}", clock::local_date(session.created_ms)),
+        signed_in: tf(
+            Text::SignedInOn,
+            &[("date", &clock::local_date(session.created_ms))],
+        ),
         current: session.current,
     }
 }
@@ -127,7 +133,7 @@ pub fn search_rows(engine: &Engine, hits: Vec<SearchHit>) -> Vec<SearchRow> {
                 seq: hit.seq,
                 id: hit.id,
                 sender: if Some(hit.sender) == me {
-                    "You".to_owned()
+                    t(Text::You)
                 } else {
                     name_in(engine, hit.chat_id, hit.sender)
                 },
@@ -171,7 +177,7 @@ pub fn receipt_rows(engine: &Engine, chat: ChatId, id: ClientMsgId) -> MessageRe
                     .person
                     .username
                     .map(|name| name.to_string())
-                    .unwrap_or_else(|| "Someone".to_owned()),
+                    .unwrap_or_else(|| t(Text::Someone)),
                 state: match (receipt.delivered, receipt.read) {
                     (_, true) => ReceiptState::Read,
                     (true, false) => ReceiptState::Delivered,
@@ -237,7 +243,7 @@ fn name_in(engine: &Engine, chat: ChatId, user: UserId) -> String {
     engine
         .member_name(chat, user)
         .map(Username::to_string)
-        .unwrap_or_else(|| "Someone".to_owned())
+        .unwrap_or_else(|| t(Text::Someone))
 }
 
 /// One emoji under a message, with who chose it by name.
@@ -249,7 +255,7 @@ fn reaction_row(reaction: ReactionSummary) -> ReactionRow {
             .people
             .into_iter()
             .map(|Person { username, .. }| {
-                username.map_or_else(|| "Someone".to_owned(), |name| name.to_string())
+                username.map_or_else(|| t(Text::Someone), |name| name.to_string())
             })
             .collect(),
         mine: reaction.mine,
@@ -259,10 +265,12 @@ fn reaction_row(reaction: ReactionSummary) -> ReactionRow {
 /// The key-change banner's words for a chat, while a member's key change is unacknowledged.
 pub fn key_change_words(engine: &Engine, chat: ChatId) -> Option<String> {
     let (name, at_ms) = engine.key_change(chat)?;
-    Some(format!(
-        "{name}'s security key changed on {}. Compare the safety number again; nothing you \
-         write here is sent until you confirm.",
-        clock::local_date(at_ms)
+    Some(tf(
+        Text::KeyChanged,
+        &[
+            ("name", &name.to_string()),
+            ("date", &clock::local_date(at_ms)),
+        ],
     ))
 }
 

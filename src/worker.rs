@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
 use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
+use merpati_words::{Catalogue, Language, refusals};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -114,7 +115,12 @@ impl EngineWorker {
                 Command::Start {
                     db_name,
                     socket_url,
-                } => self.start(&db_name, &socket_url),
+                    language,
+                    catalogue,
+                } => {
+                    speak(&language, &catalogue);
+                    self.start(&db_name, &socket_url);
+                }
                 _ => leptos::logging::warn!("the page asked for something before starting"),
             }
             return;
@@ -130,7 +136,7 @@ impl EngineWorker {
             Command::SendText { chat, text } => {
                 let sent = client.act(|engine| engine.send_text(chat, &text, clock::now_ms()));
                 if let Err(error) = sent {
-                    self.post(Update::RequestError(error.to_string()));
+                    self.post(Update::RequestError(error.words()));
                 }
             }
             Command::SendReply { chat, target, text } => self.action_done(
@@ -302,7 +308,7 @@ impl EngineWorker {
     ) {
         let username = match Username::parse(username) {
             Ok(username) => username,
-            Err(error) => return self.post(Update::AuthError(error.to_string())),
+            Err(error) => return self.post(Update::AuthError(refusals::username(&error))),
         };
         let (worker, client, passphrase) = (self.clone(), client.clone(), passphrase.to_owned());
         wasm_bindgen_futures::spawn_local(async move {
@@ -316,13 +322,13 @@ impl EngineWorker {
     /// Tells the page why an action on a message was refused, if it was (the engine's words).
     fn action_done<T>(&self, done: Result<T, merpati_core::SendError>) {
         if let Err(error) = done {
-            self.post(Update::ActionError(error.to_string()));
+            self.post(Update::ActionError(error.words()));
         }
     }
 
     fn request_made(&self, made: Result<(), merpati_core::RequestError>) {
         if let Err(error) = made {
-            self.post(Update::RequestError(error.to_string()));
+            self.post(Update::RequestError(error.words()));
         }
     }
 
@@ -457,5 +463,19 @@ async fn load_back_to(client: &Client, chat: ChatId, seq: Seq) {
         if client.read(|engine| engine.older_wanted_before(chat)) == before {
             return;
         }
+    }
+}
+
+/// Speaks the page's language: its catalogue, parsed, becomes this thread's words. A
+/// catalogue that does not parse (a build that shipped a broken file) leaves English, which
+/// is better than no words; the catalogues' test keeps that from shipping.
+fn speak(code: &str, catalogue: &str) {
+    let language = Language::from_code(code).unwrap_or_default();
+    if language == Language::English {
+        return;
+    }
+    match Catalogue::parse(language, catalogue) {
+        Ok(catalogue) => merpati_words::install(catalogue),
+        Err(error) => leptos::logging::warn!("the {code} catalogue does not parse: {error}"),
     }
 }

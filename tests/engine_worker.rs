@@ -28,6 +28,8 @@ fn started_worker() -> (EngineWorker, Rc<RefCell<Vec<Update>>>) {
     worker.handle(Command::Start {
         db_name: format!("merpati-test-worker-{}", js_sys::Math::random()),
         socket_url: NO_SERVER.to_owned(),
+        language: "en".to_owned(),
+        catalogue: String::new(),
     });
     (worker, heard)
 }

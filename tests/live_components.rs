@@ -189,13 +189,13 @@ async fn a_direct_chat_header_says_online_or_when_last_seen() {
         at_ms: (NOW_MS as u64) - 5 * 60_000 - 10_000,
     }));
     leptos::task::tick().await;
-    assert_eq!(text(&find(&root, "presence")), "last seen 5 min ago");
+    assert_eq!(text(&find(&root, "presence")), "last seen 5 minutes ago");
 
     chat.presence.set(Some(Presence::LastSeen {
         at_ms: (NOW_MS as u64) - 3 * 3_600_000,
     }));
     leptos::task::tick().await;
-    assert_eq!(text(&find(&root, "presence")), "last seen 3 h ago");
+    assert_eq!(text(&find(&root, "presence")), "last seen 3 hours ago");
 
     chat.presence.set(Some(Presence::Hidden));
     leptos::task::tick().await;

@@ -1,4 +1,5 @@
-//! The settings panel in headless Chromium: the theme's choice and what it does to the page,
+//! The settings panel in headless Chromium: the theme's and the language's choice and what
+//! they do to the page,
 //! the privacy checkboxes, the notifications section and which arrivals it notifies of, and
 //! the devices section — where the account is signed in, and signing another browser out.
 
@@ -14,6 +15,7 @@ use merpati_page::views::notifications::NotificationSettings;
 use merpati_page::views::settings::SettingsPanel;
 use merpati_protocol::ChatId;
 use merpati_protocol::sessions::SessionRef;
+use merpati_words::{Catalogue, Language};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -40,6 +42,8 @@ async fn the_settings_checkboxes_show_and_change_the_privacy_settings() {
             <SettingsPanel
                 theme=Theme::System
                 on_theme=Callback::new(|_| {})
+                language=Language::English
+                on_language=Callback::new(|_| {})
                 privacy
                 on_change
                 on_close=Callback::new(|()| {})
@@ -82,6 +86,8 @@ async fn the_theme_select_shows_the_theme_and_reports_the_one_chosen() {
             <SettingsPanel
                 theme
                 on_theme
+                language=Language::English
+                on_language=Callback::new(|_| {})
                 privacy=Privacy::default()
                 on_change
                 on_close=Callback::new(|()| {})
@@ -103,6 +109,88 @@ async fn the_theme_select_shows_the_theme_and_reports_the_one_chosen() {
     theme.set(Theme::Light);
     leptos::task::tick().await;
     assert_eq!(select.value(), "light");
+}
+
+#[wasm_bindgen_test]
+async fn the_language_select_names_each_language_in_itself_and_reports_the_one_chosen() {
+    let (on_language, chosen) = recorder::<Language>();
+    let (on_change, _) = recorder::<Privacy>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <SettingsPanel
+                theme=Theme::System
+                on_theme=Callback::new(|_| {})
+                language=Language::Indonesian
+                on_language
+                privacy=Privacy::default()
+                on_change
+                on_close=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let select: HtmlSelectElement = find(&root, "language-select").dyn_into().expect("a select");
+    assert_eq!(select.value(), "id");
+    let options: Vec<(String, String)> = (0..select.length())
+        .filter_map(|index| select.item(index))
+        .map(|option| (text(&option), attr(&option, "lang")))
+        .collect();
+    assert_eq!(
+        options,
+        vec![
+            ("English".to_owned(), "en".to_owned()),
+            ("Bahasa Indonesia".to_owned(), "id".to_owned()),
+        ]
+    );
+
+    select.set_value("en");
+    select
+        .dispatch_event(&web_sys::Event::new("change").expect("an event"))
+        .expect("dispatched");
+    leptos::task::tick().await;
+    assert_eq!(recorded(&chosen), vec![Language::English]);
+}
+
+#[wasm_bindgen_test]
+async fn with_indonesian_installed_the_settings_speak_indonesian() {
+    let indonesian = Catalogue::parse(
+        Language::Indonesian,
+        include_str!("../public/locales/id.txt"),
+    )
+    .expect("the catalogue parses");
+    merpati_words::install(indonesian);
+    let (on_change, _) = recorder::<Privacy>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <SettingsPanel
+                theme=Theme::System
+                on_theme=Callback::new(|_| {})
+                language=Language::Indonesian
+                on_language=Callback::new(|_| {})
+                privacy=Privacy::default()
+                on_change
+                on_close=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let shown = text(&root);
+    merpati_words::install(Catalogue::english());
+    assert!(shown.contains("Pengaturan"), "{shown}");
+    assert!(shown.contains("Kirim tanda dibaca"), "{shown}");
+    assert!(!shown.contains("Settings"), "{shown}");
+    let theme_names: Vec<String> = find(&root, "theme-select")
+        .dyn_into::<HtmlSelectElement>()
+        .map(|select| {
+            (0..select.length())
+                .filter_map(|i| select.item(i))
+                .map(|o| text(&o))
+                .collect()
+        })
+        .expect("a select");
+    assert_eq!(theme_names, vec!["Sesuai perangkat", "Terang", "Gelap"]);
 }
 
 #[wasm_bindgen_test]
@@ -226,7 +314,7 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
     };
     assert_eq!(
         notify::arrivals(&before, &chats, None, true, hidden)[0].body,
-        notify::HIDDEN_TEXT
+        notify::HIDDEN_TEXT.english()
     );
     assert!(notify::arrivals(&before, &chats, None, true, NotifyPrefs::default()).is_empty());
 }

@@ -1,8 +1,7 @@
-//! The time now, and local clock times and dates for messages.
+//! The time now, and local clock times and dates for messages, in the language in use
+//! (`merpati_words::dates` words them; the browser's calendar says what they are).
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+use merpati_words::dates;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -20,13 +19,15 @@ pub fn local_time(ms: u64) -> String {
     if same_day {
         return time;
     }
-    let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
-    format!("{} {month} {time}", date.get_date())
+    dates::date_and_time(date.get_date(), date.get_month(), &time)
 }
 
 /// A day as the person's calendar shows it: `27 Nov 2026`.
 pub fn local_date(ms: u64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    let month = MONTHS.get(date.get_month() as usize).copied().unwrap_or("");
-    format!("{} {month} {}", date.get_date(), date.get_full_year())
+    dates::date(
+        date.get_date(),
+        date.get_month(),
+        date.get_full_year() as i32,
+    )
 }

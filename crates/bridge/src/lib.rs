@@ -69,6 +69,11 @@ pub enum Command {
         db_name: String,
         /// `ws(s)://host/ws` of the page's own origin.
         socket_url: String,
+        /// The language the page speaks (`merpati_words::Language::code`), so the worker's
+        /// words — times, system lines, refusals — are in it too.
+        language: String,
+        /// That language's catalogue file as the page loaded it; empty for English.
+        catalogue: String,
     },
     /// Sign up or in. Both were checked by the page already (username syntax, passphrase
     /// length: `merpati_protocol::passphrase`); the worker stretches the passphrase and
@@ -325,6 +330,8 @@ mod tests {
             Command::Start {
                 db_name: "merpati".to_owned(),
                 socket_url: "ws://127.0.0.1:8080/ws".to_owned(),
+                language: "id".to_owned(),
+                catalogue: "SignIn = Masuk\n".to_owned(),
             },
             Command::Authenticate {
                 mode: AuthMode::Login,

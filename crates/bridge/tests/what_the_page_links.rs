@@ -1,21 +1,25 @@
 //! The page's module links no engine code.
 //!
 //! The page (`crates/page`) is the app's initial download. Its code cannot import the engine
-//! (`merpati-core`): the compiler refuses, because neither the page nor the bridge it talks to
-//! the worker through depends on it. That leaves one way back in — listing the engine in one
-//! of those two manifests — and this test closes it.
+//! (`merpati-core`): the compiler refuses, because neither the page, the bridge it talks to
+//! the worker through, nor the words it shows (`merpati-words`) depends on it. That leaves
+//! one way back in — listing the engine in one of those manifests — and this test closes it.
 
 /// The manifests of every workspace crate the page links.
-const PAGE_SIDE: [(&str, &str); 2] = [
+const PAGE_SIDE: [(&str, &str); 3] = [
     (
         "crates/page/Cargo.toml",
         include_str!("../../page/Cargo.toml"),
     ),
     ("crates/bridge/Cargo.toml", include_str!("../Cargo.toml")),
+    (
+        "crates/words/Cargo.toml",
+        include_str!("../../words/Cargo.toml"),
+    ),
 ];
 
 #[test]
-fn neither_the_page_nor_the_bridge_depends_on_the_engine() {
+fn neither_the_page_nor_what_it_links_depends_on_the_engine() {
     for (path, manifest) in PAGE_SIDE {
         let naming_the_engine: Vec<&str> = manifest
             .lines()
@@ -44,7 +48,7 @@ fn the_page_links_only_the_workspace_crates_meant_for_it() {
             .collect();
         for name in workspace_crates {
             assert!(
-                ["merpati-protocol", "merpati-bridge"].contains(&name),
+                ["merpati-protocol", "merpati-bridge", "merpati-words"].contains(&name),
                 "{path} depends on {name}: if it is meant for the page, check it links no \
                  engine and list its manifest in PAGE_SIDE"
             );

@@ -110,11 +110,24 @@ impl Meeting {
 
     /// `name` signs up (with [`PASSPHRASE`]) in a new browser, which shows the main screen.
     pub async fn sign_up(&self, name: &str) -> Result<Browser, HarnessError> {
-        let browser = self.driver.browser().await?;
+        self.sign_up_with(name, &[]).await
+    }
+
+    /// [`Meeting::sign_up`] in a browser started with more flags ([`INDONESIAN`], say).
+    pub async fn sign_up_with(
+        &self,
+        name: &str,
+        extra_args: &[&str],
+    ) -> Result<Browser, HarnessError> {
+        let browser = self.driver.browser_with(extra_args).await?;
         browser.sign_up(&self.url, name, PASSPHRASE).await?;
         Ok(browser)
     }
 }
+
+/// Chromium's flags for a browser set to Bahasa Indonesia: `navigator.languages` and the
+/// `Accept-Language` it sends.
+pub const INDONESIAN: &[&str] = &["--lang=id-ID", "--accept-lang=id-ID,id"];
 
 /// One chromedriver process.
 #[derive(Debug)]

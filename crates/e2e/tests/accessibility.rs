@@ -1,11 +1,12 @@
 //! Accessibility: axe-core's rules (from the npm registry, `scripts/tools.sh --browser` puts
 //! it in `.tools/`) run in Chromium on the sign-in screen, the chat list, an open 1:1 chat
-//! and a group, in the light theme and the dark; any finding of serious or critical impact
+//! and a group, in the light theme and the dark, in English and in Bahasa Indonesia (the
+//! browser's language); any finding of serious or critical impact
 //! fails the test, with what and where.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
-use merpati_e2e::{Browser, HarnessError, Meeting, workspace_root};
+use merpati_e2e::{Browser, HarnessError, INDONESIAN, Meeting, workspace_root};
 use serde_json::Value;
 
 /// What the page's findings are checked against: axe's own impact levels.
@@ -88,45 +89,83 @@ async fn audit(
     Ok(())
 }
 
+/// Audits every screen with browsers started with `flags` (a language), people named `names`.
+async fn audit_screens(
+    meeting: &Meeting,
+    axe: &str,
+    language: &str,
+    flags: &[&str],
+    names: [&str; 3],
+    found: &mut Vec<String>,
+) -> Result<(), HarnessError> {
+    let [first, second, third] = names;
+    let visitor = meeting.driver.browser_with(flags).await?;
+    visitor.open(&meeting.url).await?;
+    visitor.find("auth-register").await?;
+    audit(&visitor, axe, &format!("{language}, sign-in"), found).await?;
+    visitor.close().await?;
+
+    let one = meeting.sign_up_with(first, flags).await?;
+    let two = meeting.sign_up_with(second, flags).await?;
+    let three = meeting.sign_up_with(third, flags).await?;
+    audit(&one, axe, &format!("{language}, chat list"), found).await?;
+
+    one.start_chat(second).await?;
+    one.send("Halo, sudah sampai?").await?;
+    two.open_chat(first).await?;
+    two.send("Sudah, terima kasih!").await?;
+    one.wait_messages(&["Halo, sudah sampai?", "Sudah, terima kasih!"])
+        .await?;
+    audit(&one, axe, &format!("{language}, 1:1 chat"), found).await?;
+
+    let group = format!("Keluarga {first}");
+    one.create_group(&group, &format!("{second}, {third}"))
+        .await?;
+    one.send("Makan malam jam tujuh").await?;
+    three.open_chat(&group).await?;
+    three.send("Siap").await?;
+    one.wait_messages(&["Makan malam jam tujuh", "Siap"])
+        .await?;
+    one.click("settings").await?;
+    one.find("devices").await?;
+    audit(
+        &one,
+        axe,
+        &format!("{language}, group with the settings open"),
+        found,
+    )
+    .await?;
+
+    for browser in [one, two, three] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
-async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_either_theme()
+async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_either_theme_or_language()
 -> Result<(), HarnessError> {
     let axe = axe_source()?;
     let meeting = Meeting::start().await?;
     let mut found = Vec::new();
-
-    let visitor = meeting.driver.browser().await?;
-    visitor.open(&meeting.url).await?;
-    visitor.find("auth-register").await?;
-    audit(&visitor, &axe, "sign-in", &mut found).await?;
-    visitor.close().await?;
-
-    let ayu = meeting.sign_up("ayu").await?;
-    let bima = meeting.sign_up("bima").await?;
-    let citra = meeting.sign_up("citra").await?;
-    audit(&ayu, &axe, "chat list", &mut found).await?;
-
-    ayu.start_chat("bima").await?;
-    ayu.send("Halo Bima, sudah sampai?").await?;
-    bima.open_chat("ayu").await?;
-    bima.send("Sudah, terima kasih!").await?;
-    ayu.wait_messages(&["Halo Bima, sudah sampai?", "Sudah, terima kasih!"])
-        .await?;
-    audit(&ayu, &axe, "1:1 chat", &mut found).await?;
-
-    ayu.create_group("Keluarga", "bima, citra").await?;
-    ayu.send("Makan malam jam tujuh").await?;
-    citra.open_chat("Keluarga").await?;
-    citra.send("Siap").await?;
-    ayu.wait_messages(&["Makan malam jam tujuh", "Siap"])
-        .await?;
-    ayu.click("settings").await?;
-    ayu.find("devices").await?;
-    audit(&ayu, &axe, "group with the settings open", &mut found).await?;
-
-    for browser in [ayu, bima, citra] {
-        browser.close().await?;
-    }
+    audit_screens(
+        &meeting,
+        &axe,
+        "English",
+        &[],
+        ["ayu", "bima", "citra"],
+        &mut found,
+    )
+    .await?;
+    audit_screens(
+        &meeting,
+        &axe,
+        "Indonesian",
+        INDONESIAN,
+        ["dewi", "eka", "fajar"],
+        &mut found,
+    )
+    .await?;
     assert!(
         found.is_empty(),
         "serious or critical accessibility findings:\n{}",

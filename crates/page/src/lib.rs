@@ -23,8 +23,11 @@
 //! - [`offline`]: the service worker that lets the app open without the server.
 //! - [`notify`]: notifications of new messages while the person looks elsewhere.
 //! - [`theme`]: light, dark or the system's, chosen per browser and shown from the first paint.
+//! - [`language`]: English or Bahasa Indonesia, the browser's or chosen, spoken before the first
+//!   paint (the words themselves are `merpati_words`).
 
 pub mod engine_link;
+pub mod language;
 pub mod live;
 pub mod message_actions;
 pub mod notify;

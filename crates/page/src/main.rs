@@ -3,5 +3,9 @@
 fn main() {
     console_error_panic_hook::set_once();
     merpati_page::offline::register_service_worker();
-    leptos::mount::mount_to_body(merpati_page::App);
+    // The app is drawn once its language is known, so it never shows another first.
+    wasm_bindgen_futures::spawn_local(async {
+        merpati_page::language::speak().await;
+        leptos::mount::mount_to_body(merpati_page::App);
+    });
 }

@@ -10,6 +10,7 @@ use leptos::prelude::Set;
 use merpati_bridge::Command;
 use merpati_protocol::ClientMsgId;
 use merpati_protocol::content::text_body;
+use merpati_words::{Text, refusals, t};
 
 use crate::state::AppContext;
 use crate::views::chat_view::MessageAction;
@@ -19,14 +20,12 @@ impl AppContext {
     /// composer.
     pub fn message_action(self, action: MessageAction) -> Result<(), String> {
         let Some(chat) = self.open_chat_id_untracked() else {
-            return Err("Open a chat first".to_owned());
+            return Err(t(Text::OpenAChatFirst));
         };
-        let target = |id: &str| {
-            ClientMsgId::from_hex(id).ok_or_else(|| "That message is not here any more".to_owned())
-        };
+        let target = |id: &str| ClientMsgId::from_hex(id).ok_or_else(|| t(Text::MessageGone));
         let command = match action {
             MessageAction::Reply { target: id, text } => {
-                text_body(&text).map_err(|error| error.to_string())?;
+                text_body(&text).map_err(refusals::text_body)?;
                 Command::SendReply {
                     chat,
                     target: target(&id)?,
@@ -34,7 +33,7 @@ impl AppContext {
                 }
             }
             MessageAction::Edit { target: id, text } => {
-                text_body(&text).map_err(|error| error.to_string())?;
+                text_body(&text).map_err(refusals::text_body)?;
                 Command::Edit {
                     chat,
                     target: target(&id)?,

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use merpati_bridge::{ChatRow, ConnectionPhase};
 use merpati_protocol::ChatId;
+use merpati_words::{Text, t};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -21,7 +22,7 @@ use wasm_bindgen_futures::JsFuture;
 pub const STORAGE_KEY: &str = "merpati.notifications";
 
 /// What a hidden text says instead.
-pub const HIDDEN_TEXT: &str = "New message";
+pub const HIDDEN_TEXT: Text = Text::NewMessage;
 
 /// Whether to notify, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,7 +96,7 @@ pub fn arrivals(
             title: chat.title.clone(),
             body: match (&chat.last_text, prefs.hide_text) {
                 (Some(text), false) => text.clone(),
-                _ => HIDDEN_TEXT.to_owned(),
+                _ => t(HIDDEN_TEXT),
             },
         })
         .collect()
@@ -283,14 +284,12 @@ pub fn change(
                 note.set(None);
                 return;
             }
-            Permission::Denied => {
-                "This browser blocks notifications from Merpati: allow them in its settings for this site"
-            }
-            Permission::Unsupported => "This browser cannot show notifications",
-            Permission::Ask => "Notifications stay off: the browser was not told yes",
+            Permission::Denied => Text::NotificationsBlocked,
+            Permission::Unsupported => Text::NotificationsUnsupported,
+            Permission::Ask => Text::NotificationsNotAllowed,
         };
         // Set even though unchanged, so the checkbox the person ticked shows "off" again.
         prefs.set(current);
-        note.set(Some(words.to_owned()));
+        note.set(Some(t(words)));
     });
 }

@@ -1,6 +1,7 @@
 //! The screens: they take the app context and hand its signals and actions to the views.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t};
 
 use crate::state::use_app;
 use crate::views::auth::AuthForm;
@@ -13,7 +14,7 @@ use crate::views::notifications::NotificationSettings;
 use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
 use crate::views::signals::UnreadTitle;
-use crate::{notify, theme};
+use crate::{language, notify, theme};
 
 /// Sign in or create an account.
 #[component]
@@ -70,10 +71,10 @@ pub fn MainScreen() -> impl IntoView {
                         settings_open.set(opening);
                     }
                 >
-                    "Settings"
+                    {t(Text::Settings)}
                 </button>
                 <button data-testid="logout" type="button" on:click=move |_| app.sign_out()>
-                    "Sign out"
+                    {t(Text::SignOut)}
                 </button>
             </header>
             <Show when=move || settings_open.get()>
@@ -84,6 +85,12 @@ pub fn MainScreen() -> impl IntoView {
                             leptos::logging::warn!("cannot show the theme: {error:?}");
                         }
                         theme.set(chosen);
+                    })
+                    language=merpati_words::language()
+                    on_language=Callback::new(move |chosen| {
+                        if let Err(error) = language::choose(chosen) {
+                            leptos::logging::warn!("cannot speak that language: {error:?}");
+                        }
                     })
                     privacy=app.privacy()
                     on_change=Callback::new(move |privacy| app.set_privacy(privacy))
@@ -110,14 +117,14 @@ pub fn MainScreen() -> impl IntoView {
                         class="primary"
                         on:click=move |_| app.show_new_chat(Some(NewChatMode::Direct))
                     >
-                        "New chat"
+                        {t(Text::NewChat)}
                     </button>
                     <button
                         data-testid="new-group"
                         type="button"
                         on:click=move |_| app.show_new_chat(Some(NewChatMode::Group))
                     >
-                        "New group"
+                        {t(Text::NewGroup)}
                     </button>
                 </div>
                 <Show when=move || new_chat.get().is_some()>
@@ -136,7 +143,7 @@ pub fn MainScreen() -> impl IntoView {
                         </p>
                         <button
                             type="button"
-                            aria-label="Dismiss"
+                            aria-label=t(Text::Dismiss)
                             on:click=move |_| app.dismiss_request_error()
                         >
                             "×"
@@ -168,7 +175,7 @@ pub fn MainScreen() -> impl IntoView {
             <section class="conversation">
                 <Show
                     when=move || open_chat_id.with(Option::is_some)
-                    fallback=|| view! { <p class="placeholder">"Pick a chat, or start a new one."</p> }
+                    fallback=|| view! { <p class="placeholder">{t(Text::PickAChat)}</p> }
                 >
                     <ChatView
                         key=Signal::derive(move || open_chat_id.get().map_or(0, |chat| chat.0))

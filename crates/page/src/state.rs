@@ -21,7 +21,8 @@ use merpati_bridge::{
 };
 use merpati_protocol::content::text_body;
 use merpati_protocol::passphrase::check_passphrase;
-use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId, Username};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
+use merpati_words::{Text, refusals, t};
 
 use crate::engine_link::{self, EngineLink};
 use crate::views::new_chat::NewChatMode;
@@ -131,7 +132,7 @@ pub fn provide_app_context() -> AppContext {
         }
         Update::AuthFailed(code) => {
             auth_step.set(None);
-            auth_error.set(Some(auth_failure_words(code).to_owned()));
+            auth_error.set(Some(refusals::sign_in(code)));
             show(screen, Screen::Auth);
         }
         // The worker has opened the chat; the next view shows it.
@@ -140,7 +141,7 @@ pub fn provide_app_context() -> AppContext {
             new_chat.set(None);
         }
         Update::RequestFailed(code) => {
-            request_error.set(Some(request_failure_words(code).to_owned()));
+            request_error.set(Some(refusals::request(code)));
         }
         Update::RequestError(words) => request_error.set(Some(words)),
         Update::ActionError(words) => action_error.set(Some(words)),
@@ -149,20 +150,21 @@ pub fn provide_app_context() -> AppContext {
             new_chat.set(None);
             request_error.set(None);
             auth_step.set(None);
-            auth_error.set(signed_out_words(reason).map(str::to_owned));
+            auth_error.set(signed_out_words(reason));
             show(screen, Screen::Auth);
         }
     };
     let on_failure = move || {
         auth_step.set(None);
-        auth_error.set(Some(
-            "Merpati could not start here — reload the page".to_owned(),
-        ));
+        auth_error.set(Some(t(Text::CouldNotStart)));
         show(screen, Screen::Auth);
     };
+    let (language, catalogue) = crate::language::spoken();
     let start = Command::Start {
         db_name: DATABASE_NAME.to_owned(),
         socket_url: engine_link::socket_url().unwrap_or_default(),
+        language: language.code().to_owned(),
+        catalogue,
     };
     let link = EngineLink::start(engine_link::WORKER_SCRIPT, start, on_update, on_failure)
         .map_err(|error| leptos::logging::warn!("could not start the engine worker: {error:?}"))
@@ -369,12 +371,11 @@ impl AppContext {
         let (step, phase) = (self.auth_step, self.phase());
         Signal::derive(move || {
             step.get().map(|step| {
-                match (step, phase.get()) {
-                    (AuthStep::Deriving, _) => "Securing your passphrase…",
-                    (AuthStep::Contacting, ConnectionPhase::Offline) => "Connecting to Merpati…",
-                    (AuthStep::Contacting, _) => "Signing in…",
-                }
-                .to_owned()
+                t(match (step, phase.get()) {
+                    (AuthStep::Deriving, _) => Text::SecuringPassphrase,
+                    (AuthStep::Contacting, ConnectionPhase::Offline) => Text::ConnectingToMerpati,
+                    (AuthStep::Contacting, _) => Text::SigningIn,
+                })
             })
         })
     }
@@ -405,11 +406,11 @@ impl AppContext {
 
     fn authenticate(self, mode: AuthMode, username: String, passphrase: String) {
         if let Err(error) = Username::parse(&username) {
-            self.auth_error.set(Some(error.to_string()));
+            self.auth_error.set(Some(refusals::username(&error)));
             return;
         }
-        if let Err(error) = check_passphrase(&passphrase) {
-            self.auth_error.set(Some(error.to_string()));
+        if check_passphrase(&passphrase).is_err() {
+            self.auth_error.set(Some(refusals::passphrase_too_short()));
             return;
         }
         self.auth_error.set(None);
@@ -432,9 +433,9 @@ impl AppContext {
     /// Sends a text to the chat on screen; `Err` carries words for the composer.
     pub fn send_text(self, text: String) -> Result<(), String> {
         let Some(chat) = self.open_chat_id_untracked() else {
-            return Err("Open a chat first".to_owned());
+            return Err(t(Text::OpenAChatFirst));
         };
-        text_body(&text).map_err(|error| error.to_string())?;
+        text_body(&text).map_err(refusals::text_body)?;
         self.send(Command::SendText { chat, text });
         Ok(())
     }
@@ -528,63 +529,11 @@ impl AppContext {
     }
 }
 
-fn auth_failure_words(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::UsernameTaken => "That username is taken",
-        ErrorCode::NoSuchUser => "No account has that username",
-        ErrorCode::WrongPassphrase => "Wrong passphrase for that username",
-        ErrorCode::UnsupportedVersion => "This version of Merpati is out of date — reload the page",
-        ErrorCode::ServerBusy | ErrorCode::RateLimited => {
-            "Merpati is very busy right now — try again in a moment"
-        }
-        ErrorCode::ShuttingDown => "Merpati is restarting — try again in a moment",
-        ErrorCode::TooManyAttempts => {
-            "Too many failed sign-ins — wait a few minutes, then try again"
-        }
-        ErrorCode::TooManySignUps => {
-            "Too many accounts were made from this network lately — try again later"
-        }
-        ErrorCode::InvalidKey => "The server could not check this sign-in — try again",
-        _ => "Signing in did not work — try again",
-    }
-}
-
-/// Words for a request or message the server refused.
-pub fn request_failure_words(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::NoSuchUser => "No account has that username",
-        ErrorCode::CannotChatWithSelf => "That is you — pick someone else to chat with",
-        ErrorCode::InvalidTitle => "A group name needs 1 to 100 characters",
-        ErrorCode::TooManyMembers => "A group can have at most 256 members",
-        ErrorCode::NoSuchChat => "That chat does not exist any more",
-        ErrorCode::AlreadyMember => "They are already in this group",
-        ErrorCode::NotAGroup => "Only groups take new members",
-        ErrorCode::NotAMember => "They are not in this group (any more)",
-        ErrorCode::NotAdmin => "Only the group's admins can do that",
-        ErrorCode::Blocked => "That person does not accept this from you",
-        ErrorCode::MessageTooLarge => "That message is too long",
-        ErrorCode::QuotaExceeded => {
-            "That is more than Merpati keeps for one account for now — try again later"
-        }
-        ErrorCode::RateLimited | ErrorCode::TooManyRequests => {
-            "Slow down a little — try again in a moment"
-        }
-        ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {
-            "Merpati is very busy right now — try again in a moment"
-        }
-        ErrorCode::Internal => "That did not finish — try again",
-        _ => "That did not work — try again",
-    }
-}
-
-fn signed_out_words(reason: SignOutReason) -> Option<&'static str> {
+fn signed_out_words(reason: SignOutReason) -> Option<String> {
     match reason {
         SignOutReason::Requested => None,
-        SignOutReason::ElsewhereInBrowser => Some("You signed out in another tab"),
-        SignOutReason::SessionExpired => Some(
-            "This browser was signed out — from another of your devices, or its session ended. \
-             Sign in again",
-        ),
-        SignOutReason::Rejected(_) => Some("This device was signed out — sign in again"),
+        SignOutReason::ElsewhereInBrowser => Some(t(Text::SignedOutInAnotherTab)),
+        SignOutReason::SessionExpired => Some(t(Text::SessionEnded)),
+        SignOutReason::Rejected(_) => Some(t(Text::DeviceSignedOut)),
     }
 }

@@ -28,6 +28,7 @@ use merpati_bridge::{AuthMode, SignOutReason};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::{Engine, Event, RequestError, Step, Store, StoredState};
 use merpati_protocol::{ChatId, ClientFrame, RequestId, ServerFrame, UserId, Username};
+use merpati_words::{Text, t};
 use wasm_bindgen::closure::Closure;
 
 use super::exchange::exchange;
@@ -55,8 +56,12 @@ pub enum Notice {
     SignedOut(SignOutReason),
 }
 
-/// What a passphrase sign-in says when the server cannot be asked for the account's salt.
-const UNREACHABLE_WORDS: &str = "Merpati cannot be reached right now — try again in a moment";
+/// What a sign-in says when this device itself failed (no randomness, no memory for the
+/// key derivation): the cause goes to the console, the person is told to reload.
+fn failed_here(error: impl std::fmt::Display) -> String {
+    leptos::logging::warn!("signing in failed on this device: {error}");
+    t(Text::SomethingWentWrong)
+}
 
 /// The app's handle on the engine, the store and the socket. Cheap to clone; not `Send`.
 #[derive(Clone)]
@@ -211,16 +216,14 @@ impl Client {
         passphrase: &str,
     ) -> Result<(), String> {
         let kdf_salt = match mode {
-            AuthMode::Register => {
-                Some(AccountKey::new_kdf_salt().map_err(|error| error.to_string())?)
-            }
+            AuthMode::Register => Some(AccountKey::new_kdf_salt().map_err(failed_here)?),
             AuthMode::Login => {
                 let look_up = ClientFrame::LookUpSalt {
                     username: username.clone(),
                 };
                 match exchange(&self.inner.socket_url, &look_up).await {
                     Some(ServerFrame::Salt { kdf_salt, .. }) => kdf_salt,
-                    _ => return Err(UNREACHABLE_WORDS.to_owned()),
+                    _ => return Err(t(Text::Unreachable)),
                 }
             }
         };
@@ -230,7 +233,7 @@ impl Client {
             kdf_salt.as_ref(),
             KdfParams::INTERACTIVE,
         )
-        .map_err(|error| error.to_string())?;
+        .map_err(failed_here)?;
         {
             let mut engine = self.inner.engine.borrow_mut();
             *engine = Engine::new();

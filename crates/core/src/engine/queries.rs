@@ -15,9 +15,9 @@ use crate::annotations::{Action, Folded};
 use crate::e2e::{DeviceCrypto, Opened, Refusal};
 use crate::store::MessageRecord;
 use crate::timeline::{
-    DELETED_TEXT, MessageLock, MessageStatus, Person, REPLAYED_TEXT, ReactionSummary,
-    TAMPERED_TEXT, TimelineItem, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
+    MessageLock, MessageStatus, Person, ReactionSummary, TimelineItem, system_text,
 };
+use merpati_words::{Text, t};
 
 /// A chat row of the chat list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,7 +49,7 @@ enum Body<'a> {
     /// Deleted for everyone (the body is gone).
     Deleted,
     /// Not opened: why, in words.
-    Locked(MessageLock, &'static str),
+    Locked(MessageLock, Text),
 }
 
 /// What an item shows besides its body.
@@ -70,18 +70,20 @@ fn body_of(opened: Option<&Opened>) -> Option<Body<'_>> {
         Some(Opened::Content(content)) => Body::Text(content),
         Some(Opened::System(event)) => Body::System(event),
         Some(Opened::Deleted) => Body::Deleted,
-        Some(Opened::Waiting { .. }) | None => Body::Locked(MessageLock::Waiting, WAITING_TEXT),
+        Some(Opened::Waiting { .. }) | None => {
+            Body::Locked(MessageLock::Waiting, Text::MessageWaiting)
+        }
         Some(Opened::Refused(Refusal::Tampered)) => {
-            Body::Locked(MessageLock::Refused, TAMPERED_TEXT)
+            Body::Locked(MessageLock::Refused, Text::MessageTampered)
         }
         Some(Opened::Refused(Refusal::WrongSender)) => {
-            Body::Locked(MessageLock::Refused, WRONG_SENDER_TEXT)
+            Body::Locked(MessageLock::Refused, Text::MessageWrongSender)
         }
         Some(Opened::Refused(Refusal::Unreadable)) => {
-            Body::Locked(MessageLock::Refused, UNREADABLE_TEXT)
+            Body::Locked(MessageLock::Refused, Text::MessageUnreadable)
         }
         Some(Opened::Refused(Refusal::Replayed)) => {
-            Body::Locked(MessageLock::Refused, REPLAYED_TEXT)
+            Body::Locked(MessageLock::Refused, Text::MessageReplayed)
         }
     })
 }
@@ -353,7 +355,7 @@ impl Engine {
         let body = match &content {
             Some(content) if content.target().is_some() => return None,
             Some(content) => Body::Text(content),
-            None => Body::Locked(MessageLock::Refused, UNREADABLE_TEXT),
+            None => Body::Locked(MessageLock::Refused, Text::MessageUnreadable),
         };
         let head = Head {
             id: entry.record.client_msg_id,
@@ -423,11 +425,11 @@ impl Engine {
             }
             Body::Deleted => {
                 item.deleted = true;
-                item.text = DELETED_TEXT.to_owned();
+                item.text = t(Text::MessageDeleted);
             }
             Body::Locked(lock, text) => {
                 item.lock = lock;
-                item.text = text.to_owned();
+                item.text = t(text);
             }
         }
         if folded.deleted {
@@ -435,7 +437,7 @@ impl Engine {
             item.edited = false;
             item.quote = None;
             item.lock = MessageLock::Open;
-            item.text = DELETED_TEXT.to_owned();
+            item.text = t(Text::MessageDeleted);
         }
         item.reactions = self.reaction_summaries(&folded.reactions);
         item

@@ -9,6 +9,7 @@
 use merpati_protocol::{
     ChatId, ClientFrame, MAX_BLOCKED, MAX_TITLE_CHARS, RequestId, Seq, Username, frames::NewChat,
 };
+use merpati_words::{Text, refusals, t, tf};
 
 use super::Engine;
 use crate::store::MessageRecord;
@@ -55,6 +56,30 @@ pub enum RequestError {
 }
 
 /// A group title as the server takes it: trimmed, 1 to [`MAX_TITLE_CHARS`] characters.
+impl RequestError {
+    /// Why, in the words of the language in use (`Display` stays English, for logs).
+    pub fn words(&self) -> String {
+        match self {
+            RequestError::NotConnected => t(Text::NotConnected),
+            RequestError::InvalidUsername(error) => refusals::username(error),
+            RequestError::EmptyTitle => t(Text::GroupNeedsName),
+            RequestError::TitleTooLong => tf(
+                Text::GroupNameTooLong,
+                &[("max", &MAX_TITLE_CHARS.to_string())],
+            ),
+            RequestError::NoSuchChat => t(Text::NoSuchChat),
+            RequestError::NotAMember => t(Text::NoLongerMember),
+            RequestError::NotAGroup => t(Text::OnlyGroups),
+            RequestError::NotAdmin => t(Text::NotAdmin),
+            RequestError::AlreadyMember => t(Text::InGroupAlready),
+            RequestError::NotInGroup => t(Text::NotInGroup),
+            RequestError::TooManyBlocked => {
+                tf(Text::TooManyBlocked, &[("max", &MAX_BLOCKED.to_string())])
+            }
+        }
+    }
+}
+
 pub(super) fn group_title(title: &str) -> Result<String, RequestError> {
     let title = title.trim();
     if title.is_empty() {

@@ -13,6 +13,7 @@
 
 use merpati_protocol::content::{MessageContent, TextBodyError, text_body};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, ErrorCode, MAX_BODY_BYTES};
+use merpati_words::{Text, t};
 
 use super::{Engine, Event, OutboxEntry};
 use crate::crypto::random_bytes;
@@ -58,6 +59,26 @@ pub enum SendError {
     /// Deleting for everyone a message the server refused: it was never stored.
     #[error("That message was never sent — delete it for yourself instead")]
     NeverSent,
+}
+
+impl SendError {
+    /// Why, in the words of the language in use (`Display` stays English, for logs).
+    pub fn words(&self) -> String {
+        t(match self {
+            SendError::Empty => Text::MessageEmpty,
+            SendError::TooLarge => Text::MessageTooLong,
+            SendError::NoSuchChat => Text::NoSuchChat,
+            SendError::NoRandomness => Text::SomethingWentWrong,
+            SendError::NotAMember => Text::NoLongerMemberOfChat,
+            SendError::Blocked => Text::YouBlockedThem,
+            SendError::NoSuchMessage => Text::MessageGone,
+            SendError::NotYourMessage => Text::NotYourMessage,
+            SendError::Deleted => Text::MessageWasDeleted,
+            SendError::NoText => Text::NoTextYet,
+            SendError::InvalidReaction => Text::OneEmoji,
+            SendError::NeverSent => Text::NeverSent,
+        })
+    }
 }
 
 impl From<TextBodyError> for SendError {

@@ -1,14 +1,14 @@
 //! What the views show of each message: [`TimelineItem`] with its status, lock, text, quote,
 //! reactions and marks, and the placeholder words for what cannot be shown.
 //!
-//! System lines (`SystemEvent`) carry their structure (who did what to whom), so an app can
-//! word them in any language; [`system_text`] is the English wording the engine shows by
-//! default.
+//! System lines (`SystemEvent`) carry their structure (who did what to whom); [`system_text`]
+//! words them, like the placeholders, in the language installed in `merpati_words`.
 
 use merpati_protocol::{
     ClientMsgId, ErrorCode, Member, Seq, UserId, Username,
     content::{Quote, SystemEvent},
 };
+use merpati_words::{Text, tf};
 
 /// How far a message has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,62 +95,57 @@ pub struct TimelineItem {
     pub failure: Option<ErrorCode>,
 }
 
-/// Shown in place of a message deleted for everyone.
-pub const DELETED_TEXT: &str = "This message was deleted";
+/// Shown in place of a message deleted for everyone (in English; shown in the language in use).
+pub const DELETED_TEXT: &str = Text::MessageDeleted.english();
 
-/// Shown for a body this version cannot read.
-pub const UNREADABLE_TEXT: &str = "⚠ This message cannot be shown by this version of Merpati";
+/// Shown for a body this version cannot read (in English).
+pub const UNREADABLE_TEXT: &str = Text::MessageUnreadable.english();
 
-/// Shown while a message's key has not arrived.
-pub const WAITING_TEXT: &str =
-    "🔒 Waiting for this message's key — it opens by itself when it arrives";
+/// Shown while a message's key has not arrived (in English).
+pub const WAITING_TEXT: &str = Text::MessageWaiting.english();
 
-/// Shown for a message whose signature or MAC failed.
-pub const TAMPERED_TEXT: &str = "⚠ This message was altered on the way and is not shown";
+/// Shown for a message whose signature or MAC failed (in English).
+pub const TAMPERED_TEXT: &str = Text::MessageTampered.english();
 
-/// Shown for a copy of an earlier message the server delivered again as a new one.
-pub const REPLAYED_TEXT: &str =
-    "⚠ This is a copy of an earlier message, delivered again by the server, and is not shown";
+/// Shown for a copy of an earlier message the server delivered again as a new one (in
+/// English).
+pub const REPLAYED_TEXT: &str = Text::MessageReplayed.english();
 
-/// Shown for a message whose key came from someone else than its claimed sender.
-pub const WRONG_SENDER_TEXT: &str =
-    "⚠ This message's sender could not be verified, so it is not shown";
+/// Shown for a message whose key came from someone else than its claimed sender (in
+/// English).
+pub const WRONG_SENDER_TEXT: &str = Text::MessageWrongSender.english();
 
-/// A system line's default English words ("sari added tomo").
+/// A system line's words ("sari added tomo"), in the language in use.
 pub fn system_text(event: &SystemEvent) -> String {
-    match event {
-        SystemEvent::Created { by, title } => {
-            format!("{} created the group “{title}”", by.username)
-        }
-        SystemEvent::Added { by, user } => format!("{} added {}", by.username, user.username),
-        SystemEvent::Removed { by, user } => {
-            format!("{} removed {}", by.username, user.username)
-        }
-        SystemEvent::Left { user } => format!("{} left", user.username),
-        SystemEvent::Renamed { by, title } => {
-            format!("{} renamed the group to “{title}”", by.username)
-        }
+    let (text, by, other, title) = match event {
+        SystemEvent::Created { by, title } => (Text::GroupCreated, by, None, Some(title)),
+        SystemEvent::Added { by, user } => (Text::MemberAdded, by, Some(user), None),
+        SystemEvent::Removed { by, user } => (Text::MemberRemoved, by, Some(user), None),
+        SystemEvent::Left { user } => (Text::MemberLeft, user, None, None),
+        SystemEvent::Renamed { by, title } => (Text::GroupRenamed, by, None, Some(title)),
         SystemEvent::AdminChanged { by, user, admin } if by.id == user.id && *admin => {
-            format!("{} is now an admin", user.username)
+            (Text::NowAdmin, user, None, None)
         }
         SystemEvent::AdminChanged {
             by,
             user,
             admin: true,
-        } => {
-            format!("{} made {} an admin", by.username, user.username)
-        }
+        } => (Text::MadeAdmin, by, Some(user), None),
         SystemEvent::AdminChanged {
             by,
             user,
             admin: false,
-        } => {
-            format!(
-                "{} is no longer an admin (by {})",
-                user.username, by.username
-            )
-        }
-    }
+        } => (Text::NoLongerAdmin, by, Some(user), None),
+    };
+    let name = by.username.to_string();
+    let other = other
+        .map(|user| user.username.to_string())
+        .unwrap_or_default();
+    let title = title.map(String::as_str).unwrap_or_default();
+    tf(
+        text,
+        &[("name", &name), ("other", &other), ("title", title)],
+    )
 }
 
 /// Everyone a system line names.
@@ -186,5 +181,24 @@ mod tests {
         assert_eq!(system_members(&added), vec![&sari, &tomo]);
         let left = SystemEvent::Left { user: tomo };
         assert_eq!(system_text(&left), "tomo left");
+    }
+
+    #[test]
+    fn system_lines_follow_the_language_in_use() {
+        let (sari, tomo) = (member(1, "sari"), member(2, "tomo"));
+        let indonesian = merpati_words::Catalogue::parse(
+            merpati_words::Language::Indonesian,
+            include_str!("../../../../public/locales/id.txt"),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        merpati_words::install(indonesian);
+        let demoted = SystemEvent::AdminChanged {
+            by: sari,
+            user: tomo,
+            admin: false,
+        };
+        let words = system_text(&demoted);
+        merpati_words::install(merpati_words::Catalogue::english());
+        assert_eq!(words, "tomo bukan admin lagi (oleh sari)");
     }
 }

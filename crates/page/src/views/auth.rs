@@ -1,6 +1,7 @@
 //! The sign-in / sign-up form.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t};
 
 /// What the form submits: username and passphrase as typed.
 pub type Credentials = (String, String);
@@ -39,9 +40,9 @@ pub fn AuthForm(
                     <img src="/favicon.svg" alt="" width="40" height="40"/>
                     "Merpati"
                 </h1>
-                <p class="tagline">"Messages that always arrive."</p>
+                <p class="tagline">{t(Text::Tagline)}</p>
                 <label>
-                    "Username"
+                    {t(Text::Username)}
                     <input
                         data-testid="auth-username"
                         name="username"
@@ -53,7 +54,7 @@ pub fn AuthForm(
                     />
                 </label>
                 <label>
-                    "Passphrase"
+                    {t(Text::Passphrase)}
                     <input
                         data-testid="auth-passphrase"
                         name="passphrase"
@@ -63,10 +64,10 @@ pub fn AuthForm(
                         on:input=move |ev| passphrase.set(event_target_value(&ev))
                     />
                 </label>
-                <p class="hint">"At least 10 characters. It never leaves this device."</p>
+                <p class="hint">{t(Text::PassphraseHint)}</p>
                 <div class="auth-actions">
                     <button data-testid="auth-login" type="submit" class="primary" disabled=busy>
-                        "Sign in"
+                        {t(Text::SignIn)}
                     </button>
                     <button
                         data-testid="auth-register"
@@ -74,7 +75,7 @@ pub fn AuthForm(
                         disabled=busy
                         on:click=move |_| on_register.run(credentials())
                     >
-                        "Create account"
+                        {t(Text::CreateAccount)}
                     </button>
                 </div>
                 // Shown or hidden, but never replaced while shown: the text updates in place.

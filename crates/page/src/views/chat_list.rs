@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
+use merpati_words::{Count, Text, t, tn};
 
 use super::signals::typing_words;
 
@@ -33,7 +34,7 @@ pub fn ChatList(
         })
     });
     view! {
-        <ul class="chat-list" aria-label="Chats">
+        <ul class="chat-list" aria-label=t(Text::Chats)>
             <For
                 each=move || chats.get()
                 key=|chat| chat.id
@@ -72,7 +73,8 @@ pub fn ChatList(
                                         match summary.with(|chat| chat.draft.clone()) {
                                             Some(draft) => view! {
                                                 <span class="last-text draft" data-testid="chat-draft">
-                                                    <em>"Draft: "</em>
+                                                    <em>{t(Text::Draft)}</em>
+                                                    " "
                                                     {draft}
                                                 </span>
                                             }
@@ -90,7 +92,7 @@ pub fn ChatList(
                                     <span
                                         data-testid="unread-badge"
                                         class="unread-badge"
-                                        aria-label=move || format!("{} unread", unread())
+                                        aria-label=move || tn(Count::Unread, unread() as u64, &[])
                                     >
                                         {unread}
                                     </span>
@@ -102,7 +104,7 @@ pub fn ChatList(
             />
         </ul>
         <Show when=move || chats.with(Vec::is_empty)>
-            <p class="empty-hint">"No chats yet. Start one with “New chat”."</p>
+            <p class="empty-hint">{t(Text::NoChatsYet)}</p>
         </Show>
     }
 }

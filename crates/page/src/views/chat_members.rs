@@ -3,10 +3,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::MemberRow;
-
-/// Shown instead of the composer once this account is out of the group.
-pub const LEFT_NOTICE: &str =
-    "You are no longer a member of this group. You can still read what you received.";
+use merpati_words::{Text, t, tf};
 
 /// A group's members; admins are marked "admin". While this account is an admin (and a
 /// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
@@ -44,7 +41,7 @@ pub fn ChatMembers(
     let new_title = RwSignal::new(String::new());
     let new_member = RwSignal::new(String::new());
     view! {
-        <section data-testid="chat-members" class="chat-members" aria-label="Members">
+        <section data-testid="chat-members" class="chat-members" aria-label=t(Text::Members)>
             <Show when=move || can_administer.get()>
                 <form
                     data-testid="group-add-member"
@@ -61,14 +58,14 @@ pub fn ChatMembers(
                     <input
                         data-testid="group-add-member-input"
                         type="text"
-                        placeholder="Username"
-                        aria-label="Username to add"
+                        placeholder=t(Text::Username)
+                        aria-label=t(Text::UsernameToAdd)
                         autocomplete="off"
                         prop:value=move || new_member.get()
                         on:input=move |ev| new_member.set(event_target_value(&ev))
                     />
                     <button data-testid="group-add-member-submit" type="submit">
-                        "Add member"
+                        {t(Text::AddMember)}
                     </button>
                 </form>
                 <form
@@ -86,13 +83,13 @@ pub fn ChatMembers(
                     <input
                         data-testid="group-rename-input"
                         type="text"
-                        placeholder="New group name"
-                        aria-label="New group name"
+                        placeholder=t(Text::NewGroupName)
+                        aria-label=t(Text::NewGroupName)
                         prop:value=move || new_title.get()
                         on:input=move |ev| new_title.set(event_target_value(&ev))
                     />
                     <button data-testid="group-rename-submit" type="submit">
-                        "Rename"
+                        {t(Text::Rename)}
                     </button>
                 </form>
             </Show>
@@ -102,7 +99,7 @@ pub fn ChatMembers(
                     key=|member| (member.id, member.username.clone(), member.me, member.admin)
                     children=move |member| {
                         let MemberRow { id, username, me, admin } = member;
-                        let label = format!("Remove {username}");
+                        let label = tf(Text::RemoveMemberNamed, &[("name", &username)]);
                         let attribute = username.clone();
                         view! {
                             <li
@@ -111,10 +108,10 @@ pub fn ChatMembers(
                                 data-admin=if admin { "true" } else { "false" }
                             >
                                 <span class="member-name">
-                                    {username} {me.then_some(" (you)")}
+                                    {username} {me.then(|| format!(" {}", t(Text::YouMarker)))}
                                 </span>
                                 {admin
-                                    .then(|| view! { <span class="admin-label">"admin"</span> })}
+                                    .then(|| view! { <span class="admin-label">{t(Text::AdminLabel)}</span> })}
                                 {(!me)
                                     .then(|| {
                                         view! {
@@ -126,7 +123,7 @@ pub fn ChatMembers(
                                                     aria-pressed=if admin { "true" } else { "false" }
                                                     on:click=move |_| on_set_admin.run((id, !admin))
                                                 >
-                                                    {if admin { "Remove admin" } else { "Make admin" }}
+                                                    {t(if admin { Text::RemoveAdmin } else { Text::MakeAdmin })}
                                                 </button>
                                                 <button
                                                     data-testid="member-remove"
@@ -135,7 +132,7 @@ pub fn ChatMembers(
                                                     aria-label=label.clone()
                                                     on:click=move |_| on_remove.run(id)
                                                 >
-                                                    "Remove"
+                                                    {t(Text::Remove)}
                                                 </button>
                                             </Show>
                                         }
@@ -152,7 +149,7 @@ pub fn ChatMembers(
                     class="danger"
                     on:click=move |_| on_leave.run(())
                 >
-                    "Leave group"
+                    {t(Text::LeaveGroup)}
                 </button>
             </Show>
         </section>

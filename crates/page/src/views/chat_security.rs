@@ -2,10 +2,9 @@
 //! the banner that says someone's security key changed.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t, tf};
 
 /// Shown while the other person's keys have not arrived.
-pub const SAFETY_NUMBER_UNKNOWN: &str = "Not yet available";
-
 /// The safety number of a 1:1 chat (60 digits in 12 groups), to compare with the other
 /// person in person or over a call: the same number on both sides proves no one sits between
 /// the two accounts.
@@ -21,16 +20,14 @@ pub fn SafetyNumber(
     view! {
         <div class="safety-number">
             <p class="hint">
-                "Compare this number with "
-                {partner}
-                "'s. If they match, your messages reach only them."
+                {move || partner.with(|name| tf(Text::CompareSafetyNumber, &[("name", name)]))}
             </p>
             <p
                 data-testid="safety-number"
                 class="digits"
                 class:unknown=move || number.with(Option::is_none)
             >
-                {move || number.get().unwrap_or_else(|| SAFETY_NUMBER_UNKNOWN.to_owned())}
+                {move || number.get().unwrap_or_else(|| t(Text::SafetyNumberUnknown))}
             </p>
         </div>
     }
@@ -53,7 +50,7 @@ pub fn KeyChangeBanner(
             <div data-testid="key-changed" class="key-changed" role="alert">
                 <p>{move || notice.get().unwrap_or_default()}</p>
                 <button data-testid="key-changed-ok" type="button" on:click=move |_| on_ok.run(())>
-                    "OK"
+                    {t(Text::Ok)}
                 </button>
             </div>
         </Show>

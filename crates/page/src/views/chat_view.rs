@@ -4,9 +4,10 @@ use leptos::html::Section;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MemberRow, MessageReceipts, MessageRow};
 use merpati_protocol::{ChatId, ChatKind, Presence};
+use merpati_words::{Count, Text, t, tn};
 use wasm_bindgen::JsCast;
 
-use super::chat_members::{ChatMembers, LEFT_NOTICE};
+use super::chat_members::ChatMembers;
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::{Composer, Composing};
 use super::message_list::MessageList;
@@ -14,7 +15,6 @@ use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
 
 /// Shown instead of the composer in a 1:1 chat whose other person this account blocks.
-pub const BLOCKED_NOTICE: &str = "You blocked this person. They cannot message you here.";
 use super::message_menu::MenuChoice;
 
 /// What the person did to a message (ids in hex, as `data-msg-id`).
@@ -170,7 +170,7 @@ pub fn ChatView(
     let details = move || match kind.get() {
         Some(ChatKind::Direct) => view! {
             <details class="chat-info" open>
-                <summary data-testid="chat-info">"Verify safety number"</summary>
+                <summary data-testid="chat-info">{t(Text::VerifySafetyNumber)}</summary>
                 <div class="chat-info-panel">
                     <SafetyNumber number partner=title/>
                     <Show when=move || !blocked.get()>
@@ -180,7 +180,7 @@ pub fn ChatView(
                             class="danger"
                             on:click=move |_| on_block.run(true)
                         >
-                            "Block"
+                            {t(Text::Block)}
                         </button>
                     </Show>
                 </div>
@@ -190,7 +190,7 @@ pub fn ChatView(
         Some(ChatKind::Group) => view! {
             <details class="chat-info" open>
                 <summary data-testid="chat-info">
-                    "Members (" {move || members.with(Vec::len)} ")"
+                    {move || tn(Count::MembersCount, members.with(Vec::len) as u64, &[])}
                 </summary>
                 <div class="chat-info-panel">
                     <ChatMembers
@@ -217,7 +217,7 @@ pub fn ChatView(
                     data-testid="chat-back"
                     type="button"
                     class="back"
-                    aria-label="Back to chats"
+                    aria-label=t(Text::BackToChats)
                     on:click=move |_| on_back.run(())
                 >
                     "←"
@@ -239,7 +239,7 @@ pub fn ChatView(
                 let local_error = RwSignal::new(None::<String>);
                 let act = move |action: MessageAction| match on_action {
                     Some(on_action) => on_action.run(action),
-                    None => Err("That cannot be done here".to_owned()),
+                    None => Err(t(Text::CannotBeDoneHere)),
                 };
                 let on_choice = on_action
                     .map(|_| {
@@ -247,7 +247,7 @@ pub fn ChatView(
                             let action = match choice {
                                 MenuChoice::Reply(row) => {
                                     let sender = match (row.own, row.sender) {
-                                        (true, _) => "You".to_owned(),
+                                        (true, _) => t(Text::You),
                                         (false, Some(name)) => name,
                                         (false, None) => title.get_untracked(),
                                     };
@@ -330,7 +330,7 @@ pub fn ChatView(
                         fallback=|| {
                             view! {
                                 <p data-testid="chat-left" class="chat-left" role="status">
-                                    {LEFT_NOTICE}
+                                    {t(Text::LeftNotice)}
                                 </p>
                             }
                         }
@@ -340,13 +340,13 @@ pub fn ChatView(
                             fallback=move || {
                                 view! {
                                     <div data-testid="chat-blocked" class="chat-blocked" role="status">
-                                        <p>{BLOCKED_NOTICE}</p>
+                                        <p>{t(Text::BlockedNotice)}</p>
                                         <button
                                             data-testid="chat-unblock"
                                             type="button"
                                             on:click=move |_| on_block.run(false)
                                         >
-                                            "Unblock"
+                                            {t(Text::Unblock)}
                                         </button>
                                     </div>
                                 }

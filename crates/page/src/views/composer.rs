@@ -2,6 +2,7 @@
 //! quoted above the box), or an edit of an own message.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t};
 
 /// What the composer writes besides a plain new message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,15 +56,16 @@ pub fn Composer(
             on_cancel.run(());
         }
     };
-    let banner = move || match composing.get() {
+    let banner = move || {
+        match composing.get() {
         Some(Composing::Reply { sender, text, .. }) => view! {
             <div class="composer-context" data-testid="composer-reply">
-                <span class="context-label">"Replying to " <strong>{sender}</strong></span>
+                <span class="context-label">{t(Text::ReplyingTo)} " " <strong>{sender}</strong></span>
                 <span class="context-text">{text}</span>
                 <button
                     type="button"
                     data-testid="composer-reply-cancel"
-                    aria-label="Cancel the reply"
+                    aria-label=t(Text::CancelReply)
                     on:click=move |_| cancel()
                 >
                     "×"
@@ -73,11 +75,11 @@ pub fn Composer(
         .into_any(),
         Some(Composing::Edit { .. }) => view! {
             <div class="composer-context" data-testid="composer-editing">
-                <span class="context-label">"Editing your message"</span>
+                <span class="context-label">{t(Text::EditingYourMessage)}</span>
                 <button
                     type="button"
                     data-testid="composer-editing-cancel"
-                    aria-label="Cancel the edit"
+                    aria-label=t(Text::CancelEdit)
                     on:click=move |_| cancel()
                 >
                     "×"
@@ -86,6 +88,7 @@ pub fn Composer(
         }
         .into_any(),
         None => ().into_any(),
+    }
     };
     let send = move || {
         let message = text.get_untracked();
@@ -112,8 +115,8 @@ pub fn Composer(
             <textarea
                 data-testid="composer-input"
                 rows="1"
-                placeholder="Write a message"
-                aria-label="Message"
+                placeholder=t(Text::WriteAMessage)
+                aria-label=t(Text::Message)
                 prop:value=move || text.get()
                 on:input=move |ev| {
                     let value = event_target_value(&ev);
@@ -132,8 +135,8 @@ pub fn Composer(
                     }
                 }
             ></textarea>
-            <button data-testid="composer-send" type="submit" class="primary" aria-label="Send">
-                "Send"
+            <button data-testid="composer-send" type="submit" class="primary" aria-label=t(Text::Send)>
+                {t(Text::Send)}
             </button>
             <Show when=move || shown_error().is_some()>
                 <p data-testid="composer-error" class="error" role="alert">

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::ConnectionPhase;
+use merpati_words::{Count, Text, t, tf, tn};
 
 /// Shows whether messages flow: `data-state` is `online`, `connecting` or `offline`.
 #[component]
@@ -21,18 +22,20 @@ pub fn ConnectionStatus(
 ) -> impl IntoView {
     let offline = move || phase.get() == ConnectionPhase::Offline;
     let words = move || {
-        let waiting = match pending.get() {
-            0 => String::new(),
-            1 => " — 1 message will be sent when the connection is back".to_owned(),
-            n => format!(" — {n} messages will be sent when the connection is back"),
-        };
-        match phase.get() {
-            ConnectionPhase::Online => "Online".to_owned(),
-            ConnectionPhase::Connecting => format!("Connecting…{waiting}"),
+        let state = match phase.get() {
+            ConnectionPhase::Online => return t(Text::Online),
+            ConnectionPhase::Connecting => t(Text::Connecting),
             ConnectionPhase::Offline => match retry_in_s.get() {
-                Some(0) | None => format!("Offline{waiting}"),
-                Some(seconds) => format!("Offline, retrying in {seconds} s{waiting}"),
+                Some(0) | None => t(Text::Offline),
+                Some(seconds) => tf(
+                    Text::OfflineRetryingIn,
+                    &[("seconds", &seconds.to_string())],
+                ),
             },
+        };
+        match pending.get() {
+            0 => state,
+            n => format!("{state} — {}", tn(Count::WaitingToSend, n as u64, &[])),
         }
     };
     view! {
@@ -54,7 +57,7 @@ pub fn ConnectionStatus(
                             hidden=move || !offline()
                             on:click=move |_| on_retry.run(())
                         >
-                            "Retry now"
+                            {t(Text::RetryNow)}
                         </button>
                     }
                 })}

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use merpati_bridge::DeviceRow;
 use merpati_protocol::sessions::SessionRef;
+use merpati_words::{Text, t, tf};
 
 /// The devices section: its rows once the server has listed them.
 #[component]
@@ -15,9 +16,9 @@ pub fn DevicesList(
     on_sign_out: Callback<SessionRef>,
 ) -> impl IntoView {
     view! {
-        <h3 id="devices-heading">"Devices"</h3>
+        <h3 id="devices-heading">{t(Text::Devices)}</h3>
         {move || match devices.get() {
-            None => view! { <p class="devices-loading">"Finding where you are signed in…"</p> }.into_any(),
+            None => view! { <p class="devices-loading">{t(Text::FindingDevices)}</p> }.into_any(),
             Some(rows) => view! {
                 <ul data-testid="devices" class="devices" aria-labelledby="devices-heading">
                     {rows.into_iter().map(|row| view! { <DeviceItem row on_sign_out/> }).collect_view()}
@@ -32,7 +33,7 @@ pub fn DevicesList(
 #[component]
 fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoView {
     let session = row.session;
-    let label = format!("Sign out {}", row.name);
+    let label = tf(Text::SignOutDevice, &[("name", &row.name)]);
     view! {
         <li data-testid="device-item" data-current=row.current.to_string() class="device-item">
             <span class="device-name">{row.name}</span>
@@ -44,7 +45,7 @@ fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoVie
                     aria-label=label
                     on:click=move |_| on_sign_out.run(session)
                 >
-                    "Sign out"
+                    {t(Text::SignOut)}
                 </button>
             })}
         </li>

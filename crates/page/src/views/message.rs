@@ -9,6 +9,7 @@
 use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MessageRow, MessageStatus};
+use merpati_words::{Text, refusals, t, tf};
 
 use super::message_menu::{MenuChoice, MessageMenu};
 
@@ -118,20 +119,23 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
 
     let status = move || state.with(|row| row.status);
     let status_words = move || match status() {
-        MessageStatus::Pending => "Sending…".to_owned(),
-        MessageStatus::Sent => "Sent".to_owned(),
-        MessageStatus::Delivered => "Delivered".to_owned(),
-        MessageStatus::Read => "Read".to_owned(),
+        MessageStatus::Pending => t(Text::Sending),
+        MessageStatus::Sent => t(Text::Sent),
+        MessageStatus::Delivered => t(Text::Delivered),
+        MessageStatus::Read => t(Text::Read),
         // Why, when the server said: blocked, no longer in the chat, too long...
         MessageStatus::Failed => match state.with(|row| row.failure) {
-            Some(code) => format!("Not sent: {}", crate::state::request_failure_words(code)),
-            None => "Not sent".to_owned(),
+            Some(code) => tf(
+                Text::NotSentBecause,
+                &[("reason", &refusals::request(code))],
+            ),
+            None => t(Text::NotSent),
         },
     };
     let quote = move || {
         state.with(|row| row.quote.clone()).map(|quote| {
             let target = quote.target.clone();
-            let label = format!("Show the message from {} this answers", quote.sender);
+            let label = tf(Text::ShowQuoted, &[("name", &quote.sender)]);
             view! {
                 <button
                     type="button"
@@ -159,7 +163,14 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                             .into_iter()
                             .map(|reaction| {
                                 let who = reaction.people.join(", ");
-                                let label = format!("{} {}: {who}", reaction.emoji, reaction.count);
+                                let label = tf(
+                                    Text::ReactionLabel,
+                                    &[
+                                        ("emoji", &reaction.emoji),
+                                        ("count", &reaction.count.to_string()),
+                                        ("people", &who),
+                                    ],
+                                );
                                 let emoji = reaction.emoji.clone();
                                 let choice = MenuChoice::React {
                                     target: id.clone(),
@@ -222,7 +233,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         >
             {sender.map(|name| view! { <span class="sender">{name}</span> })}
             <Show when=move || state.with(|row| row.forwarded)>
-                <span class="forwarded" data-testid="message-forwarded">"Forwarded"</span>
+                <span class="forwarded" data-testid="message-forwarded">{t(Text::Forwarded)}</span>
             </Show>
             {quote}
             <p data-testid="message-text" class="message-text">
@@ -231,7 +242,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
             {reactions}
             <span class="meta">
                 <Show when=move || state.with(|row| row.edited && !row.deleted)>
-                    <span class="edited" data-testid="message-edited">"edited"</span>
+                    <span class="edited" data-testid="message-edited">{t(Text::Edited)}</span>
                 </Show>
                 <time>{move || state.with(|row| row.time.clone())}</time>
                 {own
@@ -250,13 +261,13 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                 type="button"
                                 class="link"
                                 data-testid="message-info"
-                                aria-label="Info about this message"
+                                aria-label=t(Text::InfoAboutMessage)
                                 hidden=move || {
                                     matches!(status(), MessageStatus::Pending | MessageStatus::Failed)
                                 }
                                 on:click=move |_| on_details.run(details_id.clone())
                             >
-                                "Info"
+                                {t(Text::Info)}
                             </button>
                         }
                     })}
@@ -271,7 +282,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                 hidden=move || status() != MessageStatus::Failed
                                 on:click=move |_| on_retry.run(retry_id.clone())
                             >
-                                "Retry"
+                                {t(Text::Retry)}
                             </button>
                         }
                     })}
@@ -282,7 +293,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                 type="button"
                                 class="message-menu-button"
                                 data-testid="message-menu"
-                                aria-label="Message actions"
+                                aria-label=t(Text::MessageActions)
                                 aria-haspopup="menu"
                                 aria-expanded=move || if menu_open.get() { "true" } else { "false" }
                                 on:click=move |_| open_menu()

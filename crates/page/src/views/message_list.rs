@@ -23,6 +23,7 @@ use std::rc::Rc;
 use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MessageRow};
+use merpati_words::{Text, t};
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
@@ -397,7 +398,7 @@ pub fn MessageList(
                 type="button"
                 class="jump-to-newest"
                 data-testid="jump-to-newest"
-                aria-label="Jump to the newest message"
+                aria-label=t(Text::JumpToNewest)
                 hidden=move || wanted.with(|wanted| *wanted == Wanted::Newest)
                 on:click=move |_| wanted.set(Wanted::Newest)
             >

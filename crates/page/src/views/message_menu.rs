@@ -14,6 +14,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MessageRow};
 use merpati_protocol::ChatId;
+use merpati_words::{Text, t, tf};
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
 
@@ -145,7 +146,7 @@ pub fn MessageMenu(
                             move |_| choose(MenuChoice::Reply(row.clone()))
                         }
                     >
-                        "Reply"
+                        {t(Text::Reply)}
                     </button>
                 </Show>
                 <Show when=move || live && own>
@@ -158,7 +159,7 @@ pub fn MessageMenu(
                             move |_| choose(MenuChoice::Edit(row.clone()))
                         }
                     >
-                        "Edit"
+                        {t(Text::Edit)}
                     </button>
                 </Show>
                 <Show when=move || live>
@@ -169,7 +170,7 @@ pub fn MessageMenu(
                         aria-haspopup="menu"
                         on:click=move |_| panel.set(Panel::Emoji)
                     >
-                        "React…"
+                        {t(Text::React)}
                     </button>
                     <button
                         type="button"
@@ -178,7 +179,7 @@ pub fn MessageMenu(
                         aria-haspopup="menu"
                         on:click=move |_| panel.set(Panel::Forward)
                     >
-                        "Forward…"
+                        {t(Text::Forward)}
                     </button>
                 </Show>
                 <Show when=move || own && !row.deleted>
@@ -192,7 +193,7 @@ pub fn MessageMenu(
                             move |_| choose(MenuChoice::DeleteForEveryone(id.clone()))
                         }
                     >
-                        "Delete for everyone"
+                        {t(Text::DeleteForEveryone)}
                     </button>
                 </Show>
                 <button
@@ -202,7 +203,7 @@ pub fn MessageMenu(
                     data-testid="message-delete-mine"
                     on:click=move |_| choose(MenuChoice::DeleteForMe(mine_id.clone()))
                 >
-                    "Delete for me"
+                    {t(Text::DeleteForMe)}
                 </button>
             }
         }
@@ -221,7 +222,7 @@ pub fn MessageMenu(
                             class="emoji-option"
                             data-testid="emoji-option"
                             data-emoji=*emoji
-                            aria-label=format!("React with {emoji}")
+                            aria-label=tf(Text::ReactWith, &[("emoji", emoji)])
                             on:click=move |_| {
                                 choose(MenuChoice::React {
                                     target: id.clone(),
@@ -240,7 +241,7 @@ pub fn MessageMenu(
         let id = id.clone();
         let chats = forward_targets.get();
         if chats.is_empty() {
-            return view! { <p class="menu-empty">"No other chats to forward to"</p> }.into_any();
+            return view! { <p class="menu-empty">{t(Text::NoChatsToForwardTo)}</p> }.into_any();
         }
         chats
             .into_iter()
@@ -267,7 +268,7 @@ pub fn MessageMenu(
             class="message-menu"
             data-testid="message-actions"
             role="menu"
-            aria-label="Message actions"
+            aria-label=t(Text::MessageActions)
             node_ref=menu
             on:keydown=on_keydown
             on:contextmenu=|ev| ev.prevent_default()

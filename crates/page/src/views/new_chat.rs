@@ -1,6 +1,7 @@
 //! Starting a chat: a 1:1 chat with a username, or a group.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t};
 
 /// Which form is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +40,18 @@ pub fn NewChat(
                 }
             >
                 <label>
-                    "Username"
+                    {t(Text::Username)}
                     <input
                         data-testid="new-chat-username"
                         autocapitalize="none"
                         spellcheck="false"
-                        placeholder="e.g. budi"
+                        placeholder=t(Text::ExampleUsername)
                         prop:value=move || username.get()
                         on:input=move |ev| username.set(event_target_value(&ev))
                     />
                 </label>
                 <button data-testid="new-chat-submit" type="submit" class="primary">
-                    "Start chat"
+                    {t(Text::StartChat)}
                 </button>
             </form>
         }
@@ -65,16 +66,16 @@ pub fn NewChat(
                 }
             >
                 <label>
-                    "Group name"
+                    {t(Text::GroupName)}
                     <input
                         data-testid="group-name"
-                        placeholder="e.g. Keluarga"
+                        placeholder=t(Text::ExampleGroupName)
                         prop:value=move || group_name.get()
                         on:input=move |ev| group_name.set(event_target_value(&ev))
                     />
                 </label>
                 <label>
-                    "Members"
+                    {t(Text::Members)}
                     <input
                         data-testid="group-members"
                         autocapitalize="none"
@@ -85,13 +86,13 @@ pub fn NewChat(
                     />
                 </label>
                 <button data-testid="group-submit" type="submit" class="primary">
-                    "Create group"
+                    {t(Text::CreateGroup)}
                 </button>
             </form>
         }
     };
     view! {
-        <section class="new-chat" aria-label="New chat">
+        <section class="new-chat" aria-label=t(Text::NewChat)>
             <div class="tabs" role="tablist">
                 <button
                     type="button"
@@ -100,7 +101,7 @@ pub fn NewChat(
                     aria-selected=move || (mode.get() == NewChatMode::Direct).to_string()
                     on:click=move |_| on_mode.run(NewChatMode::Direct)
                 >
-                    "Person"
+                    {t(Text::Person)}
                 </button>
                 <button
                     type="button"
@@ -109,12 +110,12 @@ pub fn NewChat(
                     aria-selected=move || (mode.get() == NewChatMode::Group).to_string()
                     on:click=move |_| on_mode.run(NewChatMode::Group)
                 >
-                    "Group"
+                    {t(Text::Group)}
                 </button>
                 <button
                     type="button"
                     class="close"
-                    aria-label="Close"
+                    aria-label=t(Text::Close)
                     on:click=move |_| on_close.run(())
                 >
                     "×"

@@ -2,6 +2,7 @@
 //! a notification shows the message's text.
 
 use leptos::prelude::*;
+use merpati_words::{Text, t};
 
 use crate::notify::NotifyPrefs;
 
@@ -18,7 +19,7 @@ pub fn NotificationSettings(
     on_change: Callback<NotifyPrefs>,
 ) -> impl IntoView {
     view! {
-        <h3>"Notifications"</h3>
+        <h3>{t(Text::Notifications)}</h3>
         <label>
             <input
                 data-testid="setting-notifications"
@@ -30,7 +31,8 @@ pub fn NotificationSettings(
                     on_change.run(next);
                 }
             />
-            " Notify me of new messages while I look elsewhere"
+            " "
+            {t(Text::NotifyMe)}
         </label>
         <label>
             <input
@@ -44,7 +46,8 @@ pub fn NotificationSettings(
                     on_change.run(next);
                 }
             />
-            " Show the message's text in them"
+            " "
+            {t(Text::NotificationText)}
         </label>
         {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> })}
     }

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::{MessageReceipts, ReceiptRow, ReceiptState};
+use merpati_words::{Text, t, tf};
 
 /// The receipts of one of this account's messages, one row per other member, with a way to
 /// close them. Nothing while no message's details are open.
@@ -21,17 +22,17 @@ pub fn MessageReceiptsPanel(
                     data-testid="message-receipts"
                     class="message-receipts"
                     data-msg-id=receipts.id
-                    aria-label="Message details"
+                    aria-label=t(Text::MessageDetails)
                 >
                     <header>
-                        <h3>"Message details"</h3>
+                        <h3>{t(Text::MessageDetails)}</h3>
                         <button
                             data-testid="message-receipts-close"
                             type="button"
                             class="link"
                             on:click=move |_| on_close.run(())
                         >
-                            "Close"
+                            {t(Text::Close)}
                         </button>
                     </header>
                     <ul>{rows}</ul>
@@ -43,10 +44,10 @@ pub fn MessageReceiptsPanel(
 
 fn receipt_row(row: ReceiptRow) -> impl IntoView {
     let words = match (row.state, row.read_at) {
-        (ReceiptState::Read, Some(at)) => format!("Read {at}"),
-        (ReceiptState::Read, None) => "Read".to_owned(),
-        (ReceiptState::Delivered, _) => "Delivered".to_owned(),
-        (ReceiptState::Sent, _) => "Sent".to_owned(),
+        (ReceiptState::Read, Some(at)) => tf(Text::ReadAt, &[("time", &at)]),
+        (ReceiptState::Read, None) => t(Text::Read),
+        (ReceiptState::Delivered, _) => t(Text::Delivered),
+        (ReceiptState::Sent, _) => t(Text::Sent),
     };
     let name = row.username.clone();
     view! {

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::SearchRow;
+use merpati_words::{Text, t};
 
 /// The search box (`search-input`). Escape empties it.
 #[component]
@@ -18,8 +19,8 @@ pub fn SearchBox(
             <input
                 data-testid="search-input"
                 type="search"
-                placeholder="Search messages"
-                aria-label="Search messages"
+                placeholder=t(Text::SearchMessages)
+                aria-label=t(Text::SearchMessages)
                 autocomplete="off"
                 spellcheck="false"
                 prop:value=move || query.get()
@@ -45,7 +46,7 @@ pub fn SearchResults(
     on_open: Callback<SearchRow>,
 ) -> impl IntoView {
     view! {
-        <ul class="search-results" aria-label="Messages found">
+        <ul class="search-results" aria-label=t(Text::MessagesFound)>
             <For
                 each=move || results.get()
                 key=|row| (row.chat, row.id)
@@ -86,7 +87,7 @@ pub fn SearchResults(
             />
         </ul>
         <Show when=move || results.with(Vec::is_empty)>
-            <p class="empty-hint">"No messages found."</p>
+            <p class="empty-hint">{t(Text::NoMessagesFound)}</p>
         </Show>
     }
 }

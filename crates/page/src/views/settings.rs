@@ -1,13 +1,14 @@
-//! The settings panel: the theme, and the privacy settings — whether the others learn how
-//! far this account has read, and whether they see it online.
+//! The settings panel: the theme and the language, and the privacy settings — whether the
+//! others learn how far this account has read, and whether they see it online.
 
 use leptos::prelude::*;
 use merpati_bridge::Privacy;
+use merpati_words::{Language, Text, t};
 
 use crate::theme::Theme;
 
-/// The settings panel: the theme's choice and one checkbox per privacy setting; each change
-/// is applied at once.
+/// The settings panel: the theme's and the language's choice and one checkbox per privacy
+/// setting; each change is applied at once.
 #[component]
 pub fn SettingsPanel(
     /// The theme shown.
@@ -15,6 +16,10 @@ pub fn SettingsPanel(
     theme: Signal<Theme>,
     /// Show another theme.
     on_theme: Callback<Theme>,
+    /// The language spoken.
+    language: Language,
+    /// Speak another language.
+    on_language: Callback<Language>,
     /// The settings as the engine has them.
     #[prop(into)]
     privacy: Signal<Privacy>,
@@ -27,16 +32,17 @@ pub fn SettingsPanel(
     children: Option<Children>,
 ) -> impl IntoView {
     view! {
-        <section data-testid="settings-panel" class="settings-panel" aria-label="Settings">
+        <section data-testid="settings-panel" class="settings-panel" aria-label=t(Text::Settings)>
             <header>
-                <h2>"Settings"</h2>
-                <button type="button" class="link" aria-label="Close settings" on:click=move |_| on_close.run(())>
-                    "Close"
+                <h2>{t(Text::Settings)}</h2>
+                <button type="button" class="link" aria-label=t(Text::CloseSettings) on:click=move |_| on_close.run(())>
+                    {t(Text::Close)}
                 </button>
             </header>
-            <h3>"Appearance"</h3>
+            <h3>{t(Text::Appearance)}</h3>
             <label>
-                "Theme "
+                {t(Text::Theme)}
+                " "
                 <select
                     data-testid="theme-select"
                     prop:value=move || theme.get().as_str()
@@ -54,10 +60,35 @@ pub fn SettingsPanel(
                         .collect_view()}
                 </select>
             </label>
-            <h3>"Privacy"</h3>
+            <label>
+                {t(Text::Language)}
+                " "
+                <select
+                    data-testid="language-select"
+                    prop:value=language.code()
+                    on:change=move |ev| {
+                        if let Some(chosen) = Language::from_code(&event_target_value(&ev)) {
+                            on_language.run(chosen);
+                        }
+                    }
+                >
+                    {Language::ALL
+                        .into_iter()
+                        .map(|option| {
+                            // Each in its own language, marked so, for a screen reader too.
+                            view! {
+                                <option value=option.code() lang=option.code()>
+                                    {option.endonym()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <h3>{t(Text::Privacy)}</h3>
             <SettingRow
                 testid="setting-read-receipts"
-                words=" Send read receipts (off: nobody sees when you read, and you see nobody's)"
+                words=Text::ShareReadReceipts
                 privacy
                 on_change
                 get=|privacy| privacy.share_read_receipts
@@ -65,7 +96,7 @@ pub fn SettingsPanel(
             />
             <SettingRow
                 testid="setting-presence"
-                words=" Show when you are online (off: you see nobody's either)"
+                words=Text::SharePresence
                 privacy
                 on_change
                 get=|privacy| privacy.share_presence
@@ -77,12 +108,12 @@ pub fn SettingsPanel(
 }
 
 /// A theme as the settings name it.
-fn theme_words(theme: Theme) -> &'static str {
-    match theme {
-        Theme::System => "As the device is set",
-        Theme::Light => "Light",
-        Theme::Dark => "Dark",
-    }
+fn theme_words(theme: Theme) -> String {
+    t(match theme {
+        Theme::System => Text::ThemeSystem,
+        Theme::Light => Text::ThemeLight,
+        Theme::Dark => Text::ThemeDark,
+    })
 }
 
 /// One privacy setting's checkbox: shows `get` of the settings, and on a change applies them
@@ -90,7 +121,7 @@ fn theme_words(theme: Theme) -> &'static str {
 #[component]
 fn SettingRow(
     testid: &'static str,
-    words: &'static str,
+    words: Text,
     privacy: Signal<Privacy>,
     on_change: Callback<Privacy>,
     get: fn(&Privacy) -> bool,
@@ -108,7 +139,8 @@ fn SettingRow(
                     on_change.run(next);
                 }
             />
-            {words}
+            " "
+            {t(words)}
         </label>
     }
 }

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use merpati_bridge::ChatRow;
 use merpati_protocol::Presence;
+use merpati_words::{Text, dates, t, tf};
 
 /// The app's name: the tab's title when nothing is unread.
 pub const APP_TITLE: &str = "Merpati";
@@ -13,39 +14,25 @@ pub const APP_TITLE: &str = "Merpati";
 pub fn typing_words(names: &[String]) -> Option<String> {
     let (last, rest) = names.split_last()?;
     Some(if rest.is_empty() {
-        format!("{last} is typing…")
+        tf(Text::TypingOne, &[("name", last)])
     } else {
-        format!("{} and {last} are typing…", rest.join(", "))
+        tf(
+            Text::TypingMany,
+            &[("names", &rest.join(", ")), ("last", last)],
+        )
     })
 }
 
 /// "online", or "last seen …" relative to `now_ms`; `None` when it is not shared.
 pub fn presence_words(presence: Presence, now_ms: f64) -> Option<String> {
-    const MINUTE_MS: f64 = 60_000.0;
-    const HOUR_MS: f64 = 60.0 * MINUTE_MS;
-    const DAY_MS: f64 = 24.0 * HOUR_MS;
     match presence {
-        Presence::Online => Some("online".to_owned()),
+        Presence::Online => Some(t(Text::PresenceOnline)),
         Presence::Hidden => None,
         Presence::LastSeen { at_ms } => {
-            // A clock a little behind the server's must not say "-1 min ago".
-            let ago = (now_ms - at_ms as f64).max(0.0);
-            // Whole units, formatted as integers: the page's module carries no float
-            // formatting.
-            let whole = |unit: f64| (ago / unit).floor() as u64;
-            let words = if ago < MINUTE_MS {
-                "just now".to_owned()
-            } else if ago < HOUR_MS {
-                format!("{} min ago", whole(MINUTE_MS))
-            } else if ago < DAY_MS {
-                format!("{} h ago", whole(HOUR_MS))
-            } else {
-                match whole(DAY_MS) {
-                    1 => "yesterday".to_owned(),
-                    days => format!("{days} days ago"),
-                }
-            };
-            Some(format!("last seen {words}"))
+            // A clock a little behind the server's must not say "-1 minute ago"; whole
+            // milliseconds, as the page's module carries no float formatting.
+            let elapsed_ms = (now_ms.max(0.0) as u64).saturating_sub(at_ms);
+            Some(tf(Text::LastSeen, &[("when", &dates::ago(elapsed_ms))]))
         }
     }
 }
@@ -96,7 +83,7 @@ pub fn PresenceLine(
     });
     move || {
         words.get().map(|words| {
-            let online = words == "online";
+            let online = presence.get() == Some(Presence::Online);
             view! {
                 <span data-testid="presence" class="presence" class:online=online>
                     {words}
