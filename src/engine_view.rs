@@ -65,16 +65,18 @@ pub fn view_of(
     }
 }
 
-/// One place the account is signed in, in words. The server keeps when a session was last
-/// used to the day, so "today", "yesterday" or the date is all there is to say.
+/// One place the account is signed in, in words: the browser and system it signed in from
+/// ("Firefox on Android"), or, when its browser did not say, its device's key. The server
+/// keeps when a session was last used to the day, so "today", "yesterday" or the date is
+/// all there is to say.
 fn device_row(session: &SessionInfo, now_ms: u64) -> DeviceRow {
-    let name = if session.current {
-        t(Text::ThisBrowser)
-    } else {
-        match &session.device {
-            Some(device) => tf(Text::BrowserDevice, &[("id", &hex_prefix(&device.0))]),
-            None => t(Text::BrowserNoKeys),
-        }
+    let name = match (&session.client, &session.device) {
+        (Some(client), _) => tf(
+            Text::BrowserOnSystem,
+            &[("browser", &client.browser), ("system", &client.system)],
+        ),
+        (None, Some(device)) => tf(Text::BrowserDevice, &[("id", &hex_prefix(&device.0))]),
+        (None, None) => t(Text::BrowserNoKeys),
     };
     let today = clock::local_date(now_ms);
     let yesterday = clock::local_date(now_ms.saturating_sub(DAY_MS));

@@ -248,7 +248,7 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     );
 
     devices.set(Some(vec![
-        device(1, "This browser", true),
+        device(1, "Chrome on Linux", true),
         device(2, "Browser · device 1a2b3c4d", false),
     ]));
     leptos::task::tick().await;
@@ -256,7 +256,8 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     assert_eq!(items.len(), 2);
     assert_eq!(attr(&items[0], "data-current"), "true");
     assert_eq!(attr(&items[1], "data-current"), "false");
-    assert!(text(&items[0]).contains("This browser"));
+    assert!(text(&items[0]).contains("Chrome on Linux · This browser"));
+    assert!(!text(&items[1]).contains("This browser"));
     assert!(text(&items[1]).contains("Active today"));
     let buttons = find_all(&root, "device-signout");
     assert_eq!(

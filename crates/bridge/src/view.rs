@@ -40,7 +40,9 @@ pub struct View {
 pub struct DeviceRow {
     /// Its session, to sign it out ([`crate::Command::EndDevice`]).
     pub session: SessionRef,
-    /// What it is, in words: "This browser", or another browser and its device's short id.
+    /// What it is, in words: the browser and system it signed in from ("Firefox on Android"),
+    /// or, when its browser did not say, its device's short id. This browser is marked by
+    /// `current`, which the view words.
     pub name: String,
     /// When it was last active, in words ("Active today").
     pub last_active: String,

@@ -44,6 +44,12 @@ async fn signing_out_another_browser_from_the_devices_screen_ends_it_at_once()
     let current: Vec<&(String, String)> = rows.iter().filter(|(c, _)| c == "true").collect();
     assert_eq!(current.len(), 1, "one row is this browser: {rows:?}");
     assert!(current[0].1.contains("This browser"), "{rows:?}");
+    // Each is named by the browser and system it signed in from (headless Chromium here).
+    assert!(
+        rows.iter()
+            .all(|(_, text)| text.contains("Chrome on Linux")),
+        "{rows:?}"
+    );
     assert!(
         rows.iter().all(|(_, text)| text.contains("Active today")),
         "{rows:?}"

@@ -39,7 +39,7 @@ pub use username::{Username, UsernameError};
 
 /// The protocol version this build speaks. The server refuses an `Authenticate` frame that
 /// names another version.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The largest WebSocket message either side accepts, in bytes.
 ///

@@ -10,6 +10,18 @@ use crate::keys::DeviceKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionRef(pub [u8; 16]);
 
+/// What a session signed in from, as its browser said when it signed in: only a family and
+/// a system from short fixed lists ("Chrome", "Linux"), never the browser's own words, so the
+/// server keeps no more than a person needs to recognise their devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientKind {
+    /// The browser's family: "Chrome", "Edge", "Firefox", "Safari", "Opera", "Samsung
+    /// Internet".
+    pub browser: String,
+    /// The system it runs on: "Android", "iOS", "Windows", "macOS", "ChromeOS", "Linux".
+    pub system: String,
+}
+
 /// One session of the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -23,4 +35,6 @@ pub struct SessionInfo {
     pub last_used_ms: u64,
     /// Whether it is the session asking.
     pub current: bool,
+    /// What it signed in from, when its browser said something the server recognises.
+    pub client: Option<ClientKind>,
 }

@@ -299,6 +299,10 @@ fn sample_server_frames() -> Vec<ServerFrame> {
                 created_ms: 1,
                 last_used_ms: 2,
                 current: true,
+                client: Some(merpati_protocol::sessions::ClientKind {
+                    browser: "Firefox".to_owned(),
+                    system: "Android".to_owned(),
+                }),
             }],
         },
         ServerFrame::SessionEnded {

@@ -29,6 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::accept::AddressSlot;
 use crate::admission::Refusal;
+use crate::client_kind::client_kind;
 use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
 use crate::security_headers;
@@ -149,9 +150,13 @@ async fn websocket(
         state.gateway.shutdown().session_token(),
         address_slot.map(|Extension(slot)| slot),
     );
+    let client = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(client_kind);
     let gateway = state.gateway;
     upgrade.on_upgrade(MAX_FRAME_BYTES, move |socket| {
-        gateway.serve(socket, admitted, peer.ip())
+        gateway.serve(socket, admitted, peer.ip(), client)
     })
 }
 

@@ -23,6 +23,8 @@
 //!   `chats`, `messages`, `sync`, `receipts`, `presence`, `blocking`, and `keys` for
 //!   end-to-end encryption).
 //! - `auth`: challenge nonces, Ed25519 signature checks and session tokens.
+//! - `client_kind`: the browser family and system a session signs in from, read from its
+//!   `User-Agent` (only those two words are kept).
 //! - `fanout`: who is online (on which device, with what privacy, watching whom), handing one
 //!   encoded frame to many sessions, and pushing presence.
 //! - `privacy`: what one account lets another see of it: receipts, presence, typing.
@@ -35,6 +37,7 @@
 mod accept;
 mod admission;
 mod auth;
+mod client_kind;
 pub mod config;
 pub mod error;
 mod fanout;

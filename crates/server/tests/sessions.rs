@@ -1,13 +1,17 @@
 //! Sessions: a session unused for 30 days ends; an account lists its sessions and ends one
 //! from another; a resumed session's token rotates (the token before is answered with the new
 //! one, the one before that is refused); and a sign-out proof ends a session — the browser
-//! keeps it while offline — without being able to resume it.
+//! keeps it while offline — without being able to resume it. Each session is listed with
+//! the browser and system it signed in from, and nothing more of its `User-Agent`.
 
 use merpati_protocol::auth::sign_out_proof;
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 
-use crate::support::{Device, TestServer};
+use merpati_protocol::sessions::ClientKind;
+use merpati_testkit::ConnectOptions;
+
+use crate::support::{Client, Device, TestServer, key};
 
 /// Sets when `name`'s one session was last used to `days_ago`, in the stopped server's
 /// database.
@@ -291,4 +295,59 @@ async fn a_resume_refused_at_the_session_cap_keeps_its_session_even_when_its_tok
     let outcome = resumed.expect("the other browser's connection was never seen to go");
     assert!(matches!(outcome, Ok(Some(_))), "{outcome:?}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_is_listed_with_the_browser_and_system_it_signed_in_from() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (mut first, _, _) = server.signed_up("alice").await;
+    let phone = ConnectOptions {
+        user_agent: Some(
+            "Mozilla/5.0 (Android 14; Mobile; rv:132.0) Gecko/132.0 Firefox/132.0".to_owned(),
+        ),
+        ..ConnectOptions::default()
+    };
+    let mut on_phone = Client::connect_with(&server.endpoint(), &phone).await;
+    assert!(matches!(
+        on_phone.login("alice", &key("alice")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let sessions = match first
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions,
+        other => panic!("expected Sessions, got {other:?}"),
+    };
+    let clients: Vec<(bool, Option<ClientKind>)> = sessions
+        .into_iter()
+        .map(|session| (session.current, session.client))
+        .collect();
+    assert_eq!(
+        clients,
+        vec![
+            // Newest use first: the phone, then this connection, whose client sent no
+            // User-Agent and so is not named.
+            (
+                false,
+                Some(ClientKind {
+                    browser: "Firefox".to_owned(),
+                    system: "Android".to_owned(),
+                })
+            ),
+            (true, None),
+        ]
+    );
+    // The header itself is not kept: only the two words are in the database.
+    server.stop().await;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(b"Gecko/132".len())
+                .any(|window| window == b"Gecko/132"),
+            "the User-Agent was written to disk"
+        );
+    }
 }

@@ -18,6 +18,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use merpati_protocol::{ClientFrame, Epoch, PROTOCOL_VERSION, RequestId, ServerFrame};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 
@@ -91,6 +92,8 @@ pub struct ConnectOptions {
     pub read_buffer_bytes: Option<usize>,
     /// The source address.
     pub source: SourceAddress,
+    /// The `User-Agent` the handshake sends (`None`: none, as tungstenite sends none).
+    pub user_agent: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -100,6 +103,7 @@ impl Default for ConnectOptions {
             patience: DEFAULT_PATIENCE,
             read_buffer_bytes: None,
             source: SourceAddress::Any,
+            user_agent: None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl ConnectOptions {
             patience: Duration::from_secs(30),
             read_buffer_bytes: Some(LOAD_CLIENT_READ_BUFFER_BYTES),
             source: SourceAddress::SpreadOverLoopback,
+            user_agent: None,
         }
     }
 }
@@ -154,8 +159,15 @@ pub async fn connect_socket(
     if let Some(bytes) = options.read_buffer_bytes {
         config = config.read_buffer_size(bytes);
     }
-    let handshake =
-        tokio_tungstenite::client_async_with_config(endpoint.url(), stream, Some(config));
+    let mut request = endpoint.url().into_client_request()?;
+    if let Some(user_agent) = &options.user_agent {
+        request.headers_mut().insert(
+            tungstenite::http::header::USER_AGENT,
+            tungstenite::http::HeaderValue::from_str(user_agent)
+                .map_err(tungstenite::Error::from)?,
+        );
+    }
+    let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
     let what = format!("the WebSocket handshake with {}", endpoint.url());
     let (socket, _) = within(options.patience, &what, handshake).await??;
     Ok(socket)

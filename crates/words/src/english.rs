@@ -304,6 +304,7 @@ texts! {
     FindingDevices = "Finding where you are signed in…",
     SignOutDevice = "Sign out {name}",
     ThisBrowser = "This browser",
+    BrowserOnSystem = "{browser} on {system}",
     BrowserDevice = "Browser · device {id}",
     BrowserNoKeys = "Browser · no keys yet",
     ActiveToday = "Active today",

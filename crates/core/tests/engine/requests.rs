@@ -190,6 +190,7 @@ fn the_devices_are_listed_and_ending_one_lists_them_again() {
         created_ms: 1_000,
         last_used_ms: 86_400_000,
         current,
+        client: None,
     };
     let mut engine = online_alice();
     assert_eq!(engine.devices(), None, "not asked yet");

@@ -36,7 +36,10 @@ fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoVie
     let label = tf(Text::SignOutDevice, &[("name", &row.name)]);
     view! {
         <li data-testid="device-item" data-current=row.current.to_string() class="device-item">
-            <span class="device-name">{row.name}</span>
+            <span class="device-name">
+                {row.name}
+                {row.current.then(|| view! { <span class="device-this">" · " {t(Text::ThisBrowser)}</span> })}
+            </span>
             <span class="device-when">{row.last_active} " · " {row.signed_in}</span>
             {(!row.current).then(|| view! {
                 <button

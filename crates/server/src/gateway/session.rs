@@ -19,6 +19,7 @@ use crate::websocket::{self, Message, close_code};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use merpati_protocol::keys::DeviceKey;
+use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Member, PROTOCOL_VERSION, ServerFrame};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -123,6 +124,8 @@ pub(super) struct Session<S> {
     pub(super) refused_in_a_row: u32,
     /// The address the connection came from: what per-address limits count by.
     pub(super) peer: IpAddr,
+    /// What its browser said it is (`User-Agent`), kept with a session it signs in to.
+    pub(super) client: Option<ClientKind>,
     /// Dropped when the session ends.
     _admitted: Admitted,
 }
@@ -182,6 +185,7 @@ impl Gateway {
         socket: S,
         admitted: Admitted,
         peer: IpAddr,
+        client: Option<ClientKind>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let id = self.fanout.next_session_id();
         let span = tracing::info_span!("session", id = id.0, account = tracing::field::Empty);
@@ -206,6 +210,7 @@ impl Gateway {
                     salt_lookups: 0,
                     refused_in_a_row: 0,
                     peer,
+                    client,
                     _admitted: admitted,
                 })
             }

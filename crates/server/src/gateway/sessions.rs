@@ -29,17 +29,17 @@ impl<S: FrameSocket> Session<S> {
             Ok(rows) => {
                 let sessions = rows
                     .into_iter()
-                    .map(
-                        |(token_hash, device, created_ms, last_used_ms)| SessionInfo {
-                            session: session_ref(&token_hash),
-                            device: device
-                                .and_then(|device| <[u8; 32]>::try_from(device).ok())
-                                .map(merpati_protocol::keys::DeviceKey),
-                            created_ms: u64::try_from(created_ms).unwrap_or(0),
-                            last_used_ms: u64::try_from(last_used_ms).unwrap_or(0),
-                            current: Some(token_hash) == current,
-                        },
-                    )
+                    .map(|row| SessionInfo {
+                        session: session_ref(&row.token_hash),
+                        device: row
+                            .device
+                            .and_then(|device| <[u8; 32]>::try_from(device).ok())
+                            .map(merpati_protocol::keys::DeviceKey),
+                        created_ms: u64::try_from(row.created_ms).unwrap_or(0),
+                        last_used_ms: u64::try_from(row.last_used_ms).unwrap_or(0),
+                        current: Some(row.token_hash) == current,
+                        client: row.client,
+                    })
                     .collect();
                 self.write_frame(&ServerFrame::Sessions { request, sessions })
                     .await?;

@@ -13,6 +13,7 @@
 use crate::websocket::close_code;
 use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::frames::AuthMethod;
+use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Username};
 
 use super::Gateway;
@@ -54,6 +55,7 @@ impl Gateway {
         public_key: [u8; 32],
         signature: Vec<u8>,
         kdf_salt: Option<[u8; 16]>,
+        client: Option<ClientKind>,
     ) -> Result<Authenticated, Error> {
         let key = auth::public_key(&public_key)?;
         // A registration that does not verify proves nothing about the key: invalid material.
@@ -70,7 +72,7 @@ impl Gateway {
         let token_hash = keys.token_hash;
         let member = self
             .storage
-            .register(username, public_key, kdf_salt, keys)
+            .register(username, public_key, kdf_salt, keys, client)
             .await?;
         Ok(Authenticated {
             member,
@@ -87,6 +89,7 @@ impl Gateway {
         nonce: &[u8; 32],
         username: Username,
         signature: Vec<u8>,
+        client: Option<ClientKind>,
     ) -> Result<Authenticated, Error> {
         let account = self.existing_account(&username).await?;
         let key = auth::public_key(&account.public_key)?;
@@ -102,7 +105,9 @@ impl Gateway {
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
-        self.storage.create_session(account.member.id, keys).await?;
+        self.storage
+            .create_session(account.member.id, keys, client)
+            .await?;
         let privacy = self.storage.privacy(account.member.id).await?;
         Ok(Authenticated {
             member: account.member,
@@ -326,7 +331,14 @@ impl<S: FrameSocket> Session<S> {
         quotas.may_sign_up(self.peer)?;
         let outcome = self
             .gateway
-            .register(&self.nonce, username, public_key, signature, kdf_salt)
+            .register(
+                &self.nonce,
+                username,
+                public_key,
+                signature,
+                kdf_salt,
+                self.client.clone(),
+            )
             .await;
         if outcome.is_ok() {
             quotas.signed_up(self.peer);
@@ -345,7 +357,12 @@ impl<S: FrameSocket> Session<S> {
         attempts.may_try(self.peer, &username)?;
         let outcome = self
             .gateway
-            .login(&self.nonce, username.clone(), signature)
+            .login(
+                &self.nonce,
+                username.clone(),
+                signature,
+                self.client.clone(),
+            )
             .await;
         match &outcome {
             Ok(_) => attempts.succeeded(self.peer, &username),

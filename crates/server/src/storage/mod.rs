@@ -28,6 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username};
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -38,6 +39,7 @@ use crate::config::Durability;
 use crate::privacy::Privacy;
 use conversation::LastSeenBook;
 pub(crate) use conversation::{Moved, Position, PresenceFacts};
+use sql::sessions::NewSession;
 /// How long a session may go unused before it ends: its token is refused (`SessionExpired`)
 /// and the browser must sign in with the passphrase again.
 pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -223,9 +225,14 @@ impl Storage {
         public_key: [u8; 32],
         kdf_salt: Option<[u8; 16]>,
         session: SessionKeys,
+        client: Option<ClientKind>,
     ) -> impl Future<Output = Result<Member, Error>> {
         self.write(move |conn, now| {
-            sql::accounts::register(conn, &username, &public_key, kdf_salt, &session, now)
+            let new = NewSession {
+                keys: &session,
+                client: client.as_ref(),
+            };
+            sql::accounts::register(conn, &username, &public_key, kdf_salt, &new, now)
         })
     }
 
@@ -249,9 +256,14 @@ impl Storage {
         &self,
         account: UserId,
         session: SessionKeys,
+        client: Option<ClientKind>,
     ) -> impl Future<Output = Result<(), Error>> {
         self.write(move |conn, now| {
-            sql::sessions::create_session(conn, sql::int(account.0), &session, now)
+            let new = NewSession {
+                keys: &session,
+                client: client.as_ref(),
+            };
+            sql::sessions::create_session(conn, sql::int(account.0), &new, now)
         })
     }
 

@@ -181,6 +181,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN kdf_salt BLOB;
     ALTER TABLE meta ADD COLUMN salt_secret BLOB;
     ",
+    // 8: what each session signed in from, as a browser family and a system from short fixed
+    // lists (`client_kind`; NULL: the browser named nothing recognised, or it signed in
+    // before this).
+    "
+    ALTER TABLE sessions ADD COLUMN client_browser TEXT;
+    ALTER TABLE sessions ADD COLUMN client_system TEXT;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

@@ -211,8 +211,13 @@ impl Client {
             source: merpati_testkit::SourceAddress::Loopback(last),
             ..ConnectOptions::default()
         };
+        Client::connect_with(endpoint, &options).await
+    }
+
+    /// Connects with `options` (a `User-Agent`, say).
+    pub(crate) async fn connect_with(endpoint: &Endpoint, options: &ConnectOptions) -> Client {
         Client {
-            raw: or_fail(RawClient::connect(endpoint, &options).await),
+            raw: or_fail(RawClient::connect(endpoint, options).await),
         }
     }
 

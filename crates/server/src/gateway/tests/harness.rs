@@ -117,6 +117,7 @@ impl TestGateway {
             socket,
             admitted,
             std::net::Ipv4Addr::LOCALHOST.into(),
+            None,
         ));
         Peer {
             to_session,

@@ -6,9 +6,9 @@
 use merpati_protocol::{ErrorCode, Member, UserId, Username};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::sessions::NewSession;
 use super::{blocks, int, uint};
 use crate::Error;
-use crate::auth::SessionKeys;
 use crate::privacy::Privacy;
 use crate::storage::{Account, PresenceFacts};
 
@@ -18,7 +18,7 @@ pub(crate) fn register(
     name: &Username,
     public_key: &[u8; 32],
     kdf_salt: Option<[u8; 16]>,
-    session: &SessionKeys,
+    session: &NewSession<'_>,
     now_ms: i64,
 ) -> Result<Member, Error> {
     let inserted = conn

@@ -12,6 +12,7 @@
 //! `Welcome` can be lost in flight: neither may sign anyone out.) A token two rotations old
 //! is refused. `sign_out_hash` is the hash of the current token's sign-out proof.
 
+use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{MAX_SESSIONS_PER_ACCOUNT, Member, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -19,24 +20,34 @@ use super::{int, key32, uint, username};
 use crate::Error;
 use crate::auth::SessionKeys;
 
+/// What a new session is stored with: its token's hashes, and what it signed in from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewSession<'a> {
+    pub(crate) keys: &'a SessionKeys,
+    pub(crate) client: Option<&'a ClientKind>,
+}
+
 /// Stores a new session, ending the account's least recently used sessions beyond
 /// [`MAX_SESSIONS_PER_ACCOUNT`]: browsers closed without signing out must not pile up.
 pub(crate) fn create_session(
     conn: &Connection,
     account: i64,
-    keys: &SessionKeys,
+    new: &NewSession<'_>,
     now_ms: i64,
 ) -> Result<(), Error> {
+    let keys = new.keys;
     conn.prepare_cached(
         "INSERT INTO sessions (token_hash, current_hash, sign_out_hash, account_id, created_ms,
-                               last_used_ms, rotated_ms)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?4, ?4)",
+                               last_used_ms, rotated_ms, client_browser, client_system)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?4, ?4, ?5, ?6)",
     )?
     .execute(params![
         &keys.token_hash[..],
         &keys.sign_out_hash[..],
         account,
-        now_ms
+        now_ms,
+        new.client.map(|client| client.browser.as_str()),
+        new.client.map(|client| client.system.as_str()),
     ])?;
     // The others beyond the cap less this new one.
     let others = i64::try_from(MAX_SESSIONS_PER_ACCOUNT.saturating_sub(1)).unwrap_or(i64::MAX);
@@ -138,18 +149,37 @@ pub(crate) fn rotate_session(
     Ok(rotated == 1)
 }
 
-/// One row of [`sessions_of`]: (session, device, created, last used).
-pub(crate) type SessionRow = ([u8; 32], Option<Vec<u8>>, i64, i64);
+/// One session as `sessions_of` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRow {
+    /// Its name: its first token's hash.
+    pub(crate) token_hash: [u8; 32],
+    /// The device its browser bound, if it did.
+    pub(crate) device: Option<Vec<u8>>,
+    pub(crate) created_ms: i64,
+    pub(crate) last_used_ms: i64,
+    pub(crate) client: Option<ClientKind>,
+}
 
 /// An account's sessions, newest use first.
 pub(crate) fn sessions_of(conn: &Connection, account: UserId) -> Result<Vec<SessionRow>, Error> {
     let mut statement = conn.prepare_cached(
-        "SELECT token_hash, device_key, created_ms, last_used_ms FROM sessions
-         WHERE account_id = ?1 ORDER BY last_used_ms DESC",
+        "SELECT token_hash, device_key, created_ms, last_used_ms, client_browser, client_system
+         FROM sessions WHERE account_id = ?1 ORDER BY last_used_ms DESC",
     )?;
     let sessions = statement
         .query_map([int(account.0)], |row| {
-            Ok((key32(row.get(0)?)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            let browser: Option<String> = row.get(4)?;
+            let system: Option<String> = row.get(5)?;
+            Ok(SessionRow {
+                token_hash: key32(row.get(0)?)?,
+                device: row.get(1)?,
+                created_ms: row.get(2)?,
+                last_used_ms: row.get(3)?,
+                client: browser
+                    .zip(system)
+                    .map(|(browser, system)| ClientKind { browser, system }),
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(sessions)

@@ -42,6 +42,7 @@ async fn account(storage: &Storage, name: &str) -> Member {
             [7; 32],
             None,
             SessionKeys::of(&token),
+            None,
         )
         .await
         .unwrap()
@@ -108,13 +109,14 @@ async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
     let (storage, writer) = open(dir.path()).await;
     let name = Username::parse("carol").unwrap();
     let (first, second, third) = tokio::join!(
-        storage.register(name.clone(), [1; 32], None, SessionKeys::of(&[1; 32])),
-        storage.register(name.clone(), [2; 32], None, SessionKeys::of(&[2; 32])),
+        storage.register(name.clone(), [1; 32], None, SessionKeys::of(&[1; 32]), None),
+        storage.register(name.clone(), [2; 32], None, SessionKeys::of(&[2; 32]), None),
         storage.register(
             Username::parse("dave").unwrap(),
             [3; 32],
             None,
-            SessionKeys::of(&[3; 32])
+            SessionKeys::of(&[3; 32]),
+            None,
         ),
     );
     assert!(first.is_ok());

@@ -133,7 +133,7 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
         .collect();
     for token in &tokens {
         storage
-            .create_session(alice.id, SessionKeys::of(token))
+            .create_session(alice.id, SessionKeys::of(token), None)
             .await
             .unwrap();
     }
@@ -158,7 +158,7 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
     );
 
     storage
-        .create_session(alice.id, SessionKeys::of(&[0xee; 32]))
+        .create_session(alice.id, SessionKeys::of(&[0xee; 32]), None)
         .await
         .unwrap();
     assert_eq!(
