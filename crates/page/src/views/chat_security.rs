@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 use merpati_words::{Text, t, tf};
 
-/// Shown while the other person's keys have not arrived.
 /// The safety number of a 1:1 chat (60 digits in 12 groups), to compare with the other
 /// person in person or over a call: the same number on both sides proves no one sits between
 /// the two accounts.

@@ -11,11 +11,9 @@ use super::chat_members::ChatMembers;
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::{Composer, Composing};
 use super::message_list::MessageList;
+use super::message_menu::MenuChoice;
 use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
-
-/// Shown instead of the composer in a 1:1 chat whose other person this account blocks.
-use super::message_menu::MenuChoice;
 
 /// What the person did to a message (ids in hex, as `data-msg-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
