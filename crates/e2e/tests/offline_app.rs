@@ -1,13 +1,15 @@
 //! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
 //! the app does not take the page's place in the cache, so the app still opens with the server
-//! down; and a new release caches itself under a name of its own and deletes the old cache.
+//! down, in the language it speaks; and a new release caches itself under a name of its own
+//! and deletes the old cache.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives a browser.
 
 use std::path::Path;
 
 use merpati_e2e::{
-    Browser, Chromedriver, HarnessError, PASSPHRASE, serve, serve_release_build, workspace_root,
+    Browser, Chromedriver, HarnessError, INDONESIAN, PASSPHRASE, serve, serve_release_build,
+    workspace_root,
 };
 use serde_json::Value;
 
@@ -85,12 +87,43 @@ async fn a_link_to_another_file_of_the_app_leaves_the_app_opening_offline()
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_opens_offline_in_the_language_it_speaks() -> Result<(), HarnessError> {
+    let mut server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let budi = driver.browser_with(INDONESIAN).await?;
+    budi.sign_up(&url, "budi", PASSPHRASE).await?;
+    service_worker_ready(&budi).await?;
+
+    // The catalogue is one of the files kept: with the server down, still Indonesian.
+    server.kill();
+    budi.open(&format!("{url}/")).await?;
+    budi.wait_connection("offline").await?;
+    assert_eq!(budi.find("new-chat").await?.text().await?, "Obrolan baru");
+    let lang = budi
+        .client()
+        .execute("return document.documentElement.lang", vec![])
+        .await?;
+    assert_eq!(lang, Value::from("id"));
+    budi.close().await?;
+    Ok(())
+}
+
 /// Copies the release build into `to`, a web root whose files the test may change.
 fn copy_release_build(to: &Path) -> Result<(), HarnessError> {
-    for entry in std::fs::read_dir(workspace_root().join("dist"))? {
+    copy_dir(&workspace_root().join("dist"), to)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), HarnessError> {
+    for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
         }
     }
     Ok(())
