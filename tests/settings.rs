@@ -11,7 +11,7 @@ use merpati_bridge::{DeviceRow, Privacy};
 use merpati_page::notify::{self, Arrival, NotifyPrefs};
 use merpati_page::theme::{self, Theme};
 use merpati_page::views::devices::DevicesList;
-use merpati_page::views::notifications::NotificationSettings;
+use merpati_page::views::notifications::{NotificationOffer, NotificationSettings};
 use merpati_page::views::settings::SettingsPanel;
 use merpati_protocol::ChatId;
 use merpati_protocol::sessions::SessionRef;
@@ -268,6 +268,56 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     click(&buttons[0]);
     leptos::task::tick().await;
     assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
+}
+
+#[wasm_bindgen_test]
+fn notifications_are_offered_only_when_off_possible_useful_and_not_declined() {
+    use notify::Permission::{Ask, Denied, Granted, Unsupported};
+    let off = NotifyPrefs::default();
+    let on = NotifyPrefs {
+        enabled: true,
+        hide_text: false,
+    };
+    assert!(notify::offer_wanted(off, Ask, true, false));
+    assert!(notify::offer_wanted(off, Granted, true, false));
+    assert!(!notify::offer_wanted(on, Ask, true, false), "on already");
+    assert!(
+        !notify::offer_wanted(off, Denied, true, false),
+        "the browser says no"
+    );
+    assert!(!notify::offer_wanted(off, Unsupported, true, false));
+    assert!(
+        !notify::offer_wanted(off, Ask, false, false),
+        "no chat to hear from"
+    );
+    assert!(
+        !notify::offer_wanted(off, Ask, true, true),
+        "\"Not now\" was said"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_notification_offer_reports_turn_on_and_not_now() {
+    let (on_accept, accepted) = recorder::<()>();
+    let (on_dismiss, dismissed) = recorder::<()>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <NotificationOffer on_accept on_dismiss/> }
+    });
+    leptos::task::tick().await;
+    find(&root, "notifications-offer");
+    click(&find(&root, "notifications-offer-dismiss"));
+    leptos::task::tick().await;
+    assert_eq!(
+        (recorded(&accepted).len(), recorded(&dismissed).len()),
+        (0, 1)
+    );
+    click(&find(&root, "notifications-offer-accept"));
+    leptos::task::tick().await;
+    assert_eq!(
+        (recorded(&accepted).len(), recorded(&dismissed).len()),
+        (1, 1)
+    );
 }
 
 #[wasm_bindgen_test]

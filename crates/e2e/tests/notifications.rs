@@ -1,7 +1,8 @@
 //! Notifications of new messages: turned on in the settings (the browser's permission
 //! granted beforehand, as a person answering its prompt would), a message in a chat the
 //! person is not looking at shows a notification with the sender and the text, or "New
-//! message" when the text is hidden; a message in the chat on screen shows none.
+//! message" when the text is hidden; a message in the chat on screen shows none. Once there
+//! is a chat, the chat list offers to turn them on; "Not now" is kept by the browser.
 //!
 //! Read back through the service worker that shows them (`getNotifications`). What a click
 //! does (the tab comes forward and opens the chat, `public/sw.js`) is not driven here:
@@ -9,7 +10,7 @@
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
-use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting};
+use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting, testid};
 
 /// The notifications showing now: (title, body, tag).
 async fn notifications(browser: &Browser) -> Result<Vec<(String, String, String)>, HarnessError> {
@@ -116,5 +117,61 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     for browser in [ayu, bima, citra] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// Whether the offer to turn notifications on is on screen.
+async fn offered(browser: &Browser) -> Result<bool, HarnessError> {
+    Ok(!browser
+        .client()
+        .find_all(testid("notifications-offer"))
+        .await?
+        .is_empty())
+}
+
+async fn wait_offer_gone(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .eventually("the offer gone", || async {
+            Ok((!offered(browser).await?).then_some(()))
+        })
+        .await
+}
+
+#[tokio::test]
+async fn notifications_are_offered_once_there_is_a_chat_and_the_answer_is_kept()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let dewi = meeting.sign_up("dewi").await?;
+    let eka = meeting.sign_up("eka").await?;
+    // No chat yet, nothing to hear from: no offer on the (empty) chat list.
+    dewi.find_css(".empty-hint").await?;
+    assert!(!offered(&dewi).await?, "offered with no chat");
+
+    // A chat: the offer. "Turn on" asks the browser, which says yes (granted here as a
+    // person answering its prompt would), and notifications are on.
+    allow_notifications(&dewi, meeting.url.trim_end_matches('/')).await?;
+    dewi.start_chat("eka").await?;
+    dewi.send("Halo Eka").await?;
+    dewi.click("notifications-offer-accept").await?;
+    wait_offer_gone(&dewi).await?;
+    dewi.click("settings").await?;
+    let on = dewi
+        .find("setting-notifications")
+        .await?
+        .prop("checked")
+        .await?;
+    assert_eq!(on.as_deref(), Some("true"), "turned on from the offer");
+
+    // "Not now": gone, and still gone after a reload, once the chat list is back.
+    eka.find("chat-list-item").await?;
+    eka.find("notifications-offer").await?;
+    eka.click("notifications-offer-dismiss").await?;
+    wait_offer_gone(&eka).await?;
+    eka.reload().await?;
+    eka.find("chat-list-item").await?;
+    assert!(!offered(&eka).await?, "offered again after \"Not now\"");
+
+    dewi.close().await?;
+    eka.close().await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Notifications of new messages while the tab is hidden or another chat is on screen.
 //!
-//! Asked for when the person turns them on in the settings — never on load — and shown
+//! Asked for when the person turns them on — in the settings, or from the offer the chat list
+//! shows once there is a chat to hear from (never on load, and "Not now" is remembered) — and
+//! shown
 //! through the service worker (`registration.showNotification`), whose `notificationclick`
 //! focuses the tab and tells the page which chat to open (`public/sw.js`). One notification
 //! per chat (its tag is the chat): a newer message replaces the older one's. The text can be
@@ -20,6 +22,9 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Where the choice is kept.
 pub const STORAGE_KEY: &str = "merpati.notifications";
+
+/// Where "Not now" to the offer of notifications is kept.
+pub const OFFER_STORAGE_KEY: &str = "merpati.notifications-offer";
 
 /// What a hidden text says instead.
 pub const HIDDEN_TEXT: Text = Text::NewMessage;
@@ -114,6 +119,35 @@ pub fn stored() -> NotifyPrefs {
 pub fn store(prefs: NotifyPrefs) {
     if let Some(storage) = storage() {
         let _ = storage.set_item(STORAGE_KEY, prefs.as_str());
+    }
+}
+
+/// Whether to offer notifications: they are off here, the browser could show them (not asked
+/// yet, or already allowed), there is a chat to hear from, and the person has not said "Not
+/// now" in this browser.
+pub fn offer_wanted(
+    prefs: NotifyPrefs,
+    permission: Permission,
+    has_chats: bool,
+    dismissed: bool,
+) -> bool {
+    !prefs.enabled
+        && matches!(permission, Permission::Ask | Permission::Granted)
+        && has_chats
+        && !dismissed
+}
+
+/// Whether this browser said "Not now" to the offer.
+pub fn offer_dismissed() -> bool {
+    storage()
+        .and_then(|storage| storage.get_item(OFFER_STORAGE_KEY).ok().flatten())
+        .is_some()
+}
+
+/// Remembers "Not now" in this browser: the settings still have the switch.
+pub fn dismiss_offer() {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(OFFER_STORAGE_KEY, "dismissed");
     }
 }
 

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use merpati_words::{Text, t};
 
+use crate::notify::NotifyPrefs;
 use crate::state::use_app;
 use crate::views::auth::AuthForm;
 use crate::views::chat_list::ChatList;
@@ -10,7 +11,7 @@ use crate::views::chat_view::ChatView;
 use crate::views::connection_status::ConnectionStatus;
 use crate::views::devices::DevicesList;
 use crate::views::new_chat::{NewChat, NewChatMode};
-use crate::views::notifications::NotificationSettings;
+use crate::views::notifications::{NotificationOffer, NotificationSettings};
 use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
 use crate::views::signals::UnreadTitle;
@@ -42,6 +43,15 @@ pub fn MainScreen() -> impl IntoView {
     let theme = RwSignal::new(theme::chosen());
     let notify_prefs = RwSignal::new(notify::stored());
     let notify_note = RwSignal::new(None::<String>);
+    let offer_dismissed = RwSignal::new(notify::offer_dismissed());
+    let offer_shown = Memo::new(move |_| {
+        notify::offer_wanted(
+            notify_prefs.get(),
+            notify::permission(),
+            app.chats().with(|chats| !chats.is_empty()),
+            offer_dismissed.get(),
+        )
+    });
     notify::watch(app.chats(), open_chat_id, app.phase(), notify_prefs);
     notify::on_notification_click(move |chat| app.open_chat(chat));
     view! {
@@ -149,6 +159,23 @@ pub fn MainScreen() -> impl IntoView {
                             "×"
                         </button>
                     </div>
+                </Show>
+                <Show when=move || offer_shown.get()>
+                    <NotificationOffer
+                        on_accept=Callback::new(move |()| {
+                            let next = NotifyPrefs {
+                                enabled: true,
+                                ..notify_prefs.get_untracked()
+                            };
+                            notify::change(next, notify_prefs, notify_note);
+                            // Whatever the browser answers, the offer was answered.
+                            offer_dismissed.set(true);
+                        })
+                        on_dismiss=Callback::new(move |()| {
+                            notify::dismiss_offer();
+                            offer_dismissed.set(true);
+                        })
+                    />
                 </Show>
                 <SearchBox
                     query=app.search_query()

@@ -1,5 +1,5 @@
 //! The settings' notifications section: whether to be notified of new messages, and whether
-//! a notification shows the message's text.
+//! a notification shows the message's text; and the offer to turn them on, above the chats.
 
 use leptos::prelude::*;
 use merpati_words::{Text, t};
@@ -50,5 +50,43 @@ pub fn NotificationSettings(
             {t(Text::NotificationText)}
         </label>
         {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> })}
+    }
+}
+
+/// The offer above the chat list to turn notifications on: the browser's own prompt comes
+/// only once the person says yes here.
+#[component]
+pub fn NotificationOffer(
+    /// "Turn on".
+    on_accept: Callback<()>,
+    /// "Not now".
+    on_dismiss: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <div
+            data-testid="notifications-offer"
+            class="notifications-offer"
+            role="region"
+            aria-label=t(Text::Notifications)
+        >
+            <p>{t(Text::NotificationsOffer)}</p>
+            <div class="offer-actions">
+                <button
+                    data-testid="notifications-offer-accept"
+                    type="button"
+                    class="primary"
+                    on:click=move |_| on_accept.run(())
+                >
+                    {t(Text::TurnOn)}
+                </button>
+                <button
+                    data-testid="notifications-offer-dismiss"
+                    type="button"
+                    on:click=move |_| on_dismiss.run(())
+                >
+                    {t(Text::NotNow)}
+                </button>
+            </div>
+        </div>
     }
 }
