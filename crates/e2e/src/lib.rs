@@ -409,6 +409,31 @@ impl Browser {
         Ok(())
     }
 
+    /// The lines about the group in the open chat ("sari added tomo"), in display order.
+    pub async fn system_lines(&self) -> Result<Vec<String>, HarnessError> {
+        let mut lines = Vec::new();
+        for element in self.client.find_all(testid("message-system")).await? {
+            lines.push(element.text().await?);
+        }
+        Ok(lines)
+    }
+
+    /// Waits until the open chat shows the line `line` about the group; the error says
+    /// which lines it shows instead.
+    pub async fn wait_system_line(&self, line: &str) -> Result<(), HarnessError> {
+        let waited = self
+            .eventually(&format!("the line “{line}”"), || async {
+                let lines = self.system_lines().await?;
+                Ok(lines.iter().any(|shown| shown == line).then_some(()))
+            })
+            .await;
+        if let Err(error) = waited {
+            let shown = self.system_lines().await?;
+            return Err(format!("{error}; the chat shows {shown:?}").into());
+        }
+        Ok(())
+    }
+
     /// The texts of the messages shown in the open chat, in display order.
     pub async fn message_texts(&self) -> Result<Vec<String>, HarnessError> {
         let mut texts = Vec::new();

@@ -6,7 +6,7 @@
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
-use merpati_e2e::{Browser, HarnessError, INDONESIAN, Meeting, testid, workspace_root};
+use merpati_e2e::{Browser, HarnessError, INDONESIAN, Meeting, workspace_root};
 use merpati_words::{Catalogue, Count, Language, PluralForm, Text};
 use serde_json::Value;
 
@@ -104,30 +104,6 @@ async fn text_of(browser: &Browser, id: &str) -> Result<String, HarnessError> {
     Ok(browser.find(id).await?.text().await?)
 }
 
-/// The lines about the group in the open chat.
-async fn system_lines(browser: &Browser) -> Result<Vec<String>, HarnessError> {
-    let mut lines = Vec::new();
-    for element in browser.client().find_all(testid("message-system")).await? {
-        lines.push(element.text().await?);
-    }
-    Ok(lines)
-}
-
-/// Waits until the open chat shows the line `line` about the group.
-async fn shows_line(browser: &Browser, line: &str) -> Result<(), HarnessError> {
-    let waited = browser
-        .eventually(&format!("the line “{line}”"), || async {
-            let lines = system_lines(browser).await?;
-            Ok(lines.iter().any(|shown| shown == line).then_some(()))
-        })
-        .await;
-    if let Err(error) = waited {
-        let shown = system_lines(browser).await?;
-        return Err(format!("{error}; the chat shows {shown:?}").into());
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn an_indonesian_browser_gets_every_screen_in_indonesian_and_a_chosen_language_stays()
 -> Result<(), HarnessError> {
@@ -171,9 +147,9 @@ async fn an_indonesian_browser_gets_every_screen_in_indonesian_and_a_chosen_lang
     ayu.send("Makan malam jam tujuh").await?;
     ayu.type_into("group-add-member-input", "citra").await?;
     ayu.click("group-add-member-submit").await?;
-    shows_line(&ayu, "ayu menambahkan citra").await?;
+    ayu.wait_system_line("ayu menambahkan citra").await?;
     citra.open_chat("Keluarga").await?;
-    shows_line(&citra, "ayu added citra").await?;
+    citra.wait_system_line("ayu added citra").await?;
     ayu.type_into("group-add-member-input", "nobody").await?;
     ayu.click("group-add-member-submit").await?;
     ayu.eventually("the refusal in words", || async {

@@ -54,27 +54,6 @@ async fn wait_text(
         .await
 }
 
-/// The texts of the system lines in the open chat.
-async fn system_lines(browser: &Browser) -> Result<Vec<String>, HarnessError> {
-    let mut lines = Vec::new();
-    for element in browser.client().find_all(testid("message-system")).await? {
-        lines.push(element.text().await?);
-    }
-    Ok(lines)
-}
-
-async fn wait_system_line(browser: &Browser, line: &str) -> Result<(), HarnessError> {
-    browser
-        .eventually(&format!("the system line {line:?}"), || async {
-            Ok(system_lines(browser)
-                .await?
-                .iter()
-                .any(|shown| shown == line)
-                .then_some(()))
-        })
-        .await
-}
-
 /// Waits until `username` is listed in the open group's members.
 async fn wait_member(browser: &Browser, username: &str) -> Result<(), HarnessError> {
     browser
@@ -213,12 +192,12 @@ async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_other
     eka.type_into("group-add-member-input", "gita").await?;
     eka.click("group-add-member-submit").await?;
     let added = "eka added gita";
-    wait_system_line(&eka, added).await?;
+    eka.wait_system_line(added).await?;
     for member in [&fikri, &gita] {
         member.open_chat("Arisan").await?;
     }
     for member in [&eka, &fikri, &gita] {
-        wait_system_line(member, added).await?;
+        member.wait_system_line(added).await?;
         wait_member(member, "gita").await?;
     }
     // No account by that name: the server's refusal reaches eka in words.
@@ -240,10 +219,10 @@ async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_other
     eka.type_into("group-rename-input", "Arisan RT 5").await?;
     eka.click("group-rename-submit").await?;
     let renamed = "eka renamed the group to “Arisan RT 5”";
-    wait_system_line(&eka, renamed).await?;
+    eka.wait_system_line(renamed).await?;
     for member in [&fikri, &gita] {
         member.open_chat("Arisan RT 5").await?;
-        wait_system_line(member, renamed).await?;
+        member.wait_system_line(renamed).await?;
     }
 
     let fikri_row = eka
@@ -258,7 +237,7 @@ async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_other
     make_admin.click().await?;
     let promoted = "eka made fikri an admin";
     for member in [&eka, &fikri, &gita] {
-        wait_system_line(member, promoted).await?;
+        member.wait_system_line(promoted).await?;
     }
     fikri
         .eventually("fikri marked admin", || async {
