@@ -10,8 +10,8 @@
 
 use merpati_bridge::{
     ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageReceipts, MessageRow,
-    MessageStatus, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow,
-    View,
+    MessageStatus, Notifications, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow,
+    ReceiptState, SearchRow, View,
 };
 use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
@@ -32,6 +32,7 @@ pub fn view_of(
     now_ms: u64,
 ) -> View {
     let privacy = engine.privacy();
+    let device = engine.device_settings();
     View {
         chats: chat_rows(engine, now_ms),
         phase: phase_of(engine.connection_phase()),
@@ -55,6 +56,11 @@ pub fn view_of(
             draft: engine.draft(chat).map(str::to_owned),
             reveal: None,
         }),
+        notifications: Notifications {
+            enabled: device.notify,
+            hide_text: device.notify_hide_text,
+            offer_declined: device.notify_offer_declined,
+        },
         privacy: Privacy {
             share_read_receipts: privacy.share_read_receipts,
             share_presence: privacy.share_presence,

@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
-use merpati_core::{Engine, Event, MessageStatus, PrivacySettings};
+use merpati_core::{DeviceSettings, Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use merpati_words::{Catalogue, Language, refusals};
 use wasm_bindgen::JsCast;
@@ -225,6 +225,13 @@ impl EngineWorker {
                 engine.set_privacy(PrivacySettings {
                     share_read_receipts: privacy.share_read_receipts,
                     share_presence: privacy.share_presence,
+                });
+            }),
+            Command::SetNotifications(notifications) => client.act(|engine| {
+                engine.set_device_settings(DeviceSettings {
+                    notify: notifications.enabled,
+                    notify_hide_text: notifications.hide_text,
+                    notify_offer_declined: notifications.offer_declined,
                 });
             }),
             Command::SetAdmin { chat, user, admin } => {

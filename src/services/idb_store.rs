@@ -14,7 +14,7 @@
 //! | `keys`     | purpose name                          | wrapped store keys, device key |
 //! | `drafts`   | keyed hash of the chat id (hex)       | sealed [`DraftRecord`]         |
 //! | `hidden`   | keyed hash of the chat id and message id (hex) | sealed [`HiddenRecord`] |
-//! | `settings` | keyed hash (hex)                      | sealed [`SettingsRecord`]      |
+//! | `settings` | keyed hash (hex): the account's, this browser's | sealed [`SettingsRecord`], [`DeviceSettings`] (sealed as `settings/device`) |
 //! | `search`   | `[keyed hash of the device slot, segment id]` | sealed [`SearchSegment`] |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
@@ -43,7 +43,7 @@
 //! (`pages`; what `messages` holds stays readable).
 
 use indexed_db_futures::KeyRange;
-use indexed_db_futures::database::{Database, VersionChangeEvent};
+use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -51,54 +51,23 @@ use merpati_core::crypto::{CryptoError, StoreCipher};
 use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, StoredCryptoRecord};
 use merpati_core::search::SearchSegment;
 use merpati_core::{
-    AccountRecord, ChatRecord, DraftRecord, HiddenRecord, MessageRecord, OutboxRecord,
-    SettingsRecord, Store, StoreWrite,
+    AccountRecord, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord, MessageRecord,
+    OutboxRecord, SettingsRecord, Store, StoreWrite,
 };
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use wasm_bindgen::{JsCast, JsValue};
 
 mod pages;
+mod schema;
 
-/// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 5;
+pub use schema::{
+    ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
+    SEARCH, SETTINGS, delete_database, open_database,
+};
 
-/// Object store: who is signed in.
-pub const ACCOUNT: &str = "account";
-/// Object store: the chats.
-pub const CHATS: &str = "chats";
-/// Object store: the messages, keyed by `[chat hash, seq]`.
-pub const MESSAGES: &str = "messages";
-/// Object store: messages written here and not yet acknowledged.
-pub const OUTBOX: &str = "outbox";
-/// Object store: the wrapped store key and the device key.
-pub const KEYS: &str = "keys";
-/// Object store: the device's end-to-end key state ([`CryptoRecord`]s).
-pub const CRYPTO: &str = "crypto";
-/// Object store: what the person typed in each chat and has not sent.
-pub const DRAFTS: &str = "drafts";
-/// Object store: the messages deleted for this account only.
-pub const HIDDEN: &str = "hidden";
-/// Object store: the account's settings (privacy, whom it blocks).
-pub const SETTINGS: &str = "settings";
-/// The local search index's segments, per device slot.
-pub const SEARCH: &str = "search";
-/// Messages, a page of sequence numbers per record.
-pub const MESSAGE_PAGES: &str = "message_pages";
-
-/// Every object store of the database.
-pub const ALL_STORES: [&str; 11] = [
-    ACCOUNT,
-    CHATS,
-    MESSAGES,
-    OUTBOX,
-    KEYS,
-    CRYPTO,
-    DRAFTS,
-    HIDDEN,
-    SETTINGS,
-    SEARCH,
-    MESSAGE_PAGES,
-];
+/// The context this browser's own settings are sealed under, in the `settings` store: not
+/// the account's, so neither record can be passed off as the other.
+const DEVICE_SETTINGS: &str = "settings/device";
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
@@ -127,45 +96,6 @@ impl From<indexed_db_futures::error::OpenDbError> for StoreError {
     fn from(error: indexed_db_futures::error::OpenDbError) -> Self {
         StoreError::Idb(error.to_string())
     }
-}
-
-/// Opens (creating or upgrading as needed) the database called `name`.
-pub async fn open_database(name: &str) -> Result<Database, StoreError> {
-    let db = Database::open(name)
-        .with_version(SCHEMA_VERSION)
-        .with_on_upgrade_needed(upgrade)
-        .await?;
-    Ok(db)
-}
-
-fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Result<()> {
-    if event.old_version() < 1.0 {
-        for store in [ACCOUNT, CHATS, MESSAGES, OUTBOX, KEYS] {
-            db.create_object_store(store).build()?;
-        }
-    }
-    if event.old_version() < 2.0 {
-        db.create_object_store(CRYPTO).build()?;
-    }
-    if event.old_version() < 3.0 {
-        for store in [DRAFTS, HIDDEN, SETTINGS] {
-            db.create_object_store(store).build()?;
-        }
-    }
-    if event.old_version() < 4.0 {
-        db.create_object_store(SEARCH).build()?;
-    }
-    if event.old_version() < 5.0 {
-        db.create_object_store(MESSAGE_PAGES).build()?;
-    }
-    Ok(())
-}
-
-/// Deletes the database called `name` with everything in it. Waits until every other tab has
-/// closed its connection (they do so on `versionchange`).
-pub async fn delete_database(name: &str) -> Result<(), StoreError> {
-    Database::delete_by_name(name)?.await?;
-    Ok(())
 }
 
 /// The device's [`Store`] over one IndexedDB database. See the module documentation.
@@ -287,6 +217,10 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"current"))
     }
 
+    fn device_settings_key(&self) -> String {
+        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"device"))
+    }
+
     fn hidden_key(&self, hidden: &HiddenRecord) -> String {
         let mut name = [0u8; 24];
         name[..8].copy_from_slice(&hidden.chat_id.0.to_be_bytes());
@@ -318,6 +252,21 @@ impl IdbStore {
             .dyn_ref::<js_sys::Uint8Array>()
             .ok_or(StoreError::Corrupt(store))?;
         Ok(self.cipher.open_value(store.as_bytes(), &bytes.to_vec())?)
+    }
+
+    /// The one value under `key` in `store_name`, opened as sealed under `context`.
+    async fn read_one<T: serde::de::DeserializeOwned>(
+        &self,
+        store_name: &'static str,
+        key: String,
+        context: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.transaction(store_name).build()?;
+        let store = tx.object_store(store_name)?;
+        let value: Option<JsValue> = store.get(key).primitive()?.await?;
+        value
+            .map(|value| self.open_value(context, &value))
+            .transpose()
     }
 
     async fn read_all<T: serde::de::DeserializeOwned>(
@@ -366,7 +315,7 @@ impl Store for IdbStore {
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
                 StoreWrite::HideMessage(_) => HIDDEN,
-                StoreWrite::PutSettings(_) => SETTINGS,
+                StoreWrite::PutSettings(_) | StoreWrite::PutDeviceSettings(_) => SETTINGS,
                 StoreWrite::PutSearchSegment(_) | StoreWrite::RemoveSearchSegments(_) => SEARCH,
             };
             if !scope.contains(&name) {
@@ -457,6 +406,14 @@ impl Store for IdbStore {
                         .without_key_type()
                         .primitive()?;
                 }
+                StoreWrite::PutDeviceSettings(settings) => {
+                    let value = self.seal(DEVICE_SETTINGS, &settings)?;
+                    tx.object_store(SETTINGS)?
+                        .put(value)
+                        .with_key(self.device_settings_key())
+                        .without_key_type()
+                        .primitive()?;
+                }
                 StoreWrite::PutSearchSegment(segment) => {
                     let value = self.seal(SEARCH, &segment)?;
                     tx.object_store(SEARCH)?
@@ -481,12 +438,7 @@ impl Store for IdbStore {
     }
 
     async fn account(&self) -> Result<Option<AccountRecord>, StoreError> {
-        let tx = self.db.transaction(ACCOUNT).build()?;
-        let store = tx.object_store(ACCOUNT)?;
-        let value: Option<JsValue> = store.get(self.account_key()).primitive()?.await?;
-        value
-            .map(|value| self.open_value(ACCOUNT, &value))
-            .transpose()
+        self.read_one(ACCOUNT, self.account_key(), ACCOUNT).await
     }
 
     async fn chats(&self) -> Result<Vec<ChatRecord>, StoreError> {
@@ -541,12 +493,12 @@ impl Store for IdbStore {
     }
 
     async fn settings(&self) -> Result<Option<SettingsRecord>, StoreError> {
-        let tx = self.db.transaction(SETTINGS).build()?;
-        let store = tx.object_store(SETTINGS)?;
-        let value: Option<JsValue> = store.get(self.settings_key()).primitive()?.await?;
-        value
-            .map(|value| self.open_value(SETTINGS, &value))
-            .transpose()
+        self.read_one(SETTINGS, self.settings_key(), SETTINGS).await
+    }
+
+    async fn device_settings(&self) -> Result<Option<DeviceSettings>, StoreError> {
+        let key = self.device_settings_key();
+        self.read_one(SETTINGS, key, DEVICE_SETTINGS).await
     }
 
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, StoreError> {

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
 pub use rows::RowsChange;
-pub use signals::{MessageReceipts, Privacy, ReceiptRow, ReceiptState};
+pub use signals::{MessageReceipts, Notifications, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
     ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageRow, MessageStatus,
     OpenChat, QuoteRow, ReactionRow, SearchRow, View,
@@ -216,6 +216,8 @@ pub enum Command {
     },
     /// Change the privacy settings.
     SetPrivacy(Privacy),
+    /// Change this browser's notification settings.
+    SetNotifications(Notifications),
     /// Make a group member an admin, or no longer one.
     SetAdmin {
         /// The group.
@@ -379,6 +381,11 @@ mod tests {
                 share_read_receipts: false,
                 share_presence: true,
             }),
+            Command::SetNotifications(Notifications {
+                enabled: true,
+                hide_text: true,
+                offer_declined: false,
+            }),
             Command::SetBlocked {
                 user: UserId(3),
                 blocked: true,
@@ -457,6 +464,7 @@ mod tests {
                     reveal: Some("00ff".to_owned()),
                 }),
                 privacy: Privacy::default(),
+                notifications: Notifications::default(),
                 devices: Some(vec![DeviceRow {
                     session: SessionRef([9; 16]),
                     name: "This browser".to_owned(),

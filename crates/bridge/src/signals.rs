@@ -49,6 +49,17 @@ impl ReceiptState {
     }
 }
 
+/// This browser's notification settings, kept sealed in its store like the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    /// Notify of new messages in chats not on screen.
+    pub enabled: bool,
+    /// Leave the message's text out.
+    pub hide_text: bool,
+    /// "Not now" was said to the offer to turn them on.
+    pub offer_declined: bool,
+}
+
 /// The account's privacy settings, as the settings panel shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Privacy {

@@ -9,7 +9,7 @@
 use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, Presence, Seq};
 
-use crate::signals::{MessageReceipts, Privacy};
+use crate::signals::{MessageReceipts, Notifications, Privacy};
 use serde::{Deserialize, Serialize};
 
 /// Everything the screens show, as the engine has it now.
@@ -30,6 +30,8 @@ pub struct View {
     pub open_chat: Option<OpenChat>,
     /// The account's privacy settings (the settings panel).
     pub privacy: Privacy,
+    /// This browser's notification settings (the settings panel, the offer).
+    pub notifications: Notifications,
     /// Where the account is signed in, newest use first (the devices screen); `None` until
     /// asked for ([`crate::Command::ListDevices`]).
     pub devices: Option<Vec<DeviceRow>>,

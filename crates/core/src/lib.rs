@@ -39,7 +39,8 @@ pub use engine::{
     ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError, SendError, Step,
 };
 pub use store::{
-    AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MemoryStore,
-    MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite, StoredState,
+    AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,
+    MemoryStore, MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
+    StoredState,
 };
 pub use timeline::{MessageLock, MessageStatus, Person, ReactionSummary, TimelineItem};

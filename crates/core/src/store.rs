@@ -112,6 +112,18 @@ pub struct SettingsRecord {
     pub blocked: BTreeSet<UserId>,
 }
 
+/// What this browser chose for itself, never sent anywhere: whether to notify of new
+/// messages and with their text, and whether the person declined the offer to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSettings {
+    /// Notify of new messages in chats not on screen.
+    pub notify: bool,
+    /// Leave the message's text out of a notification.
+    pub notify_hide_text: bool,
+    /// "Not now" was said to the offer of notifications.
+    pub notify_offer_declined: bool,
+}
+
 /// A stored message: exactly what the server sent.
 pub type MessageRecord = MessageFrame;
 
@@ -155,6 +167,8 @@ pub enum StoreWrite {
     HideMessage(HiddenRecord),
     /// Replaces the account's settings.
     PutSettings(SettingsRecord),
+    /// Replaces this browser's own settings.
+    PutDeviceSettings(DeviceSettings),
     /// Stores a segment of the local search index.
     PutSearchSegment(SearchSegment),
     /// Deletes segments of the local search index by id (rewritten as one).
@@ -203,6 +217,9 @@ pub trait Store {
     /// The account's settings, once any were stored.
     async fn settings(&self) -> Result<Option<SettingsRecord>, Self::Error>;
 
+    /// This browser's own settings, once any were stored.
+    async fn device_settings(&self) -> Result<Option<DeviceSettings>, Self::Error>;
+
     /// Every segment of the local search index, in no particular order.
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error>;
 
@@ -226,6 +243,7 @@ struct MemoryContents {
     drafts: BTreeMap<ChatId, DraftRecord>,
     hidden: BTreeSet<HiddenRecord>,
     settings: Option<SettingsRecord>,
+    device_settings: Option<DeviceSettings>,
     search: BTreeMap<u64, SearchSegment>,
 }
 
@@ -286,6 +304,9 @@ impl Store for MemoryStore {
                     contents.hidden.insert(hidden);
                 }
                 StoreWrite::PutSettings(settings) => contents.settings = Some(settings),
+                StoreWrite::PutDeviceSettings(settings) => {
+                    contents.device_settings = Some(settings);
+                }
                 StoreWrite::PutSearchSegment(segment) => {
                     contents.search.insert(segment.id, segment);
                 }
@@ -355,6 +376,10 @@ impl Store for MemoryStore {
         Ok(self.contents().settings.clone())
     }
 
+    async fn device_settings(&self) -> Result<Option<DeviceSettings>, Self::Error> {
+        Ok(self.contents().device_settings)
+    }
+
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error> {
         Ok(self.contents().search.values().cloned().collect())
     }
@@ -385,6 +410,8 @@ pub struct StoredState {
     pub hidden: Vec<HiddenRecord>,
     /// The account's settings.
     pub settings: Option<SettingsRecord>,
+    /// This browser's own settings.
+    pub device_settings: Option<DeviceSettings>,
     /// The local search index's segments.
     pub search: Vec<SearchSegment>,
 }
@@ -410,6 +437,7 @@ impl StoredState {
             drafts: store.drafts().await?,
             hidden: store.hidden().await?,
             settings: store.settings().await?,
+            device_settings: store.device_settings().await?,
             search: store.search_segments().await?,
         })
     }

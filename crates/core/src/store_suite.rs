@@ -22,8 +22,8 @@ use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::receipts::ReadAdvance;
 use crate::search::{SearchDoc, SearchSegment};
 use crate::store::{
-    AccountRecord, AccountSecrets, ChatRecord, DraftRecord, HiddenRecord, MessageRecord,
-    OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
+    AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,
+    MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
 };
 
 fn member(id: u64, name: &str) -> Member {
@@ -112,6 +112,7 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert!(ok(store.drafts().await).is_empty());
     assert!(ok(store.hidden().await).is_empty());
     assert_eq!(ok(store.settings().await), None);
+    assert_eq!(ok(store.device_settings().await), None);
     assert!(ok(store.search_segments().await).is_empty());
 }
 
@@ -382,6 +383,15 @@ pub async fn hidden_messages_and_settings_are_kept<S: Store>(store: S) {
     assert_eq!(ok(store.settings().await), Some(settings.clone()));
     settings.blocked.clear();
     apply(&store, vec![StoreWrite::PutSettings(settings.clone())]).await;
+    assert_eq!(ok(store.settings().await), Some(settings.clone()));
+    // This browser's own settings are a record of their own: neither replaces the other.
+    let device = DeviceSettings {
+        notify: true,
+        notify_hide_text: true,
+        notify_offer_declined: false,
+    };
+    apply(&store, vec![StoreWrite::PutDeviceSettings(device)]).await;
+    assert_eq!(ok(store.device_settings().await), Some(device));
     assert_eq!(ok(store.settings().await), Some(settings));
 }
 
@@ -529,6 +539,10 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
                 client_msg_id: ClientMsgId([1; 16]),
             }),
             StoreWrite::PutSettings(SettingsRecord::default()),
+            StoreWrite::PutDeviceSettings(DeviceSettings {
+                notify: true,
+                ..DeviceSettings::default()
+            }),
             StoreWrite::PutSearchSegment(sample_segment(1, "halo")),
         ],
     )

@@ -161,6 +161,27 @@ async fn notifications_are_offered_once_there_is_a_chat_and_the_answer_is_kept()
         .prop("checked")
         .await?;
     assert_eq!(on.as_deref(), Some("true"), "turned on from the offer");
+    // Kept by this browser, in its sealed store (nothing in localStorage), across a reload.
+    dewi.reload().await?;
+    dewi.find("chat-list-item").await?;
+    dewi.click("settings").await?;
+    dewi.eventually("notifications still on after a reload", || async {
+        let on = dewi
+            .find("setting-notifications")
+            .await?
+            .prop("checked")
+            .await?;
+        Ok((on.as_deref() == Some("true")).then_some(()))
+    })
+    .await?;
+    let kept = dewi
+        .client()
+        .execute("return Object.keys(localStorage).join(' ')", vec![])
+        .await?;
+    assert!(
+        !kept.as_str().unwrap_or_default().contains("notif"),
+        "in localStorage: {kept}"
+    );
 
     // "Not now": gone, and still gone after a reload, once the chat list is back.
     eka.find("chat-list-item").await?;

@@ -3,7 +3,7 @@
 //! people do, turned into [`Command`]s like the rest of [`crate::state`].
 
 use leptos::prelude::*;
-use merpati_bridge::{Command, DeviceRow, MessageReceipts, Privacy};
+use merpati_bridge::{Command, DeviceRow, MessageReceipts, Notifications, Privacy};
 use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatKind, ClientMsgId, Presence, UserId};
 
@@ -65,6 +65,16 @@ impl AppContext {
     /// Changes the privacy settings.
     pub fn set_privacy(self, privacy: Privacy) {
         self.send(Command::SetPrivacy(privacy));
+    }
+
+    /// This browser's notification settings, as its store keeps them.
+    pub fn notifications(self) -> Signal<Notifications> {
+        self.project(|view| view.notifications)
+    }
+
+    /// Keeps new notification settings for this browser.
+    pub fn set_notifications(self, notifications: Notifications) {
+        self.send(Command::SetNotifications(notifications));
     }
 
     /// Makes a member of the group on screen an admin, or no longer one.

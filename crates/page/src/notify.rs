@@ -8,9 +8,9 @@
 //! per chat (its tag is the chat): a newer message replaces the older one's. The text can be
 //! hidden, for a screen others see: "New message" and the sender then.
 //!
-//! The choice is kept in `localStorage` beside the theme's (on, and whether the text shows):
-//! the browser's own permission is what really guards it, and it says nothing of the person's
-//! messages.
+//! The choice (on, whether the text shows, "Not now" to the offer) is this browser's, kept
+//! sealed in its store by the engine worker like the rest (`DeviceSettings`): the page reads
+//! it from the worker's view and changes it with `Command::SetNotifications`.
 
 use std::collections::HashMap;
 
@@ -19,12 +19,6 @@ use merpati_protocol::ChatId;
 use merpati_words::{Text, t};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-
-/// Where the choice is kept.
-pub const STORAGE_KEY: &str = "merpati.notifications";
-
-/// Where "Not now" to the offer of notifications is kept.
-pub const OFFER_STORAGE_KEY: &str = "merpati.notifications-offer";
 
 /// What a hidden text says instead.
 pub const HIDDEN_TEXT: Text = Text::NewMessage;
@@ -36,23 +30,6 @@ pub struct NotifyPrefs {
     pub enabled: bool,
     /// Leave the message's text out.
     pub hide_text: bool,
-}
-
-impl NotifyPrefs {
-    fn as_str(self) -> &'static str {
-        match (self.enabled, self.hide_text) {
-            (false, _) => "off",
-            (true, false) => "on",
-            (true, true) => "on hide-text",
-        }
-    }
-
-    fn from_name(name: &str) -> NotifyPrefs {
-        NotifyPrefs {
-            enabled: name.starts_with("on"),
-            hide_text: name.ends_with("hide-text"),
-        }
-    }
 }
 
 /// What the browser lets this site do.
@@ -107,21 +84,6 @@ pub fn arrivals(
         .collect()
 }
 
-/// The choice this browser made (off if none).
-pub fn stored() -> NotifyPrefs {
-    storage()
-        .and_then(|storage| storage.get_item(STORAGE_KEY).ok().flatten())
-        .map(|name| NotifyPrefs::from_name(&name))
-        .unwrap_or_default()
-}
-
-/// Remembers the choice in this browser.
-pub fn store(prefs: NotifyPrefs) {
-    if let Some(storage) = storage() {
-        let _ = storage.set_item(STORAGE_KEY, prefs.as_str());
-    }
-}
-
 /// Whether to offer notifications: they are off here, the browser could show them (not asked
 /// yet, or already allowed), there is a chat to hear from, and the person has not said "Not
 /// now" in this browser.
@@ -135,24 +97,6 @@ pub fn offer_wanted(
         && matches!(permission, Permission::Ask | Permission::Granted)
         && has_chats
         && !dismissed
-}
-
-/// Whether this browser said "Not now" to the offer.
-pub fn offer_dismissed() -> bool {
-    storage()
-        .and_then(|storage| storage.get_item(OFFER_STORAGE_KEY).ok().flatten())
-        .is_some()
-}
-
-/// Remembers "Not now" in this browser: the settings still have the switch.
-pub fn dismiss_offer() {
-    if let Some(storage) = storage() {
-        let _ = storage.set_item(OFFER_STORAGE_KEY, "dismissed");
-    }
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }
 
 fn supported() -> bool {
@@ -258,7 +202,7 @@ pub fn watch(
     chats: leptos::prelude::Signal<Vec<ChatRow>>,
     open: leptos::prelude::Signal<Option<ChatId>>,
     phase: leptos::prelude::Signal<ConnectionPhase>,
-    prefs: leptos::prelude::RwSignal<NotifyPrefs>,
+    prefs: leptos::prelude::Signal<NotifyPrefs>,
 ) {
     use leptos::prelude::*;
 
@@ -289,20 +233,19 @@ fn page_visible() -> bool {
         .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
-/// Applies a new choice from the settings: turning notifications on asks the browser first
-/// (this runs from the person's click, the moment a prompt makes sense) and stays off, with
-/// `note` saying why, if the browser refuses.
+/// Applies a new choice (`current` the one in force): turning notifications on asks the
+/// browser first (this runs from the person's click, the moment a prompt makes sense) and
+/// stays off, with `note` saying why, if the browser refuses; `apply` keeps a choice made.
 pub fn change(
     next: NotifyPrefs,
-    prefs: leptos::prelude::RwSignal<NotifyPrefs>,
+    current: NotifyPrefs,
+    apply: impl Fn(NotifyPrefs) + 'static,
     note: leptos::prelude::RwSignal<Option<String>>,
 ) {
     use leptos::prelude::*;
 
-    let current = prefs.get_untracked();
     if !next.enabled || current.enabled {
-        store(next);
-        prefs.set(next);
+        apply(next);
         note.set(None);
         return;
     }
@@ -313,8 +256,7 @@ pub fn change(
         };
         let words = match answer {
             Permission::Granted => {
-                store(next);
-                prefs.set(next);
+                apply(next);
                 note.set(None);
                 return;
             }
@@ -322,8 +264,6 @@ pub fn change(
             Permission::Unsupported => Text::NotificationsUnsupported,
             Permission::Ask => Text::NotificationsNotAllowed,
         };
-        // Set even though unchanged, so the checkbox the person ticked shows "off" again.
-        prefs.set(current);
         note.set(Some(t(words)));
     });
 }

@@ -1,6 +1,7 @@
 //! The screens: they take the app context and hand its signals and actions to the views.
 
 use leptos::prelude::*;
+use merpati_bridge::Notifications;
 use merpati_words::{Text, t};
 
 use crate::notify::NotifyPrefs;
@@ -41,15 +42,30 @@ pub fn MainScreen() -> impl IntoView {
     let open_chat_id = app.open_chat_id();
     let settings_open = RwSignal::new(false);
     let theme = RwSignal::new(theme::chosen());
-    let notify_prefs = RwSignal::new(notify::stored());
+    // This browser's notification settings, as its sealed store keeps them.
+    let notifications = app.notifications();
+    let notify_prefs = Signal::derive(move || {
+        notifications.with(|kept| NotifyPrefs {
+            enabled: kept.enabled,
+            hide_text: kept.hide_text,
+        })
+    });
+    let keep_prefs = move |prefs: NotifyPrefs| {
+        app.set_notifications(Notifications {
+            enabled: prefs.enabled,
+            hide_text: prefs.hide_text,
+            ..notifications.get_untracked()
+        });
+    };
     let notify_note = RwSignal::new(None::<String>);
-    let offer_dismissed = RwSignal::new(notify::offer_dismissed());
+    // Answered on this page: gone at once, whatever the browser then says to "Turn on".
+    let offer_answered = RwSignal::new(false);
     let offer_shown = Memo::new(move |_| {
         notify::offer_wanted(
             notify_prefs.get(),
             notify::permission(),
             app.chats().with(|chats| !chats.is_empty()),
-            offer_dismissed.get(),
+            offer_answered.get() || notifications.with(|kept| kept.offer_declined),
         )
     });
     notify::watch(app.chats(), open_chat_id, app.phase(), notify_prefs);
@@ -110,7 +126,7 @@ pub fn MainScreen() -> impl IntoView {
                         prefs=notify_prefs
                         note=notify_note
                         on_change=Callback::new(move |next| {
-                            notify::change(next, notify_prefs, notify_note)
+                            notify::change(next, notify_prefs.get_untracked(), keep_prefs, notify_note)
                         })
                     />
                     <DevicesList
@@ -163,17 +179,20 @@ pub fn MainScreen() -> impl IntoView {
                 <Show when=move || offer_shown.get()>
                     <NotificationOffer
                         on_accept=Callback::new(move |()| {
+                            let current = notify_prefs.get_untracked();
                             let next = NotifyPrefs {
                                 enabled: true,
-                                ..notify_prefs.get_untracked()
+                                ..current
                             };
-                            notify::change(next, notify_prefs, notify_note);
-                            // Whatever the browser answers, the offer was answered.
-                            offer_dismissed.set(true);
+                            notify::change(next, current, keep_prefs, notify_note);
+                            offer_answered.set(true);
                         })
                         on_dismiss=Callback::new(move |()| {
-                            notify::dismiss_offer();
-                            offer_dismissed.set(true);
+                            app.set_notifications(Notifications {
+                                offer_declined: true,
+                                ..notifications.get_untracked()
+                            });
+                            offer_answered.set(true);
                         })
                     />
                 </Show>

@@ -64,7 +64,9 @@ use merpati_protocol::{
 use crate::annotations::Annotations;
 use crate::e2e::{DeviceCrypto, Opened};
 use crate::receipts::ChatReceipts;
-use crate::store::{AccountSecrets, ChatRecord, OutboxRecord, SettingsRecord, StoreWrite};
+use crate::store::{
+    AccountSecrets, ChatRecord, DeviceSettings, OutboxRecord, SettingsRecord, StoreWrite,
+};
 use crate::timeline::Timeline;
 use keys::KeyFlow;
 use search::SearchState;
@@ -161,6 +163,8 @@ pub struct Engine {
     hidden: BTreeSet<(ChatId, ClientMsgId)>,
     /// The privacy settings and the block list.
     settings: SettingsRecord,
+    /// This browser's own settings (notifications).
+    device_settings: DeviceSettings,
     /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
     on_screen: Option<ChatId>,
     /// Whose presence is followed (the other person of the 1:1 chat on screen).
@@ -232,6 +236,7 @@ impl Engine {
             drafts: BTreeMap::new(),
             hidden: BTreeSet::new(),
             settings: SettingsRecord::default(),
+            device_settings: DeviceSettings::default(),
             on_screen: None,
             watched: None,
             presence: HashMap::new(),

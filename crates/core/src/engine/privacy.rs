@@ -1,4 +1,4 @@
-//! The account's privacy settings and whom it blocks.
+//! The account's privacy settings and whom it blocks, and this browser's own settings.
 //!
 //! The settings (share read receipts, share presence) are the person's: remembered here
 //! (sealed in the store like everything else), sent after every `Welcome` and whenever they
@@ -14,7 +14,7 @@
 use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
 
 use super::{Engine, Event, RequestError};
-use crate::store::{PrivacySettings, StoreWrite};
+use crate::store::{DeviceSettings, PrivacySettings, StoreWrite};
 use crate::timeline::Person;
 
 impl Engine {
@@ -36,6 +36,21 @@ impl Engine {
     /// The privacy settings.
     pub fn privacy(&self) -> PrivacySettings {
         self.settings.privacy
+    }
+
+    /// Changes this browser's own settings (notifications): remembered, sealed, never sent.
+    pub fn set_device_settings(&mut self, settings: DeviceSettings) {
+        if self.device_settings == settings {
+            return;
+        }
+        self.device_settings = settings;
+        self.writes.push(StoreWrite::PutDeviceSettings(settings));
+        self.views_changed = true;
+    }
+
+    /// This browser's own settings.
+    pub fn device_settings(&self) -> DeviceSettings {
+        self.device_settings
     }
 
     /// Blocks or unblocks a person. [`Event::RequestDone`] follows with the new block list.

@@ -21,8 +21,8 @@ use crate::annotations::Annotations;
 use crate::crypto::AccountKey;
 use crate::e2e::DeviceCrypto;
 use crate::receipts::ChatReceipts;
-use crate::store::SettingsRecord;
 use crate::store::{AccountRecord, AccountSecrets, MessageRecord, StoreWrite, StoredState};
+use crate::store::{DeviceSettings, SettingsRecord};
 use crate::timeline::Timeline;
 
 /// Where the connection stands, as the person sees it.
@@ -84,6 +84,7 @@ impl Engine {
             drafts,
             hidden,
             settings,
+            device_settings,
             search,
         } = stored;
         self.search = super::SearchState::restore(search);
@@ -116,6 +117,7 @@ impl Engine {
             .map(|hidden| (hidden.chat_id, hidden.client_msg_id))
             .collect();
         self.settings = settings.unwrap_or_default();
+        self.device_settings = device_settings.unwrap_or_default();
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
@@ -355,6 +357,7 @@ impl Engine {
             self.drafts.clear();
             self.hidden.clear();
             self.settings = SettingsRecord::default();
+            self.device_settings = DeviceSettings::default();
             self.names.clear();
             self.watched = None;
         }

@@ -3,8 +3,8 @@
 //! (sent after every sign-in and when changed, remembered) and blocking.
 
 use merpati_core::{
-    ChatRecord, Engine, Event, MemoryStore, PrivacySettings, SendError, Store, StoreWrite,
-    StoredState,
+    ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings, SendError, Store,
+    StoreWrite, StoredState,
 };
 use merpati_protocol::{
     ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
@@ -315,4 +315,34 @@ async fn the_block_list_is_kept_and_applied_after_a_reload_before_any_connection
         reloaded.take_step().writes.is_empty(),
         "nothing was put in the outbox"
     );
+}
+
+#[test]
+fn this_browsers_notification_settings_are_kept_sealed_and_never_sent() {
+    let mut engine = online_alice();
+    assert_eq!(
+        engine.device_settings(),
+        DeviceSettings::default(),
+        "off until chosen"
+    );
+    let chosen = DeviceSettings {
+        notify: true,
+        notify_hide_text: true,
+        notify_offer_declined: false,
+    };
+    engine.set_device_settings(chosen);
+    let step = engine.take_step();
+    assert!(step.views_changed);
+    assert!(step.frames.is_empty(), "the server learns nothing of them");
+    assert_eq!(step.writes, vec![StoreWrite::PutDeviceSettings(chosen)]);
+    engine.set_device_settings(chosen);
+    assert!(engine.take_step().is_empty(), "no change, nothing to do");
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        device_settings: Some(chosen),
+        ..StoredState::default()
+    });
+    assert_eq!(reloaded.device_settings(), chosen);
 }

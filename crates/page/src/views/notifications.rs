@@ -28,6 +28,7 @@ pub fn NotificationSettings(
                 on:change=move |ev| {
                     let mut next = prefs.get_untracked();
                     next.enabled = event_target_checked(&ev);
+                    show_choice_in_force(&ev, prefs.get_untracked().enabled);
                     on_change.run(next);
                 }
             />
@@ -43,6 +44,7 @@ pub fn NotificationSettings(
                 on:change=move |ev| {
                     let mut next = prefs.get_untracked();
                     next.hide_text = !event_target_checked(&ev);
+                    show_choice_in_force(&ev, !prefs.get_untracked().hide_text);
                     on_change.run(next);
                 }
             />
@@ -51,6 +53,12 @@ pub fn NotificationSettings(
         </label>
         {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> })}
     }
+}
+
+/// Puts a clicked checkbox back as the choice in force: it shows the new one once that is
+/// kept (the prefs change, and with them `checked`), and a refused one never.
+fn show_choice_in_force(ev: &leptos::ev::Event, in_force: bool) {
+    event_target::<web_sys::HtmlInputElement>(ev).set_checked(in_force);
 }
 
 /// The offer above the chat list to turn notifications on: the browser's own prompt comes
