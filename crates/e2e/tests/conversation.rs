@@ -50,8 +50,11 @@ async fn replies_edits_deletions_and_reactions_show_on_both_sides() -> Result<()
     // Reply: the composer quotes the message; the reply shows the quote on both sides.
     bob.choose_in_menu("Jam berapa besok?", "message-reply")
         .await?;
-    let quoted = bob.find("composer-reply").await?.text().await?;
-    assert!(quoted.contains("Jam berapa besok?"), "{quoted}");
+    bob.eventually("the composer quoting the message", || async {
+        let quoted = bob.find("composer-reply").await?.text().await?;
+        Ok(quoted.contains("Jam berapa besok?").then_some(()))
+    })
+    .await?;
     bob.send("Jam tujuh").await?;
     let quote = "*[@data-testid='message-quote'][contains(., 'Jam berapa besok?')]";
     for browser in [&alice, &bob] {
@@ -110,8 +113,13 @@ async fn replies_edits_deletions_and_reactions_show_on_both_sides() -> Result<()
         .choose_in_menu("Kode pintu 4711", "message-delete")
         .await?;
     for browser in [&alice, &bob] {
-        let deleted = browser.message_with_text(DELETED).await?;
-        assert_eq!(deleted.attr("data-deleted").await?.as_deref(), Some("true"));
+        browser
+            .eventually("the deleted message marked deleted", || async {
+                let deleted = browser.message_with_text(DELETED).await?;
+                let marked = deleted.attr("data-deleted").await?;
+                Ok((marked.as_deref() == Some("true")).then_some(()))
+            })
+            .await?;
     }
     bob.eventually("the deleted text to be gone from bob's page", || async {
         Ok((!bob.client().source().await?.contains("Kode pintu 4711")).then_some(()))
