@@ -60,6 +60,20 @@ async fn allow_notifications(browser: &Browser, origin: &str) -> Result<(), Harn
     Ok(())
 }
 
+/// Waits until the settings' switch (open) shows notifications on.
+async fn wait_notifications_on(browser: &Browser, what: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(what, || async {
+            let on = browser
+                .find("setting-notifications")
+                .await?
+                .prop("checked")
+                .await?;
+            Ok((on.as_deref() == Some("true")).then_some(()))
+        })
+        .await
+}
+
 #[tokio::test]
 async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_the_text()
 -> Result<(), HarnessError> {
@@ -70,15 +84,7 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     allow_notifications(&bima, meeting.url.trim_end_matches('/')).await?;
     bima.click("settings").await?;
     bima.click("setting-notifications").await?;
-    bima.eventually("notifications on", || async {
-        let on = bima
-            .find("setting-notifications")
-            .await?
-            .prop("checked")
-            .await?;
-        Ok((on.as_deref() == Some("true")).then_some(()))
-    })
-    .await?;
+    wait_notifications_on(&bima, "notifications on").await?;
 
     // A new chat's first message, with no chat open.
     ayu.start_chat("bima").await?;
@@ -155,25 +161,13 @@ async fn notifications_are_offered_once_there_is_a_chat_and_the_answer_is_kept()
     dewi.click("notifications-offer-accept").await?;
     wait_offer_gone(&dewi).await?;
     dewi.click("settings").await?;
-    let on = dewi
-        .find("setting-notifications")
-        .await?
-        .prop("checked")
-        .await?;
-    assert_eq!(on.as_deref(), Some("true"), "turned on from the offer");
+    // The switch shows on once this browser's store has kept the choice.
+    wait_notifications_on(&dewi, "notifications on from the offer").await?;
     // Kept by this browser, in its sealed store (nothing in localStorage), across a reload.
     dewi.reload().await?;
     dewi.find("chat-list-item").await?;
     dewi.click("settings").await?;
-    dewi.eventually("notifications still on after a reload", || async {
-        let on = dewi
-            .find("setting-notifications")
-            .await?
-            .prop("checked")
-            .await?;
-        Ok((on.as_deref() == Some("true")).then_some(()))
-    })
-    .await?;
+    wait_notifications_on(&dewi, "notifications still on after a reload").await?;
     let kept = dewi
         .client()
         .execute("return Object.keys(localStorage).join(' ')", vec![])
