@@ -8,7 +8,6 @@ use merpati_app::engine_view::{key_change_words, member_rows, message_rows};
 use merpati_bridge::{ConnectionPhase, MessageRow, MessageStatus};
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::safety_number;
-use merpati_core::timeline::WAITING_TEXT;
 use merpati_core::{Engine, Event};
 use merpati_page::views::chat_list::ChatList;
 use merpati_page::views::chat_view::ChatView;
@@ -21,6 +20,7 @@ use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, Member, MessageFrame,
     PROTOCOL_VERSION, Seq, ServerFrame, UserId, Username,
 };
+use merpati_words::Text;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement, HtmlTextAreaElement};
@@ -560,7 +560,10 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
     assert_eq!(messages.len(), 2);
     assert_eq!(attr(&messages[0], "data-msg-id"), "cc".repeat(16));
     assert_eq!(attr(&messages[0], "data-lock"), "waiting");
-    assert_eq!(text(&find(&messages[0], "message-text")), WAITING_TEXT);
+    assert_eq!(
+        text(&find(&messages[0], "message-text")),
+        Text::MessageWaiting.english()
+    );
     assert!(text(&messages[0]).contains("bob"), "the sender is named");
     assert_eq!(
         attr(&messages[1], "data-lock"),

@@ -15,10 +15,7 @@ use merpati_protocol::Seq;
 use crate::store::MessageRecord;
 
 pub(crate) use items::system_members;
-pub use items::{
-    DELETED_TEXT, MessageLock, MessageStatus, Person, REPLAYED_TEXT, ReactionSummary,
-    TAMPERED_TEXT, TimelineItem, UNREADABLE_TEXT, WAITING_TEXT, WRONG_SENDER_TEXT, system_text,
-};
+pub use items::{MessageLock, MessageStatus, Person, ReactionSummary, TimelineItem, system_text};
 
 /// What inserting a message changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,12 +20,12 @@
 
 mod support;
 
+use merpati_words::Text;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use merpati_core::{
     Engine, MessageLock, MessageStatus,
     crypto::{AccountKey, KdfParams},
-    timeline::DELETED_TEXT,
 };
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
@@ -693,7 +693,7 @@ fn expected_view(world: &World) -> Vec<Expected> {
             }
         }
         if deleted {
-            (text, edited) = (DELETED_TEXT.to_owned(), false);
+            (text, edited) = (Text::MessageDeleted.english().to_owned(), false);
             reactions.clear();
         }
         let mut by_emoji: BTreeMap<String, Vec<UserId>> = BTreeMap::new();

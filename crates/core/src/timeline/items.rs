@@ -76,8 +76,8 @@ pub struct TimelineItem {
     pub sent_at_ms: u64,
     /// Whether the content could be opened.
     pub lock: MessageLock,
-    /// What to show: the text (as last edited), [`DELETED_TEXT`], a system line's words, or
-    /// words saying why it cannot be shown.
+    /// What to show, in the language in use: the text (as last edited), the words for a
+    /// deleted message, a system line's words, or words saying why it cannot be shown.
     pub text: String,
     /// The message it answers, quoted (`target` is the message to scroll to).
     pub quote: Option<Quote>,
@@ -94,26 +94,6 @@ pub struct TimelineItem {
     /// Why the server refused it, when `status` is `Failed`.
     pub failure: Option<ErrorCode>,
 }
-
-/// Shown in place of a message deleted for everyone (in English; shown in the language in use).
-pub const DELETED_TEXT: &str = Text::MessageDeleted.english();
-
-/// Shown for a body this version cannot read (in English).
-pub const UNREADABLE_TEXT: &str = Text::MessageUnreadable.english();
-
-/// Shown while a message's key has not arrived (in English).
-pub const WAITING_TEXT: &str = Text::MessageWaiting.english();
-
-/// Shown for a message whose signature or MAC failed (in English).
-pub const TAMPERED_TEXT: &str = Text::MessageTampered.english();
-
-/// Shown for a copy of an earlier message the server delivered again as a new one (in
-/// English).
-pub const REPLAYED_TEXT: &str = Text::MessageReplayed.english();
-
-/// Shown for a message whose key came from someone else than its claimed sender (in
-/// English).
-pub const WRONG_SENDER_TEXT: &str = Text::MessageWrongSender.english();
 
 /// A system line's words ("sari added tomo"), in the language in use.
 pub fn system_text(event: &SystemEvent) -> String {

@@ -4,13 +4,14 @@
 
 use merpati_core::{
     Engine, Event, MemoryStore, MessageStatus, SendError, Store, StoreWrite, StoredState,
-    TimelineItem, e2e::Opened, timeline::DELETED_TEXT,
+    TimelineItem, e2e::Opened,
 };
 use merpati_protocol::{
     ChatId, ChatKind, ClientFrame, ClientMsgId, ErrorCode, MAX_BODY_BYTES, MessageFrame, Seq,
     ServerFrame, UserId,
     content::{MAX_QUOTE_CHARS, MessageContent, Quote},
 };
+use merpati_words::Text;
 
 use crate::support::alice::{ALICE, BOB, CHAT, Net, chat_info, member, published_alice};
 
@@ -236,7 +237,7 @@ async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_
     let shown = item(&engine, own.client_msg_id);
     assert_eq!(
         (shown.text.as_str(), shown.deleted, shown.edited),
-        (DELETED_TEXT, true, false)
+        (Text::MessageDeleted.english(), true, false)
     );
     assert!(
         engine
@@ -247,7 +248,7 @@ async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_
     );
     assert_eq!(
         engine.chat_list()[0].last_text.as_deref(),
-        Some(DELETED_TEXT)
+        Some(Text::MessageDeleted.english())
     );
     assert_eq!(
         engine.edit_message(CHAT, own.client_msg_id, "lagi", 7_000),
@@ -277,7 +278,10 @@ async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_
             .unwrap_or_else(|never| match never {}),
     );
     let shown = item(&reloaded, own.client_msg_id);
-    assert_eq!((shown.text.as_str(), shown.deleted), (DELETED_TEXT, true));
+    assert_eq!(
+        (shown.text.as_str(), shown.deleted),
+        (Text::MessageDeleted.english(), true)
+    );
 }
 
 #[tokio::test]
@@ -302,7 +306,7 @@ async fn bobs_deletion_erases_his_message_here_even_when_it_arrives_first() {
             shown[0].text.as_str(),
             shown[0].deleted
         ),
-        (original.client_msg_id, DELETED_TEXT, true)
+        (original.client_msg_id, Text::MessageDeleted.english(), true)
     );
     assert_eq!(engine.chat_list()[0].unread, 0, "nothing left to read");
 
