@@ -54,7 +54,8 @@ impl Action {
             },
             MessageContent::Text { .. }
             | MessageContent::Reply { .. }
-            | MessageContent::Forwarded { .. } => None,
+            | MessageContent::Forwarded { .. }
+            | MessageContent::Attachment(_) => None,
         }
     }
 }

@@ -20,6 +20,7 @@
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
 //!   the key backup and safety numbers, persisted as records under typed keys.
+//! - [`files`]: a file's own encryption (a fresh key, sealed in chunks) and its hash check.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
 
@@ -27,6 +28,7 @@ pub mod annotations;
 pub mod crypto;
 pub mod e2e;
 pub mod engine;
+pub mod files;
 pub mod receipts;
 pub mod reconnect;
 pub mod search;
@@ -36,7 +38,8 @@ pub mod store_suite;
 pub mod timeline;
 
 pub use engine::{
-    ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError, SendError, Step,
+    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError,
+    SendError, Step,
 };
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,

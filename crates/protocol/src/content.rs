@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keys::DeviceKey;
-use crate::{ChatId, ClientMsgId, MAX_BODY_BYTES, Member, UserId};
+use crate::{BlobId, ChatId, ClientMsgId, MAX_BODY_BYTES, Member, UserId};
 
 /// A message body as the server stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +152,8 @@ pub enum MessageContent {
         /// The forwarded text.
         text: String,
     },
+    /// A photo or a file: its ciphertext is a blob on the server, and what opens it is here.
+    Attachment(Attachment),
     /// Replaces the text of one of the sender's own earlier messages.
     Edit {
         /// The message edited.
@@ -186,6 +188,59 @@ pub struct Quote {
     pub text: String,
 }
 
+/// A file sent in a message: where its ciphertext is, the key that opens it and the hash that
+/// proves it is the file that was sent, and what the chat shows before it is downloaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The ciphertext's upload on the server (also named in the `Send`, so the server keeps
+    /// it).
+    pub blob: BlobId,
+    /// The fresh key the file was encrypted with (`crate::blobs`).
+    pub key: FileKey,
+    /// SHA-256 of the plaintext, checked after decrypting.
+    pub sha256: [u8; 32],
+    /// The file's name as the sender's device had it, at most [`MAX_FILE_NAME_CHARS`].
+    pub name: String,
+    /// Its media type as the sender's browser named it (may be empty), at most
+    /// [`MAX_MEDIA_TYPE_BYTES`].
+    pub media_type: String,
+    /// Its size in bytes (before encryption).
+    pub size: u64,
+    /// For a photo, a small picture of it to show until it is opened.
+    pub preview: Option<Preview>,
+}
+
+/// A photo's thumbnail, sent inside the message (so it is end-to-end encrypted with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// The photo's width in pixels.
+    pub width: u32,
+    /// Its height in pixels.
+    pub height: u32,
+    /// A JPEG of it at most [`MAX_PREVIEW_SIDE`] pixels on its longer side.
+    pub jpeg: Vec<u8>,
+}
+
+/// The key of one file: 32 random bytes, its `Debug` hidden so it never reaches a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileKey(pub [u8; 32]);
+
+impl std::fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKey(…)")
+    }
+}
+
+/// The longest file name a message carries, in characters (longer ones are cut, keeping
+/// the extension).
+pub const MAX_FILE_NAME_CHARS: usize = 200;
+
+/// The longest media type a message carries, in bytes (a longer one is dropped).
+pub const MAX_MEDIA_TYPE_BYTES: usize = 100;
+
+/// A thumbnail's longer side, in pixels.
+pub const MAX_PREVIEW_SIDE: u32 = 320;
+
 /// The longest quoted text a reply carries, in characters.
 pub const MAX_QUOTE_CHARS: usize = 200;
 
@@ -210,7 +265,8 @@ impl MessageContent {
             MessageContent::Text { text }
             | MessageContent::Reply { text, .. }
             | MessageContent::Forwarded { text } => Some(text),
-            MessageContent::Edit { .. }
+            MessageContent::Attachment(_)
+            | MessageContent::Edit { .. }
             | MessageContent::Delete { .. }
             | MessageContent::Reaction { .. } => None,
         }
@@ -224,7 +280,8 @@ impl MessageContent {
             | MessageContent::Reaction { target, .. } => Some(*target),
             MessageContent::Text { .. }
             | MessageContent::Reply { .. }
-            | MessageContent::Forwarded { .. } => None,
+            | MessageContent::Forwarded { .. }
+            | MessageContent::Attachment(_) => None,
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum ErrorCode {
     /// Too many accounts were made from this network recently: the registration was not
     /// checked. The message says when to try again.
     TooManySignUps,
+    /// A `Send`'s attachment is not an upload of the sender's account that is complete and
+    /// not yet carried by another message. Not transient: the message is shown failed.
+    NoSuchBlob,
 }
 
 impl ErrorCode {

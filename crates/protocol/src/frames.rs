@@ -54,6 +54,10 @@ pub enum ClientFrame {
         client_msg_id: ClientMsgId,
         /// Opaque to the server; at most [`crate::MAX_BODY_BYTES`].
         body: Vec<u8>,
+        /// The uploaded file the message carries (its key is inside `body`), if any: the
+        /// sender's own, complete upload, which the server keeps from now on, for as long as
+        /// the message (`crate::blobs`).
+        attachment: Option<crate::BlobId>,
     },
     /// Catch up after (re)connecting. The server sends every chat of the account
     /// ([`ServerFrame::Chat`]), then one [`ServerFrame::Page`] per chat with news, then

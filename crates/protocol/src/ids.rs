@@ -48,23 +48,55 @@ pub struct ClientMsgId(pub [u8; 16]);
 impl ClientMsgId {
     /// The id as 32 lowercase hex digits, as used in the app's `data-msg-id`.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+        hex_of(&self.0)
+    }
+
+    /// Parses the 32 hex digits written by [`ClientMsgId::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<ClientMsgId> {
+        bytes_of_hex(hex).map(ClientMsgId)
     }
 }
 
-impl ClientMsgId {
-    /// Parses the 32 hex digits written by [`ClientMsgId::to_hex`].
-    pub fn from_hex(hex: &str) -> Option<ClientMsgId> {
-        // Hex digits only: `from_str_radix` below would also take a sign (`+f` is 15).
-        if hex.len() != 32 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-        }
-        Some(ClientMsgId(bytes))
+/// An uploaded file's ciphertext on the server (128 random bits, chosen by the uploading
+/// device before it starts, so an upload cut short is resumed under the same name).
+///
+/// It travels inside the end-to-end encrypted message that carries the file's key, and in the
+/// clear as `ClientFrame::Send::attachment`, which tells the server the blob is referred to.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlobId(pub [u8; 16]);
+
+impl BlobId {
+    /// The id as 32 lowercase hex digits, as in the blob's URL (`/blobs/{id}`).
+    pub fn to_hex(&self) -> String {
+        hex_of(&self.0)
     }
+
+    /// Parses the 32 hex digits written by [`BlobId::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<BlobId> {
+        bytes_of_hex(hex).map(BlobId)
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", self.to_hex())
+    }
+}
+
+fn hex_of(bytes: &[u8; 16]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn bytes_of_hex(hex: &str) -> Option<[u8; 16]> {
+    // Hex digits only: `from_str_radix` below would also take a sign (`+f` is 15).
+    if hex.len() != 32 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 impl fmt::Debug for ClientMsgId {
@@ -96,6 +128,13 @@ mod tests {
         assert_eq!(ClientMsgId::from_hex("xy".repeat(16).as_str()), None);
         assert_eq!(ClientMsgId::from_hex("ab"), None);
         assert_eq!(ClientMsgId::from_hex(&"é".repeat(16)), None);
+    }
+
+    #[test]
+    fn blob_id_hex_round_trips_and_refuses_garbage() {
+        let id = BlobId([7; 16]);
+        assert_eq!(BlobId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(BlobId::from_hex(&"+f".repeat(16)), None);
     }
 
     /// Found by `fuzz/fuzz_targets/identifiers.rs`: a sign before a digit was read as part of

@@ -20,6 +20,7 @@
 //!   ([`ServerFrame::ACK_TAG`], [`ServerFrame::MESSAGE_TAG`]).
 
 pub mod auth;
+pub mod blobs;
 pub mod content;
 pub mod conversation;
 mod error_code;
@@ -34,12 +35,12 @@ mod wire_tags;
 pub use conversation::{Presence, Receipt};
 pub use error_code::ErrorCode;
 pub use frames::{ChatInfo, ChatKind, ClientFrame, Member, MessageFrame, NewChat, ServerFrame};
-pub use ids::{ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId};
+pub use ids::{BlobId, ChatId, ClientMsgId, Epoch, RequestId, Seq, UserId};
 pub use username::{Username, UsernameError};
 
 /// The protocol version this build speaks. The server refuses an `Authenticate` frame that
 /// names another version.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The largest WebSocket message either side accepts, in bytes.
 ///

@@ -14,6 +14,7 @@
 //! # Layout
 //! - [`english`]: the keys and their English words.
 //! - [`dates`]: days, times and how long ago, in words.
+//! - [`sizes`]: file sizes in words.
 //! - [`catalogue`]: a translation, parsed from its file, and lookups with English fallback.
 //! - [`language`]: the languages, chosen from the browser's, and their plural rules.
 //! - [`refusals`]: words for what the protocol refuses (usernames, texts, the server's codes).
@@ -23,6 +24,7 @@ pub mod dates;
 pub mod english;
 pub mod language;
 pub mod refusals;
+pub mod sizes;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -72,6 +72,7 @@ pub fn request(code: ErrorCode) -> String {
         ErrorCode::Blocked => Text::BlockedByThem,
         ErrorCode::MessageTooLarge => Text::MessageTooLong,
         ErrorCode::QuotaExceeded => Text::QuotaExceeded,
+        ErrorCode::NoSuchBlob => Text::FileGone,
         ErrorCode::RateLimited | ErrorCode::TooManyRequests => Text::SlowDown,
         ErrorCode::ServerBusy | ErrorCode::ShuttingDown => Text::VeryBusy,
         ErrorCode::Internal => Text::DidNotFinish,

@@ -14,6 +14,10 @@ const SAME_IN_INDONESIAN: &[Text] = &[
     Text::DayMonthYear,
     Text::DayMonthTime,
     Text::ReactionLabel,
+    // Units are the same words in both.
+    Text::SizeBytes,
+    Text::SizeKilobytes,
+    Text::SizeMegabytes,
     Text::January,
     Text::February,
     Text::March,

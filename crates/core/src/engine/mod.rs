@@ -37,6 +37,7 @@
 //! - `queries`: what the views read (the chat list, a timeline, safety numbers, ...).
 
 mod actions;
+mod attachments;
 mod devices;
 mod drafts;
 mod groups;
@@ -72,6 +73,7 @@ use keys::KeyFlow;
 use search::SearchState;
 use session::{Credentials, Phase};
 
+pub use attachments::AwaitedUpload;
 pub use queries::ChatSummary;
 pub use receipts::MemberReceipt;
 pub use requests::{HISTORY_PAGE, RequestError};
@@ -102,6 +104,9 @@ struct OutboxEntry {
     record: OutboxRecord,
     /// The server refused it, and why; it waits for the person to retry.
     failure: Option<ErrorCode>,
+    /// It carries a file whose upload has not finished on this run of the engine: it is not
+    /// sent until then (`attachments`).
+    awaiting_upload: bool,
 }
 
 /// The state machine of one device. See the module documentation.

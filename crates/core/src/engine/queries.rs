@@ -403,6 +403,7 @@ impl Engine {
             reactions: Vec::new(),
             system: None,
             failure: head.failure,
+            attachment: None,
         };
         match body {
             Body::Text(content) => {
@@ -415,6 +416,15 @@ impl Engine {
                 match content {
                     MessageContent::Reply { quote, .. } => item.quote = Some(quote.clone()),
                     MessageContent::Forwarded { .. } => item.forwarded = true,
+                    MessageContent::Attachment(attachment) => {
+                        if !item.edited {
+                            item.text = match attachment.preview {
+                                Some(_) => t(Text::Photo),
+                                None => attachment.name.clone(),
+                            };
+                        }
+                        item.attachment = Some(attachment.clone());
+                    }
                     _ => {}
                 }
             }

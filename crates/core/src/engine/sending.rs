@@ -155,6 +155,7 @@ impl Engine {
         self.clock_ms = self.clock_ms.max(now_ms);
         self.writes.push(StoreWrite::PutOutbox(record.clone()));
         self.outbox.push(OutboxEntry {
+            awaiting_upload: super::attachments::carries_file(&record.body),
             record,
             failure: None,
         });
@@ -225,6 +226,7 @@ impl Engine {
     fn unsent(&self) -> impl Iterator<Item = &OutboxEntry> {
         self.outbox.iter().filter(|entry| {
             entry.failure.is_none()
+                && !entry.awaiting_upload
                 && !self
                     .sent_this_connection
                     .contains(&entry.record.client_msg_id)
@@ -237,11 +239,9 @@ impl Engine {
         let Some(crypto) = self.crypto.as_mut() else {
             return;
         };
-        for entry in self
-            .outbox
-            .iter()
-            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
-        {
+        for entry in self.outbox.iter().filter(|entry| {
+            entry.record.chat_id == chat_id && entry.failure.is_none() && !entry.awaiting_upload
+        }) {
             let id = entry.record.client_msg_id;
             if self.sent_this_connection.contains(&id) {
                 continue;
@@ -261,10 +261,17 @@ impl Engine {
                     body,
                     target,
                 },
+                MessageContent::Attachment(attachment) => ClientFrame::Send {
+                    chat_id,
+                    client_msg_id: id,
+                    body,
+                    attachment: Some(attachment.blob),
+                },
                 _ => ClientFrame::Send {
                     chat_id,
                     client_msg_id: id,
                     body,
+                    attachment: None,
                 },
             });
         }

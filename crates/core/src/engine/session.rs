@@ -132,6 +132,7 @@ impl Engine {
         for record in outbox {
             self.next_order = self.next_order.max(record.order + 1);
             self.outbox.push(OutboxEntry {
+                awaiting_upload: super::attachments::carries_file(&record.body),
                 record,
                 failure: None,
             });

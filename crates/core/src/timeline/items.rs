@@ -6,7 +6,7 @@
 
 use merpati_protocol::{
     ClientMsgId, ErrorCode, Member, Seq, UserId, Username,
-    content::{Quote, SystemEvent},
+    content::{Attachment, Quote, SystemEvent},
 };
 use merpati_words::{Text, tf};
 
@@ -93,6 +93,8 @@ pub struct TimelineItem {
     pub system: Option<SystemEvent>,
     /// Why the server refused it, when `status` is `Failed`.
     pub failure: Option<ErrorCode>,
+    /// The photo or file it carries (`text` then names it: "Photo", or the file's name).
+    pub attachment: Option<Attachment>,
 }
 
 /// A system line's words ("sari added tomo"), in the language in use.

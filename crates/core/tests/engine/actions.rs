@@ -25,6 +25,7 @@ fn store_sends(engine: &mut Engine, net: &mut Net, seq: &mut u64) -> Vec<Message
                 chat_id,
                 client_msg_id,
                 body,
+                ..
             }
             | ClientFrame::SendDeletion {
                 chat_id,
@@ -447,6 +448,7 @@ fn a_forward_is_sent_as_a_new_message_in_the_other_chat_marked_forwarded() {
                 chat_id,
                 client_msg_id,
                 body,
+                ..
             } => Some((chat_id, client_msg_id, body)),
             _ => None,
         })

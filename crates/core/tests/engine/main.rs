@@ -16,6 +16,8 @@ mod session;
 mod step;
 // The outbox: from pending to sent, written offline, refused and retried, refused up front.
 mod sending;
+// Photos and files: a message waits for its file's upload, after a reload too; cancel, refusal.
+mod attachments;
 // Messages arriving: once each in sequence order, gaps, resync, epochs, keys that come later.
 mod receiving;
 // What the person asks: new chats, read positions, older history; the chat list's order.

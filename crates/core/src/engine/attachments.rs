@@ -1,0 +1,120 @@
+//! Photos and files in the outbox: a message carrying a file is queued like any other, but
+//! held back until its shell has uploaded the file's ciphertext; then it is sent as usual.
+//!
+//! The upload is I/O, so it is the shell's: it asks [`Engine::awaited_uploads`] which
+//! uploads the outbox waits for (after a reload every attachment still in the outbox is
+//! awaited again: the shell asks the server how far each got, resumes it, or learns it is
+//! complete) and reports back with [`Engine::upload_finished`] or
+//! [`Engine::upload_failed`]. Nothing about the upload is stored here: the outbox entry
+//! itself is the record that an upload is owed.
+
+use merpati_protocol::content::{Attachment, MessageContent};
+use merpati_protocol::{ChatId, ClientMsgId, ErrorCode};
+
+use super::sending::content_body;
+use super::{Engine, SendError};
+use crate::store::StoreWrite;
+
+/// An upload the outbox waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitedUpload {
+    /// The message that carries the file.
+    pub client_msg_id: ClientMsgId,
+    /// Its chat.
+    pub chat_id: ChatId,
+    /// The file: its blob, and the size it encrypts to.
+    pub attachment: Attachment,
+}
+
+impl Engine {
+    /// Queues a message carrying a file whose ciphertext the shell will upload as
+    /// `attachment.blob`. The message is stored at once and shown pending; it is sent once
+    /// [`Engine::upload_finished`] says the server holds the whole blob.
+    pub fn send_attachment(
+        &mut self,
+        chat_id: ChatId,
+        attachment: Attachment,
+        now_ms: u64,
+    ) -> Result<ClientMsgId, SendError> {
+        self.check_can_send(chat_id)?;
+        let body = content_body(&MessageContent::Attachment(attachment))?;
+        self.queue(chat_id, body, now_ms)
+    }
+
+    /// The uploads the outbox waits for, in the order their messages were written; failed
+    /// ones are left out until the person retries them.
+    pub fn awaited_uploads(&self) -> Vec<AwaitedUpload> {
+        self.outbox
+            .iter()
+            .filter(|entry| entry.awaiting_upload && entry.failure.is_none())
+            .filter_map(
+                |entry| match MessageContent::from_body(&entry.record.body) {
+                    Some(MessageContent::Attachment(attachment)) => Some(AwaitedUpload {
+                        client_msg_id: entry.record.client_msg_id,
+                        chat_id: entry.record.chat_id,
+                        attachment,
+                    }),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
+    /// The server holds the whole file of this outbox message: the message can go.
+    pub fn upload_finished(&mut self, client_msg_id: ClientMsgId) {
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.awaiting_upload = false;
+        }
+        self.send_outbox();
+    }
+
+    /// The upload cannot go on (the server refused it: too big, over the account's quota):
+    /// the message shows failed with `code`, and waits for the person to retry or delete it.
+    pub fn upload_failed(&mut self, client_msg_id: ClientMsgId, code: ErrorCode) {
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.failure = Some(code);
+            self.views_changed = true;
+        }
+    }
+
+    /// Takes back a message whose file is still uploading: it leaves the outbox and the
+    /// screen, and was never sent. Refused once the upload is done (the message may be on its
+    /// way: delete it instead).
+    pub fn cancel_upload(&mut self, client_msg_id: ClientMsgId) -> Result<(), SendError> {
+        let position = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id && entry.awaiting_upload)
+            .ok_or(SendError::NoSuchMessage)?;
+        self.outbox.remove(position);
+        self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        self.views_changed = true;
+        Ok(())
+    }
+
+    /// The file a message of `chat_id` carries, if it is open on this device and not deleted:
+    /// what the shell needs to download and open it.
+    pub fn attachment(&self, chat_id: ChatId, client_msg_id: ClientMsgId) -> Option<Attachment> {
+        self.timeline(chat_id)
+            .into_iter()
+            .find(|item| item.client_msg_id == client_msg_id && !item.deleted)
+            .and_then(|item| item.attachment)
+    }
+}
+
+/// Whether a stored outbox body carries a file (and so waits for its upload when queued or
+/// restored).
+pub(super) fn carries_file(body: &[u8]) -> bool {
+    matches!(
+        MessageContent::from_body(body),
+        Some(MessageContent::Attachment(_))
+    )
+}

@@ -1,0 +1,202 @@
+//! A file's own encryption, before it is uploaded and after it is downloaded.
+//!
+//! Each file gets a fresh random key ([`FileKey`]), so one key never seals two files and the
+//! nonce can simply count: the plaintext is cut into chunks of
+//! [`merpati_protocol::blobs::CHUNK_PLAIN_BYTES`], and chunk `i` is sealed with
+//! ChaCha20-Poly1305 under the nonce `i` (eight bytes, big-endian) followed by a byte that is
+//! 1 for the last chunk and 0 otherwise. So a chunk cannot be moved, dropped or repeated, and a
+//! blob cut short does not open as a shorter file (its last chunk would not say it is the
+//! last). The SHA-256 of the plaintext travels in the message beside the key and is checked
+//! after decrypting ([`open`]): the file a person saves is the file that was sent.
+
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
+use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, ciphertext_len};
+use merpati_protocol::content::FileKey;
+use sha2::{Digest, Sha256};
+
+/// Why a downloaded file was not handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// The blob is not as long as the file it should hold.
+    #[error("the file is incomplete")]
+    WrongLength,
+    /// A chunk did not authenticate: the bytes were changed, or are not this file's.
+    #[error("the file was changed on its way")]
+    Tampered,
+    /// It opened, but is not the file the message names.
+    #[error("the file is not the one that was sent")]
+    WrongHash,
+}
+
+/// A file sealed for upload: its ciphertext and its plaintext's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    /// What the server stores: [`ciphertext_len`] bytes.
+    pub ciphertext: Vec<u8>,
+    /// SHA-256 of the plaintext.
+    pub sha256: [u8; 32],
+}
+
+/// The SHA-256 of a file's bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Encrypts `plaintext` under `key` (a fresh one per file: see the module documentation).
+pub fn seal(key: &FileKey, plaintext: &[u8]) -> SealedFile {
+    let cipher = ChaCha20Poly1305::new((&key.0).into());
+    let len = u64::try_from(plaintext.len()).unwrap_or(u64::MAX);
+    let mut ciphertext = Vec::with_capacity(usize::try_from(ciphertext_len(len)).unwrap_or(0));
+    let chunks = chunks_of(plaintext);
+    let count = chunks.len();
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let nonce = nonce(index, index + 1 == count);
+        // Encrypting in memory cannot fail but for a plaintext over ChaCha20's 256 GiB limit,
+        // and a chunk is 64 KiB.
+        if let Ok(sealed) = cipher.encrypt(&nonce, chunk) {
+            ciphertext.extend_from_slice(&sealed);
+        }
+    }
+    SealedFile {
+        ciphertext,
+        sha256: sha256(plaintext),
+    }
+}
+
+/// Decrypts a downloaded blob of a file of `size` bytes and checks it against `sha256`.
+pub fn open(
+    key: &FileKey,
+    size: u64,
+    sha256_expected: &[u8; 32],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, FileError> {
+    if u64::try_from(ciphertext.len()).ok() != Some(ciphertext_len(size)) {
+        return Err(FileError::WrongLength);
+    }
+    let cipher = ChaCha20Poly1305::new((&key.0).into());
+    let sealed_chunk = usize::try_from(CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES).unwrap_or(usize::MAX);
+    let count = ciphertext.len().div_ceil(sealed_chunk).max(1);
+    let mut plaintext = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for index in 0..count {
+        let start = index * sealed_chunk;
+        let end = (start + sealed_chunk).min(ciphertext.len());
+        let chunk = ciphertext.get(start..end).ok_or(FileError::WrongLength)?;
+        let opened = cipher
+            .decrypt(&nonce(index, index + 1 == count), chunk)
+            .map_err(|_| FileError::Tampered)?;
+        plaintext.extend_from_slice(&opened);
+    }
+    if &sha256(&plaintext) != sha256_expected {
+        return Err(FileError::WrongHash);
+    }
+    Ok(plaintext)
+}
+
+/// The plaintext's chunks: at least one, so an empty file is sealed as one (empty, last) chunk.
+fn chunks_of(plaintext: &[u8]) -> Vec<&[u8]> {
+    if plaintext.is_empty() {
+        return vec![plaintext];
+    }
+    plaintext
+        .chunks(usize::try_from(CHUNK_PLAIN_BYTES).unwrap_or(usize::MAX))
+        .collect()
+}
+
+fn nonce(index: usize, last: bool) -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[..8].copy_from_slice(&u64::try_from(index).unwrap_or(u64::MAX).to_be_bytes());
+    nonce[11] = u8::from(last);
+    nonce.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: FileKey = FileKey([9; 32]);
+
+    fn file(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn sizes() -> [usize; 6] {
+        let chunk = CHUNK_PLAIN_BYTES as usize;
+        [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 17]
+    }
+
+    #[test]
+    fn a_sealed_file_opens_to_itself_at_every_size_around_a_chunk() {
+        for len in sizes() {
+            let plaintext = file(len);
+            let sealed = seal(&KEY, &plaintext);
+            assert_eq!(sealed.ciphertext.len() as u64, ciphertext_len(len as u64));
+            let opened = open(&KEY, len as u64, &sealed.sha256, &sealed.ciphertext);
+            assert_eq!(opened, Ok(plaintext), "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn the_ciphertext_holds_no_run_of_the_plaintext() {
+        let plaintext = file(200_000);
+        let sealed = seal(&KEY, &plaintext);
+        assert!(
+            !sealed
+                .ciphertext
+                .windows(32)
+                .any(|window| window == &plaintext[1000..1032])
+        );
+    }
+
+    #[test]
+    fn a_changed_byte_another_key_or_swapped_chunks_do_not_open() {
+        let plaintext = file(3 * CHUNK_PLAIN_BYTES as usize);
+        let sealed = seal(&KEY, &plaintext);
+        let size = plaintext.len() as u64;
+
+        let mut changed = sealed.ciphertext.clone();
+        changed[70_000] ^= 1;
+        assert_eq!(
+            open(&KEY, size, &sealed.sha256, &changed),
+            Err(FileError::Tampered)
+        );
+        assert_eq!(
+            open(&FileKey([8; 32]), size, &sealed.sha256, &sealed.ciphertext),
+            Err(FileError::Tampered)
+        );
+        let sealed_chunk = (CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES) as usize;
+        let mut swapped = sealed.ciphertext.clone();
+        let (first, rest) = swapped.split_at_mut(sealed_chunk);
+        first.swap_with_slice(&mut rest[..sealed_chunk]);
+        assert_eq!(
+            open(&KEY, size, &sealed.sha256, &swapped),
+            Err(FileError::Tampered)
+        );
+    }
+
+    #[test]
+    fn a_blob_cut_at_a_chunk_boundary_does_not_open_as_a_shorter_file() {
+        let plaintext = file(2 * CHUNK_PLAIN_BYTES as usize);
+        let sealed = seal(&KEY, &plaintext);
+        let first = &sealed.ciphertext[..(CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES) as usize];
+        let shorter = &plaintext[..CHUNK_PLAIN_BYTES as usize];
+        // Even told the shorter size and hash, the first chunk does not say it is the last.
+        assert_eq!(
+            open(&KEY, shorter.len() as u64, &sha256(shorter), first),
+            Err(FileError::Tampered)
+        );
+        assert_eq!(
+            open(&KEY, plaintext.len() as u64, &sealed.sha256, first),
+            Err(FileError::WrongLength)
+        );
+    }
+
+    #[test]
+    fn a_file_that_opens_but_is_not_the_one_named_is_refused() {
+        let sealed = seal(&KEY, b"the real file");
+        assert_eq!(
+            open(&KEY, 13, &sha256(b"another file!"), &sealed.ciphertext),
+            Err(FileError::WrongHash)
+        );
+    }
+}

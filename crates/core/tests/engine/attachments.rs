@@ -1,0 +1,194 @@
+//! Photos and files in the outbox: a message carrying a file waits for its upload, goes out
+//! naming its blob once the upload is done, is waited for again after a reload, and can be
+//! cancelled while it uploads; a refused upload shows failed until retried.
+
+use merpati_core::{Engine, MemoryStore, MessageStatus, SendError, Store, StoredState};
+use merpati_protocol::content::{Attachment, FileKey, MessageContent, Preview};
+use merpati_protocol::{BlobId, ClientFrame, ErrorCode};
+
+use crate::support::alice::{CHAT, published_alice, take_frames};
+
+fn photo() -> Attachment {
+    Attachment {
+        blob: BlobId([4; 16]),
+        key: FileKey([5; 32]),
+        sha256: [6; 32],
+        name: "pantai.jpg".into(),
+        media_type: "image/jpeg".into(),
+        size: 2_000_000,
+        preview: Some(Preview {
+            width: 1600,
+            height: 1200,
+            jpeg: vec![0xff, 0xd8, 0xff],
+        }),
+    }
+}
+
+fn sends(frames: &[ClientFrame]) -> Vec<(merpati_protocol::ClientMsgId, Option<BlobId>)> {
+    frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send {
+                client_msg_id,
+                attachment,
+                ..
+            } => Some((*client_msg_id, *attachment)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_message_waits_for_its_upload_then_goes_out_naming_its_blob() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine
+        .send_attachment(CHAT, photo(), 1_000)
+        .expect("queued");
+    let shown = engine.timeline(CHAT);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].status, MessageStatus::Pending);
+    assert_eq!(shown[0].attachment, Some(photo()));
+    assert_eq!(shown[0].text, "Photo", "the chat list names it");
+    assert_eq!(
+        engine
+            .awaited_uploads()
+            .iter()
+            .map(|up| up.client_msg_id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert!(
+        sends(&net.serve(&mut engine).frames).is_empty(),
+        "nothing goes out before the server holds the file"
+    );
+
+    engine.upload_finished(id);
+    assert!(engine.awaited_uploads().is_empty());
+    let sent = net.serve(&mut engine);
+    assert_eq!(sends(&sent.frames), vec![(id, Some(photo().blob))]);
+    let ClientFrame::Send { body, .. } = sent
+        .frames
+        .iter()
+        .find(|frame| matches!(frame, ClientFrame::Send { .. }))
+        .expect("sent")
+    else {
+        unreachable!()
+    };
+    let key = photo().key.0;
+    assert!(
+        !body.windows(8).any(|window| window == &key[..8]),
+        "the file's key is inside the encrypted body"
+    );
+    let message = merpati_protocol::MessageFrame {
+        chat_id: CHAT,
+        seq: merpati_protocol::Seq(1),
+        sender: crate::support::alice::ALICE,
+        client_msg_id: id,
+        body: body.clone(),
+        sent_at_ms: 1_001,
+    };
+    assert_eq!(
+        net.bob.open(&message),
+        merpati_core::e2e::Opened::Content(MessageContent::Attachment(photo())),
+        "bob opens the key, hash and preview"
+    );
+}
+
+#[tokio::test]
+async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_not_held() {
+    let (mut engine, _net) = published_alice();
+    let store = MemoryStore::new();
+    let id = engine
+        .send_attachment(CHAT, photo(), 1_000)
+        .expect("queued");
+    store
+        .apply(engine.take_step().writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    let awaited = reloaded.awaited_uploads();
+    assert_eq!(awaited.len(), 1);
+    assert_eq!(
+        (
+            awaited[0].client_msg_id,
+            awaited[0].chat_id,
+            &awaited[0].attachment
+        ),
+        (id, CHAT, &photo())
+    );
+}
+
+#[test]
+fn a_text_written_after_a_file_still_goes_out_while_the_file_uploads() {
+    let (mut engine, mut net) = published_alice();
+    let file = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    let text = engine.send_text(CHAT, "and this", 2).expect("queued");
+    assert_eq!(sends(&net.serve(&mut engine).frames), vec![(text, None)]);
+    engine.upload_finished(file);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![(file, Some(photo().blob))]
+    );
+}
+
+#[test]
+fn a_cancelled_upload_leaves_the_outbox_and_a_sent_one_cannot_be_cancelled() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    engine.cancel_upload(id).expect("cancelled");
+    assert!(engine.timeline(CHAT).is_empty());
+    assert!(engine.awaited_uploads().is_empty());
+    assert!(
+        engine
+            .take_step()
+            .writes
+            .contains(&merpati_core::StoreWrite::RemoveOutbox(id))
+    );
+    engine.upload_finished(id);
+    assert!(sends(&take_frames(&mut engine)).is_empty(), "never sent");
+
+    let other = engine.send_attachment(CHAT, photo(), 2).expect("queued");
+    engine.upload_finished(other);
+    let _ = net.serve(&mut engine);
+    assert_eq!(engine.cancel_upload(other), Err(SendError::NoSuchMessage));
+}
+
+#[test]
+fn a_refused_upload_shows_failed_and_a_retry_waits_for_it_again() {
+    let (mut engine, _net) = published_alice();
+    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    engine.upload_failed(id, ErrorCode::QuotaExceeded);
+    let shown = engine.timeline(CHAT);
+    assert_eq!(
+        (shown[0].status, shown[0].failure),
+        (MessageStatus::Failed, Some(ErrorCode::QuotaExceeded))
+    );
+    assert!(
+        engine.awaited_uploads().is_empty(),
+        "not tried again by itself"
+    );
+    engine.retry(id);
+    assert_eq!(engine.awaited_uploads().len(), 1);
+}
+
+#[test]
+fn a_preview_too_big_for_a_message_is_refused_before_the_outbox() {
+    let (mut engine, _net) = published_alice();
+    let mut huge = photo();
+    huge.preview = Some(Preview {
+        width: 1,
+        height: 1,
+        jpeg: vec![0; merpati_protocol::MAX_BODY_BYTES],
+    });
+    assert_eq!(
+        engine.send_attachment(CHAT, huge, 1),
+        Err(SendError::TooLarge)
+    );
+    assert!(engine.timeline(CHAT).is_empty());
+}
