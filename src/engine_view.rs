@@ -9,12 +9,13 @@
 //! showing wrongly.
 
 use merpati_bridge::{
-    ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageReceipts, MessageRow,
-    MessageStatus, Notifications, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow,
-    ReceiptState, SearchRow, View,
+    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageReceipts,
+    MessageRow, MessageStatus, Notifications, OpenChat, PreviewRow, Privacy, QuoteRow, ReactionRow,
+    ReceiptRow, ReceiptState, SearchRow, View,
 };
 use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
+use merpati_protocol::content::Attachment;
 use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
@@ -241,8 +242,23 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             reactions: item.reactions.into_iter().map(reaction_row).collect(),
             failure: item.failure,
             system: item.system.is_some(),
+            attachment: item.attachment.map(attachment_row),
         })
         .collect()
+}
+
+/// A file as its message shows it (the worker adds the upload's progress).
+fn attachment_row(attachment: Attachment) -> AttachmentRow {
+    AttachmentRow {
+        size: merpati_words::sizes::file_size(attachment.size),
+        name: attachment.name,
+        preview: attachment.preview.map(|preview| PreviewRow {
+            jpeg: preview.jpeg,
+            width: preview.width,
+            height: preview.height,
+        }),
+        upload: None,
+    }
 }
 
 /// What a chat calls a member: their username, or "Someone" for an account this device

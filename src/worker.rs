@@ -14,28 +14,33 @@ use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
 use merpati_core::{DeviceSettings, Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use merpati_words::{Catalogue, Language, refusals};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::engine_view::{search_rows, view_of};
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
+use crate::services::files::Files;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
 pub fn run() {
     let scope = js_sys::global().unchecked_into::<web_sys::DedicatedWorkerGlobalScope>();
     let poster = scope.clone();
-    let worker = EngineWorker::new(move |update| {
-        if let Err(error) = poster.post_message(&bridge::to_js(&update)) {
+    let worker = EngineWorker::new(move |update, object| {
+        let message = match object {
+            Some(object) => bridge::to_js_with(&update, &object).into(),
+            None => wasm_bindgen::JsValue::from(bridge::to_js(&update)),
+        };
+        if let Err(error) = poster.post_message(&message) {
             leptos::logging::warn!("could not tell the page: {error:?}");
         }
     });
     let listener = worker.clone();
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            match bridge::from_event::<Command>(&event) {
-                Ok(command) => listener.handle(command),
+            match bridge::from_event_with::<Command>(&event) {
+                Ok((command, object)) => listener.handle_with(command, object),
                 Err(error) => leptos::logging::warn!("ignoring a message from the page: {error}"),
             }
         });
@@ -62,7 +67,9 @@ impl std::fmt::Debug for EngineWorker {
 
 struct Inner {
     client: RefCell<Option<Client>>,
-    post: Box<dyn Fn(Update)>,
+    post: Box<dyn Fn(Update, Option<JsValue>)>,
+    /// Files being sent and opened.
+    files: RefCell<Option<Files>>,
     /// A view is about to be sent: changes until then are in it.
     view_queued: Cell<bool>,
     /// The view sent last; an identical one is not sent again.
@@ -85,12 +92,14 @@ const SEARCH_RESULTS: usize = 50;
 const TIMER_SLACK_MS: u64 = 20;
 
 impl EngineWorker {
-    /// A worker that tells the page through `post`.
-    pub fn new(post: impl Fn(Update) + 'static) -> EngineWorker {
+    /// A worker that tells the page through `post` (with a browser object beside some
+    /// updates: a downloaded file).
+    pub fn new(post: impl Fn(Update, Option<JsValue>) + 'static) -> EngineWorker {
         EngineWorker {
             inner: Rc::new(Inner {
                 client: RefCell::new(None),
                 post: Box::new(post),
+                files: RefCell::new(None),
                 view_queued: Cell::new(false),
                 last_view: RefCell::new(None),
                 receipts_for: Cell::new(None),
@@ -101,7 +110,11 @@ impl EngineWorker {
     }
 
     fn post(&self, update: Update) {
-        (self.inner.post)(update);
+        (self.inner.post)(update, None);
+    }
+
+    fn files(&self) -> Option<Files> {
+        self.inner.files.borrow().clone()
     }
 
     fn client(&self) -> Option<Client> {
@@ -110,6 +123,12 @@ impl EngineWorker {
 
     /// Does what the page asks.
     pub fn handle(&self, command: Command) {
+        self.handle_with(command, None);
+    }
+
+    /// Does what the page asks, with the browser object that came beside the command (the
+    /// `File` of [`Command::SendFile`]).
+    pub fn handle_with(&self, command: Command, object: Option<JsValue>) {
         let Some(client) = self.client() else {
             match command {
                 Command::Start {
@@ -165,6 +184,21 @@ impl EngineWorker {
             Command::Typing(chat) => client.act(|engine| engine.typing(chat, clock::now_ms())),
             Command::RetryNow => client.retry_now(),
             Command::RetryMessage(id) => client.retry_message(id),
+            Command::SendFile(chat) => self.send_file(client, chat, object),
+            Command::CancelUpload(id) => {
+                if let Some(files) = self.files() {
+                    files.cancel(&client, id);
+                }
+            }
+            Command::Download { chat, id } => {
+                let (worker, files) = (self.clone(), self.files());
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(files) = files {
+                        let post = |update, object| (worker.inner.post)(update, object);
+                        files.download(&client, chat, id, post).await;
+                    }
+                });
+            }
             Command::CreateDirect(username) => {
                 let made = client.act(|engine| engine.create_direct(&username));
                 self.request_made(made.map(|_| ()));
@@ -288,8 +322,29 @@ impl EngineWorker {
         });
     }
 
+    fn send_file(&self, client: Client, chat: ChatId, object: Option<JsValue>) {
+        let (Some(files), Some(file)) = (
+            self.files(),
+            object.and_then(|object| object.dyn_into::<web_sys::File>().ok()),
+        ) else {
+            return;
+        };
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(words) = files.send(&client, chat, file).await {
+                worker.post(Update::ActionError(words));
+            }
+        });
+    }
+
     fn start(&self, db_name: &str, socket_url: &str) {
         let weak = Rc::downgrade(&self.inner);
+        let for_files = Rc::downgrade(&self.inner);
+        *self.inner.files.borrow_mut() = Some(Files::new(move || {
+            if let Some(inner) = Weak::upgrade(&for_files) {
+                EngineWorker { inner }.queue_view();
+            }
+        }));
         let client = Client::new(db_name, socket_url, move |notice| {
             if let Some(inner) = Weak::upgrade(&weak) {
                 EngineWorker { inner }.on_notice(notice);
@@ -415,10 +470,17 @@ impl EngineWorker {
                 .filter(|(chat, _)| Some(*chat) == open_chat)
                 .map(|(_, id)| id);
             let now_ms = clock::now_ms();
+            let files = worker.files();
+            if let Some(files) = &files {
+                files.keep_running(&client);
+            }
             let view = client.read(|engine| {
                 let mut view = view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms);
                 if let Some(chat) = view.open_chat.as_mut() {
                     chat.reveal = reveal.map(|id| id.to_hex());
+                    if let Some(files) = &files {
+                        show_uploads(files, &mut chat.rows);
+                    }
                 }
                 view
             });
@@ -455,6 +517,17 @@ impl EngineWorker {
                 rows,
             });
         });
+    }
+}
+
+/// Puts each upload's progress on its message's row.
+fn show_uploads(files: &Files, rows: &mut [bridge::MessageRow]) {
+    for row in rows {
+        if let Some(attachment) = row.attachment.as_mut()
+            && let Some(id) = ClientMsgId::from_hex(&row.id)
+        {
+            attachment.upload = files.progress(id);
+        }
     }
 }
 

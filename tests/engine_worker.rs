@@ -20,7 +20,7 @@ const NO_SERVER: &str = "ws://127.0.0.1:9/ws";
 fn started_worker() -> (EngineWorker, Rc<RefCell<Vec<Update>>>) {
     let heard = Rc::new(RefCell::new(Vec::new()));
     let sink = heard.clone();
-    let worker = EngineWorker::new(move |update| {
+    let worker = EngineWorker::new(move |update, _object| {
         let decoded = bridge::decode::<Update>(&bridge::encode(&update))
             .unwrap_or_else(|error| panic!("the page could not read {update:?}: {error}"));
         sink.borrow_mut().push(decoded);

@@ -1,7 +1,7 @@
 //! [`IdbStore`]: the device's [`Store`] over IndexedDB, with every record sealed.
 //!
 //! One database per origin (the app names it `"merpati"`; tests give each store its own name)
-//! holds eleven object stores, all with out-of-line keys:
+//! holds twelve object stores, all with out-of-line keys:
 //!
 //! | store      | key                                   | value                          |
 //! |------------|---------------------------------------|--------------------------------|
@@ -16,6 +16,7 @@
 //! | `hidden`   | keyed hash of the chat id and message id (hex) | sealed [`HiddenRecord`] |
 //! | `settings` | keyed hash (hex): the account's, this browser's | sealed [`SettingsRecord`], [`DeviceSettings`] (sealed as `settings/device`) |
 //! | `search`   | `[keyed hash of the device slot, segment id]` | sealed [`SearchSegment`] |
+//! | `uploads`  | keyed hash of the blob id (hex)       | a file's ciphertext as a `Blob` (`uploads`) |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
@@ -40,7 +41,9 @@
 //! asks that device to sign in again; one of version 2 simply has no drafts, hidden messages
 //! or settings yet (the defaults); 4 adds `search` (a device of version 3 indexes what it
 //! opens from then on); 5 adds `message_pages`, where messages are written from then on
-//! (`pages`; what `messages` holds stays readable).
+//! (`pages`; what `messages` holds stays readable); 6 adds `uploads`, the files being sent,
+//! whose values are not sealed again: they are a file's ciphertext under its own key, which
+//! only the sealed outbox holds.
 
 use indexed_db_futures::KeyRange;
 use indexed_db_futures::database::Database;
@@ -59,6 +62,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 mod pages;
 mod schema;
+mod uploads;
 
 pub use schema::{
     ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,

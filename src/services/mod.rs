@@ -7,6 +7,7 @@
 //! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`sign_out_queue`]: sign-outs kept until the server has heard them.
+//! - [`files`]: photos and files: sealed, kept, uploaded with resume; downloaded and checked.
 //! - [`exchange`]: one request on a connection of its own (a salt lookup, a sign-out).
 //! - [`clock`]: the time now, and local clock times and dates for messages.
 
@@ -15,5 +16,6 @@ pub mod connection;
 pub mod device_key;
 pub mod device_slot;
 pub mod exchange;
+pub mod files;
 pub mod idb_store;
 pub mod sign_out_queue;

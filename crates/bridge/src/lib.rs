@@ -33,8 +33,8 @@ use wasm_bindgen::JsCast;
 pub use rows::RowsChange;
 pub use signals::{MessageReceipts, Notifications, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
-    ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageRow, MessageStatus,
-    OpenChat, QuoteRow, ReactionRow, SearchRow, View,
+    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageRow,
+    MessageStatus, OpenChat, PreviewRow, QuoteRow, ReactionRow, SearchRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -157,6 +157,19 @@ pub enum Command {
     RetryNow,
     /// Send a refused message again, under the same id.
     RetryMessage(ClientMsgId),
+    /// Send a photo or file to a chat: the `File` itself rides beside the command
+    /// ([`to_js_with`]); the worker reads, encrypts and uploads it.
+    SendFile(ChatId),
+    /// Stop sending a file whose upload has not finished: its message is taken back.
+    CancelUpload(ClientMsgId),
+    /// Download, decrypt and check a message's file; the worker answers with
+    /// [`Update::Download`].
+    Download {
+        /// The chat.
+        chat: ChatId,
+        /// The message carrying the file.
+        id: ClientMsgId,
+    },
     /// Start (or find) a 1:1 chat with a username; the worker opens it once the server
     /// answers.
     CreateDirect(String),
@@ -281,6 +294,14 @@ pub enum Update {
     },
     /// Local data is gone and the device is signed out.
     SignedOut(SignOutReason),
+    /// How a [`Command::Download`] goes. When it is [`DownloadState::Ready`], the file, as a
+    /// `Blob` of its media type, rides beside the update ([`to_js_with`]).
+    Download {
+        /// The message whose file it is.
+        id: ClientMsgId,
+        /// How far it got.
+        state: DownloadState,
+    },
     /// What the screens show now. The open chat's `rows` travel apart, as what changed since
     /// the rows of the previous view ([`RowsChange`]); in `view` they are empty.
     View {
@@ -289,6 +310,22 @@ pub enum Update {
         /// How the open chat's rows changed.
         rows: RowsChange,
     },
+}
+
+/// How far a download got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DownloadState {
+    /// Bytes of the blob received so far, of all of it.
+    Progress {
+        /// Received.
+        done: u64,
+        /// The blob's length.
+        total: u64,
+    },
+    /// Decrypted and checked against its hash: the file is beside the update.
+    Ready,
+    /// Words saying why there is no file (it was changed on its way, or could not be fetched).
+    Failed(String),
 }
 
 /// Encodes a message for `postMessage`.
@@ -308,16 +345,36 @@ pub fn to_js<T: Serialize>(message: &T) -> js_sys::Uint8Array {
     js_sys::Uint8Array::from(encode(message).as_slice())
 }
 
+/// A message with a browser object riding beside it (a `File` to send, a `Blob` downloaded):
+/// `[bytes, object]`, so the object is handed over as the browser clones it, never copied
+/// through either module's memory.
+pub fn to_js_with<T: Serialize>(message: &T, object: &wasm_bindgen::JsValue) -> js_sys::Array {
+    js_sys::Array::of2(&to_js(message), object)
+}
+
 /// The message a `MessageEvent` carries, or words saying why there is none.
 pub fn from_event<T: serde::de::DeserializeOwned>(
     event: &web_sys::MessageEvent,
 ) -> Result<T, String> {
-    let bytes = event
-        .data()
+    from_event_with(event).map(|(message, _)| message)
+}
+
+/// The message a `MessageEvent` carries and the object beside it, if one rides along
+/// ([`to_js_with`]).
+pub fn from_event_with<T: serde::de::DeserializeOwned>(
+    event: &web_sys::MessageEvent,
+) -> Result<(T, Option<wasm_bindgen::JsValue>), String> {
+    let data = event.data();
+    let (bytes, object) = match data.dyn_ref::<js_sys::Array>() {
+        Some(pair) => (pair.get(0), Some(pair.get(1))),
+        None => (data, None),
+    };
+    let bytes = bytes
         .dyn_ref::<js_sys::Uint8Array>()
         .map(js_sys::Uint8Array::to_vec)
         .ok_or("not bytes")?;
-    decode(&bytes).map_err(|error| error.to_string())
+    let message = decode(&bytes).map_err(|error| error.to_string())?;
+    Ok((message, object))
 }
 
 #[cfg(test)]
@@ -437,6 +494,16 @@ mod tests {
                         }],
                         failure: Some(ErrorCode::Blocked),
                         system: false,
+                        attachment: Some(AttachmentRow {
+                            name: "pantai.jpg".to_owned(),
+                            size: "2 MB".to_owned(),
+                            preview: Some(PreviewRow {
+                                jpeg: vec![0xff, 0xd8],
+                                width: 1600,
+                                height: 1200,
+                            }),
+                            upload: Some((10, 20)),
+                        }),
                     }],
                     kind: Some(ChatKind::Group),
                     safety_number: None,

@@ -139,6 +139,8 @@ pub struct MessageRow {
     /// A line the server wrote about the group ("alice renamed the group to …"): shown
     /// centered, as nobody's message, and nobody can act on it.
     pub system: bool,
+    /// The photo or file it carries (`text` then only names it, for the chat list).
+    pub attachment: Option<AttachmentRow>,
 }
 
 impl MessageRow {
@@ -147,6 +149,31 @@ impl MessageRow {
     pub fn has_live_text(&self) -> bool {
         self.lock == MessageLock::Open && !self.deleted && !self.system
     }
+}
+
+/// A photo or file in a message, as shown before it is opened (`attachment`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRow {
+    /// The file's name.
+    pub name: String,
+    /// Its size in words ("10 MB").
+    pub size: String,
+    /// For a photo (`data-kind="image"`): its thumbnail (JPEG) and full size; `None` for any
+    /// other file (`data-kind="file"`).
+    pub preview: Option<PreviewRow>,
+    /// While this device uploads it: ciphertext bytes the server holds, of all of them.
+    pub upload: Option<(u64, u64)>,
+}
+
+/// A photo's thumbnail as a message shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewRow {
+    /// The JPEG.
+    pub jpeg: Vec<u8>,
+    /// The photo's width in pixels (the thumbnail keeps its proportions).
+    pub width: u32,
+    /// Its height.
+    pub height: u32,
 }
 
 /// The message a reply answers, as quoted above the reply's text.

@@ -33,7 +33,7 @@ impl std::fmt::Debug for EngineLink {
 struct Inner {
     worker: web_sys::Worker,
     ready: Cell<bool>,
-    held: RefCell<Vec<Command>>,
+    held: RefCell<Vec<(Command, Option<JsValue>)>>,
     // Kept alive as long as the link: the worker calls them.
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
@@ -46,24 +46,25 @@ impl EngineLink {
     pub fn start(
         script: &str,
         start: Command,
-        on_update: impl Fn(Update) + 'static,
+        on_update: impl Fn(Update, Option<JsValue>) + 'static,
         on_failure: impl Fn() + 'static,
     ) -> Result<EngineLink, JsValue> {
         let worker = web_sys::Worker::new(script)?;
         let link = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
             let weak_for_messages = weak.clone();
             let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |event: web_sys::MessageEvent| match bridge::from_event::<Update>(&event) {
-                    Ok(Update::Ready) => {
+                move |event: web_sys::MessageEvent| match bridge::from_event_with::<Update>(&event)
+                {
+                    Ok((Update::Ready, _)) => {
                         if let Some(inner) = weak_for_messages.upgrade() {
                             inner.ready.set(true);
                             let held = std::mem::take(&mut *inner.held.borrow_mut());
-                            for command in held {
-                                post(&inner.worker, &command);
+                            for (command, object) in held {
+                                post(&inner.worker, &command, object.as_ref());
                             }
                         }
                     }
-                    Ok(update) => on_update(update),
+                    Ok((update, object)) => on_update(update, object),
                     Err(error) => {
                         leptos::logging::warn!("ignoring a message from the worker: {error}");
                     }
@@ -95,10 +96,20 @@ impl EngineLink {
 
     /// Tells the worker what the person did.
     pub fn send(&self, command: Command) {
+        self.send_object(command, None);
+    }
+
+    /// Tells the worker what the person did, handing it a browser object beside the command
+    /// (the `File` of `Command::SendFile`).
+    pub fn send_with(&self, command: Command, object: JsValue) {
+        self.send_object(command, Some(object));
+    }
+
+    fn send_object(&self, command: Command, object: Option<JsValue>) {
         if self.inner.ready.get() {
-            post(&self.inner.worker, &command);
+            post(&self.inner.worker, &command, object.as_ref());
         } else {
-            self.inner.held.borrow_mut().push(command);
+            self.inner.held.borrow_mut().push((command, object));
         }
     }
 }
@@ -109,8 +120,12 @@ impl Drop for Inner {
     }
 }
 
-fn post(worker: &web_sys::Worker, command: &Command) {
-    if let Err(error) = worker.post_message(&bridge::to_js(command)) {
+fn post(worker: &web_sys::Worker, command: &Command, object: Option<&JsValue>) {
+    let message = match object {
+        Some(object) => bridge::to_js_with(command, object).into(),
+        None => JsValue::from(bridge::to_js(command)),
+    };
+    if let Err(error) = worker.post_message(&message) {
         leptos::logging::warn!("could not reach the worker: {error:?}");
     }
 }

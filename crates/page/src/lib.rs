@@ -16,6 +16,7 @@
 //! - [`live`]: the context's part for typing, presence, receipts, settings, admins, blocking.
 //! - [`message_actions`]: the context's actions on messages, drafts and the typing signal.
 //! - [`search`]: the context's part for local search: the query and its results.
+//! - [`attachments`]: the context's part for photos and files: sending, opening, saving.
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
@@ -26,6 +27,7 @@
 //! - [`language`]: English or Bahasa Indonesia, the browser's or chosen, spoken before the first
 //!   paint (the words themselves are `merpati_words`).
 
+pub mod attachments;
 pub mod engine_link;
 pub mod language;
 pub mod live;

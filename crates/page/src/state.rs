@@ -97,8 +97,9 @@ pub fn provide_app_context() -> AppContext {
     let action_error = RwSignal::new(None);
     let new_chat = RwSignal::new(None);
     let search = crate::search::SearchState::default();
+    let files = crate::attachments::FileState::default();
 
-    let on_update = move |update: Update| match update {
+    let on_update = move |update: Update, object: Option<wasm_bindgen::JsValue>| match update {
         Update::Ready => {}
         Update::View { view: new, rows } => view.update(|held| {
             // The open chat's rows come as what changed since the rows held.
@@ -146,6 +147,7 @@ pub fn provide_app_context() -> AppContext {
         Update::RequestError(words) => request_error.set(Some(words)),
         Update::ActionError(words) => action_error.set(Some(words)),
         Update::SearchResults { query, rows } => search.answered(query, rows),
+        Update::Download { id, state } => files.answered(id, state, object),
         Update::SignedOut(reason) => {
             new_chat.set(None);
             request_error.set(None);
@@ -198,6 +200,7 @@ pub fn provide_app_context() -> AppContext {
         now_ms,
     };
     provide_context(app);
+    provide_context(files.actions(app));
 
     // With no database there is no session to wait for: the sign-in form shows at once,
     // while the worker is still loading.
@@ -426,6 +429,14 @@ impl AppContext {
         self.link.with_value(|link| match link {
             Some(link) => link.send(command),
             // Not the command's Debug: its code would ride in the page's module for a log line.
+            None => leptos::logging::warn!("no engine worker: a command was dropped"),
+        });
+    }
+
+    /// Tells the worker what the person did, with a browser object beside it (a file).
+    pub(crate) fn send_with(self, command: Command, object: wasm_bindgen::JsValue) {
+        self.link.with_value(|link| match link {
+            Some(link) => link.send_with(command, object),
             None => leptos::logging::warn!("no engine worker: a command was dropped"),
         });
     }

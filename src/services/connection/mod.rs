@@ -151,6 +151,16 @@ impl Client {
         Client { inner }
     }
 
+    /// The open store, once a session is open: where files being sent are kept.
+    pub fn store(&self) -> Option<Rc<IdbStore>> {
+        self.inner.store.borrow().clone()
+    }
+
+    /// The server's HTTP origin, where files' blobs are.
+    pub fn origin(&self) -> String {
+        crate::services::files::origin_of(&self.inner.socket_url)
+    }
+
     /// Reads the engine (for views' queries).
     pub fn read<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
         f(&self.inner.engine.borrow())

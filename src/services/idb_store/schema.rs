@@ -8,7 +8,7 @@ use indexed_db_futures::prelude::*;
 use super::StoreError;
 
 /// The schema version; bump it (and migrate in `upgrade`) when the layout changes.
-const SCHEMA_VERSION: u8 = 5;
+const SCHEMA_VERSION: u8 = 6;
 
 /// Object store: who is signed in.
 pub const ACCOUNT: &str = "account";
@@ -34,8 +34,11 @@ pub const SEARCH: &str = "search";
 /// Messages, a page of sequence numbers per record.
 pub const MESSAGE_PAGES: &str = "message_pages";
 
+/// Files being sent: their ciphertext until the server holds it (`uploads`).
+pub(super) const UPLOADS: &str = "uploads";
+
 /// Every object store of the database.
-pub const ALL_STORES: [&str; 11] = [
+pub const ALL_STORES: [&str; 12] = [
     ACCOUNT,
     CHATS,
     MESSAGES,
@@ -47,6 +50,7 @@ pub const ALL_STORES: [&str; 11] = [
     SETTINGS,
     SEARCH,
     MESSAGE_PAGES,
+    UPLOADS,
 ];
 
 /// Opens (creating or upgrading as needed) the database called `name`.
@@ -77,6 +81,9 @@ fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Resul
     }
     if event.old_version() < 5.0 {
         db.create_object_store(MESSAGE_PAGES).build()?;
+    }
+    if event.old_version() < 6.0 {
+        db.create_object_store(UPLOADS).build()?;
     }
     Ok(())
 }

@@ -189,6 +189,12 @@ impl Engine {
         proof
     }
 
+    /// The session token this device presents now: what its requests for files' blobs over
+    /// HTTP carry (`merpati_protocol::blobs`). `None` while signed out.
+    pub fn session_token(&self) -> Option<[u8; 32]> {
+        self.session_token
+    }
+
     /// The session token the store holds now: another tab of this browser may have resumed
     /// since this engine read it, and been given a rotated token. Resuming with the newest
     /// keeps this tab signed in however many rotations it slept through.

@@ -7,6 +7,7 @@ use merpati_protocol::{ChatId, ChatKind, Presence};
 use merpati_words::{Count, Text, t, tn};
 use wasm_bindgen::JsCast;
 
+use super::attachment::{FileActions, PhotoViewer, files_of};
 use super::chat_members::ChatMembers;
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::{Composer, Composing};
@@ -208,8 +209,41 @@ pub fn ChatView(
         None => ().into_any(),
     };
     let section = NodeRef::<Section>::new();
+    // Files pasted or dropped onto the chat are sent like chosen ones.
+    let file_actions = use_context::<FileActions>();
+    let dragging = RwSignal::new(false);
+    let on_paste = move |ev: web_sys::ClipboardEvent| {
+        let files = files_of(ev.clipboard_data().and_then(|data| data.files()));
+        if let (Some(actions), false) = (file_actions, files.is_empty()) {
+            ev.prevent_default();
+            actions.send.run(files);
+        }
+    };
+    let on_dragover = move |ev: web_sys::DragEvent| {
+        if file_actions.is_some() {
+            ev.prevent_default();
+            dragging.set(true);
+        }
+    };
+    let on_drop = move |ev: web_sys::DragEvent| {
+        dragging.set(false);
+        let files = files_of(ev.data_transfer().and_then(|data| data.files()));
+        if let (Some(actions), false) = (file_actions, files.is_empty()) {
+            ev.prevent_default();
+            actions.send.run(files);
+        }
+    };
     view! {
-        <section class="chat-view" node_ref=section>
+        <section
+            class="chat-view"
+            class:dragging=move || dragging.get()
+            node_ref=section
+            on:paste=on_paste
+            on:dragover=on_dragover
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
+            <PhotoViewer/>
             <header class="chat-header">
                 <button
                     data-testid="chat-back"

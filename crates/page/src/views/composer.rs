@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use merpati_words::{Text, t};
 
+use super::attachment::{FileActions, files_of};
+
 /// What the composer writes besides a plain new message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Composing {
@@ -103,6 +105,41 @@ pub fn Composer(
             Err(words) => error.set(Some(words)),
         }
     };
+    // Photos and files, where the app offers them: a button that opens the browser's file
+    // picker (the input itself is hidden but stays in the page, as pickers need).
+    let attach = use_context::<FileActions>().map(|actions| {
+        let input = NodeRef::<leptos::html::Input>::new();
+        view! {
+            <input
+                type="file"
+                multiple
+                class="visually-hidden"
+                tabindex="-1"
+                data-testid="attach-input"
+                aria-label=t(Text::AttachFile)
+                node_ref=input
+                on:change=move |ev| {
+                    let target = event_target::<web_sys::HtmlInputElement>(&ev);
+                    actions.send.run(files_of(target.files()));
+                    target.set_value("");
+                }
+            />
+            <button
+                type="button"
+                class="attach"
+                data-testid="attach-button"
+                aria-label=t(Text::AttachFile)
+                title=t(Text::AttachFile)
+                on:click=move |_| {
+                    if let Some(input) = input.get_untracked() {
+                        input.click();
+                    }
+                }
+            >
+                "📎"
+            </button>
+        }
+    });
     view! {
         <form
             class="composer"
@@ -135,6 +172,7 @@ pub fn Composer(
                     }
                 }
             ></textarea>
+            {attach}
             <button data-testid="composer-send" type="submit" class="primary" aria-label=t(Text::Send)>
                 {t(Text::Send)}
             </button>

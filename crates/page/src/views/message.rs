@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MessageRow, MessageStatus};
 use merpati_words::{Text, refusals, t, tf};
 
+use super::attachment::Attachment;
 use super::message_menu::{MenuChoice, MessageMenu};
 
 /// How long a touch must be held still to open the menu, in milliseconds.
@@ -59,6 +60,18 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         }
         .into_any();
     }
+    // A file's view is made once (its thumbnail's URL with it); its progress follows the row.
+    let attachment = state
+        .with_untracked(|row| row.attachment.is_some())
+        .then(|| {
+            let id = id.clone();
+            let row = Signal::derive(move || state.with(|row| row.attachment.clone()));
+            view! {
+                <Show when=move || !state.with(|row| row.deleted)>
+                    <Attachment id=id.clone() row/>
+                </Show>
+            }
+        });
     let bubble = NodeRef::<Div>::new();
     let menu_open = RwSignal::new(false);
     let press = StoredValue::new_local(None::<(i32, i32, TimeoutHandle)>);
@@ -236,9 +249,12 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                 <span class="forwarded" data-testid="message-forwarded">{t(Text::Forwarded)}</span>
             </Show>
             {quote}
-            <p data-testid="message-text" class="message-text">
-                {move || state.with(|row| row.text.clone())}
-            </p>
+            {attachment}
+            <Show when=move || state.with(|row| row.attachment.is_none() || row.deleted)>
+                <p data-testid="message-text" class="message-text">
+                    {move || state.with(|row| row.text.clone())}
+                </p>
+            </Show>
             {reactions}
             <span class="meta">
                 <Show when=move || state.with(|row| row.edited && !row.deleted)>

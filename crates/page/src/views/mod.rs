@@ -1,6 +1,9 @@
 //! Views: presentational components. Each takes signals and `Callback`s and renders; none
-//! reads the app context or does I/O, so each can be mounted alone in a test.
+//! reads the app context or does I/O, so each can be mounted alone in a test. (What can be
+//! done with files is one context of the views' own, [`attachment::FileActions`], since every
+//! message and the composer may need it; without it files show and offer nothing.)
 //!
+//! - [`attachment`]: a photo or file in a message, its progress, and the photo viewer.
 //! - [`auth`]: the sign-in / sign-up form.
 //! - [`chat_list`]: the chats, latest activity first, with unread badges.
 //! - [`chat_view`]: one chat: header, message list, composer.
@@ -17,6 +20,7 @@
 //! - [`settings`]: the privacy settings panel.
 //! - [`search`]: the search box and the messages it found.
 
+pub mod attachment;
 pub mod auth;
 pub mod chat_list;
 pub mod chat_members;

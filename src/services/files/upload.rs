@@ -1,0 +1,129 @@
+//! One file's upload: its ciphertext, kept in the browser's database until the server holds
+//! all of it, sent in parts at the offset the server says it holds — so an upload cut by an
+//! outage, a server restart or a reload goes on where it stopped instead of starting again.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use merpati_core::reconnect::Backoff;
+use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
+use merpati_protocol::{BlobId, ErrorCode};
+use wasm_bindgen::JsValue;
+
+use super::http::{HttpError, blob_url, number_header, request};
+
+/// How many bytes one `PATCH` carries: small enough that progress moves often and a cut
+/// costs little, large enough that requests are few (`blobs::MAX_UPLOAD_PART_BYTES` caps it).
+const PART_BYTES: u64 = 256 * 1024;
+
+/// How an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The server holds the whole blob.
+    Complete,
+    /// The person cancelled it.
+    Cancelled,
+    /// The server will not take it; the message shows failed with this reason.
+    Refused(ErrorCode),
+}
+
+/// What an upload needs from its surroundings.
+pub(super) struct Upload {
+    /// The server's HTTP origin.
+    pub(super) origin: String,
+    /// The blob's name on the server.
+    pub(super) blob: BlobId,
+    /// The ciphertext, as kept in the database.
+    pub(super) ciphertext: web_sys::Blob,
+    /// The session's token now (it rotates, so it is asked for before each request).
+    pub(super) token: Box<dyn Fn() -> Option<[u8; 32]>>,
+    /// Bytes the server holds, updated as parts land (the progress bar reads it).
+    pub(super) done: Rc<Cell<u64>>,
+    /// Set when the person cancels.
+    pub(super) cancelled: Rc<Cell<bool>>,
+    /// Told after each part lands.
+    pub(super) on_progress: Box<dyn Fn()>,
+}
+
+impl Upload {
+    /// Uploads until the server holds everything, the person cancels, or the server refuses;
+    /// waits out outages with the one backoff rule (`merpati_core::reconnect`).
+    pub(super) async fn run(self) -> Ended {
+        let total = self.ciphertext.size() as u64;
+        let url = blob_url(&self.origin, self.blob);
+        let mut backoff = Backoff::default();
+        loop {
+            if self.cancelled.get() {
+                return Ended::Cancelled;
+            }
+            match self.attempt(&url, total).await {
+                Ok(()) if self.cancelled.get() => return Ended::Cancelled,
+                Ok(()) => return Ended::Complete,
+                Err(HttpError::Refused(status)) => return Ended::Refused(code_of(status)),
+                Err(HttpError::Transient) => {
+                    let random = merpati_core::crypto::random_bytes::<4>()
+                        .map(u32::from_le_bytes)
+                        .unwrap_or(0);
+                    let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
+                    gloo_timers::future::TimeoutFuture::new(delay).await;
+                }
+            }
+        }
+    }
+
+    /// One go: learn where the upload stands (creating it the first time), then send parts
+    /// from there.
+    async fn attempt(&self, url: &str, total: u64) -> Result<(), HttpError> {
+        let token = (self.token)().ok_or(HttpError::Transient)?;
+        let created = request(
+            "PUT",
+            url,
+            &token,
+            &[(UPLOAD_LENGTH, total.to_string())],
+            None,
+            &[200, 201],
+        )
+        .await?;
+        let mut offset = number_header(&created, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+        self.landed(offset);
+        while offset < total {
+            if self.cancelled.get() {
+                return Ok(());
+            }
+            let end = (offset + PART_BYTES).min(total);
+            let part = self
+                .ciphertext
+                .slice_with_f64_and_f64(offset as f64, end as f64)
+                .map_err(|_| HttpError::Transient)?;
+            let token = (self.token)().ok_or(HttpError::Transient)?;
+            let answer = request(
+                "PATCH",
+                url,
+                &token,
+                &[(UPLOAD_OFFSET, offset.to_string())],
+                Some(&JsValue::from(part)),
+                &[204, 409],
+            )
+            .await?;
+            // 409: the server holds another amount than this device thought (a part landed
+            // whose answer was lost): go on from what it holds.
+            offset = number_header(&answer, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+            self.landed(offset);
+        }
+        Ok(())
+    }
+
+    fn landed(&self, offset: u64) {
+        self.done.set(offset);
+        (self.on_progress)();
+    }
+}
+
+/// What a refusal means for the message.
+fn code_of(status: u16) -> ErrorCode {
+    match status {
+        413 => ErrorCode::MessageTooLarge,
+        507 => ErrorCode::QuotaExceeded,
+        _ => ErrorCode::NoSuchBlob,
+    }
+}

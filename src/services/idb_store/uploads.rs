@@ -1,0 +1,61 @@
+//! Files being sent: each one's ciphertext, kept until the server holds all of it, so an
+//! upload cut by a reload resumes from this browser's copy. The bytes are already sealed
+//! under the file's own key (which only the sealed outbox holds), so they are stored as the
+//! browser's `Blob` — on disk, not in the worker's memory — under a keyed hash of the blob's
+//! id.
+
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use merpati_protocol::BlobId;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::schema::UPLOADS;
+use super::{IdbStore, StoreError, hex};
+
+impl IdbStore {
+    /// Keeps a file's ciphertext until [`IdbStore::remove_upload`].
+    pub async fn put_upload(
+        &self,
+        blob: BlobId,
+        ciphertext: &web_sys::Blob,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(UPLOADS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(UPLOADS)?
+            .put(JsValue::from(ciphertext.clone()))
+            .with_key(self.upload_key(blob))
+            .without_key_type()
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The ciphertext kept for `blob`, if this browser holds it.
+    pub async fn upload(&self, blob: BlobId) -> Result<Option<web_sys::Blob>, StoreError> {
+        let tx = self.db.transaction(UPLOADS).build()?;
+        let store = tx.object_store(UPLOADS)?;
+        let value: Option<JsValue> = store.get(self.upload_key(blob)).primitive()?.await?;
+        Ok(value.and_then(|value| value.dyn_into::<web_sys::Blob>().ok()))
+    }
+
+    /// Forgets the ciphertext of `blob` (the server holds it, or it was cancelled).
+    pub async fn remove_upload(&self, blob: BlobId) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(UPLOADS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(UPLOADS)?
+            .delete(self.upload_key(blob))
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn upload_key(&self, blob: BlobId) -> String {
+        hex(&self.cipher.keyed_hash(b"upload", &blob.0))
+    }
+}

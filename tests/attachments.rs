@@ -1,0 +1,209 @@
+//! Photos and files in the views, in headless Chromium: a photo shows its thumbnail and opens
+//! on click, a file shows its name and size and downloads on click, an upload shows a real
+//! `<progress>` and a cancel, a failed download says why, the composer offers the file picker —
+//! and without the app's file actions nothing is offered.
+
+use std::collections::HashMap;
+
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use merpati_bridge::{AttachmentRow, PreviewRow};
+use merpati_page::views::attachment::{Attachment, Fetching, FileActions};
+use merpati_page::views::composer::Composer;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "support/dom.rs"]
+mod dom;
+use dom::{attr, container, find, find_all, text};
+#[path = "support/record.rs"]
+mod record;
+use record::{click, recorded, recorder};
+
+const ID: &str = "00112233445566778899aabbccddeeff";
+
+fn photo() -> AttachmentRow {
+    AttachmentRow {
+        name: "pantai.jpg".to_owned(),
+        size: "2.4 MB".to_owned(),
+        preview: Some(PreviewRow {
+            jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+            width: 1600,
+            height: 1200,
+        }),
+        upload: None,
+    }
+}
+
+fn file() -> AttachmentRow {
+    AttachmentRow {
+        name: "laporan.pdf".to_owned(),
+        size: "10 MB".to_owned(),
+        preview: None,
+        upload: None,
+    }
+}
+
+/// File actions that record what was opened and cancelled; `downloads` is theirs to set.
+struct Recorded {
+    actions: FileActions,
+    opened: std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+    cancelled: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    downloads: RwSignal<HashMap<String, Fetching>>,
+}
+
+fn recorded_actions() -> Recorded {
+    let (open, opened) = recorder::<(String, bool)>();
+    let (cancel, cancelled) = recorder::<String>();
+    let downloads = RwSignal::new(HashMap::new());
+    Recorded {
+        actions: FileActions {
+            send: Callback::new(|_| {}),
+            open,
+            cancel,
+            downloads: downloads.into(),
+            viewer: RwSignal::new(None),
+        },
+        opened,
+        cancelled,
+        downloads,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_photo_shows_its_thumbnail_and_opens_on_click() {
+    let heard = recorded_actions();
+    let actions = heard.actions;
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! { <Attachment id=ID.to_owned() row=Signal::derive(|| Some(photo()))/> }
+    });
+    leptos::task::tick().await;
+
+    let attachment = find(&root, "attachment");
+    assert_eq!(attr(&attachment, "data-kind"), "image");
+    let preview = find(&root, "attachment-preview");
+    assert!(
+        attr(&preview, "src").starts_with("blob:"),
+        "the thumbnail is shown"
+    );
+    assert!(find_all(&root, "attachment-download").is_empty());
+    click(&find(&root, "attachment-open"));
+    assert_eq!(recorded(&heard.opened), vec![(ID.to_owned(), true)]);
+}
+
+#[wasm_bindgen_test]
+async fn a_file_shows_its_name_and_size_and_downloads_on_click() {
+    let heard = recorded_actions();
+    let actions = heard.actions;
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! { <Attachment id=ID.to_owned() row=Signal::derive(|| Some(file()))/> }
+    });
+    leptos::task::tick().await;
+
+    assert_eq!(attr(&find(&root, "attachment"), "data-kind"), "file");
+    assert_eq!(text(&find(&root, "attachment-name")), "laporan.pdf");
+    assert_eq!(text(&find(&root, "attachment-size")), "10 MB");
+    assert!(find_all(&root, "attachment-preview").is_empty());
+    click(&find(&root, "attachment-download"));
+    assert_eq!(recorded(&heard.opened), vec![(ID.to_owned(), false)]);
+}
+
+#[wasm_bindgen_test]
+async fn an_upload_shows_its_progress_and_a_cancel_until_it_is_done() {
+    let heard = recorded_actions();
+    let actions = heard.actions;
+    let row = RwSignal::new(Some(AttachmentRow {
+        upload: Some((262_144, 10_487_360)),
+        ..file()
+    }));
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! { <Attachment id=ID.to_owned() row=row.into()/> }
+    });
+    leptos::task::tick().await;
+
+    let progress = find(&root, "attachment-progress");
+    assert_eq!(progress.tag_name(), "PROGRESS");
+    assert_eq!(
+        (attr(&progress, "value"), attr(&progress, "max")),
+        ("262144".to_owned(), "10487360".to_owned())
+    );
+    click(&find(&root, "attachment-cancel"));
+    assert_eq!(recorded(&heard.cancelled), vec![ID.to_owned()]);
+
+    row.set(Some(file()));
+    leptos::task::tick().await;
+    assert!(find_all(&root, "attachment-progress").is_empty());
+    assert!(find_all(&root, "attachment-cancel").is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_download_shows_its_progress_and_a_failed_one_says_why() {
+    let heard = recorded_actions();
+    let (actions, downloads) = (heard.actions, heard.downloads);
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! { <Attachment id=ID.to_owned() row=Signal::derive(|| Some(file()))/> }
+    });
+    downloads.update(|map| {
+        map.insert(ID.to_owned(), Fetching::Progress(5, 10));
+    });
+    leptos::task::tick().await;
+    assert_eq!(attr(&find(&root, "attachment-progress"), "value"), "5");
+    assert!(
+        find_all(&root, "attachment-cancel").is_empty(),
+        "a download is not cancelled"
+    );
+
+    downloads.update(|map| {
+        map.insert(
+            ID.to_owned(),
+            Fetching::Failed("changed on its way".to_owned()),
+        );
+    });
+    leptos::task::tick().await;
+    assert!(find_all(&root, "attachment-progress").is_empty());
+    assert_eq!(text(&find(&root, "attachment-error")), "changed on its way");
+}
+
+#[wasm_bindgen_test]
+async fn without_the_apps_file_actions_files_show_but_nothing_is_offered() {
+    let row = Some(AttachmentRow {
+        upload: Some((1, 2)),
+        ..file()
+    });
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <Attachment id=ID.to_owned() row=Signal::derive(move || row.clone())/>
+            <Composer on_send=Callback::new(|_| Ok(()))/>
+        }
+    });
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "attachment-name")), "laporan.pdf");
+    assert!(find_all(&root, "attachment-cancel").is_empty());
+    assert!(find_all(&root, "attach-input").is_empty());
+    assert!(find_all(&root, "attach-button").is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn the_composer_offers_the_file_picker_where_the_app_sends_files() {
+    let actions = recorded_actions().actions;
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! { <Composer on_send=Callback::new(|_| Ok(()))/> }
+    });
+    leptos::task::tick().await;
+    let input = find(&root, "attach-input");
+    assert_eq!(attr(&input, "type"), "file");
+    assert!(input.has_attribute("multiple"));
+    assert!(!attr(&find(&root, "attach-button"), "aria-label").is_empty());
+}
