@@ -144,6 +144,7 @@ fn send_frame(chat_id: ChatId, body: Vec<u8>) -> Result<Message, BenchError> {
         chat_id,
         client_msg_id: ClientMsgId(random_bytes()?),
         body,
+        attachment: None,
     };
     Ok(Message::Binary(merpati_protocol::encode(&frame).into()))
 }
@@ -292,6 +293,7 @@ pub(crate) async fn fan_out(
             chat_id,
             client_msg_id: ClientMsgId(random_bytes()?),
             body: body.clone(),
+            attachment: None,
         })
         .len();
         let (tag, next): (u8, Box<dyn FnMut() -> Result<Message, BenchError> + Send>) = if bare {

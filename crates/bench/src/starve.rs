@@ -163,6 +163,7 @@ async fn attacked_group(
             chat_id: group,
             client_msg_id: ClientMsgId(id),
             body: vec![0x61; HISTORY_BYTES],
+            attachment: None,
         })
         .await?;
         host.skip_until("the history's ack", |frame| {

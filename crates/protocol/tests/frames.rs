@@ -3,7 +3,7 @@
 //! decoder panic.
 
 use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode,
+    BlobId, ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, DecodeError, Epoch, ErrorCode,
     MAX_FRAME_BYTES, Member, MessageFrame, NewChat, Presence, Receipt, RequestId, Seq, ServerFrame,
     UserId, Username, decode, encode,
     frames::AuthMethod,
@@ -49,6 +49,13 @@ fn sample_client_frames() -> Vec<ClientFrame> {
             chat_id: ChatId(9),
             client_msg_id: ClientMsgId([4; 16]),
             body: b"opaque".to_vec(),
+            attachment: None,
+        },
+        ClientFrame::Send {
+            chat_id: ChatId(9),
+            client_msg_id: ClientMsgId([5; 16]),
+            body: b"a photo".to_vec(),
+            attachment: Some(BlobId([6; 16])),
         },
         ClientFrame::Sync {
             epoch: Some(Epoch(5)),
@@ -329,6 +336,11 @@ fn sample_server_frames() -> Vec<ServerFrame> {
             code: ErrorCode::TooManySignUps,
             detail: String::new(),
         },
+        ServerFrame::SendFailed {
+            chat_id: ChatId(1),
+            client_msg_id: ClientMsgId([5; 16]),
+            code: ErrorCode::NoSuchBlob,
+        },
     ]
 }
 
@@ -350,10 +362,22 @@ fn wire_format_snapshot() {
         chat_id: ChatId(300),
         client_msg_id: ClientMsgId([0xaa; 16]),
         body: b"hi".to_vec(),
+        attachment: None,
     };
     assert_eq!(
         hex::encode(encode(&send)),
-        format!("03ac02{}026869", "aa".repeat(16))
+        format!("03ac02{}02686900", "aa".repeat(16))
+    );
+    // Protocol version 5: an attachment is an option after the body, the id's 16 bytes.
+    let with_file = ClientFrame::Send {
+        chat_id: ChatId(300),
+        client_msg_id: ClientMsgId([0xaa; 16]),
+        body: b"hi".to_vec(),
+        attachment: Some(BlobId([0xbb; 16])),
+    };
+    assert_eq!(
+        hex::encode(encode(&with_file)),
+        format!("03ac02{}02686901{}", "aa".repeat(16), "bb".repeat(16))
     );
 
     let ack = ServerFrame::Ack {
@@ -437,8 +461,8 @@ proptest! {
     }
 
     #[test]
-    fn send_frames_round_trip(chat in any::<u64>(), id in any::<[u8; 16]>(), body in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        let frame = ClientFrame::Send { chat_id: ChatId(chat), client_msg_id: ClientMsgId(id), body };
+    fn send_frames_round_trip(chat in any::<u64>(), id in any::<[u8; 16]>(), body in proptest::collection::vec(any::<u8>(), 0..4096), attachment in any::<Option<[u8; 16]>>()) {
+        let frame = ClientFrame::Send { chat_id: ChatId(chat), client_msg_id: ClientMsgId(id), body, attachment: attachment.map(BlobId) };
         prop_assert_eq!(decode::<ClientFrame>(&encode(&frame)).ok(), Some(frame));
     }
 }

@@ -23,7 +23,8 @@ pub struct Config {
     )]
     pub metrics_addr: SocketAddr,
 
-    /// The directory that holds the database (`merpati.db`); created if missing.
+    /// The directory that holds the database (`merpati.db`) and the uploaded files
+    /// (`blobs/`); created if missing.
     #[arg(long, env = "MERPATI_DATA", default_value = "./data")]
     pub data: PathBuf,
 
@@ -120,7 +121,31 @@ pub struct Config {
     #[arg(long, env = "MERPATI_SENDS_IN_FLIGHT", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub sends_in_flight: u32,
+
+    /// Bytes of file uploads (attachments' ciphertext, `blobs/` in the data directory) one
+    /// account may hold at once; an upload that would pass it is refused with HTTP 507.
+    #[arg(long, env = "MERPATI_BLOB_QUOTA_BYTES", default_value_t = DEFAULT_BLOB_QUOTA_BYTES)]
+    pub blob_quota_bytes: u64,
+
+    /// Upload bytes per second one account may send, all its uploads together; a faster
+    /// upload is answered more slowly (0: unpaced).
+    #[arg(long, env = "MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", default_value_t = 0)]
+    pub blob_upload_bytes_per_sec: u64,
+
+    /// How long (seconds, from its creation) an upload no message refers to is kept before
+    /// it is deleted.
+    #[arg(long, env = "MERPATI_BLOB_ORPHAN_SECS", default_value_t = 86_400)]
+    pub blob_orphan_secs: u64,
+
+    /// How often (milliseconds) the uploads past their time, or whose message was deleted
+    /// for everyone, are deleted.
+    #[arg(long, env = "MERPATI_BLOB_CLEANUP_INTERVAL_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub blob_cleanup_interval_ms: u64,
 }
+
+/// The default of [`Config::blob_quota_bytes`]: 2 GiB, twenty of the largest files.
+pub const DEFAULT_BLOB_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 impl Config {
     /// A configuration with the defaults, storing its data in `data` and serving `web_root`.
@@ -145,6 +170,10 @@ impl Config {
             send_burst: 500,
             send_hold_limit_ms: 30_000,
             sends_in_flight: 64,
+            blob_quota_bytes: DEFAULT_BLOB_QUOTA_BYTES,
+            blob_upload_bytes_per_sec: 0,
+            blob_orphan_secs: 86_400,
+            blob_cleanup_interval_ms: 60_000,
         }
     }
 }
@@ -199,6 +228,16 @@ mod tests {
         assert_eq!(config.send_rate, built.send_rate);
         assert_eq!(config.send_burst, built.send_burst);
         assert_eq!(config.send_hold_limit_ms, built.send_hold_limit_ms);
+        assert_eq!(config.blob_quota_bytes, built.blob_quota_bytes);
+        assert_eq!(
+            config.blob_upload_bytes_per_sec,
+            built.blob_upload_bytes_per_sec
+        );
+        assert_eq!(config.blob_orphan_secs, built.blob_orphan_secs);
+        assert_eq!(
+            config.blob_cleanup_interval_ms,
+            built.blob_cleanup_interval_ms
+        );
     }
 
     #[test]

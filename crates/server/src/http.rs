@@ -4,6 +4,7 @@
 //! - `GET /healthz`: `200 ok` while the server runs.
 //! - `GET /ws`: the WebSocket the protocol runs on, after an Origin check and admission
 //!   control (HTTP 503 with `Retry-After` when the server is full or handshakes come too fast).
+//! - `/blobs/{id}`: uploading and downloading files' ciphertext (`crate::blobs`).
 //! - everything answered carries the security headers (`security_headers`).
 //! - anything else: a file of the web root — its brotli or gzip copy made by the build when
 //!   the client accepts one, else compressed here; unknown paths get `index.html`, so the
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,6 +30,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::accept::AddressSlot;
 use crate::admission::Refusal;
+use crate::blobs::{BlobStore, blob_routes};
 use crate::client_kind::client_kind;
 use crate::gateway::{Admitted, Gateway};
 use crate::metrics::{self, Metrics};
@@ -38,13 +40,26 @@ use crate::websocket::Upgrade;
 #[derive(Debug, Clone)]
 struct HttpState {
     gateway: Arc<Gateway>,
+    blobs: Arc<BlobStore>,
     allowed_origins: Arc<[String]>,
 }
 
+impl FromRef<HttpState> for Arc<BlobStore> {
+    fn from_ref(state: &HttpState) -> Arc<BlobStore> {
+        Arc::clone(&state.blobs)
+    }
+}
+
 /// The server's public routes.
-pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[String]) -> Router {
+pub(crate) fn router(
+    gateway: Arc<Gateway>,
+    blobs: Arc<BlobStore>,
+    web_root: &Path,
+    allowed_origins: &[String],
+) -> Router {
     let state = HttpState {
         gateway,
+        blobs,
         allowed_origins: allowed_origins
             .iter()
             .map(|origin| normalise_origin(origin).to_owned())
@@ -64,6 +79,7 @@ pub(crate) fn router(gateway: Arc<Gateway>, web_root: &Path, allowed_origins: &[
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(websocket))
+        .route("/blobs/{id}", blob_routes())
         .fallback_service(
             tower::ServiceBuilder::new()
                 // Revalidate before use: index.html, sw.js and the engine worker's files

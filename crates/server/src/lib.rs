@@ -15,6 +15,8 @@
 //!   and a cap per source address.
 //! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check and
 //!   admission, static files; `/metrics` on the metrics address (loopback by default).
+//! - `blobs`: files' ciphertext over HTTP (`/blobs/{id}`): uploads that resume, downloads,
+//!   each account's quota, and deleting what no message carries.
 //! - `security_headers`: the Content-Security-Policy and the other headers on every response.
 //! - `admission`: the connection cap, the handshake rate and each session's send rate.
 //! - `metrics`: the counters, served in the Prometheus text format.
@@ -37,6 +39,7 @@
 mod accept;
 mod admission;
 mod auth;
+mod blobs;
 mod client_kind;
 pub mod config;
 pub mod error;
@@ -64,6 +67,7 @@ pub use error::Error;
 pub use shutdown::os_signal;
 
 use admission::AdmissionControl;
+use blobs::BlobStore;
 use fanout::FanOut;
 use gateway::{Gateway, Quotas};
 use metrics::{Counters, Metrics};
@@ -130,8 +134,8 @@ fn resolved(path: &Path) -> Result<PathBuf, Error> {
 
 /// Serves Merpati on `listener` until `shutdown` completes.
 ///
-/// Opens (or creates) the database in `config.data`, then serves HTTP and WebSocket
-/// connections, admitting WebSockets within the configured caps. When `shutdown` completes it
+/// Opens (or creates) the database in `config.data` and checks the blob files against it,
+/// then serves HTTP and WebSocket connections, admitting WebSockets within the configured caps. When `shutdown` completes it
 /// stops accepting, tells every session to say `Goodbye` (with a jittered hint of when to come
 /// back) and close, waits for them, lets the storage writer commit what is queued, and
 /// returns. It fails if the database cannot be opened or the listener fails.
@@ -162,8 +166,20 @@ pub async fn run(
     let counters = Arc::new(Counters::default());
     let metrics = Arc::new(Metrics::new(Arc::clone(&counters), writer.stats()));
     let open_connections = accept::OpenConnections::new(Arc::clone(&counters));
-    let admission = AdmissionControl::new(&config, counters);
     let stop = Shutdown::new();
+    let blobs = Arc::new(BlobStore::open(
+        storage.clone(),
+        &config,
+        Arc::clone(&counters),
+        stop.clone(),
+    )?);
+    // Before anything is served: no upload may move while its file is checked.
+    blobs.check_at_start().await?;
+    let blob_cleanup = tokio::spawn(blobs::run_passes(
+        Arc::clone(&blobs),
+        Duration::from_millis(config.blob_cleanup_interval_ms),
+    ));
+    let admission = AdmissionControl::new(&config, counters);
     let gateway = Arc::new(Gateway::new(
         storage,
         FanOut::new(),
@@ -171,7 +187,7 @@ pub async fn run(
         admission,
         Quotas::new(&config),
     ));
-    let app = http::router(gateway, &config.web_root, &config.allowed_origins);
+    let app = http::router(gateway, blobs, &config.web_root, &config.allowed_origins);
     tracing::info!(
         addr = %listener.local_addr()?,
         metrics_addr = %metrics_listener.local_addr()?,
@@ -212,6 +228,10 @@ pub async fn run(
     stop.trigger();
     if !stop.sessions_ended(SESSIONS_CLOSE_WITHIN).await {
         tracing::warn!("some sessions did not close in time");
+    }
+    // It holds storage too: the writer stops only once it is gone.
+    if let Err(error) = blob_cleanup.await {
+        tracing::warn!(%error, "the blob cleanup task failed");
     }
     let writer = tokio::task::spawn_blocking(move || writer.join());
     if tokio::time::timeout(WRITER_STOPS_WITHIN, writer)

@@ -39,6 +39,8 @@ pub(crate) struct Counters {
     pub(crate) sends_held: AtomicU64,
     /// Sessions closed for sending too fast for too long.
     pub(crate) sessions_rate_limited: AtomicU64,
+    /// Upload bytes written to blob files and recorded (`PATCH /blobs/{id}`).
+    pub(crate) blob_bytes_received: AtomicU64,
 }
 
 impl Counters {
@@ -164,6 +166,12 @@ impl Collector for Snapshot {
             "Sessions closed (Goodbye RateLimited) for sending too fast for too long.",
             &c.sessions_rate_limited,
         )?;
+        counter(
+            e,
+            "merpati_blob_bytes_received",
+            "Upload bytes made durable in blob files since the server started.",
+            &c.blob_bytes_received,
+        )?;
         Ok(())
     }
 }
@@ -178,6 +186,7 @@ mod tests {
         counters.connections_open.store(3, Ordering::Relaxed);
         counters.connections_peak.store(7, Ordering::Relaxed);
         counters.connections_refused.store(2, Ordering::Relaxed);
+        counters.blob_bytes_received.store(9, Ordering::Relaxed);
         let writer = Arc::new(WriterStats::default());
         writer.commits.store(5, Ordering::Relaxed);
         let text = Metrics::new(counters, writer).render();
@@ -188,6 +197,7 @@ mod tests {
             "merpati_handshakes_refused_total 0",
             "merpati_messages_stored_total 0",
             "merpati_commits_total 5",
+            "merpati_blob_bytes_received_total 9",
             "# TYPE merpati_connections_open gauge",
             "# TYPE merpati_commits counter",
         ] {

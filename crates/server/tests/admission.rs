@@ -111,6 +111,7 @@ async fn a_burst_over_the_send_rate_is_slowed_down_and_all_of_it_is_stored() {
                 chat_id: chat,
                 client_msg_id: msg_id(n),
                 body: format!("quick {n}").into_bytes(),
+                attachment: None,
             })
             .await;
     }
@@ -159,6 +160,7 @@ async fn a_flooding_session_is_closed_while_another_session_s_messages_still_flo
                 chat_id: flood_chat,
                 client_msg_id: msg_id(1_000_000 + n),
                 body: vec![b'x'; 200],
+                attachment: None,
             };
             let message = Message::binary(merpati_protocol::encode(&frame));
             if futures_util::SinkExt::send(&mut sink, message)

@@ -102,6 +102,7 @@ async fn send_until_killed(
             chat_id: chat,
             client_msg_id: id,
             body: body(id),
+            attachment: None,
         };
         if sink
             .send(Message::binary(merpati_protocol::encode(&frame)))
@@ -179,6 +180,7 @@ async fn resend(client: &mut Client, chat: ChatId, id: ClientMsgId) -> Seq {
             chat_id: chat,
             client_msg_id: id,
             body: body(id),
+            attachment: None,
         })
         .await;
     loop {

@@ -192,6 +192,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_are_not() {
                     chat_id: chat,
                     client_msg_id: msg_id(next),
                     body: body.clone(),
+                    attachment: None,
                 })
                 .await;
         }

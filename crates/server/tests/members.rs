@@ -80,6 +80,7 @@ async fn a_removed_member_is_told_and_then_cut_off() {
             chat_id: group.id,
             client_msg_id: msg_id(2),
             body: b"still here?".to_vec(),
+            attachment: None,
         })
         .await;
     assert!(matches!(

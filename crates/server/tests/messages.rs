@@ -59,6 +59,7 @@ async fn sending_to_a_chat_one_is_not_in_fails() {
             chat_id: chat,
             client_msg_id: msg_id(1),
             body: b"let me in".to_vec(),
+            attachment: None,
         })
         .await;
     assert_eq!(
@@ -97,6 +98,7 @@ async fn a_body_over_the_limit_is_refused_as_too_large() {
             chat_id: chat,
             client_msg_id: msg_id(1),
             body: vec![7; MAX_BODY_BYTES + 1],
+            attachment: None,
         })
         .await;
     assert_eq!(

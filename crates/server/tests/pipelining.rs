@@ -38,6 +38,7 @@ async fn send_while_the_writer_waits(sends_in_flight: u32) -> (f64, Vec<u64>) {
                 chat_id: chat,
                 client_msg_id: msg_id(n),
                 body: b"queued".to_vec(),
+                attachment: None,
             })
             .await;
     }

@@ -33,6 +33,7 @@ async fn an_account_past_its_stored_bytes_of_the_day_is_refused_and_others_are_a
             chat_id: flood,
             client_msg_id: msg_id(5),
             body: body.clone(),
+            attachment: None,
         })
         .await;
     match mallory.recv().await {

@@ -14,7 +14,8 @@ use merpati_protocol::keys::{
     BackupEntry, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
 };
 use merpati_protocol::{
-    ChatId, ClientFrame, ClientMsgId, Epoch, NewChat, RequestId, Seq, ServerFrame, UserId, Username,
+    BlobId, ChatId, ClientFrame, ClientMsgId, Epoch, NewChat, RequestId, Seq, ServerFrame, UserId,
+    Username,
 };
 use merpati_testkit::{Endpoint, SplitSocket};
 use proptest::prelude::*;
@@ -190,12 +191,14 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (
             chat_id(),
             any::<[u8; 16]>(),
-            prop::collection::vec(any::<u8>(), 0..200)
+            prop::collection::vec(any::<u8>(), 0..200),
+            proptest::option::of(any::<[u8; 16]>().prop_map(BlobId))
         )
-            .prop_map(|(chat_id, id, body)| ClientFrame::Send {
+            .prop_map(|(chat_id, id, body, attachment)| ClientFrame::Send {
                 chat_id,
                 client_msg_id: ClientMsgId(id),
-                body
+                body,
+                attachment,
             }),
         (
             proptest::option::of(any::<u64>().prop_map(Epoch)),
@@ -266,6 +269,7 @@ async fn still_served(alice: &mut Client, bob: &mut Client, chat: ChatId, n: u64
             chat_id: chat,
             client_msg_id: id,
             body: b"still served".to_vec(),
+            attachment: None,
         })
         .await;
     loop {

@@ -40,6 +40,9 @@ mod admission;
 mod keys;
 // The key backup: put, paged fetch, replacement.
 mod backup;
+// Files over HTTP: uploads that resume, limits, quota, who may do what, messages carrying
+// them, cleanup, and an upload cut by SIGKILL.
+mod blobs;
 // Removing members from groups, and leaving.
 mod members;
 // A connection's messages share transactions while they wait for their commit.

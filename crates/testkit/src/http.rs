@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client for the server's plain routes (`/healthz`, `/metrics`, the web
-//! app's files): one GET per connection, `Connection: close`, the whole answer read.
+//! app's files, `/blobs/{id}`): one request per connection, `Connection: close`, the whole
+//! answer read.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,19 +41,42 @@ pub async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<HttpResponse, Error> {
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    request(addr, "GET", path, headers, None).await
+}
+
+/// `method path` to `addr` with the extra `headers` and, if given, a body (sent with its
+/// `Content-Length`). A `HEAD` answer's body is empty, whatever its headers say.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<HttpResponse, Error> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    request.push_str("\r\n");
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(request.as_bytes()).await?;
+        // A server may answer (a refusal) and close before it has read the whole request:
+        // its answer counts, not the failed write.
+        let written = stream.write_all(&request).await;
         let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
+        let read = stream.read_to_end(&mut response).await;
+        if response.is_empty() {
+            written?;
+            read?;
+        }
         Ok::<_, Error>(response)
     };
-    let response = within(HTTP_PATIENCE, &format!("GET {path}"), exchange).await??;
+    let response = within(HTTP_PATIENCE, &format!("{method} {path}"), exchange).await??;
     parse(&response)
 }
 

@@ -14,7 +14,7 @@
 //!   clients alike.
 //! - [`sign_in`]: the `Authenticate` frame for each way in, with the challenge signed in one
 //!   place.
-//! - [`http`]: a minimal HTTP/1.1 GET and the server's `/metrics`.
+//! - [`http`]: a minimal HTTP/1.1 request (any method, a body) and the server's `/metrics`.
 //! - [`poll`]: waiting for a condition, with a bound.
 //! - [`clock`] and [`random`]: the time as the benchmarks stamp it, and random bytes.
 

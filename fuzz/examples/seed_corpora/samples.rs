@@ -106,6 +106,7 @@ pub fn client_frames() -> Vec<ClientFrame> {
             chat_id,
             client_msg_id: ClientMsgId([4; 16]),
             body: b"opaque".to_vec(),
+            attachment: None,
         },
         ClientFrame::Sync {
             epoch: Some(Epoch(5)),

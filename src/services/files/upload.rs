@@ -16,6 +16,9 @@ use super::http::{HttpError, blob_url, number_header, request};
 /// costs little, large enough that requests are few (`blobs::MAX_UPLOAD_PART_BYTES` caps it).
 const PART_BYTES: u64 = 256 * 1024;
 
+/// The longest wait between two tries of an upload, in milliseconds.
+const UPLOAD_RETRY_CAP_MS: u64 = 10_000;
+
 /// How an upload ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ended {
@@ -51,12 +54,20 @@ impl Upload {
     pub(super) async fn run(self) -> Ended {
         let total = self.ciphertext.size() as u64;
         let url = blob_url(&self.origin, self.blob);
-        let mut backoff = Backoff::default();
+        // Capped lower than the socket's: a person watches the bar, and a wait here costs the
+        // server one small request.
+        let mut backoff = Backoff::new(500, UPLOAD_RETRY_CAP_MS);
         loop {
             if self.cancelled.get() {
                 return Ended::Cancelled;
             }
-            match self.attempt(&url, total).await {
+            let before = self.done.get();
+            let attempt = self.attempt(&url, total).await;
+            if self.done.get() > before {
+                // Parts landed: the next cut is a new outage, waited for from the start.
+                backoff.reset();
+            }
+            match attempt {
                 Ok(()) if self.cancelled.get() => return Ended::Cancelled,
                 Ok(()) => return Ended::Complete,
                 Err(HttpError::Refused(status)) => return Ended::Refused(code_of(status)),

@@ -21,7 +21,7 @@ use super::session::{Flow, Gone, HeldSend, Session};
 use super::socket::FrameSocket;
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::Position;
+use crate::storage::{Position, Refers};
 use crate::throttle::try_again_in;
 
 /// Malformed frames tolerated in one session; the last one closes it.
@@ -158,12 +158,13 @@ impl<S: FrameSocket> Session<S> {
                 chat_id,
                 client_msg_id,
                 body,
+                attachment,
             } => {
                 let send = HeldSend {
                     chat_id,
                     client_msg_id,
                     body,
-                    deletes: None,
+                    refers: attachment.map_or(Refers::Nothing, Refers::Carries),
                 };
                 Box::pin(self.send(&me, send)).await
             }
@@ -177,7 +178,7 @@ impl<S: FrameSocket> Session<S> {
                     chat_id,
                     client_msg_id,
                     body,
-                    deletes: Some(target),
+                    refers: Refers::Deletes(target),
                 };
                 Box::pin(self.send(&me, send)).await
             }
@@ -271,9 +272,9 @@ impl<S: FrameSocket> Session<S> {
                 chat_id,
                 client_msg_id,
                 body,
-                deletes,
+                refers,
             } = send;
-            self.append_message(me, chat_id, client_msg_id, body, deletes)
+            self.append_message(me, chat_id, client_msg_id, body, refers)
                 .await
         } else {
             self.hold_send(Box::new(send), now);

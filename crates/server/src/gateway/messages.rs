@@ -22,7 +22,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::Appended;
+use crate::storage::{Appended, Refers};
 
 impl Gateway {
     /// Hands a stored message to every online session of the chat's `members`, and
@@ -47,15 +47,15 @@ impl Gateway {
 }
 
 impl<S: FrameSocket> Session<S> {
-    /// Queues a message (with `deletes`, one deleting an earlier message of the sender's)
-    /// for the writer; it is answered once committed ([`Self::answer_append`]).
+    /// Queues a message (deleting an earlier message of the sender's, or carrying an upload,
+    /// as it `refers`) for the writer; it is answered once committed ([`Self::answer_append`]).
     pub(super) async fn append_message(
         &mut self,
         me: &Member,
         chat_id: ChatId,
         client_msg_id: ClientMsgId,
         body: Vec<u8>,
-        deletes: Option<ClientMsgId>,
+        refers: Refers,
     ) -> Result<Flow, Gone> {
         let refusal = if body.len() > MAX_BODY_BYTES {
             Some(ErrorCode::MessageTooLarge)
@@ -79,7 +79,7 @@ impl<S: FrameSocket> Session<S> {
         match self
             .gateway
             .storage
-            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body), deletes)
+            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body), refers)
             .await
         {
             Ok(stored) => self
@@ -98,7 +98,8 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// Answers a message once its transaction committed (or failed): `Ack` and fan-out, or
-    /// `SendFailed` (not a member, blocked, not the sender's message to delete).
+    /// `SendFailed` (not a member, blocked, not the sender's message to delete, not the
+    /// sender's complete upload).
     pub(super) async fn answer_append(
         &mut self,
         append: MessageInFlight,

@@ -35,6 +35,7 @@ use crate::admission::{ConnectionPermit, TokenBucket, jitter};
 use crate::auth;
 use crate::fanout::{Frames, OnlineGuard, SessionId};
 use crate::metrics::Counters;
+use crate::storage::Refers;
 
 /// How long a connection may take to sign in.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,8 +79,8 @@ pub(super) struct HeldSend {
     pub(super) chat_id: ChatId,
     pub(super) client_msg_id: ClientMsgId,
     pub(super) body: Vec<u8>,
-    /// What a `SendDeletion` deletes.
-    pub(super) deletes: Option<ClientMsgId>,
+    /// What a `SendDeletion` deletes, or the upload a `Send` carries.
+    pub(super) refers: Refers,
 }
 
 /// The account a session is signed in as.
@@ -418,9 +419,9 @@ impl<S: FrameSocket> Session<S> {
             chat_id,
             client_msg_id,
             body,
-            deletes,
+            refers,
         } = *held;
-        self.append_message(&me, chat_id, client_msg_id, body, deletes)
+        self.append_message(&me, chat_id, client_msg_id, body, refers)
             .await
     }
 }

@@ -15,7 +15,9 @@
 //! - [`snapshot`]: a chat as read, and the `ChatInfo` each member is told of it.
 //! - [`conversation`]: receipts, privacy settings, blocks and when accounts were last seen.
 //! - [`directory`]: the key directory, to-device messages and the key backup.
+//! - [`blobs`]: uploaded files' rows, and the session an HTTP request is made in.
 
+mod blobs;
 mod conversation;
 mod directory;
 mod readers;
@@ -29,7 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use merpati_protocol::sessions::ClientKind;
-use merpati_protocol::{ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username};
+use merpati_protocol::{
+    BlobId, ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId, Username,
+};
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
@@ -47,6 +51,7 @@ pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// notes the session used).
 const ROTATE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
+pub(crate) use blobs::{BlobRow, Created, NewBlob};
 pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome};
 use readers::Readers;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
@@ -85,6 +90,16 @@ pub(crate) struct Appended {
     pub(crate) sent_at_ms: u64,
     /// `false` when this `client_msg_id` had been stored before: a resend.
     pub(crate) newly_stored: bool,
+}
+
+/// What an appended message refers to, acted on in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refers {
+    Nothing,
+    /// An earlier message of the sender's, deleted for everyone (`SendDeletion`).
+    Deletes(ClientMsgId),
+    /// The sender's complete upload, kept from now on as long as the message.
+    Carries(BlobId),
 }
 
 /// Consecutive messages, oldest first.
@@ -500,9 +515,8 @@ impl Storage {
 
     // ---- messages ----
 
-    /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`;
-    /// with `deletes`, the sender's earlier message of that id loses its body in the same
-    /// transaction. Returns once the append is queued (waiting only for room in the writer's
+    /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`,
+    /// doing what it `refers` to in the same transaction (`sql::messages::append`). Returns once the append is queued (waiting only for room in the writer's
     /// queue); the returned future completes once it is committed. Appends queued one after
     /// another commit in that order.
     pub(crate) fn queue_append(
@@ -511,12 +525,12 @@ impl Storage {
         client_msg_id: ClientMsgId,
         sender: UserId,
         body: Arc<Vec<u8>>,
-        deletes: Option<ClientMsgId>,
+        refers: Refers,
     ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
         // `sql::messages::append` refuses only before it writes (membership, blocking, a
-        // clashing id, the deleted message).
+        // clashing id, the deleted message, the upload).
         self.queue_job(Work::checked_first(move |conn, now| {
-            sql::messages::append(conn, chat, client_msg_id, sender, &body, deletes, now)
+            sql::messages::append(conn, chat, client_msg_id, sender, &body, refers, now)
         }))
     }
 

@@ -188,6 +188,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN client_browser TEXT;
     ALTER TABLE sessions ADD COLUMN client_system TEXT;
     ",
+    // 9: uploaded files' ciphertext (blobs, each a file in `<data>/blobs/`): whose upload it
+    // is, how long it will be and how many bytes are durably in its file, the message that
+    // carries it once one does, and when it is to be deleted (NULL: kept, as long as its
+    // message).
+    "
+    CREATE TABLE blobs (
+        id         BLOB PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        length     INTEGER NOT NULL,
+        received   INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        chat_id    INTEGER,
+        seq        INTEGER
+    ) WITHOUT ROWID;
+    -- The quota sums an account's uploads.
+    CREATE INDEX blobs_by_account ON blobs (account_id);
+    -- Each cleanup pass takes the ones due.
+    CREATE INDEX blobs_by_expiry ON blobs (expires_ms) WHERE expires_ms IS NOT NULL;
+    -- Deleting a message for everyone finds its file.
+    CREATE INDEX blobs_by_message ON blobs (chat_id, seq) WHERE chat_id IS NOT NULL;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -281,12 +303,12 @@ mod tests {
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
                  ('meta', 'accounts', 'sessions', 'chats', 'members', 'messages',
-                  'devices', 'one_time_keys', 'to_device', 'backup', 'blocks')",
+                  'devices', 'one_time_keys', 'to_device', 'backup', 'blocks', 'blobs')",
                 [],
                 |row| row.get(0),
             )
             .expect("count tables");
-        assert_eq!(tables, 11);
+        assert_eq!(tables, 12);
     }
 
     #[test]

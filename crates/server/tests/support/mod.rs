@@ -1,8 +1,8 @@
 //! Starting a real server in this process, and what the tests say to it: a [`Client`] over the
 //! test kit's raw protocol client (`merpati_testkit::RawClient`) that panics with the reason
 //! when the server does not answer as a test expects, the conversation's frames of protocol
-//! version 3 (`conversation`: lines, receipts, a whole `Sync` read in order), and an Olm
-//! [`Device`].
+//! version 3 (`conversation`: lines, receipts, a whole `Sync` read in order), an Olm
+//! [`Device`], and a [`BlobClient`] for files over HTTP (`blobs`).
 //!
 //! "Nothing arrives" is never shown by waiting: a test makes the server send something after
 //! the frames in question (a sentinel) and asserts that the sentinel comes next. The server
@@ -34,9 +34,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use vodozemac::Ed25519SecretKey;
 
+mod blobs;
 mod conversation;
 mod device;
 
+pub(crate) use blobs::{BlobClient, blob_file, blob_id, ciphertext, offset};
 pub(crate) use device::Device;
 
 /// A server running in this process.
@@ -415,6 +417,7 @@ impl Client {
             chat_id: chat,
             client_msg_id: id,
             body: body.to_vec(),
+            attachment: None,
         })
         .await;
         match self.recv().await {

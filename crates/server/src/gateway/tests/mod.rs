@@ -50,6 +50,7 @@ fn send(chat_id: ChatId, id: u8, body: &[u8]) -> ClientFrame {
         chat_id,
         client_msg_id: ClientMsgId([id; 16]),
         body: body.to_vec(),
+        attachment: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Messages: appending (idempotently on `client_msg_id`, optionally deleting an earlier
-//! message of the sender's in the same transaction), the lines the server writes into a
-//! group's history, and reading pages forwards and backwards cut to fit one frame.
+//! message of the sender's, or carrying an uploaded file, in the same transaction), the lines
+//! the server writes into a group's history, and reading pages forwards and backwards cut to
+//! fit one frame.
 
 use merpati_protocol::content::{SystemEvent, is_system_body};
 use merpati_protocol::{
@@ -9,10 +10,10 @@ use merpati_protocol::{
 use rusqlite::{Connection, OptionalExtension, Row, Rows, params};
 
 use super::chats::kind_for_member;
-use super::{PAGE_OVERHEAD, blocks, int, uint};
+use super::{PAGE_OVERHEAD, blobs, blocks, int, uint};
 use crate::Error;
 use crate::storage::no_such_chat;
-use crate::storage::{Appended, Page};
+use crate::storage::{Appended, Page, Refers};
 
 /// The most bytes one message adds to an encoded `Page` besides its body (ids, seq, times).
 const MESSAGE_OVERHEAD: usize = 64;
@@ -29,17 +30,19 @@ fn client_msg_id(raw: Vec<u8>) -> rusqlite::Result<ClientMsgId> {
     Ok(ClientMsgId(bytes))
 }
 
-/// Appends a message, or finds it if this `client_msg_id` was stored before. With `deletes`,
-/// the sender's earlier message of that id loses its body in the same transaction.
+/// Appends a message, or finds it if this `client_msg_id` was stored before. What it
+/// `refers` to is done in the same transaction: a deleted message of the sender's loses its
+/// body (and its file is due for deletion), a carried upload is kept as long as the message.
 // Runs without a savepoint (`Work::checked_first`): it must refuse only before its first
-// write, as it does: membership, blocking, the id clash and the target are checked first.
+// write, as it does: membership, blocking, the id clash, the target and the upload are
+// checked first.
 pub(crate) fn append(
     conn: &Connection,
     chat: ChatId,
     client_msg_id: ClientMsgId,
     sender: UserId,
     body: &[u8],
-    deletes: Option<ClientMsgId>,
+    refers: Refers,
     now_ms: i64,
 ) -> Result<Appended, Error> {
     let Some(kind) = kind_for_member(conn, chat, sender)? else {
@@ -73,23 +76,34 @@ pub(crate) fn append(
                 "client_msg_id already used by another sender",
             ));
         }
+        // A resend: its upload (if any) is already linked to this very message.
         return Ok(Appended {
             seq: Seq(uint(seq)),
             sent_at_ms: uint(sent_at_ms),
             newly_stored: false,
         });
     }
-    if let Some(target) = deletes {
-        check_deletable(conn, chat, target, sender)?;
-    }
+    let deleted = match refers {
+        Refers::Deletes(target) => Some((target, check_deletable(conn, chat, target, sender)?)),
+        Refers::Carries(blob) => {
+            blobs::check_attachable(conn, blob, sender)?;
+            None
+        }
+        Refers::Nothing => None,
+    };
     let seq = insert(conn, chat, client_msg_id, sender, body, now_ms)?;
-    if let Some(target) = deletes {
+    if let Refers::Carries(blob) = refers {
+        blobs::link(conn, blob, chat, seq)?;
+    }
+    if let Some((target, target_seq)) = deleted {
         // With `secure_delete` on (`Storage::open`), SQLite overwrites the old body's bytes,
         // overflow pages included, rather than leaving them in free space.
         conn.prepare_cached(
             "UPDATE messages SET body = x'' WHERE chat_id = ?1 AND client_msg_id = ?2",
         )?
         .execute(params![int(chat.0), &target.0[..]])?;
+        // Its file goes at the next cleanup pass: the key to it went with the body.
+        blobs::expire_with_message(conn, chat, target_seq, now_ms)?;
     }
     Ok(Appended {
         seq,
@@ -99,23 +113,25 @@ pub(crate) fn append(
 }
 
 /// Refuses a deletion whose target is not the sender's own message in the chat (a line the
-/// server wrote is nobody's).
+/// server wrote is nobody's); the target's sequence number.
 fn check_deletable(
     conn: &Connection,
     chat: ChatId,
     target: ClientMsgId,
     sender: UserId,
-) -> Result<(), Error> {
-    let stored: Option<(i64, Vec<u8>)> = conn
+) -> Result<Seq, Error> {
+    let stored: Option<(i64, Vec<u8>, i64)> = conn
         .prepare_cached(
-            "SELECT sender, body FROM messages WHERE chat_id = ?1 AND client_msg_id = ?2",
+            "SELECT sender, body, seq FROM messages WHERE chat_id = ?1 AND client_msg_id = ?2",
         )?
         .query_row(params![int(chat.0), &target.0[..]], |row| {
-            Ok((row.get(0)?, row.get(1)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .optional()?;
     match stored {
-        Some((owner, body)) if owner == int(sender.0) && !is_system_body(&body) => Ok(()),
+        Some((owner, body, seq)) if owner == int(sender.0) && !is_system_body(&body) => {
+            Ok(Seq(uint(seq)))
+        }
         _ => Err(Error::refused(
             ErrorCode::NotYourMessage,
             "only your own messages in this chat can be deleted",

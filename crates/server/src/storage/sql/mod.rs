@@ -15,11 +15,13 @@
 //! - `blocks`: who blocks whom.
 //! - `keys`: the key directory (devices, one-time and fallback keys) and to-device messages.
 //! - `backup`: each account's sealed key backup.
+//! - `blobs`: uploaded files' rows: quota, progress, the message carrying each, cleanup.
 //!
 //! This file holds the conversions between stored values and wire types they all use.
 
 pub(super) mod accounts;
 pub(super) mod backup;
+pub(super) mod blobs;
 pub(super) mod blocks;
 pub(super) mod chats;
 pub(super) mod groups;

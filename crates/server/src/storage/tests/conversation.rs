@@ -389,7 +389,7 @@ async fn a_block_refuses_chats_and_direct_messages_but_not_group_messages() {
             ClientMsgId([1; 16]),
             alice.id,
             Arc::new(vec![1]),
-            None,
+            Refers::Nothing,
         )
         .await
         .unwrap()

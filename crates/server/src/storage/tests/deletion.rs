@@ -19,7 +19,7 @@ async fn delete(
             ClientMsgId([id; 16]),
             sender,
             Arc::new(vec![id]),
-            Some(target),
+            Refers::Deletes(target),
         )
         .await
         .expect("queued")

@@ -1,7 +1,7 @@
 //! Storage specified against a real SQLite file: group commit, what a refusal or a failure
 //! inside a batch leaves behind, durability across a restart, and read positions; the
 //! conversation (receipts, groups and their admins, blocks, privacy, last seen) in
-//! `conversation`, deleting a message for everyone in `deletion`.
+//! `conversation`, deleting a message for everyone in `deletion`, uploads' rows in `blobs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -69,7 +69,7 @@ async fn concurrent_appends_commit_in_groups_with_gapless_seqs() {
                     ClientMsgId(id),
                     alice.id,
                     Arc::new(vec![1, 2, 3]),
-                    None,
+                    Refers::Nothing,
                 )
                 .await
                 .expect("queued")
@@ -184,7 +184,7 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
                     ClientMsgId([n; 16]),
                     sender,
                     Arc::new(vec![n]),
-                    None,
+                    Refers::Nothing,
                 )
                 .await
                 .unwrap(),
@@ -224,7 +224,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
             ClientMsgId([1; 16]),
             alice.id,
             Arc::new(vec![1]),
-            None,
+            Refers::Nothing,
         )
         .await
         .unwrap();
@@ -253,7 +253,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
             ClientMsgId([1; 16]),
             alice.id,
             Arc::new(vec![1]),
-            None,
+            Refers::Nothing,
         )
         .await
         .unwrap()
@@ -278,7 +278,7 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
             ClientMsgId([9; 16]),
             bob.id,
             Arc::new(b"hi".to_vec()),
-            None,
+            Refers::Nothing,
         )
         .await
         .expect("queued")
@@ -310,7 +310,13 @@ async fn append(
     body: Vec<u8>,
 ) -> Appended {
     storage
-        .queue_append(chat, ClientMsgId([id; 16]), sender, Arc::new(body), None)
+        .queue_append(
+            chat,
+            ClientMsgId([id; 16]),
+            sender,
+            Arc::new(body),
+            Refers::Nothing,
+        )
         .await
         .expect("queued")
         .await
@@ -364,6 +370,7 @@ async fn read_positions_only_move_forward_and_stop_at_the_head() {
     writer.join();
 }
 
+mod blobs;
 mod conversation;
 mod deletion;
 mod quotas;

@@ -1,0 +1,120 @@
+//! Uploaded files: the ciphertext of attachments ("blobs"), which the browser encrypts before
+//! it uploads and decrypts after it downloads, stored as one file each in `<data>/blobs/`
+//! (named by the id's 32 hex digits) with a row each in the database (`storage::sql::blobs`).
+//!
+//! The contract is `merpati_protocol::blobs` and `docs/protocol.md` ("Files"): `PUT` creates
+//! an upload within the account's quota, `HEAD` says how far it got, `PATCH` appends a part at
+//! exactly that offset, `GET` serves a complete blob to any signed-in session. A `Send` naming
+//! the upload links it to its message; an upload no message carries, or whose message was
+//! deleted for everyone, is deleted by the next cleanup pass.
+//!
+//! What is durable: a part is written and `fsync`ed before its new offset is recorded, so the
+//! recorded offset never exceeds what the file durably holds, whenever the process dies. A
+//! tail past the recorded offset (bytes whose recording never happened) is cut before the
+//! next part is written, and at start. A row is deleted before its file, and files without a
+//! row are deleted at start.
+//!
+//! # Layout
+//! - this file: [`BlobStore`], what the routes, the cleanup and the start share.
+//! - `routes`: the HTTP side: authentication, the four methods, and their status codes.
+//! - `files`: the files themselves: appending durably, checking them against the rows.
+//! - `cleanup`: the check at start and the periodic pass that deletes what is due.
+//! - `pacing`: how fast one account's upload bytes are taken, when the operator paces them.
+
+mod cleanup;
+mod files;
+mod pacing;
+mod routes;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use merpati_protocol::BlobId;
+
+use crate::Error;
+use crate::config::Config;
+use crate::metrics::Counters;
+use crate::shutdown::Shutdown;
+use crate::storage::Storage;
+
+pub(crate) use cleanup::run_passes;
+pub(crate) use routes::blob_routes;
+
+/// The directory of the blob files, inside the data directory.
+pub(crate) const BLOBS_DIR: &str = "blobs";
+
+/// What every blob request, the cleanup and the check at start share.
+#[derive(Debug)]
+pub(crate) struct BlobStore {
+    storage: Storage,
+    dir: PathBuf,
+    /// The most bytes one account's uploads may hold together.
+    quota: u64,
+    /// How long an upload no message carries is kept, from its creation.
+    orphan_ms: u64,
+    pacer: pacing::UploadPacer,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+    /// The uploads a `PATCH` is appending to now: one at a time each.
+    appending: Mutex<HashSet<BlobId>>,
+}
+
+impl BlobStore {
+    /// The store of the data directory `config.data` (its `blobs/` made if missing).
+    pub(crate) fn open(
+        storage: Storage,
+        config: &Config,
+        counters: Arc<Counters>,
+        shutdown: Shutdown,
+    ) -> Result<BlobStore, Error> {
+        let dir = config.data.join(BLOBS_DIR);
+        std::fs::create_dir_all(&dir)?;
+        Ok(BlobStore {
+            storage,
+            dir,
+            quota: config.blob_quota_bytes,
+            orphan_ms: config.blob_orphan_secs.saturating_mul(1000),
+            pacer: pacing::UploadPacer::new(config.blob_upload_bytes_per_sec),
+            counters,
+            shutdown,
+            appending: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The file of a blob.
+    fn path(&self, id: BlobId) -> PathBuf {
+        self.dir.join(id.to_hex())
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Marks an upload as being appended to until the guard is dropped; `None` if another
+    /// request is appending to it now.
+    fn start_appending(&self, id: BlobId) -> Option<Appending<'_>> {
+        self.lock_appending()
+            .insert(id)
+            .then_some(Appending { store: self, id })
+    }
+
+    fn lock_appending(&self) -> MutexGuard<'_, HashSet<BlobId>> {
+        // Each change is one insert or remove: a panic cannot leave the set half-made.
+        self.appending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An upload being appended to ([`BlobStore::start_appending`]).
+struct Appending<'a> {
+    store: &'a BlobStore,
+    id: BlobId,
+}
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        self.store.lock_appending().remove(&self.id);
+    }
+}

@@ -1,0 +1,424 @@
+//! `/blobs/{id}` over HTTP: who is asking, the four methods, and what each answers.
+//!
+//! Every request carries `Authorization: Bearer <64 hex digits>`, the session token the
+//! WebSocket's `Welcome` handed out (current or the one before the last rotation); without a
+//! live session it gets 401 and nothing else is looked at. Then:
+//!
+//! - `PUT` with `upload-length: N` (1 ≤ N ≤ `MAX_BLOB_BYTES`, else 400 / 413): 201 and
+//!   `upload-offset: 0` for a new upload; 200 and the offset held for the same account's
+//!   upload of that id and length (a client that does not know whether its `PUT` landed
+//!   simply sends it again); 409 for anyone else's id or another length; 507 past the quota.
+//! - `HEAD`: the owner's upload's `upload-offset` and `upload-length`; 404 to anyone else.
+//! - `PATCH` with `upload-offset: n`: at most `MAX_UPLOAD_PART_BYTES` (413 before reading, by
+//!   `Content-Length`, and while reading); 404 unless the owner's; 409 with the offset held if
+//!   `n` is not it (or another `PATCH` is appending); 400 past the declared length. The whole
+//!   part is read before anything is written, so a request cut short writes nothing; 204 with
+//!   the new `upload-offset` once the part is on disk and recorded; 507 if the disk is full.
+//! - `GET`: a complete blob to any signed-in session (the id is a capability: see
+//!   `docs/security.md`), streamed from its file; 404 while incomplete.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, put};
+use futures_util::StreamExt;
+use merpati_protocol::blobs::{
+    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET,
+};
+use merpati_protocol::{BlobId, UserId};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use super::BlobStore;
+use super::files::{self, AppendError};
+use crate::Error;
+use crate::storage::{BlobRow, Created, NewBlob};
+
+/// The methods of `/blobs/{id}`, for a router whose state holds the store.
+pub(crate) fn blob_routes<S>() -> MethodRouter<S>
+where
+    Arc<BlobStore>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    put(create).head(status).patch(append).get(download)
+}
+
+/// Why a request is answered with other than success; one path to every error response.
+#[derive(Debug)]
+enum Refusal {
+    /// 401: no live session.
+    Unauthorized,
+    /// 400, with the reason.
+    BadRequest(&'static str),
+    /// 404: no such upload, not the asker's, or not complete for a download.
+    NotFound,
+    /// 409, with where the upload stands if the asker may know.
+    Conflict { held: Option<u64> },
+    /// 413: longer than a blob or a part may be.
+    TooLarge(&'static str),
+    /// 507: past the account's quota.
+    OverQuota,
+    /// 507: the disk is full.
+    DiskFull,
+    /// 503: the server is stopping.
+    ShuttingDown,
+    /// 500: a fault of the server (logged, not told).
+    Internal(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Refusal {
+        Refusal::Internal(error)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "sign in first",
+            )
+                .into_response(),
+            Refusal::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason).into_response(),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "no such file").into_response(),
+            Refusal::Conflict { held: Some(held) } => (
+                StatusCode::CONFLICT,
+                [(offset_header(), number(held))],
+                "the upload stands elsewhere",
+            )
+                .into_response(),
+            Refusal::Conflict { held: None } => {
+                (StatusCode::CONFLICT, "this id is taken").into_response()
+            }
+            Refusal::TooLarge(reason) => (StatusCode::PAYLOAD_TOO_LARGE, reason).into_response(),
+            Refusal::OverQuota => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "your uploads would pass the space the server gives each account",
+            )
+                .into_response(),
+            Refusal::DiskFull => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the server's disk is full; try again later",
+            )
+                .into_response(),
+            Refusal::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the server is restarting",
+            )
+                .into_response(),
+            Refusal::Internal(error) => {
+                tracing::error!(%error, "a blob request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+            }
+        }
+    }
+}
+
+fn offset_header() -> HeaderName {
+    HeaderName::from_static(UPLOAD_OFFSET)
+}
+
+fn number(value: u64) -> HeaderValue {
+    HeaderValue::from(value)
+}
+
+/// The account of the session whose token the request carries.
+async fn authenticate(store: &BlobStore, headers: &HeaderMap) -> Result<UserId, Refusal> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(parse_token)
+        .ok_or(Refusal::Unauthorized)?;
+    store
+        .storage
+        .account_of_token(token)
+        .await?
+        .ok_or(Refusal::Unauthorized)
+}
+
+/// 64 hex digits as 32 bytes.
+fn parse_token(hex: &str) -> Option<[u8; 32]> {
+    let mut token = [0u8; 32];
+    hex::decode_to_slice(hex.trim(), &mut token).ok()?;
+    Some(token)
+}
+
+fn blob_id(raw: &str) -> Result<BlobId, Refusal> {
+    BlobId::from_hex(raw).ok_or(Refusal::BadRequest("a blob id is 32 hex digits"))
+}
+
+/// A header holding a decimal number; `None` if it is missing.
+fn number_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Refusal> {
+    headers
+        .get(name)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .ok_or(Refusal::BadRequest("a header that must be a number is not"))
+        })
+        .transpose()
+}
+
+/// The asker's own upload of this id.
+async fn owned(store: &BlobStore, id: BlobId, account: UserId) -> Result<BlobRow, Refusal> {
+    match store.storage.blob(id).await? {
+        Some(row) if row.owner == account => Ok(row),
+        // Someone else's upload and none at all look the same.
+        _ => Err(Refusal::NotFound),
+    }
+}
+
+/// `PUT /blobs/{id}`: creates an upload, or says where the asker's stands.
+async fn create(
+    State(store): State<Arc<BlobStore>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let account = authenticate(&store, &headers).await?;
+    let id = blob_id(&id)?;
+    let length = number_header(&headers, UPLOAD_LENGTH)?
+        .ok_or(Refusal::BadRequest("upload-length is required"))?;
+    if length == 0 {
+        return Err(Refusal::BadRequest("an upload has at least one byte"));
+    }
+    if length > MAX_BLOB_BYTES {
+        return Err(Refusal::TooLarge(
+            "the file is larger than the server accepts",
+        ));
+    }
+    let created = store
+        .storage
+        .create_blob(NewBlob {
+            id,
+            owner: account,
+            length,
+            quota: store.quota,
+            orphan_ms: store.orphan_ms,
+        })
+        .await?;
+    let (status, held) = match created {
+        Created::New => (StatusCode::CREATED, 0),
+        Created::Existing { received } => (StatusCode::OK, received),
+        Created::Conflict => return Err(Refusal::Conflict { held: None }),
+        Created::OverQuota => return Err(Refusal::OverQuota),
+    };
+    Ok((status, [(offset_header(), number(held))]).into_response())
+}
+
+/// `HEAD /blobs/{id}`: where the asker's upload stands.
+async fn status(
+    State(store): State<Arc<BlobStore>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let account = authenticate(&store, &headers).await?;
+    let row = owned(&store, blob_id(&id)?, account).await?;
+    Ok((
+        StatusCode::OK,
+        [
+            (offset_header(), number(row.received)),
+            (HeaderName::from_static(UPLOAD_LENGTH), number(row.length)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+/// `PATCH /blobs/{id}`: appends a part at the offset the upload stands at.
+async fn append(
+    State(store): State<Arc<BlobStore>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let account = authenticate(&store, &headers).await?;
+    let id = blob_id(&id)?;
+    let announced = number_header(&headers, header::CONTENT_LENGTH.as_str())?;
+    if announced.is_some_and(|announced| announced > MAX_UPLOAD_PART_BYTES) {
+        return Err(Refusal::TooLarge("a part has at most 1 MiB"));
+    }
+    let offset = number_header(&headers, UPLOAD_OFFSET)?
+        .ok_or(Refusal::BadRequest("upload-offset is required"))?;
+    let row = owned(&store, id, account).await?;
+    let Some(_appending) = store.start_appending(id) else {
+        return Err(Refusal::Conflict {
+            held: Some(row.received),
+        });
+    };
+    // Read again now that no one else appends: the other request may have moved it.
+    let row = owned(&store, id, account).await?;
+    if offset != row.received {
+        return Err(Refusal::Conflict {
+            held: Some(row.received),
+        });
+    }
+    let past_the_end = |bytes: u64| offset.saturating_add(bytes) > row.length;
+    if announced.is_some_and(past_the_end) {
+        return Err(Refusal::BadRequest(
+            "the part runs past the upload's length",
+        ));
+    }
+    let part = read_part(body).await?;
+    let bytes = u64::try_from(part.len()).unwrap_or(u64::MAX);
+    if past_the_end(bytes) {
+        return Err(Refusal::BadRequest(
+            "the part runs past the upload's length",
+        ));
+    }
+    if bytes > 0 {
+        pace(&store, account, bytes).await?;
+        write_part(&store, id, offset, part).await?;
+        if !store
+            .storage
+            .record_blob_received(id, offset, offset + bytes)
+            .await?
+        {
+            // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
+            forget_file(&store, id).await?;
+            return Err(Refusal::NotFound);
+        }
+        store
+            .counters
+            .blob_bytes_received
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(offset_header(), number(offset + bytes))],
+    )
+        .into_response())
+}
+
+/// The whole body of a `PATCH`, at most [`MAX_UPLOAD_PART_BYTES`]: nothing is written until
+/// all of it is here, so a request cut short writes nothing.
+async fn read_part(body: Body) -> Result<Vec<u8>, Refusal> {
+    let cap = usize::try_from(MAX_UPLOAD_PART_BYTES).unwrap_or(usize::MAX);
+    let mut part = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Refusal::BadRequest("the part was cut short"))?;
+        if part.len() + chunk.len() > cap {
+            return Err(Refusal::TooLarge("a part has at most 1 MiB"));
+        }
+        part.extend_from_slice(&chunk);
+    }
+    Ok(part)
+}
+
+/// Waits until the account's upload rate allows `bytes` more (`pacing`); gives up if the
+/// server stops meanwhile, so that a paced upload does not hold the shutdown back.
+async fn pace(store: &BlobStore, account: UserId, bytes: u64) -> Result<(), Refusal> {
+    let until = store
+        .pacer
+        .charge(account, bytes, tokio::time::Instant::now());
+    tokio::select! {
+        () = tokio::time::sleep_until(until) => Ok(()),
+        () = store.shutdown.triggered() => Err(Refusal::ShuttingDown),
+    }
+}
+
+/// Writes a part to the upload's file durably, off the async threads.
+async fn write_part(
+    store: &BlobStore,
+    id: BlobId,
+    offset: u64,
+    part: Vec<u8>,
+) -> Result<(), Refusal> {
+    let path = store.path(id);
+    let written = tokio::task::spawn_blocking(move || files::append(&path, offset, &part))
+        .await
+        .map_err(Error::from)?;
+    match written {
+        Ok(()) => Ok(()),
+        Err(AppendError::Full(error)) => {
+            tracing::error!(%error, "a blob part could not be stored: the disk is full");
+            Err(Refusal::DiskFull)
+        }
+        Err(AppendError::Shorter { holds }) => Err(Refusal::Internal(Error::Io(
+            std::io::Error::other(format!(
+                "blob {} holds {holds} bytes, fewer than its recorded {offset}",
+                id.to_hex()
+            )),
+        ))),
+        Err(AppendError::Io(error)) => Err(Refusal::Internal(error.into())),
+    }
+}
+
+/// Deletes an upload's file if no row names it any more.
+async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Refusal> {
+    if store.storage.blob(id).await?.is_none() {
+        let path = store.path(id);
+        tokio::task::spawn_blocking(move || files::remove(&path))
+            .await
+            .map_err(Error::from)?
+            .map_err(Error::from)?;
+    }
+    Ok(())
+}
+
+/// `GET /blobs/{id}`: a complete blob, streamed from its file.
+async fn download(
+    State(store): State<Arc<BlobStore>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    authenticate(&store, &headers).await?;
+    let id = blob_id(&id)?;
+    let row = match store.storage.blob(id).await? {
+        Some(row) if row.complete() => row,
+        _ => return Err(Refusal::NotFound),
+    };
+    let file = match tokio::fs::File::open(store.path(id)).await {
+        Ok(file) => file,
+        // Deleted since the row was read (a cleanup pass).
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Refusal::NotFound);
+        }
+        Err(error) => return Err(Error::from(error).into()),
+    };
+    let holds = file.metadata().await.map_err(Error::from)?.len();
+    if holds < row.length {
+        return Err(Refusal::Internal(Error::Io(std::io::Error::other(
+            format!(
+                "blob {} holds {holds} bytes, fewer than its length {}",
+                id.to_hex(),
+                row.length
+            ),
+        ))));
+    }
+    let stream = ReaderStream::new(file.take(row.length));
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_LENGTH, number(row.length)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_64_hex_digits() {
+        assert_eq!(parse_token(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_token(&"ab".repeat(31)), None);
+        assert_eq!(parse_token(&"zz".repeat(32)), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! What storage keeps of uploaded files (their rows; the bytes are files, `crate::blobs`),
+//! and the session an HTTP request is made in.
+//!
+//! Creating an upload, recording bytes made durable and deleting the due ones go through the
+//! writer like every write, so that the quota check and the insert, or the deletion and what
+//! it returns, are one transaction; the rest are reads.
+
+use merpati_protocol::{BlobId, UserId};
+
+use super::{SESSION_IDLE_LIMIT_MS, Storage, sql, writer};
+use crate::Error;
+pub(crate) use sql::blobs::{BlobRow, Created, NewBlob};
+
+impl Storage {
+    /// The account whose session `token` is (its current token or the one before the last
+    /// rotation, as a WebSocket resume accepts); `None` for an unknown, ended or expired
+    /// session. Reads only: an HTTP request neither rotates the token nor counts as use.
+    pub(crate) async fn account_of_token(&self, token: [u8; 32]) -> Result<Option<UserId>, Error> {
+        let presented_hash = crate::auth::token_hash(&token);
+        let found = self
+            .read(move |conn| sql::sessions::find_session(conn, &presented_hash))
+            .await?;
+        let now = i64::try_from(writer::now_ms()).unwrap_or(i64::MAX);
+        Ok(found
+            .filter(|found| now.saturating_sub(found.last_used_ms) <= SESSION_IDLE_LIMIT_MS)
+            .map(|found| found.member.id))
+    }
+
+    /// Creates an upload, or says where the same account's upload of that id stands.
+    pub(crate) fn create_blob(&self, new: NewBlob) -> impl Future<Output = Result<Created, Error>> {
+        self.write(move |conn, now| sql::blobs::create(conn, &new, now))
+    }
+
+    /// The upload of this id, if there is one.
+    pub(crate) fn blob(&self, id: BlobId) -> impl Future<Output = Result<Option<BlobRow>, Error>> {
+        self.read(move |conn| sql::blobs::find(conn, id))
+    }
+
+    /// Records that the upload's file durably holds `to` bytes, if it was recorded at `from`;
+    /// `false` if it was not (or is gone).
+    pub(crate) fn record_blob_received(
+        &self,
+        id: BlobId,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<bool, Error>> {
+        self.write(move |conn, _| sql::blobs::record_received(conn, id, from, to))
+    }
+
+    /// Deletes the rows of the uploads due for deletion; their ids (their files go next).
+    pub(crate) fn take_due_blobs(&self) -> impl Future<Output = Result<Vec<BlobId>, Error>> {
+        self.write(sql::blobs::take_due)
+    }
+
+    /// Every upload with the bytes its file durably holds.
+    pub(crate) fn blobs_received(&self) -> impl Future<Output = Result<Vec<(BlobId, u64)>, Error>> {
+        self.read(sql::blobs::all_received)
+    }
+
+    /// Lowers what an upload is recorded to hold to `to` bytes (its file was found shorter).
+    pub(crate) fn lower_blob_received(
+        &self,
+        id: BlobId,
+        to: u64,
+    ) -> impl Future<Output = Result<(), Error>> {
+        self.write(move |conn, _| sql::blobs::lower_received(conn, id, to))
+    }
+}

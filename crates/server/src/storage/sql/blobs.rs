@@ -1,0 +1,210 @@
+//! Blobs: the rows of uploaded files' ciphertext (the bytes are files beside the database,
+//! `crate::blobs`). Creating an upload within the account's quota, reading where it stands,
+//! recording bytes made durable, linking it to the message that carries it, and taking the
+//! ones due for deletion.
+//!
+//! `expires_ms` is the whole lifecycle: set to creation plus the orphan window when an upload
+//! is created, NULL once a message carries it (kept as long as the message), and the time of
+//! the deletion when that message is deleted for everyone. A cleanup pass deletes the rows
+//! whose time has come ([`take_due`]), then their files.
+
+use merpati_protocol::{BlobId, ChatId, ErrorCode, Seq, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{int, uint};
+use crate::Error;
+
+/// One upload as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobRow {
+    /// The account that created it: the only one that may append to it.
+    pub(crate) owner: UserId,
+    /// Its declared length, in bytes.
+    pub(crate) length: u64,
+    /// How many bytes its file durably holds.
+    pub(crate) received: u64,
+}
+
+impl BlobRow {
+    /// Whether every byte has arrived.
+    pub(crate) fn complete(&self) -> bool {
+        self.received == self.length
+    }
+}
+
+/// What creating an upload came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Created {
+    /// A new, empty upload.
+    New,
+    /// The same account created this id with this length before: it holds this many bytes.
+    Existing { received: u64 },
+    /// The id is another account's, or this account's with another length.
+    Conflict,
+    /// The account's uploads and this one would pass its quota.
+    OverQuota,
+}
+
+/// What [`create`] is asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewBlob {
+    pub(crate) id: BlobId,
+    pub(crate) owner: UserId,
+    pub(crate) length: u64,
+    /// The most bytes the owner's uploads may hold together.
+    pub(crate) quota: u64,
+    /// How long it is kept if no message carries it.
+    pub(crate) orphan_ms: u64,
+}
+
+/// Creates an upload, or says where the same account's upload of this id stands.
+pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Created, Error> {
+    if let Some(row) = find(conn, new.id)? {
+        return Ok(if row.owner == new.owner && row.length == new.length {
+            Created::Existing {
+                received: row.received,
+            }
+        } else {
+            Created::Conflict
+        });
+    }
+    // Uploads already due for deletion do not count: the next pass frees their room.
+    let held: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(length), 0) FROM blobs
+             WHERE account_id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)",
+        )?
+        .query_row(params![int(new.owner.0), now_ms], |row| row.get(0))?;
+    if uint(held).saturating_add(new.length) > new.quota {
+        return Ok(Created::OverQuota);
+    }
+    conn.prepare_cached(
+        "INSERT INTO blobs (id, account_id, length, received, created_ms, expires_ms)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+    )?
+    .execute(params![
+        &new.id.0[..],
+        int(new.owner.0),
+        int(new.length),
+        now_ms,
+        now_ms.saturating_add(int(new.orphan_ms)),
+    ])?;
+    Ok(Created::New)
+}
+
+/// The upload of this id, if there is one.
+pub(crate) fn find(conn: &Connection, id: BlobId) -> Result<Option<BlobRow>, Error> {
+    let row = conn
+        .prepare_cached("SELECT account_id, length, received FROM blobs WHERE id = ?1")?
+        .query_row([&id.0[..]], |row| {
+            Ok(BlobRow {
+                owner: UserId(uint(row.get(0)?)),
+                length: uint(row.get(1)?),
+                received: uint(row.get(2)?),
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// Records that the upload's file now durably holds `to` bytes, if it held `from`; `false`
+/// if it did not (or is gone): nothing is recorded then.
+pub(crate) fn record_received(
+    conn: &Connection,
+    id: BlobId,
+    from: u64,
+    to: u64,
+) -> Result<bool, Error> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE blobs SET received = ?3 WHERE id = ?1 AND received = ?2 AND length >= ?3",
+        )?
+        .execute(params![&id.0[..], int(from), int(to)])?;
+    Ok(changed == 1)
+}
+
+/// Refuses an attachment that is not `sender`'s complete upload carried by no message yet.
+/// Writes nothing (a message append checks everything before it writes).
+pub(crate) fn check_attachable(conn: &Connection, id: BlobId, sender: UserId) -> Result<(), Error> {
+    let found: Option<(i64, i64, i64, bool)> = conn
+        .prepare_cached(
+            "SELECT account_id, length, received, chat_id IS NOT NULL FROM blobs WHERE id = ?1",
+        )?
+        .query_row([&id.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    match found {
+        Some((owner, length, received, false)) if owner == int(sender.0) && received == length => {
+            Ok(())
+        }
+        // Another account's upload and one that does not exist look the same: an id tells a
+        // stranger nothing.
+        _ => Err(Error::refused(
+            ErrorCode::NoSuchBlob,
+            "the attachment is not a complete upload of yours that no other message carries",
+        )),
+    }
+}
+
+/// Links an upload to the message that carries it: it is kept from now on.
+pub(crate) fn link(conn: &Connection, id: BlobId, chat: ChatId, seq: Seq) -> Result<(), Error> {
+    conn.prepare_cached(
+        "UPDATE blobs SET chat_id = ?2, seq = ?3, expires_ms = NULL WHERE id = ?1",
+    )?
+    .execute(params![&id.0[..], int(chat.0), int(seq.0)])?;
+    Ok(())
+}
+
+/// Marks the upload carried by message `seq` of `chat` (if any) due now: its message was
+/// deleted for everyone.
+pub(crate) fn expire_with_message(
+    conn: &Connection,
+    chat: ChatId,
+    seq: Seq,
+    now_ms: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE blobs SET expires_ms = ?3 WHERE chat_id = ?1 AND seq = ?2")?
+        .execute(params![int(chat.0), int(seq.0), now_ms])?;
+    Ok(())
+}
+
+/// Deletes the rows due by `now_ms`; their ids, whose files are to be deleted next.
+pub(crate) fn take_due(conn: &Connection, now_ms: i64) -> Result<Vec<BlobId>, Error> {
+    let mut statement = conn.prepare_cached(
+        "DELETE FROM blobs WHERE expires_ms IS NOT NULL AND expires_ms <= ?1 RETURNING id",
+    )?;
+    let ids = statement
+        .query_map([now_ms], |row| blob_id(row.get(0)?))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ids)
+}
+
+/// Every upload with the bytes its file durably holds, for the check at start.
+pub(crate) fn all_received(conn: &Connection) -> Result<Vec<(BlobId, u64)>, Error> {
+    let mut statement = conn.prepare_cached("SELECT id, received FROM blobs")?;
+    let rows = statement
+        .query_map([], |row| Ok((blob_id(row.get(0)?)?, uint(row.get(1)?))))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Lowers what an upload is recorded to hold to what its file holds (a file found shorter
+/// at start: the rest is asked for again).
+pub(crate) fn lower_received(conn: &Connection, id: BlobId, to: u64) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE blobs SET received = min(received, ?2) WHERE id = ?1")?
+        .execute(params![&id.0[..], int(to)])?;
+    Ok(())
+}
+
+/// A stored blob id (the schema stores 16 bytes).
+fn blob_id(raw: Vec<u8>) -> rusqlite::Result<BlobId> {
+    let bytes: [u8; 16] = raw.try_into().map_err(|raw: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            raw.len(),
+            rusqlite::types::Type::Blob,
+            "a blob id is not 16 bytes".into(),
+        )
+    })?;
+    Ok(BlobId(bytes))
+}

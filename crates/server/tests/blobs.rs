@@ -1,0 +1,415 @@
+//! Files over HTTP (`/blobs/{id}`, docs/protocol.md "Files"): an upload is created, appended
+//! to at exactly the offset it stands at and resumed from there; the limits, the quota and
+//! who may do what; a message carries its sender's complete upload and keeps it; an upload
+//! no message carries, or whose message was deleted for everyone, is deleted; an upload cut
+//! by SIGKILL resumes from a consistent offset and completes byte for byte.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use merpati_protocol::blobs::{
+    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET,
+};
+use merpati_protocol::{BlobId, ChatId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
+use merpati_testkit::poll::poll_until;
+use merpati_testkit::{ServerOptions, ServerProcess};
+
+use crate::support::{
+    BlobClient, Client, TestServer, blob_file, blob_id, ciphertext, data_dir, msg_id, offset,
+};
+
+/// How long a cleanup pass may take to come round in these tests (they run one every
+/// 100 ms).
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Sends a message carrying `attachment`; the answer (`Ack` or `SendFailed`).
+async fn send_with(
+    client: &mut Client,
+    chat: ChatId,
+    id: ClientMsgId,
+    attachment: BlobId,
+) -> ServerFrame {
+    client
+        .send(&ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: id,
+            body: b"a photo".to_vec(),
+            attachment: Some(attachment),
+        })
+        .await;
+    client.recv().await
+}
+
+/// Sends a message carrying `attachment`, which must be acknowledged; reads its own copy too.
+async fn send_file(client: &mut Client, chat: ChatId, id: ClientMsgId, attachment: BlobId) {
+    match send_with(client, chat, id, attachment).await {
+        ServerFrame::Ack { client_msg_id, .. } => assert_eq!(client_msg_id, id),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let _own_copy = client.expect_message().await;
+}
+
+fn refused_with(answer: &ServerFrame) -> Option<ErrorCode> {
+    match answer {
+        ServerFrame::SendFailed { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// Whether an upload is gone: its owner's `HEAD` finds nothing, and its file is deleted.
+async fn gone(owner: &BlobClient, data: &Path, id: BlobId) -> bool {
+    owner.head(id).await.status == 404 && !blob_file(data, id).exists()
+}
+
+#[tokio::test]
+async fn an_upload_is_appended_at_its_offset_and_resumed_where_it_stands() {
+    let server = TestServer::start().await;
+    let (_alice, _, token) = server.signed_up("alice").await;
+    let blobs = BlobClient::new(server.addr, token);
+    let id = blob_id(1);
+    let bytes = ciphertext(20);
+
+    let created = blobs.put(id, 20).await;
+    assert_eq!((created.status, offset(&created)), (201, Some(0)));
+    // Sent again (the client does not know whether its first PUT landed): where it stands.
+    let again = blobs.put(id, 20).await;
+    assert_eq!((again.status, offset(&again)), (200, Some(0)));
+    assert_eq!(blobs.put(id, 21).await.status, 409, "another length");
+
+    let first = blobs.patch(id, 0, &bytes[..12]).await;
+    assert_eq!((first.status, offset(&first)), (204, Some(12)));
+    let resumed = blobs.put(id, 20).await;
+    assert_eq!((resumed.status, offset(&resumed)), (200, Some(12)));
+    let status = blobs.head(id).await;
+    assert_eq!(status.status, 200);
+    assert_eq!(offset(&status), Some(12));
+    assert_eq!(status.header(UPLOAD_LENGTH), Some("20"));
+
+    // A part sent again after its answer was lost: refused, with where to go on from.
+    let stale = blobs.patch(id, 0, &bytes[..12]).await;
+    assert_eq!((stale.status, offset(&stale)), (409, Some(12)));
+    let past_the_end = blobs.patch(id, 12, &ciphertext(9)).await;
+    assert_eq!(past_the_end.status, 400);
+    assert_eq!(blobs.get(id).await.status, 404, "not complete yet");
+
+    let last = blobs.patch(id, 12, &bytes[12..]).await;
+    assert_eq!((last.status, offset(&last)), (204, Some(20)));
+    let download = blobs.get(id).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, bytes);
+    assert_eq!(
+        download.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(download.header("content-length"), Some("20"));
+    assert_eq!(download.header("cache-control"), Some("no-store"));
+    let metrics = server.metrics().await;
+    assert_eq!(
+        metrics.get("merpati_blob_bytes_received_total"),
+        Some(&20.0)
+    );
+}
+
+#[tokio::test]
+async fn uploads_and_parts_past_the_limits_are_refused() {
+    let server = TestServer::start().await;
+    let (_alice, _, token) = server.signed_up("alice").await;
+    let blobs = BlobClient::new(server.addr, token);
+    let id = blob_id(1);
+
+    assert_eq!(blobs.put(id, MAX_BLOB_BYTES + 1).await.status, 413);
+    assert_eq!(blobs.put(id, 0).await.status, 400);
+    assert_eq!(blobs.put_raw(&id.to_hex(), &[]).await.status, 400);
+    assert_eq!(
+        blobs
+            .put_raw(&id.to_hex(), &[(UPLOAD_LENGTH, "many")])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        blobs
+            .put_raw("not-a-blob", &[(UPLOAD_LENGTH, "5")])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(blobs.put(id, MAX_BLOB_BYTES).await.status, 201);
+    // Refused by its announced length, before a byte of it is read.
+    let too_long = (MAX_UPLOAD_PART_BYTES + 1).to_string();
+    let part = blobs
+        .patch_raw(
+            id,
+            &[(UPLOAD_OFFSET, "0"), ("Content-Length", too_long.as_str())],
+        )
+        .await;
+    assert_eq!(part.status, 413);
+    assert_eq!(offset(&blobs.head(id).await), Some(0));
+}
+
+#[tokio::test]
+async fn an_upload_past_the_accounts_quota_is_refused_with_507() {
+    let server = TestServer::start_configured(|config| config.blob_quota_bytes = 100).await;
+    let (_alice, _, alice_token) = server.signed_up("alice").await;
+    let (_bob, _, bob_token) = server.signed_up("bob").await;
+    let alice = BlobClient::new(server.addr, alice_token);
+    let bob = BlobClient::new(server.addr, bob_token);
+
+    assert_eq!(alice.put(blob_id(1), 60).await.status, 201);
+    let over = alice.put(blob_id(2), 41).await;
+    assert_eq!(over.status, 507);
+    assert!(
+        String::from_utf8_lossy(&over.body).contains("space"),
+        "{over:?}"
+    );
+    assert_eq!(
+        alice.put(blob_id(3), 40).await.status,
+        201,
+        "up to the quota"
+    );
+    assert_eq!(
+        bob.put(blob_id(4), 100).await.status,
+        201,
+        "each account's own"
+    );
+}
+
+#[tokio::test]
+async fn only_a_live_session_may_ask_and_only_the_owner_may_upload() {
+    let server = TestServer::start().await;
+    let (mut alice_socket, _, alice_token) = server.signed_up("alice").await;
+    let (_bob, _, bob_token) = server.signed_up("bob").await;
+    let alice = BlobClient::new(server.addr, alice_token);
+    let bob = BlobClient::new(server.addr, bob_token);
+    let id = blob_id(1);
+    let bytes = ciphertext(10);
+
+    for stranger in [
+        BlobClient::with_authorization(server.addr, ""),
+        BlobClient::with_authorization(server.addr, "Bearer not-hex"),
+        BlobClient::with_authorization(server.addr, &format!("Basic {}", hex::encode(alice_token))),
+        BlobClient::new(server.addr, [7; 32]),
+    ] {
+        let refused = stranger.put(id, 10).await;
+        assert_eq!(refused.status, 401, "{refused:?}");
+        assert_eq!(stranger.get(id).await.status, 401);
+    }
+
+    assert_eq!(alice.put(id, 10).await.status, 201);
+    assert_eq!(alice.patch(id, 0, &bytes[..4]).await.status, 204);
+    assert_eq!(bob.head(id).await.status, 404, "not bob's to look at");
+    assert_eq!(bob.patch(id, 4, &bytes[4..]).await.status, 404);
+    assert_eq!(bob.put(id, 10).await.status, 409, "the id is taken");
+    assert_eq!(bob.get(id).await.status, 404, "not complete");
+    assert_eq!(offset(&alice.head(id).await), Some(4));
+
+    assert_eq!(alice.patch(id, 4, &bytes[4..]).await.status, 204);
+    let download = bob.get(id).await;
+    assert_eq!((download.status, download.body), (200, bytes));
+
+    // Signed out: the token opens nothing any more.
+    alice_socket.send(&ClientFrame::Logout).await;
+    let _closed = alice_socket.until_closed().await;
+    assert_eq!(alice.head(id).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_message_carries_its_senders_complete_upload_once() {
+    let server = TestServer::start().await;
+    let (mut alice, _, alice_token) = server.signed_up("alice").await;
+    let (mut bob, _, bob_token) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let alices = BlobClient::new(server.addr, alice_token);
+    let bobs = BlobClient::new(server.addr, bob_token);
+    let (photo, unfinished, bobs_photo) = (blob_id(1), blob_id(2), blob_id(3));
+    alices.upload(photo, &ciphertext(30)).await;
+    assert_eq!(alices.put(unfinished, 30).await.status, 201);
+    bobs.upload(bobs_photo, &ciphertext(30)).await;
+
+    send_file(&mut alice, chat, msg_id(1), photo).await;
+    // A resend of that message is acknowledged again: the upload is carried by it already.
+    match send_with(&mut alice, chat, msg_id(1), photo).await {
+        ServerFrame::Ack { client_msg_id, .. } => assert_eq!(client_msg_id, msg_id(1)),
+        other => panic!("a resend: {other:?}"),
+    }
+    for (n, attachment) in [
+        (2, photo),
+        (3, unfinished),
+        (4, bobs_photo),
+        (5, blob_id(9)),
+    ] {
+        let answer = send_with(&mut alice, chat, msg_id(n), attachment).await;
+        assert_eq!(
+            refused_with(&answer),
+            Some(ErrorCode::NoSuchBlob),
+            "{attachment:?}: {answer:?}"
+        );
+    }
+    let delivered = bob.expect_message().await;
+    assert_eq!(delivered.client_msg_id, msg_id(1));
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test]
+async fn an_upload_no_message_carries_is_deleted_after_its_time_and_a_carried_one_stays() {
+    let (_dir, data) = data_dir();
+    let server = TestServer::start_in_configured(&data, |config| {
+        // Long enough to upload and send in, short for a test.
+        config.blob_orphan_secs = 3;
+        config.blob_cleanup_interval_ms = 100;
+    })
+    .await;
+    let (mut alice, _, token) = server.signed_up("alice").await;
+    let _bob = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let blobs = BlobClient::new(server.addr, token);
+    let (left, carried) = (blob_id(1), blob_id(2));
+    blobs.upload(left, &ciphertext(10)).await;
+    blobs.upload(carried, &ciphertext(10)).await;
+    send_file(&mut alice, chat, msg_id(1), carried).await;
+    assert!(blob_file(&data, left).exists());
+
+    poll_until(
+        "the upload left alone to be deleted",
+        CLEANUP_PATIENCE,
+        || async { gone(&blobs, &data, left).await.then_some(()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(blobs.head(carried).await.status, 200);
+    assert!(blob_file(&data, carried).exists());
+    assert_eq!(blobs.get(carried).await.body, ciphertext(10));
+}
+
+#[tokio::test]
+async fn a_message_deleted_for_everyone_loses_its_file() {
+    let (_dir, data) = data_dir();
+    let server =
+        TestServer::start_in_configured(&data, |config| config.blob_cleanup_interval_ms = 100)
+            .await;
+    let (mut alice, _, token) = server.signed_up("alice").await;
+    let _bob = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let blobs = BlobClient::new(server.addr, token);
+    let (deleted, kept) = (blob_id(1), blob_id(2));
+    blobs.upload(deleted, &ciphertext(10)).await;
+    blobs.upload(kept, &ciphertext(10)).await;
+    send_file(&mut alice, chat, msg_id(1), deleted).await;
+    send_file(&mut alice, chat, msg_id(2), kept).await;
+
+    alice
+        .send(&ClientFrame::SendDeletion {
+            chat_id: chat,
+            client_msg_id: msg_id(3),
+            body: b"deleted".to_vec(),
+            target: msg_id(1),
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerFrame::Ack { .. }));
+
+    poll_until(
+        "the deleted message's file to go",
+        CLEANUP_PATIENCE,
+        || async { gone(&blobs, &data, deleted).await.then_some(()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(blobs.head(kept).await.status, 200);
+    assert!(blob_file(&data, kept).exists());
+}
+
+#[tokio::test]
+async fn paced_parts_are_answered_no_sooner_than_the_rate_allows() {
+    let server =
+        TestServer::start_configured(|config| config.blob_upload_bytes_per_sec = 100_000).await;
+    let (_alice, _, token) = server.signed_up("alice").await;
+    let blobs = BlobClient::new(server.addr, token);
+    let started = Instant::now();
+    blobs
+        .upload_in_parts(blob_id(1), &ciphertext(100_000), 50_000)
+        .await;
+    // 100,000 bytes at 100,000 bytes/s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The size of the upload cut by SIGKILL, and of its parts.
+const CUT_UPLOAD: usize = 24 * PART;
+const PART: usize = 16 * 1024;
+
+#[tokio::test]
+async fn an_upload_cut_by_sigkill_resumes_from_a_consistent_offset_and_completes() {
+    let (_dir, data) = data_dir();
+    // Paced so that the upload is still going when it is cut: about 60 ms a part.
+    let mut server = ServerProcess::start(
+        ServerOptions::new()
+            .data_dir(&data)
+            .args(["--blob-upload-bytes-per-sec", "262144"]),
+    )
+    .await
+    .unwrap();
+    let (_alice, _, token) = Client::signed_up(&server.endpoint(), "alice").await;
+    let blobs = BlobClient::new(server.addr(), token);
+    let id = blob_id(1);
+    let bytes = ciphertext(CUT_UPLOAD);
+
+    let uploading = {
+        let blobs = BlobClient::new(server.addr(), token);
+        let bytes = bytes.clone();
+        tokio::spawn(async move {
+            assert_eq!(blobs.put(id, bytes.len() as u64).await.status, 201);
+            let mut at = 0;
+            // Part after part until the server dies under it.
+            while at < bytes.len() {
+                let part = &bytes[at..(at + PART).min(bytes.len())];
+                match blobs.try_patch(id, at as u64, part).await {
+                    Ok(answer) if answer.status == 204 => {
+                        at = offset(&answer).expect("PATCH says where it stands") as usize;
+                    }
+                    _ => return,
+                }
+            }
+        })
+    };
+    poll_until(
+        "a third of the upload to be held",
+        CLEANUP_PATIENCE,
+        || async {
+            let held = offset(&blobs.head(id).await)?;
+            (held as usize >= CUT_UPLOAD / 3).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    server.kill();
+    uploading.await.unwrap();
+
+    // What a crash between a part's write and its record leaves (bytes past the recorded
+    // offset), and between a row's deletion and its file's (a file without a row).
+    let file = blob_file(&data, id);
+    let mut on_disk = std::fs::read(&file).unwrap();
+    on_disk.extend_from_slice(&[0xee; 1000]);
+    std::fs::write(&file, &on_disk).unwrap();
+    let stray = blob_file(&data, blob_id(9));
+    std::fs::write(&stray, b"nobody's").unwrap();
+
+    server.restart().await.unwrap();
+    let held = offset(&blobs.head(id).await).expect("the upload is still there") as usize;
+    assert!((CUT_UPLOAD / 3..CUT_UPLOAD).contains(&held), "held {held}");
+    assert_eq!(held % PART, 0, "a part is held whole or not at all");
+    assert_eq!(std::fs::metadata(&file).unwrap().len() as usize, held);
+    assert!(!stray.exists(), "a file without a row is deleted at start");
+
+    blobs.upload_in_parts(id, &bytes, PART).await;
+    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+    // Only the rest crossed the wire again: the upload resumed, it did not start over.
+    let metrics = server.metrics().await.unwrap();
+    assert_eq!(
+        metrics.get("merpati_blob_bytes_received_total"),
+        Some(&((CUT_UPLOAD - held) as f64))
+    );
+}
