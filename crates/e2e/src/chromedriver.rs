@@ -73,6 +73,20 @@ impl Chromedriver {
     /// [`Chromedriver::browser`] with more Chromium flags (a device set to dark:
     /// `--blink-settings=preferredColorScheme=0`, say).
     pub async fn browser_with(&self, extra_args: &[&str]) -> Result<Browser, HarnessError> {
+        self.launch(extra_args, None).await
+    }
+
+    /// [`Chromedriver::browser`] that saves every download, without asking, in a directory of
+    /// its own ([`Browser::downloads`]), as a person who clicked "Save" would find it.
+    pub async fn browser_downloading(&self) -> Result<Browser, HarnessError> {
+        self.launch(&[], Some(tempfile::tempdir()?)).await
+    }
+
+    async fn launch(
+        &self,
+        extra_args: &[&str],
+        downloads: Option<tempfile::TempDir>,
+    ) -> Result<Browser, HarnessError> {
         let profile = tempfile::tempdir()?;
         let mut args = vec![
             "--headless=new".to_owned(),
@@ -87,14 +101,21 @@ impl Chromedriver {
             format!("--user-data-dir={}", profile.path().display()),
         ];
         args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+        let mut options = serde_json::json!({
+            "args": args,
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+        });
+        if let Some(downloads) = &downloads {
+            // Chromium's own settings, as a person would set "Location" and turn off "Ask
+            // where to save each file": headless, a download that asks goes nowhere.
+            options["prefs"] = serde_json::json!({
+                "download.default_directory": downloads.path(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            });
+        }
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_owned(),
-            serde_json::json!({
-                "args": args,
-                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
-            }),
-        );
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
         // The console is kept so that `close` can fail a test the Content-Security-Policy
         // refused something in.
         capabilities.insert(
@@ -108,6 +129,7 @@ impl Chromedriver {
         Ok(Browser {
             client,
             _profile: profile,
+            downloads,
         })
     }
 }

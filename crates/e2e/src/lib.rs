@@ -13,7 +13,12 @@
 //!   Chromium flags a test may add ([`INDONESIAN`]), and [`ChromedriverCommand`]s beyond
 //!   WebDriver's.
 //! - `conversation`: the steps a person takes ([`Browser::sign_up`], [`Browser::send`], ...).
+//! - [`attachments`]: photos and files — the files a test sends ([`attachments::png_photo`],
+//!   [`attachments::pseudo_random_bytes`]), choosing one in the composer
+//!   ([`Browser::attach`]), what a browser downloaded ([`Browser::wait_download`]), and
+//!   searching a server's data for plaintext ([`attachments::plaintext_found_under`]).
 
+pub mod attachments;
 mod chromedriver;
 mod conversation;
 
@@ -47,6 +52,21 @@ pub async fn serve_release_build() -> Result<ServerProcess, HarnessError> {
 /// Starts the server serving another web root (a benchmark's own build, or a baseline page);
 /// it must hold an `index.html`.
 pub async fn serve(web_root: PathBuf) -> Result<ServerProcess, HarnessError> {
+    serve_with_env(web_root, &[]).await
+}
+
+/// [`serve_release_build`] with more environment for the server (a pace for uploads, say).
+pub async fn serve_release_build_with_env(
+    env: &[(&str, &str)],
+) -> Result<ServerProcess, HarnessError> {
+    serve_with_env(workspace_root().join("dist"), env).await
+}
+
+/// [`serve`] with more environment for the server.
+pub async fn serve_with_env(
+    web_root: PathBuf,
+    env: &[(&str, &str)],
+) -> Result<ServerProcess, HarnessError> {
     if !web_root.join("index.html").exists() {
         return Err(format!(
             "{} has no index.html: build the app first (trunk build --release)",
@@ -54,9 +74,12 @@ pub async fn serve(web_root: PathBuf) -> Result<ServerProcess, HarnessError> {
         )
         .into());
     }
-    let options = ServerOptions::new()
-        .web_root(web_root)
-        .env("RUST_LOG", "warn");
+    let options = env.iter().fold(
+        ServerOptions::new()
+            .web_root(web_root)
+            .env("RUST_LOG", "warn"),
+        |options, (name, value)| options.env(name, value),
+    );
     Ok(ServerProcess::start(options).await?)
 }
 
@@ -78,7 +101,13 @@ pub struct Meeting {
 impl Meeting {
     /// Starts the server and chromedriver.
     pub async fn start() -> Result<Meeting, HarnessError> {
-        let server = serve_release_build().await?;
+        Meeting::start_with_env(&[]).await
+    }
+
+    /// [`Meeting::start`] with more environment for the server
+    /// (`MERPATI_BLOB_UPLOAD_BYTES_PER_SEC`, say).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Result<Meeting, HarnessError> {
+        let server = serve_release_build_with_env(env).await?;
         let driver = Chromedriver::start().await?;
         let url = server.http_url();
         Ok(Meeting {
@@ -100,6 +129,14 @@ impl Meeting {
         extra_args: &[&str],
     ) -> Result<Browser, HarnessError> {
         let browser = self.driver.browser_with(extra_args).await?;
+        browser.sign_up(&self.url, name, PASSPHRASE).await?;
+        Ok(browser)
+    }
+
+    /// [`Meeting::sign_up`] in a browser that saves downloads, without asking, in a
+    /// directory of its own ([`Browser::downloads`]).
+    pub async fn sign_up_downloading(&self, name: &str) -> Result<Browser, HarnessError> {
+        let browser = self.driver.browser_downloading().await?;
         browser.sign_up(&self.url, name, PASSPHRASE).await?;
         Ok(browser)
     }
@@ -125,12 +162,20 @@ pub fn testid(id: &str) -> Locator<'_> {
 pub struct Browser {
     client: Client,
     _profile: tempfile::TempDir,
+    /// Where downloads are saved, for a browser started to keep them.
+    downloads: Option<tempfile::TempDir>,
 }
 
 impl Browser {
     /// The WebDriver client, for anything the helpers below do not cover.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The directory this browser saves downloads in, if it was started to
+    /// ([`Chromedriver::browser_downloading`]).
+    pub fn downloads(&self) -> Option<&Path> {
+        self.downloads.as_ref().map(tempfile::TempDir::path)
     }
 
     /// Opens a URL.
@@ -211,12 +256,27 @@ impl Browser {
     /// Polls `check` until it returns `Some`, or fails after [`STEP_TIMEOUT`] saying `what`.
     /// A check that read an element the app then drew anew (a stale element) is polled
     /// again, as one that found nothing yet is: the app redrawing is not a failure.
-    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> Result<T, HarnessError>
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> Result<T, HarnessError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, HarnessError>>,
     {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        self.eventually_within(what, STEP_TIMEOUT, check).await
+    }
+
+    /// [`Browser::eventually`] with another bound: for a step that is slow by nature (a
+    /// 10 MB file encrypted and sent through a paced upload), not for a slow machine.
+    pub async fn eventually_within<T, F, Fut>(
+        &self,
+        what: &str,
+        patience: Duration,
+        mut check: F,
+    ) -> Result<T, HarnessError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, HarnessError>>,
+    {
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             match check().await {
                 Ok(Some(value)) => return Ok(value),

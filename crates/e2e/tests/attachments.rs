@@ -1,0 +1,379 @@
+//! Photos and files between two people: a photo arrives with a preview and opens at full
+//! size; a 10 MB file arrives with its name and size and downloads byte for byte; the server
+//! holds only ciphertext. An upload cut by a server restart resumes where it stopped; a
+//! cancelled one never reaches the other person; a file over the cap is refused before it is
+//! sent; a file changed on the server is refused, not saved.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+use merpati_e2e::attachments::{
+    files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex, write_file,
+};
+use merpati_e2e::{Browser, HarnessError, Meeting, testid};
+use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
+
+/// "A 10 MB file": big enough to take 160 encrypted chunks and ten upload parts.
+const FILE_LEN: usize = 10_000_000;
+
+/// The server's pace for one account's uploads, in bytes per second: a 10 MB upload then
+/// takes about five seconds, long enough to cut or cancel it half-way.
+const PACED: (&str, &str) = ("MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", "2000000");
+
+/// How long a 10 MB file may take to be encrypted, uploaded (paced) and announced, or
+/// downloaded, decrypted, checked and saved: slow by nature, so longer than a step.
+const FILE_PATIENCE: Duration = Duration::from_secs(90);
+
+/// The counter of the ciphertext bytes a server process took in uploads since it started.
+const BYTES_RECEIVED: &str = "merpati_blob_bytes_received_total";
+
+/// alice and bob, signed up; bob's browser keeps what he downloads; alice's 1:1 chat with bob
+/// is open.
+async fn alice_and_bob(meeting: &Meeting) -> Result<(Browser, Browser), HarnessError> {
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up_downloading("bob").await?;
+    alice.start_chat("bob").await?;
+    Ok((alice, bob))
+}
+
+/// The selector of the part `part` of the attachment of kind `kind` (`image` or `file`).
+fn within_attachment(kind: &str, part: &str) -> String {
+    format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
+}
+
+/// Waits, within `patience`, until the open chat shows `count` messages, every one
+/// acknowledged by the server (reconnecting now if the server dropped it).
+async fn wait_sent_within(
+    browser: &Browser,
+    count: usize,
+    patience: Duration,
+) -> Result<(), HarnessError> {
+    browser
+        .eventually_within(&format!("{count} messages sent"), patience, || async {
+            retry_if_offline(browser).await?;
+            let statuses = browser.message_statuses().await?;
+            let sent = statuses
+                .iter()
+                .all(|status| ["sent", "delivered", "read"].contains(&status.as_str()));
+            Ok((statuses.len() == count && sent).then_some(()))
+        })
+        .await
+}
+
+/// A browser the server dropped reconnects now instead of waiting out its backoff, as a
+/// person pressing "Retry now" would.
+async fn retry_if_offline(browser: &Browser) -> Result<(), HarnessError> {
+    if browser.connection_state().await? == "offline" {
+        // The button hides itself once connected: a click that races that is fine.
+        let _ = browser.click("connection-retry").await;
+    }
+    Ok(())
+}
+
+/// Waits until `browser` is online again after a server restart.
+async fn wait_online_again(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .eventually("online again", || async {
+            retry_if_offline(browser).await?;
+            Ok((browser.connection_state().await? == "online").then_some(()))
+        })
+        .await
+}
+
+/// The first element matching `css`, if the page shows one now.
+async fn first(browser: &Browser, css: &str) -> Result<Option<Element>, HarnessError> {
+    Ok(browser
+        .client()
+        .find_all(Locator::Css(css))
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Waits until the open chat shows exactly one message, the text `text`: sent after a file
+/// that must not arrive, it proves the file did not (messages arrive in the order sent).
+async fn wait_only_message(browser: &Browser, text: &str) -> Result<(), HarnessError> {
+    let waited = browser
+        .eventually(&format!("“{text}” as the only message"), || async {
+            let only =
+                browser.message_count().await? == 1 && browser.message_texts().await? == [text];
+            Ok(only.then_some(()))
+        })
+        .await;
+    if let Err(error) = waited {
+        let (count, texts) = (
+            browser.message_count().await?,
+            browser.message_texts().await?,
+        );
+        return Err(format!("{error}; the chat shows {count} messages, texts {texts:?}").into());
+    }
+    Ok(())
+}
+
+/// The stored blobs under the server's data directory, with their lengths.
+fn stored_blobs(meeting: &Meeting) -> Result<Vec<(PathBuf, u64)>, HarnessError> {
+    let mut blobs = Vec::new();
+    for path in files_under(&meeting.server.data_dir().join("blobs"))? {
+        let length = std::fs::metadata(&path)?.len();
+        blobs.push((path, length));
+    }
+    Ok(blobs)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server_holds_neither()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+
+    // A photo: bob sees its preview, opens it, and the full photo is the one sent.
+    let photo = png_photo(640, 480, 0x0f07_0a1e);
+    alice
+        .attach(&write_file(files.path(), "sunset.png", &photo)?)
+        .await?;
+    alice.wait_acknowledged(1).await?;
+    bob.open_chat("alice").await?;
+    let preview_css = within_attachment("image", "attachment-preview");
+    bob.eventually("the photo's preview drawn", || async {
+        let Some(preview) = first(&bob, &preview_css).await? else {
+            return Ok(None);
+        };
+        let src = preview.attr("src").await?.unwrap_or_default();
+        let drawn =
+            src.starts_with("blob:") && bob.number_property(&preview, "naturalWidth").await? > 0.0;
+        Ok(drawn.then_some(()))
+    })
+    .await?;
+    bob.click_css(&within_attachment("image", "attachment-open"))
+        .await?;
+    bob.find("attachment-viewer").await?;
+    let (width, height) = bob
+        .eventually_within("the full photo decoded", FILE_PATIENCE, || async {
+            let Some(full) = first(&bob, "[data-testid=\"attachment-full\"]").await? else {
+                return Ok(None);
+            };
+            let width = bob.number_property(&full, "naturalWidth").await?;
+            let height = bob.number_property(&full, "naturalHeight").await?;
+            Ok((width > 0.0).then_some((width, height)))
+        })
+        .await?;
+    assert_eq!((width, height), (640.0, 480.0), "the photo at full size");
+    bob.click("attachment-viewer-close").await?;
+    bob.eventually("the viewer closed", || async {
+        let mut shown = false;
+        for viewer in bob.client().find_all(testid("attachment-viewer")).await? {
+            shown |= viewer.is_displayed().await?;
+        }
+        Ok((!shown).then_some(()))
+    })
+    .await?;
+
+    // A 10 MB file: bob sees its name and size, downloads it, and has the very bytes.
+    let report = pseudo_random_bytes(FILE_LEN, 0x5eed_f11e);
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    wait_sent_within(&alice, 2, FILE_PATIENCE).await?;
+    let name = bob
+        .find_css(&within_attachment("file", "attachment-name"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(name, "survey.dat");
+    let size = bob
+        .find_css(&within_attachment("file", "attachment-size"))
+        .await?
+        .text()
+        .await?;
+    // Megabytes of 1,024 KB, as file managers count them (`merpati_words::file_size`).
+    assert_eq!(size, "9.5 MB");
+    bob.click_css(&within_attachment("file", "attachment-download"))
+        .await?;
+    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
+    assert_eq!(saved.len(), report.len());
+    assert_eq!(sha256_hex(&saved), sha256_hex(&report));
+
+    // The server holds the whole ciphertext, and not one window of either plaintext.
+    let blobs = stored_blobs(&meeting)?;
+    let whole = ciphertext_len(FILE_LEN as u64);
+    assert!(
+        blobs.iter().any(|(_, length)| *length == whole),
+        "the file's ciphertext ({whole} bytes) is stored: {blobs:?}"
+    );
+    let found = plaintext_found_under(meeting.server.data_dir(), &[&photo, &report])?;
+    assert!(found.is_empty(), "plaintext on the server: {found:#?}");
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_cut_by_a_server_restart_resumes_where_it_stopped() -> Result<(), HarnessError> {
+    let mut meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(FILE_LEN, 0x000f_f1ce);
+    let whole = ciphertext_len(FILE_LEN as u64) as f64;
+
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    let (held, total) = alice
+        .eventually_within(
+            "the server to hold part of the upload",
+            FILE_PATIENCE,
+            || async {
+                Ok(alice
+                    .attachment_progress()
+                    .await?
+                    .filter(|(held, _)| *held > 0.0))
+            },
+        )
+        .await?;
+    meeting.server.kill();
+    assert_eq!(total, whole, "the progress counts the ciphertext");
+    assert!(held < total, "cut half-way: {held} of {total}");
+
+    meeting.server.restart().await?;
+    wait_sent_within(&alice, 1, FILE_PATIENCE).await?;
+    // The new process took only what the old one had not — at most what was left past what
+    // the page last showed held (the old one may have kept more): the upload resumed.
+    eprintln!("cut at {held} of {total} bytes");
+    let metrics = meeting.server.metrics().await?;
+    let received = *metrics
+        .get(BYTES_RECEIVED)
+        .ok_or_else(|| format!("no {BYTES_RECEIVED} in /metrics"))?;
+    eprintln!("the restarted server received {received} bytes");
+    assert!(
+        received > 0.0 && received <= whole - held,
+        "after the restart the server received {received} of {whole} bytes; {held} were held"
+    );
+
+    wait_online_again(&bob).await?;
+    bob.open_chat("alice").await?;
+    bob.click_css(&within_attachment("file", "attachment-download"))
+        .await?;
+    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
+    assert_eq!(sha256_hex(&saved), sha256_hex(&report));
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_upload_never_reaches_the_other_person() -> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+
+    alice
+        .attach(&write_file(
+            files.path(),
+            "survey.dat",
+            &pseudo_random_bytes(FILE_LEN, 0x00ca_9ce1),
+        )?)
+        .await?;
+    alice
+        .eventually("the upload's progress", || async {
+            alice.attachment_progress().await
+        })
+        .await?;
+    alice.click("attachment-cancel").await?;
+    alice
+        .eventually("the cancelled message gone", || async {
+            Ok((alice.message_count().await? == 0).then_some(()))
+        })
+        .await?;
+
+    alice.send("after").await?;
+    alice.wait_acknowledged(1).await?;
+    wait_only_message(&alice, "after").await?;
+    bob.open_chat("alice").await?;
+    wait_only_message(&bob, "after").await?;
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_over_the_cap_is_refused_before_it_is_sent() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    // Sparse: a file of that length at once, without writing 100 MiB.
+    let too_big = std::path::absolute(files.path().join("too-big.dat"))?;
+    std::fs::File::create(&too_big)?.set_len(MAX_FILE_BYTES + 1)?;
+
+    alice.attach(&too_big).await?;
+    let words = alice
+        .eventually("the composer to say why", || async {
+            let Some(error) = first(&alice, "[data-testid=\"composer-error\"]").await? else {
+                return Ok(None);
+            };
+            let words = error.text().await?;
+            Ok((!words.trim().is_empty()).then_some(words))
+        })
+        .await?;
+    eprintln!("the composer says: {words}");
+
+    alice.send("after").await?;
+    alice.wait_acknowledged(1).await?;
+    wait_only_message(&alice, "after").await?;
+    bob.open_chat("alice").await?;
+    wait_only_message(&bob, "after").await?;
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_changed_on_the_server_is_refused_and_not_saved() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    let notes = pseudo_random_bytes(300_000, 0x0bad_f11e);
+
+    alice
+        .attach(&write_file(files.path(), "notes.dat", &notes)?)
+        .await?;
+    alice.wait_acknowledged(1).await?;
+    // One bit flipped in the middle of the stored ciphertext, as a hostile server could.
+    let whole = ciphertext_len(notes.len() as u64);
+    let blobs = stored_blobs(&meeting)?;
+    let (blob, _) = blobs
+        .iter()
+        .find(|(_, length)| *length == whole)
+        .ok_or_else(|| format!("no stored blob of {whole} bytes: {blobs:?}"))?;
+    let mut stored = std::fs::read(blob)?;
+    let middle = stored.len() / 2;
+    stored[middle] ^= 0x01;
+    std::fs::write(blob, &stored)?;
+
+    bob.open_chat("alice").await?;
+    bob.click_css(&within_attachment("file", "attachment-download"))
+        .await?;
+    bob.find_css(
+        "[data-testid=\"attachment\"][data-kind=\"file\"] [data-testid=\"attachment-error\"]",
+    )
+    .await?;
+    // The check failed before anything was handed to the browser to save.
+    assert_eq!(bob.downloaded_names().await?, Vec::<String>::new());
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
