@@ -1,6 +1,7 @@
 //! Photos and files between two people: a photo arrives with a preview and opens at full
 //! size; a 10 MB file arrives with its name and size and downloads byte for byte; the server
-//! holds only ciphertext. An upload cut by a server restart resumes where it stopped; a
+//! holds only ciphertext. An upload cut by a server restart or a reload resumes where it
+//! stopped; a
 //! cancelled one never reaches the other person; a file over the cap is refused before it is
 //! sent; a file changed on the server is refused, not saved.
 //!
@@ -257,6 +258,62 @@ async fn an_upload_cut_by_a_server_restart_resumes_where_it_stopped() -> Result<
     );
 
     wait_online_again(&bob).await?;
+    bob.open_chat("alice").await?;
+    bob.click_css(&within_attachment("file", "attachment-download"))
+        .await?;
+    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
+    assert_eq!(sha256_hex(&saved), sha256_hex(&report));
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Result<(), HarnessError>
+{
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(FILE_LEN, 0x0e10_ad00);
+    let whole = ciphertext_len(FILE_LEN as u64) as f64;
+
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    let (held, _) = alice
+        .eventually_within(
+            "the server to hold part of the upload",
+            FILE_PATIENCE,
+            || async {
+                Ok(alice
+                    .attachment_progress()
+                    .await?
+                    .filter(|(held, _)| *held > 0.0))
+            },
+        )
+        .await?;
+    alice.reload().await?;
+    alice.open_chat("bob").await?;
+    wait_sent_within(&alice, 1, FILE_PATIENCE).await?;
+    assert_eq!(
+        alice.message_count().await?,
+        1,
+        "the same message, not a second one"
+    );
+
+    // The reloaded page went on from its kept ciphertext under the same name: the server
+    // records each byte once (a part cut by the reload is dropped unrecorded, and one sent at
+    // an offset already held is refused before it counts). A page that sealed the file again
+    // would have uploaded all of it anew, and counted past the whole.
+    let metrics = meeting.server.metrics().await?;
+    let received = *metrics
+        .get(BYTES_RECEIVED)
+        .ok_or_else(|| format!("no {BYTES_RECEIVED} in /metrics"))?;
+    eprintln!("reloaded at {held} of {whole} bytes; the server received {received} in all");
+    assert_eq!(received, whole, "every byte of the upload taken once");
+
     bob.open_chat("alice").await?;
     bob.click_css(&within_attachment("file", "attachment-download"))
         .await?;
