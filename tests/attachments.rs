@@ -207,3 +207,54 @@ async fn the_composer_offers_the_file_picker_where_the_app_sends_files() {
     assert!(input.has_attribute("multiple"));
     assert!(!attr(&find(&root, "attach-button"), "aria-label").is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn a_photo_is_answered_and_reacted_to_but_not_edited_or_forwarded() {
+    use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
+    use merpati_page::views::message::{Message, MessageHandlers};
+    use merpati_page::views::message_menu::MenuChoice;
+
+    let row = MessageRow {
+        id: ID.to_owned(),
+        status: MessageStatus::Sent,
+        own: true,
+        lock: MessageLock::Open,
+        text: "Photo".to_owned(),
+        time: "09:41".to_owned(),
+        attachment: Some(photo()),
+        ..MessageRow::default()
+    };
+    let (on_choice, _) = recorder::<MenuChoice>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        let handlers = MessageHandlers {
+            on_choice: Some(on_choice),
+            forward_targets: Signal::derive(Vec::new),
+            on_quote: Callback::new(|_| {}),
+            on_retry: None,
+            on_details: None,
+            highlighted: Signal::derive(|| None),
+        };
+        view! { <Message state=Signal::derive(move || row.clone()) handlers/> }
+    });
+    leptos::task::tick().await;
+    assert!(
+        find_all(&root, "message-text").is_empty(),
+        "the photo shows, not its label"
+    );
+    let init = web_sys::MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event = web_sys::MouseEvent::new_with_mouse_event_init_dict("contextmenu", &init)
+        .expect("a mouse event");
+    find(&root, "message")
+        .dispatch_event(&event)
+        .expect("dispatched");
+    leptos::task::tick().await;
+    let menu = find(&root, "message-actions");
+    for offered in ["message-reply", "message-react", "message-delete"] {
+        find(&menu, offered);
+    }
+    assert!(find_all(&menu, "message-edit").is_empty());
+    assert!(find_all(&menu, "message-forward").is_empty());
+}

@@ -241,6 +241,7 @@ texts! {
     FileChanged = "This file did not arrive as it was sent, so it was not opened",
     DownloadFailed = "The file could not be downloaded — try again",
     FileGone = "This file is no longer on the server — send it again",
+    FileMessage = "A photo or file cannot be edited or forwarded — send it again instead",
     SizeBytes = "{size} B",
     SizeKilobytes = "{size} KB",
     SizeMegabytes = "{size} MB",

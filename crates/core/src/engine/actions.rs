@@ -24,8 +24,11 @@ struct Target {
     sender: UserId,
     /// Its position, once confirmed.
     seq: Option<Seq>,
-    /// Its text as shown now (edits applied), if it has one.
+    /// Its text as shown now (edits applied), if it has one; for a photo or file, what a
+    /// reply quotes of it ("📎" and its name).
     text: Option<String>,
+    /// It carries a photo or file (which has no text to edit or forward as text).
+    file: bool,
     /// Its edits, deletion and reactions so far (the outbox's included).
     folded: Folded,
     /// Still in the outbox, refused by the server.
@@ -80,6 +83,9 @@ impl Engine {
         })?;
         self.check_can_send(chat_id)?;
         let edited = self.own_target(chat_id, target)?;
+        if edited.file {
+            return Err(SendError::FileMessage);
+        }
         if edited.text.is_none() {
             return Err(SendError::NoText);
         }
@@ -136,6 +142,9 @@ impl Engine {
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
         let forwarded = self.live_target(from, target)?;
+        if forwarded.file {
+            return Err(SendError::FileMessage);
+        }
         let text = forwarded.text.ok_or(SendError::NoText)?;
         self.check_can_send(to)?;
         let body = content_body(&MessageContent::Forwarded { text })?;
@@ -222,6 +231,10 @@ impl Engine {
             return Err(SendError::NoSuchMessage);
         }
         let folded = self.fold(chat_id, id, sender);
+        let file = match &content {
+            Some(MessageContent::Attachment(attachment)) => Some(format!("📎 {}", attachment.name)),
+            _ => None,
+        };
         let text = content
             .as_ref()
             .and_then(MessageContent::text)
@@ -229,7 +242,8 @@ impl Engine {
         Ok(Target {
             sender,
             seq,
-            text,
+            file: file.is_some(),
+            text: text.or(file),
             folded,
             refused,
         })

@@ -59,6 +59,9 @@ pub enum SendError {
     /// Deleting for everyone a message the server refused: it was never stored.
     #[error("That message was never sent — delete it for yourself instead")]
     NeverSent,
+    /// A photo or file cannot be edited, nor forwarded as text.
+    #[error("A photo or file cannot be edited or forwarded — send it again instead")]
+    FileMessage,
 }
 
 impl SendError {
@@ -77,6 +80,7 @@ impl SendError {
             SendError::NoText => Text::NoTextYet,
             SendError::InvalidReaction => Text::OneEmoji,
             SendError::NeverSent => Text::NeverSent,
+            SendError::FileMessage => Text::FileMessage,
         })
     }
 }

@@ -192,3 +192,32 @@ fn a_preview_too_big_for_a_message_is_refused_before_the_outbox() {
     );
     assert!(engine.timeline(CHAT).is_empty());
 }
+
+#[test]
+fn a_file_is_answered_with_its_name_quoted_but_not_edited_or_forwarded() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    engine.upload_finished(id);
+    let _ = net.serve(&mut engine);
+
+    engine
+        .send_reply(CHAT, id, "bagus!", 2)
+        .expect("a photo can be answered");
+    let reply = engine
+        .timeline(CHAT)
+        .into_iter()
+        .find(|item| item.quote.is_some())
+        .expect("the reply");
+    assert_eq!(
+        reply.quote.map(|quote| quote.text),
+        Some("📎 pantai.jpg".to_owned())
+    );
+    assert_eq!(
+        engine.edit_message(CHAT, id, "caption", 3),
+        Err(SendError::FileMessage)
+    );
+    assert_eq!(
+        engine.forward(CHAT, id, CHAT, 4),
+        Err(SendError::FileMessage)
+    );
+}

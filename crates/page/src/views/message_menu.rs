@@ -128,6 +128,8 @@ pub fn MessageMenu(
 
     let id = row.id.clone();
     let live = row.has_live_text();
+    // A photo or file is answered and reacted to, not edited or forwarded as text.
+    let text_of_its_own = row.attachment.is_none();
     let own = row.own;
     let items = {
         let row = row.clone();
@@ -149,7 +151,7 @@ pub fn MessageMenu(
                         {t(Text::Reply)}
                     </button>
                 </Show>
-                <Show when=move || live && own>
+                <Show when=move || live && own && text_of_its_own>
                     <button
                         type="button"
                         role="menuitem"
@@ -172,6 +174,8 @@ pub fn MessageMenu(
                     >
                         {t(Text::React)}
                     </button>
+                </Show>
+                <Show when=move || live && text_of_its_own>
                     <button
                         type="button"
                         role="menuitem"
