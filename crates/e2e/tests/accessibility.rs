@@ -1,11 +1,13 @@
 //! Accessibility: axe-core's rules (from the npm registry, `scripts/tools.sh --browser` puts
 //! it in `.tools/`) run in Chromium on the sign-in screen, the chat list, an open 1:1 chat
-//! and a group, in the light theme and the dark, in English and in Bahasa Indonesia (the
+//! (with a photo and a file in it, and the photo opened) and a group, in the light theme and the dark, in English and in Bahasa Indonesia (the
 //! browser's language); any finding of serious or critical impact
 //! fails the test, with what and where.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
+use fantoccini::Locator;
+use merpati_e2e::attachments::{png_photo, write_file};
 use merpati_e2e::{Browser, HarnessError, INDONESIAN, Meeting, workspace_root};
 use serde_json::Value;
 
@@ -117,6 +119,37 @@ async fn audit_screens(
     one.wait_messages(&["Halo, sudah sampai?", "Sudah, terima kasih!"])
         .await?;
     audit(&one, axe, &format!("{language}, 1:1 chat"), found).await?;
+
+    // A photo and a file, as the other person sees them, and the photo opened.
+    let files = tempfile::tempdir()?;
+    one.attach(&write_file(
+        files.path(),
+        "pantai.png",
+        &png_photo(64, 48, 7),
+    )?)
+    .await?;
+    one.attach(&write_file(files.path(), "catatan.txt", b"jam tujuh")?)
+        .await?;
+    one.wait_acknowledged(4).await?;
+    two.eventually("the photo and the file", || async {
+        let shown = two
+            .client()
+            .find_all(Locator::Css("[data-testid=\"attachment\"]"))
+            .await?;
+        Ok((shown.len() == 2).then_some(()))
+    })
+    .await?;
+    audit(
+        &two,
+        axe,
+        &format!("{language}, 1:1 chat with a photo and a file"),
+        found,
+    )
+    .await?;
+    two.click("attachment-open").await?;
+    two.find("attachment-full").await?;
+    audit(&two, axe, &format!("{language}, a photo opened"), found).await?;
+    two.click("attachment-viewer-close").await?;
 
     let group = format!("Keluarga {first}");
     one.create_group(&group, &format!("{second}, {third}"))
