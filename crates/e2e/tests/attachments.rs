@@ -41,6 +41,30 @@ async fn alice_and_bob(meeting: &Meeting) -> Result<(Browser, Browser), HarnessE
     Ok((alice, bob))
 }
 
+/// Sends `report` as `survey.dat` from `browser` and waits until the server holds part of
+/// it; answers the progress then shown (bytes held, of all of them).
+async fn start_upload(
+    browser: &Browser,
+    dir: &std::path::Path,
+    report: &[u8],
+) -> Result<(f64, f64), HarnessError> {
+    browser
+        .attach(&write_file(dir, "survey.dat", report)?)
+        .await?;
+    browser
+        .eventually_within(
+            "the server to hold part of the upload",
+            FILE_PATIENCE,
+            || async {
+                Ok(browser
+                    .attachment_progress()
+                    .await?
+                    .filter(|(held, _)| *held > 0.0))
+            },
+        )
+        .await
+}
+
 /// The selector of the part `part` of the attachment of kind `kind` (`image` or `file`).
 fn within_attachment(kind: &str, part: &str) -> String {
     format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
@@ -223,21 +247,7 @@ async fn an_upload_cut_by_a_server_restart_resumes_where_it_stopped() -> Result<
     let report = pseudo_random_bytes(FILE_LEN, 0x000f_f1ce);
     let whole = ciphertext_len(FILE_LEN as u64) as f64;
 
-    alice
-        .attach(&write_file(files.path(), "survey.dat", &report)?)
-        .await?;
-    let (held, total) = alice
-        .eventually_within(
-            "the server to hold part of the upload",
-            FILE_PATIENCE,
-            || async {
-                Ok(alice
-                    .attachment_progress()
-                    .await?
-                    .filter(|(held, _)| *held > 0.0))
-            },
-        )
-        .await?;
+    let (held, total) = start_upload(&alice, files.path(), &report).await?;
     meeting.server.kill();
     assert_eq!(total, whole, "the progress counts the ciphertext");
     assert!(held < total, "cut half-way: {held} of {total}");
@@ -279,21 +289,7 @@ async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Resu
     let report = pseudo_random_bytes(FILE_LEN, 0x0e10_ad00);
     let whole = ciphertext_len(FILE_LEN as u64) as f64;
 
-    alice
-        .attach(&write_file(files.path(), "survey.dat", &report)?)
-        .await?;
-    let (held, _) = alice
-        .eventually_within(
-            "the server to hold part of the upload",
-            FILE_PATIENCE,
-            || async {
-                Ok(alice
-                    .attachment_progress()
-                    .await?
-                    .filter(|(held, _)| *held > 0.0))
-            },
-        )
-        .await?;
+    let (held, _) = start_upload(&alice, files.path(), &report).await?;
     alice.reload().await?;
     alice.open_chat("bob").await?;
     wait_sent_within(&alice, 1, FILE_PATIENCE).await?;

@@ -5,7 +5,7 @@
 //! id.
 
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::transaction::{Transaction, TransactionMode};
 use merpati_protocol::BlobId;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -19,11 +19,7 @@ impl IdbStore {
         blob: BlobId,
         ciphertext: &web_sys::Blob,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .db
-            .transaction(UPLOADS)
-            .with_mode(TransactionMode::Readwrite)
-            .build()?;
+        let tx = self.uploads_writer()?;
         tx.object_store(UPLOADS)?
             .put(JsValue::from(ciphertext.clone()))
             .with_key(self.upload_key(blob))
@@ -43,16 +39,20 @@ impl IdbStore {
 
     /// Forgets the ciphertext of `blob` (the server holds it, or it was cancelled).
     pub async fn remove_upload(&self, blob: BlobId) -> Result<(), StoreError> {
-        let tx = self
-            .db
-            .transaction(UPLOADS)
-            .with_mode(TransactionMode::Readwrite)
-            .build()?;
+        let tx = self.uploads_writer()?;
         tx.object_store(UPLOADS)?
             .delete(self.upload_key(blob))
             .primitive()?;
         tx.commit().await?;
         Ok(())
+    }
+
+    fn uploads_writer(&self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .db
+            .transaction(UPLOADS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?)
     }
 
     fn upload_key(&self, blob: BlobId) -> String {
