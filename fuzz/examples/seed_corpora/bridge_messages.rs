@@ -2,9 +2,10 @@
 //! (`merpati_bridge`), for the `bridge` seeds.
 
 use merpati_bridge::{
-    AuthMode, ChatRow, Command, ConnectionPhase, MemberRow, MessageLock, MessageReceipts,
-    MessageRow, MessageStatus, OpenChat, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState,
-    RowsChange, SearchRow, SignOutReason, Update, View,
+    AttachmentRow, AuthMode, ChatRow, Command, ConnectionPhase, DownloadState, MemberRow,
+    MessageLock, MessageReceipts, MessageRow, MessageStatus, OpenChat, PreviewRow, Privacy,
+    QuoteRow, ReactionRow, ReceiptRow, ReceiptState, RowsChange, SearchRow, SignOutReason, Update,
+    View,
 };
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, Presence, Seq, UserId};
 
@@ -98,6 +99,9 @@ pub fn commands() -> Vec<Command> {
             user: UserId(3),
             blocked: true,
         },
+        Command::SendFile(chat),
+        Command::CancelUpload(target),
+        Command::Download { chat, id: target },
     ]
 }
 
@@ -122,6 +126,16 @@ fn row(id: &str, text: &str) -> MessageRow {
             mine: true,
         }],
         failure: Some(ErrorCode::Blocked),
+        attachment: Some(AttachmentRow {
+            name: "pantai.jpg".into(),
+            size: "2.4 MB".into(),
+            preview: Some(PreviewRow {
+                jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+                width: 1600,
+                height: 1200,
+            }),
+            upload: Some((262_144, 2_516_624)),
+        }),
         ..MessageRow::default()
     }
 }
@@ -196,6 +210,17 @@ pub fn updates() -> Vec<Update> {
             }],
         },
         Update::SignedOut(SignOutReason::Rejected(ErrorCode::SessionExpired)),
+        Update::Download {
+            id: ClientMsgId([3; 16]),
+            state: DownloadState::Progress {
+                done: 262_144,
+                total: 10_002_448,
+            },
+        },
+        Update::Download {
+            id: ClientMsgId([3; 16]),
+            state: DownloadState::Failed("changed on its way".into()),
+        },
         Update::View {
             view: Box::new(view.clone()),
             rows: RowsChange::All(vec![row("00ff", "halo"), row("0100", "ya")]),
