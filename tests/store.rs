@@ -29,7 +29,7 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
     use indexed_db_futures::transaction::TransactionMode;
     use merpati_app::services::idb_store::{
         self, ACCOUNT, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
-        SEARCH, SETTINGS,
+        SEARCH, SETTINGS, UPLOADS,
     };
 
     let name = format!("merpati-test-upgrade-{}", js_sys::Math::random());
@@ -75,6 +75,7 @@ async fn a_version_1_database_gains_the_later_stores_and_keeps_its_records() {
         SETTINGS,
         SEARCH,
         MESSAGE_PAGES,
+        UPLOADS,
     ];
     expected.sort();
     assert_eq!(stores, expected);

@@ -66,7 +66,7 @@ mod uploads;
 
 pub use schema::{
     ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
-    SEARCH, SETTINGS, delete_database, open_database,
+    SEARCH, SETTINGS, UPLOADS, delete_database, open_database,
 };
 
 /// The context this browser's own settings are sealed under, in the `settings` store: not

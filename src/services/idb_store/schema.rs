@@ -35,7 +35,7 @@ pub const SEARCH: &str = "search";
 pub const MESSAGE_PAGES: &str = "message_pages";
 
 /// Files being sent: their ciphertext until the server holds it (`uploads`).
-pub(super) const UPLOADS: &str = "uploads";
+pub const UPLOADS: &str = "uploads";
 
 /// Every object store of the database.
 pub const ALL_STORES: [&str; 12] = [
