@@ -7,8 +7,10 @@
 //! # Layout
 //! - [`client`]: one client task (engine + socket + reconnect) and its handle.
 //! - [`scenario`]: swarms that sign up, form groups, send, and check what everyone holds.
+//! - [`history`]: the history checker: what every client saw, against what storage holds.
 
 pub mod client;
+pub mod history;
 pub mod scenario;
 
 pub use client::{

@@ -76,6 +76,9 @@ pub struct SwarmReport {
     pub elapsed: Duration,
     /// Every `Ack` any client received.
     pub acks: Vec<Acked>,
+    /// What each client saw (in client order), for the history checker
+    /// ([`crate::history::check`]).
+    pub histories: Vec<crate::history::ClientHistory>,
     /// Each group's timelines, one per member in client order: the messages the server has
     /// confirmed (its own lines included), as (seq, id), in display order.
     pub timelines: BTreeMap<ChatId, Vec<Vec<(Seq, ClientMsgId)>>>,
@@ -206,6 +209,11 @@ impl ChatSwarm {
         for (snapshot, chat) in snapshots.iter().zip(group_of) {
             report.pending += snapshot.pending;
             report.acks.extend_from_slice(&snapshot.acks);
+            report.histories.push(crate::history::ClientHistory {
+                acks: snapshot.acks.clone(),
+                deliveries: snapshot.deliveries.clone(),
+                member_of: vec![*chat],
+            });
             let items = snapshot
                 .chats
                 .iter()

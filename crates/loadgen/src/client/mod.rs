@@ -129,6 +129,8 @@ pub struct Snapshot {
     pub pending: usize,
     /// Every `Ack` received so far, in order (a resend's second `Ack` included).
     pub acks: Vec<Acked>,
+    /// Every message delivered so far, live or in a catch-up page, in order received.
+    pub deliveries: Vec<crate::history::Delivery>,
 }
 
 /// Something a person writes into a chat: given the engine and the time now (ms since the Unix

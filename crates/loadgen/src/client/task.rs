@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::history::Delivery;
+
 use super::{Acked, ChatRequest, ClientOptions, Command, Join, Snapshot, Status, StoredSession};
 
 /// How long opening a connection (TCP and WebSocket handshake) may take before it counts as
@@ -47,6 +49,10 @@ struct ClientTask {
     /// Chat requests waiting for their `Chat` frame.
     requests: HashMap<RequestId, oneshot::Sender<Result<ChatId, String>>>,
     acks: Vec<Acked>,
+    /// Every message delivered, for the history checker.
+    deliveries: Vec<Delivery>,
+    /// Connections opened so far: the current one's number.
+    connection: u32,
     backoff: Backoff,
     status: watch::Sender<Status>,
     stopping: bool,
@@ -64,6 +70,8 @@ pub(super) async fn run(
         store: MemoryStore::new(),
         requests: HashMap::new(),
         acks: Vec::new(),
+        deliveries: Vec::new(),
+        connection: 0,
         backoff: options.backoff.clone(),
         status,
         stopping: false,
@@ -96,6 +104,7 @@ pub(super) async fn run(
     }
     while !task.stopping && task.engine.has_credentials() {
         if let Some(socket) = task.connect(&options.url).await {
+            task.connection += 1;
             task.status.send_modify(|status| status.connections += 1);
             task.engine.on_connected();
             task.report_phase();
@@ -175,13 +184,7 @@ impl ClientTask {
                 received = stream.next() => match received {
                     Some(Ok(Message::Binary(bytes))) => match decode::<ServerFrame>(&bytes) {
                         Ok(frame) => {
-                            if let ServerFrame::Ack { chat_id, client_msg_id, seq, .. } = &frame {
-                                self.acks.push(Acked {
-                                    chat_id: *chat_id,
-                                    client_msg_id: *client_msg_id,
-                                    seq: *seq,
-                                });
-                            }
+                            self.record(&frame);
                             self.engine.handle_frame(frame)
                         }
                         Err(error) => tracing::warn!(%error, "undecodable frame from the server"),
@@ -386,6 +389,33 @@ impl ClientTask {
             chats,
             pending: self.engine.pending_count(),
             acks: self.acks.clone(),
+            deliveries: self.deliveries.clone(),
+        }
+    }
+
+    /// Keeps what the history checker reads: each `Ack`, each message delivered.
+    fn record(&mut self, frame: &ServerFrame) {
+        match frame {
+            ServerFrame::Ack {
+                chat_id,
+                client_msg_id,
+                seq,
+                ..
+            } => self.acks.push(Acked {
+                chat_id: *chat_id,
+                client_msg_id: *client_msg_id,
+                seq: *seq,
+            }),
+            ServerFrame::Message(message) => {
+                self.deliveries
+                    .push(Delivery::of(message, self.connection, true));
+            }
+            ServerFrame::Page { messages, .. } => self.deliveries.extend(
+                messages
+                    .iter()
+                    .map(|message| Delivery::of(message, self.connection, false)),
+            ),
+            _ => {}
         }
     }
 
