@@ -189,37 +189,40 @@ pub fn PhotoViewer() -> impl IntoView {
         }
         actions.viewer.set(None);
     };
-    view! {
-        <Show when=move || actions.viewer.with(Option::is_some)>
-            <div
-                class="photo-viewer"
-                data-testid="attachment-viewer"
-                role="dialog"
-                aria-modal="true"
-                aria-label=t(Text::Photo)
-                on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        close();
+    // Re-run only when the photo in the viewer changes.
+    (move || {
+        actions.viewer.with(Option::is_some).then(|| {
+            view! {
+                <div
+                    class="photo-viewer"
+                    data-testid="attachment-viewer"
+                    role="dialog"
+                    aria-modal="true"
+                    aria-label=t(Text::Photo)
+                    on:keydown=move |ev| {
+                        if ev.key() == "Escape" {
+                            close();
+                        }
                     }
-                }
-            >
-                <button
-                    type="button"
-                    data-testid="attachment-viewer-close"
-                    aria-label=t(Text::ClosePhoto)
-                    autofocus
-                    on:click=move |_| close()
                 >
-                    "×"
-                </button>
-                <img
-                    data-testid="attachment-full"
-                    src=move || actions.viewer.get().map(|(url, _)| url).unwrap_or_default()
-                    alt=move || actions.viewer.get().map(|(_, name)| name).unwrap_or_default()
-                />
-            </div>
-        </Show>
-    }
+                    <button
+                        type="button"
+                        data-testid="attachment-viewer-close"
+                        aria-label=t(Text::ClosePhoto)
+                        autofocus
+                        on:click=move |_| close()
+                    >
+                        "×"
+                    </button>
+                    <img
+                        data-testid="attachment-full"
+                        src=actions.viewer.get_untracked().map(|(url, _)| url).unwrap_or_default()
+                        alt=actions.viewer.get_untracked().map(|(_, name)| name).unwrap_or_default()
+                    />
+                </div>
+            }
+        })
+    })
     .into_any()
 }
 

@@ -209,40 +209,22 @@ pub fn ChatView(
         None => ().into_any(),
     };
     let section = NodeRef::<Section>::new();
-    // Files pasted or dropped onto the chat are sent like chosen ones.
-    let file_actions = use_context::<FileActions>();
-    let dragging = RwSignal::new(false);
-    let on_paste = move |ev: web_sys::ClipboardEvent| {
-        let files = files_of(ev.clipboard_data().and_then(|data| data.files()));
-        if let (Some(actions), false) = (file_actions, files.is_empty()) {
-            ev.prevent_default();
-            actions.send.run(files);
-        }
-    };
-    let on_dragover = move |ev: web_sys::DragEvent| {
-        if file_actions.is_some() {
-            ev.prevent_default();
-            dragging.set(true);
-        }
-    };
-    let on_drop = move |ev: web_sys::DragEvent| {
-        dragging.set(false);
-        let files = files_of(ev.data_transfer().and_then(|data| data.files()));
-        if let (Some(actions), false) = (file_actions, files.is_empty()) {
-            ev.prevent_default();
-            actions.send.run(files);
-        }
-    };
+    // Files pasted or dropped onto the chat are sent like chosen ones. One listener for the
+    // four events, attached to the element, costs the page's module less than four handlers;
+    // it is let go with the view.
+    if let Some(actions) = use_context::<FileActions>() {
+        let listener = StoredValue::new_local(file_drop_listener(section, actions));
+        section.on_load(move |element| {
+            listener.with_value(|listener| {
+                for kind in ["paste", "dragover", "dragleave", "drop"] {
+                    let _ = element
+                        .add_event_listener_with_callback(kind, listener.as_ref().unchecked_ref());
+                }
+            });
+        });
+    }
     view! {
-        <section
-            class="chat-view"
-            class:dragging=move || dragging.get()
-            node_ref=section
-            on:paste=on_paste
-            on:dragover=on_dragover
-            on:dragleave=move |_| dragging.set(false)
-            on:drop=on_drop
-        >
+        <section class="chat-view" node_ref=section>
             <PhotoViewer/>
             <header class="chat-header">
                 <button
@@ -398,6 +380,40 @@ pub fn ChatView(
             }}
         </section>
     }
+}
+
+/// What pasting or dropping files onto the chat does: sends them, and marks the chat while
+/// files are dragged over it.
+fn file_drop_listener(
+    section: NodeRef<Section>,
+    actions: FileActions,
+) -> wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)> {
+    wasm_bindgen::closure::Closure::new(move |event: web_sys::Event| {
+        let kind = event.type_();
+        let files = if let Some(paste) = event.dyn_ref::<web_sys::ClipboardEvent>() {
+            files_of(paste.clipboard_data().and_then(|data| data.files()))
+        } else if let Some(drag) = event.dyn_ref::<web_sys::DragEvent>() {
+            let dragging = kind == "dragover";
+            if let Some(section) = section.get_untracked() {
+                let _ = section.class_list().toggle_with_force("dragging", dragging);
+            }
+            if dragging {
+                // Taking the drag over is what lets the drop land here.
+                event.prevent_default();
+            }
+            if kind == "drop" {
+                files_of(drag.data_transfer().and_then(|data| data.files()))
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
+        if !files.is_empty() {
+            event.prevent_default();
+            actions.send.run(files);
+        }
+    })
 }
 
 /// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).

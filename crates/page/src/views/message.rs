@@ -60,18 +60,27 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         }
         .into_any();
     }
-    // A file's view is made once (its thumbnail's URL with it); its progress follows the row.
-    let attachment = state
-        .with_untracked(|row| row.attachment.is_some())
-        .then(|| {
-            let id = id.clone();
-            let row = Signal::derive(move || state.with(|row| row.attachment.clone()));
-            view! {
-                <Show when=move || !state.with(|row| row.deleted)>
-                    <Attachment id=id.clone() row/>
-                </Show>
+    // A row carries a file from the start or never. The file's view is made once (its
+    // thumbnail's URL with it) and its progress follows the row; deleted, the words show.
+    let text = move || state.with(|row| row.text.clone());
+    let has_attachment = state.with_untracked(|row| row.attachment.is_some());
+    let body = if has_attachment {
+        // A plain closure over a memo rather than `Show`: it re-runs only when the row is
+        // deleted, and costs the page's module far less.
+        let deleted = Memo::new(move |_| state.with(|row| row.deleted));
+        let row = Signal::derive(move || state.with(|row| row.attachment.clone()));
+        let id = id.clone();
+        (move || {
+            if deleted.get() {
+                view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
+            } else {
+                view! { <Attachment id=id.clone() row/> }.into_any()
             }
-        });
+        })
+        .into_any()
+    } else {
+        view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
+    };
     let bubble = NodeRef::<Div>::new();
     let menu_open = RwSignal::new(false);
     let press = StoredValue::new_local(None::<(i32, i32, TimeoutHandle)>);
@@ -249,12 +258,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                 <span class="forwarded" data-testid="message-forwarded">{t(Text::Forwarded)}</span>
             </Show>
             {quote}
-            {attachment}
-            <Show when=move || state.with(|row| row.attachment.is_none() || row.deleted)>
-                <p data-testid="message-text" class="message-text">
-                    {move || state.with(|row| row.text.clone())}
-                </p>
-            </Show>
+            {body}
             {reactions}
             <span class="meta">
                 <Show when=move || state.with(|row| row.edited && !row.deleted)>

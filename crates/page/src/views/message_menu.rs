@@ -137,8 +137,11 @@ pub fn MessageMenu(
         move || {
             let (reply_row, edit_row) = (row.clone(), row.clone());
             let (delete_id, mine_id) = (id.clone(), id.clone());
+            // What a row offers is fixed when its menu opens: plain options, no reactive
+            // switches (each `Show` costs the page's module code of its own).
+            let deleted = row.deleted;
             view! {
-                <Show when=move || live>
+                {live.then(|| view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -150,8 +153,8 @@ pub fn MessageMenu(
                     >
                         {t(Text::Reply)}
                     </button>
-                </Show>
-                <Show when=move || live && own && text_of_its_own>
+                })}
+                {(live && own && text_of_its_own).then(|| view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -163,8 +166,8 @@ pub fn MessageMenu(
                     >
                         {t(Text::Edit)}
                     </button>
-                </Show>
-                <Show when=move || live>
+                })}
+                {live.then(|| view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -174,8 +177,8 @@ pub fn MessageMenu(
                     >
                         {t(Text::React)}
                     </button>
-                </Show>
-                <Show when=move || live && text_of_its_own>
+                })}
+                {(live && text_of_its_own).then(|| view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -185,8 +188,8 @@ pub fn MessageMenu(
                     >
                         {t(Text::Forward)}
                     </button>
-                </Show>
-                <Show when=move || own && !row.deleted>
+                })}
+                {(own && !deleted).then(|| view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -199,7 +202,7 @@ pub fn MessageMenu(
                     >
                         {t(Text::DeleteForEveryone)}
                     </button>
-                </Show>
+                })}
                 <button
                     type="button"
                     role="menuitem"
