@@ -258,3 +258,63 @@ async fn a_photo_is_answered_and_reacted_to_but_not_edited_or_forwarded() {
     assert!(find_all(&menu, "message-edit").is_empty());
     assert!(find_all(&menu, "message-forward").is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragged_over() {
+    use merpati_page::views::chat_view::ChatView;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    let names = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = names.clone();
+    let actions = FileActions {
+        send: Callback::new(move |files: Vec<web_sys::File>| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(files.iter().map(web_sys::File::name));
+        }),
+        ..recorded_actions().actions
+    };
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        provide_context(actions);
+        view! {
+            <ChatView
+                key=Signal::stored(1)
+                title=Signal::stored("bob".to_owned())
+                rows=Signal::stored(Vec::new())
+                on_send=Callback::new(|_: String| Ok(()))
+                on_reach_top=Callback::new(|()| {})
+                on_retry=Callback::new(|_: String| {})
+                on_back=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let section = root
+        .query_selector(".chat-view")
+        .expect("a query")
+        .expect("the chat");
+
+    let transfer = web_sys::DataTransfer::new().expect("a data transfer");
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&b"jam tujuh"[..]));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, "catatan.txt").expect("a file");
+    transfer.items().add_with_file(&file).expect("added");
+    let drag = |kind: &str| {
+        let init = web_sys::DragEventInit::new();
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        init.set_data_transfer(Some(&transfer));
+        let event = web_sys::DragEvent::new_with_event_init_dict(kind, &init).expect("an event");
+        section.dispatch_event(&event).expect("dispatched")
+    };
+
+    let taken = !drag("dragover");
+    assert!(taken, "the chat takes the drag, so the drop lands");
+    assert!(section.class_list().contains("dragging"));
+    drag("drop");
+    assert!(!section.class_list().contains("dragging"));
+    assert_eq!(
+        names.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+        vec!["catatan.txt".to_owned()]
+    );
+}
