@@ -65,6 +65,20 @@ async fn start_upload(
         .await
 }
 
+/// alice sends "after", and it is the only message either of them sees: nothing sent before
+/// it reached anyone (the sentinel that proves what did not arrive). Closes both browsers.
+async fn after_is_the_only_message(alice: Browser, bob: Browser) -> Result<(), HarnessError> {
+    alice.send("after").await?;
+    alice.wait_acknowledged(1).await?;
+    wait_only_message(&alice, "after").await?;
+    bob.open_chat("alice").await?;
+    wait_only_message(&bob, "after").await?;
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
 /// The selector of the part `part` of the attachment of kind `kind` (`image` or `file`).
 fn within_attachment(kind: &str, part: &str) -> String {
     format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
@@ -347,16 +361,7 @@ async fn a_cancelled_upload_never_reaches_the_other_person() -> Result<(), Harne
         })
         .await?;
 
-    alice.send("after").await?;
-    alice.wait_acknowledged(1).await?;
-    wait_only_message(&alice, "after").await?;
-    bob.open_chat("alice").await?;
-    wait_only_message(&bob, "after").await?;
-
-    for browser in [alice, bob] {
-        browser.close().await?;
-    }
-    Ok(())
+    after_is_the_only_message(alice, bob).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,16 +385,7 @@ async fn a_file_over_the_cap_is_refused_before_it_is_sent() -> Result<(), Harnes
         .await?;
     eprintln!("the composer says: {words}");
 
-    alice.send("after").await?;
-    alice.wait_acknowledged(1).await?;
-    wait_only_message(&alice, "after").await?;
-    bob.open_chat("alice").await?;
-    wait_only_message(&bob, "after").await?;
-
-    for browser in [alice, bob] {
-        browser.close().await?;
-    }
-    Ok(())
+    after_is_the_only_message(alice, bob).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
