@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use merpati_bridge::{Command, DownloadState, MessageRow};
 use merpati_protocol::ClientMsgId;
 use merpati_protocol::blobs::MAX_FILE_BYTES;
-use merpati_words::{Text, t, tf};
+use merpati_words::{Text, refusals, t};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::state::AppContext;
@@ -127,9 +127,7 @@ fn send_files(app: AppContext, files: Vec<web_sys::File>) {
     };
     for file in files {
         if file.size() > MAX_FILE_BYTES as f64 {
-            let max = merpati_words::sizes::file_size(MAX_FILE_BYTES);
-            app.action_error
-                .set(Some(tf(Text::FileTooLarge, &[("max", &max)])));
+            app.action_error.set(Some(refusals::file_too_large()));
             continue;
         }
         app.action_error.set(None);

@@ -2,6 +2,7 @@
 //! text too long, and the server's error codes — one wording for the page and the engine
 //! worker alike.
 
+use merpati_protocol::blobs::MAX_FILE_BYTES;
 use merpati_protocol::content::TextBodyError;
 use merpati_protocol::passphrase::MIN_PASSPHRASE_CHARS;
 use merpati_protocol::username::{MAX_USERNAME_CHARS, MIN_USERNAME_CHARS};
@@ -31,6 +32,12 @@ pub fn passphrase_too_short() -> String {
         Text::PassphraseTooShort,
         &[("min", &MIN_PASSPHRASE_CHARS.to_string())],
     )
+}
+
+/// Why a file cannot be sent: it is over [`MAX_FILE_BYTES`].
+pub fn file_too_large() -> String {
+    let max = crate::sizes::file_size(MAX_FILE_BYTES);
+    tf(Text::FileTooLarge, &[("max", &max)])
 }
 
 /// Why a text cannot be sent.

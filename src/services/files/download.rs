@@ -64,7 +64,10 @@ async fn read_body(
         }
         let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))?;
         let part = value.unchecked_into::<js_sys::Uint8Array>();
-        bytes.extend_from_slice(&part.to_vec());
+        // Straight into the buffer's tail: one copy per chunk, not two.
+        let start = bytes.len();
+        bytes.resize(start + part.length() as usize, 0);
+        part.copy_to(&mut bytes[start..]);
         let done = bytes.len() as u64;
         if done.saturating_sub(told) * 100 >= total.max(1) || done >= total {
             told = done;

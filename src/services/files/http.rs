@@ -41,7 +41,7 @@ pub(super) async fn request(
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let sent_headers = web_sys::Headers::new().map_err(|_| HttpError::Transient)?;
-    let bearer = format!("Bearer {}", hex(token));
+    let bearer = format!("Bearer {}", hex::encode(token));
     sent_headers
         .set("authorization", &bearer)
         .map_err(|_| HttpError::Transient)?;
@@ -72,8 +72,4 @@ pub(super) async fn request(
 /// A numeric response header (`upload-offset`), if the server sent one that reads.
 pub(super) fn number_header(response: &web_sys::Response, name: &str) -> Option<u64> {
     response.headers().get(name).ok()??.trim().parse().ok()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -22,7 +22,7 @@ use merpati_core::files;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{Attachment, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES};
 use merpati_protocol::{BlobId, ChatId, ClientMsgId};
-use merpati_words::{Text, t, tf};
+use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -54,6 +54,18 @@ impl std::fmt::Debug for Files {
     }
 }
 
+impl Running {
+    /// An upload of `total` ciphertext bytes to `blob`, none of them held yet.
+    fn new(blob: BlobId, total: u64) -> Running {
+        Running {
+            done: Rc::new(Cell::new(0)),
+            total,
+            cancelled: Rc::new(Cell::new(false)),
+            blob,
+        }
+    }
+}
+
 impl Files {
     /// Uploads and downloads that call `on_change` when a view should show their progress.
     pub fn new(on_change: impl Fn() + 'static) -> Files {
@@ -81,7 +93,7 @@ impl Files {
     ) -> Result<(), String> {
         let size = file.size() as u64;
         if size > MAX_FILE_BYTES {
-            return Err(too_large());
+            return Err(refusals::file_too_large());
         }
         let store = client.store().ok_or_else(|| t(Text::SomethingWentWrong))?;
         let preview = preview::of(&file).await;
@@ -136,15 +148,10 @@ impl Files {
                 continue;
             }
             let blob = awaited.attachment.blob;
-            self.running.borrow_mut().insert(
-                id,
-                Running {
-                    done: Rc::new(Cell::new(0)),
-                    total: ciphertext_len(awaited.attachment.size),
-                    cancelled: Rc::new(Cell::new(false)),
-                    blob,
-                },
-            );
+            let total = ciphertext_len(awaited.attachment.size);
+            self.running
+                .borrow_mut()
+                .insert(id, Running::new(blob, total));
             let (files, client, store) = (self.clone(), client.clone(), store.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match store.upload(blob).await {
@@ -185,43 +192,25 @@ impl Files {
         id: ClientMsgId,
         post: impl Fn(Update, Option<JsValue>),
     ) {
+        let tell = |state, file: Option<web_sys::Blob>| {
+            post(Update::Download { id, state }, file.map(JsValue::from));
+        };
         let found = client.read(|engine| engine.attachment(chat, id).zip(engine.session_token()));
         let Some((attachment, token)) = found else {
-            let failed = DownloadState::Failed(t(Text::DownloadFailed));
-            return post(Update::Download { id, state: failed }, None);
+            return tell(DownloadState::Failed(t(Text::DownloadFailed)), None);
         };
-        let progress = |done, total| {
-            let state = DownloadState::Progress { done, total };
-            post(Update::Download { id, state }, None);
-        };
+        let progress = |done, total| tell(DownloadState::Progress { done, total }, None);
         match download::fetch_file(&client.origin(), &token, &attachment, progress).await {
-            Ok(file) => post(
-                Update::Download {
-                    id,
-                    state: DownloadState::Ready,
-                },
-                Some(file.into()),
-            ),
-            Err(words) => post(
-                Update::Download {
-                    id,
-                    state: DownloadState::Failed(words),
-                },
-                None,
-            ),
+            Ok(file) => tell(DownloadState::Ready, Some(file)),
+            Err(words) => tell(DownloadState::Failed(words), None),
         }
     }
 
     fn start(&self, client: &Client, id: ClientMsgId, blob: BlobId, ciphertext: web_sys::Blob) {
-        self.running.borrow_mut().insert(
-            id,
-            Running {
-                done: Rc::new(Cell::new(0)),
-                total: ciphertext.size() as u64,
-                cancelled: Rc::new(Cell::new(false)),
-                blob,
-            },
-        );
+        let total = ciphertext.size() as u64;
+        self.running
+            .borrow_mut()
+            .insert(id, Running::new(blob, total));
         let (files, client) = (self.clone(), client.clone());
         wasm_bindgen_futures::spawn_local(async move {
             files.run(&client, id, blob, ciphertext).await;
@@ -263,12 +252,6 @@ impl Files {
         }
         (self.on_change)();
     }
-}
-
-/// The words for a file over the cap.
-pub fn too_large() -> String {
-    let max = merpati_words::sizes::file_size(MAX_FILE_BYTES);
-    tf(Text::FileTooLarge, &[("max", &max)])
 }
 
 /// A file's name as a message carries it: at most [`MAX_FILE_NAME_CHARS`], cut before its
