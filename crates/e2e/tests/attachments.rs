@@ -79,6 +79,32 @@ async fn after_is_the_only_message(alice: Browser, bob: Browser) -> Result<(), H
     Ok(())
 }
 
+/// The ciphertext bytes the server process took in uploads since it started.
+async fn bytes_received(meeting: &Meeting) -> Result<f64, HarnessError> {
+    let metrics = meeting.server.metrics().await?;
+    Ok(*metrics
+        .get(BYTES_RECEIVED)
+        .ok_or_else(|| format!("no {BYTES_RECEIVED} in /metrics"))?)
+}
+
+/// bob downloads `survey.dat` from his chat with alice and saves the bytes `report` was,
+/// checked by SHA-256. Closes both browsers.
+async fn bob_saves_the_same_survey(
+    alice: Browser,
+    bob: Browser,
+    report: &[u8],
+) -> Result<(), HarnessError> {
+    bob.open_chat("alice").await?;
+    bob.click_css(&within_attachment("file", "attachment-download"))
+        .await?;
+    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
+    assert_eq!(sha256_hex(&saved), sha256_hex(report));
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
 /// The selector of the part `part` of the attachment of kind `kind` (`image` or `file`).
 fn within_attachment(kind: &str, part: &str) -> String {
     format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
@@ -271,10 +297,7 @@ async fn an_upload_cut_by_a_server_restart_resumes_where_it_stopped() -> Result<
     // The new process took only what the old one had not — at most what was left past what
     // the page last showed held (the old one may have kept more): the upload resumed.
     eprintln!("cut at {held} of {total} bytes");
-    let metrics = meeting.server.metrics().await?;
-    let received = *metrics
-        .get(BYTES_RECEIVED)
-        .ok_or_else(|| format!("no {BYTES_RECEIVED} in /metrics"))?;
+    let received = bytes_received(&meeting).await?;
     eprintln!("the restarted server received {received} bytes");
     assert!(
         received > 0.0 && received <= whole - held,
@@ -282,16 +305,7 @@ async fn an_upload_cut_by_a_server_restart_resumes_where_it_stopped() -> Result<
     );
 
     wait_online_again(&bob).await?;
-    bob.open_chat("alice").await?;
-    bob.click_css(&within_attachment("file", "attachment-download"))
-        .await?;
-    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
-    assert_eq!(sha256_hex(&saved), sha256_hex(&report));
-
-    for browser in [alice, bob] {
-        browser.close().await?;
-    }
-    Ok(())
+    bob_saves_the_same_survey(alice, bob, &report).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,23 +331,11 @@ async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Resu
     // records each byte once (a part cut by the reload is dropped unrecorded, and one sent at
     // an offset already held is refused before it counts). A page that sealed the file again
     // would have uploaded all of it anew, and counted past the whole.
-    let metrics = meeting.server.metrics().await?;
-    let received = *metrics
-        .get(BYTES_RECEIVED)
-        .ok_or_else(|| format!("no {BYTES_RECEIVED} in /metrics"))?;
+    let received = bytes_received(&meeting).await?;
     eprintln!("reloaded at {held} of {whole} bytes; the server received {received} in all");
     assert_eq!(received, whole, "every byte of the upload taken once");
 
-    bob.open_chat("alice").await?;
-    bob.click_css(&within_attachment("file", "attachment-download"))
-        .await?;
-    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
-    assert_eq!(sha256_hex(&saved), sha256_hex(&report));
-
-    for browser in [alice, bob] {
-        browser.close().await?;
-    }
-    Ok(())
+    bob_saves_the_same_survey(alice, bob, &report).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
