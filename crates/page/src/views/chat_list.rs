@@ -1,7 +1,5 @@
 //! The chat list.
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
@@ -25,14 +23,6 @@ pub fn ChatList(
 ) -> impl IntoView {
     // Rows stay the same DOM elements while their chat exists; what changes (title, last
     // message, unread count) updates in place, and new activity only moves the row.
-    let live = Memo::new(move |_| {
-        chats.with(|chats| {
-            chats
-                .iter()
-                .map(|chat| (chat.id, chat.clone()))
-                .collect::<HashMap<ChatId, ChatRow>>()
-        })
-    });
     view! {
         <ul class="chat-list" aria-label=t(Text::Chats)>
             <For
@@ -40,8 +30,10 @@ pub fn ChatList(
                 key=|chat| chat.id
                 children=move |chat| {
                     let id = chat.id;
-                    let summary = Signal::derive(move || {
-                        live.with(|live| live.get(&id).cloned()).unwrap_or_else(|| chat.clone())
+                    let summary = Memo::new(move |_| {
+                        chats
+                            .with(|chats| chats.iter().find(|row| row.id == id).cloned())
+                            .unwrap_or_else(|| chat.clone())
                     });
                     let title = move || summary.with(|chat| chat.title.clone());
                     let unread = move || summary.with(|chat| chat.unread);
@@ -109,10 +101,12 @@ pub fn ChatList(
     }
 }
 
+/// The chat's first letter; `.avatar` shows it in capitals (`text-transform`), so the
+/// browser's Unicode case mapping does it and the page carries no case tables of its own.
 fn initial(title: &str) -> String {
     title
         .chars()
         .next()
-        .map(|c| c.to_uppercase().collect())
+        .map(String::from)
         .unwrap_or_else(|| "?".into())
 }
