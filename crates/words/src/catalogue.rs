@@ -15,7 +15,6 @@
 //! does not have, or a key given twice is an error naming the line — so a stale catalogue
 //! fails its test (`tests/catalogues.rs`) instead of quietly showing English.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::english::{Count, Text};
@@ -24,26 +23,21 @@ use crate::placeholders;
 
 /// The words of one language. Lookups of anything it lacks fall back to English, so a
 /// person sees words, never a key.
+///
+/// The words are kept by the key's place in [`Text::ALL`] / [`Count::ALL`] (and the plural
+/// form's): a lookup is an index, and the page carries no hash map for them.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     language: Language,
-    texts: HashMap<Text, String>,
-    counts: HashMap<(Count, PluralFormKey), String>,
+    texts: Vec<Option<String>>,
+    counts: Vec<[Option<String>; 2]>,
 }
 
-/// [`PluralForm`] as a map key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum PluralFormKey {
-    One,
-    Other,
-}
-
-impl From<PluralForm> for PluralFormKey {
-    fn from(form: PluralForm) -> Self {
-        match form {
-            PluralForm::One => PluralFormKey::One,
-            PluralForm::Other => PluralFormKey::Other,
-        }
+/// Where a plural form's words sit in a count's entry.
+fn form_slot(form: PluralForm) -> usize {
+    match form {
+        PluralForm::One => 0,
+        PluralForm::Other => 1,
     }
 }
 
@@ -84,8 +78,8 @@ impl Catalogue {
     pub fn english() -> Self {
         Catalogue {
             language: Language::English,
-            texts: HashMap::new(),
-            counts: HashMap::new(),
+            texts: Vec::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -94,8 +88,8 @@ impl Catalogue {
     pub fn parse(language: Language, source: &str) -> Result<Self, CatalogueError> {
         let mut catalogue = Catalogue {
             language,
-            texts: HashMap::new(),
-            counts: HashMap::new(),
+            texts: vec![None; Text::ALL.len()],
+            counts: vec![[None, None]; Count::ALL.len()],
         };
         for (index, raw) in source.lines().enumerate() {
             let line = index + 1;
@@ -124,7 +118,7 @@ impl Catalogue {
                         line,
                         key: key.to_owned(),
                     })?;
-                    if catalogue.texts.insert(text, words).is_some() {
+                    if catalogue.texts[text as usize].replace(words).is_some() {
                         return Err(repeated());
                     }
                 }
@@ -144,9 +138,8 @@ impl Catalogue {
                         .iter()
                         .find(|known| known.as_str() == form)
                         .ok_or_else(wrong_form)?;
-                    if catalogue
-                        .counts
-                        .insert((count, (*form).into()), words)
+                    if catalogue.counts[count as usize][form_slot(*form)]
+                        .replace(words)
                         .is_some()
                     {
                         return Err(repeated());
@@ -164,15 +157,13 @@ impl Catalogue {
 
     /// The words for `text`.
     pub fn text(&self, text: Text) -> &str {
-        self.texts
-            .get(&text)
-            .map_or_else(|| text.english(), String::as_str)
+        self.text_words(text).unwrap_or_else(|| text.english())
     }
 
     /// The words for `count` of `n` things, `{count}` not yet filled in.
     pub fn count(&self, count: Count, n: u64) -> &str {
         let form = self.language.plural_form(n);
-        match self.counts.get(&(count, form.into())) {
+        match self.count_words(count, form) {
             Some(words) => words,
             None => count.english(Language::English.plural_form(n)),
         }
@@ -186,13 +177,13 @@ impl Catalogue {
         }
         let texts = Text::ALL
             .iter()
-            .filter(|text| !self.texts.contains_key(text))
+            .filter(|text| self.text_words(**text).is_none())
             .map(|text| text.name().to_owned());
         let counts = Count::ALL.iter().flat_map(|count| {
             self.language
                 .plural_forms()
                 .iter()
-                .filter(|form| !self.counts.contains_key(&(*count, (**form).into())))
+                .filter(|form| self.count_words(*count, **form).is_none())
                 .map(|form| format!("{}.{}", count.name(), form.as_str()))
         });
         texts.chain(counts).collect()
@@ -208,23 +199,51 @@ impl Catalogue {
             theirs.sort_unstable();
             ours == theirs
         };
-        let texts = self
-            .texts
+        let texts = Text::ALL
             .iter()
-            .filter(|(text, words)| !same(words, text.english()))
-            .map(|(text, _)| text.name().to_owned());
-        let counts = self
-            .counts
-            .iter()
-            .filter(|((count, _), words)| !same(words, count.english(PluralForm::Other)))
-            .map(|((count, _), _)| count.name().to_owned());
+            .filter(|text| {
+                self.text_words(**text)
+                    .is_some_and(|words| !same(words, text.english()))
+            })
+            .map(|text| text.name().to_owned());
+        let counts = Count::ALL.iter().flat_map(|count| {
+            [PluralForm::One, PluralForm::Other]
+                .into_iter()
+                .filter(|form| {
+                    self.count_words(*count, *form)
+                        .is_some_and(|words| !same(words, count.english(PluralForm::Other)))
+                })
+                .map(|_| count.name().to_owned())
+        });
         texts.chain(counts).collect()
+    }
+
+    /// This catalogue's own words for `text`, if its file gave them.
+    fn text_words(&self, text: Text) -> Option<&str> {
+        self.texts.get(text as usize).and_then(Option::as_deref)
+    }
+
+    /// This catalogue's own words for `count` in `form`, if its file gave them.
+    fn count_words(&self, count: Count, form: PluralForm) -> Option<&str> {
+        self.counts
+            .get(count as usize)
+            .and_then(|forms| forms[form_slot(form)].as_deref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_key_is_kept_at_its_place_in_the_list_of_keys() {
+        for (place, text) in Text::ALL.iter().enumerate() {
+            assert_eq!(*text as usize, place, "{}", text.name());
+        }
+        for (place, count) in Count::ALL.iter().enumerate() {
+            assert_eq!(*count as usize, place, "{}", count.name());
+        }
+    }
 
     #[test]
     fn entries_comments_and_blank_lines() {
