@@ -3,12 +3,10 @@
 //! `<progress>` and a cancel, a failed download says why, the composer offers the file picker —
 //! and without the app's file actions nothing is offered.
 
-use std::collections::HashMap;
-
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_bridge::{AttachmentRow, PreviewRow};
-use merpati_page::views::attachment::{Attachment, Fetching, FileActions};
+use merpati_page::views::attachment::{Attachment, ById, Fetching, FileActions};
 use merpati_page::views::composer::Composer;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -50,13 +48,13 @@ struct Recorded {
     actions: FileActions,
     opened: std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>,
     cancelled: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    downloads: RwSignal<HashMap<String, Fetching>>,
+    downloads: RwSignal<ById<Fetching>>,
 }
 
 fn recorded_actions() -> Recorded {
     let (open, opened) = recorder::<(String, bool)>();
     let (cancel, cancelled) = recorder::<String>();
-    let downloads = RwSignal::new(HashMap::new());
+    let downloads = RwSignal::new(ById::default());
     Recorded {
         actions: FileActions {
             send: Callback::new(|_| {}),

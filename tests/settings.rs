@@ -3,8 +3,6 @@
 //! the privacy checkboxes, the notifications section and which arrivals it notifies of, and
 //! the devices section — where the account is signed in, and signing another browser out.
 
-use std::collections::HashMap;
-
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use merpati_bridge::{DeviceRow, Privacy};
@@ -326,7 +324,7 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
         enabled: true,
         hide_text: false,
     };
-    let before: HashMap<ChatId, usize> = [(ChatId(1), 0), (ChatId(2), 3)].into();
+    let before = [(ChatId(1), 0), (ChatId(2), 3)];
     let chats = vec![
         chat_row(1, "ayu", "Makan siang?", 1),
         chat_row(2, "Keluarga", "sudah", 3),

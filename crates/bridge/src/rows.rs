@@ -24,7 +24,8 @@ pub enum RowsChange {
     Patch {
         /// Rows no longer shown, by id.
         removed: Vec<String>,
-        /// Rows shown before whose content changed, replacing them in place (by id).
+        /// Rows shown before whose content changed, replacing them in place (by id), in the
+        /// order they are held.
         changed: Vec<MessageRow>,
         /// New rows before the first one held (an older page), in order.
         before: Vec<MessageRow>,
@@ -89,12 +90,10 @@ impl RowsChange {
                 after,
             } => {
                 rows.retain(|row| !removed.contains(&row.id));
-                let mut changed: std::collections::HashMap<String, MessageRow> = changed
-                    .into_iter()
-                    .map(|row| (row.id.clone(), row))
-                    .collect();
+                // One walk: the changed rows come in the order the rows are held.
+                let mut changed = changed.into_iter().peekable();
                 for row in rows.iter_mut() {
-                    if let Some(now) = changed.remove(&row.id) {
+                    if let Some(now) = changed.next_if(|now| now.id == row.id) {
                         *row = now;
                     }
                 }

@@ -3,8 +3,6 @@
 //! and does what the person asked with the file it hands back — a photo into the viewer, any
 //! other file saved under its name. Provides the views' [`FileActions`].
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use merpati_bridge::{Command, DownloadState, MessageRow};
 use merpati_protocol::ClientMsgId;
@@ -13,7 +11,7 @@ use merpati_words::{Text, refusals, t};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::state::AppContext;
-use crate::views::attachment::{Fetching, FileActions};
+use crate::views::attachment::{ById, Fetching, FileActions};
 
 /// How long a saved file's `blob:` URL is kept after the save began: the browser has copied
 /// what it needs by then.
@@ -22,17 +20,17 @@ const SAVED_URL_KEPT_MS: u64 = 60_000;
 /// The downloads under way and what each was for.
 #[derive(Debug, Clone, Copy)]
 pub struct FileState {
-    downloads: RwSignal<HashMap<String, Fetching>>,
+    downloads: RwSignal<ById<Fetching>>,
     /// Per message id: open in the viewer (`true`) or save (`false`), and the file's name.
-    wanted: StoredValue<HashMap<String, (bool, String)>>,
+    wanted: StoredValue<ById<(bool, String)>>,
     viewer: RwSignal<Option<(String, String)>>,
 }
 
 impl Default for FileState {
     fn default() -> FileState {
         FileState {
-            downloads: RwSignal::new(HashMap::new()),
-            wanted: StoredValue::new(HashMap::new()),
+            downloads: RwSignal::new(ById::default()),
+            wanted: StoredValue::new(ById::default()),
             viewer: RwSignal::new(None),
         }
     }

@@ -12,8 +12,6 @@
 //! sealed in its store by the engine worker like the rest (`DeviceSettings`): the page reads
 //! it from the worker's view and changes it with `Command::SetNotifications`.
 
-use std::collections::HashMap;
-
 use merpati_bridge::{ChatRow, ConnectionPhase};
 use merpati_protocol::ChatId;
 use merpati_words::{Text, t};
@@ -56,11 +54,11 @@ pub struct Arrival {
     pub body: String,
 }
 
-/// The chats whose unread count went up since `before` (a chat not in it counts up from
-/// none: a new chat's first message) and that the person is not looking at: every chat when
+/// The chats whose unread count went up since `before` (each chat's unread count then; a chat
+/// not in it counts up from none: a new chat's first message) and that the person is not looking at: every chat when
 /// the tab is hidden, else all but the open one.
 pub fn arrivals(
-    before: &HashMap<ChatId, usize>,
+    before: &[(ChatId, usize)],
     chats: &[ChatRow],
     open: Option<ChatId>,
     visible: bool,
@@ -71,7 +69,10 @@ pub fn arrivals(
     }
     chats
         .iter()
-        .filter(|chat| chat.unread > before.get(&chat.id).copied().unwrap_or(0))
+        .filter(|chat| {
+            let then = before.iter().find(|(id, _)| *id == chat.id);
+            chat.unread > then.map_or(0, |(_, unread)| *unread)
+        })
         .filter(|chat| !visible || open != Some(chat.id))
         .map(|chat| Arrival {
             chat: chat.id,
@@ -206,7 +207,7 @@ pub fn watch(
 ) {
     use leptos::prelude::*;
 
-    let seen = StoredValue::new(HashMap::<ChatId, usize>::new());
+    let seen = StoredValue::new(Vec::<(ChatId, usize)>::new());
     Effect::new(move |_| {
         let before = seen.get_value();
         let online = phase.get_untracked() == ConnectionPhase::Online;

@@ -5,8 +5,6 @@
 //! provided as a context by the app (`crate::attachments`): a view shown without it (a
 //! component test) shows files but offers nothing.
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use merpati_bridge::AttachmentRow;
 use merpati_words::{Text, t, tf};
@@ -20,6 +18,39 @@ pub enum Fetching {
     Failed(String),
 }
 
+/// Values by message id (hex). A person has a handful of downloads going at once, so a list
+/// searched in turn does, and the page carries no hash map for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ById<T>(Vec<(String, T)>);
+
+impl<T> Default for ById<T> {
+    fn default() -> ById<T> {
+        ById(Vec::new())
+    }
+}
+
+impl<T> ById<T> {
+    /// The value for `id`.
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.0
+            .iter()
+            .find(|(held, _)| held == id)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets the value for `id`.
+    pub fn insert(&mut self, id: String, value: T) {
+        self.remove(&id);
+        self.0.push((id, value));
+    }
+
+    /// Takes the value for `id` out.
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        let index = self.0.iter().position(|(held, _)| held == id)?;
+        Some(self.0.swap_remove(index).1)
+    }
+}
+
 /// What the person can do with files, provided by the app.
 #[derive(Debug, Clone, Copy)]
 pub struct FileActions {
@@ -30,7 +61,7 @@ pub struct FileActions {
     /// Stop sending a message's file.
     pub cancel: Callback<String>,
     /// Downloads under way or failed.
-    pub downloads: Signal<HashMap<String, Fetching>>,
+    pub downloads: Signal<ById<Fetching>>,
     /// The photo in the viewer: its `blob:` URL and name.
     pub viewer: RwSignal<Option<(String, String)>>,
 }

@@ -17,7 +17,6 @@
 //! row lands exactly where it stood, not half a pixel off each time the window moves.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use leptos::html::Div;
@@ -292,16 +291,6 @@ pub fn MessageList(
         }
     };
 
-    // What can change about a message already shown, by id: the rows stay the same DOM
-    // elements and only their changing parts update.
-    let live = Memo::new(move |_| {
-        rendered_rows.with(|rows| {
-            rows.iter()
-                .map(|row| (row.id.clone(), row.clone()))
-                .collect::<HashMap<String, MessageRow>>()
-        })
-    });
-
     // A quote was clicked: bring the quoted message into view and highlight it briefly. A row
     // already rendered is scrolled to at once; otherwise the window moves to it and the
     // after-render step puts it where the anchor says (like a dragged scrollbar).
@@ -379,9 +368,12 @@ pub fn MessageList(
                     each=move || rendered_rows.get()
                     key=|row| row.id.clone()
                     children=move |row| {
+                        // The rows stay the same DOM elements and only their changing parts
+                        // update: each reads its own row, by id, from the (windowed) rows.
                         let id = row.id.clone();
                         let state = Signal::derive(move || {
-                            live.with(|live| live.get(&id).cloned())
+                            rendered_rows
+                                .with(|rows| rows.iter().find(|now| now.id == id).cloned())
                                 .unwrap_or_else(|| row.clone())
                         });
                         view! { <Message state handlers/> }
