@@ -9,7 +9,7 @@
 //! last). The SHA-256 of the plaintext travels in the message beside the key and is checked
 //! after decrypting ([`open`]): the file a person saves is the file that was sent.
 
-use chacha20poly1305::aead::Aead;
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
 use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, ciphertext_len};
 use merpati_protocol::content::FileKey;
@@ -52,10 +52,13 @@ pub fn seal(key: &FileKey, plaintext: &[u8]) -> SealedFile {
     let count = chunks.len();
     for (index, chunk) in chunks.into_iter().enumerate() {
         let nonce = nonce(index, index + 1 == count);
-        // Encrypting in memory cannot fail but for a plaintext over ChaCha20's 256 GiB limit,
-        // and a chunk is 64 KiB.
-        if let Ok(sealed) = cipher.encrypt(&nonce, chunk) {
-            ciphertext.extend_from_slice(&sealed);
+        // Sealed where it lies in the blob: no buffer per chunk. Encrypting in memory cannot
+        // fail but for a plaintext over ChaCha20's 256 GiB limit, and a chunk is 64 KiB.
+        let start = ciphertext.len();
+        ciphertext.extend_from_slice(chunk);
+        let buffer = &mut ciphertext[start..];
+        if let Ok(tag) = cipher.encrypt_inout_detached(&nonce, b"", buffer.into()) {
+            ciphertext.extend_from_slice(&tag);
         }
     }
     SealedFile {
@@ -71,26 +74,105 @@ pub fn open(
     sha256_expected: &[u8; 32],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, FileError> {
-    if u64::try_from(ciphertext.len()).ok() != Some(ciphertext_len(size)) {
-        return Err(FileError::WrongLength);
+    let mut opener = FileOpener::new(key, size, sha256_expected);
+    opener.push(ciphertext)?;
+    opener.finish()
+}
+
+/// A file opened as its blob arrives: each chunk is decrypted and hashed as soon as all of it
+/// is here, so a download's decryption overlaps its transfer and little is left to do after
+/// the last byte. Refuses as early as it can tell: a changed chunk at once, a blob longer
+/// than the file's at the first byte too many.
+pub struct FileOpener {
+    cipher: ChaCha20Poly1305,
+    size: u64,
+    sha256_expected: [u8; 32],
+    /// Chunks the blob holds, and the index of the one arriving.
+    count: u64,
+    index: u64,
+    /// The arriving chunk's bytes so far.
+    held: Vec<u8>,
+    hasher: Sha256,
+    plaintext: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileOpener")
+            .field("size", &self.size)
+            .field("chunk", &self.index)
+            .field("of", &self.count)
+            .finish_non_exhaustive()
     }
-    let cipher = ChaCha20Poly1305::new((&key.0).into());
-    let sealed_chunk = usize::try_from(CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES).unwrap_or(usize::MAX);
-    let count = ciphertext.len().div_ceil(sealed_chunk).max(1);
-    let mut plaintext = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    for index in 0..count {
-        let start = index * sealed_chunk;
-        let end = (start + sealed_chunk).min(ciphertext.len());
-        let chunk = ciphertext.get(start..end).ok_or(FileError::WrongLength)?;
-        let opened = cipher
-            .decrypt(&nonce(index, index + 1 == count), chunk)
+}
+
+impl FileOpener {
+    /// Opens a file of `size` bytes sealed under `key`, to be checked against `sha256`.
+    pub fn new(key: &FileKey, size: u64, sha256_expected: &[u8; 32]) -> FileOpener {
+        FileOpener {
+            cipher: ChaCha20Poly1305::new((&key.0).into()),
+            size,
+            sha256_expected: *sha256_expected,
+            count: size.div_ceil(CHUNK_PLAIN_BYTES).max(1),
+            index: 0,
+            held: Vec::new(),
+            hasher: Sha256::new(),
+            plaintext: Vec::with_capacity(usize::try_from(size).unwrap_or(0)),
+        }
+    }
+
+    /// The next bytes of the blob, as they came.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), FileError> {
+        while !bytes.is_empty() {
+            if self.index == self.count {
+                return Err(FileError::WrongLength);
+            }
+            let sealed_len = self.sealed_len(self.index);
+            let wanted = sealed_len - self.held.len();
+            let (now, rest) = bytes.split_at(wanted.min(bytes.len()));
+            self.held.extend_from_slice(now);
+            bytes = rest;
+            if self.held.len() == sealed_len {
+                self.open_held()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file, once every byte of the blob has come and the whole checks out.
+    pub fn finish(self) -> Result<Vec<u8>, FileError> {
+        if self.index != self.count {
+            return Err(FileError::WrongLength);
+        }
+        if <[u8; 32]>::from(self.hasher.finalize()) != self.sha256_expected {
+            return Err(FileError::WrongHash);
+        }
+        Ok(self.plaintext)
+    }
+
+    /// How many bytes chunk `index` takes in the blob.
+    fn sealed_len(&self, index: u64) -> usize {
+        let plain = if index + 1 == self.count {
+            self.size - index * CHUNK_PLAIN_BYTES
+        } else {
+            CHUNK_PLAIN_BYTES
+        };
+        usize::try_from(plain + CHUNK_TAG_BYTES).unwrap_or(usize::MAX)
+    }
+
+    /// Decrypts the chunk now held whole, in place, and keeps its plaintext.
+    fn open_held(&mut self) -> Result<(), FileError> {
+        let index = usize::try_from(self.index).unwrap_or(usize::MAX);
+        let last = self.index + 1 == self.count;
+        self.cipher
+            .decrypt_in_place(&nonce(index, last), b"", &mut self.held)
             .map_err(|_| FileError::Tampered)?;
-        plaintext.extend_from_slice(&opened);
+        self.hasher.update(&self.held);
+        self.plaintext.extend_from_slice(&self.held);
+        self.held.clear();
+        self.index += 1;
+        Ok(())
     }
-    if &sha256(&plaintext) != sha256_expected {
-        return Err(FileError::WrongHash);
-    }
-    Ok(plaintext)
 }
 
 /// The plaintext's chunks: at least one, so an empty file is sealed as one (empty, last) chunk.
@@ -189,6 +271,46 @@ mod tests {
             open(&KEY, plaintext.len() as u64, &sealed.sha256, first),
             Err(FileError::WrongLength)
         );
+    }
+
+    #[test]
+    fn a_blob_arriving_in_pieces_of_any_size_opens_as_it_comes() {
+        for len in sizes() {
+            let plaintext = file(len);
+            let sealed = seal(&KEY, &plaintext);
+            for piece in [1, 7, 16, 4096, CHUNK_PLAIN_BYTES as usize + 3] {
+                let mut opener = FileOpener::new(&KEY, len as u64, &sealed.sha256);
+                for part in sealed.ciphertext.chunks(piece) {
+                    assert_eq!(opener.push(part), Ok(()), "{len} bytes in {piece}s");
+                }
+                assert_eq!(
+                    opener.finish(),
+                    Ok(plaintext.clone()),
+                    "{len} bytes in {piece}s"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_piece_refuses_as_soon_as_it_shows_a_changed_chunk_or_a_byte_too_many() {
+        let plaintext = file(3 * CHUNK_PLAIN_BYTES as usize);
+        let sealed = seal(&KEY, &plaintext);
+        let size = plaintext.len() as u64;
+        let sealed_chunk = (CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES) as usize;
+
+        let mut changed = sealed.ciphertext.clone();
+        changed[10] ^= 1;
+        let mut opener = FileOpener::new(&KEY, size, &sealed.sha256);
+        assert_eq!(
+            opener.push(&changed[..sealed_chunk]),
+            Err(FileError::Tampered),
+            "the first chunk is refused before the rest arrives"
+        );
+
+        let mut opener = FileOpener::new(&KEY, size, &sealed.sha256);
+        assert_eq!(opener.push(&sealed.ciphertext), Ok(()));
+        assert_eq!(opener.push(&[0]), Err(FileError::WrongLength));
     }
 
     #[test]

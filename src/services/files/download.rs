@@ -1,7 +1,8 @@
-//! One file's download: the blob fetched with progress, decrypted and checked against the
-//! hash its message names, then handed to the page as a `Blob` of the file's type.
+//! One file's download: the blob fetched with progress and opened as it streams in —
+//! each chunk decrypted as soon as all of it is here, the whole checked against the hash its
+//! message names — then handed to the page as a `Blob` of the file's type.
 
-use merpati_core::files::{self, FileError};
+use merpati_core::files::FileOpener;
 use merpati_protocol::blobs::ciphertext_len;
 use merpati_protocol::content::Attachment;
 use merpati_words::{Text, t};
@@ -26,18 +27,10 @@ pub(super) async fn fetch_file(
             _ => t(Text::DownloadFailed),
         })?;
     let total = ciphertext_len(attachment.size);
-    let ciphertext = read_body(&response, total, progress)
-        .await
-        .map_err(|_| t(Text::DownloadFailed))?;
-    let plaintext = files::open(
-        &attachment.key,
-        attachment.size,
-        &attachment.sha256,
-        &ciphertext,
-    )
-    .map_err(|error| match error {
-        FileError::WrongLength | FileError::Tampered | FileError::WrongHash => t(Text::FileChanged),
-    })?;
+    let mut opener = FileOpener::new(&attachment.key, attachment.size, &attachment.sha256);
+    read_body(&response, total, &mut opener, progress).await?;
+    // Cut short, changed or not the file named: all mean this is not the file that was sent.
+    let plaintext = opener.finish().map_err(|_| t(Text::FileChanged))?;
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(&attachment.media_type);
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(plaintext.as_slice()));
@@ -45,34 +38,41 @@ pub(super) async fn fetch_file(
         .map_err(|_| t(Text::DownloadFailed))
 }
 
-/// Reads a response's body as it streams in, telling `progress` at each percent.
+/// Reads a response's body into `opener` as it streams in, telling `progress` at each
+/// percent. Answers words if the body breaks off or is not the file's.
 async fn read_body(
     response: &web_sys::Response,
     total: u64,
+    opener: &mut FileOpener,
     progress: impl Fn(u64, u64),
-) -> Result<Vec<u8>, JsValue> {
-    let body = response.body().ok_or(JsValue::NULL)?;
+) -> Result<(), String> {
+    let failed = |_| t(Text::DownloadFailed);
+    let body = response.body().ok_or_else(|| t(Text::DownloadFailed))?;
     let reader = body
         .get_reader()
         .unchecked_into::<web_sys::ReadableStreamDefaultReader>();
-    let mut bytes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    let mut told = 0;
+    let mut part_bytes = Vec::new();
+    let (mut done, mut told) = (0, 0);
     loop {
-        let chunk = JsFuture::from(reader.read()).await?;
-        if js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
-            break;
+        let chunk = JsFuture::from(reader.read()).await.map_err(failed)?;
+        if js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
+            .map_err(failed)?
+            .is_truthy()
+        {
+            return Ok(());
         }
-        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))?;
+        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value")).map_err(failed)?;
         let part = value.unchecked_into::<js_sys::Uint8Array>();
-        // Straight into the buffer's tail: one copy per chunk, not two.
-        let start = bytes.len();
-        bytes.resize(start + part.length() as usize, 0);
-        part.copy_to(&mut bytes[start..]);
-        let done = bytes.len() as u64;
+        part_bytes.resize(part.length() as usize, 0);
+        part.copy_to(&mut part_bytes);
+        if opener.push(&part_bytes).is_err() {
+            let _ = reader.cancel();
+            return Err(t(Text::FileChanged));
+        }
+        done += part_bytes.len() as u64;
         if done.saturating_sub(told) * 100 >= total.max(1) || done >= total {
             told = done;
             progress(done, total);
         }
     }
-    Ok(bytes)
 }

@@ -6,7 +6,8 @@
 //! outbox (`Engine::send_attachment`), so a reload finds both. Every upload the outbox waits
 //! for runs here ([`upload`]) — started by [`Files::keep_running`] after every change, so one
 //! restored by a reload or retried by the person starts by itself — and tells the engine when
-//! the server holds it all. Opening: [`download`] fetches, decrypts and checks a file.
+//! the server holds it all. Opening: [`download`] fetches a file, decrypting it as it streams
+//! in, and checks it.
 
 mod download;
 mod http;
