@@ -22,6 +22,7 @@
 //!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`files`]: a file's own encryption (a fresh key, sealed in chunks) and its hash check.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
+//! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
 
 pub mod annotations;
@@ -36,6 +37,7 @@ pub mod store;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;
 pub mod timeline;
+pub mod upload_parts;
 
 pub use engine::{
     AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError,

@@ -29,8 +29,8 @@
 //!   long ago that was (the error is at most that request's round trip, a few ms).
 //! - **baseline**: the same file, by a native client with a session of its own (an account
 //!   signed up over the test kit's raw protocol client): read from disk, `PUT /blobs/{id}`
-//!   and `PATCH`es of 256 KiB (the app's part size, `src/services/files/upload.rs`) to the
-//!   same server, then `GET` and written to disk. No encryption and no browser: the bytes over
+//!   and `PATCH`es of 1 MiB (the most the server takes in one, which the app's parts grow to
+//!   on a quick link: `merpati_core::upload_parts`) to the same server, then `GET` and written to disk. No encryption and no browser: the bytes over
 //!   HTTP, through the same server code (each part `fsync`ed as the app's are). Parts:
 //!   `upload_ms` and `download_ms`. The test kit's HTTP client opens a connection per request
 //!   (the browser keeps one open): on loopback that costs well under a millisecond each.
@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::{Element, ElementRef};
 use merpati_e2e::attachments::{pseudo_random_bytes, sha256_hex, write_file};
 use merpati_e2e::{Browser, Chromedriver, HarnessError, Meeting, serve};
-use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
+use merpati_protocol::blobs::{MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ServerFrame, Username};
 use merpati_testkit::http::{HttpResponse, request};
 use merpati_testkit::random::random_bytes;
@@ -59,8 +59,9 @@ use vodozemac::Ed25519SecretKey;
 /// "A 10 MB file", as PRODUCT.md's budget names it.
 const FILE_LEN: usize = 10_000_000;
 
-/// The bytes of each `PATCH`, as the app sends them (`src/services/files/upload.rs`).
-const PART_BYTES: usize = 256 * 1024;
+/// The bytes of each `PATCH`: the most the server takes, the size the app's parts grow to on a
+/// quick link.
+const PART_BYTES: usize = MAX_UPLOAD_PART_BYTES as usize;
 
 /// How long one transfer may take before the benchmark gives up: a bug, not a slow machine.
 const RUN_PATIENCE: Duration = Duration::from_secs(120);
@@ -340,8 +341,8 @@ impl PlainHttp {
         .await?)
     }
 
-    /// Reads the file at `path`, uploads it as the app does (a `PUT`, then `PATCH`es of
-    /// [`PART_BYTES`]), downloads it back and writes it to `saved`; the result line's
+    /// Reads the file at `path`, uploads it as the app does (a `PUT`, then `PATCH`es, here
+    /// all of [`PART_BYTES`]), downloads it back and writes it to `saved`; the result line's
     /// numbers.
     async fn round_trip(&self, path: &Path, saved: &Path) -> Result<Value, HarnessError> {
         let id = BlobId(random_bytes::<16>()?);

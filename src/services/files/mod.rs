@@ -237,6 +237,7 @@ impl Files {
             done,
             cancelled,
             on_progress: Box::new(move || on_change()),
+            part: Cell::default(),
         }
         .run()
         .await;

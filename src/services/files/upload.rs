@@ -6,15 +6,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use merpati_core::reconnect::Backoff;
+use merpati_core::upload_parts::PartSize;
 use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
 
 use super::http::{HttpError, blob_url, number_header, request};
-
-/// How many bytes one `PATCH` carries: small enough that progress moves often and a cut
-/// costs little, large enough that requests are few (`blobs::MAX_UPLOAD_PART_BYTES` caps it).
-const PART_BYTES: u64 = 256 * 1024;
+use crate::services::clock;
 
 /// The longest wait between two tries of an upload, in milliseconds.
 const UPLOAD_RETRY_CAP_MS: u64 = 10_000;
@@ -46,6 +44,8 @@ pub(super) struct Upload {
     pub(super) cancelled: Rc<Cell<bool>>,
     /// Told after each part lands.
     pub(super) on_progress: Box<dyn Fn()>,
+    /// How much the next `PATCH` carries, following how quickly parts land.
+    pub(super) part: Cell<PartSize>,
 }
 
 impl Upload {
@@ -101,12 +101,13 @@ impl Upload {
             if self.cancelled.get() {
                 return Ok(());
             }
-            let end = (offset + PART_BYTES).min(total);
+            let end = (offset + self.part.get().bytes()).min(total);
             let part = self
                 .ciphertext
                 .slice_with_f64_and_f64(offset as f64, end as f64)
                 .map_err(|_| HttpError::Transient)?;
             let token = (self.token)().ok_or(HttpError::Transient)?;
+            let started_ms = clock::now_ms();
             let answer = request(
                 "PATCH",
                 url,
@@ -119,6 +120,9 @@ impl Upload {
             // 409: the server holds another amount than this device thought (a part landed
             // whose answer was lost): go on from what it holds.
             offset = number_header(&answer, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+            let mut part = self.part.get();
+            part.landed(clock::now_ms().saturating_sub(started_ms));
+            self.part.set(part);
             self.landed(offset);
         }
         Ok(())

@@ -1,0 +1,86 @@
+//! How much of a file each upload request carries.
+//!
+//! Every `PATCH` costs the same whatever it carries (a request through the browser, an
+//! `fsync` on the server), so on a fast link few large parts are quickest; but a part is also
+//! the step the progress bar moves by and what a cut connection loses, so on a slow link
+//! parts must stay small. [`PartSize`] starts small and follows the link: a part that landed
+//! quickly doubles the next one, up to what the server accepts
+//! ([`MAX_UPLOAD_PART_BYTES`]); one that took long halves it, down to [`SMALLEST_PART_BYTES`].
+
+use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
+
+/// The smallest part: what the first request carries, and the least a slow link sends.
+pub const SMALLEST_PART_BYTES: u64 = 256 * 1024;
+
+/// A part that landed within this many milliseconds was quick: the next may be larger.
+const QUICK_MS: u64 = 250;
+
+/// A part that took longer than this was slow: the next is smaller, so the bar moves.
+const SLOW_MS: u64 = 1_000;
+
+/// The size of an upload's next part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartSize {
+    bytes: u64,
+}
+
+impl Default for PartSize {
+    fn default() -> PartSize {
+        PartSize {
+            bytes: SMALLEST_PART_BYTES,
+        }
+    }
+}
+
+impl PartSize {
+    /// How many bytes the next part carries (fewer if fewer are left).
+    pub fn bytes(self) -> u64 {
+        self.bytes
+    }
+
+    /// A part of [`PartSize::bytes`] landed after `elapsed_ms`.
+    pub fn landed(&mut self, elapsed_ms: u64) {
+        if elapsed_ms <= QUICK_MS {
+            self.bytes = (self.bytes * 2).min(MAX_UPLOAD_PART_BYTES);
+        } else if elapsed_ms > SLOW_MS {
+            self.bytes = (self.bytes / 2).max(SMALLEST_PART_BYTES);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_parts_grow_to_what_the_server_accepts_and_no_further() {
+        let mut part = PartSize::default();
+        assert_eq!(part.bytes(), SMALLEST_PART_BYTES);
+        part.landed(20);
+        assert_eq!(part.bytes(), 2 * SMALLEST_PART_BYTES);
+        for _ in 0..10 {
+            part.landed(20);
+        }
+        assert_eq!(part.bytes(), MAX_UPLOAD_PART_BYTES);
+    }
+
+    #[test]
+    fn slow_parts_shrink_to_the_smallest_and_steady_ones_stay() {
+        let mut part = PartSize::default();
+        part.landed(10);
+        part.landed(10);
+        assert_eq!(part.bytes(), MAX_UPLOAD_PART_BYTES);
+        part.landed(600);
+        assert_eq!(
+            part.bytes(),
+            MAX_UPLOAD_PART_BYTES,
+            "neither quick nor slow"
+        );
+        part.landed(5_000);
+        assert_eq!(part.bytes(), MAX_UPLOAD_PART_BYTES / 2);
+        for _ in 0..10 {
+            part.landed(5_000);
+        }
+        assert_eq!(part.bytes(), SMALLEST_PART_BYTES);
+    }
+}
