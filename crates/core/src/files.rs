@@ -8,6 +8,9 @@
 //! blob cut short does not open as a shorter file (its last chunk would not say it is the
 //! last). The SHA-256 of the plaintext travels in the message beside the key and is checked
 //! after decrypting ([`open`]): the file a person saves is the file that was sent.
+//!
+//! A browser seals a file as it reads it ([`FileSealer`]) and opens one as it downloads it
+//! ([`FileOpener`]), a chunk at a time; [`seal`] and [`open`] are the same for bytes in hand.
 
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
@@ -45,26 +48,131 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Encrypts `plaintext` under `key` (a fresh one per file: see the module documentation).
 pub fn seal(key: &FileKey, plaintext: &[u8]) -> SealedFile {
-    let cipher = ChaCha20Poly1305::new((&key.0).into());
     let len = u64::try_from(plaintext.len()).unwrap_or(u64::MAX);
+    let mut sealer = FileSealer::new(key, len);
     let mut ciphertext = Vec::with_capacity(usize::try_from(ciphertext_len(len)).unwrap_or(0));
-    let chunks = chunks_of(plaintext);
-    let count = chunks.len();
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        let nonce = nonce(index, index + 1 == count);
-        // Sealed where it lies in the blob: no buffer per chunk. Encrypting in memory cannot
-        // fail but for a plaintext over ChaCha20's 256 GiB limit, and a chunk is 64 KiB.
-        let start = ciphertext.len();
-        ciphertext.extend_from_slice(chunk);
-        let buffer = &mut ciphertext[start..];
-        if let Ok(tag) = cipher.encrypt_inout_detached(&nonce, b"", buffer.into()) {
-            ciphertext.extend_from_slice(&tag);
-        }
-    }
+    sealer.feed(plaintext, &mut ciphertext);
+    sealer.seal_if_whole(&mut ciphertext);
     SealedFile {
         ciphertext,
-        sha256: sha256(plaintext),
+        sha256: sealer.hasher.finalize().into(),
     }
+}
+
+/// A file sealed as it is read: each chunk is encrypted and hashed as soon as all of it has
+/// been read, so the sender never holds the whole file in memory, and the work comes in many
+/// calls (a browser's engine optimises a function that is called often, not one long call).
+pub struct FileSealer {
+    cipher: ChaCha20Poly1305,
+    size: u64,
+    /// Bytes given so far.
+    given: u64,
+    /// Chunks the blob holds, and the index of the one being read.
+    count: u64,
+    index: u64,
+    /// The chunk being read, so far.
+    held: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl std::fmt::Debug for FileSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSealer")
+            .field("size", &self.size)
+            .field("given", &self.given)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSealer {
+    /// Seals a file of `size` bytes under `key`.
+    pub fn new(key: &FileKey, size: u64) -> FileSealer {
+        FileSealer {
+            cipher: ChaCha20Poly1305::new((&key.0).into()),
+            size,
+            given: 0,
+            count: chunk_count(size),
+            index: 0,
+            held: Vec::new(),
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The file's next bytes; answers the blob's bytes for every chunk now whole. More bytes
+    /// than the file's size is [`FileError::WrongLength`] (the file changed while read).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<u8>, FileError> {
+        self.given = self
+            .given
+            .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+        if self.given > self.size {
+            return Err(FileError::WrongLength);
+        }
+        let mut sealed = Vec::new();
+        self.feed(bytes, &mut sealed);
+        Ok(sealed)
+    }
+
+    /// The blob's last bytes and the file's SHA-256, once all `size` bytes were given.
+    pub fn finish(mut self) -> Result<(Vec<u8>, [u8; 32]), FileError> {
+        let mut sealed = Vec::new();
+        // An empty file is one empty chunk, whole before any byte is given.
+        self.seal_if_whole(&mut sealed);
+        if self.index != self.count {
+            return Err(FileError::WrongLength);
+        }
+        Ok((sealed, self.hasher.finalize().into()))
+    }
+
+    /// Takes `bytes` (no more than the file has left), sealing onto `sealed` each chunk they
+    /// make whole.
+    fn feed(&mut self, mut bytes: &[u8], sealed: &mut Vec<u8>) {
+        while !bytes.is_empty() {
+            let wanted = self.plain_len(self.index) - self.held.len();
+            let (now, rest) = bytes.split_at(wanted.min(bytes.len()));
+            self.held.extend_from_slice(now);
+            bytes = rest;
+            self.seal_if_whole(sealed);
+        }
+    }
+
+    /// How many bytes of the file chunk `index` holds.
+    fn plain_len(&self, index: u64) -> usize {
+        let plain = if index + 1 >= self.count {
+            self.size.saturating_sub(index * CHUNK_PLAIN_BYTES)
+        } else {
+            CHUNK_PLAIN_BYTES
+        };
+        usize::try_from(plain).unwrap_or(usize::MAX)
+    }
+
+    /// Seals the chunk held onto `sealed` if all of it is here.
+    fn seal_if_whole(&mut self, sealed: &mut Vec<u8>) {
+        if self.index == self.count || self.held.len() != self.plain_len(self.index) {
+            return;
+        }
+        let index = usize::try_from(self.index).unwrap_or(usize::MAX);
+        let nonce = nonce(index, self.index + 1 == self.count);
+        self.hasher.update(&self.held);
+        // Sealed where it lies in the blob: no buffer per chunk. Encrypting in memory cannot
+        // fail but for a plaintext over ChaCha20's 256 GiB limit, and a chunk is 64 KiB.
+        let start = sealed.len();
+        sealed.extend_from_slice(&self.held);
+        let buffer = &mut sealed[start..];
+        if let Ok(tag) = self
+            .cipher
+            .encrypt_inout_detached(&nonce, b"", buffer.into())
+        {
+            sealed.extend_from_slice(&tag);
+        }
+        self.held.clear();
+        self.index += 1;
+    }
+}
+
+/// How many chunks a file of `size` bytes is sealed in: at least one, so an empty file is
+/// one (empty, last) chunk.
+fn chunk_count(size: u64) -> u64 {
+    size.div_ceil(CHUNK_PLAIN_BYTES).max(1)
 }
 
 /// Decrypts a downloaded blob of a file of `size` bytes and checks it against `sha256`.
@@ -113,7 +221,7 @@ impl FileOpener {
             cipher: ChaCha20Poly1305::new((&key.0).into()),
             size,
             sha256_expected: *sha256_expected,
-            count: size.div_ceil(CHUNK_PLAIN_BYTES).max(1),
+            count: chunk_count(size),
             index: 0,
             held: Vec::new(),
             hasher: Sha256::new(),
@@ -173,16 +281,6 @@ impl FileOpener {
         self.index += 1;
         Ok(())
     }
-}
-
-/// The plaintext's chunks: at least one, so an empty file is sealed as one (empty, last) chunk.
-fn chunks_of(plaintext: &[u8]) -> Vec<&[u8]> {
-    if plaintext.is_empty() {
-        return vec![plaintext];
-    }
-    plaintext
-        .chunks(usize::try_from(CHUNK_PLAIN_BYTES).unwrap_or(usize::MAX))
-        .collect()
 }
 
 fn nonce(index: usize, last: bool) -> Nonce {
@@ -290,6 +388,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_file_sealed_as_it_is_read_in_pieces_of_any_size_is_the_same_blob() {
+        for len in sizes() {
+            let plaintext = file(len);
+            let whole = seal(&KEY, &plaintext);
+            for piece in [1, 7, 4096, CHUNK_PLAIN_BYTES as usize + 3] {
+                let mut sealer = FileSealer::new(&KEY, len as u64);
+                let mut ciphertext = Vec::new();
+                for part in plaintext.chunks(piece) {
+                    ciphertext.extend(sealer.push(part).expect("within the size"));
+                }
+                let (tail, sha256) = sealer.finish().expect("every byte given");
+                ciphertext.extend(tail);
+                assert_eq!(ciphertext, whole.ciphertext, "{len} bytes in {piece}s");
+                assert_eq!(sha256, whole.sha256, "{len} bytes in {piece}s");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_that_grew_or_shrank_while_read_is_not_sealed() {
+        let mut sealer = FileSealer::new(&KEY, 10);
+        assert!(sealer.push(&[1; 10]).is_ok());
+        assert_eq!(sealer.push(&[1]), Err(FileError::WrongLength));
+        let mut sealer = FileSealer::new(&KEY, 10);
+        assert!(sealer.push(&[1; 9]).is_ok());
+        assert_eq!(sealer.finish(), Err(FileError::WrongLength));
     }
 
     #[test]

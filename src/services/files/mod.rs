@@ -1,7 +1,7 @@
 //! Photos and files: what the worker does with the bytes the engine never touches.
 //!
-//! Sending: the page hands over a `File`; here it is read, a photo gets its thumbnail
-//! ([`preview`]), the bytes are sealed with a fresh key (`merpati_core::files`), the
+//! Sending: the page hands over a `File`; here a photo gets its thumbnail ([`preview`]), the
+//! file is read and sealed a slice at a time with a fresh key (`merpati_core::files`), the
 //! ciphertext is kept in the browser's database, and only then does the message enter the
 //! outbox (`Engine::send_attachment`), so a reload finds both. Every upload the outbox waits
 //! for runs here ([`upload`]) — started by [`Files::keep_running`] after every change, so one
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use merpati_bridge::{DownloadState, Update};
-use merpati_core::files;
+use merpati_core::files::FileSealer;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{Attachment, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES};
 use merpati_protocol::{BlobId, ChatId, ClientMsgId};
@@ -31,6 +31,11 @@ use crate::services::clock;
 use crate::services::connection::Client;
 pub(crate) use http::origin_of;
 use upload::{Ended, Upload};
+
+/// How much of a file is read (and sealed) at a time when sending it: few reads through the
+/// browser's file reader, yet the worker never holds a whole large file (a wasm memory that
+/// grew for one never shrinks again).
+const READ_SLICE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// An upload running on this page.
 struct Running {
@@ -98,17 +103,10 @@ impl Files {
         }
         let store = client.store().ok_or_else(|| t(Text::SomethingWentWrong))?;
         let preview = preview::of(&file).await;
-        let buffer = JsFuture::from(file.array_buffer())
-            .await
-            .map_err(|_| t(Text::FileUnreadable))?;
-        let plaintext = js_sys::Uint8Array::new(&buffer).to_vec();
         let random = |_| t(Text::SomethingWentWrong);
         let key = FileKey(merpati_core::crypto::random_bytes().map_err(random)?);
         let blob = BlobId(merpati_core::crypto::random_bytes().map_err(random)?);
-        let sealed = files::seal(&key, &plaintext);
-        drop(plaintext);
-        let ciphertext = bytes_blob(&sealed.ciphertext)?;
-        drop(sealed.ciphertext);
+        let (ciphertext, sha256) = seal_file(&file, &key, size).await?;
         store
             .put_upload(blob, &ciphertext)
             .await
@@ -116,7 +114,7 @@ impl Files {
         let attachment = Attachment {
             blob,
             key,
-            sha256: sealed.sha256,
+            sha256,
             name: short_name(&file.name()),
             media_type: Some(file.type_())
                 .filter(|kind| kind.len() <= MAX_MEDIA_TYPE_BYTES)
@@ -276,7 +274,38 @@ fn short_name(name: &str) -> String {
     }
 }
 
-fn bytes_blob(bytes: &[u8]) -> Result<web_sys::Blob, String> {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|_| t(Text::SomethingWentWrong))
+/// Reads `file` a slice at a time and seals it as it comes (`FileSealer`): the worker holds a
+/// slice, not the file, and the sealed slices gather in a browser `Blob`. Answers that
+/// ciphertext and the file's SHA-256; words if the file cannot be read (or changed while
+/// read).
+async fn seal_file(
+    file: &web_sys::File,
+    key: &FileKey,
+    size: u64,
+) -> Result<(web_sys::Blob, [u8; 32]), String> {
+    let unreadable = |_| t(Text::FileUnreadable);
+    let mut sealer = FileSealer::new(key, size);
+    let sealed = js_sys::Array::new();
+    let mut slice = Vec::new();
+    let mut offset = 0;
+    while offset < size {
+        let end = (offset + READ_SLICE_BYTES).min(size);
+        let part = file
+            .slice_with_f64_and_f64(offset as f64, end as f64)
+            .map_err(unreadable)?;
+        let buffer = JsFuture::from(part.array_buffer())
+            .await
+            .map_err(unreadable)?;
+        let bytes = js_sys::Uint8Array::new(&buffer);
+        slice.resize(bytes.length() as usize, 0);
+        bytes.copy_to(&mut slice);
+        let ciphertext = sealer.push(&slice).map_err(|_| t(Text::FileUnreadable))?;
+        sealed.push(&js_sys::Uint8Array::from(ciphertext.as_slice()));
+        offset = end;
+    }
+    let (tail, sha256) = sealer.finish().map_err(|_| t(Text::FileUnreadable))?;
+    sealed.push(&js_sys::Uint8Array::from(tail.as_slice()));
+    let ciphertext = web_sys::Blob::new_with_u8_array_sequence(&sealed)
+        .map_err(|_| t(Text::SomethingWentWrong))?;
+    Ok((ciphertext, sha256))
 }
