@@ -257,8 +257,11 @@ async fn a_photo_is_answered_and_reacted_to_but_not_edited_or_forwarded() {
     assert!(find_all(&menu, "message-forward").is_empty());
 }
 
-#[wasm_bindgen_test]
-async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragged_over() {
+/// A chat view whose file actions note the names of the files sent; the chat's element.
+async fn chat_noting_files_sent() -> (
+    web_sys::Element,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use merpati_page::views::chat_view::ChatView;
     use std::sync::{Arc, Mutex, PoisonError};
 
@@ -273,7 +276,7 @@ async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragg
         ..recorded_actions().actions
     };
     let root = container();
-    let _handle = mount_to(root.clone(), move || {
+    let handle = mount_to(root.clone(), move || {
         provide_context(actions);
         view! {
             <ChatView
@@ -287,16 +290,30 @@ async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragg
             />
         }
     });
+    handle.forget();
     leptos::task::tick().await;
     let section = root
         .query_selector(".chat-view")
         .expect("a query")
         .expect("the chat");
+    (section, names)
+}
 
+/// A data transfer holding one small text file named `name`.
+fn holding_a_file(name: &str) -> web_sys::DataTransfer {
     let transfer = web_sys::DataTransfer::new().expect("a data transfer");
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&b"jam tujuh"[..]));
-    let file = web_sys::File::new_with_u8_array_sequence(&parts, "catatan.txt").expect("a file");
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, name).expect("a file");
     transfer.items().add_with_file(&file).expect("added");
+    transfer
+}
+
+#[wasm_bindgen_test]
+async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragged_over() {
+    use std::sync::PoisonError;
+
+    let (section, names) = chat_noting_files_sent().await;
+    let transfer = holding_a_file("catatan.txt");
     let drag = |kind: &str| {
         let init = web_sys::DragEventInit::new();
         init.set_bubbles(true);
@@ -314,5 +331,44 @@ async fn files_dropped_onto_the_chat_are_sent_and_the_chat_is_marked_while_dragg
     assert_eq!(
         names.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         vec!["catatan.txt".to_owned()]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_file_pasted_into_the_chat_is_sent_and_pasted_text_is_left_to_the_message_box() {
+    use std::sync::PoisonError;
+
+    let (section, names) = chat_noting_files_sent().await;
+    let paste = |transfer: &web_sys::DataTransfer| {
+        let init = web_sys::ClipboardEventInit::new();
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        init.set_clipboard_data(Some(transfer));
+        let event =
+            web_sys::ClipboardEvent::new_with_event_init_dict("paste", &init).expect("an event");
+        section.dispatch_event(&event).expect("dispatched")
+    };
+
+    let text = web_sys::DataTransfer::new().expect("a data transfer");
+    text.set_data("text/plain", "sampai jumpa")
+        .expect("text set");
+    assert!(
+        paste(&text),
+        "pasted text is not taken from the message box"
+    );
+    assert!(
+        names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    );
+
+    assert!(
+        !paste(&holding_a_file("struk.txt")),
+        "a pasted file is taken, not pasted as its name"
+    );
+    assert_eq!(
+        names.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+        vec!["struk.txt".to_owned()]
     );
 }
