@@ -8,6 +8,8 @@
 #                               (twiggy, perf, ss, python3)
 #   scripts/tools.sh --fuzz     also cargo-fuzz (run on the stable toolchain, see scripts/fuzz)
 #   scripts/tools.sh --deny     also cargo-deny (supply-chain checks, see scripts/deny)
+#   scripts/tools.sh --services also PostgreSQL's programs, for the tests that start a
+#                               cluster of their own (merpati_testkit::PostgresProcess)
 # Flags combine: `scripts/tools.sh --browser --bench`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,13 +48,14 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
   npm install --global --no-fund --no-audit "binaryen@$WASM_OPT_VERSION.0.0"
 fi
 
-want_browser=false want_bench=false want_fuzz=false want_deny=false
+want_browser=false want_bench=false want_fuzz=false want_deny=false want_services=false
 for flag in "$@"; do
   case "$flag" in
     --browser) want_browser=true ;;
     --bench) want_bench=true ;;
     --fuzz) want_fuzz=true ;;
     --deny) want_deny=true ;;
+    --services) want_services=true ;;
     *) echo "tools.sh: unknown flag $flag" >&2; exit 2 ;;
   esac
 done
@@ -68,6 +71,10 @@ if $want_bench; then
   apt_want perf linux-perf
   apt_want ss iproute2
   apt_want python3 python3
+fi
+# PostgreSQL 15 (the programs only: tests start clusters of their own, never the service).
+if $want_services && ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+  missing_packages+=(postgresql-15)
 fi
 if ((${#missing_packages[@]})); then
   say "installing ${missing_packages[*]} (Debian packages)"

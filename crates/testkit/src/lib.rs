@@ -15,12 +15,15 @@
 //! - [`sign_in`]: the `Authenticate` frame for each way in, with the challenge signed in one
 //!   place.
 //! - [`http`]: a minimal HTTP/1.1 request (any method, a body) and the server's `/metrics`.
+//! - [`postgres_process`]: a PostgreSQL cluster of the test's own as a child process — a
+//!   fresh `initdb` in a temporary directory, killed with SIGKILL, stopped, started again.
 //! - [`poll`]: waiting for a condition, with a bound.
 //! - [`clock`] and [`random`]: the time as the benchmarks stamp it, and random bytes.
 
 pub mod clock;
 pub mod http;
 pub mod poll;
+pub mod postgres_process;
 pub mod random;
 pub mod raw_client;
 pub mod server_process;
@@ -28,6 +31,7 @@ pub mod sign_in;
 
 use std::time::Duration;
 
+pub use postgres_process::PostgresProcess;
 pub use raw_client::{ConnectOptions, Endpoint, RawClient, SourceAddress, SplitSocket};
 pub use server_process::{ServerOptions, ServerProcess};
 pub use sign_in::SignIn;
