@@ -8,8 +8,9 @@
 #                               (twiggy, perf, ss, python3)
 #   scripts/tools.sh --fuzz     also cargo-fuzz (run on the stable toolchain, see scripts/fuzz)
 #   scripts/tools.sh --deny     also cargo-deny (supply-chain checks, see scripts/deny)
-#   scripts/tools.sh --services also PostgreSQL's programs, for the tests that start a
-#                               cluster of their own (merpati_testkit::PostgresProcess)
+#   scripts/tools.sh --services also PostgreSQL's programs and nats-server, for the tests
+#                               that start servers of their own (merpati_testkit's
+#                               PostgresProcess and NatsProcess; never the machine's services)
 # Flags combine: `scripts/tools.sh --browser --bench`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -72,9 +73,10 @@ if $want_bench; then
   apt_want ss iproute2
   apt_want python3 python3
 fi
-# PostgreSQL 15 (the programs only: tests start clusters of their own, never the service).
-if $want_services && ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
-  missing_packages+=(postgresql-15)
+# PostgreSQL 15 and NATS (the programs: tests start servers of their own, never the services).
+if $want_services; then
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing_packages+=(postgresql-15)
+  [[ -x /usr/sbin/nats-server || -x /usr/bin/nats-server ]] || missing_packages+=(nats-server)
 fi
 if ((${#missing_packages[@]})); then
   say "installing ${missing_packages[*]} (Debian packages)"

@@ -17,11 +17,14 @@
 //! - [`http`]: a minimal HTTP/1.1 request (any method, a body) and the server's `/metrics`.
 //! - [`postgres_process`]: a PostgreSQL cluster of the test's own as a child process — a
 //!   fresh `initdb` in a temporary directory, killed with SIGKILL, stopped, started again.
+//! - [`nats_process`]: a NATS server of the test's own — killed, paused (SIGSTOP), resumed,
+//!   started again.
 //! - [`poll`]: waiting for a condition, with a bound.
 //! - [`clock`] and [`random`]: the time as the benchmarks stamp it, and random bytes.
 
 pub mod clock;
 pub mod http;
+pub mod nats_process;
 pub mod poll;
 pub mod postgres_process;
 pub mod random;
@@ -31,6 +34,7 @@ pub mod sign_in;
 
 use std::time::Duration;
 
+pub use nats_process::NatsProcess;
 pub use postgres_process::PostgresProcess;
 pub use raw_client::{ConnectOptions, Endpoint, RawClient, SourceAddress, SplitSocket};
 pub use server_process::{ServerOptions, ServerProcess};
