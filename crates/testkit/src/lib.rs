@@ -82,8 +82,9 @@ pub enum Error {
     /// The server process could not be found, started or stopped.
     #[error("merpati-server: {0}")]
     Server(String),
-    /// The server process exited before it answered (its stderr says why).
-    #[error("merpati-server exited at start: {0}")]
+    /// A server process (Merpati's, PostgreSQL, NATS) exited before it answered (its stderr
+    /// says why).
+    #[error("the server process exited at start ({0}); its stderr says why")]
     ExitedAtStart(std::process::ExitStatus),
     /// An HTTP answer that is not one.
     #[error("HTTP: {0}")]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use crate::Error;
-use crate::poll::poll_until;
+use crate::poll::until_child_ready;
 
 /// How long a start may take until the port greets a client.
 pub const NATS_START_PATIENCE: Duration = Duration::from_secs(30);
@@ -79,25 +79,20 @@ impl NatsProcess {
         }
         let child = Command::new(&self.bin)
             .args(["--addr", "127.0.0.1", "--port", &self.port.to_string()])
+            // It logs every start and client at info level, the lowest it has: not into
+            // the tests' output. A start that fails says so by its exit.
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()?;
-        self.child = Some(child);
-        let (port, child) = (self.port, &mut self.child);
-        let started = poll_until("nats-server to greet a client", NATS_START_PATIENCE, || {
-            let exited = child
-                .as_mut()
-                .and_then(|child| child.try_wait().ok().flatten());
-            async move {
-                if let Some(status) = exited {
-                    return Some(Err(Error::Server(format!(
-                        "nats-server exited at start ({status}); its log is on stderr"
-                    ))));
-                }
-                greets(port).await.then_some(Ok(()))
-            }
-        })
-        .await
-        .and_then(|started| started);
+        let port = self.port;
+        let child = self.child.insert(child);
+        let started = until_child_ready(
+            "nats-server to greet a client",
+            NATS_START_PATIENCE,
+            child,
+            || greets(port),
+        )
+        .await;
         if started.is_err() {
             let _ = self.kill();
         }

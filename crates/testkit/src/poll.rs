@@ -32,3 +32,30 @@ where
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
+
+/// Waits until `ready` says a freshly started `child` serves; fails at once with
+/// [`Error::ExitedAtStart`] if it exits first, and with [`Error::TimedOut`] naming `what`
+/// once `patience` has passed. What every launcher of the kit waits with.
+pub async fn until_child_ready<F, Fut>(
+    what: &str,
+    patience: Duration,
+    child: &mut std::process::Child,
+    mut ready: F,
+) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    poll_until(what, patience, || {
+        let exited = child.try_wait();
+        let check = ready();
+        async move {
+            match exited {
+                Ok(Some(status)) => Some(Err(Error::ExitedAtStart(status))),
+                Err(error) => Some(Err(Error::Io(error))),
+                Ok(None) => check.await.then_some(Ok(())),
+            }
+        }
+    })
+    .await?
+}

@@ -3,7 +3,8 @@
 //! never the machine's own PostgreSQL service, which is not running here. Killed with SIGKILL
 //! (no shutdown: what a crash leaves), stopped with SIGINT (PostgreSQL's fast shutdown) and
 //! started again on the same files and port. A start returns once `pg_isready` says the
-//! server accepts connections, never after a fixed sleep; the files are removed on drop.
+//! server accepts connections, never after a fixed sleep; the files are removed on drop. The
+//! server's log goes to a file beside them, quoted when a start fails.
 //!
 //! PostgreSQL refuses to run as root, and tests here run as root: then the cluster's files
 //! belong to the `postgres` user and `initdb` and `postgres` run as that user (the process
@@ -23,7 +24,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::Error;
-use crate::poll::poll_until;
+use crate::poll::{poll_until, until_child_ready};
 
 /// How long a start (or a recovery after a SIGKILL) may take until connections are accepted.
 pub const PG_START_PATIENCE: Duration = Duration::from_secs(60);
@@ -116,39 +117,50 @@ impl PostgresProcess {
             // A group of its own, so a kill takes the server's every process at once.
             .process_group(0)
             .stdout(Stdio::null())
+            // Its log goes to a file beside the cluster, not into the tests' output; a start
+            // that fails quotes it.
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(self.log())?,
+            )
             .spawn()?;
-        self.child = Some(child);
         let (bin, port) = (self.bin.clone(), self.port);
-        let child = &mut self.child;
-        let started = poll_until(
+        let child = self.child.insert(child);
+        let started = until_child_ready(
             "PostgreSQL to accept connections",
             PG_START_PATIENCE,
+            child,
             || {
-                let exited = child
-                    .as_mut()
-                    .and_then(|child| child.try_wait().ok().flatten());
-                let ready = exited.is_none()
-                    && Command::new(bin.join("pg_isready"))
-                        .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-                        .status()
-                        .is_ok_and(|status| status.success());
-                async move {
-                    match exited {
-                        Some(status) => Some(Err(Error::Server(format!(
-                            "PostgreSQL exited at start ({status}); its log is on stderr"
-                        )))),
-                        None => ready.then_some(Ok(())),
-                    }
-                }
+                let ready = Command::new(bin.join("pg_isready"))
+                    .args([
+                        "-q",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        PG_USER,
+                        "-p",
+                        &port.to_string(),
+                    ])
+                    .status()
+                    .is_ok_and(|status| status.success());
+                std::future::ready(ready)
             },
         )
-        .await
-        .and_then(|started| started);
-        if started.is_err() {
+        .await;
+        if let Err(error) = started {
             // Timed out or exited: nothing of this start may stay behind.
             let _ = self.kill();
+            let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(Error::Server(format!(
+                "PostgreSQL did not start: {error}; its log ends:\n{}",
+                tail.join("\n")
+            )));
         }
-        started
+        Ok(())
     }
 
     /// Kills the server with SIGKILL: no shutdown, no checkpoint; only what was committed
@@ -190,6 +202,13 @@ impl Drop for PostgresProcess {
     fn drop(&mut self) {
         // A test that ended early must not leave a server behind; the files go after.
         let _ = self.kill();
+    }
+}
+
+impl PostgresProcess {
+    /// The server's log, beside the cluster's files.
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("postgres.log")
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::poll::poll_until;
+use crate::poll::{poll_until, until_child_ready};
 use crate::raw_client::Endpoint;
 use crate::{Error, http};
 
@@ -360,17 +360,7 @@ impl ServerProcess {
             .as_mut()
             .ok_or_else(|| Error::Server("not started".to_owned()))?;
         let what = format!("the server to answer on {addr}");
-        poll_until(&what, START_PATIENCE, || {
-            let exited = child.try_wait();
-            async move {
-                match exited {
-                    Ok(Some(status)) => Some(Err(Error::ExitedAtStart(status))),
-                    Err(error) => Some(Err(Error::Io(error))),
-                    Ok(None) => answers(addr, ready).await.then_some(Ok(())),
-                }
-            }
-        })
-        .await?
+        until_child_ready(&what, START_PATIENCE, child, || answers(addr, ready)).await
     }
 }
 
