@@ -183,14 +183,17 @@ pub fn open(
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, FileError> {
     let mut opener = FileOpener::new(key, size, sha256_expected);
-    opener.push(ciphertext)?;
-    opener.finish()
+    let plaintext = opener.push(ciphertext)?;
+    opener.finish()?;
+    Ok(plaintext)
 }
 
 /// A file opened as its blob arrives: each chunk is decrypted and hashed as soon as all of it
 /// is here, so a download's decryption overlaps its transfer and little is left to do after
-/// the last byte. Refuses as early as it can tell: a changed chunk at once, a blob longer
-/// than the file's at the first byte too many.
+/// the last byte, and the opened bytes are handed back as they come (the caller keeps them
+/// outside its own memory). Refuses as early as it can tell: a changed chunk at once, a blob
+/// longer than the file's at the first byte too many. Nothing it handed back is the file
+/// until [`FileOpener::finish`] says the whole checks out.
 pub struct FileOpener {
     cipher: ChaCha20Poly1305,
     size: u64,
@@ -201,7 +204,6 @@ pub struct FileOpener {
     /// The arriving chunk's bytes so far.
     held: Vec<u8>,
     hasher: Sha256,
-    plaintext: Vec<u8>,
 }
 
 impl std::fmt::Debug for FileOpener {
@@ -225,12 +227,13 @@ impl FileOpener {
             index: 0,
             held: Vec::new(),
             hasher: Sha256::new(),
-            plaintext: Vec::with_capacity(usize::try_from(size).unwrap_or(0)),
         }
     }
 
-    /// The next bytes of the blob, as they came.
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), FileError> {
+    /// The next bytes of the blob, as they came; answers the file's bytes of every chunk they
+    /// made whole.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<u8>, FileError> {
+        let mut opened = Vec::new();
         while !bytes.is_empty() {
             if self.index == self.count {
                 return Err(FileError::WrongLength);
@@ -241,21 +244,22 @@ impl FileOpener {
             self.held.extend_from_slice(now);
             bytes = rest;
             if self.held.len() == sealed_len {
-                self.open_held()?;
+                self.open_held(&mut opened)?;
             }
         }
-        Ok(())
+        Ok(opened)
     }
 
-    /// The file, once every byte of the blob has come and the whole checks out.
-    pub fn finish(self) -> Result<Vec<u8>, FileError> {
+    /// Whether the bytes handed back are the file: every byte of the blob has come and the
+    /// whole has the hash the message names.
+    pub fn finish(self) -> Result<(), FileError> {
         if self.index != self.count {
             return Err(FileError::WrongLength);
         }
         if <[u8; 32]>::from(self.hasher.finalize()) != self.sha256_expected {
             return Err(FileError::WrongHash);
         }
-        Ok(self.plaintext)
+        Ok(())
     }
 
     /// How many bytes chunk `index` takes in the blob.
@@ -268,15 +272,15 @@ impl FileOpener {
         usize::try_from(plain + CHUNK_TAG_BYTES).unwrap_or(usize::MAX)
     }
 
-    /// Decrypts the chunk now held whole, in place, and keeps its plaintext.
-    fn open_held(&mut self) -> Result<(), FileError> {
+    /// Decrypts the chunk now held whole, in place, onto `opened`.
+    fn open_held(&mut self, opened: &mut Vec<u8>) -> Result<(), FileError> {
         let index = usize::try_from(self.index).unwrap_or(usize::MAX);
         let last = self.index + 1 == self.count;
         self.cipher
             .decrypt_in_place(&nonce(index, last), b"", &mut self.held)
             .map_err(|_| FileError::Tampered)?;
         self.hasher.update(&self.held);
-        self.plaintext.extend_from_slice(&self.held);
+        opened.extend_from_slice(&self.held);
         self.held.clear();
         self.index += 1;
         Ok(())
@@ -378,14 +382,12 @@ mod tests {
             let sealed = seal(&KEY, &plaintext);
             for piece in [1, 7, 16, 4096, CHUNK_PLAIN_BYTES as usize + 3] {
                 let mut opener = FileOpener::new(&KEY, len as u64, &sealed.sha256);
+                let mut opened = Vec::new();
                 for part in sealed.ciphertext.chunks(piece) {
-                    assert_eq!(opener.push(part), Ok(()), "{len} bytes in {piece}s");
+                    opened.extend(opener.push(part).expect("opens"));
                 }
-                assert_eq!(
-                    opener.finish(),
-                    Ok(plaintext.clone()),
-                    "{len} bytes in {piece}s"
-                );
+                assert_eq!(opener.finish(), Ok(()), "{len} bytes in {piece}s");
+                assert_eq!(opened, plaintext, "{len} bytes in {piece}s");
             }
         }
     }
@@ -436,7 +438,7 @@ mod tests {
         );
 
         let mut opener = FileOpener::new(&KEY, size, &sealed.sha256);
-        assert_eq!(opener.push(&sealed.ciphertext), Ok(()));
+        assert_eq!(opener.push(&sealed.ciphertext), Ok(plaintext));
         assert_eq!(opener.push(&[0]), Err(FileError::WrongLength));
     }
 

@@ -28,22 +28,25 @@ pub(super) async fn fetch_file(
         })?;
     let total = ciphertext_len(attachment.size);
     let mut opener = FileOpener::new(&attachment.key, attachment.size, &attachment.sha256);
-    read_body(&response, total, &mut opener, progress).await?;
-    // Cut short, changed or not the file named: all mean this is not the file that was sent.
-    let plaintext = opener.finish().map_err(|_| t(Text::FileChanged))?;
+    let opened = js_sys::Array::new();
+    read_body(&response, total, &mut opener, &opened, progress).await?;
+    // Cut short, changed or not the file named: all mean this is not the file that was sent,
+    // and what was opened of it is let go.
+    opener.finish().map_err(|_| t(Text::FileChanged))?;
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(&attachment.media_type);
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(plaintext.as_slice()));
-    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&opened, &options)
         .map_err(|_| t(Text::DownloadFailed))
 }
 
-/// Reads a response's body into `opener` as it streams in, telling `progress` at each
-/// percent. Answers words if the body breaks off or is not the file's.
+/// Reads a response's body into `opener` as it streams in, gathering what it opens in
+/// `opened` (browser memory, not the worker's), and telling `progress` at each percent.
+/// Answers words if the body breaks off or is not the file's.
 async fn read_body(
     response: &web_sys::Response,
     total: u64,
     opener: &mut FileOpener,
+    opened: &js_sys::Array,
     progress: impl Fn(u64, u64),
 ) -> Result<(), String> {
     let failed = |_| t(Text::DownloadFailed);
@@ -65,9 +68,12 @@ async fn read_body(
         let part = value.unchecked_into::<js_sys::Uint8Array>();
         part_bytes.resize(part.length() as usize, 0);
         part.copy_to(&mut part_bytes);
-        if opener.push(&part_bytes).is_err() {
+        let Ok(plaintext) = opener.push(&part_bytes) else {
             let _ = reader.cancel();
             return Err(t(Text::FileChanged));
+        };
+        if !plaintext.is_empty() {
+            opened.push(&js_sys::Uint8Array::from(plaintext.as_slice()));
         }
         done += part_bytes.len() as u64;
         if done.saturating_sub(told) * 100 >= total.max(1) || done >= total {
