@@ -137,12 +137,7 @@ impl FileSealer {
 
     /// How many bytes of the file chunk `index` holds.
     fn plain_len(&self, index: u64) -> usize {
-        let plain = if index + 1 >= self.count {
-            self.size.saturating_sub(index * CHUNK_PLAIN_BYTES)
-        } else {
-            CHUNK_PLAIN_BYTES
-        };
-        usize::try_from(plain).unwrap_or(usize::MAX)
+        usize::try_from(chunk_plain_len(self.size, index)).unwrap_or(usize::MAX)
     }
 
     /// Seals the chunk held onto `sealed` if all of it is here.
@@ -173,6 +168,16 @@ impl FileSealer {
 /// one (empty, last) chunk.
 fn chunk_count(size: u64) -> u64 {
     size.div_ceil(CHUNK_PLAIN_BYTES).max(1)
+}
+
+/// How many bytes of a file of `size` bytes chunk `index` holds: a whole chunk's, but for the
+/// last, which holds the rest (none for an empty file).
+fn chunk_plain_len(size: u64, index: u64) -> u64 {
+    if index + 1 >= chunk_count(size) {
+        size.saturating_sub(index * CHUNK_PLAIN_BYTES)
+    } else {
+        CHUNK_PLAIN_BYTES
+    }
 }
 
 /// Decrypts a downloaded blob of a file of `size` bytes and checks it against `sha256`.
@@ -264,12 +269,7 @@ impl FileOpener {
 
     /// How many bytes chunk `index` takes in the blob.
     fn sealed_len(&self, index: u64) -> usize {
-        let plain = if index + 1 == self.count {
-            self.size - index * CHUNK_PLAIN_BYTES
-        } else {
-            CHUNK_PLAIN_BYTES
-        };
-        usize::try_from(plain + CHUNK_TAG_BYTES).unwrap_or(usize::MAX)
+        usize::try_from(chunk_plain_len(self.size, index) + CHUNK_TAG_BYTES).unwrap_or(usize::MAX)
     }
 
     /// Decrypts the chunk now held whole, in place, onto `opened`.
