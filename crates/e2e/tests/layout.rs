@@ -79,6 +79,9 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     // Settings closed (they lie over the chat's header), back to the list.
     phone.click("settings").await?;
     phone.click("chat-back").await?;
+    // The chat list's rows are in the page (hidden) while a chat is open, so finding one proves
+    // nothing; the screen has switched once the worker's view says no chat is open.
+    phone.find_css(".main-screen:not(.chat-open)").await?;
     phone
         .find_css(".sidebar [data-testid=\"chat-list-item\"]")
         .await?;
