@@ -21,6 +21,9 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or could not be reached (the PostgreSQL backend).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// Reading or writing a file or socket failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

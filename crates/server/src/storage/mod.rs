@@ -20,6 +20,7 @@
 mod blobs;
 mod conversation;
 mod directory;
+pub(crate) mod postgres;
 mod readers;
 mod schema;
 mod snapshot;
