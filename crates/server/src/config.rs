@@ -41,7 +41,14 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
-    /// How hard each commit is pushed to disk before messages in it are acknowledged.
+    /// A PostgreSQL database to keep the state in instead of SQLite, shared with the other
+    /// server processes given the same one (a libpq connection string or URL, such as
+    /// `postgresql://merpati@db.internal/merpati`). Unset: SQLite in the data directory.
+    #[arg(long = "database-url", env = "MERPATI_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// How hard each commit is pushed to disk before messages in it are acknowledged
+    /// (SQLite; PostgreSQL commits with its own `synchronous_commit`, which must stay `on`).
     #[arg(long, env = "MERPATI_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
 
@@ -157,6 +164,7 @@ impl Config {
             data: data.into(),
             web_root: web_root.into(),
             allowed_origins: Vec::new(),
+            database_url: None,
             durability: Durability::Full,
             max_connections: 19_000,
             max_connections_per_address: 256,

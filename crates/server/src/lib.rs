@@ -151,10 +151,16 @@ pub async fn run(
             config.metrics_addr
         ))
     })?;
-    let data = config.data.clone();
-    let durability = config.durability;
-    let (storage, writer) =
-        tokio::task::spawn_blocking(move || Storage::open(&data, durability)).await??;
+    let (storage, writer) = match &config.database_url {
+        Some(url) => (Storage::open_postgres(url).await?, None),
+        None => {
+            let data = config.data.clone();
+            let durability = config.durability;
+            let (storage, writer) =
+                tokio::task::spawn_blocking(move || Storage::open(&data, durability)).await??;
+            (storage, Some(writer))
+        }
+    };
 
     if !config.web_root.join("index.html").is_file() {
         tracing::warn!(
@@ -164,7 +170,7 @@ pub async fn run(
     }
 
     let counters = Arc::new(Counters::default());
-    let metrics = Arc::new(Metrics::new(Arc::clone(&counters), writer.stats()));
+    let metrics = Arc::new(Metrics::new(Arc::clone(&counters), storage.stats()));
     let open_connections = accept::OpenConnections::new(Arc::clone(&counters));
     let stop = Shutdown::new();
     let blobs = Arc::new(BlobStore::open(
@@ -233,12 +239,14 @@ pub async fn run(
     if let Err(error) = blob_cleanup.await {
         tracing::warn!(%error, "the blob cleanup task failed");
     }
-    let writer = tokio::task::spawn_blocking(move || writer.join());
-    if tokio::time::timeout(WRITER_STOPS_WITHIN, writer)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the storage writer did not stop in time");
+    if let Some(writer) = writer {
+        let writer = tokio::task::spawn_blocking(move || writer.join());
+        if tokio::time::timeout(WRITER_STOPS_WITHIN, writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the storage writer did not stop in time");
+        }
     }
     match metrics_served.await {
         Ok(Err(error)) => tracing::warn!(%error, "serving the metrics failed"),

@@ -7,7 +7,7 @@
 
 use merpati_protocol::{BlobId, UserId};
 
-use super::{SESSION_IDLE_LIMIT_MS, Storage, sql, writer};
+use super::{SESSION_IDLE_LIMIT_MS, Storage, on_backend, sql, writer};
 use crate::Error;
 pub(crate) use sql::blobs::{BlobRow, Created, NewBlob};
 
@@ -17,9 +17,7 @@ impl Storage {
     /// session. Reads only: an HTTP request neither rotates the token nor counts as use.
     pub(crate) async fn account_of_token(&self, token: [u8; 32]) -> Result<Option<UserId>, Error> {
         let presented_hash = crate::auth::token_hash(&token);
-        let found = self
-            .read(move |conn| sql::sessions::find_session(conn, &presented_hash))
-            .await?;
+        let found = self.find_session_only(presented_hash).await?;
         let now = i64::try_from(writer::now_ms()).unwrap_or(i64::MAX);
         Ok(found
             .filter(|found| now.saturating_sub(found.last_used_ms) <= SESSION_IDLE_LIMIT_MS)
@@ -28,12 +26,12 @@ impl Storage {
 
     /// Creates an upload, or says where the same account's upload of that id stands.
     pub(crate) fn create_blob(&self, new: NewBlob) -> impl Future<Output = Result<Created, Error>> {
-        self.write(move |conn, now| sql::blobs::create(conn, &new, now))
+        on_backend!(self, write | now | blobs::create(&new, now))
     }
 
     /// The upload of this id, if there is one.
     pub(crate) fn blob(&self, id: BlobId) -> impl Future<Output = Result<Option<BlobRow>, Error>> {
-        self.read(move |conn| sql::blobs::find(conn, id))
+        on_backend!(self, read blobs::find(id))
     }
 
     /// Records that the upload's file durably holds `to` bytes, if it was recorded at `from`;
@@ -44,17 +42,17 @@ impl Storage {
         from: u64,
         to: u64,
     ) -> impl Future<Output = Result<bool, Error>> {
-        self.write(move |conn, _| sql::blobs::record_received(conn, id, from, to))
+        on_backend!(self, write | _now | blobs::record_received(id, from, to))
     }
 
     /// Deletes the rows of the uploads due for deletion; their ids (their files go next).
     pub(crate) fn take_due_blobs(&self) -> impl Future<Output = Result<Vec<BlobId>, Error>> {
-        self.write(sql::blobs::take_due)
+        on_backend!(self, write | now | blobs::take_due(now))
     }
 
     /// Every upload with the bytes its file durably holds.
     pub(crate) fn blobs_received(&self) -> impl Future<Output = Result<Vec<(BlobId, u64)>, Error>> {
-        self.read(sql::blobs::all_received)
+        on_backend!(self, read blobs::all_received())
     }
 
     /// Lowers what an upload is recorded to hold to `to` bytes (its file was found shorter).
@@ -63,6 +61,6 @@ impl Storage {
         id: BlobId,
         to: u64,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::blobs::lower_received(conn, id, to))
+        on_backend!(self, write | _now | blobs::lower_received(id, to))
     }
 }

@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use merpati_protocol::{ChatId, Receipt, Seq, UserId};
 
-use super::writer::{Job, Work};
-use super::{Queued, Storage, sql};
+use futures_util::future::Either;
+
+use super::postgres::{self, transaction};
+use super::writer::Work;
+use super::{Backend, Queued, Storage, on_backend, sql};
 use crate::Error;
 use crate::privacy::Privacy;
 
@@ -59,6 +62,18 @@ struct LastSeenState {
 }
 
 impl LastSeenBook {
+    /// The times waiting, for a request that stores them; departures from now on queue
+    /// another.
+    fn take_pending(&self) -> Vec<(UserId, u64)> {
+        let mut state = self.lock();
+        state.queued = false;
+        state
+            .pending
+            .iter()
+            .map(|(&user, &at)| (user, at))
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, LastSeenState> {
         // Every update is a single insert or remove: a panic cannot leave it half-made.
         self.state
@@ -68,8 +83,9 @@ impl LastSeenBook {
 }
 
 impl Storage {
-    /// Moves a member's delivery or read position forward, in the writer's next group;
-    /// resolves once queued to the future of what moved (`None`: nothing did).
+    /// Moves a member's delivery or read position forward, in the writer's next group (on
+    /// PostgreSQL, in a transaction of its own, started now); resolves once queued to the
+    /// future of what moved (`None`: nothing did).
     pub(crate) fn queue_mark(
         &self,
         chat: ChatId,
@@ -77,15 +93,29 @@ impl Storage {
         seq: Seq,
         position: Position,
     ) -> impl Future<Output = Result<Queued<Option<Moved>>, Error>> {
-        // `sql::receipts::mark` refuses (not a member) only before it writes.
-        self.queue_job(Work::checked_first(move |conn, now| {
-            sql::receipts::mark(conn, chat, account, seq, position, now)
-        }))
+        match &self.backend {
+            // `sql::receipts::mark` refuses (not a member) only before it writes.
+            Backend::Sqlite(sqlite) => {
+                Either::Left(sqlite.queue_job(Work::checked_first(move |conn, now| {
+                    sql::receipts::mark(conn, chat, account, seq, position, now)
+                })))
+            }
+            Backend::Postgres(pg) => {
+                let (reply, answer) = Queued::channel();
+                let marked = transaction!(pg, true, |tx, now| {
+                    postgres::receipts::mark(&tx, chat, account, seq, position, now).await
+                });
+                tokio::spawn(async move {
+                    let _ = reply.send(marked.await);
+                });
+                Either::Right(std::future::ready(Ok(answer)))
+            }
+        }
     }
 
     /// An account's privacy settings and block list.
     pub(crate) fn privacy(&self, account: UserId) -> impl Future<Output = Result<Privacy, Error>> {
-        self.read(move |conn| sql::accounts::privacy(conn, account))
+        on_backend!(self, read accounts::privacy(account))
     }
 
     /// Stores an account's privacy settings.
@@ -95,9 +125,10 @@ impl Storage {
         share_read_receipts: bool,
         share_presence: bool,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| {
-            sql::accounts::set_privacy(conn, account, share_read_receipts, share_presence)
-        })
+        on_backend!(
+            self,
+            write | _now | accounts::set_privacy(account, share_read_receipts, share_presence)
+        )
     }
 
     /// Blocks or unblocks `blocked` for `blocker`; the block list afterwards.
@@ -107,24 +138,24 @@ impl Storage {
         blocked: UserId,
         on: bool,
     ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
-        self.write(move |conn, _| sql::blocks::set_blocked(conn, blocker, blocked, on))
+        on_backend!(
+            self,
+            write | _now | blocks::set_blocked(blocker, blocked, on)
+        )
     }
 
     /// What decides how `watcher` sees `watched` while `watched` is offline, with when it
     /// was last seen even if that is not stored yet.
-    pub(crate) fn presence_facts(
+    pub(crate) async fn presence_facts(
         &self,
         watched: UserId,
         watcher: UserId,
-    ) -> impl Future<Output = Result<PresenceFacts, Error>> {
-        let book = Arc::clone(&self.last_seen);
-        self.read(move |conn| {
-            let mut facts = sql::accounts::presence_facts(conn, watched, watcher)?;
-            if let Some(&at_ms) = book.lock().pending.get(&watched) {
-                facts.last_seen_ms = facts.last_seen_ms.max(at_ms);
-            }
-            Ok(facts)
-        })
+    ) -> Result<PresenceFacts, Error> {
+        let mut facts = on_backend!(self, read accounts::presence_facts(watched, watcher)).await?;
+        if let Some(&at_ms) = self.last_seen.lock().pending.get(&watched) {
+            facts.last_seen_ms = facts.last_seen_ms.max(at_ms);
+        }
+        Ok(facts)
     }
 
     /// Records that an account's last session closed at `at_ms`. Written in the background:
@@ -139,34 +170,38 @@ impl Storage {
             }
             state.queued = true;
         }
-        let book = Arc::clone(&self.last_seen);
-        let (job, stored) = Work::new(move |conn, _| {
-            // Taken when the writer gets here, not when queued: departures meanwhile join.
-            let seen: Vec<(UserId, u64)> = {
-                let mut state = book.lock();
-                state.queued = false;
-                state
-                    .pending
-                    .iter()
-                    .map(|(&user, &at)| (user, at))
-                    .collect()
-            };
-            sql::accounts::store_last_seen(conn, &seen)?;
-            Ok(seen)
-        });
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime: the server is gone, and so is anyone to tell.
             self.last_seen.lock().queued = false;
             return;
         };
-        let writer = self.writer.clone();
         let book = Arc::clone(&self.last_seen);
+        let backend = self.backend.clone();
         runtime.spawn(async move {
-            let job: Box<dyn Job> = Box::new(job);
-            if writer.send(job).await.is_err() {
-                return;
-            }
-            match stored.await {
+            let stored = match &backend {
+                Backend::Sqlite(sqlite) => {
+                    let taken = Arc::clone(&book);
+                    sqlite
+                        .write(move |conn, _| {
+                            // Taken when the writer gets here, not when queued: departures
+                            // meanwhile join.
+                            let seen = taken.take_pending();
+                            sql::accounts::store_last_seen(conn, &seen)?;
+                            Ok(seen)
+                        })
+                        .await
+                }
+                Backend::Postgres(pg) => {
+                    let seen = book.take_pending();
+                    let pending = &seen;
+                    let stored = transaction!(pg, true, |tx, _now| {
+                        postgres::accounts::store_last_seen(&tx, pending).await
+                    })
+                    .await;
+                    stored.map(|()| seen)
+                }
+            };
+            match stored {
                 // Forget what is stored now, unless a later time came meanwhile.
                 Ok(seen) => {
                     let mut state = book.lock();

@@ -11,7 +11,10 @@ use merpati_protocol::keys::{
     UserKeys,
 };
 
-use super::{Storage, sql};
+use futures_util::future::Either;
+
+use super::postgres::{self, transaction};
+use super::{Backend, Storage, on_backend, sql};
 use crate::Error;
 
 /// The outcome of [`Storage::publish_keys`].
@@ -72,7 +75,7 @@ impl Storage {
         &self,
         account: UserId,
     ) -> impl Future<Output = Result<Option<[u8; 32]>, Error>> {
-        self.read(move |conn| sql::keys::account_key(conn, account))
+        on_backend!(self, read keys::account_key(account))
     }
 
     /// Adds or updates a device (whose signature the caller has verified) with its new keys,
@@ -84,12 +87,23 @@ impl Storage {
         one_time_keys: Vec<OneTimeKey>,
         fallback_key: Option<OneTimeKey>,
     ) -> impl Future<Output = Result<Published, Error>> {
-        self.write(move |conn, now| {
-            let published =
-                sql::keys::publish_keys(conn, &device, &one_time_keys, fallback_key.as_ref(), now)?;
-            sql::sessions::bind_session_device(conn, &session, &device.device.0)?;
-            Ok(published)
-        })
+        match &self.backend {
+            Backend::Sqlite(sqlite) => Either::Left(sqlite.write(move |conn, now| {
+                let fallback = fallback_key.as_ref();
+                let published =
+                    sql::keys::publish_keys(conn, &device, &one_time_keys, fallback, now)?;
+                sql::sessions::bind_session_device(conn, &session, &device.device.0)?;
+                Ok(published)
+            })),
+            Backend::Postgres(pg) => Either::Right(transaction!(pg, true, |tx, now| {
+                let fallback = fallback_key.as_ref();
+                let published =
+                    postgres::keys::publish_keys(&tx, &device, &one_time_keys, fallback, now)
+                        .await?;
+                postgres::sessions::bind_session_device(&tx, &session, &device.device.0).await?;
+                Ok::<_, Error>(published)
+            })),
+        }
     }
 
     /// The keys of those of `users` that exist, in the order asked.
@@ -97,13 +111,22 @@ impl Storage {
         &self,
         users: Vec<UserId>,
     ) -> impl Future<Output = Result<Vec<UserKeys>, Error>> {
-        self.read(move |conn| {
-            let mut found = Vec::with_capacity(users.len());
-            for user in users {
-                found.extend(sql::keys::user_keys(conn, user)?);
-            }
-            Ok(found)
-        })
+        match &self.backend {
+            Backend::Sqlite(sqlite) => Either::Left(sqlite.read(move |conn| {
+                let mut found = Vec::with_capacity(users.len());
+                for &user in &users {
+                    found.extend(sql::keys::user_keys(conn, user)?);
+                }
+                Ok(found)
+            })),
+            Backend::Postgres(pg) => Either::Right(transaction!(pg, false, |tx, _now| {
+                let mut found = Vec::with_capacity(users.len());
+                for &user in &users {
+                    found.extend(postgres::keys::user_keys(&tx, user).await?);
+                }
+                Ok::<_, Error>(found)
+            })),
+        }
     }
 
     /// Claims one key of each device that exists: a one-time key where its flag allows and
@@ -112,13 +135,22 @@ impl Storage {
         &self,
         devices: Vec<(DeviceRef, bool)>,
     ) -> impl Future<Output = Result<Vec<Claimed>, Error>> {
-        self.write(move |conn, _| {
-            let mut claimed = Vec::with_capacity(devices.len());
-            for (device, one_time) in &devices {
-                claimed.extend(sql::keys::claim_key(conn, device, *one_time)?);
-            }
-            Ok(claimed)
-        })
+        match &self.backend {
+            Backend::Sqlite(sqlite) => Either::Left(sqlite.write(move |conn, _| {
+                let mut claimed = Vec::with_capacity(devices.len());
+                for (device, one_time) in &devices {
+                    claimed.extend(sql::keys::claim_key(conn, device, *one_time)?);
+                }
+                Ok(claimed)
+            })),
+            Backend::Postgres(pg) => Either::Right(transaction!(pg, true, |tx, _now| {
+                let mut claimed = Vec::with_capacity(devices.len());
+                for (device, one_time) in &devices {
+                    claimed.extend(postgres::keys::claim_key(&tx, device, *one_time).await?);
+                }
+                Ok::<_, Error>(claimed)
+            })),
+        }
     }
 
     /// Queues to-device messages; per message what became of it.
@@ -127,7 +159,10 @@ impl Storage {
         sender: DeviceRef,
         messages: Arc<Vec<ToDeviceMessage>>,
     ) -> impl Future<Output = Result<Vec<ToDeviceOutcome>, Error>> {
-        self.write(move |conn, now| sql::keys::queue_to_device(conn, &sender, &messages, now))
+        on_backend!(
+            self,
+            write | now | keys::queue_to_device(&sender, &messages, now)
+        )
     }
 
     /// Up to `limit` messages waiting for `device` after id `after`, by id.
@@ -137,7 +172,7 @@ impl Storage {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
-        self.read(move |conn| sql::keys::to_device_after(conn, &device, after, limit))
+        on_backend!(self, read keys::to_device_after(&device, after, limit))
     }
 
     /// Deletes those of `ids` that wait for `device`.
@@ -146,7 +181,7 @@ impl Storage {
         device: DeviceKey,
         ids: Vec<u64>,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::keys::to_device_done(conn, &device, &ids))
+        on_backend!(self, write | _now | keys::to_device_done(&device, &ids))
     }
 
     /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
@@ -155,7 +190,7 @@ impl Storage {
         account: UserId,
         device: DeviceKey,
     ) -> impl Future<Output = Result<bool, Error>> {
-        self.write(move |conn, _| sql::keys::delete_device(conn, account, &device))
+        on_backend!(self, write | _now | keys::delete_device(account, &device))
     }
 
     // ---- key backup ----
@@ -166,7 +201,7 @@ impl Storage {
         account: UserId,
         entries: Vec<BackupEntry>,
     ) -> impl Future<Output = Result<(), Error>> {
-        self.write(move |conn, _| sql::backup::put_backup(conn, account, &entries))
+        on_backend!(self, write | _now | backup::put_backup(account, &entries))
     }
 
     /// Up to `limit` backup entries of `account` after position `after`.
@@ -176,6 +211,6 @@ impl Storage {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<BackupPage, Error>> {
-        self.read(move |conn| sql::backup::backup_after(conn, account, after, limit))
+        on_backend!(self, read backup::backup_after(account, after, limit))
     }
 }

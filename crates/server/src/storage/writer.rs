@@ -152,12 +152,6 @@ impl WriterThread {
         Arc::clone(&self.stats)
     }
 
-    /// How many transactions the writer has committed so far.
-    #[cfg(test)]
-    pub(crate) fn commits(&self) -> u64 {
-        self.stats.commits.load(Ordering::Relaxed)
-    }
-
     /// Waits until the thread has committed everything queued and stopped.
     pub(crate) fn join(self) {
         if self.handle.join().is_err() {
@@ -246,6 +240,14 @@ pub(crate) fn now_ms() -> u64 {
 /// A queued write's outcome, available once its transaction committed (or failed).
 #[derive(Debug)]
 pub(crate) struct Queued<T>(tokio::sync::oneshot::Receiver<Result<T, Error>>);
+
+impl<T> Queued<T> {
+    /// A queued write's outcome and where to send it.
+    pub(crate) fn channel() -> (oneshot::Sender<Result<T, Error>>, Queued<T>) {
+        let (reply, answer) = oneshot::channel();
+        (reply, Queued(answer))
+    }
+}
 
 impl<T> std::future::Future for Queued<T> {
     type Output = Result<T, Error>;

@@ -13,6 +13,7 @@
 //! same types; integers are `BIGINT`, so `sql::int` and `sql::uint` convert for both.
 
 pub(crate) mod accounts;
+mod appender;
 pub(crate) mod backup;
 pub(crate) mod blobs;
 pub(crate) mod blocks;
@@ -24,13 +25,17 @@ pub(crate) mod receipts;
 pub(crate) mod schema;
 pub(crate) mod sessions;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::WriterStats;
 use crate::Error;
+use appender::Appender;
 
 /// The transaction every domain function runs in.
 pub(crate) type Tx<'c> = deadpool_postgres::Transaction<'c>;
@@ -46,6 +51,10 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub(crate) struct Postgres {
     pool: Pool,
+    /// Transactions committed and operations run, counted as the SQLite writer counts them.
+    stats: Arc<WriterStats>,
+    /// Appends waiting for their chat's next transaction.
+    appender: Arc<Appender>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -85,7 +94,11 @@ impl Postgres {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|error| Error::Config(format!("PostgreSQL pool: {error}")))?;
-        let postgres = Postgres { pool };
+        let postgres = Postgres {
+            pool,
+            stats: Arc::default(),
+            appender: Arc::default(),
+        };
         let mut client = postgres.client().await?;
         schema::migrate(&mut client).await?;
         let (epoch, salt_secret) = schema::meta(&mut client).await?;
@@ -95,6 +108,34 @@ impl Postgres {
             epoch,
             salt_secret,
         })
+    }
+
+    /// The counts of transactions committed.
+    pub(crate) fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Counts a committed transaction that ran `operations` operations.
+    pub(crate) fn count_commit(&self, operations: u64) {
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.count_operations(operations);
+    }
+
+    /// Counts operations run in a transaction already counted.
+    pub(crate) fn count_operations(&self, operations: u64) {
+        self.stats.jobs.fetch_add(operations, Ordering::Relaxed);
+    }
+
+    /// Queues an append to its chat's next transaction ([`appender`]).
+    pub(crate) fn queue_append(
+        &self,
+        chat: merpati_protocol::ChatId,
+        client_msg_id: merpati_protocol::ClientMsgId,
+        sender: merpati_protocol::UserId,
+        body: Arc<Vec<u8>>,
+        refers: super::Refers,
+    ) -> super::Queued<super::Appended> {
+        Appender::queue(self, chat, client_msg_id, sender, body, refers)
     }
 
     /// A pooled connection.
@@ -182,6 +223,7 @@ macro_rules! transaction {
                     let $now = i64::try_from($crate::storage::now_ms()).unwrap_or(i64::MAX);
                     let value = { $body }?;
                     $tx.commit().await?;
+                    postgres.count_commit(1);
                     Ok(value)
                 }
                 .await;

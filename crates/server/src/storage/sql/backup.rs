@@ -10,7 +10,7 @@ use crate::Error;
 use crate::storage::BackupPage;
 
 /// The most bytes one entry adds to an encoded `Backup` frame besides its sealed bytes.
-const BACKUP_ENTRY_OVERHEAD: usize = 48;
+pub(crate) const BACKUP_ENTRY_OVERHEAD: usize = 48;
 
 /// Stores backup entries, each replacing any entry with its id and getting a position above
 /// every position the account has used; refused whole past the account's quota of entries

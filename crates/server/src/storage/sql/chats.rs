@@ -14,7 +14,7 @@ use crate::Error;
 use crate::storage::{ChatSnapshot, MemberState};
 
 /// The columns `snapshots` expects, one row per (chat, member).
-const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
+pub(crate) const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
      m.account_id, a.username, m.admin, m.joined_ms, m.delivered_seq, m.read_seq,
      m.read_at_ms, a.share_read_receipts";
 
@@ -210,7 +210,7 @@ pub(super) fn stored_chat(conn: &Connection, id: ChatId) -> Result<ChatSnapshot,
 }
 
 /// The key naming the 1:1 chat of two accounts: one per unordered pair.
-fn direct_key(a: UserId, b: UserId) -> String {
+pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
     format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
 }
 

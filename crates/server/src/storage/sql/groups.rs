@@ -20,7 +20,7 @@ use crate::Error;
 use crate::storage::{ChatSnapshot, ChatUpdate, MemberState, no_such_chat};
 
 /// The refusal for a member who is not an admin.
-fn not_admin() -> Error {
+pub(crate) fn not_admin() -> Error {
     Error::refused(ErrorCode::NotAdmin, "only the group's admins may do this")
 }
 
@@ -47,7 +47,7 @@ fn group_of_member(
     Ok(chat)
 }
 
-fn member_of(chat: &ChatSnapshot, user: UserId) -> Result<&MemberState, Error> {
+pub(crate) fn member_of(chat: &ChatSnapshot, user: UserId) -> Result<&MemberState, Error> {
     chat.member(user).ok_or_else(|| {
         Error::refused(
             ErrorCode::NotAMember,

@@ -16,7 +16,7 @@ use crate::storage::no_such_chat;
 use crate::storage::{Appended, Page, Refers};
 
 /// The most bytes one message adds to an encoded `Page` besides its body (ids, seq, times).
-const MESSAGE_OVERHEAD: usize = 64;
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
 
 /// A stored `client_msg_id` (the schema stores 16 bytes).
 fn client_msg_id(raw: Vec<u8>) -> rusqlite::Result<ClientMsgId> {
@@ -205,19 +205,19 @@ fn message(chat: ChatId, row: &Row<'_>) -> rusqlite::Result<MessageFrame> {
 }
 
 /// What is left of one `Page` frame as messages are added to it.
-struct PageBudget {
-    bytes: usize,
+pub(crate) struct PageBudget {
+    pub(crate) bytes: usize,
 }
 
 impl PageBudget {
-    fn new() -> PageBudget {
+    pub(crate) fn new() -> PageBudget {
         PageBudget {
             bytes: MAX_FRAME_BYTES - PAGE_OVERHEAD,
         }
     }
 
     /// Takes room for `message`; `false` (taking nothing) if it does not fit.
-    fn admit(&mut self, message: &MessageFrame) -> bool {
+    pub(crate) fn admit(&mut self, message: &MessageFrame) -> bool {
         let cost = MESSAGE_OVERHEAD + message.body.len();
         if cost > self.bytes {
             return false;

@@ -33,7 +33,7 @@ pub(super) mod sessions;
 use merpati_protocol::Username;
 
 /// The bytes a `Page` or `Backup` frame needs besides its entries.
-const PAGE_OVERHEAD: usize = 32;
+pub(crate) const PAGE_OVERHEAD: usize = 32;
 
 /// A wire number as an SQLite integer.
 pub(crate) fn int(value: u64) -> i64 {

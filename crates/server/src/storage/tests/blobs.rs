@@ -16,10 +16,9 @@ fn new_blob(n: u8, owner: UserId, length: u64, orphan_ms: u64) -> NewBlob {
     }
 }
 
-#[tokio::test]
-async fn the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, _writer) = open(dir.path()).await;
+pub(super) async fn the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await.id;
     let day = 86_400_000;
     let create = |blob| storage.create_blob(blob);
@@ -46,10 +45,9 @@ async fn the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones
     assert_eq!(storage.take_due_blobs().await.unwrap(), []);
 }
 
-#[tokio::test]
-async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, _writer) = open(dir.path()).await;
+pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();

@@ -17,10 +17,7 @@ fn admins(chat: &ChatSnapshot) -> Vec<UserId> {
     chat.info_for(chat.members[0].member.id).admins
 }
 
-#[tokio::test]
-async fn receipts_never_move_back_and_reading_raises_delivery() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn receipts_never_move_back_and_reading_raises_delivery(storage: &Storage) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let mallory = account(&storage, "mallory").await;
@@ -64,14 +61,11 @@ async fn receipts_never_move_back_and_reading_raises_delivery() {
         .unwrap()
         .await;
     assert_eq!(refused.unwrap_err().code(), ErrorCode::NoSuchChat);
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn a_chat_tells_each_member_the_receipts_the_others_share_with_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn a_chat_tells_each_member_the_receipts_the_others_share_with_them(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let carol = account(&storage, "carol").await;
@@ -121,14 +115,11 @@ async fn a_chat_tells_each_member_the_receipts_the_others_share_with_them() {
     // The same from the chats an account syncs.
     let synced = storage.chats_of(alice.id).await.unwrap();
     assert_eq!(receipts(&synced[0], &alice), receipts(&chat, &alice));
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_so(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let created = storage
@@ -158,14 +149,11 @@ async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_so() {
     let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     assert!(admins(&direct).is_empty(), "a 1:1 chat has no admins");
     assert_eq!(direct.head, Seq(0), "nor lines");
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn only_admins_add_remove_rename_and_make_admins_but_anyone_leaves() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn only_admins_add_remove_rename_and_make_admins_but_anyone_leaves(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let carol = account(&storage, "carol").await;
@@ -256,14 +244,11 @@ async fn only_admins_add_remove_rename_and_make_admins_but_anyone_leaves() {
     // Every change was one line in the history, in order.
     let head = storage.chat(group.id).await.unwrap().unwrap().head;
     assert_eq!(head, Seq(6));
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn the_last_admin_leaving_or_stepping_down_makes_the_longest_standing_member_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn the_last_admin_leaving_or_stepping_down_makes_the_longest_standing_member_admin(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let carol = account(&storage, "carol").await;
@@ -332,14 +317,11 @@ async fn the_last_admin_leaving_or_stepping_down_makes_the_longest_standing_memb
         .unwrap();
     assert!(!kept.changed);
     assert_eq!(admins(&kept.chat), [alice.id]);
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn a_block_refuses_chats_and_direct_messages_but_not_group_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_messages(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let carol = account(&storage, "carol").await;
@@ -424,35 +406,28 @@ async fn a_block_refuses_chats_and_direct_messages_but_not_group_messages() {
         code(storage.set_blocked(bob.id, nobody, true).await.unwrap_err()),
         ErrorCode::NoSuchUser
     );
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn an_account_blocks_at_most_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn an_account_blocks_at_most_the_limit(storage: &Storage) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let blocker = alice.id;
     // MAX_BLOCKED accounts, blocked by alice, written directly: registering them one by
     // one would say nothing more.
-    storage
-        .write(move |conn, now| {
-            for n in 0..MAX_BLOCKED {
-                conn.execute(
-                    "INSERT INTO accounts (username, public_key, created_ms) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![format!("filler{n}"), &[0u8; 32][..], now],
-                )?;
-                conn.execute(
-                    "INSERT INTO blocks (blocker, blocked) VALUES (?1, ?2)",
-                    [sql::int(blocker.0), conn.last_insert_rowid()],
-                )?;
-            }
-            Ok(())
+    let mut statements: Vec<_> = (0..MAX_BLOCKED)
+        .map(|n| {
+            (
+                "INSERT INTO accounts (username, public_key, created_ms) VALUES ($1, $2, 0)",
+                vec![Value::Text(format!("filler{n}")), Value::Bytes(vec![0; 32])],
+            )
         })
-        .await
-        .unwrap();
+        .collect();
+    statements.push((
+        "INSERT INTO blocks (blocker, blocked)
+         SELECT CAST($1 AS BIGINT), id FROM accounts WHERE username LIKE 'filler%'",
+        vec![Value::Int(sql::int(blocker.0))],
+    ));
+    seed(storage, statements).await;
     let refused = storage
         .set_blocked(alice.id, bob.id, true)
         .await
@@ -465,14 +440,9 @@ async fn an_account_blocks_at_most_the_limit() {
         MAX_BLOCKED,
         "blocking again someone blocked changes nothing"
     );
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn privacy_settings_are_kept_per_account() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn privacy_settings_are_kept_per_account(storage: &Storage) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     assert_eq!(storage.privacy(alice.id).await.unwrap(), Privacy::default());
@@ -480,8 +450,6 @@ async fn privacy_settings_are_kept_per_account() {
     let stored = storage.privacy(alice.id).await.unwrap();
     assert!(!stored.share_read_receipts && !stored.share_presence);
     assert_eq!(storage.privacy(bob.id).await.unwrap(), Privacy::default());
-    drop(storage);
-    writer.join();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +458,7 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
     let (storage, writer) = open(dir.path()).await;
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
-    let idle_capacity = storage.writer.capacity();
+    let idle_capacity = sqlite(&storage).writer.capacity();
 
     let gate = hold_the_writer(&storage).await;
     storage.record_last_seen(alice.id, 1_000);
@@ -502,7 +470,7 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
     }
     storage.record_last_seen(bob.id, 3_000);
     // Wait (for a condition, not for time) until the one request is queued.
-    while storage.writer.capacity() == idle_capacity {
+    while sqlite(&storage).writer.capacity() == idle_capacity {
         tokio::task::yield_now().await;
     }
     let jobs_before = writer
@@ -510,7 +478,7 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
         .jobs
         .load(std::sync::atomic::Ordering::Relaxed);
     gate.open().await;
-    let stored: Vec<i64> = storage
+    let stored: Vec<i64> = sqlite(&storage)
         .write(move |conn, _| {
             let mut statement =
                 conn.prepare("SELECT last_seen_ms FROM accounts WHERE id IN (?1, ?2) ORDER BY id")?;
@@ -535,10 +503,7 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
     writer.join();
 }
 
-#[tokio::test]
-async fn an_offline_account_is_seen_as_its_settings_and_blocks_allow() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn an_offline_account_is_seen_as_its_settings_and_blocks_allow(storage: &Storage) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     assert!(!storage.share_direct_chat(alice.id, bob.id).await.unwrap());
@@ -563,6 +528,4 @@ async fn an_offline_account_is_seen_as_its_settings_and_blocks_allow() {
         facts.blocks_watcher,
     );
     assert_eq!(seen, Presence::Hidden);
-    drop(storage);
-    writer.join();
 }

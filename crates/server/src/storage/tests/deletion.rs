@@ -98,10 +98,9 @@ async fn a_deleted_message_leaves_no_trace_of_its_body_in_the_database_file() {
     writer.join();
 }
 
-#[tokio::test]
-async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored_once(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
@@ -141,6 +140,4 @@ async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored
         .unwrap();
     assert_eq!((again.seq, again.newly_stored), (first.seq, false));
     assert_eq!(storage.chat(direct.id).await.unwrap().unwrap().head, Seq(3));
-    drop(storage);
-    writer.join();
 }

@@ -1,27 +1,177 @@
-//! Storage specified against a real SQLite file: group commit, what a refusal or a failure
-//! inside a batch leaves behind, durability across a restart, and read positions; the
-//! conversation (receipts, groups and their admins, blocks, privacy, last seen) in
-//! `conversation`, deleting a message for everyone in `deletion`, uploads' rows in `blobs`.
+//! The storage suite: what storage does, specified once and run on both backends — SQLite
+//! (each case a test of its own, on a file in a temporary directory) and PostgreSQL (every
+//! case in one test, on one server of the test's own, each case in a database of its own) —
+//! as the client's store suite runs on memory and IndexedDB. Appends and receipts in
+//! `appends`, the conversation (receipts, groups and their admins, blocks, privacy, last
+//! seen) in `conversation`, deleting a message for everyone in `deletion`, uploads' rows in
+//! `blobs`, quotas in `quotas`.
+//!
+//! This file also holds what only SQLite has: its single writer's group commit, what a
+//! refusal or a failure inside a batch leaves behind, and that queued writes are committed
+//! before the writer stops.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
-
-use merpati_protocol::{ErrorCode, Receipt};
+use merpati_protocol::{ErrorCode, Receipt, UserId};
+use merpati_testkit::PostgresProcess;
+use rusqlite::Connection;
 
 use crate::auth::SessionKeys;
 
+use super::writer::Work;
 use super::*;
+
+/// Every case of the suite, as `module::case`: each an `async fn(&Storage)` given a new,
+/// empty storage.
+macro_rules! storage_suite {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        /// Each case on SQLite.
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let (storage, writer) = super::open(dir.path()).await;
+                    super::$module::$case(&storage).await;
+                    drop(storage);
+                    writer.join();
+                }
+            )*
+        }
+
+        /// Every case on PostgreSQL, one after another on one server (a cluster takes
+        /// seconds to create; a database, a fraction of one).
+        #[test]
+        fn every_case_on_postgres() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let server = PostgresProcess::start().await.unwrap();
+                let mut number = 0;
+                $(
+                    number += 1;
+                    eprintln!("storage suite on PostgreSQL: {}", stringify!($case));
+                    let storage = on_postgres(&server, number).await;
+                    $module::$case(&storage).await;
+                    drop(storage);
+                )*
+            });
+        }
+    };
+}
+
+storage_suite! {
+    appends::concurrent_appends_commit_in_groups_with_gapless_seqs,
+    appends::a_refused_request_in_a_batch_does_not_spoil_the_others,
+    appends::read_positions_only_move_forward_and_stop_at_the_head,
+    blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
+    blobs::a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone,
+    conversation::receipts_never_move_back_and_reading_raises_delivery,
+    conversation::a_chat_tells_each_member_the_receipts_the_others_share_with_them,
+    conversation::a_group_starts_with_its_creator_as_admin_and_a_line_saying_so,
+    conversation::only_admins_add_remove_rename_and_make_admins_but_anyone_leaves,
+    conversation::the_last_admin_leaving_or_stepping_down_makes_the_longest_standing_member_admin,
+    conversation::a_block_refuses_chats_and_direct_messages_but_not_group_messages,
+    conversation::an_account_blocks_at_most_the_limit,
+    conversation::privacy_settings_are_kept_per_account,
+    conversation::an_offline_account_is_seen_as_its_settings_and_blocks_allow,
+    deletion::only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored_once,
+    quotas::an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not,
+    quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
+    quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
+}
 
 async fn open(dir: &Path) -> (Storage, WriterThread) {
     Storage::open(dir, Durability::Full).unwrap()
+}
+
+/// A new database on `server` for case `number`, opened as storage.
+async fn on_postgres(server: &PostgresProcess, number: usize) -> Storage {
+    let (admin, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE case_{number}"))
+        .await
+        .unwrap();
+    drop(admin);
+    connection.await.unwrap().unwrap();
+    let url = server
+        .url()
+        .replace("dbname=postgres", &format!("dbname=case_{number}"));
+    Storage::open_postgres(&url).await.unwrap()
+}
+
+/// A parameter of [`seed`].
+#[derive(Debug, Clone)]
+enum Value {
+    Int(i64),
+    Bytes(Vec<u8>),
+    Text(String),
+}
+
+/// Runs set-up statements in one transaction: what would take a case thousands of requests.
+/// The SQL is what both backends read alike, with `$1`-style parameters numbered in the order
+/// they first appear (SQLite numbers `$n` so) and `CAST` rather than `::`.
+async fn seed(storage: &Storage, statements: Vec<(&'static str, Vec<Value>)>) {
+    match &storage.backend {
+        Backend::Sqlite(sqlite) => sqlite
+            .write(move |conn, _| {
+                for (sql, values) in &statements {
+                    let params: Vec<&dyn rusqlite::ToSql> = values
+                        .iter()
+                        .map(|value| -> &dyn rusqlite::ToSql {
+                            match value {
+                                Value::Int(int) => int,
+                                Value::Bytes(bytes) => bytes,
+                                Value::Text(text) => text,
+                            }
+                        })
+                        .collect();
+                    conn.execute(sql, params.as_slice())?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap(),
+        Backend::Postgres(pg) => {
+            let mut client = pg.client().await.unwrap();
+            let tx = client.transaction().await.unwrap();
+            for (sql, values) in &statements {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+                    .iter()
+                    .map(|value| -> &(dyn tokio_postgres::types::ToSql + Sync) {
+                        match value {
+                            Value::Int(int) => int,
+                            Value::Bytes(bytes) => bytes,
+                            Value::Text(text) => text,
+                        }
+                    })
+                    .collect();
+                tx.execute(*sql, &params).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+    }
+}
+
+/// The SQLite backend of storage opened by [`open`].
+fn sqlite(storage: &Storage) -> &sqlite::Sqlite {
+    match &storage.backend {
+        Backend::Sqlite(sqlite) => sqlite,
+        Backend::Postgres(_) => panic!("a SQLite case given PostgreSQL"),
+    }
 }
 
 #[tokio::test]
 async fn the_writer_checkpoints_the_wal_every_ten_thousand_pages() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, _writer) = open(dir.path()).await;
-    let (journal, checkpoint_pages): (String, u32) = storage
+    let (journal, checkpoint_pages): (String, u32) = sqlite(&storage)
         .write(|conn, _| {
             let journal = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
             let pages = conn.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?;
@@ -48,87 +198,6 @@ async fn account(storage: &Storage, name: &str) -> Member {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_commit_in_groups_with_gapless_seqs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-    let commits_before = writer.commits();
-
-    const SENDS: usize = 300;
-    let appends = (0..SENDS).map(|i| {
-        let storage = storage.clone();
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        tokio::spawn(async move {
-            storage
-                .queue_append(
-                    chat.id,
-                    ClientMsgId(id),
-                    alice.id,
-                    Arc::new(vec![1, 2, 3]),
-                    Refers::Nothing,
-                )
-                .await
-                .expect("queued")
-                .await
-        })
-    });
-    let mut seqs = BTreeSet::new();
-    for append in appends.collect::<Vec<_>>() {
-        let appended = append.await.unwrap().unwrap();
-        assert!(appended.newly_stored);
-        assert!(
-            seqs.insert(appended.seq.0),
-            "seq {} given twice",
-            appended.seq.0
-        );
-    }
-    assert_eq!(seqs, (1..=SENDS as u64).collect::<BTreeSet<_>>());
-    let commits = writer.commits() - commits_before;
-    assert!(
-        commits < SENDS as u64 / 2,
-        "{SENDS} concurrent appends took {commits} commits: no group commit"
-    );
-
-    let page = storage
-        .read_after(chat.id, Some(bob.id), Seq(0), 500)
-        .await
-        .unwrap();
-    assert_eq!(page.messages.len(), SENDS);
-    assert!(!page.more);
-    drop(storage);
-    writer.join();
-}
-
-#[tokio::test]
-async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
-    let name = Username::parse("carol").unwrap();
-    let (first, second, third) = tokio::join!(
-        storage.register(name.clone(), [1; 32], None, SessionKeys::of(&[1; 32]), None),
-        storage.register(name.clone(), [2; 32], None, SessionKeys::of(&[2; 32]), None),
-        storage.register(
-            Username::parse("dave").unwrap(),
-            [3; 32],
-            None,
-            SessionKeys::of(&[3; 32]),
-            None,
-        ),
-    );
-    assert!(first.is_ok());
-    assert_eq!(second.unwrap_err().code(), ErrorCode::UsernameTaken);
-    assert!(third.is_ok());
-    // The refused registration's session must not exist.
-    assert!(storage.resume_session([2; 32]).await.unwrap().is_none());
-    assert!(storage.resume_session([1; 32]).await.unwrap().is_some());
-    drop(storage);
-    writer.join();
-}
-
 /// Keeps the writer thread busy inside a request of its own until the returned gate is
 /// opened, so that whatever is queued meanwhile lands in the next batch, together.
 /// (Holding SQLite's lock from another connection is not enough: the writer may take
@@ -136,7 +205,7 @@ async fn a_refused_request_in_a_batch_does_not_spoil_the_others() {
 async fn hold_the_writer(storage: &Storage) -> WriterGate {
     let (started, running) = std::sync::mpsc::channel::<()>();
     let (open, opened) = std::sync::mpsc::channel::<()>();
-    let done = storage
+    let done = sqlite(storage)
         .queue_job(Work::new(move |_: &Connection, _| {
             let _ = started.send(());
             let _ = opened.recv();
@@ -229,7 +298,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
         .await
         .unwrap();
     // Writes, then fails with an error that is not a refusal (as a full disk would).
-    let broken = storage
+    let broken = sqlite(&storage)
         .queue_job(Work::checked_first(move |conn: &Connection, _| {
             conn.execute(
                 "UPDATE chats SET head_seq = head_seq + 100 WHERE id = ?1",
@@ -340,36 +409,7 @@ async fn mark(
         .map(|moved| moved.now)
 }
 
-#[tokio::test]
-async fn read_positions_only_move_forward_and_stop_at_the_head() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-    for i in 0..3u8 {
-        append(&storage, chat.id, i, alice.id, vec![i]).await;
-    }
-    let read = |receipt: Option<Receipt>| receipt.map(|receipt| receipt.read);
-    assert_eq!(
-        read(mark(&storage, chat.id, bob.id, 2, Position::Read).await),
-        Some(Seq(2))
-    );
-    assert_eq!(
-        mark(&storage, chat.id, bob.id, 1, Position::Read).await,
-        None
-    );
-    assert_eq!(
-        read(mark(&storage, chat.id, bob.id, 99, Position::Read).await),
-        Some(Seq(3))
-    );
-    let chats = storage.chats_of(bob.id).await.unwrap();
-    assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
-    assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
-    drop(storage);
-    writer.join();
-}
-
+mod appends;
 mod blobs;
 mod conversation;
 mod deletion;

@@ -12,28 +12,25 @@ use crate::auth::SessionKeys;
 /// Makes `account` a member of `count` new groups at once, bypassing the requests (which
 /// would take thousands of commits to get there).
 async fn fill_chats(storage: &Storage, account: UserId, count: usize) {
-    storage
-        .write(move |conn, now| {
-            let mut chat = conn.prepare(
-                "INSERT INTO chats (kind, title, created_ms) VALUES ('group', 'filler', ?1)",
-            )?;
-            let mut member = conn.prepare(
-                "INSERT INTO members (chat_id, account_id, joined_ms) VALUES (?1, ?2, ?3)",
-            )?;
-            for _ in 0..count {
-                chat.execute([now])?;
-                member.execute([conn.last_insert_rowid(), sql::int(account.0), now])?;
-            }
-            Ok(())
+    let mut statements: Vec<_> = (0..count)
+        .map(|_| {
+            (
+                "INSERT INTO chats (kind, title, created_ms) VALUES ('group', 'filler', 0)",
+                vec![],
+            )
         })
-        .await
-        .unwrap();
+        .collect();
+    statements.push((
+        "INSERT INTO members (chat_id, account_id, joined_ms)
+         SELECT id, CAST($1 AS BIGINT), 0 FROM chats WHERE title = 'filler'",
+        vec![Value::Int(sql::int(account.0))],
+    ));
+    seed(storage, statements).await;
 }
 
-#[tokio::test]
-async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not(
+    storage: &Storage,
+) {
     let mallory = account(&storage, "mallory").await;
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
@@ -63,8 +60,6 @@ async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not() 
     // Everyone else goes on making chats.
     storage.create_direct(alice.id, bob.id).await.unwrap();
     assert_eq!(storage.chats_of(alice.id).await.unwrap().len(), 2);
-    drop(storage);
-    writer.join();
 }
 
 fn entry(n: u32, len: usize) -> BackupEntry {
@@ -76,10 +71,9 @@ fn entry(n: u32, len: usize) -> BackupEntry {
     }
 }
 
-#[tokio::test]
-async fn a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let bob = account(&storage, "bob").await;
     let per_entry = MAX_BACKUP_ENTRY_BYTES;
@@ -115,14 +109,11 @@ async fn a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_fre
         .put_backup(bob.id, vec![entry(0, per_entry)])
         .await
         .unwrap();
-    drop(storage);
-    writer.join();
 }
 
-#[tokio::test]
-async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let (storage, writer) = open(dir.path()).await;
+pub(super) async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
+    storage: &Storage,
+) {
     let alice = account(&storage, "alice").await;
     let tokens: Vec<[u8; 32]> = (1..MAX_SESSIONS_PER_ACCOUNT)
         .map(|n| {
@@ -139,19 +130,21 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
     }
     // Each session last used at a time of its own: the first of `tokens` longest ago (the
     // registration's session is the most recent).
-    let order = tokens.clone();
-    storage
-        .write(move |conn, now| {
-            let mut touch =
-                conn.prepare("UPDATE sessions SET last_used_ms = ?2 WHERE token_hash = ?1")?;
-            for (n, token) in order.iter().enumerate() {
-                let name = crate::auth::token_hash(token);
-                touch.execute(rusqlite::params![&name[..], now - 1_000_000 + n as i64])?;
-            }
-            Ok(())
+    let now = i64::try_from(now_ms()).unwrap();
+    let touches = tokens
+        .iter()
+        .enumerate()
+        .map(|(n, token)| {
+            (
+                "UPDATE sessions SET last_used_ms = $1 WHERE token_hash = $2",
+                vec![
+                    Value::Int(now - 1_000_000 + n as i64),
+                    Value::Bytes(crate::auth::token_hash(token).to_vec()),
+                ],
+            )
         })
-        .await
-        .unwrap();
+        .collect();
+    seed(storage, touches).await;
     assert_eq!(
         storage.sessions_of(alice.id).await.unwrap().len(),
         MAX_SESSIONS_PER_ACCOUNT
@@ -168,6 +161,4 @@ async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
     assert!(storage.resume_session(tokens[0]).await.unwrap().is_none());
     assert!(storage.resume_session(tokens[1]).await.unwrap().is_some());
     assert!(storage.resume_session([0xee; 32]).await.unwrap().is_some());
-    drop(storage);
-    writer.join();
 }

@@ -1,0 +1,125 @@
+//! Chats and their members: 1:1 chats, groups and changes to them, and who shares a chat
+//! with whom, on either backend.
+
+use merpati_protocol::{ChatId, Member, UserId};
+
+use super::{ChatSnapshot, ChatUpdate, Storage, on_backend};
+use crate::Error;
+
+impl Storage {
+    /// The 1:1 chat of two accounts, created if needed; `true` if created now.
+    pub(crate) fn create_direct(
+        &self,
+        me: UserId,
+        other: UserId,
+    ) -> impl Future<Output = Result<(ChatSnapshot, bool), Error>> {
+        on_backend!(self, write | now | chats::create_direct(me, other, now))
+    }
+
+    /// A new group of `creator` (its admin) and `members`, with its first line.
+    pub(crate) fn create_group(
+        &self,
+        creator: Member,
+        title: String,
+        members: Vec<UserId>,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        on_backend!(
+            self,
+            write | now | groups::create_group(&creator, &title, &members, now)
+        )
+    }
+
+    /// Adds `account` to a group that `by` administers.
+    pub(crate) fn add_member(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        account: Member,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        on_backend!(
+            self,
+            write | now | groups::add_member(chat, by, &account, now)
+        )
+    }
+
+    /// Takes `user` out of a group `by` belongs to; the group afterwards and who left.
+    pub(crate) fn remove_member(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        user: UserId,
+    ) -> impl Future<Output = Result<(ChatUpdate, Member), Error>> {
+        on_backend!(
+            self,
+            write | now | groups::remove_member(chat, by, user, now)
+        )
+    }
+
+    /// Renames a group that `by` administers.
+    pub(crate) fn rename_group(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        title: String,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        on_backend!(
+            self,
+            write | now | groups::rename_group(chat, by, &title, now)
+        )
+    }
+
+    /// Makes `user` an admin of a group that `by` administers, or takes it back.
+    pub(crate) fn set_admin(
+        &self,
+        chat: ChatId,
+        by: UserId,
+        user: UserId,
+        admin: bool,
+    ) -> impl Future<Output = Result<ChatUpdate, Error>> {
+        on_backend!(
+            self,
+            write | now | groups::set_admin(chat, by, user, admin, now)
+        )
+    }
+
+    /// Every account sharing a chat with `account`, and `account` itself.
+    pub(crate) fn chat_partners(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
+        on_backend!(self, read chats::chat_partners(account))
+    }
+
+    /// Whether two accounts share a 1:1 chat.
+    pub(crate) fn share_direct_chat(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> impl Future<Output = Result<bool, Error>> {
+        on_backend!(self, read chats::share_direct_chat(a, b))
+    }
+
+    /// A chat with its members, if it exists.
+    pub(crate) fn chat(
+        &self,
+        chat: ChatId,
+    ) -> impl Future<Output = Result<Option<ChatSnapshot>, Error>> {
+        on_backend!(self, read chats::chat(chat))
+    }
+
+    /// Every chat of an account.
+    pub(crate) fn chats_of(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<ChatSnapshot>, Error>> {
+        on_backend!(self, read chats::chats_of(account))
+    }
+
+    /// The ids of a chat's members.
+    pub(crate) fn member_ids(
+        &self,
+        chat: ChatId,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
+        on_backend!(self, read chats::member_ids(chat))
+    }
+}

@@ -1,0 +1,106 @@
+//! Appends and receipts on either backend: concurrent appends get dense sequence numbers and
+//! commit in groups, a refused request leaves the others alone, and read positions only move
+//! forward.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use merpati_protocol::Receipt;
+
+use super::*;
+
+pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storage: &Storage) {
+    let alice = account(&storage, "alice").await;
+    let bob = account(&storage, "bob").await;
+    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let commits_before = storage.stats().commits.load(Ordering::Relaxed);
+
+    const SENDS: usize = 300;
+    let appends = (0..SENDS).map(|i| {
+        let storage = storage.clone();
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        tokio::spawn(async move {
+            storage
+                .queue_append(
+                    chat.id,
+                    ClientMsgId(id),
+                    alice.id,
+                    Arc::new(vec![1, 2, 3]),
+                    Refers::Nothing,
+                )
+                .await
+                .expect("queued")
+                .await
+        })
+    });
+    let mut seqs = BTreeSet::new();
+    for append in appends.collect::<Vec<_>>() {
+        let appended = append.await.unwrap().unwrap();
+        assert!(appended.newly_stored);
+        assert!(
+            seqs.insert(appended.seq.0),
+            "seq {} given twice",
+            appended.seq.0
+        );
+    }
+    assert_eq!(seqs, (1..=SENDS as u64).collect::<BTreeSet<_>>());
+    let commits = storage.stats().commits.load(Ordering::Relaxed) - commits_before;
+    assert!(
+        commits < SENDS as u64 / 2,
+        "{SENDS} concurrent appends took {commits} commits: no group commit"
+    );
+
+    let page = storage
+        .read_after(chat.id, Some(bob.id), Seq(0), 500)
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), SENDS);
+    assert!(!page.more);
+}
+
+pub(super) async fn a_refused_request_in_a_batch_does_not_spoil_the_others(storage: &Storage) {
+    let name = Username::parse("carol").unwrap();
+    let (first, second, third) = tokio::join!(
+        storage.register(name.clone(), [1; 32], None, SessionKeys::of(&[1; 32]), None),
+        storage.register(name.clone(), [2; 32], None, SessionKeys::of(&[2; 32]), None),
+        storage.register(
+            Username::parse("dave").unwrap(),
+            [3; 32],
+            None,
+            SessionKeys::of(&[3; 32]),
+            None,
+        ),
+    );
+    assert!(first.is_ok());
+    assert_eq!(second.unwrap_err().code(), ErrorCode::UsernameTaken);
+    assert!(third.is_ok());
+    // The refused registration's session must not exist.
+    assert!(storage.resume_session([2; 32]).await.unwrap().is_none());
+    assert!(storage.resume_session([1; 32]).await.unwrap().is_some());
+}
+
+pub(super) async fn read_positions_only_move_forward_and_stop_at_the_head(storage: &Storage) {
+    let alice = account(&storage, "alice").await;
+    let bob = account(&storage, "bob").await;
+    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    for i in 0..3u8 {
+        append(&storage, chat.id, i, alice.id, vec![i]).await;
+    }
+    let read = |receipt: Option<Receipt>| receipt.map(|receipt| receipt.read);
+    assert_eq!(
+        read(mark(&storage, chat.id, bob.id, 2, Position::Read).await),
+        Some(Seq(2))
+    );
+    assert_eq!(
+        mark(&storage, chat.id, bob.id, 1, Position::Read).await,
+        None
+    );
+    assert_eq!(
+        read(mark(&storage, chat.id, bob.id, 99, Position::Read).await),
+        Some(Seq(3))
+    );
+    let chats = storage.chats_of(bob.id).await.unwrap();
+    assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
+    assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
+}
