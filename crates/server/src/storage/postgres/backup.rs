@@ -2,13 +2,13 @@
 //! position, with the quotas and paging of `storage::sql::backup`.
 
 use merpati_protocol::keys::BackupEntry;
-use merpati_protocol::{ErrorCode, MAX_BACKUP_BYTES, MAX_BACKUP_ENTRIES, MAX_FRAME_BYTES, UserId};
+use merpati_protocol::{ErrorCode, MAX_BACKUP_BYTES, MAX_BACKUP_ENTRIES, UserId};
 
 use super::{Tx, key32};
 use crate::Error;
 use crate::storage::BackupPage;
-use crate::storage::sql::backup::BACKUP_ENTRY_OVERHEAD;
-use crate::storage::sql::{PAGE_OVERHEAD, int, uint};
+use crate::storage::sql::backup::fit_page;
+use crate::storage::sql::{int, uint};
 
 /// Stores backup entries, each replacing any entry with its id and getting a position above
 /// every position the account has used; refused whole past the account's quota of entries
@@ -99,7 +99,7 @@ pub(crate) async fn backup_after(
              WHERE account_id = $1 AND position > $2 ORDER BY position LIMIT $3",
         )
         .await?;
-    let mut entries = tx
+    let entries = tx
         .query(
             &statement,
             &[&int(account.0), &int(after), &(i64::from(limit) + 1)],
@@ -116,20 +116,5 @@ pub(crate) async fn backup_after(
             ))
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let mut more = entries.len() > limit as usize;
-    entries.truncate(limit as usize);
-    // A full batch of the largest entries is more than one frame holds.
-    let mut budget = MAX_FRAME_BYTES - PAGE_OVERHEAD;
-    let fitting = entries
-        .iter()
-        .take_while(|(_, entry)| {
-            let cost = BACKUP_ENTRY_OVERHEAD + entry.sealed.len();
-            let fits = cost <= budget;
-            budget = budget.saturating_sub(cost);
-            fits
-        })
-        .count();
-    more |= fitting < entries.len();
-    entries.truncate(fitting);
-    Ok(BackupPage { entries, more })
+    Ok(fit_page(entries, limit))
 }

@@ -5,6 +5,7 @@ use merpati_protocol::{ChatId, Receipt, Seq, UserId};
 
 use super::Tx;
 use crate::Error;
+use crate::storage::sql::receipts::moved_to;
 use crate::storage::sql::{int, uint};
 use crate::storage::{Moved, Position, no_such_chat};
 
@@ -41,13 +42,7 @@ pub(crate) async fn mark(
         read: Seq(uint(read)),
         read_at_ms: uint(read_at_ms),
     };
-    let wanted = Seq(uint(int(seq.0).min(head)));
-    let mut now = before;
-    if position == Position::Read && wanted > now.read {
-        now.read = wanted;
-        now.read_at_ms = uint(now_ms);
-    }
-    now.delivered = now.delivered.max(wanted).max(now.read);
+    let now = moved_to(before, seq, head, position, now_ms);
     if now == before {
         return Ok(None);
     }

@@ -88,7 +88,7 @@ pub(crate) fn backup_after(
         "SELECT position, entry_id, sealed FROM backup
          WHERE account_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3",
     )?;
-    let mut entries = statement
+    let entries = statement
         .query_map([int(account.0), int(after), i64::from(limit) + 1], |row| {
             Ok((
                 uint(row.get(0)?),
@@ -99,6 +99,12 @@ pub(crate) fn backup_after(
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(fit_page(entries, limit))
+}
+
+/// A page of the first `limit` of `entries` (read with one more, to tell whether more
+/// follow), cut to fit one frame.
+pub(crate) fn fit_page(mut entries: Vec<(u64, BackupEntry)>, limit: u32) -> BackupPage {
     let mut more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     // A full batch of the largest entries is more than one frame holds.
@@ -114,7 +120,7 @@ pub(crate) fn backup_after(
         .count();
     more |= fitting < entries.len();
     entries.truncate(fitting);
-    Ok(BackupPage { entries, more })
+    BackupPage { entries, more }
 }
 
 #[cfg(test)]

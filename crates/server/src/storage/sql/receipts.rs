@@ -40,13 +40,7 @@ pub(crate) fn mark(
         read: Seq(uint(read)),
         read_at_ms: uint(read_at_ms),
     };
-    let wanted = Seq(uint(int(seq.0).min(head)));
-    let mut now = before;
-    if position == Position::Read && wanted > now.read {
-        now.read = wanted;
-        now.read_at_ms = uint(now_ms);
-    }
-    now.delivered = now.delivered.max(wanted).max(now.read);
+    let now = moved_to(before, seq, head, position, now_ms);
     if now == before {
         return Ok(None);
     }
@@ -62,4 +56,23 @@ pub(crate) fn mark(
         int(now.read_at_ms),
     ])?;
     Ok(Some(Moved { before, now }))
+}
+
+/// Where a receipt moves to: `position` raised to `seq` (never back, never past `head`), and
+/// delivery at least as far as reading.
+pub(crate) fn moved_to(
+    before: Receipt,
+    seq: Seq,
+    head: i64,
+    position: Position,
+    now_ms: i64,
+) -> Receipt {
+    let wanted = Seq(uint(int(seq.0).min(head)));
+    let mut now = before;
+    if position == Position::Read && wanted > now.read {
+        now.read = wanted;
+        now.read_at_ms = uint(now_ms);
+    }
+    now.delivered = now.delivered.max(wanted).max(now.read);
+    now
 }

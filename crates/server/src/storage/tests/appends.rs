@@ -10,8 +10,8 @@ use merpati_protocol::Receipt;
 use super::*;
 
 pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let commits_before = storage.stats().commits.load(Ordering::Relaxed);
 
@@ -81,23 +81,23 @@ pub(super) async fn a_refused_request_in_a_batch_does_not_spoil_the_others(stora
 }
 
 pub(super) async fn read_positions_only_move_forward_and_stop_at_the_head(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     for i in 0..3u8 {
-        append(&storage, chat.id, i, alice.id, vec![i]).await;
+        append(storage, chat.id, i, alice.id, vec![i]).await;
     }
     let read = |receipt: Option<Receipt>| receipt.map(|receipt| receipt.read);
     assert_eq!(
-        read(mark(&storage, chat.id, bob.id, 2, Position::Read).await),
+        read(mark(storage, chat.id, bob.id, 2, Position::Read).await),
         Some(Seq(2))
     );
     assert_eq!(
-        mark(&storage, chat.id, bob.id, 1, Position::Read).await,
+        mark(storage, chat.id, bob.id, 1, Position::Read).await,
         None
     );
     assert_eq!(
-        read(mark(&storage, chat.id, bob.id, 99, Position::Read).await),
+        read(mark(storage, chat.id, bob.id, 99, Position::Read).await),
         Some(Seq(3))
     );
     let chats = storage.chats_of(bob.id).await.unwrap();

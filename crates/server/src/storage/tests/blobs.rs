@@ -19,7 +19,7 @@ fn new_blob(n: u8, owner: UserId, length: u64, orphan_ms: u64) -> NewBlob {
 pub(super) async fn the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await.id;
+    let alice = account(storage, "alice").await.id;
     let day = 86_400_000;
     let create = |blob| storage.create_blob(blob);
 
@@ -48,8 +48,8 @@ pub(super) async fn the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_t
 pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let photo = BlobId([1; 16]);
     storage

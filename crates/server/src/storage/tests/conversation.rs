@@ -18,12 +18,12 @@ fn admins(chat: &ChatSnapshot) -> Vec<UserId> {
 }
 
 pub(super) async fn receipts_never_move_back_and_reading_raises_delivery(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let mallory = account(&storage, "mallory").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let mallory = account(storage, "mallory").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     for i in 1..=3u8 {
-        append(&storage, chat.id, i, alice.id, vec![i]).await;
+        append(storage, chat.id, i, alice.id, vec![i]).await;
     }
     let positions = |receipt: Option<Receipt>| receipt.map(|r| (r.delivered.0, r.read.0));
 
@@ -41,17 +41,17 @@ pub(super) async fn receipts_never_move_back_and_reading_raises_delivery(storage
         "delivery does not say when it was read"
     );
 
-    let read = mark(&storage, chat.id, bob.id, 1, Position::Read)
+    let read = mark(storage, chat.id, bob.id, 1, Position::Read)
         .await
         .unwrap();
     assert_eq!((read.delivered, read.read), (Seq(2), Seq(1)));
     assert!(read.read_at_ms > 0);
     assert_eq!(
-        mark(&storage, chat.id, bob.id, 1, Position::Delivered).await,
+        mark(storage, chat.id, bob.id, 1, Position::Delivered).await,
         None
     );
     assert_eq!(
-        positions(mark(&storage, chat.id, bob.id, 99, Position::Read).await),
+        positions(mark(storage, chat.id, bob.id, 99, Position::Read).await),
         Some((3, 3)),
         "clamped to the head, and delivery raised with it"
     );
@@ -66,10 +66,10 @@ pub(super) async fn receipts_never_move_back_and_reading_raises_delivery(storage
 pub(super) async fn a_chat_tells_each_member_the_receipts_the_others_share_with_them(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let carol = account(&storage, "carol").await;
-    let dave = account(&storage, "dave").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let dave = account(storage, "dave").await;
     let group = storage
         .create_group(
             alice.clone(),
@@ -79,9 +79,9 @@ pub(super) async fn a_chat_tells_each_member_the_receipts_the_others_share_with_
         .await
         .unwrap()
         .chat;
-    append(&storage, group.id, 1, alice.id, vec![1]).await;
+    append(storage, group.id, 1, alice.id, vec![1]).await;
     for member in [&alice, &bob, &carol] {
-        mark(&storage, group.id, member.id, 2, Position::Read).await;
+        mark(storage, group.id, member.id, 2, Position::Read).await;
     }
     let receipts = |chat: &ChatSnapshot, viewer: &Member| -> Vec<(u64, u64, u64)> {
         let info = chat.info_for(viewer.id);
@@ -120,8 +120,8 @@ pub(super) async fn a_chat_tells_each_member_the_receipts_the_others_share_with_
 pub(super) async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_so(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let created = storage
         .create_group(alice.clone(), "Trip".into(), vec![bob.id])
         .await
@@ -154,10 +154,10 @@ pub(super) async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_s
 pub(super) async fn only_admins_add_remove_rename_and_make_admins_but_anyone_leaves(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let carol = account(&storage, "carol").await;
-    let dave = account(&storage, "dave").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let dave = account(storage, "dave").await;
     let group = storage
         .create_group(alice.clone(), "Trip".into(), vec![bob.id, carol.id])
         .await
@@ -249,10 +249,10 @@ pub(super) async fn only_admins_add_remove_rename_and_make_admins_but_anyone_lea
 pub(super) async fn the_last_admin_leaving_or_stepping_down_makes_the_longest_standing_member_admin(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let carol = account(&storage, "carol").await;
-    let dave = account(&storage, "dave").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let dave = account(storage, "dave").await;
     // Dave is added first but joins later than carol, who joined with the group.
     let group = storage
         .create_group(alice.clone(), "Trip".into(), vec![carol.id])
@@ -322,9 +322,9 @@ pub(super) async fn the_last_admin_leaving_or_stepping_down_makes_the_longest_st
 pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_messages(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    let carol = account(&storage, "carol").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
     let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let group = storage
         .create_group(alice.clone(), "Trip".into(), vec![bob.id])
@@ -379,11 +379,11 @@ pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_mess
     assert_eq!(code(refused.unwrap_err()), blocked);
     // The blocker may still write, and a group's history stays one log for everyone.
     assert_eq!(
-        append(&storage, direct.id, 2, bob.id, vec![2]).await.seq,
+        append(storage, direct.id, 2, bob.id, vec![2]).await.seq,
         Seq(1)
     );
     assert!(
-        append(&storage, group.id, 3, alice.id, vec![3])
+        append(storage, group.id, 3, alice.id, vec![3])
             .await
             .newly_stored
     );
@@ -396,7 +396,7 @@ pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_mess
             .is_empty()
     );
     assert_eq!(
-        append(&storage, direct.id, 4, alice.id, vec![4]).await.seq,
+        append(storage, direct.id, 4, alice.id, vec![4]).await.seq,
         Seq(2)
     );
     let privacy = storage.privacy(bob.id).await.unwrap();
@@ -409,8 +409,8 @@ pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_mess
 }
 
 pub(super) async fn an_account_blocks_at_most_the_limit(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let blocker = alice.id;
     // MAX_BLOCKED accounts, blocked by alice, written directly: registering them one by
     // one would say nothing more.
@@ -443,8 +443,8 @@ pub(super) async fn an_account_blocks_at_most_the_limit(storage: &Storage) {
 }
 
 pub(super) async fn privacy_settings_are_kept_per_account(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     assert_eq!(storage.privacy(alice.id).await.unwrap(), Privacy::default());
     storage.set_privacy(alice.id, false, false).await.unwrap();
     let stored = storage.privacy(alice.id).await.unwrap();
@@ -504,8 +504,8 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
 }
 
 pub(super) async fn an_offline_account_is_seen_as_its_settings_and_blocks_allow(storage: &Storage) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     assert!(!storage.share_direct_chat(alice.id, bob.id).await.unwrap());
     let (chat, _) = storage.create_direct(bob.id, alice.id).await.unwrap();
     assert_eq!(chat.kind, ChatKind::Direct);

@@ -101,16 +101,16 @@ async fn a_deleted_message_leaves_no_trace_of_its_body_in_the_database_file() {
 pub(super) async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored_once(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let group = storage
         .create_group(alice.clone(), "Trip".into(), vec![bob.id])
         .await
         .unwrap();
-    append(&storage, direct.id, 1, alice.id, b"mine".to_vec()).await;
-    append(&storage, direct.id, 2, bob.id, b"his".to_vec()).await;
-    append(&storage, group.chat.id, 3, alice.id, b"elsewhere".to_vec()).await;
+    append(storage, direct.id, 1, alice.id, b"mine".to_vec()).await;
+    append(storage, direct.id, 2, bob.id, b"his".to_vec()).await;
+    append(storage, group.chat.id, 3, alice.id, b"elsewhere".to_vec()).await;
 
     let not_yours = ErrorCode::NotYourMessage;
     let code = |outcome: Result<Appended, Error>| outcome.unwrap_err().code();
@@ -119,7 +119,7 @@ pub(super) async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resen
         ([3; 16], "in another chat"),
         ([9; 16], "not there"),
     ] {
-        let outcome = delete(&storage, direct.id, 10, alice.id, ClientMsgId(target)).await;
+        let outcome = delete(storage, direct.id, 10, alice.id, ClientMsgId(target)).await;
         assert_eq!(code(outcome), not_yours, "{why}");
     }
     let created = &group.lines[0];
@@ -127,15 +127,15 @@ pub(super) async fn only_ones_own_message_in_the_chat_can_be_deleted_and_a_resen
         EncryptedBody::from_body(&created.body),
         Some(EncryptedBody::System(SystemEvent::Created { .. }))
     ));
-    let outcome = delete(&storage, group.chat.id, 10, alice.id, created.client_msg_id).await;
+    let outcome = delete(storage, group.chat.id, 10, alice.id, created.client_msg_id).await;
     assert_eq!(code(outcome), not_yours, "a line the server wrote");
     let head = storage.chat(direct.id).await.unwrap().unwrap().head;
     assert_eq!(head, Seq(2), "refusals wrote nothing");
 
-    let first = delete(&storage, direct.id, 11, alice.id, ClientMsgId([1; 16]))
+    let first = delete(storage, direct.id, 11, alice.id, ClientMsgId([1; 16]))
         .await
         .unwrap();
-    let again = delete(&storage, direct.id, 11, alice.id, ClientMsgId([1; 16]))
+    let again = delete(storage, direct.id, 11, alice.id, ClientMsgId([1; 16]))
         .await
         .unwrap();
     assert_eq!((again.seq, again.newly_stored), (first.seq, false));

@@ -31,10 +31,10 @@ async fn fill_chats(storage: &Storage, account: UserId, count: usize) {
 pub(super) async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not(
     storage: &Storage,
 ) {
-    let mallory = account(&storage, "mallory").await;
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
-    fill_chats(&storage, mallory.id, MAX_CHATS_PER_ACCOUNT).await;
+    let mallory = account(storage, "mallory").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    fill_chats(storage, mallory.id, MAX_CHATS_PER_ACCOUNT).await;
 
     let refused = storage
         .create_direct(mallory.id, alice.id)
@@ -74,8 +74,8 @@ fn entry(n: u32, len: usize) -> BackupEntry {
 pub(super) async fn a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
-    let bob = account(&storage, "bob").await;
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
     let per_entry = MAX_BACKUP_ENTRY_BYTES;
     let fitting = u32::try_from(MAX_BACKUP_BYTES / per_entry as u64).unwrap();
     let entries: Vec<BackupEntry> = (0..fitting).map(|n| entry(n, per_entry)).collect();
@@ -114,7 +114,7 @@ pub(super) async fn a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_a
 pub(super) async fn signing_in_once_more_than_the_cap_ends_the_least_recently_used_session(
     storage: &Storage,
 ) {
-    let alice = account(&storage, "alice").await;
+    let alice = account(storage, "alice").await;
     let tokens: Vec<[u8; 32]> = (1..MAX_SESSIONS_PER_ACCOUNT)
         .map(|n| {
             let mut token = [0u8; 32];
