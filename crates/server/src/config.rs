@@ -47,6 +47,17 @@ pub struct Config {
     #[arg(long = "database-url", env = "MERPATI_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// The NATS server the processes sharing `MERPATI_DATABASE_URL` tell each other through
+    /// that a chat moved (e.g. `nats://127.0.0.1:4222`). Unset: no other process is told.
+    #[arg(long = "nats-url", env = "MERPATI_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// How often, in milliseconds, a cluster process checks the chats its sessions follow
+    /// against the database, catching up on any wake-up that was lost.
+    #[arg(long, env = "MERPATI_HEAD_CHECK_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub head_check_ms: u64,
+
     /// How hard each commit is pushed to disk before messages in it are acknowledged
     /// (SQLite; PostgreSQL commits with its own `synchronous_commit`, which must stay `on`).
     #[arg(long, env = "MERPATI_DURABILITY", value_enum, default_value_t = Durability::Full)]
@@ -165,6 +176,8 @@ impl Config {
             web_root: web_root.into(),
             allowed_origins: Vec::new(),
             database_url: None,
+            nats_url: None,
+            head_check_ms: 10_000,
             durability: Durability::Full,
             max_connections: 19_000,
             max_connections_per_address: 256,

@@ -41,6 +41,7 @@ mod admission;
 mod auth;
 mod blobs;
 mod client_kind;
+mod cluster;
 pub mod config;
 pub mod error;
 mod fanout;
@@ -68,6 +69,7 @@ pub use shutdown::os_signal;
 
 use admission::AdmissionControl;
 use blobs::BlobStore;
+use cluster::Cluster;
 use fanout::FanOut;
 use gateway::{Gateway, Quotas};
 use metrics::{Counters, Metrics};
@@ -145,6 +147,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     refuse_data_inside_web_root(&config.data, &config.web_root)?;
+    if config.nats_url.is_some() && config.database_url.is_none() {
+        // Processes on SQLite files of their own share nothing to be told about.
+        return Err(Error::Config(
+            "MERPATI_NATS_URL needs MERPATI_DATABASE_URL: processes tell each other of a \
+             database they share"
+                .into(),
+        ));
+    }
     let metrics_listener = listen(config.metrics_addr).map_err(|error| {
         Error::Config(format!(
             "cannot serve the metrics on {}: {error} (set MERPATI_METRICS_ADDR)",
@@ -186,13 +196,23 @@ pub async fn run(
         Duration::from_millis(config.blob_cleanup_interval_ms),
     ));
     let admission = AdmissionControl::new(&config, counters);
-    let gateway = Arc::new(Gateway::new(
+    let gateway = Gateway::new(
         storage,
         FanOut::new(),
         stop.clone(),
         admission,
         Quotas::new(&config),
-    ));
+    );
+    let (gateway, cluster) = match &config.nats_url {
+        Some(url) => {
+            let head_check = Duration::from_millis(config.head_check_ms);
+            let (cluster, parts) = Cluster::connect(url, head_check).await?;
+            let gateway = Arc::new(gateway.with_cluster(cluster));
+            let task = tokio::spawn(cluster::run(parts, Arc::clone(&gateway)));
+            (gateway, Some(task))
+        }
+        None => (Arc::new(gateway), None),
+    };
     let app = http::router(gateway, blobs, &config.web_root, &config.allowed_origins);
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -236,6 +256,11 @@ pub async fn run(
         tracing::warn!("some sessions did not close in time");
     }
     // It holds storage too: the writer stops only once it is gone.
+    if let Some(cluster) = cluster
+        && let Err(error) = cluster.await
+    {
+        tracing::warn!(%error, "the cluster's task failed");
+    }
     if let Err(error) = blob_cleanup.await {
         tracing::warn!(%error, "the blob cleanup task failed");
     }

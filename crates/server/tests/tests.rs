@@ -48,3 +48,5 @@ mod members;
 // A connection's messages share transactions while they wait for their commit.
 mod memory;
 mod pipelining;
+// Two server processes on one PostgreSQL database, waking each other through NATS.
+mod cluster;

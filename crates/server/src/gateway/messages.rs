@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use merpati_protocol::content::is_system_body;
 use merpati_protocol::{
     ChatId, ClientMsgId, ErrorCode, MAX_BODY_BYTES, Member, MessageFrame, ServerFrame, UserId,
@@ -25,17 +27,36 @@ use crate::metrics::Counters;
 use crate::storage::{Appended, Refers};
 
 impl Gateway {
-    /// Hands a stored message to every online session of the chat's `members`, and
-    /// remembers its sender for the receipts that will cover it.
+    /// Hands a message just committed to every online session of the chat's `members` — on
+    /// a cluster, through the cluster's task, which also tells the other processes and keeps
+    /// each chat's deliveries in order.
     fn fan_out_message(&self, members: &[UserId], message: MessageFrame) {
+        let frame = encode(&ServerFrame::Message(message.clone()));
+        match &self.cluster {
+            Some(cluster) => cluster.tell_now(crate::cluster::Event::Committed { message, frame }),
+            None => self.deliver_to(members, &message, &frame),
+        }
+    }
+
+    /// Hands a stored message, encoded as `frame`, to the online sessions of its chat's
+    /// members here (the cluster's task, for a message this or another process committed).
+    pub(crate) async fn deliver_stored(&self, message: &MessageFrame, frame: Bytes) {
+        match self.members_of(message.chat_id).await {
+            Ok(members) => self.deliver_to(&members, message, &frame),
+            Err(error) => tracing::warn!(%error, "cannot read a chat's members to deliver"),
+        }
+    }
+
+    /// Delivers `frame` to `members`' sessions, and remembers the message's sender for the
+    /// receipts that will cover it.
+    fn deliver_to(&self, members: &[UserId], message: &MessageFrame, frame: &Bytes) {
         // A receipt in a chat of two goes to the other member anyway: nothing to remember.
         if members.len() > 2 {
             self.fanout
                 .recent_senders()
                 .record(message.chat_id, message.seq, message.sender);
         }
-        self.fanout
-            .deliver(members, &encode(&ServerFrame::Message(message)), None);
+        self.fanout.deliver(members, frame, None);
     }
 
     /// Fans out the lines a change wrote into a group's history, to its members afterwards.

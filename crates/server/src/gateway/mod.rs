@@ -66,6 +66,7 @@ use merpati_protocol::{ChatId, ServerFrame, UserId, Username};
 
 use crate::Error;
 use crate::admission::AdmissionControl;
+use crate::cluster::Cluster;
 use crate::fanout::FanOut;
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
@@ -85,6 +86,8 @@ pub(crate) struct Gateway {
     sign_in_attempts: attempts::SignInAttempts,
     limits: limits::RequestLimits,
     quotas: quotas::Quotas,
+    /// The other server processes on the same database, if there are any.
+    cluster: Option<Cluster>,
 }
 
 impl Gateway {
@@ -103,7 +106,18 @@ impl Gateway {
             sign_in_attempts: attempts::SignInAttempts::default(),
             limits: limits::RequestLimits::default(),
             quotas,
+            cluster: None,
         }
+    }
+
+    /// Tells the other server processes of what this one commits (and has them tell it).
+    pub(crate) fn with_cluster(mut self, cluster: Cluster) -> Gateway {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     pub(crate) fn shutdown(&self) -> &Shutdown {
@@ -137,6 +151,6 @@ impl Gateway {
 }
 
 /// Encodes a frame for the socket.
-fn encode(frame: &ServerFrame) -> Bytes {
+pub(crate) fn encode(frame: &ServerFrame) -> Bytes {
     Bytes::from(merpati_protocol::encode(frame))
 }

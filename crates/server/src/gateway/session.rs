@@ -434,6 +434,9 @@ impl<S> Drop for Session<S> {
             return;
         };
         let account = signed_in.member.id;
+        if let Some(cluster) = &self.gateway.cluster {
+            cluster.tell_now(crate::cluster::Event::Unfollow { session: self.id });
+        }
         if let Some(at_ms) = signed_in.online.leave() {
             self.gateway.storage.record_last_seen(account, at_ms);
         }

@@ -47,6 +47,16 @@ impl<S: FrameSocket> Session<S> {
                 )
                 .await;
         }
+        if let Some(cluster) = &self.gateway.cluster {
+            // Live from what this read holds: anything committed since is past these heads.
+            let chats = chats.iter().map(|chat| (chat.id, chat.head)).collect();
+            cluster
+                .tell(crate::cluster::Event::Follow {
+                    session: self.id,
+                    chats,
+                })
+                .await;
+        }
         for chat in &chats {
             self.write_frame(&ServerFrame::Chat {
                 request: None,

@@ -1,7 +1,7 @@
 //! Chats and their members: 1:1 chats, groups and changes to them, and who shares a chat
 //! with whom, on either backend.
 
-use merpati_protocol::{ChatId, Member, UserId};
+use merpati_protocol::{ChatId, Member, Seq, UserId};
 
 use super::{ChatSnapshot, ChatUpdate, Storage, on_backend};
 use crate::Error;
@@ -113,6 +113,14 @@ impl Storage {
         account: UserId,
     ) -> impl Future<Output = Result<Vec<ChatSnapshot>, Error>> {
         on_backend!(self, read chats::chats_of(account))
+    }
+
+    /// Each of `chats`' newest sequence number (one that does not exist is left out).
+    pub(crate) fn heads(
+        &self,
+        chats: Vec<ChatId>,
+    ) -> impl Future<Output = Result<Vec<(ChatId, Seq)>, Error>> {
+        on_backend!(self, read chats::heads(&chats))
     }
 
     /// The ids of a chat's members.

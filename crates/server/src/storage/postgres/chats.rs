@@ -142,6 +142,19 @@ pub(crate) async fn member_ids(tx: &Tx<'_>, chat: ChatId) -> Result<Vec<UserId>,
         .collect()
 }
 
+/// Each of `chats`' newest sequence number (a chat that does not exist is left out).
+pub(crate) async fn heads(tx: &Tx<'_>, chats: &[ChatId]) -> Result<Vec<(ChatId, Seq)>, Error> {
+    let ids: Vec<i64> = chats.iter().map(|chat| int(chat.0)).collect();
+    let statement = tx
+        .prepare_cached("SELECT id, head_seq FROM chats WHERE id = ANY($1)")
+        .await?;
+    tx.query(&statement, &[&ids])
+        .await?
+        .iter()
+        .map(|row| Ok((ChatId(uint(row.try_get(0)?)), Seq(uint(row.try_get(1)?)))))
+        .collect()
+}
+
 /// Whether an account is a member of a chat.
 pub(crate) async fn is_member(tx: &Tx<'_>, chat: ChatId, account: UserId) -> Result<bool, Error> {
     let statement = tx

@@ -153,14 +153,8 @@ const MIGRATION_LOCK: i64 = 0x6d65_7270_6174_6931; // "merpati1"
 /// Brings the database up to the newest schema, each migration in its own transaction, with
 /// the other processes kept waiting meanwhile.
 pub(crate) async fn migrate(client: &mut Object) -> Result<(), Error> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (
-                 id BIGINT PRIMARY KEY CHECK (id = 1),
-                 version BIGINT NOT NULL
-             )",
-        )
-        .await?;
+    // Locked first: two processes starting together would otherwise race even to create
+    // the version table (`IF NOT EXISTS` does not hold against a concurrent create).
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -172,6 +166,14 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<(), Error> {
 }
 
 async fn run_migrations(client: &mut Object) -> Result<(), Error> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 id BIGINT PRIMARY KEY CHECK (id = 1),
+                 version BIGINT NOT NULL
+             )",
+        )
+        .await?;
     let applied: Option<i64> = client
         .query_opt("SELECT version FROM schema_version WHERE id = 1", &[])
         .await?

@@ -138,6 +138,21 @@ pub(crate) fn member_ids(conn: &Connection, chat: ChatId) -> Result<Vec<UserId>,
     Ok(ids)
 }
 
+/// Each of `chats`' newest sequence number (a chat that does not exist is left out).
+pub(crate) fn heads(conn: &Connection, chats: &[ChatId]) -> Result<Vec<(ChatId, Seq)>, Error> {
+    let mut statement = conn.prepare_cached("SELECT head_seq FROM chats WHERE id = ?1")?;
+    let mut heads = Vec::with_capacity(chats.len());
+    for &chat in chats {
+        let head: Option<i64> = statement
+            .query_row([int(chat.0)], |row| row.get(0))
+            .optional()?;
+        if let Some(head) = head {
+            heads.push((chat, Seq(uint(head))));
+        }
+    }
+    Ok(heads)
+}
+
 /// Whether an account is a member of a chat.
 pub(crate) fn is_member(conn: &Connection, chat: ChatId, account: UserId) -> Result<bool, Error> {
     let found = conn

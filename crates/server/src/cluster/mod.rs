@@ -1,0 +1,382 @@
+//! Several server processes on one database: each tells the others, through NATS, that a
+//! chat moved, and delivers the chats its own sessions follow in order, once.
+//!
+//! After a message is committed, the process that stored it publishes a wake-up on the
+//! chat's subject (`merpati.chat.<id>`): the storage epoch and the encoded `Message` frame,
+//! body included, so a process woken needs no read to deliver it. A process subscribes to a
+//! chat's subject once, while any of its sessions follows the chat (from the session's
+//! `Sync` on), however many of them do. The wake-up is never the only copy — PostgreSQL is —
+//! so it is never trusted to arrive:
+//! - per chat followed, the process remembers the last sequence number it delivered
+//!   ([`Cursor`]); a message after a gap is delivered only after the gap, read from storage;
+//!   one at or below the cursor is not delivered again;
+//! - every `MERPATI_HEAD_CHECK_MS` (10 s by default; and at once after NATS reconnects, or says this process
+//!   was too slow and dropped messages), the heads of every chat followed are read, and
+//!   whatever lies past a cursor is read and delivered: a lost last wake-up, or a process
+//!   that died between its commit and its publish, costs at most one interval.
+//!
+//! One task ([`run`]) does all of it, so each chat's deliveries are in order without a lock
+//! per chat; sessions and the gateway only send it [`Event`]s.
+
+mod cursor;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::fanout::SessionId;
+use crate::gateway::Gateway;
+pub(crate) use cursor::{Cursor, Offered};
+
+/// How many messages a gap is read in at a time.
+const GAP_PAGE: u32 = 500;
+
+/// How many events may wait for the cluster's task.
+const EVENT_QUEUE: usize = 65_536;
+
+/// What the cluster's task is told.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A session follows these chats from these sequence numbers on (what its `Sync` read).
+    Follow {
+        session: SessionId,
+        chats: Vec<(ChatId, Seq)>,
+    },
+    /// A session is gone.
+    Unfollow { session: SessionId },
+    /// This process committed a message: publish it, and deliver it here.
+    Committed { message: MessageFrame, frame: Bytes },
+    /// Another process's wake-up.
+    Woken(Bytes),
+    /// Check every chat followed against its head.
+    CheckHeads,
+}
+
+/// The handle the gateway and the sessions hold.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    events: mpsc::Sender<Event>,
+}
+
+/// What [`Cluster::connect`] returns besides the handle: the task's half, for [`run`].
+#[derive(Debug)]
+pub(crate) struct Parts {
+    nats: async_nats::Client,
+    events: mpsc::Receiver<Event>,
+    sender: mpsc::Sender<Event>,
+    head_check: Duration,
+}
+
+impl Cluster {
+    /// Connects to NATS at `url`. A reconnect, or a subscription NATS had to drop messages
+    /// of, makes the task check every head.
+    pub(crate) async fn connect(
+        url: &str,
+        head_check: Duration,
+    ) -> Result<(Cluster, Parts), Error> {
+        let (sender, events) = mpsc::channel(EVENT_QUEUE);
+        let on_event = sender.clone();
+        let nats = async_nats::ConnectOptions::new()
+            .name("merpati-server")
+            .retry_on_initial_connect()
+            .event_callback(move |event| {
+                let on_event = on_event.clone();
+                async move {
+                    tracing::info!(%event, "NATS");
+                    if matches!(
+                        event,
+                        async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)
+                    ) {
+                        let _ = on_event.try_send(Event::CheckHeads);
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|error| Error::Config(format!("cannot connect to NATS at {url}: {error}")))?;
+        tracing::info!(url, "connected to NATS");
+        let cluster = Cluster {
+            events: sender.clone(),
+        };
+        Ok((
+            cluster,
+            Parts {
+                nats,
+                events,
+                sender,
+                head_check,
+            },
+        ))
+    }
+
+    /// Tells the task something; if its queue is full the event waits for room.
+    pub(crate) async fn tell(&self, event: Event) {
+        if self.events.send(event).await.is_err() {
+            tracing::warn!("the cluster's task has stopped");
+        }
+    }
+
+    /// Tells the task something without waiting: a commit must not wait behind the queue.
+    /// With the queue full, the next head check delivers what this would have.
+    pub(crate) fn tell_now(&self, event: Event) {
+        if self.events.try_send(event).is_err() {
+            tracing::warn!("the cluster's queue is full; the next head check catches up");
+        }
+    }
+}
+
+/// The subject a chat's wake-ups go on.
+fn subject(chat: ChatId) -> String {
+    format!("merpati.chat.{}", chat.0)
+}
+
+/// A wake-up: the epoch, then the encoded `Message` frame.
+fn wake_up(epoch: Epoch, frame: &Bytes) -> Bytes {
+    let mut payload = BytesMut::with_capacity(8 + frame.len());
+    payload.put_u64_le(epoch.0);
+    payload.put_slice(frame);
+    payload.freeze()
+}
+
+/// The message a wake-up carries, if it is of this epoch and well formed.
+fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<(MessageFrame, Bytes)> {
+    let (head, frame) = payload.split_at_checked(8)?;
+    let theirs = u64::from_le_bytes(head.try_into().ok()?);
+    if theirs != epoch.0 {
+        // Another database's message (a process not yet restarted after a restore).
+        return None;
+    }
+    match merpati_protocol::decode::<ServerFrame>(frame) {
+        Ok(ServerFrame::Message(message)) => Some((message, payload.slice(8..))),
+        _ => None,
+    }
+}
+
+/// A chat this process follows.
+struct Followed {
+    cursor: Cursor,
+    /// How many sessions follow it.
+    followers: usize,
+    /// The task forwarding its wake-ups (`None`: subscribing failed; head checks deliver).
+    subscription: Option<JoinHandle<()>>,
+}
+
+/// The cluster's task: follows chats, publishes what this process commits, and delivers
+/// every chat followed in order. Ends when every [`Cluster`] handle is gone.
+pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
+    let Parts {
+        nats,
+        mut events,
+        sender,
+        head_check,
+    } = parts;
+    let epoch = gateway.storage().epoch();
+    let shutdown = gateway.shutdown().clone();
+    let mut state = State {
+        nats,
+        sender,
+        gateway,
+        epoch,
+        chats: HashMap::new(),
+        sessions: HashMap::new(),
+    };
+    let mut ticks = tokio::time::interval(head_check);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            _ = ticks.tick() => Event::CheckHeads,
+            () = shutdown.triggered() => break,
+        };
+        state.handle(event).await;
+    }
+    for followed in state.chats.values() {
+        if let Some(subscription) = &followed.subscription {
+            subscription.abort();
+        }
+    }
+}
+
+struct State {
+    nats: async_nats::Client,
+    /// Where subscriptions send what they receive.
+    sender: mpsc::Sender<Event>,
+    gateway: Arc<Gateway>,
+    epoch: Epoch,
+    chats: HashMap<ChatId, Followed>,
+    sessions: HashMap<SessionId, Vec<ChatId>>,
+}
+
+impl State {
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Follow { session, chats } => self.follow(session, chats).await,
+            Event::Unfollow { session } => self.unfollow(session),
+            Event::Committed { message, frame } => {
+                let payload = wake_up(self.epoch, &frame);
+                if let Err(error) = self.nats.publish(subject(message.chat_id), payload).await {
+                    // The others' head checks find it.
+                    tracing::warn!(%error, "cannot publish a wake-up");
+                }
+                self.offer(message, frame).await;
+            }
+            Event::Woken(payload) => {
+                if let Some((message, frame)) = read_wake_up(self.epoch, &payload) {
+                    self.offer(message, frame).await;
+                }
+            }
+            Event::CheckHeads => self.check_heads().await,
+        }
+    }
+
+    async fn follow(&mut self, session: SessionId, chats: Vec<(ChatId, Seq)>) {
+        for &(chat, seq) in &chats {
+            if let Some(followed) = self.chats.get_mut(&chat) {
+                followed.followers += 1;
+                continue;
+            }
+            let subscription = match self.nats.subscribe(subject(chat)).await {
+                Ok(mut subscription) => {
+                    let sender = self.sender.clone();
+                    Some(tokio::spawn(async move {
+                        while let Some(message) = subscription.next().await {
+                            if sender.send(Event::Woken(message.payload)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }))
+                }
+                Err(error) => {
+                    // Its messages still come, a head check late.
+                    tracing::warn!(%error, chat = chat.0, "cannot subscribe");
+                    None
+                }
+            };
+            self.chats.insert(
+                chat,
+                Followed {
+                    cursor: Cursor::at(seq),
+                    followers: 1,
+                    subscription,
+                },
+            );
+        }
+        self.sessions
+            .entry(session)
+            .or_default()
+            .extend(chats.into_iter().map(|(chat, _)| chat));
+    }
+
+    fn unfollow(&mut self, session: SessionId) {
+        for chat in self.sessions.remove(&session).unwrap_or_default() {
+            let Some(followed) = self.chats.get_mut(&chat) else {
+                continue;
+            };
+            followed.followers = followed.followers.saturating_sub(1);
+            if followed.followers == 0 {
+                if let Some(subscription) = &followed.subscription {
+                    subscription.abort();
+                }
+                self.chats.remove(&chat);
+            }
+        }
+    }
+
+    /// Delivers `message` here if it is the next of its chat; reads and delivers a gap
+    /// before it first.
+    async fn offer(&mut self, message: MessageFrame, frame: Bytes) {
+        let chat = message.chat_id;
+        let Some(followed) = self.chats.get(&chat) else {
+            // No session here follows the chat (yet): those online get it as one process did.
+            self.gateway.deliver_stored(&message, frame).await;
+            return;
+        };
+        match followed.cursor.offer(message.seq) {
+            Offered::Stale => {}
+            Offered::Next => {
+                self.deliver(message, frame).await;
+            }
+            Offered::After(delivered) => {
+                self.catch_up(chat, delivered, message.seq).await;
+                // Read with the gap if it was committed by then; else delivered now.
+                if self.chats.get(&chat).map(|f| f.cursor.offer(message.seq)) == Some(Offered::Next)
+                {
+                    self.deliver(message, frame).await;
+                }
+            }
+        }
+    }
+
+    async fn deliver(&mut self, message: MessageFrame, frame: Bytes) {
+        if let Some(followed) = self.chats.get_mut(&message.chat_id) {
+            followed.cursor.delivered(message.seq);
+        }
+        self.gateway.deliver_stored(&message, frame).await;
+    }
+
+    /// Reads `chat` from storage after `delivered` up to `until` (or as far as it goes) and
+    /// delivers it.
+    async fn catch_up(&mut self, chat: ChatId, mut delivered: Seq, until: Seq) {
+        while delivered < until {
+            let page = match self
+                .gateway
+                .storage()
+                .read_after(chat, None, delivered, GAP_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, chat = chat.0, "cannot read a gap; the next check will");
+                    return;
+                }
+            };
+            let Some(last) = page.messages.last().map(|message| message.seq) else {
+                return;
+            };
+            for message in page.messages {
+                let frame = crate::gateway::encode(&ServerFrame::Message(message.clone()));
+                self.deliver(message, frame).await;
+            }
+            delivered = last;
+            if !page.more {
+                return;
+            }
+        }
+    }
+
+    async fn check_heads(&mut self) {
+        let chats: Vec<ChatId> = self.chats.keys().copied().collect();
+        if chats.is_empty() {
+            return;
+        }
+        let heads = match self.gateway.storage().heads(chats).await {
+            Ok(heads) => heads,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the chats' heads");
+                return;
+            }
+        };
+        for (chat, head) in heads {
+            let Some(behind) = self.chats.get(&chat).and_then(|f| f.cursor.behind(head)) else {
+                continue;
+            };
+            tracing::debug!(
+                chat = chat.0,
+                behind = behind.0,
+                head = head.0,
+                "catching up"
+            );
+            self.catch_up(chat, behind, head).await;
+        }
+    }
+}
