@@ -87,6 +87,18 @@ const ACCEPT_BACKLOG: u32 = 4096;
 
 /// Listens on `addr` with a backlog sized for connection surges.
 pub fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
+    bind(addr, false)
+}
+
+/// Like [`listen`], with `SO_REUSEPORT`: several server processes sharing one database (a
+/// cluster, `MERPATI_DATABASE_URL`) listen on the same port, and the kernel spreads new
+/// connections across them. Never for SQLite: two processes on one data directory would
+/// both write its database.
+pub fn listen_shared(addr: SocketAddr) -> Result<TcpListener, Error> {
+    bind(addr, true)
+}
+
+fn bind(addr: SocketAddr, share_port: bool) -> Result<TcpListener, Error> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -94,6 +106,9 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
     };
     // Restarting must not wait for the old process's connections to leave TIME_WAIT.
     socket.set_reuseaddr(true)?;
+    if share_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     Ok(socket.listen(ACCEPT_BACKLOG)?)
 }

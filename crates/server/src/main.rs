@@ -74,7 +74,12 @@ async fn serve() -> ExitCode {
         .init();
     // Before binding: a SIGTERM sent as soon as the port answers must shut down gracefully.
     let signal = merpati_server::os_signal();
-    let listener = match merpati_server::listen(config.addr) {
+    let listening = if config.database_url.is_some() {
+        merpati_server::listen_shared(config.addr)
+    } else {
+        merpati_server::listen(config.addr)
+    };
+    let listener = match listening {
         Ok(listener) => listener,
         Err(error) => {
             tracing::error!(addr = %config.addr, %error, "cannot listen");

@@ -6,10 +6,12 @@
 //! Each test starts its own PostgreSQL cluster and NATS server (`merpati_testkit`). "Once" is
 //! shown by a sentinel after the last message: nothing came between.
 
-use merpati_protocol::{ChatId, Seq};
-use merpati_testkit::{NatsProcess, PostgresProcess};
+use std::net::SocketAddr;
 
-use crate::support::{Client, TestServer, msg_id};
+use merpati_protocol::{ChatId, Seq, ServerFrame};
+use merpati_testkit::{Endpoint, NatsProcess, PostgresProcess, ServerOptions, ServerProcess};
+
+use crate::support::{Client, TestServer, key, msg_id};
 
 /// A database on the test's own PostgreSQL, and the NATS server its processes share.
 struct Shared {
@@ -51,6 +53,24 @@ impl Shared {
         })
         .await
     }
+}
+
+impl Shared {
+    /// The server binary on the shared database and NATS, listening on `addr` with the
+    /// other processes given it.
+    async fn binary(&self, addr: SocketAddr) -> ServerProcess {
+        let options = ServerOptions::new()
+            .shared_addr(addr)
+            .env("MERPATI_DATABASE_URL", &self.database)
+            .env("MERPATI_NATS_URL", self.nats.url())
+            .env("MERPATI_HEAD_CHECK_MS", "100");
+        ServerProcess::start(options).await.unwrap()
+    }
+}
+
+/// How many WebSocket connections `server` holds.
+async fn connections(server: &ServerProcess) -> f64 {
+    server.metrics().await.unwrap()["merpati_connections_open"]
 }
 
 /// alice on one process, bob on the other, and their chat, which bob's process follows.
@@ -118,5 +138,56 @@ async fn with_nats_stopped_paused_or_restarted_every_message_still_arrives_in_or
     shared.nats.resume().unwrap();
     said_and_received(&mut alice, &mut bob, chat, 36, 45).await;
 
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_process_is_killed_signs_in_on_another_and_misses_nothing() {
+    let shared = Shared::start().await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|free| free.local_addr())
+        .unwrap();
+    let endpoint = Endpoint::websocket(addr);
+    let mut doomed = shared.binary(addr).await;
+    // The only process on the port yet: bob is on the one that will be killed.
+    let (mut bob, ..) = Client::signed_up(&endpoint, "bob").await;
+    let survivor = shared.binary(addr).await;
+    // The kernel spreads connections over both: alice reconnects until she lands on the
+    // survivor (each process counts its own).
+    let mut alice = loop {
+        let before = connections(&survivor).await;
+        let client = Client::connect(&endpoint).await;
+        if connections(&survivor).await > before {
+            break client;
+        }
+    };
+    assert!(matches!(
+        alice.register("alice", &key("alice")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let chat = alice.direct("bob").await.id;
+    let epoch = bob.epoch();
+    bob.sync(None, Vec::new()).await;
+    said_and_received(&mut alice, &mut bob, chat, 1, 10).await;
+
+    doomed.kill();
+    // alice's process lives on: her sends are stored while bob is away.
+    for n in 11..=20 {
+        alice.say(chat, msg_id(n), format!("m{n}").as_bytes()).await;
+    }
+    // bob's browser signs in again, on the one process left, and syncs from what it holds.
+    let mut bob = Client::logged_in(&endpoint, "bob").await;
+    let synced = bob.sync(Some(epoch), vec![(chat, Seq(10))]).await;
+    let caught_up: Vec<u64> = synced
+        .pages
+        .iter()
+        .flat_map(|(_, messages, _)| messages.iter().map(|message| message.seq.0))
+        .collect();
+    assert_eq!(
+        caught_up,
+        (11..=20).collect::<Vec<_>>(),
+        "the sync holds what he missed"
+    );
+    said_and_received(&mut alice, &mut bob, chat, 21, 30).await;
     bob.expect_nothing_before_a_sentinel().await;
 }

@@ -51,6 +51,9 @@ enum Ready {
     Healthy,
     /// The port takes TCP connections: the earliest moment anyone can reach it.
     PortAnswers,
+    /// Its own `/metrics` answers `200` (served once the server is ready): for a port shared
+    /// with other processes, where `/healthz` may be answered by another.
+    MetricsAnswer,
 }
 
 /// How to start a server: every setting has a default, so `ServerOptions::new()` is a server
@@ -63,6 +66,8 @@ pub struct ServerOptions {
     env: Vec<(OsString, Option<OsString>)>,
     logs: Option<PathBuf>,
     ready: Ready,
+    /// An address shared with other processes, instead of a free port of its own.
+    shared_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerOptions {
@@ -82,6 +87,7 @@ impl ServerOptions {
             env: Vec::new(),
             logs: None,
             ready: Ready::Healthy,
+            shared_addr: None,
         }
     }
 
@@ -132,6 +138,17 @@ impl ServerOptions {
     #[must_use]
     pub fn capture_logs(mut self, dir: impl Into<PathBuf>) -> ServerOptions {
         self.logs = Some(dir.into());
+        self
+    }
+
+    /// Listens on `addr` together with other server processes (a cluster's processes share
+    /// a port: `SO_REUSEPORT`), so the kernel gives each some of the connections. Needs the
+    /// server's `MERPATI_DATABASE_URL`. The start counts as done once this process's own
+    /// metrics answer.
+    #[must_use]
+    pub fn shared_addr(mut self, addr: SocketAddr) -> ServerOptions {
+        self.shared_addr = Some(addr);
+        self.ready = Ready::MetricsAnswer;
         self
     }
 
@@ -207,7 +224,10 @@ impl ServerProcess {
         }
         // A port the system just handed out and took back: free unless someone else grabs it
         // in between, which the start then reports.
-        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let addr = match options.shared_addr {
+            Some(addr) => addr,
+            None => TcpListener::bind("127.0.0.1:0")?.local_addr()?,
+        };
         let metrics_addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut server = ServerProcess {
             child: None,
@@ -354,19 +374,25 @@ impl ServerProcess {
     }
 
     async fn wait_ready(&mut self) -> Result<(), Error> {
-        let (addr, ready) = (self.addr, self.options.ready);
+        let (addr, metrics_addr, ready) = (self.addr, self.metrics_addr, self.options.ready);
         let child = self
             .child
             .as_mut()
             .ok_or_else(|| Error::Server("not started".to_owned()))?;
         let what = format!("the server to answer on {addr}");
-        until_child_ready(&what, START_PATIENCE, child, || answers(addr, ready)).await
+        until_child_ready(&what, START_PATIENCE, child, || {
+            answers(addr, metrics_addr, ready)
+        })
+        .await
     }
 }
 
 /// Whether the server at `addr` is `ready`.
-async fn answers(addr: SocketAddr, ready: Ready) -> bool {
+async fn answers(addr: SocketAddr, metrics_addr: SocketAddr, ready: Ready) -> bool {
     match ready {
+        Ready::MetricsAnswer => http::get(metrics_addr, "/metrics", &[])
+            .await
+            .is_ok_and(|response| response.status == 200),
         Ready::Healthy => http::get(addr, "/healthz", &[])
             .await
             .is_ok_and(|response| response.status == 200),
