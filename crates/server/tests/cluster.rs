@@ -59,7 +59,11 @@ impl Shared {
     /// The server binary on the shared database and NATS, listening on `addr` with the
     /// other processes given it.
     async fn binary(&self, addr: SocketAddr) -> ServerProcess {
-        let options = ServerOptions::new()
+        self.binary_with(addr, ServerOptions::new()).await
+    }
+
+    async fn binary_with(&self, addr: SocketAddr, options: ServerOptions) -> ServerProcess {
+        let options = options
             .shared_addr(addr)
             .env("MERPATI_DATABASE_URL", &self.database)
             .env("MERPATI_NATS_URL", self.nats.url())
@@ -189,5 +193,96 @@ async fn a_member_whose_process_is_killed_signs_in_on_another_and_misses_nothing
         "the sync holds what he missed"
     );
     said_and_received(&mut alice, &mut bob, chat, 21, 30).await;
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+/// Sends message `n` and reads until its acknowledgement, passing over the messages pushed
+/// meanwhile (the sender's own copies, and what others send): its sequence number.
+async fn sent(client: &mut Client, chat: ChatId, n: u64) -> Seq {
+    client
+        .send(&merpati_protocol::ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: msg_id(n),
+            body: format!("m{n}").into_bytes(),
+            attachment: None,
+        })
+        .await;
+    loop {
+        match client.recv().await {
+            ServerFrame::Ack {
+                client_msg_id, seq, ..
+            } if client_msg_id == msg_id(n) => return seq,
+            ServerFrame::Message(_) => {}
+            other => panic!("expected the ack of message {n}, got {other:?}"),
+        }
+    }
+}
+
+/// bob receives exactly `from..=to` of `chat`, in order.
+async fn received(bob: &mut Client, chat: ChatId, from: u64, to: u64) {
+    for n in from..=to {
+        let message = bob.expect_message().await;
+        assert_eq!((message.chat_id, message.seq), (chat, Seq(n)));
+        assert_eq!(message.body, format!("m{n}").into_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_dying_between_a_commit_and_its_wake_up_leaves_nothing_undelivered() {
+    let shared = Shared::start().await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|free| free.local_addr())
+        .unwrap();
+    let endpoint = Endpoint::websocket(addr);
+    // Publishes five wake-ups, then crashes at the next commit before its publish.
+    let crashing = ServerOptions::new().env("MERPATI_FAULT_CRASH_AFTER_PUBLISHES", "5");
+    let mut doomed = shared.binary_with(addr, crashing).await;
+    let (mut alice, ..) = Client::signed_up(&endpoint, "alice").await;
+    let survivor = shared.binary(addr).await;
+    let mut bob = loop {
+        let before = connections(&survivor).await;
+        let client = Client::connect(&endpoint).await;
+        if connections(&survivor).await > before {
+            break client;
+        }
+    };
+    assert!(matches!(
+        bob.register("bob", &key("bob")).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let chat = alice.direct("bob").await.id;
+    bob.sync(None, Vec::new()).await;
+    for n in 1..=5 {
+        assert_eq!(sent(&mut alice, chat, n).await, Seq(n));
+    }
+    received(&mut bob, chat, 1, 5).await;
+
+    // Message 6 is committed, and its process dies before it tells anyone.
+    alice
+        .send(&merpati_protocol::ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: msg_id(6),
+            body: b"m6".to_vec(),
+            attachment: None,
+        })
+        .await;
+    let _ = alice.until_closed().await;
+    let status = doomed.terminate().await.unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(6),
+        "the process crashed (SIGABRT) at that commit: {status}"
+    );
+    // Her browser signs in on the process left and sends it again, not knowing it was
+    // stored: it is acknowledged with its first number, and stored once.
+    let mut alice = Client::logged_in(&endpoint, "alice").await;
+    assert_eq!(sent(&mut alice, chat, 6).await, Seq(6));
+    // bob gets 6 from the survivor's head check alone: no wake-up was ever sent, the
+    // resend stored nothing new, and no later message shows the gap.
+    received(&mut bob, chat, 6, 6).await;
+    for n in 7..=10 {
+        assert_eq!(sent(&mut alice, chat, n).await, Seq(n));
+    }
+    received(&mut bob, chat, 7, 10).await;
     bob.expect_nothing_before_a_sentinel().await;
 }

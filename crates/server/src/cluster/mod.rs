@@ -159,6 +159,17 @@ fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<(MessageFrame, Bytes)> 
     }
 }
 
+/// How many wake-ups a debug build publishes before it crashes at the next commit, before
+/// publishing it (`MERPATI_FAULT_CRASH_AFTER_PUBLISHES`): what a process dying between a
+/// commit and its wake-up leaves, for the fault tests. Release builds never read it.
+#[cfg(debug_assertions)]
+fn publishes_before_crash() -> Option<u64> {
+    std::env::var("MERPATI_FAULT_CRASH_AFTER_PUBLISHES")
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// A chat this process follows.
 struct Followed {
     cursor: Cursor,
@@ -186,6 +197,8 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         epoch,
         chats: HashMap::new(),
         sessions: HashMap::new(),
+        #[cfg(debug_assertions)]
+        publishes_before_crash: publishes_before_crash(),
     };
     let mut ticks = tokio::time::interval(head_check);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -215,6 +228,9 @@ struct State {
     epoch: Epoch,
     chats: HashMap<ChatId, Followed>,
     sessions: HashMap<SessionId, Vec<ChatId>>,
+    /// The fault tests' crash between a commit and its wake-up (debug builds only).
+    #[cfg(debug_assertions)]
+    publishes_before_crash: Option<u64>,
 }
 
 impl State {
@@ -223,6 +239,8 @@ impl State {
             Event::Follow { session, chats } => self.follow(session, chats).await,
             Event::Unfollow { session } => self.unfollow(session),
             Event::Committed { message, frame } => {
+                #[cfg(debug_assertions)]
+                self.crash_if_due();
                 let payload = wake_up(self.epoch, &frame);
                 if let Err(error) = self.nats.publish(subject(message.chat_id), payload).await {
                     // The others' head checks find it.
@@ -236,6 +254,17 @@ impl State {
                 }
             }
             Event::CheckHeads => self.check_heads().await,
+        }
+    }
+
+    /// Aborts the process, committed message unpublished, if the fault test asked for it
+    /// now.
+    #[cfg(debug_assertions)]
+    fn crash_if_due(&mut self) {
+        match &mut self.publishes_before_crash {
+            Some(0) => std::process::abort(),
+            Some(left) => *left -= 1,
+            None => {}
         }
     }
 
