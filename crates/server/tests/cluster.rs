@@ -77,13 +77,17 @@ async fn connections(server: &ServerProcess) -> f64 {
     server.metrics().await.unwrap()["merpati_connections_open"]
 }
 
-/// alice on one process, bob on the other, and their chat, which bob's process follows.
+/// alice on one process, bob on the other, and their chat: bob's process is told of it,
+/// and follows it.
 async fn alice_and_bob(one: &TestServer, other: &TestServer) -> (Client, Client, ChatId) {
     let (mut alice, ..) = one.signed_up("alice").await;
     let (mut bob, ..) = other.signed_up("bob").await;
     let chat = alice.direct("bob").await.id;
-    let synced = bob.sync(None, Vec::new()).await;
-    assert_eq!(synced.chats.len(), 1, "the chat alice made is bob's");
+    assert_eq!(
+        bob.expect_pushed_chat().await.id,
+        chat,
+        "bob is told on his process"
+    );
     (alice, bob, chat)
 }
 
@@ -171,7 +175,7 @@ async fn a_member_whose_process_is_killed_signs_in_on_another_and_misses_nothing
     ));
     let chat = alice.direct("bob").await.id;
     let epoch = bob.epoch();
-    bob.sync(None, Vec::new()).await;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
     said_and_received(&mut alice, &mut bob, chat, 1, 10).await;
 
     doomed.kill();
@@ -251,7 +255,7 @@ async fn a_process_dying_between_a_commit_and_its_wake_up_leaves_nothing_undeliv
         ServerFrame::Welcome { .. }
     ));
     let chat = alice.direct("bob").await.id;
-    bob.sync(None, Vec::new()).await;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
     for n in 1..=5 {
         assert_eq!(sent(&mut alice, chat, n).await, Seq(n));
     }
@@ -285,4 +289,108 @@ async fn a_process_dying_between_a_commit_and_its_wake_up_leaves_nothing_undeliv
     }
     received(&mut bob, chat, 7, 10).await;
     bob.expect_nothing_before_a_sentinel().await;
+}
+
+/// Reads `client`'s frames until a pushed chat, passing over messages.
+async fn until_pushed_chat(client: &mut Client) -> merpati_protocol::ChatInfo {
+    loop {
+        match client.recv().await {
+            ServerFrame::Chat {
+                request: None,
+                chat,
+            } => return chat,
+            ServerFrame::Message(_) => {}
+            other => panic!("expected a pushed chat, got {other:?}"),
+        }
+    }
+}
+
+/// Reads `client`'s frames until the message `body`, passing over other messages (the
+/// lines a group change writes) and the chat as changed; its sequence number.
+async fn until_message(client: &mut Client, chat: ChatId, body: &str) -> Seq {
+    loop {
+        match client.recv().await {
+            ServerFrame::Message(message) if message.chat_id == chat => {
+                if message.body == body.as_bytes() {
+                    return message.seq;
+                }
+            }
+            ServerFrame::Chat { request: None, .. } => {}
+            other => panic!("expected messages of chat {}, got {other:?}", chat.0),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_made_or_changed_on_one_process_reaches_its_members_on_another() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, ..) = other.signed_up("bob").await;
+    let (mut carol, carol_member, _) = other.signed_up("carol").await;
+    let (mut dave, ..) = other.signed_up("dave").await;
+
+    // Made on alice's process: bob and carol, online on the other, are told, and follow it.
+    let group = alice.group("Trip", &["bob", "carol"]).await;
+    for member in [&mut bob, &mut carol] {
+        let pushed = member.expect_pushed_chat().await;
+        assert_eq!((pushed.id, pushed.head), (group.id, Seq(1)));
+    }
+    alice.say(group.id, msg_id(1), b"hello").await;
+    for member in [&mut bob, &mut carol] {
+        assert_eq!(until_message(member, group.id, "hello").await, Seq(2));
+    }
+
+    // dave joins there too: he is told, and gets what is said from then on.
+    let added = alice
+        .request(|request| merpati_protocol::ClientFrame::AddMember {
+            request,
+            chat_id: group.id,
+            username: merpati_protocol::Username::parse("dave").unwrap(),
+        })
+        .await;
+    assert!(matches!(added, ServerFrame::Chat { .. }), "{added:?}");
+    // Each is told, and gets the line the change wrote, in whichever order the two
+    // subjects' messages meet on their process.
+    for member in [&mut bob, &mut carol, &mut dave] {
+        assert_eq!(until_pushed_chat(member).await.members.len(), 4);
+    }
+    sent(&mut alice, group.id, 2).await;
+    for member in [&mut alice, &mut bob, &mut carol, &mut dave] {
+        until_message(member, group.id, "m2").await;
+    }
+
+    // carol is taken out there: once she is told, nothing more of the group reaches her.
+    let removed = alice
+        .request(|request| merpati_protocol::ClientFrame::RemoveMember {
+            request,
+            chat_id: group.id,
+            user: carol_member.id,
+        })
+        .await;
+    assert!(matches!(removed, ServerFrame::Chat { .. }), "{removed:?}");
+    loop {
+        match carol.recv().await {
+            ServerFrame::Chat {
+                request: None,
+                chat,
+            } => {
+                assert!(
+                    !chat
+                        .members
+                        .iter()
+                        .any(|member| member.id == carol_member.id)
+                );
+                break;
+            }
+            ServerFrame::Message(_) => {}
+            other => panic!("expected carol's removal, got {other:?}"),
+        }
+    }
+    sent(&mut alice, group.id, 3).await;
+    for member in [&mut bob, &mut dave] {
+        until_message(member, group.id, "m3").await;
+    }
+    carol.expect_nothing_before_a_sentinel().await;
 }

@@ -15,20 +15,24 @@
 //!   whatever lies past a cursor is read and delivered: a lost last wake-up, or a process
 //!   that died between its commit and its publish, costs at most one interval.
 //!
+//! A chat created or changed is pushed to each member's account subject
+//! (`merpati.account.<id>`, subscribed while the account has a session here): its sessions
+//! elsewhere get their `ChatInfo`, the process they are on learns the chat's new members (its
+//! cache of who is in a chat would be stale otherwise), and they follow the chat from then on.
+//!
 //! One task ([`run`]) does all of it, so each chat's deliveries are in order without a lock
 //! per chat; sessions and the gateway only send it [`Event`]s.
 
 mod cursor;
+mod follows;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
-use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame};
+use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame, UserId};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::fanout::SessionId;
@@ -49,8 +53,20 @@ pub(crate) enum Event {
         session: SessionId,
         chats: Vec<(ChatId, Seq)>,
     },
+    /// A session signed in as `account`: what is pushed to the account reaches it here.
+    SignedIn { session: SessionId, account: UserId },
     /// A session is gone.
     Unfollow { session: SessionId },
+    /// This process pushed `frame` (a `Chat`: created or changed) to `account`'s sessions
+    /// here: push it to its sessions elsewhere too, and have its sessions follow the chat
+    /// from `from` on (the head before the lines the change wrote, which follow it).
+    Pushed {
+        account: UserId,
+        frame: Bytes,
+        from: Seq,
+    },
+    /// Another process's push to an account.
+    PushWoken { account: UserId, payload: Bytes },
     /// This process committed a message: publish it, and deliver it here.
     Committed { message: MessageFrame, frame: Bytes },
     /// Another process's wake-up.
@@ -85,6 +101,8 @@ impl Cluster {
         let on_event = sender.clone();
         let nats = async_nats::ConnectOptions::new()
             .name("merpati-server")
+            // A process hears only the others: what it publishes it has delivered itself.
+            .no_echo()
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let on_event = on_event.clone();
@@ -137,7 +155,20 @@ fn subject(chat: ChatId) -> String {
     format!("merpati.chat.{}", chat.0)
 }
 
-/// A wake-up: the epoch, then the encoded `Message` frame.
+/// The subject pushes to an account go on.
+fn account_subject(account: UserId) -> String {
+    format!("merpati.account.{}", account.0)
+}
+
+/// Where a push says to follow from, and its frame, if it is of this epoch. A push is the
+/// epoch, that sequence number, then the encoded frame.
+fn read_push(epoch: Epoch, payload: &Bytes) -> Option<(Seq, Bytes)> {
+    let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+    let from = u64::from_le_bytes(payload.get(8..16)?.try_into().ok()?);
+    (theirs == epoch.0).then(|| (Seq(from), payload.slice(16..)))
+}
+
+/// A wake-up (or a push): the epoch, then the encoded frame.
 fn wake_up(epoch: Epoch, frame: &Bytes) -> Bytes {
     let mut payload = BytesMut::with_capacity(8 + frame.len());
     payload.put_u64_le(epoch.0);
@@ -170,15 +201,6 @@ fn publishes_before_crash() -> Option<u64> {
         .ok()
 }
 
-/// A chat this process follows.
-struct Followed {
-    cursor: Cursor,
-    /// How many sessions follow it.
-    followers: usize,
-    /// The task forwarding its wake-ups (`None`: subscribing failed; head checks deliver).
-    subscription: Option<JoinHandle<()>>,
-}
-
 /// The cluster's task: follows chats, publishes what this process commits, and delivers
 /// every chat followed in order. Ends when every [`Cluster`] handle is gone.
 pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
@@ -196,6 +218,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         gateway,
         epoch,
         chats: HashMap::new(),
+        accounts: HashMap::new(),
         sessions: HashMap::new(),
         #[cfg(debug_assertions)]
         publishes_before_crash: publishes_before_crash(),
@@ -213,11 +236,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         };
         state.handle(event).await;
     }
-    for followed in state.chats.values() {
-        if let Some(subscription) = &followed.subscription {
-            subscription.abort();
-        }
-    }
+    state.unsubscribe_all();
 }
 
 struct State {
@@ -226,8 +245,9 @@ struct State {
     sender: mpsc::Sender<Event>,
     gateway: Arc<Gateway>,
     epoch: Epoch,
-    chats: HashMap<ChatId, Followed>,
-    sessions: HashMap<SessionId, Vec<ChatId>>,
+    chats: HashMap<ChatId, follows::Followed>,
+    accounts: HashMap<UserId, follows::Account>,
+    sessions: HashMap<SessionId, follows::Following>,
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
     publishes_before_crash: Option<u64>,
@@ -237,7 +257,28 @@ impl State {
     async fn handle(&mut self, event: Event) {
         match event {
             Event::Follow { session, chats } => self.follow(session, chats).await,
+            Event::SignedIn { session, account } => self.signed_in(session, account).await,
             Event::Unfollow { session } => self.unfollow(session),
+            Event::Pushed {
+                account,
+                frame,
+                from,
+            } => {
+                let mut payload = BytesMut::with_capacity(16 + frame.len());
+                payload.put_u64_le(self.epoch.0);
+                payload.put_u64_le(from.0);
+                payload.put_slice(&frame);
+                let subject = account_subject(account);
+                if let Err(error) = self.nats.publish(subject, payload.freeze()).await {
+                    tracing::warn!(%error, "cannot publish a push to an account");
+                }
+                self.pushed(account, &frame, from, false).await;
+            }
+            Event::PushWoken { account, payload } => {
+                if let Some((from, frame)) = read_push(self.epoch, &payload) {
+                    self.pushed(account, &frame, from, true).await;
+                }
+            }
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]
                 self.crash_if_due();
@@ -265,59 +306,6 @@ impl State {
             Some(0) => std::process::abort(),
             Some(left) => *left -= 1,
             None => {}
-        }
-    }
-
-    async fn follow(&mut self, session: SessionId, chats: Vec<(ChatId, Seq)>) {
-        for &(chat, seq) in &chats {
-            if let Some(followed) = self.chats.get_mut(&chat) {
-                followed.followers += 1;
-                continue;
-            }
-            let subscription = match self.nats.subscribe(subject(chat)).await {
-                Ok(mut subscription) => {
-                    let sender = self.sender.clone();
-                    Some(tokio::spawn(async move {
-                        while let Some(message) = subscription.next().await {
-                            if sender.send(Event::Woken(message.payload)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }))
-                }
-                Err(error) => {
-                    // Its messages still come, a head check late.
-                    tracing::warn!(%error, chat = chat.0, "cannot subscribe");
-                    None
-                }
-            };
-            self.chats.insert(
-                chat,
-                Followed {
-                    cursor: Cursor::at(seq),
-                    followers: 1,
-                    subscription,
-                },
-            );
-        }
-        self.sessions
-            .entry(session)
-            .or_default()
-            .extend(chats.into_iter().map(|(chat, _)| chat));
-    }
-
-    fn unfollow(&mut self, session: SessionId) {
-        for chat in self.sessions.remove(&session).unwrap_or_default() {
-            let Some(followed) = self.chats.get_mut(&chat) else {
-                continue;
-            };
-            followed.followers = followed.followers.saturating_sub(1);
-            if followed.followers == 0 {
-                if let Some(subscription) = &followed.subscription {
-                    subscription.abort();
-                }
-                self.chats.remove(&chat);
-            }
         }
     }
 

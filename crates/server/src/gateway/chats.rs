@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use merpati_protocol::{
     ChatId, ChatKind, ErrorCode, MAX_GROUP_MEMBERS, MAX_TITLE_CHARS, Member, NewChat, RequestId,
-    ServerFrame, UserId, Username,
+    Seq, ServerFrame, UserId, Username,
 };
 
 use super::session::{Flow, Gone, Session};
@@ -163,13 +163,13 @@ impl Gateway {
         let ChatUpdate { chat, lines, .. } = update;
         let members = chat.member_ids();
         self.fanout.set_members(chat.id, members.clone());
+        let before_lines = lines.first().map_or(chat.head, |line| Seq(line.seq.0 - 1));
         for state in &chat.members {
             let frame = ServerFrame::Chat {
                 request: None,
                 chat: chat.info_for(state.member.id),
             };
-            self.fanout
-                .deliver(&[state.member.id], &encode(&frame), Some(skip));
+            self.push_to_account(state.member.id, encode(&frame), Some(skip), before_lines);
         }
         self.fan_out_lines(&members, lines);
     }
@@ -215,9 +215,10 @@ impl<S: FrameSocket> Session<S> {
                 request: None,
                 chat: changed.chat.info_for(removed.id),
             });
+            // Not a member: it follows nothing from this.
+            let head = changed.chat.head;
             self.gateway
-                .fanout
-                .deliver(&[removed.id], &frame, Some(self.id));
+                .push_to_account(removed.id, frame, Some(self.id), head);
         }
         let changed = removed.map(|(changed, _)| changed);
         self.answer_chat(me, request, changed).await

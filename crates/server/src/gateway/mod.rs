@@ -62,7 +62,7 @@ mod tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use merpati_protocol::{ChatId, ServerFrame, UserId, Username};
+use merpati_protocol::{ChatId, Seq, ServerFrame, UserId, Username};
 
 use crate::Error;
 use crate::admission::AdmissionControl;
@@ -118,6 +118,30 @@ impl Gateway {
 
     pub(crate) fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    pub(crate) fn fanout(&self) -> &FanOut {
+        &self.fanout
+    }
+
+    /// Pushes a `Chat` frame to `account`'s sessions but `skip` — on a cluster, to its
+    /// sessions on the other processes too, which then follow the chat from `from` on (the
+    /// head before the lines the change wrote: those are fanned out after).
+    fn push_to_account(
+        &self,
+        account: UserId,
+        frame: Bytes,
+        skip: Option<crate::fanout::SessionId>,
+        from: Seq,
+    ) {
+        self.fanout.deliver(&[account], &frame, skip);
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::Pushed {
+                account,
+                frame,
+                from,
+            });
+        }
     }
 
     pub(crate) fn shutdown(&self) -> &Shutdown {

@@ -253,6 +253,13 @@ impl<S: FrameSocket> Session<S> {
                     .fanout
                     .join(member.id, self.id, token_hash, privacy);
                 self.deliveries = Some(online.frames);
+                if let Some(cluster) = &self.gateway.cluster {
+                    let signed_in = crate::cluster::Event::SignedIn {
+                        session: self.id,
+                        account: member.id,
+                    };
+                    cluster.tell(signed_in).await;
+                }
                 self.evicted = online.evicted;
                 self.signed_in = Some(SignedIn {
                     member: member.clone(),

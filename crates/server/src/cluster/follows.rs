@@ -1,0 +1,185 @@
+//! What this process follows: each chat its sessions follow (one subscription however many
+//! do, with the chat's [`Cursor`]), each account signed in here (one subscription to what is
+//! pushed to it), and what each session follows, so that its end lets go of both.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use merpati_protocol::{ChatId, Seq, ServerFrame, UserId};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Cursor, Event, State, account_subject, subject};
+use crate::fanout::SessionId;
+
+/// A chat this process follows.
+pub(super) struct Followed {
+    pub(super) cursor: Cursor,
+    /// How many sessions follow it.
+    followers: usize,
+    /// The task forwarding its wake-ups (`None`: subscribing failed; head checks deliver).
+    subscription: Option<JoinHandle<()>>,
+}
+
+/// An account with sessions here.
+pub(super) struct Account {
+    sessions: HashSet<SessionId>,
+    subscription: Option<JoinHandle<()>>,
+}
+
+/// What one session follows.
+#[derive(Default)]
+pub(super) struct Following {
+    account: Option<UserId>,
+    chats: HashSet<ChatId>,
+}
+
+/// Forwards what arrives on `subject` to the task, as `event` makes it.
+async fn forward(
+    nats: &async_nats::Client,
+    subject: String,
+    sender: &mpsc::Sender<Event>,
+    event: impl Fn(Bytes) -> Event + Send + 'static,
+) -> Option<JoinHandle<()>> {
+    match nats.subscribe(subject.clone()).await {
+        Ok(mut subscription) => {
+            let sender = sender.clone();
+            Some(tokio::spawn(async move {
+                while let Some(message) = subscription.next().await {
+                    if sender.send(event(message.payload)).await.is_err() {
+                        return;
+                    }
+                }
+            }))
+        }
+        Err(error) => {
+            // What it would bring still comes: a head check, or the next sync, late.
+            tracing::warn!(%error, subject, "cannot subscribe");
+            None
+        }
+    }
+}
+
+impl State {
+    /// `session` follows `chats` from these sequence numbers on (those it follows already,
+    /// from where their cursors are).
+    pub(super) async fn follow(&mut self, session: SessionId, chats: Vec<(ChatId, Seq)>) {
+        for (chat, seq) in chats {
+            if !self.sessions.entry(session).or_default().chats.insert(chat) {
+                continue;
+            }
+            if let Some(followed) = self.chats.get_mut(&chat) {
+                followed.followers += 1;
+                continue;
+            }
+            let subscription = forward(&self.nats, subject(chat), &self.sender, Event::Woken).await;
+            self.chats.insert(
+                chat,
+                Followed {
+                    cursor: Cursor::at(seq),
+                    followers: 1,
+                    subscription,
+                },
+            );
+        }
+    }
+
+    /// `session` is `account`'s: pushes to the account reach this process from now on.
+    pub(super) async fn signed_in(&mut self, session: SessionId, account: UserId) {
+        self.sessions.entry(session).or_default().account = Some(account);
+        if let Some(known) = self.accounts.get_mut(&account) {
+            known.sessions.insert(session);
+            return;
+        }
+        let subscription = forward(
+            &self.nats,
+            account_subject(account),
+            &self.sender,
+            move |payload| Event::PushWoken { account, payload },
+        )
+        .await;
+        self.accounts.insert(
+            account,
+            Account {
+                sessions: HashSet::from([session]),
+                subscription,
+            },
+        );
+    }
+
+    /// `session` is gone: it follows nothing any more.
+    pub(super) fn unfollow(&mut self, session: SessionId) {
+        let Some(following) = self.sessions.remove(&session) else {
+            return;
+        };
+        for chat in following.chats {
+            let Some(followed) = self.chats.get_mut(&chat) else {
+                continue;
+            };
+            followed.followers = followed.followers.saturating_sub(1);
+            if followed.followers == 0 {
+                if let Some(subscription) = &followed.subscription {
+                    subscription.abort();
+                }
+                self.chats.remove(&chat);
+            }
+        }
+        if let Some(account) = following.account
+            && let Some(known) = self.accounts.get_mut(&account)
+        {
+            known.sessions.remove(&session);
+            if known.sessions.is_empty() {
+                if let Some(subscription) = &known.subscription {
+                    subscription.abort();
+                }
+                self.accounts.remove(&account);
+            }
+        }
+    }
+
+    /// A chat pushed to `account` (by this process, or by another when `from_elsewhere`):
+    /// this process learns its members; the account's sessions here get the frame (those of
+    /// another process's push: this process's own pushed it already) and follow the chat
+    /// from `from` on.
+    pub(super) async fn pushed(
+        &mut self,
+        account: UserId,
+        frame: &Bytes,
+        from: Seq,
+        from_elsewhere: bool,
+    ) {
+        let Ok(ServerFrame::Chat { chat, .. }) = merpati_protocol::decode::<ServerFrame>(frame)
+        else {
+            return;
+        };
+        let fanout = self.gateway.fanout();
+        fanout.set_members(
+            chat.id,
+            chat.members.iter().map(|member| member.id).collect(),
+        );
+        if from_elsewhere {
+            fanout.deliver(&[account], frame, None);
+        }
+        let still_member = chat.members.iter().any(|member| member.id == account);
+        let sessions: Vec<SessionId> = self
+            .accounts
+            .get(&account)
+            .map(|known| known.sessions.iter().copied().collect())
+            .unwrap_or_default();
+        if still_member {
+            for session in sessions {
+                self.follow(session, vec![(chat.id, from)]).await;
+            }
+        }
+    }
+
+    /// Lets go of every subscription (the task is ending).
+    pub(super) fn unsubscribe_all(&mut self) {
+        let chats = self.chats.values().map(|followed| &followed.subscription);
+        let accounts = self.accounts.values().map(|known| &known.subscription);
+        for subscription in chats.chain(accounts).flatten() {
+            subscription.abort();
+        }
+    }
+}
