@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use merpati_protocol::{ChatId, Seq, ServerFrame};
 use merpati_testkit::{Endpoint, NatsProcess, PostgresProcess, ServerOptions, ServerProcess};
 
-use crate::support::{Client, TestServer, key, msg_id};
+use crate::support::{Client, Device, TestServer, key, msg_id};
 
 /// A database on the test's own PostgreSQL, and the NATS server its processes share.
 struct Shared {
@@ -393,4 +393,36 @@ async fn a_group_made_or_changed_on_one_process_reaches_its_members_on_another()
         until_message(member, group.id, "m3").await;
     }
     carol.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_changes_and_to_device_messages_reach_accounts_on_another_process() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, alice_me, _) = one.signed_up("alice").await;
+    let (mut bob, bob_me, _) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
+    // Each hears of the other's new device, across the processes.
+    let alice_device = Device::new("alice", alice_me.id);
+    alice.publish_device(&alice_device).await;
+    let alice_changed = ServerFrame::DevicesChanged { user: alice_me.id };
+    assert_eq!(bob.recv().await, alice_changed);
+    let bob_device = Device::new("bob", bob_me.id);
+    bob.publish_device(&bob_device).await;
+    let bob_changed = ServerFrame::DevicesChanged { user: bob_me.id };
+    assert_eq!(alice.recv().await, bob_changed);
+
+    // A key share (say) from alice's device to bob's, sent to alice's process.
+    let sent = alice
+        .send_to_device(vec![merpati_protocol::keys::ToDeviceMessage {
+            recipient: bob_device.at(),
+            body: b"olm".to_vec(),
+        }])
+        .await;
+    assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");
+    let (_, sender, body) = bob.expect_to_device().await;
+    assert_eq!((sender, body.as_slice()), (alice_device.at(), &b"olm"[..]));
+    bob.expect_nothing_before_a_sentinel().await;
 }

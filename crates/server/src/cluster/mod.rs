@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use merpati_protocol::keys::{DeviceKey, DeviceRef};
 use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame, UserId};
 use tokio::sync::mpsc;
 
@@ -65,6 +66,12 @@ pub(crate) enum Event {
         frame: Bytes,
         from: Seq,
     },
+    /// This process handed `frame` (a to-device message, or word that a device's keys ran
+    /// low) to `device`'s sessions here: hand it to them elsewhere too.
+    ToDevice { device: DeviceRef, frame: Bytes },
+    /// This process handed `frame` (word that a device or a backup changed) to these
+    /// accounts' sessions here: hand it to their sessions elsewhere too.
+    ToAccounts { accounts: Vec<UserId>, frame: Bytes },
     /// Another process's push to an account.
     PushWoken { account: UserId, payload: Bytes },
     /// This process committed a message: publish it, and deliver it here.
@@ -160,12 +167,68 @@ fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
 }
 
-/// Where a push says to follow from, and its frame, if it is of this epoch. A push is the
-/// epoch, that sequence number, then the encoded frame.
-fn read_push(epoch: Epoch, payload: &Bytes) -> Option<(Seq, Bytes)> {
-    let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-    let from = u64::from_le_bytes(payload.get(8..16)?.try_into().ok()?);
-    (theirs == epoch.0).then(|| (Seq(from), payload.slice(16..)))
+/// What goes on an account's subject.
+enum Push {
+    /// A chat created or changed, to follow from `from` on.
+    Chat { from: Seq, frame: Bytes },
+    /// A frame for one device's sessions.
+    Device { device: DeviceKey, frame: Bytes },
+    /// A frame for all the account's sessions.
+    Account { frame: Bytes },
+}
+
+impl Push {
+    /// The epoch, a kind byte, what the kind needs (a sequence number, a device key), then
+    /// the encoded frame.
+    fn write(&self, epoch: Epoch) -> Bytes {
+        let mut payload = BytesMut::new();
+        payload.put_u64_le(epoch.0);
+        match self {
+            Push::Chat { from, frame } => {
+                payload.put_u8(0);
+                payload.put_u64_le(from.0);
+                payload.put_slice(frame);
+            }
+            Push::Device { device, frame } => {
+                payload.put_u8(1);
+                payload.put_slice(&device.0);
+                payload.put_slice(frame);
+            }
+            Push::Account { frame } => {
+                payload.put_u8(2);
+                payload.put_slice(frame);
+            }
+        }
+        payload.freeze()
+    }
+
+    /// A push of this epoch, if well formed.
+    fn read(epoch: Epoch, payload: &Bytes) -> Option<Push> {
+        let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+        if theirs != epoch.0 {
+            return None;
+        }
+        match payload.get(8)? {
+            0 => {
+                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
+                Some(Push::Chat {
+                    from: Seq(from),
+                    frame: payload.slice(17..),
+                })
+            }
+            1 => {
+                let device = DeviceKey(payload.get(9..41)?.try_into().ok()?);
+                Some(Push::Device {
+                    device,
+                    frame: payload.slice(41..),
+                })
+            }
+            2 => Some(Push::Account {
+                frame: payload.slice(9..),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A wake-up (or a push): the epoch, then the encoded frame.
@@ -264,21 +327,42 @@ impl State {
                 frame,
                 from,
             } => {
-                let mut payload = BytesMut::with_capacity(16 + frame.len());
-                payload.put_u64_le(self.epoch.0);
-                payload.put_u64_le(from.0);
-                payload.put_slice(&frame);
-                let subject = account_subject(account);
-                if let Err(error) = self.nats.publish(subject, payload.freeze()).await {
-                    tracing::warn!(%error, "cannot publish a push to an account");
-                }
+                let push = Push::Chat {
+                    from,
+                    frame: frame.clone(),
+                };
+                self.publish_push(account, &push).await;
                 self.pushed(account, &frame, from, false).await;
             }
-            Event::PushWoken { account, payload } => {
-                if let Some((from, frame)) = read_push(self.epoch, &payload) {
-                    self.pushed(account, &frame, from, true).await;
+            Event::ToDevice { device, frame } => {
+                let push = Push::Device {
+                    device: device.device,
+                    frame,
+                };
+                self.publish_push(device.user, &push).await;
+            }
+            Event::ToAccounts { accounts, frame } => {
+                for account in accounts {
+                    let push = Push::Account {
+                        frame: frame.clone(),
+                    };
+                    self.publish_push(account, &push).await;
                 }
             }
+            Event::PushWoken { account, payload } => match Push::read(self.epoch, &payload) {
+                Some(Push::Chat { from, frame }) => self.pushed(account, &frame, from, true).await,
+                Some(Push::Device { device, frame }) => {
+                    let device = DeviceRef {
+                        user: account,
+                        device,
+                    };
+                    self.gateway.fanout().deliver_to_device(&device, &frame);
+                }
+                Some(Push::Account { frame }) => {
+                    self.gateway.fanout().deliver(&[account], &frame, None);
+                }
+                None => {}
+            },
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]
                 self.crash_if_due();
@@ -295,6 +379,14 @@ impl State {
                 }
             }
             Event::CheckHeads => self.check_heads().await,
+        }
+    }
+
+    /// Publishes a push on `account`'s subject.
+    async fn publish_push(&self, account: UserId, push: &Push) {
+        let payload = push.write(self.epoch);
+        if let Err(error) = self.nats.publish(account_subject(account), payload).await {
+            tracing::warn!(%error, "cannot publish a push to an account");
         }
     }
 

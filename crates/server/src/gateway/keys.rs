@@ -45,7 +45,7 @@ impl Gateway {
         match self.storage.chat_partners(user).await {
             Ok(partners) => {
                 let frame = encode(&ServerFrame::DevicesChanged { user });
-                self.fanout.deliver(&partners, &frame, Some(skip));
+                self.deliver_to_accounts(&partners, frame, Some(skip));
             }
             // The change is stored all the same; partners see it at their next query.
             Err(error) => tracing::warn!(%error, "cannot announce a device change"),
@@ -307,9 +307,7 @@ impl<S: FrameSocket> Session<S> {
                     one_time_keys: claim.one_time_keys_left,
                     fallback_claimed: claim.fallback_claimed,
                 });
-                self.gateway
-                    .fanout
-                    .deliver_to_device(&claim.key.device, &frame);
+                self.gateway.deliver_to_device(&claim.key.device, frame);
             }
         }
         let keys = claimed.into_iter().map(|claim| claim.key).collect();
@@ -395,9 +393,7 @@ impl<S: FrameSocket> Session<S> {
                 sender,
                 body: message.body,
             });
-            self.gateway
-                .fanout
-                .deliver_to_device(&message.recipient, &frame);
+            self.gateway.deliver_to_device(&message.recipient, frame);
         }
         Ok(Flow::Continue)
     }
@@ -463,9 +459,9 @@ impl<S: FrameSocket> Session<S> {
                 self.write_frame(&ServerFrame::BackupStored { request })
                     .await?;
                 // The account's other devices may be waiting for one of these keys.
-                self.gateway.fanout.deliver(
+                self.gateway.deliver_to_accounts(
                     &[me.id],
-                    &encode(&ServerFrame::BackupChanged),
+                    encode(&ServerFrame::BackupChanged),
                     Some(self.id),
                 );
             }

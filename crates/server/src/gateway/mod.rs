@@ -62,6 +62,7 @@ mod tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use merpati_protocol::keys::DeviceRef;
 use merpati_protocol::{ChatId, Seq, ServerFrame, UserId, Username};
 
 use crate::Error;
@@ -140,6 +141,33 @@ impl Gateway {
                 account,
                 frame,
                 from,
+            });
+        }
+    }
+
+    /// Hands `frame` to `accounts`' sessions but `skip` — on a cluster, on every process.
+    fn deliver_to_accounts(
+        &self,
+        accounts: &[UserId],
+        frame: Bytes,
+        skip: Option<crate::fanout::SessionId>,
+    ) {
+        self.fanout.deliver(accounts, &frame, skip);
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::ToAccounts {
+                accounts: accounts.to_vec(),
+                frame,
+            });
+        }
+    }
+
+    /// Hands `frame` to `device`'s sessions — on a cluster, on every process.
+    fn deliver_to_device(&self, device: &DeviceRef, frame: Bytes) {
+        self.fanout.deliver_to_device(device, &frame);
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::ToDevice {
+                device: *device,
+                frame,
             });
         }
     }
