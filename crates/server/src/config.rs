@@ -52,6 +52,12 @@ pub struct Config {
     #[arg(long = "nats-url", env = "MERPATI_NATS_URL")]
     pub nats_url: Option<String>,
 
+    /// How many wake-ups one NATS subscription may hold before NATS drops the rest (a slow
+    /// consumer: the process then checks every head at once).
+    #[arg(long, env = "MERPATI_NATS_SUBSCRIPTION_CAPACITY", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub nats_subscription_capacity: u64,
+
     /// How often, in milliseconds, a cluster process checks the chats its sessions follow
     /// against the database, catching up on any wake-up that was lost.
     #[arg(long, env = "MERPATI_HEAD_CHECK_MS", default_value_t = 10_000,
@@ -177,6 +183,7 @@ impl Config {
             allowed_origins: Vec::new(),
             database_url: None,
             nats_url: None,
+            nats_subscription_capacity: 65_536,
             head_check_ms: 10_000,
             durability: Durability::Full,
             max_connections: 19_000,

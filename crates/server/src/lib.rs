@@ -221,7 +221,8 @@ pub async fn run(
     let (gateway, cluster) = match &config.nats_url {
         Some(url) => {
             let head_check = Duration::from_millis(config.head_check_ms);
-            let (cluster, parts) = Cluster::connect(url, head_check).await?;
+            let capacity = usize::try_from(config.nats_subscription_capacity).unwrap_or(usize::MAX);
+            let (cluster, parts) = Cluster::connect(url, head_check, capacity).await?;
             let gateway = Arc::new(gateway.with_cluster(cluster));
             let task = tokio::spawn(cluster::run(parts, Arc::clone(&gateway)));
             (gateway, Some(task))

@@ -103,6 +103,7 @@ impl Cluster {
     pub(crate) async fn connect(
         url: &str,
         head_check: Duration,
+        subscription_capacity: usize,
     ) -> Result<(Cluster, Parts), Error> {
         let (sender, events) = mpsc::channel(EVENT_QUEUE);
         let on_event = sender.clone();
@@ -110,6 +111,7 @@ impl Cluster {
             .name("merpati-server")
             // A process hears only the others: what it publishes it has delivered itself.
             .no_echo()
+            .subscription_capacity(subscription_capacity)
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let on_event = on_event.clone();

@@ -145,7 +145,8 @@ impl<S: FrameSocket> Session<S> {
                 .await?;
                 return Ok(Flow::Continue);
             }
-            // Not stored, but not refused either: the client keeps it and may resend.
+            // Not stored, and not refused either: the database failed. The client keeps it;
+            // the session ends after this (`storage_failed`), and it is resent on the next.
             Err(error) => {
                 self.write_error(None, &error).await?;
                 return Ok(Flow::Continue);

@@ -47,6 +47,9 @@ const SHUTDOWN_RETRY_AFTER_MS: (u64, u64) = (1_000, 5_000);
 /// When an evicted (too slow) client should come back (milliseconds, random in the range).
 const EVICTED_RETRY_AFTER_MS: (u64, u64) = (500, 2_000);
 
+/// When a client whose request failed for the server's own reason comes back.
+const STORAGE_RETRY_AFTER_MS: u64 = 1_000;
+
 /// The socket failed or timed out: the session ends without further ado.
 #[derive(Debug)]
 pub(super) struct Gone;
@@ -123,6 +126,10 @@ pub(super) struct Session<S> {
     pub(super) salt_lookups: u32,
     /// Requests refused past the account's allowance since one was last served.
     pub(super) refused_in_a_row: u32,
+    /// A request failed for the server's own reason (its database: a full disk, PostgreSQL
+    /// restarting): the session ends with `Goodbye`, so the client comes back later and asks
+    /// again — it resends and catches up on a new connection only.
+    pub(super) storage_failed: bool,
     /// The address the connection came from: what per-address limits count by.
     pub(super) peer: IpAddr,
     /// What its browser said it is (`User-Agent`), kept with a session it signs in to.
@@ -210,6 +217,7 @@ impl Gateway {
                     failed_sign_ins: 0,
                     salt_lookups: 0,
                     refused_in_a_row: 0,
+                    storage_failed: false,
                     peer,
                     client,
                     _admitted: admitted,
@@ -362,6 +370,11 @@ impl<S: FrameSocket> Session<S> {
                 }
             };
             match flow {
+                Ok(Flow::Continue) if self.storage_failed => {
+                    self.goodbye(ErrorCode::ServerBusy, STORAGE_RETRY_AFTER_MS)
+                        .await;
+                    return Flow::Close(close_code::AGAIN, "storage unavailable");
+                }
                 Ok(Flow::Continue) => {}
                 Ok(flow) => return flow,
                 Err(Gone) => return Flow::Ended,

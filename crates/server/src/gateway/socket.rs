@@ -93,7 +93,10 @@ impl<S: FrameSocket> Session<S> {
     ) -> Result<(), Gone> {
         match error {
             Error::Refused { .. } => tracing::debug!(%error, "request refused"),
-            _ => tracing::warn!(%error, "request failed"),
+            _ => {
+                tracing::warn!(%error, "request failed");
+                self.storage_failed = true;
+            }
         }
         self.write_frame(&ServerFrame::Error {
             request,
