@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - `accounts`: unique names, sign-ups and groups.
-//! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency.
+//! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency, held
+//!   sign-ins.
 //! - `starve`: sign-in latency while other accounts loop the costliest reads.
 //! - `baseline`: the argon2id sign-up server and the bare broadcast server.
 
@@ -110,6 +111,17 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         hold_s: u64,
     },
+    /// Sign up `connections` accounts (each on a connection of its own, `concurrency` sign-ups
+    /// in flight), print `{"held":…,"failed":…}` once done, and hold them signed in and idle for
+    /// `hold_s` seconds, reading whatever the server sends; the cluster's idle figure.
+    Hold {
+        #[arg(long, default_value_t = 1_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 30)]
+        hold_s: u64,
+    },
     /// Run the argon2id sign-up baseline server on `--addr`.
     Argon2Server,
     /// Run the bare tokio-tungstenite broadcast baseline server on `--addr`.
@@ -173,6 +185,14 @@ async fn run(args: Args) -> Result<(), BenchError> {
             hold_s,
         } => {
             return scenarios::hold_bare(endpoint, connections, Duration::from_secs(hold_s)).await;
+        }
+        Command::Hold {
+            connections,
+            concurrency,
+            hold_s,
+        } => {
+            let hold = Duration::from_secs(hold_s);
+            return scenarios::hold(endpoint, prefix, connections, concurrency, hold).await;
         }
         Command::Argon2Server => return baseline::argon2_server(endpoint.addr).await,
         Command::BroadcastServer => return baseline::broadcast_server(endpoint.addr).await,

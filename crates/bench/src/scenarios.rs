@@ -447,3 +447,47 @@ pub(crate) async fn hold_bare(
     drop(held);
     Ok(())
 }
+
+/// Signs up `connections` accounts, `concurrency` at a time, and keeps each connection open
+/// and read (so nothing the server sends piles up in its socket) for `hold` after the last
+/// sign-up. A failed sign-up is counted, not fatal: the figure is what was held.
+pub(crate) async fn hold(
+    endpoint: Endpoint,
+    prefix: String,
+    connections: usize,
+    concurrency: usize,
+    hold: Duration,
+) -> Result<(), BenchError> {
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let held = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for index in 0..connections {
+        let (endpoint, name) = (endpoint.clone(), accounts::username(&prefix, index)?);
+        let permit = semaphore.clone().acquire_owned().await?;
+        let (held, failed) = (held.clone(), failed.clone());
+        tasks.spawn(async move {
+            let session = accounts::sign_up(&endpoint, name).await;
+            drop(permit);
+            let Ok(session) = session else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            held.fetch_add(1, Ordering::Relaxed);
+            let SplitSocket { writer, mut reader } = session.into_split();
+            while next_binary(&mut reader).await.is_some() {}
+            drop(writer);
+        });
+    }
+    // Every sign-up has finished once all permits are back.
+    let all = u32::try_from(concurrency.max(1))?;
+    drop(semaphore.acquire_many(all).await?);
+    println!(
+        "{{\"held\":{},\"failed\":{}}}",
+        held.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    tokio::time::sleep(hold).await;
+    tasks.abort_all();
+    Ok(())
+}
