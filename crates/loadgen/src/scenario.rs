@@ -88,6 +88,36 @@ pub struct SwarmReport {
     pub refused: u64,
 }
 
+impl SwarmReport {
+    /// What went wrong, if anything: messages still pending or given up, groups whose
+    /// members disagree, messages not decrypted to the text sent. Empty when the swarm
+    /// settled cleanly.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.pending > 0 {
+            problems.push(format!("{} messages still pending", self.pending));
+        }
+        if !self.failed.is_empty() {
+            problems.push(format!(
+                "clients gave up on {} messages: {:?}",
+                self.failed.len(),
+                self.failed
+            ));
+        }
+        if !self.diverged.is_empty() {
+            problems.push(format!("members disagree in {:?}", self.diverged));
+        }
+        if !self.unreadable.is_empty() {
+            problems.push(format!(
+                "{} messages (counted once per member) were not decrypted to the text sent: {:?}",
+                self.unreadable.len(),
+                &self.unreadable[..self.unreadable.len().min(10)]
+            ));
+        }
+        problems
+    }
+}
+
 /// The swarm could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SwarmError {
