@@ -2,9 +2,11 @@
 //! processes sharing one port, one PostgreSQL database and one NATS server, while, one after
 //! another: a process is killed with SIGKILL and started again; NATS is paused (SIGSTOP) and
 //! resumed; NATS is killed and started again; PostgreSQL is stopped gracefully and started
-//! again; PostgreSQL is killed with SIGKILL and started again. One process also takes only
-//! eight wake-ups per subscription before NATS drops the rest (a slow consumer). The clients
-//! reconnect by themselves (wherever the kernel puts them) and resend their outboxes.
+//! again; PostgreSQL is killed with SIGKILL and started again. One process crashes (SIGABRT,
+//! the server's fault hook) between a commit and its wake-up, and is started again; another
+//! takes only two wake-ups per subscription before NATS drops the rest (a slow consumer).
+//! The clients reconnect by themselves (wherever the kernel puts them) and resend their
+//! outboxes.
 //!
 //! Afterwards, read straight from PostgreSQL: the history checker
 //! (`merpati_loadgen::history`) holds every client's acknowledgements and deliveries against
@@ -28,17 +30,20 @@ const PROCESSES: usize = 3;
 const CLIENTS: usize = 30;
 const GROUP_SIZE: usize = 5;
 const MESSAGES: usize = 3_000;
-/// Between two sends: spreads the 3,000 over 12 s or more, so every fault lands mid-stream.
-const PAUSE: Duration = Duration::from_millis(4);
+/// Between two sends: spreads the 3,000 over 15 s or more, so every fault lands mid-stream.
+const PAUSE: Duration = Duration::from_millis(5);
 /// When each fault begins, counted from the first send. They shape the scenario; nothing is
 /// concluded from having waited.
-const FAULTS_AT: [Duration; 5] = [
+const FAULTS_AT: [Duration; 6] = [
     Duration::from_secs(1),
     Duration::from_secs(3),
     Duration::from_secs(5),
     Duration::from_secs(7),
     Duration::from_secs(9),
+    Duration::from_secs(11),
 ];
+/// After how many wake-ups the crashing process crashes.
+const CRASH_AFTER_PUBLISHES: &str = "100";
 /// How long each fault lasts.
 const DOWNTIME: Duration = Duration::from_millis(500);
 
@@ -92,18 +97,23 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
     let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|free| free.local_addr())
         .unwrap();
-    let mut processes = Vec::new();
-    for index in 0..PROCESSES {
+    let options = |index: usize| {
         let mut options = ServerOptions::new()
             .shared_addr(addr)
             .env("MERPATI_DATABASE_URL", &database)
             .env("MERPATI_NATS_URL", nats.url())
             .env("MERPATI_HEAD_CHECK_MS", "300");
-        if index == PROCESSES - 1 {
-            options = options.env("MERPATI_NATS_SUBSCRIPTION_CAPACITY", "8");
+        if index == 1 {
+            options = options.env("MERPATI_FAULT_CRASH_AFTER_PUBLISHES", CRASH_AFTER_PUBLISHES);
         }
-        processes.push(ServerProcess::start(options).await.unwrap());
-    }
+        if index == 2 {
+            options = options.env("MERPATI_NATS_SUBSCRIPTION_CAPACITY", "2");
+        }
+        options
+    };
+    // The crashing process alone at first: every client signs up on it, so it commits (and
+    // crashes) early; the others join before the sends begin.
+    let crashing = ServerProcess::start(options(1)).await.unwrap();
 
     let swarm = ChatSwarm {
         url: Endpoint::websocket(addr).url(),
@@ -113,6 +123,8 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
         name_prefix: "cluster".to_owned(),
     };
     let (clients, groups) = swarm.prepare().await.unwrap();
+    let mut processes = vec![ServerProcess::start(options(0)).await.unwrap(), crashing];
+    processes.push(ServerProcess::start(options(2)).await.unwrap());
     let chats: HashSet<ChatId> = groups.iter().copied().collect();
     assert_eq!(chats.len(), CLIENTS / GROUP_SIZE);
 
@@ -150,10 +162,28 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
                 tokio::time::sleep(DOWNTIME).await;
                 postgres.restart().await.unwrap();
             }
-            _ => {
+            4 => {
                 postgres.kill().unwrap();
                 tokio::time::sleep(DOWNTIME).await;
                 postgres.restart().await.unwrap();
+            }
+            _ => {
+                // It crashes at a commit, its wake-up unpublished (by now, or once it has
+                // published as many): started again, to crash again after as many more.
+                let crashing = &mut processes[1];
+                let crashed = merpati_testkit::poll::poll_until(
+                    "the crash hook to fire",
+                    Duration::from_secs(60),
+                    || std::future::ready(crashing.exit_status()),
+                )
+                .await
+                .unwrap();
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&crashed),
+                    Some(6),
+                    "{crashed}"
+                );
+                processes[1].restart().await.unwrap();
             }
         }
     }
@@ -171,6 +201,24 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
     assert!(
         problems.is_empty(),
         "the swarm did not settle: {problems:?}"
+    );
+
+    // The faults took the paths they were meant to: NATS dropped wake-ups of the slow
+    // process, and messages reached members from storage, not wake-ups.
+    let slow = processes[2].metrics().await.unwrap();
+    assert!(
+        slow["merpati_nats_slow_consumer_total"] > 0.0,
+        "no wake-up was dropped"
+    );
+    let mut caught_up = 0.0;
+    for process in &processes {
+        if let Ok(metrics) = process.metrics().await {
+            caught_up += metrics["merpati_messages_caught_up_total"];
+        }
+    }
+    assert!(
+        caught_up > 0.0,
+        "no message was read from storage to be delivered"
     );
 
     let db = connect(&postgres, "merpati").await;
@@ -216,7 +264,7 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
     eprintln!(
         "cluster fault test: {MESSAGES} messages from {CLIENTS} clients in {} groups over \
          {PROCESSES} processes; a process killed, NATS paused, NATS killed, PostgreSQL \
-         stopped, PostgreSQL killed; {} acks, {} connections, {} refused handshakes, {} live \
+         stopped, PostgreSQL killed, a process crashed between a commit and its wake-up; {} acks, {} connections, {} refused handshakes, {} live \
          messages arriving after a later one; settled in {:?}, {:?} in all",
         chats.len(),
         report.acks.len(),

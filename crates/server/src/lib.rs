@@ -210,7 +210,7 @@ pub async fn run(
         Arc::clone(&blobs),
         Duration::from_millis(config.blob_cleanup_interval_ms),
     ));
-    let admission = AdmissionControl::new(&config, counters);
+    let admission = AdmissionControl::new(&config, Arc::clone(&counters));
     let gateway = Gateway::new(
         storage,
         FanOut::new(),
@@ -222,7 +222,8 @@ pub async fn run(
         Some(url) => {
             let head_check = Duration::from_millis(config.head_check_ms);
             let capacity = usize::try_from(config.nats_subscription_capacity).unwrap_or(usize::MAX);
-            let (cluster, parts) = Cluster::connect(url, head_check, capacity).await?;
+            let counters = Arc::clone(&counters);
+            let (cluster, parts) = Cluster::connect(url, head_check, capacity, counters).await?;
             let gateway = Arc::new(gateway.with_cluster(cluster));
             let task = tokio::spawn(cluster::run(parts, Arc::clone(&gateway)));
             (gateway, Some(task))

@@ -41,6 +41,11 @@ pub(crate) struct Counters {
     pub(crate) sessions_rate_limited: AtomicU64,
     /// Upload bytes written to blob files and recorded (`PATCH /blobs/{id}`).
     pub(crate) blob_bytes_received: AtomicU64,
+    /// Times NATS dropped wake-ups this process was too slow to take (a cluster).
+    pub(crate) nats_slow_consumer: AtomicU64,
+    /// Messages delivered from storage because no wake-up brought them (a cluster's gap
+    /// reads and head checks).
+    pub(crate) messages_caught_up: AtomicU64,
 }
 
 impl Counters {
@@ -171,6 +176,18 @@ impl Collector for Snapshot {
             "merpati_blob_bytes_received",
             "Upload bytes made durable in blob files since the server started.",
             &c.blob_bytes_received,
+        )?;
+        counter(
+            e,
+            "merpati_nats_slow_consumer",
+            "Times NATS dropped wake-ups this process was too slow to take.",
+            &c.nats_slow_consumer,
+        )?;
+        counter(
+            e,
+            "merpati_messages_caught_up",
+            "Messages delivered from storage because no wake-up brought them.",
+            &c.messages_caught_up,
         )?;
         Ok(())
     }

@@ -277,6 +277,12 @@ impl ServerProcess {
         self.child.as_ref().map(Child::id)
     }
 
+    /// How the process ended, if it has (a crash it was asked for, say); `None` while it
+    /// runs.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// SIGKILL: no shutdown, no flush, no goodbye; every connection drops at once. Returns
     /// once the process is gone.
     pub fn kill(&mut self) {

@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::Error;
 use crate::fanout::SessionId;
 use crate::gateway::Gateway;
+use crate::metrics::Counters;
 pub(crate) use cursor::{Cursor, Offered};
 
 /// How many messages a gap is read in at a time.
@@ -104,6 +105,7 @@ impl Cluster {
         url: &str,
         head_check: Duration,
         subscription_capacity: usize,
+        counters: Arc<Counters>,
     ) -> Result<(Cluster, Parts), Error> {
         let (sender, events) = mpsc::channel(EVENT_QUEUE);
         let on_event = sender.clone();
@@ -115,8 +117,12 @@ impl Cluster {
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let on_event = on_event.clone();
+                let counters = Arc::clone(&counters);
                 async move {
                     tracing::info!(%event, "NATS");
+                    if matches!(event, async_nats::Event::SlowConsumer(_)) {
+                        Counters::bump(&counters.nats_slow_consumer);
+                    }
                     if matches!(
                         event,
                         async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)
@@ -456,6 +462,7 @@ impl State {
             };
             for message in page.messages {
                 let frame = crate::gateway::encode(&ServerFrame::Message(message.clone()));
+                Counters::bump(&self.gateway.counters().messages_caught_up);
                 self.deliver(message, frame).await;
             }
             delivered = last;

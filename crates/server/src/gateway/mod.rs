@@ -180,7 +180,7 @@ impl Gateway {
         &self.admission
     }
 
-    fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Counters {
         self.admission.counters()
     }
 
