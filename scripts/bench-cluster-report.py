@@ -3,6 +3,7 @@
 bench/cluster.json. Shares the machine facts with scripts/bench-report.py.
 
     bench-cluster-report.py RAW OUT_DIR RUNS WARMUP_S WINDOW_S PROCESSES CONNECTIONS RATE PAIRS MAX
+                            PG_ERRORS (`uniq -c` of PostgreSQL's ERROR lines)
 """
 
 import importlib.util
@@ -10,6 +11,9 @@ import json
 import os
 import statistics
 import sys
+
+# Importing bench-report.py must not leave a __pycache__ in scripts/.
+sys.dont_write_bytecode = True
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("bench_report", os.path.join(HERE, "bench-report.py"))
@@ -19,7 +23,7 @@ spec.loader.exec_module(bench_report)
 
 def main():
     (raw_path, out_dir, runs, warmup_s, window_s, processes, connections, rate, pairs,
-     max_connections) = sys.argv[1:11]
+     max_connections, pg_errors_path) = sys.argv[1:12]
     processes, connections = int(processes), int(connections)
     lines = [json.loads(line) for line in open(raw_path) if line.strip()]
     facts = bench_report.machine()
@@ -58,12 +62,13 @@ def main():
                      "single": med["single"], "cluster_runs": per_side["cluster"],
                      "single_runs": per_side["single"], "command": command})
 
+    pg_errors = [line.strip() for line in open(pg_errors_path) if line.strip()]
     with open(os.path.join(out_dir, "cluster.json"), "w") as f:
         json.dump({"machine": facts, "runs": int(runs), "warmup_s": int(warmup_s),
                    "window_s": int(window_s), "processes": processes,
                    "connections_wanted": connections, "max_connections_per_process":
                    int(max_connections), "latency_rate": float(rate), "latency_pairs": int(pairs),
-                   "figures": rows, "raw": lines}, f, indent=1)
+                   "figures": rows, "postgres_errors": pg_errors, "raw": lines}, f, indent=1)
 
     fmt = bench_report.fmt
     idle = [line["result"] for line in lines if line["figure"] == "idle"]
@@ -115,6 +120,8 @@ def main():
            "most messages of the cluster's latency run cross NATS. The durable "
            "scenario's senders are alone in their groups: it measures commits to PostgreSQL, "
            "not cross-process delivery."]
+    md += ["", "## PostgreSQL errors during the run (count, message)", ""]
+    md += [f"    {line}" for line in pg_errors] or ["none"]
     with open(os.path.join(out_dir, "CLUSTER.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
