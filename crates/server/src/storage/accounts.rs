@@ -5,7 +5,7 @@ use futures_util::future::Either;
 use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{Member, UserId, Username};
 
-use super::postgres::{self, transaction};
+use super::postgres::{self, Isolation, transaction};
 use super::sql::sessions::{FoundSession, NewSession, Presented};
 use super::{
     Account, Backend, EndedSession, ResumedSession, SESSION_IDLE_LIMIT_MS, Storage, no_such_user,
@@ -37,13 +37,18 @@ impl Storage {
                 };
                 sql::accounts::register(conn, &username, &public_key, kdf_salt, &new, now)
             })),
-            Backend::Postgres(pg) => Either::Right(transaction!(pg, true, |tx, now| {
-                let new = NewSession {
-                    keys: &session,
-                    client: client.as_ref(),
-                };
-                postgres::accounts::register(&tx, &username, &public_key, kdf_salt, &new, now).await
-            })),
+            // One insert decides the name (`ON CONFLICT DO NOTHING`); nothing else of the
+            // new account can be in another transaction: no conflicts to track.
+            Backend::Postgres(pg) => {
+                Either::Right(transaction!(pg, Isolation::Locking, |tx, now| {
+                    let new = NewSession {
+                        keys: &session,
+                        client: client.as_ref(),
+                    };
+                    postgres::accounts::register(&tx, &username, &public_key, kdf_salt, &new, now)
+                        .await
+                }))
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use merpati_protocol::{ChatId, Receipt, Seq, UserId};
 
 use futures_util::future::Either;
 
-use super::postgres::{self, transaction};
+use super::postgres::{self, Isolation, transaction};
 use super::writer::Work;
 use super::{Backend, Queued, Storage, on_backend, sql};
 use crate::Error;
@@ -102,7 +102,8 @@ impl Storage {
             }
             Backend::Postgres(pg) => {
                 let (reply, answer) = Queued::channel();
-                let marked = transaction!(pg, true, |tx, now| {
+                // The member's row is locked by the read that moves it.
+                let marked = transaction!(pg, Isolation::Locking, |tx, now| {
                     postgres::receipts::mark(&tx, chat, account, seq, position, now).await
                 });
                 tokio::spawn(async move {

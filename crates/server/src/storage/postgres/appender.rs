@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use merpati_protocol::{ChatId, ClientMsgId, UserId};
 use tokio::sync::oneshot;
 
-use super::{Postgres, messages};
+use super::{Isolation, Postgres, messages};
 use crate::Error;
 use crate::storage::{Appended, Queued, Refers};
 
@@ -134,7 +134,10 @@ async fn commit(
     batch: &[Pending],
 ) -> Result<Vec<Result<Appended, Error>>, Error> {
     let operations = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-    let outcomes = super::transaction!(postgres, true, |tx, now| {
+    let outcomes = super::transaction!(postgres, Isolation::Locking, |tx, now| {
+        // The chat's row first: appends to it from other processes wait here, and every
+        // check below sees what they committed (READ COMMITTED reads anew each statement).
+        messages::lock_chat(&tx, chat).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for pending in batch {
             let outcome = messages::append(

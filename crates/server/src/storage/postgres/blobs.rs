@@ -122,12 +122,25 @@ pub(crate) async fn check_attachable(tx: &Tx<'_>, id: BlobId, sender: UserId) ->
 
 /// Links an upload to the message that carries it: it is kept from now on.
 pub(crate) async fn link(tx: &Tx<'_>, id: BlobId, chat: ChatId, seq: Seq) -> Result<(), Error> {
+    // Only if no message carries it yet: appends run READ COMMITTED, so two appends in
+    // different chats carrying one upload can both pass `check_attachable`; the second
+    // then fails here (and, its batch undone, is refused when resent).
     let statement = tx
-        .prepare_cached("UPDATE blobs SET chat_id = $2, seq = $3, expires_ms = NULL WHERE id = $1")
+        .prepare_cached(
+            "UPDATE blobs SET chat_id = $2, seq = $3, expires_ms = NULL
+             WHERE id = $1 AND chat_id IS NULL",
+        )
         .await?;
     let id: &[u8] = &id.0;
-    tx.execute(&statement, &[&id, &int(chat.0), &int(seq.0)])
+    let linked = tx
+        .execute(&statement, &[&id, &int(chat.0), &int(seq.0)])
         .await?;
+    if linked == 0 {
+        return Err(super::stored_value(
+            "upload",
+            "carried by another message since it was checked",
+        ));
+    }
     Ok(())
 }
 

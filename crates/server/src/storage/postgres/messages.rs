@@ -298,3 +298,13 @@ pub(crate) async fn read_before(
     messages.reverse();
     Ok(Page { messages, more })
 }
+
+/// Locks `chat`'s row until the transaction ends, so that appends to it (from any process)
+/// run one after another; nothing if there is no such chat (the append then refuses).
+pub(crate) async fn lock_chat(tx: &Tx<'_>, chat: ChatId) -> Result<(), Error> {
+    let statement = tx
+        .prepare_cached("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE")
+        .await?;
+    tx.query_opt(&statement, &[&int(chat.0)]).await?;
+    Ok(())
+}

@@ -1,12 +1,14 @@
 //! Durable state in PostgreSQL, for several server processes (on one box or many) sharing one
 //! database: the same domain operations as the SQLite backend, behind the same `Storage`.
 //!
-//! Each operation is one transaction on a pooled connection (`deadpool-postgres`). Writes run
-//! `SERIALIZABLE`, so that the domain code's check-then-write steps (a free username, a chat
-//! not yet created, a key not yet claimed) hold as they do under SQLite's single writer even
-//! with other processes writing at once; a transaction PostgreSQL aborts as a serialization
-//! failure or deadlock is run again from the start (at most [`RETRIES`] times). Reads run
-//! `REPEATABLE READ`, one snapshot for the few statements a read makes. An acknowledgement
+//! Each operation is one transaction on a pooled connection (`deadpool-postgres`). Most writes
+//! run `SERIALIZABLE`, so that the domain code's check-then-write steps (a chat not yet
+//! created, a key not yet claimed) hold as they do under SQLite's single writer even with
+//! other processes writing at once; the frequent ones — appends, receipts, sign-ups — run
+//! `READ COMMITTED` and take the row lock they need first ([`Isolation::Locking`]). A
+//! transaction PostgreSQL aborts as a serialization failure or deadlock is run again from the
+//! start (at most [`RETRIES`] times). Reads run `REPEATABLE READ`, one snapshot for the few
+//! statements a read makes. An acknowledgement
 //! still means durable: the server answers after `COMMIT`, with `synchronous_commit = on`.
 //!
 //! The SQL lives in one file per domain, as SQLite's does in `storage::sql`, and returns the
@@ -171,15 +173,42 @@ pub(crate) fn stored_value(what: &str, why: impl std::fmt::Display) -> Error {
     )))
 }
 
-/// Starts a transaction for a write (`SERIALIZABLE`) or a read (`REPEATABLE READ`, read-only).
-pub(crate) async fn begin(client: &mut Object, write: bool) -> Result<Tx<'_>, Error> {
+/// How a transaction is isolated from the others running at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// `SERIALIZABLE`: as if alone, for writes that check and then write (a free key to
+    /// claim, a group's admins). PostgreSQL tracks what each read to find conflicts, at a
+    /// cost per transaction and with false conflicts between neighbours in an index.
+    Serializable,
+    /// `READ COMMITTED`, for the frequent writes that take the one row lock they need
+    /// themselves (an append locks its chat's row first, a receipt its member's row), and
+    /// for a sign-up (one insert that a unique name decides): these would otherwise abort
+    /// one another for nothing under a load, as `scripts/bench-cluster` measured.
+    Locking,
+    /// `REPEATABLE READ`, read-only: one snapshot for the few statements of a read.
+    Read,
+}
+
+impl From<bool> for Isolation {
+    /// A write (`true`) or a read.
+    fn from(write: bool) -> Isolation {
+        if write {
+            Isolation::Serializable
+        } else {
+            Isolation::Read
+        }
+    }
+}
+
+/// Starts a transaction isolated as `isolation` says.
+pub(crate) async fn begin(client: &mut Object, isolation: Isolation) -> Result<Tx<'_>, Error> {
     let builder = client.build_transaction();
-    let builder = if write {
-        builder.isolation_level(IsolationLevel::Serializable)
-    } else {
-        builder
+    let builder = match isolation {
+        Isolation::Serializable => builder.isolation_level(IsolationLevel::Serializable),
+        Isolation::Locking => builder.isolation_level(IsolationLevel::ReadCommitted),
+        Isolation::Read => builder
             .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
+            .read_only(true),
     };
     Ok(builder.start().await?)
 }
@@ -219,7 +248,7 @@ macro_rules! transaction {
             loop {
                 let outcome: Result<_, $crate::Error> = async {
                     let mut client = postgres.client().await?;
-                    let $tx = $crate::storage::postgres::begin(&mut client, $write).await?;
+                    let $tx = $crate::storage::postgres::begin(&mut client, $write.into()).await?;
                     let $now = i64::try_from($crate::storage::now_ms()).unwrap_or(i64::MAX);
                     let value = { $body }?;
                     $tx.commit().await?;

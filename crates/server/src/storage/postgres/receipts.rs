@@ -23,7 +23,8 @@ pub(crate) async fn mark(
         .prepare_cached(
             "SELECT m.delivered_seq, m.read_seq, m.read_at_ms, c.head_seq
              FROM members m JOIN chats c ON c.id = m.chat_id
-             WHERE m.chat_id = $1 AND m.account_id = $2",
+             WHERE m.chat_id = $1 AND m.account_id = $2
+             FOR UPDATE OF m",
         )
         .await?;
     let Some(row) = tx
