@@ -64,7 +64,18 @@ async fn forward(
 impl State {
     /// `session` follows `chats` from these sequence numbers on (those it follows already,
     /// from where their cursors are).
-    pub(super) async fn follow(&mut self, session: SessionId, chats: Vec<(ChatId, Seq)>) {
+    ///
+    /// With `read_after`, a chat followed anew is subscribed to first, then its head is read
+    /// and whatever lies past `seq` is delivered: a message committed between the session's
+    /// `Sync` read and the subscription is not left to the next head check. A pushed chat
+    /// needs no read: its `ChatInfo` tells the client the head, and the client fetches.
+    pub(super) async fn follow(
+        &mut self,
+        session: SessionId,
+        chats: Vec<(ChatId, Seq)>,
+        read_after: bool,
+    ) {
+        let mut subscribed = Vec::new();
         for (chat, seq) in chats {
             if !self.sessions.entry(session).or_default().chats.insert(chat) {
                 continue;
@@ -82,6 +93,10 @@ impl State {
                     subscription,
                 },
             );
+            subscribed.push(chat);
+        }
+        if read_after {
+            self.check_heads_of(subscribed).await;
         }
     }
 
@@ -169,7 +184,7 @@ impl State {
             .unwrap_or_default();
         if still_member {
             for session in sessions {
-                self.follow(session, vec![(chat.id, from)]).await;
+                self.follow(session, vec![(chat.id, from)], false).await;
             }
         }
     }

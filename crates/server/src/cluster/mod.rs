@@ -327,7 +327,7 @@ struct State {
 impl State {
     async fn handle(&mut self, event: Event) {
         match event {
-            Event::Follow { session, chats } => self.follow(session, chats).await,
+            Event::Follow { session, chats } => self.follow(session, chats, true).await,
             Event::SignedIn { session, account } => self.signed_in(session, account).await,
             Event::Unfollow { session } => self.unfollow(session),
             Event::Pushed {
@@ -474,6 +474,11 @@ impl State {
 
     async fn check_heads(&mut self) {
         let chats: Vec<ChatId> = self.chats.keys().copied().collect();
+        self.check_heads_of(chats).await;
+    }
+
+    /// Reads `chats`' heads, and delivers whatever lies past their cursors.
+    pub(super) async fn check_heads_of(&mut self, chats: Vec<ChatId>) {
         if chats.is_empty() {
             return;
         }
