@@ -333,8 +333,10 @@ async fn a_group_made_or_changed_on_one_process_reaches_its_members_on_another()
 
     // Made on alice's process: bob and carol, online on the other, are told, and follow it.
     let group = alice.group("Trip", &["bob", "carol"]).await;
+    // The group's first line may come just before it (it travels on the chat's subject, the
+    // group on each member's): the app, not knowing the chat yet, fetches it after.
     for member in [&mut bob, &mut carol] {
-        let pushed = member.expect_pushed_chat().await;
+        let pushed = until_pushed_chat(member).await;
         assert_eq!((pushed.id, pushed.head), (group.id, Seq(1)));
     }
     alice.say(group.id, msg_id(1), b"hello").await;
@@ -424,5 +426,50 @@ async fn device_changes_and_to_device_messages_reach_accounts_on_another_process
     assert!(matches!(sent, ServerFrame::ToDeviceSent { .. }), "{sent:?}");
     let (_, sender, body) = bob.expect_to_device().await;
     assert_eq!((sender, body.as_slice()), (alice_device.at(), &b"olm"[..]));
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_on_one_process_reaches_the_sender_on_another() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, bob_me, _) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
+    said_and_received(&mut alice, &mut bob, chat, 1, 1).await;
+
+    bob.mark_read(chat, 1).await;
+    let (receipt_chat, receipt) = alice.expect_receipt().await;
+    assert_eq!(receipt_chat, chat);
+    assert_eq!(
+        (receipt.user, receipt.delivered, receipt.read),
+        (bob_me.id, Seq(1), Seq(1)),
+        "alice sees bob read it, across the processes"
+    );
+    alice.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_on_one_process_reaches_the_other_member_on_another() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, alice_me, _) = one.signed_up("alice").await;
+    let (mut bob, ..) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
+
+    alice
+        .send(&merpati_protocol::ClientFrame::Typing { chat_id: chat })
+        .await;
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::Typing {
+            chat_id: chat,
+            user: alice_me.id
+        }
+    );
     bob.expect_nothing_before_a_sentinel().await;
 }

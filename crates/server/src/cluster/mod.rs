@@ -25,21 +25,24 @@
 
 mod cursor;
 mod follows;
+mod push;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use merpati_protocol::keys::{DeviceKey, DeviceRef};
-use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame, UserId};
+use merpati_protocol::keys::DeviceRef;
+use merpati_protocol::{ChatId, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId};
 use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::fanout::SessionId;
 use crate::gateway::Gateway;
 use crate::metrics::Counters;
+use crate::storage::Moved;
 pub(crate) use cursor::{Cursor, Offered};
+use push::Push;
 
 /// How many messages a gap is read in at a time.
 const GAP_PAGE: u32 = 500;
@@ -73,6 +76,21 @@ pub(crate) enum Event {
     /// This process handed `frame` (word that a device or a backup changed) to these
     /// accounts' sessions here: hand it to their sessions elsewhere too.
     ToAccounts { accounts: Vec<UserId>, frame: Bytes },
+    /// `from` is typing in a chat of these accounts (`frame`): hand it to their sessions on
+    /// the other processes, but not to one of an account that blocks `from`.
+    Typing {
+        accounts: Vec<UserId>,
+        from: UserId,
+        frame: Bytes,
+    },
+    /// A receipt moved that `viewers` may see (the owner's blocks applied): hand it to their
+    /// sessions on the other processes, which apply each viewer's own settings.
+    Receipt {
+        viewers: Vec<UserId>,
+        chat_id: ChatId,
+        moved: Moved,
+        owner_shares_read: bool,
+    },
     /// Another process's push to an account.
     PushWoken { account: UserId, payload: Bytes },
     /// This process committed a message: publish it, and deliver it here.
@@ -173,70 +191,6 @@ fn subject(chat: ChatId) -> String {
 /// The subject pushes to an account go on.
 fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
-}
-
-/// What goes on an account's subject.
-enum Push {
-    /// A chat created or changed, to follow from `from` on.
-    Chat { from: Seq, frame: Bytes },
-    /// A frame for one device's sessions.
-    Device { device: DeviceKey, frame: Bytes },
-    /// A frame for all the account's sessions.
-    Account { frame: Bytes },
-}
-
-impl Push {
-    /// The epoch, a kind byte, what the kind needs (a sequence number, a device key), then
-    /// the encoded frame.
-    fn write(&self, epoch: Epoch) -> Bytes {
-        let mut payload = BytesMut::new();
-        payload.put_u64_le(epoch.0);
-        match self {
-            Push::Chat { from, frame } => {
-                payload.put_u8(0);
-                payload.put_u64_le(from.0);
-                payload.put_slice(frame);
-            }
-            Push::Device { device, frame } => {
-                payload.put_u8(1);
-                payload.put_slice(&device.0);
-                payload.put_slice(frame);
-            }
-            Push::Account { frame } => {
-                payload.put_u8(2);
-                payload.put_slice(frame);
-            }
-        }
-        payload.freeze()
-    }
-
-    /// A push of this epoch, if well formed.
-    fn read(epoch: Epoch, payload: &Bytes) -> Option<Push> {
-        let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-        if theirs != epoch.0 {
-            return None;
-        }
-        match payload.get(8)? {
-            0 => {
-                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
-                Some(Push::Chat {
-                    from: Seq(from),
-                    frame: payload.slice(17..),
-                })
-            }
-            1 => {
-                let device = DeviceKey(payload.get(9..41)?.try_into().ok()?);
-                Some(Push::Device {
-                    device,
-                    frame: payload.slice(41..),
-                })
-            }
-            2 => Some(Push::Account {
-                frame: payload.slice(9..),
-            }),
-            _ => None,
-        }
-    }
 }
 
 /// A wake-up (or a push): the epoch, then the encoded frame.
@@ -357,6 +311,35 @@ impl State {
                     self.publish_push(account, &push).await;
                 }
             }
+            Event::Receipt {
+                viewers,
+                chat_id,
+                moved,
+                owner_shares_read,
+            } => {
+                let receipt = merpati_protocol::encode(&(
+                    chat_id,
+                    moved.before,
+                    moved.now,
+                    owner_shares_read,
+                ));
+                let push = Push::Receipt {
+                    receipt: Bytes::from(receipt),
+                };
+                for viewer in viewers {
+                    self.publish_push(viewer, &push).await;
+                }
+            }
+            Event::Typing {
+                accounts,
+                from,
+                frame,
+            } => {
+                let push = Push::From { from, frame };
+                for account in accounts {
+                    self.publish_push(account, &push).await;
+                }
+            }
             Event::PushWoken { account, payload } => match Push::read(self.epoch, &payload) {
                 Some(Push::Chat { from, frame }) => self.pushed(account, &frame, from, true).await,
                 Some(Push::Device { device, frame }) => {
@@ -368,6 +351,23 @@ impl State {
                 }
                 Some(Push::Account { frame }) => {
                     self.gateway.fanout().deliver(&[account], &frame, None);
+                }
+                Some(Push::From { from, frame }) => {
+                    self.gateway
+                        .fanout()
+                        .deliver_each(&[account], None, |_, privacy| {
+                            (!privacy.blocks(from)).then(|| frame.clone())
+                        });
+                }
+                Some(Push::Receipt { receipt }) => {
+                    let Ok((chat_id, before, now, owner_shares_read)) =
+                        merpati_protocol::decode::<(ChatId, Receipt, Receipt, bool)>(&receipt)
+                    else {
+                        return;
+                    };
+                    let moved = Moved { before, now };
+                    self.gateway
+                        .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
                 }
                 None => {}
             },

@@ -122,6 +122,13 @@ impl<S: FrameSocket> Session<S> {
             .deliver_each(&others, None, |_, privacy| {
                 (!privacy.blocks(me.id)).then(|| frame.clone())
             });
+        if let Some(cluster) = &self.gateway.cluster {
+            cluster.tell_now(crate::cluster::Event::Typing {
+                accounts: others,
+                from: me.id,
+                frame,
+            });
+        }
         Ok(Flow::Continue)
     }
 

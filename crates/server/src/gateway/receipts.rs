@@ -17,7 +17,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
 use crate::fanout::SessionId;
-use crate::privacy::{estranged, receipt_as_seen};
+use crate::privacy::receipt_as_seen;
 use crate::storage::{Moved, Position, no_such_chat};
 
 impl Gateway {
@@ -55,40 +55,65 @@ impl Gateway {
     }
 
     /// Pushes a receipt that moved: all of it to the owner's other sessions (`skip` is the
-    /// one that sent it), and to its audience what each may see of it, if that moved.
+    /// one that sent it), and to its audience what each may see of it, if that moved — on a
+    /// cluster, to their sessions on the other processes too.
     fn push_receipt(&self, chat_id: ChatId, members: &[UserId], moved: Moved, skip: SessionId) {
         let owner = moved.now.user;
-        let frame = |receipt: Receipt| encode(&ServerFrame::Receipt { chat_id, receipt });
-        self.fanout.deliver(&[owner], &frame(moved.now), Some(skip));
+        let frame = encode(&ServerFrame::Receipt {
+            chat_id,
+            receipt: moved.now,
+        });
+        self.deliver_to_accounts(&[owner], frame, Some(skip));
         let audience = self.receipt_audience(chat_id, members, &moved);
         let Some(owner_privacy) = self.fanout.privacy(owner) else {
             return;
         };
+        // Whom the owner blocks hears nothing of it, here or elsewhere.
+        let audience: Vec<UserId> = audience
+            .into_iter()
+            .filter(|&viewer| !owner_privacy.blocks(viewer))
+            .collect();
+        self.deliver_receipt(chat_id, &audience, moved, owner_privacy.share_read_receipts);
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::Receipt {
+                viewers: audience,
+                chat_id,
+                moved,
+                owner_shares_read: owner_privacy.share_read_receipts,
+            });
+        }
+    }
+
+    /// Hands `viewers`' sessions here what each may see of a receipt that moved (the owner's
+    /// blocks are applied already; each viewer's own settings and blocks here).
+    pub(crate) fn deliver_receipt(
+        &self,
+        chat_id: ChatId,
+        viewers: &[UserId],
+        moved: Moved,
+        owner_shares_read: bool,
+    ) {
+        let owner = moved.now.user;
+        let frame = |receipt: Receipt| encode(&ServerFrame::Receipt { chat_id, receipt });
         // Two frames at most: with the read position, and without it.
         let (mut full, mut without_read): (Option<Bytes>, Option<Bytes>) = (None, None);
-        self.fanout
-            .deliver_each(&audience, None, |viewer, privacy| {
-                if estranged(owner, &owner_privacy, viewer, privacy) {
-                    return None;
-                }
-                let seen = |receipt| {
-                    receipt_as_seen(
-                        receipt,
-                        owner_privacy.share_read_receipts,
-                        privacy.share_read_receipts,
-                    )
-                };
-                let now = seen(moved.now);
-                if now == seen(moved.before) {
-                    return None;
-                }
-                let cached = if now == moved.now {
-                    &mut full
-                } else {
-                    &mut without_read
-                };
-                Some(cached.get_or_insert_with(|| frame(now)).clone())
-            });
+        self.fanout.deliver_each(viewers, None, |_, privacy| {
+            if privacy.blocks(owner) {
+                return None;
+            }
+            let seen =
+                |receipt| receipt_as_seen(receipt, owner_shares_read, privacy.share_read_receipts);
+            let now = seen(moved.now);
+            if now == seen(moved.before) {
+                return None;
+            }
+            let cached = if now == moved.now {
+                &mut full
+            } else {
+                &mut without_read
+            };
+            Some(cached.get_or_insert_with(|| frame(now)).clone())
+        });
     }
 }
 

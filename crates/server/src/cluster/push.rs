@@ -1,0 +1,94 @@
+//! What goes on an account's subject (`merpati.account.<id>`), and how it is written: the
+//! storage epoch, a kind byte, what the kind needs, then the encoded frame.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use merpati_protocol::keys::DeviceKey;
+use merpati_protocol::{Epoch, Seq, UserId};
+
+/// What goes on an account's subject.
+pub(super) enum Push {
+    /// A chat created or changed, to follow from `from` on.
+    Chat { from: Seq, frame: Bytes },
+    /// A frame for one device's sessions.
+    Device { device: DeviceKey, frame: Bytes },
+    /// A frame for all the account's sessions.
+    Account { frame: Bytes },
+    /// A receipt that moved, for the account to see as its settings allow: the chat, the
+    /// receipt before and after, and whether its owner shares read receipts.
+    Receipt { receipt: Bytes },
+    /// A frame from `from` (typing), for the account's sessions unless it blocks `from`.
+    From { from: UserId, frame: Bytes },
+}
+
+impl Push {
+    /// The epoch, a kind byte, what the kind needs (a sequence number, a device key), then
+    /// the encoded frame.
+    pub(super) fn write(&self, epoch: Epoch) -> Bytes {
+        let mut payload = BytesMut::new();
+        payload.put_u64_le(epoch.0);
+        match self {
+            Push::Chat { from, frame } => {
+                payload.put_u8(0);
+                payload.put_u64_le(from.0);
+                payload.put_slice(frame);
+            }
+            Push::Device { device, frame } => {
+                payload.put_u8(1);
+                payload.put_slice(&device.0);
+                payload.put_slice(frame);
+            }
+            Push::Account { frame } => {
+                payload.put_u8(2);
+                payload.put_slice(frame);
+            }
+            Push::Receipt { receipt } => {
+                payload.put_u8(3);
+                payload.put_slice(receipt);
+            }
+            Push::From { from, frame } => {
+                payload.put_u8(4);
+                payload.put_u64_le(from.0);
+                payload.put_slice(frame);
+            }
+        }
+        payload.freeze()
+    }
+
+    /// A push of this epoch, if well formed.
+    pub(super) fn read(epoch: Epoch, payload: &Bytes) -> Option<Push> {
+        let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+        if theirs != epoch.0 {
+            return None;
+        }
+        match payload.get(8)? {
+            0 => {
+                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
+                Some(Push::Chat {
+                    from: Seq(from),
+                    frame: payload.slice(17..),
+                })
+            }
+            1 => {
+                let device = DeviceKey(payload.get(9..41)?.try_into().ok()?);
+                Some(Push::Device {
+                    device,
+                    frame: payload.slice(41..),
+                })
+            }
+            2 => Some(Push::Account {
+                frame: payload.slice(9..),
+            }),
+            3 => Some(Push::Receipt {
+                receipt: payload.slice(9..),
+            }),
+            4 => {
+                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
+                Some(Push::From {
+                    from: UserId(from),
+                    frame: payload.slice(17..),
+                })
+            }
+            _ => None,
+        }
+    }
+}
