@@ -175,7 +175,9 @@ impl Cluster {
     }
 
     /// Tells the task something without waiting: a commit must not wait behind the queue.
-    /// With the queue full, the next head check delivers what this would have.
+    /// With the queue full the event is dropped: a commit's message the next head check
+    /// delivers; a push to accounts elsewhere (a chat, a key share, a receipt, typing) is
+    /// lost to them until their next sync.
     pub(crate) fn tell_now(&self, event: Event) {
         if self.events.try_send(event).is_err() {
             tracing::warn!("the cluster's queue is full; the next head check catches up");
@@ -193,7 +195,7 @@ fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
 }
 
-/// A wake-up (or a push): the epoch, then the encoded frame.
+/// A wake-up: the epoch, then the encoded `Message` frame.
 fn wake_up(epoch: Epoch, frame: &Bytes) -> Bytes {
     let mut payload = BytesMut::with_capacity(8 + frame.len());
     payload.put_u64_le(epoch.0);
@@ -461,7 +463,7 @@ impl State {
                 return;
             };
             for message in page.messages {
-                let frame = crate::gateway::encode(&ServerFrame::Message(message.clone()));
+                let (message, frame) = crate::gateway::encode_message(message);
                 Counters::bump(&self.gateway.counters().messages_caught_up);
                 self.deliver(message, frame).await;
             }

@@ -21,7 +21,7 @@ use merpati_protocol::{
 use super::in_flight::{InFlight, MessageInFlight};
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
-use super::{Gateway, encode};
+use super::{Gateway, encode_message};
 use crate::Error;
 use crate::metrics::Counters;
 use crate::storage::{Appended, Refers};
@@ -31,7 +31,7 @@ impl Gateway {
     /// a cluster, through the cluster's task, which also tells the other processes and keeps
     /// each chat's deliveries in order.
     fn fan_out_message(&self, members: &[UserId], message: MessageFrame) {
-        let frame = encode(&ServerFrame::Message(message.clone()));
+        let (message, frame) = encode_message(message);
         match &self.cluster {
             Some(cluster) => cluster.tell_now(crate::cluster::Event::Committed { message, frame }),
             None => self.deliver_to(members, &message, &frame),

@@ -63,7 +63,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use merpati_protocol::keys::DeviceRef;
-use merpati_protocol::{ChatId, Seq, ServerFrame, UserId, Username};
+use merpati_protocol::{ChatId, MessageFrame, Seq, ServerFrame, UserId, Username};
 
 use crate::Error;
 use crate::admission::AdmissionControl;
@@ -205,4 +205,15 @@ impl Gateway {
 /// Encodes a frame for the socket.
 pub(crate) fn encode(frame: &ServerFrame) -> Bytes {
     Bytes::from(merpati_protocol::encode(frame))
+}
+
+/// Encodes a `Message` frame and hands the message back, without copying its body (up to
+/// `MAX_BODY_BYTES`) as a clone would: every stored message goes through here.
+pub(crate) fn encode_message(message: MessageFrame) -> (MessageFrame, Bytes) {
+    let frame = ServerFrame::Message(message);
+    let bytes = encode(&frame);
+    match frame {
+        ServerFrame::Message(message) => (message, bytes),
+        _ => unreachable!("built as a Message just above"),
+    }
 }
