@@ -46,6 +46,9 @@ pub(crate) struct Counters {
     /// Messages delivered from storage because no wake-up brought them (a cluster's gap
     /// reads and head checks).
     pub(crate) messages_caught_up: AtomicU64,
+    /// To-device messages handed again from a device's mailbox, in case their push from
+    /// another process was lost (a cluster's head checks).
+    pub(crate) to_device_handed_again: AtomicU64,
 }
 
 impl Counters {
@@ -188,6 +191,12 @@ impl Collector for Snapshot {
             "merpati_messages_caught_up",
             "Messages delivered from storage because no wake-up brought them.",
             &c.messages_caught_up,
+        )?;
+        counter(
+            e,
+            "merpati_to_device_handed_again",
+            "To-device messages handed again from a mailbox, in case their push was lost.",
+            &c.to_device_handed_again,
         )?;
         Ok(())
     }

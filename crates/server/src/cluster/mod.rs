@@ -14,6 +14,8 @@
 //!   was too slow and dropped messages), the heads of every chat followed are read, and
 //!   whatever lies past a cursor is read and delivered: a lost last wake-up, or a process
 //!   that died between its commit and its publish, costs at most one interval.
+//! - the same check hands the devices bound here what waits in their mailboxes
+//!   (`mailboxes`): a key share's push lost on the way costs at most two.
 //!
 //! A chat created or changed is pushed to each member's account subject
 //! (`merpati.account.<id>`, subscribed while the account has a session here): its sessions
@@ -25,6 +27,7 @@
 
 mod cursor;
 mod follows;
+mod mailboxes;
 mod push;
 
 use std::collections::HashMap;
@@ -247,8 +250,11 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         chats: HashMap::new(),
         accounts: HashMap::new(),
         sessions: HashMap::new(),
+        to_device_mark: 0,
         #[cfg(debug_assertions)]
         publishes_before_crash: publishes_before_crash(),
+        #[cfg(debug_assertions)]
+        loses_device_pushes: std::env::var_os("MERPATI_FAULT_LOSE_DEVICE_PUSHES").is_some(),
     };
     let mut ticks = tokio::time::interval(head_check);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -275,9 +281,15 @@ struct State {
     chats: HashMap<ChatId, follows::Followed>,
     accounts: HashMap<UserId, follows::Account>,
     sessions: HashMap<SessionId, follows::Following>,
+    /// The newest to-device id queued at the last head check (`mailboxes`).
+    to_device_mark: u64,
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
     publishes_before_crash: Option<u64>,
+    /// The fault tests' lost key shares: this process never publishes a to-device push
+    /// (`MERPATI_FAULT_LOSE_DEVICE_PUSHES`; debug builds only).
+    #[cfg(debug_assertions)]
+    loses_device_pushes: bool,
 }
 
 impl State {
@@ -299,6 +311,10 @@ impl State {
                 self.pushed(account, &frame, from, false).await;
             }
             Event::ToDevice { device, frame } => {
+                #[cfg(debug_assertions)]
+                if self.loses_device_pushes {
+                    return;
+                }
                 let push = Push::Device {
                     device: device.device,
                     frame,
@@ -477,6 +493,7 @@ impl State {
     async fn check_heads(&mut self) {
         let chats: Vec<ChatId> = self.chats.keys().copied().collect();
         self.check_heads_of(chats).await;
+        self.hand_waiting_to_device().await;
     }
 
     /// Reads `chats`' heads, and delivers whatever lies past their cursors.

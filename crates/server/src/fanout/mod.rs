@@ -348,6 +348,22 @@ impl FanOut {
         }
     }
 
+    /// Every device a session here is bound to, once each.
+    pub(crate) fn bound_devices(&self) -> Vec<DeviceRef> {
+        let online = read(&self.inner.online);
+        let mut devices: Vec<DeviceRef> = online
+            .accounts
+            .iter()
+            .flat_map(|(&user, account)| {
+                let bound = account.sessions.iter().filter_map(|s| s.device);
+                bound.map(move |device| DeviceRef { user, device })
+            })
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
     /// Closes the connections of `user`'s session signed in with `token_hash`: they are
     /// told `Goodbye { SessionExpired }` and close for good.
     pub(crate) fn end_session(&self, user: UserId, token_hash: &[u8; 32]) {

@@ -61,6 +61,15 @@ pub(crate) struct QueuedToDevice {
     pub(crate) body: Vec<u8>,
 }
 
+/// What [`Storage::to_device_waiting`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WaitingToDevice {
+    /// Each message with the device it waits for, each device's oldest first.
+    pub(crate) messages: Vec<(DeviceKey, QueuedToDevice)>,
+    /// The newest id queued for any device (0 if none waits).
+    pub(crate) newest: u64,
+}
+
 /// Backup entries with their positions, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BackupPage {
@@ -173,6 +182,18 @@ impl Storage {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<QueuedToDevice>, Error>> {
         on_backend!(self, read keys::to_device_after(&device, after, limit))
+    }
+
+    /// The messages waiting for `devices` with ids up to `up_to` (at most `per_device` of
+    /// each), and the newest id queued for any device: what a cluster's head check hands again
+    /// to the devices connected to its process, in case a push was lost on the way.
+    pub(crate) fn to_device_waiting(
+        &self,
+        devices: Vec<DeviceKey>,
+        up_to: u64,
+        per_device: u32,
+    ) -> impl Future<Output = Result<WaitingToDevice, Error>> {
+        on_backend!(self, read keys::to_device_waiting(&devices, up_to, per_device))
     }
 
     /// Deletes those of `ids` that wait for `device`.

@@ -50,7 +50,9 @@ pub(crate) use conversation::{Moved, Position, PresenceFacts};
 pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 pub(crate) use blobs::{BlobRow, Created, NewBlob};
-pub(crate) use directory::{BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome};
+pub(crate) use directory::{
+    BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice,
+};
 use postgres::Postgres;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
 pub(crate) use sql::sessions::EndedSession;

@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use super::{Tx, key32};
 use crate::Error;
 use crate::storage::sql::{int, uint};
-use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome};
+use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) async fn account_key(tx: &Tx<'_>, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -412,6 +412,53 @@ pub(crate) async fn to_device_after(
         })
     })
     .collect()
+}
+
+/// The messages waiting for `devices` with ids up to `up_to`, at most `per_device` of each
+/// device's oldest, and the newest id queued for any device.
+pub(crate) async fn to_device_waiting(
+    tx: &Tx<'_>,
+    devices: &[DeviceKey],
+    up_to: u64,
+    per_device: u32,
+) -> Result<WaitingToDevice, Error> {
+    let newest = tx
+        .query_one("SELECT coalesce(max(id), 0) FROM to_device", &[])
+        .await?
+        .try_get(0)?;
+    // One round trip for every device: each device's oldest, by its index.
+    let statement = tx
+        .prepare_cached(
+            "SELECT device.key, waiting.id, waiting.sender_account, waiting.sender_device,
+                    waiting.body
+             FROM unnest($1::bytea[]) AS device (key)
+             CROSS JOIN LATERAL (
+                 SELECT id, sender_account, sender_device, body FROM to_device
+                 WHERE recipient_device = device.key AND id <= $2 ORDER BY id LIMIT $3
+             ) AS waiting",
+        )
+        .await?;
+    let keys: Vec<&[u8]> = devices.iter().map(|device| &device.0[..]).collect();
+    let messages = tx
+        .query(&statement, &[&keys, &int(up_to), &i64::from(per_device)])
+        .await?
+        .into_iter()
+        .map(|row| {
+            let queued = QueuedToDevice {
+                id: uint(row.try_get(1)?),
+                sender: DeviceRef {
+                    user: UserId(uint(row.try_get(2)?)),
+                    device: DeviceKey(key32(row.try_get(3)?)?),
+                },
+                body: row.try_get(4)?,
+            };
+            Ok((DeviceKey(key32(row.try_get(0)?)?), queued))
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(WaitingToDevice {
+        messages,
+        newest: uint(newest),
+    })
 }
 
 /// Deletes the messages with these ids that wait for `device`; other ids are ignored.

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{int, key32, uint};
 use crate::Error;
-use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome};
+use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) fn account_key(conn: &Connection, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -345,6 +345,43 @@ pub(crate) fn to_device_after(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(queued)
+}
+
+/// The messages waiting for `devices` with ids up to `up_to`, at most `per_device` of each
+/// device's oldest, and the newest id queued for any device.
+pub(crate) fn to_device_waiting(
+    conn: &Connection,
+    devices: &[DeviceKey],
+    up_to: u64,
+    per_device: u32,
+) -> Result<WaitingToDevice, Error> {
+    let newest = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM to_device")?
+        .query_row([], |row| row.get(0))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT id, sender_account, sender_device, body FROM to_device
+         WHERE recipient_device = ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let mut waiting = Vec::new();
+    for device in devices {
+        let rows = statement.query_map(params![&device.0[..], int(up_to), per_device], |row| {
+            Ok(QueuedToDevice {
+                id: uint(row.get(0)?),
+                sender: DeviceRef {
+                    user: UserId(uint(row.get(1)?)),
+                    device: DeviceKey(key32(row.get(2)?)?),
+                },
+                body: row.get(3)?,
+            })
+        })?;
+        for queued in rows {
+            waiting.push((*device, queued?));
+        }
+    }
+    Ok(WaitingToDevice {
+        messages: waiting,
+        newest: uint(newest),
+    })
 }
 
 /// Deletes the messages with these ids that wait for `device`; other ids are ignored.

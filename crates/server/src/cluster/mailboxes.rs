@@ -1,0 +1,73 @@
+//! The to-device messages a push may have lost: a key share from a session on another
+//! process reaches a device here only as a push on its account's subject, and NATS may drop
+//! it (a restart, a slow consumer) or the sender's process may die before publishing it. The
+//! message itself waits in the device's mailbox until the device acknowledges it, so each
+//! head check hands the devices bound here what has waited in their mailboxes since the
+//! check before: a lost push costs at most two intervals. A message the device already has
+//! arrives again with its id, which the client acknowledges again; its Olm keys are spent,
+//! so it cannot be opened twice.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use merpati_protocol::ServerFrame;
+use merpati_protocol::keys::{DeviceKey, DeviceRef};
+
+use super::State;
+use crate::metrics::Counters;
+
+/// How many devices one read asks about.
+const DEVICES_PER_READ: usize = 512;
+
+/// How many of one device's oldest messages a check hands again: the rest wait for the next
+/// check, or for the device's next connection, which reads its whole mailbox.
+const PER_DEVICE: u32 = 64;
+
+impl State {
+    /// Hands the devices bound here the messages that have waited in their mailboxes since the
+    /// last check, and remembers the newest id queued now for the next.
+    pub(super) async fn hand_waiting_to_device(&mut self) {
+        let devices = self.gateway.fanout().bound_devices();
+        let up_to = self.to_device_mark;
+        let mut newest = up_to;
+        // Read even with no device bound: the mark must move on.
+        let mut chunks: Vec<&[DeviceRef]> = devices.chunks(DEVICES_PER_READ).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
+            let owners: HashMap<DeviceKey, DeviceRef> = chunk
+                .iter()
+                .map(|device| (device.device, *device))
+                .collect();
+            let keys = owners.keys().copied().collect();
+            let waiting = match self
+                .gateway
+                .storage()
+                .to_device_waiting(keys, up_to, PER_DEVICE)
+                .await
+            {
+                Ok(waiting) => waiting,
+                Err(error) => {
+                    // The mark stays: the next check reads the same again.
+                    tracing::warn!(%error, "cannot read the devices' mailboxes");
+                    return;
+                }
+            };
+            newest = newest.max(waiting.newest);
+            for (device, queued) in waiting.messages {
+                let Some(owner) = owners.get(&device) else {
+                    continue;
+                };
+                let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::ToDevice {
+                    id: queued.id,
+                    sender: queued.sender,
+                    body: queued.body,
+                }));
+                Counters::bump(&self.gateway.counters().to_device_handed_again);
+                self.gateway.fanout().deliver_to_device(owner, &frame);
+            }
+        }
+        self.to_device_mark = newest;
+    }
+}

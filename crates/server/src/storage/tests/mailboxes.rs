@@ -1,0 +1,114 @@
+//! To-device mailboxes as a cluster's head check reads them: what has waited for a set of
+//! devices up to a mark, a few of each device's oldest, and the newest id queued.
+
+use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
+
+use super::account;
+use crate::storage::Storage;
+
+/// Publishes a device of `user` named by `n` (storage trusts its caller's signature check).
+async fn device(storage: &Storage, user: merpati_protocol::UserId, n: u8) -> DeviceRef {
+    let keys = DeviceKeys {
+        user,
+        device: DeviceKey([n; 32]),
+        ed25519: [n; 32],
+        signature: vec![0; 64],
+    };
+    storage
+        .publish_keys([0; 32], keys, Vec::new(), None)
+        .await
+        .unwrap();
+    DeviceRef {
+        user,
+        device: DeviceKey([n; 32]),
+    }
+}
+
+/// Queues one message from `sender` to each of `recipients`; their ids.
+async fn queue(storage: &Storage, sender: DeviceRef, recipients: &[(DeviceRef, &str)]) -> Vec<u64> {
+    let messages = recipients
+        .iter()
+        .map(|(recipient, body)| ToDeviceMessage {
+            recipient: *recipient,
+            body: body.as_bytes().to_vec(),
+        })
+        .collect();
+    storage
+        .queue_to_device(sender, std::sync::Arc::new(messages))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|outcome| match outcome {
+            crate::storage::ToDeviceOutcome::Queued(id) => id,
+            other => panic!("not queued: {other:?}"),
+        })
+        .collect()
+}
+
+/// What waits for `devices` up to `up_to`, as (device, body), and the newest id.
+async fn waiting(
+    storage: &Storage,
+    devices: &[DeviceRef],
+    up_to: u64,
+    per_device: u32,
+) -> (Vec<(u8, String)>, u64) {
+    let keys = devices.iter().map(|device| device.device).collect();
+    let found = storage
+        .to_device_waiting(keys, up_to, per_device)
+        .await
+        .unwrap();
+    let mut messages: Vec<(u8, String)> = found
+        .messages
+        .into_iter()
+        .map(|(device, queued)| (device.0[0], String::from_utf8(queued.body).unwrap()))
+        .collect();
+    messages.sort();
+    (messages, found.newest)
+}
+
+pub(super) async fn a_head_check_finds_what_waited_for_its_devices_up_to_its_mark(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let sender = device(storage, alice.id, 1).await;
+    let bob_laptop = device(storage, bob.id, 2).await;
+    let bob_phone = device(storage, bob.id, 3).await;
+    let carols = device(storage, carol.id, 4).await;
+    let (nothing, newest) = waiting(storage, &[bob_laptop], u64::MAX, 8).await;
+    assert_eq!((nothing, newest), (Vec::new(), 0), "an empty mailbox");
+
+    let ids = queue(
+        storage,
+        sender,
+        &[
+            (bob_laptop, "l1"),
+            (bob_laptop, "l2"),
+            (bob_laptop, "l3"),
+            (bob_phone, "p1"),
+            (carols, "c1"),
+        ],
+    )
+    .await;
+    let mark = *ids.iter().max().unwrap();
+    // Up to a mark from before they were queued: none of them.
+    let (found, newest) = waiting(storage, &[bob_laptop, bob_phone], ids[0] - 1, 8).await;
+    assert_eq!((found, newest), (Vec::new(), mark));
+    // Up to the mark: each asked device's oldest, at most two each; carol's is not asked for.
+    let (found, _) = waiting(storage, &[bob_laptop, bob_phone], mark, 2).await;
+    let expected = [(2, "l1"), (2, "l2"), (3, "p1")];
+    assert_eq!(found, expected.map(|(d, b)| (d, b.to_owned())).to_vec());
+
+    // What the laptop acknowledged is no longer there; what came after the mark waits for the
+    // next.
+    storage
+        .to_device_done(bob_laptop.device, vec![ids[0]])
+        .await
+        .unwrap();
+    let later = queue(storage, sender, &[(bob_phone, "p2")]).await;
+    let (found, newest) = waiting(storage, &[bob_laptop, bob_phone], mark, 8).await;
+    let expected = [(2, "l2"), (2, "l3"), (3, "p1")];
+    assert_eq!(found, expected.map(|(d, b)| (d, b.to_owned())).to_vec());
+    assert_eq!(newest, later[0], "the newest id moved on");
+}
