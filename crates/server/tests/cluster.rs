@@ -44,12 +44,17 @@ impl Shared {
 
     /// A server process on the shared database and NATS.
     async fn process(&self) -> TestServer {
+        self.process_checking_every(100).await
+    }
+
+    /// A server process on the shared database and NATS, checking heads every `ms`.
+    async fn process_checking_every(&self, ms: u64) -> TestServer {
         let database = self.database.clone();
         let nats = self.nats.url();
         TestServer::start_configured(move |config| {
             config.database_url = Some(database);
             config.nats_url = Some(nats);
-            config.head_check_ms = 100;
+            config.head_check_ms = ms;
         })
         .await
     }
@@ -488,6 +493,72 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
             other => panic!("expected the sentinel, got {other:?}"),
         }
     }
+}
+
+/// Reads `client`'s frames until its connection closes; asserts it was told its session
+/// ended, for good.
+async fn told_session_ended(client: &mut Client) {
+    let (frames, close) = client.until_closed().await;
+    let goodbye = ServerFrame::Goodbye {
+        code: merpati_protocol::ErrorCode::SessionExpired,
+        retry_after_ms: None,
+    };
+    assert!(frames.contains(&goodbye), "{frames:?}");
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_one_process_closes_its_connection_on_another_at_once() {
+    let shared = Shared::start().await;
+    // Head checks a minute apart: only the push can close it within the client's patience.
+    let one = shared.process_checking_every(60_000).await;
+    let other = shared.process_checking_every(60_000).await;
+    let (mut phone, ..) = one.signed_up("alice").await;
+    let mut laptop = other.logged_in("alice").await;
+    let sessions = match laptop
+        .request(|request| merpati_protocol::ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions,
+        other => panic!("expected Sessions, got {other:?}"),
+    };
+    let phone_session = sessions.iter().find(|s| !s.current).unwrap().session;
+    let ended = laptop
+        .request(|request| merpati_protocol::ClientFrame::EndSession {
+            request,
+            session: phone_session,
+        })
+        .await;
+    assert!(
+        matches!(ended, ServerFrame::SessionEnded { .. }),
+        "{ended:?}"
+    );
+    told_session_ended(&mut phone).await;
+    laptop.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_whose_word_was_lost_is_closed_by_the_next_head_check() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, ..) = one.signed_up("bob").await;
+    // Ended by a process that died before telling anyone: only the database knows.
+    let (db, connection) = tokio_postgres::connect(&shared.database, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let deleted = db
+        .execute(
+            "DELETE FROM sessions WHERE account_id =
+                 (SELECT id FROM accounts WHERE username = 'alice')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    told_session_ended(&mut alice).await;
+    bob.expect_nothing_before_a_sentinel().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

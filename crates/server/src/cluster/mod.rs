@@ -14,8 +14,9 @@
 //!   was too slow and dropped messages), the heads of every chat followed are read, and
 //!   whatever lies past a cursor is read and delivered: a lost last wake-up, or a process
 //!   that died between its commit and its publish, costs at most one interval.
-//! - the same check hands the devices bound here what waits in their mailboxes
-//!   (`mailboxes`): a key share's push lost on the way costs at most two.
+//! - the same check repairs what a lost push to an account would leave undone
+//!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes, and
+//!   closes the connections of sessions ended elsewhere.
 //!
 //! A chat created or changed is pushed to each member's account subject
 //! (`merpati.account.<id>`, subscribed while the account has a session here): its sessions
@@ -27,7 +28,7 @@
 
 mod cursor;
 mod follows;
-mod mailboxes;
+mod lost_pushes;
 mod push;
 
 use std::collections::HashMap;
@@ -93,6 +94,12 @@ pub(crate) enum Event {
         chat_id: ChatId,
         moved: Moved,
         owner_shares_read: bool,
+    },
+    /// This process ended `account`'s session named `token_hash` and closed its connections
+    /// here: close them elsewhere too.
+    SessionEnded {
+        account: UserId,
+        token_hash: [u8; 32],
     },
     /// Another process's push to an account.
     PushWoken { account: UserId, payload: Bytes },
@@ -281,7 +288,7 @@ struct State {
     chats: HashMap<ChatId, follows::Followed>,
     accounts: HashMap<UserId, follows::Account>,
     sessions: HashMap<SessionId, follows::Following>,
-    /// The newest to-device id queued at the last head check (`mailboxes`).
+    /// The newest to-device id queued at the last head check (`lost_pushes`).
     to_device_mark: u64,
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
@@ -358,6 +365,13 @@ impl State {
                     self.publish_push(account, &push).await;
                 }
             }
+            Event::SessionEnded {
+                account,
+                token_hash,
+            } => {
+                let push = Push::SessionEnded { token_hash };
+                self.publish_push(account, &push).await;
+            }
             Event::PushWoken { account, payload } => match Push::read(self.epoch, &payload) {
                 Some(Push::Chat { from, frame }) => self.pushed(account, &frame, from, true).await,
                 Some(Push::Device { device, frame }) => {
@@ -386,6 +400,9 @@ impl State {
                     let moved = Moved { before, now };
                     self.gateway
                         .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
+                }
+                Some(Push::SessionEnded { token_hash }) => {
+                    self.gateway.fanout().end_session(account, &token_hash);
                 }
                 None => {}
             },
@@ -494,6 +511,7 @@ impl State {
         let chats: Vec<ChatId> = self.chats.keys().copied().collect();
         self.check_heads_of(chats).await;
         self.hand_waiting_to_device().await;
+        self.close_sessions_gone().await;
     }
 
     /// Reads `chats`' heads, and delivers whatever lies past their cursors.

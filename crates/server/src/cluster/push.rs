@@ -1,5 +1,5 @@
 //! What goes on an account's subject (`merpati.account.<id>`), and how it is written: the
-//! storage epoch, a kind byte, what the kind needs, then the encoded frame.
+//! storage epoch, a kind byte, what the kind needs, then the encoded frame (if it has one).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::keys::DeviceKey;
@@ -18,6 +18,9 @@ pub(super) enum Push {
     Receipt { receipt: Bytes },
     /// A frame from `from` (typing), for the account's sessions unless it blocks `from`.
     From { from: UserId, frame: Bytes },
+    /// The account's session with this name (its first token's hash) was ended: its
+    /// connections close.
+    SessionEnded { token_hash: [u8; 32] },
 }
 
 impl Push {
@@ -49,6 +52,10 @@ impl Push {
                 payload.put_u8(4);
                 payload.put_u64_le(from.0);
                 payload.put_slice(frame);
+            }
+            Push::SessionEnded { token_hash } => {
+                payload.put_u8(5);
+                payload.put_slice(token_hash);
             }
         }
         payload.freeze()
@@ -88,6 +95,9 @@ impl Push {
                     frame: payload.slice(17..),
                 })
             }
+            5 => Some(Push::SessionEnded {
+                token_hash: payload.get(9..41)?.try_into().ok()?,
+            }),
             _ => None,
         }
     }

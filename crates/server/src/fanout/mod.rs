@@ -364,6 +364,25 @@ impl FanOut {
         devices
     }
 
+    /// Every session signed in here, as its account and name (its first token's hash), once
+    /// each however many connections it has.
+    pub(crate) fn signed_in_sessions(&self) -> Vec<(UserId, [u8; 32])> {
+        let online = read(&self.inner.online);
+        let mut sessions: Vec<(UserId, [u8; 32])> = online
+            .accounts
+            .iter()
+            .flat_map(|(&user, account)| {
+                account
+                    .sessions
+                    .iter()
+                    .map(move |subscriber| (user, subscriber.token_hash))
+            })
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+
     /// Closes the connections of `user`'s session signed in with `token_hash`: they are
     /// told `Goodbye { SessionExpired }` and close for good.
     pub(crate) fn end_session(&self, user: UserId, token_hash: &[u8; 32]) {

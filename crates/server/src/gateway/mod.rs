@@ -161,6 +161,18 @@ impl Gateway {
         }
     }
 
+    /// Closes the connections of `account`'s session named `token_hash` (ended: signed out)
+    /// — on a cluster, on every process.
+    fn session_ended(&self, account: UserId, token_hash: [u8; 32]) {
+        self.fanout.end_session(account, &token_hash);
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::SessionEnded {
+                account,
+                token_hash,
+            });
+        }
+    }
+
     /// Hands `frame` to `device`'s sessions — on a cluster, on every process.
     fn deliver_to_device(&self, device: &DeviceRef, frame: Bytes) {
         self.fanout.deliver_to_device(device, &frame);

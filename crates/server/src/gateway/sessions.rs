@@ -62,7 +62,7 @@ impl<S: FrameSocket> Session<S> {
             Ok(ended) => {
                 if let Some(ended) = ended {
                     tracing::info!("a session ended by its account");
-                    self.gateway.fanout.end_session(me.id, &ended.token_hash);
+                    self.gateway.session_ended(me.id, ended.token_hash);
                     if ended.deleted_device.is_some() {
                         self.gateway.devices_changed(me.id, self.id).await;
                     }

@@ -166,7 +166,7 @@ impl Gateway {
             account = ended.account.0,
             "a session signed out by its proof"
         );
-        self.fanout.end_session(ended.account, &ended.token_hash);
+        self.session_ended(ended.account, ended.token_hash);
         if ended.deleted_device.is_some() {
             self.devices_changed(ended.account, by).await;
         }

@@ -153,6 +153,15 @@ impl Storage {
         on_backend!(self, write | _now | sessions::end_session(account, &prefix))
     }
 
+    /// Those of `sessions` (named by their first token's hash) that no longer exist: what a
+    /// cluster's head check closes, in case word of their end from another process was lost.
+    pub(crate) fn sessions_gone(
+        &self,
+        sessions: Vec<[u8; 32]>,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>, Error>> {
+        on_backend!(self, read sessions::sessions_gone(&sessions))
+    }
+
     /// Ends the session whose sign-out proof hashes to `proof_hash`; `None` if there is none.
     pub(crate) fn sign_out(
         &self,

@@ -178,6 +178,25 @@ pub(crate) async fn bind_session_device(
     Ok(())
 }
 
+/// Those of `sessions` (named by their first token's hash) that no longer exist.
+pub(crate) async fn sessions_gone(
+    tx: &Tx<'_>,
+    sessions: &[[u8; 32]],
+) -> Result<Vec<[u8; 32]>, Error> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT asked.hash FROM unnest($1::bytea[]) AS asked (hash)
+             WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE token_hash = asked.hash)",
+        )
+        .await?;
+    let asked: Vec<&[u8]> = sessions.iter().map(|session| &session[..]).collect();
+    tx.query(&statement, &[&asked])
+        .await?
+        .into_iter()
+        .map(|row| key32(row.try_get(0)?))
+        .collect()
+}
+
 /// Ends the session of `account` whose name starts with `prefix`: deletes it, and its
 /// device when no other session of the account is on it; `None` if there is no such
 /// session.

@@ -196,6 +196,21 @@ pub(crate) fn bind_session_device(
     Ok(())
 }
 
+/// Those of `sessions` (named by their first token's hash) that no longer exist.
+pub(crate) fn sessions_gone(
+    conn: &Connection,
+    sessions: &[[u8; 32]],
+) -> Result<Vec<[u8; 32]>, Error> {
+    let mut exists = conn.prepare_cached("SELECT 1 FROM sessions WHERE token_hash = ?1")?;
+    let mut gone = Vec::new();
+    for session in sessions {
+        if !exists.exists([&session[..]])? {
+            gone.push(*session);
+        }
+    }
+    Ok(gone)
+}
+
 /// A session [`end_session`] or [`sign_out`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EndedSession {

@@ -4,7 +4,8 @@
 //! as the client's store suite runs on memory and IndexedDB. Appends and receipts in
 //! `appends`, the conversation (receipts, groups and their admins, blocks, privacy, last
 //! seen) in `conversation`, deleting a message for everyone in `deletion`, uploads' rows in
-//! `blobs`, to-device mailboxes in `mailboxes`, quotas in `quotas`.
+//! `blobs`, what a cluster's head check reads in case a push was lost in `lost_pushes`,
+//! quotas in `quotas`.
 //!
 //! This file also holds what only SQLite has: its single writer's group commit, what a
 //! refusal or a failure inside a batch leaves behind, and that queued writes are committed
@@ -79,7 +80,8 @@ storage_suite! {
     conversation::privacy_settings_are_kept_per_account,
     conversation::an_offline_account_is_seen_as_its_settings_and_blocks_allow,
     deletion::only_ones_own_message_in_the_chat_can_be_deleted_and_a_resend_is_stored_once,
-    mailboxes::a_head_check_finds_what_waited_for_its_devices_up_to_its_mark,
+    lost_pushes::a_head_check_finds_what_waited_for_its_devices_up_to_its_mark,
+    lost_pushes::a_head_check_finds_which_of_its_sessions_are_gone,
     quotas::an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not,
     quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
     quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
@@ -414,5 +416,5 @@ mod appends;
 mod blobs;
 mod conversation;
 mod deletion;
-mod mailboxes;
+mod lost_pushes;
 mod quotas;

@@ -1,11 +1,14 @@
-//! The to-device messages a push may have lost: a key share from a session on another
-//! process reaches a device here only as a push on its account's subject, and NATS may drop
-//! it (a restart, a slow consumer) or the sender's process may die before publishing it. The
-//! message itself waits in the device's mailbox until the device acknowledges it, so each
-//! head check hands the devices bound here what has waited in their mailboxes since the
-//! check before: a lost push costs at most two intervals. A message the device already has
-//! arrives again with its id, which the client acknowledges again; its Olm keys are spent,
-//! so it cannot be opened twice.
+//! What a lost push on an account's subject would leave undone, repaired from storage at
+//! each head check. A push reaches the processes of the account's sessions only through
+//! NATS, which may drop it (a restart, a slow consumer), and the process sending it may die
+//! before publishing it; what it said is also in the database:
+//! - a to-device message (a key share) waits in its device's mailbox until the device
+//!   acknowledges it: each check hands the devices bound here what has waited in their
+//!   mailboxes since the check before, so a lost push costs at most two intervals. A message
+//!   the device already has arrives again with its id, which the client acknowledges again;
+//!   its Olm keys are spent, so it cannot be opened twice;
+//! - a session ended on another process (signed out from the devices screen) is no longer
+//!   in the sessions table: each check closes the connections here of sessions that are gone.
 
 use std::collections::HashMap;
 
@@ -18,6 +21,9 @@ use crate::metrics::Counters;
 
 /// How many devices one read asks about.
 const DEVICES_PER_READ: usize = 512;
+
+/// How many sessions one read asks about.
+const SESSIONS_PER_READ: usize = 512;
 
 /// How many of one device's oldest messages a check hands again: the rest wait for the next
 /// check, or for the device's next connection, which reads its whole mailbox.
@@ -69,5 +75,26 @@ impl State {
             }
         }
         self.to_device_mark = newest;
+    }
+
+    /// Closes the connections here of sessions that no longer exist.
+    pub(super) async fn close_sessions_gone(&mut self) {
+        let sessions = self.gateway.fanout().signed_in_sessions();
+        for chunk in sessions.chunks(SESSIONS_PER_READ) {
+            let names = chunk.iter().map(|&(_, name)| name).collect();
+            let gone = match self.gateway.storage().sessions_gone(names).await {
+                Ok(gone) => gone,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read which sessions are gone");
+                    return;
+                }
+            };
+            for name in gone {
+                if let Some(&(account, _)) = chunk.iter().find(|&&(_, held)| held == name) {
+                    tracing::info!("a session ended elsewhere");
+                    self.gateway.fanout().end_session(account, &name);
+                }
+            }
+        }
     }
 }

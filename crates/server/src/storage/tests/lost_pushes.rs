@@ -1,9 +1,11 @@
-//! To-device mailboxes as a cluster's head check reads them: what has waited for a set of
-//! devices up to a mark, a few of each device's oldest, and the newest id queued.
+//! What a cluster's head check reads in case a push was lost: what has waited in a set of
+//! devices' mailboxes up to a mark (a few of each device's oldest, and the newest id
+//! queued), and which of a set of sessions are gone.
 
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
 use super::account;
+use crate::auth::SessionKeys;
 use crate::storage::Storage;
 
 /// Publishes a device of `user` named by `n` (storage trusts its caller's signature check).
@@ -111,4 +113,33 @@ pub(super) async fn a_head_check_finds_what_waited_for_its_devices_up_to_its_mar
     let expected = [(2, "l2"), (2, "l3"), (3, "p1")];
     assert_eq!(found, expected.map(|(d, b)| (d, b.to_owned())).to_vec());
     assert_eq!(newest, later[0], "the newest id moved on");
+}
+
+pub(super) async fn a_head_check_finds_which_of_its_sessions_are_gone(storage: &Storage) {
+    let kept = SessionKeys::of(&[1; 32]);
+    let ended = SessionKeys::of(&[2; 32]);
+    let name = |n: u8| merpati_protocol::Username::parse(&format!("user{n}")).unwrap();
+    let alice = storage
+        .register(name(1), [7; 32], None, kept, None)
+        .await
+        .unwrap();
+    storage
+        .register(name(2), [8; 32], None, ended, None)
+        .await
+        .unwrap();
+    let never = [3; 32];
+    let asked = vec![kept.token_hash, ended.token_hash, never];
+    let gone = storage.sessions_gone(asked.clone()).await.unwrap();
+    assert_eq!(gone, vec![never], "only the one that never was");
+
+    let mut prefix = [0; 16];
+    prefix.copy_from_slice(&kept.token_hash[..16]);
+    let signed_out = storage.end_session(alice.id, prefix).await.unwrap();
+    assert!(signed_out.is_some());
+    let mut gone = storage.sessions_gone(asked).await.unwrap();
+    gone.sort_unstable();
+    let mut expected = vec![kept.token_hash, never];
+    expected.sort_unstable();
+    assert_eq!(gone, expected, "the ended one is gone too");
+    assert!(storage.sessions_gone(Vec::new()).await.unwrap().is_empty());
 }
