@@ -64,6 +64,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub head_check_ms: u64,
 
+    /// Whether a cluster's wake-ups carry the message (`true`: a process woken delivers it
+    /// without reading the database) or only its chat and number (`false`: the process reads
+    /// it). bench/CLUSTER.md compares the two.
+    #[arg(long, env = "MERPATI_WAKE_UP_BODY", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub wake_up_body: bool,
+
     /// How hard each commit is pushed to disk before messages in it are acknowledged
     /// (SQLite; PostgreSQL commits with its own `synchronous_commit`, which must stay `on`).
     #[arg(long, env = "MERPATI_DURABILITY", value_enum, default_value_t = Durability::Full)]
@@ -185,6 +192,7 @@ impl Config {
             nats_url: None,
             nats_subscription_capacity: 65_536,
             head_check_ms: 10_000,
+            wake_up_body: true,
             durability: Durability::Full,
             max_connections: 19_000,
             max_connections_per_address: 256,

@@ -220,10 +220,14 @@ pub async fn run(
     );
     let (gateway, cluster) = match &config.nats_url {
         Some(url) => {
-            let head_check = Duration::from_millis(config.head_check_ms);
-            let capacity = usize::try_from(config.nats_subscription_capacity).unwrap_or(usize::MAX);
+            let settings = cluster::Settings {
+                head_check: Duration::from_millis(config.head_check_ms),
+                subscription_capacity: usize::try_from(config.nats_subscription_capacity)
+                    .unwrap_or(usize::MAX),
+                wake_up_body: config.wake_up_body,
+            };
             let counters = Arc::clone(&counters);
-            let (cluster, parts) = Cluster::connect(url, head_check, capacity, counters).await?;
+            let (cluster, parts) = Cluster::connect(url, settings, counters).await?;
             let gateway = Arc::new(gateway.with_cluster(cluster));
             let task = tokio::spawn(cluster::run(parts, Arc::clone(&gateway)));
             (gateway, Some(task))

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use merpati_protocol::{ChatId, Seq, ServerFrame};
 use merpati_testkit::{Endpoint, NatsProcess, PostgresProcess, ServerOptions, ServerProcess};
 
+use merpati_server::Config;
+
 use crate::support::{Client, Device, TestServer, key, msg_id};
 
 /// A database on the test's own PostgreSQL, and the NATS server its processes share.
@@ -49,12 +51,18 @@ impl Shared {
 
     /// A server process on the shared database and NATS, checking heads every `ms`.
     async fn process_checking_every(&self, ms: u64) -> TestServer {
+        self.process_with(|config| config.head_check_ms = ms).await
+    }
+
+    /// A server process on the shared database and NATS, configured by `change` too.
+    async fn process_with(&self, change: impl FnOnce(&mut Config)) -> TestServer {
         let database = self.database.clone();
         let nats = self.nats.url();
         TestServer::start_configured(move |config| {
             config.database_url = Some(database);
             config.nats_url = Some(nats);
-            config.head_check_ms = ms;
+            config.head_check_ms = 100;
+            change(config);
         })
         .await
     }
@@ -125,6 +133,27 @@ async fn a_message_sent_to_one_process_reaches_a_member_on_another_in_order_once
     said_and_received(&mut bob, &mut alice, chat, 31, 40).await;
     alice.expect_nothing_before_a_sentinel().await;
     drop(shared.postgres);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_ups_without_the_message_make_the_other_process_read_it_in_order_once() {
+    let shared = Shared::start().await;
+    // Head checks a minute apart: only the wake-ups can bring the messages in time.
+    let header_only = |config: &mut Config| {
+        config.wake_up_body = false;
+        config.head_check_ms = 60_000;
+    };
+    let one = shared.process_with(header_only).await;
+    let other = shared.process_with(header_only).await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+
+    said_and_received(&mut alice, &mut bob, chat, 1, 30).await;
+    bob.expect_nothing_before_a_sentinel().await;
+    let read = other.metrics().await["merpati_messages_caught_up_total"];
+    assert_eq!(
+        read, 30.0,
+        "bob's process read each message it was woken for"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

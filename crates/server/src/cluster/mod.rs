@@ -3,7 +3,9 @@
 //!
 //! After a message is committed, the process that stored it publishes a wake-up on the
 //! chat's subject (`merpati.chat.<id>`): the storage epoch and the encoded `Message` frame,
-//! body included, so a process woken needs no read to deliver it. A process subscribes to a
+//! body included, so a process woken needs no read to deliver it (or, with
+//! `MERPATI_WAKE_UP_BODY=false`, only the chat and the number, which the process woken then
+//! reads: bench/CLUSTER.md compares the two). A process subscribes to a
 //! chat's subject once, while any of its sessions follows the chat (from the session's
 //! `Sync` on), however many of them do. The wake-up is never the only copy — PostgreSQL is —
 //! so it is never trusted to arrive:
@@ -117,13 +119,24 @@ pub(crate) struct Cluster {
     events: mpsc::Sender<Event>,
 }
 
+/// How a process takes part in a cluster (from its `Config`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// How often every chat followed is checked against its head.
+    pub(crate) head_check: Duration,
+    /// How many wake-ups one subscription holds before NATS drops the rest.
+    pub(crate) subscription_capacity: usize,
+    /// Whether wake-ups carry the message, or only its chat and number.
+    pub(crate) wake_up_body: bool,
+}
+
 /// What [`Cluster::connect`] returns besides the handle: the task's half, for [`run`].
 #[derive(Debug)]
 pub(crate) struct Parts {
     nats: async_nats::Client,
     events: mpsc::Receiver<Event>,
     sender: mpsc::Sender<Event>,
-    head_check: Duration,
+    settings: Settings,
 }
 
 impl Cluster {
@@ -131,8 +144,7 @@ impl Cluster {
     /// of, makes the task check every head.
     pub(crate) async fn connect(
         url: &str,
-        head_check: Duration,
-        subscription_capacity: usize,
+        settings: Settings,
         counters: Arc<Counters>,
     ) -> Result<(Cluster, Parts), Error> {
         let (sender, events) = mpsc::channel(EVENT_QUEUE);
@@ -141,7 +153,7 @@ impl Cluster {
             .name("merpati-server")
             // A process hears only the others: what it publishes it has delivered itself.
             .no_echo()
-            .subscription_capacity(subscription_capacity)
+            .subscription_capacity(settings.subscription_capacity)
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let on_event = on_event.clone();
@@ -172,7 +184,7 @@ impl Cluster {
                 nats,
                 events,
                 sender,
-                head_check,
+                settings,
             },
         ))
     }
@@ -205,24 +217,47 @@ fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
 }
 
-/// A wake-up: the epoch, then the encoded `Message` frame.
-fn wake_up(epoch: Epoch, frame: &Bytes) -> Bytes {
-    let mut payload = BytesMut::with_capacity(8 + frame.len());
+/// What a wake-up says.
+enum WakeUp {
+    /// This message was committed (the encoded frame, and the message decoded).
+    Message(MessageFrame, Bytes),
+    /// The chat's message with this number was committed: read it.
+    Moved(ChatId, Seq),
+}
+
+/// A wake-up: the epoch, then `0` and the encoded `Message` frame (`body`), or `1`, the
+/// chat and the message's number.
+fn wake_up(epoch: Epoch, message: &MessageFrame, frame: &Bytes, body: bool) -> Bytes {
+    let mut payload = BytesMut::with_capacity(9 + if body { frame.len() } else { 16 });
     payload.put_u64_le(epoch.0);
-    payload.put_slice(frame);
+    if body {
+        payload.put_u8(0);
+        payload.put_slice(frame);
+    } else {
+        payload.put_u8(1);
+        payload.put_u64_le(message.chat_id.0);
+        payload.put_u64_le(message.seq.0);
+    }
     payload.freeze()
 }
 
-/// The message a wake-up carries, if it is of this epoch and well formed.
-fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<(MessageFrame, Bytes)> {
-    let (head, frame) = payload.split_at_checked(8)?;
-    let theirs = u64::from_le_bytes(head.try_into().ok()?);
+/// What a wake-up says, if it is of this epoch and well formed.
+fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<WakeUp> {
+    let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
     if theirs != epoch.0 {
         // Another database's message (a process not yet restarted after a restore).
         return None;
     }
-    match merpati_protocol::decode::<ServerFrame>(frame) {
-        Ok(ServerFrame::Message(message)) => Some((message, payload.slice(8..))),
+    match payload.get(8)? {
+        0 => match merpati_protocol::decode::<ServerFrame>(payload.get(9..)?) {
+            Ok(ServerFrame::Message(message)) => Some(WakeUp::Message(message, payload.slice(9..))),
+            _ => None,
+        },
+        1 => {
+            let chat = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
+            let seq = u64::from_le_bytes(payload.get(17..25)?.try_into().ok()?);
+            Some(WakeUp::Moved(ChatId(chat), Seq(seq)))
+        }
         _ => None,
     }
 }
@@ -245,7 +280,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         nats,
         mut events,
         sender,
-        head_check,
+        settings,
     } = parts;
     let epoch = gateway.storage().epoch();
     let shutdown = gateway.shutdown().clone();
@@ -258,12 +293,13 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         accounts: HashMap::new(),
         sessions: HashMap::new(),
         to_device_mark: 0,
+        wake_up_body: settings.wake_up_body,
         #[cfg(debug_assertions)]
         publishes_before_crash: publishes_before_crash(),
         #[cfg(debug_assertions)]
         loses_device_pushes: std::env::var_os("MERPATI_FAULT_LOSE_DEVICE_PUSHES").is_some(),
     };
-    let mut ticks = tokio::time::interval(head_check);
+    let mut ticks = tokio::time::interval(settings.head_check);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
@@ -290,6 +326,8 @@ struct State {
     sessions: HashMap<SessionId, follows::Following>,
     /// The newest to-device id queued at the last head check (`lost_pushes`).
     to_device_mark: u64,
+    /// Whether this process's wake-ups carry the message.
+    wake_up_body: bool,
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
     publishes_before_crash: Option<u64>,
@@ -409,18 +447,23 @@ impl State {
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]
                 self.crash_if_due();
-                let payload = wake_up(self.epoch, &frame);
+                let payload = wake_up(self.epoch, &message, &frame, self.wake_up_body);
                 if let Err(error) = self.nats.publish(subject(message.chat_id), payload).await {
                     // The others' head checks find it.
                     tracing::warn!(%error, "cannot publish a wake-up");
                 }
                 self.offer(message, frame).await;
             }
-            Event::Woken(payload) => {
-                if let Some((message, frame)) = read_wake_up(self.epoch, &payload) {
-                    self.offer(message, frame).await;
+            Event::Woken(payload) => match read_wake_up(self.epoch, &payload) {
+                Some(WakeUp::Message(message, frame)) => self.offer(message, frame).await,
+                Some(WakeUp::Moved(chat, seq)) => {
+                    let behind = self.chats.get(&chat).and_then(|f| f.cursor.behind(seq));
+                    if let Some(delivered) = behind {
+                        self.catch_up(chat, delivered, seq).await;
+                    }
                 }
-            }
+                None => {}
+            },
             Event::CheckHeads => self.check_heads().await,
         }
     }
