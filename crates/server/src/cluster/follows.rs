@@ -33,10 +33,12 @@ pub(super) struct Account {
 pub(super) struct Following {
     account: Option<UserId>,
     chats: HashSet<ChatId>,
+    /// The account whose presence it watches.
+    pub(super) watching: Option<UserId>,
 }
 
 /// Forwards what arrives on `subject` to the task, as `event` makes it.
-async fn forward(
+pub(super) async fn forward(
     nats: &async_nats::Client,
     subject: String,
     sender: &mpsc::Sender<Event>,
@@ -121,13 +123,17 @@ impl State {
                 subscription,
             },
         );
+        self.say_here(account).await;
     }
 
-    /// `session` is gone: it follows nothing any more.
-    pub(super) fn unfollow(&mut self, session: SessionId) {
+    /// `session` is gone: it follows and watches nothing any more.
+    pub(super) async fn unfollow(&mut self, session: SessionId) {
         let Some(following) = self.sessions.remove(&session) else {
             return;
         };
+        if let Some(watched) = following.watching {
+            self.release_watch(watched);
+        }
         for chat in following.chats {
             let Some(followed) = self.chats.get_mut(&chat) else {
                 continue;
@@ -149,6 +155,7 @@ impl State {
                     subscription.abort();
                 }
                 self.accounts.remove(&account);
+                self.say_gone(account).await;
             }
         }
     }

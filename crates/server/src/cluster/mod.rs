@@ -20,6 +20,8 @@
 //!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes, and
 //!   closes the connections of sessions ended elsewhere.
 //!
+//! Presence crosses processes on subjects of its own (`presence`).
+//!
 //! A chat created or changed is pushed to each member's account subject
 //! (`merpati.account.<id>`, subscribed while the account has a session here): its sessions
 //! elsewhere get their `ChatInfo`, the process they are on learns the chat's new members (its
@@ -31,15 +33,17 @@
 mod cursor;
 mod follows;
 mod lost_pushes;
+mod presence;
 mod push;
+mod wake_up;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use merpati_protocol::keys::DeviceRef;
-use merpati_protocol::{ChatId, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId};
+use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, UserId};
 use tokio::sync::mpsc;
 
 use crate::Error;
@@ -49,6 +53,7 @@ use crate::metrics::Counters;
 use crate::storage::Moved;
 pub(crate) use cursor::{Cursor, Offered};
 use push::Push;
+use wake_up::{WakeUp, read_wake_up, wake_up};
 
 /// How many messages a gap is read in at a time.
 const GAP_PAGE: u32 = 500;
@@ -103,6 +108,15 @@ pub(crate) enum Event {
         account: UserId,
         token_hash: [u8; 32],
     },
+    /// A session watches this account's presence from now on (`None`: no one's).
+    Watch {
+        session: SessionId,
+        watched: Option<UserId>,
+    },
+    /// An account's privacy settings or block list changed here: tell the other processes.
+    PrivacyChanged { account: UserId },
+    /// Another process's word of an account's presence.
+    PresenceWoken { account: UserId, payload: Bytes },
     /// Another process's push to an account.
     PushWoken { account: UserId, payload: Bytes },
     /// This process committed a message: publish it, and deliver it here.
@@ -217,49 +231,14 @@ fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
 }
 
-/// What a wake-up says.
-enum WakeUp {
-    /// This message was committed (the encoded frame, and the message decoded).
-    Message(MessageFrame, Bytes),
-    /// The chat's message with this number was committed: read it.
-    Moved(ChatId, Seq),
-}
-
-/// A wake-up: the epoch, then `0` and the encoded `Message` frame (`body`), or `1`, the
-/// chat and the message's number.
-fn wake_up(epoch: Epoch, message: &MessageFrame, frame: &Bytes, body: bool) -> Bytes {
-    let mut payload = BytesMut::with_capacity(9 + if body { frame.len() } else { 16 });
-    payload.put_u64_le(epoch.0);
-    if body {
-        payload.put_u8(0);
-        payload.put_slice(frame);
-    } else {
-        payload.put_u8(1);
-        payload.put_u64_le(message.chat_id.0);
-        payload.put_u64_le(message.seq.0);
+/// A random name for this process in presence news.
+fn process_id() -> u64 {
+    let mut bytes = [0; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only the names of two processes could then meet; the clock tells them apart.
+        return crate::storage::now_ms() ^ u64::from(std::process::id());
     }
-    payload.freeze()
-}
-
-/// What a wake-up says, if it is of this epoch and well formed.
-fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<WakeUp> {
-    let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-    if theirs != epoch.0 {
-        // Another database's message (a process not yet restarted after a restore).
-        return None;
-    }
-    match payload.get(8)? {
-        0 => match merpati_protocol::decode::<ServerFrame>(payload.get(9..)?) {
-            Ok(ServerFrame::Message(message)) => Some(WakeUp::Message(message, payload.slice(9..))),
-            _ => None,
-        },
-        1 => {
-            let chat = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
-            let seq = u64::from_le_bytes(payload.get(17..25)?.try_into().ok()?);
-            Some(WakeUp::Moved(ChatId(chat), Seq(seq)))
-        }
-        _ => None,
-    }
+    u64::from_le_bytes(bytes)
 }
 
 /// How many wake-ups a debug build publishes before it crashes at the next commit, before
@@ -293,6 +272,9 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         accounts: HashMap::new(),
         sessions: HashMap::new(),
         to_device_mark: 0,
+        watched: HashMap::new(),
+        presence_round: 0,
+        process: process_id(),
         wake_up_body: settings.wake_up_body,
         #[cfg(debug_assertions)]
         publishes_before_crash: publishes_before_crash(),
@@ -328,6 +310,12 @@ struct State {
     to_device_mark: u64,
     /// Whether this process's wake-ups carry the message.
     wake_up_body: bool,
+    /// The accounts sessions here watch the presence of (`presence`).
+    watched: HashMap<UserId, presence::Watched>,
+    /// How many head checks have asked where the watched accounts are held.
+    presence_round: u64,
+    /// This process's name in presence news: random, so a restarted process is a new one.
+    process: u64,
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
     publishes_before_crash: Option<u64>,
@@ -342,7 +330,12 @@ impl State {
         match event {
             Event::Follow { session, chats } => self.follow(session, chats, true).await,
             Event::SignedIn { session, account } => self.signed_in(session, account).await,
-            Event::Unfollow { session } => self.unfollow(session),
+            Event::Unfollow { session } => self.unfollow(session).await,
+            Event::Watch { session, watched } => self.watch(session, watched).await,
+            Event::PrivacyChanged { account } => self.privacy_changed(account).await,
+            Event::PresenceWoken { account, payload } => {
+                self.presence_woken(account, &payload).await;
+            }
             Event::Pushed {
                 account,
                 frame,
@@ -410,40 +403,7 @@ impl State {
                 let push = Push::SessionEnded { token_hash };
                 self.publish_push(account, &push).await;
             }
-            Event::PushWoken { account, payload } => match Push::read(self.epoch, &payload) {
-                Some(Push::Chat { from, frame }) => self.pushed(account, &frame, from, true).await,
-                Some(Push::Device { device, frame }) => {
-                    let device = DeviceRef {
-                        user: account,
-                        device,
-                    };
-                    self.gateway.fanout().deliver_to_device(&device, &frame);
-                }
-                Some(Push::Account { frame }) => {
-                    self.gateway.fanout().deliver(&[account], &frame, None);
-                }
-                Some(Push::From { from, frame }) => {
-                    self.gateway
-                        .fanout()
-                        .deliver_each(&[account], None, |_, privacy| {
-                            (!privacy.blocks(from)).then(|| frame.clone())
-                        });
-                }
-                Some(Push::Receipt { receipt }) => {
-                    let Ok((chat_id, before, now, owner_shares_read)) =
-                        merpati_protocol::decode::<(ChatId, Receipt, Receipt, bool)>(&receipt)
-                    else {
-                        return;
-                    };
-                    let moved = Moved { before, now };
-                    self.gateway
-                        .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
-                }
-                Some(Push::SessionEnded { token_hash }) => {
-                    self.gateway.fanout().end_session(account, &token_hash);
-                }
-                None => {}
-            },
+            Event::PushWoken { account, payload } => self.push_woken(account, &payload).await,
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]
                 self.crash_if_due();
@@ -555,6 +515,7 @@ impl State {
         self.check_heads_of(chats).await;
         self.hand_waiting_to_device().await;
         self.close_sessions_gone().await;
+        self.renew_presence().await;
     }
 
     /// Reads `chats`' heads, and delivers whatever lies past their cursors.

@@ -1,9 +1,13 @@
-//! What goes on an account's subject (`merpati.account.<id>`), and how it is written: the
-//! storage epoch, a kind byte, what the kind needs, then the encoded frame (if it has one).
+//! What goes on an account's subject (`merpati.account.<id>`), how it is written (the
+//! storage epoch, a kind byte, what the kind needs, then the encoded frame if it has one),
+//! and what a process does with a push from another.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use merpati_protocol::keys::DeviceKey;
-use merpati_protocol::{Epoch, Seq, UserId};
+use merpati_protocol::keys::{DeviceKey, DeviceRef};
+use merpati_protocol::{ChatId, Epoch, Receipt, Seq, UserId};
+
+use super::State;
+use crate::storage::Moved;
 
 /// What goes on an account's subject.
 pub(super) enum Push {
@@ -21,6 +25,11 @@ pub(super) enum Push {
     /// The account's session with this name (its first token's hash) was ended: its
     /// connections close.
     SessionEnded { token_hash: [u8; 32] },
+    /// The account's privacy settings or block list changed: read them again.
+    PrivacyChanged,
+    /// A process with sessions watching the account asks where it is online
+    /// (`cluster::presence`).
+    PresenceAsked,
 }
 
 impl Push {
@@ -57,6 +66,8 @@ impl Push {
                 payload.put_u8(5);
                 payload.put_slice(token_hash);
             }
+            Push::PrivacyChanged => payload.put_u8(6),
+            Push::PresenceAsked => payload.put_u8(7),
         }
         payload.freeze()
     }
@@ -98,7 +109,51 @@ impl Push {
             5 => Some(Push::SessionEnded {
                 token_hash: payload.get(9..41)?.try_into().ok()?,
             }),
+            6 => Some(Push::PrivacyChanged),
+            7 => Some(Push::PresenceAsked),
             _ => None,
+        }
+    }
+}
+
+impl State {
+    /// Another process's push to `account`, for its sessions here.
+    pub(super) async fn push_woken(&mut self, account: UserId, payload: &Bytes) {
+        match Push::read(self.epoch, payload) {
+            Some(Push::Chat { from, frame }) => self.pushed(account, &frame, from, true).await,
+            Some(Push::Device { device, frame }) => {
+                let device = DeviceRef {
+                    user: account,
+                    device,
+                };
+                self.gateway.fanout().deliver_to_device(&device, &frame);
+            }
+            Some(Push::Account { frame }) => {
+                self.gateway.fanout().deliver(&[account], &frame, None);
+            }
+            Some(Push::From { from, frame }) => {
+                self.gateway
+                    .fanout()
+                    .deliver_each(&[account], None, |_, privacy| {
+                        (!privacy.blocks(from)).then(|| frame.clone())
+                    });
+            }
+            Some(Push::Receipt { receipt }) => {
+                let Ok((chat_id, before, now, owner_shares_read)) =
+                    merpati_protocol::decode::<(ChatId, Receipt, Receipt, bool)>(&receipt)
+                else {
+                    return;
+                };
+                let moved = Moved { before, now };
+                self.gateway
+                    .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
+            }
+            Some(Push::SessionEnded { token_hash }) => {
+                self.gateway.fanout().end_session(account, &token_hash);
+            }
+            Some(Push::PrivacyChanged) => self.gateway.reread_privacy(account).await,
+            Some(Push::PresenceAsked) => self.answer_presence_asked(account).await,
+            None => {}
         }
     }
 }

@@ -167,6 +167,9 @@ struct Registry {
     accounts: HashMap<UserId, OnlineAccount>,
     /// Per watched account, the sessions watching it.
     watchers: HashMap<UserId, Vec<Watcher>>,
+    /// On a cluster, the presence on the other processes of accounts watched here: `Online`
+    /// while a session of it is on another process (`crate::cluster` keeps it).
+    elsewhere: HashMap<UserId, merpati_protocol::Presence>,
 }
 
 /// An account with at least one session online.
@@ -232,7 +235,8 @@ impl FanOut {
         // would make room for.
         account.sessions.reserve_exact(1);
         account.sessions.push(subscriber);
-        if first {
+        // Online elsewhere already: its watchers here were told.
+        if first && !online.online_elsewhere(user) {
             online.announce(user, merpati_protocol::Presence::Online);
         }
         drop(online);
@@ -265,7 +269,9 @@ impl FanOut {
             return None;
         }
         let at_ms = crate::storage::now_ms();
-        online.announce(user, merpati_protocol::Presence::LastSeen { at_ms });
+        if !online.online_elsewhere(user) {
+            online.announce(user, merpati_protocol::Presence::LastSeen { at_ms });
+        }
         online.accounts.remove(&user);
         Some(at_ms)
     }

@@ -4,7 +4,9 @@
 //! A watcher is told only what the privacy rules let it see (`crate::privacy`): a change it
 //! would see as `Hidden` is not pushed at all, since a push alone would tell it something.
 //! Both happen under the registry's lock, so watchers hear the changes in the order they
-//! happened.
+//! happened. On a cluster the registry also holds what the other processes said of the
+//! accounts watched here (`elsewhere`): an account online on another process is not
+//! announced as gone when its last session here closes.
 
 use bytes::Bytes;
 use merpati_protocol::{Presence, ServerFrame, UserId};
@@ -73,6 +75,11 @@ impl Registry {
         }
     }
 
+    /// Whether a session of `user` is on another process of the cluster.
+    pub(super) fn online_elsewhere(&self, user: UserId) -> bool {
+        self.elsewhere.get(&user) == Some(&Presence::Online)
+    }
+
     /// Forgets that `session` watches `watched`.
     pub(super) fn unwatch(&mut self, watched: UserId, session: SessionId) {
         if let Some(watchers) = self.watchers.get_mut(&watched) {
@@ -108,6 +115,24 @@ impl FanOut {
             .or_default()
             .push(Watcher { user, session });
         online.presence_seen(watched, user)
+    }
+
+    /// Notes `user`'s presence on the other processes of the cluster (`None`: no longer
+    /// watched here). Whether the watchers here see a change: `user` has no session here, and
+    /// it came online elsewhere or left the last process it was on.
+    pub(crate) fn set_elsewhere(&self, user: UserId, presence: Option<Presence>) -> bool {
+        let mut online = write(&self.inner.online);
+        let before = match presence {
+            Some(presence) => online.elsewhere.insert(user, presence),
+            None => online.elsewhere.remove(&user),
+        };
+        let seen = |presence: Option<Presence>| presence == Some(Presence::Online);
+        !online.accounts.contains_key(&user) && seen(before) != seen(presence)
+    }
+
+    /// `user`'s presence on the other processes of the cluster, if it is watched here.
+    pub(crate) fn elsewhere(&self, user: UserId) -> Option<Presence> {
+        read(&self.inner.online).elsewhere.get(&user).copied()
     }
 
     /// `watched`'s presence as `watcher` sees it, if both are online.

@@ -57,6 +57,7 @@ impl<S: FrameSocket> Session<S> {
         })
         .await?;
         self.gateway.refresh_watches(me.id, Some(user)).await;
+        self.gateway.tell_privacy_changed(me.id);
         Ok(Flow::Continue)
     }
 }

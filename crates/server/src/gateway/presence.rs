@@ -54,10 +54,19 @@ impl Gateway {
         }
         let facts = self.storage.presence_facts(watched, watcher).await?;
         let watcher_privacy = self.fanout.privacy(watcher).unwrap_or_default();
-        Ok(presence_as_seen(
-            Presence::LastSeen {
+        // On a cluster, `watched` may be online on another process, or have left the last
+        // one later than storage has been told.
+        let actual = match self.fanout.elsewhere(watched) {
+            Some(Presence::Online) => Presence::Online,
+            Some(Presence::LastSeen { at_ms }) => Presence::LastSeen {
+                at_ms: at_ms.max(facts.last_seen_ms),
+            },
+            Some(Presence::Hidden) | None => Presence::LastSeen {
                 at_ms: facts.last_seen_ms,
             },
+        };
+        Ok(presence_as_seen(
+            actual,
             facts.shares_presence,
             watcher_privacy.share_presence,
             facts.blocks_watcher || watcher_privacy.blocks(watched),
@@ -67,7 +76,7 @@ impl Gateway {
     /// Tells the sessions watching `account`, and the sessions of `account` watching
     /// someone, what they may see now that a privacy setting or a block changed (with
     /// `counterpart`, only the watches between the two).
-    pub(super) async fn refresh_watches(&self, account: UserId, counterpart: Option<UserId>) {
+    pub(crate) async fn refresh_watches(&self, account: UserId, counterpart: Option<UserId>) {
         let relevant = |other: UserId| counterpart.is_none_or(|counterpart| counterpart == other);
         let mut watches: Vec<(UserId, SessionId, UserId)> = Vec::new();
         for watcher in self.fanout.watchers_of(account) {
@@ -91,6 +100,68 @@ impl Gateway {
                 }
                 Err(error) => tracing::warn!(%error, "cannot refresh a watched presence"),
             }
+        }
+    }
+
+    /// Tells the sessions watching `watched` here that it came online on another process,
+    /// or left the last one it was on, as far as each may see it (as the fan-out announces
+    /// what happens here: not at all to one who would see `Hidden`).
+    pub(crate) async fn announce_elsewhere(&self, watched: UserId) {
+        for watcher in self.fanout.watchers_of(watched) {
+            match self.presence_seen(watched, watcher.user).await {
+                Ok(Presence::Hidden) => {}
+                Ok(presence) => {
+                    let frame = encode(&ServerFrame::Presence {
+                        user: watched,
+                        presence,
+                    });
+                    self.fanout
+                        .deliver_to_session(watcher.user, watcher.session, &frame);
+                }
+                Err(error) => tracing::warn!(%error, "cannot tell a presence from elsewhere"),
+            }
+        }
+    }
+
+    /// Reads `account`'s privacy settings and block list again, changed on another process:
+    /// its sessions here get the block list, and what they watch and who watches them here
+    /// are told what they may see now.
+    pub(crate) async fn reread_privacy(&self, account: UserId) {
+        if self.fanout.sessions_of(account) == 0 {
+            return;
+        }
+        let privacy = match self.storage.privacy(account).await {
+            Ok(privacy) => privacy,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read privacy changed elsewhere");
+                return;
+            }
+        };
+        let blocked = privacy.blocked.to_vec();
+        self.fanout.update_privacy(account, |held| *held = privacy);
+        let frame = encode(&ServerFrame::BlockList {
+            request: None,
+            users: blocked,
+        });
+        self.fanout.deliver(&[account], &frame, None);
+        self.refresh_watches(account, None).await;
+    }
+
+    /// Tells a cluster's task what `session` watches, so that it learns the account's
+    /// presence on the other processes.
+    async fn tell_watching(&self, session: SessionId, watched: Option<UserId>) {
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .tell(crate::cluster::Event::Watch { session, watched })
+                .await;
+        }
+    }
+
+    /// Tells the other processes of a cluster that `account`'s privacy settings or block
+    /// list changed here.
+    pub(super) fn tell_privacy_changed(&self, account: UserId) {
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_now(crate::cluster::Event::PrivacyChanged { account });
         }
     }
 }
@@ -141,6 +212,7 @@ impl<S: FrameSocket> Session<S> {
     ) -> Result<Flow, Gone> {
         let Some(watched) = user else {
             self.gateway.fanout.watch(me.id, self.id, None);
+            self.gateway.tell_watching(self.id, None).await;
             return Ok(Flow::Continue);
         };
         match self.gateway.storage.share_direct_chat(me.id, watched).await {
@@ -156,6 +228,7 @@ impl<S: FrameSocket> Session<S> {
             Err(error) => return self.fail(error).await,
         }
         // Watching before looking, so that no change after the answer is missed.
+        self.gateway.tell_watching(self.id, Some(watched)).await;
         let online = self.gateway.fanout.watch(me.id, self.id, Some(watched));
         let presence = match online {
             Some(presence) => presence,
@@ -206,6 +279,7 @@ impl<S: FrameSocket> Session<S> {
         if current.share_presence != share_presence {
             self.gateway.refresh_watches(me.id, None).await;
         }
+        self.gateway.tell_privacy_changed(me.id);
         Ok(Flow::Continue)
     }
 
