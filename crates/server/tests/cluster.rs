@@ -250,7 +250,7 @@ async fn sent(client: &mut Client, chat: ChatId, n: u64) -> Seq {
             ServerFrame::Ack {
                 client_msg_id, seq, ..
             } if client_msg_id == msg_id(n) => return seq,
-            ServerFrame::Message(_) => {}
+            ServerFrame::Message(_) | ServerFrame::Chat { request: None, .. } => {}
             other => panic!("expected the ack of message {n}, got {other:?}"),
         }
     }
@@ -432,6 +432,82 @@ async fn a_group_made_or_changed_on_one_process_reaches_its_members_on_another()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_before_the_news() {
+    let shared = Shared::start().await;
+    // alice's process never pushes to accounts: the other process learns of carol's removal
+    // only from the line it wrote into the group, which comes in order with the messages.
+    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "all");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|free| free.local_addr())
+            .unwrap()
+    };
+    let one = shared.binary_with(free(), losing).await;
+    let other = shared.binary(free()).await;
+    let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
+    let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
+    let (mut carol, carol_me, _) = Client::signed_up(&other.endpoint(), "carol").await;
+    let group = bob.group("Trip", &["alice", "carol"]).await;
+    until_pushed_chat(&mut alice).await;
+    until_pushed_chat(&mut carol).await;
+    let made_admin = bob
+        .request(|request| ClientFrame::SetAdmin {
+            request,
+            chat_id: group.id,
+            user: alice_me.id,
+            admin: true,
+        })
+        .await;
+    assert!(
+        matches!(made_admin, ServerFrame::Chat { .. }),
+        "{made_admin:?}"
+    );
+    sent(&mut alice, group.id, 1).await;
+    until_message(&mut carol, group.id, "m1").await;
+
+    let removal = alice.request_id();
+    alice
+        .send(&ClientFrame::RemoveMember {
+            request: removal,
+            chat_id: group.id,
+            user: carol_me.id,
+        })
+        .await;
+    loop {
+        match alice.recv().await {
+            ServerFrame::Chat {
+                request: Some(request),
+                ..
+            } if request == removal => break,
+            ServerFrame::Message(_) | ServerFrame::Chat { request: None, .. } => {}
+            other => panic!("expected carol removed, got {other:?}"),
+        }
+    }
+    sent(&mut alice, group.id, 2).await;
+    // bob gets it on the other process, so it has delivered everything up to it there…
+    let after = until_message(&mut bob, group.id, "m2").await;
+    // …and carol, on the same process, got neither the removal's line nor what followed.
+    let sentinel = carol.request_id();
+    carol
+        .send(&ClientFrame::QueryKeys {
+            request: sentinel,
+            users: Vec::new(),
+        })
+        .await;
+    loop {
+        match carol.recv().await {
+            ServerFrame::Keys { request, .. } if request == sentinel => break,
+            ServerFrame::Message(message) => assert!(
+                message.seq < after && message.body != b"m2",
+                "carol got {message:?} after her removal"
+            ),
+            ServerFrame::Chat { request: None, .. } => {}
+            other => panic!("expected the sentinel, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_changes_and_to_device_messages_reach_accounts_on_another_process() {
     let shared = Shared::start().await;
     let one = shared.process().await;
@@ -468,7 +544,7 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
     let shared = Shared::start().await;
     // alice's process stores her key shares and acknowledges them, but never pushes them
     // to the other processes: what NATS dropping them, or a crash before publishing, leaves.
-    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_DEVICE_PUSHES", "1");
+    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "device");
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|free| free.local_addr())
@@ -488,6 +564,9 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
     );
     let bob_device = Device::new("bob", bob_me.id);
     bob.publish_device(&bob_device).await;
+    // His session has read his (empty) mailbox once it answers the sentinel: what comes
+    // after cannot have come from that first read.
+    bob.expect_nothing_before_a_sentinel().await;
     assert_eq!(
         alice.recv().await,
         ServerFrame::DevicesChanged { user: bob_me.id }

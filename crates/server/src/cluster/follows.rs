@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use merpati_protocol::{ChatId, Seq, ServerFrame, UserId};
+use merpati_protocol::content::{EncryptedBody, SystemEvent, is_system_body};
+use merpati_protocol::{ChatId, MessageFrame, Seq, ServerFrame, UserId};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -176,10 +177,17 @@ impl State {
             return;
         };
         let fanout = self.gateway.fanout();
-        fanout.set_members(
-            chat.id,
-            chat.members.iter().map(|member| member.id).collect(),
-        );
+        let members: Vec<UserId> = chat.members.iter().map(|member| member.id).collect();
+        match fanout.cached_members(chat.id) {
+            // Followed here: the change's own lines, delivered in order, say who joined
+            // (`learn_members_from`); a departure is applied at once, since a message after it
+            // must not reach the one who left.
+            Some(cached) if self.chats.contains_key(&chat.id) => {
+                let kept = cached.iter().copied().filter(|m| members.contains(m));
+                fanout.set_members(chat.id, kept.collect());
+            }
+            _ => fanout.set_members(chat.id, members),
+        }
         if from_elsewhere {
             fanout.deliver(&[account], frame, None);
         }
@@ -194,6 +202,34 @@ impl State {
                 self.follow(session, vec![(chat.id, from)], false).await;
             }
         }
+    }
+
+    /// Learns from a line the server wrote into a group (delivered in order with the rest)
+    /// who joined or left it, before the messages after it are delivered: the push of the
+    /// change to the members' accounts travels on other subjects, and a message sent just
+    /// after a removal must not reach the removed member's sessions here first.
+    pub(super) fn learn_members_from(&self, message: &MessageFrame) {
+        if !is_system_body(&message.body) {
+            return;
+        }
+        let Some(EncryptedBody::System(line)) = EncryptedBody::from_body(&message.body) else {
+            return;
+        };
+        let (user, joined) = match line {
+            SystemEvent::Added { user, .. } => (user.id, true),
+            SystemEvent::Removed { user, .. } | SystemEvent::Left { user } => (user.id, false),
+            _ => return,
+        };
+        let fanout = self.gateway.fanout();
+        let Some(cached) = fanout.cached_members(message.chat_id) else {
+            // Not cached: the next delivery reads the members from the database.
+            return;
+        };
+        let mut members: Vec<UserId> = cached.iter().copied().filter(|&m| m != user).collect();
+        if joined {
+            members.push(user);
+        }
+        fanout.set_members(message.chat_id, members);
     }
 
     /// Lets go of every subscription (the task is ending).

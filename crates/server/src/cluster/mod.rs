@@ -241,6 +241,28 @@ fn process_id() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// Which pushes to accounts a debug build never publishes (`MERPATI_FAULT_LOSE_PUSHES`:
+/// `device` for to-device messages, `all`): what NATS dropping them, or a process dying before
+/// publishing them, leaves, for the fault tests. Release builds never read it.
+#[cfg(debug_assertions)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LostPushes {
+    None,
+    Device,
+    All,
+}
+
+#[cfg(debug_assertions)]
+impl LostPushes {
+    fn from_env() -> LostPushes {
+        match std::env::var("MERPATI_FAULT_LOSE_PUSHES").as_deref() {
+            Ok("device") => LostPushes::Device,
+            Ok("all") => LostPushes::All,
+            _ => LostPushes::None,
+        }
+    }
+}
+
 /// How many wake-ups a debug build publishes before it crashes at the next commit, before
 /// publishing it (`MERPATI_FAULT_CRASH_AFTER_PUBLISHES`): what a process dying between a
 /// commit and its wake-up leaves, for the fault tests. Release builds never read it.
@@ -279,7 +301,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         #[cfg(debug_assertions)]
         publishes_before_crash: publishes_before_crash(),
         #[cfg(debug_assertions)]
-        loses_device_pushes: std::env::var_os("MERPATI_FAULT_LOSE_DEVICE_PUSHES").is_some(),
+        loses_pushes: LostPushes::from_env(),
     };
     let mut ticks = tokio::time::interval(settings.head_check);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,10 +341,9 @@ struct State {
     /// The fault tests' crash between a commit and its wake-up (debug builds only).
     #[cfg(debug_assertions)]
     publishes_before_crash: Option<u64>,
-    /// The fault tests' lost key shares: this process never publishes a to-device push
-    /// (`MERPATI_FAULT_LOSE_DEVICE_PUSHES`; debug builds only).
+    /// The fault tests' lost pushes (debug builds only).
     #[cfg(debug_assertions)]
-    loses_device_pushes: bool,
+    loses_pushes: LostPushes,
 }
 
 impl State {
@@ -350,7 +371,7 @@ impl State {
             }
             Event::ToDevice { device, frame } => {
                 #[cfg(debug_assertions)]
-                if self.loses_device_pushes {
+                if self.loses_pushes == LostPushes::Device {
                     return;
                 }
                 let push = Push::Device {
@@ -430,6 +451,10 @@ impl State {
 
     /// Publishes a push on `account`'s subject.
     async fn publish_push(&self, account: UserId, push: &Push) {
+        #[cfg(debug_assertions)]
+        if self.loses_pushes == LostPushes::All {
+            return;
+        }
         let payload = push.write(self.epoch);
         if let Err(error) = self.nats.publish(account_subject(account), payload).await {
             tracing::warn!(%error, "cannot publish a push to an account");
@@ -476,6 +501,7 @@ impl State {
         if let Some(followed) = self.chats.get_mut(&message.chat_id) {
             followed.cursor.delivered(message.seq);
         }
+        self.learn_members_from(&message);
         self.gateway.deliver_stored(&message, frame).await;
     }
 
