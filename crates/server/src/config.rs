@@ -64,6 +64,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub head_check_ms: u64,
 
+    /// Chooses a new storage epoch and exits, without serving: run it once after bringing
+    /// the database back from a backup, so that every client drops its positions and syncs
+    /// afresh. (On PostgreSQL a restore into another cluster, a point-in-time recovery and
+    /// a promoted standby are noticed without it: docs/operations.md.)
+    #[arg(long)]
+    pub new_epoch: bool,
+
     /// Whether a cluster's wake-ups carry the message (`true`: a process woken delivers it
     /// without reading the database) or only its chat and number (`false`: the process reads
     /// it). bench/CLUSTER.md compares the two.
@@ -192,6 +199,7 @@ impl Config {
             nats_url: None,
             nats_subscription_capacity: 65_536,
             head_check_ms: 10_000,
+            new_epoch: false,
             wake_up_body: true,
             durability: Durability::Full,
             max_connections: 19_000,

@@ -74,7 +74,7 @@ use fanout::FanOut;
 use gateway::{Gateway, Quotas};
 use metrics::{Counters, Metrics};
 use shutdown::Shutdown;
-use storage::Storage;
+use storage::{Storage, WriterThread};
 
 /// How long shutdown waits for sessions to say goodbye and close.
 const SESSIONS_CLOSE_WITHIN: Duration = Duration::from_secs(10);
@@ -149,6 +149,33 @@ fn resolved(path: &Path) -> Result<PathBuf, Error> {
     Ok(resolved)
 }
 
+/// Chooses a new storage epoch for the database `config` names (`--new-epoch`), and
+/// returns it.
+pub async fn new_epoch(config: &Config) -> Result<u64, Error> {
+    let (storage, writer) = open_storage(config).await?;
+    let epoch = storage.new_epoch().await?;
+    drop(storage);
+    if let Some(writer) = writer {
+        tokio::task::spawn_blocking(move || writer.join()).await?;
+    }
+    Ok(epoch.0)
+}
+
+/// Opens the database `config` names: PostgreSQL, or SQLite in the data directory (with its
+/// writer thread).
+async fn open_storage(config: &Config) -> Result<(Storage, Option<WriterThread>), Error> {
+    Ok(match &config.database_url {
+        Some(url) => (Storage::open_postgres(url).await?, None),
+        None => {
+            let data = config.data.clone();
+            let durability = config.durability;
+            let (storage, writer) =
+                tokio::task::spawn_blocking(move || Storage::open(&data, durability)).await??;
+            (storage, Some(writer))
+        }
+    })
+}
+
 /// Serves Merpati on `listener` until `shutdown` completes.
 ///
 /// Opens (or creates) the database in `config.data` and checks the blob files against it,
@@ -176,16 +203,7 @@ pub async fn run(
             config.metrics_addr
         ))
     })?;
-    let (storage, writer) = match &config.database_url {
-        Some(url) => (Storage::open_postgres(url).await?, None),
-        None => {
-            let data = config.data.clone();
-            let durability = config.durability;
-            let (storage, writer) =
-                tokio::task::spawn_blocking(move || Storage::open(&data, durability)).await??;
-            (storage, Some(writer))
-        }
-    };
+    let (storage, writer) = open_storage(&config).await?;
 
     if !config.web_root.join("index.html").is_file() {
         tracing::warn!(

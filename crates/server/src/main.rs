@@ -3,7 +3,7 @@
 //! SIGTERM. On glibc it first starts itself again once with a malloc tunable set (see
 //! [`tune_malloc`]).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -72,6 +72,22 @@ async fn serve() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if config.new_epoch {
+        return match merpati_server::new_epoch(&config).await {
+            Ok(epoch) => {
+                // The one line an operator's script reads: stdout, apart from the logs.
+                let mut stdout = std::io::stdout();
+                match writeln!(stdout, "new storage epoch: {epoch}") {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(_) => ExitCode::FAILURE,
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot choose a new epoch");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Before binding: a SIGTERM sent as soon as the port answers must shut down gracefully.
     let signal = merpati_server::os_signal();
     let listening = if config.database_url.is_some() {

@@ -70,3 +70,36 @@ async fn a_trim_threshold_the_operator_set_is_kept_and_other_tunables_are_added_
         "{environment}"
     );
 }
+
+/// `--new-epoch`, after the data directory was brought back from a backup: the binary
+/// chooses a new epoch and exits without serving, and the server started after it answers
+/// the new one, so every client drops positions of the database before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_epoch_gives_a_restored_database_an_epoch_of_its_own() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = crate::support::TestServer::start_in(&data).await;
+    let (alice, ..) = server.signed_up("alice").await;
+    let before = alice.epoch();
+    drop(alice);
+    server.stop().await;
+
+    let output = std::process::Command::new(ServerProcess::binary().unwrap())
+        .arg("--new-epoch")
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let chosen: u64 = printed
+        .trim()
+        .strip_prefix("new storage epoch: ")
+        .and_then(|epoch| epoch.parse().ok())
+        .unwrap_or_else(|| panic!("{printed:?}"));
+
+    let server = crate::support::TestServer::start_in(&data).await;
+    let alice = server.logged_in("alice").await;
+    assert_eq!(alice.epoch().0, chosen);
+    assert_ne!(alice.epoch(), before);
+    server.stop().await;
+}

@@ -101,6 +101,11 @@ impl PostgresProcess {
         self.port
     }
 
+    /// One of PostgreSQL's client programs (`pg_dump`, `psql`), of the same version.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// Starts the server again on the same files and port (after [`PostgresProcess::kill`]
     /// or [`PostgresProcess::stop`]; it recovers from its log after a kill).
     pub async fn restart(&mut self) -> Result<(), Error> {

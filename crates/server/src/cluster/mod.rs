@@ -31,6 +31,8 @@
 //! per chat; sessions and the gateway only send it [`Event`]s.
 
 mod cursor;
+#[cfg(debug_assertions)]
+mod faults;
 mod follows;
 mod lost_pushes;
 mod presence;
@@ -52,6 +54,8 @@ use crate::gateway::Gateway;
 use crate::metrics::Counters;
 use crate::storage::Moved;
 pub(crate) use cursor::{Cursor, Offered};
+#[cfg(debug_assertions)]
+use faults::{LostPushes, publishes_before_crash};
 use push::Push;
 use wake_up::{WakeUp, read_wake_up, wake_up};
 
@@ -241,39 +245,6 @@ fn process_id() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Which pushes to accounts a debug build never publishes (`MERPATI_FAULT_LOSE_PUSHES`:
-/// `device` for to-device messages, `all`): what NATS dropping them, or a process dying before
-/// publishing them, leaves, for the fault tests. Release builds never read it.
-#[cfg(debug_assertions)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LostPushes {
-    None,
-    Device,
-    All,
-}
-
-#[cfg(debug_assertions)]
-impl LostPushes {
-    fn from_env() -> LostPushes {
-        match std::env::var("MERPATI_FAULT_LOSE_PUSHES").as_deref() {
-            Ok("device") => LostPushes::Device,
-            Ok("all") => LostPushes::All,
-            _ => LostPushes::None,
-        }
-    }
-}
-
-/// How many wake-ups a debug build publishes before it crashes at the next commit, before
-/// publishing it (`MERPATI_FAULT_CRASH_AFTER_PUBLISHES`): what a process dying between a
-/// commit and its wake-up leaves, for the fault tests. Release builds never read it.
-#[cfg(debug_assertions)]
-fn publishes_before_crash() -> Option<u64> {
-    std::env::var("MERPATI_FAULT_CRASH_AFTER_PUBLISHES")
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// The cluster's task: follows chats, publishes what this process commits, and delivers
 /// every chat followed in order. Ends when every [`Cluster`] handle is gone.
 pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
@@ -461,17 +432,6 @@ impl State {
         }
     }
 
-    /// Aborts the process, committed message unpublished, if the fault test asked for it
-    /// now.
-    #[cfg(debug_assertions)]
-    fn crash_if_due(&mut self) {
-        match &mut self.publishes_before_crash {
-            Some(0) => std::process::abort(),
-            Some(left) => *left -= 1,
-            None => {}
-        }
-    }
-
     /// Delivers `message` here if it is the next of its chat; reads and delivers a gap
     /// before it first.
     async fn offer(&mut self, message: MessageFrame, frame: Bytes) {
@@ -537,11 +497,31 @@ impl State {
     }
 
     async fn check_heads(&mut self) {
+        self.check_epoch().await;
         let chats: Vec<ChatId> = self.chats.keys().copied().collect();
         self.check_heads_of(chats).await;
         self.hand_waiting_to_device().await;
         self.close_sessions_gone().await;
         self.renew_presence().await;
+    }
+
+    /// Reads the storage epoch again: if the database was restored or failed over while this
+    /// process ran, what it delivered and what its clients hold may be ahead of it, so every
+    /// session here is closed, to come back and sync afresh under the new epoch.
+    async fn check_epoch(&mut self) {
+        match self.gateway.storage().recheck_epoch().await {
+            Ok(epoch) if epoch != self.epoch => {
+                tracing::warn!(
+                    before = self.epoch.0,
+                    now = epoch.0,
+                    "the storage epoch moved on: every session here syncs afresh"
+                );
+                self.epoch = epoch;
+                self.gateway.fanout().evict_all();
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the storage epoch"),
+        }
     }
 
     /// Reads `chats`' heads, and delivers whatever lies past their cursors.

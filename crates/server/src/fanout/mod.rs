@@ -370,6 +370,19 @@ impl FanOut {
         devices
     }
 
+    /// Closes every session here as if it were too slow (`Goodbye { ServerBusy }`): its
+    /// client comes back and syncs afresh, as after a restart.
+    pub(crate) fn evict_all(&self) {
+        let online = read(&self.inner.online);
+        for subscriber in online
+            .accounts
+            .values()
+            .flat_map(|account| &account.sessions)
+        {
+            subscriber.evict.cancel();
+        }
+    }
+
     /// Every session signed in here, as its account and name (its first token's hash), once
     /// each however many connections it has.
     pub(crate) fn signed_in_sessions(&self) -> Vec<(UserId, [u8; 32])> {

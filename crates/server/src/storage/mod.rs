@@ -37,6 +37,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use merpati_protocol::{BlobId, ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, Username};
 
@@ -147,7 +148,9 @@ use on_backend;
 #[derive(Debug, Clone)]
 pub(crate) struct Storage {
     backend: Backend,
-    epoch: Epoch,
+    /// The storage epoch; on PostgreSQL it moves on if the database is restored or fails
+    /// over while the process runs (`recheck_epoch`).
+    epoch: Arc<AtomicU64>,
     /// Makes up a passphrase salt for a name nobody has (`kdf_salt`).
     salt_secret: [u8; 32],
     /// When accounts were last seen, waiting to be written.
@@ -204,7 +207,7 @@ impl Storage {
     ) -> Storage {
         Storage {
             backend,
-            epoch: Epoch(epoch),
+            epoch: Arc::new(AtomicU64::new(epoch)),
             salt_secret,
             last_seen: Arc::default(),
             stats,
@@ -218,7 +221,32 @@ impl Storage {
 
     /// The storage epoch: it changes only if the database is replaced.
     pub(crate) fn epoch(&self) -> Epoch {
-        self.epoch
+        Epoch(self.epoch.load(Ordering::Relaxed))
+    }
+
+    /// Reads the epoch again (on PostgreSQL, first making it new if the database was
+    /// restored or failed over since it was chosen); from now on it is the one answered.
+    pub(crate) async fn recheck_epoch(&self) -> Result<Epoch, Error> {
+        if let Backend::Postgres(pg) = &self.backend {
+            let client = pg.client().await?;
+            let epoch = postgres::schema::check_epoch(&client).await?;
+            self.epoch.store(epoch, Ordering::Relaxed);
+        }
+        Ok(self.epoch())
+    }
+
+    /// Chooses a new storage epoch (`merpati-server --new-epoch`): every client drops its
+    /// positions and syncs afresh.
+    pub(crate) async fn new_epoch(&self) -> Result<Epoch, Error> {
+        let epoch = match &self.backend {
+            Backend::Postgres(pg) => {
+                let client = pg.client().await?;
+                postgres::schema::new_epoch(&client).await?
+            }
+            Backend::Sqlite(sqlite) => sqlite.write(|conn, _now| schema::new_epoch(conn)).await?,
+        };
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(self.epoch())
     }
 }
 

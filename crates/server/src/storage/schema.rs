@@ -282,6 +282,16 @@ pub(crate) fn epoch(conn: &mut Connection) -> Result<u64, Error> {
     Ok(u64::try_from(epoch).unwrap_or(0))
 }
 
+/// Chooses a new random epoch (`merpati-server --new-epoch`, after the database file was
+/// brought back from a backup).
+pub(crate) fn new_epoch(conn: &Connection) -> Result<u64, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)?;
+    let epoch = i64::from_le_bytes(bytes) & i64::MAX;
+    conn.execute("UPDATE meta SET epoch = ?1 WHERE id = 1", [epoch])?;
+    Ok(u64::try_from(epoch).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

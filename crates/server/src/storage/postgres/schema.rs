@@ -145,6 +145,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX blobs_by_expiry ON blobs (expires_ms) WHERE expires_ms IS NOT NULL;
     CREATE INDEX blobs_by_message ON blobs (chat_id, seq) WHERE chat_id IS NOT NULL;
     ",
+    // 2: the PostgreSQL cluster and timeline the epoch was chosen on (`check_epoch`).
+    "
+    ALTER TABLE meta ADD COLUMN cluster_system BIGINT, ADD COLUMN cluster_timeline BIGINT;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.
@@ -205,10 +209,7 @@ async fn run_migrations(client: &mut Object) -> Result<(), Error> {
 /// The storage epoch and the secret a salt for a name nobody has is made from, each chosen
 /// at random by the first process to open the database.
 pub(crate) async fn meta(client: &mut Object) -> Result<(u64, [u8; 32]), Error> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)?;
-    // 63 bits, as in SQLite, so the epoch is the same positive number in both.
-    let epoch = i64::from_le_bytes(bytes) & i64::MAX;
+    let epoch = random_epoch()?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret)?;
     client
@@ -221,10 +222,88 @@ pub(crate) async fn meta(client: &mut Object) -> Result<(u64, [u8; 32]), Error> 
     let row = client
         .query_one("SELECT epoch, salt_secret FROM meta WHERE id = 1", &[])
         .await?;
-    let epoch: i64 = row.get(0);
     let secret: Option<Vec<u8>> = row.get(1);
     let secret = secret
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or_else(|| Error::Io(std::io::Error::other("meta.salt_secret is not 32 bytes")))?;
-    Ok((u64::try_from(epoch).unwrap_or(0), secret))
+    let epoch = check_epoch(client).await?;
+    Ok((epoch, secret))
+}
+
+/// A random epoch: 63 bits, as in SQLite, so it is the same positive number in both.
+fn random_epoch() -> Result<i64, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)?;
+    Ok(i64::from_le_bytes(bytes) & i64::MAX)
+}
+
+/// Which PostgreSQL cluster serves the database (its system identifier, which a restore into
+/// another cluster changes) and on which timeline (which a promoted standby or a
+/// point-in-time recovery moves on): `None` if the role may not read it, or on a standby.
+async fn identity(client: &Object) -> Option<(i64, i64)> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT system_identifier FROM pg_control_system()),
+                    pg_walfile_name(pg_current_wal_lsn())",
+            &[],
+        )
+        .await;
+    let row = match row {
+        Ok(row) => row,
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "cannot read the database's identity: after a restore or a failover, run \
+                 `merpati-server --new-epoch`"
+            );
+            return None;
+        }
+    };
+    let system: i64 = row.try_get(0).ok()?;
+    let wal_file: String = row.try_get(1).ok()?;
+    // A WAL file's name starts with its timeline, in eight hex digits.
+    let timeline = i64::from_str_radix(wal_file.get(..8)?, 16).ok()?;
+    Some((system, timeline))
+}
+
+/// The storage epoch, made new first if the database is now served by another PostgreSQL
+/// cluster or on another timeline than the epoch was chosen on: it was restored from a
+/// backup or failed over to a standby, and may lack what clients were told was there, so
+/// their positions must be dropped. (The first time the identity is read, it is only noted.)
+/// Each process runs this at start and at every head check; the `WHERE` makes one of them
+/// choose the new epoch and the others read it.
+pub(crate) async fn check_epoch(client: &Object) -> Result<u64, Error> {
+    if let Some((system, timeline)) = identity(client).await {
+        let changed = client
+            .query_opt(
+                "UPDATE meta SET
+                     epoch = CASE WHEN cluster_system IS NULL THEN epoch ELSE $3 END,
+                     cluster_system = $1, cluster_timeline = $2
+                 WHERE id = 1
+                   AND (cluster_system IS DISTINCT FROM $1
+                        OR cluster_timeline IS DISTINCT FROM $2)
+                 RETURNING epoch",
+                &[&system, &timeline, &random_epoch()?],
+            )
+            .await?;
+        if let Some(row) = changed {
+            let epoch: i64 = row.get(0);
+            tracing::warn!(system, timeline, epoch, "the database's identity changed");
+        }
+    }
+    let epoch: i64 = client
+        .query_one("SELECT epoch FROM meta WHERE id = 1", &[])
+        .await?
+        .get(0);
+    Ok(u64::try_from(epoch).unwrap_or(0))
+}
+
+/// Chooses a new storage epoch (`merpati-server --new-epoch`, after a restore the identity
+/// check cannot see, such as a file-level backup brought back on the same timeline).
+pub(crate) async fn new_epoch(client: &Object) -> Result<u64, Error> {
+    let epoch = random_epoch()?;
+    client
+        .execute("UPDATE meta SET epoch = $1 WHERE id = 1", &[&epoch])
+        .await?;
+    Ok(u64::try_from(epoch).unwrap_or(0))
 }
