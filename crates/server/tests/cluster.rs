@@ -75,6 +75,15 @@ impl Shared {
         self.binary_with(addr, ServerOptions::new()).await
     }
 
+    /// The server binary on the shared database and NATS, on a port of its own (so that a
+    /// test knows which process each client is on).
+    async fn binary_alone(&self, options: ServerOptions) -> ServerProcess {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|free| free.local_addr())
+            .unwrap();
+        self.binary_with(addr, options).await
+    }
+
     async fn binary_with(&self, addr: SocketAddr, options: ServerOptions) -> ServerProcess {
         let options = options
             .shared_addr(addr)
@@ -432,18 +441,31 @@ async fn a_group_made_or_changed_on_one_process_reaches_its_members_on_another()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_whose_push_was_lost_reaches_its_member_on_another_process_by_a_head_check() {
+    let shared = Shared::start().await;
+    // alice's process never pushes to accounts: bob's learns of the chat she makes with him
+    // only from the members table, at a head check.
+    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "all");
+    let one = shared.binary_alone(losing).await;
+    let other = shared.binary_alone(ServerOptions::new()).await;
+    let (mut alice, ..) = Client::signed_up(&one.endpoint(), "alice").await;
+    let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(until_pushed_chat(&mut bob).await.id, chat);
+    // And his process follows it from then on.
+    assert_eq!(sent(&mut alice, chat, 1).await, Seq(1));
+    assert_eq!(until_message(&mut bob, chat, "m1").await, Seq(1));
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_before_the_news() {
     let shared = Shared::start().await;
     // alice's process never pushes to accounts: the other process learns of carol's removal
     // only from the line it wrote into the group, which comes in order with the messages.
     let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "all");
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|free| free.local_addr())
-            .unwrap()
-    };
-    let one = shared.binary_with(free(), losing).await;
-    let other = shared.binary(free()).await;
+    let one = shared.binary_alone(losing).await;
+    let other = shared.binary_alone(ServerOptions::new()).await;
     let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
     let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
     let (mut carol, carol_me, _) = Client::signed_up(&other.endpoint(), "carol").await;
@@ -545,13 +567,8 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
     // alice's process stores her key shares and acknowledges them, but never pushes them
     // to the other processes: what NATS dropping them, or a crash before publishing, leaves.
     let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "device");
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|free| free.local_addr())
-            .unwrap()
-    };
-    let one = shared.binary_with(free(), losing).await;
-    let other = shared.binary(free()).await;
+    let one = shared.binary_alone(losing).await;
+    let other = shared.binary_alone(ServerOptions::new()).await;
     let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
     let (mut bob, bob_me, _) = Client::signed_up(&other.endpoint(), "bob").await;
     let chat = alice.direct("bob").await.id;
@@ -740,13 +757,8 @@ async fn presence_crosses_processes_as_each_side_allows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_on_a_process_that_dies_is_last_seen_after_a_few_head_checks() {
     let shared = Shared::start().await;
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|free| free.local_addr())
-            .unwrap()
-    };
-    let mut doomed = shared.binary_with(free(), ServerOptions::new()).await;
-    let survivor = shared.binary(free()).await;
+    let mut doomed = shared.binary_alone(ServerOptions::new()).await;
+    let survivor = shared.binary_alone(ServerOptions::new()).await;
     let (mut alice, alice_me, _) = Client::signed_up(&doomed.endpoint(), "alice").await;
     let (mut bob, ..) = Client::signed_up(&survivor.endpoint(), "bob").await;
     let chat = alice.direct("bob").await.id;

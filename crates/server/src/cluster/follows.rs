@@ -3,16 +3,20 @@
 //! pushed to it), and what each session follows, so that its end lets go of both.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use merpati_protocol::content::{EncryptedBody, SystemEvent, is_system_body};
 use merpati_protocol::{ChatId, MessageFrame, Seq, ServerFrame, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Cursor, Event, State, account_subject, subject};
 use crate::fanout::SessionId;
+
+/// How long a sign-in waits for NATS to confirm its account's subscription.
+const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(1);
 
 /// A chat this process follows.
 pub(super) struct Followed {
@@ -27,6 +31,20 @@ pub(super) struct Followed {
 pub(super) struct Account {
     sessions: HashSet<SessionId>,
     subscription: Option<JoinHandle<()>>,
+}
+
+impl Account {
+    /// Its sessions here.
+    pub(super) fn sessions(&self) -> impl Iterator<Item = &SessionId> {
+        self.sessions.iter()
+    }
+}
+
+impl Following {
+    /// Whether the session follows `chat`.
+    pub(super) fn follows(&self, chat: ChatId) -> bool {
+        self.chats.contains(&chat)
+    }
 }
 
 /// What one session follows.
@@ -104,10 +122,16 @@ impl State {
     }
 
     /// `session` is `account`'s: pushes to the account reach this process from now on.
-    pub(super) async fn signed_in(&mut self, session: SessionId, account: UserId) {
+    pub(super) async fn signed_in(
+        &mut self,
+        session: SessionId,
+        account: UserId,
+        ready: oneshot::Sender<()>,
+    ) {
         self.sessions.entry(session).or_default().account = Some(account);
         if let Some(known) = self.accounts.get_mut(&account) {
             known.sessions.insert(session);
+            let _ = ready.send(());
             return;
         }
         let subscription = forward(
@@ -124,6 +148,15 @@ impl State {
                 subscription,
             },
         );
+        // A flush is a round trip: once NATS answers it, it has the subscription. Awaited
+        // apart, so that this task goes on meanwhile; bounded, so that a sign-in during a NATS
+        // outage is not held up (what the subscription would have brought then comes with the
+        // client's next sync).
+        let nats = self.nats.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, nats.flush()).await;
+            let _ = ready.send(());
+        });
         self.say_here(account).await;
     }
 

@@ -8,13 +8,16 @@
 //!   the device already has arrives again with its id, which the client acknowledges again;
 //!   its Olm keys are spent, so it cannot be opened twice;
 //! - a session ended on another process (signed out from the devices screen) is no longer
-//!   in the sessions table: each check closes the connections here of sessions that are gone.
+//!   in the sessions table: each check closes the connections here of sessions that are gone;
+//! - a chat an account here joined (made or added to, on another process) is in the members
+//!   table with when it was joined: each check pushes the chats joined since the check before
+//!   (less a margin for the processes' clocks) that no session of the account here follows.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use merpati_protocol::ServerFrame;
 use merpati_protocol::keys::{DeviceKey, DeviceRef};
+use merpati_protocol::{ChatId, ServerFrame, UserId};
 
 use super::State;
 use crate::metrics::Counters;
@@ -24,6 +27,13 @@ const DEVICES_PER_READ: usize = 512;
 
 /// How many sessions one read asks about.
 const SESSIONS_PER_READ: usize = 512;
+
+/// How many accounts one read of chats joined asks about.
+const ACCOUNTS_PER_READ: usize = 512;
+
+/// How far back before the last check a check looks for chats joined: the processes' clocks
+/// may differ by this much (and a commit may take this long) without a chat being missed.
+const JOINED_MARGIN_MS: u64 = 5_000;
 
 /// How many of one device's oldest messages a check hands again: the rest wait for the next
 /// check, or for the device's next connection, which reads its whole mailbox.
@@ -96,5 +106,54 @@ impl State {
                 }
             }
         }
+    }
+    /// Pushes to the accounts here the chats they joined since the last check that none of
+    /// their sessions here follows, and has those sessions follow them.
+    pub(super) async fn push_chats_joined_meanwhile(&mut self) {
+        let now = crate::storage::now_ms();
+        let since = self.chats_checked_ms.saturating_sub(JOINED_MARGIN_MS);
+        let accounts: Vec<UserId> = self.accounts.keys().copied().collect();
+        for chunk in accounts.chunks(ACCOUNTS_PER_READ) {
+            let storage = self.gateway.storage();
+            let joined = match storage.joined_since(chunk.to_vec(), since).await {
+                Ok(joined) => joined,
+                Err(error) => {
+                    // The mark stays: the next check looks again.
+                    tracing::warn!(%error, "cannot read the chats joined");
+                    return;
+                }
+            };
+            for (account, chat) in joined {
+                if self.followed_by(account, chat) {
+                    continue;
+                }
+                let snapshot = match self.gateway.storage().chat(chat).await {
+                    Ok(Some(snapshot)) => snapshot,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read a chat joined");
+                        return;
+                    }
+                };
+                let info = snapshot.info_for(account);
+                let head = info.head;
+                let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
+                    request: None,
+                    chat: info,
+                }));
+                tracing::debug!(chat = chat.0, "pushing a chat joined whose push was lost");
+                self.pushed(account, &frame, head, true).await;
+            }
+        }
+        self.chats_checked_ms = now;
+    }
+
+    /// Whether a session of `account` here follows `chat`.
+    fn followed_by(&self, account: UserId, chat: ChatId) -> bool {
+        self.accounts.get(&account).is_some_and(|known| {
+            known
+                .sessions()
+                .any(|session| self.sessions.get(session).is_some_and(|f| f.follows(chat)))
+        })
     }
 }

@@ -17,8 +17,8 @@
 //!   whatever lies past a cursor is read and delivered: a lost last wake-up, or a process
 //!   that died between its commit and its publish, costs at most one interval.
 //! - the same check repairs what a lost push to an account would leave undone
-//!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes, and
-//!   closes the connections of sessions ended elsewhere.
+//!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes,
+//!   closes the connections of sessions ended elsewhere, and pushes chats joined elsewhere.
 //!
 //! Presence crosses processes on subjects of its own (`presence`).
 //!
@@ -74,7 +74,13 @@ pub(crate) enum Event {
         chats: Vec<(ChatId, Seq)>,
     },
     /// A session signed in as `account`: what is pushed to the account reaches it here.
-    SignedIn { session: SessionId, account: UserId },
+    /// `ready` is answered once NATS has the account's subscription (or could not confirm
+    /// it in time), so that nothing pushed to the account after `Welcome` is missed.
+    SignedIn {
+        session: SessionId,
+        account: UserId,
+        ready: tokio::sync::oneshot::Sender<()>,
+    },
     /// A session is gone.
     Unfollow { session: SessionId },
     /// This process pushed `frame` (a `Chat`: created or changed) to `account`'s sessions
@@ -265,6 +271,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         accounts: HashMap::new(),
         sessions: HashMap::new(),
         to_device_mark: 0,
+        chats_checked_ms: crate::storage::now_ms(),
         watched: HashMap::new(),
         presence_round: 0,
         process: process_id(),
@@ -301,6 +308,8 @@ struct State {
     sessions: HashMap<SessionId, follows::Following>,
     /// The newest to-device id queued at the last head check (`lost_pushes`).
     to_device_mark: u64,
+    /// When the last head check looked for chats joined (`lost_pushes`).
+    chats_checked_ms: u64,
     /// Whether this process's wake-ups carry the message.
     wake_up_body: bool,
     /// The accounts sessions here watch the presence of (`presence`).
@@ -321,7 +330,11 @@ impl State {
     async fn handle(&mut self, event: Event) {
         match event {
             Event::Follow { session, chats } => self.follow(session, chats, true).await,
-            Event::SignedIn { session, account } => self.signed_in(session, account).await,
+            Event::SignedIn {
+                session,
+                account,
+                ready,
+            } => self.signed_in(session, account, ready).await,
             Event::Unfollow { session } => self.unfollow(session).await,
             Event::Watch { session, watched } => self.watch(session, watched).await,
             Event::PrivacyChanged { account } => self.privacy_changed(account).await,
@@ -502,6 +515,7 @@ impl State {
         self.check_heads_of(chats).await;
         self.hand_waiting_to_device().await;
         self.close_sessions_gone().await;
+        self.push_chats_joined_meanwhile().await;
         self.renew_presence().await;
     }
 

@@ -254,11 +254,16 @@ impl<S: FrameSocket> Session<S> {
                     .join(member.id, self.id, token_hash, privacy);
                 self.deliveries = Some(online.frames);
                 if let Some(cluster) = &self.gateway.cluster {
+                    let (ready, subscribed) = tokio::sync::oneshot::channel();
                     let signed_in = crate::cluster::Event::SignedIn {
                         session: self.id,
                         account: member.id,
+                        ready,
                     };
                     cluster.tell(signed_in).await;
+                    // Before Welcome: a chat made for the account once the client holds its
+                    // Welcome must reach it, from whichever process makes it.
+                    let _ = subscribed.await;
                 }
                 self.evicted = online.evicted;
                 self.signed_in = Some(SignedIn {

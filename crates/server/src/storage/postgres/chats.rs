@@ -155,6 +155,26 @@ pub(crate) async fn heads(tx: &Tx<'_>, chats: &[ChatId]) -> Result<Vec<(ChatId, 
         .collect()
 }
 
+/// The chats each of `accounts` joined at `since_ms` or later, as (account, chat).
+pub(crate) async fn joined_since(
+    tx: &Tx<'_>,
+    accounts: &[UserId],
+    since_ms: u64,
+) -> Result<Vec<(UserId, ChatId)>, Error> {
+    let ids: Vec<i64> = accounts.iter().map(|account| int(account.0)).collect();
+    let statement = tx
+        .prepare_cached(
+            "SELECT account_id, chat_id FROM members
+             WHERE account_id = ANY($1) AND joined_ms >= $2",
+        )
+        .await?;
+    tx.query(&statement, &[&ids, &int(since_ms)])
+        .await?
+        .iter()
+        .map(|row| Ok((UserId(uint(row.try_get(0)?)), ChatId(uint(row.try_get(1)?)))))
+        .collect()
+}
+
 /// Whether an account is a member of a chat.
 pub(crate) async fn is_member(tx: &Tx<'_>, chat: ChatId, account: UserId) -> Result<bool, Error> {
     let statement = tx

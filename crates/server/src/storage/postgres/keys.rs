@@ -382,6 +382,19 @@ pub(crate) async fn queue_to_device(
     Ok(outcomes)
 }
 
+/// A queued to-device message from a row holding `id, sender_account, sender_device, body`
+/// from column `first` on.
+fn queued_to_device(row: &Row, first: usize) -> Result<QueuedToDevice, Error> {
+    Ok(QueuedToDevice {
+        id: uint(row.try_get(first)?),
+        sender: DeviceRef {
+            user: UserId(uint(row.try_get(first + 1)?)),
+            device: DeviceKey(key32(row.try_get(first + 2)?)?),
+        },
+        body: row.try_get(first + 3)?,
+    })
+}
+
 /// Up to `limit` messages waiting for `device` with an id above `after`, by id.
 pub(crate) async fn to_device_after(
     tx: &Tx<'_>,
@@ -401,16 +414,7 @@ pub(crate) async fn to_device_after(
     )
     .await?
     .into_iter()
-    .map(|row| {
-        Ok(QueuedToDevice {
-            id: uint(row.try_get(0)?),
-            sender: DeviceRef {
-                user: UserId(uint(row.try_get(1)?)),
-                device: DeviceKey(key32(row.try_get(2)?)?),
-            },
-            body: row.try_get(3)?,
-        })
-    })
+    .map(|row| queued_to_device(&row, 0))
     .collect()
 }
 
@@ -444,14 +448,7 @@ pub(crate) async fn to_device_waiting(
         .await?
         .into_iter()
         .map(|row| {
-            let queued = QueuedToDevice {
-                id: uint(row.try_get(1)?),
-                sender: DeviceRef {
-                    user: UserId(uint(row.try_get(2)?)),
-                    device: DeviceKey(key32(row.try_get(3)?)?),
-                },
-                body: row.try_get(4)?,
-            };
+            let queued = queued_to_device(&row, 1)?;
             Ok((DeviceKey(key32(row.try_get(0)?)?), queued))
         })
         .collect::<Result<_, Error>>()?;

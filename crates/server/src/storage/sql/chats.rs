@@ -153,6 +153,26 @@ pub(crate) fn heads(conn: &Connection, chats: &[ChatId]) -> Result<Vec<(ChatId, 
     Ok(heads)
 }
 
+/// The chats each of `accounts` joined at `since_ms` or later, as (account, chat).
+pub(crate) fn joined_since(
+    conn: &Connection,
+    accounts: &[UserId],
+    since_ms: u64,
+) -> Result<Vec<(UserId, ChatId)>, Error> {
+    let mut statement = conn
+        .prepare_cached("SELECT chat_id FROM members WHERE account_id = ?1 AND joined_ms >= ?2")?;
+    let mut joined = Vec::new();
+    for &account in accounts {
+        let chats = statement.query_map([int(account.0), int(since_ms)], |row| {
+            Ok(ChatId(uint(row.get(0)?)))
+        })?;
+        for chat in chats {
+            joined.push((account, chat?));
+        }
+    }
+    Ok(joined)
+}
+
 /// Whether an account is a member of a chat.
 pub(crate) fn is_member(conn: &Connection, chat: ChatId, account: UserId) -> Result<bool, Error> {
     let found = conn

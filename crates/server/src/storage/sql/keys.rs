@@ -321,6 +321,18 @@ pub(crate) fn queue_to_device(
     Ok(outcomes)
 }
 
+/// A queued to-device message from a row of `id, sender_account, sender_device, body`.
+fn queued_to_device(row: &Row<'_>) -> rusqlite::Result<QueuedToDevice> {
+    Ok(QueuedToDevice {
+        id: uint(row.get(0)?),
+        sender: DeviceRef {
+            user: UserId(uint(row.get(1)?)),
+            device: DeviceKey(key32(row.get(2)?)?),
+        },
+        body: row.get(3)?,
+    })
+}
+
 /// Up to `limit` messages waiting for `device` with an id above `after`, by id.
 pub(crate) fn to_device_after(
     conn: &Connection,
@@ -333,16 +345,7 @@ pub(crate) fn to_device_after(
          WHERE recipient_device = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
     let queued = statement
-        .query_map(params![&device.0[..], int(after), limit], |row| {
-            Ok(QueuedToDevice {
-                id: uint(row.get(0)?),
-                sender: DeviceRef {
-                    user: UserId(uint(row.get(1)?)),
-                    device: DeviceKey(key32(row.get(2)?)?),
-                },
-                body: row.get(3)?,
-            })
-        })?
+        .query_map(params![&device.0[..], int(after), limit], queued_to_device)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(queued)
 }
@@ -364,16 +367,10 @@ pub(crate) fn to_device_waiting(
     )?;
     let mut waiting = Vec::new();
     for device in devices {
-        let rows = statement.query_map(params![&device.0[..], int(up_to), per_device], |row| {
-            Ok(QueuedToDevice {
-                id: uint(row.get(0)?),
-                sender: DeviceRef {
-                    user: UserId(uint(row.get(1)?)),
-                    device: DeviceKey(key32(row.get(2)?)?),
-                },
-                body: row.get(3)?,
-            })
-        })?;
+        let rows = statement.query_map(
+            params![&device.0[..], int(up_to), per_device],
+            queued_to_device,
+        )?;
         for queued in rows {
             waiting.push((*device, queued?));
         }

@@ -1,6 +1,7 @@
 //! What a cluster's head check reads in case a push was lost: what has waited in a set of
 //! devices' mailboxes up to a mark (a few of each device's oldest, and the newest id
-//! queued), and which of a set of sessions are gone.
+//! queued), which of a set of sessions are gone, and which chats a set of accounts joined
+//! since a time.
 
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
@@ -142,4 +143,35 @@ pub(super) async fn a_head_check_finds_which_of_its_sessions_are_gone(storage: &
     expected.sort_unstable();
     assert_eq!(gone, expected, "the ended one is gone too");
     assert!(storage.sessions_gone(Vec::new()).await.unwrap().is_empty());
+}
+
+pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_time(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let (early, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let mut joined = storage
+        .joined_since(vec![alice.id, bob.id, carol.id], 0)
+        .await
+        .unwrap();
+    joined.sort_unstable();
+    assert_eq!(joined, vec![(alice.id, early.id), (bob.id, early.id)]);
+
+    // Later than anything joined: nothing; then a chat of bob's and carol's, asked for carol.
+    let later = crate::storage::now_ms() + 1;
+    assert!(
+        storage
+            .joined_since(vec![alice.id, bob.id], later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    while crate::storage::now_ms() < later {
+        tokio::task::yield_now().await;
+    }
+    let (late, _) = storage.create_direct(bob.id, carol.id).await.unwrap();
+    let joined = storage.joined_since(vec![carol.id], later).await.unwrap();
+    assert_eq!(joined, vec![(carol.id, late.id)]);
 }
