@@ -12,6 +12,8 @@
 //! - `accounts`: unique names, sign-ups and groups.
 //! - `scenarios`: sign-ups/s, durable sends/s, fan-out deliveries/s, paced latency, held
 //!   sign-ins.
+//! - `paced`: the two-member chats and paced senders of `latency` and `converge`.
+//! - `converge`: time to converge after the NATS faults `scripts/bench-cluster` injects.
 //! - `starve`: sign-in latency while other accounts loop the costliest reads.
 //! - `baseline`: the argon2id sign-up server and the bare broadcast server.
 
@@ -20,16 +22,20 @@
 
 mod accounts;
 mod baseline;
+mod converge;
+mod paced;
 mod scenarios;
 mod starve;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use merpati_testkit::Endpoint;
 
+use crate::converge::ConvergeRun;
 use crate::scenarios::Timing;
 
 /// Any failure of a benchmark client; the benchmark reports it and stops.
@@ -94,6 +100,30 @@ enum Command {
         /// Messages per second, all senders together.
         #[arg(long, default_value_t = 20_000.0)]
         rate: f64,
+    },
+    /// Time to converge after NATS faults: `latency`'s paced chats for `duration_s` (the
+    /// `--warmup-s` first seconds not counted) while `scripts/bench-cluster` pauses and kills
+    /// NATS and writes the times to `faults`; per fault, the time from its end until every
+    /// message acknowledged before then was received, the messages acknowledged during it
+    /// and those never received; beside them the latency outside the faults.
+    Converge {
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 1_000.0)]
+        rate: f64,
+        /// Seconds of traffic, warm-up included.
+        #[arg(long, default_value_t = 60)]
+        duration_s: u64,
+        /// The faults file: `NAME start UNIX_MS` and `NAME end UNIX_MS` lines, then `done`.
+        #[arg(long)]
+        faults: PathBuf,
+        /// Seconds after the traffic the faults file may take to say `done`.
+        #[arg(long, default_value_t = 120)]
+        faults_wait_s: u64,
+        /// Seconds after `done` that acknowledged messages may take to arrive.
+        #[arg(long, default_value_t = 30)]
+        settle_s: u64,
     },
     /// Login latency (p99 ms; p50 too) of `honest` people logging in again and again while
     /// `attackers` accounts loop full history pages and key queries (0: the quiet baseline).
@@ -176,6 +206,25 @@ async fn run(args: Args) -> Result<(), BenchError> {
         }
         Command::Latency { pairs, rate } => {
             scenarios::latency(endpoint, prefix, pairs, rate, timing).await?
+        }
+        Command::Converge {
+            pairs,
+            rate,
+            duration_s,
+            faults,
+            faults_wait_s,
+            settle_s,
+        } => {
+            let run = ConvergeRun {
+                pairs,
+                rate,
+                warmup: timing.warmup,
+                duration: Duration::from_secs(duration_s),
+                faults,
+                faults_wait: Duration::from_secs(faults_wait_s),
+                settle: Duration::from_secs(settle_s),
+            };
+            converge::converge(endpoint, prefix, run).await?
         }
         Command::Starve { attackers, honest } => {
             starve::starve(endpoint, prefix, attackers, honest, timing).await?

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::BenchError;
 use crate::accounts;
+use crate::paced::{ChatPair, chat_pair, paced_ticks, percentile_ms};
 
 /// When a measured window starts and how long it lasts.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +38,35 @@ pub(crate) struct Figure {
     /// The headline number (per second), or the p50 in milliseconds for latency.
     pub(crate) value: f64,
     /// Further named numbers (p99, achieved rate, errors, …).
-    pub(crate) extra: Vec<(&'static str, f64)>,
+    pub(crate) extra: Vec<(String, f64)>,
 }
 
 impl Figure {
-    /// `{"value":…, "name":…}` — flat, so a shell script can pick it apart.
+    /// The headline `value` and the named numbers beside it.
+    pub(crate) fn new(value: f64, extra: &[(&str, f64)]) -> Figure {
+        Figure {
+            value,
+            extra: extra
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), *value))
+                .collect(),
+        }
+    }
+
+    /// `{"value":…, "name":…}` — flat, so a shell script can pick it apart. A number that is
+    /// not finite (a percentile of no samples, a time that never came) is `null`, which JSON
+    /// can carry and `NaN` is not.
     pub(crate) fn to_json(&self) -> String {
-        let mut out = format!("{{\"value\":{:.3}", self.value);
+        let number = |value: f64| {
+            if value.is_finite() {
+                format!("{value:.3}")
+            } else {
+                "null".to_owned()
+            }
+        };
+        let mut out = format!("{{\"value\":{}", number(self.value));
         for (name, value) in &self.extra {
-            out.push_str(&format!(",\"{name}\":{value:.3}"));
+            out.push_str(&format!(",\"{name}\":{}", number(*value)));
         }
         out.push('}');
         out
@@ -99,18 +120,18 @@ pub(crate) async fn sign_ups(
     while workers.join_next().await.is_some() {}
     let elapsed = started.elapsed().min(window).as_secs_f64();
     let done = done.load(Ordering::Relaxed) as f64;
-    Ok(Figure {
-        value: done / elapsed,
-        extra: vec![
+    Ok(Figure::new(
+        done / elapsed,
+        &[
             ("completed", done),
             ("failed", failed.load(Ordering::Relaxed) as f64),
             ("seconds", elapsed),
         ],
-    })
+    ))
 }
 
 /// Signs up `count` accounts named `prefix0`, `prefix1`, … with `concurrency` at once.
-async fn sign_up_many(
+pub(crate) async fn sign_up_many(
     endpoint: &Endpoint,
     prefix: &str,
     count: usize,
@@ -140,9 +161,18 @@ async fn sign_up_many(
 
 /// A frame to send: `Send` to `chat_id` with a fresh message id.
 fn send_frame(chat_id: ChatId, body: Vec<u8>) -> Result<Message, BenchError> {
+    send_frame_as(chat_id, ClientMsgId(random_bytes()?), body)
+}
+
+/// A frame to send: `Send` to `chat_id` named `client_msg_id`.
+pub(crate) fn send_frame_as(
+    chat_id: ChatId,
+    client_msg_id: ClientMsgId,
+    body: Vec<u8>,
+) -> Result<Message, BenchError> {
     let frame = ClientFrame::Send {
         chat_id,
-        client_msg_id: ClientMsgId(random_bytes()?),
+        client_msg_id,
         body,
         attachment: None,
     };
@@ -226,10 +256,7 @@ pub(crate) async fn durable(
     }
     let rate = rate_over(&acks, warmup, window).await;
     tasks.abort_all();
-    Ok(Figure {
-        value: rate,
-        extra: vec![("senders", senders as f64)],
-    })
+    Ok(Figure::new(rate, &[("senders", senders as f64)]))
 }
 
 /// `groups` groups of `members`; one member per group keeps `outstanding` messages in flight,
@@ -318,10 +345,10 @@ pub(crate) async fn fan_out(
     }
     let rate = rate_over(&deliveries, warmup, window).await;
     tasks.abort_all();
-    Ok(Figure {
-        value: rate,
-        extra: vec![("groups", groups as f64), ("members", members as f64)],
-    })
+    Ok(Figure::new(
+        rate,
+        &[("groups", groups as f64), ("members", members as f64)],
+    ))
 }
 
 /// `pairs` two-member chats; each sender sends at `rate / pairs` per second with its send time
@@ -336,20 +363,24 @@ pub(crate) async fn latency(
 ) -> Result<Figure, BenchError> {
     let Timing { warmup, window } = timing;
     let sessions = sign_up_many(&endpoint, &prefix, pairs * 2, 200).await?;
-    let mut sessions = sessions.into_iter();
     let started = Instant::now();
     let measure_from = started + warmup;
     let measure_to = measure_from + window;
     let sent = Arc::new(AtomicU64::new(0));
     let samples = Arc::new(Mutex::new(Vec::<u32>::new()));
     let mut tasks = JoinSet::new();
-    let period = Duration::from_secs_f64(pairs as f64 / rate);
+    let mut sessions = sessions.into_iter();
+    // Each pair starts sending as soon as its chat exists, on the schedule that began at
+    // `started`, while the next pairs' chats are being created.
     for pair in 0..pairs {
-        let (Some(mut sender), Some(receiver)) = (sessions.next(), sessions.next()) else {
+        let (Some(sender), Some(receiver)) = (sessions.next(), sessions.next()) else {
             return Err("fewer sessions than pairs".into());
         };
-        let other = accounts::username(&prefix, pair * 2 + 1)?;
-        let chat_id = accounts::create_group(&mut sender, "latency", vec![other]).await?;
+        let ChatPair {
+            sender,
+            receiver,
+            chat_id,
+        } = chat_pair(&prefix, pair, sender, receiver, "latency").await?;
         let samples = samples.clone();
         let mut receiver = receiver.into_split();
         tasks.spawn(async move {
@@ -381,10 +412,8 @@ pub(crate) async fn latency(
         } = sender.into_split();
         tasks.spawn(async move { while next_binary(&mut reader).await.is_some() {} });
         let counter = sent.clone();
+        let mut ticks = paced_ticks(started, pair, pairs, rate);
         tasks.spawn(async move {
-            // Spread the senders' phases over one period so the load is smooth.
-            let offset = period.mul_f64(pair as f64 / pairs as f64);
-            let mut ticks = tokio::time::interval_at((started + offset).into(), period);
             while Instant::now() < measure_to {
                 ticks.tick().await;
                 let mut body = unix_micros().to_le_bytes().to_vec();
@@ -409,25 +438,18 @@ pub(crate) async fn latency(
         .map(|samples| samples.clone())
         .map_err(|_| "a receiver panicked")?;
     samples.sort_unstable();
-    let quantile = |q: f64| -> f64 {
-        if samples.is_empty() {
-            return f64::NAN;
-        }
-        let index = ((samples.len() - 1) as f64 * q).round() as usize;
-        f64::from(samples.get(index).copied().unwrap_or(u32::MAX)) / 1000.0
-    };
-    Ok(Figure {
-        value: quantile(0.50),
-        extra: vec![
-            ("p99_ms", quantile(0.99)),
-            ("max_ms", quantile(1.0)),
+    Ok(Figure::new(
+        percentile_ms(&samples, 0.50),
+        &[
+            ("p99_ms", percentile_ms(&samples, 0.99)),
+            ("max_ms", percentile_ms(&samples, 1.0)),
             ("samples", samples.len() as f64),
             (
                 "sent_per_s",
                 sent.load(Ordering::Relaxed) as f64 / window.as_secs_f64(),
             ),
         ],
-    })
+    ))
 }
 
 /// Opens `connections` idle connections to the bare broadcast server, each on a path of its

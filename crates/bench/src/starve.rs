@@ -109,9 +109,9 @@ pub(crate) async fn starve(
         took.get(index)
             .map_or(0.0, |took| took.as_secs_f64() * 1_000.0)
     };
-    Ok(Figure {
-        value: millis(0.99),
-        extra: vec![
+    Ok(Figure::new(
+        millis(0.99),
+        &[
             ("p50_ms", millis(0.5)),
             ("logins", took.len() as f64),
             (
@@ -131,7 +131,7 @@ pub(crate) async fn starve(
                 answers.sessions.load(Ordering::Relaxed) as f64,
             ),
         ],
-    })
+    ))
 }
 
 /// `count` attackers in one group with a long history: their names and keys, the group, and
