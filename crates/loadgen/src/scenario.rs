@@ -104,8 +104,11 @@ impl SwarmReport {
                 self.failed
             ));
         }
-        if !self.diverged.is_empty() {
-            problems.push(format!("members disagree in {:?}", self.diverged));
+        for chat in &self.diverged {
+            problems.push(format!(
+                "members disagree in {chat:?}: {}",
+                self.disagreement(*chat)
+            ));
         }
         if !self.unreadable.is_empty() {
             problems.push(format!(
@@ -115,6 +118,31 @@ impl SwarmReport {
             ));
         }
         problems
+    }
+}
+
+impl SwarmReport {
+    /// How the members of `chat` disagree: per member (in client order), how many messages
+    /// it holds, and the first few sequence numbers some other member holds and it lacks.
+    fn disagreement(&self, chat: ChatId) -> String {
+        let Some(timelines) = self.timelines.get(&chat) else {
+            return "no timelines".into();
+        };
+        let every: std::collections::BTreeSet<Seq> = timelines
+            .iter()
+            .flat_map(|timeline| timeline.iter().map(|&(seq, _)| seq))
+            .collect();
+        let members: Vec<String> = timelines
+            .iter()
+            .enumerate()
+            .map(|(member, timeline)| {
+                let held: std::collections::BTreeSet<Seq> =
+                    timeline.iter().map(|&(seq, _)| seq).collect();
+                let lacks: Vec<u64> = every.difference(&held).take(8).map(|seq| seq.0).collect();
+                format!("member {member} holds {} lacks {lacks:?}", timeline.len())
+            })
+            .collect();
+        members.join("; ")
     }
 }
 

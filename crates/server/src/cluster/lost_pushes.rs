@@ -21,6 +21,7 @@ use merpati_protocol::{ChatId, ServerFrame, UserId};
 
 use super::State;
 use crate::metrics::Counters;
+use crate::storage::Joined;
 
 /// How many devices one read asks about.
 const DEVICES_PER_READ: usize = 512;
@@ -123,7 +124,12 @@ impl State {
                     return;
                 }
             };
-            for (account, chat) in joined {
+            for Joined {
+                account,
+                chat,
+                head,
+            } in joined
+            {
                 if self.followed_by(account, chat) {
                     continue;
                 }
@@ -135,13 +141,13 @@ impl State {
                         return;
                     }
                 };
-                let info = snapshot.info_for(account);
-                let head = info.head;
                 let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
                     request: None,
-                    chat: info,
+                    chat: snapshot.info_for(account),
                 }));
                 tracing::debug!(chat = chat.0, "pushing a chat joined whose push was lost");
+                // From the head when it joined, as the push would have: the lines the change
+                // wrote, and all after them, are delivered.
                 self.pushed(account, &frame, head, true).await;
             }
         }

@@ -115,13 +115,13 @@ impl Storage {
         on_backend!(self, read chats::chats_of(account))
     }
 
-    /// The chats each of `accounts` joined at `since_ms` or later, as (account, chat): what
-    /// a cluster's head check looks for in case the push of a new chat was lost.
+    /// The chats each of `accounts` joined at `since_ms` or later, each with its head when
+    /// joined: what a cluster's head check looks for in case the push of a chat was lost.
     pub(crate) fn joined_since(
         &self,
         accounts: Vec<UserId>,
         since_ms: u64,
-    ) -> impl Future<Output = Result<Vec<(UserId, ChatId)>, Error>> {
+    ) -> impl Future<Output = Result<Vec<super::Joined>, Error>> {
         on_backend!(self, read chats::joined_since(&accounts, since_ms))
     }
 

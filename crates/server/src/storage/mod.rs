@@ -56,6 +56,7 @@ pub(crate) use directory::{
 };
 use postgres::Postgres;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
+pub(crate) use sql::chats::Joined;
 pub(crate) use sql::sessions::EndedSession;
 use sqlite::Sqlite;
 pub(crate) use writer::{Queued, WriterStats, WriterThread, now_ms};

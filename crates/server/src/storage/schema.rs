@@ -210,6 +210,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- Deleting a message for everyone finds its file.
     CREATE INDEX blobs_by_message ON blobs (chat_id, seq) WHERE chat_id IS NOT NULL;
     ",
+    // 10: the head of the chat when each member joined: the number a cluster's head check
+    // follows a chat from when the push of it was lost (the lines the change wrote follow).
+    "
+    ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

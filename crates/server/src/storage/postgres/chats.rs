@@ -13,7 +13,7 @@ use crate::Error;
 use crate::storage::sql::blocks::blocked_by;
 use crate::storage::sql::chats::{SNAPSHOT_COLUMNS, direct_key};
 use crate::storage::sql::{int, uint};
-use crate::storage::{ChatSnapshot, MemberState};
+use crate::storage::{ChatSnapshot, Joined, MemberState};
 
 /// Groups (chat, member) rows into snapshots; the rows must be ordered by chat.
 fn snapshots(rows: &[Row]) -> Result<Vec<ChatSnapshot>, Error> {
@@ -155,23 +155,30 @@ pub(crate) async fn heads(tx: &Tx<'_>, chats: &[ChatId]) -> Result<Vec<(ChatId, 
         .collect()
 }
 
-/// The chats each of `accounts` joined at `since_ms` or later, as (account, chat).
+/// The chats each of `accounts` joined at `since_ms` or later, each with the chat's head
+/// when it joined.
 pub(crate) async fn joined_since(
     tx: &Tx<'_>,
     accounts: &[UserId],
     since_ms: u64,
-) -> Result<Vec<(UserId, ChatId)>, Error> {
+) -> Result<Vec<Joined>, Error> {
     let ids: Vec<i64> = accounts.iter().map(|account| int(account.0)).collect();
     let statement = tx
         .prepare_cached(
-            "SELECT account_id, chat_id FROM members
+            "SELECT account_id, chat_id, joined_seq FROM members
              WHERE account_id = ANY($1) AND joined_ms >= $2",
         )
         .await?;
     tx.query(&statement, &[&ids, &int(since_ms)])
         .await?
         .iter()
-        .map(|row| Ok((UserId(uint(row.try_get(0)?)), ChatId(uint(row.try_get(1)?)))))
+        .map(|row| {
+            Ok(Joined {
+                account: UserId(uint(row.try_get(0)?)),
+                chat: ChatId(uint(row.try_get(1)?)),
+                head: Seq(uint(row.try_get(2)?)),
+            })
+        })
         .collect()
 }
 
@@ -222,7 +229,8 @@ pub(super) async fn add_members(
 ) -> Result<(), Error> {
     let insert = tx
         .prepare_cached(
-            "INSERT INTO members (chat_id, account_id, joined_ms) VALUES ($1, $2, $3)
+            "INSERT INTO members (chat_id, account_id, joined_ms, joined_seq)
+             SELECT $1, $2, $3, head_seq FROM chats WHERE id = $1
              ON CONFLICT DO NOTHING",
         )
         .await?;

@@ -149,6 +149,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE meta ADD COLUMN cluster_system BIGINT, ADD COLUMN cluster_timeline BIGINT;
     ",
+    // 3: the head of the chat when each member joined (`sql::schema`'s 10).
+    "
+    ALTER TABLE members ADD COLUMN joined_seq BIGINT NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

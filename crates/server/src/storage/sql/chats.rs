@@ -153,24 +153,39 @@ pub(crate) fn heads(conn: &Connection, chats: &[ChatId]) -> Result<Vec<(ChatId, 
     Ok(heads)
 }
 
-/// The chats each of `accounts` joined at `since_ms` or later, as (account, chat).
+/// The chats each of `accounts` joined at `since_ms` or later, each with the chat's head
+/// when it joined.
 pub(crate) fn joined_since(
     conn: &Connection,
     accounts: &[UserId],
     since_ms: u64,
-) -> Result<Vec<(UserId, ChatId)>, Error> {
-    let mut statement = conn
-        .prepare_cached("SELECT chat_id FROM members WHERE account_id = ?1 AND joined_ms >= ?2")?;
+) -> Result<Vec<Joined>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT chat_id, joined_seq FROM members WHERE account_id = ?1 AND joined_ms >= ?2",
+    )?;
     let mut joined = Vec::new();
     for &account in accounts {
         let chats = statement.query_map([int(account.0), int(since_ms)], |row| {
-            Ok(ChatId(uint(row.get(0)?)))
+            Ok(Joined {
+                account,
+                chat: ChatId(uint(row.get(0)?)),
+                head: Seq(uint(row.get(1)?)),
+            })
         })?;
         for chat in chats {
-            joined.push((account, chat?));
+            joined.push(chat?);
         }
     }
     Ok(joined)
+}
+
+/// A chat an account joined, with the chat's head when it joined (what came after, from the
+/// lines the change wrote on, is the account's to receive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Joined {
+    pub(crate) account: UserId,
+    pub(crate) chat: ChatId,
+    pub(crate) head: Seq,
 }
 
 /// Whether an account is a member of a chat.
@@ -213,7 +228,8 @@ pub(super) fn add_members(
     now_ms: i64,
 ) -> Result<(), Error> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO members (chat_id, account_id, joined_ms) VALUES (?1, ?2, ?3)
+        "INSERT INTO members (chat_id, account_id, joined_ms, joined_seq)
+         SELECT ?1, ?2, ?3, head_seq FROM chats WHERE id = ?1
          ON CONFLICT DO NOTHING",
     )?;
     let mut chats_of = conn.prepare_cached("SELECT count(*) FROM members WHERE account_id = ?1")?;

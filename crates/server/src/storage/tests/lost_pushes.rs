@@ -7,7 +7,8 @@ use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
 use super::account;
 use crate::auth::SessionKeys;
-use crate::storage::Storage;
+use crate::storage::{Joined, Storage};
+use merpati_protocol::Seq;
 
 /// Publishes a device of `user` named by `n` (storage trusts its caller's signature check).
 async fn device(storage: &Storage, user: merpati_protocol::UserId, n: u8) -> DeviceRef {
@@ -152,26 +153,38 @@ pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_tim
     let bob = account(storage, "bob").await;
     let carol = account(storage, "carol").await;
     let (early, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
-    let mut joined = storage
+    let joined = |account, chat, head| Joined {
+        account,
+        chat,
+        head: Seq(head),
+    };
+    let mut found = storage
         .joined_since(vec![alice.id, bob.id, carol.id], 0)
         .await
         .unwrap();
-    joined.sort_unstable();
-    assert_eq!(joined, vec![(alice.id, early.id), (bob.id, early.id)]);
+    found.sort_unstable();
+    let expected = vec![joined(alice.id, early.id, 0), joined(bob.id, early.id, 0)];
+    assert_eq!(found, expected);
 
-    // Later than anything joined: nothing; then a chat of bob's and carol's, asked for carol.
+    // Later than anything joined: nothing. Then carol is added to a group that has said
+    // something: she joined at the head before the line her joining wrote.
     let later = crate::storage::now_ms() + 1;
-    assert!(
-        storage
-            .joined_since(vec![alice.id, bob.id], later)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let none = storage.joined_since(vec![alice.id, bob.id], later).await;
+    assert!(none.unwrap().is_empty());
     while crate::storage::now_ms() < later {
         tokio::task::yield_now().await;
     }
-    let (late, _) = storage.create_direct(bob.id, carol.id).await.unwrap();
-    let joined = storage.joined_since(vec![carol.id], later).await.unwrap();
-    assert_eq!(joined, vec![(carol.id, late.id)]);
+    let group = storage
+        .create_group(alice.clone(), "Trip".into(), vec![bob.id])
+        .await
+        .unwrap();
+    let group = group.chat.id;
+    super::append(storage, group, 1, alice.id, b"hello".to_vec()).await;
+    let added = storage
+        .add_member(group, alice.id, carol.clone())
+        .await
+        .unwrap();
+    let line = added.lines.first().map(|line| line.seq).unwrap();
+    let found = storage.joined_since(vec![carol.id], later).await.unwrap();
+    assert_eq!(found, vec![joined(carol.id, group, line.0 - 1)]);
 }
