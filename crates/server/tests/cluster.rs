@@ -84,6 +84,15 @@ impl Shared {
         self.binary_with(addr, options).await
     }
 
+    /// Two binaries on ports of their own: one that loses its pushes to accounts
+    /// (`MERPATI_FAULT_LOSE_PUSHES=lost`: `device` or `all`), and one that does not.
+    async fn losing_and_plain(&self, lost: &str) -> (ServerProcess, ServerProcess) {
+        let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", lost);
+        let one = self.binary_alone(losing).await;
+        let other = self.binary_alone(ServerOptions::new()).await;
+        (one, other)
+    }
+
     async fn binary_with(&self, addr: SocketAddr, options: ServerOptions) -> ServerProcess {
         let options = options
             .shared_addr(addr)
@@ -445,9 +454,7 @@ async fn a_chat_whose_push_was_lost_reaches_its_member_on_another_process_by_a_h
     let shared = Shared::start().await;
     // alice's process never pushes to accounts: bob's learns of the chat she makes with him
     // only from the members table, at a head check.
-    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "all");
-    let one = shared.binary_alone(losing).await;
-    let other = shared.binary_alone(ServerOptions::new()).await;
+    let (one, other) = shared.losing_and_plain("all").await;
     let (mut alice, ..) = Client::signed_up(&one.endpoint(), "alice").await;
     let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
     let chat = alice.direct("bob").await.id;
@@ -463,9 +470,7 @@ async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_befor
     let shared = Shared::start().await;
     // alice's process never pushes to accounts: the other process learns of carol's removal
     // only from the line it wrote into the group, which comes in order with the messages.
-    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "all");
-    let one = shared.binary_alone(losing).await;
-    let other = shared.binary_alone(ServerOptions::new()).await;
+    let (one, other) = shared.losing_and_plain("all").await;
     let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
     let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
     let (mut carol, carol_me, _) = Client::signed_up(&other.endpoint(), "carol").await;
@@ -566,9 +571,7 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
     let shared = Shared::start().await;
     // alice's process stores her key shares and acknowledges them, but never pushes them
     // to the other processes: what NATS dropping them, or a crash before publishing, leaves.
-    let losing = ServerOptions::new().env("MERPATI_FAULT_LOSE_PUSHES", "device");
-    let one = shared.binary_alone(losing).await;
-    let other = shared.binary_alone(ServerOptions::new()).await;
+    let (one, other) = shared.losing_and_plain("device").await;
     let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
     let (mut bob, bob_me, _) = Client::signed_up(&other.endpoint(), "bob").await;
     let chat = alice.direct("bob").await.id;

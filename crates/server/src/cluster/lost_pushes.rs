@@ -11,7 +11,8 @@
 //!   in the sessions table: each check closes the connections here of sessions that are gone;
 //! - a chat an account here joined (made or added to, on another process) is in the members
 //!   table with when it was joined: each check pushes the chats joined since the check before
-//!   (less a margin for the processes' clocks) that no session of the account here follows.
+//!   (less a margin for the processes' clocks, and leaving the last second to the pushes on
+//!   their way) that no session of the account here follows.
 
 use std::collections::HashMap;
 
@@ -35,6 +36,10 @@ const ACCOUNTS_PER_READ: usize = 512;
 /// How far back before the last check a check looks for chats joined: the processes' clocks
 /// may differ by this much (and a commit may take this long) without a chat being missed.
 const JOINED_MARGIN_MS: u64 = 5_000;
+
+/// How long a chat joined is left to its push before a check pushes it: a push takes
+/// milliseconds, and one still on its way would otherwise reach the account twice.
+const JOINED_GRACE_MS: u64 = 1_000;
 
 /// How many of one device's oldest messages a check hands again: the rest wait for the next
 /// check, or for the device's next connection, which reads its whole mailbox.
@@ -108,15 +113,16 @@ impl State {
             }
         }
     }
+
     /// Pushes to the accounts here the chats they joined since the last check that none of
     /// their sessions here follows, and has those sessions follow them.
     pub(super) async fn push_chats_joined_meanwhile(&mut self) {
-        let now = crate::storage::now_ms();
+        let until = crate::storage::now_ms().saturating_sub(JOINED_GRACE_MS);
         let since = self.chats_checked_ms.saturating_sub(JOINED_MARGIN_MS);
         let accounts: Vec<UserId> = self.accounts.keys().copied().collect();
         for chunk in accounts.chunks(ACCOUNTS_PER_READ) {
             let storage = self.gateway.storage();
-            let joined = match storage.joined_since(chunk.to_vec(), since).await {
+            let joined = match storage.joined_between(chunk.to_vec(), since, until).await {
                 Ok(joined) => joined,
                 Err(error) => {
                     // The mark stays: the next check looks again.
@@ -151,7 +157,7 @@ impl State {
                 self.pushed(account, &frame, head, true).await;
             }
         }
-        self.chats_checked_ms = now;
+        self.chats_checked_ms = until;
     }
 
     /// Whether a session of `account` here follows `chat`.

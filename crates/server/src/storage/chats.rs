@@ -115,14 +115,16 @@ impl Storage {
         on_backend!(self, read chats::chats_of(account))
     }
 
-    /// The chats each of `accounts` joined at `since_ms` or later, each with its head when
-    /// joined: what a cluster's head check looks for in case the push of a chat was lost.
-    pub(crate) fn joined_since(
+    /// The chats each of `accounts` joined from `since_ms` on and before `until_ms`, each
+    /// with its head when joined: what a cluster's head check looks for in case the push of a
+    /// chat was lost.
+    pub(crate) fn joined_between(
         &self,
         accounts: Vec<UserId>,
         since_ms: u64,
+        until_ms: u64,
     ) -> impl Future<Output = Result<Vec<super::Joined>, Error>> {
-        on_backend!(self, read chats::joined_since(&accounts, since_ms))
+        on_backend!(self, read chats::joined_between(&accounts, since_ms, until_ms))
     }
 
     /// Each of `chats`' newest sequence number (one that does not exist is left out).

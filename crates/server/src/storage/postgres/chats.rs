@@ -155,21 +155,22 @@ pub(crate) async fn heads(tx: &Tx<'_>, chats: &[ChatId]) -> Result<Vec<(ChatId, 
         .collect()
 }
 
-/// The chats each of `accounts` joined at `since_ms` or later, each with the chat's head
-/// when it joined.
-pub(crate) async fn joined_since(
+/// The chats each of `accounts` joined from `since_ms` on and before `until_ms`, each with
+/// the chat's head when it joined.
+pub(crate) async fn joined_between(
     tx: &Tx<'_>,
     accounts: &[UserId],
     since_ms: u64,
+    until_ms: u64,
 ) -> Result<Vec<Joined>, Error> {
     let ids: Vec<i64> = accounts.iter().map(|account| int(account.0)).collect();
     let statement = tx
         .prepare_cached(
             "SELECT account_id, chat_id, joined_seq FROM members
-             WHERE account_id = ANY($1) AND joined_ms >= $2",
+             WHERE account_id = ANY($1) AND joined_ms >= $2 AND joined_ms < $3",
         )
         .await?;
-    tx.query(&statement, &[&ids, &int(since_ms)])
+    tx.query(&statement, &[&ids, &int(since_ms), &int(until_ms)])
         .await?
         .iter()
         .map(|row| {

@@ -153,19 +153,22 @@ pub(crate) fn heads(conn: &Connection, chats: &[ChatId]) -> Result<Vec<(ChatId, 
     Ok(heads)
 }
 
-/// The chats each of `accounts` joined at `since_ms` or later, each with the chat's head
-/// when it joined.
-pub(crate) fn joined_since(
+/// The chats each of `accounts` joined from `since_ms` on and before `until_ms`, each with
+/// the chat's head when it joined.
+pub(crate) fn joined_between(
     conn: &Connection,
     accounts: &[UserId],
     since_ms: u64,
+    until_ms: u64,
 ) -> Result<Vec<Joined>, Error> {
     let mut statement = conn.prepare_cached(
-        "SELECT chat_id, joined_seq FROM members WHERE account_id = ?1 AND joined_ms >= ?2",
+        "SELECT chat_id, joined_seq FROM members
+         WHERE account_id = ?1 AND joined_ms >= ?2 AND joined_ms < ?3",
     )?;
     let mut joined = Vec::new();
     for &account in accounts {
-        let chats = statement.query_map([int(account.0), int(since_ms)], |row| {
+        let range = [int(account.0), int(since_ms), int(until_ms)];
+        let chats = statement.query_map(range, |row| {
             Ok(Joined {
                 account,
                 chat: ChatId(uint(row.get(0)?)),

@@ -1,7 +1,7 @@
 //! What a cluster's head check reads in case a push was lost: what has waited in a set of
 //! devices' mailboxes up to a mark (a few of each device's oldest, and the newest id
 //! queued), which of a set of sessions are gone, and which chats a set of accounts joined
-//! since a time.
+//! in a span of time.
 
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
@@ -146,9 +146,7 @@ pub(super) async fn a_head_check_finds_which_of_its_sessions_are_gone(storage: &
     assert!(storage.sessions_gone(Vec::new()).await.unwrap().is_empty());
 }
 
-pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_time(
-    storage: &Storage,
-) {
+pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_in_a_time(storage: &Storage) {
     let alice = account(storage, "alice").await;
     let bob = account(storage, "bob").await;
     let carol = account(storage, "carol").await;
@@ -159,7 +157,7 @@ pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_tim
         head: Seq(head),
     };
     let mut found = storage
-        .joined_since(vec![alice.id, bob.id, carol.id], 0)
+        .joined_between(vec![alice.id, bob.id, carol.id], 0, u64::MAX)
         .await
         .unwrap();
     found.sort_unstable();
@@ -169,7 +167,9 @@ pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_tim
     // Later than anything joined: nothing. Then carol is added to a group that has said
     // something: she joined at the head before the line her joining wrote.
     let later = crate::storage::now_ms() + 1;
-    let none = storage.joined_since(vec![alice.id, bob.id], later).await;
+    let none = storage
+        .joined_between(vec![alice.id, bob.id], later, u64::MAX)
+        .await;
     assert!(none.unwrap().is_empty());
     while crate::storage::now_ms() < later {
         tokio::task::yield_now().await;
@@ -185,6 +185,14 @@ pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_since_a_tim
         .await
         .unwrap();
     let line = added.lines.first().map(|line| line.seq).unwrap();
-    let found = storage.joined_since(vec![carol.id], later).await.unwrap();
-    assert_eq!(found, vec![joined(carol.id, group, line.0 - 1)]);
+    let found = storage
+        .joined_between(vec![carol.id], later, u64::MAX)
+        .await;
+    assert_eq!(found.unwrap(), vec![joined(carol.id, group, line.0 - 1)]);
+    // Nor before a time it joined after.
+    let before = storage
+        .joined_between(vec![carol.id], 0, later)
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "{before:?}");
 }
