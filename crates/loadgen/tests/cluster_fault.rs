@@ -94,9 +94,7 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
         .await
         .unwrap();
     let database = postgres.url().replace("dbname=postgres", "dbname=merpati");
-    let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|free| free.local_addr())
-        .unwrap();
+    let addr: SocketAddr = merpati_testkit::free_loopback_addr().unwrap();
     let options = |index: usize| {
         let mut options = ServerOptions::new()
             .shared_addr(addr)

@@ -78,9 +78,7 @@ impl Shared {
     /// The server binary on the shared database and NATS, on a port of its own (so that a
     /// test knows which process each client is on).
     async fn binary_alone(&self, options: ServerOptions) -> ServerProcess {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|free| free.local_addr())
-            .unwrap();
+        let addr = merpati_testkit::free_loopback_addr().unwrap();
         self.binary_with(addr, options).await
     }
 
@@ -204,9 +202,7 @@ async fn with_nats_stopped_paused_or_restarted_every_message_still_arrives_in_or
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_process_is_killed_signs_in_on_another_and_misses_nothing() {
     let shared = Shared::start().await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|free| free.local_addr())
-        .unwrap();
+    let addr = merpati_testkit::free_loopback_addr().unwrap();
     let endpoint = Endpoint::websocket(addr);
     let mut doomed = shared.binary(addr).await;
     // The only process on the port yet: bob is on the one that will be killed.
@@ -286,9 +282,7 @@ async fn received(bob: &mut Client, chat: ChatId, from: u64, to: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_dying_between_a_commit_and_its_wake_up_leaves_nothing_undelivered() {
     let shared = Shared::start().await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|free| free.local_addr())
-        .unwrap();
+    let addr = merpati_testkit::free_loopback_addr().unwrap();
     let endpoint = Endpoint::websocket(addr);
     // Publishes five wake-ups, then crashes at the next commit before its publish.
     let crashing = ServerOptions::new().env("MERPATI_FAULT_CRASH_AFTER_PUBLISHES", "5");

@@ -20,12 +20,14 @@
 //! - [`nats_process`]: a NATS server of the test's own — killed, paused (SIGSTOP), resumed,
 //!   started again.
 //! - [`poll`]: waiting for a condition, with a bound.
+//! - [`ports`]: free loopback ports, none handed out twice in a process.
 //! - [`clock`] and [`random`]: the time as the benchmarks stamp it, and random bytes.
 
 pub mod clock;
 pub mod http;
 pub mod nats_process;
 pub mod poll;
+pub mod ports;
 pub mod postgres_process;
 pub mod random;
 pub mod raw_client;
@@ -35,6 +37,7 @@ pub mod sign_in;
 use std::time::Duration;
 
 pub use nats_process::NatsProcess;
+pub use ports::{free_loopback_addr, free_loopback_port};
 pub use postgres_process::PostgresProcess;
 pub use raw_client::{ConnectOptions, Endpoint, RawClient, SourceAddress, SplitSocket};
 pub use server_process::{ServerOptions, ServerProcess};

@@ -8,7 +8,6 @@
 //! Core NATS keeps nothing: what it carries in the cluster design is a wake-up, never the
 //! only copy, so a kill loses only wake-ups.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -47,7 +46,7 @@ impl NatsProcess {
                         .into(),
                 )
             })?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::ports::free_loopback_port()?;
         let mut process = NatsProcess {
             bin,
             port,

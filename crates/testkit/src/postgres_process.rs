@@ -15,7 +15,6 @@
 //! Durability is PostgreSQL's default (`fsync` and `synchronous_commit` on): a committed
 //! row must survive a SIGKILL, which is what the fault tests of a cluster rely on.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,7 +75,7 @@ impl PostgresProcess {
         if !status.success() {
             return Err(Error::Server(format!("initdb failed: {status}")));
         }
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::ports::free_loopback_port()?;
         let mut process = PostgresProcess {
             bin,
             run_as,

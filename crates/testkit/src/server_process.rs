@@ -19,7 +19,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -226,9 +226,9 @@ impl ServerProcess {
         // in between, which the start then reports.
         let addr = match options.shared_addr {
             Some(addr) => addr,
-            None => TcpListener::bind("127.0.0.1:0")?.local_addr()?,
+            None => crate::ports::free_loopback_addr()?,
         };
-        let metrics_addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let metrics_addr = crate::ports::free_loopback_addr()?;
         let mut server = ServerProcess {
             child: None,
             addr,

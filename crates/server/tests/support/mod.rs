@@ -88,9 +88,7 @@ impl TestServer {
         let listener = merpati_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
         // A port just handed out and taken back, so that the test knows where to read.
-        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|free| free.local_addr())
-            .unwrap();
+        let metrics_addr = merpati_testkit::free_loopback_addr().unwrap();
         config.metrics_addr = metrics_addr;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(merpati_server::run(listener, config, async move {
