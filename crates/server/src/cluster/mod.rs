@@ -37,6 +37,7 @@ mod follows;
 mod lost_pushes;
 mod presence;
 mod push;
+mod reconnect;
 mod wake_up;
 
 use std::collections::HashMap;
@@ -179,6 +180,7 @@ impl Cluster {
             .no_echo()
             .subscription_capacity(settings.subscription_capacity)
             .retry_on_initial_connect()
+            .reconnect_delay_callback(|attempts| reconnect::delay(attempts, reconnect::jitter()))
             .event_callback(move |event| {
                 let on_event = on_event.clone();
                 let counters = Arc::clone(&counters);
