@@ -73,9 +73,7 @@ async fn server_log(db: &tokio_postgres::Client, chat: ChatId) -> Vec<Stored> {
 
 /// A connection to `database` on `postgres`.
 async fn connect(postgres: &PostgresProcess, database: &str) -> tokio_postgres::Client {
-    let url = postgres
-        .url()
-        .replace("dbname=postgres", &format!("dbname={database}"));
+    let url = postgres.database_url(database);
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -88,12 +86,7 @@ async fn thirty_clients_on_three_processes_lose_and_double_nothing_through_every
     let started = Instant::now();
     let mut postgres = PostgresProcess::start().await.unwrap();
     let mut nats = NatsProcess::start().await.unwrap();
-    connect(&postgres, "postgres")
-        .await
-        .batch_execute("CREATE DATABASE merpati")
-        .await
-        .unwrap();
-    let database = postgres.url().replace("dbname=postgres", "dbname=merpati");
+    let database = postgres.create_database("merpati").unwrap();
     let addr: SocketAddr = merpati_testkit::free_loopback_addr().unwrap();
     let options = |index: usize| {
         let mut options = ServerOptions::new()

@@ -26,22 +26,21 @@ impl Shared {
     async fn start() -> Shared {
         let postgres = PostgresProcess::start().await.unwrap();
         let nats = NatsProcess::start().await.unwrap();
-        let (admin, connection) = tokio_postgres::connect(&postgres.url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let connection = tokio::spawn(connection);
-        admin
-            .batch_execute("CREATE DATABASE merpati")
-            .await
-            .unwrap();
-        drop(admin);
-        connection.await.unwrap().unwrap();
-        let database = postgres.url().replace("dbname=postgres", "dbname=merpati");
+        let database = postgres.create_database("merpati").unwrap();
         Shared {
             postgres,
             nats,
             database,
         }
+    }
+
+    /// A connection to the shared database, for what a test does behind the processes' back.
+    async fn db(&self) -> tokio_postgres::Client {
+        let (db, connection) = tokio_postgres::connect(&self.database, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        db
     }
 
     /// A server process on the shared database and NATS.
@@ -666,10 +665,7 @@ async fn a_session_ended_whose_word_was_lost_is_closed_by_the_next_head_check() 
     let (mut alice, ..) = one.signed_up("alice").await;
     let (mut bob, ..) = one.signed_up("bob").await;
     // Ended by a process that died before telling anyone: only the database knows.
-    let (db, connection) = tokio_postgres::connect(&shared.database, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = shared.db().await;
     let deleted = db
         .execute(
             "DELETE FROM sessions WHERE account_id =
@@ -819,10 +815,7 @@ async fn a_database_failed_over_under_a_running_process_gets_a_new_epoch_and_its
     let before = alice.epoch();
     // The database now answers on another timeline than its epoch was chosen on, as after a
     // standby's promotion or a point-in-time recovery.
-    let (db, connection) = tokio_postgres::connect(&shared.database, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = shared.db().await;
     let moved = db
         .execute(
             "UPDATE meta SET cluster_timeline = cluster_timeline + 1",
@@ -872,17 +865,7 @@ async fn a_database_restored_into_another_postgresql_gets_a_new_epoch() {
         .output()
         .unwrap();
     assert!(dump.status.success(), "{dump:?}");
-    let (admin, connection) = tokio_postgres::connect(&elsewhere.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let connection = tokio::spawn(connection);
-    admin
-        .batch_execute("CREATE DATABASE merpati")
-        .await
-        .unwrap();
-    drop(admin);
-    connection.await.unwrap().unwrap();
-    let restored = elsewhere.url().replace("dbname=postgres", "dbname=merpati");
+    let restored = elsewhere.create_database("merpati").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("merpati.sql");
     std::fs::write(&file, &dump.stdout).unwrap();

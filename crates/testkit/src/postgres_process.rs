@@ -87,12 +87,32 @@ impl PostgresProcess {
         Ok(process)
     }
 
-    /// The connection string (libpq's `key=value` form, as `tokio_postgres::connect` takes).
+    /// The connection string (libpq's `key=value` form, as `tokio_postgres::connect` takes)
+    /// of its `postgres` database.
     pub fn url(&self) -> String {
+        self.database_url("postgres")
+    }
+
+    /// The connection string of its database `name`.
+    pub fn database_url(&self, name: &str) -> String {
         format!(
-            "host=127.0.0.1 port={} user={PG_USER} dbname=postgres",
+            "host=127.0.0.1 port={} user={PG_USER} dbname={name}",
             self.port
         )
+    }
+
+    /// Creates the database `name` (with `createdb`); its connection string.
+    pub fn create_database(&self, name: &str) -> Result<String, Error> {
+        let status = Command::new(self.program("createdb"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--username", PG_USER, name])
+            .status()?;
+        if !status.success() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "createdb {name}: {status}"
+            ))));
+        }
+        Ok(self.database_url(name))
     }
 
     /// The loopback port it listens on.

@@ -94,19 +94,7 @@ async fn open(dir: &Path) -> (Storage, WriterThread) {
 
 /// A new database on `server` for case `number`, opened as storage.
 async fn on_postgres(server: &PostgresProcess, number: usize) -> Storage {
-    let (admin, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let connection = tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("CREATE DATABASE case_{number}"))
-        .await
-        .unwrap();
-    drop(admin);
-    connection.await.unwrap().unwrap();
-    let url = server
-        .url()
-        .replace("dbname=postgres", &format!("dbname=case_{number}"));
+    let url = server.create_database(&format!("case_{number}")).unwrap();
     Storage::open_postgres(&url).await.unwrap()
 }
 
