@@ -7,7 +7,7 @@
 //! - [`IdleSwarm`]: many clients sign up and then only hold their connections (and come back
 //!   by themselves when dropped), for connection-count and reconnect-storm tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use merpati_core::{
@@ -128,7 +128,7 @@ impl SwarmReport {
         let Some(timelines) = self.timelines.get(&chat) else {
             return "no timelines".into();
         };
-        let every: std::collections::BTreeSet<Seq> = timelines
+        let every: BTreeSet<Seq> = timelines
             .iter()
             .flat_map(|timeline| timeline.iter().map(|&(seq, _)| seq))
             .collect();
@@ -136,8 +136,7 @@ impl SwarmReport {
             .iter()
             .enumerate()
             .map(|(member, timeline)| {
-                let held: std::collections::BTreeSet<Seq> =
-                    timeline.iter().map(|&(seq, _)| seq).collect();
+                let held: BTreeSet<Seq> = timeline.iter().map(|&(seq, _)| seq).collect();
                 let lacks: Vec<u64> = every.difference(&held).take(8).map(|seq| seq.0).collect();
                 format!("member {member} holds {} lacks {lacks:?}", timeline.len())
             })

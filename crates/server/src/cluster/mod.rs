@@ -243,6 +243,11 @@ fn account_subject(account: UserId) -> String {
     format!("merpati.account.{}", account.0)
 }
 
+/// The little-endian `u64` at `at` in what came over NATS, if it is that long.
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
 /// A random name for this process in presence news.
 fn process_id() -> u64 {
     let mut bytes = [0; 8];

@@ -24,7 +24,7 @@ use merpati_protocol::{Presence, UserId};
 use tokio::task::JoinHandle;
 
 use super::push::Push;
-use super::{Event, State};
+use super::{Event, State, u64_at};
 use crate::fanout::SessionId;
 
 /// How many head checks a process may leave the question unanswered before it no longer
@@ -72,16 +72,13 @@ impl News {
     }
 
     fn read(payload: &[u8]) -> Option<News> {
-        let word = |at: usize| {
-            Some(u64::from_le_bytes(
-                payload.get(at..at + 8)?.try_into().ok()?,
-            ))
-        };
         match payload.first()? {
-            0 => Some(News::Here { process: word(1)? }),
+            0 => Some(News::Here {
+                process: u64_at(payload, 1)?,
+            }),
             1 => Some(News::Gone {
-                process: word(1)?,
-                at_ms: word(9)?,
+                process: u64_at(payload, 1)?,
+                at_ms: u64_at(payload, 9)?,
             }),
             2 => Some(News::Changed),
             _ => None,

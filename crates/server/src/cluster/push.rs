@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::keys::{DeviceKey, DeviceRef};
 use merpati_protocol::{ChatId, Epoch, Receipt, Seq, UserId};
 
-use super::State;
+use super::{State, u64_at};
 use crate::storage::Moved;
 
 /// What goes on an account's subject.
@@ -74,18 +74,14 @@ impl Push {
 
     /// A push of this epoch, if well formed.
     pub(super) fn read(epoch: Epoch, payload: &Bytes) -> Option<Push> {
-        let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-        if theirs != epoch.0 {
+        if u64_at(payload, 0)? != epoch.0 {
             return None;
         }
         match payload.get(8)? {
-            0 => {
-                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
-                Some(Push::Chat {
-                    from: Seq(from),
-                    frame: payload.slice(17..),
-                })
-            }
+            0 => Some(Push::Chat {
+                from: Seq(u64_at(payload, 9)?),
+                frame: payload.slice(17..),
+            }),
             1 => {
                 let device = DeviceKey(payload.get(9..41)?.try_into().ok()?);
                 Some(Push::Device {
@@ -99,13 +95,10 @@ impl Push {
             3 => Some(Push::Receipt {
                 receipt: payload.slice(9..),
             }),
-            4 => {
-                let from = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
-                Some(Push::From {
-                    from: UserId(from),
-                    frame: payload.slice(17..),
-                })
-            }
+            4 => Some(Push::From {
+                from: UserId(u64_at(payload, 9)?),
+                frame: payload.slice(17..),
+            }),
             5 => Some(Push::SessionEnded {
                 token_hash: payload.get(9..41)?.try_into().ok()?,
             }),

@@ -5,6 +5,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::{ChatId, Epoch, MessageFrame, Seq, ServerFrame};
 
+use super::u64_at;
+
 /// What a wake-up says.
 pub(super) enum WakeUp {
     /// This message was committed (the encoded frame, and the message decoded).
@@ -31,8 +33,7 @@ pub(super) fn wake_up(epoch: Epoch, message: &MessageFrame, frame: &Bytes, body:
 
 /// What a wake-up says, if it is of this epoch and well formed.
 pub(super) fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<WakeUp> {
-    let theirs = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
-    if theirs != epoch.0 {
+    if u64_at(payload, 0)? != epoch.0 {
         // Another database's message (a process not yet restarted after a restore).
         return None;
     }
@@ -41,11 +42,10 @@ pub(super) fn read_wake_up(epoch: Epoch, payload: &Bytes) -> Option<WakeUp> {
             Ok(ServerFrame::Message(message)) => Some(WakeUp::Message(message, payload.slice(9..))),
             _ => None,
         },
-        1 => {
-            let chat = u64::from_le_bytes(payload.get(9..17)?.try_into().ok()?);
-            let seq = u64::from_le_bytes(payload.get(17..25)?.try_into().ok()?);
-            Some(WakeUp::Moved(ChatId(chat), Seq(seq)))
-        }
+        1 => Some(WakeUp::Moved(
+            ChatId(u64_at(payload, 9)?),
+            Seq(u64_at(payload, 17)?),
+        )),
         _ => None,
     }
 }

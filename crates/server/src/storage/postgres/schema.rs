@@ -223,10 +223,11 @@ pub(crate) async fn meta(client: &mut Object) -> Result<(u64, [u8; 32]), Error> 
             &[&epoch, &&secret[..]],
         )
         .await?;
+    // The epoch is read by `check_epoch`, after it is made new if it must be.
     let row = client
-        .query_one("SELECT epoch, salt_secret FROM meta WHERE id = 1", &[])
+        .query_one("SELECT salt_secret FROM meta WHERE id = 1", &[])
         .await?;
-    let secret: Option<Vec<u8>> = row.get(1);
+    let secret: Option<Vec<u8>> = row.get(0);
     let secret = secret
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or_else(|| Error::Io(std::io::Error::other("meta.salt_secret is not 32 bytes")))?;
