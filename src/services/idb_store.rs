@@ -463,7 +463,7 @@ impl Store for IdbStore {
 
     async fn outbox(&self) -> Result<Vec<OutboxRecord>, StoreError> {
         let mut entries: Vec<OutboxRecord> = self.read_all(OUTBOX).await?;
-        entries.sort_by_key(|entry| entry.order);
+        merpati_core::sorting::sort_by_key(&mut entries, |entry| entry.order);
         Ok(entries)
     }
 

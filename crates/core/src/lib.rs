@@ -24,6 +24,8 @@
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
+//! - [`sorting`]: stable sorts and ordered sets and maps that share one copy of the standard
+//!   sort in the browser's modules.
 
 pub mod annotations;
 pub mod crypto;
@@ -33,6 +35,7 @@ pub mod files;
 pub mod receipts;
 pub mod reconnect;
 pub mod search;
+pub mod sorting;
 pub mod store;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;

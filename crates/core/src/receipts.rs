@@ -51,7 +51,7 @@ impl ChatReceipts {
     /// Receipts as a chat record stored them.
     pub fn restore(receipts: &[Receipt], log: &[ReadAdvance]) -> ChatReceipts {
         let mut restored = ChatReceipts {
-            log: log.iter().copied().collect(),
+            log: crate::sorting::set_from(log.iter().copied()),
             ..ChatReceipts::default()
         };
         for receipt in receipts {

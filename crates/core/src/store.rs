@@ -348,7 +348,7 @@ impl Store for MemoryStore {
 
     async fn outbox(&self) -> Result<Vec<OutboxRecord>, Self::Error> {
         let mut entries: Vec<OutboxRecord> = self.contents().outbox.values().cloned().collect();
-        entries.sort_by_key(|entry| entry.order);
+        crate::sorting::sort_by_key(&mut entries, |entry| entry.order);
         Ok(entries)
     }
 

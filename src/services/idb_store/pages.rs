@@ -51,11 +51,11 @@ impl IdbStore {
             let key = self.page_key(chat, page);
             let held: Option<JsValue> = store.get(key.clone()).primitive()?.await?;
             let mut by_seq: BTreeMap<Seq, MessageRecord> = match held {
-                Some(value) => self
-                    .open_value::<Vec<MessageRecord>>(MESSAGE_PAGES, &value)?
-                    .into_iter()
-                    .map(|message| (message.seq, message))
-                    .collect(),
+                Some(value) => merpati_core::sorting::map_from(
+                    self.open_value::<Vec<MessageRecord>>(MESSAGE_PAGES, &value)?
+                        .into_iter()
+                        .map(|message| (message.seq, message)),
+                ),
                 None => BTreeMap::new(),
             };
             for message in added {

@@ -95,16 +95,17 @@ impl DeviceCrypto {
     /// The verified devices of these people, this device excluded.
     pub fn devices_of(&self, users: &BTreeSet<UserId>) -> BTreeSet<DeviceRef> {
         let me = self.device();
-        users
-            .iter()
-            .filter_map(|user| self.known.get(user))
-            .flat_map(|known| &known.devices)
-            .map(|device| DeviceRef {
-                user: device.user,
-                device: device.device,
-            })
-            .filter(|device| *device != me)
-            .collect()
+        crate::sorting::set_from(
+            users
+                .iter()
+                .filter_map(|user| self.known.get(user))
+                .flat_map(|known| &known.devices)
+                .map(|device| DeviceRef {
+                    user: device.user,
+                    device: device.device,
+                })
+                .filter(|device| *device != me),
+        )
     }
 
     /// Whether `sender` is a device its account key vouches for, as far as this device knows.

@@ -238,7 +238,7 @@ impl DeviceCrypto {
             .into_values()
             .map(|key| sign(&self.account, key, false))
             .collect();
-        one_time.sort_by_key(|key| key.key);
+        crate::sorting::sort_by_key(&mut one_time, |key| key.key);
         let fallback = self
             .account
             .fallback_key()

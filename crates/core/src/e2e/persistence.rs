@@ -61,10 +61,8 @@ struct InboundState {
 impl DeviceCrypto {
     /// Rebuilds the state from the records a store kept; `None` without an account record.
     pub fn restore(records: Vec<CryptoRecord>) -> Option<DeviceCrypto> {
-        let mut by_key: BTreeMap<CryptoRecordKey, Vec<u8>> = records
-            .into_iter()
-            .map(|record| (record.key, record.value))
-            .collect();
+        let mut by_key: BTreeMap<CryptoRecordKey, Vec<u8>> =
+            crate::sorting::map_from(records.into_iter().map(|record| (record.key, record.value)));
         let account: AccountState = decode_value(&by_key.remove(&CryptoRecordKey::Account)?)?;
         let mut crypto = DeviceCrypto::with_account(account);
         for (key, value) in by_key {

@@ -84,11 +84,12 @@ pub(super) struct MissingKeys {
 
 impl KeyFlow {
     fn in_flight_for(&self, chat_id: ChatId, session_id: &str) -> BTreeSet<DeviceRef> {
-        self.shares
-            .values()
-            .filter(|(chat, session, _)| *chat == chat_id && session == session_id)
-            .flat_map(|(_, _, devices)| devices.iter().copied())
-            .collect()
+        crate::sorting::set_from(
+            self.shares
+                .values()
+                .filter(|(chat, session, _)| *chat == chat_id && session == session_id)
+                .flat_map(|(_, _, devices)| devices.iter().copied()),
+        )
     }
 }
 
@@ -307,12 +308,9 @@ impl Engine {
         }
         self.settle_held_keys();
         Some(MissingKeys {
-            device_lists: self
-                .keys
-                .wanted
-                .difference(&self.keys.fresh)
-                .copied()
-                .collect(),
+            device_lists: crate::sorting::set_from(
+                self.keys.wanted.difference(&self.keys.fresh).copied(),
+            ),
             devices_without_session: BTreeSet::new(),
         })
     }
@@ -336,11 +334,12 @@ impl Engine {
         let Some(crypto) = self.crypto.as_mut() else {
             return false;
         };
-        let devices: BTreeSet<DeviceRef> = crypto
-            .devices_of(members)
-            .difference(&self.keys.unreachable)
-            .copied()
-            .collect();
+        let devices: BTreeSet<DeviceRef> = crate::sorting::set_from(
+            crypto
+                .devices_of(members)
+                .difference(&self.keys.unreachable)
+                .copied(),
+        );
         let no_session = crypto.without_session(&devices);
         if !no_session.is_empty() {
             missing.devices_without_session.extend(no_session);
@@ -351,11 +350,12 @@ impl Engine {
             return false;
         };
         let in_flight = self.keys.in_flight_for(chat_id, &session_id);
-        let need: BTreeSet<DeviceRef> = crypto
-            .not_shared_with(chat_id, &devices)
-            .difference(&in_flight)
-            .copied()
-            .collect();
+        let need: BTreeSet<DeviceRef> = crate::sorting::set_from(
+            crypto
+                .not_shared_with(chat_id, &devices)
+                .difference(&in_flight)
+                .copied(),
+        );
         if !need.is_empty() {
             if self.keys.share_retry.is_waiting() {
                 // A share was refused whole: wait for the retry time before asking again.
@@ -378,7 +378,7 @@ impl Engine {
         if !missing.device_lists.is_empty() && self.keys.query.is_none() && !self.pins_unread {
             // The rest are asked for when this answer comes.
             let users: BTreeSet<UserId> =
-                missing.device_lists.into_iter().take(QUERY_USERS).collect();
+                crate::sorting::set_from(missing.device_lists.into_iter().take(QUERY_USERS));
             let request = self.next_request_id();
             self.frames.push(ClientFrame::QueryKeys {
                 request,

@@ -261,7 +261,9 @@ impl Engine {
     /// The members of a chat, if it is known.
     fn members(&self, chat_id: ChatId) -> Option<BTreeSet<UserId>> {
         let chat = self.chats.get(&chat_id)?;
-        Some(chat.info.members.iter().map(|member| member.id).collect())
+        Some(crate::sorting::set_from(
+            chat.info.members.iter().map(|member| member.id),
+        ))
     }
 
     /// Remembers the usernames of these members.

@@ -127,7 +127,7 @@ impl Engine {
                 }
             })
             .collect();
-        list.sort_by(|a, b| {
+        crate::sorting::sort_by(&mut list, |a, b| {
             b.last_activity_ms
                 .cmp(&a.last_activity_ms)
                 .then(b.id.cmp(&a.id))
@@ -471,7 +471,9 @@ impl Engine {
             summary.people.push(self.person(*user));
         }
         let mut summaries: Vec<ReactionSummary> = by_emoji.into_values().collect();
-        summaries.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.emoji.cmp(&b.emoji)));
+        crate::sorting::sort_by(&mut summaries, |a, b| {
+            b.count.cmp(&a.count).then_with(|| a.emoji.cmp(&b.emoji))
+        });
         summaries
     }
 }

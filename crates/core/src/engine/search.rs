@@ -39,7 +39,7 @@ pub(super) struct SearchState {
 impl SearchState {
     /// The index as the store's segments hold it (the largest is taken as the base).
     pub(super) fn restore(mut segments: Vec<SearchSegment>) -> SearchState {
-        segments.sort_by_key(|segment| segment.id);
+        crate::sorting::sort_by_key(&mut segments, |segment| segment.id);
         let base = segments
             .iter()
             .max_by_key(|segment| segment.docs.len())

@@ -108,14 +108,13 @@ impl Engine {
             self.learn_names(&chat.info.members);
             self.chats.insert(chat.info.id, ChatState::restore(chat));
         }
-        self.drafts = drafts
-            .into_iter()
-            .map(|draft| (draft.chat_id, draft.text))
-            .collect();
-        self.hidden = hidden
-            .into_iter()
-            .map(|hidden| (hidden.chat_id, hidden.client_msg_id))
-            .collect();
+        self.drafts =
+            crate::sorting::map_from(drafts.into_iter().map(|draft| (draft.chat_id, draft.text)));
+        self.hidden = crate::sorting::set_from(
+            hidden
+                .into_iter()
+                .map(|hidden| (hidden.chat_id, hidden.client_msg_id)),
+        );
         self.settings = settings.unwrap_or_default();
         self.device_settings = device_settings.unwrap_or_default();
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
@@ -137,7 +136,7 @@ impl Engine {
                 failure: None,
             });
         }
-        self.outbox.sort_by_key(|entry| entry.record.order);
+        crate::sorting::sort_by_key(&mut self.outbox, |entry| entry.record.order);
         self.views_changed = true;
     }
 

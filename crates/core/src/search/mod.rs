@@ -19,7 +19,7 @@
 
 pub mod words;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
 
 use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
@@ -92,7 +92,7 @@ impl SearchIndex {
     /// An index holding what these segments say, applied in ascending order; their entries
     /// wait to be split into words ([`SearchIndex::index_pending`]).
     pub fn restore(mut segments: Vec<SearchSegment>) -> SearchIndex {
-        segments.sort_by_key(|segment| segment.id);
+        crate::sorting::sort_by_key(&mut segments, |segment| segment.id);
         let mut index = SearchIndex::default();
         for doc in segments.into_iter().flat_map(|segment| segment.docs) {
             index.order.push_back(doc.id);
@@ -192,7 +192,7 @@ impl SearchIndex {
         };
         if let Some(old) = doc.text.take() {
             self.live -= 1;
-            for word in words::words(&old).collect::<BTreeSet<_>>() {
+            for word in crate::sorting::set_from(words::words(&old)) {
                 if let Some(slots) = self.postings.get_mut(&word) {
                     if let Ok(at) = slots.binary_search(&slot) {
                         slots.remove(at);
@@ -205,7 +205,7 @@ impl SearchIndex {
         }
         if let Some(new) = text {
             self.live += 1;
-            for word in words::words(&new).collect::<BTreeSet<_>>() {
+            for word in crate::sorting::set_from(words::words(&new)) {
                 let slots = self.postings.entry(word).or_default();
                 if let Err(at) = slots.binary_search(&slot) {
                     slots.insert(at, slot);
@@ -219,8 +219,7 @@ impl SearchIndex {
     /// most `limit` of them. Entries read back and not yet indexed are indexed first.
     pub fn search(&mut self, query: &str, limit: usize) -> Vec<SearchHit> {
         self.index_pending(usize::MAX);
-        let wanted: Vec<String> = words::words(query)
-            .collect::<BTreeSet<_>>()
+        let wanted: Vec<String> = crate::sorting::set_from(words::words(query))
             .into_iter()
             .collect();
         if wanted.is_empty() || limit == 0 {
@@ -231,7 +230,7 @@ impl SearchIndex {
             .iter()
             .map(|word| self.slots_beginning(word))
             .collect();
-        candidates.sort_by_key(Vec::len);
+        crate::sorting::sort_by_key(&mut candidates, Vec::len);
         let mut found = candidates.remove(0);
         for other in &candidates {
             found.retain(|slot| other.binary_search(slot).is_ok());
@@ -240,7 +239,9 @@ impl SearchIndex {
             .into_iter()
             .filter_map(|slot| self.docs.get(slot as usize))
             .collect();
-        hits.sort_by_key(|doc| std::cmp::Reverse((doc.sent_at_ms, doc.seq)));
+        crate::sorting::sort_by_key(&mut hits, |doc| {
+            std::cmp::Reverse((doc.sent_at_ms, doc.seq))
+        });
         hits.truncate(limit);
         hits.into_iter()
             .filter_map(|doc| {
