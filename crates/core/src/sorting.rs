@@ -119,7 +119,7 @@ mod tests {
             let mut descending = items.clone();
             sort_by(&mut descending, |a, b| b.0.cmp(&a.0));
             let mut standard = items;
-            standard.sort_by(|a, b| b.0.cmp(&a.0));
+            standard.sort_by_key(|item| std::cmp::Reverse(item.0));
             assert_eq!(descending, standard, "seed {seed}");
         }
     }
