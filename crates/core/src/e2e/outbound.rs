@@ -137,7 +137,9 @@ impl DeviceCrypto {
         devices: &BTreeSet<DeviceRef>,
     ) -> BTreeSet<DeviceRef> {
         match self.outbound.get(&chat_id) {
-            Some(outbound) => devices.difference(&outbound.shared_with).copied().collect(),
+            Some(outbound) => {
+                crate::sorting::set_from(devices.difference(&outbound.shared_with).copied())
+            }
             None => devices.clone(),
         }
     }

@@ -91,7 +91,7 @@ impl Engine {
     }
 
     pub(super) fn on_block_list(&mut self, request: Option<RequestId>, users: Vec<UserId>) {
-        let blocked = users.into_iter().collect();
+        let blocked = crate::sorting::set_from(users);
         if blocked != self.settings.blocked {
             self.settings.blocked = blocked;
             self.writes
