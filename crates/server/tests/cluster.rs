@@ -459,7 +459,8 @@ async fn a_chat_whose_push_was_lost_reaches_its_member_on_another_process_by_a_h
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_before_the_news() {
+async fn a_member_removed_on_one_process_whose_news_is_lost_gets_nothing_more_and_is_told_by_a_head_check()
+ {
     let shared = Shared::start().await;
     // alice's process never pushes to accounts: the other process learns of carol's removal
     // only from the line it wrote into the group, which comes in order with the messages.
@@ -507,6 +508,8 @@ async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_befor
     // bob gets it on the other process, so it has delivered everything up to it there…
     let after = until_message(&mut bob, group.id, "m2").await;
     // …and carol, on the same process, got neither the removal's line nor what followed.
+    // The push that tells her she was removed is lost: a head check tells her instead, with
+    // the group as it now stands (before the sentinel or after it).
     let sentinel = carol.request_id();
     carol
         .send(&ClientFrame::QueryKeys {
@@ -514,15 +517,21 @@ async fn a_member_removed_on_one_process_gets_nothing_more_on_another_even_befor
             users: Vec::new(),
         })
         .await;
-    loop {
+    let (mut answered, mut told) = (false, false);
+    while !(answered && told) {
         match carol.recv().await {
-            ServerFrame::Keys { request, .. } if request == sentinel => break,
+            ServerFrame::Keys { request, .. } if request == sentinel => answered = true,
             ServerFrame::Message(message) => assert!(
                 message.seq < after && message.body != b"m2",
                 "carol got {message:?} after her removal"
             ),
-            ServerFrame::Chat { request: None, .. } => {}
-            other => panic!("expected the sentinel, got {other:?}"),
+            ServerFrame::Chat {
+                request: None,
+                chat,
+            } if chat.id == group.id => {
+                told = chat.members.iter().all(|member| member.id != carol_me.id);
+            }
+            other => panic!("expected the sentinel and the group without carol, got {other:?}"),
         }
     }
 }

@@ -169,16 +169,7 @@ impl State {
             self.release_watch(watched);
         }
         for chat in following.chats {
-            let Some(followed) = self.chats.get_mut(&chat) else {
-                continue;
-            };
-            followed.followers = followed.followers.saturating_sub(1);
-            if followed.followers == 0 {
-                if let Some(subscription) = &followed.subscription {
-                    subscription.abort();
-                }
-                self.chats.remove(&chat);
-            }
+            self.release_chat(chat);
         }
         if let Some(account) = following.account
             && let Some(known) = self.accounts.get_mut(&account)
@@ -194,10 +185,24 @@ impl State {
         }
     }
 
+    /// One follower fewer for `chat`: the last one lets go of its subscription.
+    fn release_chat(&mut self, chat: ChatId) {
+        let Some(followed) = self.chats.get_mut(&chat) else {
+            return;
+        };
+        followed.followers = followed.followers.saturating_sub(1);
+        if followed.followers == 0 {
+            if let Some(subscription) = &followed.subscription {
+                subscription.abort();
+            }
+            self.chats.remove(&chat);
+        }
+    }
+
     /// A chat pushed to `account` (by this process, or by another when `from_elsewhere`):
     /// this process learns its members; the account's sessions here get the frame (those of
     /// another process's push: this process's own pushed it already) and follow the chat
-    /// from `from` on.
+    /// from `from` on — or, if the account is no longer in it, follow it no more.
     pub(super) async fn pushed(
         &mut self,
         account: UserId,
@@ -231,8 +236,19 @@ impl State {
             .map(|known| known.sessions.iter().copied().collect())
             .unwrap_or_default();
         if still_member {
+            self.departures_owed.remove(&(account, chat.id));
             for session in sessions {
                 self.follow(session, vec![(chat.id, from)], false).await;
+            }
+        } else {
+            // Told: nothing is owed to it (`lost_pushes`), and if it is added again, the
+            // push of that (or the check that repairs a lost one) has it follow afresh.
+            self.departures_owed.remove(&(account, chat.id));
+            for session in sessions {
+                let following = self.sessions.get_mut(&session);
+                if following.is_some_and(|following| following.chats.remove(&chat.id)) {
+                    self.release_chat(chat.id);
+                }
             }
         }
     }
@@ -240,8 +256,10 @@ impl State {
     /// Learns from a line the server wrote into a group (delivered in order with the rest)
     /// who joined or left it, before the messages after it are delivered: the push of the
     /// change to the members' accounts travels on other subjects, and a message sent just
-    /// after a removal must not reach the removed member's sessions here first.
-    pub(super) fn learn_members_from(&self, message: &MessageFrame) {
+    /// after a removal must not reach the removed member's sessions here first. A member
+    /// who left and still has sessions here following the chat has not been told yet: that
+    /// is owed to it until its push comes, or a head check tells it (`lost_pushes`).
+    pub(super) fn learn_members_from(&mut self, message: &MessageFrame) {
         if !is_system_body(&message.body) {
             return;
         }
@@ -253,6 +271,13 @@ impl State {
             SystemEvent::Removed { user, .. } | SystemEvent::Left { user } => (user.id, false),
             _ => return,
         };
+        if joined {
+            self.departures_owed.remove(&(user, message.chat_id));
+        } else if self.followed_by(user, message.chat_id) {
+            self.departures_owed
+                .entry((user, message.chat_id))
+                .or_insert_with(crate::storage::now_ms);
+        }
         let fanout = self.gateway.fanout();
         let Some(cached) = fanout.cached_members(message.chat_id) else {
             // Not cached: the next delivery reads the members from the database.

@@ -12,7 +12,11 @@
 //! - a chat an account here joined (made or added to, on another process) is in the members
 //!   table with when it was joined: each check pushes the chats joined since the check before
 //!   (less a margin for the processes' clocks, and leaving the last second to the pushes on
-//!   their way) that no session of the account here follows.
+//!   their way) that no session of the account here follows;
+//! - an account here that left a chat (removed, or gone from another session) is told by the
+//!   push of the change; one whose sessions here still follow the chat when the line of its
+//!   departure is delivered has not been told yet, and a check past the same grace tells it,
+//!   with the chat as it now stands.
 
 use std::collections::HashMap;
 
@@ -37,9 +41,9 @@ const ACCOUNTS_PER_READ: usize = 512;
 /// may differ by this much (and a commit may take this long) without a chat being missed.
 const JOINED_MARGIN_MS: u64 = 5_000;
 
-/// How long a chat joined is left to its push before a check pushes it: a push takes
-/// milliseconds, and one still on its way would otherwise reach the account twice.
-const JOINED_GRACE_MS: u64 = 1_000;
+/// How long a chat joined or left is left to its push before a check repairs it: a push
+/// takes milliseconds, and one still on its way would otherwise reach the account twice.
+const PUSH_GRACE_MS: u64 = 1_000;
 
 /// How many of one device's oldest messages a check hands again: the rest wait for the next
 /// check, or for the device's next connection, which reads its whole mailbox.
@@ -117,7 +121,7 @@ impl State {
     /// Pushes to the accounts here the chats they joined since the last check that none of
     /// their sessions here follows, and has those sessions follow them.
     pub(super) async fn push_chats_joined_meanwhile(&mut self) {
-        let until = crate::storage::now_ms().saturating_sub(JOINED_GRACE_MS);
+        let until = crate::storage::now_ms().saturating_sub(PUSH_GRACE_MS);
         let since = self.chats_checked_ms.saturating_sub(JOINED_MARGIN_MS);
         let accounts: Vec<UserId> = self.accounts.keys().copied().collect();
         for chunk in accounts.chunks(ACCOUNTS_PER_READ) {
@@ -160,8 +164,54 @@ impl State {
         self.chats_checked_ms = until;
     }
 
+    /// Tells the accounts here that left a chat (removed on another process, or left from
+    /// another session) and were not told within the grace: their push was lost.
+    pub(super) async fn tell_departures_owed(&mut self) {
+        let until = crate::storage::now_ms().saturating_sub(PUSH_GRACE_MS);
+        let due: Vec<(UserId, ChatId)> = self
+            .departures_owed
+            .iter()
+            .filter(|(_, since)| **since <= until)
+            .map(|(owed, _)| *owed)
+            .collect();
+        for (account, chat) in due {
+            let snapshot = match self.gateway.storage().chat(chat).await {
+                Ok(Some(snapshot)) => snapshot,
+                Ok(None) => {
+                    self.departures_owed.remove(&(account, chat));
+                    continue;
+                }
+                Err(error) => {
+                    // Still owed: the next check tries again.
+                    tracing::warn!(%error, "cannot read a chat left");
+                    return;
+                }
+            };
+            if snapshot
+                .members
+                .iter()
+                .any(|member| member.member.id == account)
+            {
+                // Back in it since: the push of that tells it what it needs.
+                self.departures_owed.remove(&(account, chat));
+                continue;
+            }
+            let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
+                request: None,
+                chat: snapshot.info_for(account),
+            }));
+            tracing::debug!(
+                chat = chat.0,
+                "telling a member who left, whose push was lost"
+            );
+            // As the push would have: its sessions here get the chat without them, and
+            // follow it no more.
+            self.pushed(account, &frame, snapshot.head, true).await;
+        }
+    }
+
     /// Whether a session of `account` here follows `chat`.
-    fn followed_by(&self, account: UserId, chat: ChatId) -> bool {
+    pub(super) fn followed_by(&self, account: UserId, chat: ChatId) -> bool {
         self.accounts.get(&account).is_some_and(|known| {
             known
                 .sessions()

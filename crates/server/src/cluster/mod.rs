@@ -279,6 +279,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         sessions: HashMap::new(),
         to_device_mark: 0,
         chats_checked_ms: crate::storage::now_ms(),
+        departures_owed: HashMap::new(),
         watched: HashMap::new(),
         presence_round: 0,
         process: process_id(),
@@ -317,6 +318,8 @@ struct State {
     to_device_mark: u64,
     /// When the last head check looked for chats joined (`lost_pushes`).
     chats_checked_ms: u64,
+    /// Accounts here that left a chat their sessions follow, not yet told, and since when.
+    departures_owed: HashMap<(UserId, ChatId), u64>,
     /// Whether this process's wake-ups carry the message.
     wake_up_body: bool,
     /// The accounts sessions here watch the presence of (`presence`).
@@ -523,6 +526,7 @@ impl State {
         self.hand_waiting_to_device().await;
         self.close_sessions_gone().await;
         self.push_chats_joined_meanwhile().await;
+        self.tell_departures_owed().await;
         self.renew_presence().await;
     }
 
