@@ -20,7 +20,6 @@
 //! - [`crypto`]: passphrase-derived keys and the cipher that seals stored values.
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
 //!   the key backup and safety numbers, persisted as records under typed keys.
-//! - [`files`]: a file's own encryption (a fresh key, sealed in chunks) and its hash check.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
@@ -31,7 +30,6 @@ pub mod annotations;
 pub mod crypto;
 pub mod e2e;
 pub mod engine;
-pub mod files;
 pub mod receipts;
 pub mod reconnect;
 pub mod search;

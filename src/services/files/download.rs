@@ -2,7 +2,7 @@
 //! each chunk decrypted as soon as all of it is here, the whole checked against the hash its
 //! message names — then handed to the page as a `Blob` of the file's type.
 
-use merpati_core::files::FileOpener;
+use merpati_files::FileOpener;
 use merpati_protocol::blobs::ciphertext_len;
 use merpati_protocol::content::Attachment;
 use merpati_words::{Text, t};

@@ -1,7 +1,7 @@
 //! Photos and files: what the worker does with the bytes the engine never touches.
 //!
 //! Sending: the page hands over a `File`; here a photo gets its thumbnail ([`preview`]), the
-//! file is read and sealed a slice at a time with a fresh key (`merpati_core::files`), the
+//! file is read and sealed a slice at a time with a fresh key (`merpati_files`), the
 //! ciphertext is kept in the browser's database, and only then does the message enter the
 //! outbox (`Engine::send_attachment`), so a reload finds both. Every upload the outbox waits
 //! for runs here ([`upload`]) — started by [`Files::keep_running`] after every change, so one
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use merpati_bridge::{DownloadState, Update};
-use merpati_core::files::FileSealer;
+use merpati_files::FileSealer;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{Attachment, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES};
 use merpati_protocol::{BlobId, ChatId, ClientMsgId};
