@@ -124,6 +124,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any list, any keys (few, so that ties are many): the standard stable sort's order.
+        #[test]
+        fn any_list_sorts_as_the_standard_stable_sort(keys in proptest::collection::vec(0u8..8, 0..300)) {
+            let items: Vec<(u8, usize)> = keys.into_iter().zip(0..).collect();
+            let mut ours = items.clone();
+            sort_by_key(&mut ours, |item| item.0);
+            let mut standard = items;
+            standard.sort_by_key(|item| item.0);
+            proptest::prop_assert_eq!(ours, standard);
+        }
+    }
+
     #[test]
     fn moves_owned_values_without_losing_or_copying_any() {
         let mut names: Vec<String> = ["tomo", "ani", "budi", "ani", "citra"]
