@@ -235,15 +235,15 @@ impl State {
             .get(&account)
             .map(|known| known.sessions.iter().copied().collect())
             .unwrap_or_default();
+        // Told: nothing is owed to it any more (`lost_pushes`).
+        self.departures_owed.remove(&(account, chat.id));
         if still_member {
-            self.departures_owed.remove(&(account, chat.id));
             for session in sessions {
                 self.follow(session, vec![(chat.id, from)], false).await;
             }
         } else {
-            // Told: nothing is owed to it (`lost_pushes`), and if it is added again, the
-            // push of that (or the check that repairs a lost one) has it follow afresh.
-            self.departures_owed.remove(&(account, chat.id));
+            // If it is added again, the push of that (or the check that repairs a lost one)
+            // has it follow afresh.
             for session in sessions {
                 let following = self.sessions.get_mut(&session);
                 if following.is_some_and(|following| following.chats.remove(&chat.id)) {
