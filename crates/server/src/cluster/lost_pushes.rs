@@ -22,11 +22,11 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use merpati_protocol::keys::{DeviceKey, DeviceRef};
-use merpati_protocol::{ChatId, ServerFrame, UserId};
+use merpati_protocol::{ChatId, Seq, ServerFrame, UserId};
 
 use super::State;
 use crate::metrics::Counters;
-use crate::storage::Joined;
+use crate::storage::{ChatSnapshot, Joined};
 
 /// How many devices one read asks about.
 const DEVICES_PER_READ: usize = 512;
@@ -151,14 +151,10 @@ impl State {
                         return;
                     }
                 };
-                let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
-                    request: None,
-                    chat: snapshot.info_for(account),
-                }));
                 tracing::debug!(chat = chat.0, "pushing a chat joined whose push was lost");
                 // From the head when it joined, as the push would have: the lines the change
                 // wrote, and all after them, are delivered.
-                self.pushed(account, &frame, head, true).await;
+                self.push_lost(account, &snapshot, head).await;
             }
         }
         self.chats_checked_ms = until;
@@ -187,27 +183,30 @@ impl State {
                     return;
                 }
             };
-            if snapshot
-                .members
-                .iter()
-                .any(|member| member.member.id == account)
-            {
+            if snapshot.has_member(account) {
                 // Back in it since: the push of that tells it what it needs.
                 self.departures_owed.remove(&(account, chat));
                 continue;
             }
-            let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
-                request: None,
-                chat: snapshot.info_for(account),
-            }));
             tracing::debug!(
                 chat = chat.0,
                 "telling a member who left, whose push was lost"
             );
             // As the push would have: its sessions here get the chat without them, and
             // follow it no more.
-            self.pushed(account, &frame, snapshot.head, true).await;
+            self.push_lost(account, &snapshot, snapshot.head).await;
         }
+    }
+
+    /// Does what the lost push of `snapshot` to `account` would have done here: the
+    /// account's sessions get the chat as `account` sees it, and follow it from `from` on
+    /// (or no more, if `account` is not in it).
+    async fn push_lost(&mut self, account: UserId, snapshot: &ChatSnapshot, from: Seq) {
+        let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::Chat {
+            request: None,
+            chat: snapshot.info_for(account),
+        }));
+        self.pushed(account, &frame, from, true).await;
     }
 
     /// Whether a session of `account` here follows `chat`.
