@@ -2,7 +2,6 @@
 //! (so ending it ends every Chromium it started), the Chromium sessions it opens, and the
 //! commands it takes beyond WebDriver's.
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,10 +10,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::process::{Child, Command};
 
 use crate::{Browser, HarnessError, STEP_TIMEOUT};
-
-fn free_port() -> Result<u16, HarnessError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 async fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), HarnessError> {
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
@@ -51,7 +46,7 @@ impl Chromedriver {
     pub async fn start() -> Result<Chromedriver, HarnessError> {
         let binary =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
-        let port = free_port()?;
+        let port = merpati_testkit::free_loopback_port()?;
         let mut child = Command::new(&binary)
             // A process group of its own, with the browsers it starts: see `Drop`.
             .process_group(0)
