@@ -251,29 +251,36 @@ impl FanOut {
         }
     }
 
-    /// Takes a session off the registry; when it was the account's last, the time it went
-    /// offline (it is then `LastSeen` to those watching it).
-    fn leave(&self, user: UserId, session: SessionId) -> Option<u64> {
+    /// Takes a session off the registry. When it was the account's last, hands the time it
+    /// went offline to `went_offline` before anyone watching is told (it is then `LastSeen`
+    /// to them): a watcher that asks again the moment it hears must find that time where the
+    /// caller put it, since the registry no longer holds the account.
+    fn leave(&self, user: UserId, session: SessionId, went_offline: impl FnOnce(u64)) {
         let mut online = write(&self.inner.online);
-        let account = online.accounts.get_mut(&user)?;
-        let index = account
+        let Some(account) = online.accounts.get_mut(&user) else {
+            return;
+        };
+        let Some(index) = account
             .sessions
             .iter()
-            .position(|subscriber| subscriber.session == session)?;
+            .position(|subscriber| subscriber.session == session)
+        else {
+            return;
+        };
         let watching = account.sessions.swap_remove(index).watching;
         let last = account.sessions.is_empty();
         if let Some(watched) = watching {
             online.unwatch(watched, session);
         }
         if !last {
-            return None;
+            return;
         }
         let at_ms = crate::storage::now_ms();
+        went_offline(at_ms);
         if !online.online_elsewhere(user) {
             online.announce(user, merpati_protocol::Presence::LastSeen { at_ms });
         }
         online.accounts.remove(&user);
-        Some(at_ms)
     }
 
     /// Hands `frame` to every online session of every user in `users`, except `skip`.
@@ -505,18 +512,20 @@ pub(crate) struct OnlineGuard {
 }
 
 impl OnlineGuard {
-    /// Takes the session off the registry; when it was the account's last, the time the
-    /// account went offline, for the caller to store.
-    pub(crate) fn leave(mut self) -> Option<u64> {
-        let fanout = self.fanout.take()?;
-        fanout.leave(self.user, self.session)
+    /// Takes the session off the registry; when it was the account's last, hands the time
+    /// the account went offline to `went_offline` (to store it) before its watchers are told.
+    /// Called under the registry's lock: `went_offline` must not call back into the registry.
+    pub(crate) fn leave(mut self, went_offline: impl FnOnce(u64)) {
+        if let Some(fanout) = self.fanout.take() {
+            fanout.leave(self.user, self.session, went_offline);
+        }
     }
 }
 
 impl Drop for OnlineGuard {
     fn drop(&mut self) {
         if let Some(fanout) = self.fanout.take() {
-            fanout.leave(self.user, self.session);
+            fanout.leave(self.user, self.session, |_| {});
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The registry specified: delivery, devices, eviction, queues, presence and the caches.
 
 use super::*;
+use merpati_protocol::{Presence, ServerFrame};
 
 #[test]
 fn a_frame_reaches_every_session_of_every_member_but_the_skipped_one() {
@@ -114,6 +115,55 @@ fn dropping_the_guard_takes_the_session_offline() {
     assert!(fanout.is_online(UserId(5)));
     drop(subscription);
     assert!(!fanout.is_online(UserId(5)));
+}
+
+#[test]
+fn the_last_session_leaving_hands_over_its_time_before_a_watcher_hears_it() {
+    // A watcher that asks again the moment it hears must find the time where the caller
+    // stored it: the registry no longer holds the account by then.
+    let fanout = FanOut::new();
+    let (alice, bob) = (UserId(1), UserId(2));
+    let alice_session = fanout.next_session_id();
+    let mut alice_tab = fanout.join(alice, alice_session, [0; 32], Privacy::default());
+    let bob_tab = fanout.join(bob, fanout.next_session_id(), [0; 32], Privacy::default());
+    assert_eq!(
+        fanout.watch(alice, alice_session, Some(bob)),
+        Some(Presence::Online)
+    );
+
+    let mut handed = None;
+    bob_tab.guard.leave(|at_ms| {
+        handed = Some((at_ms, alice_tab.frames.try_recv()));
+    });
+    let Some((at_ms, heard_before)) = handed else {
+        panic!("the last session's leaving handed over no time");
+    };
+    assert_eq!(
+        heard_before, None,
+        "the watcher heard before the time was handed over"
+    );
+    let Some(Some(frame)) = alice_tab.frames.try_recv() else {
+        panic!("the watcher was not told");
+    };
+    assert_eq!(
+        merpati_protocol::decode::<ServerFrame>(&frame).ok(),
+        Some(ServerFrame::Presence {
+            user: bob,
+            presence: Presence::LastSeen { at_ms }
+        })
+    );
+}
+
+#[test]
+fn a_session_leaving_while_another_stays_hands_over_no_time() {
+    let fanout = FanOut::new();
+    let bob = UserId(2);
+    let phone = fanout.join(bob, fanout.next_session_id(), [0; 32], Privacy::default());
+    let _laptop = fanout.join(bob, fanout.next_session_id(), [0; 32], Privacy::default());
+    let mut handed = false;
+    phone.guard.leave(|_| handed = true);
+    assert!(!handed);
+    assert!(fanout.is_online(bob));
 }
 
 #[test]

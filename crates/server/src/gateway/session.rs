@@ -450,8 +450,9 @@ impl<S> Drop for Session<S> {
         if let Some(cluster) = &self.gateway.cluster {
             cluster.tell_now(crate::cluster::Event::Unfollow { session: self.id });
         }
-        if let Some(at_ms) = signed_in.online.leave() {
-            self.gateway.storage.record_last_seen(account, at_ms);
-        }
+        let storage = &self.gateway.storage;
+        signed_in
+            .online
+            .leave(|at_ms| storage.record_last_seen(account, at_ms));
     }
 }
