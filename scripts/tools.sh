@@ -32,6 +32,13 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The app's release build rebuilds the standard library for size (scripts/trunk/size-flags.sh).
+# Without it (a machine that cannot fetch it), the app builds with the library as shipped.
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  say "adding the rust-src component"
+  rustup component add rust-src || say "no rust-src: the app's wasm will be about 38 KB larger"
+fi
+
 if [[ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]]; then
   say "installing trunk $TRUNK_VERSION (a few minutes, once)"
   cargo install --locked trunk --version "$TRUNK_VERSION"
@@ -106,5 +113,11 @@ if $want_deny && [[ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_
   cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
 fi
 
-# trunk builds offline (Trunk.toml); make sure every crate for both targets is on disk.
+# trunk builds offline (Trunk.toml); make sure every crate for both targets is on disk, and
+# those of the standard library's own workspace, which the release build compiles (its
+# manifest asks for a cargo feature that RUSTC_BOOTSTRAP=1 lets this stable cargo read).
 cargo fetch --quiet
+STD_LIBRARY="$(rustc --print sysroot)/lib/rustlib/src/rust/library"
+if [[ -d "$STD_LIBRARY" ]]; then
+  RUSTC_BOOTSTRAP=1 cargo fetch --quiet --manifest-path "$STD_LIBRARY/Cargo.toml"
+fi

@@ -3,7 +3,7 @@
 //! and the dark. Needs the release build in `dist/` and the server binary:
 //!
 //! ```text
-//! trunk build --release && cargo build -p merpati-server
+//! scripts/build-app && cargo build -p merpati-server
 //! cargo run -p merpati-e2e --example screenshot
 //! ```
 

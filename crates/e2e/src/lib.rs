@@ -69,7 +69,7 @@ pub async fn serve_with_env(
 ) -> Result<ServerProcess, HarnessError> {
     if !web_root.join("index.html").exists() {
         return Err(format!(
-            "{} has no index.html: build the app first (trunk build --release)",
+            "{} has no index.html: build the app first (scripts/build-app)",
             web_root.display()
         )
         .into());

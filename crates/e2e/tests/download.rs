@@ -41,7 +41,7 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
 -> Result<(), HarnessError> {
     let dist = workspace_root().join("dist");
     let index = std::fs::read_to_string(dist.join("index.html"))
-        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+        .map_err(|error| format!("dist/index.html: {error} (run `scripts/build-app`)"))?;
     let mut linked = linked_files(&index);
     linked.sort();
     linked.dedup();
@@ -94,7 +94,7 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
 fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {
     let dist = workspace_root().join("dist");
     let index = std::fs::read_to_string(dist.join("index.html"))
-        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+        .map_err(|error| format!("dist/index.html: {error} (run `scripts/build-app`)"))?;
     let scripts: Vec<&str> = index.split("<script").skip(1).collect();
     assert!(!scripts.is_empty(), "index.html starts no script: {index}");
     for script in scripts {
@@ -125,7 +125,7 @@ fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {
 /// engine worker's.
 fn downloaded_files(dist: &Path) -> Result<Vec<String>, HarnessError> {
     let index = std::fs::read_to_string(dist.join("index.html"))
-        .map_err(|error| format!("dist/index.html: {error} (run `trunk build --release`)"))?;
+        .map_err(|error| format!("dist/index.html: {error} (run `scripts/build-app`)"))?;
     let mut files: Vec<String> = linked_files(&index)
         .into_iter()
         .filter(|file| {
