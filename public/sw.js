@@ -21,6 +21,11 @@ const WORKER_FILES = [
   "/locales/id.txt",
 ];
 
+// Files the page fetches only when a person wants them (the emoji picker's emoji,
+// crates/page/src/emoji.rs): never fetched ahead, fetched network-first like the worker's
+// files and kept once fetched, so a picker opened before works offline too.
+const ON_DEMAND_PREFIXES = ["/emoji/"];
+
 // The app's files: index.html and everything it links (trunk gives them hashed names).
 async function cacheApp() {
   const response = await fetch("/", { cache: "no-store" });
@@ -66,7 +71,8 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname === "/ws" || url.pathname === "/healthz" || url.pathname === "/metrics") return;
 
-  if (request.mode === "navigate" || WORKER_FILES.includes(url.pathname)) {
+  const onDemand = ON_DEMAND_PREFIXES.some((prefix) => url.pathname.startsWith(prefix));
+  if (request.mode === "navigate" || WORKER_FILES.includes(url.pathname) || onDemand) {
     // Network first, so a new release shows up; the cached app when the server is away.
     // (The same for the worker's files, whose names do not change between releases.)
     event.respondWith(

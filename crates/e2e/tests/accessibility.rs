@@ -150,6 +150,16 @@ async fn audit_screens(
     two.find("attachment-full").await?;
     audit(&two, axe, &format!("{language}, a photo opened"), found).await?;
     two.click("attachment-viewer-close").await?;
+    two.click("emoji-picker-button").await?;
+    two.find("emoji-picker-option").await?;
+    audit(
+        &two,
+        axe,
+        &format!("{language}, the emoji picker open"),
+        found,
+    )
+    .await?;
+    two.click("emoji-picker-button").await?;
 
     let group = format!("Keluarga {first}");
     one.create_group(&group, &format!("{second}, {third}"))

@@ -2,7 +2,8 @@
 //! app in Indonesian — `<html lang>`, the page's words and the engine worker's (system
 //! lines, refusals) — with not one of the English catalogue's texts, nor any word only
 //! English has, left on any screen; a browser set to English, in the same group, reads the
-//! same events in English; and a language chosen in the settings replaces the browser's at
+//! same events in English; the emoji picker names its emoji in Indonesian and finds them by
+//! their Indonesian names; and a language chosen in the settings replaces the browser's at
 //! once and stays across a reload.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
@@ -157,6 +158,28 @@ async fn an_indonesian_browser_gets_every_screen_in_indonesian_and_a_chosen_lang
     ayu.wait_messages(&["Halo Bima, sudah sampai?", "Sudah, terima kasih!"])
         .await?;
     english_left(&ayu, &tells, "1:1 chat", &mut found).await?;
+
+    // The emoji picker: its words, and the emoji's names, which its own file for Indonesian
+    // holds.
+    ayu.click("emoji-picker-button").await?;
+    ayu.find("emoji-picker-option").await?;
+    english_left(&ayu, &tells, "emoji picker", &mut found).await?;
+    ayu.type_into("emoji-picker-search", "kopi").await?;
+    ayu.eventually("the hot drink found by its Indonesian name", || async {
+        let label = ayu
+            .client()
+            .execute(
+                "const option = document.querySelector(
+                    '[data-testid=emoji-picker-option][data-emoji=\"\\u2615\\ufe0f\"]');
+                return option && option.getAttribute('aria-label');",
+                vec![],
+            )
+            .await?;
+        Ok((label.as_str() == Some("minuman hangat")).then_some(()))
+    })
+    .await?;
+    english_left(&ayu, &tells, "emoji found", &mut found).await?;
+    ayu.click("emoji-picker-button").await?;
 
     // A line about the group is the engine worker's words, in each reader's language; a
     // refusal from the server is in words too.

@@ -11,8 +11,9 @@
 use std::cell::RefCell;
 
 use merpati_words::{Catalogue, Language};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
+
+use crate::own_files;
 
 /// Where the choice is kept.
 pub const STORAGE_KEY: &str = "merpati.language";
@@ -50,7 +51,7 @@ pub async fn speak() {
     let language = wanted();
     let source = match language {
         Language::English => Ok(String::new()),
-        other => fetch_catalogue(other).await,
+        other => own_files::fetch_text(&format!("/locales/{}.txt", other.code())).await,
     };
     let spoken = source.and_then(|source| {
         let catalogue = Catalogue::parse(language, &source)
@@ -89,21 +90,6 @@ pub fn choose(language: Language) -> Result<(), JsValue> {
         storage.set_item(STORAGE_KEY, language.code())?;
     }
     window.location().reload()
-}
-
-async fn fetch_catalogue(language: Language) -> Result<String, JsValue> {
-    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-    let url = format!("/locales/{}.txt", language.code());
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
-        .await?
-        .dyn_into()?;
-    if !response.ok() {
-        return Err(JsValue::from_str(&format!("{url}: {}", response.status())));
-    }
-    JsFuture::from(response.text()?)
-        .await?
-        .as_string()
-        .ok_or_else(|| JsValue::from_str("the catalogue is not text"))
 }
 
 fn storage() -> Option<web_sys::Storage> {

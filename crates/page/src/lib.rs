@@ -17,6 +17,7 @@
 //! - [`message_actions`]: the context's actions on messages, drafts and the typing signal.
 //! - [`search`]: the context's part for local search: the query and its results.
 //! - [`attachments`]: the context's part for photos and files: sending, opening, saving.
+//! - [`emoji`]: the emoji picker's emoji, fetched the first time it opens.
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
@@ -26,14 +27,17 @@
 //! - [`theme`]: light, dark or the system's, chosen per browser and shown from the first paint.
 //! - [`language`]: English or Bahasa Indonesia, the browser's or chosen, spoken before the first
 //!   paint (the words themselves are `merpati_words`).
+//! - [`own_files`]: the app's own text files fetched when needed (words, emoji).
 
 pub mod attachments;
+pub mod emoji;
 pub mod engine_link;
 pub mod language;
 pub mod live;
 pub mod message_actions;
 pub mod notify;
 pub mod offline;
+pub mod own_files;
 pub mod screens;
 pub mod search;
 pub mod state;

@@ -18,9 +18,11 @@
 //! - [`catalogue`]: a translation, parsed from its file, and lookups with English fallback.
 //! - [`language`]: the languages, chosen from the browser's, and their plural rules.
 //! - [`refusals`]: words for what the protocol refuses (usernames, texts, the server's codes).
+//! - [`emoji`]: the emoji picker's emoji and their names, from a file fetched when it opens.
 
 pub mod catalogue;
 pub mod dates;
+pub mod emoji;
 pub mod english;
 pub mod language;
 pub mod refusals;
@@ -30,6 +32,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use catalogue::{Catalogue, CatalogueError};
+pub use emoji::{Emoji, EmojiFileError, EmojiGroup, EmojiSet};
 pub use english::{Count, Text};
 pub use language::{Language, PluralForm};
 

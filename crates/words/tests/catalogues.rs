@@ -14,6 +14,7 @@ const SAME_IN_INDONESIAN: &[Text] = &[
     Text::DayMonthYear,
     Text::DayMonthTime,
     Text::ReactionLabel,
+    Text::EmojiPicker,
     // Units are the same words in both.
     Text::SizeBytes,
     Text::SizeKilobytes,

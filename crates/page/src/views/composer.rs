@@ -1,10 +1,13 @@
 //! The message box, and what it is writing: a new message, a reply (the answered message
-//! quoted above the box), or an edit of an own message.
+//! quoted above the box), or an edit of an own message; with the emoji picker and the file
+//! button where the app offers them.
 
+use leptos::html::{Button, Textarea};
 use leptos::prelude::*;
 use merpati_words::{Text, t};
 
 use super::attachment::{FileActions, files_of};
+use super::emoji_picker::{EmojiPicker, EmojiSource};
 
 /// What the composer writes besides a plain new message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +95,7 @@ pub fn Composer(
         None => ().into_any(),
     }
     };
+    let picker_open = RwSignal::new(false);
     let send = move || {
         let message = text.get_untracked();
         if message.trim().is_empty() {
@@ -101,6 +105,7 @@ pub fn Composer(
             Ok(()) => {
                 text.set(String::new());
                 error.set(None);
+                picker_open.set(false);
             }
             Err(words) => error.set(Some(words)),
         }
@@ -140,6 +145,71 @@ pub fn Composer(
             </button>
         }
     });
+    // Emoji, where the app offers them: a button that opens the picker, which puts each emoji
+    // chosen where the caret is (in place of a selection) and leaves the caret after it.
+    let textarea = NodeRef::<Textarea>::new();
+    let emoji_button = NodeRef::<Button>::new();
+    let (picker, emoji_toggle) = use_context::<EmojiSource>()
+        .map(|source| {
+            let insert = move |glyph: String| {
+                let element = textarea.get_untracked();
+                let selection = element.as_ref().map(|element| {
+                    (
+                        element.selection_start().ok().flatten(),
+                        element.selection_end().ok().flatten(),
+                    )
+                });
+                let (start, end) = selection.unwrap_or((None, None));
+                let (next, caret) = splice_utf16(&text.get_untracked(), start, end, &glyph);
+                if let Some(element) = element {
+                    element.set_value(&next);
+                    let _ = element.set_selection_range(caret, caret);
+                }
+                text.set(next.clone());
+                if let Some(on_input) = on_input {
+                    on_input.run(next);
+                }
+            };
+            let close = move || {
+                picker_open.set(false);
+                if let Some(button) = emoji_button.get_untracked() {
+                    let _ = button.focus();
+                }
+            };
+            let picker = view! {
+                <Show when=move || picker_open.get()>
+                    <EmojiPicker
+                        emoji=source.emoji
+                        on_retry=source.load
+                        on_pick=Callback::new(insert)
+                        on_close=Callback::new(move |()| close())
+                    />
+                </Show>
+            };
+            let toggle = view! {
+                <button
+                    type="button"
+                    class="emoji-button"
+                    data-testid="emoji-picker-button"
+                    node_ref=emoji_button
+                    aria-label=t(Text::EmojiPicker)
+                    title=t(Text::EmojiPicker)
+                    aria-haspopup="dialog"
+                    aria-expanded=move || picker_open.get().to_string()
+                    on:click=move |_| {
+                        let opening = !picker_open.get_untracked();
+                        if opening {
+                            source.load.run(());
+                        }
+                        picker_open.set(opening);
+                    }
+                >
+                    "😊"
+                </button>
+            };
+            (Some(picker), Some(toggle))
+        })
+        .unwrap_or((None, None));
     view! {
         <form
             class="composer"
@@ -149,8 +219,11 @@ pub fn Composer(
             }
         >
             {banner}
+            {picker}
+            {emoji_toggle}
             <textarea
                 data-testid="composer-input"
+                node_ref=textarea
                 rows="1"
                 placeholder=t(Text::WriteAMessage)
                 aria-label=t(Text::Message)
@@ -183,4 +256,37 @@ pub fn Composer(
             </Show>
         </form>
     }
+}
+
+/// `text` with `insert` in place of the characters from `start` to `end` (a text field's
+/// selection, counted in UTF-16 units as browsers count them), and where the caret goes after
+/// it, in the same units. A missing or out-of-range end is the text's end.
+pub fn splice_utf16(
+    text: &str,
+    start: Option<u32>,
+    end: Option<u32>,
+    insert: &str,
+) -> (String, u32) {
+    // The byte index of the first character at or after `units` UTF-16 units in.
+    let byte_at = |units: Option<u32>| -> usize {
+        let Some(units) = units else {
+            return text.len();
+        };
+        let mut counted = 0u32;
+        for (index, character) in text.char_indices() {
+            if counted >= units {
+                return index;
+            }
+            counted += character.len_utf16() as u32;
+        }
+        text.len()
+    };
+    let from = byte_at(start);
+    let to = byte_at(end).max(from);
+    let mut next = String::with_capacity(text.len() + insert.len());
+    next.push_str(&text[..from]);
+    next.push_str(insert);
+    let caret = next.encode_utf16().count() as u32;
+    next.push_str(&text[to..]);
+    (next, caret)
 }

@@ -1,7 +1,8 @@
 //! Views: presentational components. Each takes signals and `Callback`s and renders; none
 //! reads the app context or does I/O, so each can be mounted alone in a test. (What can be
 //! done with files is one context of the views' own, [`attachment::FileActions`], since every
-//! message and the composer may need it; without it files show and offer nothing.)
+//! message and the composer may need it; without it files show and offer nothing. The emoji
+//! the picker offers are another, [`emoji_picker::EmojiSource`]: without it there is no picker.)
 //!
 //! - [`attachment`]: a photo or file in a message, its progress, and the photo viewer.
 //! - [`auth`]: the sign-in / sign-up form.
@@ -13,6 +14,7 @@
 //! - [`message`]: one message bubble: quote, text, marks, reactions, status.
 //! - [`message_menu`]: what can be done to a message (reply, edit, delete, react, forward).
 //! - [`composer`]: the message box (Enter sends, Shift+Enter breaks the line).
+//! - [`emoji_picker`]: the emoji by group or found by name, fetched when it first opens.
 //! - [`new_chat`]: the forms that start a 1:1 chat or a group.
 //! - [`connection_status`]: online / connecting / offline, and what waits to be sent.
 //! - [`signals`]: who is typing, presence words, the unread total in the tab's title.
@@ -29,6 +31,7 @@ pub mod chat_view;
 pub mod composer;
 pub mod connection_status;
 pub mod devices;
+pub mod emoji_picker;
 pub mod message;
 pub mod message_list;
 pub mod message_menu;
