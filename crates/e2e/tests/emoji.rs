@@ -1,7 +1,8 @@
 //! The composer's emoji picker in real Chromium on the release build: the emoji file is
 //! fetched the first time the picker opens and not before (neither by the page nor by the
 //! service worker's install), then kept by the service worker; an emoji found by name goes
-//! into the message where the caret is, and the other person reads it.
+//! into the message where the caret is, and the other person reads it; and any emoji found
+//! there can be a reaction, through a message's menu.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -60,7 +61,7 @@ async fn options(browser: &Browser) -> Result<Vec<String>, HarnessError> {
 }
 
 #[tokio::test]
-async fn an_emoji_found_by_name_is_sent_and_its_file_loads_only_when_the_picker_opens()
+async fn an_emoji_found_by_name_is_sent_or_reacted_with_and_its_file_loads_only_when_the_picker_opens()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     let alice = meeting.sign_up("alice").await?;
@@ -111,6 +112,21 @@ async fn an_emoji_found_by_name_is_sent_and_its_file_loads_only_when_the_picker_
     alice.wait_messages(&[sent.as_str()]).await?;
     bob.open_chat("alice").await?;
     bob.wait_messages(&[sent.as_str()]).await?;
+
+    // A reaction from every emoji: bob finds one through the message's menu, alice sees it.
+    bob.choose_in_menu(&sent, "message-react").await?;
+    bob.click("message-react-more").await?;
+    bob.type_into("emoji-picker-search", "party popper").await?;
+    bob.click_css("[data-testid=\"emoji-picker-option\"][data-emoji=\"🎉\"]")
+        .await?;
+    let party = "*[@data-testid='reaction'][@data-emoji='🎉']";
+    for browser in [&alice, &bob] {
+        browser
+            .eventually("the 🎉 reaction", || async {
+                Ok(browser.message_has(&sent, party).await?.then_some(()))
+            })
+            .await?;
+    }
 
     // Kept for the next time, offline too.
     alice

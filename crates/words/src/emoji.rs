@@ -313,7 +313,7 @@ mod tests {
     }
 
     /// The files the app serves: both read, hold the same emoji in the same groups and order,
-    /// fill every group, and hold no emoji twice.
+    /// fill every group, hold no emoji twice, and each fits in a reaction.
     #[test]
     fn the_shipped_files_read_and_agree() {
         let english =
@@ -334,6 +334,12 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for emoji in &english.emoji {
             assert!(seen.insert(emoji.emoji.as_str()), "{} twice", emoji.emoji);
+            // Any of them can be a reaction.
+            assert!(
+                emoji.emoji.len() <= merpati_protocol::content::MAX_REACTION_BYTES,
+                "{} is too long for a reaction",
+                emoji.emoji
+            );
         }
         // Fully qualified, as keyboards send them: with the emoji presentation selector.
         let coffee = "\u{2615}\u{fe0f}";

@@ -233,6 +233,7 @@ texts! {
     DeleteForEveryone = "Delete for everyone",
     DeleteForMe = "Delete for me",
     ReactWith = "React with {emoji}",
+    MoreEmoji = "More emoji",
     NoChatsToForwardTo = "No other chats to forward to",
     MessageDeleted = "This message was deleted",
 

@@ -11,6 +11,7 @@ use super::attachment::{FileActions, PhotoViewer, files_of};
 use super::chat_members::ChatMembers;
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::{Composer, Composing};
+use super::emoji_picker::{EmojiPicker, EmojiSource};
 use super::message_list::MessageList;
 use super::message_menu::MenuChoice;
 use super::receipts::MessageReceiptsPanel;
@@ -251,6 +252,9 @@ pub fn ChatView(
                 let text = RwSignal::new(draft.get_untracked().unwrap_or_default());
                 let composing = RwSignal::new(None::<Composing>);
                 let local_error = RwSignal::new(None::<String>);
+                // The message (id in hex) whose reaction the emoji picker is choosing.
+                let reacting_to = RwSignal::new(None::<String>);
+                let emoji_source = use_context::<EmojiSource>();
                 let act = move |action: MessageAction| match on_action {
                     Some(on_action) => on_action.run(action),
                     None => Err(t(Text::CannotBeDoneHere)),
@@ -283,6 +287,13 @@ pub fn ChatView(
                                     MessageAction::DeleteForEveryone(id)
                                 }
                                 MenuChoice::DeleteForMe(id) => MessageAction::DeleteForMe(id),
+                                MenuChoice::MoreReactions(target) => {
+                                    if let Some(source) = emoji_source {
+                                        source.load.run(());
+                                    }
+                                    reacting_to.set(Some(target));
+                                    return;
+                                }
                                 MenuChoice::React { target, emoji } => {
                                     MessageAction::React { target, emoji }
                                 }
@@ -324,6 +335,35 @@ pub fn ChatView(
                 let remote_error = Signal::derive(move || {
                     local_error.get().or_else(|| action_error.get())
                 });
+                // A reaction from every emoji: the picker above the composer; once chosen, or
+                // closed, the message takes the focus back, as after its menu.
+                let reaction_picker = emoji_source.map(|source| {
+                    let done = move || {
+                        if let Some(target) = reacting_to.get_untracked() {
+                            focus_message(section, &target);
+                        }
+                        reacting_to.set(None);
+                    };
+                    view! {
+                        <Show when=move || reacting_to.with(Option::is_some)>
+                            <div class="reaction-picker">
+                                <EmojiPicker
+                                    emoji=source.emoji
+                                    on_retry=source.load
+                                    on_pick=Callback::new(move |emoji: String| {
+                                        if let Some(target) = reacting_to.get_untracked() {
+                                            local_error.set(
+                                                act(MessageAction::React { target, emoji }).err(),
+                                            );
+                                        }
+                                        done();
+                                    })
+                                    on_close=Callback::new(move |()| done())
+                                />
+                            </div>
+                        </Show>
+                    }
+                });
                 view! {
                     <MessageList
                         rows
@@ -336,6 +376,7 @@ pub fn ChatView(
                         on_unloaded=on_show_message.unwrap_or_else(|| Callback::new(|_| {}))
                     />
                     <MessageReceiptsPanel receipts on_close=Callback::new(move |()| on_details.run(None))/>
+                    {reaction_picker}
                     <Show when=move || !blocked.get()>
                         <TypingIndicator names=typing/>
                     </Show>
@@ -417,6 +458,22 @@ fn file_drop_listener(
 }
 
 /// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).
+/// Gives the focus to the message `id` (hex) in `section`, if it is on screen.
+fn focus_message(section: NodeRef<Section>, id: &str) {
+    let message = section.get_untracked().and_then(|section| {
+        section
+            .query_selector(&format!("[data-msg-id=\"{id}\"]"))
+            .ok()
+            .flatten()
+    });
+    if let Some(message) =
+        message.and_then(|message| message.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        // Focusing cannot fail in a way the person could act on.
+        let _ = message.focus();
+    }
+}
+
 fn focus_composer(section: NodeRef<Section>) {
     let input = section.get_untracked().and_then(|section| {
         section

@@ -18,6 +18,8 @@ use merpati_words::{Text, t, tf};
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
 
+use super::emoji_picker::EmojiSource;
+
 /// The emoji the reaction choice offers.
 pub const REACTION_EMOJI: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
@@ -32,6 +34,8 @@ pub enum MenuChoice {
     DeleteForEveryone(String),
     /// Delete this message on this account's devices only.
     DeleteForMe(String),
+    /// Choose a reaction to this message (id in hex) from all the emoji, in the picker.
+    MoreReactions(String),
     /// React with an emoji (the one already chosen takes it back).
     React {
         /// The message.
@@ -242,6 +246,30 @@ pub fn MessageMenu(
                     }
                 })
                 .collect_view()
+        }
+    };
+    // Every emoji, where the app offers the picker: the menu closes and the picker opens.
+    let more_emoji = use_context::<EmojiSource>().is_some();
+    let emoji = {
+        let id = id.clone();
+        move || {
+            let id = id.clone();
+            view! {
+                {emoji()}
+                {more_emoji.then(|| view! {
+                    <button
+                        type="button"
+                        role="menuitem"
+                        class="emoji-option"
+                        data-testid="message-react-more"
+                        aria-label=t(Text::MoreEmoji)
+                        title=t(Text::MoreEmoji)
+                        on:click=move |_| choose(MenuChoice::MoreReactions(id.clone()))
+                    >
+                        "+"
+                    </button>
+                })}
+            }
         }
     };
     let targets = move || {
