@@ -74,6 +74,9 @@ apt_want() { command -v "$1" >/dev/null || missing_packages+=("$2"); }
 if $want_browser; then
   apt_want chromium chromium
   apt_want chromedriver chromium-driver
+  # A colour emoji font, as people's systems have: without one Chromium draws emoji (the
+  # picker's, the reactions, the README's screenshots) as empty boxes.
+  [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || missing_packages+=(fonts-noto-color-emoji)
 fi
 if $want_bench; then
   apt_want perf linux-perf

@@ -53,13 +53,25 @@ async fn main() -> Result<(), HarnessError> {
         "Yes! 12:30 at the usual place.",
     ])
     .await?;
-    sari.send("Perfect, see you there").await?;
+    // An emoji from the picker (WebDriver types none beyond the Basic Multilingual Plane).
+    sari.type_into("composer-input", "Perfect, see you there ").await?;
+    sari.click("emoji-picker-button").await?;
+    sari.type_into("emoji-picker-search", "steaming bowl").await?;
+    sari.click_css("[data-testid=\"emoji-picker-option\"][data-emoji=\"🍜\"]")
+        .await?;
+    sari.click("composer-send").await?;
+    let last = "Perfect, see you there 🍜";
     tomo.wait_messages(&[
         "Tomo, are we still on for lunch?",
         "Yes! 12:30 at the usual place.",
-        "Perfect, see you there",
+        last,
     ])
     .await?;
+    tomo.choose_in_menu(last, "message-react").await?;
+    tomo.click_css("[data-testid=\"emoji-option\"][data-emoji=\"👍\"]")
+        .await?;
+    sari.find_css("[data-testid=\"reaction\"][data-emoji=\"👍\"]")
+        .await?;
     for (browser, device) in [(&sari, "desktop"), (&tomo, "phone")] {
         for theme in ["light", "dark"] {
             choose_theme(browser, theme).await?;
