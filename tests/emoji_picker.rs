@@ -225,6 +225,72 @@ async fn escape_closes_the_picker_and_gives_the_button_the_focus_back() {
     assert_eq!(page.asked.load(Ordering::SeqCst), 1);
 }
 
+/// The `data-emoji` of the focused element.
+fn focused_emoji() -> Option<String> {
+    document().active_element()?.get_attribute("data-emoji")
+}
+
+/// The emoji that Tab stops at (tabindex 0).
+fn tab_stops(root: &Element) -> Vec<String> {
+    find_all(root, "emoji-picker-option")
+        .iter()
+        .filter(|option| attr(option, "tabindex") == "0")
+        .map(|option| attr(option, "data-emoji"))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_arrow_keys_move_among_the_emoji_which_are_one_stop_for_tab() {
+    let page = mounted(EmojiLoad::Ready(shipped_emoji()));
+    let root = &page.root;
+    button(root, "emoji-picker-button").click();
+    leptos::task::tick().await;
+    let shown = options(root);
+    assert_eq!(tab_stops(root), [shown[0].clone()]);
+
+    // From the search field into the grid, then along a row and down a column.
+    key(&find(root, "emoji-picker-search"), "ArrowDown");
+    assert_eq!(focused_emoji().as_deref(), Some(shown[0].as_str()));
+    let grid = find(root, "emoji-picker-option")
+        .parent_element()
+        .expect("the grid");
+    key(&grid, "ArrowRight");
+    assert_eq!(focused_emoji().as_deref(), Some(shown[1].as_str()));
+    assert_eq!(
+        tab_stops(root),
+        [shown[1].clone()],
+        "Tab comes back to the last one focused"
+    );
+    key(&grid, "ArrowLeft");
+    key(&grid, "ArrowLeft");
+    assert_eq!(
+        focused_emoji().as_deref(),
+        Some(shown[0].as_str()),
+        "nothing before the first"
+    );
+    // A row holds as many as are level with the first (the picker is 22rem wide).
+    let tops: Vec<i32> = find_all(root, "emoji-picker-option")
+        .iter()
+        .map(|option| option.unchecked_ref::<HtmlElement>().offset_top())
+        .collect();
+    let columns = tops.iter().take_while(|top| **top == tops[0]).count();
+    assert!(columns > 1 && columns < shown.len(), "{columns} a row");
+    key(&grid, "ArrowDown");
+    assert_eq!(focused_emoji().as_deref(), Some(shown[columns].as_str()));
+    key(&grid, "ArrowUp");
+    assert_eq!(focused_emoji().as_deref(), Some(shown[0].as_str()));
+    key(&grid, "End");
+    assert_eq!(focused_emoji().as_deref(), shown.last().map(String::as_str));
+    key(&grid, "ArrowDown");
+    assert_eq!(
+        focused_emoji().as_deref(),
+        shown.last().map(String::as_str),
+        "nothing after the last"
+    );
+    key(&grid, "Home");
+    assert_eq!(focused_emoji().as_deref(), Some(shown[0].as_str()));
+}
+
 #[wasm_bindgen_test]
 async fn emoji_that_could_not_be_loaded_say_so_and_can_be_asked_for_again() {
     let page = mounted(EmojiLoad::Failed);

@@ -54,9 +54,11 @@ async fn main() -> Result<(), HarnessError> {
     ])
     .await?;
     // An emoji from the picker (WebDriver types none beyond the Basic Multilingual Plane).
-    sari.type_into("composer-input", "Perfect, see you there ").await?;
+    sari.type_into("composer-input", "Perfect, see you there ")
+        .await?;
     sari.click("emoji-picker-button").await?;
-    sari.type_into("emoji-picker-search", "steaming bowl").await?;
+    sari.type_into("emoji-picker-search", "steaming bowl")
+        .await?;
     sari.click_css("[data-testid=\"emoji-picker-option\"][data-emoji=\"🍜\"]")
         .await?;
     sari.click("composer-send").await?;

@@ -7,12 +7,14 @@
 //!
 //! Accessibility: a `dialog` named "Emoji"; the search field takes the focus when it opens;
 //! the group buttons say which one is shown (`aria-pressed`); every emoji is a button named by
-//! its name in the language spoken; Escape closes it (the composer's emoji button then takes
-//! the focus back).
+//! its name in the language spoken. The emoji are one stop for Tab (hundreds of stops would
+//! make the picker a trap): the arrow keys move between them, row by row as they are drawn,
+//! Home and End to the first and the last, and ArrowDown from the search field into them.
+//! Escape closes the picker (what opened it then takes the focus back).
 
 use std::sync::Arc;
 
-use leptos::html::Input;
+use leptos::html::{Div, Input};
 use leptos::prelude::*;
 use merpati_words::{EmojiGroup, EmojiSet, Text, t};
 use wasm_bindgen::JsCast;
@@ -77,6 +79,7 @@ pub fn EmojiPicker(
     let group = RwSignal::new(EmojiGroup::Smileys);
     let searching = move || query.with(|query| !query.trim().is_empty());
     let search = NodeRef::<Input>::new();
+    let grid = NodeRef::<Div>::new();
     Effect::new(move || {
         if let Some(input) = search.get() {
             let _ = input.focus();
@@ -166,6 +169,14 @@ pub fn EmojiPicker(
                 placeholder=t(Text::SearchEmoji)
                 prop:value=move || query.get()
                 on:input=move |ev| query.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "ArrowDown"
+                        && let Some(grid) = grid.get_untracked()
+                    {
+                        ev.prevent_default();
+                        move_focus(&grid, |_, _| Some(0));
+                    }
+                }
             />
             <div class="emoji-groups">{groups}</div>
             {status}
@@ -175,6 +186,23 @@ pub fn EmojiPicker(
                 role="group"
                 aria-label=move || {
                     if searching() { t(Text::SearchEmoji) } else { t(group.get().label()) }
+                }
+                node_ref=grid
+                on:keydown=move |ev| {
+                    let Some(grid) = grid.get_untracked() else {
+                        return;
+                    };
+                    let step: fn(usize, usize, usize) -> Option<usize> = match ev.key().as_str() {
+                        "ArrowRight" => |at, _, count| (at + 1 < count).then_some(at + 1),
+                        "ArrowLeft" => |at, _, _| at.checked_sub(1),
+                        "ArrowDown" => |at, columns, count| (at + columns < count).then_some(at + columns),
+                        "ArrowUp" => |at, columns, _| at.checked_sub(columns),
+                        "Home" => |_, _, _| Some(0),
+                        "End" => |_, _, count| count.checked_sub(1),
+                        _ => return,
+                    };
+                    ev.prevent_default();
+                    move_focus(&grid, |at, count| step(at, columns(&grid), count));
                 }
                 on:click=move |ev| {
                     let chosen = ev
@@ -191,12 +219,14 @@ pub fn EmojiPicker(
                     shown
                         .get()
                         .into_iter()
-                        .map(|(glyph, name)| {
+                        .enumerate()
+                        .map(|(at, (glyph, name))| {
                             let shown = glyph.clone();
                             view! {
                                 <button
                                     type="button"
                                     data-testid="emoji-picker-option"
+                                    tabindex=if at == 0 { "0" } else { "-1" }
                                     data-emoji=glyph
                                     aria-label=name.clone()
                                     title=name
@@ -210,4 +240,48 @@ pub fn EmojiPicker(
             </div>
         </div>
     }
+}
+
+/// The emoji buttons in `grid`, in order.
+fn options(grid: &web_sys::HtmlElement) -> Vec<web_sys::HtmlElement> {
+    let Ok(list) = grid.query_selector_all("button") else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|index| list.item(index)?.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect()
+}
+
+/// How many emoji a row of `grid` holds as drawn: those level with the first.
+fn columns(grid: &web_sys::HtmlElement) -> usize {
+    let options = options(grid);
+    let top = options.first().map(|first| first.offset_top());
+    options
+        .iter()
+        .take_while(|option| Some(option.offset_top()) == top)
+        .count()
+        .max(1)
+}
+
+/// Moves the focus among `grid`'s emoji to where `to(focused, count)` says (`focused` is 0 when
+/// none has it), and makes that one the grid's stop for Tab.
+fn move_focus(grid: &web_sys::HtmlElement, to: impl Fn(usize, usize) -> Option<usize>) {
+    let options = options(grid);
+    let active = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.active_element());
+    let at = options
+        .iter()
+        .position(|option| Some(option.unchecked_ref::<web_sys::Element>()) == active.as_ref())
+        .unwrap_or(0);
+    let Some(next) = to(at, options.len()).and_then(|next| options.get(next)) else {
+        return;
+    };
+    for option in &options {
+        // Setting an attribute on a button cannot fail.
+        let _ = option.set_attribute("tabindex", "-1");
+    }
+    let _ = next.set_attribute("tabindex", "0");
+    // Focusing a button cannot fail in a way the person could act on.
+    let _ = next.focus();
 }
