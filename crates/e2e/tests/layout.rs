@@ -76,8 +76,24 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         "the chat screen scrolls sideways"
     );
 
-    // Settings closed (they lie over the chat's header), back to the list.
+    // Settings closed (they lie over the chat's header), the emoji picker open over the
+    // chat: within the screen too.
     phone.click("settings").await?;
+    phone.click("emoji-picker-button").await?;
+    phone.find("emoji-picker-option").await?;
+    assert!(
+        !overflows_sideways(&phone).await?,
+        "the emoji picker scrolls the chat sideways"
+    );
+    let picker = shown_box(&phone, "[data-testid=\"emoji-picker\"]").await?;
+    let inside = picker.as_array().is_some_and(|edges| {
+        edges[0].as_f64().is_some_and(|left| left >= 0.0)
+            && edges[1].as_f64().is_some_and(|right| right <= 390.0)
+    });
+    assert!(inside, "the emoji picker leaves the screen: {picker}");
+    phone.click("emoji-picker-button").await?;
+
+    // Back to the list.
     phone.click("chat-back").await?;
     // The chat list's rows are in the page (hidden) while a chat is open, so finding one proves
     // nothing; the screen has switched once the worker's view says no chat is open.
