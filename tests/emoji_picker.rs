@@ -291,6 +291,31 @@ async fn the_arrow_keys_move_among_the_emoji_which_are_one_stop_for_tab() {
     assert_eq!(focused_emoji().as_deref(), Some(shown[0].as_str()));
 }
 
+fn press(target: &Element) {
+    let init = web_sys::PointerEventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::PointerEvent::new_with_event_init_dict("pointerdown", &init)
+        .expect("a pointer event");
+    target.dispatch_event(&event).expect("dispatched");
+}
+
+#[wasm_bindgen_test]
+async fn a_press_outside_the_composer_closes_the_picker_and_one_in_its_text_does_not() {
+    let page = mounted(EmojiLoad::Ready(shipped_emoji()));
+    let root = &page.root;
+    button(root, "emoji-picker-button").click();
+    leptos::task::tick().await;
+    press(textarea(root).unchecked_ref());
+    leptos::task::tick().await;
+    assert!(
+        !find_all(root, "emoji-picker").is_empty(),
+        "the text is the picker's company"
+    );
+    press(&document().body().expect("a body"));
+    leptos::task::tick().await;
+    assert!(find_all(root, "emoji-picker").is_empty());
+}
+
 #[wasm_bindgen_test]
 async fn emoji_that_could_not_be_loaded_say_so_and_can_be_asked_for_again() {
     let page = mounted(EmojiLoad::Failed);

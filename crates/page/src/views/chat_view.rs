@@ -457,7 +457,6 @@ fn file_drop_listener(
     })
 }
 
-/// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).
 /// Gives the focus to the message `id` (hex) in `section`, if it is on screen.
 fn focus_message(section: NodeRef<Section>, id: &str) {
     let message = section.get_untracked().and_then(|section| {
@@ -474,6 +473,7 @@ fn focus_message(section: NodeRef<Section>, id: &str) {
     }
 }
 
+/// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).
 fn focus_composer(section: NodeRef<Section>) {
     let input = section.get_untracked().and_then(|section| {
         section

@@ -10,7 +10,8 @@
 //! its name in the language spoken. The emoji are one stop for Tab (hundreds of stops would
 //! make the picker a trap): the arrow keys move between them, row by row as they are drawn,
 //! Home and End to the first and the last, and ArrowDown from the search field into them.
-//! Escape closes the picker (what opened it then takes the focus back).
+//! Escape closes the picker (what opened it then takes the focus back), and so does a press
+//! outside what holds it (the composer, for the composer's picker).
 
 use std::sync::Arc;
 
@@ -80,6 +81,22 @@ pub fn EmojiPicker(
     let searching = move || query.with(|query| !query.trim().is_empty());
     let search = NodeRef::<Input>::new();
     let grid = NodeRef::<Div>::new();
+    let picker = NodeRef::<Div>::new();
+    // A press outside what holds the picker closes it; inside (the composer's text, say) not.
+    let outside = window_event_listener(leptos::ev::pointerdown, move |ev| {
+        let holder = picker
+            .get_untracked()
+            .and_then(|picker| picker.parent_element());
+        let inside = holder.is_some_and(|holder| {
+            ev.target()
+                .and_then(|target| target.dyn_into::<web_sys::Node>().ok())
+                .is_some_and(|node| holder.contains(Some(&node)))
+        });
+        if !inside {
+            on_close.run(());
+        }
+    });
+    on_cleanup(move || outside.remove());
     Effect::new(move || {
         if let Some(input) = search.get() {
             let _ = input.focus();
@@ -151,6 +168,7 @@ pub fn EmojiPicker(
         <div
             class="emoji-picker"
             data-testid="emoji-picker"
+            node_ref=picker
             role="dialog"
             aria-label=t(Text::EmojiPicker)
             on:keydown=move |ev| {
