@@ -39,10 +39,10 @@ struct Mounted {
     _handle: Box<dyn std::any::Any>,
 }
 
-fn mounted(emoji: EmojiLoad) -> Mounted {
+/// An emoji source whose emoji are `emoji`, counting how often it is asked to load them.
+fn counting_source(emoji: EmojiLoad) -> (EmojiSource, RwSignal<EmojiLoad>, Arc<AtomicUsize>) {
     let emoji = RwSignal::new(emoji);
     let asked = Arc::new(AtomicUsize::new(0));
-    let sent = RwSignal::new(Vec::<String>::new());
     let count = asked.clone();
     let source = EmojiSource {
         emoji: emoji.into(),
@@ -50,6 +50,12 @@ fn mounted(emoji: EmojiLoad) -> Mounted {
             count.fetch_add(1, Ordering::SeqCst);
         }),
     };
+    (source, emoji, asked)
+}
+
+fn mounted(emoji: EmojiLoad) -> Mounted {
+    let (source, emoji, asked) = counting_source(emoji);
+    let sent = RwSignal::new(Vec::<String>::new());
     let root = container();
     let handle = mount_to(root.clone(), move || {
         provide_context(source);
@@ -387,16 +393,8 @@ async fn a_reaction_can_be_any_emoji_chosen_in_the_picker_from_the_message_menu(
         time: "09:41".to_owned(),
         ..MessageRow::default()
     }]);
-    let emoji = RwSignal::new(EmojiLoad::NotAsked);
-    let asked = Arc::new(AtomicUsize::new(0));
+    let (source, emoji, asked) = counting_source(EmojiLoad::NotAsked);
     let actions = RwSignal::new(Vec::<MessageAction>::new());
-    let count = asked.clone();
-    let source = EmojiSource {
-        emoji: emoji.into(),
-        load: Callback::new(move |()| {
-            count.fetch_add(1, Ordering::SeqCst);
-        }),
-    };
     let root = container();
     let _handle = mount_to(root.clone(), move || {
         provide_context(source);
