@@ -215,7 +215,9 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                             }
                                         }
                                     >
-                                        {reaction.emoji} " " {reaction.count}
+                                        <span class="emoji">{reaction.emoji}</span>
+                                        " "
+                                        {reaction.count}
                                     </button>
                                 }
                             })
