@@ -62,6 +62,7 @@ pub fn view_of(
             hide_text: device.notify_hide_text,
             offer_declined: device.notify_offer_declined,
         },
+        recent_emoji: engine.recent_emoji().to_vec(),
         privacy: Privacy {
             share_read_receipts: privacy.share_read_receipts,
             share_presence: privacy.share_presence,

@@ -268,6 +268,7 @@ impl EngineWorker {
                     notify_offer_declined: notifications.offer_declined,
                 });
             }),
+            Command::EmojiUsed(emoji) => client.act(|engine| engine.emoji_used(&emoji)),
             Command::SetAdmin { chat, user, admin } => {
                 let made = client.act(|engine| engine.set_admin(chat, user, admin));
                 self.request_made(made.map(|_| ()));

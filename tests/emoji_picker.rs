@@ -35,26 +35,53 @@ struct Mounted {
     root: HtmlElement,
     emoji: RwSignal<EmojiLoad>,
     asked: Arc<AtomicUsize>,
+    chosen: RwSignal<Vec<String>>,
     sent: RwSignal<Vec<String>>,
     _handle: Box<dyn std::any::Any>,
 }
 
-/// An emoji source whose emoji are `emoji`, counting how often it is asked to load them.
-fn counting_source(emoji: EmojiLoad) -> (EmojiSource, RwSignal<EmojiLoad>, Arc<AtomicUsize>) {
+/// An emoji source whose emoji are `emoji` and those chosen lately `recent`, counting how
+/// often it is asked to load them, and noting each emoji chosen in `chosen`.
+struct Source {
+    source: EmojiSource,
+    emoji: RwSignal<EmojiLoad>,
+    asked: Arc<AtomicUsize>,
+    chosen: RwSignal<Vec<String>>,
+}
+
+fn counting_source(emoji: EmojiLoad, recent: &[&str]) -> Source {
     let emoji = RwSignal::new(emoji);
     let asked = Arc::new(AtomicUsize::new(0));
+    let chosen = RwSignal::new(Vec::<String>::new());
     let count = asked.clone();
+    let recent: Vec<String> = recent.iter().map(|emoji| (*emoji).to_owned()).collect();
     let source = EmojiSource {
         emoji: emoji.into(),
         load: Callback::new(move |()| {
             count.fetch_add(1, Ordering::SeqCst);
         }),
+        recent: Signal::stored(recent),
+        used: Callback::new(move |emoji| chosen.update(|chosen| chosen.push(emoji))),
     };
-    (source, emoji, asked)
+    Source {
+        source,
+        emoji,
+        asked,
+        chosen,
+    }
 }
 
 fn mounted(emoji: EmojiLoad) -> Mounted {
-    let (source, emoji, asked) = counting_source(emoji);
+    mounted_with(emoji, &[])
+}
+
+fn mounted_with(emoji: EmojiLoad, recent: &[&str]) -> Mounted {
+    let Source {
+        source,
+        emoji,
+        asked,
+        chosen,
+    } = counting_source(emoji, recent);
     let sent = RwSignal::new(Vec::<String>::new());
     let root = container();
     let handle = mount_to(root.clone(), move || {
@@ -69,6 +96,7 @@ fn mounted(emoji: EmojiLoad) -> Mounted {
         root,
         emoji,
         asked,
+        chosen,
         sent,
         _handle: Box::new(handle),
     }
@@ -196,6 +224,11 @@ async fn a_chosen_emoji_goes_where_the_caret_is_and_is_sent_with_the_text() {
     option(root, COFFEE).click();
     leptos::task::tick().await;
     assert_eq!(field.value(), format!("I want {COFFEE} now"));
+    assert_eq!(
+        page.chosen.get_untracked(),
+        [COFFEE],
+        "it goes among the recent ones"
+    );
     // After it: the coffee is two UTF-16 units.
     assert_eq!(field.selection_start().ok().flatten(), Some(9));
     assert!(
@@ -210,6 +243,33 @@ async fn a_chosen_emoji_goes_where_the_caret_is_and_is_sent_with_the_text() {
         find_all(root, "emoji-picker").is_empty(),
         "sending closes the picker"
     );
+}
+
+#[wasm_bindgen_test]
+async fn the_picker_opens_on_the_emoji_chosen_lately_named_as_the_file_names_them() {
+    let page = mounted_with(EmojiLoad::Ready(shipped_emoji()), &["🎉", COFFEE]);
+    let root = &page.root;
+    button(root, "emoji-picker-button").click();
+    leptos::task::tick().await;
+    assert_eq!(attr(&group(root, "recent"), "aria-pressed"), "true");
+    assert_eq!(attr(&group(root, "recent"), "aria-label"), "Recently used");
+    assert_eq!(options(root), ["🎉", COFFEE]);
+    assert_eq!(attr(&option(root, "🎉"), "aria-label"), "party popper");
+    group(root, "smileys").click();
+    leptos::task::tick().await;
+    assert_eq!(attr(&group(root, "recent"), "aria-pressed"), "false");
+    assert_eq!(options(root)[0], "😀");
+
+    // With none chosen yet, there is no such group and the first is shown.
+    let fresh = mounted(EmojiLoad::Ready(shipped_emoji()));
+    button(&fresh.root, "emoji-picker-button").click();
+    leptos::task::tick().await;
+    assert!(
+        find_all(&fresh.root, "emoji-picker-group")
+            .iter()
+            .all(|group| attr(group, "data-group") != "recent")
+    );
+    assert_eq!(attr(&group(&fresh.root, "smileys"), "aria-pressed"), "true");
 }
 
 #[wasm_bindgen_test]
@@ -393,7 +453,12 @@ async fn a_reaction_can_be_any_emoji_chosen_in_the_picker_from_the_message_menu(
         time: "09:41".to_owned(),
         ..MessageRow::default()
     }]);
-    let (source, emoji, asked) = counting_source(EmojiLoad::NotAsked);
+    let Source {
+        source,
+        emoji,
+        asked,
+        chosen,
+    } = counting_source(EmojiLoad::NotAsked, &[]);
     let actions = RwSignal::new(Vec::<MessageAction>::new());
     let root = container();
     let _handle = mount_to(root.clone(), move || {
@@ -464,6 +529,7 @@ async fn a_reaction_can_be_any_emoji_chosen_in_the_picker_from_the_message_menu(
         find_all(&root, "emoji-picker").is_empty(),
         "one reaction, then it closes"
     );
+    assert_eq!(chosen.get_untracked(), ["🎉"]);
     assert_eq!(
         document().active_element().as_ref(),
         Some(&message),

@@ -73,6 +73,9 @@ pub use schema::{
 /// the account's, so neither record can be passed off as the other.
 const DEVICE_SETTINGS: &str = "settings/device";
 
+/// The context this browser's recently chosen emoji are sealed under, in the `settings` store.
+const RECENT_EMOJI: &str = "settings/recent-emoji";
+
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -225,6 +228,10 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"device"))
     }
 
+    fn recent_emoji_key(&self) -> String {
+        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"recent-emoji"))
+    }
+
     fn hidden_key(&self, hidden: &HiddenRecord) -> String {
         let mut name = [0u8; 24];
         name[..8].copy_from_slice(&hidden.chat_id.0.to_be_bytes());
@@ -319,7 +326,9 @@ impl Store for IdbStore {
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
                 StoreWrite::HideMessage(_) => HIDDEN,
-                StoreWrite::PutSettings(_) | StoreWrite::PutDeviceSettings(_) => SETTINGS,
+                StoreWrite::PutSettings(_)
+                | StoreWrite::PutDeviceSettings(_)
+                | StoreWrite::PutRecentEmoji(_) => SETTINGS,
                 StoreWrite::PutSearchSegment(_) | StoreWrite::RemoveSearchSegments(_) => SEARCH,
             };
             if !scope.contains(&name) {
@@ -418,6 +427,14 @@ impl Store for IdbStore {
                         .without_key_type()
                         .primitive()?;
                 }
+                StoreWrite::PutRecentEmoji(emoji) => {
+                    let value = self.seal(RECENT_EMOJI, &emoji)?;
+                    tx.object_store(SETTINGS)?
+                        .put(value)
+                        .with_key(self.recent_emoji_key())
+                        .without_key_type()
+                        .primitive()?;
+                }
                 StoreWrite::PutSearchSegment(segment) => {
                     let value = self.seal(SEARCH, &segment)?;
                     tx.object_store(SEARCH)?
@@ -503,6 +520,12 @@ impl Store for IdbStore {
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, StoreError> {
         let key = self.device_settings_key();
         self.read_one(SETTINGS, key, DEVICE_SETTINGS).await
+    }
+
+    async fn recent_emoji(&self) -> Result<Vec<String>, StoreError> {
+        let key = self.recent_emoji_key();
+        let kept: Option<Vec<String>> = self.read_one(SETTINGS, key, RECENT_EMOJI).await?;
+        Ok(kept.unwrap_or_default())
     }
 
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, StoreError> {

@@ -231,6 +231,8 @@ pub enum Command {
     SetPrivacy(Privacy),
     /// Change this browser's notification settings.
     SetNotifications(Notifications),
+    /// The person chose this emoji in the picker: it goes first among the recent ones.
+    EmojiUsed(String),
     /// Make a group member an admin, or no longer one.
     SetAdmin {
         /// The group.
@@ -443,6 +445,7 @@ mod tests {
                 hide_text: true,
                 offer_declined: false,
             }),
+            Command::EmojiUsed("🎉".to_owned()),
             Command::SetBlocked {
                 user: UserId(3),
                 blocked: true,
@@ -532,6 +535,7 @@ mod tests {
                 }),
                 privacy: Privacy::default(),
                 notifications: Notifications::default(),
+                recent_emoji: vec!["🎉".to_owned()],
                 devices: Some(vec![DeviceRow {
                     session: SessionRef([9; 16]),
                     name: "This browser".to_owned(),

@@ -32,6 +32,8 @@ pub struct View {
     pub privacy: Privacy,
     /// This browser's notification settings (the settings panel, the offer).
     pub notifications: Notifications,
+    /// The emoji this browser chose lately in the picker, most recent first.
+    pub recent_emoji: Vec<String>,
     /// Where the account is signed in, newest use first (the devices screen); `None` until
     /// asked for ([`crate::Command::ListDevices`]).
     pub devices: Option<Vec<DeviceRow>>,

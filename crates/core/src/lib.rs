@@ -41,8 +41,8 @@ pub mod timeline;
 pub mod upload_parts;
 
 pub use engine::{
-    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RequestError,
-    SendError, Step,
+    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RECENT_EMOJI,
+    RequestError, SendError, Step,
 };
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,

@@ -169,6 +169,8 @@ pub enum StoreWrite {
     PutSettings(SettingsRecord),
     /// Replaces this browser's own settings.
     PutDeviceSettings(DeviceSettings),
+    /// Replaces this browser's recently chosen emoji, most recent first.
+    PutRecentEmoji(Vec<String>),
     /// Stores a segment of the local search index.
     PutSearchSegment(SearchSegment),
     /// Deletes segments of the local search index by id (rewritten as one).
@@ -220,6 +222,9 @@ pub trait Store {
     /// This browser's own settings, once any were stored.
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, Self::Error>;
 
+    /// This browser's recently chosen emoji, most recent first (none until any was stored).
+    async fn recent_emoji(&self) -> Result<Vec<String>, Self::Error>;
+
     /// Every segment of the local search index, in no particular order.
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error>;
 
@@ -244,6 +249,7 @@ struct MemoryContents {
     hidden: BTreeSet<HiddenRecord>,
     settings: Option<SettingsRecord>,
     device_settings: Option<DeviceSettings>,
+    recent_emoji: Vec<String>,
     search: BTreeMap<u64, SearchSegment>,
 }
 
@@ -307,6 +313,7 @@ impl Store for MemoryStore {
                 StoreWrite::PutDeviceSettings(settings) => {
                     contents.device_settings = Some(settings);
                 }
+                StoreWrite::PutRecentEmoji(emoji) => contents.recent_emoji = emoji,
                 StoreWrite::PutSearchSegment(segment) => {
                     contents.search.insert(segment.id, segment);
                 }
@@ -380,6 +387,10 @@ impl Store for MemoryStore {
         Ok(self.contents().device_settings)
     }
 
+    async fn recent_emoji(&self) -> Result<Vec<String>, Self::Error> {
+        Ok(self.contents().recent_emoji.clone())
+    }
+
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error> {
         Ok(self.contents().search.values().cloned().collect())
     }
@@ -412,6 +423,8 @@ pub struct StoredState {
     pub settings: Option<SettingsRecord>,
     /// This browser's own settings.
     pub device_settings: Option<DeviceSettings>,
+    /// This browser's recently chosen emoji, most recent first.
+    pub recent_emoji: Vec<String>,
     /// The local search index's segments.
     pub search: Vec<SearchSegment>,
 }
@@ -438,6 +451,7 @@ impl StoredState {
             hidden: store.hidden().await?,
             settings: store.settings().await?,
             device_settings: store.device_settings().await?,
+            recent_emoji: store.recent_emoji().await?,
             search: store.search_segments().await?,
         })
     }

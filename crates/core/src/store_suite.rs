@@ -113,6 +113,7 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert!(ok(store.hidden().await).is_empty());
     assert_eq!(ok(store.settings().await), None);
     assert_eq!(ok(store.device_settings().await), None);
+    assert!(ok(store.recent_emoji().await).is_empty());
     assert!(ok(store.search_segments().await).is_empty());
 }
 
@@ -392,6 +393,18 @@ pub async fn hidden_messages_and_settings_are_kept<S: Store>(store: S) {
     };
     apply(&store, vec![StoreWrite::PutDeviceSettings(device)]).await;
     assert_eq!(ok(store.device_settings().await), Some(device));
+    assert_eq!(ok(store.settings().await), Some(settings.clone()));
+    // The recently chosen emoji too: replaced whole, in their order.
+    let recent = vec!["🎉".to_owned(), "\u{2615}\u{fe0f}".to_owned()];
+    apply(&store, vec![StoreWrite::PutRecentEmoji(recent.clone())]).await;
+    assert_eq!(ok(store.recent_emoji().await), recent);
+    apply(
+        &store,
+        vec![StoreWrite::PutRecentEmoji(vec!["👍".to_owned()])],
+    )
+    .await;
+    assert_eq!(ok(store.recent_emoji().await), ["👍"]);
+    assert_eq!(ok(store.device_settings().await), Some(device));
     assert_eq!(ok(store.settings().await), Some(settings));
 }
 
@@ -543,6 +556,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
                 notify: true,
                 ..DeviceSettings::default()
             }),
+            StoreWrite::PutRecentEmoji(vec!["🎉".to_owned()]),
             StoreWrite::PutSearchSegment(sample_segment(1, "halo")),
         ],
     )

@@ -1,8 +1,9 @@
 //! The composer's emoji picker in real Chromium on the release build: the emoji file is
 //! fetched the first time the picker opens and not before (neither by the page nor by the
 //! service worker's install), then kept by the service worker; an emoji found by name goes
-//! into the message where the caret is, and the other person reads it; and any emoji found
-//! there can be a reaction, through a message's menu.
+//! into the message where the caret is, and the other person reads it; any emoji found there
+//! can be a reaction, through a message's menu; and the picker opens on the emoji chosen
+//! lately, after a reload too.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -127,6 +128,18 @@ async fn an_emoji_found_by_name_is_sent_or_reacted_with_and_its_file_loads_only_
             })
             .await?;
     }
+
+    // The emoji chosen lately come first the next time, after a reload too (sealed in the
+    // store, never sent).
+    alice.reload().await?;
+    alice.open_chat("bob").await?;
+    alice.click("emoji-picker-button").await?;
+    alice
+        .eventually("the emoji chosen lately first", || async {
+            Ok((options(&alice).await? == [COFFEE]).then_some(()))
+        })
+        .await?;
+    alice.click("emoji-picker-button").await?;
 
     // Kept for the next time, offline too.
     alice

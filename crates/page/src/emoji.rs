@@ -1,6 +1,7 @@
 //! The page's side of the emoji picker: fetches the emoji in the language spoken
 //! (`/emoji/<code>.txt`, about 30 KB as served) the first time the picker opens, not before,
-//! and keeps them for the page's life. Provides the views' [`EmojiSource`].
+//! and keeps them for the page's life. Provides the views' [`EmojiSource`], with the emoji this
+//! browser chose lately, which the engine keeps sealed.
 
 use std::sync::Arc;
 
@@ -9,13 +10,17 @@ use leptos::task::spawn_local;
 use merpati_words::EmojiSet;
 
 use crate::own_files;
+use crate::state::AppContext;
 use crate::views::emoji_picker::{EmojiLoad, EmojiSource};
 
-/// The views' emoji source: nothing fetched until a picker asks.
-pub fn source() -> EmojiSource {
+/// The views' emoji source over `app` (the emoji chosen lately are the engine's): nothing
+/// fetched until a picker asks.
+pub fn source(app: AppContext) -> EmojiSource {
     let emoji = RwSignal::new(EmojiLoad::NotAsked);
     EmojiSource {
         emoji: emoji.into(),
+        recent: app.recent_emoji(),
+        used: Callback::new(move |emoji| app.emoji_used(emoji)),
         load: Callback::new(move |()| {
             // Once loaded, or while loading, there is nothing to start; after a failure a new
             // ask tries again.

@@ -72,6 +72,16 @@ impl AppContext {
         self.project(|view| view.notifications)
     }
 
+    /// The emoji this browser chose lately, most recent first.
+    pub fn recent_emoji(self) -> Signal<Vec<String>> {
+        self.project(|view| view.recent_emoji.clone())
+    }
+
+    /// Tells the engine the person chose `emoji` in the picker.
+    pub fn emoji_used(self, emoji: String) {
+        self.send(Command::EmojiUsed(emoji));
+    }
+
     /// Keeps new notification settings for this browser.
     pub fn set_notifications(self, notifications: Notifications) {
         self.send(Command::SetNotifications(notifications));

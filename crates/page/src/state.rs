@@ -201,7 +201,7 @@ pub fn provide_app_context() -> AppContext {
     };
     provide_context(app);
     provide_context(files.actions(app));
-    provide_context(crate::emoji::source());
+    provide_context(crate::emoji::source(app));
 
     // With no database there is no session to wait for: the sign-in form shows at once,
     // while the worker is still loading.

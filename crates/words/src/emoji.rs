@@ -198,6 +198,11 @@ impl EmojiSet {
         self.emoji.is_empty()
     }
 
+    /// The emoji `emoji`, if the file has it.
+    pub fn find(&self, emoji: &str) -> Option<&Emoji> {
+        self.emoji.iter().find(|held| held.emoji == emoji)
+    }
+
     /// The emoji of `group`, in order.
     pub fn in_group(&self, group: EmojiGroup) -> impl Iterator<Item = &Emoji> {
         self.emoji.iter().filter(move |emoji| emoji.group == group)
@@ -246,6 +251,11 @@ mod tests {
             food[0].keywords().collect::<Vec<_>>(),
             ["breakfast", "coffee", "drink", "hot", "tea"]
         );
+        assert_eq!(
+            set.find("🍵").map(|emoji| emoji.name.as_str()),
+            Some("teacup without handle")
+        );
+        assert_eq!(set.find("🍵🍵"), None);
         let flags: Vec<&Emoji> = set.in_group(EmojiGroup::Flags).collect();
         assert_eq!(flags[0].keywords().count(), 0);
         assert_eq!(set.in_group(EmojiGroup::People).count(), 0);

@@ -194,6 +194,7 @@ texts! {
     MessageTooLong = "That message is too long",
     EmojiPicker = "Emoji",
     SearchEmoji = "Search emoji",
+    EmojiRecent = "Recently used",
     EmojiLoading = "Loading emoji…",
     EmojiFailed = "The emoji could not be loaded",
     NoEmojiFound = "No emoji found",

@@ -74,6 +74,7 @@ use search::SearchState;
 use session::{Credentials, Phase};
 
 pub use attachments::AwaitedUpload;
+pub use privacy::RECENT_EMOJI;
 pub use queries::ChatSummary;
 pub use receipts::MemberReceipt;
 pub use requests::{HISTORY_PAGE, RequestError};
@@ -170,6 +171,8 @@ pub struct Engine {
     settings: SettingsRecord,
     /// This browser's own settings (notifications).
     device_settings: DeviceSettings,
+    /// This browser's recently chosen emoji, most recent first.
+    recent_emoji: Vec<String>,
     /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
     on_screen: Option<ChatId>,
     /// Whose presence is followed (the other person of the 1:1 chat on screen).
@@ -242,6 +245,7 @@ impl Engine {
             hidden: BTreeSet::new(),
             settings: SettingsRecord::default(),
             device_settings: DeviceSettings::default(),
+            recent_emoji: Vec::new(),
             on_screen: None,
             watched: None,
             presence: HashMap::new(),

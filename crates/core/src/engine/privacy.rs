@@ -1,4 +1,5 @@
-//! The account's privacy settings and whom it blocks, and this browser's own settings.
+//! The account's privacy settings and whom it blocks, and this browser's own settings and
+//! recently chosen emoji.
 //!
 //! The settings (share read receipts, share presence) are the person's: remembered here
 //! (sealed in the store like everything else), sent after every `Welcome` and whenever they
@@ -11,11 +12,15 @@
 //! is kept so that, even offline, a 1:1 chat with a blocked person refuses sending with
 //! words, and blocked people's typing and presence are not shown.
 
+use merpati_protocol::content::MAX_REACTION_BYTES;
 use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
 
 use super::{Engine, Event, RequestError};
 use crate::store::{DeviceSettings, PrivacySettings, StoreWrite};
 use crate::timeline::Person;
+
+/// How many recently chosen emoji a browser keeps: about three rows of the picker.
+pub const RECENT_EMOJI: usize = 24;
 
 impl Engine {
     /// Changes the privacy settings: remembered, and told to the server now if connected
@@ -51,6 +56,33 @@ impl Engine {
     /// This browser's own settings.
     pub fn device_settings(&self) -> DeviceSettings {
         self.device_settings
+    }
+
+    /// Notes that the person chose `emoji` in the emoji picker: it goes first among the
+    /// recent ones (remembered, sealed, never sent), at most [`RECENT_EMOJI`] of them. What
+    /// could not be a reaction is no emoji the picker offers, and is ignored.
+    pub fn emoji_used(&mut self, emoji: &str) {
+        if emoji.is_empty() || emoji.len() > MAX_REACTION_BYTES {
+            return;
+        }
+        if self
+            .recent_emoji
+            .first()
+            .is_some_and(|first| first == emoji)
+        {
+            return;
+        }
+        self.recent_emoji.retain(|kept| kept != emoji);
+        self.recent_emoji.insert(0, emoji.to_owned());
+        self.recent_emoji.truncate(RECENT_EMOJI);
+        self.writes
+            .push(StoreWrite::PutRecentEmoji(self.recent_emoji.clone()));
+        self.views_changed = true;
+    }
+
+    /// This browser's recently chosen emoji, most recent first.
+    pub fn recent_emoji(&self) -> &[String] {
+        &self.recent_emoji
     }
 
     /// Blocks or unblocks a person. [`Event::RequestDone`] follows with the new block list.

@@ -85,6 +85,7 @@ impl Engine {
             hidden,
             settings,
             device_settings,
+            recent_emoji,
             search,
         } = stored;
         self.search = super::SearchState::restore(search);
@@ -117,6 +118,7 @@ impl Engine {
         );
         self.settings = settings.unwrap_or_default();
         self.device_settings = device_settings.unwrap_or_default();
+        self.recent_emoji = recent_emoji;
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
@@ -364,6 +366,7 @@ impl Engine {
             self.hidden.clear();
             self.settings = SettingsRecord::default();
             self.device_settings = DeviceSettings::default();
+            self.recent_emoji.clear();
             self.names.clear();
             self.watched = None;
         }

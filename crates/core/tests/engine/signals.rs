@@ -3,8 +3,8 @@
 //! (sent after every sign-in and when changed, remembered) and blocking.
 
 use merpati_core::{
-    ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings, SendError, Store,
-    StoreWrite, StoredState,
+    ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings, RECENT_EMOJI,
+    SendError, Store, StoreWrite, StoredState,
 };
 use merpati_protocol::{
     ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
@@ -345,4 +345,55 @@ fn this_browsers_notification_settings_are_kept_sealed_and_never_sent() {
         ..StoredState::default()
     });
     assert_eq!(reloaded.device_settings(), chosen);
+}
+
+#[test]
+fn the_emoji_chosen_lately_come_first_once_each_at_most_a_few_and_stay_across_a_reload() {
+    let mut engine = online_alice();
+    assert!(engine.recent_emoji().is_empty());
+    for emoji in ["🎉", "👍", "🎉"] {
+        engine.emoji_used(emoji);
+    }
+    assert_eq!(
+        engine.recent_emoji(),
+        ["🎉", "👍"],
+        "most recent first, once each"
+    );
+    let step = engine.take_step();
+    assert!(step.views_changed);
+    assert!(step.frames.is_empty(), "the server learns nothing of them");
+    assert_eq!(
+        step.writes.last(),
+        Some(&StoreWrite::PutRecentEmoji(vec![
+            "🎉".to_owned(),
+            "👍".to_owned()
+        ]))
+    );
+    engine.emoji_used("🎉");
+    assert!(
+        engine.take_step().is_empty(),
+        "already first: nothing to do"
+    );
+    // Nothing that could not be a reaction: no picker offers it.
+    engine.emoji_used("");
+    engine.emoji_used(&"x".repeat(merpati_protocol::content::MAX_REACTION_BYTES + 1));
+    assert!(engine.take_step().is_empty());
+    assert_eq!(engine.recent_emoji(), ["🎉", "👍"]);
+    // At most RECENT_EMOJI, the oldest dropped.
+    let many: Vec<String> = (0..RECENT_EMOJI + 3).map(|n| format!("e{n}")).collect();
+    for emoji in &many {
+        engine.emoji_used(emoji);
+    }
+    assert_eq!(engine.recent_emoji().len(), RECENT_EMOJI);
+    assert_eq!(engine.recent_emoji()[0], many[many.len() - 1]);
+    assert!(!engine.recent_emoji().contains(&"🎉".to_owned()));
+
+    let kept = engine.recent_emoji().to_vec();
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        recent_emoji: kept.clone(),
+        ..StoredState::default()
+    });
+    assert_eq!(reloaded.recent_emoji(), kept);
 }

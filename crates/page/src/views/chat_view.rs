@@ -348,8 +348,7 @@ pub fn ChatView(
                         <Show when=move || reacting_to.with(Option::is_some)>
                             <div class="reaction-picker">
                                 <EmojiPicker
-                                    emoji=source.emoji
-                                    on_retry=source.load
+                                    source
                                     on_pick=Callback::new(move |emoji: String| {
                                         if let Some(target) = reacting_to.get_untracked() {
                                             local_error.set(

@@ -179,8 +179,7 @@ pub fn Composer(
             let picker = view! {
                 <Show when=move || picker_open.get()>
                     <EmojiPicker
-                        emoji=source.emoji
-                        on_retry=source.load
+                        source
                         on_pick=Callback::new(insert)
                         on_close=Callback::new(move |()| close())
                     />

@@ -1,5 +1,6 @@
-//! The emoji picker beside the composer: the emoji of one group at a time, or those a search
-//! finds by name, each a button that puts it into the message being written.
+//! The emoji picker beside the composer: the emoji chosen lately, the emoji of one group at a
+//! time, or those a search finds by name, each a button that puts it into the message being
+//! written.
 //!
 //! The emoji are not part of the page's download: the app fetches them the first time a
 //! picker opens ([`EmojiSource`], `crate::emoji`), and the picker shows that they are loading,
@@ -38,14 +39,18 @@ pub enum EmojiLoad {
 }
 
 /// The emoji the picker offers, provided by the app (without it the composer offers no
-/// picker): what has been loaded, and a call that starts loading them if they are not here
-/// or failed before.
+/// picker): what has been loaded, a call that starts loading them if they are not here or
+/// failed before, and the ones this browser chose lately.
 #[derive(Debug, Clone, Copy)]
 pub struct EmojiSource {
     /// Where the emoji are.
     pub emoji: Signal<EmojiLoad>,
     /// Fetch them if they are not here or not on their way.
     pub load: Callback<()>,
+    /// The emoji chosen lately, most recent first (kept sealed by the engine).
+    pub recent: Signal<Vec<String>>,
+    /// An emoji was chosen: it goes first among the recent ones.
+    pub used: Callback<String>,
 }
 
 /// The emoji on a group's button.
@@ -63,21 +68,30 @@ fn group_icon(group: EmojiGroup) -> &'static str {
     }
 }
 
-/// The picker. `on_pick` gets the emoji chosen; the picker stays open for more.
+/// The picker. It opens on the emoji chosen lately, if there are any; `on_pick` gets the
+/// emoji chosen, and the picker stays open for more.
 #[component]
 pub fn EmojiPicker(
-    /// Where the emoji are.
-    #[prop(into)]
-    emoji: Signal<EmojiLoad>,
-    /// Try loading them again.
-    on_retry: Callback<()>,
+    /// The emoji, and those chosen lately.
+    source: EmojiSource,
     /// An emoji was chosen.
     on_pick: Callback<String>,
     /// Close the picker.
     on_close: Callback<()>,
 ) -> impl IntoView {
+    let EmojiSource {
+        emoji,
+        load: on_retry,
+        recent,
+        used,
+    } = source;
     let query = RwSignal::new(String::new());
-    let group = RwSignal::new(EmojiGroup::Smileys);
+    // The group shown; `None` for the emoji chosen lately.
+    let group = RwSignal::new(if recent.with_untracked(Vec::is_empty) {
+        Some(EmojiGroup::Smileys)
+    } else {
+        None
+    });
     let searching = move || query.with(|query| !query.trim().is_empty());
     let search = NodeRef::<Input>::new();
     let grid = NodeRef::<Div>::new();
@@ -104,19 +118,32 @@ pub fn EmojiPicker(
     });
     // What the grid shows: (emoji, name).
     let shown = Memo::new(move |_| -> Vec<(String, String)> {
-        emoji.with(|load| match load {
-            EmojiLoad::Ready(set) => query.with(|query| {
-                let pair = |emoji: &merpati_words::Emoji| (emoji.emoji.clone(), emoji.name.clone());
-                if query.trim().is_empty() {
-                    set.in_group(group.get()).map(pair).collect()
-                } else {
+        emoji.with(|load| {
+            let EmojiLoad::Ready(set) = load else {
+                return Vec::new();
+            };
+            let pair = |emoji: &merpati_words::Emoji| (emoji.emoji.clone(), emoji.name.clone());
+            query.with(|query| {
+                if !query.trim().is_empty() {
                     set.search(query, MOST_FOUND)
                         .into_iter()
                         .map(pair)
                         .collect()
+                } else if let Some(group) = group.get() {
+                    set.in_group(group).map(pair).collect()
+                } else {
+                    // Named as the file names them (every language's file has the same emoji).
+                    recent.with(|recent| {
+                        recent
+                            .iter()
+                            .map(|glyph| {
+                                set.find(glyph)
+                                    .map_or_else(|| (glyph.clone(), glyph.clone()), pair)
+                            })
+                            .collect()
+                    })
                 }
-            }),
-            _ => Vec::new(),
+            })
         })
     });
     let status = move || match emoji.get() {
@@ -153,10 +180,10 @@ pub fn EmojiPicker(
                     data-group=each.code()
                     aria-label=t(each.label())
                     title=t(each.label())
-                    aria-pressed=move || (!searching() && group.get() == each).to_string()
+                    aria-pressed=move || (!searching() && group.get() == Some(each)).to_string()
                     on:click=move |_| {
                         query.set(String::new());
-                        group.set(each);
+                        group.set(Some(each));
                     }
                 >
                     {group_icon(each)}
@@ -164,6 +191,26 @@ pub fn EmojiPicker(
             }
         })
         .collect_view();
+    let recent_group = move || {
+        recent.with(|recent| !recent.is_empty()).then(|| {
+            view! {
+                <button
+                    type="button"
+                    data-testid="emoji-picker-group"
+                    data-group="recent"
+                    aria-label=t(Text::EmojiRecent)
+                    title=t(Text::EmojiRecent)
+                    aria-pressed=move || (!searching() && group.get().is_none()).to_string()
+                    on:click=move |_| {
+                        query.set(String::new());
+                        group.set(None);
+                    }
+                >
+                    "🕘"
+                </button>
+            }
+        })
+    };
     view! {
         <div
             class="emoji-picker"
@@ -196,14 +243,18 @@ pub fn EmojiPicker(
                     }
                 }
             />
-            <div class="emoji-groups">{groups}</div>
+            <div class="emoji-groups">{recent_group} {groups}</div>
             {status}
             // One listener for every emoji (they are hundreds): the button clicked says which.
             <div
                 class="emoji-grid"
                 role="group"
                 aria-label=move || {
-                    if searching() { t(Text::SearchEmoji) } else { t(group.get().label()) }
+                    match (searching(), group.get()) {
+                        (true, _) => t(Text::SearchEmoji),
+                        (false, Some(group)) => t(group.label()),
+                        (false, None) => t(Text::EmojiRecent),
+                    }
                 }
                 node_ref=grid
                 on:keydown=move |ev| {
@@ -229,6 +280,7 @@ pub fn EmojiPicker(
                         .and_then(|target| target.closest("[data-emoji]").ok().flatten())
                         .and_then(|button| button.get_attribute("data-emoji"));
                     if let Some(chosen) = chosen {
+                        used.run(chosen.clone());
                         on_pick.run(chosen);
                     }
                 }
