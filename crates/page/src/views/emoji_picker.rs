@@ -170,47 +170,39 @@ pub fn EmojiPicker(
         .into_any(),
         EmojiLoad::Ready(_) => ().into_any(),
     };
+    // A group's button; `None` is the emoji chosen lately.
+    let group_button = move |each: Option<EmojiGroup>| {
+        let (code, label, icon) = match each {
+            Some(each) => (each.code(), t(each.label()), group_icon(each)),
+            None => ("recent", t(Text::EmojiRecent), "🕘"),
+        };
+        view! {
+            <button
+                type="button"
+                data-testid="emoji-picker-group"
+                data-group=code
+                aria-label=label.clone()
+                title=label
+                aria-pressed=move || (!searching() && group.get() == each).to_string()
+                on:click=move |_| {
+                    query.set(String::new());
+                    group.set(each);
+                }
+            >
+                {icon}
+            </button>
+        }
+    };
+    // The emoji chosen lately have a button once there are any.
+    let recent_group = move || {
+        recent
+            .with(|recent| !recent.is_empty())
+            .then(|| group_button(None))
+    };
     let groups = EmojiGroup::ALL
         .into_iter()
-        .map(|each| {
-            view! {
-                <button
-                    type="button"
-                    data-testid="emoji-picker-group"
-                    data-group=each.code()
-                    aria-label=t(each.label())
-                    title=t(each.label())
-                    aria-pressed=move || (!searching() && group.get() == Some(each)).to_string()
-                    on:click=move |_| {
-                        query.set(String::new());
-                        group.set(Some(each));
-                    }
-                >
-                    {group_icon(each)}
-                </button>
-            }
-        })
+        .map(|each| group_button(Some(each)))
         .collect_view();
-    let recent_group = move || {
-        recent.with(|recent| !recent.is_empty()).then(|| {
-            view! {
-                <button
-                    type="button"
-                    data-testid="emoji-picker-group"
-                    data-group="recent"
-                    aria-label=t(Text::EmojiRecent)
-                    title=t(Text::EmojiRecent)
-                    aria-pressed=move || (!searching() && group.get().is_none()).to_string()
-                    on:click=move |_| {
-                        query.set(String::new());
-                        group.set(None);
-                    }
-                >
-                    "🕘"
-                </button>
-            }
-        })
-    };
     view! {
         <div
             class="emoji-picker"
