@@ -219,10 +219,13 @@ pub fn MessageMenu(
             }
         }
     };
+    // Every emoji after the quick ones, where the app offers the picker: the menu closes and
+    // the picker opens.
+    let more_emoji = use_context::<EmojiSource>().is_some();
     let emoji = {
         let id = id.clone();
         move || {
-            REACTION_EMOJI
+            let quick = REACTION_EMOJI
                 .iter()
                 .map(|emoji| {
                     let id = id.clone();
@@ -245,18 +248,10 @@ pub fn MessageMenu(
                         </button>
                     }
                 })
-                .collect_view()
-        }
-    };
-    // Every emoji, where the app offers the picker: the menu closes and the picker opens.
-    let more_emoji = use_context::<EmojiSource>().is_some();
-    let emoji = {
-        let id = id.clone();
-        move || {
+                .collect_view();
             let id = id.clone();
-            view! {
-                {emoji()}
-                {more_emoji.then(|| view! {
+            let more = more_emoji.then(|| {
+                view! {
                     <button
                         type="button"
                         role="menuitem"
@@ -268,8 +263,9 @@ pub fn MessageMenu(
                     >
                         "+"
                     </button>
-                })}
-            }
+                }
+            });
+            view! { {quick} {more} }
         }
     };
     let targets = move || {
