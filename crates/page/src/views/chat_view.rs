@@ -458,30 +458,21 @@ fn file_drop_listener(
 
 /// Gives the focus to the message `id` (hex) in `section`, if it is on screen.
 fn focus_message(section: NodeRef<Section>, id: &str) {
-    let message = section.get_untracked().and_then(|section| {
-        section
-            .query_selector(&format!("[data-msg-id=\"{id}\"]"))
-            .ok()
-            .flatten()
-    });
-    if let Some(message) =
-        message.and_then(|message| message.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        // Focusing cannot fail in a way the person could act on.
-        let _ = message.focus();
-    }
+    focus_in(section, &format!("[data-msg-id=\"{id}\"]"));
 }
 
 /// Puts the focus in the chat's message box (a reply or edit was chosen from a menu).
 fn focus_composer(section: NodeRef<Section>) {
-    let input = section.get_untracked().and_then(|section| {
-        section
-            .query_selector("[data-testid=composer-input]")
-            .ok()
-            .flatten()
-    });
-    if let Some(input) = input.and_then(|input| input.dyn_into::<web_sys::HtmlElement>().ok()) {
+    focus_in(section, "[data-testid=composer-input]");
+}
+
+/// Gives the focus to the first element in `section` that `selector` finds, if any.
+fn focus_in(section: NodeRef<Section>, selector: &str) {
+    let found = section
+        .get_untracked()
+        .and_then(|section| section.query_selector(selector).ok().flatten());
+    if let Some(element) = found.and_then(|found| found.dyn_into::<web_sys::HtmlElement>().ok()) {
         // Focusing cannot fail in a way the person could act on.
-        let _ = input.focus();
+        let _ = element.focus();
     }
 }
