@@ -1,0 +1,20 @@
+//! The presentational components, mounted alone in Chromium and driven like a person would.
+//! One module per component or concern; the real engine the chat view is driven by lives in
+//! `engine`.
+
+use wasm_bindgen_test::wasm_bindgen_test_configure;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "../support/dom.rs"]
+mod dom;
+#[path = "../support/rows.rs"]
+mod rows;
+
+mod chat_list;
+mod composer;
+mod connection_status;
+mod encryption;
+mod engine;
+mod membership;
+mod message_list;

@@ -1,0 +1,194 @@
+//! What the message menu's items do: the actions they report, the composer's reply and edit,
+//! and a refused action's words.
+
+use leptos::prelude::*;
+use merpati_page::views::chat_view::MessageAction;
+use merpati_protocol::ChatId;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat, recorded};
+use crate::page::{
+    composer, find, find_all, find_in, focused_testid, key, message, mouse, text, type_into, until,
+};
+
+#[wasm_bindgen_test]
+async fn deleting_reacting_and_forwarding_report_the_action_and_close_the_menu() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let own = message(&chat.root, OWN_ID);
+    let open = || async {
+        mouse(&own, "contextmenu");
+        leptos::task::tick().await;
+    };
+    open().await;
+    find(&own, "message-delete").click();
+    leptos::task::tick().await;
+    assert!(!menu_open(&chat.root));
+
+    open().await;
+    find(&own, "message-delete-mine").click();
+    leptos::task::tick().await;
+
+    open().await;
+    find(&own, "message-react").click();
+    leptos::task::tick().await;
+    let emoji = find_all(&own, "emoji-option");
+    assert_eq!(emoji.len(), 6);
+    assert_eq!(focused_testid().as_deref(), Some("emoji-option"));
+    let heart = emoji
+        .iter()
+        .find(|option| option.get_attribute("data-emoji").as_deref() == Some("❤️"))
+        .expect("a heart");
+    heart.click();
+    leptos::task::tick().await;
+    assert!(!menu_open(&chat.root));
+
+    open().await;
+    find(&own, "message-forward").click();
+    leptos::task::tick().await;
+    let targets = find_all(&own, "forward-target");
+    assert_eq!(targets.len(), 1);
+    assert_eq!(
+        targets[0].get_attribute("data-chat-id").as_deref(),
+        Some("8")
+    );
+    assert_eq!(text(&targets[0]), "Keluarga");
+    targets[0].click();
+    leptos::task::tick().await;
+
+    assert_eq!(
+        recorded(&chat.actions),
+        [
+            MessageAction::DeleteForEveryone(OWN_ID.to_owned()),
+            MessageAction::DeleteForMe(OWN_ID.to_owned()),
+            MessageAction::React {
+                target: OWN_ID.to_owned(),
+                emoji: "❤️".to_owned()
+            },
+            MessageAction::Forward {
+                target: OWN_ID.to_owned(),
+                to: ChatId(8)
+            },
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_reply_shows_what_it_answers_in_the_composer_and_sends_a_reply() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    assert_eq!(
+        input.value(),
+        "belum selesai",
+        "the composer starts from the draft"
+    );
+    let other = message(&chat.root, OTHER_ID);
+    mouse(&other, "contextmenu");
+    leptos::task::tick().await;
+    find(&other, "message-reply").click();
+    leptos::task::tick().await;
+    let banner = find(&chat.root, "composer-reply");
+    assert!(text(&banner).contains("budi"), "{}", text(&banner));
+    assert!(text(&banner).contains("kapan datang?"));
+    assert_eq!(focused_testid().as_deref(), Some("composer-input"));
+
+    find(&chat.root, "composer-reply-cancel").click();
+    leptos::task::tick().await;
+    assert!(find_in(&chat.root, "composer-reply").is_none());
+
+    mouse(&other, "contextmenu");
+    leptos::task::tick().await;
+    find(&other, "message-reply").click();
+    leptos::task::tick().await;
+    type_into(&input, "besok pagi");
+    leptos::task::tick().await;
+    find(&chat.root, "composer-send").click();
+    leptos::task::tick().await;
+    assert_eq!(
+        recorded(&chat.actions),
+        [MessageAction::Reply {
+            target: OTHER_ID.to_owned(),
+            text: "besok pagi".to_owned()
+        }]
+    );
+    assert!(find_in(&chat.root, "composer-reply").is_none());
+    assert_eq!(input.value(), "");
+    assert_eq!(
+        recorded(&chat.typed),
+        ["besok pagi"],
+        "keystrokes are reported"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_edit_puts_the_text_in_the_composer_and_sends_the_new_text() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let own = message(&chat.root, OWN_ID);
+    mouse(&own, "contextmenu");
+    leptos::task::tick().await;
+    find(&own, "message-edit").click();
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    find(&chat.root, "composer-editing");
+    until("the message's text in the composer", 2_000.0, || {
+        input.value() == "sampai jumpa"
+    })
+    .await;
+    type_into(&input, "sampai besok");
+    leptos::task::tick().await;
+    assert!(
+        recorded(&chat.typed).is_empty(),
+        "an edit's text is not the chat's draft"
+    );
+    find(&chat.root, "composer-send").click();
+    leptos::task::tick().await;
+    assert_eq!(
+        recorded(&chat.actions),
+        [MessageAction::Edit {
+            target: OWN_ID.to_owned(),
+            text: "sampai besok".to_owned()
+        }]
+    );
+    assert!(find_in(&chat.root, "composer-editing").is_none());
+
+    mouse(&own, "contextmenu");
+    leptos::task::tick().await;
+    find(&own, "message-edit").click();
+    leptos::task::tick().await;
+    key(&input, "Escape", false);
+    leptos::task::tick().await;
+    assert!(
+        find_in(&chat.root, "composer-editing").is_none(),
+        "Escape cancels"
+    );
+    assert_eq!(input.value(), "");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_action_shows_its_words_in_the_composer() {
+    let chat = mounted_chat(Err("That message is not here any more".to_owned()));
+    leptos::task::tick().await;
+    let own = message(&chat.root, OWN_ID);
+    mouse(&own, "contextmenu");
+    leptos::task::tick().await;
+    find(&own, "message-delete").click();
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&find(&chat.root, "composer-error")),
+        "That message is not here any more"
+    );
+
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    assert!(find_in(&chat.root, "composer-error").is_none());
+    chat.action_error.set(Some(
+        "You can only edit or delete your own messages".to_owned(),
+    ));
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&find(&chat.root, "composer-error")),
+        "You can only edit or delete your own messages"
+    );
+}
