@@ -32,7 +32,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use catalogue::{Catalogue, CatalogueError};
-pub use emoji::{Emoji, EmojiFileError, EmojiGroup, EmojiSet};
+pub use emoji::{Emoji, EmojiFileError, EmojiGroup, EmojiSet, SkinTone};
 pub use english::{Count, Text};
 pub use language::{Language, PluralForm};
 
