@@ -63,6 +63,7 @@ pub fn view_of(
             offer_declined: device.notify_offer_declined,
         },
         recent_emoji: engine.recent_emoji().to_vec(),
+        skin_tone: engine.skin_tone().index(),
         privacy: Privacy {
             share_read_receipts: privacy.share_read_receipts,
             share_presence: privacy.share_presence,

@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
 use merpati_core::{DeviceSettings, Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
-use merpati_words::{Catalogue, Language, refusals};
+use merpati_words::{Catalogue, Language, SkinTone, refusals};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -269,6 +269,9 @@ impl EngineWorker {
                 });
             }),
             Command::EmojiUsed(emoji) => client.act(|engine| engine.emoji_used(&emoji)),
+            Command::SetSkinTone(tone) => {
+                client.act(|engine| engine.set_skin_tone(SkinTone::from_index(tone)));
+            }
             Command::SetAdmin { chat, user, admin } => {
                 let made = client.act(|engine| engine.set_admin(chat, user, admin));
                 self.request_made(made.map(|_| ()));

@@ -58,6 +58,7 @@ use merpati_core::{
     OutboxRecord, SettingsRecord, Store, StoreWrite,
 };
 use merpati_protocol::{ChatId, ClientMsgId, Seq};
+use merpati_words::SkinTone;
 use wasm_bindgen::{JsCast, JsValue};
 
 mod pages;
@@ -75,6 +76,10 @@ const DEVICE_SETTINGS: &str = "settings/device";
 
 /// The context this browser's recently chosen emoji are sealed under, in the `settings` store.
 const RECENT_EMOJI: &str = "settings/recent-emoji";
+
+/// The context this browser's emoji skin tone is sealed under (its place in `SkinTone::ALL`),
+/// in the `settings` store.
+const SKIN_TONE: &str = "settings/skin-tone";
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +237,10 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"recent-emoji"))
     }
 
+    fn skin_tone_key(&self) -> String {
+        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"skin-tone"))
+    }
+
     fn hidden_key(&self, hidden: &HiddenRecord) -> String {
         let mut name = [0u8; 24];
         name[..8].copy_from_slice(&hidden.chat_id.0.to_be_bytes());
@@ -328,7 +337,8 @@ impl Store for IdbStore {
                 StoreWrite::HideMessage(_) => HIDDEN,
                 StoreWrite::PutSettings(_)
                 | StoreWrite::PutDeviceSettings(_)
-                | StoreWrite::PutRecentEmoji(_) => SETTINGS,
+                | StoreWrite::PutRecentEmoji(_)
+                | StoreWrite::PutSkinTone(_) => SETTINGS,
                 StoreWrite::PutSearchSegment(_) | StoreWrite::RemoveSearchSegments(_) => SEARCH,
             };
             if !scope.contains(&name) {
@@ -435,6 +445,14 @@ impl Store for IdbStore {
                         .without_key_type()
                         .primitive()?;
                 }
+                StoreWrite::PutSkinTone(tone) => {
+                    let value = self.seal(SKIN_TONE, &tone.index())?;
+                    tx.object_store(SETTINGS)?
+                        .put(value)
+                        .with_key(self.skin_tone_key())
+                        .without_key_type()
+                        .primitive()?;
+                }
                 StoreWrite::PutSearchSegment(segment) => {
                     let value = self.seal(SEARCH, &segment)?;
                     tx.object_store(SEARCH)?
@@ -526,6 +544,12 @@ impl Store for IdbStore {
         let key = self.recent_emoji_key();
         let kept: Option<Vec<String>> = self.read_one(SETTINGS, key, RECENT_EMOJI).await?;
         Ok(kept.unwrap_or_default())
+    }
+
+    async fn skin_tone(&self) -> Result<SkinTone, StoreError> {
+        let key = self.skin_tone_key();
+        let kept: Option<u8> = self.read_one(SETTINGS, key, SKIN_TONE).await?;
+        Ok(kept.map(SkinTone::from_index).unwrap_or_default())
     }
 
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, StoreError> {

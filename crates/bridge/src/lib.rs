@@ -233,6 +233,8 @@ pub enum Command {
     SetNotifications(Notifications),
     /// The person chose this emoji in the picker: it goes first among the recent ones.
     EmojiUsed(String),
+    /// The person chose the skin tone the picker shows: its place in `merpati_words::SkinTone::ALL`.
+    SetSkinTone(u8),
     /// Make a group member an admin, or no longer one.
     SetAdmin {
         /// The group.
@@ -446,6 +448,7 @@ mod tests {
                 offer_declined: false,
             }),
             Command::EmojiUsed("🎉".to_owned()),
+            Command::SetSkinTone(3),
             Command::SetBlocked {
                 user: UserId(3),
                 blocked: true,
@@ -536,6 +539,7 @@ mod tests {
                 privacy: Privacy::default(),
                 notifications: Notifications::default(),
                 recent_emoji: vec!["🎉".to_owned()],
+                skin_tone: 4,
                 devices: Some(vec![DeviceRow {
                     session: SessionRef([9; 16]),
                     name: "This browser".to_owned(),

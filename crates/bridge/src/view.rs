@@ -34,6 +34,8 @@ pub struct View {
     pub notifications: Notifications,
     /// The emoji this browser chose lately in the picker, most recent first.
     pub recent_emoji: Vec<String>,
+    /// The skin tone this browser's picker shows: its place in `merpati_words::SkinTone::ALL`.
+    pub skin_tone: u8,
     /// Where the account is signed in, newest use first (the devices screen); `None` until
     /// asked for ([`crate::Command::ListDevices`]).
     pub devices: Option<Vec<DeviceRow>>,

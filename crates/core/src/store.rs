@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId};
+use merpati_words::SkinTone;
 use serde::{Deserialize, Serialize};
 
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
@@ -171,6 +172,8 @@ pub enum StoreWrite {
     PutDeviceSettings(DeviceSettings),
     /// Replaces this browser's recently chosen emoji, most recent first.
     PutRecentEmoji(Vec<String>),
+    /// Replaces the skin tone this browser's emoji picker shows.
+    PutSkinTone(SkinTone),
     /// Stores a segment of the local search index.
     PutSearchSegment(SearchSegment),
     /// Deletes segments of the local search index by id (rewritten as one).
@@ -225,6 +228,9 @@ pub trait Store {
     /// This browser's recently chosen emoji, most recent first (none until any was stored).
     async fn recent_emoji(&self) -> Result<Vec<String>, Self::Error>;
 
+    /// The skin tone this browser's emoji picker shows (the default until one was stored).
+    async fn skin_tone(&self) -> Result<SkinTone, Self::Error>;
+
     /// Every segment of the local search index, in no particular order.
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error>;
 
@@ -250,6 +256,7 @@ struct MemoryContents {
     settings: Option<SettingsRecord>,
     device_settings: Option<DeviceSettings>,
     recent_emoji: Vec<String>,
+    skin_tone: SkinTone,
     search: BTreeMap<u64, SearchSegment>,
 }
 
@@ -314,6 +321,7 @@ impl Store for MemoryStore {
                     contents.device_settings = Some(settings);
                 }
                 StoreWrite::PutRecentEmoji(emoji) => contents.recent_emoji = emoji,
+                StoreWrite::PutSkinTone(tone) => contents.skin_tone = tone,
                 StoreWrite::PutSearchSegment(segment) => {
                     contents.search.insert(segment.id, segment);
                 }
@@ -391,6 +399,10 @@ impl Store for MemoryStore {
         Ok(self.contents().recent_emoji.clone())
     }
 
+    async fn skin_tone(&self) -> Result<SkinTone, Self::Error> {
+        Ok(self.contents().skin_tone)
+    }
+
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error> {
         Ok(self.contents().search.values().cloned().collect())
     }
@@ -425,6 +437,8 @@ pub struct StoredState {
     pub device_settings: Option<DeviceSettings>,
     /// This browser's recently chosen emoji, most recent first.
     pub recent_emoji: Vec<String>,
+    /// The skin tone this browser's emoji picker shows.
+    pub skin_tone: SkinTone,
     /// The local search index's segments.
     pub search: Vec<SearchSegment>,
 }
@@ -452,6 +466,7 @@ impl StoredState {
             settings: store.settings().await?,
             device_settings: store.device_settings().await?,
             recent_emoji: store.recent_emoji().await?,
+            skin_tone: store.skin_tone().await?,
             search: store.search_segments().await?,
         })
     }

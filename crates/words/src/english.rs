@@ -207,6 +207,13 @@ texts! {
     EmojiObjects = "Objects",
     EmojiSymbols = "Symbols",
     EmojiFlags = "Flags",
+    SkinTone = "Skin tone",
+    SkinToneDefault = "Default skin tone",
+    SkinToneLight = "Light skin tone",
+    SkinToneMediumLight = "Medium-light skin tone",
+    SkinToneMedium = "Medium skin tone",
+    SkinToneMediumDark = "Medium-dark skin tone",
+    SkinToneDark = "Dark skin tone",
 
     // A message.
     You = "You",

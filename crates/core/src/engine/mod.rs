@@ -173,6 +173,8 @@ pub struct Engine {
     device_settings: DeviceSettings,
     /// This browser's recently chosen emoji, most recent first.
     recent_emoji: Vec<String>,
+    /// The skin tone this browser's emoji picker shows.
+    skin_tone: merpati_words::SkinTone,
     /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
     on_screen: Option<ChatId>,
     /// Whose presence is followed (the other person of the 1:1 chat on screen).
@@ -246,6 +248,7 @@ impl Engine {
             settings: SettingsRecord::default(),
             device_settings: DeviceSettings::default(),
             recent_emoji: Vec::new(),
+            skin_tone: merpati_words::SkinTone::Default,
             on_screen: None,
             watched: None,
             presence: HashMap::new(),

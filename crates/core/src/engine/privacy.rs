@@ -1,5 +1,5 @@
-//! The account's privacy settings and whom it blocks, and this browser's own settings and
-//! recently chosen emoji.
+//! The account's privacy settings and whom it blocks, and this browser's own settings,
+//! recently chosen emoji and skin tone.
 //!
 //! The settings (share read receipts, share presence) are the person's: remembered here
 //! (sealed in the store like everything else), sent after every `Welcome` and whenever they
@@ -14,6 +14,7 @@
 
 use merpati_protocol::content::MAX_REACTION_BYTES;
 use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
+use merpati_words::SkinTone;
 
 use super::{Engine, Event, RequestError};
 use crate::store::{DeviceSettings, PrivacySettings, StoreWrite};
@@ -83,6 +84,22 @@ impl Engine {
     /// This browser's recently chosen emoji, most recent first.
     pub fn recent_emoji(&self) -> &[String] {
         &self.recent_emoji
+    }
+
+    /// Chooses the skin tone the emoji picker shows people and hands in, in this browser
+    /// (remembered, sealed, never sent).
+    pub fn set_skin_tone(&mut self, tone: SkinTone) {
+        if tone == self.skin_tone {
+            return;
+        }
+        self.skin_tone = tone;
+        self.writes.push(StoreWrite::PutSkinTone(tone));
+        self.views_changed = true;
+    }
+
+    /// The skin tone this browser's emoji picker shows.
+    pub fn skin_tone(&self) -> SkinTone {
+        self.skin_tone
     }
 
     /// Blocks or unblocks a person. [`Event::RequestDone`] follows with the new block list.

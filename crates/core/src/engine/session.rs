@@ -86,6 +86,7 @@ impl Engine {
             settings,
             device_settings,
             recent_emoji,
+            skin_tone,
             search,
         } = stored;
         self.search = super::SearchState::restore(search);
@@ -119,6 +120,7 @@ impl Engine {
         self.settings = settings.unwrap_or_default();
         self.device_settings = device_settings.unwrap_or_default();
         self.recent_emoji = recent_emoji;
+        self.skin_tone = skin_tone;
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
@@ -367,6 +369,7 @@ impl Engine {
             self.settings = SettingsRecord::default();
             self.device_settings = DeviceSettings::default();
             self.recent_emoji.clear();
+            self.skin_tone = merpati_words::SkinTone::Default;
             self.names.clear();
             self.watched = None;
         }

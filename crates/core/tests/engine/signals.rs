@@ -10,6 +10,7 @@ use merpati_protocol::{
     ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
     Username,
 };
+use merpati_words::SkinTone;
 
 use crate::support::alice::{
     BOB, CHAT, chat_info, message, online_alice, reconnect, stored_account, take_frames,
@@ -396,4 +397,25 @@ fn the_emoji_chosen_lately_come_first_once_each_at_most_a_few_and_stay_across_a_
         ..StoredState::default()
     });
     assert_eq!(reloaded.recent_emoji(), kept);
+}
+
+#[test]
+fn the_skin_tone_chosen_is_kept_sealed_never_sent_and_stays_across_a_reload() {
+    let mut engine = online_alice();
+    assert_eq!(engine.skin_tone(), SkinTone::Default);
+    engine.set_skin_tone(SkinTone::Medium);
+    let step = engine.take_step();
+    assert!(step.views_changed);
+    assert!(step.frames.is_empty(), "the server learns nothing of it");
+    assert_eq!(step.writes, vec![StoreWrite::PutSkinTone(SkinTone::Medium)]);
+    engine.set_skin_tone(SkinTone::Medium);
+    assert!(engine.take_step().is_empty(), "no change, nothing to do");
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        skin_tone: SkinTone::Medium,
+        ..StoredState::default()
+    });
+    assert_eq!(reloaded.skin_tone(), SkinTone::Medium);
 }

@@ -18,12 +18,18 @@ use merpati_protocol::{
     keys::DeviceKey,
 };
 
+use merpati_words::SkinTone;
+
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::receipts::ReadAdvance;
 use crate::search::{SearchDoc, SearchSegment};
+mod settings;
+
+pub use settings::{hidden_messages_and_settings_are_kept, this_browsers_emoji_choices_are_kept};
+
 use crate::store::{
     AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,
-    MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
+    MessageRecord, OutboxRecord, SettingsRecord, Store, StoreWrite,
 };
 
 fn member(id: u64, name: &str) -> Member {
@@ -114,6 +120,7 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert_eq!(ok(store.settings().await), None);
     assert_eq!(ok(store.device_settings().await), None);
     assert!(ok(store.recent_emoji().await).is_empty());
+    assert_eq!(ok(store.skin_tone().await), SkinTone::Default);
     assert!(ok(store.search_segments().await).is_empty());
 }
 
@@ -354,60 +361,6 @@ pub async fn drafts_are_put_replaced_and_removed<S: Store>(store: S) {
     assert_eq!(ok(store.drafts().await), vec![draft(2, "nanti")]);
 }
 
-/// Messages deleted for this account are remembered, once each; the settings are replaced
-/// whole.
-pub async fn hidden_messages_and_settings_are_kept<S: Store>(store: S) {
-    let hidden = |chat: u64, id: u8| HiddenRecord {
-        chat_id: ChatId(chat),
-        client_msg_id: ClientMsgId([id; 16]),
-    };
-    apply(
-        &store,
-        vec![
-            StoreWrite::HideMessage(hidden(1, 7)),
-            StoreWrite::HideMessage(hidden(2, 8)),
-            StoreWrite::HideMessage(hidden(1, 7)),
-        ],
-    )
-    .await;
-    let mut kept = ok(store.hidden().await);
-    kept.sort();
-    assert_eq!(kept, vec![hidden(1, 7), hidden(2, 8)]);
-    let mut settings = SettingsRecord {
-        privacy: PrivacySettings {
-            share_read_receipts: false,
-            share_presence: true,
-        },
-        blocked: [UserId(5), UserId(9)].into(),
-    };
-    apply(&store, vec![StoreWrite::PutSettings(settings.clone())]).await;
-    assert_eq!(ok(store.settings().await), Some(settings.clone()));
-    settings.blocked.clear();
-    apply(&store, vec![StoreWrite::PutSettings(settings.clone())]).await;
-    assert_eq!(ok(store.settings().await), Some(settings.clone()));
-    // This browser's own settings are a record of their own: neither replaces the other.
-    let device = DeviceSettings {
-        notify: true,
-        notify_hide_text: true,
-        notify_offer_declined: false,
-    };
-    apply(&store, vec![StoreWrite::PutDeviceSettings(device)]).await;
-    assert_eq!(ok(store.device_settings().await), Some(device));
-    assert_eq!(ok(store.settings().await), Some(settings.clone()));
-    // The recently chosen emoji too: replaced whole, in their order.
-    let recent = vec!["🎉".to_owned(), "\u{2615}\u{fe0f}".to_owned()];
-    apply(&store, vec![StoreWrite::PutRecentEmoji(recent.clone())]).await;
-    assert_eq!(ok(store.recent_emoji().await), recent);
-    apply(
-        &store,
-        vec![StoreWrite::PutRecentEmoji(vec!["👍".to_owned()])],
-    )
-    .await;
-    assert_eq!(ok(store.recent_emoji().await), ["👍"]);
-    assert_eq!(ok(store.device_settings().await), Some(device));
-    assert_eq!(ok(store.settings().await), Some(settings));
-}
-
 /// Storing a message twice at the same position keeps one copy.
 pub async fn a_message_stored_twice_is_kept_once<S: Store>(store: S) {
     let message = sample_message(1, 1, "sekali saja");
@@ -557,6 +510,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
                 ..DeviceSettings::default()
             }),
             StoreWrite::PutRecentEmoji(vec!["🎉".to_owned()]),
+            StoreWrite::PutSkinTone(SkinTone::Dark),
             StoreWrite::PutSearchSegment(sample_segment(1, "halo")),
         ],
     )
@@ -585,6 +539,7 @@ macro_rules! store_suite_tests {
             crypto_records_of_every_kind_come_back_under_their_key,
             drafts_are_put_replaced_and_removed,
             hidden_messages_and_settings_are_kept,
+            this_browsers_emoji_choices_are_kept,
             search_segments_are_put_and_removed,
         );
     };
