@@ -152,10 +152,12 @@ async fn audit_screens(
     two.click("attachment-viewer-close").await?;
     two.click("emoji-picker-button").await?;
     two.find("emoji-picker-option").await?;
+    two.click("emoji-picker-tone").await?;
+    two.find("emoji-picker-tone-option").await?;
     audit(
         &two,
         axe,
-        &format!("{language}, the emoji picker open"),
+        &format!("{language}, the emoji picker open with its skin tones"),
         found,
     )
     .await?;

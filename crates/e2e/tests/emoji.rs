@@ -2,14 +2,16 @@
 //! fetched the first time the picker opens and not before (neither by the page nor by the
 //! service worker's install), then kept by the service worker; an emoji found by name goes
 //! into the message where the caret is, and the other person reads it; any emoji found there
-//! can be a reaction, through a message's menu; and the picker opens on the emoji chosen
-//! lately, after a reload too.
+//! can be a reaction, through a message's menu; a skin tone chosen shows people and hands in it
+//! and goes with what is sent; and the picker opens on the emoji chosen lately, in the tone
+//! chosen, after a reload too.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
 use merpati_e2e::{Browser, HarnessError, Meeting};
 
 const COFFEE: &str = "\u{2615}\u{fe0f}";
+const WAVING_MEDIUM: &str = "👋\u{1F3FD}";
 
 /// The addresses of the emoji files this page fetched, as the page's resource timing has them.
 async fn emoji_fetched(browser: &Browser) -> Result<Vec<String>, HarnessError> {
@@ -129,14 +131,54 @@ async fn an_emoji_found_by_name_is_sent_or_reacted_with_and_its_file_loads_only_
             .await?;
     }
 
-    // The emoji chosen lately come first the next time, after a reload too (sealed in the
-    // store, never sent).
+    // A skin tone, chosen once: the waving hand found in it goes to bob as chosen.
+    alice.click("emoji-picker-button").await?;
+    alice.click("emoji-picker-tone").await?;
+    alice
+        .click_css("[data-testid=\"emoji-picker-tone-option\"][data-tone=\"medium\"]")
+        .await?;
+    alice
+        .type_into("emoji-picker-search", "waving hand")
+        .await?;
+    alice
+        .eventually("the waving hand in the tone chosen", || async {
+            Ok(options(&alice)
+                .await?
+                .first()
+                .filter(|first| *first == WAVING_MEDIUM)
+                .map(|_| ()))
+        })
+        .await?;
+    alice
+        .click_css(&format!(
+            "[data-testid=\"emoji-picker-option\"][data-emoji=\"{WAVING_MEDIUM}\"]"
+        ))
+        .await?;
+    alice.click("composer-send").await?;
+    bob.wait_messages(&[sent.as_str(), WAVING_MEDIUM]).await?;
+
+    // The emoji chosen lately come first the next time, as chosen, and the tone stays: after
+    // a reload too (sealed in the store, never sent).
     alice.reload().await?;
     alice.open_chat("bob").await?;
     alice.click("emoji-picker-button").await?;
     alice
         .eventually("the emoji chosen lately first", || async {
-            Ok((options(&alice).await? == [COFFEE]).then_some(()))
+            Ok((options(&alice).await? == [WAVING_MEDIUM, COFFEE]).then_some(()))
+        })
+        .await?;
+    let tone = alice.find("emoji-picker-tone").await?.text().await?;
+    assert_eq!(tone, "✋\u{1F3FD}", "the tone chosen, kept");
+    alice
+        .click_css("[data-testid=\"emoji-picker-group\"][data-group=\"people\"]")
+        .await?;
+    alice
+        .eventually("the people group in the tone chosen", || async {
+            let shown = options(&alice).await?;
+            Ok(
+                (shown.contains(&WAVING_MEDIUM.to_owned()) && !shown.contains(&"👋".to_owned()))
+                    .then_some(()),
+            )
         })
         .await?;
     alice.click("emoji-picker-button").await?;

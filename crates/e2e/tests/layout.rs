@@ -77,10 +77,12 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     );
 
     // Settings closed (they lie over the chat's header), the emoji picker open over the
-    // chat: within the screen too.
+    // chat, its skin tones out: within the screen too.
     phone.click("settings").await?;
     phone.click("emoji-picker-button").await?;
     phone.find("emoji-picker-option").await?;
+    phone.click("emoji-picker-tone").await?;
+    phone.find("emoji-picker-tone-option").await?;
     assert!(
         !overflows_sideways(&phone).await?,
         "the emoji picker scrolls the chat sideways"

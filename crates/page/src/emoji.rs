@@ -1,7 +1,7 @@
 //! The page's side of the emoji picker: fetches the emoji in the language spoken
 //! (`/emoji/<code>.txt`, about 30 KB as served) the first time the picker opens, not before,
 //! and keeps them for the page's life. Provides the views' [`EmojiSource`], with the emoji this
-//! browser chose lately, which the engine keeps sealed.
+//! browser chose lately and its skin tone, which the engine keeps sealed.
 
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub fn source(app: AppContext) -> EmojiSource {
         emoji: emoji.into(),
         recent: app.recent_emoji(),
         used: Callback::new(move |emoji| app.emoji_used(emoji)),
+        tone: app.skin_tone(),
+        set_tone: Callback::new(move |tone| app.set_skin_tone(tone)),
         load: Callback::new(move |()| {
             // Once loaded, or while loading, there is nothing to start; after a failure a new
             // ask tries again.

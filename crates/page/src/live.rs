@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use merpati_bridge::{Command, DeviceRow, MessageReceipts, Notifications, Privacy};
 use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatKind, ClientMsgId, Presence, UserId};
+use merpati_words::SkinTone;
 
 use crate::state::AppContext;
 
@@ -80,6 +81,16 @@ impl AppContext {
     /// Tells the engine the person chose `emoji` in the picker.
     pub fn emoji_used(self, emoji: String) {
         self.send(Command::EmojiUsed(emoji));
+    }
+
+    /// The skin tone this browser's picker shows.
+    pub fn skin_tone(self) -> Signal<SkinTone> {
+        self.project(|view| SkinTone::from_index(view.skin_tone))
+    }
+
+    /// Keeps the skin tone the picker shows, for this browser.
+    pub fn set_skin_tone(self, tone: SkinTone) {
+        self.send(Command::SetSkinTone(tone.index()));
     }
 
     /// Keeps new notification settings for this browser.

@@ -1,13 +1,15 @@
 //! The emoji picker beside the composer: the emoji chosen lately, the emoji of one group at a
 //! time, or those a search finds by name, each a button that puts it into the message being
-//! written.
+//! written. People and hands show in the skin tone chosen beside the search field (one choice,
+//! kept for the browser); the default is Unicode's yellow.
 //!
 //! The emoji are not part of the page's download: the app fetches them the first time a
 //! picker opens ([`EmojiSource`], `crate::emoji`), and the picker shows that they are loading,
 //! or that they could not be loaded with a way to try again.
 //!
 //! Accessibility: a `dialog` named "Emoji"; the search field takes the focus when it opens;
-//! the group buttons say which one is shown (`aria-pressed`); every emoji is a button named by
+//! the group buttons and the tones say which one is chosen (`aria-pressed`), the tone button
+//! whether the tones are out (`aria-expanded`); every emoji is a button named by
 //! its name in the language spoken. The emoji are one stop for Tab (hundreds of stops would
 //! make the picker a trap): the arrow keys move between them, row by row as they are drawn,
 //! Home and End to the first and the last, and ArrowDown from the search field into them.
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use leptos::html::{Div, Input};
 use leptos::prelude::*;
-use merpati_words::{EmojiGroup, EmojiSet, Text, t};
+use merpati_words::{EmojiGroup, EmojiSet, SkinTone, Text, t};
 use wasm_bindgen::JsCast;
 
 /// The most emoji a search shows.
@@ -51,6 +53,10 @@ pub struct EmojiSource {
     pub recent: Signal<Vec<String>>,
     /// An emoji was chosen: it goes first among the recent ones.
     pub used: Callback<String>,
+    /// The skin tone people and hands show in (kept sealed by the engine).
+    pub tone: Signal<SkinTone>,
+    /// A skin tone was chosen.
+    pub set_tone: Callback<SkinTone>,
 }
 
 /// The emoji on a group's button.
@@ -84,6 +90,8 @@ pub fn EmojiPicker(
         load: on_retry,
         recent,
         used,
+        tone,
+        set_tone,
     } = source;
     let query = RwSignal::new(String::new());
     // The group shown; `None` for the emoji chosen lately.
@@ -122,7 +130,10 @@ pub fn EmojiPicker(
             let EmojiLoad::Ready(set) = load else {
                 return Vec::new();
             };
-            let pair = |emoji: &merpati_words::Emoji| (emoji.emoji.clone(), emoji.name.clone());
+            let tone = tone.get();
+            let pair = |emoji: &merpati_words::Emoji| {
+                (emoji.in_tone(tone).into_owned(), emoji.name.clone())
+            };
             query.with(|query| {
                 if !query.trim().is_empty() {
                     set.search(query, MOST_FOUND)
@@ -132,13 +143,14 @@ pub fn EmojiPicker(
                 } else if let Some(group) = group.get() {
                     set.in_group(group).map(pair).collect()
                 } else {
-                    // Named as the file names them (every language's file has the same emoji).
+                    // As they were chosen, in the tone they had, named as the file names them
+                    // (every language's file has the same emoji).
                     recent.with(|recent| {
                         recent
                             .iter()
                             .map(|glyph| {
-                                set.find(glyph)
-                                    .map_or_else(|| (glyph.clone(), glyph.clone()), pair)
+                                let name = set.find(glyph).map(|emoji| emoji.name.clone());
+                                (glyph.clone(), name.unwrap_or_else(|| glyph.clone()))
                             })
                             .collect()
                     })
@@ -203,6 +215,40 @@ pub fn EmojiPicker(
         .into_iter()
         .map(|each| group_button(Some(each)))
         .collect_view();
+    // The tones, shown once the tone button is pressed; choosing one puts them away.
+    let tones_out = RwSignal::new(false);
+    let tone_button = NodeRef::<leptos::html::Button>::new();
+    let tones = move || {
+        tones_out.get().then(|| {
+            let each = SkinTone::ALL.map(|each| {
+                let label = t(each.label());
+                view! {
+                    <button
+                        type="button"
+                        data-testid="emoji-picker-tone-option"
+                        data-tone=each.code()
+                        aria-label=label.clone()
+                        title=label
+                        aria-pressed=move || (tone.get() == each).to_string()
+                        on:click=move |_| {
+                            set_tone.run(each);
+                            tones_out.set(false);
+                            if let Some(button) = tone_button.get_untracked() {
+                                let _ = button.focus();
+                            }
+                        }
+                    >
+                        {each.sample()}
+                    </button>
+                }
+            });
+            view! {
+                <div class="emoji-tones" role="group" aria-label=t(Text::SkinTone)>
+                    {each.into_iter().collect_view()}
+                </div>
+            }
+        })
+    };
     view! {
         <div
             class="emoji-picker"
@@ -218,23 +264,38 @@ pub fn EmojiPicker(
                 }
             }
         >
-            <input
-                type="search"
-                data-testid="emoji-picker-search"
-                node_ref=search
-                aria-label=t(Text::SearchEmoji)
-                placeholder=t(Text::SearchEmoji)
-                prop:value=move || query.get()
-                on:input=move |ev| query.set(event_target_value(&ev))
-                on:keydown=move |ev| {
-                    if ev.key() == "ArrowDown"
-                        && let Some(grid) = grid.get_untracked()
-                    {
-                        ev.prevent_default();
-                        move_focus(&grid, |_, _| Some(0));
+            <div class="emoji-search">
+                <input
+                    type="search"
+                    data-testid="emoji-picker-search"
+                    node_ref=search
+                    aria-label=t(Text::SearchEmoji)
+                    placeholder=t(Text::SearchEmoji)
+                    prop:value=move || query.get()
+                    on:input=move |ev| query.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if ev.key() == "ArrowDown"
+                            && let Some(grid) = grid.get_untracked()
+                        {
+                            ev.prevent_default();
+                            move_focus(&grid, |_, _| Some(0));
+                        }
                     }
-                }
-            />
+                />
+                <button
+                    type="button"
+                    class="emoji-tone"
+                    data-testid="emoji-picker-tone"
+                    node_ref=tone_button
+                    aria-label=t(Text::SkinTone)
+                    title=t(Text::SkinTone)
+                    aria-expanded=move || tones_out.get().to_string()
+                    on:click=move |_| tones_out.update(|out| *out = !*out)
+                >
+                    {move || tone.get().sample()}
+                </button>
+            </div>
+            {tones}
             <div class="emoji-groups">{recent_group} {groups}</div>
             {status}
             // One listener for every emoji (they are hundreds): the button clicked says which.

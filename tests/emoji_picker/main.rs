@@ -1,7 +1,10 @@
 //! The emoji picker, mounted in Chromium with the shipped English emoji file and driven like a
 //! person would: in the composer, open it, browse a group, search, choose an emoji into the
 //! middle of a message, send; what it shows while the emoji load or when they cannot be
-//! loaded; and in a chat, a reaction chosen from every emoji through a message's menu.
+//! loaded; and in a chat, a reaction chosen from every emoji through a message's menu. The skin
+//! tones are in [`tones`].
+
+mod tones;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,21 +15,21 @@ use merpati_bridge::{MessageRow, MessageStatus};
 use merpati_page::views::chat_view::{ChatView, MessageAction};
 use merpati_page::views::composer::{Composer, splice_utf16};
 use merpati_page::views::emoji_picker::{EmojiLoad, EmojiSource};
-use merpati_words::EmojiSet;
+use merpati_words::{EmojiSet, SkinTone};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[path = "support/dom.rs"]
+#[path = "../support/dom.rs"]
 mod dom;
 use dom::{attr, container, document, find, find_all, text};
 
 const COFFEE: &str = "\u{2615}\u{fe0f}";
 
 fn shipped_emoji() -> Arc<EmojiSet> {
-    Arc::new(EmojiSet::parse(include_str!("../public/emoji/en.txt")).expect("en.txt reads"))
+    Arc::new(EmojiSet::parse(include_str!("../../public/emoji/en.txt")).expect("en.txt reads"))
 }
 
 /// A composer under an emoji source whose emoji are `emoji`; the count is how often the
@@ -36,23 +39,27 @@ struct Mounted {
     emoji: RwSignal<EmojiLoad>,
     asked: Arc<AtomicUsize>,
     chosen: RwSignal<Vec<String>>,
+    tone: RwSignal<SkinTone>,
     sent: RwSignal<Vec<String>>,
     _handle: Box<dyn std::any::Any>,
 }
 
 /// An emoji source whose emoji are `emoji` and those chosen lately `recent`, counting how
-/// often it is asked to load them, and noting each emoji chosen in `chosen`.
+/// often it is asked to load them, noting each emoji chosen in `chosen`, and keeping the skin
+/// tone chosen in `tone` (as the engine would).
 struct Source {
     source: EmojiSource,
     emoji: RwSignal<EmojiLoad>,
     asked: Arc<AtomicUsize>,
     chosen: RwSignal<Vec<String>>,
+    tone: RwSignal<SkinTone>,
 }
 
 fn counting_source(emoji: EmojiLoad, recent: &[&str]) -> Source {
     let emoji = RwSignal::new(emoji);
     let asked = Arc::new(AtomicUsize::new(0));
     let chosen = RwSignal::new(Vec::<String>::new());
+    let tone = RwSignal::new(SkinTone::Default);
     let count = asked.clone();
     let recent: Vec<String> = recent.iter().map(|emoji| (*emoji).to_owned()).collect();
     let source = EmojiSource {
@@ -62,12 +69,15 @@ fn counting_source(emoji: EmojiLoad, recent: &[&str]) -> Source {
         }),
         recent: Signal::stored(recent),
         used: Callback::new(move |emoji| chosen.update(|chosen| chosen.push(emoji))),
+        tone: tone.into(),
+        set_tone: Callback::new(move |chosen| tone.set(chosen)),
     };
     Source {
         source,
         emoji,
         asked,
         chosen,
+        tone,
     }
 }
 
@@ -81,6 +91,7 @@ fn mounted_with(emoji: EmojiLoad, recent: &[&str]) -> Mounted {
         emoji,
         asked,
         chosen,
+        tone,
     } = counting_source(emoji, recent);
     let sent = RwSignal::new(Vec::<String>::new());
     let root = container();
@@ -97,6 +108,7 @@ fn mounted_with(emoji: EmojiLoad, recent: &[&str]) -> Mounted {
         emoji,
         asked,
         chosen,
+        tone,
         sent,
         _handle: Box::new(handle),
     }
@@ -458,6 +470,7 @@ async fn a_reaction_can_be_any_emoji_chosen_in_the_picker_from_the_message_menu(
         emoji,
         asked,
         chosen,
+        ..
     } = counting_source(EmojiLoad::NotAsked, &[]);
     let actions = RwSignal::new(Vec::<MessageAction>::new());
     let root = container();
