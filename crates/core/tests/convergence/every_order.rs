@@ -143,7 +143,15 @@ async fn every_arrival_order_of_edits_deletions_and_reactions_shows_the_same() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // Its seeds are kept next to this file (`every_order.proptest-regressions`): with a
+    // `main.rs` in this directory, proptest's default would look in `tests/proptest-regressions/`.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_order_with_receipts_out_of_order_shows_the_same(

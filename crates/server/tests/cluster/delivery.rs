@@ -1,0 +1,133 @@
+//! Messages sent to one process reach a member on another in order and once: with the message
+//! in the wake-up or without it, and while NATS is stopped, paused or restarted; read receipts
+//! and typing cross the processes too.
+
+use merpati_protocol::{ChatId, Seq, ServerFrame};
+use merpati_server::Config;
+
+use super::{Shared, said_and_received};
+use crate::support::{Client, TestServer};
+
+/// alice on one process, bob on the other, and their chat: bob's process is told of it,
+/// and follows it.
+async fn alice_and_bob(one: &TestServer, other: &TestServer) -> (Client, Client, ChatId) {
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, ..) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(
+        bob.expect_pushed_chat().await.id,
+        chat,
+        "bob is told on his process"
+    );
+    (alice, bob, chat)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_to_one_process_reaches_a_member_on_another_in_order_once() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+
+    said_and_received(&mut alice, &mut bob, chat, 1, 30).await;
+    bob.expect_nothing_before_a_sentinel().await;
+
+    // And the other way: bob's process tells alice's, which alice follows once she syncs.
+    alice.sync(None, Vec::new()).await;
+    said_and_received(&mut bob, &mut alice, chat, 31, 40).await;
+    alice.expect_nothing_before_a_sentinel().await;
+    drop(shared.postgres);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_ups_without_the_message_make_the_other_process_read_it_in_order_once() {
+    let shared = Shared::start().await;
+    // Head checks a minute apart: only the wake-ups can bring the messages in time.
+    let header_only = |config: &mut Config| {
+        config.wake_up_body = false;
+        config.head_check_ms = 60_000;
+    };
+    let one = shared.process_with(header_only).await;
+    let other = shared.process_with(header_only).await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+
+    said_and_received(&mut alice, &mut bob, chat, 1, 30).await;
+    bob.expect_nothing_before_a_sentinel().await;
+    let read = other.metrics().await["merpati_messages_caught_up_total"];
+    assert_eq!(
+        read, 30.0,
+        "bob's process read each message it was woken for"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_stopped_paused_or_restarted_every_message_still_arrives_in_order_once() {
+    let mut shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+    said_and_received(&mut alice, &mut bob, chat, 1, 5).await;
+
+    // Stopped: sends are still acknowledged (the database has them); the head check
+    // delivers them on the other process.
+    shared.nats.kill().unwrap();
+    said_and_received(&mut alice, &mut bob, chat, 6, 15).await;
+
+    // Back: wake-ups again, after the clients reconnect on their own.
+    shared.nats.restart().await.unwrap();
+    said_and_received(&mut alice, &mut bob, chat, 16, 25).await;
+
+    // Paused (SIGSTOP): what the processes publish waits in their sockets; the head check
+    // delivers meanwhile, and what NATS delivers after the resume is not delivered twice.
+    shared.nats.pause().unwrap();
+    said_and_received(&mut alice, &mut bob, chat, 26, 35).await;
+    shared.nats.resume().unwrap();
+    said_and_received(&mut alice, &mut bob, chat, 36, 45).await;
+
+    bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_on_one_process_reaches_the_sender_on_another() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, bob_me, _) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
+    said_and_received(&mut alice, &mut bob, chat, 1, 1).await;
+
+    bob.mark_read(chat, 1).await;
+    let (receipt_chat, receipt) = alice.expect_receipt().await;
+    assert_eq!(receipt_chat, chat);
+    assert_eq!(
+        (receipt.user, receipt.delivered, receipt.read),
+        (bob_me.id, Seq(1), Seq(1)),
+        "alice sees bob read it, across the processes"
+    );
+    alice.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_on_one_process_reaches_the_other_member_on_another() {
+    let shared = Shared::start().await;
+    let one = shared.process().await;
+    let other = shared.process().await;
+    let (mut alice, alice_me, _) = one.signed_up("alice").await;
+    let (mut bob, ..) = other.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat);
+
+    alice
+        .send(&merpati_protocol::ClientFrame::Typing { chat_id: chat })
+        .await;
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::Typing {
+            chat_id: chat,
+            user: alice_me.id
+        }
+    );
+    bob.expect_nothing_before_a_sentinel().await;
+}
