@@ -24,8 +24,10 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
-// What the person does to a message: reply, edit, delete, react, forward, and the refusals.
+// What the person does to a message: reply, edit, react, forward, and the refusals.
 mod actions;
+// Deleting a message for everyone or only here, in whichever order it arrives.
+mod deletions;
 // Delivered and read: reported, learnt, shown at once, kept; and the unread count.
 mod receipts;
 // Typing, presence, the privacy settings and blocking.
