@@ -9,9 +9,9 @@
 //! showing wrongly.
 
 use merpati_bridge::{
-    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageReceipts,
-    MessageRow, MessageStatus, Notifications, OpenChat, PreviewRow, Privacy, QuoteRow, ReactionRow,
-    ReceiptRow, ReceiptState, SearchRow, View,
+    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, LinkSpan, MemberRow, MessageLock,
+    MessageReceipts, MessageRow, MessageStatus, Notifications, OpenChat, PreviewRow, Privacy,
+    QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow, View,
 };
 use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
@@ -225,6 +225,14 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
         .timeline(chat)
         .into_iter()
         .map(|item| MessageRow {
+            links: if item.lock == merpati_core::MessageLock::Open
+                && !item.deleted
+                && item.system.is_none()
+            {
+                links_in(&item.text)
+            } else {
+                Vec::new()
+            },
             id: item.client_msg_id.to_hex(),
             status: status_of(item.status),
             own: item.own,
@@ -270,6 +278,20 @@ fn name_in(engine: &Engine, chat: ChatId, user: UserId) -> String {
         .member_name(chat, user)
         .map(Username::to_string)
         .unwrap_or_else(|| t(Text::Someone))
+}
+
+/// The web addresses in a message's text, as the page shows them.
+fn links_in(text: &str) -> Vec<LinkSpan> {
+    merpati_core::links::find_links(text)
+        .into_iter()
+        .filter_map(|link| {
+            Some(LinkSpan {
+                start: u32::try_from(link.range.start).ok()?,
+                end: u32::try_from(link.range.end).ok()?,
+                href: link.href,
+            })
+        })
+        .collect()
 }
 
 /// One emoji under a message, with who chose it by name.

@@ -33,8 +33,8 @@ use wasm_bindgen::JsCast;
 pub use rows::RowsChange;
 pub use signals::{MessageReceipts, Notifications, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
-    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, MemberRow, MessageLock, MessageRow,
-    MessageStatus, OpenChat, PreviewRow, QuoteRow, ReactionRow, SearchRow, View,
+    AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, LinkSpan, MemberRow, MessageLock,
+    MessageRow, MessageStatus, OpenChat, PreviewRow, QuoteRow, ReactionRow, SearchRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -510,6 +510,11 @@ mod tests {
                             }),
                             upload: Some((10, 20)),
                         }),
+                        links: vec![LinkSpan {
+                            start: 4,
+                            end: 23,
+                            href: "https://example.com".to_owned(),
+                        }],
                     }],
                     kind: Some(ChatKind::Group),
                     safety_number: None,

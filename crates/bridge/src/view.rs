@@ -145,6 +145,20 @@ pub struct MessageRow {
     pub system: bool,
     /// The photo or file it carries (`text` then only names it, for the chat list).
     pub attachment: Option<AttachmentRow>,
+    /// The web addresses in `text`, in order, shown as links (`message-link`); none unless
+    /// the text is the message's own (open, not deleted, not the server's).
+    pub links: Vec<LinkSpan>,
+}
+
+/// A web address in a message's text (`merpati_core::links` finds them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSpan {
+    /// Where it begins in the text, in bytes (on a character boundary).
+    pub start: u32,
+    /// Where it ends in the text, in bytes (on a character boundary).
+    pub end: u32,
+    /// What it opens: an `http` or `https` address.
+    pub href: String,
 }
 
 impl MessageRow {

@@ -23,6 +23,7 @@
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
+//! - [`links`]: the web addresses in a message's text, shown as links.
 //! - [`sorting`]: stable sorts and ordered sets and maps that share one copy of the standard
 //!   sort in the browser's modules.
 
@@ -30,6 +31,7 @@ pub mod annotations;
 pub mod crypto;
 pub mod e2e;
 pub mod engine;
+pub mod links;
 pub mod receipts;
 pub mod reconnect;
 pub mod search;
