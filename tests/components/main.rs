@@ -16,5 +16,6 @@ mod composer;
 mod connection_status;
 mod encryption;
 mod engine;
+mod links;
 mod membership;
 mod message_list;

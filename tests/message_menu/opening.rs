@@ -1,6 +1,8 @@
 //! How the message menu opens (right-click, the keyboard, its "⋯" button, a long press), what
 //! it offers on own and others' messages, and how it closes.
 
+use leptos::prelude::Update;
+use merpati_bridge::LinkSpan;
 use merpati_page::views::message::LONG_PRESS_MS;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -136,4 +138,31 @@ async fn a_long_touch_opens_the_menu() {
         "not before the press is long"
     );
     pointer(&other, "pointerup", "touch");
+}
+
+#[wasm_bindgen_test]
+async fn a_right_click_on_a_link_gives_the_browsers_menu_not_the_messages() {
+    let chat = mounted_chat(Ok(()));
+    let said = "lihat https://example.com ya";
+    chat.rows.update(|rows| {
+        rows[1].text = said.to_owned();
+        rows[1].links = vec![LinkSpan {
+            start: 6,
+            end: 25,
+            href: "https://example.com".to_owned(),
+        }];
+    });
+    leptos::task::tick().await;
+    let other = message(&chat.root, OTHER_ID);
+    let link = find(&other, "message-link");
+    assert!(
+        mouse(&link, "contextmenu"),
+        "the browser's own menu shows, to copy the address"
+    );
+    leptos::task::tick().await;
+    assert!(!menu_open(&chat.root));
+    // Elsewhere on the message, the message's menu.
+    mouse(&find(&other, "message-text"), "contextmenu");
+    leptos::task::tick().await;
+    assert!(menu_open(&chat.root));
 }

@@ -1,6 +1,7 @@
 //! The message menu between two real browsers: alice and bob reply, edit, delete for everyone
 //! and for themselves, react and take a reaction back, and forward, in a 1:1 chat and a
-//! group; and a draft stays in its chat across switching chats and a reload.
+//! group; a web address shows as a link; and a draft stays in its chat across switching chats
+//! and a reload.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -140,6 +141,16 @@ async fn replies_edits_deletions_and_reactions_show_on_both_sides() -> Result<()
         DELETED,
     ])
     .await?;
+
+    // A web address is a link on both sides, to exactly what it shows; the full stop after
+    // it is the sentence's.
+    let with_link = "Peta: https://peta.example/stasiun?pintu=2.";
+    alice.send(with_link).await?;
+    let link = "*[@data-testid='message-link'][@href='https://peta.example/stasiun?pintu=2']\
+                [.='https://peta.example/stasiun?pintu=2'][@rel='noopener noreferrer']";
+    for browser in [&alice, &bob] {
+        wait_has(browser, with_link, link).await?;
+    }
 
     for browser in [alice, bob] {
         browser.close().await?;

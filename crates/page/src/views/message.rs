@@ -1,14 +1,19 @@
-//! One message bubble: its sender, the quote it answers, its text (or the deleted words), the
-//! forwarded and edited marks, its status, its reactions, and the menu of what can be done
-//! to it.
+//! One message bubble: its sender, the quote it answers, its text (or the deleted words) with
+//! its web addresses as links, the forwarded and edited marks, its status, its reactions, and
+//! the menu of what can be done to it.
+//!
+//! A link opens in a new tab, with neither this page nor its address given to the site
+//! (`noopener noreferrer`), and only over `http` or `https`. A right-click on a link gives the
+//! browser's menu (to copy the address), not the message's.
 //!
 //! The menu opens by right-click, by a long press on a touch screen (a pointer held still for
 //! [`LONG_PRESS_MS`]), and from the keyboard: the message is focusable, and the ContextMenu key
 //! or Shift+F10 opens it, as does its "⋯" button (shown on hover and focus).
 
+use leptos::either::Either;
 use leptos::html::Div;
 use leptos::prelude::*;
-use merpati_bridge::{ChatRow, MessageRow, MessageStatus};
+use merpati_bridge::{ChatRow, LinkSpan, MessageRow, MessageStatus};
 use merpati_words::{Text, refusals, t, tf};
 
 use super::attachment::Attachment;
@@ -62,7 +67,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
     }
     // A row carries a file from the start or never. The file's view is made once (its
     // thumbnail's URL with it) and its progress follows the row; deleted, the words show.
-    let text = move || state.with(|row| row.text.clone());
+    let text = move || state.with(|row| linked_text(&row.text, &row.links));
     let has_attachment = state.with_untracked(|row| row.attachment.is_some());
     let body = if has_attachment {
         // A plain closure over a memo rather than `Show`: it re-runs only when the row is
@@ -244,7 +249,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
             tabindex="0"
             node_ref=bubble
             on:contextmenu=move |ev| {
-                if on_choice.is_some() {
+                if on_choice.is_some() && !on_link(&ev) {
                     ev.prevent_default();
                     open_menu();
                 }
@@ -349,4 +354,43 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         </div>
     }
     .into_any()
+}
+
+/// `text` with the addresses at `links` as links; an address the text does not hold where
+/// it says (it cannot happen) stays text, and only `http` and `https` ones are made links.
+fn linked_text(text: &str, links: &[LinkSpan]) -> Vec<Either<String, impl IntoView + use<>>> {
+    let mut parts = Vec::with_capacity(links.len() * 2 + 1);
+    let mut at = 0;
+    for link in links {
+        let (start, end) = (link.start as usize, link.end as usize);
+        let href = link.href.to_ascii_lowercase();
+        let web = href.starts_with("https://") || href.starts_with("http://");
+        let (Some(before), Some(shown), true) = (text.get(at..start), text.get(start..end), web)
+        else {
+            continue;
+        };
+        parts.push(Either::Left(before.to_owned()));
+        parts.push(Either::Right(view! {
+            <a
+                data-testid="message-link"
+                href=link.href.clone()
+                target="_blank"
+                rel="noopener noreferrer"
+            >
+                {shown.to_owned()}
+            </a>
+        }));
+        at = end;
+    }
+    parts.push(Either::Left(text.get(at..).unwrap_or_default().to_owned()));
+    parts
+}
+
+/// Whether `ev` happened on a link in the message.
+fn on_link(ev: &web_sys::MouseEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+        .and_then(|target| target.closest("a[href]").ok().flatten())
+        .is_some()
 }
