@@ -10,7 +10,6 @@
 //! [`LONG_PRESS_MS`]), and from the keyboard: the message is focusable, and the ContextMenu key
 //! or Shift+F10 opens it, as does its "⋯" button (shown on hover and focus).
 
-use leptos::either::Either;
 use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, LinkSpan, MessageRow, MessageStatus};
@@ -358,7 +357,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
 
 /// `text` with the addresses at `links` as links; an address the text does not hold where
 /// it says (it cannot happen) stays text, and only `http` and `https` ones are made links.
-fn linked_text(text: &str, links: &[LinkSpan]) -> Vec<Either<String, impl IntoView + use<>>> {
+fn linked_text(text: &str, links: &[LinkSpan]) -> Vec<AnyView> {
     let mut parts = Vec::with_capacity(links.len() * 2 + 1);
     let mut at = 0;
     for link in links {
@@ -369,20 +368,23 @@ fn linked_text(text: &str, links: &[LinkSpan]) -> Vec<Either<String, impl IntoVi
         else {
             continue;
         };
-        parts.push(Either::Left(before.to_owned()));
-        parts.push(Either::Right(view! {
-            <a
-                data-testid="message-link"
-                href=link.href.clone()
-                target="_blank"
-                rel="noopener noreferrer"
-            >
-                {shown.to_owned()}
-            </a>
-        }));
+        parts.push(before.to_owned().into_any());
+        parts.push(
+            view! {
+                <a
+                    data-testid="message-link"
+                    href=link.href.clone()
+                    target="_blank"
+                    rel="noopener noreferrer"
+                >
+                    {shown.to_owned()}
+                </a>
+            }
+            .into_any(),
+        );
         at = end;
     }
-    parts.push(Either::Left(text.get(at..).unwrap_or_default().to_owned()));
+    parts.push(text.get(at..).unwrap_or_default().to_owned().into_any());
     parts
 }
 
