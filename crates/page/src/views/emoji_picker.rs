@@ -357,6 +357,7 @@ pub fn EmojiPicker(
                                     {shown}
                                 </button>
                             }
+                            .into_any()
                         })
                         .collect_view()
                 }}

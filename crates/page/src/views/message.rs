@@ -224,6 +224,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                         {reaction.count}
                                     </button>
                                 }
+                                .into_any()
                             })
                             .collect_view()}
                     </div>

@@ -247,6 +247,7 @@ pub fn MessageMenu(
                             {*emoji}
                         </button>
                     }
+                    .into_any()
                 })
                 .collect_view();
             let id = id.clone();
@@ -290,6 +291,7 @@ pub fn MessageMenu(
                         {chat.title}
                     </button>
                 }
+                .into_any()
             })
             .collect_view()
             .into_any()
