@@ -1,9 +1,10 @@
 //! The emoji picker, mounted in Chromium with the shipped English emoji file and driven like a
 //! person would: in the composer, open it, browse a group, search, choose an emoji into the
 //! middle of a message, send; what it shows while the emoji load or when they cannot be
-//! loaded; and in a chat, a reaction chosen from every emoji through a message's menu. The skin
-//! tones are in [`tones`].
+//! loaded. The skin tones are in [`tones`], reactions chosen from every emoji through a
+//! message's menu in [`reactions`].
 
+mod reactions;
 mod tones;
 
 use std::sync::Arc;
@@ -11,8 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{MessageRow, MessageStatus};
-use merpati_page::views::chat_view::{ChatView, MessageAction};
 use merpati_page::views::composer::{Composer, splice_utf16};
 use merpati_page::views::emoji_picker::{EmojiLoad, EmojiSource};
 use merpati_words::{EmojiSet, SkinTone};
@@ -451,101 +450,5 @@ fn a_splice_counts_the_selection_in_utf16_units() {
     assert_eq!(
         splice_utf16("abc", Some(2), Some(1), "-"),
         ("ab-c".to_owned(), 3)
-    );
-}
-
-#[wasm_bindgen_test]
-async fn a_reaction_can_be_any_emoji_chosen_in_the_picker_from_the_message_menu() {
-    const THEIRS: &str = "00000000000000000000000000000002";
-    let rows = RwSignal::new(vec![MessageRow {
-        id: THEIRS.to_owned(),
-        status: MessageStatus::Sent,
-        text: "lulus ujian!".to_owned(),
-        sender: Some("budi".to_owned()),
-        time: "09:41".to_owned(),
-        ..MessageRow::default()
-    }]);
-    let Source {
-        source,
-        emoji,
-        asked,
-        chosen,
-        ..
-    } = counting_source(EmojiLoad::NotAsked, &[]);
-    let actions = RwSignal::new(Vec::<MessageAction>::new());
-    let root = container();
-    let _handle = mount_to(root.clone(), move || {
-        provide_context(source);
-        view! {
-            <ChatView
-                key=Signal::stored(7)
-                title=Signal::stored("budi".to_owned())
-                rows
-                on_send=Callback::new(|_| Ok(()))
-                on_reach_top=Callback::new(|()| {})
-                on_retry=Callback::new(|_| {})
-                on_back=Callback::new(|()| {})
-                on_action=Callback::new(move |action| {
-                    actions.update(|actions| actions.push(action));
-                    Ok(())
-                })
-            />
-        }
-    });
-    leptos::task::tick().await;
-    let message = root
-        .query_selector(&format!("[data-msg-id=\"{THEIRS}\"]"))
-        .expect("a selector")
-        .expect("the message");
-    let init = web_sys::MouseEventInit::new();
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    let event = web_sys::MouseEvent::new_with_mouse_event_init_dict("contextmenu", &init)
-        .expect("a mouse event");
-    message.dispatch_event(&event).expect("dispatched");
-    leptos::task::tick().await;
-    button(&message, "message-react").click();
-    leptos::task::tick().await;
-    let more = button(&message, "message-react-more");
-    assert_eq!(attr(&more, "aria-label"), "More emoji");
-    more.click();
-    leptos::task::tick().await;
-    assert!(
-        find_all(&root, "message-actions").is_empty(),
-        "the menu gives way to the picker"
-    );
-    assert_eq!(
-        asked.load(Ordering::SeqCst),
-        1,
-        "the picker asks for the emoji"
-    );
-    emoji.set(EmojiLoad::Ready(shipped_emoji()));
-    leptos::task::tick().await;
-
-    type_into(
-        &find(&root, "emoji-picker-search")
-            .dyn_into()
-            .expect("an input"),
-        "party popper",
-    );
-    leptos::task::tick().await;
-    option(&root, "🎉").click();
-    leptos::task::tick().await;
-    assert_eq!(
-        actions.get_untracked(),
-        [MessageAction::React {
-            target: THEIRS.to_owned(),
-            emoji: "🎉".to_owned()
-        }]
-    );
-    assert!(
-        find_all(&root, "emoji-picker").is_empty(),
-        "one reaction, then it closes"
-    );
-    assert_eq!(chosen.get_untracked(), ["🎉"]);
-    assert_eq!(
-        document().active_element().as_ref(),
-        Some(&message),
-        "the message takes the focus back"
     );
 }

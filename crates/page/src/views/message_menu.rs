@@ -1,6 +1,7 @@
 //! The message menu: what a person can do to one message (reply, edit, delete for everyone or
 //! only for themselves, react, forward), and the two small choices some items open (an
-//! emoji, another chat).
+//! emoji, another chat). The quick reactions that are hands (👍, 🙏) come in the skin tone
+//! chosen in the emoji picker.
 //!
 //! The menu only offers; it decides nothing about what is allowed beyond what the row says
 //! (own or not, open text or not). The engine checks every action again and answers with
@@ -14,7 +15,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 use merpati_bridge::{ChatRow, MessageRow};
 use merpati_protocol::ChatId;
-use merpati_words::{Text, t, tf};
+use merpati_words::{SkinTone, Text, t, tf};
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
 
@@ -22,6 +23,18 @@ use super::emoji_picker::EmojiSource;
 
 /// The emoji the reaction choice offers.
 pub const REACTION_EMOJI: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+
+/// The quick reactions that are hands, offered in the picker's skin tone: each takes it as a
+/// modifier right after it.
+const TONED_REACTIONS: [&str; 2] = ["👍", "🙏"];
+
+/// `emoji` as the quick reactions offer it in `tone`.
+fn quick_reaction(emoji: &str, tone: SkinTone) -> String {
+    match tone.modifier() {
+        Some(modifier) if TONED_REACTIONS.contains(&emoji) => format!("{emoji}{modifier}"),
+        _ => emoji.to_owned(),
+    }
+}
 
 /// What the person chose in a message's menu (message ids in hex, as `data-msg-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,30 +234,36 @@ pub fn MessageMenu(
     };
     // Every emoji after the quick ones, where the app offers the picker: the menu closes and
     // the picker opens.
-    let more_emoji = use_context::<EmojiSource>().is_some();
+    let source = use_context::<EmojiSource>();
+    let more_emoji = source.is_some();
+    let tone = source.map_or_else(|| Signal::stored(SkinTone::Default), |source| source.tone);
     let emoji = {
         let id = id.clone();
         move || {
+            let tone = tone.get();
             let quick = REACTION_EMOJI
                 .iter()
                 .map(|emoji| {
                     let id = id.clone();
+                    let emoji = quick_reaction(emoji, tone);
+                    let (chosen, shown) = (emoji.clone(), emoji.clone());
+                    let label = tf(Text::ReactWith, &[("emoji", &emoji)]);
                     view! {
                         <button
                             type="button"
                             role="menuitem"
                             class="emoji-option"
                             data-testid="emoji-option"
-                            data-emoji=*emoji
-                            aria-label=tf(Text::ReactWith, &[("emoji", emoji)])
+                            data-emoji=emoji
+                            aria-label=label
                             on:click=move |_| {
                                 choose(MenuChoice::React {
                                     target: id.clone(),
-                                    emoji: (*emoji).to_owned(),
+                                    emoji: chosen.clone(),
                                 })
                             }
                         >
-                            {*emoji}
+                            {shown}
                         </button>
                     }
                     .into_any()
