@@ -108,6 +108,26 @@ async fn the_tone_chosen_shows_people_and_hands_in_it_and_goes_into_the_message(
     assert_eq!(textarea(root).value(), WAVING_MEDIUM);
     assert_eq!(page.chosen.get_untracked(), [WAVING_MEDIUM]);
 
+    // Escape puts the tones away, not the picker.
+    tone.click();
+    leptos::task::tick().await;
+    super::key(&tone_option(root, "dark"), "Escape");
+    leptos::task::tick().await;
+    assert!(find_all(root, "emoji-picker-tone-option").is_empty());
+    assert!(
+        !find_all(root, "emoji-picker").is_empty(),
+        "the picker stays"
+    );
+    assert_eq!(
+        document().active_element().as_ref(),
+        Some(tone.unchecked_ref::<Element>())
+    );
+    assert_eq!(
+        page.tone.get_untracked(),
+        SkinTone::Medium,
+        "nothing chosen"
+    );
+
     // Back to the default.
     tone.click();
     leptos::task::tick().await;

@@ -13,8 +13,9 @@
 //! its name in the language spoken. The emoji are one stop for Tab (hundreds of stops would
 //! make the picker a trap): the arrow keys move between them, row by row as they are drawn,
 //! Home and End to the first and the last, and ArrowDown from the search field into them.
-//! Escape closes the picker (what opened it then takes the focus back), and so does a press
-//! outside what holds it (the composer, for the composer's picker).
+//! Escape puts the tones away if they are out (their button takes the focus back), else closes
+//! the picker (what opened it then takes the focus back), and so does a press outside what
+//! holds it (the composer, for the composer's picker).
 
 use std::sync::Arc;
 
@@ -218,6 +219,12 @@ pub fn EmojiPicker(
     // The tones, shown once the tone button is pressed; choosing one puts them away.
     let tones_out = RwSignal::new(false);
     let tone_button = NodeRef::<leptos::html::Button>::new();
+    let put_tones_away = move || {
+        tones_out.set(false);
+        if let Some(button) = tone_button.get_untracked() {
+            let _ = button.focus();
+        }
+    };
     let tones = move || {
         tones_out.get().then(|| {
             let each = SkinTone::ALL.map(|each| {
@@ -232,10 +239,7 @@ pub fn EmojiPicker(
                         aria-pressed=move || (tone.get() == each).to_string()
                         on:click=move |_| {
                             set_tone.run(each);
-                            tones_out.set(false);
-                            if let Some(button) = tone_button.get_untracked() {
-                                let _ = button.focus();
-                            }
+                            put_tones_away();
                         }
                     >
                         {each.sample()}
@@ -260,7 +264,12 @@ pub fn EmojiPicker(
                 if ev.key() == "Escape" {
                     ev.prevent_default();
                     ev.stop_propagation();
-                    on_close.run(());
+                    // The innermost first: the tones, if they are out, then the picker.
+                    if tones_out.get_untracked() {
+                        put_tones_away();
+                    } else {
+                        on_close.run(());
+                    }
                 }
             }
         >
