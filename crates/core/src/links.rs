@@ -103,20 +103,21 @@ fn ends_address(c: char) -> bool {
 
 /// `end` moved back over the punctuation that closes a sentence or a bracket around the
 /// address rather than belonging to it: a closing bracket stays when the address opened it
-/// (`https://en.wikipedia.org/wiki/Merpati_(bird)`).
+/// (`https://en.wikipedia.org/wiki/Merpati_(bird)`). The brackets are counted once, not again
+/// for each one dropped: a message of nothing but closing brackets after an address stays one
+/// pass over the text, whoever sent it.
 fn without_trailing_punctuation(text: &str, start: usize, mut end: usize) -> usize {
+    const BRACKETS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
+    let address = &text[start..end];
+    let opened = BRACKETS.map(|(opening, _)| address.matches(opening).count());
+    let mut closed = BRACKETS.map(|(_, closing)| address.matches(closing).count());
     while let Some(last) = text[start..end].chars().next_back() {
-        let opening = match last {
-            ')' => Some('('),
-            ']' => Some('['),
-            '}' => Some('{'),
-            _ => None,
-        };
-        let drop = match opening {
-            Some(opening) => {
-                let inside = &text[start..end];
-                inside.matches(opening).count() < inside.matches(last).count()
+        let drop = match BRACKETS.iter().position(|(_, closing)| *closing == last) {
+            Some(kind) if opened[kind] < closed[kind] => {
+                closed[kind] -= 1;
+                true
             }
+            Some(_) => false,
             None => matches!(
                 last,
                 '.' | ',' | ':' | ';' | '!' | '?' | '\'' | '…' | '*' | '_' | '~'
@@ -199,6 +200,15 @@ mod tests {
             [(
                 "https://en.wikipedia.org/wiki/Merpati_(bird)",
                 "https://en.wikipedia.org/wiki/Merpati_(bird)".to_owned()
+            )]
+        );
+        // Brackets it opened and closed stay, however many; a sender's pile of closing ones goes.
+        let piled = format!("https://a.example/x(y)[z]{}", ")".repeat(16_000));
+        assert_eq!(
+            links(&piled),
+            [(
+                "https://a.example/x(y)[z]",
+                "https://a.example/x(y)[z]".to_owned()
             )]
         );
         assert_eq!(
