@@ -212,6 +212,7 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             last_text: summary.last_text,
             unread: summary.unread,
             draft: summary.draft,
+            muted: engine.is_muted(summary.id),
         })
         .collect()
 }

@@ -269,6 +269,9 @@ impl EngineWorker {
                 });
             }),
             Command::EmojiUsed(emoji) => client.act(|engine| engine.emoji_used(&emoji)),
+            Command::SetMuted { chat, muted } => {
+                client.act(|engine| engine.set_muted(chat, muted));
+            }
             Command::SetSkinTone(tone) => {
                 client.act(|engine| engine.set_skin_tone(SkinTone::from_index(tone)));
             }

@@ -143,6 +143,7 @@ async fn the_chat_list_shows_who_is_typing_instead_of_the_last_message() {
         unread: 0,
         typing: vec!["bob".to_owned()],
         draft: None,
+        muted: false,
     }]);
     let root = container();
     let _handle = mount_to(root.clone(), move || {
@@ -214,6 +215,7 @@ async fn the_tab_title_counts_unread_messages_across_chats() {
         unread,
         typing: Vec::new(),
         draft: None,
+        muted: false,
     };
     let chats = RwSignal::new(vec![chat(1, 2), chat(2, 1), chat(3, 0)]);
     let root = container();
@@ -230,6 +232,14 @@ async fn the_tab_title_counts_unread_messages_across_chats() {
     assert_eq!(document().title(), "Merpati");
 
     chats.update(|chats| chats[2].unread = 4);
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "(4) Merpati");
+
+    // A muted chat's unread messages do not call from the tab.
+    chats.update(|chats| chats[2].muted = true);
+    leptos::task::tick().await;
+    assert_eq!(document().title(), "Merpati");
+    chats.update(|chats| chats[2].muted = false);
     leptos::task::tick().await;
     assert_eq!(document().title(), "(4) Merpati");
     drop(handle);

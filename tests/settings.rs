@@ -366,6 +366,14 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
         notify::HIDDEN_TEXT.english()
     );
     assert!(notify::arrivals(&before, &chats, None, true, NotifyPrefs::default()).is_empty());
+    // A muted chat: never, tab hidden or not.
+    let mut muted = chats.clone();
+    muted[0].muted = true;
+    let shown = notify::arrivals(&before, &muted, None, false, on);
+    assert_eq!(
+        shown.iter().map(|arrival| arrival.chat).collect::<Vec<_>>(),
+        [ChatId(3)]
+    );
 }
 
 #[wasm_bindgen_test]

@@ -70,16 +70,38 @@ pub use schema::{
     SEARCH, SETTINGS, UPLOADS, delete_database, open_database,
 };
 
-/// The context this browser's own settings are sealed under, in the `settings` store: not
-/// the account's, so neither record can be passed off as the other.
-const DEVICE_SETTINGS: &str = "settings/device";
+/// One of this browser's own records in the `settings` store, beside the account's settings:
+/// the context it is sealed under, so that no record can be passed off as another, and the
+/// name its key is hashed from.
+#[derive(Clone, Copy)]
+struct BrowserRecord {
+    context: &'static str,
+    name: &'static [u8],
+}
 
-/// The context this browser's recently chosen emoji are sealed under, in the `settings` store.
-const RECENT_EMOJI: &str = "settings/recent-emoji";
+/// This browser's own settings (notifications).
+const DEVICE_SETTINGS: BrowserRecord = BrowserRecord {
+    context: "settings/device",
+    name: b"device",
+};
 
-/// The context this browser's emoji skin tone is sealed under (its place in `SkinTone::ALL`),
-/// in the `settings` store.
-const SKIN_TONE: &str = "settings/skin-tone";
+/// The emoji this browser chose lately.
+const RECENT_EMOJI: BrowserRecord = BrowserRecord {
+    context: "settings/recent-emoji",
+    name: b"recent-emoji",
+};
+
+/// This browser's emoji skin tone (its place in `SkinTone::ALL`).
+const SKIN_TONE: BrowserRecord = BrowserRecord {
+    context: "settings/skin-tone",
+    name: b"skin-tone",
+};
+
+/// The chats this browser does not notify of.
+const MUTED_CHATS: BrowserRecord = BrowserRecord {
+    context: "settings/muted-chats",
+    name: b"muted-chats",
+};
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]
@@ -229,16 +251,17 @@ impl IdbStore {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"current"))
     }
 
-    fn device_settings_key(&self) -> String {
-        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"device"))
+    fn browser_record_key(&self, record: BrowserRecord) -> String {
+        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), record.name))
     }
 
-    fn recent_emoji_key(&self) -> String {
-        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"recent-emoji"))
-    }
-
-    fn skin_tone_key(&self) -> String {
-        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"skin-tone"))
+    /// One of this browser's own records, opened.
+    async fn browser_record<T: serde::de::DeserializeOwned>(
+        &self,
+        record: BrowserRecord,
+    ) -> Result<Option<T>, StoreError> {
+        let key = self.browser_record_key(record);
+        self.read_one(SETTINGS, key, record.context).await
     }
 
     fn hidden_key(&self, hidden: &HiddenRecord) -> String {
@@ -338,7 +361,8 @@ impl Store for IdbStore {
                 StoreWrite::PutSettings(_)
                 | StoreWrite::PutDeviceSettings(_)
                 | StoreWrite::PutRecentEmoji(_)
-                | StoreWrite::PutSkinTone(_) => SETTINGS,
+                | StoreWrite::PutSkinTone(_)
+                | StoreWrite::PutMutedChats(_) => SETTINGS,
                 StoreWrite::PutSearchSegment(_) | StoreWrite::RemoveSearchSegments(_) => SEARCH,
             };
             if !scope.contains(&name) {
@@ -353,6 +377,15 @@ impl Store for IdbStore {
         // Requests go out as they are built; the transaction commits once, at the end, so the
         // batch lands whole or not at all (dropping `tx` on an error rolls it back).
         let mut to_pages = Vec::new();
+        let put_browser_record =
+            |record: BrowserRecord, value: JsValue| -> Result<(), StoreError> {
+                tx.object_store(SETTINGS)?
+                    .put(value)
+                    .with_key(self.browser_record_key(record))
+                    .without_key_type()
+                    .primitive()?;
+                Ok(())
+            };
         for write in batch {
             match write {
                 StoreWrite::PutAccount(account) => {
@@ -430,28 +463,19 @@ impl Store for IdbStore {
                         .primitive()?;
                 }
                 StoreWrite::PutDeviceSettings(settings) => {
-                    let value = self.seal(DEVICE_SETTINGS, &settings)?;
-                    tx.object_store(SETTINGS)?
-                        .put(value)
-                        .with_key(self.device_settings_key())
-                        .without_key_type()
-                        .primitive()?;
+                    put_browser_record(
+                        DEVICE_SETTINGS,
+                        self.seal(DEVICE_SETTINGS.context, &settings)?,
+                    )?;
                 }
                 StoreWrite::PutRecentEmoji(emoji) => {
-                    let value = self.seal(RECENT_EMOJI, &emoji)?;
-                    tx.object_store(SETTINGS)?
-                        .put(value)
-                        .with_key(self.recent_emoji_key())
-                        .without_key_type()
-                        .primitive()?;
+                    put_browser_record(RECENT_EMOJI, self.seal(RECENT_EMOJI.context, &emoji)?)?;
                 }
                 StoreWrite::PutSkinTone(tone) => {
-                    let value = self.seal(SKIN_TONE, &tone.index())?;
-                    tx.object_store(SETTINGS)?
-                        .put(value)
-                        .with_key(self.skin_tone_key())
-                        .without_key_type()
-                        .primitive()?;
+                    put_browser_record(SKIN_TONE, self.seal(SKIN_TONE.context, &tone.index())?)?;
+                }
+                StoreWrite::PutMutedChats(chats) => {
+                    put_browser_record(MUTED_CHATS, self.seal(MUTED_CHATS.context, &chats)?)?;
                 }
                 StoreWrite::PutSearchSegment(segment) => {
                     let value = self.seal(SEARCH, &segment)?;
@@ -536,20 +560,20 @@ impl Store for IdbStore {
     }
 
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, StoreError> {
-        let key = self.device_settings_key();
-        self.read_one(SETTINGS, key, DEVICE_SETTINGS).await
+        self.browser_record(DEVICE_SETTINGS).await
     }
 
     async fn recent_emoji(&self) -> Result<Vec<String>, StoreError> {
-        let key = self.recent_emoji_key();
-        let kept: Option<Vec<String>> = self.read_one(SETTINGS, key, RECENT_EMOJI).await?;
-        Ok(kept.unwrap_or_default())
+        Ok(self.browser_record(RECENT_EMOJI).await?.unwrap_or_default())
     }
 
     async fn skin_tone(&self) -> Result<SkinTone, StoreError> {
-        let key = self.skin_tone_key();
-        let kept: Option<u8> = self.read_one(SETTINGS, key, SKIN_TONE).await?;
+        let kept: Option<u8> = self.browser_record(SKIN_TONE).await?;
         Ok(kept.map(SkinTone::from_index).unwrap_or_default())
+    }
+
+    async fn muted_chats(&self) -> Result<Vec<ChatId>, StoreError> {
+        Ok(self.browser_record(MUTED_CHATS).await?.unwrap_or_default())
     }
 
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, StoreError> {

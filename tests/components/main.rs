@@ -19,3 +19,4 @@ mod engine;
 mod links;
 mod membership;
 mod message_list;
+mod mute;

@@ -35,6 +35,7 @@ pub(crate) fn chat_row(id: u64, title: &str) -> ChatRow {
         unread: 0,
         typing: Vec::new(),
         draft: None,
+        muted: false,
     }
 }
 

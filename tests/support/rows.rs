@@ -12,5 +12,6 @@ pub(crate) fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatR
         unread,
         typing: Vec::new(),
         draft: None,
+        muted: false,
     }
 }

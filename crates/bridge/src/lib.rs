@@ -235,6 +235,13 @@ pub enum Command {
     EmojiUsed(String),
     /// The person chose the skin tone the picker shows: its place in `merpati_words::SkinTone::ALL`.
     SetSkinTone(u8),
+    /// Mute a chat in this browser (no notifications of it), or no longer.
+    SetMuted {
+        /// The chat.
+        chat: ChatId,
+        /// Muted or not.
+        muted: bool,
+    },
     /// Make a group member an admin, or no longer one.
     SetAdmin {
         /// The group.
@@ -449,6 +456,10 @@ mod tests {
             }),
             Command::EmojiUsed("🎉".to_owned()),
             Command::SetSkinTone(3),
+            Command::SetMuted {
+                chat: ChatId(4),
+                muted: true,
+            },
             Command::SetBlocked {
                 user: UserId(3),
                 blocked: true,
@@ -468,6 +479,7 @@ mod tests {
                     unread: 2,
                     typing: vec!["ilham".to_owned()],
                     draft: Some("nanti".to_owned()),
+                    muted: true,
                 }],
                 phase: ConnectionPhase::Online,
                 next_attempt_at_ms: Some(1.5e12),

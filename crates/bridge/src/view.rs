@@ -109,6 +109,9 @@ pub struct ChatRow {
     pub typing: Vec<String>,
     /// What the person typed here and has not sent; shown instead of the last message.
     pub draft: Option<String>,
+    /// This browser does not notify of it (`chat-muted`); its unread count leaves the tab's
+    /// title.
+    pub muted: bool,
 }
 
 /// One message as the message list shows it. The default is an empty, open, pending row.

@@ -174,6 +174,8 @@ pub enum StoreWrite {
     PutRecentEmoji(Vec<String>),
     /// Replaces the skin tone this browser's emoji picker shows.
     PutSkinTone(SkinTone),
+    /// Replaces the chats this browser does not notify of.
+    PutMutedChats(Vec<ChatId>),
     /// Stores a segment of the local search index.
     PutSearchSegment(SearchSegment),
     /// Deletes segments of the local search index by id (rewritten as one).
@@ -231,6 +233,9 @@ pub trait Store {
     /// The skin tone this browser's emoji picker shows (the default until one was stored).
     async fn skin_tone(&self) -> Result<SkinTone, Self::Error>;
 
+    /// The chats this browser does not notify of (none until any was stored).
+    async fn muted_chats(&self) -> Result<Vec<ChatId>, Self::Error>;
+
     /// Every segment of the local search index, in no particular order.
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error>;
 
@@ -257,6 +262,7 @@ struct MemoryContents {
     device_settings: Option<DeviceSettings>,
     recent_emoji: Vec<String>,
     skin_tone: SkinTone,
+    muted_chats: Vec<ChatId>,
     search: BTreeMap<u64, SearchSegment>,
 }
 
@@ -322,6 +328,7 @@ impl Store for MemoryStore {
                 }
                 StoreWrite::PutRecentEmoji(emoji) => contents.recent_emoji = emoji,
                 StoreWrite::PutSkinTone(tone) => contents.skin_tone = tone,
+                StoreWrite::PutMutedChats(chats) => contents.muted_chats = chats,
                 StoreWrite::PutSearchSegment(segment) => {
                     contents.search.insert(segment.id, segment);
                 }
@@ -403,6 +410,10 @@ impl Store for MemoryStore {
         Ok(self.contents().skin_tone)
     }
 
+    async fn muted_chats(&self) -> Result<Vec<ChatId>, Self::Error> {
+        Ok(self.contents().muted_chats.clone())
+    }
+
     async fn search_segments(&self) -> Result<Vec<SearchSegment>, Self::Error> {
         Ok(self.contents().search.values().cloned().collect())
     }
@@ -439,6 +450,8 @@ pub struct StoredState {
     pub recent_emoji: Vec<String>,
     /// The skin tone this browser's emoji picker shows.
     pub skin_tone: SkinTone,
+    /// The chats this browser does not notify of.
+    pub muted_chats: Vec<ChatId>,
     /// The local search index's segments.
     pub search: Vec<SearchSegment>,
 }
@@ -467,6 +480,7 @@ impl StoredState {
             device_settings: store.device_settings().await?,
             recent_emoji: store.recent_emoji().await?,
             skin_tone: store.skin_tone().await?,
+            muted_chats: store.muted_chats().await?,
             search: store.search_segments().await?,
         })
     }

@@ -1,8 +1,9 @@
 //! Notifications of new messages: turned on in the settings (the browser's permission
 //! granted beforehand, as a person answering its prompt would), a message in a chat the
 //! person is not looking at shows a notification with the sender and the text, or "New
-//! message" when the text is hidden; a message in the chat on screen shows none. Once there
-//! is a chat, the chat list offers to turn them on; "Not now" is kept by the browser.
+//! message" when the text is hidden; a message in the chat on screen shows none, nor one in a
+//! chat muted in this browser (kept across a reload). Once there is a chat, the chat list
+//! offers to turn them on; "Not now" is kept by the browser.
 //!
 //! Read back through the service worker that shows them (`getNotifications`). What a click
 //! does (the tab comes forward and opens the chat, `public/sw.js`) is not driven here:
@@ -75,7 +76,7 @@ async fn wait_notifications_on(browser: &Browser, what: &str) -> Result<(), Harn
 }
 
 #[tokio::test]
-async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_the_text()
+async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_the_text_unless_muted()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     let ayu = meeting.sign_up("ayu").await?;
@@ -118,6 +119,34 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
         ayus,
         vec!["New message".to_owned()],
         "nothing for the chat on screen"
+    );
+
+    // Muted (the bell in the chat's header), kept across a reload: ayu's next message out of
+    // sight is not notified. Citra's, after it, is the sentinel again.
+    bima.click("chat-mute").await?;
+    bima.find_css("[data-testid=\"chat-mute\"][aria-pressed=\"true\"]")
+        .await?;
+    bima.reload().await?;
+    bima.find_css(
+        "[data-testid=\"chat-list-item\"][data-title=\"ayu\"] [data-testid=\"chat-muted\"]",
+    )
+    .await?;
+    bima.wait_connection("online").await?;
+    // No chat on screen after the reload: ayu's is out of sight.
+    bima.find_css(".main-screen:not(.chat-open)").await?;
+    ayu.send("Empat").await?;
+    citra.send("Lagi").await?;
+    wait_notification(&bima, "citra", "Lagi").await?;
+    let ayus: Vec<String> = notifications(&bima)
+        .await?
+        .into_iter()
+        .filter(|(title, _, _)| title == "ayu")
+        .map(|(_, body, _)| body)
+        .collect();
+    assert_eq!(
+        ayus,
+        vec!["New message".to_owned()],
+        "nothing for the muted chat"
     );
 
     for browser in [ayu, bima, citra] {

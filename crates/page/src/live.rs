@@ -126,6 +126,23 @@ impl AppContext {
         }
     }
 
+    /// Whether this browser does not notify of the chat on screen.
+    pub fn muted(self) -> Signal<bool> {
+        self.project(|view| {
+            let open = view.open_chat.as_ref().map(|chat| chat.id);
+            view.chats
+                .iter()
+                .any(|chat| Some(chat.id) == open && chat.muted)
+        })
+    }
+
+    /// Mutes the chat on screen in this browser, or no longer.
+    pub fn set_muted(self, muted: bool) {
+        if let Some(chat) = self.open_chat_id_untracked() {
+            self.send(Command::SetMuted { chat, muted });
+        }
+    }
+
     /// Blocks or unblocks the other person of the 1:1 chat on screen.
     pub fn set_blocked(self, blocked: bool) {
         let partner = self.with_view_untracked(|view| {

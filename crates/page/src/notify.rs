@@ -55,8 +55,8 @@ pub struct Arrival {
 }
 
 /// The chats whose unread count went up since `before` (each chat's unread count then; a chat
-/// not in it counts up from none: a new chat's first message) and that the person is not looking at: every chat when
-/// the tab is hidden, else all but the open one.
+/// not in it counts up from none: a new chat's first message), that are not muted, and that the
+/// person is not looking at: every chat when the tab is hidden, else all but the open one.
 pub fn arrivals(
     before: &[(ChatId, usize)],
     chats: &[ChatRow],
@@ -73,7 +73,7 @@ pub fn arrivals(
             let then = before.iter().find(|(id, _)| *id == chat.id);
             chat.unread > then.map_or(0, |(_, unread)| *unread)
         })
-        .filter(|chat| !visible || open != Some(chat.id))
+        .filter(|chat| !chat.muted && (!visible || open != Some(chat.id)))
         .map(|chat| Arrival {
             chat: chat.id,
             title: chat.title.clone(),

@@ -250,6 +250,8 @@ pub fn MainScreen() -> impl IntoView {
                         on_add_member=Callback::new(move |username| app.add_member(username))
                         blocked=app.blocked()
                         on_block=Callback::new(move |blocked| app.set_blocked(blocked))
+                        muted=app.muted()
+                        on_mute=Callback::new(move |muted| app.set_muted(muted))
                         on_action=Callback::new(move |action| app.message_action(action))
                         forward_targets=app.forward_targets()
                         draft=app.draft()

@@ -208,6 +208,8 @@ texts! {
     EmojiSymbols = "Symbols",
     EmojiFlags = "Flags",
     SkinTone = "Skin tone",
+    MuteChat = "Mute notifications of this chat",
+    Muted = "Muted",
     SkinToneDefault = "Default skin tone",
     SkinToneLight = "Light skin tone",
     SkinToneMediumLight = "Medium-light skin tone",

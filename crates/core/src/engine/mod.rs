@@ -175,6 +175,8 @@ pub struct Engine {
     recent_emoji: Vec<String>,
     /// The skin tone this browser's emoji picker shows.
     skin_tone: merpati_words::SkinTone,
+    /// The chats this browser does not notify of.
+    muted_chats: BTreeSet<ChatId>,
     /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
     on_screen: Option<ChatId>,
     /// Whose presence is followed (the other person of the 1:1 chat on screen).
@@ -249,6 +251,7 @@ impl Engine {
             device_settings: DeviceSettings::default(),
             recent_emoji: Vec::new(),
             skin_tone: merpati_words::SkinTone::Default,
+            muted_chats: BTreeSet::new(),
             on_screen: None,
             watched: None,
             presence: HashMap::new(),

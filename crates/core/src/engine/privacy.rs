@@ -1,5 +1,5 @@
 //! The account's privacy settings and whom it blocks, and this browser's own settings,
-//! recently chosen emoji and skin tone.
+//! recently chosen emoji, skin tone and muted chats.
 //!
 //! The settings (share read receipts, share presence) are the person's: remembered here
 //! (sealed in the store like everything else), sent after every `Welcome` and whenever they
@@ -13,7 +13,7 @@
 //! words, and blocked people's typing and presence are not shown.
 
 use merpati_protocol::content::MAX_REACTION_BYTES;
-use merpati_protocol::{ClientFrame, MAX_BLOCKED, RequestId, UserId};
+use merpati_protocol::{ChatId, ClientFrame, MAX_BLOCKED, RequestId, UserId};
 use merpati_words::SkinTone;
 
 use super::{Engine, Event, RequestError};
@@ -100,6 +100,28 @@ impl Engine {
     /// The skin tone this browser's emoji picker shows.
     pub fn skin_tone(&self) -> SkinTone {
         self.skin_tone
+    }
+
+    /// Mutes a chat in this browser, or no longer: a muted chat's messages arrive and count as
+    /// unread as ever, but this browser does not notify of them (remembered, sealed, never
+    /// sent: the other members cannot tell).
+    pub fn set_muted(&mut self, chat: ChatId, muted: bool) {
+        let changed = if muted {
+            self.muted_chats.insert(chat)
+        } else {
+            self.muted_chats.remove(&chat)
+        };
+        if changed {
+            self.writes.push(StoreWrite::PutMutedChats(
+                self.muted_chats.iter().copied().collect(),
+            ));
+            self.views_changed = true;
+        }
+    }
+
+    /// Whether this browser does not notify of `chat`.
+    pub fn is_muted(&self, chat: ChatId) -> bool {
+        self.muted_chats.contains(&chat)
     }
 
     /// Blocks or unblocks a person. [`Event::RequestDone`] follows with the new block list.

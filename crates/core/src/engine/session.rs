@@ -87,6 +87,7 @@ impl Engine {
             device_settings,
             recent_emoji,
             skin_tone,
+            muted_chats,
             search,
         } = stored;
         self.search = super::SearchState::restore(search);
@@ -121,6 +122,10 @@ impl Engine {
         self.device_settings = device_settings.unwrap_or_default();
         self.recent_emoji = recent_emoji;
         self.skin_tone = skin_tone;
+        self.muted_chats = std::collections::BTreeSet::new();
+        for chat in muted_chats {
+            self.muted_chats.insert(chat);
+        }
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
@@ -370,6 +375,7 @@ impl Engine {
             self.device_settings = DeviceSettings::default();
             self.recent_emoji.clear();
             self.skin_tone = merpati_words::SkinTone::Default;
+            self.muted_chats.clear();
             self.names.clear();
             self.watched = None;
         }

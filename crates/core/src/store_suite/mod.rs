@@ -25,7 +25,10 @@ use crate::receipts::ReadAdvance;
 use crate::search::{SearchDoc, SearchSegment};
 mod settings;
 
-pub use settings::{hidden_messages_and_settings_are_kept, this_browsers_emoji_choices_are_kept};
+pub use settings::{
+    hidden_messages_and_settings_are_kept, this_browsers_emoji_choices_are_kept,
+    this_browsers_muted_chats_are_kept,
+};
 
 use crate::store::{
     AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,
@@ -121,6 +124,7 @@ pub async fn a_new_store_is_empty<S: Store>(store: S) {
     assert_eq!(ok(store.device_settings().await), None);
     assert!(ok(store.recent_emoji().await).is_empty());
     assert_eq!(ok(store.skin_tone().await), SkinTone::Default);
+    assert!(ok(store.muted_chats().await).is_empty());
     assert!(ok(store.search_segments().await).is_empty());
 }
 
@@ -511,6 +515,7 @@ pub async fn clear_deletes_everything<S: Store>(store: S) {
             }),
             StoreWrite::PutRecentEmoji(vec!["🎉".to_owned()]),
             StoreWrite::PutSkinTone(SkinTone::Dark),
+            StoreWrite::PutMutedChats(vec![ChatId(1)]),
             StoreWrite::PutSearchSegment(sample_segment(1, "halo")),
         ],
     )
@@ -540,6 +545,7 @@ macro_rules! store_suite_tests {
             drafts_are_put_replaced_and_removed,
             hidden_messages_and_settings_are_kept,
             this_browsers_emoji_choices_are_kept,
+            this_browsers_muted_chats_are_kept,
             search_segments_are_put_and_removed,
         );
     };

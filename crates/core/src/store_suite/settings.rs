@@ -72,3 +72,17 @@ pub async fn this_browsers_emoji_choices_are_kept<S: Store>(store: S) {
     assert_eq!(ok(store.recent_emoji().await), again);
     assert_eq!(ok(store.device_settings().await), Some(device));
 }
+
+/// The chats this browser does not notify of are a record of their own, replaced whole.
+pub async fn this_browsers_muted_chats_are_kept<S: Store>(store: S) {
+    apply(
+        &store,
+        vec![StoreWrite::PutMutedChats(vec![ChatId(3), ChatId(9)])],
+    )
+    .await;
+    assert_eq!(ok(store.muted_chats().await), [ChatId(3), ChatId(9)]);
+    apply(&store, vec![StoreWrite::PutMutedChats(vec![ChatId(9)])]).await;
+    assert_eq!(ok(store.muted_chats().await), [ChatId(9)]);
+    assert_eq!(ok(store.skin_tone().await), SkinTone::Default);
+    assert!(ok(store.recent_emoji().await).is_empty());
+}

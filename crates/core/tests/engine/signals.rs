@@ -419,3 +419,35 @@ fn the_skin_tone_chosen_is_kept_sealed_never_sent_and_stays_across_a_reload() {
     });
     assert_eq!(reloaded.skin_tone(), SkinTone::Medium);
 }
+
+#[test]
+fn a_muted_chat_is_kept_sealed_never_sent_and_stays_across_a_reload() {
+    let mut engine = online_alice();
+    let (chat, other) = (ChatId(7), ChatId(8));
+    assert!(!engine.is_muted(chat));
+    engine.set_muted(chat, true);
+    engine.set_muted(other, true);
+    let step = engine.take_step();
+    assert!(step.views_changed);
+    assert!(step.frames.is_empty(), "nobody else learns of it");
+    assert_eq!(
+        step.writes.last(),
+        Some(&StoreWrite::PutMutedChats(vec![chat, other]))
+    );
+    engine.set_muted(chat, true);
+    assert!(engine.take_step().is_empty(), "no change, nothing to do");
+    engine.set_muted(other, false);
+    assert_eq!(
+        engine.take_step().writes,
+        vec![StoreWrite::PutMutedChats(vec![chat])]
+    );
+    assert!(engine.is_muted(chat) && !engine.is_muted(other));
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        muted_chats: vec![chat],
+        ..StoredState::default()
+    });
+    assert!(reloaded.is_muted(chat) && !reloaded.is_muted(other));
+}

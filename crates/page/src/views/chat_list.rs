@@ -80,6 +80,23 @@ pub fn ChatList(
                                         }
                                     }}
                                 </span>
+                                {move || {
+                                    summary
+                                        .with(|chat| chat.muted)
+                                        .then(|| {
+                                            view! {
+                                                <span
+                                                    data-testid="chat-muted"
+                                                    class="chat-muted"
+                                                    role="img"
+                                                    aria-label=t(Text::Muted)
+                                                    title=t(Text::Muted)
+                                                >
+                                                    "🔕"
+                                                </span>
+                                            }
+                                        })
+                                }}
                                 <Show when=move || { unread() > 0 }>
                                     <span
                                         data-testid="unread-badge"

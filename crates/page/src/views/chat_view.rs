@@ -59,8 +59,9 @@ pub enum MessageAction {
 /// (so both are visible at once, to people and to browser tests) and folds away; a key change
 /// shows as a banner until the person confirms it; once this account is out of a group the
 /// composer gives way to a notice, as it does while the other person of a 1:1 chat is blocked.
-/// The header shows a 1:1 chat's presence, the list ends with who is typing, and a message's
-/// details (who has it, who read it) open from its "Info".
+/// The header shows a 1:1 chat's presence and a bell that mutes the chat in this browser (no
+/// notifications of it), the list ends with who is typing, and a message's details (who has
+/// it, who read it) open from its "Info".
 #[component]
 pub fn ChatView(
     /// Which chat: a new key gives a fresh message list and composer (no draft or scroll
@@ -138,6 +139,12 @@ pub fn ChatView(
     /// Block (`true`) or unblock the other person of the 1:1 chat.
     #[prop(optional)]
     on_block: Option<Callback<bool>>,
+    /// Whether this browser does not notify of the chat.
+    #[prop(into, default = Signal::stored(false))]
+    muted: Signal<bool>,
+    /// Mute the chat (`true`) or no longer; without it the header offers no such button.
+    #[prop(optional)]
+    on_mute: Option<Callback<bool>>,
     /// An action on a message; without it messages have no menu. `Err` carries words for the
     /// composer.
     #[prop(optional)]
@@ -244,6 +251,22 @@ pub fn ChatView(
                         <PresenceLine presence now_ms/>
                     </Show>
                 </div>
+                {on_mute
+                    .map(|on_mute| {
+                        view! {
+                            <button
+                                data-testid="chat-mute"
+                                type="button"
+                                class="mute"
+                                aria-label=t(Text::MuteChat)
+                                title=t(Text::MuteChat)
+                                aria-pressed=move || muted.get().to_string()
+                                on:click=move |_| on_mute.run(!muted.get_untracked())
+                            >
+                                {move || if muted.get() { "🔕" } else { "🔔" }}
+                            </button>
+                        }
+                    })}
             </header>
             {details}
             <KeyChangeBanner notice=Signal::derive(move || key_change.get()) on_ok=on_key_change_ok/>

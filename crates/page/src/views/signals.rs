@@ -93,7 +93,7 @@ pub fn PresenceLine(
     }
 }
 
-/// Keeps the tab's title at "(n) Merpati", n the unread messages across all chats; back to
+/// Keeps the tab's title at "(n) Merpati", n the unread messages across all chats but the muted; back to
 /// "Merpati" when it goes away (signed out).
 #[component]
 pub fn UnreadTitle(
@@ -101,7 +101,15 @@ pub fn UnreadTitle(
     #[prop(into)]
     chats: Signal<Vec<ChatRow>>,
 ) -> impl IntoView {
-    let total = Memo::new(move |_| chats.with(|chats| chats.iter().map(|chat| chat.unread).sum()));
+    let total = Memo::new(move |_| {
+        chats.with(|chats| {
+            chats
+                .iter()
+                .filter(|chat| !chat.muted)
+                .map(|chat| chat.unread)
+                .sum()
+        })
+    });
     Effect::new(move |_| set_title(&title_with_unread(total.get())));
     on_cleanup(|| set_title(APP_TITLE));
 }
