@@ -252,6 +252,7 @@ pub fn PhotoViewer() -> impl IntoView {
                     />
                 </div>
             }
+            .into_any()
         })
     })
     .into_any()

@@ -95,6 +95,7 @@ pub fn ChatList(
                                                     "🔕"
                                                 </span>
                                             }
+                                            .into_any()
                                         })
                                 }}
                                 <Show when=move || { unread() > 0 }>

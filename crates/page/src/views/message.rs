@@ -175,6 +175,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                     <span class="quote-text">{quote.text}</span>
                 </button>
             }
+            .into_any()
         })
     };
     let reactions = {
@@ -349,6 +350,7 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
                                 on_close=close_menu
                             />
                         }
+                        .into_any()
                     })
             }}
         </div>

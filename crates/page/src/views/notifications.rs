@@ -51,7 +51,7 @@ pub fn NotificationSettings(
             " "
             {t(Text::NotificationText)}
         </label>
-        {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> })}
+        {move || note.get().map(|note| view! { <p class="hint" role="status">{note}</p> }.into_any())}
     }
 }
 

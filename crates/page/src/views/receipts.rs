@@ -38,6 +38,7 @@ pub fn MessageReceiptsPanel(
                     <ul>{rows}</ul>
                 </section>
             }
+            .into_any()
         })
     }
 }

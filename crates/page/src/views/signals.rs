@@ -61,6 +61,7 @@ pub fn TypingIndicator(
                     {words}
                 </p>
             }
+            .into_any()
         })
     }
 }
@@ -89,6 +90,7 @@ pub fn PresenceLine(
                     {words}
                 </span>
             }
+            .into_any()
         })
     }
 }
