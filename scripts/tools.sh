@@ -2,7 +2,7 @@
 # Installs what Merpati's build and tests need, skipping whatever is already present at the
 # right version. Sourced by ./scripts/run and ./scripts/test; safe to run again and again.
 #
-#   scripts/tools.sh            build tools (wasm target, trunk, wasm-bindgen, wasm-opt)
+#   scripts/tools.sh            build tools (wasm target, trunk, wasm-bindgen, wasm-opt, terser)
 #   scripts/tools.sh --browser  also Chromium, chromedriver and axe-core, for the browser tests
 #   scripts/tools.sh --bench    also what the benchmark scripts read the machine with
 #                               (twiggy, perf, ss, python3)
@@ -21,6 +21,7 @@ CARGO_FUZZ_VERSION=0.13.2
 CARGO_DENY_VERSION=0.20.2
 WASM_OPT_VERSION=132
 AXE_CORE_VERSION=4.14.1
+TERSER_VERSION=5.51.4
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 
@@ -54,6 +55,14 @@ fi
 if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
   say "installing wasm-opt $WASM_OPT_VERSION (npm binaryen)"
   npm install --global --no-fund --no-audit "binaryen@$WASM_OPT_VERSION.0.0"
+fi
+
+# terser: minifies the page's JavaScript glue in the release build (scripts/trunk/post-build.sh;
+# trunk's own minifier cannot read it). From npm, into .tools/build/ (not committed): a prefix
+# of its own, as npm would prune the other tools of a shared one.
+if [[ "$(node -p "require('./.tools/build/node_modules/terser/package.json').version" 2>/dev/null)" != "$TERSER_VERSION" ]]; then
+  say "installing terser $TERSER_VERSION (npm, into .tools/build/)"
+  npm install --prefix .tools/build --no-save --no-fund --no-audit --no-package-lock "terser@$TERSER_VERSION"
 fi
 
 want_browser=false want_bench=false want_fuzz=false want_deny=false want_services=false

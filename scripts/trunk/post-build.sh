@@ -10,9 +10,44 @@
 #    release caches the app under a name of its own and prunes the others (public/sw.js).
 # 3. Every file that compresses gets its brotli and gzip copies beside it, made once here
 #    (scripts/trunk/precompress.mjs, with Node); the server sends those (docs/operations.md).
+#
+# Before them, the page's JavaScript glue (wasm-bindgen's ES module, which trunk's minifier
+# cannot read) is minified with terser (scripts/tools.sh puts it in .tools/build/): about 2 KB
+# of the initial download (bench/NOTES.md). The engine worker's glue is a classic script, which
+# trunk minifies itself.
 set -eu
 stage="$TRUNK_STAGING_DIR"
 html="$stage/index.html"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+terser="$root/.tools/build/node_modules/terser/bin/terser"
+if [ ! -f "$terser" ]; then
+    echo "post-build: no terser in .tools/build (scripts/tools.sh installs it)" >&2
+    exit 1
+fi
+glue=$(find "$stage" -maxdepth 1 -name 'merpati-app-*.js')
+if [ -z "$glue" ] || [ "$(printf '%s\n' "$glue" | wc -l)" -ne 1 ]; then
+    echo "post-build: expected one merpati-app-*.js in $stage, found: $glue" >&2
+    exit 1
+fi
+# index.html names the glue with its hash for the browser to check (`integrity`, sha384, on its
+# modulepreload): the minified file gets its own.
+sri() {
+    node -e 'const f = require("fs"), c = require("crypto");
+        process.stdout.write("sha384-" + c.createHash("sha384").update(f.readFileSync(process.argv[1])).digest("base64"))' "$1"
+}
+before=$(sri "$glue")
+if ! grep -qF "$before" "$html"; then
+    echo "post-build: index.html does not name $glue by its hash" >&2
+    exit 1
+fi
+node "$terser" "$glue" --module --compress --mangle --output "$glue.min"
+mv "$glue.min" "$glue"
+after=$(sri "$glue")
+BEFORE="$before" AFTER="$after" perl -pi -e 's/\Q$ENV{BEFORE}\E/$ENV{AFTER}/g' "$html"
+if ! grep -qF "$after" "$html"; then
+    echo "post-build: could not give index.html the minified glue's hash" >&2
+    exit 1
+fi
 
 # 1. The start script. Its tag is quoted or not: trunk minifies release builds.
 start="$stage/start.js"

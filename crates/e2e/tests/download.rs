@@ -4,7 +4,8 @@
 //! engine worker's module is not among it (the page starts the worker; nothing preloads it).
 //! A size, not a time: the same build always gives the same answer. And every file a browser
 //! downloads has the build's brotli and gzip copies beside it, true to it, which the server
-//! sends to a browser that accepts them.
+//! sends to a browser that accepts them; and each hash `index.html` gives a file for the
+//! browser to check (`integrity`) is that file's, after every step of the build.
 
 use std::io::Write;
 use std::path::Path;
@@ -90,6 +91,43 @@ fn the_first_screen_downloads_the_page_module_only_and_stays_within_budget()
 /// The server's Content-Security-Policy runs no inline script, so the build must have none:
 /// trunk writes its start script inline, and `scripts/trunk/post-build.sh` moves
 /// it into a file of its own.
+/// The build's steps after trunk change files trunk has already hashed into `index.html`
+/// (`scripts/trunk/post-build.sh` minifies the page's JavaScript glue): a hash left behind
+/// makes the browser refuse the file, and the app would not start from the service worker.
+#[test]
+fn every_hash_index_html_gives_is_its_files() -> Result<(), HarnessError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let dist = workspace_root().join("dist");
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .map_err(|error| format!("dist/index.html: {error} (run `scripts/build-app`)"))?;
+    let mut checked = 0;
+    for tag in index.split('<').filter(|tag| tag.contains("integrity=")) {
+        let attribute = |name: &str| {
+            tag.split([' ', '>'])
+                .find_map(|part| part.strip_prefix(name))
+                .map(|value| value.trim_matches(['"', '\'']))
+        };
+        let file = attribute("href=")
+            .or_else(|| attribute("src="))
+            .ok_or_else(|| format!("a hash for no file: <{tag}"))?;
+        let hash = attribute("integrity=")
+            .and_then(|value| value.strip_prefix("sha384-"))
+            .ok_or_else(|| format!("not a sha384 hash: <{tag}"))?;
+        let bytes = std::fs::read(dist.join(file.trim_start_matches('/')))?;
+        let true_hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes));
+        assert_eq!(
+            hash, true_hash,
+            "index.html's hash of {file} is not the file's"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "index.html hashes {checked} files: {index}");
+    Ok(())
+}
+
 #[test]
 fn the_release_build_has_no_inline_script() -> Result<(), HarnessError> {
     let dist = workspace_root().join("dist");
