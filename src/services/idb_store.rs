@@ -61,46 +61,15 @@ use merpati_protocol::{ChatId, ClientMsgId, Seq};
 use merpati_words::SkinTone;
 use wasm_bindgen::{JsCast, JsValue};
 
+mod browser;
 mod pages;
 mod schema;
 mod uploads;
 
+use browser::{BrowserRecord, DEVICE_SETTINGS, MUTED_CHATS, RECENT_EMOJI, SKIN_TONE};
 pub use schema::{
     ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
     SEARCH, SETTINGS, UPLOADS, delete_database, open_database,
-};
-
-/// One of this browser's own records in the `settings` store, beside the account's settings:
-/// the context it is sealed under, so that no record can be passed off as another, and the
-/// name its key is hashed from.
-#[derive(Clone, Copy)]
-struct BrowserRecord {
-    context: &'static str,
-    name: &'static [u8],
-}
-
-/// This browser's own settings (notifications).
-const DEVICE_SETTINGS: BrowserRecord = BrowserRecord {
-    context: "settings/device",
-    name: b"device",
-};
-
-/// The emoji this browser chose lately.
-const RECENT_EMOJI: BrowserRecord = BrowserRecord {
-    context: "settings/recent-emoji",
-    name: b"recent-emoji",
-};
-
-/// This browser's emoji skin tone (its place in `SkinTone::ALL`).
-const SKIN_TONE: BrowserRecord = BrowserRecord {
-    context: "settings/skin-tone",
-    name: b"skin-tone",
-};
-
-/// The chats this browser does not notify of.
-const MUTED_CHATS: BrowserRecord = BrowserRecord {
-    context: "settings/muted-chats",
-    name: b"muted-chats",
 };
 
 /// What can go wrong with the local store.
@@ -249,19 +218,6 @@ impl IdbStore {
 
     fn settings_key(&self) -> String {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), b"current"))
-    }
-
-    fn browser_record_key(&self, record: BrowserRecord) -> String {
-        hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), record.name))
-    }
-
-    /// One of this browser's own records, opened.
-    async fn browser_record<T: serde::de::DeserializeOwned>(
-        &self,
-        record: BrowserRecord,
-    ) -> Result<Option<T>, StoreError> {
-        let key = self.browser_record_key(record);
-        self.read_one(SETTINGS, key, record.context).await
     }
 
     fn hidden_key(&self, hidden: &HiddenRecord) -> String {
