@@ -47,10 +47,10 @@ async fn main() -> Result<(), HarnessError> {
     tomo.open_chat("sari").await?;
     tomo.wait_messages(&["Tomo, are we still on for lunch?"])
         .await?;
-    tomo.send("Yes! 12:30 at the usual place.").await?;
+    tomo.send("Yes! 12:30 at the usual place, www.warung.example").await?;
     sari.wait_messages(&[
         "Tomo, are we still on for lunch?",
-        "Yes! 12:30 at the usual place.",
+        "Yes! 12:30 at the usual place, www.warung.example",
     ])
     .await?;
     // An emoji from the picker (WebDriver types none beyond the Basic Multilingual Plane).
@@ -65,7 +65,7 @@ async fn main() -> Result<(), HarnessError> {
     let last = "Perfect, see you there 🍜";
     tomo.wait_messages(&[
         "Tomo, are we still on for lunch?",
-        "Yes! 12:30 at the usual place.",
+        "Yes! 12:30 at the usual place, www.warung.example",
         last,
     ])
     .await?;
