@@ -47,7 +47,8 @@ async fn main() -> Result<(), HarnessError> {
     tomo.open_chat("sari").await?;
     tomo.wait_messages(&["Tomo, are we still on for lunch?"])
         .await?;
-    tomo.send("Yes! 12:30 at the usual place, www.warung.example").await?;
+    tomo.send("Yes! 12:30 at the usual place, www.warung.example")
+        .await?;
     sari.wait_messages(&[
         "Tomo, are we still on for lunch?",
         "Yes! 12:30 at the usual place, www.warung.example",

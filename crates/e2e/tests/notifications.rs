@@ -31,6 +31,16 @@ async fn notifications(browser: &Browser) -> Result<Vec<(String, String, String)
     Ok(list)
 }
 
+/// The bodies of the notifications showing now from the chat titled `title`.
+async fn bodies_from(browser: &Browser, title: &str) -> Result<Vec<String>, HarnessError> {
+    Ok(notifications(browser)
+        .await?
+        .into_iter()
+        .filter(|(shown, _, _)| shown == title)
+        .map(|(_, body, _)| body)
+        .collect())
+}
+
 async fn wait_notification(
     browser: &Browser,
     title: &str,
@@ -109,15 +119,9 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     citra.start_chat("bima").await?;
     citra.send("Halo Bima").await?;
     wait_notification(&bima, "citra", "Halo Bima").await?;
-    let ayus: Vec<String> = notifications(&bima)
-        .await?
-        .into_iter()
-        .filter(|(title, _, _)| title == "ayu")
-        .map(|(_, body, _)| body)
-        .collect();
     assert_eq!(
-        ayus,
-        vec!["New message".to_owned()],
+        bodies_from(&bima, "ayu").await?,
+        ["New message"],
         "nothing for the chat on screen"
     );
 
@@ -137,15 +141,9 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     ayu.send("Empat").await?;
     citra.send("Lagi").await?;
     wait_notification(&bima, "citra", "Lagi").await?;
-    let ayus: Vec<String> = notifications(&bima)
-        .await?
-        .into_iter()
-        .filter(|(title, _, _)| title == "ayu")
-        .map(|(_, body, _)| body)
-        .collect();
     assert_eq!(
-        ayus,
-        vec!["New message".to_owned()],
+        bodies_from(&bima, "ayu").await?,
+        ["New message"],
         "nothing for the muted chat"
     );
 
