@@ -122,10 +122,7 @@ impl Engine {
         self.device_settings = device_settings.unwrap_or_default();
         self.recent_emoji = recent_emoji;
         self.skin_tone = skin_tone;
-        self.muted_chats = std::collections::BTreeSet::new();
-        for chat in muted_chats {
-            self.muted_chats.insert(chat);
-        }
+        self.muted_chats = crate::sorting::set_from(muted_chats);
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {
