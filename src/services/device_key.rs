@@ -119,7 +119,8 @@ fn value_bytes(value: &JsValue) -> Result<Vec<u8>, StoreError> {
         .ok_or(StoreError::Corrupt(KEYS))
 }
 
-fn subtle() -> Result<SubtleCrypto, StoreError> {
+/// The browser's WebCrypto, of the page or of the engine worker.
+pub(crate) fn subtle() -> Result<SubtleCrypto, StoreError> {
     // `crypto` of the window or of the engine worker's global scope: the same object.
     let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .ok()

@@ -11,6 +11,9 @@
 //!
 //! A browser seals a file as it reads it ([`FileSealer`]) and opens one as it downloads it
 //! ([`FileOpener`]), a chunk at a time; [`seal`] and [`open`] are the same for bytes in hand.
+//! The two streaming halves leave the hash to their caller: a browser has SHA-256 of its own,
+//! several times faster than any in WebAssembly (bench/NOTES.md, "The file's hash by the
+//! browser").
 
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
@@ -55,7 +58,7 @@ pub fn seal(key: &FileKey, plaintext: &[u8]) -> SealedFile {
     sealer.seal_if_whole(&mut ciphertext);
     SealedFile {
         ciphertext,
-        sha256: sealer.hasher.finalize().into(),
+        sha256: sha256(plaintext),
     }
 }
 
@@ -72,7 +75,6 @@ pub struct FileSealer {
     index: u64,
     /// The chunk being read, so far.
     held: Vec<u8>,
-    hasher: Sha256,
 }
 
 impl std::fmt::Debug for FileSealer {
@@ -94,7 +96,6 @@ impl FileSealer {
             count: chunk_count(size),
             index: 0,
             held: Vec::new(),
-            hasher: Sha256::new(),
         }
     }
 
@@ -112,15 +113,16 @@ impl FileSealer {
         Ok(sealed)
     }
 
-    /// The blob's last bytes and the file's SHA-256, once all `size` bytes were given.
-    pub fn finish(mut self) -> Result<(Vec<u8>, [u8; 32]), FileError> {
+    /// The blob's last bytes, once all `size` bytes were given. (The file's SHA-256 is the
+    /// caller's to take, of the same bytes it gave.)
+    pub fn finish(mut self) -> Result<Vec<u8>, FileError> {
         let mut sealed = Vec::new();
         // An empty file is one empty chunk, whole before any byte is given.
         self.seal_if_whole(&mut sealed);
         if self.index != self.count {
             return Err(FileError::WrongLength);
         }
-        Ok((sealed, self.hasher.finalize().into()))
+        Ok(sealed)
     }
 
     /// Takes `bytes` (no more than the file has left), sealing onto `sealed` each chunk they
@@ -147,7 +149,6 @@ impl FileSealer {
         }
         let index = usize::try_from(self.index).unwrap_or(usize::MAX);
         let nonce = nonce(index, self.index + 1 == self.count);
-        self.hasher.update(&self.held);
         // Sealed where it lies in the blob: no buffer per chunk. Encrypting in memory cannot
         // fail but for a plaintext over ChaCha20's 256 GiB limit, and a chunk is 64 KiB.
         let start = sealed.len();
@@ -187,28 +188,30 @@ pub fn open(
     sha256_expected: &[u8; 32],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, FileError> {
-    let mut opener = FileOpener::new(key, size, sha256_expected);
+    let mut opener = FileOpener::new(key, size);
     let plaintext = opener.push(ciphertext)?;
     opener.finish()?;
+    if sha256(&plaintext) != *sha256_expected {
+        return Err(FileError::WrongHash);
+    }
     Ok(plaintext)
 }
 
-/// A file opened as its blob arrives: each chunk is decrypted and hashed as soon as all of it
-/// is here, so a download's decryption overlaps its transfer and little is left to do after
-/// the last byte, and the opened bytes are handed back as they come (the caller keeps them
-/// outside its own memory). Refuses as early as it can tell: a changed chunk at once, a blob
-/// longer than the file's at the first byte too many. Nothing it handed back is the file
-/// until [`FileOpener::finish`] says the whole checks out.
+/// A file opened as its blob arrives: each chunk is decrypted as soon as all of it is here, so
+/// a download's decryption overlaps its transfer and little is left to do after the last
+/// byte, and the opened bytes are handed back as they come (the caller keeps them outside its
+/// own memory). Refuses as early as it can tell: a changed chunk at once, a blob longer than
+/// the file's at the first byte too many. Nothing it handed back is the file until
+/// [`FileOpener::finish`] says the whole blob came and the caller has checked the bytes
+/// against the SHA-256 the message names.
 pub struct FileOpener {
     cipher: ChaCha20Poly1305,
     size: u64,
-    sha256_expected: [u8; 32],
     /// Chunks the blob holds, and the index of the one arriving.
     count: u64,
     index: u64,
     /// The arriving chunk's bytes so far.
     held: Vec<u8>,
-    hasher: Sha256,
 }
 
 impl std::fmt::Debug for FileOpener {
@@ -222,16 +225,14 @@ impl std::fmt::Debug for FileOpener {
 }
 
 impl FileOpener {
-    /// Opens a file of `size` bytes sealed under `key`, to be checked against `sha256`.
-    pub fn new(key: &FileKey, size: u64, sha256_expected: &[u8; 32]) -> FileOpener {
+    /// Opens a file of `size` bytes sealed under `key`.
+    pub fn new(key: &FileKey, size: u64) -> FileOpener {
         FileOpener {
             cipher: ChaCha20Poly1305::new((&key.0).into()),
             size,
-            sha256_expected: *sha256_expected,
             count: chunk_count(size),
             index: 0,
             held: Vec::new(),
-            hasher: Sha256::new(),
         }
     }
 
@@ -255,14 +256,11 @@ impl FileOpener {
         Ok(opened)
     }
 
-    /// Whether the bytes handed back are the file: every byte of the blob has come and the
-    /// whole has the hash the message names.
+    /// Whether every byte of the blob has come, each chunk opened: then the bytes handed back
+    /// are the whole of what was sealed, still to be checked against the message's SHA-256.
     pub fn finish(self) -> Result<(), FileError> {
         if self.index != self.count {
             return Err(FileError::WrongLength);
-        }
-        if <[u8; 32]>::from(self.hasher.finalize()) != self.sha256_expected {
-            return Err(FileError::WrongHash);
         }
         Ok(())
     }
@@ -279,7 +277,6 @@ impl FileOpener {
         self.cipher
             .decrypt_in_place(&nonce(index, last), b"", &mut self.held)
             .map_err(|_| FileError::Tampered)?;
-        self.hasher.update(&self.held);
         opened.extend_from_slice(&self.held);
         self.held.clear();
         self.index += 1;
@@ -381,7 +378,7 @@ mod tests {
             let plaintext = file(len);
             let sealed = seal(&KEY, &plaintext);
             for piece in [1, 7, 16, 4096, CHUNK_PLAIN_BYTES as usize + 3] {
-                let mut opener = FileOpener::new(&KEY, len as u64, &sealed.sha256);
+                let mut opener = FileOpener::new(&KEY, len as u64);
                 let mut opened = Vec::new();
                 for part in sealed.ciphertext.chunks(piece) {
                     opened.extend(opener.push(part).expect("opens"));
@@ -403,10 +400,8 @@ mod tests {
                 for part in plaintext.chunks(piece) {
                     ciphertext.extend(sealer.push(part).expect("within the size"));
                 }
-                let (tail, sha256) = sealer.finish().expect("every byte given");
-                ciphertext.extend(tail);
+                ciphertext.extend(sealer.finish().expect("every byte given"));
                 assert_eq!(ciphertext, whole.ciphertext, "{len} bytes in {piece}s");
-                assert_eq!(sha256, whole.sha256, "{len} bytes in {piece}s");
             }
         }
     }
@@ -430,14 +425,14 @@ mod tests {
 
         let mut changed = sealed.ciphertext.clone();
         changed[10] ^= 1;
-        let mut opener = FileOpener::new(&KEY, size, &sealed.sha256);
+        let mut opener = FileOpener::new(&KEY, size);
         assert_eq!(
             opener.push(&changed[..sealed_chunk]),
             Err(FileError::Tampered),
             "the first chunk is refused before the rest arrives"
         );
 
-        let mut opener = FileOpener::new(&KEY, size, &sealed.sha256);
+        let mut opener = FileOpener::new(&KEY, size);
         assert_eq!(opener.push(&sealed.ciphertext), Ok(plaintext));
         assert_eq!(opener.push(&[0]), Err(FileError::WrongLength));
     }

@@ -1,43 +1,42 @@
 //! Photos and files: what the worker does with the bytes the engine never touches.
 //!
 //! Sending: the page hands over a `File`; here a photo gets its thumbnail ([`preview`]), the
-//! file is read and sealed a slice at a time with a fresh key (`merpati_files`), the
-//! ciphertext is kept in the browser's database, and only then does the message enter the
-//! outbox (`Engine::send_attachment`), so a reload finds both. Every upload the outbox waits
-//! for runs here ([`upload`]) — started by [`Files::keep_running`] after every change, so one
-//! restored by a reload or retried by the person starts by itself — and tells the engine when
-//! the server holds it all. Opening: [`download`] fetches a file, decrypting it as it streams
+//! file is read and sealed a slice at a time with a fresh key ([`sealing`], `merpati_files`)
+//! while its upload already sends what is sealed, the ciphertext is kept in the browser's
+//! database, and only then does the message enter the outbox (`Engine::send_attachment`), so
+//! a reload finds both. Every other upload the outbox waits for runs here too ([`upload`]) —
+//! started by [`Files::keep_running`] after every change, so one restored by a reload or
+//! retried by the person starts by itself — and tells the engine when the server holds it
+//! all. Opening: [`download`] fetches a file, decrypting it as it streams
 //! in, and checks it.
 
 mod download;
+pub mod hash;
 mod http;
 mod preview;
+pub mod sealing;
 mod upload;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use futures::channel::oneshot;
 use merpati_bridge::{DownloadState, Update};
-use merpati_files::FileSealer;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{Attachment, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES};
 use merpati_protocol::{BlobId, ChatId, ClientMsgId};
 use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::services::clock;
 use crate::services::connection::Client;
 pub(crate) use http::origin_of;
+use sealing::{Ciphertext, Sealing, seal_file};
 use upload::{Ended, Upload};
 
-/// How much of a file is read (and sealed) at a time when sending it: few reads through the
-/// browser's file reader, yet the worker never holds a whole large file (a wasm memory that
-/// grew for one never shrinks again).
-const READ_SLICE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// An upload running on this page.
+/// An upload running on this page. Clones share its progress and its cancelling.
+#[derive(Clone)]
 struct Running {
     done: Rc<Cell<u64>>,
     total: u64,
@@ -89,8 +88,9 @@ impl Files {
             .map(|running| (running.done.get(), running.total))
     }
 
-    /// Sends `file` to `chat`: reads, seals and keeps it, queues its message, and uploads it.
-    /// Answers words for the composer when it cannot.
+    /// Sends `file` to `chat`: reads, seals and keeps it, queues its message, and uploads it —
+    /// starting on the first sealed bytes, so the upload runs while the rest is sealed and
+    /// kept. Answers words for the composer when it cannot.
     pub async fn send(
         &self,
         client: &Client,
@@ -106,11 +106,31 @@ impl Files {
         let random = |_| t(Text::SomethingWentWrong);
         let key = FileKey(merpati_core::crypto::random_bytes().map_err(random)?);
         let blob = BlobId(merpati_core::crypto::random_bytes().map_err(random)?);
-        let (ciphertext, sha256) = seal_file(&file, &key, size).await?;
-        store
-            .put_upload(blob, &ciphertext)
-            .await
-            .map_err(|_| t(Text::SomethingWentWrong))?;
+        let sealing = Sealing::default();
+        let running = Running::new(blob, ciphertext_len(size));
+        let (ended_tx, ended) = oneshot::channel();
+        let upload = self.upload(client, &running, Ciphertext::Sealing(sealing.clone()));
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = ended_tx.send(upload.run().await);
+        });
+        // The message enters the outbox only once the ciphertext is kept, so a reload finds
+        // both; until then nothing refers to the blob the upload is filling.
+        let kept = match seal_file(&file, &key, size, &sealing).await {
+            Ok((ciphertext, sha256)) => store
+                .put_upload(blob, &ciphertext)
+                .await
+                .map(|()| sha256)
+                .map_err(|_| t(Text::SomethingWentWrong)),
+            Err(words) => Err(words),
+        };
+        let sha256 = match kept {
+            Ok(sha256) => sha256,
+            Err(words) => {
+                running.cancelled.set(true);
+                sealing.stop();
+                return Err(words);
+            }
+        };
         let attachment = Attachment {
             blob,
             key,
@@ -125,10 +145,19 @@ impl Files {
         let sent = client.act(|engine| engine.send_attachment(chat, attachment, clock::now_ms()));
         match sent {
             Ok(id) => {
-                self.start(client, id, blob, ciphertext);
+                self.running.borrow_mut().insert(id, running);
+                let (files, client) = (self.clone(), client.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    // A dropped sender means the upload's task is gone: the next start after
+                    // a reload or a retry takes it from the kept copy.
+                    if let Ok(ended) = ended.await {
+                        files.ended(&client, id, blob, ended).await;
+                    }
+                });
                 Ok(())
             }
             Err(error) => {
+                running.cancelled.set(true);
                 let _ = store.remove_upload(blob).await;
                 Err(error.words())
             }
@@ -147,14 +176,16 @@ impl Files {
                 continue;
             }
             let blob = awaited.attachment.blob;
-            let total = ciphertext_len(awaited.attachment.size);
-            self.running
-                .borrow_mut()
-                .insert(id, Running::new(blob, total));
+            let running = Running::new(blob, ciphertext_len(awaited.attachment.size));
+            self.running.borrow_mut().insert(id, running.clone());
             let (files, client, store) = (self.clone(), client.clone(), store.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match store.upload(blob).await {
-                    Ok(Some(ciphertext)) => files.run(&client, id, blob, ciphertext).await,
+                    Ok(Some(ciphertext)) => {
+                        let upload = files.upload(&client, &running, Ciphertext::Kept(ciphertext));
+                        let ended = upload.run().await;
+                        files.ended(&client, id, blob, ended).await;
+                    }
                     // This browser no longer holds the file (its data was cleared): it
                     // cannot be sent; the message says so and waits to be deleted.
                     _ => {
@@ -205,40 +236,26 @@ impl Files {
         }
     }
 
-    fn start(&self, client: &Client, id: ClientMsgId, blob: BlobId, ciphertext: web_sys::Blob) {
-        let total = ciphertext.size() as u64;
-        self.running
-            .borrow_mut()
-            .insert(id, Running::new(blob, total));
-        let (files, client) = (self.clone(), client.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            files.run(&client, id, blob, ciphertext).await;
-        });
-    }
-
-    async fn run(&self, client: &Client, id: ClientMsgId, blob: BlobId, ciphertext: web_sys::Blob) {
-        let Some((done, cancelled)) = self
-            .running
-            .borrow()
-            .get(&id)
-            .map(|running| (running.done.clone(), running.cancelled.clone()))
-        else {
-            return;
-        };
+    /// The upload of `running`'s blob from `ciphertext`, not yet started.
+    fn upload(&self, client: &Client, running: &Running, ciphertext: Ciphertext) -> Upload {
         let token_client = client.clone();
         let on_change = self.on_change.clone();
-        let ended = Upload {
+        Upload {
             origin: client.origin(),
-            blob,
+            blob: running.blob,
+            total: running.total,
             ciphertext,
             token: Box::new(move || token_client.read(merpati_core::Engine::session_token)),
-            done,
-            cancelled,
+            done: running.done.clone(),
+            cancelled: running.cancelled.clone(),
             on_progress: Box::new(move || on_change()),
             part: Cell::default(),
         }
-        .run()
-        .await;
+    }
+
+    /// Tells the engine how the upload of message `id` ended, and lets its kept copy go once
+    /// the server holds it.
+    async fn ended(&self, client: &Client, id: ClientMsgId, blob: BlobId, ended: Ended) {
         self.running.borrow_mut().remove(&id);
         match ended {
             Ended::Complete => {
@@ -272,40 +289,4 @@ fn short_name(name: &str) -> String {
     } else {
         format!("{stem}….{extension}")
     }
-}
-
-/// Reads `file` a slice at a time and seals it as it comes (`FileSealer`): the worker holds a
-/// slice, not the file, and the sealed slices gather in a browser `Blob`. Answers that
-/// ciphertext and the file's SHA-256; words if the file cannot be read (or changed while
-/// read).
-async fn seal_file(
-    file: &web_sys::File,
-    key: &FileKey,
-    size: u64,
-) -> Result<(web_sys::Blob, [u8; 32]), String> {
-    let unreadable = |_| t(Text::FileUnreadable);
-    let mut sealer = FileSealer::new(key, size);
-    let sealed = js_sys::Array::new();
-    let mut slice = Vec::new();
-    let mut offset = 0;
-    while offset < size {
-        let end = (offset + READ_SLICE_BYTES).min(size);
-        let part = file
-            .slice_with_f64_and_f64(offset as f64, end as f64)
-            .map_err(unreadable)?;
-        let buffer = JsFuture::from(part.array_buffer())
-            .await
-            .map_err(unreadable)?;
-        let bytes = js_sys::Uint8Array::new(&buffer);
-        slice.resize(bytes.length() as usize, 0);
-        bytes.copy_to(&mut slice);
-        let ciphertext = sealer.push(&slice).map_err(|_| t(Text::FileUnreadable))?;
-        sealed.push(&js_sys::Uint8Array::from(ciphertext.as_slice()));
-        offset = end;
-    }
-    let (tail, sha256) = sealer.finish().map_err(|_| t(Text::FileUnreadable))?;
-    sealed.push(&js_sys::Uint8Array::from(tail.as_slice()));
-    let ciphertext = web_sys::Blob::new_with_u8_array_sequence(&sealed)
-        .map_err(|_| t(Text::SomethingWentWrong))?;
-    Ok((ciphertext, sha256))
 }

@@ -1,6 +1,7 @@
 //! One file's upload: its ciphertext, kept in the browser's database until the server holds
 //! all of it, sent in parts at the offset the server says it holds — so an upload cut by an
 //! outage, a server restart or a reload goes on where it stopped instead of starting again.
+//! A file being sent starts uploading while it is still being sealed ([`Ciphertext`]).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -12,6 +13,7 @@ use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
 
 use super::http::{HttpError, blob_url, number_header, request};
+use super::sealing::Ciphertext;
 use crate::services::clock;
 
 /// The longest wait between two tries of an upload, in milliseconds.
@@ -22,7 +24,7 @@ const UPLOAD_RETRY_CAP_MS: u64 = 10_000;
 pub(super) enum Ended {
     /// The server holds the whole blob.
     Complete,
-    /// The person cancelled it.
+    /// The person cancelled it, or the file it is sealed from could not be read or kept.
     Cancelled,
     /// The server will not take it; the message shows failed with this reason.
     Refused(ErrorCode),
@@ -34,8 +36,10 @@ pub(super) struct Upload {
     pub(super) origin: String,
     /// The blob's name on the server.
     pub(super) blob: BlobId,
-    /// The ciphertext, as kept in the database.
-    pub(super) ciphertext: web_sys::Blob,
+    /// The ciphertext: as kept in the database, or still being sealed.
+    pub(super) ciphertext: Ciphertext,
+    /// How long the ciphertext is (`ciphertext_len` of the file's size).
+    pub(super) total: u64,
     /// The session's token now (it rotates, so it is asked for before each request).
     pub(super) token: Box<dyn Fn() -> Option<[u8; 32]>>,
     /// Bytes the server holds, updated as parts land (the progress bar reads it).
@@ -52,7 +56,7 @@ impl Upload {
     /// Uploads until the server holds everything, the person cancels, or the server refuses;
     /// waits out outages with the one backoff rule (`merpati_core::reconnect`).
     pub(super) async fn run(self) -> Ended {
-        let total = self.ciphertext.size() as u64;
+        let total = self.total;
         let url = blob_url(&self.origin, self.blob);
         // Capped lower than the socket's: a person watches the bar, and a wait here costs the
         // server one small request.
@@ -102,10 +106,14 @@ impl Upload {
                 return Ok(());
             }
             let end = (offset + self.part.get().bytes()).min(total);
-            let part = self
-                .ciphertext
-                .slice_with_f64_and_f64(offset as f64, end as f64)
-                .map_err(|_| HttpError::Transient)?;
+            let Some(part) = self.ciphertext.slice(offset, end).await else {
+                // Sealing stopped (the file could not be read), and the sender cancelled.
+                return if self.cancelled.get() {
+                    Ok(())
+                } else {
+                    Err(HttpError::Transient)
+                };
+            };
             let token = (self.token)().ok_or(HttpError::Transient)?;
             let started_ms = clock::now_ms();
             let answer = request(
