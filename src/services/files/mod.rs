@@ -108,10 +108,16 @@ impl Files {
         let blob = BlobId(merpati_core::crypto::random_bytes().map_err(random)?);
         let sealing = Sealing::default();
         let running = Running::new(blob, ciphertext_len(size));
-        let (ended_tx, ended) = oneshot::channel();
+        // The upload's task learns its message's id once the message is queued; it ends
+        // without one if the message never is (its upload then cancelled).
+        let (message_tx, message) = oneshot::channel();
         let upload = self.upload(client, &running, Ciphertext::Sealing(sealing.clone()));
+        let (files, task_client) = (self.clone(), client.clone());
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = ended_tx.send(upload.run().await);
+            let ended = upload.run().await;
+            if let Ok(id) = message.await {
+                files.ended(&task_client, id, blob, ended).await;
+            }
         });
         // The message enters the outbox only once the ciphertext is kept, so a reload finds
         // both; until then nothing refers to the blob the upload is filling.
@@ -146,14 +152,7 @@ impl Files {
         match sent {
             Ok(id) => {
                 self.running.borrow_mut().insert(id, running);
-                let (files, client) = (self.clone(), client.clone());
-                wasm_bindgen_futures::spawn_local(async move {
-                    // A dropped sender means the upload's task is gone: the next start after
-                    // a reload or a retry takes it from the kept copy.
-                    if let Ok(ended) = ended.await {
-                        files.ended(&client, id, blob, ended).await;
-                    }
-                });
+                let _ = message_tx.send(id);
                 Ok(())
             }
             Err(error) => {
