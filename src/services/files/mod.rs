@@ -7,8 +7,7 @@
 //! a reload finds both. Every other upload the outbox waits for runs here too ([`upload`]) —
 //! started by [`Files::keep_running`] after every change, so one restored by a reload or
 //! retried by the person starts by itself — and tells the engine when the server holds it
-//! all. Opening: [`download`] fetches a file, decrypting it as it streams
-//! in, and checks it.
+//! all. Opening: [`download`] fetches a file, decrypting it as it streams in, and checks it.
 
 mod download;
 pub mod hash;
