@@ -62,7 +62,7 @@ pub fn seal(key: &FileKey, plaintext: &[u8]) -> SealedFile {
     }
 }
 
-/// A file sealed as it is read: each chunk is encrypted and hashed as soon as all of it has
+/// A file sealed as it is read: each chunk is encrypted as soon as all of it has
 /// been read, so the sender never holds the whole file in memory, and the work comes in many
 /// calls (a browser's engine optimises a function that is called often, not one long call).
 pub struct FileSealer {
