@@ -125,6 +125,27 @@ pub struct Config {
     #[arg(long, env = "MERPATI_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Reads one account may ask for per minute (`Sync`, `Fetch`, `History`, `QueryKeys`,
+    /// `FetchBackup`, `ListSessions`, each costing by the work it makes); past its allowance a
+    /// request is refused with `TooManyRequests` (0: no limit).
+    #[arg(long, env = "MERPATI_READS_PER_MINUTE", default_value_t = 1_200)]
+    pub reads_per_minute: u32,
+
+    /// Reads one account may ask for at once above the steady rate: a reconnect's sync on
+    /// every device and a long scroll back.
+    #[arg(long, env = "MERPATI_READ_BURST", default_value_t = 1_000)]
+    pub read_burst: u32,
+
+    /// Writes besides messages and receipts (chats, members, keys, backups, sessions) one
+    /// account may ask for per minute; past it `TooManyRequests` (0: no limit).
+    #[arg(long, env = "MERPATI_WRITES_PER_MINUTE", default_value_t = 1_200)]
+    pub writes_per_minute: u32,
+
+    /// Such writes one account may ask for at once: key shares and their acknowledgements for
+    /// a large group after a reconnect.
+    #[arg(long, env = "MERPATI_WRITE_BURST", default_value_t = 1_000)]
+    pub write_burst: u32,
+
     /// New WebSocket handshakes per second, all clients together; faster ones get HTTP 503
     /// with `Retry-After`.
     #[arg(
@@ -207,6 +228,10 @@ impl Config {
             max_sessions_per_account: 64,
             stored_bytes_per_account_per_day: 32 * 1024 * 1024,
             sign_ups_per_address: 100,
+            reads_per_minute: 1_200,
+            read_burst: 1_000,
+            writes_per_minute: 1_200,
+            write_burst: 1_000,
             header_read_timeout_ms: 5_000,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
@@ -264,6 +289,10 @@ mod tests {
             built.stored_bytes_per_account_per_day
         );
         assert_eq!(config.sign_ups_per_address, built.sign_ups_per_address);
+        assert_eq!(config.reads_per_minute, built.reads_per_minute);
+        assert_eq!(config.read_burst, built.read_burst);
+        assert_eq!(config.writes_per_minute, built.writes_per_minute);
+        assert_eq!(config.write_burst, built.write_burst);
         assert_eq!(
             config.max_handshakes_per_second,
             built.max_handshakes_per_second

@@ -71,7 +71,7 @@ use admission::AdmissionControl;
 use blobs::BlobStore;
 use cluster::Cluster;
 use fanout::FanOut;
-use gateway::{Gateway, Quotas};
+use gateway::{Gateway, Quotas, RequestLimits};
 use metrics::{Counters, Metrics};
 use shutdown::Shutdown;
 use storage::{Storage, WriterThread};
@@ -235,6 +235,7 @@ pub async fn run(
         stop.clone(),
         admission,
         Quotas::new(&config),
+        RequestLimits::new(&config),
     );
     let (gateway, cluster) = match &config.nats_url {
         Some(url) => {

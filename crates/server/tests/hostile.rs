@@ -22,6 +22,26 @@ use crate::support::{Client, TestServer, key, msg_id};
 /// Half a request: the head never ends.
 const HALF_A_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nHost: merpati\r\nUpgrade: websocket\r\n";
 
+/// The read allowance the looping tests' server gives each account: the default burst, but
+/// refilled only once a minute, so that how much of a loop is served does not depend on how
+/// fast this machine serves it. (At the default twenty a second, a machine that serves an
+/// attacker slowly enough refills its allowance as fast as the attacker spends it.)
+const READ_BURST: u64 = 1_000;
+const READS_PER_MINUTE: u32 = 1;
+/// What a full page of history and the keys of fifty accounts cost (docs/operations.md).
+const PAGE_COST: u64 = 11;
+const KEYS_COST: u64 = 2;
+
+async fn slowly_refilling_server() -> TestServer {
+    TestServer::start_configured(|config| config.reads_per_minute = READS_PER_MINUTE).await
+}
+
+/// Reads the allowance holds `since` the first was spent: the burst, and what the refill
+/// added (counting the minute under way in full).
+fn allowance_since(since: Instant) -> u64 {
+    READ_BURST + (since.elapsed().as_secs() / 60 + 1) * u64::from(READS_PER_MINUTE)
+}
+
 /// A TCP connection from 127.0.0.`last` that sends half a request.
 async fn half_open(server: SocketAddr, last: u8) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
@@ -156,17 +176,16 @@ async fn one_account_holds_at_most_its_cap_of_connected_sessions() {
 
 #[tokio::test]
 async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
-    let server = TestServer::start().await;
+    let server = slowly_refilling_server().await;
     let (mut greedy, _, token) = server.signed_up("greedy").await;
     let (mut bob, _, _) = server.signed_up("bob").await;
     let chat = greedy.direct("bob").await.id;
     let _pushed = bob.recv().await;
 
     // Page after page of history, as fast as the socket takes them, until the server has
-    // had enough. The allowance refills meanwhile (twenty reads a second; a full page costs
-    // 11), so how many pages are served between refusals depends on how fast this machine
-    // is: what does not is that only an unbroken run of refusals ends the connection.
-    let (mut served, mut refused, mut in_a_row) = (0, 0, 0);
+    // had enough.
+    let started = Instant::now();
+    let (mut served, mut refused, mut in_a_row) = (0_u64, 0, 0);
     let goodbye = loop {
         greedy
             .send(&ClientFrame::History {
@@ -198,13 +217,14 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
             "never closed: {served} served, {refused} refused"
         );
     };
-    // The allowance (1,000 reads at once) first, then refusals; the hundredth refusal in a
-    // row is the Goodbye, with a time to come back, as for a sender too fast for too long.
-    assert!(served >= 1_000 / 11, "only {served} served");
-    assert_eq!(
-        in_a_row, 99,
-        "{refused} refused in all, {in_a_row} in a row at the end"
+    // The allowance in full and no more, then refusals; the hundredth refusal in a row is
+    // the Goodbye, with a time to come back, as for a sender too fast for too long.
+    let allowance = allowance_since(started);
+    assert!(
+        served * PAGE_COST > READ_BURST - PAGE_COST && served * PAGE_COST <= allowance,
+        "{served} pages served of an allowance of {allowance} reads"
     );
+    assert_eq!(in_a_row, 99, "{refused} refused in all");
     assert_eq!(goodbye.0, ErrorCode::RateLimited);
     assert!(goodbye.1.is_some(), "the client is told when to come back");
     let (_, close) = greedy.until_closed().await;
@@ -238,13 +258,25 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     server.stop().await;
 }
 
-/// What one attacker's requests were answered: served, or refused past its allowance; and
-/// whether the server closed the connection, saying why.
+/// What one attacker's requests were answered: served (pages, keys), or refused past its
+/// allowance; and whether the server closed the connection, saying why.
 #[derive(Debug, Default)]
 struct Answered {
-    served: usize,
+    pages: u64,
+    keys: u64,
     refused: usize,
     closed: Option<ErrorCode>,
+}
+
+impl Answered {
+    fn answers(&self) -> usize {
+        usize::try_from(self.pages + self.keys).unwrap_or(usize::MAX) + self.refused
+    }
+
+    /// The reads what was served cost.
+    fn reads_served(&self) -> u64 {
+        self.pages * PAGE_COST + self.keys * KEYS_COST
+    }
 }
 
 /// An attacker: asks for `pages` full pages of the group's history, and the keys of
@@ -280,12 +312,13 @@ async fn loop_expensive_requests(
         }
     });
     let mut answered = Answered::default();
-    while answered.served + answered.refused < total {
+    while answered.answers() < total {
         let Some(bytes) = next_binary(&mut reader).await else {
             break;
         };
         match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
-            ServerFrame::Keys { .. } | ServerFrame::Page { .. } => answered.served += 1,
+            ServerFrame::Page { .. } => answered.pages += 1,
+            ServerFrame::Keys { .. } => answered.keys += 1,
             ServerFrame::Error {
                 code: ErrorCode::TooManyRequests,
                 ..
@@ -305,7 +338,7 @@ async fn loop_expensive_requests(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_looping_expensive_requests_leave_everyone_else_served() {
-    let server = TestServer::start().await;
+    let server = slowly_refilling_server().await;
     // Fifty attackers in one group with a long history: every page of it is 64 KiB to read.
     let mut attackers = Vec::new();
     let mut members = Vec::new();
@@ -334,6 +367,7 @@ async fn fifty_clients_looping_expensive_requests_leave_everyone_else_served() {
     // The attack: page after page and key query after key query, as fast as the sockets
     // take them (500 pages alone cost more than five times the allowance) — until the server
     // closes each attacker for asking on past its allowance.
+    let started = Instant::now();
     let attack: Vec<_> = attackers
         .into_iter()
         .map(|attacker| {
@@ -354,10 +388,17 @@ async fn fifty_clients_looping_expensive_requests_leave_everyone_else_served() {
             assert_eq!(tomo.expect_message().await.client_msg_id, msg_id(m));
         }
     }
-    // Every attacker was refused past its allowance, and closed for going on.
+    // Every attacker was served its allowance in full and no more (the last request that
+    // fits costs 2), then refused, and closed at the hundredth refusal in a row.
     for attacker in attack {
         let answered = attacker.await.unwrap();
-        assert!(answered.refused > 0, "never refused: {answered:?}");
+        let allowance = allowance_since(started);
+        assert!(
+            answered.reads_served() > READ_BURST - KEYS_COST
+                && answered.reads_served() <= allowance,
+            "{answered:?} of an allowance of {allowance} reads"
+        );
+        assert!(answered.refused >= 99, "{answered:?}");
         assert_eq!(
             answered.closed,
             Some(ErrorCode::RateLimited),

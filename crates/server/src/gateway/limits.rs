@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use merpati_protocol::keys::DeviceKey;
 use merpati_protocol::{ClientFrame, MAX_PAGE, UserId};
 
+use crate::config::Config;
 use crate::throttle::{Rate, TABLE_CAPACITY, Throttle};
 
 /// Devices one account's claims may name.
@@ -43,19 +44,6 @@ pub(crate) const CLAIMS_PER_ACCOUNT: Rate = Rate {
 pub(crate) const ONE_TIME_KEYS_PER_DEVICE: Rate = Rate {
     per_minute: 10,
     burst: 5,
-};
-/// Reads one account may ask for: a reconnect's sync on every device and a long scroll back
-/// at once, then twenty a second — far above what a person's devices ask, far below what
-/// one client looping the costliest reads would take.
-pub(crate) const READS_PER_ACCOUNT: Rate = Rate {
-    per_minute: 1_200,
-    burst: 1_000,
-};
-/// Writes (besides messages and receipts) one account may ask for: key shares and their
-/// acknowledgements for a large group after a reconnect at once, then twenty a second.
-pub(crate) const WRITES_PER_ACCOUNT: Rate = Rate {
-    per_minute: 1_200,
-    burst: 1_000,
 };
 /// Acknowledged to-device ids that cost one write.
 const TO_DEVICE_IDS_PER_WRITE: usize = 64;
@@ -73,11 +61,23 @@ pub(crate) struct RequestLimits {
     closed_until: Mutex<HashMap<UserId, Instant>>,
 }
 
-impl Default for RequestLimits {
-    fn default() -> RequestLimits {
+impl RequestLimits {
+    /// The limits `config` sets: its read and write allowances per account (by default a
+    /// reconnect's sync on every device and a long scroll back at once, then twenty a second —
+    /// far above what a person's devices ask, far below what one client looping the costliest
+    /// reads would take); claims and one-time keys as above.
+    pub(crate) fn new(config: &Config) -> RequestLimits {
+        let reads = Rate {
+            per_minute: config.reads_per_minute,
+            burst: config.read_burst,
+        };
+        let writes = Rate {
+            per_minute: config.writes_per_minute,
+            burst: config.write_burst,
+        };
         RequestLimits {
-            reads_by_account: Throttle::new(READS_PER_ACCOUNT, TABLE_CAPACITY),
-            writes_by_account: Throttle::new(WRITES_PER_ACCOUNT, TABLE_CAPACITY),
+            reads_by_account: Throttle::new(reads, TABLE_CAPACITY),
+            writes_by_account: Throttle::new(writes, TABLE_CAPACITY),
             claims_by_account: Throttle::new(CLAIMS_PER_ACCOUNT, TABLE_CAPACITY),
             one_time_keys_by_device: Throttle::new(ONE_TIME_KEYS_PER_DEVICE, TABLE_CAPACITY),
             closed_until: Mutex::new(HashMap::new()),

@@ -73,6 +73,7 @@ use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::{Account, Storage, no_such_user};
 
+pub(crate) use limits::RequestLimits;
 pub(crate) use quotas::Quotas;
 pub(crate) use session::Admitted;
 
@@ -85,7 +86,7 @@ pub(crate) struct Gateway {
     shutdown: Shutdown,
     admission: AdmissionControl,
     sign_in_attempts: attempts::SignInAttempts,
-    limits: limits::RequestLimits,
+    limits: RequestLimits,
     quotas: quotas::Quotas,
     /// The other server processes on the same database, if there are any.
     cluster: Option<Cluster>,
@@ -98,6 +99,7 @@ impl Gateway {
         shutdown: Shutdown,
         admission: AdmissionControl,
         quotas: quotas::Quotas,
+        limits: RequestLimits,
     ) -> Gateway {
         Gateway {
             storage,
@@ -105,7 +107,7 @@ impl Gateway {
             shutdown,
             admission,
             sign_in_attempts: attempts::SignInAttempts::default(),
-            limits: limits::RequestLimits::default(),
+            limits,
             quotas,
             cluster: None,
         }

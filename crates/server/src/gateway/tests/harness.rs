@@ -26,7 +26,7 @@ use vodozemac::Ed25519SecretKey;
 use crate::admission::AdmissionControl;
 use crate::config::{Config, Durability};
 use crate::fanout::FanOut;
-use crate::gateway::{Admitted, Gateway, Quotas};
+use crate::gateway::{Admitted, Gateway, Quotas, RequestLimits};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;
@@ -89,7 +89,15 @@ impl TestGateway {
             Storage::open(data.path(), Durability::Full).expect("the database opens");
         let admission = AdmissionControl::new(&config, Arc::new(Counters::default()));
         let quotas = Quotas::new(&config);
-        let gateway = Gateway::new(storage, FanOut::new(), Shutdown::new(), admission, quotas);
+        let limits = RequestLimits::new(&config);
+        let gateway = Gateway::new(
+            storage,
+            FanOut::new(),
+            Shutdown::new(),
+            admission,
+            quotas,
+            limits,
+        );
         TestGateway {
             gateway: Arc::new(gateway),
             _data: data,
