@@ -17,8 +17,9 @@
 //! moment the username field exists and the sign-in button is enabled (`interactive_ms`),
 //! and after the next animation frame (`painted_ms`). It also wraps
 //! `WebAssembly.instantiateStreaming` to note when the app's module starts and finishes
-//! instantiating. The navigation timing entry adds `responseEnd` and
-//! `domContentLoadedEventEnd`.
+//! instantiating, and `indexedDB.databases()` (whether a stored session can exist, which
+//! decides the first screen) to note when it is asked and answered. The navigation timing
+//! entry adds `responseEnd` and `domContentLoadedEventEnd`.
 
 // The JSON lines on stdout are this program's output.
 #![allow(clippy::print_stdout)]
@@ -26,7 +27,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use merpati_e2e::{Browser, Chromedriver, ChromedriverCommand, HarnessError, serve};
+use merpati_e2e::{Browser, Chromedriver, HarnessError, serve};
 use serde_json::{Value, json};
 
 /// Installed in every new document before its own scripts: notes when the form is ready.
@@ -47,6 +48,13 @@ const WATCH_SCRIPT: &str = r#"
   const observer = new MutationObserver(mark);
   observer.observe(document, { childList: true, subtree: true, attributes: true });
   document.addEventListener('DOMContentLoaded', mark);
+  const databases = indexedDB.databases.bind(indexedDB);
+  indexedDB.databases = async () => {
+    const start = performance.now();
+    const list = await databases();
+    window.__databases = { asked_ms: start, answered_ms: performance.now() };
+    return list;
+  };
   const streaming = WebAssembly.instantiateStreaming;
   if (streaming) {
     WebAssembly.instantiateStreaming = async (...args) => {
@@ -75,6 +83,7 @@ const poll = () => {
     response_end_ms: nav.responseEnd,
     dom_content_loaded_end_ms: nav.domContentLoadedEventEnd,
     wasm: window.__wasm || null,
+    databases: window.__databases || null,
     resources,
   });
 };
@@ -85,16 +94,7 @@ poll();
 async fn measure(driver: &Chromedriver, web_root: &Path) -> Result<Value, HarnessError> {
     let server = serve(web_root.to_path_buf()).await?;
     let browser: Browser = driver.browser().await?;
-    browser
-        .client()
-        .issue_cmd(ChromedriverCommand {
-            path: "goog/cdp/execute",
-            body: json!({
-                "cmd": "Page.addScriptToEvaluateOnNewDocument",
-                "params": { "source": WATCH_SCRIPT },
-            }),
-        })
-        .await?;
+    browser.run_before_each_document(WATCH_SCRIPT).await?;
     browser.open(&server.http_url()).await?;
     let marks = tokio::time::timeout(
         Duration::from_secs(30),

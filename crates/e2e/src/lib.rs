@@ -199,6 +199,22 @@ impl Browser {
         Ok(())
     }
 
+    /// Has every document this browser loads from now on run `source` first, before any
+    /// script of its own (DevTools' `Page.addScriptToEvaluateOnNewDocument`): a watcher that
+    /// must not miss what the page does as it starts.
+    pub async fn run_before_each_document(&self, source: &str) -> Result<(), HarnessError> {
+        self.client
+            .issue_cmd(ChromedriverCommand {
+                path: "goog/cdp/execute",
+                body: serde_json::json!({
+                    "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                    "params": { "source": source },
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Reloads the page.
     pub async fn reload(&self) -> Result<(), HarnessError> {
         self.client.refresh().await?;

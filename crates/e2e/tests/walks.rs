@@ -8,6 +8,20 @@ use merpati_e2e::{Chromedriver, HarnessError, serve_release_build, testid};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
+/// Run before the page's own scripts: notes, each time the page creates a worker, whether
+/// the sign-in form was on the page by then (`window.__formWhenWorkerStarted`).
+const WATCH_WORKER_START: &str = r#"
+(() => {
+  const Original = window.Worker;
+  window.Worker = function (...args) {
+    window.__formWhenWorkerStarted =
+      document.querySelector('[data-testid="auth-login"]') !== null;
+    return new Original(...args);
+  };
+  window.Worker.prototype = Original.prototype;
+})();
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reload()
 -> Result<(), HarnessError> {
@@ -72,6 +86,35 @@ async fn two_people_chat_both_ways_a_group_delivers_and_history_survives_a_reloa
     for browser in [ani, budi, citra] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_browser_shows_the_form_before_starting_the_engine_and_a_returning_one_does_not_wait()
+-> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let browser = driver.browser().await?;
+    browser.run_before_each_document(WATCH_WORKER_START).await?;
+    let started_with_form = || async {
+        let noted = browser
+            .client()
+            .execute("return window.__formWhenWorkerStarted ?? null;", Vec::new())
+            .await?;
+        Ok::<_, HarnessError>(noted.as_bool())
+    };
+
+    // Nothing stored: the form shows first, and the engine (which signing up needs) starts
+    // after it.
+    browser.sign_up(&url, "fajar", PASSPHRASE).await?;
+    assert_eq!(started_with_form().await?, Some(true));
+    // Stored: the engine starts at once, before any screen but the loading one, since the
+    // chats wait on it.
+    browser.reload().await?;
+    browser.wait_connection("online").await?;
+    assert_eq!(started_with_form().await?, Some(false));
+    browser.close().await?;
     Ok(())
 }
 

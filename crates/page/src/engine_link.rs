@@ -3,7 +3,7 @@
 //! the tab is visible, where the server is) and a quick look at whether a stored session can
 //! exist at all. The page's only I/O besides the service worker ([`crate::offline`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
@@ -16,7 +16,9 @@ use merpati_bridge::{self as bridge, Command, Update};
 /// names across releases, so the service worker fetches them network-first.
 pub const WORKER_SCRIPT: &str = "/merpati-worker_loader.js";
 
-/// A running engine worker. Commands sent before it listens are held and sent when it does.
+/// The page's link to the engine worker, which may not have started yet: commands sent
+/// before the worker listens (or before [`EngineLink::launch`] starts it) are held and sent
+/// when it does.
 #[derive(Clone)]
 pub struct EngineLink {
     inner: Rc<Inner>,
@@ -25,42 +27,44 @@ pub struct EngineLink {
 impl std::fmt::Debug for EngineLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineLink")
+            .field("launched", &self.inner.worker.get().is_some())
             .field("ready", &self.inner.ready.get())
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
-    worker: web_sys::Worker,
+    /// Set once, by [`EngineLink::launch`].
+    worker: OnceCell<web_sys::Worker>,
     ready: Cell<bool>,
     held: RefCell<Vec<(Command, Option<JsValue>)>>,
     // Kept alive as long as the link: the worker calls them.
-    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
-    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    on_error: Closure<dyn FnMut(web_sys::Event)>,
     _on_visibility: Option<Closure<dyn FnMut()>>,
 }
 
 impl EngineLink {
-    /// Starts the worker from `script`; `on_update` hears everything it says, `on_failure`
-    /// hears if it could not start (or crashed). Then sends it `start`.
-    pub fn start(
-        script: &str,
+    /// A link whose worker will hear `start` first; `on_update` hears everything it says,
+    /// `on_failure` hears if it crashed. The worker starts with [`EngineLink::launch`].
+    pub fn new(
         start: Command,
         on_update: impl Fn(Update, Option<JsValue>) + 'static,
         on_failure: impl Fn() + 'static,
-    ) -> Result<EngineLink, JsValue> {
-        let worker = web_sys::Worker::new(script)?;
+    ) -> EngineLink {
         let link = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
             let weak_for_messages = weak.clone();
             let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
                 move |event: web_sys::MessageEvent| match bridge::from_event_with::<Update>(&event)
                 {
                     Ok((Update::Ready, _)) => {
-                        if let Some(inner) = weak_for_messages.upgrade() {
+                        if let Some(inner) = weak_for_messages.upgrade()
+                            && let Some(worker) = inner.worker.get()
+                        {
                             inner.ready.set(true);
                             let held = std::mem::take(&mut *inner.held.borrow_mut());
                             for (command, object) in held {
-                                post(&inner.worker, &command, object.as_ref());
+                                post(worker, &command, object.as_ref());
                             }
                         }
                     }
@@ -71,8 +75,6 @@ impl EngineLink {
                 },
             );
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| on_failure());
-            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
             let weak_for_visibility = weak.clone();
             let on_visibility = watch_visibility(move |visible| {
                 if let Some(inner) = weak_for_visibility.upgrade() {
@@ -80,18 +82,32 @@ impl EngineLink {
                 }
             });
             Inner {
-                worker,
+                worker: OnceCell::new(),
                 ready: Cell::new(false),
                 held: RefCell::new(Vec::new()),
-                _on_message: on_message,
-                _on_error: on_error,
+                on_message,
+                on_error,
                 _on_visibility: on_visibility,
             }
         });
         let link = EngineLink { inner: link };
         link.send(start);
         link.send(Command::Visible(page_visible()));
-        Ok(link)
+        link
+    }
+
+    /// Starts the worker from `script` (once; later calls do nothing). It hears what was
+    /// sent before, in order, as soon as it listens.
+    pub fn launch(&self, script: &str) -> Result<(), JsValue> {
+        if self.inner.worker.get().is_some() {
+            return Ok(());
+        }
+        let worker = web_sys::Worker::new(script)?;
+        worker.set_onmessage(Some(self.inner.on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(self.inner.on_error.as_ref().unchecked_ref()));
+        // Not set before: this call is the only one that sets it.
+        let _ = self.inner.worker.set(worker);
+        Ok(())
     }
 
     /// Tells the worker what the person did.
@@ -106,8 +122,10 @@ impl EngineLink {
     }
 
     fn send_object(&self, command: Command, object: Option<JsValue>) {
-        if self.inner.ready.get() {
-            post(&self.inner.worker, &command, object.as_ref());
+        if self.inner.ready.get()
+            && let Some(worker) = self.inner.worker.get()
+        {
+            post(worker, &command, object.as_ref());
         } else {
             self.inner.held.borrow_mut().push((command, object));
         }
@@ -116,7 +134,9 @@ impl EngineLink {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.worker.terminate();
+        if let Some(worker) = self.worker.get() {
+            worker.terminate();
+        }
     }
 }
 
@@ -130,7 +150,9 @@ fn post(worker: &web_sys::Worker, command: &Command, object: Option<&JsValue>) {
     }
 }
 
-fn page_visible() -> bool {
+/// Whether the page is on screen (a hidden page paints nothing, and its animation frames wait
+/// until it shows).
+pub fn page_visible() -> bool {
     web_sys::window()
         .and_then(|window| window.document())
         .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
@@ -156,21 +178,17 @@ pub fn socket_url() -> Option<String> {
     Some(format!("{scheme}://{}/ws", location.host().ok()?))
 }
 
-/// Whether this browser holds the IndexedDB database `name`: `Some(false)` means no stored
-/// session can exist, so the sign-in form can show before the worker has even loaded.
-/// `None` when the browser cannot say (`indexedDB.databases()` is missing).
+/// Whether this browser held the IndexedDB database `name` as the page started: `Some(false)`
+/// means no stored session can exist, so the sign-in form can show before the worker has even
+/// loaded. `public/session-hint.js` asked while the page's module loaded; `None` when it
+/// could not (no `indexedDB.databases()`, or the script did not run), and then the page waits
+/// for the worker to say.
 pub async fn has_database(name: &str) -> Option<bool> {
-    let factory = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).ok()?;
-    let databases = js_sys::Reflect::get(&factory, &"databases".into())
-        .ok()?
-        .dyn_into::<js_sys::Function>()
-        .ok()?;
-    let promise = databases
-        .call0(&factory)
+    let asked = js_sys::Reflect::get(&js_sys::global(), &"merpatiDatabases".into())
         .ok()?
         .dyn_into::<js_sys::Promise>()
         .ok()?;
-    let list = JsFuture::from(promise).await.ok()?;
+    let list = JsFuture::from(asked).await.ok()?;
     let list = list.dyn_into::<js_sys::Array>().ok()?;
     Some(list.iter().any(|database| {
         js_sys::Reflect::get(&database, &"name".into())

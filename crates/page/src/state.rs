@@ -53,7 +53,7 @@ enum AuthStep {
 /// The app's shared state and actions. See the module documentation.
 #[derive(Clone, Copy)]
 pub struct AppContext {
-    link: StoredValue<Option<EngineLink>, LocalStorage>,
+    link: StoredValue<EngineLink, LocalStorage>,
     /// Changed only through [`show`]: setting the same screen again must not rebuild it (and
     /// lose what the person typed).
     screen: RwSignal<Screen>,
@@ -86,8 +86,8 @@ fn show(screen: RwSignal<Screen>, next: Screen) {
     screen.maybe_update(|current| std::mem::replace(current, next) != next);
 }
 
-/// Creates the app context over the `"merpati"` database, provides it, starts the engine
-/// worker and looks for a stored session.
+/// Creates the app context over the `"merpati"` database, provides it, looks for a stored
+/// session and starts the engine worker.
 pub fn provide_app_context() -> AppContext {
     let view = RwSignal::new(View::default());
     let screen = RwSignal::new(Screen::Loading);
@@ -168,12 +168,7 @@ pub fn provide_app_context() -> AppContext {
         language: language.code().to_owned(),
         catalogue,
     };
-    let link = EngineLink::start(engine_link::WORKER_SCRIPT, start, on_update, on_failure)
-        .map_err(|error| leptos::logging::warn!("could not start the engine worker: {error:?}"))
-        .ok();
-    if link.is_none() {
-        on_failure();
-    }
+    let link = EngineLink::new(start, on_update, on_failure);
 
     // A clock for the reconnect countdown; one tick a second is all the status line needs.
     let now_ms = RwSignal::new(js_sys::Date::now());
@@ -189,7 +184,7 @@ pub fn provide_app_context() -> AppContext {
 
     let app = AppContext {
         search,
-        link: StoredValue::new_local(link),
+        link: StoredValue::new_local(link.clone()),
         screen,
         auth_step,
         auth_error,
@@ -203,14 +198,27 @@ pub fn provide_app_context() -> AppContext {
     provide_context(files.actions(app));
     provide_context(crate::emoji::source(app));
 
-    // With no database there is no session to wait for: the sign-in form shows at once,
-    // while the worker is still loading.
-    spawn_local(async move {
-        if engine_link::has_database(DATABASE_NAME).await == Some(false)
-            && screen.get_untracked() == Screen::Loading
-        {
-            show(screen, Screen::Auth);
+    // A returning person's chats wait on the worker, so it starts at once. With no database
+    // there is no session to wait for: the sign-in form shows at once, and the worker starts
+    // once the form is painted — compiling its module takes the same cores the page needs to
+    // show the form, and the form does not need the worker until it is sent.
+    let launch = move || {
+        if let Err(error) = link.launch(engine_link::WORKER_SCRIPT) {
+            leptos::logging::warn!("could not start the engine worker: {error:?}");
+            on_failure();
         }
+    };
+    spawn_local(async move {
+        let fresh = engine_link::has_database(DATABASE_NAME).await == Some(false);
+        if fresh && screen.get_untracked() == Screen::Loading {
+            show(screen, Screen::Auth);
+            if engine_link::page_visible() {
+                // In the task after the next frame: once the form is painted.
+                request_animation_frame(move || set_timeout(launch, std::time::Duration::ZERO));
+                return;
+            }
+        }
+        launch();
     });
     app
 }
@@ -427,19 +435,12 @@ impl AppContext {
     }
 
     pub(crate) fn send(self, command: Command) {
-        self.link.with_value(|link| match link {
-            Some(link) => link.send(command),
-            // Not the command's Debug: its code would ride in the page's module for a log line.
-            None => leptos::logging::warn!("no engine worker: a command was dropped"),
-        });
+        self.link.with_value(|link| link.send(command));
     }
 
     /// Tells the worker what the person did, with a browser object beside it (a file).
     pub(crate) fn send_with(self, command: Command, object: wasm_bindgen::JsValue) {
-        self.link.with_value(|link| match link {
-            Some(link) => link.send_with(command, object),
-            None => leptos::logging::warn!("no engine worker: a command was dropped"),
-        });
+        self.link.with_value(|link| link.send_with(command, object));
     }
 
     /// Sends a text to the chat on screen; `Err` carries words for the composer.

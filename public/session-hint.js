@@ -1,0 +1,10 @@
+// Asks IndexedDB, as the document starts, which databases this browser holds, so that the
+// answer is there when the page's module runs: on a cold start IndexedDB takes tens of
+// milliseconds to answer, and whether a stored session can exist decides the first screen
+// (crates/page/src/engine_link.rs, `has_database`, reads `window.merpatiDatabases`; without it
+// the page waits for the engine worker to say).
+try {
+  if (indexedDB.databases) window.merpatiDatabases = indexedDB.databases();
+} catch (_) {
+  // No IndexedDB here (a privacy mode): the engine worker will say.
+}
