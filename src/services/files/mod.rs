@@ -120,14 +120,15 @@ impl Files {
         });
         // The message enters the outbox only once the ciphertext is kept, so a reload finds
         // both; until then nothing refers to the blob the upload is filling.
-        let kept = match seal_file(&file, &key, size, &sealing).await {
-            Ok((ciphertext, sha256)) => store
+        let kept: Result<[u8; 32], String> = async {
+            let (ciphertext, sha256) = seal_file(&file, &key, size, &sealing).await?;
+            store
                 .put_upload(blob, &ciphertext)
                 .await
-                .map(|()| sha256)
-                .map_err(|_| t(Text::SomethingWentWrong)),
-            Err(words) => Err(words),
-        };
+                .map_err(|_| t(Text::SomethingWentWrong))?;
+            Ok(sha256)
+        }
+        .await;
         let sha256 = match kept {
             Ok(sha256) => sha256,
             Err(words) => {

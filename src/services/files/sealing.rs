@@ -73,10 +73,7 @@ pub async fn seal_file(
     let tail = sealer.finish().map_err(|_| t(Text::FileUnreadable))?;
     sealing.push(&tail).map_err(unreadable)?;
     // An empty file is never read: its hash is the empty bytes'.
-    let hashing = match hashing {
-        Some(hashing) => hashing,
-        None => hash::sha256(&whole),
-    };
+    let hashing = hashing.unwrap_or_else(|| hash::sha256(&whole));
     let sha256 = hashing.await.ok_or_else(|| t(Text::SomethingWentWrong))?;
     let ciphertext = sealing.whole().map_err(|_| t(Text::SomethingWentWrong))?;
     Ok((ciphertext, sha256))
