@@ -253,7 +253,9 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
             reactions: item.reactions.into_iter().map(reaction_row).collect(),
             failure: item.failure,
             system: item.system.is_some(),
-            attachment: item.attachment.map(attachment_row),
+            attachment: item
+                .attachment
+                .map(|(_, attachment)| attachment_row(attachment)),
         })
         .collect()
 }

@@ -1,14 +1,19 @@
-//! The engine worker's file sealing, in Chromium: the browser's own SHA-256 is the one every
-//! client takes (`merpati_files::sha256`), a file sealed as it is read is the blob
-//! `merpati_files::seal` makes of the same bytes, and an upload reading a ciphertext still
-//! being sealed gets exactly the bytes it asks for — once they are sealed, across pieces —
-//! or hears that they will never come.
+//! The engine worker's file sealing and opening, in Chromium: the browser's own SHA-256 is the
+//! one every client takes (`merpati_files::sha256`); a file sealed as it is read by WebCrypto
+//! is AES-256-GCM of each chunk under the nonce `merpati_files` documents (checked against
+//! RustCrypto's `aes-gcm`); a blob opens as it arrives in pieces of any size, sealed with
+//! either cipher, and does not open changed, reordered, cut short or grown; and an upload
+//! reading a ciphertext still being sealed gets exactly the bytes it asks for — once they are
+//! sealed, across pieces — or hears that they will never come.
 
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
 use futures::FutureExt;
+use merpati_app::services::files::download::BlobOpener;
 use merpati_app::services::files::hash;
 use merpati_app::services::files::sealing::{Ciphertext, Sealing, seal_file};
-use merpati_protocol::blobs::CHUNK_PLAIN_BYTES;
-use merpati_protocol::content::FileKey;
+use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, chunk_count};
+use merpati_protocol::content::{FileCipher, FileKey};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -49,8 +54,58 @@ async fn the_browsers_sha256_is_the_one_every_client_takes() {
     }
 }
 
+/// The blob of `content` by the file format's definition, with another implementation of
+/// AES-256-GCM than the browser's: each chunk sealed under `merpati_files::chunk_nonce`, its
+/// ciphertext then its tag.
+fn reference_aes_gcm_blob(key: &FileKey, content: &[u8]) -> Vec<u8> {
+    let cipher = Aes256Gcm::new((&key.0).into());
+    let count = chunk_count(content.len() as u64);
+    let chunks: Vec<&[u8]> = if content.is_empty() {
+        vec![&[]]
+    } else {
+        content.chunks(CHUNK_PLAIN_BYTES as usize).collect()
+    };
+    assert_eq!(chunks.len() as u64, count);
+    chunks
+        .into_iter()
+        .enumerate()
+        .flat_map(|(index, chunk)| {
+            let nonce = merpati_files::chunk_nonce(index as u64, index as u64 + 1 == count);
+            cipher.encrypt(&Nonce::from(nonce), chunk).expect("sealed")
+        })
+        .collect()
+}
+
+/// The blob of `content` sealed with `cipher`.
+async fn sealed_blob(cipher: FileCipher, content: &[u8]) -> Vec<u8> {
+    match cipher {
+        FileCipher::Aes256Gcm => {
+            let sealing = Sealing::default();
+            let (blob, _) = seal_file(&file_of(content), &KEY, content.len() as u64, &sealing)
+                .await
+                .expect("sealed");
+            blob_bytes(&blob).await
+        }
+        FileCipher::ChaCha20Poly1305 => merpati_files::seal(&KEY, content).ciphertext,
+    }
+}
+
+/// Opens `blob`, handed over in pieces of `piece` bytes, as a file of `size` bytes; `None` if
+/// it does not open.
+async fn open_blob(cipher: FileCipher, size: u64, blob: &[u8], piece: usize) -> Option<Vec<u8>> {
+    let mut opener = BlobOpener::new(cipher, &KEY, size)
+        .await
+        .expect("an opener");
+    for part in blob.chunks(piece) {
+        opener.push(&js_sys::Uint8Array::from(part)).await?;
+    }
+    Some(opener.finish().await?.to_vec())
+}
+
+const CIPHERS: [FileCipher; 2] = [FileCipher::Aes256Gcm, FileCipher::ChaCha20Poly1305];
+
 #[wasm_bindgen_test]
-async fn a_file_sealed_as_it_is_read_is_the_blob_seal_makes_of_it() {
+async fn a_file_sealed_as_it_is_read_is_aes_256_gcm_of_each_chunk_under_its_nonce() {
     // Empty, within one read, and across three reads of the file (4 MiB each) with a
     // chunk cut at each boundary.
     for len in [0, 1, CHUNK_PLAIN_BYTES as usize + 5, 9 * 1024 * 1024 + 17] {
@@ -59,15 +114,87 @@ async fn a_file_sealed_as_it_is_read_is_the_blob_seal_makes_of_it() {
         let (ciphertext, sha256) = seal_file(&file_of(&content), &KEY, len as u64, &sealing)
             .await
             .unwrap_or_else(|words| panic!("{len} bytes not sealed: {words}"));
-        let expected = merpati_files::seal(&KEY, &content);
-        assert_eq!(sha256, expected.sha256, "{len} bytes: the hash");
+        let expected = reference_aes_gcm_blob(&KEY, &content);
+        assert_eq!(
+            sha256,
+            merpati_files::sha256(&content),
+            "{len} bytes: the hash"
+        );
         assert!(
-            blob_bytes(&ciphertext).await == expected.ciphertext,
+            blob_bytes(&ciphertext).await == expected,
             "{len} bytes: the blob"
         );
         assert!(
-            blob_bytes(&sealing.whole().expect("whole")).await == expected.ciphertext,
+            blob_bytes(&sealing.whole().expect("whole")).await == expected,
             "{len} bytes: what the upload reads"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_blob_sealed_with_either_cipher_opens_as_it_arrives_in_pieces_of_any_size() {
+    let chunk = CHUNK_PLAIN_BYTES as usize;
+    for cipher in CIPHERS {
+        for len in [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 17] {
+            let content = bytes(len);
+            let blob = sealed_blob(cipher, &content).await;
+            for piece in [7, 4096, chunk + 3, blob.len().max(1)] {
+                assert!(
+                    open_blob(cipher, len as u64, &blob, piece).await == Some(content.clone()),
+                    "{cipher:?}: {len} bytes in pieces of {piece}"
+                );
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_blob_changed_reordered_cut_short_or_grown_does_not_open() {
+    let chunk = CHUNK_PLAIN_BYTES as usize;
+    let sealed_chunk = chunk + CHUNK_TAG_BYTES as usize;
+    for cipher in CIPHERS {
+        let content = bytes(3 * chunk);
+        let size = content.len() as u64;
+        let blob = sealed_blob(cipher, &content).await;
+        assert!(open_blob(cipher, size, &blob, 50_000).await.is_some());
+
+        let mut changed = blob.clone();
+        changed[2 * sealed_chunk + 10] ^= 1;
+        assert_eq!(
+            open_blob(cipher, size, &changed, 50_000).await,
+            None,
+            "{cipher:?}"
+        );
+
+        let mut swapped = blob.clone();
+        let (first, rest) = swapped.split_at_mut(sealed_chunk);
+        first.swap_with_slice(&mut rest[..sealed_chunk]);
+        assert_eq!(
+            open_blob(cipher, size, &swapped, 50_000).await,
+            None,
+            "{cipher:?}"
+        );
+
+        let mut grown = blob.clone();
+        grown.push(0);
+        assert_eq!(
+            open_blob(cipher, size, &grown, 50_000).await,
+            None,
+            "{cipher:?}"
+        );
+
+        let cut = &blob[..2 * sealed_chunk];
+        assert_eq!(
+            open_blob(cipher, size, cut, 50_000).await,
+            None,
+            "{cipher:?}"
+        );
+        // Even told the shorter size, the cut blob's last chunk does not say it is the last.
+        let shorter = (2 * chunk) as u64;
+        assert_eq!(
+            open_blob(cipher, shorter, cut, 50_000).await,
+            None,
+            "{cipher:?}"
         );
     }
 }
@@ -87,13 +214,14 @@ async fn an_upload_waits_for_bytes_still_being_sealed_and_reads_across_pieces() 
     assert!((&mut wanted).now_or_never().is_none(), "nothing sealed yet");
 
     let sealed = bytes(30);
-    sealing.push(&sealed[..10]).expect("pushed");
-    sealing.push(&sealed[10..20]).expect("pushed");
+    let push = |piece: &[u8]| sealing.push(&js_sys::Uint8Array::from(piece));
+    push(&sealed[..10]).expect("pushed");
+    push(&sealed[10..20]).expect("pushed");
     assert!(
         (&mut wanted).now_or_never().is_none(),
         "20 of the 25 bytes sealed"
     );
-    sealing.push(&sealed[20..]).expect("pushed");
+    push(&sealed[20..]).expect("pushed");
     let part = wanted
         .now_or_never()
         .expect("all 25 sealed")
@@ -108,7 +236,9 @@ async fn an_upload_waits_for_bytes_still_being_sealed_and_reads_across_pieces() 
 async fn an_upload_waiting_for_bytes_that_will_never_be_sealed_hears_so() {
     let sealing = Sealing::default();
     let ciphertext = Ciphertext::Sealing(sealing.clone());
-    sealing.push(&bytes(10)).expect("pushed");
+    sealing
+        .push(&js_sys::Uint8Array::from(bytes(10).as_slice()))
+        .expect("pushed");
     let mut wanted = Box::pin(ciphertext.slice(0, 20));
     assert!((&mut wanted).now_or_never().is_none());
     sealing.stop();

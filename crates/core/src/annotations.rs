@@ -55,7 +55,8 @@ impl Action {
             MessageContent::Text { .. }
             | MessageContent::Reply { .. }
             | MessageContent::Forwarded { .. }
-            | MessageContent::Attachment(_) => None,
+            | MessageContent::Attachment(_)
+            | MessageContent::AesGcmAttachment(_) => None,
         }
     }
 }

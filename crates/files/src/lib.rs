@@ -2,22 +2,26 @@
 //!
 //! Each file gets a fresh random key ([`FileKey`]), so one key never seals two files and the
 //! nonce can simply count: the plaintext is cut into chunks of
-//! [`merpati_protocol::blobs::CHUNK_PLAIN_BYTES`], and chunk `i` is sealed with
-//! ChaCha20-Poly1305 under the nonce `i` (eight bytes, big-endian) followed by a byte that is
-//! 1 for the last chunk and 0 otherwise. So a chunk cannot be moved, dropped or repeated, and a
-//! blob cut short does not open as a shorter file (its last chunk would not say it is the
-//! last). The SHA-256 of the plaintext travels in the message beside the key and is checked
-//! after decrypting ([`open`]): the file a person saves is the file that was sent.
+//! [`merpati_protocol::blobs::CHUNK_PLAIN_BYTES`], and chunk `i` is sealed under the nonce
+//! [`chunk_nonce`]: `i` (eight bytes, big-endian), three zero bytes, then a byte that is 1 for
+//! the last chunk and 0 otherwise. Each sealed chunk is its ciphertext followed by its 16-byte
+//! tag. So a chunk cannot be moved, dropped or repeated, and a blob cut short does not open as
+//! a shorter file (its last chunk would not say it is the last). The SHA-256 of the plaintext
+//! travels in the message beside the key and is checked after decrypting ([`open`]): the file
+//! a person saves is the file that was sent.
 //!
-//! A browser seals a file as it reads it ([`FileSealer`]) and opens one as it downloads it
-//! ([`FileOpener`]), a chunk at a time; [`seal`] and [`open`] are the same for bytes in hand.
-//! The two streaming halves leave the hash to their caller: a browser has SHA-256 of its own,
-//! several times faster than any in WebAssembly (bench/NOTES.md, "The file's hash by the
-//! browser").
+//! Two ciphers seal chunks this way ([`merpati_protocol::content::FileCipher`]). Apps send
+//! files sealed with AES-256-GCM, which the browser's WebCrypto runs natively: the engine
+//! worker calls it chunk by chunk with this crate's [`chunk_nonce`] and [`chunk_plain_len`]
+//! (`src/services/files/aes_gcm.rs`). Files sent earlier were sealed with
+//! ChaCha20-Poly1305, done here: [`FileOpener`] opens them as they download ([`FileSealer`]
+//! and [`seal`] make them, for tests and for any client without WebCrypto). The streaming
+//! halves leave the hash to their caller: a browser has SHA-256 of its own, several times
+//! faster than any in WebAssembly (bench/NOTES.md, "The file's hash by the browser").
 
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
-use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, ciphertext_len};
+use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, chunk_count, ciphertext_len};
 use merpati_protocol::content::FileKey;
 use sha2::{Digest, Sha256};
 
@@ -147,8 +151,7 @@ impl FileSealer {
         if self.index == self.count || self.held.len() != self.plain_len(self.index) {
             return;
         }
-        let index = usize::try_from(self.index).unwrap_or(usize::MAX);
-        let nonce = nonce(index, self.index + 1 == self.count);
+        let nonce = chunk_nonce(self.index, self.index + 1 == self.count).into();
         // Sealed where it lies in the blob: no buffer per chunk. Encrypting in memory cannot
         // fail but for a plaintext over ChaCha20's 256 GiB limit, and a chunk is 64 KiB.
         let start = sealed.len();
@@ -165,15 +168,9 @@ impl FileSealer {
     }
 }
 
-/// How many chunks a file of `size` bytes is sealed in: at least one, so an empty file is
-/// one (empty, last) chunk.
-fn chunk_count(size: u64) -> u64 {
-    size.div_ceil(CHUNK_PLAIN_BYTES).max(1)
-}
-
 /// How many bytes of a file of `size` bytes chunk `index` holds: a whole chunk's, but for the
 /// last, which holds the rest (none for an empty file).
-fn chunk_plain_len(size: u64, index: u64) -> u64 {
+pub fn chunk_plain_len(size: u64, index: u64) -> u64 {
     if index + 1 >= chunk_count(size) {
         size.saturating_sub(index * CHUNK_PLAIN_BYTES)
     } else {
@@ -272,10 +269,9 @@ impl FileOpener {
 
     /// Decrypts the chunk now held whole, in place, onto `opened`.
     fn open_held(&mut self, opened: &mut Vec<u8>) -> Result<(), FileError> {
-        let index = usize::try_from(self.index).unwrap_or(usize::MAX);
-        let last = self.index + 1 == self.count;
+        let nonce: Nonce = chunk_nonce(self.index, self.index + 1 == self.count).into();
         self.cipher
-            .decrypt_in_place(&nonce(index, last), b"", &mut self.held)
+            .decrypt_in_place(&nonce, b"", &mut self.held)
             .map_err(|_| FileError::Tampered)?;
         opened.extend_from_slice(&self.held);
         self.held.clear();
@@ -284,11 +280,12 @@ impl FileOpener {
     }
 }
 
-fn nonce(index: usize, last: bool) -> Nonce {
+/// The nonce chunk `index` is sealed under, `last` if it is the file's last chunk.
+pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
     let mut nonce = [0u8; 12];
-    nonce[..8].copy_from_slice(&u64::try_from(index).unwrap_or(u64::MAX).to_be_bytes());
+    nonce[..8].copy_from_slice(&index.to_be_bytes());
     nonce[11] = u8::from(last);
-    nonce.into()
+    nonce
 }
 
 #[cfg(test)]

@@ -152,7 +152,8 @@ pub enum MessageContent {
         /// The forwarded text.
         text: String,
     },
-    /// A photo or a file: its ciphertext is a blob on the server, and what opens it is here.
+    /// A photo or a file whose blob is sealed with ChaCha20-Poly1305 ([`FileCipher`]): what
+    /// apps sent before AES-256-GCM. Still opened; no longer sent.
     Attachment(Attachment),
     /// Replaces the text of one of the sender's own earlier messages.
     Edit {
@@ -175,6 +176,9 @@ pub enum MessageContent {
         /// The emoji, at most [`MAX_REACTION_BYTES`] bytes; `None` takes the reaction back.
         emoji: Option<String>,
     },
+    /// A photo or a file whose blob is sealed with AES-256-GCM ([`FileCipher`]): what apps
+    /// send. (Last, so every earlier variant keeps its encoding.)
+    AesGcmAttachment(Attachment),
 }
 
 /// What a reply quotes: enough to show the quote even where the original is not loaded.
@@ -219,6 +223,18 @@ pub struct Preview {
     pub height: u32,
     /// A JPEG of it at most [`MAX_PREVIEW_SIDE`] pixels on its longer side.
     pub jpeg: Vec<u8>,
+}
+
+/// Which cipher sealed a file's blob. Both seal the same chunks under the same nonces and add
+/// the same 16-byte tag (`merpati_files`), so a blob's length and its upload are the same
+/// either way; the message's variant says which opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCipher {
+    /// What apps sent first: fast in WebAssembly without hardware help.
+    ChaCha20Poly1305,
+    /// What apps send: the browser's own WebCrypto runs it natively, several times faster
+    /// than any cipher in WebAssembly (bench/NOTES.md, "Files sealed with AES-256-GCM").
+    Aes256Gcm,
 }
 
 /// The key of one file: 32 random bytes, its `Debug` hidden so it never reaches a log.
@@ -266,6 +282,7 @@ impl MessageContent {
             | MessageContent::Reply { text, .. }
             | MessageContent::Forwarded { text } => Some(text),
             MessageContent::Attachment(_)
+            | MessageContent::AesGcmAttachment(_)
             | MessageContent::Edit { .. }
             | MessageContent::Delete { .. }
             | MessageContent::Reaction { .. } => None,
@@ -281,7 +298,29 @@ impl MessageContent {
             MessageContent::Text { .. }
             | MessageContent::Reply { .. }
             | MessageContent::Forwarded { .. }
-            | MessageContent::Attachment(_) => None,
+            | MessageContent::Attachment(_)
+            | MessageContent::AesGcmAttachment(_) => None,
+        }
+    }
+
+    /// A message carrying `attachment`, whose blob `cipher` sealed.
+    pub fn file(cipher: FileCipher, attachment: Attachment) -> MessageContent {
+        match cipher {
+            FileCipher::ChaCha20Poly1305 => MessageContent::Attachment(attachment),
+            FileCipher::Aes256Gcm => MessageContent::AesGcmAttachment(attachment),
+        }
+    }
+
+    /// The file this content carries, and the cipher that sealed its blob.
+    pub fn attachment(&self) -> Option<(FileCipher, &Attachment)> {
+        match self {
+            MessageContent::Attachment(attachment) => {
+                Some((FileCipher::ChaCha20Poly1305, attachment))
+            }
+            MessageContent::AesGcmAttachment(attachment) => {
+                Some((FileCipher::Aes256Gcm, attachment))
+            }
+            _ => None,
         }
     }
 }
@@ -386,6 +425,29 @@ mod tests {
         ] {
             assert_eq!(MessageContent::from_body(&content.to_body()), Some(content));
         }
+    }
+
+    #[test]
+    fn a_file_keeps_the_cipher_that_sealed_it_and_older_messages_read_as_before() {
+        let attachment = Attachment {
+            blob: BlobId([5; 16]),
+            key: FileKey([6; 32]),
+            sha256: [7; 32],
+            name: "peta.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 70_000,
+            preview: None,
+        };
+        for cipher in [FileCipher::ChaCha20Poly1305, FileCipher::Aes256Gcm] {
+            let body = MessageContent::file(cipher, attachment.clone()).to_body();
+            let read = MessageContent::from_body(&body).expect("it decodes");
+            assert_eq!(read.attachment(), Some((cipher, &attachment)));
+            assert_eq!((read.text(), read.target()), (None, None));
+        }
+        // A message sent before AES-256-GCM starts with the variant index it always had (3),
+        // so stored histories and outboxes still decode as ChaCha20-Poly1305 files.
+        let older = MessageContent::file(FileCipher::ChaCha20Poly1305, attachment).to_body();
+        assert_eq!(older.first(), Some(&3));
     }
 
     #[test]

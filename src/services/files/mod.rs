@@ -1,15 +1,18 @@
 //! Photos and files: what the worker does with the bytes the engine never touches.
 //!
 //! Sending: the page hands over a `File`; here a photo gets its thumbnail ([`preview`]), the
-//! file is read and sealed a slice at a time with a fresh key ([`sealing`], `merpati_files`)
-//! while its upload already sends what is sealed, the ciphertext is kept in the browser's
+//! file is read and sealed a slice at a time with a fresh key ([`sealing`]: AES-256-GCM by
+//! the browser's WebCrypto, [`aes_gcm`]) while its upload already sends what is sealed, the ciphertext is kept in the browser's
 //! database, and only then does the message enter the outbox (`Engine::send_attachment`), so
 //! a reload finds both. Every other upload the outbox waits for runs here too ([`upload`]) —
 //! started by [`Files::keep_running`] after every change, so one restored by a reload or
 //! retried by the person starts by itself — and tells the engine when the server holds it
-//! all. Opening: [`download`] fetches a file, decrypting it as it streams in, and checks it.
+//! all. Opening: [`download`] fetches a file, decrypting it as it streams in with the cipher
+//! its message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it), and checks
+//! it.
 
-mod download;
+pub mod aes_gcm;
+pub mod download;
 pub mod hash;
 mod http;
 mod preview;
@@ -23,7 +26,9 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use merpati_bridge::{DownloadState, Update};
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
-use merpati_protocol::content::{Attachment, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES};
+use merpati_protocol::content::{
+    Attachment, FileCipher, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES,
+};
 use merpati_protocol::{BlobId, ChatId, ClientMsgId};
 use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
@@ -148,7 +153,9 @@ impl Files {
             size,
             preview,
         };
-        let sent = client.act(|engine| engine.send_attachment(chat, attachment, clock::now_ms()));
+        let sent = client.act(|engine| {
+            engine.send_attachment(chat, FileCipher::Aes256Gcm, attachment, clock::now_ms())
+        });
         match sent {
             Ok(id) => {
                 self.running.borrow_mut().insert(id, running);
@@ -225,11 +232,12 @@ impl Files {
             post(Update::Download { id, state }, file.map(JsValue::from));
         };
         let found = client.read(|engine| engine.attachment(chat, id).zip(engine.session_token()));
-        let Some((attachment, token)) = found else {
+        let Some(((cipher, attachment), token)) = found else {
             return tell(DownloadState::Failed(t(Text::DownloadFailed)), None);
         };
         let progress = |done, total| tell(DownloadState::Progress { done, total }, None);
-        match download::fetch_file(&client.origin(), &token, &attachment, progress).await {
+        let origin = client.origin();
+        match download::fetch_file(&origin, &token, cipher, &attachment, progress).await {
             Ok(file) => tell(DownloadState::Ready, Some(file)),
             Err(words) => tell(DownloadState::Failed(words), None),
         }

@@ -1,4 +1,5 @@
-//! Sealing a file being sent, and its ciphertext as the upload reads it: either kept whole
+//! Sealing a file being sent (AES-256-GCM by WebCrypto, [`super::aes_gcm`]), and its
+//! ciphertext as the upload reads it: either kept whole
 //! (in the browser's database, after a reload or a retry), or still being sealed — so the
 //! upload of a file being sent starts on its first sealed bytes instead of after the last,
 //! and reading, sealing and uploading overlap (bench/NOTES.md, "Sealing and uploading at
@@ -10,22 +11,23 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use merpati_files::FileSealer;
+use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES};
 use merpati_protocol::content::FileKey;
 use merpati_words::{Text, t};
 use wasm_bindgen_futures::JsFuture;
 
+use super::aes_gcm::ChunkCipher;
 use super::hash;
 
 /// How much of a file is read (and sealed) at a time when sending it: few reads through the
-/// browser's file reader, yet the worker never holds a whole large file (a wasm memory that
-/// grew for one never shrinks again).
-const READ_SLICE_BYTES: u64 = 4 * 1024 * 1024;
+/// browser's file reader, and a slice's chunks all in WebCrypto at once. A whole number of
+/// chunks, so a chunk never spans two slices.
+const READ_SLICE_BYTES: u64 = 64 * CHUNK_PLAIN_BYTES;
 
 /// Reads `file` a slice at a time — the next slice read while this one is sealed — and seals
-/// it as it comes (`FileSealer`), adding each sealed piece to `sealing` for the upload; the
-/// worker's own memory holds a slice, not the file. The browser takes the SHA-256 of the same
-/// bytes (gathered outside the worker's memory, for that alone), starting once the last slice
+/// each slice's chunks in WebCrypto as it comes, adding each sealed chunk to `sealing` for the
+/// upload; none of the file passes through the worker's own memory. The browser takes the
+/// SHA-256 of the same bytes (gathered in one buffer for that), starting once the last slice
 /// is read. Answers the whole ciphertext and the hash; words if the file cannot be read (or
 /// changed while read).
 pub async fn seal_file(
@@ -48,9 +50,11 @@ pub async fn seal_file(
     };
     let whole_len = u32::try_from(size).map_err(|_| t(Text::FileUnreadable))?;
     let whole = js_sys::Uint8Array::new_with_length(whole_len);
+    let cipher = ChunkCipher::new(key, size)
+        .await
+        .ok_or_else(|| t(Text::SomethingWentWrong))?;
+    let sealing_failed = |_| t(Text::SomethingWentWrong);
     let mut hashing = None;
-    let mut sealer = FileSealer::new(key, size);
-    let mut slice = Vec::new();
     let mut next = read(0)?;
     let mut start = 0;
     while let Some((reading, end)) = next.take() {
@@ -60,19 +64,43 @@ pub async fn seal_file(
             return Err(t(Text::FileUnreadable));
         }
         whole.set(&bytes, start as u32);
+        // Every chunk of the slice goes to WebCrypto now, and is awaited in order below while
+        // the next slice is read.
+        let first = start / CHUNK_PLAIN_BYTES;
+        let chunks = (0..bytes.length())
+            .step_by(CHUNK_PLAIN_BYTES as usize)
+            .zip(first..)
+            .map(|(offset, index)| {
+                let chunk_end = (offset + CHUNK_PLAIN_BYTES as u32).min(bytes.length());
+                cipher.seal(index, &bytes.subarray(offset, chunk_end))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sealing_failed)?;
         start = end;
         next = read(start)?;
         if next.is_none() {
             hashing = Some(hash::sha256(&whole));
         }
-        slice.resize(bytes.length() as usize, 0);
-        bytes.copy_to(&mut slice);
-        let ciphertext = sealer.push(&slice).map_err(|_| t(Text::FileUnreadable))?;
-        sealing.push(&ciphertext).map_err(unreadable)?;
+        // The slice's sealed chunks as one piece: a `Blob` each would be a round trip to the
+        // browser's blob registry per 64 KiB.
+        let sealed_len = bytes.length() + chunks.len() as u32 * CHUNK_TAG_BYTES as u32;
+        let piece = js_sys::Uint8Array::new_with_length(sealed_len);
+        let mut at = 0;
+        for chunk in chunks {
+            let sealed = js_sys::Uint8Array::new(&chunk.await.map_err(sealing_failed)?);
+            piece.set(&sealed, at);
+            at += sealed.length();
+        }
+        sealing.push(&piece).map_err(sealing_failed)?;
     }
-    let tail = sealer.finish().map_err(|_| t(Text::FileUnreadable))?;
-    sealing.push(&tail).map_err(unreadable)?;
-    // An empty file is never read: its hash is the empty bytes'.
+    if size == 0 {
+        // An empty file is never read: it is one empty chunk, the last, and its hash is the
+        // empty bytes'.
+        let sealed = cipher.seal(0, &whole).map_err(sealing_failed)?.await;
+        sealing
+            .push(&js_sys::Uint8Array::new(&sealed.map_err(sealing_failed)?))
+            .map_err(sealing_failed)?;
+    }
     let hashing = hashing.unwrap_or_else(|| hash::sha256(&whole));
     let sha256 = hashing.await.ok_or_else(|| t(Text::SomethingWentWrong))?;
     let ciphertext = sealing.whole().map_err(|_| t(Text::SomethingWentWrong))?;
@@ -120,15 +148,14 @@ struct State {
 
 impl Sealing {
     /// Adds the next sealed piece.
-    pub fn push(&self, piece: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
-        if piece.is_empty() {
+    pub fn push(&self, piece: &js_sys::Uint8Array) -> Result<(), wasm_bindgen::JsValue> {
+        if piece.length() == 0 {
             return Ok(());
         }
-        let bytes = js_sys::Array::of1(&js_sys::Uint8Array::from(piece));
-        let blob = web_sys::Blob::new_with_u8_array_sequence(&bytes)?;
+        let blob = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(piece))?;
         let mut state = self.state.borrow_mut();
         let start = state.sealed;
-        state.sealed += piece.len() as u64;
+        state.sealed += u64::from(piece.length());
         state.pieces.push((start, blob));
         wake(&mut state);
         Ok(())

@@ -231,10 +231,10 @@ impl Engine {
             return Err(SendError::NoSuchMessage);
         }
         let folded = self.fold(chat_id, id, sender);
-        let file = match &content {
-            Some(MessageContent::Attachment(attachment)) => Some(format!("📎 {}", attachment.name)),
-            _ => None,
-        };
+        let file = content
+            .as_ref()
+            .and_then(MessageContent::attachment)
+            .map(|(_, attachment)| format!("📎 {}", attachment.name));
         let text = content
             .as_ref()
             .and_then(MessageContent::text)

@@ -8,7 +8,7 @@
 //! [`Engine::upload_failed`]. Nothing about the upload is stored here: the outbox entry
 //! itself is the record that an upload is owed.
 
-use merpati_protocol::content::{Attachment, MessageContent};
+use merpati_protocol::content::{Attachment, FileCipher, MessageContent};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode};
 
 use super::sending::content_body;
@@ -27,17 +27,18 @@ pub struct AwaitedUpload {
 }
 
 impl Engine {
-    /// Queues a message carrying a file whose ciphertext the shell will upload as
-    /// `attachment.blob`. The message is stored at once and shown pending; it is sent once
+    /// Queues a message carrying a file whose ciphertext, sealed with `cipher`, the shell will
+    /// upload as `attachment.blob`. The message is stored at once and shown pending; it is sent once
     /// [`Engine::upload_finished`] says the server holds the whole blob.
     pub fn send_attachment(
         &mut self,
         chat_id: ChatId,
+        cipher: FileCipher,
         attachment: Attachment,
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
         self.check_can_send(chat_id)?;
-        let body = content_body(&MessageContent::Attachment(attachment))?;
+        let body = content_body(&MessageContent::file(cipher, attachment))?;
         self.queue(chat_id, body, now_ms)
     }
 
@@ -47,16 +48,15 @@ impl Engine {
         self.outbox
             .iter()
             .filter(|entry| entry.awaiting_upload && entry.failure.is_none())
-            .filter_map(
-                |entry| match MessageContent::from_body(&entry.record.body) {
-                    Some(MessageContent::Attachment(attachment)) => Some(AwaitedUpload {
-                        client_msg_id: entry.record.client_msg_id,
-                        chat_id: entry.record.chat_id,
-                        attachment,
-                    }),
-                    _ => None,
-                },
-            )
+            .filter_map(|entry| {
+                let content = MessageContent::from_body(&entry.record.body)?;
+                let (_, attachment) = content.attachment()?;
+                Some(AwaitedUpload {
+                    client_msg_id: entry.record.client_msg_id,
+                    chat_id: entry.record.chat_id,
+                    attachment: attachment.clone(),
+                })
+            })
             .collect()
     }
 
@@ -100,9 +100,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The file a message of `chat_id` carries, if it is open on this device and not deleted:
-    /// what the shell needs to download and open it.
-    pub fn attachment(&self, chat_id: ChatId, client_msg_id: ClientMsgId) -> Option<Attachment> {
+    /// The file a message of `chat_id` carries, and the cipher that sealed it, if it is open on
+    /// this device and not deleted: what the shell needs to download and open it.
+    pub fn attachment(
+        &self,
+        chat_id: ChatId,
+        client_msg_id: ClientMsgId,
+    ) -> Option<(FileCipher, Attachment)> {
         self.timeline(chat_id)
             .into_iter()
             .find(|item| item.client_msg_id == client_msg_id && !item.deleted)
@@ -113,8 +117,5 @@ impl Engine {
 /// Whether a stored outbox body carries a file (and so waits for its upload when queued or
 /// restored).
 pub(super) fn carries_file(body: &[u8]) -> bool {
-    matches!(
-        MessageContent::from_body(body),
-        Some(MessageContent::Attachment(_))
-    )
+    MessageContent::from_body(body).is_some_and(|content| content.attachment().is_some())
 }

@@ -416,16 +416,16 @@ impl Engine {
                 match content {
                     MessageContent::Reply { quote, .. } => item.quote = Some(quote.clone()),
                     MessageContent::Forwarded { .. } => item.forwarded = true,
-                    MessageContent::Attachment(attachment) => {
-                        if !item.edited {
-                            item.text = match attachment.preview {
-                                Some(_) => t(Text::Photo),
-                                None => attachment.name.clone(),
-                            };
-                        }
-                        item.attachment = Some(attachment.clone());
-                    }
                     _ => {}
+                }
+                if let Some((cipher, attachment)) = content.attachment() {
+                    if !item.edited {
+                        item.text = match attachment.preview {
+                            Some(_) => t(Text::Photo),
+                            None => attachment.name.clone(),
+                        };
+                    }
+                    item.attachment = Some((cipher, attachment.clone()));
                 }
             }
             Body::System(event) => {

@@ -265,17 +265,11 @@ impl Engine {
                     body,
                     target,
                 },
-                MessageContent::Attachment(attachment) => ClientFrame::Send {
+                content => ClientFrame::Send {
                     chat_id,
                     client_msg_id: id,
+                    attachment: content.attachment().map(|(_, attachment)| attachment.blob),
                     body,
-                    attachment: Some(attachment.blob),
-                },
-                _ => ClientFrame::Send {
-                    chat_id,
-                    client_msg_id: id,
-                    body,
-                    attachment: None,
                 },
             });
         }

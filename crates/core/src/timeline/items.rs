@@ -6,7 +6,7 @@
 
 use merpati_protocol::{
     ClientMsgId, ErrorCode, Member, Seq, UserId, Username,
-    content::{Attachment, Quote, SystemEvent},
+    content::{Attachment, FileCipher, Quote, SystemEvent},
 };
 use merpati_words::{Text, tf};
 
@@ -93,8 +93,9 @@ pub struct TimelineItem {
     pub system: Option<SystemEvent>,
     /// Why the server refused it, when `status` is `Failed`.
     pub failure: Option<ErrorCode>,
-    /// The photo or file it carries (`text` then names it: "Photo", or the file's name).
-    pub attachment: Option<Attachment>,
+    /// The photo or file it carries (`text` then names it: "Photo", or the file's name), and
+    /// the cipher that sealed it.
+    pub attachment: Option<(FileCipher, Attachment)>,
 }
 
 /// A system line's words ("sari added tomo"), in the language in use.

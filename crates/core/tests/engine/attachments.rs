@@ -3,10 +3,13 @@
 //! cancelled while it uploads; a refused upload shows failed until retried.
 
 use merpati_core::{Engine, MemoryStore, MessageStatus, SendError, Store, StoredState};
-use merpati_protocol::content::{Attachment, FileKey, MessageContent, Preview};
-use merpati_protocol::{BlobId, ClientFrame, ErrorCode};
+use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
+use merpati_protocol::{BlobId, ClientFrame, ErrorCode, ServerFrame};
 
 use crate::support::alice::{CHAT, published_alice, take_frames};
+
+/// The cipher the app seals files with.
+const AES: FileCipher = FileCipher::Aes256Gcm;
 
 fn photo() -> Attachment {
     Attachment {
@@ -42,12 +45,13 @@ fn sends(frames: &[ClientFrame]) -> Vec<(merpati_protocol::ClientMsgId, Option<B
 fn a_file_message_waits_for_its_upload_then_goes_out_naming_its_blob() {
     let (mut engine, mut net) = published_alice();
     let id = engine
-        .send_attachment(CHAT, photo(), 1_000)
+        .send_attachment(CHAT, AES, photo(), 1_000)
         .expect("queued");
     let shown = engine.timeline(CHAT);
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].status, MessageStatus::Pending);
-    assert_eq!(shown[0].attachment, Some(photo()));
+    assert_eq!(shown[0].attachment, Some((AES, photo())));
+    assert_eq!(engine.attachment(CHAT, id), Some((AES, photo())));
     assert_eq!(shown[0].text, "Photo", "the chat list names it");
     assert_eq!(
         engine
@@ -89,8 +93,30 @@ fn a_file_message_waits_for_its_upload_then_goes_out_naming_its_blob() {
     };
     assert_eq!(
         net.bob.open(&message),
-        merpati_core::e2e::Opened::Content(MessageContent::Attachment(photo())),
+        merpati_core::e2e::Opened::Content(MessageContent::AesGcmAttachment(photo())),
         "bob opens the key, hash and preview"
+    );
+}
+
+#[test]
+fn a_file_received_from_an_older_app_opens_with_the_cipher_that_sealed_it() {
+    let (mut engine, mut net) = published_alice();
+    let older = net.bob_sends(
+        &mut engine,
+        1,
+        MessageContent::file(FileCipher::ChaCha20Poly1305, photo()),
+    );
+    let newer = net.bob_sends(&mut engine, 2, MessageContent::file(AES, photo()));
+    for message in [&older, &newer] {
+        engine.handle_frame(ServerFrame::Message(message.clone()));
+    }
+    assert_eq!(
+        engine.attachment(CHAT, older.client_msg_id),
+        Some((FileCipher::ChaCha20Poly1305, photo()))
+    );
+    assert_eq!(
+        engine.attachment(CHAT, newer.client_msg_id),
+        Some((AES, photo()))
     );
 }
 
@@ -99,7 +125,7 @@ async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_no
     let (mut engine, _net) = published_alice();
     let store = MemoryStore::new();
     let id = engine
-        .send_attachment(CHAT, photo(), 1_000)
+        .send_attachment(CHAT, AES, photo(), 1_000)
         .expect("queued");
     store
         .apply(engine.take_step().writes)
@@ -127,7 +153,9 @@ async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_no
 #[test]
 fn a_text_written_after_a_file_still_goes_out_while_the_file_uploads() {
     let (mut engine, mut net) = published_alice();
-    let file = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    let file = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
     let text = engine.send_text(CHAT, "and this", 2).expect("queued");
     assert_eq!(sends(&net.serve(&mut engine).frames), vec![(text, None)]);
     engine.upload_finished(file);
@@ -140,7 +168,9 @@ fn a_text_written_after_a_file_still_goes_out_while_the_file_uploads() {
 #[test]
 fn a_cancelled_upload_leaves_the_outbox_and_a_sent_one_cannot_be_cancelled() {
     let (mut engine, mut net) = published_alice();
-    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
     engine.cancel_upload(id).expect("cancelled");
     assert!(engine.timeline(CHAT).is_empty());
     assert!(engine.awaited_uploads().is_empty());
@@ -153,7 +183,9 @@ fn a_cancelled_upload_leaves_the_outbox_and_a_sent_one_cannot_be_cancelled() {
     engine.upload_finished(id);
     assert!(sends(&take_frames(&mut engine)).is_empty(), "never sent");
 
-    let other = engine.send_attachment(CHAT, photo(), 2).expect("queued");
+    let other = engine
+        .send_attachment(CHAT, AES, photo(), 2)
+        .expect("queued");
     engine.upload_finished(other);
     let _ = net.serve(&mut engine);
     assert_eq!(engine.cancel_upload(other), Err(SendError::NoSuchMessage));
@@ -162,7 +194,9 @@ fn a_cancelled_upload_leaves_the_outbox_and_a_sent_one_cannot_be_cancelled() {
 #[test]
 fn a_refused_upload_shows_failed_and_a_retry_waits_for_it_again() {
     let (mut engine, _net) = published_alice();
-    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
     engine.upload_failed(id, ErrorCode::QuotaExceeded);
     let shown = engine.timeline(CHAT);
     assert_eq!(
@@ -187,7 +221,7 @@ fn a_preview_too_big_for_a_message_is_refused_before_the_outbox() {
         jpeg: vec![0; merpati_protocol::MAX_BODY_BYTES],
     });
     assert_eq!(
-        engine.send_attachment(CHAT, huge, 1),
+        engine.send_attachment(CHAT, AES, huge, 1),
         Err(SendError::TooLarge)
     );
     assert!(engine.timeline(CHAT).is_empty());
@@ -196,7 +230,9 @@ fn a_preview_too_big_for_a_message_is_refused_before_the_outbox() {
 #[test]
 fn a_file_is_answered_with_its_name_quoted_but_not_edited_or_forwarded() {
     let (mut engine, mut net) = published_alice();
-    let id = engine.send_attachment(CHAT, photo(), 1).expect("queued");
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
     engine.upload_finished(id);
     let _ = net.serve(&mut engine);
 
