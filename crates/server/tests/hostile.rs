@@ -2,7 +2,8 @@
 //! connections are closed by the header-read timeout, one source address holds at most its
 //! cap of connections, one account at most its cap of sessions, and one account's requests
 //! are served within its allowance — fifty of them looping the costliest reads at once
-//! included — while everyone else is served throughout.
+//! included, and one mixing cheap requests with them closed all the same — while everyone
+//! else is served throughout.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -255,6 +256,87 @@ async fn a_client_looping_expensive_requests_is_refused_past_its_allowance() {
     .await;
     assert!(matches!(bob.recv().await, ServerFrame::Page { .. }));
     bob.say(chat, msg_id(1), b"still served").await;
+    server.stop().await;
+}
+
+/// A client that mixes a request that fits in what its allowance refills with one that does
+/// not, asking again without waiting as it was told, is closed: being served the cheap ones
+/// does not forgive the refusals of the expensive ones (`gateway/refusals.rs`).
+#[tokio::test]
+async fn a_client_mixing_cheap_requests_with_expensive_ones_is_still_closed() {
+    // Two hundred reads a second after a burst of twenty: the keys of one account (one read)
+    // fit in what a few milliseconds refill; a full page of history (eleven) never does, as
+    // the cheap requests take every read as it comes back.
+    let server = TestServer::start_configured(|config| {
+        config.reads_per_minute = 12_000;
+        config.read_burst = 20;
+    })
+    .await;
+    let (mut greedy, me, _) = server.signed_up("greedy").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = greedy.direct("bob").await.id;
+    let _pushed = bob.recv().await;
+
+    // Round after round: a page, a millisecond's pause, then the keys of one account until
+    // one is refused — each asked as soon as the last was answered, never waiting the time a
+    // refusal named. The allowance never holds the page's eleven reads.
+    let (mut refused, mut served_after_a_refusal, mut asked) = (0_u32, 0_u32, 0_u32);
+    let goodbye = 'asking: loop {
+        for cheap in [false, true] {
+            if cheap {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            loop {
+                asked += 1;
+                let frame = if cheap {
+                    ClientFrame::QueryKeys {
+                        request: RequestId(asked),
+                        users: vec![me.id],
+                    }
+                } else {
+                    ClientFrame::History {
+                        chat_id: chat,
+                        before: Seq(u64::MAX),
+                        limit: MAX_PAGE,
+                    }
+                };
+                greedy.send(&frame).await;
+                match greedy.recv().await {
+                    ServerFrame::Page { .. } | ServerFrame::Keys { .. } => {
+                        served_after_a_refusal += u32::from(refused > 0);
+                    }
+                    ServerFrame::Error {
+                        code: ErrorCode::TooManyRequests,
+                        ..
+                    } => {
+                        refused += 1;
+                        break;
+                    }
+                    ServerFrame::Goodbye { code, .. } => break 'asking code,
+                    other => {
+                        panic!("expected an answer, TooManyRequests or Goodbye, got {other:?}")
+                    }
+                }
+                assert!(
+                    asked < 20_000,
+                    "never closed: {refused} refused, {served_after_a_refusal} served after a refusal"
+                );
+                if !cheap {
+                    break;
+                }
+            }
+        }
+    };
+    // The refusals took at least thirty pauses of a millisecond, in which the allowance
+    // refilled six reads: cheap requests were served between them, and under a rule that
+    // forgave any served request the count would have started again each time.
+    assert!(
+        served_after_a_refusal > 0,
+        "{refused} refused, none served in between"
+    );
+    // The hundredth refusal is the Goodbye.
+    assert!(refused >= 99, "{refused} refused");
+    assert_eq!(goodbye, ErrorCode::RateLimited);
     server.stop().await;
 }
 

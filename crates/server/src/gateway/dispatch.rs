@@ -26,9 +26,6 @@ use crate::throttle::try_again_in;
 
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
-/// Requests refused past the account's allowance in a row before the connection is closed
-/// (`Goodbye { RateLimited }`): an honest client backs off long before.
-const MAX_REFUSED_IN_A_ROW: u32 = 100;
 
 /// The request id a client frame carries, if any.
 fn request_of(frame: &ClientFrame) -> Option<RequestId> {
@@ -104,11 +101,10 @@ impl<S: FrameSocket> Session<S> {
         };
         let charged = self.gateway.limits.take_request(me.id, &frame);
         if let Err(wait) = charged {
-            self.refused_in_a_row += 1;
-            if self.refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
+            if self.refusals.refused(std::time::Instant::now(), wait) {
                 // A client that goes on asking past its allowance costs the server a refusal
-                // a request: it is closed instead, as a sender too fast for too long is, and
-                // its account signs in again only after the time it is told.
+                // a request: it is closed instead (`refusals`), as a sender too fast for too
+                // long is, and its account signs in again only after the time it is told.
                 Counters::bump(&self.gateway.counters().sessions_rate_limited);
                 tracing::info!("asking past the allowance for too long; closing the connection");
                 let retry_after_ms = self.gateway.admission.send_limit().retry_after_ms();
@@ -132,8 +128,8 @@ impl<S: FrameSocket> Session<S> {
             .await;
         }
         if charged == Ok(true) {
-            // Only a request that drew on the allowance says the client slowed down.
-            self.refused_in_a_row = 0;
+            // Only a request that drew on the allowance can show the client slowed down.
+            self.refusals.served(std::time::Instant::now());
         }
         if let Err(refusal) = self.gateway.quotas.take_stored(me.id, &frame) {
             return Box::pin(self.refuse_over_quota(&frame, &refusal)).await;

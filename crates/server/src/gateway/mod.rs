@@ -51,6 +51,7 @@ mod messages;
 mod presence;
 mod quotas;
 mod receipts;
+mod refusals;
 mod session;
 mod sessions;
 mod sign_in;

@@ -29,6 +29,7 @@ use tracing::Instrument;
 use super::Gateway;
 use super::in_flight::{Committed, InFlight, next_commit};
 use super::presence::TypingThrottle;
+use super::refusals::Refusals;
 use super::socket::FrameSocket;
 use crate::accept::AddressSlot;
 use crate::admission::{ConnectionPermit, TokenBucket, jitter};
@@ -124,8 +125,8 @@ pub(super) struct Session<S> {
     pub(super) failed_sign_ins: u32,
     /// `LookUpSalt` answered on this connection.
     pub(super) salt_lookups: u32,
-    /// Requests refused past the account's allowance since one was last served.
-    pub(super) refused_in_a_row: u32,
+    /// Requests refused past the account's allowance since the client last waited as told.
+    pub(super) refusals: Refusals,
     /// A request failed for the server's own reason (its database: a full disk, PostgreSQL
     /// restarting): the session ends with `Goodbye`, so the client comes back later and asks
     /// again — it resends and catches up on a new connection only.
@@ -216,7 +217,7 @@ impl Gateway {
                     malformed_frames: 0,
                     failed_sign_ins: 0,
                     salt_lookups: 0,
-                    refused_in_a_row: 0,
+                    refusals: Refusals::default(),
                     storage_failed: false,
                     peer,
                     client,
