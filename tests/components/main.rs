@@ -16,6 +16,7 @@ mod composer;
 mod connection_status;
 mod encryption;
 mod engine;
+mod first_screen;
 mod links;
 mod membership;
 mod message_list;

@@ -19,7 +19,9 @@
 //! `WebAssembly.instantiateStreaming` to note when the app's module starts and finishes
 //! instantiating, and `indexedDB.databases()` (whether a stored session can exist, which
 //! decides the first screen) to note when it is asked and answered. The navigation timing
-//! entry adds `responseEnd` and `domContentLoadedEventEnd`.
+//! entry adds `responseEnd` and `domContentLoadedEventEnd`, and `marks` lists any
+//! `performance.mark` the page made (none in the app as built; a scratch build can add its own
+//! to see where its start goes, as bench/NOTES.md's "The first screen drawn at once" did).
 
 // The JSON lines on stdout are this program's output.
 #![allow(clippy::print_stdout)]
@@ -84,6 +86,7 @@ const poll = () => {
     dom_content_loaded_end_ms: nav.domContentLoadedEventEnd,
     wasm: window.__wasm || null,
     databases: window.__databases || null,
+    marks: performance.getEntriesByType('mark').map((entry) => [entry.name, entry.startTime]),
     resources,
   });
 };

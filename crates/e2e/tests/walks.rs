@@ -19,6 +19,13 @@ const WATCH_WORKER_START: &str = r#"
     return new Original(...args);
   };
   window.Worker.prototype = Original.prototype;
+  const container = navigator.serviceWorker;
+  const register = container.register.bind(container);
+  container.register = (...args) => {
+    window.__screenWhenServiceWorkerRegistered =
+      document.querySelector('[data-testid="auth-login"], .loading') !== null;
+    return register(...args);
+  };
 })();
 "#;
 
@@ -105,15 +112,29 @@ async fn a_new_browser_shows_the_form_before_starting_the_engine_and_a_returning
         Ok::<_, HarnessError>(noted.as_bool())
     };
 
+    let registered_after_a_screen = || async {
+        let noted = browser
+            .client()
+            .execute(
+                "return window.__screenWhenServiceWorkerRegistered ?? null;",
+                Vec::new(),
+            )
+            .await?;
+        Ok::<_, HarnessError>(noted.as_bool())
+    };
+
     // Nothing stored: the form shows first, and the engine (which signing up needs) starts
-    // after it.
+    // after it. The service worker, whose install fetches every file of the app, is
+    // registered only once a first screen is drawn.
     browser.sign_up(&url, "fajar", PASSPHRASE).await?;
     assert_eq!(started_with_form().await?, Some(true));
+    assert_eq!(registered_after_a_screen().await?, Some(true));
     // Stored: the engine starts at once, before any screen but the loading one, since the
     // chats wait on it.
     browser.reload().await?;
     browser.wait_connection("online").await?;
     assert_eq!(started_with_form().await?, Some(false));
+    assert_eq!(registered_after_a_screen().await?, Some(true));
     browser.close().await?;
     Ok(())
 }

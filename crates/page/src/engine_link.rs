@@ -158,6 +158,20 @@ pub fn page_visible() -> bool {
         .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
+/// Runs `then` in the task after the next frame, once what the page has drawn is painted; at
+/// once if the page is hidden (it paints nothing, and its frames wait until it shows). For
+/// work the first screen does not need, so that it does not take the cores the first paint
+/// needs.
+pub fn after_next_paint(then: impl FnOnce() + 'static) {
+    if page_visible() {
+        leptos::prelude::request_animation_frame(move || {
+            leptos::prelude::set_timeout(then, std::time::Duration::ZERO);
+        });
+    } else {
+        then();
+    }
+}
+
 fn watch_visibility(on_change: impl Fn(bool) + 'static) -> Option<Closure<dyn FnMut()>> {
     let document = web_sys::window()?.document()?;
     let closure = Closure::<dyn FnMut()>::new(move || on_change(page_visible()));
@@ -184,16 +198,38 @@ pub fn socket_url() -> Option<String> {
 /// could not (no `indexedDB.databases()`, or the script did not run), and then the page waits
 /// for the worker to say.
 pub async fn has_database(name: &str) -> Option<bool> {
+    if let Some(known) = known_database(name) {
+        return Some(known);
+    }
     let asked = js_sys::Reflect::get(&js_sys::global(), &"merpatiDatabases".into())
         .ok()?
         .dyn_into::<js_sys::Promise>()
         .ok()?;
     let list = JsFuture::from(asked).await.ok()?;
-    let list = list.dyn_into::<js_sys::Array>().ok()?;
-    Some(list.iter().any(|database| {
-        js_sys::Reflect::get(&database, &"name".into())
-            .ok()
-            .and_then(|found| found.as_string())
+    Some(names_hold(&list.dyn_into().ok()?, name))
+}
+
+/// [`has_database`]'s answer if IndexedDB has already given it (`session-hint.js` keeps the
+/// names once they come): then the first screen can be drawn as it should be at once, with no
+/// other screen before it.
+pub fn known_database(name: &str) -> Option<bool> {
+    let names = js_sys::Reflect::get(&js_sys::global(), &"merpatiDatabaseNames".into())
+        .ok()?
+        .dyn_into::<js_sys::Array>()
+        .ok()?;
+    Some(names_hold(&names, name))
+}
+
+/// Whether `list` (of databases, or of their names) holds `name`.
+fn names_hold(list: &js_sys::Array, name: &str) -> bool {
+    list.iter().any(|database| {
+        database
+            .as_string()
+            .or_else(|| {
+                js_sys::Reflect::get(&database, &"name".into())
+                    .ok()
+                    .and_then(|found| found.as_string())
+            })
             .is_some_and(|found| found == name)
-    }))
+    })
 }

@@ -90,7 +90,14 @@ fn show(screen: RwSignal<Screen>, next: Screen) {
 /// session and starts the engine worker.
 pub fn provide_app_context() -> AppContext {
     let view = RwSignal::new(View::default());
-    let screen = RwSignal::new(Screen::Loading);
+    // A browser known to hold no database has no session to resume: the sign-in form is the
+    // first screen, drawn at once.
+    let known_fresh = engine_link::known_database(DATABASE_NAME) == Some(false);
+    let screen = RwSignal::new(if known_fresh {
+        Screen::Auth
+    } else {
+        Screen::Loading
+    });
     let auth_step = RwSignal::new(None);
     let auth_error = RwSignal::new(None);
     let request_error = RwSignal::new(None);
@@ -208,17 +215,18 @@ pub fn provide_app_context() -> AppContext {
             on_failure();
         }
     };
+    if known_fresh {
+        engine_link::after_next_paint(launch);
+        return app;
+    }
     spawn_local(async move {
         let fresh = engine_link::has_database(DATABASE_NAME).await == Some(false);
         if fresh && screen.get_untracked() == Screen::Loading {
             show(screen, Screen::Auth);
-            if engine_link::page_visible() {
-                // In the task after the next frame: once the form is painted.
-                request_animation_frame(move || set_timeout(launch, std::time::Duration::ZERO));
-                return;
-            }
+            engine_link::after_next_paint(launch);
+        } else {
+            launch();
         }
-        launch();
     });
     app
 }
