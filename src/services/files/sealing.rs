@@ -25,8 +25,8 @@ use super::hash;
 const READ_SLICE_BYTES: u64 = 64 * CHUNK_PLAIN_BYTES;
 
 /// Reads `file` a slice at a time — the next slice read while this one is sealed — and seals
-/// each slice's chunks in WebCrypto as it comes, adding each sealed chunk to `sealing` for the
-/// upload; none of the file passes through the worker's own memory. The browser takes the
+/// each slice's chunks in WebCrypto as it comes, adding the slice's sealed chunks to `sealing`
+/// as one piece for the upload; none of the file passes through the worker's own memory. The browser takes the
 /// SHA-256 of the same bytes (gathered in one buffer for that), starting once the last slice
 /// is read. Answers the whole ciphertext and the hash; words if the file cannot be read (or
 /// changed while read).
