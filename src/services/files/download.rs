@@ -120,7 +120,7 @@ impl BlobOpener {
     }
 
     /// The file's bytes, once the whole blob came and opened (still to be checked against the
-    /// hash its message names); `None` if it was cut short.
+    /// hash its message names); `None` if it was cut short or a chunk did not open.
     pub async fn finish(self) -> Option<js_sys::Uint8Array> {
         match self {
             BlobOpener::Aes256Gcm(opener) => opener.finish().await.ok(),
