@@ -104,24 +104,17 @@ async fn a_new_browser_shows_the_form_before_starting_the_engine_and_a_returning
     let url = server.http_url();
     let browser = driver.browser().await?;
     browser.run_before_each_document(WATCH_WORKER_START).await?;
-    let started_with_form = || async {
-        let noted = browser
+    // What the watch script noted in the page: `Some(true)` or `Some(false)`, `None` if not yet.
+    let page = &browser;
+    let noted = |flag: &'static str| async move {
+        let value = page
             .client()
-            .execute("return window.__formWhenWorkerStarted ?? null;", Vec::new())
+            .execute(&format!("return window.{flag} ?? null;"), Vec::new())
             .await?;
-        Ok::<_, HarnessError>(noted.as_bool())
+        Ok::<_, HarnessError>(value.as_bool())
     };
-
-    let registered_after_a_screen = || async {
-        let noted = browser
-            .client()
-            .execute(
-                "return window.__screenWhenServiceWorkerRegistered ?? null;",
-                Vec::new(),
-            )
-            .await?;
-        Ok::<_, HarnessError>(noted.as_bool())
-    };
+    let started_with_form = || noted("__formWhenWorkerStarted");
+    let registered_after_a_screen = || noted("__screenWhenServiceWorkerRegistered");
 
     // Nothing stored: the form shows first, and the engine (which signing up needs) starts
     // after it. The service worker, whose install fetches every file of the app, is
