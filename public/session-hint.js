@@ -6,11 +6,10 @@
 // the engine worker to say).
 try {
   if (indexedDB.databases) {
-    window.merpatiDatabases = indexedDB.databases();
-    // Kept once answered, so a page that starts after the answer draws its first screen at once.
-    window.merpatiDatabases.then(
-      (list) => { window.merpatiDatabaseNames = list.map((database) => database.name); },
-      () => {},
+    // The names, promised, and kept once they come, so that a page starting after the answer
+    // draws its first screen at once.
+    window.merpatiDatabases = indexedDB.databases().then(
+      (list) => (window.merpatiDatabaseNames = list.map((database) => database.name)),
     );
   }
 } catch (_) {

@@ -220,16 +220,9 @@ pub fn known_database(name: &str) -> Option<bool> {
     Some(names_hold(&names, name))
 }
 
-/// Whether `list` (of databases, or of their names) holds `name`.
-fn names_hold(list: &js_sys::Array, name: &str) -> bool {
-    list.iter().any(|database| {
-        database
-            .as_string()
-            .or_else(|| {
-                js_sys::Reflect::get(&database, &"name".into())
-                    .ok()
-                    .and_then(|found| found.as_string())
-            })
-            .is_some_and(|found| found == name)
-    })
+/// Whether the database names `names` hold `name`.
+fn names_hold(names: &js_sys::Array, name: &str) -> bool {
+    names
+        .iter()
+        .any(|found| found.as_string().is_some_and(|found| found == name))
 }
