@@ -1,6 +1,7 @@
 // Merpati's service worker: keeps the app itself (index.html, JS, WASM, CSS) on the device so
 // that a reload works with no server at all — the history is in IndexedDB already, and
-// messages written offline wait in the outbox. It never touches /ws or the server's API.
+// messages written offline wait in the outbox. It never touches the server's own endpoints
+// (SERVER_PATHS, below).
 //
 // One cache per release: the build (scripts/trunk/post-build.sh) writes a hash of its files
 // over VERSION, so a new release is a new service worker, which caches the new app beside the
@@ -20,6 +21,12 @@ const WORKER_FILES = [
   // by the page, not linked, and named alike in every release.
   "/locales/id.txt",
 ];
+
+// The server's own endpoints (crates/server/src/http.rs), left to the network: the socket,
+// health and metrics, and the blobs — files, fetched with the session's token and opened by
+// the engine worker. A blob answered from or kept in the cache would be a copy of every file
+// a person downloads, kept on the device for as long as the release.
+const SERVER_PATHS = ["/ws", "/healthz", "/metrics", "/blobs/"];
 
 // Files the page fetches only when a person wants them (the emoji picker's emoji,
 // crates/page/src/emoji.rs): never fetched ahead, fetched network-first like the worker's
@@ -69,7 +76,10 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (url.pathname === "/ws" || url.pathname === "/healthz" || url.pathname === "/metrics") return;
+  const server = SERVER_PATHS.some((path) =>
+    path.endsWith("/") ? url.pathname.startsWith(path) : url.pathname === path,
+  );
+  if (server) return;
 
   const onDemand = ON_DEMAND_PREFIXES.some((prefix) => url.pathname.startsWith(prefix));
   if (request.mode === "navigate" || WORKER_FILES.includes(url.pathname) || onDemand) {

@@ -304,6 +304,29 @@ impl Browser {
         .await
     }
 
+    /// Every URL the origin's caches (Cache Storage, where the service worker keeps the app)
+    /// hold, once the page is under the service worker: an error if it never comes to be,
+    /// since what is cached is only meaningful for a page the service worker serves.
+    pub async fn cached_urls(&self) -> Result<Vec<String>, HarnessError> {
+        let urls = self
+            .client()
+            .execute_async(
+                r#"const done = arguments[0];
+                navigator.serviceWorker.ready
+                  .then(() => navigator.serviceWorker.controller === null ? null : caches.keys()
+                    .then((names) => Promise.all(names.map((name) =>
+                      caches.open(name).then((cache) => cache.keys()))))
+                    .then((lists) => lists.flat().map((request) => request.url)))
+                  .then(done);"#,
+                vec![],
+            )
+            .await?;
+        if urls.is_null() {
+            return Err("the page is not under the service worker".into());
+        }
+        Ok(serde_json::from_value(urls)?)
+    }
+
     /// The names of the files in this browser's download directory.
     pub async fn downloaded_names(&self) -> Result<Vec<String>, HarnessError> {
         let dir = self

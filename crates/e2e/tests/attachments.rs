@@ -244,6 +244,11 @@ async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server
         .attach(&write_file(files.path(), "survey.dat", &report)?)
         .await?;
     wait_sent_within(&alice, 2, FILE_PATIENCE).await?;
+    // bob comes back to the app, as a returning person does: his page, and the engine worker
+    // it starts, now run under the service worker, which keeps the app and nothing else.
+    bob.cached_urls().await?;
+    bob.reload().await?;
+    bob.open_chat("alice").await?;
     let name = bob
         .find_css(&within_attachment("file", "attachment-name"))
         .await?
@@ -262,6 +267,16 @@ async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server
     let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
     assert_eq!(saved.len(), report.len());
     assert_eq!(sha256_hex(&saved), sha256_hex(&report));
+    let cached_blobs: Vec<String> = bob
+        .cached_urls()
+        .await?
+        .into_iter()
+        .filter(|url| url.contains("/blobs/"))
+        .collect();
+    assert!(
+        cached_blobs.is_empty(),
+        "the service worker kept downloaded blobs: {cached_blobs:?}"
+    );
 
     // The server holds the whole ciphertext, and not one window of either plaintext.
     let blobs = stored_blobs(&meeting)?;

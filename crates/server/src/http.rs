@@ -76,6 +76,8 @@ pub(crate) fn router(
         .precompressed_br()
         .precompressed_gzip()
         .fallback(index);
+    // The app's service worker (public/sw.js, SERVER_PATHS) leaves these routes, and
+    // `/metrics`, to the network: a new one goes on its list too.
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(websocket))
