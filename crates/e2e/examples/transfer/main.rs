@@ -1,6 +1,6 @@
 //! Benchmark (not a test): a 10 MB file sent between two browsers on loopback — read,
 //! encrypted and uploaded by the sender, fanned out by the server, downloaded, decrypted,
-//! checked and saved by the receiver — beside a baseline of the same bytes uploaded and
+//! checked and saved by the receiver — beside two baselines of the same bytes uploaded and
 //! downloaded over plain HTTP, measured in the same run. Run by `scripts/bench-browser`,
 //! which reads the JSON lines it prints:
 //!
@@ -11,9 +11,9 @@
 //! One `merpati-server` (release, beside this example) serves the app's release build. alice
 //! and bob sign up in two headless Chromiums (bob's saving downloads to a directory of its
 //! own) and open their 1:1 chat. Each run writes a new file of 10,000,000 seeded
-//! pseudo-random bytes, then measures both sides, in alternating order (merpati first in odd
-//! runs, the baseline first in even ones) so that a machine getting slower or faster weighs
-//! on both:
+//! pseudo-random bytes, then measures the three sides, each run starting with the next one
+//! (merpati, baseline, browsers; then baseline, browsers, merpati; …) so that a machine
+//! getting slower or faster weighs on all three:
 //!
 //! - **merpati**: the clock starts as alice's `attach-input` is handed the file and stops when
 //!   bob's download directory holds it complete (its full length, no `.crdownload` beside it;
@@ -34,6 +34,9 @@
 //!   HTTP, through the same server code (each part `fsync`ed as the app's are). Parts:
 //!   `upload_ms` and `download_ms`. The test kit's HTTP client opens a connection per request
 //!   (the browser keeps one open): on loopback that costs well under a millisecond each.
+//! - **browsers**: the same file between the same two browsers by plain `fetch`es, saved as
+//!   the app saves a download (`browsers.rs` says how). Parts: `upload_ms`, `clicked_ms`
+//!   (bob's click landed) and `download_ms` (from the click to the file saved).
 //!
 //! One transfer of each side before the runs is not reported (Chromium's first download, and
 //! the first requests of both sides, are slower).
@@ -41,20 +44,20 @@
 // The JSON lines on stdout are this program's output.
 #![allow(clippy::print_stdout)]
 
-use std::net::SocketAddr;
+mod browsers;
+mod native;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::{Element, ElementRef};
 use merpati_e2e::attachments::{pseudo_random_bytes, sha256_hex, write_file};
 use merpati_e2e::{Browser, Chromedriver, HarnessError, Meeting, serve};
-use merpati_protocol::blobs::{MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET};
-use merpati_protocol::{BlobId, ServerFrame, Username};
-use merpati_testkit::http::{HttpResponse, request};
-use merpati_testkit::random::random_bytes;
-use merpati_testkit::{ConnectOptions, RawClient, ServerProcess, SignIn};
+use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
 use serde_json::{Value, json};
-use vodozemac::Ed25519SecretKey;
+
+use browsers::PlainBrowsers;
+use native::PlainHttp;
 
 /// "A 10 MB file", as PRODUCT.md's budget names it.
 const FILE_LEN: usize = 10_000_000;
@@ -282,121 +285,6 @@ impl Chat {
     }
 }
 
-/// The baseline's client: a session of its own on the same server, speaking HTTP to
-/// `/blobs/{id}` with the test kit's client.
-struct PlainHttp {
-    addr: SocketAddr,
-    authorization: String,
-    /// The connection that signed up; kept open so the session is as alive as the
-    /// browsers'.
-    _session: RawClient,
-}
-
-impl PlainHttp {
-    /// Signs a new account up over the raw protocol client; its session token authorizes the
-    /// HTTP requests.
-    async fn sign_up(server: &ServerProcess) -> Result<PlainHttp, HarnessError> {
-        let key = Ed25519SecretKey::from_slice(&random_bytes::<32>()?);
-        let username = Username::parse("carol")?;
-        let mut session =
-            RawClient::connect(&server.endpoint(), &ConnectOptions::default()).await?;
-        let token = match session
-            .authenticate(&SignIn::Register {
-                username: &username,
-                key: &key,
-            })
-            .await?
-        {
-            ServerFrame::Welcome {
-                session_token: Some(token),
-                ..
-            } => token,
-            other => return Err(format!("signing the baseline's account up: {other:?}").into()),
-        };
-        let hex: String = token.iter().map(|byte| format!("{byte:02x}")).collect();
-        Ok(PlainHttp {
-            addr: server.addr(),
-            authorization: format!("Bearer {hex}"),
-            _session: session,
-        })
-    }
-
-    /// `method /blobs/{id}` with the session's token, these headers and body.
-    async fn send(
-        &self,
-        method: &str,
-        id: BlobId,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Result<HttpResponse, HarnessError> {
-        let mut all = vec![("Authorization", self.authorization.as_str())];
-        all.extend_from_slice(headers);
-        Ok(request(
-            self.addr,
-            method,
-            &format!("/blobs/{}", id.to_hex()),
-            &all,
-            body,
-        )
-        .await?)
-    }
-
-    /// Reads the file at `path`, uploads it as the app does (a `PUT`, then `PATCH`es, here
-    /// all of [`PART_BYTES`]), downloads it back and writes it to `saved`; the result line's
-    /// numbers.
-    async fn round_trip(&self, path: &Path, saved: &Path) -> Result<Value, HarnessError> {
-        let id = BlobId(random_bytes::<16>()?);
-        let start = Instant::now();
-        let bytes = std::fs::read(path)?;
-        let length = bytes.len().to_string();
-        let created = self
-            .send("PUT", id, &[(UPLOAD_LENGTH, &length)], None)
-            .await?;
-        if created.status != 201 {
-            return Err(format!("PUT answered {}", created.status).into());
-        }
-        let mut at = 0;
-        while at < bytes.len() {
-            let end = (at + PART_BYTES).min(bytes.len());
-            let offset = at.to_string();
-            let answer = self
-                .send(
-                    "PATCH",
-                    id,
-                    &[(UPLOAD_OFFSET, &offset)],
-                    Some(&bytes[at..end]),
-                )
-                .await?;
-            let held = answer
-                .header(UPLOAD_OFFSET)
-                .and_then(|held| held.parse().ok());
-            if answer.status != 204 || held != Some(end) {
-                return Err(
-                    format!("PATCH at {at} answered {} (held {held:?})", answer.status).into(),
-                );
-            }
-            at = end;
-        }
-        let uploaded = Instant::now();
-        let downloaded = self.send("GET", id, &[], None).await?;
-        if downloaded.status != 200 {
-            return Err(format!("GET answered {}", downloaded.status).into());
-        }
-        std::fs::write(saved, &downloaded.body)?;
-        let done = Instant::now();
-        if downloaded.body != bytes {
-            return Err("the baseline downloaded other bytes than it uploaded".into());
-        }
-        std::fs::remove_file(saved)?;
-        Ok(json!({
-            "bytes": bytes.len(),
-            "total_ms": ms_between(start, done),
-            "upload_ms": ms_between(start, uploaded),
-            "download_ms": ms_between(uploaded, done),
-        }))
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), HarnessError> {
     let mut args = std::env::args().skip(1);
@@ -431,16 +319,22 @@ async fn main() -> Result<(), HarnessError> {
         let path = write_file(files.path(), &format!("transfer-{run}.dat"), &bytes)?;
         drop(bytes);
         let saved = files.path().join(format!("baseline-{run}.dat"));
-        let sides = if run % 2 == 1 {
-            ["merpati", "baseline"]
-        } else {
-            ["baseline", "merpati"]
-        };
+        let mut sides = ["merpati", "baseline", "browsers"];
+        let first = usize::try_from(run)? % sides.len();
+        sides.rotate_left(first);
         for side in sides {
-            let result = if side == "merpati" {
-                chat.transfer(&path, FILE_LEN, &sha256).await?
-            } else {
-                plain.round_trip(&path, &saved).await?
+            let result = match side {
+                "merpati" => chat.transfer(&path, FILE_LEN, &sha256).await?,
+                "baseline" => plain.round_trip(&path, &saved).await?,
+                _ => {
+                    let browsers = PlainBrowsers {
+                        alice: &chat.alice,
+                        bob: &chat.bob,
+                        authorization: &plain.authorization,
+                    };
+                    let name = format!("plain-{run}.dat");
+                    browsers.transfer(&path, FILE_LEN, &sha256, &name).await?
+                }
             };
             if run > 0 {
                 let line =
