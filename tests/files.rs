@@ -12,6 +12,7 @@ use futures::FutureExt;
 use merpati_app::services::files::download::BlobOpener;
 use merpati_app::services::files::hash;
 use merpati_app::services::files::sealing::{Ciphertext, Sealing, seal_file};
+use merpati_core::upload_parts::SMALLEST_PART_BYTES;
 use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, chunk_count};
 use merpati_protocol::content::{FileCipher, FileKey};
 use wasm_bindgen_futures::JsFuture;
@@ -230,6 +231,31 @@ async fn an_upload_waits_for_bytes_still_being_sealed_and_reads_across_pieces() 
 
     let within_one = ciphertext.slice(21, 23).await.expect("the bytes");
     assert_eq!(blob_bytes(&within_one).await, sealed[21..23]);
+}
+
+#[wasm_bindgen_test]
+async fn a_file_being_sent_has_its_first_part_sealed_before_the_rest_of_a_slice() {
+    // Larger than one full slice of 4 MiB, so that the old way sealed 4 MiB before the
+    // upload's first part could go.
+    let len = 9 * 1024 * 1024 + 17;
+    let content = bytes(len);
+    let sealing = Sealing::default();
+    let ciphertext = Ciphertext::Sealing(sealing.clone());
+    let first_part = async {
+        let part = ciphertext.slice(0, SMALLEST_PART_BYTES).await;
+        let sealed_then = sealing.whole().expect("the pieces").size();
+        (part.is_some(), sealed_then)
+    };
+    let file = file_of(&content);
+    let (sealed, (ready, sealed_then)) =
+        futures::join!(seal_file(&file, &KEY, len as u64, &sealing), first_part);
+    sealed.expect("sealed");
+    assert!(ready, "the first part's bytes");
+    // The first slice is four chunks, the first part's worth: the upload's first part was
+    // ready with only that slice sealed.
+    let first_slice = 4 * (CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES);
+    assert!(first_slice >= SMALLEST_PART_BYTES);
+    assert_eq!(sealed_then, first_slice as f64);
 }
 
 #[wasm_bindgen_test]

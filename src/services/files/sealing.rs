@@ -19,10 +19,15 @@ use wasm_bindgen_futures::JsFuture;
 use super::aes_gcm::ChunkCipher;
 use super::hash;
 
-/// How much of a file is read (and sealed) at a time when sending it: few reads through the
-/// browser's file reader, and a slice's chunks all in WebCrypto at once. A whole number of
-/// chunks, so a chunk never spans two slices.
+/// How much of a file is read (and sealed) at a time when sending it, at most: few reads
+/// through the browser's file reader, and a slice's chunks all in WebCrypto at once. A whole
+/// number of chunks, so a chunk never spans two slices.
 const READ_SLICE_BYTES: u64 = 64 * CHUNK_PLAIN_BYTES;
+
+/// The first slice: enough for the upload's first part (`SMALLEST_PART_BYTES` of ciphertext),
+/// so the upload starts once a few chunks are sealed instead of a whole slice; each slice after
+/// it is four times larger, up to [`READ_SLICE_BYTES`].
+const FIRST_SLICE_BYTES: u64 = 4 * CHUNK_PLAIN_BYTES;
 
 /// Reads `file` a slice at a time — the next slice read while this one is sealed — and seals
 /// each slice's chunks in WebCrypto as it comes, adding the slice's sealed chunks to `sealing`
@@ -38,11 +43,11 @@ pub async fn seal_file(
 ) -> Result<(web_sys::Blob, [u8; 32]), String> {
     let unreadable = |_| t(Text::FileUnreadable);
     // A slice's read, begun, and where the slice ends.
-    let read = |start: u64| -> Result<Option<(JsFuture, u64)>, String> {
+    let read = |start: u64, len: u64| -> Result<Option<(JsFuture, u64)>, String> {
         if start >= size {
             return Ok(None);
         }
-        let end = (start + READ_SLICE_BYTES).min(size);
+        let end = (start + len).min(size);
         let part = file
             .slice_with_f64_and_f64(start as f64, end as f64)
             .map_err(unreadable)?;
@@ -55,7 +60,8 @@ pub async fn seal_file(
         .ok_or_else(|| t(Text::SomethingWentWrong))?;
     let sealing_failed = |_| t(Text::SomethingWentWrong);
     let mut hashing = None;
-    let mut next = read(0)?;
+    let mut slice_len = FIRST_SLICE_BYTES;
+    let mut next = read(0, slice_len)?;
     let mut start = 0;
     while let Some((reading, end)) = next.take() {
         let bytes = js_sys::Uint8Array::new(&reading.await.map_err(unreadable)?);
@@ -77,7 +83,8 @@ pub async fn seal_file(
             .collect::<Result<Vec<_>, _>>()
             .map_err(sealing_failed)?;
         start = end;
-        next = read(start)?;
+        slice_len = (slice_len * 4).min(READ_SLICE_BYTES);
+        next = read(start, slice_len)?;
         if next.is_none() {
             hashing = Some(hash::sha256(&whole));
         }
