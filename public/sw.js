@@ -25,8 +25,9 @@ const WORKER_FILES = [
 // The server's own endpoints (crates/server/src/http.rs), left to the network: the socket,
 // health and metrics, and the blobs — files, fetched with the session's token and opened by
 // the engine worker. A blob answered from or kept in the cache would be a copy of every file
-// a person downloads, kept on the device for as long as the release.
-const SERVER_PATHS = ["/ws", "/healthz", "/metrics", "/blobs/"];
+// a person downloads, kept on the device for as long as the release. Each path and what lies
+// under it.
+const SERVER_PATHS = ["/ws", "/healthz", "/metrics", "/blobs"];
 
 // Files the page fetches only when a person wants them (the emoji picker's emoji,
 // crates/page/src/emoji.rs): never fetched ahead, fetched network-first like the worker's
@@ -76,8 +77,8 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  const server = SERVER_PATHS.some((path) =>
-    path.endsWith("/") ? url.pathname.startsWith(path) : url.pathname === path,
+  const server = SERVER_PATHS.some(
+    (path) => url.pathname === path || url.pathname.startsWith(path + "/"),
   );
   if (server) return;
 
