@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use merpati_core::upload_parts::SMALLEST_PART_BYTES;
 use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES};
 use merpati_protocol::content::FileKey;
 use merpati_words::{Text, t};
@@ -24,16 +25,17 @@ use super::hash;
 /// number of chunks, so a chunk never spans two slices.
 const READ_SLICE_BYTES: u64 = 64 * CHUNK_PLAIN_BYTES;
 
-/// The first slice: enough for the upload's first part (`SMALLEST_PART_BYTES` of ciphertext),
-/// so the upload starts once a few chunks are sealed instead of a whole slice; each slice after
-/// it is four times larger, up to [`READ_SLICE_BYTES`].
-const FIRST_SLICE_BYTES: u64 = 4 * CHUNK_PLAIN_BYTES;
+/// The first slice: the fewest chunks whose ciphertext holds the upload's first part
+/// ([`SMALLEST_PART_BYTES`]), so the upload starts once a few chunks are sealed instead of a
+/// whole slice; each slice after it is four times larger, up to [`READ_SLICE_BYTES`].
+const FIRST_SLICE_BYTES: u64 =
+    SMALLEST_PART_BYTES.div_ceil(CHUNK_PLAIN_BYTES + CHUNK_TAG_BYTES) * CHUNK_PLAIN_BYTES;
 
 /// Reads `file` a slice at a time — the next slice read while this one is sealed — and seals
 /// each slice's chunks in WebCrypto as it comes, adding the slice's sealed chunks to `sealing`
-/// as one piece for the upload; none of the file passes through the worker's own memory. The browser takes the
-/// SHA-256 of the same bytes (gathered in one buffer for that), starting once the last slice
-/// is read. Answers the whole ciphertext and the hash; words if the file cannot be read (or
+/// as one piece for the upload; none of the file passes through the worker's own memory. The
+/// browser takes the SHA-256 of the same bytes (gathered in one buffer for that), starting once
+/// the last slice is read. Answers the whole ciphertext and the hash; words if the file cannot be read (or
 /// changed while read).
 pub async fn seal_file(
     file: &web_sys::File,
