@@ -215,6 +215,18 @@ impl Browser {
         Ok(())
     }
 
+    /// Waits until the page's service worker is active (its install, which caches the app, is
+    /// done).
+    pub async fn service_worker_ready(&self) -> Result<(), HarnessError> {
+        self.client
+            .execute_async(
+                "const done = arguments[0]; navigator.serviceWorker.ready.then(() => done(true));",
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Reloads the page.
     pub async fn reload(&self) -> Result<(), HarnessError> {
         self.client.refresh().await?;

@@ -246,7 +246,7 @@ async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server
     wait_sent_within(&alice, 2, FILE_PATIENCE).await?;
     // bob comes back to the app, as a returning person does: his page, and the engine worker
     // it starts, now run under the service worker, which keeps the app and nothing else.
-    bob.cached_urls().await?;
+    bob.service_worker_ready().await?;
     bob.reload().await?;
     bob.open_chat("alice").await?;
     let name = bob

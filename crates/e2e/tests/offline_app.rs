@@ -13,18 +13,6 @@ use merpati_e2e::{
 };
 use serde_json::Value;
 
-/// Waits until the service worker is active (its install, which caches the app, is done).
-async fn service_worker_ready(browser: &Browser) -> Result<(), HarnessError> {
-    browser
-        .client()
-        .execute_async(
-            "const done = arguments[0]; navigator.serviceWorker.ready.then(() => done(true));",
-            vec![],
-        )
-        .await?;
-    Ok(())
-}
-
 /// The names of the origin's caches.
 async fn cache_names(browser: &Browser) -> Result<Vec<String>, HarnessError> {
     let names = browser
@@ -62,7 +50,7 @@ async fn a_link_to_another_file_of_the_app_leaves_the_app_opening_offline()
     let url = server.http_url();
     let ani = driver.browser().await?;
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
-    service_worker_ready(&ani).await?;
+    ani.service_worker_ready().await?;
 
     // Links anyone could post or bookmark: the engine worker's script, the icon, the worker.
     for file in ["/merpati-worker.js", "/favicon.svg", "/sw.js"] {
@@ -94,7 +82,7 @@ async fn the_app_opens_offline_in_the_language_it_speaks() -> Result<(), Harness
     let url = server.http_url();
     let budi = driver.browser_with(INDONESIAN).await?;
     budi.sign_up(&url, "budi", PASSPHRASE).await?;
-    service_worker_ready(&budi).await?;
+    budi.service_worker_ready().await?;
 
     // The catalogue is one of the files kept: with the server down, still Indonesian.
     server.kill();
@@ -138,7 +126,7 @@ async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result
     let ani = driver.browser().await?;
     ani.open(&server.http_url()).await?;
     ani.find("auth-username").await?;
-    service_worker_ready(&ani).await?;
+    ani.service_worker_ready().await?;
     let first = cache_names(&ani).await?;
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(first[0].starts_with("merpati-app-"), "{first:?}");
