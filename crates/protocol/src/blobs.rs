@@ -27,8 +27,10 @@ pub const CHUNK_TAG_BYTES: u64 = 16;
 /// The largest blob the server accepts: a [`MAX_FILE_BYTES`] file, encrypted.
 pub const MAX_BLOB_BYTES: u64 = ciphertext_len(MAX_FILE_BYTES);
 
-/// The most bytes one `PATCH` may carry; the server refuses more with 413 before reading.
-pub const MAX_UPLOAD_PART_BYTES: u64 = 1024 * 1024;
+/// The most bytes one `PATCH` may carry; the server refuses more with 413. The server writes
+/// a part as it arrives, so this bounds what one request can cost, not what it holds in
+/// memory.
+pub const MAX_UPLOAD_PART_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The request header that declares a new upload's total length (`PUT`), and the response
 /// header that repeats it (`HEAD`).

@@ -109,6 +109,11 @@ impl OpenConnections {
     }
 }
 
+/// The most a connection's HTTP read buffer grows to. hyper's own default (about 400 KiB)
+/// is reached by any large request body, an upload's part say, and then held by every such
+/// connection while it stays open; a request head fits well within this.
+const HTTP_READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Serves `app` on `listener` until `stop` fires, then waits up to `drain` for the open HTTP
 /// connections to finish.
 pub(crate) async fn serve(
@@ -122,7 +127,8 @@ pub(crate) async fn serve(
     let connections = TaskTracker::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(HTTP_READ_BUFFER_BYTES);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

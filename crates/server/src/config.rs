@@ -191,6 +191,12 @@ pub struct Config {
     #[arg(long, env = "MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", default_value_t = 0)]
     pub blob_upload_bytes_per_sec: u64,
 
+    /// How long (milliseconds) an upload's part may send nothing before it is ended; what
+    /// arrived of it is kept, and the upload goes on from there.
+    #[arg(long, env = "MERPATI_BLOB_PART_IDLE_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub blob_part_idle_ms: u64,
+
     /// How long (seconds, from its creation) an upload no message refers to is kept before
     /// it is deleted.
     #[arg(long, env = "MERPATI_BLOB_ORPHAN_SECS", default_value_t = 86_400)]
@@ -241,6 +247,7 @@ impl Config {
             sends_in_flight: 64,
             blob_quota_bytes: DEFAULT_BLOB_QUOTA_BYTES,
             blob_upload_bytes_per_sec: 0,
+            blob_part_idle_ms: 30_000,
             blob_orphan_secs: 86_400,
             blob_cleanup_interval_ms: 60_000,
         }
@@ -306,6 +313,7 @@ mod tests {
             config.blob_upload_bytes_per_sec,
             built.blob_upload_bytes_per_sec
         );
+        assert_eq!(config.blob_part_idle_ms, built.blob_part_idle_ms);
         assert_eq!(config.blob_orphan_secs, built.blob_orphan_secs);
         assert_eq!(
             config.blob_cleanup_interval_ms,

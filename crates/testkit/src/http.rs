@@ -53,15 +53,12 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, Error> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+    let mut all = headers.to_vec();
+    let length = body.map(|body| body.len().to_string());
+    if let Some(length) = &length {
+        all.push(("Content-Length", length));
     }
-    if let Some(body) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    let mut request = head.into_bytes();
+    let mut request = head(addr, method, path, &all);
     request.extend_from_slice(body.unwrap_or_default());
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
@@ -78,6 +75,71 @@ pub async fn request(
     };
     let response = within(HTTP_PATIENCE, &format!("{method} {path}"), exchange).await??;
     parse(&response)
+}
+
+/// The head of a request: its line, `Host`, `Connection: close` and `headers`.
+fn head(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+/// A request whose body is still being sent: the test sends the rest as it likes, waits for
+/// the answer, or drops it to cut the connection half-way.
+#[derive(Debug)]
+pub struct OpenRequest {
+    stream: TcpStream,
+    what: String,
+}
+
+/// Sends `method path` to `addr` with `headers` (which say how long the body is:
+/// `Content-Length`, or `Transfer-Encoding: chunked`) and the body's first bytes, `first`, as
+/// they are; the rest is the [`OpenRequest`]'s.
+pub async fn open_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    first: &[u8],
+) -> Result<OpenRequest, Error> {
+    let what = format!("{method} {path}");
+    let mut bytes = head(addr, method, path, headers);
+    bytes.extend_from_slice(first);
+    let opened = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(&bytes).await?;
+        Ok::<_, Error>(stream)
+    };
+    let stream = within(HTTP_PATIENCE, &what, opened).await??;
+    Ok(OpenRequest { stream, what })
+}
+
+impl OpenRequest {
+    /// Sends more of the body, as it is.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        within(HTTP_PATIENCE, &self.what, self.stream.write_all(bytes)).await??;
+        Ok(())
+    }
+
+    /// The server's answer, read to the end of the connection.
+    pub async fn answer(mut self) -> Result<HttpResponse, Error> {
+        let mut response = Vec::new();
+        let read = within(
+            HTTP_PATIENCE,
+            &self.what,
+            self.stream.read_to_end(&mut response),
+        )
+        .await?;
+        // A server that answers before it has read the whole body may reset the connection
+        // after its answer: the answer counts.
+        if response.is_empty() {
+            read?;
+        }
+        parse(&response)
+    }
 }
 
 fn parse(response: &[u8]) -> Result<HttpResponse, Error> {

@@ -29,8 +29,9 @@
 //!   long ago that was (the error is at most that request's round trip, a few ms).
 //! - **baseline**: the same file, by a native client with a session of its own (an account
 //!   signed up over the test kit's raw protocol client): read from disk, `PUT /blobs/{id}`
-//!   and `PATCH`es of 1 MiB (the most the server takes in one, which the app's parts grow to
-//!   on a quick link: `merpati_core::upload_parts`) to the same server, then `GET` and written to disk. No encryption and no browser: the bytes over
+//!   and `PATCH`es of 8 MiB (`MAX_UPLOAD_PART_BYTES`, the most the server takes in one,
+//!   which the app's parts grow to on a quick link: `merpati_core::upload_parts`) to the same
+//!   server, then `GET` and written to disk. No encryption and no browser: the bytes over
 //!   HTTP, through the same server code (each part `fsync`ed as the app's are). Parts:
 //!   `upload_ms` and `download_ms`. The test kit's HTTP client opens a connection per request
 //!   (the browser keeps one open): on loopback that costs well under a millisecond each.

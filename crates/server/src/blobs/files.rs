@@ -1,10 +1,10 @@
-//! The blob files themselves: appending a part durably, and checking the files against the
-//! rows at start. Plain blocking `std::fs` calls (an `fsync` blocks anyway): callers run them
+//! The blob files themselves: opening one for a part (`part` streams the part into it), and
+//! checking the files against the rows at start. Plain blocking `std::fs` calls (an `fsync` blocks anyway): callers run them
 //! on tokio's blocking pool.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 
 use merpati_protocol::BlobId;
@@ -12,11 +12,11 @@ use merpati_protocol::BlobId;
 /// Why a part could not be appended.
 #[derive(Debug)]
 pub(super) enum AppendError {
-    /// The disk (or the process's file size limit) is full: nothing of the part was kept.
+    /// The disk (or the process's file size limit) is full.
     Full(io::Error),
     /// The file holds fewer bytes than recorded: it was damaged or removed from outside.
     Shorter { holds: u64 },
-    /// Another failure: nothing of the part was kept.
+    /// Another failure.
     Io(io::Error),
 }
 
@@ -31,12 +31,10 @@ impl From<io::Error> for AppendError {
     }
 }
 
-/// Writes `bytes` at `offset` of the file at `path` (created if missing) and flushes them to
-/// disk. A tail past `offset` is bytes whose recording never happened (the process died
-/// between the write and the record, or a write failed): it is cut first. If writing fails,
-/// the file is cut back to `offset`, so nothing already held is lost and nothing half-written
-/// stays.
-pub(super) fn append(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), AppendError> {
+/// The file at `path` (created if missing), opened to write a part at `offset` (its cursor
+/// there). A tail past `offset` is bytes whose recording never happened (the process died between the
+/// write and the record, or a part was refused half-way): it is cut first.
+pub(super) fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
@@ -49,25 +47,14 @@ pub(super) fn append(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), Appen
     if holds > offset {
         file.set_len(offset)?;
     }
-    let written = write_durably(&mut file, offset, bytes);
-    if let Err(error) = written {
-        // Best effort: if this fails too, the next part or the next start cuts the tail.
-        let _ = file.set_len(offset).and_then(|()| file.sync_data());
-        return Err(error.into());
-    }
-    if offset == 0
-        && let Some(dir) = path.parent()
-    {
-        // The file's name must survive a power cut as well as its bytes.
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file)
 }
 
-fn write_durably(file: &mut File, offset: u64, bytes: &[u8]) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(bytes)?;
-    file.sync_data()
+/// Flushes the name of a file just created in `dir` to disk: its name must survive a power
+/// cut as well as its bytes.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// Deletes a blob's file; a file already gone is no error.
@@ -135,16 +122,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_part_is_appended_at_its_offset_after_an_unrecorded_tail_is_cut() -> io::Result<()> {
+    fn a_file_is_opened_at_its_offset_after_an_unrecorded_tail_is_cut() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("blob");
-        assert!(append(&path, 0, b"abc").is_ok());
-        // "def" was written but never recorded: the process died before it was.
-        assert!(append(&path, 3, b"def").is_ok());
-        assert!(append(&path, 3, b"xy").is_ok());
-        assert_eq!(std::fs::read(&path)?, b"abcxy");
+        assert!(open_at(&path, 0).is_ok(), "created");
+        // "abcdef" was written but only "abc" recorded: the process died before the rest was.
+        std::fs::write(&path, b"abcdef")?;
+        let mut file = open_at(&path, 3).map_err(|_| io::Error::other("not opened"))?;
+        io::Write::write_all(&mut file, b"xy")?;
+        assert_eq!(std::fs::read(&path)?, b"abcxy", "written at the offset");
         assert!(matches!(
-            append(&path, 9, b"z"),
+            open_at(&path, 9),
             Err(AppendError::Shorter { holds: 5 })
         ));
         Ok(())

@@ -11,24 +11,28 @@
 //! What is durable: a part is written and `fsync`ed before its new offset is recorded, so the
 //! recorded offset never exceeds what the file durably holds, whenever the process dies. A
 //! tail past the recorded offset (bytes whose recording never happened) is cut before the
-//! next part is written, and at start. A row is deleted before its file, and files without a
+//! next part is written, and at start. A part is written as it arrives, so what a request
+//! holds in memory does not grow with its part. A row is deleted before its file, and files without a
 //! row are deleted at start.
 //!
 //! # Layout
 //! - this file: [`BlobStore`], what the routes, the cleanup and the start share.
 //! - `routes`: the HTTP side: authentication, the four methods, and their status codes.
-//! - `files`: the files themselves: appending durably, checking them against the rows.
+//! - `part`: one `PATCH`'s bytes, streamed into the file, and what is kept when it breaks off.
+//! - `files`: the files themselves: opening one for a part, checking them against the rows.
 //! - `cleanup`: the check at start and the periodic pass that deletes what is due.
 //! - `pacing`: how fast one account's upload bytes are taken, when the operator paces them.
 
 mod cleanup;
 mod files;
 mod pacing;
+mod part;
 mod routes;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use merpati_protocol::BlobId;
 
@@ -54,6 +58,8 @@ pub(crate) struct BlobStore {
     /// How long an upload no message carries is kept, from its creation.
     orphan_ms: u64,
     pacer: pacing::UploadPacer,
+    /// How long a part may send nothing before it is ended, keeping what arrived.
+    part_idle: Duration,
     counters: Arc<Counters>,
     shutdown: Shutdown,
     /// The uploads a `PATCH` is appending to now: one at a time each.
@@ -76,6 +82,7 @@ impl BlobStore {
             quota: config.blob_quota_bytes,
             orphan_ms: config.blob_orphan_secs.saturating_mul(1000),
             pacer: pacing::UploadPacer::new(config.blob_upload_bytes_per_sec),
+            part_idle: Duration::from_millis(config.blob_part_idle_ms),
             counters,
             shutdown,
             appending: Mutex::new(HashSet::new()),

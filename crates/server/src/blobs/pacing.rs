@@ -1,10 +1,9 @@
 //! Pacing uploads: when the operator sets a rate (`MERPATI_BLOB_UPLOAD_BYTES_PER_SEC`), each
-//! account's parts are answered no sooner than its bytes allow at that rate, all its uploads
-//! together. A client waits for each answer before it sends the next part, so its upload
-//! proceeds at the rate; the part's bytes wait in memory meanwhile (at most one part per
-//! request).
+//! account's upload bytes are read no faster than that rate, all its uploads together. A part
+//! is read a chunk at a time (`part`), and the next chunk is not read until the last one is
+//! paid for, so a faster sender is held back by TCP itself and nothing waits in memory.
 //!
-//! Each account has a point in time its bytes so far are paid up to; a part moves it on by
+//! Each account has a point in time its bytes so far are paid up to; a chunk moves it on by
 //! its bytes' worth, starting from now if it lies in the past (no credit for idle time, so
 //! no burst either).
 

@@ -11,9 +11,10 @@
 //! - `HEAD`: the owner's upload's `upload-offset` and `upload-length`; 404 to anyone else.
 //! - `PATCH` with `upload-offset: n`: at most `MAX_UPLOAD_PART_BYTES` (413 before reading, by
 //!   `Content-Length`, and while reading); 404 unless the owner's; 409 with the offset held if
-//!   `n` is not it (or another `PATCH` is appending); 400 past the declared length. The whole
-//!   part is read before anything is written, so a request cut short writes nothing; 204 with
-//!   the new `upload-offset` once the part is on disk and recorded; 507 if the disk is full.
+//!   `n` is not it (or another `PATCH` is appending); 400 past the declared length. The part
+//!   goes to the file as it arrives (`part`): 204 with the new `upload-offset` once it is on
+//!   disk and recorded; 408 with the offset held if it stalls, keeping what arrived; 507 if
+//!   the disk is full.
 //! - `GET`: a complete blob to any signed-in session (the id is a capability: see
 //!   `docs/security.md`), streamed from its file; 404 while incomplete.
 
@@ -24,7 +25,6 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, put};
-use futures_util::StreamExt;
 use merpati_protocol::blobs::{
     MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
@@ -33,7 +33,8 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use super::BlobStore;
-use super::files::{self, AppendError};
+use super::files::AppendError;
+use super::part::{self, PartAt, PartError, Received};
 use crate::Error;
 use crate::storage::{BlobRow, Created, NewBlob};
 
@@ -57,6 +58,9 @@ enum Refusal {
     NotFound,
     /// 409, with where the upload stands if the asker may know.
     Conflict { held: Option<u64> },
+    /// 408 with where the upload stands: a part sent nothing for a while, and what arrived of
+    /// it is kept.
+    Stalled { held: u64 },
     /// 413: longer than a blob or a part may be.
     TooLarge(&'static str),
     /// 507: past the account's quota.
@@ -95,6 +99,15 @@ impl IntoResponse for Refusal {
             Refusal::Conflict { held: None } => {
                 (StatusCode::CONFLICT, "this id is taken").into_response()
             }
+            Refusal::Stalled { held } => (
+                StatusCode::REQUEST_TIMEOUT,
+                [
+                    (offset_header(), number(held)),
+                    (header::CONNECTION, HeaderValue::from_static("close")),
+                ],
+                "the part stopped arriving; what arrived is kept",
+            )
+                .into_response(),
             Refusal::TooLarge(reason) => (StatusCode::PAYLOAD_TOO_LARGE, reason).into_response(),
             Refusal::OverQuota => (
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -233,7 +246,7 @@ async fn status(
         .into_response())
 }
 
-/// `PATCH /blobs/{id}`: appends a part at the offset the upload stands at.
+/// `PATCH /blobs/{id}`: appends a part at the offset the upload stands at (`part`).
 async fn append(
     State(store): State<Arc<BlobStore>>,
     Path(id): Path<String>,
@@ -244,7 +257,7 @@ async fn append(
     let id = blob_id(&id)?;
     let announced = number_header(&headers, header::CONTENT_LENGTH.as_str())?;
     if announced.is_some_and(|announced| announced > MAX_UPLOAD_PART_BYTES) {
-        return Err(Refusal::TooLarge("a part has at most 1 MiB"));
+        return Err(Refusal::TooLarge(PART_TOO_LARGE));
     }
     let offset = number_header(&headers, UPLOAD_OFFSET)?
         .ok_or(Refusal::BadRequest("upload-offset is required"))?;
@@ -261,109 +274,50 @@ async fn append(
             held: Some(row.received),
         });
     }
-    let past_the_end = |bytes: u64| offset.saturating_add(bytes) > row.length;
-    if announced.is_some_and(past_the_end) {
-        return Err(Refusal::BadRequest(
-            "the part runs past the upload's length",
-        ));
+    if announced.is_some_and(|bytes| offset.saturating_add(bytes) > row.length) {
+        return Err(Refusal::BadRequest(PAST_THE_END));
     }
-    let part = read_part(body).await?;
-    let bytes = u64::try_from(part.len()).unwrap_or(u64::MAX);
-    if past_the_end(bytes) {
-        return Err(Refusal::BadRequest(
-            "the part runs past the upload's length",
-        ));
-    }
-    if bytes > 0 {
-        pace(&store, account, bytes).await?;
-        write_part(&store, id, offset, part).await?;
-        if !store
-            .storage
-            .record_blob_received(id, offset, offset + bytes)
-            .await?
-        {
-            // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
-            forget_file(&store, id).await?;
-            return Err(Refusal::NotFound);
+    let at = PartAt {
+        id,
+        account,
+        offset,
+        upload_length: row.length,
+    };
+    match part::receive(&store, at, body).await {
+        Ok(Received::Whole { held }) => {
+            Ok((StatusCode::NO_CONTENT, [(offset_header(), number(held))]).into_response())
         }
-        store
-            .counters
-            .blob_bytes_received
-            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-    }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(offset_header(), number(offset + bytes))],
-    )
-        .into_response())
-}
-
-/// The whole body of a `PATCH`, at most [`MAX_UPLOAD_PART_BYTES`]: nothing is written until
-/// all of it is here, so a request cut short writes nothing.
-async fn read_part(body: Body) -> Result<Vec<u8>, Refusal> {
-    let cap = usize::try_from(MAX_UPLOAD_PART_BYTES).unwrap_or(usize::MAX);
-    let mut part = Vec::new();
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Refusal::BadRequest("the part was cut short"))?;
-        if part.len() + chunk.len() > cap {
-            return Err(Refusal::TooLarge("a part has at most 1 MiB"));
-        }
-        part.extend_from_slice(&chunk);
-    }
-    Ok(part)
-}
-
-/// Waits until the account's upload rate allows `bytes` more (`pacing`); gives up if the
-/// server stops meanwhile, so that a paced upload does not hold the shutdown back.
-async fn pace(store: &BlobStore, account: UserId, bytes: u64) -> Result<(), Refusal> {
-    let until = store
-        .pacer
-        .charge(account, bytes, tokio::time::Instant::now());
-    tokio::select! {
-        () = tokio::time::sleep_until(until) => Ok(()),
-        () = store.shutdown.triggered() => Err(Refusal::ShuttingDown),
-    }
-}
-
-/// Writes a part to the upload's file durably, off the async threads.
-async fn write_part(
-    store: &BlobStore,
-    id: BlobId,
-    offset: u64,
-    part: Vec<u8>,
-) -> Result<(), Refusal> {
-    let path = store.path(id);
-    let written = tokio::task::spawn_blocking(move || files::append(&path, offset, &part))
-        .await
-        .map_err(Error::from)?;
-    match written {
-        Ok(()) => Ok(()),
-        Err(AppendError::Full(error)) => {
+        // Nobody is there to read it; said for the record.
+        Ok(Received::BrokenOff { .. }) => Err(Refusal::BadRequest("the part was cut short")),
+        Ok(Received::Stalled { held }) => Err(Refusal::Stalled { held }),
+        Ok(Received::ShuttingDown { .. }) => Err(Refusal::ShuttingDown),
+        Err(PartError::TooLarge) => Err(Refusal::TooLarge(PART_TOO_LARGE)),
+        Err(PartError::PastTheEnd) => Err(Refusal::BadRequest(PAST_THE_END)),
+        Err(PartError::Deleted) => Err(Refusal::NotFound),
+        Err(PartError::Append(AppendError::Full(error))) => {
             tracing::error!(%error, "a blob part could not be stored: the disk is full");
             Err(Refusal::DiskFull)
         }
-        Err(AppendError::Shorter { holds }) => Err(Refusal::Internal(Error::Io(
-            std::io::Error::other(format!(
+        Err(PartError::Append(AppendError::Shorter { holds })) => Err(Refusal::Internal(
+            Error::Io(std::io::Error::other(format!(
                 "blob {} holds {holds} bytes, fewer than its recorded {offset}",
                 id.to_hex()
-            )),
-        ))),
-        Err(AppendError::Io(error)) => Err(Refusal::Internal(error.into())),
+            ))),
+        )),
+        Err(PartError::Append(AppendError::Io(error))) => Err(Refusal::Internal(error.into())),
+        Err(PartError::Internal(error)) => Err(Refusal::Internal(error)),
     }
 }
 
-/// Deletes an upload's file if no row names it any more.
-async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Refusal> {
-    if store.storage.blob(id).await?.is_none() {
-        let path = store.path(id);
-        tokio::task::spawn_blocking(move || files::remove(&path))
-            .await
-            .map_err(Error::from)?
-            .map_err(Error::from)?;
-    }
-    Ok(())
-}
+/// Why a part larger than the server takes is refused.
+const PART_TOO_LARGE: &str = "a part has at most 8 MiB";
+const _: () = assert!(
+    MAX_UPLOAD_PART_BYTES == 8 * 1024 * 1024,
+    "PART_TOO_LARGE says 8 MiB"
+);
+
+/// Why a part running past its upload's declared length is refused.
+const PAST_THE_END: &str = "the part runs past the upload's length";
 
 /// `GET /blobs/{id}`: a complete blob, streamed from its file.
 async fn download(

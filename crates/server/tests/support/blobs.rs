@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use merpati_protocol::BlobId;
 use merpati_protocol::blobs::{MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_server::Config;
-use merpati_testkit::http::{HttpResponse, request};
+use merpati_testkit::http::{HttpResponse, OpenRequest, open_request, request};
 
 use super::TestServer;
 
@@ -126,6 +126,32 @@ impl BlobClient {
         let at = at.to_string();
         self.try_send("PATCH", &id.to_hex(), &[(UPLOAD_OFFSET, &at)], Some(bytes))
             .await
+    }
+
+    /// A `PATCH` at `at` with these headers (which say how long its body is) whose body
+    /// starts with `first`; the test sends the rest, waits for the answer, or cuts it.
+    pub(crate) async fn open_patch(
+        &self,
+        id: BlobId,
+        at: u64,
+        headers: &[(&str, &str)],
+        first: &[u8],
+    ) -> OpenRequest {
+        let at = at.to_string();
+        let mut all = vec![
+            ("Authorization", self.authorization.as_str()),
+            (UPLOAD_OFFSET, at.as_str()),
+        ];
+        all.extend_from_slice(headers);
+        open_request(
+            self.addr,
+            "PATCH",
+            &format!("/blobs/{}", id.to_hex()),
+            &all,
+            first,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("PATCH /blobs/{}: {error}", id.to_hex()))
     }
 
     /// `PATCH` with these headers and no body, as given.

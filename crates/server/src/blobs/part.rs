@@ -1,0 +1,201 @@
+//! One `PATCH`'s part, received: its bytes go to the upload's file as they arrive, so a
+//! request holds no more than the chunk in hand whatever its part's size, and a slow or
+//! stalled sender costs the server a connection, not memory.
+//!
+//! What is kept:
+//! - a part that arrives whole is flushed to disk (`fsync`), then recorded;
+//! - a part that breaks off (the connection drops), stalls (nothing for the store's
+//!   `part_idle`) or is ended because the server is stopping keeps what arrived, flushed and
+//!   recorded the same way, so a large part cut by an outage is not sent again;
+//! - a part refused on the way (past the part cap, or past the upload's length), or that the
+//!   disk cannot take, keeps nothing: the file is cut back to where the upload stood.
+
+use std::io;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
+use merpati_protocol::{BlobId, UserId};
+use tokio::io::AsyncWriteExt;
+
+use super::BlobStore;
+use super::files::{self, AppendError};
+use crate::Error;
+
+/// Where a part goes: whose upload, at which offset, and how long the upload is.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PartAt {
+    pub(super) id: BlobId,
+    pub(super) account: UserId,
+    pub(super) offset: u64,
+    pub(super) upload_length: u64,
+}
+
+/// How a part ended, with what the upload now holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Received {
+    /// The whole body arrived.
+    Whole { held: u64 },
+    /// The body broke off: what arrived is kept.
+    BrokenOff { held: u64 },
+    /// The body sent nothing for the store's `part_idle`: what arrived is kept.
+    Stalled { held: u64 },
+    /// The server began to stop while the part arrived: what arrived is kept.
+    ShuttingDown { held: u64 },
+}
+
+/// Why a part kept nothing.
+#[derive(Debug)]
+pub(super) enum PartError {
+    /// The body grew past [`MAX_UPLOAD_PART_BYTES`].
+    TooLarge,
+    /// The body ran past the upload's declared length.
+    PastTheEnd,
+    /// The upload was deleted meanwhile (a cleanup pass).
+    Deleted,
+    /// The file could not take the bytes.
+    Append(AppendError),
+    /// A fault of the server.
+    Internal(Error),
+}
+
+impl From<Error> for PartError {
+    fn from(error: Error) -> PartError {
+        PartError::Internal(error)
+    }
+}
+
+impl From<io::Error> for PartError {
+    fn from(error: io::Error) -> PartError {
+        PartError::Append(error.into())
+    }
+}
+
+/// How reading the body stopped.
+enum Ending {
+    Whole,
+    BrokenOff,
+    Stalled,
+    ShuttingDown,
+}
+
+/// Receives `body` into the upload at `at`, as the module says; the caller holds the upload's
+/// append guard and has checked that `at.offset` is what the upload holds.
+pub(super) async fn receive(
+    store: &BlobStore,
+    at: PartAt,
+    body: Body,
+) -> Result<Received, PartError> {
+    let path = store.path(at.id);
+    let offset = at.offset;
+    let opened = tokio::task::spawn_blocking(move || files::open_at(&path, offset))
+        .await
+        .map_err(Error::from)?
+        .map_err(PartError::Append)?;
+    let mut file = tokio::fs::File::from_std(opened);
+    let mut stream = body.into_data_stream();
+    let mut received: u64 = 0;
+    let ending = loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(store.part_idle, stream.next()) => next,
+            () = store.shutdown.triggered() => break Ending::ShuttingDown,
+        };
+        let chunk = match next {
+            Err(_) => break Ending::Stalled,
+            Ok(None) => break Ending::Whole,
+            Ok(Some(Err(_))) => break Ending::BrokenOff,
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        let bytes = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+        received = received.saturating_add(bytes);
+        let refused = if received > MAX_UPLOAD_PART_BYTES {
+            Some(PartError::TooLarge)
+        } else if offset.saturating_add(received) > at.upload_length {
+            Some(PartError::PastTheEnd)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            cut_back(file, offset).await;
+            return Err(refused);
+        }
+        if let Err(error) = file.write_all(&chunk).await {
+            cut_back(file, offset).await;
+            return Err(error.into());
+        }
+        // Not reading on until the account's pace allows is what holds a fast sender back.
+        let until = store
+            .pacer
+            .charge(at.account, bytes, tokio::time::Instant::now());
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => {}
+            () = store.shutdown.triggered() => break Ending::ShuttingDown,
+        }
+    };
+    let held = offset + received;
+    if received > 0 {
+        keep(store, at, file, held).await?;
+    }
+    Ok(match ending {
+        Ending::Whole => Received::Whole { held },
+        Ending::BrokenOff => Received::BrokenOff { held },
+        Ending::Stalled => Received::Stalled { held },
+        Ending::ShuttingDown => Received::ShuttingDown { held },
+    })
+}
+
+/// Flushes the part's bytes to disk, then records that the upload holds `held` bytes.
+async fn keep(
+    store: &BlobStore,
+    at: PartAt,
+    mut file: tokio::fs::File,
+    held: u64,
+) -> Result<(), PartError> {
+    let flushed = async {
+        file.flush().await?;
+        file.sync_data().await
+    };
+    if let Err(error) = flushed.await {
+        cut_back(file, at.offset).await;
+        return Err(error.into());
+    }
+    if at.offset == 0 {
+        let dir = store.dir().to_owned();
+        tokio::task::spawn_blocking(move || files::sync_dir(&dir))
+            .await
+            .map_err(Error::from)??;
+    }
+    if !store
+        .storage
+        .record_blob_received(at.id, at.offset, held)
+        .await?
+    {
+        // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
+        forget_file(store, at.id).await?;
+        return Err(PartError::Deleted);
+    }
+    store
+        .counters
+        .blob_bytes_received
+        .fetch_add(held - at.offset, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Cuts the file back to `offset`, where the upload stood before this part. Best effort: if
+/// this fails too, the next part or the next start cuts the tail, since it is past what the
+/// upload records.
+async fn cut_back(mut file: tokio::fs::File, offset: u64) {
+    // A write still in flight must finish first, or it could land past the cut.
+    let _ = file.flush().await;
+    let _ = file.set_len(offset).await;
+    let _ = file.sync_data().await;
+}
+
+/// Deletes an upload's file if no row names it any more.
+async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Error> {
+    if store.storage.blob(id).await?.is_none() {
+        let path = store.path(id);
+        tokio::task::spawn_blocking(move || files::remove(&path)).await??;
+    }
+    Ok(())
+}
