@@ -6,6 +6,7 @@
 //! parts must stay small. [`PartSize`] starts small and follows the link: a part that landed
 //! quickly doubles the next one, up to what the server accepts
 //! ([`MAX_UPLOAD_PART_BYTES`]); one that took long halves it, down to [`SMALLEST_PART_BYTES`].
+//! [`after_part`] reads the server's answer to a part: where to go on from, or to wait.
 
 use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
 
@@ -48,9 +49,42 @@ impl PartSize {
     }
 }
 
+/// What the server's answer to a part says to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPart {
+    /// Send the next part from this offset: what the server holds.
+    GoOnFrom(u64),
+    /// Another request of this upload is still being appended (one this device gave up on,
+    /// which the server has not yet seen end): wait, then ask where the upload stands.
+    WaitAndAsk,
+}
+
+/// Reads the answer to a part sent at `sent_at`: a success, or a conflict (409), naming the
+/// `held` bytes. A conflict naming another offset means a part landed whose answer was lost:
+/// go on from what the server holds. One naming the offset sent means the server is still
+/// appending an earlier request; asking again at once would only be refused again.
+pub fn after_part(sent_at: u64, conflict: bool, held: u64) -> AfterPart {
+    if conflict && held == sent_at {
+        AfterPart::WaitAndAsk
+    } else {
+        AfterPart::GoOnFrom(held)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conflict_at_the_offset_sent_waits_and_any_other_answer_goes_on() {
+        assert_eq!(after_part(100, false, 200), AfterPart::GoOnFrom(200));
+        assert_eq!(
+            after_part(100, true, 300),
+            AfterPart::GoOnFrom(300),
+            "answer lost"
+        );
+        assert_eq!(after_part(100, true, 100), AfterPart::WaitAndAsk);
+    }
 
     #[test]
     fn quick_parts_grow_to_what_the_server_accepts_and_no_further() {

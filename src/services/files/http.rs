@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum HttpError {
     /// No answer (offline, the server restarting), or one worth trying again (401 while a
-    /// token rotates, 5xx): try again after a backoff.
+    /// token rotates, 408 when a part stalled, 5xx): try again after a backoff.
     Transient,
     /// The server answered with this status for good (413, 507, 404, 409).
     Refused(u16),
@@ -62,7 +62,7 @@ pub(super) async fn request(
     let status = response.status();
     if ok.contains(&status) {
         Ok(response)
-    } else if status == 401 || status == 429 || status >= 500 && status != 507 {
+    } else if matches!(status, 401 | 408 | 429) || status >= 500 && status != 507 {
         Err(HttpError::Transient)
     } else {
         Err(HttpError::Refused(status))

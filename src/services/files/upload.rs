@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use merpati_core::reconnect::Backoff;
-use merpati_core::upload_parts::PartSize;
+use merpati_core::upload_parts::{AfterPart, PartSize, after_part};
 use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
@@ -125,9 +125,12 @@ impl Upload {
                 &[204, 409],
             )
             .await?;
-            // 409: the server holds another amount than this device thought (a part landed
-            // whose answer was lost): go on from what it holds.
-            offset = number_header(&answer, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+            let held = number_header(&answer, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+            offset = match after_part(offset, answer.status() == 409, held) {
+                AfterPart::GoOnFrom(held) => held,
+                // The backoff's wait, then a `PUT` to learn where the upload stands.
+                AfterPart::WaitAndAsk => return Err(HttpError::Transient),
+            };
             let mut part = self.part.get();
             part.landed(clock::now_ms().saturating_sub(started_ms));
             self.part.set(part);
