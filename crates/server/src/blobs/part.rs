@@ -124,12 +124,15 @@ pub(super) async fn receive(
             return Err(error.into());
         }
         // Not reading on until the account's pace allows is what holds a fast sender back.
-        let until = store
-            .pacer
-            .charge(at.account, bytes, tokio::time::Instant::now());
-        tokio::select! {
-            () = tokio::time::sleep_until(until) => {}
-            () = store.shutdown.triggered() => break Ending::ShuttingDown,
+        let now = tokio::time::Instant::now();
+        let until = store.pacer.charge(at.account, bytes, now);
+        // Only a wait that lies ahead: tokio's timer rounds up to the next millisecond, so a
+        // sleep until now would cost a millisecond a chunk.
+        if until > now {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = store.shutdown.triggered() => break Ending::ShuttingDown,
+            }
         }
     };
     let held = offset + received;
