@@ -1,7 +1,7 @@
 //! One `PATCH`'s part as it travels (docs/protocol.md "Files"): its bytes reach the file as
 //! they arrive rather than after the whole part; a part cut off, stalled or ended by the
 //! server stopping keeps what arrived and the upload goes on from there; a part refused
-//! half-way keeps nothing of itself.
+//! half-way, or that the disk cannot take, keeps nothing of itself.
 
 use std::time::Duration;
 
@@ -181,6 +181,33 @@ async fn a_part_arriving_when_the_server_stops_keeps_what_arrived() {
     let server = TestServer::start_in(&data).await;
     let blobs = BlobClient::new(server.addr, token);
     assert_eq!(offset(&blobs.head(id).await), Some(FIRST as u64));
+    blobs.upload_in_parts(id, &bytes, PART).await;
+    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+}
+
+#[tokio::test]
+async fn a_part_the_disk_cannot_take_is_refused_with_507_and_the_upload_goes_on_later() {
+    let (_dir, data) = data_dir();
+    let server = TestServer::start_in_configured(&data, |_| {}).await;
+    let (_alice, _, token) = server.signed_up("alice").await;
+    let blobs = BlobClient::new(server.addr, token);
+    let id = blob_id(1);
+    let bytes = ciphertext(UPLOAD);
+    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
+
+    // The kernel's full disk: every write to /dev/full fails with ENOSPC.
+    let file = blob_file(&data, id);
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+    let full = blobs.patch(id, 0, &bytes[..PART]).await;
+    assert_eq!(full.status, 507);
+    assert!(
+        String::from_utf8_lossy(&full.body).contains("disk is full"),
+        "{full:?}"
+    );
+    assert_eq!(offset(&blobs.head(id).await), Some(0), "nothing recorded");
+
+    // Space again: the upload goes on from where it stood.
+    std::fs::remove_file(&file).unwrap();
     blobs.upload_in_parts(id, &bytes, PART).await;
     assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
 }

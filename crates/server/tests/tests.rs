@@ -43,7 +43,8 @@ mod backup;
 // Files over HTTP: uploads that resume, limits, quota, who may do what, messages carrying
 // them, cleanup, and an upload cut by SIGKILL.
 mod blobs;
-// One upload part as it travels: written as it arrives, kept when cut off or stalled.
+// One upload part as it travels: written as it arrives, kept when cut off or stalled,
+// refused whole when the disk is full.
 mod blob_parts;
 // Removing members from groups, and leaving.
 mod members;
