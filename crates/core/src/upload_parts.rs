@@ -2,10 +2,10 @@
 //!
 //! Every `PATCH` costs the same whatever it carries (a request through the browser, an
 //! `fsync` on the server), so on a fast link few large parts are quickest; but a part is also
-//! the step the progress bar moves by and what a cut connection loses, so on a slow link
-//! parts must stay small. [`PartSize`] starts small and follows the link: a part that landed
-//! quickly doubles the next one, up to what the server accepts
-//! ([`MAX_UPLOAD_PART_BYTES`]); one that took long halves it, down to [`SMALLEST_PART_BYTES`].
+//! the step the progress bar moves by, so on a slow link parts must stay small. [`PartSize`]
+//! starts small and follows the link: a part that landed quickly makes the next one
+//! [`GROWTH`] times larger, up to what the server accepts ([`MAX_UPLOAD_PART_BYTES`]); one
+//! that took long halves it, down to [`SMALLEST_PART_BYTES`].
 //! [`after_part`] reads the server's answer to a part: where to go on from, or to wait.
 
 use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
@@ -18,6 +18,11 @@ const QUICK_MS: u64 = 250;
 
 /// A part that took longer than this was slow: the next is smaller, so the bar moves.
 const SLOW_MS: u64 = 1_000;
+
+/// How much larger a quick part makes the next. As large as it can be while a part that
+/// follows a quick one, at the same pace, still lands within [`SLOW_MS`]: the bar moves at
+/// least once a second, and a quick link reaches the largest parts in few steps.
+const GROWTH: u64 = SLOW_MS / QUICK_MS;
 
 /// The size of an upload's next part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +47,7 @@ impl PartSize {
     /// A part of [`PartSize::bytes`] landed after `elapsed_ms`.
     pub fn landed(&mut self, elapsed_ms: u64) {
         if elapsed_ms <= QUICK_MS {
-            self.bytes = (self.bytes * 2).min(MAX_UPLOAD_PART_BYTES);
+            self.bytes = (self.bytes * GROWTH).min(MAX_UPLOAD_PART_BYTES);
         } else if elapsed_ms > SLOW_MS {
             self.bytes = (self.bytes / 2).max(SMALLEST_PART_BYTES);
         }
@@ -91,7 +96,7 @@ mod tests {
         let mut part = PartSize::default();
         assert_eq!(part.bytes(), SMALLEST_PART_BYTES);
         part.landed(20);
-        assert_eq!(part.bytes(), 2 * SMALLEST_PART_BYTES);
+        assert_eq!(part.bytes(), 4 * SMALLEST_PART_BYTES);
         for _ in 0..10 {
             part.landed(20);
         }
