@@ -3,9 +3,14 @@
 //! server stopping keeps what arrived and the upload goes on from there; a part refused
 //! half-way, or that the disk cannot take, keeps nothing of itself.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use merpati_protocol::BlobId;
+use merpati_server::Config;
+use merpati_testkit::http::OpenRequest;
 use merpati_testkit::poll::poll_until;
+use tempfile::TempDir;
 
 use crate::support::{BlobClient, TestServer, blob_file, blob_id, ciphertext, data_dir, offset};
 
@@ -17,62 +22,107 @@ const UPLOAD: usize = 2_000;
 const PART: usize = 1_500;
 const FIRST: usize = 600;
 
-#[tokio::test]
-async fn a_part_reaches_the_file_as_it_arrives_and_is_recorded_once_whole() {
-    let (_dir, data) = data_dir();
-    let server = TestServer::start_in_configured(&data, |_| {}).await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
+/// alice's upload of [`UPLOAD`] bytes, created, on a server whose data directory the test
+/// can look into.
+struct Uploading {
+    server: TestServer,
+    blobs: BlobClient,
+    token: [u8; 32],
+    id: BlobId,
+    bytes: Vec<u8>,
+    data: PathBuf,
+    _dir: TempDir,
+}
 
-    let length = PART.to_string();
-    let mut part = blobs
-        .open_patch(id, 0, &[("Content-Length", &length)], &bytes[..FIRST])
-        .await;
-    let file = blob_file(&data, id);
-    poll_until("the part's first bytes on disk", PATIENCE, || async {
-        let holds = std::fs::metadata(&file).map(|file| file.len()).ok()?;
-        (holds == FIRST as u64).then_some(())
+impl Uploading {
+    /// The upload, on a server configured as the defaults changed by `change`.
+    async fn start(change: impl FnOnce(&mut Config)) -> Uploading {
+        let (dir, data) = data_dir();
+        let server = TestServer::start_in_configured(&data, change).await;
+        let (_alice, _, token) = server.signed_up("alice").await;
+        let blobs = BlobClient::new(server.addr, token);
+        let id = blob_id(1);
+        assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
+        Uploading {
+            server,
+            blobs,
+            token,
+            id,
+            bytes: ciphertext(UPLOAD),
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// A `PATCH` at `at` announcing a part up to [`PART`], whose first bytes (up to `sent`)
+    /// are sent; the rest is the test's.
+    async fn open_part(&self, at: usize, sent: usize) -> OpenRequest {
+        let length = (PART - at).to_string();
+        self.blobs
+            .open_patch(
+                self.id,
+                at as u64,
+                &[("Content-Length", &length)],
+                &self.bytes[at..sent],
+            )
+            .await
+    }
+
+    /// What the server holds of the upload, by its `HEAD`.
+    async fn held(&self) -> Option<u64> {
+        offset(&self.blobs.head(self.id).await)
+    }
+
+    /// Sends the rest from where the upload stands and checks the blob byte for byte.
+    async fn complete(&self) {
+        self.blobs.upload_in_parts(self.id, &self.bytes, PART).await;
+        assert_eq!(
+            self.blobs.get(self.id).await.body,
+            self.bytes,
+            "byte for byte"
+        );
+    }
+}
+
+/// Waits until the file at `file` holds `len` bytes: what arrived of a part, written.
+async fn file_holds(file: &Path, len: usize) {
+    poll_until("the part's bytes in the file", PATIENCE, || async {
+        let holds = std::fs::metadata(file).map(|file| file.len()).ok()?;
+        (holds == len as u64).then_some(())
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_part_reaches_the_file_as_it_arrives_and_is_recorded_once_whole() {
+    let upload = Uploading::start(|_| {}).await;
+    let mut part = upload.open_part(0, FIRST).await;
+    file_holds(&blob_file(&upload.data, upload.id), FIRST).await;
     assert_eq!(
-        offset(&blobs.head(id).await),
+        upload.held().await,
         Some(0),
         "not recorded before the part is whole"
     );
 
-    part.send(&bytes[FIRST..PART]).await.unwrap();
+    part.send(&upload.bytes[FIRST..PART]).await.unwrap();
     let answer = part.answer().await.unwrap();
     assert_eq!((answer.status, offset(&answer)), (204, Some(PART as u64)));
-    assert_eq!(offset(&blobs.head(id).await), Some(PART as u64));
+    assert_eq!(upload.held().await, Some(PART as u64));
 }
 
 #[tokio::test]
 async fn a_part_cut_off_keeps_what_arrived_and_the_upload_goes_on_from_there() {
-    let server = TestServer::start().await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
-
-    let length = PART.to_string();
-    let part = blobs
-        .open_patch(id, 0, &[("Content-Length", &length)], &bytes[..FIRST])
-        .await;
-    drop(part);
+    let upload = Uploading::start(|_| {}).await;
+    drop(upload.open_part(0, FIRST).await);
     poll_until("what arrived to be recorded", PATIENCE, || async {
-        (offset(&blobs.head(id).await)? == FIRST as u64).then_some(())
+        (upload.held().await? == FIRST as u64).then_some(())
     })
     .await
     .unwrap();
 
-    blobs.upload_in_parts(id, &bytes, PART).await;
-    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
-    let metrics = server.metrics().await;
+    upload.complete().await;
+    let metrics = upload.server.metrics().await;
     assert_eq!(
         metrics.get("merpati_blob_bytes_received_total"),
         Some(&(UPLOAD as f64)),
@@ -82,35 +132,18 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_goes_on_from_there() {
 
 #[tokio::test]
 async fn a_stalled_part_is_answered_408_and_keeps_what_arrived() {
-    let server = TestServer::start_configured(|config| config.blob_part_idle_ms = 1_000).await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
-
-    let length = PART.to_string();
-    let part = blobs
-        .open_patch(id, 0, &[("Content-Length", &length)], &bytes[..FIRST])
-        .await;
+    let upload = Uploading::start(|config| config.blob_part_idle_ms = 1_000).await;
     // The rest never comes; the connection stays open.
-    let answer = part.answer().await.unwrap();
+    let answer = upload.open_part(0, FIRST).await.answer().await.unwrap();
     assert_eq!((answer.status, offset(&answer)), (408, Some(FIRST as u64)));
-    assert_eq!(offset(&blobs.head(id).await), Some(FIRST as u64));
-
-    blobs.upload_in_parts(id, &bytes, PART).await;
-    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+    assert_eq!(upload.held().await, Some(FIRST as u64));
+    upload.complete().await;
 }
 
 #[tokio::test]
 async fn a_part_refused_half_way_keeps_nothing_of_itself() {
-    let (_dir, data) = data_dir();
-    let server = TestServer::start_in_configured(&data, |_| {}).await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
+    let upload = Uploading::start(|_| {}).await;
+    let (blobs, id, bytes) = (&upload.blobs, upload.id, &upload.bytes);
     assert_eq!(blobs.patch(id, 0, &bytes[..FIRST]).await.status, 204);
 
     // Chunked, so no length announces that it will run past the upload's end.
@@ -128,50 +161,35 @@ async fn a_part_refused_half_way_keeps_nothing_of_itself() {
             &chunk(&bytes[FIRST..2 * FIRST]),
         )
         .await;
-    let file = blob_file(&data, id);
-    poll_until("the part's first chunk on disk", PATIENCE, || async {
-        let holds = std::fs::metadata(&file).map(|file| file.len()).ok()?;
-        (holds == 2 * FIRST as u64).then_some(())
-    })
-    .await
-    .unwrap();
-    let past_the_end = vec![7u8; UPLOAD];
+    let file = blob_file(&upload.data, id);
+    file_holds(&file, 2 * FIRST).await;
     // The server may answer and close before it reads all of this.
-    let _ = part.send(&chunk(&past_the_end)).await;
+    let _ = part.send(&chunk(&[7u8; UPLOAD])).await;
     let answer = part.answer().await.unwrap();
     assert_eq!(answer.status, 400);
-    assert_eq!(offset(&blobs.head(id).await), Some(FIRST as u64));
+    assert_eq!(upload.held().await, Some(FIRST as u64));
     assert_eq!(
         std::fs::metadata(&file).unwrap().len(),
         FIRST as u64,
         "the file is cut back to what the upload held"
     );
-
-    blobs.upload_in_parts(id, &bytes, PART).await;
-    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+    upload.complete().await;
 }
 
 #[tokio::test]
 async fn a_part_arriving_when_the_server_stops_keeps_what_arrived() {
-    let (_dir, data) = data_dir();
-    let mut server = TestServer::start_in_configured(&data, |_| {}).await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
-
-    let length = PART.to_string();
-    let part = blobs
-        .open_patch(id, 0, &[("Content-Length", &length)], &bytes[..FIRST])
-        .await;
-    let file = blob_file(&data, id);
-    poll_until("the part's first bytes on disk", PATIENCE, || async {
-        let holds = std::fs::metadata(&file).map(|file| file.len()).ok()?;
-        (holds == FIRST as u64).then_some(())
-    })
-    .await
-    .unwrap();
+    let upload = Uploading::start(|_| {}).await;
+    let part = upload.open_part(0, FIRST).await;
+    file_holds(&blob_file(&upload.data, upload.id), FIRST).await;
+    let Uploading {
+        mut server,
+        token,
+        id,
+        bytes,
+        data,
+        _dir,
+        ..
+    } = upload;
     server.trigger_stop();
     let answer = part.answer().await.unwrap();
     assert_eq!(answer.status, 503);
@@ -179,35 +197,37 @@ async fn a_part_arriving_when_the_server_stops_keeps_what_arrived() {
     server.stopped().await.unwrap();
 
     let server = TestServer::start_in(&data).await;
-    let blobs = BlobClient::new(server.addr, token);
-    assert_eq!(offset(&blobs.head(id).await), Some(FIRST as u64));
-    blobs.upload_in_parts(id, &bytes, PART).await;
-    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+    let upload = Uploading {
+        blobs: BlobClient::new(server.addr, token),
+        server,
+        token,
+        id,
+        bytes,
+        data,
+        _dir,
+    };
+    assert_eq!(upload.held().await, Some(FIRST as u64));
+    upload.complete().await;
 }
 
 #[tokio::test]
 async fn a_part_the_disk_cannot_take_is_refused_with_507_and_the_upload_goes_on_later() {
-    let (_dir, data) = data_dir();
-    let server = TestServer::start_in_configured(&data, |_| {}).await;
-    let (_alice, _, token) = server.signed_up("alice").await;
-    let blobs = BlobClient::new(server.addr, token);
-    let id = blob_id(1);
-    let bytes = ciphertext(UPLOAD);
-    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
-
+    let upload = Uploading::start(|_| {}).await;
     // The kernel's full disk: every write to /dev/full fails with ENOSPC.
-    let file = blob_file(&data, id);
+    let file = blob_file(&upload.data, upload.id);
     std::os::unix::fs::symlink("/dev/full", &file).unwrap();
-    let full = blobs.patch(id, 0, &bytes[..PART]).await;
+    let full = upload
+        .blobs
+        .patch(upload.id, 0, &upload.bytes[..PART])
+        .await;
     assert_eq!(full.status, 507);
     assert!(
         String::from_utf8_lossy(&full.body).contains("disk is full"),
         "{full:?}"
     );
-    assert_eq!(offset(&blobs.head(id).await), Some(0), "nothing recorded");
+    assert_eq!(upload.held().await, Some(0), "nothing recorded");
 
     // Space again: the upload goes on from where it stood.
     std::fs::remove_file(&file).unwrap();
-    blobs.upload_in_parts(id, &bytes, PART).await;
-    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
+    upload.complete().await;
 }
