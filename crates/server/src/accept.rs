@@ -109,9 +109,10 @@ impl OpenConnections {
     }
 }
 
-/// The most a connection's HTTP read buffer grows to. hyper's own default (about 400 KiB)
-/// is reached by any large request body, an upload's part say, and then held by every such
-/// connection while it stays open; a request head fits well within this.
+/// The most a connection's HTTP buffers grow to: the read buffer, and the response bytes
+/// queued before a write. hyper's own default (about 400 KiB) is reached by any large request
+/// body, an upload's part say, and then held by every such connection while it stays open; a
+/// request head fits well within this, and a response is written as it is queued.
 const HTTP_READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Serves `app` on `listener` until `stop` fires, then waits up to `drain` for the open HTTP
