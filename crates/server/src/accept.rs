@@ -113,7 +113,7 @@ impl OpenConnections {
 /// queued before a write. hyper's own default (about 400 KiB) is reached by any large request
 /// body, an upload's part say, and then held by every such connection while it stays open; a
 /// request head fits well within this, and a response is written as it is queued.
-const HTTP_READ_BUFFER_BYTES: usize = 64 * 1024;
+const HTTP_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Serves `app` on `listener` until `stop` fires, then waits up to `drain` for the open HTTP
 /// connections to finish.
@@ -129,7 +129,7 @@ pub(crate) async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(HTTP_READ_BUFFER_BYTES);
+        .max_buf_size(HTTP_BUFFER_BYTES);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

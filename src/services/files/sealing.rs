@@ -35,8 +35,8 @@ const FIRST_SLICE_BYTES: u64 =
 /// each slice's chunks in WebCrypto as it comes, adding the slice's sealed chunks to `sealing`
 /// as one piece for the upload; none of the file passes through the worker's own memory. The
 /// browser takes the SHA-256 of the same bytes (gathered in one buffer for that), starting once
-/// the last slice is read. Answers the whole ciphertext and the hash; words if the file cannot be read (or
-/// changed while read).
+/// the last slice is read. Answers the whole ciphertext and the hash; words if the file cannot
+/// be read (or changed while read).
 pub async fn seal_file(
     file: &web_sys::File,
     key: &FileKey,

@@ -1,6 +1,6 @@
 //! The blob files themselves: opening one for a part (`part` streams the part into it), and
-//! checking the files against the rows at start. Plain blocking `std::fs` calls (an `fsync` blocks anyway): callers run them
-//! on tokio's blocking pool.
+//! checking the files against the rows at start. Plain blocking `std::fs` calls (an `fsync`
+//! blocks anyway): callers run them on tokio's blocking pool.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -32,8 +32,8 @@ impl From<io::Error> for AppendError {
 }
 
 /// The file at `path` (created if missing), opened to write a part at `offset` (its cursor
-/// there). A tail past `offset` is bytes whose recording never happened (the process died between the
-/// write and the record, or a part was refused half-way): it is cut first.
+/// there). A tail past `offset` is bytes whose recording never happened (the process died
+/// between the write and the record, or a part was refused half-way): it is cut first.
 pub(super) fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
     let mut file = OpenOptions::new()
         .create(true)

@@ -12,8 +12,8 @@
 //! recorded offset never exceeds what the file durably holds, whenever the process dies. A
 //! tail past the recorded offset (bytes whose recording never happened) is cut before the
 //! next part is written, and at start. A part is written as it arrives, so what a request
-//! holds in memory does not grow with its part. A row is deleted before its file, and files without a
-//! row are deleted at start.
+//! holds in memory does not grow with its part. A row is deleted before its file, and files
+//! without a row are deleted at start.
 //!
 //! # Layout
 //! - this file: [`BlobStore`], what the routes, the cleanup and the start share.
