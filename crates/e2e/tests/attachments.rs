@@ -343,9 +343,10 @@ async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Resu
     );
 
     // The reloaded page went on from its kept ciphertext under the same name: the server
-    // records each byte once (a part cut by the reload is dropped unrecorded, and one sent at
-    // an offset already held is refused before it counts). A page that sealed the file again
-    // would have uploaded all of it anew, and counted past the whole.
+    // records each byte once (a part cut by the reload keeps what arrived, and one sent at an
+    // offset already held, or while the cut one still arrives, is refused before it counts).
+    // A page that sealed the file again would have uploaded all of it anew, and counted past
+    // the whole.
     let received = bytes_received(&meeting).await?;
     eprintln!("reloaded at {held} of {whole} bytes; the server received {received} in all");
     assert_eq!(received, whole, "every byte of the upload taken once");

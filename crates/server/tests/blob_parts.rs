@@ -10,9 +10,12 @@ use merpati_protocol::BlobId;
 use merpati_server::Config;
 use merpati_testkit::http::OpenRequest;
 use merpati_testkit::poll::poll_until;
+use merpati_testkit::{ServerOptions, ServerProcess};
 use tempfile::TempDir;
 
-use crate::support::{BlobClient, TestServer, blob_file, blob_id, ciphertext, data_dir, offset};
+use crate::support::{
+    BlobClient, Client, TestServer, blob_file, blob_id, ciphertext, data_dir, offset,
+};
 
 /// How long the server may take to act on what a test's connection did.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -109,6 +112,40 @@ async fn a_part_reaches_the_file_as_it_arrives_and_is_recorded_once_whole() {
     let answer = part.answer().await.unwrap();
     assert_eq!((answer.status, offset(&answer)), (204, Some(PART as u64)));
     assert_eq!(upload.held().await, Some(PART as u64));
+}
+
+/// On the real binary in a process of its own: a request that blocks a thread of the server
+/// then fails this test, by the patience it is given, instead of stopping it.
+#[tokio::test]
+async fn a_part_sent_while_another_arrives_is_told_where_the_upload_stands() {
+    let (_dir, data) = data_dir();
+    let server = ServerProcess::start(ServerOptions::new().data_dir(&data))
+        .await
+        .unwrap();
+    let (_alice, _, token) = Client::signed_up(&server.endpoint(), "alice").await;
+    let blobs = BlobClient::new(server.addr(), token);
+    let (id, bytes) = (blob_id(1), ciphertext(UPLOAD));
+    assert_eq!(blobs.put(id, UPLOAD as u64).await.status, 201);
+    let length = PART.to_string();
+    let mut first = blobs
+        .open_patch(id, 0, &[("Content-Length", &length)], &bytes[..FIRST])
+        .await;
+    file_holds(&blob_file(&data, id), FIRST).await;
+
+    // A browser that gave up on the first part (a reload) sends it again: twice, so that the
+    // first refusal is seen to have left the first part's claim on the upload in place.
+    for _ in 0..2 {
+        let again = tokio::time::timeout(PATIENCE, blobs.patch(id, 0, &bytes[..PART]))
+            .await
+            .expect("the server answers a part while another of the upload arrives");
+        assert_eq!((again.status, offset(&again)), (409, Some(0)));
+    }
+
+    first.send(&bytes[FIRST..PART]).await.unwrap();
+    let answer = first.answer().await.unwrap();
+    assert_eq!((answer.status, offset(&answer)), (204, Some(PART as u64)));
+    blobs.upload_in_parts(id, &bytes, PART).await;
+    assert_eq!(blobs.get(id).await.body, bytes, "byte for byte");
 }
 
 #[tokio::test]

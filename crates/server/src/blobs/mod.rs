@@ -101,9 +101,11 @@ impl BlobStore {
     /// Marks an upload as being appended to until the guard is dropped; `None` if another
     /// request is appending to it now.
     fn start_appending(&self, id: BlobId) -> Option<Appending<'_>> {
-        self.lock_appending()
-            .insert(id)
-            .then_some(Appending { store: self, id })
+        // The lock is let go before a guard exists: a guard dropped while it is held (as
+        // `then_some` would drop the one it made eagerly) would lock it again, a deadlock of
+        // the thread, and would take the other request's mark away.
+        let marked = self.lock_appending().insert(id);
+        marked.then(|| Appending { store: self, id })
     }
 
     fn lock_appending(&self) -> MutexGuard<'_, HashSet<BlobId>> {
