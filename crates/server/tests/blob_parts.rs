@@ -168,6 +168,32 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_goes_on_from_there() {
 }
 
 #[tokio::test]
+async fn a_part_whose_client_leaves_while_the_server_takes_it_in_keeps_what_arrived() {
+    // Paced, so the server is still taking the part in when the connection closes.
+    let upload = Uploading::start(|config| config.blob_upload_bytes_per_sec = 1_000).await;
+    let mut part = upload.open_part(0, FIRST).await;
+    file_holds(&blob_file(&upload.data, upload.id), FIRST).await;
+    part.send(&upload.bytes[FIRST..PART]).await.unwrap();
+    drop(part);
+    // hyper drops the request's handler when it sees the connection end; the part is still
+    // flushed and recorded (how much of the rest it had read is its own affair), and no
+    // other request may cut the file back before it is.
+    poll_until("what arrived to be recorded", PATIENCE, || async {
+        (upload.held().await? >= FIRST as u64).then_some(())
+    })
+    .await
+    .unwrap();
+
+    upload.complete().await;
+    let metrics = upload.server.metrics().await;
+    assert_eq!(
+        metrics.get("merpati_blob_bytes_received_total"),
+        Some(&(UPLOAD as f64)),
+        "no byte was taken twice"
+    );
+}
+
+#[tokio::test]
 async fn a_stalled_part_is_answered_408_and_keeps_what_arrived() {
     let upload = Uploading::start(|config| config.blob_part_idle_ms = 1_000).await;
     // The rest never comes; the connection stays open.

@@ -99,13 +99,17 @@ impl BlobStore {
     }
 
     /// Marks an upload as being appended to until the guard is dropped; `None` if another
-    /// request is appending to it now.
-    fn start_appending(&self, id: BlobId) -> Option<Appending<'_>> {
+    /// request is appending to it now. The guard holds the store, so that it can go with the
+    /// part's own task (`routes`).
+    fn start_appending(self: &Arc<Self>, id: BlobId) -> Option<Appending> {
         // The lock is let go before a guard exists: a guard dropped while it is held (as
         // `then_some` would drop the one it made eagerly) would lock it again, a deadlock of
         // the thread, and would take the other request's mark away.
         let marked = self.lock_appending().insert(id);
-        marked.then(|| Appending { store: self, id })
+        marked.then(|| Appending {
+            store: Arc::clone(self),
+            id,
+        })
     }
 
     fn lock_appending(&self) -> MutexGuard<'_, HashSet<BlobId>> {
@@ -117,12 +121,12 @@ impl BlobStore {
 }
 
 /// An upload being appended to ([`BlobStore::start_appending`]).
-struct Appending<'a> {
-    store: &'a BlobStore,
+struct Appending {
+    store: Arc<BlobStore>,
     id: BlobId,
 }
 
-impl Drop for Appending<'_> {
+impl Drop for Appending {
     fn drop(&mut self) {
         self.store.lock_appending().remove(&self.id);
     }

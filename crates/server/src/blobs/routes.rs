@@ -262,7 +262,7 @@ async fn append(
     let offset = number_header(&headers, UPLOAD_OFFSET)?
         .ok_or(Refusal::BadRequest("upload-offset is required"))?;
     let row = owned(&store, id, account).await?;
-    let Some(_appending) = store.start_appending(id) else {
+    let Some(appending) = store.start_appending(id) else {
         return Err(Refusal::Conflict {
             held: Some(row.received),
         });
@@ -283,7 +283,22 @@ async fn append(
         offset,
         upload_length: row.length,
     };
-    match part::receive(&store, at, body).await {
+    // Taken in by a task of its own that holds the upload's mark: hyper drops this handler
+    // when the client leaves before the answer, even with the whole part read, and what
+    // arrived must still be flushed and recorded before another request may cut the file
+    // back to the recorded offset.
+    let receiving = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move {
+            let received = part::receive(&store, at, body).await;
+            drop(appending);
+            received
+        }
+    });
+    let received = receiving
+        .await
+        .map_err(|error| Refusal::Internal(error.into()))?;
+    match received {
         Ok(Received::Whole { held }) => {
             Ok((StatusCode::NO_CONTENT, [(offset_header(), number(held))]).into_response())
         }
