@@ -38,6 +38,7 @@ mod lost_pushes;
 mod presence;
 mod push;
 mod reconnect;
+mod tell;
 mod wake_up;
 
 use std::collections::HashMap;
@@ -213,23 +214,6 @@ impl Cluster {
                 settings,
             },
         ))
-    }
-
-    /// Tells the task something; if its queue is full the event waits for room.
-    pub(crate) async fn tell(&self, event: Event) {
-        if self.events.send(event).await.is_err() {
-            tracing::warn!("the cluster's task has stopped");
-        }
-    }
-
-    /// Tells the task something without waiting: a commit must not wait behind the queue.
-    /// With the queue full the event is dropped: a commit's message the next head check
-    /// delivers; a push to accounts elsewhere (a chat, a key share, a receipt, typing) is
-    /// lost to them until their next sync.
-    pub(crate) fn tell_now(&self, event: Event) {
-        if self.events.try_send(event).is_err() {
-            tracing::warn!("the cluster's queue is full; the next head check catches up");
-        }
     }
 }
 

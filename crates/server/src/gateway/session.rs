@@ -449,7 +449,7 @@ impl<S> Drop for Session<S> {
         };
         let account = signed_in.member.id;
         if let Some(cluster) = &self.gateway.cluster {
-            cluster.tell_now(crate::cluster::Event::Unfollow { session: self.id });
+            cluster.tell_even_if_full(crate::cluster::Event::Unfollow { session: self.id });
         }
         let storage = &self.gateway.storage;
         signed_in
