@@ -166,7 +166,9 @@ impl Sealing {
         let start = state.sealed;
         state.sealed += u64::from(piece.length());
         state.pieces.push((start, blob));
-        wake(&mut state);
+        let waiting = std::mem::take(&mut state.waiting);
+        drop(state);
+        wake(waiting);
         Ok(())
     }
 
@@ -174,7 +176,9 @@ impl Sealing {
     pub fn stop(&self) {
         let mut state = self.state.borrow_mut();
         state.stopped = true;
-        wake(&mut state);
+        let waiting = std::mem::take(&mut state.waiting);
+        drop(state);
+        wake(waiting);
     }
 
     /// Every piece so far as one `Blob`, which refers to the pieces rather than copying them.
@@ -209,8 +213,10 @@ impl Sealing {
     }
 }
 
-fn wake(state: &mut State) {
-    for waker in state.waiting.drain(..) {
+/// Wakes whoever waited, with the state let go: a waker that polled its task on the spot
+/// would borrow it again.
+fn wake(waiting: Vec<Waker>) {
+    for waker in waiting {
         waker.wake();
     }
 }
