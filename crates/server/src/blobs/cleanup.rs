@@ -36,14 +36,25 @@ impl BlobStore {
         Ok(due.len())
     }
 
-    /// Brings the blob files in line with the database before anything is served: a pass,
-    /// then [`files::check`], then the rows of files found shorter lowered to what they hold.
+    /// Brings the blob files in line with the database before this process serves: a pass,
+    /// then [`files::check`]; the files of strays whose rows are still missing when read
+    /// again are deleted, and the rows of files found shorter lowered to what they hold.
+    /// Other processes sharing the directory may be serving meanwhile, which is why the
+    /// strays' rows are read again: an upload created since the first reading is no stray.
     pub(crate) async fn check_at_start(&self) -> Result<(), Error> {
         self.delete_due().await?;
         let received: HashMap<BlobId, u64> =
             self.storage.blobs_received().await?.into_iter().collect();
         let dir = self.dir().to_owned();
         let checked = tokio::task::spawn_blocking(move || files::check(&dir, &received)).await??;
+        let mut deleted = 0;
+        for id in checked.strays {
+            if self.storage.blob(id).await?.is_none() {
+                let path = self.path(id);
+                tokio::task::spawn_blocking(move || files::remove(&path)).await??;
+                deleted += 1;
+            }
+        }
         for (id, holds) in &checked.shorter {
             tracing::warn!(
                 blob = %id.to_hex(),
@@ -52,12 +63,8 @@ impl BlobStore {
             );
             self.storage.lower_blob_received(*id, *holds).await?;
         }
-        if checked.strays > 0 || checked.cut > 0 {
-            tracing::info!(
-                deleted = checked.strays,
-                cut = checked.cut,
-                "blob files without rows deleted, unrecorded tails cut"
-            );
+        if deleted > 0 {
+            tracing::info!(deleted, "blob files without rows deleted");
         }
         Ok(())
     }

@@ -1,6 +1,11 @@
 //! The blob files themselves: opening one for a part (`part` streams the part into it), and
 //! checking the files against the rows at start. Plain blocking `std::fs` calls (an `fsync`
 //! blocks anyway): callers run them on tokio's blocking pool.
+//!
+//! A file open for a part is locked (`flock`, exclusive) until the part is recorded: the
+//! processes of a cluster share the blob directory (README.md), and the mark one process
+//! keeps in memory (`BlobStore::start_appending`) does not stop another from cutting the
+//! file back under a part still arriving.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -16,6 +21,8 @@ pub(super) enum AppendError {
     Full(io::Error),
     /// The file holds fewer bytes than recorded: it was damaged or removed from outside.
     Shorter { holds: u64 },
+    /// Another process is appending to the file now (it holds the file's lock).
+    Busy,
     /// Another failure.
     Io(io::Error),
 }
@@ -31,15 +38,22 @@ impl From<io::Error> for AppendError {
     }
 }
 
-/// The file at `path` (created if missing), opened to write a part at `offset` (its cursor
-/// there). A tail past `offset` is bytes whose recording never happened (the process died
-/// between the write and the record, or a part was refused half-way): it is cut first.
+/// The file at `path` (created if missing), opened and locked to write a part at `offset`
+/// (its cursor there; the lock goes with the `File`). A tail past `offset` is bytes whose
+/// recording never happened (the process died between the write and the record, or a part
+/// was refused half-way): it is cut first.
 pub(super) fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(false)
         .open(path)?;
+    // Before the tail is cut: the tail may be another process's part, still arriving.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(AppendError::Busy),
+        Err(std::fs::TryLockError::Error(error)) => return Err(error.into()),
+    }
     let holds = file.metadata()?.len();
     if holds < offset {
         return Err(AppendError::Shorter { holds });
@@ -65,22 +79,22 @@ pub(super) fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// What the check at start found and did.
+/// What the check at start found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Checked {
-    /// Files without a row, deleted.
-    pub(super) strays: usize,
-    /// Files longer than recorded, cut to what is recorded.
-    pub(super) cut: usize,
+    /// Files no row named when the rows were read (the caller reads their rows again).
+    pub(super) strays: Vec<BlobId>,
     /// Uploads whose file holds fewer bytes than recorded (or is missing): what it holds.
     pub(super) shorter: Vec<(BlobId, u64)>,
 }
 
-/// Brings the files in `dir` in line with the rows (`received`: what each upload's row
-/// records): deletes a file no row names (the process died between deleting a row and its
-/// file, or between creating a file and its row), cuts a file longer than recorded, and
-/// reports uploads whose file holds less (their rows are lowered, and those bytes are asked
-/// for again). Files whose names are not blob ids are left alone.
+/// Compares the files in `dir` with the rows (`received`: what each upload's row recorded
+/// when read): files no row names (the process died between deleting a row and its file),
+/// and uploads whose file holds less than recorded (their rows are lowered, and those bytes
+/// are asked for again). Changes nothing: other processes sharing the directory may be
+/// serving, so the rows may have moved since they were read — a file longer than its row is
+/// left for the next part to cut (`open_at`), under the file's lock. Files whose names are
+/// not blob ids are left alone.
 pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<Checked> {
     let mut checked = Checked::default();
     let mut seen = std::collections::HashSet::new();
@@ -91,20 +105,15 @@ pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<C
             tracing::warn!(file = ?entry.path(), "a file in the blob directory that is no blob");
             continue;
         };
-        let path = entry.path();
         let Some(&recorded) = received.get(&id) else {
-            remove(&path)?;
-            checked.strays += 1;
+            checked.strays.push(id);
             continue;
         };
         seen.insert(id);
+        // Rows only grow, and a file is written before its row moves: a file shorter than
+        // even an old reading of its row was damaged.
         let holds = entry.metadata()?.len();
-        if holds > recorded {
-            let file = OpenOptions::new().write(true).open(&path)?;
-            file.set_len(recorded)?;
-            file.sync_data()?;
-            checked.cut += 1;
-        } else if holds < recorded {
+        if holds < recorded {
             checked.shorter.push((id, holds));
         }
     }
@@ -131,6 +140,7 @@ mod tests {
         let mut file = open_at(&path, 3).map_err(|_| io::Error::other("not opened"))?;
         io::Write::write_all(&mut file, b"xy")?;
         assert_eq!(std::fs::read(&path)?, b"abcxy", "written at the offset");
+        drop(file);
         assert!(matches!(
             open_at(&path, 9),
             Err(AppendError::Shorter { holds: 5 })
@@ -139,7 +149,24 @@ mod tests {
     }
 
     #[test]
-    fn the_check_deletes_strays_cuts_long_files_and_reports_short_ones() -> io::Result<()> {
+    fn a_file_open_for_a_part_is_not_opened_for_another_until_let_go() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("blob");
+        let first = open_at(&path, 0).map_err(|_| io::Error::other("not opened"))?;
+        std::fs::write(&path, b"abc")?;
+        assert!(matches!(open_at(&path, 0), Err(AppendError::Busy)));
+        assert_eq!(
+            std::fs::read(&path)?,
+            b"abc",
+            "the first part's bytes left as they are"
+        );
+        drop(first);
+        assert!(open_at(&path, 3).is_ok(), "free once the first is closed");
+        Ok(())
+    }
+
+    #[test]
+    fn the_check_finds_strays_and_short_files_and_changes_nothing() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let (stray, long, short, missing) = (
             BlobId([1; 16]),
@@ -157,13 +184,19 @@ mod tests {
         assert_eq!(
             checked,
             Checked {
-                strays: 1,
-                cut: 1,
+                strays: vec![stray],
                 shorter: vec![(short, 2), (missing, 0)],
             }
         );
-        assert!(!dir.path().join(stray.to_hex()).exists());
-        assert_eq!(std::fs::metadata(dir.path().join(long.to_hex()))?.len(), 6);
+        assert!(
+            dir.path().join(stray.to_hex()).exists(),
+            "deleted by the caller"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join(long.to_hex()))?.len(),
+            10,
+            "a longer file may be a part still arriving at another process"
+        );
         assert!(dir.path().join("notes.txt").exists());
         Ok(())
     }

@@ -11,9 +11,10 @@
 //! What is durable: a part is written and `fsync`ed before its new offset is recorded, so the
 //! recorded offset never exceeds what the file durably holds, whenever the process dies. A
 //! tail past the recorded offset (bytes whose recording never happened) is cut before the
-//! next part is written, and at start. A part is written as it arrives, so what a request
-//! holds in memory does not grow with its part. A row is deleted before its file, and files
-//! without a row are deleted at start.
+//! next part is written, with the file locked: processes sharing the directory (a cluster)
+//! never cut each other's part. A part is written as it arrives, so what a request holds in
+//! memory does not grow with its part. A row is deleted before its file, and files without a
+//! row are deleted at start.
 //!
 //! # Layout
 //! - this file: [`BlobStore`], what the routes, the cleanup and the start share.

@@ -309,6 +309,9 @@ async fn append(
         Err(PartError::TooLarge) => Err(Refusal::TooLarge(PART_TOO_LARGE)),
         Err(PartError::PastTheEnd) => Err(Refusal::BadRequest(PAST_THE_END)),
         Err(PartError::Deleted) => Err(Refusal::NotFound),
+        // Another process sharing the blob directory is appending to it: the client waits
+        // and asks again, as when another request here is.
+        Err(PartError::Append(AppendError::Busy)) => Err(Refusal::Conflict { held: Some(offset) }),
         Err(PartError::Append(AppendError::Full(error))) => {
             tracing::error!(%error, "a blob part could not be stored: the disk is full");
             Err(Refusal::DiskFull)

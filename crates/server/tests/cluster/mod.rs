@@ -30,6 +30,8 @@ mod sessions;
 mod presence;
 // A new storage epoch after a failover or a restore into another PostgreSQL.
 mod epochs;
+// Uploads on two processes sharing one blob directory.
+mod blobs;
 
 /// A database on the test's own PostgreSQL, and the NATS server its processes share.
 struct Shared {
