@@ -236,6 +236,40 @@ impl Browser {
         Ok(())
     }
 
+    /// How many files' ciphertexts this browser keeps for uploads (the `uploads` store of
+    /// every database of the app's origin): a kept copy goes once the server holds it all.
+    pub async fn kept_uploads(&self) -> Result<u64, HarnessError> {
+        let count = self
+            .client()
+            .execute_async(
+                "const done = arguments[0];
+                 (async () => {
+                   let kept = 0;
+                   for (const { name } of await indexedDB.databases()) {
+                     const db = await new Promise((ok, fail) => {
+                       const open = indexedDB.open(name);
+                       open.onsuccess = () => ok(open.result);
+                       open.onerror = () => fail(open.error);
+                     });
+                     if (db.objectStoreNames.contains('uploads')) {
+                       kept += await new Promise((ok, fail) => {
+                         const count = db.transaction('uploads').objectStore('uploads').count();
+                         count.onsuccess = () => ok(count.result);
+                         count.onerror = () => fail(count.error);
+                       });
+                     }
+                     db.close();
+                   }
+                   return kept;
+                 })().then(done, error => done(String(error)));",
+                vec![],
+            )
+            .await?;
+        count
+            .as_u64()
+            .ok_or_else(|| format!("counting kept uploads: {count}").into())
+    }
+
     /// How many `message`s the open chat shows.
     pub async fn message_count(&self) -> Result<usize, HarnessError> {
         Ok(self.client().find_all(testid("message")).await?.len())

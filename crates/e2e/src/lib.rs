@@ -215,6 +215,27 @@ impl Browser {
         Ok(())
     }
 
+    /// Has this browser refuse every request, WebSockets included, whose URL matches one of
+    /// `patterns` (DevTools' request blocking: `*` stands for anything); an empty list lets
+    /// everything through again. Connections already open stay open.
+    pub async fn block_urls(&self, patterns: &[&str]) -> Result<(), HarnessError> {
+        for (cmd, params) in [
+            ("Network.enable", serde_json::json!({})),
+            (
+                "Network.setBlockedURLs",
+                serde_json::json!({ "urls": patterns }),
+            ),
+        ] {
+            self.client
+                .issue_cmd(ChromedriverCommand {
+                    path: "goog/cdp/execute",
+                    body: serde_json::json!({ "cmd": cmd, "params": params }),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Waits until the page's service worker is active (its install, which caches the app, is
     /// done).
     pub async fn service_worker_ready(&self) -> Result<(), HarnessError> {

@@ -1,7 +1,7 @@
 //! Photos and files between two people: a photo arrives with a preview and opens at full
 //! size; a 10 MB file arrives with its name and size and downloads byte for byte; the server
 //! holds only ciphertext. An upload cut by a server restart or a reload resumes where it
-//! stopped; a
+//! stopped, and one completed before a reload is not lost with the browser's copy; a
 //! cancelled one never reaches the other person; a file over the cap is refused before it is
 //! sent; a file changed on the server is refused, not saved.
 //!
@@ -351,6 +351,50 @@ async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Resu
     eprintln!("reloaded at {held} of {whole} bytes; the server received {received} in all");
     assert_eq!(received, whole, "every byte of the upload taken once");
 
+    bob_saves_the_same_survey(alice, bob, &report).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_whole_before_a_reload_is_sent_after_it() -> Result<(), HarnessError> {
+    let mut meeting = Meeting::start().await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(100_000, 0x0a11_0ad5);
+    let whole = ciphertext_len(report.len() as u64) as f64;
+
+    // alice's page loses its socket and cannot open another, while HTTP still works: her
+    // file uploads, and its message waits for the socket.
+    alice.block_urls(&["*/ws"]).await?;
+    meeting.server.kill();
+    meeting.server.restart().await?;
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    alice
+        .eventually("the whole upload held and its kept copy let go", || async {
+            let held = bytes_received(&meeting).await? == whole;
+            Ok((held && alice.kept_uploads().await? == 0).then_some(()))
+        })
+        .await?;
+    assert_eq!(
+        alice.message_statuses().await?,
+        ["pending"],
+        "the message waits for the socket"
+    );
+
+    // The reloaded page has no copy of the file to upload: the server holds it, so the
+    // message goes once the socket does.
+    alice.reload().await?;
+    alice.open_chat("bob").await?;
+    alice.block_urls(&[]).await?;
+    wait_sent_within(&alice, 1, FILE_PATIENCE).await?;
+    assert_eq!(
+        bytes_received(&meeting).await?,
+        whole,
+        "nothing uploaded again"
+    );
+
+    wait_online_again(&bob).await?;
     bob_saves_the_same_survey(alice, bob, &report).await
 }
 

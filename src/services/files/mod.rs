@@ -29,7 +29,7 @@ use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{
     Attachment, FileCipher, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES,
 };
-use merpati_protocol::{BlobId, ChatId, ClientMsgId};
+use merpati_protocol::{BlobId, ChatId, ClientMsgId, ErrorCode};
 use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
 
@@ -171,12 +171,21 @@ impl Files {
     }
 
     /// Starts every upload the outbox waits for that is not running on this page (restored
-    /// by a reload, or retried after a refusal).
+    /// by a reload, or retried after a refusal), and stops those it no longer waits for (the
+    /// message was deleted, or the person signed out and the engine is a new one).
     pub fn keep_running(&self, client: &Client) {
-        let Some(store) = client.store() else {
+        let awaited = client.read(merpati_core::Engine::awaited_uploads);
+        self.running.borrow_mut().retain(|id, running| {
+            let wanted = awaited.iter().any(|upload| upload.client_msg_id == *id);
+            if !wanted {
+                running.cancelled.set(true);
+            }
+            wanted
+        });
+        if client.store().is_none() {
             return;
-        };
-        for awaited in client.read(merpati_core::Engine::awaited_uploads) {
+        }
+        for awaited in awaited {
             let id = awaited.client_msg_id;
             if self.running.borrow().contains_key(&id) {
                 continue;
@@ -184,24 +193,49 @@ impl Files {
             let blob = awaited.attachment.blob;
             let running = Running::new(blob, ciphertext_len(awaited.attachment.size));
             self.running.borrow_mut().insert(id, running.clone());
-            let (files, client, store) = (self.clone(), client.clone(), store.clone());
+            let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match store.upload(blob).await {
-                    Ok(Some(ciphertext)) => {
-                        let upload = files.upload(&client, &running, Ciphertext::Kept(ciphertext));
-                        let ended = upload.run().await;
-                        files.ended(&client, id, blob, ended).await;
-                    }
-                    // This browser no longer holds the file (its data was cleared): it
-                    // cannot be sent; the message says so and waits to be deleted.
-                    _ => {
-                        files.running.borrow_mut().remove(&id);
-                        client.act(|engine| {
-                            engine.upload_failed(id, merpati_protocol::ErrorCode::NoSuchBlob);
-                        });
+                let ended = files.resume(&client, &running).await;
+                files.ended(&client, id, blob, ended).await;
+            });
+        }
+    }
+
+    /// Goes on with an upload this page did not start, from the ciphertext the browser keeps.
+    /// Without it, the upload completed before a reload (its copy is let go then) while its
+    /// message still waited for the socket, so the server is asked whether it holds it all;
+    /// if not, this browser's data was cleared, and the file cannot be sent: the message says
+    /// so and waits to be deleted.
+    async fn resume(&self, client: &Client, running: &Running) -> Ended {
+        let mut backoff = upload::retry_backoff();
+        loop {
+            // Signed out: the store is gone, and the upload with it.
+            let Some(store) = client.store() else {
+                return Ended::Cancelled;
+            };
+            if running.cancelled.get() {
+                return Ended::Cancelled;
+            }
+            match store.upload(running.blob).await {
+                Ok(Some(ciphertext)) => {
+                    let upload = self.upload(client, running, Ciphertext::Kept(ciphertext));
+                    return upload.run().await;
+                }
+                Ok(None) => {
+                    if let Some(token) = client.read(merpati_core::Engine::session_token) {
+                        let origin = client.origin();
+                        match upload::held_whole(&origin, running.blob, running.total, &token).await
+                        {
+                            Ok(true) => return Ended::Complete,
+                            Ok(false) => return Ended::Refused(ErrorCode::NoSuchBlob),
+                            Err(_) => {}
+                        }
                     }
                 }
-            });
+                // A passing failure of the database (another tab upgrading it, say).
+                Err(error) => leptos::logging::warn!("reading a kept upload failed: {error}"),
+            }
+            upload::wait_out(&mut backoff).await;
         }
     }
 

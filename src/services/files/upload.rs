@@ -58,9 +58,7 @@ impl Upload {
     pub(super) async fn run(self) -> Ended {
         let total = self.total;
         let url = blob_url(&self.origin, self.blob);
-        // Capped lower than the socket's: a person watches the bar, and a wait here costs the
-        // server one small request.
-        let mut backoff = Backoff::new(500, UPLOAD_RETRY_CAP_MS);
+        let mut backoff = retry_backoff();
         loop {
             if self.cancelled.get() {
                 return Ended::Cancelled;
@@ -75,13 +73,7 @@ impl Upload {
                 Ok(()) if self.cancelled.get() => return Ended::Cancelled,
                 Ok(()) => return Ended::Complete,
                 Err(HttpError::Refused(status)) => return Ended::Refused(code_of(status)),
-                Err(HttpError::Transient) => {
-                    let random = merpati_core::crypto::random_bytes::<4>()
-                        .map(u32::from_le_bytes)
-                        .unwrap_or(0);
-                    let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
-                    gloo_timers::future::TimeoutFuture::new(delay).await;
-                }
+                Err(HttpError::Transient) => wait_out(&mut backoff).await,
             }
         }
     }
@@ -143,6 +135,41 @@ impl Upload {
         self.done.set(offset);
         (self.on_progress)();
     }
+}
+
+/// Whether the server holds every one of `blob`'s `total` bytes: asked when this browser no
+/// longer keeps the ciphertext, because its upload completed before a reload while the
+/// message still waited for the socket. `Ok(false)` when the server holds less or no such
+/// upload (deleted as an orphan, or never made): nothing can send the file then.
+pub(super) async fn held_whole(
+    origin: &str,
+    blob: BlobId,
+    total: u64,
+    token: &[u8; 32],
+) -> Result<bool, HttpError> {
+    let url = blob_url(origin, blob);
+    let answer = match request("HEAD", &url, token, &[], None, &[200]).await {
+        Ok(answer) => answer,
+        Err(HttpError::Refused(_)) => return Ok(false),
+        Err(HttpError::Transient) => return Err(HttpError::Transient),
+    };
+    Ok(number_header(&answer, UPLOAD_OFFSET) == Some(total)
+        && number_header(&answer, UPLOAD_LENGTH) == Some(total))
+}
+
+/// The waits between tries of an upload: capped lower than the socket's, because a person
+/// watches the bar, and a try costs the server one small request.
+pub(super) fn retry_backoff() -> Backoff {
+    Backoff::new(500, UPLOAD_RETRY_CAP_MS)
+}
+
+/// Waits the backoff's next delay (the one backoff rule, `merpati_core::reconnect`).
+pub(super) async fn wait_out(backoff: &mut Backoff) {
+    let random = merpati_core::crypto::random_bytes::<4>()
+        .map(u32::from_le_bytes)
+        .unwrap_or(0);
+    let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
+    gloo_timers::future::TimeoutFuture::new(delay).await;
 }
 
 /// What a refusal means for the message.
