@@ -2,10 +2,12 @@
 //! checking the files against the rows at start. Plain blocking `std::fs` calls (an `fsync`
 //! blocks anyway): callers run them on tokio's blocking pool.
 //!
-//! A file open for a part is locked (`flock`, exclusive) until the part is recorded: the
-//! processes of a cluster share the blob directory (README.md), and the mark one process
-//! keeps in memory (`BlobStore::start_appending`) does not stop another from cutting the
-//! file back under a part still arriving.
+//! A file open for a part is locked (`flock`, exclusive) until the part is recorded, and that
+//! lock is the one guard of an upload's appends: a second request for the same upload, on
+//! this process or on another sharing the blob directory (a cluster, README.md), finds the
+//! file locked and is told to wait. Under the lock the caller reads the upload's row again
+//! before the file is cut to it, so a row read before another process recorded its part
+//! never cuts that part away.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -38,22 +40,25 @@ impl From<io::Error> for AppendError {
     }
 }
 
-/// The file at `path` (created if missing), opened and locked to write a part at `offset`
-/// (its cursor there; the lock goes with the `File`). A tail past `offset` is bytes whose
-/// recording never happened (the process died between the write and the record, or a part
-/// was refused half-way): it is cut first.
-pub(super) fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
-    let mut file = OpenOptions::new()
+/// The file at `path` (created if missing), opened to write a part and locked; the lock goes
+/// with the `File`. `Busy` if another request, of this process or another, holds it.
+pub(super) fn open_locked(path: &Path) -> Result<File, AppendError> {
+    let file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(false)
         .open(path)?;
-    // Before the tail is cut: the tail may be another process's part, still arriving.
     match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Err(AppendError::Busy),
-        Err(std::fs::TryLockError::Error(error)) => return Err(error.into()),
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppendError::Busy),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
     }
+}
+
+/// Puts the cursor of `file` (locked by [`open_locked`]) at `offset`, what the upload's row
+/// records. A tail past it is bytes whose recording never happened (the process died between
+/// the write and the record, or a part was refused half-way): it is cut first.
+pub(super) fn seek_to(file: &mut File, offset: u64) -> Result<(), AppendError> {
     let holds = file.metadata()?.len();
     if holds < offset {
         return Err(AppendError::Shorter { holds });
@@ -62,7 +67,7 @@ pub(super) fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
         file.set_len(offset)?;
     }
     file.seek(SeekFrom::Start(offset))?;
-    Ok(file)
+    Ok(())
 }
 
 /// Flushes the name of a file just created in `dir` to disk: its name must survive a power
@@ -93,7 +98,7 @@ pub(super) struct Checked {
 /// and uploads whose file holds less than recorded (their rows are lowered, and those bytes
 /// are asked for again). Changes nothing: other processes sharing the directory may be
 /// serving, so the rows may have moved since they were read — a file longer than its row is
-/// left for the next part to cut (`open_at`), under the file's lock. Files whose names are
+/// left for the next part to cut (`seek_to`), under the file's lock. Files whose names are
 /// not blob ids are left alone.
 pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<Checked> {
     let mut checked = Checked::default();
@@ -130,6 +135,13 @@ pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<C
 mod tests {
     use super::*;
 
+    /// Opens and places the file as a part does: locked, then at `offset`.
+    fn open_at(path: &Path, offset: u64) -> Result<File, AppendError> {
+        let mut file = open_locked(path)?;
+        seek_to(&mut file, offset)?;
+        Ok(file)
+    }
+
     #[test]
     fn a_file_is_opened_at_its_offset_after_an_unrecorded_tail_is_cut() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -154,7 +166,7 @@ mod tests {
         let path = dir.path().join("blob");
         let first = open_at(&path, 0).map_err(|_| io::Error::other("not opened"))?;
         std::fs::write(&path, b"abc")?;
-        assert!(matches!(open_at(&path, 0), Err(AppendError::Busy)));
+        assert!(matches!(open_locked(&path), Err(AppendError::Busy)));
         assert_eq!(
             std::fs::read(&path)?,
             b"abc",

@@ -30,9 +30,8 @@ mod pacing;
 mod part;
 mod routes;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use merpati_protocol::BlobId;
@@ -63,8 +62,6 @@ pub(crate) struct BlobStore {
     part_idle: Duration,
     counters: Arc<Counters>,
     shutdown: Shutdown,
-    /// The uploads a `PATCH` is appending to now: one at a time each.
-    appending: Mutex<HashSet<BlobId>>,
 }
 
 impl BlobStore {
@@ -86,7 +83,6 @@ impl BlobStore {
             part_idle: Duration::from_millis(config.blob_part_idle_ms),
             counters,
             shutdown,
-            appending: Mutex::new(HashSet::new()),
         })
     }
 
@@ -97,38 +93,5 @@ impl BlobStore {
 
     fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Marks an upload as being appended to until the guard is dropped; `None` if another
-    /// request is appending to it now. The guard holds the store, so that it can go with the
-    /// part's own task (`routes`).
-    fn start_appending(self: &Arc<Self>, id: BlobId) -> Option<Appending> {
-        // The lock is let go before a guard exists: a guard dropped while it is held (as
-        // `then_some` would drop the one it made eagerly) would lock it again, a deadlock of
-        // the thread, and would take the other request's mark away.
-        let marked = self.lock_appending().insert(id);
-        marked.then(|| Appending {
-            store: Arc::clone(self),
-            id,
-        })
-    }
-
-    fn lock_appending(&self) -> MutexGuard<'_, HashSet<BlobId>> {
-        // Each change is one insert or remove: a panic cannot leave the set half-made.
-        self.appending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// An upload being appended to ([`BlobStore::start_appending`]).
-struct Appending {
-    store: Arc<BlobStore>,
-    id: BlobId,
-}
-
-impl Drop for Appending {
-    fn drop(&mut self) {
-        self.store.lock_appending().remove(&self.id);
     }
 }

@@ -53,6 +53,9 @@ pub(super) enum PartError {
     PastTheEnd,
     /// The upload was deleted meanwhile (a cleanup pass).
     Deleted,
+    /// The upload holds `held` bytes, not the offset the part was sent at: another request
+    /// recorded a part since the caller read the row.
+    Moved { held: u64 },
     /// The file could not take the bytes.
     Append(AppendError),
     /// A fault of the server.
@@ -79,20 +82,37 @@ enum Ending {
     ShuttingDown,
 }
 
-/// Receives `body` into the upload at `at`, as the module says; the caller holds the upload's
-/// append guard and has checked that `at.offset` is what the upload holds.
+/// Receives `body` into the upload at `at`, as the module says, once the upload's file is
+/// locked and its row, read again under the lock, still holds `at.offset` bytes.
 pub(super) async fn receive(
     store: &BlobStore,
     at: PartAt,
     body: Body,
 ) -> Result<Received, PartError> {
-    let path = store.path(at.id);
     let offset = at.offset;
-    let opened = tokio::task::spawn_blocking(move || files::open_at(&path, offset))
-        .await
-        .map_err(Error::from)?
-        .map_err(PartError::Append)?;
-    let mut file = tokio::fs::File::from_std(opened);
+    let mut opened = open_locked(store, at.id).await?;
+    // Under the lock no other request appends, and the one before recorded what it kept
+    // before letting go: the row read now is where the upload stands (the caller's reading
+    // may predate another process's part), and a longer file's tail was never recorded.
+    match store.storage.blob(at.id).await? {
+        Some(row) if row.owner != at.account => return Err(PartError::Deleted),
+        Some(row) if row.received != offset => {
+            return Err(PartError::Moved { held: row.received });
+        }
+        Some(_) => {}
+        None => {
+            // Deleted meanwhile (a cleanup pass): the file just opened is no one's.
+            drop(opened);
+            forget_file(store, at.id).await?;
+            return Err(PartError::Deleted);
+        }
+    }
+    let placed =
+        tokio::task::spawn_blocking(move || files::seek_to(&mut opened, offset).map(|()| opened))
+            .await
+            .map_err(Error::from)?
+            .map_err(PartError::Append)?;
+    let mut file = tokio::fs::File::from_std(placed);
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
     let ending = loop {
@@ -194,6 +214,15 @@ async fn cut_back(mut file: tokio::fs::File, offset: u64) {
     let _ = file.sync_data().await;
 }
 
+/// The upload's file, opened and locked for this part (`files::open_locked`).
+async fn open_locked(store: &BlobStore, id: BlobId) -> Result<std::fs::File, PartError> {
+    let path = store.path(id);
+    tokio::task::spawn_blocking(move || files::open_locked(&path))
+        .await
+        .map_err(Error::from)?
+        .map_err(PartError::Append)
+}
+
 /// Deletes an upload's file if no row names it any more.
 async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Error> {
     if store.storage.blob(id).await?.is_none() {
@@ -201,4 +230,76 @@ async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Error> {
         tokio::task::spawn_blocking(move || files::remove(&path)).await??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use merpati_protocol::Username;
+
+    use super::*;
+    use crate::auth::SessionKeys;
+    use crate::config::{Config, Durability};
+    use crate::metrics::Counters;
+    use crate::shutdown::Shutdown;
+    use crate::storage::{NewBlob, Storage};
+
+    /// A part sent at the offset its request read, while another process (sharing the
+    /// directory and the database) recorded a part after that reading: the row read under
+    /// the file's lock tells it where the upload stands, and the other part's bytes stay.
+    #[tokio::test]
+    async fn a_part_sent_at_an_offset_another_process_has_moved_on_from_keeps_its_bytes()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let data = tempfile::tempdir()?;
+        let (storage, writer) = Storage::open(data.path(), Durability::Full)?;
+        let store = BlobStore::open(
+            storage.clone(),
+            &Config::new(data.path(), data.path()),
+            Arc::new(Counters::default()),
+            Shutdown::new(),
+        )?;
+        let alice = storage
+            .register(
+                Username::parse("alice")?,
+                [7; 32],
+                None,
+                SessionKeys::of(&[1; 32]),
+                None,
+            )
+            .await?;
+        let id = BlobId([5; 16]);
+        storage
+            .create_blob(NewBlob {
+                id,
+                owner: alice.id,
+                length: 10,
+                quota: 100,
+                orphan_ms: 86_400_000,
+            })
+            .await?;
+        // The other process's part: written, then recorded (and its lock let go).
+        std::fs::write(store.path(id), b"abcdef")?;
+        assert!(storage.record_blob_received(id, 0, 6).await?);
+
+        let at = |offset| PartAt {
+            id,
+            account: alice.id,
+            offset,
+            upload_length: 10,
+        };
+        let stale = receive(&store, at(0), Body::from("xyz")).await;
+        assert!(
+            matches!(stale, Err(PartError::Moved { held: 6 })),
+            "told where the upload stands: {stale:?}"
+        );
+        assert_eq!(std::fs::read(store.path(id))?, b"abcdef", "nothing cut");
+
+        let next = receive(&store, at(6), Body::from("ghij")).await;
+        assert!(matches!(next, Ok(Received::Whole { held: 10 })), "{next:?}");
+        assert_eq!(std::fs::read(store.path(id))?, b"abcdefghij");
+        drop((store, storage));
+        writer.join();
+        Ok(())
+    }
 }

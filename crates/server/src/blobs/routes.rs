@@ -261,13 +261,8 @@ async fn append(
     }
     let offset = number_header(&headers, UPLOAD_OFFSET)?
         .ok_or(Refusal::BadRequest("upload-offset is required"))?;
-    let row = owned(&store, id, account).await?;
-    let Some(appending) = store.start_appending(id) else {
-        return Err(Refusal::Conflict {
-            held: Some(row.received),
-        });
-    };
-    // Read again now that no one else appends: the other request may have moved it.
+    // Read again under the file's lock before a byte is written (`part::receive`); this
+    // reading answers a wrong offset at once.
     let row = owned(&store, id, account).await?;
     if offset != row.received {
         return Err(Refusal::Conflict {
@@ -283,17 +278,13 @@ async fn append(
         offset,
         upload_length: row.length,
     };
-    // Taken in by a task of its own that holds the upload's mark: hyper drops this handler
+    // Taken in by a task of its own, which holds the file's lock: hyper drops this handler
     // when the client leaves before the answer, even with the whole part read, and what
     // arrived must still be flushed and recorded before another request may cut the file
     // back to the recorded offset.
     let receiving = tokio::spawn({
         let store = Arc::clone(&store);
-        async move {
-            let received = part::receive(&store, at, body).await;
-            drop(appending);
-            received
-        }
+        async move { part::receive(&store, at, body).await }
     });
     let received = receiving
         .await
@@ -309,8 +300,9 @@ async fn append(
         Err(PartError::TooLarge) => Err(Refusal::TooLarge(PART_TOO_LARGE)),
         Err(PartError::PastTheEnd) => Err(Refusal::BadRequest(PAST_THE_END)),
         Err(PartError::Deleted) => Err(Refusal::NotFound),
-        // Another process sharing the blob directory is appending to it: the client waits
-        // and asks again, as when another request here is.
+        Err(PartError::Moved { held }) => Err(Refusal::Conflict { held: Some(held) }),
+        // Another request, of this process or another sharing the blob directory, is
+        // appending to it: the client waits and asks again.
         Err(PartError::Append(AppendError::Busy)) => Err(Refusal::Conflict { held: Some(offset) }),
         Err(PartError::Append(AppendError::Full(error))) => {
             tracing::error!(%error, "a blob part could not be stored: the disk is full");
