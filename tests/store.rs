@@ -341,3 +341,43 @@ async fn messages_stored_one_per_record_by_schema_4_are_still_read() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
 }
+
+/// A file's kept ciphertext stays through other writes and goes with the batch that names it
+/// (`StoreWrite::RemoveUpload`, written when its message leaves the outbox); another file's
+/// stays.
+#[wasm_bindgen_test]
+async fn a_kept_upload_goes_with_the_write_that_names_it() {
+    use merpati_core::{Store, StoreWrite};
+    use merpati_protocol::{BlobId, ClientMsgId};
+
+    let store = fresh_store().await;
+    let (sent, other) = (BlobId([1; 16]), BlobId([2; 16]));
+    for blob in [sent, other] {
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&blob.0[..]));
+        let ciphertext = web_sys::Blob::new_with_u8_array_sequence(&parts)
+            .unwrap_or_else(|error| panic!("a blob: {error:?}"));
+        store
+            .put_upload(blob, &ciphertext)
+            .await
+            .unwrap_or_else(|error| panic!("kept: {error}"));
+    }
+    let kept = |blob| {
+        let store = &store;
+        async move {
+            store
+                .upload(blob)
+                .await
+                .unwrap_or_else(|error| panic!("read: {error}"))
+                .is_some()
+        }
+    };
+    store
+        .apply(vec![
+            StoreWrite::RemoveOutbox(ClientMsgId([1; 16])),
+            StoreWrite::RemoveUpload(sent),
+        ])
+        .await
+        .unwrap_or_else(|error| panic!("applied: {error}"));
+    assert!(!kept(sent).await, "gone with its message");
+    assert!(kept(other).await, "another file's copy stays");
+}

@@ -311,6 +311,7 @@ impl Store for IdbStore {
                 StoreWrite::PutChat(_) => CHATS,
                 StoreWrite::PutMessages(_) => MESSAGE_PAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
+                StoreWrite::RemoveUpload(_) => UPLOADS,
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
                 StoreWrite::HideMessage(_) => HIDDEN,
@@ -373,6 +374,11 @@ impl Store for IdbStore {
                 StoreWrite::RemoveOutbox(id) => {
                     tx.object_store(OUTBOX)?
                         .delete(self.outbox_key(&id))
+                        .primitive()?;
+                }
+                StoreWrite::RemoveUpload(blob) => {
+                    tx.object_store(UPLOADS)?
+                        .delete(self.upload_key(blob))
                         .primitive()?;
                 }
                 StoreWrite::PutCrypto(record) => {

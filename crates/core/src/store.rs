@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-use merpati_protocol::{ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId};
+use merpati_protocol::{
+    BlobId, ChatId, ChatInfo, ClientMsgId, Epoch, Member, MessageFrame, Seq, UserId,
+};
 use merpati_words::SkinTone;
 use serde::{Deserialize, Serialize};
 
@@ -156,6 +158,10 @@ pub enum StoreWrite {
     PutOutbox(OutboxRecord),
     /// Removes a message from the outbox (acknowledged, or given up).
     RemoveOutbox(ClientMsgId),
+    /// Lets go of the ciphertext the shell keeps to upload a file (`BlobId`): the message
+    /// carrying it left the outbox, so nothing will upload it again. A store that keeps no
+    /// uploads has nothing to do.
+    RemoveUpload(BlobId),
     /// Inserts or replaces a piece of the device's end-to-end key state.
     PutCrypto(CryptoRecord),
     /// Deletes a piece of the device's end-to-end key state by its key.
@@ -307,6 +313,8 @@ impl Store for MemoryStore {
                 StoreWrite::RemoveOutbox(id) => {
                     contents.outbox.remove(&id);
                 }
+                // Files' ciphertext is kept by the shell's store only.
+                StoreWrite::RemoveUpload(_) => {}
                 StoreWrite::PutCrypto(record) => {
                     contents.crypto.insert(record.key, record.value);
                 }

@@ -237,37 +237,48 @@ impl Browser {
     }
 
     /// How many files' ciphertexts this browser keeps for uploads (the `uploads` store of
-    /// every database of the app's origin): a kept copy goes once the server holds it all.
+    /// every database of the app's origin): a kept copy goes when its message leaves the
+    /// outbox.
     pub async fn kept_uploads(&self) -> Result<u64, HarnessError> {
+        self.on_kept_uploads("count").await
+    }
+
+    /// Deletes every ciphertext this browser keeps for uploads, as an app that let a copy go
+    /// once its upload completed did; answers how many there were.
+    pub async fn drop_kept_uploads(&self) -> Result<u64, HarnessError> {
+        self.on_kept_uploads("clear").await
+    }
+
+    /// Counts the kept uploads, and with `action` "clear" deletes them too.
+    async fn on_kept_uploads(&self, action: &str) -> Result<u64, HarnessError> {
         let count = self
             .client()
             .execute_async(
-                "const done = arguments[0];
+                "const [action, done] = arguments;
+                 const asked = request => new Promise((ok, fail) => {
+                   request.onsuccess = () => ok(request.result);
+                   request.onerror = () => fail(request.error);
+                 });
                  (async () => {
                    let kept = 0;
                    for (const { name } of await indexedDB.databases()) {
-                     const db = await new Promise((ok, fail) => {
-                       const open = indexedDB.open(name);
-                       open.onsuccess = () => ok(open.result);
-                       open.onerror = () => fail(open.error);
-                     });
+                     const db = await asked(indexedDB.open(name));
                      if (db.objectStoreNames.contains('uploads')) {
-                       kept += await new Promise((ok, fail) => {
-                         const count = db.transaction('uploads').objectStore('uploads').count();
-                         count.onsuccess = () => ok(count.result);
-                         count.onerror = () => fail(count.error);
-                       });
+                       const mode = action === 'clear' ? 'readwrite' : 'readonly';
+                       const uploads = db.transaction('uploads', mode).objectStore('uploads');
+                       kept += await asked(uploads.count());
+                       if (action === 'clear') await asked(uploads.clear());
                      }
                      db.close();
                    }
                    return kept;
                  })().then(done, error => done(String(error)));",
-                vec![],
+                vec![serde_json::json!(action)],
             )
             .await?;
         count
             .as_u64()
-            .ok_or_else(|| format!("counting kept uploads: {count}").into())
+            .ok_or_else(|| format!("the kept uploads ({action}): {count}").into())
     }
 
     /// How many `message`s the open chat shows.

@@ -17,10 +17,13 @@
 //!   [`attachments::pseudo_random_bytes`]), choosing one in the composer
 //!   ([`Browser::attach`]), what a browser downloaded ([`Browser::wait_download`]), and
 //!   searching a server's data for plaintext ([`attachments::plaintext_found_under`]).
+//! - [`socket_gate`]: a proxy in front of the server that shuts WebSockets out while HTTP
+//!   goes through ([`socket_gate::SocketGate`]).
 
 pub mod attachments;
 mod chromedriver;
 mod conversation;
+pub mod socket_gate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -212,27 +215,6 @@ impl Browser {
                 }),
             })
             .await?;
-        Ok(())
-    }
-
-    /// Has this browser refuse every request, WebSockets included, whose URL matches one of
-    /// `patterns` (DevTools' request blocking: `*` stands for anything); an empty list lets
-    /// everything through again. Connections already open stay open.
-    pub async fn block_urls(&self, patterns: &[&str]) -> Result<(), HarnessError> {
-        for (cmd, params) in [
-            ("Network.enable", serde_json::json!({})),
-            (
-                "Network.setBlockedURLs",
-                serde_json::json!({ "urls": patterns }),
-            ),
-        ] {
-            self.client
-                .issue_cmd(ChromedriverCommand {
-                    path: "goog/cdp/execute",
-                    body: serde_json::json!({ "cmd": cmd, "params": params }),
-                })
-                .await?;
-        }
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Photos and files between two people: a photo arrives with a preview and opens at full
 //! size; a 10 MB file arrives with its name and size and downloads byte for byte; the server
 //! holds only ciphertext. An upload cut by a server restart or a reload resumes where it
-//! stopped, and one completed before a reload is not lost with the browser's copy; a
+//! stopped, and one completed before a reload is sent after it, with or without the browser's
+//! copy, which goes with its message's acknowledgement; a
 //! cancelled one never reaches the other person; a file over the cap is refused before it is
 //! sent; a file changed on the server is refused, not saved.
 //!
@@ -15,6 +16,7 @@ use fantoccini::elements::Element;
 use merpati_e2e::attachments::{
     files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex, write_file,
 };
+use merpati_e2e::socket_gate::SocketGate;
 use merpati_e2e::{Browser, HarnessError, Meeting, testid};
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 
@@ -355,46 +357,73 @@ async fn an_upload_cut_by_a_reload_resumes_from_the_browsers_kept_copy() -> Resu
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_file_uploaded_whole_before_a_reload_is_sent_after_it() -> Result<(), HarnessError> {
-    let mut meeting = Meeting::start().await?;
-    let (alice, bob) = alice_and_bob(&meeting).await?;
+async fn files_uploaded_whole_before_a_reload_are_sent_after_it_kept_copy_or_not()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    // alice opens the app through a gate that can shut her socket out while HTTP goes on.
+    let gate = SocketGate::start(meeting.server.addr()).await?;
+    let alice = meeting.driver.browser().await?;
+    alice
+        .sign_up(&gate.http_url(), "alice", merpati_e2e::PASSPHRASE)
+        .await?;
+    let bob = meeting.sign_up_downloading("bob").await?;
+    alice.start_chat("bob").await?;
     let files = tempfile::tempdir()?;
     let report = pseudo_random_bytes(100_000, 0x0a11_0ad5);
-    let whole = ciphertext_len(report.len() as u64) as f64;
+    let notes = pseudo_random_bytes(50_000, 0x0b0b_0ad5);
+    let whole = |file: &[u8]| ciphertext_len(file.len() as u64) as f64;
 
-    // alice's page loses its socket and cannot open another, while HTTP still works: her
-    // file uploads, and its message waits for the socket.
-    alice.block_urls(&["*/ws"]).await?;
-    meeting.server.kill();
-    meeting.server.restart().await?;
+    // Her socket is cut and cannot connect again: her files upload, and their messages wait.
+    gate.shut();
+    alice
+        .eventually("alice offline", || async {
+            Ok((alice.connection_state().await? != "online").then_some(()))
+        })
+        .await?;
+    // The upload starts while the file is still being sealed; its message is shown once the
+    // ciphertext is kept, so both together say the copy is kept and the server holds it all.
+    let uploaded_whole = |bytes: f64, messages: usize| {
+        let (alice, meeting) = (&alice, &meeting);
+        async move {
+            alice
+                .eventually("the whole upload held and its message queued", || async {
+                    let held = bytes_received(meeting).await? == bytes;
+                    Ok((held && alice.message_count().await? == messages).then_some(()))
+                })
+                .await
+        }
+    };
     alice
         .attach(&write_file(files.path(), "survey.dat", &report)?)
         .await?;
+    uploaded_whole(whole(&report), 1).await?;
+    // The first file's copy goes, as the app before this one let it go once uploaded.
+    assert_eq!(alice.drop_kept_uploads().await?, 1, "kept though uploaded");
     alice
-        .eventually("the whole upload held and its kept copy let go", || async {
-            let held = bytes_received(&meeting).await? == whole;
-            Ok((held && alice.kept_uploads().await? == 0).then_some(()))
-        })
+        .attach(&write_file(files.path(), "notes.dat", &notes)?)
         .await?;
-    assert_eq!(
-        alice.message_statuses().await?,
-        ["pending"],
-        "the message waits for the socket"
-    );
+    uploaded_whole(whole(&report) + whole(&notes), 2).await?;
+    assert_eq!(alice.message_statuses().await?, ["pending", "pending"]);
+    assert_eq!(alice.kept_uploads().await?, 1, "the second file's copy");
 
-    // The reloaded page has no copy of the file to upload: the server holds it, so the
-    // message goes once the socket does.
+    // After the reload the second file goes on from its copy, which says it is complete;
+    // the first has none, and the server says it holds all of it. Both go once the socket
+    // does, and each copy goes with its message's acknowledgement.
     alice.reload().await?;
     alice.open_chat("bob").await?;
-    alice.block_urls(&[]).await?;
-    wait_sent_within(&alice, 1, FILE_PATIENCE).await?;
+    gate.open();
+    wait_sent_within(&alice, 2, FILE_PATIENCE).await?;
     assert_eq!(
         bytes_received(&meeting).await?,
-        whole,
+        whole(&report) + whole(&notes),
         "nothing uploaded again"
     );
+    alice
+        .eventually("no copy kept once both are sent", || async {
+            Ok((alice.kept_uploads().await? == 0).then_some(()))
+        })
+        .await?;
 
-    wait_online_again(&bob).await?;
     bob_saves_the_same_survey(alice, bob, &report).await
 }
 

@@ -120,7 +120,7 @@ impl Files {
         wasm_bindgen_futures::spawn_local(async move {
             let ended = upload.run().await;
             if let Ok(id) = message.await {
-                files.ended(&task_client, id, blob, ended).await;
+                files.ended(&task_client, id, ended);
             }
         });
         // The message enters the outbox only once the ciphertext is kept, so a reload finds
@@ -196,16 +196,16 @@ impl Files {
             let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let ended = files.resume(&client, &running).await;
-                files.ended(&client, id, blob, ended).await;
+                files.ended(&client, id, ended);
             });
         }
     }
 
     /// Goes on with an upload this page did not start, from the ciphertext the browser keeps.
-    /// Without it, the upload completed before a reload (its copy is let go then) while its
-    /// message still waited for the socket, so the server is asked whether it holds it all;
-    /// if not, this browser's data was cleared, and the file cannot be sent: the message says
-    /// so and waits to be deleted.
+    /// Without it (this browser's data was cleared, or an app before this one let the copy go
+    /// once the upload completed, while its message still waited for the socket) the server
+    /// is asked whether it holds it all; if not, the file cannot be sent: the message says so
+    /// and waits to be deleted.
     async fn resume(&self, client: &Client, running: &Running) -> Ended {
         let mut backoff = upload::retry_backoff();
         loop {
@@ -239,18 +239,13 @@ impl Files {
         }
     }
 
-    /// Stops sending a message's file and takes the message back.
+    /// Stops sending a message's file and takes the message back (its kept copy goes with it
+    /// from the outbox).
     pub fn cancel(&self, client: &Client, id: ClientMsgId) {
-        let running = self.running.borrow_mut().remove(&id);
-        let cancelled = client.act(|engine| engine.cancel_upload(id)).is_ok();
-        if let Some(running) = running {
+        if let Some(running) = self.running.borrow_mut().remove(&id) {
             running.cancelled.set(true);
-            if cancelled && let Some(store) = client.store() {
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = store.remove_upload(running.blob).await;
-                });
-            }
         }
+        let _ = client.act(|engine| engine.cancel_upload(id));
         (self.on_change)();
     }
 
@@ -294,17 +289,12 @@ impl Files {
         }
     }
 
-    /// Tells the engine how the upload of message `id` ended, and lets its kept copy go once
-    /// the server holds it.
-    async fn ended(&self, client: &Client, id: ClientMsgId, blob: BlobId, ended: Ended) {
+    /// Tells the engine how the upload of message `id` ended. The kept copy stays until the
+    /// message leaves the outbox (`StoreWrite::RemoveUpload`), acknowledged or not.
+    fn ended(&self, client: &Client, id: ClientMsgId, ended: Ended) {
         self.running.borrow_mut().remove(&id);
         match ended {
-            Ended::Complete => {
-                client.act(|engine| engine.upload_finished(id));
-                if let Some(store) = client.store() {
-                    let _ = store.remove_upload(blob).await;
-                }
-            }
+            Ended::Complete => client.act(|engine| engine.upload_finished(id)),
             Ended::Refused(code) => client.act(|engine| engine.upload_failed(id, code)),
             Ended::Cancelled => {}
         }

@@ -1,5 +1,6 @@
-//! Files being sent: each one's ciphertext, kept until the server holds all of it, so an
-//! upload cut by a reload resumes from this browser's copy. The bytes are already sealed
+//! Files being sent: each one's ciphertext, kept for as long as its message is in the outbox
+//! (the engine's `StoreWrite::RemoveUpload` lets it go), so an upload cut by a reload resumes
+//! from this browser's copy, and one whose blob the server lost can start again. The bytes are already sealed
 //! under the file's own key (which only the sealed outbox holds), so they are stored as the
 //! browser's `Blob` — on disk, not in the worker's memory — under a keyed hash of the blob's
 //! id.
@@ -13,7 +14,8 @@ use super::schema::UPLOADS;
 use super::{IdbStore, StoreError, hex};
 
 impl IdbStore {
-    /// Keeps a file's ciphertext until [`IdbStore::remove_upload`].
+    /// Keeps a file's ciphertext until its message leaves the outbox, or
+    /// [`IdbStore::remove_upload`].
     pub async fn put_upload(
         &self,
         blob: BlobId,
@@ -37,7 +39,8 @@ impl IdbStore {
         Ok(value.and_then(|value| value.dyn_into::<web_sys::Blob>().ok()))
     }
 
-    /// Forgets the ciphertext of `blob` (the server holds it, or it was cancelled).
+    /// Forgets the ciphertext of `blob`, kept for an upload whose message never entered the
+    /// outbox (once it has, the engine's `StoreWrite::RemoveUpload` does).
     pub async fn remove_upload(&self, blob: BlobId) -> Result<(), StoreError> {
         let tx = self.uploads_writer()?;
         tx.object_store(UPLOADS)?
@@ -55,7 +58,7 @@ impl IdbStore {
             .build()?)
     }
 
-    fn upload_key(&self, blob: BlobId) -> String {
+    pub(super) fn upload_key(&self, blob: BlobId) -> String {
         hex(&self.cipher.keyed_hash(b"upload", &blob.0))
     }
 }

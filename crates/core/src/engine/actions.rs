@@ -161,8 +161,7 @@ impl Engine {
             .iter()
             .position(|entry| entry.record.client_msg_id == target)
         {
-            self.outbox.remove(position);
-            self.writes.push(StoreWrite::RemoveOutbox(target));
+            self.take_from_outbox(position);
         }
         self.hidden.insert((chat_id, target));
         self.unindex(target);

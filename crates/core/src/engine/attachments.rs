@@ -6,7 +6,8 @@
 //! awaited again: the shell asks the server how far each got, resumes it, or learns it is
 //! complete) and reports back with [`Engine::upload_finished`] or
 //! [`Engine::upload_failed`]. Nothing about the upload is stored here: the outbox entry
-//! itself is the record that an upload is owed.
+//! itself is the record that an upload is owed, and the shell's kept ciphertext lives as long
+//! as the entry does (`StoreWrite::RemoveUpload` when it leaves the outbox).
 
 use merpati_protocol::content::{Attachment, FileCipher, MessageContent};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode};
@@ -94,8 +95,7 @@ impl Engine {
             .iter()
             .position(|entry| entry.record.client_msg_id == client_msg_id && entry.awaiting_upload)
             .ok_or(SendError::NoSuchMessage)?;
-        self.outbox.remove(position);
-        self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        self.take_from_outbox(position);
         self.views_changed = true;
         Ok(())
     }
@@ -111,6 +111,23 @@ impl Engine {
             .into_iter()
             .find(|item| item.client_msg_id == client_msg_id && !item.deleted)
             .and_then(|item| item.attachment)
+    }
+}
+
+impl Engine {
+    /// Takes the outbox entry at `position` out, in the store too, and with it the ciphertext
+    /// the shell keeps for its file, if it carries one: however the message leaves the outbox
+    /// (acknowledged, cancelled, deleted), nothing uploads that file again.
+    pub(super) fn take_from_outbox(&mut self, position: usize) -> super::OutboxEntry {
+        let entry = self.outbox.remove(position);
+        self.writes
+            .push(StoreWrite::RemoveOutbox(entry.record.client_msg_id));
+        let carried = MessageContent::from_body(&entry.record.body)
+            .and_then(|content| content.attachment().map(|(_, file)| file.blob));
+        if let Some(blob) = carried {
+            self.writes.push(StoreWrite::RemoveUpload(blob));
+        }
+        entry
     }
 }
 

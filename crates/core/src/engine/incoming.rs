@@ -198,8 +198,7 @@ impl Engine {
             return;
         };
         self.clock_ms = self.clock_ms.max(sent_at_ms);
-        let entry = self.outbox.remove(position);
-        self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+        let entry = self.take_from_outbox(position);
         self.views_changed = true;
         let (Some(me), Some(body)) = (
             self.me.as_ref().map(|me| me.id),
@@ -281,18 +280,17 @@ impl Engine {
             chat.delivered = chat.timeline.synced();
             self.delivery_moved.insert(chat_id);
         }
-        // A message delivered by the server is no longer pending, whoever sent it from here.
-        for message in &new {
-            if let Some(position) = self
-                .outbox
-                .iter()
-                .position(|entry| entry.record.client_msg_id == message.client_msg_id)
-            {
-                self.outbox.remove(position);
-                self.writes
-                    .push(StoreWrite::RemoveOutbox(message.client_msg_id));
-            }
-        }
+        // A message delivered by the server is no longer pending, whoever sent it from here
+        // (taken out of the outbox below, once the chat is let go).
+        let delivered_from_here: Vec<ClientMsgId> = new
+            .iter()
+            .map(|message| message.client_msg_id)
+            .filter(|id| {
+                self.outbox
+                    .iter()
+                    .any(|entry| entry.record.client_msg_id == *id)
+            })
+            .collect();
         if (gap || more) && !chat.fetching && authenticated {
             chat.fetching = true;
             self.frames.push(ClientFrame::Fetch {
@@ -309,6 +307,15 @@ impl Engine {
             self.erase_deleted(chat_id, ids);
             if self.on_screen == Some(chat_id) {
                 self.mark_read(chat_id);
+            }
+        }
+        for id in delivered_from_here {
+            if let Some(position) = self
+                .outbox
+                .iter()
+                .position(|entry| entry.record.client_msg_id == id)
+            {
+                self.take_from_outbox(position);
             }
         }
     }

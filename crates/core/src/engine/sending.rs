@@ -304,8 +304,7 @@ impl Engine {
         let acts_on_another = MessageContent::from_body(&entry.record.body)
             .is_some_and(|content| content.target().is_some());
         if acts_on_another {
-            self.outbox.remove(position);
-            self.writes.push(StoreWrite::RemoveOutbox(client_msg_id));
+            self.take_from_outbox(position);
         } else {
             entry.failure = Some(code);
         }

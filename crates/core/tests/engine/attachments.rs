@@ -1,6 +1,7 @@
 //! Photos and files in the outbox: a message carrying a file waits for its upload, goes out
 //! naming its blob once the upload is done, is waited for again after a reload, and can be
-//! cancelled while it uploads; a refused upload shows failed until retried.
+//! cancelled while it uploads; a refused upload shows failed until retried; the file's kept
+//! ciphertext goes when its message leaves the outbox, however it leaves.
 
 use merpati_core::{Engine, MemoryStore, MessageStatus, SendError, Store, StoredState};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
@@ -209,6 +210,70 @@ fn a_refused_upload_shows_failed_and_a_retry_waits_for_it_again() {
     );
     engine.retry(id);
     assert_eq!(engine.awaited_uploads().len(), 1);
+}
+
+/// Whether `writes` let go of the kept ciphertext of a file carried as `photo()`.
+fn lets_go_of_the_kept_copy(writes: &[merpati_core::StoreWrite]) -> bool {
+    writes.contains(&merpati_core::StoreWrite::RemoveUpload(photo().blob))
+}
+
+#[test]
+fn a_files_kept_copy_goes_with_its_message_from_the_outbox_however_it_leaves() {
+    let (mut engine, mut net) = published_alice();
+    // Acknowledged: kept through the upload and the send, let go with the ack.
+    let sent = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    engine.upload_finished(sent);
+    let step = net.serve(&mut engine);
+    assert!(
+        !lets_go_of_the_kept_copy(&step.writes),
+        "kept until acknowledged"
+    );
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: sent,
+        seq: merpati_protocol::Seq(1),
+        sent_at_ms: 2,
+    });
+    assert!(lets_go_of_the_kept_copy(&engine.take_step().writes));
+
+    // Refused, then deleted for me: nothing will upload it again.
+    let refused = engine
+        .send_attachment(CHAT, AES, photo(), 3)
+        .expect("queued");
+    engine.upload_failed(refused, ErrorCode::QuotaExceeded);
+    assert!(
+        !lets_go_of_the_kept_copy(&engine.take_step().writes),
+        "kept for a retry"
+    );
+    engine.delete_for_me(CHAT, refused).expect("deleted");
+    assert!(lets_go_of_the_kept_copy(&engine.take_step().writes));
+
+    // Cancelled while it uploads.
+    let cancelled = engine
+        .send_attachment(CHAT, AES, photo(), 4)
+        .expect("queued");
+    let _ = engine.take_step();
+    engine.cancel_upload(cancelled).expect("cancelled");
+    assert!(lets_go_of_the_kept_copy(&engine.take_step().writes));
+
+    // A text leaving the outbox lets go of nothing.
+    let text = engine.send_text(CHAT, "and this", 5).expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: text,
+        seq: merpati_protocol::Seq(2),
+        sent_at_ms: 6,
+    });
+    let writes = engine.take_step().writes;
+    assert!(writes.contains(&merpati_core::StoreWrite::RemoveOutbox(text)));
+    assert!(
+        !writes
+            .iter()
+            .any(|write| matches!(write, merpati_core::StoreWrite::RemoveUpload(_)))
+    );
 }
 
 #[test]
