@@ -6,8 +6,11 @@
 //! starts small and follows the link: a part that landed quickly makes the next one
 //! [`GROWTH`] times larger, up to what the server accepts ([`MAX_UPLOAD_PART_BYTES`]); one
 //! that took long halves it, down to [`SMALLEST_PART_BYTES`].
-//! [`after_part`] reads the server's answer to a part: where to go on from, or to wait.
+//! [`after_part`] reads the server's answer to a part: where to go on from, or to wait;
+//! [`after_refusal`] reads any other answer to an upload's request: try again (not before
+//! the server's `Retry-After`), or give up with the reason the message shows.
 
+use merpati_protocol::ErrorCode;
 use merpati_protocol::blobs::MAX_UPLOAD_PART_BYTES;
 
 /// The smallest part: what the first request carries, and the least a slow link sends.
@@ -76,9 +79,121 @@ pub fn after_part(sent_at: u64, conflict: bool, held: u64) -> AfterPart {
     }
 }
 
+/// The longest `Retry-After` an upload heeds, in milliseconds: a person watches its bar, so a
+/// longer hint (a misconfigured server's) is taken as this.
+pub const MAX_RETRY_AFTER_MS: u64 = 5 * 60 * 1000;
+
+/// Which of an upload's requests was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRequest {
+    /// `PUT`: create the upload, or learn where it stands.
+    Create,
+    /// `PATCH`: append a part.
+    Append,
+    /// `HEAD`: learn where it stands.
+    Ask,
+}
+
+/// What an upload does after an answer it did not ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRefusal {
+    /// Try again after the backoff's wait, and not sooner than this many milliseconds (the
+    /// server's `Retry-After`; 0 when it gave none).
+    TryAgain { not_before_ms: u64 },
+    /// The server will not take the file: the message shows failed with this reason.
+    GiveUp(ErrorCode),
+}
+
+/// Reads an answer with `status` to `request`, with its `Retry-After` in seconds if it had
+/// one (docs/protocol.md, "Files"; at most [`MAX_RETRY_AFTER_MS`] is heeded). What passes is tried again: a token being rotated (401), a
+/// part that stalled (408), a server that is busy, stopping or restarting (429, 5xx), and a
+/// `PATCH` refused because the server's disk is full (507: nothing held is lost, and the
+/// person's account is not at fault). What does not is given up: a `PUT`'s 507 is the
+/// account's quota, 413 a file larger than the server takes, anything else an upload the
+/// server no longer has (deleted as an orphan, or never this account's).
+pub fn after_refusal(
+    request: UploadRequest,
+    status: u16,
+    retry_after_secs: Option<u64>,
+) -> AfterRefusal {
+    let passing = match status {
+        507 => request == UploadRequest::Append,
+        401 | 408 | 429 => true,
+        _ => status >= 500,
+    };
+    if passing {
+        return AfterRefusal::TryAgain {
+            not_before_ms: retry_after_secs
+                .unwrap_or(0)
+                .saturating_mul(1000)
+                .min(MAX_RETRY_AFTER_MS),
+        };
+    }
+    AfterRefusal::GiveUp(match status {
+        413 => ErrorCode::MessageTooLarge,
+        507 => ErrorCode::QuotaExceeded,
+        _ => ErrorCode::NoSuchBlob,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_waited_out_but_a_full_quota_is_not() {
+        assert_eq!(
+            after_refusal(UploadRequest::Append, 507, None),
+            AfterRefusal::TryAgain { not_before_ms: 0 }
+        );
+        assert_eq!(
+            after_refusal(UploadRequest::Create, 507, None),
+            AfterRefusal::GiveUp(ErrorCode::QuotaExceeded)
+        );
+    }
+
+    #[test]
+    fn what_passes_is_tried_again_not_before_the_servers_retry_after() {
+        for status in [401, 408, 429, 500, 502, 503] {
+            assert_eq!(
+                after_refusal(UploadRequest::Append, status, Some(7)),
+                AfterRefusal::TryAgain {
+                    not_before_ms: 7_000
+                },
+                "{status}"
+            );
+        }
+        assert_eq!(
+            after_refusal(UploadRequest::Create, 503, None),
+            AfterRefusal::TryAgain { not_before_ms: 0 }
+        );
+        assert_eq!(
+            after_refusal(UploadRequest::Ask, 503, Some(u64::MAX)),
+            AfterRefusal::TryAgain {
+                not_before_ms: MAX_RETRY_AFTER_MS
+            },
+            "a huge hint is capped"
+        );
+    }
+
+    #[test]
+    fn what_will_not_pass_is_given_up_with_its_reason() {
+        assert_eq!(
+            after_refusal(UploadRequest::Create, 413, None),
+            AfterRefusal::GiveUp(ErrorCode::MessageTooLarge)
+        );
+        for status in [400, 404, 409] {
+            assert_eq!(
+                after_refusal(UploadRequest::Append, status, Some(3)),
+                AfterRefusal::GiveUp(ErrorCode::NoSuchBlob),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            after_refusal(UploadRequest::Ask, 404, None),
+            AfterRefusal::GiveUp(ErrorCode::NoSuchBlob)
+        );
+    }
 
     #[test]
     fn a_conflict_at_the_offset_sent_waits_and_any_other_answer_goes_on() {

@@ -32,7 +32,7 @@ pub(super) async fn fetch_file(
     let response = request("GET", &url, token, &[], None, &[200])
         .await
         .map_err(|error| match error {
-            HttpError::Refused(404) => t(Text::FileGone),
+            HttpError::Status { status: 404, .. } => t(Text::FileGone),
             _ => t(Text::DownloadFailed),
         })?;
     let total = ciphertext_len(attachment.size);

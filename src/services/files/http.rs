@@ -1,6 +1,7 @@
 //! The blob requests of files over HTTP (`merpati_protocol::blobs`), made with the worker's
-//! `fetch`: each carries the session's token, and a failure is told apart by what it means
-//! for the caller — try again later, or give up with a reason.
+//! `fetch`: each carries the session's token, and an answer other than the one asked for is
+//! handed back with what the caller needs to judge it (for an upload, the core's
+//! `upload_parts::after_refusal`).
 
 use merpati_protocol::BlobId;
 use wasm_bindgen::{JsCast, JsValue};
@@ -9,11 +10,13 @@ use wasm_bindgen_futures::JsFuture;
 /// Why a request did not get the answer it wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum HttpError {
-    /// No answer (offline, the server restarting), or one worth trying again (401 while a
-    /// token rotates, 408 when a part stalled, 5xx): try again after a backoff.
-    Transient,
-    /// The server answered with this status for good (413, 507, 404, 409).
-    Refused(u16),
+    /// No answer: offline, or the server restarting.
+    NoAnswer,
+    /// An answer with a status not asked for, and its `Retry-After` in seconds if it read.
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
 }
 
 /// `{base}/blobs/{id}`, where `base` is the server's origin (`http(s)://host`).
@@ -40,15 +43,15 @@ pub(super) async fn request(
 ) -> Result<web_sys::Response, HttpError> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
-    let sent_headers = web_sys::Headers::new().map_err(|_| HttpError::Transient)?;
+    let sent_headers = web_sys::Headers::new().map_err(|_| HttpError::NoAnswer)?;
     let bearer = format!("Bearer {}", hex::encode(token));
     sent_headers
         .set("authorization", &bearer)
-        .map_err(|_| HttpError::Transient)?;
+        .map_err(|_| HttpError::NoAnswer)?;
     for (name, value) in headers {
         sent_headers
             .set(name, value)
-            .map_err(|_| HttpError::Transient)?;
+            .map_err(|_| HttpError::NoAnswer)?;
     }
     init.set_headers(&sent_headers);
     if let Some(body) = body {
@@ -57,15 +60,16 @@ pub(super) async fn request(
     let scope = js_sys::global().unchecked_into::<web_sys::WorkerGlobalScope>();
     let response = JsFuture::from(scope.fetch_with_str_and_init(url, &init))
         .await
-        .map_err(|_| HttpError::Transient)?
+        .map_err(|_| HttpError::NoAnswer)?
         .unchecked_into::<web_sys::Response>();
     let status = response.status();
     if ok.contains(&status) {
         Ok(response)
-    } else if matches!(status, 401 | 408 | 429) || status >= 500 && status != 507 {
-        Err(HttpError::Transient)
     } else {
-        Err(HttpError::Refused(status))
+        Err(HttpError::Status {
+            status,
+            retry_after_secs: number_header(&response, "retry-after"),
+        })
     }
 }
 

@@ -25,6 +25,7 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use merpati_bridge::{DownloadState, Update};
+use merpati_core::upload_parts::AfterRefusal;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{
     Attachment, FileCipher, FileKey, MAX_FILE_NAME_CHARS, MAX_MEDIA_TYPE_BYTES,
@@ -228,7 +229,10 @@ impl Files {
                         {
                             Ok(true) => return Ended::Complete,
                             Ok(false) => return Ended::Refused(ErrorCode::NoSuchBlob),
-                            Err(_) => {}
+                            Err(AfterRefusal::TryAgain { not_before_ms }) => {
+                                backoff.retry_after(not_before_ms);
+                            }
+                            Err(AfterRefusal::GiveUp(code)) => return Ended::Refused(code),
                         }
                     }
                 }

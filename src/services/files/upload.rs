@@ -7,12 +7,17 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use merpati_core::reconnect::Backoff;
-use merpati_core::upload_parts::{AfterPart, PartSize, after_part};
+use merpati_core::upload_parts::{
+    AfterPart, AfterRefusal, PartSize, UploadRequest, after_part, after_refusal,
+};
 use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
 
 use super::http::{HttpError, blob_url, number_header, request};
+
+/// Try again after the backoff's wait, with no hint from the server.
+const TRY_AGAIN: AfterRefusal = AfterRefusal::TryAgain { not_before_ms: 0 };
 use super::sealing::Ciphertext;
 use crate::services::clock;
 
@@ -72,16 +77,19 @@ impl Upload {
             match attempt {
                 Ok(()) if self.cancelled.get() => return Ended::Cancelled,
                 Ok(()) => return Ended::Complete,
-                Err(HttpError::Refused(status)) => return Ended::Refused(code_of(status)),
-                Err(HttpError::Transient) => wait_out(&mut backoff).await,
+                Err(AfterRefusal::GiveUp(code)) => return Ended::Refused(code),
+                Err(AfterRefusal::TryAgain { not_before_ms }) => {
+                    backoff.retry_after(not_before_ms);
+                    wait_out(&mut backoff).await;
+                }
             }
         }
     }
 
     /// One go: learn where the upload stands (creating it the first time), then send parts
     /// from there.
-    async fn attempt(&self, url: &str, total: u64) -> Result<(), HttpError> {
-        let token = (self.token)().ok_or(HttpError::Transient)?;
+    async fn attempt(&self, url: &str, total: u64) -> Result<(), AfterRefusal> {
+        let token = (self.token)().ok_or(TRY_AGAIN)?;
         let created = request(
             "PUT",
             url,
@@ -90,8 +98,9 @@ impl Upload {
             None,
             &[200, 201],
         )
-        .await?;
-        let mut offset = number_header(&created, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+        .await
+        .map_err(judged(UploadRequest::Create))?;
+        let mut offset = number_header(&created, UPLOAD_OFFSET).ok_or(TRY_AGAIN)?;
         self.landed(offset);
         while offset < total {
             if self.cancelled.get() {
@@ -103,10 +112,10 @@ impl Upload {
                 return if self.cancelled.get() {
                     Ok(())
                 } else {
-                    Err(HttpError::Transient)
+                    Err(TRY_AGAIN)
                 };
             };
-            let token = (self.token)().ok_or(HttpError::Transient)?;
+            let token = (self.token)().ok_or(TRY_AGAIN)?;
             let started_ms = clock::now_ms();
             let answer = request(
                 "PATCH",
@@ -116,12 +125,13 @@ impl Upload {
                 Some(&JsValue::from(part)),
                 &[204, 409],
             )
-            .await?;
-            let held = number_header(&answer, UPLOAD_OFFSET).ok_or(HttpError::Transient)?;
+            .await
+            .map_err(judged(UploadRequest::Append))?;
+            let held = number_header(&answer, UPLOAD_OFFSET).ok_or(TRY_AGAIN)?;
             offset = match after_part(offset, answer.status() == 409, held) {
                 AfterPart::GoOnFrom(held) => held,
                 // The backoff's wait, then a `PUT` to learn where the upload stands.
-                AfterPart::WaitAndAsk => return Err(HttpError::Transient),
+                AfterPart::WaitAndAsk => return Err(TRY_AGAIN),
             };
             let mut part = self.part.get();
             part.landed(clock::now_ms().saturating_sub(started_ms));
@@ -138,23 +148,37 @@ impl Upload {
 }
 
 /// Whether the server holds every one of `blob`'s `total` bytes: asked when this browser no
-/// longer keeps the ciphertext, because its upload completed before a reload while the
-/// message still waited for the socket. `Ok(false)` when the server holds less or no such
-/// upload (deleted as an orphan, or never made): nothing can send the file then.
+/// longer keeps the ciphertext. `Ok(false)` when the server holds less or has no such upload
+/// (deleted as an orphan, or never made): nothing can send the file then.
 pub(super) async fn held_whole(
     origin: &str,
     blob: BlobId,
     total: u64,
     token: &[u8; 32],
-) -> Result<bool, HttpError> {
+) -> Result<bool, AfterRefusal> {
     let url = blob_url(origin, blob);
     let answer = match request("HEAD", &url, token, &[], None, &[200]).await {
         Ok(answer) => answer,
-        Err(HttpError::Refused(_)) => return Ok(false),
-        Err(HttpError::Transient) => return Err(HttpError::Transient),
+        Err(error) => {
+            return match judged(UploadRequest::Ask)(error) {
+                AfterRefusal::GiveUp(_) => Ok(false),
+                again => Err(again),
+            };
+        }
     };
     Ok(number_header(&answer, UPLOAD_OFFSET) == Some(total)
         && number_header(&answer, UPLOAD_LENGTH) == Some(total))
+}
+
+/// How a failed `request` reads for an upload (`merpati_core::upload_parts`).
+fn judged(request: UploadRequest) -> impl Fn(HttpError) -> AfterRefusal {
+    move |error| match error {
+        HttpError::NoAnswer => TRY_AGAIN,
+        HttpError::Status {
+            status,
+            retry_after_secs,
+        } => after_refusal(request, status, retry_after_secs),
+    }
 }
 
 /// The waits between tries of an upload: capped lower than the socket's, because a person
@@ -170,13 +194,4 @@ pub(super) async fn wait_out(backoff: &mut Backoff) {
         .unwrap_or(0);
     let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
     gloo_timers::future::TimeoutFuture::new(delay).await;
-}
-
-/// What a refusal means for the message.
-fn code_of(status: u16) -> ErrorCode {
-    match status {
-        413 => ErrorCode::MessageTooLarge,
-        507 => ErrorCode::QuotaExceeded,
-        _ => ErrorCode::NoSuchBlob,
-    }
 }
