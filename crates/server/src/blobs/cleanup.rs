@@ -3,8 +3,10 @@
 //! A pass deletes the rows whose `expires_ms` has come (uploads no message carried within the
 //! orphan window, and uploads whose message was deleted for everyone) in one transaction,
 //! then their files: a crash in between leaves files without rows, which the check at start
-//! deletes. The check at start also cuts files longer than their rows record and lowers the
-//! rows of files found shorter, so that every upload resumes from bytes its file holds.
+//! deletes. The check at start also lowers the rows of files found shorter, so that every
+//! upload resumes from bytes its file holds (a file longer than its row is cut by its next
+//! part). A file is deleted only with its lock held and no row naming it
+//! ([`BlobStore::forget_file`]): an upload made again under the same id meanwhile keeps it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,25 +24,46 @@ impl BlobStore {
         if due.is_empty() {
             return Ok(0);
         }
-        let paths: Vec<_> = due.iter().map(|id| self.path(*id)).collect();
-        tokio::task::spawn_blocking(move || {
-            for path in &paths {
-                if let Err(error) = files::remove(path) {
-                    // Its row is gone: the check at the next start deletes it.
-                    tracing::warn!(file = %path.display(), %error, "cannot delete a blob file");
-                }
+        for id in &due {
+            if let Err(error) = self.forget_file(*id).await {
+                // Its row is gone: the check at the next start deletes it.
+                tracing::warn!(blob = %id.to_hex(), %error, "cannot delete a blob file");
             }
-        })
-        .await?;
+        }
         tracing::debug!(deleted = due.len(), "blobs deleted");
         Ok(due.len())
+    }
+
+    /// Deletes an upload's file if no row names it: read with the file locked, so no part is
+    /// written to it meanwhile, and an upload made again under the same id (a client whose
+    /// upload was deleted as an orphan starts it anew) keeps its file. A file a part holds is
+    /// left: that upload lives, or the part finds its row gone and calls this itself.
+    pub(super) async fn forget_file(&self, id: BlobId) -> Result<(), Error> {
+        let path = self.path(id);
+        let locked = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || files::lock_to_remove(&path)).await??
+        };
+        let files::ToRemove::Locked(file) = locked else {
+            return Ok(());
+        };
+        if self.storage.blob(id).await?.is_none() {
+            tokio::task::spawn_blocking(move || {
+                let removed = files::remove(&path);
+                drop(file);
+                removed
+            })
+            .await??;
+        }
+        Ok(())
     }
 
     /// Brings the blob files in line with the database before this process serves: a pass,
     /// then [`files::check`]; the files of strays whose rows are still missing when read
     /// again are deleted, and the rows of files found shorter lowered to what they hold.
     /// Other processes sharing the directory may be serving meanwhile, which is why the
-    /// strays' rows are read again: an upload created since the first reading is no stray.
+    /// strays' rows are read again (first here, to count them; then under the file's lock):
+    /// an upload created since the first reading is no stray.
     pub(crate) async fn check_at_start(&self) -> Result<(), Error> {
         self.delete_due().await?;
         let received: HashMap<BlobId, u64> =
@@ -50,8 +73,7 @@ impl BlobStore {
         let mut deleted = 0;
         for id in checked.strays {
             if self.storage.blob(id).await?.is_none() {
-                let path = self.path(id);
-                tokio::task::spawn_blocking(move || files::remove(&path)).await??;
+                self.forget_file(id).await?;
                 deleted += 1;
             }
         }
@@ -81,5 +103,41 @@ pub(crate) async fn run_passes(store: Arc<BlobStore>, interval: Duration) {
         if let Err(error) = store.delete_due().await {
             tracing::warn!(%error, "a blob cleanup pass failed; the next one tries again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::testing::{TestResult, TestStore};
+
+    /// A pass took the row of an orphan, and its client made the upload again under the same
+    /// id before the pass reached the file: the new upload keeps the file. A file a part is
+    /// being written to is left until the part lets go.
+    #[tokio::test]
+    async fn a_file_is_deleted_only_unlocked_and_named_by_no_row() -> TestResult {
+        let test = TestStore::new().await?;
+        let store = &test.store;
+        let id = BlobId([9; 16]);
+        test.create(id, 10, 0).await?;
+        std::fs::write(store.path(id), b"old")?;
+        assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
+        test.create(id, 10, 86_400_000).await?;
+        store.forget_file(id).await?;
+        assert!(store.path(id).exists(), "the upload made again keeps it");
+
+        // A part holds the file of an upload whose row a pass took: left to the part, then
+        // deleted once it lets go.
+        let held = BlobId([8; 16]);
+        test.create(held, 1, 0).await?;
+        let part = files::open_locked(&store.path(held)).map_err(|error| format!("{error:?}"))?;
+        assert_eq!(store.storage.take_due_blobs().await?, vec![held]);
+        store.forget_file(held).await?;
+        assert!(store.path(held).exists(), "a part holds it");
+        drop(part);
+        store.forget_file(held).await?;
+        assert!(!store.path(held).exists(), "no row, no part: deleted");
+        test.join();
+        Ok(())
     }
 }

@@ -7,7 +7,8 @@
 //! this process or on another sharing the blob directory (a cluster, README.md), finds the
 //! file locked and is told to wait. Under the lock the caller reads the upload's row again
 //! before the file is cut to it, so a row read before another process recorded its part
-//! never cuts that part away.
+//! never cuts that part away. A file is deleted under the same lock, and a part that waited
+//! for the lock of a file deleted meanwhile opens the one named so now.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -43,15 +44,59 @@ impl From<io::Error> for AppendError {
 /// The file at `path` (created if missing), opened to write a part and locked; the lock goes
 /// with the `File`. `Busy` if another request, of this process or another, holds it.
 pub(super) fn open_locked(path: &Path) -> Result<File, AppendError> {
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)?;
+    loop {
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(AppendError::Busy),
+            Err(std::fs::TryLockError::Error(error)) => return Err(error.into()),
+        }
+        // A cleanup that held the lock may have deleted the file between the open and the
+        // lock: bytes written to it would go nowhere. The file at `path` now is the one.
+        if still_at(&file, path)? {
+            return Ok(file);
+        }
+    }
+}
+
+/// Whether `file` is still the file named `path` (not deleted, nor replaced).
+fn still_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// A blob's file, locked to be deleted (see `BlobStore::forget_file`).
+#[derive(Debug)]
+pub(super) enum ToRemove {
+    /// There is no such file.
+    Absent,
+    /// A part is being written to it: its upload lives (its row was made again), or the part
+    /// finds it gone and deletes the file itself.
+    Busy,
+    /// Locked: no part can be written to it until it is dropped.
+    Locked(File),
+}
+
+/// Opens and locks the file at `path` to delete it, creating nothing.
+pub(super) fn lock_to_remove(path: &Path) -> io::Result<ToRemove> {
+    let file = match OpenOptions::new().write(true).open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(ToRemove::Absent),
+        Err(error) => return Err(error),
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(AppendError::Busy),
-        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+        Ok(()) => Ok(ToRemove::Locked(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(ToRemove::Busy),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
     }
 }
 
@@ -174,6 +219,48 @@ mod tests {
         );
         drop(first);
         assert!(open_at(&path, 3).is_ok(), "free once the first is closed");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_deleted_or_replaced_is_no_longer_the_one_a_part_may_write() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("blob");
+        std::fs::write(&path, b"old")?;
+        // A part opened the file just before a cleanup deleted it, and one was made again.
+        let opened_before = File::open(&path)?;
+        std::fs::remove_file(&path)?;
+        assert!(!still_at(&opened_before, &path)?, "deleted");
+        std::fs::write(&path, b"")?;
+        assert!(
+            !still_at(&opened_before, &path)?,
+            "another file by that name"
+        );
+
+        let mut file = open_at(&path, 0).map_err(|_| io::Error::other("not opened"))?;
+        assert!(still_at(&file, &path)?);
+        io::Write::write_all(&mut file, b"new")?;
+        assert_eq!(std::fs::read(&path)?, b"new");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_is_locked_to_be_removed_unless_a_part_holds_it() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("blob");
+        assert!(matches!(lock_to_remove(&path)?, ToRemove::Absent));
+        assert!(!path.exists(), "nothing created");
+        let part = open_at(&path, 0).map_err(|_| io::Error::other("not opened"))?;
+        assert!(matches!(lock_to_remove(&path)?, ToRemove::Busy));
+        drop(part);
+        let ToRemove::Locked(removing) = lock_to_remove(&path)? else {
+            return Err(io::Error::other("not locked"));
+        };
+        assert!(
+            matches!(open_locked(&path), Err(AppendError::Busy)),
+            "no part while it is removed"
+        );
+        drop(removing);
         Ok(())
     }
 

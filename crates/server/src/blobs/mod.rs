@@ -13,8 +13,8 @@
 //! tail past the recorded offset (bytes whose recording never happened) is cut before the
 //! next part is written, with the file locked: processes sharing the directory (a cluster)
 //! never cut each other's part. A part is written as it arrives, so what a request holds in
-//! memory does not grow with its part. A row is deleted before its file, and files without a
-//! row are deleted at start.
+//! memory does not grow with its part. A row is deleted before its file, a file only under its
+//! lock and while no row names it, and files without a row are deleted at start.
 //!
 //! # Layout
 //! - this file: [`BlobStore`], what the routes, the cleanup and the start share.
@@ -23,12 +23,15 @@
 //! - `files`: the files themselves: opening one for a part, checking them against the rows.
 //! - `cleanup`: the check at start and the periodic pass that deletes what is due.
 //! - `pacing`: how fast one account's upload bytes are taken, when the operator paces them.
+//! - `testing` (tests only): a store on a real database in a temporary directory.
 
 mod cleanup;
 mod files;
 mod pacing;
 mod part;
 mod routes;
+#[cfg(test)]
+mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -103,7 +103,7 @@ pub(super) async fn receive(
         None => {
             // Deleted meanwhile (a cleanup pass): the file just opened is no one's.
             drop(opened);
-            forget_file(store, at.id).await?;
+            store.forget_file(at.id).await?;
             return Err(PartError::Deleted);
         }
     }
@@ -194,7 +194,8 @@ async fn keep(
         .await?
     {
         // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
-        forget_file(store, at.id).await?;
+        drop(file);
+        store.forget_file(at.id).await?;
         return Err(PartError::Deleted);
     }
     store
@@ -223,83 +224,42 @@ async fn open_locked(store: &BlobStore, id: BlobId) -> Result<std::fs::File, Par
         .map_err(PartError::Append)
 }
 
-/// Deletes an upload's file if no row names it any more.
-async fn forget_file(store: &BlobStore, id: BlobId) -> Result<(), Error> {
-    if store.storage.blob(id).await?.is_none() {
-        let path = store.path(id);
-        tokio::task::spawn_blocking(move || files::remove(&path)).await??;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use merpati_protocol::Username;
-
     use super::*;
-    use crate::auth::SessionKeys;
-    use crate::config::{Config, Durability};
-    use crate::metrics::Counters;
-    use crate::shutdown::Shutdown;
-    use crate::storage::{NewBlob, Storage};
+    use crate::blobs::testing::{TestResult, TestStore};
 
     /// A part sent at the offset its request read, while another process (sharing the
     /// directory and the database) recorded a part after that reading: the row read under
     /// the file's lock tells it where the upload stands, and the other part's bytes stay.
     #[tokio::test]
     async fn a_part_sent_at_an_offset_another_process_has_moved_on_from_keeps_its_bytes()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let data = tempfile::tempdir()?;
-        let (storage, writer) = Storage::open(data.path(), Durability::Full)?;
-        let store = BlobStore::open(
-            storage.clone(),
-            &Config::new(data.path(), data.path()),
-            Arc::new(Counters::default()),
-            Shutdown::new(),
-        )?;
-        let alice = storage
-            .register(
-                Username::parse("alice")?,
-                [7; 32],
-                None,
-                SessionKeys::of(&[1; 32]),
-                None,
-            )
-            .await?;
+    -> TestResult {
+        let test = TestStore::new().await?;
+        let store = &test.store;
         let id = BlobId([5; 16]);
-        storage
-            .create_blob(NewBlob {
-                id,
-                owner: alice.id,
-                length: 10,
-                quota: 100,
-                orphan_ms: 86_400_000,
-            })
-            .await?;
+        test.create(id, 10, 86_400_000).await?;
         // The other process's part: written, then recorded (and its lock let go).
         std::fs::write(store.path(id), b"abcdef")?;
-        assert!(storage.record_blob_received(id, 0, 6).await?);
+        assert!(store.storage.record_blob_received(id, 0, 6).await?);
 
         let at = |offset| PartAt {
             id,
-            account: alice.id,
+            account: test.alice,
             offset,
             upload_length: 10,
         };
-        let stale = receive(&store, at(0), Body::from("xyz")).await;
+        let stale = receive(store, at(0), Body::from("xyz")).await;
         assert!(
             matches!(stale, Err(PartError::Moved { held: 6 })),
             "told where the upload stands: {stale:?}"
         );
         assert_eq!(std::fs::read(store.path(id))?, b"abcdef", "nothing cut");
 
-        let next = receive(&store, at(6), Body::from("ghij")).await;
+        let next = receive(store, at(6), Body::from("ghij")).await;
         assert!(matches!(next, Ok(Received::Whole { held: 10 })), "{next:?}");
         assert_eq!(std::fs::read(store.path(id))?, b"abcdefghij");
-        drop((store, storage));
-        writer.join();
+        test.join();
         Ok(())
     }
 }
