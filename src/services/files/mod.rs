@@ -117,11 +117,11 @@ impl Files {
         // without one if the message never is (its upload then cancelled).
         let (message_tx, message) = oneshot::channel();
         let upload = self.upload(client, &running, Ciphertext::Sealing(sealing.clone()));
-        let (files, task_client) = (self.clone(), client.clone());
+        let (files, task_client, task_running) = (self.clone(), client.clone(), running.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let ended = upload.run().await;
             if let Ok(id) = message.await {
-                files.ended(&task_client, id, ended);
+                files.ended(&task_client, id, &task_running, ended);
             }
         });
         // The message enters the outbox only once the ciphertext is kept, so a reload finds
@@ -197,7 +197,7 @@ impl Files {
             let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let ended = files.resume(&client, &running).await;
-                files.ended(&client, id, ended);
+                files.ended(&client, id, &running, ended);
             });
         }
     }
@@ -295,8 +295,17 @@ impl Files {
 
     /// Tells the engine how the upload of message `id` ended. The kept copy stays until the
     /// message leaves the outbox (`StoreWrite::RemoveUpload`), acknowledged or not.
-    fn ended(&self, client: &Client, id: ClientMsgId, ended: Ended) {
-        self.running.borrow_mut().remove(&id);
+    fn ended(&self, client: &Client, id: ClientMsgId, running: &Running, ended: Ended) {
+        // Only this upload's entry: a cancelled one may end after the same message's next
+        // upload started (the person signed out and in again), and that one keeps running.
+        let mut uploads = self.running.borrow_mut();
+        if uploads
+            .get(&id)
+            .is_some_and(|entry| Rc::ptr_eq(&entry.cancelled, &running.cancelled))
+        {
+            uploads.remove(&id);
+        }
+        drop(uploads);
         match ended {
             Ended::Complete => client.act(|engine| engine.upload_finished(id)),
             Ended::Refused(code) => client.act(|engine| engine.upload_failed(id, code)),
