@@ -5,6 +5,8 @@
 //! - [`idb_store`]: the sealed IndexedDB [`merpati_core::Store`].
 //! - [`device_key`]: the store key's passphrase and device wrappings.
 //! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
+//! - [`web_locks`]: locks the tabs of this browser take turns with (a device slot, a file's
+//!   upload).
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`sign_out_queue`]: sign-outs kept until the server has heard them.
 //! - [`files`]: photos and files: sealed, kept, uploaded with resume; downloaded and checked.
@@ -19,3 +21,4 @@ pub mod exchange;
 pub mod files;
 pub mod idb_store;
 pub mod sign_out_queue;
+pub mod web_locks;

@@ -7,7 +7,8 @@
 //! a reload finds both. Every other upload the outbox waits for runs here too ([`upload`]) —
 //! started by [`Files::keep_running`] after every change, so one restored by a reload or
 //! retried by the person starts by itself — and tells the engine when the server holds it
-//! all. Opening: [`download`] fetches a file, decrypting it as it streams in with the cipher
+//! all. The tabs of one browser restore the same outbox, so an upload holds a Web Lock on its
+//! blob ([`crate::services::web_locks`]): one tab uploads a file at a time. Opening: [`download`] fetches a file, decrypting it as it streams in with the cipher
 //! its message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it), and checks
 //! it.
 
@@ -34,8 +35,8 @@ use merpati_protocol::{BlobId, ChatId, ClientMsgId, ErrorCode};
 use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
 
-use crate::services::clock;
 use crate::services::connection::Client;
+use crate::services::{clock, web_locks};
 pub(crate) use http::origin_of;
 use sealing::{Ciphertext, Sealing, seal_file};
 use upload::{Ended, Upload};
@@ -119,6 +120,8 @@ impl Files {
         let upload = self.upload(client, &running, Ciphertext::Sealing(sealing.clone()));
         let (files, task_client, task_running) = (self.clone(), client.clone(), running.clone());
         wasm_bindgen_futures::spawn_local(async move {
+            // A new blob: no other tab knows it, so this is at once.
+            let _turn = web_locks::hold(&upload_lock_name(blob)).await;
             let ended = upload.run().await;
             if let Ok(id) = message.await {
                 files.ended(&task_client, id, &task_running, ended);
@@ -208,6 +211,10 @@ impl Files {
     /// is asked whether it holds it all; if not, the file cannot be sent: the message says so
     /// and waits to be deleted.
     async fn resume(&self, client: &Client, running: &Running) -> Ended {
+        // Every tab of this browser restores the same outbox: one uploads a file at a time,
+        // and the next, once it has its turn, finds the upload complete (or goes on with it,
+        // if the other tab closed half-way).
+        let _turn = web_locks::hold(&upload_lock_name(running.blob)).await;
         let mut backoff = upload::retry_backoff();
         loop {
             // Signed out: the store is gone, and the upload with it.
@@ -313,6 +320,11 @@ impl Files {
         }
         (self.on_change)();
     }
+}
+
+/// The name of the lock ([`web_locks`]) a tab holds while it uploads `blob`.
+fn upload_lock_name(blob: BlobId) -> String {
+    format!("merpati-upload/{}", blob.to_hex())
 }
 
 /// A file's name as a message carries it: at most [`MAX_FILE_NAME_CHARS`], cut before its
