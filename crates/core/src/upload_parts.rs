@@ -104,13 +104,14 @@ pub enum AfterRefusal {
     GiveUp(ErrorCode),
 }
 
-/// Reads an answer with `status` to `request`, with its `Retry-After` in seconds if it had
-/// one (docs/protocol.md, "Files"; at most [`MAX_RETRY_AFTER_MS`] is heeded). What passes is tried again: a token being rotated (401), a
-/// part that stalled (408), a server that is busy, stopping or restarting (429, 5xx), and a
-/// `PATCH` refused because the server's disk is full (507: nothing held is lost, and the
-/// person's account is not at fault). What does not is given up: a `PUT`'s 507 is the
-/// account's quota, 413 a file larger than the server takes, anything else an upload the
-/// server no longer has (deleted as an orphan, or never this account's).
+/// Reads an answer with `status` to `request`, with its `Retry-After` in seconds if it had one
+/// (docs/protocol.md, "Files"; at most [`MAX_RETRY_AFTER_MS`] is heeded). What passes is tried
+/// again: a token being rotated (401), a part that stalled (408), a server that is busy,
+/// stopping or restarting (429, 5xx), and a `PATCH` refused because the server's disk is full
+/// (507: nothing held is lost, and the person's account is not at fault). What does not is
+/// given up: a `PUT`'s 507 is the account's quota, 413 a file larger than the server takes,
+/// anything else an upload the server no longer has (deleted as an orphan, or never this
+/// account's).
 pub fn after_refusal(
     request: UploadRequest,
     status: u16,

@@ -21,6 +21,10 @@ use tokio::task::{AbortHandle, JoinHandle};
 /// The most a first request's head may take before the gate gives up reading it.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// The answer to a WebSocket handshake while the gate is shut.
+const REFUSAL: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /// What the gate's connections share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -106,8 +110,7 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
             .unwrap_or_else(PoisonError::into_inner);
         if shared.shut.load(Ordering::SeqCst) {
             drop(sockets);
-            let refusal = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            let _ = client.write_all(refusal).await;
+            let _ = client.write_all(REFUSAL).await;
             return;
         }
         let piping = tokio::spawn(pipe(client, upstream, head));

@@ -1,9 +1,9 @@
 //! Files being sent: each one's ciphertext, kept for as long as its message is in the outbox
 //! (the engine's `StoreWrite::RemoveUpload` lets it go), so an upload cut by a reload resumes
-//! from this browser's copy, and one whose blob the server lost can start again. The bytes are already sealed
-//! under the file's own key (which only the sealed outbox holds), so they are stored as the
-//! browser's `Blob` — on disk, not in the worker's memory — under a keyed hash of the blob's
-//! id.
+//! from this browser's copy, and one whose blob the server lost can start again. The bytes are
+//! already sealed under the file's own key (which only the sealed outbox holds), so they are
+//! stored as the browser's `Blob` — on disk, not in the worker's memory — under a keyed hash of
+//! the blob's id.
 
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{Transaction, TransactionMode};
