@@ -152,8 +152,13 @@ impl Storage {
         watched: UserId,
         watcher: UserId,
     ) -> Result<PresenceFacts, Error> {
+        // The book before the database: a time leaves the book only once its write has
+        // committed, so a reading that starts after the book was read finds it in the
+        // database. The other order lost it when the write committed between the reading and
+        // a look at the book that came too late (a watcher was told "last seen: never").
+        let waiting = self.last_seen.lock().pending.get(&watched).copied();
         let mut facts = on_backend!(self, read accounts::presence_facts(watched, watcher)).await?;
-        if let Some(&at_ms) = self.last_seen.lock().pending.get(&watched) {
+        if let Some(at_ms) = waiting {
             facts.last_seen_ms = facts.last_seen_ms.max(at_ms);
         }
         Ok(facts)
