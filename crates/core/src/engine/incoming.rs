@@ -282,15 +282,7 @@ impl Engine {
         }
         // A message delivered by the server is no longer pending, whoever sent it from here
         // (taken out of the outbox below, once the chat is let go).
-        let delivered_from_here: Vec<ClientMsgId> = new
-            .iter()
-            .map(|message| message.client_msg_id)
-            .filter(|id| {
-                self.outbox
-                    .iter()
-                    .any(|entry| entry.record.client_msg_id == *id)
-            })
-            .collect();
+        let delivered: Vec<ClientMsgId> = new.iter().map(|message| message.client_msg_id).collect();
         if (gap || more) && !chat.fetching && authenticated {
             chat.fetching = true;
             self.frames.push(ClientFrame::Fetch {
@@ -309,7 +301,7 @@ impl Engine {
                 self.mark_read(chat_id);
             }
         }
-        for id in delivered_from_here {
+        for id in delivered {
             if let Some(position) = self
                 .outbox
                 .iter()

@@ -38,32 +38,34 @@ impl BlobStore {
     /// written to it meanwhile, and an upload made again under the same id (a client whose
     /// upload was deleted as an orphan starts it anew) keeps its file. A file a part holds is
     /// left: that upload lives, or the part finds its row gone and calls this itself.
-    pub(super) async fn forget_file(&self, id: BlobId) -> Result<(), Error> {
+    /// Answers whether it deleted the file.
+    pub(super) async fn forget_file(&self, id: BlobId) -> Result<bool, Error> {
         let path = self.path(id);
         let locked = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || files::lock_to_remove(&path)).await??
         };
         let files::ToRemove::Locked(file) = locked else {
-            return Ok(());
+            return Ok(false);
         };
-        if self.storage.blob(id).await?.is_none() {
-            tokio::task::spawn_blocking(move || {
-                let removed = files::remove(&path);
-                drop(file);
-                removed
-            })
-            .await??;
+        if self.storage.blob(id).await?.is_some() {
+            return Ok(false);
         }
-        Ok(())
+        tokio::task::spawn_blocking(move || {
+            let removed = files::remove(&path);
+            drop(file);
+            removed
+        })
+        .await??;
+        Ok(true)
     }
 
     /// Brings the blob files in line with the database before this process serves: a pass,
     /// then [`files::check`]; the files of strays whose rows are still missing when read
     /// again are deleted, and the rows of files found shorter lowered to what they hold.
     /// Other processes sharing the directory may be serving meanwhile, which is why the
-    /// strays' rows are read again (first here, to count them; then under the file's lock):
-    /// an upload created since the first reading is no stray.
+    /// strays' rows are read again, under each file's lock: an upload created since the first
+    /// reading is no stray.
     pub(crate) async fn check_at_start(&self) -> Result<(), Error> {
         self.delete_due().await?;
         let received: HashMap<BlobId, u64> =
@@ -72,8 +74,7 @@ impl BlobStore {
         let checked = tokio::task::spawn_blocking(move || files::check(&dir, &received)).await??;
         let mut deleted = 0;
         for id in checked.strays {
-            if self.storage.blob(id).await?.is_none() {
-                self.forget_file(id).await?;
+            if self.forget_file(id).await? {
                 deleted += 1;
             }
         }
