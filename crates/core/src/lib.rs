@@ -22,6 +22,7 @@
 //!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
+//! - [`download_retries`]: when a download cut short or refused tries again, and gives up.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
 //! - [`links`]: the web addresses in a message's text, shown as links.
 //! - [`sorting`]: stable sorts and ordered sets and maps that share one copy of the standard
@@ -29,6 +30,7 @@
 
 pub mod annotations;
 pub mod crypto;
+pub mod download_retries;
 pub mod e2e;
 pub mod engine;
 pub mod links;

@@ -17,13 +17,13 @@
 //!   [`attachments::pseudo_random_bytes`]), choosing one in the composer
 //!   ([`Browser::attach`]), what a browser downloaded ([`Browser::wait_download`]), and
 //!   searching a server's data for plaintext ([`attachments::plaintext_found_under`]).
-//! - [`socket_gate`]: a proxy in front of the server that shuts WebSockets out while HTTP
-//!   goes through ([`socket_gate::SocketGate`]).
+//! - [`network_gate`]: a proxy in front of the server that shuts WebSockets out while HTTP
+//!   goes through, and cuts a file's download part-way ([`network_gate::NetworkGate`]).
 
 pub mod attachments;
 mod chromedriver;
 mod conversation;
-pub mod socket_gate;
+pub mod network_gate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

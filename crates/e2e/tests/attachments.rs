@@ -2,8 +2,8 @@
 //! size; a 10 MB file arrives with its name and size and downloads byte for byte; the server
 //! holds only ciphertext. An upload cut by a server restart or a reload resumes where it
 //! stopped, and one completed before a reload is sent after it, with or without the browser's
-//! copy, which goes with its message's acknowledgement; a
-//! cancelled one never reaches the other person; a file over the cap is refused before it is
+//! copy, which goes with its message's acknowledgement; a download cut part-way goes on from
+//! where it stopped; a cancelled one never reaches the other person; a file over the cap is refused before it is
 //! sent; a file changed on the server is refused, not saved.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
@@ -16,7 +16,7 @@ use fantoccini::elements::Element;
 use merpati_e2e::attachments::{
     files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex, write_file,
 };
-use merpati_e2e::socket_gate::SocketGate;
+use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, HarnessError, Meeting, testid};
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 
@@ -361,7 +361,7 @@ async fn files_uploaded_whole_before_a_reload_are_sent_after_it_kept_copy_or_not
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     // alice opens the app through a gate that can shut her socket out while HTTP goes on.
-    let gate = SocketGate::start(meeting.server.addr()).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
     let alice = meeting.driver.browser().await?;
     alice
         .sign_up(&gate.http_url(), "alice", merpati_e2e::PASSPHRASE)
@@ -425,6 +425,53 @@ async fn files_uploaded_whole_before_a_reload_are_sent_after_it_kept_copy_or_not
         .await?;
 
     bob_saves_the_same_survey(alice, bob, &report).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_cut_part_way_goes_on_from_where_it_stopped() -> Result<(), HarnessError> {
+    /// Bytes of the first download's answer, head included, that reach bob's browser.
+    const CUT_AFTER: u64 = 1_000_000;
+    let meeting = Meeting::start().await?;
+    // bob opens the app through a gate that cuts his first download part-way.
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.driver.browser_downloading().await?;
+    bob.sign_up(&gate.http_url(), "bob", merpati_e2e::PASSPHRASE)
+        .await?;
+    alice.start_chat("bob").await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(3_000_000, 0x0c07_0ad5);
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    alice.wait_acknowledged(1).await?;
+
+    gate.cut_next_download_after(CUT_AFTER);
+    bob_saves_the_same_survey(alice, bob, &report).await?;
+    // Two requests: the first cut, the second asking only for what had not arrived.
+    let downloads = gate.downloads();
+    let ranges: Vec<Option<u64>> = downloads.iter().map(|head| range_start(head)).collect();
+    assert_eq!(ranges.len(), 2, "{downloads:#?}");
+    assert_eq!(ranges[0], None, "the first asks for the whole file");
+    let from = ranges[1].ok_or("the second download asked for the whole file again")?;
+    assert!(from > 0 && from < CUT_AFTER, "went on from byte {from}");
+    Ok(())
+}
+
+/// Where the `Range` of a request head starts (`bytes=N-`); `None` without one.
+fn range_start(head: &str) -> Option<u64> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.trim().eq_ignore_ascii_case("range") {
+            return None;
+        }
+        value
+            .trim()
+            .strip_prefix("bytes=")?
+            .strip_suffix('-')?
+            .parse()
+            .ok()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,13 +2,14 @@
 //! to at exactly the offset it stands at and resumed from there; the limits, the quota and
 //! who may do what; a message carries its sender's complete upload and keeps it; an upload
 //! no message carries, or whose message was deleted for everyone, is deleted; an upload cut
-//! by SIGKILL resumes from a consistent offset and completes byte for byte.
+//! by SIGKILL resumes from a consistent offset and completes byte for byte; a download goes
+//! on from a `Range`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use merpati_protocol::blobs::{
-    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET,
+    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET, range_from,
 };
 use merpati_protocol::{BlobId, ChatId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
 use merpati_testkit::poll::poll_until;
@@ -108,6 +109,39 @@ async fn an_upload_is_appended_at_its_offset_and_resumed_where_it_stands() {
         metrics.get("merpati_blob_bytes_received_total"),
         Some(&20.0)
     );
+}
+
+#[tokio::test]
+async fn a_download_cut_short_goes_on_from_the_range_it_asks_for() {
+    let server = TestServer::start().await;
+    let (_alice, _, alice_token) = server.signed_up("alice").await;
+    let (_bob, _, bob_token) = server.signed_up("bob").await;
+    let id = blob_id(7);
+    let bytes = ciphertext(5000);
+    BlobClient::new(server.addr, alice_token)
+        .upload(id, &bytes)
+        .await;
+    let bob = BlobClient::new(server.addr, bob_token);
+
+    let whole = bob.get(id).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let rest = bob.get_range(id, &range_from(1234)).await;
+    assert_eq!(rest.status, 206);
+    assert_eq!(rest.body, bytes[1234..]);
+    assert_eq!(rest.header("content-length"), Some("3766"));
+    assert_eq!(rest.header("content-range"), Some("bytes 1234-4999/5000"));
+    let middle = bob.get_range(id, "bytes=10-19").await;
+    assert_eq!((middle.status, &middle.body[..]), (206, &bytes[10..20]));
+    let tail = bob.get_range(id, "bytes=-16").await;
+    assert_eq!((tail.status, &tail.body[..]), (206, &bytes[4984..]));
+
+    let past = bob.get_range(id, "bytes=5000-").await;
+    assert_eq!(past.status, 416);
+    assert_eq!(past.header("content-range"), Some("bytes */5000"));
+    // Several ranges are not served: the whole blob is.
+    let several = bob.get_range(id, "bytes=0-9,20-29").await;
+    assert_eq!((several.status, &several.body), (200, &bytes));
 }
 
 #[tokio::test]

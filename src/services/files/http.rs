@@ -3,6 +3,7 @@
 //! handed back with what the caller needs to judge it (for an upload, the core's
 //! `upload_parts::after_refusal`).
 
+use merpati_core::reconnect::Backoff;
 use merpati_protocol::BlobId;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -17,6 +18,24 @@ pub(super) enum HttpError {
         status: u16,
         retry_after_secs: Option<u64>,
     },
+}
+
+/// The longest wait between two tries of a file's request, in milliseconds.
+const RETRY_CAP_MS: u64 = 10_000;
+
+/// The waits between tries of an upload or a download: capped lower than the socket's,
+/// because a person watches the bar, and a try costs the server one small request.
+pub(super) fn retry_backoff() -> Backoff {
+    Backoff::new(500, RETRY_CAP_MS)
+}
+
+/// Waits the backoff's next delay (the one backoff rule, `merpati_core::reconnect`).
+pub(super) async fn wait_out(backoff: &mut Backoff) {
+    let random = merpati_core::crypto::random_bytes::<4>()
+        .map(u32::from_le_bytes)
+        .unwrap_or(0);
+    let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
+    gloo_timers::future::TimeoutFuture::new(delay).await;
 }
 
 /// `{base}/blobs/{id}`, where `base` is the server's origin (`http(s)://host`).

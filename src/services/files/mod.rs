@@ -216,7 +216,7 @@ impl Files {
         // and the next, once it has its turn, finds the upload complete (or goes on with it,
         // if the other tab closed half-way).
         let _turn = web_locks::hold(&upload_lock_name(running.blob)).await;
-        let mut backoff = upload::retry_backoff();
+        let mut backoff = http::retry_backoff();
         loop {
             // Signed out: the store is gone, and the upload with it.
             let Some(store) = client.store() else {
@@ -247,7 +247,7 @@ impl Files {
                 // A passing failure of the database (another tab upgrading it, say).
                 Err(error) => leptos::logging::warn!("reading a kept upload failed: {error}"),
             }
-            upload::wait_out(&mut backoff).await;
+            http::wait_out(&mut backoff).await;
         }
     }
 
@@ -272,13 +272,13 @@ impl Files {
         let tell = |state, file: Option<web_sys::Blob>| {
             post(Update::Download { id, state }, file.map(JsValue::from));
         };
-        let found = client.read(|engine| engine.attachment(chat, id).zip(engine.session_token()));
-        let Some(((cipher, attachment), token)) = found else {
+        let Some((cipher, attachment)) = client.read(|engine| engine.attachment(chat, id)) else {
             return tell(DownloadState::Failed(t(Text::DownloadFailed)), None);
         };
+        let token = || client.read(merpati_core::Engine::session_token);
         let progress = |done, total| tell(DownloadState::Progress { done, total }, None);
         let origin = client.origin();
-        match download::fetch_file(&origin, &token, cipher, &attachment, progress).await {
+        match download::fetch_file(&origin, token, cipher, &attachment, progress).await {
             Ok(file) => tell(DownloadState::Ready, Some(file)),
             Err(words) => tell(DownloadState::Failed(words), None),
         }

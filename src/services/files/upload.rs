@@ -6,7 +6,6 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use merpati_core::reconnect::Backoff;
 use merpati_core::upload_parts::{
     AfterPart, AfterRefusal, PartSize, UploadRequest, after_part, after_refusal,
 };
@@ -14,15 +13,12 @@ use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
 
-use super::http::{HttpError, blob_url, number_header, request};
+use super::http::{HttpError, blob_url, number_header, request, retry_backoff, wait_out};
 
 /// Try again after the backoff's wait, with no hint from the server.
 const TRY_AGAIN: AfterRefusal = AfterRefusal::TryAgain { not_before_ms: 0 };
 use super::sealing::Ciphertext;
 use crate::services::clock;
-
-/// The longest wait between two tries of an upload, in milliseconds.
-const UPLOAD_RETRY_CAP_MS: u64 = 10_000;
 
 /// How an upload ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,19 +175,4 @@ fn judged(request: UploadRequest) -> impl Fn(HttpError) -> AfterRefusal {
             retry_after_secs,
         } => after_refusal(request, status, retry_after_secs),
     }
-}
-
-/// The waits between tries of an upload: capped lower than the socket's, because a person
-/// watches the bar, and a try costs the server one small request.
-pub(super) fn retry_backoff() -> Backoff {
-    Backoff::new(500, UPLOAD_RETRY_CAP_MS)
-}
-
-/// Waits the backoff's next delay (the one backoff rule, `merpati_core::reconnect`).
-pub(super) async fn wait_out(backoff: &mut Backoff) {
-    let random = merpati_core::crypto::random_bytes::<4>()
-        .map(u32::from_le_bytes)
-        .unwrap_or(0);
-    let delay = u32::try_from(backoff.next_delay_ms(random)).unwrap_or(u32::MAX);
-    gloo_timers::future::TimeoutFuture::new(delay).await;
 }

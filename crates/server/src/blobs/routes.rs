@@ -16,7 +16,8 @@
 //!   disk and recorded; 408 with the offset held if it stalls, keeping what arrived; 507 if
 //!   the disk is full.
 //! - `GET`: a complete blob to any signed-in session (the id is a capability: see
-//!   `docs/security.md`), streamed from its file; 404 while incomplete.
+//!   `docs/security.md`), streamed from its file; 404 while incomplete. One `Range` is
+//!   served (206, or 416 past the end), so a download cut short goes on where it stopped.
 
 use std::sync::Arc;
 
@@ -26,10 +27,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, put};
 use merpati_protocol::blobs::{
-    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET,
+    MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, RangeAsked, UPLOAD_LENGTH, UPLOAD_OFFSET, content_range,
+    range_asked,
 };
 use merpati_protocol::{BlobId, UserId};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::BlobStore;
@@ -69,6 +71,8 @@ enum Refusal {
     DiskFull,
     /// 503: the server is stopping.
     ShuttingDown,
+    /// 416: a download's `Range` starts past the blob's `length`.
+    RangeNotSatisfiable { length: u64 },
     /// 500: a fault of the server (logged, not told).
     Internal(Error),
 }
@@ -123,6 +127,12 @@ impl IntoResponse for Refusal {
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
                 "the server is restarting",
+            )
+                .into_response(),
+            Refusal::RangeNotSatisfiable { length } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{length}"))],
+                "the range starts past the end of the file",
             )
                 .into_response(),
             Refusal::Internal(error) => {
@@ -329,7 +339,8 @@ const _: () = assert!(
 /// Why a part running past its upload's declared length is refused.
 const PAST_THE_END: &str = "the part runs past the upload's length";
 
-/// `GET /blobs/{id}`: a complete blob, streamed from its file.
+/// `GET /blobs/{id}`: a complete blob, or the one range of it asked for, streamed from its
+/// file.
 async fn download(
     State(store): State<Arc<BlobStore>>,
     Path(id): Path<String>,
@@ -341,7 +352,24 @@ async fn download(
         Some(row) if row.complete() => row,
         _ => return Err(Refusal::NotFound),
     };
-    let file = match tokio::fs::File::open(store.path(id)).await {
+    let asked = range_asked(
+        headers
+            .get(header::RANGE)
+            .and_then(|value| value.to_str().ok()),
+        row.length,
+    );
+    let (range, first, count) = match asked {
+        RangeAsked::Whole => (None, 0, row.length),
+        RangeAsked::Part { first, last } => (
+            Some(content_range(first, last, row.length)),
+            first,
+            last - first + 1,
+        ),
+        RangeAsked::Unsatisfiable => {
+            return Err(Refusal::RangeNotSatisfiable { length: row.length });
+        }
+    };
+    let mut file = match tokio::fs::File::open(store.path(id)).await {
         Ok(file) => file,
         // Deleted since the row was read (a cleanup pass).
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -359,20 +387,35 @@ async fn download(
             ),
         ))));
     }
-    let stream = ReaderStream::new(file.take(row.length));
-    Ok((
-        StatusCode::OK,
+    file.seek(std::io::SeekFrom::Start(first))
+        .await
+        .map_err(Error::from)?;
+    let stream = ReaderStream::new(file.take(count));
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (
+        status,
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             ),
-            (header::CONTENT_LENGTH, number(row.length)),
+            (header::CONTENT_LENGTH, number(count)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response();
+    if let Some(range) = range {
+        let range = HeaderValue::try_from(range)
+            .map_err(|error| Refusal::Internal(Error::Io(std::io::Error::other(error))))?;
+        response.headers_mut().insert(header::CONTENT_RANGE, range);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

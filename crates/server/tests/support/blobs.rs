@@ -163,6 +163,12 @@ impl BlobClient {
         self.send("GET", &id.to_hex(), &[], None).await
     }
 
+    /// `GET` with `Range: range`, as given.
+    pub(crate) async fn get_range(&self, id: BlobId, range: &str) -> HttpResponse {
+        self.send("GET", &id.to_hex(), &[("Range", range)], None)
+            .await
+    }
+
     /// Uploads `bytes` from where the upload stands (creating it if needed), in parts of at
     /// most `part` bytes; fails the test at any refusal.
     pub(crate) async fn upload_in_parts(&self, id: BlobId, bytes: &[u8], part: usize) {

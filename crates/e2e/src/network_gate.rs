@@ -1,0 +1,251 @@
+//! A loopback proxy in front of the server that breaks what a network breaks, where a test
+//! says: it can shut WebSockets out while HTTP goes through (a proxy that breaks upgrades, a
+//! network that drops long-lived connections), and cut a file's download part-way. DevTools'
+//! request blocking cannot do either: it does not reach the app's engine worker.
+//!
+//! The page is opened at the gate's URL, so the gate is its origin and the server sees the
+//! same `Host` and `Origin` as without it. Each connection is told apart by its first
+//! request: a WebSocket handshake (`Upgrade: websocket`) is refused with 503 while the gate is
+//! shut, and cut when the gate shuts. Browsers open every WebSocket on a connection of its
+//! own. Any other request is passed on with `Connection: close`, so that each HTTP connection
+//! carries that one request and its answer, and the gate knows which download a connection
+//! is; past the head, bytes pass as they are, both ways.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// The most a first request's head may take before the gate gives up reading it.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The answer to a WebSocket handshake while the gate is shut.
+const REFUSAL: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// What the gate's connections share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Whether WebSockets are refused now.
+    shut: AtomicBool,
+    /// The WebSockets passing now, to cut when the gate shuts.
+    sockets: Mutex<Vec<AbortHandle>>,
+    /// How many bytes of the next file download's answer to let through before cutting it;
+    /// 0 for none to cut.
+    cut_download_after: AtomicU64,
+    /// The heads of the file downloads (`GET /blobs/…`) asked for through the gate, in order.
+    downloads: Mutex<Vec<String>>,
+}
+
+/// The gate; it stops accepting when dropped (connections passing then end with the test).
+#[derive(Debug)]
+pub struct NetworkGate {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accepting: JoinHandle<()>,
+}
+
+impl NetworkGate {
+    /// A gate on a free loopback port in front of the server at `upstream`, open.
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<NetworkGate> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let accepting = tokio::spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    tokio::spawn(pass(client, upstream, Arc::clone(&shared)));
+                }
+            }
+        });
+        Ok(NetworkGate {
+            addr,
+            shared,
+            accepting,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>/`, where a browser opens the app through the gate.
+    pub fn http_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Refuses new WebSockets and cuts those passing now; HTTP goes on.
+    pub fn shut(&self) {
+        self.shared.shut.store(true, Ordering::SeqCst);
+        let sockets = std::mem::take(&mut *self.sockets());
+        for socket in sockets {
+            socket.abort();
+        }
+    }
+
+    /// Lets WebSockets through again.
+    pub fn open(&self) {
+        self.shared.shut.store(false, Ordering::SeqCst);
+    }
+
+    /// Cuts the next file download once `bytes` of its answer (head included) have passed:
+    /// the browser sees its connection drop part-way through the body.
+    pub fn cut_next_download_after(&self, bytes: u64) {
+        self.shared
+            .cut_download_after
+            .store(bytes, Ordering::SeqCst);
+    }
+
+    /// The request heads of the file downloads asked for through the gate so far, in order.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared
+            .downloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
+        self.shared
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for NetworkGate {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// Passes one connection on, or refuses it if it is a WebSocket while the gate is shut.
+async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
+    let Some(head) = read_head(&mut client).await else {
+        return;
+    };
+    if is_websocket(&head) {
+        // Registered, or refused, under the lock `shut` takes: a socket is never let through
+        // after the gate shut without being cut.
+        let mut sockets = shared
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shared.shut.load(Ordering::SeqCst) {
+            drop(sockets);
+            let _ = client.write_all(REFUSAL).await;
+            return;
+        }
+        let piping = tokio::spawn(pipe(client, upstream, head, None));
+        sockets.push(piping.abort_handle());
+        return;
+    }
+    let head = closing_after_one_request(&head);
+    let mut cut_after = None;
+    if let Some(request) = download_head(&head) {
+        shared
+            .downloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        cut_after =
+            Some(shared.cut_download_after.swap(0, Ordering::SeqCst)).filter(|bytes| *bytes > 0);
+    }
+    pipe(client, upstream, head, cut_after).await;
+}
+
+/// Connects to `upstream`, sends what was read of the client's first request, then copies
+/// both ways until either side closes, or until `cut_after` bytes of the answer have passed.
+async fn pipe(mut client: TcpStream, upstream: SocketAddr, head: Vec<u8>, cut_after: Option<u64>) {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    let Some(limit) = cut_after else {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        return;
+    };
+    // A GET has no body to pass on: only the answer is copied, up to the cut. Both
+    // connections are dropped there, which the browser reads as the network failing.
+    let mut answer = (&mut server).take(limit);
+    let _ = tokio::io::copy(&mut answer, &mut client).await;
+}
+
+/// A request's head with its `Connection` header replaced by `Connection: close`, and any
+/// bytes read past the head kept as they came.
+fn closing_after_one_request(read: &[u8]) -> Vec<u8> {
+    let Some(end) = read.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return read.to_vec();
+    };
+    let head = String::from_utf8_lossy(&read[..end]);
+    let mut rewritten = String::with_capacity(end + 20);
+    for line in head.split("\r\n") {
+        let is_connection = line
+            .split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("connection"));
+        if !is_connection {
+            rewritten.push_str(line);
+            rewritten.push_str("\r\n");
+        }
+    }
+    rewritten.push_str("Connection: close\r\n\r\n");
+    let mut bytes = rewritten.into_bytes();
+    bytes.extend_from_slice(&read[end + 4..]);
+    bytes
+}
+
+/// The head of a request for a file's blob (`GET /blobs/…`), as text; `None` for any other.
+fn download_head(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let request_line = text.lines().next()?;
+    request_line
+        .starts_with("GET /blobs/")
+        .then(|| text.split("\r\n\r\n").next().unwrap_or_default().to_owned())
+}
+
+/// Reads until the end of the first request's head (or the connection closes, or the head
+/// passes [`MAX_HEAD_BYTES`]); `None` if nothing came.
+async fn read_head(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < MAX_HEAD_BYTES {
+        let read = client.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    (!head.is_empty()).then_some(head)
+}
+
+/// Whether a request head asks for a WebSocket.
+fn is_websocket(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("upgrade")
+                && value.trim().eq_ignore_ascii_case("websocket")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_passed_on_asking_to_close_after_it() {
+        let read = b"GET /blobs/ab HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\nbody";
+        let rewritten = closing_after_one_request(read);
+        assert_eq!(
+            String::from_utf8_lossy(&rewritten),
+            "GET /blobs/ab HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nbody"
+        );
+        assert_eq!(
+            download_head(&rewritten).as_deref(),
+            Some("GET /blobs/ab HTTP/1.1\r\nHost: x\r\nConnection: close")
+        );
+        assert_eq!(download_head(b"PUT /blobs/ab HTTP/1.1\r\n\r\n"), None);
+    }
+}
