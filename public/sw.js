@@ -121,14 +121,14 @@ self.addEventListener("fetch", (event) => {
 });
 
 // A notification of a new message (crates/page/src/notify.rs) clicked: the app's tab comes
-// forward and opens that chat; with no tab open, the app opens.
+// forward and opens that chat; with no tab open, the app opens at that chat (`#chat=<id>`).
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const chat = event.notification.data && event.notification.data.chat;
   event.waitUntil(
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
       const tab = windows[0];
-      if (!tab) return self.clients.openWindow("/");
+      if (!tab) return self.clients.openWindow(typeof chat === "number" ? `/#chat=${chat}` : "/");
       if (typeof chat === "number") tab.postMessage({ openChat: chat });
       return tab.focus();
     }),

@@ -5,7 +5,7 @@
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{DeviceRow, Privacy};
+use merpati_bridge::{DeviceRow, Privacy, ReceivedText};
 use merpati_page::notify::{self, Arrival, NotifyPrefs};
 use merpati_page::theme::{self, Theme};
 use merpati_page::views::devices::DevicesList;
@@ -373,6 +373,44 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
     assert_eq!(
         shown.iter().map(|arrival| arrival.chat).collect::<Vec<_>>(),
         [ChatId(3)]
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_notification_says_what_was_received_and_in_a_group_who_sent_it() {
+    let on = NotifyPrefs {
+        enabled: true,
+        hide_text: false,
+    };
+    let mut direct = chat_row(1, "ayu", "Makan siang?", 1);
+    // The person's own reply, still sending, is the chat's last text: not what arrived.
+    direct.last_text = Some("Ayo!".to_owned());
+    let mut group = chat_row(2, "Keluarga", "sudah", 1);
+    group.last_received = Some(ReceivedText {
+        sender: Some("ilham".to_owned()),
+        text: "otw".to_owned(),
+    });
+    let bodies = |prefs| {
+        notify::arrivals(&[], &[direct.clone(), group.clone()], None, true, prefs)
+            .into_iter()
+            .map(|arrival| (arrival.title, arrival.body))
+            .collect::<Vec<_>>()
+    };
+    let pair = |title: &str, body: &str| (title.to_owned(), body.to_owned());
+    assert_eq!(
+        bodies(on),
+        [pair("ayu", "Makan siang?"), pair("Keluarga", "ilham: otw")]
+    );
+    let hidden = NotifyPrefs {
+        enabled: true,
+        hide_text: true,
+    };
+    assert_eq!(
+        bodies(hidden),
+        [
+            pair("ayu", "New message"),
+            pair("Keluarga", "ilham: New message")
+        ]
     );
 }
 

@@ -5,9 +5,10 @@
 //! chat muted in this browser (kept across a reload). Once there is a chat, the chat list
 //! offers to turn them on; "Not now" is kept by the browser.
 //!
-//! Read back through the service worker that shows them (`getNotifications`). What a click
-//! does (the tab comes forward and opens the chat, `public/sw.js`) is not driven here:
-//! headless Chromium has no notification to click.
+//! Read back through the service worker that shows them (`getNotifications`). A click itself
+//! is not driven here (headless Chromium has no notification to click), but both things it
+//! leads to are (`public/sw.js`): the service worker's `{ openChat }` to the tab it focuses,
+//! and the app opened at `#chat=<id>` when no tab was open; each opens that chat.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -151,6 +152,61 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
         browser.close().await?;
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn a_clicked_notifications_chat_opens_in_the_tab_it_comes_to_or_the_app_it_opens()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    ayu.start_chat("bima").await?;
+    ayu.send("Makan siang?").await?;
+    let item = bima
+        .find_css("[data-testid=\"chat-list-item\"][data-title=\"ayu\"]")
+        .await?;
+    let chat: u64 = item
+        .attr("data-chat-id")
+        .await?
+        .and_then(|id| id.parse().ok())
+        .ok_or("the chat has no data-chat-id")?;
+
+    // The tab the service worker brings forward hears which chat to open.
+    bima.client()
+        .execute(
+            "navigator.serviceWorker.dispatchEvent(
+                 new MessageEvent('message', { data: { openChat: arguments[0] } }));",
+            vec![serde_json::json!(chat)],
+        )
+        .await?;
+    chat_on_screen(&bima, "ayu").await?;
+
+    // With no tab, the app opens at the chat's address, which then leaves the address.
+    bima.open(&format!("{}#chat={chat}", meeting.url)).await?;
+    bima.reload().await?;
+    chat_on_screen(&bima, "ayu").await?;
+    let address: String = serde_json::from_value(
+        bima.client()
+            .execute("return location.href;", vec![])
+            .await?,
+    )
+    .map_err(|_| "no address")?;
+    assert!(!address.contains('#'), "the chat stays in {address}");
+
+    for browser in [ayu, bima] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Waits until the chat on screen is the one titled `title`.
+async fn chat_on_screen(browser: &Browser, title: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("{title}'s chat on screen"), || async {
+            let shown = browser.find("chat-title").await?.text().await?;
+            Ok((shown == title).then_some(()))
+        })
+        .await
 }
 
 /// Whether the offer to turn notifications on is on screen.

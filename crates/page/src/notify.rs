@@ -14,7 +14,7 @@
 
 use merpati_bridge::{ChatRow, ConnectionPhase};
 use merpati_protocol::ChatId;
-use merpati_words::{Text, t};
+use merpati_words::{Text, t, tf};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -50,7 +50,8 @@ pub struct Arrival {
     pub chat: ChatId,
     /// The chat's title: the sender of a 1:1 chat, or the group's name.
     pub title: String,
-    /// The message's text, or [`HIDDEN_TEXT`].
+    /// The newest message from someone else (never the person's own), or [`HIDDEN_TEXT`];
+    /// in a group, after its sender's name.
     pub body: String,
 }
 
@@ -74,13 +75,21 @@ pub fn arrivals(
             chat.unread > then.map_or(0, |(_, unread)| *unread)
         })
         .filter(|chat| !chat.muted && (!visible || open != Some(chat.id)))
-        .map(|chat| Arrival {
-            chat: chat.id,
-            title: chat.title.clone(),
-            body: match (&chat.last_text, prefs.hide_text) {
-                (Some(text), false) => text.clone(),
+        .map(|chat| {
+            let received = chat.last_received.as_ref();
+            let text = match received {
+                Some(received) if !prefs.hide_text => received.text.clone(),
                 _ => t(HIDDEN_TEXT),
-            },
+            };
+            let body = match received.and_then(|received| received.sender.as_deref()) {
+                Some(sender) => tf(Text::SenderSaid, &[("sender", sender), ("text", &text)]),
+                None => text,
+            };
+            Arrival {
+                chat: chat.id,
+                title: chat.title.clone(),
+                body,
+            }
         })
         .collect()
 }
@@ -169,9 +178,10 @@ thread_local! {
     static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Calls `open` with the chat of a notification the person clicked (the service worker
-/// posts `{ openChat }` to the tab it focuses). Listens once per page, for the page's life:
-/// later calls (the main screen mounted again after a sign-in) change nothing.
+/// Calls `open` with the chat of a notification the person clicked: the service worker
+/// posts `{ openChat }` to the tab it focuses, or opens the app at `/#chat=<id>` when no tab
+/// is open. Listens once per page, for the page's life, and reads the address then: later
+/// calls (the main screen mounted again after a sign-in) change nothing.
 pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
     if LISTENING.with(|listening| listening.replace(true)) {
         return;
@@ -179,6 +189,9 @@ pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
     let Some(window) = web_sys::window() else {
         return;
     };
+    if let Some(chat) = chat_in_address(&window) {
+        open(chat);
+    }
     let listener =
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let chat = js_sys::Reflect::get(&event.data(), &JsValue::from_str("openChat"))
@@ -193,6 +206,23 @@ pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
         .service_worker()
         .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
     listener.forget();
+}
+
+/// The chat named by the address's `#chat=<id>`, which is then taken off the address (a
+/// reload shows what the person chose since, not that chat again).
+fn chat_in_address(window: &web_sys::Window) -> Option<ChatId> {
+    let location = window.location();
+    let hash = location.hash().ok()?;
+    let chat = hash.strip_prefix("#chat=")?.parse().ok().map(ChatId);
+    let plain = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&plain));
+    }
+    chat
 }
 
 /// Shows a notification for each chat whose unread count goes up while the person looks

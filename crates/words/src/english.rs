@@ -340,6 +340,7 @@ texts! {
     NotificationsUnsupported = "This browser cannot show notifications",
     NotificationsNotAllowed = "Notifications stay off: the browser was not told yes",
     NewMessage = "New message",
+    SenderSaid = "{sender}: {text}",
     NotificationsOffer = "Get a notification when a message arrives while you look elsewhere.",
     TurnOn = "Turn on",
     NotNow = "Not now",

@@ -147,6 +147,7 @@ pub fn updates() -> Vec<Update> {
             id: ChatId(7),
             title: "Keluarga".into(),
             last_text: Some("sampai".into()),
+            last_received: None,
             unread: 2,
             typing: vec!["ilham".into()],
             draft: Some("nanti".into()),

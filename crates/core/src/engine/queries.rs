@@ -31,6 +31,9 @@ pub struct ChatSummary {
     /// The newest message's text as shown (pending ones included; edits applied; actions on
     /// other messages left out).
     pub last_text: Option<String>,
+    /// The newest message from someone else as shown, and who sent it: what a notification
+    /// of the chat says (never the person's own message, pending or sent).
+    pub last_received: Option<(UserId, String)>,
     /// When anything last happened in the chat.
     pub last_activity_ms: u64,
     /// Messages from others not yet read: only what shows as a message (not reactions,
@@ -119,6 +122,7 @@ impl Engine {
                     kind: chat.info.kind,
                     title: chat_title(&chat.info, me),
                     last_text,
+                    last_received: self.newest_received(chat),
                     last_activity_ms: last_activity_ms.max(chat.info.created_ms),
                     unread: chat.timeline.unread_after(chat.info.read, |message| {
                         message.sender != me && self.counts_as_unread(chat, message)
@@ -183,6 +187,18 @@ impl Engine {
                     .rev()
                     .find_map(|message| self.confirmed_item(chat, &pending, message))
             })
+    }
+
+    /// The newest message from someone else that shows as a message, as shown, with its
+    /// sender.
+    fn newest_received(&self, chat: &ChatState) -> Option<(UserId, String)> {
+        let (me, pending) = (self.my_id(), self.pending_actions(chat.info.id));
+        chat.timeline
+            .messages()
+            .rev()
+            .filter(|message| message.sender != me && self.counts_as_unread(chat, message))
+            .find_map(|message| self.confirmed_item(chat, &pending, message))
+            .map(|item| (item.sender, item.text))
     }
 
     /// How many messages wait in the outbox.

@@ -37,6 +37,19 @@ fn unread_counts_others_messages_until_marked_read() {
 }
 
 #[test]
+fn what_a_chat_last_received_is_never_the_persons_own_message() {
+    let (mut engine, mut net) = published_alice();
+    assert_eq!(engine.chat_list()[0].last_received, None);
+    let satu = net.bob_says(&mut engine, 1, "satu");
+    engine.handle_frame(ServerFrame::Message(satu));
+    // Her own reply, waiting in the outbox, is the chat's last text, not what it received.
+    engine.send_text(CHAT, "dua", 9_000).expect("queued");
+    let summary = &engine.chat_list()[0];
+    assert_eq!(summary.last_text.as_deref(), Some("dua"));
+    assert_eq!(summary.last_received, Some((BOB, "satu".to_owned())));
+}
+
+#[test]
 fn the_chat_list_is_ordered_by_latest_activity() {
     let mut engine = online_alice();
     let mut group = chat_info(0);
