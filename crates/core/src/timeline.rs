@@ -3,8 +3,11 @@
 //! A [`Timeline`] keeps confirmed messages by sequence (so a message delivered twice — live
 //! and again in a catch-up page — is shown once, in sequence order) and tracks the
 //! positions that say what the device holds without gaps: `floor..=synced`. Messages that
-//! arrive beyond a gap wait in `ahead` until the gap is filled. What the views show of each
-//! message is in `items` ([`TimelineItem`]).
+//! arrive beyond a gap wait in `ahead` until the gap is filled. Every operation, restoring
+//! from the store included, leaves each loaded message beyond `synced` in `ahead`: a message
+//! already held is skipped as a duplicate, so one beyond `synced` but not in `ahead` would
+//! never carry `synced` past it. What the views show of each message is in `items`
+//! ([`TimelineItem`]).
 
 mod items;
 
@@ -122,11 +125,18 @@ impl Timeline {
         added
     }
 
-    /// Restores messages read from the local store; they lie within `floor..=synced`.
+    /// Restores messages read from the local store. Those beyond [`Timeline::synced`] arrived
+    /// past a gap before the store was read: they wait in `ahead` again, so that the catch-up
+    /// filling the gap carries `synced` over them instead of taking them for duplicates and
+    /// stopping short of them.
     pub fn restore(&mut self, stored: Vec<MessageRecord>) {
         for message in stored {
+            if self.floor > Seq(0) && message.seq > self.synced {
+                self.ahead.insert(message.seq);
+            }
             self.messages.insert(message.seq, message);
         }
+        self.absorb_ahead();
     }
 
     fn absorb_ahead(&mut self) {
@@ -215,6 +225,20 @@ mod tests {
         let page = (1..=10).map(|seq| sample_message(1, seq, "m")).collect();
         assert_eq!(timeline.insert_older(page), 10);
         assert_eq!((timeline.floor(), timeline.synced()), (Seq(1), Seq(20)));
+    }
+
+    #[test]
+    fn restored_messages_beyond_a_gap_wait_for_it_again() {
+        let mut timeline = Timeline::with_positions(Seq(1), Seq(1));
+        timeline.restore(vec![sample_message(1, 1, "m"), sample_message(1, 3, "m")]);
+        assert!(timeline.has_gap());
+        assert_eq!(timeline.insert(sample_message(1, 2, "m")), Inserted::New);
+        assert_eq!(
+            timeline.insert(sample_message(1, 3, "m")),
+            Inserted::Duplicate
+        );
+        assert_eq!(timeline.insert(sample_message(1, 4, "m")), Inserted::New);
+        assert_eq!((timeline.floor(), timeline.synced()), (Seq(1), Seq(4)));
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! fetched, a reconnect resumes from the last contiguous position (unless the server's
 //! storage changed), and a message whose key comes later opens by itself.
 
-use merpati_core::{Engine, MessageLock};
+use merpati_core::{Engine, MemoryStore, MessageLock, Store, StoredState};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame};
 
 use crate::support::alice::{
-    BOB, CHAT, message, online_alice, published_alice, reconnect, take_frames,
+    BOB, CHAT, caught_up_alice, message, online_alice, published_alice, reconnect, take_frames,
 };
 
 fn shown(engine: &Engine) -> Vec<(MessageLock, String)> {
@@ -137,6 +137,51 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
         }],
         "caught up: no further fetch, the whole range held"
     );
+}
+
+#[tokio::test]
+async fn a_reload_before_a_gap_fills_catches_up_past_the_messages_that_waited_behind_it() {
+    // Messages 1 and 3 arrive and are stored; the tab reloads before 2 does.
+    let mut engine = caught_up_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
+    let store = MemoryStore::new();
+    store
+        .apply(engine.take_step().writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    reconnect(&mut reloaded, Epoch(7));
+    assert!(take_frames(&mut reloaded).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(7)),
+        positions: vec![(CHAT, Seq(1))],
+    }));
+
+    // The catch-up fills the gap and goes past the message that waited behind it.
+    reloaded.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (2..=4).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    assert_eq!(
+        take_frames(&mut reloaded),
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(4)
+        }],
+        "caught up: nothing asked again"
+    );
+    let seqs: Vec<Option<Seq>> = reloaded
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(seqs, (1..=4).map(|seq| Some(Seq(seq))).collect::<Vec<_>>());
 }
 
 #[test]
