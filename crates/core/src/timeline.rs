@@ -3,11 +3,12 @@
 //! A [`Timeline`] keeps confirmed messages by sequence (so a message delivered twice — live
 //! and again in a catch-up page — is shown once, in sequence order) and tracks the
 //! positions that say what the device holds without gaps: `floor..=synced`. Messages that
-//! arrive beyond a gap wait in `ahead` until the gap is filled. Every operation, restoring
-//! from the store included, leaves each loaded message beyond `synced` in `ahead`: a message
-//! already held is skipped as a duplicate, so one beyond `synced` but not in `ahead` would
-//! never carry `synced` past it. What the views show of each message is in `items`
-//! ([`TimelineItem`]).
+//! arrive beyond a gap wait in `ahead` until the gap is filled. A message already held is
+//! skipped as a duplicate, so every operation, restoring from the store included, keeps the
+//! positions right about what is loaded: each loaded message beyond `synced` is in `ahead`
+//! (or `synced` would never pass it), and none is loaded just below `floor` (or the history
+//! asked for below `floor` would be what is held already, again and again). What the views
+//! show of each message is in `items` ([`TimelineItem`]).
 
 mod items;
 
@@ -94,10 +95,9 @@ impl Timeline {
             self.synced = seq;
         } else if seq > self.synced {
             self.ahead.insert(seq);
-        } else if seq < self.floor && seq.next() == self.floor {
-            self.floor = seq;
         }
         self.absorb_ahead();
+        self.absorb_below();
         if self.ahead.is_empty() {
             Inserted::New
         } else {
@@ -113,15 +113,15 @@ impl Timeline {
             if seq == Seq(0) || self.messages.contains_key(&seq) {
                 continue;
             }
-            if self.floor == Seq(0) || seq.next() == self.floor {
+            if self.floor == Seq(0) {
+                // Nothing of the chat known yet: the range starts at the page's newest.
                 self.floor = seq;
-                if self.synced == Seq(0) {
-                    self.synced = seq;
-                }
+                self.synced = seq;
             }
             self.messages.insert(seq, message);
             added += 1;
         }
+        self.absorb_below();
         added
     }
 
@@ -137,6 +137,7 @@ impl Timeline {
             self.messages.insert(message.seq, message);
         }
         self.absorb_ahead();
+        self.absorb_below();
     }
 
     fn absorb_ahead(&mut self) {
@@ -144,6 +145,15 @@ impl Timeline {
             self.synced = self.synced.next();
         }
         self.ahead.retain(|seq| *seq > self.synced);
+    }
+
+    /// Lowers `floor` over every loaded message that now touches it, however they came: a
+    /// page below the floor comes oldest first (only its newest message is next to the floor
+    /// as it goes in), and a message loaded already is skipped, never inserted again.
+    fn absorb_below(&mut self) {
+        while self.floor > Seq(1) && self.messages.contains_key(&Seq(self.floor.0 - 1)) {
+            self.floor = Seq(self.floor.0 - 1);
+        }
     }
 
     /// Whether messages beyond [`Timeline::synced`] are held while some before them are not.
@@ -239,6 +249,31 @@ mod tests {
         );
         assert_eq!(timeline.insert(sample_message(1, 4, "m")), Inserted::New);
         assert_eq!((timeline.floor(), timeline.synced()), (Seq(1), Seq(4)));
+    }
+
+    #[test]
+    fn messages_held_below_the_floor_lower_it_in_any_order() {
+        // A live message first, then the newest page ending with it, oldest first.
+        let mut timeline = Timeline::default();
+        timeline.insert(sample_message(1, 201, "m"));
+        for seq in 102..=201 {
+            timeline.insert(sample_message(1, seq, "m"));
+        }
+        assert_eq!((timeline.floor(), timeline.synced()), (Seq(102), Seq(201)));
+        // History that is partly held already still carries the floor down, through what
+        // is held below it.
+        let mut timeline = Timeline::with_positions(Seq(200), Seq(200));
+        for seq in 120..=150 {
+            timeline.insert(sample_message(1, seq, "m"));
+        }
+        assert_eq!(timeline.floor(), Seq(200));
+        let page = (150..=199).map(|seq| sample_message(1, seq, "m")).collect();
+        assert_eq!(timeline.insert_older(page), 49);
+        assert_eq!(timeline.floor(), Seq(120));
+        // So does restoring what the store holds below a floor stored too high.
+        let mut timeline = Timeline::with_positions(Seq(200), Seq(201));
+        timeline.restore((150..=201).map(|seq| sample_message(1, seq, "m")).collect());
+        assert_eq!(timeline.floor(), Seq(150));
     }
 
     #[test]

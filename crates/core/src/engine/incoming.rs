@@ -237,7 +237,8 @@ impl Engine {
             let Some(chat) = self.chats.get_mut(&chat_id) else {
                 return;
             };
-            if chat.timeline.insert_older(messages.clone()) > 0 {
+            // Messages held already may still lower the floor (they were loaded below it).
+            if chat.timeline.insert_older(messages.clone()) > 0 || chat.timeline.floor() < floor {
                 self.writes.push(StoreWrite::PutChat(chat.record()));
                 self.views_changed = true;
                 let ids: Vec<ClientMsgId> = messages.iter().map(|m| m.client_msg_id).collect();

@@ -12,7 +12,7 @@ use merpati_protocol::{
 use merpati_words::{Text, refusals, t, tf};
 
 use super::Engine;
-use crate::store::MessageRecord;
+use crate::store::{MessageRecord, StoreWrite};
 
 /// How many messages a history request asks for.
 pub const HISTORY_PAGE: u32 = 50;
@@ -126,7 +126,12 @@ impl Engine {
             return;
         };
         if !page.is_empty() {
+            let floor = chat.timeline.floor();
             chat.timeline.restore(page.clone());
+            if chat.timeline.floor() < floor {
+                // The store held more next to the floor than its record said.
+                self.writes.push(StoreWrite::PutChat(chat.record()));
+            }
             self.views_changed = true;
             let ids = page.iter().map(|message| message.client_msg_id).collect();
             self.open_messages(&page);

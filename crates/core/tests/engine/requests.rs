@@ -194,6 +194,50 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
 }
 
 #[test]
+fn older_history_stays_reachable_when_a_live_message_came_before_the_newest_page() {
+    // A new device: the chat holds 200 messages, 201 arrives live before the sync's newest
+    // page (102..=201) does.
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(200),
+    });
+    engine.handle_frame(ServerFrame::Message(message(201, BOB, "m")));
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (102..=201).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let _ = engine.take_step();
+
+    // Scrolling up: the store holds nothing older than what is loaded, so each scroll asks
+    // the server, which answers with the 50 messages before the position asked about.
+    let mut asked = Vec::new();
+    while engine.older_wanted_before(CHAT).is_some() && asked.len() < 6 {
+        engine.insert_stored_older(CHAT, vec![]);
+        let before = match take_frames(&mut engine).as_slice() {
+            [ClientFrame::History { before, .. }] => *before,
+            other => panic!("expected history asked for, got {other:?}"),
+        };
+        asked.push(before);
+        engine.handle_frame(ServerFrame::Page {
+            chat_id: CHAT,
+            messages: (before.0.saturating_sub(50).max(1)..before.0)
+                .map(|seq| message(seq, BOB, "m"))
+                .collect(),
+            more: false,
+        });
+    }
+    assert_eq!(asked, vec![Seq(102), Seq(52), Seq(2)]);
+    assert_eq!(engine.timeline(CHAT).len(), 201, "the whole chat, from 1");
+}
+
+#[test]
 fn the_devices_are_listed_and_ending_one_lists_them_again() {
     use merpati_protocol::sessions::{SessionInfo, SessionRef};
 
