@@ -114,9 +114,11 @@ impl Timeline {
                 continue;
             }
             if self.floor == Seq(0) {
-                // Nothing of the chat known yet: the range starts at the page's newest.
+                // Nothing of the chat held yet: the range starts at the page's newest.
                 self.floor = seq;
-                self.synced = seq;
+                if self.synced == Seq(0) {
+                    self.synced = seq;
+                }
             }
             self.messages.insert(seq, message);
             added += 1;
