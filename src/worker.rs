@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use merpati_bridge::{self as bridge, Command, RowsChange, Update, View};
+use merpati_bridge::{self as bridge, Command, RowsChange, SignOutReason, Update, View};
 use merpati_core::{DeviceSettings, Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use merpati_words::{Catalogue, Language, SkinTone, refusals};
@@ -21,6 +21,7 @@ use crate::engine_view::{search_rows, view_of};
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
 use crate::services::files::Files;
+use crate::services::idb_store::StoreError;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
@@ -360,11 +361,18 @@ impl EngineWorker {
         *self.inner.client.borrow_mut() = Some(client.clone());
         let worker = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let resumed = client.resume().await.unwrap_or_else(|error| {
-                leptos::logging::warn!("could not open the stored session: {error}");
-                false
-            });
-            worker.post(Update::Resumed(resumed));
+            match client.resume().await {
+                Ok(resumed) => worker.post(Update::Resumed(resumed)),
+                // This page's app is older than the database: nothing here may use it.
+                Err(StoreError::NewerApp) => {
+                    worker.post(Update::Resumed(false));
+                    worker.post(Update::SignedOut(SignOutReason::UpdatedElsewhere));
+                }
+                Err(error) => {
+                    leptos::logging::warn!("could not open the stored session: {error}");
+                    worker.post(Update::Resumed(false));
+                }
+            }
         });
     }
 

@@ -87,6 +87,10 @@ pub enum StoreError {
     /// WebCrypto failed.
     #[error("WebCrypto: {0}")]
     WebCrypto(String),
+    /// The database is of a newer schema than this app's: a newer Merpati, in another tab,
+    /// upgraded it. This app must not use it, and the page must be reloaded.
+    #[error("a newer Merpati upgraded this browser's database")]
+    NewerApp,
 }
 
 impl From<indexed_db_futures::error::Error> for StoreError {
@@ -97,7 +101,16 @@ impl From<indexed_db_futures::error::Error> for StoreError {
 
 impl From<indexed_db_futures::error::OpenDbError> for StoreError {
     fn from(error: indexed_db_futures::error::OpenDbError) -> Self {
-        StoreError::Idb(error.to_string())
+        use indexed_db_futures::error::{DomException, Error, OpenDbError};
+        match error {
+            // Opening with a lower version than the database's own.
+            OpenDbError::Base(Error::DomException(DomException::Other(exception)))
+                if exception.name() == "VersionError" =>
+            {
+                StoreError::NewerApp
+            }
+            error => StoreError::Idb(error.to_string()),
+        }
     }
 }
 

@@ -58,6 +58,9 @@ pub enum SignOutReason {
     SessionExpired,
     /// The server refused to resume the session for another reason.
     Rejected(ErrorCode),
+    /// A newer Merpati, in another tab, upgraded this browser's database: this page's app is
+    /// out of date and stops (nothing is deleted); reloading it brings the newer one.
+    UpdatedElsewhere,
 }
 
 /// From the page to the worker: what the person did.

@@ -4,6 +4,10 @@
 //! A reload that has nothing to catch up on is the hard case: the server's `SyncDone` is then
 //! the last frame, and it only moves the engine online, with nothing to store or send.
 //!
+//! A page whose database a newer app upgraded (in another tab) stops, saying to reload, and
+//! the same app loaded again will not use that database: an app going on without its store
+//! would send what it cannot keep.
+//!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
 use std::time::{Duration, Instant};
@@ -71,6 +75,58 @@ async fn a_signed_in_page_with_a_chat_is_online_within_five_seconds_of_every_rel
     for browser in [ani, budi] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// Opens this origin's database `merpati` at the next version, as a newer app in another tab
+/// does; answers once the upgrade went through (every other connection let go).
+async fn upgrade_database_as_a_newer_app(browser: &Browser) -> Result<(), HarnessError> {
+    let answer = browser
+        .client()
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             indexedDB.databases().then((all) => {
+                 const current = all.find((db) => db.name === 'merpati');
+                 if (!current) return done('no database');
+                 const request = indexedDB.open('merpati', current.version + 1);
+                 request.onsuccess = () => { request.result.close(); done('upgraded'); };
+                 request.onerror = () => done(String(request.error));
+             });",
+            vec![],
+        )
+        .await?;
+    if answer != "upgraded" {
+        return Err(format!("the database was not upgraded: {answer}").into());
+    }
+    Ok(())
+}
+
+/// Waits until the sign-in screen says this page's app was updated in another tab.
+async fn wait_told_updated(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .eventually("the sign-in screen to say Merpati was updated", || async {
+            let words = browser.find("auth-error").await?.text().await?;
+            Ok(words.contains("updated in another tab").then_some(()))
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_whose_database_a_newer_app_upgraded_stops_and_says_to_reload()
+-> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let dewi = driver.browser().await?;
+    dewi.sign_up(&server.http_url(), "dewi", PASSPHRASE).await?;
+    dewi.wait_connection("online").await?;
+
+    upgrade_database_as_a_newer_app(&dewi).await?;
+    wait_told_updated(&dewi).await?;
+    // Loaded again, the same (older) app finds the newer database and stays out of it.
+    dewi.reload().await?;
+    wait_told_updated(&dewi).await?;
+
+    dewi.close().await?;
     Ok(())
 }
 

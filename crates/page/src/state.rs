@@ -556,5 +556,6 @@ fn signed_out_words(reason: SignOutReason) -> Option<String> {
         SignOutReason::ElsewhereInBrowser => Some(t(Text::SignedOutInAnotherTab)),
         SignOutReason::SessionExpired => Some(t(Text::SessionEnded)),
         SignOutReason::Rejected(_) => Some(t(Text::DeviceSignedOut)),
+        SignOutReason::UpdatedElsewhere => Some(t(Text::UpdatedInAnotherTab)),
     }
 }

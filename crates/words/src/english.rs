@@ -119,6 +119,7 @@ texts! {
     UsernameCharacters = "A username may hold only letters a–z, digits and _",
     PassphraseTooShort = "A passphrase needs at least {min} characters",
     SignedOutInAnotherTab = "You signed out in another tab",
+    UpdatedInAnotherTab = "Merpati was updated in another tab — reload this page to go on",
     SessionEnded = "This browser was signed out — from another of your devices, or its session ended. Sign in again",
     DeviceSignedOut = "This device was signed out — sign in again",
 

@@ -1,6 +1,9 @@
 //! What the engine's events mean for this device: a sign-in gets its sealed store (joined, or
 //! made anew and wrapped with the passphrase's key), a refused or expired session ends here
-//! and deletes what was stored, and another tab's sign-out closes this one's store.
+//! and deletes what was stored, and another tab's sign-out closes this one's store. Another
+//! tab's newer app upgrading the database stops this one (`SignOutReason::UpdatedElsewhere`):
+//! an app that went on without its store would send what it could not keep — messages lost
+//! on a reload, end-to-end ratchets used twice.
 
 use std::rc::Rc;
 
@@ -23,15 +26,18 @@ pub(super) fn install_store(inner: &Rc<Inner>, store: IdbStore) {
             let Some(inner) = weak.upgrade() else {
                 return;
             };
-            // Let the other tab go ahead: it is deleting (signing out) or upgrading.
+            // Let the other tab go ahead: it is deleting (signing out) or upgrading. Either way
+            // this engine stops here, with nothing more sent.
             if let Some(store) = inner.store.borrow_mut().take() {
                 store.close();
             }
-            if event.new_version().is_none() {
-                wasm_bindgen_futures::spawn_local(async move {
-                    end_session(&inner, SignOutReason::ElsewhereInBrowser, false).await;
-                });
-            }
+            let reason = match event.new_version() {
+                None => SignOutReason::ElsewhereInBrowser,
+                Some(_) => SignOutReason::UpdatedElsewhere,
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                end_session(&inner, reason, false).await;
+            });
         },
     );
     store.on_version_change(Some(on_version_change.as_ref().unchecked_ref()));
@@ -54,6 +60,10 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
                             leptos::logging::warn!("clearing old device keys failed: {error}");
                         }
                         install_store(inner, store);
+                    }
+                    Err(StoreError::NewerApp) => {
+                        end_session(inner, SignOutReason::UpdatedElsewhere, false).await;
+                        return None;
                     }
                     Err(error) => leptos::logging::warn!(
                         "the local store is unavailable; nothing will be kept offline: {error}"
