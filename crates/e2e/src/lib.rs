@@ -322,6 +322,22 @@ impl Browser {
         }
     }
 
+    /// Waits until the element with the keyboard's focus is the first one `css` finds.
+    pub async fn wait_focus_on(&self, css: &str) -> Result<(), HarnessError> {
+        self.eventually(&format!("the focus on {css}"), || async {
+            let on = self
+                .client
+                .execute(
+                    "const wanted = document.querySelector(arguments[0]);
+                     return wanted !== null && document.activeElement === wanted;",
+                    vec![serde_json::Value::from(css)],
+                )
+                .await?;
+            Ok((on == serde_json::Value::Bool(true)).then_some(()))
+        })
+        .await
+    }
+
     /// The console messages logged since the last call, as chromedriver keeps them.
     pub async fn console_messages(&self) -> Result<Vec<String>, HarnessError> {
         let entries = self

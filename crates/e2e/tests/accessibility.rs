@@ -2,7 +2,9 @@
 //! it in `.tools/`) run in Chromium on the sign-in screen, the chat list, an open 1:1 chat
 //! (with a photo and a file in it, and the photo opened) and a group, in the light theme and the dark, in English and in Bahasa Indonesia (the
 //! browser's language); any finding of serious or critical impact
-//! fails the test, with what and where.
+//! fails the test, with what and where. The keyboard's focus follows the screens on a desktop
+//! (`crates/page/src/focus.rs`): the sign-in form's username, then "New chat", a chat's
+//! message box, the settings and back, and the photo viewer, closed with Escape.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -182,6 +184,58 @@ async fn audit_screens(
     .await?;
 
     for browser in [one, two, three] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_focus_follows_each_screen_and_comes_back_when_one_closes() -> Result<(), HarnessError>
+{
+    let meeting = Meeting::start().await?;
+    let gita = meeting.driver.browser().await?;
+    gita.open(&meeting.url).await?;
+    gita.wait_focus_on("[data-testid=auth-username]").await?;
+    gita.sign_up(&meeting.url, "gita", merpati_e2e::PASSPHRASE)
+        .await?;
+    // No chat yet: the way to start one.
+    gita.wait_focus_on("[data-testid=new-chat]").await?;
+    let hadi = meeting.sign_up("hadi").await?;
+
+    hadi.start_chat("gita").await?;
+    hadi.wait_focus_on("[data-testid=composer-input]").await?;
+    hadi.click("settings").await?;
+    hadi.wait_focus_on("[data-testid=theme-select]").await?;
+    hadi.click_css(".settings-panel header button").await?;
+    hadi.wait_focus_on("[data-testid=settings]").await?;
+
+    let files = tempfile::tempdir()?;
+    hadi.attach(&write_file(
+        files.path(),
+        "pantai.png",
+        &png_photo(64, 48, 3),
+    )?)
+    .await?;
+    hadi.wait_acknowledged(1).await?;
+    gita.open_chat("hadi").await?;
+    gita.click("attachment-open").await?;
+    gita.wait_focus_on("[data-testid=attachment-viewer-close]")
+        .await?;
+    // Escape, pressed where the focus is, closes the viewer and gives the focus back.
+    gita.find("attachment-viewer-close")
+        .await?
+        .send_keys(&fantoccini::key::Key::Escape.to_string())
+        .await?;
+    gita.wait_focus_on("[data-testid=attachment-open]").await?;
+    assert!(
+        gita.client()
+            .find_all(Locator::Css("[data-testid=\"attachment-viewer\"]"))
+            .await?
+            .is_empty(),
+        "the viewer closed"
+    );
+
+    for browser in [gita, hadi] {
         browser.close().await?;
     }
     Ok(())

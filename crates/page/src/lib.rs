@@ -19,6 +19,7 @@
 //! - [`attachments`]: the context's part for photos and files: sending, opening, saving.
 //! - [`emoji`]: the emoji picker's emoji, fetched the first time it opens.
 //! - [`screens`]: the auth and main screens, wiring the context to the views.
+//! - [`focus`]: where the keyboard's focus goes when the screen changes.
 //! - [`views`]: presentational components (auth form, chat list, chat view, composer, ...).
 //! - [`engine_link`]: the page's side of the engine worker, and what only the page can see
 //!   for it (the tab's visibility, the server's address).
@@ -32,6 +33,7 @@
 pub mod attachments;
 pub mod emoji;
 pub mod engine_link;
+pub mod focus;
 pub mod language;
 pub mod live;
 pub mod message_actions;

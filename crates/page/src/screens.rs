@@ -16,12 +16,13 @@ use crate::views::notifications::{NotificationOffer, NotificationSettings};
 use crate::views::search::{SearchBox, SearchResults};
 use crate::views::settings::SettingsPanel;
 use crate::views::signals::UnreadTitle;
-use crate::{language, notify, theme};
+use crate::{focus, language, notify, theme};
 
 /// Sign in or create an account.
 #[component]
 pub fn AuthScreen() -> impl IntoView {
     let app = use_app();
+    focus::move_to(&["[data-testid=auth-username]"]);
     view! {
         <AuthForm
             progress=app.auth_progress()
@@ -41,6 +42,7 @@ pub fn MainScreen() -> impl IntoView {
     let request_error = app.request_error();
     let open_chat_id = app.open_chat_id();
     let settings_open = RwSignal::new(false);
+    focus::move_to(&["[data-testid=chat-list-item]", "[data-testid=new-chat]"]);
     let theme = RwSignal::new(theme::chosen());
     // This browser's notification settings, as its sealed store keeps them.
     let notifications = app.notifications();
@@ -93,6 +95,7 @@ pub fn MainScreen() -> impl IntoView {
                         let opening = !settings_open.get_untracked();
                         if opening {
                             app.list_devices();
+                            focus::move_to(&["[data-testid=theme-select]"]);
                         }
                         settings_open.set(opening);
                     }
@@ -120,7 +123,10 @@ pub fn MainScreen() -> impl IntoView {
                     })
                     privacy=app.privacy()
                     on_change=Callback::new(move |privacy| app.set_privacy(privacy))
-                    on_close=Callback::new(move |()| settings_open.set(false))
+                    on_close=Callback::new(move |()| {
+                        settings_open.set(false);
+                        focus::move_to(&["[data-testid=settings]"]);
+                    })
                 >
                     <NotificationSettings
                         prefs=notify_prefs
@@ -230,7 +236,15 @@ pub fn MainScreen() -> impl IntoView {
                         on_send=Callback::new(move |text| app.send_text(text))
                         on_reach_top=Callback::new(move |()| app.load_older())
                         on_retry=Callback::new(move |id| app.retry_message(id))
-                        on_back=Callback::new(move |()| app.close_chat())
+                        on_back=Callback::new(move |()| {
+                            if let Some(chat) = open_chat_id.get_untracked() {
+                                focus::move_to_element(format!(
+                                    "[data-testid=chat-list-item][data-chat-id=\"{}\"]",
+                                    chat.0
+                                ));
+                            }
+                            app.close_chat();
+                        })
                         kind=app.kind()
                         safety_number=app.safety_number()
                         key_change=app.key_change()

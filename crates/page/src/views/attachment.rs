@@ -9,6 +9,8 @@ use leptos::prelude::*;
 use merpati_bridge::AttachmentRow;
 use merpati_words::{Text, t, tf};
 
+use crate::focus;
+
 /// How far a download is, per message id (hex); gone once the file is handed over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetching {
@@ -214,11 +216,24 @@ pub fn PhotoViewer() -> impl IntoView {
     let Some(actions) = use_context::<FileActions>() else {
         return ().into_any();
     };
+    // What had the focus when the photo opened (its thumbnail), to take it back on close.
+    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    Effect::new(move |was_open: Option<bool>| {
+        let open = actions.viewer.with(Option::is_some);
+        if open && was_open != Some(true) {
+            opener.set_value(focus::current());
+            focus::move_to(&["[data-testid=attachment-viewer-close]"]);
+        }
+        open
+    });
     let close = move || {
         if let Some((url, _)) = actions.viewer.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&url);
         }
         actions.viewer.set(None);
+        if let Some(opener) = opener.get_value() {
+            focus::return_to(opener);
+        }
     };
     // Re-run only when the photo in the viewer changes.
     (move || {
@@ -231,8 +246,12 @@ pub fn PhotoViewer() -> impl IntoView {
                     aria-modal="true"
                     aria-label=t(Text::Photo)
                     on:keydown=move |ev| {
-                        if ev.key() == "Escape" {
-                            close();
+                        match ev.key().as_str() {
+                            "Escape" => close(),
+                            // The close button is all there is to reach: the focus stays in
+                            // the dialog while it is open.
+                            "Tab" => ev.prevent_default(),
+                            _ => {}
                         }
                     }
                 >
@@ -240,7 +259,6 @@ pub fn PhotoViewer() -> impl IntoView {
                         type="button"
                         data-testid="attachment-viewer-close"
                         aria-label=t(Text::ClosePhoto)
-                        autofocus
                         on:click=move |_| close()
                     >
                         "×"

@@ -16,6 +16,7 @@ use super::message_list::MessageList;
 use super::message_menu::MenuChoice;
 use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
+use crate::focus;
 
 /// What the person did to a message (ids in hex, as `data-msg-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +218,16 @@ pub fn ChatView(
         None => ().into_any(),
     };
     let section = NodeRef::<Section>::new();
+    // Each chat opened takes the focus (`crate::focus`).
+    Effect::new(move |_| {
+        key.track();
+        const TITLE: &str = "[data-testid=chat-title]";
+        focus::move_to(if focus::on_a_phone() {
+            &[TITLE]
+        } else {
+            &["[data-testid=composer-input]", TITLE]
+        });
+    });
     // Files pasted or dropped onto the chat are sent like chosen ones. One listener for the
     // four events, attached to the element, costs the page's module less than four handlers;
     // it is let go with the view.
@@ -245,7 +256,8 @@ pub fn ChatView(
                     "←"
                 </button>
                 <div class="chat-heading">
-                    <h2 data-testid="chat-title">{title}</h2>
+                    // Focusable from script only: a chat opened on a phone takes the focus here.
+                    <h2 data-testid="chat-title" tabindex="-1">{title}</h2>
                     // Blocked: their presence is not shown (nor would the server share it).
                     <Show when=move || kind.get() == Some(ChatKind::Direct) && !blocked.get()>
                         <PresenceLine presence now_ms/>
