@@ -19,9 +19,10 @@ use crate::{Browser, HarnessError, testid};
 /// that a match is the plaintext, not chance.
 pub const WINDOW: usize = 64;
 
-/// How many windows of each plaintext [`plaintext_found_under`] looks for, spread from its
-/// first byte to its last.
-const WINDOWS_PER_PLAINTEXT: usize = 16;
+/// How far apart the windows of each plaintext [`plaintext_found_under`] looks for start: any
+/// run of the plaintext twice this long holds a whole window, so a chunk of a file written out
+/// (64 KiB) would be found many times over, wherever it came from.
+const WINDOW_STRIDE: usize = 4096;
 
 /// `len` bytes of a xorshift64* stream seeded with `seed` (never 0): the same for the same
 /// seed, and no 64 of them repeat elsewhere.
@@ -166,8 +167,9 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     Ok(files)
 }
 
-/// Looks for [`WINDOW`]-byte windows of each plaintext (spread from its start to its end) in
-/// every file under `dir`; says where each one found lies. Empty: none of them is there.
+/// Looks for [`WINDOW`]-byte windows of each plaintext (one every [`WINDOW_STRIDE`] bytes, and
+/// its last) in every file under `dir`; says where each one found lies. Empty: none of them is
+/// there.
 pub fn plaintext_found_under(
     dir: &Path,
     plaintexts: &[&[u8]],
@@ -180,8 +182,8 @@ pub fn plaintext_found_under(
             return Err(format!("plaintext {which} is shorter than {WINDOW} bytes").into());
         }
         let last = plaintext.len() - WINDOW;
-        for step in 0..WINDOWS_PER_PLAINTEXT {
-            let offset = last * step / (WINDOWS_PER_PLAINTEXT - 1);
+        let offsets = (0..last).step_by(WINDOW_STRIDE).chain([last]);
+        for offset in offsets {
             windows
                 .entry(prefix(&plaintext[offset..]))
                 .or_default()
@@ -211,6 +213,22 @@ pub fn plaintext_found_under(
                     ));
                 }
             }
+        }
+    }
+    Ok(found)
+}
+
+/// Where `text` (a file's name, say: too short for a window of its own) lies in the files under
+/// `dir`. Empty: nowhere.
+pub fn text_found_under(dir: &Path, text: &str) -> Result<Vec<String>, HarnessError> {
+    let needle = text.as_bytes();
+    let mut found = Vec::new();
+    for path in files_under(dir)? {
+        let Ok(content) = std::fs::read(&path) else {
+            continue;
+        };
+        if let Some(position) = content.windows(needle.len()).position(|at| at == needle) {
+            found.push(format!("{text:?} in {} at {position}", path.display()));
         }
     }
     Ok(found)
@@ -426,6 +444,17 @@ mod tests {
         let found = plaintext_found_under(dir.path(), &[&secret])?;
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("holder at 5000"), "{found:?}");
+        // Any run twice the stride long is found, wherever it lies in the plaintext.
+        let secret = pseudo_random_bytes(100_000, 6);
+        write_file(
+            dir.path(),
+            "run",
+            &secret[30_001..30_001 + 2 * WINDOW_STRIDE],
+        )?;
+        let found = plaintext_found_under(dir.path(), &[&secret])?;
+        assert!(found.iter().any(|at| at.contains("run at")), "{found:?}");
+        write_file(dir.path(), "named", b"...survey.dat...")?;
+        assert_eq!(text_found_under(dir.path(), "survey.dat")?.len(), 1);
         Ok(())
     }
 }

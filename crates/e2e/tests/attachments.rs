@@ -14,7 +14,8 @@ use std::time::Duration;
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 use merpati_e2e::attachments::{
-    files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex, write_file,
+    files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex,
+    text_found_under, write_file,
 };
 use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, HarnessError, Meeting, testid};
@@ -289,6 +290,10 @@ async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server
     );
     let found = plaintext_found_under(meeting.server.data_dir(), &[&photo, &report])?;
     assert!(found.is_empty(), "plaintext on the server: {found:#?}");
+    for name in ["sunset.png", "survey.dat"] {
+        let found = text_found_under(meeting.server.data_dir(), name)?;
+        assert!(found.is_empty(), "a file's name on the server: {found:#?}");
+    }
 
     for browser in [alice, bob] {
         browser.close().await?;
