@@ -95,20 +95,34 @@ impl Engine {
     }
 
     /// Deletes one of this account's messages for everyone: every member's device shows
-    /// "This message was deleted" in its place, and the server drops its stored body.
+    /// "This message was deleted" in its place, and the server drops its stored body. Answers
+    /// the deleting message, queued behind its target if that is still in the outbox.
+    ///
+    /// A message that has certainly not left this device (written offline, its file still
+    /// uploading) is taken back instead, as if it had never been written: nothing is sent, and
+    /// the answer is `None`. One that may have reached the server (sent and not acknowledged,
+    /// or restored from the store) cannot be: the server would keep it.
     pub fn delete_for_everyone(
         &mut self,
         chat_id: ChatId,
         target: ClientMsgId,
         now_ms: u64,
-    ) -> Result<ClientMsgId, SendError> {
-        self.check_can_send(chat_id)?;
+    ) -> Result<Option<ClientMsgId>, SendError> {
         let deleted = self.own_target(chat_id, target)?;
+        if let Some(position) = self.outbox.iter().position(|entry| {
+            entry.record.chat_id == chat_id
+                && entry.record.client_msg_id == target
+                && !entry.may_be_stored
+        }) {
+            self.take_back(position);
+            return Ok(None);
+        }
+        self.check_can_send(chat_id)?;
         if deleted.refused {
             return Err(SendError::NeverSent);
         }
         let body = content_body(&MessageContent::Delete { target })?;
-        self.queue(chat_id, body, now_ms)
+        self.queue(chat_id, body, now_ms).map(Some)
     }
 
     /// Sets this account's reaction to a message, or — choosing the one it already has —

@@ -95,8 +95,7 @@ impl Engine {
             .iter()
             .position(|entry| entry.record.client_msg_id == client_msg_id && entry.awaiting_upload)
             .ok_or(SendError::NoSuchMessage)?;
-        self.take_from_outbox(position);
-        self.views_changed = true;
+        self.take_back(position);
         Ok(())
     }
 

@@ -9,7 +9,10 @@
 //!
 //! Every kind of content goes this way (texts, replies, forwards, edits, deletions,
 //! reactions: [`Engine::queue`]); a deletion goes out as `SendDeletion`, naming its target
-//! beside the encrypted body, so the server drops the target's stored body too.
+//! beside the encrypted body, so the server drops the target's stored body too — and only
+//! after its target has gone out, since the server refuses to delete what it does not hold.
+//! A message that has certainly not left the device is taken back instead
+//! (`Engine::take_back`).
 
 use merpati_protocol::content::{MessageContent, TextBodyError, text_body};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, ErrorCode, MAX_BODY_BYTES};
@@ -162,6 +165,7 @@ impl Engine {
             awaiting_upload: super::attachments::carries_file(&record.body),
             record,
             failure: None,
+            may_be_stored: false,
         });
         self.views_changed = true;
         // The others stop showing "typing…" when this message reaches them, so the next
@@ -228,34 +232,56 @@ impl Engine {
     }
 
     fn unsent(&self) -> impl Iterator<Item = &OutboxEntry> {
-        self.outbox.iter().filter(|entry| {
-            entry.failure.is_none()
-                && !entry.awaiting_upload
-                && !self
-                    .sent_this_connection
-                    .contains(&entry.record.client_msg_id)
-        })
+        self.outbox.iter().filter(|entry| self.can_go_now(entry))
+    }
+
+    /// Whether an outbox entry goes out next on this connection: not sent on it yet, not
+    /// refused, not waiting for its file's upload, and not a deletion waiting for its target.
+    fn can_go_now(&self, entry: &OutboxEntry) -> bool {
+        entry.failure.is_none()
+            && !entry.awaiting_upload
+            && !self
+                .sent_this_connection
+                .contains(&entry.record.client_msg_id)
+            && !self.waits_for_its_target(entry)
+    }
+
+    /// Whether an entry is a deletion of a message still in the outbox that has not gone out
+    /// on this connection (its file still uploading, say). The server refuses to delete a
+    /// message it does not hold, and would then store the message when it comes: the deletion
+    /// goes after it. (An entry is sent in the order written, so a target that can go goes
+    /// first, in the same round.)
+    fn waits_for_its_target(&self, entry: &OutboxEntry) -> bool {
+        let Some(MessageContent::Delete { target }) = MessageContent::from_body(&entry.record.body)
+        else {
+            return false;
+        };
+        !self.sent_this_connection.contains(&target)
+            && self
+                .outbox
+                .iter()
+                .any(|other| other.record.client_msg_id == target)
     }
 
     /// Encrypts and sends the chat's unsent messages, in the order they were written. Each is
     /// encrypted again on every connection; the server keeps the first copy it stored.
     fn send_unsent(&mut self, chat_id: ChatId) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
-        for entry in self.outbox.iter().filter(|entry| {
-            entry.record.chat_id == chat_id && entry.failure.is_none() && !entry.awaiting_upload
-        }) {
-            let id = entry.record.client_msg_id;
-            if self.sent_this_connection.contains(&id) {
+        for position in 0..self.outbox.len() {
+            let entry = &self.outbox[position];
+            if entry.record.chat_id != chat_id || !self.can_go_now(entry) {
                 continue;
             }
+            let id = entry.record.client_msg_id;
             let Some(content) = MessageContent::from_body(&entry.record.body) else {
                 continue;
+            };
+            let Some(crypto) = self.crypto.as_mut() else {
+                return;
             };
             let Some(body) = crypto.encrypt(chat_id, &content) else {
                 continue;
             };
+            self.outbox[position].may_be_stored = true;
             self.sent_this_connection.insert(id);
             self.sent_bodies.insert(id, body.clone());
             self.frames.push(match content {
@@ -273,6 +299,28 @@ impl Engine {
                 },
             });
         }
+    }
+
+    /// Takes back the outbox entry at `position`, which has not left the device (or whose
+    /// file is still uploading: [`Engine::cancel_upload`]): it leaves the outbox and the screen,
+    /// its file's kept copy with it. So do the person's edits and reactions on it that have not
+    /// left either: an edit would carry new words of it to the others, about a message they
+    /// never get. A deletion of it stays: it carries nothing of it, and is refused harmlessly
+    /// if the server does not hold the message.
+    pub(super) fn take_back(&mut self, position: usize) {
+        let taken = self.take_from_outbox(position).record.client_msg_id;
+        let acts_on_taken = |entry: &OutboxEntry| {
+            !entry.may_be_stored
+                && matches!(
+                    MessageContent::from_body(&entry.record.body),
+                    Some(MessageContent::Edit { target, .. } | MessageContent::Reaction { target, .. })
+                        if target == taken
+                )
+        };
+        while let Some(position) = self.outbox.iter().position(acts_on_taken) {
+            self.take_from_outbox(position);
+        }
+        self.views_changed = true;
     }
 
     fn fail_unsent(&mut self, chat_id: ChatId) {

@@ -140,6 +140,7 @@ impl Engine {
                 awaiting_upload: super::attachments::carries_file(&record.body),
                 record,
                 failure: None,
+                may_be_stored: true,
             });
         }
         crate::sorting::sort_by_key(&mut self.outbox, |entry| entry.record.order);

@@ -371,8 +371,20 @@ impl World {
                 let deleted = self.devices[device]
                     .engine
                     .delete_for_everyone(CHAT, target, 0);
-                let id = deleted.expect("an own message that is not deleted can be deleted");
-                self.contents.insert(id, MessageContent::Delete { target });
+                match deleted.expect("an own message that is not deleted can be deleted") {
+                    Some(id) => {
+                        self.contents.insert(id, MessageContent::Delete { target });
+                    }
+                    // Taken back before it ever left the device: as if never written, and the
+                    // edits and reactions on it (which go only after it) with it.
+                    None => {
+                        self.written.retain(|written| *written != target);
+                        self.texts.remove(&target);
+                        self.contents.remove(&target);
+                        self.contents
+                            .retain(|_, content| content.target() != Some(target));
+                    }
+                }
                 self.devices[device].take_step();
             }
             Step::React {

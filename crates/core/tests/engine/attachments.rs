@@ -10,9 +10,9 @@ use merpati_protocol::{BlobId, ClientFrame, ErrorCode, ServerFrame};
 use crate::support::alice::{CHAT, published_alice, take_frames};
 
 /// The cipher the app seals files with.
-const AES: FileCipher = FileCipher::Aes256Gcm;
+pub(crate) const AES: FileCipher = FileCipher::Aes256Gcm;
 
-fn photo() -> Attachment {
+pub(crate) fn photo() -> Attachment {
     Attachment {
         blob: BlobId([4; 16]),
         key: FileKey([5; 32]),

@@ -1,20 +1,25 @@
 //! Deleting a message, for everyone or only here: shown at once, the body dropped from view and
 //! store (after a reload too), a deletion that arrives before its message, and one from someone
-//! other than the sender ignored.
+//! other than the sender ignored. A message of one's own that has not left the device yet is
+//! taken back instead; one that may have reached the server is deleted after it.
 
 use merpati_core::{Engine, MemoryStore, SendError, Store, StoreWrite, StoredState};
-use merpati_protocol::{ClientFrame, Seq, ServerFrame, content::MessageContent};
+use merpati_protocol::{
+    ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame, content::MessageContent,
+};
 use merpati_words::Text;
 
 use crate::actions::{alice_with_two_messages, item};
-use crate::support::alice::{CHAT, published_alice};
+use crate::attachments::{AES, photo};
+use crate::support::alice::{CHAT, published_alice, reconnect};
 
 #[tokio::test]
 async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_store() {
     let (mut engine, mut net, _, own, seq) = alice_with_two_messages();
     let deletion = engine
         .delete_for_everyone(CHAT, own.client_msg_id, 6_000)
-        .expect("queued");
+        .expect("queued")
+        .expect("a deletion: the message is stored");
     assert!(item(&engine, own.client_msg_id).deleted, "shown at once");
     let frames = net.serve(&mut engine).frames;
     assert!(
@@ -188,5 +193,193 @@ async fn deleting_for_me_hides_the_message_here_for_good_and_drops_its_body() {
             .timeline(CHAT)
             .iter()
             .all(|item| item.client_msg_id != from_bob.client_msg_id)
+    );
+}
+
+/// What went out in `frames`, in order: each `Send`'s id, and each `SendDeletion`'s id with
+/// the message it deletes.
+fn sent(frames: &[ClientFrame]) -> Vec<(ClientMsgId, Option<ClientMsgId>)> {
+    frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some((*client_msg_id, None)),
+            ClientFrame::SendDeletion {
+                client_msg_id,
+                target,
+                ..
+            } => Some((*client_msg_id, Some(*target))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn deleting_for_everyone_a_file_still_uploading_takes_it_back_and_nothing_is_sent() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1_000)
+        .expect("queued");
+    let _ = net.serve(&mut engine);
+    assert_eq!(
+        engine.delete_for_everyone(CHAT, id, 2_000),
+        Ok(None),
+        "taken back"
+    );
+    let step = net.serve(&mut engine);
+    assert_eq!(
+        sent(&step.frames),
+        vec![],
+        "nothing to delete on the server"
+    );
+    assert!(step.writes.contains(&StoreWrite::RemoveOutbox(id)));
+    assert!(
+        step.writes
+            .contains(&StoreWrite::RemoveUpload(photo().blob)),
+        "its kept copy goes too: {:?}",
+        step.writes
+    );
+    assert!(
+        !step
+            .writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutOutbox(_))),
+        "no deletion is queued: {:?}",
+        step.writes
+    );
+    assert!(engine.timeline(CHAT).is_empty(), "gone, as if cancelled");
+    assert!(engine.awaited_uploads().is_empty(), "its upload stops");
+    assert_eq!(engine.pending_count(), 0);
+
+    // An upload already past its last part still ends: the message does not go out.
+    engine.upload_finished(id);
+    assert_eq!(sent(&net.serve(&mut engine).frames), vec![]);
+}
+
+#[test]
+fn deleting_for_everyone_a_text_written_offline_takes_it_back_with_the_actions_on_it() {
+    let (mut engine, mut net) = published_alice();
+    engine.on_disconnected();
+    let id = engine.send_text(CHAT, "salah kirim", 1).expect("queued");
+    let edit = engine
+        .edit_message(CHAT, id, "masih salah", 2)
+        .expect("queued");
+    assert_eq!(engine.delete_for_everyone(CHAT, id, 3), Ok(None));
+    let writes = engine.take_step().writes;
+    for gone in [id, edit] {
+        assert!(
+            writes.contains(&StoreWrite::RemoveOutbox(gone)),
+            "{writes:?}"
+        );
+    }
+    assert!(engine.timeline(CHAT).is_empty());
+    assert_eq!(engine.pending_count(), 0);
+
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(
+        sent(&net.serve(&mut engine).frames),
+        vec![],
+        "nothing of it, not even the edit, ever leaves"
+    );
+}
+
+#[test]
+fn deleting_for_everyone_a_text_awaiting_its_ack_follows_it_and_applies_once_stored() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "halo bob", 1).expect("queued");
+    assert_eq!(sent(&net.serve(&mut engine).frames), vec![(id, None)]);
+    let deletion = engine
+        .delete_for_everyone(CHAT, id, 2)
+        .expect("accepted")
+        .expect("a deletion, not taken back");
+    assert!(item(&engine, id).deleted, "shown deleted at once");
+    assert_eq!(
+        sent(&net.serve(&mut engine).frames),
+        vec![(deletion, Some(id))],
+        "the server may store it: the deletion goes after it"
+    );
+
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(1),
+        sent_at_ms: 3,
+    });
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: deletion,
+        seq: Seq(2),
+        sent_at_ms: 4,
+    });
+    let writes = net.serve(&mut engine).writes;
+    let shown = item(&engine, id);
+    assert_eq!(
+        (shown.text.as_str(), shown.deleted),
+        (Text::MessageDeleted.english(), true)
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutMessages(messages)
+            if messages.iter().any(|m| m.client_msg_id == id && m.body.is_empty()))),
+        "its stored body is dropped: {writes:?}"
+    );
+    assert_eq!(engine.pending_count(), 0);
+}
+
+#[test]
+fn a_message_sent_before_the_connection_dropped_is_resent_then_deleted_not_taken_back() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "halo bob", 1).expect("queued");
+    assert_eq!(sent(&net.serve(&mut engine).frames), vec![(id, None)]);
+    // The server may have stored it; its Ack was lost with the connection.
+    engine.on_disconnected();
+    let deletion = engine
+        .delete_for_everyone(CHAT, id, 2)
+        .expect("accepted")
+        .expect("a deletion, not taken back");
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(
+        sent(&net.serve(&mut engine).frames),
+        vec![(id, None), (deletion, Some(id))]
+    );
+}
+
+#[tokio::test]
+async fn after_a_reload_a_files_deletion_waits_for_the_file_to_go_out_first() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    engine.upload_finished(id);
+    assert_eq!(sent(&net.serve(&mut engine).frames), vec![(id, None)]);
+
+    // Reloaded before its Ack: the restored message waits for its upload again, and this
+    // device cannot tell whether the server stored it.
+    let store = MemoryStore::new();
+    store
+        .apply(net.alice_writes.clone())
+        .await
+        .unwrap_or_else(|never| match never {});
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    reconnect(&mut reloaded, Epoch(7));
+    let _ = net.serve(&mut reloaded);
+    let deletion = reloaded
+        .delete_for_everyone(CHAT, id, 2)
+        .expect("accepted")
+        .expect("a deletion, not taken back");
+    assert_eq!(
+        sent(&net.serve(&mut reloaded).frames),
+        vec![],
+        "no deletion before the message it deletes"
+    );
+    reloaded.upload_finished(id);
+    assert_eq!(
+        sent(&net.serve(&mut reloaded).frames),
+        vec![(id, None), (deletion, Some(id))]
     );
 }

@@ -26,7 +26,8 @@ mod requests;
 mod key_flow;
 // What the person does to a message: reply, edit, react, forward, and the refusals.
 mod actions;
-// Deleting a message for everyone or only here, in whichever order it arrives.
+// Deleting a message for everyone or only here, in whichever order it arrives; one that has
+// not left the device is taken back, one that may have is deleted after it.
 mod deletions;
 // Delivered and read: reported, learnt, shown at once, kept; and the unread count.
 mod receipts;
