@@ -322,7 +322,7 @@ impl Store for IdbStore {
             let name = match write {
                 StoreWrite::PutAccount(_) => ACCOUNT,
                 StoreWrite::PutChat(_) => CHATS,
-                StoreWrite::PutMessages(_) => MESSAGE_PAGES,
+                StoreWrite::PutMessages(_) | StoreWrite::EraseMessage { .. } => MESSAGE_PAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
                 StoreWrite::RemoveUpload(_) => UPLOADS,
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
@@ -347,6 +347,7 @@ impl Store for IdbStore {
         // Requests go out as they are built; the transaction commits once, at the end, so the
         // batch lands whole or not at all (dropping `tx` on an error rolls it back).
         let mut to_pages = Vec::new();
+        let mut to_erase = Vec::new();
         let put_browser_record =
             |record: BrowserRecord, value: JsValue| -> Result<(), StoreError> {
                 tx.object_store(SETTINGS)?
@@ -376,6 +377,12 @@ impl Store for IdbStore {
                 }
                 // Merged into their pages below, once the batch's other writes are out.
                 StoreWrite::PutMessages(messages) => to_pages.extend(messages),
+                // Looked for in the chat's pages last, once the batch's messages are in them.
+                StoreWrite::EraseMessage {
+                    chat_id,
+                    client_msg_id,
+                    sender,
+                } => to_erase.push((chat_id, client_msg_id, sender)),
                 StoreWrite::PutOutbox(entry) => {
                     let value = self.seal(OUTBOX, &entry)?;
                     tx.object_store(OUTBOX)?
@@ -470,6 +477,9 @@ impl Store for IdbStore {
         }
         if !to_pages.is_empty() {
             self.put_in_pages(&tx, to_pages).await?;
+        }
+        if !to_erase.is_empty() {
+            self.erase_in_pages(&tx, to_erase).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -154,6 +154,20 @@ pub enum StoreWrite {
     PutChat(ChatRecord),
     /// Inserts messages; a message already stored at the same `(chat, seq)` is replaced.
     PutMessages(Vec<MessageRecord>),
+    /// Empties the stored body of the message of `chat_id` named `client_msg_id`, wherever in
+    /// the chat it is, keeping its place, sender and time — if `sender` sent it: a deletion
+    /// for everyone counts only from the message's own sender. Nothing if no such message is
+    /// stored. For a message deleted for everyone that is not loaded, which the engine knows
+    /// by its id alone. Applied after the batch's other writes, so a deletion is final: the
+    /// same message put again in the batch is emptied too.
+    EraseMessage {
+        /// The message's chat.
+        chat_id: ChatId,
+        /// The message.
+        client_msg_id: ClientMsgId,
+        /// Who sent the deletion.
+        sender: UserId,
+    },
     /// Adds a message to the outbox.
     PutOutbox(OutboxRecord),
     /// Removes a message from the outbox (acknowledged, or given up).
@@ -294,6 +308,7 @@ impl Store for MemoryStore {
 
     async fn apply(&self, batch: Vec<StoreWrite>) -> Result<(), Self::Error> {
         let mut contents = self.contents();
+        let mut erased = Vec::new();
         for write in batch {
             match write {
                 StoreWrite::PutAccount(account) => contents.account = Some(account),
@@ -307,6 +322,11 @@ impl Store for MemoryStore {
                             .insert((message.chat_id, message.seq), message);
                     }
                 }
+                StoreWrite::EraseMessage {
+                    chat_id,
+                    client_msg_id,
+                    sender,
+                } => erased.push((chat_id, client_msg_id, sender)),
                 StoreWrite::PutOutbox(entry) => {
                     contents.outbox.insert(entry.client_msg_id, entry);
                 }
@@ -345,6 +365,18 @@ impl Store for MemoryStore {
                         contents.search.remove(&id);
                     }
                 }
+            }
+        }
+        for (chat_id, client_msg_id, sender) in erased {
+            for message in contents
+                .messages
+                .range_mut((chat_id, Seq(0))..=(chat_id, Seq(u64::MAX)))
+                .map(|(_, message)| message)
+                .filter(|message| {
+                    message.client_msg_id == client_msg_id && message.sender == sender
+                })
+            {
+                message.body = Vec::new();
             }
         }
         Ok(())

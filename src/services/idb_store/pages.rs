@@ -7,6 +7,8 @@
 //! sequence, write back), so a message put again replaces the stored one, as before. Stores
 //! written by schema 4 and older kept one record per message in `messages`; they are still
 //! read, and a message in a page wins over the same message there (pages are written later).
+//! Erasing a message the engine knows by its id alone (deleted for everyone, not loaded) opens
+//! every page of its chat to find it; deletions are rare.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use indexed_db_futures::cursor::CursorDirection;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::Transaction;
 use merpati_core::MessageRecord;
-use merpati_protocol::{ChatId, Seq};
+use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 use wasm_bindgen::JsValue;
 
 use super::{IdbStore, MESSAGE_PAGES, MESSAGES, StoreError, message_key};
@@ -68,6 +70,53 @@ impl IdbStore {
                 .with_key(key)
                 .without_key_type()
                 .primitive()?;
+        }
+        Ok(())
+    }
+
+    /// Empties, within `tx` (which spans `message_pages`), the body of each message named
+    /// `(chat, id, sender)` in `erased` that `sender` sent, wherever in its chat's pages it
+    /// is (`StoreWrite::EraseMessage`).
+    pub(super) async fn erase_in_pages(
+        &self,
+        tx: &Transaction<'_>,
+        erased: Vec<(ChatId, ClientMsgId, UserId)>,
+    ) -> Result<(), StoreError> {
+        let pages = tx.object_store(MESSAGE_PAGES)?;
+        for (chat, id, sender) in erased {
+            let range = KeyRange::Bound(
+                self.page_key(chat, 0),
+                false,
+                self.page_key(chat, page_of(Seq(u64::MAX))),
+                false,
+            );
+            let mut emptied = Vec::new();
+            if let Some(mut cursor) = pages
+                .open_cursor()
+                .with_query::<JsValue, _>(range)
+                .with_direction(CursorDirection::Next)
+                .primitive()?
+                .await?
+            {
+                while let Some(value) = cursor.next_record::<JsValue>().await? {
+                    let page: Vec<MessageRecord> = self.open_value(MESSAGE_PAGES, &value)?;
+                    emptied.extend(
+                        page.into_iter()
+                            .filter(|message| {
+                                message.client_msg_id == id
+                                    && message.sender == sender
+                                    && !message.body.is_empty()
+                            })
+                            .map(|message| MessageRecord {
+                                body: Vec::new(),
+                                ..message
+                            }),
+                    );
+                }
+            }
+            if !emptied.is_empty() {
+                self.put_in_pages(tx, emptied).await?;
+            }
         }
         Ok(())
     }

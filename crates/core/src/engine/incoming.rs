@@ -5,7 +5,8 @@
 //! gap (or an unfinished page) asks for what is missing with one `Fetch` at a time per chat.
 //! A message that acts on another (an edit, a deletion, a reaction) is recorded against its
 //! target as it opens, whether or not the target is here yet; a target deleted for everyone
-//! loses its stored body here too, once both are known.
+//! loses its stored body here too: in memory and in the store once both are loaded, and in the
+//! store alone, found there by its id, when the deletion comes for a message not loaded.
 //! The answers of the sign-in live in `session`, those of the key flow in `keys`, receipts in
 //! `receipts`, typing and presence in `presence`, the block list in `privacy`.
 
@@ -340,7 +341,8 @@ impl Engine {
 
     /// Drops the stored body of every message among `ids` — or named by a deletion among
     /// them — that its sender deleted for everyone: the server no longer holds it, nor
-    /// should this device.
+    /// should this device. A target not loaded (older than what the store gave back, say) is
+    /// erased in the store by its id, where the store checks who sent it.
     pub(super) fn erase_deleted(&mut self, chat_id: ChatId, ids: Vec<ClientMsgId>) {
         let me = self.my_id();
         let Some(chat) = self.chats.get(&chat_id) else {
@@ -350,6 +352,21 @@ impl Engine {
         for id in ids {
             if let Some(Opened::Content(MessageContent::Delete { target })) = self.opened.get(&id) {
                 candidates.push(*target);
+                let loaded = chat
+                    .timeline
+                    .messages()
+                    .any(|message| message.client_msg_id == *target);
+                let deletion = self
+                    .opened_at
+                    .get(&id)
+                    .and_then(|(_, seq)| chat.timeline.get(*seq));
+                if !loaded && let Some(deletion) = deletion {
+                    self.writes.push(StoreWrite::EraseMessage {
+                        chat_id,
+                        client_msg_id: *target,
+                        sender: deletion.sender,
+                    });
+                }
             }
             candidates.push(id);
         }

@@ -23,8 +23,10 @@ use merpati_words::SkinTone;
 use crate::e2e::{CryptoRecord, CryptoRecordKey};
 use crate::receipts::ReadAdvance;
 use crate::search::{SearchDoc, SearchSegment};
+mod erasing;
 mod settings;
 
+pub use erasing::a_message_is_erased_by_its_id_only_for_its_sender;
 pub use settings::{
     hidden_messages_and_settings_are_kept, this_browsers_emoji_choices_are_kept,
     this_browsers_muted_chats_are_kept,
@@ -537,6 +539,7 @@ macro_rules! store_suite_tests {
             messages_page_across_long_runs_and_holes,
             a_message_put_again_is_replaced,
             a_message_stored_twice_is_kept_once,
+            a_message_is_erased_by_its_id_only_for_its_sender,
             the_outbox_keeps_order_and_removes,
             a_mixed_batch_applies_every_write,
             clear_deletes_everything,

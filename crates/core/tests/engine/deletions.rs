@@ -11,7 +11,7 @@ use merpati_words::Text;
 
 use crate::actions::{alice_with_two_messages, item};
 use crate::attachments::{AES, photo};
-use crate::support::alice::{CHAT, published_alice, reconnect};
+use crate::support::alice::{ALICE, CHAT, message, published_alice, reconnect};
 
 #[tokio::test]
 async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_store() {
@@ -381,5 +381,68 @@ async fn after_a_reload_a_files_deletion_waits_for_the_file_to_go_out_first() {
     assert_eq!(
         sent(&net.serve(&mut reloaded).frames),
         vec![(id, None), (deletion, Some(id))]
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
+    // Bob's photo (1) and text (2), a message of alice's (3), and 57 more: a reload loads the
+    // newest 50, so 1 to 10 stay in the store only.
+    let (mut engine, mut net) = published_alice();
+    let photo_message = net.bob_sends(&mut engine, 1, MessageContent::file(AES, photo()));
+    let text = net.bob_says(&mut engine, 2, "rahasia lama");
+    let own = message(3, ALICE, "punyaku");
+    for message in [photo_message.clone(), text.clone(), own.clone()] {
+        engine.handle_frame(ServerFrame::Message(message));
+    }
+    for seq in 4..=60 {
+        let later = net.bob_says(&mut engine, seq, &format!("pesan {seq}"));
+        engine.handle_frame(ServerFrame::Message(later));
+    }
+    let _ = net.serve(&mut engine);
+    let store = MemoryStore::new();
+    store
+        .apply(net.alice_writes.clone())
+        .await
+        .unwrap_or_else(|never| match never {});
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert_eq!(
+        reloaded.timeline(CHAT)[0].seq,
+        Some(Seq(11)),
+        "1 to 10 not loaded"
+    );
+
+    // Bob deletes his two for everyone, and tries to delete alice's.
+    let written = net.alice_writes.len();
+    for (seq, target) in [
+        (61, photo_message.client_msg_id),
+        (62, text.client_msg_id),
+        (63, own.client_msg_id),
+    ] {
+        let deletion = net.bob_sends(&mut reloaded, seq, MessageContent::Delete { target });
+        reloaded.handle_frame(ServerFrame::Message(deletion));
+    }
+    let _ = net.serve(&mut reloaded);
+    store
+        .apply(net.alice_writes[written..].to_vec())
+        .await
+        .unwrap_or_else(|never| match never {});
+    let stored = store
+        .messages_before(CHAT, Seq(4), 10)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let bodies: Vec<(Seq, bool)> = stored
+        .iter()
+        .map(|message| (message.seq, message.body.is_empty()))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![(Seq(1), true), (Seq(2), true), (Seq(3), false)],
+        "bob's two are erased where they lie, in their places; alice's is not his to delete"
     );
 }
