@@ -82,6 +82,12 @@ impl RefillingBucket {
         }
         Err(Duration::from_secs_f64((cost - self.tokens) / per_second))
     }
+
+    /// Puts back `cost` tokens taken for work that was not done; never more than the burst.
+    fn give_back(&mut self, cost: f64, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + cost).min(f64::from(self.rate.burst.max(1)));
+    }
 }
 
 /// When to come back, in words for a refusal's detail: `wait` rounded up to the second, or
@@ -142,6 +148,23 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
             .entry(key.clone())
             .or_insert_with(|| self.rate.bucket())
             .take(cost, now)
+    }
+
+    /// Puts back `cost` tokens that [`Throttle::take_cost`] took for `key` for work that
+    /// turned out not to be needed (a resend of a message stored before).
+    pub(crate) fn give_back(&self, key: &K, cost: u32) {
+        self.give_back_at(key, cost, Instant::now());
+    }
+
+    fn give_back_at(&self, key: &K, cost: u32, now: Instant) {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A forgotten bucket was full, as a new one is: nothing to put back.
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.give_back(f64::from(cost.min(self.rate.burst.max(1))), now);
+        }
     }
 
     /// Whether `key` has a token now, without taking it.
@@ -225,6 +248,21 @@ mod tests {
         let later = start + Duration::from_secs(1);
         assert_eq!(throttle.take_cost_at(&"a", 1, later), Ok(()));
         assert!(throttle.take_cost_at(&"a", 1, later).is_err());
+    }
+
+    #[test]
+    fn tokens_given_back_can_be_taken_again_up_to_the_burst() {
+        let throttle = Throttle::new(RATE, 100);
+        let start = Instant::now();
+        assert_eq!(throttle.take_cost_at(&"a", 3, start), Ok(()));
+        assert!(throttle.take_cost_at(&"a", 1, start).is_err());
+        throttle.give_back_at(&"a", 2, start);
+        assert_eq!(throttle.take_cost_at(&"a", 2, start), Ok(()));
+        assert!(throttle.take_cost_at(&"a", 1, start).is_err());
+        // More than was taken fills the bucket, no further.
+        throttle.give_back_at(&"a", 10, start);
+        assert_eq!(throttle.take_cost_at(&"a", 3, start), Ok(()));
+        assert!(throttle.take_cost_at(&"a", 1, start).is_err());
     }
 
     #[test]

@@ -50,6 +50,55 @@ async fn a_resend_from_a_new_connection_is_not_duplicated() {
 }
 
 #[tokio::test]
+async fn a_resend_whose_ack_was_lost_is_acked_even_after_the_other_person_blocked_the_sender() {
+    let server = TestServer::start().await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let first = alice.say(chat, msg_id(1), b"stored").await;
+    assert_eq!(bob.expect_message().await.seq, first);
+
+    // The Ack was lost with the connection; meanwhile Bob blocks Alice.
+    drop(alice);
+    let answer = bob
+        .request(|request| ClientFrame::SetBlocked {
+            request,
+            user: alice_me.id,
+            blocked: true,
+        })
+        .await;
+    assert!(
+        matches!(answer, ServerFrame::BlockList { .. }),
+        "{answer:?}"
+    );
+
+    // The resend is the message Bob has: acknowledged as stored, with its first seq, and not
+    // delivered again. A new message is refused, as a blocked sender's is.
+    let mut alice = server.logged_in("alice").await;
+    assert_eq!(alice.send_text(chat, msg_id(1), b"stored").await, first);
+    alice
+        .send(&ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: msg_id(2),
+            body: b"new".to_vec(),
+            attachment: None,
+        })
+        .await;
+    assert_eq!(
+        alice.recv().await,
+        ServerFrame::SendFailed {
+            chat_id: chat,
+            client_msg_id: msg_id(2),
+            code: ErrorCode::Blocked
+        }
+    );
+    bob.expect_nothing_before_a_sentinel().await;
+    assert_eq!(bob.fetch(chat, 0, 100).await, (vec![first.0], false));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn sending_to_a_chat_one_is_not_in_fails() {
     let server = TestServer::start().await;
     let (_alice, _bob, chat) = pair(&server).await;

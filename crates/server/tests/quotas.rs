@@ -75,6 +75,48 @@ async fn an_account_past_its_stored_bytes_of_the_day_is_refused_and_others_are_a
 }
 
 #[tokio::test]
+async fn a_resend_of_a_stored_message_costs_no_quota_and_is_acked_past_it() {
+    // Room for one chat and two full messages, and half a chat more.
+    let per_day = 2 * MAX_BODY_BYTES as u32 + 1024 + 512;
+    let server =
+        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
+            .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let body = vec![0x42; MAX_BODY_BYTES];
+
+    let first = alice.say(chat, msg_id(1), &body).await;
+    // Its Ack lost, again and again: each resend is the stored message, and costs nothing...
+    for _ in 0..3 {
+        assert_eq!(alice.send_text(chat, msg_id(1), &body).await, first);
+    }
+    // ...so the day's second message still fits.
+    let second = alice.say(chat, msg_id(2), &body).await;
+    alice
+        .send(&ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: msg_id(3),
+            body: body.clone(),
+            attachment: None,
+        })
+        .await;
+    assert_eq!(
+        alice.recv().await,
+        ServerFrame::SendFailed {
+            chat_id: chat,
+            client_msg_id: msg_id(3),
+            code: ErrorCode::QuotaExceeded
+        }
+    );
+    // Past the quota, a resend of a stored message is still acknowledged: it is stored.
+    assert_eq!(alice.send_text(chat, msg_id(2), &body).await, second);
+    alice.expect_nothing_before_a_sentinel().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn one_address_makes_its_allowance_of_accounts_and_another_is_unaffected() {
     let server = TestServer::start_configured(|config| config.sign_ups_per_address = 3).await;
 

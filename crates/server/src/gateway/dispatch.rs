@@ -12,9 +12,7 @@
 //! has thousands waiting at once (the peak heap is what the process keeps afterwards).
 
 use crate::websocket::{Message, close_code};
-use merpati_protocol::{
-    ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId, ServerFrame,
-};
+use merpati_protocol::{ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId};
 use tokio::time::Instant;
 
 use super::session::{Flow, Gone, HeldSend, Session};
@@ -131,8 +129,10 @@ impl<S: FrameSocket> Session<S> {
             // Only a request that drew on the allowance can show the client slowed down.
             self.refusals.served(std::time::Instant::now());
         }
+        // A message is charged where it is queued (`append_message`): a resend gets it back.
         if let Err(refusal) = self.gateway.quotas.take_stored(me.id, &frame) {
-            return Box::pin(self.refuse_over_quota(&frame, &refusal)).await;
+            let request = request_of(&frame);
+            return Box::pin(self.refuse(request, refusal.code(), refusal.client_detail())).await;
         }
         match frame {
             ClientFrame::Authenticate { .. } => {
@@ -275,39 +275,6 @@ impl<S: FrameSocket> Session<S> {
         } else {
             self.hold_send(Box::new(send), now);
             Ok(Flow::Continue)
-        }
-    }
-
-    /// Refuses a request past the account's quota: a message with `SendFailed` (it is shown
-    /// failed, for the person to retry later), anything else with `Error`.
-    async fn refuse_over_quota(
-        &mut self,
-        frame: &ClientFrame,
-        refusal: &Error,
-    ) -> Result<Flow, Gone> {
-        match frame {
-            ClientFrame::Send {
-                chat_id,
-                client_msg_id,
-                ..
-            }
-            | ClientFrame::SendDeletion {
-                chat_id,
-                client_msg_id,
-                ..
-            } => {
-                self.write_frame(&ServerFrame::SendFailed {
-                    chat_id: *chat_id,
-                    client_msg_id: *client_msg_id,
-                    code: refusal.code(),
-                })
-                .await?;
-                Ok(Flow::Continue)
-            }
-            other => {
-                self.write_error(request_of(other), refusal).await?;
-                Ok(Flow::Continue)
-            }
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) struct MessageInFlight {
     pub(super) client_msg_id: ClientMsgId,
     pub(super) sender: UserId,
     pub(super) body: Arc<Vec<u8>>,
+    /// Whether its bytes were taken from the sender's quota (given back if it was a resend).
+    pub(super) charged: bool,
     pub(super) stored: Queued<Appended>,
 }
 

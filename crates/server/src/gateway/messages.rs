@@ -6,8 +6,11 @@
 //! once its transaction committed: `Ack` to the sender, then one encoded `Message` frame to
 //! every online session of every member. A resend of a stored message (same
 //! `client_msg_id`) is acknowledged again with its first sequence number and not fanned out
-//! twice. The body is shared with the writer, never copied. A body that claims to be a line
-//! the server wrote is refused before it is queued.
+//! twice — even if the sender may no longer send there, or is past the day's quota: it is
+//! stored, and a `SendFailed` would say it never will be. A message is charged against the
+//! sender's stored bytes of the day as it is queued, and a resend gets them back. The body is
+//! shared with the writer, never copied. A body that claims to be a line the server wrote is
+//! refused before it is queued.
 
 use std::sync::Arc;
 
@@ -24,7 +27,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode_message};
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::{Appended, Refers};
+use crate::storage::{Appended, IfNew, Refers};
 
 impl Gateway {
     /// Hands a message just committed to every online session of the chat's `members` — on
@@ -95,12 +98,26 @@ impl<S: FrameSocket> Session<S> {
             .await?;
             return Ok(Flow::Continue);
         }
+        // Past the quota it is still asked for: if it is a resend, it is stored already.
+        let charged = self.gateway.quotas.take_message(me.id, &body).is_ok();
+        let if_new = if charged {
+            IfNew::Store
+        } else {
+            IfNew::Refuse(ErrorCode::QuotaExceeded)
+        };
         // Shared with the writer so the body is not copied; it comes back once stored.
         let body = Arc::new(body);
         match self
             .gateway
             .storage
-            .queue_append(chat_id, client_msg_id, me.id, Arc::clone(&body), refers)
+            .queue_append(
+                chat_id,
+                client_msg_id,
+                me.id,
+                Arc::clone(&body),
+                refers,
+                if_new,
+            )
             .await
         {
             Ok(stored) => self
@@ -110,6 +127,7 @@ impl<S: FrameSocket> Session<S> {
                     client_msg_id,
                     sender: me.id,
                     body,
+                    charged,
                     stored,
                 })),
             // Not queued: the client keeps the message and resends it.
@@ -119,8 +137,8 @@ impl<S: FrameSocket> Session<S> {
     }
 
     /// Answers a message once its transaction committed (or failed): `Ack` and fan-out, or
-    /// `SendFailed` (not a member, blocked, not the sender's message to delete, not the
-    /// sender's complete upload).
+    /// `SendFailed` (past the quota, not a member, blocked, not the sender's message to
+    /// delete, not the sender's complete upload).
     pub(super) async fn answer_append(
         &mut self,
         append: MessageInFlight,
@@ -131,6 +149,7 @@ impl<S: FrameSocket> Session<S> {
             client_msg_id,
             sender,
             body,
+            charged,
             stored: _,
         } = append;
         let appended = match outcome {
@@ -163,6 +182,10 @@ impl<S: FrameSocket> Session<S> {
         })
         .await?;
         if !appended.newly_stored {
+            if charged {
+                // Stored before, and charged then: a resend costs nothing.
+                self.gateway.quotas.give_back_message(sender, &body);
+            }
             tracing::debug!(
                 chat = chat_id.0,
                 seq = appended.seq.0,

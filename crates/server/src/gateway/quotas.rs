@@ -7,7 +7,10 @@
 //!   hour is not cut off for the rest of the day, while an account writing as fast as its
 //!   connections may is stopped after its day's worth. Past it the request is refused with
 //!   `QuotaExceeded` (a message: `SendFailed`, shown failed for the person to retry). Kept in
-//!   memory: a restart hands out a fresh allowance, which an attacker cannot cause.
+//!   memory: a restart hands out a fresh allowance, which an attacker cannot cause. A
+//!   message is charged as it is queued for storage (`gateway::messages`), not here with
+//!   the other frames: a resend of a message stored before is given its bytes back, and is
+//!   acknowledged even past the quota, since it is stored already.
 //! - **Sign-ups per source address**: otherwise every quota above is one sign-up away from
 //!   fresh. Past it a registration is refused with `TooManySignUps`, unchecked; only
 //!   registrations that succeeded count, so a taken username costs nothing.
@@ -76,6 +79,32 @@ impl Quotas {
         if bytes == 0 {
             return Ok(());
         }
+        self.take_bytes(throttle, account, bytes)
+    }
+
+    /// Takes a message body's bytes from `account`'s stored bytes of the day, or says why
+    /// not. A message that turns out a resend gets them back ([`Quotas::give_back_message`]).
+    pub(crate) fn take_message(&self, account: UserId, body: &[u8]) -> Result<(), Error> {
+        let Some(throttle) = &self.stored_bytes_by_account else {
+            return Ok(());
+        };
+        self.take_bytes(throttle, account, byte_count(body.len()))
+    }
+
+    /// Gives back what [`Quotas::take_message`] took for a message that was stored before:
+    /// a resend is not stored again.
+    pub(crate) fn give_back_message(&self, account: UserId, body: &[u8]) {
+        if let Some(throttle) = &self.stored_bytes_by_account {
+            throttle.give_back(&account, byte_count(body.len()));
+        }
+    }
+
+    fn take_bytes(
+        &self,
+        throttle: &Throttle<UserId>,
+        account: UserId,
+        bytes: u32,
+    ) -> Result<(), Error> {
         throttle.take_cost(&account, bytes).map_err(|wait| {
             Error::refused(
                 ErrorCode::QuotaExceeded,
@@ -113,15 +142,19 @@ impl Quotas {
     }
 }
 
-/// The bytes `frame` asks the server to store.
+/// The bytes `frame` asks the server to store; none for a message, which is charged as it
+/// is queued ([`Quotas::take_message`]).
 fn stored_bytes(frame: &ClientFrame) -> u32 {
     let bytes = match frame {
-        ClientFrame::Send { body, .. } | ClientFrame::SendDeletion { body, .. } => body.len(),
         ClientFrame::SendToDevice { messages, .. } => {
             messages.iter().map(|message| message.body.len()).sum()
         }
         ClientFrame::CreateChat { .. } => CHAT_STORED_BYTES as usize,
         _ => 0,
     };
+    byte_count(bytes)
+}
+
+fn byte_count(bytes: usize) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }

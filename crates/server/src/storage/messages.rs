@@ -8,16 +8,18 @@ use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 use rusqlite::Connection;
 
 use super::postgres::{self, Tx, transaction};
+use super::sql::messages::Outgoing;
 use super::writer::Work;
-use super::{Appended, Backend, Page, Queued, Refers, Storage, no_such_chat, sql};
+use super::{Appended, Backend, IfNew, Page, Queued, Refers, Storage, no_such_chat, sql};
 use crate::Error;
 
 impl Storage {
     /// Appends a message to a chat the sender belongs to, idempotently on `client_msg_id`,
-    /// doing what it `refers` to in the same transaction (`sql::messages::append`). Returns
-    /// once the append is queued (waiting only for room in the writer's queue); the returned
-    /// future completes once it is committed. Appends queued one after another to a chat
-    /// commit in that order.
+    /// doing what it `refers` to in the same transaction (`sql::messages::append`); a resend
+    /// of the sender's stored message is found whatever changed since, and a message not
+    /// stored before is refused if `if_new` says so. Returns once the append is queued
+    /// (waiting only for room in the writer's queue); the returned future completes once it
+    /// is committed. Appends queued one after another to a chat commit in that order.
     pub(crate) fn queue_append(
         &self,
         chat: ChatId,
@@ -25,13 +27,21 @@ impl Storage {
         sender: UserId,
         body: Arc<Vec<u8>>,
         refers: Refers,
+        if_new: IfNew,
     ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
         match &self.backend {
-            // `sql::messages::append` refuses only before it writes (membership, blocking, a
-            // clashing id, the deleted message, the upload).
+            // `sql::messages::append` refuses only before it writes (the quota, membership,
+            // blocking, a clashing id, the deleted message, the upload).
             Backend::Sqlite(sqlite) => {
                 Either::Left(sqlite.queue_job(Work::checked_first(move |conn, now| {
-                    sql::messages::append(conn, chat, client_msg_id, sender, &body, refers, now)
+                    let message = Outgoing {
+                        client_msg_id,
+                        sender,
+                        body: &body,
+                        refers,
+                        if_new,
+                    };
+                    sql::messages::append(conn, chat, message, now)
                 })))
             }
             Backend::Postgres(pg) => Either::Right(std::future::ready(Ok(pg.queue_append(
@@ -40,6 +50,7 @@ impl Storage {
                 sender,
                 body,
                 refers,
+                if_new,
             )))),
         }
     }

@@ -39,7 +39,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use merpati_protocol::{BlobId, ChatId, ClientMsgId, Epoch, Member, MessageFrame, Seq, Username};
+use merpati_protocol::{
+    BlobId, ChatId, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame, Seq, Username,
+};
 
 use crate::Error;
 use crate::config::Durability;
@@ -101,6 +103,16 @@ pub(crate) enum Refers {
     Deletes(ClientMsgId),
     /// The sender's complete upload, kept from now on as long as the message.
     Carries(BlobId),
+}
+
+/// What an append does with a message not stored before. A resend of the sender's own stored
+/// message is acknowledged either way, whatever has changed since it was stored: it is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfNew {
+    /// Store it, if the sender may send to the chat.
+    Store,
+    /// Refuse it with this code (the sender's stored bytes of the day are spent).
+    Refuse(ErrorCode),
 }
 
 /// Consecutive messages, oldest first.

@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 
 use super::{Isolation, Postgres, messages};
 use crate::Error;
-use crate::storage::{Appended, Queued, Refers};
+use crate::storage::sql::messages::Outgoing;
+use crate::storage::{Appended, IfNew, Queued, Refers};
 
 /// The most appends one transaction takes, so one batch cannot delay its answers without
 /// bound.
@@ -31,6 +32,7 @@ struct Pending {
     sender: UserId,
     body: Arc<Vec<u8>>,
     refers: Refers,
+    if_new: IfNew,
     reply: oneshot::Sender<Result<Appended, Error>>,
 }
 
@@ -65,6 +67,7 @@ impl Appender {
         sender: UserId,
         body: Arc<Vec<u8>>,
         refers: Refers,
+        if_new: IfNew,
     ) -> Queued<Appended> {
         let (reply, answer) = Queued::channel();
         let pending = Pending {
@@ -72,6 +75,7 @@ impl Appender {
             sender,
             body,
             refers,
+            if_new,
             reply,
         };
         let start = {
@@ -140,16 +144,14 @@ async fn commit(
         messages::lock_chat(&tx, chat).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for pending in batch {
-            let outcome = messages::append(
-                &tx,
-                chat,
-                pending.client_msg_id,
-                pending.sender,
-                &pending.body,
-                pending.refers,
-                now,
-            )
-            .await;
+            let message = Outgoing {
+                client_msg_id: pending.client_msg_id,
+                sender: pending.sender,
+                body: &pending.body,
+                refers: pending.refers,
+                if_new: pending.if_new,
+            };
+            let outcome = messages::append(&tx, chat, message, now).await;
             match outcome {
                 Err(error @ Error::Refused { .. }) => outcomes.push(Err(error)),
                 Err(error) => return Err(error),

@@ -9,27 +9,65 @@ use tokio_postgres::Row;
 use super::{Tx, blobs, blocks, bytes16, chats::kind_for_member};
 use crate::Error;
 use crate::storage::no_such_chat;
-use crate::storage::sql::messages::{MESSAGE_OVERHEAD, PageBudget};
+use crate::storage::sql::messages::{MESSAGE_OVERHEAD, Outgoing, PageBudget};
 use crate::storage::sql::{int, uint};
-use crate::storage::{Appended, Page, Refers};
+use crate::storage::{Appended, IfNew, Page, Refers};
 
 /// A stored `client_msg_id` (the schema stores 16 bytes).
 fn client_msg_id(raw: Vec<u8>) -> Result<ClientMsgId, Error> {
     Ok(ClientMsgId(bytes16(raw)?))
 }
 
-/// Appends a message, or finds it if this `client_msg_id` was stored before. What it
+/// Appends a message, or finds it if the sender stored this `client_msg_id` before. What it
 /// `refers` to is done in the same transaction: a deleted message of the sender's loses its
 /// body (and its file is due for deletion), a carried upload is kept as long as the message.
+/// A message not stored before is refused as `if_new` says, or if the sender may not send to
+/// the chat (not a member, blocked).
 pub(crate) async fn append(
     tx: &Tx<'_>,
     chat: ChatId,
-    client_msg_id: ClientMsgId,
-    sender: UserId,
-    body: &[u8],
-    refers: Refers,
+    message: Outgoing<'_>,
     now_ms: i64,
 ) -> Result<Appended, Error> {
+    let Outgoing {
+        client_msg_id,
+        sender,
+        body,
+        refers,
+        if_new,
+    } = message;
+    let id: &[u8] = &client_msg_id.0;
+    let statement = tx
+        .prepare_cached(
+            "SELECT seq, sent_at_ms, sender FROM messages WHERE chat_id = $1 AND client_msg_id = $2",
+        )
+        .await?;
+    let earlier = match tx.query_opt(&statement, &[&int(chat.0), &id]).await? {
+        Some(row) => Some((
+            row.try_get::<_, i64>(0)?,
+            row.try_get::<_, i64>(1)?,
+            row.try_get::<_, i64>(2)?,
+        )),
+        None => None,
+    };
+    // As on SQLite: the sender's own stored message is acknowledged before anything else is
+    // asked (it is stored; a block, a removal or a spent quota since changes nothing of it).
+    if let Some((seq, sent_at_ms, earlier_sender)) = earlier
+        && earlier_sender == int(sender.0)
+    {
+        // Its upload (if any) is already linked to this very message.
+        return Ok(Appended {
+            seq: Seq(uint(seq)),
+            sent_at_ms: uint(sent_at_ms),
+            newly_stored: false,
+        });
+    }
+    if let IfNew::Refuse(code) = if_new {
+        return Err(Error::refused(
+            code,
+            "only a message stored before is acknowledged now",
+        ));
+    }
     let Some(kind) = kind_for_member(tx, chat, sender).await? else {
         return Err(no_such_chat(chat));
     };
@@ -40,31 +78,14 @@ pub(crate) async fn append(
             "the other person does not accept messages from you",
         ));
     }
-    let id: &[u8] = &client_msg_id.0;
-    let statement = tx
-        .prepare_cached(
-            "SELECT seq, sent_at_ms, sender FROM messages WHERE chat_id = $1 AND client_msg_id = $2",
-        )
-        .await?;
-    let earlier = tx.query_opt(&statement, &[&int(chat.0), &id]).await?;
-    if let Some(row) = earlier {
-        let seq: i64 = row.try_get(0)?;
-        let sent_at_ms: i64 = row.try_get(1)?;
-        let earlier_sender: i64 = row.try_get(2)?;
-        if earlier_sender != int(sender.0) {
-            // Ids are 128 random bits: a clash with someone else's message is an attack or a
-            // broken client, and must not reveal or alias that message.
-            return Err(Error::refused(
-                ErrorCode::Malformed,
-                "client_msg_id already used by another sender",
-            ));
-        }
-        // A resend: its upload (if any) is already linked to this very message.
-        return Ok(Appended {
-            seq: Seq(uint(seq)),
-            sent_at_ms: uint(sent_at_ms),
-            newly_stored: false,
-        });
+    if earlier.is_some() {
+        // Someone else's message, refused only after membership (a stranger learns nothing
+        // of a chat's ids): a clash of random ids is an attack or a broken client, and must
+        // not reveal or alias that message.
+        return Err(Error::refused(
+            ErrorCode::Malformed,
+            "client_msg_id already used by another sender",
+        ));
     }
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(tx, chat, target, sender).await?)),

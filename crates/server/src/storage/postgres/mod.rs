@@ -136,8 +136,9 @@ impl Postgres {
         sender: merpati_protocol::UserId,
         body: Arc<Vec<u8>>,
         refers: super::Refers,
+        if_new: super::IfNew,
     ) -> super::Queued<super::Appended> {
-        Appender::queue(self, chat, client_msg_id, sender, body, refers)
+        Appender::queue(self, chat, client_msg_id, sender, body, refers, if_new)
     }
 
     /// A pooled connection.

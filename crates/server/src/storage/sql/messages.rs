@@ -13,7 +13,7 @@ use super::chats::kind_for_member;
 use super::{PAGE_OVERHEAD, blobs, blocks, int, uint};
 use crate::Error;
 use crate::storage::no_such_chat;
-use crate::storage::{Appended, Page, Refers};
+use crate::storage::{Appended, IfNew, Page, Refers};
 
 /// The most bytes one message adds to an encoded `Page` besides its body (ids, seq, times).
 pub(crate) const MESSAGE_OVERHEAD: usize = 64;
@@ -30,31 +30,39 @@ fn client_msg_id(raw: Vec<u8>) -> rusqlite::Result<ClientMsgId> {
     Ok(ClientMsgId(bytes))
 }
 
-/// Appends a message, or finds it if this `client_msg_id` was stored before. What it
+/// A message as its sender sent it, to append.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) client_msg_id: ClientMsgId,
+    pub(crate) sender: UserId,
+    pub(crate) body: &'a [u8],
+    /// What it deletes or carries, done in the same transaction.
+    pub(crate) refers: Refers,
+    /// What to do if it was not stored before.
+    pub(crate) if_new: IfNew,
+}
+
+/// Appends a message, or finds it if the sender stored this `client_msg_id` before. What it
 /// `refers` to is done in the same transaction: a deleted message of the sender's loses its
 /// body (and its file is due for deletion), a carried upload is kept as long as the message.
+/// A message not stored before is refused as `if_new` says, or if the sender may not send to
+/// the chat (not a member, blocked).
 // Runs without a savepoint (`Work::checked_first`): it must refuse only before its first
-// write, as it does: membership, blocking, the id clash, the target and the upload are
-// checked first.
+// write, as it does: the resend, `if_new`, membership, blocking, the id clash, the target and
+// the upload are checked first.
 pub(crate) fn append(
     conn: &Connection,
     chat: ChatId,
-    client_msg_id: ClientMsgId,
-    sender: UserId,
-    body: &[u8],
-    refers: Refers,
+    message: Outgoing<'_>,
     now_ms: i64,
 ) -> Result<Appended, Error> {
-    let Some(kind) = kind_for_member(conn, chat, sender)? else {
-        return Err(no_such_chat(chat));
-    };
-    // Only a 1:1 chat refuses a blocked sender: a group's history is one log for everyone.
-    if kind == ChatKind::Direct && blocks::blocked_in_chat(conn, int(chat.0), sender)? {
-        return Err(Error::refused(
-            ErrorCode::Blocked,
-            "the other person does not accept messages from you",
-        ));
-    }
+    let Outgoing {
+        client_msg_id,
+        sender,
+        body,
+        refers,
+        if_new,
+    } = message;
     let earlier = conn
         .prepare_cached(
             "SELECT seq, sent_at_ms, sender FROM messages WHERE chat_id = ?1 AND client_msg_id = ?2",
@@ -67,21 +75,44 @@ pub(crate) fn append(
             ))
         })
         .optional()?;
-    if let Some((seq, sent_at_ms, earlier_sender)) = earlier {
-        if earlier_sender != int(sender.0) {
-            // Ids are 128 random bits: a clash with someone else's message is an attack or a
-            // broken client, and must not reveal or alias that message.
-            return Err(Error::refused(
-                ErrorCode::Malformed,
-                "client_msg_id already used by another sender",
-            ));
-        }
-        // A resend: its upload (if any) is already linked to this very message.
+    // A resend of the sender's own message is acknowledged before anything else is asked:
+    // it is stored, and a `SendFailed` would say it never will be. It was allowed when it
+    // was stored; a block, a removal or a spent quota since changes nothing of that. Only
+    // the sender's own message answers, so this tells nobody anything new.
+    if let Some((seq, sent_at_ms, earlier_sender)) = earlier
+        && earlier_sender == int(sender.0)
+    {
+        // Its upload (if any) is already linked to this very message.
         return Ok(Appended {
             seq: Seq(uint(seq)),
             sent_at_ms: uint(sent_at_ms),
             newly_stored: false,
         });
+    }
+    if let IfNew::Refuse(code) = if_new {
+        return Err(Error::refused(
+            code,
+            "only a message stored before is acknowledged now",
+        ));
+    }
+    let Some(kind) = kind_for_member(conn, chat, sender)? else {
+        return Err(no_such_chat(chat));
+    };
+    // Only a 1:1 chat refuses a blocked sender: a group's history is one log for everyone.
+    if kind == ChatKind::Direct && blocks::blocked_in_chat(conn, int(chat.0), sender)? {
+        return Err(Error::refused(
+            ErrorCode::Blocked,
+            "the other person does not accept messages from you",
+        ));
+    }
+    if earlier.is_some() {
+        // Someone else's message. Refused only after membership, so that a stranger learns
+        // nothing of a chat's ids; ids are 128 random bits, so a clash is an attack or a
+        // broken client, and must not reveal or alias that message.
+        return Err(Error::refused(
+            ErrorCode::Malformed,
+            "client_msg_id already used by another sender",
+        ));
     }
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(conn, chat, target, sender)?)),

@@ -1,6 +1,7 @@
 //! Appends and receipts on either backend: concurrent appends get dense sequence numbers and
-//! commit in groups, a refused request leaves the others alone, and read positions only move
-//! forward.
+//! commit in groups, a resend of one's stored message is found whatever changed since (and
+//! nobody else's message is), a refused request leaves the others alone, and read positions
+//! only move forward.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -28,6 +29,7 @@ pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storag
                     alice.id,
                     Arc::new(vec![1, 2, 3]),
                     Refers::Nothing,
+                    IfNew::Store,
                 )
                 .await
                 .expect("queued")
@@ -57,6 +59,90 @@ pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storag
         .unwrap();
     assert_eq!(page.messages.len(), SENDS);
     assert!(!page.more);
+}
+
+/// Appends message `id` of `sender`'s (its body `[id]`), new ones as `if_new` says.
+async fn try_append(
+    storage: &Storage,
+    chat: ChatId,
+    id: u8,
+    sender: UserId,
+    if_new: IfNew,
+) -> Result<Appended, Error> {
+    storage
+        .queue_append(
+            chat,
+            ClientMsgId([id; 16]),
+            sender,
+            Arc::new(vec![id]),
+            Refers::Nothing,
+            if_new,
+        )
+        .await
+        .expect("queued")
+        .await
+}
+
+pub(super) async fn a_resend_of_ones_stored_message_is_found_whatever_changed_since(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let mallory = account(storage, "mallory").await;
+    let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let group = storage
+        .create_group(bob.clone(), "Trip".into(), vec![alice.id])
+        .await
+        .unwrap()
+        .chat;
+    let to_bob = append(storage, direct.id, 1, alice.id, vec![1]).await;
+    let to_group = append(storage, group.id, 2, alice.id, vec![2]).await;
+    storage.set_blocked(bob.id, alice.id, true).await.unwrap();
+    storage
+        .remove_member(group.id, bob.id, alice.id)
+        .await
+        .unwrap();
+
+    // Blocked, removed, past the quota: her resends are her stored messages all the same.
+    let resent = try_append(storage, direct.id, 1, alice.id, IfNew::Store).await;
+    assert_eq!(
+        resent.unwrap(),
+        Appended {
+            newly_stored: false,
+            ..to_bob
+        }
+    );
+    let quota = IfNew::Refuse(ErrorCode::QuotaExceeded);
+    let resent = try_append(storage, direct.id, 1, alice.id, quota).await;
+    assert_eq!(
+        resent.unwrap(),
+        Appended {
+            newly_stored: false,
+            ..to_bob
+        }
+    );
+    let resent = try_append(storage, group.id, 2, alice.id, IfNew::Store).await;
+    assert_eq!(
+        resent.unwrap(),
+        Appended {
+            newly_stored: false,
+            ..to_group
+        }
+    );
+    // A new message is refused as before.
+    let code = |outcome: Result<Appended, Error>| outcome.unwrap_err().code();
+    let new = try_append(storage, direct.id, 3, alice.id, IfNew::Store).await;
+    assert_eq!(code(new), ErrorCode::Blocked);
+    let new = try_append(storage, group.id, 3, alice.id, IfNew::Store).await;
+    assert_eq!(code(new), ErrorCode::NoSuchChat);
+    let new = try_append(storage, direct.id, 3, alice.id, quota).await;
+    assert_eq!(code(new), ErrorCode::QuotaExceeded);
+    // Someone else's id tells a stranger nothing (not a member) and a member only that it is
+    // taken; neither is answered with that message.
+    let stranger = try_append(storage, direct.id, 1, mallory.id, IfNew::Store).await;
+    assert_eq!(code(stranger), ErrorCode::NoSuchChat);
+    let member = try_append(storage, group.id, 2, bob.id, IfNew::Store).await;
+    assert_eq!(code(member), ErrorCode::Malformed);
 }
 
 pub(super) async fn a_refused_request_in_a_batch_does_not_spoil_the_others(storage: &Storage) {

@@ -64,6 +64,7 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
             alice.id,
             Arc::new(vec![id]),
             refers,
+            IfNew::Store,
         );
         async move { queued.await?.await }
     };

@@ -372,6 +372,7 @@ pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_mess
             alice.id,
             Arc::new(vec![1]),
             Refers::Nothing,
+            IfNew::Store,
         )
         .await
         .unwrap()

@@ -20,6 +20,7 @@ async fn delete(
             sender,
             Arc::new(vec![id]),
             Refers::Deletes(target),
+            IfNew::Store,
         )
         .await
         .expect("queued")

@@ -66,6 +66,7 @@ macro_rules! storage_suite {
 
 storage_suite! {
     appends::concurrent_appends_commit_in_groups_with_gapless_seqs,
+    appends::a_resend_of_ones_stored_message_is_found_whatever_changed_since,
     appends::a_refused_request_in_a_batch_does_not_spoil_the_others,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
@@ -246,6 +247,7 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
                     sender,
                     Arc::new(vec![n]),
                     Refers::Nothing,
+                    IfNew::Store,
                 )
                 .await
                 .unwrap(),
@@ -286,6 +288,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
             alice.id,
             Arc::new(vec![1]),
             Refers::Nothing,
+            IfNew::Store,
         )
         .await
         .unwrap();
@@ -315,6 +318,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
             alice.id,
             Arc::new(vec![1]),
             Refers::Nothing,
+            IfNew::Store,
         )
         .await
         .unwrap()
@@ -340,6 +344,7 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
             bob.id,
             Arc::new(b"hi".to_vec()),
             Refers::Nothing,
+            IfNew::Store,
         )
         .await
         .expect("queued")
@@ -377,6 +382,7 @@ async fn append(
             sender,
             Arc::new(body),
             Refers::Nothing,
+            IfNew::Store,
         )
         .await
         .expect("queued")
