@@ -158,6 +158,8 @@ struct Inner {
     members: RwLock<HashMap<ChatId, Arc<[UserId]>>>,
     recent: RecentSenders,
     next_session: AtomicU64,
+    /// How many times a session was ended here ([`FanOut::sessions_ended`]).
+    sessions_ended: AtomicU64,
 }
 
 /// The online accounts and who watches whose presence, under one lock, so that presence is
@@ -410,9 +412,13 @@ impl FanOut {
     }
 
     /// Closes the connections of `user`'s session signed in with `token_hash`: they are
-    /// told `Goodbye { SessionExpired }` and close for good.
+    /// told `Goodbye { SessionExpired }` and close for good. Called once the session is gone
+    /// from storage.
     pub(crate) fn end_session(&self, user: UserId, token_hash: &[u8; 32]) {
         let online = read(&self.inner.online);
+        // Counted under the registry's lock: a session that joins after this finds the count
+        // moved; one that joined before is closed here (see `sessions_ended`).
+        self.inner.sessions_ended.fetch_add(1, Ordering::SeqCst);
         let sessions = online.accounts.get(&user).into_iter();
         for subscriber in sessions.flat_map(|account| &account.sessions) {
             if subscriber.token_hash == *token_hash {
@@ -420,6 +426,15 @@ impl FanOut {
                 subscriber.evict.cancel();
             }
         }
+    }
+
+    /// How many times a session was ended here, ever. A sign-in reads it before it reads its
+    /// session from storage and again once it has joined: if it moved, a session may have
+    /// ended in between — after the read, yet before the join, so too early to close this
+    /// connection — and the sign-in asks storage again. If it did not move, any end still to
+    /// come finds the connection joined and closes it.
+    pub(crate) fn sessions_ended(&self) -> u64 {
+        self.inner.sessions_ended.load(Ordering::SeqCst)
     }
 
     /// How many sessions of `user` are online.

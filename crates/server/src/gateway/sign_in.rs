@@ -5,7 +5,8 @@
 //! (the server never sees a passphrase) and one insert: the account with its first session,
 //! or a new session. Resuming looks a session token up by its hash. A session goes online in
 //! the fan-out (with the account's privacy settings and block list, read with it) before it
-//! says `Welcome`, so nothing sent to the account afterwards is missed.
+//! says `Welcome`, so nothing sent to the account afterwards is missed; and a session ended
+//! while it signed in does not go online at all ([`Gateway::go_online`]).
 //! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection;
 //! failed logins are also throttled per source address and per account (`attempts`), and
 //! registrations per source address (`quotas`).
@@ -14,16 +15,24 @@ use crate::websocket::close_code;
 use merpati_protocol::auth::AuthPurpose;
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::sessions::ClientKind;
-use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, Username};
+use merpati_protocol::{ErrorCode, Member, PROTOCOL_VERSION, ServerFrame, UserId, Username};
 
 use super::Gateway;
 use super::session::{Flow, Gone, Session, SignedIn};
 use super::socket::FrameSocket;
-use crate::fanout::SessionId;
+use crate::fanout::{SessionId, Subscription};
 use crate::metrics::Counters;
 use crate::privacy::Privacy;
 use crate::throttle::try_again_in;
 use crate::{Error, auth};
+
+/// The refusal of a session that is unknown, was ended or ended while signing in.
+fn session_expired() -> Error {
+    Error::refused(
+        ErrorCode::SessionExpired,
+        "the session is unknown or was ended; sign in again",
+    )
+}
 
 /// Failed sign-in attempts tolerated in one session; the last one closes it.
 const MAX_FAILED_SIGN_INS: u32 = 5;
@@ -124,12 +133,7 @@ impl Gateway {
             .storage
             .resume_session(session_token)
             .await?
-            .ok_or_else(|| {
-                Error::refused(
-                    ErrorCode::SessionExpired,
-                    "the session is unknown or was ended; sign in again",
-                )
-            })?;
+            .ok_or_else(session_expired)?;
         self.not_closed(resumed.member.id)?;
         Ok(Authenticated {
             member: resumed.member,
@@ -154,6 +158,41 @@ impl Gateway {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Puts this connection (`session`) of `account` online in the fan-out, signed in to the
+    /// session named `token_hash` — unless that session was ended since `ends_before` (the
+    /// fan-out's count of ended sessions, read before the sign-in read its session) and is
+    /// gone from storage: then `SessionExpired`, as its resume gets a moment later.
+    ///
+    /// Ending a session deletes it, then closes the connections online with it. A sign-in
+    /// that read the session before the delete and joins after the close would be missed by
+    /// both — signed in to a session its account ended. Joining first and then comparing the
+    /// count closes that gap: an end before the join moved the count (and its delete was
+    /// committed before, so storage says so), an end after it finds this connection online.
+    pub(super) async fn go_online(
+        &self,
+        session: SessionId,
+        account: UserId,
+        token_hash: [u8; 32],
+        privacy: Privacy,
+        ends_before: u64,
+    ) -> Result<Subscription, Error> {
+        let online = self.fanout.join(account, session, token_hash, privacy);
+        // Seldom moved: a sign-in asks storage again only when some session ended meanwhile.
+        if self.fanout.sessions_ended() == ends_before {
+            return Ok(online);
+        }
+        let refusal = match self.storage.sessions_gone(vec![token_hash]).await {
+            Ok(gone) if gone.is_empty() => return Ok(online),
+            Ok(_) => session_expired(),
+            Err(error) => error,
+        };
+        let storage = &self.storage;
+        online
+            .guard
+            .leave(|at_ms| storage.record_last_seen(account, at_ms));
+        Err(refusal)
     }
 
     /// Ends the session whose sign-out proof this is, as `EndSession` would (its connections
@@ -197,6 +236,8 @@ impl<S: FrameSocket> Session<S> {
                 "unsupported protocol version",
             ));
         }
+        // Before anything reads the session this connection signs in to (`go_online`).
+        let ends_before = self.gateway.fanout.sessions_ended();
         let outcome = match method {
             AuthMethod::Register {
                 username,
@@ -237,66 +278,73 @@ impl<S: FrameSocket> Session<S> {
             Ok(authenticated) => self.within_session_cap(authenticated).await,
             Err(error) => Err(error),
         };
-        match outcome {
-            Ok(Authenticated {
-                member,
-                token_hash,
-                session_token,
-                new_session: _,
-                privacy,
-            }) => {
-                tracing::Span::current().record("account", member.id.0);
-                tracing::info!(username = %member.username, "signed in");
-                // Go online before Welcome, so nothing sent to the account from now on is missed.
-                let online = self
-                    .gateway
-                    .fanout
-                    .join(member.id, self.id, token_hash, privacy);
-                self.deliveries = Some(online.frames);
-                if let Some(cluster) = &self.gateway.cluster {
-                    let (ready, subscribed) = tokio::sync::oneshot::channel();
-                    let signed_in = crate::cluster::Event::SignedIn {
-                        session: self.id,
-                        account: member.id,
-                        ready,
-                    };
-                    cluster.tell(signed_in).await;
-                    // Before Welcome: a chat made for the account once the client holds its
-                    // Welcome must reach it, from whichever process makes it.
-                    let _ = subscribed.await;
-                }
-                self.evicted = online.evicted;
-                self.signed_in = Some(SignedIn {
-                    member: member.clone(),
-                    token_hash,
-                    device: None,
-                    online: online.guard,
-                });
-                self.write_frame(&ServerFrame::Welcome {
-                    me: member,
-                    session_token,
-                })
-                .await?;
-                Ok(Flow::Continue)
-            }
-            Err(error) => {
-                self.write_error(None, &error).await?;
-                let code = error.code();
-                if code.closes_connection() {
-                    return Ok(Flow::Close(close_code::POLICY, "sign in again"));
-                }
-                if code != ErrorCode::Internal {
-                    self.failed_sign_ins += 1;
-                    if self.failed_sign_ins >= MAX_FAILED_SIGN_INS {
-                        return Ok(Flow::Close(
-                            close_code::POLICY,
-                            "too many failed sign-in attempts",
-                        ));
-                    }
-                }
-                Ok(Flow::Continue)
+        let Authenticated {
+            member,
+            token_hash,
+            session_token,
+            new_session: _,
+            privacy,
+        } = match outcome {
+            Ok(authenticated) => authenticated,
+            Err(error) => return self.sign_in_refused(&error).await,
+        };
+        // Go online before Welcome, so nothing sent to the account from now on is missed.
+        let online = match self
+            .gateway
+            .go_online(self.id, member.id, token_hash, privacy, ends_before)
+            .await
+        {
+            Ok(online) => online,
+            Err(error) => return self.sign_in_refused(&error).await,
+        };
+        tracing::Span::current().record("account", member.id.0);
+        tracing::info!(username = %member.username, "signed in");
+        self.deliveries = Some(online.frames);
+        if let Some(cluster) = &self.gateway.cluster {
+            let (ready, subscribed) = tokio::sync::oneshot::channel();
+            let signed_in = crate::cluster::Event::SignedIn {
+                session: self.id,
+                account: member.id,
+                ready,
+            };
+            cluster.tell(signed_in).await;
+            // Before Welcome: a chat made for the account once the client holds its
+            // Welcome must reach it, from whichever process makes it.
+            let _ = subscribed.await;
+        }
+        self.evicted = online.evicted;
+        self.signed_in = Some(SignedIn {
+            member: member.clone(),
+            token_hash,
+            device: None,
+            online: online.guard,
+        });
+        self.write_frame(&ServerFrame::Welcome {
+            me: member,
+            session_token,
+        })
+        .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Answers a refused sign-in: its error, and the connection closed if the code says so or
+    /// after too many attempts.
+    async fn sign_in_refused(&mut self, error: &Error) -> Result<Flow, Gone> {
+        self.write_error(None, error).await?;
+        let code = error.code();
+        if code.closes_connection() {
+            return Ok(Flow::Close(close_code::POLICY, "sign in again"));
+        }
+        if code != ErrorCode::Internal {
+            self.failed_sign_ins += 1;
+            if self.failed_sign_ins >= MAX_FAILED_SIGN_INS {
+                return Ok(Flow::Close(
+                    close_code::POLICY,
+                    "too many failed sign-in attempts",
+                ));
             }
         }
+        Ok(Flow::Continue)
     }
 
     /// `authenticated`, unless its account holds its cap of sessions already (one client

@@ -209,7 +209,9 @@ impl Storage {
     /// with from now on if that changed. One read, mostly: resuming is what a reconnecting
     /// crowd does, so the session is written only when its token is a day old (it rotates,
     /// which notes it used) or an expired one is deleted. The token before the last rotation
-    /// is answered with the current one (see `sql::sessions`).
+    /// is answered with the current one (see `sql::sessions`). `None` also when the session
+    /// ends before its rotation is written. (One that ends after this read, while the
+    /// sign-in goes online, is the gateway's to catch: `Gateway::go_online`.)
     pub(crate) async fn resume_session(
         &self,
         token: [u8; 32],
@@ -227,7 +229,10 @@ impl Storage {
         let new_token = match found.presented {
             Presented::Previous { salt } => Some(crate::auth::rotated_token(&token, &salt)),
             Presented::Current { rotated_ms } if stale(rotated_ms) || stale(found.last_used_ms) => {
-                Some(self.rotate_session(token).await?)
+                let Some(rotated) = self.rotate_session(token).await? else {
+                    return Ok(None);
+                };
+                Some(rotated)
             }
             Presented::Current { .. } => None,
         };
@@ -240,8 +245,9 @@ impl Storage {
     }
 
     /// Rotates the session whose current token is `token`; the token it has now (derived
-    /// from `token`: if another tab rotated it first, the same one that tab was given).
-    async fn rotate_session(&self, token: [u8; 32]) -> Result<[u8; 32], Error> {
+    /// from `token`: if another tab rotated it first, the same one that tab was given), or
+    /// `None` if the session has ended since it was read.
+    async fn rotate_session(&self, token: [u8; 32]) -> Result<Option<[u8; 32]>, Error> {
         let salt = crate::auth::random_bytes()?;
         let presented_hash = crate::auth::token_hash(&token);
         let next = crate::auth::rotated_token(&token, &salt);
@@ -274,13 +280,18 @@ impl Storage {
             }
         };
         Ok(match found {
-            None => next,
+            None => Some(next),
             Some(Some(FoundSession {
                 presented: Presented::Previous { salt },
                 ..
-            })) => crate::auth::rotated_token(&token, &salt),
-            // Ended meanwhile: the next resume is refused; this one goes on unrotated.
-            Some(_) => token,
+            })) => Some(crate::auth::rotated_token(&token, &salt)),
+            // Found as current, which the rotation that matched nothing says it is not: not
+            // within one transaction. Kept as before.
+            Some(Some(_)) => Some(token),
+            // Ended (`EndSession`, a sign-out) between the read and this write: refused as
+            // its resume would be a moment later, or the connection would stay signed in to
+            // a session its account ended — and whose connections were closed already.
+            Some(None) => None,
         })
     }
 }

@@ -280,5 +280,45 @@ pub(crate) fn no_such_chat(chat: ChatId) -> Error {
     )
 }
 
+/// What tests do to the SQLite writer: hold it, and see what waits for it.
+#[cfg(test)]
+impl Storage {
+    fn sqlite_writer(&self) -> &Sqlite {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite,
+            Backend::Postgres(_) => panic!("the SQLite writer asked of PostgreSQL"),
+        }
+    }
+
+    /// Keeps the writer thread busy inside a request of its own until the returned gate is
+    /// opened, so that whatever is queued meanwhile waits, in order, and lands in the next
+    /// batch together. (Holding SQLite's lock from another connection is not enough: the
+    /// writer may take the first queued request alone and wait for the lock with it.)
+    pub(crate) async fn hold_the_writer(&self) -> writer::WriterGate {
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (open, opened) = std::sync::mpsc::channel::<()>();
+        let done = self
+            .sqlite_writer()
+            .queue_job(writer::Work::new(move |_: &rusqlite::Connection, _| {
+                let _ = started.send(());
+                let _ = opened.recv();
+                Ok(())
+            }))
+            .await
+            .expect("the writer takes the gate");
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .expect("waiting for the gate does not panic")
+            .expect("the writer runs the gate");
+        writer::WriterGate::new(open, done)
+    }
+
+    /// How many requests wait in the writer's queue (a held writer takes none).
+    pub(crate) fn writes_waiting(&self) -> usize {
+        let queue = &self.sqlite_writer().writer;
+        queue.max_capacity() - queue.capacity()
+    }
+}
+
 #[cfg(test)]
 mod tests;

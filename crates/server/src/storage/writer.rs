@@ -237,6 +237,28 @@ pub(crate) fn now_ms() -> u64 {
         })
 }
 
+/// A writer held by a test inside a request of its own (`Storage::hold_the_writer`), until
+/// [`WriterGate::open`].
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct WriterGate {
+    open: std::sync::mpsc::Sender<()>,
+    done: Queued<()>,
+}
+
+#[cfg(test)]
+impl WriterGate {
+    pub(crate) fn new(open: std::sync::mpsc::Sender<()>, done: Queued<()>) -> WriterGate {
+        WriterGate { open, done }
+    }
+
+    /// Lets the writer go on, and waits until the request that held it has committed.
+    pub(crate) async fn open(self) {
+        self.open.send(()).expect("the writer waits at the gate");
+        self.done.await.expect("the gate's request commits");
+    }
+}
+
 /// A queued write's outcome, available once its transaction committed (or failed).
 #[derive(Debug)]
 pub(crate) struct Queued<T>(tokio::sync::oneshot::Receiver<Result<T, Error>>);

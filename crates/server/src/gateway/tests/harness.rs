@@ -29,7 +29,7 @@ use crate::fanout::FanOut;
 use crate::gateway::{Admitted, Gateway, Quotas, RequestLimits};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
-use crate::storage::Storage;
+use crate::storage::{DATABASE_FILE, Storage};
 use crate::websocket::{self, Message};
 
 /// How long a peer waits for the session's next message before the test fails: a guard
@@ -76,8 +76,8 @@ impl Sink<Message> for ChannelSocket {
 /// A gateway as the server builds it, on a fresh database.
 pub(super) struct TestGateway {
     pub(super) gateway: Arc<Gateway>,
-    /// Removed when the test ends.
-    _data: tempfile::TempDir,
+    /// Its data directory, removed when the test ends.
+    data: tempfile::TempDir,
 }
 
 impl TestGateway {
@@ -100,8 +100,24 @@ impl TestGateway {
         );
         TestGateway {
             gateway: Arc::new(gateway),
-            _data: data,
+            data,
         }
+    }
+
+    /// Makes every session of `name` due to rotate at its next resume, as a day passing
+    /// would: its token made two days old, from a database connection of the test's own.
+    pub(super) fn rotation_due(&self, name: &str) {
+        let db = rusqlite::Connection::open(self.data.path().join(DATABASE_FILE))
+            .expect("the database opens");
+        db.busy_timeout(HANG_GUARD).expect("a busy timeout");
+        let aged = db
+            .execute(
+                "UPDATE sessions SET rotated_ms = rotated_ms - 2 * 24 * 60 * 60 * 1000
+                 WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+                [name],
+            )
+            .expect("the sessions age");
+        assert!(aged > 0, "{name} has no session");
     }
 
     /// How many connections admission control counts as open.

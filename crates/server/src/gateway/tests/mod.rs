@@ -6,13 +6,15 @@
 //!
 //! This file holds the session's basics (sending, refusals, signing in and out, shutdown);
 //! the conversation has a file per area: `receipts`, `admins`, `blocking`,
-//! `typing_presence` and `deletion`.
+//! `typing_presence` and `deletion`; and `sessions` holds a session ended while it is
+//! being resumed.
 
 mod admins;
 mod blocking;
 mod deletion;
 mod harness;
 mod receipts;
+mod sessions;
 mod typing_presence;
 
 use crate::websocket::{self, Message, close_code};

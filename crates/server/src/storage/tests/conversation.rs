@@ -461,7 +461,7 @@ async fn departures_of_many_accounts_are_written_in_one_request() {
     let bob = account(&storage, "bob").await;
     let idle_capacity = sqlite(&storage).writer.capacity();
 
-    let gate = hold_the_writer(&storage).await;
+    let gate = storage.hold_the_writer().await;
     storage.record_last_seen(alice.id, 1_000);
     let facts = storage.presence_facts(alice.id, bob.id).await.unwrap();
     assert_eq!(facts.last_seen_ms, 1_000, "known before it is written");

@@ -191,40 +191,6 @@ async fn account(storage: &Storage, name: &str) -> Member {
         .unwrap()
 }
 
-/// Keeps the writer thread busy inside a request of its own until the returned gate is
-/// opened, so that whatever is queued meanwhile lands in the next batch, together.
-/// (Holding SQLite's lock from another connection is not enough: the writer may take
-/// the first queued request alone and wait for the lock with it.)
-async fn hold_the_writer(storage: &Storage) -> WriterGate {
-    let (started, running) = std::sync::mpsc::channel::<()>();
-    let (open, opened) = std::sync::mpsc::channel::<()>();
-    let done = sqlite(storage)
-        .queue_job(Work::new(move |_: &Connection, _| {
-            let _ = started.send(());
-            let _ = opened.recv();
-            Ok(())
-        }))
-        .await
-        .unwrap();
-    tokio::task::spawn_blocking(move || running.recv())
-        .await
-        .unwrap()
-        .expect("the writer runs the gate");
-    WriterGate { open, done }
-}
-
-struct WriterGate {
-    open: std::sync::mpsc::Sender<()>,
-    done: Queued<()>,
-}
-
-impl WriterGate {
-    async fn open(self) {
-        self.open.send(()).unwrap();
-        self.done.await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_refused_without_a_savepoint_leave_no_trace() {
     let dir = tempfile::tempdir().unwrap();
@@ -234,7 +200,7 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
     let mallory = account(&storage, "mallory").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
 
-    let gate = hold_the_writer(&storage).await;
+    let gate = storage.hold_the_writer().await;
     let mut queued = Vec::new();
     for n in 0..6u8 {
         // Every other one from someone outside the chat: refused, before writing.
@@ -280,7 +246,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
     let bob = account(&storage, "bob").await;
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
 
-    let gate = hold_the_writer(&storage).await;
+    let gate = storage.hold_the_writer().await;
     let append = storage
         .queue_append(
             chat.id,
