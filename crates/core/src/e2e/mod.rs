@@ -51,7 +51,7 @@ use merpati_protocol::{
 };
 use serde::{Deserialize, Serialize};
 use vodozemac::{
-    Curve25519PublicKey, Ed25519SecretKey,
+    Ed25519SecretKey,
     olm::{Account, Session},
 };
 
@@ -121,6 +121,11 @@ pub struct DeviceCrypto {
     /// People whose pinned account key is not in the key backup yet: a pin goes there, so
     /// that every tab and device of the account trusts the same keys.
     pins_to_back_up: BTreeSet<UserId>,
+    /// The fallback key last handed to a publish, until the server has answered a publish
+    /// that carried it. vodozemac forgets a key is to be published once it is marked, so a
+    /// publish lost with its connection would leave the directory without this device's
+    /// fallback key for good; kept here, it goes again with the next connection's publish.
+    unconfirmed_fallback: Option<[u8; 32]>,
     /// The records changed since the last [`DeviceCrypto::take_writes`] (`None`: deleted).
     writes: BTreeMap<CryptoRecordKey, Option<Vec<u8>>>,
 }
@@ -187,6 +192,7 @@ impl DeviceCrypto {
             held: BTreeMap::new(),
             seen: HashMap::new(),
             pins_to_back_up: BTreeSet::new(),
+            unconfirmed_fallback: None,
             writes: BTreeMap::new(),
         }
     }
@@ -221,22 +227,18 @@ impl DeviceCrypto {
         self.account.sign(message).to_bytes().to_vec()
     }
 
-    /// One-time keys and the fallback key not yet published, signed; marks them published.
+    /// One-time keys and the fallback key not yet handed to a publish, signed; marks them
+    /// published. The fallback key is also kept as unconfirmed until
+    /// [`DeviceCrypto::fallback_key_held`] (see [`DeviceCrypto::unconfirmed_fallback_key`]).
+    /// One-time keys are not kept: one lost with its publish is simply not in the directory,
+    /// whose count (`KeysPublished`) asks for new ones — while sending one again could put a
+    /// key already claimed, and used, back in the directory to be handed out a second time.
     pub fn unpublished_keys(&mut self) -> (Vec<OneTimeKey>, Option<OneTimeKey>) {
-        let device = self.device().device;
-        let sign = |account: &Account, key: Curve25519PublicKey, fallback: bool| OneTimeKey {
-            key: key.to_bytes(),
-            fallback,
-            signature: account
-                .sign(one_time_key_message(&device, &key.to_bytes(), fallback))
-                .to_bytes()
-                .to_vec(),
-        };
         let mut one_time: Vec<OneTimeKey> = self
             .account
             .one_time_keys()
             .into_values()
-            .map(|key| sign(&self.account, key, false))
+            .map(|key| self.sign_key(key.to_bytes(), false))
             .collect();
         crate::sorting::sort_by_key(&mut one_time, |key| key.key);
         let fallback = self
@@ -244,10 +246,40 @@ impl DeviceCrypto {
             .fallback_key()
             .into_values()
             .next()
-            .map(|key| sign(&self.account, key, true));
+            .map(|key| self.sign_key(key.to_bytes(), true));
         self.account.mark_keys_as_published();
         self.save_account();
+        if let Some(fallback) = &fallback {
+            self.unconfirmed_fallback = Some(fallback.key);
+            self.save_unconfirmed_fallback();
+        }
         (one_time, fallback)
+    }
+
+    /// The fallback key handed to a publish that the server has not answered, signed: the
+    /// publish may have been lost (its connection dropped, or the shell dropped the step's
+    /// frames after a failed store write), so it goes again with the next connection's.
+    pub fn unconfirmed_fallback_key(&self) -> Option<OneTimeKey> {
+        self.unconfirmed_fallback
+            .map(|key| self.sign_key(key, true))
+    }
+
+    /// The server answered a publish carrying fallback key `key`: the directory holds it.
+    pub fn fallback_key_held(&mut self, key: &[u8; 32]) {
+        if self.unconfirmed_fallback.as_ref() == Some(key) {
+            self.unconfirmed_fallback = None;
+            self.save_unconfirmed_fallback();
+        }
+    }
+
+    /// A one-time or fallback key of this device, signed as the directory hands it out.
+    fn sign_key(&self, key: [u8; 32], fallback: bool) -> OneTimeKey {
+        let message = one_time_key_message(&self.device().device, &key, fallback);
+        OneTimeKey {
+            key,
+            fallback,
+            signature: self.account.sign(message).to_bytes().to_vec(),
+        }
     }
 
     /// Makes a new fallback key, to publish in place of one the directory has handed out

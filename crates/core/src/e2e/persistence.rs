@@ -4,7 +4,8 @@
 //! Each piece that changes on its own is one record, named by a [`CryptoRecordKey`]: the
 //! Olm account, the Olm sessions with one device, a chat's outbound Megolm session, an
 //! inbound Megolm session, a held room key, a person's trusted keys, the messages an inbound
-//! session's indexes opened, the pins not yet in the key backup. A change marks its
+//! session's indexes opened, the pins not yet in the key backup, the fallback key the server
+//! has not confirmed holding. A change marks its
 //! record written (or deleted, when the piece is gone); [`DeviceCrypto::take_writes`] hands
 //! the changes to the engine, which turns them into store writes. Values are postcard bytes
 //! only this module reads.
@@ -124,6 +125,9 @@ impl DeviceCrypto {
                         crypto.pins_to_back_up = pins;
                     }
                 }
+                CryptoRecordKey::UnconfirmedFallbackKey => {
+                    crypto.unconfirmed_fallback = decode_value::<[u8; 32]>(&value);
+                }
                 CryptoRecordKey::SeenIndexes(session_id) => {
                     if let Some(seen) = decode_value::<BTreeMap<u32, ClientMsgId>>(&value) {
                         crypto.seen.insert(session_id, seen);
@@ -211,6 +215,14 @@ impl DeviceCrypto {
         let value = merpati_protocol::encode(&self.pins_to_back_up);
         self.writes
             .insert(CryptoRecordKey::PinsToBackUp, Some(value));
+    }
+
+    pub(super) fn save_unconfirmed_fallback(&mut self) {
+        let value = self
+            .unconfirmed_fallback
+            .map(|key| merpati_protocol::encode(&key));
+        self.writes
+            .insert(CryptoRecordKey::UnconfirmedFallbackKey, value);
     }
 
     pub(super) fn save_known_user(&mut self, user: UserId) {

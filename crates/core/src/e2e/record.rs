@@ -5,7 +5,7 @@
 //! [`CryptoRecordKey::to_stored`] and [`CryptoRecordKey::from_stored`] know how one is
 //! spelt. The stored form is the strings Merpati has always written — `account`,
 //! `olm/<device key, hex>`, `out/<chat id>`, `in/<session id>`, `held/<n>`, `user/<user id>`,
-//! `seen/<session id>`, `pins` — so databases written before the key was typed read as they are, and there is nothing to
+//! `seen/<session id>`, `pins`, `fallback` — so databases written before the key was typed read as they are, and there is nothing to
 //! migrate. A store that serialises records keeps a [`StoredCryptoRecord`], whose encoding is
 //! the one those databases hold.
 //!
@@ -40,6 +40,8 @@ pub enum CryptoRecordKey {
     SeenIndexes(String),
     /// The people whose pinned key is not in the key backup yet.
     PinsToBackUp,
+    /// The fallback key handed to a publish the server has not answered yet.
+    UnconfirmedFallbackKey,
 }
 
 /// A stored record key this version does not read.
@@ -64,6 +66,7 @@ impl CryptoRecordKey {
             CryptoRecordKey::KnownUser(user) => format!("user/{}", user.0),
             CryptoRecordKey::SeenIndexes(session_id) => format!("seen/{session_id}"),
             CryptoRecordKey::PinsToBackUp => "pins".to_owned(),
+            CryptoRecordKey::UnconfirmedFallbackKey => "fallback".to_owned(),
         }
     }
 
@@ -78,6 +81,7 @@ impl CryptoRecordKey {
         let key = match stored.split_once('/') {
             None if stored == "account" => CryptoRecordKey::Account,
             None if stored == "pins" => CryptoRecordKey::PinsToBackUp,
+            None if stored == "fallback" => CryptoRecordKey::UnconfirmedFallbackKey,
             Some(("olm", device)) => {
                 let bytes = hex::decode(device)
                     .ok()
@@ -182,6 +186,7 @@ mod tests {
             CryptoRecordKey::KnownUser(UserId(0)),
             CryptoRecordKey::SeenIndexes("ab/cd+ef/".to_owned()),
             CryptoRecordKey::PinsToBackUp,
+            CryptoRecordKey::UnconfirmedFallbackKey,
         ]);
         for key in keys {
             assert_eq!(read(&key.to_stored()), Ok(key.clone()), "{key:?}");
@@ -203,6 +208,7 @@ mod tests {
             (CryptoRecordKey::KnownUser(UserId(9)), "user/9"),
             (CryptoRecordKey::SeenIndexes("s1".to_owned()), "seen/s1"),
             (CryptoRecordKey::PinsToBackUp, "pins"),
+            (CryptoRecordKey::UnconfirmedFallbackKey, "fallback"),
         ];
         for (key, stored) in expected {
             assert_eq!(key.to_stored(), stored);
@@ -217,6 +223,7 @@ mod tests {
             "",
             "accounts",
             "pins/",
+            "fallback/",
             "account/",
             "olm/",
             "olm/zz",

@@ -45,6 +45,12 @@ const QUERY_USERS: usize = 32;
 pub(super) struct KeyFlow {
     /// `KeysPublished` came: the server knows this connection's device.
     pub(super) published: bool,
+    /// `PublishKeys` sent on this connection and not answered by `KeysPublished` yet.
+    pub(super) publishes_unanswered: u32,
+    /// The newest fallback key a publish on this connection carried, until every publish
+    /// sent is answered: then the server holds it (a refused publish leaves it unconfirmed,
+    /// and the next connection sends it again).
+    pub(super) fallback_sent: Option<[u8; 32]>,
     /// People whose device lists were fetched on this connection.
     pub(super) fresh: BTreeSet<UserId>,
     /// People whose device lists are wanted (held room keys, 1:1 safety numbers).
@@ -133,52 +139,6 @@ impl Engine {
         }
         self.send_outbox();
         true
-    }
-
-    pub(super) fn on_keys_published(&mut self, one_time_keys: u32) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
-        self.keys.published = true;
-        if crypto.replenish(one_time_keys) {
-            self.publish_new_keys();
-        }
-        self.send_outbox();
-    }
-
-    /// Publishes the device's keys not published yet, on the connection it is bound to.
-    fn publish_new_keys(&mut self) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
-        let (one_time_keys, fallback_key) = crypto.unpublished_keys();
-        self.frames.push(ClientFrame::PublishKeys {
-            device: crypto.device_keys(),
-            // The connection is bound by the first publish, after `Welcome`.
-            device_proof: None,
-            one_time_keys,
-            fallback_key,
-        });
-    }
-
-    /// Others' claims left this device short: tops up its one-time keys and, when its
-    /// fallback key was handed out, replaces it (the answer, `KeysPublished`, asks for more
-    /// until the target is reached).
-    pub(super) fn on_keys_claimed(&mut self, one_time_keys: u32, fallback_claimed: bool) {
-        let Some(crypto) = self.crypto.as_mut() else {
-            return;
-        };
-        // A new fallback key goes alone (a publish stays small, see `ONE_TIME_KEYS_PER_PUBLISH`);
-        // the answer to it asks for one-time keys again.
-        let fresh = if fallback_claimed {
-            crypto.rotate_fallback_key();
-            true
-        } else {
-            crypto.replenish(one_time_keys)
-        };
-        if fresh {
-            self.publish_new_keys();
-        }
     }
 
     pub(super) fn on_keys(&mut self, request: RequestId, users: Vec<UserKeys>) {

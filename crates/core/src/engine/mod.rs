@@ -31,6 +31,8 @@
 //! - `drafts`: what the person typed and has not sent, per chat.
 //! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares, the backup)
 //!   and opening messages.
+//! - `publishing`: this device's own keys in the server's directory, and when the server
+//!   holds them.
 //! - `requests`: what the person asks of the server (new chats, older history) and the one
 //!   way a request is made.
 //! - `search`: local search: indexing what opens, persisting the index, answering queries.
@@ -45,6 +47,7 @@ mod incoming;
 mod keys;
 mod presence;
 mod privacy;
+mod publishing;
 mod queries;
 mod receipts;
 mod requests;

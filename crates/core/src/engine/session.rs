@@ -409,15 +409,7 @@ impl Engine {
         }
         self.phase = Phase::Syncing;
         // The device first, so that keys waiting for it arrive before the messages they open.
-        if let Some(crypto) = self.crypto.as_mut() {
-            let (one_time_keys, fallback_key) = crypto.unpublished_keys();
-            self.frames.push(ClientFrame::PublishKeys {
-                device: crypto.device_keys(),
-                device_proof: self.nonce.map(|nonce| crypto.device_proof(&nonce)),
-                one_time_keys,
-                fallback_key,
-            });
-        }
+        self.publish_keys(true);
         // Before the sync, so that the receipts it carries already follow the settings.
         self.frames.push(self.privacy_frame());
         self.push_sync();

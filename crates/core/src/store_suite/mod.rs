@@ -140,6 +140,8 @@ pub(crate) fn sample_crypto_keys() -> Vec<CryptoRecordKey> {
         CryptoRecordKey::HeldRoomKey(3),
         CryptoRecordKey::KnownUser(UserId(2)),
         CryptoRecordKey::SeenIndexes("x8v/Gm+aVtQ2w".to_owned()),
+        CryptoRecordKey::PinsToBackUp,
+        CryptoRecordKey::UnconfirmedFallbackKey,
     ]
 }
 

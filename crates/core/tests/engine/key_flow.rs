@@ -1,13 +1,15 @@
 //! The end-to-end key flow's own rules: a refused request is not retried in a loop, a
 //! message waiting for its key reads the backup again when it changes, keys are published in
-//! frames the server reads cheaply, and a changed account key holds what is written to that
-//! person until the change is confirmed.
+//! frames the server reads cheaply, a fallback key counts as published only once the server
+//! has answered the publish that carried it, and a changed account key holds what is written
+//! to that person until the change is confirmed.
 
-use merpati_core::{Event, MessageLock};
-use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
+use merpati_core::{Engine, Event, MemoryStore, MessageLock, Store, StoredState};
+use merpati_protocol::{ClientFrame, Epoch, ErrorCode, ServerFrame, keys::OneTimeKey};
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, caught_up_alice, challenged_alice, member, published_alice, take_frames,
+    ALICE, BOB, CHAT, caught_up_alice, challenged_alice, member, published_alice, reconnect,
+    take_frames,
 };
 
 /// The texts' ids among `frames` that are messages sent.
@@ -270,4 +272,86 @@ fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_se
     );
     assert!(second.key_change(CHAT).is_some());
     assert!(sent(&step.frames).is_empty(), "{:?}", step.frames);
+}
+
+/// The fallback keys of the publishes among `frames` (`None`: a publish without one).
+fn fallback_keys(frames: Vec<ClientFrame>) -> Vec<Option<OneTimeKey>> {
+    frames
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::PublishKeys { fallback_key, .. } => Some(fallback_key),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_fallback_key_whose_publish_was_lost_goes_again_with_the_next_connection() {
+    let mut engine = caught_up_alice();
+    // The step's frames never reach the server (the connection dropped first, or the
+    // shell's store write failed and it dropped them).
+    let lost = fallback_keys(take_frames(&mut engine));
+    let fallback = lost[0]
+        .clone()
+        .expect("a new device publishes a fallback key");
+
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(
+        fallback_keys(take_frames(&mut engine)),
+        [Some(fallback)],
+        "the server has no fallback key of this device yet"
+    );
+
+    // The server answered that publish: the key is held, and not sent again.
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    let _ = take_frames(&mut engine);
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(fallback_keys(take_frames(&mut engine)), [None]);
+}
+
+#[tokio::test]
+async fn a_fallback_key_whose_publish_was_lost_goes_again_after_a_reload() {
+    let mut engine = caught_up_alice();
+    // The step's writes are durable, but its frames never leave: the tab closes first.
+    let step = engine.take_step();
+    let fallback = fallback_keys(step.frames)[0]
+        .clone()
+        .expect("a new device publishes a fallback key");
+    let store = MemoryStore::new();
+    store
+        .apply(step.writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+
+    let mut reloaded = Engine::new();
+    reloaded.restore(
+        StoredState::read(&store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    reconnect(&mut reloaded, Epoch(7));
+    assert_eq!(fallback_keys(take_frames(&mut reloaded)), [Some(fallback)]);
+}
+
+#[test]
+fn a_replacement_fallback_key_whose_publish_was_lost_goes_again_not_a_third_one() {
+    let mut engine = caught_up_alice();
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    let _ = take_frames(&mut engine);
+    engine.handle_frame(ServerFrame::KeysClaimed {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+        fallback_claimed: true,
+    });
+    let replacement = fallback_keys(take_frames(&mut engine))[0]
+        .clone()
+        .expect("a new fallback key");
+
+    // That publish is lost: the next connection carries the same replacement, so the server
+    // stops handing out the old key and the device keeps the one sessions may still use.
+    reconnect(&mut engine, Epoch(7));
+    assert_eq!(fallback_keys(take_frames(&mut engine)), [Some(replacement)]);
 }
