@@ -322,7 +322,9 @@ impl Store for IdbStore {
             let name = match write {
                 StoreWrite::PutAccount(_) => ACCOUNT,
                 StoreWrite::PutChat(_) => CHATS,
-                StoreWrite::PutMessages(_) | StoreWrite::EraseMessage { .. } => MESSAGE_PAGES,
+                StoreWrite::PutMessages(_)
+                | StoreWrite::EraseMessage { .. }
+                | StoreWrite::RemoveAllMessages => MESSAGE_PAGES,
                 StoreWrite::PutOutbox(_) | StoreWrite::RemoveOutbox(_) => OUTBOX,
                 StoreWrite::RemoveUpload(_) => UPLOADS,
                 StoreWrite::PutCrypto(_) | StoreWrite::RemoveCrypto(_) => CRYPTO,
@@ -339,6 +341,7 @@ impl Store for IdbStore {
                 scope.push(name);
             }
         }
+        scope.extend(pages::legacy_scope(&batch));
         let tx = self
             .db
             .transaction(scope)
@@ -383,6 +386,7 @@ impl Store for IdbStore {
                     client_msg_id,
                     sender,
                 } => to_erase.push((chat_id, client_msg_id, sender)),
+                StoreWrite::RemoveAllMessages => pages::remove_all_messages(&tx)?,
                 StoreWrite::PutOutbox(entry) => {
                     let value = self.seal(OUTBOX, &entry)?;
                     tx.object_store(OUTBOX)?

@@ -168,6 +168,10 @@ pub enum StoreWrite {
         /// Who sent the deletion.
         sender: UserId,
     },
+    /// Deletes every stored message of every chat: the server's storage epoch changed, and
+    /// the sequence numbers they are stored under name other messages there, or none.
+    /// Applied before the batch's messages are put, so those stay.
+    RemoveAllMessages,
     /// Adds a message to the outbox.
     PutOutbox(OutboxRecord),
     /// Removes a message from the outbox (acknowledged, or given up).
@@ -308,6 +312,12 @@ impl Store for MemoryStore {
 
     async fn apply(&self, batch: Vec<StoreWrite>) -> Result<(), Self::Error> {
         let mut contents = self.contents();
+        if batch
+            .iter()
+            .any(|write| matches!(write, StoreWrite::RemoveAllMessages))
+        {
+            contents.messages.clear();
+        }
         let mut erased = Vec::new();
         for write in batch {
             match write {
@@ -327,6 +337,8 @@ impl Store for MemoryStore {
                     client_msg_id,
                     sender,
                 } => erased.push((chat_id, client_msg_id, sender)),
+                // Done above, before any message of the batch.
+                StoreWrite::RemoveAllMessages => {}
                 StoreWrite::PutOutbox(entry) => {
                     contents.outbox.insert(entry.client_msg_id, entry);
                 }

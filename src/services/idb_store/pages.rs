@@ -8,7 +8,8 @@
 //! written by schema 4 and older kept one record per message in `messages`; they are still
 //! read, and a message in a page wins over the same message there (pages are written later).
 //! Erasing a message the engine knows by its id alone (deleted for everyone, not loaded) opens
-//! every page of its chat to find it; deletions are rare.
+//! every page of its chat to find it; deletions are rare. Removing every message (the
+//! server's storage epoch changed) clears both stores, before the batch's messages go in.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::Transaction;
-use merpati_core::MessageRecord;
+use merpati_core::{MessageRecord, StoreWrite};
 use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 use wasm_bindgen::JsValue;
 
@@ -27,6 +28,25 @@ const PAGE: u64 = 64;
 
 fn page_of(seq: Seq) -> u64 {
     seq.0 / PAGE
+}
+
+/// The store a batch needs besides the ones its writes name: `messages`, whose records of
+/// older schemas `StoreWrite::RemoveAllMessages` deletes too.
+pub(super) fn legacy_scope(batch: &[StoreWrite]) -> Option<&'static str> {
+    batch
+        .iter()
+        .any(|write| matches!(write, StoreWrite::RemoveAllMessages))
+        .then_some(MESSAGES)
+}
+
+/// Deletes, within `tx` (which spans `message_pages` and `messages`), every stored message
+/// (`StoreWrite::RemoveAllMessages`). Requests run in order: the batch's own messages, put
+/// into their pages after its other writes, stay.
+pub(super) fn remove_all_messages(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    for name in [MESSAGE_PAGES, MESSAGES] {
+        let _request = tx.object_store(name)?.clear()?;
+    }
+    Ok(())
 }
 
 impl IdbStore {

@@ -125,6 +125,10 @@ pub struct Engine {
     me: Option<Member>,
     session_token: Option<[u8; 32]>,
     epoch: Option<Epoch>,
+    /// The storage epoch changed and the writes dropping what was held under the old one
+    /// may not be durable yet (a shell whose store write fails sends none of the step's
+    /// frames): until a `Welcome` shows they are, each connection drops it all again.
+    old_epoch_in_store: bool,
     /// This connection's challenge nonce: the device signs it to bind the connection to
     /// itself (`PublishKeys::device_proof`).
     nonce: Option<[u8; 32]>,
@@ -229,6 +233,7 @@ impl Engine {
             me: None,
             session_token: None,
             epoch: None,
+            old_epoch_in_store: false,
             nonce: None,
             chats: BTreeMap::new(),
             outbox: Vec::new(),

@@ -276,18 +276,8 @@ impl Engine {
     }
 
     pub(super) fn on_challenge(&mut self, nonce: [u8; 32], epoch: Epoch) {
-        if self.epoch.is_some_and(|known| known != epoch) {
-            // The server's storage was replaced: our sequence numbers mean nothing there.
-            for chat in self.chats.values_mut() {
-                chat.timeline = Timeline::default();
-                chat.delivered = Seq(0);
-                chat.receipts = ChatReceipts::default();
-                chat.annotations = Annotations::default();
-            }
-            // Positions are renumbered: where a message was first seen no longer says
-            // anything (its Megolm index still does).
-            self.opened_at.clear();
-            self.replayed.clear();
+        if self.epoch.is_some_and(|known| known != epoch) || self.old_epoch_in_store {
+            self.forget_old_epoch();
         }
         self.epoch = Some(epoch);
         self.nonce = Some(nonce);
@@ -336,7 +326,41 @@ impl Engine {
         });
     }
 
+    /// The server's storage was replaced (another epoch): a sequence number held under the
+    /// old one names another message there, or none (docs/protocol.md, "Epochs and sequence
+    /// numbers"). Everything held by position goes — the timelines and the messages stored
+    /// under them, the delivered and read positions, the receipts, what was learnt opening
+    /// messages — in memory as in the store: kept, an old message would be read back under a
+    /// position the new epoch's message there then could not take, and an old read position
+    /// would count new messages as read. The new epoch's server is the truth: what it still
+    /// holds comes again (the newest page at the sync, older ones as the person scrolls).
+    fn forget_old_epoch(&mut self) {
+        for chat in self.chats.values_mut() {
+            chat.timeline = Timeline::default();
+            chat.delivered = Seq(0);
+            chat.info.head = Seq(0);
+            chat.info.read = Seq(0);
+            chat.receipts = ChatReceipts::default();
+            chat.annotations = Annotations::default();
+            self.writes.push(StoreWrite::PutChat(chat.record()));
+        }
+        self.writes.push(StoreWrite::RemoveAllMessages);
+        // As after a reload: nothing in memory is opened any more, and the messages that come
+        // again are opened (and wait for their keys) at their new positions. A message's
+        // Megolm index still tells a replay; where it was first seen no longer does.
+        self.opened.clear();
+        self.opened_at.clear();
+        self.replayed.clear();
+        self.waiting.clear();
+        // Until these writes are known durable, every connection drops it all again.
+        self.old_epoch_in_store = true;
+        self.views_changed = true;
+    }
+
     pub(super) fn on_welcome(&mut self, me: Member, session_token: Option<[u8; 32]>) {
+        // This connection's `Authenticate` left only once the challenge's step was durable:
+        // the store holds nothing of an old epoch any more.
+        self.old_epoch_in_store = false;
         let passphrase_keys = match &self.credentials {
             Some(Credentials::Register {
                 key, backup_key, ..

@@ -1,9 +1,11 @@
-//! The suite's case on erasing a message deleted for everyone that the engine has not loaded:
-//! found by its chat and id wherever it lies, and only if the deletion's sender sent it.
+//! The suite's cases on taking messages out of the store: erasing a message deleted for
+//! everyone that the engine has not loaded (found by its chat and id wherever it lies, and
+//! only if the deletion's sender sent it), and removing every message when the server's
+//! storage epoch changes.
 
 use merpati_protocol::{ChatId, Seq, UserId};
 
-use super::{apply, ok, sample_message};
+use super::{apply, ok, sample_chat, sample_message, sample_outbox};
 use crate::store::{MessageRecord, Store, StoreWrite};
 
 /// A message is emptied by its chat and id alone, in its place, keeping its sender and time,
@@ -51,4 +53,47 @@ pub async fn a_message_is_erased_by_its_id_only_for_its_sender<S: Store>(store: 
         .messages_before(ChatId(2), Seq(u64::MAX), 500)
         .await));
     assert_eq!(stored, expected);
+}
+
+/// Every message of every chat is removed, and nothing else: the chats and the outbox stay,
+/// and so do the messages put in the same batch, wherever they stand in it.
+pub async fn every_message_is_removed_but_those_of_its_own_batch<S: Store>(store: S) {
+    // Three hundred positions: a store that keeps messages in pages has several of them.
+    let mut held: Vec<MessageRecord> = (1..=300)
+        .map(|seq| sample_message(1, seq, "epoch lama"))
+        .collect();
+    held.push(sample_message(2, 7, "di chat lain"));
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutChat(sample_chat(1, "Keluarga")),
+            StoreWrite::PutOutbox(sample_outbox(1, "nanti")),
+            StoreWrite::PutMessages(held),
+        ],
+    )
+    .await;
+
+    let before = sample_message(1, 2, "epoch baru");
+    let after = sample_message(2, 1, "epoch baru");
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutMessages(vec![before.clone()]),
+            StoreWrite::RemoveAllMessages,
+            StoreWrite::PutMessages(vec![after.clone()]),
+        ],
+    )
+    .await;
+
+    let all = Seq(u64::MAX);
+    assert_eq!(
+        ok(store.messages_before(ChatId(1), all, 500).await),
+        [before]
+    );
+    assert_eq!(
+        ok(store.messages_before(ChatId(2), all, 500).await),
+        [after]
+    );
+    assert_eq!(ok(store.chats().await), [sample_chat(1, "Keluarga")]);
+    assert_eq!(ok(store.outbox().await), [sample_outbox(1, "nanti")]);
 }

@@ -26,7 +26,10 @@ use crate::search::{SearchDoc, SearchSegment};
 mod erasing;
 mod settings;
 
-pub use erasing::a_message_is_erased_by_its_id_only_for_its_sender;
+pub use erasing::{
+    a_message_is_erased_by_its_id_only_for_its_sender,
+    every_message_is_removed_but_those_of_its_own_batch,
+};
 pub use settings::{
     hidden_messages_and_settings_are_kept, this_browsers_emoji_choices_are_kept,
     this_browsers_muted_chats_are_kept,
@@ -542,6 +545,7 @@ macro_rules! store_suite_tests {
             a_message_put_again_is_replaced,
             a_message_stored_twice_is_kept_once,
             a_message_is_erased_by_its_id_only_for_its_sender,
+            every_message_is_removed_but_those_of_its_own_batch,
             the_outbox_keeps_order_and_removes,
             a_mixed_batch_applies_every_write,
             clear_deletes_everything,

@@ -1,12 +1,14 @@
 //! Messages arriving: each is shown once in sequence order, gaps and unfinished pages are
 //! fetched, a reconnect resumes from the last contiguous position (unless the server's
-//! storage changed), and a message whose key comes later opens by itself.
+//! storage changed: then nothing held under the old epoch's positions stays, in memory or in
+//! the store), and a message whose key comes later opens by itself.
 
 use merpati_core::{Engine, MemoryStore, MessageLock, Store, StoredState};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame};
 
 use crate::support::alice::{
-    BOB, CHAT, caught_up_alice, message, online_alice, published_alice, reconnect, take_frames,
+    BOB, CHAT, caught_up_alice, chat_info, message, online_alice, published_alice, reconnect,
+    take_frames,
 };
 
 fn shown(engine: &Engine) -> Vec<(MessageLock, String)> {
@@ -203,6 +205,128 @@ fn a_changed_epoch_drops_old_positions() {
     engine.handle_frame(ServerFrame::Message(message(1, BOB, "m")));
     reconnect(&mut engine, Epoch(8));
     assert!(take_frames(&mut engine).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(8)),
+        positions: vec![],
+    }));
+}
+
+/// Message `seq` of the chat in the server's new storage epoch: another message than the old
+/// epoch's at that position.
+fn renumbered(seq: u64) -> merpati_protocol::MessageFrame {
+    merpati_protocol::MessageFrame {
+        client_msg_id: ClientMsgId([100 + seq as u8; 16]),
+        ..message(seq, BOB, "baru")
+    }
+}
+
+async fn apply(store: &MemoryStore, step: merpati_core::Step) {
+    store
+        .apply(step.writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+}
+
+async fn reload(store: &MemoryStore) -> Engine {
+    let mut engine = Engine::new();
+    engine.restore(
+        StoredState::read(store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    engine
+}
+
+/// Alice has read messages 1–5 of the chat, stored under epoch 7.
+async fn alice_read_five(store: &MemoryStore) -> Engine {
+    let mut engine = caught_up_alice();
+    for seq in 1..=5 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "lama")));
+    }
+    engine.set_chat_on_screen(Some(CHAT));
+    engine.set_chat_on_screen(None);
+    apply(store, engine.take_step()).await;
+    engine
+}
+
+#[tokio::test]
+async fn after_an_epoch_change_the_old_epochs_messages_and_read_position_do_not_come_back() {
+    let store = MemoryStore::new();
+    let mut engine = alice_read_five(&store).await;
+
+    // The server's database was restored from a backup: a new epoch, in which the chat ends
+    // at 3 and alice had read it all.
+    reconnect(&mut engine, Epoch(8));
+    let mut restored = chat_info(3);
+    restored.read = Seq(3);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: restored.clone(),
+    });
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (1..=3).map(renumbered).collect(),
+        more: false,
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let step = engine.take_step();
+    assert!(
+        !step
+            .frames
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::MarkRead { .. })),
+        "the old epoch's read position means nothing here: {:?}",
+        step.frames
+    );
+    apply(&store, step).await;
+
+    // After a reload, the chat resumes from the new epoch's position, and the new epoch's
+    // fourth message is shown, and unread.
+    let mut reloaded = reload(&store).await;
+    reconnect(&mut reloaded, Epoch(8));
+    assert!(take_frames(&mut reloaded).contains(&ClientFrame::Sync {
+        epoch: Some(Epoch(8)),
+        positions: vec![(CHAT, Seq(3))],
+    }));
+    reloaded.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: restored,
+    });
+    reloaded.handle_frame(ServerFrame::SyncDone);
+    reloaded.handle_frame(ServerFrame::Message(renumbered(4)));
+    let held: Vec<(Option<Seq>, ClientMsgId)> = reloaded
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| (item.seq, item.client_msg_id))
+        .collect();
+    let expected: Vec<(Option<Seq>, ClientMsgId)> = (1..=4)
+        .map(|seq| (Some(Seq(seq)), renumbered(seq).client_msg_id))
+        .collect();
+    assert_eq!(held, expected);
+    assert_eq!(reloaded.chat_list()[0].unread, 1);
+}
+
+#[tokio::test]
+async fn an_epoch_change_whose_store_writes_failed_is_carried_out_on_the_next_connection() {
+    let store = MemoryStore::new();
+    let mut engine = alice_read_five(&store).await;
+
+    // The first connection under the new epoch: the step's writes fail, so the shell sends
+    // nothing and drops the connection.
+    engine.on_disconnected();
+    engine.on_connected();
+    engine.handle_frame(ServerFrame::Challenge {
+        version: 1,
+        nonce: [2; 32],
+        epoch: Epoch(8),
+    });
+    let _failed = engine.take_step();
+
+    reconnect(&mut engine, Epoch(8));
+    apply(&store, engine.take_step()).await;
+    let mut reloaded = reload(&store).await;
+    assert!(reloaded.timeline(CHAT).is_empty());
+    reconnect(&mut reloaded, Epoch(8));
+    assert!(take_frames(&mut reloaded).contains(&ClientFrame::Sync {
         epoch: Some(Epoch(8)),
         positions: vec![],
     }));
