@@ -11,7 +11,7 @@
 use merpati_bridge::{
     AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, LinkSpan, MemberRow, MessageLock,
     MessageReceipts, MessageRow, MessageStatus, Notifications, OpenChat, PreviewRow, Privacy,
-    QuoteRow, ReactionRow, ReceiptRow, ReceiptState, ReceivedText, SearchRow, View,
+    QuoteRow, ReactionRow, ReceiptRow, ReceiptState, SearchRow, View,
 };
 use merpati_core::search::SearchHit;
 use merpati_core::{Engine, Person, ReactionSummary};
@@ -210,11 +210,12 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             id: summary.id,
             title: summary.title,
             last_text: summary.last_text,
-            last_received: summary.last_received.map(|(sender, text)| ReceivedText {
-                sender: (summary.kind == ChatKind::Group)
-                    .then(|| name_in(engine, summary.id, sender)),
-                text,
-            }),
+            last_received_from: summary
+                .last_received
+                .as_ref()
+                .filter(|_| summary.kind == ChatKind::Group)
+                .map(|(sender, _)| name_in(engine, summary.id, *sender)),
+            last_received: summary.last_received.map(|(_, text)| text),
             unread: summary.unread,
             draft: summary.draft,
             muted: engine.is_muted(summary.id),

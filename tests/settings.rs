@@ -5,7 +5,7 @@
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{DeviceRow, Privacy, ReceivedText};
+use merpati_bridge::{DeviceRow, Privacy};
 use merpati_page::notify::{self, Arrival, NotifyPrefs};
 use merpati_page::theme::{self, Theme};
 use merpati_page::views::devices::DevicesList;
@@ -386,10 +386,8 @@ fn a_notification_says_what_was_received_and_in_a_group_who_sent_it() {
     // The person's own reply, still sending, is the chat's last text: not what arrived.
     direct.last_text = Some("Ayo!".to_owned());
     let mut group = chat_row(2, "Keluarga", "sudah", 1);
-    group.last_received = Some(ReceivedText {
-        sender: Some("ilham".to_owned()),
-        text: "otw".to_owned(),
-    });
+    group.last_received = Some("otw".to_owned());
+    group.last_received_from = Some("ilham".to_owned());
     let bodies = |prefs| {
         notify::arrivals(&[], &[direct.clone(), group.clone()], None, true, prefs)
             .into_iter()

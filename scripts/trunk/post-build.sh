@@ -13,8 +13,10 @@
 #
 # Before them, the page's JavaScript glue (wasm-bindgen's ES module, which trunk's minifier
 # cannot read) is minified with terser (scripts/tools.sh puts it in .tools/build/): about 2 KB
-# of the initial download (bench/NOTES.md). The engine worker's glue is a classic script, which
-# trunk minifies itself.
+# of the initial download (bench/NOTES.md). So are the two small classic scripts index.html
+# runs before it (theme.js, session-hint.js: their comments are most of their bytes), which
+# trunk copies as they are. The engine worker's glue is a classic script, which trunk minifies
+# itself.
 set -eu
 stage="$TRUNK_STAGING_DIR"
 html="$stage/index.html"
@@ -48,6 +50,11 @@ if ! grep -qF "$after" "$html"; then
     echo "post-build: could not give index.html the minified glue's hash" >&2
     exit 1
 fi
+
+for script in theme.js session-hint.js; do
+    node "$terser" "$stage/$script" --compress --mangle --output "$stage/$script.min"
+    mv "$stage/$script.min" "$stage/$script"
+done
 
 # 1. The start script. Its tag is quoted or not: trunk minifies release builds.
 start="$stage/start.js"

@@ -33,6 +33,7 @@ pub(crate) fn chat_row(id: u64, title: &str) -> ChatRow {
         title: title.to_owned(),
         last_text: None,
         last_received: None,
+        last_received_from: None,
         unread: 0,
         typing: Vec::new(),
         draft: None,

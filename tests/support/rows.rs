@@ -1,6 +1,6 @@
 //! Rows of the bridge's view as the component tests need them.
 
-use merpati_bridge::{ChatRow, ReceivedText};
+use merpati_bridge::ChatRow;
 use merpati_protocol::ChatId;
 
 /// A chat in the list: its id, title, last message and unread count.
@@ -9,10 +9,8 @@ pub(crate) fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatR
         id: ChatId(id),
         title: title.to_owned(),
         last_text: Some(last.to_owned()),
-        last_received: Some(ReceivedText {
-            sender: None,
-            text: last.to_owned(),
-        }),
+        last_received: Some(last.to_owned()),
+        last_received_from: None,
         unread,
         typing: Vec::new(),
         draft: None,

@@ -34,8 +34,7 @@ pub use rows::RowsChange;
 pub use signals::{MessageReceipts, Notifications, Privacy, ReceiptRow, ReceiptState};
 pub use view::{
     AttachmentRow, ChatRow, ConnectionPhase, DeviceRow, LinkSpan, MemberRow, MessageLock,
-    MessageRow, MessageStatus, OpenChat, PreviewRow, QuoteRow, ReactionRow, ReceivedText,
-    SearchRow, View,
+    MessageRow, MessageStatus, OpenChat, PreviewRow, QuoteRow, ReactionRow, SearchRow, View,
 };
 
 /// Whether a person signs up or signs in.
@@ -480,10 +479,8 @@ mod tests {
                     id: ChatId(7),
                     title: "Keluarga".to_owned(),
                     last_text: Some("sampai".to_owned()),
-                    last_received: Some(ReceivedText {
-                        sender: Some("ilham".to_owned()),
-                        text: "otw".to_owned(),
-                    }),
+                    last_received: Some("otw".to_owned()),
+                    last_received_from: Some("ilham".to_owned()),
                     unread: 2,
                     typing: vec!["ilham".to_owned()],
                     draft: Some("nanti".to_owned()),

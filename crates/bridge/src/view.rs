@@ -103,8 +103,11 @@ pub struct ChatRow {
     pub title: String,
     /// The newest message's text (pending ones included).
     pub last_text: Option<String>,
-    /// The newest message from someone else: what a notification of the chat says.
-    pub last_received: Option<ReceivedText>,
+    /// The newest message from someone else, as shown: what a notification of the chat says.
+    pub last_received: Option<String>,
+    /// Who sent it, in a group (a 1:1 chat's title names them already). Kept beside it rather
+    /// than in a struct of their own: one type fewer for the page's module to decode.
+    pub last_received_from: Option<String>,
     /// Messages from others not yet read.
     pub unread: usize,
     /// Who is typing in it now.
@@ -114,15 +117,6 @@ pub struct ChatRow {
     /// This browser does not notify of it (`chat-muted`); its unread count leaves the tab's
     /// title.
     pub muted: bool,
-}
-
-/// A message from someone else, as a notification says it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceivedText {
-    /// Who sent it, in a group (a 1:1 chat's title names them already).
-    pub sender: Option<String>,
-    /// What it says, as shown.
-    pub text: String,
 }
 
 /// One message as the message list shows it. The default is an empty, open, pending row.

@@ -83,6 +83,9 @@ impl FileState {
                     return;
                 };
                 if image {
+                    // The thumbnail clicked still has the focus; the viewer's close button
+                    // takes it, and gives it back on close.
+                    crate::focus::into_dialog(&["[data-testid=attachment-viewer-close]"]);
                     self.viewer.set(Some((url, name)));
                 } else {
                     save(&url, &name);

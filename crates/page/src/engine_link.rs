@@ -163,6 +163,12 @@ pub fn page_visible() -> bool {
 /// work the first screen does not need, so that it does not take the cores the first paint
 /// needs.
 pub fn after_next_paint(then: impl FnOnce() + 'static) {
+    after_next_paint_boxed(Box::new(then));
+}
+
+/// [`after_next_paint`] for one type of work: each caller's closure type would otherwise get a
+/// copy of the frame and timer code.
+fn after_next_paint_boxed(then: Box<dyn FnOnce()>) {
     if page_visible() {
         leptos::prelude::request_animation_frame(move || {
             leptos::prelude::set_timeout(then, std::time::Duration::ZERO);

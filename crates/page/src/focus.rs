@@ -9,7 +9,8 @@
 //!   box (a group one left);
 //! - a chat closed with the back button: that chat in the list;
 //! - the settings opened: their first control; closed: the button that opened them;
-//! - the photo viewer opened: its close button; closed: what had the focus before.
+//! - the photo viewer opened: its close button; closed: what had the focus before
+//!   ([`into_dialog`], [`out_of_dialog`]).
 //!
 //! The focus moves once the view is drawn (after the next paint), to the first element that
 //! one of the selectors given finds.
@@ -24,35 +25,64 @@ const PHONE_MAX_WIDTH_PX: f64 = 720.0;
 /// After the next paint, focuses the first element the first of `selectors` that finds one
 /// finds.
 pub fn move_to(selectors: &'static [&'static str]) {
+    after_paint(Target::FirstOf(selectors));
+}
+
+/// After the next paint, focuses the element `selector` finds (built at run time: a chat's
+/// own row, say).
+pub fn move_to_element(selector: String) {
+    after_paint(Target::Found(selector));
+}
+
+/// After the next paint, gives the focus back to `element` if it is still on the page.
+pub fn return_to(element: web_sys::HtmlElement) {
+    after_paint(Target::Element(element));
+}
+
+/// What to focus. One closure for every kind keeps one copy of the code that waits for the
+/// paint in the page's module.
+enum Target {
+    FirstOf(&'static [&'static str]),
+    Found(String),
+    Element(web_sys::HtmlElement),
+}
+
+fn after_paint(target: Target) {
     after_next_paint(move || {
-        if let Some(element) = selectors.iter().find_map(|selector| find(selector)) {
+        let element = match target {
+            Target::FirstOf(selectors) => selectors.iter().find_map(|selector| find(selector)),
+            Target::Found(selector) => find(&selector),
+            Target::Element(element) => Some(element).filter(|element| element.is_connected()),
+        };
+        if let Some(element) = element {
             // Focusing cannot fail in a way the person could act on.
             let _ = element.focus();
         }
     });
 }
 
-/// After the next paint, focuses the element `selector` finds (built at run time: a chat's
-/// own row, say).
-pub fn move_to_element(selector: String) {
-    after_next_paint(move || {
-        if let Some(element) = find(&selector) {
-            let _ = element.focus();
-        }
-    });
+thread_local! {
+    /// What had the focus when the dialog on screen opened.
+    static BEFORE_DIALOG: std::cell::RefCell<Option<web_sys::HtmlElement>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// After the next paint, gives the focus back to `element` if it is still on the page.
-pub fn return_to(element: web_sys::HtmlElement) {
-    after_next_paint(move || {
-        if element.is_connected() {
-            let _ = element.focus();
-        }
-    });
+/// A dialog opens over the screen (the photo viewer): remembers what has the focus, and moves
+/// it as [`move_to`] does.
+pub fn into_dialog(selectors: &'static [&'static str]) {
+    BEFORE_DIALOG.set(current());
+    move_to(selectors);
+}
+
+/// The dialog closed: the focus goes back to what had it when the dialog opened.
+pub fn out_of_dialog() {
+    if let Some(element) = BEFORE_DIALOG.take() {
+        return_to(element);
+    }
 }
 
 /// The element that has the focus now, if any.
-pub fn current() -> Option<web_sys::HtmlElement> {
+fn current() -> Option<web_sys::HtmlElement> {
     web_sys::window()?
         .document()?
         .active_element()?

@@ -76,12 +76,11 @@ pub fn arrivals(
         })
         .filter(|chat| !chat.muted && (!visible || open != Some(chat.id)))
         .map(|chat| {
-            let received = chat.last_received.as_ref();
-            let text = match received {
-                Some(received) if !prefs.hide_text => received.text.clone(),
+            let text = match &chat.last_received {
+                Some(received) if !prefs.hide_text => received.clone(),
                 _ => t(HIDDEN_TEXT),
             };
-            let body = match received.and_then(|received| received.sender.as_deref()) {
+            let body = match chat.last_received_from.as_deref() {
                 Some(sender) => tf(Text::SenderSaid, &[("sender", sender), ("text", &text)]),
                 None => text,
             };
@@ -209,18 +208,13 @@ pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
 }
 
 /// The chat named by the address's `#chat=<id>`, which is then taken off the address (a
-/// reload shows what the person chose since, not that chat again).
+/// reload shows what the person chose since, not that chat again): the app's one address,
+/// `/`, is left.
 fn chat_in_address(window: &web_sys::Window) -> Option<ChatId> {
-    let location = window.location();
-    let hash = location.hash().ok()?;
+    let hash = window.location().hash().ok()?;
     let chat = hash.strip_prefix("#chat=")?.parse().ok().map(ChatId);
-    let plain = format!(
-        "{}{}",
-        location.pathname().unwrap_or_default(),
-        location.search().unwrap_or_default()
-    );
     if let Ok(history) = window.history() {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&plain));
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some("/"));
     }
     chat
 }

@@ -237,7 +237,7 @@ pub fn MainScreen() -> impl IntoView {
                         on_reach_top=Callback::new(move |()| app.load_older())
                         on_retry=Callback::new(move |id| app.retry_message(id))
                         on_back=Callback::new(move |()| {
-                            if let Some(chat) = open_chat_id.get_untracked() {
+                            if let Some(chat) = app.open_chat_id_untracked() {
                                 focus::move_to_element(format!(
                                     "[data-testid=chat-list-item][data-chat-id=\"{}\"]",
                                     chat.0

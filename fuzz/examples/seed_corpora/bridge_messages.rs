@@ -148,6 +148,7 @@ pub fn updates() -> Vec<Update> {
             title: "Keluarga".into(),
             last_text: Some("sampai".into()),
             last_received: None,
+            last_received_from: None,
             unread: 2,
             typing: vec!["ilham".into()],
             draft: Some("nanti".into()),

@@ -216,24 +216,12 @@ pub fn PhotoViewer() -> impl IntoView {
     let Some(actions) = use_context::<FileActions>() else {
         return ().into_any();
     };
-    // What had the focus when the photo opened (its thumbnail), to take it back on close.
-    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
-    Effect::new(move |was_open: Option<bool>| {
-        let open = actions.viewer.with(Option::is_some);
-        if open && was_open != Some(true) {
-            opener.set_value(focus::current());
-            focus::move_to(&["[data-testid=attachment-viewer-close]"]);
-        }
-        open
-    });
     let close = move || {
         if let Some((url, _)) = actions.viewer.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&url);
         }
         actions.viewer.set(None);
-        if let Some(opener) = opener.get_value() {
-            focus::return_to(opener);
-        }
+        focus::out_of_dialog();
     };
     // Re-run only when the photo in the viewer changes.
     (move || {

@@ -218,16 +218,6 @@ pub fn ChatView(
         None => ().into_any(),
     };
     let section = NodeRef::<Section>::new();
-    // Each chat opened takes the focus (`crate::focus`).
-    Effect::new(move |_| {
-        key.track();
-        const TITLE: &str = "[data-testid=chat-title]";
-        focus::move_to(if focus::on_a_phone() {
-            &[TITLE]
-        } else {
-            &["[data-testid=composer-input]", TITLE]
-        });
-    });
     // Files pasted or dropped onto the chat are sent like chosen ones. One listener for the
     // four events, attached to the element, costs the page's module less than four handlers;
     // it is let go with the view.
@@ -284,6 +274,15 @@ pub fn ChatView(
             <KeyChangeBanner notice=Signal::derive(move || key_change.get()) on_ok=on_key_change_ok/>
             {move || {
                 key.track();
+                // Drawn anew for each chat opened, which then takes the focus (`crate::focus`);
+                // here rather than in an effect of its own, which would cost the page's module
+                // another copy of the effect machinery.
+                const TITLE: &str = "[data-testid=chat-title]";
+                focus::move_to(if focus::on_a_phone() {
+                    &[TITLE]
+                } else {
+                    &["[data-testid=composer-input]", TITLE]
+                });
                 let text = RwSignal::new(draft.get_untracked().unwrap_or_default());
                 let composing = RwSignal::new(None::<Composing>);
                 let local_error = RwSignal::new(None::<String>);
