@@ -126,8 +126,9 @@ pub struct Config {
     pub header_read_timeout_ms: u64,
 
     /// Reads one account may ask for per minute (`Sync`, `Fetch`, `History`, `QueryKeys`,
-    /// `FetchBackup`, `ListSessions`, each costing by the work it makes); past its allowance a
-    /// request is refused with `TooManyRequests` (0: no limit).
+    /// `FetchBackup`, `ListSessions`, `WatchPresence`, and `Typing` and receipts in chats it is
+    /// not in, each costing by the work it makes); past its allowance a request is refused
+    /// with `TooManyRequests` (0: no limit).
     #[arg(long, env = "MERPATI_READS_PER_MINUTE", default_value_t = 1_200)]
     pub reads_per_minute: u32,
 

@@ -1,7 +1,10 @@
 //! Bad input and limits: the session survives what it can, closes on what it must, and
 //! nobody else notices.
 
-use merpati_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, Seq, ServerFrame};
+use futures_util::SinkExt;
+use merpati_protocol::{ChatId, ClientFrame, ErrorCode, MAX_FRAME_BYTES, Seq, ServerFrame};
+use merpati_testkit::SplitSocket;
+use merpati_testkit::raw_client::next_binary;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -218,5 +221,116 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_are_not() {
     // Nobody else noticed.
     carol.say(other_chat, msg_id(1), b"all good").await;
     assert_eq!(dave.expect_message().await.body, b"all good");
+    server.stop().await;
+}
+
+/// A flood of `Typing` in chats that do not exist: each is a look-up in storage, so each
+/// costs a read of the account's allowance. The server answers `NoSuchChat` while the
+/// allowance lasts, then `TooManyRequests`, and closes the connection at the hundredth refusal
+/// in a row (`Goodbye { RateLimited }`), as it does a client looping any other read. The
+/// allowance refills once a minute here, so how much is served does not depend on how fast
+/// this machine serves it.
+#[tokio::test]
+async fn a_flood_of_typing_in_unknown_chats_is_refused_past_the_read_allowance_and_closed() {
+    const FLOOD: u64 = 10_000;
+    let server = TestServer::start_configured(|config| config.reads_per_minute = 1).await;
+    let read_burst = u64::from(merpati_server::Config::new(".", ".").read_burst);
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let (mallory, _, _) = server.signed_up("mallory").await;
+
+    let SplitSocket {
+        mut writer,
+        mut reader,
+    } = mallory.into_split();
+    let flooding = tokio::spawn(async move {
+        for n in 0..FLOOD {
+            let frame = ClientFrame::Typing {
+                chat_id: ChatId(1_000_000 + n),
+            };
+            let bytes = merpati_protocol::encode(&frame);
+            // The server closes the connection part of the way through.
+            if writer.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (mut unknown, mut refused, mut closed) = (0_u64, 0_u64, None);
+    while unknown + refused < FLOOD {
+        let Some(bytes) = next_binary(&mut reader).await else {
+            break;
+        };
+        match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
+            ServerFrame::Error {
+                code: ErrorCode::NoSuchChat,
+                ..
+            } => unknown += 1,
+            ServerFrame::Error {
+                code: ErrorCode::TooManyRequests,
+                ..
+            } => refused += 1,
+            ServerFrame::Goodbye { code, .. } => {
+                closed = Some(code);
+                break;
+            }
+            other => panic!("expected NoSuchChat, TooManyRequests or Goodbye, got {other:?}"),
+        }
+    }
+    flooding.await.unwrap();
+    // The allowance (the minute under way counted in full), then the refusals: the hundredth
+    // is the Goodbye.
+    assert!(
+        (read_burst..=read_burst + 2).contains(&unknown),
+        "{unknown} looked up, {refused} refused, closed {closed:?}"
+    );
+    assert_eq!(refused, 99, "{unknown} looked up");
+    assert_eq!(closed, Some(ErrorCode::RateLimited));
+
+    // Alice's typing in her own chat still reaches Bob.
+    alice.send(&ClientFrame::Typing { chat_id: chat }).await;
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::Typing {
+            chat_id: chat,
+            user: alice_me.id
+        }
+    );
+    alice.say(chat, msg_id(1), b"still here").await;
+    assert_eq!(bob.expect_message().await.body, b"still here");
+    server.stop().await;
+}
+
+/// Typing and receipts in one's own chats are what a person does all day: they cost nothing
+/// of the read allowance (the server keeps member lists in memory), so a client with an
+/// allowance of two reads may send hundreds of them and still be served a page of history.
+#[tokio::test]
+async fn typing_and_receipts_in_ones_own_chat_cost_nothing_of_the_read_allowance() {
+    let server = TestServer::start_configured(|config| {
+        config.reads_per_minute = 1;
+        config.read_burst = 2;
+    })
+    .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let seq = alice.say(chat, msg_id(1), b"hello").await;
+
+    for _ in 0..200 {
+        alice.send(&ClientFrame::Typing { chat_id: chat }).await;
+        alice
+            .send(&ClientFrame::MarkRead { chat_id: chat, seq })
+            .await;
+        alice
+            .send(&ClientFrame::MarkDelivered { chat_id: chat, seq })
+            .await;
+    }
+    // A page of up to 50 messages costs the two reads the allowance holds.
+    assert_eq!(
+        alice.history(chat, u64::MAX, 50).await,
+        (vec![seq.0], false)
+    );
     server.stop().await;
 }

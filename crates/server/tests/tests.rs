@@ -16,7 +16,8 @@ mod auth;
 mod chats;
 // Sending, acknowledgement, fan-out, idempotent resends, paging, sync and read positions.
 mod messages;
-// Bad input and limits: malformed, text and oversized frames, big bodies, foreign origins.
+// Bad input and limits: malformed, text and oversized frames, big bodies, foreign origins,
+// a flood of requests about chats one is not in.
 mod limits;
 // One client against everyone else: half-open connections, caps per address and account.
 mod hostile;

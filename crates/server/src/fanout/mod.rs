@@ -461,6 +461,12 @@ impl FanOut {
         read(&self.inner.members).get(&chat).cloned()
     }
 
+    /// Forgets a chat's cached member list, as the cache starting over does.
+    #[cfg(test)]
+    pub(crate) fn forget_members(&self, chat: ChatId) {
+        write(&self.inner.members).remove(&chat);
+    }
+
     /// Records a chat's members as just committed, replacing what was cached.
     pub(crate) fn set_members(&self, chat: ChatId, members: Vec<UserId>) {
         let mut cache = write(&self.inner.members);

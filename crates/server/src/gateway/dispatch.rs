@@ -18,9 +18,7 @@ use tokio::time::Instant;
 use super::session::{Flow, Gone, HeldSend, Session};
 use super::socket::FrameSocket;
 use crate::Error;
-use crate::metrics::Counters;
 use crate::storage::{Position, Refers};
-use crate::throttle::try_again_in;
 
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
@@ -97,41 +95,12 @@ impl<S: FrameSocket> Session<S> {
                 }
             };
         };
-        let charged = self.gateway.limits.take_request(me.id, &frame);
-        if let Err(wait) = charged {
-            if self.refusals.refused(std::time::Instant::now(), wait) {
-                // A client that goes on asking past its allowance costs the server a refusal
-                // a request: it is closed instead (`refusals`), as a sender too fast for too
-                // long is, and its account signs in again only after the time it is told.
-                Counters::bump(&self.gateway.counters().sessions_rate_limited);
-                tracing::info!("asking past the allowance for too long; closing the connection");
-                let retry_after_ms = self.gateway.admission.send_limit().retry_after_ms();
-                self.gateway.limits.close_account_for(
-                    me.id,
-                    std::time::Duration::from_millis(u64::from(retry_after_ms)),
-                );
-                self.goodbye(ErrorCode::RateLimited, u64::from(retry_after_ms))
-                    .await;
-                return Ok(Flow::Close(
-                    close_code::POLICY,
-                    "too many requests; slow down and reconnect later",
-                ));
-            }
-            let request = request_of(&frame);
-            return Box::pin(self.refuse(
-                request,
-                ErrorCode::TooManyRequests,
-                format!("too many requests of this kind; {}", try_again_in(wait)),
-            ))
-            .await;
-        }
-        if charged == Ok(true) {
-            // Only a request that drew on the allowance can show the client slowed down.
-            self.refusals.served(std::time::Instant::now());
+        let request = request_of(&frame);
+        if let Some(flow) = Box::pin(self.charge(&me, &frame, request)).await? {
+            return Ok(flow);
         }
         // A message is charged where it is queued (`append_message`): a resend gets it back.
         if let Err(refusal) = self.gateway.quotas.take_stored(me.id, &frame) {
-            let request = request_of(&frame);
             return Box::pin(self.refuse(request, refusal.code(), refusal.client_detail())).await;
         }
         match frame {

@@ -4,14 +4,16 @@
 //!
 //! Every request kind costs something on a shared resource — the reader pool, or the one
 //! writer every commit goes through — so every kind but `Send` (paced per connection) and
-//! what is paced per connection like it (`SendDeletion`, the receipts) and the live signals
-//! (`Typing`, `WatchPresence`, which touch no storage) draws on one of two
-//! allowances per account: **reads** (`Sync`, `Fetch`, `History`, `QueryKeys`,
-//! `FetchBackup`, `ListSessions`) and **writes** (everything that commits). A request past
-//! its allowance is refused with `TooManyRequests`, unserved. A request costs by what it
-//! makes the server do: a page of history one read per 50 messages asked for, `QueryKeys`
-//! one per 32 accounts, `Sync` one per ten chats of the account, `ToDeviceDone` one write per
+//! what is paced per connection like it (`SendDeletion`, the receipts' writes) draws on one
+//! of two allowances per account: **reads** (`Sync`, `Fetch`, `History`, `QueryKeys`,
+//! `FetchBackup`, `ListSessions`, `WatchPresence`, and `Typing` and the receipts in a chat
+//! the account is not in) and **writes** (everything that commits). A request past its
+//! allowance is refused with `TooManyRequests`, unserved. A request costs by what it makes
+//! the server do: a page of history one read per 50 messages asked for, `QueryKeys` one per
+//! 32 accounts, `Sync` one per ten chats of the account, `ToDeviceDone` one write per
 //! started 64 acknowledged ids — so that a long list or a big page is not one cheap request.
+//! `Typing`, `MarkDelivered` and `MarkRead` in the account's own chats cost nothing (their
+//! member lists are cached); elsewhere one read each (`allowance`).
 //!
 //! One-time keys are the scarce part of the key directory: each starts one Olm session and is
 //! handed out once. User ids are sequential, so without limits a stranger could claim every
@@ -116,6 +118,8 @@ fn cost_of(frame: &ClientFrame) -> Cost {
         ClientFrame::Sync { .. }
         | ClientFrame::FetchBackup { .. }
         | ClientFrame::ListSessions { .. } => Cost::Read(1),
+        // Whether the two share a 1:1 chat, then (if the account is offline) its presence.
+        ClientFrame::WatchPresence { user: Some(_) } => Cost::Read(1),
         ClientFrame::ToDeviceDone { ids } => {
             let started = ids.len().div_ceil(TO_DEVICE_IDS_PER_WRITE).max(1);
             Cost::Write(u32::try_from(started).unwrap_or(u32::MAX))
@@ -134,14 +138,16 @@ fn cost_of(frame: &ClientFrame) -> Cost {
         | ClientFrame::Logout => Cost::Write(1),
         // `ClaimKeys` has limits of its own (above); `Send`, `SendDeletion` and the receipts
         // are paced per connection (each waits in the connection's window of commits, like a
-        // message); `Typing` and `WatchPresence` touch no storage.
+        // message); `Typing` and the receipts cost a read only outside the account's own
+        // chats, known once their chat is looked up (`take_chat_lookup`); stopping to watch
+        // touches no storage.
         ClientFrame::ClaimKeys { .. }
         | ClientFrame::Send { .. }
         | ClientFrame::SendDeletion { .. }
         | ClientFrame::MarkRead { .. }
         | ClientFrame::MarkDelivered { .. }
         | ClientFrame::Typing { .. }
-        | ClientFrame::WatchPresence { .. }
+        | ClientFrame::WatchPresence { user: None }
         | ClientFrame::Authenticate { .. } => Cost::Free,
         // Limited per connection, signed in or not (`sign_in`).
         ClientFrame::LookUpSalt { .. } => Cost::Free,
@@ -201,6 +207,18 @@ impl RequestLimits {
         }
     }
 
+    /// Takes the read a look-up of a chat costs `account` (`Typing`, `MarkDelivered`,
+    /// `MarkRead`), before it is known whether the account is a member.
+    pub(crate) fn take_chat_lookup(&self, account: UserId) -> Result<(), Duration> {
+        self.reads_by_account.take_cost(&account, 1)
+    }
+
+    /// Gives back the read [`RequestLimits::take_chat_lookup`] took: the account was a member,
+    /// and a member's look-up costs nothing.
+    pub(crate) fn give_back_chat_lookup(&self, account: UserId) {
+        self.reads_by_account.give_back(&account, 1);
+    }
+
     /// Takes what a `Sync` of `chats` chats costs beyond its first read.
     pub(crate) fn take_sync(&self, account: UserId, chats: usize) -> Result<(), Duration> {
         let more = chats / CHATS_PER_SYNC_READ;
@@ -209,5 +227,25 @@ impl RequestLimits {
         }
         self.reads_by_account
             .take_cost(&account, u32::try_from(more).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use merpati_protocol::ChatId;
+
+    use super::*;
+
+    #[test]
+    fn watching_someone_costs_a_read_and_stopping_costs_nothing() {
+        let watch = ClientFrame::WatchPresence {
+            user: Some(UserId(7)),
+        };
+        assert!(matches!(cost_of(&watch), Cost::Read(1)));
+        let stop = ClientFrame::WatchPresence { user: None };
+        assert!(matches!(cost_of(&stop), Cost::Free));
+        // Charged once their chat is looked up (`allowance`), not by their kind.
+        let typing = ClientFrame::Typing { chat_id: ChatId(1) };
+        assert!(matches!(cost_of(&typing), Cost::Free));
     }
 }

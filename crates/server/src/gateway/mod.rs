@@ -22,6 +22,8 @@
 //!   [`Admitted`], what a connection holds while it runs.
 //! - `socket`: writing to the peer: frames, errors, `Goodbye`, the closing handshake.
 //! - `dispatch`: decoding what the peer sends and handing each frame to its handler, boxed.
+//! - `allowance`: what a request costs of the account's allowance (`limits`), a chat's
+//!   look-up included, and the answer to one past it (`refusals`: when that closes).
 //! - `sessions`: the account's sessions: `ListSessions`, `EndSession`.
 //! - `sign_in`: `Authenticate` (register, log in, resume) and `Logout`; `attempts`: failed
 //!   sign-ins throttled per source address and per account.
@@ -40,6 +42,7 @@
 //!   `quotas`: the bytes one account may store per day, the accounts one network may make.
 //! - `tests`: the dispatch specified over in-memory sockets, on real storage.
 
+mod allowance;
 mod attempts;
 mod blocking;
 mod chats;
@@ -199,7 +202,9 @@ impl Gateway {
         self.admission.counters()
     }
 
-    /// The members of a chat, from the cache or storage.
+    /// The members of a chat, from the cache or storage (cached either way): for a chat known
+    /// to exist, such as one a message was just committed to. A request about a chat asks
+    /// `Session::chat_as_member` instead, which caches nothing for a stranger.
     async fn members_of(&self, chat: ChatId) -> Result<Arc<[UserId]>, Error> {
         if let Some(members) = self.fanout.cached_members(chat) {
             return Ok(members);

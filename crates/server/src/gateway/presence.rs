@@ -13,13 +13,13 @@ use bytes::Bytes;
 use merpati_protocol::{ChatId, Member, Presence, ServerFrame, TYPING_INTERVAL_MS, UserId};
 use tokio::time::Instant;
 
+use super::allowance::AsMember;
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
 use crate::fanout::SessionId;
 use crate::privacy::presence_as_seen;
-use crate::storage::no_such_chat;
 
 /// The most chats one connection passes `Typing` on for within one interval: a person types
 /// in one chat at a time, and this bounds what a connection remembers for it.
@@ -170,10 +170,9 @@ impl<S: FrameSocket> Session<S> {
     /// Passes `Typing` on to the other members, unless this connection did so for the chat
     /// within the interval.
     pub(super) async fn typing(&mut self, me: &Member, chat_id: ChatId) -> Result<Flow, Gone> {
-        let members = match self.gateway.members_of(chat_id).await {
-            Ok(members) if members.contains(&me.id) => members,
-            Ok(_) => return self.fail(no_such_chat(chat_id)).await,
-            Err(error) => return self.fail(error).await,
+        let members = match self.chat_as_member(me, chat_id).await? {
+            AsMember::Member(members) => members,
+            AsMember::Answered(flow) => return Ok(flow),
         };
         let throttle = self.typing.get_or_insert_with(Box::default);
         if !throttle.pass(chat_id, Instant::now()) {

@@ -11,6 +11,7 @@
 use bytes::Bytes;
 use merpati_protocol::{ChatId, Member, Receipt, Seq, ServerFrame, UserId};
 
+use super::allowance::AsMember;
 use super::in_flight::InFlight;
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
@@ -18,7 +19,7 @@ use super::{Gateway, encode};
 use crate::Error;
 use crate::fanout::SessionId;
 use crate::privacy::receipt_as_seen;
-use crate::storage::{Moved, Position, no_such_chat};
+use crate::storage::{Moved, Position};
 
 impl Gateway {
     /// Who besides `owner` hears of a receipt that moved in `chat` from `moved.before` to
@@ -129,16 +130,8 @@ impl<S: FrameSocket> Session<S> {
     ) -> Result<Flow, Gone> {
         // Refused at once for a stranger, so the refusal comes in order with other answers;
         // the writer checks again.
-        match self.gateway.members_of(chat_id).await {
-            Ok(members) if members.contains(&me.id) => {}
-            Ok(_) => {
-                self.write_error(None, &no_such_chat(chat_id)).await?;
-                return Ok(Flow::Continue);
-            }
-            Err(error) => {
-                self.write_error(None, &error).await?;
-                return Ok(Flow::Continue);
-            }
+        if let AsMember::Answered(flow) = self.chat_as_member(me, chat_id).await? {
+            return Ok(flow);
         }
         let queued = self
             .gateway

@@ -70,6 +70,68 @@ async fn typing_in_a_stranger_chat_is_refused() {
     assert_eq!(refused(&mut mallory).await, (None, ErrorCode::NoSuchChat));
 }
 
+/// The member list the fan-out caches for `chat`, in the order of the ids.
+fn cached_members(server: &TestGateway, chat: ChatId) -> Option<Vec<UserId>> {
+    let mut members = server.gateway.fanout.cached_members(chat)?.to_vec();
+    members.sort_unstable();
+    Some(members)
+}
+
+/// The member lists the fan-out caches are for chats someone in them asked about: ids a
+/// stranger makes up, or a chat it is not in, leave the cache as it was — past its size the
+/// cache starts over, and every message's fan-out would read its members from storage again.
+#[tokio::test]
+async fn a_strangers_typing_and_receipts_cache_no_member_list() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, bob_me, _) = server.sign_up("bob").await;
+    let (mut mallory, _, _) = server.sign_up("mallory").await;
+    let chat = create_direct(&mut alice, "bob").await;
+    pushed_chat(&mut bob).await;
+    say(&mut alice, chat, 1).await;
+    delivered(&mut bob).await;
+    assert_eq!(
+        cached_members(&server, chat),
+        Some(vec![alice_me.id, bob_me.id])
+    );
+    // Forgotten, as after the cache started over: the stranger's look-up reads storage.
+    server.gateway.fanout.forget_members(chat);
+
+    let unknown: Vec<ChatId> = (1_000..1_050).map(ChatId).collect();
+    for &id in unknown.iter().chain([&chat]) {
+        for frame in [
+            typing(id),
+            ClientFrame::MarkRead {
+                chat_id: id,
+                seq: Seq(1),
+            },
+            ClientFrame::MarkDelivered {
+                chat_id: id,
+                seq: Seq(1),
+            },
+        ] {
+            mallory.write(&frame);
+            assert_eq!(refused(&mut mallory).await, (None, ErrorCode::NoSuchChat));
+        }
+    }
+    for &id in unknown.iter().chain([&chat]) {
+        assert_eq!(cached_members(&server, id), None, "{id:?}");
+    }
+    // A member's own look-up caches the list again.
+    alice.write(&typing(chat));
+    assert_eq!(
+        bob.next_frame().await,
+        ServerFrame::Typing {
+            chat_id: chat,
+            user: alice_me.id
+        }
+    );
+    assert_eq!(
+        cached_members(&server, chat),
+        Some(vec![alice_me.id, bob_me.id])
+    );
+}
+
 #[tokio::test]
 async fn a_watcher_is_answered_at_once_and_told_when_the_last_session_closes_and_one_returns() {
     let server = TestGateway::start();
