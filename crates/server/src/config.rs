@@ -187,6 +187,27 @@ pub struct Config {
     #[arg(long, env = "MERPATI_BLOB_QUOTA_BYTES", default_value_t = DEFAULT_BLOB_QUOTA_BYTES)]
     pub blob_quota_bytes: u64,
 
+    /// Uploads one account may hold that no message carries yet — unfinished, or complete and
+    /// not sent — a few files at a time being what a person sends; past it a new upload is
+    /// refused with HTTP 429 and `Retry-After` until one is sent or deleted (0: no cap).
+    #[arg(long, env = "MERPATI_BLOB_OPEN_UPLOADS", default_value_t = 256)]
+    pub blob_open_uploads: u64,
+
+    /// Requests to `/blobs/{id}` (uploads, their parts, downloads) one account may make per
+    /// minute, all its sessions together; past its allowance a request gets HTTP 429 with
+    /// `Retry-After` (0: no limit).
+    #[arg(
+        long,
+        env = "MERPATI_BLOB_REQUESTS_PER_MINUTE",
+        default_value_t = 1_200
+    )]
+    pub blob_requests_per_minute: u32,
+
+    /// Such requests one account may make at once above the steady rate: a few hundred
+    /// photos picked at once, each created and sent in one part.
+    #[arg(long, env = "MERPATI_BLOB_REQUEST_BURST", default_value_t = 1_000)]
+    pub blob_request_burst: u32,
+
     /// Upload bytes per second one account may send, all its uploads together; a faster
     /// upload is answered more slowly (0: unpaced).
     #[arg(long, env = "MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", default_value_t = 0)]
@@ -247,6 +268,9 @@ impl Config {
             send_hold_limit_ms: 30_000,
             sends_in_flight: 64,
             blob_quota_bytes: DEFAULT_BLOB_QUOTA_BYTES,
+            blob_open_uploads: 256,
+            blob_requests_per_minute: 1_200,
+            blob_request_burst: 1_000,
             blob_upload_bytes_per_sec: 0,
             blob_part_idle_ms: 30_000,
             blob_orphan_secs: 86_400,
@@ -310,6 +334,12 @@ mod tests {
         assert_eq!(config.send_burst, built.send_burst);
         assert_eq!(config.send_hold_limit_ms, built.send_hold_limit_ms);
         assert_eq!(config.blob_quota_bytes, built.blob_quota_bytes);
+        assert_eq!(config.blob_open_uploads, built.blob_open_uploads);
+        assert_eq!(
+            config.blob_requests_per_minute,
+            built.blob_requests_per_minute
+        );
+        assert_eq!(config.blob_request_burst, built.blob_request_burst);
         assert_eq!(
             config.blob_upload_bytes_per_sec,
             built.blob_upload_bytes_per_sec

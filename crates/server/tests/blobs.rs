@@ -1,6 +1,7 @@
 //! Files over HTTP (`/blobs/{id}`, docs/protocol.md "Files"): an upload is created, appended
-//! to at exactly the offset it stands at and resumed from there; the limits, the quota and
-//! who may do what; a message carries its sender's complete upload and keeps it; an upload
+//! to at exactly the offset it stands at and resumed from there; the limits, the quota, the
+//! cap of uploads no message carries, each account's allowance of requests and who may do
+//! what; a message carries its sender's complete upload and keeps it; an upload
 //! no message carries, or whose message was deleted for everyone, is deleted; an upload cut
 //! by SIGKILL resumes from a consistent offset and completes byte for byte; a download goes
 //! on from a `Range`.
@@ -12,6 +13,7 @@ use merpati_protocol::blobs::{
     MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET, range_from,
 };
 use merpati_protocol::{BlobId, ChatId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
+use merpati_testkit::http::HttpResponse;
 use merpati_testkit::poll::poll_until;
 use merpati_testkit::{ServerOptions, ServerProcess};
 
@@ -206,6 +208,87 @@ async fn an_upload_past_the_accounts_quota_is_refused_with_507() {
         201,
         "each account's own"
     );
+}
+
+/// Whether an answer is a 429 that says when to come back, in whole seconds.
+fn told_to_wait(answer: &HttpResponse) -> bool {
+    answer.status == 429
+        && answer
+            .header("retry-after")
+            .and_then(|secs| secs.parse::<u64>().ok())
+            .is_some_and(|secs| secs >= 1)
+}
+
+#[tokio::test]
+async fn past_the_cap_of_uploads_no_message_carries_a_new_one_waits_and_the_held_ones_go_on() {
+    let server = TestServer::start_configured(|config| config.blob_open_uploads = 3).await;
+    let (mut alice, _, alice_token) = server.signed_up("alice").await;
+    let (mut bob, _, bob_token) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let alices = BlobClient::new(server.addr, alice_token);
+    let bytes = ciphertext(10);
+    // Three held: one complete and not sent yet, one half-way, one not started.
+    let (complete, half_way, empty, fourth) = (blob_id(1), blob_id(2), blob_id(3), blob_id(4));
+    alices.upload(complete, &bytes).await;
+    assert_eq!(alices.put(half_way, 10).await.status, 201);
+    assert_eq!(alices.patch(half_way, 0, &bytes[..4]).await.status, 204);
+    assert_eq!(alices.put(empty, 10).await.status, 201);
+
+    let refused = alices.put(fourth, 10).await;
+    assert!(told_to_wait(&refused), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.body).contains("at most 3 uploads"),
+        "{refused:?}"
+    );
+    assert_eq!(alices.head(fourth).await.status, 404, "nothing was created");
+    // Another account holds its own.
+    let bobs = BlobClient::new(server.addr, bob_token);
+    assert_eq!(bobs.put(fourth, 10).await.status, 201);
+
+    // What is held goes on: asked after again, resumed, completed and sent.
+    let resumed = alices.put(half_way, 10).await;
+    assert_eq!((resumed.status, offset(&resumed)), (200, Some(4)));
+    assert_eq!(alices.patch(half_way, 4, &bytes[4..]).await.status, 204);
+    send_file(&mut alice, chat, msg_id(1), half_way).await;
+    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(1));
+    assert_eq!(bobs.get(half_way).await.body, bytes);
+    // Carried by its message, it no longer counts: there is room for one more.
+    let fifth = blob_id(5);
+    assert_eq!(alices.put(fifth, 10).await.status, 201);
+    assert!(told_to_wait(&alices.put(blob_id(6), 10).await));
+}
+
+#[tokio::test]
+async fn file_requests_past_the_accounts_allowance_get_429_with_retry_after() {
+    // Five at once, then one a minute: the sixth in a row is refused, whatever it asks.
+    let server = TestServer::start_configured(|config| {
+        config.blob_requests_per_minute = 1;
+        config.blob_request_burst = 5;
+    })
+    .await;
+    let (_alice, _, alice_token) = server.signed_up("alice").await;
+    let (_bob, _, bob_token) = server.signed_up("bob").await;
+    let alices = BlobClient::new(server.addr, alice_token);
+    let id = blob_id(1);
+
+    assert_eq!(alices.put(id, 10).await.status, 201);
+    assert_eq!(alices.patch(id, 0, &ciphertext(10)).await.status, 204);
+    assert_eq!(alices.head(id).await.status, 200);
+    assert_eq!(alices.get(id).await.status, 200);
+    assert_eq!(alices.get(blob_id(2)).await.status, 404);
+    for refused in [
+        alices.put(blob_id(3), 10).await,
+        alices.patch(id, 10, b"x").await,
+        alices.head(id).await,
+        alices.get(id).await,
+    ] {
+        assert!(told_to_wait(&refused), "{refused:?}");
+    }
+    assert_eq!(alices.head(blob_id(3)).await.status, 429);
+    // Everyone else is served as before.
+    let bobs = BlobClient::new(server.addr, bob_token);
+    assert_eq!(bobs.get(id).await.body, ciphertext(10));
 }
 
 #[tokio::test]

@@ -41,8 +41,9 @@ mod admission;
 mod keys;
 // The key backup: put, paged fetch, replacement.
 mod backup;
-// Files over HTTP: uploads that resume, limits, quota, who may do what, messages carrying
-// them, cleanup, and an upload cut by SIGKILL.
+// Files over HTTP: uploads that resume, limits, quota, the cap of uploads no message carries,
+// each account's request allowance, who may do what, messages carrying them, cleanup, and an
+// upload cut by SIGKILL.
 mod blobs;
 // One upload part as it travels: written as it arrives, kept when cut off or stalled,
 // refused whole when the disk is full.

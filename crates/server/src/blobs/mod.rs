@@ -3,10 +3,12 @@
 //! (named by the id's 32 hex digits) with a row each in the database (`storage::sql::blobs`).
 //!
 //! The contract is `merpati_protocol::blobs` and `docs/protocol.md` ("Files"): `PUT` creates
-//! an upload within the account's quota, `HEAD` says how far it got, `PATCH` appends a part at
+//! an upload within the account's quota and its cap of uploads no message carries yet, `HEAD`
+//! says how far it got, `PATCH` appends a part at
 //! exactly that offset, `GET` serves a complete blob to any signed-in session. A `Send` naming
 //! the upload links it to its message; an upload no message carries, or whose message was
-//! deleted for everyone, is deleted by the next cleanup pass.
+//! deleted for everyone, is deleted by the next cleanup pass. Each account's requests, all
+//! four methods together, are limited to a rate (429 past it).
 //!
 //! What is durable: a part is written and `fsync`ed before its new offset is recorded, so the
 //! recorded offset never exceeds what the file durably holds, whenever the process dies. A
@@ -37,13 +39,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use merpati_protocol::BlobId;
+use merpati_protocol::{BlobId, UserId};
 
 use crate::Error;
 use crate::config::Config;
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;
+use crate::throttle::{Rate, TABLE_CAPACITY, Throttle};
 
 pub(crate) use cleanup::run_passes;
 pub(crate) use routes::blob_routes;
@@ -58,6 +61,11 @@ pub(crate) struct BlobStore {
     dir: PathBuf,
     /// The most bytes one account's uploads may hold together.
     quota: u64,
+    /// The most uploads no message carries one account may hold at once (0: no cap).
+    open_cap: u64,
+    /// Every request of one account, all methods together: each costs the server a read or a
+    /// write, and a part an `fsync` too.
+    requests: Throttle<UserId>,
     /// How long an upload no message carries is kept, from its creation.
     orphan_ms: u64,
     pacer: pacing::UploadPacer,
@@ -81,6 +89,14 @@ impl BlobStore {
             storage,
             dir,
             quota: config.blob_quota_bytes,
+            open_cap: config.blob_open_uploads,
+            requests: Throttle::new(
+                Rate {
+                    per_minute: config.blob_requests_per_minute,
+                    burst: config.blob_request_burst,
+                },
+                TABLE_CAPACITY,
+            ),
             orphan_ms: config.blob_orphan_secs.saturating_mul(1000),
             pacer: pacing::UploadPacer::new(config.blob_upload_bytes_per_sec),
             part_idle: Duration::from_millis(config.blob_part_idle_ms),

@@ -2,12 +2,15 @@
 //!
 //! Every request carries `Authorization: Bearer <64 hex digits>`, the session token the
 //! WebSocket's `Welcome` handed out (current or the one before the last rotation); without a
-//! live session it gets 401 and nothing else is looked at. Then:
+//! live session it gets 401 and nothing else is looked at. Past its account's allowance of
+//! requests it gets 429 with `Retry-After`, and nothing is done. Then:
 //!
 //! - `PUT` with `upload-length: N` (1 ≤ N ≤ `MAX_BLOB_BYTES`, else 400 / 413): 201 and
 //!   `upload-offset: 0` for a new upload; 200 and the offset held for the same account's
 //!   upload of that id and length (a client that does not know whether its `PUT` landed
-//!   simply sends it again); 409 for anyone else's id or another length; 507 past the quota.
+//!   simply sends it again); 409 for anyone else's id or another length; 507 past the quota;
+//!   429 with `Retry-After` while the account holds its cap of uploads no message carries
+//!   (the app waits, and its own messages carrying its uploads make room).
 //! - `HEAD`: the owner's upload's `upload-offset` and `upload-length`; 404 to anyone else.
 //! - `PATCH` with `upload-offset: n`: at most `MAX_UPLOAD_PART_BYTES` (413 before reading, by
 //!   `Content-Length`, and while reading); 404 unless the owner's; 409 with the offset held if
@@ -20,6 +23,7 @@
 //!   served (206, or 416 past the end), so a download cut short goes on where it stopped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRef, Path, State};
@@ -39,6 +43,7 @@ use super::files::AppendError;
 use super::part::{self, PartAt, PartError, Received};
 use crate::Error;
 use crate::storage::{BlobRow, Created, NewBlob};
+use crate::throttle::try_again_in;
 
 /// The methods of `/blobs/{id}`, for a router whose state holds the store.
 pub(crate) fn blob_routes<S>() -> MethodRouter<S>
@@ -67,6 +72,11 @@ enum Refusal {
     TooLarge(&'static str),
     /// 507: past the account's quota.
     OverQuota,
+    /// 429: the account holds `cap` uploads no message carries, the most it may.
+    TooManyOpen { cap: u64 },
+    /// 429: the account's requests came faster than its allowance, which allows the next
+    /// one in `wait`.
+    TooManyRequests { wait: Duration },
     /// 507: the disk is full.
     DiskFull,
     /// 503: the server is stopping.
@@ -118,6 +128,24 @@ impl IntoResponse for Refusal {
                 "your uploads would pass the space the server gives each account",
             )
                 .into_response(),
+            Refusal::TooManyOpen { cap } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, number(OPEN_CAP_RETRY_AFTER_SECS))],
+                format!(
+                    "you have at most {cap} uploads that no message carries yet; \
+                     this one can start once one of them is sent"
+                ),
+            )
+                .into_response(),
+            Refusal::TooManyRequests { wait } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    header::RETRY_AFTER,
+                    number(wait.as_secs().saturating_add(1)),
+                )],
+                format!("too many file requests; {}", try_again_in(wait)),
+            )
+                .into_response(),
             Refusal::DiskFull => (
                 StatusCode::INSUFFICIENT_STORAGE,
                 "the server's disk is full; try again later",
@@ -143,6 +171,11 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// When an upload refused for the account's cap of uploads no message carries is tried
+/// again: room is made by one of its messages being sent, which cannot be foretold, and a
+/// person's app has a few files going at once, not hundreds to ask after.
+const OPEN_CAP_RETRY_AFTER_SECS: u64 = 30;
+
 fn offset_header() -> HeaderName {
     HeaderName::from_static(UPLOAD_OFFSET)
 }
@@ -151,7 +184,8 @@ fn number(value: u64) -> HeaderValue {
     HeaderValue::from(value)
 }
 
-/// The account of the session whose token the request carries.
+/// The account of the session whose token the request carries, charged one request of its
+/// allowance (every method alike).
 async fn authenticate(store: &BlobStore, headers: &HeaderMap) -> Result<UserId, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -159,11 +193,16 @@ async fn authenticate(store: &BlobStore, headers: &HeaderMap) -> Result<UserId, 
         .and_then(|value| value.strip_prefix("Bearer "))
         .and_then(parse_token)
         .ok_or(Refusal::Unauthorized)?;
-    store
+    let account = store
         .storage
         .account_of_token(token)
         .await?
-        .ok_or(Refusal::Unauthorized)
+        .ok_or(Refusal::Unauthorized)?;
+    store
+        .requests
+        .take(&account)
+        .map_err(|wait| Refusal::TooManyRequests { wait })?;
+    Ok(account)
 }
 
 /// 64 hex digits as 32 bytes.
@@ -225,6 +264,7 @@ async fn create(
             owner: account,
             length,
             quota: store.quota,
+            open_cap: store.open_cap,
             orphan_ms: store.orphan_ms,
         })
         .await?;
@@ -233,6 +273,11 @@ async fn create(
         Created::Existing { received } => (StatusCode::OK, received),
         Created::Conflict => return Err(Refusal::Conflict { held: None }),
         Created::OverQuota => return Err(Refusal::OverQuota),
+        Created::TooManyOpen => {
+            return Err(Refusal::TooManyOpen {
+                cap: store.open_cap,
+            });
+        }
     };
     Ok((status, [(offset_header(), number(held))]).into_response())
 }

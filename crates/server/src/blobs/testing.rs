@@ -60,6 +60,7 @@ impl TestStore {
                 owner: self.alice,
                 length,
                 quota: 100,
+                open_cap: 0,
                 orphan_ms,
             })
             .await?;

@@ -6,7 +6,7 @@ use merpati_protocol::{BlobId, ChatId, ErrorCode, Seq, UserId};
 
 use super::{Tx, bytes16};
 use crate::Error;
-use crate::storage::sql::blobs::{BlobRow, Created, NewBlob};
+use crate::storage::sql::blobs::{BlobRow, Created, NewBlob, refusal};
 use crate::storage::sql::{int, uint};
 
 /// Creates an upload, or says where the same account's upload of this id stands.
@@ -23,16 +23,16 @@ pub(crate) async fn create(tx: &Tx<'_>, new: &NewBlob, now_ms: i64) -> Result<Cr
     // Uploads already due for deletion do not count: the next pass frees their room.
     let statement = tx
         .prepare_cached(
-            "SELECT coalesce(sum(length), 0)::bigint FROM blobs
-             WHERE account_id = $1 AND (expires_ms IS NULL OR expires_ms > $2)",
+            "SELECT coalesce(sum(length), 0)::bigint, count(*) FILTER (WHERE chat_id IS NULL)
+             FROM blobs WHERE account_id = $1 AND (expires_ms IS NULL OR expires_ms > $2)",
         )
         .await?;
-    let held: i64 = tx
+    let row = tx
         .query_one(&statement, &[&int(new.owner.0), &now_ms])
-        .await?
-        .try_get(0)?;
-    if uint(held).saturating_add(new.length) > new.quota {
-        return Ok(Created::OverQuota);
+        .await?;
+    let (held, open): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if let Some(refused) = refusal(new, uint(held), uint(open)) {
+        return Ok(refused);
     }
     let statement = tx
         .prepare_cached(

@@ -1,7 +1,7 @@
 //! Blobs: the rows of uploaded files' ciphertext (the bytes are files beside the database,
-//! `crate::blobs`). Creating an upload within the account's quota, reading where it stands,
-//! recording bytes made durable, linking it to the message that carries it, and taking the
-//! ones due for deletion.
+//! `crate::blobs`). Creating an upload within the account's quota and its cap of uploads no
+//! message carries, reading where it stands, recording bytes made durable, linking it to the
+//! message that carries it, and taking the ones due for deletion.
 //!
 //! `expires_ms` is the whole lifecycle: set to creation plus the orphan window when an upload
 //! is created, NULL once a message carries it (kept as long as the message), and the time of
@@ -43,6 +43,8 @@ pub(crate) enum Created {
     Conflict,
     /// The account's uploads and this one would pass its quota.
     OverQuota,
+    /// The account holds as many uploads no message carries as it may ([`NewBlob::open_cap`]).
+    TooManyOpen,
 }
 
 /// What [`create`] is asked for.
@@ -53,6 +55,10 @@ pub(crate) struct NewBlob {
     pub(crate) length: u64,
     /// The most bytes the owner's uploads may hold together.
     pub(crate) quota: u64,
+    /// The most uploads no message carries (unfinished, or complete and not sent) the owner
+    /// may hold at once; 0: no cap. Bytes alone would let 1-byte uploads pile up by the
+    /// billion, each a row and a file.
+    pub(crate) open_cap: u64,
     /// How long it is kept if no message carries it.
     pub(crate) orphan_ms: u64,
 }
@@ -69,14 +75,16 @@ pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Cr
         });
     }
     // Uploads already due for deletion do not count: the next pass frees their room.
-    let held: i64 = conn
+    let (held, open): (i64, i64) = conn
         .prepare_cached(
-            "SELECT coalesce(sum(length), 0) FROM blobs
+            "SELECT coalesce(sum(length), 0), count(*) FILTER (WHERE chat_id IS NULL) FROM blobs
              WHERE account_id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)",
         )?
-        .query_row(params![int(new.owner.0), now_ms], |row| row.get(0))?;
-    if uint(held).saturating_add(new.length) > new.quota {
-        return Ok(Created::OverQuota);
+        .query_row(params![int(new.owner.0), now_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    if let Some(refused) = refusal(new, uint(held), uint(open)) {
+        return Ok(refused);
     }
     conn.prepare_cached(
         "INSERT INTO blobs (id, account_id, length, received, created_ms, expires_ms)
@@ -90,6 +98,18 @@ pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Cr
         now_ms.saturating_add(int(new.orphan_ms)),
     ])?;
     Ok(Created::New)
+}
+
+/// Why `new` is refused, if it is, when its owner's uploads hold `held` bytes and `open` of
+/// them are carried by no message.
+pub(crate) fn refusal(new: &NewBlob, held: u64, open: u64) -> Option<Created> {
+    if held.saturating_add(new.length) > new.quota {
+        Some(Created::OverQuota)
+    } else if new.open_cap != 0 && open >= new.open_cap {
+        Some(Created::TooManyOpen)
+    } else {
+        None
+    }
 }
 
 /// The upload of this id, if there is one.

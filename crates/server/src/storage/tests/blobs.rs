@@ -1,6 +1,7 @@
 //! Uploads' rows: the quota counts an account's uploads but not those already due for
-//! deletion, a pass takes exactly the due ones, and a message carrying an upload keeps it
-//! until that message is deleted for everyone.
+//! deletion, the cap of open uploads only those no message carries, a pass takes exactly the
+//! due ones, and a message carrying an upload keeps it until that message is deleted for
+//! everyone.
 
 use merpati_protocol::BlobId;
 
@@ -12,6 +13,7 @@ fn new_blob(n: u8, owner: UserId, length: u64, orphan_ms: u64) -> NewBlob {
         owner,
         length,
         quota: 100,
+        open_cap: 0,
         orphan_ms,
     }
 }
@@ -75,4 +77,65 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
         .await
         .unwrap();
     assert_eq!(storage.take_due_blobs().await.unwrap(), [photo]);
+}
+
+pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let day = 86_400_000;
+    let capped = |n, owner, orphan_ms| NewBlob {
+        open_cap: 2,
+        ..new_blob(n, owner, 1, orphan_ms)
+    };
+    let create = |blob| storage.create_blob(blob);
+
+    assert_eq!(
+        create(capped(1, alice.id, day)).await.unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        create(capped(2, alice.id, day)).await.unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        create(capped(3, alice.id, day)).await.unwrap(),
+        Created::TooManyOpen
+    );
+    // An upload already there is answered as always; another account has its own cap.
+    assert_eq!(
+        create(capped(1, alice.id, day)).await.unwrap(),
+        Created::Existing { received: 0 }
+    );
+    assert_eq!(create(capped(4, bob.id, day)).await.unwrap(), Created::New);
+
+    // Carried by a message, an upload no longer counts.
+    assert!(
+        storage
+            .record_blob_received(BlobId([1; 16]), 0, 1)
+            .await
+            .unwrap()
+    );
+    let queued = storage.queue_append(
+        chat.id,
+        ClientMsgId([1; 16]),
+        alice.id,
+        Arc::new(vec![1]),
+        Refers::Carries(BlobId([1; 16])),
+        IfNew::Store,
+    );
+    queued.await.unwrap().await.unwrap();
+    assert_eq!(
+        create(capped(3, alice.id, day)).await.unwrap(),
+        Created::New
+    );
+    // Nor does one already due for deletion: with room for three, 5 (due at once) leaves
+    // room for 6.
+    let roomier = |n, orphan_ms| NewBlob {
+        open_cap: 3,
+        ..capped(n, alice.id, orphan_ms)
+    };
+    assert_eq!(create(roomier(5, 0)).await.unwrap(), Created::New);
+    assert_eq!(create(roomier(6, day)).await.unwrap(), Created::New);
+    assert_eq!(create(roomier(7, day)).await.unwrap(), Created::TooManyOpen);
 }

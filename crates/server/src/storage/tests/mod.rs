@@ -70,6 +70,7 @@ storage_suite! {
     appends::a_refused_request_in_a_batch_does_not_spoil_the_others,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
+    blobs::the_cap_of_open_uploads_counts_those_no_message_carries,
     blobs::a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone,
     conversation::receipts_never_move_back_and_reading_raises_delivery,
     conversation::a_chat_tells_each_member_the_receipts_the_others_share_with_them,
