@@ -2,19 +2,21 @@
 //! one every client takes (`merpati_files::sha256`); a file sealed as it is read by WebCrypto
 //! is AES-256-GCM of each chunk under the nonce `merpati_files` documents (checked against
 //! RustCrypto's `aes-gcm`); a blob opens as it arrives in pieces of any size, sealed with
-//! either cipher, and does not open changed, reordered, cut short or grown; and an upload
+//! either cipher, and does not open changed, reordered, cut short or grown, nor is it handed
+//! over if it opens but is not the file its message names (its hash); and an upload
 //! reading a ciphertext still being sealed gets exactly the bytes it asks for — once they are
 //! sealed, across pieces — or hears that they will never come.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use futures::FutureExt;
-use merpati_app::services::files::download::BlobOpener;
+use merpati_app::services::files::download::{BlobOpener, the_file_sent};
 use merpati_app::services::files::hash;
 use merpati_app::services::files::sealing::{Ciphertext, Sealing, seal_file};
 use merpati_core::upload_parts::SMALLEST_PART_BYTES;
+use merpati_protocol::BlobId;
 use merpati_protocol::blobs::{CHUNK_PLAIN_BYTES, CHUNK_TAG_BYTES, chunk_count};
-use merpati_protocol::content::{FileCipher, FileKey};
+use merpati_protocol::content::{Attachment, FileCipher, FileKey};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -198,6 +200,45 @@ async fn a_blob_changed_reordered_cut_short_or_grown_does_not_open() {
             "{cipher:?}"
         );
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_blob_that_opens_is_handed_over_only_if_it_is_the_file_its_message_names() {
+    let content = bytes(100_000);
+    let blob = sealed_blob(FileCipher::Aes256Gcm, &content).await;
+    let attachment = |sha256| Attachment {
+        blob: BlobId([1; 16]),
+        key: KEY,
+        sha256,
+        name: "survey.dat".to_owned(),
+        media_type: "application/x-survey".to_owned(),
+        size: content.len() as u64,
+        preview: None,
+    };
+    let opened = |attachment: Attachment| {
+        let blob = blob.clone();
+        async move {
+            let mut opener = BlobOpener::new(FileCipher::Aes256Gcm, &KEY, attachment.size)
+                .await
+                .expect("an opener");
+            opener
+                .push(&js_sys::Uint8Array::from(&blob[..]))
+                .await
+                .expect("it opens");
+            the_file_sent(opener, &attachment).await
+        }
+    };
+    let sha256 = merpati_files::sha256(&content);
+    let file = opened(attachment(sha256)).await.expect("the file sent");
+    assert_eq!(file.type_(), "application/x-survey");
+    assert_eq!(blob_bytes(&file).await, content);
+    // Another file sealed under the same key opens as well as this one: only the hash tells.
+    let mut other = sha256;
+    other[0] ^= 1;
+    assert_eq!(
+        opened(attachment(other)).await.err().as_deref(),
+        Some("This file did not arrive as it was sent, so it was not opened")
+    );
 }
 
 #[wasm_bindgen_test]

@@ -71,8 +71,16 @@ pub(super) async fn fetch_file(
             AfterDownloadFault::GiveUp => return Err(t(Text::DownloadFailed)),
         }
     }
-    // Changed or not the file named: either means this is not the file that was sent, and
-    // what was opened of it is let go.
+    the_file_sent(opener, attachment).await
+}
+
+/// The file a whole blob opened into, as a `Blob` of its type, once checked against the hash
+/// its message names; words if it is not the file that was sent (a chunk changed, or the
+/// blob another file's sealed under the same key), and what was opened of it is let go.
+pub async fn the_file_sent(
+    opener: BlobOpener,
+    attachment: &Attachment,
+) -> Result<web_sys::Blob, String> {
     let opened = opener.finish().await.ok_or_else(|| t(Text::FileChanged))?;
     let sha256 = hash::sha256(&opened)
         .await
