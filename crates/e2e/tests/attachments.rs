@@ -526,7 +526,15 @@ async fn a_file_over_the_cap_is_refused_before_it_is_sent() -> Result<(), Harnes
             Ok((!words.trim().is_empty()).then_some(words))
         })
         .await?;
-    eprintln!("the composer says: {words}");
+    assert!(
+        words.contains("100 MB"),
+        "the words say what the cap is: {words}"
+    );
+    assert_eq!(
+        bytes_received(&meeting).await?,
+        0.0,
+        "no byte of it was uploaded"
+    );
 
     after_is_the_only_message(alice, bob).await
 }
