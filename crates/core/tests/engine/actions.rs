@@ -12,7 +12,7 @@ use merpati_protocol::{
     content::{MAX_QUOTE_CHARS, MessageContent, Quote},
 };
 
-use crate::support::alice::{ALICE, BOB, CHAT, Net, chat_info, member, published_alice};
+use crate::support::alice::{ALICE, BOB, CHAT, Net, apply, chat_info, member, published_alice};
 
 /// Sends what alice queued, acknowledges each message as the server would (from `seq` on) and
 /// returns them as stored.
@@ -190,10 +190,7 @@ async fn an_edit_applies_to_its_message_read_later_from_the_store_while_scrollin
         delivered: Seq(2),
         read_log: Vec::new(),
     }));
-    store
-        .apply(writes)
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, writes).await;
 
     // The app opens with the newest message only: the edit, whose target is older.
     let mut reopened = Engine::new();

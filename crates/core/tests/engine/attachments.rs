@@ -3,11 +3,11 @@
 //! cancelled while it uploads; a refused upload shows failed until retried; the file's kept
 //! ciphertext goes when its message leaves the outbox, however it leaves.
 
-use merpati_core::{Engine, MemoryStore, MessageStatus, SendError, Store, StoredState};
+use merpati_core::{MemoryStore, MessageStatus, SendError};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
 use merpati_protocol::{BlobId, ClientFrame, ErrorCode, ServerFrame};
 
-use crate::support::alice::{CHAT, published_alice, take_frames};
+use crate::support::alice::{CHAT, apply, published_alice, reload, take_frames};
 
 /// The cipher the app seals files with.
 pub(crate) const AES: FileCipher = FileCipher::Aes256Gcm;
@@ -128,17 +128,9 @@ async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_no
     let id = engine
         .send_attachment(CHAT, AES, photo(), 1_000)
         .expect("queued");
-    store
-        .apply(engine.take_step().writes)
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, engine.take_step().writes).await;
 
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    let reloaded = reload(&store).await;
     let awaited = reloaded.awaited_uploads();
     assert_eq!(awaited.len(), 1);
     assert_eq!(

@@ -3,7 +3,7 @@
 //! other than the sender ignored. A message of one's own that has not left the device yet is
 //! taken back instead; one that may have reached the server is deleted after it.
 
-use merpati_core::{Engine, MemoryStore, SendError, Store, StoreWrite, StoredState};
+use merpati_core::{MemoryStore, SendError, Store, StoreWrite};
 use merpati_protocol::{
     ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame, content::MessageContent,
 };
@@ -11,7 +11,7 @@ use merpati_words::Text;
 
 use crate::actions::{alice_with_two_messages, item};
 use crate::attachments::{AES, photo};
-use crate::support::alice::{ALICE, CHAT, message, published_alice, reconnect};
+use crate::support::alice::{ALICE, CHAT, apply, message, published_alice, reconnect, reload};
 
 #[tokio::test]
 async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_store() {
@@ -59,10 +59,7 @@ async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_
     // The device drops the stored body as the server does: it is not in the store, and a
     // reload still shows the message deleted.
     let store = MemoryStore::new();
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, net.alice_writes.clone()).await;
     let stored = store
         .messages_before(CHAT, Seq(u64::MAX), 50)
         .await
@@ -72,12 +69,7 @@ async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_
         .find(|message| message.client_msg_id == own.client_msg_id)
         .expect("its place is kept");
     assert!(record.body.is_empty());
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    let reloaded = reload(&store).await;
     let shown = item(&reloaded, own.client_msg_id);
     assert_eq!(
         (shown.text.as_str(), shown.deleted),
@@ -112,10 +104,7 @@ async fn bobs_deletion_erases_his_message_here_even_when_it_arrives_first() {
     assert_eq!(engine.chat_list()[0].unread, 0, "nothing left to read");
 
     let store = MemoryStore::new();
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, net.alice_writes.clone()).await;
     let stored = store
         .messages_before(CHAT, Seq(u64::MAX), 50)
         .await
@@ -178,16 +167,8 @@ async fn deleting_for_me_hides_the_message_here_for_good_and_drops_its_body() {
     let store = MemoryStore::new();
     let mut all = net.alice_writes.clone();
     all.extend(writes);
-    store
-        .apply(all)
-        .await
-        .unwrap_or_else(|never| match never {});
-    let mut reopened = Engine::new();
-    reopened.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    apply(&store, all).await;
+    let reopened = reload(&store).await;
     assert!(
         reopened
             .timeline(CHAT)
@@ -356,16 +337,8 @@ async fn after_a_reload_a_files_deletion_waits_for_the_file_to_go_out_first() {
     // Reloaded before its Ack: the restored message waits for its upload again, and this
     // device cannot tell whether the server stored it.
     let store = MemoryStore::new();
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    apply(&store, net.alice_writes.clone()).await;
+    let mut reloaded = reload(&store).await;
     reconnect(&mut reloaded, Epoch(7));
     let _ = net.serve(&mut reloaded);
     let deletion = reloaded
@@ -401,16 +374,8 @@ async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
     }
     let _ = net.serve(&mut engine);
     let store = MemoryStore::new();
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    apply(&store, net.alice_writes.clone()).await;
+    let mut reloaded = reload(&store).await;
     assert_eq!(
         reloaded.timeline(CHAT)[0].seq,
         Some(Seq(11)),
@@ -428,10 +393,7 @@ async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
         reloaded.handle_frame(ServerFrame::Message(deletion));
     }
     let _ = net.serve(&mut reloaded);
-    store
-        .apply(net.alice_writes[written..].to_vec())
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, net.alice_writes[written..].to_vec()).await;
     let stored = store
         .messages_before(CHAT, Seq(4), 10)
         .await

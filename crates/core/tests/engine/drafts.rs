@@ -1,27 +1,10 @@
 //! Drafts: what the person typed and has not sent, kept per chat through a reload, and cleared
 //! by sending from the composer — not by reacting or deleting.
 
-use merpati_core::{Engine, MemoryStore, Store, StoreWrite, StoredState};
+use merpati_core::{MemoryStore, StoreWrite};
 use merpati_protocol::{ChatId, ServerFrame};
 
-use crate::support::alice::{CHAT, caught_up_alice, published_alice};
-
-async fn reload(store: &MemoryStore) -> Engine {
-    let mut engine = Engine::new();
-    engine.restore(
-        StoredState::read(store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
-    engine
-}
-
-async fn apply(store: &MemoryStore, writes: Vec<StoreWrite>) {
-    store
-        .apply(writes)
-        .await
-        .unwrap_or_else(|never| match never {});
-}
+use crate::support::alice::{CHAT, apply, caught_up_alice, published_alice, reload};
 
 #[tokio::test]
 async fn a_draft_survives_a_reload_and_sending_clears_it_for_good() {

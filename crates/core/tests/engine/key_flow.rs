@@ -4,12 +4,12 @@
 //! has answered the publish that carried it, and a changed account key holds what is written
 //! to that person until the change is confirmed.
 
-use merpati_core::{Engine, Event, MemoryStore, MessageLock, Store, StoredState};
+use merpati_core::{Event, MemoryStore, MessageLock};
 use merpati_protocol::{ClientFrame, Epoch, ErrorCode, ServerFrame, keys::OneTimeKey};
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, caught_up_alice, challenged_alice, member, published_alice, reconnect,
-    take_frames,
+    ALICE, BOB, CHAT, apply, caught_up_alice, challenged_alice, member, published_alice, reconnect,
+    reload, take_frames,
 };
 
 /// The texts' ids among `frames` that are messages sent.
@@ -320,17 +320,9 @@ async fn a_fallback_key_whose_publish_was_lost_goes_again_after_a_reload() {
         .clone()
         .expect("a new device publishes a fallback key");
     let store = MemoryStore::new();
-    store
-        .apply(step.writes)
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, step.writes).await;
 
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    let mut reloaded = reload(&store).await;
     reconnect(&mut reloaded, Epoch(7));
     assert_eq!(fallback_keys(take_frames(&mut reloaded)), [Some(fallback)]);
 }

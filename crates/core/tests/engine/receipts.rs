@@ -2,17 +2,15 @@
 //! screen), what it learns of the others (merged, persisted, shown at once), and the unread
 //! count.
 
-use merpati_core::{
-    Engine, MemoryStore, MessageStatus, PrivacySettings, Store, StoreWrite, StoredState,
-};
+use merpati_core::{Engine, MemoryStore, MessageStatus, PrivacySettings, StoreWrite};
 use merpati_protocol::{
     ChatKind, ClientFrame, ClientMsgId, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId,
     content::{MessageContent, SystemEvent},
 };
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, Net, chat_info, member, message, online_alice, published_alice, reconnect,
-    take_frames,
+    ALICE, BOB, CHAT, Net, apply, chat_info, member, message, online_alice, published_alice,
+    reconnect, reload, take_frames,
 };
 
 const CAROL: UserId = UserId(3);
@@ -252,16 +250,8 @@ async fn an_own_message_goes_delivered_then_read_and_stays_so_after_a_reload_fro
 
     // Everything her steps wrote, applied as the browser's store applies it.
     let store = MemoryStore::new();
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    apply(&store, net.alice_writes.clone()).await;
+    let reloaded = reload(&store).await;
     let shown = reloaded.timeline(CHAT);
     assert_eq!(
         shown

@@ -3,12 +3,12 @@
 //! storage changed: then nothing held under the old epoch's positions stays, in memory or in
 //! the store), and a message whose key comes later opens by itself.
 
-use merpati_core::{Engine, MemoryStore, MessageLock, Store, StoredState};
+use merpati_core::{Engine, MemoryStore, MessageLock};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame};
 
 use crate::support::alice::{
-    BOB, CHAT, caught_up_alice, chat_info, message, online_alice, published_alice, reconnect,
-    take_frames,
+    BOB, CHAT, apply, caught_up_alice, chat_info, message, online_alice, published_alice,
+    reconnect, reload, take_frames,
 };
 
 fn shown(engine: &Engine) -> Vec<(MessageLock, String)> {
@@ -148,16 +148,8 @@ async fn a_reload_before_a_gap_fills_catches_up_past_the_messages_that_waited_be
     engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
     engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
     let store = MemoryStore::new();
-    store
-        .apply(engine.take_step().writes)
-        .await
-        .unwrap_or_else(|never| match never {});
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    apply(&store, engine.take_step().writes).await;
+    let mut reloaded = reload(&store).await;
     reconnect(&mut reloaded, Epoch(7));
     assert!(take_frames(&mut reloaded).contains(&ClientFrame::Sync {
         epoch: Some(Epoch(7)),
@@ -219,23 +211,6 @@ fn renumbered(seq: u64) -> merpati_protocol::MessageFrame {
     }
 }
 
-async fn apply(store: &MemoryStore, step: merpati_core::Step) {
-    store
-        .apply(step.writes)
-        .await
-        .unwrap_or_else(|never| match never {});
-}
-
-async fn reload(store: &MemoryStore) -> Engine {
-    let mut engine = Engine::new();
-    engine.restore(
-        StoredState::read(store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
-    engine
-}
-
 /// Alice has read messages 1–5 of the chat, stored under epoch 7.
 async fn alice_read_five(store: &MemoryStore) -> Engine {
     let mut engine = caught_up_alice();
@@ -244,7 +219,7 @@ async fn alice_read_five(store: &MemoryStore) -> Engine {
     }
     engine.set_chat_on_screen(Some(CHAT));
     engine.set_chat_on_screen(None);
-    apply(store, engine.take_step()).await;
+    apply(store, engine.take_step().writes).await;
     engine
 }
 
@@ -277,7 +252,7 @@ async fn after_an_epoch_change_the_old_epochs_messages_and_read_position_do_not_
         "the old epoch's read position means nothing here: {:?}",
         step.frames
     );
-    apply(&store, step).await;
+    apply(&store, step.writes).await;
 
     // After a reload, the chat resumes from the new epoch's position, and the new epoch's
     // fourth message is shown, and unread.
@@ -322,7 +297,7 @@ async fn an_epoch_change_whose_store_writes_failed_is_carried_out_on_the_next_co
     let _failed = engine.take_step();
 
     reconnect(&mut engine, Epoch(8));
-    apply(&store, engine.take_step()).await;
+    apply(&store, engine.take_step().writes).await;
     let mut reloaded = reload(&store).await;
     assert!(reloaded.timeline(CHAT).is_empty());
     reconnect(&mut reloaded, Epoch(8));

@@ -6,7 +6,7 @@
 use merpati_core::{Engine, MemoryStore, Store, StoredState};
 use merpati_protocol::{ServerFrame, content::MessageContent};
 
-use crate::support::alice::{ALICE, BOB, CHAT, published_alice};
+use crate::support::alice::{ALICE, BOB, CHAT, apply, published_alice};
 
 fn found(engine: &mut Engine, query: &str) -> Vec<String> {
     engine
@@ -124,10 +124,7 @@ async fn the_index_comes_back_from_the_store_in_a_few_records() {
         let _ = net.serve(&mut engine);
     }
     // Every write of every step, as alice's store would have applied them.
-    store
-        .apply(net.alice_writes.clone())
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, net.alice_writes.clone()).await;
     assert_eq!(engine.searchable_messages(), 250);
     let segments = store
         .search_segments()

@@ -4,7 +4,7 @@
 
 use merpati_core::{
     ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings, RECENT_EMOJI,
-    SendError, Store, StoreWrite, StoredState,
+    SendError, StoreWrite, StoredState,
 };
 use merpati_protocol::{
     ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
@@ -13,7 +13,8 @@ use merpati_protocol::{
 use merpati_words::SkinTone;
 
 use crate::support::alice::{
-    BOB, CHAT, chat_info, message, online_alice, reconnect, stored_account, take_frames,
+    BOB, CHAT, apply, chat_info, message, online_alice, reconnect, reload, stored_account,
+    take_frames,
 };
 
 fn bob() -> Vec<Username> {
@@ -298,17 +299,9 @@ async fn the_block_list_is_kept_and_applied_after_a_reload_before_any_connection
     let mut writes = vec![StoreWrite::PutAccount(stored_account())];
     writes.extend(engine.take_step().writes);
     writes.push(StoreWrite::PutChat(chat_record()));
-    store
-        .apply(writes)
-        .await
-        .unwrap_or_else(|never| match never {});
+    apply(&store, writes).await;
 
-    let mut reloaded = Engine::new();
-    reloaded.restore(
-        StoredState::read(&store, 50)
-            .await
-            .unwrap_or_else(|never| match never {}),
-    );
+    let mut reloaded = reload(&store).await;
     assert!(reloaded.is_blocked(BOB));
     assert_eq!(reloaded.send_text(CHAT, "halo", 1), Err(SendError::Blocked));
     assert_eq!(reloaded.presence(CHAT), Some(Presence::Hidden));

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use merpati_core::{
-    AccountRecord, Engine, Step, StoreWrite,
+    AccountRecord, Engine, MemoryStore, Step, Store, StoreWrite, StoredState,
     crypto::{AccountKey, KdfParams},
     e2e::DeviceCrypto,
 };
@@ -394,4 +394,24 @@ pub fn stored_account() -> AccountRecord {
             _ => None,
         })
         .expect("the account is stored")
+}
+
+/// Applies `writes` to `store`, as the shell does after a step.
+pub async fn apply(store: &MemoryStore, writes: Vec<StoreWrite>) {
+    store
+        .apply(writes)
+        .await
+        .unwrap_or_else(|never| match never {});
+}
+
+/// A new engine restored from `store` (the newest 50 messages of each chat), as after a
+/// reload.
+pub async fn reload(store: &MemoryStore) -> Engine {
+    let mut engine = Engine::new();
+    engine.restore(
+        StoredState::read(store, 50)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    engine
 }
