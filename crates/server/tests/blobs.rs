@@ -170,6 +170,14 @@ async fn uploads_and_parts_past_the_limits_are_refused() {
             .status,
         400
     );
+    // One spelling per id: the same id in capitals would be another name for the same file.
+    assert_eq!(
+        blobs
+            .put_raw(&id.to_hex().to_uppercase(), &[(UPLOAD_LENGTH, "5")])
+            .await
+            .status,
+        400
+    );
     assert_eq!(blobs.put(id, MAX_BLOB_BYTES).await.status, 201);
     // Refused by its announced length, before a byte of it is read.
     let too_long = (MAX_UPLOAD_PART_BYTES + 1).to_string();

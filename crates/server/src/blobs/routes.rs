@@ -212,8 +212,11 @@ fn parse_token(hex: &str) -> Option<[u8; 32]> {
     Some(token)
 }
 
+/// The id a path names, in its one spelling (lowercase, as `BlobId::to_hex` writes it).
 fn blob_id(raw: &str) -> Result<BlobId, Refusal> {
-    BlobId::from_hex(raw).ok_or(Refusal::BadRequest("a blob id is 32 hex digits"))
+    BlobId::from_hex(raw)
+        .filter(|id| id.to_hex() == raw)
+        .ok_or(Refusal::BadRequest("a blob id is 32 lowercase hex digits"))
 }
 
 /// A header holding a decimal number; `None` if it is missing.
