@@ -229,9 +229,13 @@ pub async fn run(
         Duration::from_millis(config.blob_cleanup_interval_ms),
     ));
     let admission = AdmissionControl::new(&config, Arc::clone(&counters));
+    let fanout = match config.nats_url {
+        Some(_) => FanOut::on_a_cluster(),
+        None => FanOut::new(),
+    };
     let gateway = Gateway::new(
         storage,
-        FanOut::new(),
+        fanout,
         stop.clone(),
         admission,
         Quotas::new(&config),

@@ -106,6 +106,8 @@ impl State {
                 continue;
             }
             let subscription = forward(&self.nats, subject(chat), &self.sender, Event::Woken).await;
+            // Whatever was cached of its members predates the following: read them afresh.
+            self.gateway.fanout().members().follow(chat);
             self.chats.insert(
                 chat,
                 Followed {
@@ -185,7 +187,8 @@ impl State {
         }
     }
 
-    /// One follower fewer for `chat`: the last one lets go of its subscription.
+    /// One follower fewer for `chat`: the last one lets go of its subscription, and of the
+    /// chat's cached members, which no line of the chat corrects from then on.
     fn release_chat(&mut self, chat: ChatId) {
         let Some(followed) = self.chats.get_mut(&chat) else {
             return;
@@ -196,6 +199,7 @@ impl State {
                 subscription.abort();
             }
             self.chats.remove(&chat);
+            self.gateway.fanout().members().release(chat);
         }
     }
 
@@ -214,20 +218,17 @@ impl State {
         else {
             return;
         };
-        let fanout = self.gateway.fanout();
         let members: Vec<UserId> = chat.members.iter().map(|member| member.id).collect();
-        match fanout.cached_members(chat.id) {
-            // Followed here: the change's own lines, delivered in order, say who joined
-            // (`learn_members_from`); a departure is applied at once, since a message after it
-            // must not reach the one who left.
-            Some(cached) if self.chats.contains_key(&chat.id) => {
-                let kept = cached.iter().copied().filter(|m| members.contains(m));
-                fanout.set_members(chat.id, kept.collect());
-            }
-            _ => fanout.set_members(chat.id, members),
-        }
+        // Followed here: the change's own lines, delivered in order, say who joined
+        // (`learn_members_from`); a departure is applied at once, since a message after it
+        // must not reach the one who left.
+        let cached = self
+            .chats
+            .contains_key(&chat.id)
+            .then(|| self.gateway.fanout().members().cached(chat.id))
+            .flatten();
         if from_elsewhere {
-            fanout.deliver(&[account], frame, None);
+            self.gateway.fanout().deliver(&[account], frame, None);
         }
         let still_member = chat.members.iter().any(|member| member.id == account);
         let sessions: Vec<SessionId> = self
@@ -250,6 +251,15 @@ impl State {
                     self.release_chat(chat.id);
                 }
             }
+        }
+        // Once followed or let go of: the fan-out keeps the members only of a chat followed.
+        let fanout = self.gateway.fanout();
+        match cached {
+            Some(cached) => {
+                let kept = cached.iter().copied().filter(|m| members.contains(m));
+                fanout.members().set(chat.id, kept.collect());
+            }
+            None => fanout.members().set(chat.id, members),
         }
     }
 
@@ -279,15 +289,17 @@ impl State {
                 .or_insert_with(crate::storage::now_ms);
         }
         let fanout = self.gateway.fanout();
-        let Some(cached) = fanout.cached_members(message.chat_id) else {
-            // Not cached: the next delivery reads the members from the database.
+        let Some(cached) = fanout.members().cached(message.chat_id) else {
+            // Not cached: the next delivery reads the members from the database, and a read
+            // begun before this line must not be cached after it.
+            fanout.members().forget(message.chat_id);
             return;
         };
         let mut members: Vec<UserId> = cached.iter().copied().filter(|&m| m != user).collect();
         if joined {
             members.push(user);
         }
-        fanout.set_members(message.chat_id, members);
+        fanout.members().set(message.chat_id, members);
     }
 
     /// Lets go of every subscription (the task is ending).

@@ -18,11 +18,12 @@
 //! newest messages of each active group, which a receipt needs.
 //!
 //! # Layout
-//! - this file: the registry of online accounts and their sessions, delivery, devices, the
-//!   member cache.
+//! - this file: the registry of online accounts and their sessions, delivery, devices.
+//! - `members`: who is in each chat (on a cluster, of the chats followed here).
 //! - `presence`: which account each session watches, and pushing presence when it changes.
 //! - `recent`: who sent the newest messages of each active group.
 
+mod members;
 mod presence;
 mod recent;
 
@@ -32,12 +33,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use merpati_protocol::UserId;
 use merpati_protocol::keys::{DeviceKey, DeviceRef};
-use merpati_protocol::{ChatId, UserId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::privacy::Privacy;
+pub(crate) use members::MemberLists;
 pub(crate) use presence::Watcher;
 #[cfg(test)]
 pub(crate) use recent::KEPT_PER_CHAT;
@@ -48,9 +50,6 @@ pub(crate) const SESSION_QUEUE: usize = 512;
 
 /// A drained queue keeps at most this many slots: a burst's worth is given back.
 const KEPT_QUEUE_SLOTS: usize = 16;
-
-/// The most chats whose member lists are cached; past it the cache starts over.
-const CACHED_CHATS: usize = 100_000;
 
 /// Identifies one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,7 +154,7 @@ pub(crate) struct FanOut {
 #[derive(Debug, Default)]
 struct Inner {
     online: RwLock<Registry>,
-    members: RwLock<HashMap<ChatId, Arc<[UserId]>>>,
+    members: MemberLists,
     recent: RecentSenders,
     next_session: AtomicU64,
     /// How many times a session was ended here ([`FanOut::sessions_ended`]).
@@ -194,6 +193,18 @@ impl Registry {
 impl FanOut {
     pub(crate) fn new() -> FanOut {
         FanOut::default()
+    }
+
+    /// The fan-out of a process on a cluster: it keeps the member lists only of the chats
+    /// it follows (`members`).
+    pub(crate) fn on_a_cluster() -> FanOut {
+        let inner = Inner {
+            members: MemberLists::on_a_cluster(),
+            ..Inner::default()
+        };
+        FanOut {
+            inner: Arc::new(inner),
+        }
     }
 
     /// A fresh id for a new connection.
@@ -456,34 +467,9 @@ impl FanOut {
         &self.inner.recent
     }
 
-    /// The cached member list of a chat.
-    pub(crate) fn cached_members(&self, chat: ChatId) -> Option<Arc<[UserId]>> {
-        read(&self.inner.members).get(&chat).cloned()
-    }
-
-    /// Forgets a chat's cached member list, as the cache starting over does.
-    #[cfg(test)]
-    pub(crate) fn forget_members(&self, chat: ChatId) {
-        write(&self.inner.members).remove(&chat);
-    }
-
-    /// Records a chat's members as just committed, replacing what was cached.
-    pub(crate) fn set_members(&self, chat: ChatId, members: Vec<UserId>) {
-        let mut cache = write(&self.inner.members);
-        if cache.len() >= CACHED_CHATS {
-            cache.clear();
-        }
-        cache.insert(chat, members.into());
-    }
-
-    /// Caches a member list read from storage, unless a fresher one was set meanwhile: a
-    /// list read before a membership change must not overwrite the list written after it.
-    pub(crate) fn remember_members(&self, chat: ChatId, members: Vec<UserId>) -> Arc<[UserId]> {
-        let mut cache = write(&self.inner.members);
-        if cache.len() >= CACHED_CHATS {
-            cache.clear();
-        }
-        Arc::clone(cache.entry(chat).or_insert_with(|| members.into()))
+    /// Who is in each chat, as cached.
+    pub(crate) fn members(&self) -> &MemberLists {
+        &self.inner.members
     }
 }
 

@@ -165,12 +165,3 @@ fn a_session_leaving_while_another_stays_hands_over_no_time() {
     assert!(!handed);
     assert!(fanout.is_online(bob));
 }
-
-#[test]
-fn a_stale_member_list_does_not_replace_a_fresh_one() {
-    let fanout = FanOut::new();
-    let chat = ChatId(1);
-    fanout.set_members(chat, vec![UserId(1), UserId(2), UserId(3)]);
-    let kept = fanout.remember_members(chat, vec![UserId(1), UserId(2)]);
-    assert_eq!(kept.len(), 3);
-}

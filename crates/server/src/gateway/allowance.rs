@@ -59,7 +59,7 @@ impl<S: FrameSocket> Session<S> {
         me: &Member,
         chat: ChatId,
     ) -> Result<AsMember, Gone> {
-        let cached = self.gateway.fanout.cached_members(chat);
+        let cached = self.gateway.fanout.members().cached(chat);
         if let Some(members) = &cached
             && members.contains(&me.id)
         {
@@ -72,11 +72,16 @@ impl<S: FrameSocket> Session<S> {
         }
         self.refusals.served(Instant::now());
         if cached.is_none() {
+            let ticket = self.gateway.fanout.members().ticket(chat);
             match self.gateway.storage.member_ids(chat).await {
                 Ok(members) if members.contains(&me.id) => {
                     // A member's look-up is free: what it read is cached for the fan-out.
                     self.gateway.limits.give_back_chat_lookup(me.id);
-                    let members = self.gateway.fanout.remember_members(chat, members);
+                    let members = self
+                        .gateway
+                        .fanout
+                        .members()
+                        .remember(chat, members, ticket);
                     return Ok(AsMember::Member(members));
                 }
                 Ok(_) => {}

@@ -141,7 +141,8 @@ impl Gateway {
         let (changed, removed) = self.storage.remove_member(chat_id, me.id, user).await?;
         // At once, so that no message stored from now on is fanned out to the one removed.
         self.fanout
-            .set_members(changed.chat.id, changed.chat.member_ids());
+            .members()
+            .set(changed.chat.id, changed.chat.member_ids());
         tracing::info!(chat = chat_id.0, removed = removed.id.0, "member removed");
         Ok((changed, removed))
     }
@@ -162,7 +163,7 @@ impl Gateway {
     fn push_chat(&self, update: ChatUpdate, skip: SessionId) {
         let ChatUpdate { chat, lines, .. } = update;
         let members = chat.member_ids();
-        self.fanout.set_members(chat.id, members.clone());
+        self.fanout.members().set(chat.id, members.clone());
         let before_lines = lines.first().map_or(chat.head, |line| Seq(line.seq.0 - 1));
         for state in &chat.members {
             let frame = ServerFrame::Chat {

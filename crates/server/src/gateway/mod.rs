@@ -206,11 +206,12 @@ impl Gateway {
     /// to exist, such as one a message was just committed to. A request about a chat asks
     /// `Session::chat_as_member` instead, which caches nothing for a stranger.
     async fn members_of(&self, chat: ChatId) -> Result<Arc<[UserId]>, Error> {
-        if let Some(members) = self.fanout.cached_members(chat) {
+        if let Some(members) = self.fanout.members().cached(chat) {
             return Ok(members);
         }
+        let ticket = self.fanout.members().ticket(chat);
         let members = self.storage.member_ids(chat).await?;
-        Ok(self.fanout.remember_members(chat, members))
+        Ok(self.fanout.members().remember(chat, members, ticket))
     }
 
     /// The account called `username`, or a `NoSuchUser` refusal.

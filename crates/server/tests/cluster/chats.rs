@@ -1,8 +1,11 @@
 //! Chats and groups made or changed on one process reach their members on another: a group
 //! made, joined and left; a chat, or a member's removal, whose push was lost and which a head
-//! check brings instead.
+//! check brings instead; and members removed or added while the other process followed the
+//! group no more, which it reads afresh when it follows the group again.
 
-use merpati_protocol::{ChatId, ClientFrame, Seq, ServerFrame};
+use std::time::Duration;
+
+use merpati_protocol::{ChatId, ClientFrame, RequestId, Seq, ServerFrame};
 
 use super::{Shared, sent};
 use crate::support::{Client, msg_id};
@@ -205,4 +208,91 @@ async fn a_member_removed_on_one_process_whose_news_is_lost_gets_nothing_more_an
             other => panic!("expected the sentinel and the group without carol, got {other:?}"),
         }
     }
+}
+
+/// Sends `change` (a group change of `client`'s) and reads until its answer, passing over
+/// the lines it writes and the chats pushed meanwhile.
+async fn changed(client: &mut Client, change: impl FnOnce(RequestId) -> ClientFrame) {
+    let id = client.request_id();
+    client.send(&change(id)).await;
+    loop {
+        match client.recv().await {
+            ServerFrame::Chat {
+                request: Some(request),
+                ..
+            } if request == id => return,
+            ServerFrame::Message(_) | ServerFrame::Chat { request: None, .. } => {}
+            other => panic!("expected the group changed, got {other:?}"),
+        }
+    }
+}
+
+/// Waits until `process` holds no connection.
+async fn until_no_connections(process: &crate::support::TestServer) {
+    for _ in 0..100 {
+        if process.metrics().await["merpati_connections_open"] == 0.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the process still holds connections");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_changed_while_a_process_follows_the_group_no_more_are_read_afresh_when_it_follows_again()
+ {
+    let shared = Shared::start().await;
+    // Head checks a minute apart: no repair of a lost push may tell the other process of the
+    // group again; only following it can.
+    let one = shared.process_checking_every(60_000).await;
+    let other = shared.process_checking_every(60_000).await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    let (mut bob, ..) = other.signed_up("bob").await;
+    let (eve, eve_me, _) = one.signed_up("eve").await;
+    let (carol, ..) = one.signed_up("carol").await;
+    drop((eve, carol));
+
+    // bob's process follows the group, and knows its members, bob typing in it included.
+    let group = alice.group("Trip", &["bob", "eve"]).await;
+    until_pushed_chat(&mut bob).await;
+    alice.say(group.id, msg_id(1), b"hello").await;
+    until_message(&mut bob, group.id, "hello").await;
+    bob.send(&ClientFrame::Typing { chat_id: group.id }).await;
+    assert!(matches!(alice.recv().await, ServerFrame::Typing { .. }));
+
+    // bob leaves: his process follows the group no more, so the lines of what changes next
+    // do not reach it.
+    drop(bob);
+    until_no_connections(&other).await;
+    // The process's task lets go of the group just after the connection closes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    changed(&mut alice, |request| ClientFrame::RemoveMember {
+        request,
+        chat_id: group.id,
+        user: eve_me.id,
+    })
+    .await;
+    changed(&mut alice, |request| ClientFrame::AddMember {
+        request,
+        chat_id: group.id,
+        username: merpati_protocol::Username::parse("carol").unwrap(),
+    })
+    .await;
+
+    // eve, carol and bob come back to that process; it follows the group again from its head.
+    let mut eve = Client::logged_in(&other.endpoint(), "eve").await;
+    eve.sync(None, Vec::new()).await;
+    let mut carol = Client::logged_in(&other.endpoint(), "carol").await;
+    carol.sync(None, Vec::new()).await;
+    let mut bob = Client::logged_in(&other.endpoint(), "bob").await;
+    bob.sync(None, Vec::new()).await;
+
+    sent(&mut alice, group.id, 2).await;
+    // Handed to bob's and eve's sessions at once, on the same process: eve, removed, got
+    // nothing of it.
+    until_message(&mut bob, group.id, "m2").await;
+    eve.expect_nothing_before_a_sentinel().await;
+    // carol, added, gets it live.
+    until_message(&mut carol, group.id, "m2").await;
+    carol.expect_nothing_before_a_sentinel().await;
 }

@@ -72,7 +72,7 @@ async fn typing_in_a_stranger_chat_is_refused() {
 
 /// The member list the fan-out caches for `chat`, in the order of the ids.
 fn cached_members(server: &TestGateway, chat: ChatId) -> Option<Vec<UserId>> {
-    let mut members = server.gateway.fanout.cached_members(chat)?.to_vec();
+    let mut members = server.gateway.fanout.members().cached(chat)?.to_vec();
     members.sort_unstable();
     Some(members)
 }
@@ -95,7 +95,7 @@ async fn a_strangers_typing_and_receipts_cache_no_member_list() {
         Some(vec![alice_me.id, bob_me.id])
     );
     // Forgotten, as after the cache started over: the stranger's look-up reads storage.
-    server.gateway.fanout.forget_members(chat);
+    server.gateway.fanout.members().forget(chat);
 
     let unknown: Vec<ChatId> = (1_000..1_050).map(ChatId).collect();
     for &id in unknown.iter().chain([&chat]) {

@@ -1,0 +1,219 @@
+//! Who is in each chat, cached, since every message needs that list.
+//!
+//! A single process commits every change of a chat's members itself, and sets the list it
+//! committed: a list it caches stays right. On a cluster another process may change the
+//! members, and this one hears of it only while it follows the chat (the lines the change
+//! wrote, delivered in order with the messages, and the pushes to its accounts). So there a
+//! chat's list is kept only from when this process starts to follow the chat
+//! ([`MemberLists::follow`]) until it lets go of it ([`MemberLists::release`]): a list kept past
+//! the following would go stale with no one to correct it, and a removed member would get the
+//! chat's messages once it was followed again.
+//!
+//! A list is read from storage with no lock held, so a read may end after the chat was let
+//! go of, followed again, or changed by a line that found no list to correct. Each read
+//! carries the [`Ticket`] taken before it, and what it read is kept only if none of that
+//! happened meanwhile (it is still handed to the one delivery that asked for it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use merpati_protocol::{ChatId, UserId};
+
+use super::{read, write};
+
+/// The most chats whose member lists are cached; past it the cache starts over.
+const CACHED_CHATS: usize = 100_000;
+
+/// The member lists of chats.
+#[derive(Debug, Default)]
+pub(crate) struct MemberLists {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    lists: HashMap<ChatId, Arc<[UserId]>>,
+    /// On a cluster, the chats followed here — the only ones whose lists are kept — each
+    /// with the mark it was given when it was last followed or forgotten; `None` in a single
+    /// process.
+    followed: Option<HashMap<ChatId, u64>>,
+    /// The last mark given.
+    last_mark: u64,
+}
+
+/// What a list read from storage is kept against: the chat's mark when the read began
+/// (`None`: on a cluster, the chat was not followed here).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(Option<u64>);
+
+impl MemberLists {
+    /// Lists for a process on a cluster: kept only for the chats it follows.
+    pub(crate) fn on_a_cluster() -> MemberLists {
+        let state = State {
+            followed: Some(HashMap::new()),
+            ..State::default()
+        };
+        MemberLists {
+            state: RwLock::new(state),
+        }
+    }
+
+    /// The cached list of a chat.
+    pub(crate) fn cached(&self, chat: ChatId) -> Option<Arc<[UserId]>> {
+        read(&self.state).lists.get(&chat).cloned()
+    }
+
+    /// What a read of `chat`'s members from storage, beginning now, is kept against.
+    pub(crate) fn ticket(&self, chat: ChatId) -> Ticket {
+        let state = read(&self.state);
+        Ticket(state.followed.as_ref().and_then(|f| f.get(&chat).copied()))
+    }
+
+    /// Records a chat's members as just committed or learned, replacing what was cached (on
+    /// a cluster, only if the chat is followed here).
+    pub(crate) fn set(&self, chat: ChatId, members: Vec<UserId>) {
+        let mut state = write(&self.state);
+        if state.keeps(chat) {
+            state.insert(chat, members.into());
+        }
+    }
+
+    /// Caches a list read from storage with `ticket`, unless a fresher one was set meanwhile
+    /// (a list read before a membership change must not overwrite the list written after
+    /// it), or, on a cluster, the chat was let go of, followed again or forgotten since the
+    /// ticket was taken. The list to deliver to either way.
+    pub(crate) fn remember(
+        &self,
+        chat: ChatId,
+        members: Vec<UserId>,
+        ticket: Ticket,
+    ) -> Arc<[UserId]> {
+        let mut state = write(&self.state);
+        let current = match &state.followed {
+            None => true,
+            Some(followed) => ticket.0.is_some() && followed.get(&chat).copied() == ticket.0,
+        };
+        if let Some(cached) = state.lists.get(&chat) {
+            return Arc::clone(cached);
+        }
+        let members: Arc<[UserId]> = members.into();
+        if current {
+            state.insert(chat, Arc::clone(&members));
+        }
+        members
+    }
+
+    /// Forgets a chat's list, and voids the reads of it begun before: the next delivery
+    /// reads it from storage.
+    pub(crate) fn forget(&self, chat: ChatId) {
+        let mut state = write(&self.state);
+        state.lists.remove(&chat);
+        if state
+            .followed
+            .as_ref()
+            .is_some_and(|f| f.contains_key(&chat))
+        {
+            state.mark(chat);
+        }
+    }
+
+    /// This process starts to follow `chat` (on a cluster): its list is read afresh from
+    /// storage, and kept from then on.
+    pub(crate) fn follow(&self, chat: ChatId) {
+        let mut state = write(&self.state);
+        if state.followed.is_some() {
+            state.lists.remove(&chat);
+            state.mark(chat);
+        }
+    }
+
+    /// This process follows `chat` no more (on a cluster): it would not hear of the chat's
+    /// changes from now on, so its list is let go of too.
+    pub(crate) fn release(&self, chat: ChatId) {
+        let mut state = write(&self.state);
+        if let Some(followed) = &mut state.followed {
+            followed.remove(&chat);
+            state.lists.remove(&chat);
+        }
+    }
+}
+
+impl State {
+    /// Whether `chat`'s list may be kept.
+    fn keeps(&self, chat: ChatId) -> bool {
+        self.followed.as_ref().is_none_or(|f| f.contains_key(&chat))
+    }
+
+    fn insert(&mut self, chat: ChatId, members: Arc<[UserId]>) {
+        if self.lists.len() >= CACHED_CHATS {
+            self.lists.clear();
+        }
+        self.lists.insert(chat, members);
+    }
+
+    /// Gives `chat` (followed here) a new mark, which voids every ticket taken before.
+    fn mark(&mut self, chat: ChatId) {
+        self.last_mark += 1;
+        let mark = self.last_mark;
+        if let Some(followed) = &mut self.followed {
+            followed.insert(chat, mark);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT: ChatId = ChatId(1);
+
+    fn ids(list: &[UserId]) -> Vec<u64> {
+        list.iter().map(|user| user.0).collect()
+    }
+
+    #[test]
+    fn a_stale_member_list_does_not_replace_a_fresh_one() {
+        let lists = MemberLists::default();
+        let ticket = lists.ticket(CHAT);
+        lists.set(CHAT, vec![UserId(1), UserId(2), UserId(3)]);
+        let kept = lists.remember(CHAT, vec![UserId(1), UserId(2)], ticket);
+        assert_eq!(ids(&kept), [1, 2, 3]);
+    }
+
+    #[test]
+    fn on_a_cluster_a_list_is_kept_only_while_its_chat_is_followed() {
+        let lists = MemberLists::on_a_cluster();
+        lists.set(CHAT, vec![UserId(1)]);
+        let read = lists.remember(CHAT, vec![UserId(1)], lists.ticket(CHAT));
+        assert_eq!(ids(&read), [1], "handed to the delivery that read it");
+        assert_eq!(lists.cached(CHAT), None, "not followed: nothing kept");
+
+        lists.follow(CHAT);
+        lists.remember(CHAT, vec![UserId(1), UserId(2)], lists.ticket(CHAT));
+        assert_eq!(lists.cached(CHAT).as_deref().map(ids), Some(vec![1, 2]));
+        lists.release(CHAT);
+        assert_eq!(lists.cached(CHAT), None, "let go of with the chat");
+        lists.set(CHAT, vec![UserId(1)]);
+        assert_eq!(lists.cached(CHAT), None);
+    }
+
+    #[test]
+    fn a_read_begun_before_the_chat_was_let_go_of_or_forgotten_is_not_kept() {
+        let lists = MemberLists::on_a_cluster();
+        lists.follow(CHAT);
+        // Let go of and followed again while the read was under way.
+        let ticket = lists.ticket(CHAT);
+        lists.release(CHAT);
+        lists.follow(CHAT);
+        lists.remember(CHAT, vec![UserId(1), UserId(3)], ticket);
+        assert_eq!(lists.cached(CHAT), None);
+        // A change line found no list to correct while the read was under way.
+        let ticket = lists.ticket(CHAT);
+        lists.forget(CHAT);
+        lists.remember(CHAT, vec![UserId(1), UserId(3)], ticket);
+        assert_eq!(lists.cached(CHAT), None);
+        // A read begun after both is kept.
+        lists.remember(CHAT, vec![UserId(1)], lists.ticket(CHAT));
+        assert_eq!(lists.cached(CHAT).as_deref().map(ids), Some(vec![1]));
+    }
+}
