@@ -49,6 +49,8 @@ pub(crate) struct Counters {
     /// To-device messages handed again from a device's mailbox, in case their push from
     /// another process was lost (a cluster's head checks).
     pub(crate) to_device_handed_again: AtomicU64,
+    /// Chats this process follows now (a cluster: one subscription each).
+    pub(crate) chats_followed: AtomicUsize,
 }
 
 impl Counters {
@@ -125,6 +127,12 @@ impl Collector for Snapshot {
             "merpati_connections_peak",
             "The most WebSocket connections open at once since the server started.",
             c.connections_peak.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            e,
+            "merpati_chats_followed",
+            "Chats this process follows now, in a cluster (one NATS subscription each).",
+            c.chats_followed.load(Ordering::Relaxed),
         )?;
         counter(
             e,

@@ -116,6 +116,7 @@ impl State {
                     subscription,
                 },
             );
+            self.count_followed();
             subscribed.push(chat);
         }
         if read_after {
@@ -200,7 +201,16 @@ impl State {
             }
             self.chats.remove(&chat);
             self.gateway.fanout().members().release(chat);
+            self.count_followed();
         }
+    }
+
+    /// Tells the metrics how many chats this process follows now.
+    fn count_followed(&self) {
+        self.gateway
+            .counters()
+            .chats_followed
+            .store(self.chats.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A chat pushed to `account` (by this process, or by another when `from_elsewhere`):
