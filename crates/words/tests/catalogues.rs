@@ -15,6 +15,8 @@ const SAME_IN_INDONESIAN: &[Text] = &[
     Text::DayMonthTime,
     Text::ReactionLabel,
     Text::EmojiPicker,
+    // A name and a message, punctuated alike in both.
+    Text::SenderSaid,
     // Units are the same words in both.
     Text::SizeBytes,
     Text::SizeKilobytes,
