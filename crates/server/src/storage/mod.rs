@@ -280,6 +280,25 @@ pub(crate) fn no_such_chat(chat: ChatId) -> Error {
     )
 }
 
+/// The refusal for a message to a 1:1 chat whose other person blocked the sender.
+pub(crate) fn blocked_sender() -> Error {
+    Error::refused(
+        merpati_protocol::ErrorCode::Blocked,
+        "the other person does not accept messages from you",
+    )
+}
+
+/// The refusal for a message whose `client_msg_id` another sender's message has. Ids are 128
+/// random bits, so a clash is an attack or a broken client; it is refused only after the
+/// membership check, so that a stranger learns nothing of a chat's ids, and it must not
+/// reveal or alias that message.
+pub(crate) fn id_of_another_sender() -> Error {
+    Error::refused(
+        merpati_protocol::ErrorCode::Malformed,
+        "client_msg_id already used by another sender",
+    )
+}
+
 /// What tests do to the SQLite writer: hold it, and see what waits for it.
 #[cfg(test)]
 impl Storage {

@@ -8,10 +8,10 @@ use tokio_postgres::Row;
 
 use super::{Tx, blobs, blocks, bytes16, chats::kind_for_member};
 use crate::Error;
-use crate::storage::no_such_chat;
 use crate::storage::sql::messages::{MESSAGE_OVERHEAD, Outgoing, PageBudget};
 use crate::storage::sql::{int, uint};
 use crate::storage::{Appended, IfNew, Page, Refers};
+use crate::storage::{blocked_sender, id_of_another_sender, no_such_chat};
 
 /// A stored `client_msg_id` (the schema stores 16 bytes).
 fn client_msg_id(raw: Vec<u8>) -> Result<ClientMsgId, Error> {
@@ -73,19 +73,11 @@ pub(crate) async fn append(
     };
     // Only a 1:1 chat refuses a blocked sender: a group's history is one log for everyone.
     if kind == ChatKind::Direct && blocks::blocked_in_chat(tx, int(chat.0), sender).await? {
-        return Err(Error::refused(
-            ErrorCode::Blocked,
-            "the other person does not accept messages from you",
-        ));
+        return Err(blocked_sender());
     }
     if earlier.is_some() {
-        // Someone else's message, refused only after membership (a stranger learns nothing
-        // of a chat's ids): a clash of random ids is an attack or a broken client, and must
-        // not reveal or alias that message.
-        return Err(Error::refused(
-            ErrorCode::Malformed,
-            "client_msg_id already used by another sender",
-        ));
+        // Someone else's message: refused only now, after membership.
+        return Err(id_of_another_sender());
     }
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(tx, chat, target, sender).await?)),

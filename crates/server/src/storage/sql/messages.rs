@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Rows, params};
 use super::chats::kind_for_member;
 use super::{PAGE_OVERHEAD, blobs, blocks, int, uint};
 use crate::Error;
-use crate::storage::no_such_chat;
 use crate::storage::{Appended, IfNew, Page, Refers};
+use crate::storage::{blocked_sender, id_of_another_sender, no_such_chat};
 
 /// The most bytes one message adds to an encoded `Page` besides its body (ids, seq, times).
 pub(crate) const MESSAGE_OVERHEAD: usize = 64;
@@ -100,19 +100,11 @@ pub(crate) fn append(
     };
     // Only a 1:1 chat refuses a blocked sender: a group's history is one log for everyone.
     if kind == ChatKind::Direct && blocks::blocked_in_chat(conn, int(chat.0), sender)? {
-        return Err(Error::refused(
-            ErrorCode::Blocked,
-            "the other person does not accept messages from you",
-        ));
+        return Err(blocked_sender());
     }
     if earlier.is_some() {
-        // Someone else's message. Refused only after membership, so that a stranger learns
-        // nothing of a chat's ids; ids are 128 random bits, so a clash is an attack or a
-        // broken client, and must not reveal or alias that message.
-        return Err(Error::refused(
-            ErrorCode::Malformed,
-            "client_msg_id already used by another sender",
-        ));
+        // Someone else's message: refused only now, after membership.
+        return Err(id_of_another_sender());
     }
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(conn, chat, target, sender)?)),
