@@ -7,6 +7,31 @@
 //! what a catalogue file calls it, so renaming one means renaming it in every file (the
 //! catalogues' test says which).
 
+/// A key's name hashed (32-bit FNV-1a): what the browser modules look keys up by.
+const fn key_hash(name: &str) -> u32 {
+    let bytes = name.as_bytes();
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut at = 0;
+    while at < bytes.len() {
+        hash = (hash ^ bytes[at] as u32).wrapping_mul(0x0100_0193);
+        at += 1;
+    }
+    hash
+}
+
+/// Where among the keys whose names hash to `hashes` the key `name` names is.
+///
+/// Keys are found by their name's hash so that the browser modules, which read a catalogue
+/// file once, carry 4 bytes per key instead of its name and a table of the names (about 1 KB
+/// gzip in each module). Where the names are there anyway — natively, as in the catalogues'
+/// test — `from_name` compares the name too, so a mistyped key whose hash happened to be a
+/// real key's still fails that test before it ships; the test `key_hashes_are_distinct`
+/// keeps two keys from sharing one.
+fn position_by_hash(name: &str, hashes: &[u32]) -> Option<usize> {
+    let hash = key_hash(name);
+    hashes.iter().position(|known| *known == hash)
+}
+
 /// Declares [`Text`]: each key with its English words.
 macro_rules! texts {
     ($($name:ident = $english:literal,)*) => {
@@ -37,11 +62,11 @@ macro_rules! texts {
                 }
             }
 
-            /// The text a catalogue file's key names. (A search of [`Text::ALL`]: a match on
-            /// every name compiles to kilobytes in both browser modules, and a catalogue is
-            /// read once.)
+            /// The text a catalogue file's key names ([`position_by_hash`] says how).
             pub fn from_name(name: &str) -> Option<Text> {
-                Text::ALL.iter().copied().find(|text| text.name() == name)
+                const HASHES: &[u32] = &[$(key_hash(stringify!($name)),)*];
+                let text = Text::ALL[position_by_hash(name, HASHES)?];
+                (cfg!(target_arch = "wasm32") || text.name() == name).then_some(text)
             }
         }
     };
@@ -80,9 +105,11 @@ macro_rules! counts {
                 }
             }
 
-            /// The count a catalogue file's key names.
+            /// The count a catalogue file's key names ([`position_by_hash`] says how).
             pub fn from_name(name: &str) -> Option<Count> {
-                Count::ALL.iter().copied().find(|count| count.name() == name)
+                const HASHES: &[u32] = &[$(key_hash(stringify!($name)),)*];
+                let count = Count::ALL[position_by_hash(name, HASHES)?];
+                (cfg!(target_arch = "wasm32") || count.name() == name).then_some(count)
             }
         }
     };
@@ -403,3 +430,36 @@ pub const MONTHS: [Text; 12] = [
     Text::November,
     Text::December,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hashes_are_distinct() {
+        let mut hashes: Vec<(u32, &str)> = Text::ALL
+            .iter()
+            .map(|text| text.name())
+            .chain(Count::ALL.iter().map(|count| count.name()))
+            .map(|name| (key_hash(name), name))
+            .collect();
+        hashes.sort_unstable();
+        for pair in hashes.windows(2) {
+            assert_ne!(pair[0].0, pair[1].0, "{} and {}", pair[0].1, pair[1].1);
+        }
+    }
+
+    #[test]
+    fn every_key_is_found_by_its_name_and_only_by_it() {
+        for text in Text::ALL {
+            assert_eq!(Text::from_name(text.name()), Some(*text));
+            assert_eq!(Count::from_name(text.name()), None);
+        }
+        for count in Count::ALL {
+            assert_eq!(Count::from_name(count.name()), Some(*count));
+            assert_eq!(Text::from_name(count.name()), None);
+        }
+        assert_eq!(Text::from_name("Signin"), None);
+        assert_eq!(Text::from_name(""), None);
+    }
+}
