@@ -2,7 +2,8 @@
 //! separate screens, a chat has a back button (`chat-back`), and nothing is wider than the
 //! screen — not a long unbroken word, not the settings; on a desktop the list and the chat sit
 //! side by side. The keyboard's focus follows the screens: a chat opened on a phone takes it
-//! on its title, and the back button gives it to that chat in the list.
+//! on its title, and the back button gives it to that chat in the list. The phone's own back
+//! gesture (the browser's Back) leaves a chat for the list as the button does, not the app.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -124,6 +125,27 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         .await?;
     assert!(shown_box(&phone, ".conversation").await?.is_null());
     assert!(!overflows_sideways(&phone).await?);
+    // The button took the history entry the open chat had added off again.
+    phone
+        .eventually("the chat's history entry gone", || async {
+            let state = phone
+                .client()
+                .execute("return history.state", vec![])
+                .await?;
+            Ok(state.is_null().then_some(()))
+        })
+        .await?;
+
+    // The phone's own back gesture (the browser's Back) leaves the chat for the list too,
+    // instead of leaving the app.
+    phone.open_chat("meja").await?;
+    phone.wait_focus_on("[data-testid=chat-title]").await?;
+    phone.client().back().await?;
+    phone.find_css(".main-screen:not(.chat-open)").await?;
+    phone
+        .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
+        .await?;
+    assert!(shown_box(&phone, ".conversation").await?.is_null());
 
     // A desktop: the list and the open chat side by side, no back button.
     desk.open_chat("ponsel").await?;

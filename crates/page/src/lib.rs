@@ -31,6 +31,7 @@
 //! - [`own_files`]: the app's own text files fetched when needed (words, emoji).
 
 pub mod attachments;
+pub mod browser_back;
 pub mod emoji;
 pub mod engine_link;
 pub mod focus;
