@@ -1,7 +1,8 @@
 //! Sessions: a session unused for 30 days ends; an account lists its sessions and ends one
 //! from another; a resumed session's token rotates (the token before is answered with the new
 //! one, the one before that is refused); and a sign-out proof ends a session — the browser
-//! keeps it while offline — without being able to resume it. Each session is listed with
+//! keeps it while offline — without being able to resume it; signing out (`Logout`) closes
+//! every connection of the session, not only its own. Each session is listed with
 //! the browser and system it signed in from, and nothing more of its `User-Agent`.
 
 use merpati_protocol::auth::sign_out_proof;
@@ -201,6 +202,36 @@ async fn a_resumed_sessions_token_rotates_and_the_one_before_is_answered_with_th
     assert_eq!(resume(&server, first).await, Err(ErrorCode::SessionExpired));
     assert_eq!(resume(&server, second).await, Ok(Some(third)));
     assert_eq!(resume(&server, third).await, Ok(None));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
+    let server = TestServer::start().await;
+    let (mut tab, _, token) = server.signed_up("alice").await;
+    // The browser's other tab shares the session; so would whoever copied its token.
+    let mut other_tab = server.connect().await;
+    assert!(matches!(
+        other_tab.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let (_, _, bob_token) = server.signed_up("bob").await;
+
+    tab.send(&ClientFrame::Logout).await;
+    let (_, close) = tab.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
+    let (frames, close) = other_tab.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
+    // Another account's session goes on.
+    assert_eq!(resume(&server, bob_token).await, Ok(None));
     server.stop().await;
 }
 

@@ -465,7 +465,8 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Answers `Logout`: forgets this device and the session, then closes.
+    /// Answers `Logout`: forgets this device and the session, closes the session's other
+    /// connections, then closes.
     pub(super) async fn logout(&mut self) -> Result<Flow, Gone> {
         let Some((me, token_hash, device)) = self
             .signed_in
@@ -489,6 +490,9 @@ impl<S: FrameSocket> Session<S> {
         match self.gateway.storage.delete_session(token_hash).await {
             Ok(()) => {
                 tracing::info!("signed out");
+                // The session's other connections (another tab of the browser, or whoever
+                // holds a copy of its token) end with it, as after `EndSession`.
+                self.gateway.session_ended(me, token_hash);
                 Ok(Flow::Close(close_code::NORMAL, "signed out"))
             }
             Err(error) => {
