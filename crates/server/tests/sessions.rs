@@ -2,15 +2,19 @@
 //! from another; a resumed session's token rotates (the token before is answered with the new
 //! one, the one before that is refused); and a sign-out proof ends a session — the browser
 //! keeps it while offline — without being able to resume it; signing out (`Logout`) closes
-//! every connection of the session, not only its own. Each session is listed with
+//! every connection of the session, not only its own, and so does a session the account's
+//! cap of sessions ends. Each session is listed with
 //! the browser and system it signed in from, and nothing more of its `User-Agent`.
 
 use merpati_protocol::auth::sign_out_proof;
 use merpati_protocol::frames::AuthMethod;
-use merpati_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+use merpati_protocol::{
+    ClientFrame, ErrorCode, MAX_SESSIONS_PER_ACCOUNT, PROTOCOL_VERSION, ServerFrame,
+};
 
 use merpati_protocol::sessions::ClientKind;
 use merpati_testkit::ConnectOptions;
+use sha2::Digest;
 
 use crate::support::{Client, Device, TestServer, key};
 
@@ -232,6 +236,62 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
     // Another account's session goes on.
     assert_eq!(resume(&server, bob_token).await, Ok(None));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (_, _, token) = server.signed_up("alice").await;
+    for _ in 1..MAX_SESSIONS_PER_ACCOUNT {
+        server.logged_in("alice").await;
+    }
+    server.stop().await;
+    // The first session the least recently used of the cap's worth, by hours: not so long
+    // that resuming it rotates its token (which counts as a use).
+    let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE sessions SET last_used_ms = last_used_ms - 2 * 60 * 60 * 1000
+             WHERE token_hash = ?1",
+            // A session is named by its first token's SHA-256.
+            [&sha2::Sha256::digest(token)[..]],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+
+    let server = TestServer::start_in(&data).await;
+    let mut tab = server.connect().await;
+    assert!(matches!(
+        tab.resume(token).await,
+        ServerFrame::Welcome {
+            session_token: None,
+            ..
+        }
+    ));
+    // One more sign-in ends the least recently used session: the open tab's.
+    let mut newest = server.logged_in("alice").await;
+    let (frames, close) = tab.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
+    match newest
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => {
+            assert_eq!(sessions.len(), MAX_SESSIONS_PER_ACCOUNT);
+        }
+        other => panic!("expected Sessions, got {other:?}"),
+    }
     server.stop().await;
 }
 

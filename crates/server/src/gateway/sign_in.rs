@@ -114,9 +114,14 @@ impl Gateway {
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
-        self.storage
+        let ended = self
+            .storage
             .create_session(account.member.id, keys, client)
             .await?;
+        // Sessions past the account's cap end as an `EndSession` would end them.
+        for ended in ended {
+            self.session_ended(account.member.id, ended);
+        }
         let privacy = self.storage.privacy(account.member.id).await?;
         Ok(Authenticated {
             member: account.member,

@@ -63,13 +63,14 @@ impl Storage {
         })
     }
 
-    /// Stores a new session for an account.
+    /// Stores a new session for an account; the names of the least recently used sessions it
+    /// ended to keep the account within [`merpati_protocol::MAX_SESSIONS_PER_ACCOUNT`].
     pub(crate) fn create_session(
         &self,
         account: UserId,
         session: SessionKeys,
         client: Option<ClientKind>,
-    ) -> impl Future<Output = Result<(), Error>> {
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>, Error>> {
         match &self.backend {
             Backend::Sqlite(sqlite) => Either::Left(sqlite.write(move |conn, now| {
                 let new = NewSession {

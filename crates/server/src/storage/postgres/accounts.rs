@@ -45,6 +45,7 @@ pub(crate) async fn register(
         ));
     };
     let id: i64 = row.try_get(0)?;
+    // A new account has no other session for its first to end.
     super::sessions::create_session(tx, id, session, now_ms).await?;
     Ok(Member {
         id: UserId(uint(id)),

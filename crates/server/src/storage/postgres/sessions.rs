@@ -13,13 +13,13 @@ use crate::storage::sql::sessions::{
 use crate::storage::sql::{int, uint};
 
 /// Stores a new session, ending the account's least recently used sessions beyond
-/// [`MAX_SESSIONS_PER_ACCOUNT`].
+/// [`MAX_SESSIONS_PER_ACCOUNT`]; the names of those it ended.
 pub(crate) async fn create_session(
     tx: &Tx<'_>,
     account: i64,
     new: &NewSession<'_>,
     now_ms: i64,
-) -> Result<(), Error> {
+) -> Result<Vec<[u8; 32]>, Error> {
     let keys = new.keys;
     let statement = tx
         .prepare_cached(
@@ -48,12 +48,15 @@ pub(crate) async fn create_session(
         .prepare_cached(
             "DELETE FROM sessions WHERE token_hash IN (
                  SELECT token_hash FROM sessions WHERE account_id = $1 AND token_hash != $2
-                 ORDER BY last_used_ms DESC, created_ms DESC OFFSET $3)",
+                 ORDER BY last_used_ms DESC, created_ms DESC OFFSET $3)
+             RETURNING token_hash",
         )
         .await?;
-    tx.execute(&statement, &[&account, &&keys.token_hash[..], &others])
-        .await?;
-    Ok(())
+    tx.query(&statement, &[&account, &&keys.token_hash[..], &others])
+        .await?
+        .into_iter()
+        .map(|row| key32(row.try_get(0)?))
+        .collect()
 }
 
 /// Forgets a session (named by its first token's hash).

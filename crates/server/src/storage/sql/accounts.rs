@@ -40,6 +40,7 @@ pub(crate) fn register(
         ));
     }
     let id = conn.last_insert_rowid();
+    // A new account has no other session for its first to end.
     super::sessions::create_session(conn, id, session, now_ms)?;
     Ok(Member {
         id: UserId(uint(id)),

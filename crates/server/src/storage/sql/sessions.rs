@@ -28,13 +28,14 @@ pub(crate) struct NewSession<'a> {
 }
 
 /// Stores a new session, ending the account's least recently used sessions beyond
-/// [`MAX_SESSIONS_PER_ACCOUNT`]: browsers closed without signing out must not pile up.
+/// [`MAX_SESSIONS_PER_ACCOUNT`]: browsers closed without signing out must not pile up. The
+/// names of the sessions it ended, whose connections are to be closed.
 pub(crate) fn create_session(
     conn: &Connection,
     account: i64,
     new: &NewSession<'_>,
     now_ms: i64,
-) -> Result<(), Error> {
+) -> Result<Vec<[u8; 32]>, Error> {
     let keys = new.keys;
     conn.prepare_cached(
         "INSERT INTO sessions (token_hash, current_hash, sign_out_hash, account_id, created_ms,
@@ -51,13 +52,18 @@ pub(crate) fn create_session(
     ])?;
     // The others beyond the cap less this new one.
     let others = i64::try_from(MAX_SESSIONS_PER_ACCOUNT.saturating_sub(1)).unwrap_or(i64::MAX);
-    conn.prepare_cached(
+    let mut statement = conn.prepare_cached(
         "DELETE FROM sessions WHERE token_hash IN (
              SELECT token_hash FROM sessions WHERE account_id = ?1 AND token_hash != ?2
-             ORDER BY last_used_ms DESC, created_ms DESC LIMIT -1 OFFSET ?3)",
-    )?
-    .execute(params![account, &keys.token_hash[..], others])?;
-    Ok(())
+             ORDER BY last_used_ms DESC, created_ms DESC LIMIT -1 OFFSET ?3)
+         RETURNING token_hash",
+    )?;
+    let ended = statement
+        .query_map(params![account, &keys.token_hash[..], others], |row| {
+            super::key32(row.get(0)?)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ended)
 }
 
 /// Forgets a session (named by its first token's hash).

@@ -150,10 +150,11 @@ pub(super) async fn signing_in_once_more_than_the_cap_ends_the_least_recently_us
         MAX_SESSIONS_PER_ACCOUNT
     );
 
-    storage
+    let ended = storage
         .create_session(alice.id, SessionKeys::of(&[0xee; 32]), None)
         .await
         .unwrap();
+    assert_eq!(ended, vec![crate::auth::token_hash(&tokens[0])]);
     assert_eq!(
         storage.sessions_of(alice.id).await.unwrap().len(),
         MAX_SESSIONS_PER_ACCOUNT
