@@ -372,3 +372,46 @@ async fn a_file_pasted_into_the_chat_is_sent_and_pasted_text_is_left_to_the_mess
         vec!["struk.txt".to_owned()]
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_file_whose_message_waited_for_its_key_shows_once_the_message_opens() {
+    use merpati_bridge::{MessageLock, MessageRow, MessageStatus};
+    use merpati_page::views::message::{Message, MessageHandlers};
+
+    // It arrived before its key: nothing is known of its file yet.
+    let waiting = MessageRow {
+        id: ID.to_owned(),
+        status: MessageStatus::Sent,
+        lock: MessageLock::Waiting,
+        text: "Waiting for this message's key".to_owned(),
+        time: "09:41".to_owned(),
+        ..MessageRow::default()
+    };
+    let row = RwSignal::new(waiting.clone());
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        let handlers = MessageHandlers {
+            on_choice: None,
+            forward_targets: Signal::derive(Vec::new),
+            on_quote: Callback::new(|_| {}),
+            on_retry: None,
+            on_details: None,
+            highlighted: Signal::derive(|| None),
+        };
+        view! { <Message state=Signal::derive(move || row.get()) handlers/> }
+    });
+    leptos::task::tick().await;
+    assert!(find_all(&root, "attachment").is_empty());
+
+    // The key came: the same message now carries the file, and shows it, not its label.
+    row.set(MessageRow {
+        lock: MessageLock::Open,
+        text: "laporan.pdf".to_owned(),
+        attachment: Some(file()),
+        ..waiting
+    });
+    leptos::task::tick().await;
+    assert_eq!(text(&find(&root, "attachment-name")), "laporan.pdf");
+    find(&root, "attachment-download");
+    assert!(find_all(&root, "message-text").is_empty());
+}

@@ -1,5 +1,6 @@
-//! Photos and files: the files a test sends, choosing one in the composer, what a browser
-//! downloaded, and searching a server's data directory for what only the two people may read.
+//! Photos and files: the files a test sends, choosing one in the composer, opening a photo in
+//! the viewer, downloading a file and what a browser saved, and searching a server's data
+//! directory for what only the chat's members may read.
 //!
 //! The photo is a real PNG made here (stored, uncompressed deflate blocks: no image crate for
 //! a few hundred lines a test needs) so the browser decodes it as a person's photo; the big
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fantoccini::Locator;
 use fantoccini::elements::Element;
 use sha2::{Digest, Sha256};
 
@@ -234,6 +236,12 @@ pub fn text_found_under(dir: &Path, text: &str) -> Result<Vec<String>, HarnessEr
     Ok(found)
 }
 
+/// The selector of the part `part` (a testid) of the attachment of kind `kind` (`image` or
+/// `file`).
+pub fn within_attachment(kind: &str, part: &str) -> String {
+    format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
+}
+
 /// The first 8 bytes of `bytes` (at least [`WINDOW`] long).
 fn prefix(bytes: &[u8]) -> [u8; 8] {
     let mut prefix = [0; 8];
@@ -297,6 +305,82 @@ impl Browser {
         count
             .as_u64()
             .ok_or_else(|| format!("the kept uploads ({action}): {count}").into())
+    }
+
+    /// Waits until the open chat's photo (the first `image` attachment) shows its preview: a
+    /// `blob:` URL the browser decoded.
+    pub async fn wait_photo_preview(&self) -> Result<(), HarnessError> {
+        let preview_css = within_attachment("image", "attachment-preview");
+        self.eventually("the photo's preview drawn", || async {
+            let Some(preview) = self.first_css(&preview_css).await? else {
+                return Ok(None);
+            };
+            let src = preview.attr("src").await?.unwrap_or_default();
+            let drawn = src.starts_with("blob:")
+                && self.number_property(&preview, "naturalWidth").await? > 0.0;
+            Ok(drawn.then_some(()))
+        })
+        .await
+    }
+
+    /// Opens the open chat's photo (the first `image` attachment) in the viewer and waits,
+    /// within `patience` (it is downloaded, decrypted and checked first), until the full photo
+    /// is decoded; answers its size in pixels (width, height).
+    pub async fn open_photo(&self, patience: Duration) -> Result<(f64, f64), HarnessError> {
+        self.click_css(&within_attachment("image", "attachment-open"))
+            .await?;
+        self.find("attachment-viewer").await?;
+        self.eventually_within("the full photo decoded", patience, || async {
+            let Some(full) = self.first_css("[data-testid=\"attachment-full\"]").await? else {
+                return Ok(None);
+            };
+            let width = self.number_property(&full, "naturalWidth").await?;
+            let height = self.number_property(&full, "naturalHeight").await?;
+            Ok((width > 0.0).then_some((width, height)))
+        })
+        .await
+    }
+
+    /// Closes the photo viewer and waits until it is gone.
+    pub async fn close_photo(&self) -> Result<(), HarnessError> {
+        self.click("attachment-viewer-close").await?;
+        self.eventually("the viewer closed", || async {
+            let mut shown = false;
+            for viewer in self.client().find_all(testid("attachment-viewer")).await? {
+                shown |= viewer.is_displayed().await?;
+            }
+            Ok((!shown).then_some(()))
+        })
+        .await
+    }
+
+    /// Downloads the file named `name` from the open chat (its `attachment-download`) and
+    /// waits, within `patience`, until the browser saved it; answers its bytes.
+    pub async fn download_file(
+        &self,
+        name: &str,
+        patience: Duration,
+    ) -> Result<Vec<u8>, HarnessError> {
+        let download = format!(
+            "//*[@data-testid='attachment'][@data-kind='file']\
+             [.//*[@data-testid='attachment-name'][normalize-space()='{name}']]\
+             //*[@data-testid='attachment-download']"
+        );
+        self.eventually(&format!("{name} asked for"), || async {
+            let Some(button) = self
+                .client()
+                .find_all(Locator::XPath(&download))
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Ok(None);
+            };
+            button.click().await?;
+            Ok(Some(()))
+        })
+        .await?;
+        self.wait_download(name, patience).await
     }
 
     /// How many `message`s the open chat shows.

@@ -172,22 +172,8 @@ impl Browser {
         deadline: tokio::time::Instant,
     ) -> Result<bool, HarnessError> {
         let message = self.message_with_text(text).await?;
-        let right_click = MouseActions::new("mouse".to_owned())
-            .then(PointerAction::MoveToElement {
-                element: message.clone(),
-                duration: None,
-                x: 0.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Down {
-                button: MOUSE_BUTTON_RIGHT,
-            })
-            .then(PointerAction::Up {
-                button: MOUSE_BUTTON_RIGHT,
-            });
-        match self.client.perform_actions(right_click).await {
-            Err(error) if error.is_stale_element_reference() => return Ok(false),
-            other => other?,
+        if !self.right_click(&message).await? {
+            return Ok(false);
         }
         loop {
             match message.find(testid(item)).await {
@@ -208,6 +194,42 @@ impl Browser {
                     );
                 }
             }
+        }
+    }
+
+    /// Right-clicks the message whose text is `text` and waits until its menu
+    /// (`message-actions`) shows, choosing nothing: to look at the menu itself. A row drawn
+    /// anew in between is found and right-clicked again.
+    pub async fn open_menu(&self, text: &str) -> Result<(), HarnessError> {
+        self.eventually(&format!("the menu of “{text}” open"), || async {
+            let message = self.message_with_text(text).await?;
+            if !self.right_click(&message).await? {
+                return Ok(None);
+            }
+            let open = message.find_all(testid("message-actions")).await?;
+            Ok((!open.is_empty()).then_some(()))
+        })
+        .await
+    }
+
+    /// Right-clicks `element`, as a mouse would; `false` if the app drew it anew first.
+    async fn right_click(&self, element: &Element) -> Result<bool, HarnessError> {
+        let right_click = MouseActions::new("mouse".to_owned())
+            .then(PointerAction::MoveToElement {
+                element: element.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_RIGHT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_RIGHT,
+            });
+        match self.client.perform_actions(right_click).await {
+            Err(error) if error.is_stale_element_reference() => Ok(false),
+            other => other.map(|()| true).map_err(Into::into),
         }
     }
 
@@ -235,7 +257,18 @@ impl Browser {
     /// (`sent`, `delivered` once the other side's browser holds it, or `read` once the other
     /// side has seen it).
     pub async fn wait_acknowledged(&self, count: usize) -> Result<(), HarnessError> {
-        self.eventually(&format!("{count} messages acknowledged"), || async {
+        self.wait_acknowledged_within(count, STEP_TIMEOUT).await
+    }
+
+    /// [`Browser::wait_acknowledged`] within `patience`: for messages that carry a file of a
+    /// few megabytes, encrypted and uploaded first.
+    pub async fn wait_acknowledged_within(
+        &self,
+        count: usize,
+        patience: Duration,
+    ) -> Result<(), HarnessError> {
+        let what = format!("{count} messages acknowledged");
+        self.eventually_within(&what, patience, || async {
             let statuses = self.message_statuses().await?;
             let acknowledged = statuses
                 .iter()

@@ -15,7 +15,8 @@
 //! - `conversation`: the steps a person takes ([`Browser::sign_up`], [`Browser::send`], ...).
 //! - [`attachments`]: photos and files — the files a test sends ([`attachments::png_photo`],
 //!   [`attachments::pseudo_random_bytes`]), choosing one in the composer
-//!   ([`Browser::attach`]), what a browser downloaded ([`Browser::wait_download`]), and
+//!   ([`Browser::attach`]), opening a photo ([`Browser::open_photo`]), downloading a file
+//!   ([`Browser::download_file`]) and what a browser saved ([`Browser::wait_download`]), and
 //!   searching a server's data for plaintext ([`attachments::plaintext_found_under`]).
 //! - [`network_gate`]: a proxy in front of the server that shuts WebSockets out while HTTP
 //!   goes through, and cuts a file's download part-way ([`network_gate::NetworkGate`]).
@@ -238,22 +239,32 @@ impl Browser {
 
     /// Waits for an element by testid.
     pub async fn find(&self, id: &str) -> Result<Element, HarnessError> {
-        Ok(self
-            .client
-            .wait()
-            .at_most(STEP_TIMEOUT)
-            .for_element(testid(id))
-            .await?)
+        self.find_css(&format!("[data-testid=\"{id}\"]")).await
     }
 
-    /// Waits for a CSS selector.
+    /// Waits for a CSS selector; a failure names what was waited for.
     pub async fn find_css(&self, css: &str) -> Result<Element, HarnessError> {
-        Ok(self
-            .client
+        self.client
             .wait()
             .at_most(STEP_TIMEOUT)
             .for_element(Locator::Css(css))
-            .await?)
+            .await
+            .map_err(|error| match error {
+                fantoccini::error::CmdError::WaitTimeout => {
+                    format!("timed out waiting for {css}").into()
+                }
+                other => other.into(),
+            })
+    }
+
+    /// The first element matching a CSS selector, if the page shows one now (no waiting).
+    pub async fn first_css(&self, css: &str) -> Result<Option<Element>, HarnessError> {
+        Ok(self
+            .client
+            .find_all(Locator::Css(css))
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Types into an element found by testid (after clearing it).

@@ -11,14 +11,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fantoccini::Locator;
-use fantoccini::elements::Element;
 use merpati_e2e::attachments::{
     files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex,
-    text_found_under, write_file,
+    text_found_under, within_attachment, write_file,
 };
 use merpati_e2e::network_gate::NetworkGate;
-use merpati_e2e::{Browser, HarnessError, Meeting, testid};
+use merpati_e2e::{Browser, HarnessError, Meeting};
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 
 /// "A 10 MB file": big enough to take 160 encrypted chunks and ten upload parts.
@@ -108,11 +106,6 @@ async fn bob_saves_the_same_survey(
     Ok(())
 }
 
-/// The selector of the part `part` of the attachment of kind `kind` (`image` or `file`).
-fn within_attachment(kind: &str, part: &str) -> String {
-    format!("[data-testid=\"attachment\"][data-kind=\"{kind}\"] [data-testid=\"{part}\"]")
-}
-
 /// Waits, within `patience`, until the open chat shows `count` messages, every one
 /// acknowledged by the server (reconnecting now if the server dropped it).
 async fn wait_sent_within(
@@ -150,16 +143,6 @@ async fn wait_online_again(browser: &Browser) -> Result<(), HarnessError> {
             Ok((browser.connection_state().await? == "online").then_some(()))
         })
         .await
-}
-
-/// The first element matching `css`, if the page shows one now.
-async fn first(browser: &Browser, css: &str) -> Result<Option<Element>, HarnessError> {
-    Ok(browser
-        .client()
-        .find_all(Locator::Css(css))
-        .await?
-        .into_iter()
-        .next())
 }
 
 /// Waits until the open chat shows exactly one message, the text `text`: sent after a file
@@ -206,40 +189,10 @@ async fn a_photo_and_a_10_mb_file_arrive_open_and_download_intact_and_the_server
         .await?;
     alice.wait_acknowledged(1).await?;
     bob.open_chat("alice").await?;
-    let preview_css = within_attachment("image", "attachment-preview");
-    bob.eventually("the photo's preview drawn", || async {
-        let Some(preview) = first(&bob, &preview_css).await? else {
-            return Ok(None);
-        };
-        let src = preview.attr("src").await?.unwrap_or_default();
-        let drawn =
-            src.starts_with("blob:") && bob.number_property(&preview, "naturalWidth").await? > 0.0;
-        Ok(drawn.then_some(()))
-    })
-    .await?;
-    bob.click_css(&within_attachment("image", "attachment-open"))
-        .await?;
-    bob.find("attachment-viewer").await?;
-    let (width, height) = bob
-        .eventually_within("the full photo decoded", FILE_PATIENCE, || async {
-            let Some(full) = first(&bob, "[data-testid=\"attachment-full\"]").await? else {
-                return Ok(None);
-            };
-            let width = bob.number_property(&full, "naturalWidth").await?;
-            let height = bob.number_property(&full, "naturalHeight").await?;
-            Ok((width > 0.0).then_some((width, height)))
-        })
-        .await?;
-    assert_eq!((width, height), (640.0, 480.0), "the photo at full size");
-    bob.click("attachment-viewer-close").await?;
-    bob.eventually("the viewer closed", || async {
-        let mut shown = false;
-        for viewer in bob.client().find_all(testid("attachment-viewer")).await? {
-            shown |= viewer.is_displayed().await?;
-        }
-        Ok((!shown).then_some(()))
-    })
-    .await?;
+    bob.wait_photo_preview().await?;
+    let size = bob.open_photo(FILE_PATIENCE).await?;
+    assert_eq!(size, (640.0, 480.0), "the photo at full size");
+    bob.close_photo().await?;
 
     // A 10 MB file: bob sees its name and size, downloads it, and has the very bytes.
     let report = pseudo_random_bytes(FILE_LEN, 0x5eed_f11e);
@@ -519,7 +472,7 @@ async fn a_file_over_the_cap_is_refused_before_it_is_sent() -> Result<(), Harnes
     alice.attach(&too_big).await?;
     let words = alice
         .eventually("the composer to say why", || async {
-            let Some(error) = first(&alice, "[data-testid=\"composer-error\"]").await? else {
+            let Some(error) = alice.first_css("[data-testid=\"composer-error\"]").await? else {
                 return Ok(None);
             };
             let words = error.text().await?;

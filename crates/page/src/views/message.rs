@@ -64,27 +64,22 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         }
         .into_any();
     }
-    // A row carries a file from the start or never. The file's view is made once (its
-    // thumbnail's URL with it) and its progress follows the row; deleted, the words show.
+    // A row gains its file when it opens (it arrived before its key) and loses it when
+    // deleted; the file's view is made anew then (its thumbnail's URL with it), and its
+    // progress follows the row. A plain closure over a memo rather than `Show`: it re-runs
+    // only on those two changes, and costs the page's module far less.
     let text = move || state.with(|row| linked_text(&row.text, &row.links));
-    let has_attachment = state.with_untracked(|row| row.attachment.is_some());
-    let body = if has_attachment {
-        // A plain closure over a memo rather than `Show`: it re-runs only when the row is
-        // deleted, and costs the page's module far less.
-        let deleted = Memo::new(move |_| state.with(|row| row.deleted));
-        let row = Signal::derive(move || state.with(|row| row.attachment.clone()));
-        let id = id.clone();
-        (move || {
-            if deleted.get() {
-                view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
-            } else {
-                view! { <Attachment id=id.clone() row/> }.into_any()
-            }
-        })
-        .into_any()
-    } else {
-        view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
-    };
+    let with_file = Memo::new(move |_| state.with(|row| row.attachment.is_some() && !row.deleted));
+    let file = Signal::derive(move || state.with(|row| row.attachment.clone()));
+    let file_id = id.clone();
+    let body = (move || {
+        if with_file.get() {
+            view! { <Attachment id=file_id.clone() row=file/> }.into_any()
+        } else {
+            view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
+        }
+    })
+    .into_any();
     let bubble = NodeRef::<Div>::new();
     let menu_open = RwSignal::new(false);
     let press = StoredValue::new_local(None::<(i32, i32, TimeoutHandle)>);
