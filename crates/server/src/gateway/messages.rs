@@ -202,6 +202,9 @@ impl<S: FrameSocket> Session<S> {
             sent_at_ms: appended.sent_at_ms,
             body,
         };
+        if let Some(typing) = &mut self.typing {
+            typing.sent_in(chat_id);
+        }
         match self.gateway.members_of(chat_id).await {
             Ok(members) => self.gateway.fan_out_message(&members, message),
             // Stored and acknowledged all the same: members catch up from storage.

@@ -2,7 +2,8 @@
 //!
 //! Neither typing nor presence is stored, except when an account was last seen. A `Typing`
 //! goes to the other members' online sessions, at most one per [`TYPING_INTERVAL_MS`] per
-//! connection and chat, and not to anyone who blocks the typist. A session watches one
+//! connection and chat (a message sent there starts the interval afresh), and not to anyone
+//! who blocks the typist. A session watches one
 //! account's presence at a time (someone it shares a 1:1 chat with): it is answered at once
 //! and told again when that account's first session connects or last one closes (the
 //! fan-out does that), or when a privacy setting or a block changes what it may see.
@@ -42,6 +43,14 @@ impl TypingThrottle {
         }
         self.passed.push((chat, now));
         true
+    }
+
+    /// A message of this connection's reached `chat`: its members stop showing the typing
+    /// (their app clears it when the message comes), so the next `Typing` there is new and
+    /// passes at once — as the app's own throttle lets it go after a send. Messages have a
+    /// rate limit of their own, which bounds this too.
+    pub(super) fn sent_in(&mut self, chat: ChatId) {
+        self.passed.retain(|&(c, _)| c != chat);
     }
 }
 
@@ -302,6 +311,17 @@ mod tests {
         assert!(!throttle.pass(ChatId(1), start + interval / 2));
         assert!(throttle.pass(ChatId(2), start + interval / 2));
         assert!(throttle.pass(ChatId(1), start + interval));
+    }
+
+    #[test]
+    fn a_message_sent_in_a_chat_lets_the_next_typing_there_pass() {
+        let mut throttle = TypingThrottle::default();
+        let start = Instant::now();
+        assert!(throttle.pass(ChatId(1), start));
+        assert!(throttle.pass(ChatId(2), start));
+        throttle.sent_in(ChatId(1));
+        assert!(throttle.pass(ChatId(1), start));
+        assert!(!throttle.pass(ChatId(2), start));
     }
 
     #[test]

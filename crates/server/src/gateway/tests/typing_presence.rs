@@ -59,6 +59,30 @@ async fn typing_reaches_the_other_members_once_per_interval_and_not_those_who_bl
 }
 
 #[tokio::test]
+async fn typing_right_after_a_message_reaches_the_others_within_the_interval() {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, _, _) = server.sign_up("bob").await;
+    let chat = create_direct(&mut alice, "bob").await;
+    pushed_chat(&mut bob).await;
+
+    alice.write(&typing(chat));
+    let typed = ServerFrame::Typing {
+        chat_id: chat,
+        user: alice_me.id,
+    };
+    assert_eq!(bob.next_frame().await, typed);
+    let first = say(&mut alice, chat, 1).await;
+    assert_eq!(delivered(&mut bob).await.seq, first);
+    // The message ended the typing bob was shown: alice typing on is news at once, though
+    // the interval since her first `Typing` has not passed. A second message is the sentinel.
+    alice.write(&typing(chat));
+    let second = say(&mut alice, chat, 2).await;
+    assert_eq!(bob.next_frame().await, typed);
+    assert_eq!(delivered(&mut bob).await.seq, second);
+}
+
+#[tokio::test]
 async fn typing_in_a_stranger_chat_is_refused() {
     let server = TestGateway::start();
     let (mut alice, _, _) = server.sign_up("alice").await;
