@@ -5,10 +5,9 @@
 //!
 //! A member added afterwards reads what is sent from then on (the file sent back), and not the
 //! photo or file sent before: the group's keys reach only its members of the time (end-to-end
-//! encryption, `docs/security.md`, "Rotation"), so those messages never open for them. (Today
-//! the app lists them as waiting for a key that will never come; leaving them out, as
-//! messengers do, or saying they were sent before the joining, would change what is shown, not
-//! what this test holds: none of them opens.)
+//! encryption, `docs/security.md`, "Rotation"), and the server serves a member the group from
+//! their joining on (`docs/protocol.md`, "Paging"), so those messages are not shown at all —
+//! not as waiting for a key that would never come.
 //!
 //! Run with `--test-threads=1` (as the suite is): the test drives four browsers.
 
@@ -137,9 +136,15 @@ async fn a_photo_and_files_sent_in_a_group_reach_every_member_intact_and_no_late
         assert_eq!(sha256_hex(&saved), sha256_hex(&answer), "{name}'s copy");
     }
 
-    // What alice sent before dave joined never opens for him: carol's file, sent after it
-    // and saved above, is the one attachment he sees, and nothing else he was sent opens.
+    // What alice sent before dave joined is not his: the server serves him the group from the
+    // line adding him on, so nothing shows waiting for a key that could never come. carol's
+    // file, sent after it and saved above, is the one attachment he sees.
     let seen = rows(&dave).await?;
+    assert!(
+        seen.iter()
+            .all(|(lock, _, _)| lock == "open" || lock == "line"),
+        "dave is shown messages from before he joined: {seen:#?}"
+    );
     let attachments: Vec<&str> = seen
         .iter()
         .filter(|(_, kind, _)| !kind.is_empty())

@@ -1,9 +1,9 @@
-//! Taking people out of groups, and leaving them.
+//! Taking people out of groups, and leaving them; and what someone added later reads.
 
 use merpati_protocol::content::SystemEvent;
 use merpati_protocol::{ChatInfo, ClientFrame, ErrorCode, Seq, ServerFrame, UserId};
 
-use crate::support::{Client, TestServer, msg_id};
+use crate::support::{Client, TestServer, msg_id, username};
 
 async fn remove(client: &mut Client, chat: &ChatInfo, user: UserId) -> ServerFrame {
     client
@@ -245,5 +245,59 @@ async fn removing_is_refused_for_non_members_strangers_and_direct_chats() {
     assert_eq!(bob.expect_pushed_chat().await.id, with_carol.id);
     let seq = alice.say(direct.id, msg_id(1), b"sentinel").await;
     assert_eq!(bob.expect_message().await.seq, seq);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_added_later_syncs_fetches_and_pages_back_only_from_joining() {
+    let server = TestServer::start().await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (_carol, _, carol_token) = server.signed_up("carol").await;
+    let group = alice.group("Trip", &[]).await;
+    alice.say(group.id, msg_id(1), b"before carol").await;
+    alice.say(group.id, msg_id(2), b"still before").await;
+    let added = alice
+        .request(|request| ClientFrame::AddMember {
+            request,
+            chat_id: group.id,
+            username: username("carol"),
+        })
+        .await;
+    assert!(matches!(added, ServerFrame::Chat { .. }), "{added:?}");
+    let (line, _) = alice.expect_line(group.id).await;
+    assert_eq!(line.seq, Seq(4), "after Created and two messages");
+    let after = alice.say(group.id, msg_id(3), b"after").await;
+
+    // A new tab of carol's, holding nothing: the newest page starts at the line adding her.
+    let mut carol = server.connect().await;
+    assert!(matches!(
+        carol.resume(carol_token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let synced = carol.sync(None, Vec::new()).await;
+    let (chat, messages, more) = &synced.pages[0];
+    assert_eq!(*chat, group.id);
+    let seqs: Vec<u64> = messages.iter().map(|message| message.seq.0).collect();
+    assert_eq!((seqs, *more), (vec![4, after.0], false));
+    // Neither paging back nor forwards from the start reaches what came before.
+    assert_eq!(carol.history(group.id, 4, 10).await, (vec![], false));
+    assert_eq!(
+        carol.fetch(group.id, 0, 10).await,
+        (vec![4, after.0], false)
+    );
+    // Nor a sync from a position before she joined.
+    let epoch = Some(carol.epoch());
+    let synced = carol.sync(epoch, vec![(group.id, Seq(0))]).await;
+    let seqs: Vec<u64> = synced.pages[0]
+        .1
+        .iter()
+        .map(|message| message.seq.0)
+        .collect();
+    assert_eq!(seqs, [4, after.0]);
+    // alice, there from the start, reads it all.
+    assert_eq!(
+        alice.history(group.id, after.0 + 1, 10).await,
+        (vec![1, 2, 3, 4, after.0], false)
+    );
     server.stop().await;
 }

@@ -55,6 +55,7 @@ use crate::fanout::SessionId;
 use crate::gateway::Gateway;
 use crate::metrics::Counters;
 use crate::storage::Moved;
+use crate::storage::Reader;
 pub(crate) use cursor::{Cursor, Offered};
 #[cfg(debug_assertions)]
 use faults::{LostPushes, publishes_before_crash};
@@ -479,7 +480,7 @@ impl State {
             let page = match self
                 .gateway
                 .storage()
-                .read_after(chat, None, delivered, GAP_PAGE)
+                .read_after(chat, Reader::Checked { floor: Seq(0) }, delivered, GAP_PAGE)
                 .await
             {
                 Ok(page) => page,

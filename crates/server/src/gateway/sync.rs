@@ -5,7 +5,8 @@
 //! receipts the account may see), a `Page` of what followed each position (or of the newest
 //! messages where the client holds none), the account's block list and `SyncDone`.
 //! Positions carry the storage epoch: from another epoch they describe another database and
-//! are ignored. `Fetch` and `History` page forwards and backwards through one chat. A sync
+//! are ignored. `Fetch` and `History` page forwards and backwards through one chat. Each
+//! reads only what came after the account joined the chat (`storage::Reader`). A sync
 //! costs the account's read allowance one read per ten chats (`limits`).
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use merpati_protocol::{ChatId, Epoch, ErrorCode, MAX_PAGE, Member, Seq, ServerFr
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use crate::Error;
-use crate::storage::Page;
+use crate::storage::{Page, Reader};
 use crate::throttle::try_again_in;
 
 /// How many of a chat's newest messages `Sync` sends when the client holds no position.
@@ -71,13 +72,20 @@ impl<S: FrameSocket> Session<S> {
             HashMap::new()
         };
         for chat in &chats {
+            // The account reads what came after it joined (`storage::Reader`).
+            let floor = chat
+                .members
+                .iter()
+                .find(|member| member.member.id == me.id)
+                .map_or(Seq(0), |member| member.joined_seq);
+            let reader = Reader::Checked { floor };
             let page = match positions.get(&chat.id) {
                 Some(&held) if chat.head > held => {
-                    storage.read_after(chat.id, None, held, MAX_PAGE).await
+                    storage.read_after(chat.id, reader, held, MAX_PAGE).await
                 }
                 Some(_) => continue,
-                None if chat.head > Seq(0) => storage
-                    .read_before(chat.id, None, chat.head.next(), NEWEST_PAGE)
+                None if chat.head > floor => storage
+                    .read_before(chat.id, reader, chat.head.next(), NEWEST_PAGE)
                     .await
                     // The newest page reaches the head: nothing newer remains.
                     .map(|page| Page {
@@ -135,7 +143,7 @@ impl<S: FrameSocket> Session<S> {
         let page = self
             .gateway
             .storage
-            .read_after(chat_id, Some(me.id), after, limit.min(MAX_PAGE))
+            .read_after(chat_id, Reader::Member(me.id), after, limit.min(MAX_PAGE))
             .await;
         self.answer_page(chat_id, page).await
     }
@@ -151,7 +159,7 @@ impl<S: FrameSocket> Session<S> {
         let page = self
             .gateway
             .storage
-            .read_before(chat_id, Some(me.id), before, limit.min(MAX_PAGE))
+            .read_before(chat_id, Reader::Member(me.id), before, limit.min(MAX_PAGE))
             .await;
         self.answer_page(chat_id, page).await
     }

@@ -55,61 +55,77 @@ impl Storage {
         }
     }
 
-    /// Messages after `after`, oldest first, for a member of the chat (else `NoSuchChat`).
+    /// Messages after `after`, oldest first, that `reader` may read (a member who is not:
+    /// `NoSuchChat`).
     pub(crate) fn read_after(
         &self,
         chat: ChatId,
-        reader: Option<UserId>,
+        reader: Reader,
         after: Seq,
         limit: u32,
     ) -> impl Future<Output = Result<Page, Error>> {
         match &self.backend {
             Backend::Sqlite(sqlite) => Either::Left(sqlite.read(move |conn| {
-                check_member(conn, chat, reader)?;
-                sql::messages::read_after(conn, chat, after, limit)
+                let floor = floor_of(conn, chat, reader)?;
+                sql::messages::read_after(conn, chat, floor, after, limit)
             })),
             Backend::Postgres(pg) => Either::Right(transaction!(pg, false, |tx, _now| {
-                check_member_in(&tx, chat, reader).await?;
-                postgres::messages::read_after(&tx, chat, after, limit).await
+                let floor = floor_in(&tx, chat, reader).await?;
+                postgres::messages::read_after(&tx, chat, floor, after, limit).await
             })),
         }
     }
 
-    /// The newest `limit` messages before `before`, oldest first, for a member of the chat.
+    /// The newest `limit` messages before `before` that `reader` may read, oldest first.
     pub(crate) fn read_before(
         &self,
         chat: ChatId,
-        reader: Option<UserId>,
+        reader: Reader,
         before: Seq,
         limit: u32,
     ) -> impl Future<Output = Result<Page, Error>> {
         match &self.backend {
             Backend::Sqlite(sqlite) => Either::Left(sqlite.read(move |conn| {
-                check_member(conn, chat, reader)?;
-                sql::messages::read_before(conn, chat, before, limit)
+                let floor = floor_of(conn, chat, reader)?;
+                sql::messages::read_before(conn, chat, floor, before, limit)
             })),
             Backend::Postgres(pg) => Either::Right(transaction!(pg, false, |tx, _now| {
-                check_member_in(&tx, chat, reader).await?;
-                postgres::messages::read_before(&tx, chat, before, limit).await
+                let floor = floor_in(&tx, chat, reader).await?;
+                postgres::messages::read_before(&tx, chat, floor, before, limit).await
             })),
         }
     }
 }
 
-/// Refuses a reader who is not a member; `None` skips the check (the caller has checked).
-fn check_member(conn: &Connection, chat: ChatId, reader: Option<UserId>) -> Result<(), Error> {
+/// Who reads a chat's messages, and so from where. A member reads what came after they
+/// joined (the chat's head then): what was said before was end-to-end encrypted for the
+/// members of the time, so a later one could open none of it, and would only learn its
+/// sizes and times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// A member, checked here (not one: `NoSuchChat`).
+    Member(UserId),
+    /// One the caller checked, reading after `floor`: a member's sync, which read the chat
+    /// with its members (`Seq(0)`: the server itself, filling a gap for those online).
+    Checked { floor: Seq },
+}
+
+/// Where `reader` reads `chat` from, refusing a member who is not one.
+fn floor_of(conn: &Connection, chat: ChatId, reader: Reader) -> Result<Seq, Error> {
     match reader {
-        Some(reader) if !sql::chats::is_member(conn, chat, reader)? => Err(no_such_chat(chat)),
-        _ => Ok(()),
+        Reader::Member(account) => {
+            sql::chats::joined_at(conn, chat, account)?.ok_or_else(|| no_such_chat(chat))
+        }
+        Reader::Checked { floor } => Ok(floor),
     }
 }
 
-/// [`check_member`] on PostgreSQL.
-async fn check_member_in(tx: &Tx<'_>, chat: ChatId, reader: Option<UserId>) -> Result<(), Error> {
+/// [`floor_of`] on PostgreSQL.
+async fn floor_in(tx: &Tx<'_>, chat: ChatId, reader: Reader) -> Result<Seq, Error> {
     match reader {
-        Some(reader) if !postgres::chats::is_member(tx, chat, reader).await? => {
-            Err(no_such_chat(chat))
-        }
-        _ => Ok(()),
+        Reader::Member(account) => postgres::chats::joined_at(tx, chat, account)
+            .await?
+            .ok_or_else(|| no_such_chat(chat)),
+        Reader::Checked { floor } => Ok(floor),
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct MemberState {
     pub(crate) admin: bool,
     /// When they joined (`0`: before the server kept it); ties go to the lower id.
     pub(crate) joined_ms: u64,
+    /// The chat's head when they joined: what came before is not theirs to read.
+    pub(crate) joined_seq: Seq,
     /// How far they have received and read.
     pub(crate) receipt: Receipt,
     /// Whether they share their read position (and see others').

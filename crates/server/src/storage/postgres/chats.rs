@@ -35,6 +35,7 @@ fn snapshots(rows: &[Row]) -> Result<Vec<ChatSnapshot>, Error> {
                 read_at_ms: uint(row.try_get(11)?),
             },
             shares_read_receipts: row.try_get(12)?,
+            joined_seq: Seq(uint(row.try_get(13)?)),
         };
         match chats.last_mut() {
             Some(chat) if chat.id == id => chat.members.push(member),
@@ -184,14 +185,19 @@ pub(crate) async fn joined_between(
 }
 
 /// Whether an account is a member of a chat.
-pub(crate) async fn is_member(tx: &Tx<'_>, chat: ChatId, account: UserId) -> Result<bool, Error> {
+/// The chat's head when an account joined it, if it is a member.
+pub(crate) async fn joined_at(
+    tx: &Tx<'_>,
+    chat: ChatId,
+    account: UserId,
+) -> Result<Option<Seq>, Error> {
     let statement = tx
-        .prepare_cached("SELECT 1 FROM members WHERE chat_id = $1 AND account_id = $2")
+        .prepare_cached("SELECT joined_seq FROM members WHERE chat_id = $1 AND account_id = $2")
         .await?;
     let found = tx
         .query_opt(&statement, &[&int(chat.0), &int(account.0)])
         .await?;
-    Ok(found.is_some())
+    found.map(|row| Ok(Seq(uint(row.try_get(0)?)))).transpose()
 }
 
 /// The kind of a chat `account` is a member of; `None` if it is not one.

@@ -240,7 +240,7 @@ async fn query_page(
     tx: &Tx<'_>,
     sql: &str,
     chat: ChatId,
-    bound: Seq,
+    (floor, bound): (Seq, Seq),
     limit: u32,
 ) -> Result<(Vec<MessageFrame>, bool), Error> {
     let statement = tx.prepare_cached(sql).await?;
@@ -255,16 +255,19 @@ async fn query_page(
                 &(i64::from(limit) + 1),
                 &budget,
                 &overhead,
+                &int(floor.0),
             ],
         )
         .await?;
     read_page(chat, rows, limit)
 }
 
-/// Messages with a sequence above `after`, oldest first; `more` if newer ones remain.
+/// Messages with a sequence above `after` and `floor`, oldest first; `more` if newer ones
+/// remain.
 pub(crate) async fn read_after(
     tx: &Tx<'_>,
     chat: ChatId,
+    floor: Seq,
     after: Seq,
     limit: u32,
 ) -> Result<Page, Error> {
@@ -274,22 +277,23 @@ pub(crate) async fn read_after(
              SELECT seq, client_msg_id, sender, sent_at_ms, body,
                  (sum($5::bigint + octet_length(body))
                      OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING))::bigint AS through_it
-             FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+             FROM messages WHERE chat_id = $1 AND seq > $2 AND seq > $6 ORDER BY seq LIMIT $3
          ) page
          WHERE through_it - ($5::bigint + octet_length(body)) <= $4::bigint ORDER BY seq",
         chat,
-        after,
+        (floor, after),
         limit,
     )
     .await?;
     Ok(Page { messages, more })
 }
 
-/// The newest `limit` messages with a sequence below `before`, oldest first; `more` if older
-/// ones remain.
+/// The newest `limit` messages with a sequence below `before` and above `floor`, oldest
+/// first; `more` if older ones (above `floor`) remain.
 pub(crate) async fn read_before(
     tx: &Tx<'_>,
     chat: ChatId,
+    floor: Seq,
     before: Seq,
     limit: u32,
 ) -> Result<Page, Error> {
@@ -300,11 +304,12 @@ pub(crate) async fn read_before(
              SELECT seq, client_msg_id, sender, sent_at_ms, body,
                  (sum($5::bigint + octet_length(body))
                      OVER (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING))::bigint AS through_it
-             FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3
+             FROM messages WHERE chat_id = $1 AND seq < $2 AND seq > $6
+             ORDER BY seq DESC LIMIT $3
          ) page
          WHERE through_it - ($5::bigint + octet_length(body)) <= $4::bigint ORDER BY seq DESC",
         chat,
-        before,
+        (floor, before),
         limit,
     )
     .await?;

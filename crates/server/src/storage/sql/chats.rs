@@ -16,7 +16,7 @@ use crate::storage::{ChatSnapshot, MemberState};
 /// The columns `snapshots` expects, one row per (chat, member).
 pub(crate) const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
      m.account_id, a.username, m.admin, m.joined_ms, m.delivered_seq, m.read_seq,
-     m.read_at_ms, a.share_read_receipts";
+     m.read_at_ms, a.share_read_receipts, m.joined_seq";
 
 /// Groups (chat, member) rows into snapshots; the rows must be ordered by chat.
 fn snapshots(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<ChatSnapshot>, Error> {
@@ -38,6 +38,7 @@ fn snapshots(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<ChatSnapshot>, Error> 
                 read_at_ms: uint(row.get(11)?),
             },
             shares_read_receipts: row.get(12)?,
+            joined_seq: Seq(uint(row.get(13)?)),
         };
         match chats.last_mut() {
             Some(chat) if chat.id == id => chat.members.push(member),
@@ -191,13 +192,17 @@ pub(crate) struct Joined {
     pub(crate) head: Seq,
 }
 
-/// Whether an account is a member of a chat.
-pub(crate) fn is_member(conn: &Connection, chat: ChatId, account: UserId) -> Result<bool, Error> {
-    let found = conn
-        .prepare_cached("SELECT 1 FROM members WHERE chat_id = ?1 AND account_id = ?2")?
-        .query_row([int(chat.0), int(account.0)], |_| Ok(()))
+/// The chat's head when an account joined it, if it is a member: it reads what came after.
+pub(crate) fn joined_at(
+    conn: &Connection,
+    chat: ChatId,
+    account: UserId,
+) -> Result<Option<Seq>, Error> {
+    let joined = conn
+        .prepare_cached("SELECT joined_seq FROM members WHERE chat_id = ?1 AND account_id = ?2")?
+        .query_row([int(chat.0), int(account.0)], |row| row.get::<_, i64>(0))
         .optional()?;
-    Ok(found.is_some())
+    Ok(joined.map(|seq| Seq(uint(seq))))
 }
 
 /// The kind of a chat `account` is a member of; `None` if it is not one.

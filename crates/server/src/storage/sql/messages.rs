@@ -273,36 +273,49 @@ fn read_page(
     Ok((messages, false))
 }
 
-/// Messages with a sequence above `after`, oldest first; `more` if newer ones remain.
+/// Messages with a sequence above `after` and `floor`, oldest first; `more` if newer ones
+/// remain.
 pub(crate) fn read_after(
     conn: &Connection,
     chat: ChatId,
+    floor: Seq,
     after: Seq,
     limit: u32,
 ) -> Result<Page, Error> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages
-         WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+         WHERE chat_id = ?1 AND seq > max(?2, ?4) ORDER BY seq LIMIT ?3",
     )?;
-    let rows = statement.query([int(chat.0), int(after.0), i64::from(limit) + 1])?;
+    let rows = statement.query([
+        int(chat.0),
+        int(after.0),
+        i64::from(limit) + 1,
+        int(floor.0),
+    ])?;
     let (messages, more) = read_page(chat, rows, limit)?;
     Ok(Page { messages, more })
 }
 
-/// The newest `limit` messages with a sequence below `before`, oldest first; `more` if older
-/// ones remain.
+/// The newest `limit` messages with a sequence below `before` and above `floor`, oldest
+/// first; `more` if older ones (above `floor`) remain.
 pub(crate) fn read_before(
     conn: &Connection,
     chat: ChatId,
+    floor: Seq,
     before: Seq,
     limit: u32,
 ) -> Result<Page, Error> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, client_msg_id, sender, sent_at_ms, body FROM messages
-         WHERE chat_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+         WHERE chat_id = ?1 AND seq < ?2 AND seq > ?4 ORDER BY seq DESC LIMIT ?3",
     )?;
     // Newest first, so that cutting to fit a frame keeps the messages nearest `before`.
-    let rows = statement.query([int(chat.0), int(before.0), i64::from(limit) + 1])?;
+    let rows = statement.query([
+        int(chat.0),
+        int(before.0),
+        i64::from(limit) + 1,
+        int(floor.0),
+    ])?;
     let (mut messages, more) = read_page(chat, rows, limit)?;
     messages.reverse();
     Ok(Page { messages, more })

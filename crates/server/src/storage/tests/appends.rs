@@ -54,7 +54,7 @@ pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storag
     );
 
     let page = storage
-        .read_after(chat.id, Some(bob.id), Seq(0), 500)
+        .read_after(chat.id, Reader::Member(bob.id), Seq(0), 500)
         .await
         .unwrap();
     assert_eq!(page.messages.len(), SENDS);
@@ -202,4 +202,71 @@ pub(super) async fn read_positions_only_move_forward_and_stop_at_the_head(storag
     let chats = storage.chats_of(bob.id).await.unwrap();
     assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
     assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
+}
+
+pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let group = storage
+        .create_group(alice.clone(), "Trip".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .chat;
+    for id in 1..=3 {
+        try_append(storage, group.id, id, alice.id, IfNew::Store)
+            .await
+            .unwrap();
+    }
+    let added = storage
+        .add_member(group.id, alice.id, carol.clone())
+        .await
+        .unwrap();
+    let joined = added
+        .chat
+        .members
+        .iter()
+        .find(|member| member.member.id == carol.id)
+        .map(|member| member.joined_seq);
+    // The line saying she was added is the first thing she reads.
+    assert_eq!(joined, Some(Seq(4)));
+    assert_eq!(added.lines[0].seq, Seq(5));
+    let after_joining = try_append(storage, group.id, 9, bob.id, IfNew::Store)
+        .await
+        .unwrap();
+
+    let seqs = |page: Page| -> Vec<u64> { page.messages.iter().map(|m| m.seq.0).collect() };
+    let from_start = storage
+        .read_after(group.id, Reader::Member(carol.id), Seq(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(from_start), [5, after_joining.seq.0]);
+    let newest = storage
+        .read_before(group.id, Reader::Member(carol.id), Seq(100), 10)
+        .await
+        .unwrap();
+    assert!(!newest.more, "nothing older is hers to read");
+    assert_eq!(seqs(newest), [5, after_joining.seq.0]);
+    let before_her_line = storage
+        .read_before(group.id, Reader::Member(carol.id), Seq(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (seqs(before_her_line.clone()), before_her_line.more),
+        (vec![], false)
+    );
+    // Those there before read it all, and one the caller checked reads from its floor.
+    let bobs = storage
+        .read_after(group.id, Reader::Member(bob.id), Seq(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(bobs), [1, 2, 3, 4, 5, after_joining.seq.0]);
+    let checked = storage
+        .read_before(group.id, Reader::Checked { floor: Seq(4) }, Seq(100), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (seqs(checked.clone()), checked.more),
+        (vec![5, after_joining.seq.0], false)
+    );
 }

@@ -142,7 +142,7 @@ pub(super) async fn a_group_starts_with_its_creator_as_admin_and_a_line_saying_s
     );
     // The line is in the history like any message.
     let page = storage
-        .read_after(created.chat.id, Some(bob.id), Seq(0), 10)
+        .read_after(created.chat.id, Reader::Member(bob.id), Seq(0), 10)
         .await
         .unwrap();
     assert_eq!(page.messages, created.lines);

@@ -86,7 +86,7 @@ async fn a_deleted_message_leaves_no_trace_of_its_body_in_the_database_file() {
         .await
         .unwrap();
     let page = storage
-        .read_after(chat.id, Some(bob.id), Seq(0), 10)
+        .read_after(chat.id, Reader::Member(bob.id), Seq(0), 10)
         .await
         .unwrap();
     let bodies: Vec<&[u8]> = page.messages.iter().map(|m| &m.body[..]).collect();

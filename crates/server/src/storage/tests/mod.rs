@@ -69,6 +69,7 @@ storage_suite! {
     appends::a_resend_of_ones_stored_message_is_found_whatever_changed_since,
     appends::a_refused_request_in_a_batch_does_not_spoil_the_others,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
+    appends::a_member_added_later_reads_only_what_came_after_they_joined,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
     blobs::the_cap_of_open_uploads_counts_those_no_message_carries,
     blobs::a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone,
@@ -324,7 +325,7 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
     let (storage, writer) = open(dir.path()).await;
     assert_eq!(storage.epoch(), epoch, "the epoch survives a restart");
     let page = storage
-        .read_after(chat.id, Some(alice.id), Seq(0), 10)
+        .read_after(chat.id, Reader::Member(alice.id), Seq(0), 10)
         .await
         .unwrap();
     assert_eq!(page.messages.len(), 1);
