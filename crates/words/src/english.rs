@@ -138,6 +138,7 @@ texts! {
     Offline = "Offline",
     OfflineRetryingIn = "Offline, retrying in {seconds} s",
     RetryNow = "Retry now",
+    CannotSave = "Cannot save on this device — free up storage space",
 
     // Starting a chat.
     StartChat = "Start chat",
