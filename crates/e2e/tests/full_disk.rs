@@ -2,7 +2,7 @@
 //! and what the person writes is held — the connection indicator says this device cannot
 //! save — and once there is room again it is stored, and only then sent on: every message
 //! is there after a reload, in order and once, and a message written meanwhile reaches the
-//! other side once.
+//! other side once. Signing out meanwhile abandons what waits, and is not held up by it.
 //!
 //! The storage is made full for real, as DevTools does: `Storage.overrideQuotaForOrigin`
 //! gives the app's origin a quota of one byte, so IndexedDB refuses the engine worker's
@@ -140,6 +140,49 @@ async fn messages_that_arrive_while_the_storage_is_full_are_kept_once_it_has_roo
     alice.open_chat("bob").await?;
     alice.wait_messages(&everything).await?;
     bob.wait_messages(&everything).await?;
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_while_the_storage_is_full_abandons_what_waits_and_the_next_sign_in_works()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
+    bob.start_chat("alice").await?;
+    bob.send("before").await?;
+    alice.open_chat("bob").await?;
+    alice.wait_messages(&["before"]).await?;
+
+    fill_storage(&alice, &meeting.url).await?;
+    bob.send("M1").await?;
+    alice.wait_connection("unsaved").await?;
+    // Signing out does not wait for the storage: the sign-in screen comes at once.
+    alice.click("logout").await?;
+    alice.find("auth-username").await?;
+
+    // In the same page (no reload: the same worker, whose flushes queue behind each other),
+    // signing in again is not held up by the batch that waited.
+    set_storage_quota(&alice, &meeting.url, None).await?;
+    alice.type_into("auth-username", "alice").await?;
+    alice
+        .type_into("auth-passphrase", merpati_e2e::PASSPHRASE)
+        .await?;
+    alice.click("auth-login").await?;
+    alice.find("new-chat").await?;
+    alice.wait_connection("online").await?;
+    bob.send("M2").await?;
+    alice.open_chat("bob").await?;
+    alice
+        .eventually("M2 in the chat after signing in again", || async {
+            let texts = alice.message_texts().await?;
+            Ok(texts.iter().any(|text| text == "M2").then_some(()))
+        })
+        .await?;
 
     for browser in [alice, bob] {
         browser.close().await?;
