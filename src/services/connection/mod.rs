@@ -421,14 +421,14 @@ async fn flush(inner: &Rc<Inner>) {
             frames,
             views_changed: _,
         } = step;
+        // The frames were made for the socket open now; storing can take long.
+        let made_for = open_socket(inner);
         let mut notices = Vec::with_capacity(events.len());
         for event in events {
             if let Some(notice) = handle_event(inner, event).await {
                 notices.push(notice);
             }
         }
-        // The frames were made for the socket open now; storing can take long.
-        let made_for = open_socket(inner);
         // Without a store (none opened yet, or none available) nothing is kept, so no frame
         // can rely on a write.
         let store = inner.store.borrow().clone();
