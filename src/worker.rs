@@ -489,8 +489,14 @@ impl EngineWorker {
             if let Some(files) = &files {
                 files.keep_running(&client);
             }
+            let saving_stalled = client.saving_stalled();
             let view = client.read(|engine| {
                 let mut view = view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms);
+                // What the person must act on first: whatever the connection does meanwhile
+                // waits for storage.
+                if saving_stalled {
+                    view.phase = bridge::ConnectionPhase::Unsaved;
+                }
                 if let Some(chat) = view.open_chat.as_mut() {
                     chat.reveal = reveal.map(|id| id.to_hex());
                     if let Some(files) = &files {

@@ -268,6 +268,9 @@ pub enum ConnectionPhase {
     Connecting,
     /// Signed in and caught up: messages flow live.
     Online,
+    /// This device cannot store what it must keep (its storage is full): what arrived and
+    /// what was written are held, neither sent nor lost, until it can.
+    Unsaved,
 }
 
 impl ConnectionPhase {
@@ -277,6 +280,7 @@ impl ConnectionPhase {
             ConnectionPhase::Offline => "offline",
             ConnectionPhase::Connecting => "connecting",
             ConnectionPhase::Online => "online",
+            ConnectionPhase::Unsaved => "unsaved",
         }
     }
 }

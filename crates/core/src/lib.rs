@@ -21,6 +21,7 @@
 //! - [`e2e`]: end-to-end encryption of one device: Olm, Megolm, the trusted key directory,
 //!   the key backup and safety numbers, persisted as records under typed keys.
 //! - [`reconnect`]: when to try again: exponential backoff with full jitter.
+//! - [`store_retry`]: when a batch of store writes the store refused is applied again.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`download_retries`]: when a download cut short or refused tries again, and gives up.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
@@ -39,6 +40,7 @@ pub mod reconnect;
 pub mod search;
 pub mod sorting;
 pub mod store;
+pub mod store_retry;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod store_suite;
 pub mod timeline;

@@ -151,6 +151,9 @@ pub(super) async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete
     if let Some(store) = inner.store.borrow_mut().take() {
         store.close();
     }
+    // A batch waiting to be stored again belongs to the session that just ended: it is
+    // abandoned now, not after its wait, so that the next sign-in's flushes are not held.
+    super::saving::wake_retry(inner);
     inner.version_change.borrow_mut().take();
     (inner.notify)(Notice::SignedOut(reason));
     (inner.notify)(Notice::Changed);

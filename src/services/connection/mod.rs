@@ -9,7 +9,9 @@
 //! session wipes it: [`device`]), the store writes to the [`IdbStore`] in one batch, and only
 //! once they are stored the frames — and tells the worker through [`Notice`]s, which the page
 //! hears as a new view (a step with nothing but `views_changed`, such as a member's receipt,
-//! is one too). Flushes run one at a time, in order.
+//! is one too). Flushes run one at a time, in order. A batch the store refuses (storage full)
+//! is applied again until it is stored, the step's frames held meanwhile and the page saying
+//! so ([`saving`]); the frames then go only on the connection they were made for.
 //!
 //! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
@@ -38,6 +40,7 @@ use device::{claim_slot, end_session, handle_event, install_store};
 use socket::{connect, wake, watch_online};
 
 mod device;
+mod saving;
 mod socket;
 
 /// How many stored messages per chat are loaded when the app opens.
@@ -86,12 +89,19 @@ struct Inner {
     store: RefCell<Option<Rc<IdbStore>>>,
     /// The key derived from the passphrase, held from sign-in until the server says welcome.
     pending_key: RefCell<Option<AccountKey>>,
-    /// The sending half of the live socket, tagged with its connection generation.
+    /// The sending half of the live socket, tagged with the socket's number: no other socket
+    /// of this client has it, so a step's frames can go on the socket they were made for only.
     outgoing: RefCell<Option<(u64, mpsc::UnboundedSender<Vec<u8>>)>>,
+    /// How many sockets were opened: the last one's number.
+    sockets_opened: Cell<u64>,
     /// Bumped whenever the connection is restarted or dropped for good; a socket loop of an
     /// older generation stops at its next step.
     generation: Cell<u64>,
     flush_lock: futures::lock::Mutex<()>,
+    /// Whether a flush is waiting to apply again a batch the store refused ([`saving`]).
+    saving_stalled: Cell<bool>,
+    /// Ends that wait early ([`saving::wake_retry`]).
+    store_wake: RefCell<Option<mpsc::UnboundedSender<()>>>,
     /// This tab's device slot, once claimed ([`device_slot`]): where its end-to-end keys live.
     slot: Cell<Option<u32>>,
     /// The chat on the page's screen. This is the one record of it: the page asks for a chat
@@ -130,8 +140,11 @@ impl Client {
             store: RefCell::new(None),
             pending_key: RefCell::new(None),
             outgoing: RefCell::new(None),
+            sockets_opened: Cell::new(0),
             generation: Cell::new(0),
             flush_lock: futures::lock::Mutex::new(()),
+            saving_stalled: Cell::new(false),
+            store_wake: RefCell::new(None),
             slot: Cell::new(None),
             open_chat: Cell::new(None),
             loading_older: Cell::new(false),
@@ -262,6 +275,12 @@ impl Client {
     /// While waiting to reconnect: when the next attempt starts (ms since the Unix epoch).
     pub fn next_attempt_at_ms(&self) -> Option<f64> {
         self.inner.next_attempt_at_ms.get()
+    }
+
+    /// Whether the store refuses what this device must keep (its storage is full, say): the
+    /// engine's changes since then are held — not sent, not lost — until it takes them.
+    pub fn saving_stalled(&self) -> bool {
+        self.inner.saving_stalled.get()
     }
 
     /// Ends a wait to reconnect: the next attempt starts now.
@@ -402,6 +421,8 @@ async fn flush(inner: &Rc<Inner>) {
             frames,
             views_changed: _,
         } = step;
+        // The frames were made for the socket open now; storing can take long.
+        let made_for = open_socket(inner);
         let mut notices = Vec::with_capacity(events.len());
         for event in events {
             if let Some(notice) = handle_event(inner, event).await {
@@ -412,31 +433,33 @@ async fn flush(inner: &Rc<Inner>) {
         // can rely on a write.
         let store = inner.store.borrow().clone();
         let stored = match store {
-            Some(store) if !writes.is_empty() => match store.apply(writes).await {
-                Ok(()) => true,
-                Err(error) => {
-                    leptos::logging::warn!("saving to the local store failed: {error}");
-                    false
-                }
-            },
+            Some(store) if !writes.is_empty() => {
+                saving::store_until_saved(inner, &store, writes, &mut notices).await
+            }
             _ => true,
         };
-        if stored {
-            if let Some((_, sender)) = inner.outgoing.borrow().as_ref() {
-                for frame in frames {
-                    let _ = sender.unbounded_send(merpati_protocol::encode(&frame));
-                }
+        // On another socket (or none) they could be out of turn — a new socket starts with
+        // its own sign-in — so they stay behind, as on any lost connection: the engine sends
+        // again whatever is still needed once it is connected. Nothing leaves from a step
+        // abandoned with its session.
+        if stored
+            && open_socket(inner) == made_for
+            && let Some((_, sender)) = inner.outgoing.borrow().as_ref()
+        {
+            for frame in frames {
+                let _ = sender.unbounded_send(merpati_protocol::encode(&frame));
             }
-        } else {
-            // Nothing that relies on the lost writes may leave: end this connection instead;
-            // the next one (after backoff) sends again whatever is still needed.
-            inner.outgoing.borrow_mut().take();
         }
         (inner.notify)(Notice::Changed);
         for notice in notices {
             (inner.notify)(notice);
         }
     }
+}
+
+/// The number of the open socket, if one is open.
+fn open_socket(inner: &Inner) -> Option<u64> {
+    inner.outgoing.borrow().as_ref().map(|(socket, _)| *socket)
 }
 
 /// Splits the search entries read back from the store into words a batch at a time, yielding

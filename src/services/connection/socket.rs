@@ -36,11 +36,13 @@ pub(super) fn watch_online(inner: &Rc<Inner>) {
     }
 }
 
-/// Ends the wait before the next connection attempt, if one is waiting.
+/// Ends the wait before the next connection attempt, if one is waiting, and the wait before
+/// a batch the store refused is tried again: the person may have freed storage meanwhile.
 pub(super) fn wake(inner: &Inner) {
     if let Some(wake) = inner.wake.borrow_mut().take() {
         let _ = wake.unbounded_send(());
     }
+    super::saving::wake_retry(inner);
 }
 
 /// Stops the running connection loop (for good, unless a new one starts) and returns the
@@ -123,7 +125,9 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
         return false;
     }
     let (sender, mut outgoing) = mpsc::unbounded();
-    *inner.outgoing.borrow_mut() = Some((generation, sender));
+    let number = inner.sockets_opened.get().wrapping_add(1);
+    inner.sockets_opened.set(number);
+    *inner.outgoing.borrow_mut() = Some((number, sender));
     inner.engine.borrow_mut().on_connected();
     flush(inner).await;
     let mut reached_online = false;
@@ -171,7 +175,7 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
         }
     }
     let mut slot = inner.outgoing.borrow_mut();
-    if slot.as_ref().is_some_and(|(owner, _)| *owner == generation) {
+    if slot.as_ref().is_some_and(|(owner, _)| *owner == number) {
         slot.take();
     }
     reached_online

@@ -32,9 +32,17 @@ use crate::store::StoreWrite;
 ///    from then on only the device's store holds. A `Send` also never leaves before its outbox
 ///    entry is stored, so the server never holds a message the device forgot it wrote.
 ///
-/// If the writes fail, the shell sends none of the step's frames and drops the connection
-/// instead: after it reconnects, the engine sends again whatever is still needed (the outbox
-/// is encrypted afresh, keys are shared again, the server repeats what was not marked done).
+/// If the writes fail (the device's storage is full, say), the shell keeps the step and applies
+/// the same writes again after a growing wait ([`crate::store_retry`]) until they are stored,
+/// telling the person meanwhile; only then it sends the step's frames, and only then it takes
+/// the next step. It never drops them and goes on: the engine in memory is already past them
+/// (a chat's `synced` position, an outbox entry), and a later step that lands would make the
+/// loss permanent — after a reload those messages would be missing, and never fetched again.
+/// Frames go out only on the connection that was open when the step was taken; if it closed
+/// meanwhile they are dropped, as on any lost connection: after it reconnects, the engine
+/// sends again whatever is still needed (the outbox is encrypted afresh, keys are shared
+/// again, the server repeats what was not marked done). A step whose session ended while it
+/// waited (signed out) is abandoned with its store.
 ///
 /// 4. **`views_changed`**: the views read the engine's queries again. A step may change
 ///    what they show without a write, a frame or an event — a member's read receipt, someone

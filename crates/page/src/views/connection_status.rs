@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use merpati_bridge::ConnectionPhase;
 use merpati_words::{Count, Text, t, tf, tn};
 
-/// Shows whether messages flow: `data-state` is `online`, `connecting` or `offline`.
+/// Shows whether messages flow: `data-state` is `online`, `connecting`, `offline`, or
+/// `unsaved` while this device cannot store them.
 #[component]
 pub fn ConnectionStatus(
     /// Where the connection stands.
@@ -24,6 +25,7 @@ pub fn ConnectionStatus(
     let words = move || {
         let state = match phase.get() {
             ConnectionPhase::Online => return t(Text::Online),
+            ConnectionPhase::Unsaved => return t(Text::CannotSave),
             ConnectionPhase::Connecting => t(Text::Connecting),
             ConnectionPhase::Offline => match retry_in_s.get() {
                 Some(0) | None => t(Text::Offline),
