@@ -36,6 +36,20 @@ fn last_used(data: &std::path::Path, name: &str, days_ago: i64) {
     assert_eq!(changed, 1);
 }
 
+/// Reads `client` until its connection closes: it must have been told its session ended,
+/// and closed for good (1008).
+async fn expect_session_ended(client: &mut Client) {
+    let (frames, close) = client.until_closed().await;
+    assert!(
+        frames.contains(&ServerFrame::Goodbye {
+            code: ErrorCode::SessionExpired,
+            retry_after_ms: None
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+}
+
 #[tokio::test]
 async fn a_session_unused_for_thirty_days_ends_and_one_in_use_goes_on() {
     let (_dir, data) = crate::support::data_dir();
@@ -122,15 +136,7 @@ async fn an_account_lists_its_sessions_and_ends_one_from_another() {
         ServerFrame::SessionEnded { .. }
     ));
     // The phone is told, for good, and closed.
-    let (frames, close) = phone.until_closed().await;
-    assert!(
-        frames.contains(&ServerFrame::Goodbye {
-            code: ErrorCode::SessionExpired,
-            retry_after_ms: None
-        }),
-        "{frames:?}"
-    );
-    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    expect_session_ended(&mut phone).await;
     // Its token is refused, and its device has left the directory.
     assert!(matches!(
         server.connect().await.resume(phone_token).await,
@@ -224,15 +230,7 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     tab.send(&ClientFrame::Logout).await;
     let (_, close) = tab.until_closed().await;
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
-    let (frames, close) = other_tab.until_closed().await;
-    assert!(
-        frames.contains(&ServerFrame::Goodbye {
-            code: ErrorCode::SessionExpired,
-            retry_after_ms: None
-        }),
-        "{frames:?}"
-    );
-    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    expect_session_ended(&mut other_tab).await;
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
     // Another account's session goes on.
     assert_eq!(resume(&server, bob_token).await, Ok(None));
@@ -273,15 +271,7 @@ async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
     ));
     // One more sign-in ends the least recently used session: the open tab's.
     let mut newest = server.logged_in("alice").await;
-    let (frames, close) = tab.until_closed().await;
-    assert!(
-        frames.contains(&ServerFrame::Goodbye {
-            code: ErrorCode::SessionExpired,
-            retry_after_ms: None
-        }),
-        "{frames:?}"
-    );
-    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+    expect_session_ended(&mut tab).await;
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
     match newest
         .request(|request| ClientFrame::ListSessions { request })
@@ -329,14 +319,7 @@ async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
     assert_eq!(frames, vec![ServerFrame::SignedOut]);
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
     // Its open connection is told and closed; its token is refused; its device is gone.
-    let (frames, _) = tab.until_closed().await;
-    assert!(
-        frames.contains(&ServerFrame::Goodbye {
-            code: ErrorCode::SessionExpired,
-            retry_after_ms: None
-        }),
-        "{frames:?}"
-    );
+    expect_session_ended(&mut tab).await;
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
     let mut again = server.logged_in("alice").await;
     assert!(again.query_keys(&[me.id]).await[0].devices.is_empty());
