@@ -98,17 +98,25 @@ async fn wait_stored_again(browser: &Browser) -> Result<(), HarnessError> {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn messages_that_arrive_while_the_storage_is_full_are_kept_once_it_has_room()
--> Result<(), HarnessError> {
-    let meeting = Meeting::start().await?;
+/// alice and bob signed up, and bob's first message, "before", on alice's screen.
+async fn alice_reads_bobs_first_message(
+    meeting: &Meeting,
+) -> Result<(Browser, Browser), HarnessError> {
     let alice = meeting.sign_up("alice").await?;
     let bob = meeting.sign_up("bob").await?;
     bob.start_chat("alice").await?;
     bob.send("before").await?;
-    bob.wait_acknowledged(1).await?;
     alice.open_chat("bob").await?;
     alice.wait_messages(&["before"]).await?;
+    Ok((alice, bob))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_that_arrive_while_the_storage_is_full_are_kept_once_it_has_room()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (alice, bob) = alice_reads_bobs_first_message(&meeting).await?;
+    bob.wait_acknowledged(1).await?;
     alice.wait_connection("online").await?;
 
     fill_storage(&alice, &meeting.url).await?;
@@ -151,12 +159,7 @@ async fn messages_that_arrive_while_the_storage_is_full_are_kept_once_it_has_roo
 async fn signing_out_while_the_storage_is_full_abandons_what_waits_and_the_next_sign_in_works()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
-    let alice = meeting.sign_up("alice").await?;
-    let bob = meeting.sign_up("bob").await?;
-    bob.start_chat("alice").await?;
-    bob.send("before").await?;
-    alice.open_chat("bob").await?;
-    alice.wait_messages(&["before"]).await?;
+    let (alice, bob) = alice_reads_bobs_first_message(&meeting).await?;
 
     fill_storage(&alice, &meeting.url).await?;
     bob.send("M1").await?;
