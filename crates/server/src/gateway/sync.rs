@@ -74,9 +74,7 @@ impl<S: FrameSocket> Session<S> {
         for chat in &chats {
             // The account reads what came after it joined (`storage::Reader`).
             let floor = chat
-                .members
-                .iter()
-                .find(|member| member.member.id == me.id)
+                .member(me.id)
                 .map_or(Seq(0), |member| member.joined_seq);
             let reader = Reader::Checked { floor };
             let page = match positions.get(&chat.id) {
