@@ -3,8 +3,9 @@
 //! one, the one before that is refused); and a sign-out proof ends a session — the browser
 //! keeps it while offline — without being able to resume it; signing out (`Logout`) closes
 //! every connection of the session, not only its own, and so does a session the account's
-//! cap of sessions ends. Each session is listed with
-//! the browser and system it signed in from, and nothing more of its `User-Agent`.
+//! cap of sessions ends; a login refused for the cap of open connections ends none. Each
+//! session is listed with the browser and system it signed in from, and nothing more of its
+//! `User-Agent`.
 
 use merpati_protocol::auth::sign_out_proof;
 use merpati_protocol::frames::AuthMethod;
@@ -237,17 +238,16 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
-    let (_dir, data) = crate::support::data_dir();
-    let server = TestServer::start_in(&data).await;
+/// Signs alice up in `data` and logs her in until she holds the account's cap of stored
+/// sessions, her first one the least recently used; the first session's token.
+async fn sessions_at_the_cap_the_first_least_recently_used(data: &std::path::Path) -> [u8; 32] {
+    let server = TestServer::start_in(data).await;
     let (_, _, token) = server.signed_up("alice").await;
     for _ in 1..MAX_SESSIONS_PER_ACCOUNT {
         server.logged_in("alice").await;
     }
     server.stop().await;
-    // The first session the least recently used of the cap's worth, by hours: not so long
-    // that resuming it rotates its token (which counts as a use).
+    // By hours: not so long that resuming it rotates its token (which counts as a use).
     let db = rusqlite::Connection::open(data.join("merpati.db")).unwrap();
     let changed = db
         .execute(
@@ -258,7 +258,27 @@ async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
         )
         .unwrap();
     assert_eq!(changed, 1);
-    drop(db);
+    token
+}
+
+/// The sessions `client`'s account has stored, and which is `client`'s own.
+async fn stored_sessions(client: &mut Client) -> Vec<bool> {
+    match client
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions
+            .into_iter()
+            .map(|session| session.current)
+            .collect(),
+        other => panic!("expected Sessions, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
+    let (_dir, data) = crate::support::data_dir();
+    let token = sessions_at_the_cap_the_first_least_recently_used(&data).await;
 
     let server = TestServer::start_in(&data).await;
     let mut tab = server.connect().await;
@@ -273,15 +293,43 @@ async fn a_session_ended_by_the_accounts_cap_closes_its_open_connection() {
     let mut newest = server.logged_in("alice").await;
     expect_session_ended(&mut tab).await;
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
-    match newest
-        .request(|request| ClientFrame::ListSessions { request })
-        .await
-    {
-        ServerFrame::Sessions { sessions, .. } => {
-            assert_eq!(sessions.len(), MAX_SESSIONS_PER_ACCOUNT);
-        }
-        other => panic!("expected Sessions, got {other:?}"),
+    assert_eq!(
+        stored_sessions(&mut newest).await.len(),
+        MAX_SESSIONS_PER_ACCOUNT
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_login_refused_for_the_open_connections_cap_ends_no_stored_session() {
+    let (_dir, data) = crate::support::data_dir();
+    let token = sessions_at_the_cap_the_first_least_recently_used(&data).await;
+    let web = tempfile::tempdir().unwrap();
+    let mut config = merpati_server::Config::new(&data, web.path());
+    config.max_sessions_per_account = 1;
+    let server = TestServer::start_with(config).await;
+    // The account's one open connection, on its least recently used stored session.
+    let mut tab = server.connect().await;
+    assert!(matches!(
+        tab.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+
+    let mut refused = server.connect().await;
+    match refused.login("alice", &key("alice")).await {
+        ServerFrame::Error {
+            code: ErrorCode::LimitReached,
+            ..
+        } => {}
+        other => panic!("expected LimitReached, got {other:?}"),
     }
+    // The refused login made no session, so it ended none: the tab goes on, its session
+    // and the other stored ones all kept.
+    tab.expect_nothing_before_a_sentinel().await;
+    let mut sessions = stored_sessions(&mut tab).await;
+    assert_eq!(sessions.len(), MAX_SESSIONS_PER_ACCOUNT);
+    sessions.retain(|current| *current);
+    assert_eq!(sessions, vec![true]);
     server.stop().await;
 }
 

@@ -111,6 +111,10 @@ impl Gateway {
             ErrorCode::WrongPassphrase,
         )?;
         self.not_closed(account.member.id)?;
+        // Before the session is made: making it may end the account's least recently used
+        // stored session (its cap), which a sign-in refused for the open connections' cap
+        // must not cost it.
+        self.below_connection_cap(account.member.id)?;
         let token = auth::random_bytes()?;
         let keys = auth::SessionKeys::of(&token);
         let token_hash = keys.token_hash;
@@ -163,6 +167,23 @@ impl Gateway {
             )),
             None => Ok(()),
         }
+    }
+
+    /// `LimitReached` while `account` holds its cap of open connections (one client holding
+    /// thousands of sockets on one account); counted as a refusal.
+    fn below_connection_cap(&self, account: UserId) -> Result<(), Error> {
+        let cap = self.admission().max_sessions_per_account();
+        if cap == 0 || self.fanout.sessions_of(account) < cap {
+            return Ok(());
+        }
+        Counters::bump(&self.counters().sessions_refused_per_account);
+        Err(Error::refused(
+            ErrorCode::LimitReached,
+            format!(
+                "this account has {cap} connections open already; close a tab or sign out \
+                 somewhere, then try again"
+            ),
+        ))
     }
 
     /// Puts this connection (`session`) of `account` online in the fan-out, signed in to the
@@ -352,19 +373,16 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// `authenticated`, unless its account holds its cap of sessions already (one client
-    /// holding thousands of sockets on one account): then `LimitReached`, and a session just
-    /// created for this sign-in is deleted again.
+    /// `authenticated`, unless its account holds its cap of open connections by now (a login
+    /// checked before it made its session, but others may have signed in meanwhile): then
+    /// `LimitReached`, and a session just created for this sign-in is deleted again.
     async fn within_session_cap(
         &mut self,
         authenticated: Authenticated,
     ) -> Result<Authenticated, Error> {
-        let cap = self.gateway.admission().max_sessions_per_account();
-        let account = authenticated.member.id;
-        if cap == 0 || self.gateway.fanout.sessions_of(account) < cap {
+        let Err(refusal) = self.gateway.below_connection_cap(authenticated.member.id) else {
             return Ok(authenticated);
-        }
-        Counters::bump(&self.gateway.counters().sessions_refused_per_account);
+        };
         if authenticated.new_session
             && let Err(error) = self
                 .gateway
@@ -374,13 +392,7 @@ impl<S: FrameSocket> Session<S> {
         {
             tracing::warn!(%error, "cannot delete a refused sign-in's session");
         }
-        Err(Error::refused(
-            ErrorCode::LimitReached,
-            format!(
-                "this account has {cap} connections open already; close a tab or sign out \
-                 somewhere, then try again"
-            ),
-        ))
+        Err(refusal)
     }
 
     /// `Register`, unless this address has made its allowance of accounts recently; counts
