@@ -27,7 +27,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode_message};
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::{Appended, IfNew, Refers};
+use crate::storage::{Appended, IfNew, NewMessage, Refers};
 
 impl Gateway {
     /// Hands a message just committed to every online session of the chat's `members` — on
@@ -112,11 +112,14 @@ impl<S: FrameSocket> Session<S> {
             .storage
             .queue_append(
                 chat_id,
-                client_msg_id,
-                me.id,
-                Arc::clone(&body),
-                refers,
-                if_new,
+                NewMessage {
+                    client_msg_id,
+                    sender: me.id,
+                    body: Arc::clone(&body),
+                    refers,
+                    if_new,
+                },
+                self.append_fence.clone(),
             )
             .await
         {

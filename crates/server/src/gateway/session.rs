@@ -36,7 +36,7 @@ use crate::admission::{ConnectionPermit, TokenBucket, jitter};
 use crate::auth;
 use crate::fanout::{Frames, OnlineGuard, SessionId};
 use crate::metrics::Counters;
-use crate::storage::Refers;
+use crate::storage::{AppendFence, Refers};
 
 /// How long a connection may take to sign in.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,6 +131,9 @@ pub(super) struct Session<S> {
     /// restarting): the session ends with `Goodbye`, so the client comes back later and asks
     /// again — it resends and catches up on a new connection only.
     pub(super) storage_failed: bool,
+    /// Once one of this connection's messages failed to store, the later ones fail unrun,
+    /// so that none is stored before the failed one's resend.
+    pub(super) append_fence: AppendFence,
     /// The address the connection came from: what per-address limits count by.
     pub(super) peer: IpAddr,
     /// What its browser said it is (`User-Agent`), kept with a session it signs in to.
@@ -219,6 +222,7 @@ impl Gateway {
                     salt_lookups: 0,
                     refusals: Refusals::default(),
                     storage_failed: false,
+                    append_fence: AppendFence::default(),
                     peer,
                     client,
                     _admitted: admitted,

@@ -1,16 +1,13 @@
 //! Messages: appending (queued, so that a session's sends commit in the order it made them)
 //! and reading pages forwards and backwards, on either backend.
 
-use std::sync::Arc;
-
 use futures_util::future::Either;
-use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+use merpati_protocol::{ChatId, Seq, UserId};
 use rusqlite::Connection;
 
 use super::postgres::{self, Tx, transaction};
-use super::sql::messages::Outgoing;
 use super::writer::Work;
-use super::{Appended, Backend, IfNew, Page, Queued, Refers, Storage, no_such_chat, sql};
+use super::{AppendFence, Appended, Backend, NewMessage, Page, Queued, Storage, no_such_chat, sql};
 use crate::Error;
 
 impl Storage {
@@ -19,39 +16,24 @@ impl Storage {
     /// of the sender's stored message is found whatever changed since, and a message not
     /// stored before is refused if `if_new` says so. Returns once the append is queued
     /// (waiting only for room in the writer's queue); the returned future completes once it
-    /// is committed. Appends queued one after another to a chat commit in that order.
+    /// is committed. Appends queued one after another to a chat commit in that order, and
+    /// once one of a connection's fails, its later ones fail too (`fence`).
     pub(crate) fn queue_append(
         &self,
         chat: ChatId,
-        client_msg_id: ClientMsgId,
-        sender: UserId,
-        body: Arc<Vec<u8>>,
-        refers: Refers,
-        if_new: IfNew,
+        message: NewMessage,
+        fence: AppendFence,
     ) -> impl Future<Output = Result<Queued<Appended>, Error>> {
         match &self.backend {
             // `sql::messages::append` refuses only before it writes (the quota, membership,
             // blocking, a clashing id, the deleted message, the upload).
-            Backend::Sqlite(sqlite) => {
-                Either::Left(sqlite.queue_job(Work::checked_first(move |conn, now| {
-                    let message = Outgoing {
-                        client_msg_id,
-                        sender,
-                        body: &body,
-                        refers,
-                        if_new,
-                    };
-                    sql::messages::append(conn, chat, message, now)
-                })))
-            }
-            Backend::Postgres(pg) => Either::Right(std::future::ready(Ok(pg.queue_append(
-                chat,
-                client_msg_id,
-                sender,
-                body,
-                refers,
-                if_new,
-            )))),
+            Backend::Sqlite(sqlite) => Either::Left(sqlite.queue_job(Work::append(
+                move |conn, now| sql::messages::append(conn, chat, message.outgoing(), now),
+                fence,
+            ))),
+            Backend::Postgres(pg) => Either::Right(std::future::ready(Ok(
+                pg.queue_append(chat, message, fence)
+            ))),
         }
     }
 

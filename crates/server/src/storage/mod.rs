@@ -26,6 +26,7 @@ mod blobs;
 mod chats;
 mod conversation;
 mod directory;
+mod fence;
 mod messages;
 pub(crate) mod postgres;
 mod readers;
@@ -40,7 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use merpati_protocol::{
-    BlobId, ChatId, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame, Seq, Username,
+    BlobId, ChatId, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame, Seq, UserId, Username,
 };
 
 use crate::Error;
@@ -57,6 +58,7 @@ pub(crate) use blobs::{BlobRow, Created, NewBlob};
 pub(crate) use directory::{
     BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice,
 };
+pub(crate) use fence::AppendFence;
 use postgres::Postgres;
 pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState};
 pub(crate) use sql::chats::Joined;
@@ -94,6 +96,32 @@ pub(crate) struct Appended {
     pub(crate) sent_at_ms: u64,
     /// `false` when this `client_msg_id` had been stored before: a resend.
     pub(crate) newly_stored: bool,
+}
+
+/// A message to append ([`Storage::queue_append`]): [`sql::messages::Outgoing`] with its
+/// body shared with the session, so that the writer does not copy it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewMessage {
+    pub(crate) client_msg_id: ClientMsgId,
+    pub(crate) sender: UserId,
+    pub(crate) body: Arc<Vec<u8>>,
+    /// What it deletes or carries, done in the same transaction.
+    pub(crate) refers: Refers,
+    /// What to do if it was not stored before.
+    pub(crate) if_new: IfNew,
+}
+
+impl NewMessage {
+    /// The message as the SQL of either backend takes it.
+    pub(crate) fn outgoing(&self) -> sql::messages::Outgoing<'_> {
+        sql::messages::Outgoing {
+            client_msg_id: self.client_msg_id,
+            sender: self.sender,
+            body: &self.body,
+            refers: self.refers,
+            if_new: self.if_new,
+        }
+    }
 }
 
 /// What an appended message refers to, acted on in its transaction.

@@ -6,8 +6,9 @@
 //! write (appends, by far the most frequent): they run without one, a refusal of theirs has
 //! written nothing, and a failure after a write fails the whole batch (every request in it is
 //! answered with the failure, and clients retry). Only after the commit does it answer the
-//! requests, so an acknowledgement always means "durable". One fsync thus covers a whole
-//! batch: under load the batches grow by themselves, and throughput with them.
+//! requests, so an acknowledgement always means "durable"; an append that failed holds back
+//! its connection's later ones ([`AppendFence`]). One fsync thus covers a whole batch: under
+//! load the batches grow by themselves, and throughput with them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::AppendFence;
 use crate::Error;
 
 /// The most requests committed in one transaction, so one batch cannot delay its answers
@@ -55,6 +57,9 @@ pub(crate) struct Work<T, F> {
     outcome: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, Error>>,
     savepoint: bool,
+    /// An append's connection ([`AppendFence`]): broken when this job fails, and checked
+    /// before it runs.
+    fence: Option<AppendFence>,
 }
 
 impl<T, F> Work<T, F>
@@ -69,6 +74,7 @@ where
             outcome: None,
             reply,
             savepoint: true,
+            fence: None,
         };
         (job, Queued(answer))
     }
@@ -78,6 +84,14 @@ where
     pub(crate) fn checked_first(work: F) -> (Self, Queued<T>) {
         let (mut job, answer) = Work::new(work);
         job.savepoint = false;
+        (job, answer)
+    }
+
+    /// A connection's append: checked first, as [`Work::checked_first`], and behind the
+    /// connection's `fence`.
+    pub(crate) fn append(work: F, fence: AppendFence) -> (Self, Queued<T>) {
+        let (mut job, answer) = Work::checked_first(work);
+        job.fence = Some(fence);
         (job, answer)
     }
 }
@@ -91,6 +105,11 @@ where
         let Some(work) = self.work.take() else {
             return Ran::Done;
         };
+        if self.fence.as_ref().is_some_and(AppendFence::is_broken) {
+            // Nothing written: the rest of the batch goes on.
+            self.outcome = Some(Err(AppendFence::failure()));
+            return Ran::Refused;
+        }
         let outcome = work(conn, now_ms);
         let ran = match &outcome {
             Ok(_) => Ran::Done,
@@ -111,6 +130,12 @@ where
             (None, Some(outcome)) => outcome,
             (None, None) => Err(Error::Commit("the request never ran".to_owned())),
         };
+        // Here, on the writer's thread, before the next batch runs.
+        if let (Some(fence), Err(error)) = (&self.fence, &outcome)
+            && !matches!(error, Error::Refused { .. })
+        {
+            fence.break_it();
+        }
         // The requester may have gone away (its connection closed): nothing to tell then.
         let _ = self.reply.send(outcome);
     }

@@ -7,33 +7,53 @@
 //! that wait meanwhile go in the next transaction together, so under load the batches grow
 //! by themselves, as the SQLite writer's groups do. Appends queued for a chat commit in the
 //! order they were queued (a session pipelining its sends gets its sequence numbers in
-//! order). An append refuses only before it writes (`messages::append`), so a refused one
+//! order), and a connection's appends behind a failed one fail unrun (`AppendFence`). An append refuses only before it writes (`messages::append`), so a refused one
 //! leaves the others of its batch alone; any other failure fails the whole batch, and
 //! nothing of it is stored.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use merpati_protocol::{ChatId, ClientMsgId, UserId};
+use merpati_protocol::ChatId;
 use tokio::sync::oneshot;
 
 use super::{Isolation, Postgres, messages};
 use crate::Error;
-use crate::storage::sql::messages::Outgoing;
-use crate::storage::{Appended, IfNew, Queued, Refers};
+use crate::storage::{AppendFence, Appended, NewMessage, Queued};
 
 /// The most appends one transaction takes, so one batch cannot delay its answers without
 /// bound.
 const MAX_BATCH: usize = 1024;
 
 /// One append waiting for its chat's next transaction.
-struct Pending {
-    client_msg_id: ClientMsgId,
-    sender: UserId,
-    body: Arc<Vec<u8>>,
-    refers: Refers,
-    if_new: IfNew,
+pub(crate) struct Pending {
+    message: NewMessage,
+    fence: AppendFence,
     reply: oneshot::Sender<Result<Appended, Error>>,
+}
+
+impl Pending {
+    /// An append of the connection behind `fence`, and its outcome to come.
+    pub(crate) fn new(message: NewMessage, fence: AppendFence) -> (Pending, Queued<Appended>) {
+        let (reply, answer) = Queued::channel();
+        let pending = Pending {
+            message,
+            fence,
+            reply,
+        };
+        (pending, answer)
+    }
+
+    /// Answers the requester; a failure (not a refusal) breaks its connection's fence.
+    fn answer(self, outcome: Result<Appended, Error>) {
+        if let Err(error) = &outcome
+            && !matches!(error, Error::Refused { .. })
+        {
+            self.fence.break_it();
+        }
+        // The requester may have gone away (its connection closed): nothing to tell then.
+        let _ = self.reply.send(outcome);
+    }
 }
 
 /// The appends waiting, per chat. A chat is in the map while a task is committing its
@@ -59,25 +79,8 @@ impl Appender {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues an append to `chat`; its outcome once its transaction committed.
-    pub(crate) fn queue(
-        postgres: &Postgres,
-        chat: ChatId,
-        client_msg_id: ClientMsgId,
-        sender: UserId,
-        body: Arc<Vec<u8>>,
-        refers: Refers,
-        if_new: IfNew,
-    ) -> Queued<Appended> {
-        let (reply, answer) = Queued::channel();
-        let pending = Pending {
-            client_msg_id,
-            sender,
-            body,
-            refers,
-            if_new,
-            reply,
-        };
+    /// Queues an append to `chat`.
+    pub(crate) fn queue(postgres: &Postgres, chat: ChatId, pending: Pending) {
         let start = {
             let mut waiting = postgres.appender.lock();
             match waiting.get_mut(&chat) {
@@ -94,7 +97,6 @@ impl Appender {
         if start {
             tokio::spawn(commit_until_empty(postgres.clone(), chat));
         }
-        answer
     }
 }
 
@@ -113,18 +115,27 @@ async fn commit_until_empty(postgres: Postgres, chat: ChatId) {
             let take = queue.len().min(MAX_BATCH);
             queue.drain(..take).collect::<Vec<_>>()
         };
-        let outcomes = commit(&postgres, chat, &batch).await;
-        match outcomes {
+        // A failed batch of this chat broke its appends' fences before this one was taken.
+        let (fenced_off, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|pending| pending.fence.is_broken());
+        for pending in fenced_off {
+            pending.answer(Err(AppendFence::failure()));
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        match commit(&postgres, chat, &batch).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = pending.reply.send(outcome);
+                    pending.answer(outcome);
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, chat = chat.0, "a batch of appends failed");
                 let failure = error.to_string();
                 for pending in batch {
-                    let _ = pending.reply.send(Err(Error::Commit(failure.clone())));
+                    pending.answer(Err(Error::Commit(failure.clone())));
                 }
             }
         }
@@ -144,14 +155,7 @@ async fn commit(
         messages::lock_chat(&tx, chat).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for pending in batch {
-            let message = Outgoing {
-                client_msg_id: pending.client_msg_id,
-                sender: pending.sender,
-                body: &pending.body,
-                refers: pending.refers,
-                if_new: pending.if_new,
-            };
-            let outcome = messages::append(&tx, chat, message, now).await;
+            let outcome = messages::append(&tx, chat, pending.message.outgoing(), now).await;
             match outcome {
                 Err(error @ Error::Refused { .. }) => outcomes.push(Err(error)),
                 Err(error) => return Err(error),

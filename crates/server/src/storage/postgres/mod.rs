@@ -37,7 +37,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::WriterStats;
 use crate::Error;
-use appender::Appender;
+use appender::{Appender, Pending};
 
 /// The transaction every domain function runs in.
 pub(crate) type Tx<'c> = deadpool_postgres::Transaction<'c>;
@@ -132,13 +132,12 @@ impl Postgres {
     pub(crate) fn queue_append(
         &self,
         chat: merpati_protocol::ChatId,
-        client_msg_id: merpati_protocol::ClientMsgId,
-        sender: merpati_protocol::UserId,
-        body: Arc<Vec<u8>>,
-        refers: super::Refers,
-        if_new: super::IfNew,
+        message: super::NewMessage,
+        fence: super::AppendFence,
     ) -> super::Queued<super::Appended> {
-        Appender::queue(self, chat, client_msg_id, sender, body, refers, if_new)
+        let (append, answer) = Pending::new(message, fence);
+        Appender::queue(self, chat, append);
+        answer
     }
 
     /// A pooled connection.

@@ -1,7 +1,7 @@
 //! Appends and receipts on either backend: concurrent appends get dense sequence numbers and
 //! commit in groups, a resend of one's stored message is found whatever changed since (and
-//! nobody else's message is), a refused request leaves the others alone, and read positions
-//! only move forward.
+//! nobody else's message is), a refused request leaves the others alone, a connection's
+//! appends after a failed one fail too, and read positions only move forward.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -25,11 +25,14 @@ pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storag
             storage
                 .queue_append(
                     chat.id,
-                    ClientMsgId(id),
-                    alice.id,
-                    Arc::new(vec![1, 2, 3]),
-                    Refers::Nothing,
-                    IfNew::Store,
+                    NewMessage {
+                        client_msg_id: ClientMsgId(id),
+                        sender: alice.id,
+                        body: Arc::new(vec![1, 2, 3]),
+                        refers: Refers::Nothing,
+                        if_new: IfNew::Store,
+                    },
+                    AppendFence::default(),
                 )
                 .await
                 .expect("queued")
@@ -61,6 +64,92 @@ pub(super) async fn concurrent_appends_commit_in_groups_with_gapless_seqs(storag
     assert!(!page.more);
 }
 
+/// The body [`fail_to_store`] makes the database fail on.
+const FAILS_TO_STORE: [u8; 2] = [0xde, 0xad];
+
+/// Makes the database fail (not refuse) to insert a message whose body is
+/// [`FAILS_TO_STORE`], as a full disk would fail it, on either backend.
+async fn fail_to_store(storage: &Storage) {
+    let statements = match &storage.backend {
+        Backend::Sqlite(_) => vec![(
+            "CREATE TRIGGER fail_to_store BEFORE INSERT ON messages WHEN NEW.body = X'DEAD'
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+            vec![],
+        )],
+        Backend::Postgres(_) => vec![
+            (
+                "CREATE FUNCTION fail_to_store() RETURNS trigger LANGUAGE plpgsql AS $body$
+                 BEGIN
+                     IF NEW.body = '\\xdead'::bytea THEN RAISE EXCEPTION 'the disk is full'; END IF;
+                     RETURN NEW;
+                 END $body$",
+                vec![],
+            ),
+            (
+                "CREATE TRIGGER fail_to_store BEFORE INSERT ON messages
+                 FOR EACH ROW EXECUTE FUNCTION fail_to_store()",
+                vec![],
+            ),
+        ],
+    };
+    seed(storage, statements).await;
+}
+
+/// Appends message `id` of `sender`'s with `body` on the connection behind `fence`.
+async fn append_on(
+    storage: &Storage,
+    fence: &AppendFence,
+    chat: ChatId,
+    id: u8,
+    sender: UserId,
+    body: &[u8],
+) -> Result<Appended, Error> {
+    storage
+        .queue_append(
+            chat,
+            NewMessage {
+                client_msg_id: ClientMsgId([id; 16]),
+                sender,
+                body: Arc::new(body.to_vec()),
+                refers: Refers::Nothing,
+                if_new: IfNew::Store,
+            },
+            fence.clone(),
+        )
+        .await?
+        .await
+}
+
+/// A connection's messages are stored in the order it sent them even when storing one
+/// fails: its appends after that fail unrun, to be resent in order on its next connection,
+/// while other connections' go on.
+pub(super) async fn a_connections_appends_after_a_failed_one_fail_and_others_go_on(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    fail_to_store(storage).await;
+    let connection = AppendFence::default();
+
+    let failed = append_on(storage, &connection, chat.id, 1, alice.id, &FAILS_TO_STORE).await;
+    assert!(matches!(failed, Err(Error::Commit(_))), "{failed:?}");
+    // Sent after it on the same connection: a failure too (not a refusal: it is resent).
+    let behind = append_on(storage, &connection, chat.id, 2, alice.id, &[2]).await;
+    assert!(matches!(behind, Err(Error::Commit(_))), "{behind:?}");
+    // Another connection is not held back.
+    let bobs = append_on(storage, &AppendFence::default(), chat.id, 3, bob.id, &[3]).await;
+    assert_eq!(bobs.unwrap().seq, Seq(1));
+    // alice's next connection resends both, in order: the second was never stored.
+    let next = AppendFence::default();
+    let first = append_on(storage, &next, chat.id, 1, alice.id, &[1]).await;
+    let second = append_on(storage, &next, chat.id, 2, alice.id, &[2]).await;
+    assert_eq!(first.unwrap().seq, Seq(2));
+    let second = second.unwrap();
+    assert_eq!(second.seq, Seq(3));
+    assert!(second.newly_stored);
+}
+
 /// Appends message `id` of `sender`'s (its body `[id]`), new ones as `if_new` says.
 async fn try_append(
     storage: &Storage,
@@ -72,11 +161,14 @@ async fn try_append(
     storage
         .queue_append(
             chat,
-            ClientMsgId([id; 16]),
-            sender,
-            Arc::new(vec![id]),
-            Refers::Nothing,
-            if_new,
+            NewMessage {
+                client_msg_id: ClientMsgId([id; 16]),
+                sender,
+                body: Arc::new(vec![id]),
+                refers: Refers::Nothing,
+                if_new,
+            },
+            AppendFence::default(),
         )
         .await
         .expect("queued")

@@ -62,11 +62,14 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
     let append = |id: u8, refers| {
         let queued = storage.queue_append(
             chat.id,
-            ClientMsgId([id; 16]),
-            alice.id,
-            Arc::new(vec![id]),
-            refers,
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([id; 16]),
+                sender: alice.id,
+                body: Arc::new(vec![id]),
+                refers,
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         );
         async move { queued.await?.await }
     };
@@ -118,11 +121,14 @@ pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(stor
     );
     let queued = storage.queue_append(
         chat.id,
-        ClientMsgId([1; 16]),
-        alice.id,
-        Arc::new(vec![1]),
-        Refers::Carries(BlobId([1; 16])),
-        IfNew::Store,
+        NewMessage {
+            client_msg_id: ClientMsgId([1; 16]),
+            sender: alice.id,
+            body: Arc::new(vec![1]),
+            refers: Refers::Carries(BlobId([1; 16])),
+            if_new: IfNew::Store,
+        },
+        AppendFence::default(),
     );
     queued.await.unwrap().await.unwrap();
     assert_eq!(

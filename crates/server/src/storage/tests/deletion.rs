@@ -16,11 +16,14 @@ async fn delete(
     storage
         .queue_append(
             chat,
-            ClientMsgId([id; 16]),
-            sender,
-            Arc::new(vec![id]),
-            Refers::Deletes(target),
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([id; 16]),
+                sender,
+                body: Arc::new(vec![id]),
+                refers: Refers::Deletes(target),
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         )
         .await
         .expect("queued")

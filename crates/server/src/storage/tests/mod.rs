@@ -68,6 +68,7 @@ storage_suite! {
     appends::concurrent_appends_commit_in_groups_with_gapless_seqs,
     appends::a_resend_of_ones_stored_message_is_found_whatever_changed_since,
     appends::a_refused_request_in_a_batch_does_not_spoil_the_others,
+    appends::a_connections_appends_after_a_failed_one_fail_and_others_go_on,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     appends::a_member_added_later_reads_only_what_came_after_they_joined,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
@@ -211,11 +212,14 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
             storage
                 .queue_append(
                     chat.id,
-                    ClientMsgId([n; 16]),
-                    sender,
-                    Arc::new(vec![n]),
-                    Refers::Nothing,
-                    IfNew::Store,
+                    NewMessage {
+                        client_msg_id: ClientMsgId([n; 16]),
+                        sender,
+                        body: Arc::new(vec![n]),
+                        refers: Refers::Nothing,
+                        if_new: IfNew::Store,
+                    },
+                    AppendFence::default(),
                 )
                 .await
                 .unwrap(),
@@ -252,11 +256,14 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
     let append = storage
         .queue_append(
             chat.id,
-            ClientMsgId([1; 16]),
-            alice.id,
-            Arc::new(vec![1]),
-            Refers::Nothing,
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([1; 16]),
+                sender: alice.id,
+                body: Arc::new(vec![1]),
+                refers: Refers::Nothing,
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         )
         .await
         .unwrap();
@@ -282,11 +289,14 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
     let appended = storage
         .queue_append(
             chat.id,
-            ClientMsgId([1; 16]),
-            alice.id,
-            Arc::new(vec![1]),
-            Refers::Nothing,
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([1; 16]),
+                sender: alice.id,
+                body: Arc::new(vec![1]),
+                refers: Refers::Nothing,
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         )
         .await
         .unwrap()
@@ -308,11 +318,14 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
     let appended = storage
         .queue_append(
             chat.id,
-            ClientMsgId([9; 16]),
-            bob.id,
-            Arc::new(b"hi".to_vec()),
-            Refers::Nothing,
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([9; 16]),
+                sender: bob.id,
+                body: Arc::new(b"hi".to_vec()),
+                refers: Refers::Nothing,
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         )
         .await
         .expect("queued")
@@ -346,11 +359,14 @@ async fn append(
     storage
         .queue_append(
             chat,
-            ClientMsgId([id; 16]),
-            sender,
-            Arc::new(body),
-            Refers::Nothing,
-            IfNew::Store,
+            NewMessage {
+                client_msg_id: ClientMsgId([id; 16]),
+                sender,
+                body: Arc::new(body),
+                refers: Refers::Nothing,
+                if_new: IfNew::Store,
+            },
+            AppendFence::default(),
         )
         .await
         .expect("queued")
