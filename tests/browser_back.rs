@@ -1,7 +1,8 @@
 //! The browser's Back and the open chat's view: the view gives the tab's history an entry of
 //! its own while it is on screen; Back popping it closes the chat; a view closed any other way
 //! takes its entry off, and views opened and closed faster than the browser moves through the
-//! history never pop more than their one entry (a second would leave the app).
+//! history never pop more than their one entry (a second would leave the app). A photo open
+//! over the chat has an entry above the chat's: Back closes the photo first.
 //!
 //! A test binary of its own: the other suites mount and drop chat views too, and a view
 //! dropped just before this test starts leaves a `history.back()` on its way, which the
@@ -9,6 +10,7 @@
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
+use merpati_page::browser_back::{Layer, while_open};
 use merpati_page::views::chat_view::ChatView;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -112,4 +114,55 @@ async fn back_closes_the_open_chat_and_a_chat_closed_otherwise_takes_its_entry_o
     next_popstate().await;
     assert!(state().is_null());
     assert_eq!(backs.get_untracked(), 1);
+}
+
+/// Mounts a layer as the photo viewer opens one over the chat: closing it adds to `closes`.
+fn photo(closes: RwSignal<u32>) -> leptos::mount::UnmountHandle<impl Mountable> {
+    mount_to(container(), move || {
+        while_open(
+            Layer::Photo,
+            Callback::new(move |()| closes.update(|closes| *closes += 1)),
+        );
+    })
+}
+
+#[wasm_bindgen_test]
+async fn back_closes_a_photo_open_over_the_chat_before_the_chat() {
+    let backs = RwSignal::new(0);
+    let closes = RwSignal::new(0);
+    let chat = chat_view(backs);
+    leptos::task::tick().await;
+    let viewer = photo(closes);
+    leptos::task::tick().await;
+    assert_eq!(state(), JsValue::from_str("photo"));
+
+    // Back closes the photo alone; the chat's entry is on top again.
+    history().back().expect("back");
+    next_popstate().await;
+    assert_eq!((closes.get_untracked(), backs.get_untracked()), (1, 0));
+    drop(viewer);
+    leptos::task::tick().await;
+    assert_eq!(
+        state(),
+        JsValue::from_str("chat"),
+        "closing the photo after Back pops nothing more"
+    );
+
+    // A photo closed another way (its close button) takes its own entry off, not the chat's.
+    let viewer = photo(closes);
+    leptos::task::tick().await;
+    assert_eq!(state(), JsValue::from_str("photo"));
+    drop(viewer);
+    next_popstate().await;
+    leptos::task::tick().await;
+    assert_eq!(state(), JsValue::from_str("chat"));
+    assert_eq!(closes.get_untracked(), 1, "closing is not Back");
+
+    // The next Back closes the chat.
+    history().back().expect("back");
+    next_popstate().await;
+    assert_eq!((closes.get_untracked(), backs.get_untracked()), (1, 1));
+    drop(chat);
+    leptos::task::tick().await;
+    assert!(state().is_null());
 }

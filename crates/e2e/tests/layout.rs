@@ -3,10 +3,12 @@
 //! screen — not a long unbroken word, not the settings; on a desktop the list and the chat sit
 //! side by side. The keyboard's focus follows the screens: a chat opened on a phone takes it
 //! on its title, and the back button gives it to that chat in the list. The phone's own back
-//! gesture (the browser's Back) leaves a chat for the list as the button does, not the app.
+//! gesture (the browser's Back) leaves a chat for the list as the button does, not the app,
+//! and closes a photo open over the chat before the chat.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
+use merpati_e2e::attachments::{png_photo, write_file};
 use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 use serde_json::Value;
 
@@ -146,6 +148,32 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
         .await?;
     assert!(shown_box(&phone, ".conversation").await?.is_null());
+
+    // With a photo open over the chat, Back closes the photo and leaves the chat open; the
+    // next Back closes the chat.
+    phone.open_chat("meja").await?;
+    let files = tempfile::tempdir()?;
+    phone
+        .attach(&write_file(
+            files.path(),
+            "pantai.png",
+            &png_photo(64, 48, 5),
+        )?)
+        .await?;
+    phone.wait_acknowledged(2).await?;
+    phone.click("attachment-open").await?;
+    phone.find("attachment-full").await?;
+    phone.client().back().await?;
+    phone
+        .eventually("the photo closed", || async {
+            let viewer = shown_box(&phone, "[data-testid=\"attachment-viewer\"]").await?;
+            Ok(viewer.is_null().then_some(()))
+        })
+        .await?;
+    phone.find_css(".main-screen.chat-open").await?;
+    assert!(!shown_box(&phone, ".conversation").await?.is_null());
+    phone.client().back().await?;
+    phone.find_css(".main-screen:not(.chat-open)").await?;
 
     // A desktop: the list and the open chat side by side, no back button.
     desk.open_chat("ponsel").await?;

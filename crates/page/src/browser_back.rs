@@ -1,17 +1,18 @@
-//! The browser's Back — a phone's back gesture or button, or the browser's own — takes an open
-//! chat back to the chat list, as the chat's back button (`chat-back`) does, instead of
-//! leaving the app.
+//! The browser's Back — a phone's back gesture or button, or the browser's own — closes what
+//! is open over the chat list, innermost first: a photo open in the viewer, then the chat, as
+//! the viewer's close button and the chat's back button (`chat-back`) do, instead of leaving
+//! the app.
 //!
-//! While a chat's view is on screen the tab's history has one entry of its own on top, marked
-//! as a chat's: added when the view opens (unless it is already there: after Forward, or a
-//! reload while a chat was open), taken off when the view closes any other way (the back
-//! button, a group left, signing out). Back pops it, and the view closes. So one Back is
-//! always enough, and switching chats adds nothing. The address stays `/`: a reload opens the
-//! chat list, as it always has.
+//! While one of these [`Layer`]s is on screen the tab's history has an entry of its own for
+//! it on top, marked with the layer's name: added when it opens (unless it is already there:
+//! after Forward, or a reload while a chat was open), taken off when it closes any other way
+//! (a close or back button, a group left, signing out). Back pops the innermost, and that
+//! layer closes. So one Back always closes one thing, and switching chats adds nothing. The
+//! address stays `/`: a reload opens the chat list, as it always has.
 //!
-//! Taking the entry off is `history.back()`, which the browser carries out after the call
-//! returns: until its `popstate` the entry on top is still the chat's. So while one of ours is
-//! on its way nothing else is popped (a second would leave the app), and a chat opened
+//! Taking an entry off is `history.back()`, which the browser carries out after the call
+//! returns: until its `popstate` the entry on top is still the layer's. So while one of ours
+//! is on its way nothing else is popped (a second would leave the app), and a layer opened
 //! meanwhile gets its entry once it has landed.
 
 use std::cell::Cell;
@@ -20,12 +21,41 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-/// The state of the history entry an open chat added.
-const CHAT_ENTRY: &str = "chat";
+/// What Back closes, outermost first: each one opens only over the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// A chat's view, over the chat list (on a phone, instead of it).
+    Chat,
+    /// A photo at full size, over the chat.
+    Photo,
+}
+
+/// Every layer, outermost first.
+const LAYERS: [Layer; 2] = [Layer::Chat, Layer::Photo];
+
+impl Layer {
+    /// The state of the history entry the layer adds.
+    fn state(self) -> &'static str {
+        match self {
+            Layer::Chat => "chat",
+            Layer::Photo => "photo",
+        }
+    }
+
+    /// What closes the layer, while it is on screen.
+    fn closer(self) -> &'static std::thread::LocalKey<Cell<Option<Callback<()>>>> {
+        match self {
+            Layer::Chat => &OPEN_CHAT,
+            Layer::Photo => &OPEN_PHOTO,
+        }
+    }
+}
 
 thread_local! {
-    /// The way back of the chat view on screen, if one is.
+    /// What closes the chat view on screen, if one is.
     static OPEN_CHAT: Cell<Option<Callback<()>>> = const { Cell::new(None) };
+    /// What closes the photo open over it, if one is.
+    static OPEN_PHOTO: Cell<Option<Callback<()>>> = const { Cell::new(None) };
     /// Whether a `history.back()` of ours has not landed yet.
     static POPPING: Cell<bool> = const { Cell::new(false) };
     /// Whether the page listens for `popstate` (once, for its life).
@@ -36,35 +66,43 @@ fn history() -> Option<web_sys::History> {
     web_sys::window()?.history().ok()
 }
 
-/// Whether the entry on top is the one an open chat added.
-fn on_chat_entry(history: &web_sys::History) -> bool {
-    history.state().ok().and_then(|state| state.as_string()) == Some(CHAT_ENTRY.to_owned())
+/// The layer whose entry is on top of the history, if one of ours is.
+fn on_top(history: &web_sys::History) -> Option<Layer> {
+    let state = history.state().ok()?.as_string()?;
+    LAYERS.into_iter().find(|layer| layer.state() == state)
 }
 
-/// For the life of the reactive owner it is called in (the open chat's view): gives the chat
-/// its history entry, and calls `back` when Back pops it. Failures of the history API leave
+/// For the life of the reactive owner it is called in (the layer's view): gives `layer` its
+/// history entry, and calls `close` when Back pops it. Failures of the history API leave
 /// Back as it was, out of the app: nothing the person could act on.
-pub fn while_chat_open(back: Callback<()>) {
+pub fn while_open(layer: Layer, close: Callback<()>) {
     listen();
-    OPEN_CHAT.set(Some(back));
+    layer.closer().set(Some(close));
     if !POPPING.get() {
-        add_entry();
+        add_entries();
     }
-    on_cleanup(|| {
-        OPEN_CHAT.set(None);
+    on_cleanup(move || {
+        layer.closer().set(None);
         if POPPING.get() {
             return;
         }
-        if let Some(history) = history().filter(on_chat_entry) {
+        if let Some(history) = history().filter(|history| on_top(history) == Some(layer)) {
             POPPING.set(true);
             let _ = history.back();
         }
     });
 }
 
-fn add_entry() {
-    if let Some(history) = history().filter(|history| !on_chat_entry(history)) {
-        let _ = history.push_state(&JsValue::from_str(CHAT_ENTRY), "");
+/// Gives each open layer its entry, on top of the ones before it. (An entry of a deeper
+/// layer on top, left by a reload while a photo was open, stands for the chat's.)
+fn add_entries() {
+    let Some(history) = history() else {
+        return;
+    };
+    for layer in LAYERS {
+        if layer.closer().get().is_some() && on_top(&history) < Some(layer) {
+            let _ = history.push_state(&JsValue::from_str(layer.state()), "");
+        }
     }
 }
 
@@ -74,13 +112,16 @@ fn listen() {
         return;
     };
     let popped = Closure::<dyn FnMut()>::new(|| {
-        let open = OPEN_CHAT.get();
         if POPPING.replace(false) {
-            if open.is_some() {
-                add_entry();
+            add_entries();
+            return;
+        }
+        // Back: what lies above the entry now on top closes, innermost first.
+        let top = history().and_then(|history| on_top(&history));
+        for layer in LAYERS.into_iter().rev().filter(|layer| Some(*layer) > top) {
+            if let Some(close) = layer.closer().get() {
+                close.run(());
             }
-        } else if let Some(back) = open.filter(|_| history().is_some_and(|h| !on_chat_entry(&h))) {
-            back.run(());
         }
     });
     let _ = window.add_event_listener_with_callback("popstate", popped.as_ref().unchecked_ref());

@@ -226,6 +226,11 @@ pub fn PhotoViewer() -> impl IntoView {
     // Re-run only when the photo in the viewer changes.
     (move || {
         actions.viewer.with(Option::is_some).then(|| {
+            // The phone's back gesture closes the photo, not the chat under it.
+            crate::browser_back::while_open(
+                crate::browser_back::Layer::Photo,
+                Callback::new(move |()| close()),
+            );
             view! {
                 <div
                     class="photo-viewer"

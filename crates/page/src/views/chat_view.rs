@@ -217,7 +217,7 @@ pub fn ChatView(
         .into_any(),
         None => ().into_any(),
     };
-    crate::browser_back::while_chat_open(on_back);
+    crate::browser_back::while_open(crate::browser_back::Layer::Chat, on_back);
     let section = NodeRef::<Section>::new();
     // Files pasted or dropped onto the chat are sent like chosen ones. One listener for the
     // four events, attached to the element, costs the page's module less than four handlers;
