@@ -4,7 +4,7 @@
 //! `fsync` on the server), so on a fast link few large parts are quickest; but a part is also
 //! the step the progress bar moves by, so on a slow link parts must stay small. [`PartSize`]
 //! starts small and follows the link: a part that landed quickly makes the next one
-//! [`GROWTH`] times larger, up to what the server accepts ([`MAX_UPLOAD_PART_BYTES`]); one
+//! `GROWTH` times larger, up to what the server accepts ([`MAX_UPLOAD_PART_BYTES`]); one
 //! that took long halves it, down to [`SMALLEST_PART_BYTES`].
 //! [`after_part`] reads the server's answer to a part: where to go on from, or to wait;
 //! [`after_refusal`] reads any other answer to an upload's request: try again (not before

@@ -169,7 +169,7 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     Ok(files)
 }
 
-/// Looks for [`WINDOW`]-byte windows of each plaintext (one every [`WINDOW_STRIDE`] bytes, and
+/// Looks for [`WINDOW`]-byte windows of each plaintext (one every `WINDOW_STRIDE` bytes, and
 /// its last) in every file under `dir`; says where each one found lies. Empty: none of them is
 /// there.
 pub fn plaintext_found_under(

@@ -62,7 +62,7 @@ macro_rules! texts {
                 }
             }
 
-            /// The text a catalogue file's key names ([`position_by_hash`] says how).
+            /// The text a catalogue file's key names (`position_by_hash` says how).
             pub fn from_name(name: &str) -> Option<Text> {
                 const HASHES: &[u32] = &[$(key_hash(stringify!($name)),)*];
                 let text = Text::ALL[position_by_hash(name, HASHES)?];
@@ -105,7 +105,7 @@ macro_rules! counts {
                 }
             }
 
-            /// The count a catalogue file's key names ([`position_by_hash`] says how).
+            /// The count a catalogue file's key names (`position_by_hash` says how).
             pub fn from_name(name: &str) -> Option<Count> {
                 const HASHES: &[u32] = &[$(key_hash(stringify!($name)),)*];
                 let count = Count::ALL[position_by_hash(name, HASHES)?];

@@ -16,7 +16,7 @@
 //! - [`dates`]: days, times and how long ago, in words.
 //! - [`sizes`]: file sizes in words.
 //! - [`catalogue`]: a translation, parsed from its file, and lookups with English fallback.
-//! - [`language`]: the languages, chosen from the browser's, and their plural rules.
+//! - [`language`](mod@language): the languages, chosen from the browser's, and their plural rules.
 //! - [`refusals`]: words for what the protocol refuses (usernames, texts, the server's codes).
 //! - [`emoji`]: the emoji picker's emoji and their names, from a file fetched when it opens.
 

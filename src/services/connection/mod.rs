@@ -1,17 +1,17 @@
 //! The connection: owns the WebSocket, the engine and the local store, and drives the engine.
 //!
 //! [`Client`] is the engine worker's ([`crate::worker`]) handle on the outside world. It
-//! opens a binary WebSocket to `ws(s)://{host}/ws` (the loop in [`socket`]), feeds every
+//! opens a binary WebSocket to `ws(s)://{host}/ws` (the loop in `socket`), feeds every
 //! decoded frame to the [`Engine`], and after every engine step *flushes*: tells the engine
 //! which chat is on screen in a visible tab (it marks that chat read, now and as messages
 //! arrive), then carries out the engine's [`Step`] in the order its documentation gives —
 //! the events that concern the device (a new sign-in gets a new sealed store; an expired
-//! session wipes it: [`device`]), the store writes to the [`IdbStore`] in one batch, and only
+//! session wipes it: `device`), the store writes to the [`IdbStore`] in one batch, and only
 //! once they are stored the frames — and tells the worker through [`Notice`]s, which the page
 //! hears as a new view (a step with nothing but `views_changed`, such as a member's receipt,
 //! is one too). Flushes run one at a time, in order. A batch the store refuses (storage full)
 //! is applied again until it is stored, the step's frames held meanwhile and the page saying
-//! so ([`saving`]); the frames then go only on the connection they were made for.
+//! so (`saving`); the frames then go only on the connection they were made for.
 //!
 //! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a

@@ -1,11 +1,11 @@
 //! Photos and files: what the worker does with the bytes the engine never touches.
 //!
-//! Sending: the page hands over a `File`; here a photo gets its thumbnail ([`preview`]), the
+//! Sending: the page hands over a `File`; here a photo gets its thumbnail (`preview`), the
 //! file is read and sealed a slice at a time with a fresh key ([`sealing`]: AES-256-GCM by the
 //! browser's WebCrypto, [`aes_gcm`]) while its upload already sends what is sealed, the
 //! ciphertext is kept in the browser's database, and only then does the message enter the
 //! outbox (`Engine::send_attachment`), so a reload finds both. Every other upload the outbox
-//! waits for runs here too ([`upload`]) — started by [`Files::keep_running`] after every
+//! waits for runs here too (`upload`) — started by [`Files::keep_running`] after every
 //! change, so one restored by a reload or retried by the person starts by itself — and tells
 //! the engine when the server holds it all. The tabs of one browser restore the same outbox, so
 //! an upload holds a Web Lock on its blob ([`crate::services::web_locks`]): one tab uploads a

@@ -20,7 +20,7 @@ pub const MESSAGES: &str = "messages";
 pub const OUTBOX: &str = "outbox";
 /// Object store: the wrapped store key and the device key.
 pub const KEYS: &str = "keys";
-/// Object store: the device's end-to-end key state ([`CryptoRecord`]s).
+/// Object store: the device's end-to-end key state ([`CryptoRecord`](merpati_core::e2e::CryptoRecord)s).
 pub const CRYPTO: &str = "crypto";
 /// Object store: what the person typed in each chat and has not sent.
 pub const DRAFTS: &str = "drafts";

@@ -122,7 +122,7 @@ impl DeviceCrypto {
     }
 
     /// Imports backup entries (sealed by this account's passphrase-derived key): sessions, and
-    /// pins ([`DeviceCrypto::take_backed_up_pin`]); returns the ids of the sessions that were
+    /// pins (`DeviceCrypto::take_backed_up_pin`); returns the ids of the sessions that were
     /// new. Entries that do not open are skipped.
     pub fn import_backup(&mut self, entries: &[BackupEntry]) -> Vec<String> {
         let mut imported = Vec::new();
