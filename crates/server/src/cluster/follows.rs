@@ -263,13 +263,15 @@ impl State {
             }
         }
         // Once followed or let go of: the fan-out keeps the members only of a chat followed.
+        // A list not kept before is read from storage by the next delivery, with when each
+        // member joined, which the push does not say.
         let fanout = self.gateway.fanout();
         match cached {
             Some(cached) => {
-                let kept = cached.iter().copied().filter(|m| members.contains(m));
-                fanout.members().set(chat.id, kept.collect());
+                let kept = cached.keeping(|member| members.contains(&member));
+                fanout.members().set(chat.id, kept);
             }
-            None => fanout.members().set(chat.id, members),
+            None => fanout.members().forget(chat.id),
         }
     }
 
@@ -305,10 +307,12 @@ impl State {
             fanout.members().forget(message.chat_id);
             return;
         };
-        let mut members: Vec<UserId> = cached.iter().copied().filter(|&m| m != user).collect();
-        if joined {
-            members.push(user);
-        }
+        let members = if joined {
+            // They joined when the chat's head was the one before this line.
+            cached.with(user, Seq(message.seq.0.saturating_sub(1)))
+        } else {
+            cached.without(user)
+        };
         fanout.members().set(message.chat_id, members);
     }
 

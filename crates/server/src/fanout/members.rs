@@ -14,12 +14,77 @@
 //! carries the [`Ticket`] taken before it, and what it read is kept only if none of that
 //! happened meanwhile (it is still handed to the one delivery that asked for it).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use merpati_protocol::{ChatId, UserId};
+use merpati_protocol::{ChatId, Seq, UserId};
 
 use super::{read, write};
+
+/// A chat's members, each with the chat's head when they joined. A message at or below that
+/// was sent before they were in the chat, end-to-end encrypted for the members of the time,
+/// and is not theirs to read (as `Sync` and the pages serve it): however late its fan-out
+/// runs — after the member was added, or read back on a cluster's catch-up — it does not
+/// reach them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ChatMembers {
+    ids: Box<[UserId]>,
+    /// Each member's head when joined, in the order of `ids`.
+    joined: Box<[Seq]>,
+}
+
+impl ChatMembers {
+    /// The members `(id, the chat's head when they joined)`.
+    pub(crate) fn new(members: impl IntoIterator<Item = (UserId, Seq)>) -> ChatMembers {
+        let (ids, joined): (Vec<UserId>, Vec<Seq>) = members.into_iter().unzip();
+        ChatMembers {
+            ids: ids.into(),
+            joined: joined.into(),
+        }
+    }
+
+    /// Every member: who sees what is not a message (receipts, typing, presence).
+    pub(crate) fn ids(&self) -> &[UserId] {
+        &self.ids
+    }
+
+    pub(crate) fn contains(&self, user: UserId) -> bool {
+        self.ids.contains(&user)
+    }
+
+    /// The members a message of sequence number `seq` goes to: those who joined before it.
+    pub(crate) fn readers_of(&self, seq: Seq) -> Cow<'_, [UserId]> {
+        if self.joined.iter().all(|joined| *joined < seq) {
+            return Cow::Borrowed(&self.ids);
+        }
+        let readers = self.ids.iter().zip(self.joined.iter());
+        Cow::Owned(
+            readers
+                .filter(|(_, joined)| **joined < seq)
+                .map(|(id, _)| *id)
+                .collect(),
+        )
+    }
+
+    /// The members `keep` keeps.
+    pub(crate) fn keeping(&self, keep: impl Fn(UserId) -> bool) -> ChatMembers {
+        let members = self.ids.iter().copied().zip(self.joined.iter().copied());
+        ChatMembers::new(members.filter(|(id, _)| keep(*id)))
+    }
+
+    /// The members but `user`.
+    pub(crate) fn without(&self, user: UserId) -> ChatMembers {
+        self.keeping(|id| id != user)
+    }
+
+    /// The members and `user`, who joined when the chat's head was `joined`.
+    pub(crate) fn with(&self, user: UserId, joined: Seq) -> ChatMembers {
+        let kept = self.without(user);
+        let members = kept.ids.iter().copied().zip(kept.joined.iter().copied());
+        ChatMembers::new(members.chain([(user, joined)]))
+    }
+}
 
 /// The most chats whose member lists are cached; past it the cache starts over.
 const CACHED_CHATS: usize = 100_000;
@@ -32,7 +97,7 @@ pub(crate) struct MemberLists {
 
 #[derive(Debug, Default)]
 struct State {
-    lists: HashMap<ChatId, Arc<[UserId]>>,
+    lists: HashMap<ChatId, Arc<ChatMembers>>,
     /// On a cluster, the chats followed here — the only ones whose lists are kept — each
     /// with the mark it was given when it was last followed or forgotten; `None` in a single
     /// process.
@@ -59,7 +124,7 @@ impl MemberLists {
     }
 
     /// The cached list of a chat.
-    pub(crate) fn cached(&self, chat: ChatId) -> Option<Arc<[UserId]>> {
+    pub(crate) fn cached(&self, chat: ChatId) -> Option<Arc<ChatMembers>> {
         read(&self.state).lists.get(&chat).cloned()
     }
 
@@ -71,10 +136,10 @@ impl MemberLists {
 
     /// Records a chat's members as just committed or learned, replacing what was cached (on
     /// a cluster, only if the chat is followed here).
-    pub(crate) fn set(&self, chat: ChatId, members: Vec<UserId>) {
+    pub(crate) fn set(&self, chat: ChatId, members: ChatMembers) {
         let mut state = write(&self.state);
         if state.keeps(chat) {
-            state.insert(chat, members.into());
+            state.insert(chat, Arc::new(members));
         }
     }
 
@@ -85,9 +150,9 @@ impl MemberLists {
     pub(crate) fn remember(
         &self,
         chat: ChatId,
-        members: Vec<UserId>,
+        members: ChatMembers,
         ticket: Ticket,
-    ) -> Arc<[UserId]> {
+    ) -> Arc<ChatMembers> {
         let mut state = write(&self.state);
         let current = match &state.followed {
             None => true,
@@ -96,7 +161,7 @@ impl MemberLists {
         if let Some(cached) = state.lists.get(&chat) {
             return Arc::clone(cached);
         }
-        let members: Arc<[UserId]> = members.into();
+        let members = Arc::new(members);
         if current {
             state.insert(chat, Arc::clone(&members));
         }
@@ -144,7 +209,7 @@ impl State {
         self.followed.as_ref().is_none_or(|f| f.contains_key(&chat))
     }
 
-    fn insert(&mut self, chat: ChatId, members: Arc<[UserId]>) {
+    fn insert(&mut self, chat: ChatId, members: Arc<ChatMembers>) {
         if self.lists.len() >= CACHED_CHATS {
             self.lists.clear();
         }
@@ -167,33 +232,51 @@ mod tests {
 
     const CHAT: ChatId = ChatId(1);
 
-    fn ids(list: &[UserId]) -> Vec<u64> {
-        list.iter().map(|user| user.0).collect()
+    fn ids(list: &ChatMembers) -> Vec<u64> {
+        list.ids().iter().map(|user| user.0).collect()
+    }
+
+    /// Members who were all there from the chat's start.
+    fn members(ids: &[u64]) -> ChatMembers {
+        ChatMembers::new(ids.iter().map(|id| (UserId(*id), Seq(0))))
+    }
+
+    #[test]
+    fn a_message_from_before_a_member_joined_does_not_go_to_them() {
+        // 3 joined when the head was 11: the line saying so is 12.
+        let chat = members(&[1, 2]).with(UserId(3), Seq(11));
+        assert_eq!(chat.ids(), [UserId(1), UserId(2), UserId(3)]);
+        assert_eq!(*chat.readers_of(Seq(11)), [UserId(1), UserId(2)]);
+        assert_eq!(*chat.readers_of(Seq(12)), [UserId(1), UserId(2), UserId(3)]);
+        assert_eq!(ids(&chat.without(UserId(1))), [2, 3]);
+        // Added again later: the later joining counts.
+        let again = chat.with(UserId(3), Seq(40));
+        assert_eq!(*again.readers_of(Seq(20)), [UserId(1), UserId(2)]);
     }
 
     #[test]
     fn a_stale_member_list_does_not_replace_a_fresh_one() {
         let lists = MemberLists::default();
         let ticket = lists.ticket(CHAT);
-        lists.set(CHAT, vec![UserId(1), UserId(2), UserId(3)]);
-        let kept = lists.remember(CHAT, vec![UserId(1), UserId(2)], ticket);
+        lists.set(CHAT, members(&[1, 2, 3]));
+        let kept = lists.remember(CHAT, members(&[1, 2]), ticket);
         assert_eq!(ids(&kept), [1, 2, 3]);
     }
 
     #[test]
     fn on_a_cluster_a_list_is_kept_only_while_its_chat_is_followed() {
         let lists = MemberLists::on_a_cluster();
-        lists.set(CHAT, vec![UserId(1)]);
-        let read = lists.remember(CHAT, vec![UserId(1)], lists.ticket(CHAT));
+        lists.set(CHAT, members(&[1]));
+        let read = lists.remember(CHAT, members(&[1]), lists.ticket(CHAT));
         assert_eq!(ids(&read), [1], "handed to the delivery that read it");
         assert_eq!(lists.cached(CHAT), None, "not followed: nothing kept");
 
         lists.follow(CHAT);
-        lists.remember(CHAT, vec![UserId(1), UserId(2)], lists.ticket(CHAT));
+        lists.remember(CHAT, members(&[1, 2]), lists.ticket(CHAT));
         assert_eq!(lists.cached(CHAT).as_deref().map(ids), Some(vec![1, 2]));
         lists.release(CHAT);
         assert_eq!(lists.cached(CHAT), None, "let go of with the chat");
-        lists.set(CHAT, vec![UserId(1)]);
+        lists.set(CHAT, members(&[1]));
         assert_eq!(lists.cached(CHAT), None);
     }
 
@@ -205,15 +288,15 @@ mod tests {
         let ticket = lists.ticket(CHAT);
         lists.release(CHAT);
         lists.follow(CHAT);
-        lists.remember(CHAT, vec![UserId(1), UserId(3)], ticket);
+        lists.remember(CHAT, members(&[1, 3]), ticket);
         assert_eq!(lists.cached(CHAT), None);
         // A change line found no list to correct while the read was under way.
         let ticket = lists.ticket(CHAT);
         lists.forget(CHAT);
-        lists.remember(CHAT, vec![UserId(1), UserId(3)], ticket);
+        lists.remember(CHAT, members(&[1, 3]), ticket);
         assert_eq!(lists.cached(CHAT), None);
         // A read begun after both is kept.
-        lists.remember(CHAT, vec![UserId(1)], lists.ticket(CHAT));
+        lists.remember(CHAT, members(&[1]), lists.ticket(CHAT));
         assert_eq!(lists.cached(CHAT).as_deref().map(ids), Some(vec![1]));
     }
 }

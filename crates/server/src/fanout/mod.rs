@@ -39,7 +39,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::privacy::Privacy;
-pub(crate) use members::MemberLists;
+pub(crate) use members::{ChatMembers, MemberLists};
 pub(crate) use presence::Watcher;
 #[cfg(test)]
 pub(crate) use recent::KEPT_PER_CHAT;

@@ -14,10 +14,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use merpati_protocol::{ChatId, ClientFrame, ErrorCode, Member, RequestId, UserId};
+use merpati_protocol::{ChatId, ClientFrame, ErrorCode, Member, RequestId};
 
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
+use crate::fanout::ChatMembers;
 use crate::metrics::Counters;
 use crate::storage::no_such_chat;
 use crate::throttle::try_again_in;
@@ -26,7 +27,7 @@ use crate::websocket::close_code;
 /// What asking about a chat as one of its members came to.
 pub(super) enum AsMember {
     /// The asker is a member; the chat's members.
-    Member(Arc<[UserId]>),
+    Member(Arc<ChatMembers>),
     /// The request was answered already (refused, or past the allowance): go on with this.
     Answered(Flow),
 }
@@ -61,7 +62,7 @@ impl<S: FrameSocket> Session<S> {
     ) -> Result<AsMember, Gone> {
         let cached = self.gateway.fanout.members().cached(chat);
         if let Some(members) = &cached
-            && members.contains(&me.id)
+            && members.contains(me.id)
         {
             return Ok(AsMember::Member(Arc::clone(members)));
         }
@@ -73,15 +74,15 @@ impl<S: FrameSocket> Session<S> {
         self.refusals.served(Instant::now());
         if cached.is_none() {
             let ticket = self.gateway.fanout.members().ticket(chat);
-            match self.gateway.storage.member_ids(chat).await {
-                Ok(members) if members.contains(&me.id) => {
+            match self.gateway.storage.members_joined(chat).await {
+                Ok(members) if members.iter().any(|(member, _)| *member == me.id) => {
                     // A member's look-up is free: what it read is cached for the fan-out.
                     self.gateway.limits.give_back_chat_lookup(me.id);
-                    let members = self
-                        .gateway
-                        .fanout
-                        .members()
-                        .remember(chat, members, ticket);
+                    let members = self.gateway.fanout.members().remember(
+                        chat,
+                        ChatMembers::new(members),
+                        ticket,
+                    );
                     return Ok(AsMember::Member(members));
                 }
                 Ok(_) => {}

@@ -19,7 +19,7 @@ use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
-use crate::fanout::SessionId;
+use crate::fanout::{ChatMembers, SessionId};
 use crate::storage::{ChatUpdate, no_such_chat};
 
 /// A group title trimmed, or the refusal of one empty or too long.
@@ -140,9 +140,10 @@ impl Gateway {
         // learns only NoSuchChat, whatever `user` names.
         let (changed, removed) = self.storage.remove_member(chat_id, me.id, user).await?;
         // At once, so that no message stored from now on is fanned out to the one removed.
-        self.fanout
-            .members()
-            .set(changed.chat.id, changed.chat.member_ids());
+        self.fanout.members().set(
+            changed.chat.id,
+            ChatMembers::new(changed.chat.members_joined()),
+        );
         tracing::info!(chat = chat_id.0, removed = removed.id.0, "member removed");
         Ok((changed, removed))
     }
@@ -162,7 +163,7 @@ impl Gateway {
     /// member gets their own view of it), then the lines the change wrote.
     fn push_chat(&self, update: ChatUpdate, skip: SessionId) {
         let ChatUpdate { chat, lines, .. } = update;
-        let members = chat.member_ids();
+        let members = ChatMembers::new(chat.members_joined());
         self.fanout.members().set(chat.id, members.clone());
         let before_lines = lines.first().map_or(chat.head, |line| Seq(line.seq.0 - 1));
         for state in &chat.members {

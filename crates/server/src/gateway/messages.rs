@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use merpati_protocol::content::is_system_body;
 use merpati_protocol::{
-    ChatId, ClientMsgId, ErrorCode, MAX_BODY_BYTES, Member, MessageFrame, ServerFrame, UserId,
+    ChatId, ClientMsgId, ErrorCode, MAX_BODY_BYTES, Member, MessageFrame, ServerFrame,
 };
 
 use super::in_flight::{InFlight, MessageInFlight};
@@ -26,6 +26,7 @@ use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode_message};
 use crate::Error;
+use crate::fanout::ChatMembers;
 use crate::metrics::Counters;
 use crate::storage::{Appended, IfNew, NewMessage, Refers};
 
@@ -33,7 +34,7 @@ impl Gateway {
     /// Hands a message just committed to every online session of the chat's `members` — on
     /// a cluster, through the cluster's task, which also tells the other processes and keeps
     /// each chat's deliveries in order.
-    fn fan_out_message(&self, members: &[UserId], message: MessageFrame) {
+    fn fan_out_message(&self, members: &ChatMembers, message: MessageFrame) {
         let (message, frame) = encode_message(message);
         match &self.cluster {
             Some(cluster) => cluster.tell_now(crate::cluster::Event::Committed { message, frame }),
@@ -50,20 +51,21 @@ impl Gateway {
         }
     }
 
-    /// Delivers `frame` to `members`' sessions, and remembers the message's sender for the
-    /// receipts that will cover it.
-    fn deliver_to(&self, members: &[UserId], message: &MessageFrame, frame: &Bytes) {
+    /// Delivers `frame` to the sessions of `members` who joined before it, and remembers the
+    /// message's sender for the receipts that will cover it.
+    fn deliver_to(&self, members: &ChatMembers, message: &MessageFrame, frame: &Bytes) {
         // A receipt in a chat of two goes to the other member anyway: nothing to remember.
-        if members.len() > 2 {
+        if members.ids().len() > 2 {
             self.fanout
                 .recent_senders()
                 .record(message.chat_id, message.seq, message.sender);
         }
-        self.fanout.deliver(members, frame, None);
+        self.fanout
+            .deliver(&members.readers_of(message.seq), frame, None);
     }
 
     /// Fans out the lines a change wrote into a group's history, to its members afterwards.
-    pub(super) fn fan_out_lines(&self, members: &[UserId], lines: Vec<MessageFrame>) {
+    pub(super) fn fan_out_lines(&self, members: &ChatMembers, lines: Vec<MessageFrame>) {
         for line in lines {
             self.fan_out_message(members, line);
         }

@@ -72,7 +72,7 @@ use merpati_protocol::{ChatId, MessageFrame, Seq, ServerFrame, UserId, Username}
 use crate::Error;
 use crate::admission::AdmissionControl;
 use crate::cluster::Cluster;
-use crate::fanout::FanOut;
+use crate::fanout::{ChatMembers, FanOut};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::{Account, Storage, no_such_user};
@@ -205,12 +205,12 @@ impl Gateway {
     /// The members of a chat, from the cache or storage (cached either way): for a chat known
     /// to exist, such as one a message was just committed to. A request about a chat asks
     /// `Session::chat_as_member` instead, which caches nothing for a stranger.
-    async fn members_of(&self, chat: ChatId) -> Result<Arc<[UserId]>, Error> {
+    async fn members_of(&self, chat: ChatId) -> Result<Arc<ChatMembers>, Error> {
         if let Some(members) = self.fanout.members().cached(chat) {
             return Ok(members);
         }
         let ticket = self.fanout.members().ticket(chat);
-        let members = self.storage.member_ids(chat).await?;
+        let members = ChatMembers::new(self.storage.members_joined(chat).await?);
         Ok(self.fanout.members().remember(chat, members, ticket))
     }
 

@@ -192,6 +192,7 @@ impl<S: FrameSocket> Session<S> {
             user: me.id,
         });
         let others: Vec<UserId> = members
+            .ids()
             .iter()
             .copied()
             .filter(|&user| user != me.id)

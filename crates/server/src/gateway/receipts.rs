@@ -157,7 +157,7 @@ impl<S: FrameSocket> Session<S> {
             Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {
                 Ok(members) => self
                     .gateway
-                    .push_receipt(chat_id, &members, *moved, self.id),
+                    .push_receipt(chat_id, members.ids(), *moved, self.id),
                 // Stored all the same: members see it in the next Chat frame.
                 Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot push a receipt"),
             },

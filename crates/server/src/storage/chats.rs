@@ -135,11 +135,11 @@ impl Storage {
         on_backend!(self, read chats::heads(&chats))
     }
 
-    /// The ids of a chat's members.
-    pub(crate) fn member_ids(
+    /// A chat's members, each with the chat's head when they joined.
+    pub(crate) fn members_joined(
         &self,
         chat: ChatId,
-    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
-        on_backend!(self, read chats::member_ids(chat))
+    ) -> impl Future<Output = Result<Vec<(UserId, Seq)>, Error>> {
+        on_backend!(self, read chats::members_joined(chat))
     }
 }

@@ -73,8 +73,12 @@ impl ChatSnapshot {
         self.member(user).is_some_and(|state| state.admin)
     }
 
-    pub(crate) fn member_ids(&self) -> Vec<UserId> {
-        self.members.iter().map(|state| state.member.id).collect()
+    /// The members, each with the chat's head when they joined.
+    pub(crate) fn members_joined(&self) -> Vec<(UserId, Seq)> {
+        let members = self.members.iter();
+        members
+            .map(|state| (state.member.id, state.joined_seq))
+            .collect()
     }
 
     /// Whether either of two members blocks the other.

@@ -171,3 +171,39 @@ async fn a_message_claiming_to_be_a_server_line_is_refused() {
     }
     still_serves(&mut alice).await;
 }
+
+#[tokio::test]
+async fn a_message_from_before_someone_joined_never_reaches_them_however_late_it_is_fanned_out() {
+    let server = TestGateway::start();
+    let (mut alice, _, _) = server.sign_up("alice").await;
+    let (mut bob, _, _) = server.sign_up("bob").await;
+    let (mut carol, _, _) = server.sign_up("carol").await;
+    let group = create_group(&mut alice, "Trip", &["bob"]).await.id;
+    pushed_chat(&mut bob).await;
+    line(&mut bob).await;
+    say(&mut alice, group, 1).await;
+    let before = delivered(&mut bob).await;
+    alice.write(&ClientFrame::AddMember {
+        request: RequestId(3),
+        chat_id: group,
+        username: username("carol"),
+    });
+    answered_chat(&mut alice, RequestId(3)).await;
+    line(&mut alice).await;
+    for peer in [&mut bob, &mut carol] {
+        pushed_chat(peer).await;
+        assert!(matches!(line(peer).await.1, SystemEvent::Added { .. }));
+    }
+
+    // The message's fan-out runs only now — it raced the change, or a process of a cluster
+    // is catching up — with the member list cached since, then with one read from storage.
+    let frame = crate::gateway::encode(&ServerFrame::Message(before.clone()));
+    server.gateway.deliver_stored(&before, frame.clone()).await;
+    server.gateway.fanout.members().forget(group);
+    server.gateway.deliver_stored(&before, frame).await;
+    for _ in 0..2 {
+        assert_eq!(delivered(&mut bob).await, before, "bob was there before it");
+    }
+    // carol was not: it was encrypted for the members of the time.
+    still_serves(&mut carol).await;
+}

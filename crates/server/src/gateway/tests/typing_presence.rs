@@ -96,7 +96,7 @@ async fn typing_in_a_stranger_chat_is_refused() {
 
 /// The member list the fan-out caches for `chat`, in the order of the ids.
 fn cached_members(server: &TestGateway, chat: ChatId) -> Option<Vec<UserId>> {
-    let mut members = server.gateway.fanout.members().cached(chat)?.to_vec();
+    let mut members = server.gateway.fanout.members().cached(chat)?.ids().to_vec();
     members.sort_unstable();
     Some(members)
 }

@@ -132,14 +132,14 @@ pub(crate) async fn chats_of(tx: &Tx<'_>, account: UserId) -> Result<Vec<ChatSna
 }
 
 /// The ids of a chat's members.
-pub(crate) async fn member_ids(tx: &Tx<'_>, chat: ChatId) -> Result<Vec<UserId>, Error> {
+pub(crate) async fn members_joined(tx: &Tx<'_>, chat: ChatId) -> Result<Vec<(UserId, Seq)>, Error> {
     let statement = tx
-        .prepare_cached("SELECT account_id FROM members WHERE chat_id = $1")
+        .prepare_cached("SELECT account_id, joined_seq FROM members WHERE chat_id = $1")
         .await?;
     tx.query(&statement, &[&int(chat.0)])
         .await?
         .iter()
-        .map(|row| Ok(UserId(uint(row.try_get(0)?))))
+        .map(|row| Ok((UserId(uint(row.try_get(0)?)), Seq(uint(row.try_get(1)?)))))
         .collect()
 }
 

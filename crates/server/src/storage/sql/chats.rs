@@ -131,12 +131,15 @@ pub(crate) fn chats_of(conn: &Connection, account: UserId) -> Result<Vec<ChatSna
 }
 
 /// The ids of a chat's members.
-pub(crate) fn member_ids(conn: &Connection, chat: ChatId) -> Result<Vec<UserId>, Error> {
-    let mut statement = conn.prepare_cached("SELECT account_id FROM members WHERE chat_id = ?1")?;
-    let ids = statement
-        .query_map([int(chat.0)], |row| Ok(UserId(uint(row.get(0)?))))?
+pub(crate) fn members_joined(conn: &Connection, chat: ChatId) -> Result<Vec<(UserId, Seq)>, Error> {
+    let mut statement =
+        conn.prepare_cached("SELECT account_id, joined_seq FROM members WHERE chat_id = ?1")?;
+    let members = statement
+        .query_map([int(chat.0)], |row| {
+            Ok((UserId(uint(row.get(0)?)), Seq(uint(row.get(1)?))))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(ids)
+    Ok(members)
 }
 
 /// Each of `chats`' newest sequence number (a chat that does not exist is left out).
