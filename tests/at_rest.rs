@@ -120,6 +120,7 @@ fn outbox() -> OutboxRecord {
         .to_body(),
         created_ms: 1_700_000_000_500,
         order: 1,
+        failure: None,
     }
 }
 

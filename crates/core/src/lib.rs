@@ -35,6 +35,7 @@ pub mod download_retries;
 pub mod e2e;
 pub mod engine;
 pub mod links;
+mod outbox_record;
 pub mod receipts;
 pub mod reconnect;
 pub mod search;

@@ -130,20 +130,7 @@ pub struct DeviceSettings {
 /// A stored message: exactly what the server sent.
 pub type MessageRecord = MessageFrame;
 
-/// A message written on this device and not yet acknowledged by the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxRecord {
-    /// Where it goes.
-    pub chat_id: ChatId,
-    /// Its name, kept across resends so the server stores it once.
-    pub client_msg_id: ClientMsgId,
-    /// The encoded content.
-    pub body: Vec<u8>,
-    /// When the person wrote it, in milliseconds since the Unix epoch.
-    pub created_ms: u64,
-    /// Sending order on this device: outbox entries go out by ascending `order`.
-    pub order: u64,
-}
+pub use crate::outbox_record::OutboxRecord;
 
 /// One change to the store. A batch of them is applied atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]

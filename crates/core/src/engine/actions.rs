@@ -233,7 +233,7 @@ impl Engine {
             .find(|entry| entry.record.chat_id == chat_id && entry.record.client_msg_id == id)
         {
             let content = MessageContent::from_body(&entry.record.body);
-            (me, None, content, entry.failure.is_some())
+            (me, None, content, entry.record.failure.is_some())
         } else {
             return Err(SendError::NoSuchMessage);
         };

@@ -48,7 +48,7 @@ impl Engine {
     pub fn awaited_uploads(&self) -> Vec<AwaitedUpload> {
         self.outbox
             .iter()
-            .filter(|entry| entry.awaiting_upload && entry.failure.is_none())
+            .filter(|entry| entry.awaiting_upload && entry.record.failure.is_none())
             .filter_map(|entry| {
                 let content = MessageContent::from_body(&entry.record.body)?;
                 let (_, attachment) = content.attachment()?;
@@ -76,14 +76,7 @@ impl Engine {
     /// The upload cannot go on (the server refused it: too big, over the account's quota):
     /// the message shows failed with `code`, and waits for the person to retry or delete it.
     pub fn upload_failed(&mut self, client_msg_id: ClientMsgId, code: ErrorCode) {
-        if let Some(entry) = self
-            .outbox
-            .iter_mut()
-            .find(|entry| entry.record.client_msg_id == client_msg_id)
-        {
-            entry.failure = Some(code);
-            self.views_changed = true;
-        }
+        self.mark_failed(client_msg_id, Some(code));
     }
 
     /// Takes back a message whose file is still uploading: it leaves the outbox and the

@@ -61,8 +61,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{
-    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, Presence, RequestId, Seq,
-    UserId, Username,
+    ChatId, ChatInfo, ClientFrame, ClientMsgId, Epoch, Member, Presence, RequestId, Seq, UserId,
+    Username,
 };
 
 use crate::annotations::Annotations;
@@ -105,9 +105,9 @@ struct ChatState {
 
 /// A message of the outbox: persisted, and sent until acknowledged.
 struct OutboxEntry {
+    /// The message, with the server's refusal if it was refused (`failure`): kept, so that a
+    /// refused message stays refused across reloads until the person sends it again.
     record: OutboxRecord,
-    /// The server refused it, and why; it waits for the person to retry.
-    failure: Option<ErrorCode>,
     /// It carries a file whose upload has not finished on this run of the engine: it is not
     /// sent until then (`attachments`).
     awaiting_upload: bool,

@@ -205,7 +205,7 @@ impl Engine {
     pub fn pending_count(&self) -> usize {
         self.outbox
             .iter()
-            .filter(|entry| entry.failure.is_none())
+            .filter(|entry| entry.record.failure.is_none())
             .count()
     }
 
@@ -302,7 +302,7 @@ impl Engine {
         for entry in self
             .outbox
             .iter()
-            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
+            .filter(|entry| entry.record.chat_id == chat_id && entry.record.failure.is_none())
         {
             if let Some((target, action)) = MessageContent::from_body(&entry.record.body)
                 .as_ref()
@@ -377,13 +377,13 @@ impl Engine {
             id: entry.record.client_msg_id,
             seq: None,
             sender: self.my_id(),
-            status: if entry.failure.is_some() {
+            status: if entry.record.failure.is_some() {
                 MessageStatus::Failed
             } else {
                 MessageStatus::Pending
             },
             sent_at_ms: entry.record.created_ms,
-            failure: entry.failure,
+            failure: entry.record.failure,
         };
         Some(self.item(chat, pending, head, body))
     }

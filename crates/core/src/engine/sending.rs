@@ -157,6 +157,7 @@ impl Engine {
             body,
             created_ms: now_ms,
             order: self.next_order,
+            failure: None,
         };
         self.next_order += 1;
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -164,7 +165,6 @@ impl Engine {
         self.outbox.push(OutboxEntry {
             awaiting_upload: super::attachments::carries_file(&record.body),
             record,
-            failure: None,
             may_be_stored: false,
         });
         self.views_changed = true;
@@ -177,15 +177,8 @@ impl Engine {
 
     /// Sends a failed message again, under the same id.
     pub fn retry(&mut self, client_msg_id: ClientMsgId) {
-        if let Some(entry) = self
-            .outbox
-            .iter_mut()
-            .find(|entry| entry.record.client_msg_id == client_msg_id)
-        {
-            entry.failure = None;
-            self.sent_this_connection.remove(&client_msg_id);
-            self.views_changed = true;
-        }
+        self.mark_failed(client_msg_id, None);
+        self.sent_this_connection.remove(&client_msg_id);
         self.send_outbox();
     }
 
@@ -238,7 +231,7 @@ impl Engine {
     /// Whether an outbox entry goes out next on this connection: not sent on it yet, not
     /// refused, not waiting for its file's upload, and not a deletion waiting for its target.
     fn can_go_now(&self, entry: &OutboxEntry) -> bool {
-        entry.failure.is_none()
+        entry.record.failure.is_none()
             && !entry.awaiting_upload
             && !self
                 .sent_this_connection
@@ -327,11 +320,29 @@ impl Engine {
         let unsent: Vec<ClientMsgId> = self
             .outbox
             .iter()
-            .filter(|entry| entry.record.chat_id == chat_id && entry.failure.is_none())
+            .filter(|entry| entry.record.chat_id == chat_id && entry.record.failure.is_none())
             .map(|entry| entry.record.client_msg_id)
             .collect();
         for id in unsent {
             self.refuse(id, ErrorCode::NoSuchChat);
+        }
+    }
+
+    /// Records that an outbox entry was refused (`Some`, with why) or is to be sent again
+    /// (`None`), in the store too.
+    pub(super) fn mark_failed(&mut self, client_msg_id: ClientMsgId, failure: Option<ErrorCode>) {
+        let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        else {
+            return;
+        };
+        if entry.record.failure != failure {
+            entry.record.failure = failure;
+            self.writes
+                .push(StoreWrite::PutOutbox(entry.record.clone()));
+            self.views_changed = true;
         }
     }
 
@@ -354,7 +365,7 @@ impl Engine {
         if acts_on_another {
             self.take_from_outbox(position);
         } else {
-            entry.failure = Some(code);
+            self.mark_failed(client_msg_id, Some(code));
         }
         self.events.push(Event::SendFailed {
             chat_id,

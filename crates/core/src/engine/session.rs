@@ -139,7 +139,6 @@ impl Engine {
             self.outbox.push(OutboxEntry {
                 awaiting_upload: super::attachments::carries_file(&record.body),
                 record,
-                failure: None,
                 may_be_stored: true,
             });
         }

@@ -99,6 +99,8 @@ fn sample_outbox(order: u64, text: &str) -> OutboxRecord {
         body: text.as_bytes().to_vec(),
         created_ms: 1_700_000_000_000 + order,
         order,
+        // One of them refused: the refusal is kept with it.
+        failure: (order == 3).then_some(merpati_protocol::ErrorCode::Blocked),
     }
 }
 

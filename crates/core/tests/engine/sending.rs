@@ -1,14 +1,16 @@
 //! The outbox: a message goes from pending to sent once, messages written offline go out
-//! after the next sign-in, a refused one can be retried, and what cannot be sent never enters.
+//! after the next sign-in, a refused one can be retried (and stays refused across a reload
+//! until it is), and what cannot be sent never enters.
 
-use merpati_core::{ConnectionPhase, MessageStatus, SendError, StoreWrite};
+use merpati_core::{ConnectionPhase, MemoryStore, MessageStatus, SendError, Store, StoreWrite};
 use merpati_protocol::{
     ClientFrame, ClientMsgId, Epoch, ErrorCode, MAX_BODY_BYTES, Seq, ServerFrame,
     content::MessageContent, frames::AuthMethod,
 };
 
 use crate::support::alice::{
-    ALICE, CHAT, member, message, online_alice, published_alice, take_frames,
+    ALICE, CHAT, apply, caught_up_alice, member, message, online_alice, published_alice, reconnect,
+    reload, take_frames,
 };
 
 #[test]
@@ -132,6 +134,46 @@ fn a_refused_message_is_shown_failed_and_can_be_retried() {
     assert_eq!(engine.timeline(CHAT)[0].status, MessageStatus::Pending);
     assert!(
         matches!(net.serve(&mut engine).frames.as_slice(), [ClientFrame::Send { client_msg_id, .. }] if *client_msg_id == id)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_message_stays_failed_after_a_reload_and_goes_again_only_when_retried() {
+    let store = MemoryStore::new();
+    let mut engine = caught_up_alice();
+    let id = engine.send_text(CHAT, "x", 1).expect("queued");
+    apply(&store, engine.take_step().writes).await;
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: id,
+        code: ErrorCode::Blocked,
+    });
+    apply(&store, engine.take_step().writes).await;
+
+    let mut reloaded = reload(&store).await;
+    let shown = reloaded.timeline(CHAT);
+    assert_eq!(
+        (shown[0].status, shown[0].failure),
+        (MessageStatus::Failed, Some(ErrorCode::Blocked)),
+        "shown refused, and why, as before the reload"
+    );
+    assert_eq!(reloaded.pending_count(), 0);
+    reconnect(&mut reloaded, Epoch(7));
+    let frames = take_frames(&mut reloaded);
+    assert!(
+        !frames
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::Send { .. })),
+        "not sent again by itself: {frames:?}"
+    );
+
+    reloaded.retry(id);
+    assert_eq!(reloaded.timeline(CHAT)[0].status, MessageStatus::Pending);
+    apply(&store, reloaded.take_step().writes).await;
+    let kept = store.outbox().await.unwrap_or_else(|never| match never {});
+    assert_eq!(
+        kept[0].failure, None,
+        "sent again: a reload now sends it too"
     );
 }
 
