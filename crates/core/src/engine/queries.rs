@@ -153,7 +153,9 @@ impl Engine {
     }
 
     /// A chat's messages in display order: confirmed by sequence, then pending ones in the
-    /// order they were written. Edits, deletions and reactions (the outbox's too) are folded
+    /// order they were written. A refused one is not pending: it stays among the messages of
+    /// its time, after the last one sent before it was written, rather than below whatever
+    /// came after it while it waited for the person. Edits, deletions and reactions (the outbox's too) are folded
     /// into their targets; messages deleted for this account are left out.
     pub fn timeline(&self, chat_id: ChatId) -> Vec<TimelineItem> {
         let Some(chat) = self.chats.get(&chat_id) else {
@@ -164,29 +166,65 @@ impl Engine {
             .timeline
             .messages()
             .filter_map(|message| self.confirmed_item(chat, &pending, message));
+        let mut items: Vec<TimelineItem> = confirmed.collect();
         let written = self
             .outbox
             .iter()
             .filter(|entry| entry.record.chat_id == chat_id)
             .filter_map(|entry| self.pending_item(chat, &pending, entry));
-        confirmed.chain(written).collect()
+        for item in written {
+            if item.failure.is_none() {
+                items.push(item);
+                continue;
+            }
+            // After the last message sent before it, and after what was written after that
+            // and shown already (the refused and pending ones before it in the outbox).
+            let mut at = items
+                .iter()
+                .rposition(|shown| shown.seq.is_some() && shown.sent_at_ms <= item.sent_at_ms)
+                .map_or(0, |last| last + 1);
+            while items.get(at).is_some_and(|shown| shown.seq.is_none()) {
+                at += 1;
+            }
+            items.insert(at, item);
+        }
+        items
     }
 
-    /// The newest item of a chat's timeline.
+    /// The newest item of a chat's timeline: the last of [`Engine::timeline`], found without
+    /// making all of it.
     fn newest_item(&self, chat: &ChatState) -> Option<TimelineItem> {
         let chat_id = chat.info.id;
         let pending = self.pending_actions(chat_id);
-        self.outbox
+        let mut written = self
+            .outbox
             .iter()
             .rev()
             .filter(|entry| entry.record.chat_id == chat_id)
-            .find_map(|entry| self.pending_item(chat, &pending, entry))
-            .or_else(|| {
-                chat.timeline
-                    .messages()
-                    .rev()
-                    .find_map(|message| self.confirmed_item(chat, &pending, message))
-            })
+            .filter_map(|entry| self.pending_item(chat, &pending, entry));
+        let newest_written = written.next();
+        if let Some(item) = newest_written
+            .as_ref()
+            .filter(|item| item.failure.is_none())
+        {
+            return Some(item.clone());
+        }
+        let newest_confirmed = chat
+            .timeline
+            .messages()
+            .rev()
+            .find_map(|message| self.confirmed_item(chat, &pending, message));
+        // The newest written is refused (or there is none); it is last if nothing shown was
+        // sent after it was written, and pending ones before it are last with it.
+        let Some(refused) = newest_written else {
+            return newest_confirmed;
+        };
+        match newest_confirmed {
+            Some(confirmed) if confirmed.sent_at_ms > refused.sent_at_ms => written
+                .find(|item| item.failure.is_none())
+                .or(Some(confirmed)),
+            _ => Some(refused),
+        }
     }
 
     /// The newest message from someone else that shows as a message, as shown, with its

@@ -1,6 +1,7 @@
 //! The outbox: a message goes from pending to sent once, messages written offline go out
 //! after the next sign-in, a refused one can be retried (and stays refused across a reload
-//! until it is), and what cannot be sent never enters.
+//! until it is) and stays among the messages of its time, and what cannot be sent never
+//! enters.
 
 use merpati_core::{ConnectionPhase, MemoryStore, MessageStatus, SendError, Store, StoreWrite};
 use merpati_protocol::{
@@ -9,8 +10,8 @@ use merpati_protocol::{
 };
 
 use crate::support::alice::{
-    ALICE, CHAT, apply, caught_up_alice, member, message, online_alice, published_alice, reconnect,
-    reload, take_frames,
+    ALICE, BOB, CHAT, apply, caught_up_alice, member, message, online_alice, published_alice,
+    reconnect, reload, take_frames,
 };
 
 #[test]
@@ -175,6 +176,87 @@ async fn a_refused_message_stays_failed_after_a_reload_and_goes_again_only_when_
         kept[0].failure, None,
         "sent again: a reload now sends it too"
     );
+}
+
+#[test]
+fn a_refused_message_stays_among_the_messages_of_its_time_not_below_later_ones() {
+    let (mut engine, mut net) = published_alice();
+    let refused = engine.send_text(CHAT, "x", 1_500).expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: refused,
+        code: ErrorCode::QuotaExceeded,
+    });
+    // Afterwards bob writes, and alice sends another, which the server takes.
+    let bobs = message(1, BOB, "later");
+    engine.handle_frame(ServerFrame::Message(bobs.clone()));
+    let sent = engine.send_text(CHAT, "y", 3_000).expect("queued");
+    let served = net.serve(&mut engine);
+    let Some(body) = served.frames.iter().find_map(|frame| match frame {
+        ClientFrame::Send {
+            client_msg_id,
+            body,
+            ..
+        } if *client_msg_id == sent => Some(body.clone()),
+        _ => None,
+    }) else {
+        panic!("y is sent: {:?}", served.frames);
+    };
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: sent,
+        seq: Seq(2),
+        sent_at_ms: 3_001,
+    });
+    let mut echoed = message(2, ALICE, "y");
+    echoed.client_msg_id = sent;
+    echoed.body = body;
+    echoed.sent_at_ms = 3_001;
+    engine.handle_frame(ServerFrame::Message(echoed));
+    let last = |engine: &merpati_core::Engine| engine.chat_list()[0].last_text.clone();
+    assert_eq!(
+        last(&engine).as_deref(),
+        Some("y"),
+        "the chat list shows what is last in the chat"
+    );
+    // And one more, still on its way.
+    let pending = engine.send_text(CHAT, "z", 4_000).expect("queued");
+
+    let shown: Vec<(ClientMsgId, MessageStatus)> = engine
+        .timeline(CHAT)
+        .iter()
+        .map(|item| (item.client_msg_id, item.status))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (refused, MessageStatus::Failed),
+            (bobs.client_msg_id, MessageStatus::Sent),
+            (sent, MessageStatus::Sent),
+            (pending, MessageStatus::Pending),
+        ]
+    );
+    assert_eq!(last(&engine).as_deref(), Some("z"));
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: pending,
+        code: ErrorCode::QuotaExceeded,
+    });
+    assert_eq!(
+        last(&engine).as_deref(),
+        Some("z"),
+        "refused after the last message sent: still the last"
+    );
+    // Sent again, it is on its way like any new one: below what was sent, and above what
+    // was written after it.
+    engine.retry(refused);
+    let shown: Vec<ClientMsgId> = engine
+        .timeline(CHAT)
+        .iter()
+        .map(|item| item.client_msg_id)
+        .collect();
+    assert_eq!(shown, [bobs.client_msg_id, sent, refused, pending]);
 }
 
 #[test]
