@@ -61,6 +61,17 @@ impl SearchState {
         }
     }
 
+    /// Forgets the whole index (its messages are gone from the device: a new storage epoch);
+    /// the store's removal of its segments.
+    pub(super) fn clear(&mut self) -> StoreWrite {
+        let mut stored = std::mem::take(&mut self.recent_ids);
+        stored.extend(self.base);
+        // Segments are numbered from 1 again: the removal goes first in this step's writes,
+        // before any segment the step writes anew.
+        *self = SearchState::default();
+        StoreWrite::RemoveSearchSegments(stored)
+    }
+
     fn next_id(&self) -> u64 {
         self.recent_ids
             .last()

@@ -344,6 +344,10 @@ impl Engine {
             self.writes.push(StoreWrite::PutChat(chat.record()));
         }
         self.writes.push(StoreWrite::RemoveAllMessages);
+        // What the index holds is gone from the device with them, and its positions are the
+        // old epoch's: a message that comes again is indexed again, at its new position.
+        let unindexed = self.search.clear();
+        self.writes.push(unindexed);
         // As after a reload: nothing in memory is opened any more, and the messages that come
         // again are opened (and wait for their keys) at their new positions. A message's
         // Megolm index still tells a replay; where it was first seen no longer does.

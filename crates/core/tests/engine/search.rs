@@ -1,12 +1,13 @@
 //! Local search as the person meets it: what arrives and what they send is found by a word's
 //! beginning; an edit, a deletion for everyone and a deletion for themselves change what is
-//! found, whatever order they arrive in; and the index comes back from the store sealed
-//! records and all, in few records however many steps wrote it.
+//! found, whatever order they arrive in; the index comes back from the store sealed
+//! records and all, in few records however many steps wrote it; and a new storage epoch
+//! starts it afresh.
 
 use merpati_core::{Engine, MemoryStore, Store, StoredState};
-use merpati_protocol::{ServerFrame, content::MessageContent};
+use merpati_protocol::{Epoch, ServerFrame, content::MessageContent};
 
-use crate::support::alice::{ALICE, BOB, CHAT, apply, published_alice};
+use crate::support::alice::{ALICE, BOB, CHAT, apply, published_alice, reconnect, reload};
 
 fn found(engine: &mut Engine, query: &str) -> Vec<String> {
     engine
@@ -168,4 +169,34 @@ async fn the_index_comes_back_from_the_store_in_a_few_records() {
     );
     assert_eq!(found(&mut reopened, "249"), ["pesan 249 dari bob"]);
     assert_eq!(reopened.search("bob", 1000).len(), 250);
+}
+
+#[tokio::test]
+async fn after_an_epoch_change_the_old_epochs_messages_are_found_no_more() {
+    let (mut engine, mut net) = published_alice();
+    let store = MemoryStore::new();
+    let gone = net.bob_says(&mut engine, 1, "rapat jam tujuh");
+    engine.handle_frame(ServerFrame::Message(gone.clone()));
+    let _ = net.serve(&mut engine);
+    apply(&store, net.alice_writes.clone()).await;
+    assert_eq!(found(&mut engine, "rapat"), ["rapat jam tujuh"]);
+
+    // The server's database was restored from a backup that ends before that message: the
+    // device drops what it held, and its index with it.
+    reconnect(&mut engine, Epoch(8));
+    apply(&store, engine.take_step().writes).await;
+    assert!(found(&mut engine, "rapat").is_empty());
+    assert_eq!(engine.position_of(CHAT, gone.client_msg_id), None);
+    let stored = store
+        .search_segments()
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert!(stored.is_empty(), "{stored:?}");
+
+    // The new epoch's messages are found, at their positions, after a reload too.
+    let again = net.bob_says(&mut engine, 1, "rapat diundur");
+    engine.handle_frame(ServerFrame::Message(again.clone()));
+    apply(&store, engine.take_step().writes).await;
+    let mut reloaded = reload(&store).await;
+    assert_eq!(found(&mut reloaded, "rapat"), ["rapat diundur"]);
 }
