@@ -249,7 +249,8 @@ async fn a_second_tab_claims_the_next_device_slot() {
 
 /// A browser of schema 4 stored one record per message in `messages`; opened by this version,
 /// those messages are still read (newest first, beside those written since into
-/// `message_pages`), and a message written again since wins over its old record.
+/// `message_pages`), a message written again since wins over its old record, and one deleted
+/// for everyone loses its body there too.
 #[wasm_bindgen_test]
 async fn messages_stored_one_per_record_by_schema_4_are_still_read() {
     use indexed_db_futures::prelude::*;
@@ -336,6 +337,36 @@ async fn messages_stored_one_per_record_by_schema_4_are_still_read() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(newest_two, vec![message(3, "diganti"), message(4, "baru")]);
+
+    // Its sender deleted message 2 for everyone: its ciphertext is kept nowhere.
+    store
+        .apply(vec![StoreWrite::EraseMessage {
+            chat_id: ChatId(9),
+            client_msg_id: ClientMsgId([2; 16]),
+            sender: UserId(2),
+        }])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let read = store
+        .messages_before(ChatId(9), Seq(3), 10)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(read, vec![message(1, "lama"), message(2, "")]);
+    let tx = store
+        .database()
+        .transaction(MESSAGES)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let kept = tx
+        .object_store(MESSAGES)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .count()
+        .primitive()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(kept, 2, "the old record of message 2 is gone");
+    drop(tx);
     store.close();
     idb_store::delete_database(&name)
         .await

@@ -8,7 +8,8 @@
 //! written by schema 4 and older kept one record per message in `messages`; they are still
 //! read, and a message in a page wins over the same message there (pages are written later).
 //! Erasing a message the engine knows by its id alone (deleted for everyone, not loaded) opens
-//! every page of its chat to find it; deletions are rare. Removing every message (the
+//! every page of its chat, and its chat's records of older schemas, to find it; deletions are
+//! rare. Removing every message (the
 //! server's storage epoch changed) clears both stores, before the batch's messages go in.
 
 use std::collections::BTreeMap;
@@ -31,11 +32,16 @@ fn page_of(seq: Seq) -> u64 {
 }
 
 /// The store a batch needs besides the ones its writes name: `messages`, whose records of
-/// older schemas `StoreWrite::RemoveAllMessages` deletes too.
+/// older schemas `StoreWrite::RemoveAllMessages` and `StoreWrite::EraseMessage` delete too.
 pub(super) fn legacy_scope(batch: &[StoreWrite]) -> Option<&'static str> {
     batch
         .iter()
-        .any(|write| matches!(write, StoreWrite::RemoveAllMessages))
+        .any(|write| {
+            matches!(
+                write,
+                StoreWrite::RemoveAllMessages | StoreWrite::EraseMessage { .. }
+            )
+        })
         .then_some(MESSAGES)
 }
 
@@ -94,9 +100,11 @@ impl IdbStore {
         Ok(())
     }
 
-    /// Empties, within `tx` (which spans `message_pages`), the body of each message named
-    /// `(chat, id, sender)` in `erased` that `sender` sent, wherever in its chat's pages it
-    /// is (`StoreWrite::EraseMessage`).
+    /// Empties, within `tx` (which spans `message_pages` and `messages`), the body of each
+    /// message named `(chat, id, sender)` in `erased` that `sender` sent, wherever in its
+    /// chat's pages it is (`StoreWrite::EraseMessage`). One an older schema stored in a record
+    /// of its own is written, emptied, into its page, and its record deleted: its ciphertext
+    /// is kept nowhere.
     pub(super) async fn erase_in_pages(
         &self,
         tx: &Transaction<'_>,
@@ -134,9 +142,56 @@ impl IdbStore {
                     );
                 }
             }
+            self.erase_of_older_schema(tx, chat, id, sender, &mut emptied)
+                .await?;
             if !emptied.is_empty() {
                 self.put_in_pages(tx, emptied).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes, within `tx`, the record an older schema kept of message `id` of `chat`, if
+    /// `sender` sent it, adding it emptied to `emptied`.
+    async fn erase_of_older_schema(
+        &self,
+        tx: &Transaction<'_>,
+        chat: ChatId,
+        id: ClientMsgId,
+        sender: UserId,
+        emptied: &mut Vec<MessageRecord>,
+    ) -> Result<(), StoreError> {
+        let chat_hash = self.chat_key(chat);
+        let range = KeyRange::Bound(
+            message_key(&chat_hash, 0.0),
+            false,
+            message_key(&chat_hash, u64::MAX as f64),
+            false,
+        );
+        let legacy = tx.object_store(MESSAGES)?;
+        let mut found = None;
+        if let Some(mut cursor) = legacy
+            .open_cursor()
+            .with_query::<JsValue, _>(range)
+            .primitive()?
+            .await?
+        {
+            while let Some(value) = cursor.next_record::<JsValue>().await? {
+                let message: MessageRecord = self.open_value(MESSAGES, &value)?;
+                if message.client_msg_id == id && message.sender == sender {
+                    found = Some(message);
+                    break;
+                }
+            }
+        }
+        if let Some(message) = found {
+            legacy
+                .delete(message_key(&chat_hash, message.seq.0 as f64))
+                .primitive()?;
+            emptied.push(MessageRecord {
+                body: Vec::new(),
+                ..message
+            });
         }
         Ok(())
     }
