@@ -201,10 +201,7 @@ impl Engine {
         self.clock_ms = self.clock_ms.max(sent_at_ms);
         let entry = self.take_from_outbox(position);
         self.views_changed = true;
-        let (Some(me), Some(body)) = (
-            self.me.as_ref().map(|me| me.id),
-            self.sent_bodies.remove(&client_msg_id),
-        ) else {
+        let (Some(me), Some(body)) = (self.me.as_ref().map(|me| me.id), entry.sent_body) else {
             return;
         };
         let message = MessageFrame {

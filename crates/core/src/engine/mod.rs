@@ -116,6 +116,9 @@ struct OutboxEntry {
     /// without this has certainly not left the device, and may be taken back rather than
     /// deleted for everyone.
     may_be_stored: bool,
+    /// The ciphertext last sent, stored as the message once acknowledged; it leaves with the
+    /// entry, however the entry leaves.
+    sent_body: Option<Vec<u8>>,
 }
 
 /// The state machine of one device. See the module documentation.
@@ -165,8 +168,6 @@ pub struct Engine {
     waiting: HashMap<String, BTreeSet<(ChatId, Seq)>>,
     /// Outbox entries sent on this connection (each is sent again on the next one).
     sent_this_connection: BTreeSet<ClientMsgId>,
-    /// The body last sent for each outbox entry, stored with it once acknowledged.
-    sent_bodies: HashMap<ClientMsgId, Vec<u8>>,
     /// The newest key backup position read.
     backup_position: u64,
     /// The newest time the engine has heard of (server times and the shell's `now`), in
@@ -254,7 +255,6 @@ impl Engine {
             replayed: HashSet::new(),
             waiting: HashMap::new(),
             sent_this_connection: BTreeSet::new(),
-            sent_bodies: HashMap::new(),
             backup_position: 0,
             clock_ms: 0,
             now_ms: 0,

@@ -166,6 +166,7 @@ impl Engine {
             awaiting_upload: super::attachments::carries_file(&record.body),
             record,
             may_be_stored: false,
+            sent_body: None,
         });
         self.views_changed = true;
         // The others stop showing "typing…" when this message reaches them, so the next
@@ -275,8 +276,8 @@ impl Engine {
                 continue;
             };
             self.outbox[position].may_be_stored = true;
+            self.outbox[position].sent_body = Some(body.clone());
             self.sent_this_connection.insert(id);
-            self.sent_bodies.insert(id, body.clone());
             self.frames.push(match content {
                 MessageContent::Delete { target } => ClientFrame::SendDeletion {
                     chat_id,

@@ -140,6 +140,7 @@ impl Engine {
                 awaiting_upload: super::attachments::carries_file(&record.body),
                 record,
                 may_be_stored: true,
+                sent_body: None,
             });
         }
         crate::sorting::sort_by_key(&mut self.outbox, |entry| entry.record.order);
