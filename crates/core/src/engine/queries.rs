@@ -155,8 +155,9 @@ impl Engine {
     /// A chat's messages in display order: confirmed by sequence, then pending ones in the
     /// order they were written. A refused one is not pending: it stays among the messages of
     /// its time, after the last one sent before it was written, rather than below whatever
-    /// came after it while it waited for the person. Edits, deletions and reactions (the outbox's too) are folded
-    /// into their targets; messages deleted for this account are left out.
+    /// came after it while it waited for the person. Edits, deletions and reactions (the
+    /// outbox's too) are folded into their targets; messages deleted for this account are left
+    /// out.
     pub fn timeline(&self, chat_id: ChatId) -> Vec<TimelineItem> {
         let Some(chat) = self.chats.get(&chat_id) else {
             return Vec::new();

@@ -7,9 +7,10 @@
 //! that wait meanwhile go in the next transaction together, so under load the batches grow
 //! by themselves, as the SQLite writer's groups do. Appends queued for a chat commit in the
 //! order they were queued (a session pipelining its sends gets its sequence numbers in
-//! order), and a connection's appends behind a failed one fail unrun (`AppendFence`). An append refuses only before it writes (`messages::append`), so a refused one
-//! leaves the others of its batch alone; any other failure fails the whole batch, and
-//! nothing of it is stored.
+//! order), and a connection's appends behind a failed one fail unrun (`AppendFence`). An
+//! append refuses only before it writes (`messages::append`), so a refused one leaves the
+//! others of its batch alone; any other failure fails the whole batch, and nothing of it is
+//! stored.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
