@@ -19,13 +19,17 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::support::{Client, data_dir, key, msg_id};
 
 /// The server binary as its own process, so that it can be killed for real; sends here come
-/// far faster than a person's: the send rate is lifted.
+/// far faster than a person's, and the whole chat is read back twice, tens of thousands of
+/// messages on a fast machine: the send rate and the read allowance are lifted (with the
+/// default allowance, a long enough run was refused `TooManyRequests` half-way through its
+/// second read).
 async fn start_server(data: &Path) -> ServerProcess {
-    ServerProcess::start(
-        ServerOptions::new()
-            .data_dir(data)
-            .args(["--send-rate", "0"]),
-    )
+    ServerProcess::start(ServerOptions::new().data_dir(data).args([
+        "--send-rate",
+        "0",
+        "--reads-per-minute",
+        "0",
+    ]))
     .await
     .unwrap()
 }
