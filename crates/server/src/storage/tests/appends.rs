@@ -105,17 +105,7 @@ async fn append_on(
     body: &[u8],
 ) -> Result<Appended, Error> {
     storage
-        .queue_append(
-            chat,
-            NewMessage {
-                client_msg_id: ClientMsgId([id; 16]),
-                sender,
-                body: Arc::new(body.to_vec()),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
-            fence.clone(),
-        )
+        .queue_append(chat, new_message(id, sender, body.to_vec()), fence.clone())
         .await?
         .await
 }
@@ -162,11 +152,8 @@ async fn try_append(
         .queue_append(
             chat,
             NewMessage {
-                client_msg_id: ClientMsgId([id; 16]),
-                sender,
-                body: Arc::new(vec![id]),
-                refers: Refers::Nothing,
                 if_new,
+                ..new_message(id, sender, vec![id])
             },
             AppendFence::default(),
         )

@@ -63,11 +63,8 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
         let queued = storage.queue_append(
             chat.id,
             NewMessage {
-                client_msg_id: ClientMsgId([id; 16]),
-                sender: alice.id,
-                body: Arc::new(vec![id]),
                 refers,
-                if_new: IfNew::Store,
+                ..new_message(id, alice.id, vec![id])
             },
             AppendFence::default(),
         );
@@ -122,11 +119,8 @@ pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(stor
     let queued = storage.queue_append(
         chat.id,
         NewMessage {
-            client_msg_id: ClientMsgId([1; 16]),
-            sender: alice.id,
-            body: Arc::new(vec![1]),
             refers: Refers::Carries(BlobId([1; 16])),
-            if_new: IfNew::Store,
+            ..new_message(1, alice.id, vec![1])
         },
         AppendFence::default(),
     );

@@ -368,13 +368,7 @@ pub(super) async fn a_block_refuses_chats_and_direct_messages_but_not_group_mess
     let refused = storage
         .queue_append(
             direct.id,
-            NewMessage {
-                client_msg_id: ClientMsgId([1; 16]),
-                sender: alice.id,
-                body: Arc::new(vec![1]),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
+            new_message(1, alice.id, vec![1]),
             AppendFence::default(),
         )
         .await

@@ -17,11 +17,8 @@ async fn delete(
         .queue_append(
             chat,
             NewMessage {
-                client_msg_id: ClientMsgId([id; 16]),
-                sender,
-                body: Arc::new(vec![id]),
                 refers: Refers::Deletes(target),
-                if_new: IfNew::Store,
+                ..new_message(id, sender, vec![id])
             },
             AppendFence::default(),
         )

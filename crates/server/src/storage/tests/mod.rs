@@ -212,13 +212,7 @@ async fn appends_refused_without_a_savepoint_leave_no_trace() {
             storage
                 .queue_append(
                     chat.id,
-                    NewMessage {
-                        client_msg_id: ClientMsgId([n; 16]),
-                        sender,
-                        body: Arc::new(vec![n]),
-                        refers: Refers::Nothing,
-                        if_new: IfNew::Store,
-                    },
+                    new_message(n, sender, vec![n]),
                     AppendFence::default(),
                 )
                 .await
@@ -256,13 +250,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
     let append = storage
         .queue_append(
             chat.id,
-            NewMessage {
-                client_msg_id: ClientMsgId([1; 16]),
-                sender: alice.id,
-                body: Arc::new(vec![1]),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
+            new_message(1, alice.id, vec![1]),
             AppendFence::default(),
         )
         .await
@@ -289,13 +277,7 @@ async fn a_request_failing_after_it_wrote_without_a_savepoint_fails_its_whole_ba
     let appended = storage
         .queue_append(
             chat.id,
-            NewMessage {
-                client_msg_id: ClientMsgId([1; 16]),
-                sender: alice.id,
-                body: Arc::new(vec![1]),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
+            new_message(1, alice.id, vec![1]),
             AppendFence::default(),
         )
         .await
@@ -318,13 +300,7 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
     let appended = storage
         .queue_append(
             chat.id,
-            NewMessage {
-                client_msg_id: ClientMsgId([9; 16]),
-                sender: bob.id,
-                body: Arc::new(b"hi".to_vec()),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
+            new_message(9, bob.id, b"hi".to_vec()),
             AppendFence::default(),
         )
         .await
@@ -348,6 +324,17 @@ async fn queued_writes_are_committed_before_the_writer_stops() {
     writer.join();
 }
 
+/// Message `id` of `sender`'s with `body`: stored if new, referring to nothing.
+fn new_message(id: u8, sender: UserId, body: Vec<u8>) -> NewMessage {
+    NewMessage {
+        client_msg_id: ClientMsgId([id; 16]),
+        sender,
+        body: Arc::new(body),
+        refers: Refers::Nothing,
+        if_new: IfNew::Store,
+    }
+}
+
 /// Appends a message and waits for its commit.
 async fn append(
     storage: &Storage,
@@ -357,17 +344,7 @@ async fn append(
     body: Vec<u8>,
 ) -> Appended {
     storage
-        .queue_append(
-            chat,
-            NewMessage {
-                client_msg_id: ClientMsgId([id; 16]),
-                sender,
-                body: Arc::new(body),
-                refers: Refers::Nothing,
-                if_new: IfNew::Store,
-            },
-            AppendFence::default(),
-        )
+        .queue_append(chat, new_message(id, sender, body), AppendFence::default())
         .await
         .expect("queued")
         .await
