@@ -4,13 +4,21 @@
 //! side by side. The keyboard's focus follows the screens: a chat opened on a phone takes it
 //! on its title, and the back button gives it to that chat in the list. The phone's own back
 //! gesture (the browser's Back) leaves a chat for the list as the button does, not the app,
-//! and closes a photo open over the chat before the chat.
+//! and closes a photo open over the chat before the chat; the chat's row takes the focus back
+//! even on a device whose engine worker answers slowly.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
 use merpati_e2e::attachments::{png_photo, write_file};
 use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 use serde_json::Value;
+
+/// Holds back every message the page sends its engine worker by 300 ms, in order: a slow
+/// device, on which the worker's answer comes several paints after what the person did.
+const SLOW_WORKER: &str = "const post = Worker.prototype.postMessage;
+     Worker.prototype.postMessage = function (...args) {
+         setTimeout(() => post.apply(this, args), 300);
+     };";
 
 /// Whether anything makes the page, or any part of it that scrolls (the message list, the
 /// chat list), scroll sideways: something too wide inside a part that scrolls up and down
@@ -174,6 +182,19 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     assert!(!shown_box(&phone, ".conversation").await?.is_null());
     phone.client().back().await?;
     phone.find_css(".main-screen:not(.chat-open)").await?;
+
+    // On a slow device, where the engine worker answers well after the next paint, the chat
+    // closed with Back still gives its row the focus: the row, hidden until the list shows,
+    // takes it once the list is on screen.
+    phone.run_before_each_document(SLOW_WORKER).await?;
+    phone.reload().await?;
+    phone.open_chat("meja").await?;
+    phone.wait_focus_on("[data-testid=chat-title]").await?;
+    phone.client().back().await?;
+    phone.find_css(".main-screen:not(.chat-open)").await?;
+    phone
+        .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
+        .await?;
 
     // A desktop: the list and the open chat side by side, no back button.
     desk.open_chat("ponsel").await?;

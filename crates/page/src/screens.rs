@@ -70,6 +70,10 @@ pub fn MainScreen() -> impl IntoView {
             offer_answered.get() || notifications.with(|kept| kept.offer_declined),
         )
     });
+    // The chat closed with its back button or the browser's Back, whose row in the list takes
+    // the focus once the list is on screen: when the engine says no chat is open, which is
+    // after a paint or more on a slow device (a hidden row cannot take the focus).
+    let back_to = StoredValue::new(None::<u64>);
     notify::watch(app.chats(), open_chat_id, app.phase(), notify_prefs);
     notify::on_notification_click(move |chat| app.open_chat(chat));
     view! {
@@ -227,7 +231,14 @@ pub fn MainScreen() -> impl IntoView {
             <section class="conversation">
                 <Show
                     when=move || open_chat_id.with(Option::is_some)
-                    fallback=|| view! { <p class="placeholder">{t(Text::PickAChat)}</p> }
+                    fallback=move || {
+                        if let Some(chat) = back_to.try_update_value(Option::take).flatten() {
+                            focus::move_to_element(format!(
+                                "[data-testid=chat-list-item][data-chat-id=\"{chat}\"]"
+                            ));
+                        }
+                        view! { <p class="placeholder">{t(Text::PickAChat)}</p> }
+                    }
                 >
                     <ChatView
                         key=Signal::derive(move || open_chat_id.get().map_or(0, |chat| chat.0))
@@ -237,12 +248,7 @@ pub fn MainScreen() -> impl IntoView {
                         on_reach_top=Callback::new(move |()| app.load_older())
                         on_retry=Callback::new(move |id| app.retry_message(id))
                         on_back=Callback::new(move |()| {
-                            if let Some(chat) = app.open_chat_id_untracked() {
-                                focus::move_to_element(format!(
-                                    "[data-testid=chat-list-item][data-chat-id=\"{}\"]",
-                                    chat.0
-                                ));
-                            }
+                            back_to.set_value(app.open_chat_id_untracked().map(|chat| chat.0));
                             app.close_chat();
                         })
                         kind=app.kind()
