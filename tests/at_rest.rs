@@ -121,6 +121,7 @@ fn outbox() -> OutboxRecord {
         created_ms: 1_700_000_000_500,
         order: 1,
         failure: None,
+        sent: true,
     }
 }
 

@@ -21,10 +21,15 @@ pub struct OutboxRecord {
     /// send it again, across reloads too. Last, and read as `None` from a record kept before
     /// it was ([`OutboxRecord`]'s `Deserialize`).
     pub failure: Option<ErrorCode>,
+    /// It went out on a connection, once or more: the server may hold it, so a deletion
+    /// follows it rather than taking it back. Read as `true` from a record kept before it
+    /// was (nothing said then whether it had left).
+    pub sent: bool,
 }
 
-/// Reads the fields in order, as derived, except that a record ending before `failure` (kept
-/// by an earlier version, which had no such field) reads as not refused.
+/// Reads the fields in order, as derived, except that a record ending before `failure` or
+/// `sent` (kept by an earlier version, which had no such fields) reads as not refused, and as
+/// perhaps sent.
 impl<'de> Deserialize<'de> for OutboxRecord {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -39,7 +44,7 @@ impl<'de> Deserialize<'de> for OutboxRecord {
                 self,
                 mut seq: A,
             ) -> Result<OutboxRecord, A::Error> {
-                let missing = |index| serde::de::Error::invalid_length(index, &"6 fields");
+                let missing = |index| serde::de::Error::invalid_length(index, &"7 fields");
                 Ok(OutboxRecord {
                     chat_id: seq.next_element()?.ok_or_else(|| missing(0))?,
                     client_msg_id: seq.next_element()?.ok_or_else(|| missing(1))?,
@@ -49,16 +54,18 @@ impl<'de> Deserialize<'de> for OutboxRecord {
                     // The end of an earlier version's record is an error here, not `None`:
                     // its fields are counted by the type, not in the bytes.
                     failure: seq.next_element().ok().flatten().flatten(),
+                    sent: seq.next_element().ok().flatten().unwrap_or(true),
                 })
             }
         }
-        const FIELDS: [&str; 6] = [
+        const FIELDS: [&str; 7] = [
             "chat_id",
             "client_msg_id",
             "body",
             "created_ms",
             "order",
             "failure",
+            "sent",
         ];
         deserializer.deserialize_struct("OutboxRecord", &FIELDS, Fields)
     }
@@ -79,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_kept_before_refusals_were_reads_as_not_refused_and_a_refusal_is_kept() {
+    fn a_record_kept_before_refusals_were_reads_as_not_refused_and_perhaps_sent() {
         let earlier = Earlier {
             chat_id: ChatId(4),
             client_msg_id: ClientMsgId([9; 16]),
@@ -96,10 +103,12 @@ mod tests {
             created_ms: 1_700_000_000_000,
             order: 3,
             failure: None,
+            sent: true,
         };
         assert_eq!(read, record);
 
         record.failure = Some(ErrorCode::Blocked);
+        record.sent = false;
         let bytes = postcard::to_allocvec(&record).expect("encoded");
         assert_eq!(postcard::from_bytes::<OutboxRecord>(&bytes), Ok(record));
         // A record cut short within the fields it always had is refused, not guessed.

@@ -112,7 +112,7 @@ impl Engine {
         if let Some(position) = self.outbox.iter().position(|entry| {
             entry.record.chat_id == chat_id
                 && entry.record.client_msg_id == target
-                && !entry.may_be_stored
+                && !entry.record.sent
         }) {
             self.take_back(position);
             return Ok(None);

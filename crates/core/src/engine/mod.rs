@@ -111,11 +111,6 @@ struct OutboxEntry {
     /// It carries a file whose upload has not finished on this run of the engine: it is not
     /// sent until then (`attachments`).
     awaiting_upload: bool,
-    /// The server may hold it: it went out on a connection of this run, or it was restored
-    /// from the store (a run before may have sent it; nothing stored says). Only an entry
-    /// without this has certainly not left the device, and may be taken back rather than
-    /// deleted for everyone.
-    may_be_stored: bool,
     /// The ciphertext last sent, stored as the message once acknowledged; it leaves with the
     /// entry, however the entry leaves.
     sent_body: Option<Vec<u8>>,

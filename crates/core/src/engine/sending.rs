@@ -158,6 +158,7 @@ impl Engine {
             created_ms: now_ms,
             order: self.next_order,
             failure: None,
+            sent: false,
         };
         self.next_order += 1;
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -165,7 +166,6 @@ impl Engine {
         self.outbox.push(OutboxEntry {
             awaiting_upload: super::attachments::carries_file(&record.body),
             record,
-            may_be_stored: false,
             sent_body: None,
         });
         self.views_changed = true;
@@ -275,7 +275,7 @@ impl Engine {
             let Some(body) = crypto.encrypt(chat_id, &content) else {
                 continue;
             };
-            self.outbox[position].may_be_stored = true;
+            self.mark_sent(position);
             self.outbox[position].sent_body = Some(body.clone());
             self.sent_this_connection.insert(id);
             self.frames.push(match content {
@@ -304,7 +304,7 @@ impl Engine {
     pub(super) fn take_back(&mut self, position: usize) {
         let taken = self.take_from_outbox(position).record.client_msg_id;
         let acts_on_taken = |entry: &OutboxEntry| {
-            !entry.may_be_stored
+            !entry.record.sent
                 && matches!(
                     MessageContent::from_body(&entry.record.body),
                     Some(MessageContent::Edit { target, .. } | MessageContent::Reaction { target, .. })
@@ -326,6 +326,25 @@ impl Engine {
             .collect();
         for id in unsent {
             self.refuse(id, ErrorCode::NoSuchChat);
+        }
+    }
+
+    /// Records that the outbox entry at `position` is going out: from now on the server may
+    /// hold it. Kept before the frame leaves (a step's writes are stored before its frames
+    /// go), in the write that queued it if that is in this step still.
+    fn mark_sent(&mut self, position: usize) {
+        let record = &mut self.outbox[position].record;
+        if record.sent {
+            return;
+        }
+        record.sent = true;
+        let queued = self.writes.iter_mut().rev().find_map(|write| match write {
+            StoreWrite::PutOutbox(kept) if kept.client_msg_id == record.client_msg_id => Some(kept),
+            _ => None,
+        });
+        match queued {
+            Some(kept) => kept.sent = true,
+            None => self.writes.push(StoreWrite::PutOutbox(record.clone())),
         }
     }
 

@@ -139,7 +139,6 @@ impl Engine {
             self.outbox.push(OutboxEntry {
                 awaiting_upload: super::attachments::carries_file(&record.body),
                 record,
-                may_be_stored: true,
                 sent_body: None,
             });
         }

@@ -101,6 +101,7 @@ fn sample_outbox(order: u64, text: &str) -> OutboxRecord {
         order,
         // One of them refused: the refusal is kept with it.
         failure: (order == 3).then_some(merpati_protocol::ErrorCode::Blocked),
+        sent: order != 2,
     }
 }
 

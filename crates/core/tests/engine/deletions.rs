@@ -1,7 +1,8 @@
 //! Deleting a message, for everyone or only here: shown at once, the body dropped from view and
 //! store (after a reload too), a deletion that arrives before its message, and one from someone
 //! other than the sender ignored. A message of one's own that has not left the device yet is
-//! taken back instead; one that may have reached the server is deleted after it.
+//! taken back instead, after a reload too; one that may have reached the server is deleted
+//! after it.
 
 use merpati_core::{MemoryStore, SendError, Store, StoreWrite};
 use merpati_protocol::{
@@ -260,6 +261,35 @@ fn deleting_for_everyone_a_text_written_offline_takes_it_back_with_the_actions_o
         sent(&net.serve(&mut engine).frames),
         vec![],
         "nothing of it, not even the edit, ever leaves"
+    );
+}
+
+#[tokio::test]
+async fn after_a_reload_a_text_written_offline_is_still_taken_back_and_one_sent_is_not() {
+    let (mut engine, mut net) = published_alice();
+    let sent_once = engine.send_text(CHAT, "terkirim", 1).expect("queued");
+    assert_eq!(
+        sent(&net.serve(&mut engine).frames),
+        vec![(sent_once, None)]
+    );
+    engine.on_disconnected();
+    let unsent = engine.send_text(CHAT, "salah kirim", 2).expect("queued");
+    let store = MemoryStore::new();
+    apply(&store, net.alice_writes.clone()).await;
+    apply(&store, engine.take_step().writes).await;
+
+    // Reloaded offline: the one that never left is taken back, nothing of it ever goes.
+    let mut reloaded = reload(&store).await;
+    assert_eq!(reloaded.delete_for_everyone(CHAT, unsent, 3), Ok(None));
+    // The one that went out may be on the server: its deletion follows it.
+    let deletion = reloaded
+        .delete_for_everyone(CHAT, sent_once, 4)
+        .expect("accepted")
+        .expect("a deletion, not taken back");
+    reconnect(&mut reloaded, Epoch(7));
+    assert_eq!(
+        sent(&net.serve(&mut reloaded).frames),
+        vec![(sent_once, None), (deletion, Some(sent_once))]
     );
 }
 
