@@ -61,6 +61,18 @@ async fn shown_box(browser: &Browser, css: &str) -> Result<Value, HarnessError> 
         .await?)
 }
 
+/// Opens the chat called `title` and leaves it with the browser's Back: the list shows, and
+/// the chat's row has the focus.
+async fn back_from_chat(phone: &Browser, title: &str) -> Result<(), HarnessError> {
+    phone.open_chat(title).await?;
+    phone.wait_focus_on("[data-testid=chat-title]").await?;
+    phone.client().back().await?;
+    phone.find_css(".main-screen:not(.chat-open)").await?;
+    phone
+        .wait_focus_on(&format!("[data-testid=chat-list-item][data-title={title}]"))
+        .await
+}
+
 #[tokio::test]
 async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_both()
 -> Result<(), HarnessError> {
@@ -148,13 +160,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
 
     // The phone's own back gesture (the browser's Back) leaves the chat for the list too,
     // instead of leaving the app.
-    phone.open_chat("meja").await?;
-    phone.wait_focus_on("[data-testid=chat-title]").await?;
-    phone.client().back().await?;
-    phone.find_css(".main-screen:not(.chat-open)").await?;
-    phone
-        .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
-        .await?;
+    back_from_chat(&phone, "meja").await?;
     assert!(shown_box(&phone, ".conversation").await?.is_null());
 
     // With a photo open over the chat, Back closes the photo and leaves the chat open; the
@@ -188,13 +194,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     // takes it once the list is on screen.
     phone.run_before_each_document(SLOW_WORKER).await?;
     phone.reload().await?;
-    phone.open_chat("meja").await?;
-    phone.wait_focus_on("[data-testid=chat-title]").await?;
-    phone.client().back().await?;
-    phone.find_css(".main-screen:not(.chat-open)").await?;
-    phone
-        .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
-        .await?;
+    back_from_chat(&phone, "meja").await?;
 
     // A desktop: the list and the open chat side by side, no back button.
     desk.open_chat("ponsel").await?;

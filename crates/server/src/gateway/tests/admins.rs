@@ -107,6 +107,22 @@ async fn renaming_answers_pushes_the_chat_and_writes_a_line() {
     );
 }
 
+/// `admin` adds carol to `group`; `admin` reads the answer and the line, and each of
+/// `members` (carol among them) the pushed group and the line.
+async fn add_carol<const N: usize>(admin: &mut Peer, group: ChatId, members: [&mut Peer; N]) {
+    admin.write(&ClientFrame::AddMember {
+        request: RequestId(3),
+        chat_id: group,
+        username: username("carol"),
+    });
+    answered_chat(admin, RequestId(3)).await;
+    line(admin).await;
+    for peer in members {
+        pushed_chat(peer).await;
+        assert!(matches!(line(peer).await.1, SystemEvent::Added { .. }));
+    }
+}
+
 #[tokio::test]
 async fn the_last_admin_leaving_hands_the_role_to_the_longest_standing_member() {
     let server = TestGateway::start();
@@ -116,17 +132,7 @@ async fn the_last_admin_leaving_hands_the_role_to_the_longest_standing_member() 
     let group = create_group(&mut alice, "Trip", &["bob"]).await.id;
     pushed_chat(&mut bob).await;
     line(&mut bob).await;
-    alice.write(&ClientFrame::AddMember {
-        request: RequestId(3),
-        chat_id: group,
-        username: username("carol"),
-    });
-    answered_chat(&mut alice, RequestId(3)).await;
-    line(&mut alice).await;
-    for peer in [&mut bob, &mut carol] {
-        pushed_chat(peer).await;
-        assert!(matches!(line(peer).await.1, SystemEvent::Added { .. }));
-    }
+    add_carol(&mut alice, group, [&mut bob, &mut carol]).await;
 
     alice.write(&ClientFrame::RemoveMember {
         request: RequestId(4),
@@ -183,17 +189,7 @@ async fn a_message_from_before_someone_joined_never_reaches_them_however_late_it
     line(&mut bob).await;
     say(&mut alice, group, 1).await;
     let before = delivered(&mut bob).await;
-    alice.write(&ClientFrame::AddMember {
-        request: RequestId(3),
-        chat_id: group,
-        username: username("carol"),
-    });
-    answered_chat(&mut alice, RequestId(3)).await;
-    line(&mut alice).await;
-    for peer in [&mut bob, &mut carol] {
-        pushed_chat(peer).await;
-        assert!(matches!(line(peer).await.1, SystemEvent::Added { .. }));
-    }
+    add_carol(&mut alice, group, [&mut bob, &mut carol]).await;
 
     // The message's fan-out runs only now — it raced the change, or a process of a cluster
     // is catching up — with the member list cached since, then with one read from storage.
