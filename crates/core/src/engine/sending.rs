@@ -338,12 +338,20 @@ impl Engine {
             return;
         }
         record.sent = true;
+        self.keep_outbox_record(position);
+    }
+
+    /// Stores the outbox entry at `position` as it is now: in the write of it already in this
+    /// step, if there is one (a message queued and sent at once costs one write), else in a
+    /// new one.
+    fn keep_outbox_record(&mut self, position: usize) {
+        let record = &self.outbox[position].record;
         let queued = self.writes.iter_mut().rev().find_map(|write| match write {
             StoreWrite::PutOutbox(kept) if kept.client_msg_id == record.client_msg_id => Some(kept),
             _ => None,
         });
         match queued {
-            Some(kept) => kept.sent = true,
+            Some(kept) => kept.clone_from(record),
             None => self.writes.push(StoreWrite::PutOutbox(record.clone())),
         }
     }
@@ -351,17 +359,17 @@ impl Engine {
     /// Records that an outbox entry was refused (`Some`, with why) or is to be sent again
     /// (`None`), in the store too.
     pub(super) fn mark_failed(&mut self, client_msg_id: ClientMsgId, failure: Option<ErrorCode>) {
-        let Some(entry) = self
+        let Some(position) = self
             .outbox
-            .iter_mut()
-            .find(|entry| entry.record.client_msg_id == client_msg_id)
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id)
         else {
             return;
         };
-        if entry.record.failure != failure {
-            entry.record.failure = failure;
-            self.writes
-                .push(StoreWrite::PutOutbox(entry.record.clone()));
+        let record = &mut self.outbox[position].record;
+        if record.failure != failure {
+            record.failure = failure;
+            self.keep_outbox_record(position);
             self.views_changed = true;
         }
     }
