@@ -58,19 +58,22 @@ impl ChatMembers {
         if self.joined.iter().all(|joined| *joined < seq) {
             return Cow::Borrowed(&self.ids);
         }
-        let readers = self.ids.iter().zip(self.joined.iter());
         Cow::Owned(
-            readers
-                .filter(|(_, joined)| **joined < seq)
-                .map(|(id, _)| *id)
+            self.pairs()
+                .filter(|(_, joined)| *joined < seq)
+                .map(|(id, _)| id)
                 .collect(),
         )
     }
 
+    /// Each member with the chat's head when they joined.
+    fn pairs(&self) -> impl Iterator<Item = (UserId, Seq)> + '_ {
+        self.ids.iter().copied().zip(self.joined.iter().copied())
+    }
+
     /// The members `keep` keeps.
     pub(crate) fn keeping(&self, keep: impl Fn(UserId) -> bool) -> ChatMembers {
-        let members = self.ids.iter().copied().zip(self.joined.iter().copied());
-        ChatMembers::new(members.filter(|(id, _)| keep(*id)))
+        ChatMembers::new(self.pairs().filter(|(id, _)| keep(*id)))
     }
 
     /// The members but `user`.
@@ -80,9 +83,8 @@ impl ChatMembers {
 
     /// The members and `user`, who joined when the chat's head was `joined`.
     pub(crate) fn with(&self, user: UserId, joined: Seq) -> ChatMembers {
-        let kept = self.without(user);
-        let members = kept.ids.iter().copied().zip(kept.joined.iter().copied());
-        ChatMembers::new(members.chain([(user, joined)]))
+        let others = self.pairs().filter(|(id, _)| *id != user);
+        ChatMembers::new(others.chain([(user, joined)]))
     }
 }
 

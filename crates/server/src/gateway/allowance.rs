@@ -74,15 +74,16 @@ impl<S: FrameSocket> Session<S> {
         self.refusals.served(Instant::now());
         if cached.is_none() {
             let ticket = self.gateway.fanout.members().ticket(chat);
-            match self.gateway.storage.members_joined(chat).await {
-                Ok(members) if members.iter().any(|(member, _)| *member == me.id) => {
+            let members = self.gateway.storage.members_joined(chat).await;
+            match members.map(ChatMembers::new) {
+                Ok(members) if members.contains(me.id) => {
                     // A member's look-up is free: what it read is cached for the fan-out.
                     self.gateway.limits.give_back_chat_lookup(me.id);
-                    let members = self.gateway.fanout.members().remember(
-                        chat,
-                        ChatMembers::new(members),
-                        ticket,
-                    );
+                    let members = self
+                        .gateway
+                        .fanout
+                        .members()
+                        .remember(chat, members, ticket);
                     return Ok(AsMember::Member(members));
                 }
                 Ok(_) => {}
