@@ -290,3 +290,40 @@ async fn new_messages_show_at_the_bottom_and_never_pull_a_reader_away_from_older
     );
     assert!(jump_button(&root).hidden());
 }
+
+#[wasm_bindgen_test]
+async fn the_jump_to_the_newest_brings_it_into_view_when_its_rows_are_already_rendered() {
+    // Short chats render every row, and a short way up a long one the newest rows stay
+    // rendered: the jump must scroll, not only wait for the window to move.
+    for (count, scrolled_up) in [(40, 600), (1_000, 900)] {
+        let rows_signal = RwSignal::new(messages(0..count));
+        let root = list_box(360, 400);
+        let _handle = mount_to(root.clone(), move || {
+            view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
+        });
+        settle().await;
+        let list = scroller(&root);
+        list.set_scroll_top(list.scroll_top() - scrolled_up);
+        settle().await;
+        assert!(
+            !visible(&root).iter().any(|(index, _)| *index == count - 1),
+            "{count} messages: the newest is out of view after scrolling up"
+        );
+        assert!(
+            !jump_button(&root).hidden(),
+            "{count} messages: a jump is offered"
+        );
+
+        jump_button(&root).click();
+        settle().await;
+        assert!(
+            visible(&root).iter().any(|(index, _)| *index == count - 1),
+            "{count} messages: the newest is in view after the jump"
+        );
+        assert!(
+            jump_button(&root).hidden(),
+            "{count} messages: no jump offered at the bottom"
+        );
+        root.remove();
+    }
+}

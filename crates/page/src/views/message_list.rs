@@ -119,6 +119,10 @@ pub fn MessageList(
     // For the quote's jump (a callback, which must be `Send`: the memory stays on this thread).
     let jump_memory = StoredValue::new_local(memory.clone());
 
+    // Each jump to the newest message: it scrolls even when the window does not move (a short
+    // chat, or a short way up a long one, where the newest rows are rendered already).
+    let jumps = RwSignal::new(0_u32);
+
     let span = Memo::new(move |previous: Option<&Span>| {
         let hint = previous.map_or(0, |span| span.start);
         rows.with(|rows| {
@@ -154,6 +158,7 @@ pub fn MessageList(
     Effect::new(move |_| {
         let span = span.get();
         estimate.track();
+        jumps.track();
         let last = rows.with(|rows| rows.last().map(|row| (row.id.clone(), row.own)));
         let last_id = last.as_ref().map(|(id, _)| id.clone());
         let previous_last = after_render.last_row.replace(last_id.clone());
@@ -392,7 +397,10 @@ pub fn MessageList(
                 data-testid="jump-to-newest"
                 aria-label=t(Text::JumpToNewest)
                 hidden=move || wanted.with(|wanted| *wanted == Wanted::Newest)
-                on:click=move |_| wanted.set(Wanted::Newest)
+                on:click=move |_| {
+                    wanted.set(Wanted::Newest);
+                    jumps.update(|count| *count = count.wrapping_add(1));
+                }
             >
                 "↓"
             </button>
