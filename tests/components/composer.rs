@@ -1,5 +1,5 @@
-//! The composer: Enter and the send button send, blank text and Shift+Enter do not, a refused
-//! message stays with its reason.
+//! The composer: Enter and the send button send (the text keeps the focus), blank text and
+//! Shift+Enter do not, a refused message stays with its reason.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,12 +76,21 @@ async fn the_send_button_sends_the_text_and_clears_the_composer() {
     let input = textarea(&root);
     type_into(&input, "dari tombol");
     leptos::task::tick().await;
-    find(&root, "composer-send")
-        .unchecked_into::<HtmlElement>()
-        .click();
+    // A tap or a click focuses the button before it sends.
+    let button = find(&root, "composer-send").unchecked_into::<HtmlElement>();
+    button.focus().expect("the send button takes the focus");
+    button.click();
     leptos::task::tick().await;
     assert_eq!(sent_texts(&sent), vec!["dari tombol".to_owned()]);
     assert_eq!(input.value(), "");
+    let focused = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.active_element());
+    assert_eq!(
+        focused.as_ref(),
+        Some(input.unchecked_ref::<Element>()),
+        "the text takes the focus back, for the next message"
+    );
 }
 
 #[wasm_bindgen_test]

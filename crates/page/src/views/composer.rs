@@ -96,6 +96,7 @@ pub fn Composer(
     }
     };
     let picker_open = RwSignal::new(false);
+    let textarea = NodeRef::<Textarea>::new();
     let send = move || {
         let message = text.get_untracked();
         if message.trim().is_empty() {
@@ -106,6 +107,11 @@ pub fn Composer(
                 text.set(String::new());
                 error.set(None);
                 picker_open.set(false);
+                // After the send button, the focus goes back to the text: a phone keeps its
+                // keyboard open for the next message, a keyboard user types on.
+                if let Some(element) = textarea.get_untracked() {
+                    let _ = element.focus();
+                }
             }
             Err(words) => error.set(Some(words)),
         }
@@ -147,7 +153,6 @@ pub fn Composer(
     });
     // Emoji, where the app offers them: a button that opens the picker, which puts each emoji
     // chosen where the caret is (in place of a selection) and leaves the caret after it.
-    let textarea = NodeRef::<Textarea>::new();
     let emoji_button = NodeRef::<Button>::new();
     let (picker, emoji_toggle) = use_context::<EmojiSource>()
         .map(|source| {
