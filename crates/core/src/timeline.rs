@@ -7,7 +7,8 @@
 //! skipped as a duplicate, so every operation, restoring from the store included, keeps the
 //! positions right about what is loaded: each loaded message beyond `synced` is in `ahead`
 //! (or `synced` would never pass it), and none is loaded just below `floor` (or the history
-//! asked for below `floor` would be what is held already, again and again). What the views
+//! asked for below `floor` would be what is held already, again and again). A range the
+//! server does not let this account read (while it was out of a group) counts as held. What the views
 //! show of each message is in `items` ([`TimelineItem`]).
 
 mod items;
@@ -125,6 +126,17 @@ impl Timeline {
         }
         self.absorb_below();
         added
+    }
+
+    /// A forward page (the answer to a catch-up from [`Timeline::synced`] or before it)
+    /// begins at `first`: the server left out what lies between, which this account may not
+    /// read (it was out of the group then, and was added again at `first`). The range counts
+    /// as held, so that it is not asked for again and again.
+    pub fn skip_unreadable_before(&mut self, first: Seq) {
+        if self.floor > Seq(0) && first > self.synced.next() {
+            self.synced = Seq(first.0 - 1);
+            self.absorb_ahead();
+        }
     }
 
     /// Restores messages read from the local store. Those beyond [`Timeline::synced`] arrived

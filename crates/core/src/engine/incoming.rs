@@ -246,6 +246,9 @@ impl Engine {
             return;
         }
         chat.fetching = false;
+        if let Some(first) = messages.first() {
+            chat.timeline.skip_unreadable_before(first.seq);
+        }
         self.insert_messages(chat_id, messages, more);
     }
 

@@ -341,3 +341,51 @@ fn a_message_the_server_delivers_again_is_refused_as_a_replay_and_the_first_stay
         assert!(replay.1.contains("copy of an earlier message"), "{now:?}");
     }
 }
+
+#[test]
+fn a_member_added_again_catches_up_from_the_second_joining_without_asking_again_and_again() {
+    // Alice held 1…3, was removed, and is added again at 6: the server lets her read from 6
+    // on, so a page after 3 starts at 6, and 4 and 5 are not hers to hold.
+    let mut engine = online_alice();
+    for seq in 1..=3 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "lama")));
+    }
+    let _ = take_frames(&mut engine);
+    engine.handle_frame(ServerFrame::Message(message(7, BOB, "tujuh")));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::Fetch {
+            chat_id: CHAT,
+            after: Seq(3),
+            limit: 500
+        }]
+    );
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![message(6, BOB, "enam"), message(7, BOB, "tujuh")],
+        more: false,
+    });
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(7)
+        }],
+        "caught up: what the server skipped is not asked for again"
+    );
+    let seqs: Vec<Option<Seq>> = engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 6, 7].map(|seq| Some(Seq(seq))).to_vec());
+    // And the next message follows on.
+    engine.handle_frame(ServerFrame::Message(message(8, BOB, "delapan")));
+    assert_eq!(
+        take_frames(&mut engine),
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(8)
+        }]
+    );
+}
