@@ -267,6 +267,10 @@ impl State {
         // member joined, which the push does not say.
         let fanout = self.gateway.fanout();
         match cached {
+            // A push of a change older than the list (its lines were learned already, or a
+            // later change's push came first) says nothing new, and would drop those a later
+            // change added.
+            Some(cached) if cached.as_of() >= chat.head => {}
             Some(cached) => {
                 let kept = cached.keeping(|member| members.contains(&member));
                 fanout.members().set(chat.id, kept);
@@ -308,10 +312,9 @@ impl State {
             return;
         };
         let members = if joined {
-            // They joined when the chat's head was the one before this line.
-            cached.with(user, Seq(message.seq.0.saturating_sub(1)))
+            cached.with(user, message.seq)
         } else {
-            cached.without(user)
+            cached.without(user, message.seq)
         };
         fanout.members().set(message.chat_id, members);
     }

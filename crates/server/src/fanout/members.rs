@@ -13,6 +13,13 @@
 //! go of, followed again, or changed by a line that found no list to correct. Each read
 //! carries the [`Ticket`] taken before it, and what it read is kept only if none of that
 //! happened meanwhile (it is still handed to the one delivery that asked for it).
+//!
+//! Lists of one chat also reach the cache out of order: two changes committed together (one
+//! group commit, or two processes of a cluster) are pushed in either order, and a push from
+//! another process may come after this one learned a later change from the chat's lines. So
+//! each list says the chat's head it reflects ([`ChatMembers::as_of`]), and an older one never
+//! replaces a newer one: a member added by the later change would lose every message after
+//! it, and one removed by it would go on getting them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -21,6 +28,7 @@ use std::sync::{Arc, RwLock};
 use merpati_protocol::{ChatId, Seq, UserId};
 
 use super::{read, write};
+use crate::storage::MembersAt;
 
 /// A chat's members, each with the chat's head when they joined. A message at or below that
 /// was sent before they were in the chat, end-to-end encrypted for the members of the time,
@@ -32,16 +40,29 @@ pub(crate) struct ChatMembers {
     ids: Box<[UserId]>,
     /// Each member's head when joined, in the order of `ids`.
     joined: Box<[Seq]>,
+    as_of: Seq,
 }
 
 impl ChatMembers {
-    /// The members `(id, the chat's head when they joined)`.
-    pub(crate) fn new(members: impl IntoIterator<Item = (UserId, Seq)>) -> ChatMembers {
+    /// The members as storage read them.
+    pub(crate) fn read(at: MembersAt) -> ChatMembers {
+        ChatMembers::new(at.members, at.head)
+    }
+
+    /// The members `(id, the chat's head when they joined)` when the chat's head was `as_of`.
+    pub(crate) fn new(members: impl IntoIterator<Item = (UserId, Seq)>, as_of: Seq) -> ChatMembers {
         let (ids, joined): (Vec<UserId>, Vec<Seq>) = members.into_iter().unzip();
         ChatMembers {
             ids: ids.into(),
             joined: joined.into(),
+            as_of,
         }
+    }
+
+    /// The chat's head this list reflects: every change of the members up to it is in the
+    /// list, none after it.
+    pub(crate) fn as_of(&self) -> Seq {
+        self.as_of
     }
 
     /// Every member: who sees what is not a message (receipts, typing, presence).
@@ -71,20 +92,25 @@ impl ChatMembers {
         self.ids.iter().copied().zip(self.joined.iter().copied())
     }
 
-    /// The members `keep` keeps.
+    /// The members `keep` keeps, as of the same head.
     pub(crate) fn keeping(&self, keep: impl Fn(UserId) -> bool) -> ChatMembers {
-        ChatMembers::new(self.pairs().filter(|(id, _)| keep(*id)))
+        ChatMembers::new(self.pairs().filter(|(id, _)| keep(*id)), self.as_of)
     }
 
-    /// The members but `user`.
-    pub(crate) fn without(&self, user: UserId) -> ChatMembers {
-        self.keeping(|id| id != user)
+    /// The members after the line `line` said `user` left.
+    pub(crate) fn without(&self, user: UserId, line: Seq) -> ChatMembers {
+        ChatMembers {
+            as_of: line,
+            ..self.keeping(|id| id != user)
+        }
     }
 
-    /// The members and `user`, who joined when the chat's head was `joined`.
-    pub(crate) fn with(&self, user: UserId, joined: Seq) -> ChatMembers {
+    /// The members after the line `line` said `user` joined (when the head was the one
+    /// before it).
+    pub(crate) fn with(&self, user: UserId, line: Seq) -> ChatMembers {
         let others = self.pairs().filter(|(id, _)| *id != user);
-        ChatMembers::new(others.chain([(user, joined)]))
+        let joined = Seq(line.0.saturating_sub(1));
+        ChatMembers::new(others.chain([(user, joined)]), line)
     }
 }
 
@@ -136,11 +162,15 @@ impl MemberLists {
         Ticket(state.followed.as_ref().and_then(|f| f.get(&chat).copied()))
     }
 
-    /// Records a chat's members as just committed or learned, replacing what was cached (on
-    /// a cluster, only if the chat is followed here).
+    /// Records a chat's members as just committed or learned, replacing what was cached
+    /// unless that is newer (on a cluster, only if the chat is followed here).
     pub(crate) fn set(&self, chat: ChatId, members: ChatMembers) {
         let mut state = write(&self.state);
-        if state.keeps(chat) {
+        let older = state
+            .lists
+            .get(&chat)
+            .is_some_and(|cached| cached.as_of > members.as_of);
+        if state.keeps(chat) && !older {
             state.insert(chat, Arc::new(members));
         }
     }
@@ -238,22 +268,47 @@ mod tests {
         list.ids().iter().map(|user| user.0).collect()
     }
 
-    /// Members who were all there from the chat's start.
+    /// Members who were all there from the chat's start, as of its first message.
     fn members(ids: &[u64]) -> ChatMembers {
-        ChatMembers::new(ids.iter().map(|id| (UserId(*id), Seq(0))))
+        ChatMembers::new(ids.iter().map(|id| (UserId(*id), Seq(0))), Seq(1))
     }
 
     #[test]
     fn a_message_from_before_a_member_joined_does_not_go_to_them() {
         // 3 joined when the head was 11: the line saying so is 12.
-        let chat = members(&[1, 2]).with(UserId(3), Seq(11));
+        let chat = members(&[1, 2]).with(UserId(3), Seq(12));
         assert_eq!(chat.ids(), [UserId(1), UserId(2), UserId(3)]);
         assert_eq!(*chat.readers_of(Seq(11)), [UserId(1), UserId(2)]);
         assert_eq!(*chat.readers_of(Seq(12)), [UserId(1), UserId(2), UserId(3)]);
-        assert_eq!(ids(&chat.without(UserId(1))), [2, 3]);
+        assert_eq!(ids(&chat.without(UserId(1), Seq(13))), [2, 3]);
         // Added again later: the later joining counts.
-        let again = chat.with(UserId(3), Seq(40));
+        let again = chat.with(UserId(3), Seq(41));
         assert_eq!(*again.readers_of(Seq(20)), [UserId(1), UserId(2)]);
+    }
+
+    #[test]
+    fn a_list_older_than_the_one_cached_does_not_replace_it() {
+        for lists in [MemberLists::default(), MemberLists::on_a_cluster()] {
+            lists.follow(CHAT);
+            let before = members(&[1, 2]);
+            // Two changes committed together: 3 added (line 5), then 4 (line 6)...
+            let three = before.with(UserId(3), Seq(5));
+            let four = three.with(UserId(4), Seq(6));
+            // ...set in the opposite order.
+            lists.set(CHAT, four);
+            lists.set(CHAT, three.clone());
+            assert_eq!(
+                lists.cached(CHAT).as_deref().map(ids),
+                Some(vec![1, 2, 3, 4])
+            );
+            // 2 removed (line 7), then an older list pushed again.
+            let removed = lists
+                .cached(CHAT)
+                .map(|list| list.without(UserId(2), Seq(7)));
+            lists.set(CHAT, removed.expect("a list"));
+            lists.set(CHAT, three);
+            assert_eq!(lists.cached(CHAT).as_deref().map(ids), Some(vec![1, 3, 4]));
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl<S: FrameSocket> Session<S> {
         if cached.is_none() {
             let ticket = self.gateway.fanout.members().ticket(chat);
             let members = self.gateway.storage.members_joined(chat).await;
-            match members.map(ChatMembers::new) {
+            match members.map(ChatMembers::read) {
                 Ok(members) if members.contains(me.id) => {
                     // A member's look-up is free: what it read is cached for the fan-out.
                     self.gateway.limits.give_back_chat_lookup(me.id);

@@ -142,7 +142,7 @@ impl Gateway {
         // At once, so that no message stored from now on is fanned out to the one removed.
         self.fanout.members().set(
             changed.chat.id,
-            ChatMembers::new(changed.chat.members_joined()),
+            ChatMembers::new(changed.chat.members_joined(), changed.chat.head),
         );
         tracing::info!(chat = chat_id.0, removed = removed.id.0, "member removed");
         Ok((changed, removed))
@@ -163,7 +163,7 @@ impl Gateway {
     /// member gets their own view of it), then the lines the change wrote.
     fn push_chat(&self, update: ChatUpdate, skip: SessionId) {
         let ChatUpdate { chat, lines, .. } = update;
-        let members = ChatMembers::new(chat.members_joined());
+        let members = ChatMembers::new(chat.members_joined(), chat.head);
         self.fanout.members().set(chat.id, members.clone());
         let before_lines = lines.first().map_or(chat.head, |line| Seq(line.seq.0 - 1));
         for state in &chat.members {

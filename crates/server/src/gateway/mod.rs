@@ -210,7 +210,7 @@ impl Gateway {
             return Ok(members);
         }
         let ticket = self.fanout.members().ticket(chat);
-        let members = ChatMembers::new(self.storage.members_joined(chat).await?);
+        let members = ChatMembers::read(self.storage.members_joined(chat).await?);
         Ok(self.fanout.members().remember(chat, members, ticket))
     }
 

@@ -3,7 +3,7 @@
 
 use merpati_protocol::{ChatId, Member, Seq, UserId};
 
-use super::{ChatSnapshot, ChatUpdate, Storage, on_backend};
+use super::{ChatSnapshot, ChatUpdate, MembersAt, Storage, on_backend};
 use crate::Error;
 
 impl Storage {
@@ -135,11 +135,12 @@ impl Storage {
         on_backend!(self, read chats::heads(&chats))
     }
 
-    /// A chat's members, each with the chat's head when they joined.
+    /// A chat's members, each with the chat's head when they joined, and the head they are
+    /// the members at (none and 0 for a chat that does not exist).
     pub(crate) fn members_joined(
         &self,
         chat: ChatId,
-    ) -> impl Future<Output = Result<Vec<(UserId, Seq)>, Error>> {
+    ) -> impl Future<Output = Result<MembersAt, Error>> {
         on_backend!(self, read chats::members_joined(chat))
     }
 }

@@ -20,6 +20,15 @@ pub(crate) struct ChatSnapshot {
     pub(crate) blocks: Vec<(UserId, UserId)>,
 }
 
+/// A chat's members as the fan-out needs them, read on their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MembersAt {
+    /// Each member with the chat's head when they joined.
+    pub(crate) members: Vec<(UserId, Seq)>,
+    /// The chat's head when they were the members.
+    pub(crate) head: Seq,
+}
+
 /// One member of a chat.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberState {

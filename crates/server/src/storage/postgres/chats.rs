@@ -13,7 +13,7 @@ use crate::Error;
 use crate::storage::sql::blocks::blocked_by;
 use crate::storage::sql::chats::{SNAPSHOT_COLUMNS, direct_key};
 use crate::storage::sql::{int, uint};
-use crate::storage::{ChatSnapshot, Joined, MemberState};
+use crate::storage::{ChatSnapshot, Joined, MemberState, MembersAt};
 
 /// Groups (chat, member) rows into snapshots; the rows must be ordered by chat.
 fn snapshots(rows: &[Row]) -> Result<Vec<ChatSnapshot>, Error> {
@@ -131,16 +131,25 @@ pub(crate) async fn chats_of(tx: &Tx<'_>, account: UserId) -> Result<Vec<ChatSna
     Ok(chats)
 }
 
-/// The ids of a chat's members.
-pub(crate) async fn members_joined(tx: &Tx<'_>, chat: ChatId) -> Result<Vec<(UserId, Seq)>, Error> {
+/// A chat's members, each with the chat's head when they joined, and the chat's head they
+/// are the members at (read in one statement, so the two agree).
+pub(crate) async fn members_joined(tx: &Tx<'_>, chat: ChatId) -> Result<MembersAt, Error> {
     let statement = tx
-        .prepare_cached("SELECT account_id, joined_seq FROM members WHERE chat_id = $1")
+        .prepare_cached(
+            "SELECT c.head_seq, m.account_id, m.joined_seq FROM chats c \
+             LEFT JOIN members m ON m.chat_id = c.id WHERE c.id = $1",
+        )
         .await?;
-    tx.query(&statement, &[&int(chat.0)])
-        .await?
-        .iter()
-        .map(|row| Ok((UserId(uint(row.try_get(0)?)), Seq(uint(row.try_get(1)?)))))
-        .collect()
+    let mut at = MembersAt::default();
+    for row in tx.query(&statement, &[&int(chat.0)]).await? {
+        at.head = Seq(uint(row.try_get(0)?));
+        let member: Option<i64> = row.try_get(1)?;
+        if let Some(member) = member {
+            at.members
+                .push((UserId(uint(member)), Seq(uint(row.try_get(2)?))));
+        }
+    }
+    Ok(at)
 }
 
 /// Each of `chats`' newest sequence number (a chat that does not exist is left out).

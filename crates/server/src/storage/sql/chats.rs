@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{blocks, int, uint, username};
 use crate::Error;
-use crate::storage::{ChatSnapshot, MemberState};
+use crate::storage::{ChatSnapshot, MemberState, MembersAt};
 
 /// The columns `snapshots` expects, one row per (chat, member).
 pub(crate) const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
@@ -130,16 +130,24 @@ pub(crate) fn chats_of(conn: &Connection, account: UserId) -> Result<Vec<ChatSna
     Ok(chats)
 }
 
-/// The ids of a chat's members.
-pub(crate) fn members_joined(conn: &Connection, chat: ChatId) -> Result<Vec<(UserId, Seq)>, Error> {
-    let mut statement =
-        conn.prepare_cached("SELECT account_id, joined_seq FROM members WHERE chat_id = ?1")?;
-    let members = statement
-        .query_map([int(chat.0)], |row| {
-            Ok((UserId(uint(row.get(0)?)), Seq(uint(row.get(1)?))))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(members)
+/// A chat's members, each with the chat's head when they joined, and the chat's head they
+/// are the members at (read in one statement, so the two agree).
+pub(crate) fn members_joined(conn: &Connection, chat: ChatId) -> Result<MembersAt, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT c.head_seq, m.account_id, m.joined_seq FROM chats c \
+         LEFT JOIN members m ON m.chat_id = c.id WHERE c.id = ?1",
+    )?;
+    let mut rows = statement.query([int(chat.0)])?;
+    let mut at = MembersAt::default();
+    while let Some(row) = rows.next()? {
+        at.head = Seq(uint(row.get(0)?));
+        let member: Option<i64> = row.get(1)?;
+        if let Some(member) = member {
+            at.members
+                .push((UserId(uint(member)), Seq(uint(row.get(2)?))));
+        }
+    }
+    Ok(at)
 }
 
 /// Each of `chats`' newest sequence number (a chat that does not exist is left out).
