@@ -136,8 +136,10 @@ impl Engine {
         }
         for record in outbox {
             self.next_order = self.next_order.max(record.order + 1);
+            // One that went out had its upload done first: it is not taken back for a cancel
+            // (the server may hold it), only waited for like any message sent.
             self.outbox.push(OutboxEntry {
-                awaiting_upload: super::attachments::carries_file(&record.body),
+                awaiting_upload: super::attachments::carries_file(&record.body) && !record.sent,
                 record,
                 sent_body: None,
             });

@@ -143,6 +143,28 @@ async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_no
     );
 }
 
+#[tokio::test]
+async fn after_a_reload_a_file_message_already_sent_is_neither_uploaded_again_nor_cancelled() {
+    // Sent, and the connection dropped before the server's Ack: the server may hold it.
+    let (mut engine, mut net) = published_alice();
+    let store = MemoryStore::new();
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    engine.upload_finished(id);
+    let step = net.serve(&mut engine);
+    assert_eq!(sends(&step.frames), vec![(id, Some(photo().blob))]);
+    apply(&store, net.alice_writes.clone()).await;
+
+    let mut reloaded = reload(&store).await;
+    assert!(
+        reloaded.awaited_uploads().is_empty(),
+        "its upload was done before it went out"
+    );
+    assert_eq!(reloaded.cancel_upload(id), Err(SendError::NoSuchMessage));
+    assert_eq!(reloaded.timeline(CHAT).len(), 1, "still on its way");
+}
+
 #[test]
 fn a_text_written_after_a_file_still_goes_out_while_the_file_uploads() {
     let (mut engine, mut net) = published_alice();
