@@ -49,6 +49,8 @@ pub(crate) struct Counters {
     /// To-device messages handed again from a device's mailbox, in case their push from
     /// another process was lost (a cluster's head checks).
     pub(crate) to_device_handed_again: AtomicU64,
+    /// `Sync`s that read every chat of their account from storage.
+    pub(crate) syncs_read: AtomicU64,
     /// Chats this process follows now (a cluster: one subscription each).
     pub(crate) chats_followed: AtomicUsize,
 }
@@ -199,6 +201,12 @@ impl Collector for Snapshot {
             "merpati_messages_caught_up",
             "Messages delivered from storage because no wake-up brought them.",
             &c.messages_caught_up,
+        )?;
+        counter(
+            e,
+            "merpati_syncs_read",
+            "Syncs that read every chat of their account from storage.",
+            &c.syncs_read,
         )?;
         counter(
             e,

@@ -334,3 +334,69 @@ async fn typing_and_receipts_in_ones_own_chat_cost_nothing_of_the_read_allowance
     );
     server.stop().await;
 }
+
+/// A `Sync` reads every chat of the account with its members, the costliest read there is,
+/// and costs a read per ten chats. An account syncing again and again past its allowance is
+/// refused before each read, by what its last sync found — not after reading, which would
+/// let one that keeps its first read refilled have all its chats read for one read each —
+/// and closed at the hundredth refusal like any client asking on past its allowance. The
+/// allowance refills once a minute here: what is served does not depend on how fast.
+#[tokio::test]
+async fn syncs_past_the_allowance_are_refused_before_the_chats_are_read_and_closed() {
+    const CHATS: usize = 40;
+    const FLOOD: usize = 150;
+    // One full sync costs 1 + 40 / 10 = 5 reads: three are left after it, each of the next
+    // three syncs takes its first, and none may read the chats.
+    let server = TestServer::start_configured(|config| {
+        config.reads_per_minute = 1;
+        config.read_burst = 8;
+    })
+    .await;
+    let (mut mallory, _, _) = server.signed_up("mallory").await;
+    for n in 0..CHATS {
+        mallory.group(&format!("g{n}"), &[]).await;
+    }
+    let synced = mallory.sync(None, Vec::new()).await;
+    assert_eq!(synced.chats.len(), CHATS);
+    let read_before = server.metrics().await["merpati_syncs_read_total"];
+
+    let SplitSocket {
+        mut writer,
+        mut reader,
+    } = mallory.into_split();
+    let flooding = tokio::spawn(async move {
+        for _ in 0..FLOOD {
+            let frame = ClientFrame::Sync {
+                epoch: None,
+                positions: Vec::new(),
+            };
+            let bytes = merpati_protocol::encode(&frame);
+            if writer.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (mut refused, mut closed) = (0_usize, None);
+    while let Some(bytes) = next_binary(&mut reader).await {
+        match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
+            ServerFrame::Error {
+                code: ErrorCode::TooManyRequests,
+                ..
+            } => refused += 1,
+            ServerFrame::Goodbye { code, .. } => {
+                closed = Some(code);
+                break;
+            }
+            other => panic!("expected TooManyRequests or Goodbye, got {other:?}"),
+        }
+    }
+    flooding.await.unwrap();
+    assert_eq!(
+        server.metrics().await["merpati_syncs_read_total"],
+        read_before,
+        "no refused sync read the account's chats"
+    );
+    assert_eq!(refused, 99, "every refusal counts toward closing");
+    assert_eq!(closed, Some(ErrorCode::RateLimited));
+    server.stop().await;
+}

@@ -100,7 +100,7 @@ impl<S: FrameSocket> Session<S> {
     /// Answers a request refused for `me`'s allowance, which refills in `wait`: with
     /// `TooManyRequests`, or by closing a connection that has gone on asking without waiting
     /// as it was told.
-    async fn past_allowance(
+    pub(super) async fn past_allowance(
         &mut self,
         me: &Member,
         request: Option<RequestId>,

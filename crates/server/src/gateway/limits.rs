@@ -61,6 +61,9 @@ pub(crate) struct RequestLimits {
     /// when: none of their sessions signs in before (closing is no use to a client that
     /// comes straight back).
     closed_until: Mutex<HashMap<UserId, Instant>>,
+    /// How many chats each account's last `Sync` found: the next one is charged for as many
+    /// before its chats are read ([`RequestLimits::take_sync_before_reading`]).
+    chats_at_last_sync: Mutex<HashMap<UserId, usize>>,
 }
 
 impl RequestLimits {
@@ -83,6 +86,7 @@ impl RequestLimits {
             claims_by_account: Throttle::new(CLAIMS_PER_ACCOUNT, TABLE_CAPACITY),
             one_time_keys_by_device: Throttle::new(ONE_TIME_KEYS_PER_DEVICE, TABLE_CAPACITY),
             closed_until: Mutex::new(HashMap::new()),
+            chats_at_last_sync: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -114,7 +118,8 @@ fn cost_of(frame: &ClientFrame) -> Cost {
         }
         ClientFrame::QueryKeys { users, .. } => Cost::Read(started(users.len(), ACCOUNTS_PER_READ)),
         // A `Sync` costs one more read per `CHATS_PER_SYNC_READ` chats of the account, taken
-        // once they are known (`take_sync`).
+        // by the count its last one found before reading them, and the rest once they are
+        // known (`take_sync_before_reading`).
         ClientFrame::Sync { .. }
         | ClientFrame::FetchBackup { .. }
         | ClientFrame::ListSessions { .. } => Cost::Read(1),
@@ -219,14 +224,50 @@ impl RequestLimits {
         self.reads_by_account.give_back(&account, 1);
     }
 
-    /// Takes what a `Sync` of `chats` chats costs beyond its first read.
-    pub(crate) fn take_sync(&self, account: UserId, chats: usize) -> Result<(), Duration> {
-        let more = chats / CHATS_PER_SYNC_READ;
-        if more == 0 {
+    /// Takes what a `Sync` costs beyond its first read by the chats `account`'s last one
+    /// found, before this one reads them: an account syncing again and again past its
+    /// allowance is refused before each read of all its chats, not after. Answers the chats
+    /// charged for, for [`RequestLimits::take_sync_after_reading`].
+    pub(crate) fn take_sync_before_reading(&self, account: UserId) -> Result<usize, Duration> {
+        let known = self
+            .chats_at_last_sync
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&account)
+            .copied()
+            .unwrap_or(0);
+        self.take_sync_reads(account, known / CHATS_PER_SYNC_READ)?;
+        Ok(known)
+    }
+
+    /// Takes the rest of what a `Sync` that found `chats` chats costs, `charged` of them paid
+    /// for already, and remembers how many it found.
+    pub(crate) fn take_sync_after_reading(
+        &self,
+        account: UserId,
+        charged: usize,
+        chats: usize,
+    ) -> Result<(), Duration> {
+        {
+            let mut known = self
+                .chats_at_last_sync
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if known.len() >= TABLE_CAPACITY {
+                known.clear();
+            }
+            known.insert(account, chats);
+        }
+        let more = (chats / CHATS_PER_SYNC_READ).saturating_sub(charged / CHATS_PER_SYNC_READ);
+        self.take_sync_reads(account, more)
+    }
+
+    fn take_sync_reads(&self, account: UserId, reads: usize) -> Result<(), Duration> {
+        if reads == 0 {
             return Ok(());
         }
         self.reads_by_account
-            .take_cost(&account, u32::try_from(more).unwrap_or(u32::MAX))
+            .take_cost(&account, u32::try_from(reads).unwrap_or(u32::MAX))
     }
 }
 

@@ -11,13 +11,13 @@
 
 use std::collections::HashMap;
 
-use merpati_protocol::{ChatId, Epoch, ErrorCode, MAX_PAGE, Member, Seq, ServerFrame};
+use merpati_protocol::{ChatId, Epoch, MAX_PAGE, Member, Seq, ServerFrame};
 
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use crate::Error;
+use crate::metrics::Counters;
 use crate::storage::{Page, Reader};
-use crate::throttle::try_again_in;
 
 /// How many of a chat's newest messages `Sync` sends when the client holds no position.
 const NEWEST_PAGE: u32 = 100;
@@ -30,6 +30,13 @@ impl<S: FrameSocket> Session<S> {
         epoch: Option<Epoch>,
         positions: Vec<(ChatId, Seq)>,
     ) -> Result<Flow, Gone> {
+        // Each chat may bring a page: a large account's sync costs its size, and reading
+        // every chat with its members is the costly part, so it is paid for before.
+        let limits = &self.gateway.limits;
+        let charged = match limits.take_sync_before_reading(me.id) {
+            Ok(charged) => charged,
+            Err(wait) => return self.past_allowance(me, None, wait).await,
+        };
         let storage = self.gateway.storage.clone();
         let chats = match storage.chats_of(me.id).await {
             Ok(chats) => chats,
@@ -38,15 +45,10 @@ impl<S: FrameSocket> Session<S> {
                 return Ok(Flow::Continue);
             }
         };
-        // Each chat may bring a page: a large account's sync costs its size.
-        if let Err(wait) = self.gateway.limits.take_sync(me.id, chats.len()) {
-            return self
-                .refuse(
-                    None,
-                    ErrorCode::TooManyRequests,
-                    format!("too many syncs; {}", try_again_in(wait)),
-                )
-                .await;
+        Counters::bump(&self.gateway.counters().syncs_read);
+        let limits = &self.gateway.limits;
+        if let Err(wait) = limits.take_sync_after_reading(me.id, charged, chats.len()) {
+            return self.past_allowance(me, None, wait).await;
         }
         if let Some(cluster) = &self.gateway.cluster {
             // Live from what this read holds: anything committed since is past these heads.
