@@ -125,6 +125,12 @@ pub struct Config {
     #[arg(long, env = "MERPATI_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
     pub header_read_timeout_ms: u64,
 
+    /// How long (milliseconds) writing to a connection may wait for the client to take the
+    /// bytes; a client that stops reading a response (a download, the app's files) is closed
+    /// after it, with the file it held.
+    #[arg(long, env = "MERPATI_WRITE_STALL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub write_stall_timeout_ms: u64,
+
     /// Reads one account may ask for per minute (`Sync`, `Fetch`, `History`, `QueryKeys`,
     /// `FetchBackup`, `ListSessions`, `WatchPresence`, and `Typing` and receipts in chats it is
     /// not in, each costing by the work it makes); past its allowance a request is refused
@@ -261,6 +267,7 @@ impl Config {
             writes_per_minute: 1_200,
             write_burst: 1_000,
             header_read_timeout_ms: 5_000,
+            write_stall_timeout_ms: 30_000,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
             send_rate: 50,
@@ -316,6 +323,7 @@ mod tests {
             built.max_sessions_per_account
         );
         assert_eq!(config.header_read_timeout_ms, built.header_read_timeout_ms);
+        assert_eq!(config.write_stall_timeout_ms, built.write_stall_timeout_ms);
         assert_eq!(
             config.stored_bytes_per_account_per_day,
             built.stored_bytes_per_account_per_day

@@ -281,6 +281,7 @@ pub async fn run(
     };
     let limits = accept::ConnectionLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        write_stall_timeout: Duration::from_millis(config.write_stall_timeout_ms),
         per_address: config.max_connections_per_address,
     };
     accept::serve(

@@ -3,7 +3,7 @@
 //! cap of connections, one account at most its cap of sessions, and one account's requests
 //! are served within its allowance — fifty of them looping the costliest reads at once
 //! included, and one mixing cheap requests with them closed all the same — while everyone
-//! else is served throughout.
+//! else is served throughout. A client that never reads a response is closed too.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -71,6 +71,70 @@ async fn closed_by_server(stream: &mut TcpStream, bound: Duration) -> bool {
     })
     .await
     .is_ok()
+}
+
+/// Whether this process holds `path` open.
+fn holds_open(path: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    entries
+        .flatten()
+        .any(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target == path))
+}
+
+/// A client that asks for a large file and never reads it: hyper has no deadline for writing
+/// a response, so without the write-stall timeout the connection and the open file stay held
+/// for good (outside the WebSocket cap, a few hundred per address). The test waits for the
+/// file to be let go of, then reads what had been sent: part of the file, then the end.
+#[tokio::test]
+async fn a_client_that_never_reads_a_response_is_closed_and_its_file_let_go_of() {
+    const SIZE: usize = 16 << 20;
+    let mut big = None;
+    let server = TestServer::start_configured(|config| {
+        config.write_stall_timeout_ms = 300;
+        let path = config.web_root.join("big.wasm");
+        std::fs::write(&path, vec![7u8; SIZE]).unwrap();
+        big = Some(path.canonicalize().unwrap());
+    })
+    .await;
+    let big = big.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    // A small window: the server's writes soon wait on this client.
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.wasm HTTP/1.1\r\nHost: merpati\r\n\r\n")
+        .await
+        .unwrap();
+
+    // The bound only keeps a broken server from hanging the test.
+    let started = Instant::now();
+    let mut served = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        served |= holds_open(&big);
+        if served && !holds_open(&big) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the file was opened to be sent");
+    assert!(
+        !holds_open(&big),
+        "the file is still held after {:?}",
+        started.elapsed()
+    );
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received))
+        .await
+        .expect("the connection ends");
+    // A reset, or what was sent before the close and then the end.
+    assert!(
+        read.is_err() || received.len() < SIZE,
+        "{} bytes received of {SIZE}",
+        received.len()
+    );
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
