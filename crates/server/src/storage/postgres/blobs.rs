@@ -90,11 +90,16 @@ pub(crate) async fn record_received(
 }
 
 /// Refuses an attachment that is not `sender`'s complete upload carried by no message yet.
-/// Writes nothing (a message append checks everything before it writes).
+/// Writes nothing (a message append checks everything before it writes), but locks the
+/// upload's row: appends run READ COMMITTED, and another chat's append linking the same upload
+/// may not have committed yet. Locked, this check waits for it and then sees it carried, and
+/// refuses; unlocked, it passed, and the link failed the whole batch — every other member's
+/// message in it with the sender's.
 pub(crate) async fn check_attachable(tx: &Tx<'_>, id: BlobId, sender: UserId) -> Result<(), Error> {
     let statement = tx
         .prepare_cached(
-            "SELECT account_id, length, received, chat_id IS NOT NULL FROM blobs WHERE id = $1",
+            "SELECT account_id, length, received, chat_id IS NOT NULL FROM blobs WHERE id = $1
+             FOR UPDATE",
         )
         .await?;
     let id: &[u8] = &id.0;
@@ -122,9 +127,8 @@ pub(crate) async fn check_attachable(tx: &Tx<'_>, id: BlobId, sender: UserId) ->
 
 /// Links an upload to the message that carries it: it is kept from now on.
 pub(crate) async fn link(tx: &Tx<'_>, id: BlobId, chat: ChatId, seq: Seq) -> Result<(), Error> {
-    // Only if no message carries it yet: appends run READ COMMITTED, so two appends in
-    // different chats carrying one upload can both pass `check_attachable`; the second
-    // then fails here (and, its batch undone, is refused when resent).
+    // Only if no message carries it yet: `check_attachable` locked the row, so this holds;
+    // were it not to, failing here undoes the batch rather than link the upload twice.
     let statement = tx
         .prepare_cached(
             "UPDATE blobs SET chat_id = $2, seq = $3, expires_ms = NULL

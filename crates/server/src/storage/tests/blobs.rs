@@ -139,3 +139,107 @@ pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(stor
     assert_eq!(create(roomier(6, day)).await.unwrap(), Created::New);
     assert_eq!(create(roomier(7, day)).await.unwrap(), Created::TooManyOpen);
 }
+
+/// One upload sent in two chats at once: the one that links it second is refused, and the
+/// others' messages in its batch are stored. On PostgreSQL appends run READ COMMITTED, so the
+/// second could check the upload while the first's link was not yet committed; it then failed
+/// at linking, and its whole batch with it (everyone's messages in that chat, their
+/// connections closed). Here a transaction of the test's own holds chat A's link uncommitted
+/// while chat B's batch checks the upload; on SQLite the single writer runs one after the
+/// other, and the link is simply there first.
+pub(super) async fn an_upload_sent_in_two_chats_at_once_spoils_no_one_elses_message(
+    storage: &Storage,
+) {
+    let mallory = account(storage, "mallory").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let (chat_a, _) = storage.create_direct(mallory.id, carol.id).await.unwrap();
+    let (chat_b, _) = storage.create_direct(mallory.id, bob.id).await.unwrap();
+    let photo = BlobId([1; 16]);
+    storage
+        .create_blob(new_blob(1, mallory.id, 10, 86_400_000))
+        .await
+        .unwrap();
+    assert!(storage.record_blob_received(photo, 0, 10).await.unwrap());
+    let queue = |chat: ChatId, id: u8, sender: UserId, refers| {
+        storage.queue_append(
+            chat,
+            NewMessage {
+                refers,
+                ..new_message(id, sender, vec![id])
+            },
+            AppendFence::default(),
+        )
+    };
+
+    let outcomes = match &storage.backend {
+        Backend::Sqlite(_) => {
+            let carried = queue(chat_a.id, 1, mallory.id, Refers::Carries(photo));
+            carried.await.unwrap().await.unwrap();
+            let bobs = queue(chat_b.id, 2, bob.id, Refers::Nothing).await.unwrap();
+            let mallorys = queue(chat_b.id, 3, mallory.id, Refers::Carries(photo));
+            (bobs.await, mallorys.await.unwrap().await)
+        }
+        Backend::Postgres(pg) => {
+            // Chat A's link, uncommitted.
+            let mut linking = pg.client().await.unwrap();
+            let link = linking.transaction().await.unwrap();
+            link.execute(
+                "UPDATE blobs SET chat_id = $2, seq = 1, expires_ms = NULL WHERE id = $1",
+                &[&photo.0.as_slice(), &i64::try_from(chat_a.id.0).unwrap()],
+            )
+            .await
+            .unwrap();
+            // Chat B's row held, so that a first message of bob's waits on it: bob's second
+            // message and mallory's then queue together behind it, for one batch.
+            let mut holding = pg.client().await.unwrap();
+            let hold = holding.transaction().await.unwrap();
+            hold.execute(
+                "SELECT 1 FROM chats WHERE id = $1 FOR UPDATE",
+                &[&i64::try_from(chat_b.id.0).unwrap()],
+            )
+            .await
+            .unwrap();
+            let first = queue(chat_b.id, 1, bob.id, Refers::Nothing).await.unwrap();
+            one_waits_on_a_lock(pg).await;
+            let bobs = queue(chat_b.id, 2, bob.id, Refers::Nothing).await.unwrap();
+            let mallorys = queue(chat_b.id, 3, mallory.id, Refers::Carries(photo))
+                .await
+                .unwrap();
+            hold.commit().await.unwrap();
+            first.await.unwrap();
+            // The two's batch now checks the upload, whose row chat A's link holds.
+            one_waits_on_a_lock(pg).await;
+            link.commit().await.unwrap();
+            (bobs.await, mallorys.await)
+        }
+    };
+    let (bobs, mallorys) = outcomes;
+    assert!(bobs.is_ok(), "bob's message is stored: {bobs:?}");
+    assert_eq!(
+        mallorys.map_err(|error| error.code()).err(),
+        Some(ErrorCode::NoSuchBlob)
+    );
+}
+
+/// Waits until one transaction of the case's database waits on a lock.
+async fn one_waits_on_a_lock(pg: &super::postgres::Postgres) {
+    let watcher = pg.client().await.unwrap();
+    let mut waiting = 0_i64;
+    for _ in 0..2_000 {
+        let row = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap();
+        waiting = row.get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(waiting, 1, "one transaction waits on a lock");
+}
