@@ -10,7 +10,10 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod dom;
 #[path = "../support/rows.rs"]
 mod rows;
+#[path = "../support/mod.rs"]
+mod support;
 
+mod chat_header;
 mod chat_list;
 mod composer;
 mod connection_status;

@@ -121,3 +121,32 @@ async fn a_refused_message_offers_retry_with_its_id() {
         ["bb02"]
     );
 }
+
+#[wasm_bindgen_test]
+async fn each_message_takes_the_direction_of_its_own_text() {
+    let rows = RwSignal::new(vec![
+        row("1", MessageStatus::Sent, false, "مرحبا، كيف حالك؟"),
+        row("2", MessageStatus::Sent, true, "Baik, terima kasih!"),
+    ]);
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+    let texts = find_all(&root, "message-text");
+    let directions: Vec<&str> = texts
+        .iter()
+        .map(|text| {
+            if text.matches(":dir(rtl)").expect("a valid selector") {
+                "rtl"
+            } else {
+                "ltr"
+            }
+        })
+        .collect();
+    assert_eq!(
+        directions,
+        ["rtl", "ltr"],
+        "Arabic right to left, Indonesian left to right"
+    );
+}

@@ -52,7 +52,7 @@ pub fn ChatList(
                                     {move || initial(&title())}
                                 </span>
                                 <span class="chat-text">
-                                    <span class="chat-title">{title}</span>
+                                    <span class="chat-title" dir="auto">{title}</span>
                                     {move || {
                                         if let Some(words) = summary.with(|chat| typing_words(&chat.typing)) {
                                             return view! {
@@ -72,7 +72,7 @@ pub fn ChatList(
                                             }
                                             .into_any(),
                                             None => view! {
-                                                <span class="last-text">
+                                                <span class="last-text" dir="auto">
                                                     {summary.with(|chat| chat.last_text.clone()).unwrap_or_default()}
                                                 </span>
                                             }

@@ -248,7 +248,7 @@ pub fn ChatView(
                 </button>
                 <div class="chat-heading">
                     // Focusable from script only: a chat opened on a phone takes the focus here.
-                    <h2 data-testid="chat-title" tabindex="-1">{title}</h2>
+                    <h2 data-testid="chat-title" tabindex="-1" dir="auto">{title}</h2>
                     // Blocked: their presence is not shown (nor would the server share it).
                     <Show when=move || kind.get() == Some(ChatKind::Direct) && !blocked.get()>
                         <PresenceLine presence now_ms/>

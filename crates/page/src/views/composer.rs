@@ -228,6 +228,7 @@ pub fn Composer(
             <textarea
                 data-testid="composer-input"
                 node_ref=textarea
+                dir="auto"
                 rows="1"
                 placeholder=t(Text::WriteAMessage)
                 aria-label=t(Text::Message)

@@ -76,7 +76,8 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
         if with_file.get() {
             view! { <Attachment id=file_id.clone() row=file/> }.into_any()
         } else {
-            view! { <p data-testid="message-text" class="message-text">{text}</p> }.into_any()
+            view! { <p data-testid="message-text" class="message-text" dir="auto">{text}</p> }
+                .into_any()
         }
     })
     .into_any();
