@@ -24,3 +24,4 @@ mod links;
 mod membership;
 mod message_list;
 mod mute;
+mod panels;

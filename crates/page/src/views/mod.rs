@@ -41,3 +41,11 @@ pub mod receipts;
 pub mod search;
 pub mod settings;
 pub mod signals;
+
+/// Closes a panel on Escape, pressed anywhere in it, as its close button does.
+fn close_on_escape(event: &leptos::ev::KeyboardEvent, close: leptos::prelude::Callback<()>) {
+    use leptos::prelude::Callable;
+    if event.key() == "Escape" {
+        close.run(());
+    }
+}

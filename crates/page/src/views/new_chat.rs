@@ -1,5 +1,6 @@
 //! Starting a chat: a 1:1 chat with a username, or a group.
 
+use super::close_on_escape;
 use leptos::prelude::*;
 use merpati_words::{Text, t};
 
@@ -92,7 +93,11 @@ pub fn NewChat(
         }
     };
     view! {
-        <section class="new-chat" aria-label=t(Text::NewChat)>
+        <section
+            class="new-chat"
+            aria-label=t(Text::NewChat)
+            on:keydown=move |ev| close_on_escape(&ev, on_close)
+        >
             <div class="tabs" role="tablist">
                 <button
                     type="button"

@@ -1,5 +1,6 @@
 //! A message's details: who of the others has it, and who read it when.
 
+use super::close_on_escape;
 use leptos::prelude::*;
 use merpati_bridge::{MessageReceipts, ReceiptRow, ReceiptState};
 use merpati_words::{Text, t, tf};
@@ -23,6 +24,7 @@ pub fn MessageReceiptsPanel(
                     class="message-receipts"
                     data-msg-id=receipts.id
                     aria-label=t(Text::MessageDetails)
+                    on:keydown=move |ev| close_on_escape(&ev, on_close)
                 >
                     <header>
                         <h3>{t(Text::MessageDetails)}</h3>

@@ -1,6 +1,7 @@
 //! The settings panel: the theme and the language, and the privacy settings — whether the
 //! others learn how far this account has read, and whether they see it online.
 
+use super::close_on_escape;
 use leptos::prelude::*;
 use merpati_bridge::Privacy;
 use merpati_words::{Language, Text, t};
@@ -32,7 +33,12 @@ pub fn SettingsPanel(
     children: Option<Children>,
 ) -> impl IntoView {
     view! {
-        <section data-testid="settings-panel" class="settings-panel" aria-label=t(Text::Settings)>
+        <section
+            data-testid="settings-panel"
+            class="settings-panel"
+            aria-label=t(Text::Settings)
+            on:keydown=move |ev| close_on_escape(&ev, on_close)
+        >
             <header>
                 <h2>{t(Text::Settings)}</h2>
                 <button type="button" class="link" aria-label=t(Text::CloseSettings) on:click=move |_| on_close.run(())>
