@@ -11,7 +11,16 @@
 # 3. Every file that compresses gets its brotli and gzip copies beside it, made once here
 #    (scripts/trunk/precompress.mjs, with Node); the server sends those (docs/operations.md).
 #
-# Before them, the page's JavaScript glue (wasm-bindgen's ES module, which trunk's minifier
+# Before them, both wasm modules lose thirteen exports nothing calls, and are optimized again
+# for size: `leptos` 0.8 always brings `server_fn`'s browser feature, whose `wasm-streams`
+# dependency exports `IntoUnderlyingSource`, `IntoUnderlyingByteSource` and
+# `IntoUnderlyingSink` for JavaScript streams; Merpati has no server functions, and no linker or
+# wasm-opt may drop an export. Without them, `-Oz` takes away what only they reached (about
+# 1.6 KB of the initial download, bench/NOTES.md). Their JavaScript classes stay in the glue,
+# unused: they call into the module only when made. The flags are trunk's
+# (`data-wasm-opt-params` in index.html), read from there.
+#
+# Then the page's JavaScript glue (wasm-bindgen's ES module, which trunk's minifier
 # cannot read) is minified with terser (scripts/tools.sh puts it in .tools/build/): about 2 KB
 # of the initial download (bench/NOTES.md). So are the two small classic scripts index.html
 # runs before it (theme.js, session-hint.js: their comments are most of their bytes), which
@@ -37,6 +46,36 @@ sri() {
     node -e 'const f = require("fs"), c = require("crypto");
         process.stdout.write("sha384-" + c.createHash("sha384").update(f.readFileSync(process.argv[1])).digest("base64"))' "$1"
 }
+wasm_features=$(perl -ne 'if (/data-wasm-opt-params="([^"]*)"/) { print $1; exit }' "$root/index.html")
+if [ -z "$wasm_features" ]; then
+    echo "post-build: no data-wasm-opt-params in index.html" >&2
+    exit 1
+fi
+page_wasm=$(find "$stage" -maxdepth 1 -name 'merpati-app-*_bg.wasm')
+worker_wasm="$stage/merpati-worker_bg.wasm"
+for module in "$page_wasm" "$worker_wasm"; do
+    if [ ! -s "$module" ]; then
+        echo "post-build: no wasm module at '$module'" >&2
+        exit 1
+    fi
+done
+page_before=$(sri "$page_wasm")
+for module in "$page_wasm" "$worker_wasm"; do
+    # shellcheck disable=SC2086 # the flags are words
+    wasm-opt "$module" $wasm_features --remove-exports \
+        --pass-arg='remove-exports@*intounderlying*' -Oz -o "$module.opt"
+    mv "$module.opt" "$module"
+    node -e 'const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+        if (WebAssembly.Module.exports(m).some((e) => /intounderlying/.test(e.name))) process.exit(1)' \
+        "$module" || { echo "post-build: $module still exports the stream classes" >&2; exit 1; }
+done
+page_after=$(sri "$page_wasm")
+BEFORE="$page_before" AFTER="$page_after" perl -pi -e 's/\Q$ENV{BEFORE}\E/$ENV{AFTER}/g' "$html"
+if ! grep -qF "$page_after" "$html"; then
+    echo "post-build: could not give index.html the page module's new hash" >&2
+    exit 1
+fi
+
 before=$(sri "$glue")
 if ! grep -qF "$before" "$html"; then
     echo "post-build: index.html does not name $glue by its hash" >&2

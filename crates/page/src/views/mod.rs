@@ -42,10 +42,15 @@ pub mod search;
 pub mod settings;
 pub mod signals;
 
-/// Closes a panel on Escape, pressed anywhere in it, as its close button does.
-fn close_on_escape(event: &leptos::ev::KeyboardEvent, close: leptos::prelude::Callback<()>) {
+/// A panel's `keydown` handler: Escape, pressed anywhere in it, closes it as its close button
+/// does. One handler type for every panel, so the page's module holds its code once.
+fn close_on_escape(
+    close: leptos::prelude::Callback<()>,
+) -> impl Fn(leptos::ev::KeyboardEvent) + 'static {
     use leptos::prelude::Callable;
-    if event.key() == "Escape" {
-        close.run(());
+    move |event| {
+        if event.key() == "Escape" {
+            close.run(());
+        }
     }
 }

@@ -96,7 +96,7 @@ pub fn NewChat(
         <section
             class="new-chat"
             aria-label=t(Text::NewChat)
-            on:keydown=move |ev| close_on_escape(&ev, on_close)
+            on:keydown=close_on_escape(on_close)
         >
             <div class="tabs" role="tablist">
                 <button

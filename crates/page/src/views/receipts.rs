@@ -24,7 +24,7 @@ pub fn MessageReceiptsPanel(
                     class="message-receipts"
                     data-msg-id=receipts.id
                     aria-label=t(Text::MessageDetails)
-                    on:keydown=move |ev| close_on_escape(&ev, on_close)
+                    on:keydown=close_on_escape(on_close)
                 >
                     <header>
                         <h3>{t(Text::MessageDetails)}</h3>

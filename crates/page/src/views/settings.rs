@@ -37,7 +37,7 @@ pub fn SettingsPanel(
             data-testid="settings-panel"
             class="settings-panel"
             aria-label=t(Text::Settings)
-            on:keydown=move |ev| close_on_escape(&ev, on_close)
+            on:keydown=close_on_escape(on_close)
         >
             <header>
                 <h2>{t(Text::Settings)}</h2>
