@@ -117,6 +117,46 @@ async fn a_resend_of_a_stored_message_costs_no_quota_and_is_acked_past_it() {
 }
 
 #[tokio::test]
+async fn a_refused_message_costs_no_quota() {
+    // Room for one chat and one full message, and half a chat more.
+    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
+    let server =
+        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
+            .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    let body = vec![0x42; MAX_BODY_BYTES];
+
+    // Full messages to a chat she is not in: each refused, none stored.
+    for n in 1..=3 {
+        alice
+            .send(&ClientFrame::Send {
+                chat_id: merpati_protocol::ChatId(chat.0 + 1_000),
+                client_msg_id: msg_id(n),
+                body: body.clone(),
+                attachment: None,
+            })
+            .await;
+        assert!(
+            matches!(
+                alice.recv().await,
+                ServerFrame::SendFailed {
+                    code: ErrorCode::NoSuchChat,
+                    ..
+                }
+            ),
+            "message {n} refused"
+        );
+    }
+    // The day's one message still fits.
+    alice.say(chat, msg_id(10), &body).await;
+    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(10));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn one_address_makes_its_allowance_of_accounts_and_another_is_unaffected() {
     let server = TestServer::start_configured(|config| config.sign_ups_per_address = 3).await;
 

@@ -136,7 +136,12 @@ impl<S: FrameSocket> Session<S> {
                     stored,
                 })),
             // Not queued: the client keeps the message and resends it.
-            Err(error) => self.write_error(None, &error).await?,
+            Err(error) => {
+                if charged {
+                    self.gateway.quotas.give_back_message(me.id, &body);
+                }
+                self.write_error(None, &error).await?;
+            }
         }
         Ok(Flow::Continue)
     }
@@ -157,6 +162,10 @@ impl<S: FrameSocket> Session<S> {
             charged,
             stored: _,
         } = append;
+        if outcome.is_err() && charged {
+            // Not stored, refused or failed: it costs nothing of the day's bytes.
+            self.gateway.quotas.give_back_message(sender, &body);
+        }
         let appended = match outcome {
             Ok(appended) => appended,
             Err(error @ Error::Refused { .. }) => {

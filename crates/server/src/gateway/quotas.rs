@@ -10,7 +10,8 @@
 //!   memory: a restart hands out a fresh allowance, which an attacker cannot cause. A
 //!   message is charged as it is queued for storage (`gateway::messages`), not here with
 //!   the other frames: a resend of a message stored before is given its bytes back, and is
-//!   acknowledged even past the quota, since it is stored already.
+//!   acknowledged even past the quota, since it is stored already; so is one refused (not a
+//!   member, blocked, not an upload of the sender's) or not stored for a failure.
 //! - **Sign-ups per source address**: otherwise every quota above is one sign-up away from
 //!   fresh. Past it a registration is refused with `TooManySignUps`, unchecked; only
 //!   registrations that succeeded count, so a taken username costs nothing.
@@ -83,7 +84,8 @@ impl Quotas {
     }
 
     /// Takes a message body's bytes from `account`'s stored bytes of the day, or says why
-    /// not. A message that turns out a resend gets them back ([`Quotas::give_back_message`]).
+    /// not. A message that turns out a resend, or is not stored, gets them back
+    /// ([`Quotas::give_back_message`]).
     pub(crate) fn take_message(&self, account: UserId, body: &[u8]) -> Result<(), Error> {
         let Some(throttle) = &self.stored_bytes_by_account else {
             return Ok(());
