@@ -93,8 +93,8 @@ impl Quotas {
         self.take_bytes(throttle, account, byte_count(body.len()))
     }
 
-    /// Gives back what [`Quotas::take_message`] took for a message that was stored before:
-    /// a resend is not stored again.
+    /// Gives back what [`Quotas::take_message`] took for a message not stored now: one stored
+    /// before (a resend is not stored again), refused, or failed.
     pub(crate) fn give_back_message(&self, account: UserId, body: &[u8]) {
         if let Some(throttle) = &self.stored_bytes_by_account {
             throttle.give_back(&account, byte_count(body.len()));
