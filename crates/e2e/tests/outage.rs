@@ -1,7 +1,8 @@
 //! Working through an outage: messages written while the server is down wait in the outbox,
 //! survive a reload (the app itself opens from the service worker's cache), and go out once
-//! the server is back — delivered once each, in order; and a server killed with SIGKILL in
-//! the middle of a burst loses and doubles none.
+//! the server is back — delivered once each, in order, from another tab of the browser too
+//! if the one they were written in was closed; and a server killed with SIGKILL in the middle
+//! of a burst loses and doubles none.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -108,6 +109,52 @@ async fn a_server_killed_mid_burst_loses_and_doubles_no_message() -> Result<(), 
     expected.extend(texts.iter().map(String::as_str));
     budi.wait_messages(&expected).await?;
     ani.wait_messages(&expected).await?;
+
+    for browser in [ani, budi] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_left_by_a_tab_closed_during_the_outage_goes_out_from_another_tab()
+-> Result<(), HarnessError> {
+    let mut server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let (ani, budi) = pair(&server, &driver).await?;
+
+    // A second tab of ani's browser: the same account and store, a device of its own (which
+    // cannot open what ani sent from the first before it existed, so it is not waited for).
+    let client = ani.client();
+    let first_tab = client.window().await?;
+    let second_tab = client.new_window(true).await?.handle;
+    client.switch_to_window(second_tab).await?;
+    client.goto(&server.http_url()).await?;
+    ani.open_chat("budi").await?;
+    ani.wait_connection("online").await?;
+
+    // The server goes down; the second tab writes, and is closed before it could send.
+    server.kill();
+    ani.wait_connection("offline").await?;
+    ani.send("dari tab kedua").await?;
+    ani.eventually(
+        "the second tab to hold its message in the outbox",
+        || async {
+            let status = ani.find("connection-status").await?.text().await?;
+            Ok(status.contains("1 message will be sent").then_some(()))
+        },
+    )
+    .await?;
+    client.close_window().await?;
+    client.switch_to_window(first_tab).await?;
+
+    // The first tab, open throughout, sends it once the server is back.
+    server.restart().await?;
+    retry_now(&ani).await?;
+    retry_now(&budi).await?;
+    budi.wait_messages(&["sebelum", "dari tab kedua"]).await?;
+    ani.wait_messages(&["sebelum", "dari tab kedua"]).await?;
+    ani.wait_acknowledged(2).await?;
 
     for browser in [ani, budi] {
         browser.close().await?;

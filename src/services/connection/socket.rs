@@ -97,15 +97,21 @@ async fn run(inner: Rc<Inner>, generation: u64) {
 
 /// One socket, from open to close. Returns whether it got online.
 async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
-    // Another tab of this browser may have resumed since, and been given a rotated token.
+    // Another tab of this browser may have resumed since, and been given a rotated token;
+    // and it may have left messages in the outbox the tabs share (written, then closed
+    // before they went out): they go out on this connection.
     let store = inner.store.borrow().clone();
-    if let Some(store) = store
-        && let Ok(Some(account)) = store.account().await
-    {
-        inner
-            .engine
-            .borrow_mut()
-            .adopt_stored_session_token(&account);
+    if let Some(store) = store {
+        if let Ok(Some(account)) = store.account().await {
+            inner
+                .engine
+                .borrow_mut()
+                .adopt_stored_session_token(&account);
+        }
+        match store.outbox().await {
+            Ok(records) => inner.engine.borrow_mut().take_in_outbox(records),
+            Err(error) => leptos::logging::warn!("reading the shared outbox failed: {error}"),
+        }
     }
     inner.engine.borrow_mut().on_connecting();
     (inner.notify)(Notice::Changed);

@@ -341,6 +341,50 @@ impl Engine {
         self.keep_outbox_record(position);
     }
 
+    /// Takes in outbox records read from the store: all of them when the device starts, and
+    /// those another tab of this browser wrote since whenever a connection opens — the tabs
+    /// share one outbox, and a message written in a tab closed before it went out would
+    /// otherwise wait for some tab's reload to go. A record of a message this device holds as
+    /// delivered already (its Ack lost with a tab) is deleted rather than shown twice; one
+    /// held in this engine's outbox already is left as it is. One that went out had its
+    /// upload done first: it is not taken back for a cancel (the server may hold it), only
+    /// waited for like any message sent. Resending what another tab may be sending too is
+    /// safe: the server stores a message once under its `client_msg_id`.
+    pub fn take_in_outbox(&mut self, records: Vec<OutboxRecord>) {
+        let mut took = false;
+        for record in records {
+            let id = record.client_msg_id;
+            if self
+                .outbox
+                .iter()
+                .any(|entry| entry.record.client_msg_id == id)
+            {
+                continue;
+            }
+            let delivered = self.chats.get(&record.chat_id).is_some_and(|chat| {
+                chat.timeline
+                    .messages()
+                    .any(|message| message.client_msg_id == id)
+            });
+            if delivered {
+                self.writes.push(StoreWrite::RemoveOutbox(id));
+                continue;
+            }
+            self.next_order = self.next_order.max(record.order + 1);
+            self.outbox.push(OutboxEntry {
+                awaiting_upload: super::attachments::carries_file(&record.body) && !record.sent,
+                record,
+                sent_body: None,
+            });
+            took = true;
+        }
+        if took {
+            crate::sorting::sort_by_key(&mut self.outbox, |entry| entry.record.order);
+            self.views_changed = true;
+            self.send_outbox();
+        }
+    }
+
     /// Stores the outbox entry at `position` as it is now: in the write of it already in this
     /// step, if there is one (a message queued and sent at once costs one write), else in a
     /// new one.

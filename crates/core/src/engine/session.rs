@@ -16,7 +16,7 @@ use merpati_protocol::{
 use vodozemac::Ed25519SecretKey;
 
 use super::keys::KeyFlow;
-use super::{ChatState, Engine, Event, OutboxEntry};
+use super::{ChatState, Engine, Event};
 use crate::annotations::Annotations;
 use crate::crypto::AccountKey;
 use crate::e2e::DeviceCrypto;
@@ -134,17 +134,7 @@ impl Engine {
                 chat.timeline.restore(messages);
             }
         }
-        for record in outbox {
-            self.next_order = self.next_order.max(record.order + 1);
-            // One that went out had its upload done first: it is not taken back for a cancel
-            // (the server may hold it), only waited for like any message sent.
-            self.outbox.push(OutboxEntry {
-                awaiting_upload: super::attachments::carries_file(&record.body) && !record.sent,
-                record,
-                sent_body: None,
-            });
-        }
-        crate::sorting::sort_by_key(&mut self.outbox, |entry| entry.record.order);
+        self.take_in_outbox(outbox);
         self.views_changed = true;
     }
 

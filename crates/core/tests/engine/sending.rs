@@ -1,7 +1,7 @@
 //! The outbox: a message goes from pending to sent once, messages written offline go out
 //! after the next sign-in, a refused one can be retried (and stays refused across a reload
-//! until it is) and stays among the messages of its time, and what cannot be sent never
-//! enters.
+//! until it is) and stays among the messages of its time, what cannot be sent never enters,
+//! and what another tab of the browser left in the shared outbox goes out from this one.
 
 use merpati_core::{ConnectionPhase, MemoryStore, MessageStatus, SendError, Store, StoreWrite};
 use merpati_protocol::{
@@ -266,4 +266,68 @@ fn too_long_and_empty_messages_are_refused_before_the_outbox() {
     let long = "a".repeat(MAX_BODY_BYTES + 1);
     assert_eq!(engine.send_text(CHAT, &long, 1), Err(SendError::TooLarge));
     assert!(engine.take_step().writes.is_empty());
+}
+
+#[tokio::test]
+async fn a_message_another_tab_left_in_the_outbox_goes_out_on_this_tabs_next_connection() {
+    // Two tabs of one browser share the store. Tab B writes a message offline and is closed.
+    let store = MemoryStore::new();
+    let (mut tab_a, mut net) = published_alice();
+    apply(&store, net.alice_writes.clone()).await;
+    let mut tab_b = reload(&store).await;
+    let id = tab_b.send_text(CHAT, "dari tab lain", 5).expect("queued");
+    apply(&store, tab_b.take_step().writes).await;
+    drop(tab_b);
+
+    // Tab A, open all along, takes the outbox in as a connection opens, and sends it.
+    let outbox = store.outbox().await.unwrap_or_else(|never| match never {});
+    tab_a.take_in_outbox(outbox.clone());
+    let sent: Vec<ClientMsgId> = net
+        .serve(&mut tab_a)
+        .frames
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [id]);
+    assert_eq!(
+        tab_a.timeline(CHAT).last().map(|item| item.text.clone()),
+        Some("dari tab lain".to_owned())
+    );
+    // Taken in once, however often it is read again.
+    tab_a.take_in_outbox(outbox);
+    assert_eq!(tab_a.pending_count(), 1);
+}
+
+#[tokio::test]
+async fn a_message_delivered_but_still_in_the_outbox_shows_once_after_a_reload() {
+    // Sent from a tab closed before its Ack; another tab received it and kept it.
+    let store = MemoryStore::new();
+    let mut engine = caught_up_alice();
+    let id = engine.send_text(CHAT, "sekali saja", 5).expect("queued");
+    apply(&store, engine.take_step().writes).await;
+    let mut delivered = message(1, ALICE, "sekali saja");
+    delivered.client_msg_id = id;
+    apply(
+        &store,
+        vec![StoreWrite::PutMessages(vec![delivered.into()])],
+    )
+    .await;
+
+    let mut reloaded = reload(&store).await;
+    let shown: Vec<Option<Seq>> = reloaded
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(shown, [Some(Seq(1))], "once, as delivered");
+    assert_eq!(reloaded.pending_count(), 0);
+    assert!(
+        reloaded
+            .take_step()
+            .writes
+            .contains(&StoreWrite::RemoveOutbox(id))
+    );
 }
