@@ -163,7 +163,11 @@ async fn an_edit_puts_the_text_in_the_composer_and_sends_the_new_text() {
         find_in(&chat.root, "composer-editing").is_none(),
         "Escape cancels"
     );
-    assert_eq!(input.value(), "");
+    assert_eq!(
+        input.value(),
+        "belum selesai",
+        "the chat's draft comes back"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -191,4 +195,41 @@ async fn a_refused_action_shows_its_words_in_the_composer() {
         text(&find(&chat.root, "composer-error")),
         "You can only edit or delete your own messages"
     );
+}
+
+#[wasm_bindgen_test]
+async fn what_was_typed_before_an_edit_comes_back_after_it() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    type_into(&input, "masih menulis");
+    leptos::task::tick().await;
+    let own = message(&chat.root, OWN_ID);
+    let edit = || async {
+        mouse(&own, "contextmenu");
+        leptos::task::tick().await;
+        find(&own, "message-edit").click();
+        leptos::task::tick().await;
+        until("the message's text in the composer", 2_000.0, || {
+            input.value() == "sampai jumpa"
+        })
+        .await;
+    };
+
+    // Sent: the draft comes back.
+    edit().await;
+    type_into(&input, "sampai besok");
+    leptos::task::tick().await;
+    find(&chat.root, "composer-send").click();
+    leptos::task::tick().await;
+    until("the draft back in the composer", 2_000.0, || {
+        input.value() == "masih menulis"
+    })
+    .await;
+
+    // Cancelled: the draft comes back too.
+    edit().await;
+    key(&input, "Escape", false);
+    leptos::task::tick().await;
+    assert_eq!(input.value(), "masih menulis");
 }

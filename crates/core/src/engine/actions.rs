@@ -89,9 +89,8 @@ impl Engine {
         if edited.text.is_none() {
             return Err(SendError::NoText);
         }
-        let id = self.queue(chat_id, body, now_ms)?;
-        self.clear_draft(chat_id);
-        Ok(id)
+        // The chat's draft is not the edit's text: it stays, for the composer to show again.
+        self.queue(chat_id, body, now_ms)
     }
 
     /// Deletes one of this account's messages for everyone: every member's device shows

@@ -1,5 +1,5 @@
 //! Drafts: what the person typed and has not sent, kept per chat through a reload, and cleared
-//! by sending from the composer — not by reacting or deleting.
+//! by sending from the composer — not by reacting, editing an earlier message, or deleting.
 
 use merpati_core::{MemoryStore, StoreWrite};
 use merpati_protocol::{ChatId, ServerFrame};
@@ -57,7 +57,7 @@ fn an_emptied_composer_removes_the_draft() {
 }
 
 #[test]
-fn reacting_keeps_the_draft_and_replying_clears_it() {
+fn reacting_and_editing_keep_the_draft_and_replying_clears_it() {
     let (mut engine, mut net) = published_alice();
     let from_bob = net.bob_says(&mut engine, 1, "halo");
     engine.handle_frame(ServerFrame::Message(from_bob.clone()));
@@ -67,6 +67,29 @@ fn reacting_keeps_the_draft_and_replying_clears_it() {
     // A reaction is not what the composer holds.
     engine
         .react(CHAT, from_bob.client_msg_id, "👍", 5_000)
+        .expect("queued");
+    assert_eq!(engine.draft(CHAT), Some("belum selesai"));
+    assert!(
+        !net.serve(&mut engine)
+            .writes
+            .contains(&StoreWrite::RemoveDraft(CHAT))
+    );
+
+    // Nor is an edit of an earlier message: the composer shows the draft again after it.
+    let own = engine
+        .send_text(CHAT, "sampai jumpa", 5_000)
+        .expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: own,
+        seq: merpati_protocol::Seq(2),
+        sent_at_ms: 5_000,
+    });
+    engine.set_draft(CHAT, "belum selesai");
+    let _ = net.serve(&mut engine);
+    engine
+        .edit_message(CHAT, own, "sampai besok", 5_001)
         .expect("queued");
     assert_eq!(engine.draft(CHAT), Some("belum selesai"));
     assert!(

@@ -313,8 +313,12 @@ pub fn ChatView(
                                     return;
                                 }
                                 MenuChoice::Edit(row) => {
+                                    let draft = match composing.get_untracked() {
+                                        Some(Composing::Edit { draft, .. }) => draft,
+                                        _ => text.get_untracked(),
+                                    };
                                     text.set(row.text);
-                                    composing.set(Some(Composing::Edit { target: row.id }));
+                                    composing.set(Some(Composing::Edit { target: row.id, draft }));
                                     focus_composer(section);
                                     return;
                                 }
@@ -345,8 +349,12 @@ pub fn ChatView(
                         Some(Composing::Reply { target, .. }) => {
                             act(MessageAction::Reply { target, text: message })
                         }
-                        Some(Composing::Edit { target }) => {
-                            act(MessageAction::Edit { target, text: message })
+                        Some(Composing::Edit { target, draft }) => {
+                            let edited = act(MessageAction::Edit { target, text: message });
+                            if edited.is_ok() {
+                                text.set(draft);
+                            }
+                            edited
                         }
                     };
                     if sent.is_ok() {
@@ -356,8 +364,8 @@ pub fn ChatView(
                     sent
                 });
                 let cancel = Callback::new(move |()| {
-                    if matches!(composing.get_untracked(), Some(Composing::Edit { .. })) {
-                        text.set(String::new());
+                    if let Some(Composing::Edit { draft, .. }) = composing.get_untracked() {
+                        text.set(draft);
                     }
                     composing.set(None);
                 });

@@ -25,6 +25,8 @@ pub enum Composing {
     Edit {
         /// The edited message's id (hex).
         target: String,
+        /// What was typed before the edit took the composer: it comes back after.
+        draft: String,
     },
 }
 
@@ -102,9 +104,12 @@ pub fn Composer(
         if message.trim().is_empty() {
             return;
         }
-        match on_send.run(message) {
+        match on_send.run(message.clone()) {
             Ok(()) => {
-                text.set(String::new());
+                // Unless sending put something else there (the draft an edit had set aside).
+                if text.with_untracked(|now| *now == message) {
+                    text.set(String::new());
+                }
                 error.set(None);
                 picker_open.set(false);
                 // After the send button, the focus goes back to the text: a phone keeps its
