@@ -210,6 +210,10 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             id: summary.id,
             title: summary.title,
             last_text: summary.last_text,
+            last_time: match summary.last_activity_ms {
+                0 => String::new(),
+                at => clock::list_time(at),
+            },
             last_received_from: summary
                 .last_received
                 .as_ref()

@@ -8,18 +8,47 @@ pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+fn date_at(ms: u64) -> js_sys::Date {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64))
+}
+
+fn same_day(a: &js_sys::Date, b: &js_sys::Date) -> bool {
+    a.get_date() == b.get_date()
+        && a.get_month() == b.get_month()
+        && a.get_full_year() == b.get_full_year()
+}
+
+fn clock_time(date: &js_sys::Date) -> String {
+    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+}
+
 /// A message time as the person's clock shows it: `HH:MM` today, `D Mon HH:MM` before.
 pub fn local_time(ms: u64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    let today = js_sys::Date::new_0();
-    let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-    let same_day = date.get_date() == today.get_date()
-        && date.get_month() == today.get_month()
-        && date.get_full_year() == today.get_full_year();
-    if same_day {
+    let date = date_at(ms);
+    let time = clock_time(&date);
+    if same_day(&date, &js_sys::Date::new_0()) {
         return time;
     }
     dates::date_and_time(date.get_date(), date.get_month(), &time)
+}
+
+/// When a chat last saw anything, as its row in the chat list says it: `HH:MM` today,
+/// "Yesterday", `D Mon` earlier this year, `D Mon YYYY` before.
+pub fn list_time(ms: u64) -> String {
+    let (date, today) = (date_at(ms), js_sys::Date::new_0());
+    // The calendar's day before, whatever the clock did overnight (0 is the month before's
+    // last day).
+    let yesterday = js_sys::Date::new_0();
+    yesterday.set_date(today.get_date() - 1);
+    if same_day(&date, &today) {
+        clock_time(&date)
+    } else if same_day(&date, &yesterday) {
+        merpati_words::t(merpati_words::Text::YesterdayInList)
+    } else if date.get_full_year() == today.get_full_year() {
+        dates::day_and_month(date.get_date(), date.get_month())
+    } else {
+        local_date(ms)
+    }
 }
 
 /// A day as the person's calendar shows it: `27 Nov 2026`.

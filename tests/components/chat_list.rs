@@ -1,4 +1,5 @@
-//! The chat list: titles, last messages, unread badges, opening a chat, and rows moving.
+//! The chat list: titles, last messages and when they came, unread badges, opening a chat,
+//! and rows moving.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -43,6 +44,7 @@ async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
         ("7".into(), "sari".into())
     );
     assert!(text(&items[0]).contains("Sampai besok"));
+    assert_eq!(text(&find(&items[0], "chat-time")), "09:41");
     assert_eq!(text(&find(&items[0], "unread-badge")), "3");
     assert!(
         find_all(&items[1], "unread-badge").is_empty(),
@@ -69,4 +71,21 @@ async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
     );
     assert!(text(&budi).contains("Sudah sampai"));
     assert_eq!(text(&find(&budi, "unread-badge")), "1");
+}
+
+#[wasm_bindgen_test]
+fn a_chats_time_is_the_clock_today_then_yesterday_then_a_date() {
+    use merpati_app::services::clock::list_time;
+    // Noon of the day `days_back` days before today, by the calendar.
+    let noon = |days_back: u32| {
+        let day = js_sys::Date::new_0();
+        day.set_hours(12);
+        day.set_minutes(0);
+        day.set_date(day.get_date() - days_back);
+        day.get_time() as u64
+    };
+    assert_eq!(list_time(noon(0)), "12:00");
+    assert_eq!(list_time(noon(1)), "Yesterday");
+    let long_ago = js_sys::Date::new_with_year_month_day_hr_min(2020, 2, 5, 12, 0);
+    assert_eq!(list_time(long_ago.get_time() as u64), "5 Mar 2020");
 }

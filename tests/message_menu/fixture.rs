@@ -32,6 +32,7 @@ pub(crate) fn chat_row(id: u64, title: &str) -> ChatRow {
         id: ChatId(id),
         title: title.to_owned(),
         last_text: None,
+        last_time: String::new(),
         last_received: None,
         last_received_from: None,
         unread: 0,

@@ -9,6 +9,7 @@ pub(crate) fn chat_row(id: u64, title: &str, last: &str, unread: usize) -> ChatR
         id: ChatId(id),
         title: title.to_owned(),
         last_text: Some(last.to_owned()),
+        last_time: "09:41".to_owned(),
         last_received: Some(last.to_owned()),
         last_received_from: None,
         unread,

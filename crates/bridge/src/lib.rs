@@ -479,6 +479,7 @@ mod tests {
                     id: ChatId(7),
                     title: "Keluarga".to_owned(),
                     last_text: Some("sampai".to_owned()),
+                    last_time: "09:41".to_owned(),
                     last_received: Some("otw".to_owned()),
                     last_received_from: Some("ilham".to_owned()),
                     unread: 2,

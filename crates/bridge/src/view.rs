@@ -103,6 +103,9 @@ pub struct ChatRow {
     pub title: String,
     /// The newest message's text (pending ones included).
     pub last_text: Option<String>,
+    /// When anything last happened in it, as the list says it (`chat-time`): a time today,
+    /// "Yesterday", a date before; empty for a chat where nothing did.
+    pub last_time: String,
     /// The newest message from someone else, as shown: what a notification of the chat says.
     pub last_received: Option<String>,
     /// Who sent it, in a group (a 1:1 chat's title names them already). Kept beside it rather

@@ -28,6 +28,14 @@ pub fn date_and_time(day: u32, month: u32, time: &str) -> String {
     )
 }
 
+/// A day of this year: `27 Nov`.
+pub fn day_and_month(day: u32, month: u32) -> String {
+    tf(
+        Text::DayMonth,
+        &[("day", &day.to_string()), ("month", &month_name(month))],
+    )
+}
+
 /// How long ago something was, `elapsed_ms` milliseconds back: "just now" within a minute,
 /// then whole minutes, hours, "yesterday" and whole days.
 pub fn ago(elapsed_ms: u64) -> String {

@@ -392,6 +392,8 @@ texts! {
     // Dates: "27 Nov 2026", "27 Nov 14:05".
     DayMonthYear = "{day} {month} {year}",
     DayMonthTime = "{day} {month} {time}",
+    DayMonth = "{day} {month}",
+    YesterdayInList = "Yesterday",
     January = "Jan",
     February = "Feb",
     March = "Mar",

@@ -13,6 +13,7 @@ const SAME_IN_INDONESIAN: &[Text] = &[
     Text::AdminLabel,
     Text::DayMonthYear,
     Text::DayMonthTime,
+    Text::DayMonth,
     Text::ReactionLabel,
     Text::EmojiPicker,
     // A name and a message, punctuated alike in both.

@@ -310,11 +310,7 @@ async fn a_message_delivered_but_still_in_the_outbox_shows_once_after_a_reload()
     apply(&store, engine.take_step().writes).await;
     let mut delivered = message(1, ALICE, "sekali saja");
     delivered.client_msg_id = id;
-    apply(
-        &store,
-        vec![StoreWrite::PutMessages(vec![delivered.into()])],
-    )
-    .await;
+    apply(&store, vec![StoreWrite::PutMessages(vec![delivered])]).await;
 
     let mut reloaded = reload(&store).await;
     let shown: Vec<Option<Seq>> = reloaded

@@ -80,6 +80,9 @@ pub fn ChatList(
                                         }
                                     }}
                                 </span>
+                                <span class="chat-time" data-testid="chat-time">
+                                    {move || summary.with(|chat| chat.last_time.clone())}
+                                </span>
                                 {move || {
                                     summary
                                         .with(|chat| chat.muted)
