@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::support::{TestServer, msg_id};
+use crate::support::{Client, TestServer, msg_id};
 
 #[tokio::test]
 async fn a_malformed_frame_is_refused_and_the_session_goes_on() {
@@ -241,44 +241,20 @@ async fn a_flood_of_typing_in_unknown_chats_is_refused_past_the_read_allowance_a
     let _pushed = bob.expect_pushed_chat().await;
     let (mallory, _, _) = server.signed_up("mallory").await;
 
-    let SplitSocket {
-        mut writer,
-        mut reader,
-    } = mallory.into_split();
-    let flooding = tokio::spawn(async move {
-        for n in 0..FLOOD {
-            let frame = ClientFrame::Typing {
-                chat_id: ChatId(1_000_000 + n),
-            };
-            let bytes = merpati_protocol::encode(&frame);
-            // The server closes the connection part of the way through.
-            if writer.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
-            }
-        }
+    let frames = (0..FLOOD).map(|n| ClientFrame::Typing {
+        chat_id: ChatId(1_000_000 + n),
     });
-    let (mut unknown, mut refused, mut closed) = (0_u64, 0_u64, None);
-    while unknown + refused < FLOOD {
-        let Some(bytes) = next_binary(&mut reader).await else {
-            break;
-        };
-        match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
-            ServerFrame::Error {
-                code: ErrorCode::NoSuchChat,
-                ..
-            } => unknown += 1,
-            ServerFrame::Error {
-                code: ErrorCode::TooManyRequests,
-                ..
-            } => refused += 1,
-            ServerFrame::Goodbye { code, .. } => {
-                closed = Some(code);
-                break;
-            }
-            other => panic!("expected NoSuchChat, TooManyRequests or Goodbye, got {other:?}"),
-        }
-    }
-    flooding.await.unwrap();
+    let answers = flood(mallory, frames.collect()).await;
+    let (unknown, refused, closed) = (
+        answers.count(ErrorCode::NoSuchChat),
+        answers.count(ErrorCode::TooManyRequests),
+        answers.closed,
+    );
+    assert_eq!(
+        answers.errors.len() as u64,
+        unknown + refused,
+        "nothing but those: {answers:?}"
+    );
     // The allowance (the minute under way counted in full), then the refusals: the hundredth
     // is the Goodbye.
     assert!(
@@ -360,37 +336,17 @@ async fn syncs_past_the_allowance_are_refused_before_the_chats_are_read_and_clos
     assert_eq!(synced.chats.len(), CHATS);
     let read_before = server.metrics().await["merpati_syncs_read_total"];
 
-    let SplitSocket {
-        mut writer,
-        mut reader,
-    } = mallory.into_split();
-    let flooding = tokio::spawn(async move {
-        for _ in 0..FLOOD {
-            let frame = ClientFrame::Sync {
-                epoch: None,
-                positions: Vec::new(),
-            };
-            let bytes = merpati_protocol::encode(&frame);
-            if writer.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
-            }
-        }
-    });
-    let (mut refused, mut closed) = (0_usize, None);
-    while let Some(bytes) = next_binary(&mut reader).await {
-        match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
-            ServerFrame::Error {
-                code: ErrorCode::TooManyRequests,
-                ..
-            } => refused += 1,
-            ServerFrame::Goodbye { code, .. } => {
-                closed = Some(code);
-                break;
-            }
-            other => panic!("expected TooManyRequests or Goodbye, got {other:?}"),
-        }
-    }
-    flooding.await.unwrap();
+    let sync = ClientFrame::Sync {
+        epoch: None,
+        positions: Vec::new(),
+    };
+    let answers = flood(mallory, vec![sync; FLOOD]).await;
+    let (refused, closed) = (answers.count(ErrorCode::TooManyRequests), answers.closed);
+    assert_eq!(
+        answers.errors.len() as u64,
+        refused,
+        "nothing but refusals: {answers:?}"
+    );
     assert_eq!(
         server.metrics().await["merpati_syncs_read_total"],
         read_before,
@@ -399,4 +355,53 @@ async fn syncs_past_the_allowance_are_refused_before_the_chats_are_read_and_clos
     assert_eq!(refused, 99, "every refusal counts toward closing");
     assert_eq!(closed, Some(ErrorCode::RateLimited));
     server.stop().await;
+}
+
+/// What the server answered a flood of frames: each error's code, in order, and the
+/// `Goodbye` that closed the connection, if one did.
+#[derive(Debug, Default)]
+struct Answers {
+    errors: Vec<ErrorCode>,
+    closed: Option<ErrorCode>,
+}
+
+impl Answers {
+    fn count(&self, code: ErrorCode) -> u64 {
+        self.errors.iter().filter(|error| **error == code).count() as u64
+    }
+}
+
+/// Sends every one of `frames` without waiting for answers (the server closes the connection
+/// part of the way through, perhaps) and reads the answers, errors and a `Goodbye`, until one
+/// per frame came or the connection closed.
+async fn flood(client: Client, frames: Vec<ClientFrame>) -> Answers {
+    let total = frames.len();
+    let SplitSocket {
+        mut writer,
+        mut reader,
+    } = client.into_split();
+    let flooding = tokio::spawn(async move {
+        for frame in frames {
+            let bytes = merpati_protocol::encode(&frame);
+            if writer.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answers = Answers::default();
+    while answers.errors.len() < total {
+        let Some(bytes) = next_binary(&mut reader).await else {
+            break;
+        };
+        match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
+            ServerFrame::Error { code, .. } => answers.errors.push(code),
+            ServerFrame::Goodbye { code, .. } => {
+                answers.closed = Some(code);
+                break;
+            }
+            other => panic!("expected an error or a Goodbye, got {other:?}"),
+        }
+    }
+    flooding.await.unwrap();
+    answers
 }

@@ -5,7 +5,19 @@
 
 use merpati_protocol::{ClientFrame, ErrorCode, MAX_BODY_BYTES, NewChat, ServerFrame};
 
-use crate::support::{TestServer, key, msg_id, username};
+use crate::support::{Client, TestServer, key, msg_id, username};
+
+/// A server keeping `per_day` bytes a day per account, and alice and bob in a 1:1 chat.
+async fn alice_and_bob(per_day: u32) -> (TestServer, Client, Client, merpati_protocol::ChatId) {
+    let server =
+        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
+            .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, _, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+    (server, alice, bob, chat)
+}
 
 #[tokio::test]
 async fn an_account_past_its_stored_bytes_of_the_day_is_refused_and_others_are_acknowledged() {
@@ -78,13 +90,7 @@ async fn an_account_past_its_stored_bytes_of_the_day_is_refused_and_others_are_a
 async fn a_resend_of_a_stored_message_costs_no_quota_and_is_acked_past_it() {
     // Room for one chat and two full messages, and half a chat more.
     let per_day = 2 * MAX_BODY_BYTES as u32 + 1024 + 512;
-    let server =
-        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
-            .await;
-    let (mut alice, _, _) = server.signed_up("alice").await;
-    let (mut bob, _, _) = server.signed_up("bob").await;
-    let chat = alice.direct("bob").await.id;
-    let _pushed = bob.expect_pushed_chat().await;
+    let (server, mut alice, _bob, chat) = alice_and_bob(per_day).await;
     let body = vec![0x42; MAX_BODY_BYTES];
 
     let first = alice.say(chat, msg_id(1), &body).await;
@@ -120,13 +126,7 @@ async fn a_resend_of_a_stored_message_costs_no_quota_and_is_acked_past_it() {
 async fn a_refused_message_costs_no_quota() {
     // Room for one chat and one full message, and half a chat more.
     let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
-    let server =
-        TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
-            .await;
-    let (mut alice, _, _) = server.signed_up("alice").await;
-    let (mut bob, _, _) = server.signed_up("bob").await;
-    let chat = alice.direct("bob").await.id;
-    let _pushed = bob.expect_pushed_chat().await;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
     let body = vec![0x42; MAX_BODY_BYTES];
 
     // Full messages to a chat she is not in: each refused, none stored.

@@ -9,25 +9,14 @@ use merpati_protocol::{ClientFrame, Epoch, ErrorCode, ServerFrame, keys::OneTime
 
 use crate::support::alice::{
     ALICE, BOB, CHAT, apply, caught_up_alice, challenged_alice, member, published_alice, reconnect,
-    reload, take_frames,
+    reload, sent_ids, take_frames,
 };
-
-/// The texts' ids among `frames` that are messages sent.
-fn sent(frames: &[ClientFrame]) -> Vec<merpati_protocol::ClientMsgId> {
-    frames
-        .iter()
-        .filter_map(|frame| match frame {
-            ClientFrame::Send { client_msg_id, .. } => Some(*client_msg_id),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn a_changed_account_key_holds_what_is_written_there_until_the_person_confirms() {
     let (mut engine, mut net) = published_alice();
     let before = engine.send_text(CHAT, "sebelum", 10).expect("a text");
-    assert_eq!(sent(&net.serve(&mut engine).frames), [before]);
+    assert_eq!(sent_ids(&net.serve(&mut engine).frames), [before]);
 
     // The directory now shows another account key for bob (a lying server, or bob's new
     // passphrase): the device hears of it and pins nothing new silently.
@@ -39,7 +28,7 @@ fn a_changed_account_key_holds_what_is_written_there_until_the_person_confirms()
     let step = net.serve(&mut engine);
     assert!(engine.key_change(CHAT).is_some(), "the chat says so");
     assert!(
-        sent(&step.frames).is_empty(),
+        sent_ids(&step.frames).is_empty(),
         "nothing goes out: {:?}",
         step.frames
     );
@@ -53,7 +42,7 @@ fn a_changed_account_key_holds_what_is_written_there_until_the_person_confirms()
     // The person compared the safety number and confirmed: what waited goes out.
     engine.acknowledge_key_change(CHAT);
     assert_eq!(engine.key_change(CHAT), None);
-    assert_eq!(sent(&net.serve(&mut engine).frames), [held]);
+    assert_eq!(sent_ids(&net.serve(&mut engine).frames), [held]);
 }
 
 #[test]
@@ -218,7 +207,10 @@ fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
     let step = net.serve_holding(&mut engine, |frame| {
         matches!(frame, ClientFrame::SendToDevice { .. })
     });
-    assert!(sent(&step.frames).is_empty(), "no message before its key");
+    assert!(
+        sent_ids(&step.frames).is_empty(),
+        "no message before its key"
+    );
     let share = step.frames.iter().find_map(|frame| match frame {
         ClientFrame::SendToDevice { request, .. } => Some(*request),
         _ => None,
@@ -231,7 +223,7 @@ fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
     });
     let step = engine.take_step();
     assert!(
-        sent(&step.frames).is_empty(),
+        sent_ids(&step.frames).is_empty(),
         "still held: {:?}",
         step.frames
     );
@@ -242,7 +234,7 @@ fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
 
     // At that time the share goes again; once stored, the message follows.
     engine.advance_clock(retry_at);
-    assert_eq!(sent(&net.serve(&mut engine).frames), [written]);
+    assert_eq!(sent_ids(&net.serve(&mut engine).frames), [written]);
 }
 
 #[test]
@@ -250,7 +242,7 @@ fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_se
     // Alice's first browser writes to bob: it pins bob's key and puts the pin in the backup.
     let (mut first, mut net) = published_alice();
     first.send_text(CHAT, "halo", 10).expect("a text");
-    assert_eq!(sent(&net.serve(&mut first).frames).len(), 1);
+    assert_eq!(sent_ids(&net.serve(&mut first).frames).len(), 1);
 
     // Then the server shows another key for bob (it swaps his account key) — to a browser of
     // alice's that has never seen bob's.
@@ -271,7 +263,7 @@ fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_se
         step.events
     );
     assert!(second.key_change(CHAT).is_some());
-    assert!(sent(&step.frames).is_empty(), "{:?}", step.frames);
+    assert!(sent_ids(&step.frames).is_empty(), "{:?}", step.frames);
 }
 
 /// The fallback keys of the publishes among `frames` (`None`: a publish without one).

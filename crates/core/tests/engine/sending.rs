@@ -11,7 +11,7 @@ use merpati_protocol::{
 
 use crate::support::alice::{
     ALICE, BOB, CHAT, apply, caught_up_alice, member, message, online_alice, published_alice,
-    reconnect, reload, take_frames,
+    reconnect, reload, sent_ids, take_frames,
 };
 
 #[test]
@@ -104,15 +104,7 @@ fn messages_written_offline_are_sent_after_the_next_sign_in() {
         me: member(ALICE, "alice"),
         session_token: None,
     });
-    let sent: Vec<ClientMsgId> = net
-        .serve(&mut engine)
-        .frames
-        .into_iter()
-        .filter_map(|frame| match frame {
-            ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
-            _ => None,
-        })
-        .collect();
+    let sent = sent_ids(&net.serve(&mut engine).frames);
     assert_eq!(
         sent,
         vec![first, second],
@@ -282,15 +274,7 @@ async fn a_message_another_tab_left_in_the_outbox_goes_out_on_this_tabs_next_con
     // Tab A, open all along, takes the outbox in as a connection opens, and sends it.
     let outbox = store.outbox().await.unwrap_or_else(|never| match never {});
     tab_a.take_in_outbox(outbox.clone());
-    let sent: Vec<ClientMsgId> = net
-        .serve(&mut tab_a)
-        .frames
-        .into_iter()
-        .filter_map(|frame| match frame {
-            ClientFrame::Send { client_msg_id, .. } => Some(client_msg_id),
-            _ => None,
-        })
-        .collect();
+    let sent = sent_ids(&net.serve(&mut tab_a).frames);
     assert_eq!(sent, [id]);
     assert_eq!(
         tab_a.timeline(CHAT).last().map(|item| item.text.clone()),

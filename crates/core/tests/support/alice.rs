@@ -67,6 +67,17 @@ pub fn message(seq: u64, sender: UserId, text: &str) -> MessageFrame {
     }
 }
 
+/// The ids of the messages `frames` send.
+pub fn sent_ids(frames: &[ClientFrame]) -> Vec<merpati_protocol::ClientMsgId> {
+    frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Send { client_msg_id, .. } => Some(*client_msg_id),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The frames of the engine's step so far (its writes and events are not looked at).
 pub fn take_frames(engine: &mut Engine) -> Vec<ClientFrame> {
     engine.take_step().frames
