@@ -104,12 +104,14 @@ impl Engine {
             self.phase = Phase::Online;
             self.views_changed = true;
         }
-        // What this device holds and has not reported (a report lost with a connection).
+        // What this device holds and has not reported, and what it reported on a connection
+        // that may have lost the report.
         for (chat_id, chat) in &self.chats {
             if chat.timeline.synced() > chat.delivered {
                 self.delivery_moved.insert(*chat_id);
             }
         }
+        self.report_delivery_again();
     }
 
     fn on_error(&mut self, request: Option<RequestId>, code: ErrorCode) {

@@ -195,6 +195,12 @@ pub struct Engine {
     typing_sent: HashMap<ChatId, u64>,
     /// Chats whose delivery position moved since the last step: one `MarkDelivered` each.
     delivery_moved: BTreeSet<ChatId>,
+    /// Chats whose delivery was reported on this connection. The server does not answer a
+    /// report, and one in flight when the connection drops is lost with it: each is made
+    /// again, once, after the next connection's sync (`delivery_unsure`).
+    delivery_reported: BTreeSet<ChatId>,
+    /// Chats whose report may have been lost with the last connection.
+    delivery_unsure: BTreeSet<ChatId>,
     /// Something the views read changed since the last step.
     views_changed: bool,
     /// Usernames seen (members, system lines), so that a former member still has a name.
@@ -265,6 +271,8 @@ impl Engine {
             presence: HashMap::new(),
             typing_sent: HashMap::new(),
             delivery_moved: BTreeSet::new(),
+            delivery_reported: BTreeSet::new(),
+            delivery_unsure: BTreeSet::new(),
             views_changed: false,
             names: HashMap::new(),
             search: SearchState::default(),

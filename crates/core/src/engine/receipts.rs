@@ -99,6 +99,27 @@ impl Engine {
                     chat_id,
                     seq: chat.delivered,
                 });
+                self.delivery_reported.insert(chat_id);
+            }
+        }
+    }
+
+    /// After a sync: makes again the reports that may have been lost with the last connection,
+    /// once (not counted as reported on this one, or every chat would be reported after every
+    /// reconnect from then on).
+    pub(super) fn report_delivery_again(&mut self) {
+        for chat_id in std::mem::take(&mut self.delivery_unsure) {
+            // One whose position moved since is reported with this step anyway.
+            if self.delivery_moved.contains(&chat_id) {
+                continue;
+            }
+            if let Some(chat) = self.chats.get(&chat_id)
+                && chat.delivered > Seq(0)
+            {
+                self.frames.push(ClientFrame::MarkDelivered {
+                    chat_id,
+                    seq: chat.delivered,
+                });
             }
         }
     }

@@ -230,6 +230,7 @@ impl Engine {
         self.keys = KeyFlow::default();
         self.sync_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
+        self.delivery_unsure = std::mem::take(&mut self.delivery_reported);
         self.phase = Phase::Offline;
         self.views_changed = true;
         self.forget_signals();

@@ -1,5 +1,6 @@
-//! Receipts: what this device reports (delivered once per step, read at once for the chat on
-//! screen), what it learns of the others (merged, persisted, shown at once), and the unread
+//! Receipts: what this device reports (delivered once per step, and again after a reconnect
+//! in case the report was lost with its connection; read at once for the chat on screen),
+//! what it learns of the others (merged, persisted, shown at once), and the unread
 //! count.
 
 use merpati_core::{Engine, MemoryStore, MessageStatus, PrivacySettings, StoreWrite};
@@ -92,6 +93,36 @@ fn delivery_is_reported_once_per_chat_in_the_step_that_stores_the_messages() {
         take_frames(&mut engine).is_empty(),
         "nothing moved: nothing reported"
     );
+}
+
+#[test]
+fn a_delivery_report_lost_with_its_connection_is_made_again_after_the_next_sync_and_only_then() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "m")));
+    // The report was taken for the socket, which closed before it went out.
+    assert_eq!(
+        take_frames(&mut engine),
+        [ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(1)
+        }]
+    );
+    let report_again = || {
+        vec![ClientFrame::MarkDelivered {
+            chat_id: CHAT,
+            seq: Seq(1),
+        }]
+    };
+    reconnect(&mut engine, Epoch(7));
+    let _ = take_frames(&mut engine);
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(take_frames(&mut engine), report_again());
+
+    // Made again once: a connection that reported nothing new reports nothing the next time.
+    reconnect(&mut engine, Epoch(7));
+    let _ = take_frames(&mut engine);
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert_eq!(take_frames(&mut engine), []);
 }
 
 #[test]
