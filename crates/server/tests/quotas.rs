@@ -3,7 +3,10 @@
 //! network makes only its allowance of accounts. (The quotas kept in storage — chats,
 //! backup bytes, sessions — are specified in the storage tests.)
 
-use merpati_protocol::{ClientFrame, ErrorCode, MAX_BODY_BYTES, NewChat, ServerFrame};
+use merpati_protocol::keys::{DeviceKey, DeviceRef, ToDeviceMessage};
+use merpati_protocol::{
+    ClientFrame, ErrorCode, MAX_BODY_BYTES, MAX_TO_DEVICE_BYTES, NewChat, ServerFrame, UserId,
+};
 
 use crate::support::{Client, TestServer, key, msg_id, username};
 
@@ -153,6 +156,44 @@ async fn a_refused_message_costs_no_quota() {
     // The day's one message still fits.
     alice.say(chat, msg_id(10), &body).await;
     assert_eq!(bob.expect_message().await.client_msg_id, msg_id(10));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn key_shares_not_stored_cost_no_quota() {
+    // Room for one chat and one full message, and half a chat more.
+    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
+    // Key shares as large as the day's bytes, from a device that has published no keys:
+    // refused, and none stored.
+    let share = ToDeviceMessage {
+        recipient: DeviceRef {
+            user: UserId(2),
+            device: DeviceKey([7; 32]),
+        },
+        body: vec![0x42; MAX_TO_DEVICE_BYTES],
+    };
+    for n in 0..3 {
+        let messages = vec![share.clone(); MAX_BODY_BYTES / MAX_TO_DEVICE_BYTES];
+        let answer = alice
+            .request(|request| ClientFrame::SendToDevice { request, messages })
+            .await;
+        assert!(
+            matches!(
+                answer,
+                ServerFrame::Error {
+                    code: ErrorCode::NoDevice,
+                    ..
+                }
+            ),
+            "share {n}: {answer:?}"
+        );
+    }
+    // The day's one message still fits.
+    alice
+        .say(chat, msg_id(1), &vec![0x42; MAX_BODY_BYTES])
+        .await;
+    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(1));
     server.stop().await;
 }
 

@@ -324,36 +324,31 @@ impl<S: FrameSocket> Session<S> {
         request: RequestId,
         messages: Vec<ToDeviceMessage>,
     ) -> Result<Flow, Gone> {
-        let Some(device) = self.device() else {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::NoDevice,
-                    "publish this device's keys before sending to other devices",
-                )
-                .await;
+        // The bodies were charged to the day's stored bytes as the request came (`quotas`):
+        // what is not stored is given back.
+        let bytes = |messages: &[ToDeviceMessage]| messages.iter().map(|m| m.body.len()).sum();
+        let refusal = match self.device() {
+            None => Err((
+                ErrorCode::NoDevice,
+                "publish this device's keys before sending to other devices".to_owned(),
+            )),
+            Some(_) if messages.len() > MAX_TO_DEVICE_BATCH => Err((
+                ErrorCode::Malformed,
+                format!("send at most {MAX_TO_DEVICE_BATCH} to-device messages at once"),
+            )),
+            Some(_) if messages.iter().any(|m| m.body.len() > MAX_TO_DEVICE_BYTES) => Err((
+                ErrorCode::MessageTooLarge,
+                format!("a to-device message has at most {MAX_TO_DEVICE_BYTES} bytes"),
+            )),
+            Some(device) => Ok(device),
         };
-        if messages.len() > MAX_TO_DEVICE_BATCH {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::Malformed,
-                    format!("send at most {MAX_TO_DEVICE_BATCH} to-device messages at once"),
-                )
-                .await;
-        }
-        if messages
-            .iter()
-            .any(|message| message.body.len() > MAX_TO_DEVICE_BYTES)
-        {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::MessageTooLarge,
-                    format!("a to-device message has at most {MAX_TO_DEVICE_BYTES} bytes"),
-                )
-                .await;
-        }
+        let device = match refusal {
+            Ok(device) => device,
+            Err((code, detail)) => {
+                self.gateway.quotas.give_back_bytes(me.id, bytes(&messages));
+                return self.refuse(Some(request), code, detail).await;
+            }
+        };
         let sender = DeviceRef {
             user: me.id,
             device,
@@ -368,10 +363,18 @@ impl<S: FrameSocket> Session<S> {
         let outcomes = match stored {
             Ok(outcomes) => outcomes,
             Err(error) => {
+                self.gateway.quotas.give_back_bytes(me.id, bytes(&messages));
                 self.write_error(Some(request), &error).await?;
                 return Ok(Flow::Continue);
             }
         };
+        let not_stored: usize = messages
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| !matches!(outcome, ToDeviceOutcome::Queued(_)))
+            .map(|(message, _)| message.body.len())
+            .sum();
+        self.gateway.quotas.give_back_bytes(me.id, not_stored);
         let mut refused: Vec<DeviceRef> = messages
             .iter()
             .zip(&outcomes)

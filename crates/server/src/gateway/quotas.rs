@@ -11,7 +11,8 @@
 //!   message is charged as it is queued for storage (`gateway::messages`), not here with
 //!   the other frames: a resend of a message stored before is given its bytes back, and is
 //!   acknowledged even past the quota, since it is stored already; so is one refused (not a
-//!   member, blocked, not an upload of the sender's) or not stored for a failure.
+//!   member, blocked, not an upload of the sender's) or not stored for a failure, and so are
+//!   to-device bodies not stored (refused, or their device gone or its mailbox full).
 //! - **Sign-ups per source address**: otherwise every quota above is one sign-up away from
 //!   fresh. Past it a registration is refused with `TooManySignUps`, unchecked; only
 //!   registrations that succeeded count, so a taken username costs nothing.
@@ -96,8 +97,14 @@ impl Quotas {
     /// Gives back what [`Quotas::take_message`] took for a message not stored now: one stored
     /// before (a resend is not stored again), refused, or failed.
     pub(crate) fn give_back_message(&self, account: UserId, body: &[u8]) {
+        self.give_back_bytes(account, body.len());
+    }
+
+    /// Gives back `bytes` of what [`Quotas::take_stored`] took for to-device bodies that were
+    /// not stored: the request was refused, or their device is gone or its mailbox full.
+    pub(crate) fn give_back_bytes(&self, account: UserId, bytes: usize) {
         if let Some(throttle) = &self.stored_bytes_by_account {
-            throttle.give_back(&account, byte_count(body.len()));
+            throttle.give_back(&account, byte_count(bytes));
         }
     }
 
