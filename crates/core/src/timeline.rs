@@ -139,6 +139,19 @@ impl Timeline {
         }
     }
 
+    /// The store holds nothing below the oldest message loaded, though `floor` said it held
+    /// from there: the range starts at that message, so that what is missing below it is asked
+    /// of the server rather than taken as held. Answers whether the floor moved.
+    pub fn floor_at_oldest_loaded(&mut self) -> bool {
+        match self.oldest_loaded() {
+            Some(oldest) if self.floor > Seq(0) && oldest > self.floor && oldest <= self.synced => {
+                self.floor = oldest;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Restores messages read from the local store. Those beyond [`Timeline::synced`] arrived
     /// past a gap before the store was read: they wait in `ahead` again, so that the catch-up
     /// filling the gap carries `synced` over them instead of taking them for duplicates and

@@ -138,6 +138,11 @@ impl Engine {
             self.erase_deleted(chat_id, ids);
             return;
         }
+        // Nothing older in the store: whatever the chat's record said it held below the oldest
+        // message loaded is not there (lost under another tab's epoch change, say).
+        if chat.timeline.floor_at_oldest_loaded() {
+            self.writes.push(StoreWrite::PutChat(chat.record()));
+        }
         let floor = chat.timeline.floor();
         if floor > Seq(1) && authenticated && !chat.history_requested {
             chat.history_requested = true;

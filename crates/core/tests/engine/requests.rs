@@ -1,12 +1,12 @@
 //! What the person asks: new chats, read positions and older history; and the chat list the
 //! answers change.
 
-use merpati_core::{Event, RequestError};
-use merpati_protocol::{ChatId, ChatKind, ClientFrame, Seq, ServerFrame, UserId};
+use merpati_core::{Event, MemoryStore, RequestError, StoreWrite};
+use merpati_protocol::{ChatId, ChatKind, ClientFrame, Epoch, Seq, ServerFrame, UserId};
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, challenged_alice, chat_info, member, message, online_alice, published_alice,
-    take_frames,
+    ALICE, BOB, CHAT, apply, challenged_alice, chat_info, member, message, online_alice,
+    published_alice, reconnect, reload, take_frames,
 };
 
 #[test]
@@ -191,6 +191,52 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
     });
     assert_eq!(engine.timeline(CHAT).len(), 100);
     assert_eq!(engine.older_wanted_before(CHAT), None);
+}
+
+#[tokio::test]
+async fn history_the_store_lost_below_what_it_holds_is_asked_of_the_server() {
+    // The chat's record says 1…10 are held, but the store keeps only 6…10 (another tab
+    // started an epoch afresh under it, say).
+    let mut engine = online_alice();
+    for seq in 1..=10 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
+    }
+    let mut writes = engine.take_step().writes;
+    for write in &mut writes {
+        if let StoreWrite::PutMessages(messages) = write {
+            messages.retain(|message| message.seq > Seq(5));
+        }
+    }
+    let store = MemoryStore::new();
+    apply(&store, writes).await;
+    let mut reloaded = reload(&store).await;
+    reconnect(&mut reloaded, Epoch(7));
+    reloaded.handle_frame(ServerFrame::SyncDone);
+    let _ = take_frames(&mut reloaded);
+
+    assert_eq!(reloaded.older_wanted_before(CHAT), Some(Seq(6)));
+    reloaded.insert_stored_older(CHAT, vec![]);
+    let step = reloaded.take_step();
+    assert_eq!(
+        step.frames,
+        vec![ClientFrame::History {
+            chat_id: CHAT,
+            before: Seq(6),
+            limit: 50
+        }]
+    );
+    assert!(
+        step.writes
+            .iter()
+            .any(|write| matches!(write, StoreWrite::PutChat(_))),
+        "the record says what is held again"
+    );
+    reloaded.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (1..=5).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    assert_eq!(reloaded.timeline(CHAT).len(), 10);
 }
 
 #[test]
