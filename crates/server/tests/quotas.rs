@@ -198,6 +198,36 @@ async fn key_shares_not_stored_cost_no_quota() {
 }
 
 #[tokio::test]
+async fn a_chat_not_made_costs_no_quota() {
+    // Room for one chat and one full message, and half a chat more.
+    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
+    for n in 0..3 {
+        let answer = alice
+            .create_chat(NewChat::Direct {
+                with: username(&format!("nobody{n}")),
+            })
+            .await;
+        assert!(
+            matches!(
+                answer,
+                ServerFrame::Error {
+                    code: ErrorCode::NoSuchUser,
+                    ..
+                }
+            ),
+            "chat {n}: {answer:?}"
+        );
+    }
+    // The day's one message still fits.
+    alice
+        .say(chat, msg_id(1), &vec![0x42; MAX_BODY_BYTES])
+        .await;
+    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(1));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn one_address_makes_its_allowance_of_accounts_and_another_is_unaffected() {
     let server = TestServer::start_configured(|config| config.sign_ups_per_address = 3).await;
 

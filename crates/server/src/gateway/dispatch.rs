@@ -109,6 +109,9 @@ impl<S: FrameSocket> Session<S> {
             }
             ClientFrame::CreateChat { request, chat } => {
                 let created = Box::pin(self.gateway.create_chat(&me, chat)).await;
+                if created.is_err() {
+                    self.gateway.quotas.give_back_chat(me.id);
+                }
                 Box::pin(self.answer_chat(&me, request, created)).await
             }
             ClientFrame::AddMember {

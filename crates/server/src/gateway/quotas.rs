@@ -12,7 +12,8 @@
 //!   the other frames: a resend of a message stored before is given its bytes back, and is
 //!   acknowledged even past the quota, since it is stored already; so is one refused (not a
 //!   member, blocked, not an upload of the sender's) or not stored for a failure, and so are
-//!   to-device bodies not stored (refused, or their device gone or its mailbox full).
+//!   to-device bodies not stored (refused, or their device gone or its mailbox full) and a
+//!   new chat not made.
 //! - **Sign-ups per source address**: otherwise every quota above is one sign-up away from
 //!   fresh. Past it a registration is refused with `TooManySignUps`, unchecked; only
 //!   registrations that succeeded count, so a taken username costs nothing.
@@ -98,6 +99,12 @@ impl Quotas {
     /// before (a resend is not stored again), refused, or failed.
     pub(crate) fn give_back_message(&self, account: UserId, body: &[u8]) {
         self.give_back_bytes(account, body.len());
+    }
+
+    /// Gives back what [`Quotas::take_stored`] took for a new chat that was not made (refused:
+    /// no such user, too many chats, a bad title).
+    pub(crate) fn give_back_chat(&self, account: UserId) {
+        self.give_back_bytes(account, CHAT_STORED_BYTES as usize);
     }
 
     /// Gives back `bytes` of what [`Quotas::take_stored`] took for to-device bodies that were
