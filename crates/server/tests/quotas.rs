@@ -5,13 +5,25 @@
 
 use merpati_protocol::keys::{DeviceKey, DeviceRef, ToDeviceMessage};
 use merpati_protocol::{
-    ClientFrame, ErrorCode, MAX_BODY_BYTES, MAX_TO_DEVICE_BYTES, NewChat, ServerFrame, UserId,
+    ChatId, ClientFrame, ErrorCode, MAX_BODY_BYTES, MAX_TO_DEVICE_BYTES, NewChat, ServerFrame,
+    UserId,
 };
 
 use crate::support::{Client, TestServer, key, msg_id, username};
 
+/// Room for one chat and one full message a day, and half a chat more.
+const ONE_MESSAGE_A_DAY: u32 = MAX_BODY_BYTES as u32 + 1024 + 512;
+
+/// Alice's one full message of the day is acknowledged and reaches bob.
+async fn the_days_one_message_still_fits(alice: &mut Client, bob: &mut Client, chat: ChatId) {
+    alice
+        .say(chat, msg_id(100), &vec![0x42; MAX_BODY_BYTES])
+        .await;
+    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(100));
+}
+
 /// A server keeping `per_day` bytes a day per account, and alice and bob in a 1:1 chat.
-async fn alice_and_bob(per_day: u32) -> (TestServer, Client, Client, merpati_protocol::ChatId) {
+async fn alice_and_bob(per_day: u32) -> (TestServer, Client, Client, ChatId) {
     let server =
         TestServer::start_configured(|config| config.stored_bytes_per_account_per_day = per_day)
             .await;
@@ -127,16 +139,14 @@ async fn a_resend_of_a_stored_message_costs_no_quota_and_is_acked_past_it() {
 
 #[tokio::test]
 async fn a_refused_message_costs_no_quota() {
-    // Room for one chat and one full message, and half a chat more.
-    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
-    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(ONE_MESSAGE_A_DAY).await;
     let body = vec![0x42; MAX_BODY_BYTES];
 
     // Full messages to a chat she is not in: each refused, none stored.
     for n in 1..=3 {
         alice
             .send(&ClientFrame::Send {
-                chat_id: merpati_protocol::ChatId(chat.0 + 1_000),
+                chat_id: ChatId(chat.0 + 1_000),
                 client_msg_id: msg_id(n),
                 body: body.clone(),
                 attachment: None,
@@ -153,17 +163,13 @@ async fn a_refused_message_costs_no_quota() {
             "message {n} refused"
         );
     }
-    // The day's one message still fits.
-    alice.say(chat, msg_id(10), &body).await;
-    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(10));
+    the_days_one_message_still_fits(&mut alice, &mut bob, chat).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn key_shares_not_stored_cost_no_quota() {
-    // Room for one chat and one full message, and half a chat more.
-    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
-    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(ONE_MESSAGE_A_DAY).await;
     // Key shares as large as the day's bytes, from a device that has published no keys:
     // refused, and none stored.
     let share = ToDeviceMessage {
@@ -189,19 +195,13 @@ async fn key_shares_not_stored_cost_no_quota() {
             "share {n}: {answer:?}"
         );
     }
-    // The day's one message still fits.
-    alice
-        .say(chat, msg_id(1), &vec![0x42; MAX_BODY_BYTES])
-        .await;
-    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(1));
+    the_days_one_message_still_fits(&mut alice, &mut bob, chat).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_chat_not_made_costs_no_quota() {
-    // Room for one chat and one full message, and half a chat more.
-    let per_day = MAX_BODY_BYTES as u32 + 1024 + 512;
-    let (server, mut alice, mut bob, chat) = alice_and_bob(per_day).await;
+    let (server, mut alice, mut bob, chat) = alice_and_bob(ONE_MESSAGE_A_DAY).await;
     for n in 0..3 {
         let answer = alice
             .create_chat(NewChat::Direct {
@@ -219,11 +219,7 @@ async fn a_chat_not_made_costs_no_quota() {
             "chat {n}: {answer:?}"
         );
     }
-    // The day's one message still fits.
-    alice
-        .say(chat, msg_id(1), &vec![0x42; MAX_BODY_BYTES])
-        .await;
-    assert_eq!(bob.expect_message().await.client_msg_id, msg_id(1));
+    the_days_one_message_still_fits(&mut alice, &mut bob, chat).await;
     server.stop().await;
 }
 
