@@ -92,13 +92,7 @@ impl Engine {
             return;
         }
         for chat_id in std::mem::take(&mut self.delivery_moved) {
-            if let Some(chat) = self.chats.get(&chat_id)
-                && chat.delivered > Seq(0)
-            {
-                self.frames.push(ClientFrame::MarkDelivered {
-                    chat_id,
-                    seq: chat.delivered,
-                });
+            if self.push_delivered(chat_id) {
                 self.delivery_reported.insert(chat_id);
             }
         }
@@ -110,18 +104,25 @@ impl Engine {
     pub(super) fn report_delivery_again(&mut self) {
         for chat_id in std::mem::take(&mut self.delivery_unsure) {
             // One whose position moved since is reported with this step anyway.
-            if self.delivery_moved.contains(&chat_id) {
-                continue;
-            }
-            if let Some(chat) = self.chats.get(&chat_id)
-                && chat.delivered > Seq(0)
-            {
-                self.frames.push(ClientFrame::MarkDelivered {
-                    chat_id,
-                    seq: chat.delivered,
-                });
+            if !self.delivery_moved.contains(&chat_id) {
+                self.push_delivered(chat_id);
             }
         }
+    }
+
+    /// Adds a `MarkDelivered` of the chat's delivery position, if it holds any; whether it did.
+    fn push_delivered(&mut self, chat_id: ChatId) -> bool {
+        let Some(seq) = self
+            .chats
+            .get(&chat_id)
+            .map(|chat| chat.delivered)
+            .filter(|seq| *seq > Seq(0))
+        else {
+            return false;
+        };
+        self.frames
+            .push(ClientFrame::MarkDelivered { chat_id, seq });
+        true
     }
 
     /// Each other member's receipt for a message (a group's message details): delivered, read
