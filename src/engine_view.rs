@@ -202,6 +202,7 @@ pub fn receipt_rows(engine: &Engine, chat: ChatId, id: ClientMsgId) -> MessageRe
 
 /// The chats as the chat list shows them, latest activity first; `now_ms` times typing.
 pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
+    let days = clock::ListDays::now();
     engine
         .chat_list()
         .into_iter()
@@ -212,7 +213,7 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             last_text: summary.last_text,
             last_time: match summary.last_activity_ms {
                 0 => String::new(),
-                at => clock::list_time(at),
+                at => days.time_of(at),
             },
             last_received_from: summary
                 .last_received

@@ -32,22 +32,37 @@ pub fn local_time(ms: u64) -> String {
     dates::date_and_time(date.get_date(), date.get_month(), &time)
 }
 
-/// When a chat last saw anything, as its row in the chat list says it: `HH:MM` today,
-/// "Yesterday", `D Mon` earlier this year, `D Mon YYYY` before.
-pub fn list_time(ms: u64) -> String {
-    let (date, today) = (date_at(ms), js_sys::Date::new_0());
-    // The calendar's day before, whatever the clock did overnight (0 is the month before's
-    // last day).
-    let yesterday = js_sys::Date::new_0();
-    yesterday.set_date(today.get_date() - 1);
-    if same_day(&date, &today) {
-        clock_time(&date)
-    } else if same_day(&date, &yesterday) {
-        merpati_words::t(merpati_words::Text::YesterdayInList)
-    } else if date.get_full_year() == today.get_full_year() {
-        dates::day_and_month(date.get_date(), date.get_month())
-    } else {
-        local_date(ms)
+/// Today and yesterday by the person's calendar, read once for every row of the chat list.
+#[derive(Debug)]
+pub struct ListDays {
+    today: js_sys::Date,
+    yesterday: js_sys::Date,
+}
+
+impl ListDays {
+    /// The days as they are now.
+    pub fn now() -> ListDays {
+        let today = js_sys::Date::new_0();
+        // The calendar's day before, whatever the clock did overnight (0 is the month
+        // before's last day).
+        let yesterday = js_sys::Date::new_0();
+        yesterday.set_date(today.get_date() - 1);
+        ListDays { today, yesterday }
+    }
+
+    /// When a chat last saw anything, as its row in the chat list says it: `HH:MM` today,
+    /// "Yesterday", `D Mon` earlier this year, `D Mon YYYY` before.
+    pub fn time_of(&self, ms: u64) -> String {
+        let date = date_at(ms);
+        if same_day(&date, &self.today) {
+            clock_time(&date)
+        } else if same_day(&date, &self.yesterday) {
+            merpati_words::t(merpati_words::Text::YesterdayInList)
+        } else if date.get_full_year() == self.today.get_full_year() {
+            dates::day_and_month(date.get_date(), date.get_month())
+        } else {
+            local_date(ms)
+        }
     }
 }
 

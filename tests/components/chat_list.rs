@@ -75,7 +75,8 @@ async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
 
 #[wasm_bindgen_test]
 fn a_chats_time_is_the_clock_today_then_yesterday_then_a_date() {
-    use merpati_app::services::clock::list_time;
+    let days = merpati_app::services::clock::ListDays::now();
+    let list_time = |ms| days.time_of(ms);
     // Noon of the day `days_back` days before today, by the calendar.
     let noon = |days_back: u32| {
         let day = js_sys::Date::new_0();
