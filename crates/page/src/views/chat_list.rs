@@ -101,24 +101,33 @@ pub fn ChatList(
                                             .into_any()
                                         })
                                 }}
-                                <Show when=move || { unread() > 0 }>
-                                    <span
-                                        data-testid="unread-badge"
-                                        class="unread-badge"
-                                        aria-label=move || tn(Count::Unread, unread() as u64, &[])
-                                    >
-                                        {unread}
-                                    </span>
-                                </Show>
+                                {move || {
+                                    (unread() > 0)
+                                        .then(|| {
+                                            view! {
+                                                <span
+                                                    data-testid="unread-badge"
+                                                    class="unread-badge"
+                                                    aria-label=move || {
+                                                        tn(Count::Unread, unread() as u64, &[])
+                                                    }
+                                                >
+                                                    {unread}
+                                                </span>
+                                            }
+                                        })
+                                }}
                             </button>
                         </li>
                     }
                 }
             />
         </ul>
-        <Show when=move || chats.with(Vec::is_empty)>
-            <p class="empty-hint">{t(Text::NoChatsYet)}</p>
-        </Show>
+        {move || {
+            chats
+                .with(Vec::is_empty)
+                .then(|| view! { <p class="empty-hint">{t(Text::NoChatsYet)}</p> })
+        }}
     }
 }
 

@@ -259,11 +259,16 @@ pub fn Composer(
             <button data-testid="composer-send" type="submit" class="primary" aria-label=t(Text::Send)>
                 {t(Text::Send)}
             </button>
-            <Show when=move || shown_error().is_some()>
-                <p data-testid="composer-error" class="error" role="alert">
-                    {move || shown_error().unwrap_or_default()}
-                </p>
-            </Show>
+            {move || {
+                shown_error()
+                    .map(|error| {
+                        view! {
+                            <p data-testid="composer-error" class="error" role="alert">
+                                {error}
+                            </p>
+                        }
+                    })
+            }}
         </form>
     }
 }

@@ -258,16 +258,32 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
             on:pointercancel=move |_| cancel_press()
         >
             {sender.map(|name| view! { <span class="sender">{name}</span> })}
-            <Show when=move || state.with(|row| row.forwarded)>
-                <span class="forwarded" data-testid="message-forwarded">{t(Text::Forwarded)}</span>
-            </Show>
+            {move || {
+                state
+                    .with(|row| row.forwarded)
+                    .then(|| {
+                        view! {
+                            <span class="forwarded" data-testid="message-forwarded">
+                                {t(Text::Forwarded)}
+                            </span>
+                        }
+                    })
+            }}
             {quote}
             {body}
             {reactions}
             <span class="meta">
-                <Show when=move || state.with(|row| row.edited && !row.deleted)>
-                    <span class="edited" data-testid="message-edited">{t(Text::Edited)}</span>
-                </Show>
+                {move || {
+                    state
+                        .with(|row| row.edited && !row.deleted)
+                        .then(|| {
+                            view! {
+                                <span class="edited" data-testid="message-edited">
+                                    {t(Text::Edited)}
+                                </span>
+                            }
+                        })
+                }}
                 <time>{move || state.with(|row| row.time.clone())}</time>
                 {own
                     .then(|| {
