@@ -19,7 +19,7 @@ use merpati_protocol::content::Attachment;
 use merpati_protocol::sessions::SessionInfo;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
 
-use merpati_words::{Text, t, tf};
+use merpati_words::{Count, Text, t, tf, tn};
 
 use crate::services::clock;
 
@@ -228,15 +228,27 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
         .collect()
 }
 
-/// A chat's messages as the message list shows them.
+/// A chat's messages as the message list shows them, each day's first with its day, and the
+/// first that was unread when the chat came on screen with the unread divider.
 pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
     let group = engine
         .chat(chat)
         .is_some_and(|info| info.kind == ChatKind::Group);
+    let days = clock::ListDays::now();
+    let mut previous_day = None;
+    let mut unread_divider = engine.unread_divider(chat);
     engine
         .timeline(chat)
         .into_iter()
         .map(|item| MessageRow {
+            day: {
+                let day = clock::day_key(item.sent_at_ms);
+                (previous_day.replace(day) != Some(day)).then(|| days.day_of(item.sent_at_ms))
+            },
+            // Above the first message that was unread, or the next one should it be gone.
+            unread_from_here: unread_divider
+                .take_if(|divider| item.seq.is_some_and(|seq| seq >= divider.first))
+                .map(|divider| tn(Count::Unread, divider.count as u64, &[])),
             links: if item.lock == merpati_core::MessageLock::Open
                 && !item.deleted
                 && item.system.is_none()

@@ -32,7 +32,15 @@ pub fn local_time(ms: u64) -> String {
     dates::date_and_time(date.get_date(), date.get_month(), &time)
 }
 
-/// Today and yesterday by the person's calendar, read once for every row of the chat list.
+/// A day of the person's calendar, as a number that orders days: two times fall on the same
+/// day when their keys are equal.
+pub fn day_key(ms: u64) -> u32 {
+    let date = date_at(ms);
+    // Years fit in 16 bits for any time a message can carry; months and days in 5 bits.
+    (date.get_full_year() << 9) | (date.get_month() << 5) | date.get_date()
+}
+
+/// Today and yesterday by the person's calendar, read once for every row of a list.
 #[derive(Debug)]
 pub struct ListDays {
     today: js_sys::Date,
@@ -56,8 +64,25 @@ impl ListDays {
         let date = date_at(ms);
         if same_day(&date, &self.today) {
             clock_time(&date)
-        } else if same_day(&date, &self.yesterday) {
-            merpati_words::t(merpati_words::Text::YesterdayInList)
+        } else {
+            self.earlier_day(&date, ms)
+        }
+    }
+
+    /// The day of a message, as the separator above the first message of each day says it:
+    /// "Today", "Yesterday", `D Mon` earlier this year, `D Mon YYYY` before.
+    pub fn day_of(&self, ms: u64) -> String {
+        let date = date_at(ms);
+        if same_day(&date, &self.today) {
+            merpati_words::t(merpati_words::Text::TodayAsDay)
+        } else {
+            self.earlier_day(&date, ms)
+        }
+    }
+
+    fn earlier_day(&self, date: &js_sys::Date, ms: u64) -> String {
+        if same_day(date, &self.yesterday) {
+            merpati_words::t(merpati_words::Text::YesterdayAsDay)
         } else if date.get_full_year() == self.today.get_full_year() {
             dates::day_and_month(date.get_date(), date.get_month())
         } else {

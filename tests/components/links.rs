@@ -26,6 +26,8 @@ async fn a_messages_addresses_are_links_and_the_rest_is_its_text() {
         id: "aa01".to_owned(),
         text: said.to_owned(),
         time: "09:41".to_owned(),
+        day: None,
+        unread_from_here: None,
         links: vec![
             span(
                 said,

@@ -17,6 +17,7 @@ mod chat_header;
 mod chat_list;
 mod composer;
 mod connection_status;
+mod day_lines;
 mod encryption;
 mod engine;
 mod first_screen;

@@ -502,6 +502,8 @@ mod tests {
                         text: "Waiting for this message's key".to_owned(),
                         sender: Some("ilham".to_owned()),
                         time: "09:41".to_owned(),
+                        day: None,
+                        unread_from_here: None,
                         quote: Some(QuoteRow {
                             target: "11aa".to_owned(),
                             sender: "hana".to_owned(),

@@ -139,6 +139,13 @@ pub struct MessageRow {
     pub sender: Option<String>,
     /// When it was sent, as the person's clock shows it.
     pub time: String,
+    /// The day it was sent, for the first message of each day by the person's calendar
+    /// ("Today", "Yesterday", "3 Dec", "3 Dec 2025"): the list draws it above the message
+    /// (`day-separator`).
+    pub day: Option<String>,
+    /// "3 unread messages", for the first message that was unread when the chat came on
+    /// screen: the list draws it above the message (`unread-divider`).
+    pub unread_from_here: Option<String>,
     /// The message it answers, quoted.
     pub quote: Option<QuoteRow>,
     /// Forwarded from another chat (`message-forwarded`).

@@ -49,7 +49,7 @@ pub mod upload_parts;
 
 pub use engine::{
     AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RECENT_EMOJI,
-    RequestError, SendError, Step,
+    RequestError, SendError, Step, UnreadDivider,
 };
 pub use store::{
     AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,

@@ -198,6 +198,14 @@ impl Timeline {
         self.messages.values().next_back()
     }
 
+    /// The first message newer than `read` that passes `counts`: where unread messages begin.
+    pub fn first_after(&self, read: Seq, counts: impl Fn(&MessageRecord) -> bool) -> Option<Seq> {
+        self.messages
+            .range(read.next()..)
+            .find(|(_, message)| counts(message))
+            .map(|(seq, _)| *seq)
+    }
+
     /// How many messages newer than `read` pass `counts` (the engine counts others'
     /// messages that show as rows).
     pub fn unread_after(&self, read: Seq, counts: impl Fn(&MessageRecord) -> bool) -> usize {

@@ -113,6 +113,8 @@ fn row(id: &str, text: &str) -> MessageRow {
         text: text.into(),
         sender: Some("ilham".into()),
         time: "09:41".into(),
+        day: None,
+        unread_from_here: None,
         quote: Some(QuoteRow {
             target: "11aa".into(),
             sender: "hana".into(),
@@ -208,6 +210,8 @@ pub fn updates() -> Vec<Update> {
                 id: ClientMsgId([3; 16]),
                 sender: "ilham".into(),
                 time: "09:41".into(),
+                day: None,
+                unread_from_here: None,
                 pieces: vec![("beli ".into(), false), ("kopi".into(), true)],
             }],
         },

@@ -79,7 +79,7 @@ use session::{Credentials, Phase};
 pub use attachments::AwaitedUpload;
 pub use privacy::RECENT_EMOJI;
 pub use queries::ChatSummary;
-pub use receipts::MemberReceipt;
+pub use receipts::{MemberReceipt, UnreadDivider};
 pub use requests::{HISTORY_PAGE, RequestError};
 pub use sending::SendError;
 pub use session::ConnectionPhase;
@@ -187,6 +187,8 @@ pub struct Engine {
     muted_chats: BTreeSet<ChatId>,
     /// The chat on screen in a visible tab: marked read at once, and as messages arrive.
     on_screen: Option<ChatId>,
+    /// Where the chat last brought on screen with unread messages had them.
+    unread_divider: Option<UnreadDivider>,
     /// Whose presence is followed (the other person of the 1:1 chat on screen).
     watched: Option<UserId>,
     /// The presence the server last told of each watched person, on this connection.
@@ -267,6 +269,7 @@ impl Engine {
             skin_tone: merpati_words::SkinTone::Default,
             muted_chats: BTreeSet::new(),
             on_screen: None,
+            unread_divider: None,
             watched: None,
             presence: HashMap::new(),
             typing_sent: HashMap::new(),

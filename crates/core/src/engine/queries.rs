@@ -355,7 +355,7 @@ impl Engine {
 
     /// Whether a confirmed message from someone else counts as unread: it shows as a message
     /// (not an action on another, not a system line, not deleted, not hidden).
-    fn counts_as_unread(&self, chat: &ChatState, message: &MessageRecord) -> bool {
+    pub(super) fn counts_as_unread(&self, chat: &ChatState, message: &MessageRecord) -> bool {
         if self.hidden.contains(&(chat.info.id, message.client_msg_id)) {
             return false;
         }

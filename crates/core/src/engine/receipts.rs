@@ -5,7 +5,8 @@
 //!   whose gap-free position moved (sent with that step's frames, so only after its writes).
 //! - **Read**: the shell says which chat is on screen in a visible tab
 //!   ([`Engine::set_chat_on_screen`]); it is marked read at once, and again as messages
-//!   arrive in it, in the same step.
+//!   arrive in it, in the same step. What was unread when it came on screen is remembered
+//!   first ([`UnreadDivider`]): marking it read must not lose where the reader left off.
 //! - **The others'**: `ChatInfo.receipts` and `Receipt` frames merge into the chat's
 //!   [`crate::receipts::ChatReceipts`] (persisted with the chat), and the views hear of every
 //!   change at once (`Step::views_changed`).
@@ -13,7 +14,7 @@
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Receipt, Seq};
 
 use super::{ChatState, Engine};
-use crate::store::StoreWrite;
+use crate::store::{MessageRecord, StoreWrite};
 use crate::timeline::{MessageStatus, Person};
 
 /// One other member's receipt for a message, as its details show it.
@@ -29,13 +30,62 @@ pub struct MemberReceipt {
     pub read_at_ms: Option<u64>,
 }
 
+/// Where a chat's unread messages began when it came on screen: the list draws "3 unread
+/// messages" above the first of them while the chat stays open, though they are now read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadDivider {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The first message that was unread.
+    pub first: Seq,
+    /// How many were unread, from it on.
+    pub count: usize,
+}
+
 impl Engine {
     /// Which chat is on screen in a visible tab (`None`: no chat, or the tab is hidden). It is
     /// marked read now, and whenever messages arrive in it while it stays on screen.
     pub fn set_chat_on_screen(&mut self, chat_id: Option<ChatId>) {
+        if let Some(chat_id) = chat_id
+            && self.on_screen != Some(chat_id)
+        {
+            self.place_unread_divider(chat_id);
+        }
         self.on_screen = chat_id;
         if let Some(chat_id) = chat_id {
             self.mark_read(chat_id);
+        }
+    }
+
+    /// The unread divider of this chat, if it came on screen with unread messages and no other
+    /// chat has since.
+    pub fn unread_divider(&self, chat_id: ChatId) -> Option<UnreadDivider> {
+        self.unread_divider
+            .filter(|divider| divider.chat_id == chat_id)
+    }
+
+    /// Notes where the chat's unread messages begin, as it comes on screen (opened, or its tab
+    /// shown again). With none unread, a divider placed before in the same chat stays (the
+    /// tab was only hidden for a while) and one in another chat goes.
+    fn place_unread_divider(&mut self, chat_id: ChatId) {
+        let me = self.my_id();
+        let unread = self.chats.get(&chat_id).and_then(|chat| {
+            let counts = |message: &MessageRecord| {
+                message.sender != me && self.counts_as_unread(chat, message)
+            };
+            let first = chat.timeline.first_after(chat.info.read, counts)?;
+            Some((first, chat.timeline.unread_after(chat.info.read, counts)))
+        });
+        match unread {
+            Some((first, count)) => {
+                self.unread_divider = Some(UnreadDivider {
+                    chat_id,
+                    first,
+                    count,
+                });
+            }
+            None if self.unread_divider(chat_id).is_none() => self.unread_divider = None,
+            None => {}
         }
     }
 

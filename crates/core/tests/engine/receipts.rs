@@ -3,9 +3,12 @@
 //! what it learns of the others (merged, persisted, shown at once), and the unread
 //! count.
 
-use merpati_core::{Engine, MemoryStore, MessageStatus, PrivacySettings, StoreWrite};
+use merpati_core::{
+    Engine, MemoryStore, MessageStatus, PrivacySettings, StoreWrite, UnreadDivider,
+};
 use merpati_protocol::{
-    ChatKind, ClientFrame, ClientMsgId, Epoch, MessageFrame, Receipt, Seq, ServerFrame, UserId,
+    ChatId, ChatKind, ClientFrame, ClientMsgId, Epoch, MessageFrame, Receipt, Seq, ServerFrame,
+    UserId,
     content::{MessageContent, SystemEvent},
 };
 
@@ -393,4 +396,61 @@ fn with_read_receipts_off_nobody_elses_read_shows_here_either() {
 
     engine.set_privacy(PrivacySettings::default());
     assert_eq!(status_of_last(&engine), MessageStatus::Read);
+}
+
+#[test]
+fn a_chat_brought_on_screen_remembers_where_its_unread_messages_began_until_another_is() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    assert_eq!(engine.unread_divider(CHAT), None, "not on screen yet");
+    engine.set_chat_on_screen(Some(CHAT));
+    let first_look = UnreadDivider {
+        chat_id: CHAT,
+        first: Seq(1),
+        count: 1,
+    };
+    assert_eq!(engine.unread_divider(CHAT), Some(first_look));
+    engine.set_chat_on_screen(None);
+    for seq in 2..=4 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "m")));
+    }
+    engine.handle_frame(ServerFrame::Message(own(5)));
+    let _ = engine.take_step();
+
+    engine.set_chat_on_screen(Some(CHAT));
+    let divider = UnreadDivider {
+        chat_id: CHAT,
+        first: Seq(2),
+        count: 3,
+    };
+    assert_eq!(engine.unread_divider(CHAT), Some(divider));
+    assert_eq!(
+        engine.chat_list()[0].unread,
+        0,
+        "read, and still shown where it began"
+    );
+    // Arriving while on screen, it is read at once: the divider stays where it was.
+    engine.handle_frame(ServerFrame::Message(message(6, BOB, "enam")));
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(engine.unread_divider(CHAT), Some(divider));
+    // The tab hidden and shown again with nothing new: it stays.
+    engine.set_chat_on_screen(None);
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(engine.unread_divider(CHAT), Some(divider));
+    // Hidden while one more arrived: it moves to that one.
+    engine.set_chat_on_screen(None);
+    engine.handle_frame(ServerFrame::Message(message(7, BOB, "tujuh")));
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(
+        engine.unread_divider(CHAT),
+        Some(UnreadDivider {
+            chat_id: CHAT,
+            first: Seq(7),
+            count: 1
+        })
+    );
+    // Another chat opened: it goes.
+    engine.set_chat_on_screen(Some(ChatId(99)));
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(engine.unread_divider(CHAT), None);
 }

@@ -381,7 +381,35 @@ pub fn MessageList(
                                 .with(|rows| rows.iter().find(|now| now.id == id).cloned())
                                 .unwrap_or_else(|| row.clone())
                         });
-                        view! { <Message state handlers/> }
+                        // A day's first message, and the first unread, have a line above
+                        // them; the line is part of the row, so it moves with it.
+                        let day = move || {
+                            state
+                                .with(|row| row.day.clone())
+                                .map(|day| {
+                                    view! {
+                                        <div class="day-separator" data-testid="day-separator">
+                                            {day}
+                                        </div>
+                                    }
+                                })
+                        };
+                        let unread = move || {
+                            state
+                                .with(|row| row.unread_from_here.clone())
+                                .map(|words| {
+                                    view! {
+                                        <div class="unread-divider" data-testid="unread-divider">
+                                            {words}
+                                        </div>
+                                    }
+                                })
+                        };
+                        view! {
+                            {day}
+                            {unread}
+                            <Message state handlers/>
+                        }
                     }
                 />
                 <div
