@@ -49,6 +49,10 @@ pub(crate) struct Counters {
     /// To-device messages handed again from a device's mailbox, in case their push from
     /// another process was lost (a cluster's head checks).
     pub(crate) to_device_handed_again: AtomicU64,
+    /// Accounts' privacy settings and block lists applied from storage because they differed
+    /// from what this process held: the push of a change elsewhere was lost (a cluster's head
+    /// checks).
+    pub(crate) privacy_read_again: AtomicU64,
     /// `Sync`s that read every chat of their account from storage.
     pub(crate) syncs_read: AtomicU64,
     /// Chats this process follows now (a cluster: one subscription each).
@@ -213,6 +217,12 @@ impl Collector for Snapshot {
             "merpati_to_device_handed_again",
             "To-device messages handed again from a mailbox, in case their push was lost.",
             &c.to_device_handed_again,
+        )?;
+        counter(
+            e,
+            "merpati_privacy_read_again",
+            "Accounts' privacy applied from storage because the push of its change was lost.",
+            &c.privacy_read_again,
         )?;
         Ok(())
     }

@@ -16,7 +16,17 @@
 //! - an account here that left a chat (removed, or gone from another session) is told by the
 //!   push of the change; one whose sessions here still follow the chat when the line of its
 //!   departure is delivered has not been told yet, and a check past the same grace tells it,
-//!   with the chat as it now stands.
+//!   with the chat as it now stands;
+//! - an account's privacy settings and block list changed on another process (the process
+//!   holding its sessions caches them, and applies them to the typing, receipts and presence
+//!   it passes on) are in the accounts table with when they last changed: each check reads
+//!   those of the accounts here changed since the check before (less the same margin for the
+//!   clocks), and applies those that differ from what it holds as the push would have: the
+//!   account's sessions here get the block list, and the watches here are told what they may
+//!   see now. For an account only watched here (not held), whose presence news of the change
+//!   may be lost as well, the watchers here are told again, once per change. A change made
+//!   here, or one whose push arrived, reads the same as held and costs nothing more; a lost
+//!   one costs at most one interval.
 
 use std::collections::HashMap;
 
@@ -26,7 +36,7 @@ use merpati_protocol::{ChatId, Seq, ServerFrame, UserId};
 
 use super::State;
 use crate::metrics::Counters;
-use crate::storage::{ChatSnapshot, Joined};
+use crate::storage::{ChangedPrivacy, ChatSnapshot, Joined};
 
 /// How many devices one read asks about.
 const DEVICES_PER_READ: usize = 512;
@@ -34,12 +44,13 @@ const DEVICES_PER_READ: usize = 512;
 /// How many sessions one read asks about.
 const SESSIONS_PER_READ: usize = 512;
 
-/// How many accounts one read of chats joined asks about.
+/// How many accounts one read of chats joined, or of privacy changed, asks about.
 const ACCOUNTS_PER_READ: usize = 512;
 
-/// How far back before the last check a check looks for chats joined: the processes' clocks
-/// may differ by this much (and a commit may take this long) without a chat being missed.
-const JOINED_MARGIN_MS: u64 = 5_000;
+/// How far back before the last check a check looks for chats joined and privacy changed:
+/// the processes' clocks may differ by this much (and a commit may take this long) without a
+/// change being missed.
+const CLOCK_MARGIN_MS: u64 = 5_000;
 
 /// How long a chat joined or left is left to its push before a check repairs it: a push
 /// takes milliseconds, and one still on its way would otherwise reach the account twice.
@@ -122,7 +133,7 @@ impl State {
     /// their sessions here follows, and has those sessions follow them.
     pub(super) async fn push_chats_joined_meanwhile(&mut self) {
         let until = crate::storage::now_ms().saturating_sub(PUSH_GRACE_MS);
-        let since = self.chats_checked_ms.saturating_sub(JOINED_MARGIN_MS);
+        let since = self.chats_checked_ms.saturating_sub(CLOCK_MARGIN_MS);
         let accounts: Vec<UserId> = self.accounts.keys().copied().collect();
         for chunk in accounts.chunks(ACCOUNTS_PER_READ) {
             let storage = self.gateway.storage();
@@ -158,6 +169,62 @@ impl State {
             }
         }
         self.chats_checked_ms = until;
+    }
+
+    /// Applies the privacy settings and block lists of the accounts held or watched here that
+    /// changed since the last check and differ from what this process holds: the push of the
+    /// change was lost.
+    pub(super) async fn apply_privacy_changed_meanwhile(&mut self) {
+        // Taken before the read: a change committed during it is read again next time.
+        let checked_at = crate::storage::now_ms();
+        let since = self.privacy_checked_ms.saturating_sub(CLOCK_MARGIN_MS);
+        let mut accounts: Vec<UserId> = self.accounts.keys().copied().collect();
+        let watched_only = self
+            .watched
+            .keys()
+            .filter(|watched| !self.accounts.contains_key(watched));
+        accounts.extend(watched_only);
+        for chunk in accounts.chunks(ACCOUNTS_PER_READ) {
+            let storage = self.gateway.storage();
+            let changed = match storage.privacy_changed_since(chunk.to_vec(), since).await {
+                Ok(changed) => changed,
+                Err(error) => {
+                    // The mark stays: the next check looks again.
+                    tracing::warn!(%error, "cannot read the privacy changed");
+                    return;
+                }
+            };
+            for ChangedPrivacy {
+                account,
+                changed_ms,
+                privacy,
+            } in changed
+            {
+                if !self.accounts.contains_key(&account) {
+                    // Only watched here: what the watchers may see is read afresh, once.
+                    let news = self
+                        .watched
+                        .get_mut(&account)
+                        .is_some_and(|watched| watched.privacy_news(changed_ms));
+                    if news {
+                        self.gateway.refresh_watches(account, None).await;
+                    }
+                    continue;
+                }
+                let held = self.gateway.fanout().privacy(account);
+                if held.is_none_or(|held| held == privacy) {
+                    // Gone from here, or the push (or this process) applied it already.
+                    continue;
+                }
+                tracing::debug!(
+                    account = account.0,
+                    "applying privacy changed elsewhere whose push was lost"
+                );
+                Counters::bump(&self.gateway.counters().privacy_read_again);
+                self.gateway.apply_privacy(account, privacy).await;
+            }
+        }
+        self.privacy_checked_ms = checked_at;
     }
 
     /// Tells the accounts here that left a chat (removed on another process, or left from

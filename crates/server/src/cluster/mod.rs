@@ -18,7 +18,8 @@
 //!   that died between its commit and its publish, costs at most one interval.
 //! - the same check repairs what a lost push to an account would leave undone
 //!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes,
-//!   closes the connections of sessions ended elsewhere, and pushes chats joined elsewhere.
+//!   closes the connections of sessions ended elsewhere, pushes chats joined elsewhere, and
+//!   applies privacy settings and block lists changed elsewhere.
 //!
 //! Presence crosses processes on subjects of its own (`presence`).
 //!
@@ -264,6 +265,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         sessions: HashMap::new(),
         to_device_mark: 0,
         chats_checked_ms: crate::storage::now_ms(),
+        privacy_checked_ms: crate::storage::now_ms(),
         departures_owed: HashMap::new(),
         watched: HashMap::new(),
         presence_round: 0,
@@ -303,6 +305,8 @@ struct State {
     to_device_mark: u64,
     /// When the last head check looked for chats joined (`lost_pushes`).
     chats_checked_ms: u64,
+    /// When the last head check looked for privacy changed (`lost_pushes`).
+    privacy_checked_ms: u64,
     /// Accounts here that left a chat their sessions follow, not yet told, and since when.
     departures_owed: HashMap<(UserId, ChatId), u64>,
     /// Whether this process's wake-ups carry the message.
@@ -512,6 +516,7 @@ impl State {
         self.close_sessions_gone().await;
         self.push_chats_joined_meanwhile().await;
         self.tell_departures_owed().await;
+        self.apply_privacy_changed_meanwhile().await;
         self.renew_presence().await;
     }
 

@@ -20,7 +20,7 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::Error;
 use crate::fanout::SessionId;
-use crate::privacy::presence_as_seen;
+use crate::privacy::{Privacy, presence_as_seen};
 
 /// The most chats one connection passes `Typing` on for within one interval: a person types
 /// in one chat at a time, and this bounds what a connection remembers for it.
@@ -132,9 +132,8 @@ impl Gateway {
         }
     }
 
-    /// Reads `account`'s privacy settings and block list again, changed on another process:
-    /// its sessions here get the block list, and what they watch and who watches them here
-    /// are told what they may see now.
+    /// Reads `account`'s privacy settings and block list again, changed on another process,
+    /// and applies them ([`Gateway::apply_privacy`]).
     pub(crate) async fn reread_privacy(&self, account: UserId) {
         if self.fanout.sessions_of(account) == 0 {
             return;
@@ -146,6 +145,14 @@ impl Gateway {
                 return;
             }
         };
+        self.apply_privacy(account, privacy).await;
+    }
+
+    /// Holds `privacy` as `account`'s, changed on another process (read again by the push
+    /// of the change, or by a cluster's head check when that push was lost): its sessions
+    /// here get the block list, and what they watch and who watches them here are told what
+    /// they may see now.
+    pub(crate) async fn apply_privacy(&self, account: UserId, privacy: Privacy) {
         let blocked = privacy.blocked.to_vec();
         self.fanout.update_privacy(account, |held| *held = privacy);
         let frame = encode(&ServerFrame::BlockList {

@@ -1,6 +1,6 @@
 //! What storage keeps about a conversation besides its messages: delivery and read
-//! positions, each account's privacy settings and blocks, and when each account was last
-//! seen.
+//! positions, each account's privacy settings and blocks (and when they last changed, for a
+//! cluster's head check), and when each account was last seen.
 //!
 //! Receipts are the most frequent write after messages (every member sends one per message
 //! received): they are queued like appends, run without a savepoint, and commit in the
@@ -45,6 +45,15 @@ pub(crate) struct PresenceFacts {
     pub(crate) last_seen_ms: u64,
     /// Whether it blocks the watcher.
     pub(crate) blocks_watcher: bool,
+}
+
+/// An account's privacy as read after it changed ([`Storage::privacy_changed_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangedPrivacy {
+    pub(crate) account: UserId,
+    /// When it last changed, by the clock of the process that changed it.
+    pub(crate) changed_ms: u64,
+    pub(crate) privacy: Privacy,
 }
 
 /// When accounts were last seen, until the writer has stored it.
@@ -119,7 +128,7 @@ impl Storage {
         on_backend!(self, read accounts::privacy(account))
     }
 
-    /// Stores an account's privacy settings.
+    /// Stores an account's privacy settings, and when they changed.
     pub(crate) fn set_privacy(
         &self,
         account: UserId,
@@ -128,11 +137,12 @@ impl Storage {
     ) -> impl Future<Output = Result<(), Error>> {
         on_backend!(
             self,
-            write | _now | accounts::set_privacy(account, share_read_receipts, share_presence)
+            write | now | accounts::set_privacy(account, share_read_receipts, share_presence, now)
         )
     }
 
-    /// Blocks or unblocks `blocked` for `blocker`; the block list afterwards.
+    /// Blocks or unblocks `blocked` for `blocker` (noting when its list changed, if it did);
+    /// the block list afterwards.
     pub(crate) fn set_blocked(
         &self,
         blocker: UserId,
@@ -141,8 +151,19 @@ impl Storage {
     ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
         on_backend!(
             self,
-            write | _now | blocks::set_blocked(blocker, blocked, on)
+            write | now | blocks::set_blocked(blocker, blocked, on, now)
         )
+    }
+
+    /// The privacy of each of `accounts` whose settings or block list changed from
+    /// `since_ms` on (by the clock of the process that changed it): what a cluster's head
+    /// check reads again in case the push of a change was lost.
+    pub(crate) fn privacy_changed_since(
+        &self,
+        accounts: Vec<UserId>,
+        since_ms: u64,
+    ) -> impl Future<Output = Result<Vec<ChangedPrivacy>, Error>> {
+        on_backend!(self, read accounts::privacy_changed_since(&accounts, since_ms))
     }
 
     /// What decides how `watcher` sees `watched` while `watched` is offline, with when it

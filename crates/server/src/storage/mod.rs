@@ -48,7 +48,7 @@ use crate::Error;
 use crate::config::Durability;
 use crate::privacy::Privacy;
 use conversation::LastSeenBook;
-pub(crate) use conversation::{Moved, Position, PresenceFacts};
+pub(crate) use conversation::{ChangedPrivacy, Moved, Position, PresenceFacts};
 pub(crate) use messages::Reader;
 /// How long a session may go unused before it ends: its token is refused (`SessionExpired`)
 /// and the browser must sign in with the passphrase again.

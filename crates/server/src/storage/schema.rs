@@ -215,6 +215,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
     ",
+    // 11: when each account's privacy settings or block list last changed, written with the
+    // change: a cluster's head check reads again those of its accounts changed since the
+    // check before, in case the push of the change was lost. 0 for accounts from before this
+    // migration: older than any check.
+    "
+    ALTER TABLE accounts ADD COLUMN privacy_changed_ms INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.
@@ -386,6 +393,53 @@ mod tests {
             (true, true, 0),
             "shared until the account says otherwise"
         );
+    }
+
+    #[test]
+    fn a_version_10_database_notes_when_each_accounts_privacy_changes_from_then_on() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for migration in &MIGRATIONS[..10] {
+            conn.execute_batch(migration).expect("an older migration");
+        }
+        conn.pragma_update(None, "user_version", 10)
+            .expect("set version");
+        conn.execute_batch(
+            "INSERT INTO accounts (id, username, public_key, created_ms, share_presence)
+                 VALUES (1, 'alice', x'00', 0, 0), (2, 'bob', x'00', 0, 1);",
+        )
+        .expect("a version 10 database");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
+
+        let alice = merpati_protocol::UserId(1);
+        let bob = merpati_protocol::UserId(2);
+        let changed_ms: i64 = conn
+            .query_row(
+                "SELECT privacy_changed_ms FROM accounts WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the column");
+        assert_eq!(changed_ms, 0, "older than any head check");
+        let changed = crate::storage::sql::accounts::privacy_changed_since(&conn, &[alice, bob], 1)
+            .expect("read what changed");
+        assert!(changed.is_empty(), "{changed:?}");
+
+        // A change from then on is noted with its time, and read as changed.
+        crate::storage::sql::accounts::set_privacy(&conn, bob, false, true, 42)
+            .expect("set bob's privacy");
+        let changed =
+            crate::storage::sql::accounts::privacy_changed_since(&conn, &[alice, bob], 42)
+                .expect("read what changed");
+        let settings: Vec<_> = changed
+            .iter()
+            .map(|read| {
+                let privacy = &read.privacy;
+                let shared = (privacy.share_read_receipts, privacy.share_presence);
+                (read.account, read.changed_ms, shared)
+            })
+            .collect();
+        assert_eq!(settings, [(bob, 42, (false, true))]);
     }
 
     #[test]

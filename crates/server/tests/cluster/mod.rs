@@ -24,9 +24,11 @@ mod crashes;
 mod chats;
 // Device changes and to-device messages, and a key share whose push is lost.
 mod devices;
-// Sessions ended on one process, and blocks, reaching the account's sessions on another.
+// Sessions ended on one process, and blocks, reaching the account's sessions on another
+// (also when word of them is lost).
 mod sessions;
-// Presence across the processes, and of an account whose process dies.
+// Presence across the processes (also when word of a privacy change is lost), and of an
+// account whose process dies.
 mod presence;
 // A new storage epoch after a failover or a restore into another PostgreSQL.
 mod epochs;

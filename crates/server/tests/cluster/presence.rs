@@ -1,5 +1,5 @@
-//! Presence across the processes, as each side allows, and of an account whose process dies
-//! without a word.
+//! Presence across the processes, as each side allows (also when word of a privacy change is
+//! lost), and of an account whose process dies without a word.
 
 use merpati_protocol::{ClientFrame, Presence, ServerFrame};
 use merpati_testkit::ServerOptions;
@@ -95,4 +95,35 @@ async fn an_account_on_a_process_that_dies_is_last_seen_after_a_few_head_checks(
     doomed.kill();
     until_presence(&mut bob, alice_me.id, last_seen, online).await;
     bob.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_hidden_on_a_process_whose_word_was_lost_is_hidden_after_a_head_check() {
+    let shared = Shared::start().await;
+    // alice's process never pushes to accounts, nor says that her privacy changed: bob's
+    // process learns of it only from the database, at a head check.
+    let (one, other) = shared.losing_and_plain("all").await;
+    let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
+    let (mut bob, ..) = Client::signed_up(&other.endpoint(), "bob").await;
+    let chat = bob.direct("alice").await.id;
+    assert_eq!(alice.expect_pushed_chat().await.id, chat);
+    bob.send(&ClientFrame::WatchPresence {
+        user: Some(alice_me.id),
+    })
+    .await;
+    until_presence(&mut bob, alice_me.id, online, last_seen).await;
+
+    alice
+        .send(&ClientFrame::SetPrivacy {
+            share_read_receipts: true,
+            share_presence: false,
+        })
+        .await;
+    // No word came: bob's process reads the change at a head check and tells him what he
+    // may see now (passing over her being online again, which his process may have told him
+    // twice, as its answer and as news from hers).
+    let hidden = |presence: &Presence| *presence == Presence::Hidden;
+    until_presence(&mut bob, alice_me.id, hidden, online).await;
+    bob.expect_nothing_before_a_sentinel().await;
+    alice.expect_nothing_before_a_sentinel().await;
 }

@@ -1,6 +1,6 @@
 //! What an account does on one process holds for its sessions on another: a session ended
 //! closes its connection (by the push, or by the next head check when the word was lost), and
-//! a block holds there too.
+//! a block holds there too (by the push, or by the next head check when the push was lost).
 
 use merpati_protocol::{ClientFrame, ServerFrame};
 
@@ -103,6 +103,65 @@ async fn a_block_made_on_one_process_holds_for_the_accounts_sessions_on_another(
     );
     // And the laptop's process holds it: bob typing reaches neither of her sessions.
     bob.send(&ClientFrame::Typing { chat_id: chat }).await;
+    bob.expect_nothing_before_a_sentinel().await;
+    alice_laptop.expect_nothing_before_a_sentinel().await;
+    alice_phone.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_push_was_lost_holds_on_another_process_after_a_head_check() {
+    let shared = Shared::start().await;
+    // alice's phone is on a process that never pushes to accounts: her laptop's process
+    // learns of the block only from the database, at a head check.
+    let (one, other) = shared.losing_and_plain("all").await;
+    let (mut alice_phone, ..) = Client::signed_up(&one.endpoint(), "alice").await;
+    let mut alice_laptop = Client::logged_in(&other.endpoint(), "alice").await;
+    let (mut bob, bob_me, _) = Client::signed_up(&other.endpoint(), "bob").await;
+    let chat = bob.direct("alice").await.id;
+    assert_eq!(alice_phone.expect_pushed_chat().await.id, chat);
+    assert_eq!(alice_laptop.expect_pushed_chat().await.id, chat);
+    // Before the block, bob's typing reaches both her sessions.
+    bob.send(&ClientFrame::Typing { chat_id: chat }).await;
+    let typing = ServerFrame::Typing {
+        chat_id: chat,
+        user: bob_me.id,
+    };
+    assert_eq!(alice_laptop.recv().await, typing);
+    assert_eq!(alice_phone.recv().await, typing);
+
+    let answer = alice_phone
+        .request(|request| ClientFrame::SetBlocked {
+            request,
+            user: bob_me.id,
+            blocked: true,
+        })
+        .await;
+    assert!(
+        matches!(answer, ServerFrame::BlockList { .. }),
+        "{answer:?}"
+    );
+    // No push told the laptop's process: its head check reads the change and tells her
+    // laptop the new list, as the push would have.
+    assert_eq!(
+        alice_laptop.recv().await,
+        ServerFrame::BlockList {
+            request: None,
+            users: vec![bob_me.id]
+        }
+    );
+    let read_again = other.metrics().await.unwrap()["merpati_privacy_read_again_total"];
+    assert!(
+        read_again >= 1.0,
+        "it came from the head check: {read_again}"
+    );
+    // And that process holds it: bob's typing no longer reaches her laptop. (From another
+    // connection of his: the first one's typing interval still runs, and would hold it back
+    // whatever alice blocks.)
+    let mut bob_tablet = Client::logged_in(&other.endpoint(), "bob").await;
+    bob_tablet
+        .send(&ClientFrame::Typing { chat_id: chat })
+        .await;
+    bob_tablet.expect_nothing_before_a_sentinel().await;
     bob.expect_nothing_before_a_sentinel().await;
     alice_laptop.expect_nothing_before_a_sentinel().await;
     alice_phone.expect_nothing_before_a_sentinel().await;

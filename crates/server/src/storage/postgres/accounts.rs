@@ -1,5 +1,8 @@
 //! Accounts in PostgreSQL: the counterpart of `storage::sql::accounts` (registering,
-//! finding one by name, privacy settings, when each was last seen).
+//! finding one by name, privacy settings and which changed since a time, when each was last
+//! seen).
+
+use std::collections::HashMap;
 
 use merpati_protocol::{ErrorCode, Member, UserId, Username};
 
@@ -8,7 +11,7 @@ use crate::Error;
 use crate::privacy::Privacy;
 use crate::storage::sql::sessions::NewSession;
 use crate::storage::sql::{int, uint};
-use crate::storage::{Account, PresenceFacts};
+use crate::storage::{Account, ChangedPrivacy, PresenceFacts};
 
 /// Creates an account and its first session.
 pub(crate) async fn register(
@@ -97,24 +100,86 @@ pub(crate) async fn privacy(tx: &Tx<'_>, account: UserId) -> Result<Privacy, Err
     })
 }
 
-/// Stores an account's privacy settings.
+/// Stores an account's privacy settings, and that they changed at `now_ms`.
 pub(crate) async fn set_privacy(
     tx: &Tx<'_>,
     account: UserId,
     share_read_receipts: bool,
     share_presence: bool,
+    now_ms: i64,
 ) -> Result<(), Error> {
     let statement = tx
         .prepare_cached(
-            "UPDATE accounts SET share_read_receipts = $2, share_presence = $3 WHERE id = $1",
+            "UPDATE accounts SET share_read_receipts = $2, share_presence = $3,
+                 privacy_changed_ms = $4
+             WHERE id = $1",
         )
         .await?;
     tx.execute(
         &statement,
-        &[&int(account.0), &share_read_receipts, &share_presence],
+        &[
+            &int(account.0),
+            &share_read_receipts,
+            &share_presence,
+            &now_ms,
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// The privacy of each of `accounts` whose settings or block list changed from `since_ms`
+/// on; the others are left out.
+pub(crate) async fn privacy_changed_since(
+    tx: &Tx<'_>,
+    accounts: &[UserId],
+    since_ms: u64,
+) -> Result<Vec<ChangedPrivacy>, Error> {
+    let ids: Vec<i64> = accounts.iter().map(|account| int(account.0)).collect();
+    let statement = tx
+        .prepare_cached(
+            "SELECT id, privacy_changed_ms, share_read_receipts, share_presence FROM accounts
+             WHERE id = ANY($1) AND privacy_changed_ms >= $2",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&ids, &int(since_ms)]).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut changed = Vec::with_capacity(rows.len());
+    let mut changed_ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get(0)?;
+        changed_ids.push(id);
+        changed.push(ChangedPrivacy {
+            account: UserId(uint(id)),
+            changed_ms: uint(row.try_get(1)?),
+            privacy: Privacy {
+                share_read_receipts: row.try_get(2)?,
+                share_presence: row.try_get(3)?,
+                blocked: Box::default(),
+            },
+        });
+    }
+    // One read of all their block lists, not one each.
+    let statement = tx
+        .prepare_cached(
+            "SELECT blocker, blocked FROM blocks WHERE blocker = ANY($1)
+             ORDER BY blocker, blocked",
+        )
+        .await?;
+    let mut lists: HashMap<UserId, Vec<UserId>> = HashMap::new();
+    for row in tx.query(&statement, &[&changed_ids]).await? {
+        let blocker = UserId(uint(row.try_get(0)?));
+        let blocked = UserId(uint(row.try_get(1)?));
+        lists.entry(blocker).or_default().push(blocked);
+    }
+    for read in &mut changed {
+        if let Some(list) = lists.remove(&read.account) {
+            read.privacy.blocked = list.into_boxed_slice();
+        }
+    }
+    Ok(changed)
 }
 
 /// Stores when accounts were last seen (a time never moves back).

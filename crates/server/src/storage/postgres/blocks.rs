@@ -8,12 +8,14 @@ use super::Tx;
 use crate::Error;
 use crate::storage::sql::{int, uint};
 
-/// Blocks (`on`) or unblocks `blocked` for `blocker`; the block list afterwards.
+/// Blocks (`on`) or unblocks `blocked` for `blocker`, noting that `blocker`'s privacy
+/// changed at `now_ms` if the list did; the block list afterwards.
 pub(crate) async fn set_blocked(
     tx: &Tx<'_>,
     blocker: UserId,
     blocked: UserId,
     on: bool,
+    now_ms: i64,
 ) -> Result<Vec<UserId>, Error> {
     let statement = tx
         .prepare_cached("SELECT 1 FROM accounts WHERE id = $1")
@@ -28,7 +30,7 @@ pub(crate) async fn set_blocked(
             format!("there is no user {}", blocked.0),
         ));
     }
-    if on {
+    let changed = if on {
         let list = block_list(tx, blocker).await?;
         if list.len() >= MAX_BLOCKED && !list.contains(&blocked) {
             return Err(Error::refused(
@@ -42,13 +44,20 @@ pub(crate) async fn set_blocked(
             )
             .await?;
         tx.execute(&statement, &[&int(blocker.0), &int(blocked.0)])
-            .await?;
+            .await?
     } else {
         let statement = tx
             .prepare_cached("DELETE FROM blocks WHERE blocker = $1 AND blocked = $2")
             .await?;
         tx.execute(&statement, &[&int(blocker.0), &int(blocked.0)])
+            .await?
+    };
+    // Only a list that changed: the other processes' head checks read again what did.
+    if changed > 0 {
+        let statement = tx
+            .prepare_cached("UPDATE accounts SET privacy_changed_ms = $2 WHERE id = $1")
             .await?;
+        tx.execute(&statement, &[&int(blocker.0), &now_ms]).await?;
     }
     block_list(tx, blocker).await
 }

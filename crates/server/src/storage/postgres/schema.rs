@@ -153,6 +153,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE members ADD COLUMN joined_seq BIGINT NOT NULL DEFAULT 0;
     ",
+    // 4: when each account's privacy settings or block list last changed (`sql::schema`'s
+    // 11).
+    "
+    ALTER TABLE accounts ADD COLUMN privacy_changed_ms BIGINT NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

@@ -1,5 +1,6 @@
 //! Accounts: registering (with the first session, see `sessions`), finding one by name, and
-//! what each account keeps about itself: its privacy settings and when it was last seen.
+//! what each account keeps about itself: its privacy settings (and when they or its block list
+//! last changed, which a cluster's head check reads) and when it was last seen.
 //!
 //! An account is a username and the Ed25519 public key it registered with.
 
@@ -10,7 +11,7 @@ use super::sessions::NewSession;
 use super::{blocks, int, uint};
 use crate::Error;
 use crate::privacy::Privacy;
-use crate::storage::{Account, PresenceFacts};
+use crate::storage::{Account, ChangedPrivacy, PresenceFacts};
 
 /// Creates an account and its first session.
 pub(crate) fn register(
@@ -102,18 +103,60 @@ pub(crate) fn privacy(conn: &Connection, account: UserId) -> Result<Privacy, Err
     })
 }
 
-/// Stores an account's privacy settings.
+/// Stores an account's privacy settings, and that they changed at `now_ms`.
 pub(crate) fn set_privacy(
     conn: &Connection,
     account: UserId,
     share_read_receipts: bool,
     share_presence: bool,
+    now_ms: i64,
 ) -> Result<(), Error> {
     conn.prepare_cached(
-        "UPDATE accounts SET share_read_receipts = ?2, share_presence = ?3 WHERE id = ?1",
+        "UPDATE accounts SET share_read_receipts = ?2, share_presence = ?3,
+             privacy_changed_ms = ?4
+         WHERE id = ?1",
     )?
-    .execute(params![int(account.0), share_read_receipts, share_presence])?;
+    .execute(params![
+        int(account.0),
+        share_read_receipts,
+        share_presence,
+        now_ms
+    ])?;
     Ok(())
+}
+
+/// The privacy of each of `accounts` whose settings or block list changed from `since_ms`
+/// on; the others are left out.
+pub(crate) fn privacy_changed_since(
+    conn: &Connection,
+    accounts: &[UserId],
+    since_ms: u64,
+) -> Result<Vec<ChangedPrivacy>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT privacy_changed_ms, share_read_receipts, share_presence FROM accounts
+         WHERE id = ?1 AND privacy_changed_ms >= ?2",
+    )?;
+    let mut changed = Vec::new();
+    for &account in accounts {
+        let row: Option<(i64, bool, bool)> = statement
+            .query_row([int(account.0), int(since_ms)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?;
+        let Some((changed_ms, share_read_receipts, share_presence)) = row else {
+            continue;
+        };
+        changed.push(ChangedPrivacy {
+            account,
+            changed_ms: uint(changed_ms),
+            privacy: Privacy {
+                share_read_receipts,
+                share_presence,
+                blocked: blocks::block_list(conn, account)?.into_boxed_slice(),
+            },
+        });
+    }
+    Ok(changed)
 }
 
 /// Stores when accounts were last seen (a time never moves back).

@@ -15,12 +15,14 @@ pub(crate) fn blocked_by(blocker: UserId) -> Error {
     )
 }
 
-/// Blocks (`on`) or unblocks `blocked` for `blocker`; the block list afterwards.
+/// Blocks (`on`) or unblocks `blocked` for `blocker`, noting that `blocker`'s privacy
+/// changed at `now_ms` if the list did; the block list afterwards.
 pub(crate) fn set_blocked(
     conn: &Connection,
     blocker: UserId,
     blocked: UserId,
     on: bool,
+    now_ms: i64,
 ) -> Result<Vec<UserId>, Error> {
     let exists = conn
         .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")?
@@ -33,7 +35,7 @@ pub(crate) fn set_blocked(
             format!("there is no user {}", blocked.0),
         ));
     }
-    if on {
+    let changed = if on {
         let list = block_list(conn, blocker)?;
         if list.len() >= MAX_BLOCKED && !list.contains(&blocked) {
             return Err(Error::refused(
@@ -44,10 +46,15 @@ pub(crate) fn set_blocked(
         conn.prepare_cached(
             "INSERT INTO blocks (blocker, blocked) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
-        .execute([int(blocker.0), int(blocked.0)])?;
+        .execute([int(blocker.0), int(blocked.0)])?
     } else {
         conn.prepare_cached("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")?
-            .execute([int(blocker.0), int(blocked.0)])?;
+            .execute([int(blocker.0), int(blocked.0)])?
+    };
+    // Only a list that changed: the other processes' head checks read again what did.
+    if changed > 0 {
+        conn.prepare_cached("UPDATE accounts SET privacy_changed_ms = ?2 WHERE id = ?1")?
+            .execute([int(blocker.0), now_ms])?;
     }
     block_list(conn, blocker)
 }

@@ -1,14 +1,15 @@
 //! What a cluster's head check reads in case a push was lost: what has waited in a set of
 //! devices' mailboxes up to a mark (a few of each device's oldest, and the newest id
-//! queued), which of a set of sessions are gone, and which chats a set of accounts joined
-//! in a span of time.
+//! queued), which of a set of sessions are gone, which chats a set of accounts joined in a
+//! span of time, and which of a set of accounts changed their privacy since a time.
 
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
 use super::account;
 use crate::auth::SessionKeys;
+use crate::privacy::Privacy;
 use crate::storage::{Joined, Storage};
-use merpati_protocol::Seq;
+use merpati_protocol::{Seq, UserId};
 
 /// Publishes a device of `user` named by `n` (storage trusts its caller's signature check).
 async fn device(storage: &Storage, user: merpati_protocol::UserId, n: u8) -> DeviceRef {
@@ -195,4 +196,82 @@ pub(super) async fn a_head_check_finds_the_chats_its_accounts_joined_in_a_time(s
         .await
         .unwrap();
     assert!(before.is_empty(), "{before:?}");
+}
+
+pub(super) async fn a_head_check_finds_the_accounts_whose_privacy_changed_since_a_time(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let dave = account(storage, "dave").await;
+    let everyone = vec![alice.id, bob.id, carol.id, dave.id];
+    // Each account changed, with its privacy now; each change at or after `since`.
+    let changed_since = |since: u64| {
+        let asked = everyone.clone();
+        async move {
+            let changed = storage.privacy_changed_since(asked, since).await.unwrap();
+            let mut changed: Vec<(UserId, Privacy)> = changed
+                .into_iter()
+                .map(|read| {
+                    assert!(read.changed_ms >= since, "{read:?}");
+                    (read.account, read.privacy)
+                })
+                .collect();
+            changed.sort_unstable_by_key(|(account, _)| *account);
+            changed
+        }
+    };
+    let privacy = |share_read_receipts, share_presence, blocked: &[UserId]| Privacy {
+        share_read_receipts,
+        share_presence,
+        blocked: blocked.into(),
+    };
+    // Signing up is no change: nothing since the suite began.
+    let start = crate::storage::now_ms();
+    assert!(changed_since(start).await.is_empty());
+
+    // alice blocks bob, carol stops sharing read receipts; dave does nothing.
+    storage.set_blocked(alice.id, bob.id, true).await.unwrap();
+    storage.set_privacy(carol.id, false, true).await.unwrap();
+    let expected = vec![
+        (alice.id, privacy(true, true, &[bob.id])),
+        (carol.id, privacy(false, true, &[])),
+    ];
+    assert_eq!(changed_since(start).await, expected);
+
+    // Later, bob blocks alice, and alice blocks bob again, which changes nothing: only bob
+    // changed since then, and the changes before are not read again.
+    let later = crate::storage::now_ms() + 1;
+    wait_past(later).await;
+    storage.set_blocked(bob.id, alice.id, true).await.unwrap();
+    storage.set_blocked(alice.id, bob.id, true).await.unwrap();
+    assert_eq!(
+        changed_since(later).await,
+        vec![(bob.id, privacy(true, true, &[alice.id]))]
+    );
+
+    // Unblocking is a change too.
+    let last = crate::storage::now_ms() + 1;
+    wait_past(last).await;
+    storage.set_blocked(alice.id, bob.id, false).await.unwrap();
+    assert_eq!(
+        changed_since(last).await,
+        vec![(alice.id, privacy(true, true, &[]))]
+    );
+    // Only the accounts asked about are read.
+    let asked = storage
+        .privacy_changed_since(vec![carol.id, dave.id], start)
+        .await
+        .unwrap();
+    let asked: Vec<UserId> = asked.iter().map(|read| read.account).collect();
+    assert_eq!(asked, vec![carol.id]);
+}
+
+/// Waits until the clock has reached `at_ms`: what is written afterwards is written at or
+/// after it.
+async fn wait_past(at_ms: u64) {
+    while crate::storage::now_ms() < at_ms {
+        tokio::task::yield_now().await;
+    }
 }

@@ -88,6 +88,7 @@ storage_suite! {
     lost_pushes::a_head_check_finds_what_waited_for_its_devices_up_to_its_mark,
     lost_pushes::a_head_check_finds_which_of_its_sessions_are_gone,
     lost_pushes::a_head_check_finds_the_chats_its_accounts_joined_in_a_time,
+    lost_pushes::a_head_check_finds_the_accounts_whose_privacy_changed_since_a_time,
     quotas::an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not,
     quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
     quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
@@ -178,6 +179,72 @@ async fn the_writer_checkpoints_the_wal_every_ten_thousand_pages() {
         .unwrap();
     assert_eq!(journal, "wal");
     assert_eq!(checkpoint_pages, 10_000);
+}
+
+/// A PostgreSQL database made by the schema before `privacy_changed_ms` (version 3) opens,
+/// is migrated, and notes when an account's privacy changes from then on (SQLite's own is in
+/// `schema`).
+#[test]
+fn a_postgres_database_at_version_3_opens_and_notes_when_privacy_changes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = PostgresProcess::start().await.unwrap();
+        let url = server.create_database("at_version_3").unwrap();
+        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        for migration in &postgres::schema::MIGRATIONS[..3] {
+            db.batch_execute(migration).await.unwrap();
+        }
+        db.batch_execute(
+            "CREATE TABLE schema_version (
+                 id BIGINT PRIMARY KEY CHECK (id = 1),
+                 version BIGINT NOT NULL
+             );
+             INSERT INTO schema_version (id, version) VALUES (1, 3);
+             INSERT INTO accounts (username, public_key, created_ms)
+                 VALUES ('alice', decode('00', 'hex'), 0);",
+        )
+        .await
+        .unwrap();
+        let alice: i64 = db
+            .query_one("SELECT id FROM accounts", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let alice = UserId(u64::try_from(alice).unwrap());
+
+        let storage = Storage::open_postgres(&url).await.unwrap();
+        let version: i64 = db
+            .query_one("SELECT version FROM schema_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(version, postgres::schema::MIGRATIONS.len() as i64);
+        let unchanged = storage.privacy_changed_since(vec![alice], 1).await.unwrap();
+        assert!(
+            unchanged.is_empty(),
+            "older than any head check: {unchanged:?}"
+        );
+        let before = now_ms();
+        storage.set_privacy(alice, true, false).await.unwrap();
+        let changed = storage
+            .privacy_changed_since(vec![alice], before)
+            .await
+            .unwrap();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(changed[0].account, alice);
+        assert!(changed[0].changed_ms >= before);
+        assert!(!changed[0].privacy.share_presence);
+        drop(storage);
+        drop(db);
+        connection.await.unwrap().unwrap();
+    });
 }
 
 async fn account(storage: &Storage, name: &str) -> Member {
