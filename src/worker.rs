@@ -223,6 +223,14 @@ impl EngineWorker {
             }
             Command::OpenChat(chat) => {
                 client.set_open_chat(chat);
+                // Opened with unread messages, a chat opens where they begin.
+                let divider =
+                    chat.and_then(|chat| client.read(|engine| engine.unread_divider(chat)));
+                if let Some(divider) = divider {
+                    self.inner
+                        .reveal
+                        .set(Some((divider.chat_id, divider.first_id)));
+                }
                 self.queue_view();
             }
             Command::LoadOlder(chat) => {

@@ -327,3 +327,62 @@ async fn the_jump_to_the_newest_brings_it_into_view_when_its_rows_are_already_re
         root.remove();
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_chat_opened_with_unread_messages_opens_at_its_divider_not_at_the_newest() {
+    // The worker names the first unread message as the one to reveal, with the rows of the
+    // chat just opened: among the newest rows rendered, and far above them. The rows arrive
+    // with the list (a chat opened again) or after it (opened for the first time).
+    for (count, first_unread) in [(100, 60), (1_000, 700)] {
+        for rows_first in [true, false] {
+            let case = format!("{count} messages, rows with the list: {rows_first}");
+            let mut all = messages(0..count);
+            all[first_unread].unread_from_here = Some(format!("{} unread", count - first_unread));
+            let rows_signal = RwSignal::new(Vec::new());
+            let reveal = RwSignal::new(None);
+            let chat = (all, Some(format!("{first_unread:032x}")));
+            let open = move || {
+                rows_signal.set(chat.0.clone());
+                reveal.set(chat.1.clone());
+            };
+            if rows_first {
+                open();
+            }
+            let root = list_box(360, 400);
+            let _handle = mount_to(root.clone(), move || {
+                view! { <MessageList rows=rows_signal reveal on_reach_top=Callback::new(|()| {})/> }
+            });
+            settle().await;
+            if !rows_first {
+                open();
+                settle().await;
+            }
+
+            let list = scroller(&root);
+            let divider: HtmlElement = root
+                .query_selector("[data-testid=unread-divider]")
+                .expect("a valid selector")
+                .expect("the divider")
+                .unchecked_into();
+            let divider_top = divider.offset_top() - list.scroll_top();
+            assert!(
+                (0..list.client_height() / 2).contains(&divider_top),
+                "{case}: the divider stands in the upper half of the view, at {divider_top} px"
+            );
+            let seen = visible(&root);
+            assert!(
+                seen.iter().any(|(index, _)| *index == first_unread),
+                "{case}"
+            );
+            assert!(
+                !seen.iter().any(|(index, _)| *index == count - 1),
+                "{case}: not at the newest"
+            );
+            assert!(
+                !jump_button(&root).hidden(),
+                "{case}: a jump to the newest is offered"
+            );
+            root.remove();
+        }
+    }
+}

@@ -90,7 +90,8 @@ pub struct OpenChat {
     pub blocked: bool,
     /// What the person typed here and has not sent: the composer starts with it.
     pub draft: Option<String>,
-    /// A message to bring into sight (a search result chosen), by id in hex, once loaded.
+    /// A message to bring into sight, by id in hex, once loaded: a search result chosen, or
+    /// the first unread message of a chat just opened with some.
     pub reveal: Option<String>,
 }
 

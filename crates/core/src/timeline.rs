@@ -199,11 +199,15 @@ impl Timeline {
     }
 
     /// The first message newer than `read` that passes `counts`: where unread messages begin.
-    pub fn first_after(&self, read: Seq, counts: impl Fn(&MessageRecord) -> bool) -> Option<Seq> {
+    pub fn first_after(
+        &self,
+        read: Seq,
+        counts: impl Fn(&MessageRecord) -> bool,
+    ) -> Option<&MessageRecord> {
         self.messages
             .range(read.next()..)
-            .find(|(_, message)| counts(message))
-            .map(|(seq, _)| *seq)
+            .map(|(_, message)| message)
+            .find(|message| counts(message))
     }
 
     /// How many messages newer than `read` pass `counts` (the engine counts others'

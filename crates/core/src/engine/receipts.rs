@@ -38,6 +38,8 @@ pub struct UnreadDivider {
     pub chat_id: ChatId,
     /// The first message that was unread.
     pub first: Seq,
+    /// That message's id: a chat opened with unread messages opens there.
+    pub first_id: ClientMsgId,
     /// How many were unread, from it on.
     pub count: usize,
 }
@@ -74,16 +76,15 @@ impl Engine {
                 message.sender != me && self.counts_as_unread(chat, message)
             };
             let first = chat.timeline.first_after(chat.info.read, counts)?;
-            Some((first, chat.timeline.unread_after(chat.info.read, counts)))
+            Some(UnreadDivider {
+                chat_id,
+                first: first.seq,
+                first_id: first.client_msg_id,
+                count: chat.timeline.unread_after(chat.info.read, counts),
+            })
         });
         match unread {
-            Some((first, count)) => {
-                self.unread_divider = Some(UnreadDivider {
-                    chat_id,
-                    first,
-                    count,
-                });
-            }
+            Some(divider) => self.unread_divider = Some(divider),
             None if self.unread_divider(chat_id).is_none() => self.unread_divider = None,
             None => {}
         }

@@ -407,6 +407,7 @@ fn a_chat_brought_on_screen_remembers_where_its_unread_messages_began_until_anot
     let first_look = UnreadDivider {
         chat_id: CHAT,
         first: Seq(1),
+        first_id: ClientMsgId([1; 16]),
         count: 1,
     };
     assert_eq!(engine.unread_divider(CHAT), Some(first_look));
@@ -421,6 +422,7 @@ fn a_chat_brought_on_screen_remembers_where_its_unread_messages_began_until_anot
     let divider = UnreadDivider {
         chat_id: CHAT,
         first: Seq(2),
+        first_id: ClientMsgId([2; 16]),
         count: 3,
     };
     assert_eq!(engine.unread_divider(CHAT), Some(divider));
@@ -446,6 +448,7 @@ fn a_chat_brought_on_screen_remembers_where_its_unread_messages_began_until_anot
         Some(UnreadDivider {
             chat_id: CHAT,
             first: Seq(7),
+            first_id: ClientMsgId([7; 16]),
             count: 1
         })
     );

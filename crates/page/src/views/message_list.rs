@@ -39,8 +39,9 @@ const FIRST_ESTIMATE_PX: f64 = 60.0;
 const EDGE_PX: f64 = 48.0;
 /// How long a message a quote jumped to stays highlighted.
 const HIGHLIGHT_MS: u64 = 2000;
-/// Where a message a quote jumped to stands, in pixels below the top of the view.
-const JUMP_OFFSET_PX: f64 = 16.0;
+/// Where a message a quote jumped to stands, in pixels below the top of the view: room for the
+/// lines above it (its day, the unread divider).
+const JUMP_OFFSET_PX: f64 = 72.0;
 
 /// Which rows the reader wants rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
