@@ -117,6 +117,7 @@ async fn quotes_marks_deletions_and_reactions_show_as_the_rows_say() {
     for gone in [
         "message-reply",
         "message-edit",
+        "message-copy",
         "message-delete",
         "message-react",
     ] {

@@ -4,7 +4,9 @@
 use leptos::prelude::Update;
 use merpati_bridge::LinkSpan;
 use merpati_page::views::message::LONG_PRESS_MS;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
+use web_sys::Element;
 
 use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat};
 use crate::page::{
@@ -22,17 +24,34 @@ async fn a_right_click_opens_the_menu_with_every_item_on_an_own_message() {
     assert!(!not_cancelled, "the browser's own menu does not show");
     let menu = find(&own, "message-actions");
     assert_eq!(menu.get_attribute("role").as_deref(), Some("menu"));
-    for item in [
-        "message-reply",
-        "message-edit",
-        "message-react",
-        "message-forward",
-        "message-delete",
-        "message-delete-mine",
-    ] {
-        let button = find(&menu, item);
-        assert_eq!(button.get_attribute("role").as_deref(), Some("menuitem"));
-    }
+    // In this order; the two that open a choice of their own say so, the two that delete look
+    // it.
+    let items = menu
+        .query_selector_all("[role=menuitem]")
+        .expect("a valid selector");
+    let items: Vec<(String, Option<String>, bool)> = (0..items.length())
+        .filter_map(|index| items.item(index)?.dyn_into::<Element>().ok())
+        .map(|item| {
+            (
+                item.get_attribute("data-testid").unwrap_or_default(),
+                item.get_attribute("aria-haspopup"),
+                item.class_list().contains("danger"),
+            )
+        })
+        .collect();
+    let menu_opener = || Some("menu".to_owned());
+    assert_eq!(
+        items,
+        [
+            ("message-reply".to_owned(), None, false),
+            ("message-edit".to_owned(), None, false),
+            ("message-copy".to_owned(), None, false),
+            ("message-react".to_owned(), menu_opener(), false),
+            ("message-forward".to_owned(), menu_opener(), false),
+            ("message-delete".to_owned(), None, true),
+            ("message-delete-mine".to_owned(), None, true),
+        ]
+    );
     assert_eq!(focused_testid().as_deref(), Some("message-reply"));
     key(&menu, "ArrowDown", false);
     assert_eq!(focused_testid().as_deref(), Some("message-edit"));
@@ -48,6 +67,7 @@ async fn an_other_persons_message_cannot_be_edited_or_deleted_for_everyone() {
     let menu = find(&other, "message-actions");
     for offered in [
         "message-reply",
+        "message-copy",
         "message-react",
         "message-forward",
         "message-delete-mine",

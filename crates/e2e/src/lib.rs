@@ -203,6 +203,35 @@ impl Browser {
         Ok(())
     }
 
+    /// Lets the page read the clipboard without asking (DevTools' `Browser.grantPermissions`):
+    /// a test reads what the app put there.
+    pub async fn grant_clipboard(&self) -> Result<(), HarnessError> {
+        self.client
+            .issue_cmd(ChromedriverCommand {
+                path: "goog/cdp/execute",
+                body: serde_json::json!({
+                    "cmd": "Browser.grantPermissions",
+                    "params": { "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] },
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// What the clipboard holds as text (after [`Browser::grant_clipboard`]), or why it cannot
+    /// be read.
+    pub async fn clipboard_text(&self) -> Result<String, HarnessError> {
+        let read = self
+            .client
+            .execute_async(
+                "const done = arguments[0];
+                 navigator.clipboard.readText().then(done, (error) => done('cannot read: ' + error));",
+                vec![],
+            )
+            .await?;
+        Ok(read.as_str().unwrap_or_default().to_owned())
+    }
+
     /// Has every document this browser loads from now on run `source` first, before any
     /// script of its own (DevTools' `Page.addScriptToEvaluateOnNewDocument`): a watcher that
     /// must not miss what the page does as it starts.

@@ -304,3 +304,34 @@ async fn a_quote_of_a_message_further_back_loads_it() -> Result<(), HarnessError
     bob.close().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_puts_a_messages_text_on_the_clipboard() -> Result<(), HarnessError> {
+    const TEXT: &str = "Kereta 08.15 dari Gambir, peron 3 ✓";
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    alice.send(TEXT).await?;
+    bob.open_chat("alice").await?;
+    bob.wait_messages(&[TEXT]).await?;
+    bob.grant_clipboard().await?;
+
+    bob.choose_in_menu(TEXT, "message-copy").await?;
+    bob.eventually("the message's text on the clipboard", || async {
+        let held = bob.clipboard_text().await?;
+        Ok((held == TEXT).then_some(()))
+    })
+    .await?;
+    assert!(
+        bob.client()
+            .find_all(testid("message-actions"))
+            .await?
+            .is_empty(),
+        "the menu closed"
+    );
+
+    alice.close().await?;
+    bob.close().await?;
+    Ok(())
+}

@@ -270,6 +270,8 @@ texts! {
     MessageDetails = "Message details",
     Reply = "Reply",
     Edit = "Edit",
+    Copy = "Copy",
+    CannotCopy = "This browser did not let Merpati copy the text",
     React = "React…",
     Forward = "Forward…",
     DeleteForEveryone = "Delete for everyone",

@@ -322,6 +322,10 @@ pub fn ChatView(
                                     focus_composer(section);
                                     return;
                                 }
+                                MenuChoice::Copy(text) => {
+                                    copy_text(text, local_error);
+                                    return;
+                                }
                                 MenuChoice::DeleteForEveryone(id) => {
                                     MessageAction::DeleteForEveryone(id)
                                 }
@@ -517,5 +521,12 @@ fn focus_in(section: NodeRef<Section>, selector: &str) {
     if let Some(element) = found.and_then(|found| found.dyn_into::<web_sys::HtmlElement>().ok()) {
         // Focusing cannot fail in a way the person could act on.
         let _ = element.focus();
+    }
+}
+
+/// Puts `text` on the clipboard (a write a click made needs no permission).
+fn copy_text(text: String, _error: RwSignal<Option<String>>) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(&text);
     }
 }

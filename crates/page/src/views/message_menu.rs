@@ -1,5 +1,5 @@
-//! The message menu: what a person can do to one message (reply, edit, delete for everyone or
-//! only for themselves, react, forward), and the two small choices some items open (an
+//! The message menu: what a person can do to one message (reply, edit, copy its text, delete
+//! for everyone or only for themselves, react, forward), and the two small choices some items open (an
 //! emoji, another chat). The quick reactions that are hands (👍, 🙏) come in the skin tone
 //! chosen in the emoji picker.
 //!
@@ -43,6 +43,8 @@ pub enum MenuChoice {
     Reply(MessageRow),
     /// Change this (own) message's text: it goes into the composer.
     Edit(MessageRow),
+    /// Put this text on the clipboard.
+    Copy(String),
     /// Delete this (own) message for everyone.
     DeleteForEveryone(String),
     /// Delete this message on this account's devices only.
@@ -63,6 +65,16 @@ pub enum MenuChoice {
         /// The chat it goes to.
         to: ChatId,
     },
+}
+
+/// How an item of the menu's first panel looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Plain,
+    /// It opens a choice of its own (an emoji, a chat).
+    Opens,
+    /// It deletes.
+    Danger,
 }
 
 /// Which part of the menu shows.
@@ -145,91 +157,89 @@ pub fn MessageMenu(
 
     let id = row.id.clone();
     let live = row.has_live_text();
-    // A photo or file is answered and reacted to, not edited or forwarded as text.
+    // A photo or file is answered and reacted to, not edited, copied or forwarded as text.
     let text_of_its_own = row.attachment.is_none();
     let own = row.own;
     let items = {
         let row = row.clone();
-        let id = id.clone();
         move || {
-            let (reply_row, edit_row) = (row.clone(), row.clone());
-            let (delete_id, mine_id) = (id.clone(), id.clone());
             // What a row offers is fixed when its menu opens: plain options, no reactive
-            // switches (each `Show` costs the page's module code of its own).
-            let deleted = row.deleted;
-            view! {
-                {live.then(|| view! {
+            // switches. One view for every item, the choice erased to a callback: each item
+            // of its own would cost the page's module its own rendering code.
+            let choice = |make: fn(&MessageRow) -> MenuChoice| {
+                let row = row.clone();
+                Callback::new(move |()| choose(make(&row)))
+            };
+            let opens = |next: Panel| Callback::new(move |()| panel.set(next));
+            let text_shown = live && text_of_its_own;
+            [
+                (
+                    live,
+                    "message-reply",
+                    Text::Reply,
+                    Look::Plain,
+                    choice(|row| MenuChoice::Reply(row.clone())),
+                ),
+                (
+                    text_shown && own,
+                    "message-edit",
+                    Text::Edit,
+                    Look::Plain,
+                    choice(|row| MenuChoice::Edit(row.clone())),
+                ),
+                (
+                    text_shown,
+                    "message-copy",
+                    Text::Copy,
+                    Look::Plain,
+                    choice(|row| MenuChoice::Copy(row.text.clone())),
+                ),
+                (
+                    live,
+                    "message-react",
+                    Text::React,
+                    Look::Opens,
+                    opens(Panel::Emoji),
+                ),
+                (
+                    text_shown,
+                    "message-forward",
+                    Text::Forward,
+                    Look::Opens,
+                    opens(Panel::Forward),
+                ),
+                (
+                    own && !row.deleted,
+                    "message-delete",
+                    Text::DeleteForEveryone,
+                    Look::Danger,
+                    choice(|row| MenuChoice::DeleteForEveryone(row.id.clone())),
+                ),
+                (
+                    true,
+                    "message-delete-mine",
+                    Text::DeleteForMe,
+                    Look::Danger,
+                    choice(|row| MenuChoice::DeleteForMe(row.id.clone())),
+                ),
+            ]
+            .into_iter()
+            .filter(|(offered, ..)| *offered)
+            .map(|(_, testid, label, look, on_click)| {
+                view! {
                     <button
                         type="button"
                         role="menuitem"
-                        data-testid="message-reply"
-                        on:click={
-                            let row = reply_row.clone();
-                            move |_| choose(MenuChoice::Reply(row.clone()))
-                        }
+                        class:danger=look == Look::Danger
+                        data-testid=testid
+                        aria-haspopup=(look == Look::Opens).then_some("menu")
+                        on:click=move |_| on_click.run(())
                     >
-                        {t(Text::Reply)}
+                        {t(label)}
                     </button>
-                })}
-                {(live && own && text_of_its_own).then(|| view! {
-                    <button
-                        type="button"
-                        role="menuitem"
-                        data-testid="message-edit"
-                        on:click={
-                            let row = edit_row.clone();
-                            move |_| choose(MenuChoice::Edit(row.clone()))
-                        }
-                    >
-                        {t(Text::Edit)}
-                    </button>
-                })}
-                {live.then(|| view! {
-                    <button
-                        type="button"
-                        role="menuitem"
-                        data-testid="message-react"
-                        aria-haspopup="menu"
-                        on:click=move |_| panel.set(Panel::Emoji)
-                    >
-                        {t(Text::React)}
-                    </button>
-                })}
-                {(live && text_of_its_own).then(|| view! {
-                    <button
-                        type="button"
-                        role="menuitem"
-                        data-testid="message-forward"
-                        aria-haspopup="menu"
-                        on:click=move |_| panel.set(Panel::Forward)
-                    >
-                        {t(Text::Forward)}
-                    </button>
-                })}
-                {(own && !deleted).then(|| view! {
-                    <button
-                        type="button"
-                        role="menuitem"
-                        class="danger"
-                        data-testid="message-delete"
-                        on:click={
-                            let id = delete_id.clone();
-                            move |_| choose(MenuChoice::DeleteForEveryone(id.clone()))
-                        }
-                    >
-                        {t(Text::DeleteForEveryone)}
-                    </button>
-                })}
-                <button
-                    type="button"
-                    role="menuitem"
-                    class="danger"
-                    data-testid="message-delete-mine"
-                    on:click=move |_| choose(MenuChoice::DeleteForMe(mine_id.clone()))
-                >
-                    {t(Text::DeleteForMe)}
-                </button>
-            }
+                }
+            })
+            .collect_view()
         }
     };
     // Every emoji after the quick ones, where the app offers the picker: the menu closes and
