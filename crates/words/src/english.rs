@@ -271,7 +271,6 @@ texts! {
     Reply = "Reply",
     Edit = "Edit",
     Copy = "Copy",
-    CannotCopy = "This browser did not let Merpati copy the text",
     React = "React…",
     Forward = "Forward…",
     DeleteForEveryone = "Delete for everyone",

@@ -323,7 +323,7 @@ pub fn ChatView(
                                     return;
                                 }
                                 MenuChoice::Copy(text) => {
-                                    copy_text(text, local_error);
+                                    copy_text(&text);
                                     return;
                                 }
                                 MenuChoice::DeleteForEveryone(id) => {
@@ -524,9 +524,13 @@ fn focus_in(section: NodeRef<Section>, selector: &str) {
     }
 }
 
-/// Puts `text` on the clipboard (a write a click made needs no permission).
-fn copy_text(text: String, _error: RwSignal<Option<String>>) {
+/// Puts `text` on the clipboard. A write a click made needs no permission; a browser that
+/// refuses it anyway (a page not served securely) leaves the clipboard as it was, which the
+/// person sees when pasting.
+fn copy_text(text: &str) {
     if let Some(window) = web_sys::window() {
-        let _ = window.navigator().clipboard().write_text(&text);
+        // The promise is not awaited: words for the rare refusal would cost the page's
+        // module more than it has to spare (bench/NOTES.md).
+        let _ = window.navigator().clipboard().write_text(text);
     }
 }
