@@ -52,6 +52,24 @@ async fn send_file(client: &mut Client, chat: ChatId, id: ClientMsgId, attachmen
     let _own_copy = client.expect_message().await;
 }
 
+/// Deletes `target` for everyone with the deletion `id`, which must be acknowledged.
+async fn delete_for_everyone(
+    client: &mut Client,
+    chat: ChatId,
+    id: ClientMsgId,
+    target: ClientMsgId,
+) {
+    client
+        .send(&ClientFrame::SendDeletion {
+            chat_id: chat,
+            client_msg_id: id,
+            body: b"deleted".to_vec(),
+            target,
+        })
+        .await;
+    assert!(matches!(client.recv().await, ServerFrame::Ack { .. }));
+}
+
 fn refused_with(answer: &ServerFrame) -> Option<ErrorCode> {
     match answer {
         ServerFrame::SendFailed { code, .. } => Some(*code),
@@ -423,15 +441,7 @@ async fn a_message_deleted_for_everyone_loses_its_file() {
     send_file(&mut alice, chat, msg_id(1), deleted).await;
     send_file(&mut alice, chat, msg_id(2), kept).await;
 
-    alice
-        .send(&ClientFrame::SendDeletion {
-            chat_id: chat,
-            client_msg_id: msg_id(3),
-            body: b"deleted".to_vec(),
-            target: msg_id(1),
-        })
-        .await;
-    assert!(matches!(alice.recv().await, ServerFrame::Ack { .. }));
+    delete_for_everyone(&mut alice, chat, msg_id(3), msg_id(1)).await;
 
     poll_until(
         "the deleted message's file to go",
@@ -442,6 +452,48 @@ async fn a_message_deleted_for_everyone_loses_its_file() {
     .unwrap();
     assert_eq!(blobs.head(kept).await.status, 200);
     assert!(blob_file(&data, kept).exists());
+}
+
+/// A pass that deletes an upload while a part holds its file leaves the file to the part,
+/// and a part that then keeps nothing (here its client leaves before sending a byte) deletes
+/// it. It stayed otherwise, named by no row and counted in no quota, until the server next
+/// started: a sender could fill the disk a file at a time, each deleted for everyone.
+#[tokio::test]
+async fn a_file_left_to_a_part_that_keeps_nothing_is_deleted_once_the_part_ends() {
+    let (_dir, data) = data_dir();
+    let server =
+        TestServer::start_in_configured(&data, |config| config.blob_cleanup_interval_ms = 100)
+            .await;
+    let (mut alice, _, token) = server.signed_up("alice").await;
+    let _bob = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let blobs = BlobClient::new(server.addr, token);
+    let id = blob_id(1);
+    blobs.upload(id, &ciphertext(10)).await;
+    send_file(&mut alice, chat, msg_id(1), id).await;
+    // Chunked, so that nothing says it would run past the end before a byte arrives.
+    let part = blobs
+        .open_patch(id, 10, &[("Transfer-Encoding", "chunked")], b"")
+        .await;
+    poll_until("the part to hold the file", CLEANUP_PATIENCE, || async {
+        (blobs.patch(id, 10, b"").await.status == 409).then_some(())
+    })
+    .await
+    .unwrap();
+
+    delete_for_everyone(&mut alice, chat, msg_id(2), msg_id(1)).await;
+    poll_until("a pass to take the row", CLEANUP_PATIENCE, || async {
+        (blobs.head(id).await.status == 404).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(blob_file(&data, id).exists(), "left to the part");
+    drop(part);
+    poll_until("the file to go", CLEANUP_PATIENCE, || async {
+        (!blob_file(&data, id).exists()).then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

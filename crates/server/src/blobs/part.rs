@@ -89,6 +89,47 @@ pub(super) async fn receive(
     at: PartAt,
     body: Body,
 ) -> Result<Received, PartError> {
+    let outcome = receive_locked(store, at, body).await;
+    // A pass that deletes the upload's row while the part holds the file leaves the file to
+    // the part (`BlobStore::forget_file`). A part that kept bytes learns the row is gone when
+    // it records them, and deletes the file then; one that kept nothing must look now, the
+    // lock let go, or the file stays, named by no row and counted in no quota, until the
+    // next start.
+    if kept_nothing(&outcome, at.offset)
+        && let Err(error) = store.forget_file(at.id).await
+    {
+        tracing::warn!(blob = %at.id.to_hex(), %error, "cannot delete a blob file");
+    }
+    outcome
+}
+
+/// Whether a part's outcome left the file as it found it, having held its lock.
+fn kept_nothing(outcome: &Result<Received, PartError>, offset: u64) -> bool {
+    match outcome {
+        Ok(received) => received.held() == offset,
+        // Deleted: the file was forgotten already. Moved and Busy: another part holds or
+        // held the upload, which lives.
+        Err(
+            PartError::Deleted | PartError::Moved { .. } | PartError::Append(AppendError::Busy),
+        ) => false,
+        Err(_) => true,
+    }
+}
+
+impl Received {
+    /// What the upload holds now.
+    fn held(self) -> u64 {
+        match self {
+            Received::Whole { held }
+            | Received::BrokenOff { held }
+            | Received::Stalled { held }
+            | Received::ShuttingDown { held } => held,
+        }
+    }
+}
+
+/// [`receive`], with the file locked until it returns.
+async fn receive_locked(store: &BlobStore, at: PartAt, body: Body) -> Result<Received, PartError> {
     let offset = at.offset;
     let mut opened = open_locked(store, at.id).await?;
     // Under the lock no other request appends, and the one before recorded what it kept
