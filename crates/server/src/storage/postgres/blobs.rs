@@ -2,11 +2,11 @@
 //! account's quota to deletion. The lifecycle (`expires_ms`) is described in
 //! `storage::sql::blobs`.
 
-use merpati_protocol::{BlobId, ChatId, ErrorCode, Seq, UserId};
+use merpati_protocol::{BlobId, ChatId, Seq, UserId};
 
 use super::{Tx, bytes16};
 use crate::Error;
-use crate::storage::sql::blobs::{BlobRow, Created, NewBlob, refusal};
+use crate::storage::sql::blobs::{Attachable, BlobRow, Created, NewBlob, attachable, refusal};
 use crate::storage::sql::{int, uint};
 
 /// Creates an upload, or says where the same account's upload of this id stands.
@@ -89,40 +89,37 @@ pub(crate) async fn record_received(
     Ok(changed == 1)
 }
 
-/// Refuses an attachment that is not `sender`'s complete upload carried by no message yet.
-/// Writes nothing (a message append checks everything before it writes), but locks the
-/// upload's row: appends run READ COMMITTED, and another chat's append linking the same upload
-/// may not have committed yet. Locked, this check waits for it and then sees it carried, and
-/// refuses; unlocked, it passed, and the link failed the whole batch — every other member's
-/// message in it with the sender's.
-pub(crate) async fn check_attachable(tx: &Tx<'_>, id: BlobId, sender: UserId) -> Result<(), Error> {
+/// Refuses an attachment that is not `sender`'s complete upload, carried by no message yet
+/// and not due for deletion by `now_ms` (`sql::blobs::attachable`). Writes nothing (a message
+/// append checks everything before it writes), but locks the upload's row: appends run READ
+/// COMMITTED, and another chat's append linking the same upload may not have committed yet.
+/// Locked, this check waits for it and then sees it carried, and refuses; unlocked, it
+/// passed, and the link failed the whole batch — every other member's message in it with
+/// the sender's.
+pub(crate) async fn check_attachable(
+    tx: &Tx<'_>,
+    id: BlobId,
+    sender: UserId,
+    now_ms: i64,
+) -> Result<(), Error> {
     let statement = tx
         .prepare_cached(
-            "SELECT account_id, length, received, chat_id IS NOT NULL FROM blobs WHERE id = $1
-             FOR UPDATE",
+            "SELECT account_id, length, received, chat_id IS NOT NULL, expires_ms
+             FROM blobs WHERE id = $1 FOR UPDATE",
         )
         .await?;
     let id: &[u8] = &id.0;
     let found = match tx.query_opt(&statement, &[&id]).await? {
-        Some(row) => Some((
-            row.try_get::<_, i64>(0)?,
-            row.try_get::<_, i64>(1)?,
-            row.try_get::<_, i64>(2)?,
-            row.try_get::<_, bool>(3)?,
-        )),
+        Some(row) => Some(Attachable {
+            owner: row.try_get(0)?,
+            length: row.try_get(1)?,
+            received: row.try_get(2)?,
+            carried: row.try_get(3)?,
+            expires_ms: row.try_get(4)?,
+        }),
         None => None,
     };
-    match found {
-        Some((owner, length, received, false)) if owner == int(sender.0) && received == length => {
-            Ok(())
-        }
-        // Another account's upload and one that does not exist look the same: an id tells a
-        // stranger nothing.
-        _ => Err(Error::refused(
-            ErrorCode::NoSuchBlob,
-            "the attachment is not a complete upload of yours that no other message carries",
-        )),
-    }
+    attachable(found, sender, now_ms)
 }
 
 /// Links an upload to the message that carries it: it is kept from now on.

@@ -82,7 +82,7 @@ pub(crate) async fn append(
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(tx, chat, target, sender).await?)),
         Refers::Carries(blob) => {
-            blobs::check_attachable(tx, blob, sender).await?;
+            blobs::check_attachable(tx, blob, sender, now_ms).await?;
             None
         }
         Refers::Nothing => None,

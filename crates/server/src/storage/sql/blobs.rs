@@ -143,19 +143,59 @@ pub(crate) fn record_received(
     Ok(changed == 1)
 }
 
-/// Refuses an attachment that is not `sender`'s complete upload carried by no message yet.
-/// Writes nothing (a message append checks everything before it writes).
-pub(crate) fn check_attachable(conn: &Connection, id: BlobId, sender: UserId) -> Result<(), Error> {
-    let found: Option<(i64, i64, i64, bool)> = conn
+/// Refuses an attachment that is not `sender`'s complete upload, carried by no message yet
+/// and not due for deletion by `now_ms`. Writes nothing (a message append checks everything
+/// before it writes).
+pub(crate) fn check_attachable(
+    conn: &Connection,
+    id: BlobId,
+    sender: UserId,
+    now_ms: i64,
+) -> Result<(), Error> {
+    let found: Option<Attachable> = conn
         .prepare_cached(
-            "SELECT account_id, length, received, chat_id IS NOT NULL FROM blobs WHERE id = ?1",
+            "SELECT account_id, length, received, chat_id IS NOT NULL, expires_ms
+             FROM blobs WHERE id = ?1",
         )?
         .query_row([&id.0[..]], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok(Attachable {
+                owner: row.get(0)?,
+                length: row.get(1)?,
+                received: row.get(2)?,
+                carried: row.get(3)?,
+                expires_ms: row.get(4)?,
+            })
         })
         .optional()?;
+    attachable(found, sender, now_ms)
+}
+
+/// What deciding whether an upload may be sent reads of its row.
+pub(crate) struct Attachable {
+    pub(crate) owner: i64,
+    pub(crate) length: i64,
+    pub(crate) received: i64,
+    pub(crate) carried: bool,
+    pub(crate) expires_ms: Option<i64>,
+}
+
+/// Refuses `found` unless it is `sender`'s complete upload, carried by no message, and not
+/// due for deletion: one due no longer counts against its account's quota nor its cap of
+/// uploads (`create`), and carried it would be kept again while the room it left is taken.
+pub(crate) fn attachable(
+    found: Option<Attachable>,
+    sender: UserId,
+    now_ms: i64,
+) -> Result<(), Error> {
     match found {
-        Some((owner, length, received, false)) if owner == int(sender.0) && received == length => {
+        Some(upload)
+            if upload.owner == int(sender.0)
+                && upload.received == upload.length
+                && !upload.carried
+                && upload
+                    .expires_ms
+                    .is_none_or(|expires_ms| expires_ms > now_ms) =>
+        {
             Ok(())
         }
         // Another account's upload and one that does not exist look the same: an id tells a

@@ -109,7 +109,7 @@ pub(crate) fn append(
     let deleted = match refers {
         Refers::Deletes(target) => Some((target, check_deletable(conn, chat, target, sender)?)),
         Refers::Carries(blob) => {
-            blobs::check_attachable(conn, blob, sender)?;
+            blobs::check_attachable(conn, blob, sender, now_ms)?;
             None
         }
         Refers::Nothing => None,

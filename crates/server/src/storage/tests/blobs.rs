@@ -1,7 +1,7 @@
 //! Uploads' rows: the quota counts an account's uploads but not those already due for
 //! deletion, the cap of open uploads only those no message carries, a pass takes exactly the
-//! due ones, and a message carrying an upload keeps it until that message is deleted for
-//! everyone.
+//! due ones, a message carrying an upload keeps it until that message is deleted for
+//! everyone, and an upload due for deletion is sent by no message.
 
 use merpati_protocol::BlobId;
 
@@ -55,7 +55,7 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let photo = BlobId([1; 16]);
     storage
-        .create_blob(new_blob(1, alice.id, 10, 0))
+        .create_blob(new_blob(1, alice.id, 10, 86_400_000))
         .await
         .unwrap();
     assert!(storage.record_blob_received(photo, 0, 10).await.unwrap());
@@ -77,6 +77,45 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
         .await
         .unwrap();
     assert_eq!(storage.take_due_blobs().await.unwrap(), [photo]);
+}
+
+/// An upload due for deletion no longer counts against its account's quota or cap (the next
+/// pass takes it), so it cannot be sent either: carried, it would be kept again while the
+/// room it left was already taken by new uploads, past the quota, and an account could grow
+/// its files so each time its orphans fell due.
+pub(super) async fn an_upload_due_for_deletion_is_not_sent(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let due = BlobId([1; 16]);
+    storage
+        .create_blob(new_blob(1, alice.id, 60, 0))
+        .await
+        .unwrap();
+    assert!(storage.record_blob_received(due, 0, 60).await.unwrap());
+    assert_eq!(
+        storage
+            .create_blob(new_blob(2, alice.id, 60, 86_400_000))
+            .await
+            .unwrap(),
+        Created::New,
+        "the room it held is free"
+    );
+
+    let queued = storage.queue_append(
+        chat.id,
+        NewMessage {
+            refers: Refers::Carries(due),
+            ..new_message(1, alice.id, vec![1])
+        },
+        AppendFence::default(),
+    );
+    let sent = async { queued.await?.await }.await;
+    assert_eq!(
+        sent.map_err(|error| error.code()).err(),
+        Some(ErrorCode::NoSuchBlob)
+    );
+    assert_eq!(storage.take_due_blobs().await.unwrap(), [due]);
 }
 
 pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(storage: &Storage) {

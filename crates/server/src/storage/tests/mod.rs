@@ -74,6 +74,7 @@ storage_suite! {
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
     blobs::the_cap_of_open_uploads_counts_those_no_message_carries,
     blobs::a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone,
+    blobs::an_upload_due_for_deletion_is_not_sent,
     blobs::an_upload_sent_in_two_chats_at_once_spoils_no_one_elses_message,
     conversation::receipts_never_move_back_and_reading_raises_delivery,
     conversation::a_chat_tells_each_member_the_receipts_the_others_share_with_them,
