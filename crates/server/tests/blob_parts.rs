@@ -203,6 +203,35 @@ async fn a_stalled_part_is_answered_408_and_keeps_what_arrived() {
     upload.complete().await;
 }
 
+/// A byte at a time, each well within the idle time: a part that never stalls but arrives
+/// far below the least rate (`MIN_PART_BYTES_PER_SEC`) is ended as a stalled one is, or it
+/// held its connection, its file and the file's lock for as long as its sender liked.
+#[tokio::test]
+async fn a_part_trickling_in_below_the_least_rate_is_answered_408_and_keeps_what_arrived() {
+    let upload = Uploading::start(|config| config.blob_part_idle_ms = 1_000).await;
+    let mut part = upload.open_part(0, 1).await;
+    let mut trickle = tokio::time::interval(Duration::from_millis(100));
+    let mut sent = 1;
+    let kept = loop {
+        trickle.tick().await;
+        if let Some(kept) = upload.held().await.filter(|held| *held > 0) {
+            break kept;
+        }
+        assert!(
+            sent < 100,
+            "a part trickling in is still read after {sent} bytes"
+        );
+        // The server may have answered and closed meanwhile.
+        if part.send(&upload.bytes[sent..=sent]).await.is_ok() {
+            sent += 1;
+        }
+    };
+    assert!(kept <= sent as u64, "kept {kept} of the {sent} bytes sent");
+    let answer = part.answer().await.unwrap();
+    assert_eq!((answer.status, offset(&answer)), (408, Some(kept)));
+    upload.complete().await;
+}
+
 #[tokio::test]
 async fn a_part_refused_half_way_keeps_nothing_of_itself() {
     let upload = Uploading::start(|_| {}).await;

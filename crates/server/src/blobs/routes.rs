@@ -16,8 +16,8 @@
 //!   `Content-Length`, and while reading); 404 unless the owner's; 409 with the offset held if
 //!   `n` is not it (or another `PATCH` is appending); 400 past the declared length. The part
 //!   goes to the file as it arrives (`part`): 204 with the new `upload-offset` once it is on
-//!   disk and recorded; 408 with the offset held if it stalls, keeping what arrived; 507 if
-//!   the disk is full.
+//!   disk and recorded; 408 with the offset held if it stalls or trickles in, keeping what
+//!   arrived; 507 if the disk is full.
 //! - `GET`: a complete blob to any signed-in session (the id is a capability: see
 //!   `docs/security.md`), streamed from its file; 404 while incomplete. One `Range` is
 //!   served (206, or 416 past the end), so a download cut short goes on where it stopped.
@@ -65,8 +65,8 @@ enum Refusal {
     NotFound,
     /// 409, with where the upload stands if the asker may know.
     Conflict { held: Option<u64> },
-    /// 408 with where the upload stands: a part sent nothing for a while, and what arrived of
-    /// it is kept.
+    /// 408 with where the upload stands: a part sent nothing for a while, or too little, and
+    /// what arrived of it is kept.
     Stalled { held: u64 },
     /// 413: longer than a blob or a part may be.
     TooLarge(&'static str),
@@ -119,7 +119,7 @@ impl IntoResponse for Refusal {
                     (offset_header(), number(held)),
                     (header::CONNECTION, HeaderValue::from_static("close")),
                 ],
-                "the part stopped arriving; what arrived is kept",
+                "the part stopped arriving, or came too slowly; what arrived is kept",
             )
                 .into_response(),
             Refusal::TooLarge(reason) => (StatusCode::PAYLOAD_TOO_LARGE, reason).into_response(),
