@@ -144,25 +144,44 @@ pub(super) struct Checked {
 /// are asked for again). Changes nothing: other processes sharing the directory may be
 /// serving, so the rows may have moved since they were read — a file longer than its row is
 /// left for the next part to cut (`seek_to`), under the file's lock. Files whose names are
-/// not blob ids are left alone.
+/// not blob ids as `BlobId::to_hex` writes them are left alone.
 pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<Checked> {
-    let mut checked = Checked::default();
-    let mut seen = std::collections::HashSet::new();
+    let mut listed = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(id) = name.to_str().and_then(BlobId::from_hex) else {
-            tracing::warn!(file = ?entry.path(), "a file in the blob directory that is no blob");
-            continue;
-        };
+        match name
+            .to_str()
+            .and_then(|name| BlobId::from_hex(name).filter(|id| id.to_hex() == name))
+        {
+            Some(id) => listed.push(id),
+            None => {
+                tracing::warn!(file = ?entry.path(), "a file in the blob directory that is no blob");
+            }
+        }
+    }
+    compare(dir, &listed, received)
+}
+
+/// [`check`] of the blob files `listed` in `dir`, each looked at after the listing. Another
+/// process sharing the directory may have deleted one since: only a file no row named, the
+/// row deleted first ([`super::BlobStore::forget_file`]), so there is nothing to compare.
+fn compare(dir: &Path, listed: &[BlobId], received: &HashMap<BlobId, u64>) -> io::Result<Checked> {
+    let mut checked = Checked::default();
+    let mut seen = std::collections::HashSet::new();
+    for &id in listed {
         let Some(&recorded) = received.get(&id) else {
             checked.strays.push(id);
             continue;
         };
         seen.insert(id);
+        let holds = match std::fs::symlink_metadata(dir.join(id.to_hex())) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
         // Rows only grow, and a file is written before its row moves: a file shorter than
         // even an old reading of its row was damaged.
-        let holds = entry.metadata()?.len();
         if holds < recorded {
             checked.shorter.push((id, holds));
         }
@@ -261,6 +280,22 @@ mod tests {
             "no part while it is removed"
         );
         drop(removing);
+        Ok(())
+    }
+
+    /// A cluster's process starting while another deletes a file it had just listed: that
+    /// file is no fault of the directory, and the process starts.
+    #[test]
+    fn a_file_deleted_between_the_listing_and_its_check_stops_nothing() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (deleted, kept) = (BlobId([1; 16]), BlobId([2; 16]));
+        for id in [deleted, kept] {
+            std::fs::write(dir.path().join(id.to_hex()), b"abc")?;
+        }
+        let listed = [deleted, kept];
+        std::fs::remove_file(dir.path().join(deleted.to_hex()))?;
+        let received = HashMap::from([(deleted, 3), (kept, 3)]);
+        assert_eq!(compare(dir.path(), &listed, &received)?, Checked::default());
         Ok(())
     }
 
