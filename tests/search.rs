@@ -139,6 +139,20 @@ async fn results_mark_what_matched_and_open_when_chosen() {
         .clone();
     assert_eq!(chosen, vec![row(1, 4, &[("kafe", true)])]);
 
+    // A longer query finds the same message again and marks more of it.
+    results.set(vec![row(
+        2,
+        9,
+        &[("Ngopi di ", false), ("Kafé Tu", true), ("gu?", false)],
+    )]);
+    leptos::task::tick().await;
+    let found = all(&root, "[data-testid=search-result]");
+    let marked: Vec<String> = all(&found[0], "mark")
+        .iter()
+        .map(|mark| mark.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(marked, ["Kafé Tu"], "the marks of the query now");
+
     results.set(Vec::new());
     leptos::task::tick().await;
     assert!(all(&root, "[data-testid=search-result]").is_empty());

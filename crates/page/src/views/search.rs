@@ -47,47 +47,53 @@ pub fn SearchResults(
 ) -> impl IntoView {
     view! {
         <ul class="search-results" aria-label=t(Text::MessagesFound)>
-            <For
-                each=move || results.get()
-                key=|row| (row.chat, row.id)
-                children=move |row| {
-                    let chosen = row.clone();
-                    view! {
-                        <li>
-                            <button
-                                type="button"
-                                class="search-result"
-                                data-testid="search-result"
-                                data-chat-id=row.chat.0.to_string()
-                                data-msg-id=row.id.to_hex()
-                                on:click=move |_| on_open.run(chosen.clone())
-                            >
-                                <span class="search-result-head">
-                                    <span class="chat-title">{row.chat_title}</span>
-                                    <time>{row.time}</time>
-                                </span>
-                                <span class="search-result-text">
-                                    <span class="sender">{row.sender} ": "</span>
-                                    {row
-                                        .pieces
-                                        .into_iter()
-                                        .map(|(piece, matched)| {
-                                            if matched {
-                                                view! { <mark>{piece}</mark> }.into_any()
-                                            } else {
-                                                piece.into_any()
-                                            }
-                                        })
-                                        .collect_view()}
-                                </span>
-                            </button>
-                        </li>
-                    }
-                }
-            />
+            // Redrawn whole with each search: a result found again by a longer query marks
+            // other words (a keyed list would keep its old marks), and there are few.
+            {move || {
+                results
+                    .get()
+                    .into_iter()
+                    .map(|row| {
+                        let chosen = row.clone();
+                        view! {
+                            <li>
+                                <button
+                                    type="button"
+                                    class="search-result"
+                                    data-testid="search-result"
+                                    data-chat-id=row.chat.0.to_string()
+                                    data-msg-id=row.id.to_hex()
+                                    on:click=move |_| on_open.run(chosen.clone())
+                                >
+                                    <span class="search-result-head">
+                                        <span class="chat-title">{row.chat_title}</span>
+                                        <time>{row.time}</time>
+                                    </span>
+                                    <span class="search-result-text">
+                                        <span class="sender">{row.sender} ": "</span>
+                                        {row
+                                            .pieces
+                                            .into_iter()
+                                            .map(|(piece, matched)| {
+                                                if matched {
+                                                    view! { <mark>{piece}</mark> }.into_any()
+                                                } else {
+                                                    piece.into_any()
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </span>
+                                </button>
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            }}
         </ul>
-        <Show when=move || results.with(Vec::is_empty)>
-            <p class="empty-hint">{t(Text::NoMessagesFound)}</p>
-        </Show>
+        {move || {
+            results
+                .with(Vec::is_empty)
+                .then(|| view! { <p class="empty-hint">{t(Text::NoMessagesFound)}</p> })
+        }}
     }
 }
