@@ -441,6 +441,52 @@ async fn only_admins_see_the_admin_controls() {
 }
 
 #[wasm_bindgen_test]
+async fn a_removed_members_button_does_not_pass_the_focus_to_the_next_member() {
+    let members = RwSignal::new(vec![
+        member(1, "alice", true, true),
+        member(2, "bob", false, false),
+        member(3, "carol", false, false),
+    ]);
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! {
+            <ChatMembers
+                members
+                is_member=Signal::stored(true)
+                on_remove=Callback::new(|_| {})
+                on_leave=Callback::new(|()| {})
+                am_admin=Signal::stored(true)
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let remove_bob = find(&find_all(&root, "chat-member")[1], "member-remove");
+    remove_bob
+        .unchecked_ref::<web_sys::HtmlElement>()
+        .focus()
+        .expect("focusable");
+    click(&remove_bob);
+    let list = find(&root, "chat-members");
+    let focused = || {
+        web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.active_element())
+    };
+    assert!(focused().is_some_and(|focused| list.contains(Some(&focused))));
+
+    // The server took bob out: one Enter more must not take carol out too.
+    members.update(|members| {
+        members.remove(1);
+    });
+    leptos::task::tick().await;
+    assert_eq!(find_all(&root, "chat-member").len(), 2);
+    assert!(
+        !focused().is_some_and(|focused| list.contains(Some(&focused))),
+        "the focus left the members"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn an_admin_adds_a_member_by_username_and_others_cannot() {
     let am_admin = RwSignal::new(true);
     let is_member = RwSignal::new(true);
