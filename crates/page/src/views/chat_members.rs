@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 use merpati_bridge::MemberRow;
 use merpati_words::{Text, t, tf};
-use wasm_bindgen::JsCast;
 
 /// A group's members; admins are marked "admin". While this account is an admin (and a
 /// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
