@@ -22,6 +22,7 @@ mod encryption;
 mod engine;
 mod first_screen;
 mod links;
+mod looked_at;
 mod membership;
 mod message_list;
 mod mute;

@@ -210,8 +210,9 @@ pub enum Command {
     LoadOlder(ChatId),
     /// Sign out: the server forgets the session and the local database is deleted.
     SignOut,
-    /// Whether the page is visible: a chat is marked read only while someone can see it, and
-    /// a waiting reconnect is tried at once when the tab is shown again.
+    /// Whether the person is looking at the page (visible, and its window focused): a chat is
+    /// marked read only while they are, and a waiting reconnect is tried at once when the tab
+    /// is shown again.
     Visible(bool),
     /// Open the details (who has it, who read it) of one of this account's messages in the
     /// chat on screen, or close them.

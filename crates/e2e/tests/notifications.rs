@@ -273,3 +273,59 @@ async fn notifications_are_offered_once_there_is_a_chat_and_the_answer_is_kept()
     eka.close().await?;
     Ok(())
 }
+
+/// Waits until the last message of the chat `browser` has open shows `status`.
+async fn wait_last_status(browser: &Browser, status: &str) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("the last message {status}"), || async {
+            let statuses = browser.message_statuses().await?;
+            Ok((statuses.last().map(String::as_str) == Some(status)).then_some(()))
+        })
+        .await
+}
+
+/// The page's window loses the focus to another app (`false`) or gets it back. Headless
+/// Chromium keeps its one window focused whatever the driver does, so the document is made to
+/// say so, and the window hears the event the browser would send.
+async fn window_focus(browser: &Browser, focused: bool) -> Result<(), HarnessError> {
+    let script = if focused {
+        "delete document.hasFocus; window.dispatchEvent(new Event('focus'));"
+    } else {
+        "document.hasFocus = () => false; window.dispatchEvent(new Event('blur'));"
+    };
+    browser.client().execute(script, vec![]).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_once_back()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    allow_notifications(&bima, meeting.url.trim_end_matches('/')).await?;
+    bima.click("settings").await?;
+    bima.click("setting-notifications").await?;
+    wait_notifications_on(&bima, "notifications on").await?;
+    bima.click("settings").await?;
+    ayu.start_chat("bima").await?;
+    ayu.send("Satu").await?;
+    bima.open_chat("ayu").await?;
+    bima.wait_messages(&["Satu"]).await?;
+    wait_last_status(&ayu, "read").await?;
+
+    // bima's window stays on screen with the chat open while he works in another app.
+    window_focus(&bima, false).await?;
+    ayu.send("Dua").await?;
+    wait_notification(&bima, "ayu", "Dua").await?;
+    wait_last_status(&ayu, "delivered").await?;
+    assert_eq!(bima.client().title().await?, "(1) Merpati");
+
+    // Back in the window: read now.
+    window_focus(&bima, true).await?;
+    wait_last_status(&ayu, "read").await?;
+
+    ayu.close().await?;
+    bima.close().await?;
+    Ok(())
+}

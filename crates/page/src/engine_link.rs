@@ -76,9 +76,9 @@ impl EngineLink {
             );
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| on_failure());
             let weak_for_visibility = weak.clone();
-            let on_visibility = watch_visibility(move |visible| {
+            let on_visibility = watch_looked_at(move |looked_at| {
                 if let Some(inner) = weak_for_visibility.upgrade() {
-                    EngineLink { inner }.send(Command::Visible(visible));
+                    EngineLink { inner }.send(Command::Visible(looked_at));
                 }
             });
             Inner {
@@ -92,7 +92,7 @@ impl EngineLink {
         });
         let link = EngineLink { inner: link };
         link.send(start);
-        link.send(Command::Visible(page_visible()));
+        link.send(Command::Visible(page_looked_at()));
         link
     }
 
@@ -158,6 +158,17 @@ pub fn page_visible() -> bool {
         .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
+/// Whether the person is looking at the page: it is on screen and its window has the focus. A
+/// window left visible behind another app, or on a second screen, is not being read: what
+/// arrives in the chat open there stays unread (and is notified), as in WhatsApp Web and
+/// Signal Desktop.
+pub fn page_looked_at() -> bool {
+    page_visible()
+        && web_sys::window()
+            .and_then(|window| window.document())
+            .is_none_or(|document| document.has_focus().unwrap_or(true))
+}
+
 /// Runs `then` in the task after the next frame, once what the page has drawn is painted; at
 /// once if the page is hidden (it paints nothing, and its frames wait until it shows). For
 /// work the first screen does not need, so that it does not take the cores the first paint
@@ -178,12 +189,21 @@ fn after_next_paint_boxed(then: Box<dyn FnOnce()>) {
     }
 }
 
-fn watch_visibility(on_change: impl Fn(bool) + 'static) -> Option<Closure<dyn FnMut()>> {
-    let document = web_sys::window()?.document()?;
-    let closure = Closure::<dyn FnMut()>::new(move || on_change(page_visible()));
+/// Calls `on_change` with [`page_looked_at`] whenever it may have changed: the page shown or
+/// hidden, its window focused or left.
+fn watch_looked_at(on_change: impl Fn(bool) + 'static) -> Option<Closure<dyn FnMut()>> {
+    let window = web_sys::window()?;
+    let document = window.document()?;
+    let closure = Closure::<dyn FnMut()>::new(move || on_change(page_looked_at()));
+    let listener = closure.as_ref().unchecked_ref();
     document
-        .add_event_listener_with_callback("visibilitychange", closure.as_ref().unchecked_ref())
+        .add_event_listener_with_callback("visibilitychange", listener)
         .ok()?;
+    for event in ["focus", "blur"] {
+        window
+            .add_event_listener_with_callback(event, listener)
+            .ok()?;
+    }
     Some(closure)
 }
 

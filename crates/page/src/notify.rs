@@ -241,7 +241,7 @@ pub fn watch(
                     &before,
                     chats,
                     open.get_untracked(),
-                    page_visible(),
+                    crate::engine_link::page_looked_at(),
                     prefs.get_untracked(),
                 );
                 shown.into_iter().for_each(show);
@@ -250,12 +250,6 @@ pub fn watch(
         });
         seen.set_value(now);
     });
-}
-
-fn page_visible() -> bool {
-    web_sys::window()
-        .and_then(|window| window.document())
-        .is_none_or(|document| document.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
 /// Applies a new choice (`current` the one in force): turning notifications on asks the
