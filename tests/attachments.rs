@@ -5,9 +5,11 @@
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use merpati_bridge::{AttachmentRow, PreviewRow};
+use merpati_bridge::{AttachmentRow, DownloadState, PreviewRow};
+use merpati_page::attachments::FileState;
 use merpati_page::views::attachment::{Attachment, ById, Fetching, FileActions};
 use merpati_page::views::composer::Composer;
+use merpati_protocol::ClientMsgId;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -414,4 +416,61 @@ async fn a_file_whose_message_waited_for_its_key_shows_once_the_message_opens() 
     assert_eq!(text(&find(&root, "attachment-name")), "laporan.pdf");
     find(&root, "attachment-download");
     assert!(find_all(&root, "message-text").is_empty());
+}
+
+/// Whether a `blob:` URL still gives its file.
+async fn url_gives_its_file(url: &str) -> bool {
+    let window = web_sys::window().expect("a window");
+    wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .is_ok()
+}
+
+fn a_photo_ready(files: FileState, id: u8) {
+    let blob = web_sys::Blob::new().expect("a blob");
+    files.answered(
+        ClientMsgId([id; 16]),
+        DownloadState::Ready,
+        Some(blob.into()),
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_photo_overtaken_by_a_later_one_is_not_shown_and_signing_out_closes_the_viewer() {
+    let files = FileState::default();
+    let (first, second) = (ClientMsgId([1; 16]).to_hex(), ClientMsgId([2; 16]).to_hex());
+    files.asked(&first, true, "pertama.jpg".to_owned());
+    files.asked(&second, true, "kedua.jpg".to_owned());
+
+    // The second asked for comes first, then the first, late: the second stays.
+    a_photo_ready(files, 2);
+    let (shown, name) = files.viewer.get_untracked().expect("a photo shown");
+    assert_eq!(name, "kedua.jpg");
+    a_photo_ready(files, 1);
+    assert_eq!(
+        files
+            .viewer
+            .get_untracked()
+            .map(|(_, name)| name)
+            .as_deref(),
+        Some("kedua.jpg"),
+        "the late one is not shown over it"
+    );
+    assert!(url_gives_its_file(&shown).await);
+
+    // Signed out: the viewer closes and its photo is let go of; a download that ends after
+    // it is neither shown nor saved.
+    files.asked(
+        &ClientMsgId([3; 16]).to_hex(),
+        true,
+        "ketiga.jpg".to_owned(),
+    );
+    files.forget();
+    assert_eq!(files.viewer.get_untracked(), None);
+    assert!(
+        !url_gives_its_file(&shown).await,
+        "the photo's URL is revoked"
+    );
+    a_photo_ready(files, 3);
+    assert_eq!(files.viewer.get_untracked(), None);
 }

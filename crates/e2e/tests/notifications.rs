@@ -298,7 +298,7 @@ async fn window_focus(browser: &Browser, focused: bool) -> Result<(), HarnessErr
 }
 
 #[tokio::test]
-async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_once_back()
+async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_once_back_and_signing_out_closes_the_notifications()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     let ayu = meeting.sign_up("ayu").await?;
@@ -324,6 +324,22 @@ async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_on
     // Back in the window: read now.
     window_focus(&bima, true).await?;
     wait_last_status(&ayu, "read").await?;
+
+    // Away again, and a notification shows; signing out closes it, so that nobody using the
+    // computer after bima reads his messages in the system's notifications.
+    window_focus(&bima, false).await?;
+    ayu.send("Tiga").await?;
+    wait_notification(&bima, "ayu", "Tiga").await?;
+    bima.click("logout").await?;
+    bima.find("auth-username").await?;
+    // Within less than the 20-odd seconds after which headless Chromium drops a notification
+    // of its own accord (it would then pass without the app closing anything).
+    bima.eventually_within(
+        "no notification left",
+        std::time::Duration::from_secs(8),
+        || async { Ok(notifications(&bima).await?.is_empty().then_some(())) },
+    )
+    .await?;
 
     ayu.close().await?;
     bima.close().await?;

@@ -23,7 +23,10 @@ pub struct FileState {
     downloads: RwSignal<ById<Fetching>>,
     /// Per message id: open in the viewer (`true`) or save (`false`), and the file's name.
     wanted: StoredValue<ById<(bool, String)>>,
-    viewer: RwSignal<Option<(String, String)>>,
+    /// The photo asked for last: one asked before it and ready after it is not shown.
+    latest_photo: StoredValue<Option<String>>,
+    /// The photo in the viewer: its `blob:` URL and name.
+    pub viewer: RwSignal<Option<(String, String)>>,
 }
 
 impl Default for FileState {
@@ -31,6 +34,7 @@ impl Default for FileState {
         FileState {
             downloads: RwSignal::new(ById::default()),
             wanted: StoredValue::new(ById::default()),
+            latest_photo: StoredValue::new(None),
             viewer: RwSignal::new(None),
         }
     }
@@ -79,6 +83,14 @@ impl FileState {
                 let (Some((image, name)), Some(file)) = (wanted, file) else {
                     return;
                 };
+                // A photo overtaken by one asked for after it is not shown over that one.
+                if image
+                    && self
+                        .latest_photo
+                        .with_value(|latest| latest.as_ref() != Some(&id))
+                {
+                    return;
+                }
                 let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) else {
                     return;
                 };
@@ -86,12 +98,45 @@ impl FileState {
                     // The thumbnail clicked still has the focus; the viewer's close button
                     // takes it, and gives it back on close.
                     crate::focus::into_dialog(&["[data-testid=attachment-viewer-close]"]);
-                    self.viewer.set(Some((url, name)));
+                    self.show(Some((url, name)));
                 } else {
                     save(&url, &name);
                 }
             }
         }
+    }
+
+    /// Forgets every download and closes the viewer: the account signed out, and nothing it
+    /// opened stays on screen for whoever signs in next, nor is shown or saved when its
+    /// download ends later.
+    pub fn forget(self) {
+        self.wanted.set_value(ById::default());
+        self.latest_photo.set_value(None);
+        self.downloads.set(ById::default());
+        self.show(None);
+    }
+
+    /// Puts `photo` (its `blob:` URL and name) in the viewer, or closes it; the photo shown
+    /// before is let go of.
+    fn show(self, photo: Option<(String, String)>) {
+        if let Some((shown, _)) = self.viewer.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&shown);
+        }
+        self.viewer.set(photo);
+    }
+
+    /// Notes that the message's file (`id` in hex) was asked for: to open in the viewer
+    /// (`image`) or to save under `name`.
+    pub fn asked(self, id: &str, image: bool, name: String) {
+        if image {
+            self.latest_photo.set_value(Some(id.to_owned()));
+        }
+        self.wanted.update_value(|wanted| {
+            wanted.insert(id.to_owned(), (image, name));
+        });
+        self.downloads.update(|map| {
+            map.insert(id.to_owned(), Fetching::Progress(0, 1));
+        });
     }
 
     fn open(self, app: AppContext, id: &str, image: bool) {
@@ -103,12 +148,7 @@ impl FileState {
             .rows()
             .with_untracked(|rows| row_name(rows, id))
             .unwrap_or_else(|| t(Text::Photo));
-        self.wanted.update_value(|wanted| {
-            wanted.insert(id.to_owned(), (image, name));
-        });
-        self.downloads.update(|map| {
-            map.insert(id.to_owned(), Fetching::Progress(0, 1));
-        });
+        self.asked(id, image, name);
         app.send(Command::Download { chat, id: message });
     }
 }

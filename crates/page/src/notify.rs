@@ -137,6 +137,34 @@ pub async fn ask() -> Permission {
     permission()
 }
 
+/// Closes every notification the app shows: the account signed out (perhaps from another
+/// device, on a computer others use), and its messages must not stay readable in the system's
+/// notification centre.
+pub fn close_all() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Ok(ready) = window.navigator().service_worker().ready() else {
+        return;
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(registration) = JsFuture::from(ready).await else {
+            return;
+        };
+        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
+        let Ok(listed) = registration.get_notifications() else {
+            return;
+        };
+        if let Ok(shown) = JsFuture::from(listed).await {
+            for notification in js_sys::Array::from(&shown).iter() {
+                notification
+                    .unchecked_into::<web_sys::Notification>()
+                    .close();
+            }
+        }
+    });
+}
+
 /// Shows a notification through the service worker; a browser without one shows nothing.
 pub fn show(arrival: Arrival) {
     let Some(window) = web_sys::window() else {

@@ -156,6 +156,8 @@ pub fn provide_app_context() -> AppContext {
         Update::SearchResults { query, rows } => search.answered(query, rows),
         Update::Download { id, state } => files.answered(id, state, object),
         Update::SignedOut(reason) => {
+            files.forget();
+            crate::notify::close_all();
             new_chat.set(None);
             request_error.set(None);
             auth_step.set(None);
