@@ -34,10 +34,13 @@ const SERVER_PATHS = ["/ws", "/healthz", "/metrics", "/blobs"];
 // files and kept once fetched, so a picker opened before works offline too.
 const ON_DEMAND_PREFIXES = ["/emoji/"];
 
-// The app's files: index.html and everything it links (trunk gives them hashed names).
+// The app's files: index.html, everything it links, and the worker's files. One that cannot be
+// had fails the install (`addAll` refuses an answer that is not ok; the page is checked here):
+// a server answering with an error mid-deploy must leave the release before active with its
+// cache, not have this one, with nothing to serve, delete it on activating.
 async function cacheApp() {
   const response = await fetch("/", { cache: "no-store" });
-  if (!response.ok) return;
+  if (!isAppPage(response)) throw new Error(`"/" answered ${response.status}, not the page`);
   const html = await response.clone().text();
   // Attribute values may come quoted or not (trunk minifies index.html).
   const assets = [...html.matchAll(/(?:href|src)=["']?(\/[^"'\s>]+)/g)].map((match) => match[1]);
@@ -65,9 +68,9 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Whether a navigation's answer is the app's page. A link may lead anywhere on the origin —
-// to the engine worker's script, the icon, a stylesheet — and only the page may take the
-// place of "/" in the cache, or the app would no longer open offline.
+// Whether an answer (to the install's "/", to a navigation) is the app's page. A link may lead
+// anywhere on the origin — to the engine worker's script, the icon, a stylesheet — and only
+// the page may take the place of "/" in the cache, or the app would no longer open offline.
 function isAppPage(response) {
   const type = response.headers.get("content-type") || "";
   return response.ok && type.startsWith("text/html");

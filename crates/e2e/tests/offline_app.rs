@@ -1,16 +1,19 @@
 //! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
 //! the app does not take the page's place in the cache, so the app still opens with the server
 //! down, in the language it speaks; and a new release caches itself under a name of its own
-//! and deletes the old cache.
+//! and deletes the old cache, but one whose page answers an error leaves the release before as
+//! it was.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives a browser.
 
 use std::path::Path;
+use std::time::Duration;
 
 use merpati_e2e::{
     Browser, Chromedriver, HarnessError, INDONESIAN, PASSPHRASE, serve, serve_release_build,
     workspace_root,
 };
+use merpati_testkit::http;
 use serde_json::Value;
 
 /// The names of the origin's caches.
@@ -117,6 +120,71 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// Gives the web root `web` a new `contents` for `file`, as a release would: its precompressed
+/// copies go (the server would send them, not the file; a release makes them anew from its
+/// files), and it is dated a second past the file it replaces, so that a browser revalidating
+/// its copy (`If-Modified-Since`, to the second) is told it changed.
+fn release_file(web: &Path, file: &str, contents: &str) -> Result<(), HarnessError> {
+    let path = web.join(file);
+    let before = std::fs::metadata(&path)?.modified()?;
+    std::fs::write(&path, contents)?;
+    std::fs::File::options()
+        .write(true)
+        .open(&path)?
+        .set_modified(before + Duration::from_secs(1))?;
+    remove_copies(web, file)
+}
+
+/// Removes `file`'s precompressed copies from the web root `web`, those it has.
+fn remove_copies(web: &Path, file: &str) -> Result<(), HarnessError> {
+    for copy in [format!("{file}.br"), format!("{file}.gz")] {
+        match std::fs::remove_file(web.join(copy)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A new release of the service worker in the web root `web`, whose release is cached as
+/// `cache`: the build gives sw.js a new version. The new release's cache name.
+fn release_worker(web: &Path, cache: &str) -> Result<String, HarnessError> {
+    let script = std::fs::read_to_string(web.join("sw.js"))?;
+    let version = cache.trim_start_matches("merpati-app-");
+    let next = format!("{version}next");
+    release_file(web, "sw.js", &script.replace(version, &next))?;
+    Ok(format!("merpati-app-{next}"))
+}
+
+/// Has the browser look for a new service worker now, and waits for what became of the one it
+/// found: "activated" once it took over (its activation done), "redundant" if its install
+/// failed.
+async fn update_worker(browser: &Browser) -> Result<String, HarnessError> {
+    let state = browser
+        .client()
+        .execute_async(
+            r#"const done = arguments[0];
+            navigator.serviceWorker.getRegistration().then((registration) => {
+              let found = false;
+              registration.addEventListener("updatefound", () => {
+                found = true;
+                const worker = registration.installing;
+                const settle = () => {
+                  if (worker.state === "activated" || worker.state === "redundant") {
+                    done(worker.state);
+                  }
+                };
+                worker.addEventListener("statechange", settle);
+                settle();
+              });
+              registration.update().catch((error) => found || done(`no update: ${error}`));
+            });"#,
+            vec![],
+        )
+        .await?;
+    Ok(state.as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result<(), HarnessError> {
     let web = tempfile::tempdir()?;
@@ -135,30 +203,13 @@ async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result
         "the build stamps a version into sw.js"
     );
 
-    // A new release: the build gives sw.js a new version.
-    let sw = web.path().join("sw.js");
-    let script = std::fs::read_to_string(&sw)?;
-    let version = first[0].trim_start_matches("merpati-app-");
-    let next = format!("{version}next");
-    std::fs::write(&sw, script.replace(version, &next))?;
-    // A release is a whole build, its precompressed copies made from its files; here one
-    // file changes by hand, so its old copies go (the server would send them, not the file).
-    for copy in ["sw.js.br", "sw.js.gz"] {
-        std::fs::remove_file(web.path().join(copy))?;
-    }
-    ani.client()
-        .execute_async(
-            "const done = arguments[0];
-             navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => done(true));",
-            vec![],
-        )
-        .await?;
-    let expected = vec![format!("merpati-app-{next}")];
-    ani.eventually("the new release's cache alone", || async {
-        let names = cache_names(&ani).await?;
-        Ok((names == expected).then_some(()))
-    })
-    .await?;
+    let next = release_worker(web.path(), &first[0])?;
+    assert_eq!(update_worker(&ani).await?, "activated");
+    assert_eq!(
+        cache_names(&ani).await?,
+        vec![next],
+        "the new release's cache alone"
+    );
     let types = cached_page_types(&ani).await?;
     assert!(
         types[0]
@@ -166,6 +217,45 @@ async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result
             .is_some_and(|t| t.starts_with("text/html")),
         "the new cache holds the app's page: {types}"
     );
+    ani.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its_cache()
+-> Result<(), HarnessError> {
+    let web = tempfile::tempdir()?;
+    copy_release_build(web.path())?;
+    let mut server = serve(web.path().to_path_buf()).await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let ani = driver.browser().await?;
+    ani.sign_up(&url, "ani", PASSPHRASE).await?;
+    ani.service_worker_ready().await?;
+    let before = cache_names(&ani).await?;
+
+    // Mid-deploy: the new release's sw.js is in place, its page not yet, and "/" answers an
+    // error while the new worker installs.
+    release_worker(web.path(), &before[0])?;
+    std::fs::remove_file(web.path().join("index.html"))?;
+    remove_copies(web.path(), "index.html")?;
+    assert_eq!(http::get(server.addr(), "/", &[]).await?.status, 404);
+    assert_eq!(
+        update_worker(&ani).await?,
+        "redundant",
+        "the new release's install fails"
+    );
+    assert_eq!(
+        cache_names(&ani).await?,
+        before,
+        "the release before keeps its cache"
+    );
+
+    // So the app still opens from the device: signed in, its chats there.
+    server.kill();
+    ani.reload().await?;
+    ani.wait_connection("offline").await?;
+    ani.find("new-chat").await?;
     ani.close().await?;
     Ok(())
 }
