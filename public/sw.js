@@ -76,6 +76,50 @@ function isAppPage(response) {
   return response.ok && type.startsWith("text/html");
 }
 
+// What this release keeps under `key` (a path), or undefined.
+function kept(key) {
+  return caches.match(key, { cacheName: CACHE });
+}
+
+// A navigation: the page from the network, so that a new release shows up, kept as "/"; the
+// kept page when the network fails, or when an error comes back in the app's place — a
+// proxy's 502 while a self-hosted server restarts, a 404 while a deploy replaces the files —
+// for the history is on the device and the app runs from it. Any other answer passes as it
+// is: a redirect (the browser follows it), a file of the origin opened in a tab, and a 401,
+// which asks the person to sign in to whatever stands before the server.
+async function navigate(request) {
+  let response;
+  try {
+    response = await fetch(request);
+  } catch {
+    return (await kept("/")) || Response.error();
+  }
+  if (isAppPage(response)) {
+    const copy = response.clone();
+    caches.open(CACHE).then((cache) => cache.put("/", copy));
+  } else if (response.status >= 400 && response.status !== 401) {
+    return (await kept("/")) || response;
+  }
+  return response;
+}
+
+// A file that keeps its name across releases (the worker's, the catalogues, the emoji
+// picker's): from the network, so that a new release shows up, and kept once fetched; the
+// kept copy when the network fails or answers with an error, as for the page.
+async function networkFirst(request) {
+  const key = new URL(request.url).pathname;
+  let response;
+  try {
+    response = await fetch(request);
+  } catch {
+    return (await kept(key)) || Response.error();
+  }
+  if (!response.ok) return (await kept(key)) || response;
+  const copy = response.clone();
+  caches.open(CACHE).then((cache) => cache.put(key, copy));
+  return response;
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
@@ -85,25 +129,13 @@ self.addEventListener("fetch", (event) => {
   );
   if (server) return;
 
+  if (request.mode === "navigate") {
+    event.respondWith(navigate(request));
+    return;
+  }
   const onDemand = ON_DEMAND_PREFIXES.some((prefix) => url.pathname.startsWith(prefix));
-  if (request.mode === "navigate" || WORKER_FILES.includes(url.pathname) || onDemand) {
-    // Network first, so a new release shows up; the cached app when the server is away.
-    // (The same for the worker's files, whose names do not change between releases.)
-    event.respondWith(
-      fetch(request)
-        .then((response) => {
-          const navigation = request.mode === "navigate";
-          if (navigation ? isAppPage(response) : response.ok) {
-            const copy = response.clone();
-            const key = navigation ? "/" : url.pathname;
-            caches.open(CACHE).then((cache) => cache.put(key, copy));
-          }
-          return response;
-        })
-        .catch(() =>
-          caches.match(request.mode === "navigate" ? "/" : url.pathname, { cacheName: CACHE }),
-        ),
-    );
+  if (WORKER_FILES.includes(url.pathname) || onDemand) {
+    event.respondWith(networkFirst(request));
     return;
   }
 

@@ -1,8 +1,8 @@
 //! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
 //! the app does not take the page's place in the cache, so the app still opens with the server
-//! down, in the language it speaks; and a new release caches itself under a name of its own
-//! and deletes the old cache, but one whose page answers an error leaves the release before as
-//! it was.
+//! down, in the language it speaks, and when an error comes back in its place; and a new
+//! release caches itself under a name of its own and deletes the old cache, but one whose page
+//! answers an error leaves the release before as it was.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives a browser.
 
@@ -255,6 +255,35 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
     server.kill();
     ani.reload().await?;
     ani.wait_connection("offline").await?;
+    ani.find("new-chat").await?;
+    ani.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_answered_with_an_error_opens_the_kept_app() -> Result<(), HarnessError> {
+    let web = tempfile::tempdir()?;
+    copy_release_build(web.path())?;
+    let server = serve(web.path().to_path_buf()).await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let ani = driver.browser().await?;
+    ani.sign_up(&url, "ani", PASSPHRASE).await?;
+    ani.service_worker_ready().await?;
+
+    // Every file answers an error, the page first, as through a proxy while the server behind
+    // it restarts; here a deploy emptied the web root, and the server itself runs on.
+    for entry in std::fs::read_dir(web.path())? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(path)?;
+        } else {
+            std::fs::remove_file(path)?;
+        }
+    }
+    assert_eq!(http::get(server.addr(), "/", &[]).await?.status, 404);
+    ani.open(&url).await?;
+    ani.wait_connection("online").await?;
     ani.find("new-chat").await?;
     ani.close().await?;
     Ok(())
