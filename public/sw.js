@@ -10,9 +10,8 @@ const VERSION = "development";
 const CACHE_PREFIX = "merpati-app-";
 const CACHE = CACHE_PREFIX + VERSION;
 
-// The engine worker's files: the page starts the worker (index.html does not link them) and
-// trunk keeps their names across releases, so they are fetched network-first (below); the
-// same for the language catalogues.
+// The engine worker's files: the page starts the worker (index.html does not link them), so
+// the install fetches them by name; the same for the language catalogues.
 const WORKER_FILES = [
   "/merpati-worker_loader.js",
   "/merpati-worker.js",
@@ -29,10 +28,13 @@ const WORKER_FILES = [
 // under it.
 const SERVER_PATHS = ["/ws", "/healthz", "/metrics", "/blobs"];
 
-// Files the page fetches only when a person wants them (the emoji picker's emoji,
-// crates/page/src/emoji.rs): never fetched ahead, fetched network-first like the worker's
-// files and kept once fetched, so a picker opened before works offline too.
-const ON_DEMAND_PREFIXES = ["/emoji/"];
+// The names trunk gives the files it hashes (`main-<16 hex digits>.css`, the page's
+// `merpati-app-<16 hex digits>.js` and `_bg.wasm`), and the start script's
+// (scripts/trunk/post-build.sh): a new content is a new name, so the cached copy is the right
+// one. Every other file keeps its name across releases — index.html, the worker's files, the
+// catalogues, theme.js, session-hint.js, the manifest, the icons, the emoji picker's emoji —
+// and a copy cached by the release before would be served with the new page.
+const HASHED_NAME = /-[0-9a-f]{16}(?:_bg)?\.[a-z]+$/;
 
 // The app's files: index.html, everything it links, and the worker's files. One that cannot be
 // had fails the install (`addAll` refuses an answer that is not ok; the page is checked here):
@@ -103,9 +105,10 @@ async function navigate(request) {
   return response;
 }
 
-// A file that keeps its name across releases (the worker's, the catalogues, the emoji
-// picker's): from the network, so that a new release shows up, and kept once fetched; the
-// kept copy when the network fails or answers with an error, as for the page.
+// A file that keeps its name across releases: from the network, so that the page of a new
+// release gets that release's file, and kept once fetched (the emoji picker's file too, never
+// fetched ahead, so that a picker opened before opens offline); the kept copy when the
+// network fails or answers with an error, as for the page.
 async function networkFirst(request) {
   const key = new URL(request.url).pathname;
   let response;
@@ -133,13 +136,12 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(navigate(request));
     return;
   }
-  const onDemand = ON_DEMAND_PREFIXES.some((prefix) => url.pathname.startsWith(prefix));
-  if (WORKER_FILES.includes(url.pathname) || onDemand) {
+  if (!HASHED_NAME.test(url.pathname)) {
     event.respondWith(networkFirst(request));
     return;
   }
 
-  // Hashed assets never change under one name: the cached copy is the right one.
+  // A hashed file never changes under its name: the cached copy is the right one.
   event.respondWith(
     caches.match(request, { cacheName: CACHE }).then(
       (cached) =>

@@ -1,8 +1,9 @@
 //! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
 //! the app does not take the page's place in the cache, so the app still opens with the server
-//! down, in the language it speaks, and when an error comes back in its place; and a new
-//! release caches itself under a name of its own and deletes the old cache, but one whose page
-//! answers an error leaves the release before as it was.
+//! down, in the language it speaks, and when an error comes back in its place; a new release
+//! caches itself under a name of its own and deletes the old cache, but one whose page answers
+//! an error leaves the release before as it was; and a file that keeps its name across
+//! releases comes new with the first load after one.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives a browser.
 
@@ -285,6 +286,67 @@ async fn a_page_answered_with_an_error_opens_the_kept_app() -> Result<(), Harnes
     ani.open(&url).await?;
     ani.wait_connection("online").await?;
     ani.find("new-chat").await?;
+    ani.close().await?;
+    Ok(())
+}
+
+/// What the theme.js the page ran last marked on `<html>` (`data-release`), or null.
+async fn release_marked(browser: &Browser) -> Result<Value, HarnessError> {
+    Ok(browser
+        .client()
+        .execute(
+            "return document.documentElement.dataset.release ?? null",
+            vec![],
+        )
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_named_alike_in_every_release_comes_new_after_a_release_and_is_kept_offline()
+-> Result<(), HarnessError> {
+    let web = tempfile::tempdir()?;
+    copy_release_build(web.path())?;
+    let mut server = serve(web.path().to_path_buf()).await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let ani = driver.browser().await?;
+    ani.open(&url).await?;
+    ani.find("auth-username").await?;
+    ani.service_worker_ready().await?;
+
+    // A release that changed theme.js, which index.html links under the same name. The first
+    // load after a release is served by the release before's worker (the new one installs
+    // meanwhile): here sw.js stays as it was, so that worker serves every load.
+    let theme = std::fs::read_to_string(web.path().join("theme.js"))?;
+    let next = format!("{theme};document.documentElement.dataset.release=\"next\";");
+    release_file(web.path(), "theme.js", &next)?;
+    ani.reload().await?;
+    ani.find("auth-username").await?;
+    assert_eq!(
+        release_marked(&ani).await?,
+        Value::from("next"),
+        "the first load after the release runs the release's theme.js"
+    );
+
+    // Kept as fetched: offline, the page runs the same copy.
+    ani.eventually("the new theme.js kept", || async {
+        let kept = ani
+            .client()
+            .execute_async(
+                r#"const done = arguments[0];
+                caches.match("/theme.js")
+                  .then((file) => (file ? file.text() : ""))
+                  .then(done);"#,
+                vec![],
+            )
+            .await?;
+        Ok((kept.as_str() == Some(next.as_str())).then_some(()))
+    })
+    .await?;
+    server.kill();
+    ani.reload().await?;
+    ani.find("auth-username").await?;
+    assert_eq!(release_marked(&ani).await?, Value::from("next"));
     ani.close().await?;
     Ok(())
 }
