@@ -61,6 +61,31 @@ impl Engine {
             .collect()
     }
 
+    /// Before a retry: a message carrying a file that the server refused with
+    /// [`ErrorCode::NoSuchBlob`] waits for its upload again. Its upload had finished, but the
+    /// message was held (a safety number to confirm, say) past the time the server keeps an
+    /// upload no message carries, so the blob was deleted; sending the message again as it is
+    /// would be refused again, every time. The shell uploads it anew from the ciphertext it
+    /// keeps while the message is in the outbox (a `PUT` creates the deleted upload again);
+    /// if that copy is gone too, the upload fails with the same words and the message waits,
+    /// failed, for the person.
+    pub(super) fn upload_again_if_gone(&mut self, client_msg_id: ClientMsgId) {
+        let Some(position) = self.outbox.iter().position(|entry| {
+            entry.record.client_msg_id == client_msg_id
+                && entry.record.failure == Some(ErrorCode::NoSuchBlob)
+                && carries_file(&entry.record.body)
+        }) else {
+            return;
+        };
+        let entry = &mut self.outbox[position];
+        entry.awaiting_upload = true;
+        // The refusal is final (protocol.md, section 10): the server holds no message under
+        // this id. Marked unsent, it is uploaded again after a reload too instead of going out
+        // without its file, and may be taken back while it uploads.
+        entry.record.sent = false;
+        self.keep_outbox_record(position);
+    }
+
     /// The server holds the whole file of this outbox message: the message can go.
     pub fn upload_finished(&mut self, client_msg_id: ClientMsgId) {
         if let Some(entry) = self

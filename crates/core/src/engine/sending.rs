@@ -176,8 +176,10 @@ impl Engine {
         Ok(client_msg_id)
     }
 
-    /// Sends a failed message again, under the same id.
+    /// Sends a failed message again, under the same id; one refused because the server no
+    /// longer held its file uploads it again first ([`Engine::upload_again_if_gone`]).
     pub fn retry(&mut self, client_msg_id: ClientMsgId) {
+        self.upload_again_if_gone(client_msg_id);
         self.mark_failed(client_msg_id, None);
         self.sent_this_connection.remove(&client_msg_id);
         self.send_outbox();
@@ -388,7 +390,7 @@ impl Engine {
     /// Stores the outbox entry at `position` as it is now: in the write of it already in this
     /// step, if there is one (a message queued and sent at once costs one write), else in a
     /// new one.
-    fn keep_outbox_record(&mut self, position: usize) {
+    pub(super) fn keep_outbox_record(&mut self, position: usize) {
         let record = &self.outbox[position].record;
         let queued = self.writes.iter_mut().rev().find_map(|write| match write {
             StoreWrite::PutOutbox(kept) if kept.client_msg_id == record.client_msg_id => Some(kept),

@@ -1,7 +1,8 @@
 //! Photos and files in the outbox: a message carrying a file waits for its upload, goes out
 //! naming its blob once the upload is done, is waited for again after a reload, and can be
-//! cancelled while it uploads; a refused upload shows failed until retried; the file's kept
-//! ciphertext goes when its message leaves the outbox, however it leaves.
+//! cancelled while it uploads; a refused upload shows failed until retried, and so does a
+//! message the server refused for want of its file, which a retry uploads again; the file's
+//! kept ciphertext goes when its message leaves the outbox, however it leaves.
 
 use merpati_core::{MemoryStore, MessageStatus, SendError};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
@@ -334,5 +335,62 @@ fn a_file_is_answered_with_its_name_quoted_but_not_edited_or_forwarded() {
     assert_eq!(
         engine.forward(CHAT, id, CHAT, 4),
         Err(SendError::FileMessage)
+    );
+}
+
+#[tokio::test]
+async fn a_file_message_refused_because_its_upload_was_deleted_uploads_again_when_retried() {
+    // The upload finished, then the message was held (a safety number to confirm, say) for
+    // longer than the server keeps an upload no message carries: it comes refused.
+    let (mut engine, mut net) = published_alice();
+    let store = MemoryStore::new();
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    engine.upload_finished(id);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![(id, Some(photo().blob))]
+    );
+    engine.handle_frame(ServerFrame::SendFailed {
+        chat_id: CHAT,
+        client_msg_id: id,
+        code: ErrorCode::NoSuchBlob,
+    });
+    let shown = engine.timeline(CHAT);
+    assert_eq!(
+        (shown[0].status, shown[0].failure),
+        (MessageStatus::Failed, Some(ErrorCode::NoSuchBlob))
+    );
+    assert!(
+        !lets_go_of_the_kept_copy(&net.serve(&mut engine).writes),
+        "kept for a retry"
+    );
+
+    engine.retry(id);
+    assert_eq!(
+        engine
+            .awaited_uploads()
+            .iter()
+            .map(|up| up.client_msg_id)
+            .collect::<Vec<_>>(),
+        vec![id],
+        "uploaded again from the kept copy"
+    );
+    assert!(
+        sends(&net.serve(&mut engine).frames).is_empty(),
+        "not sent again before the server holds the file again"
+    );
+    apply(&store, net.alice_writes.clone()).await;
+    assert_eq!(
+        reload(&store).await.awaited_uploads().len(),
+        1,
+        "a reload goes on with the upload rather than sending the message without it"
+    );
+
+    engine.upload_finished(id);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![(id, Some(photo().blob))]
     );
 }
