@@ -1,5 +1,7 @@
 //! Photos and files in the outbox: a message carrying a file is queued like any other, but
-//! held back until its shell has uploaded the file's ciphertext; then it is sent as usual.
+//! held back until its shell has uploaded the file's ciphertext, and until the files written
+//! before it in its chat are uploaded too (so files picked together arrive in the order
+//! picked, not in the order their uploads finish); then it is sent as usual.
 //!
 //! The upload is I/O, so it is the shell's: it asks [`Engine::awaited_uploads`] which
 //! uploads the outbox waits for (after a reload every attachment still in the outbox is
@@ -132,6 +134,24 @@ impl Engine {
 }
 
 impl Engine {
+    /// Whether an entry carries a file and was written after another file of its chat whose
+    /// upload is still awaited. Files picked together reach the others in the order picked,
+    /// not in the order their uploads finish (a small one overtaking a large one picked
+    /// before it). A text waits for no file, and a file whose upload failed holds none back.
+    pub(super) fn waits_for_an_earlier_file(&self, entry: &super::OutboxEntry) -> bool {
+        let id = entry.record.client_msg_id;
+        let chat_id = entry.record.chat_id;
+        self.outbox
+            .iter()
+            .take_while(|earlier| earlier.record.client_msg_id != id)
+            .any(|earlier| {
+                earlier.record.chat_id == chat_id
+                    && earlier.awaiting_upload
+                    && earlier.record.failure.is_none()
+            })
+            && carries_file(&entry.record.body)
+    }
+
     /// Takes the outbox entry at `position` out, in the store too, and with it the ciphertext
     /// the shell keeps for its file, if it carries one: however the message leaves the outbox
     /// (acknowledged, cancelled, deleted), nothing uploads that file again.

@@ -232,13 +232,15 @@ impl Engine {
     }
 
     /// Whether an outbox entry goes out next on this connection: not sent on it yet, not
-    /// refused, not waiting for its file's upload, and not a deletion waiting for its target.
+    /// refused, not waiting for its file's upload, not a file waiting for an earlier one, and
+    /// not a deletion waiting for its target.
     fn can_go_now(&self, entry: &OutboxEntry) -> bool {
         entry.record.failure.is_none()
             && !entry.awaiting_upload
             && !self
                 .sent_this_connection
                 .contains(&entry.record.client_msg_id)
+            && !self.waits_for_an_earlier_file(entry)
             && !self.waits_for_its_target(entry)
     }
 

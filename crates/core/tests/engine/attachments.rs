@@ -394,3 +394,58 @@ async fn a_file_message_refused_because_its_upload_was_deleted_uploads_again_whe
         vec![(id, Some(photo().blob))]
     );
 }
+
+/// Another file than `photo()`, smaller, uploaded to a blob of its own.
+fn small_photo() -> Attachment {
+    Attachment {
+        blob: BlobId([7; 16]),
+        name: "langkah2.png".into(),
+        size: 80_000,
+        ..photo()
+    }
+}
+
+#[test]
+fn files_go_out_in_the_order_written_whichever_upload_finishes_first() {
+    // Picked together: the large one first. The small one's upload finishes first.
+    let (mut engine, mut net) = published_alice();
+    let large = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    let small = engine
+        .send_attachment(CHAT, AES, small_photo(), 2)
+        .expect("queued");
+    let text = engine.send_text(CHAT, "the steps", 3).expect("queued");
+    engine.upload_finished(small);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![(text, None)],
+        "the small file waits for the large one; a text waits for no file"
+    );
+
+    engine.upload_finished(large);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![
+            (large, Some(photo().blob)),
+            (small, Some(small_photo().blob))
+        ]
+    );
+}
+
+#[test]
+fn a_file_whose_upload_failed_holds_back_no_file_written_after_it() {
+    let (mut engine, mut net) = published_alice();
+    let large = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    let small = engine
+        .send_attachment(CHAT, AES, small_photo(), 2)
+        .expect("queued");
+    engine.upload_failed(large, ErrorCode::QuotaExceeded);
+    engine.upload_finished(small);
+    assert_eq!(
+        sends(&net.serve(&mut engine).frames),
+        vec![(small, Some(small_photo().blob))]
+    );
+}
