@@ -345,9 +345,12 @@ impl EngineWorker {
         ) else {
             return;
         };
+        // Called here, as each command comes, so the files go in the order the page handed
+        // them over (the order picked), whatever order their tasks run in.
+        let sending = files.send(&client, chat, file);
         let worker = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(words) = files.send(&client, chat, file).await {
+            if let Err(words) = sending.await {
                 worker.post(Update::ActionError(words));
             }
         });

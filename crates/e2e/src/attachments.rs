@@ -253,12 +253,25 @@ impl Browser {
     /// Chooses the file at `path` in the open chat's composer (`attach-input`), as the file
     /// picker `attach-button` opens would: the app sends it at once.
     pub async fn attach(&self, path: &Path) -> Result<(), HarnessError> {
-        let path = path
-            .to_str()
-            .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
-        // WebDriver sets a file input's files from its path (the input is visually hidden,
-        // not `display: none`, so it takes them).
-        self.find("attach-input").await?.send_keys(path).await?;
+        self.attach_together(&[path]).await
+    }
+
+    /// Chooses the files at `paths` together in the open chat's composer, as picking several
+    /// in the file picker would (the input takes `multiple`): the app sends them all at once.
+    pub async fn attach_together(&self, paths: &[&Path]) -> Result<(), HarnessError> {
+        let paths = paths
+            .iter()
+            .map(|path| {
+                path.to_str()
+                    .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // WebDriver sets a file input's files from their paths, one a line (the input is
+        // visually hidden, not `display: none`, so it takes them).
+        self.find("attach-input")
+            .await?
+            .send_keys(&paths.join("\n"))
+            .await?;
         Ok(())
     }
 

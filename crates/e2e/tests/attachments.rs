@@ -3,7 +3,8 @@
 //! holds only ciphertext. An upload cut by a server restart or a reload resumes where it
 //! stopped, and one completed before a reload is sent after it, with or without the browser's
 //! copy, which goes with its message's acknowledgement; a download cut part-way goes on from
-//! where it stopped; a cancelled one never reaches the other person; a file over the cap is refused before it is
+//! where it stopped; a cancelled one never reaches the other person; files picked together
+//! arrive in the order picked; a file over the cap is refused before it is
 //! sent; a file changed on the server is refused, not saved.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
@@ -525,6 +526,65 @@ async fn a_file_changed_on_the_server_is_refused_and_not_saved() -> Result<(), H
     // The check failed before anything was handed to the browser to save.
     assert_eq!(bob.downloaded_names().await?, Vec::<String>::new());
 
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Each attachment the open chat shows, in display order: a photo by its shape ("width /
+/// height", as its preview is drawn), a file by its name.
+async fn attachment_labels(browser: &Browser) -> Result<Vec<String>, HarnessError> {
+    let labels = browser
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=attachment]')].map((row) => {
+                 const name = row.querySelector('[data-testid=attachment-name]');
+                 const preview = row.querySelector('[data-testid=attachment-preview]');
+                 return name ? name.textContent : preview ? preview.style.aspectRatio : '';
+             });",
+            vec![],
+        )
+        .await?;
+    serde_json::from_value(labels.clone())
+        .map_err(|_| format!("the attachments could not be read: {labels}").into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn photos_picked_together_arrive_in_the_order_picked_whatever_their_sizes()
+-> Result<(), HarnessError> {
+    // Paced as a real network is: the large photo's upload takes a few seconds, the small
+    // one's a moment.
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    // Large, small, medium (about 3.9 MB, 80 KB and 1 MB), each of its own shape.
+    let steps = [
+        write_file(
+            files.path(),
+            "step1.png",
+            &png_photo(1300, 1000, 0x57e9_0001),
+        )?,
+        write_file(files.path(), "step2.png", &png_photo(160, 165, 0x57e9_0002))?,
+        write_file(
+            files.path(),
+            "step3.png",
+            &png_photo(300, 1100, 0x57e9_0003),
+        )?,
+    ];
+    alice
+        .attach_together(&steps.each_ref().map(PathBuf::as_path))
+        .await?;
+    wait_sent_within(&alice, 3, FILE_PATIENCE).await?;
+
+    bob.open_chat("alice").await?;
+    let labels = bob
+        .eventually("the three photos", || async {
+            let labels = attachment_labels(&bob).await?;
+            Ok((labels.len() == 3).then_some(labels))
+        })
+        .await?;
+    assert_eq!(labels, ["1300 / 1000", "160 / 165", "300 / 1100"]);
     for browser in [alice, bob] {
         browser.close().await?;
     }

@@ -4,7 +4,9 @@
 //! file is read and sealed a slice at a time with a fresh key ([`sealing`]: AES-256-GCM by the
 //! browser's WebCrypto, [`aes_gcm`]) while its upload already sends what is sealed, the
 //! ciphertext is kept in the browser's database, and only then does the message enter the
-//! outbox (`Engine::send_attachment`), so a reload finds both. Every other upload the outbox
+//! outbox (`Engine::send_attachment`), so a reload finds both. Files are prepared one at
+//! a time, in the order they were handed over ([`sending_order`]), so they enter the outbox
+//! in the order picked; their uploads run side by side. Every other upload the outbox
 //! waits for runs here too (`upload`) — started by [`Files::keep_running`] after every
 //! change, so one restored by a reload or retried by the person starts by itself — and tells
 //! the engine when the server holds it all. The tabs of one browser restore the same outbox, so
@@ -19,10 +21,12 @@ pub mod hash;
 mod http;
 mod preview;
 pub mod sealing;
+mod sending_order;
 mod upload;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
@@ -40,6 +44,7 @@ use crate::services::connection::Client;
 use crate::services::{clock, web_locks};
 pub(crate) use http::origin_of;
 use sealing::{Ciphertext, Sealing, seal_file};
+use sending_order::SendingOrder;
 use upload::{Ended, Upload};
 
 /// An upload running on this page. Clones share its progress and its cancelling.
@@ -56,6 +61,7 @@ struct Running {
 pub struct Files {
     running: Rc<RefCell<HashMap<ClientMsgId, Running>>>,
     on_change: Rc<dyn Fn()>,
+    order: SendingOrder,
 }
 
 impl std::fmt::Debug for Files {
@@ -84,6 +90,7 @@ impl Files {
         Files {
             running: Rc::new(RefCell::new(HashMap::new())),
             on_change: Rc::new(on_change),
+            order: SendingOrder::default(),
         }
     }
 
@@ -97,8 +104,26 @@ impl Files {
 
     /// Sends `file` to `chat`: reads, seals and keeps it, queues its message, and uploads it —
     /// starting on the first sealed bytes, so the upload runs while the rest is sealed and
-    /// kept. Answers words for the composer when it cannot.
-    pub async fn send(
+    /// kept. Its place among the files being sent is taken now, when it is handed over; the
+    /// answer, awaited, prepares it once the files handed over before it are queued, then
+    /// lets the next one start while its upload goes on. Answers words for the composer when
+    /// it cannot.
+    pub fn send(
+        &self,
+        client: &Client,
+        chat: ChatId,
+        file: web_sys::File,
+    ) -> impl Future<Output = Result<(), String>> + 'static {
+        let turn = self.order.take_turn();
+        let (files, client) = (self.clone(), client.clone());
+        async move {
+            let _turn = turn.start().await;
+            files.prepare(&client, chat, file).await
+        }
+    }
+
+    /// [`Files::send`], in its turn: done once the message is queued (or cannot be).
+    async fn prepare(
         &self,
         client: &Client,
         chat: ChatId,
