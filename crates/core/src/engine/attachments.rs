@@ -4,9 +4,10 @@
 //! picked, not in the order their uploads finish); then it is sent as usual.
 //!
 //! The upload is I/O, so it is the shell's: it asks [`Engine::awaited_uploads`] which
-//! uploads the outbox waits for (after a reload every attachment still in the outbox is
-//! awaited again: the shell asks the server how far each got, resumes it, or learns it is
-//! complete) and reports back with [`Engine::upload_finished`] or
+//! uploads the outbox waits for (after a reload every attachment in the outbox not yet sent
+//! is awaited again: the shell asks the server how far each got, resumes it, or learns it is
+//! complete; one refused because the server no longer held its upload is awaited again when
+//! retried) and reports back with [`Engine::upload_finished`] or
 //! [`Engine::upload_failed`]. Nothing about the upload is stored here: the outbox entry
 //! itself is the record that an upload is owed, and the shell's kept ciphertext lives as long
 //! as the entry does (`StoreWrite::RemoveUpload` when it leaves the outbox).
