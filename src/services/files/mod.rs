@@ -5,7 +5,7 @@
 //! browser's WebCrypto, [`aes_gcm`]) while its upload already sends what is sealed, the
 //! ciphertext is kept in the browser's database, and only then does the message enter the
 //! outbox (`Engine::send_attachment`), so a reload finds both. Files are prepared one at
-//! a time, in the order they were handed over ([`sending_order`]), so they enter the outbox
+//! a time, in the order they were handed over (`sending_order`), so they enter the outbox
 //! in the order picked; their uploads run side by side. Every other upload the outbox
 //! waits for runs here too (`upload`) — started by [`Files::keep_running`] after every
 //! change, so one restored by a reload or retried by the person starts by itself — and tells

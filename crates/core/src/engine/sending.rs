@@ -177,7 +177,7 @@ impl Engine {
     }
 
     /// Sends a failed message again, under the same id; one refused because the server no
-    /// longer held its file uploads it again first ([`Engine::upload_again_if_gone`]).
+    /// longer held its file uploads it again first (`upload_again_if_gone`).
     pub fn retry(&mut self, client_msg_id: ClientMsgId) {
         self.upload_again_if_gone(client_msg_id);
         self.mark_failed(client_msg_id, None);
