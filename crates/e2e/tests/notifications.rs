@@ -86,6 +86,15 @@ async fn wait_notifications_on(browser: &Browser, what: &str) -> Result<(), Harn
         .await
 }
 
+/// Turns notifications on in the settings, the browser's permission granted beforehand (as a
+/// person answering its prompt would); the settings stay open.
+async fn turn_notifications_on(browser: &Browser, meeting: &Meeting) -> Result<(), HarnessError> {
+    allow_notifications(browser, meeting.url.trim_end_matches('/')).await?;
+    browser.click("settings").await?;
+    browser.click("setting-notifications").await?;
+    wait_notifications_on(browser, "notifications on").await
+}
+
 #[tokio::test]
 async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_the_text_unless_muted()
 -> Result<(), HarnessError> {
@@ -93,10 +102,7 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     let ayu = meeting.sign_up("ayu").await?;
     let bima = meeting.sign_up("bima").await?;
     let citra = meeting.sign_up("citra").await?;
-    allow_notifications(&bima, meeting.url.trim_end_matches('/')).await?;
-    bima.click("settings").await?;
-    bima.click("setting-notifications").await?;
-    wait_notifications_on(&bima, "notifications on").await?;
+    turn_notifications_on(&bima, &meeting).await?;
 
     // A new chat's first message, with no chat open.
     ayu.start_chat("bima").await?;
@@ -303,10 +309,7 @@ async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_on
     let meeting = Meeting::start().await?;
     let ayu = meeting.sign_up("ayu").await?;
     let bima = meeting.sign_up("bima").await?;
-    allow_notifications(&bima, meeting.url.trim_end_matches('/')).await?;
-    bima.click("settings").await?;
-    bima.click("setting-notifications").await?;
-    wait_notifications_on(&bima, "notifications on").await?;
+    turn_notifications_on(&bima, &meeting).await?;
     bima.click("settings").await?;
     ayu.start_chat("bima").await?;
     ayu.send("Satu").await?;

@@ -2,10 +2,25 @@
 //! closes its connection (by the push, or by the next head check when the word was lost), and
 //! a block holds there too (by the push, or by the next head check when the push was lost).
 
-use merpati_protocol::{ClientFrame, ServerFrame};
+use merpati_protocol::{ClientFrame, ServerFrame, UserId};
 
 use super::Shared;
 use crate::support::Client;
+
+/// `client` blocks `user`, and is answered with its new list.
+async fn blocks(client: &mut Client, user: UserId) {
+    let answer = client
+        .request(|request| ClientFrame::SetBlocked {
+            request,
+            user,
+            blocked: true,
+        })
+        .await;
+    assert!(
+        matches!(answer, ServerFrame::BlockList { .. }),
+        "{answer:?}"
+    );
+}
 
 /// Reads `client`'s frames until its connection closes; asserts it was told its session
 /// ended, for good.
@@ -83,17 +98,7 @@ async fn a_block_made_on_one_process_holds_for_the_accounts_sessions_on_another(
     assert_eq!(alice_laptop.expect_pushed_chat().await.id, chat);
 
     // alice blocks bob on her phone: her laptop, on the other process, is told the new list.
-    let answer = alice_phone
-        .request(|request| ClientFrame::SetBlocked {
-            request,
-            user: bob_me.id,
-            blocked: true,
-        })
-        .await;
-    assert!(
-        matches!(answer, ServerFrame::BlockList { .. }),
-        "{answer:?}"
-    );
+    blocks(&mut alice_phone, bob_me.id).await;
     assert_eq!(
         alice_laptop.recv().await,
         ServerFrame::BlockList {
@@ -129,17 +134,7 @@ async fn a_block_whose_push_was_lost_holds_on_another_process_after_a_head_check
     assert_eq!(alice_laptop.recv().await, typing);
     assert_eq!(alice_phone.recv().await, typing);
 
-    let answer = alice_phone
-        .request(|request| ClientFrame::SetBlocked {
-            request,
-            user: bob_me.id,
-            blocked: true,
-        })
-        .await;
-    assert!(
-        matches!(answer, ServerFrame::BlockList { .. }),
-        "{answer:?}"
-    );
+    blocks(&mut alice_phone, bob_me.id).await;
     // No push told the laptop's process: its head check reads the change and tells her
     // laptop the new list, as the push would have.
     assert_eq!(
