@@ -92,6 +92,10 @@ pub fn range_asked(value: Option<&str>, length: u64) -> RangeAsked {
             .flatten()
     };
     let end = length.saturating_sub(1);
+    // A malformed end makes the whole range malformed, to be ignored, even past the blob.
+    if !last.trim().is_empty() && number(last).is_none() {
+        return RangeAsked::Whole;
+    }
     match (first.trim().is_empty(), number(first), number(last)) {
         // The last `suffix` bytes.
         (true, _, Some(suffix)) if suffix == 0 || length == 0 => RangeAsked::Unsatisfiable,
@@ -171,6 +175,8 @@ mod tests {
             Some("bytes=-"),
             Some("bytes=+5-"),
             Some("bytes=x-"),
+            Some("bytes=5000-abc"),
+            Some("bytes=10-abc"),
             Some("items=0-10"),
             Some("bytes 0-10"),
         ] {
