@@ -85,6 +85,29 @@ async fn a_chat_opened_with_unread_messages_opens_where_they_begin() -> Result<(
     assert_eq!(days.len(), 1);
     assert_eq!(days[0].text().await?, "Today");
 
+    // Closed (the browser's Back) and opened again: read is read, no divider.
+    bob.client().back().await?;
+    bob.find_css("[data-testid=chat-list-item][data-title=alice]")
+        .await?;
+    bob.eventually("the chat closed", || async {
+        Ok(bob
+            .client()
+            .find_all(testid("chat-title"))
+            .await?
+            .is_empty()
+            .then_some(()))
+    })
+    .await?;
+    bob.open_chat("alice").await?;
+    bob.message_with_text(&format!("pesan {UNREAD}")).await?;
+    assert!(
+        bob.client()
+            .find_all(testid("unread-divider"))
+            .await?
+            .is_empty(),
+        "no divider once read"
+    );
+
     alice.close().await?;
     bob.close().await?;
     Ok(())

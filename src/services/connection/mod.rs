@@ -325,6 +325,7 @@ impl Client {
     /// tab is visible.
     pub fn set_open_chat(&self, chat: Option<ChatId>) {
         self.inner.open_chat.set(chat);
+        self.inner.engine.borrow_mut().chat_opened(chat);
         tell_chat_on_screen(&self.inner);
         tell_chat_watched(&self.inner);
         let inner = self.inner.clone();

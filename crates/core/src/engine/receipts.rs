@@ -59,8 +59,20 @@ impl Engine {
         }
     }
 
+    /// The person opened a chat, or closed the one open (`None`): the divider of a chat they
+    /// left goes, so that coming back to it later does not return to where they had been. A
+    /// tab only hidden and shown again keeps it ([`Engine::set_chat_on_screen`]).
+    pub fn chat_opened(&mut self, chat_id: Option<ChatId>) {
+        if self
+            .unread_divider
+            .is_some_and(|divider| Some(divider.chat_id) != chat_id)
+        {
+            self.unread_divider = None;
+        }
+    }
+
     /// The unread divider of this chat, if it came on screen with unread messages and no other
-    /// chat has since.
+    /// chat has been opened since (nor this one closed).
     pub fn unread_divider(&self, chat_id: ChatId) -> Option<UnreadDivider> {
         self.unread_divider
             .filter(|divider| divider.chat_id == chat_id)

@@ -457,3 +457,22 @@ fn a_chat_brought_on_screen_remembers_where_its_unread_messages_began_until_anot
     engine.set_chat_on_screen(Some(CHAT));
     assert_eq!(engine.unread_divider(CHAT), None);
 }
+
+#[test]
+fn a_chat_closed_and_opened_again_has_no_divider_but_one_only_hidden_keeps_it() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.chat_opened(Some(CHAT));
+    engine.set_chat_on_screen(Some(CHAT));
+    assert!(engine.unread_divider(CHAT).is_some());
+    // The tab hidden and shown: the chat stayed open.
+    engine.set_chat_on_screen(None);
+    engine.set_chat_on_screen(Some(CHAT));
+    assert!(engine.unread_divider(CHAT).is_some());
+    // Back to the chat list (a phone), then the chat again: what was read is read.
+    engine.chat_opened(None);
+    engine.set_chat_on_screen(None);
+    engine.chat_opened(Some(CHAT));
+    engine.set_chat_on_screen(Some(CHAT));
+    assert_eq!(engine.unread_divider(CHAT), None);
+}
