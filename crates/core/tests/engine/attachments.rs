@@ -4,11 +4,11 @@
 //! message the server refused for want of its file, which a retry uploads again; the file's
 //! kept ciphertext goes when its message leaves the outbox, however it leaves.
 
-use merpati_core::{MemoryStore, MessageStatus, SendError};
+use merpati_core::{Engine, MemoryStore, MessageStatus, SendError};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
-use merpati_protocol::{BlobId, ClientFrame, ErrorCode, ServerFrame};
+use merpati_protocol::{BlobId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
 
-use crate::support::alice::{CHAT, apply, published_alice, reload, take_frames};
+use crate::support::alice::{CHAT, Net, apply, published_alice, reload, take_frames};
 
 /// The cipher the app seals files with.
 pub(crate) const AES: FileCipher = FileCipher::Aes256Gcm;
@@ -144,17 +144,25 @@ async fn after_a_reload_the_upload_is_waited_for_again_and_a_text_after_it_is_no
     );
 }
 
+/// alice's photo, its upload finished and its message gone out naming its blob: its id.
+fn photo_uploaded_and_sent(engine: &mut Engine, net: &mut Net) -> ClientMsgId {
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    engine.upload_finished(id);
+    assert_eq!(
+        sends(&net.serve(engine).frames),
+        vec![(id, Some(photo().blob))]
+    );
+    id
+}
+
 #[tokio::test]
 async fn after_a_reload_a_file_message_already_sent_is_neither_uploaded_again_nor_cancelled() {
     // Sent, and the connection dropped before the server's Ack: the server may hold it.
     let (mut engine, mut net) = published_alice();
     let store = MemoryStore::new();
-    let id = engine
-        .send_attachment(CHAT, AES, photo(), 1)
-        .expect("queued");
-    engine.upload_finished(id);
-    let step = net.serve(&mut engine);
-    assert_eq!(sends(&step.frames), vec![(id, Some(photo().blob))]);
+    let id = photo_uploaded_and_sent(&mut engine, &mut net);
     apply(&store, net.alice_writes.clone()).await;
 
     let mut reloaded = reload(&store).await;
@@ -344,14 +352,7 @@ async fn a_file_message_refused_because_its_upload_was_deleted_uploads_again_whe
     // longer than the server keeps an upload no message carries: it comes refused.
     let (mut engine, mut net) = published_alice();
     let store = MemoryStore::new();
-    let id = engine
-        .send_attachment(CHAT, AES, photo(), 1)
-        .expect("queued");
-    engine.upload_finished(id);
-    assert_eq!(
-        sends(&net.serve(&mut engine).frames),
-        vec![(id, Some(photo().blob))]
-    );
+    let id = photo_uploaded_and_sent(&mut engine, &mut net);
     engine.handle_frame(ServerFrame::SendFailed {
         chat_id: CHAT,
         client_msg_id: id,
