@@ -137,21 +137,26 @@ pub async fn ask() -> Permission {
     permission()
 }
 
+/// The service worker's registration, once it is active: what shows and lists the app's
+/// notifications. `None` in a browser without one.
+async fn registration() -> Option<web_sys::ServiceWorkerRegistration> {
+    let ready = web_sys::window()?
+        .navigator()
+        .service_worker()
+        .ready()
+        .ok()?;
+    let registration = JsFuture::from(ready).await.ok()?;
+    Some(registration.unchecked_into())
+}
+
 /// Closes every notification the app shows: the account signed out (perhaps from another
 /// device, on a computer others use), and its messages must not stay readable in the system's
 /// notification centre.
 pub fn close_all() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let Ok(ready) = window.navigator().service_worker().ready() else {
-        return;
-    };
     wasm_bindgen_futures::spawn_local(async move {
-        let Ok(registration) = JsFuture::from(ready).await else {
+        let Some(registration) = registration().await else {
             return;
         };
-        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
         let Ok(listed) = registration.get_notifications() else {
             return;
         };
@@ -167,18 +172,10 @@ pub fn close_all() {
 
 /// Shows a notification through the service worker; a browser without one shows nothing.
 pub fn show(arrival: Arrival) {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let ready = window.navigator().service_worker().ready();
     wasm_bindgen_futures::spawn_local(async move {
-        let Ok(promise) = ready else {
+        let Some(registration) = registration().await else {
             return;
         };
-        let Ok(registration) = JsFuture::from(promise).await else {
-            return;
-        };
-        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
         let options = web_sys::NotificationOptions::new();
         options.set_body(&arrival.body);
         options.set_tag(&format!("chat-{}", arrival.chat.0));
