@@ -240,45 +240,45 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
     engine
         .timeline(chat)
         .into_iter()
-        .map(|item| MessageRow {
-            day: {
-                let day = clock::day_key(item.sent_at_ms);
-                (previous_day.replace(day) != Some(day)).then(|| days.day_of(item.sent_at_ms))
-            },
-            // Above the first message that was unread, or the next one should it be gone.
-            unread_from_here: unread_divider
-                .take_if(|divider| item.seq.is_some_and(|seq| seq >= divider.first))
-                .map(|divider| tn(Count::Unread, divider.count as u64, &[])),
-            links: if item.lock == merpati_core::MessageLock::Open
-                && !item.deleted
-                && item.system.is_none()
-            {
-                links_in(&item.text)
-            } else {
-                Vec::new()
-            },
-            id: item.client_msg_id.to_hex(),
-            status: status_of(item.status),
-            own: item.own,
-            sender: (group && !item.own && item.system.is_none())
-                .then(|| name_in(engine, chat, item.sender)),
-            time: clock::local_time(item.sent_at_ms),
-            lock: lock_of(item.lock),
-            text: item.text,
-            quote: item.quote.map(|quote| QuoteRow {
-                target: quote.target.to_hex(),
-                sender: name_in(engine, chat, quote.sender),
-                text: quote.text,
-            }),
-            forwarded: item.forwarded,
-            edited: item.edited,
-            deleted: item.deleted,
-            reactions: item.reactions.into_iter().map(reaction_row).collect(),
-            failure: item.failure,
-            system: item.system.is_some(),
-            attachment: item
-                .attachment
-                .map(|(_, attachment)| attachment_row(attachment)),
+        .map(|item| {
+            let (time, day) = days.message_time(item.sent_at_ms);
+            MessageRow {
+                day: (previous_day.replace(day) != Some(day)).then(|| days.day_of(item.sent_at_ms)),
+                // Above the first message that was unread, or the next one should it be gone.
+                unread_from_here: unread_divider
+                    .take_if(|divider| item.seq.is_some_and(|seq| seq >= divider.first))
+                    .map(|divider| tn(Count::Unread, divider.count as u64, &[])),
+                links: if item.lock == merpati_core::MessageLock::Open
+                    && !item.deleted
+                    && item.system.is_none()
+                {
+                    links_in(&item.text)
+                } else {
+                    Vec::new()
+                },
+                id: item.client_msg_id.to_hex(),
+                status: status_of(item.status),
+                own: item.own,
+                sender: (group && !item.own && item.system.is_none())
+                    .then(|| name_in(engine, chat, item.sender)),
+                time,
+                lock: lock_of(item.lock),
+                text: item.text,
+                quote: item.quote.map(|quote| QuoteRow {
+                    target: quote.target.to_hex(),
+                    sender: name_in(engine, chat, quote.sender),
+                    text: quote.text,
+                }),
+                forwarded: item.forwarded,
+                edited: item.edited,
+                deleted: item.deleted,
+                reactions: item.reactions.into_iter().map(reaction_row).collect(),
+                failure: item.failure,
+                system: item.system.is_some(),
+                attachment: item
+                    .attachment
+                    .map(|(_, attachment)| attachment_row(attachment)),
+            }
         })
         .collect()
 }

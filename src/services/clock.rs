@@ -24,18 +24,12 @@ fn clock_time(date: &js_sys::Date) -> String {
 
 /// A message time as the person's clock shows it: `HH:MM` today, `D Mon HH:MM` before.
 pub fn local_time(ms: u64) -> String {
-    let date = date_at(ms);
-    let time = clock_time(&date);
-    if same_day(&date, &js_sys::Date::new_0()) {
-        return time;
-    }
-    dates::date_and_time(date.get_date(), date.get_month(), &time)
+    ListDays::now().message_time(ms).0
 }
 
 /// A day of the person's calendar, as a number that orders days: two times fall on the same
 /// day when their keys are equal.
-pub fn day_key(ms: u64) -> u32 {
-    let date = date_at(ms);
+fn day_key(date: &js_sys::Date) -> u32 {
     // Years fit in 16 bits for any time a message can carry; months and days in 5 bits.
     (date.get_full_year() << 9) | (date.get_month() << 5) | date.get_date()
 }
@@ -67,6 +61,22 @@ impl ListDays {
         } else {
             self.earlier_day(&date, ms)
         }
+    }
+
+    /// A message's time as [`local_time`] words it, and its day's key (equal for two times on
+    /// the same day): one reading of the calendar for each row of a chat, which is read again
+    /// with every view.
+    pub fn message_time(&self, ms: u64) -> (String, u32) {
+        let date = date_at(ms);
+        let time = clock_time(&date);
+        let key = day_key(&date);
+        if same_day(&date, &self.today) {
+            return (time, key);
+        }
+        (
+            dates::date_and_time(date.get_date(), date.get_month(), &time),
+            key,
+        )
     }
 
     /// The day of a message, as the separator above the first message of each day says it:
