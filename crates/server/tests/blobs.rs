@@ -471,12 +471,18 @@ async fn a_file_left_to_a_part_that_keeps_nothing_is_deleted_once_the_part_ends(
     let id = blob_id(1);
     blobs.upload(id, &ciphertext(10)).await;
     send_file(&mut alice, chat, msg_id(1), id).await;
-    // Chunked, so that nothing says it would run past the end before a byte arrives.
-    let part = blobs
-        .open_patch(id, 10, &[("Transfer-Encoding", "chunked")], b"")
-        .await;
-    poll_until("the part to hold the file", CLEANUP_PATIENCE, || async {
-        (blobs.patch(id, 10, b"").await.status == 409).then_some(())
+    // Chunked, so that nothing says it would run past the end before a byte arrives. The
+    // probe takes the file's lock itself for a moment: a part arriving then is refused (409)
+    // and ends, so a part the probe did not find holding the file is let go of and another
+    // opened, once nothing holds the file (a part let go of may still be ending).
+    let part = poll_until("a part to hold the file", CLEANUP_PATIENCE, || async {
+        if blobs.patch(id, 10, b"").await.status == 409 {
+            return None;
+        }
+        let part = blobs
+            .open_patch(id, 10, &[("Transfer-Encoding", "chunked")], b"")
+            .await;
+        (blobs.patch(id, 10, b"").await.status == 409).then_some(part)
     })
     .await
     .unwrap();
