@@ -377,6 +377,27 @@ fn a_notification_is_for_a_chat_whose_unread_count_rose_out_of_sight() {
 }
 
 #[wasm_bindgen_test]
+fn a_chat_read_here_or_elsewhere_or_gone_has_its_notification_closed() {
+    let before = [
+        (ChatId(1), 2),
+        (ChatId(2), 3),
+        (ChatId(3), 0),
+        (ChatId(4), 1),
+    ];
+    let chats = vec![
+        // Read (here, or on another device whose read position came back): none unread now.
+        chat_row(1, "ayu", "Makan siang?", 0),
+        // One read of three: the rest still wait, and so does the notification.
+        chat_row(2, "Keluarga", "sudah", 2),
+        // Nothing unread before: no notification to close.
+        chat_row(3, "baru", "halo", 0),
+        // Chat 4 is gone from the list (the person left the group).
+    ];
+    assert_eq!(notify::read_since(&before, &chats), [ChatId(1), ChatId(4)]);
+    assert!(notify::read_since(&[], &chats).is_empty());
+}
+
+#[wasm_bindgen_test]
 fn a_notification_says_what_was_received_and_in_a_group_who_sent_it() {
     let on = NotifyPrefs {
         enabled: true,

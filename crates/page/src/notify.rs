@@ -93,6 +93,23 @@ pub fn arrivals(
         .collect()
 }
 
+/// The chats read since `before` (each chat's unread count then): those with unread messages
+/// then and none now, read here or on another of the person's devices (whose read position
+/// the server passes on), or gone from the list. Their notifications are old news.
+pub fn read_since(before: &[(ChatId, usize)], chats: &[ChatRow]) -> Vec<ChatId> {
+    before
+        .iter()
+        .filter(|(id, unread)| {
+            *unread > 0
+                && chats
+                    .iter()
+                    .find(|chat| chat.id == *id)
+                    .is_none_or(|chat| chat.unread == 0)
+        })
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 /// Whether to offer notifications: they are off here, the browser could show them (not asked
 /// yet, or already allowed), there is a chat to hear from, and the person has not said "Not
 /// now" in this browser.
@@ -149,10 +166,11 @@ async fn registration() -> Option<web_sys::ServiceWorkerRegistration> {
     Some(registration.unchecked_into())
 }
 
-/// Closes every notification the app shows: the account signed out (perhaps from another
-/// device, on a computer others use), and its messages must not stay readable in the system's
-/// notification centre.
-pub fn close_all() {
+/// Closes the notifications of `chats`, or every one the app shows (`None`): chats read since
+/// they were notified, here or on another of the person's devices, are old news; an account
+/// signed out (perhaps from another device, on a computer others use) must not leave its
+/// messages readable in the system's notification centre.
+pub fn close(chats: Option<Vec<ChatId>>) {
     wasm_bindgen_futures::spawn_local(async move {
         let Some(registration) = registration().await else {
             return;
@@ -162,12 +180,23 @@ pub fn close_all() {
         };
         if let Ok(shown) = JsFuture::from(listed).await {
             for notification in js_sys::Array::from(&shown).iter() {
-                notification
-                    .unchecked_into::<web_sys::Notification>()
-                    .close();
+                let notification = notification.unchecked_into::<web_sys::Notification>();
+                let tag = notification.tag();
+                if chats.as_ref().is_none_or(|chats| {
+                    chats
+                        .iter()
+                        .any(|chat| tag.as_deref() == Some(tag_of(*chat).as_str()))
+                }) {
+                    notification.close();
+                }
             }
         }
     });
+}
+
+/// The tag of a chat's notification: one per chat, a newer message's replacing the older's.
+fn tag_of(chat: ChatId) -> String {
+    format!("chat-{}", chat.0)
 }
 
 /// Shows a notification through the service worker; a browser without one shows nothing.
@@ -178,7 +207,7 @@ pub fn show(arrival: Arrival) {
         };
         let options = web_sys::NotificationOptions::new();
         options.set_body(&arrival.body);
-        options.set_tag(&format!("chat-{}", arrival.chat.0));
+        options.set_tag(&tag_of(arrival.chat));
         options.set_icon("/icons/icon-192.png");
         let data = js_sys::Object::new();
         let _ = js_sys::Reflect::set(
@@ -245,8 +274,9 @@ fn chat_in_address(window: &web_sys::Window) -> Option<ChatId> {
 }
 
 /// Shows a notification for each chat whose unread count goes up while the person looks
-/// elsewhere, as long as they are on and the browser allows them. Only news counts: while
-/// the connection catches up (a page just opened, a reconnect) counts are taken in silence —
+/// elsewhere, as long as they are on and the browser allows them, and closes a chat's once
+/// it is read ([`read_since`]), as WhatsApp and Signal do. Only news counts: while the
+/// connection catches up (a page just opened, a reconnect) counts are taken in silence —
 /// they are what the person has not read, not what just arrived.
 pub fn watch(
     chats: leptos::prelude::Signal<Vec<ChatRow>>,
@@ -270,6 +300,10 @@ pub fn watch(
                     prefs.get_untracked(),
                 );
                 shown.into_iter().for_each(show);
+            }
+            let read = read_since(&before, chats);
+            if !read.is_empty() {
+                close(Some(read));
             }
             chats.iter().map(|chat| (chat.id, chat.unread)).collect()
         });

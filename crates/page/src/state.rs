@@ -157,7 +157,7 @@ pub fn provide_app_context() -> AppContext {
         Update::Download { id, state } => files.answered(id, state, object),
         Update::SignedOut(reason) => {
             files.forget();
-            crate::notify::close_all();
+            crate::notify::close(None);
             new_chat.set(None);
             request_error.set(None);
             auth_step.set(None);
