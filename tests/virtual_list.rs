@@ -291,6 +291,58 @@ async fn new_messages_show_at_the_bottom_and_never_pull_a_reader_away_from_older
     assert!(jump_button(&root).hidden());
 }
 
+/// Whether row `index` ends in view: its last line is on screen.
+fn ends_in_view(root: &HtmlElement, index: usize) -> bool {
+    let list = scroller(root);
+    rows(root).iter().any(|row| {
+        let bottom = row.offset_top() + row.offset_height();
+        index_of(row) == index
+            && bottom > list.scroll_top()
+            && bottom <= list.scroll_top() + list.client_height()
+    })
+}
+
+#[wasm_bindgen_test]
+async fn a_reader_at_the_newest_message_stays_there_when_the_lists_box_shrinks() {
+    // The typing line or a longer draft below the list, or a phone's keyboard, takes height
+    // from it; the browser keeps the offset from the top, which would hide the newest rows.
+    let rows_signal = RwSignal::new(messages(0..1_000));
+    let root = list_box(360, 400);
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows=rows_signal on_reach_top=Callback::new(|()| {})/> }
+    });
+    settle().await;
+    assert!(ends_in_view(&root, 999), "the newest in view at first");
+    let resize = |height: u32| {
+        root.style()
+            .set_property("height", &format!("{height}px"))
+            .expect("a height");
+    };
+    resize(280);
+    settle().await;
+    assert!(
+        ends_in_view(&root, 999),
+        "the newest in view in a smaller box"
+    );
+
+    // A reader of older messages is left where they are.
+    let list = scroller(&root);
+    list.set_scroll_top(list.scroll_top() - 1_500);
+    settle().await;
+    let (index, offset) = visible(&root)[1];
+    resize(200);
+    settle().await;
+    assert_eq!(
+        visible(&root)
+            .into_iter()
+            .find(|(seen, _)| *seen == index)
+            .map(|(_, offset)| offset),
+        Some(offset),
+        "row {index} stayed where the reader saw it"
+    );
+    root.remove();
+}
+
 #[wasm_bindgen_test]
 async fn the_jump_to_the_newest_brings_it_into_view_when_its_rows_are_already_rendered() {
     // Short chats render every row, and a short way up a long one the newest rows stay

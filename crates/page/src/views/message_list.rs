@@ -9,7 +9,8 @@
 //!
 //! The window is named by the id of its first row, not by its index, so messages added above
 //! (older pages) or below (new messages) leave it where it is. While the reader is at the bottom
-//! the window instead follows the newest message.
+//! the window instead follows the newest message, and the view stays at it when the list's box
+//! changes height (the typing line, a growing draft, a resized window).
 //!
 //! Rows stand at fractions of a pixel (the stylesheet's rem-based gaps and line heights), but a
 //! browser scrolls by whole pixels. So putting the anchor back scrolls by whole pixels and moves
@@ -344,6 +345,33 @@ pub fn MessageList(
         if let Some(target) = reveal.get() {
             on_quote.run(target);
         }
+    });
+    // The list's box changes height (the typing line or a longer draft below it, a phone's
+    // keyboard, a resized window) and the browser keeps the offset from the top, hiding the
+    // newest rows from a reader who was at them: such a reader stays at the newest. The
+    // observer's first call, when it starts, only notes the height.
+    let mut seen_height = 0;
+    let keep_newest = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        let Some(Some(element)) = list.try_get_untracked() else {
+            return;
+        };
+        let before = std::mem::replace(&mut seen_height, element.client_height());
+        if before != 0
+            && before != element.client_height()
+            && wanted.try_with_untracked(|wanted| *wanted == Wanted::Newest) == Some(true)
+        {
+            element.set_scroll_top(element.scroll_height());
+        }
+    });
+    let resizes = StoredValue::new_local((
+        web_sys::ResizeObserver::new(keep_newest.as_ref().unchecked_ref()).ok(),
+        keep_newest,
+    ));
+    list.on_load(move |element| {
+        resizes.with_value(|(observer, _)| observer.as_ref().map(|o| o.observe(&element)));
+    });
+    on_cleanup(move || {
+        resizes.with_value(|(observer, _)| observer.as_ref().map(|o| o.disconnect()));
     });
     let handlers = MessageHandlers {
         on_choice,
