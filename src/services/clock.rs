@@ -18,11 +18,24 @@ fn same_day(a: &js_sys::Date, b: &js_sys::Date) -> bool {
         && a.get_full_year() == b.get_full_year()
 }
 
-fn clock_time(date: &js_sys::Date) -> String {
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+/// Whether times are told on a 12-hour clock: the app speaks English and the browser's locale
+/// counts hours to 12 (`en-US` does, `en-GB` does not). Indonesian counts to 24.
+fn twelve_hour_clock() -> bool {
+    if merpati_words::language() != merpati_words::Language::English {
+        return false;
+    }
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"numeric".into());
+    let resolved =
+        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).resolved_options();
+    js_sys::Reflect::get(&resolved, &"hourCycle".into())
+        .ok()
+        .and_then(|cycle| cycle.as_string())
+        .is_some_and(|cycle| cycle == "h12" || cycle == "h11")
 }
 
-/// A message time as the person's clock shows it: `HH:MM` today, `D Mon HH:MM` before.
+/// A message time as the person's clock shows it: `21:41` (or `9:41 PM`) today, `D Mon 21:41`
+/// before.
 pub fn local_time(ms: u64) -> String {
     ListDays::now().message_time(ms).0
 }
@@ -39,6 +52,7 @@ fn day_key(date: &js_sys::Date) -> u32 {
 pub struct ListDays {
     today: js_sys::Date,
     yesterday: js_sys::Date,
+    twelve_hour: bool,
 }
 
 impl ListDays {
@@ -49,7 +63,15 @@ impl ListDays {
         // before's last day).
         let yesterday = js_sys::Date::new_0();
         yesterday.set_date(today.get_date() - 1);
-        ListDays { today, yesterday }
+        ListDays {
+            today,
+            yesterday,
+            twelve_hour: twelve_hour_clock(),
+        }
+    }
+
+    fn clock_time(&self, date: &js_sys::Date) -> String {
+        dates::clock_time(date.get_hours(), date.get_minutes(), self.twelve_hour)
     }
 
     /// When a chat last saw anything, as its row in the chat list says it: `HH:MM` today,
@@ -57,7 +79,7 @@ impl ListDays {
     pub fn time_of(&self, ms: u64) -> String {
         let date = date_at(ms);
         if same_day(&date, &self.today) {
-            clock_time(&date)
+            self.clock_time(&date)
         } else {
             self.earlier_day(&date, ms)
         }
@@ -68,7 +90,7 @@ impl ListDays {
     /// with every view.
     pub fn message_time(&self, ms: u64) -> (String, u32) {
         let date = date_at(ms);
-        let time = clock_time(&date);
+        let time = self.clock_time(&date);
         let key = day_key(&date);
         if same_day(&date, &self.today) {
             return (time, key);

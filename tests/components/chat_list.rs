@@ -75,6 +75,16 @@ async fn the_chat_list_shows_titles_last_messages_and_unread_badges() {
 
 #[wasm_bindgen_test]
 fn a_chats_time_is_the_clock_today_then_yesterday_then_a_date() {
+    // The test browser's locale, which counts hours to 12: the clock says so.
+    let language = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"language".into()))
+        .ok()
+        .and_then(|language| language.as_string());
+    assert_eq!(
+        language.as_deref(),
+        Some("en-US"),
+        "the tests' browser speaks American English"
+    );
     let days = merpati_app::services::clock::ListDays::now();
     let list_time = |ms| days.time_of(ms);
     // Noon of the day `days_back` days before today, by the calendar.
@@ -85,7 +95,7 @@ fn a_chats_time_is_the_clock_today_then_yesterday_then_a_date() {
         day.set_date(day.get_date() - days_back);
         day.get_time() as u64
     };
-    assert_eq!(list_time(noon(0)), "12:00");
+    assert_eq!(list_time(noon(0)), "12:00 PM");
     assert_eq!(list_time(noon(1)), "Yesterday");
     let long_ago = js_sys::Date::new_with_year_month_day_hr_min(2020, 2, 5, 12, 0);
     assert_eq!(list_time(long_ago.get_time() as u64), "5 Mar 2020");

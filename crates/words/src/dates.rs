@@ -16,7 +16,32 @@ pub fn date(day: u32, month: u32, year: i32) -> String {
     )
 }
 
-/// A day of this year with its clock time (`time` as `HH:MM`).
+/// A clock time, `hours` from 0 to 23: `21:41`, or `9:41 PM` on a `twelve_hour` clock (the
+/// browser's locale counts hours to 12).
+pub fn clock_time(hours: u32, minutes: u32, twelve_hour: bool) -> String {
+    if !twelve_hour {
+        return format!("{hours:02}:{minutes:02}");
+    }
+    let half = if hours < 12 {
+        Text::BeforeNoon
+    } else {
+        Text::AfterNoon
+    };
+    let hour = match hours % 12 {
+        0 => 12,
+        hour => hour,
+    };
+    tf(
+        Text::ClockTime12,
+        &[
+            ("hour", &hour.to_string()),
+            ("minute", &format!("{minutes:02}")),
+            ("half", &t(half)),
+        ],
+    )
+}
+
+/// A day of this year with its clock time (as [`clock_time`] words it).
 pub fn date_and_time(day: u32, month: u32, time: &str) -> String {
     tf(
         Text::DayMonthTime,
@@ -85,5 +110,16 @@ mod tests {
         assert_eq!(ago(2 * 60_000), "2 menit yang lalu");
         assert_eq!(ago(30 * 3_600_000), "kemarin");
         install(Catalogue::english());
+    }
+
+    #[test]
+    fn clock_times_on_a_24_hour_and_a_12_hour_clock() {
+        install(Catalogue::english());
+        assert_eq!(clock_time(9, 5, false), "09:05");
+        assert_eq!(clock_time(21, 41, false), "21:41");
+        assert_eq!(clock_time(0, 5, true), "12:05 AM");
+        assert_eq!(clock_time(9, 5, true), "9:05 AM");
+        assert_eq!(clock_time(12, 0, true), "12:00 PM");
+        assert_eq!(clock_time(21, 41, true), "9:41 PM");
     }
 }

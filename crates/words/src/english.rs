@@ -392,6 +392,10 @@ texts! {
 
     // Dates: "27 Nov 2026", "27 Nov 14:05".
     DayMonthYear = "{day} {month} {year}",
+    // A clock time where the browser's locale counts hours to 12: "9:41 PM".
+    ClockTime12 = "{hour}:{minute} {half}",
+    BeforeNoon = "AM",
+    AfterNoon = "PM",
     DayMonthTime = "{day} {month} {time}",
     DayMonth = "{day} {month}",
     TodayAsDay = "Today",

@@ -14,6 +14,10 @@ const SAME_IN_INDONESIAN: &[Text] = &[
     Text::DayMonthYear,
     Text::DayMonthTime,
     Text::DayMonth,
+    // Shown only in English (a 12-hour clock follows an English-speaking locale), and
+    // Indonesian writes them alike where it counts to 12.
+    Text::BeforeNoon,
+    Text::AfterNoon,
     Text::ReactionLabel,
     Text::EmojiPicker,
     // A name and a message, punctuated alike in both.
