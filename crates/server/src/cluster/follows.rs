@@ -2,7 +2,7 @@
 //! do, with the chat's [`Cursor`]), each account signed in here (one subscription to what is
 //! pushed to it), and what each session follows, so that its end lets go of both.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,11 +16,14 @@ use super::{Cursor, Event, State, account_subject, subject};
 use crate::fanout::SessionId;
 
 /// How long a sign-in waits for NATS to confirm its account's subscription.
-const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(1);
+pub(super) const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(1);
 
 /// A chat this process follows.
 pub(super) struct Followed {
     pub(super) cursor: Cursor,
+    /// Where the cursor started: every message after it is delivered here live, to the
+    /// sessions online then.
+    live_after: Seq,
     /// How many sessions follow it.
     followers: usize,
     /// The task forwarding its wake-ups (`None`: subscribing failed; head checks deliver).
@@ -83,21 +86,49 @@ pub(super) async fn forward(
 }
 
 impl State {
-    /// `session` follows `chats` from these sequence numbers on (those it follows already,
-    /// from where their cursors are).
+    /// `session` follows what its `Sync` read, `chats` at their heads then; `followed` is
+    /// told, per chat, the number this process delivers live after (see `Event::Follow`).
     ///
-    /// With `read_after`, a chat followed anew is subscribed to first, then its head is read
-    /// and whatever lies past `seq` is delivered: a message committed between the session's
-    /// `Sync` read and the subscription is not left to the next head check. A pushed chat
-    /// needs no read: its `ChatInfo` tells the client the head, and the client fetches.
-    pub(super) async fn follow(
+    /// A chat followed here already is delivered from its cursor, which another session's
+    /// sync, read later, may have put past this one's heads: what lies between reached no
+    /// one here live (its wake-ups came before the subscription), so the sync reads it
+    /// itself, up to the number told, before the live messages, which its connection writes
+    /// only after `SyncDone`. A chat followed anew is subscribed to first, then its head is
+    /// read and whatever lies past the sync's head is delivered: a message committed between
+    /// the `Sync` read and the subscription is not left to the next head check.
+    pub(super) async fn follow_for_sync(
         &mut self,
         session: SessionId,
         chats: Vec<(ChatId, Seq)>,
-        read_after: bool,
+        followed: oneshot::Sender<HashMap<ChatId, Seq>>,
     ) {
+        #[cfg(debug_assertions)]
+        if super::Hold::Follow.takes_this_one() {
+            self.hold_follow(session, chats, followed);
+            return;
+        }
+        let subscribed = self.follow(session, &chats).await;
+        let live_after = chats
+            .iter()
+            .filter_map(|&(chat, _)| Some((chat, self.chats.get(&chat)?.live_after)))
+            .collect();
+        // Told before the heads are read: from here on, whatever the check brings goes out
+        // live, after the sync's pages.
+        let _ = followed.send(live_after);
+        self.check_heads_of(subscribed).await;
+    }
+
+    /// `session` follows `chats` from these sequence numbers on (those it follows already,
+    /// from where their cursors are); the chats this process subscribed to anew. A pushed
+    /// chat needs no read of its head: its `ChatInfo` tells the client the head, and the
+    /// client fetches.
+    pub(super) async fn follow(
+        &mut self,
+        session: SessionId,
+        chats: &[(ChatId, Seq)],
+    ) -> Vec<ChatId> {
         let mut subscribed = Vec::new();
-        for (chat, seq) in chats {
+        for &(chat, seq) in chats {
             if !self.sessions.entry(session).or_default().chats.insert(chat) {
                 continue;
             }
@@ -112,6 +143,7 @@ impl State {
                 chat,
                 Followed {
                     cursor: Cursor::at(seq),
+                    live_after: seq,
                     followers: 1,
                     subscription,
                 },
@@ -119,9 +151,7 @@ impl State {
             self.count_followed();
             subscribed.push(chat);
         }
-        if read_after {
-            self.check_heads_of(subscribed).await;
-        }
+        subscribed
     }
 
     /// `session` is `account`'s: pushes to the account reach this process from now on.
@@ -250,7 +280,7 @@ impl State {
         self.departures_owed.remove(&(account, chat.id));
         if still_member {
             for session in sessions {
-                self.follow(session, vec![(chat.id, from)], false).await;
+                self.follow(session, &[(chat.id, from)]).await;
             }
         } else {
             // If it is added again, the push of that (or the check that repairs a lost one)

@@ -59,6 +59,8 @@ use crate::storage::Moved;
 use crate::storage::Reader;
 pub(crate) use cursor::{Cursor, Offered};
 #[cfg(debug_assertions)]
+pub(crate) use faults::Hold;
+#[cfg(debug_assertions)]
 use faults::{LostPushes, publishes_before_crash};
 use push::Push;
 use wake_up::{WakeUp, read_wake_up, wake_up};
@@ -73,9 +75,13 @@ const EVENT_QUEUE: usize = 65_536;
 #[derive(Debug)]
 pub(crate) enum Event {
     /// A session follows these chats from these sequence numbers on (what its `Sync` read).
+    /// `followed` is answered once this process delivers each of them live, with the number
+    /// it delivers live after (at or past the session's where another session followed the
+    /// chat first): the sync reads up to there itself, so nothing between the two is missed.
     Follow {
         session: SessionId,
         chats: Vec<(ChatId, Seq)>,
+        followed: tokio::sync::oneshot::Sender<HashMap<ChatId, Seq>>,
     },
     /// A session signed in as `account`: what is pushed to the account reaches it here.
     /// `ready` is answered once NATS has the account's subscription (or could not confirm
@@ -328,7 +334,11 @@ struct State {
 impl State {
     async fn handle(&mut self, event: Event) {
         match event {
-            Event::Follow { session, chats } => self.follow(session, chats, true).await,
+            Event::Follow {
+                session,
+                chats,
+                followed,
+            } => self.follow_for_sync(session, chats, followed).await,
             Event::SignedIn {
                 session,
                 account,

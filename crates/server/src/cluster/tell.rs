@@ -1,12 +1,66 @@
 //! How sessions and the gateway tell the cluster's task ([`super::run`]) what happened here:
 //! waiting for room in its queue, not waiting and letting the next head check repair what a
-//! full queue drops, or not waiting and not losing it either.
+//! full queue drops, or not waiting and not losing it either; and a sync's `Follow`, whose
+//! answer the sync waits for.
 
-use tokio::sync::mpsc;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use merpati_protocol::{ChatId, Seq};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Cluster, Event};
+use crate::fanout::SessionId;
+
+/// How long a sync waits for the task to take its `Follow`: as long as a sign-in waits for
+/// its account's subscription, so that a task held up (NATS unreachable, its queue of
+/// publishes full) does not hold syncs up more than sign-ins.
+const FOLLOWED_WITHIN: Duration = Duration::from_secs(1);
+
+/// A sync's `Follow`, told to the task.
+#[derive(Debug)]
+pub(crate) struct Following {
+    answer: oneshot::Receiver<HashMap<ChatId, Seq>>,
+}
+
+impl Following {
+    /// Per chat, the number this process delivers live after (see `Event::Follow`), once the
+    /// task has taken the `Follow`; nothing if it did not within [`FOLLOWED_WITHIN`] (or is
+    /// gone): the sync then reads up to its own heads, which misses what lies between if
+    /// another session's later sync had the chat followed here first.
+    pub(crate) async fn live_after(self) -> HashMap<ChatId, Seq> {
+        // A fault test holds the `Follow` back for as long as it needs (debug builds only).
+        #[cfg(debug_assertions)]
+        let within = if super::Hold::Follow.is_asked() {
+            Duration::from_secs(60)
+        } else {
+            FOLLOWED_WITHIN
+        };
+        #[cfg(not(debug_assertions))]
+        let within = FOLLOWED_WITHIN;
+        match tokio::time::timeout(within, self.answer).await {
+            Ok(answer) => answer.unwrap_or_default(),
+            Err(_) => {
+                tracing::warn!("the cluster's task did not take a sync's Follow in time");
+                HashMap::new()
+            }
+        }
+    }
+}
 
 impl Cluster {
+    /// Tells the task that `session` follows `chats` from these heads (what its sync read).
+    pub(crate) async fn follow(&self, session: SessionId, chats: Vec<(ChatId, Seq)>) -> Following {
+        let (followed, answer) = oneshot::channel();
+        self.tell(Event::Follow {
+            session,
+            chats,
+            followed,
+        })
+        .await;
+        Following { answer }
+    }
+
     /// Tells the task something; if its queue is full the event waits for room.
     pub(crate) async fn tell(&self, event: Event) {
         if self.events.send(event).await.is_err() {

@@ -7,7 +7,9 @@
 //! Positions carry the storage epoch: from another epoch they describe another database and
 //! are ignored. `Fetch` and `History` page forwards and backwards through one chat. Each
 //! reads only what came after the account joined the chat (`storage::Reader`). A sync
-//! costs the account's read allowance one read per ten chats (`limits`).
+//! costs the account's read allowance one read per ten chats (`limits`). On a cluster, a
+//! sync's pages reach as far as the process delivers its chats live from (`crate::cluster`),
+//! so what came between its read and the live messages comes with the pages.
 
 use std::collections::HashMap;
 
@@ -50,16 +52,14 @@ impl<S: FrameSocket> Session<S> {
         if let Err(wait) = limits.take_sync_after_reading(me.id, charged, chats.len()) {
             return self.past_allowance(me, None, wait).await;
         }
-        if let Some(cluster) = &self.gateway.cluster {
-            // Live from what this read holds: anything committed since is past these heads.
-            let chats = chats.iter().map(|chat| (chat.id, chat.head)).collect();
-            cluster
-                .tell(crate::cluster::Event::Follow {
-                    session: self.id,
-                    chats,
-                })
-                .await;
-        }
+        let following = match &self.gateway.cluster {
+            Some(cluster) => {
+                // Live from what this read holds: anything committed since is past these heads.
+                let chats = chats.iter().map(|chat| (chat.id, chat.head)).collect();
+                Some(cluster.follow(self.id, chats).await)
+            }
+            None => None,
+        };
         for chat in &chats {
             self.write_frame(&ServerFrame::Chat {
                 request: None,
@@ -67,6 +67,13 @@ impl<S: FrameSocket> Session<S> {
             })
             .await?;
         }
+        // On a cluster, a chat another session here followed first may be delivered live only
+        // after a later head than this read's: the pages reach up to there. Awaited once the
+        // chats are written, which need no answer.
+        let live_after = match following {
+            Some(following) => following.live_after().await,
+            None => HashMap::new(),
+        };
         // Positions from another epoch describe another database: ignore them all.
         let positions: HashMap<ChatId, Seq> = if epoch == Some(storage.epoch()) {
             positions.into_iter().collect()
@@ -79,13 +86,16 @@ impl<S: FrameSocket> Session<S> {
                 .member(me.id)
                 .map_or(Seq(0), |member| member.joined_seq);
             let reader = Reader::Checked { floor };
+            let head = live_after
+                .get(&chat.id)
+                .map_or(chat.head, |&live| live.max(chat.head));
             let page = match positions.get(&chat.id) {
-                Some(&held) if chat.head > held => {
+                Some(&held) if head > held => {
                     storage.read_after(chat.id, reader, held, MAX_PAGE).await
                 }
                 Some(_) => continue,
-                None if chat.head > floor => storage
-                    .read_before(chat.id, reader, chat.head.next(), NEWEST_PAGE)
+                None if head > floor => storage
+                    .read_before(chat.id, reader, head.next(), NEWEST_PAGE)
                     .await
                     // The newest page reaches the head: nothing newer remains.
                     .map(|page| Page {

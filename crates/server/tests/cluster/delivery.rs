@@ -1,12 +1,15 @@
 //! Messages sent to one process reach a member on another in order and once: with the message
-//! in the wake-up or without it, and while NATS is stopped, paused or restarted; read receipts
-//! and typing cross the processes too.
+//! in the wake-up or without it, while NATS is stopped, paused or restarted, and to a session
+//! that starts following a chat just after another one there; read receipts and typing cross
+//! the processes too.
 
-use merpati_protocol::{ChatId, Seq, ServerFrame};
+use std::time::Duration;
+
+use merpati_protocol::{ChatId, ClientFrame, Seq, ServerFrame};
 use merpati_server::Config;
 
 use super::{Shared, said_and_received};
-use crate::support::{Client, TestServer};
+use crate::support::{Client, TestServer, msg_id};
 
 /// alice on one process, bob on the other, and their chat: bob's process is told of it,
 /// and follows it.
@@ -130,4 +133,73 @@ async fn typing_on_one_process_reaches_the_other_member_on_another() {
         }
     );
     bob.expect_nothing_before_a_sentinel().await;
+}
+
+/// The numbers of the messages in a frame of a sync's answer, or a live message.
+fn messages_in(frame: ServerFrame) -> Vec<Seq> {
+    match frame {
+        ServerFrame::Page { messages, .. } => messages.iter().map(|message| message.seq).collect(),
+        ServerFrame::Message(message) => vec![message.seq],
+        ServerFrame::Chat { request: None, .. } | ServerFrame::BlockList { request: None, .. } => {
+            Vec::new()
+        }
+        other => panic!("expected a sync's answer or a live message, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_following_a_chat_after_a_later_sync_gets_what_lies_between_once_in_order() {
+    let shared = Shared::start().await;
+    let one = shared.process_checking_every(60_000).await;
+    // Head checks a minute apart: what the tablet gets, it gets from its sync and the live
+    // messages, not from a check.
+    let (other, hold) = shared.holding_first("follow", 60_000).await;
+    let (mut alice, ..) = one.signed_up("alice").await;
+    one.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    for n in 1..=5 {
+        alice.say(chat, msg_id(n), format!("m{n}").as_bytes()).await;
+    }
+    // bob's tablet syncs on the other process: it reads the chat at 5, and its Follow is
+    // held back in the cluster's task.
+    let mut tablet = Client::logged_in(&other.endpoint(), "bob").await;
+    let sync = ClientFrame::Sync {
+        epoch: None,
+        positions: Vec::new(),
+    };
+    tablet.send(&sync).await;
+    hold.held().await;
+    // Message 6 reaches no one there live: no session follows the chat there yet.
+    alice.say(chat, msg_id(6), b"m6").await;
+    // bob's phone syncs there after it, and the process follows the chat from 6 on.
+    let mut phone = Client::logged_in(&other.endpoint(), "bob").await;
+    let synced = phone.sync(None, Vec::new()).await;
+    let (_, page, _) = &synced.pages[0];
+    assert_eq!(page.last().map(|message| message.seq), Some(Seq(6)));
+    merpati_testkit::poll::poll_until("the chat followed", Duration::from_secs(30), || async {
+        let metrics = other.metrics().await.ok()?;
+        (metrics.get("merpati_chats_followed") == Some(&1.0)).then_some(())
+    })
+    .await
+    .unwrap();
+    // Now the tablet's Follow, older than the chat's cursor, reaches the task; its sync
+    // ends, then message 7 is live.
+    hold.release();
+    let mut received = Vec::new();
+    loop {
+        match tablet.recv().await {
+            ServerFrame::SyncDone => break,
+            frame => received.extend(messages_in(frame)),
+        }
+    }
+    alice.say(chat, msg_id(7), b"m7").await;
+    while received.last() != Some(&Seq(7)) {
+        received.extend(messages_in(tablet.recv().await));
+    }
+    let expected: Vec<Seq> = (1..=7).map(Seq).collect();
+    assert_eq!(
+        received, expected,
+        "the tablet gets 1 to 7, once each, in order"
+    );
+    tablet.expect_nothing_before_a_sentinel().await;
 }

@@ -110,15 +110,65 @@ impl Shared {
         (one, other)
     }
 
+    /// The server binary on a port of its own, checking heads `head_check_ms` apart, that
+    /// holds back the first `what` (`follow`: a session's `Follow` in the cluster's task;
+    /// `resume`: a `Resume` that read its session, before it goes online) until the test
+    /// lets it go ([`Hold`]).
+    async fn holding_first(&self, what: &str, head_check_ms: u64) -> (ServerProcess, Hold) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ServerOptions::new()
+            .env("MERPATI_FAULT_HOLD_FIRST", what)
+            .env("MERPATI_FAULT_HOLD_DIR", dir.path());
+        let addr = merpati_testkit::free_loopback_addr().unwrap();
+        let process = self.binary_checking(addr, options, head_check_ms).await;
+        (process, Hold { dir })
+    }
+
     async fn binary_with(&self, addr: SocketAddr, options: ServerOptions) -> ServerProcess {
+        self.binary_checking(addr, options, 100).await
+    }
+
+    async fn binary_checking(
+        &self,
+        addr: SocketAddr,
+        options: ServerOptions,
+        head_check_ms: u64,
+    ) -> ServerProcess {
         let options = options
             .shared_addr(addr)
             .env("MERPATI_DATABASE_URL", &self.database)
             .env("MERPATI_NATS_URL", self.nats.url())
-            .env("MERPATI_HEAD_CHECK_MS", "100");
+            .env("MERPATI_HEAD_CHECK_MS", head_check_ms.to_string());
         ServerProcess::start(options).await.unwrap()
     }
 }
+
+/// A binary's fault hold (`MERPATI_FAULT_HOLD_FIRST`): the file it writes once it holds what
+/// it was asked to, and the one that lets it go.
+struct Hold {
+    dir: tempfile::TempDir,
+}
+
+impl Hold {
+    /// Waits until the process holds it.
+    async fn held(&self) {
+        let held = self.dir.path().join("held");
+        merpati_testkit::poll::poll_until("the hold", HOLD_PATIENCE, || {
+            let held = held.exists();
+            async move { held.then_some(()) }
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Lets it go.
+    fn release(&self) {
+        std::fs::write(self.dir.path().join("release"), b"").unwrap();
+    }
+}
+
+/// How long a test waits for a process to hold what it was asked to hold.
+const HOLD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// alice says `from..=to`; bob receives exactly those, in order.
 async fn said_and_received(alice: &mut Client, bob: &mut Client, chat: ChatId, from: u64, to: u64) {
