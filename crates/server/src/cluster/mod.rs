@@ -21,7 +21,8 @@
 //!   closes the connections of sessions ended elsewhere, pushes chats joined elsewhere, and
 //!   applies privacy settings and block lists changed elsewhere.
 //!
-//! Presence crosses processes on subjects of its own (`presence`).
+//! Presence crosses processes on subjects of its own (`presence`), and word that a session
+//! ended on one every process hears (`ends`).
 //!
 //! A chat created or changed is pushed to each member's account subject
 //! (`merpati.account.<id>`, subscribed while the account has a session here): its sessions
@@ -32,6 +33,7 @@
 //! per chat; sessions and the gateway only send it [`Event`]s.
 
 mod cursor;
+mod ends;
 #[cfg(debug_assertions)]
 mod faults;
 mod follows;
@@ -123,11 +125,13 @@ pub(crate) enum Event {
         owner_shares_read: bool,
     },
     /// This process ended `account`'s session named `token_hash` and closed its connections
-    /// here: close them elsewhere too.
+    /// here: close them elsewhere too (`ends`).
     SessionEnded {
         account: UserId,
         token_hash: [u8; 32],
     },
+    /// Another process's word that a session ended.
+    SessionEndedElsewhere(Bytes),
     /// A session watches this account's presence from now on (`None`: no one's).
     Watch {
         session: SessionId,
@@ -171,6 +175,9 @@ pub(crate) struct Parts {
     events: mpsc::Receiver<Event>,
     sender: mpsc::Sender<Event>,
     settings: Settings,
+    /// The task forwarding word of sessions ended elsewhere (`None`: subscribing failed; head
+    /// checks close them).
+    ends: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Cluster {
@@ -210,6 +217,7 @@ impl Cluster {
             .await
             .map_err(|error| Error::Config(format!("cannot connect to NATS at {url}: {error}")))?;
         tracing::info!(url, "connected to NATS");
+        let ends = ends::subscribe(&nats, &sender).await;
         let cluster = Cluster {
             events: sender.clone(),
         };
@@ -220,6 +228,7 @@ impl Cluster {
                 events,
                 sender,
                 settings,
+                ends,
             },
         ))
     }
@@ -258,6 +267,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         mut events,
         sender,
         settings,
+        ends,
     } = parts;
     let epoch = gateway.storage().epoch();
     let shutdown = gateway.shutdown().clone();
@@ -296,6 +306,9 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         state.handle(event).await;
     }
     state.unsubscribe_all();
+    if let Some(ends) = ends {
+        ends.abort();
+    }
 }
 
 struct State {
@@ -413,10 +426,8 @@ impl State {
             Event::SessionEnded {
                 account,
                 token_hash,
-            } => {
-                let push = Push::SessionEnded { token_hash };
-                self.publish_push(account, &push).await;
-            }
+            } => self.publish_session_ended(account, &token_hash).await,
+            Event::SessionEndedElsewhere(payload) => self.session_ended_elsewhere(&payload),
             Event::PushWoken { account, payload } => self.push_woken(account, &payload).await,
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]

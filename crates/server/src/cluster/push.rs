@@ -22,9 +22,6 @@ pub(super) enum Push {
     Receipt { receipt: Bytes },
     /// A frame from `from` (typing), for the account's sessions unless it blocks `from`.
     From { from: UserId, frame: Bytes },
-    /// The account's session with this name (its first token's hash) was ended: its
-    /// connections close.
-    SessionEnded { token_hash: [u8; 32] },
     /// The account's privacy settings or block list changed: read them again.
     PrivacyChanged,
     /// A process with sessions watching the account asks where it is online
@@ -62,10 +59,6 @@ impl Push {
                 payload.put_u64_le(from.0);
                 payload.put_slice(frame);
             }
-            Push::SessionEnded { token_hash } => {
-                payload.put_u8(5);
-                payload.put_slice(token_hash);
-            }
             Push::PrivacyChanged => payload.put_u8(6),
             Push::PresenceAsked => payload.put_u8(7),
         }
@@ -99,9 +92,7 @@ impl Push {
                 from: UserId(u64_at(payload, 9)?),
                 frame: payload.slice(17..),
             }),
-            5 => Some(Push::SessionEnded {
-                token_hash: payload.get(9..41)?.try_into().ok()?,
-            }),
+            // 5 was a session's end, which goes to every process now (`ends`).
             6 => Some(Push::PrivacyChanged),
             7 => Some(Push::PresenceAsked),
             _ => None,
@@ -140,9 +131,6 @@ impl State {
                 let moved = Moved { before, now };
                 self.gateway
                     .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
-            }
-            Some(Push::SessionEnded { token_hash }) => {
-                self.gateway.fanout().end_session(account, &token_hash);
             }
             Some(Push::PrivacyChanged) => self.gateway.reread_privacy(account).await,
             Some(Push::PresenceAsked) => self.answer_presence_asked(account).await,

@@ -6,7 +6,8 @@
 //! or a new session. Resuming looks a session token up by its hash. A session goes online in
 //! the fan-out (with the account's privacy settings and block list, read with it) before it
 //! says `Welcome`, so nothing sent to the account afterwards is missed; and a session ended
-//! while it signed in does not go online at all ([`Gateway::go_online`]).
+//! while it signed in, on this process or (for a resume) another, does not go online at all
+//! ([`Gateway::go_online`]).
 //! Failed attempts are counted, and [`MAX_FAILED_SIGN_INS`] of them close the connection;
 //! failed logins are also throttled per source address and per account (`attempts`), and
 //! registrations per source address (`quotas`).
@@ -143,6 +144,12 @@ impl Gateway {
             .resume_session(session_token)
             .await?
             .ok_or_else(session_expired)?;
+        // The fault tests end the session elsewhere here, after this read and before it goes
+        // online (`cluster::Hold`).
+        #[cfg(debug_assertions)]
+        if crate::cluster::Hold::Resume.takes_this_one() {
+            crate::cluster::Hold::Resume.released().await;
+        }
         self.not_closed(resumed.member.id)?;
         Ok(Authenticated {
             member: resumed.member,
@@ -196,6 +203,12 @@ impl Gateway {
     /// both — signed in to a session its account ended. Joining first and then comparing the
     /// count closes that gap: an end before the join moved the count (and its delete was
     /// committed before, so storage says so), an end after it finds this connection online.
+    ///
+    /// On a cluster the count moves only once word of an end on another process arrives
+    /// here, which may be after the join: a session `resumed` then asks storage again
+    /// whatever the count (one read by primary key), so that an end committed anywhere
+    /// before the join refuses it. An end after that read is heard here (every process hears
+    /// every end, `cluster::ends`) and finds this connection online.
     pub(super) async fn go_online(
         &self,
         session: SessionId,
@@ -203,10 +216,13 @@ impl Gateway {
         token_hash: [u8; 32],
         privacy: Privacy,
         ends_before: u64,
+        resumed: bool,
     ) -> Result<Subscription, Error> {
         let online = self.fanout.join(account, session, token_hash, privacy);
-        // Seldom moved: a sign-in asks storage again only when some session ended meanwhile.
-        if self.fanout.sessions_ended() == ends_before {
+        // Seldom moved: a sign-in asks storage again only when some session ended meanwhile
+        // (here, or for a resume, anywhere on a cluster).
+        let ended_elsewhere = resumed && self.cluster.is_some();
+        if !ended_elsewhere && self.fanout.sessions_ended() == ends_before {
             return Ok(online);
         }
         let refusal = match self.storage.sessions_gone(vec![token_hash]).await {
@@ -308,7 +324,7 @@ impl<S: FrameSocket> Session<S> {
             member,
             token_hash,
             session_token,
-            new_session: _,
+            new_session,
             privacy,
         } = match outcome {
             Ok(authenticated) => authenticated,
@@ -317,7 +333,14 @@ impl<S: FrameSocket> Session<S> {
         // Go online before Welcome, so nothing sent to the account from now on is missed.
         let online = match self
             .gateway
-            .go_online(self.id, member.id, token_hash, privacy, ends_before)
+            .go_online(
+                self.id,
+                member.id,
+                token_hash,
+                privacy,
+                ends_before,
+                !new_session,
+            )
             .await
         {
             Ok(online) => online,

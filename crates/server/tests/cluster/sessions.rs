@@ -1,8 +1,10 @@
 //! What an account does on one process holds for its sessions on another: a session ended
-//! closes its connection (by the push, or by the next head check when the word was lost), and
-//! a block holds there too (by the push, or by the next head check when the push was lost).
+//! closes its connection (by word of the end, or by the next head check when the word was
+//! lost) and is not welcome there even to a `Resume` that read it just before, and a block
+//! holds there too (by the push, or by the next head check when the push was lost).
 
-use merpati_protocol::{ClientFrame, ServerFrame, UserId};
+use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame, UserId};
+use merpati_testkit::SignIn;
 
 use super::Shared;
 use crate::support::Client;
@@ -160,4 +162,33 @@ async fn a_block_whose_push_was_lost_holds_on_another_process_after_a_head_check
     bob.expect_nothing_before_a_sentinel().await;
     alice_laptop.expect_nothing_before_a_sentinel().await;
     alice_phone.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_racing_its_sessions_end_on_another_process_is_not_welcome_there() {
+    let shared = Shared::start().await;
+    // Head checks a minute apart: only word of the end can close it within the client's
+    // patience.
+    let one = shared.process_checking_every(60_000).await;
+    let (other, hold) = shared.holding_first("resume", 60_000).await;
+    let (mut phone, _, token) = one.signed_up("alice").await;
+    // Another tab of the phone's browser resumes its session on the other process, where
+    // alice has no session yet: it reads the session, and is held before it goes online.
+    let mut tab = Client::connect(&other.endpoint()).await;
+    let resume = SignIn::Resume {
+        session_token: token,
+    };
+    tab.send(&resume.frame(&tab.nonce())).await;
+    hold.held().await;
+    // The phone signs out meanwhile: the session is gone from storage once it is closed.
+    phone.send(&ClientFrame::Logout).await;
+    let (_, close) = phone.until_closed().await;
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
+    hold.release();
+    // The end was committed before the tab went online: it is refused, whether or not word
+    // of the end reached the other process by then.
+    match tab.recv().await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::SessionExpired),
+        other => panic!("expected SessionExpired, got {other:?}"),
+    }
 }

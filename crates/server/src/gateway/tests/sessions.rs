@@ -90,6 +90,7 @@ async fn a_session_ended_after_a_sign_in_read_it_and_before_it_joined_does_not_g
             ended.token_hash,
             crate::privacy::Privacy::default(),
             ends_before,
+            true,
         )
         .await;
     match joined {
