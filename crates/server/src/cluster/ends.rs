@@ -1,15 +1,16 @@
 //! Word that a session ended, on one subject every process hears (`merpati.sessions.ended`):
 //! the storage epoch, the account, and the session's name (its first token's hash).
 //!
-//! Not on the account's subject, which a process hears only while the account has a session
-//! there: a `Resume` on a process the account is not on yet reads its session, and if the
-//! session ends elsewhere before it goes online, word on the account's subject would pass it
-//! by, and the session it resumed would stay welcome until the next head check. Heard by
-//! every process, the end moves the fan-out's count of sessions ended
-//! (`FanOut::sessions_ended`), which such a sign-in compares once it has gone online: moved,
-//! it asks storage again and is refused; heard later, the end finds it online and closes it.
-//! Sessions end by hand (a sign-out, `EndSession`, a login past the account's cap), so every
-//! process hearing every end costs little.
+//! Not on the account's subject, which a process hears only once the account has a session
+//! there: a `Resume` on a process the account is not on yet reads its session, goes online,
+//! reads it again (`Gateway::go_online`), and only then subscribes to the account's subject.
+//! An end committed before that second read refuses it; word of an end committed after it
+//! would pass it by on the account's subject until the subscription is in place, and the
+//! session would stay welcome until the next head check. Heard by every process from its
+//! start, the end finds the connection online and closes it (and moves the fan-out's count of
+//! ends, which any sign-in going online meanwhile compares). Sessions end by hand (a sign-out,
+//! `EndSession`, a login past the account's cap), so every process hearing every end costs
+//! little.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::{Epoch, UserId};

@@ -67,9 +67,9 @@ impl Hold {
 }
 
 /// Which pushes to accounts a debug build never publishes (`MERPATI_FAULT_LOSE_PUSHES`:
-/// `device` for to-device messages, `all` for every push and the presence news that an
-/// account's privacy changed): what NATS dropping them, or a process dying before publishing
-/// them, leaves, for the fault tests. Release builds never read it.
+/// `device` for to-device messages, `all` for every push, word of sessions ended, and the
+/// presence news that an account's privacy changed): what NATS dropping them, or a process
+/// dying before publishing them, leaves, for the fault tests. Release builds never read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum LostPushes {
     None,
