@@ -55,6 +55,9 @@ pub(crate) struct Counters {
     pub(crate) privacy_read_again: AtomicU64,
     /// `Sync`s that read every chat of their account from storage.
     pub(crate) syncs_read: AtomicU64,
+    /// `Sync`s whose `Follow` the cluster's task did not take in time: they read up to their
+    /// own heads (a cluster; `cluster::Following`).
+    pub(crate) syncs_followed_late: AtomicU64,
     /// Chats this process follows now (a cluster: one subscription each).
     pub(crate) chats_followed: AtomicUsize,
 }
@@ -211,6 +214,12 @@ impl Collector for Snapshot {
             "merpati_syncs_read",
             "Syncs that read every chat of their account from storage.",
             &c.syncs_read,
+        )?;
+        counter(
+            e,
+            "merpati_syncs_followed_late",
+            "Syncs whose Follow the cluster's task did not take in time.",
+            &c.syncs_followed_late,
         )?;
         counter(
             e,

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Cluster, Event};
 use crate::fanout::SessionId;
+use crate::metrics::Counters;
 
 /// How long a sync waits for the task to take its `Follow`: as long as a sign-in waits for
 /// its account's subscription, so that a task held up (NATS unreachable, its queue of
@@ -25,10 +26,10 @@ pub(crate) struct Following {
 
 impl Following {
     /// Per chat, the number this process delivers live after (see `Event::Follow`), once the
-    /// task has taken the `Follow`; nothing if it did not within [`FOLLOWED_WITHIN`] (or is
-    /// gone): the sync then reads up to its own heads, which misses what lies between if
-    /// another session's later sync had the chat followed here first.
-    pub(crate) async fn live_after(self) -> HashMap<ChatId, Seq> {
+    /// task has taken the `Follow`; nothing if it did not within [`FOLLOWED_WITHIN`] (counted
+    /// in `counters`) or is gone: the sync then reads up to its own heads, which misses what
+    /// lies between if another session's later sync had the chat followed here first.
+    pub(crate) async fn live_after(self, counters: &Counters) -> HashMap<ChatId, Seq> {
         // A fault test holds the `Follow` back for as long as it needs (debug builds only).
         #[cfg(debug_assertions)]
         let within = if super::Hold::Follow.is_asked() {
@@ -41,7 +42,7 @@ impl Following {
         match tokio::time::timeout(within, self.answer).await {
             Ok(answer) => answer.unwrap_or_default(),
             Err(_) => {
-                tracing::warn!("the cluster's task did not take a sync's Follow in time");
+                Counters::bump(&counters.syncs_followed_late);
                 HashMap::new()
             }
         }

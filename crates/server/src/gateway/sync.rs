@@ -71,7 +71,7 @@ impl<S: FrameSocket> Session<S> {
         // after a later head than this read's: the pages reach up to there. Awaited once the
         // chats are written, which need no answer.
         let live_after = match following {
-            Some(following) => following.live_after().await,
+            Some(following) => following.live_after(self.gateway.counters()).await,
             None => HashMap::new(),
         };
         // Positions from another epoch describe another database: ignore them all.
