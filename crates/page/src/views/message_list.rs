@@ -44,6 +44,21 @@ const HIGHLIGHT_MS: u64 = 2000;
 /// lines above it (its day, the unread divider).
 const JUMP_OFFSET_PX: f64 = 72.0;
 
+/// A `ResizeObserver` and what it calls, let go of together: the observer stops first, so it
+/// never calls a closure already dropped.
+struct ResizeWatch {
+    observer: Option<web_sys::ResizeObserver>,
+    _on_resize: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl Drop for ResizeWatch {
+    fn drop(&mut self) {
+        if let Some(observer) = &self.observer {
+            observer.disconnect();
+        }
+    }
+}
+
 /// Which rows the reader wants rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Wanted {
@@ -363,15 +378,12 @@ pub fn MessageList(
             element.set_scroll_top(element.scroll_height());
         }
     });
-    let resizes = StoredValue::new_local((
-        web_sys::ResizeObserver::new(keep_newest.as_ref().unchecked_ref()).ok(),
-        keep_newest,
-    ));
-    list.on_load(move |element| {
-        resizes.with_value(|(observer, _)| observer.as_ref().map(|o| o.observe(&element)));
+    let resizes = StoredValue::new_local(ResizeWatch {
+        observer: web_sys::ResizeObserver::new(keep_newest.as_ref().unchecked_ref()).ok(),
+        _on_resize: keep_newest,
     });
-    on_cleanup(move || {
-        resizes.with_value(|(observer, _)| observer.as_ref().map(|o| o.disconnect()));
+    list.on_load(move |element| {
+        resizes.with_value(|watch| watch.observer.as_ref().map(|o| o.observe(&element)));
     });
     let handlers = MessageHandlers {
         on_choice,
