@@ -195,6 +195,14 @@ async fn a_deletion_is_asked_about_first_and_cancel_deletes_nothing() {
         leptos::task::tick().await;
         assert!(menu_open(&chat.root), "{item}: the menu asks first");
         assert_eq!(text(&find(&own, "message-delete-question")), question);
+        let answers = find(&own, "message-delete-confirm")
+            .parent_element()
+            .expect("the answers' group");
+        assert_eq!(answers.get_attribute("role").as_deref(), Some("group"));
+        assert_eq!(
+            answers.get_attribute("aria-label").as_deref(),
+            Some(question)
+        );
         // The answer that deletes is the danger-marked first item, and takes the focus as
         // any panel's first item does.
         let confirm = find(&own, "message-delete-confirm");

@@ -353,16 +353,25 @@ pub fn MessageMenu(
             {move || match panel.get() {
                 Panel::Items => item_buttons(items().into()).into_any(),
                 Panel::ConfirmDelete(for_everyone) => {
-                    let question = if for_everyone {
+                    let question = t(if for_everyone {
                         Text::ConfirmDeleteForEveryone
                     } else {
                         Text::ConfirmDeleteForMe
-                    };
+                    });
+                    // The question names the group of its answers: a screen reader says it
+                    // as the focus comes to "Delete", which text in a menu would not get.
+                    let label = question.clone();
                     view! {
-                        <p class="menu-note" data-testid="message-delete-question">
-                            {t(question)}
-                        </p>
-                        {item_buttons(confirm(for_everyone).into())}
+                        <div role="group" aria-label=label>
+                            <p
+                                class="menu-note"
+                                data-testid="message-delete-question"
+                                aria-hidden="true"
+                            >
+                                {question}
+                            </p>
+                            {item_buttons(confirm(for_everyone).into())}
+                        </div>
                     }
                     .into_any()
                 }
