@@ -17,7 +17,8 @@ pub const MAX_FAILURES_IN_A_ROW: u32 = 12;
 /// What went wrong with one try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DownloadFault {
-    /// No answer, or the body broke off: offline, or the server restarting.
+    /// No answer, or the body broke off: offline, the server restarting, or a connection
+    /// that went silent (`request_deadlines`).
     Cut,
     /// An answer with a status other than the blob's bytes, and its `Retry-After` in seconds.
     Refused {

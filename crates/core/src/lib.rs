@@ -24,6 +24,8 @@
 //! - [`store_retry`]: when a batch of store writes the store refused is applied again.
 //! - [`upload_parts`]: how much of a file each upload request carries, following the link.
 //! - [`download_retries`]: when a download cut short or refused tries again, and gives up.
+//! - [`request_deadlines`]: how long a file's request may make no progress before it is
+//!   given up as unanswered (a connection gone silent), and tried again.
 //! - [`search`]: local search: the index of opened messages, its words and its segments.
 //! - [`links`]: the web addresses in a message's text, shown as links.
 //! - [`sorting`]: stable sorts and ordered sets and maps that share one copy of the standard
@@ -38,6 +40,7 @@ pub mod links;
 mod outbox_record;
 pub mod receipts;
 pub mod reconnect;
+pub mod request_deadlines;
 pub mod search;
 pub mod sorting;
 pub mod store;

@@ -5,7 +5,9 @@
 //! the step the progress bar moves by, so on a slow link parts must stay small. [`PartSize`]
 //! starts small and follows the link: a part that landed quickly makes the next one
 //! `GROWTH` times larger, up to what the server accepts ([`MAX_UPLOAD_PART_BYTES`]); one
-//! that took long halves it, down to [`SMALLEST_PART_BYTES`].
+//! that took long halves it, down to [`SMALLEST_PART_BYTES`], as does one given up without
+//! an answer ([`PartSize::stalled`]). It also keeps the rate the link last showed, which
+//! says how long the next part's answer is waited for (`request_deadlines`).
 //! [`after_part`] reads the server's answer to a part: where to go on from, or to wait;
 //! [`after_refusal`] reads any other answer to an upload's request: try again (not before
 //! the server's `Retry-After`), or give up with the reason the message shows.
@@ -31,12 +33,16 @@ const GROWTH: u64 = SLOW_MS / QUICK_MS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartSize {
     bytes: u64,
+    /// The rate the last part landed at, in bytes a second; `None` before one did, or after
+    /// one stalled (the link is not what it was).
+    link_bytes_per_sec: Option<u64>,
 }
 
 impl Default for PartSize {
     fn default() -> PartSize {
         PartSize {
             bytes: SMALLEST_PART_BYTES,
+            link_bytes_per_sec: None,
         }
     }
 }
@@ -47,13 +53,26 @@ impl PartSize {
         self.bytes
     }
 
+    /// The rate the last part landed at, in bytes a second, if one did since the last stall.
+    pub fn link_bytes_per_sec(self) -> Option<u64> {
+        self.link_bytes_per_sec
+    }
+
     /// A part of [`PartSize::bytes`] landed after `elapsed_ms`.
     pub fn landed(&mut self, elapsed_ms: u64) {
+        self.link_bytes_per_sec = Some(self.bytes.saturating_mul(1000) / elapsed_ms.max(1));
         if elapsed_ms <= QUICK_MS {
             self.bytes = (self.bytes * GROWTH).min(MAX_UPLOAD_PART_BYTES);
         } else if elapsed_ms > SLOW_MS {
             self.bytes = (self.bytes / 2).max(SMALLEST_PART_BYTES);
         }
+    }
+
+    /// A part was given up without an answer (`request_deadlines`): the link may be slower
+    /// than it was, or another one; the next part is smaller and waited for at the least rate.
+    pub fn stalled(&mut self) {
+        self.bytes = (self.bytes / 2).max(SMALLEST_PART_BYTES);
+        self.link_bytes_per_sec = None;
     }
 }
 
@@ -236,6 +255,20 @@ mod tests {
         for _ in 0..10 {
             part.landed(5_000);
         }
+        assert_eq!(part.bytes(), SMALLEST_PART_BYTES);
+    }
+
+    #[test]
+    fn a_stalled_part_halves_the_next_and_forgets_the_links_rate() {
+        let mut part = PartSize::default();
+        assert_eq!(part.link_bytes_per_sec(), None);
+        part.landed(20);
+        assert_eq!(part.link_bytes_per_sec(), Some(SMALLEST_PART_BYTES * 50));
+        part.stalled();
+        assert_eq!(part.bytes(), 2 * SMALLEST_PART_BYTES);
+        assert_eq!(part.link_bytes_per_sec(), None);
+        part.stalled();
+        part.stalled();
         assert_eq!(part.bytes(), SMALLEST_PART_BYTES);
     }
 }
