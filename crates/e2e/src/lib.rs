@@ -19,7 +19,8 @@
 //!   ([`Browser::download_file`]) and what a browser saved ([`Browser::wait_download`]), and
 //!   searching a server's data for plaintext ([`attachments::plaintext_found_under`]).
 //! - [`network_gate`]: a proxy in front of the server that shuts WebSockets out while HTTP
-//!   goes through, and cuts a file's download part-way ([`network_gate::NetworkGate`]).
+//!   goes through, cuts a file's download part-way, and stalls a download or an upload's part
+//!   (a connection gone silent) ([`network_gate::NetworkGate`]).
 
 pub mod attachments;
 mod chromedriver;

@@ -1,7 +1,10 @@
 //! A loopback proxy in front of the server that breaks what a network breaks, where a test
 //! says: it can shut WebSockets out while HTTP goes through (a proxy that breaks upgrades, a
-//! network that drops long-lived connections), and cut a file's download part-way. DevTools'
-//! request blocking cannot do either: it does not reach the app's engine worker.
+//! network that drops long-lived connections), cut a file's download part-way, and stall a
+//! download or an upload's part: stop passing bytes either way while keeping both connections
+//! open, as a NAT that dropped its state or a proxy that hangs does (no FIN, no RST: the
+//! browser learns nothing). DevTools' request blocking cannot do any of these: it does not
+//! reach the app's engine worker.
 //!
 //! The page is opened at the gate's URL, so the gate is its origin and the server sees the
 //! same `Host` and `Origin` as without it. Each connection is told apart by its first
@@ -36,8 +39,31 @@ struct Shared {
     /// How many bytes of the next file download's answer to let through before cutting it;
     /// 0 for none to cut.
     cut_download_after: AtomicU64,
+    /// How many bytes of the next file download's answer to let through before stalling it;
+    /// 0 for none to stall.
+    stall_download_after: AtomicU64,
+    /// How many bytes of the next upload part's request (`PATCH /blobs/…`, head included) to
+    /// let through before stalling it; 0 for none to stall.
+    stall_part_after: AtomicU64,
     /// The heads of the file downloads (`GET /blobs/…`) asked for through the gate, in order.
     downloads: Mutex<Vec<String>>,
+    /// The heads of the upload parts (`PATCH /blobs/…`) sent through the gate, in order.
+    parts: Mutex<Vec<String>>,
+    /// The connections of stalled requests, both sides, held open until the gate goes.
+    stalled: Mutex<Vec<TcpStream>>,
+}
+
+/// What the gate does to one HTTP request's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passing {
+    /// Passes them all, both ways.
+    All,
+    /// Passes this many bytes of the answer, then drops both connections.
+    CutAnswerAfter(u64),
+    /// Passes this many bytes of the answer, then nothing more either way.
+    StallAnswerAfter(u64),
+    /// Passes this many bytes of the request (head included), then nothing more either way.
+    StallRequestAfter(u64),
 }
 
 /// The gate; it stops accepting when dropped (connections passing then end with the test).
@@ -96,6 +122,41 @@ impl NetworkGate {
             .store(bytes, Ordering::SeqCst);
     }
 
+    /// Stalls the next file download once `bytes` of its answer (head included) have passed:
+    /// nothing more passes either way, and both connections stay open.
+    pub fn stall_next_download_after(&self, bytes: u64) {
+        self.shared
+            .stall_download_after
+            .store(bytes, Ordering::SeqCst);
+    }
+
+    /// Stalls the next upload part (`PATCH`) once `bytes` of its request (head included) have
+    /// reached the server: nothing more passes either way, the server's answer neither, and
+    /// both connections stay open.
+    pub fn stall_next_upload_part_after(&self, bytes: u64) {
+        self.shared.stall_part_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// The request heads of the upload parts sent through the gate so far, in order.
+    pub fn upload_parts(&self) -> Vec<String> {
+        self.shared
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many requests the gate has stalled so far.
+    pub fn stalled(&self) -> usize {
+        // Two connections a request.
+        self.shared
+            .stalled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            / 2
+    }
+
     /// The request heads of the file downloads asked for through the gate so far, in order.
     pub fn downloads(&self) -> Vec<String> {
         self.shared
@@ -136,41 +197,88 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
             let _ = client.write_all(REFUSAL).await;
             return;
         }
-        let piping = tokio::spawn(pipe(client, upstream, head, None));
+        let piping = tokio::spawn(pipe(client, upstream, head, Passing::All, shared.clone()));
         sockets.push(piping.abort_handle());
         return;
     }
     let head = closing_after_one_request(&head);
-    let mut cut_after = None;
+    let take = |after: &AtomicU64| Some(after.swap(0, Ordering::SeqCst)).filter(|bytes| *bytes > 0);
+    let mut passing = Passing::All;
     if let Some(request) = download_head(&head) {
         shared
             .downloads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(request);
-        cut_after =
-            Some(shared.cut_download_after.swap(0, Ordering::SeqCst)).filter(|bytes| *bytes > 0);
+        if let Some(bytes) = take(&shared.cut_download_after) {
+            passing = Passing::CutAnswerAfter(bytes);
+        } else if let Some(bytes) = take(&shared.stall_download_after) {
+            passing = Passing::StallAnswerAfter(bytes);
+        }
+    } else if let Some(request) = upload_part_head(&head) {
+        shared
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        if let Some(bytes) = take(&shared.stall_part_after) {
+            passing = Passing::StallRequestAfter(bytes);
+        }
     }
-    pipe(client, upstream, head, cut_after).await;
+    pipe(client, upstream, head, passing, shared).await;
 }
 
 /// Connects to `upstream`, sends what was read of the client's first request, then copies
-/// both ways until either side closes, or until `cut_after` bytes of the answer have passed.
-async fn pipe(mut client: TcpStream, upstream: SocketAddr, head: Vec<u8>, cut_after: Option<u64>) {
+/// both ways until either side closes, or as `passing` says.
+async fn pipe(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    head: Vec<u8>,
+    passing: Passing,
+    shared: Arc<Shared>,
+) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
+    if let Passing::StallRequestAfter(limit) = passing {
+        // What was read of the request counts too: the head, and any body bytes with it.
+        let sent = head.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+        if server.write_all(&head[..sent]).await.is_err() {
+            return;
+        }
+        let mut rest = (&mut client).take(limit.saturating_sub(sent as u64));
+        let _ = tokio::io::copy(&mut rest, &mut server).await;
+        hold_open(&shared, client, server);
+        return;
+    }
     if server.write_all(&head).await.is_err() {
         return;
     }
-    let Some(limit) = cut_after else {
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-        return;
-    };
-    // A GET has no body to pass on: only the answer is copied, up to the cut. Both
-    // connections are dropped there, which the browser reads as the network failing.
-    let mut answer = (&mut server).take(limit);
-    let _ = tokio::io::copy(&mut answer, &mut client).await;
+    match passing {
+        Passing::All | Passing::StallRequestAfter(_) => {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }
+        Passing::CutAnswerAfter(limit) => {
+            // A GET has no body to pass on: only the answer is copied, up to the cut. Both
+            // connections are dropped there, which the browser reads as the network failing.
+            let mut answer = (&mut server).take(limit);
+            let _ = tokio::io::copy(&mut answer, &mut client).await;
+        }
+        Passing::StallAnswerAfter(limit) => {
+            let mut answer = (&mut server).take(limit);
+            let _ = tokio::io::copy(&mut answer, &mut client).await;
+            hold_open(&shared, client, server);
+        }
+    }
+}
+
+/// Keeps a stalled request's connections open, unread and unwritten, until the gate goes.
+fn hold_open(shared: &Shared, client: TcpStream, server: TcpStream) {
+    shared
+        .stalled
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend([client, server]);
 }
 
 /// A request's head with its `Connection` header replaced by `Connection: close`, and any
@@ -202,7 +310,19 @@ fn download_head(head: &[u8]) -> Option<String> {
     let request_line = text.lines().next()?;
     request_line
         .starts_with("GET /blobs/")
-        .then(|| text.split("\r\n\r\n").next().unwrap_or_default().to_owned())
+        .then(|| head_text(head))
+}
+
+/// A request's head, without what follows it, as text.
+fn head_text(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+/// The head of a request sending a part of an upload (`PATCH /blobs/…`), as text; `None`
+/// for any other.
+fn upload_part_head(head: &[u8]) -> Option<String> {
+    head.starts_with(b"PATCH /blobs/").then(|| head_text(head))
 }
 
 /// Reads until the end of the first request's head (or the connection closes, or the head
@@ -247,5 +367,11 @@ mod tests {
             Some("GET /blobs/ab HTTP/1.1\r\nHost: x\r\nConnection: close")
         );
         assert_eq!(download_head(b"PUT /blobs/ab HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(
+            upload_part_head(b"PATCH /blobs/ab HTTP/1.1\r\nUpload-Offset: 5\r\n\r\nbody")
+                .as_deref(),
+            Some("PATCH /blobs/ab HTTP/1.1\r\nUpload-Offset: 5")
+        );
+        assert_eq!(upload_part_head(&rewritten), None);
     }
 }

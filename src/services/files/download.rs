@@ -3,9 +3,12 @@
 //! the worker's memory, the whole checked against the hash its message names — then handed to
 //! the page as a `Blob` of the file's type. A download cut short (an outage, a server
 //! restart) asks for the rest with a `Range` and goes on opening where it stopped
-//! (`merpati_core::download_retries` says when to try again and when to give up).
+//! (`merpati_core::download_retries` says when to try again and when to give up); so does
+//! one whose connection went silent, given up once no byte came for
+//! `merpati_core::request_deadlines::SILENCE_MS`.
 
 use merpati_core::download_retries::{AfterDownloadFault, DownloadFault, DownloadRetries};
+use merpati_core::request_deadlines::SILENCE_MS;
 use merpati_files::FileOpener;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len, content_range_first, range_from};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey};
@@ -15,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::aes_gcm::{ChunkCipher, StreamOpener};
 use super::hash;
-use super::http::{HttpError, blob_url, request, retry_backoff, wait_out};
+use super::http::{Deadline, HttpError, blob_url, request, retry_backoff, wait_out};
 
 /// Downloads and opens `attachment`, whose blob `cipher` sealed; `token()` is the session's
 /// token at each try (`None` once signed out, which ends the download), and
@@ -47,9 +50,13 @@ pub(super) async fn fetch_file(
     while body.arrived < total {
         let token = token().ok_or_else(|| t(Text::DownloadFailed))?;
         let before = body.arrived;
-        let fault = match ask_from(&url, &token, body.arrived).await {
+        // Given up once no byte came for a while: for the answer, then between its chunks.
+        let silence = Deadline::new(SILENCE_MS);
+        let fault = match ask_from(&url, &token, body.arrived, &silence).await {
             Ok((response, skip)) => {
-                let read = body.read(&response, skip, &mut opener, &progress).await;
+                let read = body
+                    .read(&response, skip, &mut opener, &progress, &silence)
+                    .await;
                 match read {
                     Ok(()) => continue,
                     Err(BodyEnd::NotTheFile) => return Err(t(Text::FileChanged)),
@@ -101,10 +108,11 @@ async fn ask_from(
     url: &str,
     token: &[u8; 32],
     arrived: u64,
+    silence: &Deadline,
 ) -> Result<(web_sys::Response, u64), DownloadFault> {
     let range = [("range", range_from(arrived))];
     let headers: &[(&str, String)] = if arrived == 0 { &[] } else { &range };
-    let response = request("GET", url, token, headers, None, &[200, 206])
+    let response = request("GET", url, token, headers, None, &[200, 206], silence)
         .await
         .map_err(|error| match error {
             HttpError::NoAnswer => DownloadFault::Cut,
@@ -234,13 +242,15 @@ struct Body {
 
 impl Body {
     /// Reads `response`'s body into `opener` as it streams in, after letting its first `skip`
-    /// bytes go (they arrived before), telling `progress` at each percent.
+    /// bytes go (they arrived before), telling `progress` at each percent; each chunk that
+    /// comes pushes `silence` back, and the read breaks off as cut when it passes.
     async fn read(
         &mut self,
         response: &web_sys::Response,
         mut skip: u64,
         opener: &mut BlobOpener,
         progress: &impl Fn(u64, u64),
+        silence: &Deadline,
     ) -> Result<(), BodyEnd> {
         let cut = |_| BodyEnd::Cut;
         let reader = response
@@ -250,6 +260,7 @@ impl Body {
             .unchecked_into::<web_sys::ReadableStreamDefaultReader>();
         loop {
             let chunk = JsFuture::from(reader.read()).await.map_err(cut)?;
+            silence.push_back(SILENCE_MS);
             if js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
                 .map_err(cut)?
                 .is_truthy()

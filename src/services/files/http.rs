@@ -1,9 +1,14 @@
 //! The blob requests of files over HTTP (`merpati_protocol::blobs`), made with the worker's
 //! `fetch`: each carries the session's token, and an answer other than the one asked for is
 //! handed back with what the caller needs to judge it (for an upload, the core's
-//! `upload_parts::after_refusal`).
+//! `upload_parts::after_refusal`). Each runs under a [`Deadline`]: a connection gone silent
+//! is given up as no answer when it passes (how long is the core's
+//! `merpati_core::request_deadlines`), so the retries that follow an outage follow it too.
 
 use merpati_core::reconnect::Backoff;
+use std::cell::RefCell;
+
+use gloo_timers::callback::Timeout;
 use merpati_protocol::BlobId;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -11,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 /// Why a request did not get the answer it wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum HttpError {
-    /// No answer: offline, or the server restarting.
+    /// No answer: offline, the server restarting, or none before the request's [`Deadline`].
     NoAnswer,
     /// An answer with a status not asked for, and its `Retry-After` in seconds if it read.
     Status {
@@ -51,7 +56,45 @@ pub(crate) fn origin_of(socket_url: &str) -> String {
     url.strip_suffix("/ws").unwrap_or(&url).to_owned()
 }
 
-/// Makes one request; answers the response if its status is one of `ok`.
+/// When a request is given up: it aborts the request (and the reading of its body) unless
+/// pushed back ([`Deadline::push_back`]) before it passes; dropped, it lets the request be.
+pub(super) struct Deadline {
+    /// `None` if the browser would not make one: the request then waits as `fetch` does.
+    controller: Option<web_sys::AbortController>,
+    timer: RefCell<Option<Timeout>>,
+}
+
+impl Deadline {
+    /// A deadline `after_ms` from now.
+    pub(super) fn new(after_ms: u64) -> Deadline {
+        let deadline = Deadline {
+            controller: web_sys::AbortController::new().ok(),
+            timer: RefCell::new(None),
+        };
+        deadline.push_back(after_ms);
+        deadline
+    }
+
+    /// Moves the deadline to `after_ms` from now: progress was made.
+    pub(super) fn push_back(&self, after_ms: u64) {
+        let Some(controller) = self.controller.clone() else {
+            return;
+        };
+        let after_ms = u32::try_from(after_ms).unwrap_or(u32::MAX);
+        // The timer it replaces is dropped, which clears it.
+        *self.timer.borrow_mut() = Some(Timeout::new(after_ms, move || controller.abort()));
+    }
+
+    fn signal(&self) -> Option<web_sys::AbortSignal> {
+        self.controller
+            .as_ref()
+            .map(web_sys::AbortController::signal)
+    }
+}
+
+/// Makes one request, given up as [`HttpError::NoAnswer`] if `deadline` passes before its
+/// answer; answers the response if its status is one of `ok`. Its body, if read, is given
+/// up at the same deadline.
 pub(super) async fn request(
     method: &str,
     url: &str,
@@ -59,9 +102,11 @@ pub(super) async fn request(
     headers: &[(&str, String)],
     body: Option<&JsValue>,
     ok: &[u16],
+    deadline: &Deadline,
 ) -> Result<web_sys::Response, HttpError> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
+    init.set_signal(deadline.signal().as_ref());
     let sent_headers = web_sys::Headers::new().map_err(|_| HttpError::NoAnswer)?;
     let bearer = format!("Bearer {}", hex::encode(token));
     sent_headers

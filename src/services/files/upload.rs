@@ -2,10 +2,13 @@
 //! all of it, sent in parts at the offset the server says it holds — so an upload cut by an
 //! outage, a server restart or a reload goes on where it stopped instead of starting again.
 //! A file being sent starts uploading while it is still being sealed ([`Ciphertext`]).
+//! A request whose connection went silent is given up at its deadline
+//! (`merpati_core::request_deadlines`) and tried again like one cut by an outage.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
+use merpati_core::request_deadlines::{SILENCE_MS, part_answer_within_ms};
 use merpati_core::upload_parts::{
     AfterPart, AfterRefusal, PartSize, UploadRequest, after_part, after_refusal,
 };
@@ -13,7 +16,7 @@ use merpati_protocol::blobs::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use merpati_protocol::{BlobId, ErrorCode};
 use wasm_bindgen::JsValue;
 
-use super::http::{HttpError, blob_url, number_header, request, retry_backoff, wait_out};
+use super::http::{Deadline, HttpError, blob_url, number_header, request, retry_backoff, wait_out};
 
 /// Try again after the backoff's wait, with no hint from the server.
 const TRY_AGAIN: AfterRefusal = AfterRefusal::TryAgain { not_before_ms: 0 };
@@ -93,6 +96,7 @@ impl Upload {
             &[(UPLOAD_LENGTH, total.to_string())],
             None,
             &[200, 201],
+            &Deadline::new(SILENCE_MS),
         )
         .await
         .map_err(judged(UploadRequest::Create))?;
@@ -113,6 +117,8 @@ impl Upload {
             };
             let token = (self.token)().ok_or(TRY_AGAIN)?;
             let started_ms = clock::now_ms();
+            let within_ms =
+                part_answer_within_ms(end - offset, self.part.get().link_bytes_per_sec());
             let answer = request(
                 "PATCH",
                 url,
@@ -120,9 +126,16 @@ impl Upload {
                 &[(UPLOAD_OFFSET, offset.to_string())],
                 Some(&JsValue::from(part)),
                 &[204, 409],
+                &Deadline::new(within_ms),
             )
-            .await
-            .map_err(judged(UploadRequest::Append))?;
+            .await;
+            if matches!(answer, Err(HttpError::NoAnswer)) {
+                // Cut or silent: either way the link is not what it was.
+                let mut part = self.part.get();
+                part.stalled();
+                self.part.set(part);
+            }
+            let answer = answer.map_err(judged(UploadRequest::Append))?;
             let held = number_header(&answer, UPLOAD_OFFSET).ok_or(TRY_AGAIN)?;
             offset = match after_part(offset, answer.status() == 409, held) {
                 AfterPart::GoOnFrom(held) => held,
@@ -153,7 +166,8 @@ pub(super) async fn held_whole(
     token: &[u8; 32],
 ) -> Result<bool, AfterRefusal> {
     let url = blob_url(origin, blob);
-    let answer = match request("HEAD", &url, token, &[], None, &[200]).await {
+    let deadline = Deadline::new(SILENCE_MS);
+    let answer = match request("HEAD", &url, token, &[], None, &[200], &deadline).await {
         Ok(answer) => answer,
         Err(error) => {
             return match judged(UploadRequest::Ask)(error) {

@@ -1,0 +1,132 @@
+//! A file's transfer whose connection goes silent part-way — a NAT that dropped its state,
+//! Wi-Fi handing over, a proxy that hangs: nothing passes either way, and nothing tells the
+//! browser so — still completes, with the same bytes: once nothing came for the request's
+//! deadline, the app gives the request up as unanswered and goes on from where it stopped, a
+//! download asking for the rest with a `Range`, an upload from what the server holds. Without
+//! the deadline the request waits for the operating system to give up, which takes minutes,
+//! and these tests time out.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
+
+use std::time::Duration;
+
+use merpati_e2e::attachments::{pseudo_random_bytes, sha256_hex, write_file};
+use merpati_e2e::network_gate::NetworkGate;
+use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
+use merpati_protocol::blobs::UPLOAD_OFFSET;
+
+/// How long a stalled transfer may take to complete: the app's deadline for it (15 s without
+/// a byte; for a part of the files here, 15 s and its time at 32 KiB/s), a retry, and the
+/// rest of the file; far less than the minutes an operating system waits on a silent
+/// connection.
+const STALLED_PATIENCE: Duration = Duration::from_secs(45);
+
+/// The number a request head's header `name` gives, if it has one that reads.
+fn header(head: &str, name: &str) -> Option<u64> {
+    head.lines().find_map(|line| {
+        let (found, value) = line.split_once(':')?;
+        found
+            .trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// bob downloads `survey.dat` from his chat with alice, within `patience`, and it is the
+/// bytes `report` was (checked by SHA-256). Closes both browsers.
+async fn bob_saves_the_same_survey(
+    alice: Browser,
+    bob: Browser,
+    report: &[u8],
+    patience: Duration,
+) -> Result<(), HarnessError> {
+    bob.open_chat("alice").await?;
+    let saved = bob.download_file("survey.dat", patience).await?;
+    assert_eq!(sha256_hex(&saved), sha256_hex(report));
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(), HarnessError> {
+    /// Bytes of the first download's answer, head included, that reach bob's browser.
+    const STALL_AFTER: u64 = 300_000;
+    let meeting = Meeting::start().await?;
+    // bob opens the app through a gate that stalls his first download part-way.
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.driver.browser_downloading().await?;
+    bob.sign_up(&gate.http_url(), "bob", PASSPHRASE).await?;
+    alice.start_chat("bob").await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(1_000_000, 0x057a_11ed);
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    alice.wait_acknowledged(1).await?;
+
+    gate.stall_next_download_after(STALL_AFTER);
+    bob_saves_the_same_survey(alice, bob, &report, STALLED_PATIENCE).await?;
+    assert_eq!(gate.stalled(), 1, "the first download stalled");
+    // Two requests: the first stalled, the second asking only for what had not arrived.
+    let downloads = gate.downloads();
+    assert_eq!(downloads.len(), 2, "{downloads:#?}");
+    let second = &downloads[1];
+    let from = second
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("range")
+                .then_some(value)?
+                .trim()
+                .strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<u64>()
+                .ok()
+        })
+        .ok_or_else(|| format!("the second download asked for the whole file: {second}"))?;
+    assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_part_stalled_part_way_goes_on_from_what_the_server_holds()
+-> Result<(), HarnessError> {
+    /// The file's length: one part.
+    const FILE_LEN: usize = 100_000;
+    /// Bytes of the first part's request, head included, that reach the server.
+    const STALL_AFTER: u64 = 40_000;
+    // The server gives up on the stalled part's sender after 2 s (30 s by default), keeping
+    // what arrived, so its upload is free again long before the app's deadline for the part.
+    let meeting = Meeting::start_with_env(&[("MERPATI_BLOB_PART_IDLE_MS", "2000")]).await?;
+    // alice opens the app through a gate that stalls her first upload part part-way.
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let alice = meeting.driver.browser().await?;
+    alice.sign_up(&gate.http_url(), "alice", PASSPHRASE).await?;
+    let bob = meeting.sign_up_downloading("bob").await?;
+    alice.start_chat("bob").await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(FILE_LEN, 0x057a_11ed);
+
+    gate.stall_next_upload_part_after(STALL_AFTER);
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    alice.wait_acknowledged_within(1, STALLED_PATIENCE).await?;
+    assert_eq!(gate.stalled(), 1, "the first part stalled");
+    // Two parts: the first stalled, the second from what the server kept of it, to the end.
+    let parts = gate.upload_parts();
+    let offsets: Vec<Option<u64>> = parts
+        .iter()
+        .map(|head| header(head, UPLOAD_OFFSET))
+        .collect();
+    assert_eq!(offsets.len(), 2, "{parts:#?}");
+    assert_eq!(offsets[0], Some(0), "the first part starts the file");
+    let from = offsets[1].ok_or("the second part has no offset")?;
+    assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
+
+    bob_saves_the_same_survey(alice, bob, &report, merpati_e2e::STEP_TIMEOUT).await
+}
