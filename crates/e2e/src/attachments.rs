@@ -401,6 +401,25 @@ impl Browser {
         Ok(self.client().find_all(testid("message")).await?.len())
     }
 
+    /// Waits until the open chat shows exactly one message, the text `text`: sent after a file
+    /// that must not arrive, it proves the file did not (messages arrive in the order sent).
+    pub async fn wait_only_message(&self, text: &str) -> Result<(), HarnessError> {
+        let waited = self
+            .eventually(&format!("“{text}” as the only message"), || async {
+                let only =
+                    self.message_count().await? == 1 && self.message_texts().await? == [text];
+                Ok(only.then_some(()))
+            })
+            .await;
+        if let Err(error) = waited {
+            let (count, texts) = (self.message_count().await?, self.message_texts().await?);
+            return Err(
+                format!("{error}; the chat shows {count} messages, texts {texts:?}").into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The first `attachment-progress` shown: (value, max), or `None` while there is none.
     pub async fn attachment_progress(&self) -> Result<Option<(f64, f64)>, HarnessError> {
         let Some(progress) = self

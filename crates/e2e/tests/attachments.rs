@@ -72,9 +72,9 @@ async fn start_upload(
 async fn after_is_the_only_message(alice: Browser, bob: Browser) -> Result<(), HarnessError> {
     alice.send("after").await?;
     alice.wait_acknowledged(1).await?;
-    wait_only_message(&alice, "after").await?;
+    alice.wait_only_message("after").await?;
     bob.open_chat("alice").await?;
-    wait_only_message(&bob, "after").await?;
+    bob.wait_only_message("after").await?;
     for browser in [alice, bob] {
         browser.close().await?;
     }
@@ -144,26 +144,6 @@ async fn wait_online_again(browser: &Browser) -> Result<(), HarnessError> {
             Ok((browser.connection_state().await? == "online").then_some(()))
         })
         .await
-}
-
-/// Waits until the open chat shows exactly one message, the text `text`: sent after a file
-/// that must not arrive, it proves the file did not (messages arrive in the order sent).
-async fn wait_only_message(browser: &Browser, text: &str) -> Result<(), HarnessError> {
-    let waited = browser
-        .eventually(&format!("“{text}” as the only message"), || async {
-            let only =
-                browser.message_count().await? == 1 && browser.message_texts().await? == [text];
-            Ok(only.then_some(()))
-        })
-        .await;
-    if let Err(error) = waited {
-        let (count, texts) = (
-            browser.message_count().await?,
-            browser.message_texts().await?,
-        );
-        return Err(format!("{error}; the chat shows {count} messages, texts {texts:?}").into());
-    }
-    Ok(())
 }
 
 /// The stored blobs under the server's data directory, with their lengths.
