@@ -187,6 +187,12 @@ impl Client {
         result
     }
 
+    /// Waits until every step the engine held when called is carried out: its writes stored
+    /// (or abandoned with its session) and its frames sent.
+    pub async fn flushed(&self) {
+        flush(&self.inner).await;
+    }
+
     /// Opens this browser's stored session, if any: unwraps the store key with the device key,
     /// restores the engine from the store (so chats and history show at once) and connects to
     /// resume. `Ok(false)` when there is no session to resume.

@@ -11,7 +11,11 @@
 //! change, so one restored by a reload or retried by the person starts by itself — and tells
 //! the engine when the server holds it all. The tabs of one browser restore the same outbox, so
 //! an upload holds a Web Lock on its blob ([`crate::services::web_locks`]): one tab uploads a
-//! file at a time. Opening: [`download`] fetches a file, decrypting it as it streams in with
+//! file at a time. A message may be taken back (its upload cancelled) in any of them, which
+//! removes it from the shared outbox: the tab uploading it asks the outbox for it before each
+//! part and before telling its engine how the upload ended, and takes back its own copy of a
+//! message gone from there, so the file is never sent, nor shown failed in a tab that did not
+//! know. Opening: [`download`] fetches a file, decrypting it as it streams in with
 //! the cipher its message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it),
 //! and checks it.
 
@@ -54,6 +58,9 @@ struct Running {
     total: u64,
     cancelled: Rc<Cell<bool>>,
     blob: BlobId,
+    /// Its message, once stored in the outbox the tabs share (from then on another tab may
+    /// take it back).
+    message: Rc<Cell<Option<ClientMsgId>>>,
 }
 
 /// The worker's uploads and downloads. Cheap to clone.
@@ -74,12 +81,13 @@ impl std::fmt::Debug for Files {
 
 impl Running {
     /// An upload of `total` ciphertext bytes to `blob`, none of them held yet.
-    fn new(blob: BlobId, total: u64) -> Running {
+    fn new(blob: BlobId, total: u64, message: Option<ClientMsgId>) -> Running {
         Running {
             done: Rc::new(Cell::new(0)),
             total,
             cancelled: Rc::new(Cell::new(false)),
             blob,
+            message: Rc::new(Cell::new(message)),
         }
     }
 }
@@ -139,7 +147,7 @@ impl Files {
         let key = FileKey(merpati_core::crypto::random_bytes().map_err(random)?);
         let blob = BlobId(merpati_core::crypto::random_bytes().map_err(random)?);
         let sealing = Sealing::default();
-        let running = Running::new(blob, ciphertext_len(size));
+        let running = Running::new(blob, ciphertext_len(size), None);
         // The upload's task learns its message's id once the message is queued; it ends
         // without one if the message never is (its upload then cancelled).
         let (message_tx, message) = oneshot::channel();
@@ -150,7 +158,7 @@ impl Files {
             let _turn = web_locks::hold(&upload_lock_name(blob)).await;
             let ended = upload.run().await;
             if let Ok(id) = message.await {
-                files.ended(&task_client, id, &task_running, ended);
+                files.settle(&task_client, id, &task_running, ended).await;
             }
         });
         // The message enters the outbox only once the ciphertext is kept, so a reload finds
@@ -188,8 +196,14 @@ impl Files {
         });
         match sent {
             Ok(id) => {
-                self.running.borrow_mut().insert(id, running);
-                let _ = message_tx.send(id);
+                self.running.borrow_mut().insert(id, running.clone());
+                let client = client.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    // Before the message is stored, the shared outbox has no entry to ask for.
+                    client.flushed().await;
+                    running.message.set(Some(id));
+                    let _ = message_tx.send(id);
+                });
                 Ok(())
             }
             Err(error) => {
@@ -221,12 +235,16 @@ impl Files {
                 continue;
             }
             let blob = awaited.attachment.blob;
-            let running = Running::new(blob, ciphertext_len(awaited.attachment.size));
+            let running = Running::new(blob, ciphertext_len(awaited.attachment.size), Some(id));
             self.running.borrow_mut().insert(id, running.clone());
             let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let ended = files.resume(&client, &running).await;
-                files.ended(&client, id, &running, ended);
+                // Every tab of this browser restores the same outbox: one uploads a file at a
+                // time, and the next, once it has its turn, finds the upload complete (or goes
+                // on with it, if the other tab closed half-way), or its message taken back.
+                let _turn = web_locks::hold(&upload_lock_name(blob)).await;
+                let ended = files.resume(&client, &running, id).await;
+                files.settle(&client, id, &running, ended).await;
             });
         }
     }
@@ -236,18 +254,14 @@ impl Files {
     /// once the upload completed, while its message still waited for the socket) the server
     /// is asked whether it holds it all; if not, the file cannot be sent: the message says so
     /// and waits to be deleted.
-    async fn resume(&self, client: &Client, running: &Running) -> Ended {
-        // Every tab of this browser restores the same outbox: one uploads a file at a time,
-        // and the next, once it has its turn, finds the upload complete (or goes on with it,
-        // if the other tab closed half-way).
-        let _turn = web_locks::hold(&upload_lock_name(running.blob)).await;
+    async fn resume(&self, client: &Client, running: &Running, id: ClientMsgId) -> Ended {
         let mut backoff = http::retry_backoff();
         loop {
             // Signed out: the store is gone, and the upload with it.
             let Some(store) = client.store() else {
                 return Ended::Cancelled;
             };
-            if running.cancelled.get() {
+            if running.cancelled.get() || !still_owed(client, id).await {
                 return Ended::Cancelled;
             }
             match store.upload(running.blob).await {
@@ -313,7 +327,17 @@ impl Files {
     fn upload(&self, client: &Client, running: &Running, ciphertext: Ciphertext) -> Upload {
         let token_client = client.clone();
         let on_change = self.on_change.clone();
+        let (owed_client, message) = (client.clone(), running.message.clone());
         Upload {
+            still_owed: Box::new(move || {
+                let (client, message) = (owed_client.clone(), message.get());
+                Box::pin(async move {
+                    match message {
+                        Some(id) => still_owed(&client, id).await,
+                        None => true,
+                    }
+                })
+            }),
             origin: client.origin(),
             blob: running.blob,
             total: running.total,
@@ -324,6 +348,23 @@ impl Files {
             on_progress: Box::new(move || on_change()),
             part: Cell::default(),
         }
+    }
+
+    /// [`Files::ended`], unless the message left the outbox the tabs share meanwhile: taken
+    /// back in another tab (or sent from it and acknowledged), it is taken back here too,
+    /// neither sent nor shown failed. Called while the upload's lock is held, and holds it
+    /// until this tab's own taking back is stored, so the tab whose turn comes next finds the
+    /// message gone.
+    async fn settle(&self, client: &Client, id: ClientMsgId, running: &Running, ended: Ended) {
+        let ended = if still_owed(client, id).await {
+            ended
+        } else {
+            // Already taken back here if it was this tab that did (refused then: no matter).
+            let _ = client.act(|engine| engine.cancel_upload(id));
+            Ended::Cancelled
+        };
+        self.ended(client, id, running, ended);
+        client.flushed().await;
     }
 
     /// Tells the engine how the upload of message `id` ended. The kept copy stays until the
@@ -346,6 +387,16 @@ impl Files {
         }
         (self.on_change)();
     }
+}
+
+/// Whether message `id`'s upload is still owed: its entry is in the outbox the tabs share.
+/// Not once a tab took it back, nor after a sign-out (the store is gone); a store that cannot
+/// be read now says nothing, and the upload goes on until it can be.
+async fn still_owed(client: &Client, id: ClientMsgId) -> bool {
+    let Some(store) = client.store() else {
+        return false;
+    };
+    store.outbox_holds(id).await.unwrap_or(true)
 }
 
 /// The name of the lock ([`web_locks`]) a tab holds while it uploads `blob`.

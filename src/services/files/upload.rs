@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
 use merpati_core::request_deadlines::{SILENCE_MS, part_answer_within_ms};
 use merpati_core::upload_parts::{
     AfterPart, AfterRefusal, PartSize, UploadRequest, after_part, after_refusal,
@@ -50,6 +51,9 @@ pub(super) struct Upload {
     pub(super) done: Rc<Cell<u64>>,
     /// Set when the person cancels.
     pub(super) cancelled: Rc<Cell<bool>>,
+    /// Whether the upload is still owed: `false` once its message left the outbox the tabs
+    /// share (another tab took it back), which ends the upload as cancelled.
+    pub(super) still_owed: Box<dyn Fn() -> LocalBoxFuture<'static, bool>>,
     /// Told after each part lands.
     pub(super) on_progress: Box<dyn Fn()>,
     /// How much the next `PATCH` carries, following how quickly parts land.
@@ -103,6 +107,9 @@ impl Upload {
         let mut offset = number_header(&created, UPLOAD_OFFSET).ok_or(TRY_AGAIN)?;
         self.landed(offset);
         while offset < total {
+            if !self.cancelled.get() && !(self.still_owed)().await {
+                self.cancelled.set(true);
+            }
             if self.cancelled.get() {
                 return Ok(());
             }

@@ -3,14 +3,16 @@
 //! from this browser's copy, and one whose blob the server lost can start again. The bytes are
 //! already sealed under the file's own key (which only the sealed outbox holds), so they are
 //! stored as the browser's `Blob` — on disk, not in the worker's memory — under a keyed hash of
-//! the blob's id.
+//! the blob's id. The tabs of one browser share the outbox: the tab uploading a file asks it
+//! whether the file's message is still there ([`IdbStore::outbox_holds`]), as another tab may
+//! have taken it back.
 
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{Transaction, TransactionMode};
-use merpati_protocol::BlobId;
+use merpati_protocol::{BlobId, ClientMsgId};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::schema::UPLOADS;
+use super::schema::{OUTBOX, UPLOADS};
 use super::{IdbStore, StoreError, hex};
 
 impl IdbStore {
@@ -29,6 +31,15 @@ impl IdbStore {
             .primitive()?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether the outbox the tabs of this browser share holds message `id`: not once any tab
+    /// took it back (cancelled its upload), or it was acknowledged.
+    pub async fn outbox_holds(&self, id: ClientMsgId) -> Result<bool, StoreError> {
+        let tx = self.db.transaction(OUTBOX).build()?;
+        let store = tx.object_store(OUTBOX)?;
+        let value: Option<JsValue> = store.get(self.outbox_key(&id)).primitive()?.await?;
+        Ok(value.is_some())
     }
 
     /// The ciphertext kept for `blob`, if this browser holds it.

@@ -1,0 +1,127 @@
+//! Two tabs of one browser profile share the sealed store and its outbox: a file sent in one
+//! is uploaded by that tab (it holds the upload's lock, and the file's sealed copy), while
+//! the other shows the message too, waiting its turn. Cancelling the upload in either tab
+//! stops it: the message never reaches the other person (a text sent after it arrives, and
+//! alone), and neither tab shows it failed — each takes the message back.
+//!
+//! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
+
+use fantoccini::wd::WindowHandle;
+use merpati_e2e::attachments::{pseudo_random_bytes, write_file};
+use merpati_e2e::{Browser, HarnessError, Meeting, testid};
+
+/// The server's pace for one account's uploads, in bytes per second: the file below then
+/// takes fifteen seconds, parts of a quarter of a megabyte landing about once a second, so
+/// the cancel lands mid-upload.
+const PACED: (&str, &str) = ("MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", "200000");
+
+/// The file's length.
+const FILE_LEN: usize = 3_000_000;
+
+/// alice, in her first tab, sends a file to bob and the server holds part of it; a second
+/// tab of her browser then shows the message, waiting to be uploaded. Answers alice, bob,
+/// the uploading tab and the other, which is the one shown.
+async fn uploading_with_another_tab_open(
+    meeting: &Meeting,
+) -> Result<(Browser, Browser, WindowHandle, WindowHandle), HarnessError> {
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    let files = tempfile::tempdir()?;
+    alice
+        .attach(&write_file(
+            files.path(),
+            "survey.dat",
+            &pseudo_random_bytes(FILE_LEN, 0x7ab5_ca9c),
+        )?)
+        .await?;
+    alice
+        .eventually("the server to hold part of the upload", || async {
+            Ok(alice
+                .attachment_progress()
+                .await?
+                .filter(|(held, _)| *held > 0.0))
+        })
+        .await?;
+
+    let client = alice.client();
+    let uploading_tab = client.window().await?;
+    let other_tab = client.new_window(true).await?.handle;
+    client.switch_to_window(other_tab.clone()).await?;
+    client.goto(&meeting.url).await?;
+    alice.open_chat("bob").await?;
+    alice.find("attachment-cancel").await?;
+    Ok((alice, bob, uploading_tab, other_tab))
+}
+
+/// Waits until `tab` of `browser` shows no message in its open chat: the file's message
+/// taken back there.
+async fn taken_back_in(browser: &Browser, tab: WindowHandle) -> Result<(), HarnessError> {
+    browser.client().switch_to_window(tab).await?;
+    let waited = browser
+        .eventually("the message taken back", || async {
+            Ok((browser.message_count().await? == 0).then_some(()))
+        })
+        .await;
+    if let Err(error) = waited {
+        let statuses = browser.message_statuses().await?;
+        return Err(format!("{error}; the tab shows messages {statuses:?}").into());
+    }
+    Ok(())
+}
+
+/// alice sends "after" from her first tab, and it is the only message bob and that tab
+/// show: the file never reached bob, nor came back failed; her other tab shows no file
+/// either. Closes both browsers.
+async fn after_is_the_only_message(
+    alice: Browser,
+    bob: Browser,
+    tabs: [WindowHandle; 2],
+) -> Result<(), HarnessError> {
+    alice.client().switch_to_window(tabs[0].clone()).await?;
+    alice.send("after").await?;
+    alice.wait_acknowledged(1).await?;
+    alice.wait_only_message("after").await?;
+    bob.open_chat("alice").await?;
+    bob.wait_only_message("after").await?;
+    alice.client().switch_to_window(tabs[1].clone()).await?;
+    let files_shown = alice.client().find_all(testid("attachment")).await?.len();
+    assert_eq!(files_shown, 0, "the other tab shows the file again");
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_cancelled_in_another_tab_stops_uploading_and_never_arrives()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob, uploading_tab, other_tab) = uploading_with_another_tab_open(&meeting).await?;
+
+    alice.click("attachment-cancel").await?;
+    taken_back_in(&alice, other_tab.clone()).await?;
+    // The tab uploading it stops, and takes it back too, instead of sending it once uploaded.
+    taken_back_in(&alice, uploading_tab.clone()).await?;
+
+    after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_cancelled_in_the_uploading_tab_is_not_shown_failed_in_another()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let (alice, bob, uploading_tab, other_tab) = uploading_with_another_tab_open(&meeting).await?;
+
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    alice.click("attachment-cancel").await?;
+    taken_back_in(&alice, uploading_tab.clone()).await?;
+    // The other tab, whose turn to upload comes once the first lets go, finds the message
+    // taken back, rather than its copy gone and the upload failed.
+    taken_back_in(&alice, other_tab.clone()).await?;
+
+    after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
+}
