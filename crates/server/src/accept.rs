@@ -8,10 +8,13 @@
 //!
 //! - a **header-read timeout**: the request head must arrive within it, on a new connection
 //!   and between requests of a kept-alive one, or the connection is closed;
-//! - a **write-stall timeout**: a write that waits longer than it for the client to take the
-//!   bytes closes the connection. hyper has no deadline for writing a response, so a client
-//!   that asks for a large file (a blob, the app's wasm) and never reads it would otherwise
-//!   hold the connection and the open file for good;
+//! - a **least rate** for its writes (`least_rate`): a write that waits longer than the
+//!   write-stall timeout for the client to take the bytes closes the connection, and so does
+//!   a client that, once writes wait on it, takes less than the least rate on average beyond
+//!   that grace. hyper has no deadline for writing a response, so a client that asks for a
+//!   large file (a blob, the app's wasm) and never reads it, or reads a few bytes now and
+//!   then, would otherwise hold the connection, the open file and the memory behind them for
+//!   good;
 //! - a **per-address cap**: one source address (`throttle::AddressKey`: an IPv4 address or
 //!   an IPv6 /64) holds at most so many connections at once, HTTP and WebSocket alike;
 //!   past it a new connection is closed as soon as it is accepted, before anything is read.
@@ -25,7 +28,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,10 +37,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_io_timeout::TimeoutStream;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::least_rate::{LeastRate, LeastRateWrites};
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::throttle::AddressKey;
@@ -52,8 +54,9 @@ const OUT_OF_FILES_PAUSE: Duration = Duration::from_millis(50);
 pub(crate) struct ConnectionLimits {
     /// How long a request head may take to arrive (also between requests).
     pub(crate) header_read_timeout: Duration,
-    /// How long a write may wait for the client to take the bytes.
-    pub(crate) write_stall_timeout: Duration,
+    /// How long a write may wait for the client to take the bytes (the grace), and the least
+    /// the client must take on average beyond it.
+    pub(crate) writes: LeastRate,
     /// Connections one source address may hold at once (0: no cap).
     pub(crate) per_address: u32,
 }
@@ -162,11 +165,9 @@ pub(crate) async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(limits.write_stall_timeout));
         connections.spawn(serve_connection(
             http.clone(),
-            Box::pin(stream),
+            LeastRateWrites::new(stream, limits.writes),
             peer,
             slot,
             app.clone(),
@@ -187,7 +188,7 @@ pub(crate) async fn serve(
 /// the address slot, which an upgrade to a WebSocket keeps.
 async fn serve_connection(
     http: http1::Builder,
-    stream: Pin<Box<TimeoutStream<TcpStream>>>,
+    stream: LeastRateWrites<TcpStream>,
     peer: SocketAddr,
     slot: Arc<AddressSlot>,
     app: Router,

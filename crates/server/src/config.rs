@@ -127,9 +127,23 @@ pub struct Config {
 
     /// How long (milliseconds) writing to a connection may wait for the client to take the
     /// bytes; a client that stops reading a response (a download, the app's files) is closed
-    /// after it, with the file it held.
+    /// after it, with the file it held. Also the grace before the least rate applies
+    /// (`least_transfer_bytes_per_sec`).
     #[arg(long, env = "MERPATI_WRITE_STALL_TIMEOUT_MS", default_value_t = 30_000)]
     pub write_stall_timeout_ms: u64,
+
+    /// The least a transfer must move on average, in bytes a second, either way, beyond a
+    /// grace: an upload's part (the grace: `blob_part_idle_ms`) is ended with what arrived
+    /// kept, and a client taking what a connection writes (a download, the app's files; the
+    /// grace: `write_stall_timeout_ms`) is closed. Only time spent waiting on the client
+    /// counts. A byte now and then does not hold a transfer open (0: no least rate, only the
+    /// grace at once).
+    #[arg(
+        long,
+        env = "MERPATI_LEAST_TRANSFER_BYTES_PER_SEC",
+        default_value_t = 1024
+    )]
+    pub least_transfer_bytes_per_sec: u64,
 
     /// Reads one account may ask for per minute (`Sync`, `Fetch`, `History`, `QueryKeys`,
     /// `FetchBackup`, `ListSessions`, `WatchPresence`, and `Typing` and receipts in chats it is
@@ -268,6 +282,7 @@ impl Config {
             write_burst: 1_000,
             header_read_timeout_ms: 5_000,
             write_stall_timeout_ms: 30_000,
+            least_transfer_bytes_per_sec: 1024,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
             send_rate: 50,
@@ -324,6 +339,10 @@ mod tests {
         );
         assert_eq!(config.header_read_timeout_ms, built.header_read_timeout_ms);
         assert_eq!(config.write_stall_timeout_ms, built.write_stall_timeout_ms);
+        assert_eq!(
+            config.least_transfer_bytes_per_sec,
+            built.least_transfer_bytes_per_sec
+        );
         assert_eq!(
             config.stored_bytes_per_account_per_day,
             built.stored_bytes_per_account_per_day

@@ -11,8 +11,10 @@
 //!
 //! # Layout
 //! - [`config`]: the flags and environment variables the server is configured with.
-//! - `accept`: accepting connections and serving HTTP/1.1 on each, with a header-read timeout
-//!   and a cap per source address.
+//! - `accept`: accepting connections and serving HTTP/1.1 on each, with a header-read timeout,
+//!   a least rate for its writes and a cap per source address.
+//! - `least_rate`: the least rate a transfer must keep, either way: a file part's sender and
+//!   the reader of what a connection writes.
 //! - `http`: the routes: `/healthz`, the `/ws` handshake with its Origin check and
 //!   admission, static files; `/metrics` on the metrics address (loopback by default).
 //! - `blobs`: files' ciphertext over HTTP (`/blobs/{id}`): uploads that resume, downloads,
@@ -47,6 +49,7 @@ pub mod error;
 mod fanout;
 mod gateway;
 mod http;
+mod least_rate;
 mod metrics;
 mod privacy;
 mod security_headers;
@@ -281,7 +284,10 @@ pub async fn run(
     };
     let limits = accept::ConnectionLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
-        write_stall_timeout: Duration::from_millis(config.write_stall_timeout_ms),
+        writes: least_rate::LeastRate {
+            grace: Duration::from_millis(config.write_stall_timeout_ms),
+            bytes_per_sec: config.least_transfer_bytes_per_sec,
+        },
         per_address: config.max_connections_per_address,
     };
     accept::serve(

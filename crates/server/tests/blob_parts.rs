@@ -204,7 +204,7 @@ async fn a_stalled_part_is_answered_408_and_keeps_what_arrived() {
 }
 
 /// A byte at a time, each well within the idle time: a part that never stalls but arrives
-/// far below the least rate (`MIN_PART_BYTES_PER_SEC`) is ended as a stalled one is, or it
+/// far below the least rate (`least_transfer_bytes_per_sec`, 1 KiB a second) is ended as a stalled one is, or it
 /// held its connection, its file and the file's lock for as long as its sender liked.
 #[tokio::test]
 async fn a_part_trickling_in_below_the_least_rate_is_answered_408_and_keeps_what_arrived() {

@@ -48,6 +48,8 @@ mod blobs;
 // One upload part as it travels: written as it arrives, kept when cut off or stalled,
 // refused whole when the disk is full.
 mod blob_parts;
+// One download as it travels: a client taking it below the least rate is cut off.
+mod blob_downloads;
 // Removing members from groups, and leaving.
 mod members;
 // A connection's messages share transactions while they wait for their commit.

@@ -124,6 +124,20 @@ impl OpenRequest {
         Ok(())
     }
 
+    /// Reads at most `max` bytes of the answer as they come (head included); `None` once the
+    /// server has closed the connection (an end, or a reset).
+    pub async fn receive(&mut self, max: usize) -> Result<Option<Vec<u8>>, Error> {
+        let mut bytes = vec![0; max];
+        let read = within(HTTP_PATIENCE, &self.what, self.stream.read(&mut bytes)).await?;
+        match read {
+            Ok(0) | Err(_) => Ok(None),
+            Ok(read) => {
+                bytes.truncate(read);
+                Ok(Some(bytes))
+            }
+        }
+    }
+
     /// The server's answer, read to the end of the connection.
     pub async fn answer(mut self) -> Result<HttpResponse, Error> {
         let mut response = Vec::new();

@@ -43,6 +43,7 @@ use merpati_protocol::{BlobId, UserId};
 
 use crate::Error;
 use crate::config::Config;
+use crate::least_rate::LeastRate;
 use crate::metrics::Counters;
 use crate::shutdown::Shutdown;
 use crate::storage::Storage;
@@ -69,8 +70,9 @@ pub(crate) struct BlobStore {
     /// How long an upload no message carries is kept, from its creation.
     orphan_ms: u64,
     pacer: pacing::UploadPacer,
-    /// How long a part may send nothing before it is ended, keeping what arrived.
-    part_idle: Duration,
+    /// How slowly a part may arrive before it is ended, keeping what arrived: nothing for
+    /// `blob_part_idle_ms`, or less than the least rate beyond it.
+    part_rate: LeastRate,
     counters: Arc<Counters>,
     shutdown: Shutdown,
 }
@@ -99,7 +101,10 @@ impl BlobStore {
             ),
             orphan_ms: config.blob_orphan_secs.saturating_mul(1000),
             pacer: pacing::UploadPacer::new(config.blob_upload_bytes_per_sec),
-            part_idle: Duration::from_millis(config.blob_part_idle_ms),
+            part_rate: LeastRate {
+                grace: Duration::from_millis(config.blob_part_idle_ms),
+                bytes_per_sec: config.least_transfer_bytes_per_sec,
+            },
             counters,
             shutdown,
         })

@@ -4,9 +4,9 @@
 //!
 //! What is kept:
 //! - a part that arrives whole is flushed to disk (`fsync`), then recorded;
-//! - a part that breaks off (the connection drops), stalls (nothing for the store's
-//!   `part_idle`, or less on average than [`MIN_PART_BYTES_PER_SEC`] beyond a grace of
-//!   `part_idle`: [`sender_patience`]) or is ended because the server is stopping
+//! - a part that breaks off (the connection drops), stalls (its sender falls below the store's
+//!   `part_rate`: nothing for its grace, or less on average than its least rate beyond that
+//!   grace, `least_rate`) or is ended because the server is stopping
 //!   keeps what arrived, flushed and recorded the same way, so a large part cut by an outage
 //!   is not sent again;
 //! - a part refused on the way (past the part cap, or past the upload's length), or that the
@@ -25,22 +25,6 @@ use super::BlobStore;
 use super::files::{self, AppendError};
 use crate::Error;
 
-/// The least a part's sender must send on average, in bytes a second, beyond a grace of the
-/// store's `part_idle`. A byte now and then resets no idle timer for good: a sender
-/// trickling its part would otherwise hold the connection, the file and the file's lock
-/// (which the cleanup waits on) for as long as it liked. An honest sender on a link slower
-/// than this loses nothing: the part keeps what arrived and the app goes on with the next.
-pub(super) const MIN_PART_BYTES_PER_SEC: u64 = 1024;
-
-/// How long a part may wait for its sender's next bytes, having waited `waited` for those
-/// before and received `received`: at most `idle` at once, and in all no longer than `idle`
-/// and a second per [`MIN_PART_BYTES_PER_SEC`] bytes received. Only the time spent waiting
-/// on the sender counts: the server's own writing and pacing are not the sender's doing.
-fn sender_patience(idle: Duration, waited: Duration, received: u64) -> Duration {
-    let earned = Duration::from_millis(received.saturating_mul(1000) / MIN_PART_BYTES_PER_SEC);
-    idle.saturating_add(earned).saturating_sub(waited).min(idle)
-}
-
 /// Where a part goes: whose upload, at which offset, and how long the upload is.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PartAt {
@@ -57,8 +41,7 @@ pub(super) enum Received {
     Whole { held: u64 },
     /// The body broke off: what arrived is kept.
     BrokenOff { held: u64 },
-    /// The body sent nothing for the store's `part_idle`, or fell behind
-    /// [`MIN_PART_BYTES_PER_SEC`]: what arrived is kept.
+    /// The body fell behind the store's `part_rate`: what arrived is kept.
     Stalled { held: u64 },
     /// The server began to stop while the part arrived: what arrived is kept.
     ShuttingDown { held: u64 },
@@ -178,7 +161,9 @@ async fn receive_locked(store: &BlobStore, at: PartAt, body: Body) -> Result<Rec
     let mut received: u64 = 0;
     let mut waited = Duration::ZERO;
     let ending = loop {
-        let patience = sender_patience(store.part_idle, waited, received);
+        // Only the time spent waiting on the sender counts: the server's own writing and
+        // pacing are not the sender's doing.
+        let patience = store.part_rate.patience(waited, received);
         let asked = tokio::time::Instant::now();
         let next = tokio::select! {
             next = tokio::time::timeout(patience, stream.next()) => next,
@@ -293,31 +278,6 @@ async fn open_locked(store: &BlobStore, id: BlobId) -> Result<std::fs::File, Par
 mod tests {
     use super::*;
     use crate::blobs::testing::{TestResult, TestStore};
-
-    #[test]
-    fn a_sender_waits_at_most_the_idle_time_at_once_and_earns_more_only_by_sending() {
-        let idle = Duration::from_secs(30);
-        let patience = |waited_secs, received| {
-            sender_patience(idle, Duration::from_secs(waited_secs), received)
-        };
-        assert_eq!(patience(0, 0), idle, "the first bytes get the idle time");
-        assert_eq!(patience(29, 0), Duration::from_secs(1));
-        assert_eq!(
-            patience(60, MIN_PART_BYTES_PER_SEC),
-            Duration::ZERO,
-            "a second's worth in a minute is a trickle, ended"
-        );
-        assert_eq!(
-            patience(40, 20 * MIN_PART_BYTES_PER_SEC),
-            Duration::from_secs(10),
-            "20 s earned by sending, 10 s of them left"
-        );
-        assert_eq!(
-            patience(0, 1 << 30),
-            idle,
-            "never more than the idle time at once"
-        );
-    }
 
     /// A part sent at the offset its request read, while another process (sharing the
     /// directory and the database) recorded a part after that reading: the row read under

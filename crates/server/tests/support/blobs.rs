@@ -154,6 +154,21 @@ impl BlobClient {
         .unwrap_or_else(|error| panic!("PATCH /blobs/{}: {error}", id.to_hex()))
     }
 
+    /// A `GET` with these extra headers whose answer the test reads as it likes.
+    pub(crate) async fn open_get(&self, id: BlobId, headers: &[(&str, &str)]) -> OpenRequest {
+        let mut all = vec![("Authorization", self.authorization.as_str())];
+        all.extend_from_slice(headers);
+        open_request(
+            self.addr,
+            "GET",
+            &format!("/blobs/{}", id.to_hex()),
+            &all,
+            &[],
+        )
+        .await
+        .unwrap_or_else(|error| panic!("GET /blobs/{}: {error}", id.to_hex()))
+    }
+
     /// `PATCH` with these headers and no body, as given.
     pub(crate) async fn patch_raw(&self, id: BlobId, headers: &[(&str, &str)]) -> HttpResponse {
         self.send("PATCH", &id.to_hex(), headers, None).await
