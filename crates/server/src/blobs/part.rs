@@ -240,7 +240,7 @@ async fn keep(
     }
     if !store
         .storage
-        .record_blob_received(at.id, at.offset, held)
+        .record_blob_received(at.id, at.account, at.offset, held)
         .await?
     {
         // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
@@ -291,7 +291,12 @@ mod tests {
         test.create(id, 10, 86_400_000).await?;
         // The other process's part: written, then recorded (and its lock let go).
         std::fs::write(store.path(id), b"abcdef")?;
-        assert!(store.storage.record_blob_received(id, 0, 6).await?);
+        assert!(
+            store
+                .storage
+                .record_blob_received(id, test.alice, 0, 6)
+                .await?
+        );
 
         let at = |offset| PartAt {
             id,

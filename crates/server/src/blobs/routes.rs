@@ -8,7 +8,8 @@
 //! - `PUT` with `upload-length: N` (1 ≤ N ≤ `MAX_BLOB_BYTES`, else 400 / 413): 201 and
 //!   `upload-offset: 0` for a new upload; 200 and the offset held for the same account's
 //!   upload of that id and length (a client that does not know whether its `PUT` landed
-//!   simply sends it again); 409 for anyone else's id or another length; 507 past the quota;
+//!   simply sends it again; one due for deletion is gone, and created anew); 409 for anyone
+//!   else's id or another length; 507 past the quota;
 //!   429 with `Retry-After` while the account holds its cap of uploads no message carries
 //!   (the app waits, and its own messages carrying its uploads make room).
 //! - `HEAD`: the owner's upload's `upload-offset` and `upload-length`; 404 to anyone else.

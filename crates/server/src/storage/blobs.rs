@@ -34,15 +34,19 @@ impl Storage {
         on_backend!(self, read blobs::find(id))
     }
 
-    /// Records that the upload's file durably holds `to` bytes, if it was recorded at `from`;
-    /// `false` if it was not (or is gone).
+    /// Records that `owner`'s upload's file durably holds `to` bytes, if it was recorded at
+    /// `from`; `false` if it was not (or is gone, or is another account's now).
     pub(crate) fn record_blob_received(
         &self,
         id: BlobId,
+        owner: UserId,
         from: u64,
         to: u64,
     ) -> impl Future<Output = Result<bool, Error>> {
-        on_backend!(self, write | _now | blobs::record_received(id, from, to))
+        on_backend!(
+            self,
+            write | _now | blobs::record_received(id, owner, from, to)
+        )
     }
 
     /// Deletes the rows of the uploads due for deletion; their ids (their files go next).

@@ -6,20 +6,35 @@ use merpati_protocol::{BlobId, ChatId, Seq, UserId};
 
 use super::{Tx, bytes16};
 use crate::Error;
-use crate::storage::sql::blobs::{Attachable, BlobRow, Created, NewBlob, attachable, refusal};
+use crate::storage::sql::blobs::{
+    Attachable, BlobRow, Created, NewBlob, attachable, refusal, standing,
+};
 use crate::storage::sql::{int, uint};
 
-/// Creates an upload, or says where the same account's upload of this id stands.
+/// Creates an upload, or says where the same account's upload of this id stands; one due
+/// for deletion is gone, its row replaced (`sql::blobs::create`).
 pub(crate) async fn create(tx: &Tx<'_>, new: &NewBlob, now_ms: i64) -> Result<Created, Error> {
-    if let Some(row) = find(tx, new.id).await? {
-        return Ok(if row.owner == new.owner && row.length == new.length {
-            Created::Existing {
-                received: row.received,
+    let statement = tx
+        .prepare_cached(
+            "SELECT account_id, length, received, expires_ms IS NOT NULL AND expires_ms <= $2
+             FROM blobs WHERE id = $1",
+        )
+        .await?;
+    let id: &[u8] = &new.id.0;
+    let due = match tx.query_opt(&statement, &[&id, &now_ms]).await? {
+        Some(found) => {
+            let row = BlobRow {
+                owner: UserId(uint(found.try_get(0)?)),
+                length: uint(found.try_get(1)?),
+                received: uint(found.try_get(2)?),
+            };
+            if !found.try_get::<_, bool>(3)? {
+                return Ok(standing(&row, new));
             }
-        } else {
-            Created::Conflict
-        });
-    }
+            true
+        }
+        None => false,
+    };
     // Uploads already due for deletion do not count: the next pass frees their room.
     let statement = tx
         .prepare_cached(
@@ -32,7 +47,12 @@ pub(crate) async fn create(tx: &Tx<'_>, new: &NewBlob, now_ms: i64) -> Result<Cr
         .await?;
     let (held, open): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     if let Some(refused) = refusal(new, uint(held), uint(open)) {
+        // A due row stays for the pass, which deletes its file too.
         return Ok(refused);
+    }
+    if due {
+        let statement = tx.prepare_cached("DELETE FROM blobs WHERE id = $1").await?;
+        tx.execute(&statement, &[&id]).await?;
     }
     let statement = tx
         .prepare_cached(
@@ -40,7 +60,6 @@ pub(crate) async fn create(tx: &Tx<'_>, new: &NewBlob, now_ms: i64) -> Result<Cr
              VALUES ($1, $2, $3, 0, $4, $5)",
         )
         .await?;
-    let id: &[u8] = &new.id.0;
     tx.execute(
         &statement,
         &[
@@ -71,21 +90,25 @@ pub(crate) async fn find(tx: &Tx<'_>, id: BlobId) -> Result<Option<BlobRow>, Err
     }))
 }
 
-/// Records that the upload's file now durably holds `to` bytes, if it held `from`; `false`
-/// if it did not (or is gone): nothing is recorded then.
+/// Records that `owner`'s upload's file now durably holds `to` bytes, if it held `from`;
+/// `false` if it did not (or is gone, or is another account's: `sql::blobs::record_received`).
 pub(crate) async fn record_received(
     tx: &Tx<'_>,
     id: BlobId,
+    owner: UserId,
     from: u64,
     to: u64,
 ) -> Result<bool, Error> {
     let statement = tx
         .prepare_cached(
-            "UPDATE blobs SET received = $3 WHERE id = $1 AND received = $2 AND length >= $3",
+            "UPDATE blobs SET received = $3
+             WHERE id = $1 AND account_id = $4 AND received = $2 AND length >= $3",
         )
         .await?;
     let id: &[u8] = &id.0;
-    let changed = tx.execute(&statement, &[&id, &int(from), &int(to)]).await?;
+    let changed = tx
+        .execute(&statement, &[&id, &int(from), &int(to), &int(owner.0)])
+        .await?;
     Ok(changed == 1)
 }
 

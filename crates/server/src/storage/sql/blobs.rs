@@ -63,17 +63,32 @@ pub(crate) struct NewBlob {
     pub(crate) orphan_ms: u64,
 }
 
-/// Creates an upload, or says where the same account's upload of this id stands.
+/// Creates an upload, or says where the same account's upload of this id stands. An upload
+/// of this id already due for deletion is gone: the next pass would delete it under a
+/// client told it stands. Its row is replaced (its file, which the new upload's first part
+/// cuts to where the new row stands, is the new upload's).
 pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Created, Error> {
-    if let Some(row) = find(conn, new.id)? {
-        return Ok(if row.owner == new.owner && row.length == new.length {
-            Created::Existing {
-                received: row.received,
-            }
-        } else {
-            Created::Conflict
-        });
-    }
+    let found: Option<(BlobRow, bool)> = conn
+        .prepare_cached(
+            "SELECT account_id, length, received, expires_ms IS NOT NULL AND expires_ms <= ?2
+             FROM blobs WHERE id = ?1",
+        )?
+        .query_row(params![&new.id.0[..], now_ms], |row| {
+            Ok((
+                BlobRow {
+                    owner: UserId(uint(row.get(0)?)),
+                    length: uint(row.get(1)?),
+                    received: uint(row.get(2)?),
+                },
+                row.get(3)?,
+            ))
+        })
+        .optional()?;
+    let due = match found {
+        Some((row, false)) => return Ok(standing(&row, new)),
+        Some((_, true)) => true,
+        None => false,
+    };
     // Uploads already due for deletion do not count: the next pass frees their room.
     let (held, open): (i64, i64) = conn
         .prepare_cached(
@@ -84,7 +99,12 @@ pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Cr
             Ok((row.get(0)?, row.get(1)?))
         })?;
     if let Some(refused) = refusal(new, uint(held), uint(open)) {
+        // A due row stays for the pass, which deletes its file too.
         return Ok(refused);
+    }
+    if due {
+        conn.prepare_cached("DELETE FROM blobs WHERE id = ?1")?
+            .execute([&new.id.0[..]])?;
     }
     conn.prepare_cached(
         "INSERT INTO blobs (id, account_id, length, received, created_ms, expires_ms)
@@ -98,6 +118,18 @@ pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Cr
         now_ms.saturating_add(int(new.orphan_ms)),
     ])?;
     Ok(Created::New)
+}
+
+/// What creating `new` answers when `row`, live, holds its id: where it stands if it is the
+/// same account's of the same length, else a conflict.
+pub(crate) fn standing(row: &BlobRow, new: &NewBlob) -> Created {
+    if row.owner == new.owner && row.length == new.length {
+        Created::Existing {
+            received: row.received,
+        }
+    } else {
+        Created::Conflict
+    }
 }
 
 /// Why `new` is refused, if it is, when its owner's uploads hold `held` bytes and `open` of
@@ -127,19 +159,22 @@ pub(crate) fn find(conn: &Connection, id: BlobId) -> Result<Option<BlobRow>, Err
     Ok(row)
 }
 
-/// Records that the upload's file now durably holds `to` bytes, if it held `from`; `false`
-/// if it did not (or is gone): nothing is recorded then.
+/// Records that `owner`'s upload's file now durably holds `to` bytes, if it held `from`;
+/// `false` if it did not (or is gone, or is now another account's: deleted and made again
+/// under the same id while the part was written): nothing is recorded then.
 pub(crate) fn record_received(
     conn: &Connection,
     id: BlobId,
+    owner: UserId,
     from: u64,
     to: u64,
 ) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached(
-            "UPDATE blobs SET received = ?3 WHERE id = ?1 AND received = ?2 AND length >= ?3",
+            "UPDATE blobs SET received = ?3
+             WHERE id = ?1 AND account_id = ?4 AND received = ?2 AND length >= ?3",
         )?
-        .execute(params![&id.0[..], int(from), int(to)])?;
+        .execute(params![&id.0[..], int(from), int(to), int(owner.0)])?;
     Ok(changed == 1)
 }
 

@@ -1,7 +1,8 @@
 //! Uploads' rows: the quota counts an account's uploads but not those already due for
 //! deletion, the cap of open uploads only those no message carries, a pass takes exactly the
 //! due ones, a message carrying an upload keeps it until that message is deleted for
-//! everyone, and an upload due for deletion is sent by no message.
+//! everyone, an upload due for deletion is sent by no message and created again starts anew,
+//! and a part's bytes are recorded only in its owner's upload.
 
 use merpati_protocol::BlobId;
 
@@ -58,7 +59,12 @@ pub(super) async fn a_carried_upload_is_kept_until_its_message_is_deleted_for_ev
         .create_blob(new_blob(1, alice.id, 10, 86_400_000))
         .await
         .unwrap();
-    assert!(storage.record_blob_received(photo, 0, 10).await.unwrap());
+    assert!(
+        storage
+            .record_blob_received(photo, alice.id, 0, 10)
+            .await
+            .unwrap()
+    );
     let append = |id: u8, refers| {
         let queued = storage.queue_append(
             chat.id,
@@ -92,7 +98,12 @@ pub(super) async fn an_upload_due_for_deletion_is_not_sent(storage: &Storage) {
         .create_blob(new_blob(1, alice.id, 60, 0))
         .await
         .unwrap();
-    assert!(storage.record_blob_received(due, 0, 60).await.unwrap());
+    assert!(
+        storage
+            .record_blob_received(due, alice.id, 0, 60)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         storage
             .create_blob(new_blob(2, alice.id, 60, 86_400_000))
@@ -151,7 +162,7 @@ pub(super) async fn the_cap_of_open_uploads_counts_those_no_message_carries(stor
     // Carried by a message, an upload no longer counts.
     assert!(
         storage
-            .record_blob_received(BlobId([1; 16]), 0, 1)
+            .record_blob_received(BlobId([1; 16]), alice.id, 0, 1)
             .await
             .unwrap()
     );
@@ -199,7 +210,12 @@ pub(super) async fn an_upload_sent_in_two_chats_at_once_spoils_no_one_elses_mess
         .create_blob(new_blob(1, mallory.id, 10, 86_400_000))
         .await
         .unwrap();
-    assert!(storage.record_blob_received(photo, 0, 10).await.unwrap());
+    assert!(
+        storage
+            .record_blob_received(photo, mallory.id, 0, 10)
+            .await
+            .unwrap()
+    );
     let queue = |chat: ChatId, id: u8, sender: UserId, refers| {
         storage.queue_append(
             chat,
@@ -281,4 +297,61 @@ async fn one_waits_on_a_lock(pg: &super::postgres::Postgres) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(waiting, 1, "one transaction waits on a lock");
+}
+
+/// A client whose upload fell due for deletion (unsent past the orphan window) and creates it
+/// again before a pass deleted it starts it anew: told it stood, the client went on with it
+/// while the pass deleted it under it. The room it held is the new upload's.
+pub(super) async fn an_upload_created_again_once_due_for_deletion_starts_anew(storage: &Storage) {
+    let alice = account(storage, "alice").await.id;
+    let id = BlobId([1; 16]);
+    let create = |orphan_ms| storage.create_blob(new_blob(1, alice, 60, orphan_ms));
+    assert_eq!(create(0).await.unwrap(), Created::New);
+    assert!(storage.record_blob_received(id, alice, 0, 6).await.unwrap());
+
+    assert_eq!(create(86_400_000).await.unwrap(), Created::New);
+    let row = storage.blob(id).await.unwrap().map(|row| row.received);
+    assert_eq!(row, Some(0), "no byte of the one due");
+    assert_eq!(storage.take_due_blobs().await.unwrap(), [], "not due");
+    assert_eq!(
+        create(86_400_000).await.unwrap(),
+        Created::Existing { received: 0 },
+        "a live upload is answered as always"
+    );
+    // Refused, the one due stays for the pass, which deletes its file.
+    let other = BlobId([2; 16]);
+    storage
+        .create_blob(new_blob(2, alice, 30, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .create_blob(new_blob(2, alice, 41, 86_400_000))
+            .await
+            .unwrap(),
+        Created::OverQuota
+    );
+    assert_eq!(storage.take_due_blobs().await.unwrap(), [other]);
+}
+
+/// A part records its bytes only in its own account's upload: one whose row was deleted
+/// while it was written, and whose id another account then created, records nothing there.
+pub(super) async fn a_part_records_its_bytes_only_in_its_owners_upload(storage: &Storage) {
+    let alice = account(storage, "alice").await.id;
+    let bob = account(storage, "bob").await.id;
+    let id = BlobId([1; 16]);
+    storage
+        .create_blob(new_blob(1, alice, 10, 0))
+        .await
+        .unwrap();
+    assert_eq!(storage.take_due_blobs().await.unwrap(), [id]);
+    storage
+        .create_blob(new_blob(1, bob, 10, 86_400_000))
+        .await
+        .unwrap();
+
+    assert!(!storage.record_blob_received(id, alice, 0, 4).await.unwrap());
+    let row = storage.blob(id).await.unwrap();
+    assert_eq!(row.map(|row| (row.owner, row.received)), Some((bob, 0)));
+    assert!(storage.record_blob_received(id, bob, 0, 4).await.unwrap());
 }
