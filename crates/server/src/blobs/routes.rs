@@ -418,24 +418,7 @@ async fn download(
             return Err(Refusal::RangeNotSatisfiable { length: row.length });
         }
     };
-    let mut file = match tokio::fs::File::open(store.path(id)).await {
-        Ok(file) => file,
-        // Deleted since the row was read (a cleanup pass).
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Refusal::NotFound);
-        }
-        Err(error) => return Err(Error::from(error).into()),
-    };
-    let holds = file.metadata().await.map_err(Error::from)?.len();
-    if holds < row.length {
-        return Err(Refusal::Internal(Error::Io(std::io::Error::other(
-            format!(
-                "blob {} holds {holds} bytes, fewer than its length {}",
-                id.to_hex(),
-                row.length
-            ),
-        ))));
-    }
+    let mut file = open_complete(&store, id, row).await?;
     file.seek(std::io::SeekFrom::Start(first))
         .await
         .map_err(Error::from)?;
@@ -467,9 +450,94 @@ async fn download(
     Ok(response)
 }
 
+/// The file of the complete upload `row` read, to be served. Between the reading and the
+/// opening a cleanup pass may have deleted the upload and its client created it again under
+/// the same id: the file opened is then the new upload's, shorter, and the blob asked for is
+/// gone (404). A file shorter than the row that still stands was damaged (500).
+async fn open_complete(
+    store: &BlobStore,
+    id: BlobId,
+    row: BlobRow,
+) -> Result<tokio::fs::File, Refusal> {
+    let file = match tokio::fs::File::open(store.path(id)).await {
+        Ok(file) => file,
+        // Deleted since the row was read (a cleanup pass).
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Refusal::NotFound);
+        }
+        Err(error) => return Err(Error::from(error).into()),
+    };
+    let holds = file.metadata().await.map_err(Error::from)?.len();
+    if holds >= row.length {
+        return Ok(file);
+    }
+    if store.storage.blob(id).await? != Some(row) {
+        return Err(Refusal::NotFound);
+    }
+    Err(Refusal::Internal(Error::Io(std::io::Error::other(
+        format!(
+            "blob {} holds {holds} bytes, fewer than its length {}",
+            id.to_hex(),
+            row.length
+        ),
+    ))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blobs::testing::{TestResult, TestStore};
+
+    /// A download read its blob's row, complete, then a pass deleted the blob and its client
+    /// created it again (a part of it arrived) before the file was opened: the blob asked
+    /// for is gone, not a fault of the server. A file shorter than a row that still stands
+    /// is one.
+    #[tokio::test]
+    async fn a_download_whose_blob_was_deleted_and_made_again_meanwhile_finds_no_such_file()
+    -> TestResult {
+        let test = TestStore::new().await?;
+        let store = &test.store;
+        let id = BlobId([3; 16]);
+        test.create(id, 10, 0).await?;
+        std::fs::write(store.path(id), b"0123456789")?;
+        assert!(
+            store
+                .storage
+                .record_blob_received(id, test.alice, 0, 10)
+                .await?
+        );
+        let read = store.storage.blob(id).await?.ok_or("no row")?;
+
+        assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
+        assert!(store.forget_file(id).await?);
+        test.create(id, 10, 86_400_000).await?;
+        std::fs::write(store.path(id), b"abcd")?;
+        assert!(
+            store
+                .storage
+                .record_blob_received(id, test.alice, 0, 4)
+                .await?
+        );
+        let served = open_complete(store, id, read).await;
+        assert!(matches!(served, Err(Refusal::NotFound)), "{served:?}");
+
+        // Damaged: the row stands, complete, and its file is shorter.
+        let damaged = BlobId([4; 16]);
+        test.create(damaged, 10, 86_400_000).await?;
+        std::fs::write(store.path(damaged), b"0123456789")?;
+        assert!(
+            store
+                .storage
+                .record_blob_received(damaged, test.alice, 0, 10)
+                .await?
+        );
+        std::fs::write(store.path(damaged), b"0123")?;
+        let read = store.storage.blob(damaged).await?.ok_or("no row")?;
+        let served = open_complete(store, damaged, read).await;
+        assert!(matches!(served, Err(Refusal::Internal(_))), "{served:?}");
+        test.join();
+        Ok(())
+    }
 
     #[test]
     fn a_token_is_64_hex_digits() {
