@@ -60,6 +60,25 @@ impl BlobStore {
         Ok(true)
     }
 
+    /// Cuts an upload's file to what its row records, if it holds more: the file of an upload
+    /// due for deletion that a new one of the same id replaced (`storage::sql::blobs::create`)
+    /// still holds the old bytes, which no quota counts. Under the file's lock, the row read
+    /// again: a part recorded meanwhile keeps its bytes. A file a part holds is left to it (a
+    /// part cuts the file to its row before it writes), and so is a file no row names (the
+    /// next pass, or the part, deletes it).
+    pub(super) async fn cut_to_row(&self, id: BlobId) -> Result<(), Error> {
+        let path = self.path(id);
+        let locked = tokio::task::spawn_blocking(move || files::lock_to_remove(&path)).await??;
+        let files::ToRemove::Locked(file) = locked else {
+            return Ok(());
+        };
+        let Some(row) = self.storage.blob(id).await? else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || files::cut_to(&file, row.received)).await??;
+        Ok(())
+    }
+
     /// Brings the blob files in line with the database before this process serves: a pass,
     /// then [`files::check`]; the files of strays whose rows are still missing when read
     /// again are deleted, and the rows of files found shorter lowered to what they hold.

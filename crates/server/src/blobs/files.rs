@@ -74,7 +74,7 @@ fn still_at(file: &File, path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A blob's file, locked to be deleted (see `BlobStore::forget_file`).
+/// A blob's file, locked to be deleted or cut (see `BlobStore::forget_file`).
 #[derive(Debug)]
 pub(super) enum ToRemove {
     /// There is no such file.
@@ -86,7 +86,7 @@ pub(super) enum ToRemove {
     Locked(File),
 }
 
-/// Opens and locks the file at `path` to delete it, creating nothing.
+/// Opens and locks the file at `path` to delete or cut it, creating nothing.
 pub(super) fn lock_to_remove(path: &Path) -> io::Result<ToRemove> {
     let file = match OpenOptions::new().write(true).open(path) {
         Ok(file) => file,
@@ -112,6 +112,15 @@ pub(super) fn seek_to(file: &mut File, offset: u64) -> Result<(), AppendError> {
         file.set_len(offset)?;
     }
     file.seek(SeekFrom::Start(offset))?;
+    Ok(())
+}
+
+/// Cuts `file` (locked by [`lock_to_remove`]) to `len` bytes if it holds more, flushed.
+pub(super) fn cut_to(file: &File, len: u64) -> io::Result<()> {
+    if file.metadata()?.len() > len {
+        file.set_len(len)?;
+        file.sync_data()?;
+    }
     Ok(())
 }
 

@@ -273,7 +273,11 @@ async fn create(
         })
         .await?;
     let (status, held) = match created {
-        Created::New => (StatusCode::CREATED, 0),
+        Created::New => {
+            // The file of a due upload this one replaced holds bytes no row counts.
+            store.cut_to_row(id).await?;
+            (StatusCode::CREATED, 0)
+        }
         Created::Existing { received } => (StatusCode::OK, received),
         Created::Conflict => return Err(Refusal::Conflict { held: None }),
         Created::OverQuota => return Err(Refusal::OverQuota),
