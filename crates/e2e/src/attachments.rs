@@ -396,6 +396,23 @@ impl Browser {
         self.wait_download(name, patience).await
     }
 
+    /// Opens the chat titled `chat`, downloads the file named `name` from it within
+    /// `patience`, and checks that the browser saved the bytes `sent` (by SHA-256).
+    pub async fn saves_what_was_sent(
+        &self,
+        chat: &str,
+        name: &str,
+        sent: &[u8],
+        patience: Duration,
+    ) -> Result<(), HarnessError> {
+        self.open_chat(chat).await?;
+        let saved = self.download_file(name, patience).await?;
+        if sha256_hex(&saved) != sha256_hex(sent) {
+            return Err(format!("{name} saved is not what was sent").into());
+        }
+        Ok(())
+    }
+
     /// How many `message`s the open chat shows.
     pub async fn message_count(&self) -> Result<usize, HarnessError> {
         Ok(self.client().find_all(testid("message")).await?.len())

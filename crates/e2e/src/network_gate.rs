@@ -350,6 +350,31 @@ fn is_websocket(head: &[u8]) -> bool {
     })
 }
 
+/// The number a request head's header `name` gives (as the gate's [`NetworkGate::downloads`]
+/// and [`NetworkGate::upload_parts`] list them), if it has one that reads.
+pub fn header_number(head: &str, name: &str) -> Option<u64> {
+    header_value(head, name)?.parse().ok()
+}
+
+/// Where a request head's `Range` starts (`bytes=N-`); `None` without one.
+pub fn range_start(head: &str) -> Option<u64> {
+    header_value(head, "range")?
+        .strip_prefix("bytes=")?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
+}
+
+fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (found, value) = line.split_once(':')?;
+        found
+            .trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

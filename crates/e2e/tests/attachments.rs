@@ -16,7 +16,7 @@ use merpati_e2e::attachments::{
     files_under, plaintext_found_under, png_photo, pseudo_random_bytes, sha256_hex,
     text_found_under, within_attachment, write_file,
 };
-use merpati_e2e::network_gate::NetworkGate;
+use merpati_e2e::network_gate::{NetworkGate, range_start};
 use merpati_e2e::{Browser, HarnessError, Meeting};
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 
@@ -96,11 +96,8 @@ async fn bob_saves_the_same_survey(
     bob: Browser,
     report: &[u8],
 ) -> Result<(), HarnessError> {
-    bob.open_chat("alice").await?;
-    bob.click_css(&within_attachment("file", "attachment-download"))
+    bob.saves_what_was_sent("alice", "survey.dat", report, FILE_PATIENCE)
         .await?;
-    let saved = bob.wait_download("survey.dat", FILE_PATIENCE).await?;
-    assert_eq!(sha256_hex(&saved), sha256_hex(report));
     for browser in [alice, bob] {
         browser.close().await?;
     }
@@ -395,22 +392,6 @@ async fn a_download_cut_part_way_goes_on_from_where_it_stopped() -> Result<(), H
     let from = ranges[1].ok_or("the second download asked for the whole file again")?;
     assert!(from > 0 && from < CUT_AFTER, "went on from byte {from}");
     Ok(())
-}
-
-/// Where the `Range` of a request head starts (`bytes=N-`); `None` without one.
-fn range_start(head: &str) -> Option<u64> {
-    head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        if !name.trim().eq_ignore_ascii_case("range") {
-            return None;
-        }
-        value
-            .trim()
-            .strip_prefix("bytes=")?
-            .strip_suffix('-')?
-            .parse()
-            .ok()
-    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use merpati_e2e::attachments::{pseudo_random_bytes, sha256_hex, write_file};
-use merpati_e2e::network_gate::NetworkGate;
+use merpati_e2e::attachments::{pseudo_random_bytes, write_file};
+use merpati_e2e::network_gate::{NetworkGate, header_number, range_start};
 use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 use merpati_protocol::blobs::UPLOAD_OFFSET;
 
@@ -21,17 +21,6 @@ use merpati_protocol::blobs::UPLOAD_OFFSET;
 /// connection.
 const STALLED_PATIENCE: Duration = Duration::from_secs(45);
 
-/// The number a request head's header `name` gives, if it has one that reads.
-fn header(head: &str, name: &str) -> Option<u64> {
-    head.lines().find_map(|line| {
-        let (found, value) = line.split_once(':')?;
-        found
-            .trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().parse().ok())?
-    })
-}
-
 /// bob downloads `survey.dat` from his chat with alice, within `patience`, and it is the
 /// bytes `report` was (checked by SHA-256). Closes both browsers.
 async fn bob_saves_the_same_survey(
@@ -40,9 +29,8 @@ async fn bob_saves_the_same_survey(
     report: &[u8],
     patience: Duration,
 ) -> Result<(), HarnessError> {
-    bob.open_chat("alice").await?;
-    let saved = bob.download_file("survey.dat", patience).await?;
-    assert_eq!(sha256_hex(&saved), sha256_hex(report));
+    bob.saves_what_was_sent("alice", "survey.dat", report, patience)
+        .await?;
     for browser in [alice, bob] {
         browser.close().await?;
     }
@@ -74,19 +62,7 @@ async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(
     let downloads = gate.downloads();
     assert_eq!(downloads.len(), 2, "{downloads:#?}");
     let second = &downloads[1];
-    let from = second
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("range")
-                .then_some(value)?
-                .trim()
-                .strip_prefix("bytes=")?
-                .strip_suffix('-')?
-                .parse::<u64>()
-                .ok()
-        })
+    let from = range_start(second)
         .ok_or_else(|| format!("the second download asked for the whole file: {second}"))?;
     assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
     Ok(())
@@ -121,7 +97,7 @@ async fn an_upload_part_stalled_part_way_goes_on_from_what_the_server_holds()
     let parts = gate.upload_parts();
     let offsets: Vec<Option<u64>> = parts
         .iter()
-        .map(|head| header(head, UPLOAD_OFFSET))
+        .map(|head| header_number(head, UPLOAD_OFFSET))
         .collect();
     assert_eq!(offsets.len(), 2, "{parts:#?}");
     assert_eq!(offsets[0], Some(0), "the first part starts the file");
