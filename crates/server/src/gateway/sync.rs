@@ -7,7 +7,9 @@
 //! Positions carry the storage epoch: from another epoch they describe another database and
 //! are ignored. `Fetch` and `History` page forwards and backwards through one chat. Each
 //! reads only what came after the account joined the chat (`storage::Reader`). A sync
-//! costs the account's read allowance one read per ten chats (`limits`). On a cluster, a
+//! costs the account's read allowance one read per ten chats (`limits`). It reads every
+//! chat's head at once, but the chats with their members only [`CHATS_PAGE`] at a time as it
+//! writes them: a reader taking them slowly holds one page, not the account. On a cluster, a
 //! sync's pages reach as far as the process delivers its chats live from (`crate::cluster`),
 //! so what came between its read and the live messages comes with the pages.
 
@@ -19,10 +21,15 @@ use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use crate::Error;
 use crate::metrics::Counters;
-use crate::storage::{Page, Reader};
+use crate::storage::{ChatJoined, Page, Reader};
 
 /// How many of a chat's newest messages `Sync` sends when the client holds no position.
 const NEWEST_PAGE: u32 = 100;
+
+/// How many chats a sync reads with their members at once: with at most
+/// `MAX_GROUP_MEMBERS` each, a few megabytes at most, where every chat of the largest account
+/// (`MAX_CHATS_PER_ACCOUNT`) would be over a hundred, held while a slow reader takes it.
+pub(super) const CHATS_PAGE: u32 = 64;
 
 impl<S: FrameSocket> Session<S> {
     /// Answers `Sync`: every chat, what each holds past the client's position, `SyncDone`.
@@ -33,14 +40,16 @@ impl<S: FrameSocket> Session<S> {
         positions: Vec<(ChatId, Seq)>,
     ) -> Result<Flow, Gone> {
         // Each chat may bring a page: a large account's sync costs its size, and reading
-        // every chat with its members is the costly part, so it is paid for before.
+        // every chat is the costly part, so it is paid for before.
         let limits = &self.gateway.limits;
         let charged = match limits.take_sync_before_reading(me.id) {
             Ok(charged) => charged,
             Err(wait) => return self.past_allowance(me, None, wait).await,
         };
         let storage = self.gateway.storage.clone();
-        let chats = match storage.chats_of(me.id).await {
+        // Every chat without its members: what the allowance, the cluster and the pages need
+        // at once, a few bytes a chat.
+        let mut chats = match storage.chats_joined(me.id).await {
             Ok(chats) => chats,
             Err(error) => {
                 self.write_error(None, &error).await?;
@@ -55,17 +64,13 @@ impl<S: FrameSocket> Session<S> {
         let following = match &self.gateway.cluster {
             Some(cluster) => {
                 // Live from what this read holds: anything committed since is past these heads.
-                let chats = chats.iter().map(|chat| (chat.id, chat.head)).collect();
-                Some(cluster.follow(self.id, chats).await)
+                let heads = chats.iter().map(|chat| (chat.chat, chat.head)).collect();
+                Some(cluster.follow(self.id, heads).await)
             }
             None => None,
         };
-        for chat in &chats {
-            self.write_frame(&ServerFrame::Chat {
-                request: None,
-                chat: chat.info_for(me.id),
-            })
-            .await?;
+        if !self.write_chats(me, &mut chats).await? {
+            return Ok(Flow::Continue);
         }
         // On a cluster, a chat another session here followed first may be delivered live only
         // after a later head than this read's: the pages reach up to there. Awaited once the
@@ -82,20 +87,18 @@ impl<S: FrameSocket> Session<S> {
         };
         for chat in &chats {
             // The account reads what came after it joined (`storage::Reader`).
-            let floor = chat
-                .member(me.id)
-                .map_or(Seq(0), |member| member.joined_seq);
+            let floor = chat.joined_seq;
             let reader = Reader::Checked { floor };
             let head = live_after
-                .get(&chat.id)
+                .get(&chat.chat)
                 .map_or(chat.head, |&live| live.max(chat.head));
-            let page = match positions.get(&chat.id) {
+            let page = match positions.get(&chat.chat) {
                 Some(&held) if head > held => {
-                    storage.read_after(chat.id, reader, held, MAX_PAGE).await
+                    storage.read_after(chat.chat, reader, held, MAX_PAGE).await
                 }
                 Some(_) => continue,
                 None if head > floor => storage
-                    .read_before(chat.id, reader, head.next(), NEWEST_PAGE)
+                    .read_before(chat.chat, reader, head.next(), NEWEST_PAGE)
                     .await
                     // The newest page reaches the head: nothing newer remains.
                     .map(|page| Page {
@@ -104,7 +107,7 @@ impl<S: FrameSocket> Session<S> {
                     }),
                 None => continue,
             };
-            self.answer_page(chat.id, page).await?;
+            self.answer_page(chat.chat, page).await?;
         }
         // The registry's copy is the account's list: every change goes through both.
         let blocked = self
@@ -120,6 +123,58 @@ impl<S: FrameSocket> Session<S> {
         .await?;
         self.write_frame(&ServerFrame::SyncDone).await?;
         Ok(Flow::Continue)
+    }
+
+    /// Writes a `Chat` frame for each of `chats`, reading them with their members
+    /// [`CHATS_PAGE`] at a time, so that a sync holds no more than that many members lists
+    /// however many chats the account is in and however slowly its reader takes them.
+    ///
+    /// `chats` are what the sync read first, by id. A chat joined since is left out, as one
+    /// joined after that read would have been: its own push brings it. A chat left since is
+    /// taken out of `chats`: it has no `Chat` frame and gets no page. A chat left and joined
+    /// again reads only what came after it joined the last time. `false` if a page could not
+    /// be read: the error is written, and the sync ends there without `SyncDone`.
+    async fn write_chats(
+        &mut self,
+        me: &Member,
+        chats: &mut Vec<ChatJoined>,
+    ) -> Result<bool, Gone> {
+        let storage = self.gateway.storage.clone();
+        let mut written = vec![false; chats.len()];
+        // Past the last chat the first read found, any chat is one joined since.
+        let last = chats.last().map_or(ChatId(0), |chat| chat.chat);
+        let mut after = ChatId(0);
+        while after < last {
+            let page = match storage.chats_of(me.id, after, CHATS_PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    self.write_error(None, &error).await?;
+                    return Ok(false);
+                }
+            };
+            let Some(end) = page.last().map(|chat| chat.id) else {
+                break;
+            };
+            after = end;
+            for chat in page {
+                let Ok(found) = chats.binary_search_by_key(&chat.id, |joined| joined.chat) else {
+                    continue;
+                };
+                if let Some(member) = chat.member(me.id) {
+                    let joined = &mut chats[found];
+                    joined.joined_seq = joined.joined_seq.max(member.joined_seq);
+                }
+                written[found] = true;
+                self.write_frame(&ServerFrame::Chat {
+                    request: None,
+                    chat: chat.info_for(me.id),
+                })
+                .await?;
+            }
+        }
+        let mut written = written.into_iter();
+        chats.retain(|_| written.next().unwrap_or(false));
+        Ok(true)
     }
 
     /// Writes a page of one chat's messages, or the error that kept it from being read.

@@ -3,7 +3,7 @@
 
 use merpati_protocol::{ChatId, Member, Seq, UserId};
 
-use super::{ChatSnapshot, ChatUpdate, MembersAt, Storage, on_backend};
+use super::{ChatJoined, ChatSnapshot, ChatUpdate, MembersAt, Storage, on_backend};
 use crate::Error;
 
 impl Storage {
@@ -107,12 +107,25 @@ impl Storage {
         on_backend!(self, read chats::chat(chat))
     }
 
-    /// Every chat of an account.
+    /// Every chat of an account, by id, with its head and where the account joined it: a
+    /// few bytes a chat, without their members.
+    pub(crate) fn chats_joined(
+        &self,
+        account: UserId,
+    ) -> impl Future<Output = Result<Vec<ChatJoined>, Error>> {
+        on_backend!(self, read chats::chats_joined(account))
+    }
+
+    /// The first `limit` chats of an account after the chat `after` (by id; `ChatId(0)` for
+    /// the first page), each with its members: the chats a page at a time, as a sync writes
+    /// them, so that a large account's members are never all read at once.
     pub(crate) fn chats_of(
         &self,
         account: UserId,
+        after: ChatId,
+        limit: u32,
     ) -> impl Future<Output = Result<Vec<ChatSnapshot>, Error>> {
-        on_backend!(self, read chats::chats_of(account))
+        on_backend!(self, read chats::chats_of(account, after, limit))
     }
 
     /// The chats each of `accounts` joined from `since_ms` on and before `until_ms`, each

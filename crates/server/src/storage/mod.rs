@@ -60,7 +60,7 @@ pub(crate) use directory::{
 };
 pub(crate) use fence::AppendFence;
 use postgres::Postgres;
-pub(crate) use snapshot::{ChatSnapshot, ChatUpdate, MemberState, MembersAt};
+pub(crate) use snapshot::{ChatJoined, ChatSnapshot, ChatUpdate, MemberState, MembersAt};
 pub(crate) use sql::chats::Joined;
 pub(crate) use sql::sessions::EndedSession;
 use sqlite::Sqlite;

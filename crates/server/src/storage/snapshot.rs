@@ -20,6 +20,17 @@ pub(crate) struct ChatSnapshot {
     pub(crate) blocks: Vec<(UserId, UserId)>,
 }
 
+/// A chat of an account as a sync first reads it: without its members, so that every chat of
+/// the largest account fits in a few bytes each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChatJoined {
+    pub(crate) chat: ChatId,
+    /// The chat's newest sequence number.
+    pub(crate) head: Seq,
+    /// The chat's head when the account joined: what came before is not its to read.
+    pub(crate) joined_seq: Seq,
+}
+
 /// A chat's members as the fan-out needs them, read on their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MembersAt {

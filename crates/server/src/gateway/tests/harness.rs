@@ -19,8 +19,9 @@ use merpati_protocol::auth::{AuthPurpose, challenge_message};
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{ClientFrame, Member, PROTOCOL_VERSION, ServerFrame, Username};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::sync::PollSemaphore;
 use vodozemac::Ed25519SecretKey;
 
 use crate::admission::AdmissionControl;
@@ -41,6 +42,9 @@ pub(super) const HANG_GUARD: Duration = Duration::from_secs(10);
 struct ChannelSocket {
     from_peer: mpsc::UnboundedReceiver<Result<Message, websocket::Error>>,
     to_peer: mpsc::UnboundedSender<Message>,
+    /// For a slow reader, the messages the session may still write before the peer reads
+    /// one: a socket's buffer, full until the peer takes from it.
+    room: Option<PollSemaphore>,
 }
 
 impl Stream for ChannelSocket {
@@ -54,8 +58,19 @@ impl Stream for ChannelSocket {
 impl Sink<Message> for ChannelSocket {
     type Error = websocket::Error;
 
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let Some(room) = &mut self.room else {
+            return Poll::Ready(Ok(()));
+        };
+        match room.poll_acquire(cx) {
+            Poll::Ready(Some(permit)) => {
+                // Given back by the peer when it reads the message.
+                permit.forget();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(None) => Poll::Ready(Err(websocket::Error::Closed)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
@@ -132,11 +147,22 @@ impl TestGateway {
     /// A new connection, admitted as the HTTP side admits it, its session running in a task
     /// of its own.
     pub(super) fn connect(&self) -> Peer {
+        self.connect_with_room(None)
+    }
+
+    /// A new connection whose session writes at most `room` messages the peer has not read
+    /// yet (`None`: any number), as a slow reader's full socket holds a session's writes.
+    pub(super) fn connect_with_room(&self, room: Option<usize>) -> Peer {
         let permit = self.gateway.admission().admit().expect("admitted");
         let admitted = Admitted::new(permit, self.gateway.shutdown().session_token(), None);
         let (to_session, from_peer) = mpsc::unbounded_channel();
         let (to_peer, from_session) = mpsc::unbounded_channel();
-        let socket = ChannelSocket { from_peer, to_peer };
+        let room = room.map(|room| Arc::new(Semaphore::new(room)));
+        let socket = ChannelSocket {
+            from_peer,
+            to_peer,
+            room: room.clone().map(PollSemaphore::new),
+        };
         let session = tokio::spawn(Arc::clone(&self.gateway).serve(
             socket,
             admitted,
@@ -146,6 +172,7 @@ impl TestGateway {
         Peer {
             to_session,
             from_session,
+            room,
             session,
         }
     }
@@ -169,7 +196,11 @@ impl TestGateway {
     /// A new connection that logged in to `name` (registered before): another session of
     /// the account.
     pub(super) async fn log_in(&self, name: &str) -> (Peer, Member) {
-        let mut peer = self.connect();
+        self.log_in_over(self.connect(), name).await
+    }
+
+    /// Logs in to `name` over `peer`, a new connection.
+    pub(super) async fn log_in_over(&self, mut peer: Peer, name: &str) -> (Peer, Member) {
         let nonce = peer.challenge().await;
         let key = account_key(name);
         let username = username(name);
@@ -224,6 +255,9 @@ pub(super) fn register(name: &str, nonce: &[u8; 32]) -> ClientFrame {
 pub(super) struct Peer {
     to_session: mpsc::UnboundedSender<Result<Message, websocket::Error>>,
     from_session: mpsc::UnboundedReceiver<Message>,
+    /// A slow reader's room (`TestGateway::connect_with_room`): each message read makes room
+    /// for one more.
+    room: Option<Arc<Semaphore>>,
     session: JoinHandle<()>,
 }
 
@@ -243,10 +277,14 @@ impl Peer {
 
     /// The next message the session writes.
     pub(super) async fn next_message(&mut self) -> Message {
-        tokio::time::timeout(HANG_GUARD, self.from_session.recv())
+        let message = tokio::time::timeout(HANG_GUARD, self.from_session.recv())
             .await
             .expect("the session writes within the hang guard")
-            .expect("the session has not ended")
+            .expect("the session has not ended");
+        if let Some(room) = &self.room {
+            room.add_permits(1);
+        }
+        message
     }
 
     /// The next frame the session writes.
@@ -281,11 +319,15 @@ impl Peer {
         let Peer {
             to_session,
             from_session,
+            room,
             session,
         } = self;
         drop(to_session);
         // Dropped too: a session still writing finds its peer gone rather than waiting.
         drop(from_session);
+        if let Some(room) = room {
+            room.close();
+        }
         tokio::time::timeout(HANG_GUARD, session)
             .await
             .expect("the session ends within the hang guard")

@@ -6,8 +6,8 @@
 //!
 //! This file holds the session's basics (sending, refusals, signing in and out, shutdown);
 //! the conversation has a file per area: `receipts`, `admins`, `blocking`,
-//! `typing_presence` and `deletion`; and `sessions` holds a session ended while it is
-//! being resumed.
+//! `typing_presence` and `deletion`; `sessions` holds a session ended while it is being
+//! resumed, and `syncs` a sync of more chats than it reads at once.
 
 mod admins;
 mod blocking;
@@ -15,6 +15,7 @@ mod deletion;
 mod harness;
 mod receipts;
 mod sessions;
+mod syncs;
 mod typing_presence;
 
 use crate::websocket::{self, Message, close_code};

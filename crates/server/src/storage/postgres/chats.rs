@@ -13,7 +13,7 @@ use crate::Error;
 use crate::storage::sql::blocks::blocked_by;
 use crate::storage::sql::chats::{SNAPSHOT_COLUMNS, direct_key};
 use crate::storage::sql::{int, uint};
-use crate::storage::{ChatSnapshot, Joined, MemberState, MembersAt};
+use crate::storage::{ChatJoined, ChatSnapshot, Joined, MemberState, MembersAt};
 
 /// Groups (chat, member) rows into snapshots; the rows must be ordered by chat.
 fn snapshots(rows: &[Row]) -> Result<Vec<ChatSnapshot>, Error> {
@@ -92,34 +92,77 @@ pub(crate) async fn chat(tx: &Tx<'_>, chat: ChatId) -> Result<Option<ChatSnapsho
     Ok(Some(snapshot))
 }
 
-/// Every chat an account belongs to, with all their members, in two queries.
-pub(crate) async fn chats_of(tx: &Tx<'_>, account: UserId) -> Result<Vec<ChatSnapshot>, Error> {
+/// Every chat an account belongs to, by id, with its head and where the account joined it.
+pub(crate) async fn chats_joined(tx: &Tx<'_>, account: UserId) -> Result<Vec<ChatJoined>, Error> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT c.id, c.head_seq, mine.joined_seq FROM members mine
+             JOIN chats c ON c.id = mine.chat_id
+             WHERE mine.account_id = $1 ORDER BY c.id",
+        )
+        .await?;
+    tx.query(&statement, &[&int(account.0)])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ChatJoined {
+                chat: ChatId(uint(row.try_get(0)?)),
+                head: Seq(uint(row.try_get(1)?)),
+                joined_seq: Seq(uint(row.try_get(2)?)),
+            })
+        })
+        .collect()
+}
+
+/// The first `limit` chats an account belongs to after the chat `after` (by id), with all
+/// their members, in two queries.
+pub(crate) async fn chats_of(
+    tx: &Tx<'_>,
+    account: UserId,
+    after: ChatId,
+    limit: u32,
+) -> Result<Vec<ChatSnapshot>, Error> {
     let statement = tx
         .prepare_cached(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM members mine
+            "SELECT {SNAPSHOT_COLUMNS} FROM (
+                 SELECT chat_id FROM members WHERE account_id = $1 AND chat_id > $2
+                 ORDER BY chat_id LIMIT $3
+             ) mine
              JOIN chats c ON c.id = mine.chat_id
              JOIN members m ON m.chat_id = c.id JOIN accounts a ON a.id = m.account_id
-             WHERE mine.account_id = $1 ORDER BY c.id, a.id"
+             ORDER BY c.id, a.id"
         ))
         .await?;
-    let rows = tx.query(&statement, &[&int(account.0)]).await?;
+    let rows = tx
+        .query(
+            &statement,
+            &[&int(account.0), &int(after.0), &i64::from(limit)],
+        )
+        .await?;
     let mut chats = snapshots(&rows)?;
+    let Some(last) = chats.last().map(|chat| chat.id) else {
+        return Ok(chats);
+    };
     // Only the blocks that involve the account change what it is told; usually there are none.
     let statement = tx
         .prepare_cached(
             "SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
              JOIN members m ON m.account_id = b.blocked
              JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = $1
-             WHERE b.blocker = $1
+             WHERE b.blocker = $1 AND m.chat_id > $2 AND m.chat_id <= $3
              UNION ALL
              SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
              JOIN members m ON m.account_id = b.blocker
              JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = $1
-             WHERE b.blocked = $1",
+             WHERE b.blocked = $1 AND m.chat_id > $2 AND m.chat_id <= $3",
         )
         .await?;
     let mut blocks: HashMap<ChatId, Vec<(UserId, UserId)>> = HashMap::new();
-    for row in tx.query(&statement, &[&int(account.0)]).await? {
+    let range = [int(account.0), int(after.0), int(last.0)];
+    for row in tx
+        .query(&statement, &[&range[0], &range[1], &range[2]])
+        .await?
+    {
         let chat = ChatId(uint(row.try_get(0)?));
         let blocker = UserId(uint(row.try_get(1)?));
         let blocked = UserId(uint(row.try_get(2)?));

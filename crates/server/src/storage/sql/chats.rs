@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{blocks, int, uint, username};
 use crate::Error;
-use crate::storage::{ChatSnapshot, MemberState, MembersAt};
+use crate::storage::{ChatJoined, ChatSnapshot, MemberState, MembersAt};
 
 /// The columns `snapshots` expects, one row per (chat, member).
 pub(crate) const SNAPSHOT_COLUMNS: &str = "c.id, c.kind, c.title, c.created_ms, c.head_seq,
@@ -90,30 +90,60 @@ pub(crate) fn chat(conn: &Connection, chat: ChatId) -> Result<Option<ChatSnapsho
     Ok(Some(snapshot))
 }
 
-/// Every chat an account belongs to, with all their members, in two queries.
-pub(crate) fn chats_of(conn: &Connection, account: UserId) -> Result<Vec<ChatSnapshot>, Error> {
+/// Every chat an account belongs to, by id, with its head and where the account joined it:
+/// what a sync needs of every chat at once, without their members.
+pub(crate) fn chats_joined(conn: &Connection, account: UserId) -> Result<Vec<ChatJoined>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT c.id, c.head_seq, mine.joined_seq FROM members mine
+         JOIN chats c ON c.id = mine.chat_id
+         WHERE mine.account_id = ?1 ORDER BY c.id",
+    )?;
+    let rows = statement.query_map([int(account.0)], |row| {
+        Ok(ChatJoined {
+            chat: ChatId(uint(row.get(0)?)),
+            head: Seq(uint(row.get(1)?)),
+            joined_seq: Seq(uint(row.get(2)?)),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The first `limit` chats an account belongs to after the chat `after` (by id), with all
+/// their members, in two queries: a sync reads the account's chats a page at a time.
+pub(crate) fn chats_of(
+    conn: &Connection,
+    account: UserId,
+    after: ChatId,
+    limit: u32,
+) -> Result<Vec<ChatSnapshot>, Error> {
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT {SNAPSHOT_COLUMNS} FROM members mine
+        "SELECT {SNAPSHOT_COLUMNS} FROM (
+             SELECT chat_id FROM members WHERE account_id = ?1 AND chat_id > ?2
+             ORDER BY chat_id LIMIT ?3
+         ) mine
          JOIN chats c ON c.id = mine.chat_id
          JOIN members m ON m.chat_id = c.id JOIN accounts a ON a.id = m.account_id
-         WHERE mine.account_id = ?1 ORDER BY c.id, a.id"
+         ORDER BY c.id, a.id"
     ))?;
-    let mut rows = statement.query([int(account.0)])?;
+    let mut rows = statement.query(params![int(account.0), int(after.0), i64::from(limit)])?;
     let mut chats = snapshots(&mut rows)?;
+    let Some(last) = chats.last().map(|chat| chat.id) else {
+        return Ok(chats);
+    };
     // Only the blocks that involve the account change what it is told; usually there are none.
     let mut statement = conn.prepare_cached(
         "SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
          JOIN members m ON m.account_id = b.blocked
          JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = ?1
-         WHERE b.blocker = ?1
+         WHERE b.blocker = ?1 AND m.chat_id > ?2 AND m.chat_id <= ?3
          UNION ALL
          SELECT m.chat_id, b.blocker, b.blocked FROM blocks b
          JOIN members m ON m.account_id = b.blocker
          JOIN members mine ON mine.chat_id = m.chat_id AND mine.account_id = ?1
-         WHERE b.blocked = ?1",
+         WHERE b.blocked = ?1 AND m.chat_id > ?2 AND m.chat_id <= ?3",
     )?;
     let mut blocks: HashMap<ChatId, Vec<(UserId, UserId)>> = HashMap::new();
-    let rows = statement.query_map([int(account.0)], |row| {
+    let rows = statement.query_map(params![int(account.0), int(after.0), int(last.0)], |row| {
         Ok((
             ChatId(uint(row.get(0)?)),
             UserId(uint(row.get(1)?)),

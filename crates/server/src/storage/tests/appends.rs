@@ -278,7 +278,7 @@ pub(super) async fn read_positions_only_move_forward_and_stop_at_the_head(storag
         read(mark(storage, chat.id, bob.id, 99, Position::Read).await),
         Some(Seq(3))
     );
-    let chats = storage.chats_of(bob.id).await.unwrap();
+    let chats = storage.chats_of(bob.id, ChatId(0), 9).await.unwrap();
     assert_eq!(chats[0].info_for(bob.id).read, Seq(3));
     assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
 }

@@ -113,7 +113,7 @@ pub(super) async fn a_chat_tells_each_member_the_receipts_the_others_share_with_
     );
     assert_eq!(receipts(&chat, &carol), [(bob.id.0, 2, 0)]);
     // The same from the chats an account syncs.
-    let synced = storage.chats_of(alice.id).await.unwrap();
+    let synced = storage.chats_of(alice.id, ChatId(0), 9).await.unwrap();
     assert_eq!(receipts(&synced[0], &alice), receipts(&chat, &alice));
 }
 

@@ -5,7 +5,7 @@
 //! `appends`, the conversation (receipts, groups and their admins, blocks, privacy, last
 //! seen) in `conversation`, deleting a message for everyone in `deletion`, uploads' rows in
 //! `blobs`, what a cluster's head check reads in case a push was lost in `lost_pushes`,
-//! quotas in `quotas`.
+//! quotas in `quotas`, what a sync reads of an account's chats in `chat_pages`.
 //!
 //! This file also holds what only SQLite has: its single writer's group commit, what a
 //! refusal or a failure inside a batch leaves behind, and that queued writes are committed
@@ -71,6 +71,8 @@ storage_suite! {
     appends::a_connections_appends_after_a_failed_one_fail_and_others_go_on,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     appends::a_member_added_later_reads_only_what_came_after_they_joined,
+    chat_pages::an_accounts_chats_come_a_page_at_a_time_in_order_each_once,
+    chat_pages::a_chat_joined_or_left_between_pages_counts_only_past_the_cursor,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
     blobs::the_cap_of_open_uploads_counts_those_no_message_carries,
     blobs::a_carried_upload_is_kept_until_its_message_is_deleted_for_everyone,
@@ -441,6 +443,7 @@ async fn mark(
 
 mod appends;
 mod blobs;
+mod chat_pages;
 mod conversation;
 mod deletion;
 mod lost_pushes;

@@ -47,7 +47,7 @@ pub(super) async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others
         .unwrap_err();
     assert_eq!(refused.code(), ErrorCode::QuotaExceeded);
     // Refused whole: the group was not left behind without Mallory.
-    assert!(storage.chats_of(alice.id).await.unwrap().is_empty());
+    assert!(storage.chats_joined(alice.id).await.unwrap().is_empty());
     let group = storage
         .create_group(alice.clone(), "team".into(), vec![bob.id])
         .await
@@ -59,7 +59,7 @@ pub(super) async fn an_account_in_its_most_chats_is_refused_a_new_one_and_others
     assert_eq!(refused.code(), ErrorCode::QuotaExceeded);
     // Everyone else goes on making chats.
     storage.create_direct(alice.id, bob.id).await.unwrap();
-    assert_eq!(storage.chats_of(alice.id).await.unwrap().len(), 2);
+    assert_eq!(storage.chats_joined(alice.id).await.unwrap().len(), 2);
 }
 
 fn entry(n: u32, len: usize) -> BackupEntry {
