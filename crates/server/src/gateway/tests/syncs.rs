@@ -67,15 +67,14 @@ async fn a_sync_of_more_chats_than_a_page_writes_each_chat_once_by_id_then_their
     assert_eq!(pages, made, "each chat's newest page, in the same order");
 }
 
-#[tokio::test]
-async fn a_sync_reads_its_chats_a_page_at_a_time_as_a_slow_reader_takes_them() {
-    let server = TestGateway::start();
+/// alice in `count` new groups with bob, syncing through a reader with room for one message,
+/// who has taken the first chat's frame: the session has written the second and waits.
+/// Returns alice's connection, her account, bob's, and the groups in the order made.
+async fn a_slow_sync(server: &TestGateway, count: u32) -> (Peer, Member, Member, Vec<ChatId>) {
     let (alice, me, _) = server.sign_up("alice").await;
     alice.hang_up().await;
     let (_bob, bob, _) = server.sign_up("bob").await;
-    let made = groups(&server, &me, &bob, CHATS_PAGE + 1).await;
-    let last = *made.last().expect("groups were made");
-    // A reader with room for one message: the session writes the second chat and waits.
+    let made = groups(server, &me, &bob, count).await;
     let (mut alice, _) = server
         .log_in_over(server.connect_with_room(Some(1)), "alice")
         .await;
@@ -87,6 +86,14 @@ async fn a_sync_reads_its_chats_a_page_at_a_time_as_a_slow_reader_takes_them() {
         ServerFrame::Chat { chat, .. } => assert_eq!(chat.id, made[0]),
         other => panic!("expected the first chat, got {other:?}"),
     }
+    (alice, me, bob, made)
+}
+
+#[tokio::test]
+async fn a_sync_reads_its_chats_a_page_at_a_time_as_a_slow_reader_takes_them() {
+    let server = TestGateway::start();
+    let (mut alice, me, _, made) = a_slow_sync(&server, CHATS_PAGE + 1).await;
+    let last = *made.last().expect("groups were made");
 
     // The last chat is on the second page: not read yet, so the sync tells it as it is now.
     server
@@ -114,22 +121,8 @@ async fn a_sync_reads_its_chats_a_page_at_a_time_as_a_slow_reader_takes_them() {
 #[tokio::test]
 async fn a_chat_left_or_joined_while_a_sync_waits_for_its_reader_is_not_in_it() {
     let server = TestGateway::start();
-    let (alice, me, _) = server.sign_up("alice").await;
-    alice.hang_up().await;
-    let (_bob, bob, _) = server.sign_up("bob").await;
-    let made = groups(&server, &me, &bob, CHATS_PAGE + 2).await;
+    let (mut alice, me, bob, made) = a_slow_sync(&server, CHATS_PAGE + 2).await;
     let left = made[CHATS_PAGE as usize];
-    let (mut alice, _) = server
-        .log_in_over(server.connect_with_room(Some(1)), "alice")
-        .await;
-    alice.write(&ClientFrame::Sync {
-        epoch: None,
-        positions: Vec::new(),
-    });
-    match alice.next_frame().await {
-        ServerFrame::Chat { chat, .. } => assert_eq!(chat.id, made[0]),
-        other => panic!("expected the first chat, got {other:?}"),
-    }
 
     // Past the first page, she leaves one group and is put in a new one: the sync read
     // neither as hers, and their own pushes tell her (here, made in storage, none does).
