@@ -34,7 +34,7 @@ fn twelve_hour_clock() -> bool {
         .is_some_and(|cycle| cycle == "h12" || cycle == "h11")
 }
 
-/// A message time as the person's clock shows it: `21:41` (or `9:41 PM`) today, `D Mon 21:41`
+/// A message time as the person's clock shows it: `21:41` (`21.41`, `9:41 PM`) today, `D Mon 21:41`
 /// before.
 pub fn local_time(ms: u64) -> String {
     ListDays::now().message_time(ms).0

@@ -16,11 +16,16 @@ pub fn date(day: u32, month: u32, year: i32) -> String {
     )
 }
 
-/// A clock time, `hours` from 0 to 23: `21:41`, or `9:41 PM` on a `twelve_hour` clock (the
-/// browser's locale counts hours to 12).
+/// A clock time, `hours` from 0 to 23: `21:41` (`21.41` in Indonesian, as its style guides
+/// and phones write it), or `9:41 PM` on a `twelve_hour` clock (the browser's locale counts
+/// hours to 12).
 pub fn clock_time(hours: u32, minutes: u32, twelve_hour: bool) -> String {
+    let minute = format!("{minutes:02}");
     if !twelve_hour {
-        return format!("{hours:02}:{minutes:02}");
+        return tf(
+            Text::ClockTime24,
+            &[("hour", &format!("{hours:02}")), ("minute", &minute)],
+        );
     }
     let half = if hours < 12 {
         Text::BeforeNoon
@@ -35,7 +40,7 @@ pub fn clock_time(hours: u32, minutes: u32, twelve_hour: bool) -> String {
         Text::ClockTime12,
         &[
             ("hour", &hour.to_string()),
-            ("minute", &format!("{minutes:02}")),
+            ("minute", &minute),
             ("half", &t(half)),
         ],
     )
@@ -121,5 +126,11 @@ mod tests {
         assert_eq!(clock_time(9, 5, true), "9:05 AM");
         assert_eq!(clock_time(12, 0, true), "12:00 PM");
         assert_eq!(clock_time(21, 41, true), "9:41 PM");
+
+        let source = include_str!("../../../public/locales/id.txt");
+        install(Catalogue::parse(Language::Indonesian, source).expect("parses"));
+        assert_eq!(clock_time(9, 5, false), "09.05");
+        assert_eq!(clock_time(21, 41, false), "21.41");
+        install(Catalogue::english());
     }
 }

@@ -396,7 +396,8 @@ texts! {
 
     // Dates: "27 Nov 2026", "27 Nov 14:05".
     DayMonthYear = "{day} {month} {year}",
-    // A clock time where the browser's locale counts hours to 12: "9:41 PM".
+    // A clock time: "21:41", or "9:41 PM" where the browser's locale counts hours to 12.
+    ClockTime24 = "{hour}:{minute}",
     ClockTime12 = "{hour}:{minute} {half}",
     BeforeNoon = "AM",
     AfterNoon = "PM",
