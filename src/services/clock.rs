@@ -21,17 +21,23 @@ fn same_day(a: &js_sys::Date, b: &js_sys::Date) -> bool {
 /// Whether times are told on a 12-hour clock: the app speaks English and the browser's locale
 /// counts hours to 12 (`en-US` does, `en-GB` does not). Indonesian counts to 24.
 fn twelve_hour_clock() -> bool {
-    if merpati_words::language() != merpati_words::Language::English {
-        return false;
-    }
-    let options = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"numeric".into());
-    let resolved =
-        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).resolved_options();
-    js_sys::Reflect::get(&resolved, &"hourCycle".into())
-        .ok()
-        .and_then(|cycle| cycle.as_string())
-        .is_some_and(|cycle| cycle == "h12" || cycle == "h11")
+    merpati_words::language() == merpati_words::Language::English
+        && LOCALE_COUNTS_TO_12.with(|counts| *counts)
+}
+
+thread_local! {
+    /// Whether the browser's locale counts hours to 12: read from `Intl` once, as it stays
+    /// for the worker's life, not with every view (each [`ListDays::now`]).
+    static LOCALE_COUNTS_TO_12: bool = {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"hour".into(), &"numeric".into());
+        let resolved =
+            js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).resolved_options();
+        js_sys::Reflect::get(&resolved, &"hourCycle".into())
+            .ok()
+            .and_then(|cycle| cycle.as_string())
+            .is_some_and(|cycle| cycle == "h12" || cycle == "h11")
+    };
 }
 
 /// A message time as the person's clock shows it: `21:41` (`21.41`, `9:41 PM`) today, `D Mon 21:41`
