@@ -406,16 +406,22 @@ fn small_photo() -> Attachment {
     }
 }
 
-#[test]
-fn files_go_out_in_the_order_written_whichever_upload_finishes_first() {
-    // Picked together: the large one first. The small one's upload finishes first.
-    let (mut engine, mut net) = published_alice();
+/// A large photo and then a small one, picked together: their messages, in that order.
+fn large_then_small(engine: &mut Engine) -> (ClientMsgId, ClientMsgId) {
     let large = engine
         .send_attachment(CHAT, AES, photo(), 1)
         .expect("queued");
     let small = engine
         .send_attachment(CHAT, AES, small_photo(), 2)
         .expect("queued");
+    (large, small)
+}
+
+#[test]
+fn files_go_out_in_the_order_written_whichever_upload_finishes_first() {
+    // Picked together: the large one first. The small one's upload finishes first.
+    let (mut engine, mut net) = published_alice();
+    let (large, small) = large_then_small(&mut engine);
     let text = engine.send_text(CHAT, "the steps", 3).expect("queued");
     engine.upload_finished(small);
     assert_eq!(
@@ -437,12 +443,7 @@ fn files_go_out_in_the_order_written_whichever_upload_finishes_first() {
 #[test]
 fn a_file_whose_upload_failed_holds_back_no_file_written_after_it() {
     let (mut engine, mut net) = published_alice();
-    let large = engine
-        .send_attachment(CHAT, AES, photo(), 1)
-        .expect("queued");
-    let small = engine
-        .send_attachment(CHAT, AES, small_photo(), 2)
-        .expect("queued");
+    let (large, small) = large_then_small(&mut engine);
     engine.upload_failed(large, ErrorCode::QuotaExceeded);
     engine.upload_finished(small);
     assert_eq!(
