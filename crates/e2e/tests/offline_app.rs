@@ -11,11 +11,34 @@ use std::path::Path;
 use std::time::Duration;
 
 use merpati_e2e::{
-    Browser, Chromedriver, HarnessError, INDONESIAN, PASSPHRASE, serve, serve_release_build,
-    workspace_root,
+    Browser, Chromedriver, HarnessError, INDONESIAN, PASSPHRASE, ServerProcess, serve,
+    serve_release_build, workspace_root,
 };
 use merpati_testkit::http;
 use serde_json::Value;
+
+/// A copy of the release build served from a directory of its own (a test releases anew into
+/// it), and a browser: the browser's driver stays open while the test holds it.
+struct Release {
+    web: tempfile::TempDir,
+    server: ServerProcess,
+    _driver: Chromedriver,
+    ani: Browser,
+}
+
+async fn a_copy_of_the_release() -> Result<Release, HarnessError> {
+    let web = tempfile::tempdir()?;
+    copy_release_build(web.path())?;
+    let server = serve(web.path().to_path_buf()).await?;
+    let driver = Chromedriver::start().await?;
+    let ani = driver.browser().await?;
+    Ok(Release {
+        web,
+        server,
+        _driver: driver,
+        ani,
+    })
+}
 
 /// The names of the origin's caches.
 async fn cache_names(browser: &Browser) -> Result<Vec<String>, HarnessError> {
@@ -188,11 +211,12 @@ async fn update_worker(browser: &Browser) -> Result<String, HarnessError> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result<(), HarnessError> {
-    let web = tempfile::tempdir()?;
-    copy_release_build(web.path())?;
-    let server = serve(web.path().to_path_buf()).await?;
-    let driver = Chromedriver::start().await?;
-    let ani = driver.browser().await?;
+    let Release {
+        web,
+        server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release().await?;
     ani.open(&server.http_url()).await?;
     ani.find("auth-username").await?;
     ani.service_worker_ready().await?;
@@ -225,12 +249,13 @@ async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its_cache()
 -> Result<(), HarnessError> {
-    let web = tempfile::tempdir()?;
-    copy_release_build(web.path())?;
-    let mut server = serve(web.path().to_path_buf()).await?;
-    let driver = Chromedriver::start().await?;
+    let Release {
+        web,
+        mut server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release().await?;
     let url = server.http_url();
-    let ani = driver.browser().await?;
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
     ani.service_worker_ready().await?;
     let before = cache_names(&ani).await?;
@@ -263,12 +288,13 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_answered_with_an_error_opens_the_kept_app() -> Result<(), HarnessError> {
-    let web = tempfile::tempdir()?;
-    copy_release_build(web.path())?;
-    let server = serve(web.path().to_path_buf()).await?;
-    let driver = Chromedriver::start().await?;
+    let Release {
+        web,
+        server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release().await?;
     let url = server.http_url();
-    let ani = driver.browser().await?;
     ani.sign_up(&url, "ani", PASSPHRASE).await?;
     ani.service_worker_ready().await?;
 
@@ -304,12 +330,13 @@ async fn release_marked(browser: &Browser) -> Result<Value, HarnessError> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_named_alike_in_every_release_comes_new_after_a_release_and_is_kept_offline()
 -> Result<(), HarnessError> {
-    let web = tempfile::tempdir()?;
-    copy_release_build(web.path())?;
-    let mut server = serve(web.path().to_path_buf()).await?;
-    let driver = Chromedriver::start().await?;
+    let Release {
+        web,
+        mut server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release().await?;
     let url = server.http_url();
-    let ani = driver.browser().await?;
     ani.open(&url).await?;
     ani.find("auth-username").await?;
     ani.service_worker_ready().await?;
