@@ -8,22 +8,25 @@
 //! - everything answered carries the security headers (`security_headers`).
 //! - anything else: a file of the web root — its brotli or gzip copy made by the build when
 //!   the client accepts one, else compressed here; unknown paths get `index.html`, so the
-//!   app's own routes survive a reload.
+//!   app's own routes survive a reload, but a missing file's name (with an extension) is 404.
 //!
 //! [`metrics_router`] serves `GET /metrics` (the counters in the Prometheus text format) on
 //! the metrics address, loopback by default: the public never sees them.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRef, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use merpati_protocol::MAX_FRAME_BYTES;
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -75,7 +78,9 @@ pub(crate) fn router(
     let files = ServeDir::new(web_root)
         .precompressed_br()
         .precompressed_gzip()
-        .fallback(index);
+        .fallback(tower::service_fn(move |request: Request| {
+            app_route(index.clone(), request)
+        }));
     // The app's service worker (public/sw.js, SERVER_PATHS) leaves these routes, and
     // `/metrics`, to the network: a new one goes on its list too.
     Router::new()
@@ -102,6 +107,22 @@ pub(crate) fn router(
         )
         .layer(axum::middleware::from_fn(security_headers::add))
         .with_state(state)
+}
+
+/// What a path the web root has no file for gets: the app's page for a route of the app, so
+/// that a reload keeps it; 404 for a file's name (a last segment with an extension). A file
+/// missing mid-deploy answered with the page would be taken for that file — by the browser,
+/// which then fails on HTML where it wanted a script, and by the service worker, which would
+/// keep the page under the file's name for the release's life.
+async fn app_route(index: ServeFile, request: Request) -> Result<Response, Infallible> {
+    let last_segment = request.uri().path().rsplit('/').next().unwrap_or_default();
+    if last_segment.contains('.') {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    }
+    Ok(match index.oneshot(request).await {
+        Ok(page) => page.map(Body::new),
+        Err(never) => match never {},
+    })
 }
 
 async fn healthz() -> &'static str {

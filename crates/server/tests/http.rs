@@ -14,7 +14,7 @@ async fn healthz_answers_ok() {
 }
 
 #[tokio::test]
-async fn the_web_root_is_served_with_index_html_for_unknown_paths() {
+async fn the_web_root_is_served_with_index_html_for_the_apps_routes_and_404_for_missing_files() {
     let web = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let index = format!(
@@ -43,6 +43,18 @@ async fn the_web_root_is_served_with_index_html_for_unknown_paths() {
     let route = get(server.addr, "/chats/42", &[]).await.unwrap();
     assert_eq!(route.status, 200);
     assert_eq!(route.body, index.as_bytes());
+
+    // A file that is not there (mid-deploy, say) is missing, not the page: the browser and the
+    // service worker would take the page for the file.
+    for missing in [
+        "/merpati-worker_bg.wasm",
+        "/locales/jv.txt",
+        "/chats/42/photo.jpg",
+    ] {
+        let file = get(server.addr, missing, &[]).await.unwrap();
+        assert_eq!(file.status, 404, "{missing}");
+        assert_ne!(file.body, index.as_bytes(), "{missing}");
+    }
 
     let gzipped = get(server.addr, "/", &[("Accept-Encoding", "gzip")])
         .await
