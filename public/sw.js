@@ -39,16 +39,27 @@ const HASHED_NAME = /-[0-9a-f]{16}(?:_bg)?\.[a-z]+$/;
 // The app's files: index.html, everything it links, and the worker's files. One that cannot be
 // had fails the install (`addAll` refuses an answer that is not ok; the page is checked here):
 // a server answering with an error mid-deploy must leave the release before active with its
-// cache, not have this one, with nothing to serve, delete it on activating.
+// cache, not have this one, with nothing to serve, delete it on activating. The page goes in
+// last, once every file it needs is kept, and a failed install deletes the cache it began: one
+// holding some files of a release that never became active would otherwise stay on the device
+// until another release activates. A cache that was there before is left: a release that
+// changes sw.js alone has the version of the release active now (the build's hash leaves
+// sw.js out), and shares its cache.
 async function cacheApp() {
   const response = await fetch("/", { cache: "no-store" });
   if (!isAppPage(response)) throw new Error(`"/" answered ${response.status}, not the page`);
   const html = await response.clone().text();
   // Attribute values may come quoted or not (trunk minifies index.html).
   const assets = [...html.matchAll(/(?:href|src)=["']?(\/[^"'\s>]+)/g)].map((match) => match[1]);
+  const begun = !(await caches.has(CACHE));
   const cache = await caches.open(CACHE);
-  await cache.put("/", response);
-  await cache.addAll([...assets.filter((url) => !url.startsWith("/ws")), ...WORKER_FILES]);
+  try {
+    await cache.addAll([...assets.filter((url) => !url.startsWith("/ws")), ...WORKER_FILES]);
+    await cache.put("/", response);
+  } catch (error) {
+    if (begun) await caches.delete(CACHE);
+    throw error;
+  }
 }
 
 self.addEventListener("install", (event) => {
@@ -78,6 +89,14 @@ function isAppPage(response) {
   return response.ok && type.startsWith("text/html");
 }
 
+// Keeps a copy of `response` under `key` while the answer goes on to the page. The copy is
+// written after the answer has gone, so the fetch event is told to wait for it: a service
+// worker with no event left to wait for may be stopped, and the write with it.
+function keep(event, key, response) {
+  const copy = response.clone();
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.put(key, copy)));
+}
+
 // What this release keeps under `key` (a path), or undefined.
 function kept(key) {
   return caches.match(key, { cacheName: CACHE });
@@ -89,7 +108,8 @@ function kept(key) {
 // for the history is on the device and the app runs from it. Any other answer passes as it
 // is: a redirect (the browser follows it), a file of the origin opened in a tab, and a 401,
 // which asks the person to sign in to whatever stands before the server.
-async function navigate(request) {
+async function navigate(event) {
+  const request = event.request;
   let response;
   try {
     response = await fetch(request);
@@ -97,8 +117,7 @@ async function navigate(request) {
     return (await kept("/")) || Response.error();
   }
   if (isAppPage(response)) {
-    const copy = response.clone();
-    caches.open(CACHE).then((cache) => cache.put("/", copy));
+    keep(event, "/", response);
   } else if (response.status >= 400 && response.status !== 401) {
     return (await kept("/")) || response;
   }
@@ -109,7 +128,8 @@ async function navigate(request) {
 // release gets that release's file, and kept once fetched (the emoji picker's file too, never
 // fetched ahead, so that a picker opened before opens offline); the kept copy when the
 // network fails or answers with an error, as for the page.
-async function networkFirst(request) {
+async function networkFirst(event) {
+  const request = event.request;
   const key = new URL(request.url).pathname;
   let response;
   try {
@@ -118,8 +138,7 @@ async function networkFirst(request) {
     return (await kept(key)) || Response.error();
   }
   if (!response.ok) return (await kept(key)) || response;
-  const copy = response.clone();
-  caches.open(CACHE).then((cache) => cache.put(key, copy));
+  keep(event, key, response);
   return response;
 }
 
@@ -133,11 +152,11 @@ self.addEventListener("fetch", (event) => {
   if (server) return;
 
   if (request.mode === "navigate") {
-    event.respondWith(navigate(request));
+    event.respondWith(navigate(event));
     return;
   }
   if (!HASHED_NAME.test(url.pathname)) {
-    event.respondWith(networkFirst(request));
+    event.respondWith(networkFirst(event));
     return;
   }
 
@@ -147,10 +166,7 @@ self.addEventListener("fetch", (event) => {
       (cached) =>
         cached ||
         fetch(request).then((response) => {
-          if (response.ok) {
-            const copy = response.clone();
-            caches.open(CACHE).then((cache) => cache.put(request, copy));
-          }
+          if (response.ok) keep(event, request, response);
           return response;
         }),
     ),

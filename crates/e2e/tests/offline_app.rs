@@ -1,9 +1,9 @@
 //! The app kept on the device by its service worker (`public/sw.js`): a link to another file of
 //! the app does not take the page's place in the cache, so the app still opens with the server
 //! down, in the language it speaks, and when an error comes back in its place; a new release
-//! caches itself under a name of its own and deletes the old cache, but one whose page answers
-//! an error leaves the release before as it was; and a file that keeps its name across
-//! releases comes new with the first load after one.
+//! caches itself under a name of its own and deletes the old cache, but one whose page or any
+//! other file answers an error leaves the release before as it was, and no cache of its own;
+//! and a file that keeps its name across releases comes new with the first load after one.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives a browser.
 
@@ -282,6 +282,45 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
     ani.reload().await?;
     ani.wait_connection("offline").await?;
     ani.find("new-chat").await?;
+    ani.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_missing_a_file_fails_its_install_and_keeps_nothing_of_it()
+-> Result<(), HarnessError> {
+    let Release {
+        web,
+        server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release().await?;
+    ani.open(&server.http_url()).await?;
+    ani.find("auth-username").await?;
+    ani.service_worker_ready().await?;
+    let before = cache_names(&ani).await?;
+
+    // Mid-deploy: the new release's sw.js and page are in place, the engine worker's module
+    // not yet. The page answers, so the install gets as far as keeping files.
+    release_worker(web.path(), &before[0])?;
+    std::fs::remove_file(web.path().join("merpati-worker_bg.wasm"))?;
+    remove_copies(web.path(), "merpati-worker_bg.wasm")?;
+    assert_eq!(
+        http::get(server.addr(), "/merpati-worker_bg.wasm", &[])
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        update_worker(&ani).await?,
+        "redundant",
+        "the new release's install fails"
+    );
+    assert_eq!(
+        cache_names(&ani).await?,
+        before,
+        "the failed install leaves no cache of its own beside the release before's"
+    );
     ani.close().await?;
     Ok(())
 }
