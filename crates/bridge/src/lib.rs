@@ -370,7 +370,7 @@ pub fn to_js_with<T: Serialize>(message: &T, object: &wasm_bindgen::JsValue) -> 
 /// The message a `MessageEvent` carries, or words saying why there is none.
 pub fn from_event<T: serde::de::DeserializeOwned>(
     event: &web_sys::MessageEvent,
-) -> Result<T, String> {
+) -> Result<T, &'static str> {
     from_event_with(event).map(|(message, _)| message)
 }
 
@@ -378,7 +378,7 @@ pub fn from_event<T: serde::de::DeserializeOwned>(
 /// ([`to_js_with`]).
 pub fn from_event_with<T: serde::de::DeserializeOwned>(
     event: &web_sys::MessageEvent,
-) -> Result<(T, Option<wasm_bindgen::JsValue>), String> {
+) -> Result<(T, Option<wasm_bindgen::JsValue>), &'static str> {
     let data = event.data();
     let (bytes, object) = match data.dyn_ref::<js_sys::Array>() {
         Some(pair) => (pair.get(0), Some(pair.get(1))),
@@ -388,7 +388,9 @@ pub fn from_event_with<T: serde::de::DeserializeOwned>(
         .dyn_ref::<js_sys::Uint8Array>()
         .map(js_sys::Uint8Array::to_vec)
         .ok_or("not bytes")?;
-    let message = decode(&bytes).map_err(|error| error.to_string())?;
+    // Page and worker come from one build, so bytes they cannot read are another build's: the
+    // decoder's own words (postcard's every message, in both modules) would say no more.
+    let message = decode(&bytes).map_err(|_| "bytes another build wrote")?;
     Ok((message, object))
 }
 
