@@ -1,6 +1,17 @@
 //! Starts the page in the browser: the app's initial download, which starts the engine worker.
+//!
+//! The page starts from wasm-bindgen's start function, not a Rust `main`: a `main` brings the
+//! standard library's start-up and exit (flushing a standard output the browser does not
+//! have, with the words of every I/O error), which the page never needs.
+#![no_main]
 
-fn main() {
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen(start)]
+fn start() {
+    // Built to abort at once on a panic (scripts/trunk/size-flags.sh), the page never runs a
+    // panic hook: the hook's code, formatting included, would only weigh on the download.
+    #[cfg(not(panic = "immediate-abort"))]
     console_error_panic_hook::set_once();
     // The app is drawn once its language is known, so it never shows another first.
     wasm_bindgen_futures::spawn_local(async {
