@@ -1,0 +1,61 @@
+//! A button whose action cannot be taken back (leaving a group, signing another browser out):
+//! its first click only asks, in place, and the action runs on the answer. The question names
+//! the group of its two answers, so a screen reader says it as the focus comes to the first
+//! answer; Cancel gives the focus back to the button.
+
+use leptos::prelude::*;
+use merpati_words::{Text, t};
+
+use crate::focus;
+
+/// The button, and its question once clicked. `testids` are the button's, the question's, the
+/// answer's that acts and Cancel's; `words` the button's, `label` what a screen reader calls it
+/// where its words alone are not enough.
+///
+/// The question is drawn with the button and hidden until asked: one view, shown or not, is
+/// less of the page's module than one made when asked.
+pub fn ask_first(
+    testids: [&'static str; 4],
+    words: Text,
+    label: Option<String>,
+    question: String,
+    answer: Text,
+    on_answer: Callback<()>,
+) -> impl IntoView {
+    let [button, asked, act, cancel] = testids;
+    let asking = RwSignal::new(false);
+    let answered = move |acts: bool| {
+        asking.set(false);
+        if acts {
+            on_answer.run(());
+        } else {
+            focus::out_of_dialog();
+        }
+    };
+    let group_label = question.clone();
+    view! {
+        <button
+            data-testid=button
+            type="button"
+            class="danger"
+            aria-label=label
+            aria-expanded=move || asking.get().to_string()
+            on:click=move |_| {
+                asking.set(true);
+                // The button clicked has the focus: Cancel gives it back.
+                focus::into_dialog(&["[aria-expanded=true] + .question button"]);
+            }
+        >
+            {t(words)}
+        </button>
+        <div role="group" class="question" aria-label=group_label hidden=move || !asking.get()>
+            <p data-testid=asked aria-hidden="true">{question}</p>
+            <button data-testid=act type="button" class="danger" on:click=move |_| answered(true)>
+                {t(answer)}
+            </button>
+            <button data-testid=cancel type="button" on:click=move |_| answered(false)>
+                {t(Text::Cancel)}
+            </button>
+        </div>
+    }
+}
