@@ -12,63 +12,19 @@ use std::time::{Duration, Instant};
 use merpati_protocol::blobs::{
     MAX_BLOB_BYTES, MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET, range_from,
 };
-use merpati_protocol::{BlobId, ChatId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
+use merpati_protocol::{BlobId, ClientFrame, ErrorCode, ServerFrame};
 use merpati_testkit::http::HttpResponse;
 use merpati_testkit::poll::poll_until;
 use merpati_testkit::{ServerOptions, ServerProcess};
 
 use crate::support::{
-    BlobClient, Client, TestServer, blob_file, blob_id, ciphertext, data_dir, msg_id, offset,
+    BlobClient, Client, TestServer, blob_file, blob_id, ciphertext, data_dir, delete_for_everyone,
+    msg_id, offset, send_file, send_with,
 };
 
 /// How long a cleanup pass may take to come round in these tests (they run one every
 /// 100 ms).
 const CLEANUP_PATIENCE: Duration = Duration::from_secs(30);
-
-/// Sends a message carrying `attachment`; the answer (`Ack` or `SendFailed`).
-async fn send_with(
-    client: &mut Client,
-    chat: ChatId,
-    id: ClientMsgId,
-    attachment: BlobId,
-) -> ServerFrame {
-    client
-        .send(&ClientFrame::Send {
-            chat_id: chat,
-            client_msg_id: id,
-            body: b"a photo".to_vec(),
-            attachment: Some(attachment),
-        })
-        .await;
-    client.recv().await
-}
-
-/// Sends a message carrying `attachment`, which must be acknowledged; reads its own copy too.
-async fn send_file(client: &mut Client, chat: ChatId, id: ClientMsgId, attachment: BlobId) {
-    match send_with(client, chat, id, attachment).await {
-        ServerFrame::Ack { client_msg_id, .. } => assert_eq!(client_msg_id, id),
-        other => panic!("expected an ack, got {other:?}"),
-    }
-    let _own_copy = client.expect_message().await;
-}
-
-/// Deletes `target` for everyone with the deletion `id`, which must be acknowledged.
-async fn delete_for_everyone(
-    client: &mut Client,
-    chat: ChatId,
-    id: ClientMsgId,
-    target: ClientMsgId,
-) {
-    client
-        .send(&ClientFrame::SendDeletion {
-            chat_id: chat,
-            client_msg_id: id,
-            body: b"deleted".to_vec(),
-            target,
-        })
-        .await;
-    assert!(matches!(client.recv().await, ServerFrame::Ack { .. }));
-}
 
 fn refused_with(answer: &ServerFrame) -> Option<ErrorCode> {
     match answer {

@@ -1,16 +1,17 @@
 //! The HTTP side of files, as the tests speak it: a [`BlobClient`] is one session's token
 //! sending `PUT`, `HEAD`, `PATCH` and `GET` to `/blobs/{id}` over the test kit's HTTP client,
-//! and a server in this process whose data directory the test holds (to look at the files).
+//! a server in this process whose data directory the test holds (to look at the files), and
+//! the messages that carry a file and delete it for everyone.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use merpati_protocol::BlobId;
 use merpati_protocol::blobs::{MAX_UPLOAD_PART_BYTES, UPLOAD_LENGTH, UPLOAD_OFFSET};
+use merpati_protocol::{BlobId, ChatId, ClientFrame, ClientMsgId, ServerFrame};
 use merpati_server::Config;
 use merpati_testkit::http::{HttpResponse, OpenRequest, open_request, request};
 
-use super::TestServer;
+use super::{Client, TestServer};
 
 impl TestServer {
     /// A server storing its data in `data` (which the caller keeps and may look into),
@@ -48,6 +49,56 @@ pub(crate) fn blob_file(data: &Path, id: BlobId) -> PathBuf {
 /// The `upload-offset` an answer carries.
 pub(crate) fn offset(response: &HttpResponse) -> Option<u64> {
     response.header(UPLOAD_OFFSET)?.parse().ok()
+}
+
+/// Sends a message carrying `attachment`; the answer (`Ack` or `SendFailed`).
+pub(crate) async fn send_with(
+    client: &mut Client,
+    chat: ChatId,
+    id: ClientMsgId,
+    attachment: BlobId,
+) -> ServerFrame {
+    client
+        .send(&ClientFrame::Send {
+            chat_id: chat,
+            client_msg_id: id,
+            body: b"a photo".to_vec(),
+            attachment: Some(attachment),
+        })
+        .await;
+    client.recv().await
+}
+
+/// Sends a message carrying `attachment`, which must be acknowledged; reads its own copy too.
+pub(crate) async fn send_file(
+    client: &mut Client,
+    chat: ChatId,
+    id: ClientMsgId,
+    attachment: BlobId,
+) {
+    match send_with(client, chat, id, attachment).await {
+        ServerFrame::Ack { client_msg_id, .. } => assert_eq!(client_msg_id, id),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let _own_copy = client.expect_message().await;
+}
+
+/// Deletes `target` for everyone with the deletion `id`, which must be acknowledged.
+pub(crate) async fn delete_for_everyone(
+    client: &mut Client,
+    chat: ChatId,
+    id: ClientMsgId,
+    target: ClientMsgId,
+) {
+    client
+        .send(&ClientFrame::SendDeletion {
+            chat_id: chat,
+            client_msg_id: id,
+            body: b"deleted".to_vec(),
+            target,
+        })
+        .await;
+    assert!(matches!(client.recv().await, ServerFrame::Ack { .. }));
 }
 
 /// One session's requests to `/blobs/{id}`.

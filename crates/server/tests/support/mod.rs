@@ -2,7 +2,8 @@
 //! test kit's raw protocol client (`merpati_testkit::RawClient`) that panics with the reason
 //! when the server does not answer as a test expects, the conversation's frames of protocol
 //! version 3 (`conversation`: lines, receipts, a whole `Sync` read in order), an Olm
-//! [`Device`], and a [`BlobClient`] for files over HTTP (`blobs`).
+//! [`Device`], and a [`BlobClient`] for files over HTTP with the messages that carry them
+//! (`blobs`).
 //!
 //! "Nothing arrives" is never shown by waiting: a test makes the server send something after
 //! the frames in question (a sentinel) and asserts that the sentinel comes next. The server
@@ -24,7 +25,9 @@ mod keys;
 mod names;
 mod server;
 
-pub(crate) use blobs::{BlobClient, blob_file, blob_id, ciphertext, offset};
+pub(crate) use blobs::{
+    BlobClient, blob_file, blob_id, ciphertext, delete_for_everyone, offset, send_file, send_with,
+};
 pub(crate) use client::{Client, refused_handshake};
 pub(crate) use device::Device;
 pub(crate) use names::{key, msg_id, username};
