@@ -1,8 +1,7 @@
 //! One `PATCH`'s part as it travels (docs/protocol.md "Files"): its bytes reach the file as
 //! they arrive rather than after the whole part; a part cut off, stalled or ended by the
 //! server stopping keeps what arrived and the upload goes on from there; a part refused
-//! half-way, or that the disk cannot take, keeps nothing of itself; an upload created again
-//! once due for deletion starts anew.
+//! half-way, or that the disk cannot take, keeps nothing of itself.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -322,32 +321,5 @@ async fn a_part_the_disk_cannot_take_is_refused_with_507_and_the_upload_goes_on_
 
     // Space again: the upload goes on from where it stood.
     std::fs::remove_file(&file).unwrap();
-    upload.complete().await;
-}
-
-/// An upload left unsent past its time is due for deletion at once here (the orphan window
-/// is 0), and no pass runs before the test is over (one a day): created again, it starts anew rather than being
-/// told it stands while the next pass deletes it, and its file keeps none of the old bytes,
-/// which no quota counts any more.
-#[tokio::test]
-async fn an_upload_created_again_once_due_for_deletion_starts_anew_with_an_empty_file() {
-    let upload = Uploading::start(|config| {
-        config.blob_orphan_secs = 0;
-        config.blob_cleanup_interval_ms = 86_400_000;
-    })
-    .await;
-    let (blobs, id, bytes) = (&upload.blobs, upload.id, &upload.bytes);
-    assert_eq!(blobs.patch(id, 0, &bytes[..PART]).await.status, 204);
-    let file = blob_file(&upload.data, id);
-    assert_eq!(std::fs::metadata(&file).unwrap().len(), PART as u64);
-
-    let again = blobs.put(id, UPLOAD as u64).await;
-    assert_eq!((again.status, offset(&again)), (201, Some(0)));
-    assert_eq!(upload.held().await, Some(0));
-    assert_eq!(
-        std::fs::metadata(&file).unwrap().len(),
-        0,
-        "nothing of the old"
-    );
     upload.complete().await;
 }

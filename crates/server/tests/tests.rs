@@ -50,6 +50,9 @@ mod blobs;
 mod blob_parts;
 // One download as it travels: a client taking it below the least rate is cut off.
 mod blob_downloads;
+// Uploads due for deletion, gone before a pass deletes them: not found, not served, given no
+// part, created anew with an empty file.
+mod blob_due;
 // Removing members from groups, and leaving.
 mod members;
 // A connection's messages share transactions while they wait for their commit.

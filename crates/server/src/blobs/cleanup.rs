@@ -5,8 +5,9 @@
 //! then their files: a crash in between leaves files without rows, which the check at start
 //! deletes. The check at start also lowers the rows of files found shorter, so that every
 //! upload resumes from bytes its file holds (a file longer than its row is cut by its next
-//! part). A file is deleted only with its lock held and no row naming it
-//! ([`BlobStore::forget_file`]): an upload made again under the same id meanwhile keeps it.
+//! part). A file is deleted only with its lock held and no row naming it but one due for
+//! deletion ([`BlobStore::forget_file`]): an upload made again under the same id meanwhile
+//! keeps it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +35,8 @@ impl BlobStore {
         Ok(due.len())
     }
 
-    /// Deletes an upload's file if no row names it: read with the file locked, so no part is
+    /// Deletes an upload's file if no row names it, or only one due for deletion (whose next
+    /// pass deletes the row; `Storage::blob`): read with the file locked, so no part is
     /// written to it meanwhile, and an upload made again under the same id (a client whose
     /// upload was deleted as an orphan starts it anew) keeps its file. A file a part holds is
     /// left: that upload lives, or the part finds its row gone and calls this itself.

@@ -54,7 +54,7 @@ pub(super) enum PartError {
     TooLarge,
     /// The body ran past the upload's declared length.
     PastTheEnd,
-    /// The upload was deleted meanwhile (a cleanup pass).
+    /// The upload was deleted meanwhile (a cleanup pass), or fell due for deletion.
     Deleted,
     /// The upload holds `held` bytes, not the offset the part was sent at: another request
     /// recorded a part since the caller read the row.
@@ -145,7 +145,8 @@ async fn receive_locked(store: &BlobStore, at: PartAt, body: Body) -> Result<Rec
         }
         Some(_) => {}
         None => {
-            // Deleted meanwhile (a cleanup pass): the file just opened is no one's.
+            // Deleted meanwhile (a cleanup pass), or due for deletion: the file just opened
+            // is no one's.
             drop(opened);
             store.forget_file(at.id).await?;
             return Err(PartError::Deleted);
@@ -243,7 +244,8 @@ async fn keep(
         .record_blob_received(at.id, at.account, at.offset, held)
         .await?
     {
-        // Deleted meanwhile (a cleanup pass): the bytes just written belong to no one.
+        // Deleted meanwhile (a cleanup pass), or fallen due for deletion while the part
+        // arrived: the bytes just written belong to no one.
         drop(file);
         store.forget_file(at.id).await?;
         return Err(PartError::Deleted);

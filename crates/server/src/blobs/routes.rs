@@ -14,7 +14,8 @@
 //!   (the app waits, and its own messages carrying its uploads make room).
 //! - `HEAD`: the owner's upload's `upload-offset` and `upload-length`; 404 to anyone else.
 //! - `PATCH` with `upload-offset: n`: at most `MAX_UPLOAD_PART_BYTES` (413 before reading, by
-//!   `Content-Length`, and while reading); 404 unless the owner's; 409 with the offset held if
+//!   `Content-Length`, and while reading); 404 unless the owner's (or if it falls due for
+//!   deletion before the part is recorded); 409 with the offset held if
 //!   `n` is not it (or another `PATCH` is appending); 400 past the declared length. The part
 //!   goes to the file as it arrives (`part`): 204 with the new `upload-offset` once it is on
 //!   disk and recorded; 408 with the offset held if it stalls or trickles in, keeping what
@@ -22,6 +23,10 @@
 //! - `GET`: a complete blob to any signed-in session (the id is a capability: see
 //!   `docs/security.md`), streamed from its file; 404 while incomplete. One `Range` is
 //!   served (206, or 416 past the end), so a download cut short goes on where it stopped.
+//!
+//! An upload due for deletion is gone to all four from the moment it is due, before a pass
+//! deletes it as after (`storage::sql::blobs` says when that is): `HEAD`, `PATCH` and `GET`
+//! answer 404 as for an id nobody uploaded, and a `PUT` creates it anew.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -456,8 +461,8 @@ async fn download(
 
 /// The file of the complete upload `row` read, to be served. Between the reading and the
 /// opening a cleanup pass may have deleted the upload and its client created it again under
-/// the same id: the file opened is then the new upload's, shorter, and the blob asked for is
-/// gone (404). A file shorter than the row that still stands was damaged (500).
+/// the same id (or created it again once due): the file opened is then the new upload's,
+/// shorter, and the blob asked for is gone (404). A file shorter than the row that still stands was damaged (500).
 async fn open_complete(
     store: &BlobStore,
     id: BlobId,
@@ -502,7 +507,7 @@ mod tests {
         let test = TestStore::new().await?;
         let store = &test.store;
         let id = BlobId([3; 16]);
-        test.create(id, 10, 0).await?;
+        test.create(id, 10, 86_400_000).await?;
         std::fs::write(store.path(id), b"0123456789")?;
         assert!(
             store
@@ -512,6 +517,7 @@ mod tests {
         );
         let read = store.storage.blob(id).await?.ok_or("no row")?;
 
+        store.storage.make_blob_due(id).await?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
         assert!(store.forget_file(id).await?);
         test.create(id, 10, 86_400_000).await?;

@@ -29,13 +29,15 @@ impl Storage {
         on_backend!(self, write | now | blobs::create(&new, now))
     }
 
-    /// The upload of this id, if there is one.
+    /// The upload of this id, if there is one not due for deletion: one due is gone to whoever
+    /// reaches it, before a pass deletes it as after (`sql::blobs`).
     pub(crate) fn blob(&self, id: BlobId) -> impl Future<Output = Result<Option<BlobRow>, Error>> {
-        on_backend!(self, read blobs::find(id))
+        let now = i64::try_from(writer::now_ms()).unwrap_or(i64::MAX);
+        on_backend!(self, read blobs::find(id, now))
     }
 
     /// Records that `owner`'s upload's file durably holds `to` bytes, if it was recorded at
-    /// `from`; `false` if it was not (or is gone, or is another account's now).
+    /// `from`; `false` if it was not (or is gone, due for deletion, or another account's now).
     pub(crate) fn record_blob_received(
         &self,
         id: BlobId,
@@ -45,8 +47,14 @@ impl Storage {
     ) -> impl Future<Output = Result<bool, Error>> {
         on_backend!(
             self,
-            write | _now | blobs::record_received(id, owner, from, to)
+            write | now | blobs::record_received(id, owner, from, to, now)
         )
+    }
+
+    /// Makes an upload due for deletion now, as the end of its orphan window would.
+    #[cfg(test)]
+    pub(crate) fn make_blob_due(&self, id: BlobId) -> impl Future<Output = Result<(), Error>> {
+        on_backend!(self, write | now | blobs::make_due(id, now))
     }
 
     /// Deletes the rows of the uploads due for deletion; their ids (their files go next).

@@ -74,13 +74,17 @@ pub(crate) async fn create(tx: &Tx<'_>, new: &NewBlob, now_ms: i64) -> Result<Cr
     Ok(Created::New)
 }
 
-/// The upload of this id, if there is one.
-pub(crate) async fn find(tx: &Tx<'_>, id: BlobId) -> Result<Option<BlobRow>, Error> {
+/// The upload of this id, if there is one not due for deletion by `now_ms`
+/// (`sql::blobs::find`).
+pub(crate) async fn find(tx: &Tx<'_>, id: BlobId, now_ms: i64) -> Result<Option<BlobRow>, Error> {
     let statement = tx
-        .prepare_cached("SELECT account_id, length, received FROM blobs WHERE id = $1")
+        .prepare_cached(
+            "SELECT account_id, length, received FROM blobs
+             WHERE id = $1 AND (expires_ms IS NULL OR expires_ms > $2)",
+        )
         .await?;
     let id: &[u8] = &id.0;
-    let Some(row) = tx.query_opt(&statement, &[&id]).await? else {
+    let Some(row) = tx.query_opt(&statement, &[&id, &now_ms]).await? else {
         return Ok(None);
     };
     Ok(Some(BlobRow {
@@ -91,23 +95,29 @@ pub(crate) async fn find(tx: &Tx<'_>, id: BlobId) -> Result<Option<BlobRow>, Err
 }
 
 /// Records that `owner`'s upload's file now durably holds `to` bytes, if it held `from`;
-/// `false` if it did not (or is gone, or is another account's: `sql::blobs::record_received`).
+/// `false` if it did not (or is gone, due for deletion by `now_ms`, or another account's:
+/// `sql::blobs::record_received`).
 pub(crate) async fn record_received(
     tx: &Tx<'_>,
     id: BlobId,
     owner: UserId,
     from: u64,
     to: u64,
+    now_ms: i64,
 ) -> Result<bool, Error> {
     let statement = tx
         .prepare_cached(
             "UPDATE blobs SET received = $3
-             WHERE id = $1 AND account_id = $4 AND received = $2 AND length >= $3",
+             WHERE id = $1 AND account_id = $4 AND received = $2 AND length >= $3
+               AND (expires_ms IS NULL OR expires_ms > $5)",
         )
         .await?;
     let id: &[u8] = &id.0;
     let changed = tx
-        .execute(&statement, &[&id, &int(from), &int(to), &int(owner.0)])
+        .execute(
+            &statement,
+            &[&id, &int(from), &int(to), &int(owner.0), &now_ms],
+        )
         .await?;
     Ok(changed == 1)
 }
@@ -181,6 +191,17 @@ pub(crate) async fn expire_with_message(
         .await?;
     tx.execute(&statement, &[&int(chat.0), &int(seq.0), &now_ms])
         .await?;
+    Ok(())
+}
+
+/// Makes an upload due for deletion now (`sql::blobs::make_due`).
+#[cfg(test)]
+pub(crate) async fn make_due(tx: &Tx<'_>, id: BlobId, now_ms: i64) -> Result<(), Error> {
+    let statement = tx
+        .prepare_cached("UPDATE blobs SET expires_ms = $2 WHERE id = $1")
+        .await?;
+    let id: &[u8] = &id.0;
+    tx.execute(&statement, &[&id, &now_ms]).await?;
     Ok(())
 }
 

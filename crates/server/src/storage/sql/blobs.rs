@@ -7,6 +7,15 @@
 //! is created, NULL once a message carries it (kept as long as the message), and the time of
 //! the deletion when that message is deleted for everyone. A cleanup pass deletes the rows
 //! whose time has come ([`take_due`]), then their files.
+//!
+//! An upload is *due for deletion* once that time has come (`expires_ms <= now`): one no
+//! message carries, unfinished or complete, at the end of its orphan window; one a message
+//! carries never, however old, until that message is deleted for everyone, and then at once.
+//! Due is gone, from that moment and not only once a pass has deleted it: the quota and the
+//! cap no longer count it ([`create`]), no message may carry it ([`attachable`]), its id is
+//! created anew ([`create`]), no one finds it ([`find`]: its owner's `HEAD` and `PATCH`, anyone's
+//! `GET`) and no part's bytes are recorded in it ([`record_received`]). Each reading is given
+//! the clock by its caller, as the writer gives it to each write.
 
 use merpati_protocol::{BlobId, ChatId, ErrorCode, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -144,11 +153,15 @@ pub(crate) fn refusal(new: &NewBlob, held: u64, open: u64) -> Option<Created> {
     }
 }
 
-/// The upload of this id, if there is one.
-pub(crate) fn find(conn: &Connection, id: BlobId) -> Result<Option<BlobRow>, Error> {
+/// The upload of this id, if there is one not due for deletion by `now_ms`: one due is gone
+/// (the module says why), whether or not a pass has deleted its row yet.
+pub(crate) fn find(conn: &Connection, id: BlobId, now_ms: i64) -> Result<Option<BlobRow>, Error> {
     let row = conn
-        .prepare_cached("SELECT account_id, length, received FROM blobs WHERE id = ?1")?
-        .query_row([&id.0[..]], |row| {
+        .prepare_cached(
+            "SELECT account_id, length, received FROM blobs
+             WHERE id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)",
+        )?
+        .query_row(params![&id.0[..], now_ms], |row| {
             Ok(BlobRow {
                 owner: UserId(uint(row.get(0)?)),
                 length: uint(row.get(1)?),
@@ -160,21 +173,24 @@ pub(crate) fn find(conn: &Connection, id: BlobId) -> Result<Option<BlobRow>, Err
 }
 
 /// Records that `owner`'s upload's file now durably holds `to` bytes, if it held `from`;
-/// `false` if it did not (or is gone, or is now another account's: deleted and made again
-/// under the same id while the part was written): nothing is recorded then.
+/// `false` if it did not (or is gone, or fell due for deletion by `now_ms` while the part was
+/// written, or is now another account's: deleted and made again under the same id
+/// meanwhile): nothing is recorded then.
 pub(crate) fn record_received(
     conn: &Connection,
     id: BlobId,
     owner: UserId,
     from: u64,
     to: u64,
+    now_ms: i64,
 ) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE blobs SET received = ?3
-             WHERE id = ?1 AND account_id = ?4 AND received = ?2 AND length >= ?3",
+             WHERE id = ?1 AND account_id = ?4 AND received = ?2 AND length >= ?3
+               AND (expires_ms IS NULL OR expires_ms > ?5)",
         )?
-        .execute(params![&id.0[..], int(from), int(to), int(owner.0)])?;
+        .execute(params![&id.0[..], int(from), int(to), int(owner.0), now_ms])?;
     Ok(changed == 1)
 }
 
@@ -261,6 +277,15 @@ pub(crate) fn expire_with_message(
 ) -> Result<(), Error> {
     conn.prepare_cached("UPDATE blobs SET expires_ms = ?3 WHERE chat_id = ?1 AND seq = ?2")?
         .execute(params![int(chat.0), int(seq.0), now_ms])?;
+    Ok(())
+}
+
+/// Makes an upload due for deletion now, as the end of its orphan window would: a test
+/// cannot wait for it, and one created due at once could never be given its bytes.
+#[cfg(test)]
+pub(crate) fn make_due(conn: &Connection, id: BlobId, now_ms: i64) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE blobs SET expires_ms = ?2 WHERE id = ?1")?
+        .execute(params![&id.0[..], now_ms])?;
     Ok(())
 }
 

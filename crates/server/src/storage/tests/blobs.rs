@@ -1,8 +1,9 @@
 //! Uploads' rows: the quota counts an account's uploads but not those already due for
 //! deletion, the cap of open uploads only those no message carries, a pass takes exactly the
 //! due ones, a message carrying an upload keeps it until that message is deleted for
-//! everyone, an upload due for deletion is sent by no message and created again starts anew,
-//! and a part's bytes are recorded only in its owner's upload.
+//! everyone, an upload due for deletion is sent by no message, found by no one, given no
+//! part's bytes, and created again starts anew, and a part's bytes are recorded only in its
+//! owner's upload.
 
 use merpati_protocol::BlobId;
 
@@ -95,7 +96,7 @@ pub(super) async fn an_upload_due_for_deletion_is_not_sent(storage: &Storage) {
     let (chat, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
     let due = BlobId([1; 16]);
     storage
-        .create_blob(new_blob(1, alice.id, 60, 0))
+        .create_blob(new_blob(1, alice.id, 60, 86_400_000))
         .await
         .unwrap();
     assert!(
@@ -104,6 +105,7 @@ pub(super) async fn an_upload_due_for_deletion_is_not_sent(storage: &Storage) {
             .await
             .unwrap()
     );
+    storage.make_blob_due(due).await.unwrap();
     assert_eq!(
         storage
             .create_blob(new_blob(2, alice.id, 60, 86_400_000))
@@ -306,8 +308,9 @@ pub(super) async fn an_upload_created_again_once_due_for_deletion_starts_anew(st
     let alice = account(storage, "alice").await.id;
     let id = BlobId([1; 16]);
     let create = |orphan_ms| storage.create_blob(new_blob(1, alice, 60, orphan_ms));
-    assert_eq!(create(0).await.unwrap(), Created::New);
+    assert_eq!(create(86_400_000).await.unwrap(), Created::New);
     assert!(storage.record_blob_received(id, alice, 0, 6).await.unwrap());
+    storage.make_blob_due(id).await.unwrap();
 
     assert_eq!(create(86_400_000).await.unwrap(), Created::New);
     let row = storage.blob(id).await.unwrap().map(|row| row.received);
@@ -354,4 +357,82 @@ pub(super) async fn a_part_records_its_bytes_only_in_its_owners_upload(storage: 
     let row = storage.blob(id).await.unwrap();
     assert_eq!(row.map(|row| (row.owner, row.received)), Some((bob, 0)));
     assert!(storage.record_blob_received(id, bob, 0, 4).await.unwrap());
+}
+
+/// An upload due for deletion is gone from that moment, not only once a pass deletes it: no
+/// one finds it (its owner resuming it, anyone downloading it) and no part's bytes are
+/// recorded in it. One no message carries falls due at the end of its orphan window,
+/// unfinished or complete; one a message carries only once that message is deleted for
+/// everyone, and at once then.
+pub(super) async fn an_upload_due_for_deletion_is_found_by_no_one_and_takes_no_bytes(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await.id;
+    let bob = account(storage, "bob").await.id;
+    let (chat, _) = storage.create_direct(alice, bob).await.unwrap();
+    let (unfinished, born_due, photo) = (BlobId([1; 16]), BlobId([2; 16]), BlobId([3; 16]));
+    let create = |n, orphan_ms| storage.create_blob(new_blob(n, alice, 10, orphan_ms));
+    let found = |id| async move { storage.blob(id).await.unwrap() };
+
+    // Its orphan window ended half-way.
+    create(1, 86_400_000).await.unwrap();
+    assert!(
+        storage
+            .record_blob_received(unfinished, alice, 0, 4)
+            .await
+            .unwrap()
+    );
+    storage.make_blob_due(unfinished).await.unwrap();
+    assert_eq!(found(unfinished).await, None, "not resumed");
+    assert!(
+        !storage
+            .record_blob_received(unfinished, alice, 4, 8)
+            .await
+            .unwrap(),
+        "a part takes nothing"
+    );
+    // An orphan window of nothing: due from the start.
+    create(2, 0).await.unwrap();
+    assert_eq!(found(born_due).await, None);
+    assert!(
+        !storage
+            .record_blob_received(born_due, alice, 0, 4)
+            .await
+            .unwrap()
+    );
+
+    // Carried, it has no time to fall due at; its message deleted for everyone, it is gone.
+    create(3, 86_400_000).await.unwrap();
+    assert!(
+        storage
+            .record_blob_received(photo, alice, 0, 10)
+            .await
+            .unwrap()
+    );
+    let append = |id: u8, refers| {
+        let queued = storage.queue_append(
+            chat.id,
+            NewMessage {
+                refers,
+                ..new_message(id, alice, vec![id])
+            },
+            AppendFence::default(),
+        );
+        async move { queued.await?.await }
+    };
+    append(1, Refers::Carries(photo)).await.unwrap();
+    let complete = found(photo).await.map(|row| row.complete());
+    assert_eq!(complete, Some(true), "carried: found");
+    append(2, Refers::Deletes(ClientMsgId([1; 16])))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(photo).await,
+        None,
+        "its message deleted: gone before a pass"
+    );
+
+    let mut taken = storage.take_due_blobs().await.unwrap();
+    taken.sort_by_key(|id| id.0);
+    assert_eq!(taken, [unfinished, born_due, photo], "each was due");
 }

@@ -80,6 +80,7 @@ storage_suite! {
     blobs::an_upload_sent_in_two_chats_at_once_spoils_no_one_elses_message,
     blobs::an_upload_created_again_once_due_for_deletion_starts_anew,
     blobs::a_part_records_its_bytes_only_in_its_owners_upload,
+    blobs::an_upload_due_for_deletion_is_found_by_no_one_and_takes_no_bytes,
     conversation::receipts_never_move_back_and_reading_raises_delivery,
     conversation::a_chat_tells_each_member_the_receipts_the_others_share_with_them,
     conversation::a_group_starts_with_its_creator_as_admin_and_a_line_saying_so,
