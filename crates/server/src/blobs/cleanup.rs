@@ -5,9 +5,9 @@
 //! then their files: a crash in between leaves files without rows, which the check at start
 //! deletes. The check at start also lowers the rows of files found shorter, so that every
 //! upload resumes from bytes its file holds (a file longer than its row is cut by its next
-//! part). A file is deleted only with its lock held and no row naming it but one due for
-//! deletion ([`BlobStore::forget_file`]): an upload made again under the same id meanwhile
-//! keeps it.
+//! part). A file is deleted or cut only with its lock held, deleted if no row names it but
+//! one due for deletion, else cut to what its row records ([`BlobStore::settle_file`]): an
+//! upload made again under the same id meanwhile keeps it, without the old bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ impl BlobStore {
             return Ok(0);
         }
         for id in &due {
-            if let Err(error) = self.forget_file(*id).await {
+            if let Err(error) = self.settle_file(*id).await {
                 // Its row is gone: the check at the next start deletes it.
                 tracing::warn!(blob = %id.to_hex(), %error, "cannot delete a blob file");
             }
@@ -35,13 +35,17 @@ impl BlobStore {
         Ok(due.len())
     }
 
-    /// Deletes an upload's file if no row names it, or only one due for deletion (whose next
-    /// pass deletes the row; `Storage::blob`): read with the file locked, so no part is
-    /// written to it meanwhile, and an upload made again under the same id (a client whose
-    /// upload was deleted as an orphan starts it anew) keeps its file. A file a part holds is
-    /// left: that upload lives, or the part finds its row gone and calls this itself.
-    /// Answers whether it deleted the file.
-    pub(super) async fn forget_file(&self, id: BlobId) -> Result<bool, Error> {
+    /// Brings an upload's file in line with its row: deletes it if no row names it, or only
+    /// one due for deletion (whose next pass deletes the row; `Storage::blob`), and cuts it to
+    /// what the row records if it holds more. Both under the file's lock, the row read then:
+    /// no part is written to it meanwhile, and a part records what it kept before it lets go,
+    /// so what the file holds past the row is bytes no one recorded — such as those of a due
+    /// upload that a new one of the same id replaced (`storage::sql::blobs::create`), counted
+    /// by no quota. An upload made again under the same id (a client whose upload was deleted
+    /// as an orphan starts it anew) so keeps its file, without the old bytes. A file a part
+    /// holds is left to the part, which calls this itself once it kept nothing or found its
+    /// upload gone or replaced. Answers whether it deleted the file.
+    pub(super) async fn settle_file(&self, id: BlobId) -> Result<bool, Error> {
         let path = self.path(id);
         let locked = {
             let path = path.clone();
@@ -50,7 +54,8 @@ impl BlobStore {
         let files::ToRemove::Locked(file) = locked else {
             return Ok(false);
         };
-        if self.storage.blob(id).await?.is_some() {
+        if let Some(row) = self.storage.blob(id).await? {
+            tokio::task::spawn_blocking(move || files::cut_to(&file, row.received)).await??;
             return Ok(false);
         }
         tokio::task::spawn_blocking(move || {
@@ -60,25 +65,6 @@ impl BlobStore {
         })
         .await??;
         Ok(true)
-    }
-
-    /// Cuts an upload's file to what its row records, if it holds more: the file of an upload
-    /// due for deletion that a new one of the same id replaced (`storage::sql::blobs::create`)
-    /// still holds the old bytes, which no quota counts. Under the file's lock, the row read
-    /// again: a part recorded meanwhile keeps its bytes. A file a part holds is left to it (a
-    /// part cuts the file to its row before it writes), and so is a file no row names (the
-    /// next pass, or the part, deletes it).
-    pub(super) async fn cut_to_row(&self, id: BlobId) -> Result<(), Error> {
-        let path = self.path(id);
-        let locked = tokio::task::spawn_blocking(move || files::lock_to_remove(&path)).await??;
-        let files::ToRemove::Locked(file) = locked else {
-            return Ok(());
-        };
-        let Some(row) = self.storage.blob(id).await? else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || files::cut_to(&file, row.received)).await??;
-        Ok(())
     }
 
     /// Brings the blob files in line with the database before this process serves: a pass,
@@ -95,7 +81,7 @@ impl BlobStore {
         let checked = tokio::task::spawn_blocking(move || files::check(&dir, &received)).await??;
         let mut deleted = 0;
         for id in checked.strays {
-            if self.forget_file(id).await? {
+            if self.settle_file(id).await? {
                 deleted += 1;
             }
         }
@@ -145,7 +131,7 @@ mod tests {
         std::fs::write(store.path(id), b"old")?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
         test.create(id, 10, 86_400_000).await?;
-        store.forget_file(id).await?;
+        store.settle_file(id).await?;
         assert!(store.path(id).exists(), "the upload made again keeps it");
 
         // A part holds the file of an upload whose row a pass took: left to the part, then
@@ -154,10 +140,10 @@ mod tests {
         test.create(held, 1, 0).await?;
         let part = files::open_locked(&store.path(held)).map_err(|error| format!("{error:?}"))?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![held]);
-        store.forget_file(held).await?;
+        store.settle_file(held).await?;
         assert!(store.path(held).exists(), "a part holds it");
         drop(part);
-        store.forget_file(held).await?;
+        store.settle_file(held).await?;
         assert!(!store.path(held).exists(), "no row, no part: deleted");
         test.join();
         Ok(())

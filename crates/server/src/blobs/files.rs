@@ -74,7 +74,7 @@ fn still_at(file: &File, path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A blob's file, locked to be deleted or cut (see `BlobStore::forget_file`).
+/// A blob's file, locked to be deleted or cut (see `BlobStore::settle_file`).
 #[derive(Debug)]
 pub(super) enum ToRemove {
     /// There is no such file.
@@ -174,7 +174,7 @@ pub(super) fn check(dir: &Path, received: &HashMap<BlobId, u64>) -> io::Result<C
 
 /// [`check`] of the blob files `listed` in `dir`, each looked at after the listing. Another
 /// process sharing the directory may have deleted one since: only a file no row named, the
-/// row deleted first ([`super::BlobStore::forget_file`]), so there is nothing to compare.
+/// row deleted first ([`super::BlobStore::settle_file`]), so there is nothing to compare.
 fn compare(dir: &Path, listed: &[BlobId], received: &HashMap<BlobId, u64>) -> io::Result<Checked> {
     let mut checked = Checked::default();
     let mut seen = std::collections::HashSet::new();

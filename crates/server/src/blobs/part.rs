@@ -93,13 +93,13 @@ pub(super) async fn receive(
     body: Body,
 ) -> Result<Received, PartError> {
     let outcome = receive_locked(store, at, body).await;
-    // A pass that deletes the upload's row while the part holds the file leaves the file to
-    // the part (`BlobStore::forget_file`). A part that kept bytes learns the row is gone when
-    // it records them, and deletes the file then; one that kept nothing must look now, the
-    // lock let go, or the file stays, named by no row and counted in no quota, until the
-    // next start.
+    // A pass that deletes the upload's row, or a PUT that replaces a due one, while the part
+    // holds the file leaves the file to the part (`BlobStore::settle_file`). A part that kept
+    // bytes learns the row is gone or replaced when it records them, and settles the file
+    // then; one that kept nothing must look now, the lock let go, or the file stays, named by
+    // no row and counted in no quota, until the next start.
     if kept_nothing(&outcome, at.offset)
-        && let Err(error) = store.forget_file(at.id).await
+        && let Err(error) = store.settle_file(at.id).await
     {
         tracing::warn!(blob = %at.id.to_hex(), %error, "cannot delete a blob file");
     }
@@ -110,7 +110,7 @@ pub(super) async fn receive(
 fn kept_nothing(outcome: &Result<Received, PartError>, offset: u64) -> bool {
     match outcome {
         Ok(received) => received.held() == offset,
-        // Deleted: the file was forgotten already. Moved and Busy: another part holds or
+        // Deleted: the file was settled already. Moved and Busy: another part holds or
         // held the upload, which lives.
         Err(
             PartError::Deleted | PartError::Moved { .. } | PartError::Append(AppendError::Busy),
@@ -148,7 +148,7 @@ async fn receive_locked(store: &BlobStore, at: PartAt, body: Body) -> Result<Rec
             // Deleted meanwhile (a cleanup pass), or due for deletion: the file just opened
             // is no one's.
             drop(opened);
-            store.forget_file(at.id).await?;
+            store.settle_file(at.id).await?;
             return Err(PartError::Deleted);
         }
     }
@@ -244,10 +244,11 @@ async fn keep(
         .record_blob_received(at.id, at.account, at.offset, held)
         .await?
     {
-        // Deleted meanwhile (a cleanup pass), or fallen due for deletion while the part
-        // arrived: the bytes just written belong to no one.
+        // Deleted meanwhile (a cleanup pass), fallen due for deletion while the part arrived,
+        // or replaced once due by a new upload of the same id: the bytes just written belong
+        // to no one, and go with the file or are cut from the new upload's.
         drop(file);
-        store.forget_file(at.id).await?;
+        store.settle_file(at.id).await?;
         return Err(PartError::Deleted);
     }
     store
@@ -278,8 +279,13 @@ async fn open_locked(store: &BlobStore, id: BlobId) -> Result<std::fs::File, Par
 
 #[cfg(test)]
 mod tests {
+    use merpati_testkit::poll::poll_until;
+
     use super::*;
     use crate::blobs::testing::{TestResult, TestStore};
+
+    /// How long a part may take to write what arrived of it.
+    const PATIENCE: Duration = Duration::from_secs(10);
 
     /// A part sent at the offset its request read, while another process (sharing the
     /// directory and the database) recorded a part after that reading: the row read under
@@ -316,6 +322,66 @@ mod tests {
         let next = receive(store, at(6), Body::from("ghij")).await;
         assert!(matches!(next, Ok(Received::Whole { held: 10 })), "{next:?}");
         assert_eq!(std::fs::read(store.path(id))?, b"abcdefghij");
+        test.join();
+        Ok(())
+    }
+
+    /// A part of an upload that falls due for deletion holds the file while its client
+    /// creates the upload again under the same id: the new upload's `PUT` cannot cut the old
+    /// bytes from a file a part holds. The part, finding its upload replaced when it records
+    /// what it kept, cuts them itself: they stayed, counted by no quota, until the new
+    /// upload's first part or the end of its orphan window.
+    #[tokio::test]
+    async fn a_part_whose_upload_was_replaced_while_it_arrived_leaves_no_old_bytes() -> TestResult {
+        let test = TestStore::new().await?;
+        let store = &test.store;
+        let id = BlobId([6; 16]);
+        test.create(id, 10, 86_400_000).await?;
+        std::fs::write(store.path(id), b"abcd")?;
+        assert!(
+            store
+                .storage
+                .record_blob_received(id, test.alice, 0, 4)
+                .await?
+        );
+        let (send, chunks) = tokio::sync::mpsc::channel::<&'static [u8]>(1);
+        let body = Body::from_stream(futures_util::stream::unfold(
+            chunks,
+            |mut chunks| async move {
+                let chunk = chunks.recv().await?;
+                Some((Ok::<_, io::Error>(chunk), chunks))
+            },
+        ));
+        let at = PartAt {
+            id,
+            account: test.alice,
+            offset: 4,
+            upload_length: 10,
+        };
+
+        let owner = &test;
+        let replacing = async move {
+            send.send(b"ef").await?;
+            let file = store.path(id);
+            poll_until("the part's bytes in the file", PATIENCE, || async {
+                let holds = std::fs::metadata(&file).ok()?.len();
+                (holds == 6).then_some(())
+            })
+            .await?;
+            store.storage.make_blob_due(id).await?;
+            owner.create(id, 10, 86_400_000).await?;
+            // What the PUT does: the part holds the file.
+            store.settle_file(id).await?;
+            assert_eq!(std::fs::metadata(&file)?.len(), 6, "left to the part");
+            drop(send);
+            TestResult::Ok(())
+        };
+        let (part, replaced) = tokio::join!(receive(store, at, body), replacing);
+        replaced?;
+        assert!(matches!(part, Err(PartError::Deleted)), "{part:?}");
+        let row = store.storage.blob(id).await?.map(|row| row.received);
+        assert_eq!(row, Some(0), "the new upload's");
+        assert_eq!(std::fs::metadata(store.path(id))?.len(), 0, "no old bytes");
         test.join();
         Ok(())
     }

@@ -280,7 +280,7 @@ async fn create(
     let (status, held) = match created {
         Created::New => {
             // The file of a due upload this one replaced holds bytes no row counts.
-            store.cut_to_row(id).await?;
+            store.settle_file(id).await?;
             (StatusCode::CREATED, 0)
         }
         Created::Existing { received } => (StatusCode::OK, received),
@@ -519,7 +519,7 @@ mod tests {
 
         store.storage.make_blob_due(id).await?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
-        assert!(store.forget_file(id).await?);
+        assert!(store.settle_file(id).await?);
         test.create(id, 10, 86_400_000).await?;
         std::fs::write(store.path(id), b"abcd")?;
         assert!(

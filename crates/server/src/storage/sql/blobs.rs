@@ -75,7 +75,7 @@ pub(crate) struct NewBlob {
 /// Creates an upload, or says where the same account's upload of this id stands. An upload
 /// of this id already due for deletion is gone: the next pass would delete it under a
 /// client told it stands. Its row is replaced; its file, the new upload's now, still holds
-/// the old bytes, which the caller cuts (`BlobStore::cut_to_row`).
+/// the old bytes, which the caller cuts (`BlobStore::settle_file`).
 pub(crate) fn create(conn: &Connection, new: &NewBlob, now_ms: i64) -> Result<Created, Error> {
     let found: Option<(BlobRow, bool)> = conn
         .prepare_cached(
