@@ -462,7 +462,8 @@ async fn download(
 /// The file of the complete upload `row` read, to be served. Between the reading and the
 /// opening a cleanup pass may have deleted the upload and its client created it again under
 /// the same id (or created it again once due): the file opened is then the new upload's,
-/// shorter, and the blob asked for is gone (404). A file shorter than the row that still stands was damaged (500).
+/// shorter, and the blob asked for is gone (404). A file shorter than the row that still
+/// stands was damaged (500).
 async fn open_complete(
     store: &BlobStore,
     id: BlobId,
