@@ -305,6 +305,12 @@ impl Browser {
         Ok(())
     }
 
+    /// Signs this browser out with the top bar's button, answering the question it asks first.
+    pub async fn sign_out(&self) -> Result<(), HarnessError> {
+        self.click("logout").await?;
+        self.click("logout-confirm").await
+    }
+
     /// Clicks an element found by testid (found again if it is drawn anew in between).
     pub async fn click(&self, id: &str) -> Result<(), HarnessError> {
         self.click_css(&format!("[data-testid=\"{id}\"]")).await

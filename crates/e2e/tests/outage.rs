@@ -189,7 +189,7 @@ async fn signing_out_while_offline_ends_the_session_once_the_server_is_back()
 
     server.kill();
     ani.wait_connection("offline").await?;
-    ani.click("logout").await?;
+    ani.sign_out().await?;
     ani.find("auth-username").await?;
     // Signed out here at once, the server unreachable: its session is still there.
     assert_eq!(sessions_of(&server, "ani")?, 1);

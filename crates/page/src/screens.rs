@@ -6,6 +6,7 @@ use merpati_words::{Text, t};
 
 use crate::notify::NotifyPrefs;
 use crate::state::use_app;
+use crate::views::ask_first::ask_first;
 use crate::views::auth::AuthForm;
 use crate::views::chat_list::ChatList;
 use crate::views::chat_view::ChatView;
@@ -106,9 +107,16 @@ pub fn MainScreen() -> impl IntoView {
                 >
                     {t(Text::Settings)}
                 </button>
-                <button data-testid="logout" type="button" on:click=move |_| app.sign_out()>
-                    {t(Text::SignOut)}
-                </button>
+                {ask_first(
+                    ["logout", "logout-question", "logout-confirm", "logout-cancel"],
+                    Text::SignOut,
+                    None,
+                    // Signing out deletes this browser's copy of the chats, and with it what
+                    // the outbox still holds: the one thing signing in again cannot bring back.
+                    t(Text::SignOutQuestion),
+                    Text::SignOut,
+                    Callback::new(move |()| app.sign_out()),
+                )}
             </header>
             <Show when=move || settings_open.get()>
                 <SettingsPanel

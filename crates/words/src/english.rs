@@ -156,6 +156,7 @@ texts! {
     // The main screen.
     Settings = "Settings",
     SignOut = "Sign out",
+    SignOutQuestion = "Sign out of this browser? Your chats come back when you sign in again; messages not sent yet do not.",
     NewChat = "New chat",
     NewGroup = "New group",
     Dismiss = "Dismiss",

@@ -1,4 +1,5 @@
-//! A button whose action cannot be taken back (leaving a group, signing another browser out):
+//! A button whose action cannot be taken back (leaving a group, signing out here or another
+//! browser):
 //! its first click only asks, in place, and the action runs on the answer. The question names
 //! the group of its two answers, so a screen reader says it as the focus comes to the first
 //! answer; Cancel gives the focus back to the button.
