@@ -180,6 +180,14 @@ fn release_worker(web: &Path, cache: &str) -> Result<String, HarnessError> {
     Ok(format!("merpati-app-{next}"))
 }
 
+/// Mid-deploy: a new release of the service worker in the web root `web` (the release before
+/// cached as `cache`), whose `file` is not there yet.
+fn release_without(web: &Path, cache: &str, file: &str) -> Result<(), HarnessError> {
+    release_worker(web, cache)?;
+    std::fs::remove_file(web.join(file))?;
+    remove_copies(web, file)
+}
+
 /// Has the browser look for a new service worker now, and waits for what became of the one it
 /// found: "activated" once it took over (its activation done), "redundant" if its install
 /// failed.
@@ -262,9 +270,7 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
 
     // Mid-deploy: the new release's sw.js is in place, its page not yet, and "/" answers an
     // error while the new worker installs.
-    release_worker(web.path(), &before[0])?;
-    std::fs::remove_file(web.path().join("index.html"))?;
-    remove_copies(web.path(), "index.html")?;
+    release_without(web.path(), &before[0], "index.html")?;
     assert_eq!(http::get(server.addr(), "/", &[]).await?.status, 404);
     assert_eq!(
         update_worker(&ani).await?,
@@ -302,9 +308,7 @@ async fn a_release_missing_a_file_fails_its_install_and_keeps_nothing_of_it()
 
     // Mid-deploy: the new release's sw.js and page are in place, the engine worker's module
     // not yet. The page answers, so the install gets as far as keeping files.
-    release_worker(web.path(), &before[0])?;
-    std::fs::remove_file(web.path().join("merpati-worker_bg.wasm"))?;
-    remove_copies(web.path(), "merpati-worker_bg.wasm")?;
+    release_without(web.path(), &before[0], "merpati-worker_bg.wasm")?;
     assert_eq!(
         http::get(server.addr(), "/merpati-worker_bg.wasm", &[])
             .await?

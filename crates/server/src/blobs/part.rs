@@ -296,15 +296,8 @@ mod tests {
         let test = TestStore::new().await?;
         let store = &test.store;
         let id = BlobId([5; 16]);
-        test.create(id, 10, 86_400_000).await?;
         // The other process's part: written, then recorded (and its lock let go).
-        std::fs::write(store.path(id), b"abcdef")?;
-        assert!(
-            store
-                .storage
-                .record_blob_received(id, test.alice, 0, 6)
-                .await?
-        );
+        test.holding(id, 10, b"abcdef").await?;
 
         let at = |offset| PartAt {
             id,
@@ -336,14 +329,7 @@ mod tests {
         let test = TestStore::new().await?;
         let store = &test.store;
         let id = BlobId([6; 16]);
-        test.create(id, 10, 86_400_000).await?;
-        std::fs::write(store.path(id), b"abcd")?;
-        assert!(
-            store
-                .storage
-                .record_blob_received(id, test.alice, 0, 4)
-                .await?
-        );
+        test.holding(id, 10, b"abcd").await?;
         let (send, chunks) = tokio::sync::mpsc::channel::<&'static [u8]>(1);
         let body = Body::from_stream(futures_util::stream::unfold(
             chunks,

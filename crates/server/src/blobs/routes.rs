@@ -508,27 +508,13 @@ mod tests {
         let test = TestStore::new().await?;
         let store = &test.store;
         let id = BlobId([3; 16]);
-        test.create(id, 10, 86_400_000).await?;
-        std::fs::write(store.path(id), b"0123456789")?;
-        assert!(
-            store
-                .storage
-                .record_blob_received(id, test.alice, 0, 10)
-                .await?
-        );
+        test.holding(id, 10, b"0123456789").await?;
         let read = store.storage.blob(id).await?.ok_or("no row")?;
 
         store.storage.make_blob_due(id).await?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
         assert!(store.settle_file(id).await?);
-        test.create(id, 10, 86_400_000).await?;
-        std::fs::write(store.path(id), b"abcd")?;
-        assert!(
-            store
-                .storage
-                .record_blob_received(id, test.alice, 0, 4)
-                .await?
-        );
+        test.holding(id, 10, b"abcd").await?;
         let served = open_complete(store, id, read).await;
         assert!(matches!(served, Err(Refusal::NotFound)), "{served:?}");
 

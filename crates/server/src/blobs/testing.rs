@@ -67,6 +67,23 @@ impl TestStore {
         Ok(())
     }
 
+    /// alice's upload `id` of `length` bytes (kept a day) holding `bytes`, as a part that was
+    /// written and recorded leaves it.
+    pub(super) async fn holding(&self, id: BlobId, length: u64, bytes: &[u8]) -> TestResult {
+        self.create(id, length, 86_400_000).await?;
+        std::fs::write(self.store.path(id), bytes)?;
+        let held = u64::try_from(bytes.len())?;
+        if !self
+            .store
+            .storage
+            .record_blob_received(id, self.alice, 0, held)
+            .await?
+        {
+            return Err("the bytes were not recorded".into());
+        }
+        Ok(())
+    }
+
     /// Ends the test: the store goes, then the database's writer thread.
     pub(super) fn join(self) {
         drop(self.store);
