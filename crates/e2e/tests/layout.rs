@@ -96,6 +96,18 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     assert!(!shown_box(&phone, ".sidebar").await?.is_null());
     assert!(shown_box(&phone, ".conversation").await?.is_null());
 
+    // Signing out asks below the top bar, within the screen, and the top bar stays as it was
+    // (the account's name not squeezed out by the question).
+    let name = shown_box(&phone, ".top-bar .me").await?;
+    phone.click("logout").await?;
+    let question = shown_box(&phone, ".top-bar .question").await?;
+    let within = |edge: &Value| edge.as_f64().is_some_and(|x| (0.0..=390.0).contains(&x));
+    assert!(within(&question[0]) && within(&question[1]), "{question}");
+    assert_eq!(shown_box(&phone, ".top-bar .me").await?, name);
+    assert!(!overflows_sideways(&phone).await?);
+    phone.click("logout-cancel").await?;
+    assert!(shown_box(&phone, ".top-bar .question").await?.is_null());
+
     // A chat alone, with a long unbroken word in it and the settings open.
     phone.start_chat("meja").await?;
     phone.wait_focus_on("[data-testid=chat-title]").await?;
