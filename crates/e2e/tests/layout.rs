@@ -126,6 +126,14 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         !overflows_sideways(&phone).await?,
         "the chat screen scrolls sideways"
     );
+    // Each setting's checkbox sits beside its words, not across the panel above them.
+    for setting in ["setting-read-receipts", "setting-notifications"] {
+        let checkbox = shown_box(&phone, &format!("[data-testid={setting}]")).await?;
+        assert!(
+            checkbox[2].as_f64().is_some_and(|width| width < 40.0),
+            "{setting}: {checkbox}"
+        );
+    }
 
     // Settings closed (they lie over the chat's header), the emoji picker open over the
     // chat, its skin tones out: within the screen too.
