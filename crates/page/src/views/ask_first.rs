@@ -29,9 +29,9 @@ pub fn ask_first(
         asking.set(false);
         if acts {
             on_answer.run(());
-        } else {
-            focus::out_of_dialog();
         }
+        // Back to the button, if the answer left it on the page.
+        focus::out_of_dialog();
     };
     let group_label = question.clone();
     view! {
