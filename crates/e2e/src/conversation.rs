@@ -292,6 +292,19 @@ impl Browser {
         waited.map_err(|error| format!("{error}; last seen: {}", last_seen.borrow()).into())
     }
 
+    /// Waits until connected, pressing "Retry now" whenever the indicator offers it: after
+    /// an outage, a browser whose backoff has grown reconnects at once.
+    pub async fn wait_online_retrying(&self) -> Result<(), HarnessError> {
+        self.eventually("online again", || async {
+            if self.connection_state().await? == "offline" {
+                // The button hides itself once connected: a click that races that is fine.
+                let _ = self.click("connection-retry").await;
+            }
+            Ok((self.connection_state().await? == "online").then_some(()))
+        })
+        .await
+    }
+
     /// The `data-state` of the connection indicator.
     pub async fn connection_state(&self) -> Result<String, HarnessError> {
         Ok(self

@@ -1,10 +1,11 @@
 //! A loopback proxy in front of the server that breaks what a network breaks, where a test
 //! says: it can shut WebSockets out while HTTP goes through (a proxy that breaks upgrades, a
-//! network that drops long-lived connections), cut a file's download part-way, and stall a
-//! download or an upload's part: stop passing bytes either way while keeping both connections
-//! open, as a NAT that dropped its state or a proxy that hangs does (no FIN, no RST: the
-//! browser learns nothing). DevTools' request blocking cannot do any of these: it does not
-//! reach the app's engine worker.
+//! network that drops long-lived connections), or keep them open while nothing the server says
+//! reaches the browser (deafened: the browser's frames still reach the server), cut a file's
+//! download part-way, and stall a download, an upload's start or an upload's part: stop
+//! passing bytes either way while keeping both connections open, as a NAT that dropped its
+//! state or a proxy that hangs does (no FIN, no RST: the browser learns nothing). DevTools'
+//! request blocking cannot do any of these: it does not reach the app's engine worker.
 //!
 //! The page is opened at the gate's URL, so the gate is its origin and the server sees the
 //! same `Host` and `Origin` as without it. Each connection is told apart by its first
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
 /// The most a first request's head may take before the gate gives up reading it.
@@ -42,6 +44,13 @@ struct Shared {
     /// How many bytes of the next file download's answer to let through before stalling it;
     /// 0 for none to stall.
     stall_download_after: AtomicU64,
+    /// Whether the next upload's start (`PUT /blobs/…`) is to be stalled: passed on, its
+    /// answer held.
+    stall_upload_start: AtomicBool,
+    /// Whether what the server says on the WebSockets is held back now.
+    deaf: AtomicBool,
+    /// Told when the WebSockets hear the server again.
+    hearing: Notify,
     /// How many bytes of the next upload part's request (`PATCH /blobs/…`, head included) to
     /// let through before stalling it; 0 for none to stall.
     stall_part_after: AtomicU64,
@@ -64,6 +73,9 @@ enum Passing {
     StallAnswerAfter(u64),
     /// Passes this many bytes of the request (head included), then nothing more either way.
     StallRequestAfter(u64),
+    /// A WebSocket: passes all, both ways, but what the server says only while the gate is not
+    /// deafened.
+    Socket,
 }
 
 /// The gate; it stops accepting when dropped (connections passing then end with the test).
@@ -112,6 +124,25 @@ impl NetworkGate {
     /// Lets WebSockets through again.
     pub fn open(&self) {
         self.shared.shut.store(false, Ordering::SeqCst);
+    }
+
+    /// Holds back what the server says on every WebSocket, open now or later, until
+    /// [`NetworkGate::hear`]: the browser hears nothing, while its frames still reach the server.
+    pub fn deafen(&self) {
+        self.shared.deaf.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets what the server says reach the browser again, what was held back first.
+    pub fn hear(&self) {
+        self.shared.deaf.store(false, Ordering::SeqCst);
+        self.shared.hearing.notify_waiters();
+    }
+
+    /// Stalls the next upload's start (`PUT /blobs/…`, which a resumed upload also begins
+    /// with): the server gets it, its answer never reaches the browser, and both connections
+    /// stay open.
+    pub fn stall_next_upload_start(&self) {
+        self.shared.stall_upload_start.store(true, Ordering::SeqCst);
     }
 
     /// Cuts the next file download once `bytes` of its answer (head included) have passed:
@@ -197,7 +228,13 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
             let _ = client.write_all(REFUSAL).await;
             return;
         }
-        let piping = tokio::spawn(pipe(client, upstream, head, Passing::All, shared.clone()));
+        let piping = tokio::spawn(pipe(
+            client,
+            upstream,
+            head,
+            Passing::Socket,
+            shared.clone(),
+        ));
         sockets.push(piping.abort_handle());
         return;
     }
@@ -224,6 +261,10 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
         if let Some(bytes) = take(&shared.stall_part_after) {
             passing = Passing::StallRequestAfter(bytes);
         }
+    } else if head.starts_with(b"PUT /blobs/")
+        && shared.stall_upload_start.swap(false, Ordering::SeqCst)
+    {
+        passing = Passing::StallAnswerAfter(0);
     }
     pipe(client, upstream, head, passing, shared).await;
 }
@@ -258,6 +299,25 @@ async fn pipe(
         Passing::All | Passing::StallRequestAfter(_) => {
             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
         }
+        Passing::Socket => {
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            let heard = async {
+                let mut buffer = vec![0u8; 16 * 1024];
+                loop {
+                    let read = from_server.read(&mut buffer).await?;
+                    if read == 0 {
+                        return Ok::<(), std::io::Error>(());
+                    }
+                    until_heard(&shared).await;
+                    to_client.write_all(&buffer[..read]).await?;
+                }
+            };
+            tokio::select! {
+                _ = tokio::io::copy(&mut from_client, &mut to_server) => {}
+                _ = heard => {}
+            }
+        }
         Passing::CutAnswerAfter(limit) => {
             // A GET has no body to pass on: only the answer is copied, up to the cut. Both
             // connections are dropped there, which the browser reads as the network failing.
@@ -269,6 +329,18 @@ async fn pipe(
             let _ = tokio::io::copy(&mut answer, &mut client).await;
             hold_open(&shared, client, server);
         }
+    }
+}
+
+/// Waits while the gate is deafened ([`NetworkGate::deafen`]).
+async fn until_heard(shared: &Shared) {
+    loop {
+        // Made before the flag is read: a `hear` in between still wakes it.
+        let heard = shared.hearing.notified();
+        if !shared.deaf.load(Ordering::SeqCst) {
+            return;
+        }
+        heard.await;
     }
 }
 
@@ -398,5 +470,59 @@ mod tests {
             Some("PATCH /blobs/ab HTTP/1.1\r\nUpload-Offset: 5")
         );
         assert_eq!(upload_part_head(&rewritten), None);
+    }
+}
+
+#[cfg(test)]
+mod socket_tests {
+    //! The gate's WebSockets, against a server that echoes.
+
+    use super::*;
+
+    /// A server that answers a WebSocket handshake and then echoes every byte.
+    async fn echoing_server() -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = read_head(&mut socket).await;
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+                        .await;
+                    let (mut read, mut write) = socket.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    async fn read_exactly(stream: &mut TcpStream, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut bytes = vec![0u8; len];
+        stream.read_exact(&mut bytes).await?;
+        Ok(bytes)
+    }
+
+    #[tokio::test]
+    async fn a_socket_passes_both_ways_and_what_a_deafened_one_holds_arrives_once_heard()
+    -> std::io::Result<()> {
+        let gate = NetworkGate::start(echoing_server().await?).await?;
+        let mut socket = TcpStream::connect(gate.addr).await?;
+        socket
+            .write_all(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+            .await?;
+        let answer = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        assert_eq!(read_exactly(&mut socket, answer.len()).await?, answer);
+        socket.write_all(b"one").await?;
+        assert_eq!(read_exactly(&mut socket, 3).await?, b"one");
+
+        // What the server says while deafened is held, not lost (that nothing of it passes
+        // meanwhile, the e2e tests that deafen the gate show).
+        gate.deafen();
+        socket.write_all(b"two").await?;
+        gate.hear();
+        assert_eq!(read_exactly(&mut socket, 3).await?, b"two");
+        Ok(())
     }
 }

@@ -444,14 +444,7 @@ async fn an_indonesian_browser_gets_every_screen_in_indonesian_and_a_chosen_lang
     // with the day, and holds what she wrote until she has read it.
     replace_account_key(&meeting, "bima")?;
     gate.open();
-    ayu.eventually("online again", || async {
-        if ayu.connection_state().await? == "offline" {
-            // The button hides itself once connected: a click that races that is fine.
-            let _ = ayu.click("connection-retry").await;
-        }
-        Ok((ayu.connection_state().await? == "online").then_some(()))
-    })
-    .await?;
+    ayu.wait_online_retrying().await?;
     ayu.find("key-changed").await?;
     english_left(&ayu, &tells, "a security key changed", &mut found).await?;
     ayu.click("key-changed-ok").await?;
