@@ -64,6 +64,7 @@ use wasm_bindgen::{JsCast, JsValue};
 mod browser;
 mod pages;
 mod schema;
+mod shared_outbox;
 mod uploads;
 
 use browser::{BrowserRecord, DEVICE_SETTINGS, MUTED_CHATS, RECENT_EMOJI, SKIN_TONE};

@@ -2,13 +2,15 @@
 //! is uploaded by that tab (it holds the upload's lock, and the file's sealed copy), while
 //! the other shows the message too, waiting its turn. Cancelling the upload in either tab
 //! stops it: the message never reaches the other person (a text sent after it arrives, and
-//! alone), and neither tab shows it failed — each takes the message back.
+//! alone), and neither tab shows it failed — each takes the message back. A file uploaded
+//! but not yet sent (the tabs offline) and cancelled in the other tab is never sent either.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
 use fantoccini::wd::WindowHandle;
 use merpati_e2e::attachments::{pseudo_random_bytes, write_file};
-use merpati_e2e::{Browser, HarnessError, Meeting, testid};
+use merpati_e2e::network_gate::NetworkGate;
+use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE, testid};
 
 /// The server's pace for one account's uploads, in bytes per second: the file below then
 /// takes fifteen seconds, parts of a quarter of a megabyte landing about once a second, so
@@ -19,12 +21,15 @@ const PACED: (&str, &str) = ("MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", "200000");
 const FILE_LEN: usize = 3_000_000;
 
 /// alice, in her first tab, sends a file to bob and the server holds part of it; a second
-/// tab of her browser then shows the message, waiting to be uploaded. Answers alice, bob,
-/// the uploading tab and the other, which is the one shown.
+/// tab of her browser then shows the message, waiting to be uploaded. alice opens the app at
+/// `url` (the meeting's, or a gate's in front of it); bob at the meeting's. Answers alice,
+/// bob, the uploading tab and the other, which is the one shown.
 async fn uploading_with_another_tab_open(
     meeting: &Meeting,
+    url: &str,
 ) -> Result<(Browser, Browser, WindowHandle, WindowHandle), HarnessError> {
-    let alice = meeting.sign_up("alice").await?;
+    let alice = meeting.driver.browser().await?;
+    alice.sign_up(url, "alice", PASSPHRASE).await?;
     let bob = meeting.sign_up("bob").await?;
     alice.start_chat("bob").await?;
     let files = tempfile::tempdir()?;
@@ -48,7 +53,7 @@ async fn uploading_with_another_tab_open(
     let uploading_tab = client.window().await?;
     let other_tab = client.new_window(true).await?.handle;
     client.switch_to_window(other_tab.clone()).await?;
-    client.goto(&meeting.url).await?;
+    client.goto(url).await?;
     alice.open_chat("bob").await?;
     alice.find("attachment-cancel").await?;
     Ok((alice, bob, uploading_tab, other_tab))
@@ -97,7 +102,8 @@ async fn after_is_the_only_message(
 async fn a_file_cancelled_in_another_tab_stops_uploading_and_never_arrives()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start_with_env(&[PACED]).await?;
-    let (alice, bob, uploading_tab, other_tab) = uploading_with_another_tab_open(&meeting).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &meeting.url).await?;
 
     alice.click("attachment-cancel").await?;
     taken_back_in(&alice, other_tab.clone()).await?;
@@ -111,7 +117,8 @@ async fn a_file_cancelled_in_another_tab_stops_uploading_and_never_arrives()
 async fn a_file_cancelled_in_the_uploading_tab_is_not_shown_failed_in_another()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start_with_env(&[PACED]).await?;
-    let (alice, bob, uploading_tab, other_tab) = uploading_with_another_tab_open(&meeting).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &meeting.url).await?;
 
     alice
         .client()
@@ -122,6 +129,56 @@ async fn a_file_cancelled_in_the_uploading_tab_is_not_shown_failed_in_another()
     // The other tab, whose turn to upload comes once the first lets go, finds the message
     // taken back, rather than its copy gone and the upload failed.
     taken_back_in(&alice, other_tab.clone()).await?;
+
+    after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
+}
+
+/// Waits until the first tab, done uploading, has let the upload go, and the other tab, its
+/// turn to go on with the upload come, is held asking the server where it stands (the gate
+/// stalls that): it still offers the cancel.
+async fn other_tab_asking_where_the_upload_stands(
+    browser: &Browser,
+    gate: &NetworkGate,
+) -> Result<(), HarnessError> {
+    browser
+        .eventually("the other tab's start of the upload stalled", || async {
+            Ok((gate.stalled() == 1).then_some(()))
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_offline_and_cancelled_in_another_tab_is_never_sent()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+
+    // Neither tab can send now; the upload goes on over HTTP, and ends with the message
+    // waiting in the uploading tab's engine to be sent.
+    gate.stall_next_upload_start();
+    gate.shut();
+    for tab in [&uploading_tab, &other_tab] {
+        alice.client().switch_to_window(tab.clone()).await?;
+        alice
+            .eventually("alice offline", || async {
+                Ok((alice.connection_state().await? != "online").then_some(()))
+            })
+            .await?;
+    }
+    other_tab_asking_where_the_upload_stands(&alice, &gate).await?;
+    alice.click("attachment-cancel").await?;
+    taken_back_in(&alice, other_tab.clone()).await?;
+
+    // Connected again, the uploading tab finds the message taken back instead of sending it.
+    gate.open();
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    alice.wait_online_retrying().await?;
+    taken_back_in(&alice, uploading_tab.clone()).await?;
 
     after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
 }

@@ -6,12 +6,14 @@
 //! which chat is on screen in a visible tab (it marks that chat read, now and as messages
 //! arrive), then carries out the engine's [`Step`] in the order its documentation gives —
 //! the events that concern the device (a new sign-in gets a new sealed store; an expired
-//! session wipes it: `device`), the store writes to the [`IdbStore`] in one batch, and only
-//! once they are stored the frames — and tells the worker through [`Notice`]s, which the page
-//! hears as a new view (a step with nothing but `views_changed`, such as a member's receipt,
-//! is one too). Flushes run one at a time, in order. A batch the store refuses (storage full)
-//! is applied again until it is stored, the step's frames held meanwhile and the page saying
-//! so (`saving`); the frames then go only on the connection they were made for.
+//! session wipes it: `device`), the store writes to the [`IdbStore`] in one batch (a message
+//! with a file first claimed in the outbox the tabs share, or held back if another tab took
+//! it back: `claiming`), and only once they are stored the frames — and tells the worker
+//! through [`Notice`]s, which the page hears as a new view (a step with nothing but
+//! `views_changed`, such as a member's receipt, is one too). Flushes run one at a time, in
+//! order. A batch the store refuses (storage full) is applied again until it is stored, the
+//! step's frames held meanwhile and the page saying so (`saving`); the frames then go only on
+//! the connection they were made for.
 //!
 //! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
@@ -39,6 +41,7 @@ use super::{device_key, sign_out_queue};
 use device::{claim_slot, end_session, handle_event, install_store};
 use socket::{connect, wake, watch_online};
 
+mod claiming;
 mod device;
 mod saving;
 mod socket;
@@ -439,6 +442,10 @@ async fn flush(inner: &Rc<Inner>) {
         // Without a store (none opened yet, or none available) nothing is kept, so no frame
         // can rely on a write.
         let store = inner.store.borrow().clone();
+        let (writes, frames) = match &store {
+            Some(store) => claiming::claim_files(inner, store, writes, frames).await,
+            None => (writes, frames),
+        };
         let stored = match store {
             Some(store) if !writes.is_empty() => {
                 saving::store_until_saved(inner, &store, writes, &mut notices).await

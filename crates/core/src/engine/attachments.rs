@@ -120,6 +120,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The shell, about to put this message with a file on the wire, found it gone from the
+    /// outbox the tabs of its browser share: another tab took it back, or sent it and heard
+    /// it was stored. Its frame was not sent; it leaves this outbox too, unsent (one stored
+    /// comes back with its chat's messages).
+    pub fn gone_from_shared_outbox(&mut self, client_msg_id: ClientMsgId) {
+        self.sent_this_connection.remove(&client_msg_id);
+        if let Some(position) = self
+            .outbox
+            .iter()
+            .position(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            self.take_back(position);
+        }
+    }
+
     /// The file a message of `chat_id` carries, and the cipher that sealed it, if it is open on
     /// this device and not deleted: what the shell needs to download and open it.
     pub fn attachment(

@@ -451,3 +451,21 @@ fn a_file_whose_upload_failed_holds_back_no_file_written_after_it() {
         vec![(small, Some(small_photo().blob))]
     );
 }
+
+#[test]
+fn a_file_found_gone_from_the_shared_outbox_as_it_went_out_leaves_this_one_unsent() {
+    let (mut engine, mut net) = published_alice();
+    let id = photo_uploaded_and_sent(&mut engine, &mut net);
+    // Taken back in another tab before this one could claim it: the shell held its frame.
+    engine.gone_from_shared_outbox(id);
+    assert!(engine.timeline(CHAT).is_empty());
+    let step = engine.take_step();
+    assert!(
+        step.writes
+            .contains(&merpati_core::StoreWrite::RemoveOutbox(id))
+    );
+    assert!(
+        sends(&net.serve(&mut engine).frames).is_empty(),
+        "not sent again"
+    );
+}
