@@ -187,9 +187,14 @@ impl EngineWorker {
             Command::RetryMessage(id) => client.retry_message(id),
             Command::SendFile(chat) => self.send_file(client, chat, object),
             Command::CancelUpload(id) => {
-                if let Some(files) = self.files() {
-                    files.cancel(&client, id);
-                }
+                let (worker, files) = (self.clone(), self.files());
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(files) = files
+                        && let Err(words) = files.cancel(&client, id).await
+                    {
+                        worker.post(Update::ActionError(words));
+                    }
+                });
             }
             Command::Download { chat, id } => {
                 let (worker, files) = (self.clone(), self.files());

@@ -3,9 +3,13 @@
 //! the other shows the message too, waiting its turn. Cancelling the upload in either tab
 //! stops it: the message never reaches the other person (a text sent after it arrives, and
 //! alone), and neither tab shows it failed — each takes the message back. A file uploaded
-//! but not yet sent (the tabs offline) and cancelled in the other tab is never sent either.
+//! but not yet sent (the tabs offline) and cancelled in the other tab is never sent either;
+//! and one sent from a tab cannot be cancelled in another: the cancel is refused in words, and
+//! the file arrives.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
+
+use std::time::Duration;
 
 use fantoccini::wd::WindowHandle;
 use merpati_e2e::attachments::{pseudo_random_bytes, write_file};
@@ -16,6 +20,13 @@ use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE, testid};
 /// takes fifteen seconds, parts of a quarter of a megabyte landing about once a second, so
 /// the cancel lands mid-upload.
 const PACED: (&str, &str) = ("MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", "200000");
+
+/// [`PACED`], slower: the file then takes thirty seconds, for a test that sends a text and
+/// waits for it before the file is uploaded.
+const PACED_SLOWER: (&str, &str) = ("MERPATI_BLOB_UPLOAD_BYTES_PER_SEC", "100000");
+
+/// How long the upload at [`PACED_SLOWER`] may take.
+const SLOWER_UPLOAD: Duration = Duration::from_secs(60);
 
 /// The file's length.
 const FILE_LEN: usize = 3_000_000;
@@ -181,4 +192,62 @@ async fn a_file_uploaded_offline_and_cancelled_in_another_tab_is_never_sent()
     taken_back_in(&alice, uploading_tab.clone()).await?;
 
     after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+
+    // A text the uploading tab sends meanwhile takes its key for the chat to bob and to the
+    // other tab, a device new since, so the file needs no answer from the server to go out.
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    alice.send("meanwhile").await?;
+    alice
+        .eventually("the text acknowledged", || async {
+            let statuses = alice.message_statuses().await?;
+            let acknowledged = statuses.iter().any(|status| status != "pending");
+            Ok((statuses.len() == 2 && acknowledged).then_some(()))
+        })
+        .await?;
+    alice.client().switch_to_window(other_tab.clone()).await?;
+    // alice's tabs hear nothing from the server from now on, so neither learns that the file
+    // went out: the uploading tab sends it once uploaded, and bob gets it.
+    gate.stall_next_upload_start();
+    gate.deafen();
+    bob.open_chat("alice").await?;
+    bob.eventually_within("bob shown the file", SLOWER_UPLOAD, || async {
+        Ok((bob.client().find_all(testid("attachment")).await?.len() == 1).then_some(()))
+    })
+    .await?;
+    other_tab_asking_where_the_upload_stands(&alice, &gate).await?;
+    alice.click("attachment-cancel").await?;
+    let refusal = alice.find("composer-error").await?.text().await?;
+    assert_eq!(refusal, "Already sent from another tab");
+    assert_eq!(
+        alice.client().find_all(testid("attachment")).await?.len(),
+        1,
+        "the other tab still shows the file"
+    );
+
+    // Both tabs hear the server again: the file is on its way from each, and acknowledged.
+    gate.hear();
+    for tab in [other_tab, uploading_tab] {
+        alice.client().switch_to_window(tab).await?;
+        alice.wait_acknowledged(2).await?;
+    }
+    assert_eq!(
+        bob.message_count().await?,
+        2,
+        "bob has the text and the file, once each"
+    );
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
 }

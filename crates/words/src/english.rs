@@ -294,6 +294,7 @@ texts! {
     ClosePhoto = "Close photo",
     DownloadFile = "Download {name}",
     CancelUpload = "Cancel sending",
+    AlreadySent = "Already sent from another tab",
     Uploading = "Sending file",
     Downloading = "Downloading file",
     FileTooLarge = "That file is larger than {max} — Merpati sends files up to {max}",

@@ -15,9 +15,11 @@
 //! removes it from the shared outbox: the tab uploading it asks the outbox for it before each
 //! part and before telling its engine how the upload ended, and takes back its own copy of a
 //! message gone from there, so the file is never sent, nor shown failed in a tab that did not
-//! know. Opening: [`download`] fetches a file, decrypting it as it streams in with
-//! the cipher its message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it),
-//! and checks it.
+//! know. Whether it goes or is taken back is decided in the shared outbox, one transaction
+//! each: a tab claims it there before sending it (`connection`), and [`Files::cancel`] takes
+//! it back only if no tab claimed it — or says, in words, that it was already sent.
+//! Opening: [`download`] fetches a file, decrypting it as it streams in with the cipher its
+//! message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it), and checks it.
 
 pub mod aes_gcm;
 pub mod download;
@@ -45,6 +47,7 @@ use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
 
 use crate::services::connection::Client;
+use crate::services::idb_store::TakingBack;
 use crate::services::{clock, web_locks};
 pub(crate) use http::origin_of;
 use sealing::{Ciphertext, Sealing, seal_file};
@@ -291,8 +294,43 @@ impl Files {
     }
 
     /// Stops sending a message's file and takes the message back (its kept copy goes with it
-    /// from the outbox).
-    pub fn cancel(&self, client: &Client, id: ClientMsgId) {
+    /// from the outbox) — unless a tab of this browser claimed it for sending meanwhile, or it
+    /// was delivered: the outbox the tabs share decides
+    /// ([`take_back_unsent`](crate::services::idb_store::IdbStore::take_back_unsent)), and
+    /// a refusal is answered in words.
+    pub async fn cancel(&self, client: &Client, id: ClientMsgId) -> Result<(), String> {
+        let chat = client.read(|engine| {
+            engine
+                .awaited_uploads()
+                .into_iter()
+                .find(|upload| upload.client_msg_id == id)
+                .map(|upload| upload.chat_id)
+        });
+        let found = match (chat, client.store()) {
+            (Some(chat), Some(store)) => store.take_back_unsent(chat, id).await,
+            // Not waiting for its upload here, or signed out: the engine refuses.
+            _ => Ok(TakingBack::TakenBack),
+        };
+        match found {
+            Ok(TakingBack::TakenBack | TakingBack::Gone) => {
+                self.take_back(client, id);
+                Ok(())
+            }
+            Ok(TakingBack::AlreadySent) => {
+                client.act(|engine| engine.sent_elsewhere(id));
+                Err(t(Text::AlreadySent))
+            }
+            Err(error) => {
+                leptos::logging::warn!("taking back a file's message failed: {error}");
+                Err(t(Text::SomethingWentWrong))
+            }
+        }
+    }
+
+    /// Stops this page's upload of message `id`'s file and takes the message back in the
+    /// engine (refused there if its upload is done: then the shared outbox no longer holds it,
+    /// and the engine takes it back when it finds so as it sends).
+    fn take_back(&self, client: &Client, id: ClientMsgId) {
         if let Some(running) = self.running.borrow_mut().remove(&id) {
             running.cancelled.set(true);
         }

@@ -196,6 +196,39 @@ impl IdbStore {
         Ok(())
     }
 
+    /// Whether, within `tx` (which spans `message_pages`), a page of `chat` holds message
+    /// `id`: it was delivered. Newest page first, where a message just delivered is.
+    pub(super) async fn pages_hold(
+        &self,
+        tx: &Transaction<'_>,
+        chat: ChatId,
+        id: ClientMsgId,
+    ) -> Result<bool, StoreError> {
+        let range = KeyRange::Bound(
+            self.page_key(chat, 0),
+            false,
+            self.page_key(chat, page_of(Seq(u64::MAX))),
+            false,
+        );
+        let pages = tx.object_store(MESSAGE_PAGES)?;
+        let Some(mut cursor) = pages
+            .open_cursor()
+            .with_query::<JsValue, _>(range)
+            .with_direction(CursorDirection::Prev)
+            .primitive()?
+            .await?
+        else {
+            return Ok(false);
+        };
+        while let Some(value) = cursor.next_record::<JsValue>().await? {
+            let page: Vec<MessageRecord> = self.open_value(MESSAGE_PAGES, &value)?;
+            if page.iter().any(|message| message.client_msg_id == id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Up to `limit` messages of `chat` below `before`, the newest such, in ascending order:
     /// from the pages, and from the per-message records of older schemas.
     pub(super) async fn read_pages_before(

@@ -135,6 +135,24 @@ impl Engine {
         }
     }
 
+    /// Another tab of the shell's browser claimed this message for sending (its upload done
+    /// there), or it was delivered: it waits for no upload here, and cannot be taken back. It
+    /// goes out from here too if it must (the server stores it once) and leaves the outbox as
+    /// any message sent does. Nothing is written: the shared outbox holds it as sent, or no
+    /// longer at all.
+    pub fn sent_elsewhere(&mut self, client_msg_id: ClientMsgId) {
+        if let Some(entry) = self
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.record.client_msg_id == client_msg_id)
+        {
+            entry.awaiting_upload = false;
+            entry.record.sent = true;
+            self.views_changed = true;
+        }
+        self.send_outbox();
+    }
+
     /// The file a message of `chat_id` carries, and the cipher that sealed it, if it is open on
     /// this device and not deleted: what the shell needs to download and open it.
     pub fn attachment(

@@ -469,3 +469,24 @@ fn a_file_found_gone_from_the_shared_outbox_as_it_went_out_leaves_this_one_unsen
         "not sent again"
     );
 }
+
+#[test]
+fn a_file_sent_from_another_tab_waits_for_no_upload_here_and_cannot_be_cancelled() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine
+        .send_attachment(CHAT, AES, photo(), 1)
+        .expect("queued");
+    let _ = net.serve(&mut engine);
+    engine.sent_elsewhere(id);
+    assert!(engine.awaited_uploads().is_empty());
+    assert_eq!(engine.cancel_upload(id), Err(SendError::NoSuchMessage));
+    let step = net.serve(&mut engine);
+    assert_eq!(sends(&step.frames), vec![(id, Some(photo().blob))]);
+    assert!(
+        !step
+            .writes
+            .iter()
+            .any(|write| matches!(write, merpati_core::StoreWrite::PutOutbox(_))),
+        "the shared outbox is not written back: it may have left it"
+    );
+}
