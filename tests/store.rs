@@ -412,3 +412,90 @@ async fn a_kept_upload_goes_with_the_write_that_names_it() {
     assert!(!kept(sent).await, "gone with its message");
     assert!(kept(other).await, "another file's copy stays");
 }
+
+/// Two tabs share the outbox, and decide there, one transaction each, whether a message with
+/// a file goes or is taken back: once one tab claimed it for sending, the other cannot take
+/// it back, and once one took it back, the other cannot claim it. A message gone from the
+/// outbox was delivered if its chat's stored messages hold it, and taken back otherwise.
+#[wasm_bindgen_test]
+async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
+    use merpati_app::services::idb_store::{self, TakingBack};
+    use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
+    use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+
+    let name = format!("merpati-test-shared-outbox-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let open = || {
+        let (name, cipher) = (name.clone(), cipher.clone());
+        async move {
+            IdbStore::open(&name, cipher)
+                .await
+                .unwrap_or_else(|error| panic!("open: {error}"))
+        }
+    };
+    let (sending_tab, other_tab) = (open().await, open().await);
+    let chat = ChatId(7);
+    let id = |n: u8| ClientMsgId([n; 16]);
+    let waiting = |n: u8| OutboxRecord {
+        chat_id: chat,
+        client_msg_id: id(n),
+        body: vec![n],
+        created_ms: 1,
+        order: u64::from(n),
+        failure: None,
+        sent: false,
+    };
+    fn done<T>(what: &str, result: Result<T, idb_store::StoreError>) -> T {
+        result.unwrap_or_else(|error| panic!("{what}: {error}"))
+    }
+    let writes = (1..=3).map(|n| StoreWrite::PutOutbox(waiting(n))).collect();
+    done("queued", sending_tab.apply(writes).await);
+
+    // Claimed in one tab: the other cannot take it back.
+    let claimed = sending_tab.claim_for_sending(id(1), None).await;
+    assert!(done("claim", claimed));
+    let refused = other_tab.take_back_unsent(chat, id(1)).await;
+    assert_eq!(done("take back", refused), TakingBack::AlreadySent);
+
+    // Taken back in one tab: the other cannot claim it, and finds it gone.
+    let taken = other_tab.take_back_unsent(chat, id(2)).await;
+    assert_eq!(done("take back", taken), TakingBack::TakenBack);
+    let claimed = sending_tab.claim_for_sending(id(2), None).await;
+    assert!(!done("claim", claimed), "claimed after it was taken back");
+    let again = sending_tab.take_back_unsent(chat, id(2)).await;
+    assert_eq!(done("take back", again), TakingBack::Gone);
+
+    // Claimed with the record the step sending it wrote: that record is kept.
+    let as_sent = OutboxRecord {
+        sent: true,
+        ..waiting(3)
+    };
+    let claimed = sending_tab.claim_for_sending(id(3), Some(&as_sent)).await;
+    assert!(done("claim", claimed));
+
+    // Acknowledged in the sending tab: it leaves the outbox as it enters the chat's messages.
+    let delivered = MessageRecord {
+        chat_id: chat,
+        seq: Seq(1),
+        client_msg_id: id(1),
+        sender: UserId(1),
+        sent_at_ms: 2,
+        body: vec![1],
+    };
+    let acknowledged = sending_tab
+        .apply(vec![
+            StoreWrite::RemoveOutbox(id(1)),
+            StoreWrite::PutMessages(vec![delivered]),
+        ])
+        .await;
+    done("acknowledged", acknowledged);
+    let refused = other_tab.take_back_unsent(chat, id(1)).await;
+    assert_eq!(done("take back", refused), TakingBack::AlreadySent);
+
+    let mut left = done("outbox", other_tab.outbox().await);
+    left.sort_by_key(|record| record.order);
+    assert_eq!(left, [as_sent]);
+    sending_tab.close();
+    other_tab.close();
+    done("deleted", idb_store::delete_database(&name).await);
+}
