@@ -40,6 +40,18 @@ async fn a_copy_of_the_release() -> Result<Release, HarnessError> {
     })
 }
 
+/// Opens the app served by `server`, waits for its service worker to take it over, and
+/// answers the names of the origin's caches then.
+async fn opened_offline_ready(
+    browser: &Browser,
+    server: &ServerProcess,
+) -> Result<Vec<String>, HarnessError> {
+    browser.open(&server.http_url()).await?;
+    browser.find("auth-username").await?;
+    browser.service_worker_ready().await?;
+    cache_names(browser).await
+}
+
 /// The names of the origin's caches.
 async fn cache_names(browser: &Browser) -> Result<Vec<String>, HarnessError> {
     let names = browser
@@ -225,10 +237,7 @@ async fn a_new_release_caches_itself_apart_and_deletes_the_old_cache() -> Result
         _driver,
         ani,
     } = a_copy_of_the_release().await?;
-    ani.open(&server.http_url()).await?;
-    ani.find("auth-username").await?;
-    ani.service_worker_ready().await?;
-    let first = cache_names(&ani).await?;
+    let first = opened_offline_ready(&ani, &server).await?;
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(first[0].starts_with("merpati-app-"), "{first:?}");
     assert_ne!(
@@ -301,10 +310,7 @@ async fn a_release_missing_a_file_fails_its_install_and_keeps_nothing_of_it()
         _driver,
         ani,
     } = a_copy_of_the_release().await?;
-    ani.open(&server.http_url()).await?;
-    ani.find("auth-username").await?;
-    ani.service_worker_ready().await?;
-    let before = cache_names(&ani).await?;
+    let before = opened_offline_ready(&ani, &server).await?;
 
     // Mid-deploy: the new release's sw.js and page are in place, the engine worker's module
     // not yet. The page answers, so the install gets as far as keeping files.
