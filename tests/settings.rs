@@ -23,6 +23,9 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "support/dom.rs"]
 mod dom;
 use dom::{attr, container, find, find_all, text};
+#[path = "support/focus.rs"]
+mod focus;
+use focus::{after_the_page_paints, focused};
 #[path = "support/record.rs"]
 mod record;
 #[path = "support/rows.rs"]
@@ -513,19 +516,4 @@ async fn the_notification_settings_report_each_change() {
             hide_text: true
         })
     );
-}
-
-/// The element with the keyboard's focus.
-fn focused() -> Option<web_sys::Element> {
-    dom::document().active_element()
-}
-
-/// Waits until what the page does after the next paint (moving the focus) is done: the same
-/// wait, queued behind it.
-async fn after_the_page_paints() {
-    let (done, painted) = futures::channel::oneshot::channel();
-    merpati_page::engine_link::after_next_paint(move || {
-        let _ = done.send(());
-    });
-    let _ = painted.await;
 }

@@ -8,6 +8,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "../support/dom.rs"]
 mod dom;
+#[path = "../support/focus.rs"]
+mod focus;
 #[path = "../support/rows.rs"]
 mod rows;
 #[path = "../support/mod.rs"]

@@ -11,6 +11,7 @@ use crate::engine::{
     ALICE, BOB, CICI, GROUP, alice_online, chat_info, frames, mounted_chat_view, person,
     with_engine,
 };
+use crate::focus::{after_the_page_paints, focused};
 
 #[wasm_bindgen_test]
 async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
@@ -84,8 +85,13 @@ async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
     assert!(!asked(&question), "the question is gone");
     assert!(!leaves_alice(&with_engine(&engine, frames)), "not left");
 
-    // Asked again and answered: the request goes out, and the server's updated chat no longer
-    // has alice.
+    // Asked again and answered, with the composer last having the focus: the request goes
+    // out, and the server's updated chat no longer has alice.
+    after_the_page_paints().await;
+    find(&root, "composer-input")
+        .unchecked_into::<HtmlElement>()
+        .focus()
+        .expect("focusable");
     press(&root, "chat-leave").await;
     press(&root, "chat-leave-confirm").await;
     let sent = with_engine(&engine, frames);
@@ -100,6 +106,12 @@ async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
     leptos::task::tick().await;
 
     let notice = find(&root, "chat-left");
+    after_the_page_paints().await;
+    assert_eq!(
+        focused(),
+        Some(find(&root, "chat-title")),
+        "out of the group, the title has the focus (its Leave button is gone)"
+    );
     assert_eq!(
         text(&notice),
         "You are no longer a member of this group. You can still read what you received."

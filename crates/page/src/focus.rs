@@ -7,6 +7,7 @@
 //! - a chat opened: its message box on a wide screen, its title on a phone (where the box
 //!   would raise the on-screen keyboard over the messages), or the title where there is no
 //!   box (a group one left);
+//! - out of a group while in it (left, or taken out): its title, where the message box was;
 //! - a chat closed with the back button or the browser's Back: that chat in the list;
 //! - the settings opened: their first control; closed: the button that opened them;
 //! - the photo viewer opened: its close button; closed: what had the focus before
