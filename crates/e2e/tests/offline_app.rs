@@ -200,6 +200,22 @@ fn release_without(web: &Path, cache: &str, file: &str) -> Result<(), HarnessErr
     remove_copies(web, file)
 }
 
+/// Has the browser look for the new release's service worker, whose install must fail, and
+/// checks the caches are as `before`: the release before keeps its own, and the failed install
+/// leaves none.
+async fn the_install_fails_leaving(
+    browser: &Browser,
+    before: &[String],
+) -> Result<(), HarnessError> {
+    assert_eq!(
+        update_worker(browser).await?,
+        "redundant",
+        "the new release's install fails"
+    );
+    assert_eq!(cache_names(browser).await?, before);
+    Ok(())
+}
+
 /// Has the browser look for a new service worker now, and waits for what became of the one it
 /// found: "activated" once it took over (its activation done), "redundant" if its install
 /// failed.
@@ -281,16 +297,7 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
     // error while the new worker installs.
     release_without(web.path(), &before[0], "index.html")?;
     assert_eq!(http::get(server.addr(), "/", &[]).await?.status, 404);
-    assert_eq!(
-        update_worker(&ani).await?,
-        "redundant",
-        "the new release's install fails"
-    );
-    assert_eq!(
-        cache_names(&ani).await?,
-        before,
-        "the release before keeps its cache"
-    );
+    the_install_fails_leaving(&ani, &before).await?;
 
     // So the app still opens from the device: signed in, its chats there.
     server.kill();
@@ -321,16 +328,7 @@ async fn a_release_missing_a_file_fails_its_install_and_keeps_nothing_of_it()
             .status,
         404
     );
-    assert_eq!(
-        update_worker(&ani).await?,
-        "redundant",
-        "the new release's install fails"
-    );
-    assert_eq!(
-        cache_names(&ani).await?,
-        before,
-        "the failed install leaves no cache of its own beside the release before's"
-    );
+    the_install_fails_leaving(&ani, &before).await?;
     ani.close().await?;
     Ok(())
 }
