@@ -23,14 +23,10 @@ async fn deleting_reacting_and_forwarding_report_the_action_and_close_the_menu()
     open().await;
     find(&own, "message-delete").click();
     leptos::task::tick().await;
-    find(&own, "message-delete-confirm").click();
-    leptos::task::tick().await;
     assert!(!menu_open(&chat.root));
 
     open().await;
     find(&own, "message-delete-mine").click();
-    leptos::task::tick().await;
-    find(&own, "message-delete-confirm").click();
     leptos::task::tick().await;
 
     open().await;
@@ -175,48 +171,6 @@ async fn an_edit_puts_the_text_in_the_composer_and_sends_the_new_text() {
 }
 
 #[wasm_bindgen_test]
-async fn a_deletion_is_asked_about_first_and_cancel_deletes_nothing() {
-    let chat = mounted_chat(Ok(()));
-    leptos::task::tick().await;
-    let own = message(&chat.root, OWN_ID);
-    for (item, question) in [
-        (
-            "message-delete",
-            "Delete this message for everyone in the chat?",
-        ),
-        (
-            "message-delete-mine",
-            "Delete this message from your devices? The others keep it.",
-        ),
-    ] {
-        mouse(&own, "contextmenu");
-        leptos::task::tick().await;
-        find(&own, item).click();
-        leptos::task::tick().await;
-        assert!(menu_open(&chat.root), "{item}: the menu asks first");
-        assert_eq!(text(&find(&own, "message-delete-question")), question);
-        let answers = find(&own, "message-delete-confirm")
-            .parent_element()
-            .expect("the answers' group");
-        assert_eq!(answers.get_attribute("role").as_deref(), Some("group"));
-        assert_eq!(
-            answers.get_attribute("aria-label").as_deref(),
-            Some(question)
-        );
-        // The answer that deletes is the danger-marked first item, and takes the focus as
-        // any panel's first item does.
-        let confirm = find(&own, "message-delete-confirm");
-        assert_eq!(text(&confirm), "Delete");
-        assert!(confirm.class_list().contains("danger"));
-        assert_eq!(focused_testid().as_deref(), Some("message-delete-confirm"));
-        find(&own, "message-delete-cancel").click();
-        leptos::task::tick().await;
-        assert!(!menu_open(&chat.root), "{item}: Cancel closes the menu");
-    }
-    assert!(recorded(&chat.actions).is_empty(), "nothing deleted");
-}
-
-#[wasm_bindgen_test]
 async fn a_refused_action_shows_its_words_in_the_composer() {
     let chat = mounted_chat(Err("That message is not here any more".to_owned()));
     leptos::task::tick().await;
@@ -224,8 +178,6 @@ async fn a_refused_action_shows_its_words_in_the_composer() {
     mouse(&own, "contextmenu");
     leptos::task::tick().await;
     find(&own, "message-delete").click();
-    leptos::task::tick().await;
-    find(&own, "message-delete-confirm").click();
     leptos::task::tick().await;
     assert_eq!(
         text(&find(&chat.root, "composer-error")),

@@ -305,10 +305,19 @@ impl Browser {
         Ok(())
     }
 
-    /// Signs this browser out with the top bar's button, answering the question it asks first.
-    pub async fn sign_out(&self) -> Result<(), HarnessError> {
-        self.click("logout").await?;
-        self.click("logout-confirm").await
+    /// The on-screen box of the first element matching `css` as [left, right, width], or null
+    /// when it is not displayed.
+    pub async fn shown_box(&self, css: &str) -> Result<serde_json::Value, HarnessError> {
+        Ok(self
+            .client
+            .execute(
+                "const element = document.querySelector(arguments[0]);
+                 if (!element || element.getClientRects().length === 0) return null;
+                 const r = element.getBoundingClientRect();
+                 return [r.left, r.right, r.width];",
+                vec![serde_json::Value::from(css)],
+            )
+            .await?)
     }
 
     /// Clicks an element found by testid (found again if it is drawn anew in between).

@@ -165,7 +165,7 @@ async fn signing_out_while_the_storage_is_full_abandons_what_waits_and_the_next_
     bob.send("M1").await?;
     alice.wait_connection("unsaved").await?;
     // Signing out does not wait for the storage: the sign-in screen comes at once.
-    alice.sign_out().await?;
+    alice.click("logout").await?;
     alice.find("auth-username").await?;
 
     // In the same page (no reload: the same worker, whose flushes queue behind each other),

@@ -46,21 +46,6 @@ async fn overflows_sideways(browser: &Browser) -> Result<bool, HarnessError> {
     Ok(!value.is_null())
 }
 
-/// The on-screen box of the first element matching `css` as [left, right, width], or null
-/// when it is not displayed.
-async fn shown_box(browser: &Browser, css: &str) -> Result<Value, HarnessError> {
-    Ok(browser
-        .client()
-        .execute(
-            "const element = document.querySelector(arguments[0]);
-             if (!element || element.getClientRects().length === 0) return null;
-             const r = element.getBoundingClientRect();
-             return [r.left, r.right, r.width];",
-            vec![Value::from(css)],
-        )
-        .await?)
-}
-
 /// Opens the chat called `title` and leaves it with the browser's Back: the list shows, and
 /// the chat's row has the focus.
 async fn back_from_chat(phone: &Browser, title: &str) -> Result<(), HarnessError> {
@@ -93,27 +78,16 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
 
     // The list alone.
     assert!(!overflows_sideways(&phone).await?);
-    assert!(!shown_box(&phone, ".sidebar").await?.is_null());
-    assert!(shown_box(&phone, ".conversation").await?.is_null());
-
-    // Signing out asks below the top bar, within the screen, and the top bar stays as it was
-    // (the account's name not squeezed out by the question).
-    let name = shown_box(&phone, ".top-bar .me").await?;
-    phone.click("logout").await?;
-    let question = shown_box(&phone, ".top-bar .question").await?;
-    let within = |edge: &Value| edge.as_f64().is_some_and(|x| (0.0..=390.0).contains(&x));
-    assert!(within(&question[0]) && within(&question[1]), "{question}");
-    assert_eq!(shown_box(&phone, ".top-bar .me").await?, name);
-    assert!(!overflows_sideways(&phone).await?);
-    phone.click("logout-cancel").await?;
-    assert!(shown_box(&phone, ".top-bar .question").await?.is_null());
+    assert!(!phone.shown_box(".sidebar").await?.is_null());
+    assert!(phone.shown_box(".conversation").await?.is_null());
 
     // A chat alone, with a long unbroken word in it and the settings open.
     phone.start_chat("meja").await?;
     phone.wait_focus_on("[data-testid=chat-title]").await?;
-    assert!(shown_box(&phone, ".sidebar").await?.is_null());
+    assert!(phone.shown_box(".sidebar").await?.is_null());
     assert!(
-        !shown_box(&phone, "[data-testid=\"chat-back\"]")
+        !phone
+            .shown_box("[data-testid=\"chat-back\"]")
             .await?
             .is_null()
     );
@@ -128,7 +102,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     );
     // Each setting's checkbox sits beside its words, not across the panel above them.
     for setting in ["setting-read-receipts", "setting-notifications"] {
-        let checkbox = shown_box(&phone, &format!("[data-testid={setting}]")).await?;
+        let checkbox = phone.shown_box(&format!("[data-testid={setting}]")).await?;
         assert!(
             checkbox[2].as_f64().is_some_and(|width| width < 40.0),
             "{setting}: {checkbox}"
@@ -146,7 +120,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         !overflows_sideways(&phone).await?,
         "the emoji picker scrolls the chat sideways"
     );
-    let picker = shown_box(&phone, "[data-testid=\"emoji-picker\"]").await?;
+    let picker = phone.shown_box("[data-testid=\"emoji-picker\"]").await?;
     let inside = picker.as_array().is_some_and(|edges| {
         edges[0].as_f64().is_some_and(|left| left >= 0.0)
             && edges[1].as_f64().is_some_and(|right| right <= 390.0)
@@ -165,7 +139,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     phone
         .wait_focus_on("[data-testid=chat-list-item][data-title=meja]")
         .await?;
-    assert!(shown_box(&phone, ".conversation").await?.is_null());
+    assert!(phone.shown_box(".conversation").await?.is_null());
     assert!(!overflows_sideways(&phone).await?);
     // The button took the history entry the open chat had added off again.
     phone
@@ -181,7 +155,7 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     // The phone's own back gesture (the browser's Back) leaves the chat for the list too,
     // instead of leaving the app.
     back_from_chat(&phone, "meja").await?;
-    assert!(shown_box(&phone, ".conversation").await?.is_null());
+    assert!(phone.shown_box(".conversation").await?.is_null());
 
     // With a photo open over the chat, Back closes the photo and leaves the chat open; the
     // next Back closes the chat.
@@ -200,12 +174,14 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     phone.client().back().await?;
     phone
         .eventually("the photo closed", || async {
-            let viewer = shown_box(&phone, "[data-testid=\"attachment-viewer\"]").await?;
+            let viewer = phone
+                .shown_box("[data-testid=\"attachment-viewer\"]")
+                .await?;
             Ok(viewer.is_null().then_some(()))
         })
         .await?;
     phone.find_css(".main-screen.chat-open").await?;
-    assert!(!shown_box(&phone, ".conversation").await?.is_null());
+    assert!(!phone.shown_box(".conversation").await?.is_null());
     phone.client().back().await?;
     phone.find_css(".main-screen:not(.chat-open)").await?;
 
@@ -219,13 +195,13 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
     // A desktop: the list and the open chat side by side, no back button.
     desk.open_chat("ponsel").await?;
     desk.wait_messages(&[&long_word]).await?;
-    let list = shown_box(&desk, ".sidebar").await?;
-    let chat = shown_box(&desk, ".conversation").await?;
+    let list = desk.shown_box(".sidebar").await?;
+    let chat = desk.shown_box(".conversation").await?;
     let list_right = list[1].as_f64().ok_or("the list is shown")?;
     let chat_left = chat[0].as_f64().ok_or("the chat is shown")?;
     assert!(list_right <= chat_left, "side by side: {list} then {chat}");
     assert!(
-        shown_box(&desk, "[data-testid=\"chat-back\"]")
+        desk.shown_box("[data-testid=\"chat-back\"]")
             .await?
             .is_null()
     );

@@ -377,7 +377,7 @@ async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_on
     window_focus(&bima, false).await?;
     ayu.send("Tiga").await?;
     wait_notification(&bima, "ayu", "Tiga").await?;
-    bima.sign_out().await?;
+    bima.click("logout").await?;
     bima.find("auth-username").await?;
     // Within less than the 20-odd seconds after which headless Chromium drops a notification
     // of its own accord (it would then pass without the app closing anything).

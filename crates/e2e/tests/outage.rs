@@ -2,7 +2,8 @@
 //! survive a reload (the app itself opens from the service worker's cache), and go out once
 //! the server is back — delivered once each, in order, from another tab of the browser too
 //! if the one they were written in was closed; and a server killed with SIGKILL in the middle
-//! of a burst loses and doubles none.
+//! of a burst loses and doubles none. Signing out while messages wait asks first, since it
+//! would lose them.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -162,6 +163,53 @@ async fn a_message_left_by_a_tab_closed_during_the_outage_goes_out_from_another_
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_with_a_message_waiting_asks_first_and_cancel_keeps_it()
+-> Result<(), HarnessError> {
+    let mut server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let (ani, budi) = pair(&server, &driver).await?;
+
+    // Nothing waits: no question (signing out would act at once; the other tests do).
+    assert!(ani.shown_box(".top-bar .question").await?.is_null());
+    server.kill();
+    ani.wait_connection("offline").await?;
+    ani.send("belum terkirim").await?;
+    ani.eventually("the message waiting in the outbox", || async {
+        let status = ani.find("connection-status").await?.text().await?;
+        Ok(status.contains("1 message will be sent").then_some(()))
+    })
+    .await?;
+
+    // Signing out now would lose it: the top bar asks first, below itself and within the
+    // screen, leaving the bar as it was — on a phone's screen, where the bar has the least
+    // room (and the connection's words give way).
+    ani.emulate_phone().await?;
+    let name = ani.shown_box(".top-bar .me").await?;
+    ani.click("logout").await?;
+    let question = ani.find("logout-question").await?.text().await?;
+    assert!(question.contains("lost if you sign out now"), "{question}");
+    let shown = ani.shown_box(".top-bar .question").await?;
+    let within =
+        |edge: &serde_json::Value| edge.as_f64().is_some_and(|x| (0.0..=390.0).contains(&x));
+    assert!(within(&shown[0]) && within(&shown[1]), "{shown}");
+    assert_eq!(ani.shown_box(".top-bar .me").await?, name);
+
+    // Cancel: still signed in, and the message goes once the server is back.
+    ani.click("logout-cancel").await?;
+    assert!(ani.shown_box(".top-bar .question").await?.is_null());
+    server.restart().await?;
+    retry_now(&ani).await?;
+    retry_now(&budi).await?;
+    budi.wait_messages(&["sebelum", "belum terkirim"]).await?;
+    ani.wait_acknowledged(2).await?;
+
+    for browser in [ani, budi] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
 /// The sessions the server keeps for `username`, read from its database.
 fn sessions_of(server: &ServerProcess, username: &str) -> Result<i64, HarnessError> {
     let db = rusqlite::Connection::open_with_flags(
@@ -189,7 +237,7 @@ async fn signing_out_while_offline_ends_the_session_once_the_server_is_back()
 
     server.kill();
     ani.wait_connection("offline").await?;
-    ani.sign_out().await?;
+    ani.click("logout").await?;
     ani.find("auth-username").await?;
     // Signed out here at once, the server unreachable: its session is still there.
     assert_eq!(sessions_of(&server, "ani")?, 1);

@@ -112,7 +112,9 @@ pub fn MainScreen() -> impl IntoView {
                     Text::SignOut,
                     None,
                     // Signing out deletes this browser's copy of the chats, and with it what
-                    // the outbox still holds: the one thing signing in again cannot bring back.
+                    // the outbox still holds: the one thing signing in again cannot bring
+                    // back. Only then does it ask.
+                    Signal::derive(move || app.pending().get() > 0),
                     t(Text::SignOutQuestion),
                     Text::SignOut,
                     Callback::new(move |()| app.sign_out()),

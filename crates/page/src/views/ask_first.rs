@@ -1,17 +1,17 @@
-//! A button whose action cannot be taken back (leaving a group, signing out here or another
-//! browser):
-//! its first click only asks, in place, and the action runs on the answer. The question names
-//! the group of its two answers, so a screen reader says it as the focus comes to the first
-//! answer; Cancel gives the focus back to the button.
+//! A button whose action would lose something that cannot be had back (signing out while
+//! messages wait to be sent): while it would, its click only asks, in place, and the action
+//! runs on the answer; otherwise it acts at once, as the UI test contract says it does. The
+//! question names the group of its two answers, so a screen reader says it as the focus comes
+//! to the first answer; an answer gives the focus back to the button.
 
 use leptos::prelude::*;
 use merpati_words::{Text, t};
 
 use crate::focus;
 
-/// The button, and its question once clicked. `testids` are the button's, the question's, the
-/// answer's that acts and Cancel's; `words` the button's, `label` what a screen reader calls it
-/// where its words alone are not enough.
+/// The button, and its question once clicked while `asks`. `testids` are the button's, the
+/// question's, the answer's that acts and Cancel's; `words` the button's, `label` what a
+/// screen reader calls it where its words alone are not enough.
 ///
 /// The question is drawn with the button and hidden until asked: one view, shown or not, is
 /// less of the page's module than one made when asked.
@@ -19,6 +19,7 @@ pub fn ask_first(
     testids: [&'static str; 4],
     words: Text,
     label: Option<String>,
+    asks: Signal<bool>,
     question: String,
     answer: Text,
     on_answer: Callback<()>,
@@ -42,9 +43,13 @@ pub fn ask_first(
             aria-label=label
             aria-expanded=move || asking.get().to_string()
             on:click=move |_| {
-                asking.set(true);
-                // The button clicked has the focus: Cancel gives it back.
-                focus::into_dialog(&["[aria-expanded=true] + .question button"]);
+                if asks.get_untracked() {
+                    asking.set(true);
+                    // The button clicked has the focus: an answer gives it back.
+                    focus::into_dialog(&["[aria-expanded=true] + .question button"]);
+                } else {
+                    on_answer.run(());
+                }
             }
         >
             {t(words)}

@@ -5,8 +5,6 @@ use leptos::prelude::*;
 use merpati_bridge::MemberRow;
 use merpati_words::{Text, t, tf};
 
-use super::ask_first::ask_first;
-
 /// A group's members; admins are marked "admin". While this account is an admin (and a
 /// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
 /// the panel offers to add someone by username and to rename the group; every member can
@@ -150,14 +148,14 @@ pub fn ChatMembers(
                 }}
             </ul>
             <Show when=move || is_member.get()>
-                {ask_first(
-                    ["chat-leave", "chat-leave-question", "chat-leave-confirm", "chat-leave-cancel"],
-                    Text::LeaveGroup,
-                    None,
-                    t(Text::LeaveGroupQuestion),
-                    Text::Leave,
-                    on_leave,
-                )}
+                <button
+                    data-testid="chat-leave"
+                    type="button"
+                    class="danger"
+                    on:click=move |_| on_leave.run(())
+                >
+                    {t(Text::LeaveGroup)}
+                </button>
             </Show>
         </section>
     }

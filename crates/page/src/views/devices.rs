@@ -6,8 +6,6 @@ use merpati_bridge::DeviceRow;
 use merpati_protocol::sessions::SessionRef;
 use merpati_words::{Text, t, tf};
 
-use super::ask_first::ask_first;
-
 /// The devices section: its rows once the server has listed them.
 #[component]
 pub fn DevicesList(
@@ -36,7 +34,6 @@ pub fn DevicesList(
 fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoView {
     let session = row.session;
     let label = tf(Text::SignOutDevice, &[("name", &row.name)]);
-    let question = tf(Text::SignOutDeviceQuestion, &[("name", &row.name)]);
     view! {
         <li data-testid="device-item" data-current=row.current.to_string() class="device-item">
             <span class="device-name">
@@ -45,19 +42,14 @@ fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoVie
             </span>
             <span class="device-when">{row.last_active} " · " {row.signed_in}</span>
             {(!row.current).then(|| view! {
-                {ask_first(
-                    [
-                        "device-signout",
-                        "device-signout-question",
-                        "device-signout-confirm",
-                        "device-signout-cancel",
-                    ],
-                    Text::SignOut,
-                    Some(label),
-                    question,
-                    Text::SignOut,
-                    Callback::new(move |()| on_sign_out.run(session)),
-                )}
+                <button
+                    data-testid="device-signout"
+                    type="button"
+                    aria-label=label
+                    on:click=move |_| on_sign_out.run(session)
+                >
+                    {t(Text::SignOut)}
+                </button>
             })}
         </li>
     }

@@ -83,8 +83,6 @@ enum Panel {
     Items,
     Emoji,
     Forward,
-    /// "Delete this message?" before it is: for everyone (`true`) or only for the person.
-    ConfirmDelete(bool),
 }
 
 /// The menu of one message. It closes itself after a choice (`on_close`).
@@ -166,7 +164,8 @@ pub fn MessageMenu(
         let row = row.clone();
         move || {
             // What a row offers is fixed when its menu opens: plain options, no reactive
-            // switches.
+            // switches. One view for every item, the choice erased to a callback: each item
+            // of its own would cost the page's module its own rendering code.
             let choice = |make: fn(&MessageRow) -> MenuChoice| {
                 let row = row.clone();
                 Callback::new(move |()| choose(make(&row)))
@@ -214,47 +213,33 @@ pub fn MessageMenu(
                     "message-delete",
                     Text::DeleteForEveryone,
                     Look::Danger,
-                    opens(Panel::ConfirmDelete(true)),
+                    choice(|row| MenuChoice::DeleteForEveryone(row.id.clone())),
                 ),
                 (
                     true,
                     "message-delete-mine",
                     Text::DeleteForMe,
                     Look::Danger,
-                    opens(Panel::ConfirmDelete(false)),
+                    choice(|row| MenuChoice::DeleteForMe(row.id.clone())),
                 ),
             ]
-        }
-    };
-    // A deletion cannot be taken back: the menu asks first, with the same kind of items.
-    let confirm = {
-        let row = row.clone();
-        move |for_everyone: bool| {
-            let row = row.clone();
-            let delete = Callback::new(move |()| {
-                let id = row.id.clone();
-                choose(if for_everyone {
-                    MenuChoice::DeleteForEveryone(id)
-                } else {
-                    MenuChoice::DeleteForMe(id)
-                })
-            });
-            [
-                (
-                    true,
-                    "message-delete-confirm",
-                    Text::Delete,
-                    Look::Danger,
-                    delete,
-                ),
-                (
-                    true,
-                    "message-delete-cancel",
-                    Text::Cancel,
-                    Look::Plain,
-                    Callback::new(move |()| on_close.run(())),
-                ),
-            ]
+            .into_iter()
+            .filter(|(offered, ..)| *offered)
+            .map(|(_, testid, label, look, on_click)| {
+                view! {
+                    <button
+                        type="button"
+                        role="menuitem"
+                        class:danger=look == Look::Danger
+                        data-testid=testid
+                        aria-haspopup=(look == Look::Opens).then_some("menu")
+                        on:click=move |_| on_click.run(())
+                    >
+                        {t(label)}
+                    </button>
+                }
+            })
+            .collect_view()
         }
     };
     // Every emoji after the quick ones, where the app offers the picker: the menu closes and
@@ -317,7 +302,7 @@ pub fn MessageMenu(
         let id = id.clone();
         let chats = forward_targets.get();
         if chats.is_empty() {
-            return view! { <p class="menu-note">{t(Text::NoChatsToForwardTo)}</p> }.into_any();
+            return view! { <p class="menu-empty">{t(Text::NoChatsToForwardTo)}</p> }.into_any();
         }
         chats
             .into_iter()
@@ -351,61 +336,12 @@ pub fn MessageMenu(
             on:contextmenu=|ev| ev.prevent_default()
         >
             {move || match panel.get() {
-                Panel::Items => item_buttons(items().into()).into_any(),
-                Panel::ConfirmDelete(for_everyone) => {
-                    let question = t(if for_everyone {
-                        Text::ConfirmDeleteForEveryone
-                    } else {
-                        Text::ConfirmDeleteForMe
-                    });
-                    // The question names the group of its answers: a screen reader says it
-                    // as the focus comes to "Delete", which text in a menu would not get.
-                    let label = question.clone();
-                    view! {
-                        <div role="group" aria-label=label>
-                            <p
-                                class="menu-note"
-                                data-testid="message-delete-question"
-                                aria-hidden="true"
-                            >
-                                {question}
-                            </p>
-                            {item_buttons(confirm(for_everyone).into())}
-                        </div>
-                    }
-                    .into_any()
-                }
+                Panel::Items => items().into_any(),
                 Panel::Emoji => emoji().into_any(),
                 Panel::Forward => targets().into_any(),
             }}
         </div>
     }
-}
-
-/// An item of a panel: whether it is offered, its testid, its words, its look, what it does.
-type MenuItem = (bool, &'static str, Text, Look, Callback<()>);
-
-/// The items offered, as buttons. One view for every item, the choice erased to a callback:
-/// each item of its own would cost the page's module its own rendering code.
-fn item_buttons(items: Vec<MenuItem>) -> impl IntoView {
-    items
-        .into_iter()
-        .filter(|(offered, ..)| *offered)
-        .map(|(_, testid, label, look, on_click)| {
-            view! {
-                <button
-                    type="button"
-                    role="menuitem"
-                    class:danger=look == Look::Danger
-                    data-testid=testid
-                    aria-haspopup=(look == Look::Opens).then_some("menu")
-                    on:click=move |_| on_click.run(())
-                >
-                    {t(label)}
-                </button>
-            }
-        })
-        .collect_view()
 }
 
 /// The menu's items, in order.

@@ -4,7 +4,7 @@
 //! message and the composer may need it; without it files show and offer nothing. The emoji
 //! the picker offers are another, [`emoji_picker::EmojiSource`]: without it there is no picker.)
 //!
-//! - [`ask_first`]: a button whose action cannot be taken back, asking before it acts.
+//! - [`ask_first`]: a button that asks before it acts while acting would lose something.
 //! - [`attachment`]: a photo or file in a message, its progress, and the photo viewer.
 //! - [`auth`]: the sign-in / sign-up form.
 //! - [`chat_list`]: the chats, latest activity first, with unread badges.
