@@ -110,7 +110,6 @@ pub fn MainScreen() -> impl IntoView {
                 {ask_first(
                     ["logout", "logout-question", "logout-confirm", "logout-cancel"],
                     Text::SignOut,
-                    None,
                     // Signing out deletes this browser's copy of the chats, and with it what
                     // the outbox still holds: the one thing signing in again cannot bring
                     // back. Only then does it ask.

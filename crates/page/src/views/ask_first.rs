@@ -10,15 +10,13 @@ use merpati_words::{Text, t};
 use crate::focus;
 
 /// The button, and its question once clicked while `asks`. `testids` are the button's, the
-/// question's, the answer's that acts and Cancel's; `words` the button's, `label` what a
-/// screen reader calls it where its words alone are not enough.
+/// question's, the answer's that acts and Cancel's; `words` the button's.
 ///
 /// The question is drawn with the button and hidden until asked: one view, shown or not, is
 /// less of the page's module than one made when asked.
 pub fn ask_first(
     testids: [&'static str; 4],
     words: Text,
-    label: Option<String>,
     asks: Signal<bool>,
     question: String,
     answer: Text,
@@ -40,7 +38,6 @@ pub fn ask_first(
             data-testid=button
             type="button"
             class="danger"
-            aria-label=label
             aria-expanded=move || asking.get().to_string()
             on:click=move |_| {
                 if asks.get_untracked() {

@@ -429,9 +429,9 @@ pub fn ChatView(
                     <Show
                         when=move || is_member.get()
                         fallback=|| {
-                            // Out of the group (left, or taken out) while the composer had the
-                            // focus, or its Leave answered: the title takes it, as when a chat
-                            // left is opened.
+                            // Out of the group (left, or taken out), the composer and the Leave
+                            // button gone with the focus they may have had: the title takes it,
+                            // as when a chat left is opened.
                             focus::move_to(&["[data-testid=chat-title]"]);
                             view! {
                                 <p data-testid="chat-left" class="chat-left" role="status">
