@@ -23,10 +23,13 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "support/dom.rs"]
 mod dom;
 use dom::{attr, container, find, find_all, text};
+#[path = "support/focus.rs"]
+mod focus;
 #[path = "support/record.rs"]
 mod record;
 #[path = "support/rows.rs"]
 mod rows;
+use focus::{after_the_page_paints, focused};
 use record::{click, recorded, recorder};
 use rows::chat_row;
 
@@ -266,6 +269,49 @@ async fn the_devices_section_lists_each_browser_and_signs_out_any_but_this_one()
     click(&buttons[0]);
     leptos::task::tick().await;
     assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
+}
+
+#[wasm_bindgen_test]
+async fn signing_a_device_out_takes_the_focus_to_the_devices_heading_not_another_row() {
+    let devices = RwSignal::new(Some(vec![
+        device(1, "Chrome on Linux", true),
+        device(2, "Firefox on Windows", false),
+        device(3, "Safari on macOS", false),
+    ]));
+    let (on_sign_out, signed_out) = recorder::<SessionRef>();
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <DevicesList devices on_sign_out/> }
+    });
+    leptos::task::tick().await;
+    let first_sign_out = find_all(&root, "device-signout")
+        .into_iter()
+        .next()
+        .expect("the other browsers have a sign-out");
+    first_sign_out
+        .dyn_ref::<web_sys::HtmlElement>()
+        .expect("a button")
+        .focus()
+        .expect("focusable");
+    click(&first_sign_out);
+    leptos::task::tick().await;
+    assert_eq!(recorded(&signed_out), vec![SessionRef([2; 16])]);
+
+    // The server's answer: the list without the browser signed out.
+    devices.set(Some(vec![
+        device(1, "Chrome on Linux", true),
+        device(3, "Safari on macOS", false),
+    ]));
+    leptos::task::tick().await;
+    after_the_page_paints().await;
+    let focus = focused().expect("something has the focus");
+    assert_eq!(
+        focus.id(),
+        "devices-heading",
+        "the focus is on <{}> {:?}: a second press there must not sign out another browser",
+        focus.tag_name(),
+        focus.text_content()
+    );
 }
 
 #[wasm_bindgen_test]

@@ -1,10 +1,16 @@
 //! Where the account is signed in (the settings' devices section): one row per browser, when
 //! it was last active, this one marked, and "Sign out" on every other.
+//!
+//! Signing one out takes the focus to the section's heading: the row goes once the server
+//! answers, and the list is drawn anew, so a focus left on the button would fall to the page
+//! or land on another device's "Sign out", where a second press would sign that one out.
 
 use leptos::prelude::*;
 use merpati_bridge::DeviceRow;
 use merpati_protocol::sessions::SessionRef;
 use merpati_words::{Text, t, tf};
+
+use crate::focus;
 
 /// The devices section: its rows once the server has listed them.
 #[component]
@@ -16,7 +22,7 @@ pub fn DevicesList(
     on_sign_out: Callback<SessionRef>,
 ) -> impl IntoView {
     view! {
-        <h3 id="devices-heading">{t(Text::Devices)}</h3>
+        <h3 id="devices-heading" tabindex="-1">{t(Text::Devices)}</h3>
         {move || match devices.get() {
             None => view! { <p class="devices-loading">{t(Text::FindingDevices)}</p> }.into_any(),
             Some(rows) => view! {
@@ -46,7 +52,10 @@ fn DeviceItem(row: DeviceRow, on_sign_out: Callback<SessionRef>) -> impl IntoVie
                     data-testid="device-signout"
                     type="button"
                     aria-label=label
-                    on:click=move |_| on_sign_out.run(session)
+                    on:click=move |_| {
+                        on_sign_out.run(session);
+                        focus::move_to(&["#devices-heading"]);
+                    }
                 >
                     {t(Text::SignOut)}
                 </button>
