@@ -1,7 +1,8 @@
 //! Accessibility: axe-core's rules (from the npm registry, `scripts/tools.sh --browser` puts
 //! it in `.tools/`) run in Chromium on the sign-in screen, the chat list, an open 1:1 chat
-//! (with a photo and a file in it, and the photo opened) and a group, in the light theme and the dark, in English and in Bahasa Indonesia (the
-//! browser's language); any finding of serious or critical impact
+//! (with a photo and a file in it, and the photo opened), a group, and the question signing out
+//! asks while a message waits to be sent, in the light theme and the dark, in English and in
+//! Bahasa Indonesia (the browser's language); any finding of serious or critical impact
 //! fails the test, with what and where. The keyboard's focus follows the screens on a desktop
 //! (`crates/page/src/focus.rs`): the sign-in form's username, then "New chat", a chat's
 //! message box, the settings and back, and the photo viewer, closed with Escape.
@@ -94,6 +95,7 @@ async fn audit(
 }
 
 /// Audits every screen with browsers started with `flags` (a language), people named `names`.
+/// Answers the first person's browser, its group open, for [`audit_sign_out_question`].
 async fn audit_screens(
     meeting: &Meeting,
     axe: &str,
@@ -101,7 +103,7 @@ async fn audit_screens(
     flags: &[&str],
     names: [&str; 3],
     found: &mut Vec<String>,
-) -> Result<(), HarnessError> {
+) -> Result<Browser, HarnessError> {
     let [first, second, third] = names;
     let visitor = meeting.driver.browser_with(flags).await?;
     visitor.open(&meeting.url).await?;
@@ -182,11 +184,44 @@ async fn audit_screens(
         found,
     )
     .await?;
+    one.click_css(".settings-panel header button").await?;
 
-    for browser in [one, two, three] {
+    for browser in [two, three] {
         browser.close().await?;
     }
-    Ok(())
+    Ok(one)
+}
+
+/// With the server gone, `browser` writes a message, which waits to be sent, and asks to sign
+/// out: the question that asks first is audited, and answered "Cancel". Closes the browser.
+async fn audit_sign_out_question(
+    browser: Browser,
+    axe: &str,
+    language: &str,
+    found: &mut Vec<String>,
+) -> Result<(), HarnessError> {
+    browser.wait_connection("offline").await?;
+    browser.send("Sampai besok").await?;
+    browser
+        .eventually("the message waiting to be sent", || async {
+            let statuses = browser.message_statuses().await?;
+            Ok(statuses
+                .iter()
+                .any(|status| status == "pending")
+                .then_some(()))
+        })
+        .await?;
+    browser.click("logout").await?;
+    browser.find("logout-question").await?;
+    audit(
+        &browser,
+        axe,
+        &format!("{language}, signing out with a message waiting"),
+        found,
+    )
+    .await?;
+    browser.click("logout-cancel").await?;
+    browser.close().await
 }
 
 #[tokio::test]
@@ -245,9 +280,9 @@ async fn the_focus_follows_each_screen_and_comes_back_when_one_closes() -> Resul
 async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_either_theme_or_language()
 -> Result<(), HarnessError> {
     let axe = axe_source()?;
-    let meeting = Meeting::start().await?;
+    let mut meeting = Meeting::start().await?;
     let mut found = Vec::new();
-    audit_screens(
+    let english = audit_screens(
         &meeting,
         &axe,
         "English",
@@ -256,7 +291,7 @@ async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_e
         &mut found,
     )
     .await?;
-    audit_screens(
+    let indonesian = audit_screens(
         &meeting,
         &axe,
         "Indonesian",
@@ -265,6 +300,9 @@ async fn the_main_screens_have_no_serious_or_critical_accessibility_finding_in_e
         &mut found,
     )
     .await?;
+    meeting.server.kill();
+    audit_sign_out_question(english, &axe, "English", &mut found).await?;
+    audit_sign_out_question(indonesian, &axe, "Indonesian", &mut found).await?;
     assert!(
         found.is_empty(),
         "serious or critical accessibility findings:\n{}",
