@@ -10,6 +10,7 @@
 //! - out of a group while in it (left, or taken out): its title, where the message box was;
 //! - a chat closed with the back button or the browser's Back: that chat in the list;
 //! - the settings opened: their first control; closed: the button that opened them;
+//! - another browser signed out from the devices list: the list's heading, before the row goes;
 //! - the photo viewer opened: its close button; closed: what had the focus before
 //!   ([`into_dialog`], [`out_of_dialog`]).
 //!
