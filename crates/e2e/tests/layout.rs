@@ -5,7 +5,9 @@
 //! on its title, and the back button gives it to that chat in the list. The phone's own back
 //! gesture (the browser's Back) leaves a chat for the list as the button does, not the app,
 //! and closes a photo open over the chat before the chat; the chat's row takes the focus back
-//! even on a device whose engine worker answers slowly.
+//! even on a device whose engine worker answers slowly. The message box grows with what is
+//! written in it, line by line up to a limit past which it scrolls, and shrinks back once
+//! the message is sent — in every browser, not only those with CSS `field-sizing`.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -209,5 +211,70 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
 
     phone.close().await?;
     desk.close().await?;
+    Ok(())
+}
+
+/// The message box's height and how far its text reaches: (height, scroll height), in pixels.
+async fn message_box_height(browser: &Browser) -> Result<(f64, f64), HarnessError> {
+    let sizes = browser
+        .client()
+        .execute(
+            "const box = document.querySelector('[data-testid=composer-input]');
+             return [box.getBoundingClientRect().height, box.scrollHeight];",
+            vec![],
+        )
+        .await?;
+    let size = |at: usize| sizes[at].as_f64().ok_or("the message box has no size");
+    Ok((size(0)?, size(1)?))
+}
+
+#[tokio::test]
+async fn the_message_box_grows_with_its_text_up_to_a_limit_and_back_once_sent()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let _tari = meeting.sign_up("tari").await?;
+    let umar = meeting.sign_up("umar").await?;
+    umar.start_chat("tari").await?;
+    let (empty, _) = message_box_height(&umar).await?;
+
+    // A few lines' worth, wrapped by the box's width: all of it shows, nothing scrolls.
+    let input = umar.find("composer-input").await?;
+    input
+        .send_keys(&"sampai jumpa besok pagi ".repeat(8))
+        .await?;
+    let (grown, reach) = umar
+        .eventually("the box grown to its text", || async {
+            let (height, reach) = message_box_height(&umar).await?;
+            Ok((height > 1.8 * empty).then_some((height, reach)))
+        })
+        .await?;
+    assert!(reach <= grown + 1.0, "the text is cut: {reach} in {grown}");
+
+    // Far more: the box stops growing and its text scrolls within it.
+    input
+        .send_keys(&"sampai jumpa besok pagi ".repeat(60))
+        .await?;
+    let (tallest, reach) = umar
+        .eventually("the box at its limit", || async {
+            let (height, reach) = message_box_height(&umar).await?;
+            Ok((reach > height + 1.0).then_some((height, reach)))
+        })
+        .await?;
+    assert!(tallest > grown, "{tallest} after {grown}");
+    assert!(
+        tallest < 844.0 / 4.0,
+        "the box takes more than a quarter of a phone's screen: {tallest} px for {reach} px of text"
+    );
+
+    // Sent: one line again.
+    input
+        .send_keys(&fantoccini::key::Key::Enter.to_string())
+        .await?;
+    umar.wait_acknowledged(1).await?;
+    umar.eventually("the box one line again", || async {
+        let (height, _) = message_box_height(&umar).await?;
+        Ok(((height - empty).abs() < 1.0).then_some(()))
+    })
+    .await?;
     Ok(())
 }

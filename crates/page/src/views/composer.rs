@@ -230,6 +230,9 @@ pub fn Composer(
             {banner}
             {picker}
             {emoji_toggle}
+            // The box grows with its text in every browser (CSS `field-sizing` is not in all
+            // of them): the wrapper's hidden copy of the text sizes the grid cell both share.
+            <div class="grow" data-text=move || text.get()>
             <textarea
                 data-testid="composer-input"
                 node_ref=textarea
@@ -255,6 +258,7 @@ pub fn Composer(
                     }
                 }
             ></textarea>
+            </div>
             {attach}
             <button data-testid="composer-send" type="submit" class="primary" aria-label=t(Text::Send)>
                 {t(Text::Send)}
