@@ -110,6 +110,33 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
             "{setting}: {checkbox}"
         );
     }
+    // The panel stands clear of both edges of the screen alike.
+    let panel = phone.shown_box("[data-testid=settings-panel]").await?;
+    let margins = panel[0]
+        .as_f64()
+        .zip(panel[1].as_f64())
+        .map(|(left, right)| (left, 390.0 - right));
+    assert!(
+        margins.is_some_and(|(left, right)| left >= 4.0 && (left - right).abs() < 1.0),
+        "the settings' margins (left, right): {margins:?}"
+    );
+    // The theme's and the language's choices are in the type of the words beside them, as
+    // the page's fields are, not the browser's default for a select.
+    for select in ["theme-select", "language-select"] {
+        let fonts = phone
+            .client()
+            .execute(
+                "const select = document.querySelector(`[data-testid=${arguments[0]}]`);
+                 const font = (element) => {
+                     const style = getComputedStyle(element);
+                     return `${style.fontSize} ${style.fontFamily}`;
+                 };
+                 return [font(select), font(select.parentElement)];",
+                vec![Value::from(select)],
+            )
+            .await?;
+        assert_eq!(fonts[0], fonts[1], "{select}: its font, its words'");
+    }
 
     // Settings closed (they lie over the chat's header), the emoji picker open over the
     // chat, its skin tones out: within the screen too.

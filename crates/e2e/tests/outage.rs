@@ -186,6 +186,24 @@ async fn signing_out_with_a_message_waiting_asks_first_and_cancel_keeps_it()
     // room (and the connection's words give way).
     ani.emulate_phone().await?;
     let name = ani.shown_box(".top-bar .me").await?;
+    // The bar is at its fullest (the dot, Retry now, the name, two buttons): its dot stays a
+    // dot, not squeezed into a sliver.
+    let dot = ani
+        .client()
+        .execute(
+            "const r = document.querySelector('.top-bar .connection-status .dot')
+                 .getBoundingClientRect();
+             return [r.width, r.height];",
+            vec![],
+        )
+        .await?;
+    assert!(
+        dot[0]
+            .as_f64()
+            .zip(dot[1].as_f64())
+            .is_some_and(|(w, h)| (w - h).abs() < 0.5),
+        "the connection's dot is {dot} (width, height)"
+    );
     ani.click("logout").await?;
     let question = ani.find("logout-question").await?.text().await?;
     assert!(question.contains("lost if you sign out now"), "{question}");
