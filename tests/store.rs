@@ -419,7 +419,7 @@ async fn a_kept_upload_goes_with_the_write_that_names_it() {
 /// outbox was delivered if its chat's stored messages hold it, and taken back otherwise.
 #[wasm_bindgen_test]
 async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
-    use merpati_app::services::idb_store::{self, TakingBack};
+    use merpati_app::services::idb_store::{self, Standing, TakingBack};
     use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
     use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 
@@ -452,16 +452,20 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     done("queued", sending_tab.apply(writes).await);
 
     // Claimed in one tab: the other cannot take it back.
-    let claimed = sending_tab.claim_for_sending(id(1), None).await;
-    assert!(done("claim", claimed));
+    let claimed = sending_tab.claim_for_sending(chat, id(1), None).await;
+    assert_eq!(done("claim", claimed), Standing::Claimed);
     let refused = other_tab.take_back_unsent(chat, id(1)).await;
     assert_eq!(done("take back", refused), TakingBack::AlreadySent);
 
     // Taken back in one tab: the other cannot claim it, and finds it gone.
     let taken = other_tab.take_back_unsent(chat, id(2)).await;
     assert_eq!(done("take back", taken), TakingBack::TakenBack);
-    let claimed = sending_tab.claim_for_sending(id(2), None).await;
-    assert!(!done("claim", claimed), "claimed after it was taken back");
+    let claimed = sending_tab.claim_for_sending(chat, id(2), None).await;
+    assert_eq!(
+        done("claim", claimed),
+        Standing::TakenBack,
+        "claimed after it was taken back"
+    );
     let again = sending_tab.take_back_unsent(chat, id(2)).await;
     assert_eq!(done("take back", again), TakingBack::Gone);
 
@@ -470,8 +474,10 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
         sent: true,
         ..waiting(3)
     };
-    let claimed = sending_tab.claim_for_sending(id(3), Some(&as_sent)).await;
-    assert!(done("claim", claimed));
+    let claimed = sending_tab
+        .claim_for_sending(chat, id(3), Some(&as_sent))
+        .await;
+    assert_eq!(done("claim", claimed), Standing::Claimed);
 
     // Acknowledged in the sending tab: it leaves the outbox as it enters the chat's messages.
     let delivered = MessageRecord {
@@ -495,6 +501,86 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     let mut left = done("outbox", other_tab.outbox().await);
     left.sort_by_key(|record| record.order);
     assert_eq!(left, [as_sent]);
+    sending_tab.close();
+    other_tab.close();
+    done("deleted", idb_store::delete_database(&name).await);
+}
+
+/// A tab whose copy of the outbox still holds a message another tab sent asks the shared one
+/// where it stands: waiting for its upload, claimed, delivered (gone into its chat's stored
+/// messages) or taken back (gone). Claimed once delivered, it is found delivered — it may go
+/// again, the server acknowledging it once more — and its record is not put back.
+#[wasm_bindgen_test]
+async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_back() {
+    use merpati_app::services::idb_store::{self, Standing};
+    use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
+    use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+
+    let name = format!("merpati-test-delivered-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let open = || {
+        let (name, cipher) = (name.clone(), cipher.clone());
+        async move {
+            IdbStore::open(&name, cipher)
+                .await
+                .unwrap_or_else(|error| panic!("open: {error}"))
+        }
+    };
+    let (sending_tab, other_tab) = (open().await, open().await);
+    let chat = ChatId(7);
+    let id = |n: u8| ClientMsgId([n; 16]);
+    let record = |n: u8, sent: bool| OutboxRecord {
+        chat_id: chat,
+        client_msg_id: id(n),
+        body: vec![n],
+        created_ms: 1,
+        order: u64::from(n),
+        failure: None,
+        sent,
+    };
+    fn done<T>(what: &str, result: Result<T, idb_store::StoreError>) -> T {
+        result.unwrap_or_else(|error| panic!("{what}: {error}"))
+    }
+    let writes = (1..=3)
+        .map(|n| StoreWrite::PutOutbox(record(n, false)))
+        .collect();
+    done("queued", sending_tab.apply(writes).await);
+    let standing = |n: u8| other_tab.standing(chat, id(n));
+    assert_eq!(done("standing", standing(1).await), Standing::Waiting);
+
+    // Claimed and sent from one tab, then heard stored there.
+    let claimed = sending_tab.claim_for_sending(chat, id(1), None).await;
+    assert_eq!(done("claim", claimed), Standing::Claimed);
+    assert_eq!(done("standing", standing(1).await), Standing::Claimed);
+    let delivered = MessageRecord {
+        chat_id: chat,
+        seq: Seq(1),
+        client_msg_id: id(1),
+        sender: UserId(1),
+        sent_at_ms: 2,
+        body: vec![1],
+    };
+    let acknowledged = sending_tab
+        .apply(vec![
+            StoreWrite::RemoveOutbox(id(1)),
+            StoreWrite::PutMessages(vec![delivered]),
+        ])
+        .await;
+    done("acknowledged", acknowledged);
+    assert_eq!(done("standing", standing(1).await), Standing::Delivered);
+
+    // The other tab, sending it too from its copy, finds it delivered, and writes nothing.
+    let claimed = other_tab
+        .claim_for_sending(chat, id(1), Some(&record(1, true)))
+        .await;
+    assert_eq!(done("claim", claimed), Standing::Delivered);
+
+    // Taken back in one tab.
+    let taken = other_tab.take_back_unsent(chat, id(2)).await;
+    done("take back", taken);
+    assert_eq!(done("standing", standing(2).await), Standing::TakenBack);
+    let left = done("outbox", other_tab.outbox().await);
+    assert_eq!(left, [record(3, false)]);
     sending_tab.close();
     other_tab.close();
     done("deleted", idb_store::delete_database(&name).await);

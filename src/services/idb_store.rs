@@ -72,7 +72,7 @@ pub use schema::{
     ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
     SEARCH, SETTINGS, UPLOADS, delete_database, open_database,
 };
-pub use shared_outbox::TakingBack;
+pub use shared_outbox::{Standing, TakingBack};
 
 /// What can go wrong with the local store.
 #[derive(Debug, thiserror::Error)]

@@ -120,10 +120,10 @@ impl Engine {
         Ok(())
     }
 
-    /// The shell, about to put this message with a file on the wire, found it gone from the
-    /// outbox the tabs of its browser share: another tab took it back, or sent it and heard
-    /// it was stored. Its frame was not sent; it leaves this outbox too, unsent (one stored
-    /// comes back with its chat's messages).
+    /// The shell, about to put this message with a file on the wire, found it taken back
+    /// from the outbox the tabs of its browser share, in another tab. Its frame was not sent;
+    /// it leaves this outbox too, unsent. (One gone because another tab heard it delivered
+    /// goes on as sent: the shell sends its frame, whose acknowledgement settles it.)
     pub fn gone_from_shared_outbox(&mut self, client_msg_id: ClientMsgId) {
         self.sent_this_connection.remove(&client_msg_id);
         if let Some(position) = self
