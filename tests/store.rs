@@ -509,7 +509,8 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
 /// A tab whose copy of the outbox still holds a message another tab sent asks the shared one
 /// where it stands: waiting for its upload, claimed, delivered (gone into its chat's stored
 /// messages) or taken back (gone). Claimed once delivered, it is found delivered — it may go
-/// again, the server acknowledging it once more — and its record is not put back.
+/// again, the server acknowledging it once more — and its record is not put back; a record
+/// rewritten only where it is held is not put back either, once taken back.
 #[wasm_bindgen_test]
 async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_back() {
     use merpati_app::services::idb_store::{self, Standing};
@@ -574,13 +575,21 @@ async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_bac
         .claim_for_sending(chat, id(1), Some(&record(1, true)))
         .await;
     assert_eq!(done("claim", claimed), Standing::Delivered);
+    let rewritten = other_tab.rewrite_if_held(&record(1, true)).await;
+    assert!(!done("rewrite", rewritten), "a delivered message put back");
 
-    // Taken back in one tab.
+    // Taken back in one tab: the other's record of it is not put back.
     let taken = other_tab.take_back_unsent(chat, id(2)).await;
     done("take back", taken);
     assert_eq!(done("standing", standing(2).await), Standing::TakenBack);
+    let rewritten = sending_tab.rewrite_if_held(&record(2, true)).await;
+    assert!(!done("rewrite", rewritten), "a message taken back put back");
+
+    // Still held: rewritten.
+    let rewritten = sending_tab.rewrite_if_held(&record(3, true)).await;
+    assert!(done("rewrite", rewritten));
     let left = done("outbox", other_tab.outbox().await);
-    assert_eq!(left, [record(3, false)]);
+    assert_eq!(left, [record(3, true)]);
     sending_tab.close();
     other_tab.close();
     done("deleted", idb_store::delete_database(&name).await);

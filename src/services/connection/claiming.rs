@@ -11,15 +11,16 @@
 //! not written back either. Messages without a file are not claimed: they cannot be taken back
 //! once written.
 
-use merpati_core::StoreWrite;
+use merpati_core::{OutboxRecord, StoreWrite};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId};
 
 use super::super::idb_store::{IdbStore, Standing};
 use super::Inner;
 
 /// Claims the messages with files that `frames` send; answers the writes and frames left to
-/// carry out: none of the claimed messages' outbox records (the claim wrote them, or found
-/// them gone), and no frame of a message taken back, or not claimed for a store that cannot be read now (it goes
+/// carry out: none of the claimed messages' outbox records (the claim wrote them, found them
+/// gone, or — for a store that cannot be read now — `keep_unclaimed` writes them), and no
+/// frame of a message taken back, or not claimed for a store that cannot be read now (it goes
 /// on the next connection).
 pub(super) async fn claim_files(
     inner: &Inner,
@@ -52,6 +53,9 @@ pub(super) async fn claim_files(
             }
             Err(error) => {
                 leptos::logging::warn!("claiming a file's message for sending failed: {error}");
+                if let Some(record) = &as_sent {
+                    keep_unclaimed(store, record).await;
+                }
                 false
             }
         };
@@ -65,4 +69,16 @@ pub(super) async fn claim_files(
         }
     }
     (writes, frames)
+}
+
+/// Keeps the engine's change to the record of a message it could not claim (its `sent` flag,
+/// a failure cleared by a retry), whose frame waits for the next connection. Not with the
+/// step's other writes: those are stored whatever the outbox holds, and another tab may have
+/// removed this record meanwhile — taken the message back, which this put would revive as
+/// claimed, so that the file went out after all. Rewritten only where the outbox still holds
+/// it, in one transaction; if that fails too, the next claim marks it sent again.
+async fn keep_unclaimed(store: &IdbStore, record: &OutboxRecord) {
+    if let Err(error) = store.rewrite_if_held(record).await {
+        leptos::logging::warn!("keeping an unclaimed message's record failed: {error}");
+    }
 }

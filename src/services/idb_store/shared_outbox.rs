@@ -111,6 +111,31 @@ impl IdbStore {
         }
     }
 
+    /// Stores `record` in place of the shared outbox's record of its message, in one
+    /// transaction, only if the outbox still holds that message: a record another tab removed
+    /// (taking the message back, or hearing it delivered) is not put back. Answers whether it
+    /// was stored.
+    pub async fn rewrite_if_held(&self, record: &OutboxRecord) -> Result<bool, StoreError> {
+        let tx = self
+            .db
+            .transaction(OUTBOX)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        let store = tx.object_store(OUTBOX)?;
+        let key = self.outbox_key(&record.client_msg_id);
+        let stored: Option<JsValue> = store.get(key.clone()).primitive()?.await?;
+        if stored.is_none() {
+            return Ok(false);
+        }
+        store
+            .put(self.seal(OUTBOX, record)?)
+            .with_key(key)
+            .without_key_type()
+            .primitive()?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// How message `id` of `chat`, which the outbox no longer holds within `tx` (spanning
     /// `message_pages` too), left it: delivered if the chat's stored messages hold it.
     async fn gone_as(
