@@ -14,10 +14,13 @@
 //! file at a time. A message may be taken back (its upload cancelled) in any of them, which
 //! removes it from the shared outbox: the tab uploading it asks the outbox for it before each
 //! part and before telling its engine how the upload ended, and takes back its own copy of a
-//! message gone from there, so the file is never sent, nor shown failed in a tab that did not
-//! know. Whether it goes or is taken back is decided in the shared outbox, one transaction
-//! each: a tab claims it there before sending it (`connection`), and [`Files::cancel`] takes
-//! it back only if no tab claimed it — or says, in words, that it was already sent.
+//! message taken back there, so the file is never sent, nor shown failed in a tab that did not
+//! know. A tab whose turn to go on with an upload comes asks the shared outbox first: a message
+//! another tab claimed for sending, or heard delivered, needs no upload (nor a question to the
+//! server) from it, and goes on as sent (`Engine::sent_elsewhere`). Whether it goes or is
+//! taken back is decided in the shared outbox, one transaction each: a tab claims it there
+//! before sending it (`connection`), and [`Files::cancel`] takes it back only if no tab
+//! claimed it — or says, in words, that it was already sent.
 //! Opening: [`download`] fetches a file, decrypting it as it streams in with the cipher its
 //! message names (AES-256-GCM, or ChaCha20-Poly1305 for files sent before it), and checks it.
 
@@ -47,7 +50,7 @@ use merpati_words::{Text, refusals, t};
 use wasm_bindgen::JsValue;
 
 use crate::services::connection::Client;
-use crate::services::idb_store::TakingBack;
+use crate::services::idb_store::{Standing, TakingBack};
 use crate::services::{clock, web_locks};
 pub(crate) use http::origin_of;
 use sealing::{Ciphertext, Sealing, seal_file};
@@ -61,6 +64,8 @@ struct Running {
     total: u64,
     cancelled: Rc<Cell<bool>>,
     blob: BlobId,
+    /// The chat its message is in.
+    chat: ChatId,
     /// Its message, once stored in the outbox the tabs share (from then on another tab may
     /// take it back).
     message: Rc<Cell<Option<ClientMsgId>>>,
@@ -83,13 +88,15 @@ impl std::fmt::Debug for Files {
 }
 
 impl Running {
-    /// An upload of `total` ciphertext bytes to `blob`, none of them held yet.
-    fn new(blob: BlobId, total: u64, message: Option<ClientMsgId>) -> Running {
+    /// An upload of `total` ciphertext bytes to `blob`, for a message of `chat`, none of them
+    /// held yet.
+    fn new(blob: BlobId, chat: ChatId, total: u64, message: Option<ClientMsgId>) -> Running {
         Running {
             done: Rc::new(Cell::new(0)),
             total,
             cancelled: Rc::new(Cell::new(false)),
             blob,
+            chat,
             message: Rc::new(Cell::new(message)),
         }
     }
@@ -150,7 +157,7 @@ impl Files {
         let key = FileKey(merpati_core::crypto::random_bytes().map_err(random)?);
         let blob = BlobId(merpati_core::crypto::random_bytes().map_err(random)?);
         let sealing = Sealing::default();
-        let running = Running::new(blob, ciphertext_len(size), None);
+        let running = Running::new(blob, chat, ciphertext_len(size), None);
         // The upload's task learns its message's id once the message is queued; it ends
         // without one if the message never is (its upload then cancelled).
         let (message_tx, message) = oneshot::channel();
@@ -238,13 +245,14 @@ impl Files {
                 continue;
             }
             let blob = awaited.attachment.blob;
-            let running = Running::new(blob, ciphertext_len(awaited.attachment.size), Some(id));
+            let total = ciphertext_len(awaited.attachment.size);
+            let running = Running::new(blob, awaited.chat_id, total, Some(id));
             self.running.borrow_mut().insert(id, running.clone());
             let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 // Every tab of this browser restores the same outbox: one uploads a file at a
-                // time, and the next, once it has its turn, finds the upload complete (or goes
-                // on with it, if the other tab closed half-way), or its message taken back.
+                // time, and the next, once it has its turn, finds the message sent by the other
+                // (or taken back), or goes on with the upload if the other tab closed half-way.
                 let _turn = web_locks::hold(&upload_lock_name(blob)).await;
                 let ended = files.resume(&client, &running, id).await;
                 files.settle(&client, id, &running, ended).await;
@@ -252,11 +260,13 @@ impl Files {
         }
     }
 
-    /// Goes on with an upload this page did not start, from the ciphertext the browser keeps.
-    /// Without it (this browser's data was cleared, or an app before this one let the copy go
-    /// once the upload completed, while its message still waited for the socket) the server
-    /// is asked whether it holds it all; if not, the file cannot be sent: the message says so
-    /// and waits to be deleted.
+    /// Goes on with an upload this page did not start, from the ciphertext the browser keeps —
+    /// unless the shared outbox says another tab sent its message meanwhile, or took it back:
+    /// then nothing is uploaded, nor asked of the server. Without the ciphertext (this
+    /// browser's data was cleared, or an app before this one let the copy go once the upload
+    /// completed, while its message still waited for the socket) the server is asked whether
+    /// it holds it all; if not, the file cannot be sent: the message says so and waits to be
+    /// deleted.
     async fn resume(&self, client: &Client, running: &Running, id: ClientMsgId) -> Ended {
         let mut backoff = http::retry_backoff();
         loop {
@@ -264,8 +274,13 @@ impl Files {
             let Some(store) = client.store() else {
                 return Ended::Cancelled;
             };
-            if running.cancelled.get() || !still_owed(client, id).await {
+            if running.cancelled.get() {
                 return Ended::Cancelled;
+            }
+            match standing(client, running.chat, id).await {
+                Standing::Waiting => {}
+                Standing::Claimed | Standing::Delivered => return Ended::SentElsewhere,
+                Standing::TakenBack => return Ended::Cancelled,
             }
             match store.upload(running.blob).await {
                 Ok(Some(ciphertext)) => {
@@ -388,18 +403,19 @@ impl Files {
         }
     }
 
-    /// [`Files::ended`], unless the message left the outbox the tabs share meanwhile: taken
-    /// back in another tab (or sent from it and acknowledged), it is taken back here too,
-    /// neither sent nor shown failed. Called while the upload's lock is held, and holds it
-    /// until this tab's own taking back is stored, so the tab whose turn comes next finds the
-    /// message gone.
+    /// [`Files::ended`], unless another tab sent the message meanwhile (claimed it, or heard it
+    /// delivered): it goes on as sent; or took it back: it is taken back here too, neither sent
+    /// nor shown failed. Called while the upload's lock is held, and holds it until this tab's
+    /// own taking back is stored, so the tab whose turn comes next finds the message gone.
     async fn settle(&self, client: &Client, id: ClientMsgId, running: &Running, ended: Ended) {
-        let ended = if still_owed(client, id).await {
-            ended
-        } else {
-            // Already taken back here if it was this tab that did (refused then: no matter).
-            let _ = client.act(|engine| engine.cancel_upload(id));
-            Ended::Cancelled
+        let ended = match standing(client, running.chat, id).await {
+            Standing::Waiting => ended,
+            Standing::Claimed | Standing::Delivered => Ended::SentElsewhere,
+            Standing::TakenBack => {
+                // Already taken back here if it was this tab that did (refused then: no matter).
+                let _ = client.act(|engine| engine.cancel_upload(id));
+                Ended::Cancelled
+            }
         };
         self.ended(client, id, running, ended);
         client.flushed().await;
@@ -421,6 +437,7 @@ impl Files {
         match ended {
             Ended::Complete => client.act(|engine| engine.upload_finished(id)),
             Ended::Refused(code) => client.act(|engine| engine.upload_failed(id, code)),
+            Ended::SentElsewhere => client.act(|engine| engine.sent_elsewhere(id)),
             Ended::Cancelled => {}
         }
         (self.on_change)();
@@ -435,6 +452,19 @@ async fn still_owed(client: &Client, id: ClientMsgId) -> bool {
         return false;
     };
     store.outbox_holds(id).await.unwrap_or(true)
+}
+
+/// Where message `id` of `chat` stands in the outbox the tabs share. After a sign-out (the
+/// store is gone) it reads as taken back; a store that cannot be read now says nothing, and
+/// reads as waiting for its upload, which goes on until it can be.
+async fn standing(client: &Client, chat: ChatId, id: ClientMsgId) -> Standing {
+    let Some(store) = client.store() else {
+        return Standing::TakenBack;
+    };
+    store.standing(chat, id).await.unwrap_or_else(|error| {
+        leptos::logging::warn!("asking the outbox where a message stands failed: {error}");
+        Standing::Waiting
+    })
 }
 
 /// The name of the lock ([`web_locks`]) a tab holds while it uploads `blob`.

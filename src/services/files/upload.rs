@@ -33,6 +33,9 @@ pub(super) enum Ended {
     Cancelled,
     /// The server will not take it; the message shows failed with this reason.
     Refused(ErrorCode),
+    /// Another tab of this browser sent its message (claimed it in the shared outbox, or
+    /// heard it delivered): this tab has nothing to upload, and the message goes on as sent.
+    SentElsewhere,
 }
 
 /// What an upload needs from its surroundings.
