@@ -1,7 +1,8 @@
 //! A loopback proxy in front of the server that breaks what a network breaks, where a test
 //! says: it can shut WebSockets out while HTTP goes through (a proxy that breaks upgrades, a
 //! network that drops long-lived connections), or keep them open while nothing the server says
-//! reaches the browser (deafened: the browser's frames still reach the server), cut a file's
+//! reaches the browser (deafened, every socket or one: the browser's frames still reach the
+//! server), cut a file's
 //! download part-way, and stall a download, an upload's start or an upload's part: stop
 //! passing bytes either way while keeping both connections open, as a NAT that dropped its
 //! state or a proxy that hangs does (no FIN, no RST: the browser learns nothing). DevTools'
@@ -15,8 +16,9 @@
 //! carries that one request and its answer, and the gate knows which download a connection
 //! is; past the head, bytes pass as they are, both ways.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,6 +51,10 @@ struct Shared {
     stall_upload_start: AtomicBool,
     /// Whether what the server says on the WebSockets is held back now.
     deaf: AtomicBool,
+    /// How many WebSockets the gate has let through: the next one's number.
+    sockets_opened: AtomicUsize,
+    /// The WebSockets (by number) what the server says on is held back now, whatever `deaf`.
+    deaf_sockets: Mutex<HashSet<usize>>,
     /// Told when the WebSockets hear the server again.
     hearing: Notify,
     /// How many bytes of the next upload part's request (`PATCH /blobs/…`, head included) to
@@ -58,8 +64,19 @@ struct Shared {
     downloads: Mutex<Vec<String>>,
     /// The heads of the upload parts (`PATCH /blobs/…`) sent through the gate, in order.
     parts: Mutex<Vec<String>>,
+    /// The request lines of the requests asking where an upload stands (`PUT /blobs/…`, which
+    /// starts or resumes one, and `HEAD /blobs/…`), in order.
+    upload_asks: Mutex<Vec<String>>,
     /// The connections of stalled requests, both sides, held open until the gate goes.
     stalled: Mutex<Vec<TcpStream>>,
+}
+
+impl Shared {
+    fn deaf_sockets(&self) -> std::sync::MutexGuard<'_, HashSet<usize>> {
+        self.deaf_sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What the gate does to one HTTP request's bytes.
@@ -73,9 +90,9 @@ enum Passing {
     StallAnswerAfter(u64),
     /// Passes this many bytes of the request (head included), then nothing more either way.
     StallRequestAfter(u64),
-    /// A WebSocket: passes all, both ways, but what the server says only while the gate is not
-    /// deafened.
-    Socket,
+    /// The WebSocket of this number: passes all, both ways, but what the server says only
+    /// while neither the gate nor this socket is deafened.
+    Socket(usize),
 }
 
 /// The gate; it stops accepting when dropped (connections passing then end with the test).
@@ -132,9 +149,23 @@ impl NetworkGate {
         self.shared.deaf.store(true, Ordering::SeqCst);
     }
 
-    /// Lets what the server says reach the browser again, what was held back first.
+    /// Holds back what the server says on WebSocket number `socket` (counted from 0 in the
+    /// order the gate let them through: [`NetworkGate::sockets_opened`]) until
+    /// [`NetworkGate::hear`]: one tab of a browser hears nothing while the others do.
+    pub fn deafen_socket(&self, socket: usize) {
+        self.shared.deaf_sockets().insert(socket);
+    }
+
+    /// How many WebSockets the gate has let through so far.
+    pub fn sockets_opened(&self) -> usize {
+        self.shared.sockets_opened.load(Ordering::SeqCst)
+    }
+
+    /// Lets what the server says reach the browser again, on every socket, what was held back
+    /// first.
     pub fn hear(&self) {
         self.shared.deaf.store(false, Ordering::SeqCst);
+        self.shared.deaf_sockets().clear();
         self.shared.hearing.notify_waiters();
     }
 
@@ -170,11 +201,7 @@ impl NetworkGate {
 
     /// The request heads of the upload parts sent through the gate so far, in order.
     pub fn upload_parts(&self) -> Vec<String> {
-        self.shared
-            .parts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        copy_of(&self.shared.parts)
     }
 
     /// How many requests the gate has stalled so far.
@@ -188,13 +215,15 @@ impl NetworkGate {
             / 2
     }
 
+    /// The request lines of the requests asking the server where an upload stands (`PUT`,
+    /// `HEAD`) sent through the gate so far, in order.
+    pub fn upload_asks(&self) -> Vec<String> {
+        copy_of(&self.shared.upload_asks)
+    }
+
     /// The request heads of the file downloads asked for through the gate so far, in order.
     pub fn downloads(&self) -> Vec<String> {
-        self.shared
-            .downloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        copy_of(&self.shared.downloads)
     }
 
     fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
@@ -228,11 +257,12 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
             let _ = client.write_all(REFUSAL).await;
             return;
         }
+        let number = shared.sockets_opened.fetch_add(1, Ordering::SeqCst);
         let piping = tokio::spawn(pipe(
             client,
             upstream,
             head,
-            Passing::Socket,
+            Passing::Socket(number),
             shared.clone(),
         ));
         sockets.push(piping.abort_handle());
@@ -261,10 +291,20 @@ async fn pass(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) 
         if let Some(bytes) = take(&shared.stall_part_after) {
             passing = Passing::StallRequestAfter(bytes);
         }
-    } else if head.starts_with(b"PUT /blobs/")
-        && shared.stall_upload_start.swap(false, Ordering::SeqCst)
-    {
-        passing = Passing::StallAnswerAfter(0);
+    } else if head.starts_with(b"PUT /blobs/") || head.starts_with(b"HEAD /blobs/") {
+        shared
+            .upload_asks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(
+                String::from_utf8_lossy(head.split(|byte| *byte == b'\r').next().unwrap_or(&[]))
+                    .into_owned(),
+            );
+        if head.starts_with(b"PUT /blobs/")
+            && shared.stall_upload_start.swap(false, Ordering::SeqCst)
+        {
+            passing = Passing::StallAnswerAfter(0);
+        }
     }
     pipe(client, upstream, head, passing, shared).await;
 }
@@ -299,7 +339,7 @@ async fn pipe(
         Passing::All | Passing::StallRequestAfter(_) => {
             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
         }
-        Passing::Socket => {
+        Passing::Socket(number) => {
             let (mut from_client, mut to_client) = client.into_split();
             let (mut from_server, mut to_server) = server.into_split();
             let heard = async {
@@ -309,7 +349,7 @@ async fn pipe(
                     if read == 0 {
                         return Ok::<(), std::io::Error>(());
                     }
-                    until_heard(&shared).await;
+                    until_heard(&shared, number).await;
                     to_client.write_all(&buffer[..read]).await?;
                 }
             };
@@ -332,16 +372,22 @@ async fn pipe(
     }
 }
 
-/// Waits while the gate is deafened ([`NetworkGate::deafen`]).
-async fn until_heard(shared: &Shared) {
+/// Waits while the gate ([`NetworkGate::deafen`]) or socket number `socket`
+/// ([`NetworkGate::deafen_socket`]) is deafened.
+async fn until_heard(shared: &Shared, socket: usize) {
     loop {
-        // Made before the flag is read: a `hear` in between still wakes it.
+        // Made before the flags are read: a `hear` in between still wakes it.
         let heard = shared.hearing.notified();
-        if !shared.deaf.load(Ordering::SeqCst) {
+        if !shared.deaf.load(Ordering::SeqCst) && !shared.deaf_sockets().contains(&socket) {
             return;
         }
         heard.await;
     }
+}
+
+/// A copy of a list the gate keeps.
+fn copy_of(list: &Mutex<Vec<String>>) -> Vec<String> {
+    list.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
 /// Keeps a stalled request's connections open, unread and unwritten, until the gate goes.
@@ -523,6 +569,30 @@ mod socket_tests {
         socket.write_all(b"two").await?;
         gate.hear();
         assert_eq!(read_exactly(&mut socket, 3).await?, b"two");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn one_socket_deafened_holds_what_it_is_told_while_another_hears() -> std::io::Result<()>
+    {
+        let gate = NetworkGate::start(echoing_server().await?).await?;
+        let answer = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let mut sockets = Vec::new();
+        for _ in 0..2 {
+            let mut socket = TcpStream::connect(gate.addr).await?;
+            socket
+                .write_all(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+                .await?;
+            assert_eq!(read_exactly(&mut socket, answer.len()).await?, answer);
+            sockets.push(socket);
+        }
+        assert_eq!(gate.sockets_opened(), 2);
+        gate.deafen_socket(1);
+        sockets[1].write_all(b"held").await?;
+        sockets[0].write_all(b"one").await?;
+        assert_eq!(read_exactly(&mut sockets[0], 3).await?, b"one");
+        gate.hear();
+        assert_eq!(read_exactly(&mut sockets[1], 4).await?, b"held");
         Ok(())
     }
 }

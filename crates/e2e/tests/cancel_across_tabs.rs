@@ -5,7 +5,9 @@
 //! alone), and neither tab shows it failed — each takes the message back. A file uploaded
 //! but not yet sent (the tabs offline) and cancelled in the other tab is never sent either;
 //! and one sent from a tab cannot be cancelled in another: the cancel is refused in words, and
-//! the file arrives.
+//! the file arrives. A tab whose turn to go on with the upload comes after another tab sent the
+//! file asks the server nothing about it, and goes on showing it, sent — also when the other
+//! tab heard it delivered and this one did not.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
@@ -194,12 +196,98 @@ async fn a_file_uploaded_offline_and_cancelled_in_another_tab_is_never_sent()
     after_is_the_only_message(alice, bob, [uploading_tab, other_tab]).await
 }
 
+/// Holds the turn to go on with the upload that the uploading tab holds, from the page of
+/// `browser`'s tab shown: the page takes the upload's lock over (`steal`: the uploading tab
+/// goes on uploading, unaware), so the tab waiting for that lock gets its turn only once
+/// [`give_the_turn_back`], in the same tab, lets it go.
+async fn hold_the_upload_turn(browser: &Browser) -> Result<(), HarnessError> {
+    let held = browser
+        .client()
+        .execute_async(
+            "const done = arguments[0];
+             navigator.locks.query().then((state) => {
+               const upload = state.held.find((lock) => lock.name.startsWith('merpati-upload/'));
+               if (!upload) { done(false); return; }
+               const holding = () => new Promise((release) => {
+                 window.merpatiUploadTurn = release;
+                 done(true);
+               });
+               navigator.locks.request(upload.name, { steal: true }, holding);
+             }, () => done(false));",
+            vec![],
+        )
+        .await?;
+    if held != serde_json::Value::Bool(true) {
+        return Err("no upload's lock held to take over".to_owned().into());
+    }
+    Ok(())
+}
+
+/// Lets go of the turn [`hold_the_upload_turn`] held, from the same tab.
+async fn give_the_turn_back(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .execute("window.merpatiUploadTurn();", vec![])
+        .await?;
+    Ok(())
+}
+
+/// Waits until `browser`'s tab shown no longer offers to cancel the file's upload: its turn
+/// to go on with it came and went.
+async fn turn_taken(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .eventually_within("the other tab's turn taken", SLOWER_UPLOAD, || async {
+            let cancels = browser
+                .client()
+                .find_all(testid("attachment-cancel"))
+                .await?;
+            Ok(cancels.is_empty().then_some(()))
+        })
+        .await
+}
+
+/// Sends a text from `browser`'s tab shown, and waits until it is acknowledged there (the file
+/// before it still on its way): it takes the tab's key for the chat to every device, so that a
+/// message from this tab needs no answer from the server to go out.
+async fn text_acknowledged(browser: &Browser, text: &str) -> Result<(), HarnessError> {
+    browser.send(text).await?;
+    browser
+        .eventually("the text acknowledged", || async {
+            let statuses = browser.message_statuses().await?;
+            let acknowledged = statuses.iter().any(|status| status != "pending");
+            Ok((statuses.len() == 2 && acknowledged).then_some(()))
+        })
+        .await
+}
+
+/// Waits until bob has the two messages, the text and the file: none twice.
+async fn bob_has_both(bob: &Browser) -> Result<(), HarnessError> {
+    bob.open_chat("alice").await?;
+    bob.eventually_within("bob shown the file", SLOWER_UPLOAD, || async {
+        Ok((bob.client().find_all(testid("attachment")).await?.len() == 1).then_some(()))
+    })
+    .await?;
+    bob.eventually("bob shown both messages", || async {
+        Ok((bob.message_count().await? == 2).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        bob.client().find_all(testid("attachment")).await?.len(),
+        1,
+        "bob has the file once"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(), HarnessError> {
     let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
     let gate = NetworkGate::start(meeting.server.addr()).await?;
     let (alice, bob, uploading_tab, other_tab) =
         uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+    // The other tab's turn to go on with the upload waits for the test, so the cancel lands
+    // while it still waits for it.
+    hold_the_upload_turn(&alice).await?;
 
     // A text the uploading tab sends meanwhile takes its key for the chat to bob and to the
     // other tab, a device new since, so the file needs no answer from the server to go out.
@@ -207,25 +295,12 @@ async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(),
         .client()
         .switch_to_window(uploading_tab.clone())
         .await?;
-    alice.send("meanwhile").await?;
-    alice
-        .eventually("the text acknowledged", || async {
-            let statuses = alice.message_statuses().await?;
-            let acknowledged = statuses.iter().any(|status| status != "pending");
-            Ok((statuses.len() == 2 && acknowledged).then_some(()))
-        })
-        .await?;
+    text_acknowledged(&alice, "meanwhile").await?;
     alice.client().switch_to_window(other_tab.clone()).await?;
     // alice's tabs hear nothing from the server from now on, so neither learns that the file
     // went out: the uploading tab sends it once uploaded, and bob gets it.
-    gate.stall_next_upload_start();
     gate.deafen();
-    bob.open_chat("alice").await?;
-    bob.eventually_within("bob shown the file", SLOWER_UPLOAD, || async {
-        Ok((bob.client().find_all(testid("attachment")).await?.len() == 1).then_some(()))
-    })
-    .await?;
-    other_tab_asking_where_the_upload_stands(&alice, &gate).await?;
+    bob_has_both(&bob).await?;
     alice.click("attachment-cancel").await?;
     let refusal = alice.find("composer-error").await?.text().await?;
     assert_eq!(refusal, "Already sent from another tab");
@@ -234,6 +309,7 @@ async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(),
         1,
         "the other tab still shows the file"
     );
+    give_the_turn_back(&alice).await?;
 
     // Both tabs hear the server again: the file is on its way from each, and acknowledged.
     gate.hear();
@@ -246,6 +322,117 @@ async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(),
         2,
         "bob has the text and the file, once each"
     );
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_another_tab_sent_is_not_uploaded_again_when_this_tabs_turn_comes()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    text_acknowledged(&alice, "meanwhile").await?;
+    alice.client().switch_to_window(other_tab.clone()).await?;
+    // Deafened, the uploading tab sends the file once uploaded (bob gets it) and hears
+    // nothing: the message stays in the shared outbox, claimed, as the other tab's turn comes.
+    let asks_before = gate.upload_asks();
+    gate.deafen();
+    bob_has_both(&bob).await?;
+    turn_taken(&alice).await?;
+    assert_eq!(
+        gate.upload_asks(),
+        asks_before,
+        "the other tab asked the server about the upload of a file another tab sent"
+    );
+    assert_eq!(
+        alice.client().find_all(testid("attachment")).await?.len(),
+        1,
+        "the other tab still shows the file"
+    );
+
+    gate.hear();
+    for tab in [other_tab, uploading_tab] {
+        alice.client().switch_to_window(tab).await?;
+        alice.wait_acknowledged(2).await?;
+    }
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Has the tab shown note, from now on, whether its view of the chat ever holds no file.
+async fn watch_for_the_file_leaving(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .execute(
+            "window.merpatiFileLeft = false;
+             new MutationObserver(() => {
+               if (!document.querySelector('[data-testid=\"attachment\"]')) {
+                 window.merpatiFileLeft = true;
+               }
+             }).observe(document.body, { childList: true, subtree: true });",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_delivered_from_one_tab_stays_shown_in_another_that_did_not_hear_so()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+    hold_the_upload_turn(&alice).await?;
+    // A text from the other tab takes its key to every device, so that the file can go out
+    // from there too without an answer; its socket is the newest the gate let through.
+    text_acknowledged(&alice, "from the other tab").await?;
+    let other_tabs_socket = gate
+        .sockets_opened()
+        .checked_sub(1)
+        .ok_or_else(|| "no socket through the gate".to_owned())?;
+    gate.deafen_socket(other_tabs_socket);
+
+    // The uploading tab sends the file and hears it stored; the other tab hears nothing.
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    alice.wait_acknowledged_within(2, SLOWER_UPLOAD).await?;
+
+    // The other tab's turn comes: it finds the message delivered, needs no upload, and keeps
+    // showing the file, on its way from there too, until it hears how it went.
+    alice.client().switch_to_window(other_tab.clone()).await?;
+    watch_for_the_file_leaving(&alice).await?;
+    give_the_turn_back(&alice).await?;
+    turn_taken(&alice).await?;
+    gate.hear();
+    alice.wait_acknowledged(2).await?;
+    let left = alice
+        .client()
+        .execute("return window.merpatiFileLeft;", vec![])
+        .await?;
+    assert_eq!(
+        left,
+        serde_json::Value::Bool(false),
+        "the other tab dropped the file from view"
+    );
+    assert_eq!(
+        alice.client().find_all(testid("attachment")).await?.len(),
+        1,
+        "the other tab shows the file once"
+    );
+    bob_has_both(&bob).await?;
     for browser in [alice, bob] {
         browser.close().await?;
     }
