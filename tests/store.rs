@@ -413,6 +413,22 @@ async fn a_kept_upload_goes_with_the_write_that_names_it() {
     assert!(kept(other).await, "another file's copy stays");
 }
 
+/// A new store, opened twice as two tabs of one browser open it: its name, and the two.
+async fn two_tabs(prefix: &str) -> (String, IdbStore, IdbStore) {
+    let name = format!("{prefix}-{}", js_sys::Math::random());
+    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
+    let open = || {
+        let (name, cipher) = (name.clone(), cipher.clone());
+        async move {
+            IdbStore::open(&name, cipher)
+                .await
+                .unwrap_or_else(|error| panic!("open: {error}"))
+        }
+    };
+    let (first, second) = (open().await, open().await);
+    (name, first, second)
+}
+
 /// Two tabs share the outbox, and decide there, one transaction each, whether a message with
 /// a file goes or is taken back: once one tab claimed it for sending, the other cannot take
 /// it back, and once one took it back, the other cannot claim it. A message gone from the
@@ -423,17 +439,7 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
     use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 
-    let name = format!("merpati-test-shared-outbox-{}", js_sys::Math::random());
-    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
-    let open = || {
-        let (name, cipher) = (name.clone(), cipher.clone());
-        async move {
-            IdbStore::open(&name, cipher)
-                .await
-                .unwrap_or_else(|error| panic!("open: {error}"))
-        }
-    };
-    let (sending_tab, other_tab) = (open().await, open().await);
+    let (name, sending_tab, other_tab) = two_tabs("merpati-test-shared-outbox").await;
     let chat = ChatId(7);
     let id = |n: u8| ClientMsgId([n; 16]);
     let waiting = |n: u8| OutboxRecord {
@@ -517,17 +523,7 @@ async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_bac
     use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
     use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 
-    let name = format!("merpati-test-delivered-{}", js_sys::Math::random());
-    let cipher = StoreCipher::generate().unwrap_or_else(|error| panic!("cipher: {error}"));
-    let open = || {
-        let (name, cipher) = (name.clone(), cipher.clone());
-        async move {
-            IdbStore::open(&name, cipher)
-                .await
-                .unwrap_or_else(|error| panic!("open: {error}"))
-        }
-    };
-    let (sending_tab, other_tab) = (open().await, open().await);
+    let (name, sending_tab, other_tab) = two_tabs("merpati-test-delivered").await;
     let chat = ChatId(7);
     let id = |n: u8| ClientMsgId([n; 16]);
     let record = |n: u8, sent: bool| OutboxRecord {
