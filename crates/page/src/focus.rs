@@ -11,6 +11,8 @@
 //! - a chat closed with the back button or the browser's Back: that chat in the list;
 //! - the settings opened: their first control; closed: the button that opened them;
 //! - another browser signed out from the devices list: the list's heading, before the row goes;
+//! - a member taken out of a group from its members list: the details' summary, which counts
+//!   the members left;
 //! - the photo viewer opened: its close button; closed: what had the focus before
 //!   ([`into_dialog`], [`out_of_dialog`]).
 //!

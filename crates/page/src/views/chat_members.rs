@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use merpati_bridge::MemberRow;
 use merpati_words::{Text, t, tf};
 
+use crate::focus;
+
 /// A group's members; admins are marked "admin". While this account is an admin (and a
 /// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
 /// the panel offers to add someone by username and to rename the group; every member can
@@ -96,7 +98,8 @@ pub fn ChatMembers(
             <ul>
                 // Drawn whole when the members change (a keyed list costs the page's module
                 // 2 KB): a group's members are few. A row's buttons are made anew with it, so
-                // the focus never passes from a member taken out to the next one.
+                // the focus never passes from a member taken out to the next one; taking one
+                // out gives it to the details' summary.
                 {move || {
                     members
                         .get()
@@ -134,7 +137,12 @@ pub fn ChatMembers(
                                                         type="button"
                                                         class="link"
                                                         aria-label=label.clone()
-                                                        on:click=move |_| on_remove.run(id)
+                                                        on:click=move |_| {
+                                                            on_remove.run(id);
+                                                            // The row goes: to the summary, which
+                                                            // counts the members left.
+                                                            focus::move_to(&["[data-testid=chat-info]"]);
+                                                        }
                                                     >
                                                         {t(Text::Remove)}
                                                     </button>
