@@ -187,3 +187,47 @@ self.addEventListener("notificationclick", (event) => {
     }),
   );
 });
+
+// How much the person sees of a window of the app: 2 on screen and focused — looked at, as the
+// page's own rule has it (crates/page/src/engine_link.rs, `page_looked_at`) —, 1 on screen
+// without the focus (left behind another app, or on a second screen), 0 hidden (a tab behind
+// another, a minimised window).
+function seen(client) {
+  if (client.visibilityState !== "visible") return 0;
+  return client.focused ? 2 : 1;
+}
+
+// A tab asks to show a new message's notification, `[title, options]` (crates/page/src/
+// notify.rs, `show`), and the ask goes back to it to be shown — unless another window of the
+// app is seen more. Every tab hears every message and decides for itself, and the window seen
+// more notifies, by that same rule, every chat the person is not looking at in it; the chat
+// they are looking at there is read there, and a notification of it from a tab behind would
+// show and close a moment later, once that tab heard it read (with the system's sound, on
+// some systems). So only the windows seen most notify: the focused one, when one is on screen.
+// The windows of the app are those at its one address, `/`: a file of the origin open in a
+// tab notifies nothing, and no message may be left to it (an app opened at another address is
+// not deferred to either, which at worst shows a notification twice, never none).
+//
+// Races: each tab decides when it hears the message, from where the windows stand then, and
+// so does the window deferred to. If it is hidden a moment later and hears the message after,
+// it is behind too, and notifies; if it heard it before, while seen, it notified, or had the
+// chat read on screen, or took the message in silence while its connection caught up, with
+// the chat's unread count on screen. Only the person moving between two tabs in the moment
+// between their hearing one message could leave it to neither; they are then looking at the
+// app, which shows it unread.
+self.addEventListener("message", (event) => {
+  const asking = event.source;
+  if (!Array.isArray(event.data) || !asking) return;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const now = windows.find((client) => client.id === asking.id) || asking;
+      const seenMore = windows.some(
+        (client) =>
+          client.id !== asking.id &&
+          new URL(client.url).pathname === "/" &&
+          seen(client) > seen(now),
+      );
+      if (!seenMore) asking.postMessage(event.data);
+    }),
+  );
+});

@@ -2,11 +2,13 @@
 //!
 //! Asked for when the person turns them on — in the settings, or from the offer the chat list
 //! shows once there is a chat to hear from (never on load, and "Not now" is remembered) — and
-//! shown
-//! through the service worker (`registration.showNotification`), whose `notificationclick`
-//! focuses the tab and tells the page which chat to open (`public/sw.js`). One notification
-//! per chat (its tag is the chat): a newer message replaces the older one's. The text can be
-//! hidden, for a screen others see: "New message" and the sender then.
+//! shown through the service worker (`registration.showNotification`), whose
+//! `notificationclick` focuses the tab and tells the page which chat to open (`public/sw.js`).
+//! Each tab decides for itself, and asks the service worker first, which leaves the message to
+//! a tab of the browser the person sees more (it notifies every chat they are not looking at
+//! in it). One notification per chat (its tag is the chat): a newer message replaces the
+//! older one's. The text can be hidden, for a screen others see: "New message" and the sender
+//! then.
 //!
 //! The choice (on, whether the text shows, "Not now" to the offer) is this browser's, kept
 //! sealed in its store by the engine worker like the rest (`DeviceSettings`): the page reads
@@ -199,24 +201,50 @@ fn tag_of(chat: ChatId) -> String {
     format!("chat-{}", chat.0)
 }
 
-/// Shows a notification through the service worker; a browser without one shows nothing.
+/// Shows a notification: asks the service worker that controls the page first
+/// (`public/sw.js`), which hands the ask back to be shown ([`listen_to_service_worker`])
+/// unless another tab of this browser is seen more and notifies by its own rule — a chat on
+/// screen there is read there, and would otherwise flash a notification here that closes once
+/// this tab hears so. A page no service worker controls (a reload that bypassed it) shows it
+/// at once; a browser without one shows nothing, and so does a page of a new release while
+/// the service worker of the release before still controls it (it does not answer asks).
 pub fn show(arrival: Arrival) {
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(&arrival.body);
+    options.set_tag(&tag_of(arrival.chat));
+    options.set_icon("/icons/icon-192.png");
+    let data = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(
+        &data,
+        &JsValue::from_str("chat"),
+        &JsValue::from_f64(arrival.chat.0 as f64),
+    );
+    options.set_data(&data);
+    // The ask, and the answer: `[title, options]`.
+    let notify = js_sys::Array::of2(&JsValue::from_str(&arrival.title), &options);
+    let controller =
+        web_sys::window().and_then(|window| window.navigator().service_worker().controller());
+    match controller {
+        Some(worker) => {
+            if let Err(error) = worker.post_message(&notify) {
+                leptos::logging::warn!("cannot show a notification: {error:?}");
+            }
+        }
+        None => show_now(notify),
+    }
+}
+
+/// Shows `[title, options]` through the service worker's registration.
+fn show_now(notify: js_sys::Array) {
     wasm_bindgen_futures::spawn_local(async move {
         let Some(registration) = registration().await else {
             return;
         };
-        let options = web_sys::NotificationOptions::new();
-        options.set_body(&arrival.body);
-        options.set_tag(&tag_of(arrival.chat));
-        options.set_icon("/icons/icon-192.png");
-        let data = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(
-            &data,
-            &JsValue::from_str("chat"),
-            &JsValue::from_f64(arrival.chat.0 as f64),
-        );
-        options.set_data(&data);
-        match registration.show_notification_with_options(&arrival.title, &options) {
+        let title = notify.get(0).as_string().unwrap_or_default();
+        let options = notify
+            .get(1)
+            .unchecked_into::<web_sys::NotificationOptions>();
+        match registration.show_notification_with_options(&title, &options) {
             Ok(shown) => {
                 if let Err(error) = JsFuture::from(shown).await {
                     leptos::logging::warn!("cannot show a notification: {error:?}");
@@ -231,11 +259,12 @@ thread_local! {
     static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Calls `open` with the chat of a notification the person clicked: the service worker
-/// posts `{ openChat }` to the tab it focuses, or opens the app at `/#chat=<id>` when no tab
-/// is open. Listens once per page, for the page's life, and reads the address then: later
-/// calls (the main screen mounted again after a sign-in) change nothing.
-pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
+/// Listens to the service worker, once per page, for the page's life: shows the notifications
+/// it hands back ([`show`]), and calls `open` with the chat of a notification the person
+/// clicked — the service worker posts `{ openChat }` to the tab it focuses, or opens the app
+/// at `/#chat=<id>` when no tab is open, and the address is read now. Later calls (the main
+/// screen mounted again after a sign-in) change nothing.
+pub fn listen_to_service_worker(open: impl Fn(ChatId) + 'static) {
     if LISTENING.with(|listening| listening.replace(true)) {
         return;
     }
@@ -247,7 +276,12 @@ pub fn on_notification_click(open: impl Fn(ChatId) + 'static) {
     }
     let listener =
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let chat = js_sys::Reflect::get(&event.data(), &JsValue::from_str("openChat"))
+            let data = event.data();
+            if js_sys::Array::is_array(&data) {
+                show_now(data.unchecked_into());
+                return;
+            }
+            let chat = js_sys::Reflect::get(&data, &JsValue::from_str("openChat"))
                 .ok()
                 .and_then(|chat| chat.as_f64());
             if let Some(chat) = chat.filter(|chat| *chat >= 0.0) {

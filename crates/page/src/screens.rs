@@ -76,7 +76,7 @@ pub fn MainScreen() -> impl IntoView {
     // after a paint or more on a slow device (a hidden row cannot take the focus).
     let back_to = StoredValue::new(None::<u64>);
     notify::watch(app.chats(), open_chat_id, app.phase(), notify_prefs);
-    notify::on_notification_click(move |chat| app.open_chat(chat));
+    notify::listen_to_service_worker(move |chat| app.open_chat(chat));
     view! {
         <UnreadTitle chats=app.chats()/>
         <div class="main-screen" class:chat-open=move || open_chat_id.with(Option::is_some)>
