@@ -8,7 +8,9 @@
 //! Read back through the service worker that shows them (`getNotifications`). A click itself
 //! is not driven here (headless Chromium has no notification to click), but both things it
 //! leads to are (`public/sw.js`): the service worker's `{ openChat }` to the tab it focuses,
-//! and the app opened at `#chat=<id>` when no tab was open; each opens that chat.
+//! and the app opened at `#chat=<id>` when no tab was open; each opens that chat. Of two tabs
+//! of one browser, the one behind leaves notifying to the one in front, where a chat open is
+//! read and flashes no notification.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -71,32 +73,63 @@ async fn wait_none_from(browser: &Browser, title: &str) -> Result<(), HarnessErr
         .await
 }
 
-/// From now on (until the page reloads), each notification the page shows is recorded as
-/// well: a test can then tell "none shown" from "shown and closed at once".
-async fn record_shown(browser: &Browser) -> Result<(), HarnessError> {
+/// From now on (until the page reloads), each notification the page shows is recorded as well,
+/// and each it asks the service worker to have shown (`notify::show`: `[title, options]`): a
+/// test can then tell "none shown" from "shown and closed at once", and see that a tab heard a
+/// message it did not show. Kept in localStorage under `tab`, where another tab of the browser
+/// reads them too: a tab WebDriver switches to comes to the front, which sends the others
+/// behind it.
+async fn record_shown(browser: &Browser, tab: &str) -> Result<(), HarnessError> {
     browser
         .client()
         .execute(
-            "window.shownNotifications = [];
+            "const key = arguments[0];
+             localStorage.setItem(key, JSON.stringify({ asked: [], shown: [] }));
+             const record = (list, title, options) => {
+                 const kept = JSON.parse(localStorage.getItem(key));
+                 kept[list].push([title, options.body]);
+                 localStorage.setItem(key, JSON.stringify(kept));
+             };
              const show = ServiceWorkerRegistration.prototype.showNotification;
              ServiceWorkerRegistration.prototype.showNotification = function (title, options) {
-                 window.shownNotifications.push([title, options.body]);
+                 record('shown', title, options);
                  return show.call(this, title, options);
+             };
+             const post = ServiceWorker.prototype.postMessage;
+             ServiceWorker.prototype.postMessage = function (message, ...rest) {
+                 if (Array.isArray(message)) record('asked', message[0], message[1]);
+                 return post.call(this, message, ...rest);
              };",
-            vec![],
+            vec![serde_json::json!(tab)],
         )
         .await?;
     Ok(())
 }
 
-/// The notifications (title, body) shown since [`record_shown`].
-async fn shown_since_recording(browser: &Browser) -> Result<Vec<(String, String)>, HarnessError> {
-    let shown = browser
+/// What [`record_shown`] kept for `tab`: the notifications (title, body) it asked for, and those
+/// it showed.
+async fn recorded(
+    browser: &Browser,
+    tab: &str,
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>), HarnessError> {
+    let kept = browser
         .client()
-        .execute("return window.shownNotifications;", vec![])
+        .execute(
+            "const kept = JSON.parse(localStorage.getItem(arguments[0]));
+             return [kept.asked, kept.shown];",
+            vec![serde_json::json!(tab)],
+        )
         .await?;
-    Ok(serde_json::from_value(shown.clone())
-        .map_err(|_| format!("the recorded notifications could not be read: {shown}"))?)
+    Ok(serde_json::from_value(kept.clone())
+        .map_err(|_| format!("the recorded notifications could not be read: {kept}"))?)
+}
+
+/// The notifications (title, body) `tab` showed since [`record_shown`].
+async fn shown_since_recording(
+    browser: &Browser,
+    tab: &str,
+) -> Result<Vec<(String, String)>, HarnessError> {
+    Ok(recorded(browser, tab).await?.1)
 }
 
 async fn allow_notifications(browser: &Browser, origin: &str) -> Result<(), HarnessError> {
@@ -164,7 +197,7 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     bima.click("settings").await?;
     bima.open_chat("ayu").await?;
     wait_none_from(&bima, "ayu").await?;
-    record_shown(&bima).await?;
+    record_shown(&bima, "bima").await?;
     ayu.send("Tiga").await?;
     bima.wait_messages(&["Makan siang?", "Jam berapa?", "Tiga"])
         .await?;
@@ -172,7 +205,7 @@ async fn a_message_out_of_sight_is_notified_with_its_sender_and_text_or_without_
     citra.send("Halo Bima").await?;
     wait_notification(&bima, "citra", "Halo Bima").await?;
     assert_eq!(
-        shown_since_recording(&bima).await?,
+        shown_since_recording(&bima, "bima").await?,
         [("citra".to_owned(), "Halo Bima".to_owned())],
         "nothing for the chat on screen"
     );
@@ -417,6 +450,103 @@ async fn a_notification_closes_once_its_chat_is_read_on_another_device() -> Resu
         .await?;
 
     for browser in [ayu, laptop, phone] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Brings the tab WebDriver is on to the front of its window, focused, as a person clicking it
+/// would: switching to a tab alone leaves its page without the focus.
+async fn bring_to_front(browser: &Browser) -> Result<(), HarnessError> {
+    browser
+        .client()
+        .issue_cmd(ChromedriverCommand {
+            path: "goog/cdp/execute",
+            body: serde_json::json!({ "cmd": "Page.bringToFront", "params": {} }),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Two tabs of one browser: a message in the chat open in the tab in front is read there and
+/// notified by neither, although the tab behind, where no chat is open, hears it; a message in
+/// a chat on screen nowhere is notified once, by the tab in front. Headless Chromium tells
+/// every page it is visible, but its service worker sees tabs as a person would have them —
+/// the one last brought forward on screen and focused, the other hidden — and the tab behind
+/// is behind in the service worker's eyes, as it would be on a real screen.
+#[tokio::test]
+async fn a_chat_read_in_the_tab_in_front_is_not_notified_by_the_tab_behind_it()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    let citra = meeting.sign_up("citra").await?;
+    turn_notifications_on(&bima, &meeting).await?;
+    bima.click("settings").await?;
+    ayu.start_chat("bima").await?;
+    ayu.send("Satu").await?;
+    wait_notification(&bima, "ayu", "Satu").await?;
+    record_shown(&bima, "behind").await?;
+
+    // A second tab of bima's browser (a device of its own, to which "Satu" was never sent)
+    // comes to the front, with ayu's chat open and read.
+    let client = bima.client();
+    let behind = client.window().await?;
+    let front = client.new_window(true).await?.handle;
+    client.switch_to_window(front).await?;
+    client.goto(&meeting.url).await?;
+    bima.find("chat-list-item").await?;
+    record_shown(&bima, "front").await?;
+    bring_to_front(&bima).await?;
+    bima.open_chat("ayu").await?;
+    wait_last_status(&ayu, "read").await?;
+
+    // ayu's next message is read in front; citra's first, in a chat on screen in neither tab,
+    // is notified. Once the tab behind has heard citra's message (asked about it, or shown
+    // it), it had heard ayu's.
+    ayu.send("Dua").await?;
+    bima.message_with_text("Dua").await?;
+    wait_last_status(&ayu, "read").await?;
+    citra.start_chat("bima").await?;
+    citra.send("Halo Bima").await?;
+    wait_notification(&bima, "citra", "Halo Bima").await?;
+    let citras = ("citra".to_owned(), "Halo Bima".to_owned());
+    let (asked, shown) = bima
+        .eventually("the tab behind to hear citra's message", || async {
+            let (asked, shown) = recorded(&bima, "behind").await?;
+            let heard = asked.contains(&citras) || shown.contains(&citras);
+            Ok(heard.then_some((asked, shown)))
+        })
+        .await?;
+    assert_eq!(
+        shown,
+        [],
+        "the tab behind showed notifications (it asked for {asked:?})"
+    );
+    assert!(
+        asked.contains(&("ayu".to_owned(), "Dua".to_owned())),
+        "the tab behind did not hear ayu's message: {asked:?}"
+    );
+    assert_eq!(
+        shown_since_recording(&bima, "front").await?,
+        [citras],
+        "the tab in front did not notify citra's message alone"
+    );
+
+    // The tab behind comes to the front in its turn, the other left as it was, ayu's chat open:
+    // ayu's next message, now out of sight in every tab, is notified by the tab in front.
+    window_focus(&bima, false).await?;
+    client.switch_to_window(behind).await?;
+    bring_to_front(&bima).await?;
+    ayu.send("Tiga").await?;
+    wait_notification(&bima, "ayu", "Tiga").await?;
+    let shown = shown_since_recording(&bima, "behind").await?;
+    assert!(
+        shown.contains(&("ayu".to_owned(), "Tiga".to_owned())),
+        "the tab now in front did not notify: {shown:?}"
+    );
+
+    for browser in [ayu, bima, citra] {
         browser.close().await?;
     }
     Ok(())
