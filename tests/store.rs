@@ -429,6 +429,36 @@ async fn two_tabs(prefix: &str) -> (String, IdbStore, IdbStore) {
     (name, first, second)
 }
 
+/// What a store call answered, or a panic naming `what` failed.
+fn done<T>(what: &str, result: Result<T, merpati_app::services::idb_store::StoreError>) -> T {
+    result.unwrap_or_else(|error| panic!("{what}: {error}"))
+}
+
+/// Message `id` of `chat` heard stored in `tab`: in one batch, it leaves the outbox and enters
+/// the chat's stored messages, as the engine writes an acknowledgement.
+async fn heard_stored(
+    tab: &IdbStore,
+    chat: merpati_protocol::ChatId,
+    id: merpati_protocol::ClientMsgId,
+) {
+    use merpati_core::{MessageRecord, Store, StoreWrite};
+    let delivered = MessageRecord {
+        chat_id: chat,
+        seq: merpati_protocol::Seq(1),
+        client_msg_id: id,
+        sender: merpati_protocol::UserId(1),
+        sent_at_ms: 2,
+        body: vec![1],
+    };
+    let acknowledged = tab
+        .apply(vec![
+            StoreWrite::RemoveOutbox(id),
+            StoreWrite::PutMessages(vec![delivered]),
+        ])
+        .await;
+    done("acknowledged", acknowledged);
+}
+
 /// Two tabs share the outbox, and decide there, one transaction each, whether a message with
 /// a file goes or is taken back: once one tab claimed it for sending, the other cannot take
 /// it back, and once one took it back, the other cannot claim it. A message gone from the
@@ -436,8 +466,8 @@ async fn two_tabs(prefix: &str) -> (String, IdbStore, IdbStore) {
 #[wasm_bindgen_test]
 async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     use merpati_app::services::idb_store::{self, Standing, TakingBack};
-    use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
-    use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+    use merpati_core::{OutboxRecord, Store, StoreWrite};
+    use merpati_protocol::{ChatId, ClientMsgId};
 
     let (name, sending_tab, other_tab) = two_tabs("merpati-test-shared-outbox").await;
     let chat = ChatId(7);
@@ -451,9 +481,6 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
         failure: None,
         sent: false,
     };
-    fn done<T>(what: &str, result: Result<T, idb_store::StoreError>) -> T {
-        result.unwrap_or_else(|error| panic!("{what}: {error}"))
-    }
     let writes = (1..=3).map(|n| StoreWrite::PutOutbox(waiting(n))).collect();
     done("queued", sending_tab.apply(writes).await);
 
@@ -486,21 +513,7 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     assert_eq!(done("claim", claimed), Standing::Claimed);
 
     // Acknowledged in the sending tab: it leaves the outbox as it enters the chat's messages.
-    let delivered = MessageRecord {
-        chat_id: chat,
-        seq: Seq(1),
-        client_msg_id: id(1),
-        sender: UserId(1),
-        sent_at_ms: 2,
-        body: vec![1],
-    };
-    let acknowledged = sending_tab
-        .apply(vec![
-            StoreWrite::RemoveOutbox(id(1)),
-            StoreWrite::PutMessages(vec![delivered]),
-        ])
-        .await;
-    done("acknowledged", acknowledged);
+    heard_stored(&sending_tab, chat, id(1)).await;
     let refused = other_tab.take_back_unsent(chat, id(1)).await;
     assert_eq!(done("take back", refused), TakingBack::AlreadySent);
 
@@ -520,8 +533,8 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
 #[wasm_bindgen_test]
 async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_back() {
     use merpati_app::services::idb_store::{self, Standing};
-    use merpati_core::{MessageRecord, OutboxRecord, Store, StoreWrite};
-    use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
+    use merpati_core::{OutboxRecord, Store, StoreWrite};
+    use merpati_protocol::{ChatId, ClientMsgId};
 
     let (name, sending_tab, other_tab) = two_tabs("merpati-test-delivered").await;
     let chat = ChatId(7);
@@ -535,9 +548,6 @@ async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_bac
         failure: None,
         sent,
     };
-    fn done<T>(what: &str, result: Result<T, idb_store::StoreError>) -> T {
-        result.unwrap_or_else(|error| panic!("{what}: {error}"))
-    }
     let writes = (1..=3)
         .map(|n| StoreWrite::PutOutbox(record(n, false)))
         .collect();
@@ -549,21 +559,7 @@ async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_bac
     let claimed = sending_tab.claim_for_sending(chat, id(1), None).await;
     assert_eq!(done("claim", claimed), Standing::Claimed);
     assert_eq!(done("standing", standing(1).await), Standing::Claimed);
-    let delivered = MessageRecord {
-        chat_id: chat,
-        seq: Seq(1),
-        client_msg_id: id(1),
-        sender: UserId(1),
-        sent_at_ms: 2,
-        body: vec![1],
-    };
-    let acknowledged = sending_tab
-        .apply(vec![
-            StoreWrite::RemoveOutbox(id(1)),
-            StoreWrite::PutMessages(vec![delivered]),
-        ])
-        .await;
-    done("acknowledged", acknowledged);
+    heard_stored(&sending_tab, chat, id(1)).await;
     assert_eq!(done("standing", standing(1).await), Standing::Delivered);
 
     // The other tab, sending it too from its copy, finds it delivered, and writes nothing.

@@ -380,16 +380,23 @@ async fn window_focus(browser: &Browser, focused: bool) -> Result<(), HarnessErr
     Ok(())
 }
 
+/// ayu and bima sign up, bima turns notifications on (and closes the settings again), and ayu
+/// starts a chat with bima: "Satu".
+async fn ayu_writes_to_bima(meeting: &Meeting) -> Result<(Browser, Browser), HarnessError> {
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.sign_up("bima").await?;
+    turn_notifications_on(&bima, meeting).await?;
+    bima.click("settings").await?;
+    ayu.start_chat("bima").await?;
+    ayu.send("Satu").await?;
+    Ok((ayu, bima))
+}
+
 #[tokio::test]
 async fn a_chat_left_open_in_a_window_behind_another_app_is_notified_and_read_once_back_and_signing_out_closes_the_notifications()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
-    let ayu = meeting.sign_up("ayu").await?;
-    let bima = meeting.sign_up("bima").await?;
-    turn_notifications_on(&bima, &meeting).await?;
-    bima.click("settings").await?;
-    ayu.start_chat("bima").await?;
-    ayu.send("Satu").await?;
+    let (ayu, bima) = ayu_writes_to_bima(&meeting).await?;
     bima.open_chat("ayu").await?;
     bima.wait_messages(&["Satu"]).await?;
     wait_last_status(&ayu, "read").await?;
@@ -478,13 +485,8 @@ async fn bring_to_front(browser: &Browser) -> Result<(), HarnessError> {
 async fn a_chat_read_in_the_tab_in_front_is_not_notified_by_the_tab_behind_it()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
-    let ayu = meeting.sign_up("ayu").await?;
-    let bima = meeting.sign_up("bima").await?;
+    let (ayu, bima) = ayu_writes_to_bima(&meeting).await?;
     let citra = meeting.sign_up("citra").await?;
-    turn_notifications_on(&bima, &meeting).await?;
-    bima.click("settings").await?;
-    ayu.start_chat("bima").await?;
-    ayu.send("Satu").await?;
     wait_notification(&bima, "ayu", "Satu").await?;
     record_shown(&bima, "behind").await?;
 
