@@ -429,6 +429,20 @@ async fn two_tabs(prefix: &str) -> (String, IdbStore, IdbStore) {
     (name, first, second)
 }
 
+/// Message `[n; 16]` of `chat` in the outbox (its body `[n]`, its order `n`), `sent` or
+/// waiting.
+fn outbox_record(chat: merpati_protocol::ChatId, n: u8, sent: bool) -> merpati_core::OutboxRecord {
+    merpati_core::OutboxRecord {
+        chat_id: chat,
+        client_msg_id: merpati_protocol::ClientMsgId([n; 16]),
+        body: vec![n],
+        created_ms: 1,
+        order: u64::from(n),
+        failure: None,
+        sent,
+    }
+}
+
 /// What a store call answered, or a panic naming `what` failed.
 fn done<T>(what: &str, result: Result<T, merpati_app::services::idb_store::StoreError>) -> T {
     result.unwrap_or_else(|error| panic!("{what}: {error}"))
@@ -472,15 +486,7 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
     let (name, sending_tab, other_tab) = two_tabs("merpati-test-shared-outbox").await;
     let chat = ChatId(7);
     let id = |n: u8| ClientMsgId([n; 16]);
-    let waiting = |n: u8| OutboxRecord {
-        chat_id: chat,
-        client_msg_id: id(n),
-        body: vec![n],
-        created_ms: 1,
-        order: u64::from(n),
-        failure: None,
-        sent: false,
-    };
+    let waiting = |n: u8| outbox_record(chat, n, false);
     let writes = (1..=3).map(|n| StoreWrite::PutOutbox(waiting(n))).collect();
     done("queued", sending_tab.apply(writes).await);
 
@@ -533,21 +539,13 @@ async fn a_file_is_claimed_for_sending_or_taken_back_once_whichever_tab_asks() {
 #[wasm_bindgen_test]
 async fn a_file_delivered_from_another_tab_reads_as_delivered_and_is_not_put_back() {
     use merpati_app::services::idb_store::{self, Standing};
-    use merpati_core::{OutboxRecord, Store, StoreWrite};
+    use merpati_core::{Store, StoreWrite};
     use merpati_protocol::{ChatId, ClientMsgId};
 
     let (name, sending_tab, other_tab) = two_tabs("merpati-test-delivered").await;
     let chat = ChatId(7);
     let id = |n: u8| ClientMsgId([n; 16]);
-    let record = |n: u8, sent: bool| OutboxRecord {
-        chat_id: chat,
-        client_msg_id: id(n),
-        body: vec![n],
-        created_ms: 1,
-        order: u64::from(n),
-        failure: None,
-        sent,
-    };
+    let record = |n: u8, sent: bool| outbox_record(chat, n, sent);
     let writes = (1..=3)
         .map(|n| StoreWrite::PutOutbox(record(n, false)))
         .collect();

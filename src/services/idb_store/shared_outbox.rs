@@ -178,8 +178,10 @@ impl IdbStore {
                     TakingBack::TakenBack
                 }
             }
-            None if self.pages_hold(&tx, chat, id).await? => TakingBack::AlreadySent,
-            None => TakingBack::Gone,
+            None => match self.gone_as(&tx, chat, id).await? {
+                Standing::Delivered => TakingBack::AlreadySent,
+                _ => TakingBack::Gone,
+            },
         };
         tx.commit().await?;
         Ok(found)
