@@ -121,9 +121,10 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
         "the settings' margins (left, right): {margins:?}"
     );
     // The theme's and the language's choices are in the type of the words beside them, as
-    // the page's fields are, not the browser's default for a select.
+    // the page's fields are, not the browser's default for a select, and on their line: the
+    // words' middle level with the select's, not at its top.
     for select in ["theme-select", "language-select"] {
-        let fonts = phone
+        let measured = phone
             .client()
             .execute(
                 "const select = document.querySelector(`[data-testid=${arguments[0]}]`);
@@ -131,11 +132,25 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
                      const style = getComputedStyle(element);
                      return `${style.fontSize} ${style.fontFamily}`;
                  };
-                 return [font(select), font(select.parentElement)];",
+                 const words = document.createRange();
+                 words.selectNodeContents(select.parentElement.firstChild);
+                 const middle = (edges) => (edges.top + edges.bottom) / 2;
+                 return [
+                     font(select),
+                     font(select.parentElement),
+                     middle(words.getBoundingClientRect()) - middle(select.getBoundingClientRect()),
+                 ];",
                 vec![Value::from(select)],
             )
             .await?;
-        assert_eq!(fonts[0], fonts[1], "{select}: its font, its words'");
+        assert_eq!(measured[0], measured[1], "{select}: its font, its words'");
+        assert!(
+            measured[2]
+                .as_f64()
+                .is_some_and(|offset| offset.abs() < 2.0),
+            "{select}: its words' middle less its own, in px: {}",
+            measured[2]
+        );
     }
 
     // Settings closed (they lie over the chat's header), the emoji picker open over the
