@@ -206,7 +206,20 @@ async fn signing_out_with_a_message_waiting_asks_first_and_cancel_keeps_it()
     );
     ani.click("logout").await?;
     let question = ani.find("logout-question").await?.text().await?;
-    assert!(question.contains("lost if you sign out now"), "{question}");
+    assert!(
+        question.starts_with("1 message waiting to be sent is lost if you sign out now"),
+        "{question}"
+    );
+    // The question names the group of its answers, for a screen reader.
+    let group_name = ani
+        .client()
+        .execute(
+            "const group = document.querySelector('.top-bar .question');
+             return document.getElementById(group.getAttribute('aria-labelledby')).textContent;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(group_name.as_str().map(str::trim), Some(question.as_str()));
     let shown = ani.shown_box(".top-bar .question").await?;
     let within =
         |edge: &serde_json::Value| edge.as_f64().is_some_and(|x| (0.0..=390.0).contains(&x));

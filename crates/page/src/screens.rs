@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::Notifications;
-use merpati_words::{Text, t};
+use merpati_words::{Count, Text, t};
 
 use crate::notify::NotifyPrefs;
 use crate::state::use_app;
@@ -113,8 +113,8 @@ pub fn MainScreen() -> impl IntoView {
                     // Signing out deletes this browser's copy of the chats, and with it what
                     // the outbox still holds: the one thing signing in again cannot bring
                     // back. Only then does it ask.
-                    Signal::derive(move || app.pending().get() > 0),
-                    t(Text::SignOutQuestion),
+                    app.pending(),
+                    Count::SignOutLoses,
                     Text::SignOut,
                     Callback::new(move |()| app.sign_out()),
                 )}

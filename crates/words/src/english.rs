@@ -156,7 +156,6 @@ texts! {
     // The main screen.
     Settings = "Settings",
     SignOut = "Sign out",
-    SignOutQuestion = "Messages waiting to be sent are lost if you sign out now. Sign out anyway?",
     NewChat = "New chat",
     NewGroup = "New group",
     Dismiss = "Dismiss",
@@ -427,6 +426,10 @@ counts! {
     WaitingToSend = (
         "{count} message will be sent when the connection is back",
         "{count} messages will be sent when the connection is back"
+    ),
+    SignOutLoses = (
+        "{count} message waiting to be sent is lost if you sign out now. Sign out anyway?",
+        "{count} messages waiting to be sent are lost if you sign out now. Sign out anyway?"
     ),
 }
 

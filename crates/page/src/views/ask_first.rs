@@ -1,24 +1,25 @@
-//! A button whose action would lose something that cannot be had back (signing out while
-//! messages wait to be sent): while it would, its click only asks, in place, and the action
-//! runs on the answer; otherwise it acts at once, as the UI test contract says it does. The
-//! question names the group of its two answers, so a screen reader says it as the focus comes
-//! to the first answer; an answer gives the focus back to the button.
+//! A button whose action would lose things that cannot be had back (signing out while
+//! messages wait to be sent): while it would, its click only asks, in place, saying how many,
+//! and the action runs on the answer; otherwise it acts at once, as the UI test contract says
+//! it does. The question names the group of its two answers, so a screen reader says it as the
+//! focus comes to the first answer; an answer gives the focus back to the button.
 
 use leptos::prelude::*;
-use merpati_words::{Text, t};
+use merpati_words::{Count, Text, t, tn};
 
 use crate::focus;
 
-/// The button, and its question once clicked while `asks`. `testids` are the button's, the
-/// question's, the answer's that acts and Cancel's; `words` the button's.
+/// The button, and its question once clicked while it would lose `losing` things (more than
+/// none). `testids` are the button's, the question's (also its id), the answer's that acts and
+/// Cancel's; `words` the button's.
 ///
 /// The question is drawn with the button and hidden until asked: one view, shown or not, is
 /// less of the page's module than one made when asked.
 pub fn ask_first(
     testids: [&'static str; 4],
     words: Text,
-    asks: Signal<bool>,
-    question: String,
+    losing: Signal<usize>,
+    question: Count,
     answer: Text,
     on_answer: Callback<()>,
 ) -> impl IntoView {
@@ -32,7 +33,6 @@ pub fn ask_first(
         // Back to the button, if the answer left it on the page.
         focus::out_of_dialog();
     };
-    let group_label = question.clone();
     view! {
         <button
             data-testid=button
@@ -40,7 +40,7 @@ pub fn ask_first(
             class="danger"
             aria-expanded=move || asking.get().to_string()
             on:click=move |_| {
-                if asks.get_untracked() {
+                if losing.get_untracked() > 0 {
                     asking.set(true);
                     // The button clicked has the focus: an answer gives it back.
                     focus::into_dialog(&["[aria-expanded=true] + .question button"]);
@@ -51,8 +51,10 @@ pub fn ask_first(
         >
             {t(words)}
         </button>
-        <div role="group" class="question" aria-label=group_label hidden=move || !asking.get()>
-            <p data-testid=asked aria-hidden="true">{question}</p>
+        <div role="group" class="question" aria-labelledby=asked hidden=move || !asking.get()>
+            <p data-testid=asked id=asked aria-hidden="true">
+                {move || tn(question, losing.get() as u64, &[])}
+            </p>
             <button data-testid=act type="button" class="danger" on:click=move |_| answered(true)>
                 {t(answer)}
             </button>
