@@ -320,3 +320,75 @@ async fn the_message_box_grows_with_its_text_up_to_a_limit_and_back_once_sent()
     .await?;
     Ok(())
 }
+
+/// Whether the open chat's details are unfolded, once those drawn are the ones whose summary
+/// reads `summary` (a chat just opened may still show the last one's for a moment).
+async fn details_open(browser: &Browser, summary: &str) -> Result<bool, HarnessError> {
+    browser
+        .eventually(&format!("the details “{summary}”"), || async {
+            let open = browser
+                .client()
+                .execute(
+                    "const details = document.querySelector('details.chat-info');
+                     if (!details || !details.firstChild.textContent.includes(arguments[0])) {
+                         return null;
+                     }
+                     return details.open;",
+                    vec![Value::from(summary)],
+                )
+                .await?;
+            Ok(open.as_bool())
+        })
+        .await
+}
+
+/// Folds or unfolds the open chat's details, and waits until the browser keeps the choice
+/// (the page writes it when the browser says they toggled, a moment after the click).
+async fn toggle_details(browser: &Browser, folded: bool) -> Result<(), HarnessError> {
+    browser.click("chat-info").await?;
+    browser
+        .eventually("the details' fold kept", || async {
+            let kept = browser
+                .client()
+                .execute(
+                    "return localStorage.getItem('merpati.details-folded') === '1'",
+                    vec![],
+                )
+                .await?;
+            Ok((kept.as_bool() == Some(folded)).then_some(()))
+        })
+        .await
+}
+
+/// A chat's details — the safety number, a group's members — start open, as the UI test
+/// contract says; folded once, they stay folded for every chat opened after, of either kind,
+/// and after a reload, until unfolded: on a phone they would otherwise fill half the screen
+/// with every chat opened. Another browser's start open still.
+#[tokio::test]
+async fn a_chats_details_folded_once_stay_folded_in_this_browser() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let lipat = meeting.sign_up("lipat").await?;
+    let buka = meeting.sign_up("buka").await?;
+    lipat.create_group("Lipatan", "buka").await?;
+    assert!(details_open(&lipat, "Members").await?);
+    lipat.start_chat("buka").await?;
+    assert!(details_open(&lipat, "Verify safety number").await?);
+
+    toggle_details(&lipat, true).await?;
+    lipat.open_chat("Lipatan").await?;
+    assert!(!details_open(&lipat, "Members").await?, "unfolded again");
+    lipat.reload().await?;
+    lipat.open_chat("buka").await?;
+    assert!(
+        !details_open(&lipat, "Verify safety number").await?,
+        "unfolded after a reload"
+    );
+
+    toggle_details(&lipat, false).await?;
+    lipat.open_chat("Lipatan").await?;
+    assert!(details_open(&lipat, "Members").await?, "still folded");
+
+    buka.open_chat("lipat").await?;
+    assert!(details_open(&buka, "Verify safety number").await?);
+    Ok(())
+}

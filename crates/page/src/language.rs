@@ -25,7 +25,7 @@ thread_local! {
 
 /// The language this browser chose in the settings, if it did.
 pub fn chosen() -> Option<Language> {
-    storage()?
+    crate::local_storage()?
         .get_item(STORAGE_KEY)
         .ok()
         .flatten()
@@ -86,12 +86,8 @@ pub fn spoken() -> (Language, String) {
 /// drafts are stored).
 pub fn choose(language: Language) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-    if let Some(storage) = storage() {
+    if let Some(storage) = crate::local_storage() {
         storage.set_item(STORAGE_KEY, language.code())?;
     }
     window.location().reload()
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }

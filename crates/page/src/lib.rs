@@ -52,6 +52,13 @@ use leptos::prelude::*;
 use crate::screens::{AuthScreen, MainScreen};
 use crate::state::{Screen, provide_app_context};
 
+/// This browser's `localStorage`, where the page keeps the few choices it needs before the
+/// sealed store is open (the theme, the language) or that say nothing of any chat (the chat's
+/// details folded). `None` where the browser refuses it (some private modes).
+pub(crate) fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
 /// The root component: provides the app context and shows the current screen.
 #[component]
 pub fn App() -> impl IntoView {

@@ -48,7 +48,7 @@ impl Theme {
 
 /// The theme this browser chose, or [`Theme::System`] if none (or storage is unavailable).
 pub fn chosen() -> Theme {
-    storage()
+    crate::local_storage()
         .and_then(|storage| storage.get_item(STORAGE_KEY).ok().flatten())
         .and_then(|name| Theme::from_name(&name))
         .unwrap_or_default()
@@ -65,15 +65,11 @@ pub fn choose(theme: Theme) -> Result<(), JsValue> {
         Theme::Light | Theme::Dark => root.set_attribute(ATTRIBUTE, theme.as_str())?,
     }
     // A browser that keeps nothing (storage off) still shows the theme until the next load.
-    if let Some(storage) = storage() {
+    if let Some(storage) = crate::local_storage() {
         match theme {
             Theme::System => storage.remove_item(STORAGE_KEY)?,
             Theme::Light | Theme::Dark => storage.set_item(STORAGE_KEY, theme.as_str())?,
         }
     }
     Ok(())
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }

@@ -1,4 +1,8 @@
 //! One chat on screen.
+//!
+//! Its details (a 1:1 chat's safety number, a group's members) start open, as the UI test
+//! contract says; once a person folds them they stay folded for every chat opened after, in
+//! this browser, until unfolded: on a phone they fill half the screen above the messages.
 
 use leptos::html::Section;
 use leptos::prelude::*;
@@ -17,6 +21,20 @@ use super::message_menu::MenuChoice;
 use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
 use crate::focus;
+
+/// Where `localStorage` says the chat's details were folded (set) or not (absent).
+const DETAILS_FOLDED: &str = "merpati.details-folded";
+
+/// Keeps whether the chat's details are `open`, for the next chat's to start so.
+fn remember_details(open: bool) {
+    if let Some(storage) = crate::local_storage() {
+        let _ = if open {
+            storage.remove_item(DETAILS_FOLDED)
+        } else {
+            storage.set_item(DETAILS_FOLDED, "1")
+        };
+    }
+}
 
 /// What the person did to a message (ids in hex, as `data-msg-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +193,15 @@ pub fn ChatView(
     let on_remove = on_remove_member.unwrap_or_else(|| Callback::new(|_| {}));
     let on_leave = on_leave.unwrap_or_else(|| Callback::new(|()| {}));
     let number = Signal::derive(move || safety_number.get());
+    // Read as each chat's details are drawn: what was last chosen, in this tab or another.
+    let details_open = || {
+        crate::local_storage()
+            .and_then(|storage| storage.get_item(DETAILS_FOLDED).ok().flatten())
+            .is_none()
+    };
     let details = move || match kind.get() {
         Some(ChatKind::Direct) => view! {
-            <details class="chat-info" open>
+            <details class="chat-info" open=details_open()>
                 <summary data-testid="chat-info">{t(Text::VerifySafetyNumber)}</summary>
                 <div class="chat-info-panel">
                     <SafetyNumber number partner=title/>
@@ -196,7 +220,7 @@ pub fn ChatView(
         }
         .into_any(),
         Some(ChatKind::Group) => view! {
-            <details class="chat-info" open>
+            <details class="chat-info" open=details_open()>
                 <summary data-testid="chat-info">
                     {move || tn(Count::MembersCount, members.with(Vec::len) as u64, &[])}
                 </summary>
@@ -219,20 +243,22 @@ pub fn ChatView(
     };
     crate::browser_back::while_open(crate::browser_back::Layer::Chat, on_back);
     let section = NodeRef::<Section>::new();
-    // Files pasted or dropped onto the chat are sent like chosen ones. One listener for the
-    // four events, attached to the element, costs the page's module less than four handlers;
-    // it is let go with the view.
-    if let Some(actions) = use_context::<FileActions>() {
-        let listener = StoredValue::new_local(file_drop_listener(section, actions));
-        section.on_load(move |element| {
-            listener.with_value(|listener| {
-                for kind in ["paste", "dragover", "dragleave", "drop"] {
-                    let _ = element
-                        .add_event_listener_with_callback(kind, listener.as_ref().unchecked_ref());
-                }
-            });
+    // Files pasted or dropped onto the chat are sent like chosen ones, and the details folded
+    // or unfolded are remembered. One listener for the five events, attached to the element,
+    // costs the page's module less than five handlers; it hears them on their way down, since
+    // `toggle` does not bubble, and is let go with the view.
+    let listener = StoredValue::new_local(section_listener(section, use_context::<FileActions>()));
+    section.on_load(move |element| {
+        listener.with_value(|listener| {
+            for kind in ["paste", "dragover", "dragleave", "drop", "toggle"] {
+                let _ = element.add_event_listener_with_callback_and_bool(
+                    kind,
+                    listener.as_ref().unchecked_ref(),
+                    true,
+                );
+            }
         });
-    }
+    });
     view! {
         <section class="chat-view" node_ref=section>
             <PhotoViewer/>
@@ -473,14 +499,25 @@ pub fn ChatView(
     }
 }
 
-/// What pasting or dropping files onto the chat does: sends them, and marks the chat while
-/// files are dragged over it.
-fn file_drop_listener(
+/// What pasting or dropping files onto the chat does: sends them (where the page can), and
+/// marks the chat while files are dragged over it. And what folding the chat's details does:
+/// remembers it, for the next chat opened.
+fn section_listener(
     section: NodeRef<Section>,
-    actions: FileActions,
+    actions: Option<FileActions>,
 ) -> wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)> {
     wasm_bindgen::closure::Closure::new(move |event: web_sys::Event| {
         let kind = event.type_();
+        if kind == "toggle" {
+            // Only an element toggles; and only the details' count (a popover might toggle too).
+            if let Some(details) = event.target() {
+                let details = details.unchecked_ref::<web_sys::Element>();
+                if details.class_name() == "chat-info" {
+                    remember_details(details.has_attribute("open"));
+                }
+            }
+            return;
+        }
         let files = if let Some(paste) = event.dyn_ref::<web_sys::ClipboardEvent>() {
             files_of(paste.clipboard_data().and_then(|data| data.files()))
         } else if let Some(drag) = event.dyn_ref::<web_sys::DragEvent>() {
@@ -500,7 +537,7 @@ fn file_drop_listener(
         } else {
             Vec::new()
         };
-        if !files.is_empty() {
+        if let Some(actions) = actions.as_ref().filter(|_| !files.is_empty()) {
             event.prevent_default();
             actions.send.run(files);
         }
