@@ -192,12 +192,29 @@ impl Browser {
     /// Makes this browser a phone of 390 × 844 CSS pixels, as DevTools' device mode does (a
     /// window cannot be narrower than 500 px).
     pub async fn emulate_phone(&self) -> Result<(), HarnessError> {
+        self.emulate_screen(
+            serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true }),
+        )
+        .await
+    }
+
+    /// Makes this browser's window `width` × `height` CSS pixels inside (a laptop's, a small
+    /// tablet's), with a mouse and the desktop's scrollbars.
+    pub async fn emulate_desktop(&self, width: u32, height: u32) -> Result<(), HarnessError> {
+        self.emulate_screen(serde_json::json!({
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
+        }))
+        .await
+    }
+
+    /// DevTools' device mode with `metrics` (`Emulation.setDeviceMetricsOverride`).
+    async fn emulate_screen(&self, metrics: serde_json::Value) -> Result<(), HarnessError> {
         self.client
             .issue_cmd(ChromedriverCommand {
                 path: "goog/cdp/execute",
                 body: serde_json::json!({
                     "cmd": "Emulation.setDeviceMetricsOverride",
-                    "params": { "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true },
+                    "params": metrics,
                 }),
             })
             .await?;

@@ -7,7 +7,9 @@
 //! and closes a photo open over the chat before the chat; the chat's row takes the focus back
 //! even on a device whose engine worker answers slowly. The message box grows with what is
 //! written in it, line by line up to a limit past which it scrolls, and shrinks back once
-//! the message is sent — in every browser, not only those with CSS `field-sizing`.
+//! the message is sent — in every browser, not only those with CSS `field-sizing`. A window
+//! just wide enough for both keeps the chat a phone's width at least, and a short one the
+//! settings within it. A chat's details, folded once, stay folded.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -390,5 +392,57 @@ async fn a_chats_details_folded_once_stay_folded_in_this_browser() -> Result<(),
 
     buka.open_chat("lipat").await?;
     assert!(details_open(&buka, "Verify safety number").await?);
+    Ok(())
+}
+
+/// A small laptop or tablet, wide enough for the list and a chat side by side: the chat keeps
+/// room for the message box's words on one line (just past the phone layout the list took so
+/// much of the width that "Write a message" wrapped, and the box showed a scrollbar), and the
+/// settings, taller than the window of a laptop with a 768 px screen (about 620 px once the
+/// browser's own bars are drawn), scroll inside their panel, not the page under them.
+#[tokio::test]
+async fn a_narrow_or_short_desktop_keeps_the_message_box_and_the_settings_in_the_window()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let sempit = meeting.sign_up("sempit").await?;
+    meeting.sign_up("lebar").await?;
+    sempit.emulate_desktop(721, 900).await?;
+    sempit.start_chat("lebar").await?;
+    assert!(
+        !sempit.shown_box(".sidebar").await?.is_null(),
+        "the list beside the chat"
+    );
+    let hidden = sempit
+        .client()
+        .execute(
+            "const box = document.querySelector('[data-testid=composer-input]');
+             return box.scrollHeight - box.clientHeight;",
+            vec![],
+        )
+        .await?;
+    assert!(
+        hidden.as_f64().is_some_and(|px| px <= 0.0),
+        "the empty message box's words need {hidden} px more than it has"
+    );
+
+    sempit.emulate_desktop(1366, 620).await?;
+    sempit.click("settings").await?;
+    sempit.find("device-item").await?;
+    let fits = sempit
+        .client()
+        .execute(
+            "const panel = document.querySelector('[data-testid=settings-panel]');
+             return [
+                 document.documentElement.scrollHeight - window.innerHeight,
+                 panel.getBoundingClientRect().bottom - window.innerHeight,
+             ];",
+            vec![],
+        )
+        .await?;
+    let past = |at: usize| fits[at].as_f64().is_some_and(|px| px <= 0.0);
+    assert!(
+        past(0) && past(1),
+        "the page, the panel past the window's bottom (px): {fits}"
+    );
     Ok(())
 }
