@@ -10,8 +10,12 @@
 //! database with the last one. It tries again after a growing pause while any remain, and on
 //! every start of the worker, so the server hears it the next time this browser is online
 //! with Merpati open.
+//!
+//! A proof the browser's storage refuses (the disk is full: [`remember_or_hold`]) is held in
+//! the worker's memory instead and sent the same way, first: the server still hears it while
+//! the page stays open, and the sign-out is not held up by the disk.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use indexed_db_futures::database::{Database, VersionChangeEvent};
@@ -67,6 +71,35 @@ pub async fn remember(store_name: &str, proof: [u8; 32]) -> Result<(), StoreErro
     Ok(())
 }
 
+thread_local! {
+    /// Proofs the browser's storage would not keep, sent from memory: lost if the page closes
+    /// before the server heard them.
+    static HELD: RefCell<Vec<[u8; 32]>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps `proof` until the server has heard it — in memory, if the browser's storage refuses
+/// it.
+pub async fn remember_or_hold(store_name: &str, proof: [u8; 32]) {
+    if let Err(error) = remember(store_name, proof).await {
+        leptos::logging::warn!(
+            "keeping the sign-out to send failed ({error}): it is sent from memory instead"
+        );
+        HELD.with_borrow_mut(|held| held.push(proof));
+    }
+}
+
+/// Sends the proofs held in memory; those the server did not answer are held again.
+async fn send_held(socket_url: &str) -> bool {
+    let mut all_heard = true;
+    for proof in HELD.take() {
+        if !send(socket_url, proof).await {
+            all_heard = false;
+            HELD.with_borrow_mut(|held| held.push(proof));
+        }
+    }
+    all_heard
+}
+
 /// The proofs waiting to be sent.
 async fn pending(store_name: &str) -> Result<Vec<[u8; 32]>, StoreError> {
     let db = open(store_name).await?;
@@ -113,9 +146,12 @@ async fn send(socket_url: &str, proof: [u8; 32]) -> bool {
     )
 }
 
-/// Sends every waiting proof; whether none is left — then the database goes too, so that a
-/// signed-out browser keeps nothing of Merpati's.
+/// Sends every waiting proof, those held in memory first; whether none is left — then the
+/// database goes too, so that a signed-out browser keeps nothing of Merpati's.
 async fn send_all(store_name: &str, socket_url: &str) -> bool {
+    if !send_held(socket_url).await {
+        return false;
+    }
     let proofs = match pending(store_name).await {
         Ok(proofs) => proofs,
         Err(error) => {

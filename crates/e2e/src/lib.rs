@@ -88,6 +88,21 @@ pub async fn serve_with_env(
     Ok(ServerProcess::start(options).await?)
 }
 
+/// The sessions `server` keeps for `username`, read from its database: whether a sign-out
+/// reached it.
+pub fn sessions_of(server: &ServerProcess, username: &str) -> Result<i64, HarnessError> {
+    let db = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("merpati.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    Ok(db.query_row(
+        "SELECT count(*) FROM sessions
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
+        [username],
+        |row| row.get(0),
+    )?)
+}
+
 /// The passphrase the suites' people sign up with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 

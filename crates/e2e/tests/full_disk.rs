@@ -2,7 +2,8 @@
 //! and what the person writes is held — the connection indicator says this device cannot
 //! save — and once there is room again it is stored, and only then sent on: every message
 //! is there after a reload, in order and once, and a message written meanwhile reaches the
-//! other side once. Signing out meanwhile abandons what waits, and is not held up by it.
+//! other side once. Signing out meanwhile abandons what waits, and is not held up by it; the
+//! server hears of it, though the storage cannot keep it until then.
 //!
 //! The storage is made full for real, as DevTools does: `Storage.overrideQuotaForOrigin`
 //! gives the app's origin a quota of one byte, so IndexedDB refuses the engine worker's
@@ -16,7 +17,7 @@
 
 use std::time::Duration;
 
-use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting};
+use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting, sessions_of};
 
 /// How long the app may take to store again once there is room: a refused batch is tried again
 /// after waits doubling up to 30 s (`merpati_core::store_retry`), so up to that after the room
@@ -164,9 +165,16 @@ async fn signing_out_while_the_storage_is_full_abandons_what_waits_and_the_next_
     fill_storage(&alice, &meeting.url).await?;
     bob.send("M1").await?;
     alice.wait_connection("unsaved").await?;
-    // Signing out does not wait for the storage: the sign-in screen comes at once.
+    // Signing out does not wait for the storage: the sign-in screen comes at once. The
+    // storage refuses to keep the sign-out for the server too, which hears it all the same
+    // (from the engine worker's memory): the session is ended there, not left to live on.
     alice.click("logout").await?;
     alice.find("auth-username").await?;
+    alice
+        .eventually("the server to end the signed-out session", || async {
+            Ok((sessions_of(&meeting.server, "alice")? == 0).then_some(()))
+        })
+        .await?;
 
     // In the same page (no reload: the same worker, whose flushes queue behind each other),
     // signing in again is not held up by the batch that waited.

@@ -7,7 +7,9 @@
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Browser, Chromedriver, HarnessError, ServerProcess, serve_release_build};
+use merpati_e2e::{
+    Browser, Chromedriver, HarnessError, ServerProcess, serve_release_build, sessions_of,
+};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -239,20 +241,6 @@ async fn signing_out_with_a_message_waiting_asks_first_and_cancel_keeps_it()
         browser.close().await?;
     }
     Ok(())
-}
-
-/// The sessions the server keeps for `username`, read from its database.
-fn sessions_of(server: &ServerProcess, username: &str) -> Result<i64, HarnessError> {
-    let db = rusqlite::Connection::open_with_flags(
-        server.data_dir().join("merpati.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
-    Ok(db.query_row(
-        "SELECT count(*) FROM sessions
-         WHERE account_id = (SELECT id FROM accounts WHERE username = ?1)",
-        [username],
-        |row| row.get(0),
-    )?)
 }
 
 #[tokio::test(flavor = "multi_thread")]

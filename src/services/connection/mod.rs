@@ -377,15 +377,23 @@ impl Client {
 
     /// Signs out: closes the socket and deletes the local database, so nothing readable
     /// remains, and has the server end the session — now, or once it can be reached
-    /// ([`sign_out_queue`]: the proof is kept outside the database, which goes).
+    /// ([`sign_out_queue`]: the proof is kept outside the database, which goes, before it goes,
+    /// so that closing the tab in between loses nothing).
     pub async fn sign_out(&self) {
         let proof = self.inner.engine.borrow_mut().sign_out();
+        let mut unkept = None;
         if let Some(proof) = proof
             && let Err(error) = sign_out_queue::remember(&self.inner.db_name, proof).await
         {
             leptos::logging::warn!("keeping the sign-out to send failed: {error}");
+            unkept = Some(proof);
         }
         end_session(&self.inner, SignOutReason::Requested, true).await;
+        // A full disk refused it: with the database deleted it may fit now, or else it is sent
+        // from memory.
+        if let Some(proof) = unkept {
+            sign_out_queue::remember_or_hold(&self.inner.db_name, proof).await;
+        }
         sign_out_queue::spawn_sender(
             &self.inner.db_name,
             &self.inner.socket_url,
