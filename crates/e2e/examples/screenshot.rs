@@ -75,6 +75,9 @@ async fn main() -> Result<(), HarnessError> {
         .await?;
     sari.find_css("[data-testid=\"reaction\"][data-emoji=\"👍\"]")
         .await?;
+    // On the phone, the chat's details folded, as a person does once: the conversation is the
+    // picture. The desktop shows them.
+    tomo.click("chat-info").await?;
     for (browser, device) in [(&sari, "desktop"), (&tomo, "phone")] {
         for theme in ["light", "dark"] {
             choose_theme(browser, theme).await?;
