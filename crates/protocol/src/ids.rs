@@ -43,7 +43,7 @@ pub struct RequestId(pub u32);
 /// The server deduplicates on it, so resending a message after a lost acknowledgement stores
 /// it once.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ClientMsgId(pub [u8; 16]);
+pub struct ClientMsgId(#[serde(with = "crate::sixteen_bytes")] pub [u8; 16]);
 
 impl ClientMsgId {
     /// The id as 32 lowercase hex digits, as used in the app's `data-msg-id`.
@@ -63,7 +63,7 @@ impl ClientMsgId {
 /// It travels inside the end-to-end encrypted message that carries the file's key, and in the
 /// clear as `ClientFrame::Send::attachment`, which tells the server the blob is referred to.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BlobId(pub [u8; 16]);
+pub struct BlobId(#[serde(with = "crate::sixteen_bytes")] pub [u8; 16]);
 
 impl BlobId {
     /// The id as 32 lowercase hex digits, as in the blob's URL (`/blobs/{id}`).

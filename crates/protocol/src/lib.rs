@@ -29,6 +29,7 @@ pub mod ids;
 pub mod keys;
 pub mod passphrase;
 pub mod sessions;
+mod sixteen_bytes;
 pub mod username;
 mod wire_tags;
 

@@ -8,7 +8,7 @@ use crate::keys::DeviceKey;
 /// Names one session of the account to the account: the first half of the SHA-256 of its
 /// token, which says nothing about the token itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct SessionRef(pub [u8; 16]);
+pub struct SessionRef(#[serde(with = "crate::sixteen_bytes")] pub [u8; 16]);
 
 /// What a session signed in from, as its browser said when it signed in: only a family and
 /// a system from short fixed lists ("Chrome", "Linux"), never the browser's own words, so the
