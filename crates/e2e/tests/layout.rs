@@ -7,13 +7,17 @@
 //! and closes a photo open over the chat before the chat; the chat's row takes the focus back
 //! even on a device whose engine worker answers slowly. The message box grows with what is
 //! written in it, line by line up to a limit past which it scrolls, and shrinks back once
-//! the message is sent — in every browser, not only those with CSS `field-sizing`. A window
+//! the message is sent — in every browser, not only those with CSS `field-sizing`. The
+//! longest names change none of it on a phone: a group's members with an admin's buttons,
+//! and a reply's quote above the message box, stay within the screen, and buttons ("Add
+//! member", "Remove admin", "Retry now" while offline) keep their words on one line. A window
 //! just wide enough for both keeps the chat a phone's width at least, and a short one the
 //! settings within it. A chat's details, folded once, stay folded.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
 use merpati_e2e::attachments::{png_photo, write_file};
+use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 use serde_json::Value;
 
@@ -444,5 +448,94 @@ async fn a_narrow_or_short_desktop_keeps_the_message_box_and_the_settings_in_the
         past(0) && past(1),
         "the page, the panel past the window's bottom (px): {fits}"
     );
+    Ok(())
+}
+
+/// How many lines the words of the first element `css` finds take on screen (the distinct
+/// tops of their boxes): a button squeezed into two lines says 2.
+async fn lines_of(browser: &Browser, css: &str) -> Result<usize, HarnessError> {
+    let tops = browser
+        .client()
+        .execute(
+            "const range = document.createRange();
+             range.selectNodeContents(document.querySelector(arguments[0]));
+             const tops = [...range.getClientRects()].map((rect) => Math.round(rect.top));
+             return new Set(tops).size;",
+            vec![Value::from(css)],
+        )
+        .await?;
+    tops.as_u64()
+        .and_then(|lines| usize::try_from(lines).ok())
+        .ok_or_else(|| format!("{css} has no words on screen").into())
+}
+
+#[tokio::test]
+async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_buttons_on_one_line()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    // The phone comes through a gate that can shut its socket out, to see it offline.
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let longest = "kusumawardhani_wulandari_pratiwi";
+    assert_eq!(
+        longest.len(),
+        merpati_protocol::username::MAX_USERNAME_CHARS
+    );
+    let kusuma = meeting.sign_up(longest).await?;
+    let phone = meeting.driver.browser().await?;
+    phone.emulate_phone().await?;
+    phone
+        .sign_up(&gate.http_url(), "ponsel", PASSPHRASE)
+        .await?;
+
+    // The phone's person made the group and makes the longest name an admin: that member's
+    // row then holds the name, "admin", "Remove admin" and "Remove".
+    phone.create_group("Keluarga", longest).await?;
+    let member = format!("[data-testid=chat-member][data-username={longest}]");
+    phone
+        .click_css(&format!("{member} [data-testid=member-admin]"))
+        .await?;
+    phone
+        .find_css(&format!("{member}[data-admin=true]"))
+        .await?;
+    assert!(
+        !overflows_sideways(&phone).await?,
+        "the members' panel scrolls sideways"
+    );
+    for button in [
+        "[data-testid=group-add-member-submit]".to_owned(),
+        format!("{member} [data-testid=member-admin]"),
+    ] {
+        assert_eq!(lines_of(&phone, &button).await?, 1, "{button}");
+    }
+
+    // Replying to that member's long word: the quote is cut short, and its × on screen.
+    let long_word = "panjang".repeat(40);
+    kusuma.open_chat("Keluarga").await?;
+    kusuma.send(&long_word).await?;
+    phone.choose_in_menu(&long_word, "message-reply").await?;
+    phone.find("composer-reply").await?;
+    assert!(
+        !overflows_sideways(&phone).await?,
+        "the reply's quote widens the screen"
+    );
+    let cancel = phone
+        .shown_box("[data-testid=composer-reply-cancel]")
+        .await?;
+    assert!(
+        cancel[1].as_f64().is_some_and(|right| right <= 390.0),
+        "the reply's × is off the screen: {cancel}"
+    );
+
+    // Offline: "Retry now" beside the status stays one line.
+    gate.shut();
+    phone.wait_connection("offline").await?;
+    assert_eq!(
+        lines_of(&phone, "[data-testid=connection-retry]").await?,
+        1,
+        "Retry now"
+    );
+
+    phone.close().await?;
+    kusuma.close().await?;
     Ok(())
 }
