@@ -5,7 +5,8 @@
 //! Bahasa Indonesia (the browser's language); any finding of serious or critical impact
 //! fails the test, with what and where. The keyboard's focus follows the screens on a desktop
 //! (`crates/page/src/focus.rs`): the sign-in form's username, then "New chat", a chat's
-//! message box, the settings and back, and the photo viewer, closed with Escape.
+//! message box, the settings and back, and the photo viewer, closed with Escape; a chat's row
+//! in the list shows its focus ring whole.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -239,6 +240,32 @@ async fn the_focus_follows_each_screen_and_comes_back_when_one_closes() -> Resul
 
     hadi.start_chat("gita").await?;
     hadi.wait_focus_on("[data-testid=composer-input]").await?;
+    // Tab from the search box to the chat's row: its ring is drawn whole, inside the list
+    // that scrolls (which cuts whatever is drawn outside it).
+    gita.click("search-input").await?;
+    gita.find("search-input")
+        .await?
+        .send_keys(&fantoccini::key::Key::Tab.to_string())
+        .await?;
+    gita.wait_focus_on("[data-testid=chat-list-item]").await?;
+    let ring = gita
+        .client()
+        .execute(
+            "const row = document.activeElement;
+             const list = row.closest('.chat-list');
+             const style = getComputedStyle(row);
+             const reach = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
+             const outer = row.getBoundingClientRect();
+             const left = list.getBoundingClientRect().left + list.clientLeft;
+             return [style.outlineStyle, outer.left - reach - left, left + list.clientWidth - outer.right - reach];",
+            vec![],
+        )
+        .await?;
+    let inside = |at: usize| ring[at].as_f64().is_some_and(|room| room >= -0.5);
+    assert!(
+        ring[0] != "none" && inside(1) && inside(2),
+        "the focused row's ring (style, room left, room right): {ring}"
+    );
     hadi.click("settings").await?;
     hadi.wait_focus_on("[data-testid=theme-select]").await?;
     hadi.click_css(".settings-panel header button").await?;
