@@ -9,10 +9,11 @@
 //! written in it, line by line up to a limit past which it scrolls, and shrinks back once
 //! the message is sent — in every browser, not only those with CSS `field-sizing`. The
 //! longest names change none of it on a phone: a group's members with an admin's buttons,
-//! and a reply's quote above the message box, stay within the screen, and buttons ("Add
-//! member", "Remove admin", "Retry now" while offline) keep their words on one line. A window
-//! just wide enough for both keeps the chat a phone's width at least, and a short one the
-//! settings within it. A chat's details, folded once, stay folded.
+//! and a reply's quote above the message box stay within the screen, buttons ("Add
+//! member", "Remove admin", "Retry now" while offline) keep their words on one line, and an
+//! unread count leaves a row's time at its end.
+//! A window just wide enough for both keeps the chat a phone's width at least, and a short
+//! one the settings within it. A chat's details, folded once, stay folded.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -489,7 +490,12 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
 
     // The phone's person made the group and makes the longest name an admin: that member's
     // row then holds the name, "admin", "Remove admin" and "Remove".
-    phone.create_group("Keluarga", longest).await?;
+    let title = concat!(
+        "Keluarga besar Kusumawardhani dan Wulandari dari Yogyakarta, ",
+        "Surabaya, Bandung, Medan, dan Makassar!"
+    );
+    assert_eq!(title.chars().count(), merpati_protocol::MAX_TITLE_CHARS);
+    phone.create_group(title, longest).await?;
     let member = format!("[data-testid=chat-member][data-username={longest}]");
     phone
         .click_css(&format!("{member} [data-testid=member-admin]"))
@@ -510,7 +516,7 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
 
     // Replying to that member's long word: the quote is cut short, and its × on screen.
     let long_word = "panjang".repeat(40);
-    kusuma.open_chat("Keluarga").await?;
+    kusuma.open_chat(title).await?;
     kusuma.send(&long_word).await?;
     phone.choose_in_menu(&long_word, "message-reply").await?;
     phone.find("composer-reply").await?;
@@ -524,6 +530,33 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
     assert!(
         cancel[1].as_f64().is_some_and(|right| right <= 390.0),
         "the reply's × is off the screen: {cancel}"
+    );
+    phone.click("composer-reply-cancel").await?;
+
+    // In the list, a row's unread count sits under its time, which stays at the row's end.
+    phone.click("chat-back").await?;
+    kusuma.start_chat("ponsel").await?;
+    kusuma.send("Halo").await?;
+    let row = format!("[data-testid=chat-list-item][data-title={longest}]");
+    phone
+        .find_css(&format!("{row} [data-testid=unread-badge]"))
+        .await?;
+    let room_after_time = phone
+        .client()
+        .execute(
+            "const row = document.querySelector(arguments[0]);
+             const style = getComputedStyle(row);
+             const end = row.getBoundingClientRect().right - parseFloat(style.paddingRight)
+                 - parseFloat(style.borderRightWidth);
+             return end - row.querySelector('[data-testid=chat-time]').getBoundingClientRect().right;",
+            vec![Value::from(row.as_str())],
+        )
+        .await?;
+    assert!(
+        room_after_time
+            .as_f64()
+            .is_some_and(|room| room.abs() < 1.0),
+        "the unread count pushes the time {room_after_time} px in from the row's end"
     );
 
     // Offline: "Retry now" beside the status stays one line.
