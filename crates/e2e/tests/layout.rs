@@ -9,9 +9,10 @@
 //! written in it, line by line up to a limit past which it scrolls, and shrinks back once
 //! the message is sent — in every browser, not only those with CSS `field-sizing`. The
 //! longest names change none of it on a phone: a group's members with an admin's buttons,
-//! and a reply's quote above the message box stay within the screen, buttons ("Add
-//! member", "Remove admin", "Retry now" while offline) keep their words on one line, and an
-//! unread count leaves a row's time at its end.
+//! a reply's quote above the message box and the chats to forward to stay within the screen,
+//! a chat's title on one line there, buttons ("Add member", "Remove admin", "Retry now"
+//! while offline) keep their words on one line, and an unread count leaves a row's time at
+//! its end.
 //! A window just wide enough for both keeps the chat a phone's width at least, and a short
 //! one the settings within it. A chat's details, folded once, stay folded.
 //!
@@ -557,6 +558,22 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
             .as_f64()
             .is_some_and(|room| room.abs() < 1.0),
         "the unread count pushes the time {room_after_time} px in from the row's end"
+    );
+
+    // Forwarding from there: the group's title is one line in the menu, within the screen.
+    phone.open_chat(longest).await?;
+    phone.choose_in_menu("Halo", "message-forward").await?;
+    phone.find("forward-target").await?;
+    assert_eq!(
+        lines_of(&phone, "[data-testid=forward-target]").await?,
+        1,
+        "the title to forward to"
+    );
+    let menu = phone.shown_box("[data-testid=message-actions]").await?;
+    assert!(
+        menu[0].as_f64().is_some_and(|left| left >= 0.0)
+            && menu[1].as_f64().is_some_and(|right| right <= 390.0),
+        "the menu leaves the screen: {menu}"
     );
 
     // Offline: "Retry now" beside the status stays one line.
