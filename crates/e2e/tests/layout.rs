@@ -11,8 +11,9 @@
 //! longest names change none of it on a phone: a group's members with an admin's buttons,
 //! a reply's quote above the message box and the chats to forward to stay within the screen,
 //! a chat's title on one line there, buttons ("Add member", "Remove admin", "Retry now"
-//! while offline) keep their words on one line, and an unread count leaves a row's time at
-//! its end.
+//! while offline) and times (beside "Not sent: …", in a message found, "Read 9:41 AM" in a
+//! message's details) keep their words on one line, and an unread count leaves a row's time
+//! at its end.
 //! A window just wide enough for both keeps the chat a phone's width at least, and a short
 //! one the settings within it. A chat's details, folded once, stay folded.
 //!
@@ -472,7 +473,7 @@ async fn lines_of(browser: &Browser, css: &str) -> Result<usize, HarnessError> {
 }
 
 #[tokio::test]
-async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_buttons_on_one_line()
+async fn the_longest_names_leave_a_phone_s_screens_within_bounds_and_buttons_and_times_on_one_line()
 -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
     // The phone comes through a gate that can shut its socket out, to see it offline.
@@ -534,6 +535,17 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
     );
     phone.click("composer-reply-cancel").await?;
 
+    // Read by that member: "Read 9:41 AM" in the message's details is one line, not split
+    // after the longest name.
+    phone.send("Sudah?").await?;
+    phone
+        .click_css("[data-testid=message][data-status=read] [data-testid=message-info]")
+        .await?;
+    let receipt = "[data-testid=message-receipt][data-state=read] .receipt-state";
+    phone.find_css(receipt).await?;
+    assert_eq!(lines_of(&phone, receipt).await?, 1, "the receipt's words");
+    phone.click("message-receipts-close").await?;
+
     // In the list, a row's unread count sits under its time, which stays at the row's end.
     phone.click("chat-back").await?;
     kusuma.start_chat("ponsel").await?;
@@ -576,6 +588,24 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
         "the menu leaves the screen: {menu}"
     );
 
+    // Refused by its reader: the time beside "Not sent: …" stays one line.
+    phone
+        .client()
+        .active_element()
+        .await?
+        .send_keys(&fantoccini::key::Key::Escape.to_string())
+        .await?;
+    kusuma.click("block-user").await?;
+    kusuma.find("chat-blocked").await?;
+    phone.send("Halo?").await?;
+    let refused = "[data-testid=message][data-status=failed] time";
+    phone.find_css(refused).await?;
+    assert_eq!(
+        lines_of(&phone, refused).await?,
+        1,
+        "a refused message's time"
+    );
+
     // Offline: "Retry now" beside the status stays one line.
     gate.shut();
     phone.wait_connection("offline").await?;
@@ -584,6 +614,13 @@ async fn the_longest_names_leave_a_phone_s_chat_within_its_screen_and_its_button
         1,
         "Retry now"
     );
+
+    // A message found, in the group of the longest title: its time on one line too.
+    phone.click("chat-back").await?;
+    phone.type_into("search-input", "panjang").await?;
+    let found = "[data-testid=search-result] time";
+    phone.find_css(found).await?;
+    assert_eq!(lines_of(&phone, found).await?, 1, "a message found's time");
 
     phone.close().await?;
     kusuma.close().await?;
