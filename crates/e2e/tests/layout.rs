@@ -13,7 +13,7 @@
 //! a chat's title on one line there, buttons ("Add member", "Remove admin", "Retry now"
 //! while offline) and times (beside "Not sent: …", in a message found, "Read 9:41 AM" in a
 //! message's details) keep their words on one line, and an unread count leaves a row's time
-//! at its end.
+//! at its end. What is typed in a form's field is not in its label's bold.
 //! A window just wide enough for both keeps the chat a phone's width at least, and a short
 //! one the settings within it. A chat's details, folded once, stay folded.
 //!
@@ -621,6 +621,22 @@ async fn the_longest_names_leave_a_phone_s_screens_within_bounds_and_buttons_and
     let found = "[data-testid=search-result] time";
     phone.find_css(found).await?;
     assert_eq!(lines_of(&phone, found).await?, 1, "a message found's time");
+
+    // What is typed in the new chat's field is in the search box's weight, not its label's.
+    phone.click("new-chat").await?;
+    let weights = phone
+        .client()
+        .execute(
+            "const weight = (id) => getComputedStyle(
+                 document.querySelector(`[data-testid=${id}]`)).fontWeight;
+             return [weight('new-chat-username'), weight('search-input')];",
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        weights[0], weights[1],
+        "the new chat's field, the search box"
+    );
 
     phone.close().await?;
     kusuma.close().await?;
