@@ -1,8 +1,9 @@
 //! Phone and desktop: on a phone-sized screen (390 × 844) the chat list and a chat are
 //! separate screens, a chat has a back button (`chat-back`), and nothing is wider than the
-//! screen — not a long unbroken word, not the settings; on a desktop the list and the chat sit
-//! side by side. The keyboard's focus follows the screens: a chat opened on a phone takes it
-//! on its title, and the back button gives it to that chat in the list. The phone's own back
+//! screen — not a long unbroken word, not the settings; with no chat yet the words saying so
+//! sit under the search box; on a desktop the list and the chat sit side by side. The
+//! keyboard's focus follows the screens: a chat opened on a phone takes it on its title, and
+//! the back button gives it to that chat in the list. The phone's own back
 //! gesture (the browser's Back) leaves a chat for the list as the button does, not the app,
 //! and closes a photo open over the chat before the chat; the chat's row takes the focus back
 //! even on a device whose engine worker answers slowly. The message box grows with what is
@@ -89,6 +90,20 @@ async fn a_phone_shows_the_list_or_a_chat_with_a_way_back_and_a_desktop_shows_bo
 
     // The list alone.
     assert!(!overflows_sideways(&phone).await?);
+    // No chat yet: the words saying so sit under the search box, not at the screen's foot.
+    let gap = phone
+        .client()
+        .execute(
+            "const hint = document.querySelector('.sidebar .empty-hint');
+             const search = document.querySelector('[data-testid=search-input]');
+             return hint.getBoundingClientRect().top - search.getBoundingClientRect().bottom;",
+            vec![],
+        )
+        .await?;
+    assert!(
+        gap.as_f64().is_some_and(|gap| gap < 48.0),
+        "\"No chats yet\" is {gap} px below the search box"
+    );
     assert!(!phone.shown_box(".sidebar").await?.is_null());
     assert!(phone.shown_box(".conversation").await?.is_null());
 
