@@ -13,8 +13,9 @@
 //! a reply's quote above the message box and the chats to forward to stay within the screen,
 //! a chat's title on one line there, buttons ("Add member", "Remove admin", "Retry now"
 //! while offline) and times (beside "Not sent: …", in a message found, "Read 9:41 AM" in a
-//! message's details) keep their words on one line, and an unread count leaves a row's time
-//! at its end. What is typed in a form's field is not in its label's bold.
+//! message's details) keep their words on one line, and in the list a chat's time, unread
+//! count and muted bell keep to the row's end. What is typed in a form's field is not in
+//! its label's bold.
 //! A window just wide enough for both keeps the chat a phone's width at least, and a short
 //! one the settings within it. A chat's details, folded once, stay folded.
 //!
@@ -487,6 +488,25 @@ async fn lines_of(browser: &Browser, css: &str) -> Result<usize, HarnessError> {
         .ok_or_else(|| format!("{css} has no words on screen").into())
 }
 
+/// How far the part `part` (a testid) of the row `row` ends before the end of the row's
+/// content box, in pixels.
+async fn room_after(browser: &Browser, row: &str, part: &str) -> Result<f64, HarnessError> {
+    let room = browser
+        .client()
+        .execute(
+            "const row = document.querySelector(arguments[0]);
+             const style = getComputedStyle(row);
+             const end = row.getBoundingClientRect().right - parseFloat(style.paddingRight)
+                 - parseFloat(style.borderRightWidth);
+             const part = row.querySelector(`[data-testid=${arguments[1]}]`);
+             return end - part.getBoundingClientRect().right;",
+            vec![Value::from(row), Value::from(part)],
+        )
+        .await?;
+    room.as_f64()
+        .ok_or_else(|| format!("{row} has no {part}").into())
+}
+
 #[tokio::test]
 async fn the_longest_names_leave_a_phone_s_screens_within_bounds_and_buttons_and_times_on_one_line()
 -> Result<(), HarnessError> {
@@ -561,31 +581,31 @@ async fn the_longest_names_leave_a_phone_s_screens_within_bounds_and_buttons_and
     assert_eq!(lines_of(&phone, receipt).await?, 1, "the receipt's words");
     phone.click("message-receipts-close").await?;
 
-    // In the list, a row's unread count sits under its time, which stays at the row's end.
+    // In the list, a row's unread count and a muted chat's bell sit under its time, all at
+    // the row's end (the bell in the count's place when there is none).
+    phone.click("chat-mute").await?;
     phone.click("chat-back").await?;
     kusuma.start_chat("ponsel").await?;
     kusuma.send("Halo").await?;
-    let row = format!("[data-testid=chat-list-item][data-title={longest}]");
+    let unread = format!("[data-testid=chat-list-item][data-title={longest}]");
     phone
-        .find_css(&format!("{row} [data-testid=unread-badge]"))
+        .find_css(&format!("{unread} [data-testid=unread-badge]"))
         .await?;
-    let room_after_time = phone
-        .client()
-        .execute(
-            "const row = document.querySelector(arguments[0]);
-             const style = getComputedStyle(row);
-             const end = row.getBoundingClientRect().right - parseFloat(style.paddingRight)
-                 - parseFloat(style.borderRightWidth);
-             return end - row.querySelector('[data-testid=chat-time]').getBoundingClientRect().right;",
-            vec![Value::from(row.as_str())],
-        )
+    let muted = format!("[data-testid=chat-list-item][data-title=\"{title}\"]");
+    phone
+        .find_css(&format!("{muted} [data-testid=chat-muted]"))
         .await?;
-    assert!(
-        room_after_time
-            .as_f64()
-            .is_some_and(|room| room.abs() < 1.0),
-        "the unread count pushes the time {room_after_time} px in from the row's end"
-    );
+    for (row, part) in [
+        (&unread, "chat-time"),
+        (&muted, "chat-time"),
+        (&muted, "chat-muted"),
+    ] {
+        let room = room_after(&phone, row, part).await?;
+        assert!(
+            room.abs() < 1.0,
+            "{part} stands {room} px in from the end of {row}"
+        );
+    }
 
     // Forwarding from there: the group's title is one line in the menu, within the screen.
     phone.open_chat(longest).await?;
