@@ -1,7 +1,7 @@
 //! The message menu between two real browsers: alice and bob reply, edit, delete for everyone
 //! and for themselves, react and take a reaction back, and forward, in a 1:1 chat and a
-//! group; a web address shows as a link; and a draft stays in its chat across switching chats
-//! and a reload.
+//! group; a web address shows as a link; a draft stays in its chat across switching chats
+//! and a reload; and a text refused as too long says why until it is changed.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -333,5 +333,32 @@ async fn copy_puts_a_messages_text_on_the_clipboard() -> Result<(), HarnessError
 
     alice.close().await?;
     bob.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_refused_as_too_long_says_why_until_it_is_changed() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let _bob = meeting.sign_up("bob").await?;
+    let alice = meeting.sign_up("alice").await?;
+    alice.start_chat("bob").await?;
+
+    // Past the limit of a message's body: three bytes a character.
+    let too_long = "中".repeat(merpati_protocol::MAX_BODY_BYTES / 3 + 1);
+    alice.send(&too_long).await?;
+    alice.find("composer-error").await?;
+
+    // Shortened: the words about the text before it go, and it is sent.
+    alice.type_into("composer-input", "Pendek saja").await?;
+    alice
+        .eventually("the refusal gone", || async {
+            let error = alice.first_css("[data-testid=composer-error]").await?;
+            Ok(error.is_none().then_some(()))
+        })
+        .await?;
+    alice.click("composer-send").await?;
+    alice.wait_messages(&["Pendek saja"]).await?;
+
+    alice.close().await?;
     Ok(())
 }

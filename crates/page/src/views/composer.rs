@@ -244,6 +244,8 @@ pub fn Composer(
                 on:input=move |ev| {
                     let value = event_target_value(&ev);
                     text.set(value.clone());
+                    // Why the last text was refused is not said of another.
+                    error.set(None);
                     if let Some(on_input) = on_input {
                         on_input.run(value);
                     }
