@@ -293,6 +293,32 @@ impl Browser {
         Ok(())
     }
 
+    /// Whether anything makes the page, or any part of it that scrolls (the message list, the
+    /// chat list), scroll sideways: something too wide inside a part that scrolls up and down
+    /// would scroll it sideways too, and the page's own width would not show it.
+    pub async fn overflows_sideways(&self) -> Result<bool, HarnessError> {
+        let value = self
+            .client()
+            .execute(
+                "if (document.documentElement.scrollWidth > window.innerWidth) return 'the page';
+                 for (const element of document.querySelectorAll('body *')) {
+                     if (element.getClientRects().length === 0) continue;
+                     const overflow = getComputedStyle(element).overflowX;
+                     if ((overflow === 'auto' || overflow === 'scroll')
+                         && element.scrollWidth > element.clientWidth + 1) {
+                         return element.className || element.tagName;
+                     }
+                 }
+                 return null;",
+                vec![],
+            )
+            .await?;
+        if !value.is_null() {
+            eprintln!("scrolls sideways: {value}");
+        }
+        Ok(!value.is_null())
+    }
+
     /// Reloads the page.
     pub async fn reload(&self) -> Result<(), HarnessError> {
         self.client.refresh().await?;
