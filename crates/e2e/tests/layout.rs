@@ -355,7 +355,8 @@ async fn toggle_details(browser: &Browser, folded: bool) -> Result<(), HarnessEr
 /// A chat's details — the safety number, a group's members — start open, as the UI test
 /// contract says; folded once, they stay folded for every chat opened after, of either kind,
 /// and after a reload, until unfolded: on a phone they would otherwise fill half the screen
-/// with every chat opened. Another browser's start open still.
+/// with every chat opened. Another browser's start open still. The safety number shows in
+/// three lines of four groups, on a desktop and a phone alike.
 #[tokio::test]
 async fn a_chats_details_folded_once_stay_folded_in_this_browser() -> Result<(), HarnessError> {
     let meeting = Meeting::start().await?;
@@ -382,6 +383,36 @@ async fn a_chats_details_folded_once_stay_folded_in_this_browser() -> Result<(),
 
     buka.open_chat("lipat").await?;
     assert!(details_open(&buka, "Verify safety number").await?);
+    // The safety number in three lines of four groups, on a wide window as on a phone.
+    for phone in [false, true] {
+        if phone {
+            buka.emulate_phone().await?;
+        }
+        let groups_a_line = buka
+            .eventually("the safety number", || async {
+                let counts = buka
+                    .client()
+                    .execute(
+                        "const digits = document.querySelector('[data-testid=safety-number]');
+                         const text = digits.firstChild;
+                         if (!text || !/^[0-9 ]{71}$/.test(text.data)) return null;
+                         const counts = new Map();
+                         for (let at = 0; at < text.data.length; at += 6) {
+                             const group = document.createRange();
+                             group.setStart(text, at);
+                             group.setEnd(text, at + 5);
+                             const top = Math.round(group.getBoundingClientRect().top);
+                             counts.set(top, (counts.get(top) || 0) + 1);
+                         }
+                         return [...counts.values()];",
+                        vec![],
+                    )
+                    .await?;
+                Ok((!counts.is_null()).then_some(counts))
+            })
+            .await?;
+        assert_eq!(groups_a_line, Value::from(vec![4, 4, 4]), "phone: {phone}");
+    }
     Ok(())
 }
 
