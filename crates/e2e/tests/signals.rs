@@ -215,6 +215,14 @@ async fn an_admin_adds_a_member_renames_the_group_and_makes_an_admin_while_other
         3,
         "nobody was added"
     );
+    // The words are not left under the next request: opening the form for a new chat takes
+    // them away.
+    eka.click("new-chat").await?;
+    eka.find("new-chat-username").await?;
+    wait_text(&eka, "request-error", "the refusal's words gone", |text| {
+        text.is_none()
+    })
+    .await?;
 
     eka.type_into("group-rename-input", "Arisan RT 5").await?;
     eka.click("group-rename-submit").await?;

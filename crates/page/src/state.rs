@@ -518,6 +518,8 @@ impl AppContext {
 
     /// Opens or closes the new-chat panel.
     pub fn show_new_chat(self, mode: Option<NewChatMode>) {
+        // Why the last request was refused is not said under the next one.
+        self.request_error.set(None);
         self.new_chat.set(mode);
     }
 
