@@ -509,7 +509,8 @@ fn section_listener(
     wasm_bindgen::closure::Closure::new(move |event: web_sys::Event| {
         let kind = event.type_();
         if kind == "toggle" {
-            // Only an element toggles; and only the details' count (a popover might toggle too).
+            // Only an element toggles, and only the chat's details count here (a popover inside the
+            // chat would toggle too).
             if let Some(details) = event.target() {
                 let details = details.unchecked_ref::<web_sys::Element>();
                 if details.class_name() == "chat-info" {
