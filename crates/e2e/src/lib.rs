@@ -207,9 +207,9 @@ impl Browser {
     /// Makes this browser a phone of 390 × 844 CSS pixels, as DevTools' device mode does (a
     /// window cannot be narrower than 500 px).
     pub async fn emulate_phone(&self) -> Result<(), HarnessError> {
-        self.emulate_screen(
-            serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true }),
-        )
+        self.emulate_screen(serde_json::json!({
+            "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true,
+        }))
         .await
     }
 
