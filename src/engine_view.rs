@@ -210,7 +210,13 @@ pub fn chat_rows(engine: &Engine, now_ms: u64) -> Vec<ChatRow> {
             typing: typing_names(engine, summary.id, now_ms),
             id: summary.id,
             title: summary.title,
-            last_text: summary.last_text,
+            // Left or taken out, the row says so rather than the last line heard before: one
+            // taken out hears no line of it, and the list is where they see it first.
+            last_text: if summary.kind == ChatKind::Group && !engine.is_member(summary.id) {
+                Some(t(Text::NoLongerMember))
+            } else {
+                summary.last_text
+            },
             last_time: match summary.last_activity_ms {
                 0 => String::new(),
                 at => days.time_of(at),

@@ -148,6 +148,14 @@ async fn a_member_removed_from_a_group_gets_nothing_sent_after() -> Result<(), H
     })
     .await?;
     lina.find("chat-left").await?;
+    // Her chat list says so too, in the group's row, not the last message she had from it.
+    lina.eventually("the group's row saying she is out", || async {
+        let row = lina
+            .find_css("[data-testid=\"chat-list-item\"][data-title=\"Arisan\"] .last-text")
+            .await?;
+        Ok((row.text().await? == "You are no longer a member of this group").then_some(()))
+    })
+    .await?;
     joko.eventually("lina to be gone from the member list", || async {
         let mut names = Vec::new();
         for row in joko.client().find_all(testid("chat-member")).await? {
