@@ -25,6 +25,13 @@ use crate::focus;
 /// Where `localStorage` says the chat's details were folded (set) or not (absent).
 const DETAILS_FOLDED: &str = "merpati.details-folded";
 
+/// Whether the chat's details start open: as last chosen, in this tab or another.
+fn details_open() -> bool {
+    crate::local_storage()
+        .and_then(|storage| storage.get_item(DETAILS_FOLDED).ok().flatten())
+        .is_none()
+}
+
 /// Keeps whether the chat's details are `open`, for the next chat's to start so.
 fn remember_details(open: bool) {
     if let Some(storage) = crate::local_storage() {
@@ -193,12 +200,6 @@ pub fn ChatView(
     let on_remove = on_remove_member.unwrap_or_else(|| Callback::new(|_| {}));
     let on_leave = on_leave.unwrap_or_else(|| Callback::new(|()| {}));
     let number = Signal::derive(move || safety_number.get());
-    // Read as each chat's details are drawn: what was last chosen, in this tab or another.
-    let details_open = || {
-        crate::local_storage()
-            .and_then(|storage| storage.get_item(DETAILS_FOLDED).ok().flatten())
-            .is_none()
-    };
     let details = move || match kind.get() {
         Some(ChatKind::Direct) => view! {
             <details class="chat-info" open=details_open()>
