@@ -4,12 +4,13 @@
 //! The writer commits them in the order they were queued, so the session waits for the
 //! oldest only, and answers each once its transaction committed (`messages` and `receipts`
 //! say how). Meanwhile the session goes on reading: a client sending a receipt per message
-//! it receives is not held up by a commit for each.
+//! it receives is not held up by a commit for each. What was queued when the connection
+//! ended is still settled: its messages and receipts reach everyone else.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use merpati_protocol::{ChatId, ClientMsgId, UserId};
+use merpati_protocol::{ChatId, ClientMsgId, ServerFrame, UserId};
 
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
@@ -63,29 +64,67 @@ pub(super) async fn next_commit(awaiting: &mut VecDeque<InFlight>) -> Committed 
     }
 }
 
+/// What the peer is told of a write once it is settled.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// Nothing (a receipt: its sender learns of it as everyone else does).
+    Nothing,
+    /// This frame (`Ack` or `SendFailed`).
+    Frame(ServerFrame),
+    /// Why it failed: refused, or the database's failure.
+    Failed(Error),
+}
+
 impl<S: FrameSocket> Session<S> {
+    /// Settles the oldest write once its transaction committed (or failed): whatever goes to
+    /// other sessions goes now; what its peer is to be told is returned.
+    async fn settle_commit(&mut self, waited: InFlight, outcome: Committed) -> Answer {
+        match (waited, outcome) {
+            (InFlight::Message(message), Ok(Stored::Message(appended))) => {
+                self.settle_append(message, Ok(appended)).await
+            }
+            (InFlight::Message(message), Err(error)) => {
+                self.settle_append(message, Err(error)).await
+            }
+            (InFlight::Receipt { chat_id, .. }, Ok(Stored::Receipt(moved))) => {
+                self.settle_receipt(chat_id, Ok(moved)).await
+            }
+            (InFlight::Receipt { chat_id, .. }, Err(error)) => {
+                self.settle_receipt(chat_id, Err(error)).await
+            }
+            // `next_commit` awaited the front of the queue, which this is: never apart.
+            (InFlight::Message(_), Ok(Stored::Receipt(_)))
+            | (InFlight::Receipt { .. }, Ok(Stored::Message(_))) => Answer::Nothing,
+        }
+    }
+
     /// Answers the oldest write once its transaction committed (or failed).
     pub(super) async fn answer_commit(
         &mut self,
         waited: InFlight,
         outcome: Committed,
     ) -> Result<Flow, Gone> {
-        match (waited, outcome) {
-            (InFlight::Message(message), Ok(Stored::Message(appended))) => {
-                self.answer_append(message, Ok(appended)).await
+        match self.settle_commit(waited, outcome).await {
+            Answer::Nothing => {}
+            Answer::Frame(frame) => self.write_frame(&frame).await?,
+            Answer::Failed(error) => self.write_error(None, &error).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Once the connection ended: waits for every write it queued and settles each, telling
+    /// the gone peer nothing. The writer commits them regardless, so a message sent just
+    /// before a reload is stored; without this, the chat's online members would not hear of
+    /// it until something else made them sync.
+    pub(super) async fn settle_after_the_end(&mut self) {
+        while !self.awaiting_commit.is_empty() {
+            let outcome = next_commit(&mut self.awaiting_commit).await;
+            let Some(waited) = self.awaiting_commit.pop_front() else {
+                return;
+            };
+            if let Answer::Failed(error) = self.settle_commit(waited, outcome).await {
+                tracing::debug!(%error, "a write queued before the connection ended failed");
             }
-            (InFlight::Message(message), Err(error)) => {
-                self.answer_append(message, Err(error)).await
-            }
-            (InFlight::Receipt { chat_id, .. }, Ok(Stored::Receipt(moved))) => {
-                self.answer_receipt(chat_id, Ok(moved)).await
-            }
-            (InFlight::Receipt { chat_id, .. }, Err(error)) => {
-                self.answer_receipt(chat_id, Err(error)).await
-            }
-            // `next_commit` awaited the front of the queue, which this is: never apart.
-            (InFlight::Message(_), Ok(Stored::Receipt(_)))
-            | (InFlight::Receipt { .. }, Ok(Stored::Message(_))) => Ok(Flow::Continue),
         }
     }
 }

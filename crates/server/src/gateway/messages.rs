@@ -3,8 +3,9 @@
 //!
 //! A session queues each message for the storage writer and goes on reading; the messages
 //! wait for their commit in the order they were queued (`in_flight`), and each is answered
-//! once its transaction committed: `Ack` to the sender, then one encoded `Message` frame to
-//! every online session of every member. A resend of a stored message (same
+//! once its transaction committed: one encoded `Message` frame to every online session of
+//! every member, and `Ack` to the sender — or, if the sender's connection ended meanwhile,
+//! the frames to everyone else all the same. A resend of a stored message (same
 //! `client_msg_id`) is acknowledged again with its first sequence number and not fanned out
 //! twice — even if the sender may no longer send there, or is past the day's quota: it is
 //! stored, and a `SendFailed` would say it never will be. A message is charged against the
@@ -21,7 +22,7 @@ use merpati_protocol::{
     ChatId, ClientMsgId, ErrorCode, MAX_BODY_BYTES, Member, MessageFrame, ServerFrame,
 };
 
-use super::in_flight::{InFlight, MessageInFlight};
+use super::in_flight::{Answer, InFlight, MessageInFlight};
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode_message};
@@ -146,14 +147,17 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Answers a message once its transaction committed (or failed): `Ack` and fan-out, or
+    /// Settles a message once its transaction committed (or failed) — the quota, and the
+    /// fan-out of one newly stored — and says what its sender is to be told: `Ack`, or
     /// `SendFailed` (past the quota, not a member, blocked, not the sender's message to
-    /// delete, not the sender's complete upload).
-    pub(super) async fn answer_append(
+    /// delete, not the sender's complete upload). The fan-out comes first and needs nothing
+    /// of the sender's connection: a message stays stored when its sender is gone before the
+    /// `Ack` is written, and everyone else hears of it all the same.
+    pub(super) async fn settle_append(
         &mut self,
         append: MessageInFlight,
         outcome: Result<Appended, Error>,
-    ) -> Result<Flow, Gone> {
+    ) -> Answer {
         let MessageInFlight {
             chat_id,
             client_msg_id,
@@ -170,31 +174,22 @@ impl<S: FrameSocket> Session<S> {
             Ok(appended) => appended,
             Err(error @ Error::Refused { .. }) => {
                 tracing::debug!(chat = chat_id.0, %error, "message refused");
-                self.write_frame(&ServerFrame::SendFailed {
+                return Answer::Frame(ServerFrame::SendFailed {
                     chat_id,
                     client_msg_id,
                     code: error.code(),
-                })
-                .await?;
-                return Ok(Flow::Continue);
+                });
             }
             // Not stored, and not refused either: the database failed. The client keeps it;
             // the session ends after this (`storage_failed`), and it is resent on the next.
-            Err(error) => {
-                self.write_error(None, &error).await?;
-                return Ok(Flow::Continue);
-            }
+            Err(error) => return Answer::Failed(error),
         };
-        if appended.newly_stored {
-            Counters::bump(&self.gateway.counters().messages_stored);
-        }
-        self.write_frame(&ServerFrame::Ack {
+        let ack = ServerFrame::Ack {
             chat_id,
             client_msg_id,
             seq: appended.seq,
             sent_at_ms: appended.sent_at_ms,
-        })
-        .await?;
+        };
         if !appended.newly_stored {
             if charged {
                 // Stored before, and charged then: a resend costs nothing.
@@ -205,8 +200,9 @@ impl<S: FrameSocket> Session<S> {
                 seq = appended.seq.0,
                 "resend acknowledged again"
             );
-            return Ok(Flow::Continue);
+            return Answer::Frame(ack);
         }
+        Counters::bump(&self.gateway.counters().messages_stored);
         let body = Arc::try_unwrap(body).unwrap_or_else(|shared| shared.as_ref().clone());
         let message = MessageFrame {
             chat_id,
@@ -220,10 +216,12 @@ impl<S: FrameSocket> Session<S> {
             typing.sent_in(chat_id);
         }
         match self.gateway.members_of(chat_id).await {
+            // The sender's own connection is among the sessions handed it, and writes it
+            // after the `Ack`: it reads its deliveries only once this answer is written.
             Ok(members) => self.gateway.fan_out_message(&members, message),
             // Stored and acknowledged all the same: members catch up from storage.
             Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot fan a message out"),
         }
-        Ok(Flow::Continue)
+        Answer::Frame(ack)
     }
 }

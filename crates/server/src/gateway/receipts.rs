@@ -12,7 +12,7 @@ use bytes::Bytes;
 use merpati_protocol::{ChatId, Member, Receipt, Seq, ServerFrame, UserId};
 
 use super::allowance::AsMember;
-use super::in_flight::InFlight;
+use super::in_flight::{Answer, InFlight};
 use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 use super::{Gateway, encode};
@@ -147,12 +147,13 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Pushes a committed receipt if it moved, or refuses it.
-    pub(super) async fn answer_receipt(
+    /// Pushes a committed receipt if it moved; says why it failed if it did (for its
+    /// sender, if still connected).
+    pub(super) async fn settle_receipt(
         &mut self,
         chat_id: ChatId,
         outcome: Result<Option<Box<Moved>>, Error>,
-    ) -> Result<Flow, Gone> {
+    ) -> Answer {
         match outcome {
             Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {
                 Ok(members) => self
@@ -162,8 +163,8 @@ impl<S: FrameSocket> Session<S> {
                 Err(error) => tracing::warn!(chat = chat_id.0, %error, "cannot push a receipt"),
             },
             Ok(None) => {}
-            Err(error) => self.write_error(None, &error).await?,
+            Err(error) => return Answer::Failed(error),
         }
-        Ok(Flow::Continue)
+        Answer::Nothing
     }
 }

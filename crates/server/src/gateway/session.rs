@@ -259,6 +259,8 @@ impl<S: FrameSocket> Session<S> {
             }
             Flow::Ended | Flow::Continue => tracing::debug!("connection ended"),
         }
+        // Boxed: it runs once, and every connection's future would otherwise hold its room.
+        Box::pin(self.settle_after_the_end()).await;
     }
 
     async fn event_loop(&mut self) -> Flow {

@@ -1,5 +1,7 @@
 //! A session ended while it is being resumed: the resume is refused, whichever comes first —
-//! a stolen token resumed over and over must not outlive its owner's "end session".
+//! a stolen token resumed over and over must not outlive its owner's "end session". And a
+//! connection that ends while its messages wait for their commit: they are stored all the
+//! same, so they reach the chat's members all the same.
 
 use merpati_protocol::sessions::SessionRef;
 
@@ -106,4 +108,34 @@ async fn a_session_ended_after_a_sign_in_read_it_and_before_it_joined_does_not_g
     // A sign-in with no end in between goes online as ever.
     let (_laptop, _) = server.log_in("alice").await;
     assert_eq!(gateway.fanout.sessions_of(me.id), 1);
+}
+
+#[tokio::test]
+async fn messages_committed_after_their_sender_hung_up_still_reach_the_chat() {
+    let server = TestGateway::start();
+    let (mut alice, _, _) = server.sign_up("alice").await;
+    let (mut bob, _, _) = server.sign_up("bob").await;
+    let chat = create_direct(&mut alice, "bob").await;
+    pushed_chat(&mut bob).await;
+
+    // Two messages wait for the writer when alice's tab goes away. Whichever the session
+    // sees first, the commit or the hang-up, it cannot write the first one's Ack, so the
+    // second is settled after its connection ended.
+    let gate = server.gateway.storage.hold_the_writer().await;
+    alice.write(&send(chat, 1, b"one"));
+    alice.write(&send(chat, 2, b"two"));
+    writes_waiting(&server, 2).await;
+    let hung_up = tokio::spawn(alice.hang_up());
+    gate.open().await;
+
+    let first = delivered(&mut bob).await;
+    let second = delivered(&mut bob).await;
+    assert_eq!(
+        [first, second].map(|message| (message.client_msg_id, message.body)),
+        [
+            (ClientMsgId([1; 16]), b"one".to_vec()),
+            (ClientMsgId([2; 16]), b"two".to_vec()),
+        ]
+    );
+    hung_up.await.expect("the session ended");
 }
