@@ -135,7 +135,30 @@ impl Engine {
             // A page refused (which one is not said): any may be asked for again.
             self.forget_page_requests();
         }
+        if code == ErrorCode::TooManyRequests {
+            // Older pages are asked for again as the reader scrolls; a gap, only by the
+            // chat's next message, which may not come: the clock asks for it.
+            self.page_retry.refused(self.now_ms);
+        }
         self.events.push(Event::RequestFailed { request, code });
+    }
+
+    /// The clock reached the time a refused page is to be asked again: every chat with a gap
+    /// asks for what follows what it holds.
+    pub(super) fn retry_pages_if_due(&mut self) {
+        if !self.page_retry.take_due(self.now_ms) || !self.is_authenticated() {
+            return;
+        }
+        for (&chat_id, chat) in &mut self.chats {
+            if chat.timeline.has_gap() && !chat.fetching {
+                chat.fetching = true;
+                self.frames.push(ClientFrame::Fetch {
+                    chat_id,
+                    after: chat.timeline.synced(),
+                    limit: MAX_PAGE,
+                });
+            }
+        }
     }
 
     /// Forgets which chats have a page asked for, so that the next reason asks again.
@@ -226,6 +249,7 @@ impl Engine {
     }
 
     fn on_page(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+        self.page_retry.served();
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             return;
         };
@@ -265,6 +289,7 @@ impl Engine {
         }
         self.open_messages(&messages);
         let authenticated = self.is_authenticated();
+        let me = self.my_id();
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             return;
         };
@@ -286,7 +311,10 @@ impl Engine {
         }
         // A message delivered by the server is no longer pending, whoever sent it from here
         // (taken out of the outbox below, once the chat is let go).
-        let delivered: Vec<ClientMsgId> = new.iter().map(|message| message.client_msg_id).collect();
+        let delivered: Vec<(ClientMsgId, bool)> = new
+            .iter()
+            .map(|message| (message.client_msg_id, message.sender == me))
+            .collect();
         if (gap || more) && !chat.fetching && authenticated {
             chat.fetching = true;
             self.frames.push(ClientFrame::Fetch {
@@ -305,13 +333,21 @@ impl Engine {
                 self.mark_read(chat_id);
             }
         }
-        for id in delivered {
-            if let Some(position) = self
+        for (id, mine) in delivered {
+            match self
                 .outbox
                 .iter()
                 .position(|entry| entry.record.client_msg_id == id)
             {
-                self.take_from_outbox(position);
+                Some(position) => {
+                    self.take_from_outbox(position);
+                }
+                // Perhaps sent from another tab of this browser, closed before its Ack: its
+                // record in the shared outbox goes too. Left there, a reload that does not
+                // load this message (a page of newer ones) would show it pending again and
+                // send it again, below the messages after it.
+                None if mine => self.writes.push(StoreWrite::RemoveOutbox(id)),
+                None => {}
             }
         }
     }

@@ -149,6 +149,9 @@ pub struct Engine {
     keys: KeyFlow,
     /// A `Sync` refused for now (too many) on this connection is sent again later.
     sync_retry: retry::Retry,
+    /// A `Fetch` refused for now (too many) on this connection: the gaps are asked for
+    /// again later.
+    page_retry: retry::Retry,
     /// This device is new to the account (or signed in with the passphrase) and has not read
     /// the key backup's pins through yet: no device list is asked for until it has.
     pins_unread: bool,
@@ -252,6 +255,7 @@ impl Engine {
             secrets: None,
             keys: KeyFlow::default(),
             sync_retry: retry::Retry::default(),
+            page_retry: retry::Retry::default(),
             pins_unread: false,
             opened: HashMap::new(),
             opened_at: HashMap::new(),

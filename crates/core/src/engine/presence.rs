@@ -18,8 +18,8 @@ use super::Engine;
 impl Engine {
     /// The shell's clock, in milliseconds since the Unix epoch. Call it before pushing each
     /// input (frames included) and when [`Engine::next_clock_change_ms`] passes: typing
-    /// signals are timed by it, and expire by it, and a refused key share or sync is tried
-    /// again by it.
+    /// signals are timed by it, and expire by it, and a refused key share, sync or page is
+    /// tried again by it.
     pub fn advance_clock(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -32,6 +32,7 @@ impl Engine {
         }
         self.retry_key_share_if_due();
         self.retry_sync_if_due();
+        self.retry_pages_if_due();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -64,7 +65,7 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next
-    /// "typing…" goes away, or a refused key share or sync is to be tried again. The shell calls
+    /// "typing…" goes away, or a refused key share, sync or page is to be tried again. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
@@ -73,6 +74,7 @@ impl Engine {
             .map(|at| at.saturating_add(TYPING_SHOWN_MS))
             .chain(self.keys.share_retry.at_ms())
             .chain(self.sync_retry.at_ms())
+            .chain(self.page_retry.at_ms())
             .min()
     }
 

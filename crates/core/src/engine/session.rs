@@ -216,6 +216,7 @@ impl Engine {
         self.frames.clear();
         self.keys = KeyFlow::default();
         self.sync_retry = super::retry::Retry::default();
+        self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.phase = Phase::AwaitingChallenge;
         self.views_changed = true;
@@ -229,6 +230,7 @@ impl Engine {
         self.frames.clear();
         self.keys = KeyFlow::default();
         self.sync_retry = super::retry::Retry::default();
+        self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.delivery_unsure = std::mem::take(&mut self.delivery_reported);
         self.phase = Phase::Offline;

@@ -1,10 +1,10 @@
 //! Messages arriving: each is shown once in sequence order, gaps and unfinished pages are
-//! fetched, a reconnect resumes from the last contiguous position (unless the server's
+//! fetched (a gap again later when its page is refused for now), a reconnect resumes from the last contiguous position (unless the server's
 //! storage changed: then nothing held under the old epoch's positions stays, in memory or in
 //! the store), and a message whose key comes later opens by itself.
 
 use merpati_core::{Engine, MemoryStore, MessageLock};
-use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame};
+use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, ErrorCode, Seq, ServerFrame};
 
 use crate::support::alice::{
     BOB, CHAT, apply, caught_up_alice, chat_info, message, online_alice, published_alice,
@@ -139,6 +139,45 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
         }],
         "caught up: no further fetch, the whole range held"
     );
+}
+
+#[test]
+fn a_gap_whose_page_was_refused_for_now_is_asked_for_again_in_time() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
+    let fetch = ClientFrame::Fetch {
+        chat_id: CHAT,
+        after: Seq(1),
+        limit: 500,
+    };
+    assert!(take_frames(&mut engine).contains(&fetch));
+    // The account asked for more than its allowance: refused, without saying which request.
+    engine.handle_frame(ServerFrame::Error {
+        request: None,
+        code: ErrorCode::TooManyRequests,
+        detail: "too many requests; try again in 2 s".to_owned(),
+    });
+    assert!(take_frames(&mut engine).is_empty(), "not again at once");
+    let retry_at = engine
+        .next_clock_change_ms()
+        .expect("asked again at a time");
+    engine.advance_clock(retry_at - 1);
+    assert!(take_frames(&mut engine).is_empty());
+    engine.advance_clock(retry_at);
+    assert_eq!(take_frames(&mut engine), [fetch], "asked again");
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: vec![message(2, BOB, "dua"), message(3, BOB, "tiga")],
+        more: false,
+    });
+    let seqs: Vec<Option<Seq>> = engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(seqs, [Some(Seq(1)), Some(Seq(2)), Some(Seq(3))]);
+    assert_eq!(engine.next_clock_change_ms(), None, "nothing more to ask");
 }
 
 #[tokio::test]

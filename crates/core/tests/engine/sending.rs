@@ -1,7 +1,8 @@
 //! The outbox: a message goes from pending to sent once, messages written offline go out
 //! after the next sign-in, a refused one can be retried (and stays refused across a reload
 //! until it is) and stays among the messages of its time, what cannot be sent never enters,
-//! and what another tab of the browser left in the shared outbox goes out from this one.
+//! and what another tab of the browser left in the shared outbox goes out from this one —
+//! unless this one received it, which takes it out.
 
 use merpati_core::{ConnectionPhase, MemoryStore, MessageStatus, SendError, Store, StoreWrite};
 use merpati_protocol::{
@@ -310,4 +311,28 @@ async fn a_message_delivered_but_still_in_the_outbox_shows_once_after_a_reload()
             .writes
             .contains(&StoreWrite::RemoveOutbox(id))
     );
+}
+
+#[tokio::test]
+async fn a_message_another_tab_sent_and_this_one_received_leaves_the_shared_outbox() {
+    // Tab B sends a message and is closed before its Ack; tab A, online, receives it.
+    let store = MemoryStore::new();
+    let (mut tab_a, net) = published_alice();
+    apply(&store, net.alice_writes.clone()).await;
+    let mut tab_b = reload(&store).await;
+    let id = tab_b.send_text(CHAT, "dari tab lain", 5).expect("queued");
+    apply(&store, tab_b.take_step().writes).await;
+    drop(tab_b);
+    let mut delivered = message(1, ALICE, "dari tab lain");
+    delivered.client_msg_id = id;
+    tab_a.handle_frame(ServerFrame::Message(delivered));
+    // More than a reload loads come after it.
+    for seq in 2..=61 {
+        tab_a.handle_frame(ServerFrame::Message(message(seq, BOB, "lagi")));
+    }
+    apply(&store, tab_a.take_step().writes).await;
+
+    let outbox = store.outbox().await.unwrap_or_else(|never| match never {});
+    assert!(outbox.is_empty(), "still in the shared outbox: {outbox:?}");
+    assert_eq!(reload(&store).await.pending_count(), 0);
 }
