@@ -16,8 +16,8 @@ use merpati_protocol::{
 use vodozemac::{
     Curve25519PublicKey,
     megolm::{
-        DecryptionError as MegolmError, InboundGroupSession, MegolmMessage, SessionConfig,
-        SessionKey,
+        DecryptionError as MegolmError, ExportedSessionKey, InboundGroupSession, MegolmMessage,
+        SessionConfig, SessionKey,
     },
     olm::{OlmMessage, SessionConfig as OlmConfig},
 };
@@ -172,12 +172,16 @@ impl DeviceCrypto {
         }
     }
 
-    /// Stores a verified room key. Returns whether it was new.
+    /// Stores a verified room key: a session key, or one exported from an earlier index (see
+    /// [`DeviceCrypto::share_outbound`]). Returns whether it was new.
     pub fn accept_room_key(&mut self, sender: DeviceRef, key: &RoomKey) -> bool {
-        let Ok(session_key) = SessionKey::from_bytes(&key.session_key) else {
-            return false;
+        let session = match SessionKey::from_bytes(&key.session_key) {
+            Ok(session_key) => InboundGroupSession::new(&session_key, SessionConfig::version_1()),
+            Err(_) => match ExportedSessionKey::from_bytes(&key.session_key) {
+                Ok(exported) => InboundGroupSession::import(&exported, SessionConfig::version_1()),
+                Err(_) => return false,
+            },
         };
-        let session = InboundGroupSession::new(&session_key, SessionConfig::version_1());
         if session.session_id() != key.session_id {
             return false;
         }

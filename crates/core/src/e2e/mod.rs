@@ -85,7 +85,8 @@ pub struct RoomKey {
     pub chat_id: ChatId,
     /// The session's id.
     pub session_id: String,
-    /// The vodozemac `SessionKey` bytes (signed by the session's own key).
+    /// The vodozemac `SessionKey` bytes (signed by the session's own key), or an
+    /// `ExportedSessionKey`'s (from an earlier index: see [`DeviceCrypto::share_outbound`]).
     pub session_key: Vec<u8>,
 }
 

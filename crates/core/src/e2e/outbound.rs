@@ -15,7 +15,7 @@ use merpati_protocol::{
 };
 use vodozemac::{
     Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature,
-    megolm::{GroupSession, InboundGroupSession, SessionConfig},
+    megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig},
     olm::SessionConfig as OlmConfig,
 };
 
@@ -144,6 +144,26 @@ impl DeviceCrypto {
         }
     }
 
+    /// The Megolm index `body` (a message this device encrypted) was encrypted at, if it was
+    /// encrypted with the chat's current outbound session.
+    pub fn index_in_outbound(&self, chat_id: ChatId, body: &[u8]) -> Option<u32> {
+        let outbound = self.outbound.get(&chat_id)?;
+        let Some(EncryptedBody::MegolmV1 {
+            session_id,
+            ciphertext,
+            ..
+        }) = EncryptedBody::from_body(body)
+        else {
+            return None;
+        };
+        if session_id != outbound.session.session_id() {
+            return None;
+        }
+        MegolmMessage::from_bytes(&ciphertext)
+            .ok()
+            .map(|message| message.message_index())
+    }
+
     /// The id of the chat's current outbound session.
     pub fn outbound_session_id(&self, chat_id: ChatId) -> Option<String> {
         self.outbound
@@ -151,19 +171,42 @@ impl DeviceCrypto {
             .map(|outbound| outbound.session.session_id())
     }
 
-    /// Olm-encrypts the chat's current session key for each device that has an Olm session.
+    /// Olm-encrypts the chat's current session key, from its current index, for each device
+    /// that has an Olm session.
     pub fn share_outbound(
         &mut self,
         chat_id: ChatId,
         devices: &BTreeSet<DeviceRef>,
     ) -> Vec<ToDeviceMessage> {
+        self.share_outbound_from(chat_id, devices, None)
+    }
+
+    /// [`DeviceCrypto::share_outbound`] from `from_index` if that is earlier — for devices of a
+    /// member who joined while messages this session encrypted before were still on their
+    /// way (the server serves them those, being stored after the join). The earlier key is
+    /// exported from this device's own copy of the session, unsigned: the Olm channel it
+    /// travels in says whose it is.
+    pub fn share_outbound_from(
+        &mut self,
+        chat_id: ChatId,
+        devices: &BTreeSet<DeviceRef>,
+        from_index: Option<u32>,
+    ) -> Vec<ToDeviceMessage> {
         let Some(outbound) = self.outbound.get(&chat_id) else {
             return Vec::new();
         };
+        let session_id = outbound.session.session_id();
+        let earlier = from_index
+            .filter(|&index| index < outbound.session.message_index())
+            .and_then(|index| self.inbound.get_mut(&session_id)?.session.export_at(index));
+        let session_key = match earlier {
+            Some(exported) => exported.to_bytes(),
+            None => outbound.session.session_key().to_bytes(),
+        };
         let payload = merpati_protocol::encode(&ToDevicePayload::RoomKey(RoomKey {
             chat_id,
-            session_id: outbound.session.session_id(),
-            session_key: outbound.session.session_key().to_bytes(),
+            session_id,
+            session_key,
         }));
         let mut messages = Vec::new();
         for device in devices {

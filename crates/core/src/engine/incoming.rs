@@ -202,6 +202,16 @@ impl Engine {
         for receipt in &info.receipts {
             chat.receipts.merge(*receipt);
         }
+        let joined = info
+            .members
+            .iter()
+            .any(|member| !chat.info.members.iter().any(|known| known.id == member.id));
+        if joined {
+            let head = chat
+                .joined_after
+                .map_or(info.head, |known| known.min(info.head));
+            chat.joined_after = Some(head);
+        }
         chat.info = info;
         chat.info.read = read;
         self.writes.push(StoreWrite::PutChat(chat.record()));

@@ -4,7 +4,9 @@
 //! Sending in a chat needs, in order: a verified device list of every member (queried once
 //! per connection, again after `DevicesChanged`), an Olm session with each of those devices
 //! (claimed one-time keys), the chat's outbound Megolm session shared with every device that
-//! lacks it, and only then the encrypted `Send`s (`sending`). The messages wait for
+//! lacks it, and only then the encrypted `Send`s (`sending`). Someone who joins while this
+//! device's messages are on their way is owed the session from the earliest of those (the
+//! server serves them what is stored after the join), whether or not more is sent. The messages wait for
 //! `ToDeviceSent`, the server's word that the share is stored: a device whose mailbox is full
 //! is refused there, and is left out of the session on this connection, rather than sent
 //! messages it has no key for — and a refusal for one device never holds up the others.
@@ -306,6 +308,10 @@ impl Engine {
             return false;
         }
         crypto.ensure_outbound(chat_id, members, self.clock_ms);
+        let from_index = self.earliest_index_owed(chat_id);
+        let Some(crypto) = self.crypto.as_mut() else {
+            return false;
+        };
         let Some(session_id) = crypto.outbound_session_id(chat_id) else {
             return false;
         };
@@ -321,13 +327,38 @@ impl Engine {
                 // A share was refused whole: wait for the retry time before asking again.
                 return false;
             }
-            let messages = crypto.share_outbound(chat_id, &need);
+            let messages = crypto.share_outbound_from(chat_id, &need, from_index);
             self.send_to_devices(chat_id, &session_id, messages);
             return false;
         }
         // Messages wait until the server has accepted the key for every device they are meant
         // for: a share it refuses (a full mailbox) must not leave a message nobody can read.
         in_flight.is_empty()
+    }
+
+    /// The lowest Megolm index, in the chat's current outbound session, among this device's
+    /// messages someone who joined the chat (after `joined_after`) may be served though they
+    /// were encrypted before this device knew of them: those sent and not yet acknowledged,
+    /// and those stored after the join. `None` when nobody joined, or nothing is owed.
+    pub(super) fn earliest_index_owed(&self, chat_id: ChatId) -> Option<u32> {
+        let chat = self.chats.get(&chat_id)?;
+        let joined_after = chat.joined_after?;
+        let crypto = self.crypto.as_ref()?;
+        let me = self.my_id();
+        let in_flight = self
+            .outbox
+            .iter()
+            .filter(|entry| entry.record.chat_id == chat_id)
+            .filter_map(|entry| entry.sent_body.as_deref());
+        let stored_after = chat
+            .timeline
+            .messages()
+            .filter(|message| message.sender == me && message.seq > joined_after)
+            .map(|message| message.body.as_slice());
+        in_flight
+            .chain(stored_after)
+            .filter_map(|body| crypto.index_in_outbound(chat_id, body))
+            .min()
     }
 
     /// Ends a round of the key flow: asks for the device lists and one-time keys still

@@ -101,6 +101,10 @@ struct ChatState {
     fetching: bool,
     /// A `History` request for this chat is in flight on this connection.
     history_requested: bool,
+    /// Someone joined at or before this sequence number (the chat's head when this device
+    /// heard of it) while this device's messages encrypted before may still be stored after
+    /// it: the key of those is owed to them (`keys`). In memory only.
+    joined_after: Option<Seq>,
 }
 
 /// A message of the outbox: persisted, and sent until acknowledged.
@@ -318,6 +322,7 @@ impl ChatState {
             typing: BTreeMap::new(),
             fetching: false,
             history_requested: false,
+            joined_after: None,
         }
     }
 

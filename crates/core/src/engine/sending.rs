@@ -194,7 +194,7 @@ impl Engine {
             return;
         };
         let me = self.my_id();
-        for chat_id in self.chats_with_unsent() {
+        for chat_id in self.chats_with_unsent_or_owing() {
             let Some(members) = self.members(chat_id) else {
                 continue;
             };
@@ -210,10 +210,36 @@ impl Engine {
                 continue;
             }
             if self.prepare_chat_key(chat_id, &members, &mut missing) {
+                if let Some(chat) = self.chats.get_mut(&chat_id) {
+                    chat.joined_after = None;
+                }
                 self.send_unsent(chat_id);
             }
         }
         self.finish_key_round(missing);
+    }
+
+    /// [`Engine::chats_with_unsent`], then the chats whose key is owed to someone who joined
+    /// (see `keys`), though nothing waits to be sent there; a chat that owes nothing after all
+    /// forgets the join.
+    fn chats_with_unsent_or_owing(&mut self) -> Vec<ChatId> {
+        let mut chats = self.chats_with_unsent();
+        let joined: Vec<ChatId> = self
+            .chats
+            .iter()
+            .filter(|(_, chat)| chat.joined_after.is_some())
+            .map(|(&chat_id, _)| chat_id)
+            .collect();
+        for chat_id in joined {
+            if self.earliest_index_owed(chat_id).is_none() {
+                if let Some(chat) = self.chats.get_mut(&chat_id) {
+                    chat.joined_after = None;
+                }
+            } else if !chats.contains(&chat_id) {
+                chats.push(chat_id);
+            }
+        }
+        chats
     }
 
     /// Chats with outbox entries not yet sent on this connection, in outbox order.

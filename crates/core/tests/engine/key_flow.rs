@@ -1,15 +1,19 @@
 //! The end-to-end key flow's own rules: a refused request is not retried in a loop, a
 //! message waiting for its key reads the backup again when it changes, keys are published in
 //! frames the server reads cheaply, a fallback key counts as published only once the server
-//! has answered the publish that carried it, and a changed account key holds what is written
-//! to that person until the change is confirmed.
+//! has answered the publish that carried it, a changed account key holds what is written
+//! to that person until the change is confirmed, and someone who joins a group while a
+//! message is on its way gets the key to read it (and nothing from before they joined).
 
-use merpati_core::{Event, MemoryStore, MessageLock};
-use merpati_protocol::{ClientFrame, Epoch, ErrorCode, ServerFrame, keys::OneTimeKey};
+use merpati_core::{Engine, Event, MemoryStore, MessageLock, e2e::Opened};
+use merpati_protocol::{
+    ChatId, ChatInfo, ChatKind, ClientFrame, Epoch, ErrorCode, Member, MessageFrame, Seq,
+    ServerFrame, keys::OneTimeKey,
+};
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, apply, caught_up_alice, challenged_alice, member, published_alice, reconnect,
-    reload, sent_ids, take_frames,
+    ALICE, BOB, CHAT, Net, apply, caught_up_alice, challenged_alice, member, published_alice,
+    reconnect, reload, sent_ids, take_frames,
 };
 
 #[test]
@@ -338,4 +342,94 @@ fn a_replacement_fallback_key_whose_publish_was_lost_goes_again_not_a_third_one(
     // stops handing out the old key and the device keeps the one sessions may still use.
     reconnect(&mut engine, Epoch(7));
     assert_eq!(fallback_keys(take_frames(&mut engine)), [Some(replacement)]);
+}
+
+/// Alice's group: she created it, alone in it at first.
+const GROUP: ChatId = ChatId(20);
+
+fn group(members: Vec<Member>, head: u64) -> ChatInfo {
+    ChatInfo {
+        id: GROUP,
+        kind: ChatKind::Group,
+        title: "arisan".into(),
+        members,
+        head: Seq(head),
+        read: Seq(0),
+        created_ms: 1_000,
+        admins: vec![ALICE],
+        receipts: Vec::new(),
+    }
+}
+
+/// Alice sends `text` in the group; the message as the server will serve it at `seq`.
+fn sent_in_group(engine: &mut Engine, net: &mut Net, text: &str, seq: u64) -> MessageFrame {
+    let id = engine.send_text(GROUP, text, 10).expect("a text");
+    let frames = net.serve(engine).frames;
+    let body = frames
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::Send {
+                client_msg_id,
+                body,
+                ..
+            } if client_msg_id == id => Some(body),
+            _ => None,
+        })
+        .expect("sent");
+    MessageFrame {
+        chat_id: GROUP,
+        seq: Seq(seq),
+        client_msg_id: id,
+        sender: ALICE,
+        sent_at_ms: 10,
+        body,
+    }
+}
+
+fn acknowledge(engine: &mut Engine, message: &MessageFrame) {
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: GROUP,
+        client_msg_id: message.client_msg_id,
+        seq: message.seq,
+        sent_at_ms: message.sent_at_ms,
+    });
+}
+
+#[test]
+fn someone_added_while_a_message_is_on_its_way_gets_its_key_whichever_alice_hears_first() {
+    for ack_first in [false, true] {
+        let (mut engine, mut net) = published_alice();
+        engine.handle_frame(ServerFrame::Chat {
+            request: None,
+            chat: group(vec![member(ALICE, "alice")], 1),
+        });
+        let before = sent_in_group(&mut engine, &mut net, "sebelum", 2);
+        acknowledge(&mut engine, &before);
+        let _ = net.serve(&mut engine);
+
+        // Bob is added (the line at 3) while her next message is on its way: stored after it
+        // (4), so the server serves it to him. She may hear of either first.
+        let during = sent_in_group(&mut engine, &mut net, "selama", 4);
+        let added = ServerFrame::Chat {
+            request: None,
+            chat: group(vec![member(ALICE, "alice"), member(BOB, "bob")], 3),
+        };
+        if ack_first {
+            acknowledge(&mut engine, &during);
+            engine.handle_frame(added);
+        } else {
+            engine.handle_frame(added);
+            acknowledge(&mut engine, &during);
+        }
+        // Nothing more is sent, yet the key goes to bob's device.
+        let _ = net.serve(&mut engine);
+        assert!(
+            matches!(net.bob.open(&during), Opened::Content(_)),
+            "bob reads the message stored after he joined (Ack first: {ack_first})"
+        );
+        assert!(
+            !matches!(net.bob.open(&before), Opened::Content(_)),
+            "but not the one stored before (Ack first: {ack_first})"
+        );
+    }
 }
