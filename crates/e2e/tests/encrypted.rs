@@ -1,8 +1,8 @@
 //! End-to-end encryption in the browser: the passphrase is salted per account, a new browser
 //! of the same account reads earlier history through the key backup, both people see the
 //! same safety number, a ciphertext the server changed is refused with a visible error, and
-//! a member removed from a group gets nothing sent after the removal — real Chromium, the
-//! real server, the release build.
+//! a member removed from a group, or who leaves it after answering its question, gets
+//! nothing sent after — real Chromium, the real server, the release build.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
@@ -176,6 +176,65 @@ async fn a_member_removed_from_a_group_gets_nothing_sent_after() -> Result<(), H
     assert_eq!(lina.message_texts().await?, ["sebelum"]);
 
     for browser in [joko, kartika, lina] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaving_a_group_asks_first_then_nothing_sent_after_reaches_one() -> Result<(), HarnessError>
+{
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let (joko, kartika) = (driver.browser().await?, driver.browser().await?);
+    joko.sign_up(&url, "joko", PASSPHRASE).await?;
+    kartika.sign_up(&url, "kartika", PASSPHRASE).await?;
+    joko.create_group("Arisan", "kartika").await?;
+    joko.send("sebelum").await?;
+    kartika.open_chat("Arisan").await?;
+    kartika.wait_messages(&["sebelum"]).await?;
+
+    // "Leave group" only asks, and Cancel keeps her in the group.
+    kartika.click("chat-leave").await?;
+    assert_eq!(
+        kartika.find("chat-leave-question").await?.text().await?,
+        "Leave this group? You will no longer get its messages, and only an admin can add you back."
+    );
+    kartika
+        .wait_focus_on("[data-testid=\"chat-leave-confirm\"]")
+        .await?;
+    kartika.click("chat-leave-cancel").await?;
+    kartika
+        .wait_focus_on("[data-testid=\"chat-leave\"]")
+        .await?;
+    assert!(
+        !kartika
+            .find("chat-leave-question")
+            .await?
+            .is_displayed()
+            .await?
+    );
+    kartika.send("masih di sini").await?;
+    joko.wait_messages(&["sebelum", "masih di sini"]).await?;
+
+    // Answered, she is out: joko hears it, and her chat says so instead of the composer.
+    kartika.click("chat-leave").await?;
+    kartika.click("chat-leave-confirm").await?;
+    kartika.find("chat-left").await?;
+    joko.wait_system_line("kartika left").await?;
+
+    // Nothing joko sends after reaches her. A sentinel joko's session sends after it, a 1:1
+    // chat with her, reaches her after anything that message (or a key for it) would have.
+    joko.send("sesudah").await?;
+    joko.wait_acknowledged(3).await?;
+    joko.start_chat("kartika").await?;
+    kartika
+        .find_css("[data-testid=\"chat-list-item\"][data-title=\"joko\"]")
+        .await?;
+    assert_eq!(kartika.message_texts().await?, ["sebelum", "masih di sini"]);
+
+    for browser in [joko, kartika] {
         browser.close().await?;
     }
     Ok(())

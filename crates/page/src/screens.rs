@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use merpati_bridge::Notifications;
-use merpati_words::{Count, Text, t};
+use merpati_words::{Count, Text, t, tn};
 
 use crate::notify::NotifyPrefs;
 use crate::state::use_app;
@@ -114,7 +114,7 @@ pub fn MainScreen() -> impl IntoView {
                     // the outbox still holds: the one thing signing in again cannot bring
                     // back. Only then does it ask.
                     app.pending(),
-                    Count::SignOutLoses,
+                    |waiting| tn(Count::SignOutLoses, waiting as u64, &[]),
                     Text::SignOut,
                     Callback::new(move |()| app.sign_out()),
                 )}

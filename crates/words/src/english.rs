@@ -200,6 +200,7 @@ texts! {
     MakeAdmin = "Make admin",
     RemoveAdmin = "Remove admin",
     LeaveGroup = "Leave group",
+    LeaveGroupQuestion = "Leave this group? You will no longer get its messages, and only an admin can add you back.",
     YouMarker = "(you)",
     AdminLabel = "admin",
     KeyChanged = "{name}'s security key changed on {date}. Compare the safety number again; nothing you write here is sent until you confirm.",

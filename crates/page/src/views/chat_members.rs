@@ -1,11 +1,12 @@
 //! The members of a group, with what admins can do (add someone, rename, make or remove
-//! admins, take someone out), and leaving.
+//! admins, take someone out), and leaving (asked first).
 
 use leptos::prelude::*;
 use merpati_bridge::MemberRow;
 use merpati_words::{Text, t, tf};
 
 use crate::focus;
+use crate::views::ask_first::ask_first;
 
 /// A group's members; admins are marked "admin". While this account is an admin (and a
 /// member), every other member has "Remove" and one "Make admin" / "Remove admin" toggle, and
@@ -156,14 +157,16 @@ pub fn ChatMembers(
                 }}
             </ul>
             <Show when=move || is_member.get()>
-                <button
-                    data-testid="chat-leave"
-                    type="button"
-                    class="danger"
-                    on:click=move |_| on_leave.run(())
-                >
-                    {t(Text::LeaveGroup)}
-                </button>
+                // What leaving loses is the one membership: only an admin can add one back,
+                // and nothing sent meanwhile can be read later. So it always asks.
+                {ask_first(
+                    ["chat-leave", "chat-leave-question", "chat-leave-confirm", "chat-leave-cancel"],
+                    Text::LeaveGroup,
+                    Signal::stored(1),
+                    |_| t(Text::LeaveGroupQuestion),
+                    Text::LeaveGroup,
+                    on_leave,
+                )}
             </Show>
         </section>
     }
