@@ -210,6 +210,9 @@ pub struct Engine {
     delivery_reported: BTreeSet<ChatId>,
     /// Chats whose report may have been lost with the last connection.
     delivery_unsure: BTreeSet<ChatId>,
+    /// While a `Sync` is answered: the chats its `Chat` frames named. A group held here and
+    /// not among them at `SyncDone` is one this account left or was taken out of meanwhile.
+    listed_in_sync: Option<BTreeSet<ChatId>>,
     /// Something the views read changed since the last step.
     views_changed: bool,
     /// Usernames seen (members, system lines), so that a former member still has a name.
@@ -284,6 +287,7 @@ impl Engine {
             delivery_moved: BTreeSet::new(),
             delivery_reported: BTreeSet::new(),
             delivery_unsure: BTreeSet::new(),
+            listed_in_sync: None,
             views_changed: false,
             names: HashMap::new(),
             search: SearchState::default(),

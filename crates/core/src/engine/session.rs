@@ -8,6 +8,8 @@
 //! [`Event::AuthDeferred`]. `SessionExpired` drops the session token ([`Event::SessionExpired`]);
 //! any other failure drops the credentials ([`Event::AuthFailed`]).
 
+use std::collections::BTreeSet;
+
 use merpati_protocol::{
     ClientFrame, Epoch, ErrorCode, Member, PROTOCOL_VERSION, Seq, Username,
     auth::{AuthPurpose, challenge_message},
@@ -233,6 +235,7 @@ impl Engine {
         self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.delivery_unsure = std::mem::take(&mut self.delivery_reported);
+        self.listed_in_sync = None;
         self.phase = Phase::Offline;
         self.views_changed = true;
         self.forget_signals();
@@ -458,6 +461,7 @@ impl Engine {
             epoch: self.epoch,
             positions,
         });
+        self.listed_in_sync = Some(BTreeSet::new());
     }
 
     /// The sync was refused for now (too many requests of this account): asked again after

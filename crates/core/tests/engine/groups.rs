@@ -1,10 +1,13 @@
 //! Group administration as the engine checks it before asking the server: only admins add,
-//! remove, rename and promote, with words for everyone else; anyone may leave.
+//! remove, rename and promote, with words for everyone else; anyone may leave. And a group
+//! left or lost while the device was away is held as such once a sync no longer names it.
 
-use merpati_core::{Engine, RequestError};
-use merpati_protocol::{ChatId, ChatInfo, ChatKind, ClientFrame, ServerFrame, UserId};
+use merpati_core::{Engine, MemoryStore, RequestError};
+use merpati_protocol::{ChatId, ChatInfo, ChatKind, ClientFrame, Epoch, ServerFrame, UserId};
 
-use crate::support::alice::{ALICE, BOB, CHAT, chat_info, member, online_alice, take_frames};
+use crate::support::alice::{
+    ALICE, BOB, CHAT, apply, chat_info, member, online_alice, reconnect, reload, take_frames,
+};
 
 const GROUP: ChatId = ChatId(11);
 const CAROL: UserId = UserId(3);
@@ -141,4 +144,41 @@ fn a_one_to_one_chat_has_no_admins_and_a_former_member_cannot_act() {
         Err(RequestError::NotAMember)
     );
     assert!(take_frames(&mut engine).is_empty());
+}
+
+#[tokio::test]
+async fn a_group_lost_while_away_is_held_as_left_once_a_sync_no_longer_names_it() {
+    let store = MemoryStore::new();
+    let mut engine = alice_in_group(vec![ALICE]);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group(vec![ALICE]),
+    });
+    apply(&store, engine.take_step().writes).await;
+    assert!(engine.is_member(GROUP) && engine.am_admin(GROUP));
+
+    // Bob took her out while her device was away: only the sessions online then were told.
+    // The next sync names her 1:1 chat and not the group.
+    reconnect(&mut engine, Epoch(7));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(0),
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert!(!engine.is_member(GROUP), "held as left");
+    assert!(!engine.am_admin(GROUP));
+    assert!(engine.is_member(CHAT), "the chat it named stays");
+    apply(&store, engine.take_step().writes).await;
+    assert!(!reload(&store).await.is_member(GROUP), "and so it stays");
+
+    // A sync that names it again (added back meanwhile) makes her a member again.
+    reconnect(&mut engine, Epoch(7));
+    for chat in [chat_info(0), group(vec![BOB])] {
+        engine.handle_frame(ServerFrame::Chat {
+            request: None,
+            chat,
+        });
+    }
+    engine.handle_frame(ServerFrame::SyncDone);
+    assert!(engine.is_member(GROUP));
 }
