@@ -55,14 +55,29 @@ async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
         "{sent:?}"
     );
 
-    // Leaving, with the composer last having the focus: the request goes out, and the
-    // server's updated chat no longer has alice.
+    // Leaving, with the composer last having the focus: it asks first, and only the answer
+    // sends the request; the server's updated chat no longer has alice.
     after_the_page_paints().await;
     find(&root, "composer-input")
         .unchecked_into::<HtmlElement>()
         .focus()
         .expect("focusable");
     find(&root, "chat-leave")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    leptos::task::tick().await;
+    assert_eq!(
+        text(&find(&root, "chat-leave-question")),
+        "Leave this group? You will no longer get its messages, and only an admin can add you back."
+    );
+    let sent = with_engine(&engine, frames);
+    assert!(
+        !sent
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::RemoveMember { user: ALICE, .. })),
+        "not before the answer: {sent:?}"
+    );
+    find(&root, "chat-leave-confirm")
         .unchecked_into::<HtmlElement>()
         .click();
     leptos::task::tick().await;
