@@ -2,10 +2,12 @@
 //! of the same account reads earlier history through the key backup, both people see the
 //! same safety number, a ciphertext the server changed is refused with a visible error, and
 //! a member removed from a group, or who leaves it after answering its question, gets
-//! nothing sent after — real Chromium, the real server, the release build.
+//! nothing sent after, and one removed while away sees so once back — real Chromium, the
+//! real server, the release build.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
+use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, Chromedriver, HarnessError, serve_release_build, testid};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -235,6 +237,61 @@ async fn leaving_a_group_asks_first_then_nothing_sent_after_reaches_one() -> Res
     assert_eq!(kartika.message_texts().await?, ["sebelum", "masih di sini"]);
 
     for browser in [joko, kartika] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_removed_while_away_sees_it_once_back() -> Result<(), HarnessError> {
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    // Lina opens the app through a gate that can take her network away.
+    let gate = NetworkGate::start(server.addr()).await?;
+    let (joko, lina) = (driver.browser().await?, driver.browser().await?);
+    joko.sign_up(&server.http_url(), "joko", PASSPHRASE).await?;
+    lina.sign_up(&gate.http_url(), "lina", PASSPHRASE).await?;
+    joko.create_group("Arisan", "lina").await?;
+    joko.send("sebelum").await?;
+    lina.open_chat("Arisan").await?;
+    lina.wait_messages(&["sebelum"]).await?;
+
+    // Away: joko takes her out, and only the sessions online then are told.
+    gate.shut();
+    lina.wait_connection("offline").await?;
+    joko.eventually("lina's row in the member list", || async {
+        for row in joko.client().find_all(testid("chat-member")).await? {
+            if row.attr("data-username").await?.as_deref() == Some("lina") {
+                row.find(testid("member-remove")).await?.click().await?;
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    joko.wait_system_line("joko removed lina").await?;
+
+    // Back: her sync no longer names the group, and her chat says she is out.
+    gate.open();
+    if lina.connection_state().await? == "offline" {
+        // Hidden again once connected: a click that races the reconnect is fine.
+        let _ = lina.click("connection-retry").await;
+    }
+    lina.find("chat-left").await?;
+    let row = lina
+        .find_css("[data-testid=\"chat-list-item\"][data-title=\"Arisan\"] .last-text")
+        .await?;
+    assert_eq!(
+        row.text().await?,
+        "You are no longer a member of this group"
+    );
+    assert_eq!(
+        lina.message_texts().await?,
+        ["sebelum"],
+        "she keeps what she had"
+    );
+
+    for browser in [joko, lina] {
         browser.close().await?;
     }
     Ok(())
