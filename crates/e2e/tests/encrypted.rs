@@ -32,6 +32,21 @@ async fn locks(browser: &Browser) -> Result<Vec<String>, HarnessError> {
     Ok(locks)
 }
 
+/// An admin's "Remove" on `username`'s row in the open group's member list.
+async fn remove(admin: &Browser, username: &str) -> Result<(), HarnessError> {
+    admin
+        .eventually(&format!("{username}'s row in the member list"), || async {
+            for row in admin.client().find_all(testid("chat-member")).await? {
+                if row.attr("data-username").await?.as_deref() == Some(username) {
+                    row.find(testid("member-remove")).await?.click().await?;
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_browser_reads_history_safety_numbers_match_and_a_changed_byte_is_refused()
 -> Result<(), HarnessError> {
@@ -139,16 +154,7 @@ async fn a_member_removed_from_a_group_gets_nothing_sent_after() -> Result<(), H
     }
 
     // Joko removes lina from the group's member list.
-    joko.eventually("lina's row in the member list", || async {
-        for row in joko.client().find_all(testid("chat-member")).await? {
-            if row.attr("data-username").await?.as_deref() == Some("lina") {
-                row.find(testid("member-remove")).await?.click().await?;
-                return Ok(Some(()));
-            }
-        }
-        Ok(None)
-    })
-    .await?;
+    remove(&joko, "lina").await?;
     lina.find("chat-left").await?;
     // Her chat list says so too, in the group's row, not the last message she had from it.
     lina.eventually("the group's row saying she is out", || async {
@@ -259,16 +265,7 @@ async fn a_member_removed_while_away_sees_it_once_back() -> Result<(), HarnessEr
     // Away: joko takes her out, and only the sessions online then are told.
     gate.shut();
     lina.wait_connection("offline").await?;
-    joko.eventually("lina's row in the member list", || async {
-        for row in joko.client().find_all(testid("chat-member")).await? {
-            if row.attr("data-username").await?.as_deref() == Some("lina") {
-                row.find(testid("member-remove")).await?.click().await?;
-                return Ok(Some(()));
-            }
-        }
-        Ok(None)
-    })
-    .await?;
+    remove(&joko, "lina").await?;
     joko.wait_system_line("joko removed lina").await?;
 
     // Back: her sync no longer names the group, and her chat says she is out.

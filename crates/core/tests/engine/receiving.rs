@@ -11,6 +11,15 @@ use crate::support::alice::{
     reconnect, reload, take_frames,
 };
 
+/// The sequence numbers of the chat's timeline, in order.
+fn seqs(engine: &Engine) -> Vec<Option<Seq>> {
+    engine
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect()
+}
+
 fn shown(engine: &Engine) -> Vec<(MessageLock, String)> {
     engine
         .timeline(CHAT)
@@ -122,13 +131,8 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
         ],
         more: false,
     });
-    let seqs: Vec<Option<Seq>> = engine
-        .timeline(CHAT)
-        .into_iter()
-        .map(|item| item.seq)
-        .collect();
     assert_eq!(
-        seqs,
+        seqs(&engine),
         vec![Some(Seq(1)), Some(Seq(2)), Some(Seq(3)), Some(Seq(4))]
     );
     assert_eq!(
@@ -171,12 +175,7 @@ fn a_gap_whose_page_was_refused_for_now_is_asked_for_again_in_time() {
         messages: vec![message(2, BOB, "dua"), message(3, BOB, "tiga")],
         more: false,
     });
-    let seqs: Vec<Option<Seq>> = engine
-        .timeline(CHAT)
-        .into_iter()
-        .map(|item| item.seq)
-        .collect();
-    assert_eq!(seqs, [Some(Seq(1)), Some(Seq(2)), Some(Seq(3))]);
+    assert_eq!(seqs(&engine), [Some(Seq(1)), Some(Seq(2)), Some(Seq(3))]);
     assert_eq!(engine.next_clock_change_ms(), None, "nothing more to ask");
 }
 
@@ -209,12 +208,10 @@ async fn a_reload_before_a_gap_fills_catches_up_past_the_messages_that_waited_be
         }],
         "caught up: nothing asked again"
     );
-    let seqs: Vec<Option<Seq>> = reloaded
-        .timeline(CHAT)
-        .into_iter()
-        .map(|item| item.seq)
-        .collect();
-    assert_eq!(seqs, (1..=4).map(|seq| Some(Seq(seq))).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&reloaded),
+        (1..=4).map(|seq| Some(Seq(seq))).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -412,12 +409,10 @@ fn a_member_added_again_catches_up_from_the_second_joining_without_asking_again_
         }],
         "caught up: what the server skipped is not asked for again"
     );
-    let seqs: Vec<Option<Seq>> = engine
-        .timeline(CHAT)
-        .into_iter()
-        .map(|item| item.seq)
-        .collect();
-    assert_eq!(seqs, [1, 2, 3, 6, 7].map(|seq| Some(Seq(seq))).to_vec());
+    assert_eq!(
+        seqs(&engine),
+        [1, 2, 3, 6, 7].map(|seq| Some(Seq(seq))).to_vec()
+    );
     // And the next message follows on.
     engine.handle_frame(ServerFrame::Message(message(8, BOB, "delapan")));
     assert_eq!(
