@@ -5,7 +5,8 @@
 //! copy, which goes with its message's acknowledgement; a download cut part-way goes on from
 //! where it stopped; a cancelled one never reaches the other person; files picked together
 //! arrive in the order picked; a file over the cap is refused before it is
-//! sent; a file changed on the server is refused, not saved.
+//! sent, with words that stay while the files picked with it go; a file changed on the server
+//! is refused, not saved.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
@@ -452,6 +453,40 @@ async fn a_file_over_the_cap_is_refused_before_it_is_sent() -> Result<(), Harnes
     );
 
     after_is_the_only_message(alice, bob).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_over_the_cap_picked_with_another_is_refused_in_words_and_the_other_sent()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (alice, bob) = alice_and_bob(&meeting).await?;
+    let files = tempfile::tempdir()?;
+    let too_big = std::path::absolute(files.path().join("too-big.dat"))?;
+    std::fs::File::create(&too_big)?.set_len(MAX_FILE_BYTES + 1)?;
+    let small = write_file(
+        files.path(),
+        "small.dat",
+        &pseudo_random_bytes(2_000, 0x5a11),
+    )?;
+
+    alice.attach_together(&[&too_big, &small]).await?;
+    alice.wait_acknowledged(1).await?;
+    let words = alice.find("composer-error").await?.text().await?;
+    assert!(words.contains("100 MB"), "the refusal stays said: {words}");
+    bob.open_chat("alice").await?;
+    let name = bob
+        .find_css(&within_attachment("file", "attachment-name"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(name, "small.dat");
+    // Files picked together go in the order picked: had the big one gone, it would be here.
+    assert_eq!(bob.message_count().await?, 1, "the small file alone");
+
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -161,18 +161,18 @@ fn row_name(rows: &[MessageRow], id: &str) -> Option<String> {
 }
 
 /// Hands files to the worker for the chat on screen; one over the cap is refused with words
-/// before it is read.
+/// before it is read, and the words stay while the others picked with it go.
 fn send_files(app: AppContext, files: Vec<web_sys::File>) {
     let Some(chat) = app.open_chat_id_untracked() else {
         return;
     };
+    app.action_error.set(None);
     for file in files {
         if file.size() > MAX_FILE_BYTES as f64 {
             app.action_error.set(Some(refusals::file_too_large()));
-            continue;
+        } else {
+            app.send_with(Command::SendFile(chat), file.into());
         }
-        app.action_error.set(None);
-        app.send_with(Command::SendFile(chat), file.into());
     }
 }
 
