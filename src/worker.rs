@@ -22,6 +22,7 @@ use crate::services::clock;
 use crate::services::connection::{Client, Notice};
 use crate::services::files::Files;
 use crate::services::idb_store::StoreError;
+use crate::services::taking_back::delete_for_everyone;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
@@ -165,9 +166,12 @@ impl EngineWorker {
             Command::Edit { chat, target, text } => self.action_done(
                 client.act(|engine| engine.edit_message(chat, target, &text, clock::now_ms())),
             ),
-            Command::DeleteForEveryone { chat, target } => self.action_done(
-                client.act(|engine| engine.delete_for_everyone(chat, target, clock::now_ms())),
-            ),
+            Command::DeleteForEveryone { chat, target } => {
+                let files = self.files();
+                self.answer_later(async move {
+                    delete_for_everyone(&client, files.as_ref(), chat, target).await
+                });
+            }
             Command::DeleteForMe { chat, target } => {
                 self.action_done(client.act(|engine| engine.delete_for_me(chat, target)));
             }
@@ -187,14 +191,9 @@ impl EngineWorker {
             Command::RetryMessage(id) => client.retry_message(id),
             Command::SendFile(chat) => self.send_file(client, chat, object),
             Command::CancelUpload(id) => {
-                let (worker, files) = (self.clone(), self.files());
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Some(files) = files
-                        && let Err(words) = files.cancel(&client, id).await
-                    {
-                        worker.post(Update::ActionError(words));
-                    }
-                });
+                if let Some(files) = self.files() {
+                    self.answer_later(async move { files.cancel(&client, id).await });
+                }
             }
             Command::Download { chat, id } => {
                 let (worker, files) = (self.clone(), self.files());
@@ -412,6 +411,17 @@ impl EngineWorker {
         });
     }
 
+    /// Runs an action that waits on something (the outbox the tabs share), and tells the page
+    /// why it was refused, if it was.
+    fn answer_later(&self, action: impl Future<Output = Result<(), String>> + 'static) {
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(words) = action.await {
+                worker.post(Update::ActionError(words));
+            }
+        });
+    }
+
     /// Tells the page why an action on a message was refused, if it was (the engine's words).
     fn action_done<T>(&self, done: Result<T, merpati_core::SendError>) {
         if let Err(error) = done {
@@ -516,7 +526,7 @@ impl EngineWorker {
                 if let Some(chat) = view.open_chat.as_mut() {
                     chat.reveal = reveal.map(|id| id.to_hex());
                     if let Some(files) = &files {
-                        show_uploads(files, &mut chat.rows);
+                        files.show_progress(&mut chat.rows);
                     }
                 }
                 view
@@ -554,17 +564,6 @@ impl EngineWorker {
                 rows,
             });
         });
-    }
-}
-
-/// Puts each upload's progress on its message's row.
-fn show_uploads(files: &Files, rows: &mut [bridge::MessageRow]) {
-    for row in rows {
-        if let Some(attachment) = row.attachment.as_mut()
-            && let Some(id) = ClientMsgId::from_hex(&row.id)
-        {
-            attachment.upload = files.progress(id);
-        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`connection`]: the socket, reconnect timing, and the engine driver ([`connection::Client`]).
 //! - [`sign_out_queue`]: sign-outs kept until the server has heard them.
 //! - [`files`]: photos and files: sealed, kept, uploaded with resume; downloaded and checked.
+//! - [`taking_back`]: deleting for everyone a message this tab holds unsent, as the outbox
+//!   the tabs share decides.
 //! - [`exchange`]: one request on a connection of its own (a salt lookup, a sign-out).
 //! - [`clock`]: the time now, and local clock times and dates for messages.
 
@@ -21,4 +23,5 @@ pub mod exchange;
 pub mod files;
 pub mod idb_store;
 pub mod sign_out_queue;
+pub mod taking_back;
 pub mod web_locks;

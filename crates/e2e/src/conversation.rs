@@ -153,25 +153,49 @@ impl Browser {
     /// menu that opens on it. The row may be drawn anew between being found and being acted
     /// on (its status or receipts changed): then it is found and right-clicked again.
     pub async fn choose_in_menu(&self, text: &str, item: &str) -> Result<(), HarnessError> {
+        self.choose_in_menu_of(&Self::message_xpath(text), text, item)
+            .await
+    }
+
+    /// [`Browser::choose_in_menu`] on the message with a file (the first such): it has no
+    /// text to be found by.
+    pub async fn choose_in_file_menu(&self, item: &str) -> Result<(), HarnessError> {
+        let xpath = "//*[@data-testid='message'][.//*[@data-testid='attachment']]";
+        self.choose_in_menu_of(xpath, "the file", item).await
+    }
+
+    /// [`Browser::choose_in_menu`] on the message `xpath` finds (`what`, in errors).
+    async fn choose_in_menu_of(
+        &self,
+        xpath: &str,
+        what: &str,
+        item: &str,
+    ) -> Result<(), HarnessError> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
-            if self.try_choose_in_menu(text, item, deadline).await? {
+            if self.try_choose_in_menu(xpath, what, item, deadline).await? {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!("the menu of “{text}” kept being drawn anew").into());
+                return Err(format!("the menu of “{what}” kept being drawn anew").into());
             }
         }
     }
 
-    /// One try of [`Browser::choose_in_menu`]: `false` if the row or its menu went stale.
+    /// One try of [`Browser::choose_in_menu_of`]: `false` if the row or its menu went stale.
     async fn try_choose_in_menu(
         &self,
-        text: &str,
+        xpath: &str,
+        what: &str,
         item: &str,
         deadline: tokio::time::Instant,
     ) -> Result<bool, HarnessError> {
-        let message = self.message_with_text(text).await?;
+        let message = self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::XPath(xpath))
+            .await?;
         if !self.right_click(&message).await? {
             return Ok(false);
         }
@@ -190,7 +214,7 @@ impl Browser {
                 }
                 Err(_) => {
                     return Err(
-                        format!("timed out waiting for: {item} in the menu of “{text}”").into(),
+                        format!("timed out waiting for: {item} in the menu of “{what}”").into(),
                     );
                 }
             }

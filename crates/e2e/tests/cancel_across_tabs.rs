@@ -7,7 +7,8 @@
 //! and one sent from a tab cannot be cancelled in another: the cancel is refused in words, and
 //! the file arrives. A tab whose turn to go on with the upload comes after another tab sent the
 //! file asks the server nothing about it, and goes on showing it, sent — also when the other
-//! tab heard it delivered and this one did not.
+//! tab heard it delivered and this one did not. And one sent from a tab and deleted for
+//! everyone in another is deleted for the other person too, not only taken back.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
@@ -321,6 +322,49 @@ async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(),
         bob.message_count().await?,
         2,
         "bob has the text and the file, once each"
+    );
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_sent_from_one_tab_and_deleted_in_another_is_deleted_for_the_other_person()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
+    // As above: the file goes out from the uploading tab, and the other tab, waiting its turn
+    // and hearing nothing from the server, still holds it as not sent.
+    hold_the_upload_turn(&alice).await?;
+    alice
+        .client()
+        .switch_to_window(uploading_tab.clone())
+        .await?;
+    text_acknowledged(&alice, "meanwhile").await?;
+    alice.client().switch_to_window(other_tab.clone()).await?;
+    gate.deafen();
+    bob_has_both(&bob).await?;
+
+    // Deleted for everyone there: the shared outbox says it was sent, so it is deleted as a
+    // sent message is, not taken back as if it had never left.
+    alice.choose_in_file_menu("message-delete").await?;
+    give_the_turn_back(&alice).await?;
+    gate.hear();
+    bob.eventually_within("bob's file deleted", SLOWER_UPLOAD, || async {
+        let deleted = bob
+            .first_css("[data-testid=\"message\"][data-deleted=\"true\"]")
+            .await?;
+        let files = bob.client().find_all(testid("attachment")).await?;
+        Ok((deleted.is_some() && files.is_empty()).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        bob.message_count().await?,
+        2,
+        "the text, and the file's place"
     );
     for browser in [alice, bob] {
         browser.close().await?;

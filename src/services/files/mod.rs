@@ -39,7 +39,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use merpati_bridge::{DownloadState, Update};
+use merpati_bridge::{DownloadState, MessageRow, Update};
 use merpati_core::upload_parts::AfterRefusal;
 use merpati_protocol::blobs::{MAX_FILE_BYTES, ciphertext_len};
 use merpati_protocol::content::{
@@ -118,6 +118,17 @@ impl Files {
             .borrow()
             .get(&id)
             .map(|running| (running.done.get(), running.total))
+    }
+
+    /// Puts each upload's progress on its message's row.
+    pub fn show_progress(&self, rows: &mut [MessageRow]) {
+        for row in rows {
+            if let Some(attachment) = row.attachment.as_mut()
+                && let Some(id) = ClientMsgId::from_hex(&row.id)
+            {
+                attachment.upload = self.progress(id);
+            }
+        }
     }
 
     /// Sends `file` to `chat`: reads, seals and keeps it, queues its message, and uploads it —
@@ -346,11 +357,17 @@ impl Files {
     /// engine (refused there if its upload is done: then the shared outbox no longer holds it,
     /// and the engine takes it back when it finds so as it sends).
     fn take_back(&self, client: &Client, id: ClientMsgId) {
+        self.stop_upload(id);
+        let _ = client.act(|engine| engine.cancel_upload(id));
+        (self.on_change)();
+    }
+
+    /// Stops this page's upload of message `id`'s file, if it runs: the message was taken
+    /// back.
+    pub fn stop_upload(&self, id: ClientMsgId) {
         if let Some(running) = self.running.borrow_mut().remove(&id) {
             running.cancelled.set(true);
         }
-        let _ = client.act(|engine| engine.cancel_upload(id));
-        (self.on_change)();
     }
 
     /// Downloads and opens a message's file, telling the page how it goes.

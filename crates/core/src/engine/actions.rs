@@ -124,6 +124,16 @@ impl Engine {
         self.queue(chat_id, body, now_ms).map(Some)
     }
 
+    /// Whether this device's outbox holds message `client_msg_id` as not yet sent from here:
+    /// deleting it for everyone would take it back ([`Engine::delete_for_everyone`]). The shell
+    /// asks the outbox its tabs share first, which may know it sent from another
+    /// ([`Engine::sent_elsewhere`]).
+    pub fn holds_unsent(&self, client_msg_id: ClientMsgId) -> bool {
+        self.outbox
+            .iter()
+            .any(|entry| entry.record.client_msg_id == client_msg_id && !entry.record.sent)
+    }
+
     /// Sets this account's reaction to a message, or — choosing the one it already has —
     /// takes it back. One reaction per person and message: a new one replaces the old.
     pub fn react(
