@@ -280,14 +280,18 @@ async fn bob_has_both(bob: &Browser) -> Result<(), HarnessError> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(), HarnessError> {
-    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
-    let gate = NetworkGate::start(meeting.server.addr()).await?;
+/// The file goes out from the uploading tab while the other, shown, still waits its turn for
+/// the upload and hears nothing from the server: it holds the file as not sent, though bob has
+/// it. Answers alice, bob, the uploading tab and the other; the gate is deafened and the
+/// other tab's turn held ([`give_the_turn_back`] and `gate.hear()` end both).
+async fn sent_while_the_other_tab_waits(
+    meeting: &Meeting,
+    gate: &NetworkGate,
+) -> Result<(Browser, Browser, WindowHandle, WindowHandle), HarnessError> {
     let (alice, bob, uploading_tab, other_tab) =
-        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
-    // The other tab's turn to go on with the upload waits for the test, so the cancel lands
-    // while it still waits for it.
+        uploading_with_another_tab_open(meeting, &gate.http_url()).await?;
+    // The other tab's turn to go on with the upload waits for the test, so what the test
+    // does there lands while it still waits for it.
     hold_the_upload_turn(&alice).await?;
 
     // A text the uploading tab sends meanwhile takes its key for the chat to bob and to the
@@ -302,6 +306,15 @@ async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(),
     // went out: the uploading tab sends it once uploaded, and bob gets it.
     gate.deafen();
     bob_has_both(&bob).await?;
+    Ok((alice, bob, uploading_tab, other_tab))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_sent_from_one_tab_cannot_be_cancelled_in_another() -> Result<(), HarnessError> {
+    let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let (alice, bob, uploading_tab, other_tab) =
+        sent_while_the_other_tab_waits(&meeting, &gate).await?;
     alice.click("attachment-cancel").await?;
     let refusal = alice.find("composer-error").await?.text().await?;
     assert_eq!(refusal, "Already sent from another tab");
@@ -334,19 +347,7 @@ async fn a_file_sent_from_one_tab_and_deleted_in_another_is_deleted_for_the_othe
 -> Result<(), HarnessError> {
     let meeting = Meeting::start_with_env(&[PACED_SLOWER]).await?;
     let gate = NetworkGate::start(meeting.server.addr()).await?;
-    let (alice, bob, uploading_tab, other_tab) =
-        uploading_with_another_tab_open(&meeting, &gate.http_url()).await?;
-    // As above: the file goes out from the uploading tab, and the other tab, waiting its turn
-    // and hearing nothing from the server, still holds it as not sent.
-    hold_the_upload_turn(&alice).await?;
-    alice
-        .client()
-        .switch_to_window(uploading_tab.clone())
-        .await?;
-    text_acknowledged(&alice, "meanwhile").await?;
-    alice.client().switch_to_window(other_tab.clone()).await?;
-    gate.deafen();
-    bob_has_both(&bob).await?;
+    let (alice, bob, _, _) = sent_while_the_other_tab_waits(&meeting, &gate).await?;
 
     // Deleted for everyone there: the shared outbox says it was sent, so it is deleted as a
     // sent message is, not taken back as if it had never left.
