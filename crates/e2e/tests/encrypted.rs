@@ -190,8 +190,7 @@ async fn a_member_removed_from_a_group_gets_nothing_sent_after() -> Result<(), H
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn leaving_a_group_asks_first_then_nothing_sent_after_reaches_one() -> Result<(), HarnessError>
-{
+async fn leaving_a_group_asks_first_then_nothing_after_reaches_one() -> Result<(), HarnessError> {
     let server = serve_release_build().await?;
     let driver = Chromedriver::start().await?;
     let url = server.http_url();

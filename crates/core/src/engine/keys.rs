@@ -1,15 +1,15 @@
 //! The engine's end-to-end key flow: when to query, claim, share and back up keys, and how
 //! messages get opened.
 //!
-//! Sending in a chat needs, in order: a verified device list of every member (queried once
-//! per connection, again after `DevicesChanged`), an Olm session with each of those devices
-//! (claimed one-time keys), the chat's outbound Megolm session shared with every device that
-//! lacks it, and only then the encrypted `Send`s (`sending`). Someone who joins while this
-//! device's messages are on their way is owed the session from the earliest of those (the
-//! server serves them what is stored after the join), whether or not more is sent. The messages wait for
-//! `ToDeviceSent`, the server's word that the share is stored: a device whose mailbox is full
-//! is refused there, and is left out of the session on this connection, rather than sent
-//! messages it has no key for — and a refusal for one device never holds up the others.
+//! Sending in a chat needs, in order: a verified device list of every member (queried once per
+//! connection, again after `DevicesChanged`), an Olm session with each of those devices (claimed
+//! one-time keys), the chat's outbound Megolm session shared with every device that lacks it, and
+//! only then the encrypted `Send`s (`sending`). Someone who joins while this device's messages are
+//! on their way is owed the session from the earliest of those (the server serves them what is
+//! stored after the join), whether or not more is sent. The messages wait for `ToDeviceSent`, the
+//! server's word that the share is stored: a device whose mailbox is full is refused there, and is
+//! left out of the session on this connection, rather than sent messages it has no key for — and a
+//! refusal for one device never holds up the others.
 //!
 //! The flow moves in rounds, run by `Engine::send_outbox` after anything that may move it:
 //! [`Engine::start_key_round`] settles held keys and gathers the device lists wanted,

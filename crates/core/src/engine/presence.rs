@@ -64,8 +64,8 @@ impl Engine {
             .collect()
     }
 
-    /// When the engine next needs the clock (milliseconds since the Unix epoch): the next
-    /// "typing…" goes away, or a refused key share, sync or page is to be tried again. The shell calls
+    /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
+    /// goes away, or a refused key share, sync or page is to be tried again. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats

@@ -1,7 +1,8 @@
-//! Messages arriving: each is shown once in sequence order, gaps and unfinished pages are
-//! fetched (a gap again later when its page is refused for now), a reconnect resumes from the last contiguous position (unless the server's
-//! storage changed: then nothing held under the old epoch's positions stays, in memory or in
-//! the store), and a message whose key comes later opens by itself.
+//! Messages arriving: each is shown once in sequence order, gaps and unfinished pages are fetched
+//! (a gap again later when its page is refused for now), a reconnect resumes from the last
+//! contiguous position (unless the server's storage changed: then nothing held under the old
+//! epoch's positions stays, in memory or in the store), and a message whose key comes later opens
+//! by itself.
 
 use merpati_core::{Engine, MemoryStore, MessageLock};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, ErrorCode, Seq, ServerFrame};
