@@ -23,7 +23,7 @@ pub async fn delete_for_everyone(
     chat: ChatId,
     target: ClientMsgId,
 ) -> Result<(), String> {
-    let unsent_here = client.read(|engine| engine.holds_unsent(target));
+    let unsent_here = client.read(|engine| engine.holds_unsent(chat, target));
     if unsent_here && let Some(store) = client.store() {
         match store.take_back_unsent(chat, target).await {
             Ok(TakingBack::AlreadySent) => client.act(|engine| engine.sent_elsewhere(target)),

@@ -108,11 +108,7 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Option<ClientMsgId>, SendError> {
         let deleted = self.own_target(chat_id, target)?;
-        if let Some(position) = self.outbox.iter().position(|entry| {
-            entry.record.chat_id == chat_id
-                && entry.record.client_msg_id == target
-                && !entry.record.sent
-        }) {
+        if let Some(position) = self.unsent_position(chat_id, target) {
             self.take_back(position);
             return Ok(None);
         }
@@ -124,14 +120,22 @@ impl Engine {
         self.queue(chat_id, body, now_ms).map(Some)
     }
 
-    /// Whether this device's outbox holds message `client_msg_id` as not yet sent from here:
-    /// deleting it for everyone would take it back ([`Engine::delete_for_everyone`]). The shell
-    /// asks the outbox its tabs share first, which may know it sent from another
+    /// Whether this device's outbox holds message `client_msg_id` of `chat_id` as not yet sent
+    /// from here: deleting it for everyone would take it back ([`Engine::delete_for_everyone`]).
+    /// The shell asks the outbox its tabs share first, which may know it sent from another
     /// ([`Engine::sent_elsewhere`]).
-    pub fn holds_unsent(&self, client_msg_id: ClientMsgId) -> bool {
-        self.outbox
-            .iter()
-            .any(|entry| entry.record.client_msg_id == client_msg_id && !entry.record.sent)
+    pub fn holds_unsent(&self, chat_id: ChatId, client_msg_id: ClientMsgId) -> bool {
+        self.unsent_position(chat_id, client_msg_id).is_some()
+    }
+
+    /// Where this device's outbox holds message `client_msg_id` of `chat_id`, if it does as
+    /// not yet sent from here.
+    fn unsent_position(&self, chat_id: ChatId, client_msg_id: ClientMsgId) -> Option<usize> {
+        self.outbox.iter().position(|entry| {
+            entry.record.chat_id == chat_id
+                && entry.record.client_msg_id == client_msg_id
+                && !entry.record.sent
+        })
     }
 
     /// Sets this account's reaction to a message, or — choosing the one it already has —
