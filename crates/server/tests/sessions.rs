@@ -382,6 +382,36 @@ async fn a_sign_out_proof_ends_its_session_and_cannot_resume_it() {
 }
 
 #[tokio::test]
+async fn the_proof_of_a_token_one_rotation_old_still_ends_its_session() {
+    let (_dir, data) = crate::support::data_dir();
+    let server = TestServer::start_in(&data).await;
+    let (_, _, first) = server.signed_up("alice").await;
+    server.stop().await;
+    rotation_due(&data, "alice");
+
+    let server = TestServer::start_in(&data).await;
+    // Another tab resumed and was given the next token; this tab (or one whose `Welcome`
+    // was lost) still holds the first, which still resumes the session: it must end it too.
+    let second = resume(&server, first)
+        .await
+        .unwrap()
+        .expect("a day-old token rotates");
+    let mut tab = server.connect().await;
+    tab.resume(second).await;
+    assert_eq!(
+        sign_out(&server, sign_out_proof(&first)).await.0,
+        vec![ServerFrame::SignedOut]
+    );
+    expect_session_ended(&mut tab).await;
+    assert_eq!(
+        resume(&server, second).await,
+        Err(ErrorCode::SessionExpired)
+    );
+    assert_eq!(resume(&server, first).await, Err(ErrorCode::SessionExpired));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_resume_refused_at_the_session_cap_keeps_its_session_even_when_its_token_rotated() {
     let (_dir, data) = crate::support::data_dir();
     let web = tempfile::tempdir().unwrap();

@@ -380,6 +380,17 @@ impl Client {
     /// ([`sign_out_queue`]: the proof is kept outside the database, which goes, before it goes,
     /// so that closing the tab in between loses nothing).
     pub async fn sign_out(&self) {
+        // Another tab may have resumed since this one connected, and been given a rotated
+        // token: the proof is made from the newest, which the server still knows.
+        let store = self.inner.store.borrow().clone();
+        if let Some(store) = store
+            && let Ok(Some(account)) = store.account().await
+        {
+            self.inner
+                .engine
+                .borrow_mut()
+                .adopt_stored_session_token(&account);
+        }
         let proof = self.inner.engine.borrow_mut().sign_out();
         let mut unkept = None;
         if let Some(proof) = proof

@@ -222,6 +222,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE accounts ADD COLUMN privacy_changed_ms INTEGER NOT NULL DEFAULT 0;
     ",
+    // 12: the hash of the previous token's sign-out proof. A token one rotation old still
+    // resumes its session (another tab, or a lost `Welcome`), so its proof must still end it.
+    "
+    ALTER TABLE sessions ADD COLUMN previous_sign_out_hash BLOB;
+    CREATE INDEX sessions_by_previous_sign_out_hash ON sessions (previous_sign_out_hash)
+        WHERE previous_sign_out_hash IS NOT NULL;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

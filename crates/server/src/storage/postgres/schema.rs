@@ -158,6 +158,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE accounts ADD COLUMN privacy_changed_ms BIGINT NOT NULL DEFAULT 0;
     ",
+    // 5: the hash of the previous token's sign-out proof (`sql::schema`'s 12).
+    "
+    ALTER TABLE sessions ADD COLUMN previous_sign_out_hash BYTEA;
+    CREATE INDEX sessions_by_previous_sign_out_hash ON sessions (previous_sign_out_hash)
+        WHERE previous_sign_out_hash IS NOT NULL;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

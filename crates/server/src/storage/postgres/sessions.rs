@@ -120,7 +120,8 @@ pub(crate) async fn rotate_session(
     let statement = tx
         .prepare_cached(
             "UPDATE sessions SET previous_hash = current_hash, current_hash = $2,
-                 rotation_salt = $3, sign_out_hash = $4, rotated_ms = $5, last_used_ms = $5
+                 rotation_salt = $3, previous_sign_out_hash = sign_out_hash,
+                 sign_out_hash = $4, rotated_ms = $5, last_used_ms = $5
              WHERE current_hash = $1",
         )
         .await?;
@@ -232,7 +233,10 @@ pub(crate) async fn sign_out(
     proof_hash: &[u8; 32],
 ) -> Result<Option<EndedSession>, Error> {
     let statement = tx
-        .prepare_cached("SELECT token_hash FROM sessions WHERE sign_out_hash = $1")
+        .prepare_cached(
+            "SELECT token_hash FROM sessions
+             WHERE sign_out_hash = $1 OR previous_sign_out_hash = $1",
+        )
         .await?;
     let found = tx.query_opt(&statement, &[&&proof_hash[..]]).await?;
     match found {

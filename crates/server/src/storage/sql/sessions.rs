@@ -10,7 +10,9 @@
 //! again — derived from the one it presented and the row's `rotation_salt`, so the server
 //! need not keep any token, only hashes. (The tabs of one browser share a token, and a
 //! `Welcome` can be lost in flight: neither may sign anyone out.) A token two rotations old
-//! is refused. `sign_out_hash` is the hash of the current token's sign-out proof.
+//! is refused. `sign_out_hash` is the hash of the current token's sign-out proof, and
+//! `previous_sign_out_hash` of the previous one's: a token that still resumes the session
+//! can end it.
 
 use merpati_protocol::sessions::ClientKind;
 use merpati_protocol::{MAX_SESSIONS_PER_ACCOUNT, Member, UserId};
@@ -142,7 +144,8 @@ pub(crate) fn rotate_session(
     let rotated = conn
         .prepare_cached(
             "UPDATE sessions SET previous_hash = current_hash, current_hash = ?2,
-                 rotation_salt = ?3, sign_out_hash = ?4, rotated_ms = ?5, last_used_ms = ?5
+                 rotation_salt = ?3, previous_sign_out_hash = sign_out_hash,
+                 sign_out_hash = ?4, rotated_ms = ?5, last_used_ms = ?5
              WHERE current_hash = ?1",
         )?
         .execute(params![
@@ -258,7 +261,10 @@ pub(crate) fn sign_out(
     proof_hash: &[u8; 32],
 ) -> Result<Option<EndedSession>, Error> {
     let found: Option<[u8; 32]> = conn
-        .prepare_cached("SELECT token_hash FROM sessions WHERE sign_out_hash = ?1")?
+        .prepare_cached(
+            "SELECT token_hash FROM sessions
+             WHERE sign_out_hash = ?1 OR previous_sign_out_hash = ?1",
+        )?
         .query_row([&proof_hash[..]], |row| key32(row.get(0)?))
         .optional()?;
     match found {

@@ -5,7 +5,8 @@
 //! `appends`, the conversation (receipts, groups and their admins, blocks, privacy, last
 //! seen) in `conversation`, deleting a message for everyone in `deletion`, uploads' rows in
 //! `blobs`, what a cluster's head check reads in case a push was lost in `lost_pushes`,
-//! quotas in `quotas`, what a sync reads of an account's chats in `chat_pages`.
+//! quotas in `quotas`, what a sync reads of an account's chats in `chat_pages`, ending a
+//! session whose token rotated in `sessions`.
 //!
 //! This file also holds what only SQLite has: its single writer's group commit, what a
 //! refusal or a failure inside a batch leaves behind, and that queued writes are committed
@@ -98,6 +99,7 @@ storage_suite! {
     quotas::an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not,
     quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
     quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
+    sessions::the_proof_of_a_token_one_rotation_old_ends_its_session,
 }
 
 async fn open(dir: &Path) -> (Storage, WriterThread) {
@@ -449,3 +451,4 @@ mod conversation;
 mod deletion;
 mod lost_pushes;
 mod quotas;
+mod sessions;
