@@ -1,11 +1,12 @@
 //! Sessions: a session unused for 30 days ends; an account lists its sessions and ends one
 //! from another; a resumed session's token rotates (the token before is answered with the new
 //! one, the one before that is refused); and a sign-out proof ends a session — the browser
-//! keeps it while offline — without being able to resume it; signing out (`Logout`) closes
-//! every connection of the session, not only its own, and so does a session the account's
-//! cap of sessions ends; a login refused for the cap of open connections ends none. Each
-//! session is listed with the browser and system it signed in from, and nothing more of its
-//! `User-Agent`.
+//! keeps it while offline — without being able to resume it, also the proof of the token
+//! before the last rotation. Signing out (`Logout`) closes every connection of the session,
+//! not only its own, and so does a session the account's cap of sessions ends; ending a
+//! browser's session takes every tab's device out of the directory; a login refused for the
+//! cap of open connections ends none. Each session is listed with the browser and system it
+//! signed in from, and nothing more of its `User-Agent`.
 
 use merpati_protocol::auth::sign_out_proof;
 use merpati_protocol::frames::AuthMethod;
@@ -49,6 +50,14 @@ async fn expect_session_ended(client: &mut Client) {
         "{frames:?}"
     );
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
+}
+
+/// Reads the push that another device of the account was published.
+async fn expect_devices_changed(client: &mut Client) {
+    match client.recv().await {
+        ServerFrame::DevicesChanged { .. } => {}
+        other => panic!("expected DevicesChanged, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -219,13 +228,17 @@ async fn a_resumed_sessions_token_rotates_and_the_one_before_is_answered_with_th
 #[tokio::test]
 async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     let server = TestServer::start().await;
-    let (mut tab, _, token) = server.signed_up("alice").await;
-    // The browser's other tab shares the session; so would whoever copied its token.
+    let (mut tab, me, token) = server.signed_up("alice").await;
+    // The browser's other tab shares the session, as a device of its own; so would whoever
+    // copied its token.
     let mut other_tab = server.connect().await;
     assert!(matches!(
         other_tab.resume(token).await,
         ServerFrame::Welcome { .. }
     ));
+    tab.publish_device(&Device::new("alice", me.id)).await;
+    expect_devices_changed(&mut other_tab).await;
+    other_tab.publish_device(&Device::new("alice", me.id)).await;
     let (_, _, bob_token) = server.signed_up("bob").await;
 
     tab.send(&ClientFrame::Logout).await;
@@ -233,8 +246,57 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     assert_eq!(close.map(|close| u16::from(close.code)), Some(1000));
     expect_session_ended(&mut other_tab).await;
     assert_eq!(resume(&server, token).await, Err(ErrorCode::SessionExpired));
+    // Both tabs' devices left the directory.
+    let mut again = server.logged_in("alice").await;
+    assert!(again.query_keys(&[me.id]).await[0].devices.is_empty());
     // Another account's session goes on.
     assert_eq!(resume(&server, bob_token).await, Ok(None));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ending_a_browsers_session_takes_every_tabs_device_out_of_the_directory() {
+    let server = TestServer::start().await;
+    let (mut tab, me, token) = server.signed_up("alice").await;
+    let mut other_tab = server.connect().await;
+    assert!(matches!(
+        other_tab.resume(token).await,
+        ServerFrame::Welcome { .. }
+    ));
+    // Each tab is an end-to-end device of its own on the browser's one session.
+    tab.publish_device(&Device::new("alice", me.id)).await;
+    expect_devices_changed(&mut other_tab).await;
+    other_tab.publish_device(&Device::new("alice", me.id)).await;
+    let mut laptop = server.logged_in("alice").await;
+    let laptop_device = Device::new("alice", me.id);
+    laptop.publish_device(&laptop_device).await;
+    let browser = match laptop
+        .request(|request| ClientFrame::ListSessions { request })
+        .await
+    {
+        ServerFrame::Sessions { sessions, .. } => sessions
+            .into_iter()
+            .find(|session| !session.current)
+            .map(|session| session.session)
+            .expect("the browser's session is listed"),
+        other => panic!("expected Sessions, got {other:?}"),
+    };
+    assert_eq!(laptop.query_keys(&[me.id]).await[0].devices.len(), 3);
+
+    assert!(matches!(
+        laptop
+            .request(|request| ClientFrame::EndSession {
+                request,
+                session: browser
+            })
+            .await,
+        ServerFrame::SessionEnded { .. }
+    ));
+    expect_session_ended(&mut tab).await;
+    expect_session_ended(&mut other_tab).await;
+    // Nobody is to encrypt for either tab again: only the laptop is left.
+    let devices = laptop.query_keys(&[me.id]).await[0].devices.clone();
+    assert_eq!(devices, vec![laptop_device.keys()]);
     server.stop().await;
 }
 

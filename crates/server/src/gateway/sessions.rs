@@ -8,7 +8,7 @@ use super::session::{Flow, Gone, Session};
 use super::socket::FrameSocket;
 
 /// The first half of a token hash: how the account names its sessions.
-fn session_ref(token_hash: &[u8; 32]) -> SessionRef {
+pub(super) fn session_ref(token_hash: &[u8; 32]) -> SessionRef {
     let mut half = [0; 16];
     half.copy_from_slice(&token_hash[..16]);
     SessionRef(half)
@@ -63,7 +63,7 @@ impl<S: FrameSocket> Session<S> {
                 if let Some(ended) = ended {
                     tracing::info!("a session ended by its account");
                     self.gateway.session_ended(me.id, ended.token_hash);
-                    if ended.deleted_device.is_some() {
+                    if !ended.deleted_devices.is_empty() {
                         self.gateway.devices_changed(me.id, self.id).await;
                     }
                 }

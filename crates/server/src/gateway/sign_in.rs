@@ -248,7 +248,7 @@ impl Gateway {
             "a session signed out by its proof"
         );
         self.session_ended(ended.account, ended.token_hash);
-        if ended.deleted_device.is_some() {
+        if !ended.deleted_devices.is_empty() {
             self.devices_changed(ended.account, by).await;
         }
         Ok(())
@@ -505,33 +505,25 @@ impl<S: FrameSocket> Session<S> {
         Ok(Flow::Continue)
     }
 
-    /// Answers `Logout`: forgets this device and the session, closes the session's other
-    /// connections, then closes.
+    /// Answers `Logout`: ends the session as `EndSession` does — the devices of its
+    /// browser's tabs leave the directory, its other connections are closed — then closes.
     pub(super) async fn logout(&mut self) -> Result<Flow, Gone> {
-        let Some((me, token_hash, device)) = self
+        let Some((me, token_hash)) = self
             .signed_in
             .as_ref()
-            .map(|signed_in| (signed_in.member.id, signed_in.token_hash, signed_in.device))
+            .map(|signed_in| (signed_in.member.id, signed_in.token_hash))
         else {
             return Ok(Flow::Continue);
         };
-        // A signed-out browser deletes its keys, so its device is gone for good: drop it from
-        // the directory before the session, so that a failure leaves it signed in to retry.
-        if let Some(device) = device {
-            match self.gateway.storage.delete_device(me, device).await {
-                Ok(true) => self.gateway.devices_changed(me, self.id).await,
-                Ok(false) => {}
-                Err(error) => {
-                    self.write_error(None, &error).await?;
-                    return Ok(Flow::Continue);
-                }
-            }
-        }
-        match self.gateway.storage.delete_session(token_hash).await {
-            Ok(()) => {
+        let name = super::sessions::session_ref(&token_hash).0;
+        match self.gateway.storage.end_session(me, name).await {
+            Ok(ended) => {
                 tracing::info!("signed out");
+                if ended.is_some_and(|ended| !ended.deleted_devices.is_empty()) {
+                    self.gateway.devices_changed(me, self.id).await;
+                }
                 // The session's other connections (another tab of the browser, or whoever
-                // holds a copy of its token) end with it, as after `EndSession`.
+                // holds a copy of its token) end with it.
                 self.gateway.session_ended(me, token_hash);
                 Ok(Flow::Close(close_code::NORMAL, "signed out"))
             }

@@ -205,15 +205,6 @@ impl Storage {
         on_backend!(self, write | _now | keys::to_device_done(&device, &ids))
     }
 
-    /// Deletes a device of `account` with its keys and waiting messages; `true` if it existed.
-    pub(crate) fn delete_device(
-        &self,
-        account: UserId,
-        device: DeviceKey,
-    ) -> impl Future<Output = Result<bool, Error>> {
-        on_backend!(self, write | _now | keys::delete_device(account, &device))
-    }
-
     // ---- key backup ----
 
     /// Stores (or replaces) backup entries of `account`.

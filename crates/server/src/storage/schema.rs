@@ -229,6 +229,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_previous_sign_out_hash ON sessions (previous_sign_out_hash)
         WHERE previous_sign_out_hash IS NOT NULL;
     ",
+    // 13: the session each device was published on. Every tab of a browser is a device of
+    // its own on the browser's one session, so ending the session ends all of them; a
+    // device from before this knows only the session that last named it its own.
+    "
+    ALTER TABLE devices ADD COLUMN session_hash BLOB;
+    UPDATE devices SET session_hash =
+        (SELECT token_hash FROM sessions WHERE sessions.device_key = devices.device_key
+         ORDER BY last_used_ms DESC LIMIT 1);
+    CREATE INDEX devices_by_session ON devices (session_hash) WHERE session_hash IS NOT NULL;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

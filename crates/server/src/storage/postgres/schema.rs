@@ -164,6 +164,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_previous_sign_out_hash ON sessions (previous_sign_out_hash)
         WHERE previous_sign_out_hash IS NOT NULL;
     ",
+    // 6: the session each device was published on (`sql::schema`'s 13).
+    "
+    ALTER TABLE devices ADD COLUMN session_hash BYTEA;
+    UPDATE devices SET session_hash =
+        (SELECT token_hash FROM sessions WHERE sessions.device_key = devices.device_key
+         ORDER BY last_used_ms DESC LIMIT 1);
+    CREATE INDEX devices_by_session ON devices (session_hash) WHERE session_hash IS NOT NULL;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

@@ -168,17 +168,21 @@ pub(crate) async fn sessions_of(tx: &Tx<'_>, account: UserId) -> Result<Vec<Sess
         .collect()
 }
 
-/// Notes which device a session's browser is.
+/// Notes `device` as published on `session`, and as the device the session's browser last
+/// named (each of its tabs is a device of its own).
 pub(crate) async fn bind_session_device(
     tx: &Tx<'_>,
     session: &[u8; 32],
     device: &[u8; 32],
 ) -> Result<(), Error> {
-    let statement = tx
-        .prepare_cached("UPDATE sessions SET device_key = $2 WHERE token_hash = $1")
-        .await?;
-    tx.execute(&statement, &[&&session[..], &&device[..]])
-        .await?;
+    for sql in [
+        "UPDATE sessions SET device_key = $2 WHERE token_hash = $1",
+        "UPDATE devices SET session_hash = $1 WHERE device_key = $2",
+    ] {
+        let statement = tx.prepare_cached(sql).await?;
+        tx.execute(&statement, &[&&session[..], &&device[..]])
+            .await?;
+    }
     Ok(())
 }
 
@@ -201,9 +205,8 @@ pub(crate) async fn sessions_gone(
         .collect()
 }
 
-/// Ends the session of `account` whose name starts with `prefix`: deletes it, and its
-/// device when no other session of the account is on it; `None` if there is no such
-/// session.
+/// Ends the session of `account` whose name starts with `prefix`: deletes it, and the
+/// devices published on it; `None` if there is no such session.
 pub(crate) async fn end_session(
     tx: &Tx<'_>,
     account: UserId,
@@ -245,37 +248,28 @@ pub(crate) async fn sign_out(
     }
 }
 
-/// Deletes a session that exists, and its device when no other session is on it.
+/// Deletes a session that exists, and the devices published on it: the browser's tabs.
 async fn end(tx: &Tx<'_>, session: &[u8; 32]) -> Result<EndedSession, Error> {
     let statement = tx
-        .prepare_cached("SELECT account_id, device_key FROM sessions WHERE token_hash = $1")
+        .prepare_cached("SELECT account_id FROM sessions WHERE token_hash = $1")
         .await?;
     let row = tx.query_one(&statement, &[&&session[..]]).await?;
     let account = UserId(uint(row.try_get(0)?));
-    let device: Option<Vec<u8>> = row.try_get(1)?;
     delete_session(tx, session).await?;
-    let mut deleted_device = None;
-    if let Some(device) = device {
-        let device = key32(device)?;
-        let statement = tx
-            .prepare_cached(
-                "SELECT count(*) FROM sessions WHERE account_id = $1 AND device_key = $2",
-            )
-            .await?;
-        let others: i64 = tx
-            .query_one(&statement, &[&int(account.0), &&device[..]])
-            .await?
-            .try_get(0)?;
-        if others == 0
-            && super::keys::delete_device(tx, account, &merpati_protocol::keys::DeviceKey(device))
-                .await?
-        {
-            deleted_device = Some(device);
+    let statement = tx
+        .prepare_cached("SELECT device_key FROM devices WHERE session_hash = $1")
+        .await?;
+    let mut deleted_devices = Vec::new();
+    for row in tx.query(&statement, &[&&session[..]]).await? {
+        let device = key32(row.try_get(0)?)?;
+        let key = merpati_protocol::keys::DeviceKey(device);
+        if super::keys::delete_device(tx, account, &key).await? {
+            deleted_devices.push(device);
         }
     }
     Ok(EndedSession {
         account,
         token_hash: *session,
-        deleted_device,
+        deleted_devices,
     })
 }

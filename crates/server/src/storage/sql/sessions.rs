@@ -194,13 +194,16 @@ pub(crate) fn sessions_of(conn: &Connection, account: UserId) -> Result<Vec<Sess
     Ok(sessions)
 }
 
-/// Notes which device a session's browser is.
+/// Notes `device` as published on `session`, and as the device the session's browser last
+/// named (each of its tabs is a device of its own).
 pub(crate) fn bind_session_device(
     conn: &Connection,
     session: &[u8; 32],
     device: &[u8; 32],
 ) -> Result<(), Error> {
     conn.prepare_cached("UPDATE sessions SET device_key = ?2 WHERE token_hash = ?1")?
+        .execute(params![&session[..], &device[..]])?;
+    conn.prepare_cached("UPDATE devices SET session_hash = ?1 WHERE device_key = ?2")?
         .execute(params![&session[..], &device[..]])?;
     Ok(())
 }
@@ -221,19 +224,18 @@ pub(crate) fn sessions_gone(
 }
 
 /// A session [`end_session`] or [`sign_out`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EndedSession {
     /// Its account.
     pub(crate) account: UserId,
     /// Its name (first token's hash): what its open connections are found by.
     pub(crate) token_hash: [u8; 32],
-    /// Its device, if that left the directory with it.
-    pub(crate) deleted_device: Option<[u8; 32]>,
+    /// The devices published on it, which left the directory with it.
+    pub(crate) deleted_devices: Vec<[u8; 32]>,
 }
 
-/// Ends the session of `account` whose name starts with `prefix`: deletes it, and its
-/// device when no other session of the account is on it; `None` if there is no such
-/// session.
+/// Ends the session of `account` whose name starts with `prefix`: deletes it, and the
+/// devices published on it; `None` if there is no such session.
 pub(crate) fn end_session(
     conn: &Connection,
     account: UserId,
@@ -273,34 +275,27 @@ pub(crate) fn sign_out(
     }
 }
 
-/// Deletes a session that exists, and its device when no other session is on it.
+/// Deletes a session that exists, and the devices published on it: the browser's tabs.
 fn end(conn: &Connection, session: &[u8; 32]) -> Result<EndedSession, Error> {
-    let (account, device): (i64, Option<Vec<u8>>) = conn
-        .prepare_cached("SELECT account_id, device_key FROM sessions WHERE token_hash = ?1")?
-        .query_row([&session[..]], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let account: i64 = conn
+        .prepare_cached("SELECT account_id FROM sessions WHERE token_hash = ?1")?
+        .query_row([&session[..]], |row| row.get(0))?;
     let account = UserId(uint(account));
     delete_session(conn, session)?;
-    let mut deleted_device = None;
-    if let Some(device) = device {
-        let device = key32(device)?;
-        let others: i64 = conn
-            .prepare_cached(
-                "SELECT count(*) FROM sessions WHERE account_id = ?1 AND device_key = ?2",
-            )?
-            .query_row(params![int(account.0), &device[..]], |row| row.get(0))?;
-        if others == 0
-            && super::keys::delete_device(
-                conn,
-                account,
-                &merpati_protocol::keys::DeviceKey(device),
-            )?
-        {
-            deleted_device = Some(device);
+    let devices = conn
+        .prepare_cached("SELECT device_key FROM devices WHERE session_hash = ?1")?
+        .query_map([&session[..]], |row| key32(row.get(0)?))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut deleted_devices = Vec::with_capacity(devices.len());
+    for device in devices {
+        let key = merpati_protocol::keys::DeviceKey(device);
+        if super::keys::delete_device(conn, account, &key)? {
+            deleted_devices.push(device);
         }
     }
     Ok(EndedSession {
         account,
         token_hash: *session,
-        deleted_device,
+        deleted_devices,
     })
 }
