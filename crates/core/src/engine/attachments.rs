@@ -13,7 +13,7 @@
 //! as the entry does (`StoreWrite::RemoveUpload` when it leaves the outbox).
 
 use merpati_protocol::content::{Attachment, FileCipher, MessageContent};
-use merpati_protocol::{ChatId, ClientMsgId, ErrorCode};
+use merpati_protocol::{BlobId, ChatId, ClientMsgId, ErrorCode};
 
 use super::sending::content_body;
 use super::{Engine, SendError};
@@ -191,15 +191,27 @@ impl Engine {
     /// (acknowledged, cancelled, deleted), nothing uploads that file again.
     pub(super) fn take_from_outbox(&mut self, position: usize) -> super::OutboxEntry {
         let entry = self.outbox.remove(position);
-        self.writes
-            .push(StoreWrite::RemoveOutbox(entry.record.client_msg_id));
-        let carried = MessageContent::from_body(&entry.record.body)
-            .and_then(|content| content.attachment().map(|(_, file)| file.blob));
-        if let Some(blob) = carried {
-            self.writes.push(StoreWrite::RemoveUpload(blob));
-        }
+        let file = carried_blob(&entry.record.body);
+        self.forget_outbox_record(entry.record.client_msg_id, file);
         entry
     }
+
+    /// Deletes the shared outbox's record `id`, with the ciphertext kept for its `file`: also
+    /// a record this engine never held (another tab's, whose message was delivered), which no
+    /// tab would otherwise ever let go of.
+    pub(super) fn forget_outbox_record(&mut self, id: ClientMsgId, file: Option<BlobId>) {
+        self.writes.push(StoreWrite::RemoveOutbox(id));
+        if let Some(blob) = file {
+            self.writes.push(StoreWrite::RemoveUpload(blob));
+        }
+    }
+}
+
+/// The blob of the file a message body carries, if it carries one.
+pub(super) fn carried_blob(body: &[u8]) -> Option<BlobId> {
+    MessageContent::from_body(body)?
+        .attachment()
+        .map(|(_, file)| file.blob)
 }
 
 /// Whether a stored outbox body carries a file (and so waits for its upload when queued or

@@ -391,7 +391,15 @@ impl Engine {
                 // record in the shared outbox goes too. Left there, a reload that does not
                 // load this message (a page of newer ones) would show it pending again and
                 // send it again, below the messages after it.
-                None if mine => self.writes.push(StoreWrite::RemoveOutbox(id)),
+                None if mine => {
+                    let file = match self.opened.get(&id) {
+                        Some(Opened::Content(content)) => {
+                            content.attachment().map(|(_, file)| file.blob)
+                        }
+                        _ => None,
+                    };
+                    self.forget_outbox_record(id, file);
+                }
                 None => {}
             }
         }

@@ -397,7 +397,8 @@ impl Engine {
                     .any(|message| message.client_msg_id == id)
             });
             if delivered {
-                self.writes.push(StoreWrite::RemoveOutbox(id));
+                let file = super::attachments::carried_blob(&record.body);
+                self.forget_outbox_record(id, file);
                 continue;
             }
             self.next_order = self.next_order.max(record.order + 1);

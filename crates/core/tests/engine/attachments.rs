@@ -2,13 +2,18 @@
 //! naming its blob once the upload is done, is waited for again after a reload, and can be
 //! cancelled while it uploads; a refused upload shows failed until retried, and so does a
 //! message the server refused for want of its file, which a retry uploads again; the file's
-//! kept ciphertext goes when its message leaves the outbox, however it leaves.
+//! kept ciphertext goes when its message leaves the outbox, however it leaves — also when
+//! another tab sent it and this one sees it delivered.
 
-use merpati_core::{Engine, MemoryStore, MessageStatus, SendError};
+use merpati_core::{Engine, MemoryStore, MessageStatus, SendError, StoreWrite};
 use merpati_protocol::content::{Attachment, FileCipher, FileKey, MessageContent, Preview};
-use merpati_protocol::{BlobId, ClientFrame, ClientMsgId, ErrorCode, ServerFrame};
+use merpati_protocol::{
+    BlobId, ClientFrame, ClientMsgId, Epoch, ErrorCode, MessageFrame, Seq, ServerFrame,
+};
 
-use crate::support::alice::{CHAT, Net, apply, published_alice, reload, take_frames};
+use crate::support::alice::{
+    ALICE, CHAT, Net, apply, published_alice, reconnect, reload, take_frames,
+};
 
 /// The cipher the app seals files with.
 pub(crate) const AES: FileCipher = FileCipher::Aes256Gcm;
@@ -489,4 +494,62 @@ fn a_file_sent_from_another_tab_waits_for_no_upload_here_and_cannot_be_cancelled
             .any(|write| matches!(write, merpati_core::StoreWrite::PutOutbox(_))),
         "the shared outbox is not written back: it may have left it"
     );
+}
+
+#[tokio::test]
+async fn a_file_another_tab_sent_lets_go_of_its_kept_copy_once_delivered() {
+    // Tab B sends a file and is closed before its Ack: the ciphertext it kept for the upload
+    // is in the store the tabs share, and only a tab that holds the message in its outbox
+    // would let go of it. (Here both tabs are the one device the store holds, so tab A opens
+    // what tab B encrypted with the session tab A stored.)
+    let store = MemoryStore::new();
+    let (mut tab_a, mut net) = published_alice();
+    let first = tab_a.send_text(CHAT, "halo", 1).expect("queued");
+    let _ = net.serve(&mut tab_a);
+    tab_a.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: first,
+        seq: Seq(1),
+        sent_at_ms: 2,
+    });
+    let _ = net.serve(&mut tab_a);
+    apply(&store, net.alice_writes.clone()).await;
+    let mut tab_b = reload(&store).await;
+    reconnect(&mut tab_b, Epoch(0));
+    let id = tab_b
+        .send_attachment(CHAT, AES, photo(), 5)
+        .expect("queued");
+    tab_b.upload_finished(id);
+    let step = net.serve(&mut tab_b);
+    let body = step
+        .frames
+        .iter()
+        .find_map(|frame| match frame {
+            ClientFrame::Send {
+                client_msg_id,
+                body,
+                ..
+            } if *client_msg_id == id => Some(body.clone()),
+            _ => None,
+        })
+        .expect("tab B sent it");
+    apply(&store, step.writes).await;
+    drop(tab_b);
+    let delivered = MessageFrame {
+        chat_id: CHAT,
+        seq: Seq(2),
+        client_msg_id: id,
+        sender: ALICE,
+        sent_at_ms: 6,
+        body,
+    };
+
+    // Tab A, online, receives it.
+    tab_a.handle_frame(ServerFrame::Message(delivered.clone()));
+    assert!(lets_go_of_the_kept_copy(&tab_a.take_step().writes));
+
+    // A tab opened later finds it delivered already, among the chat's stored messages.
+    apply(&store, vec![StoreWrite::PutMessages(vec![delivered])]).await;
+    let mut reloaded = reload(&store).await;
+    assert!(lets_go_of_the_kept_copy(&reloaded.take_step().writes));
 }
