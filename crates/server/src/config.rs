@@ -240,8 +240,10 @@ pub struct Config {
     pub blob_part_idle_ms: u64,
 
     /// How long (seconds, from its creation) an upload no message refers to is kept before
-    /// it is deleted.
-    #[arg(long, env = "MERPATI_BLOB_ORPHAN_SECS", default_value_t = 86_400)]
+    /// it is deleted. At least 1: an upload due at once could never be sent, and 0 means
+    /// "no limit" elsewhere.
+    #[arg(long, env = "MERPATI_BLOB_ORPHAN_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub blob_orphan_secs: u64,
 
     /// How often (milliseconds) the uploads past their time, or whose message was deleted
@@ -394,5 +396,17 @@ mod tests {
             ["http://127.0.0.1:8081", "https://chat.example"]
         );
         assert_eq!(config.durability, Durability::Normal);
+    }
+
+    #[test]
+    fn a_time_that_would_refuse_every_upload_or_part_is_refused_at_start() {
+        for flag in [
+            "--blob-orphan-secs",
+            "--blob-part-idle-ms",
+            "--blob-cleanup-interval-ms",
+        ] {
+            let parsed = Config::try_parse_from(["merpati-server", flag, "0"]);
+            assert!(parsed.is_err(), "{flag} 0 was taken");
+        }
     }
 }

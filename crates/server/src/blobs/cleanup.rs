@@ -18,21 +18,49 @@ use merpati_protocol::BlobId;
 use super::{BlobStore, files};
 use crate::Error;
 
+/// What [`BlobStore::settle_file`] did with a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settled {
+    /// Deleted: no row names it, or only one due for deletion.
+    Deleted,
+    /// Kept, cut to what its row records; or there was no file.
+    Kept,
+    /// A part holds it.
+    Held,
+}
+
 impl BlobStore {
-    /// Deletes the uploads due for deletion, rows first; how many.
+    /// Deletes the uploads due for deletion, rows first; how many. The files of those whose
+    /// rows it takes while a part holds them are settled again by the next pass: a part that
+    /// recorded its bytes before the row was taken does not know to (`part::receive`), and the
+    /// file would stay, named by no row and counted in no quota, until the next start.
     pub(crate) async fn delete_due(&self) -> Result<usize, Error> {
         let due = self.storage.take_due_blobs().await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        for id in &due {
-            if let Err(error) = self.settle_file(*id).await {
-                // Its row is gone: the check at the next start deletes it.
-                tracing::warn!(blob = %id.to_hex(), %error, "cannot delete a blob file");
+        let left = std::mem::take(&mut *self.left_to_parts());
+        let mut held = Vec::new();
+        for id in due.iter().chain(&left) {
+            match self.settle_file(*id).await {
+                Ok(Settled::Held) => held.push(*id),
+                Ok(Settled::Deleted | Settled::Kept) => {}
+                Err(error) => {
+                    // Its row is gone: the check at the next start deletes it.
+                    tracing::warn!(blob = %id.to_hex(), %error, "cannot delete a blob file");
+                }
             }
         }
-        tracing::debug!(deleted = due.len(), "blobs deleted");
+        self.left_to_parts().extend(held);
+        if !due.is_empty() {
+            tracing::debug!(deleted = due.len(), "blobs deleted");
+        }
         Ok(due.len())
+    }
+
+    /// The files the last pass found held by a part.
+    fn left_to_parts(&self) -> std::sync::MutexGuard<'_, Vec<BlobId>> {
+        // A panic while holding it left a list of ids: still a list of ids.
+        self.left_to_parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Brings an upload's file in line with its row: deletes it if no row names it, or only
@@ -44,19 +72,21 @@ impl BlobStore {
     /// by no quota. An upload made again under the same id (a client whose upload was deleted
     /// as an orphan starts it anew) so keeps its file, without the old bytes. A file a part
     /// holds is left to the part, which calls this itself once it kept nothing or found its
-    /// upload gone or replaced. Answers whether it deleted the file.
-    pub(super) async fn settle_file(&self, id: BlobId) -> Result<bool, Error> {
+    /// upload gone or replaced — and to the next pass, when a pass took its row.
+    pub(super) async fn settle_file(&self, id: BlobId) -> Result<Settled, Error> {
         let path = self.path(id);
         let locked = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || files::lock_to_remove(&path)).await??
         };
-        let files::ToRemove::Locked(file) = locked else {
-            return Ok(false);
+        let file = match locked {
+            files::ToRemove::Locked(file) => file,
+            files::ToRemove::Busy => return Ok(Settled::Held),
+            files::ToRemove::Absent => return Ok(Settled::Kept),
         };
         if let Some(row) = self.storage.blob(id).await? {
             tokio::task::spawn_blocking(move || files::cut_to(&file, row.received)).await??;
-            return Ok(false);
+            return Ok(Settled::Kept);
         }
         tokio::task::spawn_blocking(move || {
             let removed = files::remove(&path);
@@ -64,7 +94,7 @@ impl BlobStore {
             removed
         })
         .await??;
-        Ok(true)
+        Ok(Settled::Deleted)
     }
 
     /// Brings the blob files in line with the database before this process serves: a pass,
@@ -81,7 +111,7 @@ impl BlobStore {
         let checked = tokio::task::spawn_blocking(move || files::check(&dir, &received)).await??;
         let mut deleted = 0;
         for id in checked.strays {
-            if self.settle_file(id).await? {
+            if self.settle_file(id).await? == Settled::Deleted {
                 deleted += 1;
             }
         }
@@ -145,6 +175,29 @@ mod tests {
         drop(part);
         store.settle_file(held).await?;
         assert!(!store.path(held).exists(), "no row, no part: deleted");
+        test.join();
+        Ok(())
+    }
+
+    /// A part recorded its bytes, and a pass took the upload's row (its orphan window ended)
+    /// before the part let go of the file: the part, having recorded, does not look again,
+    /// so the next pass deletes the file.
+    #[tokio::test]
+    async fn a_file_a_part_held_when_a_pass_took_its_row_goes_at_the_next_pass() -> TestResult {
+        let test = TestStore::new().await?;
+        let store = &test.store;
+        let id = BlobId([7; 16]);
+        test.holding(id, 10, b"0123456789").await?;
+        let part = files::open_locked(&store.path(id)).map_err(|error| format!("{error:?}"))?;
+        store.storage.make_blob_due(id).await?;
+        assert_eq!(store.delete_due().await?, 1);
+        assert!(store.path(id).exists(), "a part holds it");
+        drop(part);
+
+        assert_eq!(store.delete_due().await?, 0, "no row left to take");
+        assert!(!store.path(id).exists(), "deleted by the next pass");
+        // Settled once: the pass after has nothing left of it.
+        assert!(store.left_to_parts().is_empty());
         test.join();
         Ok(())
     }

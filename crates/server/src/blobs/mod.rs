@@ -16,7 +16,8 @@
 //! next part is written, with the file locked: processes sharing the directory (a cluster)
 //! never cut each other's part. A part is written as it arrives, so what a request holds in
 //! memory does not grow with its part. A row is deleted before its file, a file only under its
-//! lock and while no row names it, and files without a row are deleted at start.
+//! lock and while no row names it (one a part held when its row went is deleted by the part
+//! or the next pass), and files without a row are deleted at start.
 //!
 //! # Layout
 //! - this file: [`BlobStore`], what the routes, the cleanup and the start share.
@@ -75,6 +76,9 @@ pub(crate) struct BlobStore {
     part_rate: LeastRate,
     counters: Arc<Counters>,
     shutdown: Shutdown,
+    /// Files a cleanup pass found held by a part after it took their rows: settled again by
+    /// the next pass (`cleanup`).
+    left_to_parts: std::sync::Mutex<Vec<BlobId>>,
 }
 
 impl BlobStore {
@@ -107,6 +111,7 @@ impl BlobStore {
             },
             counters,
             shutdown,
+            left_to_parts: std::sync::Mutex::default(),
         })
     }
 

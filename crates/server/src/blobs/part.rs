@@ -96,8 +96,9 @@ pub(super) async fn receive(
     // A pass that deletes the upload's row, or a PUT that replaces a due one, while the part
     // holds the file leaves the file to the part (`BlobStore::settle_file`). A part that kept
     // bytes learns the row is gone or replaced when it records them, and settles the file
-    // then; one that kept nothing must look now, the lock let go, or the file stays, named by
-    // no row and counted in no quota, until the next start.
+    // then (a row taken after that, before the part lets go, is the next pass's to settle);
+    // one that kept nothing must look now, the lock let go, or the file stays, named by no
+    // row and counted in no quota, until the next start.
     if kept_nothing(&outcome, at.offset)
         && let Err(error) = store.settle_file(at.id).await
     {

@@ -513,7 +513,10 @@ mod tests {
 
         store.storage.make_blob_due(id).await?;
         assert_eq!(store.storage.take_due_blobs().await?, vec![id]);
-        assert!(store.settle_file(id).await?);
+        assert_eq!(
+            store.settle_file(id).await?,
+            crate::blobs::cleanup::Settled::Deleted
+        );
         test.holding(id, 10, b"abcd").await?;
         let served = open_complete(store, id, read).await;
         assert!(matches!(served, Err(Refusal::NotFound)), "{served:?}");
