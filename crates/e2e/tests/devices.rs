@@ -1,10 +1,13 @@
 //! The devices screen: a person signed in in two browsers sees both in the settings, this one
 //! marked, and signs the other out from there — that browser shows the sign-in screen at once,
-//! with words saying why, and its session is gone from the list.
+//! with words saying why, and its session is gone from the list. Every tab of that browser
+//! says the session ended, also one that only learns it from another tab deleting the store;
+//! and signing out in one tab signs the others out, saying so.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
 use fantoccini::Locator;
+use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE};
 
 /// The rows of the devices list: (`data-current`, text).
@@ -83,5 +86,66 @@ async fn signing_out_another_browser_from_the_devices_screen_ends_it_at_once()
 
     laptop.close().await?;
     phone.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_tab_of_a_browser_signed_out_from_another_says_its_session_ended()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let laptop = meeting.sign_up("sari").await?;
+    let phone = meeting.driver.browser().await?;
+    phone.sign_in(&gate.http_url(), "sari", PASSPHRASE).await?;
+    // A second tab of the phone's browser, on the same session.
+    let client = phone.client();
+    let first_tab = client.window().await?;
+    let second_tab = client.new_window(true).await?.handle;
+    client.switch_to_window(second_tab.clone()).await?;
+    client.goto(&gate.http_url()).await?;
+    phone.wait_connection("online").await?;
+    // It never hears the server end the session (its socket is the newest the gate let
+    // through): only the first tab's deleting the store tells it.
+    let second_tabs_socket = gate
+        .sockets_opened()
+        .checked_sub(1)
+        .ok_or_else(|| "no socket through the gate".to_owned())?;
+    gate.deafen_socket(second_tabs_socket);
+
+    laptop.click("settings").await?;
+    laptop.find("devices").await?;
+    wait_device_count(&laptop, 2).await?;
+    laptop.click("device-signout").await?;
+
+    for tab in [first_tab, second_tab] {
+        client.switch_to_window(tab).await?;
+        let words = phone.find("auth-error").await?.text().await?;
+        assert!(
+            words.contains("from another of your devices"),
+            "each tab says the session ended, not that it signed out in another tab: {words}"
+        );
+    }
+    laptop.close().await?;
+    phone.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn signing_out_in_one_tab_signs_out_the_others_saying_so() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let browser = meeting.sign_up("wulan").await?;
+    let client = browser.client();
+    let first_tab = client.window().await?;
+    let second_tab = client.new_window(true).await?.handle;
+    client.switch_to_window(second_tab).await?;
+    client.goto(&meeting.url).await?;
+    browser.wait_connection("online").await?;
+
+    browser.click("logout").await?;
+    browser.find("auth-login").await?;
+    client.switch_to_window(first_tab).await?;
+    let words = browser.find("auth-error").await?.text().await?;
+    assert_eq!(words, "You signed out in another tab");
+    browser.close().await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! What the engine's events mean for this device: a sign-in gets its sealed store (joined, or
 //! made anew and wrapped with the passphrase's key), a refused or expired session ends here
-//! and deletes what was stored, and another tab's sign-out closes this one's store. Another
+//! and deletes what was stored, and another tab's deleting the store closes this one's,
+//! which says why as the deleting tab noted it (the person signed out, or the server ended
+//! the session: `IdbStore::note_why_deleted`). Another
 //! tab's newer app upgrading the database stops this one (`SignOutReason::UpdatedElsewhere`):
 //! an app that went on without its store would send what it could not keep — messages lost
 //! on a reload, end-to-end ratchets used twice.
@@ -27,15 +29,25 @@ pub(super) fn install_store(inner: &Rc<Inner>, store: IdbStore) {
                 return;
             };
             // Let the other tab go ahead: it is deleting (signing out) or upgrading. Either way
-            // this engine stops here, with nothing more sent.
-            if let Some(store) = inner.store.borrow_mut().take() {
-                store.close();
-            }
-            let reason = match event.new_version() {
-                None => SignOutReason::ElsewhereInBrowser,
-                Some(_) => SignOutReason::UpdatedElsewhere,
-            };
+            // this engine stops here, with nothing more sent or stored.
+            end_connection_loop(&inner);
+            let store = inner.store.borrow_mut().take();
+            let deleting = event.new_version().is_none();
             wasm_bindgen_futures::spawn_local(async move {
+                let reason = match store.as_deref() {
+                    // The deleting tab noted why first, and waits for this one to close.
+                    Some(store) if deleting => match store.why_deleted().await {
+                        Ok(Some(SignOutReason::Requested) | None) | Err(_) => {
+                            SignOutReason::ElsewhereInBrowser
+                        }
+                        Ok(Some(reason)) => reason,
+                    },
+                    _ if deleting => SignOutReason::ElsewhereInBrowser,
+                    _ => SignOutReason::UpdatedElsewhere,
+                };
+                if let Some(store) = store {
+                    store.close();
+                }
                 end_session(&inner, reason, false).await;
             });
         },
@@ -148,7 +160,12 @@ pub(super) async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete
     *inner.engine.borrow_mut() = Engine::new();
     inner.pending_key.borrow_mut().take();
     inner.open_chat.set(None);
-    if let Some(store) = inner.store.borrow_mut().take() {
+    let store = inner.store.borrow_mut().take();
+    if let Some(store) = store {
+        // The other tabs learn only that the store is deleted; they read why from it.
+        if delete && let Err(error) = store.note_why_deleted(reason).await {
+            leptos::logging::warn!("noting why the store is deleted failed: {error}");
+        }
         store.close();
     }
     // A batch waiting to be stored again belongs to the session that just ended: it is

@@ -1,6 +1,11 @@
 //! This browser's own records in the `settings` store, beside the account's settings: its
-//! notification settings, the emoji it chose lately, its skin tone and the chats it mutes.
-//! Each is sealed under a context of its own and kept under a key hashed from its name.
+//! notification settings, the emoji it chose lately, its skin tone and the chats it mutes,
+//! and why its store is being deleted. Each is sealed under a context of its own and kept
+//! under a key hashed from its name.
+
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use merpati_bridge::SignOutReason;
 
 use super::{IdbStore, SETTINGS, StoreError, hex};
 
@@ -38,7 +43,37 @@ pub(super) const MUTED_CHATS: BrowserRecord = BrowserRecord {
     name: b"muted-chats",
 };
 
+/// Why the tab deleting this browser's store deletes it.
+const WHY_DELETED: BrowserRecord = BrowserRecord {
+    context: "settings/why-deleted",
+    name: b"why-deleted",
+};
+
 impl IdbStore {
+    /// Notes why this tab is about to delete the store: the other tabs, told only that it is
+    /// being deleted, read it ([`IdbStore::why_deleted`]) before they let go of it, and say
+    /// why they are signed out — whether the person signed out or the server ended the
+    /// session. It goes with the store.
+    pub async fn note_why_deleted(&self, reason: SignOutReason) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(SETTINGS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(SETTINGS)?
+            .put(self.seal(WHY_DELETED.context, &reason)?)
+            .with_key(self.browser_record_key(WHY_DELETED))
+            .without_key_type()
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Why the tab deleting the store deletes it, if it said.
+    pub async fn why_deleted(&self) -> Result<Option<SignOutReason>, StoreError> {
+        self.browser_record(WHY_DELETED).await
+    }
+
     /// Where one of this browser's own records is kept.
     pub(super) fn browser_record_key(&self, record: BrowserRecord) -> String {
         hex(&self.cipher.keyed_hash(SETTINGS.as_bytes(), record.name))
