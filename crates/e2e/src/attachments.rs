@@ -374,6 +374,12 @@ impl Browser {
         name: &str,
         patience: Duration,
     ) -> Result<Vec<u8>, HarnessError> {
+        self.click_download(name).await?;
+        self.wait_download(name, patience).await
+    }
+
+    /// Clicks the `attachment-download` of the file named `name` in the open chat.
+    pub async fn click_download(&self, name: &str) -> Result<(), HarnessError> {
         let download = format!(
             "//*[@data-testid='attachment'][@data-kind='file']\
              [.//*[@data-testid='attachment-name'][normalize-space()='{name}']]\
@@ -392,8 +398,7 @@ impl Browser {
             button.click().await?;
             Ok(Some(()))
         })
-        .await?;
-        self.wait_download(name, patience).await
+        .await
     }
 
     /// Opens the chat titled `chat`, downloads the file named `name` from it within

@@ -4,7 +4,7 @@
 //! deadline, the app gives the request up as unanswered and goes on from where it stopped, a
 //! download asking for the rest with a `Range`, an upload from what the server holds. Without
 //! the deadline the request waits for the operating system to give up, which takes minutes,
-//! and these tests time out.
+//! and these tests time out. A download clicked again meanwhile is not asked for again.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
@@ -65,6 +65,47 @@ async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(
     let from = range_start(second)
         .ok_or_else(|| format!("the second download asked for the whole file: {second}"))?;
     assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_clicked_again_while_it_runs_is_asked_for_once() -> Result<(), HarnessError> {
+    /// Bytes of the first download's answer, head included, that reach bob's browser.
+    const STALL_AFTER: u64 = 300_000;
+    let meeting = Meeting::start().await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.driver.browser_downloading().await?;
+    bob.sign_up(&gate.http_url(), "bob", PASSPHRASE).await?;
+    alice.start_chat("bob").await?;
+    let files = tempfile::tempdir()?;
+    let report = pseudo_random_bytes(1_000_000, 0x0c1c_0c1c);
+    alice
+        .attach(&write_file(files.path(), "survey.dat", &report)?)
+        .await?;
+    alice.wait_acknowledged(1).await?;
+
+    gate.stall_next_download_after(STALL_AFTER);
+    bob.open_chat("alice").await?;
+    bob.click_download("survey.dat").await?;
+    bob.eventually("the download to stall", || async {
+        Ok((gate.stalled() == 1).then_some(()))
+    })
+    .await?;
+    // Impatient, bob clicks again: the download under way goes on, no second one starts.
+    bob.click_download("survey.dat").await?;
+    let saved = bob.wait_download("survey.dat", STALLED_PATIENCE).await?;
+    assert!(saved == report, "survey.dat saved is not what was sent");
+    // The stalled request, then the rest of it: never the whole file again.
+    let downloads = gate.downloads();
+    assert_eq!(downloads.len(), 2, "{downloads:#?}");
+    assert!(
+        range_start(&downloads[1]).is_some_and(|from| from > 0),
+        "{downloads:#?}"
+    );
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
     Ok(())
 }
 

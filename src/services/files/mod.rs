@@ -34,7 +34,7 @@ mod sending_order;
 mod upload;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -77,6 +77,8 @@ pub struct Files {
     running: Rc<RefCell<HashMap<ClientMsgId, Running>>>,
     on_change: Rc<dyn Fn()>,
     order: SendingOrder,
+    /// The messages whose files are being downloaded.
+    downloading: Rc<RefCell<HashSet<ClientMsgId>>>,
 }
 
 impl std::fmt::Debug for Files {
@@ -109,6 +111,7 @@ impl Files {
             running: Rc::new(RefCell::new(HashMap::new())),
             on_change: Rc::new(on_change),
             order: SendingOrder::default(),
+            downloading: Rc::default(),
         }
     }
 
@@ -370,7 +373,9 @@ impl Files {
         }
     }
 
-    /// Downloads and opens a message's file, telling the page how it goes.
+    /// Downloads and opens a message's file, telling the page how it goes; nothing if it is
+    /// being downloaded already (clicked again): that download tells how it goes, and a
+    /// second would hold another copy of the file and move the same progress bar back.
     pub async fn download(
         &self,
         client: &Client,
@@ -378,19 +383,26 @@ impl Files {
         id: ClientMsgId,
         post: impl Fn(Update, Option<JsValue>),
     ) {
+        if !self.downloading.borrow_mut().insert(id) {
+            return;
+        }
         let tell = |state, file: Option<web_sys::Blob>| {
             post(Update::Download { id, state }, file.map(JsValue::from));
         };
-        let Some((cipher, attachment)) = client.read(|engine| engine.attachment(chat, id)) else {
-            return tell(DownloadState::Failed(t(Text::DownloadFailed)), None);
+        let (state, file) = match client.read(|engine| engine.attachment(chat, id)) {
+            Some((cipher, attachment)) => {
+                let token = || client.read(merpati_core::Engine::session_token);
+                let progress = |done, total| tell(DownloadState::Progress { done, total }, None);
+                let origin = client.origin();
+                match download::fetch_file(&origin, token, cipher, &attachment, progress).await {
+                    Ok(file) => (DownloadState::Ready, Some(file)),
+                    Err(words) => (DownloadState::Failed(words), None),
+                }
+            }
+            None => (DownloadState::Failed(t(Text::DownloadFailed)), None),
         };
-        let token = || client.read(merpati_core::Engine::session_token);
-        let progress = |done, total| tell(DownloadState::Progress { done, total }, None);
-        let origin = client.origin();
-        match download::fetch_file(&origin, token, cipher, &attachment, progress).await {
-            Ok(file) => tell(DownloadState::Ready, Some(file)),
-            Err(words) => tell(DownloadState::Failed(words), None),
-        }
+        self.downloading.borrow_mut().remove(&id);
+        tell(state, file);
     }
 
     /// The upload of `running`'s blob from `ciphertext`, not yet started.
