@@ -93,12 +93,14 @@ impl Annotations {
         self.by_target.contains_key(&target)
     }
 
-    /// Folds the events naming `target`, sent by `target_sender`, in sequence order, then the
-    /// person's own `pending` actions (sent by `me`) in the order written.
+    /// Folds the events naming `target`, in sequence order, then the person's own `pending`
+    /// actions (sent by `me`) in the order written. Only the target's `author` edits or deletes
+    /// it: its sender, or nobody for a line the server wrote into a group (whose sender is the
+    /// member whose change it tells, and who may not take it back).
     pub fn fold<'a>(
         &self,
         target: ClientMsgId,
-        target_sender: UserId,
+        author: Option<UserId>,
         me: UserId,
         pending: impl IntoIterator<Item = &'a Action>,
     ) -> Folded {
@@ -112,14 +114,14 @@ impl Annotations {
         let mut folded = Folded::default();
         for (sender, action) in confirmed.chain(pending) {
             match action {
-                Action::Delete if sender == target_sender => {
+                Action::Delete if Some(sender) == author => {
                     // Terminal: nothing after a deletion changes the target.
                     return Folded {
                         deleted: true,
                         ..Folded::default()
                     };
                 }
-                Action::Edit(text) if sender == target_sender => {
+                Action::Edit(text) if Some(sender) == author => {
                     folded.edit = Some(text.clone());
                 }
                 Action::React(Some(emoji)) => {
@@ -150,7 +152,7 @@ mod tests {
         for (seq, sender, action) in events {
             annotations.add(TARGET, Seq(*seq), *sender, action.clone());
         }
-        annotations.fold(TARGET, SARI, JOKO, [])
+        annotations.fold(TARGET, Some(SARI), JOKO, [])
     }
 
     fn edit(text: &str) -> Action {
@@ -246,7 +248,7 @@ mod tests {
         annotations.add(TARGET, Seq(3), SARI, edit("dikonfirmasi"));
         annotations.add(TARGET, Seq(4), SARI, react("👍"));
         let pending = [edit("belum terkirim"), Action::React(None)];
-        let folded = annotations.fold(TARGET, SARI, SARI, &pending);
+        let folded = annotations.fold(TARGET, Some(SARI), SARI, &pending);
         assert_eq!(folded.edit.as_deref(), Some("belum terkirim"));
         assert!(
             folded.reactions.is_empty(),

@@ -372,7 +372,9 @@ impl Store for MemoryStore {
                 .range_mut((chat_id, Seq(0))..=(chat_id, Seq(u64::MAX)))
                 .map(|(_, message)| message)
                 .filter(|message| {
-                    message.client_msg_id == client_msg_id && message.sender == sender
+                    message.client_msg_id == client_msg_id
+                        && message.sender == sender
+                        && !merpati_protocol::content::is_system_body(&message.body)
                 })
             {
                 message.body = Vec::new();

@@ -19,6 +19,7 @@ use indexed_db_futures::cursor::CursorDirection;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::Transaction;
 use merpati_core::{MessageRecord, StoreWrite};
+use merpati_protocol::content::is_system_body;
 use merpati_protocol::{ChatId, ClientMsgId, Seq, UserId};
 use wasm_bindgen::JsValue;
 
@@ -134,6 +135,7 @@ impl IdbStore {
                                 message.client_msg_id == id
                                     && message.sender == sender
                                     && !message.body.is_empty()
+                                    && !is_system_body(&message.body)
                             })
                             .map(|message| MessageRecord {
                                 body: Vec::new(),

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, MessageFrame,
-    RequestId, Seq, ServerFrame, content::MessageContent,
+    RequestId, Seq, ServerFrame, UserId, content::MessageContent,
 };
 
 use super::session::Phase;
@@ -473,7 +473,7 @@ impl Engine {
                     && !message.body.is_empty()
                     && chat
                         .annotations
-                        .fold(message.client_msg_id, message.sender, me, [])
+                        .fold(message.client_msg_id, author_of(message), me, [])
                         .deleted
             })
             .map(|message| message.seq)
@@ -498,4 +498,10 @@ impl Engine {
             self.views_changed = true;
         }
     }
+}
+
+/// Who may edit or delete `message`: its sender, or nobody for a line the server wrote into a
+/// group ([`crate::annotations::Annotations::fold`]).
+pub(super) fn author_of(message: &MessageRecord) -> Option<UserId> {
+    (!merpati_protocol::content::is_system_body(&message.body)).then_some(message.sender)
 }

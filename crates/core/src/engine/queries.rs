@@ -328,7 +328,7 @@ impl Engine {
         let pending = self.pending_actions(chat_id);
         chat.annotations.fold(
             target,
-            sender,
+            Some(sender),
             self.my_id(),
             pending.get(&target).into_iter().flatten(),
         )
@@ -364,7 +364,12 @@ impl Engine {
                 !chat.annotations.touches(message.client_msg_id)
                     || !chat
                         .annotations
-                        .fold(message.client_msg_id, message.sender, self.my_id(), [])
+                        .fold(
+                            message.client_msg_id,
+                            Some(message.sender),
+                            self.my_id(),
+                            [],
+                        )
                         .deleted
             }
             Some(Body::System(_) | Body::Deleted) | None => false,
@@ -436,9 +441,10 @@ impl Engine {
         body: Body<'_>,
     ) -> TimelineItem {
         let me = self.my_id();
+        let author = (!matches!(body, Body::System(_))).then_some(head.sender);
         let folded = chat.annotations.fold(
             head.id,
-            head.sender,
+            author,
             me,
             pending.get(&head.id).into_iter().flatten(),
         );

@@ -198,7 +198,7 @@ impl Engine {
             return None;
         }
         let chat = self.chats.get(&chat_id)?;
-        let folded = chat.annotations.fold(id, sender, self.my_id(), []);
+        let folded = chat.annotations.fold(id, Some(sender), self.my_id(), []);
         if folded.deleted {
             return None;
         }

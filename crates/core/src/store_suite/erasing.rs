@@ -1,11 +1,12 @@
 //! The suite's cases on taking messages out of the store: erasing a message deleted for
 //! everyone that the engine has not loaded (found by its chat and id wherever it lies, and
-//! only if the deletion's sender sent it), and removing every message when the server's
-//! storage epoch changes.
+//! only if the deletion's sender sent it — never a line the server wrote), and removing every
+//! message when the server's storage epoch changes.
 
+use merpati_protocol::content::SystemEvent;
 use merpati_protocol::{ChatId, Seq, UserId};
 
-use super::{apply, ok, sample_chat, sample_message, sample_outbox};
+use super::{apply, member, ok, sample_chat, sample_message, sample_outbox};
 use crate::store::{MessageRecord, Store, StoreWrite};
 
 /// A message is emptied by its chat and id alone, in its place, keeping its sender and time,
@@ -53,6 +54,29 @@ pub async fn a_message_is_erased_by_its_id_only_for_its_sender<S: Store>(store: 
         .messages_before(ChatId(2), Seq(u64::MAX), 500)
         .await));
     assert_eq!(stored, expected);
+}
+
+/// A line the server wrote into a group is never erased, though its sender (the member whose
+/// change it tells) asks: it is no one's message to delete.
+pub async fn a_line_the_server_wrote_is_never_erased<S: Store>(store: S) {
+    let mut line = sample_message(1, 3, "");
+    line.body = SystemEvent::Added {
+        by: member(line.sender.0, "bob"),
+        user: member(9, "carol"),
+    }
+    .to_body();
+    apply(&store, vec![StoreWrite::PutMessages(vec![line.clone()])]).await;
+    apply(
+        &store,
+        vec![StoreWrite::EraseMessage {
+            chat_id: line.chat_id,
+            client_msg_id: line.client_msg_id,
+            sender: line.sender,
+        }],
+    )
+    .await;
+    let stored = ok(store.messages_before(ChatId(1), Seq(u64::MAX), 10).await);
+    assert_eq!(stored, vec![line]);
 }
 
 /// Every message of every chat is removed, and nothing else: the chats and the outbox stay,

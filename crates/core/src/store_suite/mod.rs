@@ -27,7 +27,7 @@ mod erasing;
 mod settings;
 
 pub use erasing::{
-    a_message_is_erased_by_its_id_only_for_its_sender,
+    a_line_the_server_wrote_is_never_erased, a_message_is_erased_by_its_id_only_for_its_sender,
     every_message_is_removed_but_those_of_its_own_batch,
 };
 pub use settings::{
@@ -548,6 +548,7 @@ macro_rules! store_suite_tests {
             a_message_put_again_is_replaced,
             a_message_stored_twice_is_kept_once,
             a_message_is_erased_by_its_id_only_for_its_sender,
+            a_line_the_server_wrote_is_never_erased,
             every_message_is_removed_but_those_of_its_own_batch,
             the_outbox_keeps_order_and_removes,
             a_mixed_batch_applies_every_write,

@@ -1,18 +1,22 @@
 //! Deleting a message, for everyone or only here: shown at once, the body dropped from view and
 //! store (after a reload too), a deletion that arrives before its message, and one from someone
-//! other than the sender ignored. A message of one's own that has not left the device yet is
+//! other than the sender ignored, as is one of a line the server wrote. A message of one's own that has not left the device yet is
 //! taken back instead, after a reload too; one that may have reached the server is deleted
 //! after it.
 
 use merpati_core::{MemoryStore, SendError, Store, StoreWrite};
-use merpati_protocol::{
-    ClientFrame, ClientMsgId, Epoch, Seq, ServerFrame, content::MessageContent,
-};
+use merpati_protocol::content::{MessageContent, SystemEvent};
+use merpati_protocol::{ClientFrame, ClientMsgId, Epoch, MessageFrame, Seq, ServerFrame};
 use merpati_words::Text;
 
 use crate::actions::{alice_with_two_messages, item};
 use crate::attachments::{AES, photo};
-use crate::support::alice::{ALICE, CHAT, apply, message, published_alice, reconnect, reload};
+use crate::support::alice::{
+    ALICE, BOB, CHAT, apply, member, message, published_alice, reconnect, reload,
+};
+
+/// A member other than alice and bob.
+const CAROL: merpati_protocol::UserId = merpati_protocol::UserId(3);
 
 #[tokio::test]
 async fn deleting_for_everyone_shows_deleted_and_the_text_is_gone_from_view_and_store() {
@@ -432,4 +436,59 @@ async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
         vec![(Seq(1), true), (Seq(2), true), (Seq(3), false)],
         "bob's two are erased where they lie, in their places; alice's is not his to delete"
     );
+}
+
+#[tokio::test]
+async fn a_line_the_server_wrote_cannot_be_deleted_by_the_member_it_names() {
+    // "bob added carol": the server writes it with bob as its sender. A client of bob's that
+    // sends a deletion of it as an ordinary message must not take it off the chat.
+    let (mut engine, mut net) = published_alice();
+    let line = MessageFrame {
+        body: SystemEvent::Added {
+            by: member(BOB, "bob"),
+            user: member(CAROL, "carol"),
+        }
+        .to_body(),
+        ..message(1, BOB, "")
+    };
+    let deletion = net.bob_sends(
+        &mut engine,
+        2,
+        MessageContent::Delete {
+            target: line.client_msg_id,
+        },
+    );
+    engine.handle_frame(ServerFrame::Message(line.clone()));
+    engine.handle_frame(ServerFrame::Message(deletion));
+    let step = net.serve(&mut engine);
+    let shown = item(&engine, line.client_msg_id);
+    assert!(shown.system.is_some() && !shown.deleted, "{shown:?}");
+    assert!(
+        !step.writes.iter().any(|write| matches!(
+            write,
+            StoreWrite::PutMessages(messages)
+                if messages.iter().any(|message| message.body.is_empty())
+        )),
+        "nothing erased"
+    );
+
+    // Nor where it lies in the store, not loaded: the store keeps it whoever asks.
+    let store = MemoryStore::new();
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutMessages(vec![line.clone()]),
+            StoreWrite::EraseMessage {
+                chat_id: CHAT,
+                client_msg_id: line.client_msg_id,
+                sender: BOB,
+            },
+        ],
+    )
+    .await;
+    let stored = store
+        .messages_before(CHAT, Seq(u64::MAX), 10)
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(stored, vec![line]);
 }
