@@ -102,18 +102,16 @@ impl Engine {
         }
     }
 
-    /// Marks everything held in the chat as read (the chat is on screen): persisted, and told
-    /// to the server when connected.
+    /// Marks the chat read (it is on screen) as far as the device holds every message: not
+    /// past a gap, whose messages were never on screen — read there, they would count as
+    /// read for good, on the server and for their senders. Persisted, and told to the server
+    /// when connected; the rest once the gap is filled.
     pub fn mark_read(&mut self, chat_id: ChatId) {
         let authenticated = self.is_authenticated();
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             return;
         };
-        let newest = chat
-            .timeline
-            .last()
-            .map(|message| message.seq)
-            .unwrap_or_default();
+        let newest = chat.timeline.synced();
         if newest <= chat.info.read {
             return;
         }

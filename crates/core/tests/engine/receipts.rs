@@ -159,6 +159,30 @@ fn the_chat_on_screen_is_read_at_once_and_as_messages_arrive() {
 }
 
 #[test]
+fn the_chat_on_screen_is_read_only_as_far_as_it_holds_every_message() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.set_chat_on_screen(Some(CHAT));
+    let _ = engine.take_step();
+    // 2 to 4 are on their way (a page asked for): 5 arrives first. They are not on screen, so
+    // they are not read, nor is anything after them.
+    engine.handle_frame(ServerFrame::Message(message(5, BOB, "lima")));
+    assert!(
+        !take_frames(&mut engine)
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::MarkRead { .. })),
+        "nothing past the gap is read"
+    );
+    engine.set_chat_on_screen(None);
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (2..=4).map(|seq| message(seq, BOB, "m")).collect(),
+        more: false,
+    });
+    assert_eq!(engine.chat_list()[0].unread, 4, "2 to 5 are still unread");
+}
+
+#[test]
 fn reading_on_another_device_moves_the_unread_count_here() {
     let (mut engine, mut net) = published_alice();
     for seq in 1..=2 {
