@@ -187,7 +187,9 @@ pub enum ClientFrame {
         /// Whose presence, if anyone's.
         user: Option<UserId>,
     },
-    /// This account's privacy settings, sent after every `Welcome` and whenever they change.
+    /// Changes this account's privacy settings: sent when the person changes them, and after a
+    /// `Welcome` while a change made offline has not been answered. Answered by
+    /// [`ServerFrame::Privacy`], which the account's other sessions get too.
     SetPrivacy {
         /// Whether other members learn how far this account has read ([`Receipt::read`]).
         /// Off also hides the others' read positions from this account, as people expect.
@@ -487,6 +489,15 @@ pub enum ServerFrame {
         username: Username,
         /// Its salt.
         kdf_salt: Option<[u8; 16]>,
+    },
+    /// This account's privacy settings as the server holds them, whichever device chose them:
+    /// after `Sync` (before `BlockList`), as the answer to `SetPrivacy`, and pushed to the
+    /// account's other sessions when they change.
+    Privacy {
+        /// See [`ClientFrame::SetPrivacy`].
+        share_read_receipts: bool,
+        /// See [`ClientFrame::SetPrivacy`].
+        share_presence: bool,
     },
 }
 

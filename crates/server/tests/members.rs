@@ -125,14 +125,7 @@ async fn a_removed_member_is_told_and_then_cut_off() {
             positions: Vec::new(),
         })
         .await;
-    assert_eq!(
-        carol_again.recv().await,
-        ServerFrame::BlockList {
-            request: None,
-            users: vec![]
-        }
-    );
-    assert_eq!(carol_again.recv().await, ServerFrame::SyncDone);
+    carol_again.expect_sync_end(vec![]).await;
     // Nor was she sent it, nor the Removed line: a sentinel alice's session sends after her
     // message, the chat she opens with carol, is carol's next frame.
     let direct = alice.direct("carol").await;

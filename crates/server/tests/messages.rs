@@ -292,14 +292,7 @@ async fn sync_with_positions_sends_exactly_what_is_missing() {
     let mut expected = vec![(direct, vec![4, 5], false), (quiet, vec![1], false)];
     expected.sort();
     assert_eq!(pages, expected);
-    assert_eq!(
-        bob.recv().await,
-        ServerFrame::BlockList {
-            request: None,
-            users: vec![]
-        }
-    );
-    assert_eq!(bob.recv().await, ServerFrame::SyncDone);
+    bob.expect_sync_end(vec![]).await;
     server.stop().await;
 }
 
@@ -318,14 +311,7 @@ async fn sync_without_positions_sends_the_newest_page_of_each_chat() {
     .await;
     assert!(matches!(bob.recv().await, ServerFrame::Chat { .. }));
     assert_eq!(bob.expect_page(chat).await, ((21..=120).collect(), false));
-    assert_eq!(
-        bob.recv().await,
-        ServerFrame::BlockList {
-            request: None,
-            users: vec![]
-        }
-    );
-    assert_eq!(bob.recv().await, ServerFrame::SyncDone);
+    bob.expect_sync_end(vec![]).await;
     server.stop().await;
 }
 
@@ -347,14 +333,7 @@ async fn sync_after_an_epoch_change_ignores_the_positions() {
     assert!(matches!(bob.recv().await, ServerFrame::Chat { .. }));
     // Seq 4 of another database means nothing here: Bob gets the newest page again.
     assert_eq!(bob.expect_page(chat).await, (vec![1, 2, 3, 4], false));
-    assert_eq!(
-        bob.recv().await,
-        ServerFrame::BlockList {
-            request: None,
-            users: vec![]
-        }
-    );
-    assert_eq!(bob.recv().await, ServerFrame::SyncDone);
+    bob.expect_sync_end(vec![]).await;
     server.stop().await;
 }
 

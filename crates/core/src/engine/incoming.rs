@@ -23,7 +23,7 @@ use super::session::Phase;
 use super::{ChatState, Engine, Event};
 use crate::annotations::Action;
 use crate::e2e::Opened;
-use crate::store::{MessageRecord, StoreWrite};
+use crate::store::{MessageRecord, PrivacySettings, StoreWrite};
 use crate::timeline::{Inserted, Timeline};
 
 impl Engine {
@@ -100,6 +100,13 @@ impl Engine {
             ServerFrame::Typing { chat_id, user } => self.on_typing(chat_id, user),
             ServerFrame::Presence { user, presence } => self.on_presence(user, presence),
             ServerFrame::BlockList { request, users } => self.on_block_list(request, users),
+            ServerFrame::Privacy {
+                share_read_receipts,
+                share_presence,
+            } => self.on_privacy(PrivacySettings {
+                share_read_receipts,
+                share_presence,
+            }),
         }
     }
 

@@ -184,6 +184,9 @@ pub struct Engine {
     hidden: BTreeSet<(ChatId, ClientMsgId)>,
     /// The privacy settings and the block list.
     settings: SettingsRecord,
+    /// Whether the person changed the privacy settings here and the server has not answered
+    /// with them yet: until it has, they are this device's to tell, not the server's.
+    privacy_unsent: bool,
     /// This browser's own settings (notifications).
     device_settings: DeviceSettings,
     /// This browser's recently chosen emoji, most recent first.
@@ -275,6 +278,7 @@ impl Engine {
             drafts: BTreeMap::new(),
             hidden: BTreeSet::new(),
             settings: SettingsRecord::default(),
+            privacy_unsent: false,
             device_settings: DeviceSettings::default(),
             recent_emoji: Vec::new(),
             skin_tone: merpati_words::SkinTone::Default,

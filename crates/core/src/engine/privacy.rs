@@ -1,9 +1,13 @@
 //! The account's privacy settings and whom it blocks, and this browser's own settings,
 //! recently chosen emoji, skin tone and muted chats.
 //!
-//! The settings (share read receipts, share presence) are the person's: remembered here
-//! (sealed in the store like everything else), sent after every `Welcome` and whenever they
-//! change; the server applies them. The views follow them too: what this account does not
+//! The settings (share read receipts, share presence) are the account's, whichever device
+//! the person chose them on: the server holds them, and tells each session what they are
+//! (`Privacy`: in every sync, and whenever they change). A change made here is remembered
+//! (sealed in the store like everything else) and sent, at once or after the next `Welcome`,
+//! and this device's choice stands until the server has answered with it — so a change made
+//! offline is not undone by the sync, and a device that was away does not put back what
+//! another chose meanwhile. The views follow them too: what this account does not
 //! share, it is not shown of anyone, including what it learnt before the change (others'
 //! reads, their presence). Its own read position is still sent (`MarkRead`): the server
 //! keeps it for this account's other devices and passes on to others only what is shared.
@@ -31,12 +35,28 @@ impl Engine {
             return;
         }
         self.settings.privacy = privacy;
+        self.privacy_unsent = true;
         self.writes
             .push(StoreWrite::PutSettings(self.settings.clone()));
         if self.is_authenticated() {
             self.frames.push(self.privacy_frame());
         }
         self.views_changed = true;
+    }
+
+    /// The server says what the account's privacy settings are: held from now on, unless a
+    /// change made here has not been answered yet (its answer follows).
+    pub(super) fn on_privacy(&mut self, privacy: PrivacySettings) {
+        if self.privacy_unsent {
+            self.privacy_unsent = self.settings.privacy != privacy;
+            return;
+        }
+        if self.settings.privacy != privacy {
+            self.settings.privacy = privacy;
+            self.writes
+                .push(StoreWrite::PutSettings(self.settings.clone()));
+            self.views_changed = true;
+        }
     }
 
     /// The privacy settings.

@@ -435,8 +435,11 @@ impl Engine {
         self.phase = Phase::Syncing;
         // The device first, so that keys waiting for it arrive before the messages they open.
         self.publish_keys(true);
-        // Before the sync, so that the receipts it carries already follow the settings.
-        self.frames.push(self.privacy_frame());
+        // A change made while away, before the sync, so that the receipts it carries already
+        // follow it (and the sync's `Privacy` says it).
+        if self.privacy_unsent {
+            self.frames.push(self.privacy_frame());
+        }
         self.push_sync();
         if let Some(user) = self.watched {
             self.frames

@@ -196,22 +196,36 @@ fn hiding_presence_hides_everyone_elses_too() {
     );
 }
 
+/// The `Privacy` frame the server sends with `settings`.
+fn privacy(settings: PrivacySettings) -> ServerFrame {
+    ServerFrame::Privacy {
+        share_read_receipts: settings.share_read_receipts,
+        share_presence: settings.share_presence,
+    }
+}
+
+/// The `SetPrivacy` frame this device sends with `settings`.
+fn set_privacy(settings: PrivacySettings) -> ClientFrame {
+    ClientFrame::SetPrivacy {
+        share_read_receipts: settings.share_read_receipts,
+        share_presence: settings.share_presence,
+    }
+}
+
 #[test]
-fn privacy_settings_are_sent_when_changed_and_after_every_sign_in_and_remembered() {
-    let mut engine = online_alice();
+fn privacy_settings_are_the_accounts_and_a_change_here_stands_until_the_server_answers_it() {
     let private = PrivacySettings {
         share_read_receipts: false,
         share_presence: false,
     };
+    let seen_online = PrivacySettings {
+        share_read_receipts: false,
+        share_presence: true,
+    };
+    let mut engine = online_alice();
     engine.set_privacy(private);
     let step = engine.take_step();
-    assert_eq!(
-        step.frames,
-        vec![ClientFrame::SetPrivacy {
-            share_read_receipts: false,
-            share_presence: false
-        }]
-    );
+    assert_eq!(step.frames, vec![set_privacy(private)]);
     let settings = step
         .writes
         .into_iter()
@@ -222,6 +236,54 @@ fn privacy_settings_are_sent_when_changed_and_after_every_sign_in_and_remembered
         .expect("remembered");
     engine.set_privacy(private);
     assert!(engine.take_step().is_empty(), "no change, nothing to do");
+    engine.handle_frame(privacy(private));
+    assert!(engine.take_step().is_empty(), "the answer: as held");
+
+    // Changed on another device: held here too, and remembered.
+    engine.handle_frame(privacy(seen_online));
+    assert_eq!(engine.privacy(), seen_online);
+    let step = engine.take_step();
+    assert!(step.views_changed);
+    assert!(step.writes.iter().any(|write| matches!(
+        write,
+        StoreWrite::PutSettings(settings) if settings.privacy == seen_online
+    )));
+    // A device that was away tells the server nothing of its own: the sync says.
+    reconnect(&mut engine, Epoch(7));
+    assert!(
+        !take_frames(&mut engine)
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::SetPrivacy { .. }))
+    );
+
+    // Changed here while offline: sent after the Welcome, before the sync, and it stands
+    // against whatever the server says until the server answers with it.
+    engine.on_disconnected();
+    engine.set_privacy(private);
+    assert!(
+        !take_frames(&mut engine)
+            .iter()
+            .any(|frame| matches!(frame, ClientFrame::SetPrivacy { .. })),
+        "offline"
+    );
+    reconnect(&mut engine, Epoch(7));
+    let frames = take_frames(&mut engine);
+    let sent = frames
+        .iter()
+        .position(|frame| *frame == set_privacy(private));
+    let sync = frames
+        .iter()
+        .position(|frame| matches!(frame, ClientFrame::Sync { .. }));
+    assert!(sent.is_some() && sent < sync, "{frames:?}");
+    engine.handle_frame(privacy(seen_online));
+    assert_eq!(engine.privacy(), private, "not answered yet");
+    engine.handle_frame(privacy(private));
+    engine.handle_frame(privacy(PrivacySettings::default()));
+    assert_eq!(
+        engine.privacy(),
+        PrivacySettings::default(),
+        "answered: the account's again"
+    );
 
     let mut reloaded = Engine::new();
     reloaded.restore(StoredState {
@@ -231,13 +293,6 @@ fn privacy_settings_are_sent_when_changed_and_after_every_sign_in_and_remembered
         ..StoredState::default()
     });
     assert_eq!(reloaded.privacy(), private);
-    reconnect(&mut reloaded, Epoch(7));
-    assert!(
-        take_frames(&mut reloaded).contains(&ClientFrame::SetPrivacy {
-            share_read_receipts: false,
-            share_presence: false
-        })
-    );
     assert_eq!(reloaded.presence(CHAT), Some(Presence::Hidden));
 }
 

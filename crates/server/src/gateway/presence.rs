@@ -150,15 +150,17 @@ impl Gateway {
 
     /// Holds `privacy` as `account`'s, changed on another process (read again by the push
     /// of the change, or by a cluster's head check when that push was lost): its sessions
-    /// here get the block list, and what they watch and who watches them here are told what
+    /// here get the settings and the block list, and what they watch and who watches them here are told what
     /// they may see now.
     pub(crate) async fn apply_privacy(&self, account: UserId, privacy: Privacy) {
+        let settings = encode(&privacy_frame(&privacy));
         let blocked = privacy.blocked.to_vec();
         self.fanout.update_privacy(account, |held| *held = privacy);
         let frame = encode(&ServerFrame::BlockList {
             request: None,
             users: blocked,
         });
+        self.fanout.deliver(&[account], &settings, None);
         self.fanout.deliver(&[account], &frame, None);
         self.refresh_watches(account, None).await;
     }
@@ -273,10 +275,11 @@ impl<S: FrameSocket> Session<S> {
         let Some(current) = fanout.privacy(me.id) else {
             return Ok(Flow::Continue);
         };
-        // The app sends its settings after every Welcome: unchanged, they cost nothing.
+        // Unchanged (sent again after a Welcome, say): answered, and nothing else.
         if (current.share_read_receipts, current.share_presence)
             == (share_read_receipts, share_presence)
         {
+            self.write_frame(&privacy_frame(&current)).await?;
             return Ok(Flow::Continue);
         }
         let stored = self
@@ -292,6 +295,14 @@ impl<S: FrameSocket> Session<S> {
             privacy.share_presence = share_presence;
         });
         tracing::debug!(share_read_receipts, share_presence, "privacy changed");
+        // Every session of the account holds the settings from now on, this one included:
+        // another device must not put back what it held before.
+        let frame = ServerFrame::Privacy {
+            share_read_receipts,
+            share_presence,
+        };
+        fanout.deliver(&[me.id], &encode(&frame), Some(self.id));
+        self.write_frame(&frame).await?;
         if current.share_presence != share_presence {
             self.gateway.refresh_watches(me.id, None).await;
         }
@@ -303,6 +314,14 @@ impl<S: FrameSocket> Session<S> {
     async fn fail(&mut self, error: Error) -> Result<Flow, Gone> {
         self.write_error(None, &error).await?;
         Ok(Flow::Continue)
+    }
+}
+
+/// The `Privacy` frame that tells a session the account's settings in `privacy`.
+pub(super) fn privacy_frame(privacy: &Privacy) -> ServerFrame {
+    ServerFrame::Privacy {
+        share_read_receipts: privacy.share_read_receipts,
+        share_presence: privacy.share_presence,
     }
 }
 

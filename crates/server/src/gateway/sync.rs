@@ -109,16 +109,13 @@ impl<S: FrameSocket> Session<S> {
             };
             self.answer_page(chat.chat, page).await?;
         }
-        // The registry's copy is the account's list: every change goes through both.
-        let blocked = self
-            .gateway
-            .fanout
-            .privacy(me.id)
-            .unwrap_or_default()
-            .blocked;
+        // The registry's copy is the account's: every change goes through both.
+        let privacy = self.gateway.fanout.privacy(me.id).unwrap_or_default();
+        self.write_frame(&super::presence::privacy_frame(&privacy))
+            .await?;
         self.write_frame(&ServerFrame::BlockList {
             request: None,
-            users: blocked.into_vec(),
+            users: privacy.blocked.into_vec(),
         })
         .await?;
         self.write_frame(&ServerFrame::SyncDone).await?;

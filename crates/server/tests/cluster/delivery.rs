@@ -140,9 +140,9 @@ fn messages_in(frame: ServerFrame) -> Vec<Seq> {
     match frame {
         ServerFrame::Page { messages, .. } => messages.iter().map(|message| message.seq).collect(),
         ServerFrame::Message(message) => vec![message.seq],
-        ServerFrame::Chat { request: None, .. } | ServerFrame::BlockList { request: None, .. } => {
-            Vec::new()
-        }
+        ServerFrame::Chat { request: None, .. }
+        | ServerFrame::Privacy { .. }
+        | ServerFrame::BlockList { request: None, .. } => Vec::new(),
         other => panic!("expected a sync's answer or a live message, got {other:?}"),
     }
 }

@@ -64,12 +64,7 @@ async fn presence_crosses_processes_as_each_side_allows() {
     // She comes back, on her process, and then stops sharing her presence.
     let mut alice = one.logged_in("alice").await;
     until_presence(&mut bob, alice_me.id, online, |_| false).await;
-    alice
-        .send(&ClientFrame::SetPrivacy {
-            share_read_receipts: true,
-            share_presence: false,
-        })
-        .await;
+    alice.set_privacy(true, false).await;
     let hidden = |presence: &Presence| *presence == Presence::Hidden;
     until_presence(&mut bob, alice_me.id, hidden, |_| false).await;
     bob.expect_nothing_before_a_sentinel().await;
@@ -113,12 +108,7 @@ async fn presence_hidden_on_a_process_whose_word_was_lost_is_hidden_after_a_head
     .await;
     until_presence(&mut bob, alice_me.id, online, last_seen).await;
 
-    alice
-        .send(&ClientFrame::SetPrivacy {
-            share_read_receipts: true,
-            share_presence: false,
-        })
-        .await;
+    alice.set_privacy(true, false).await;
     // No word came: bob's process reads the change at a head check and tells him what he
     // may see now (passing over her being online again, which his process may have told him
     // twice, as its answer and as news from hers).

@@ -101,6 +101,10 @@ async fn a_block_made_on_one_process_holds_for_the_accounts_sessions_on_another(
 
     // alice blocks bob on her phone: her laptop, on the other process, is told the new list.
     blocks(&mut alice_phone, bob_me.id).await;
+    assert!(matches!(
+        alice_laptop.recv().await,
+        ServerFrame::Privacy { .. }
+    ));
     assert_eq!(
         alice_laptop.recv().await,
         ServerFrame::BlockList {
@@ -139,6 +143,10 @@ async fn a_block_whose_push_was_lost_holds_on_another_process_after_a_head_check
     blocks(&mut alice_phone, bob_me.id).await;
     // No push told the laptop's process: its head check reads the change and tells her
     // laptop the new list, as the push would have.
+    assert!(matches!(
+        alice_laptop.recv().await,
+        ServerFrame::Privacy { .. }
+    ));
     assert_eq!(
         alice_laptop.recv().await,
         ServerFrame::BlockList {

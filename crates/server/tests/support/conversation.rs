@@ -17,6 +17,8 @@ pub(crate) struct Synced {
     pub(crate) chats: Vec<ChatInfo>,
     /// `(chat, messages, more)` for each chat with news.
     pub(crate) pages: Vec<(ChatId, Vec<MessageFrame>, bool)>,
+    /// The account's privacy settings: (share read receipts, share presence).
+    pub(crate) privacy: Option<(bool, bool)>,
     /// The accounts the account blocks.
     pub(crate) blocked: Vec<UserId>,
 }
@@ -59,6 +61,42 @@ impl Client {
         .await
     }
 
+    /// Sends `SetPrivacy` and reads its answer, the settings as the server holds them now.
+    pub(crate) async fn set_privacy(&mut self, share_read_receipts: bool, share_presence: bool) {
+        self.send(&ClientFrame::SetPrivacy {
+            share_read_receipts,
+            share_presence,
+        })
+        .await;
+        assert_eq!(
+            self.recv().await,
+            ServerFrame::Privacy {
+                share_read_receipts,
+                share_presence,
+            }
+        );
+    }
+
+    /// Reads the end of a sync's answer: the settings (both shared, as a new account's are),
+    /// the block list `blocked`, and `SyncDone`.
+    pub(crate) async fn expect_sync_end(&mut self, blocked: Vec<UserId>) {
+        assert_eq!(
+            self.recv().await,
+            ServerFrame::Privacy {
+                share_read_receipts: true,
+                share_presence: true,
+            }
+        );
+        assert_eq!(
+            self.recv().await,
+            ServerFrame::BlockList {
+                request: None,
+                users: blocked,
+            }
+        );
+        assert_eq!(self.recv().await, ServerFrame::SyncDone);
+    }
+
     /// Sends `MarkRead` (not answered).
     pub(crate) async fn mark_read(&mut self, chat_id: ChatId, seq: u64) {
         self.send(&ClientFrame::MarkRead {
@@ -69,7 +107,8 @@ impl Client {
     }
 
     /// Sends `Sync` and reads its whole answer, which must come in the protocol's order —
-    /// chats, pages, the block list, `SyncDone` — with nothing else in between.
+    /// chats, pages, the privacy settings, the block list, `SyncDone` — with nothing else in
+    /// between.
     pub(crate) async fn sync(
         &mut self,
         epoch: Option<Epoch>,
@@ -79,6 +118,7 @@ impl Client {
         let mut synced = Synced {
             chats: Vec::new(),
             pages: Vec::new(),
+            privacy: None,
             blocked: Vec::new(),
         };
         loop {
@@ -92,10 +132,16 @@ impl Client {
                     messages,
                     more,
                 } => synced.pages.push((chat_id, messages, more)),
+                ServerFrame::Privacy {
+                    share_read_receipts,
+                    share_presence,
+                } if synced.privacy.is_none() => {
+                    synced.privacy = Some((share_read_receipts, share_presence));
+                }
                 ServerFrame::BlockList {
                     request: None,
                     users,
-                } => {
+                } if synced.privacy.is_some() => {
                     synced.blocked = users;
                     break;
                 }

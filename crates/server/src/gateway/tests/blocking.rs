@@ -39,6 +39,10 @@ async fn blocking_answers_the_list_tells_ones_other_sessions_and_comes_with_ever
         epoch: None,
         positions: Vec::new(),
     });
+    assert!(matches!(
+        alice_tab.next_frame().await,
+        ServerFrame::Privacy { .. }
+    ));
     assert_eq!(block_list(&mut alice_tab).await, (None, vec![bob_me.id]));
     assert_eq!(alice_tab.next_frame().await, ServerFrame::SyncDone);
 

@@ -83,6 +83,21 @@ async fn refused(peer: &mut Peer) -> (Option<RequestId>, ErrorCode) {
     }
 }
 
+/// Sends `SetPrivacy` and reads its answer, the settings as the server holds them now.
+async fn set_privacy(peer: &mut Peer, share_read_receipts: bool, share_presence: bool) {
+    peer.write(&ClientFrame::SetPrivacy {
+        share_read_receipts,
+        share_presence,
+    });
+    assert_eq!(
+        peer.next_frame().await,
+        ServerFrame::Privacy {
+            share_read_receipts,
+            share_presence,
+        }
+    );
+}
+
 /// Asks for `Sync` and reads everything up to `SyncDone`: proof that the session still
 /// serves requests, and that nothing else was written before it.
 async fn still_serves(peer: &mut Peer) {
@@ -95,6 +110,7 @@ async fn still_serves(peer: &mut Peer) {
             ServerFrame::SyncDone => return,
             ServerFrame::Chat { request: None, .. }
             | ServerFrame::Page { .. }
+            | ServerFrame::Privacy { .. }
             | ServerFrame::BlockList { request: None, .. } => {}
             other => panic!("expected the answer to Sync, got {other:?}"),
         }

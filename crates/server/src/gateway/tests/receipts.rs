@@ -33,7 +33,9 @@ async fn synced_chat(peer: &mut Peer) -> ChatInfo {
     loop {
         match peer.next_frame().await {
             ServerFrame::SyncDone => return chat,
-            ServerFrame::Page { .. } | ServerFrame::BlockList { .. } => {}
+            ServerFrame::Page { .. }
+            | ServerFrame::Privacy { .. }
+            | ServerFrame::BlockList { .. } => {}
             other => panic!("expected the rest of the sync, got {other:?}"),
         }
     }
@@ -145,10 +147,7 @@ async fn who_hides_read_receipts_shares_delivery_only_and_sees_no_one_elses_read
     let (mut bob, bob_me, _) = server.sign_up("bob").await;
     let chat = create_direct(&mut alice, "bob").await;
     pushed_chat(&mut bob).await;
-    bob.write(&ClientFrame::SetPrivacy {
-        share_read_receipts: false,
-        share_presence: true,
-    });
+    set_privacy(&mut bob, false, true).await;
     say(&mut alice, chat, 1).await;
     delivered(&mut bob).await;
 

@@ -42,7 +42,7 @@ async fn synced(peer: &mut Peer) -> (Vec<ChatInfo>, Vec<ChatId>) {
                 chats.push(chat);
             }
             ServerFrame::Page { chat_id, .. } => pages.push(chat_id),
-            ServerFrame::BlockList { request: None, .. } => {}
+            ServerFrame::Privacy { .. } | ServerFrame::BlockList { request: None, .. } => {}
             ServerFrame::SyncDone => return (chats, pages),
             other => panic!("expected the answer to Sync, got {other:?}"),
         }
@@ -138,7 +138,7 @@ async fn a_chat_left_or_joined_while_a_sync_waits_for_its_reader_is_not_in_it() 
         match alice.next_frame().await {
             ServerFrame::Chat { chat, .. } => chats.push(chat.id),
             ServerFrame::Page { chat_id, .. } => pages.push(chat_id),
-            ServerFrame::BlockList { .. } => {}
+            ServerFrame::Privacy { .. } | ServerFrame::BlockList { .. } => {}
             ServerFrame::SyncDone => break,
             other => panic!("expected the answer to Sync, got {other:?}"),
         }

@@ -1,5 +1,6 @@
 //! Typing and presence over real sessions: who hears that someone types, and what a watcher
-//! is told of an account's presence as it comes and goes, hides it or blocks.
+//! is told of an account's presence as it comes and goes, hides it or blocks; and the
+//! privacy settings, which are the account's whichever session chose them.
 
 use merpati_protocol::{Presence, UserId};
 
@@ -197,30 +198,18 @@ async fn presence_is_hidden_when_either_hides_it_or_one_blocks_the_other() {
     assert_eq!(presence(&mut alice).await.1, Presence::Online);
 
     // Bob hides his presence: the watcher is told at once.
-    bob.write(&ClientFrame::SetPrivacy {
-        share_read_receipts: true,
-        share_presence: false,
-    });
+    set_privacy(&mut bob, true, false).await;
     assert_eq!(presence(&mut alice).await, (bob_me.id, Presence::Hidden));
     // Leaving and coming back is then not pushed at all: a push alone would tell.
     let (bob_tab, _) = server.log_in("bob").await;
     bob_tab.hang_up().await;
-    bob.write(&ClientFrame::SetPrivacy {
-        share_read_receipts: true,
-        share_presence: true,
-    });
+    set_privacy(&mut bob, true, true).await;
     assert_eq!(presence(&mut alice).await, (bob_me.id, Presence::Online));
 
     // Alice hiding her own presence hides everyone else's from her.
-    alice.write(&ClientFrame::SetPrivacy {
-        share_read_receipts: true,
-        share_presence: false,
-    });
+    set_privacy(&mut alice, true, false).await;
     assert_eq!(presence(&mut alice).await, (bob_me.id, Presence::Hidden));
-    alice.write(&ClientFrame::SetPrivacy {
-        share_read_receipts: true,
-        share_presence: true,
-    });
+    set_privacy(&mut alice, true, true).await;
     assert_eq!(presence(&mut alice).await, (bob_me.id, Presence::Online));
 
     // A block hides it both ways.
@@ -253,4 +242,52 @@ async fn only_someone_sharing_a_direct_chat_can_be_watched() {
     assert_eq!(refused(&mut alice).await, (None, ErrorCode::NoSuchChat));
     alice.write(&watch(Some(UserId(9_999))));
     assert_eq!(refused(&mut alice).await, (None, ErrorCode::NoSuchChat));
+}
+
+#[tokio::test]
+async fn privacy_chosen_in_one_session_reaches_the_others_and_every_sync() {
+    let server = TestGateway::start();
+    let (mut phone, _, _) = server.sign_up("alice").await;
+    let (mut laptop, _) = server.log_in("alice").await;
+
+    set_privacy(&mut phone, false, false).await;
+    // The laptop holds them too, so that it does not put back what it held before.
+    assert_eq!(
+        laptop.next_frame().await,
+        ServerFrame::Privacy {
+            share_read_receipts: false,
+            share_presence: false,
+        }
+    );
+    // Sent again unchanged: answered, and nobody else is told (the laptop's next frames are
+    // its sync's answer, with the one `Privacy` of the sync).
+    set_privacy(&mut phone, false, false).await;
+    laptop.write(&ClientFrame::Sync {
+        epoch: None,
+        positions: Vec::new(),
+    });
+    let mut told = 0;
+    loop {
+        match laptop.next_frame().await {
+            ServerFrame::SyncDone => break,
+            ServerFrame::Privacy { .. } => told += 1,
+            ServerFrame::BlockList { .. } => {}
+            other => panic!("expected the answer to Sync, got {other:?}"),
+        }
+    }
+    assert_eq!(told, 1);
+
+    // A session that was away learns them in its sync.
+    let (mut tablet, _) = server.log_in("alice").await;
+    tablet.write(&ClientFrame::Sync {
+        epoch: None,
+        positions: Vec::new(),
+    });
+    assert_eq!(
+        tablet.next_frame().await,
+        ServerFrame::Privacy {
+            share_read_receipts: false,
+            share_presence: false,
+        }
+    );
 }
