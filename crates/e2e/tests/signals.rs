@@ -1,12 +1,13 @@
 //! The signals of a live conversation, in real headless Chromium against the real server and
 //! the real release build: delivered and read receipts (read at once when the chat is
-//! opened), typing, presence, the unread count in the tab's title, the read-receipts setting,
+//! opened), typing, presence, the unread count in the tab's title, the read-receipts setting
+//! (the account's: changed on one device, it holds on all),
 //! group admins (adding a member, renaming, making an admin) with their system lines, and
 //! blocking.
 //!
 //! Run with `--test-threads=1`: each test drives several browsers.
 
-use merpati_e2e::{Browser, HarnessError, Meeting, testid};
+use merpati_e2e::{Browser, HarnessError, Meeting, PASSPHRASE, testid};
 
 /// The `data-status` of the first message in the open chat, once there is one.
 async fn first_status(browser: &Browser) -> Result<Option<String>, HarnessError> {
@@ -174,6 +175,54 @@ async fn with_read_receipts_off_what_dewi_reads_stays_delivered_for_the_sender()
     .await?;
 
     for browser in [citra, dewi] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Waits until `browser`'s settings show read receipts shared or not.
+async fn wait_receipts_shared(browser: &Browser, shared: bool) -> Result<(), HarnessError> {
+    browser
+        .eventually(&format!("read receipts shared: {shared}"), || async {
+            let checked = browser
+                .find("setting-read-receipts")
+                .await?
+                .is_selected()
+                .await?;
+            Ok((checked == shared).then_some(()))
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_receipts_turned_off_on_one_device_are_off_on_the_others_and_stay_off()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let phone = meeting.sign_up("eka").await?;
+    let laptop = meeting.driver.browser().await?;
+    laptop.sign_in(&meeting.url, "eka", PASSPHRASE).await?;
+    let tablet = meeting.driver.browser().await?;
+    tablet.sign_in(&meeting.url, "eka", PASSPHRASE).await?;
+    tablet.click("settings").await?;
+    wait_receipts_shared(&tablet, true).await?;
+    // The laptop's app is closed: its store keeps read receipts shared.
+    laptop.open("about:blank").await?;
+
+    phone.click("settings").await?;
+    phone.find("setting-read-receipts").await?.click().await?;
+    // The tablet, open meanwhile, follows.
+    wait_receipts_shared(&tablet, false).await?;
+    // The laptop comes back: it takes the account's setting, and puts nothing of its own back.
+    laptop.open(&meeting.url).await?;
+    laptop.find("new-chat").await?;
+    laptop.click("settings").await?;
+    wait_receipts_shared(&laptop, false).await?;
+    phone.reload().await?;
+    phone.find("new-chat").await?;
+    phone.click("settings").await?;
+    wait_receipts_shared(&phone, false).await?;
+
+    for browser in [phone, laptop, tablet] {
         browser.close().await?;
     }
     Ok(())
