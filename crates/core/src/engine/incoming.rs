@@ -440,9 +440,27 @@ impl Engine {
     /// Drops the stored body of every message among `ids` — or named by a deletion among
     /// them — that its sender deleted for everyone: the server no longer holds it, nor
     /// should this device. A target not loaded (older than what the store gave back, say) is
-    /// erased in the store by its id, where the store checks who sent it.
+    /// erased in the store by its id, where the store checks who sent it. So is one among
+    /// `ids` deleted here only while it was on its way (no outbox entry was left for its
+    /// `Ack`), as it would have been had it been stored first.
     pub(super) fn erase_deleted(&mut self, chat_id: ChatId, ids: Vec<ClientMsgId>) {
         let me = self.my_id();
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        let hidden: Vec<Seq> = chat
+            .timeline
+            .messages()
+            .filter(|message| {
+                !message.body.is_empty()
+                    && ids.contains(&message.client_msg_id)
+                    && self.hidden.contains(&(chat_id, message.client_msg_id))
+            })
+            .map(|message| message.seq)
+            .collect();
+        for seq in hidden {
+            self.erase(chat_id, seq);
+        }
         let Some(chat) = self.chats.get(&chat_id) else {
             return;
         };

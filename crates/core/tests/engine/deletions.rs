@@ -492,3 +492,49 @@ async fn a_line_the_server_wrote_cannot_be_deleted_by_the_member_it_names() {
         .unwrap_or_else(|never| match never {});
     assert_eq!(stored, vec![line]);
 }
+
+#[tokio::test]
+async fn a_message_deleted_for_me_on_its_way_keeps_no_body_once_it_arrives() {
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "salah kirim", 1).expect("queued");
+    let body = net
+        .serve(&mut engine)
+        .frames
+        .into_iter()
+        .find_map(|frame| match frame {
+            ClientFrame::Send {
+                client_msg_id,
+                body,
+                ..
+            } if client_msg_id == id => Some(body),
+            _ => None,
+        })
+        .expect("sent");
+    // Deleted here before the server answered: nothing is left in the outbox for the Ack.
+    engine.delete_for_me(CHAT, id).expect("deleted");
+    engine.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(1),
+        sent_at_ms: 2,
+    });
+    engine.handle_frame(ServerFrame::Message(MessageFrame {
+        client_msg_id: id,
+        body,
+        ..message(1, ALICE, "")
+    }));
+    let _ = net.serve(&mut engine);
+
+    let store = MemoryStore::new();
+    apply(&store, net.alice_writes.clone()).await;
+    let stored = store
+        .messages_before(CHAT, Seq(u64::MAX), 10)
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert!(
+        stored
+            .iter()
+            .all(|message| message.client_msg_id != id || message.body.is_empty()),
+        "{stored:?}"
+    );
+}
