@@ -65,6 +65,41 @@ impl Engine {
         Ok(id)
     }
 
+    /// A reply's `quote` as its target stands now, when the target is loaded: who really
+    /// wrote it, and its text as edited since, or that it was deleted — not what the reply
+    /// said of it, which its sender wrote and may have made up. As written, otherwise.
+    pub(super) fn quote_now(&self, chat: &super::ChatState, quote: &Quote) -> Quote {
+        let Some(target) = self
+            .opened_at
+            .get(&quote.target)
+            .and_then(|(_, seq)| chat.timeline.get(*seq))
+            .filter(|target| target.client_msg_id == quote.target)
+        else {
+            return quote.clone();
+        };
+        let author = super::incoming::author_of(target);
+        let folded = chat
+            .annotations
+            .fold(quote.target, author, self.my_id(), []);
+        let text = match self.opened.get(&quote.target) {
+            _ if folded.deleted => merpati_words::t(merpati_words::Text::MessageDeleted),
+            Some(Opened::Deleted) => merpati_words::t(merpati_words::Text::MessageDeleted),
+            // As `send_reply` quotes it.
+            Some(Opened::Content(content)) => match content.attachment() {
+                Some((_, file)) => format!("📎 {}", file.name),
+                None => folded
+                    .edit
+                    .unwrap_or_else(|| content.text().unwrap_or_default().to_owned()),
+            },
+            _ => quote.text.clone(),
+        };
+        Quote {
+            target: quote.target,
+            sender: target.sender,
+            text: text.chars().take(MAX_QUOTE_CHARS).collect(),
+        }
+    }
+
     /// Replaces the text of one of this account's messages, for everyone.
     pub fn edit_message(
         &mut self,

@@ -475,7 +475,9 @@ impl Engine {
                     .or_else(|| content.text().map(str::to_owned))
                     .unwrap_or_default();
                 match content {
-                    MessageContent::Reply { quote, .. } => item.quote = Some(quote.clone()),
+                    MessageContent::Reply { quote, .. } => {
+                        item.quote = Some(self.quote_now(chat, quote));
+                    }
                     MessageContent::Forwarded { .. } => item.forwarded = true,
                     _ => {}
                 }

@@ -434,3 +434,67 @@ fn an_action_the_server_refuses_is_dropped_and_the_person_hears_why() {
     assert_eq!((shown.text.as_str(), shown.edited), ("halo bob", false));
     assert_eq!(engine.pending_count(), 0);
 }
+
+#[test]
+fn a_quote_shows_its_target_as_it_stands_not_as_the_reply_said() {
+    let (mut engine, mut net, from_bob, own, mut seq) = alice_with_two_messages();
+    // bob's reply claims alice's message says what it never said, and that he wrote it.
+    let forged = net.bob_sends(
+        &mut engine,
+        3,
+        MessageContent::Reply {
+            text: "kamu bilang begitu".into(),
+            quote: Quote {
+                target: own.client_msg_id,
+                sender: BOB,
+                text: "aku tidak datang".into(),
+            },
+        },
+    );
+    // He edits his own message after replying to it.
+    let answered = net.bob_sends(
+        &mut engine,
+        4,
+        MessageContent::Reply {
+            text: "atau jam delapan".into(),
+            quote: Quote {
+                target: from_bob.client_msg_id,
+                sender: BOB,
+                text: "jam tujuh?".into(),
+            },
+        },
+    );
+    let edit = net.bob_sends(
+        &mut engine,
+        5,
+        MessageContent::Edit {
+            target: from_bob.client_msg_id,
+            text: "jam delapan?".into(),
+        },
+    );
+    for frame in [forged.clone(), answered.clone(), edit] {
+        engine.handle_frame(ServerFrame::Message(frame));
+    }
+    seq = seq.max(5);
+    let quote_of = |engine: &Engine, reply: &MessageFrame| {
+        let quote = item(engine, reply.client_msg_id).quote.expect("a quote");
+        (quote.sender, quote.text)
+    };
+    assert_eq!(
+        quote_of(&engine, &forged),
+        (ALICE, "halo bob".to_owned()),
+        "who wrote it and what it says, as held here"
+    );
+    assert_eq!(
+        quote_of(&engine, &answered),
+        (BOB, "jam delapan?".to_owned())
+    );
+
+    // alice deletes hers for everyone: the quote no longer shows its words.
+    engine
+        .delete_for_everyone(CHAT, own.client_msg_id, 9_500)
+        .expect("deleted");
+    store_sends(&mut engine, &mut net, &mut seq);
+    let deleted = merpati_words::Text::MessageDeleted.english().to_owned();
+    assert_eq!(quote_of(&engine, &forged), (ALICE, deleted));
+}
