@@ -37,12 +37,21 @@ async fn bob_saves_the_same_survey(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(), HarnessError> {
-    /// Bytes of the first download's answer, head included, that reach bob's browser.
-    const STALL_AFTER: u64 = 300_000;
+/// Bytes of a first download's answer, head included, that reach bob's browser.
+const DOWNLOAD_STALL_AFTER: u64 = 300_000;
+
+/// What a download test starts from: alice has sent bob `survey.dat` (the bytes answered),
+/// and bob's browser (which saves downloads) opens the app through the gate answered.
+struct SurveySent {
+    meeting: Meeting,
+    gate: NetworkGate,
+    alice: Browser,
+    bob: Browser,
+    report: Vec<u8>,
+}
+
+async fn survey_sent_to_bob_behind_a_gate() -> Result<SurveySent, HarnessError> {
     let meeting = Meeting::start().await?;
-    // bob opens the app through a gate that stalls his first download part-way.
     let gate = NetworkGate::start(meeting.server.addr()).await?;
     let alice = meeting.sign_up("alice").await?;
     let bob = meeting.driver.browser_downloading().await?;
@@ -54,8 +63,26 @@ async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(
         .attach(&write_file(files.path(), "survey.dat", &report)?)
         .await?;
     alice.wait_acknowledged(1).await?;
+    Ok(SurveySent {
+        meeting,
+        gate,
+        alice,
+        bob,
+        report,
+    })
+}
 
-    gate.stall_next_download_after(STALL_AFTER);
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(), HarnessError> {
+    let SurveySent {
+        meeting: _meeting,
+        gate,
+        alice,
+        bob,
+        report,
+    } = survey_sent_to_bob_behind_a_gate().await?;
+    // bob's first download stalls part-way.
+    gate.stall_next_download_after(DOWNLOAD_STALL_AFTER);
     bob_saves_the_same_survey(alice, bob, &report, STALLED_PATIENCE).await?;
     assert_eq!(gate.stalled(), 1, "the first download stalled");
     // Two requests: the first stalled, the second asking only for what had not arrived.
@@ -64,28 +91,23 @@ async fn a_download_stalled_part_way_goes_on_from_where_it_stopped() -> Result<(
     let second = &downloads[1];
     let from = range_start(second)
         .ok_or_else(|| format!("the second download asked for the whole file: {second}"))?;
-    assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
+    assert!(
+        from > 0 && from < DOWNLOAD_STALL_AFTER,
+        "went on from byte {from}"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_download_clicked_again_while_it_runs_is_asked_for_once() -> Result<(), HarnessError> {
-    /// Bytes of the first download's answer, head included, that reach bob's browser.
-    const STALL_AFTER: u64 = 300_000;
-    let meeting = Meeting::start().await?;
-    let gate = NetworkGate::start(meeting.server.addr()).await?;
-    let alice = meeting.sign_up("alice").await?;
-    let bob = meeting.driver.browser_downloading().await?;
-    bob.sign_up(&gate.http_url(), "bob", PASSPHRASE).await?;
-    alice.start_chat("bob").await?;
-    let files = tempfile::tempdir()?;
-    let report = pseudo_random_bytes(1_000_000, 0x0c1c_0c1c);
-    alice
-        .attach(&write_file(files.path(), "survey.dat", &report)?)
-        .await?;
-    alice.wait_acknowledged(1).await?;
-
-    gate.stall_next_download_after(STALL_AFTER);
+    let SurveySent {
+        meeting: _meeting,
+        gate,
+        alice,
+        bob,
+        report,
+    } = survey_sent_to_bob_behind_a_gate().await?;
+    gate.stall_next_download_after(DOWNLOAD_STALL_AFTER);
     bob.open_chat("alice").await?;
     bob.click_download("survey.dat").await?;
     bob.eventually("the download to stall", || async {

@@ -11,7 +11,7 @@
 use merpati_protocol::auth::sign_out_proof;
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::{
-    ClientFrame, ErrorCode, MAX_SESSIONS_PER_ACCOUNT, PROTOCOL_VERSION, ServerFrame,
+    ClientFrame, ErrorCode, MAX_SESSIONS_PER_ACCOUNT, Member, PROTOCOL_VERSION, ServerFrame,
 };
 
 use merpati_protocol::sessions::ClientKind;
@@ -225,12 +225,10 @@ async fn a_resumed_sessions_token_rotates_and_the_one_before_is_answered_with_th
     server.stop().await;
 }
 
-#[tokio::test]
-async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
-    let server = TestServer::start().await;
+/// alice signs up in a browser with two tabs on its one session, each an end-to-end device of
+/// its own: (the first tab, the other, alice, the session's token).
+async fn a_browser_of_two_tabs(server: &TestServer) -> (Client, Client, Member, [u8; 32]) {
     let (mut tab, me, token) = server.signed_up("alice").await;
-    // The browser's other tab shares the session, as a device of its own; so would whoever
-    // copied its token.
     let mut other_tab = server.connect().await;
     assert!(matches!(
         other_tab.resume(token).await,
@@ -239,6 +237,15 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
     tab.publish_device(&Device::new("alice", me.id)).await;
     expect_devices_changed(&mut other_tab).await;
     other_tab.publish_device(&Device::new("alice", me.id)).await;
+    (tab, other_tab, me, token)
+}
+
+#[tokio::test]
+async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
+    let server = TestServer::start().await;
+    // The browser's other tab shares the session, as a device of its own; so would whoever
+    // copied its token.
+    let (mut tab, mut other_tab, me, token) = a_browser_of_two_tabs(&server).await;
     let (_, _, bob_token) = server.signed_up("bob").await;
 
     tab.send(&ClientFrame::Logout).await;
@@ -257,16 +264,7 @@ async fn signing_out_closes_every_connection_of_the_session_not_only_its_own() {
 #[tokio::test]
 async fn ending_a_browsers_session_takes_every_tabs_device_out_of_the_directory() {
     let server = TestServer::start().await;
-    let (mut tab, me, token) = server.signed_up("alice").await;
-    let mut other_tab = server.connect().await;
-    assert!(matches!(
-        other_tab.resume(token).await,
-        ServerFrame::Welcome { .. }
-    ));
-    // Each tab is an end-to-end device of its own on the browser's one session.
-    tab.publish_device(&Device::new("alice", me.id)).await;
-    expect_devices_changed(&mut other_tab).await;
-    other_tab.publish_device(&Device::new("alice", me.id)).await;
+    let (mut tab, mut other_tab, me, _) = a_browser_of_two_tabs(&server).await;
     let mut laptop = server.logged_in("alice").await;
     let laptop_device = Device::new("alice", me.id);
     laptop.publish_device(&laptop_device).await;
