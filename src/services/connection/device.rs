@@ -162,6 +162,9 @@ pub(super) async fn end_session(inner: &Rc<Inner>, reason: SignOutReason, delete
     inner.open_chat.set(None);
     let store = inner.store.borrow_mut().take();
     if let Some(store) = store {
+        // This tab is ending already: another tab's deleting the store meanwhile (the server
+        // ended the session of both) must not end it a second time, with other words.
+        store.on_version_change(None);
         // The other tabs learn only that the store is deleted; they read why from it.
         if delete && let Err(error) = store.note_why_deleted(reason).await {
             leptos::logging::warn!("noting why the store is deleted failed: {error}");

@@ -328,6 +328,11 @@ impl Engine {
             chat.timeline.skip_unreadable_before(first.seq);
         }
         self.insert_messages(chat_id, messages, more);
+        // A gap skipped (what lay in it is not this account's to read) holds everything
+        // after it now, though nothing new came: the chat on screen is read that far too.
+        if self.on_screen == Some(chat_id) {
+            self.mark_read(chat_id);
+        }
     }
 
     /// Inserts messages going forward, persists what is new, and asks for whatever a gap or

@@ -395,6 +395,7 @@ impl Engine {
             self.drafts.clear();
             self.hidden.clear();
             self.settings = SettingsRecord::default();
+            self.privacy_unsent = false;
             self.device_settings = DeviceSettings::default();
             self.recent_emoji.clear();
             self.skin_tone = merpati_words::SkinTone::Default;

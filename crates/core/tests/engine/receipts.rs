@@ -183,6 +183,28 @@ fn the_chat_on_screen_is_read_only_as_far_as_it_holds_every_message() {
 }
 
 #[test]
+fn a_gap_skipped_rather_than_filled_leaves_the_chat_on_screen_read() {
+    let mut engine = online_alice();
+    engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
+    engine.set_chat_on_screen(Some(CHAT));
+    // Out of the chat from 2 to 4 (removed, then added again): 5 and 6 arrive past a gap, and
+    // the page asked for it starts at 5 — nothing new, the gap is skipped.
+    for seq in 5..=6 {
+        engine.handle_frame(ServerFrame::Message(message(seq, BOB, "lagi")));
+    }
+    let _ = engine.take_step();
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (5..=6).map(|seq| message(seq, BOB, "lagi")).collect(),
+        more: false,
+    });
+    assert!(take_frames(&mut engine).contains(&ClientFrame::MarkRead {
+        chat_id: CHAT,
+        seq: Seq(6)
+    }));
+}
+
+#[test]
 fn reading_on_another_device_moves_the_unread_count_here() {
     let (mut engine, mut net) = published_alice();
     for seq in 1..=2 {
