@@ -67,10 +67,12 @@ mod schema;
 mod shared_outbox;
 mod uploads;
 
-use browser::{BrowserRecord, DEVICE_SETTINGS, MUTED_CHATS, RECENT_EMOJI, SKIN_TONE};
+use browser::{
+    BrowserRecord, DEVICE_SETTINGS, MUTED_CHATS, PRIVACY_PENDING, RECENT_EMOJI, SKIN_TONE,
+};
 pub use schema::{
     ACCOUNT, ALL_STORES, CHATS, CRYPTO, DRAFTS, HIDDEN, KEYS, MESSAGE_PAGES, MESSAGES, OUTBOX,
-    SEARCH, SETTINGS, UPLOADS, delete_database, open_database,
+    SEARCH, SETTINGS, UPLOADS, clear_all, delete_database, open_database,
 };
 pub use shared_outbox::{Standing, TakingBack};
 
@@ -333,6 +335,7 @@ impl Store for IdbStore {
                 StoreWrite::PutDraft(_) | StoreWrite::RemoveDraft(_) => DRAFTS,
                 StoreWrite::HideMessage(_) => HIDDEN,
                 StoreWrite::PutSettings(_)
+                | StoreWrite::PutPrivacyPending(_)
                 | StoreWrite::PutDeviceSettings(_)
                 | StoreWrite::PutRecentEmoji(_)
                 | StoreWrite::PutSkinTone(_)
@@ -450,6 +453,12 @@ impl Store for IdbStore {
                         .without_key_type()
                         .primitive()?;
                 }
+                StoreWrite::PutPrivacyPending(pending) => {
+                    put_browser_record(
+                        PRIVACY_PENDING,
+                        self.seal(PRIVACY_PENDING.context, &pending)?,
+                    )?;
+                }
                 StoreWrite::PutDeviceSettings(settings) => {
                     put_browser_record(
                         DEVICE_SETTINGS,
@@ -550,6 +559,10 @@ impl Store for IdbStore {
         self.read_one(SETTINGS, self.settings_key(), SETTINGS).await
     }
 
+    async fn privacy_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.browser_record(PRIVACY_PENDING).await?.unwrap_or(false))
+    }
+
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, StoreError> {
         self.browser_record(DEVICE_SETTINGS).await
     }
@@ -584,17 +597,4 @@ impl Store for IdbStore {
     async fn clear(&self) -> Result<(), StoreError> {
         clear_all(&self.db).await
     }
-}
-
-/// Deletes every record of every object store, keys included, in one transaction.
-pub async fn clear_all(db: &Database) -> Result<(), StoreError> {
-    let tx = db
-        .transaction(ALL_STORES)
-        .with_mode(TransactionMode::Readwrite)
-        .build()?;
-    for name in ALL_STORES {
-        let _request = tx.object_store(name)?.clear()?;
-    }
-    tx.commit().await?;
-    Ok(())
 }

@@ -179,6 +179,9 @@ pub enum StoreWrite {
     HideMessage(HiddenRecord),
     /// Replaces the account's settings.
     PutSettings(SettingsRecord),
+    /// Notes whether a change of the privacy settings made here waits for the server's
+    /// answer: until it comes, this browser's choice stands against the account's.
+    PutPrivacyPending(bool),
     /// Replaces this browser's own settings.
     PutDeviceSettings(DeviceSettings),
     /// Replaces this browser's recently chosen emoji, most recent first.
@@ -235,6 +238,9 @@ pub trait Store {
     /// The account's settings, once any were stored.
     async fn settings(&self) -> Result<Option<SettingsRecord>, Self::Error>;
 
+    /// Whether a privacy change made here waits for the server's answer (not until noted).
+    async fn privacy_pending(&self) -> Result<bool, Self::Error>;
+
     /// This browser's own settings, once any were stored.
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, Self::Error>;
 
@@ -270,6 +276,7 @@ struct MemoryContents {
     drafts: BTreeMap<ChatId, DraftRecord>,
     hidden: BTreeSet<HiddenRecord>,
     settings: Option<SettingsRecord>,
+    privacy_pending: bool,
     device_settings: Option<DeviceSettings>,
     recent_emoji: Vec<String>,
     skin_tone: SkinTone,
@@ -350,6 +357,7 @@ impl Store for MemoryStore {
                     contents.hidden.insert(hidden);
                 }
                 StoreWrite::PutSettings(settings) => contents.settings = Some(settings),
+                StoreWrite::PutPrivacyPending(pending) => contents.privacy_pending = pending,
                 StoreWrite::PutDeviceSettings(settings) => {
                     contents.device_settings = Some(settings);
                 }
@@ -439,6 +447,10 @@ impl Store for MemoryStore {
         Ok(self.contents().settings.clone())
     }
 
+    async fn privacy_pending(&self) -> Result<bool, Self::Error> {
+        Ok(self.contents().privacy_pending)
+    }
+
     async fn device_settings(&self) -> Result<Option<DeviceSettings>, Self::Error> {
         Ok(self.contents().device_settings)
     }
@@ -485,6 +497,8 @@ pub struct StoredState {
     pub hidden: Vec<HiddenRecord>,
     /// The account's settings.
     pub settings: Option<SettingsRecord>,
+    /// Whether a privacy change made here waits for the server's answer.
+    pub privacy_pending: bool,
     /// This browser's own settings.
     pub device_settings: Option<DeviceSettings>,
     /// This browser's recently chosen emoji, most recent first.
@@ -518,6 +532,7 @@ impl StoredState {
             drafts: store.drafts().await?,
             hidden: store.hidden().await?,
             settings: store.settings().await?,
+            privacy_pending: store.privacy_pending().await?,
             device_settings: store.device_settings().await?,
             recent_emoji: store.recent_emoji().await?,
             skin_tone: store.skin_tone().await?,

@@ -1,6 +1,7 @@
 //! This browser's own records in the `settings` store, beside the account's settings: its
 //! notification settings, the emoji it chose lately, its skin tone and the chats it mutes,
-//! and why its store is being deleted. Each is sealed under a context of its own and kept
+//! whether a privacy change made here waits for the server, and why its store is being
+//! deleted. Each is sealed under a context of its own and kept
 //! under a key hashed from its name.
 
 use indexed_db_futures::prelude::*;
@@ -35,6 +36,12 @@ pub(super) const RECENT_EMOJI: BrowserRecord = BrowserRecord {
 pub(super) const SKIN_TONE: BrowserRecord = BrowserRecord {
     context: "settings/skin-tone",
     name: b"skin-tone",
+};
+
+/// Whether a privacy change made in this browser waits for the server's answer.
+pub(super) const PRIVACY_PENDING: BrowserRecord = BrowserRecord {
+    context: "settings/privacy-pending",
+    name: b"privacy-pending",
 };
 
 /// The chats this browser does not notify of.

@@ -4,6 +4,7 @@
 
 use indexed_db_futures::database::{Database, VersionChangeEvent};
 use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
 
 use super::StoreError;
 
@@ -92,5 +93,18 @@ fn upgrade(event: VersionChangeEvent, db: Database) -> indexed_db_futures::Resul
 /// closed its connection (they do so on `versionchange`).
 pub async fn delete_database(name: &str) -> Result<(), StoreError> {
     Database::delete_by_name(name)?.await?;
+    Ok(())
+}
+
+/// Deletes every record of every object store, keys included, in one transaction.
+pub async fn clear_all(db: &Database) -> Result<(), StoreError> {
+    let tx = db
+        .transaction(ALL_STORES)
+        .with_mode(TransactionMode::Readwrite)
+        .build()?;
+    for name in ALL_STORES {
+        let _request = tx.object_store(name)?.clear()?;
+    }
+    tx.commit().await?;
     Ok(())
 }

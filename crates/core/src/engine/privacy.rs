@@ -7,8 +7,7 @@
 //! (sealed in the store like everything else) and sent, at once or after the next `Welcome`,
 //! and this device's choice stands until the server has answered with it — so a change made
 //! offline is not undone by the sync, and a device that was away does not put back what
-//! another chose meanwhile. That a change waits is held in memory only: one made offline in a
-//! page reloaded before it went out gives way to the account's settings at the next sync. The views follow them too: what this account does not
+//! another chose meanwhile — also after a reload: that a change waits is remembered with it. The views follow them too: what this account does not
 //! share, it is not shown of anyone, including what it learnt before the change (others'
 //! reads, their presence). Its own read position is still sent (`MarkRead`): the server
 //! keeps it for this account's other devices and passes on to others only what is shared.
@@ -36,7 +35,10 @@ impl Engine {
             return;
         }
         self.settings.privacy = privacy;
-        self.privacy_unsent = true;
+        if !self.privacy_unsent {
+            self.privacy_unsent = true;
+            self.writes.push(StoreWrite::PutPrivacyPending(true));
+        }
         self.writes
             .push(StoreWrite::PutSettings(self.settings.clone()));
         if self.is_authenticated() {
@@ -49,7 +51,10 @@ impl Engine {
     /// change made here has not been answered yet (its answer follows).
     pub(super) fn on_privacy(&mut self, privacy: PrivacySettings) {
         if self.privacy_unsent {
-            self.privacy_unsent = self.settings.privacy != privacy;
+            if self.settings.privacy == privacy {
+                self.privacy_unsent = false;
+                self.writes.push(StoreWrite::PutPrivacyPending(false));
+            }
             return;
         }
         if self.settings.privacy != privacy {

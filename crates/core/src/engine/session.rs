@@ -86,6 +86,7 @@ impl Engine {
             drafts,
             hidden,
             settings,
+            privacy_pending,
             device_settings,
             recent_emoji,
             skin_tone,
@@ -121,6 +122,7 @@ impl Engine {
                 .map(|hidden| (hidden.chat_id, hidden.client_msg_id)),
         );
         self.settings = settings.unwrap_or_default();
+        self.privacy_unsent = privacy_pending;
         self.device_settings = device_settings.unwrap_or_default();
         self.recent_emoji = recent_emoji;
         self.skin_tone = skin_tone;

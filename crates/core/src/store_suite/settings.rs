@@ -48,7 +48,17 @@ pub async fn hidden_messages_and_settings_are_kept<S: Store>(store: S) {
     };
     apply(&store, vec![StoreWrite::PutDeviceSettings(device)]).await;
     assert_eq!(ok(store.device_settings().await), Some(device));
+    assert_eq!(ok(store.settings().await), Some(settings.clone()));
+    // So is whether a privacy change made here waits for the server's answer.
+    assert!(
+        !ok(store.privacy_pending().await),
+        "nothing waits until noted"
+    );
+    apply(&store, vec![StoreWrite::PutPrivacyPending(true)]).await;
+    assert!(ok(store.privacy_pending().await));
     assert_eq!(ok(store.settings().await), Some(settings));
+    apply(&store, vec![StoreWrite::PutPrivacyPending(false)]).await;
+    assert!(!ok(store.privacy_pending().await));
 }
 
 /// The emoji picker's choices in this browser are records of their own beside its settings,

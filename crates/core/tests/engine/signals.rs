@@ -237,7 +237,11 @@ fn privacy_settings_are_the_accounts_and_a_change_here_stands_until_the_server_a
     engine.set_privacy(private);
     assert!(engine.take_step().is_empty(), "no change, nothing to do");
     engine.handle_frame(privacy(private));
-    assert!(engine.take_step().is_empty(), "the answer: as held");
+    assert_eq!(
+        engine.take_step().writes,
+        vec![StoreWrite::PutPrivacyPending(false)],
+        "the answer: as held, and nothing waits now"
+    );
 
     // Changed on another device: held here too, and remembered.
     engine.handle_frame(privacy(seen_online));
@@ -289,11 +293,25 @@ fn privacy_settings_are_the_accounts_and_a_change_here_stands_until_the_server_a
     reloaded.restore(StoredState {
         account: Some(stored_account()),
         chats: vec![chat_record()],
-        settings: Some(settings),
+        settings: Some(settings.clone()),
         ..StoredState::default()
     });
     assert_eq!(reloaded.privacy(), private);
     assert_eq!(reloaded.presence(CHAT), Some(Presence::Hidden));
+
+    // Changed offline, then reloaded before it went out: it still waits, and still goes.
+    let mut reloaded = Engine::new();
+    reloaded.restore(StoredState {
+        account: Some(stored_account()),
+        chats: vec![chat_record()],
+        settings: Some(settings),
+        privacy_pending: true,
+        ..StoredState::default()
+    });
+    reconnect(&mut reloaded, Epoch(7));
+    assert!(take_frames(&mut reloaded).contains(&set_privacy(private)));
+    reloaded.handle_frame(privacy(PrivacySettings::default()));
+    assert_eq!(reloaded.privacy(), private, "not undone by the sync");
 }
 
 #[test]
