@@ -12,6 +12,7 @@ use merpati_protocol::{
     ChatId, ClientMsgId, Seq, UserId,
     content::{MAX_QUOTE_CHARS, MAX_REACTION_BYTES, MessageContent, Quote},
 };
+use merpati_words::{Text, t};
 
 use super::sending::content_body;
 use super::{Engine, SendError};
@@ -82,15 +83,9 @@ impl Engine {
             .annotations
             .fold(quote.target, author, self.my_id(), []);
         let text = match self.opened.get(&quote.target) {
-            _ if folded.deleted => merpati_words::t(merpati_words::Text::MessageDeleted),
-            Some(Opened::Deleted) => merpati_words::t(merpati_words::Text::MessageDeleted),
-            // As `send_reply` quotes it.
-            Some(Opened::Content(content)) => match content.attachment() {
-                Some((_, file)) => format!("📎 {}", file.name),
-                None => folded
-                    .edit
-                    .unwrap_or_else(|| content.text().unwrap_or_default().to_owned()),
-            },
+            _ if folded.deleted => t(Text::MessageDeleted),
+            Some(Opened::Deleted) => t(Text::MessageDeleted),
+            Some(Opened::Content(content)) => quotable_text(content, &folded).unwrap_or_default(),
             _ => quote.text.clone(),
         };
         Quote {
@@ -292,21 +287,27 @@ impl Engine {
             return Err(SendError::NoSuchMessage);
         }
         let folded = self.fold(chat_id, id, sender);
-        let file = content
-            .as_ref()
-            .and_then(MessageContent::attachment)
-            .map(|(_, attachment)| format!("📎 {}", attachment.name));
-        let text = content
-            .as_ref()
-            .and_then(MessageContent::text)
-            .map(|text| folded.edit.clone().unwrap_or_else(|| text.to_owned()));
         Ok(Target {
             sender,
             seq,
-            file: file.is_some(),
-            text: text.or(file),
+            file: content
+                .as_ref()
+                .is_some_and(|content| content.attachment().is_some()),
+            text: content
+                .as_ref()
+                .and_then(|content| quotable_text(content, &folded)),
             folded,
             refused,
         })
+    }
+}
+
+/// What a reply quotes of a message with `content`, its actions `folded` in: its text as last
+/// edited, or the name of the file it carries; `None` for neither.
+fn quotable_text(content: &MessageContent, folded: &Folded) -> Option<String> {
+    match (content.text(), content.attachment()) {
+        (Some(text), _) => Some(folded.edit.clone().unwrap_or_else(|| text.to_owned())),
+        (None, Some((_, file))) => Some(format!("📎 {}", file.name)),
+        (None, None) => None,
     }
 }

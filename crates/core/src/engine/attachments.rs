@@ -209,9 +209,12 @@ impl Engine {
 
 /// The blob of the file a message body carries, if it carries one.
 pub(super) fn carried_blob(body: &[u8]) -> Option<BlobId> {
-    MessageContent::from_body(body)?
-        .attachment()
-        .map(|(_, file)| file.blob)
+    attached_blob(&MessageContent::from_body(body)?)
+}
+
+/// The blob of the file `content` carries, if it carries one.
+pub(super) fn attached_blob(content: &MessageContent) -> Option<BlobId> {
+    content.attachment().map(|(_, file)| file.blob)
 }
 
 /// Whether a stored outbox body carries a file (and so waits for its upload when queued or

@@ -406,7 +406,7 @@ impl Engine {
                 None if mine => {
                     let file = match self.opened.get(&id) {
                         Some(Opened::Content(content)) => {
-                            content.attachment().map(|(_, file)| file.blob)
+                            super::attachments::attached_blob(content)
                         }
                         _ => None,
                     };
@@ -446,26 +446,10 @@ impl Engine {
     /// them — that its sender deleted for everyone: the server no longer holds it, nor
     /// should this device. A target not loaded (older than what the store gave back, say) is
     /// erased in the store by its id, where the store checks who sent it. So is one among
-    /// `ids` deleted here only while it was on its way (no outbox entry was left for its
-    /// `Ack`), as it would have been had it been stored first.
+    /// `ids` deleted here only while it was on its way ([`Engine::erase_hidden`]).
     pub(super) fn erase_deleted(&mut self, chat_id: ChatId, ids: Vec<ClientMsgId>) {
+        self.erase_hidden(chat_id, &ids);
         let me = self.my_id();
-        let Some(chat) = self.chats.get(&chat_id) else {
-            return;
-        };
-        let hidden: Vec<Seq> = chat
-            .timeline
-            .messages()
-            .filter(|message| {
-                !message.body.is_empty()
-                    && ids.contains(&message.client_msg_id)
-                    && self.hidden.contains(&(chat_id, message.client_msg_id))
-            })
-            .map(|message| message.seq)
-            .collect();
-        for seq in hidden {
-            self.erase(chat_id, seq);
-        }
         let Some(chat) = self.chats.get(&chat_id) else {
             return;
         };
@@ -509,6 +493,28 @@ impl Engine {
             .map(|message| message.seq)
             .collect();
         for seq in erased {
+            self.erase(chat_id, seq);
+        }
+    }
+
+    /// Drops the stored body of each message among `ids` this account deleted for itself while
+    /// it was on its way (no outbox entry was left for its `Ack`), as it would have been had
+    /// it been stored first.
+    fn erase_hidden(&mut self, chat_id: ChatId, ids: &[ClientMsgId]) {
+        let Some(chat) = self.chats.get(&chat_id) else {
+            return;
+        };
+        let hidden: Vec<Seq> = chat
+            .timeline
+            .messages()
+            .filter(|message| {
+                !message.body.is_empty()
+                    && ids.contains(&message.client_msg_id)
+                    && self.hidden.contains(&(chat_id, message.client_msg_id))
+            })
+            .map(|message| message.seq)
+            .collect();
+        for seq in hidden {
             self.erase(chat_id, seq);
         }
     }

@@ -1,16 +1,16 @@
 //! The account's privacy settings and whom it blocks, and this browser's own settings,
 //! recently chosen emoji, skin tone and muted chats.
 //!
-//! The settings (share read receipts, share presence) are the account's, whichever device
-//! the person chose them on: the server holds them, and tells each session what they are
-//! (`Privacy`: in every sync, and whenever they change). A change made here is remembered
-//! (sealed in the store like everything else) and sent, at once or after the next `Welcome`,
-//! and this device's choice stands until the server has answered with it — so a change made
-//! offline is not undone by the sync, and a device that was away does not put back what
-//! another chose meanwhile — also after a reload: that a change waits is remembered with it. The views follow them too: what this account does not
-//! share, it is not shown of anyone, including what it learnt before the change (others'
-//! reads, their presence). Its own read position is still sent (`MarkRead`): the server
-//! keeps it for this account's other devices and passes on to others only what is shared.
+//! The settings (share read receipts, share presence) are the account's, whichever device the
+//! person chose them on: the server holds them, and tells each session what they are (`Privacy`: in
+//! every sync, and whenever they change). A change made here is remembered (sealed in the store
+//! like everything else) and sent, at once or after the next `Welcome`, and this device's choice
+//! stands until the server has answered with it — so a change made offline is not undone by the
+//! sync, and a device that was away does not put back what another chose meanwhile — also after a
+//! reload: that a change waits is remembered with it. The views follow them too: what this account
+//! does not share, it is not shown of anyone, including what it learnt before the change (others'
+//! reads, their presence). Its own read position is still sent (`MarkRead`): the server keeps it
+//! for this account's other devices and passes on to others only what is shared.
 //!
 //! The block list is the server's (`BlockList`, in every sync and after each change); a copy
 //! is kept so that, even offline, a 1:1 chat with a blocked person refuses sending with

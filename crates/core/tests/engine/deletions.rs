@@ -1,8 +1,8 @@
 //! Deleting a message, for everyone or only here: shown at once, the body dropped from view and
 //! store (after a reload too), a deletion that arrives before its message, and one from someone
-//! other than the sender ignored, as is one of a line the server wrote. A message of one's own that has not left the device yet is
-//! taken back instead, after a reload too; one that may have reached the server is deleted
-//! after it.
+//! other than the sender ignored, as is one of a line the server wrote. A message of one's own that
+//! has not left the device yet is taken back instead, after a reload too; one that may have reached
+//! the server is deleted after it.
 
 use merpati_core::{MemoryStore, SendError, Store, StoreWrite};
 use merpati_protocol::content::{MessageContent, SystemEvent};

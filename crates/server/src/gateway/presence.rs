@@ -148,9 +148,9 @@ impl Gateway {
         self.apply_privacy(account, privacy).await;
     }
 
-    /// Holds `privacy` as `account`'s, changed on another process (read again by the push
-    /// of the change, or by a cluster's head check when that push was lost): its sessions
-    /// here get the settings and the block list, and what they watch and who watches them here are told what
+    /// Holds `privacy` as `account`'s, changed on another process (read again by the push of the
+    /// change, or by a cluster's head check when that push was lost): its sessions here get the
+    /// settings and the block list, and what they watch and who watches them here are told what
     /// they may see now.
     pub(crate) async fn apply_privacy(&self, account: UserId, privacy: Privacy) {
         let settings = encode(&privacy_frame(&privacy));
