@@ -43,6 +43,9 @@ pub(crate) struct Counters {
     pub(crate) blob_bytes_received: AtomicU64,
     /// Times NATS dropped wake-ups this process was too slow to take (a cluster).
     pub(crate) nats_slow_consumer: AtomicU64,
+    /// Wake-ups and pushes not published because NATS took nothing for too long (a
+    /// cluster; head checks repair them).
+    pub(crate) nats_publishes_dropped: AtomicU64,
     /// Messages delivered from storage because no wake-up brought them (a cluster's gap
     /// reads and head checks).
     pub(crate) messages_caught_up: AtomicU64,
@@ -202,6 +205,12 @@ impl Collector for Snapshot {
             "merpati_nats_slow_consumer",
             "Times NATS dropped wake-ups this process was too slow to take.",
             &c.nats_slow_consumer,
+        )?;
+        counter(
+            e,
+            "merpati_nats_publishes_dropped",
+            "Wake-ups and pushes not published because NATS took nothing for too long.",
+            &c.nats_publishes_dropped,
         )?;
         counter(
             e,

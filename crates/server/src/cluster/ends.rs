@@ -14,30 +14,28 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::{Epoch, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::follows::{SUBSCRIBED_WITHIN, forward};
+use super::follows::SUBSCRIBED_WITHIN;
+use super::to_nats::ToNats;
 use super::{Event, State, u64_at};
 
 /// The subject every process hears ends on.
 const SUBJECT: &str = "merpati.sessions.ended";
 
-/// Subscribes to word of ends, before the process serves anyone: a flush is a round trip,
-/// after which NATS has the subscription. `None` if subscribing failed (head checks close
-/// the connections of sessions ended elsewhere then).
-pub(super) async fn subscribe(
-    nats: &async_nats::Client,
-    sender: &mpsc::Sender<Event>,
-) -> Option<JoinHandle<()>> {
-    let ends = forward(
-        nats,
+/// Subscribes to word of ends, before the process serves anyone: it waits (a while at most)
+/// for the subscription to be written to NATS. Should NATS be unreachable, head checks close
+/// the connections of sessions ended elsewhere until the subscription is made.
+pub(super) async fn subscribe(to_nats: &ToNats, sender: &mpsc::Sender<Event>) -> JoinHandle<()> {
+    let (written, subscribed) = oneshot::channel();
+    let ends = to_nats.forward_written(
         SUBJECT.to_owned(),
         sender,
         Event::SessionEndedElsewhere,
-    )
-    .await;
-    let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, nats.flush()).await;
+        Some(written),
+    );
+    let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, subscribed).await;
     ends
 }
 
@@ -62,16 +60,14 @@ fn read(epoch: Epoch, payload: &[u8]) -> Option<(UserId, [u8; 32])> {
 
 impl State {
     /// Tells every other process that `account`'s session named `token_hash` ended here.
-    pub(super) async fn publish_session_ended(&self, account: UserId, token_hash: &[u8; 32]) {
+    pub(super) fn publish_session_ended(&self, account: UserId, token_hash: &[u8; 32]) {
         #[cfg(debug_assertions)]
         if self.loses_pushes == super::LostPushes::All {
             return;
         }
+        // Should it be dropped, the others' head checks find the session gone.
         let payload = write(self.epoch, account, token_hash);
-        if let Err(error) = self.nats.publish(SUBJECT, payload).await {
-            // The others' head checks find it gone.
-            tracing::warn!(%error, "cannot publish that a session ended");
-        }
+        self.to_nats.publish(SUBJECT.to_owned(), payload);
     }
 
     /// Another process ended a session: its connections here close, and a sign-in to it

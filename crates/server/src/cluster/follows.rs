@@ -6,10 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use merpati_protocol::content::{EncryptedBody, SystemEvent, is_system_body};
 use merpati_protocol::{ChatId, MessageFrame, Seq, ServerFrame, UserId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{Cursor, Event, State, account_subject, subject};
@@ -26,14 +25,14 @@ pub(super) struct Followed {
     live_after: Seq,
     /// How many sessions follow it.
     followers: usize,
-    /// The task forwarding its wake-ups (`None`: subscribing failed; head checks deliver).
-    subscription: Option<JoinHandle<()>>,
+    /// The task forwarding its wake-ups.
+    subscription: JoinHandle<()>,
 }
 
 /// An account with sessions here.
 pub(super) struct Account {
     sessions: HashSet<SessionId>,
-    subscription: Option<JoinHandle<()>>,
+    subscription: JoinHandle<()>,
 }
 
 impl Account {
@@ -57,32 +56,6 @@ pub(super) struct Following {
     chats: HashSet<ChatId>,
     /// The account whose presence it watches.
     pub(super) watching: Option<UserId>,
-}
-
-/// Forwards what arrives on `subject` to the task, as `event` makes it.
-pub(super) async fn forward(
-    nats: &async_nats::Client,
-    subject: String,
-    sender: &mpsc::Sender<Event>,
-    event: impl Fn(Bytes) -> Event + Send + 'static,
-) -> Option<JoinHandle<()>> {
-    match nats.subscribe(subject.clone()).await {
-        Ok(mut subscription) => {
-            let sender = sender.clone();
-            Some(tokio::spawn(async move {
-                while let Some(message) = subscription.next().await {
-                    if sender.send(event(message.payload)).await.is_err() {
-                        return;
-                    }
-                }
-            }))
-        }
-        Err(error) => {
-            // What it would bring still comes: a head check, or the next sync, late.
-            tracing::warn!(%error, subject, "cannot subscribe");
-            None
-        }
-    }
 }
 
 impl State {
@@ -136,7 +109,9 @@ impl State {
                 followed.followers += 1;
                 continue;
             }
-            let subscription = forward(&self.nats, subject(chat), &self.sender, Event::Woken).await;
+            let subscription = self
+                .to_nats
+                .forward(subject(chat), &self.sender, Event::Woken);
             // Whatever was cached of its members predates the following: read them afresh.
             self.gateway.fanout().members().follow(chat);
             self.chats.insert(
@@ -167,13 +142,13 @@ impl State {
             let _ = ready.send(());
             return;
         }
-        let subscription = forward(
-            &self.nats,
+        let (written, subscribed) = oneshot::channel();
+        let subscription = self.to_nats.forward_written(
             account_subject(account),
             &self.sender,
             move |payload| Event::PushWoken { account, payload },
-        )
-        .await;
+            Some(written),
+        );
         self.accounts.insert(
             account,
             Account {
@@ -181,16 +156,14 @@ impl State {
                 subscription,
             },
         );
-        // A flush is a round trip: once NATS answers it, it has the subscription. Awaited
-        // apart, so that this task goes on meanwhile; bounded, so that a sign-in during a NATS
-        // outage is not held up (what the subscription would have brought then comes with the
-        // client's next sync).
-        let nats = self.nats.clone();
+        // Awaited apart, so that this task goes on meanwhile; bounded, so that a sign-in during
+        // a NATS outage is not held up (what the subscription would have brought then comes
+        // with the client's next sync, or a head check).
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, nats.flush()).await;
+            let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, subscribed).await;
             let _ = ready.send(());
         });
-        self.say_here(account).await;
+        self.say_here(account);
     }
 
     /// `session` is gone: it follows and watches nothing any more.
@@ -209,11 +182,9 @@ impl State {
         {
             known.sessions.remove(&session);
             if known.sessions.is_empty() {
-                if let Some(subscription) = &known.subscription {
-                    subscription.abort();
-                }
+                known.subscription.abort();
                 self.accounts.remove(&account);
-                self.say_gone(account).await;
+                self.say_gone(account);
             }
         }
     }
@@ -226,9 +197,7 @@ impl State {
         };
         followed.followers = followed.followers.saturating_sub(1);
         if followed.followers == 0 {
-            if let Some(subscription) = &followed.subscription {
-                subscription.abort();
-            }
+            followed.subscription.abort();
             self.chats.remove(&chat);
             self.gateway.fanout().members().release(chat);
             self.count_followed();
@@ -353,7 +322,7 @@ impl State {
     pub(super) fn unsubscribe_all(&mut self) {
         let chats = self.chats.values().map(|followed| &followed.subscription);
         let accounts = self.accounts.values().map(|known| &known.subscription);
-        for subscription in chats.chain(accounts).flatten() {
+        for subscription in chats.chain(accounts) {
             subscription.abort();
         }
     }

@@ -30,7 +30,8 @@
 //! cache of who is in a chat would be stale otherwise), and they follow the chat from then on.
 //!
 //! One task ([`run`]) does all of it, so each chat's deliveries are in order without a lock
-//! per chat; sessions and the gateway only send it [`Event`]s.
+//! per chat; sessions and the gateway only send it [`Event`]s. It never waits on NATS
+//! (`to_nats`): a NATS outage stops the wake-ups, not the deliveries on each process.
 
 mod cursor;
 mod ends;
@@ -42,6 +43,7 @@ mod presence;
 mod push;
 mod reconnect;
 mod tell;
+mod to_nats;
 mod wake_up;
 
 use std::collections::HashMap;
@@ -65,6 +67,7 @@ pub(crate) use faults::Hold;
 #[cfg(debug_assertions)]
 use faults::{LostPushes, publishes_before_crash};
 use push::Push;
+use to_nats::ToNats;
 use wake_up::{WakeUp, read_wake_up, wake_up};
 
 /// How many messages a gap is read in at a time.
@@ -171,13 +174,12 @@ pub(crate) struct Settings {
 /// What [`Cluster::connect`] returns besides the handle: the task's half, for [`run`].
 #[derive(Debug)]
 pub(crate) struct Parts {
-    nats: async_nats::Client,
+    to_nats: ToNats,
     events: mpsc::Receiver<Event>,
     sender: mpsc::Sender<Event>,
     settings: Settings,
-    /// The task forwarding word of sessions ended elsewhere (`None`: subscribing failed; head
-    /// checks close them).
-    ends: Option<tokio::task::JoinHandle<()>>,
+    /// The task forwarding word of sessions ended elsewhere.
+    ends: tokio::task::JoinHandle<()>,
 }
 
 impl Cluster {
@@ -190,6 +192,7 @@ impl Cluster {
     ) -> Result<(Cluster, Parts), Error> {
         let (sender, events) = mpsc::channel(EVENT_QUEUE);
         let on_event = sender.clone();
+        let on_event_counters = Arc::clone(&counters);
         let nats = async_nats::ConnectOptions::new()
             .name("merpati-server")
             // A process hears only the others: what it publishes it has delivered itself.
@@ -199,7 +202,7 @@ impl Cluster {
             .reconnect_delay_callback(|attempts| reconnect::delay(attempts, reconnect::jitter()))
             .event_callback(move |event| {
                 let on_event = on_event.clone();
-                let counters = Arc::clone(&counters);
+                let counters = Arc::clone(&on_event_counters);
                 async move {
                     tracing::info!(%event, "NATS");
                     if matches!(event, async_nats::Event::SlowConsumer(_)) {
@@ -217,14 +220,15 @@ impl Cluster {
             .await
             .map_err(|error| Error::Config(format!("cannot connect to NATS at {url}: {error}")))?;
         tracing::info!(url, "connected to NATS");
-        let ends = ends::subscribe(&nats, &sender).await;
+        let to_nats = ToNats::start(nats, counters);
+        let ends = ends::subscribe(&to_nats, &sender).await;
         let cluster = Cluster {
             events: sender.clone(),
         };
         Ok((
             cluster,
             Parts {
-                nats,
+                to_nats,
                 events,
                 sender,
                 settings,
@@ -263,7 +267,7 @@ fn process_id() -> u64 {
 /// every chat followed in order. Ends when every [`Cluster`] handle is gone.
 pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
     let Parts {
-        nats,
+        to_nats,
         mut events,
         sender,
         settings,
@@ -272,7 +276,7 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
     let epoch = gateway.storage().epoch();
     let shutdown = gateway.shutdown().clone();
     let mut state = State {
-        nats,
+        to_nats,
         sender,
         gateway,
         epoch,
@@ -306,13 +310,11 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         state.handle(event).await;
     }
     state.unsubscribe_all();
-    if let Some(ends) = ends {
-        ends.abort();
-    }
+    ends.abort();
 }
 
 struct State {
-    nats: async_nats::Client,
+    to_nats: ToNats,
     /// Where subscriptions send what they receive.
     sender: mpsc::Sender<Event>,
     gateway: Arc<Gateway>,
@@ -359,7 +361,7 @@ impl State {
             } => self.signed_in(session, account, ready).await,
             Event::Unfollow { session } => self.unfollow(session).await,
             Event::Watch { session, watched } => self.watch(session, watched).await,
-            Event::PrivacyChanged { account } => self.privacy_changed(account).await,
+            Event::PrivacyChanged { account } => self.privacy_changed(account),
             Event::PresenceWoken { account, payload } => {
                 self.presence_woken(account, &payload).await;
             }
@@ -372,7 +374,7 @@ impl State {
                     from,
                     frame: frame.clone(),
                 };
-                self.publish_push(account, &push).await;
+                self.publish_push(account, &push);
                 self.pushed(account, &frame, from, false).await;
             }
             Event::ToDevice { device, frame } => {
@@ -384,14 +386,14 @@ impl State {
                     device: device.device,
                     frame,
                 };
-                self.publish_push(device.user, &push).await;
+                self.publish_push(device.user, &push);
             }
             Event::ToAccounts { accounts, frame } => {
                 for account in accounts {
                     let push = Push::Account {
                         frame: frame.clone(),
                     };
-                    self.publish_push(account, &push).await;
+                    self.publish_push(account, &push);
                 }
             }
             Event::Receipt {
@@ -410,7 +412,7 @@ impl State {
                     receipt: Bytes::from(receipt),
                 };
                 for viewer in viewers {
-                    self.publish_push(viewer, &push).await;
+                    self.publish_push(viewer, &push);
                 }
             }
             Event::Typing {
@@ -420,23 +422,21 @@ impl State {
             } => {
                 let push = Push::From { from, frame };
                 for account in accounts {
-                    self.publish_push(account, &push).await;
+                    self.publish_push(account, &push);
                 }
             }
             Event::SessionEnded {
                 account,
                 token_hash,
-            } => self.publish_session_ended(account, &token_hash).await,
+            } => self.publish_session_ended(account, &token_hash),
             Event::SessionEndedElsewhere(payload) => self.session_ended_elsewhere(&payload),
             Event::PushWoken { account, payload } => self.push_woken(account, &payload).await,
             Event::Committed { message, frame } => {
                 #[cfg(debug_assertions)]
                 self.crash_if_due();
+                // Should it be dropped, the others' head checks find the message.
                 let payload = wake_up(self.epoch, &message, &frame, self.wake_up_body);
-                if let Err(error) = self.nats.publish(subject(message.chat_id), payload).await {
-                    // The others' head checks find it.
-                    tracing::warn!(%error, "cannot publish a wake-up");
-                }
+                self.to_nats.publish(subject(message.chat_id), payload);
                 self.offer(message, frame).await;
             }
             Event::Woken(payload) => match read_wake_up(self.epoch, &payload) {
@@ -454,15 +454,13 @@ impl State {
     }
 
     /// Publishes a push on `account`'s subject.
-    async fn publish_push(&self, account: UserId, push: &Push) {
+    fn publish_push(&self, account: UserId, push: &Push) {
         #[cfg(debug_assertions)]
         if self.loses_pushes == LostPushes::All {
             return;
         }
-        let payload = push.write(self.epoch);
-        if let Err(error) = self.nats.publish(account_subject(account), payload).await {
-            tracing::warn!(%error, "cannot publish a push to an account");
-        }
+        self.to_nats
+            .publish(account_subject(account), push.write(self.epoch));
     }
 
     /// Delivers `message` here if it is the next of its chat; reads and delivers a gap

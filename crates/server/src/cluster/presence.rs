@@ -36,7 +36,7 @@ pub(super) struct Watched {
     /// How many sessions here watch it.
     watchers: usize,
     /// The task forwarding its presence subject (`None`: subscribing failed).
-    subscription: Option<JoinHandle<()>>,
+    subscription: JoinHandle<()>,
     /// The other processes holding it, each with the head check it last said so at.
     holders: HashMap<u64, u64>,
     /// When its privacy last changed, as a head check last read it (`lost_pushes`; 0: not
@@ -121,17 +121,16 @@ impl State {
             known.watchers += 1;
             return;
         }
-        // Subscribed before asking, so that no answer is missed.
-        let subscription = super::follows::forward(
-            &self.nats,
-            presence_subject(watched),
-            &self.sender,
-            move |payload| Event::PresenceWoken {
-                account: watched,
-                payload,
-            },
-        )
-        .await;
+        // Subscribed before asking (`to_nats` hands NATS both in this order), so that no
+        // answer is missed.
+        let subscription =
+            self.to_nats
+                .forward(presence_subject(watched), &self.sender, move |payload| {
+                    Event::PresenceWoken {
+                        account: watched,
+                        payload,
+                    }
+                });
         self.watched.insert(
             watched,
             Watched {
@@ -141,7 +140,7 @@ impl State {
                 privacy_changed_ms: 0,
             },
         );
-        self.publish_push(watched, &Push::PresenceAsked).await;
+        self.publish_push(watched, &Push::PresenceAsked);
     }
 
     /// One session fewer watches `watched`; the last lets go of its subject.
@@ -153,9 +152,7 @@ impl State {
         if known.watchers > 0 {
             return;
         }
-        if let Some(subscription) = &known.subscription {
-            subscription.abort();
-        }
+        known.subscription.abort();
         self.watched.remove(&watched);
         self.gateway.fanout().set_elsewhere(watched, None);
     }
@@ -217,52 +214,50 @@ impl State {
             if known.holders.len() < before {
                 self.settle(account, crate::storage::now_ms()).await;
             }
-            self.publish_push(account, &Push::PresenceAsked).await;
+            self.publish_push(account, &Push::PresenceAsked);
         }
     }
 
     /// Says on `account`'s presence subject that it has a session here (its first here, or
     /// in answer to a question).
-    pub(super) async fn say_here(&self, account: UserId) {
+    pub(super) fn say_here(&self, account: UserId) {
         let news = News::Here {
             process: self.process,
         };
-        self.publish_presence(account, news).await;
+        self.publish_presence(account, news);
     }
 
     /// Says on `account`'s presence subject that its last session here closed.
-    pub(super) async fn say_gone(&self, account: UserId) {
+    pub(super) fn say_gone(&self, account: UserId) {
         let news = News::Gone {
             process: self.process,
             at_ms: crate::storage::now_ms(),
         };
-        self.publish_presence(account, news).await;
+        self.publish_presence(account, news);
     }
 
     /// Answers a question where `account` is held, if it is held here.
-    pub(super) async fn answer_presence_asked(&self, account: UserId) {
+    pub(super) fn answer_presence_asked(&self, account: UserId) {
         if self.accounts.contains_key(&account) {
-            self.say_here(account).await;
+            self.say_here(account);
         }
     }
 
     /// Tells the other processes that `account`'s privacy settings or block list changed:
     /// those holding it read them again, those watching it tell their watchers again.
-    pub(super) async fn privacy_changed(&self, account: UserId) {
+    pub(super) fn privacy_changed(&self, account: UserId) {
         #[cfg(debug_assertions)]
         if self.loses_pushes == super::LostPushes::All {
             // The fault tests' lost pushes: the presence news of the change is lost with it.
             return;
         }
-        self.publish_push(account, &Push::PrivacyChanged).await;
-        self.publish_presence(account, News::Changed).await;
+        self.publish_push(account, &Push::PrivacyChanged);
+        self.publish_presence(account, News::Changed);
     }
 
-    async fn publish_presence(&self, account: UserId, news: News) {
-        let subject = presence_subject(account);
-        if let Err(error) = self.nats.publish(subject, news.write()).await {
-            tracing::warn!(%error, "cannot publish presence");
-        }
+    fn publish_presence(&self, account: UserId, news: News) {
+        self.to_nats
+            .publish(presence_subject(account), news.write());
     }
 }
 
@@ -287,11 +282,11 @@ mod tests {
         assert_eq!(News::read(&[9]), None, "no such kind");
     }
 
-    #[test]
-    fn a_privacy_change_read_at_several_checks_is_news_once() {
+    #[tokio::test]
+    async fn a_privacy_change_read_at_several_checks_is_news_once() {
         let mut watched = Watched {
             watchers: 1,
-            subscription: None,
+            subscription: tokio::spawn(async {}),
             holders: HashMap::new(),
             privacy_changed_ms: 0,
         };

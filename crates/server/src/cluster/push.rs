@@ -133,7 +133,7 @@ impl State {
                     .deliver_receipt(chat_id, &[account], moved, owner_shares_read);
             }
             Some(Push::PrivacyChanged) => self.gateway.reread_privacy(account).await,
-            Some(Push::PresenceAsked) => self.answer_presence_asked(account).await,
+            Some(Push::PresenceAsked) => self.answer_presence_asked(account),
             None => {}
         }
     }

@@ -14,8 +14,8 @@ use crate::fanout::SessionId;
 use crate::metrics::Counters;
 
 /// How long a sync waits for the task to take its `Follow`: as long as a sign-in waits for
-/// its account's subscription, so that a task held up (NATS unreachable, its queue of
-/// publishes full) does not hold syncs up more than sign-ins.
+/// its account's subscription, so that a task held up (by a slow database read in a head
+/// check, say: it never waits on NATS) does not hold syncs up more than sign-ins.
 const FOLLOWED_WITHIN: Duration = Duration::from_secs(1);
 
 /// A sync's `Follow`, told to the task.

@@ -90,6 +90,53 @@ async fn with_nats_stopped_paused_or_restarted_every_message_still_arrives_in_or
     bob.expect_nothing_before_a_sentinel().await;
 }
 
+/// More wake-ups than can wait for a NATS that cannot be reached: async-nats queues 2,048
+/// commands, and the cluster 1,024 publishes more before it drops them.
+const MORE_THAN_WAIT_FOR_NATS: u64 = 3_500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_gone_the_processes_deliver_and_sign_in_however_much_waits_for_it() {
+    let mut shared = Shared::start().await;
+    let one = shared
+        .process_with(|config| {
+            config.send_rate = 100_000;
+            config.send_burst = 100_000;
+        })
+        .await;
+    let other = shared.process().await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+    shared.nats.kill().unwrap();
+
+    // Each message is a wake-up alice's process cannot hand NATS: her own copy still comes
+    // back (her process delivers it), and bob's process still delivers it by its head checks.
+    let sending = async {
+        let mut sent = 1..=MORE_THAN_WAIT_FOR_NATS;
+        while sent.clone().next().is_some() {
+            let window: Vec<u64> = sent.by_ref().take(SENDS_IN_FLIGHT).collect();
+            sent_at_once(&mut alice, chat, &window).await;
+        }
+    };
+    let receiving = async {
+        for n in 1..=MORE_THAN_WAIT_FOR_NATS {
+            let message = bob.expect_message().await;
+            assert_eq!(message.seq, Seq(n), "bob receives the chat in order");
+        }
+    };
+    tokio::join!(sending, receiving);
+    let dropped = one.metrics().await["merpati_nats_publishes_dropped_total"];
+    assert!(dropped > 0.0, "the wake-ups past what waits were dropped");
+    // A sign-in on alice's process is not held up by what waits for NATS.
+    let (mut carol, ..) = one.signed_up("carol").await;
+    carol.expect_nothing_before_a_sentinel().await;
+
+    // Back: both processes take up NATS again, and nothing is delivered twice.
+    shared.nats.restart().await.unwrap();
+    let next = MORE_THAN_WAIT_FOR_NATS + 1;
+    said_and_received(&mut alice, &mut bob, chat, next, next + 4).await;
+    bob.expect_nothing_before_a_sentinel().await;
+    alice.expect_nothing_before_a_sentinel().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_receipt_on_one_process_reaches_the_sender_on_another() {
     let shared = Shared::start().await;
@@ -133,6 +180,36 @@ async fn typing_on_one_process_reaches_the_other_member_on_another() {
         }
     );
     bob.expect_nothing_before_a_sentinel().await;
+}
+
+/// How many sends the flood has in flight at once: they commit together.
+const SENDS_IN_FLIGHT: usize = 100;
+
+/// Sends the messages numbered `window` at once, then reads each one's ack and the sender's
+/// own copy, which come in order.
+async fn sent_at_once(client: &mut Client, chat: ChatId, window: &[u64]) {
+    for &n in window {
+        client
+            .send(&ClientFrame::Send {
+                chat_id: chat,
+                client_msg_id: msg_id(n),
+                body: format!("m{n}").into_bytes(),
+                attachment: None,
+            })
+            .await;
+    }
+    let (mut acks, mut copies) = (window.iter(), window.iter());
+    for _ in 0..window.len() * 2 {
+        match client.recv().await {
+            ServerFrame::Ack { client_msg_id, .. } => {
+                assert_eq!(Some(client_msg_id), acks.next().map(|&n| msg_id(n)));
+            }
+            ServerFrame::Message(message) => {
+                assert_eq!(Some(message.seq), copies.next().map(|&n| Seq(n)));
+            }
+            other => panic!("expected an ack or my own message back, got {other:?}"),
+        }
+    }
 }
 
 /// The numbers of the messages in a frame of a sync's answer, or a live message.
