@@ -49,6 +49,9 @@ pub(crate) struct Counters {
     /// Messages delivered from storage because no wake-up brought them (a cluster's gap
     /// reads and head checks).
     pub(crate) messages_caught_up: AtomicU64,
+    /// Messages a process could not deliver, their chat's members unread, and left for the
+    /// chat's next wake-up or head check to read again (a cluster).
+    pub(crate) deliveries_deferred: AtomicU64,
     /// To-device messages handed again from a device's mailbox, in case their push from
     /// another process was lost (a cluster's head checks).
     pub(crate) to_device_handed_again: AtomicU64,
@@ -217,6 +220,12 @@ impl Collector for Snapshot {
             "merpati_messages_caught_up",
             "Messages delivered from storage because no wake-up brought them.",
             &c.messages_caught_up,
+        )?;
+        counter(
+            e,
+            "merpati_deliveries_deferred",
+            "Messages not delivered for want of their chat's members, left for the next check.",
+            &c.deliveries_deferred,
         )?;
         counter(
             e,

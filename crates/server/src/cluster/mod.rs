@@ -469,31 +469,39 @@ impl State {
         let chat = message.chat_id;
         let Some(followed) = self.chats.get(&chat) else {
             // No session here follows the chat (yet): those online get it as one process did.
-            self.gateway.deliver_stored(&message, frame).await;
+            let _ = self.gateway.deliver_stored(&message, frame).await;
             return;
         };
         match followed.cursor.offer(message.seq) {
             Offered::Stale => {}
             Offered::Next => {
-                self.deliver(message, frame).await;
+                let _ = self.deliver(message, frame).await;
             }
             Offered::After(delivered) => {
                 self.catch_up(chat, delivered, message.seq).await;
                 // Read with the gap if it was committed by then; else delivered now.
                 if self.chats.get(&chat).map(|f| f.cursor.offer(message.seq)) == Some(Offered::Next)
                 {
-                    self.deliver(message, frame).await;
+                    let _ = self.deliver(message, frame).await;
                 }
             }
         }
     }
 
-    async fn deliver(&mut self, message: MessageFrame, frame: Bytes) {
-        if let Some(followed) = self.chats.get_mut(&message.chat_id) {
-            followed.cursor.delivered(message.seq);
-        }
+    /// Delivers the next message of a chat followed here; `false` if it reached no one (its
+    /// members could not be read), when the cursor stays before it: the next wake-up of the
+    /// chat, or the next head check, reads it again.
+    async fn deliver(&mut self, message: MessageFrame, frame: Bytes) -> bool {
         self.learn_members_from(&message);
-        self.gateway.deliver_stored(&message, frame).await;
+        let (chat, seq) = (message.chat_id, message.seq);
+        if !self.gateway.deliver_stored(&message, frame).await {
+            Counters::bump(&self.gateway.counters().deliveries_deferred);
+            return false;
+        }
+        if let Some(followed) = self.chats.get_mut(&chat) {
+            followed.cursor.delivered(seq);
+        }
+        true
     }
 
     /// Reads `chat` from storage after `delivered` up to `until` (or as far as it goes) and
@@ -517,8 +525,11 @@ impl State {
             };
             for message in page.messages {
                 let (message, frame) = crate::gateway::encode_message(message);
+                if !self.deliver(message, frame).await {
+                    // Whatever follows waits with it, in order.
+                    return;
+                }
                 Counters::bump(&self.gateway.counters().messages_caught_up);
-                self.deliver(message, frame).await;
             }
             delivered = last;
             if !page.more {

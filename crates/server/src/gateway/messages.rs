@@ -44,11 +44,18 @@ impl Gateway {
     }
 
     /// Hands a stored message, encoded as `frame`, to the online sessions of its chat's
-    /// members here (the cluster's task, for a message this or another process committed).
-    pub(crate) async fn deliver_stored(&self, message: &MessageFrame, frame: Bytes) {
+    /// members here (the cluster's task, for a message this or another process committed);
+    /// `false` if the members could not be read, and it reached no one.
+    pub(crate) async fn deliver_stored(&self, message: &MessageFrame, frame: Bytes) -> bool {
         match self.members_of(message.chat_id).await {
-            Ok(members) => self.deliver_to(&members, message, &frame),
-            Err(error) => tracing::warn!(%error, "cannot read a chat's members to deliver"),
+            Ok(members) => {
+                self.deliver_to(&members, message, &frame);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a chat's members to deliver");
+                false
+            }
         }
     }
 

@@ -1,12 +1,14 @@
 //! Messages sent to one process reach a member on another in order and once: with the message
-//! in the wake-up or without it, while NATS is stopped, paused or restarted, and to a session
-//! that starts following a chat just after another one there; read receipts and typing cross
-//! the processes too.
+//! in the wake-up or without it, while NATS is stopped, paused or restarted (also under more
+//! wake-ups than can wait for it), when the chat's members could not be read at first, and
+//! to a session that starts following a chat just after another one there; read receipts and
+//! typing cross the processes too.
 
 use std::time::Duration;
 
 use merpati_protocol::{ChatId, ClientFrame, Seq, ServerFrame};
 use merpati_server::Config;
+use merpati_testkit::poll::poll_until;
 
 use super::{Shared, said_and_received};
 use crate::support::{Client, TestServer, msg_id};
@@ -135,6 +137,41 @@ async fn with_nats_gone_the_processes_deliver_and_sign_in_however_much_waits_for
     said_and_received(&mut alice, &mut bob, chat, next, next + 4).await;
     bob.expect_nothing_before_a_sentinel().await;
     alice.expect_nothing_before_a_sentinel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_members_could_not_be_read_is_delivered_once_they_can() {
+    let mut shared = Shared::start().await;
+    let one = shared.process().await;
+    // Head checks a minute apart: what bob gets, the wake-ups bring.
+    let other = shared.process_checking_every(60_000).await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+
+    // Message 1's wake-up waits in paused NATS while the database goes away, so bob's process
+    // has it when it cannot read who is in the chat (nothing read them there yet).
+    shared.nats.pause().unwrap();
+    alice.say(chat, msg_id(1), b"m1").await;
+    shared.postgres.kill().unwrap();
+    shared.nats.resume().unwrap();
+    poll_until("a delivery deferred", Duration::from_secs(30), || async {
+        let metrics = other.metrics().await;
+        (metrics["merpati_deliveries_deferred_total"] > 0.0).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Back: message 2's wake-up finds message 1 not delivered, and reads it first.
+    shared.postgres.restart().await.unwrap();
+    alice.say(chat, msg_id(2), b"m2").await;
+    for n in 1..=2 {
+        let message = bob.expect_message().await;
+        assert_eq!(
+            message.seq,
+            Seq(n),
+            "bob receives the chat in order, nothing left out"
+        );
+    }
+    bob.expect_nothing_before_a_sentinel().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
