@@ -15,7 +15,8 @@ mod items;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use merpati_protocol::Seq;
+use merpati_protocol::content::{EncryptedBody, SystemEvent, is_system_body};
+use merpati_protocol::{Seq, UserId};
 
 use crate::store::MessageRecord;
 
@@ -218,13 +219,36 @@ impl Timeline {
             .filter(|(_, message)| counts(message))
             .count()
     }
+
+    /// Who was added to the group after the message at `seq`, not having been in it then,
+    /// as the lines held after it say: a member whose first line after it adds them (one
+    /// removed or gone first was in it). The message never reached them.
+    pub fn added_after(&self, seq: Seq) -> BTreeSet<UserId> {
+        let mut first_lines = BTreeMap::new();
+        for (_, message) in self.messages.range(seq.next()..) {
+            if !is_system_body(&message.body) {
+                continue;
+            }
+            let (user, added) = match EncryptedBody::from_body(&message.body) {
+                Some(EncryptedBody::System(SystemEvent::Added { user, .. })) => (user.id, true),
+                Some(EncryptedBody::System(
+                    SystemEvent::Removed { user, .. } | SystemEvent::Left { user },
+                )) => (user.id, false),
+                _ => continue,
+            };
+            first_lines.entry(user).or_insert(added);
+        }
+        first_lines
+            .into_iter()
+            .filter_map(|(user, added)| added.then_some(user))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store_suite::sample_message;
-    use merpati_protocol::UserId;
 
     #[test]
     fn in_order_messages_advance_synced() {
@@ -324,5 +348,45 @@ mod tests {
         // sample_message alternates senders 2, 1, 2, 1, ...
         let from_others = |message: &MessageRecord| message.sender != UserId(1);
         assert_eq!(timeline.unread_after(Seq(2), from_others), 2);
+    }
+
+    #[test]
+    fn only_those_not_in_the_group_at_a_message_count_as_added_after_it() {
+        let person = |id: u64| merpati_protocol::Member {
+            id: UserId(id),
+            username: merpati_protocol::Username::parse(&format!("user{id}")).expect("a name"),
+        };
+        let line = |seq: u64, event: SystemEvent| MessageRecord {
+            body: event.to_body(),
+            ..sample_message(1, seq, "")
+        };
+        let mut timeline = Timeline::default();
+        timeline.insert(sample_message(1, 1, "m"));
+        timeline.insert(line(
+            2,
+            SystemEvent::Added {
+                by: person(1),
+                user: person(3),
+            },
+        ));
+        // 4 was in it at 1: removed, then added again.
+        timeline.insert(line(
+            3,
+            SystemEvent::Removed {
+                by: person(1),
+                user: person(4),
+            },
+        ));
+        timeline.insert(line(
+            4,
+            SystemEvent::Added {
+                by: person(1),
+                user: person(4),
+            },
+        ));
+        timeline.insert(sample_message(1, 5, "m"));
+        assert_eq!(timeline.added_after(Seq(1)), BTreeSet::from([UserId(3)]));
+        assert_eq!(timeline.added_after(Seq(3)), BTreeSet::from([UserId(4)]));
+        assert!(timeline.added_after(Seq(5)).is_empty());
     }
 }

@@ -357,13 +357,16 @@ impl ChatState {
         }
     }
 
-    /// The other members, for receipts: everyone listed but `me`.
-    fn others(&self, me: UserId) -> Vec<UserId> {
+    /// The other members the message at `seq` went to, for its receipts: everyone listed
+    /// but `me` and those added after it ([`Timeline::added_after`]), whose receipts never
+    /// reach it.
+    fn others_at(&self, me: UserId, seq: Seq) -> Vec<UserId> {
+        let added_after = self.timeline.added_after(seq);
         self.info
             .members
             .iter()
             .map(|member| member.id)
-            .filter(|id| *id != me)
+            .filter(|id| *id != me && !added_after.contains(id))
             .collect()
     }
 }

@@ -187,8 +187,8 @@ impl Engine {
     }
 
     /// Each other member's receipt for a message (a group's message details): delivered, read
-    /// and when — read only while this account shares its own reads (as the status). Empty for
-    /// a message not confirmed yet.
+    /// and when — read only while this account shares its own reads (as the status); not those
+    /// added after it. Empty for a message not confirmed yet.
     pub fn message_receipts(&self, chat_id: ChatId, id: ClientMsgId) -> Vec<MemberReceipt> {
         let Some(chat) = self.chats.get(&chat_id) else {
             return Vec::new();
@@ -202,10 +202,13 @@ impl Engine {
         };
         let me = self.my_id();
         let shown = self.settings.privacy.share_read_receipts;
+        let added_after = chat.timeline.added_after(message.seq);
         chat.info
             .members
             .iter()
-            .filter(|member| member.id != me && member.id != message.sender)
+            .filter(|member| {
+                member.id != me && member.id != message.sender && !added_after.contains(&member.id)
+            })
             .map(|member| {
                 let receipt = chat.receipts.of(member.id, message.seq);
                 MemberReceipt {
@@ -227,7 +230,10 @@ impl Engine {
     /// before the change must not keep showing beside messages that can no longer get one.
     pub(super) fn confirmed_status(&self, chat: &ChatState, seq: Seq) -> MessageStatus {
         let shown = self.settings.privacy.share_read_receipts;
-        match chat.receipts.reached(&chat.others(self.my_id()), seq) {
+        match chat
+            .receipts
+            .reached(&chat.others_at(self.my_id(), seq), seq)
+        {
             (_, true) if shown => MessageStatus::Read,
             // Reading implies holding.
             (_, true) | (true, false) => MessageStatus::Delivered,

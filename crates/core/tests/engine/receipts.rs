@@ -297,6 +297,72 @@ fn a_group_message_says_who_has_read_it_and_when() {
     );
 }
 
+#[test]
+fn a_message_read_by_everyone_stays_read_when_someone_joins_after_it() {
+    let mut engine = online_alice();
+    let mut group = chat_info(0);
+    group.kind = ChatKind::Group;
+    group.admins = vec![ALICE];
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group.clone(),
+    });
+    let before = own(1);
+    engine.handle_frame(ServerFrame::Message(before.clone()));
+    engine.handle_frame(receipt(BOB, 1, 1, 1_234));
+    assert_eq!(status_of_last(&engine), MessageStatus::Read);
+
+    // Alice adds carol: the line, and the group as it now stands.
+    let added = MessageFrame {
+        body: SystemEvent::Added {
+            by: member(ALICE, "alice"),
+            user: member(CAROL, "carol"),
+        }
+        .to_body(),
+        ..message(2, ALICE, "")
+    };
+    engine.handle_frame(ServerFrame::Message(added));
+    group.members.push(member(CAROL, "carol"));
+    group.head = Seq(2);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group,
+    });
+    let _ = engine.take_step();
+    let status_of = |engine: &Engine, seq: u64| {
+        engine
+            .timeline(CHAT)
+            .into_iter()
+            .find(|item| item.seq == Some(Seq(seq)))
+            .expect("the message")
+            .status
+    };
+    assert_eq!(
+        status_of(&engine, 1),
+        MessageStatus::Read,
+        "carol never had it: bob's read is everyone's"
+    );
+    let readers: Vec<UserId> = engine
+        .message_receipts(CHAT, before.client_msg_id)
+        .into_iter()
+        .map(|receipt| receipt.person.id)
+        .collect();
+    assert_eq!(
+        readers,
+        vec![BOB],
+        "carol is not listed under a message sent before her"
+    );
+
+    // A message after the line is carol's too.
+    engine.handle_frame(ServerFrame::Message(own(3)));
+    engine.handle_frame(receipt(BOB, 3, 3, 2_000));
+    let _ = engine.take_step();
+    assert_eq!(status_of(&engine, 3), MessageStatus::Sent);
+    engine.handle_frame(receipt(CAROL, 3, 3, 2_100));
+    let _ = engine.take_step();
+    assert_eq!(status_of(&engine, 3), MessageStatus::Read);
+}
+
 /// Alice writes `text` and the server stores it at `seq`: returns its id, once acknowledged.
 fn alice_sends(engine: &mut Engine, net: &mut Net, text: &str, seq: u64) -> ClientMsgId {
     let id = engine.send_text(CHAT, text, 5_000).expect("queued");
