@@ -511,15 +511,25 @@ pub struct StoredState {
     pub search: Vec<SearchSegment>,
 }
 
+/// The most messages of one chat read at start so that every unread one is counted: a chat
+/// left unread for longer counts at least this many.
+pub const UNREAD_READ_AT_START: usize = 1_000;
+
 impl StoredState {
-    /// Reads it from a store, with the newest `page` messages of each chat.
+    /// Reads it from a store, with the newest `page` messages of each chat — or, if more of
+    /// a chat's messages are unread (up to [`UNREAD_READ_AT_START`]), all of those, so that the
+    /// chat list counts them.
     pub async fn read<S: Store>(store: &S, page: usize) -> Result<StoredState, S::Error> {
         let chats = store.chats().await?;
         let mut messages = Vec::new();
         for chat in &chats {
+            let newest = chat.synced.max(chat.info.head);
+            let unread = usize::try_from(newest.0.saturating_sub(chat.info.read.0))
+                .unwrap_or(usize::MAX)
+                .min(UNREAD_READ_AT_START);
             messages.extend(
                 store
-                    .messages_before(chat.info.id, Seq(u64::MAX), page)
+                    .messages_before(chat.info.id, Seq(u64::MAX), page.max(unread))
                     .await?,
             );
         }

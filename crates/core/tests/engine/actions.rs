@@ -183,8 +183,11 @@ async fn an_edit_applies_to_its_message_read_later_from_the_store_while_scrollin
     let store = MemoryStore::new();
     let mut writes = net.alice_writes.clone();
     writes.push(StoreWrite::PutMessages(vec![original.clone(), edit]));
+    // Read: a reload reads every unread message, and these must stay in the store.
+    let mut info = chat_info(2);
+    info.read = Seq(2);
     writes.push(StoreWrite::PutChat(merpati_core::ChatRecord {
-        info: chat_info(2),
+        info,
         floor: Seq(1),
         synced: Seq(2),
         delivered: Seq(2),

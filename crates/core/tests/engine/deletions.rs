@@ -388,8 +388,8 @@ async fn after_a_reload_a_sent_files_deletion_follows_it_and_does_not_take_it_ba
 
 #[tokio::test]
 async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
-    // Bob's photo (1) and text (2), a message of alice's (3), and 57 more: a reload loads the
-    // newest 50, so 1 to 10 stay in the store only.
+    // Bob's photo (1) and text (2), a message of alice's (3), and 57 more, all read: a reload
+    // loads the newest 50, so 1 to 10 stay in the store only.
     let (mut engine, mut net) = published_alice();
     let photo_message = net.bob_sends(&mut engine, 1, MessageContent::file(AES, photo()));
     let text = net.bob_says(&mut engine, 2, "rahasia lama");
@@ -401,6 +401,15 @@ async fn a_deletion_of_a_message_not_loaded_erases_its_stored_body_too() {
         let later = net.bob_says(&mut engine, seq, &format!("pesan {seq}"));
         engine.handle_frame(ServerFrame::Message(later));
     }
+    engine.handle_frame(ServerFrame::Receipt {
+        chat_id: CHAT,
+        receipt: merpati_protocol::Receipt {
+            user: ALICE,
+            delivered: Seq(60),
+            read: Seq(60),
+            read_at_ms: 900,
+        },
+    });
     let _ = net.serve(&mut engine);
     let store = MemoryStore::new();
     apply(&store, net.alice_writes.clone()).await;

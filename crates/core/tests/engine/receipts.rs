@@ -217,6 +217,24 @@ fn reading_on_another_device_moves_the_unread_count_here() {
     assert_eq!(engine.chat_list()[0].unread, 0);
 }
 
+#[tokio::test]
+async fn every_unread_message_is_counted_after_a_reload_not_only_the_newest_page() {
+    let (mut engine, mut net) = published_alice();
+    // More than a reload reads of a chat to show it (50), read up to the fifth elsewhere.
+    for seq in 1..=120 {
+        let said = net.bob_says(&mut engine, seq, "m");
+        engine.handle_frame(ServerFrame::Message(said));
+    }
+    engine.handle_frame(receipt(ALICE, 5, 5, 900));
+    let _ = net.serve(&mut engine);
+    assert_eq!(engine.chat_list()[0].unread, 115);
+
+    let store = MemoryStore::new();
+    apply(&store, net.alice_writes.clone()).await;
+    let reloaded = reload(&store).await;
+    assert_eq!(reloaded.chat_list()[0].unread, 115);
+}
+
 #[test]
 fn only_messages_count_as_unread_not_reactions_edits_or_system_lines() {
     let (mut engine, mut net) = published_alice();
