@@ -44,10 +44,17 @@ pub(super) struct KnownUser {
 
 impl DeviceCrypto {
     /// Takes a `Keys` answer: keeps the devices whose signature the account key verifies,
-    /// pins first-seen account keys, and reports pinned keys that changed.
+    /// pins first-seen account keys, and reports pinned keys that changed — but never takes
+    /// for this device's own account another key than its own.
     pub fn on_keys(&mut self, users: Vec<UserKeys>, now_ms: u64) -> Vec<KeyChange> {
         let mut changes = Vec::new();
         for keys in users {
+            if keys.user == self.user && keys.account_key != self.account_key {
+                // This device holds its own account's key: another one for the account is
+                // the server's, as is every device it vouches for (who would then be given
+                // every chat's keys as a device of the account's own).
+                continue;
+            }
             let Ok(account_key) = Ed25519PublicKey::from_slice(&keys.account_key) else {
                 continue;
             };

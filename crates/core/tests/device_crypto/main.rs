@@ -1,13 +1,12 @@
-//! `DeviceCrypto` on its own: devices vouched for by account keys, Olm key sharing, Megolm
-//! encryption bound to chat and sender, rotation, the key backup, persistence and safety
-//! numbers. The engine-level flow is in `e2e_flow.rs`.
+//! `DeviceCrypto` on its own: devices vouched for by account keys (`trust`), Olm key
+//! sharing, Megolm encryption bound to chat and sender, rotation, the key backup, persistence
+//! and safety numbers. The engine-level flow is in the engine's tests (`key_flow.rs`).
 
 use std::collections::BTreeSet;
 
 use merpati_core::crypto::{AccountKey, KdfParams};
 use merpati_core::e2e::{
     CryptoRecordKey, DeviceCrypto, Opened, ROTATE_AFTER_MESSAGES, ROTATE_AFTER_MS, Refusal,
-    safety_number,
 };
 use merpati_protocol::{
     ChatId, ClientMsgId, MessageFrame, Seq, UserId, Username,
@@ -17,6 +16,9 @@ use merpati_protocol::{
 use proptest::prelude::*;
 
 const CHAT: ChatId = ChatId(7);
+
+// Whose keys a device trusts: account keys, the devices they vouch for, safety numbers.
+mod trust;
 
 struct Person {
     user: UserId,
@@ -225,71 +227,6 @@ fn a_message_is_refused_when_the_server_names_another_sender_or_chat() {
     assert_eq!(
         bob_device.open(&moved),
         Opened::Refused(Refusal::WrongSender)
-    );
-}
-
-#[test]
-fn a_device_not_vouched_for_by_the_account_key_is_not_trusted() {
-    let Pair {
-        alice,
-        bob,
-        alice_device: _,
-        mut bob_device,
-    } = pair();
-    // A device the server invents for alice: signed by some other account key.
-    let mallory = Person::new(1, "mallory");
-    let forged = mallory.device();
-    bob_device.on_keys(
-        vec![UserKeys {
-            user: alice.user,
-            account_key: alice.account_key(),
-            devices: vec![forged.device_keys()],
-        }],
-        20,
-    );
-    assert!(!bob_device.is_verified_device(forged.device()));
-    assert!(bob_device.devices_of(&members(&[&alice])).is_empty());
-    let _ = bob;
-}
-
-#[test]
-fn a_changed_account_key_is_reported_and_changes_the_safety_number() {
-    let Pair {
-        alice,
-        bob,
-        mut alice_device,
-        bob_device,
-    } = pair();
-    let before = alice_device
-        .safety_number(bob.user)
-        .expect("bob's keys are known");
-    let impostor = Person::new(2, "impostor");
-    let changes = alice_device.on_keys(vec![keys_of(&impostor, &[])], 99);
-    assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].user, bob.user);
-    assert_eq!(alice_device.key_changed(bob.user), Some(99));
-    assert_ne!(alice_device.safety_number(bob.user), Some(before));
-    alice_device.acknowledge_key_change(bob.user);
-    assert_eq!(alice_device.key_changed(bob.user), None);
-    let _ = (alice, bob_device);
-}
-
-#[test]
-fn both_sides_compute_the_same_safety_number() {
-    let Pair {
-        alice,
-        bob,
-        alice_device,
-        bob_device,
-    } = pair();
-    let seen_by_alice = alice_device.safety_number(bob.user).expect("known");
-    let seen_by_bob = bob_device.safety_number(alice.user).expect("known");
-    assert_eq!(seen_by_alice, seen_by_bob);
-    assert_eq!(seen_by_alice.split(' ').count(), 12);
-    assert!(
-        seen_by_alice
-            .split(' ')
-            .all(|group| group.len() == 5 && group.bytes().all(|b| b.is_ascii_digit()))
     );
 }
 
@@ -557,14 +494,6 @@ proptest! {
             }
         }
     }
-}
-
-#[test]
-fn safety_numbers_do_not_depend_on_argument_order() {
-    let a = (UserId(1), [1; 32]);
-    let b = (UserId(2), [2; 32]);
-    assert_eq!(safety_number(a, b), safety_number(b, a));
-    assert_ne!(safety_number(a, b), safety_number(a, (UserId(2), [3; 32])));
 }
 
 #[test]
