@@ -85,6 +85,9 @@ pub const MAX_DEVICES: usize = 32;
 /// The most to-device messages one `SendToDevice` may carry.
 pub const MAX_TO_DEVICE_BATCH: usize = 256;
 
+/// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
+pub const MAX_KEY_REQUEST: usize = 256;
+
 /// The most to-device messages that may wait for one device; past it, sends to it fail
 /// with [`ErrorCode::LimitReached`] until it fetches them.
 pub const MAX_PENDING_TO_DEVICE: usize = 10_000;

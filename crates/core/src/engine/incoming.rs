@@ -134,7 +134,7 @@ impl Engine {
             return;
         }
         if let Some(request) = request {
-            if self.on_key_request_failed(request) {
+            if self.on_key_request_failed(request, code) {
                 return;
             }
             self.pending_requests.retain(|pending| *pending != request);

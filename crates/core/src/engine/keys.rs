@@ -27,7 +27,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use merpati_protocol::{
-    ChatId, ClientFrame, MAX_BACKUP_BATCH, MAX_TO_DEVICE_BATCH, RequestId, UserId,
+    ChatId, ClientFrame, ErrorCode, MAX_BACKUP_BATCH, MAX_KEY_REQUEST, MAX_TO_DEVICE_BATCH,
+    RequestId, UserId,
     keys::{BackupEntry, ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
 };
 
@@ -39,7 +40,9 @@ use crate::store::{MessageRecord, StoreWrite};
 /// Keeps one `SendToDevice` or `PutBackup` frame well under the frame limit.
 const FRAME_BUDGET: usize = 48 * 1024;
 
-/// People asked about in one `QueryKeys`: their devices' keys must fit one answer frame.
+/// People asked about in one `QueryKeys`: their devices' keys must fit one answer frame. With
+/// many devices each they may not (the server refuses with `LimitReached`), and the engine
+/// asks for half as many at a time, down to one.
 const QUERY_USERS: usize = 32;
 
 /// What the engine tracks about keys during one connection; reset on every disconnect.
@@ -59,6 +62,9 @@ pub(super) struct KeyFlow {
     pub(super) wanted: BTreeSet<UserId>,
     /// The `QueryKeys` in flight, and whom it asks about.
     pub(super) query: Option<(RequestId, BTreeSet<UserId>)>,
+    /// How many people a `QueryKeys` asks about at most on this connection (`0`: as many as
+    /// [`QUERY_USERS`]).
+    pub(super) query_users: usize,
     /// The `ClaimKeys` in flight, and the devices it names.
     pub(super) claim: Option<(RequestId, Vec<DeviceRef>)>,
     /// Devices that published no key to start a session with, on this connection.
@@ -79,6 +85,11 @@ pub(super) struct KeyFlow {
     /// A key share the server refused whole (too many requests, say) is tried again later;
     /// until then the messages that need it wait.
     pub(super) share_retry: Retry,
+    /// Likewise a refused query of device lists...
+    pub(super) query_retry: Retry,
+    /// ...and a refused claim of one-time keys: a message sent without them would be one
+    /// those people's devices can never read.
+    pub(super) claim_retry: Retry,
 }
 
 /// What a round of the key flow found missing, to ask the server for at its end.
@@ -102,30 +113,34 @@ impl KeyFlow {
 }
 
 impl Engine {
-    /// The clock reached the time a refused key share is to be tried again: try it.
+    /// The clock reached the time a refused key request is to be tried again: try it.
     pub(super) fn retry_key_share_if_due(&mut self) {
-        if self.keys.share_retry.take_due(self.now_ms) {
+        let share = self.keys.share_retry.take_due(self.now_ms);
+        let query = self.keys.query_retry.take_due(self.now_ms);
+        let claim = self.keys.claim_retry.take_due(self.now_ms);
+        if share || query || claim {
             self.send_outbox();
         }
     }
 
-    /// A key request failed; returns whether the request was one of the key flow's. Nothing
-    /// is retried on the same connection in a way that could loop: a failed query counts as
-    /// answered (those people get no key until the next connection), a failed share is tried
-    /// again after a growing wait — the messages that need it wait too, for a message sent
-    /// before its key reached every device stays unreadable there — and a failed backup write
-    /// stops backup writes.
-    pub(super) fn on_key_request_failed(&mut self, request: RequestId) -> bool {
+    /// A key request failed (`code`); returns whether the request was one of the key flow's.
+    /// Nothing is retried on the same connection in a way that could loop: a query whose
+    /// answer would not fit a frame is asked again of half as many people at a time; another
+    /// failed query, claim or share is tried again after a growing wait — the messages that
+    /// need it wait too, for a message sent before its key reached every device stays
+    /// unreadable there — and a failed backup write stops backup writes.
+    pub(super) fn on_key_request_failed(&mut self, request: RequestId, code: ErrorCode) -> bool {
         if self.keys.query.as_ref().map(|(id, _)| *id) == Some(request) {
             if let Some((_, users)) = self.keys.query.take() {
-                self.keys.fresh.extend(users);
+                if code == ErrorCode::LimitReached && users.len() > 1 {
+                    self.keys.query_users = users.len() / 2;
+                } else {
+                    self.keys.query_retry.refused(self.now_ms);
+                }
             }
         } else if self.keys.claim.as_ref().map(|(id, _)| *id) == Some(request) {
-            // Refused (claimed too fast, say): those devices wait for the next connection
-            // rather than be asked for again at once.
-            if let Some((_, devices)) = self.keys.claim.take() {
-                self.keys.unreachable.extend(devices);
-            }
+            self.keys.claim = None;
+            self.keys.claim_retry.refused(self.now_ms);
         } else if self.keys.shares.remove(&request).is_some() {
             self.keys.share_retry.refused(self.now_ms);
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
@@ -160,6 +175,7 @@ impl Engine {
         for user in &asked {
             self.keys.wanted.remove(user);
         }
+        self.keys.query_retry.served();
         self.send_outbox();
     }
 
@@ -172,6 +188,7 @@ impl Engine {
             let unreachable = crypto.on_claimed(keys);
             self.keys.unreachable.extend(unreachable);
         }
+        self.keys.claim_retry.served();
         self.send_outbox();
     }
 
@@ -366,10 +383,18 @@ impl Engine {
     pub(super) fn finish_key_round(&mut self, missing: MissingKeys) {
         // A device new to the account reads the backup's pins before it asks the server
         // whose keys are whose: what it pins first, it trusts.
-        if !missing.device_lists.is_empty() && self.keys.query.is_none() && !self.pins_unread {
+        if !missing.device_lists.is_empty()
+            && self.keys.query.is_none()
+            && !self.keys.query_retry.is_waiting()
+            && !self.pins_unread
+        {
             // The rest are asked for when this answer comes.
+            let at_once = match self.keys.query_users {
+                0 => QUERY_USERS,
+                fewer => fewer,
+            };
             let users: BTreeSet<UserId> =
-                crate::sorting::set_from(missing.device_lists.into_iter().take(QUERY_USERS));
+                crate::sorting::set_from(missing.device_lists.into_iter().take(at_once));
             let request = self.next_request_id();
             self.frames.push(ClientFrame::QueryKeys {
                 request,
@@ -377,9 +402,17 @@ impl Engine {
             });
             self.keys.query = Some((request, users));
         }
-        if !missing.devices_without_session.is_empty() && self.keys.claim.is_none() {
+        if !missing.devices_without_session.is_empty()
+            && self.keys.claim.is_none()
+            && !self.keys.claim_retry.is_waiting()
+        {
             let request = self.next_request_id();
-            let devices: Vec<DeviceRef> = missing.devices_without_session.into_iter().collect();
+            // The rest are claimed when this answer comes.
+            let devices: Vec<DeviceRef> = missing
+                .devices_without_session
+                .into_iter()
+                .take(MAX_KEY_REQUEST)
+                .collect();
             self.frames.push(ClientFrame::ClaimKeys {
                 request,
                 devices: devices.clone(),

@@ -65,7 +65,7 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
-    /// goes away, or a refused key share, sync or page is to be tried again. The shell calls
+    /// goes away, or a refused key request, sync or page is to be tried again. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
@@ -73,6 +73,8 @@ impl Engine {
             .flat_map(|chat| chat.typing.values())
             .map(|at| at.saturating_add(TYPING_SHOWN_MS))
             .chain(self.keys.share_retry.at_ms())
+            .chain(self.keys.query_retry.at_ms())
+            .chain(self.keys.claim_retry.at_ms())
             .chain(self.sync_retry.at_ms())
             .chain(self.page_retry.at_ms())
             .min()

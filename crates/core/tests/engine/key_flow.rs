@@ -8,12 +8,12 @@
 use merpati_core::{Engine, Event, MemoryStore, MessageLock, e2e::Opened};
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, Epoch, ErrorCode, Member, MessageFrame, Seq,
-    ServerFrame, keys::OneTimeKey,
+    ServerFrame, UserId, keys::OneTimeKey,
 };
 
 use crate::support::alice::{
-    ALICE, BOB, CHAT, Net, apply, caught_up_alice, challenged_alice, member, published_alice,
-    reconnect, reload, sent_ids, take_frames,
+    ALICE, BOB, CHAT, Net, apply, caught_up_alice, challenged_alice, member, message,
+    published_alice, reconnect, reload, sent_ids, take_frames,
 };
 
 #[test]
@@ -242,6 +242,96 @@ fn a_key_share_refused_whole_holds_the_messages_and_is_tried_again_later() {
 }
 
 #[test]
+fn a_refused_claim_or_query_holds_the_messages_and_is_tried_again_later() {
+    for refused in ["claim", "query"] {
+        let (mut engine, mut net) = published_alice();
+        engine.advance_clock(1_000);
+        let written = engine.send_text(CHAT, "halo", 1_000).expect("a text");
+        let held = |frame: &ClientFrame| match frame {
+            ClientFrame::ClaimKeys { request, .. } if refused == "claim" => Some(*request),
+            ClientFrame::QueryKeys { request, .. } if refused == "query" => Some(*request),
+            _ => None,
+        };
+        let step = net.serve_holding(&mut engine, |frame| held(frame).is_some());
+        let request = step.frames.iter().find_map(held);
+        let request = request.unwrap_or_else(|| panic!("a {refused}: {:?}", step.frames));
+        // Too many asked of the server for now: bob's device is not left out of the key.
+        engine.handle_frame(ServerFrame::Error {
+            request: Some(request),
+            code: ErrorCode::TooManyRequests,
+            detail: String::new(),
+        });
+        let step = engine.take_step();
+        assert!(
+            sent_ids(&step.frames).is_empty(),
+            "after a refused {refused}, still held: {:?}",
+            step.frames
+        );
+        let retry_at = engine
+            .next_clock_change_ms()
+            .expect("the request is made again at a time");
+        assert!(retry_at > 1_000);
+        engine.advance_clock(retry_at);
+        let step = net.serve(&mut engine);
+        assert_eq!(
+            sent_ids(&step.frames),
+            [written],
+            "after a refused {refused}"
+        );
+        assert!(
+            matches!(net.bob.open(&as_stored(&step.frames)), Opened::Content(_)),
+            "bob's device has the key"
+        );
+    }
+}
+
+#[test]
+fn a_query_whose_answer_would_not_fit_a_frame_is_asked_of_fewer_at_a_time() {
+    let (mut engine, mut net) = published_alice();
+    let carol = UserId(3);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group(
+            vec![
+                member(ALICE, "alice"),
+                member(BOB, "bob"),
+                member(carol, "carol"),
+            ],
+            0,
+        ),
+    });
+    let written = engine.send_text(GROUP, "halo", 1_000).expect("a text");
+    let is_query = |frame: &ClientFrame| matches!(frame, ClientFrame::QueryKeys { .. });
+    let asked = |frames: &[ClientFrame]| {
+        frames.iter().find_map(|frame| match frame {
+            ClientFrame::QueryKeys { request, users } => Some((*request, users.len())),
+            _ => None,
+        })
+    };
+    let step = net.serve_holding(&mut engine, is_query);
+    let (request, people) = asked(&step.frames).expect("a query");
+    assert_eq!(people, 2, "bob and carol");
+    // The server cannot fit their keys in one frame.
+    engine.handle_frame(ServerFrame::Error {
+        request: Some(request),
+        code: ErrorCode::LimitReached,
+        detail: String::new(),
+    });
+    let step = net.serve_holding(&mut engine, is_query);
+    assert!(sent_ids(&step.frames).is_empty(), "nothing before the keys");
+    let (_, people) = asked(&step.frames).expect("asked again at once");
+    assert_eq!(people, 1, "half as many at a time");
+    for frame in step.frames.iter().filter(|frame| is_query(frame)) {
+        let handled = net.keys.handle(ALICE, &mut net.alice_device, frame);
+        for reply in handled.map(|handled| handled.reply).unwrap_or_default() {
+            engine.handle_frame(reply);
+        }
+    }
+    // The other one is asked next; then the message goes.
+    assert_eq!(sent_ids(&net.serve(&mut engine).frames), [written]);
+}
+
+#[test]
 fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_server() {
     // Alice's first browser writes to bob: it pins bob's key and puts the pin in the backup.
     let (mut first, mut net) = published_alice();
@@ -268,6 +358,24 @@ fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_se
     );
     assert!(second.key_change(CHAT).is_some());
     assert!(sent_ids(&step.frames).is_empty(), "{:?}", step.frames);
+}
+
+/// The first message among `frames` as the server would store it (number 1 of the chat).
+fn as_stored(frames: &[ClientFrame]) -> MessageFrame {
+    let sent = frames.iter().find_map(|frame| match frame {
+        ClientFrame::Send {
+            client_msg_id,
+            body,
+            ..
+        } => Some((*client_msg_id, body.clone())),
+        _ => None,
+    });
+    let (client_msg_id, body) = sent.expect("a message sent");
+    MessageFrame {
+        client_msg_id,
+        body,
+        ..message(1, ALICE, "")
+    }
 }
 
 /// The fallback keys of the publishes among `frames` (`None`: a publish without one).

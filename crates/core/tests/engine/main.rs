@@ -24,13 +24,17 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
+// A group of more devices than one key request may name.
+mod big_groups;
 // What the person does to a message: reply, edit, react, forward, and the refusals.
 mod actions;
 // Deleting a message for everyone or only here, in whichever order it arrives; one that has
 // not left the device is taken back, one that may have is deleted after it.
 mod deletions;
-// Delivered and read: reported, learnt, shown at once, kept; and the unread count.
+// Delivered and read: reported, learnt, shown at once, kept.
 mod receipts;
+// The unread count, and where a chat's unread messages began.
+mod unread;
 // Typing, presence, the privacy settings and blocking.
 mod signals;
 // Local search: found by word beginnings, edits and deletions, the index stored and read back.

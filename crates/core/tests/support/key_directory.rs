@@ -1,13 +1,14 @@
 //! A model of the server's key directory for engine tests: the contract of `docs/protocol.md`
 //! ("Keys") in memory — devices vouched for by account keys, one-time keys handed out once
-//! (then the fallback), to-device messages queued per device until done, and the key backup.
+//! (then the fallback), to-device messages queued per device until done, and the key backup;
+//! a claim naming too many devices, or a query whose answer would not fit a frame, refused.
 //! Its answers are the frames the real server sends; the real server is tested against the
 //! same contract in `crates/server/tests`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use merpati_protocol::{
-    ClientFrame, ServerFrame, UserId,
+    ClientFrame, ErrorCode, MAX_FRAME_BYTES, MAX_KEY_REQUEST, ServerFrame, UserId,
     keys::{BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, UserKeys},
 };
 
@@ -123,9 +124,25 @@ impl KeyDirectory {
                         })
                     })
                     .collect();
-                handled.reply.push(ServerFrame::Keys {
+                let keys = ServerFrame::Keys {
                     request: *request,
                     users,
+                };
+                if merpati_protocol::encode(&keys).len() > MAX_FRAME_BYTES {
+                    handled.reply.push(ServerFrame::Error {
+                        request: Some(*request),
+                        code: ErrorCode::LimitReached,
+                        detail: "ask for fewer accounts at once".into(),
+                    });
+                } else {
+                    handled.reply.push(keys);
+                }
+            }
+            ClientFrame::ClaimKeys { request, devices } if devices.len() > MAX_KEY_REQUEST => {
+                handled.reply.push(ServerFrame::Error {
+                    request: Some(*request),
+                    code: ErrorCode::Malformed,
+                    detail: format!("claim keys of at most {MAX_KEY_REQUEST} devices at once"),
                 });
             }
             ClientFrame::ClaimKeys { request, devices } => {

@@ -15,9 +15,9 @@ use merpati_protocol::keys::{
     BackupEntry, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
 };
 use merpati_protocol::{
-    ErrorCode, MAX_BACKUP_BATCH, MAX_BACKUP_ENTRY_BYTES, MAX_FRAME_BYTES, MAX_PENDING_TO_DEVICE,
-    MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, ONE_TIME_KEYS_LOW, RequestId, ServerFrame,
-    UserId,
+    ErrorCode, MAX_BACKUP_BATCH, MAX_BACKUP_ENTRY_BYTES, MAX_FRAME_BYTES, MAX_KEY_REQUEST,
+    MAX_PENDING_TO_DEVICE, MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, Member, ONE_TIME_KEYS_LOW,
+    RequestId, ServerFrame, UserId,
 };
 
 use super::session::{Flow, Gone, Session};
@@ -27,9 +27,6 @@ use crate::fanout::SessionId;
 use crate::storage::ToDeviceOutcome;
 use crate::throttle::try_again_in;
 use crate::{Error, auth};
-
-/// The most accounts one `QueryKeys`, and devices one `ClaimKeys`, may name.
-pub(crate) const MAX_KEY_REQUEST: usize = 256;
 
 /// How many waiting to-device messages are read from storage at a time when a device
 /// publishes its keys: the queue may hold thousands, and they need not all be in memory.
