@@ -151,16 +151,20 @@ impl Engine {
         now_ms: u64,
     ) -> Result<ClientMsgId, SendError> {
         let client_msg_id = ClientMsgId(random_bytes().map_err(|_| SendError::NoRandomness)?);
+        // The tabs of a browser share the outbox, and each counts its own orders: from the
+        // clock they share, a message written later in one tab goes after one written earlier
+        // in another, whichever tab counted further.
+        let order = self.next_order.max(now_ms);
         let record = OutboxRecord {
             chat_id,
             client_msg_id,
             body,
             created_ms: now_ms,
-            order: self.next_order,
+            order,
             failure: None,
             sent: false,
         };
-        self.next_order += 1;
+        self.next_order = order.saturating_add(1);
         self.clock_ms = self.clock_ms.max(now_ms);
         self.writes.push(StoreWrite::PutOutbox(record.clone()));
         self.outbox.push(OutboxEntry {

@@ -287,6 +287,40 @@ async fn a_message_another_tab_left_in_the_outbox_goes_out_on_this_tabs_next_con
 }
 
 #[tokio::test]
+async fn messages_written_offline_in_two_tabs_go_in_the_order_they_were_written() {
+    // Tab A has been open a while: two messages sent and stored.
+    let store = MemoryStore::new();
+    let (mut tab_a, mut net) = published_alice();
+    for (n, text) in ["satu", "dua"].into_iter().enumerate() {
+        let id = tab_a.send_text(CHAT, text, 100 + n as u64).expect("queued");
+        let _ = net.serve(&mut tab_a);
+        tab_a.handle_frame(ServerFrame::Ack {
+            chat_id: CHAT,
+            client_msg_id: id,
+            seq: Seq(n as u64 + 1),
+            sent_at_ms: 200,
+        });
+    }
+    let _ = net.serve(&mut tab_a);
+    apply(&store, net.alice_writes.clone()).await;
+    // Tab B opens on the same store; then the network goes, and the person writes in A,
+    // then in B.
+    let mut tab_b = reload(&store).await;
+    tab_a.on_disconnected();
+    tab_b.on_disconnected();
+    let first = tab_a.send_text(CHAT, "tiga", 5_000).expect("queued");
+    apply(&store, tab_a.take_step().writes).await;
+    let second = tab_b.send_text(CHAT, "empat", 6_000).expect("queued");
+    apply(&store, tab_b.take_step().writes).await;
+
+    // Back online, tab A takes in B's message and sends both, in the order written.
+    reconnect(&mut tab_a, Epoch(7));
+    let outbox = store.outbox().await.unwrap_or_else(|never| match never {});
+    tab_a.take_in_outbox(outbox);
+    assert_eq!(sent_ids(&net.serve(&mut tab_a).frames), [first, second]);
+}
+
+#[tokio::test]
 async fn a_message_delivered_but_still_in_the_outbox_shows_once_after_a_reload() {
     // Sent from a tab closed before its Ack; another tab received it and kept it.
     let store = MemoryStore::new();
