@@ -89,12 +89,16 @@ impl DeviceCrypto {
                     .backup
                     .seal(BACKUP_CONTEXT, &merpati_protocol::encode(&payload))
                     .ok()?;
+                // Named by the session and the index it starts at: the server keeps one entry
+                // per name, and a copy another device got later (from a later index) must not
+                // take the place of this one. Each device's copy from the same index has the
+                // same name, so the backup holds a session once per starting index.
+                let mut name = session_id.as_bytes().to_vec();
+                name.extend_from_slice(&inbound.session.first_known_index().to_le_bytes());
                 Some((
                     session_id.clone(),
                     BackupEntry {
-                        id: self
-                            .backup
-                            .keyed_hash(BACKUP_ID_CONTEXT, session_id.as_bytes()),
+                        id: self.backup.keyed_hash(BACKUP_ID_CONTEXT, &name),
                         sealed,
                     },
                 ))

@@ -19,6 +19,8 @@ const CHAT: ChatId = ChatId(7);
 
 // Whose keys a device trusts: account keys, the devices they vouch for, safety numbers.
 mod trust;
+// The key backup: a new device reads earlier history from it; no worse copy replaces it.
+mod backup;
 
 struct Person {
     user: UserId,
@@ -299,48 +301,6 @@ fn a_removed_member_cannot_open_what_is_sent_after_the_removal() {
     let after = written(&mut alice_device, alice.user, 2, "just us");
     assert_eq!(bob_device.open(&after), Opened::Content(text("just us")));
     assert!(matches!(carol_device.open(&after), Opened::Waiting { .. }));
-}
-
-#[test]
-fn a_new_device_of_the_account_reads_earlier_history_from_the_backup() {
-    let Pair {
-        alice,
-        bob,
-        mut alice_device,
-        mut bob_device,
-    } = pair();
-    bob_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
-    share(&mut bob_device, &mut alice_device);
-    let message = written(&mut bob_device, bob.user, 1, "old news");
-    assert_eq!(
-        alice_device.open(&message),
-        Opened::Content(text("old news"))
-    );
-
-    let backup = alice_device.backup_pending(100);
-    assert!(!backup.is_empty());
-    let (sessions, entries): (Vec<String>, Vec<_>) = backup.into_iter().unzip();
-    alice_device.mark_backed_up(&sessions);
-    assert!(alice_device.backup_pending(100).is_empty());
-
-    let mut new_browser = alice.device();
-    new_browser.on_keys(
-        vec![
-            keys_of(&alice, &[&alice_device]),
-            keys_of(&bob, &[&bob_device]),
-        ],
-        20,
-    );
-    assert!(matches!(new_browser.open(&message), Opened::Waiting { .. }));
-    assert!(!new_browser.import_backup(&entries).is_empty());
-    assert_eq!(
-        new_browser.open(&message),
-        Opened::Content(text("old news"))
-    );
-
-    // Someone else's backup (another passphrase) does not open.
-    let mut bobs_other = bob.device();
-    assert!(bobs_other.import_backup(&entries).is_empty());
 }
 
 #[test]
