@@ -8,7 +8,9 @@
 //! the file arrives. A tab whose turn to go on with the upload comes after another tab sent the
 //! file asks the server nothing about it, and goes on showing it, sent — also when the other
 //! tab heard it delivered and this one did not. And one sent from a tab and deleted for
-//! everyone in another is deleted for the other person too, not only taken back.
+//! everyone in another is deleted for the other person too, not only taken back; while a text
+//! written offline and deleted before it went is never sent by the other tab, which had taken
+//! it in.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives two browsers.
 
@@ -478,6 +480,68 @@ async fn a_file_delivered_from_one_tab_stays_shown_in_another_that_did_not_hear_
         "the other tab shows the file once"
     );
     bob_has_both(&bob).await?;
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_written_offline_and_deleted_before_it_went_is_not_sent_by_another_tab()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let alice = meeting.driver.browser().await?;
+    alice.sign_up(&gate.http_url(), "alice", PASSPHRASE).await?;
+    let bob = meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    let client = alice.client();
+    let writing_tab = client.window().await?;
+    let other_tab = client.new_window(true).await?.handle;
+    client.switch_to_window(other_tab.clone()).await?;
+    client.goto(&gate.http_url()).await?;
+    alice.open_chat("bob").await?;
+
+    // Both tabs offline; alice writes in the first.
+    gate.shut();
+    client.switch_to_window(writing_tab.clone()).await?;
+    alice
+        .eventually("alice offline", || async {
+            Ok((alice.connection_state().await? == "offline").then_some(()))
+        })
+        .await?;
+    alice.send("tidak jadi").await?;
+    // The other tab takes it in from the outbox the tabs share as it tries to connect.
+    client.switch_to_window(other_tab.clone()).await?;
+    alice
+        .eventually("the other tab holding the text", || async {
+            if alice.connection_state().await? == "offline" {
+                let _ = alice.click("connection-retry").await;
+            }
+            let texts = alice.message_texts().await?;
+            Ok((texts == ["tidak jadi"]).then_some(()))
+        })
+        .await?;
+    // Deleted for everyone where it was written, before it went: taken back.
+    client.switch_to_window(writing_tab.clone()).await?;
+    alice.choose_in_menu("tidak jadi", "message-delete").await?;
+    alice
+        .eventually("the text taken back", || async {
+            Ok((alice.message_count().await? == 0).then_some(()))
+        })
+        .await?;
+
+    // Online again, the other tab goes first: it finds the text taken back, and sends nothing.
+    gate.open();
+    client.switch_to_window(other_tab.clone()).await?;
+    alice.wait_online_retrying().await?;
+    taken_back_in(&alice, other_tab.clone()).await?;
+    client.switch_to_window(writing_tab.clone()).await?;
+    alice.wait_online_retrying().await?;
+    alice.send("sesudahnya").await?;
+    alice.wait_only_message("sesudahnya").await?;
+    bob.open_chat("alice").await?;
+    bob.wait_only_message("sesudahnya").await?;
     for browser in [alice, bob] {
         browser.close().await?;
     }

@@ -1,15 +1,15 @@
-//! Claiming a step's messages with files before they go: the tabs of a browser share the
-//! outbox, and any of them may take a message back while its file uploads, so the engine's
-//! copy may still hold a message another tab took back. Before a step's writes are stored,
-//! each message with a file among its frames is claimed in the shared outbox
-//! ([`IdbStore::claim_for_sending`]): claimed, it goes, and a cancel anywhere is refused from
-//! then on. Found taken back, its frame is held back, its record is not written again, and the
-//! engine takes it back (`Engine::gone_from_shared_outbox`). Found delivered (sent from another
-//! tab, which heard it stored), it stays on screen and its frame goes all the same: the server
-//! acknowledges a stored `client_msg_id` again, with its first sequence number, and fans
-//! nothing out, so that acknowledgement settles it here as any message sent — its record is
-//! not written back either. Messages without a file are not claimed: they cannot be taken back
-//! once written.
+//! Claiming a step's messages before they go: the tabs of a browser share the outbox, and any
+//! of them may take back a message not sent yet — cancel a file while it uploads, delete a
+//! text written offline — while another tab's engine still holds its copy. Before a step's
+//! writes are stored, each message its frames send is claimed in the shared outbox
+//! ([`IdbStore::claim_for_sending`]), but those that entered the outbox in this very step
+//! (`Step::queued`: no other tab has seen them): claimed, it goes, and taking it back anywhere
+//! is refused from then on. Found taken back, its frame is held back, its record is not
+//! written again, and the engine takes it back (`Engine::gone_from_shared_outbox`). Found
+//! delivered (sent from another tab, which heard it stored), it stays on screen and its frame
+//! goes all the same: the server acknowledges a stored `client_msg_id` again, with its first
+//! sequence number, and fans nothing out, so that acknowledgement settles it here as any
+//! message sent — its record is not written back either.
 
 use merpati_core::{OutboxRecord, StoreWrite};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId};
@@ -17,30 +17,30 @@ use merpati_protocol::{ChatId, ClientFrame, ClientMsgId};
 use super::super::idb_store::{IdbStore, Standing};
 use super::Inner;
 
-/// Claims the messages with files that `frames` send; answers the writes and frames left to
-/// carry out: none of the claimed messages' outbox records (the claim wrote them, found them
-/// gone, or — for a store that cannot be read now — `keep_unclaimed` writes them), and no
-/// frame of a message taken back, or not claimed for a store that cannot be read now (it goes
-/// on the next connection).
-pub(super) async fn claim_files(
+/// Claims the messages that `frames` send but those `queued` in this step; answers the writes
+/// and frames left to carry out: none of the claimed messages' outbox records (the claim wrote
+/// them, found them gone, or — for a store that cannot be read now — `keep_unclaimed` writes
+/// them), and no frame of a message taken back, or not claimed for a store that cannot be
+/// read now (it goes on the next connection).
+pub(super) async fn claim_sends(
     inner: &Inner,
     store: &IdbStore,
     mut writes: Vec<StoreWrite>,
     mut frames: Vec<ClientFrame>,
+    queued: &[ClientMsgId],
 ) -> (Vec<StoreWrite>, Vec<ClientFrame>) {
-    let files: Vec<(ChatId, ClientMsgId)> = frames
+    let sends: Vec<(ChatId, ClientMsgId)> = frames
         .iter()
         .filter_map(|frame| match frame {
             ClientFrame::Send {
                 chat_id,
                 client_msg_id,
-                attachment: Some(_),
                 ..
-            } => Some((*chat_id, *client_msg_id)),
+            } if !queued.contains(client_msg_id) => Some((*chat_id, *client_msg_id)),
             _ => None,
         })
         .collect();
-    for (chat, id) in files {
+    for (chat, id) in sends {
         let as_sent = writes.iter().rev().find_map(|write| match write {
             StoreWrite::PutOutbox(record) if record.client_msg_id == id => Some(record.clone()),
             _ => None,
@@ -52,7 +52,7 @@ pub(super) async fn claim_files(
                 false
             }
             Err(error) => {
-                leptos::logging::warn!("claiming a file's message for sending failed: {error}");
+                leptos::logging::warn!("claiming a message for sending failed: {error}");
                 if let Some(record) = &as_sent {
                     keep_unclaimed(store, record).await;
                 }

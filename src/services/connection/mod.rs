@@ -449,6 +449,7 @@ async fn flush(inner: &Rc<Inner>) {
             writes,
             frames,
             views_changed: _,
+            queued,
         } = step;
         // The frames were made for the socket open now; storing can take long.
         let made_for = open_socket(inner);
@@ -462,7 +463,7 @@ async fn flush(inner: &Rc<Inner>) {
         // can rely on a write.
         let store = inner.store.borrow().clone();
         let (writes, frames) = match &store {
-            Some(store) => claiming::claim_files(inner, store, writes, frames).await,
+            Some(store) => claiming::claim_sends(inner, store, writes, frames, &queued).await,
             None => (writes, frames),
         };
         let stored = match store {

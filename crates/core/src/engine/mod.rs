@@ -145,6 +145,8 @@ pub struct Engine {
     /// What the current step produced; [`Engine::take_step`] hands it over.
     frames: Vec<ClientFrame>,
     writes: Vec<StoreWrite>,
+    /// The messages that entered the outbox since the last step ([`Step::queued`]).
+    queued: Vec<ClientMsgId>,
     events: Vec<Event>,
     /// This device's end-to-end keys; `None` until the first sign-in on it.
     crypto: Option<DeviceCrypto>,
@@ -260,6 +262,7 @@ impl Engine {
             devices: None,
             frames: Vec::new(),
             writes: Vec::new(),
+            queued: Vec::new(),
             events: Vec::new(),
             crypto: None,
             secrets: None,

@@ -167,6 +167,7 @@ impl Engine {
         self.next_order = order.saturating_add(1);
         self.clock_ms = self.clock_ms.max(now_ms);
         self.writes.push(StoreWrite::PutOutbox(record.clone()));
+        self.queued.push(client_msg_id);
         self.outbox.push(OutboxEntry {
             awaiting_upload: super::attachments::carries_file(&record.body),
             record,

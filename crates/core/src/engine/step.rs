@@ -58,6 +58,11 @@ pub struct Step {
     pub frames: Vec<ClientFrame>,
     /// Something the views read changed: they should read the queries again.
     pub views_changed: bool,
+    /// The messages that entered the outbox in this step. The tabs of a browser share the
+    /// outbox, and another tab may take back a message written earlier (deleted before it
+    /// went) while this tab's copy still holds it: the shell makes sure any other message
+    /// this step sends is still in the shared outbox. These, no other tab has seen.
+    pub queued: Vec<ClientMsgId>,
 }
 
 impl Step {
@@ -148,6 +153,7 @@ impl Engine {
             writes,
             frames: std::mem::take(&mut self.frames),
             views_changed: std::mem::take(&mut self.views_changed),
+            queued: std::mem::take(&mut self.queued),
         }
     }
 }

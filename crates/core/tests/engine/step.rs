@@ -101,3 +101,26 @@ fn a_step_hands_over_everything_once() {
         "nothing is handed over twice"
     );
 }
+
+#[test]
+fn a_step_lists_the_messages_it_put_in_the_outbox_and_only_those() {
+    let (mut engine, mut net) = published_alice();
+    engine.on_disconnected();
+    let offline = engine
+        .send_text(CHAT, "ditulis offline", 10)
+        .expect("a text");
+    assert_eq!(engine.take_step().queued, [offline]);
+    // Sent on the next connection: not new to the shared outbox any more.
+    crate::support::alice::reconnect(&mut engine, merpati_protocol::Epoch(7));
+    let online = engine
+        .send_text(CHAT, "ditulis online", 20)
+        .expect("a text");
+    let steps = steps_until_quiet(&mut engine, &mut net);
+    let queued: Vec<_> = steps.iter().flat_map(|step| step.queued.clone()).collect();
+    assert_eq!(queued, [online]);
+    let sent: Vec<_> = steps
+        .iter()
+        .flat_map(|step| crate::support::alice::sent_ids(&step.frames))
+        .collect();
+    assert_eq!(sent, [offline, online]);
+}
