@@ -362,6 +362,8 @@ async fn syncs_past_the_allowance_are_refused_before_the_chats_are_read_and_clos
 #[derive(Debug, Default)]
 struct Answers {
     errors: Vec<ErrorCode>,
+    /// Claims answered with keys.
+    claimed: u64,
     closed: Option<ErrorCode>,
 }
 
@@ -369,6 +371,48 @@ impl Answers {
     fn count(&self, code: ErrorCode) -> u64 {
         self.errors.iter().filter(|error| **error == code).count() as u64
     }
+}
+
+/// A flood of key claims of 256 devices each: the account's claim allowance (512 devices at
+/// once) serves two, then `TooManyRequests`, and the hundredth refusal in a row closes the
+/// connection, as for any other request past an allowance. Claims of more devices than one
+/// may name are refused as malformed frames are, the tenth closing the connection.
+#[tokio::test]
+async fn a_flood_of_key_claims_is_closed_past_the_allowance_and_oversized_ones_as_malformed() {
+    let server = TestServer::start().await;
+    let claim = |request: u32, devices: usize| ClientFrame::ClaimKeys {
+        request: merpati_protocol::RequestId(request),
+        devices: (0..devices)
+            .map(|n| merpati_protocol::keys::DeviceRef {
+                user: merpati_protocol::UserId(1),
+                device: merpati_protocol::keys::DeviceKey([n as u8; 32]),
+            })
+            .collect(),
+    };
+    let (mallory, _, _) = server.signed_up("mallory").await;
+    let answers = flood(mallory, (0..300).map(|n| claim(n, 256)).collect()).await;
+    assert_eq!(answers.claimed, 2, "{answers:?}");
+    assert_eq!(answers.count(ErrorCode::TooManyRequests), 99, "{answers:?}");
+    assert_eq!(answers.closed, Some(ErrorCode::RateLimited));
+
+    let (mut oscar, _, _) = server.signed_up("oscar").await;
+    for n in 0..9 {
+        oscar.send(&claim(n, 257)).await;
+        assert_eq!(oscar.expect_error().await, ErrorCode::Malformed);
+    }
+    oscar.send(&claim(9, 257)).await;
+    let (frames, close) = oscar.until_closed().await;
+    assert!(
+        matches!(
+            frames[..],
+            [ServerFrame::Error {
+                code: ErrorCode::Malformed,
+                ..
+            }]
+        ),
+        "{frames:?}"
+    );
+    assert_eq!(close.map(|close| u16::from(close.code)), Some(1008));
 }
 
 /// Sends every one of `frames` without waiting for answers (the server closes the connection
@@ -389,12 +433,13 @@ async fn flood(client: Client, frames: Vec<ClientFrame>) -> Answers {
         }
     });
     let mut answers = Answers::default();
-    while answers.errors.len() < total {
+    while answers.errors.len() as u64 + answers.claimed < total as u64 {
         let Some(bytes) = next_binary(&mut reader).await else {
             break;
         };
         match merpati_protocol::decode::<ServerFrame>(&bytes).unwrap() {
             ServerFrame::Error { code, .. } => answers.errors.push(code),
+            ServerFrame::ClaimedKeys { .. } => answers.claimed += 1,
             ServerFrame::Goodbye { code, .. } => {
                 answers.closed = Some(code);
                 break;

@@ -265,9 +265,19 @@ impl<S: FrameSocket> Session<S> {
 
     /// Refuses a frame that does not decode; the last one tolerated closes the session.
     async fn malformed(&mut self, detail: String) -> Result<Flow, Gone> {
+        self.malformed_request(None, detail).await
+    }
+
+    /// Refuses a request the protocol does not allow (a list longer than it may be), counted
+    /// with the frames that do not decode: the last one tolerated closes the session.
+    pub(super) async fn malformed_request(
+        &mut self,
+        request: Option<RequestId>,
+        detail: String,
+    ) -> Result<Flow, Gone> {
         self.malformed_frames += 1;
         tracing::debug!(count = self.malformed_frames, %detail, "malformed frame");
-        self.write_error(None, &Error::refused(ErrorCode::Malformed, detail))
+        self.write_error(request, &Error::refused(ErrorCode::Malformed, detail))
             .await?;
         if self.malformed_frames >= MAX_MALFORMED {
             return Ok(Flow::Close(close_code::POLICY, "too many malformed frames"));

@@ -25,7 +25,6 @@ use super::socket::FrameSocket;
 use super::{Gateway, encode};
 use crate::fanout::SessionId;
 use crate::storage::ToDeviceOutcome;
-use crate::throttle::try_again_in;
 use crate::{Error, auth};
 
 /// How many waiting to-device messages are read from storage at a time when a device
@@ -205,13 +204,8 @@ impl<S: FrameSocket> Session<S> {
         users: Vec<UserId>,
     ) -> Result<Flow, Gone> {
         if users.len() > MAX_KEY_REQUEST {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::Malformed,
-                    format!("ask for the keys of at most {MAX_KEY_REQUEST} accounts at once"),
-                )
-                .await;
+            let detail = format!("ask for the keys of at most {MAX_KEY_REQUEST} accounts at once");
+            return self.malformed_request(Some(request), detail).await;
         }
         let partners: HashSet<UserId> = match self.gateway.storage.chat_partners(me.id).await {
             Ok(partners) => partners.into_iter().collect(),
@@ -259,25 +253,17 @@ impl<S: FrameSocket> Session<S> {
         devices: Vec<DeviceRef>,
     ) -> Result<Flow, Gone> {
         if devices.len() > MAX_KEY_REQUEST {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::Malformed,
-                    format!("claim keys of at most {MAX_KEY_REQUEST} devices at once"),
-                )
-                .await;
+            let detail = format!("claim keys of at most {MAX_KEY_REQUEST} devices at once");
+            return self.malformed_request(Some(request), detail).await;
         }
         let limits = &self.gateway.limits;
         let cost = u32::try_from(devices.len()).unwrap_or(u32::MAX);
         if let Err(wait) = limits.claims_by_account.take_cost(&me.id, cost) {
-            return self
-                .refuse(
-                    Some(request),
-                    ErrorCode::TooManyRequests,
-                    format!("too many keys claimed; {}", try_again_in(wait)),
-                )
-                .await;
+            // Counted with every other refusal past an allowance: a client that goes on
+            // claiming without waiting as told is closed.
+            return self.past_allowance(me, Some(request), wait).await;
         }
+        self.refusals.served(std::time::Instant::now());
         let mut seen = HashSet::new();
         let devices: Vec<(DeviceRef, bool)> = devices
             .into_iter()

@@ -170,7 +170,8 @@ async fn claiming_hands_out_each_one_time_key_once_then_the_fallback() {
     server.stop().await;
 }
 
-/// Claims `device`'s keys once from `client`: `Ok(fallback?)`, or the refusal's code.
+/// Claims `device`'s keys once from `client`: `Ok(fallback?)`, or the refusal's code (the
+/// `Goodbye`'s, for a connection closed instead).
 async fn claim_once(
     client: &mut crate::support::Client,
     device: DeviceRef,
@@ -191,6 +192,7 @@ async fn claim_once(
         ServerFrame::Error {
             code, request: r, ..
         } if r == Some(request) => Err(code),
+        ServerFrame::Goodbye { code, .. } => Err(code),
         other => panic!("expected claimed keys, got {other:?}"),
     }
 }
@@ -211,20 +213,26 @@ async fn a_stranger_cannot_drain_a_devices_one_time_keys() {
     // A stranger, who shares no chat with the victim, claims a thousand times.
     let (mut stranger, _, _) = server.signed_up("stranger").await;
     let (mut one_time, mut fallbacks, mut refused) = (0, 0, 0);
+    let mut closed = false;
     for _ in 0..1_000 {
         match claim_once(&mut stranger, phone.at()).await {
             Ok(false) => one_time += 1,
             Ok(true) => fallbacks += 1,
             Err(ErrorCode::TooManyRequests) => refused += 1,
+            Err(ErrorCode::RateLimited) => {
+                closed = true;
+                break;
+            }
             Err(other) => panic!("refused with {other:?}"),
         }
     }
     // A handful of one-time keys (the allowance, and what refilled meanwhile); the rest got
-    // the fallback key or were refused outright once the stranger's own allowance ran out.
+    // the fallback key or were refused outright once the stranger's own allowance ran out,
+    // until the stranger, claiming on without waiting as told, was closed.
     assert!(one_time <= 10, "{one_time} one-time keys handed out");
     assert!(
-        fallbacks > 0 && refused > 0,
-        "{fallbacks} fallbacks, {refused} refused"
+        fallbacks > 0 && refused > 0 && closed,
+        "{fallbacks} fallbacks, {refused} refused, closed: {closed}"
     );
 
     // The victim's device still has at least 40 keys, and learns on its next publish that
