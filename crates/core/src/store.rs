@@ -515,21 +515,30 @@ pub struct StoredState {
 /// left unread for longer counts at least this many.
 pub const UNREAD_READ_AT_START: usize = 1_000;
 
+/// The most messages read at start beyond each chat's newest page, in all chats together:
+/// every one is opened (decrypted) before the app shows anything, so an account with many
+/// busy chats it never reads counts the first ones whole and the others from their page.
+pub const UNREAD_READ_AT_START_IN_ALL: usize = 5_000;
+
 impl StoredState {
     /// Reads it from a store, with the newest `page` messages of each chat — or, if more of
-    /// a chat's messages are unread (up to [`UNREAD_READ_AT_START`]), all of those, so that the
-    /// chat list counts them.
+    /// a chat's messages are unread (up to [`UNREAD_READ_AT_START`], and
+    /// [`UNREAD_READ_AT_START_IN_ALL`] beyond the pages in all), all of those, so that the chat
+    /// list counts them.
     pub async fn read<S: Store>(store: &S, page: usize) -> Result<StoredState, S::Error> {
         let chats = store.chats().await?;
         let mut messages = Vec::new();
+        let mut left = UNREAD_READ_AT_START_IN_ALL;
         for chat in &chats {
             let newest = chat.synced.max(chat.info.head);
             let unread = usize::try_from(newest.0.saturating_sub(chat.info.read.0))
                 .unwrap_or(usize::MAX)
                 .min(UNREAD_READ_AT_START);
+            let beyond_page = unread.saturating_sub(page).min(left);
+            left -= beyond_page;
             messages.extend(
                 store
-                    .messages_before(chat.info.id, Seq(u64::MAX), page.max(unread))
+                    .messages_before(chat.info.id, Seq(u64::MAX), page + beyond_page)
                     .await?,
             );
         }

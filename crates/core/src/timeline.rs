@@ -34,10 +34,27 @@ pub enum Inserted {
     NewBeyondGap,
 }
 
+/// Whom a line the server wrote adds to the group (`true`) or takes out of it, if it is one.
+fn membership_line(message: &MessageRecord) -> Option<(UserId, bool)> {
+    if !is_system_body(&message.body) {
+        return None;
+    }
+    match EncryptedBody::from_body(&message.body)? {
+        EncryptedBody::System(SystemEvent::Added { user, .. }) => Some((user.id, true)),
+        EncryptedBody::System(SystemEvent::Removed { user, .. } | SystemEvent::Left { user }) => {
+            Some((user.id, false))
+        }
+        _ => None,
+    }
+}
+
 /// One chat's confirmed messages held in memory, with its gap-free range.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     messages: BTreeMap<Seq, MessageRecord>,
+    /// The lines held that add someone to the group (`true`) or take someone out (`false`),
+    /// for [`Timeline::added_after`]: a few among many messages, found once as they come.
+    membership_lines: BTreeMap<Seq, (UserId, bool)>,
     floor: Seq,
     synced: Seq,
     ahead: BTreeSet<Seq>,
@@ -73,7 +90,11 @@ impl Timeline {
     pub fn replace_body(&mut self, seq: Seq, body: Vec<u8>) -> Option<&MessageRecord> {
         let message = self.messages.get_mut(&seq)?;
         message.body = body;
-        Some(message)
+        match membership_line(message) {
+            Some(line) => self.membership_lines.insert(seq, line),
+            None => self.membership_lines.remove(&seq),
+        };
+        self.messages.get(&seq)
     }
 
     /// The oldest sequence loaded in memory.
@@ -87,7 +108,7 @@ impl Timeline {
         if seq == Seq(0) || self.messages.contains_key(&seq) {
             return Inserted::Duplicate;
         }
-        self.messages.insert(seq, message);
+        self.hold(message);
         if self.floor == Seq(0) {
             // The first message this device sees of a chat whose beginning it does not know
             // (a newest page after sign-in on a new device): the range starts here.
@@ -122,7 +143,7 @@ impl Timeline {
                     self.synced = seq;
                 }
             }
-            self.messages.insert(seq, message);
+            self.hold(message);
             added += 1;
         }
         self.absorb_below();
@@ -162,10 +183,18 @@ impl Timeline {
             if self.floor > Seq(0) && message.seq > self.synced {
                 self.ahead.insert(message.seq);
             }
-            self.messages.insert(message.seq, message);
+            self.hold(message);
         }
         self.absorb_ahead();
         self.absorb_below();
+    }
+
+    /// Keeps `message`, noting it among the membership lines if it is one.
+    fn hold(&mut self, message: MessageRecord) {
+        if let Some(line) = membership_line(&message) {
+            self.membership_lines.insert(message.seq, line);
+        }
+        self.messages.insert(message.seq, message);
     }
 
     fn absorb_ahead(&mut self) {
@@ -225,17 +254,11 @@ impl Timeline {
     /// removed or gone first was in it). The message never reached them.
     pub fn added_after(&self, seq: Seq) -> BTreeSet<UserId> {
         let mut first_lines = BTreeMap::new();
-        for (_, message) in self.messages.range(seq.next()..) {
-            if !is_system_body(&message.body) {
-                continue;
-            }
-            let (user, added) = match EncryptedBody::from_body(&message.body) {
-                Some(EncryptedBody::System(SystemEvent::Added { user, .. })) => (user.id, true),
-                Some(EncryptedBody::System(
-                    SystemEvent::Removed { user, .. } | SystemEvent::Left { user },
-                )) => (user.id, false),
-                _ => continue,
-            };
+        for &(user, added) in self
+            .membership_lines
+            .range(seq.next()..)
+            .map(|(_, line)| line)
+        {
             first_lines.entry(user).or_insert(added);
         }
         first_lines

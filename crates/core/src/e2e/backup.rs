@@ -3,8 +3,8 @@
 //! and the account keys this account has pinned, so every tab and device trusts the same
 //! ones.
 //!
-//! The server keeps the entries under an id that is a keyed hash of the session id (or of
-//! the pinned person's id), so it learns neither the sessions, the chats they belong to, nor
+//! The server keeps the entries under an id that is a keyed hash of the session id and the
+//! index its copy starts at (or of the pinned person's id), so it learns neither the sessions, the chats they belong to, nor
 //! whom the account knows. An imported session keeps the chat and sender it was bound to
 //! when it was backed up. Sessions and pins are sealed under contexts of their own: one
 //! never opens as the other.

@@ -99,6 +99,19 @@ impl DeviceCrypto {
         changes
     }
 
+    /// Forgets another key for this device's own account, kept from before a `Keys` answer
+    /// giving one was refused (see [`DeviceCrypto::on_keys`]), with the devices it vouched
+    /// for: the next answer giving the account's own key takes its place.
+    pub(super) fn forget_a_foreign_own_key(&mut self) {
+        if self
+            .known
+            .get(&self.user)
+            .is_some_and(|known| known.account_key != self.account_key)
+        {
+            self.known.remove(&self.user);
+        }
+    }
+
     /// The verified devices of these people, this device excluded.
     pub fn devices_of(&self, users: &BTreeSet<UserId>) -> BTreeSet<DeviceRef> {
         let me = self.device();

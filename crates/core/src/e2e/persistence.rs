@@ -135,6 +135,7 @@ impl DeviceCrypto {
                 }
             }
         }
+        crypto.forget_a_foreign_own_key();
         Some(crypto)
     }
 

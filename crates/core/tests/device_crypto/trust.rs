@@ -2,7 +2,7 @@
 //! first sight and announced when they change, the account's own key never taken from the
 //! server, and safety numbers.
 
-use merpati_core::e2e::safety_number;
+use merpati_core::e2e::{CryptoRecord, CryptoRecordKey, DeviceCrypto, safety_number};
 use merpati_protocol::{UserId, keys::UserKeys};
 
 use super::{Pair, Person, keys_of, members, pair};
@@ -110,4 +110,37 @@ fn the_server_cannot_give_the_account_another_key_or_devices_it_did_not_sign() {
         "her tablet"
     );
     let _ = (bob, bob_device);
+}
+
+#[test]
+fn another_key_for_the_account_kept_from_before_is_forgotten_on_restore() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        bob_device,
+    } = pair();
+    // Alice's device keeps what the directory said of bob; a device of a version that took
+    // any key for its own account kept such a record for alice herself.
+    let mut records: Vec<CryptoRecord> = alice_device
+        .take_writes()
+        .into_iter()
+        .filter_map(|(key, value)| Some(CryptoRecord { key, value: value? }))
+        .collect();
+    let bobs = records
+        .iter()
+        .find(|record| record.key == CryptoRecordKey::KnownUser(bob.user))
+        .map(|record| record.value.clone())
+        .expect("bob's keys are kept");
+    records.retain(|record| record.key != CryptoRecordKey::KnownUser(alice.user));
+    records.push(CryptoRecord {
+        key: CryptoRecordKey::KnownUser(alice.user),
+        value: bobs,
+    });
+    let restored = DeviceCrypto::restore(records).expect("an account record");
+    assert!(
+        restored.devices_of(&members(&[&alice])).is_empty(),
+        "no device another key vouched for counts as the account's"
+    );
+    let _ = bob_device;
 }

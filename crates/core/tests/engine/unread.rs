@@ -159,3 +159,44 @@ fn a_chat_closed_and_opened_again_has_no_divider_but_one_only_hidden_keeps_it() 
     engine.set_chat_on_screen(Some(CHAT));
     assert_eq!(engine.unread_divider(CHAT), None);
 }
+
+#[tokio::test]
+async fn a_reload_reads_unread_messages_within_a_budget_for_all_chats_together() {
+    use merpati_core::store::{UNREAD_READ_AT_START, UNREAD_READ_AT_START_IN_ALL};
+    use merpati_core::{ChatRecord, StoreWrite, StoredState};
+    // More chats left unread, each past what one chat reads, than the budget covers.
+    let chats = UNREAD_READ_AT_START_IN_ALL / UNREAD_READ_AT_START + 3;
+    let store = MemoryStore::new();
+    let mut writes = Vec::new();
+    for n in 0..chats as u64 {
+        let chat = ChatId(100 + n);
+        let head = UNREAD_READ_AT_START as u64 + 10;
+        let mut info = crate::support::alice::chat_info(head);
+        info.id = chat;
+        writes.push(StoreWrite::PutChat(ChatRecord {
+            info,
+            floor: Seq(1),
+            synced: Seq(head),
+            delivered: Seq(head),
+            read_log: Vec::new(),
+        }));
+        writes.push(StoreWrite::PutMessages(
+            (1..=head)
+                .map(|seq| MessageFrame {
+                    chat_id: chat,
+                    ..message(seq, BOB, "m")
+                })
+                .collect(),
+        ));
+    }
+    apply(&store, writes).await;
+    let page = 50;
+    let stored = StoredState::read(&store, page)
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(
+        stored.messages.len(),
+        chats * page + UNREAD_READ_AT_START_IN_ALL,
+        "every chat's page, and the budget beyond them"
+    );
+}

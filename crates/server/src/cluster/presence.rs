@@ -35,7 +35,7 @@ const LEASE_ROUNDS: u64 = 2;
 pub(super) struct Watched {
     /// How many sessions here watch it.
     watchers: usize,
-    /// The task forwarding its presence subject (`None`: subscribing failed).
+    /// The task forwarding its presence subject.
     subscription: JoinHandle<()>,
     /// The other processes holding it, each with the head check it last said so at.
     holders: HashMap<u64, u64>,

@@ -11,7 +11,8 @@
 //! Past [`PUBLISHES_WAITING`] publishes waiting, a new one is dropped and counted
 //! (`merpati_nats_publishes_dropped`): a wake-up or a push is never the only copy, and the
 //! head checks repair its loss as they repair any lost one (the cluster's module comment).
-//! A subscription is never dropped: it is made once async-nats takes commands again.
+//! A subscription is never dropped for want of room: it is made once async-nats takes
+//! commands again (only a client closed for good refuses it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
