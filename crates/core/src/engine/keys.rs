@@ -183,10 +183,17 @@ impl Engine {
         if self.keys.claim.as_ref().map(|(id, _)| *id) != Some(request) {
             return;
         }
-        self.keys.claim = None;
+        let Some((_, asked)) = self.keys.claim.take() else {
+            return;
+        };
         if let Some(crypto) = self.crypto.as_mut() {
             let unreachable = crypto.on_claimed(keys);
             self.keys.unreachable.extend(unreachable);
+            // A device the answer leaves out (gone from the directory since it was listed)
+            // has no key to start a session with either: asked for again at once, it would
+            // be asked for again and again.
+            let asked: BTreeSet<DeviceRef> = crate::sorting::set_from(asked);
+            self.keys.unreachable.extend(crypto.without_session(&asked));
         }
         self.keys.claim_retry.served();
         self.send_outbox();

@@ -332,6 +332,29 @@ fn a_query_whose_answer_would_not_fit_a_frame_is_asked_of_fewer_at_a_time() {
 }
 
 #[test]
+fn a_device_a_claim_is_answered_without_is_not_claimed_again_and_again() {
+    let (mut engine, mut net) = published_alice();
+    let written = engine.send_text(CHAT, "halo", 1_000).expect("a text");
+    let is_claim = |frame: &ClientFrame| matches!(frame, ClientFrame::ClaimKeys { .. });
+    let step = net.serve_holding(&mut engine, is_claim);
+    let claim = step.frames.into_iter().find(is_claim).expect("a claim");
+    // Bob's device is signed out after it was listed: the claim's answer leaves it out.
+    let bobs = net.bob_device.expect("bob's device");
+    net.keys.forget_device(bobs);
+    let handled = net.keys.handle(ALICE, &mut net.alice_device, &claim);
+    for reply in handled.map(|handled| handled.reply).unwrap_or_default() {
+        engine.handle_frame(reply);
+    }
+    let step = net.serve_holding(&mut engine, is_claim);
+    assert!(
+        !step.frames.iter().any(is_claim),
+        "not claimed again: {:?}",
+        step.frames
+    );
+    assert_eq!(sent_ids(&step.frames), [written]);
+}
+
+#[test]
 fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_server() {
     // Alice's first browser writes to bob: it pins bob's key and puts the pin in the backup.
     let (mut first, mut net) = published_alice();

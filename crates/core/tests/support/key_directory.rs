@@ -60,6 +60,13 @@ impl KeyDirectory {
             .collect()
     }
 
+    /// Deletes a device from the directory (signed out), as if after it was listed.
+    pub fn forget_device(&mut self, device: DeviceKey) {
+        self.devices.remove(&device);
+        self.one_time.remove(&device);
+        self.fallback.remove(&device);
+    }
+
     /// How many to-device messages wait for anyone.
     pub fn queued(&self) -> usize {
         self.queue.len()
