@@ -3,7 +3,8 @@
 //! service. Killed with SIGKILL, paused with SIGSTOP and resumed with SIGCONT (a server that
 //! stops answering without closing anything, the fault the cluster must ride out), started
 //! again on the same port. A start returns once the port greets a client with NATS's `INFO`
-//! line, never after a fixed sleep.
+//! line, never after a fixed sleep. Its monitoring port says which subjects its clients
+//! subscribe to, for a test that must know a subscription is in place before it pauses NATS.
 //!
 //! Core NATS keeps nothing: what it carries in the cluster design is a wake-up, never the
 //! only copy, so a kill loses only wake-ups.
@@ -25,6 +26,8 @@ pub const NATS_START_PATIENCE: Duration = Duration::from_secs(30);
 pub struct NatsProcess {
     bin: PathBuf,
     port: u16,
+    /// Its HTTP monitoring port (`/connz`).
+    monitor_port: u16,
     child: Option<Child>,
 }
 
@@ -47,9 +50,11 @@ impl NatsProcess {
                 )
             })?;
         let port = crate::ports::free_loopback_port()?;
+        let monitor_port = crate::ports::free_loopback_port()?;
         let mut process = NatsProcess {
             bin,
             port,
+            monitor_port,
             child: None,
         };
         process.restart().await?;
@@ -66,6 +71,15 @@ impl NatsProcess {
         self.port
     }
 
+    /// How many subscriptions its clients hold to exactly `subject`, as its monitoring port
+    /// lists them: once a client's `SUB` is counted, what is published there reaches it.
+    pub async fn subscriptions_to(&self, subject: &str) -> Result<usize, Error> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.monitor_port));
+        let answer = crate::http::get(addr, "/connz?subs=1", &[]).await?;
+        let listed = String::from_utf8_lossy(&answer.body);
+        Ok(listed.matches(&format!("\"{subject}\"")).count())
+    }
+
     /// The server's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -78,6 +92,7 @@ impl NatsProcess {
         }
         let child = Command::new(&self.bin)
             .args(["--addr", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--http_port", &self.monitor_port.to_string()])
             // It logs every start and client at info level, the lowest it has: not into
             // the tests' output. A start that fails says so by its exit.
             .stdout(Stdio::null())

@@ -213,12 +213,14 @@ impl ClientTask {
     }
 
     async fn carry_out(&mut self, step: Step, sink: Option<&mut SocketSink>) -> After {
-        // `views_changed` concerns views, and a swarm client has none.
+        // `views_changed` concerns views, and a swarm client has none; `queued` concerns an
+        // outbox shared with other tabs, and a swarm client shares none.
         let Step {
             events,
             writes,
             frames,
             views_changed: _,
+            queued: _,
         } = step;
         let mut after = After::Continue;
         for event in events {

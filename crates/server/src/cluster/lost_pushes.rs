@@ -26,7 +26,13 @@
 //!   see now. For an account only watched here (not held), whose presence news of the change
 //!   may be lost as well, the watchers here are told again, once per change. A change made
 //!   here, or one whose push arrived, reads the same as held and costs nothing more; a lost
-//!   one costs at most one interval.
+//!   one costs at most one interval;
+//! - an account's devices changed (one published anew, or signed out) on another process is
+//!   in the accounts table with when: each check tells the accounts here that share a chat
+//!   with one changed since the check before (less the same margin for the clocks), once per
+//!   change, as the push would have, so that they query its keys again before they encrypt
+//!   for it — or a new device of it could not read what they write. A session the push
+//!   reached is told once more, and queries once more.
 
 use std::collections::HashMap;
 
@@ -36,7 +42,7 @@ use merpati_protocol::{ChatId, Seq, ServerFrame, UserId};
 
 use super::State;
 use crate::metrics::Counters;
-use crate::storage::{ChangedPrivacy, ChatSnapshot, Joined};
+use crate::storage::{ChangedPrivacy, ChatSnapshot, DevicesChanged, Joined};
 
 /// How many devices one read asks about.
 const DEVICES_PER_READ: usize = 512;
@@ -225,6 +231,61 @@ impl State {
             }
         }
         self.privacy_checked_ms = checked_at;
+    }
+
+    /// Tells the accounts here that share a chat with an account whose devices changed since
+    /// the last check (and that account's own sessions here) that they did: the push of the
+    /// change may have been lost.
+    pub(super) async fn tell_devices_changed_meanwhile(&mut self) {
+        // Taken before the read: a change committed during it is read again next time.
+        let checked_at = crate::storage::now_ms();
+        let since = self.devices_checked_ms.saturating_sub(CLOCK_MARGIN_MS);
+        let changed = match self.gateway.storage().devices_changed_since(since).await {
+            Ok(changed) => changed,
+            Err(error) => {
+                // The mark stays: the next check looks again.
+                tracing::warn!(%error, "cannot read the devices changed");
+                return;
+            }
+        };
+        for DevicesChanged {
+            told,
+            changed,
+            at_ms,
+        } in changed
+        {
+            // Told since the change, by its push or an earlier check (within the clocks'
+            // margin: a second change that soon after a first is taken as told with it).
+            let already = self
+                .devices_told
+                .get(&(told, changed))
+                .is_some_and(|told_ms| told_ms.saturating_add(CLOCK_MARGIN_MS) >= at_ms);
+            if already || !self.accounts.contains_key(&told) {
+                continue;
+            }
+            tracing::debug!(
+                account = changed.0,
+                "telling of devices changed elsewhere whose push was lost"
+            );
+            let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::DevicesChanged {
+                user: changed,
+            }));
+            self.gateway.fanout().deliver(&[told], &frame, None);
+            self.devices_told.insert((told, changed), at_ms);
+        }
+        // What the next check's look back cannot read again is forgotten.
+        self.devices_told
+            .retain(|_, told_ms| told_ms.saturating_add(CLOCK_MARGIN_MS) >= since);
+        self.devices_checked_ms = checked_at;
+    }
+
+    /// Notes that `account`'s sessions here were handed `frame` (a push to the account): if
+    /// it says someone's devices changed, a head check need not say it again.
+    pub(super) fn note_told(&mut self, account: UserId, frame: &[u8]) {
+        if let Ok(ServerFrame::DevicesChanged { user }) = merpati_protocol::decode(frame) {
+            self.devices_told
+                .insert((account, user), crate::storage::now_ms());
+        }
     }
 
     /// Tells the accounts here that left a chat (removed on another process, or left from

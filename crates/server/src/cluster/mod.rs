@@ -18,8 +18,9 @@
 //!   that died between its commit and its publish, costs at most one interval.
 //! - the same check repairs what a lost push to an account would leave undone
 //!   (`lost_pushes`): it hands the devices bound here what waits in their mailboxes,
-//!   closes the connections of sessions ended elsewhere, pushes chats joined elsewhere, and
-//!   applies privacy settings and block lists changed elsewhere.
+//!   closes the connections of sessions ended elsewhere, pushes chats joined elsewhere,
+//!   applies privacy settings and block lists changed elsewhere, and tells the accounts here
+//!   of their partners' devices changed elsewhere.
 //!
 //! Presence crosses processes on subjects of its own (`presence`), and word that a session
 //! ended on one every process hears (`ends`).
@@ -286,6 +287,8 @@ pub(crate) async fn run(parts: Parts, gateway: Arc<Gateway>) {
         to_device_mark: 0,
         chats_checked_ms: crate::storage::now_ms(),
         privacy_checked_ms: crate::storage::now_ms(),
+        devices_checked_ms: crate::storage::now_ms(),
+        devices_told: HashMap::new(),
         departures_owed: HashMap::new(),
         watched: HashMap::new(),
         presence_round: 0,
@@ -328,6 +331,12 @@ struct State {
     chats_checked_ms: u64,
     /// When the last head check looked for privacy changed (`lost_pushes`).
     privacy_checked_ms: u64,
+    /// When the last head check looked for devices changed (`lost_pushes`).
+    devices_checked_ms: u64,
+    /// Which account here was told that which account's devices changed, and when (by a
+    /// push, this process's clock; by a head check, the change's): a change read again (the
+    /// checks look back a margin) is not told again (`lost_pushes`).
+    devices_told: HashMap<(UserId, UserId), u64>,
     /// Accounts here that left a chat their sessions follow, not yet told, and since when.
     departures_owed: HashMap<(UserId, ChatId), u64>,
     /// Whether this process's wake-ups carry the message.
@@ -390,6 +399,8 @@ impl State {
             }
             Event::ToAccounts { accounts, frame } => {
                 for account in accounts {
+                    // The gateway handed it to the account's sessions here already.
+                    self.note_told(account, &frame);
                     let push = Push::Account {
                         frame: frame.clone(),
                     };
@@ -547,6 +558,7 @@ impl State {
         self.push_chats_joined_meanwhile().await;
         self.tell_departures_owed().await;
         self.apply_privacy_changed_meanwhile().await;
+        self.tell_devices_changed_meanwhile().await;
         self.renew_presence().await;
     }
 

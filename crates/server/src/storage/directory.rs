@@ -70,6 +70,17 @@ pub(crate) struct WaitingToDevice {
     pub(crate) newest: u64,
 }
 
+/// An account whose devices changed, and one to tell ([`Storage::devices_changed_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DevicesChanged {
+    /// Who shares a chat with it (or it itself).
+    pub(crate) told: UserId,
+    /// Whose devices changed.
+    pub(crate) changed: UserId,
+    /// When, by the clock of the process that changed them.
+    pub(crate) at_ms: u64,
+}
+
 /// Backup entries with their positions, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BackupPage {
@@ -194,6 +205,16 @@ impl Storage {
         per_device: u32,
     ) -> impl Future<Output = Result<WaitingToDevice, Error>> {
         on_backend!(self, read keys::to_device_waiting(&devices, up_to, per_device))
+    }
+
+    /// The accounts whose devices changed at or after `since_ms` (one published anew, or
+    /// deleted), each with those sharing a chat with it, itself included: what a cluster's
+    /// head check tells again, in case the push of the change was lost.
+    pub(crate) fn devices_changed_since(
+        &self,
+        since_ms: u64,
+    ) -> impl Future<Output = Result<Vec<DevicesChanged>, Error>> {
+        on_backend!(self, read keys::devices_changed_since(since_ms))
     }
 
     /// Deletes those of `ids` that wait for `device`.

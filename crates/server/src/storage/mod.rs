@@ -56,7 +56,8 @@ pub(crate) const SESSION_IDLE_LIMIT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 pub(crate) use blobs::{BlobRow, Created, NewBlob};
 pub(crate) use directory::{
-    BackupPage, Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice,
+    BackupPage, Claimed, DevicesChanged, Published, QueuedToDevice, ToDeviceOutcome,
+    WaitingToDevice,
 };
 pub(crate) use fence::AppendFence;
 use postgres::Postgres;

@@ -239,6 +239,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          ORDER BY last_used_ms DESC LIMIT 1);
     CREATE INDEX devices_by_session ON devices (session_hash) WHERE session_hash IS NOT NULL;
     ",
+    // 14: when each account's devices last changed (one published anew, or deleted), written
+    // with the change: a cluster's head check tells the account's partners again, in case the
+    // push of the change was lost. 0 for accounts from before this migration.
+    "
+    ALTER TABLE accounts ADD COLUMN devices_changed_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX accounts_by_devices_changed ON accounts (devices_changed_ms)
+        WHERE devices_changed_ms > 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

@@ -146,6 +146,19 @@ async fn a_message_whose_members_could_not_be_read_is_delivered_once_they_can() 
     // Head checks a minute apart: what bob gets, the wake-ups bring.
     let other = shared.process_checking_every(60_000).await;
     let (mut alice, mut bob, chat) = alice_and_bob(&one, &other).await;
+    // Both processes subscribed to the chat's wake-ups (paused, NATS would take a later
+    // subscription only after what is published meanwhile).
+    let wake_ups = format!("merpati.chat.{}", chat.0);
+    poll_until(
+        "both processes subscribed",
+        Duration::from_secs(30),
+        || async {
+            let subscribed = shared.nats.subscriptions_to(&wake_ups).await.ok()?;
+            (subscribed == 2).then_some(())
+        },
+    )
+    .await
+    .unwrap();
 
     // Message 1's wake-up waits in paused NATS while the database goes away, so bob's process
     // has it when it cannot read who is in the chat (nothing read them there yet).

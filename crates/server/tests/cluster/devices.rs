@@ -94,3 +94,24 @@ async fn a_key_share_whose_push_is_lost_reaches_its_device_from_its_mailbox() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_change_whose_push_is_lost_reaches_the_partners_at_a_head_check() {
+    let shared = Shared::start().await;
+    // alice's process never pushes to the other processes (NATS dropped every push).
+    let (one, other) = shared.losing_and_plain("all").await;
+    let (mut alice, alice_me, _) = Client::signed_up(&one.endpoint(), "alice").await;
+    let (mut bob, _, _) = Client::signed_up(&other.endpoint(), "bob").await;
+    let chat = alice.direct("bob").await.id;
+    assert_eq!(bob.expect_pushed_chat().await.id, chat, "from a head check");
+    // alice's new device: bob must query her keys again before he encrypts for her, or her
+    // new device could not read what he writes.
+    alice
+        .publish_device(&Device::new("alice", alice_me.id))
+        .await;
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::DevicesChanged { user: alice_me.id },
+        "told at a head check"
+    );
+}

@@ -15,7 +15,9 @@ use tokio_postgres::Row;
 use super::{Tx, key32};
 use crate::Error;
 use crate::storage::sql::{int, uint};
-use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice};
+use crate::storage::{
+    Claimed, DevicesChanged, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice,
+};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) async fn account_key(tx: &Tx<'_>, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -131,6 +133,7 @@ pub(crate) async fn publish_keys(
                 ],
             )
             .await?;
+            devices_changed(tx, device.user).await?;
             true
         }
     };
@@ -495,5 +498,48 @@ pub(crate) async fn delete_device(
         let statement = tx.prepare_cached(sql).await?;
         tx.execute(&statement, &[&key]).await?;
     }
+    devices_changed(tx, account).await?;
     Ok(true)
+}
+
+/// Notes that `account`'s devices changed now (see `sql::keys`).
+async fn devices_changed(tx: &Tx<'_>, account: UserId) -> Result<(), Error> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE accounts SET devices_changed_ms = GREATEST(devices_changed_ms, $2)
+             WHERE id = $1",
+        )
+        .await?;
+    let now = int(crate::storage::now_ms());
+    tx.execute(&statement, &[&int(account.0), &now]).await?;
+    Ok(())
+}
+
+/// The accounts whose devices changed at or after `since_ms`, each with those sharing a chat
+/// with it (see `sql::keys`).
+pub(crate) async fn devices_changed_since(
+    tx: &Tx<'_>,
+    since_ms: u64,
+) -> Result<Vec<DevicesChanged>, Error> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT id, id, devices_changed_ms FROM accounts
+             WHERE devices_changed_ms >= $1 AND devices_changed_ms > 0
+             UNION
+             SELECT mine.account_id, changed.id, changed.devices_changed_ms FROM accounts changed
+             JOIN members theirs ON theirs.account_id = changed.id
+             JOIN members mine ON mine.chat_id = theirs.chat_id
+             WHERE changed.devices_changed_ms >= $1 AND changed.devices_changed_ms > 0",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&int(since_ms)]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DevicesChanged {
+                told: UserId(uint(row.try_get(0)?)),
+                changed: UserId(uint(row.try_get(1)?)),
+                at_ms: uint(row.try_get(2)?),
+            })
+        })
+        .collect()
 }

@@ -172,6 +172,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          ORDER BY last_used_ms DESC LIMIT 1);
     CREATE INDEX devices_by_session ON devices (session_hash) WHERE session_hash IS NOT NULL;
     ",
+    // 7: when each account's devices last changed (`sql::schema`'s 14).
+    "
+    ALTER TABLE accounts ADD COLUMN devices_changed_ms BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX accounts_by_devices_changed ON accounts (devices_changed_ms)
+        WHERE devices_changed_ms > 0;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

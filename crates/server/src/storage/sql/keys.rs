@@ -15,7 +15,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{int, key32, uint};
 use crate::Error;
-use crate::storage::{Claimed, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice};
+use crate::storage::{
+    Claimed, DevicesChanged, Published, QueuedToDevice, ToDeviceOutcome, WaitingToDevice,
+};
 
 /// An account's Ed25519 public key from registration.
 pub(crate) fn account_key(conn: &Connection, account: UserId) -> Result<Option<[u8; 32]>, Error> {
@@ -105,6 +107,7 @@ pub(crate) fn publish_keys(
                 now_ms,
                 active_ms
             ])?;
+            devices_changed(conn, device.user)?;
             true
         }
     };
@@ -412,5 +415,43 @@ pub(crate) fn delete_device(
         .execute([key])?;
     conn.prepare_cached("DELETE FROM devices WHERE device_key = ?1")?
         .execute([key])?;
+    devices_changed(conn, account)?;
     Ok(true)
+}
+
+/// Notes that `account`'s devices changed now (one published anew, or deleted): a cluster's
+/// head check tells its partners again, in case the push of the change was lost.
+fn devices_changed(conn: &Connection, account: UserId) -> Result<(), Error> {
+    conn.prepare_cached(
+        "UPDATE accounts SET devices_changed_ms = max(devices_changed_ms, ?2) WHERE id = ?1",
+    )?
+    .execute(params![int(account.0), int(crate::storage::now_ms())])?;
+    Ok(())
+}
+
+/// The accounts whose devices changed at or after `since_ms`, with when, each with those
+/// sharing a chat with it (itself included).
+pub(crate) fn devices_changed_since(
+    conn: &Connection,
+    since_ms: u64,
+) -> Result<Vec<DevicesChanged>, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, id, devices_changed_ms FROM accounts
+         WHERE devices_changed_ms >= ?1 AND devices_changed_ms > 0
+         UNION
+         SELECT mine.account_id, changed.id, changed.devices_changed_ms FROM accounts changed
+         JOIN members theirs ON theirs.account_id = changed.id
+         JOIN members mine ON mine.chat_id = theirs.chat_id
+         WHERE changed.devices_changed_ms >= ?1 AND changed.devices_changed_ms > 0",
+    )?;
+    let changed = statement
+        .query_map([int(since_ms)], |row| {
+            Ok(DevicesChanged {
+                told: UserId(uint(row.get(0)?)),
+                changed: UserId(uint(row.get(1)?)),
+                at_ms: uint(row.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(changed)
 }

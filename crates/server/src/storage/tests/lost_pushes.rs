@@ -1,7 +1,8 @@
 //! What a cluster's head check reads in case a push was lost: what has waited in a set of
 //! devices' mailboxes up to a mark (a few of each device's oldest, and the newest id
 //! queued), which of a set of sessions are gone, which chats a set of accounts joined in a
-//! span of time, and which of a set of accounts changed their privacy since a time.
+//! span of time, which of a set of accounts changed their privacy since a time, and whom to
+//! tell of devices changed since a time.
 
 use merpati_protocol::keys::{DeviceKey, DeviceKeys, DeviceRef, ToDeviceMessage};
 
@@ -266,6 +267,46 @@ pub(super) async fn a_head_check_finds_the_accounts_whose_privacy_changed_since_
         .unwrap();
     let asked: Vec<UserId> = asked.iter().map(|read| read.account).collect();
     assert_eq!(asked, vec![carol.id]);
+}
+
+pub(super) async fn a_head_check_finds_whom_to_tell_of_devices_changed_since_a_time(
+    storage: &Storage,
+) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    storage.create_direct(alice.id, bob.id).await.unwrap();
+    let changed_since = |since: u64| async move {
+        let mut told: Vec<(UserId, UserId)> = storage
+            .devices_changed_since(since)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|changed| {
+                assert!(changed.at_ms >= since, "{changed:?}");
+                (changed.told, changed.changed)
+            })
+            .collect();
+        told.sort_unstable();
+        told
+    };
+    // Signing up and making a chat change no devices.
+    let start = crate::storage::now_ms();
+    assert!(changed_since(start).await.is_empty());
+
+    // alice publishes a device: she and bob, who share a chat, are to be told; carol not.
+    device(storage, alice.id, 1).await;
+    let mut expected = vec![(alice.id, alice.id), (bob.id, alice.id)];
+    expected.sort_unstable();
+    assert_eq!(changed_since(start).await, expected);
+
+    // Later, alice publishes the same device again (no change), and carol a new one, whom
+    // no one shares a chat with: only she is to be told.
+    let later = crate::storage::now_ms() + 1;
+    wait_past(later).await;
+    device(storage, alice.id, 1).await;
+    device(storage, carol.id, 2).await;
+    assert_eq!(changed_since(later).await, vec![(carol.id, carol.id)]);
 }
 
 /// Waits until the clock has reached `at_ms`: what is written afterwards is written at or

@@ -96,6 +96,7 @@ storage_suite! {
     lost_pushes::a_head_check_finds_which_of_its_sessions_are_gone,
     lost_pushes::a_head_check_finds_the_chats_its_accounts_joined_in_a_time,
     lost_pushes::a_head_check_finds_the_accounts_whose_privacy_changed_since_a_time,
+    lost_pushes::a_head_check_finds_whom_to_tell_of_devices_changed_since_a_time,
     quotas::an_account_in_its_most_chats_is_refused_a_new_one_and_others_are_not,
     quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
     quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
