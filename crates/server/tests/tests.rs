@@ -23,6 +23,8 @@ mod limits;
 mod hostile;
 // Sessions: idle expiry, listing and ending them, token rotation, sign-out proofs.
 mod sessions;
+// When each session was last active: now while connected, then until it closed.
+mod last_active;
 // Filling the disk: stored bytes per account and day, sign-ups per address.
 mod quotas;
 // The HTTP side: health check and the web app's files.

@@ -456,6 +456,21 @@ impl FanOut {
             .map_or(0, |account| account.sessions.len())
     }
 
+    /// The names of `user`'s sessions with a connection on this process now.
+    pub(crate) fn sessions_online_of(&self, user: UserId) -> Vec<[u8; 32]> {
+        read(&self.inner.online)
+            .accounts
+            .get(&user)
+            .map(|account| {
+                account
+                    .sessions
+                    .iter()
+                    .map(|subscriber| subscriber.token_hash)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether `user` has a session online.
     #[cfg(test)]
     pub(crate) fn is_online(&self, user: UserId) -> bool {

@@ -448,7 +448,8 @@ impl<S: FrameSocket> Session<S> {
 
 impl<S> Drop for Session<S> {
     /// Takes a signed-in session off the fan-out, however it ended (its task may also be
-    /// dropped mid-way), and records when its account was last seen if it was the last.
+    /// dropped mid-way), and records that the session was used until now, and when its account
+    /// was last seen if it was the last.
     fn drop(&mut self) {
         let Some(signed_in) = self.signed_in.take() else {
             return;
@@ -458,6 +459,9 @@ impl<S> Drop for Session<S> {
             cluster.tell_even_if_full(crate::cluster::Event::Unfollow { session: self.id });
         }
         let storage = &self.gateway.storage;
+        // In use until now: the devices screen says so, and the session's idle time counts
+        // from here (a connection may stay open for days without rotating its token).
+        storage.record_session_used(signed_in.token_hash, crate::storage::now_ms());
         signed_in
             .online
             .leave(|at_ms| storage.record_last_seen(account, at_ms));

@@ -27,6 +27,11 @@ impl<S: FrameSocket> Session<S> {
             .map(|signed_in| signed_in.token_hash);
         match self.gateway.storage.sessions_of(me.id).await {
             Ok(rows) => {
+                // Those with a connection here are in use now (on a cluster, those connected
+                // to another process are listed as last stored: when they signed in, rotated
+                // or last closed a connection).
+                let online = self.gateway.fanout.sessions_online_of(me.id);
+                let now_ms = crate::storage::now_ms();
                 let sessions = rows
                     .into_iter()
                     .map(|row| SessionInfo {
@@ -36,7 +41,11 @@ impl<S: FrameSocket> Session<S> {
                             .and_then(|device| <[u8; 32]>::try_from(device).ok())
                             .map(merpati_protocol::keys::DeviceKey),
                         created_ms: u64::try_from(row.created_ms).unwrap_or(0),
-                        last_used_ms: u64::try_from(row.last_used_ms).unwrap_or(0),
+                        last_used_ms: if online.contains(&row.token_hash) {
+                            now_ms
+                        } else {
+                            u64::try_from(row.last_used_ms).unwrap_or(0)
+                        },
                         current: Some(row.token_hash) == current,
                         client: row.client,
                     })

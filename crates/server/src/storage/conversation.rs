@@ -1,12 +1,14 @@
 //! What storage keeps about a conversation besides its messages: delivery and read
 //! positions, each account's privacy settings and blocks (and when they last changed, for a
-//! cluster's head check), and when each account was last seen.
+//! cluster's head check), when each account was last seen, and when each session was last
+//! used.
 //!
 //! Receipts are the most frequent write after messages (every member sends one per message
 //! received): they are queued like appends, run without a savepoint, and commit in the
-//! writer's groups. When an account was last seen is written in the background and
-//! coalesced: whatever departures wait when the writer comes to them go in one request, so a
-//! crowd of sessions closing at once is a handful of writes, not one each.
+//! writer's groups. When an account was last seen, and a session last used (a connection of
+//! it closed), are written in the background and coalesced: whatever departures wait when
+//! the writer comes to them go in one request, so a crowd of sessions closing at once is a
+//! handful of writes, not one each.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,23 +66,34 @@ pub(super) struct LastSeenBook {
 
 #[derive(Debug, Default)]
 struct LastSeenState {
-    /// Times not yet known to be committed.
+    /// When accounts were last seen, not yet known to be committed.
     pending: HashMap<UserId, u64>,
+    /// When sessions were last used (a connection of theirs closed), likewise.
+    sessions: HashMap<[u8; 32], u64>,
     /// Whether a writer request is queued that has not yet taken them.
     queued: bool,
 }
 
+/// The times a writer request takes from the book to store.
+type Departures = (Vec<(UserId, u64)>, Vec<([u8; 32], u64)>);
+
 impl LastSeenBook {
     /// The times waiting, for a request that stores them; departures from now on queue
     /// another.
-    fn take_pending(&self) -> Vec<(UserId, u64)> {
+    fn take_pending(&self) -> Departures {
         let mut state = self.lock();
         state.queued = false;
-        state
+        let seen = state
             .pending
             .iter()
             .map(|(&user, &at)| (user, at))
-            .collect()
+            .collect();
+        let used = state
+            .sessions
+            .iter()
+            .map(|(&session, &at)| (session, at))
+            .collect();
+        (seen, used)
     }
 
     fn lock(&self) -> MutexGuard<'_, LastSeenState> {
@@ -185,18 +198,37 @@ impl Storage {
         Ok(facts)
     }
 
-    /// Records that an account's last session closed at `at_ms`. Written in the background:
-    /// if no request is queued for the times waiting, one is, and whatever waits when the
-    /// writer runs it goes into that one request.
+    /// Records that an account's last session closed at `at_ms` (written in the background:
+    /// [`Storage::store_departures`]).
     pub(crate) fn record_last_seen(&self, account: UserId, at_ms: u64) {
-        {
+        let queue = {
             let mut state = self.last_seen.lock();
             state.pending.insert(account, at_ms);
-            if state.queued {
-                return;
-            }
-            state.queued = true;
+            !std::mem::replace(&mut state.queued, true)
+        };
+        if queue {
+            self.store_departures();
         }
+    }
+
+    /// Records that a connection of the session named `session` closed at `at_ms`: it was in
+    /// use until then (written in the background: [`Storage::store_departures`]).
+    pub(crate) fn record_session_used(&self, session: [u8; 32], at_ms: u64) {
+        let queue = {
+            let mut state = self.last_seen.lock();
+            let used = state.sessions.entry(session).or_default();
+            *used = (*used).max(at_ms);
+            !std::mem::replace(&mut state.queued, true)
+        };
+        if queue {
+            self.store_departures();
+        }
+    }
+
+    /// Queues the request that stores the departures waiting in the book: whatever waits when
+    /// the writer runs it goes into that one request, so a crowd of sessions closing at once
+    /// is a handful of writes.
+    fn store_departures(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime: the server is gone, and so is anyone to tell.
             self.last_seen.lock().queued = false;
@@ -212,34 +244,43 @@ impl Storage {
                         .write(move |conn, _| {
                             // Taken when the writer gets here, not when queued: departures
                             // meanwhile join.
-                            let seen = taken.take_pending();
+                            let (seen, used) = taken.take_pending();
                             sql::accounts::store_last_seen(conn, &seen)?;
-                            Ok(seen)
+                            sql::sessions::store_last_used(conn, &used)?;
+                            Ok((seen, used))
                         })
                         .await
                 }
                 Backend::Postgres(pg) => {
-                    let seen = book.take_pending();
-                    let pending = &seen;
+                    let (seen, used) = book.take_pending();
+                    let (pending_seen, pending_used) = (&seen, &used);
                     let stored = transaction!(pg, true, |tx, _now| {
-                        postgres::accounts::store_last_seen(&tx, pending).await
+                        postgres::accounts::store_last_seen(&tx, pending_seen).await?;
+                        postgres::sessions::store_last_used(&tx, pending_used).await
                     })
                     .await;
-                    stored.map(|()| seen)
+                    stored.map(|()| (seen, used))
                 }
             };
             match stored {
                 // Forget what is stored now, unless a later time came meanwhile.
-                Ok(seen) => {
+                Ok((seen, used)) => {
                     let mut state = book.lock();
                     for (user, at_ms) in seen {
                         if state.pending.get(&user) == Some(&at_ms) {
                             state.pending.remove(&user);
                         }
                     }
+                    for (session, at_ms) in used {
+                        if state.sessions.get(&session) == Some(&at_ms) {
+                            state.sessions.remove(&session);
+                        }
+                    }
                 }
                 // Kept in the book: the next departure's request writes it.
-                Err(error) => tracing::warn!(%error, "cannot store when accounts were last seen"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot store when accounts and sessions were last active");
+                }
             }
         });
     }

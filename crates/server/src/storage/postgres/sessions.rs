@@ -273,3 +273,17 @@ async fn end(tx: &Tx<'_>, session: &[u8; 32]) -> Result<EndedSession, Error> {
         deleted_devices,
     })
 }
+
+/// Notes that each session was used until the time given (see `sql::sessions`).
+pub(crate) async fn store_last_used(tx: &Tx<'_>, used: &[([u8; 32], u64)]) -> Result<(), Error> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE sessions SET last_used_ms = GREATEST(last_used_ms, $2) WHERE token_hash = $1",
+        )
+        .await?;
+    for (session, at_ms) in used {
+        tx.execute(&statement, &[&&session[..], &int(*at_ms)])
+            .await?;
+    }
+    Ok(())
+}

@@ -299,3 +299,15 @@ fn end(conn: &Connection, session: &[u8; 32]) -> Result<EndedSession, Error> {
         deleted_devices,
     })
 }
+
+/// Notes that each session was used until the time given (a connection of it closed), where
+/// that is later than what is stored; sessions gone since are skipped.
+pub(crate) fn store_last_used(conn: &Connection, used: &[([u8; 32], u64)]) -> Result<(), Error> {
+    let mut statement = conn.prepare_cached(
+        "UPDATE sessions SET last_used_ms = max(last_used_ms, ?2) WHERE token_hash = ?1",
+    )?;
+    for (session, at_ms) in used {
+        statement.execute(params![&session[..], int(*at_ms)])?;
+    }
+    Ok(())
+}

@@ -101,6 +101,7 @@ storage_suite! {
     quotas::a_key_backup_holds_its_quota_of_sealed_bytes_and_replacing_an_entry_frees_its_own,
     quotas::signing_in_once_more_than_the_cap_ends_the_least_recently_used_session,
     sessions::the_proof_of_a_token_one_rotation_old_ends_its_session,
+    sessions::a_sessions_use_until_a_connection_closed_is_stored,
 }
 
 async fn open(dir: &Path) -> (Storage, WriterThread) {

@@ -1,5 +1,5 @@
 //! Sessions: a token one rotation old still resumes its session, so its sign-out proof
-//! still ends it.
+//! still ends it; a session's use until a connection of it closed is stored.
 
 use merpati_protocol::auth::sign_out_proof;
 
@@ -40,4 +40,46 @@ pub(super) async fn the_proof_of_a_token_one_rotation_old_ends_its_session(stora
     assert!(storage.resume_session(first).await.unwrap().is_none());
     // Heard twice (the answer was lost): nothing more to end.
     assert!(storage.sign_out(proof_hash).await.unwrap().is_none());
+}
+
+pub(super) async fn a_sessions_use_until_a_connection_closed_is_stored(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let token = [0x22; 32];
+    storage
+        .create_session(alice.id, SessionKeys::of(&token), None)
+        .await
+        .unwrap();
+    let name = crate::auth::token_hash(&token);
+    let other = [0x33; 32];
+    storage
+        .create_session(alice.id, SessionKeys::of(&other), None)
+        .await
+        .unwrap();
+    let other_name = crate::auth::token_hash(&other);
+    let used_at = |session: [u8; 32]| async move {
+        let sessions = storage.sessions_of(alice.id).await.unwrap();
+        let found = sessions.iter().find(|row| row.token_hash == session);
+        found.map(|row| row.last_used_ms).expect("the session")
+    };
+    // Written in the background: read until it is (each request writes every use waiting).
+    let stored_as = |session: [u8; 32], at_ms: u64| async move {
+        for _ in 0..2_000 {
+            if used_at(session).await == i64::try_from(at_ms).unwrap() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("never stored as used at {at_ms}");
+    };
+    let signed_in = u64::try_from(used_at(name).await).unwrap();
+    // A connection of it closes an hour later.
+    let closed = signed_in + 60 * 60 * 1000;
+    storage.record_session_used(name, closed);
+    stored_as(name, closed).await;
+    // An earlier close heard late moves nothing back: once a later use of the other session,
+    // recorded after it, is stored, so is whatever it wrote.
+    storage.record_session_used(name, closed - 1);
+    storage.record_session_used(other_name, closed + 1);
+    stored_as(other_name, closed + 1).await;
+    assert_eq!(used_at(name).await, i64::try_from(closed).unwrap());
 }
