@@ -373,6 +373,48 @@ impl Answers {
     }
 }
 
+/// `QueryKeys` looks each account named up in a chat shared with the asker: for a partner
+/// that ends at the first shared chat, for a stranger it reads every chat of the asker's. So
+/// a stranger named costs a read more: a client asking about 32 strangers spends 33 reads,
+/// where asking about a partner spends the query's one.
+#[tokio::test]
+async fn asking_for_the_keys_of_strangers_costs_a_read_each() {
+    let server = TestServer::start_configured(|config| {
+        config.reads_per_minute = 1;
+        config.read_burst = 40;
+    })
+    .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (_bob, bob_me, _) = server.signed_up("bob").await;
+    alice.direct("bob").await;
+    for _ in 0..5 {
+        assert_eq!(alice.query_keys(&[bob_me.id]).await.len(), 1, "bob's keys");
+    }
+    let strangers: Vec<merpati_protocol::UserId> =
+        (1_000..1_032).map(merpati_protocol::UserId).collect();
+    assert!(
+        alice.query_keys(&strangers).await.is_empty(),
+        "strangers left out"
+    );
+    // 5 + 33 of 40 spent: the next query about strangers is refused once it has looked.
+    let refused = alice
+        .request(|request| ClientFrame::QueryKeys {
+            request,
+            users: strangers.clone(),
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            ServerFrame::Error {
+                code: ErrorCode::TooManyRequests,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
 /// A flood of key claims of 256 devices each: the account's claim allowance (512 devices at
 /// once) serves two, then `TooManyRequests`, and the hundredth refusal in a row closes the
 /// connection, as for any other request past an allowance. Claims of more devices than one

@@ -197,6 +197,9 @@ impl<S: FrameSocket> Session<S> {
     /// Answers `QueryKeys`, for the accounts asked about that share a chat with this one (and
     /// itself): an account's public key is what an offline guess of its passphrase is checked
     /// against, so strangers do not get it. Others are left out, as if they did not exist.
+    /// Each account named is looked for in a chat shared with this one, which ends at the
+    /// first found for a partner and reads every chat of this account for a stranger: each
+    /// stranger named costs a read more (the app names only the people of its chats).
     pub(super) async fn query_keys(
         &mut self,
         me: &Member,
@@ -207,8 +210,14 @@ impl<S: FrameSocket> Session<S> {
             let detail = format!("ask for the keys of at most {MAX_KEY_REQUEST} accounts at once");
             return self.malformed_request(Some(request), detail).await;
         }
-        let partners: HashSet<UserId> = match self.gateway.storage.chat_partners(me.id).await {
-            Ok(partners) => partners.into_iter().collect(),
+        let mut seen = HashSet::new();
+        let named: Vec<UserId> = users
+            .into_iter()
+            .filter(|user| seen.insert(*user))
+            .collect();
+        let asked = named.len();
+        let users = match self.gateway.storage.partners_among(me.id, named).await {
+            Ok(partners) => partners,
             Err(error) => {
                 return self
                     .write_error(Some(request), &error)
@@ -216,11 +225,10 @@ impl<S: FrameSocket> Session<S> {
                     .map(|()| Flow::Continue);
             }
         };
-        let mut seen = HashSet::new();
-        let users: Vec<UserId> = users
-            .into_iter()
-            .filter(|user| (*user == me.id || partners.contains(user)) && seen.insert(*user))
-            .collect();
+        let strangers = asked - users.len();
+        if let Err(wait) = self.gateway.limits.take_reads(me.id, strangers) {
+            return self.past_allowance(me, Some(request), wait).await;
+        }
         match self.gateway.storage.user_keys(users).await {
             Ok(users) => {
                 let frame = encode(&ServerFrame::Keys { request, users });

@@ -10,7 +10,8 @@
 //! the account is not in) and **writes** (everything that commits). A request past its
 //! allowance is refused with `TooManyRequests`, unserved. A request costs by what it makes
 //! the server do: a page of history one read per 50 messages asked for, `QueryKeys` one per
-//! 32 accounts, `Sync` one per ten chats of the account, `ToDeviceDone` one write per
+//! 32 accounts and one more per account named that shares no chat with this one (finding
+//! that out reads all of this one's chats), `Sync` one per ten chats of the account, `ToDeviceDone` one write per
 //! started 64 acknowledged ids — so that a long list or a big page is not one cheap request.
 //! `Typing`, `MarkDelivered` and `MarkRead` in the account's own chats cost nothing (their
 //! member lists are cached); elsewhere one read each (`allowance`).
@@ -236,7 +237,7 @@ impl RequestLimits {
             .get(&account)
             .copied()
             .unwrap_or(0);
-        self.take_sync_reads(account, known / CHATS_PER_SYNC_READ)?;
+        self.take_reads(account, known / CHATS_PER_SYNC_READ)?;
         Ok(known)
     }
 
@@ -259,10 +260,13 @@ impl RequestLimits {
             known.insert(account, chats);
         }
         let more = (chats / CHATS_PER_SYNC_READ).saturating_sub(charged / CHATS_PER_SYNC_READ);
-        self.take_sync_reads(account, more)
+        self.take_reads(account, more)
     }
 
-    fn take_sync_reads(&self, account: UserId, reads: usize) -> Result<(), Duration> {
+    /// Takes `reads` more of `account`'s reads, for what a request turned out to cost once
+    /// done (a `Sync`'s chats, a `QueryKeys`'s strangers); the time to wait if they are not
+    /// there.
+    pub(crate) fn take_reads(&self, account: UserId, reads: usize) -> Result<(), Duration> {
         if reads == 0 {
             return Ok(());
         }

@@ -90,6 +90,16 @@ impl Storage {
         on_backend!(self, read chats::chat_partners(account))
     }
 
+    /// Those of `users` who share a chat with `account`, and `account` itself if named, in the
+    /// order named: what `QueryKeys` answers for.
+    pub(crate) fn partners_among(
+        &self,
+        account: UserId,
+        users: Vec<UserId>,
+    ) -> impl Future<Output = Result<Vec<UserId>, Error>> {
+        on_backend!(self, read chats::partners_among(account, &users))
+    }
+
     /// Whether two accounts share a 1:1 chat.
     pub(crate) fn share_direct_chat(
         &self,

@@ -402,3 +402,30 @@ pub(crate) async fn chat_partners(tx: &Tx<'_>, account: UserId) -> Result<Vec<Us
     }
     Ok(partners)
 }
+
+/// Those of `users` who share a chat with `account` (see `sql::chats`).
+pub(crate) async fn partners_among(
+    tx: &Tx<'_>,
+    account: UserId,
+    users: &[UserId],
+) -> Result<Vec<UserId>, Error> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM members mine
+                 JOIN members theirs ON theirs.chat_id = mine.chat_id AND theirs.account_id = $2
+                 WHERE mine.account_id = $1)",
+        )
+        .await?;
+    let mut partners = Vec::with_capacity(users.len());
+    for &user in users {
+        let shares: bool = user == account
+            || tx
+                .query_one(&statement, &[&int(account.0), &int(user.0)])
+                .await?
+                .try_get(0)?;
+        if shares {
+            partners.push(user);
+        }
+    }
+    Ok(partners)
+}

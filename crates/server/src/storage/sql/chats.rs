@@ -367,3 +367,27 @@ pub(crate) fn chat_partners(conn: &Connection, account: UserId) -> Result<Vec<Us
     }
     Ok(partners)
 }
+
+/// Those of `users` who share a chat with `account` (and `account` itself, if named): each
+/// looked for on its own, stopping at the first chat the two share, rather than every
+/// partner of `account` read to be compared.
+pub(crate) fn partners_among(
+    conn: &Connection,
+    account: UserId,
+    users: &[UserId],
+) -> Result<Vec<UserId>, Error> {
+    let mut shares = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM members mine
+             JOIN members theirs ON theirs.chat_id = mine.chat_id AND theirs.account_id = ?2
+             WHERE mine.account_id = ?1)",
+    )?;
+    let mut partners = Vec::with_capacity(users.len());
+    for &user in users {
+        if user == account
+            || shares.query_row(params![int(account.0), int(user.0)], |row| row.get(0))?
+        {
+            partners.push(user);
+        }
+    }
+    Ok(partners)
+}

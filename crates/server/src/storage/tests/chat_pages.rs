@@ -1,5 +1,6 @@
 //! What a sync reads of an account's chats: every chat's head and where the account joined it
-//! at once, then the chats with their members a page at a time, by id.
+//! at once, then the chats with their members a page at a time, by id; and which accounts
+//! asked about share a chat with it (whose keys it may have).
 
 use merpati_protocol::ChatId;
 
@@ -174,5 +175,20 @@ pub(super) async fn a_chat_joined_or_left_between_pages_counts_only_past_the_cur
     assert!(
         all[2].blocks.is_empty(),
         "bob is not in her chat with carol"
+    );
+}
+
+pub(super) async fn the_keys_asked_for_are_of_partners_and_oneself_only(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let dave = account(storage, "dave").await;
+    storage.create_direct(alice.id, bob.id).await.unwrap();
+    storage.create_direct(bob.id, carol.id).await.unwrap();
+    let asked = vec![dave.id, bob.id, alice.id, carol.id, UserId(9_999)];
+    assert_eq!(
+        storage.partners_among(alice.id, asked).await.unwrap(),
+        vec![bob.id, alice.id],
+        "bob shares a chat with her, and she is herself; carol and dave share none"
     );
 }

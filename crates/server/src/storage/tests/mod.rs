@@ -73,6 +73,7 @@ storage_suite! {
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     appends::a_member_added_later_reads_only_what_came_after_they_joined,
     chat_pages::an_accounts_chats_come_a_page_at_a_time_in_order_each_once,
+    chat_pages::the_keys_asked_for_are_of_partners_and_oneself_only,
     chat_pages::a_chat_joined_or_left_between_pages_counts_only_past_the_cursor,
     blobs::the_quota_counts_an_accounts_live_uploads_and_a_pass_takes_the_due_ones,
     blobs::the_cap_of_open_uploads_counts_those_no_message_carries,
