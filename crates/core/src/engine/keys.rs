@@ -27,9 +27,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use merpati_protocol::{
-    ChatId, ClientFrame, ErrorCode, MAX_BACKUP_BATCH, MAX_KEY_REQUEST, MAX_TO_DEVICE_BATCH,
-    RequestId, UserId,
-    keys::{BackupEntry, ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
+    ChatId, ClientFrame, ErrorCode, MAX_KEY_REQUEST, MAX_TO_DEVICE_BATCH, RequestId, UserId,
+    keys::{ClaimedKey, DeviceRef, ToDeviceMessage, UserKeys},
 };
 
 use super::retry::Retry;
@@ -38,7 +37,7 @@ use crate::e2e::Opened;
 use crate::store::{MessageRecord, StoreWrite};
 
 /// Keeps one `SendToDevice` or `PutBackup` frame well under the frame limit.
-const FRAME_BUDGET: usize = 48 * 1024;
+pub(super) const FRAME_BUDGET: usize = 48 * 1024;
 
 /// People asked about in one `QueryKeys`: their devices' keys must fit one answer frame. With
 /// many devices each they may not (the server refuses with `LimitReached`), and the engine
@@ -235,53 +234,6 @@ impl Engine {
 
     pub(super) fn on_devices_changed(&mut self, user: UserId) {
         self.keys.fresh.remove(&user);
-        self.send_outbox();
-    }
-
-    pub(super) fn on_backup_changed(&mut self) {
-        if !self.waiting.is_empty() {
-            self.keys.backup_wanted = true;
-            self.send_outbox();
-        }
-    }
-
-    pub(super) fn on_backup_stored(&mut self, request: RequestId) {
-        if self
-            .keys
-            .backup_put
-            .as_ref()
-            .is_some_and(|(id, _)| *id == request)
-            && let Some((_, sessions)) = self.keys.backup_put.take()
-            && let Some(crypto) = self.crypto.as_mut()
-        {
-            crypto.mark_backed_up(&sessions);
-        }
-        self.send_outbox();
-    }
-
-    pub(super) fn on_backup(
-        &mut self,
-        request: RequestId,
-        entries: Vec<(u64, BackupEntry)>,
-        more: bool,
-    ) {
-        if self.keys.backup_fetch != Some(request) {
-            return;
-        }
-        self.keys.backup_fetch = None;
-        if let Some((position, _)) = entries.last() {
-            self.backup_position = self.backup_position.max(*position);
-        }
-        let entries: Vec<BackupEntry> = entries.into_iter().map(|(_, entry)| entry).collect();
-        let imported = match self.crypto.as_mut() {
-            Some(crypto) => crypto.import_backup(&entries),
-            None => Vec::new(),
-        };
-        self.keys.backup_wanted = more;
-        self.pins_unread &= more;
-        for session_id in imported {
-            self.reopen_waiting(&session_id);
-        }
         self.send_outbox();
     }
 
@@ -509,42 +461,6 @@ impl Engine {
         }
     }
 
-    /// Writes new inbound sessions to the key backup, and reads it when wanted.
-    fn move_backup_along(&mut self) {
-        if self.keys.backup_put.is_none()
-            && !self.keys.backup_refused
-            && let Some(crypto) = self.crypto.as_ref()
-        {
-            let mut budget = FRAME_BUDGET;
-            let pending: Vec<(String, BackupEntry)> = crypto
-                .backup_pending(MAX_BACKUP_BATCH)
-                .into_iter()
-                .take_while(|(_, entry)| {
-                    let size = entry.sealed.len() + entry.id.len() + 8;
-                    let fits = size <= budget;
-                    budget = budget.saturating_sub(size);
-                    fits
-                })
-                .collect();
-            if !pending.is_empty() {
-                let request = self.next_request_id();
-                let (sessions, entries): (Vec<String>, Vec<BackupEntry>) =
-                    pending.into_iter().unzip();
-                self.frames
-                    .push(ClientFrame::PutBackup { request, entries });
-                self.keys.backup_put = Some((request, sessions));
-            }
-        }
-        if self.keys.backup_wanted && self.keys.backup_fetch.is_none() {
-            let request = self.next_request_id();
-            self.frames.push(ClientFrame::FetchBackup {
-                request,
-                after: self.backup_position,
-            });
-            self.keys.backup_fetch = Some(request);
-        }
-    }
-
     /// Opens messages as they enter a timeline, remembering what each turned out to be. A
     /// message whose id was opened at another position is a copy the server made: refused.
     pub(super) fn open_messages(&mut self, messages: &[MessageRecord]) {
@@ -575,7 +491,7 @@ impl Engine {
         }
     }
 
-    fn reopen_waiting(&mut self, session_id: &str) {
+    pub(super) fn reopen_waiting(&mut self, session_id: &str) {
         let Some(positions) = self.waiting.remove(session_id) else {
             return;
         };

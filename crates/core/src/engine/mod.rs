@@ -29,8 +29,8 @@
 //! - `privacy`: the privacy settings and blocking.
 //! - `groups`: group administration: adding, removing, renaming, admins, leaving.
 //! - `drafts`: what the person typed and has not sent, per chat.
-//! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares, the backup)
-//!   and opening messages.
+//! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares) and opening
+//!   messages; `key_backup`: the key backup as the flow moves it.
 //! - `publishing`: this device's own keys in the server's directory, and when the server
 //!   holds them.
 //! - `requests`: what the person asks of the server (new chats, older history) and the one
@@ -44,6 +44,7 @@ mod devices;
 mod drafts;
 mod groups;
 mod incoming;
+mod key_backup;
 mod keys;
 mod presence;
 mod privacy;
