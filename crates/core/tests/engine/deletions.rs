@@ -12,7 +12,7 @@ use merpati_words::Text;
 use crate::actions::{alice_with_two_messages, item};
 use crate::attachments::{AES, photo};
 use crate::support::alice::{
-    ALICE, BOB, CHAT, apply, member, message, published_alice, reconnect, reload,
+    ALICE, BOB, CHAT, apply, member, message, published_alice, reconnect, reload, sent_body,
 };
 
 /// A member other than alice and bob.
@@ -506,19 +506,7 @@ async fn a_line_the_server_wrote_cannot_be_deleted_by_the_member_it_names() {
 async fn a_message_deleted_for_me_on_its_way_keeps_no_body_once_it_arrives() {
     let (mut engine, mut net) = published_alice();
     let id = engine.send_text(CHAT, "salah kirim", 1).expect("queued");
-    let body = net
-        .serve(&mut engine)
-        .frames
-        .into_iter()
-        .find_map(|frame| match frame {
-            ClientFrame::Send {
-                client_msg_id,
-                body,
-                ..
-            } if client_msg_id == id => Some(body),
-            _ => None,
-        })
-        .expect("sent");
+    let body = sent_body(&net.serve(&mut engine).frames, id).expect("sent");
     // Deleted here before the server answered: nothing is left in the outbox for the Ack.
     engine.delete_for_me(CHAT, id).expect("deleted");
     engine.handle_frame(ServerFrame::Ack {

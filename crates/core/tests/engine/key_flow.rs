@@ -13,7 +13,7 @@ use merpati_protocol::{
 
 use crate::support::alice::{
     ALICE, BOB, CHAT, Net, apply, caught_up_alice, challenged_alice, member, message,
-    published_alice, reconnect, reload, sent_ids, take_frames,
+    published_alice, reconnect, reload, sent_body, sent_ids, take_frames,
 };
 
 #[test]
@@ -385,15 +385,8 @@ fn a_new_browser_of_the_account_trusts_the_pins_of_its_other_browsers_not_the_se
 
 /// The first message among `frames` as the server would store it (number 1 of the chat).
 fn as_stored(frames: &[ClientFrame]) -> MessageFrame {
-    let sent = frames.iter().find_map(|frame| match frame {
-        ClientFrame::Send {
-            client_msg_id,
-            body,
-            ..
-        } => Some((*client_msg_id, body.clone())),
-        _ => None,
-    });
-    let (client_msg_id, body) = sent.expect("a message sent");
+    let client_msg_id = *sent_ids(frames).first().expect("a message sent");
+    let body = sent_body(frames, client_msg_id).expect("its body");
     MessageFrame {
         client_msg_id,
         body,
@@ -495,18 +488,7 @@ fn group(members: Vec<Member>, head: u64) -> ChatInfo {
 /// Alice sends `text` in the group; the message as the server will serve it at `seq`.
 fn sent_in_group(engine: &mut Engine, net: &mut Net, text: &str, seq: u64) -> MessageFrame {
     let id = engine.send_text(GROUP, text, 10).expect("a text");
-    let frames = net.serve(engine).frames;
-    let body = frames
-        .into_iter()
-        .find_map(|frame| match frame {
-            ClientFrame::Send {
-                client_msg_id,
-                body,
-                ..
-            } if client_msg_id == id => Some(body),
-            _ => None,
-        })
-        .expect("sent");
+    let body = sent_body(&net.serve(engine).frames, id).expect("sent");
     MessageFrame {
         chat_id: GROUP,
         seq: Seq(seq),

@@ -78,6 +78,18 @@ pub fn sent_ids(frames: &[ClientFrame]) -> Vec<merpati_protocol::ClientMsgId> {
         .collect()
 }
 
+/// The body the `Send` of message `id` among `frames` carries, if one does.
+pub fn sent_body(frames: &[ClientFrame], id: merpati_protocol::ClientMsgId) -> Option<Vec<u8>> {
+    frames.iter().find_map(|frame| match frame {
+        ClientFrame::Send {
+            client_msg_id,
+            body,
+            ..
+        } if *client_msg_id == id => Some(body.clone()),
+        _ => None,
+    })
+}
+
 /// The frames of the engine's step so far (its writes and events are not looked at).
 pub fn take_frames(engine: &mut Engine) -> Vec<ClientFrame> {
     engine.take_step().frames
