@@ -31,8 +31,8 @@
 //!   in the accounts table with when: each check tells the accounts here that share a chat
 //!   with one changed since the check before (less the same margin for the clocks), once per
 //!   change, as the push would have, so that they query its keys again before they encrypt
-//!   for it — or a new device of it could not read what they write. A session the push
-//!   reached is told once more, and queries once more.
+//!   for it — or a new device of it could not read what they write. An account here the
+//!   push reached is not told again (`note_told`).
 
 use std::collections::HashMap;
 
