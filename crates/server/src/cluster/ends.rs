@@ -14,10 +14,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use merpati_protocol::{Epoch, UserId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::follows::SUBSCRIBED_WITHIN;
 use super::to_nats::ToNats;
 use super::{Event, State, u64_at};
 
@@ -28,14 +27,9 @@ const SUBJECT: &str = "merpati.sessions.ended";
 /// for the subscription to be written to NATS. Should NATS be unreachable, head checks close
 /// the connections of sessions ended elsewhere until the subscription is made.
 pub(super) async fn subscribe(to_nats: &ToNats, sender: &mpsc::Sender<Event>) -> JoinHandle<()> {
-    let (written, subscribed) = oneshot::channel();
-    let ends = to_nats.forward_written(
-        SUBJECT.to_owned(),
-        sender,
-        Event::SessionEndedElsewhere,
-        Some(written),
-    );
-    let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, subscribed).await;
+    let (ends, subscribed) =
+        to_nats.forward_written(SUBJECT.to_owned(), sender, Event::SessionEndedElsewhere);
+    subscribed.await;
     ends
 }
 

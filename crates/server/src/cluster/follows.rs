@@ -3,7 +3,6 @@
 //! pushed to it), and what each session follows, so that its end lets go of both.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use bytes::Bytes;
 use merpati_protocol::content::{EncryptedBody, SystemEvent, is_system_body};
@@ -13,9 +12,6 @@ use tokio::task::JoinHandle;
 
 use super::{Cursor, Event, State, account_subject, subject};
 use crate::fanout::SessionId;
-
-/// How long a sign-in waits for NATS to confirm its account's subscription.
-pub(super) const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(1);
 
 /// A chat this process follows.
 pub(super) struct Followed {
@@ -142,13 +138,11 @@ impl State {
             let _ = ready.send(());
             return;
         }
-        let (written, subscribed) = oneshot::channel();
-        let subscription = self.to_nats.forward_written(
-            account_subject(account),
-            &self.sender,
-            move |payload| Event::PushWoken { account, payload },
-            Some(written),
-        );
+        let (subscription, subscribed) =
+            self.to_nats
+                .forward_written(account_subject(account), &self.sender, move |payload| {
+                    Event::PushWoken { account, payload }
+                });
         self.accounts.insert(
             account,
             Account {
@@ -160,7 +154,7 @@ impl State {
         // a NATS outage is not held up (what the subscription would have brought then comes
         // with the client's next sync, or a head check).
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, subscribed).await;
+            subscribed.await;
             let _ = ready.send(());
         });
         self.say_here(account);

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -24,6 +25,10 @@ use tokio::task::JoinHandle;
 
 use super::Event;
 use crate::metrics::Counters;
+
+/// How long a wait for a subscription to be written to NATS lasts at most (a sign-in's, or
+/// the start's for word of sessions ended).
+const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(1);
 
 /// How many publishes may wait for async-nats before new ones are dropped. Each holds a
 /// wake-up or a push (a message's frame at most), so this bounds the memory an outage of
@@ -95,13 +100,28 @@ impl ToNats {
         sender: &mpsc::Sender<Event>,
         event: impl Fn(Bytes) -> Event + Send + 'static,
     ) -> JoinHandle<()> {
-        self.forward_written(subject, sender, event, None)
+        self.subscribe_and_forward(subject, sender, event, None)
     }
 
-    /// [`ToNats::forward`], answering `written` once the subscription is written to NATS:
-    /// the server reads what a connection writes in order, so what it is sent after that
-    /// reaches the subscription.
+    /// [`ToNats::forward`], and a future that ends once the subscription is written to NATS
+    /// (the server reads what a connection writes in order, so what it is sent after that
+    /// reaches the subscription), or after [`SUBSCRIBED_WITHIN`] at most: a wait for it is
+    /// not held up by a NATS outage.
     pub(super) fn forward_written(
+        &self,
+        subject: String,
+        sender: &mpsc::Sender<Event>,
+        event: impl Fn(Bytes) -> Event + Send + 'static,
+    ) -> (JoinHandle<()>, impl Future<Output = ()> + Send + 'static) {
+        let (written, subscribed) = oneshot::channel();
+        let task = self.subscribe_and_forward(subject, sender, event, Some(written));
+        let within = async move {
+            let _ = tokio::time::timeout(SUBSCRIBED_WITHIN, subscribed).await;
+        };
+        (task, within)
+    }
+
+    fn subscribe_and_forward(
         &self,
         subject: String,
         sender: &mpsc::Sender<Event>,
