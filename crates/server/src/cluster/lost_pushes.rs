@@ -279,12 +279,14 @@ impl State {
         self.devices_checked_ms = checked_at;
     }
 
-    /// Notes that `account`'s sessions here were handed `frame` (a push to the account): if
-    /// it says someone's devices changed, a head check need not say it again.
-    pub(super) fn note_told(&mut self, account: UserId, frame: &[u8]) {
+    /// Notes that the sessions here of `accounts` were handed `frame` (a push to them): if it
+    /// says someone's devices changed, a head check need not say it again.
+    pub(super) fn note_told(&mut self, accounts: &[UserId], frame: &[u8]) {
         if let Ok(ServerFrame::DevicesChanged { user }) = merpati_protocol::decode(frame) {
-            self.devices_told
-                .insert((account, user), crate::storage::now_ms());
+            let now_ms = crate::storage::now_ms();
+            for &account in accounts {
+                self.devices_told.insert((account, user), now_ms);
+            }
         }
     }
 

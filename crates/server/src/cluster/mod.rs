@@ -395,9 +395,9 @@ impl State {
                 self.publish_push(device.user, &push);
             }
             Event::ToAccounts { accounts, frame } => {
+                // The gateway handed it to the accounts' sessions here already.
+                self.note_told(&accounts, &frame);
                 for account in accounts {
-                    // The gateway handed it to the account's sessions here already.
-                    self.note_told(account, &frame);
                     let push = Push::Account {
                         frame: frame.clone(),
                     };

@@ -114,7 +114,7 @@ impl State {
             }
             Some(Push::Account { frame }) => {
                 self.gateway.fanout().deliver(&[account], &frame, None);
-                self.note_told(account, &frame);
+                self.note_told(&[account], &frame);
             }
             Some(Push::From { from, frame }) => {
                 self.gateway
