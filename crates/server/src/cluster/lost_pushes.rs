@@ -248,6 +248,7 @@ impl State {
                 return;
             }
         };
+        let mut frames: HashMap<UserId, Bytes> = HashMap::new();
         for DevicesChanged {
             told,
             changed,
@@ -267,10 +268,13 @@ impl State {
                 account = changed.0,
                 "telling of devices changed elsewhere whose push was lost"
             );
-            let frame = Bytes::from(merpati_protocol::encode(&ServerFrame::DevicesChanged {
-                user: changed,
-            }));
-            self.gateway.fanout().deliver(&[told], &frame, None);
+            // One frame per account changed, however many it goes to.
+            let frame = frames.entry(changed).or_insert_with(|| {
+                Bytes::from(merpati_protocol::encode(&ServerFrame::DevicesChanged {
+                    user: changed,
+                }))
+            });
+            self.gateway.fanout().deliver(&[told], frame, None);
             self.devices_told.insert((told, changed), at_ms);
         }
         // What the next check's look back cannot read again is forgotten.
