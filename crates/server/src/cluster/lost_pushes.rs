@@ -29,8 +29,9 @@
 //!   one costs at most one interval;
 //! - an account's devices changed (one published anew, or signed out) on another process is
 //!   in the accounts table with when: each check tells the accounts here that share a chat
-//!   with one changed since the check before (less the same margin for the clocks), once per
-//!   change, as the push would have, so that they query its keys again before they encrypt
+//!   with one changed since the check before (less the same margin for the clocks, and
+//!   leaving the last second to the pushes on their way), once per change, as the push
+//!   would have, so that they query its keys again before they encrypt
 //!   for it — or a new device of it could not read what they write. An account here the
 //!   push reached is not told again (`note_told`).
 
@@ -237,8 +238,9 @@ impl State {
     /// the last check (and that account's own sessions here) that they did: the push of the
     /// change may have been lost.
     pub(super) async fn tell_devices_changed_meanwhile(&mut self) {
-        // Taken before the read: a change committed during it is read again next time.
-        let checked_at = crate::storage::now_ms();
+        // The last second is left to the pushes on their way (a change told before its push
+        // arrived would be told twice); the next check looks from here.
+        let until = crate::storage::now_ms().saturating_sub(PUSH_GRACE_MS);
         let since = self.devices_checked_ms.saturating_sub(CLOCK_MARGIN_MS);
         let changed = match self.gateway.storage().devices_changed_since(since).await {
             Ok(changed) => changed,
@@ -261,7 +263,7 @@ impl State {
                 .devices_told
                 .get(&(told, changed))
                 .is_some_and(|told_ms| told_ms.saturating_add(CLOCK_MARGIN_MS) >= at_ms);
-            if already || !self.accounts.contains_key(&told) {
+            if at_ms > until || already || !self.accounts.contains_key(&told) {
                 continue;
             }
             tracing::debug!(
@@ -280,7 +282,7 @@ impl State {
         // What the next check's look back cannot read again is forgotten.
         self.devices_told
             .retain(|_, told_ms| told_ms.saturating_add(CLOCK_MARGIN_MS) >= since);
-        self.devices_checked_ms = checked_at;
+        self.devices_checked_ms = until;
     }
 
     /// Notes that the sessions here of `accounts` were handed `frame` (a push to them): if it
