@@ -55,8 +55,8 @@ pub use engine::{
     RequestError, SendError, Step, UnreadDivider,
 };
 pub use store::{
-    AccountRecord, AccountSecrets, ChatRecord, DeviceSettings, DraftRecord, HiddenRecord,
-    MemoryStore, MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store, StoreWrite,
-    StoredState,
+    AccountRecord, AccountSecrets, BrowserChoices, ChatRecord, DeviceSettings, DraftRecord,
+    HiddenRecord, MemoryStore, MessageRecord, OutboxRecord, PrivacySettings, SettingsRecord, Store,
+    StoreWrite, StoredState,
 };
 pub use timeline::{MessageLock, MessageStatus, Person, ReactionSummary, TimelineItem};

@@ -499,6 +499,17 @@ pub struct StoredState {
     pub settings: Option<SettingsRecord>,
     /// Whether a privacy change made here waits for the server's answer.
     pub privacy_pending: bool,
+    /// What this browser chose for itself.
+    pub browser: BrowserChoices,
+    /// The local search index's segments.
+    pub search: Vec<SearchSegment>,
+}
+
+/// What this browser chose for itself, shared by its tabs and never sent: its settings, its
+/// recently chosen emoji and skin tone, and the chats it does not notify of. A tab reads them
+/// when it opens, and again when another tab says it changed them (`Engine::adopt_browser_choices`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserChoices {
     /// This browser's own settings.
     pub device_settings: Option<DeviceSettings>,
     /// This browser's recently chosen emoji, most recent first.
@@ -507,8 +518,29 @@ pub struct StoredState {
     pub skin_tone: SkinTone,
     /// The chats this browser does not notify of.
     pub muted_chats: Vec<ChatId>,
-    /// The local search index's segments.
-    pub search: Vec<SearchSegment>,
+}
+
+impl BrowserChoices {
+    /// Reads them from a store.
+    pub async fn read<S: Store>(store: &S) -> Result<BrowserChoices, S::Error> {
+        Ok(BrowserChoices {
+            device_settings: store.device_settings().await?,
+            recent_emoji: store.recent_emoji().await?,
+            skin_tone: store.skin_tone().await?,
+            muted_chats: store.muted_chats().await?,
+        })
+    }
+
+    /// Whether `write` changes them: the other tabs of the browser are to read them again.
+    pub fn changed_by(write: &StoreWrite) -> bool {
+        matches!(
+            write,
+            StoreWrite::PutDeviceSettings(_)
+                | StoreWrite::PutRecentEmoji(_)
+                | StoreWrite::PutSkinTone(_)
+                | StoreWrite::PutMutedChats(_)
+        )
+    }
 }
 
 /// The most messages of one chat read at start so that every unread one is counted: a chat
@@ -552,10 +584,7 @@ impl StoredState {
             hidden: store.hidden().await?,
             settings: store.settings().await?,
             privacy_pending: store.privacy_pending().await?,
-            device_settings: store.device_settings().await?,
-            recent_emoji: store.recent_emoji().await?,
-            skin_tone: store.skin_tone().await?,
-            muted_chats: store.muted_chats().await?,
+            browser: BrowserChoices::read(store).await?,
             search: store.search_segments().await?,
         })
     }

@@ -10,7 +10,8 @@
 //! leads to are (`public/sw.js`): the service worker's `{ openChat }` to the tab it focuses,
 //! and the app opened at `#chat=<id>` when no tab was open; each opens that chat. Of two tabs
 //! of one browser, the one behind leaves notifying to the one in front, where a chat open is
-//! read and flashes no notification.
+//! read and flashes no notification; a chat muted, or the text hidden, in one tab holds in the
+//! other at once.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
@@ -547,6 +548,78 @@ async fn a_chat_read_in_the_tab_in_front_is_not_notified_by_the_tab_behind_it()
         shown.contains(&("ayu".to_owned(), "Tiga".to_owned())),
         "the tab now in front did not notify: {shown:?}"
     );
+
+    for browser in [ayu, bima, citra] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Two tabs of one browser share its own settings: a chat muted, or the text hidden, in one
+/// tab holds in the other at once — which notifies from then on accordingly — and the other
+/// tab's next change keeps it (each tab read them when it opened, and writes them whole).
+#[tokio::test]
+async fn a_chat_muted_and_the_text_hidden_in_one_tab_hold_in_the_other_tab_at_once()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let (ayu, bima) = ayu_writes_to_bima(&meeting).await?;
+    let citra = meeting.sign_up("citra").await?;
+    wait_notification(&bima, "ayu", "Satu").await?;
+    citra.start_chat("bima").await?;
+    citra.send("Halo Bima").await?;
+    wait_notification(&bima, "citra", "Halo Bima").await?;
+    record_shown(&bima, "first").await?;
+
+    // A second tab comes to the front: there the text is hidden and ayu's chat muted.
+    let client = bima.client();
+    let first = client.window().await?;
+    let second = client.new_window(true).await?.handle;
+    client.switch_to_window(second).await?;
+    client.goto(&meeting.url).await?;
+    bima.find("chat-list-item").await?;
+    bring_to_front(&bima).await?;
+    bima.click("settings").await?;
+    wait_notifications_on(&bima, "notifications on in the second tab").await?;
+    bima.click("setting-notifications-text").await?;
+    bima.click("settings").await?;
+    bima.open_chat("ayu").await?;
+    bima.click("chat-mute").await?;
+    bima.find_css("[data-testid=\"chat-mute\"][aria-pressed=\"true\"]")
+        .await?;
+
+    // Back in the first tab, which shows it muted without a reload. ayu's next message is not
+    // notified there, and citra's after it (the sentinel) is, without its text.
+    client.switch_to_window(first).await?;
+    bring_to_front(&bima).await?;
+    let ayu_muted =
+        "[data-testid=\"chat-list-item\"][data-title=\"ayu\"] [data-testid=\"chat-muted\"]";
+    bima.find_css(ayu_muted).await?;
+    ayu.send("Dua").await?;
+    ayu.eventually("ayu's message delivered", || async {
+        let statuses = ayu.message_statuses().await?;
+        let last = statuses.last().map(String::as_str);
+        Ok(matches!(last, Some("delivered" | "read")).then_some(()))
+    })
+    .await?;
+    citra.send("Lagi").await?;
+    wait_notification(&bima, "citra", "New message").await?;
+    assert_eq!(
+        shown_since_recording(&bima, "first").await?,
+        [("citra".to_owned(), "New message".to_owned())],
+        "the first tab notified as the second tab's settings say"
+    );
+
+    // The first tab mutes citra's chat: ayu's stays muted, also after a reload.
+    bima.open_chat("citra").await?;
+    bima.click("chat-mute").await?;
+    bima.find_css("[data-testid=\"chat-mute\"][aria-pressed=\"true\"]")
+        .await?;
+    bima.reload().await?;
+    bima.find_css(ayu_muted).await?;
+    bima.find_css(
+        "[data-testid=\"chat-list-item\"][data-title=\"citra\"] [data-testid=\"chat-muted\"]",
+    )
+    .await?;
 
     for browser in [ayu, bima, citra] {
         browser.close().await?;

@@ -13,7 +13,8 @@
 //! `views_changed`, such as a member's receipt, is one too). Flushes run one at a time, in
 //! order. A batch the store refuses (storage full) is applied again until it is stored, the
 //! step's frames held meanwhile and the page saying so (`saving`); the frames then go only on
-//! the connection they were made for.
+//! the connection they were made for. A change to the browser's own settings, once stored, is
+//! told to the browser's other tabs, which read them again (`other_tabs`).
 //!
 //! After a drop the next attempt waits as `Backoff` (the engine crate's one owner of
 //! reconnect timing: exponential backoff with full jitter, the server's `Goodbye` hint as a
@@ -30,7 +31,7 @@ use std::rc::Rc;
 use futures::channel::mpsc;
 use merpati_bridge::{AuthMode, SignOutReason};
 use merpati_core::crypto::{AccountKey, KdfParams};
-use merpati_core::{Engine, Event, RequestError, Step, Store, StoredState};
+use merpati_core::{BrowserChoices, Engine, Event, RequestError, Step, Store, StoredState};
 use merpati_protocol::{ChatId, ClientFrame, RequestId, ServerFrame, UserId, Username};
 use merpati_words::{Text, t};
 use wasm_bindgen::closure::Closure;
@@ -43,6 +44,7 @@ use socket::{connect, wake, watch_online};
 
 mod claiming;
 mod device;
+mod other_tabs;
 mod saving;
 mod socket;
 
@@ -131,6 +133,8 @@ struct Inner {
     online: RefCell<Option<Closure<dyn FnMut()>>>,
     /// Whether the sender of waiting sign-outs runs ([`sign_out_queue`]).
     sending_sign_outs: Rc<Cell<bool>>,
+    /// The other tabs of this browser, told of and telling changes to its own settings.
+    other_tabs: RefCell<Option<other_tabs::OtherTabs>>,
 }
 
 impl Client {
@@ -160,8 +164,10 @@ impl Client {
             socket_url: socket_url.to_owned(),
             online: RefCell::new(None),
             sending_sign_outs: Rc::new(Cell::new(false)),
+            other_tabs: RefCell::new(None),
         });
         watch_online(&inner);
+        *inner.other_tabs.borrow_mut() = other_tabs::OtherTabs::listen(&inner, db_name);
         // Sign-outs an earlier life of this page could not tell the server.
         sign_out_queue::spawn_sender(db_name, socket_url, inner.sending_sign_outs.clone());
         Client { inner }
@@ -462,6 +468,7 @@ async fn flush(inner: &Rc<Inner>) {
         // Without a store (none opened yet, or none available) nothing is kept, so no frame
         // can rely on a write.
         let store = inner.store.borrow().clone();
+        let choices_changed = store.is_some() && writes.iter().any(BrowserChoices::changed_by);
         let (writes, frames) = match &store {
             Some(store) => claiming::claim_sends(inner, store, writes, frames, &queued).await,
             None => (writes, frames),
@@ -472,6 +479,12 @@ async fn flush(inner: &Rc<Inner>) {
             }
             _ => true,
         };
+        if stored
+            && choices_changed
+            && let Some(other_tabs) = inner.other_tabs.borrow().as_ref()
+        {
+            other_tabs.tell_changed();
+        }
         // On another socket (or none) they could be out of turn — a new socket starts with
         // its own sign-in — so they stay behind, as on any lost connection: the engine sends
         // again whatever is still needed once it is connected. Nothing leaves from a step

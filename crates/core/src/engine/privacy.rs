@@ -21,7 +21,7 @@ use merpati_protocol::{ChatId, ClientFrame, MAX_BLOCKED, RequestId, UserId};
 use merpati_words::SkinTone;
 
 use super::{Engine, Event, RequestError};
-use crate::store::{DeviceSettings, PrivacySettings, StoreWrite};
+use crate::store::{BrowserChoices, DeviceSettings, PrivacySettings, StoreWrite};
 use crate::timeline::Person;
 
 /// How many recently chosen emoji a browser keeps: about three rows of the picker.
@@ -68,6 +68,23 @@ impl Engine {
     /// The privacy settings.
     pub fn privacy(&self) -> PrivacySettings {
         self.settings.privacy
+    }
+
+    /// Takes what this browser chose for itself as stored: at start, and whenever another tab
+    /// of the browser changed it — a chat muted there notifies from no tab, and a change this
+    /// tab makes next does not put back what the other chose. Nothing is written.
+    pub fn adopt_browser_choices(&mut self, browser: BrowserChoices) {
+        let BrowserChoices {
+            device_settings,
+            recent_emoji,
+            skin_tone,
+            muted_chats,
+        } = browser;
+        self.device_settings = device_settings.unwrap_or_default();
+        self.recent_emoji = recent_emoji;
+        self.skin_tone = skin_tone;
+        self.muted_chats = crate::sorting::set_from(muted_chats);
+        self.views_changed = true;
     }
 
     /// Changes this browser's own settings (notifications): remembered, sealed, never sent.

@@ -87,10 +87,7 @@ impl Engine {
             hidden,
             settings,
             privacy_pending,
-            device_settings,
-            recent_emoji,
-            skin_tone,
-            muted_chats,
+            browser,
             search,
         } = stored;
         self.search = super::SearchState::restore(search);
@@ -123,10 +120,7 @@ impl Engine {
         );
         self.settings = settings.unwrap_or_default();
         self.privacy_unsent = privacy_pending;
-        self.device_settings = device_settings.unwrap_or_default();
-        self.recent_emoji = recent_emoji;
-        self.skin_tone = skin_tone;
-        self.muted_chats = crate::sorting::set_from(muted_chats);
+        self.adopt_browser_choices(browser);
         let mut by_chat: std::collections::BTreeMap<_, Vec<MessageRecord>> =
             std::collections::BTreeMap::new();
         for message in messages {

@@ -3,8 +3,8 @@
 //! (sent after every sign-in and when changed, remembered) and blocking.
 
 use merpati_core::{
-    ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings, RECENT_EMOJI,
-    SendError, StoreWrite, StoredState,
+    BrowserChoices, ChatRecord, DeviceSettings, Engine, Event, MemoryStore, PrivacySettings,
+    RECENT_EMOJI, SendError, StoreWrite, StoredState,
 };
 use merpati_protocol::{
     ChatId, ClientFrame, Epoch, Presence, Seq, ServerFrame, TYPING_INTERVAL_MS, TYPING_SHOWN_MS,
@@ -408,7 +408,10 @@ fn this_browsers_notification_settings_are_kept_sealed_and_never_sent() {
     let mut reloaded = Engine::new();
     reloaded.restore(StoredState {
         account: Some(stored_account()),
-        device_settings: Some(chosen),
+        browser: BrowserChoices {
+            device_settings: Some(chosen),
+            ..BrowserChoices::default()
+        },
         ..StoredState::default()
     });
     assert_eq!(reloaded.device_settings(), chosen);
@@ -459,7 +462,10 @@ fn the_emoji_chosen_lately_come_first_once_each_at_most_a_few_and_stay_across_a_
     let mut reloaded = Engine::new();
     reloaded.restore(StoredState {
         account: Some(stored_account()),
-        recent_emoji: kept.clone(),
+        browser: BrowserChoices {
+            recent_emoji: kept.clone(),
+            ..BrowserChoices::default()
+        },
         ..StoredState::default()
     });
     assert_eq!(reloaded.recent_emoji(), kept);
@@ -480,7 +486,10 @@ fn the_skin_tone_chosen_is_kept_sealed_never_sent_and_stays_across_a_reload() {
     let mut reloaded = Engine::new();
     reloaded.restore(StoredState {
         account: Some(stored_account()),
-        skin_tone: SkinTone::Medium,
+        browser: BrowserChoices {
+            skin_tone: SkinTone::Medium,
+            ..BrowserChoices::default()
+        },
         ..StoredState::default()
     });
     assert_eq!(reloaded.skin_tone(), SkinTone::Medium);
@@ -512,8 +521,57 @@ fn a_muted_chat_is_kept_sealed_never_sent_and_stays_across_a_reload() {
     let mut reloaded = Engine::new();
     reloaded.restore(StoredState {
         account: Some(stored_account()),
-        muted_chats: vec![chat],
+        browser: BrowserChoices {
+            muted_chats: vec![chat],
+            ..BrowserChoices::default()
+        },
         ..StoredState::default()
     });
     assert!(reloaded.is_muted(chat) && !reloaded.is_muted(other));
+}
+
+/// Two tabs of one browser share its store. What one chooses for the browser, the other takes
+/// when told (it read them once, at start): a chat muted in one is muted in the other, and the
+/// other's next change keeps it rather than writing back what it read at start.
+#[tokio::test]
+async fn what_another_tab_chose_for_the_browser_is_taken_as_stored_and_kept_by_the_next_change() {
+    let store = MemoryStore::new();
+    apply(&store, vec![StoreWrite::PutAccount(stored_account())]).await;
+    let mut here = reload(&store).await;
+    let mut there = reload(&store).await;
+    let (chat, other) = (ChatId(7), ChatId(8));
+
+    let notify = DeviceSettings {
+        notify: true,
+        notify_hide_text: true,
+        notify_offer_declined: false,
+    };
+    there.set_muted(chat, true);
+    there.set_device_settings(notify);
+    there.set_skin_tone(SkinTone::Dark);
+    there.emoji_used("🎉");
+    let writes = there.take_step().writes;
+    assert!(writes.iter().all(BrowserChoices::changed_by));
+    apply(&store, writes).await;
+
+    let _ = here.take_step();
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert!(here.is_muted(chat) && !here.is_muted(other));
+    assert_eq!(here.device_settings(), notify);
+    assert_eq!(here.skin_tone(), SkinTone::Dark);
+    assert_eq!(here.recent_emoji(), ["🎉"]);
+    let step = here.take_step();
+    assert!(step.views_changed, "the views show them");
+    assert!(step.writes.is_empty(), "taken as stored, nothing written");
+
+    here.set_muted(other, true);
+    assert_eq!(
+        here.take_step().writes,
+        vec![StoreWrite::PutMutedChats(vec![chat, other])],
+        "the other tab's choice kept"
+    );
 }
