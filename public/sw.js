@@ -48,9 +48,7 @@ const HASHED_NAME = /-[0-9a-f]{16}(?:_bg)?\.[a-z]+$/;
 async function cacheApp() {
   const response = await fetch("/", { cache: "no-store" });
   if (!isAppPage(response)) throw new Error(`"/" answered ${response.status}, not the page`);
-  const html = await response.clone().text();
-  // Attribute values may come quoted or not (trunk minifies index.html).
-  const assets = [...html.matchAll(/(?:href|src)=["']?(\/[^"'\s>]+)/g)].map((match) => match[1]);
+  const assets = linkedFiles(await response.clone().text());
   const begun = !(await caches.has(CACHE));
   const cache = await caches.open(CACHE);
   try {
@@ -81,6 +79,12 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// The files of the origin a page links (index.html's stylesheets, scripts, icons, manifest).
+function linkedFiles(html) {
+  // Attribute values may come quoted or not (trunk minifies index.html).
+  return [...html.matchAll(/(?:href|src)=["']?(\/[^"'\s>]+)/g)].map((match) => match[1]);
+}
+
 // Whether an answer (to the install's "/", to a navigation) is the app's page. A link may lead
 // anywhere on the origin — to the engine worker's script, the icon, a stylesheet — and only
 // the page may take the place of "/" in the cache, or the app would no longer open offline.
@@ -102,12 +106,18 @@ function kept(key) {
   return caches.match(key, { cacheName: CACHE });
 }
 
-// A navigation: the page from the network, so that a new release shows up, kept as "/"; the
-// kept page when the network fails, or when an error comes back in the app's place — a
-// proxy's 502 while a self-hosted server restarts, a 404 while a deploy replaces the files —
-// for the history is on the device and the app runs from it. Any other answer passes as it
-// is: a redirect (the browser follows it), a file of the origin opened in a tab, and a 401,
-// which asks the person to sign in to whatever stands before the server.
+// A navigation: the page from the network, so that a new release shows up; the kept page when
+// the network fails, or when an error comes back in the app's place — a proxy's 502 while a
+// self-hosted server restarts, a 404 while a deploy replaces the files — for the history is on
+// the device and the app runs from it. Any other answer passes as it is: a redirect (the
+// browser follows it), a file of the origin opened in a tab, and a 401, which asks the person
+// to sign in to whatever stands before the server.
+//
+// The page from the network is kept as "/" only if it is this release's: every hashed file it
+// links is kept already. Another release's page comes before its service worker (a deploy
+// caught half-way, or this worker not yet replaced) and may link files not there yet, or
+// never fetched if the load was cut: kept here, it would take the place of a page that starts
+// offline, with the files of one release, until the next release's worker is installed.
 async function navigate(event) {
   const request = event.request;
   let response;
@@ -117,17 +127,28 @@ async function navigate(event) {
     return (await kept("/")) || Response.error();
   }
   if (isAppPage(response)) {
-    keep(event, "/", response);
+    const copy = response.clone();
+    event.waitUntil(keepIfThisRelease(copy));
   } else if (response.status >= 400 && response.status !== 401) {
     return (await kept("/")) || response;
   }
   return response;
 }
 
+// Keeps `page` as "/" if every hashed file it links is in this release's cache.
+async function keepIfThisRelease(page) {
+  const cache = await caches.open(CACHE);
+  const hashed = linkedFiles(await page.clone().text()).filter((url) => HASHED_NAME.test(url));
+  const found = await Promise.all(hashed.map((url) => cache.match(url)));
+  if (found.every(Boolean)) await cache.put("/", page);
+}
+
 // A file that keeps its name across releases: from the network, so that the page of a new
-// release gets that release's file, and kept once fetched (the emoji picker's file too, never
-// fetched ahead, so that a picker opened before opens offline); the kept copy when the
-// network fails or answers with an error, as for the page.
+// release gets that release's file; the kept copy when the network fails or answers with an
+// error, as for the page. Kept when fetched only if this release keeps none yet (the emoji
+// picker's file, never fetched ahead, so that a picker opened before opens offline): the copy
+// the install kept goes with this release's page, and the network's may be the next
+// release's — the engine worker of one release with the page of another.
 async function networkFirst(event) {
   const request = event.request;
   const key = new URL(request.url).pathname;
@@ -138,7 +159,12 @@ async function networkFirst(event) {
     return (await kept(key)) || Response.error();
   }
   if (!response.ok) return (await kept(key)) || response;
-  keep(event, key, response);
+  const copy = response.clone();
+  event.waitUntil(
+    caches.open(CACHE).then(async (cache) => {
+      if (!(await cache.match(key))) await cache.put(key, copy);
+    }),
+  );
   return response;
 }
 
