@@ -36,7 +36,7 @@ impl Rate {
 }
 
 /// A token bucket refilled per minute (the rates here are slow: attempts, sign-ups, claims),
-/// which can also say how long until the next token without taking it.
+/// which also says how long until the next token when it has none.
 #[derive(Debug, Clone)]
 struct RefillingBucket {
     rate: Rate,
@@ -164,25 +164,6 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         // A forgotten bucket was full, as a new one is: nothing to put back.
         if let Some(bucket) = buckets.get_mut(key) {
             bucket.give_back(f64::from(cost.min(self.rate.burst.max(1))), now);
-        }
-    }
-
-    /// Whether `key` has a token now, without taking it.
-    pub(crate) fn has_token(&self, key: &K) -> Result<(), Duration> {
-        if self.rate.per_minute == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match buckets.get_mut(key) {
-            None => Ok(()),
-            Some(bucket) => {
-                let mut probe = bucket.clone();
-                probe.take(1.0, now)
-            }
         }
     }
 }

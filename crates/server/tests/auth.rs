@@ -319,6 +319,47 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locki
     server.stop().await;
 }
 
+/// Guesses at one account from one address at the same moment are checked only as far as
+/// its allowance goes, not each on the failure left when it started: the allowance is taken
+/// before a sign-in is checked.
+#[tokio::test]
+async fn guesses_at_once_are_checked_only_within_the_allowance() {
+    let server = TestServer::start().await;
+    let _alice = server.signed_up("alice").await;
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        clients.push(server.connect_from(2).await);
+    }
+    let mut guessing = tokio::task::JoinSet::new();
+    for mut client in clients {
+        guessing.spawn(async move { client.login("alice", &key("guess")).await });
+    }
+    let mut codes = Vec::new();
+    for answer in guessing.join_all().await {
+        match answer {
+            ServerFrame::Error { code, .. } => codes.push(code),
+            other => panic!("a guess signed in: {other:?}"),
+        }
+    }
+    let wrong = codes
+        .iter()
+        .filter(|code| **code == ErrorCode::WrongPassphrase)
+        .count();
+    // The account's ten, and perhaps one more refilled meanwhile.
+    assert!(
+        (10..=11).contains(&wrong),
+        "{wrong} guesses were checked: {codes:?}"
+    );
+    assert!(
+        codes.iter().all(|code| matches!(
+            code,
+            ErrorCode::WrongPassphrase | ErrorCode::TooManyAttempts
+        )),
+        "{codes:?}"
+    );
+    server.stop().await;
+}
+
 /// Asks for `name`'s passphrase salt on `client`'s connection.
 async fn salt_of(client: &mut crate::support::Client, name: &str) -> Option<[u8; 16]> {
     client

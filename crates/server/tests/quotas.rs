@@ -284,3 +284,41 @@ async fn a_taken_name_costs_nothing_of_an_addresses_sign_ups() {
     assert!(matches!(answer, ServerFrame::Welcome { .. }), "{answer:?}");
     server.stop().await;
 }
+
+/// Registrations from one address at the same moment make its allowance of accounts, not one
+/// each: the allowance is taken before an account is made, not counted after.
+#[tokio::test]
+async fn registrations_at_once_from_one_address_make_only_its_allowance_of_accounts() {
+    let server = TestServer::start_configured(|config| config.sign_ups_per_address = 3).await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(server.connect_from(7).await);
+    }
+    let mut registering = tokio::task::JoinSet::new();
+    for (n, mut client) in clients.into_iter().enumerate() {
+        registering.spawn(async move {
+            let name = format!("racer{n}");
+            client.register(&name, &key(&name)).await
+        });
+    }
+    let answers = registering.join_all().await;
+    let made = answers
+        .iter()
+        .filter(|answer| matches!(answer, ServerFrame::Welcome { .. }))
+        .count();
+    assert_eq!(made, 3, "accounts made of {} registrations", answers.len());
+    for answer in &answers {
+        assert!(
+            matches!(
+                answer,
+                ServerFrame::Welcome { .. }
+                    | ServerFrame::Error {
+                        code: ErrorCode::TooManySignUps,
+                        ..
+                    }
+            ),
+            "{answer:?}"
+        );
+    }
+    server.stop().await;
+}

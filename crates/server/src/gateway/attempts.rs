@@ -5,7 +5,8 @@
 //! connection closes after five failures, but reconnecting is free). So failures are counted
 //! per source address (`AddressKey`: an IPv4 address or an IPv6 /64) and per username; when
 //! either has used its allowance, further attempts from that address, or for that account,
-//! are answered `TooManyAttempts` without being checked, until the allowance refills.
+//! are answered `TooManyAttempts` without being checked, until the allowance refills. Each
+//! sign-in takes its failure's worth before it is checked, and has it back unless it failed.
 //!
 //! The real person is not locked out by someone hammering their username: an address that
 //! has signed in to the account successfully before is remembered and exempt from the
@@ -37,6 +38,15 @@ pub(crate) const FAILURES_PER_ACCOUNT: Rate = Rate {
 /// Addresses remembered per account as ones it signed in from.
 const KNOWN_ADDRESSES_PER_ACCOUNT: usize = 8;
 
+/// What a sign-in being checked took of the allowances ([`SignInAttempts::begin`]).
+#[derive(Debug)]
+#[must_use = "a sign-in's attempt is either failed or not"]
+pub(crate) struct Attempt {
+    address: AddressKey,
+    /// The account's, unless the address is known to it.
+    account: Option<Username>,
+}
+
 /// The failure counts and the addresses known to each account.
 #[derive(Debug)]
 pub(crate) struct SignInAttempts {
@@ -60,28 +70,38 @@ impl SignInAttempts {
         }
     }
 
-    /// Whether a sign-in to `username` from `peer` may be checked now.
-    pub(crate) fn may_try(&self, peer: IpAddr, username: &Username) -> Result<(), Error> {
+    /// Takes a failure's worth of the allowances of `peer` and of `username` (unless it signed
+    /// in from there before) for a sign-in about to be checked, or refuses it unchecked. Taken
+    /// before the check, not counted after it: sign-ins racing each other could otherwise all
+    /// be checked on the one failure left. The [`Attempt`] says what became of it.
+    pub(crate) fn begin(&self, peer: IpAddr, username: &Username) -> Result<Attempt, Error> {
         let address = AddressKey::of(peer);
         self.by_address
-            .has_token(&address)
+            .take(&address)
             .map_err(|wait| too_many("from this address", wait))?;
-        if !self.is_known(username, address) {
-            self.by_account
-                .has_token(username)
-                .map_err(|wait| too_many("for this account", wait))?;
-        }
-        Ok(())
+        let account = if self.is_known(username, address) {
+            None
+        } else if let Err(wait) = self.by_account.take(username) {
+            self.by_address.give_back(&address, 1);
+            return Err(too_many("for this account", wait));
+        } else {
+            Some(username.clone())
+        };
+        Ok(Attempt { address, account })
     }
 
-    /// Counts a failed sign-in to `username` from `peer`.
-    pub(crate) fn failed(&self, peer: IpAddr, username: &Username) {
-        let address = AddressKey::of(peer);
-        // Either may already be empty (a failure after `may_try` raced another); the count
-        // only needs to hold the line, not be exact.
-        let _ = self.by_address.take(&address);
-        if !self.is_known(username, address) {
-            let _ = self.by_account.take(username);
+    /// The sign-in failed: what it took stays taken.
+    pub(crate) fn failed(&self, attempt: Attempt) {
+        drop(attempt);
+    }
+
+    /// The sign-in was not a failure to count (it succeeded, or the server could not check
+    /// it): what it took is put back.
+    pub(crate) fn not_failed(&self, attempt: Attempt) {
+        let Attempt { address, account } = attempt;
+        self.by_address.give_back(&address, 1);
+        if let Some(account) = account {
+            self.by_account.give_back(&account, 1);
         }
     }
 

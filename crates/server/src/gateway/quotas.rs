@@ -133,12 +133,12 @@ impl Quotas {
         })
     }
 
-    /// Whether `peer` may register an account now.
-    pub(crate) fn may_sign_up(&self, peer: IpAddr) -> Result<(), Error> {
+    /// Takes one of `peer`'s sign-ups for an account about to be registered, or refuses it.
+    pub(crate) fn take_sign_up(&self, peer: IpAddr) -> Result<(), Error> {
         let Some(throttle) = &self.sign_ups_by_address else {
             return Ok(());
         };
-        throttle.has_token(&AddressKey::of(peer)).map_err(|wait| {
+        throttle.take(&AddressKey::of(peer)).map_err(|wait| {
             Error::refused(
                 ErrorCode::TooManySignUps,
                 format!(
@@ -149,11 +149,11 @@ impl Quotas {
         })
     }
 
-    /// Counts an account registered from `peer`.
-    pub(crate) fn signed_up(&self, peer: IpAddr) {
+    /// Gives back the sign-up [`Quotas::take_sign_up`] took: no account was made (the name
+    /// was taken, say).
+    pub(crate) fn give_back_sign_up(&self, peer: IpAddr) {
         if let Some(throttle) = &self.sign_ups_by_address {
-            // May be empty already (registrations racing): the count holds the line.
-            let _ = throttle.take(&AddressKey::of(peer));
+            throttle.give_back(&AddressKey::of(peer), 1);
         }
     }
 }

@@ -418,8 +418,9 @@ impl<S: FrameSocket> Session<S> {
         Err(refusal)
     }
 
-    /// `Register`, unless this address has made its allowance of accounts recently; counts
-    /// an account made.
+    /// `Register`, unless this address has made its allowance of accounts recently: taken
+    /// before the account is made (registrations racing each other must not all pass on the
+    /// one left), and given back if none was.
     async fn limited_register(
         &mut self,
         username: Username,
@@ -428,7 +429,7 @@ impl<S: FrameSocket> Session<S> {
         kdf_salt: Option<[u8; 16]>,
     ) -> Result<Authenticated, Error> {
         let quotas = &self.gateway.quotas;
-        quotas.may_sign_up(self.peer)?;
+        quotas.take_sign_up(self.peer)?;
         let outcome = self
             .gateway
             .register(
@@ -440,8 +441,8 @@ impl<S: FrameSocket> Session<S> {
                 self.client.clone(),
             )
             .await;
-        if outcome.is_ok() {
-            quotas.signed_up(self.peer);
+        if outcome.is_err() {
+            quotas.give_back_sign_up(self.peer);
         }
         outcome
     }
@@ -454,7 +455,7 @@ impl<S: FrameSocket> Session<S> {
         signature: Vec<u8>,
     ) -> Result<Authenticated, Error> {
         let attempts = &self.gateway.sign_in_attempts;
-        attempts.may_try(self.peer, &username)?;
+        let attempt = attempts.begin(self.peer, &username)?;
         let outcome = self
             .gateway
             .login(
@@ -465,16 +466,19 @@ impl<S: FrameSocket> Session<S> {
             )
             .await;
         match &outcome {
-            Ok(_) => attempts.succeeded(self.peer, &username),
+            Ok(_) => {
+                attempts.not_failed(attempt);
+                attempts.succeeded(self.peer, &username);
+            }
             Err(error)
                 if matches!(
                     error.code(),
                     ErrorCode::NoSuchUser | ErrorCode::WrongPassphrase | ErrorCode::InvalidKey
                 ) =>
             {
-                attempts.failed(self.peer, &username);
+                attempts.failed(attempt);
             }
-            Err(_) => {}
+            Err(_) => attempts.not_failed(attempt),
         }
         outcome
     }
