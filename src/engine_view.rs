@@ -262,7 +262,14 @@ pub fn message_rows(engine: &Engine, chat: ChatId) -> Vec<MessageRow> {
                 } else {
                     Vec::new()
                 },
-                id: item.client_msg_id.to_hex(),
+                // A copy the server delivered again carries the id of the message it copies:
+                // a row of its own, named apart, or the list would take one for the other.
+                id: match item.seq {
+                    Some(seq) if engine.is_replayed_copy(chat, seq) => {
+                        format!("{}-{}", item.client_msg_id.to_hex(), seq.0)
+                    }
+                    _ => item.client_msg_id.to_hex(),
+                },
                 status: status_of(item.status),
                 own: item.own,
                 sender: (group && !item.own && item.system.is_none())

@@ -76,6 +76,55 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
     );
 }
 
+/// A message the server delivers again at another position is a row of its own, refused as a
+/// copy, beside the message it copies: the list does not take one for the other.
+#[wasm_bindgen_test]
+async fn a_copy_of_a_message_delivered_again_is_a_row_of_its_own() {
+    let mut engine = alice_online();
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(
+            GROUP,
+            ChatKind::Group,
+            vec![person(ALICE, "alice"), person(BOB, "bob")],
+        ),
+    });
+    let message = |seq| MessageFrame {
+        chat_id: GROUP,
+        seq: Seq(seq),
+        client_msg_id: ClientMsgId([0xcc; 16]),
+        sender: BOB,
+        sent_at_ms: CREATED_MS + 1,
+        body: EncryptedBody::MegolmV1 {
+            sender_device: DeviceKey([2; 32]),
+            session_id: "a session not shared yet".to_owned(),
+            ciphertext: vec![3; 40],
+        }
+        .to_body(),
+    };
+    engine.handle_frame(ServerFrame::Message(message(1)));
+    engine.handle_frame(ServerFrame::Message(message(2)));
+    let rows = RwSignal::new(message_rows(&engine, GROUP));
+    let root = container();
+    let _handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+
+    let messages = find_all(&root, "message");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(attr(&messages[0], "data-lock"), "waiting");
+    assert_eq!(attr(&messages[1], "data-lock"), "refused");
+    assert_eq!(
+        text(&find(&messages[1], "message-text")),
+        Text::MessageReplayed.english()
+    );
+    assert_ne!(
+        attr(&messages[0], "data-msg-id"),
+        attr(&messages[1], "data-msg-id")
+    );
+}
+
 #[wasm_bindgen_test]
 async fn a_direct_chat_shows_its_safety_number_once_the_keys_are_known() {
     let bob_key = account_key("bob", "bob's long passphrase");

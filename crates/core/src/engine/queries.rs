@@ -104,6 +104,13 @@ impl Engine {
         self.opened.get(&message.client_msg_id)
     }
 
+    /// Whether the message at `seq` of `chat` is a copy of an earlier one that the server
+    /// delivered again (shown refused): not the message its id names, which is shown where it
+    /// was first opened. A view that names its rows by message id names this one apart.
+    pub fn is_replayed_copy(&self, chat: ChatId, seq: Seq) -> bool {
+        self.replayed.contains(&(chat, seq))
+    }
+
     /// The chats, most recently active first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
         let me = self.my_id();
