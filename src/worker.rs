@@ -571,12 +571,12 @@ impl EngineWorker {
 /// nothing older comes (the rest is asked of the server, and shows when it arrives).
 async fn load_back_to(client: &Client, chat: ChatId, seq: Seq) {
     loop {
-        let before = client.read(|engine| engine.older_wanted_before(chat));
-        match before {
-            Some(oldest) if oldest > seq => client.load_older(chat).await,
+        let wanted = client.read(|engine| engine.older_wanted(chat));
+        match wanted {
+            Some(wanted) if wanted.before > seq => client.load_older(chat).await,
             _ => return,
         }
-        if client.read(|engine| engine.older_wanted_before(chat)) == before {
+        if client.read(|engine| engine.older_wanted(chat)) == wanted {
             return;
         }
     }

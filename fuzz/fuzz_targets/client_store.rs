@@ -149,7 +149,7 @@ fn add_record(state: &mut StoredState, fixture: &DeviceFixture, record: &Sealed<
 fn read_back(engine: &mut Engine) {
     for chat in engine.chat_list() {
         let _ = engine.timeline(chat.id);
-        let _ = engine.older_wanted_before(chat.id);
+        let _ = engine.older_wanted(chat.id);
         let _ = engine.chat_title(chat.id);
     }
     let _ = engine.pending_count();

@@ -51,8 +51,8 @@ pub mod timeline;
 pub mod upload_parts;
 
 pub use engine::{
-    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, RECENT_EMOJI,
-    RequestError, SendError, Step, UnreadDivider,
+    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, OlderWanted,
+    RECENT_EMOJI, RequestError, SendError, Step, UnreadDivider,
 };
 pub use store::{
     AccountRecord, AccountSecrets, BrowserChoices, ChatRecord, DeviceSettings, DraftRecord,

@@ -358,11 +358,11 @@ impl Client {
         if self.inner.loading_older.replace(true) {
             return;
         }
-        if let Some(before) = self.read(|engine| engine.older_wanted_before(chat)) {
+        if let Some(wanted) = self.read(|engine| engine.older_wanted(chat)) {
             let store = self.inner.store.borrow().clone();
             let page = match store {
                 Some(store) => store
-                    .messages_before(chat, before, OLDER_PAGE)
+                    .messages_before(chat, wanted.before, OLDER_PAGE)
                     .await
                     .unwrap_or_else(|error| {
                         leptos::logging::warn!("reading older messages failed: {error}");
@@ -373,7 +373,7 @@ impl Client {
             self.inner
                 .engine
                 .borrow_mut()
-                .insert_stored_older(chat, page);
+                .insert_stored_older(chat, wanted, page);
             // Stored pages change the timeline without producing anything to flush.
             (self.inner.notify)(Notice::Changed);
             flush(&self.inner).await;

@@ -81,7 +81,7 @@ pub use attachments::AwaitedUpload;
 pub use privacy::RECENT_EMOJI;
 pub use queries::ChatSummary;
 pub use receipts::{MemberReceipt, UnreadDivider};
-pub use requests::{HISTORY_PAGE, RequestError};
+pub use requests::{HISTORY_PAGE, OlderWanted, RequestError};
 pub use sending::SendError;
 pub use session::ConnectionPhase;
 pub use step::{Event, Step};

@@ -255,14 +255,6 @@ impl Engine {
             .count()
     }
 
-    /// The position below which the local store should be asked for older messages of a chat
-    /// (the oldest message loaded in memory), or `None` when nothing older exists anywhere.
-    pub fn older_wanted_before(&self, chat_id: ChatId) -> Option<Seq> {
-        let chat = self.chats.get(&chat_id)?;
-        let oldest = chat.timeline.oldest_loaded()?;
-        (oldest > Seq(1)).then_some(oldest)
-    }
-
     /// Whether this account is still a member of the chat (a removed member keeps what it
     /// had, read-only).
     pub fn is_member(&self, chat_id: ChatId) -> bool {

@@ -7,7 +7,8 @@
 //! connection drops first.
 
 use merpati_protocol::{
-    ChatId, ClientFrame, MAX_BLOCKED, MAX_TITLE_CHARS, RequestId, Seq, Username, frames::NewChat,
+    ChatId, ClientFrame, Epoch, MAX_BLOCKED, MAX_TITLE_CHARS, RequestId, Seq, Username,
+    frames::NewChat,
 };
 use merpati_words::{Text, refusals, t, tf};
 
@@ -16,6 +17,19 @@ use crate::store::{MessageRecord, StoreWrite};
 
 /// How many messages a history request asks for.
 pub const HISTORY_PAGE: u32 = 50;
+
+/// Older messages of a chat the engine wants from the local store ([`Engine::older_wanted`]):
+/// those below `before`. The page read goes back with it to [`Engine::insert_stored_older`],
+/// which takes it only for the timeline it was read for: one emptied while the store was read
+/// (the server's storage epoch changed, renumbering every message) is not given the old
+/// epoch's messages under the new epoch's positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OlderWanted {
+    /// The position below which to read.
+    pub before: Seq,
+    /// The storage epoch of the timeline the read is for.
+    epoch: Option<Epoch>,
+}
 
 /// Why a request could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,10 +131,30 @@ impl Engine {
         })
     }
 
-    /// Adds older messages read from the local store (the shell read them below
-    /// [`Engine::older_wanted_before`]). When the store had none, asks the server for history
-    /// instead.
-    pub fn insert_stored_older(&mut self, chat_id: ChatId, page: Vec<MessageRecord>) {
+    /// The older messages of a chat to ask the local store for: those below the oldest message
+    /// loaded in memory. `None` when nothing older exists anywhere.
+    pub fn older_wanted(&self, chat_id: ChatId) -> Option<OlderWanted> {
+        let chat = self.chats.get(&chat_id)?;
+        let oldest = chat.timeline.oldest_loaded()?;
+        (oldest > Seq(1)).then_some(OlderWanted {
+            before: oldest,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Adds older messages read from the local store (the shell read them as
+    /// [`Engine::older_wanted`] said, `wanted`). When the store had none, asks the server for
+    /// history instead. A page read for a timeline that has since been emptied under another
+    /// storage epoch is dropped.
+    pub fn insert_stored_older(
+        &mut self,
+        chat_id: ChatId,
+        wanted: OlderWanted,
+        page: Vec<MessageRecord>,
+    ) {
+        if self.older_wanted(chat_id).map(|now| now.epoch) != Some(wanted.epoch) {
+            return;
+        }
         let authenticated = self.is_authenticated();
         let Some(chat) = self.chats.get_mut(&chat_id) else {
             return;

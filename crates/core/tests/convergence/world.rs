@@ -470,15 +470,15 @@ impl World {
             // Scroll back: the person reads the whole history (this model's devices keep
             // everything in memory, so only the server can have older messages).
             for device in &mut self.devices {
-                if device.engine.older_wanted_before(CHAT).is_some() {
-                    device.engine.insert_stored_older(CHAT, Vec::new());
+                if let Some(wanted) = device.engine.older_wanted(CHAT) {
+                    device.engine.insert_stored_older(CHAT, wanted, Vec::new());
                     device.take_step();
                 }
             }
             let wants_older = self
                 .devices
                 .iter()
-                .any(|device| device.engine.older_wanted_before(CHAT).is_some());
+                .any(|device| device.engine.older_wanted(CHAT).is_some());
             if !moved && !wants_older {
                 return;
             }

@@ -203,12 +203,12 @@ async fn an_edit_applies_to_its_message_read_later_from_the_store_while_scrollin
             .unwrap_or_else(|never| match never {}),
     );
     assert!(reopened.timeline(CHAT).is_empty());
-    let before = reopened.older_wanted_before(CHAT).expect("older exist");
+    let wanted = reopened.older_wanted(CHAT).expect("older exist");
     let older = store
-        .messages_before(CHAT, before, 50)
+        .messages_before(CHAT, wanted.before, 50)
         .await
         .unwrap_or_else(|never| match never {});
-    reopened.insert_stored_older(CHAT, older);
+    reopened.insert_stored_older(CHAT, wanted, older);
     let shown = item(&reopened, original.client_msg_id);
     assert_eq!((shown.text.as_str(), shown.edited), ("typo", true));
 }

@@ -4,7 +4,7 @@
 //! epoch's positions stays, in memory or in the store), and a message whose key comes later opens
 //! by itself.
 
-use merpati_core::{Engine, MemoryStore, MessageLock};
+use merpati_core::{Engine, MemoryStore, MessageLock, Store};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, ErrorCode, Seq, ServerFrame};
 
 use crate::support::alice::{
@@ -423,4 +423,55 @@ fn a_member_added_again_catches_up_from_the_second_joining_without_asking_again_
             seq: Seq(8)
         }]
     );
+}
+
+/// Older messages read from the store while the server's storage epoch changed (every position
+/// renumbered, the timeline emptied) are not put under the new epoch's positions, whether they
+/// come back before the new epoch's messages or after: the new epoch's messages show.
+#[tokio::test]
+async fn older_messages_read_from_the_store_across_an_epoch_change_are_dropped() {
+    for page_first in [true, false] {
+        let mut engine = caught_up_alice();
+        for seq in 1..=60 {
+            engine.handle_frame(ServerFrame::Message(message(seq, BOB, "lama")));
+        }
+        // Read, so that a reload loads the newest page alone.
+        engine.set_chat_on_screen(Some(CHAT));
+        engine.set_chat_on_screen(None);
+        let store = MemoryStore::new();
+        apply(&store, engine.take_step().writes).await;
+        let mut reloaded = reload(&store).await;
+        reconnect(&mut reloaded, Epoch(7));
+        let wanted = reloaded.older_wanted(CHAT).expect("older exist");
+        assert_eq!(wanted.before, Seq(11), "the newest 50 loaded");
+        let older = store
+            .messages_before(CHAT, wanted.before, 50)
+            .await
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(older.len(), 10);
+
+        // The store was being read when the server's database came back from a backup.
+        reconnect(&mut reloaded, Epoch(8));
+        let new_epoch = ServerFrame::Page {
+            chat_id: CHAT,
+            messages: (1..=60).map(renumbered).collect(),
+            more: false,
+        };
+        if page_first {
+            reloaded.handle_frame(new_epoch.clone());
+        }
+        reloaded.insert_stored_older(CHAT, wanted, older);
+        if !page_first {
+            reloaded.handle_frame(new_epoch);
+        }
+        let shown: Vec<(Option<Seq>, ClientMsgId)> = reloaded
+            .timeline(CHAT)
+            .into_iter()
+            .map(|item| (item.seq, item.client_msg_id))
+            .collect();
+        let new_epochs: Vec<(Option<Seq>, ClientMsgId)> = (1..=60)
+            .map(|seq| (Some(Seq(seq)), renumbered(seq).client_msg_id))
+            .collect();
+        assert_eq!(shown, new_epochs, "page first: {page_first}");
+    }
 }

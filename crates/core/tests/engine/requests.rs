@@ -173,9 +173,9 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
     });
     engine.handle_frame(ServerFrame::SyncDone);
     let _ = engine.take_step();
-    let before = engine.older_wanted_before(CHAT).expect("older exist");
-    assert_eq!(before, Seq(51));
-    engine.insert_stored_older(CHAT, vec![]);
+    let wanted = engine.older_wanted(CHAT).expect("older exist");
+    assert_eq!(wanted.before, Seq(51));
+    engine.insert_stored_older(CHAT, wanted, vec![]);
     assert_eq!(
         take_frames(&mut engine),
         vec![ClientFrame::History {
@@ -190,7 +190,7 @@ fn older_history_comes_from_the_server_when_the_store_has_none() {
         more: false,
     });
     assert_eq!(engine.timeline(CHAT).len(), 100);
-    assert_eq!(engine.older_wanted_before(CHAT), None);
+    assert_eq!(engine.older_wanted(CHAT), None);
 }
 
 #[tokio::test]
@@ -214,8 +214,9 @@ async fn history_the_store_lost_below_what_it_holds_is_asked_of_the_server() {
     reloaded.handle_frame(ServerFrame::SyncDone);
     let _ = take_frames(&mut reloaded);
 
-    assert_eq!(reloaded.older_wanted_before(CHAT), Some(Seq(6)));
-    reloaded.insert_stored_older(CHAT, vec![]);
+    let wanted = reloaded.older_wanted(CHAT).expect("older exist");
+    assert_eq!(wanted.before, Seq(6));
+    reloaded.insert_stored_older(CHAT, wanted, vec![]);
     let step = reloaded.take_step();
     assert_eq!(
         step.frames,
@@ -264,8 +265,10 @@ fn older_history_stays_reachable_when_a_live_message_came_before_the_newest_page
     // Scrolling up: the store holds nothing older than what is loaded, so each scroll asks
     // the server, which answers with the 50 messages before the position asked about.
     let mut asked = Vec::new();
-    while engine.older_wanted_before(CHAT).is_some() && asked.len() < 6 {
-        engine.insert_stored_older(CHAT, vec![]);
+    while let Some(wanted) = engine.older_wanted(CHAT)
+        && asked.len() < 6
+    {
+        engine.insert_stored_older(CHAT, wanted, vec![]);
         let before = match take_frames(&mut engine).as_slice() {
             [ClientFrame::History { before, .. }] => *before,
             other => panic!("expected history asked for, got {other:?}"),
