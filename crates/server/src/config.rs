@@ -47,6 +47,14 @@ pub struct Config {
     #[arg(long = "database-url", env = "MERPATI_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// How long, in milliseconds, one operation on `MERPATI_DATABASE_URL` may take — waiting
+    /// for a connection, connecting, or running its transaction — before the process gives
+    /// up on it and answers as for any storage failure: a database that stopped answering (a
+    /// paused or cut-off host) must not hold sessions for ever.
+    #[arg(long, env = "MERPATI_DATABASE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub database_timeout_ms: u64,
+
     /// The NATS server the processes sharing `MERPATI_DATABASE_URL` tell each other through
     /// that a chat moved (e.g. `nats://127.0.0.1:4222`). Unset: no other process is told.
     #[arg(long = "nats-url", env = "MERPATI_NATS_URL")]
@@ -267,6 +275,7 @@ impl Config {
             web_root: web_root.into(),
             allowed_origins: Vec::new(),
             database_url: None,
+            database_timeout_ms: 10_000,
             nats_url: None,
             nats_subscription_capacity: 65_536,
             head_check_ms: 10_000,

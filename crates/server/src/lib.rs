@@ -168,7 +168,10 @@ pub async fn new_epoch(config: &Config) -> Result<u64, Error> {
 /// writer thread).
 async fn open_storage(config: &Config) -> Result<(Storage, Option<WriterThread>), Error> {
     Ok(match &config.database_url {
-        Some(url) => (Storage::open_postgres(url).await?, None),
+        Some(url) => {
+            let timeout = Duration::from_millis(config.database_timeout_ms);
+            (Storage::open_postgres(url, timeout).await?, None)
+        }
         None => {
             let data = config.data.clone();
             let durability = config.durability;

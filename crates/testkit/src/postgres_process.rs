@@ -204,6 +204,39 @@ impl PostgresProcess {
         Ok(())
     }
 
+    /// Stops the server and every backend with SIGSTOP: connections stay open, nothing is
+    /// answered — a database host that hangs, or a network that drops its packets.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.signal_all(rustix::process::Signal::STOP)
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) -> Result<(), Error> {
+        self.signal_all(rustix::process::Signal::CONT)
+    }
+
+    /// Sends `signal` to the postmaster, then to each of its children. They are not in its
+    /// process group: every backend PostgreSQL starts makes a session of its own.
+    fn signal_all(&self, signal: rustix::process::Signal) -> Result<(), Error> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| Error::Server("PostgreSQL is not running".into()))?;
+        let postmaster = rustix::process::Pid::from_child(child);
+        rustix::process::kill_process(postmaster, signal).map_err(std::io::Error::from)?;
+        for backend in children_of(postmaster.as_raw_nonzero().get())? {
+            match rustix::process::Pid::from_raw(backend) {
+                Some(pid) => match rustix::process::kill_process(pid, signal) {
+                    // Exited since the list was read.
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                    Err(error) => return Err(std::io::Error::from(error).into()),
+                },
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Stops the server with a fast shutdown (SIGINT): sessions end, a checkpoint is written.
     pub async fn stop(&mut self) -> Result<(), Error> {
         let Some(mut child) = self.child.take() else {
@@ -291,4 +324,31 @@ fn postgres_user() -> Result<RunAs, Error> {
         .ok_or_else(|| {
             Error::Server("PostgreSQL cannot run as root, and there is no postgres user".into())
         })
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+fn children_of(parent: i32) -> Result<Vec<i32>, Error> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // `pid (command) state ppid ...`; the command may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<i32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    Ok(children)
 }

@@ -39,6 +39,7 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use merpati_protocol::{
     BlobId, ChatId, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame, Seq, UserId, Username,
@@ -230,9 +231,9 @@ impl Storage {
     }
 
     /// Connects to the PostgreSQL database at `url`, migrating it if this is the first
-    /// process to use it.
-    pub(crate) async fn open_postgres(url: &str) -> Result<Storage, Error> {
-        let opened = Postgres::open(url).await?;
+    /// process to use it; an operation that takes longer than `timeout` is given up.
+    pub(crate) async fn open_postgres(url: &str, timeout: Duration) -> Result<Storage, Error> {
+        let opened = Postgres::open(url, timeout).await?;
         let stats = opened.postgres.stats();
         Ok(Storage::new(
             Backend::Postgres(opened.postgres),
@@ -272,7 +273,10 @@ impl Storage {
     pub(crate) async fn recheck_epoch(&self) -> Result<Epoch, Error> {
         if let Backend::Postgres(pg) = &self.backend {
             let client = pg.client().await?;
-            let epoch = postgres::schema::check_epoch(&client).await?;
+            let checked = pg
+                .within_timeout(postgres::schema::check_epoch(&client))
+                .await;
+            let epoch = pg.answered(client, checked)?;
             self.epoch.store(epoch, Ordering::Relaxed);
         }
         Ok(self.epoch())
@@ -284,7 +288,10 @@ impl Storage {
         let epoch = match &self.backend {
             Backend::Postgres(pg) => {
                 let client = pg.client().await?;
-                postgres::schema::new_epoch(&client).await?
+                let chosen = pg
+                    .within_timeout(postgres::schema::new_epoch(&client))
+                    .await;
+                pg.answered(client, chosen)?
             }
             Backend::Sqlite(sqlite) => sqlite.write(|conn, _now| schema::new_epoch(conn)).await?,
         };

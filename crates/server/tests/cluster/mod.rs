@@ -34,6 +34,8 @@ mod presence;
 mod epochs;
 // Uploads on two processes sharing one blob directory.
 mod blobs;
+// A database that stops answering: given up on after the timeout, taken up again after.
+mod database;
 
 /// A database on the test's own PostgreSQL, and the NATS server its processes share.
 struct Shared {

@@ -13,6 +13,13 @@
 //!
 //! The SQL lives in one file per domain, as SQLite's does in `storage::sql`, and returns the
 //! same types; integers are `BIGINT`, so `sql::int` and `sql::uint` convert for both.
+//!
+//! A database that stops answering without closing its connections (a paused host, a network
+//! cut) would hold every operation, and with them the sessions waiting on them, for ever: each
+//! wait for a connection, each connect and each transaction is given up after the process's
+//! timeout (`MERPATI_DATABASE_TIMEOUT_MS`) and answered as a storage failure, and the
+//! connection it ran on is closed rather than handed to the next operation. TCP keepalives
+//! close connections to a host that went away.
 
 pub(crate) mod accounts;
 mod appender;
@@ -31,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -57,6 +64,8 @@ pub(crate) struct Postgres {
     stats: Arc<WriterStats>,
     /// Appends waiting for their chat's next transaction.
     appender: Arc<Appender>,
+    /// How long one operation may take ([`Postgres::within_timeout`]).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -77,12 +86,16 @@ pub(crate) struct Opened {
 impl Postgres {
     /// Connects to the database at `url` (a libpq connection string or URL), migrates it and
     /// reads its epoch.
-    pub(crate) async fn open(url: &str) -> Result<Opened, Error> {
+    pub(crate) async fn open(url: &str, timeout: Duration) -> Result<Opened, Error> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|error| Error::Config(format!("MERPATI_DATABASE_URL: {error}")))?;
         config.application_name("merpati-server");
-        config.connect_timeout(Duration::from_secs(10));
+        config.connect_timeout(timeout);
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        config.keepalives_interval(Duration::from_secs(10));
+        config.keepalives_retries(3);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -94,16 +107,22 @@ impl Postgres {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
             .build()
             .map_err(|error| Error::Config(format!("PostgreSQL pool: {error}")))?;
         let postgres = Postgres {
             pool,
             stats: Arc::default(),
             appender: Arc::default(),
+            timeout,
         };
         let mut client = postgres.client().await?;
         schema::migrate(&mut client).await?;
-        let (epoch, salt_secret) = schema::meta(&mut client).await?;
+        let read = postgres.within_timeout(schema::meta(&mut client)).await;
+        let (epoch, salt_secret) = postgres.answered(client, read)?;
         tracing::info!(epoch, "PostgreSQL storage open");
         Ok(Opened {
             postgres,
@@ -146,6 +165,32 @@ impl Postgres {
             .get()
             .await
             .map_err(|error| Error::Commit(format!("no PostgreSQL connection: {error}")))
+    }
+
+    /// Runs `operation` (on a connection of this pool), for at most the operation timeout;
+    /// [`Postgres::answered`] says what came of it.
+    pub(crate) async fn within_timeout<T>(
+        &self,
+        operation: impl Future<Output = Result<T, Error>>,
+    ) -> Result<Result<T, Error>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(self.timeout, operation).await
+    }
+
+    /// What an operation run on `client` [within the timeout](Postgres::within_timeout) came
+    /// to. One that ran out of time may still have a query waiting on the connection, which
+    /// is closed rather than handed to the next operation.
+    pub(crate) fn answered<T>(
+        &self,
+        client: Object,
+        timed: Result<Result<T, Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T, Error> {
+        timed.unwrap_or_else(|_| {
+            drop(Object::take(client));
+            Err(Error::Commit(format!(
+                "PostgreSQL did not answer within {} ms",
+                self.timeout.as_millis()
+            )))
+        })
     }
 }
 
@@ -248,10 +293,16 @@ macro_rules! transaction {
             loop {
                 let outcome: Result<_, $crate::Error> = async {
                     let mut client = postgres.client().await?;
-                    let $tx = $crate::storage::postgres::begin(&mut client, $write.into()).await?;
-                    let $now = i64::try_from($crate::storage::now_ms()).unwrap_or(i64::MAX);
-                    let value = { $body }?;
-                    $tx.commit().await?;
+                    let run = async {
+                        let $tx =
+                            $crate::storage::postgres::begin(&mut client, $write.into()).await?;
+                        let $now = i64::try_from($crate::storage::now_ms()).unwrap_or(i64::MAX);
+                        let value = { $body }?;
+                        $tx.commit().await?;
+                        Ok(value)
+                    };
+                    let timed = postgres.within_timeout(run).await;
+                    let value = postgres.answered(client, timed)?;
                     postgres.count_commit(1);
                     Ok(value)
                 }

@@ -109,10 +109,13 @@ async fn open(dir: &Path) -> (Storage, WriterThread) {
     Storage::open(dir, Durability::Full).unwrap()
 }
 
+/// The operation timeout the suite's PostgreSQL storage runs with: the server's default.
+const PG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A new database on `server` for case `number`, opened as storage.
 async fn on_postgres(server: &PostgresProcess, number: usize) -> Storage {
     let url = server.create_database(&format!("case_{number}")).unwrap();
-    Storage::open_postgres(&url).await.unwrap()
+    Storage::open_postgres(&url, PG_TIMEOUT).await.unwrap()
 }
 
 /// A parameter of [`seed`].
@@ -230,7 +233,7 @@ fn a_postgres_database_at_version_3_opens_and_notes_when_privacy_changes() {
             .get(0);
         let alice = UserId(u64::try_from(alice).unwrap());
 
-        let storage = Storage::open_postgres(&url).await.unwrap();
+        let storage = Storage::open_postgres(&url, PG_TIMEOUT).await.unwrap();
         let version: i64 = db
             .query_one("SELECT version FROM schema_version", &[])
             .await
