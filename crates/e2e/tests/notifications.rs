@@ -11,10 +11,12 @@
 //! and the app opened at `#chat=<id>` when no tab was open; each opens that chat. Of two tabs
 //! of one browser, the one behind leaves notifying to the one in front, where a chat open is
 //! read and flashes no notification; a chat muted, or the text hidden, in one tab holds in the
-//! other at once.
+//! other at once. A message that came while the connection was down is notified once the
+//! reconnect has caught up.
 //!
 //! Run with `--test-threads=1` (as the suite is): each test drives several browsers.
 
+use merpati_e2e::network_gate::NetworkGate;
 use merpati_e2e::{Browser, ChromedriverCommand, HarnessError, Meeting, PASSPHRASE, testid};
 
 /// The notifications showing now: (title, body, tag).
@@ -624,5 +626,45 @@ async fn a_chat_muted_and_the_text_hidden_in_one_tab_hold_in_the_other_tab_at_on
     for browser in [ayu, bima, citra] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// A message that came while the connection was down is news once it is back: the catch-up
+/// after a reconnect notifies it (where a page just opened takes its unread counts in silence,
+/// `notify::watch`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_that_came_while_the_connection_was_down_is_notified_once_it_is_back()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let ayu = meeting.sign_up("ayu").await?;
+    let bima = meeting.driver.browser().await?;
+    let url = gate.http_url();
+    bima.sign_up(&url, "bima", PASSPHRASE).await?;
+    allow_notifications(&bima, url.trim_end_matches('/')).await?;
+    bima.click("settings").await?;
+    bima.click("setting-notifications").await?;
+    wait_notifications_on(&bima, "notifications on").await?;
+    bima.click("settings").await?;
+    ayu.start_chat("bima").await?;
+    ayu.send("Satu").await?;
+    wait_notification(&bima, "ayu", "Satu").await?;
+
+    // bima's connection drops; ayu's next message is stored meanwhile.
+    gate.shut();
+    bima.eventually("bima offline", || async {
+        Ok((bima.connection_state().await? != "online").then_some(()))
+    })
+    .await?;
+    ayu.send("Dua").await?;
+    wait_last_status(&ayu, "sent").await?;
+
+    // Back: the catch-up brings it, and it is notified.
+    gate.open();
+    bima.wait_connection("online").await?;
+    wait_notification(&bima, "ayu", "Dua").await?;
+
+    ayu.close().await?;
+    bima.close().await?;
     Ok(())
 }
