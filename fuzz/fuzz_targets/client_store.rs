@@ -40,7 +40,7 @@ static FIXTURE: LazyLock<DeviceFixture> =
 static WRAPPING: LazyLock<WrappingKey> = LazyLock::new(|| {
     let (name, passphrase) = FIXTURE_CREDENTIALS;
     let name = Username::parse(name).expect("the fixture's username is valid");
-    AccountKey::derive(&name, passphrase, KdfParams::FAST_INSECURE)
+    AccountKey::derive(&name, passphrase, None, KdfParams::FAST_INSECURE)
         .expect("the fixture's passphrase derives")
         .wrapping_key()
 });

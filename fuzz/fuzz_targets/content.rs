@@ -7,8 +7,8 @@
 //!
 //! None may panic. Each decoded value must encode to bytes that decode to it again;
 //! `is_system_body` must say yes exactly when the envelope decodes as a `System` line;
-//! content acts on another message exactly when it shows no text of its own; and a text
-//! `text_body` accepts must come back from its body trimmed.
+//! content does exactly one of: show a text of its own, act on another message, carry a
+//! file; and a text `text_body` accepts must come back from its body trimmed.
 
 #![no_main]
 
@@ -35,10 +35,15 @@ fuzz_target!(|data: &[u8]| {
             MessageContent::from_body(&content.to_body()),
             Some(content.clone())
         );
-        assert_ne!(
+        let roles = [
             content.text().is_some(),
             content.target().is_some(),
-            "content shows a text or acts on a message, never both or neither"
+            content.attachment().is_some(),
+        ];
+        assert_eq!(
+            roles.iter().filter(|role| **role).count(),
+            1,
+            "content shows a text, acts on a message or carries a file: exactly one"
         );
     }
 

@@ -2,11 +2,12 @@
 //! (`merpati_bridge`), for the `bridge` seeds.
 
 use merpati_bridge::{
-    AttachmentRow, AuthMode, ChatRow, Command, ConnectionPhase, DownloadState, MemberRow,
-    MessageLock, MessageReceipts, MessageRow, MessageStatus, OpenChat, PreviewRow, Privacy,
-    QuoteRow, ReactionRow, ReceiptRow, ReceiptState, RowsChange, SearchRow, SignOutReason, Update,
-    View,
+    AttachmentRow, AuthMode, ChatRow, Command, ConnectionPhase, DeviceRow, DownloadState, LinkSpan,
+    MemberRow, MessageLock, MessageReceipts, MessageRow, MessageStatus, Notifications, OpenChat,
+    PreviewRow, Privacy, QuoteRow, ReactionRow, ReceiptRow, ReceiptState, RowsChange, SearchRow,
+    SignOutReason, Update, View,
 };
+use merpati_protocol::sessions::SessionRef;
 use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, Presence, Seq, UserId};
 
 /// Every kind of command the page sends.
@@ -17,6 +18,8 @@ pub fn commands() -> Vec<Command> {
         Command::Start {
             db_name: "merpati".into(),
             socket_url: "ws://127.0.0.1:8080/ws".into(),
+            language: "id".into(),
+            catalogue: "SignIn = Masuk\nSignOut = Keluar\n".into(),
         },
         Command::Authenticate {
             mode: AuthMode::Register,
@@ -102,6 +105,16 @@ pub fn commands() -> Vec<Command> {
         Command::SendFile(chat),
         Command::CancelUpload(target),
         Command::Download { chat, id: target },
+        Command::SetNotifications(Notifications {
+            enabled: true,
+            hide_text: true,
+            offer_declined: false,
+        }),
+        Command::EmojiUsed("🙏🏽".into()),
+        Command::SetSkinTone(3),
+        Command::SetMuted { chat, muted: true },
+        Command::ListDevices,
+        Command::EndDevice(SessionRef([8; 16])),
     ]
 }
 
@@ -138,6 +151,16 @@ fn row(id: &str, text: &str) -> MessageRow {
             }),
             upload: Some((262_144, 2_516_624)),
         }),
+        // What `merpati_core::links` finds: the address at the end of the text, if any.
+        links: text
+            .find("https://")
+            .map(|start| LinkSpan {
+                start: u32::try_from(start).unwrap_or(u32::MAX),
+                end: u32::try_from(text.len()).unwrap_or(u32::MAX),
+                href: text[start..].into(),
+            })
+            .into_iter()
+            .collect(),
         ..MessageRow::default()
     }
 }
@@ -149,11 +172,13 @@ pub fn updates() -> Vec<Update> {
             id: ChatId(7),
             title: "Keluarga".into(),
             last_text: Some("sampai".into()),
+            last_time: "Yesterday".into(),
             last_received: None,
             last_received_from: None,
             unread: 2,
             typing: vec!["ilham".into()],
             draft: Some("nanti".into()),
+            muted: true,
         }],
         phase: ConnectionPhase::Online,
         next_attempt_at_ms: Some(1.5e12),
@@ -189,6 +214,29 @@ pub fn updates() -> Vec<Update> {
             reveal: Some("00ff".into()),
         }),
         privacy: Privacy::default(),
+        notifications: Notifications {
+            enabled: true,
+            hide_text: false,
+            offer_declined: false,
+        },
+        recent_emoji: vec!["👍".into(), "🙏🏽".into()],
+        skin_tone: 3,
+        devices: Some(vec![
+            DeviceRow {
+                session: SessionRef([8; 16]),
+                name: "Firefox on Android".into(),
+                last_active: "Active today".into(),
+                signed_in: "Signed in 3 Dec".into(),
+                current: true,
+            },
+            DeviceRow {
+                session: SessionRef([9; 16]),
+                name: "a7a7a7a7".into(),
+                last_active: "Active 1 Dec".into(),
+                signed_in: "Signed in 1 Dec 2025".into(),
+                current: false,
+            },
+        ]),
     };
     vec![
         Update::Ready,
@@ -210,8 +258,6 @@ pub fn updates() -> Vec<Update> {
                 id: ClientMsgId([3; 16]),
                 sender: "ilham".into(),
                 time: "09:41".into(),
-                day: None,
-                unread_from_here: None,
                 pieces: vec![("beli ".into(), false), ("kopi".into(), true)],
             }],
         },
@@ -237,7 +283,10 @@ pub fn updates() -> Vec<Update> {
                 removed: vec!["00ff".into()],
                 changed: vec![row("0100", "ya, jam 8")],
                 before: vec![row("00fe", "dulu")],
-                after: vec![row("0101", "nanti")],
+                after: vec![
+                    row("0101", "nanti"),
+                    row("0102", "peta: https://merpati.example/peta"),
+                ],
             },
         },
         Update::View {

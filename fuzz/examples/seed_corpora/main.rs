@@ -254,6 +254,8 @@ fn client_store(root: &Path, exchange: &Exchange) -> Result<Seeds, Box<dyn Error
             body: first.body.clone(),
             created_ms: NOW_MS,
             order: 3,
+            failure: Some(merpati_protocol::ErrorCode::Blocked),
+            sent: true,
         }),
     );
     for record in fixture.crypto.iter().chain(&exchange.more_crypto) {

@@ -1,16 +1,16 @@
 //! Hand-written samples of every frame, message content and name, for the seeds no device
 //! exchange produces (the exchange's real keys and bodies are added to them in `main.rs`).
 
-use merpati_protocol::content::{MessageContent, Quote, SystemEvent};
+use merpati_protocol::content::{Attachment, FileKey, MessageContent, Preview, Quote, SystemEvent};
 use merpati_protocol::frames::AuthMethod;
 use merpati_protocol::keys::{
     BackupEntry, ClaimedKey, DeviceKey, DeviceKeys, DeviceRef, OneTimeKey, ToDeviceMessage,
     UserKeys,
 };
-use merpati_protocol::sessions::{SessionInfo, SessionRef};
+use merpati_protocol::sessions::{ClientKind, SessionInfo, SessionRef};
 use merpati_protocol::{
-    ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member, MessageFrame,
-    NewChat, Presence, Receipt, RequestId, Seq, ServerFrame, UserId, Username,
+    BlobId, ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, Epoch, ErrorCode, Member,
+    MessageFrame, NewChat, Presence, Receipt, RequestId, Seq, ServerFrame, UserId, Username,
 };
 
 fn name(text: &str) -> Username {
@@ -86,6 +86,19 @@ pub fn client_frames() -> Vec<ClientFrame> {
                 session_token: [3; 32],
             },
         },
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::SignOut { proof: [4; 32] },
+        },
+        ClientFrame::Authenticate {
+            version: 3,
+            method: AuthMethod::RegisterWithSalt {
+                username: name("alice"),
+                public_key: [1; 32],
+                signature: vec![2; 64],
+                kdf_salt: [5; 16],
+            },
+        },
         ClientFrame::CreateChat {
             request,
             chat: NewChat::Direct { with: name("bob") },
@@ -107,6 +120,12 @@ pub fn client_frames() -> Vec<ClientFrame> {
             client_msg_id: ClientMsgId([4; 16]),
             body: b"opaque".to_vec(),
             attachment: None,
+        },
+        ClientFrame::Send {
+            chat_id,
+            client_msg_id: ClientMsgId([6; 16]),
+            body: b"opaque, with a file".to_vec(),
+            attachment: Some(BlobId([0xb1; 16])),
         },
         ClientFrame::Sync {
             epoch: Some(Epoch(5)),
@@ -201,6 +220,9 @@ pub fn client_frames() -> Vec<ClientFrame> {
         ClientFrame::EndSession {
             request,
             session: SessionRef([8; 16]),
+        },
+        ClientFrame::LookUpSalt {
+            username: name("alice"),
         },
     ]
 }
@@ -336,9 +358,26 @@ pub fn server_frames() -> Vec<ServerFrame> {
                 created_ms: 1_700_000_000_000,
                 last_used_ms: 1_700_086_400_000,
                 current: true,
+                client: Some(ClientKind {
+                    browser: "Firefox".into(),
+                    system: "Android".into(),
+                }),
             }],
         },
         ServerFrame::SessionEnded { request },
+        ServerFrame::SignedOut,
+        ServerFrame::Salt {
+            username: name("alice"),
+            kdf_salt: Some([5; 16]),
+        },
+        ServerFrame::Salt {
+            username: name("bob"),
+            kdf_salt: None,
+        },
+        ServerFrame::Privacy {
+            share_read_receipts: true,
+            share_presence: false,
+        },
     ]
 }
 
@@ -372,10 +411,35 @@ pub fn system_events() -> Vec<SystemEvent> {
     ]
 }
 
+/// A photo as a message carries it: its blob, key, hash, name, type, size and thumbnail.
+fn photo() -> Attachment {
+    Attachment {
+        blob: BlobId([0xb1; 16]),
+        key: FileKey([0x4b; 32]),
+        sha256: [0x5a; 32],
+        name: "pantai.jpg".into(),
+        media_type: "image/jpeg".into(),
+        size: 2_516_480,
+        preview: Some(Preview {
+            width: 1600,
+            height: 1200,
+            jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+        }),
+    }
+}
+
 /// Every kind of message content.
 pub fn contents() -> Vec<MessageContent> {
     let target = ClientMsgId([7; 16]);
     vec![
+        MessageContent::AesGcmAttachment(photo()),
+        MessageContent::Attachment(Attachment {
+            name: "catatan.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 48_213,
+            preview: None,
+            ..photo()
+        }),
         MessageContent::Text {
             text: "halo 👋".into(),
         },
