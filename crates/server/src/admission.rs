@@ -3,7 +3,8 @@
 //! A server that takes every connection in a reconnect storm runs out of file descriptors or
 //! CPU and then serves nobody well. So before a WebSocket is upgraded — before anything is
 //! allocated for it — [`AdmissionControl::admit`] refuses it when the server already holds its
-//! cap of connections or when handshakes arrive faster than the configured rate. The refusal
+//! cap of connections or when handshakes arrive faster than the configured rate, all clients
+//! together or from its source address (which would otherwise use up everyone's). The refusal
 //! is HTTP 503 with a `Retry-After` that is jittered, so that the refused do not all return in
 //! the same second. The cap is kept below the process's open-file limit.
 //!
@@ -11,6 +12,7 @@
 //! session's socket while its bucket is empty (backpressure) and closes a session that stays
 //! over its rate for too long.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::metrics::Counters;
+use crate::throttle::{AddressKey, Rate, TABLE_CAPACITY, Throttle};
 
 /// File descriptors kept free of WebSocket connections: the database and its WAL, the
 /// listener, logs, and HTTP requests and refused handshakes in flight.
@@ -160,6 +163,8 @@ pub(crate) struct AdmissionControl {
     max_connections: usize,
     max_sessions_per_account: usize,
     handshakes: Mutex<TokenBucket>,
+    /// Handshakes per source address; `None` without a limit of its own.
+    handshakes_by_address: Option<Throttle<AddressKey>>,
     send_limit: SendLimit,
     counters: Arc<Counters>,
 }
@@ -197,6 +202,16 @@ impl AdmissionControl {
                 config.max_handshakes_per_second,
                 config.handshake_burst,
             )),
+            handshakes_by_address: (config.max_handshakes_per_address_per_minute > 0
+                && config.max_connections_per_address > 0)
+                .then(|| {
+                    let rate = Rate {
+                        per_minute: config.max_handshakes_per_address_per_minute,
+                        // A household or a school's NAT reconnecting all at once.
+                        burst: config.max_connections_per_address,
+                    };
+                    Throttle::new(rate, TABLE_CAPACITY)
+                }),
             send_limit: SendLimit {
                 per_second: config.send_rate,
                 burst: config.send_burst,
@@ -222,13 +237,22 @@ impl AdmissionControl {
         &self.counters
     }
 
-    /// Lets a handshake through, counting its connection as open, or says why not.
-    pub(crate) fn admit(&self) -> Result<ConnectionPermit, Refusal> {
+    /// Lets a handshake from `peer` through, counting its connection as open, or says why not.
+    pub(crate) fn admit(&self, peer: IpAddr) -> Result<ConnectionPermit, Refusal> {
         let open = &self.counters.connections_open;
         // Full is checked first, so a refused connection does not use up a handshake token.
         if open.load(Ordering::Acquire) >= self.max_connections {
             Counters::bump(&self.counters.connections_refused);
             return Err(Refusal::Full);
+        }
+        // The address's own rate before everyone's, so that its refused handshakes take none
+        // of the tokens the others share.
+        let address = AddressKey::of(peer);
+        if let Some(by_address) = &self.handshakes_by_address
+            && by_address.take(&address).is_err()
+        {
+            Counters::bump(&self.counters.handshakes_refused);
+            return Err(Refusal::TooFast);
         }
         let fast_enough = match self.handshakes.lock() {
             Ok(mut bucket) => bucket.try_take(Instant::now()),
@@ -236,6 +260,9 @@ impl AdmissionControl {
             Err(poisoned) => poisoned.into_inner().try_take(Instant::now()),
         };
         if !fast_enough {
+            if let Some(by_address) = &self.handshakes_by_address {
+                by_address.give_back(&address, 1);
+            }
             Counters::bump(&self.counters.handshakes_refused);
             return Err(Refusal::TooFast);
         }

@@ -188,6 +188,17 @@ pub struct Config {
     #[arg(long, env = "MERPATI_HANDSHAKE_BURST", default_value_t = 1_000)]
     pub handshake_burst: u32,
 
+    /// New WebSocket handshakes per minute from one source address (an IPv4 address or an
+    /// IPv6 /64), after a burst of `MERPATI_MAX_CONNECTIONS_PER_ADDRESS` at once: one
+    /// address connecting and dropping as fast as it can must not use up the rate everyone
+    /// shares. 0 (here or there): no limit of its own.
+    #[arg(
+        long,
+        env = "MERPATI_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 1_200
+    )]
+    pub max_handshakes_per_address_per_minute: u32,
+
     /// Messages per second one connection may send; faster senders are slowed down (the
     /// server stops reading their socket until the rate allows the next message).
     #[arg(long, env = "MERPATI_SEND_RATE", default_value_t = 50)]
@@ -296,6 +307,7 @@ impl Config {
             least_transfer_bytes_per_sec: 1024,
             max_handshakes_per_second: 6_000,
             handshake_burst: 1_000,
+            max_handshakes_per_address_per_minute: 1_200,
             send_rate: 50,
             send_burst: 500,
             send_hold_limit_ms: 30_000,
@@ -368,6 +380,10 @@ mod tests {
             built.max_handshakes_per_second
         );
         assert_eq!(config.handshake_burst, built.handshake_burst);
+        assert_eq!(
+            config.max_handshakes_per_address_per_minute,
+            built.max_handshakes_per_address_per_minute
+        );
         assert_eq!(config.send_rate, built.send_rate);
         assert_eq!(config.send_burst, built.send_burst);
         assert_eq!(config.send_hold_limit_ms, built.send_hold_limit_ms);

@@ -178,7 +178,7 @@ async fn websocket(
         return refused(Refusal::ShuttingDown);
     }
     // Decided before the upgrade, so a refused connection costs no session and no buffers.
-    let permit = match state.gateway.admission().admit() {
+    let permit = match state.gateway.admission().admit(peer.ip()) {
         Ok(permit) => permit,
         Err(refusal) => return refused(refusal),
     };

@@ -1,12 +1,14 @@
-//! Admission control: the connection cap and the handshake rate refuse with 503 and
+//! Admission control: the connection cap and the handshake rate (everyone's, and each
+//! address's) refuse with 503 and
 //! `Retry-After`, a session sending too fast is slowed and then closed, and through all of it
 //! everyone else is served. `/metrics` counts it.
 
 use std::time::{Duration, Instant};
 
 use merpati_protocol::{ClientFrame, ErrorCode, ServerFrame};
-use merpati_testkit::SplitSocket;
 use merpati_testkit::raw_client::next_message;
+use merpati_testkit::raw_client::{ConnectOptions, connect_socket};
+use merpati_testkit::{SourceAddress, SplitSocket};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{TestServer, msg_id, refused_handshake};
@@ -89,6 +91,41 @@ async fn handshakes_faster_than_the_rate_are_refused_with_retry_after() {
         f64::from(refusals)
     );
     assert_eq!(counted["merpati_connections_refused_total"], 0.0);
+    server.stop().await;
+}
+
+/// One address opening handshakes as fast as it can is held to its own rate, and its refused
+/// handshakes take nothing of the rate everyone shares: another address still gets in.
+#[tokio::test]
+async fn one_address_opening_handshakes_fast_is_held_to_its_own_rate_and_others_get_in() {
+    let server = TestServer::start_configured(|config| {
+        config.max_handshakes_per_second = 1;
+        config.handshake_burst = 10;
+        config.max_handshakes_per_address_per_minute = 1;
+        // The address's burst.
+        config.max_connections_per_address = 4;
+    })
+    .await;
+    let from_seven = ConnectOptions {
+        source: SourceAddress::Loopback(7),
+        ..ConnectOptions::default()
+    };
+    // More than everyone's burst, each connection dropped at once (never more than one open).
+    let mut admitted = 0;
+    for _ in 0..12 {
+        if connect_socket(&server.endpoint(), &from_seven)
+            .await
+            .is_ok()
+        {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 4, "the address's burst");
+    let _other = server.connect_from(8).await;
+    assert_eq!(
+        server.metrics().await["merpati_handshakes_refused_total"],
+        8.0
+    );
     server.stop().await;
 }
 

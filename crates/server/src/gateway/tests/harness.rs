@@ -153,7 +153,8 @@ impl TestGateway {
     /// A new connection whose session writes at most `room` messages the peer has not read
     /// yet (`None`: any number), as a slow reader's full socket holds a session's writes.
     pub(super) fn connect_with_room(&self, room: Option<usize>) -> Peer {
-        let permit = self.gateway.admission().admit().expect("admitted");
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        let permit = self.gateway.admission().admit(loopback).expect("admitted");
         let admitted = Admitted::new(permit, self.gateway.shutdown().session_token(), None);
         let (to_session, from_peer) = mpsc::unbounded_channel();
         let (to_peer, from_session) = mpsc::unbounded_channel();
