@@ -225,13 +225,13 @@ impl PostgresProcess {
         let postmaster = rustix::process::Pid::from_child(child);
         rustix::process::kill_process(postmaster, signal).map_err(std::io::Error::from)?;
         for backend in children_of(postmaster.as_raw_nonzero().get())? {
-            match rustix::process::Pid::from_raw(backend) {
-                Some(pid) => match rustix::process::kill_process(pid, signal) {
-                    // Exited since the list was read.
-                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-                    Err(error) => return Err(std::io::Error::from(error).into()),
-                },
-                None => {}
+            let Some(pid) = rustix::process::Pid::from_raw(backend) else {
+                continue;
+            };
+            match rustix::process::kill_process(pid, signal) {
+                // Exited since the list was read.
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                Err(error) => return Err(std::io::Error::from(error).into()),
             }
         }
         Ok(())
