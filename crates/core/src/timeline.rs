@@ -32,6 +32,11 @@ pub enum Inserted {
     New,
     /// New, but it lies beyond a gap: messages after `synced` are missing.
     NewBeyondGap,
+    /// Within the range held, below the messages loaded in memory (an old message of this
+    /// device's sent again and acknowledged at its first position): it belongs with the
+    /// stored ones it sits among, and is loaded with them, not on its own above a stretch
+    /// that is not loaded.
+    BelowLoaded,
 }
 
 /// Whom a line the server wrote adds to the group (`true`) or takes out of it, if it is one.
@@ -107,6 +112,12 @@ impl Timeline {
         let seq = message.seq;
         if seq == Seq(0) || self.messages.contains_key(&seq) {
             return Inserted::Duplicate;
+        }
+        if self.floor > Seq(0)
+            && (self.floor..=self.synced).contains(&seq)
+            && self.oldest_loaded().is_some_and(|oldest| seq < oldest)
+        {
+            return Inserted::BelowLoaded;
         }
         self.hold(message);
         if self.floor == Seq(0) {

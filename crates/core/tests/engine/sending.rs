@@ -370,3 +370,61 @@ async fn a_message_another_tab_sent_and_this_one_received_leaves_the_shared_outb
     assert!(outbox.is_empty(), "still in the shared outbox: {outbox:?}");
     assert_eq!(reload(&store).await.pending_count(), 0);
 }
+
+/// A message this device sent long ago and still had in its outbox (its Ack lost, the message
+/// delivered and stored), sent again after a reload and acknowledged at its first position,
+/// far below the messages loaded: it is not shown there on its own, above a stretch that is
+/// not loaded, and scrolling up loads every stored message down to it.
+#[tokio::test]
+async fn an_old_message_acknowledged_again_below_what_is_loaded_leaves_no_hole_above_it() {
+    let store = MemoryStore::new();
+    let (mut engine, mut net) = published_alice();
+    let id = engine.send_text(CHAT, "lama", 5).expect("queued");
+    let _ = net.serve(&mut engine);
+    apply(&store, net.alice_writes.clone()).await;
+    // Its Ack never stored here; the message is stored at 20 all the same, among bob's.
+    let stored: Vec<_> = (1..=100)
+        .map(|seq| match seq {
+            20 => {
+                let mut own = message(20, ALICE, "lama");
+                own.client_msg_id = id;
+                own
+            }
+            seq => message(seq, BOB, "m"),
+        })
+        .collect();
+    apply(&store, vec![StoreWrite::PutMessages(stored)]).await;
+    let mut chat = store
+        .chats()
+        .await
+        .unwrap_or_else(|never| match never {})
+        .remove(0);
+    (chat.floor, chat.synced, chat.info.head, chat.info.read) =
+        (Seq(1), Seq(100), Seq(100), Seq(100));
+    apply(&store, vec![StoreWrite::PutChat(chat)]).await;
+
+    // After a reload the newest 50 are loaded, and the message waits to go again.
+    let mut reloaded = reload(&store).await;
+    reconnect(&mut reloaded, Epoch(7));
+    reloaded.handle_frame(ServerFrame::SyncDone);
+    let resent = net.serve(&mut reloaded).frames;
+    assert!(sent_ids(&resent).contains(&id), "{resent:?}");
+    reloaded.handle_frame(ServerFrame::Ack {
+        chat_id: CHAT,
+        client_msg_id: id,
+        seq: Seq(20),
+        sent_at_ms: 5,
+    });
+    assert_eq!(reloaded.pending_count(), 0);
+    let seqs: Vec<Option<Seq>> = reloaded
+        .timeline(CHAT)
+        .into_iter()
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (51..=100).map(|seq| Some(Seq(seq))).collect::<Vec<_>>()
+    );
+    let wanted = reloaded.older_wanted(CHAT).expect("older exist");
+    assert_eq!(wanted.before, Seq(51));
+}
