@@ -213,6 +213,17 @@ impl Engine {
         if let Some(listed) = &mut self.listed_in_sync {
             listed.insert(chat_id);
         }
+        // Two changes committed together are pushed in either order: the older description,
+        // coming after the newer, would put back a member just removed (and share the chat's
+        // key with them) or take away one just added. The newer stands.
+        if self
+            .chats
+            .get(&chat_id)
+            .is_some_and(|chat| info.head < chat.described_at)
+        {
+            self.chat_ready(request, chat_id);
+            return;
+        }
         let authenticated = self.is_authenticated();
         self.clock_ms = self.clock_ms.max(info.created_ms);
         self.learn_names(&info.members);
@@ -254,16 +265,22 @@ impl Engine {
                 .map_or(info.head, |known| known.min(info.head));
             chat.joined_after = Some(head);
         }
+        chat.described_at = info.head;
         chat.info = info;
         chat.info.read = read;
         self.writes.push(StoreWrite::PutChat(chat.record()));
+        self.chat_ready(request, chat_id);
+        self.send_outbox();
+    }
+
+    /// Answers the request `request` (if this engine made it) with its chat.
+    fn chat_ready(&mut self, request: Option<RequestId>, chat_id: ChatId) {
         if let Some(request) = request
             && self.pending_requests.contains(&request)
         {
             self.pending_requests.retain(|pending| *pending != request);
             self.events.push(Event::ChatReady { request, chat_id });
         }
-        self.send_outbox();
     }
 
     fn on_ack(&mut self, chat_id: ChatId, client_msg_id: ClientMsgId, seq: Seq, sent_at_ms: u64) {

@@ -102,6 +102,9 @@ struct ChatState {
     fetching: bool,
     /// A `History` request for this chat is in flight on this connection.
     history_requested: bool,
+    /// The chat's head in the newest description of it (`Chat`) taken on this connection: one
+    /// that is older, pushed after it, is not taken (`incoming`).
+    described_at: Seq,
     /// Someone joined at or before this sequence number (the chat's head when this device
     /// heard of it) while this device's messages encrypted before may still be stored after
     /// it: the key of those is owed to them (`keys`). In memory only.
@@ -334,6 +337,7 @@ impl ChatState {
             typing: BTreeMap::new(),
             fetching: false,
             history_requested: false,
+            described_at: Seq(0),
             joined_after: None,
         }
     }

@@ -238,6 +238,9 @@ impl Engine {
         for chat in self.chats.values_mut() {
             chat.fetching = false;
             chat.history_requested = false;
+            // The next sync describes every chat anew (under another epoch, perhaps, whose
+            // heads are lower).
+            chat.described_at = Seq(0);
         }
         for request in std::mem::take(&mut self.pending_requests) {
             self.events.push(Event::RequestFailed {

@@ -546,3 +546,40 @@ fn someone_added_while_a_message_is_on_its_way_gets_its_key_whichever_alice_hear
         );
     }
 }
+
+/// Two changes to a group committed together are pushed in either order: the older
+/// description, arriving after the newer one, neither puts back a member just removed nor
+/// shares the group's key with them.
+#[test]
+fn an_older_description_of_a_group_pushed_late_does_not_bring_back_a_removed_member() {
+    let (mut engine, mut net) = published_alice();
+    let both = vec![member(ALICE, "alice"), member(BOB, "bob")];
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group(both.clone(), 1),
+    });
+    let before = sent_in_group(&mut engine, &mut net, "sebelum", 2);
+    acknowledge(&mut engine, &before);
+    let _ = net.serve(&mut engine);
+    assert!(matches!(net.bob.open(&before), Opened::Content(_)));
+
+    // Bob is removed (4) just after the group was renamed (3): the removal's description
+    // comes first, the rename's, which still names bob, after it.
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group(vec![member(ALICE, "alice")], 4),
+    });
+    let mut renamed = group(both, 3);
+    renamed.title = "arisan baru".into();
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: renamed,
+    });
+    assert!(engine.member_name(GROUP, BOB).is_none(), "bob is back");
+    let after = sent_in_group(&mut engine, &mut net, "sesudah", 5);
+    let _ = net.serve(&mut engine);
+    assert!(
+        !matches!(net.bob.open(&after), Opened::Content(_)),
+        "bob reads what was written after he was removed"
+    );
+}
