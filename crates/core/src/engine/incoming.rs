@@ -179,7 +179,7 @@ impl Engine {
     fn forget_page_requests(&mut self) {
         for chat in self.chats.values_mut() {
             chat.fetching = false;
-            chat.history_requested = false;
+            chat.history = super::HistoryAsked::Not;
         }
     }
 
@@ -323,9 +323,20 @@ impl Engine {
             return;
         };
         let floor = chat.timeline.floor();
-        let is_history = floor > Seq(0) && messages.last().is_some_and(|last| last.seq < floor);
+        let is_history = match (chat.history, messages.last()) {
+            (super::HistoryAsked::Below(before), Some(last)) => last.seq < before,
+            // Empty: the answer of the History in flight, unless a Fetch is in flight too
+            // (answers come in the order asked, which is not known here: taken as the Fetch's,
+            // whose empty answer changes nothing).
+            (super::HistoryAsked::Below(_), None) => !chat.fetching,
+            _ => false,
+        };
         if is_history {
-            chat.history_requested = false;
+            chat.history = if more {
+                super::HistoryAsked::Not
+            } else {
+                super::HistoryAsked::Done
+            };
             self.open_messages(&messages);
             let Some(chat) = self.chats.get_mut(&chat_id) else {
                 return;

@@ -100,8 +100,8 @@ struct ChatState {
     typing: BTreeMap<UserId, u64>,
     /// A `Fetch` for this chat is in flight on this connection.
     fetching: bool,
-    /// A `History` request for this chat is in flight on this connection.
-    history_requested: bool,
+    /// Where this chat's `History` requests stand on this connection.
+    history: HistoryAsked,
     /// The chat's head in the newest description of it (`Chat`) taken on this connection: one
     /// that is older, pushed after it, is not taken (`incoming`).
     described_at: Seq,
@@ -109,6 +109,20 @@ struct ChatState {
     /// heard of it) while this device's messages encrypted before may still be stored after
     /// it: the key of those is owed to them (`keys`). In memory only.
     joined_after: Option<Seq>,
+}
+
+/// Where a chat's `History` requests stand on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HistoryAsked {
+    /// None in flight.
+    Not,
+    /// One in flight, for the messages below this position: its answer is the page that
+    /// ends below it (or an empty one), whatever the floor became meanwhile (another tab's
+    /// history read from the store, say).
+    Below(Seq),
+    /// The server said nothing older is there for this account (`more: false`): the chat's
+    /// beginning, or the line that added this account. Not asked again on this connection.
+    Done,
 }
 
 /// A message of the outbox: persisted, and sent until acknowledged.
@@ -336,7 +350,7 @@ impl ChatState {
             delivered: Seq(0),
             typing: BTreeMap::new(),
             fetching: false,
-            history_requested: false,
+            history: HistoryAsked::Not,
             described_at: Seq(0),
             joined_after: None,
         }

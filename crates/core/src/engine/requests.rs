@@ -178,8 +178,8 @@ impl Engine {
             self.writes.push(StoreWrite::PutChat(chat.record()));
         }
         let floor = chat.timeline.floor();
-        if floor > Seq(1) && authenticated && !chat.history_requested {
-            chat.history_requested = true;
+        if floor > Seq(1) && authenticated && chat.history == super::HistoryAsked::Not {
+            chat.history = super::HistoryAsked::Below(floor);
             self.frames.push(ClientFrame::History {
                 chat_id,
                 before: floor,

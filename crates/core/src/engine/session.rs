@@ -237,7 +237,7 @@ impl Engine {
         self.forget_signals();
         for chat in self.chats.values_mut() {
             chat.fetching = false;
-            chat.history_requested = false;
+            chat.history = super::HistoryAsked::Not;
             // The next sync describes every chat anew (under another epoch, perhaps, whose
             // heads are lower).
             chat.described_at = Seq(0);

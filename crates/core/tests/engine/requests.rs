@@ -274,12 +274,14 @@ fn older_history_stays_reachable_when_a_live_message_came_before_the_newest_page
             other => panic!("expected history asked for, got {other:?}"),
         };
         asked.push(before);
+        let first = before.0.saturating_sub(50).max(1);
         engine.handle_frame(ServerFrame::Page {
             chat_id: CHAT,
-            messages: (before.0.saturating_sub(50).max(1)..before.0)
+            messages: (first..before.0)
                 .map(|seq| message(seq, BOB, "m"))
                 .collect(),
-            more: false,
+            // As the server says: whether older messages remain.
+            more: first > 1,
         });
     }
     assert_eq!(asked, vec![Seq(102), Seq(52), Seq(2)]);
@@ -343,4 +345,82 @@ fn the_devices_are_listed_and_ending_one_lists_them_again() {
 fn devices_are_not_asked_for_offline() {
     let mut engine = challenged_alice("correct horse battery");
     assert_eq!(engine.list_devices(), Err(RequestError::NotConnected));
+}
+
+/// A new device holding the newest 50 of a chat's `head` messages, caught up.
+fn holding_the_newest_fifty_of(head: u64) -> merpati_core::Engine {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: None,
+    });
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(head),
+    });
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (head - 49..=head)
+            .map(|seq| message(seq, BOB, "m"))
+            .collect(),
+        more: false,
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let _ = engine.take_step();
+    engine
+}
+
+/// Asks for older messages where the store has none; the frames that sends.
+fn scrolled_to_the_top(engine: &mut merpati_core::Engine) -> Vec<ClientFrame> {
+    let wanted = engine.older_wanted(CHAT).expect("older exist");
+    engine.insert_stored_older(CHAT, wanted, vec![]);
+    take_frames(engine)
+}
+
+fn history_before(seq: u64) -> ClientFrame {
+    ClientFrame::History {
+        chat_id: CHAT,
+        before: Seq(seq),
+        limit: 50,
+    }
+}
+
+#[test]
+fn history_answered_after_the_store_gave_some_of_it_is_taken_and_the_next_asks_below_it() {
+    let mut engine = holding_the_newest_fifty_of(200);
+    assert_eq!(scrolled_to_the_top(&mut engine), [history_before(151)]);
+    // Meanwhile another tab of the browser stored 146…150, which this one reads from the
+    // store.
+    let wanted = engine.older_wanted(CHAT).expect("older exist");
+    let stored = (146..=150).map(|seq| message(seq, BOB, "m")).collect();
+    engine.insert_stored_older(CHAT, wanted, stored);
+    // The answer, 101…150, ends above the floor now, and is still the history asked for.
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: (101..=150).map(|seq| message(seq, BOB, "m")).collect(),
+        more: true,
+    });
+    let _ = engine.take_step();
+    assert_eq!(engine.timeline(CHAT).len(), 100);
+    // So the next scroll to the top asks for what lies below it.
+    assert_eq!(scrolled_to_the_top(&mut engine), [history_before(101)]);
+}
+
+#[test]
+fn history_that_ends_at_the_joining_line_is_not_asked_for_again_on_the_connection() {
+    // Alice was added at 50: below her first message the server has nothing for her.
+    let mut engine = holding_the_newest_fifty_of(100);
+    assert_eq!(scrolled_to_the_top(&mut engine).len(), 1);
+    engine.handle_frame(ServerFrame::Page {
+        chat_id: CHAT,
+        messages: Vec::new(),
+        more: false,
+    });
+    let _ = engine.take_step();
+    assert_eq!(scrolled_to_the_top(&mut engine), [], "asked again");
+    // A new connection asks once more.
+    reconnect(&mut engine, Epoch(7));
+    engine.handle_frame(ServerFrame::SyncDone);
+    let _ = engine.take_step();
+    assert_eq!(scrolled_to_the_top(&mut engine).len(), 1);
 }
