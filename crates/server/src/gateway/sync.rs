@@ -93,9 +93,10 @@ impl<S: FrameSocket> Session<S> {
                 .get(&chat.chat)
                 .map_or(chat.head, |&live| live.max(chat.head));
             let page = match positions.get(&chat.chat) {
-                Some(&held) if head > held => {
-                    storage.read_after(chat.chat, reader, held, MAX_PAGE).await
-                }
+                Some(&held) if head > held => storage
+                    .read_after(chat.chat, reader, held, MAX_PAGE)
+                    .await
+                    .map(|page| ended_at(page, head)),
                 Some(_) => continue,
                 None if head > floor => storage
                     .read_before(chat.chat, reader, head.next(), NEWEST_PAGE)
@@ -225,4 +226,16 @@ impl<S: FrameSocket> Session<S> {
             .await;
         self.answer_page(chat_id, page).await
     }
+}
+
+/// `page` without what was committed after `head`, the chat's head when the sync read its
+/// chats: that reaches the session live if it is still a member (it was in the fan-out before
+/// that read), and must not reach it once it is no longer one — a removal committed while a
+/// slow reader took the frames before this page, which the sync did not see.
+fn ended_at(mut page: Page, head: Seq) -> Page {
+    if page.messages.last().is_some_and(|last| last.seq > head) {
+        page.messages.retain(|message| message.seq <= head);
+        page.more = false;
+    }
+    page
 }

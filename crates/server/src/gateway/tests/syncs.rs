@@ -152,3 +152,57 @@ async fn a_chat_left_or_joined_while_a_sync_waits_for_its_reader_is_not_in_it() 
     assert!(!chats.contains(&joined[0]));
     alice.hang_up().await;
 }
+
+#[tokio::test]
+async fn a_page_of_a_chat_the_client_holds_ends_at_the_head_the_sync_read() {
+    let server = TestGateway::start();
+    let (alice, me, _) = server.sign_up("alice").await;
+    alice.hang_up().await;
+    let (mut bob_peer, bob, _) = server.sign_up("bob").await;
+    let made = groups(&server, &bob, &me, 2).await;
+    let storage = &server.gateway.storage;
+    let (mut alice, _) = server
+        .log_in_over(server.connect_with_room(Some(1)), "alice")
+        .await;
+    alice.write(&ClientFrame::Sync {
+        epoch: Some(storage.epoch()),
+        positions: made.iter().map(|&chat| (chat, Seq(0))).collect(),
+    });
+    match alice.next_frame().await {
+        ServerFrame::Chat { chat, .. } => assert_eq!(chat.id, made[0]),
+        other => panic!("expected the first chat, got {other:?}"),
+    }
+
+    // The session has read both chats and waits for her to take the second's frame: bob takes
+    // her out of the second group and writes there.
+    storage
+        .remove_member(made[1], bob.id, me.id)
+        .await
+        .expect("she is removed");
+    say(&mut bob_peer, made[1], 1).await;
+    let mut second_page = None;
+    loop {
+        match alice.next_frame().await {
+            ServerFrame::Page {
+                chat_id, messages, ..
+            } if chat_id == made[1] => {
+                second_page = Some(messages);
+            }
+            ServerFrame::SyncDone => break,
+            // Her frames before it (the chats, the first page, her settings), and what is
+            // delivered live meanwhile.
+            _ => {}
+        }
+    }
+    let seqs: Vec<Seq> = second_page
+        .expect("the second group's page")
+        .iter()
+        .map(|message| message.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        [Seq(1)],
+        "the line that made it, nothing after the head read"
+    );
+    alice.hang_up().await;
+}
