@@ -175,10 +175,11 @@ impl MemberLists {
         }
     }
 
-    /// Caches a list read from storage with `ticket`, unless a fresher one was set meanwhile
+    /// Caches a list read from storage with `ticket`, unless one as fresh was set meanwhile
     /// (a list read before a membership change must not overwrite the list written after
     /// it), or, on a cluster, the chat was let go of, followed again or forgotten since the
-    /// ticket was taken. The list to deliver to either way.
+    /// ticket was taken. The fresher of the two to deliver to either way: a list read because
+    /// the cached one was older than a change (`Gateway::members_as_of`) replaces it.
     pub(crate) fn remember(
         &self,
         chat: ChatId,
@@ -190,7 +191,9 @@ impl MemberLists {
             None => true,
             Some(followed) => ticket.0.is_some() && followed.get(&chat).copied() == ticket.0,
         };
-        if let Some(cached) = state.lists.get(&chat) {
+        if let Some(cached) = state.lists.get(&chat)
+            && cached.as_of >= members.as_of
+        {
             return Arc::clone(cached);
         }
         let members = Arc::new(members);

@@ -222,7 +222,11 @@ impl<S: FrameSocket> Session<S> {
         if let Some(typing) = &mut self.typing {
             typing.sent_in(chat_id);
         }
-        match self.gateway.members_of(chat_id).await {
+        match self
+            .gateway
+            .members_as_of(chat_id, appended.members_at)
+            .await
+        {
             // The sender's own connection is among the sessions handed it, and writes it
             // after the `Ack`: it reads its deliveries only once this answer is written.
             Ok(members) => self.gateway.fan_out_message(&members, message),

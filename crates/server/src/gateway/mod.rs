@@ -206,7 +206,22 @@ impl Gateway {
     /// to exist, such as one a message was just committed to. A request about a chat asks
     /// `Session::chat_as_member` instead, which caches nothing for a stranger.
     async fn members_of(&self, chat: ChatId) -> Result<Arc<ChatMembers>, Error> {
-        if let Some(members) = self.fanout.members().cached(chat) {
+        self.members_as_of(chat, Seq(0)).await
+    }
+
+    /// The members of a chat whose members last changed at the line `changed_at`: a list
+    /// cached as of an older head is read again. The change's own session sets the list it
+    /// committed only once it runs again, and a message committed just after the change (in
+    /// the same group commit, or just after it) may be fanned out first: with the list from
+    /// before, it would reach a member just removed, or miss one just added.
+    async fn members_as_of(
+        &self,
+        chat: ChatId,
+        changed_at: Seq,
+    ) -> Result<Arc<ChatMembers>, Error> {
+        if let Some(members) = self.fanout.members().cached(chat)
+            && members.as_of() >= changed_at
+        {
             return Ok(members);
         }
         let ticket = self.fanout.members().ticket(chat);

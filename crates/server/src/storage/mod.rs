@@ -98,6 +98,9 @@ pub(crate) struct Appended {
     pub(crate) sent_at_ms: u64,
     /// `false` when this `client_msg_id` had been stored before: a resend.
     pub(crate) newly_stored: bool,
+    /// The line of the chat's last change of members before it (`Seq(0)`: none known, or a
+    /// resend): a member list cached as of an older head is not the one it goes to.
+    pub(crate) members_at: Seq,
 }
 
 /// A message to append ([`Storage::queue_append`]): [`sql::messages::Outgoing`] with its

@@ -247,6 +247,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX accounts_by_devices_changed ON accounts (devices_changed_ms)
         WHERE devices_changed_ms > 0;
     ",
+    // 15: the line of each chat's last change of members (made, someone added, removed or
+    // gone), returned with every message appended: a fan-out whose cached list is older reads
+    // the members again. 0 for chats from before this migration.
+    "
+    ALTER TABLE chats ADD COLUMN members_at INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

@@ -1,6 +1,8 @@
 //! Groups with admins over real sessions: who may change a group, and the lines each change
 //! writes into its history, delivered after the changed chat.
 
+use merpati_protocol::Member;
+
 use super::*;
 
 #[tokio::test]
@@ -202,4 +204,63 @@ async fn a_message_from_before_someone_joined_never_reaches_them_however_late_it
     }
     // carol was not: it was encrypted for the members of the time.
     still_serves(&mut carol).await;
+}
+
+/// alice's group with bob and carol, whose member list a message of carol's has cached.
+async fn trip_with_its_list_cached(
+    server: &TestGateway,
+) -> (Peer, Member, Peer, Member, Peer, ChatId) {
+    let (mut alice, alice_me, _) = server.sign_up("alice").await;
+    let (mut bob, bob_me, _) = server.sign_up("bob").await;
+    let (mut carol, _, _) = server.sign_up("carol").await;
+    let group = create_group(&mut alice, "Trip", &["bob", "carol"]).await.id;
+    for peer in [&mut bob, &mut carol] {
+        pushed_chat(peer).await;
+        line(peer).await;
+    }
+    say(&mut carol, group, 1).await;
+    for peer in [&mut alice, &mut bob] {
+        delivered(peer).await;
+    }
+    (alice, alice_me, bob, bob_me, carol, group)
+}
+
+#[tokio::test]
+async fn a_message_committed_just_after_a_removal_never_reaches_the_removed_however_its_fan_out_races_the_change()
+ {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, mut bob, bob_me, mut carol, group) =
+        trip_with_its_list_cached(&server).await;
+    // The removal committed, its session not run again yet to set the list it committed (the
+    // moment after the writer answers a group commit holding it and carol's next message).
+    server
+        .gateway
+        .storage
+        .remove_member(group, alice_me.id, bob_me.id)
+        .await
+        .expect("bob is removed");
+    let seq = say(&mut carol, group, 2).await;
+    assert_eq!(delivered(&mut alice).await.seq, seq);
+    still_serves(&mut bob).await;
+}
+
+#[tokio::test]
+async fn a_message_committed_just_after_someone_is_added_reaches_them_however_its_fan_out_races_the_change()
+ {
+    let server = TestGateway::start();
+    let (mut alice, alice_me, _bob, _, mut carol, group) = trip_with_its_list_cached(&server).await;
+    let (mut dave, dave_me, _) = server.sign_up("dave").await;
+    server
+        .gateway
+        .storage
+        .add_member(group, alice_me.id, dave_me)
+        .await
+        .expect("dave is added");
+    let seq = say(&mut carol, group, 2).await;
+    assert_eq!(delivered(&mut alice).await.seq, seq);
+    assert_eq!(
+        delivered(&mut dave).await.seq,
+        seq,
+        "dave reads from his joining"
+    );
 }

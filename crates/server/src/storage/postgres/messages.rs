@@ -60,6 +60,7 @@ pub(crate) async fn append(
             seq: Seq(uint(seq)),
             sent_at_ms: uint(sent_at_ms),
             newly_stored: false,
+            members_at: Seq(0),
         });
     }
     if let IfNew::Refuse(code) = if_new {
@@ -87,7 +88,7 @@ pub(crate) async fn append(
         }
         Refers::Nothing => None,
     };
-    let seq = insert(tx, chat, client_msg_id, sender, body, now_ms).await?;
+    let (seq, members_at) = insert(tx, chat, client_msg_id, sender, body, now_ms).await?;
     if let Refers::Carries(blob) = refers {
         blobs::link(tx, blob, chat, seq).await?;
     }
@@ -109,6 +110,7 @@ pub(crate) async fn append(
         seq,
         sent_at_ms: uint(now_ms),
         newly_stored: true,
+        members_at,
     })
 }
 
@@ -145,7 +147,8 @@ async fn check_deletable(
     }
 }
 
-/// Stores a message at the chat's next sequence number.
+/// Stores a message at the chat's next sequence number; that number, and the line of the
+/// chat's last change of members.
 async fn insert(
     tx: &Tx<'_>,
     chat: ChatId,
@@ -153,14 +156,15 @@ async fn insert(
     sender: UserId,
     body: &[u8],
     now_ms: i64,
-) -> Result<Seq, Error> {
+) -> Result<(Seq, Seq), Error> {
     let statement = tx
-        .prepare_cached("UPDATE chats SET head_seq = head_seq + 1 WHERE id = $1 RETURNING head_seq")
+        .prepare_cached(
+            "UPDATE chats SET head_seq = head_seq + 1 WHERE id = $1
+             RETURNING head_seq, members_at",
+        )
         .await?;
-    let seq: i64 = tx
-        .query_one(&statement, &[&int(chat.0)])
-        .await?
-        .try_get(0)?;
+    let row = tx.query_one(&statement, &[&int(chat.0)]).await?;
+    let (seq, members_at): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let statement = tx
         .prepare_cached(
             "INSERT INTO messages (chat_id, seq, client_msg_id, sender, sent_at_ms, body)
@@ -173,7 +177,7 @@ async fn insert(
         &[&int(chat.0), &seq, &id, &int(sender.0), &now_ms, &body],
     )
     .await?;
-    Ok(Seq(uint(seq)))
+    Ok((Seq(uint(seq)), Seq(uint(members_at))))
 }
 
 /// Writes a line into a group's history on behalf of `sender` (the member who acted); the
@@ -190,7 +194,13 @@ pub(crate) async fn append_system(
     getrandom::fill(&mut id)?;
     let client_msg_id = ClientMsgId(id);
     let body = event.to_body();
-    let seq = insert(tx, chat, client_msg_id, sender, &body, now_ms).await?;
+    let (seq, _) = insert(tx, chat, client_msg_id, sender, &body, now_ms).await?;
+    if crate::storage::sql::messages::changes_members(event) {
+        let statement = tx
+            .prepare_cached("UPDATE chats SET members_at = $2 WHERE id = $1")
+            .await?;
+        tx.execute(&statement, &[&int(chat.0), &int(seq.0)]).await?;
+    }
     Ok(MessageFrame {
         chat_id: chat,
         seq,

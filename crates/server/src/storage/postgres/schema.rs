@@ -178,6 +178,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX accounts_by_devices_changed ON accounts (devices_changed_ms)
         WHERE devices_changed_ms > 0;
     ",
+    // 8: the line of each chat's last change of members (`sql::schema`'s 15).
+    "
+    ALTER TABLE chats ADD COLUMN members_at BIGINT NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// A lock key no other user of the database takes: held while migrating.

@@ -87,6 +87,7 @@ pub(crate) fn append(
             seq: Seq(uint(seq)),
             sent_at_ms: uint(sent_at_ms),
             newly_stored: false,
+            members_at: Seq(0),
         });
     }
     if let IfNew::Refuse(code) = if_new {
@@ -114,7 +115,7 @@ pub(crate) fn append(
         }
         Refers::Nothing => None,
     };
-    let seq = insert(conn, chat, client_msg_id, sender, body, now_ms)?;
+    let (seq, members_at) = insert(conn, chat, client_msg_id, sender, body, now_ms)?;
     if let Refers::Carries(blob) = refers {
         blobs::link(conn, blob, chat, seq)?;
     }
@@ -132,6 +133,7 @@ pub(crate) fn append(
         seq,
         sent_at_ms: uint(now_ms),
         newly_stored: true,
+        members_at,
     })
 }
 
@@ -162,7 +164,8 @@ fn check_deletable(
     }
 }
 
-/// Stores a message at the chat's next sequence number.
+/// Stores a message at the chat's next sequence number; that number, and the line of the
+/// chat's last change of members.
 fn insert(
     conn: &Connection,
     chat: ChatId,
@@ -170,12 +173,13 @@ fn insert(
     sender: UserId,
     body: &[u8],
     now_ms: i64,
-) -> Result<Seq, Error> {
-    let seq: i64 = conn
+) -> Result<(Seq, Seq), Error> {
+    let (seq, members_at): (i64, i64) = conn
         .prepare_cached(
-            "UPDATE chats SET head_seq = head_seq + 1 WHERE id = ?1 RETURNING head_seq",
+            "UPDATE chats SET head_seq = head_seq + 1 WHERE id = ?1
+             RETURNING head_seq, members_at",
         )?
-        .query_row([int(chat.0)], |row| row.get(0))?;
+        .query_row([int(chat.0)], |row| Ok((row.get(0)?, row.get(1)?)))?;
     conn.prepare_cached(
         "INSERT INTO messages (chat_id, seq, client_msg_id, sender, sent_at_ms, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -188,7 +192,7 @@ fn insert(
         now_ms,
         body
     ])?;
-    Ok(Seq(uint(seq)))
+    Ok((Seq(uint(seq)), Seq(uint(members_at))))
 }
 
 /// Writes a line into a group's history on behalf of `sender` (the member who acted); the
@@ -205,7 +209,11 @@ pub(crate) fn append_system(
     getrandom::fill(&mut id)?;
     let client_msg_id = ClientMsgId(id);
     let body = event.to_body();
-    let seq = insert(conn, chat, client_msg_id, sender, &body, now_ms)?;
+    let (seq, _) = insert(conn, chat, client_msg_id, sender, &body, now_ms)?;
+    if changes_members(event) {
+        conn.prepare_cached("UPDATE chats SET members_at = ?2 WHERE id = ?1")?
+            .execute(params![int(chat.0), int(seq.0)])?;
+    }
     Ok(MessageFrame {
         chat_id: chat,
         seq,
@@ -214,6 +222,17 @@ pub(crate) fn append_system(
         sent_at_ms: uint(now_ms),
         body,
     })
+}
+
+/// Whether a line says the chat's members changed: who reads what comes after it.
+pub(crate) fn changes_members(event: &SystemEvent) -> bool {
+    matches!(
+        event,
+        SystemEvent::Created { .. }
+            | SystemEvent::Added { .. }
+            | SystemEvent::Removed { .. }
+            | SystemEvent::Left { .. }
+    )
 }
 
 fn message(chat: ChatId, row: &Row<'_>) -> rusqlite::Result<MessageFrame> {

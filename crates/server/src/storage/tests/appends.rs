@@ -188,6 +188,7 @@ pub(super) async fn a_resend_of_ones_stored_message_is_found_whatever_changed_si
         resent.unwrap(),
         Appended {
             newly_stored: false,
+            members_at: Seq(0),
             ..to_bob
         }
     );
@@ -197,6 +198,7 @@ pub(super) async fn a_resend_of_ones_stored_message_is_found_whatever_changed_si
         resent.unwrap(),
         Appended {
             newly_stored: false,
+            members_at: Seq(0),
             ..to_bob
         }
     );
@@ -205,6 +207,7 @@ pub(super) async fn a_resend_of_ones_stored_message_is_found_whatever_changed_si
         resent.unwrap(),
         Appended {
             newly_stored: false,
+            members_at: Seq(0),
             ..to_group
         }
     );
@@ -347,5 +350,51 @@ pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(
     assert_eq!(
         (seqs(checked.clone()), checked.more),
         (vec![5, after_joining.seq.0], false)
+    );
+}
+
+/// Every message appended says the line of its chat's last change of members — made, someone
+/// added, removed or gone, not renamed — so that a fan-out can tell a member list cached from
+/// before it.
+pub(super) async fn an_append_says_the_line_of_its_chats_last_change_of_members(storage: &Storage) {
+    let alice = account(storage, "alice").await;
+    let bob = account(storage, "bob").await;
+    let carol = account(storage, "carol").await;
+    let group = storage
+        .create_group(alice.clone(), "Trip".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .chat;
+    let first = append(storage, group.id, 1, alice.id, vec![1]).await;
+    assert_eq!(first.members_at, Seq(1), "the line that made it");
+    let added = storage
+        .add_member(group.id, alice.id, carol.clone())
+        .await
+        .unwrap();
+    let renamed = storage
+        .rename_group(group.id, alice.id, "Trip 2".into())
+        .await
+        .unwrap();
+    let second = append(storage, group.id, 2, bob.id, vec![2]).await;
+    assert_eq!(
+        second.members_at, added.lines[0].seq,
+        "the line adding carol"
+    );
+    assert!(renamed.lines[0].seq > added.lines[0].seq);
+    let (removed, _) = storage
+        .remove_member(group.id, alice.id, carol.id)
+        .await
+        .unwrap();
+    let third = append(storage, group.id, 3, bob.id, vec![3]).await;
+    assert_eq!(
+        third.members_at, removed.lines[0].seq,
+        "the line removing her"
+    );
+    let (direct, _) = storage.create_direct(alice.id, bob.id).await.unwrap();
+    let in_direct = append(storage, direct.id, 4, alice.id, vec![4]).await;
+    assert_eq!(
+        in_direct.members_at,
+        Seq(0),
+        "a 1:1 chat's two never change"
     );
 }

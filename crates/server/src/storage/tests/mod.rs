@@ -72,6 +72,7 @@ storage_suite! {
     appends::a_connections_appends_after_a_failed_one_fail_and_others_go_on,
     appends::read_positions_only_move_forward_and_stop_at_the_head,
     appends::a_member_added_later_reads_only_what_came_after_they_joined,
+    appends::an_append_says_the_line_of_its_chats_last_change_of_members,
     chat_pages::an_accounts_chats_come_a_page_at_a_time_in_order_each_once,
     chat_pages::the_keys_asked_for_are_of_partners_and_oneself_only,
     chat_pages::a_chat_joined_or_left_between_pages_counts_only_past_the_cursor,
