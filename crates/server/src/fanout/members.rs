@@ -1,7 +1,10 @@
 //! Who is in each chat, cached, since every message needs that list.
 //!
 //! A single process commits every change of a chat's members itself, and sets the list it
-//! committed: a list it caches stays right. On a cluster another process may change the
+//! committed: a list it caches stays right — once that session runs again after its commit.
+//! A message committed just after the change may be fanned out before that; every append
+//! says the line of its chat's last change of members, and a list cached as of an older head
+//! is read again for it (`Gateway::members_as_of`). On a cluster another process may change the
 //! members, and this one hears of it only while it follows the chat (the lines the change
 //! wrote, delivered in order with the messages, and the pushes to its accounts). So there a
 //! chat's list is kept only from when this process starts to follow the chat
