@@ -1,8 +1,10 @@
 //! Read-only connections for queries, so reads never wait behind the writer.
 //!
 //! In WAL mode a reader sees the last commit and is not blocked by the transaction being
-//! written. Queries run on tokio's blocking pool; a semaphore bounds how many run at once,
-//! and idle connections are kept for reuse.
+//! written. Each query runs in a read transaction of its own, so that all its statements see
+//! the same commit (a member's floor and the page read after it, say — as on PostgreSQL,
+//! whose reads are one snapshot too). Queries run on tokio's blocking pool; a semaphore
+//! bounds how many run at once, and idle connections are kept for reuse.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -50,7 +52,7 @@ impl Readers {
                 Some(conn) => conn,
                 None => readers.open()?,
             };
-            let result = query(&conn);
+            let result = in_one_snapshot(&conn, query);
             readers.put_back(conn);
             drop(permit);
             result
@@ -80,5 +82,40 @@ impl Readers {
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(conn)
+    }
+}
+
+/// Runs `query` in a read transaction on `conn`: one snapshot for all its statements. It
+/// writes nothing, so it ends with a rollback, which cannot fail for want of room.
+fn in_one_snapshot<T>(
+    conn: &Connection,
+    query: impl FnOnce(&Connection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let result = query(conn);
+    conn.execute_batch("ROLLBACK")?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_query_reads_in_one_transaction() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("db.sqlite");
+        Connection::open(&path)
+            .and_then(|conn| conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x)"))
+            .expect("a database");
+        let readers = Arc::new(Readers::new(path));
+        // Twice: a connection put back is not left in its transaction.
+        for _ in 0..2 {
+            let in_transaction = readers
+                .read(|conn| Ok(!conn.is_autocommit()))
+                .await
+                .expect("read");
+            assert!(in_transaction, "each statement would see its own commit");
+        }
     }
 }
