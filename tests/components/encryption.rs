@@ -21,8 +21,8 @@ use crate::engine::{
     answer_key_query, chat_info, mounted_chat_view, person, public_key, user_keys, with_engine,
 };
 
-#[wasm_bindgen_test]
-async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
+/// alice online, in a group with bob.
+fn alice_in_a_group() -> merpati_core::Engine {
     let mut engine = alice_online();
     engine.handle_frame(ServerFrame::Chat {
         request: None,
@@ -32,10 +32,15 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
             vec![person(ALICE, "alice"), person(BOB, "bob")],
         ),
     });
-    // bob's device encrypted it with a Megolm session it has not shared with this device.
-    engine.handle_frame(ServerFrame::Message(MessageFrame {
+    engine
+}
+
+/// bob's message in the group at `seq`, encrypted with a Megolm session his device has not
+/// shared with alice's.
+fn not_shared_yet(seq: u64) -> MessageFrame {
+    MessageFrame {
         chat_id: GROUP,
-        seq: Seq(1),
+        seq: Seq(seq),
         client_msg_id: ClientMsgId([0xcc; 16]),
         sender: BOB,
         sent_at_ms: CREATED_MS + 1,
@@ -45,7 +50,13 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
             ciphertext: vec![3; 40],
         }
         .to_body(),
-    }));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
+    let mut engine = alice_in_a_group();
+    engine.handle_frame(ServerFrame::Message(not_shared_yet(1)));
     engine
         .send_text(GROUP, "Sudah terima kuncinya?", CREATED_MS + 2)
         .expect("queued");
@@ -80,30 +91,9 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
 /// copy, beside the message it copies: the list does not take one for the other.
 #[wasm_bindgen_test]
 async fn a_copy_of_a_message_delivered_again_is_a_row_of_its_own() {
-    let mut engine = alice_online();
-    engine.handle_frame(ServerFrame::Chat {
-        request: None,
-        chat: chat_info(
-            GROUP,
-            ChatKind::Group,
-            vec![person(ALICE, "alice"), person(BOB, "bob")],
-        ),
-    });
-    let message = |seq| MessageFrame {
-        chat_id: GROUP,
-        seq: Seq(seq),
-        client_msg_id: ClientMsgId([0xcc; 16]),
-        sender: BOB,
-        sent_at_ms: CREATED_MS + 1,
-        body: EncryptedBody::MegolmV1 {
-            sender_device: DeviceKey([2; 32]),
-            session_id: "a session not shared yet".to_owned(),
-            ciphertext: vec![3; 40],
-        }
-        .to_body(),
-    };
-    engine.handle_frame(ServerFrame::Message(message(1)));
-    engine.handle_frame(ServerFrame::Message(message(2)));
+    let mut engine = alice_in_a_group();
+    engine.handle_frame(ServerFrame::Message(not_shared_yet(1)));
+    engine.handle_frame(ServerFrame::Message(not_shared_yet(2)));
     let rows = RwSignal::new(message_rows(&engine, GROUP));
     let root = container();
     let _handle = mount_to(root.clone(), move || {

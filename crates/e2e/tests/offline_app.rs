@@ -43,6 +43,27 @@ async fn a_copy_of_the_release() -> Result<Release, HarnessError> {
     })
 }
 
+/// [`a_copy_of_the_release`], where ani has signed up and the service worker keeps the app.
+async fn a_copy_of_the_release_signed_in() -> Result<Release, HarnessError> {
+    let release = a_copy_of_the_release().await?;
+    let url = release.server.http_url();
+    release.ani.sign_up(&url, "ani", PASSPHRASE).await?;
+    release.ani.service_worker_ready().await?;
+    Ok(release)
+}
+
+/// With `server` down, the app opens from the device: signed in, its chats there.
+async fn opens_offline_signed_in(
+    ani: &Browser,
+    server: &mut ServerProcess,
+) -> Result<(), HarnessError> {
+    server.kill();
+    ani.reload().await?;
+    ani.wait_connection("offline").await?;
+    ani.find("new-chat").await?;
+    Ok(())
+}
+
 /// Opens the app served by `server`, waits for its service worker to take it over, and
 /// answers the names of the origin's caches then.
 async fn opened_offline_ready(
@@ -290,10 +311,7 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
         mut server,
         _driver,
         ani,
-    } = a_copy_of_the_release().await?;
-    let url = server.http_url();
-    ani.sign_up(&url, "ani", PASSPHRASE).await?;
-    ani.service_worker_ready().await?;
+    } = a_copy_of_the_release_signed_in().await?;
     let before = cache_names(&ani).await?;
 
     // Mid-deploy: the new release's sw.js is in place, its page not yet, and "/" answers an
@@ -303,10 +321,7 @@ async fn a_release_whose_page_answers_an_error_leaves_the_release_before_and_its
     the_install_fails_leaving(&ani, &before).await?;
 
     // So the app still opens from the device: signed in, its chats there.
-    server.kill();
-    ani.reload().await?;
-    ani.wait_connection("offline").await?;
-    ani.find("new-chat").await?;
+    opens_offline_signed_in(&ani, &mut server).await?;
     ani.close().await?;
     Ok(())
 }
@@ -343,10 +358,8 @@ async fn a_page_answered_with_an_error_opens_the_kept_app() -> Result<(), Harnes
         server,
         _driver,
         ani,
-    } = a_copy_of_the_release().await?;
+    } = a_copy_of_the_release_signed_in().await?;
     let url = server.http_url();
-    ani.sign_up(&url, "ani", PASSPHRASE).await?;
-    ani.service_worker_ready().await?;
 
     // Every file answers an error, the page first, as through a proxy while the server behind
     // it restarts; here a deploy emptied the web root, and the server itself runs on.
@@ -385,10 +398,7 @@ async fn a_page_of_a_release_deployed_half_way_does_not_take_the_kept_apps_place
         mut server,
         _driver,
         ani,
-    } = a_copy_of_the_release().await?;
-    let url = server.http_url();
-    ani.sign_up(&url, "ani", PASSPHRASE).await?;
-    ani.service_worker_ready().await?;
+    } = a_copy_of_the_release_signed_in().await?;
 
     // Mid-deploy: the new release's page is in place, its start script not yet (nor its sw.js,
     // so the release before's worker serves the load). Online, that page cannot start: the
@@ -404,10 +414,7 @@ async fn a_page_of_a_release_deployed_half_way_does_not_take_the_kept_apps_place
     ani.reload().await?;
 
     // The server goes down: the kept app starts, signed in, its chats there.
-    server.kill();
-    ani.reload().await?;
-    ani.wait_connection("offline").await?;
-    ani.find("new-chat").await?;
+    opens_offline_signed_in(&ani, &mut server).await?;
     ani.close().await?;
     Ok(())
 }

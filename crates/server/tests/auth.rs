@@ -251,6 +251,20 @@ async fn guess(
     codes
 }
 
+/// Asserts that of the guesses answered `codes`, only the account's allowance was checked:
+/// its ten, and perhaps one more refilled meanwhile. How many were.
+fn within_the_accounts_allowance(codes: &[ErrorCode]) -> usize {
+    let wrong = codes
+        .iter()
+        .filter(|code| **code == ErrorCode::WrongPassphrase)
+        .count();
+    assert!(
+        (10..=11).contains(&wrong),
+        "{wrong} guesses were checked: {codes:?}"
+    );
+    wrong
+}
+
 #[tokio::test]
 async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locking_out_the_owner() {
     let server = TestServer::start().await;
@@ -263,14 +277,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address_without_locki
     // and perhaps one more refilled meanwhile) every attempt is refused unchecked.
     let codes = guess(&server, 2, "alice", &key("guess"), 40).await;
     assert_eq!(codes.last(), Some(&ErrorCode::TooManyAttempts), "{codes:?}");
-    let wrong = codes
-        .iter()
-        .filter(|code| **code == ErrorCode::WrongPassphrase)
-        .count();
-    assert!(
-        (10..=11).contains(&wrong),
-        "{wrong} guesses were checked: {codes:?}"
-    );
+    let wrong = within_the_accounts_allowance(&codes);
     // From another address too: the allowance is the account's.
     assert_eq!(
         guess(&server, 3, "alice", &key("guess"), 1).await,
@@ -341,15 +348,7 @@ async fn guesses_at_once_are_checked_only_within_the_allowance() {
             other => panic!("a guess signed in: {other:?}"),
         }
     }
-    let wrong = codes
-        .iter()
-        .filter(|code| **code == ErrorCode::WrongPassphrase)
-        .count();
-    // The account's ten, and perhaps one more refilled meanwhile.
-    assert!(
-        (10..=11).contains(&wrong),
-        "{wrong} guesses were checked: {codes:?}"
-    );
+    within_the_accounts_allowance(&codes);
     assert!(
         codes.iter().all(|code| matches!(
             code,

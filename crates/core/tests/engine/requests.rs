@@ -157,22 +157,7 @@ fn requests_wait_for_a_connection_and_fail_when_it_drops() {
 #[test]
 fn older_history_comes_from_the_server_when_the_store_has_none() {
     // A new device: the chat already holds 100 messages, the sync sends the newest 50.
-    let mut engine = challenged_alice("correct horse battery");
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: None,
-    });
-    engine.handle_frame(ServerFrame::Chat {
-        request: None,
-        chat: chat_info(100),
-    });
-    engine.handle_frame(ServerFrame::Page {
-        chat_id: CHAT,
-        messages: (51..=100).map(|seq| message(seq, BOB, "m")).collect(),
-        more: false,
-    });
-    engine.handle_frame(ServerFrame::SyncDone);
-    let _ = engine.take_step();
+    let mut engine = holding_the_newest_fifty_of(100);
     let wanted = engine.older_wanted(CHAT).expect("older exist");
     assert_eq!(wanted.before, Seq(51));
     engine.insert_stored_older(CHAT, wanted, vec![]);

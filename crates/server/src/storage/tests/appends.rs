@@ -286,7 +286,10 @@ pub(super) async fn read_positions_only_move_forward_and_stop_at_the_head(storag
     assert_eq!(chats[0].info_for(alice.id).read, Seq(0));
 }
 
-pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(storage: &Storage) {
+/// alice, bob and carol; alice's group with bob.
+async fn alice_and_bobs_trip_and_carol(
+    storage: &Storage,
+) -> (Member, Member, Member, ChatSnapshot) {
     let alice = account(storage, "alice").await;
     let bob = account(storage, "bob").await;
     let carol = account(storage, "carol").await;
@@ -295,6 +298,11 @@ pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(
         .await
         .unwrap()
         .chat;
+    (alice, bob, carol, group)
+}
+
+pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(storage: &Storage) {
+    let (alice, bob, carol, group) = alice_and_bobs_trip_and_carol(storage).await;
     for id in 1..=3 {
         try_append(storage, group.id, id, alice.id, IfNew::Store)
             .await
@@ -357,14 +365,7 @@ pub(super) async fn a_member_added_later_reads_only_what_came_after_they_joined(
 /// added, removed or gone, not renamed — so that a fan-out can tell a member list cached from
 /// before it.
 pub(super) async fn an_append_says_the_line_of_its_chats_last_change_of_members(storage: &Storage) {
-    let alice = account(storage, "alice").await;
-    let bob = account(storage, "bob").await;
-    let carol = account(storage, "carol").await;
-    let group = storage
-        .create_group(alice.clone(), "Trip".into(), vec![bob.id])
-        .await
-        .unwrap()
-        .chat;
+    let (alice, bob, carol, group) = alice_and_bobs_trip_and_carol(storage).await;
     let first = append(storage, group.id, 1, alice.id, vec![1]).await;
     assert_eq!(first.members_at, Seq(1), "the line that made it");
     let added = storage
