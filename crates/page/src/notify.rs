@@ -309,9 +309,10 @@ fn chat_in_address(window: &web_sys::Window) -> Option<ChatId> {
 
 /// Shows a notification for each chat whose unread count goes up while the person looks
 /// elsewhere, as long as they are on and the browser allows them, and closes a chat's once
-/// it is read ([`read_since`]), as WhatsApp and Signal do. Only news counts: while the
-/// connection catches up (a page just opened, a reconnect) counts are taken in silence —
-/// they are what the person has not read, not what just arrived.
+/// it is read ([`read_since`]), as WhatsApp and Signal do. Only news counts: while a page just
+/// opened catches up, counts are taken in silence — they are what the person has not read,
+/// not what just arrived. What comes while a reconnect catches up is news, told once it is
+/// done: the counts from before the connection dropped stand until then.
 pub fn watch(
     chats: leptos::prelude::Signal<Vec<ChatRow>>,
     open: leptos::prelude::Signal<Option<ChatId>>,
@@ -321,9 +322,14 @@ pub fn watch(
     use leptos::prelude::*;
 
     let seen = StoredValue::new(Vec::<(ChatId, usize)>::new());
+    let caught_up = StoredValue::new(false);
     Effect::new(move |_| {
         let before = seen.get_value();
-        let online = phase.get_untracked() == ConnectionPhase::Online;
+        let online = phase.get() == ConnectionPhase::Online;
+        if !online && caught_up.get_value() {
+            return;
+        }
+        caught_up.set_value(online);
         let now = chats.with(|chats| {
             if online && permission() == Permission::Granted {
                 let shown = arrivals(
