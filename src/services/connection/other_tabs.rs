@@ -65,11 +65,20 @@ async fn read_again(inner: Weak<Inner>) {
     let Some(store) = store else {
         return;
     };
-    match BrowserChoices::read(&*store).await {
-        Ok(choices) => {
-            inner.engine.borrow_mut().adopt_browser_choices(choices);
-            flush(&inner).await;
+    // Between flushes: a change of this tab's being stored is read back with the rest.
+    let read = {
+        let _turn = inner.flush_lock.lock().await;
+        let read = BrowserChoices::read(&*store).await;
+        if let Ok(choices) = &read {
+            inner
+                .engine
+                .borrow_mut()
+                .adopt_browser_choices(choices.clone());
         }
+        read
+    };
+    match read {
+        Ok(_) => flush(&inner).await,
         Err(error) => leptos::logging::warn!("reading another tab's settings failed: {error}"),
     }
 }

@@ -72,8 +72,13 @@ impl Engine {
 
     /// Takes what this browser chose for itself as stored: at start, and whenever another tab
     /// of the browser changed it — a chat muted there notifies from no tab, and a change this
-    /// tab makes next does not put back what the other chose. Nothing is written.
+    /// tab makes next does not put back what the other chose. Nothing is written. Not while a
+    /// change made here waits to be stored: it is newer than what was read, and once stored
+    /// the other tabs read it in their turn.
     pub fn adopt_browser_choices(&mut self, browser: BrowserChoices) {
+        if self.writes.iter().any(BrowserChoices::changed_by) {
+            return;
+        }
         let BrowserChoices {
             device_settings,
             recent_emoji,

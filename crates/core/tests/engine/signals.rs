@@ -575,3 +575,29 @@ async fn what_another_tab_chose_for_the_browser_is_taken_as_stored_and_kept_by_t
         "the other tab's choice kept"
     );
 }
+
+/// A change this tab made and has not stored yet is newer than what another tab stored
+/// before it: reading the other tab's back does not undo it.
+#[tokio::test]
+async fn a_change_waiting_to_be_stored_is_not_undone_by_another_tabs_earlier_one() {
+    let store = MemoryStore::new();
+    apply(&store, vec![StoreWrite::PutAccount(stored_account())]).await;
+    let mut here = reload(&store).await;
+    let mut there = reload(&store).await;
+    let (chat, other) = (ChatId(7), ChatId(8));
+    there.set_muted(other, true);
+    apply(&store, there.take_step().writes).await;
+    let _ = here.take_step();
+
+    here.set_muted(chat, true);
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert!(here.is_muted(chat) && !here.is_muted(other));
+    assert_eq!(
+        here.take_step().writes,
+        vec![StoreWrite::PutMutedChats(vec![chat])]
+    );
+}
