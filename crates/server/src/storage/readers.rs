@@ -52,8 +52,12 @@ impl Readers {
                 Some(conn) => conn,
                 None => readers.open()?,
             };
-            let result = in_one_snapshot(&conn, query);
-            readers.put_back(conn);
+            let (result, ended) = in_one_snapshot(&conn, query);
+            // One still in its transaction would fail every later read and hold its
+            // snapshot of the WAL for good: it goes.
+            if ended {
+                readers.put_back(conn);
+            }
             drop(permit);
             result
         })
@@ -86,15 +90,18 @@ impl Readers {
 }
 
 /// Runs `query` in a read transaction on `conn`: one snapshot for all its statements. It
-/// writes nothing, so it ends with a rollback, which cannot fail for want of room.
+/// writes nothing, so it ends with a rollback. Its result, and whether the transaction ended
+/// (SQLite may have ended it already, after an I/O error).
 fn in_one_snapshot<T>(
     conn: &Connection,
     query: impl FnOnce(&Connection) -> Result<T, Error>,
-) -> Result<T, Error> {
-    conn.execute_batch("BEGIN DEFERRED")?;
+) -> (Result<T, Error>, bool) {
+    if let Err(error) = conn.execute_batch("BEGIN DEFERRED") {
+        return (Err(error.into()), conn.is_autocommit());
+    }
     let result = query(conn);
-    conn.execute_batch("ROLLBACK")?;
-    result
+    let ended = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
+    (result, ended)
 }
 
 #[cfg(test)]
