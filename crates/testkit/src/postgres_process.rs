@@ -191,9 +191,15 @@ impl PostgresProcess {
     /// (and so flushed) is there when it starts again.
     pub fn kill(&mut self) -> Result<(), Error> {
         if let Some(mut child) = self.child.take() {
-            // The whole group: a backend outliving its postmaster would hold the shared
-            // memory the next start needs.
+            // Every process of the server: a backend outliving its postmaster would hold the
+            // shared memory the next start needs. Its group, and its children, each of which
+            // is a session of its own (one paused stays stopped until it is killed).
             let group = rustix::process::Pid::from_child(&child);
+            for backend in children_of(group.as_raw_nonzero().get())? {
+                if let Some(pid) = rustix::process::Pid::from_raw(backend) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
             match rustix::process::kill_process_group(group, rustix::process::Signal::KILL) {
                 // No such group: it had already exited.
                 Ok(()) | Err(rustix::io::Errno::SRCH) => {}
