@@ -113,11 +113,13 @@ function kept(key) {
 // browser follows it), a file of the origin opened in a tab, and a 401, which asks the person
 // to sign in to whatever stands before the server.
 //
-// The page from the network is kept as "/" only if it is this release's: every hashed file it
-// links is kept already. Another release's page comes before its service worker (a deploy
-// caught half-way, or this worker not yet replaced) and may link files not there yet, or
-// never fetched if the load was cut: kept here, it would take the place of a page that starts
-// offline, with the files of one release, until the next release's worker is installed.
+// The page from the network is kept as "/" only if it is this release's: it links the same
+// hashed files as the page kept (or, with none kept, only hashed files kept already). Another
+// release's page comes before its service worker (a deploy caught half-way, or this worker not
+// yet replaced) and may link files not there yet, or never fetched if the load was cut — and
+// once fetched, its hashed files are kept here too, but not the files named alike in every
+// release: kept here, it would take the place of a page that starts offline, with the files
+// of one release (or of two), until the next release's worker is installed.
 async function navigate(event) {
   const request = event.request;
   let response;
@@ -135,12 +137,22 @@ async function navigate(event) {
   return response;
 }
 
-// Keeps `page` as "/" if every hashed file it links is in this release's cache.
+// The hashed files a page links, in order.
+async function hashedLinks(page) {
+  return linkedFiles(await page.clone().text())
+    .filter((url) => HASHED_NAME.test(url))
+    .sort();
+}
+
+// Keeps `page` as "/" if it is this release's page (above).
 async function keepIfThisRelease(page) {
   const cache = await caches.open(CACHE);
-  const hashed = linkedFiles(await page.clone().text()).filter((url) => HASHED_NAME.test(url));
-  const found = await Promise.all(hashed.map((url) => cache.match(url)));
-  if (found.every(Boolean)) await cache.put("/", page);
+  const links = await hashedLinks(page);
+  const kept = await cache.match("/");
+  const ours = kept
+    ? (await hashedLinks(kept)).join(" ") === links.join(" ")
+    : (await Promise.all(links.map((url) => cache.match(url)))).every(Boolean);
+  if (ours) await cache.put("/", page);
 }
 
 // A file that keeps its name across releases: from the network, so that the page of a new

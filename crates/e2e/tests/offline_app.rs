@@ -419,6 +419,60 @@ async fn a_page_of_a_release_deployed_half_way_does_not_take_the_kept_apps_place
     Ok(())
 }
 
+/// The start script the page running now loaded (`/start-<hash>.js`).
+async fn start_script(browser: &Browser) -> Result<Value, HarnessError> {
+    Ok(browser
+        .client()
+        .execute(
+            "return document.querySelector('script[type=module]').getAttribute('src')",
+            vec![],
+        )
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_the_next_release_loaded_before_its_service_worker_is_never_kept_in_its_place()
+-> Result<(), HarnessError> {
+    let Release {
+        web,
+        mut server,
+        _driver,
+        ani,
+    } = a_copy_of_the_release_signed_in().await?;
+    let ours = start_script(&ani).await?;
+
+    // Mid-deploy: the next release's page and hashed files are in place (its start script, a
+    // copy under a name of its own), and its theme.js, named alike in every release; its
+    // sw.js not yet. Loaded twice, the second time with every hashed file it links fetched
+    // and kept already.
+    let page = std::fs::read_to_string(web.path().join("index.html"))?;
+    let start = ours
+        .as_str()
+        .ok_or("no start script")?
+        .trim_start_matches('/');
+    let next_start = "start-0123456789abcdef.js";
+    std::fs::copy(web.path().join(start), web.path().join(next_start))?;
+    release_file(web.path(), "index.html", &page.replace(start, next_start))?;
+    let theme = std::fs::read_to_string(web.path().join("theme.js"))?;
+    let next_theme = format!("{theme};document.documentElement.dataset.release=\"next\";");
+    release_file(web.path(), "theme.js", &next_theme)?;
+    for _ in 0..2 {
+        ani.reload().await?;
+        ani.find("new-chat").await?;
+        assert_eq!(
+            start_script(&ani).await?,
+            Value::from(format!("/{next_start}"))
+        );
+    }
+
+    // Offline, the release kept runs whole: its page, with its own theme.js.
+    opens_offline_signed_in(&ani, &mut server).await?;
+    assert_eq!(start_script(&ani).await?, ours);
+    assert_eq!(release_marked(&ani).await?, Value::Null);
+    ani.close().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_named_alike_in_every_release_comes_new_after_a_release_and_offline_the_kept_release_runs_whole()
 -> Result<(), HarnessError> {
