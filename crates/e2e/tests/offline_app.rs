@@ -390,6 +390,23 @@ async fn release_marked(browser: &Browser) -> Result<Value, HarnessError> {
         .await?)
 }
 
+/// The start script of the next release's page.
+const NEXT_START: &str = "start-0123456789abcdef.js";
+
+/// Mid-deploy: gives the web root `web` the next release's page, the same but for its start
+/// script, `next_start`. The start script the page had.
+fn release_page_starting(web: &Path, next_start: &str) -> Result<String, HarnessError> {
+    let page = std::fs::read_to_string(web.join("index.html"))?;
+    let start = std::fs::read_dir(web)?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .find(|name| name.starts_with("start-") && name.ends_with(".js"))
+        .ok_or("no start-*.js in the release")?;
+    let next_page = page.replace(&start, next_start);
+    assert_ne!(next_page, page, "the page links its script by name");
+    release_file(web, "index.html", &next_page)?;
+    Ok(start)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_of_a_release_deployed_half_way_does_not_take_the_kept_apps_place()
 -> Result<(), HarnessError> {
@@ -403,14 +420,7 @@ async fn a_page_of_a_release_deployed_half_way_does_not_take_the_kept_apps_place
     // Mid-deploy: the new release's page is in place, its start script not yet (nor its sw.js,
     // so the release before's worker serves the load). Online, that page cannot start: the
     // script answers 404.
-    let page = std::fs::read_to_string(web.path().join("index.html"))?;
-    let start = std::fs::read_dir(web.path())?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .find(|name| name.starts_with("start-") && name.ends_with(".js"))
-        .ok_or("no start-*.js in the release")?;
-    let next_page = page.replace(&start, "start-0123456789abcdef.js");
-    assert_ne!(next_page, page, "the page links its script by name");
-    release_file(web.path(), "index.html", &next_page)?;
+    release_page_starting(web.path(), NEXT_START)?;
     ani.reload().await?;
 
     // The server goes down: the kept app starts, signed in, its chats there.
@@ -445,14 +455,8 @@ async fn a_page_of_the_next_release_loaded_before_its_service_worker_is_never_ke
     // copy under a name of its own), and its theme.js, named alike in every release; its
     // sw.js not yet. Loaded twice, the second time with every hashed file it links fetched
     // and kept already.
-    let page = std::fs::read_to_string(web.path().join("index.html"))?;
-    let start = ours
-        .as_str()
-        .ok_or("no start script")?
-        .trim_start_matches('/');
-    let next_start = "start-0123456789abcdef.js";
-    std::fs::copy(web.path().join(start), web.path().join(next_start))?;
-    release_file(web.path(), "index.html", &page.replace(start, next_start))?;
+    let start = release_page_starting(web.path(), NEXT_START)?;
+    std::fs::copy(web.path().join(start), web.path().join(NEXT_START))?;
     let theme = std::fs::read_to_string(web.path().join("theme.js"))?;
     let next_theme = format!("{theme};document.documentElement.dataset.release=\"next\";");
     release_file(web.path(), "theme.js", &next_theme)?;
@@ -461,7 +465,7 @@ async fn a_page_of_the_next_release_loaded_before_its_service_worker_is_never_ke
         ani.find("new-chat").await?;
         assert_eq!(
             start_script(&ani).await?,
-            Value::from(format!("/{next_start}"))
+            Value::from(format!("/{NEXT_START}"))
         );
     }
 

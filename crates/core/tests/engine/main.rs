@@ -37,6 +37,8 @@ mod receipts;
 mod unread;
 // Typing, presence, the privacy settings and blocking.
 mod signals;
+// The browser's own choices, shared by its tabs.
+mod tabs;
 // Local search: found by word beginnings, edits and deletions, the index stored and read back.
 mod search;
 // What the person typed and has not sent.

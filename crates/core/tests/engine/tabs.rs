@@ -1,0 +1,81 @@
+//! The browser's own choices (its notification settings, muted chats, recent emoji and skin
+//! tone) shared by its tabs: each tab reads them at start, takes another tab's change as
+//! stored, and keeps its own change waiting to be stored.
+
+use merpati_core::{BrowserChoices, DeviceSettings, MemoryStore, StoreWrite};
+use merpati_protocol::ChatId;
+use merpati_words::SkinTone;
+
+use crate::support::alice::{apply, reload, stored_account};
+
+/// Two tabs of one browser share its store. What one chooses for the browser, the other takes
+/// when told (it read them once, at start): a chat muted in one is muted in the other, and the
+/// other's next change keeps it rather than writing back what it read at start.
+#[tokio::test]
+async fn what_another_tab_chose_for_the_browser_is_taken_as_stored_and_kept_by_the_next_change() {
+    let store = MemoryStore::new();
+    apply(&store, vec![StoreWrite::PutAccount(stored_account())]).await;
+    let mut here = reload(&store).await;
+    let mut there = reload(&store).await;
+    let (chat, other) = (ChatId(7), ChatId(8));
+
+    let notify = DeviceSettings {
+        notify: true,
+        notify_hide_text: true,
+        notify_offer_declined: false,
+    };
+    there.set_muted(chat, true);
+    there.set_device_settings(notify);
+    there.set_skin_tone(SkinTone::Dark);
+    there.emoji_used("🎉");
+    let writes = there.take_step().writes;
+    assert!(writes.iter().all(BrowserChoices::changed_by));
+    apply(&store, writes).await;
+
+    let _ = here.take_step();
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert!(here.is_muted(chat) && !here.is_muted(other));
+    assert_eq!(here.device_settings(), notify);
+    assert_eq!(here.skin_tone(), SkinTone::Dark);
+    assert_eq!(here.recent_emoji(), ["🎉"]);
+    let step = here.take_step();
+    assert!(step.views_changed, "the views show them");
+    assert!(step.writes.is_empty(), "taken as stored, nothing written");
+
+    here.set_muted(other, true);
+    assert_eq!(
+        here.take_step().writes,
+        vec![StoreWrite::PutMutedChats(vec![chat, other])],
+        "the other tab's choice kept"
+    );
+}
+
+/// A change this tab made and has not stored yet is newer than what another tab stored
+/// before it: reading the other tab's back does not undo it.
+#[tokio::test]
+async fn a_change_waiting_to_be_stored_is_not_undone_by_another_tabs_earlier_one() {
+    let store = MemoryStore::new();
+    apply(&store, vec![StoreWrite::PutAccount(stored_account())]).await;
+    let mut here = reload(&store).await;
+    let mut there = reload(&store).await;
+    let (chat, other) = (ChatId(7), ChatId(8));
+    there.set_muted(other, true);
+    apply(&store, there.take_step().writes).await;
+    let _ = here.take_step();
+
+    here.set_muted(chat, true);
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert!(here.is_muted(chat) && !here.is_muted(other));
+    assert_eq!(
+        here.take_step().writes,
+        vec![StoreWrite::PutMutedChats(vec![chat])]
+    );
+}
