@@ -53,6 +53,19 @@ fn not_shared_yet(seq: u64) -> MessageFrame {
     }
 }
 
+/// The group's message list as `engine` shows it, mounted: its root, and the mount.
+async fn group_list_mounted(
+    engine: &merpati_core::Engine,
+) -> (HtmlElement, leptos::mount::UnmountHandle<impl Mountable>) {
+    let rows = RwSignal::new(message_rows(engine, GROUP));
+    let root = container();
+    let handle = mount_to(root.clone(), move || {
+        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
+    });
+    leptos::task::tick().await;
+    (root, handle)
+}
+
 #[wasm_bindgen_test]
 async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
     let mut engine = alice_in_a_group();
@@ -60,12 +73,7 @@ async fn a_message_whose_key_has_not_arrived_shows_as_waiting() {
     engine
         .send_text(GROUP, "Sudah terima kuncinya?", CREATED_MS + 2)
         .expect("queued");
-    let rows = RwSignal::new(message_rows(&engine, GROUP));
-    let root = container();
-    let _handle = mount_to(root.clone(), move || {
-        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
-    });
-    leptos::task::tick().await;
+    let (root, _handle) = group_list_mounted(&engine).await;
 
     let messages = find_all(&root, "message");
     assert_eq!(messages.len(), 2);
@@ -94,12 +102,7 @@ async fn a_copy_of_a_message_delivered_again_is_a_row_of_its_own() {
     let mut engine = alice_in_a_group();
     engine.handle_frame(ServerFrame::Message(not_shared_yet(1)));
     engine.handle_frame(ServerFrame::Message(not_shared_yet(2)));
-    let rows = RwSignal::new(message_rows(&engine, GROUP));
-    let root = container();
-    let _handle = mount_to(root.clone(), move || {
-        view! { <MessageList rows on_reach_top=Callback::new(|()| {})/> }
-    });
-    leptos::task::tick().await;
+    let (root, _handle) = group_list_mounted(&engine).await;
 
     let messages = find_all(&root, "message");
     assert_eq!(messages.len(), 2);

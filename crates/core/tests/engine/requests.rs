@@ -229,15 +229,7 @@ async fn history_the_store_lost_below_what_it_holds_is_asked_of_the_server() {
 fn older_history_stays_reachable_when_a_live_message_came_before_the_newest_page() {
     // A new device: the chat holds 200 messages, 201 arrives live before the sync's newest
     // page (102..=201) does.
-    let mut engine = challenged_alice("correct horse battery");
-    engine.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: None,
-    });
-    engine.handle_frame(ServerFrame::Chat {
-        request: None,
-        chat: chat_info(200),
-    });
+    let mut engine = signed_in_with_a_chat_of(200);
     engine.handle_frame(ServerFrame::Message(message(201, BOB, "m")));
     engine.handle_frame(ServerFrame::Page {
         chat_id: CHAT,
@@ -332,8 +324,8 @@ fn devices_are_not_asked_for_offline() {
     assert_eq!(engine.list_devices(), Err(RequestError::NotConnected));
 }
 
-/// A new device holding the newest 50 of a chat's `head` messages, caught up.
-fn holding_the_newest_fifty_of(head: u64) -> merpati_core::Engine {
+/// A new device signed in, told of a chat of `head` messages and nothing of them yet.
+fn signed_in_with_a_chat_of(head: u64) -> merpati_core::Engine {
     let mut engine = challenged_alice("correct horse battery");
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
@@ -343,6 +335,12 @@ fn holding_the_newest_fifty_of(head: u64) -> merpati_core::Engine {
         request: None,
         chat: chat_info(head),
     });
+    engine
+}
+
+/// A new device holding the newest 50 of a chat's `head` messages, caught up.
+fn holding_the_newest_fifty_of(head: u64) -> merpati_core::Engine {
+    let mut engine = signed_in_with_a_chat_of(head);
     engine.handle_frame(ServerFrame::Page {
         chat_id: CHAT,
         messages: (head - 49..=head)
