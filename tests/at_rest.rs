@@ -234,7 +234,13 @@ fn account_key() -> AccountKey {
 async fn populated(name: &str) -> (IdbStore, StoreCipher, Vec<CryptoRecord>, Vec<[u8; 32]>) {
     let cipher = ok(StoreCipher::generate());
     let store = ok(IdbStore::open(name, cipher.clone()).await);
-    ok(device_key::protect(store.database(), &cipher, &account_key().wrapping_key()).await);
+    ok(device_key::protect(
+        store.database(),
+        &cipher,
+        &account_key().wrapping_key(),
+        UserId(1),
+    )
+    .await);
     let (crypto, identity) = device_crypto();
     ok(store.apply(writes(&crypto)).await);
     (store, cipher, crypto, identity)

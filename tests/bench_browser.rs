@@ -325,7 +325,7 @@ async fn fill_one_chat(chat: ChatId, count: usize) -> String {
         None,
         KdfParams::FAST_INSECURE,
     ));
-    ok(device_key::protect(&db, &cipher, &key.wrapping_key()).await);
+    ok(device_key::protect(&db, &cipher, &key.wrapping_key(), ME).await);
     let store = idb_store::IdbStore::from_parts(db, cipher);
     ok(store
         .apply(vec![

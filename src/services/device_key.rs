@@ -19,6 +19,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use merpati_core::crypto::{StoreCipher, WrappingKey, random_bytes};
+use merpati_protocol::UserId;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey, SubtleCrypto};
@@ -31,15 +32,19 @@ pub const PASSPHRASE_WRAPPED: &str = "store-key/passphrase";
 pub const DEVICE_WRAPPED: &str = "store-key/device";
 /// `keys` entry: the non-extractable WebCrypto device key.
 pub const DEVICE_KEY: &str = "device-key";
+/// `keys` entry: which account the store key was made for, as a keyed hash under it (a tab
+/// signing in joins a store made for its account, even before its account record is stored).
+pub const OWNER: &str = "store-key/owner";
 
 const IV_BYTES: usize = 12;
 
-/// Wraps `cipher`'s key both ways and stores both wrappings and a new device key, in one
-/// transaction.
+/// Wraps `cipher`'s key both ways and stores both wrappings, a new device key and the account
+/// the store is for (`owner`), in one transaction.
 pub async fn protect(
     db: &Database,
     cipher: &StoreCipher,
     wrapping: &WrappingKey,
+    owner: UserId,
 ) -> Result<(), StoreError> {
     let passphrase_wrapped = cipher.wrap(wrapping)?;
     let device_key = generate_device_key().await?;
@@ -64,8 +69,32 @@ pub async fn protect(
         .with_key(DEVICE_WRAPPED)
         .without_key_type()
         .primitive()?;
+    let _request = store
+        .put(bytes_value(&owner_mark(cipher, owner)))
+        .with_key(OWNER)
+        .without_key_type()
+        .primitive()?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Whether the store key `cipher` was made for the account `owner` (by [`protect`]).
+pub async fn made_for(
+    db: &Database,
+    cipher: &StoreCipher,
+    owner: UserId,
+) -> Result<bool, StoreError> {
+    let tx = db.transaction(KEYS).build()?;
+    let store = tx.object_store(KEYS)?;
+    let mark: Option<JsValue> = store.get(OWNER).primitive()?.await?;
+    Ok(match mark {
+        Some(mark) => value_bytes(&mark)? == owner_mark(cipher, owner),
+        None => false,
+    })
+}
+
+fn owner_mark(cipher: &StoreCipher, owner: UserId) -> [u8; 32] {
+    cipher.keyed_hash(b"store-owner", &owner.0.to_be_bytes())
 }
 
 /// Opens the store key with the device key, as a reload does; `None` when this browser holds

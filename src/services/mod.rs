@@ -4,6 +4,7 @@
 //!
 //! - [`idb_store`]: the sealed IndexedDB [`merpati_core::Store`].
 //! - [`device_key`]: the store key's passphrase and device wrappings.
+//! - [`sign_in_store`]: the store a passphrase sign-in gets: joined, or made anew.
 //! - [`device_slot`]: which end-to-end device this tab is (one per open tab).
 //! - [`web_locks`]: locks the tabs of this browser take turns with (a device slot, a file's
 //!   upload).
@@ -22,6 +23,7 @@ pub mod device_slot;
 pub mod exchange;
 pub mod files;
 pub mod idb_store;
+pub mod sign_in_store;
 pub mod sign_out_queue;
 pub mod taking_back;
 pub mod web_locks;

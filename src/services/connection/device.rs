@@ -10,14 +10,12 @@
 use std::rc::Rc;
 
 use merpati_bridge::SignOutReason;
-use merpati_core::crypto::{AccountKey, StoreCipher};
-use merpati_core::{Engine, Event, Store};
-use merpati_protocol::Member;
+use merpati_core::{Engine, Event};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use super::super::idb_store::{self, IdbStore, StoreError};
-use super::super::{device_key, device_slot};
+use super::super::{device_slot, sign_in_store};
 use super::socket::end_connection_loop;
 use super::{Inner, Notice};
 
@@ -64,7 +62,7 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
             let key = inner.pending_key.borrow_mut().take();
             if let Some(key) = key {
                 let slot = claim_slot(inner).await;
-                match prepare_store(&inner.db_name, &key, me, slot).await {
+                match sign_in_store::prepare(&inner.db_name, &key, me, slot).await {
                     Ok(store) => {
                         // The engine just became a new device: whatever an earlier device
                         // left in this tab's slot is not its.
@@ -112,35 +110,6 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
         | Event::RequestDone { .. } => {}
     }
     Some(Notice::Event(event))
-}
-
-/// The store for a session that just signed in with the passphrase. If this browser already
-/// holds this account's store (another tab), it is joined; anything else is wiped and a new
-/// store key is made and wrapped both ways.
-async fn prepare_store(
-    db_name: &str,
-    key: &AccountKey,
-    me: &Member,
-    slot: u32,
-) -> Result<IdbStore, StoreError> {
-    let mut db = idb_store::open_database(db_name).await?;
-    if let Ok(Some(cipher)) = device_key::unlock_with_device(&db).await {
-        let store = IdbStore::from_parts(db, cipher).with_device_slot(slot);
-        if let Ok(Some(account)) = store.account().await
-            && account.me.id == me.id
-        {
-            return Ok(store);
-        }
-        // Another account's data: delete it all (its other tabs sign out).
-        store.close();
-        idb_store::delete_database(db_name).await?;
-        db = idb_store::open_database(db_name).await?;
-    } else {
-        idb_store::clear_all(&db).await?;
-    }
-    let cipher = StoreCipher::generate()?;
-    device_key::protect(&db, &cipher, &key.wrapping_key()).await?;
-    Ok(IdbStore::from_parts(db, cipher).with_device_slot(slot))
 }
 
 /// This tab's device slot, claimed on first use and kept for the life of the page.
