@@ -3,7 +3,9 @@
 //! After a failed or lost connection the n-th retry waits a uniformly random time between 0
 //! and `min(cap, base · 2ⁿ)` ("full jitter"), so that thousands of clients dropped at the same
 //! moment spread their returns instead of flattening a recovering server together. A server's
-//! `Retry-After` hint is a floor for the next wait. This is the one place that owns reconnect
+//! `Retry-After` hint (it tells every client it turns away alike) is where the next wait's
+//! spread starts, not a floor the spread falls under: clients told "one second" all at once
+//! come back over the second after it, not together at its end. This is the one place that owns reconnect
 //! timing; the app and the load generator only supply the randomness and the clock.
 
 /// The backoff state of one connection.
@@ -38,7 +40,8 @@ impl Backoff {
         self.floor_ms = 0;
     }
 
-    /// The server asked clients to come back no sooner than this.
+    /// The server asked clients to come back no sooner than this: the next wait is this and
+    /// the jittered backoff after it.
     pub fn retry_after(&mut self, ms: u64) {
         self.floor_ms = self.floor_ms.max(ms);
     }
@@ -58,7 +61,7 @@ impl Backoff {
         self.failures = self.failures.saturating_add(1);
         let jittered = (u128::from(ceiling) * u128::from(random) / u128::from(u32::MAX)) as u64;
         let floor = std::mem::take(&mut self.floor_ms);
-        jittered.max(floor)
+        floor.saturating_add(jittered)
     }
 }
 
@@ -91,8 +94,24 @@ mod tests {
         backoff.retry_after(5_000);
         assert_eq!(backoff.next_delay_ms(0), 5_000);
         assert_eq!(backoff.next_delay_ms(0), 0, "the hint applies once");
+        backoff.retry_after(5_000);
+        backoff.retry_after(2_000);
+        assert_eq!(backoff.next_delay_ms(0), 5_000, "the longest hint holds");
         backoff.reset();
         assert_eq!(backoff.next_delay_ms(u32::MAX), 500);
         assert_eq!(backoff.failures(), 1);
+    }
+
+    #[test]
+    fn clients_given_the_same_retry_after_spread_out_after_it() {
+        let waits: Vec<u64> = [0, u32::MAX / 2, u32::MAX]
+            .into_iter()
+            .map(|random| {
+                let mut backoff = Backoff::new(500, 30_000);
+                backoff.retry_after(1_000);
+                backoff.next_delay_ms(random)
+            })
+            .collect();
+        assert_eq!(waits, [1_000, 1_249, 1_500]);
     }
 }
