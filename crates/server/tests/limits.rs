@@ -311,6 +311,55 @@ async fn typing_and_receipts_in_ones_own_chat_cost_nothing_of_the_read_allowance
     server.stop().await;
 }
 
+/// A receipt that moves nothing still costs the writer a run: past the write allowance such
+/// receipts are refused before they reach it, and a client sending them on is closed, as for
+/// any request past its allowance — while receipts that move, what a reader sends, stay free.
+#[tokio::test]
+async fn receipts_that_move_nothing_are_refused_past_the_write_allowance_and_closed() {
+    const WRITE_BURST: u32 = 20;
+    let server = TestServer::start_configured(|config| {
+        config.writes_per_minute = 1;
+        config.write_burst = WRITE_BURST;
+    })
+    .await;
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let chat = alice.direct("bob").await.id;
+    let _pushed = bob.expect_pushed_chat().await;
+
+    // Each of these moves bob's read position: more of them than the write allowance holds.
+    for n in 1..=WRITE_BURST + 10 {
+        let seq = alice.say(chat, msg_id(u64::from(n)), b"hello").await;
+        assert_eq!(bob.expect_message().await.seq, seq);
+        bob.send(&ClientFrame::MarkRead { chat_id: chat, seq })
+            .await;
+        loop {
+            match alice.recv().await {
+                ServerFrame::Receipt { receipt, .. } if receipt.user == bob_me.id => {
+                    assert_eq!(receipt.read, seq);
+                    break;
+                }
+                ServerFrame::Receipt { .. } => {}
+                other => panic!("expected bob's receipt, got {other:?}"),
+            }
+        }
+    }
+
+    // The same receipt again and again, then a request that is answered: the refusals, and
+    // the connection closed, come before its answer could.
+    let seq = Seq(u64::from(WRITE_BURST) + 10);
+    let mut frames = vec![ClientFrame::MarkRead { chat_id: chat, seq }; 500];
+    frames.push(ClientFrame::History {
+        chat_id: chat,
+        before: Seq(u64::MAX),
+        limit: 1,
+    });
+    let answers = flood(bob, frames).await;
+    assert_eq!(answers.count(ErrorCode::TooManyRequests), 99, "{answers:?}");
+    assert_eq!(answers.closed, Some(ErrorCode::RateLimited));
+    server.stop().await;
+}
+
 /// A `Sync` reads every chat of the account with its members, the costliest read there is,
 /// and costs a read per ten chats. An account syncing again and again past its allowance is
 /// refused before each read, by what its last sync found — not after reading, which would

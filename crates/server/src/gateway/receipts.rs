@@ -9,7 +9,7 @@
 //! learns it from the next `Chat` frame.
 
 use bytes::Bytes;
-use merpati_protocol::{ChatId, Member, Receipt, Seq, ServerFrame, UserId};
+use merpati_protocol::{ChatId, ErrorCode, Member, Receipt, Seq, ServerFrame, UserId};
 
 use super::allowance::AsMember;
 use super::in_flight::{Answer, InFlight};
@@ -133,16 +133,29 @@ impl<S: FrameSocket> Session<S> {
         if let AsMember::Answered(flow) = self.chat_as_member(me, chat_id).await? {
             return Ok(flow);
         }
+        // A receipt that moves nothing costs a write: the writer runs it all the same, and a
+        // connection sending them without end would keep honest writes waiting behind its own.
+        // Taken now and given back once it moved (`settle_receipt`), so that past the
+        // allowance they are refused before they reach the writer, while a reader's receipts,
+        // which move, cost nothing.
+        if let Err(wait) = self.gateway.limits.take_receipt(me.id) {
+            return self.past_allowance(me, None, wait).await;
+        }
         let queued = self
             .gateway
             .storage
             .queue_mark(chat_id, me.id, seq, position)
             .await;
         match queued {
-            Ok(stored) => self
-                .awaiting_commit
-                .push_back(InFlight::Receipt { chat_id, stored }),
-            Err(error) => self.write_error(None, &error).await?,
+            Ok(stored) => self.awaiting_commit.push_back(InFlight::Receipt {
+                chat_id,
+                account: me.id,
+                stored,
+            }),
+            Err(error) => {
+                self.gateway.limits.give_back_receipt(me.id);
+                self.write_error(None, &error).await?;
+            }
         }
         Ok(Flow::Continue)
     }
@@ -152,8 +165,15 @@ impl<S: FrameSocket> Session<S> {
     pub(super) async fn settle_receipt(
         &mut self,
         chat_id: ChatId,
+        account: UserId,
         outcome: Result<Option<Box<Moved>>, Error>,
     ) -> Answer {
+        // What `mark` took is kept only for a receipt that moved nothing, or was refused.
+        if matches!(&outcome, Ok(Some(_)))
+            || matches!(&outcome, Err(error) if error.code() == ErrorCode::Internal)
+        {
+            self.gateway.limits.give_back_receipt(account);
+        }
         match outcome {
             Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {
                 Ok(members) => self
