@@ -234,7 +234,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
         if !job.needs_savepoint() {
             // A savepoint per append was a statement pair and an allocation each (perf:
             // glibc trimming the writer's heap after every release).
-            if job.run(conn, now_ms) == Ran::Failed {
+            if run_job(job.as_mut(), conn, now_ms) == Ran::Failed {
                 // It may have written part of itself: nothing of this batch may commit.
                 return Err(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
@@ -244,12 +244,24 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
             continue;
         }
         run("SAVEPOINT job")?;
-        if job.run(conn, now_ms) != Ran::Done {
+        if run_job(job.as_mut(), conn, now_ms) != Ran::Done {
             run("ROLLBACK TO job")?;
         }
         run("RELEASE job")?;
     }
     run("COMMIT")
+}
+
+/// Runs one request; one that panics (a bug of the server's) fails as a request that failed
+/// after it began writing, rather than ending the one thread every write goes through: the
+/// thread would be gone for good, and every write after it refused while the server ran on.
+fn run_job(job: &mut dyn Job, conn: &Connection, now_ms: i64) -> Ran {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn, now_ms))).unwrap_or_else(
+        |_| {
+            tracing::error!("a storage request panicked; it is answered as failed");
+            Ran::Failed
+        },
+    )
 }
 
 /// The current time in milliseconds since the Unix epoch: the clock of every stored time
@@ -308,5 +320,77 @@ impl<T> std::future::Future for Queued<T> {
                 .map_err(|_| Error::WriterStopped)
                 .and_then(|outcome| outcome)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer over a database in memory with one table, and the queue it reads.
+    fn started() -> (mpsc::Sender<Box<dyn Job>>, WriterThread) {
+        let conn = Connection::open_in_memory().expect("an in-memory database");
+        conn.execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
+            .expect("the table");
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let writer = WriterThread::start(conn, jobs, Arc::default()).expect("the writer starts");
+        (queue, writer)
+    }
+
+    fn note(text: &'static str) -> impl FnOnce(&Connection, i64) -> Result<usize, Error> + Send {
+        move |conn, _| Ok(conn.execute("INSERT INTO notes (text) VALUES (?1)", [text])?)
+    }
+
+    fn count() -> impl FnOnce(&Connection, i64) -> Result<i64, Error> + Send {
+        |conn, _| Ok(conn.query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?)
+    }
+
+    async fn queue<T: Send + 'static>(
+        queue: &mpsc::Sender<Box<dyn Job>>,
+        (job, answer): (
+            Work<T, impl FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static>,
+            Queued<T>,
+        ),
+    ) -> Queued<T> {
+        queue.send(Box::new(job)).await.expect("the writer runs");
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_request_that_panics_fails_alone_and_the_writer_goes_on() {
+        let (jobs, writer) = started();
+        let before = queue(&jobs, Work::new(note("before"))).await;
+        let panics = queue(
+            &jobs,
+            Work::new(|conn: &Connection, _| -> Result<(), Error> {
+                conn.execute("INSERT INTO notes (text) VALUES ('half')", [])?;
+                panic!("a bug in a request");
+            }),
+        )
+        .await;
+        let after = queue(&jobs, Work::new(note("after"))).await;
+        assert!(before.await.is_ok());
+        assert!(matches!(panics.await, Err(Error::Commit(_))));
+        assert!(after.await.is_ok());
+
+        // A request that runs without a savepoint fails its whole batch; the next one commits.
+        let unguarded = queue(
+            &jobs,
+            Work::checked_first(|_: &Connection, _| -> Result<(), Error> {
+                panic!("a bug in an append")
+            }),
+        )
+        .await;
+        assert!(unguarded.await.is_err());
+        let later = queue(&jobs, Work::new(note("later"))).await;
+        assert!(later.await.is_ok());
+        let counted = queue(&jobs, Work::new(count())).await;
+        assert_eq!(
+            counted.await.expect("counted"),
+            3,
+            "the half-written note is gone"
+        );
+        drop(jobs);
+        writer.join();
     }
 }
