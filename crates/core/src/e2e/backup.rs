@@ -25,6 +25,9 @@ const PIN_ID_CONTEXT: &[u8] = b"merpati/key-pin-id/v1";
 /// How `backup_pending` names a pin's entry for `mark_backed_up` (session ids are base64:
 /// never a colon).
 const PIN_NAME_PREFIX: &str = "pin:";
+/// Between a session's id and the index its copy starts at, in the name `backup_pending`
+/// gives a session's entry (never in base64 either).
+const INDEX_SEPARATOR: char = '@';
 
 /// What a pin's entry seals.
 #[derive(Serialize, Deserialize)]
@@ -93,10 +96,11 @@ impl DeviceCrypto {
                 // per name, and a copy another device got later (from a later index) must not
                 // take the place of this one. Each device's copy from the same index has the
                 // same name, so the backup holds a session once per starting index.
+                let first_index = inbound.session.first_known_index();
                 let mut name = session_id.as_bytes().to_vec();
-                name.extend_from_slice(&inbound.session.first_known_index().to_le_bytes());
+                name.extend_from_slice(&first_index.to_le_bytes());
                 Some((
-                    session_id.clone(),
+                    format!("{session_id}{INDEX_SEPARATOR}{first_index}"),
                     BackupEntry {
                         id: self.backup.keyed_hash(BACKUP_ID_CONTEXT, &name),
                         sealed,
@@ -106,7 +110,8 @@ impl DeviceCrypto {
             .collect()
     }
 
-    /// The server stored these entries (named as [`DeviceCrypto::backup_pending`] named them).
+    /// The server stored these entries (named as [`DeviceCrypto::backup_pending`] named them:
+    /// a session's by its id and the index its copy starts at).
     pub fn mark_backed_up(&mut self, session_ids: &[String]) {
         for session_id in session_ids {
             if let Some(user) = session_id
@@ -118,7 +123,14 @@ impl DeviceCrypto {
                 }
                 continue;
             }
-            if let Some(inbound) = self.inbound.get_mut(session_id) {
+            // Only the copy that was written: an earlier one that came meanwhile (its index
+            // lower) is still to be backed up.
+            let Some((session_id, first_index)) = session_id.rsplit_once(INDEX_SEPARATOR) else {
+                continue;
+            };
+            if let Some(inbound) = self.inbound.get_mut(session_id)
+                && first_index.parse() == Ok(inbound.session.first_known_index())
+            {
                 inbound.backed_up = true;
                 self.save_inbound(session_id);
             }

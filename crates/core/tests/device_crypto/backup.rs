@@ -91,3 +91,39 @@ fn a_session_a_sibling_got_later_does_not_replace_the_earlier_copy_in_the_backup
     assert_eq!(new_browser.open(&first), Opened::Content(text("pertama")));
     assert_eq!(new_browser.open(&second), Opened::Content(text("kedua")));
 }
+
+#[test]
+fn an_earlier_copy_that_comes_while_a_later_one_is_being_backed_up_is_backed_up_too() {
+    let Pair {
+        alice,
+        bob,
+        mut alice_device,
+        mut bob_device,
+    } = pair();
+    bob_device.ensure_outbound(CHAT, &members(&[&alice, &bob]), 10);
+    let first = written(&mut bob_device, bob.user, 1, "pertama");
+    // Alice's device gets bob's session from its second index, and writes that copy to the
+    // backup.
+    share(&mut bob_device, &mut alice_device);
+    assert!(matches!(alice_device.open(&first), Opened::Waiting { .. }));
+    let (being_written, _): (Vec<String>, Vec<_>) =
+        alice_device.backup_pending(100).into_iter().unzip();
+
+    // Meanwhile bob shares it again from its first index (owed to someone who joined).
+    let alice_only = [alice_device.device()].into();
+    let shared = bob_device.share_outbound_from(CHAT, &alice_only, Some(0));
+    let room_key = alice_device
+        .open_to_device(bob_device.device(), &shared[0].body)
+        .expect("the share opens");
+    assert!(alice_device.accept_room_key(bob_device.device(), &room_key));
+    assert_eq!(alice_device.open(&first), Opened::Content(text("pertama")));
+
+    // The server stored the later copy: the earlier one is still to be written, and a new
+    // browser of alice's reading it opens the first message.
+    alice_device.mark_backed_up(&being_written);
+    let (_, entries): (Vec<String>, Vec<_>) = alice_device.backup_pending(100).into_iter().unzip();
+    let mut new_browser = alice.device();
+    new_browser.on_keys(vec![keys_of(&bob, &[&bob_device])], 30);
+    assert!(!new_browser.import_backup(&entries).is_empty());
+    assert_eq!(new_browser.open(&first), Opened::Content(text("pertama")));
+}
