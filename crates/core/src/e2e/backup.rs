@@ -44,7 +44,63 @@ struct BackupPayload {
     exported: Vec<u8>,
 }
 
+/// How far a device has read the key backup. A device new to the account (or signed in
+/// again with the passphrase) reads it through before it asks the server whose keys are
+/// whose, so that it starts from the account's pins rather than from what the server says;
+/// kept, so that a reload or a dropped connection half-way goes on reading rather than
+/// trusting the server, and a later read starts where the last one ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct BackupReading {
+    /// The position of the last entry read.
+    after: u64,
+    /// Whether the backup has been read through (its pins with it) since it was to be.
+    read_through: bool,
+}
+
+impl Default for BackupReading {
+    /// A device's before this was kept had read the backup through, as far as it knew.
+    fn default() -> Self {
+        BackupReading {
+            after: 0,
+            read_through: true,
+        }
+    }
+}
+
 impl DeviceCrypto {
+    /// The backup is to be read through from its start before anyone's keys are asked for
+    /// (a device new to the account, a sign-in with the passphrase).
+    pub fn read_backup_from_start(&mut self) {
+        self.backup_reading = BackupReading {
+            after: 0,
+            read_through: false,
+        };
+        self.save_backup_reading();
+    }
+
+    /// Whether the backup is still to be read through before anyone's keys are asked for.
+    pub fn backup_unread(&self) -> bool {
+        !self.backup_reading.read_through
+    }
+
+    /// The position of the last backup entry read: the next read asks for those after it.
+    pub fn backup_read_after(&self) -> u64 {
+        self.backup_reading.after
+    }
+
+    /// A page of the backup was read, up to `position` (its last entry's, if it had any);
+    /// `more`: it goes on.
+    pub fn backup_read_to(&mut self, position: Option<u64>, more: bool) {
+        let before = self.backup_reading;
+        if let Some(position) = position {
+            self.backup_reading.after = self.backup_reading.after.max(position);
+        }
+        self.backup_reading.read_through |= !more;
+        if self.backup_reading != before {
+            self.save_backup_reading();
+        }
+    }
+
     /// Backup entries for the inbound sessions and pins not yet backed up (at most `limit`),
     /// each with the name [`DeviceCrypto::mark_backed_up`] takes back.
     pub fn backup_pending(&self, limit: usize) -> Vec<(String, BackupEntry)> {

@@ -127,6 +127,8 @@ pub struct DeviceCrypto {
     /// publish lost with its connection would leave the directory without this device's
     /// fallback key for good; kept here, it goes again with the next connection's publish.
     unconfirmed_fallback: Option<[u8; 32]>,
+    /// How far this device has read the key backup.
+    backup_reading: backup::BackupReading,
     /// The records changed since the last [`DeviceCrypto::take_writes`] (`None`: deleted).
     writes: BTreeMap<CryptoRecordKey, Option<Vec<u8>>>,
 }
@@ -194,6 +196,7 @@ impl DeviceCrypto {
             seen: HashMap::new(),
             pins_to_back_up: BTreeSet::new(),
             unconfirmed_fallback: None,
+            backup_reading: backup::BackupReading::default(),
             writes: BTreeMap::new(),
         }
     }

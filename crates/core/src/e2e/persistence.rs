@@ -128,6 +128,11 @@ impl DeviceCrypto {
                 CryptoRecordKey::UnconfirmedFallbackKey => {
                     crypto.unconfirmed_fallback = decode_value::<[u8; 32]>(&value);
                 }
+                CryptoRecordKey::BackupReading => {
+                    if let Some(reading) = decode_value(&value) {
+                        crypto.backup_reading = reading;
+                    }
+                }
                 CryptoRecordKey::SeenIndexes(session_id) => {
                     if let Some(seen) = decode_value::<BTreeMap<u32, ClientMsgId>>(&value) {
                         crypto.seen.insert(session_id, seen);
@@ -216,6 +221,12 @@ impl DeviceCrypto {
         let value = merpati_protocol::encode(&self.pins_to_back_up);
         self.writes
             .insert(CryptoRecordKey::PinsToBackUp, Some(value));
+    }
+
+    pub(super) fn save_backup_reading(&mut self) {
+        let value = merpati_protocol::encode(&self.backup_reading);
+        self.writes
+            .insert(CryptoRecordKey::BackupReading, Some(value));
     }
 
     pub(super) fn save_unconfirmed_fallback(&mut self) {

@@ -5,7 +5,7 @@
 //! [`CryptoRecordKey::to_stored`] and [`CryptoRecordKey::from_stored`] know how one is
 //! spelt. The stored form is the strings Merpati has always written — `account`,
 //! `olm/<device key, hex>`, `out/<chat id>`, `in/<session id>`, `held/<n>`, `user/<user id>`,
-//! `seen/<session id>`, `pins`, `fallback` — so databases written before the key was typed read as they are, and there is nothing to
+//! `seen/<session id>`, `pins`, `fallback`, `backup-read` — so databases written before the key was typed read as they are, and there is nothing to
 //! migrate. A store that serialises records keeps a [`StoredCryptoRecord`], whose encoding is
 //! the one those databases hold.
 //!
@@ -42,6 +42,8 @@ pub enum CryptoRecordKey {
     PinsToBackUp,
     /// The fallback key handed to a publish the server has not answered yet.
     UnconfirmedFallbackKey,
+    /// How far this device has read the key backup, and whether it has read its pins.
+    BackupReading,
 }
 
 /// A stored record key this version does not read.
@@ -67,6 +69,7 @@ impl CryptoRecordKey {
             CryptoRecordKey::SeenIndexes(session_id) => format!("seen/{session_id}"),
             CryptoRecordKey::PinsToBackUp => "pins".to_owned(),
             CryptoRecordKey::UnconfirmedFallbackKey => "fallback".to_owned(),
+            CryptoRecordKey::BackupReading => "backup-read".to_owned(),
         }
     }
 
@@ -82,6 +85,7 @@ impl CryptoRecordKey {
             None if stored == "account" => CryptoRecordKey::Account,
             None if stored == "pins" => CryptoRecordKey::PinsToBackUp,
             None if stored == "fallback" => CryptoRecordKey::UnconfirmedFallbackKey,
+            None if stored == "backup-read" => CryptoRecordKey::BackupReading,
             Some(("olm", device)) => {
                 let bytes = hex::decode(device)
                     .ok()

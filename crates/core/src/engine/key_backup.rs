@@ -24,6 +24,7 @@ impl Engine {
             && let Some((_, sessions)) = self.keys.backup_put.take()
             && let Some(crypto) = self.crypto.as_mut()
         {
+            self.keys.backup_retry.served();
             crypto.mark_backed_up(&sessions);
         }
         self.send_outbox();
@@ -39,26 +40,39 @@ impl Engine {
             return;
         }
         self.keys.backup_fetch = None;
-        if let Some((position, _)) = entries.last() {
-            self.backup_position = self.backup_position.max(*position);
-        }
+        self.keys.backup_retry.served();
+        let last = entries.last().map(|(position, _)| *position);
         let entries: Vec<BackupEntry> = entries.into_iter().map(|(_, entry)| entry).collect();
         let imported = match self.crypto.as_mut() {
-            Some(crypto) => crypto.import_backup(&entries),
+            Some(crypto) => {
+                let imported = crypto.import_backup(&entries);
+                crypto.backup_read_to(last, more);
+                imported
+            }
             None => Vec::new(),
         };
         self.keys.backup_wanted = more;
-        self.pins_unread &= more;
         for session_id in imported {
             self.reopen_waiting(&session_id);
         }
         self.send_outbox();
     }
 
-    /// Writes new inbound sessions to the key backup, and reads it when wanted.
+    /// Whether this device is still to read the key backup through before it asks anyone's
+    /// keys (new to the account, or signed in with the passphrase: see
+    /// [`crate::e2e::DeviceCrypto::read_backup_from_start`]).
+    pub(super) fn backup_unread(&self) -> bool {
+        self.crypto
+            .as_ref()
+            .is_some_and(crate::e2e::DeviceCrypto::backup_unread)
+    }
+
+    /// Writes new inbound sessions to the key backup, and reads it when wanted — and until it
+    /// has been read through, whatever connection the last read was lost with.
     pub(super) fn move_backup_along(&mut self) {
         if self.keys.backup_put.is_none()
             && !self.keys.backup_refused
+            && !self.keys.backup_retry.is_waiting()
             && let Some(crypto) = self.crypto.as_ref()
         {
             let mut budget = FRAME_BUDGET;
@@ -81,12 +95,17 @@ impl Engine {
                 self.keys.backup_put = Some((request, sessions));
             }
         }
-        if self.keys.backup_wanted && self.keys.backup_fetch.is_none() {
+        if (self.keys.backup_wanted || self.backup_unread())
+            && self.keys.backup_fetch.is_none()
+            && !self.keys.backup_retry.is_waiting()
+            && let Some(after) = self
+                .crypto
+                .as_ref()
+                .map(|crypto| crypto.backup_read_after())
+        {
             let request = self.next_request_id();
-            self.frames.push(ClientFrame::FetchBackup {
-                request,
-                after: self.backup_position,
-            });
+            self.frames
+                .push(ClientFrame::FetchBackup { request, after });
             self.keys.backup_fetch = Some(request);
         }
     }

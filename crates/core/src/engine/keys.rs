@@ -81,6 +81,9 @@ pub(super) struct KeyFlow {
     pub(super) requeried: BTreeSet<DeviceRef>,
     /// The server refused a backup write on this connection (e.g. its limit): stop trying.
     pub(super) backup_refused: bool,
+    /// A backup read, or a write refused for now (too many requests, a failure of the
+    /// server's), is tried again later.
+    pub(super) backup_retry: Retry,
     /// A key share the server refused whole (too many requests, say) is tried again later;
     /// until then the messages that need it wait.
     pub(super) share_retry: Retry,
@@ -117,7 +120,8 @@ impl Engine {
         let share = self.keys.share_retry.take_due(self.now_ms);
         let query = self.keys.query_retry.take_due(self.now_ms);
         let claim = self.keys.claim_retry.take_due(self.now_ms);
-        if share || query || claim {
+        let backup = self.keys.backup_retry.take_due(self.now_ms);
+        if share || query || claim || backup {
             self.send_outbox();
         }
     }
@@ -127,7 +131,8 @@ impl Engine {
     /// answer would not fit a frame is asked again of half as many people at a time; another
     /// failed query, claim or share is tried again after a growing wait — the messages that
     /// need it wait too, for a message sent before its key reached every device stays
-    /// unreadable there — and a failed backup write stops backup writes.
+    /// unreadable there —, and so is a backup read, or a write refused for now; a write
+    /// refused as it is (the backup full) stops backup writes on the connection.
     pub(super) fn on_key_request_failed(&mut self, request: RequestId, code: ErrorCode) -> bool {
         if self.keys.query.as_ref().map(|(id, _)| *id) == Some(request) {
             if let Some((_, users)) = self.keys.query.take() {
@@ -144,12 +149,17 @@ impl Engine {
             self.keys.share_retry.refused(self.now_ms);
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
             self.keys.backup_put = None;
-            self.keys.backup_refused = true;
+            if matches!(code, ErrorCode::TooManyRequests | ErrorCode::Internal) {
+                self.keys.backup_retry.refused(self.now_ms);
+            } else {
+                // Full, or refused as it is: not written on this connection.
+                self.keys.backup_refused = true;
+            }
         } else if self.keys.backup_fetch == Some(request) {
+            // Read again later: a device still to read the pins must not go on without them,
+            // or a server refusing the read would have it trust whatever keys it hands out.
             self.keys.backup_fetch = None;
-            self.keys.backup_wanted = false;
-            // No backup to read on this connection: go on without its pins.
-            self.pins_unread = false;
+            self.keys.backup_retry.refused(self.now_ms);
         } else {
             return false;
         }
@@ -345,7 +355,7 @@ impl Engine {
         if !missing.device_lists.is_empty()
             && self.keys.query.is_none()
             && !self.keys.query_retry.is_waiting()
-            && !self.pins_unread
+            && !self.backup_unread()
         {
             // The rest are asked for when this answer comes.
             let at_once = match self.keys.query_users {

@@ -176,9 +176,6 @@ pub struct Engine {
     /// A `Fetch` refused for now (too many) on this connection: the gaps are asked for
     /// again later.
     page_retry: retry::Retry,
-    /// This device is new to the account (or signed in with the passphrase) and has not read
-    /// the key backup's pins through yet: no device list is asked for until it has.
-    pins_unread: bool,
     /// What each message in memory turned out to be when opened.
     opened: HashMap<ClientMsgId, Opened>,
     /// Where each opened message was first seen: the server stores a client message id once
@@ -190,8 +187,6 @@ pub struct Engine {
     waiting: HashMap<String, BTreeSet<(ChatId, Seq)>>,
     /// Outbox entries sent on this connection (each is sent again on the next one).
     sent_this_connection: BTreeSet<ClientMsgId>,
-    /// The newest key backup position read.
-    backup_position: u64,
     /// The newest time the engine has heard of (server times and the shell's `now`), in
     /// milliseconds since the Unix epoch: dates key changes and ages Megolm sessions.
     clock_ms: u64,
@@ -287,13 +282,11 @@ impl Engine {
             keys: KeyFlow::default(),
             sync_retry: retry::Retry::default(),
             page_retry: retry::Retry::default(),
-            pins_unread: false,
             opened: HashMap::new(),
             opened_at: HashMap::new(),
             replayed: HashSet::new(),
             waiting: HashMap::new(),
             sent_this_connection: BTreeSet::new(),
-            backup_position: 0,
             clock_ms: 0,
             now_ms: 0,
             drafts: BTreeMap::new(),

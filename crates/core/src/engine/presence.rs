@@ -75,6 +75,7 @@ impl Engine {
             .chain(self.keys.share_retry.at_ms())
             .chain(self.keys.query_retry.at_ms())
             .chain(self.keys.claim_retry.at_ms())
+            .chain(self.keys.backup_retry.at_ms())
             .chain(self.sync_retry.at_ms())
             .chain(self.page_retry.at_ms())
             .min()

@@ -414,12 +414,12 @@ impl Engine {
             let account_key = Ed25519SecretKey::from_slice(&secrets.account_key);
             self.crypto = DeviceCrypto::new(me.id, &account_key, secrets.backup_key).ok();
             // Earlier history's keys are in the backup, and the account's pins.
-            self.keys.backup_wanted = true;
-            self.pins_unread = true;
+            if let Some(crypto) = self.crypto.as_mut() {
+                crypto.read_backup_from_start();
+            }
         }
-        if signed_in_with_passphrase {
-            self.keys.backup_wanted = true;
-            self.pins_unread = true;
+        if signed_in_with_passphrase && let Some(crypto) = self.crypto.as_mut() {
+            crypto.read_backup_from_start();
         }
         self.names.insert(me.id, me.username.clone());
         self.me = Some(me.clone());

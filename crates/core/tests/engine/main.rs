@@ -24,6 +24,8 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
+// A new device reads the key backup through before it trusts anyone's keys.
+mod backup_reading;
 // A group of more devices than one key request may name.
 mod big_groups;
 // What the person does to a message: reply, edit, react, forward, and the refusals.
