@@ -37,13 +37,14 @@ pub(super) struct SearchState {
 }
 
 impl SearchState {
-    /// The index as the store's segments hold it (the largest is taken as the base).
+    /// The index as the store's segments hold it. The base is the first: a new base takes
+    /// the place of every segment before it, and later ones are numbered after it. (Not the
+    /// largest: one step can index more than the base holds, and a segment taken for the
+    /// base is never merged again, so merging the ones around it would write the older
+    /// entries above it — a deletion in it would lose to the text it deleted.)
     pub(super) fn restore(mut segments: Vec<SearchSegment>) -> SearchState {
         crate::sorting::sort_by_key(&mut segments, |segment| segment.id);
-        let base = segments
-            .iter()
-            .max_by_key(|segment| segment.docs.len())
-            .map(|segment| segment.id);
+        let base = segments.first().map(|segment| segment.id);
         let mut recent_ids = Vec::new();
         let mut recent = BTreeMap::new();
         for segment in segments.iter().filter(|segment| Some(segment.id) != base) {

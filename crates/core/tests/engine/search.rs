@@ -200,3 +200,55 @@ async fn after_an_epoch_change_the_old_epochs_messages_are_found_no_more() {
     let mut reloaded = reload(&store).await;
     assert_eq!(found(&mut reloaded, "rapat"), ["rapat diundur"]);
 }
+
+/// A step that indexes more than the base holds (a catch-up page of a small history) writes a
+/// segment larger than the base; the merges after a reload must still write the segments
+/// before it below it, or a deletion in it loses to the text it deleted.
+#[tokio::test]
+async fn text_deleted_in_a_step_larger_than_the_base_stays_deleted_across_reloads_and_merges() {
+    let (mut engine, mut net) = published_alice();
+    let store = MemoryStore::new();
+    engine.set_chat_on_screen(Some(CHAT));
+    let secret = net.bob_says(&mut engine, 1, "rahasia lama");
+    engine.handle_frame(ServerFrame::Message(secret.clone()));
+    let _ = net.serve(&mut engine);
+    for seq in 2..=17 {
+        let message = net.bob_says(&mut engine, seq, &format!("pesan {seq}"));
+        engine.handle_frame(ServerFrame::Message(message));
+        let _ = net.serve(&mut engine);
+    }
+    // One step: the deletion among a page of messages, more than the index held before.
+    let mut page = vec![net.bob_sends(
+        &mut engine,
+        18,
+        MessageContent::Delete {
+            target: secret.client_msg_id,
+        },
+    )];
+    for seq in 19..=201 {
+        page.push(net.bob_says(&mut engine, seq, &format!("kabar {seq}")));
+    }
+    for message in page {
+        engine.handle_frame(ServerFrame::Message(message));
+    }
+    let _ = net.serve(&mut engine);
+    apply(&store, net.alice_writes.clone()).await;
+    assert!(found(&mut engine, "rahasia").is_empty());
+
+    // Reloaded, enough steps for the recent segments to be merged; reloaded again.
+    let mut reloaded = reload(&store).await;
+    assert!(found(&mut reloaded, "rahasia").is_empty());
+    reloaded.set_chat_on_screen(Some(CHAT));
+    let mut writes = Vec::new();
+    for seq in 202..=220 {
+        let message = net.bob_says(&mut reloaded, seq, &format!("lagi {seq}"));
+        reloaded.handle_frame(ServerFrame::Message(message));
+        writes.extend(net.serve(&mut reloaded).writes);
+    }
+    apply(&store, writes).await;
+    let mut again = reload(&store).await;
+    assert!(
+        found(&mut again, "rahasia").is_empty(),
+        "deleted for everyone"
+    );
+}
