@@ -133,6 +133,12 @@ impl Engine {
             self.on_sign_in_refused(code);
             return;
         }
+        if request.is_none() && code == ErrorCode::TooManyRequests && self.privacy_unsent {
+            // It may be the privacy change's (its frame has no request id): sent again later,
+            // or the person's choice would hold here while the server applies the old one
+            // until the next connection. Sent twice, it costs a write.
+            self.privacy_retry.refused(self.now_ms);
+        }
         if let Some(request) = request {
             if self.on_key_request_failed(request, code) {
                 return;

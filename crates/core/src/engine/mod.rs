@@ -173,6 +173,9 @@ pub struct Engine {
     keys: KeyFlow,
     /// A `Sync` refused for now (too many) on this connection is sent again later.
     sync_retry: retry::Retry,
+    /// A privacy change refused for now (too many requests: the refusal names no request)
+    /// is sent again after a wait, while it still waits for the server's answer.
+    privacy_retry: retry::Retry,
     /// A `Fetch` refused for now (too many) on this connection: the gaps are asked for
     /// again later.
     page_retry: retry::Retry,
@@ -281,6 +284,7 @@ impl Engine {
             secrets: None,
             keys: KeyFlow::default(),
             sync_retry: retry::Retry::default(),
+            privacy_retry: retry::Retry::default(),
             page_retry: retry::Retry::default(),
             opened: HashMap::new(),
             opened_at: HashMap::new(),

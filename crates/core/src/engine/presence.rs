@@ -33,6 +33,7 @@ impl Engine {
         self.retry_key_share_if_due();
         self.retry_sync_if_due();
         self.retry_pages_if_due();
+        self.retry_privacy_if_due();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -78,6 +79,7 @@ impl Engine {
             .chain(self.keys.backup_retry.at_ms())
             .chain(self.sync_retry.at_ms())
             .chain(self.page_retry.at_ms())
+            .chain(self.privacy_retry.at_ms())
             .min()
     }
 

@@ -214,6 +214,7 @@ impl Engine {
         self.frames.clear();
         self.keys = KeyFlow::default();
         self.sync_retry = super::retry::Retry::default();
+        self.privacy_retry = super::retry::Retry::default();
         self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.phase = Phase::AwaitingChallenge;
@@ -228,6 +229,7 @@ impl Engine {
         self.frames.clear();
         self.keys = KeyFlow::default();
         self.sync_retry = super::retry::Retry::default();
+        self.privacy_retry = super::retry::Retry::default();
         self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
         self.delivery_unsure = std::mem::take(&mut self.delivery_reported);

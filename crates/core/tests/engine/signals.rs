@@ -314,6 +314,40 @@ fn privacy_settings_are_the_accounts_and_a_change_here_stands_until_the_server_a
     assert_eq!(reloaded.privacy(), private, "not undone by the sync");
 }
 
+/// A privacy change the server refuses for now (past the account's write allowance: the
+/// refusal names no request) is sent again after a wait, not only at the next connection —
+/// meanwhile the server would go on applying the old setting — and the setting shown here
+/// stands until the server answers with it.
+#[test]
+fn a_privacy_change_refused_for_now_is_sent_again_on_the_same_connection() {
+    let private = PrivacySettings {
+        share_read_receipts: false,
+        share_presence: true,
+    };
+    let mut engine = online_alice();
+    engine.set_privacy(private);
+    assert_eq!(engine.take_step().frames, vec![set_privacy(private)]);
+    engine.handle_frame(ServerFrame::Error {
+        request: None,
+        code: merpati_protocol::ErrorCode::TooManyRequests,
+        detail: "too many requests".to_owned(),
+    });
+    // What the server held before, pushed meanwhile, does not undo the choice.
+    engine.handle_frame(privacy(PrivacySettings::default()));
+    assert_eq!(engine.privacy(), private);
+
+    let at = engine.next_clock_change_ms().expect("a retry is timed");
+    engine.advance_clock(at);
+    assert_eq!(engine.take_step().frames, vec![set_privacy(private)]);
+    engine.handle_frame(privacy(private));
+    engine.advance_clock(at + 3_600_000);
+    assert!(
+        engine.take_step().frames.is_empty(),
+        "answered: not sent again"
+    );
+    assert_eq!(engine.privacy(), private);
+}
+
 #[test]
 fn a_blocked_person_cannot_be_written_to_and_their_signals_are_not_shown() {
     let mut engine = online_alice();
