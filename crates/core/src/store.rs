@@ -491,8 +491,6 @@ pub struct StoredState {
     pub outbox: Vec<OutboxRecord>,
     /// This device's end-to-end key state.
     pub crypto: Vec<CryptoRecord>,
-    /// The drafts.
-    pub drafts: Vec<DraftRecord>,
     /// The messages deleted for this account only.
     pub hidden: Vec<HiddenRecord>,
     /// The account's settings.
@@ -506,8 +504,9 @@ pub struct StoredState {
 }
 
 /// What this browser chose for itself, shared by its tabs and never sent: its settings, its
-/// recently chosen emoji and skin tone, and the chats it does not notify of. A tab reads them
-/// when it opens, and again when another tab says it changed them (`Engine::adopt_browser_choices`).
+/// recently chosen emoji and skin tone, the chats it does not notify of, and what the person
+/// typed and has not sent (drafts). A tab reads them when it opens, and again when another tab
+/// says it changed them (`Engine::adopt_browser_choices`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BrowserChoices {
     /// This browser's own settings.
@@ -518,6 +517,8 @@ pub struct BrowserChoices {
     pub skin_tone: SkinTone,
     /// The chats this browser does not notify of.
     pub muted_chats: Vec<ChatId>,
+    /// The drafts, a chat's each.
+    pub drafts: Vec<DraftRecord>,
 }
 
 impl BrowserChoices {
@@ -528,6 +529,7 @@ impl BrowserChoices {
             recent_emoji: store.recent_emoji().await?,
             skin_tone: store.skin_tone().await?,
             muted_chats: store.muted_chats().await?,
+            drafts: store.drafts().await?,
         })
     }
 
@@ -539,6 +541,8 @@ impl BrowserChoices {
                 | StoreWrite::PutRecentEmoji(_)
                 | StoreWrite::PutSkinTone(_)
                 | StoreWrite::PutMutedChats(_)
+                | StoreWrite::PutDraft(_)
+                | StoreWrite::RemoveDraft(_)
         )
     }
 }
@@ -580,7 +584,6 @@ impl StoredState {
             messages,
             outbox: store.outbox().await?,
             crypto: store.crypto().await?,
-            drafts: store.drafts().await?,
             hidden: store.hidden().await?,
             settings: store.settings().await?,
             privacy_pending: store.privacy_pending().await?,

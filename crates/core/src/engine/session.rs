@@ -83,7 +83,6 @@ impl Engine {
             messages,
             outbox,
             crypto,
-            drafts,
             hidden,
             settings,
             privacy_pending,
@@ -111,8 +110,6 @@ impl Engine {
             self.learn_names(&chat.info.members);
             self.chats.insert(chat.info.id, ChatState::restore(chat));
         }
-        self.drafts =
-            crate::sorting::map_from(drafts.into_iter().map(|draft| (draft.chat_id, draft.text)));
         self.hidden = crate::sorting::set_from(
             hidden
                 .into_iter()

@@ -1,5 +1,5 @@
 //! The browser's own choices (its notification settings, muted chats, recent emoji and skin
-//! tone) shared by its tabs: each tab reads them at start, takes another tab's change as
+//! tone, its drafts) shared by its tabs: each tab reads them at start, takes another tab's change as
 //! stored, and keeps its own change waiting to be stored.
 
 use merpati_core::{BrowserChoices, DeviceSettings, MemoryStore, StoreWrite};
@@ -78,4 +78,46 @@ async fn a_change_waiting_to_be_stored_is_not_undone_by_another_tabs_earlier_one
         here.take_step().writes,
         vec![StoreWrite::PutMutedChats(vec![chat])]
     );
+}
+
+/// A draft is the browser's too: one sent (or emptied) in one tab leaves the other tab's chat
+/// list and composer, and one typed there shows here, once told.
+#[tokio::test]
+async fn a_draft_typed_or_sent_in_one_tab_is_taken_by_the_other() {
+    let store = MemoryStore::new();
+    let chat = crate::support::alice::CHAT;
+    let record = merpati_core::ChatRecord {
+        info: crate::support::alice::chat_info(0),
+        floor: merpati_protocol::Seq(0),
+        synced: merpati_protocol::Seq(0),
+        delivered: merpati_protocol::Seq(0),
+        read_log: Vec::new(),
+    };
+    apply(
+        &store,
+        vec![
+            StoreWrite::PutAccount(stored_account()),
+            StoreWrite::PutChat(record),
+        ],
+    )
+    .await;
+    let mut there = reload(&store).await;
+    there.set_draft(chat, "halo, besok jadi?");
+    apply(&store, there.take_step().writes).await;
+
+    let mut here = reload(&store).await;
+    assert_eq!(here.draft(chat), Some("halo, besok jadi?"));
+    let _ = here.take_step();
+
+    there.set_draft(chat, "");
+    let writes = there.take_step().writes;
+    assert!(writes.iter().any(BrowserChoices::changed_by));
+    apply(&store, writes).await;
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert_eq!(here.draft(chat), None, "sent in the other tab: gone here");
+    assert!(here.take_step().writes.is_empty(), "taken as stored");
 }
