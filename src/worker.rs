@@ -17,12 +17,14 @@ use merpati_words::{Catalogue, Language, SkinTone, refusals};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::engine_view::{search_rows, view_of};
+use crate::engine_view::view_of;
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
 use crate::services::files::Files;
 use crate::services::idb_store::StoreError;
 use crate::services::taking_back::delete_for_everyone;
+
+mod search;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
@@ -84,10 +86,10 @@ struct Inner {
     clock_timer_at: Cell<Option<u64>>,
     /// A message to bring into sight in the next view (a search result, once loaded).
     reveal: Cell<Option<(ChatId, ClientMsgId)>>,
+    /// The query in the search box as last asked, and the index's generation its results
+    /// were found at (`search`).
+    search: RefCell<Option<(String, u64)>>,
 }
-
-/// How many results a search shows.
-const SEARCH_RESULTS: usize = 50;
 
 /// A timer may fire a little before the millisecond the engine computed; waiting this much
 /// longer makes sure the signal it waits for has expired by then.
@@ -107,6 +109,7 @@ impl EngineWorker {
                 receipts_for: Cell::new(None),
                 clock_timer_at: Cell::new(None),
                 reveal: Cell::new(None),
+                search: RefCell::new(None),
             }),
         }
     }
@@ -244,12 +247,7 @@ impl EngineWorker {
                 wasm_bindgen_futures::spawn_local(async move { client.sign_out().await });
             }
             Command::Visible(visible) => client.set_visible(visible),
-            Command::Search(query) => {
-                // `act`: a search first indexes whatever the store gave back and is not yet.
-                let hits = client.act(|engine| engine.search(&query, SEARCH_RESULTS));
-                let rows = client.read(|engine| search_rows(engine, hits));
-                self.post(Update::SearchResults { query, rows });
-            }
+            Command::Search(query) => self.search(&client, query),
             Command::ShowMessage { chat, seq, id } => {
                 client.set_open_chat(Some(chat));
                 self.queue_view();
@@ -481,7 +479,10 @@ impl EngineWorker {
                 };
                 self.post(update);
             }
-            Notice::SignedOut(reason) => self.post(Update::SignedOut(reason)),
+            Notice::SignedOut(reason) => {
+                self.inner.search.borrow_mut().take();
+                self.post(Update::SignedOut(reason));
+            }
         }
     }
 
@@ -515,6 +516,7 @@ impl EngineWorker {
             if let Some(files) = &files {
                 files.keep_running(&client);
             }
+            worker.refresh_search(&client);
             let saving_stalled = client.saving_stalled();
             let view = client.read(|engine| {
                 let mut view = view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms);

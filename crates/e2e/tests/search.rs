@@ -112,3 +112,38 @@ async fn search_finds_by_word_beginnings_after_a_reload_and_opens_the_message()
     bob.close().await?;
     Ok(())
 }
+
+/// Results stay true while they are on screen: a message deleted for everyone leaves them at
+/// once, its text with it, and one that comes and matches joins them.
+#[tokio::test(flavor = "multi_thread")]
+async fn results_on_screen_follow_a_deletion_for_everyone_and_a_new_message()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    let bob = meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    alice.send("Kode pintu 4711").await?;
+    bob.open_chat("alice").await?;
+    bob.wait_messages(&["Kode pintu 4711"]).await?;
+
+    search(&bob, "kode").await?;
+    let found = wait_results(&bob, 1).await?;
+    assert!(found[0].contains("Kode pintu 4711"), "{found:?}");
+
+    alice
+        .choose_in_menu("Kode pintu 4711", "message-delete")
+        .await?;
+    wait_results(&bob, 0).await?;
+    bob.eventually("the deleted text gone from bob's page", || async {
+        Ok((!bob.client().source().await?.contains("pintu 4711")).then_some(()))
+    })
+    .await?;
+
+    alice.send("kode yang baru besok").await?;
+    let found = wait_results(&bob, 1).await?;
+    assert!(found[0].contains("kode yang baru besok"), "{found:?}");
+
+    alice.close().await?;
+    bob.close().await?;
+    Ok(())
+}

@@ -34,6 +34,8 @@ pub(super) struct SearchState {
     recent_ids: Vec<u64>,
     /// The entries the recent segments hold, the newest of each message.
     recent: BTreeMap<ClientMsgId, SearchDoc>,
+    /// Counts the steps that changed what is indexed ([`Engine::search_generation`]).
+    generation: u64,
 }
 
 impl SearchState {
@@ -59,6 +61,7 @@ impl SearchState {
             base,
             recent_ids,
             recent,
+            generation: 0,
         }
     }
 
@@ -69,7 +72,10 @@ impl SearchState {
         stored.extend(self.base);
         // Segments are numbered from 1 again: the removal goes first in this step's writes,
         // before any segment the step writes anew.
-        *self = SearchState::default();
+        *self = SearchState {
+            generation: self.generation + 1,
+            ..SearchState::default()
+        };
         StoreWrite::RemoveSearchSegments(stored)
     }
 
@@ -87,6 +93,12 @@ impl Engine {
     /// accents aside), newest first, at most `limit`.
     pub fn search(&mut self, query: &str, limit: usize) -> Vec<SearchHit> {
         self.search.index.search(query, limit)
+    }
+
+    /// Changes whenever a step changes what is indexed (a message opened, edited, deleted,
+    /// hidden; the index cleared): results shown for a query are stale once it has.
+    pub fn search_generation(&self) -> u64 {
+        self.search.generation
     }
 
     /// Indexes up to `max` of the entries the store gave back at restore (see
@@ -218,6 +230,7 @@ impl Engine {
         if state.unsaved.is_empty() {
             return Vec::new();
         }
+        state.generation += 1;
         let id = state.next_id();
         let unsaved = std::mem::take(&mut state.unsaved);
         for doc in &unsaved {
