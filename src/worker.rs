@@ -10,14 +10,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use merpati_bridge::{self as bridge, Command, RowsChange, SignOutReason, Update, View};
+use merpati_bridge::{self as bridge, Command, SignOutReason, Update, View};
 use merpati_core::{DeviceSettings, Engine, Event, MessageStatus, PrivacySettings};
 use merpati_protocol::{ChatId, ClientMsgId, ErrorCode, Seq, Username};
 use merpati_words::{Catalogue, Language, SkinTone, refusals};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::engine_view::view_of;
 use crate::services::clock;
 use crate::services::connection::{Client, Notice};
 use crate::services::files::Files;
@@ -25,6 +24,7 @@ use crate::services::idb_store::StoreError;
 use crate::services::taking_back::delete_for_everyone;
 
 mod search;
+mod view;
 
 /// Starts the engine worker in this dedicated worker's global scope: listens to the page and
 /// tells it [`Update::Ready`].
@@ -89,6 +89,8 @@ struct Inner {
     /// The query in the search box as last asked, and the index's generation its results
     /// were found at (`search`).
     search: RefCell<Option<(String, u64)>>,
+    /// Results checked against the store (`search`).
+    search_checked: RefCell<search::Checked>,
 }
 
 /// A timer may fire a little before the millisecond the engine computed; waiting this much
@@ -110,6 +112,7 @@ impl EngineWorker {
                 clock_timer_at: Cell::new(None),
                 reveal: Cell::new(None),
                 search: RefCell::new(None),
+                search_checked: RefCell::default(),
             }),
         }
     }
@@ -484,88 +487,6 @@ impl EngineWorker {
                 self.post(Update::SignedOut(reason));
             }
         }
-    }
-
-    /// Sends the page a new view once the current burst of changes is over.
-    fn queue_view(&self) {
-        if self.inner.view_queued.replace(true) {
-            return;
-        }
-        let worker = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            worker.inner.view_queued.set(false);
-            let Some(client) = worker.client() else {
-                return;
-            };
-            let open_chat = client.open_chat();
-            let next_attempt_at_ms = client.next_attempt_at_ms();
-            let receipts_for = worker
-                .inner
-                .receipts_for
-                .get()
-                .filter(|(chat, _)| Some(*chat) == open_chat)
-                .map(|(_, id)| id);
-            let reveal = worker
-                .inner
-                .reveal
-                .take()
-                .filter(|(chat, _)| Some(*chat) == open_chat)
-                .map(|(_, id)| id);
-            let now_ms = clock::now_ms();
-            let files = worker.files();
-            if let Some(files) = &files {
-                files.keep_running(&client);
-            }
-            worker.refresh_search(&client);
-            let saving_stalled = client.saving_stalled();
-            let view = client.read(|engine| {
-                let mut view = view_of(engine, open_chat, receipts_for, next_attempt_at_ms, now_ms);
-                // What the person must act on first: whatever the connection does meanwhile
-                // waits for storage.
-                if saving_stalled {
-                    view.phase = bridge::ConnectionPhase::Unsaved;
-                }
-                if let Some(chat) = view.open_chat.as_mut() {
-                    chat.reveal = reveal.map(|id| id.to_hex());
-                    if let Some(files) = &files {
-                        files.show_progress(&mut chat.rows);
-                    }
-                }
-                view
-            });
-            worker.schedule_clock_change(&client);
-            let mut last = worker.inner.last_view.borrow_mut();
-            if last.as_ref() == Some(&view) {
-                return;
-            }
-            // The open chat's rows go as what changed since the rows the page holds.
-            let mut view = view;
-            let chat_now = view.open_chat.as_ref().map(|chat| chat.id);
-            let rows_now = view
-                .open_chat
-                .as_mut()
-                .map(|chat| std::mem::take(&mut chat.rows));
-            let held = last
-                .as_ref()
-                .and_then(|last| last.open_chat.as_ref())
-                .filter(|chat| Some(chat.id) == chat_now)
-                .map(|chat| chat.rows.as_slice());
-            let rows = match (&rows_now, held) {
-                (None, _) => RowsChange::Same,
-                (Some(now), Some(held)) => RowsChange::between(held, now),
-                (Some(now), None) => RowsChange::All(now.clone()),
-            };
-            let wire = view.clone();
-            if let (Some(chat), Some(rows_now)) = (view.open_chat.as_mut(), rows_now) {
-                chat.rows = rows_now;
-            }
-            *last = Some(view);
-            drop(last);
-            worker.post(Update::View {
-                view: Box::new(wire),
-                rows,
-            });
-        });
     }
 }
 

@@ -126,6 +126,20 @@ impl Engine {
             })
     }
 
+    /// Whether a message is in memory, opened: what the index holds of it is up to date. One
+    /// that is not was indexed when it was, perhaps by this device in an earlier tab, and
+    /// what became of it since in another tab (deleted, hidden) is only in the store.
+    pub fn is_opened(&self, id: ClientMsgId) -> bool {
+        self.opened.contains_key(&id)
+    }
+
+    /// The store holds no text of this message any more (deleted for everyone, or for this
+    /// account, while this device's tab was closed): it is found no more, here and after a
+    /// reload.
+    pub fn forget_searched(&mut self, id: ClientMsgId) {
+        self.unindex(id);
+    }
+
     /// How many messages local search can find.
     pub fn searchable_messages(&self) -> usize {
         self.search.index.len()
