@@ -136,7 +136,7 @@ fn add_record(state: &mut StoredState, fixture: &DeviceFixture, record: &Sealed<
                 state.crypto.push(record);
             }
         }
-        StoreKind::Drafts => state.drafts.push(record.open::<DraftRecord>()?),
+        StoreKind::Drafts => state.browser.drafts.push(record.open::<DraftRecord>()?),
         StoreKind::Hidden => state.hidden.push(record.open::<HiddenRecord>()?),
         StoreKind::Settings => state.settings = Some(record.open::<SettingsRecord>()?),
         StoreKind::Search => state.search.push(record.open::<SearchSegment>()?),
