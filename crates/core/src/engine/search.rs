@@ -12,17 +12,21 @@ use crate::e2e::Opened;
 use crate::search::{SearchDoc, SearchHit, SearchIndex, SearchSegment};
 use crate::store::{MessageRecord, StoreWrite};
 
-/// How many segments may hold recent entries before they are merged into one.
-const RECENT_SEGMENTS: usize = 16;
+/// A recent segment is merged with the one written after it while it holds at most this many
+/// times as many entries: the recent segments' sizes then grow about geometrically from the
+/// newest to the oldest.
+const MERGE_RATIO: usize = 2;
 
 /// What the engine keeps of the index beyond the index itself: what to persist next, and the
 /// segments stored.
 ///
-/// The stored segments are one base (the index as last rewritten whole) and a few recent
-/// ones. Each step adds one recent segment; past [`RECENT_SEGMENTS`] of them they are merged
-/// into one; once the recent entries outnumber a quarter of the index, everything is
-/// rewritten as a new base. A device thus reads back a bounded number of records, and each
-/// entry is rewritten a bounded number of times on average.
+/// The stored segments are one base (the index as last rewritten whole) and recent ones. Each
+/// step adds one recent segment, merged at once with the newest before it while that one is
+/// not more than [`MERGE_RATIO`] times its size (and so on down), so that there are about
+/// log₂ of the recent entries of them and an entry is rewritten about as often; once the
+/// recent entries outnumber a quarter of the index, everything is rewritten as a new base
+/// (which drops the entries of deleted messages). A device thus reads back few records, and a
+/// step writes, on average, a few times what it changed — however large the index.
 #[derive(Debug, Default)]
 pub(super) struct SearchState {
     pub(super) index: SearchIndex,
@@ -30,10 +34,9 @@ pub(super) struct SearchState {
     unsaved: Vec<SearchDoc>,
     /// The base segment's id.
     base: Option<u64>,
-    /// The recent segments' ids, ascending.
-    recent_ids: Vec<u64>,
-    /// The entries the recent segments hold, the newest of each message.
-    recent: BTreeMap<ClientMsgId, SearchDoc>,
+    /// The recent segments, oldest first: each one's id and entries (by message, the newest
+    /// of each).
+    recent: Vec<(u64, BTreeMap<ClientMsgId, SearchDoc>)>,
     /// Counts the steps that changed what is indexed ([`Engine::search_generation`]).
     generation: u64,
 }
@@ -47,19 +50,15 @@ impl SearchState {
     pub(super) fn restore(mut segments: Vec<SearchSegment>) -> SearchState {
         crate::sorting::sort_by_key(&mut segments, |segment| segment.id);
         let base = segments.first().map(|segment| segment.id);
-        let mut recent_ids = Vec::new();
-        let mut recent = BTreeMap::new();
-        for segment in segments.iter().filter(|segment| Some(segment.id) != base) {
-            recent_ids.push(segment.id);
-            for doc in &segment.docs {
-                recent.insert(doc.id, doc.clone());
-            }
-        }
+        let recent = segments
+            .iter()
+            .skip(1)
+            .map(|segment| (segment.id, by_message(segment.docs.iter().cloned())))
+            .collect();
         SearchState {
             index: SearchIndex::restore(segments),
             unsaved: Vec::new(),
             base,
-            recent_ids,
             recent,
             generation: 0,
         }
@@ -68,7 +67,7 @@ impl SearchState {
     /// Forgets the whole index (its messages are gone from the device: a new storage epoch);
     /// the store's removal of its segments.
     pub(super) fn clear(&mut self) -> StoreWrite {
-        let mut stored = std::mem::take(&mut self.recent_ids);
+        let mut stored: Vec<u64> = self.recent.iter().map(|(id, _)| *id).collect();
         stored.extend(self.base);
         // Segments are numbered from 1 again: the removal goes first in this step's writes,
         // before any segment the step writes anew.
@@ -80,12 +79,22 @@ impl SearchState {
     }
 
     fn next_id(&self) -> u64 {
-        self.recent_ids
+        self.recent
             .last()
-            .copied()
+            .map(|(id, _)| *id)
             .max(self.base)
             .map_or(1, |last| last + 1)
     }
+
+    /// How many entries the recent segments hold, together.
+    fn recent_entries(&self) -> usize {
+        self.recent.iter().map(|(_, docs)| docs.len()).sum()
+    }
+}
+
+/// Entries by message: of several of one message, the last.
+fn by_message(docs: impl Iterator<Item = SearchDoc>) -> BTreeMap<ClientMsgId, SearchDoc> {
+    docs.map(|doc| (doc.id, doc)).collect()
 }
 
 impl Engine {
@@ -246,11 +255,8 @@ impl Engine {
         }
         state.generation += 1;
         let id = state.next_id();
-        let unsaved = std::mem::take(&mut state.unsaved);
-        for doc in &unsaved {
-            state.recent.insert(doc.id, doc.clone());
-        }
-        if state.recent.len() * 4 > state.index.len() && state.recent_ids.len() >= RECENT_SEGMENTS {
+        let changed = by_message(std::mem::take(&mut state.unsaved).into_iter());
+        if (state.recent_entries() + changed.len()) * 4 > state.index.len() {
             // A new base: every entry that can be found.
             let docs: Vec<SearchDoc> = state
                 .index
@@ -258,26 +264,98 @@ impl Engine {
                 .filter(|doc| doc.text.is_some())
                 .cloned()
                 .collect();
-            let mut old = std::mem::take(&mut state.recent_ids);
+            let mut old: Vec<u64> = std::mem::take(&mut state.recent)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
             old.extend(state.base.replace(id));
-            state.recent.clear();
-            return vec![
-                StoreWrite::RemoveSearchSegments(old),
-                StoreWrite::PutSearchSegment(SearchSegment { id, docs }),
-            ];
+            let mut writes = Vec::new();
+            if !old.is_empty() {
+                writes.push(StoreWrite::RemoveSearchSegments(old));
+            }
+            writes.push(StoreWrite::PutSearchSegment(SearchSegment { id, docs }));
+            return writes;
         }
-        if state.recent_ids.len() >= RECENT_SEGMENTS {
-            let old = std::mem::replace(&mut state.recent_ids, vec![id]);
-            let docs = state.recent.values().cloned().collect();
-            return vec![
-                StoreWrite::RemoveSearchSegments(old),
-                StoreWrite::PutSearchSegment(SearchSegment { id, docs }),
-            ];
+        // The step's segment, merged with the newest ones not much larger: they are the
+        // newest entries, so the merged segment keeps their place above every older one.
+        let mut merged = changed;
+        let mut replaced = Vec::new();
+        while let Some((older_id, older)) = state
+            .recent
+            .pop_if(|(_, older)| older.len() <= MERGE_RATIO * merged.len())
+        {
+            replaced.push(older_id);
+            let newer = std::mem::replace(&mut merged, older);
+            merged.extend(newer);
         }
-        state.recent_ids.push(id);
-        vec![StoreWrite::PutSearchSegment(SearchSegment {
-            id,
-            docs: unsaved,
-        })]
+        let docs = merged.values().cloned().collect();
+        state.recent.push((id, merged));
+        let mut writes = Vec::new();
+        if !replaced.is_empty() {
+            writes.push(StoreWrite::RemoveSearchSegments(replaced));
+        }
+        writes.push(StoreWrite::PutSearchSegment(SearchSegment { id, docs }));
+        writes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(n: u64) -> SearchDoc {
+        let mut id = [0; 16];
+        id[..8].copy_from_slice(&n.to_be_bytes());
+        SearchDoc {
+            id: ClientMsgId(id),
+            chat_id: ChatId(1),
+            seq: Seq(n),
+            sender: UserId(2),
+            sent_at_ms: n,
+            text: Some(format!("pesan nomor {n}")),
+        }
+    }
+
+    /// Indexing one message a step up to 20,000: the entries the last 2,000 steps wrote (on
+    /// average, per step), and the most segments stored at once.
+    #[test]
+    fn a_step_writes_a_few_times_what_it_changed_however_large_the_index() {
+        const STEPS: u64 = 20_000;
+        const MEASURED: u64 = 2_000;
+        let mut engine = Engine::new();
+        let mut stored = BTreeMap::new();
+        let (mut written, mut most_segments) = (0, 0);
+        for n in 1..=STEPS {
+            engine.put_search(doc(n));
+            for write in engine.search_writes() {
+                match write {
+                    StoreWrite::PutSearchSegment(segment) => {
+                        if n > STEPS - MEASURED {
+                            written += segment.docs.len();
+                        }
+                        stored.insert(segment.id, segment);
+                    }
+                    StoreWrite::RemoveSearchSegments(ids) => {
+                        for id in ids {
+                            stored.remove(&id);
+                        }
+                    }
+                    other => panic!("not the index's: {other:?}"),
+                }
+            }
+            most_segments = most_segments.max(stored.len());
+        }
+        let per_step = written as f64 / MEASURED as f64;
+        assert!(
+            per_step < 40.0,
+            "{per_step} entries written per one-entry step"
+        );
+        assert!(most_segments <= 32, "{most_segments} segments");
+
+        // What was written reads back as the index, every message found.
+        let mut restored = SearchState::restore(stored.into_values().collect());
+        while restored.index.index_pending(10_000) {}
+        assert_eq!(restored.index.len(), STEPS as usize);
+        assert_eq!(restored.index.search("nomor 12345", 5).len(), 1);
     }
 }
