@@ -16,7 +16,7 @@
 //! | `hidden`   | keyed hash of the chat id and message id (hex) | sealed [`HiddenRecord`] |
 //! | `settings` | keyed hash (hex): the account's, this browser's | sealed [`SettingsRecord`], [`DeviceSettings`] (sealed as `settings/device`) |
 //! | `search`   | `[keyed hash of the device slot, segment id]` | sealed [`SearchSegment`] |
-//! | `uploads`  | keyed hash of the blob id (hex)       | a file's ciphertext as a `Blob` (`uploads`) |
+//! | `uploads`  | keyed hashes of the blob id (hex)     | a file's ciphertext as a `Blob`, and the bytes the server held (`uploads`) |
 //!
 //! Sealed values are `Uint8Array`s from [`StoreCipher::seal_value`] with the object store's
 //! name as context, so a value cannot be moved between stores unnoticed. Keys are keyed hashes
@@ -405,11 +405,7 @@ impl Store for IdbStore {
                         .delete(self.outbox_key(&id))
                         .primitive()?;
                 }
-                StoreWrite::RemoveUpload(blob) => {
-                    tx.object_store(UPLOADS)?
-                        .delete(self.upload_key(blob))
-                        .primitive()?;
-                }
+                StoreWrite::RemoveUpload(blob) => self.forget_upload(&tx, blob)?,
                 StoreWrite::PutCrypto(record) => {
                     let key = self.crypto_key(&record.key);
                     let value = self.seal(CRYPTO, &StoredCryptoRecord::from(record))?;

@@ -264,6 +264,15 @@ impl Files {
             self.running.borrow_mut().insert(id, running.clone());
             let (files, client) = (self.clone(), client.clone());
             wasm_bindgen_futures::spawn_local(async move {
+                // Shown where the server last said it stood until it says more (it may not be
+                // reached for a while), also while another tab has the upload's turn.
+                if let Some(store) = client.store()
+                    && let Ok(Some(held)) = store.upload_held(blob).await
+                    && running.done.get() < held
+                {
+                    running.done.set(held.min(running.total));
+                    (files.on_change)();
+                }
                 // Every tab of this browser restores the same outbox: one uploads a file at a
                 // time, and the next, once it has its turn, finds the message sent by the other
                 // (or taken back), or goes on with the upload if the other tab closed half-way.
@@ -409,6 +418,7 @@ impl Files {
     fn upload(&self, client: &Client, running: &Running, ciphertext: Ciphertext) -> Upload {
         let token_client = client.clone();
         let on_change = self.on_change.clone();
+        let (held_client, blob, done) = (client.clone(), running.blob, running.done.clone());
         let (owed_client, message) = (client.clone(), running.message.clone());
         Upload {
             still_owed: Box::new(move || {
@@ -427,7 +437,18 @@ impl Files {
             token: Box::new(move || token_client.read(merpati_core::Engine::session_token)),
             done: running.done.clone(),
             cancelled: running.cancelled.clone(),
-            on_progress: Box::new(move || on_change()),
+            on_progress: Box::new(move || {
+                on_change();
+                // Kept for a page reloaded before the server can say again.
+                if let Some(store) = held_client.store() {
+                    let held = done.get();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Err(error) = store.note_upload_held(blob, held).await {
+                            leptos::logging::warn!("noting an upload's progress failed: {error}");
+                        }
+                    });
+                }
+            }),
             part: Cell::default(),
         }
     }
