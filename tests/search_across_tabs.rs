@@ -67,7 +67,8 @@ fn indexed(seq: u64, text: &str) -> SearchDoc {
 }
 
 /// A signed-in browser's store: the chat read to its head, message 1 deleted by another tab
-/// since this device indexed it, message 2 still there.
+/// since this device indexed it, message 2 still there, and an entry for a message no longer
+/// at its place.
 async fn store_with_a_stale_index(name: &str) {
     let cipher = ok(StoreCipher::generate());
     let store = ok(IdbStore::open(name, cipher.clone()).await);
@@ -110,7 +111,16 @@ async fn store_with_a_stale_index(name: &str) {
             StoreWrite::PutMessages((1..=HEAD).map(|seq| stored(seq, seq == 1)).collect()),
             StoreWrite::PutSearchSegment(SearchSegment {
                 id: 1,
-                docs: vec![indexed(1, "rahasia lama"), indexed(2, "rahasia baru")],
+                docs: vec![
+                    indexed(1, "rahasia lama"),
+                    indexed(2, "rahasia baru"),
+                    // Indexed before the server's storage started over: another message is
+                    // stored at its place now.
+                    SearchDoc {
+                        id: ClientMsgId([0xee; 16]),
+                        ..indexed(3, "rahasia dulu")
+                    },
+                ],
             }),
         ])
         .await);

@@ -71,8 +71,13 @@ impl EngineWorker {
     }
 
     /// Reads each result's message from the store: those whose text it no longer holds.
-    /// Checked ones are remembered; a read that fails leaves its result shown, unchecked.
+    /// Each is checked once, whatever came of it: a read that fails (or no store: signing
+    /// out) leaves its result shown rather than be tried again and again.
     async fn check_in_store(&self, client: &Client, hits: Vec<SearchHit>) -> Vec<ClientMsgId> {
+        self.inner
+            .search_checked
+            .borrow_mut()
+            .extend(hits.iter().map(|hit| hit.id));
         let Some(store) = client.store() else {
             return Vec::new();
         };
@@ -84,13 +89,14 @@ impl EngineWorker {
             else {
                 continue;
             };
-            let holds_text = stored
-                .first()
-                .is_some_and(|message| message.seq == hit.seq && !message.body.is_empty());
+            let holds_text = stored.first().is_some_and(|message| {
+                message.seq == hit.seq
+                    && message.client_msg_id == hit.id
+                    && !message.body.is_empty()
+            });
             if !holds_text {
                 gone.push(hit.id);
             }
-            self.inner.search_checked.borrow_mut().insert(hit.id);
         }
         gone
     }

@@ -133,7 +133,11 @@ impl Engine {
             self.on_sign_in_refused(code);
             return;
         }
-        if request.is_none() && code == ErrorCode::TooManyRequests && self.privacy_unsent {
+        if request.is_none()
+            && code == ErrorCode::TooManyRequests
+            && self.privacy_unsent
+            && !self.privacy_retry.is_waiting()
+        {
             // It may be the privacy change's (its frame has no request id): sent again later,
             // or the person's choice would hold here while the server applies the old one
             // until the next connection. Sent twice, it costs a write.

@@ -24,7 +24,7 @@ impl Engine {
             && let Some((_, sessions)) = self.keys.backup_put.take()
             && let Some(crypto) = self.crypto.as_mut()
         {
-            self.keys.backup_retry.served();
+            self.keys.backup_write_retry.served();
             crypto.mark_backed_up(&sessions);
         }
         self.send_outbox();
@@ -40,7 +40,7 @@ impl Engine {
             return;
         }
         self.keys.backup_fetch = None;
-        self.keys.backup_retry.served();
+        self.keys.backup_read_retry.served();
         let last = entries.last().map(|(position, _)| *position);
         let entries: Vec<BackupEntry> = entries.into_iter().map(|(_, entry)| entry).collect();
         let imported = match self.crypto.as_mut() {
@@ -72,7 +72,7 @@ impl Engine {
     pub(super) fn move_backup_along(&mut self) {
         if self.keys.backup_put.is_none()
             && !self.keys.backup_refused
-            && !self.keys.backup_retry.is_waiting()
+            && !self.keys.backup_write_retry.is_waiting()
             && let Some(crypto) = self.crypto.as_ref()
         {
             let mut budget = FRAME_BUDGET;
@@ -97,7 +97,7 @@ impl Engine {
         }
         if (self.keys.backup_wanted || self.backup_unread())
             && self.keys.backup_fetch.is_none()
-            && !self.keys.backup_retry.is_waiting()
+            && !self.keys.backup_read_retry.is_waiting()
             && let Some(after) = self
                 .crypto
                 .as_ref()

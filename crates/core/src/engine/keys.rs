@@ -81,9 +81,11 @@ pub(super) struct KeyFlow {
     pub(super) requeried: BTreeSet<DeviceRef>,
     /// The server refused a backup write on this connection (e.g. its limit): stop trying.
     pub(super) backup_refused: bool,
-    /// A backup read, or a write refused for now (too many requests, a failure of the
-    /// server's), is tried again later.
-    pub(super) backup_retry: Retry,
+    /// A backup read refused is tried again later...
+    pub(super) backup_read_retry: Retry,
+    /// ...and so is a backup write refused for now (too many requests, a failure of the
+    /// server's), apart: a write held back does not hold back reading the pins.
+    pub(super) backup_write_retry: Retry,
     /// A key share the server refused whole (too many requests, say) is tried again later;
     /// until then the messages that need it wait.
     pub(super) share_retry: Retry,
@@ -120,7 +122,9 @@ impl Engine {
         let share = self.keys.share_retry.take_due(self.now_ms);
         let query = self.keys.query_retry.take_due(self.now_ms);
         let claim = self.keys.claim_retry.take_due(self.now_ms);
-        let backup = self.keys.backup_retry.take_due(self.now_ms);
+        let read = self.keys.backup_read_retry.take_due(self.now_ms);
+        let write = self.keys.backup_write_retry.take_due(self.now_ms);
+        let backup = read || write;
         if share || query || claim || backup {
             self.send_outbox();
         }
@@ -150,7 +154,7 @@ impl Engine {
         } else if self.keys.backup_put.as_ref().map(|(id, _)| *id) == Some(request) {
             self.keys.backup_put = None;
             if matches!(code, ErrorCode::TooManyRequests | ErrorCode::Internal) {
-                self.keys.backup_retry.refused(self.now_ms);
+                self.keys.backup_write_retry.refused(self.now_ms);
             } else {
                 // Full, or refused as it is: not written on this connection.
                 self.keys.backup_refused = true;
@@ -159,7 +163,7 @@ impl Engine {
             // Read again later: a device still to read the pins must not go on without them,
             // or a server refusing the read would have it trust whatever keys it hands out.
             self.keys.backup_fetch = None;
-            self.keys.backup_retry.refused(self.now_ms);
+            self.keys.backup_read_retry.refused(self.now_ms);
         } else {
             return false;
         }

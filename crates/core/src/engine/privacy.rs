@@ -204,7 +204,6 @@ impl Engine {
             .collect()
     }
 
-    /// The frame that tells the server the settings.
     /// The clock reached the time a privacy change refused for now is to be sent again.
     pub(super) fn retry_privacy_if_due(&mut self) {
         if self.privacy_retry.take_due(self.now_ms)
@@ -215,6 +214,7 @@ impl Engine {
         }
     }
 
+    /// The frame that tells the server the settings.
     pub(super) fn privacy_frame(&self) -> ClientFrame {
         ClientFrame::SetPrivacy {
             share_read_receipts: self.settings.privacy.share_read_receipts,
