@@ -91,6 +91,12 @@ impl TokenBucket {
         }
     }
 
+    /// Gives back a token taken for something that turned out to cost nothing.
+    pub(crate) fn give_back(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
+
     /// When the next token will be there.
     pub(crate) fn ready_at(&mut self, now: Instant) -> Instant {
         if self.unlimited() {

@@ -311,15 +311,17 @@ async fn typing_and_receipts_in_ones_own_chat_cost_nothing_of_the_read_allowance
     server.stop().await;
 }
 
-/// A receipt that moves nothing still costs the writer a run: past the write allowance such
-/// receipts are refused before they reach it, and a client sending them on is closed, as for
-/// any request past its allowance — while receipts that move, what a reader sends, stay free.
+/// A connection's receipts: what it reported already is not run again (an engine reports the
+/// delivery of what it has just read, and reads again what it shows again), and those that
+/// move nothing all the same — past the chat's newest message, say — are paced as its sends
+/// are: past that, refused, and a connection sending on is closed. A reader's receipts, which
+/// move, cost nothing.
 #[tokio::test]
-async fn receipts_that_move_nothing_are_refused_past_the_write_allowance_and_closed() {
-    const WRITE_BURST: u32 = 20;
+async fn receipts_that_move_nothing_are_paced_per_connection_and_a_readers_cost_nothing() {
+    const SEND_BURST: u32 = 20;
     let server = TestServer::start_configured(|config| {
-        config.writes_per_minute = 1;
-        config.write_burst = WRITE_BURST;
+        config.send_rate = 10;
+        config.send_burst = SEND_BURST;
     })
     .await;
     let (mut alice, _, _) = server.signed_up("alice").await;
@@ -327,28 +329,33 @@ async fn receipts_that_move_nothing_are_refused_past_the_write_allowance_and_clo
     let chat = alice.direct("bob").await.id;
     let _pushed = bob.expect_pushed_chat().await;
 
-    // Each of these moves bob's read position: more of them than the write allowance holds.
-    for n in 1..=WRITE_BURST + 10 {
-        let seq = alice.say(chat, msg_id(u64::from(n)), b"hello").await;
+    // More messages than the pace's burst, each read as an engine reads one on screen.
+    for n in 1..=u64::from(SEND_BURST) + 10 {
+        let seq = alice.say(chat, msg_id(n), b"hello").await;
         assert_eq!(bob.expect_message().await.seq, seq);
-        bob.send(&ClientFrame::MarkRead { chat_id: chat, seq })
-            .await;
-        loop {
-            match alice.recv().await {
-                ServerFrame::Receipt { receipt, .. } if receipt.user == bob_me.id => {
-                    assert_eq!(receipt.read, seq);
-                    break;
-                }
-                ServerFrame::Receipt { .. } => {}
-                other => panic!("expected bob's receipt, got {other:?}"),
+        for frame in [
+            ClientFrame::MarkRead { chat_id: chat, seq },
+            ClientFrame::MarkDelivered { chat_id: chat, seq },
+            ClientFrame::MarkRead { chat_id: chat, seq },
+        ] {
+            bob.send(&frame).await;
+        }
+        match alice.recv().await {
+            ServerFrame::Receipt { receipt, .. } if receipt.user == bob_me.id => {
+                assert_eq!((receipt.delivered, receipt.read), (seq, seq));
             }
+            other => panic!("expected bob's receipt, got {other:?}"),
         }
     }
 
-    // The same receipt again and again, then a request that is answered: the refusals, and
-    // the connection closed, come before its answer could.
-    let seq = Seq(u64::from(WRITE_BURST) + 10);
-    let mut frames = vec![ClientFrame::MarkRead { chat_id: chat, seq }; 500];
+    // Past the newest message, each new to the connection, each moving nothing; then a
+    // request that is answered: the refusals, and the connection closed, come before.
+    let mut frames: Vec<ClientFrame> = (1..=2_000)
+        .map(|n| ClientFrame::MarkRead {
+            chat_id: chat,
+            seq: Seq(1_000 + n),
+        })
+        .collect();
     frames.push(ClientFrame::History {
         chat_id: chat,
         before: Seq(u64::MAX),

@@ -22,10 +22,9 @@ use crate::storage::{Appended, Moved, Queued};
 pub(super) enum InFlight {
     /// A message.
     Message(MessageInFlight),
-    /// A receipt of `account` in a chat.
+    /// A receipt in a chat.
     Receipt {
         chat_id: ChatId,
-        account: UserId,
         stored: Queued<Option<Moved>>,
     },
 }
@@ -87,18 +86,12 @@ impl<S: FrameSocket> Session<S> {
             (InFlight::Message(message), Err(error)) => {
                 self.settle_append(message, Err(error)).await
             }
-            (
-                InFlight::Receipt {
-                    chat_id, account, ..
-                },
-                Ok(Stored::Receipt(moved)),
-            ) => self.settle_receipt(chat_id, account, Ok(moved)).await,
-            (
-                InFlight::Receipt {
-                    chat_id, account, ..
-                },
-                Err(error),
-            ) => self.settle_receipt(chat_id, account, Err(error)).await,
+            (InFlight::Receipt { chat_id, .. }, Ok(Stored::Receipt(moved))) => {
+                self.settle_receipt(chat_id, Ok(moved)).await
+            }
+            (InFlight::Receipt { chat_id, .. }, Err(error)) => {
+                self.settle_receipt(chat_id, Err(error)).await
+            }
             // `next_commit` awaited the front of the queue, which this is: never apart.
             (InFlight::Message(_), Ok(Stored::Receipt(_)))
             | (InFlight::Receipt { .. }, Ok(Stored::Message(_))) => Answer::Nothing,

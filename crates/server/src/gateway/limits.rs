@@ -14,9 +14,7 @@
 //! that out reads all of this one's chats), `Sync` one per ten chats of the account, `ToDeviceDone` one write per
 //! started 64 acknowledged ids — so that a long list or a big page is not one cheap request.
 //! `Typing`, `MarkDelivered` and `MarkRead` in the account's own chats cost nothing (their
-//! member lists are cached); elsewhere one read each (`allowance`). A receipt that moves no
-//! position costs one write all the same (the writer ran it for nothing): taken before it is
-//! queued, given back once it moved (`receipts`).
+//! member lists are cached); elsewhere one read each (`allowance`).
 //!
 //! One-time keys are the scarce part of the key directory: each starts one Olm session and is
 //! handed out once. User ids are sequential, so without limits a stranger could claim every
@@ -213,18 +211,6 @@ impl RequestLimits {
             }
             None => None,
         }
-    }
-
-    /// Takes the write a receipt costs `account` if it moves nothing (given back by
-    /// [`RequestLimits::give_back_receipt`] once it moved).
-    pub(crate) fn take_receipt(&self, account: UserId) -> Result<(), Duration> {
-        self.writes_by_account.take_cost(&account, 1)
-    }
-
-    /// Gives back what [`RequestLimits::take_receipt`] took: the receipt moved a position, or
-    /// failed for the server's own reason.
-    pub(crate) fn give_back_receipt(&self, account: UserId) {
-        self.writes_by_account.give_back(&account, 1);
     }
 
     /// Takes the read a look-up of a chat costs `account` (`Typing`, `MarkDelivered`,

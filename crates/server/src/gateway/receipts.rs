@@ -9,6 +9,9 @@
 //! learns it from the next `Chat` frame.
 
 use bytes::Bytes;
+use std::collections::HashMap;
+use tokio::time::Instant;
+
 use merpati_protocol::{ChatId, ErrorCode, Member, Receipt, Seq, ServerFrame, UserId};
 
 use super::allowance::AsMember;
@@ -118,6 +121,31 @@ impl Gateway {
     }
 }
 
+/// The receipts one connection sent, by chat: the delivery and read positions it reported.
+#[derive(Debug, Default)]
+pub(super) struct ReceiptsSent(HashMap<ChatId, (Seq, Seq)>);
+
+impl ReceiptsSent {
+    /// Whether this connection reported as much before (reading reports delivery too).
+    fn covers(&self, chat_id: ChatId, seq: Seq, position: Position) -> bool {
+        self.0.get(&chat_id).is_some_and(|(delivered, read)| {
+            seq <= match position {
+                Position::Delivered => *delivered,
+                Position::Read => *read,
+            }
+        })
+    }
+
+    /// Notes a receipt sent.
+    fn note(&mut self, chat_id: ChatId, seq: Seq, position: Position) {
+        let (delivered, read) = self.0.entry(chat_id).or_default();
+        *delivered = (*delivered).max(seq);
+        if position == Position::Read {
+            *read = (*read).max(seq);
+        }
+    }
+}
+
 impl<S: FrameSocket> Session<S> {
     /// Queues `MarkDelivered` or `MarkRead` for the writer; it is answered once committed
     /// ([`Self::answer_receipt`]).
@@ -133,27 +161,35 @@ impl<S: FrameSocket> Session<S> {
         if let AsMember::Answered(flow) = self.chat_as_member(me, chat_id).await? {
             return Ok(flow);
         }
-        // A receipt that moves nothing costs a write: the writer runs it all the same, and a
-        // connection sending them without end would keep honest writes waiting behind its own.
-        // Taken now and given back once it moved (`settle_receipt`), so that past the
-        // allowance they are refused before they reach the writer, while a reader's receipts,
-        // which move, cost nothing.
-        if let Err(wait) = self.gateway.limits.take_receipt(me.id) {
+        // What this connection reported already would move nothing: not run at all. (An
+        // engine reads what it receives in the chat on screen, and reports its delivery too.)
+        if self.receipts_sent.covers(chat_id, seq, position) {
+            return Ok(Flow::Continue);
+        }
+        // A receipt that moves nothing all the same (another device of the account reported
+        // it first, or past the chat's newest message) costs the writer a run: a connection
+        // may send them at its send rate. Taken now, given back once it moved.
+        let now = Instant::now();
+        if !self.unmoved_receipts.try_take(now) {
+            let wait = self
+                .unmoved_receipts
+                .ready_at(now)
+                .saturating_duration_since(now);
             return self.past_allowance(me, None, wait).await;
         }
+        self.refusals.served(now.into_std());
+        self.receipts_sent.note(chat_id, seq, position);
         let queued = self
             .gateway
             .storage
             .queue_mark(chat_id, me.id, seq, position)
             .await;
         match queued {
-            Ok(stored) => self.awaiting_commit.push_back(InFlight::Receipt {
-                chat_id,
-                account: me.id,
-                stored,
-            }),
+            Ok(stored) => self
+                .awaiting_commit
+                .push_back(InFlight::Receipt { chat_id, stored }),
             Err(error) => {
-                self.gateway.limits.give_back_receipt(me.id);
+                self.unmoved_receipts.give_back(now);
                 self.write_error(None, &error).await?;
             }
         }
@@ -165,14 +201,13 @@ impl<S: FrameSocket> Session<S> {
     pub(super) async fn settle_receipt(
         &mut self,
         chat_id: ChatId,
-        account: UserId,
         outcome: Result<Option<Box<Moved>>, Error>,
     ) -> Answer {
-        // What `mark` took is kept only for a receipt that moved nothing, or was refused.
+        // What `mark` took is kept for a receipt that moved nothing, or was refused.
         if matches!(&outcome, Ok(Some(_)))
             || matches!(&outcome, Err(error) if error.code() == ErrorCode::Internal)
         {
-            self.gateway.limits.give_back_receipt(account);
+            self.unmoved_receipts.give_back(Instant::now());
         }
         match outcome {
             Ok(Some(moved)) => match self.gateway.members_of(chat_id).await {

@@ -29,6 +29,7 @@ use tracing::Instrument;
 use super::Gateway;
 use super::in_flight::{Committed, InFlight, next_commit};
 use super::presence::TypingThrottle;
+use super::receipts::ReceiptsSent;
 use super::refusals::Refusals;
 use super::socket::FrameSocket;
 use crate::accept::AddressSlot;
@@ -103,6 +104,10 @@ pub(super) struct Session<S> {
     pub(super) socket: S,
     /// This session's send rate.
     pub(super) send_rate: TokenBucket,
+    /// Receipts that moved nothing are paced as sends are (`receipts`).
+    pub(super) unmoved_receipts: TokenBucket,
+    /// The receipts this connection sent (`receipts`).
+    pub(super) receipts_sent: ReceiptsSent,
     /// A `Send` waiting for a token; while there is one, the socket is not read. Boxed: a
     /// session rarely holds one, and every connection holds this field.
     pub(super) held_send: Option<Box<HeldSend>>,
@@ -208,6 +213,8 @@ impl Gateway {
                     id,
                     socket,
                     send_rate,
+                    unmoved_receipts: self.admission.send_limit().bucket(),
+                    receipts_sent: ReceiptsSent::default(),
                     held_send: None,
                     held_since: None,
                     awaiting_commit: VecDeque::new(),
