@@ -360,9 +360,10 @@ async fn no_content_names_or_chat_ids_are_readable_in_indexeddb() {
         }
     }
     // account 1, chats 2, message pages 2 (the family chat's two messages share one), outbox
-    // 1, keys 3, drafts 1, hidden 1, settings 1, search 1, and the crypto records.
-    assert_eq!(keys_seen, 13 + crypto.len(), "every record was written");
-    assert_eq!(values_seen, 13 + crypto.len());
+    // 1, keys 4 (two wrappings, the device key, the account the store is for), drafts 1,
+    // hidden 1, settings 1, search 1, and the crypto records.
+    assert_eq!(keys_seen, 14 + crypto.len(), "every record was written");
+    assert_eq!(values_seen, 14 + crypto.len());
 
     // The search is not vacuous: unsealed, a record's text would have been found.
     let mut plain = Vec::new();
