@@ -6,50 +6,19 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use merpati_app::worker::EngineWorker;
-use merpati_bridge::{self as bridge, AuthMode, Command, ConnectionPhase, Update, View};
+use merpati_bridge::{AuthMode, Command, ConnectionPhase, Update, View};
 use merpati_protocol::{ChatId, ClientMsgId};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Nothing listens there: every connection attempt fails at once.
-const NO_SERVER: &str = "ws://127.0.0.1:9/ws";
+#[path = "support/worker.rs"]
+mod worker;
+use worker::heard;
 
-/// A worker over a database of its own; what it posts is collected, through the same
-/// encoding the page decodes.
+/// A worker over a database of its own.
 fn started_worker() -> (EngineWorker, Rc<RefCell<Vec<Update>>>) {
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let sink = heard.clone();
-    let worker = EngineWorker::new(move |update, _object| {
-        let decoded = bridge::decode::<Update>(&bridge::encode(&update))
-            .unwrap_or_else(|error| panic!("the page could not read {update:?}: {error}"));
-        sink.borrow_mut().push(decoded);
-    });
-    worker.handle(Command::Start {
-        db_name: format!("merpati-test-worker-{}", js_sys::Math::random()),
-        socket_url: NO_SERVER.to_owned(),
-        language: "en".to_owned(),
-        catalogue: String::new(),
-    });
-    (worker, heard)
-}
-
-/// Waits (up to ten seconds) until the worker has said something `wanted` picks out.
-async fn heard<T>(
-    updates: &Rc<RefCell<Vec<Update>>>,
-    what: &str,
-    wanted: impl Fn(&Update) -> Option<T>,
-) -> T {
-    for _ in 0..200 {
-        if let Some(found) = updates.borrow().iter().find_map(&wanted) {
-            return found;
-        }
-        gloo_timers::future::TimeoutFuture::new(50).await;
-    }
-    panic!(
-        "the worker never said {what}; it said {:?}",
-        updates.borrow()
-    );
+    worker::started_worker(format!("merpati-test-worker-{}", js_sys::Math::random()))
 }
 
 #[wasm_bindgen_test]

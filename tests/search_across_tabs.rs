@@ -4,13 +4,9 @@
 //! message not in memory against the store before showing it, and forgets one whose text the
 //! store no longer holds.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use merpati_app::services::device_key;
 use merpati_app::services::idb_store::IdbStore;
-use merpati_app::worker::EngineWorker;
-use merpati_bridge::{self as bridge, Command, Update};
+use merpati_bridge::{Command, Update};
 use merpati_core::crypto::{AccountKey, KdfParams, StoreCipher};
 use merpati_core::search::{SearchDoc, SearchSegment};
 use merpati_core::{AccountRecord, AccountSecrets, ChatRecord, Store, StoreWrite};
@@ -20,6 +16,10 @@ use merpati_protocol::{
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "support/worker.rs"]
+mod worker;
+use worker::started_worker;
 
 const CHAT: ChatId = ChatId(41);
 const ME: UserId = UserId(1);
@@ -131,20 +131,8 @@ async fn store_with_a_stale_index(name: &str) {
 async fn a_result_deleted_in_another_tab_while_this_devices_tab_was_closed_is_not_shown() {
     let name = format!("merpati-test-stale-index-{}", js_sys::Math::random());
     store_with_a_stale_index(&name).await;
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let sink = heard.clone();
-    let worker = EngineWorker::new(move |update, _| {
-        let decoded = bridge::decode::<Update>(&bridge::encode(&update))
-            .unwrap_or_else(|error| panic!("the page could not read {update:?}: {error}"));
-        sink.borrow_mut().push(decoded);
-    });
-    worker.handle(Command::Start {
-        db_name: name,
-        socket_url: "ws://127.0.0.1:9/ws".to_owned(),
-        language: "en".to_owned(),
-        catalogue: String::new(),
-    });
-    let resumed = wait_for(&heard, |update| match update {
+    let (worker, heard) = started_worker(name);
+    let resumed = worker::heard(&heard, "whether it resumed", |update| match update {
         Update::Resumed(resumed) => Some(*resumed),
         _ => None,
     })
@@ -152,25 +140,11 @@ async fn a_result_deleted_in_another_tab_while_this_devices_tab_was_closed_is_no
     assert!(resumed, "the stored session is resumed");
 
     worker.handle(Command::Search("rahasia".to_owned()));
-    let rows = wait_for(&heard, |update| match update {
+    let rows = worker::heard(&heard, "the results", |update| match update {
         Update::SearchResults { query, rows } if query == "rahasia" => Some(rows.clone()),
         _ => None,
     })
     .await;
     let ids: Vec<ClientMsgId> = rows.iter().map(|row| row.id).collect();
     assert_eq!(ids, [id(2)], "only the message the store still holds");
-}
-
-/// Waits (up to ten seconds) until the worker has said something `wanted` picks out.
-async fn wait_for<T>(
-    updates: &Rc<RefCell<Vec<Update>>>,
-    wanted: impl Fn(&Update) -> Option<T>,
-) -> T {
-    for _ in 0..200 {
-        if let Some(found) = updates.borrow().iter().find_map(&wanted) {
-            return found;
-        }
-        gloo_timers::future::TimeoutFuture::new(50).await;
-    }
-    panic!("never heard it; heard {:?}", updates.borrow());
 }
