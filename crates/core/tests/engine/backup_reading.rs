@@ -7,7 +7,7 @@ use merpati_core::{Engine, MemoryStore};
 use merpati_protocol::{ClientFrame, Epoch, ErrorCode, ServerFrame};
 
 use crate::support::alice::{
-    ALICE, CHAT, Net, apply, caught_up_alice, member, published_alice, reconnect, reload, sent_ids,
+    CHAT, Net, apply, caught_up_alice, published_alice, reconnect, reload, sent_ids,
 };
 
 /// Serves `engine` but for its backup reads, and returns the one it asked for.
@@ -89,16 +89,7 @@ async fn a_reload_half_way_through_the_first_backup_read_reads_it_again_from_whe
     apply(&store, net.alice_writes.clone()).await;
 
     let mut reloaded = reload(&store).await;
-    reloaded.on_connected();
-    reloaded.handle_frame(ServerFrame::Challenge {
-        version: 1,
-        nonce: [3; 32],
-        epoch: Epoch(7),
-    });
-    reloaded.handle_frame(ServerFrame::Welcome {
-        me: member(ALICE, "alice"),
-        session_token: None,
-    });
+    reconnect(&mut reloaded, Epoch(7));
     reloaded.handle_frame(ServerFrame::SyncDone);
     let step = net.serve_holding(&mut reloaded, |frame| {
         matches!(
