@@ -94,7 +94,7 @@ impl SearchState {
 
 /// Entries by message: of several of one message, the last.
 fn by_message(docs: impl Iterator<Item = SearchDoc>) -> BTreeMap<ClientMsgId, SearchDoc> {
-    docs.map(|doc| (doc.id, doc)).collect()
+    crate::sorting::map_from(docs.map(|doc| (doc.id, doc)))
 }
 
 impl Engine {
