@@ -67,8 +67,7 @@ impl SearchState {
     /// Forgets the whole index (its messages are gone from the device: a new storage epoch);
     /// the store's removal of its segments.
     pub(super) fn clear(&mut self) -> StoreWrite {
-        let mut stored: Vec<u64> = self.recent.iter().map(|(id, _)| *id).collect();
-        stored.extend(self.base);
+        let stored = self.stored_ids();
         // Segments are numbered from 1 again: the removal goes first in this step's writes,
         // before any segment the step writes anew.
         *self = SearchState {
@@ -84,6 +83,15 @@ impl SearchState {
             .map(|(id, _)| *id)
             .max(self.base)
             .map_or(1, |last| last + 1)
+    }
+
+    /// The ids of every segment stored: the recent ones and the base.
+    fn stored_ids(&self) -> Vec<u64> {
+        self.recent
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(self.base)
+            .collect()
     }
 
     /// How many entries the recent segments hold, together.
@@ -264,17 +272,10 @@ impl Engine {
                 .filter(|doc| doc.text.is_some())
                 .cloned()
                 .collect();
-            let mut old: Vec<u64> = std::mem::take(&mut state.recent)
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            old.extend(state.base.replace(id));
-            let mut writes = Vec::new();
-            if !old.is_empty() {
-                writes.push(StoreWrite::RemoveSearchSegments(old));
-            }
-            writes.push(StoreWrite::PutSearchSegment(SearchSegment { id, docs }));
-            return writes;
+            let old = state.stored_ids();
+            state.recent.clear();
+            state.base = Some(id);
+            return segment_replacing(old, SearchSegment { id, docs });
         }
         // The step's segment, merged with the newest ones not much larger: they are the
         // newest entries, so the merged segment keeps their place above every older one.
@@ -290,13 +291,18 @@ impl Engine {
         }
         let docs = merged.values().cloned().collect();
         state.recent.push((id, merged));
-        let mut writes = Vec::new();
-        if !replaced.is_empty() {
-            writes.push(StoreWrite::RemoveSearchSegments(replaced));
-        }
-        writes.push(StoreWrite::PutSearchSegment(SearchSegment { id, docs }));
-        writes
+        segment_replacing(replaced, SearchSegment { id, docs })
     }
+}
+
+/// The writes that store `segment` in the place of the segments `replaced`.
+fn segment_replacing(replaced: Vec<u64>, segment: SearchSegment) -> Vec<StoreWrite> {
+    let mut writes = Vec::new();
+    if !replaced.is_empty() {
+        writes.push(StoreWrite::RemoveSearchSegments(replaced));
+    }
+    writes.push(StoreWrite::PutSearchSegment(segment));
+    writes
 }
 
 #[cfg(test)]
