@@ -55,6 +55,7 @@ pub fn view_of(
             am_admin: engine.am_admin(chat),
             blocked: direct_partner(engine, chat).is_some_and(|other| engine.is_blocked(other)),
             draft: engine.draft(chat).map(str::to_owned),
+            draft_taken: engine.draft_taken(chat),
             reveal: None,
         }),
         notifications: Notifications {

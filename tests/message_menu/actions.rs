@@ -6,7 +6,7 @@ use merpati_page::views::chat_view::MessageAction;
 use merpati_protocol::ChatId;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat, recorded};
+use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat, recorded, row};
 use crate::page::{
     composer, find, find_all, find_in, focused_testid, key, message, mouse, text, type_into, until,
 };
@@ -232,4 +232,69 @@ async fn what_was_typed_before_an_edit_comes_back_after_it() {
     key(&input, "Escape", false);
     leptos::task::tick().await;
     assert_eq!(input.value(), "masih menulis");
+}
+
+/// Another tab of the browser sent this chat's draft: the box here empties, so that it is not
+/// sent twice; a draft written on there shows here; the echo of this tab's own typing (the
+/// draft moving without the count) leaves what the person typed since; an edit under way
+/// keeps its text and puts the other tab's draft back after.
+#[wasm_bindgen_test]
+async fn the_composer_follows_a_draft_another_tab_sent_or_changed_but_not_its_own_echo() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    assert_eq!(input.value(), "belum selesai");
+
+    // This tab's own typing comes back as the draft a keystroke behind.
+    type_into(&input, "belum selesai ya");
+    leptos::task::tick().await;
+    chat.draft.set(Some("belum selesai y".to_owned()));
+    a_later_message_drawn(&chat, "0000000000000000000000000000bb03").await;
+    assert_eq!(input.value(), "belum selesai ya", "an echo takes nothing");
+
+    chat.draft.set(None);
+    chat.draft_taken.set(1);
+    until("sent in the other tab: gone here", 2_000.0, || {
+        input.value().is_empty()
+    })
+    .await;
+
+    chat.draft.set(Some("nanti sore".to_owned()));
+    chat.draft_taken.set(2);
+    until("written there: shown here", 2_000.0, || {
+        input.value() == "nanti sore"
+    })
+    .await;
+
+    let own = message(&chat.root, OWN_ID);
+    mouse(&own, "contextmenu");
+    leptos::task::tick().await;
+    find(&own, "message-edit").click();
+    leptos::task::tick().await;
+    until("the message's text in the composer", 2_000.0, || {
+        input.value() == "sampai jumpa"
+    })
+    .await;
+    chat.draft.set(Some("nanti malam".to_owned()));
+    chat.draft_taken.set(3);
+    a_later_message_drawn(&chat, "0000000000000000000000000000bb04").await;
+    assert_eq!(input.value(), "sampai jumpa", "the edit keeps its text");
+    key(&input, "Escape", false);
+    leptos::task::tick().await;
+    assert_eq!(
+        input.value(),
+        "nanti malam",
+        "the other tab's draft after the edit"
+    );
+}
+
+/// Draws a message after what the test changed before: whatever that change set off has run
+/// by the time it shows.
+async fn a_later_message_drawn(chat: &crate::fixture::Mounted, id: &str) {
+    chat.rows.update(|rows| rows.push(row(id, false, "jadi?")));
+    let selector = format!("[data-msg-id=\"{id}\"]");
+    until("a later message drawn", 2_000.0, || {
+        chat.root.query_selector(&selector).ok().flatten().is_some()
+    })
+    .await;
 }

@@ -56,6 +56,9 @@ pub(crate) struct Mounted {
     pub(crate) actions: Recorded<MessageAction>,
     pub(crate) typed: Recorded<String>,
     pub(crate) action_error: RwSignal<Option<String>>,
+    /// The chat's draft and the count of its changes by other tabs, as the worker tells them.
+    pub(crate) draft: RwSignal<Option<String>>,
+    pub(crate) draft_taken: RwSignal<u32>,
     _handle: Box<dyn std::any::Any>,
 }
 
@@ -65,6 +68,8 @@ pub(crate) fn mounted_chat(answer: Result<(), String>) -> Mounted {
         row(OTHER_ID, false, "kapan datang?"),
     ]);
     let action_error = RwSignal::new(None::<String>);
+    let draft = RwSignal::new(Some("belum selesai".to_owned()));
+    let draft_taken = RwSignal::new(0);
     let actions: Recorded<MessageAction> = Arc::default();
     let typed: Recorded<String> = Arc::default();
     let root = container();
@@ -87,7 +92,8 @@ pub(crate) fn mounted_chat(answer: Result<(), String>) -> Mounted {
                     answer.clone()
                 })
                 forward_targets=Signal::stored(vec![chat_row(8, "Keluarga")])
-                draft=Signal::stored(Some("belum selesai".to_owned()))
+                draft
+                draft_taken
                 on_input=Callback::new(move |text| {
                     record_typed.lock().unwrap_or_else(PoisonError::into_inner).push(text);
                 })
@@ -101,6 +107,8 @@ pub(crate) fn mounted_chat(answer: Result<(), String>) -> Mounted {
         actions,
         typed,
         action_error,
+        draft,
+        draft_taken,
         _handle: Box::new(handle),
     }
 }

@@ -562,6 +562,7 @@ mod tests {
                     am_admin: false,
                     blocked: false,
                     draft: None,
+                    draft_taken: 3,
                     reveal: Some("00ff".to_owned()),
                 }),
                 privacy: Privacy::default(),

@@ -90,6 +90,9 @@ pub struct OpenChat {
     pub blocked: bool,
     /// What the person typed here and has not sent: the composer starts with it.
     pub draft: Option<String>,
+    /// Moves when another tab of this browser changed the draft (sent it, say): the composer
+    /// on screen then takes `draft` again, which it does not on the echo of its own typing.
+    pub draft_taken: u32,
     /// A message to bring into sight, by id in hex, once loaded: a search result chosen, or
     /// the first unread message of a chat just opened with some.
     pub reveal: Option<String>,

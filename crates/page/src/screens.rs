@@ -284,6 +284,7 @@ pub fn MainScreen() -> impl IntoView {
                         on_action=Callback::new(move |action| app.message_action(action))
                         forward_targets=app.forward_targets()
                         draft=app.draft()
+                        draft_taken=app.draft_taken()
                         reveal=app.reveal()
                         on_show_message=Callback::new(move |id| app.show_message(id))
                         on_input=Callback::new(move |text| app.composer_input(text))

@@ -350,6 +350,11 @@ impl AppContext {
         self.project_open_chat(|chat| chat.draft.clone())
     }
 
+    /// Moves when another tab changed the draft of the chat on screen.
+    pub fn draft_taken(self) -> Signal<u32> {
+        self.project_open_chat(|chat| chat.draft_taken)
+    }
+
     /// The chats a message on screen can be forwarded to: every other one.
     pub fn forward_targets(self) -> Signal<Vec<ChatRow>> {
         self.project(|view| {

@@ -3,6 +3,8 @@
 //! composer (a text, a reply, an edit) clears the chat's draft; the chat list shows it
 //! ([`ChatSummary::draft`](super::ChatSummary::draft)).
 
+use std::collections::BTreeMap;
+
 use merpati_protocol::ChatId;
 
 use super::Engine;
@@ -33,6 +35,23 @@ impl Engine {
     /// The chat's draft, if any.
     pub fn draft(&self, chat_id: ChatId) -> Option<&str> {
         self.drafts.get(&chat_id).map(String::as_str)
+    }
+
+    /// How many times another tab changed the chat's draft (see `drafts_taken`).
+    pub fn draft_taken(&self, chat_id: ChatId) -> u32 {
+        self.drafts_taken.get(&chat_id).copied().unwrap_or_default()
+    }
+
+    /// Takes the drafts as another tab left them, counting each chat whose draft it changed.
+    pub(super) fn take_drafts(&mut self, drafts: BTreeMap<ChatId, String>) {
+        // A chat with a draft on both sides may be counted twice: only a move matters.
+        for &chat_id in self.drafts.keys().chain(drafts.keys()) {
+            if self.drafts.get(&chat_id) != drafts.get(&chat_id) {
+                let taken = self.drafts_taken.entry(chat_id).or_default();
+                *taken = taken.wrapping_add(1);
+            }
+        }
+        self.drafts = drafts;
     }
 
     /// Forgets the chat's draft (it was sent, or emptied).

@@ -198,6 +198,10 @@ pub struct Engine {
     now_ms: u64,
     /// What the person typed and has not sent, per chat.
     drafts: BTreeMap<ChatId, String>,
+    /// How many times another tab of this browser changed each chat's draft (sent it, or
+    /// typed there): a composer on screen takes the draft again when its chat's count moves,
+    /// and never on the echo of its own typing.
+    drafts_taken: BTreeMap<ChatId, u32>,
     /// Messages deleted for this account only.
     hidden: BTreeSet<(ChatId, ClientMsgId)>,
     /// The privacy settings and the block list.
@@ -294,6 +298,7 @@ impl Engine {
             clock_ms: 0,
             now_ms: 0,
             drafts: BTreeMap::new(),
+            drafts_taken: BTreeMap::new(),
             hidden: BTreeSet::new(),
             settings: SettingsRecord::default(),
             privacy_unsent: false,

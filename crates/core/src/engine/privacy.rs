@@ -86,8 +86,9 @@ impl Engine {
             muted_chats,
             drafts,
         } = browser;
-        self.drafts =
-            crate::sorting::map_from(drafts.into_iter().map(|draft| (draft.chat_id, draft.text)));
+        self.take_drafts(crate::sorting::map_from(
+            drafts.into_iter().map(|draft| (draft.chat_id, draft.text)),
+        ));
         self.device_settings = device_settings.unwrap_or_default();
         self.recent_emoji = recent_emoji;
         self.skin_tone = skin_tone;

@@ -109,6 +109,13 @@ async fn a_draft_typed_or_sent_in_one_tab_is_taken_by_the_other() {
     assert_eq!(here.draft(chat), Some("halo, besok jadi?"));
     let _ = here.take_step();
 
+    // Typing here moves the draft, not the count a composer on screen follows: its own echo
+    // must not take the box from under the person.
+    let before = here.draft_taken(chat);
+    here.set_draft(chat, "halo, besok jadi? jam");
+    apply(&store, here.take_step().writes).await;
+    assert_eq!(here.draft_taken(chat), before);
+
     there.set_draft(chat, "");
     let writes = there.take_step().writes;
     assert!(writes.iter().any(BrowserChoices::changed_by));
@@ -119,5 +126,19 @@ async fn a_draft_typed_or_sent_in_one_tab_is_taken_by_the_other() {
             .unwrap_or_else(|never| match never {}),
     );
     assert_eq!(here.draft(chat), None, "sent in the other tab: gone here");
+    assert_ne!(
+        here.draft_taken(chat),
+        before,
+        "the composer on screen is told to empty its box"
+    );
     assert!(here.take_step().writes.is_empty(), "taken as stored");
+
+    // Read again with nothing changed, the count stands.
+    let taken = here.draft_taken(chat);
+    here.adopt_browser_choices(
+        BrowserChoices::read(&store)
+            .await
+            .unwrap_or_else(|never| match never {}),
+    );
+    assert_eq!(here.draft_taken(chat), taken);
 }

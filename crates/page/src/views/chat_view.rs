@@ -181,6 +181,10 @@ pub fn ChatView(
     /// What the composer starts with when the chat opens (its draft).
     #[prop(into, optional)]
     draft: MaybeProp<String>,
+    /// Moves when another tab changed the draft (sent it, say): the composer then takes the
+    /// draft again.
+    #[prop(into, optional)]
+    draft_taken: MaybeProp<u32>,
     /// The person typed in the composer (a new message or a reply, not an edit): its text.
     #[prop(optional)]
     on_input: Option<Callback<String>>,
@@ -313,6 +317,23 @@ pub fn ChatView(
                 });
                 let text = RwSignal::new(draft.get_untracked().unwrap_or_default());
                 let composing = RwSignal::new(None::<Composing>);
+                // Another tab sent this chat's draft, or wrote it on: the box follows, so that it
+                // is not sent twice (an edit under way keeps its text, and puts the new draft
+                // back after). Not on the echo of this tab's own typing, which moves only the
+                // draft: that would take keystrokes typed since.
+                Effect::new(move |seen: Option<Option<u32>>| {
+                    let taken = draft_taken.get();
+                    if seen.is_some_and(|seen| seen != taken) {
+                        let now = draft.get_untracked().unwrap_or_default();
+                        match composing.get_untracked() {
+                            Some(Composing::Edit { target, .. }) => {
+                                composing.set(Some(Composing::Edit { target, draft: now }))
+                            }
+                            _ => text.set(now),
+                        }
+                    }
+                    taken
+                });
                 let local_error = RwSignal::new(None::<String>);
                 // The message (id in hex) whose reaction the emoji picker is choosing.
                 let reacting_to = RwSignal::new(None::<String>);
