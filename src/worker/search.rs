@@ -26,8 +26,13 @@ const SEARCH_RESULTS: usize = 50;
 pub(super) type Checked = HashSet<ClientMsgId>;
 
 impl EngineWorker {
-    /// Searches for `query` and answers the page; the query stands until the next.
+    /// Searches for `query` and answers the page; the query stands until the next. A blank
+    /// one is the box emptied: nothing stands, and nothing is searched again.
     pub(super) fn search(&self, client: &Client, query: String) {
+        if query.trim().is_empty() {
+            *self.inner.search.borrow_mut() = None;
+            return;
+        }
         // `act`: a search first indexes whatever the store gave back and is not yet.
         let hits = client.act(|engine| engine.search(&query, SEARCH_RESULTS));
         let generation = client.read(|engine| engine.search_generation());

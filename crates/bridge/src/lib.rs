@@ -218,7 +218,8 @@ pub enum Command {
     /// chat on screen, or close them.
     ShowReceipts(Option<ClientMsgId>),
     /// Search every chat's local history (answered with [`Update::SearchResults`]); the
-    /// query never leaves the device.
+    /// query never leaves the device. A blank query is the box emptied: not answered, and
+    /// the last query no longer stands.
     Search(String),
     /// Open a chat at one of its messages (a search result, a quote of a message not loaded):
     /// older pages are loaded until it is there, and the view asks the list to bring it into

@@ -46,14 +46,14 @@ impl AppContext {
     }
 
     /// The person typed in the search box: searched at once (the worker answers in
-    /// milliseconds), or cleared.
+    /// milliseconds), or cleared — the worker told too, or it would go on answering the last
+    /// query whenever the index changed.
     pub fn search_for(self, query: String) {
         self.search.query.set(query.clone());
         if query.trim().is_empty() {
             self.search.results.set(Vec::new());
-        } else {
-            self.send(Command::Search(query));
         }
+        self.send(Command::Search(query));
     }
 
     /// The message the chat on screen should bring into sight (a result chosen), once.
