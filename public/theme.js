@@ -1,9 +1,20 @@
 // Shows the theme this browser chose (crates/page/src/theme.rs writes it) from the first
 // paint: loaded before the stylesheet, it sets <html data-theme> before anything is drawn, so
 // a reload never flashes the other theme. No choice: the stylesheet follows the device.
+const root = document.documentElement;
+const show = (theme) => {
+  if (theme === "light" || theme === "dark") root.dataset.theme = theme;
+  else delete root.dataset.theme;
+};
 try {
-  const theme = localStorage.getItem("merpati.theme");
-  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  show(localStorage.getItem("merpati.theme"));
 } catch (_) {
   // Storage refused (a privacy mode): the device's theme it is.
 }
+// Another tab of this browser chose a theme: this one shows it too, at once. Or a language
+// (crates/page/src/language.rs): this one starts again in it, as the choosing tab did — the
+// outbox and the drafts are stored, so nothing is lost.
+addEventListener("storage", (event) => {
+  if (event.key === "merpati.theme") show(event.newValue);
+  else if (event.key === "merpati.language") location.reload();
+});

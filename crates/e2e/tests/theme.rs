@@ -141,3 +141,57 @@ async fn the_page_applies_the_theme_before_its_stylesheet_and_its_app() -> Resul
     );
     Ok(())
 }
+
+/// A theme chosen in one tab shows in the browser's other tabs at once (their settings then
+/// offer it as chosen), and a language chosen in one starts the others again in it.
+#[tokio::test]
+async fn a_theme_or_language_chosen_in_one_tab_is_taken_by_the_others() -> Result<(), HarnessError>
+{
+    let server = serve_release_build().await?;
+    let driver = Chromedriver::start().await?;
+    let url = server.http_url();
+    let browser = driver.browser().await?;
+    browser.sign_up(&url, "duatab", PASSPHRASE).await?;
+    let client = browser.client();
+    let first = client.window().await?;
+    let second = client.new_window(true).await?.handle;
+    client.switch_to_window(second.clone()).await?;
+    browser.open(&url).await?;
+    browser.find("settings").await?;
+    assert_eq!(background(&browser).await?, LIGHT_BACKGROUND);
+
+    client.switch_to_window(first.clone()).await?;
+    browser.click("settings").await?;
+    choose_theme(&browser, "dark").await?;
+    wait_background(&browser, DARK_BACKGROUND).await?;
+    client.switch_to_window(second.clone()).await?;
+    wait_background(&browser, DARK_BACKGROUND).await?;
+    browser.click("settings").await?;
+    let shown = browser.find("theme-select").await?.prop("value").await?;
+    assert_eq!(
+        shown.as_deref(),
+        Some("dark"),
+        "the settings show the choice"
+    );
+
+    client.switch_to_window(first).await?;
+    browser
+        .find("language-select")
+        .await?
+        .select_by_value("id")
+        .await?;
+    client.switch_to_window(second).await?;
+    browser
+        .eventually("the other tab in Indonesian", || async {
+            let lang = browser
+                .client()
+                .execute("return document.documentElement.lang", vec![])
+                .await?;
+            Ok((lang.as_str() == Some("id")).then_some(()))
+        })
+        .await?;
+    browser.find("settings").await?;
+
+    browser.close().await?;
+    Ok(())
+}

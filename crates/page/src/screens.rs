@@ -99,6 +99,8 @@ pub fn MainScreen() -> impl IntoView {
                     on:click=move |_| {
                         let opening = !settings_open.get_untracked();
                         if opening {
+                            // Another tab may have chosen since (theme.js shows it here).
+                            theme.set(theme::chosen());
                             app.list_devices();
                             focus::move_to(&["[data-testid=theme-select]"]);
                         }
