@@ -147,3 +147,32 @@ async fn results_on_screen_follow_a_deletion_for_everyone_and_a_new_message()
     bob.close().await?;
     Ok(())
 }
+
+/// Signing out takes the search with the account: the next person to sign in in the same tab
+/// (no reload between) finds an empty box, not the last one's results and their messages'
+/// text.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_account_signed_in_in_the_tab_sees_none_of_the_last_ones_search()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let alice = meeting.sign_up("alice").await?;
+    meeting.sign_up("bob").await?;
+    alice.start_chat("bob").await?;
+    alice.send("kode pintu 4821").await?;
+    alice.wait_acknowledged(1).await?;
+    search(&alice, "kode").await?;
+    wait_results(&alice, 1).await?;
+
+    alice.click("logout").await?;
+    alice.type_into("auth-username", "budi").await?;
+    alice
+        .type_into("auth-passphrase", merpati_e2e::PASSPHRASE)
+        .await?;
+    alice.click("auth-register").await?;
+    alice.find("new-chat").await?;
+    let query = alice.find("search-input").await?.prop("value").await?;
+    assert_eq!(query.as_deref(), Some(""), "the box is empty");
+    let results = alice.client().find_all(testid("search-result")).await?;
+    assert!(results.is_empty(), "none of alice's results show");
+    Ok(())
+}

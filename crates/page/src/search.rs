@@ -26,6 +26,13 @@ impl Default for SearchState {
 }
 
 impl SearchState {
+    /// Signed out: the box and its results go with the account (they show its messages'
+    /// text), before anyone else signs in in this tab.
+    pub fn forget(self) {
+        self.query.set(String::new());
+        self.results.set(Vec::new());
+    }
+
     /// The worker's answer to `query`: shown if it is still the query in the box.
     pub fn answered(self, query: String, rows: Vec<SearchRow>) {
         if self.query.with_untracked(|current| *current == query) {

@@ -157,6 +157,8 @@ pub fn provide_app_context() -> AppContext {
         Update::Download { id, state } => files.answered(id, state, object),
         Update::SignedOut(reason) => {
             files.forget();
+            search.forget();
+            action_error.set(None);
             crate::notify::close(None);
             new_chat.set(None);
             request_error.set(None);
