@@ -21,7 +21,7 @@ use merpati_bridge::{
 };
 use merpati_protocol::content::text_body;
 use merpati_protocol::passphrase::check_passphrase;
-use merpati_protocol::{ChatId, ChatKind, ClientMsgId, UserId, Username};
+use merpati_protocol::{ChatId, ChatKind, ClientMsgId, ErrorCode, UserId, Username};
 use merpati_words::{Text, refusals, t};
 
 use crate::engine_link::{self, EngineLink};
@@ -566,6 +566,7 @@ fn signed_out_words(reason: SignOutReason) -> Option<String> {
         SignOutReason::Requested => None,
         SignOutReason::ElsewhereInBrowser => Some(t(Text::SignedOutInAnotherTab)),
         SignOutReason::SessionExpired => Some(t(Text::SessionEnded)),
+        SignOutReason::Rejected(ErrorCode::UnsupportedVersion) => Some(t(Text::OutOfDate)),
         SignOutReason::Rejected(_) => Some(t(Text::DeviceSignedOut)),
         SignOutReason::UpdatedElsewhere => Some(t(Text::UpdatedInAnotherTab)),
     }

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use merpati_bridge::SignOutReason;
 use merpati_core::{Engine, Event};
+use merpati_protocol::ErrorCode;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
@@ -98,6 +99,13 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
         }
         Event::SessionExpired => {
             end_session(inner, SignOutReason::SessionExpired, true).await;
+            return None;
+        }
+        Event::OutOfDate => {
+            // The app, not the session: the store stays, with what it has not sent, for the
+            // app the server serves (a reload brings it, and it resumes this session).
+            let reason = SignOutReason::Rejected(ErrorCode::UnsupportedVersion);
+            end_session(inner, reason, false).await;
             return None;
         }
         Event::ServerGoingAway { retry_after_ms } => inner.retry_hint_ms.set(*retry_after_ms),

@@ -6,7 +6,8 @@
 //! the credentials — a session token and passphrase keys alike, so that a surge meets clients
 //! that come back after backoff instead of people retyping passphrases — and says so with
 //! [`Event::AuthDeferred`]. `SessionExpired` drops the session token ([`Event::SessionExpired`]);
-//! any other failure drops the credentials ([`Event::AuthFailed`]).
+//! `UnsupportedVersion` blames the app, not the credentials, and keeps them
+//! ([`Event::OutOfDate`]); any other failure drops the credentials ([`Event::AuthFailed`]).
 
 use std::collections::BTreeSet;
 
@@ -487,6 +488,8 @@ impl Engine {
             self.credentials = None;
             self.session_token = None;
             self.events.push(Event::SessionExpired);
+        } else if code == ErrorCode::UnsupportedVersion {
+            self.events.push(Event::OutOfDate);
         } else {
             self.credentials = None;
             self.events.push(Event::AuthFailed(code));

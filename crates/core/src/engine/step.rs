@@ -95,6 +95,12 @@ pub enum Event {
     /// The stored session is no longer valid and the engine dropped it: the shell signs the
     /// device out (the person must sign in with the passphrase again).
     SessionExpired,
+    /// The server speaks another version of the protocol ([`ErrorCode::UnsupportedVersion`]):
+    /// this app is out of date, or the server was rolled back. Nothing is wrong with the
+    /// credentials, and the engine keeps them: the shell stops connecting and keeps the store
+    /// — its unsent messages and this device's keys — for the app the server serves, which a
+    /// reload brings.
+    OutOfDate,
     /// A `create_*` or `remove_member` request produced (or found) this chat.
     ChatReady {
         /// The request.

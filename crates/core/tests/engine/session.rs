@@ -245,6 +245,29 @@ fn an_expired_session_is_dropped() {
     assert!(next_connection(&mut engine).is_empty(), "not resumed again");
 }
 
+/// A server of another protocol version refuses the stored session: the app is out of date,
+/// not the session. The credentials stay (the shell keeps the store, and the next app resumes
+/// the same session); the shell is told it is the version, not that the sign-in failed.
+#[test]
+fn a_server_of_another_version_leaves_the_session_to_the_next_app() {
+    let mut engine = Engine::new();
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
+    let _ = next_connection(&mut engine);
+    assert_eq!(
+        refuse_sign_in(&mut engine, ErrorCode::UnsupportedVersion),
+        vec![Event::OutOfDate]
+    );
+    assert!(engine.has_credentials());
+    assert_eq!(
+        resumes_with(&next_connection(&mut engine)),
+        Some([5; 32]),
+        "the same session"
+    );
+}
+
 #[test]
 fn a_sign_up_the_server_could_not_finish_is_tried_again_with_the_same_keys() {
     let mut engine = Engine::new();

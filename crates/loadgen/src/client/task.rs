@@ -275,6 +275,11 @@ impl ClientTask {
                 self.status.send_modify(|status| status.deferred += 1);
                 return After::Close;
             }
+            Event::OutOfDate => {
+                self.status
+                    .send_modify(|status| status.auth_error = Some(ErrorCode::UnsupportedVersion));
+                return After::Close;
+            }
             Event::SessionExpired => {
                 self.status
                     .send_modify(|status| status.auth_error = Some(ErrorCode::SessionExpired));
