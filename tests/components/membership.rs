@@ -1,12 +1,15 @@
 //! Group membership in the chat view: the members panel, removing someone, and leaving.
 
+use leptos::mount::mount_to;
 use leptos::prelude::*;
+use merpati_bridge::MemberRow;
+use merpati_page::views::chat_view::ChatView;
 use merpati_protocol::{ChatKind, ClientFrame, ServerFrame};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::HtmlElement;
 
-use crate::dom::{attr, find, find_all, text};
+use crate::dom::{attr, container, find, find_all, text};
 use crate::engine::{
     ALICE, BOB, CICI, GROUP, alice_online, chat_info, frames, mounted_chat_view, person,
     with_engine,
@@ -122,4 +125,58 @@ async fn a_member_who_left_reads_on_but_the_composer_is_gone() {
             .all(|button| button.unchecked_ref::<HtmlElement>().hidden()),
         "no removing once out"
     );
+}
+
+/// Moving from one group to another draws the members panel afresh: a Leave question left
+/// open in one group is not one click from leaving the next, and a name typed to rename one
+/// does not rename the other.
+#[wasm_bindgen_test]
+async fn what_was_left_open_in_one_groups_panel_is_not_carried_to_the_next() {
+    let root = container();
+    let key = RwSignal::new(7_u64);
+    let members = vec![MemberRow {
+        id: 1,
+        username: "alice".to_owned(),
+        me: true,
+        admin: true,
+    }];
+    let handle = mount_to(root.clone(), move || {
+        view! {
+            <ChatView
+                key
+                title=Signal::stored("Kantor".to_owned())
+                rows=Signal::stored(Vec::new())
+                on_send=Callback::new(|_| Ok(()))
+                on_reach_top=Callback::new(|()| {})
+                on_retry=Callback::new(|_| {})
+                on_back=Callback::new(|()| {})
+                kind=ChatKind::Group
+                members=Signal::stored(members.clone())
+                am_admin=Signal::stored(true)
+            />
+        }
+    });
+    leptos::task::tick().await;
+    find(&root, "chat-leave")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    let rename = find(&root, "group-rename-input").unchecked_into::<web_sys::HtmlInputElement>();
+    rename.set_value("Kantor Lama");
+    rename
+        .dispatch_event(&web_sys::Event::new("input").expect("an event"))
+        .expect("dispatched");
+    leptos::task::tick().await;
+    assert_eq!(attr(&find(&root, "chat-leave"), "aria-expanded"), "true");
+
+    key.set(8);
+    leptos::task::tick().await;
+    assert_eq!(
+        attr(&find(&root, "chat-leave"), "aria-expanded"),
+        "false",
+        "the next group does not ask to be left"
+    );
+    let rename = find(&root, "group-rename-input").unchecked_into::<web_sys::HtmlInputElement>();
+    assert_eq!(rename.value(), "", "nor offers the last one's new name");
+    drop(handle);
+    root.remove();
 }

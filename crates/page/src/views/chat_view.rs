@@ -204,7 +204,9 @@ pub fn ChatView(
     let on_remove = on_remove_member.unwrap_or_else(|| Callback::new(|_| {}));
     let on_leave = on_leave.unwrap_or_else(|| Callback::new(|()| {}));
     let number = Signal::derive(move || safety_number.get());
-    let details = move || match kind.get() {
+    // Drawn afresh for each chat, as the composer is: a Leave question left open in one group,
+    // or a name typed to rename it, must not be one click from acting on the next.
+    let details = move || match (key.track(), kind.get()).1 {
         Some(ChatKind::Direct) => view! {
             <details class="chat-info" open=details_open()>
                 <summary data-testid="chat-info">{t(Text::VerifySafetyNumber)}</summary>
