@@ -48,11 +48,18 @@ pub(super) enum Credentials {
         /// The random part of the passphrase salt the key was derived with (`None`: an
         /// account salted with its name alone, as before salts).
         kdf_salt: Option<[u8; 16]>,
+        /// How many connections this sign-up went out on. Past the first, an earlier one may
+        /// have made the account though its answer never came (the connection dropped, or
+        /// the server failed after committing it): "taken" may mean taken by this sign-up.
+        sent: u32,
     },
     Login {
         username: Username,
         key: Ed25519SecretKey,
         backup_key: [u8; 32],
+        /// A sign-up answered "taken" after an earlier try of it went unanswered: this signs in
+        /// with the same keys to find out. Refused, the name is someone else's after all.
+        after_sign_up: bool,
     },
     Resume {
         session_token: [u8; 32],
@@ -143,6 +150,7 @@ impl Engine {
             key: key.auth_key(),
             backup_key: key.backup_key(),
             kdf_salt,
+            sent: 0,
         });
     }
 
@@ -152,6 +160,7 @@ impl Engine {
             username,
             key: key.auth_key(),
             backup_key: key.backup_key(),
+            after_sign_up: false,
         });
     }
 
@@ -277,14 +286,21 @@ impl Engine {
         }
         self.epoch = Some(epoch);
         self.nonce = Some(nonce);
-        let method = match &self.credentials {
+        self.authenticate(nonce);
+    }
+
+    /// Sends the credentials' `Authenticate` for this connection's challenge.
+    fn authenticate(&mut self, nonce: [u8; 32]) {
+        let method = match &mut self.credentials {
             None => return,
             Some(Credentials::Register {
                 username,
                 key,
                 kdf_salt,
+                sent,
                 ..
             }) => {
+                *sent += 1;
                 let public_key = *key.public_key().as_bytes();
                 let signature = key
                     .sign(&challenge_message(AuthPurpose::Register, username, &nonce))
@@ -490,9 +506,45 @@ impl Engine {
             self.events.push(Event::SessionExpired);
         } else if code == ErrorCode::UnsupportedVersion {
             self.events.push(Event::OutOfDate);
+        } else if code == ErrorCode::UsernameTaken && self.sign_in_after_sign_up() {
+            // Signing in with the sign-up's keys on this connection, to find out whose it is.
         } else {
-            self.credentials = None;
+            let code = match self.credentials.take() {
+                Some(Credentials::Login {
+                    after_sign_up: true,
+                    ..
+                }) => ErrorCode::UsernameTaken,
+                _ => code,
+            };
             self.events.push(Event::AuthFailed(code));
         }
+    }
+
+    /// A sign-up answered "taken" after an earlier try went unanswered: that try may have
+    /// made the account. Signs in with the same keys instead, on this connection (its
+    /// challenge stands); false if this sign-up went out once only.
+    fn sign_in_after_sign_up(&mut self) -> bool {
+        let Some(Credentials::Register { sent: 2.., .. }) = &self.credentials else {
+            return false;
+        };
+        let Some(Credentials::Register {
+            username,
+            key,
+            backup_key,
+            ..
+        }) = self.credentials.take()
+        else {
+            return false;
+        };
+        self.credentials = Some(Credentials::Login {
+            username,
+            key,
+            backup_key,
+            after_sign_up: true,
+        });
+        if let Some(nonce) = self.nonce {
+            self.authenticate(nonce);
+        }
+        true
     }
 }

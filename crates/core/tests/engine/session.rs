@@ -28,12 +28,18 @@ fn next_connection(engine: &mut Engine) -> Vec<ClientFrame> {
 }
 
 fn refuse_sign_in(engine: &mut Engine, code: ErrorCode) -> Vec<Event> {
+    refused_sign_in(engine, code).0
+}
+
+/// The step after the sign-in's refusal: what the engine says, and what it sends.
+fn refused_sign_in(engine: &mut Engine, code: ErrorCode) -> (Vec<Event>, Vec<ClientFrame>) {
     engine.handle_frame(ServerFrame::Error {
         request: None,
         code,
         detail: String::new(),
     });
-    engine.take_step().events
+    let step = engine.take_step();
+    (step.events, step.frames)
 }
 
 fn resumes_with(frames: &[ClientFrame]) -> Option<[u8; 32]> {
@@ -291,12 +297,73 @@ fn a_sign_up_the_server_could_not_finish_is_tried_again_with_the_same_keys() {
         Some(first),
         "the passphrase is not asked for again"
     );
-    // A refusal that blames the request is final.
+    // "Taken", after a try that may have made the account: whose it is, a sign-in with the
+    // same keys finds out. Refused, the name is someone else's, and that is final.
+    let (events, frames) = refused_sign_in(&mut engine, ErrorCode::UsernameTaken);
+    assert_eq!(events, vec![]);
+    assert!(
+        matches!(frames.as_slice(), [ClientFrame::Authenticate {
+            method: AuthMethod::Login { username, .. },
+            ..
+        }] if username.as_str() == "alice"),
+        "a sign-in on the same connection"
+    );
     assert_eq!(
-        refuse_sign_in(&mut engine, ErrorCode::UsernameTaken),
-        vec![Event::AuthFailed(ErrorCode::UsernameTaken)]
+        refuse_sign_in(&mut engine, ErrorCode::WrongPassphrase),
+        vec![Event::AuthFailed(ErrorCode::UsernameTaken)],
+        "the person hears the name is taken"
     );
     assert!(next_connection(&mut engine).is_empty());
+}
+
+/// The account was made, and the connection dropped before its `Welcome`: the sign-up tried
+/// again hears the name is taken — by itself. It signs in with the same keys instead of
+/// telling the person to choose another name.
+#[test]
+fn a_sign_up_whose_answer_was_lost_signs_in_to_the_account_it_made() {
+    let mut engine = Engine::new();
+    engine.sign_up(name("alice"), &alice_key("correct horse battery"), None);
+    let _ = next_connection(&mut engine);
+    // The server made the account; its answer is lost with the connection.
+    let _ = next_connection(&mut engine);
+    let (events, frames) = refused_sign_in(&mut engine, ErrorCode::UsernameTaken);
+    assert_eq!(events, vec![]);
+    let signature = match frames.as_slice() {
+        [
+            ClientFrame::Authenticate {
+                method: AuthMethod::Login { signature, .. },
+                ..
+            },
+        ] => signature.clone(),
+        other => panic!("a sign-in, not {other:?}"),
+    };
+    let key = alice_key("correct horse battery").auth_key();
+    let message = challenge_message(AuthPurpose::Login, &name("alice"), &[3; 32]);
+    let signature = Ed25519Signature::from_slice(&signature).expect("a signature");
+    assert!(
+        key.public_key().verify(&message, &signature).is_ok(),
+        "with the sign-up's keys, for this connection's challenge"
+    );
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    assert_eq!(
+        engine.take_step().events,
+        vec![Event::SignedIn(member(ALICE, "alice"))]
+    );
+}
+
+/// A sign-up that went out once and hears "taken" is someone else's name: said at once.
+#[test]
+fn a_first_sign_up_refused_as_taken_is_final() {
+    let mut engine = Engine::new();
+    engine.sign_up(name("alice"), &alice_key("correct horse battery"), None);
+    let _ = next_connection(&mut engine);
+    let (events, frames) = refused_sign_in(&mut engine, ErrorCode::UsernameTaken);
+    assert_eq!(events, vec![Event::AuthFailed(ErrorCode::UsernameTaken)]);
+    assert!(frames.is_empty(), "no sign-in tried");
+    assert!(!engine.has_credentials());
 }
 
 #[test]
