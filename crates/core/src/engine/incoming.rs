@@ -234,6 +234,9 @@ impl Engine {
             self.chat_ready(request, chat_id);
             return;
         }
+        if self.is_replaced_by(&info) {
+            self.forget_replaced_chat(chat_id);
+        }
         let authenticated = self.is_authenticated();
         self.clock_ms = self.clock_ms.max(info.created_ms);
         self.learn_names(&info.members);

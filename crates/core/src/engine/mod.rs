@@ -17,6 +17,8 @@
 //! - `step`: what one step hands the shell ([`Step`], [`Event`]) and the order to apply it.
 //! - `session`: credentials, the connection's phases, signing in and its rules (which
 //!   failures keep the credentials), restoring from the store.
+//! - `epochs`: what a new storage epoch drops — everything held by position, and a chat whose
+//!   id the server gave to another.
 //! - `incoming`: every frame from the server, and how messages enter the timelines (and
 //!   annotations reach their targets).
 //! - `sending`: the outbox, and the encrypted `Send`s once the chat's key is with everyone.
@@ -42,6 +44,7 @@ mod actions;
 mod attachments;
 mod devices;
 mod drafts;
+mod epochs;
 mod groups;
 mod incoming;
 mod key_backup;

@@ -20,13 +20,10 @@ use vodozemac::Ed25519SecretKey;
 
 use super::keys::KeyFlow;
 use super::{ChatState, Engine, Event};
-use crate::annotations::Annotations;
 use crate::crypto::AccountKey;
 use crate::e2e::DeviceCrypto;
-use crate::receipts::ChatReceipts;
 use crate::store::{AccountRecord, AccountSecrets, MessageRecord, StoreWrite, StoredState};
 use crate::store::{DeviceSettings, SettingsRecord};
-use crate::timeline::Timeline;
 
 /// Where the connection stands, as the person sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -336,41 +333,6 @@ impl Engine {
             version: PROTOCOL_VERSION,
             method,
         });
-    }
-
-    /// The server's storage was replaced (another epoch): a sequence number held under the
-    /// old one names another message there, or none (docs/protocol.md, "Epochs and sequence
-    /// numbers"). Everything held by position goes — the timelines and the messages stored
-    /// under them, the delivered and read positions, the receipts, what was learnt opening
-    /// messages — in memory as in the store: kept, an old message would be read back under a
-    /// position the new epoch's message there then could not take, and an old read position
-    /// would count new messages as read. The new epoch's server is the truth: what it still
-    /// holds comes again (the newest page at the sync, older ones as the person scrolls).
-    fn forget_old_epoch(&mut self) {
-        for chat in self.chats.values_mut() {
-            chat.timeline = Timeline::default();
-            chat.delivered = Seq(0);
-            chat.info.head = Seq(0);
-            chat.info.read = Seq(0);
-            chat.receipts = ChatReceipts::default();
-            chat.annotations = Annotations::default();
-            self.writes.push(StoreWrite::PutChat(chat.record()));
-        }
-        self.writes.push(StoreWrite::RemoveAllMessages);
-        // What the index holds is gone from the device with them, and its positions are the
-        // old epoch's: a message that comes again is indexed again, at its new position.
-        let unindexed = self.search.clear();
-        self.writes.push(unindexed);
-        // As after a reload: nothing in memory is opened any more, and the messages that come
-        // again are opened (and wait for their keys) at their new positions. A message's
-        // Megolm index still tells a replay; where it was first seen no longer does.
-        self.opened.clear();
-        self.opened_at.clear();
-        self.replayed.clear();
-        self.waiting.clear();
-        // Until these writes are known durable, every connection drops it all again.
-        self.old_epoch_in_store = true;
-        self.views_changed = true;
     }
 
     pub(super) fn on_welcome(&mut self, me: Member, session_token: Option<[u8; 32]>) {

@@ -475,3 +475,51 @@ async fn older_messages_read_from_the_store_across_an_epoch_change_are_dropped()
         assert_eq!(shown, new_epochs, "page first: {page_first}");
     }
 }
+
+/// The server's storage was restored from a copy older than alice's chat with bob, and the
+/// chat's id was given to another chat meanwhile: a group. What alice wrote to bob and was
+/// never acknowledged must not go out there: it is taken out of the outbox and said to have
+/// failed, and the group starts with nothing of the old chat in it.
+#[test]
+fn a_message_waiting_in_a_chat_whose_id_a_new_epoch_gave_to_another_goes_nowhere() {
+    let (mut engine, mut net) = published_alice();
+    engine.on_disconnected();
+    let id = engine
+        .send_text(CHAT, "rahasia, untuk bob saja", 2_000)
+        .expect("queued");
+    let _ = engine.take_step();
+
+    reconnect(&mut engine, Epoch(8));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: merpati_protocol::ChatInfo {
+            kind: merpati_protocol::ChatKind::Group,
+            title: "Arisan".to_owned(),
+            created_ms: 9_000,
+            ..chat_info(0)
+        },
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let step = net.serve(&mut engine);
+    assert!(
+        !step.frames.iter().any(
+            |frame| matches!(frame, ClientFrame::Send { client_msg_id, .. } if *client_msg_id == id)
+        ),
+        "nothing goes to the other chat: {:?}",
+        step.frames
+    );
+    assert!(step.events.iter().any(|event| matches!(
+        event,
+        merpati_core::Event::SendFailed { client_msg_id, .. } if *client_msg_id == id
+    )));
+    assert!(
+        engine.timeline(CHAT).is_empty(),
+        "nothing of it shows there"
+    );
+    assert!(
+        step.writes.iter().any(
+            |write| matches!(write, merpati_core::StoreWrite::RemoveOutbox(gone) if *gone == id)
+        ),
+        "nor comes back after a reload"
+    );
+}
