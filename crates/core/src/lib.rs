@@ -51,8 +51,9 @@ pub mod timeline;
 pub mod upload_parts;
 
 pub use engine::{
-    AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, MemberReceipt, OlderWanted,
-    RECENT_EMOJI, RequestError, SendError, Step, UnreadDivider,
+    ANSWER_MS, AwaitedUpload, ChatSummary, ConnectionPhase, Engine, Event, IDLE_PROBE_MS,
+    MemberReceipt, OWED_PROBE_MS, OlderWanted, RECENT_EMOJI, RequestError, SendError, Step,
+    UnreadDivider,
 };
 pub use store::{
     AccountRecord, AccountSecrets, BrowserChoices, ChatRecord, DeviceSettings, DraftRecord,

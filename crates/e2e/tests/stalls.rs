@@ -1,3 +1,8 @@
+//! A connection gone silent — a NAT that dropped its state, Wi-Fi handing over, a proxy that
+//! hangs: nothing the server says arrives, and nothing tells the browser so. A message sent
+//! on it is acknowledged all the same: the app asks a silent server whether it is there,
+//! hears nothing, gives the connection up and sends again on a new one.
+//!
 //! A file's transfer whose connection goes silent part-way — a NAT that dropped its state,
 //! Wi-Fi handing over, a proxy that hangs: nothing passes either way, and nothing tells the
 //! browser so — still completes, with the same bytes: once nothing came for the request's
@@ -168,4 +173,37 @@ async fn an_upload_part_stalled_part_way_goes_on_from_what_the_server_holds()
     assert!(from > 0 && from < STALL_AFTER, "went on from byte {from}");
 
     bob_saves_the_same_survey(alice, bob, &report, merpati_e2e::STEP_TIMEOUT).await
+}
+
+/// How long a message sent on a silent connection may take to be acknowledged: the app asks
+/// after 15 s without a word while a message waits (`merpati_core::OWED_PROBE_MS`), gives up
+/// 20 s later (`ANSWER_MS`), then reconnects after backoff and sends again.
+const SILENT_PATIENCE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_sent_on_a_connection_gone_silent_is_acknowledged_on_the_next()
+-> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let gate = NetworkGate::start(meeting.server.addr()).await?;
+    let bob = meeting.sign_up("bob").await?;
+    let alice = meeting.driver.browser().await?;
+    alice.sign_up(&gate.http_url(), "alice", PASSPHRASE).await?;
+    alice.start_chat("bob").await?;
+    alice.send("satu").await?;
+    alice.wait_acknowledged(1).await?;
+
+    // Every socket open now goes silent; the next one the app opens is heard.
+    let opened = gate.sockets_opened();
+    for socket in 0..opened {
+        gate.deafen_socket(socket);
+    }
+    alice.send("dua").await?;
+    alice.wait_acknowledged_within(2, SILENT_PATIENCE).await?;
+    assert!(gate.sockets_opened() > opened, "on a new connection");
+    bob.open_chat("alice").await?;
+    bob.wait_messages(&["satu", "dua"]).await?;
+    for browser in [alice, bob] {
+        browser.close().await?;
+    }
+    Ok(())
 }

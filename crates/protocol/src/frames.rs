@@ -265,6 +265,12 @@ pub enum ClientFrame {
         /// The account.
         username: Username,
     },
+    /// Asks the server to show it is still there (signed in only): answered by
+    /// [`ServerFrame::Pong`]. A browser cannot send WebSocket pings, and a connection whose
+    /// other end is gone without a word (a NAT that dropped its state, a host that died) stays
+    /// open and silent: a client that has heard nothing for a while asks, and one that then
+    /// hears nothing either takes the connection for lost.
+    Ping,
 }
 
 /// A chat to create.
@@ -499,6 +505,8 @@ pub enum ServerFrame {
         /// See [`ClientFrame::SetPrivacy`].
         share_presence: bool,
     },
+    /// Answers [`ClientFrame::Ping`].
+    Pong,
 }
 
 /// A person as other members see them.

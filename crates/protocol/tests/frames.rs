@@ -67,6 +67,7 @@ fn sample_client_frames() -> Vec<ClientFrame> {
             limit: 50,
         },
         ClientFrame::Logout,
+        ClientFrame::Ping,
         ClientFrame::ListSessions {
             request: RequestId(18),
         },
@@ -326,6 +327,7 @@ fn sample_server_frames() -> Vec<ServerFrame> {
             detail: String::new(),
         },
         ServerFrame::SignedOut,
+        ServerFrame::Pong,
         ServerFrame::SendFailed {
             chat_id: ChatId(1),
             client_msg_id: ClientMsgId([4; 16]),
@@ -393,6 +395,10 @@ fn wire_format_snapshot() {
 
     let done = ClientFrame::ToDeviceDone { ids: vec![1, 300] };
     assert_eq!(hex::encode(encode(&done)), "0d0201ac02");
+
+    // Added after the rest, at the end of their enums: an older peer answers `Malformed`.
+    assert_eq!(hex::encode(encode(&ClientFrame::Ping)), "1c");
+    assert_eq!(hex::encode(encode(&ServerFrame::Pong)), "1d");
 }
 
 /// The bytes tools count frames by without decoding them (`merpati-bench`): each exported tag

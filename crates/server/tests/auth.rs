@@ -433,3 +433,24 @@ async fn an_accounts_random_salt_is_handed_out_and_a_name_nobody_has_gets_a_stea
     assert_eq!(salt_of(&mut asker, "nobody").await, Some(nobody));
     server.stop().await;
 }
+
+/// A browser cannot send WebSocket pings: a signed-in client asks with `Ping` whether the
+/// server is still there, and hears `Pong`. Not before signing in, where only a sign-in (or a
+/// salt lookup) is answered.
+#[tokio::test]
+async fn a_signed_in_client_that_pings_hears_a_pong() {
+    let server = TestServer::start().await;
+    let mut stranger = server.connect().await;
+    stranger.send(&ClientFrame::Ping).await;
+    assert!(matches!(
+        stranger.recv().await,
+        ServerFrame::Error {
+            code: ErrorCode::NotAuthenticated,
+            ..
+        }
+    ));
+    let (mut alice, _, _) = server.signed_up("alice").await;
+    alice.send(&ClientFrame::Ping).await;
+    assert_eq!(alice.recv().await, ServerFrame::Pong);
+    server.stop().await;
+}

@@ -92,9 +92,10 @@ pub(super) async fn handle_event(inner: &Rc<Inner>, event: Event) -> Option<Noti
                 return None;
             }
         }
-        Event::AuthDeferred(_) => {
-            // The engine kept its credentials: end this socket, and the connection loop signs
-            // in the same way again after backoff (the sign-in form keeps waiting meanwhile).
+        Event::AuthDeferred(_) | Event::ConnectionLost => {
+            // The engine kept its credentials (or the server went silent): end this socket, and
+            // the connection loop signs in the same way again after backoff (the sign-in form
+            // keeps waiting meanwhile).
             inner.outgoing.borrow_mut().take();
         }
         Event::SessionExpired => {

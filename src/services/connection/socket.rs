@@ -134,7 +134,12 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     let number = inner.sockets_opened.get().wrapping_add(1);
     inner.sockets_opened.set(number);
     *inner.outgoing.borrow_mut() = Some((number, sender));
-    inner.engine.borrow_mut().on_connected();
+    {
+        let mut engine = inner.engine.borrow_mut();
+        engine.on_connected();
+        // The silence the engine times (a server gone without a word) counts from now.
+        engine.advance_clock(clock::now_ms());
+    }
     flush(inner).await;
     let mut reached_online = false;
     loop {

@@ -29,6 +29,7 @@ use crate::timeline::{Inserted, Timeline};
 impl Engine {
     /// Feeds one frame from the server.
     pub fn handle_frame(&mut self, frame: ServerFrame) {
+        self.heard_from_server();
         match frame {
             ServerFrame::Challenge {
                 version: _,
@@ -66,9 +67,10 @@ impl Engine {
             ServerFrame::Receipt { chat_id, receipt } => self.on_receipt(chat_id, receipt),
             ServerFrame::Sessions { request, sessions } => self.on_sessions(request, sessions),
             ServerFrame::SessionEnded { request } => self.on_session_ended(request),
-            // Answers to requests the engine does not make: a sign-out proof and a salt lookup
-            // go out on connections of the shell's own.
-            ServerFrame::SignedOut | ServerFrame::Salt { .. } => {}
+            // Answers to requests the engine does not make (a sign-out proof and a salt lookup
+            // go out on connections of the shell's own), and the `Pong`, which says only that
+            // the server is there, as every frame does (above).
+            ServerFrame::SignedOut | ServerFrame::Salt { .. } | ServerFrame::Pong => {}
             // The account ended this session from another of its devices: signed out here.
             ServerFrame::Goodbye {
                 code: ErrorCode::SessionExpired,

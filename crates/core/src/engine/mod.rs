@@ -35,6 +35,7 @@
 //!   messages; `key_backup`: the key backup as the flow moves it.
 //! - `publishing`: this device's own keys in the server's directory, and when the server
 //!   holds them.
+//! - `liveness`: asking a silent server whether it is there, and giving a dead connection up.
 //! - `requests`: what the person asks of the server (new chats, older history) and the one
 //!   way a request is made.
 //! - `search`: local search: indexing what opens, persisting the index, answering queries.
@@ -49,6 +50,7 @@ mod groups;
 mod incoming;
 mod key_backup;
 mod keys;
+mod liveness;
 mod presence;
 mod privacy;
 mod publishing;
@@ -81,6 +83,7 @@ use search::SearchState;
 use session::{Credentials, Phase};
 
 pub use attachments::AwaitedUpload;
+pub use liveness::{ANSWER_MS, IDLE_PROBE_MS, OWED_PROBE_MS};
 pub use privacy::RECENT_EMOJI;
 pub use queries::ChatSummary;
 pub use receipts::{MemberReceipt, UnreadDivider};
@@ -155,6 +158,8 @@ pub struct Engine {
     /// This connection's challenge nonce: the device signs it to bind the connection to
     /// itself (`PublishKeys::device_proof`).
     nonce: Option<[u8; 32]>,
+    /// Whether the connection is still there ([`liveness`]).
+    liveness: liveness::Liveness,
     chats: BTreeMap<ChatId, ChatState>,
     outbox: Vec<OutboxEntry>,
     next_order: u64,
@@ -277,6 +282,7 @@ impl Engine {
             epoch: None,
             old_epoch_in_store: false,
             nonce: None,
+            liveness: liveness::Liveness::default(),
             chats: BTreeMap::new(),
             outbox: Vec::new(),
             next_order: 1,

@@ -34,6 +34,7 @@ impl Engine {
         self.retry_sync_if_due();
         self.retry_pages_if_due();
         self.retry_privacy_if_due();
+        self.check_liveness();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -66,7 +67,8 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
-    /// goes away, or a refused key request, sync or page is to be tried again. The shell calls
+    /// goes away, a refused key request, sync or page is to be tried again, or a silent
+    /// server is to be asked whether it is there. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
@@ -81,6 +83,7 @@ impl Engine {
             .chain(self.sync_retry.at_ms())
             .chain(self.page_retry.at_ms())
             .chain(self.privacy_retry.at_ms())
+            .chain(self.liveness_due_ms())
             .min()
     }
 

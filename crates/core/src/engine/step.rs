@@ -95,6 +95,10 @@ pub enum Event {
     /// The stored session is no longer valid and the engine dropped it: the shell signs the
     /// device out (the person must sign in with the passphrase again).
     SessionExpired,
+    /// The server went silent and did not answer when asked (or the sign-in was never
+    /// answered): the connection is taken for lost. The shell closes it and connects again
+    /// after backoff, as after any drop; nothing is lost (the outbox goes out again).
+    ConnectionLost,
     /// The server speaks another version of the protocol ([`ErrorCode::UnsupportedVersion`]):
     /// this app is out of date, or the server was rolled back. Nothing is wrong with the
     /// credentials, and the engine keeps them: the shell stops connecting and keeps the store

@@ -39,6 +39,8 @@ mod receipts;
 mod unread;
 // Typing, presence, the privacy settings and blocking.
 mod signals;
+// A silent server asked whether it is there, and a dead connection given up.
+mod liveness;
 // The browser's own choices, shared by its tabs.
 mod tabs;
 // Local search: found by word beginnings, edits and deletions, the index stored and read back.

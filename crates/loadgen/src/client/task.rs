@@ -275,6 +275,11 @@ impl ClientTask {
                 self.status.send_modify(|status| status.deferred += 1);
                 return After::Close;
             }
+            Event::ConnectionLost => {
+                // This client does not tell the engine the time, so it never says this; a
+                // shell that did would connect again, as after any drop.
+                return After::Close;
+            }
             Event::OutOfDate => {
                 self.status
                     .send_modify(|status| status.auth_error = Some(ErrorCode::UnsupportedVersion));

@@ -12,7 +12,9 @@
 //! has thousands waiting at once (the peak heap is what the process keeps afterwards).
 
 use crate::websocket::{Message, close_code};
-use merpati_protocol::{ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId};
+use merpati_protocol::{
+    ClientFrame, DecodeError, ErrorCode, MAX_FRAME_BYTES, Member, RequestId, ServerFrame,
+};
 use tokio::time::Instant;
 
 use super::session::{Flow, Gone, HeldSend, Session};
@@ -53,7 +55,8 @@ fn request_of(frame: &ClientFrame) -> Option<RequestId> {
         | ClientFrame::WatchPresence { .. }
         | ClientFrame::SetPrivacy { .. }
         | ClientFrame::SendDeletion { .. }
-        | ClientFrame::LookUpSalt { .. } => None,
+        | ClientFrame::LookUpSalt { .. }
+        | ClientFrame::Ping => None,
     }
 }
 
@@ -192,6 +195,10 @@ impl<S: FrameSocket> Session<S> {
                 blocked,
             } => Box::pin(self.set_blocked(&me, request, user, blocked)).await,
             ClientFrame::Logout => Box::pin(self.logout()).await,
+            ClientFrame::Ping => {
+                self.write_frame(&ServerFrame::Pong).await?;
+                Ok(Flow::Continue)
+            }
             ClientFrame::RemoveMember {
                 request,
                 chat_id,
