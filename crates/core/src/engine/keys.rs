@@ -32,6 +32,7 @@ use merpati_protocol::{
 };
 
 use super::retry::Retry;
+use super::to_device_done::DoneBatch;
 use super::{Engine, Event};
 use crate::e2e::Opened;
 use crate::store::{MessageRecord, StoreWrite};
@@ -94,6 +95,8 @@ pub(super) struct KeyFlow {
     /// ...and a refused claim of one-time keys: a message sent without them would be one
     /// those people's devices can never read.
     pub(super) claim_retry: Retry,
+    /// To-device messages processed and not yet acknowledged (`to_device_done`).
+    pub(super) done: DoneBatch,
 }
 
 /// What a round of the key flow found missing, to ask the server for at its end.
@@ -240,9 +243,9 @@ impl Engine {
             }
         }
         // The held key is persisted with this step's writes, which the shell applies before it
-        // sends this frame (see `Step`): the server may drop the message once it is done.
-        self.frames
-            .push(ClientFrame::ToDeviceDone { ids: vec![id] });
+        // sends this step's frames or takes the next step (see `Step`): the batch that tells
+        // the server to drop the message leaves in this step or a later one, after the key.
+        self.acknowledge_to_device(id);
         self.send_outbox();
     }
 

@@ -32,7 +32,8 @@
 //! - `groups`: group administration: adding, removing, renaming, admins, leaving.
 //! - `drafts`: what the person typed and has not sent, per chat.
 //! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares) and opening
-//!   messages; `key_backup`: the key backup as the flow moves it.
+//!   messages; `key_backup`: the key backup as the flow moves it; `to_device_done`: the
+//!   to-device messages processed, acknowledged in batches.
 //! - `publishing`: this device's own keys in the server's directory, and when the server
 //!   holds them.
 //! - `liveness`: asking a silent server whether it is there, and giving a dead connection up.
@@ -62,6 +63,7 @@ mod search;
 mod sending;
 mod session;
 mod step;
+mod to_device_done;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -18,8 +18,8 @@ use super::Engine;
 impl Engine {
     /// The shell's clock, in milliseconds since the Unix epoch. Call it before pushing each
     /// input (frames included) and when [`Engine::next_clock_change_ms`] passes: typing
-    /// signals are timed by it, and expire by it, and a refused key share, sync or page is
-    /// tried again by it.
+    /// signals are timed by it, and expire by it, a refused key share, sync or page is
+    /// tried again by it, and the to-device messages processed are acknowledged by it.
     pub fn advance_clock(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -34,6 +34,7 @@ impl Engine {
         self.retry_sync_if_due();
         self.retry_pages_if_due();
         self.retry_privacy_if_due();
+        self.send_to_device_done_if_due();
         self.check_liveness();
     }
 
@@ -67,8 +68,9 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
-    /// goes away, a refused key request, sync or page is to be tried again, or a silent
-    /// server is to be asked whether it is there. The shell calls
+    /// goes away, a refused key request, sync or page is to be tried again, the to-device
+    /// messages processed are to be acknowledged, or a silent server is to be asked whether
+    /// it is there. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
@@ -83,6 +85,7 @@ impl Engine {
             .chain(self.sync_retry.at_ms())
             .chain(self.page_retry.at_ms())
             .chain(self.privacy_retry.at_ms())
+            .chain(self.keys.done.due_ms())
             .chain(self.liveness_due_ms())
             .min()
     }
