@@ -1,10 +1,12 @@
-//! To-device messages and who hears of devices: queued and live delivery, oversized and
-//! unaddressable messages, a chat partner told of a new device, keys and queues across a
-//! restart, signing out, and a session that cannot act as a device it does not hold.
+//! To-device messages and who hears of devices: queued and live delivery, a mailbox longer
+//! than the write burst acknowledged, oversized and unaddressable messages, a chat partner
+//! told of a new device, keys and queues across a restart, signing out, and a session that
+//! cannot act as a device it does not hold.
 
 use merpati_protocol::keys::{DeviceKey, DeviceRef, ToDeviceMessage};
 use merpati_protocol::{
-    ClientFrame, ErrorCode, MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES, ServerFrame,
+    ClientFrame, ErrorCode, MAX_PENDING_FROM_ONE_SENDER, MAX_TO_DEVICE_BATCH, MAX_TO_DEVICE_BYTES,
+    ServerFrame,
 };
 
 use crate::support::{Device, TestServer, data_dir, msg_id};
@@ -65,6 +67,56 @@ async fn a_queued_to_device_message_comes_once_per_connection_until_done() {
 
     let mut alice = server.logged_in("alice").await;
     alice.publish_device(&alice_laptop).await;
+    alice.expect_nothing_before_a_sentinel().await;
+    server.stop().await;
+}
+
+/// A device back to more messages than the account's write burst, acknowledging them as the
+/// app does, 64 ids a `ToDeviceDone` (each costs a write per started 64 ids), has them all
+/// dropped, and is neither refused nor closed. One a frame, it would be refused past the burst
+/// and then closed, and meet the same mailbox on every connection.
+#[tokio::test]
+async fn a_mailbox_longer_than_the_write_burst_is_acknowledged_64_ids_a_frame() {
+    let server = TestServer::start_configured(|config| {
+        config.write_burst = 40;
+        config.writes_per_minute = 1;
+    })
+    .await;
+    let (mut alice, alice_me, _) = server.signed_up("alice").await;
+    let (mut bob, bob_me, _) = server.signed_up("bob").await;
+    let laptop = Device::new("alice", alice_me.id);
+    alice.publish_device(&laptop).await;
+    drop(alice);
+    bob.publish_device(&Device::new("bob", bob_me.id)).await;
+    let waiting = MAX_PENDING_FROM_ONE_SENDER;
+    let messages = (0..waiting)
+        .map(|n| to(laptop.at(), format!("olm {n}").as_bytes()))
+        .collect();
+    let sent = bob.send_to_device(messages).await;
+    assert!(
+        matches!(&sent, ServerFrame::ToDeviceSent { refused, .. } if refused.is_empty()),
+        "{sent:?}"
+    );
+
+    let mut alice = server.logged_in("alice").await;
+    alice.publish_device(&laptop).await;
+    let mut ids = Vec::new();
+    for _ in 0..waiting {
+        ids.push(alice.expect_to_device().await.0);
+    }
+    for batch in ids.chunks(64) {
+        alice
+            .send(&ClientFrame::ToDeviceDone {
+                ids: batch.to_vec(),
+            })
+            .await;
+    }
+    // Not refused: the sentinel's answer is the next frame.
+    alice.expect_nothing_before_a_sentinel().await;
+    drop(alice);
+
+    let mut alice = server.logged_in("alice").await;
+    alice.publish_device(&laptop).await;
     alice.expect_nothing_before_a_sentinel().await;
     server.stop().await;
 }
