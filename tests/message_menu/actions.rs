@@ -298,3 +298,65 @@ async fn a_later_message_drawn(chat: &crate::fixture::Mounted, id: &str) {
     })
     .await;
 }
+
+/// The message being answered is deleted while the reply is written: sending does not empty
+/// the box for a reply that would be refused. The reply ends, the text stays, and the words
+/// say why; nothing is sent.
+#[wasm_bindgen_test]
+async fn a_reply_to_a_message_deleted_meanwhile_keeps_what_was_typed() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    let other = message(&chat.root, OTHER_ID);
+    mouse(&other, "contextmenu");
+    leptos::task::tick().await;
+    find(&other, "message-reply").click();
+    leptos::task::tick().await;
+    type_into(&input, "iya, jam tujuh");
+    leptos::task::tick().await;
+    chat.rows.update(|rows| {
+        for row in rows.iter_mut().filter(|row| row.id == OTHER_ID) {
+            row.deleted = true;
+        }
+    });
+    leptos::task::tick().await;
+    find(&chat.root, "composer-send").click();
+    leptos::task::tick().await;
+    assert!(recorded(&chat.actions).is_empty(), "nothing sent");
+    assert_eq!(input.value(), "iya, jam tujuh", "the text stays");
+    assert!(
+        find_in(&chat.root, "composer-reply").is_none(),
+        "the reply ends"
+    );
+    assert_eq!(
+        text(&find(&chat.root, "composer-error")),
+        "That message was deleted"
+    );
+}
+
+/// Reply chosen while an edit is open: the edited message's text goes, and what was typed
+/// before the edit comes back to be the reply.
+#[wasm_bindgen_test]
+async fn a_reply_chosen_during_an_edit_starts_from_the_draft_not_the_edited_text() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let input = composer(&chat.root);
+    let own = message(&chat.root, OWN_ID);
+    mouse(&own, "contextmenu");
+    leptos::task::tick().await;
+    find(&own, "message-edit").click();
+    until("the edited text in the composer", 2_000.0, || {
+        input.value() == "sampai jumpa"
+    })
+    .await;
+    let other = message(&chat.root, OTHER_ID);
+    mouse(&other, "contextmenu");
+    leptos::task::tick().await;
+    find(&other, "message-reply").click();
+    leptos::task::tick().await;
+    find(&chat.root, "composer-reply");
+    until("the draft, not the edited text", 2_000.0, || {
+        input.value() == "belum selesai"
+    })
+    .await;
+}

@@ -466,6 +466,8 @@ impl AppContext {
             return Err(t(Text::OpenAChatFirst));
         };
         text_body(&text).map_err(refusals::text_body)?;
+        // A message sent: the words about the last refused action no longer apply.
+        self.action_error.set(None);
         self.send(Command::SendText { chat, text });
         Ok(())
     }

@@ -345,6 +345,16 @@ async fn a_file_over_the_cap_picked_with_another_is_refused_in_words_and_the_oth
     alice.wait_acknowledged(1).await?;
     let words = alice.find("composer-error").await?.text().await?;
     assert!(words.contains("100 MB"), "the refusal stays said: {words}");
+    // Until the next message goes: the words are about the file, not about that.
+    alice.send("yang kecil saja").await?;
+    alice.wait_acknowledged(2).await?;
+    assert!(
+        alice
+            .first_css("[data-testid=\"composer-error\"]")
+            .await?
+            .is_none(),
+        "the refusal goes with the next message sent"
+    );
     bob.open_chat("alice").await?;
     let name = bob
         .find_css(&within_attachment("file", "attachment-name"))
@@ -353,7 +363,11 @@ async fn a_file_over_the_cap_picked_with_another_is_refused_in_words_and_the_oth
         .await?;
     assert_eq!(name, "small.dat");
     // Files picked together go in the order picked: had the big one gone, it would be here.
-    assert_eq!(bob.message_count().await?, 1, "the small file alone");
+    assert_eq!(
+        bob.message_count().await?,
+        2,
+        "the small file alone, and the text"
+    );
 
     for browser in [alice, bob] {
         browser.close().await?;

@@ -349,6 +349,13 @@ pub fn ChatView(
                         Callback::new(move |choice: MenuChoice| {
                             let action = match choice {
                                 MenuChoice::Reply(row) => {
+                                    // From an edit: its text goes, what was typed before it
+                                    // comes back to be the reply.
+                                    if let Some(Composing::Edit { draft, .. }) =
+                                        composing.get_untracked()
+                                    {
+                                        text.set(draft);
+                                    }
                                     let sender = match (row.own, row.sender) {
                                         (true, _) => t(Text::You),
                                         (false, Some(name)) => name,
@@ -398,6 +405,18 @@ pub fn ChatView(
                         })
                     });
                 let send = Callback::new(move |message: String| {
+                    // The message answered or edited was deleted meanwhile: sent now, it would
+                    // be refused after the box emptied, and what was typed lost. The reply or
+                    // edit ends, the text stays, and the words say why.
+                    if let Some(Composing::Reply { target, .. } | Composing::Edit { target, .. }) =
+                        composing.get_untracked()
+                        && rows.with_untracked(|rows| {
+                            rows.iter().any(|row| row.id == target && row.deleted)
+                        })
+                    {
+                        composing.set(None);
+                        return Err(t(Text::MessageWasDeleted));
+                    }
                     let sent = match composing.get_untracked() {
                         None => on_send.run(message),
                         Some(Composing::Reply { target, .. }) => {
