@@ -134,7 +134,14 @@ impl Engine {
                     unread: chat.timeline.unread_after(chat.info.read, |message| {
                         message.sender != me && self.counts_as_unread(chat, message)
                     }),
-                    draft: self.drafts.get(&chat_id).cloned(),
+                    // Not where this account can no longer write (taken out of the group):
+                    // the composer is gone, and with it any way to clear it. Added back, the
+                    // draft is there again.
+                    draft: self
+                        .drafts
+                        .get(&chat_id)
+                        .filter(|_| chat.info.members.iter().any(|member| member.id == me))
+                        .cloned(),
                 }
             })
             .collect();

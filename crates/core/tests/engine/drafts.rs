@@ -2,9 +2,11 @@
 //! by sending from the composer — not by reacting, editing an earlier message, or deleting.
 
 use merpati_core::{MemoryStore, StoreWrite};
-use merpati_protocol::{ChatId, ServerFrame};
+use merpati_protocol::{ChatId, ChatKind, Seq, ServerFrame, UserId};
 
-use crate::support::alice::{CHAT, apply, caught_up_alice, published_alice, reload};
+use crate::support::alice::{
+    ALICE, BOB, CHAT, apply, caught_up_alice, chat_info, member, published_alice, reload,
+};
 
 #[tokio::test]
 async fn a_draft_survives_a_reload_and_sending_clears_it_for_good() {
@@ -83,7 +85,7 @@ fn reacting_and_editing_keep_the_draft_and_replying_clears_it() {
     engine.handle_frame(ServerFrame::Ack {
         chat_id: CHAT,
         client_msg_id: own,
-        seq: merpati_protocol::Seq(2),
+        seq: Seq(2),
         sent_at_ms: 5_000,
     });
     engine.set_draft(CHAT, "belum selesai");
@@ -106,5 +108,46 @@ fn reacting_and_editing_keep_the_draft_and_replying_clears_it() {
         net.serve(&mut engine)
             .writes
             .contains(&StoreWrite::RemoveDraft(CHAT))
+    );
+}
+
+/// Taken out of a group with a draft there: the chat list no longer shows it (the composer
+/// is gone, and with it any way to clear it); added back, it is there again.
+#[test]
+fn a_draft_in_a_group_this_account_left_is_not_shown_while_out() {
+    let mut engine = caught_up_alice();
+    let mut group = chat_info(0);
+    group.kind = ChatKind::Group;
+    group.members.push(member(UserId(3), "cici"));
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: group.clone(),
+    });
+    engine.set_draft(CHAT, "setengah kalimat");
+    assert_eq!(
+        engine.chat_list()[0].draft.as_deref(),
+        Some("setengah kalimat")
+    );
+
+    let mut without_alice = group.clone();
+    without_alice.members.retain(|person| person.id != ALICE);
+    without_alice.head = Seq(1);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: without_alice,
+    });
+    assert_eq!(engine.chat_list()[0].draft, None, "not shown while out");
+
+    let mut back = group;
+    back.members.retain(|person| person.id != BOB);
+    back.head = Seq(2);
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: back,
+    });
+    assert_eq!(
+        engine.chat_list()[0].draft.as_deref(),
+        Some("setengah kalimat"),
+        "added back: there again"
     );
 }
