@@ -21,12 +21,15 @@ impl EngineWorker {
             };
             let open_chat = client.open_chat();
             let next_attempt_at_ms = client.next_attempt_at_ms();
-            let receipts_for = worker
-                .inner
-                .receipts_for
-                .get()
-                .filter(|(chat, _)| Some(*chat) == open_chat)
-                .map(|(_, id)| id);
+            // A message's details belong to the chat they were opened in: once another is on
+            // screen they are closed, not shown again, unasked, on coming back.
+            let receipts_for = match worker.inner.receipts_for.get() {
+                Some((chat, id)) if Some(chat) == open_chat => Some(id),
+                _ => {
+                    worker.inner.receipts_for.set(None);
+                    None
+                }
+            };
             let reveal = worker
                 .inner
                 .reveal

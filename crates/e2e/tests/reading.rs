@@ -1,6 +1,7 @@
 //! Coming back to a chat, in real headless Chromium against the real server and the real
 //! release build: a chat opened with unread messages opens where they begin, under a divider
-//! saying how many, and each day's first message has its day above it.
+//! saying how many, and each day's first message has its day above it; a message's details
+//! left open in it are closed.
 //!
 //! Run with `--test-threads=1`: the test drives two browsers.
 
@@ -110,5 +111,27 @@ async fn a_chat_opened_with_unread_messages_opens_where_they_begin() -> Result<(
 
     alice.close().await?;
     bob.close().await?;
+    Ok(())
+}
+
+/// A message's details are closed by leaving the chat: coming back shows the chat, not the
+/// details again, unasked.
+#[tokio::test(flavor = "multi_thread")]
+async fn details_left_open_in_a_chat_are_closed_on_coming_back() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let _bob = meeting.sign_up("bob").await?;
+    let alice = meeting.sign_up("alice").await?;
+    alice.start_chat("bob").await?;
+    alice.send("halo").await?;
+    alice.wait_acknowledged(1).await?;
+    alice.click("message-info").await?;
+    alice.find("message-receipts").await?;
+
+    alice.create_group("Kantor", "bob").await?;
+    alice.open_chat("bob").await?;
+    alice.wait_messages(&["halo"]).await?;
+    let details = alice.client().find_all(testid("message-receipts")).await?;
+    assert!(details.is_empty(), "the details stayed closed");
+    alice.close().await?;
     Ok(())
 }
