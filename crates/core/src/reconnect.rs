@@ -5,8 +5,15 @@
 //! moment spread their returns instead of flattening a recovering server together. A server's
 //! `Retry-After` hint (it tells every client it turns away alike) is where the next wait's
 //! spread starts, not a floor the spread falls under: clients told "one second" all at once
-//! come back over the second after it, not together at its end. This is the one place that owns reconnect
-//! timing; the app and the load generator only supply the randomness and the clock.
+//! come back over the second after it, not together at its end.
+//!
+//! Getting online is not enough to start the waits over: a server whose storage fails ends
+//! each connection right after its sync (`Goodbye { ServerBusy }`), and clients that started
+//! over each time would be back every second, each bringing a resume and a full sync to the
+//! store that is failing. Only a connection that *stayed* online for as long as the longest
+//! wait does ([`Backoff::online`], [`Backoff::disconnected`]). This is the one place that
+//! owns reconnect timing; the app and the load generator only supply the randomness and the
+//! clock.
 
 /// The backoff state of one connection.
 #[derive(Debug, Clone)]
@@ -15,6 +22,8 @@ pub struct Backoff {
     cap_ms: u64,
     failures: u32,
     floor_ms: u64,
+    /// When the current connection got online, by the caller's clock.
+    online_since_ms: Option<u64>,
 }
 
 impl Default for Backoff {
@@ -31,6 +40,7 @@ impl Backoff {
             cap_ms: cap_ms.max(1),
             failures: 0,
             floor_ms: 0,
+            online_since_ms: None,
         }
     }
 
@@ -38,6 +48,27 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.failures = 0;
         self.floor_ms = 0;
+    }
+
+    /// The connection got online (its sync is done) at `now_ms`, in milliseconds by the
+    /// caller's clock. Telling it again for the same connection changes nothing.
+    pub fn online(&mut self, now_ms: u64) {
+        self.online_since_ms.get_or_insert(now_ms);
+    }
+
+    /// The connection ended at `now_ms` (the clock [`Backoff::online`] was told by). One that
+    /// stayed online for at least the longest wait (the cap) proved itself: the next wait
+    /// starts from the smallest again. One ended sooner — refused, failed to open, or cut by
+    /// the server soon after its sync — counts as one more failure in a row, so the waits
+    /// keep growing. Why the cap: a client whose connections the server keeps cutting comes
+    /// back no more often than one waiting the longest wait every time, however long they
+    /// last. A `Retry-After` hint is kept, whichever was told first.
+    pub fn disconnected(&mut self, now_ms: u64) {
+        if let Some(since) = self.online_since_ms.take()
+            && now_ms.saturating_sub(since) >= self.cap_ms
+        {
+            self.failures = 0;
+        }
     }
 
     /// The server asked clients to come back no sooner than this: the next wait is this and
@@ -113,5 +144,64 @@ mod tests {
             })
             .collect();
         assert_eq!(waits, [1_000, 1_249, 1_500]);
+    }
+
+    /// One connection that gets online at `start`, is ended `online_for` later with a
+    /// `Retry-After` of a second (as a server whose storage fails ends it), and the longest
+    /// wait that follows.
+    fn cut_after(backoff: &mut Backoff, start: u64, online_for: u64) -> u64 {
+        backoff.online(start);
+        backoff.retry_after(1_000);
+        backoff.disconnected(start + online_for);
+        backoff.next_delay_ms(u32::MAX)
+    }
+
+    #[test]
+    fn connections_cut_soon_after_getting_online_wait_longer_and_longer() {
+        let mut backoff = Backoff::new(500, 30_000);
+        let waits: Vec<u64> = (0..9)
+            .map(|attempt| cut_after(&mut backoff, attempt * 60_000, 50))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                1_500, 2_000, 3_000, 5_000, 9_000, 17_000, 31_000, 31_000, 31_000
+            ]
+        );
+    }
+
+    #[test]
+    fn a_connection_online_as_long_as_the_cap_starts_the_waits_over() {
+        let mut backoff = Backoff::new(500, 30_000);
+        for attempt in 0..5 {
+            cut_after(&mut backoff, attempt * 60_000, 50);
+        }
+        assert_eq!(cut_after(&mut backoff, 600_000, 29_999), 1_000 + 16_000);
+        assert_eq!(
+            cut_after(&mut backoff, 700_000, 30_000),
+            1_000 + 500,
+            "the hint still holds"
+        );
+        assert_eq!(backoff.failures(), 1);
+    }
+
+    #[test]
+    fn only_the_first_time_online_on_a_connection_counts() {
+        let mut backoff = Backoff::new(500, 30_000);
+        backoff.next_delay_ms(0);
+        backoff.online(0);
+        backoff.online(20_000);
+        backoff.disconnected(30_000);
+        assert_eq!(backoff.next_delay_ms(u32::MAX), 500);
+    }
+
+    #[test]
+    fn a_connection_that_never_got_online_counts_as_a_failure() {
+        let mut backoff = Backoff::new(500, 30_000);
+        backoff.online(0);
+        backoff.disconnected(40_000);
+        backoff.next_delay_ms(0);
+        backoff.disconnected(100_000);
+        assert_eq!(backoff.next_delay_ms(u32::MAX), 1_000);
     }
 }
