@@ -1,7 +1,9 @@
 //! The socket loop: one WebSocket from open to close ([`session`]), and the loop around it
 //! that reconnects after the wait [`Backoff`] gives, ended early by [`wake`] (the network is
-//! back, the tab is shown, the person asks to retry). A loop runs under a *generation*; a new
-//! one ([`connect`], [`end_connection_loop`]) makes any older loop stop at its next step.
+//! back, the tab is shown, the person asks to retry). The loop only tells `Backoff` when a
+//! connection got online and when it ended: whether it lasted long enough to start the waits
+//! over is the core's rule. A loop runs under a *generation*; a new one ([`connect`],
+//! [`end_connection_loop`]) makes any older loop stop at its next step.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -65,15 +67,13 @@ pub(super) fn connect(inner: &Rc<Inner>) {
 async fn run(inner: Rc<Inner>, generation: u64) {
     let mut backoff = Backoff::default();
     while inner.generation.get() == generation {
-        let reached_online = session(&inner, generation).await;
+        session(&inner, generation, &mut backoff).await;
+        backoff.disconnected(clock::now_ms());
         if inner.generation.get() != generation {
             return;
         }
         inner.engine.borrow_mut().on_disconnected();
         flush(&inner).await;
-        if reached_online {
-            backoff.reset();
-        }
         if let Some(hint) = inner.retry_hint_ms.take() {
             backoff.retry_after(u64::from(hint));
         }
@@ -95,8 +95,8 @@ async fn run(inner: Rc<Inner>, generation: u64) {
     }
 }
 
-/// One socket, from open to close. Returns whether it got online.
-async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
+/// One socket, from open to close; `backoff` is told when it gets online.
+async fn session(inner: &Rc<Inner>, generation: u64, backoff: &mut Backoff) {
     // Another tab of this browser may have resumed since, and been given a rotated token;
     // and it may have left messages in the outbox the tabs share (written, then closed
     // before they went out): they go out on this connection.
@@ -116,7 +116,7 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     inner.engine.borrow_mut().on_connecting();
     (inner.notify)(Notice::Changed);
     let Ok(socket) = WebSocket::open(&inner.socket_url) else {
-        return false;
+        return;
     };
     let mut socket = socket.fuse();
     // The sink is ready once the socket is open, or has failed to open.
@@ -125,10 +125,10 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     })
     .await;
     if opened.is_err() || !matches!(socket.get_ref().state(), State::Open) {
-        return false;
+        return;
     }
     if inner.generation.get() != generation {
-        return false;
+        return;
     }
     let (sender, mut outgoing) = mpsc::unbounded();
     let number = inner.sockets_opened.get().wrapping_add(1);
@@ -141,7 +141,6 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
         engine.advance_clock(clock::now_ms());
     }
     flush(inner).await;
-    let mut reached_online = false;
     loop {
         futures::select! {
             incoming = socket.next() => match incoming {
@@ -166,7 +165,9 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
                             if phase != before {
                                 (inner.notify)(Notice::Changed);
                             }
-                            reached_online |= phase == ConnectionPhase::Online;
+                            if phase == ConnectionPhase::Online {
+                                backoff.online(clock::now_ms());
+                            }
                         }
                         Err(error) => leptos::logging::warn!("ignoring a frame: {error}"),
                     }
@@ -189,5 +190,4 @@ async fn session(inner: &Rc<Inner>, generation: u64) -> bool {
     if slot.as_ref().is_some_and(|(owner, _)| *owner == number) {
         slot.take();
     }
-    reached_online
 }
