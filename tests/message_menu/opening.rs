@@ -10,7 +10,8 @@ use web_sys::Element;
 
 use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat};
 use crate::page::{
-    composer, document, find, find_in, focused_testid, key, message, mouse, pointer, until,
+    composer, document, find, find_all, find_in, focused_testid, key, message, mouse, pointer,
+    until,
 };
 
 #[wasm_bindgen_test]
@@ -185,4 +186,30 @@ async fn a_right_click_on_a_link_gives_the_browsers_menu_not_the_messages() {
     mouse(&find(&other, "message-text"), "contextmenu");
     leptos::task::tick().await;
     assert!(menu_open(&chat.root));
+}
+
+/// A choice made from the keyboard that stays with the message (a reaction, a deletion) gives
+/// the focus back to it, as Escape does: the next Tab goes on from there, not from the top of
+/// the page.
+#[wasm_bindgen_test]
+async fn a_reaction_chosen_from_the_keyboard_gives_the_focus_back_to_the_message() {
+    let chat = mounted_chat(Ok(()));
+    leptos::task::tick().await;
+    let other = message(&chat.root, OTHER_ID);
+    other.focus().expect("focusable");
+    key(&other, "ContextMenu", false);
+    leptos::task::tick().await;
+    assert!(menu_open(&chat.root));
+    find(&other, "message-react").click();
+    leptos::task::tick().await;
+    find_all(&other, "emoji-option")[0].click();
+    leptos::task::tick().await;
+    assert!(!menu_open(&chat.root));
+    assert_eq!(
+        document()
+            .active_element()
+            .and_then(|element| element.get_attribute("data-msg-id"))
+            .as_deref(),
+        Some(OTHER_ID)
+    );
 }

@@ -345,11 +345,19 @@ pub fn Message(state: Signal<MessageRow>, handlers: MessageHandlers) -> impl Int
             </span>
             {move || {
                 let on_choice = on_choice?;
-                // A choice closes the menu without taking the focus back: a reply or an edit
-                // puts it in the composer.
-                let on_choose = Callback::new(move |choice| {
+                // A choice closes the menu, and the focus goes back to the message — but for a
+                // reply or an edit, which puts it in the composer, and more reactions, in the
+                // picker — or the next Tab would start from the top of the page.
+                let on_choose = Callback::new(move |choice: MenuChoice| {
+                    let elsewhere = matches!(
+                        choice,
+                        MenuChoice::Reply(_) | MenuChoice::Edit(_) | MenuChoice::MoreReactions(_)
+                    );
                     menu_open.set(false);
                     on_choice.run(choice);
+                    if let (false, Some(bubble)) = (elsewhere, bubble.get_untracked()) {
+                        let _ = bubble.focus();
+                    }
                 });
                 menu_open
                     .get()
