@@ -467,3 +467,45 @@ async fn a_narrow_or_short_desktop_keeps_the_message_box_and_the_settings_in_the
     );
     Ok(())
 }
+
+/// On a phone the chat list gives way to the open chat, but a refusal of what was done in the
+/// chat does not go with it: adding someone who does not exist says so over the chat, on the
+/// screen.
+#[tokio::test]
+async fn a_refusal_in_a_chat_on_a_phone_shows_over_the_chat() -> Result<(), HarnessError> {
+    let meeting = Meeting::start().await?;
+    let _desk = meeting.sign_up("meja").await?;
+    let phone = meeting.driver.browser().await?;
+    phone.emulate_phone().await?;
+    phone.sign_up(&meeting.url, "ponsel", PASSPHRASE).await?;
+    phone.create_group("Kantor", "meja").await?;
+    let folded = phone
+        .client()
+        .execute(
+            "return !document.querySelector('details.chat-info').open",
+            vec![],
+        )
+        .await?;
+    if folded.as_bool() == Some(true) {
+        phone.click("chat-info").await?;
+    }
+    phone.type_into("group-add-member-input", "nobody").await?;
+    phone.click("group-add-member-submit").await?;
+    let shown = phone
+        .eventually("the refusal on the screen", || async {
+            let shown = phone.shown_box("[data-testid=request-error]").await?;
+            Ok((!shown.is_null()).then_some(shown))
+        })
+        .await?;
+    let (left, right) = (shown[0].as_f64(), shown[1].as_f64());
+    assert!(
+        left.is_some_and(|left| left >= 0.0) && right.is_some_and(|right| right <= 390.0),
+        "within the phone's screen: {shown}"
+    );
+    assert!(
+        phone.shown_box(".chat-list").await?.is_null(),
+        "the list stays hidden"
+    );
+    phone.close().await?;
+    Ok(())
+}
