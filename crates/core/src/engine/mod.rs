@@ -245,8 +245,9 @@ pub struct Engine {
     delivery_reported: BTreeSet<ChatId>,
     /// Chats whose report may have been lost with the last connection.
     delivery_unsure: BTreeSet<ChatId>,
-    /// While a `Sync` is answered: the chats its `Chat` frames named. A group held here and
-    /// not among them at `SyncDone` is one this account left or was taken out of meanwhile.
+    /// From `Welcome` to the first `SyncDone`: the chats `Chat` frames named, the sync's and
+    /// those pushed, across a sync asked again. A group held here and not among them at
+    /// `SyncDone` is one this account left or was taken out of meanwhile.
     listed_in_sync: Option<BTreeSet<ChatId>>,
     /// Something the views read changed since the last step.
     views_changed: bool,

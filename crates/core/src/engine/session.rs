@@ -412,6 +412,13 @@ impl Engine {
             }));
         }
         self.phase = Phase::Syncing;
+        // One listing of the account's chats per connection, also when the sync is asked
+        // again (after a refusal that may have been another frame's): the server refuses a
+        // sync before it writes any chat, and from `Welcome` on pushes every change to the
+        // account's chats here too, so a chat named since is the account's unless a push said
+        // otherwise. Started afresh, the listing would lack what the first sync named before
+        // it was asked again, and its `SyncDone` would take those groups for left.
+        self.listed_in_sync = Some(BTreeSet::new());
         // The device first, so that keys waiting for it arrive before the messages they open.
         self.publish_keys(true);
         // A change made while away, before the sync, so that the receipts it carries already
@@ -443,7 +450,6 @@ impl Engine {
             epoch: self.epoch,
             positions,
         });
-        self.listed_in_sync = Some(BTreeSet::new());
     }
 
     /// The sync was refused for now (too many requests of this account): asked again after

@@ -24,6 +24,8 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
+// Refused for now while catching up: a sync asked again keeps what the first one named.
+mod refused_for_now;
 // To-device messages acknowledged in batches, each after its key is stored, none lost.
 mod to_device_done;
 // A new device reads the key backup through before it trusts anyone's keys.
