@@ -7,12 +7,9 @@
 //! target as it opens, whether or not the target is here yet; a target deleted for everyone
 //! loses its stored body here too: in memory and in the store once both are loaded, and in the
 //! store alone, found there by its id, when the deletion comes for a message not loaded.
-//! A sync names every chat of the account: a group held here and not named was left, or this
-//! account taken out of it, while the device was away, and is held as left from then on.
-//! The answers of the sign-in live in `session`, those of the key flow in `keys`, receipts in
-//! `receipts`, typing and presence in `presence`, the block list in `privacy`.
-
-use std::collections::BTreeSet;
+//! The answers of the sign-in live in `session`, the sync's end and its listing of the
+//! account's chats in `sync`, those of the key flow in `keys`, receipts in `receipts`, typing
+//! and presence in `presence`, the block list in `privacy`.
 
 use merpati_protocol::{
     ChatId, ChatInfo, ChatKind, ClientFrame, ClientMsgId, ErrorCode, MAX_PAGE, MessageFrame,
@@ -112,24 +109,6 @@ impl Engine {
         }
     }
 
-    fn on_sync_done(&mut self) {
-        if self.phase == Phase::Syncing {
-            self.phase = Phase::Online;
-            self.views_changed = true;
-        }
-        if let Some(listed) = self.listed_in_sync.take() {
-            self.leave_groups_not_listed(&listed);
-        }
-        // What this device holds and has not reported, and what it reported on a connection
-        // that may have lost the report.
-        for (chat_id, chat) in &self.chats {
-            if chat.timeline.synced() > chat.delivered {
-                self.delivery_moved.insert(*chat_id);
-            }
-        }
-        self.report_delivery_again();
-    }
-
     fn on_error(&mut self, request: Option<RequestId>, code: ErrorCode) {
         if self.is_signing_in() {
             self.on_sign_in_refused(code);
@@ -192,31 +171,6 @@ impl Engine {
         for chat in self.chats.values_mut() {
             chat.fetching = false;
             chat.history = super::HistoryAsked::Not;
-        }
-    }
-
-    /// The sync named every chat of the account: a group held here as a member and not
-    /// named is one this account left or was taken out of while this device was away, and
-    /// told nobody here (the server tells only the sessions online then). It is held as such
-    /// from now on, as if its push had come: read-only, its outbox refused.
-    fn leave_groups_not_listed(&mut self, listed: &BTreeSet<ChatId>) {
-        let me = self.my_id();
-        let mut left = false;
-        for (chat_id, chat) in &mut self.chats {
-            let gone = chat.info.kind == ChatKind::Group
-                && !listed.contains(chat_id)
-                && chat.info.members.iter().any(|member| member.id == me);
-            if gone {
-                chat.info.members.retain(|member| member.id != me);
-                chat.info.admins.retain(|admin| *admin != me);
-                self.writes.push(StoreWrite::PutChat(chat.record()));
-                left = true;
-            }
-        }
-        if left {
-            self.views_changed = true;
-            // What waited to be sent there will never be: refused, and said so.
-            self.send_outbox();
         }
     }
 

@@ -17,6 +17,8 @@
 //! - `step`: what one step hands the shell ([`Step`], [`Event`]) and the order to apply it.
 //! - `session`: credentials, the connection's phases, signing in and its rules (which
 //!   failures keep the credentials), restoring from the store.
+//! - `sync`: catching up: the `Sync`, asked again when refused for now, and the groups its
+//!   listing of the account's chats no longer names, held as left.
 //! - `epochs`: what a new storage epoch drops — everything held by position, and a chat whose
 //!   id the server gave to another.
 //! - `incoming`: every frame from the server, and how messages enter the timelines (and
@@ -63,6 +65,7 @@ mod search;
 mod sending;
 mod session;
 mod step;
+mod sync;
 mod to_device_done;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

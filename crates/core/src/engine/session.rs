@@ -9,8 +9,6 @@
 //! `UnsupportedVersion` blames the app, not the credentials, and keeps them
 //! ([`Event::OutOfDate`]); any other failure drops the credentials ([`Event::AuthFailed`]).
 
-use std::collections::BTreeSet;
-
 use merpati_protocol::{
     ClientFrame, Epoch, ErrorCode, Member, PROTOCOL_VERSION, Seq, Username,
     auth::{AuthPurpose, challenge_message},
@@ -412,13 +410,6 @@ impl Engine {
             }));
         }
         self.phase = Phase::Syncing;
-        // One listing of the account's chats per connection, also when the sync is asked
-        // again (after a refusal that may have been another frame's): the server refuses a
-        // sync before it writes any chat, and from `Welcome` on pushes every change to the
-        // account's chats here too, so a chat named since is the account's unless a push said
-        // otherwise. Started afresh, the listing would lack what the first sync named before
-        // it was asked again, and its `SyncDone` would take those groups for left.
-        self.listed_in_sync = Some(BTreeSet::new());
         // The device first, so that keys waiting for it arrive before the messages they open.
         self.publish_keys(true);
         // A change made while away, before the sync, so that the receipts it carries already
@@ -426,7 +417,7 @@ impl Engine {
         if self.privacy_unsent {
             self.frames.push(self.privacy_frame());
         }
-        self.push_sync();
+        self.start_sync();
         if let Some(user) = self.watched {
             self.frames
                 .push(ClientFrame::WatchPresence { user: Some(user) });
@@ -434,35 +425,6 @@ impl Engine {
         // The outbox goes out once the device is published and keys are shared
         // (`send_outbox`).
         self.events.push(Event::SignedIn(me));
-    }
-
-    /// Asks to catch up. Chats whose range is known resume after it; for the others the
-    /// server sends the newest page, and older history comes page by page as the person
-    /// scrolls.
-    fn push_sync(&mut self) {
-        let positions = self
-            .chats
-            .iter()
-            .filter(|(_, chat)| chat.timeline.floor() > Seq(0))
-            .map(|(id, chat)| (*id, chat.timeline.synced()))
-            .collect();
-        self.frames.push(ClientFrame::Sync {
-            epoch: self.epoch,
-            positions,
-        });
-    }
-
-    /// The sync was refused for now (too many requests of this account): asked again after
-    /// a growing wait, the connection still catching up meanwhile.
-    pub(super) fn on_sync_refused(&mut self) {
-        self.sync_retry.refused(self.now_ms);
-    }
-
-    /// The clock reached the time a refused sync is to be asked again: ask.
-    pub(super) fn retry_sync_if_due(&mut self) {
-        if self.sync_retry.take_due(self.now_ms) && self.phase == Phase::Syncing {
-            self.push_sync();
-        }
     }
 
     /// The server refused the sign-in; see the module documentation for what survives.
