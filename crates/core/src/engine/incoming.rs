@@ -114,6 +114,9 @@ impl Engine {
             self.on_sign_in_refused(code);
             return;
         }
+        if request.is_none() && self.on_publish_refused(code) {
+            return;
+        }
         if request.is_none()
             && code == ErrorCode::TooManyRequests
             && self.privacy_unsent

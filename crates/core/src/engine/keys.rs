@@ -52,6 +52,12 @@ pub(super) struct KeyFlow {
     pub(super) published: bool,
     /// `PublishKeys` sent on this connection and not answered by `KeysPublished` yet.
     pub(super) publishes_unanswered: u32,
+    /// The connection's first `PublishKeys` — its first frame after `Welcome` — was answered,
+    /// accepted or refused (`publishing`).
+    pub(super) first_publish_answered: bool,
+    /// A publish refused for now (too many requests) is sent again later: until one is
+    /// accepted, the connection is sent no keys and can send nothing end-to-end encrypted.
+    pub(super) publish_retry: Retry,
     /// The newest fallback key a publish on this connection carried, until every publish
     /// sent is answered: then the server holds it (a refused publish leaves it unconfirmed,
     /// and the next connection sends it again).

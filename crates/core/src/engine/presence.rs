@@ -18,8 +18,8 @@ use super::Engine;
 impl Engine {
     /// The shell's clock, in milliseconds since the Unix epoch. Call it before pushing each
     /// input (frames included) and when [`Engine::next_clock_change_ms`] passes: typing
-    /// signals are timed by it, and expire by it, a refused key share, sync or page is
-    /// tried again by it, and the to-device messages processed are acknowledged by it.
+    /// signals are timed by it, and expire by it, a refused publish, key share, sync or page
+    /// is tried again by it, and the to-device messages processed are acknowledged by it.
     pub fn advance_clock(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.clock_ms = self.clock_ms.max(now_ms);
@@ -30,6 +30,7 @@ impl Engine {
                 .retain(|_, at| now < at.saturating_add(TYPING_SHOWN_MS));
             self.views_changed |= chat.typing.len() != before;
         }
+        self.retry_publish_if_due();
         self.retry_key_share_if_due();
         self.retry_sync_if_due();
         self.retry_pages_if_due();
@@ -68,7 +69,7 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
-    /// goes away, a refused key request, sync or page is to be tried again, the to-device
+    /// goes away, a refused publish, key request, sync or page is to be tried again, the to-device
     /// messages processed are to be acknowledged, or a silent server is to be asked whether
     /// it is there. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
@@ -77,6 +78,7 @@ impl Engine {
             .values()
             .flat_map(|chat| chat.typing.values())
             .map(|at| at.saturating_add(TYPING_SHOWN_MS))
+            .chain(self.keys.publish_retry.at_ms())
             .chain(self.keys.share_retry.at_ms())
             .chain(self.keys.query_retry.at_ms())
             .chain(self.keys.claim_retry.at_ms())

@@ -7,10 +7,20 @@
 //! `KeysPublished` asks for new ones — but a fallback key is never asked for again, so the
 //! device keeps it (`DeviceCrypto::unconfirmed_fallback_key`) and sends it with the next
 //! connection's first publish until the server has answered one that carried it.
+//!
+//! A publish refused for now (the account's write allowance spent: `TooManyRequests`, naming
+//! no request) is sent again after a growing wait on the shell's clock, on the same
+//! connection: until the directory holds the device, the connection is sent no keys and the
+//! key flow cannot start, so nothing end-to-end encrypted goes out. The first publish is the
+//! connection's first frame after `Welcome`, and the server answers a connection's frames in
+//! order, so a refusal before its answer is its own — not the sync's nor the privacy change's,
+//! sent after it. A later one that names no request may be a publish's while none has been
+//! accepted (one sent again goes after frames whose refusals name no request either): it is
+//! sent again all the same, which costs a write at most.
 
-use merpati_protocol::ClientFrame;
+use merpati_protocol::{ClientFrame, ErrorCode};
 
-use super::Engine;
+use super::{Engine, Event};
 
 impl Engine {
     /// The server answered a publish, and holds `one_time_keys` of this device's one-time
@@ -20,6 +30,8 @@ impl Engine {
             return;
         };
         self.keys.published = true;
+        self.keys.first_publish_answered = true;
+        self.keys.publish_retry.served();
         // Answers come in the order the publishes went: once all are answered, the one that
         // carried the fallback key was too.
         self.keys.publishes_unanswered = self.keys.publishes_unanswered.saturating_sub(1);
@@ -62,6 +74,42 @@ impl Engine {
             one_time_keys,
             fallback_key,
         });
+    }
+
+    /// An `Error` naming no request arrived: returns whether it is the refusal of this
+    /// connection's first publish (see the module documentation), which is then answered.
+    /// One refused for now, or a refusal that may be a later publish's, has the publish sent
+    /// again after a wait; one refused as it is (a device key another account holds) is said.
+    pub(super) fn on_publish_refused(&mut self, code: ErrorCode) -> bool {
+        let first = !self.keys.first_publish_answered && self.keys.publishes_unanswered > 0;
+        if first {
+            self.keys.first_publish_answered = true;
+            self.keys.publishes_unanswered -= 1;
+        }
+        let maybe_a_publish = first || (!self.keys.published && self.keys.publishes_unanswered > 0);
+        if code == ErrorCode::TooManyRequests && maybe_a_publish {
+            if !self.keys.publish_retry.is_waiting() {
+                self.keys.publish_retry.refused(self.now_ms);
+            }
+        } else if first {
+            self.events.push(Event::RequestFailed {
+                request: None,
+                code,
+            });
+        }
+        first
+    }
+
+    /// The clock reached the time a refused publish is to be sent again: sent, binding the
+    /// connection as the first did, unless one was accepted meanwhile (the refusal was
+    /// another frame's).
+    pub(super) fn retry_publish_if_due(&mut self) {
+        if self.keys.publish_retry.take_due(self.now_ms)
+            && !self.keys.published
+            && self.is_authenticated()
+        {
+            self.publish_keys(true);
+        }
     }
 
     /// Others' claims left this device short: tops up its one-time keys and, when its

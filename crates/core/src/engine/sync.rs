@@ -7,9 +7,10 @@
 //! again: the server refuses a sync before it writes any chat, and from `Welcome` on pushes
 //! every change to the account's chats to this session too, so a chat named at any point since
 //! is the account's unless a push said otherwise. A refusal names no request, and may have been
-//! another frame's (`PublishKeys` and `SetPrivacy` have none either), so the sync asked again
-//! may be one the server is serving already: started afresh, the listing would lack what that
-//! sync named before it was asked again, and its `SyncDone` would take those groups for left.
+//! another frame's (a `SetPrivacy` sent before the sync has none either; the first publish's
+//! refusal is told apart, `publishing`), so the sync asked again may be one the server is
+//! serving already: started afresh, the listing would lack what that sync named before it was
+//! asked again, and its `SyncDone` would take those groups for left.
 
 use std::collections::BTreeSet;
 

@@ -24,7 +24,7 @@ mod receiving;
 mod requests;
 // The end-to-end key flow's own rules: refusals, the backup, publishing keys.
 mod key_flow;
-// Refused for now while catching up: a sync asked again keeps what the first one named.
+// Refused for now while catching up: the first publish sent again, a sync asked again.
 mod refused_for_now;
 // To-device messages acknowledged in batches, each after its key is stored, none lost.
 mod to_device_done;

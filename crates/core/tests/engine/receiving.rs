@@ -149,6 +149,12 @@ fn a_gap_is_fetched_from_the_last_contiguous_sequence() {
 #[test]
 fn a_gap_whose_page_was_refused_for_now_is_asked_for_again_in_time() {
     let mut engine = online_alice();
+    // The device's publish went first, and was answered first: a refusal naming no request
+    // that comes before that answer is the publish's.
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    let _ = engine.take_step();
     engine.handle_frame(ServerFrame::Message(message(1, BOB, "satu")));
     engine.handle_frame(ServerFrame::Message(message(3, BOB, "tiga")));
     let fetch = ClientFrame::Fetch {

@@ -510,6 +510,10 @@ fn a_sync_refused_for_now_is_asked_again_later_and_the_connection_catches_up() {
         session_token: Some([5; 32]),
     });
     assert_eq!(syncs(&take_frames(&mut engine)), 1);
+    // The device's publish went first, and is answered first.
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
     // The account's syncs cost more than it has left: refused, not served.
     engine.handle_frame(ServerFrame::Error {
         request: None,

@@ -329,6 +329,12 @@ fn a_privacy_change_refused_for_now_is_sent_again_on_the_same_connection() {
         share_presence: true,
     };
     let mut engine = online_alice();
+    // The device's publish went first, and was answered first: a refusal naming no request
+    // that comes before that answer is the publish's.
+    engine.handle_frame(ServerFrame::KeysPublished {
+        one_time_keys: merpati_core::e2e::ONE_TIME_KEY_TARGET,
+    });
+    let _ = engine.take_step();
     engine.set_privacy(private);
     assert_eq!(engine.take_step().frames, vec![set_privacy(private)]);
     engine.handle_frame(ServerFrame::Error {
