@@ -2,9 +2,9 @@
 //! keys topped up as others claim them, a handed-out fallback key replaced.
 //!
 //! A key counts as published once the server has answered the publish that carried it: a
-//! publish lost with its connection (or dropped by the shell after a failed store write)
-//! never reached the directory. One-time keys need nothing more — the directory's count in
-//! `KeysPublished` asks for new ones — but a fallback key is never asked for again, so the
+//! publish lost with its connection, or refused, never reached the directory. One-time keys
+//! need nothing more — the directory's count in `KeysPublished` asks for new ones — but a
+//! fallback key is never asked for again, so the
 //! device keeps it (`DeviceCrypto::unconfirmed_fallback_key`) and sends it with the next
 //! connection's first publish until the server has answered one that carried it.
 //!
