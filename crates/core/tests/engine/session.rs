@@ -27,6 +27,16 @@ fn next_connection(engine: &mut Engine) -> Vec<ClientFrame> {
     take_frames(engine)
 }
 
+/// An engine restored from alice's stored account: its next connection resumes the session.
+fn restored_alice() -> Engine {
+    let mut engine = Engine::new();
+    engine.restore(StoredState {
+        account: Some(stored_account()),
+        ..StoredState::default()
+    });
+    engine
+}
+
 fn refuse_sign_in(engine: &mut Engine, code: ErrorCode) -> Vec<Event> {
     refused_sign_in(engine, code).0
 }
@@ -179,11 +189,7 @@ fn a_wrong_passphrase_is_reported_and_not_tried_again() {
 
 #[test]
 fn a_busy_server_keeps_the_session_and_the_next_connection_resumes_it() {
-    let mut engine = Engine::new();
-    engine.restore(StoredState {
-        account: Some(stored_account()),
-        ..StoredState::default()
-    });
+    let mut engine = restored_alice();
     assert_eq!(resumes_with(&next_connection(&mut engine)), Some([5; 32]));
 
     assert_eq!(
@@ -217,11 +223,7 @@ fn every_transient_refusal_keeps_the_session() {
         ErrorCode::Internal,
     ] {
         assert!(code.is_transient());
-        let mut engine = Engine::new();
-        engine.restore(StoredState {
-            account: Some(stored_account()),
-            ..StoredState::default()
-        });
+        let mut engine = restored_alice();
         let _ = next_connection(&mut engine);
         assert_eq!(
             refuse_sign_in(&mut engine, code),
@@ -237,11 +239,7 @@ fn every_transient_refusal_keeps_the_session() {
 
 #[test]
 fn an_expired_session_is_dropped() {
-    let mut engine = Engine::new();
-    engine.restore(StoredState {
-        account: Some(stored_account()),
-        ..StoredState::default()
-    });
+    let mut engine = restored_alice();
     let _ = next_connection(&mut engine);
     assert_eq!(
         refuse_sign_in(&mut engine, ErrorCode::SessionExpired),
@@ -256,11 +254,7 @@ fn an_expired_session_is_dropped() {
 /// the same session); the shell is told it is the version, not that the sign-in failed.
 #[test]
 fn a_server_of_another_version_leaves_the_session_to_the_next_app() {
-    let mut engine = Engine::new();
-    engine.restore(StoredState {
-        account: Some(stored_account()),
-        ..StoredState::default()
-    });
+    let mut engine = restored_alice();
     let _ = next_connection(&mut engine);
     assert_eq!(
         refuse_sign_in(&mut engine, ErrorCode::UnsupportedVersion),
@@ -437,11 +431,7 @@ fn a_session_ended_from_another_device_signs_this_one_out() {
 
 #[test]
 fn a_token_rotated_on_resume_is_stored_and_resumed_with_from_then_on() {
-    let mut engine = Engine::new();
-    engine.restore(StoredState {
-        account: Some(stored_account()),
-        ..StoredState::default()
-    });
+    let mut engine = restored_alice();
     assert_eq!(resumes_with(&next_connection(&mut engine)), Some([5; 32]));
     engine.handle_frame(ServerFrame::Welcome {
         me: member(ALICE, "alice"),
@@ -461,11 +451,7 @@ fn a_token_rotated_on_resume_is_stored_and_resumed_with_from_then_on() {
 
 #[test]
 fn a_tab_resumes_with_the_token_another_tab_stored_after_a_rotation() {
-    let mut engine = Engine::new();
-    engine.restore(StoredState {
-        account: Some(stored_account()),
-        ..StoredState::default()
-    });
+    let mut engine = restored_alice();
     let mut rotated = stored_account();
     rotated.session_token = [8; 32];
     engine.adopt_stored_session_token(&rotated);
