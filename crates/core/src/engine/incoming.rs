@@ -53,7 +53,11 @@ impl Engine {
             } => self.on_send_failed(client_msg_id, code),
             ServerFrame::Message(message) => {
                 let chat_id = message.chat_id;
-                self.insert_messages(chat_id, vec![message], false);
+                if self.chats.contains_key(&chat_id) {
+                    self.insert_messages(chat_id, vec![message], false);
+                } else {
+                    self.hold_early(message);
+                }
             }
             ServerFrame::Page {
                 chat_id,
@@ -241,6 +245,7 @@ impl Engine {
         chat.info = info;
         chat.info.read = read;
         self.writes.push(StoreWrite::PutChat(chat.record()));
+        self.take_in_early(chat_id);
         self.chat_ready(request, chat_id);
         self.send_outbox();
     }
@@ -337,7 +342,12 @@ impl Engine {
 
     /// Inserts messages going forward, persists what is new, and asks for whatever a gap or
     /// an unfinished page leaves missing.
-    fn insert_messages(&mut self, chat_id: ChatId, messages: Vec<MessageRecord>, more: bool) {
+    pub(super) fn insert_messages(
+        &mut self,
+        chat_id: ChatId,
+        messages: Vec<MessageRecord>,
+        more: bool,
+    ) {
         if !self.chats.contains_key(&chat_id) {
             return;
         }

@@ -33,6 +33,7 @@
 //! - `privacy`: the privacy settings and blocking.
 //! - `groups`: group administration: adding, removing, renaming, admins, leaving.
 //! - `drafts`: what the person typed and has not sent, per chat.
+//! - `early`: a message of a chat not described yet (someone just added), held for it.
 //! - `keys`: the end-to-end key flow (device lists, one-time keys, key shares) and opening
 //!   messages; `key_backup`: the key backup as the flow moves it; `to_device_done`: the
 //!   to-device messages processed, acknowledged in batches.
@@ -48,6 +49,7 @@ mod actions;
 mod attachments;
 mod devices;
 mod drafts;
+mod early;
 mod epochs;
 mod groups;
 mod incoming;
@@ -165,6 +167,8 @@ pub struct Engine {
     nonce: Option<[u8; 32]>,
     /// Whether the connection is still there ([`liveness`]).
     liveness: liveness::Liveness,
+    /// Messages of chats not yet described on this connection ([`early`]).
+    early: early::Early,
     chats: BTreeMap<ChatId, ChatState>,
     outbox: Vec<OutboxEntry>,
     next_order: u64,
@@ -289,6 +293,7 @@ impl Engine {
             old_epoch_in_store: false,
             nonce: None,
             liveness: liveness::Liveness::default(),
+            early: early::Early::new(),
             chats: BTreeMap::new(),
             outbox: Vec::new(),
             next_order: 1,

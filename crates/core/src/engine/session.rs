@@ -219,6 +219,7 @@ impl Engine {
         self.privacy_retry = super::retry::Retry::default();
         self.page_retry = super::retry::Retry::default();
         self.sent_this_connection.clear();
+        self.early.clear();
         self.liveness_connected();
         self.phase = Phase::AwaitingChallenge;
         self.views_changed = true;

@@ -8,8 +8,8 @@ use merpati_core::{Engine, MemoryStore, MessageLock, Store};
 use merpati_protocol::{ChatId, ClientFrame, ClientMsgId, Epoch, ErrorCode, Seq, ServerFrame};
 
 use crate::support::alice::{
-    BOB, CHAT, apply, caught_up_alice, chat_info, message, online_alice, published_alice,
-    reconnect, reload, take_frames,
+    ALICE, BOB, CHAT, apply, caught_up_alice, challenged_alice, chat_info, member, message,
+    online_alice, published_alice, reconnect, reload, take_frames,
 };
 
 /// The sequence numbers of the chat's timeline, in order.
@@ -531,5 +531,34 @@ fn a_message_waiting_in_a_chat_whose_id_a_new_epoch_gave_to_another_goes_nowhere
             |write| matches!(write, merpati_core::StoreWrite::RemoveOutbox(gone) if *gone == id)
         ),
         "nor comes back after a reload"
+    );
+}
+
+/// bob's message is committed just after alice is added to the chat, and its fan-out reaches
+/// her before the chat's description does: it is held, not dropped, and shows once the chat
+/// comes — the description names a head just before it, so nothing else would ask for it.
+#[test]
+fn a_message_that_comes_before_its_chat_shows_once_the_chat_comes() {
+    let mut engine = challenged_alice("correct horse battery");
+    engine.handle_frame(ServerFrame::Welcome {
+        me: member(ALICE, "alice"),
+        session_token: Some([5; 32]),
+    });
+    engine.handle_frame(ServerFrame::SyncDone);
+    let _ = engine.take_step();
+
+    engine.handle_frame(ServerFrame::Message(message(12, BOB, "selamat datang")));
+    assert!(
+        engine.timeline(CHAT).is_empty(),
+        "no chat to show it in yet"
+    );
+    engine.handle_frame(ServerFrame::Chat {
+        request: None,
+        chat: chat_info(11),
+    });
+    assert!(
+        seqs(&engine).contains(&Some(Seq(12))),
+        "shown with its chat: {:?}",
+        seqs(&engine)
     );
 }
