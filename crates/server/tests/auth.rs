@@ -435,8 +435,8 @@ async fn an_accounts_random_salt_is_handed_out_and_a_name_nobody_has_gets_a_stea
 }
 
 /// A browser cannot send WebSocket pings: a signed-in client asks with `Ping` whether the
-/// server is still there, and hears `Pong`. Not before signing in, where only a sign-in (or a
-/// salt lookup) is answered.
+/// server is still there, and hears `Pong`, once a second at most. Not before signing in,
+/// where only a sign-in (or a salt lookup) is answered.
 #[tokio::test]
 async fn a_signed_in_client_that_pings_hears_a_pong() {
     let server = TestServer::start().await;
@@ -452,5 +452,14 @@ async fn a_signed_in_client_that_pings_hears_a_pong() {
     let (mut alice, _, _) = server.signed_up("alice").await;
     alice.send(&ClientFrame::Ping).await;
     assert_eq!(alice.recv().await, ServerFrame::Pong);
+    // One a second at most: a Ping sent at once is not answered (and not refused). What is
+    // answered next is the request after it.
+    alice.send(&ClientFrame::Ping).await;
+    alice
+        .send(&ClientFrame::ListSessions {
+            request: merpati_protocol::RequestId(7),
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerFrame::Sessions { .. }));
     server.stop().await;
 }

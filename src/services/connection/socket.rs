@@ -134,15 +134,30 @@ async fn session(inner: &Rc<Inner>, generation: u64, backoff: &mut Backoff) {
     let number = inner.sockets_opened.get().wrapping_add(1);
     inner.sockets_opened.set(number);
     *inner.outgoing.borrow_mut() = Some((number, sender));
-    {
-        let mut engine = inner.engine.borrow_mut();
-        engine.on_connected();
-        // The silence the engine times (a server gone without a word) counts from now.
-        engine.advance_clock(clock::now_ms());
-    }
+    inner.engine.borrow_mut().on_connected();
     flush(inner).await;
+    // The engine times the server's silence (a connection gone without a word) only while this
+    // loop listens: from now, and again once what came is handled and stored, or a question
+    // went out — not while it stores, nor in a tab frozen with frames waiting, which are read
+    // before the time is looked at (`select_biased!`). What this side sends does not count.
+    inner.engine.borrow_mut().listening(clock::now_ms());
     loop {
-        futures::select! {
+        let due = inner.engine.borrow().liveness_due_ms();
+        let silence = async move {
+            match due {
+                Some(at) => {
+                    let wait = at.saturating_sub(clock::now_ms());
+                    gloo_timers::future::TimeoutFuture::new(
+                        u32::try_from(wait).unwrap_or(u32::MAX),
+                    )
+                    .await;
+                }
+                None => futures::future::pending::<()>().await,
+            }
+        }
+        .fuse();
+        futures::pin_mut!(silence);
+        futures::select_biased! {
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Bytes(bytes))) => {
                     if inner.generation.get() != generation {
@@ -159,6 +174,7 @@ async fn session(inner: &Rc<Inner>, generation: u64, backoff: &mut Backoff) {
                                 engine.handle_frame(frame);
                             }
                             flush(inner).await;
+                            inner.engine.borrow_mut().listening(clock::now_ms());
                             let phase = inner.engine.borrow().connection_phase();
                             // `SyncDone` only puts the engine online: nothing to flush, so
                             // no flush tells the app (a quiet reload stayed "connecting").
@@ -181,9 +197,15 @@ async fn session(inner: &Rc<Inner>, generation: u64, backoff: &mut Backoff) {
                         break;
                     }
                 }
-                // The client let go of this connection (sign-out, new sign-in, auth failure).
+                // The client let go of this connection (sign-out, new sign-in, auth failure,
+                // the server gone silent).
                 None => break,
             },
+            () = silence => {
+                inner.engine.borrow_mut().check_liveness(clock::now_ms());
+                flush(inner).await;
+                inner.engine.borrow_mut().listening(clock::now_ms());
+            }
         }
     }
     let mut slot = inner.outgoing.borrow_mut();

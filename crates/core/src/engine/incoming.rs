@@ -118,6 +118,9 @@ impl Engine {
             self.on_sign_in_refused(code);
             return;
         }
+        if request.is_none() {
+            self.liveness_refused(code);
+        }
         if request.is_none() && self.on_publish_refused(code) {
             return;
         }

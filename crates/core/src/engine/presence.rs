@@ -36,7 +36,6 @@ impl Engine {
         self.retry_pages_if_due();
         self.retry_privacy_if_due();
         self.send_to_device_done_if_due();
-        self.check_liveness();
     }
 
     /// The person is typing in the chat: tells the others, at most once per
@@ -69,10 +68,10 @@ impl Engine {
     }
 
     /// When the engine next needs the clock (milliseconds since the Unix epoch): the next "typing…"
-    /// goes away, a refused publish, key request, sync or page is to be tried again, the to-device
-    /// messages processed are to be acknowledged, or a silent server is to be asked whether
-    /// it is there. The shell calls
+    /// goes away, a refused publish, key request, sync or page is to be tried again, or the
+    /// to-device messages processed are to be acknowledged. The shell calls
     /// [`Engine::advance_clock`] then, and reads the views again. `None`: nothing is timed.
+    /// (Whether the connection is still there is timed apart: [`Engine::liveness_due_ms`].)
     pub fn next_clock_change_ms(&self) -> Option<u64> {
         self.chats
             .values()
@@ -88,7 +87,6 @@ impl Engine {
             .chain(self.page_retry.at_ms())
             .chain(self.privacy_retry.at_ms())
             .chain(self.keys.done.due_ms())
-            .chain(self.liveness_due_ms())
             .min()
     }
 

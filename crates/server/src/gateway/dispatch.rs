@@ -25,6 +25,9 @@ use crate::storage::{Position, Refers};
 /// Malformed frames tolerated in one session; the last one closes it.
 const MAX_MALFORMED: u32 = 10;
 
+/// The least time between two `Ping`s answered on a connection.
+const PONG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The request id a client frame carries, if any.
 fn request_of(frame: &ClientFrame) -> Option<RequestId> {
     match frame {
@@ -195,10 +198,7 @@ impl<S: FrameSocket> Session<S> {
                 blocked,
             } => Box::pin(self.set_blocked(&me, request, user, blocked)).await,
             ClientFrame::Logout => Box::pin(self.logout()).await,
-            ClientFrame::Ping => {
-                self.write_frame(&ServerFrame::Pong).await?;
-                Ok(Flow::Continue)
-            }
+            ClientFrame::Ping => Box::pin(self.pong()).await,
             ClientFrame::RemoveMember {
                 request,
                 chat_id,
@@ -237,6 +237,23 @@ impl<S: FrameSocket> Session<S> {
                 Box::pin(self.fetch_backup(&me, request, after)).await
             }
         }
+    }
+
+    /// Answers `Ping` — at most once a second on a connection: one asked sooner (the app asks
+    /// after 15 s of silence at the soonest) goes unanswered, so that a client cannot have
+    /// the server write to it as fast as it sends. Touches no storage and costs no allowance:
+    /// refused, it would be taken for the refusal of something else.
+    async fn pong(&mut self) -> Result<Flow, Gone> {
+        let now = Instant::now();
+        if self
+            .ponged_at
+            .is_some_and(|at| now.duration_since(at) < PONG_INTERVAL)
+        {
+            return Ok(Flow::Continue);
+        }
+        self.ponged_at = Some(now);
+        self.write_frame(&ServerFrame::Pong).await?;
+        Ok(Flow::Continue)
     }
 
     /// Appends a `Send` or `SendDeletion` if the send rate allows it now, else holds it.

@@ -126,9 +126,8 @@ fn cost_of(frame: &ClientFrame) -> Cost {
         | ClientFrame::ListSessions { .. } => Cost::Read(1),
         // Whether the two share a 1:1 chat, then (if the account is offline) its presence.
         ClientFrame::WatchPresence { user: Some(_) } => Cost::Read(1),
-        // Touches no storage, but is answered: paced as a read, so that a client cannot have
-        // the server write to it as fast as it sends.
-        ClientFrame::Ping => Cost::Read(1),
+        // Touches no storage; answered once a second at most (`dispatch`).
+        ClientFrame::Ping => Cost::Free,
         ClientFrame::ToDeviceDone { ids } => {
             let started = ids.len().div_ceil(TO_DEVICE_IDS_PER_WRITE).max(1);
             Cost::Write(u32::try_from(started).unwrap_or(u32::MAX))

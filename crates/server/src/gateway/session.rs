@@ -130,6 +130,8 @@ pub(super) struct Session<S> {
     pub(super) failed_sign_ins: u32,
     /// `LookUpSalt` answered on this connection.
     pub(super) salt_lookups: u32,
+    /// When a `Ping` was last answered on this connection (one a second at most).
+    pub(super) ponged_at: Option<Instant>,
     /// Requests refused past the account's allowance since the client last waited as told.
     pub(super) refusals: Refusals,
     /// A request failed for the server's own reason (its database: a full disk, PostgreSQL
@@ -227,6 +229,7 @@ impl Gateway {
                     malformed_frames: 0,
                     failed_sign_ins: 0,
                     salt_lookups: 0,
+                    ponged_at: None,
                     refusals: Refusals::default(),
                     storage_failed: false,
                     append_fence: AppendFence::default(),
