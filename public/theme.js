@@ -12,9 +12,16 @@ try {
   // Storage refused (a privacy mode): the device's theme it is.
 }
 // Another tab of this browser chose a theme: this one shows it too, at once. Or a language
-// (crates/page/src/language.rs): this one starts again in it, as the choosing tab did — the
-// outbox and the drafts are stored, so nothing is lost.
+// (crates/page/src/language.rs): this one starts again in it, as the choosing tab did — but
+// only once out of sight, so that what is on screen (an edit, a reply being written, the
+// search) is not taken from under the person; the outbox and the drafts are stored.
+const reloadWhenHidden = () => {
+  if (document.hidden) location.reload();
+};
 addEventListener("storage", (event) => {
   if (event.key === "merpati.theme") show(event.newValue);
-  else if (event.key === "merpati.language") location.reload();
+  else if (event.key === "merpati.language") {
+    reloadWhenHidden();
+    document.addEventListener("visibilitychange", reloadWhenHidden);
+  }
 });

@@ -506,6 +506,15 @@ async fn a_refusal_in_a_chat_on_a_phone_shows_over_the_chat() -> Result<(), Harn
         phone.shown_box(".chat-list").await?.is_null(),
         "the list stays hidden"
     );
+    // Words about that chat do not follow the person out of it, nor into the next.
+    phone.click("chat-back").await?;
+    phone.find("chat-list-item").await?;
+    assert!(
+        phone
+            .shown_box("[data-testid=request-error]")
+            .await?
+            .is_null()
+    );
     phone.close().await?;
     Ok(())
 }

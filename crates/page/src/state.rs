@@ -534,13 +534,16 @@ impl AppContext {
 
     /// Shows a chat (it is marked read); it is on screen once the worker's view says so.
     pub fn open_chat(self, chat: ChatId) {
-        // Words about an action in the chat left behind do not belong to the next one.
+        // Words about an action in the chat left behind, or a request made before, do not
+        // belong to the next one (on a phone they would show over it).
         self.action_error.set(None);
+        self.request_error.set(None);
         self.send(Command::OpenChat(Some(chat)));
     }
 
     /// Back to the chat list.
     pub fn close_chat(self) {
+        self.request_error.set(None);
         self.send(Command::OpenChat(None));
     }
 
