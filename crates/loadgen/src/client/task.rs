@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use merpati_core::{
-    Engine, Event, MemoryStore, RequestError, Step, Store, StoredState, TimelineItem,
-    crypto::AccountKey, reconnect::Backoff,
+    ConnectionPhase, Engine, Event, MemoryStore, RequestError, Step, Store, StoredState,
+    TimelineItem, crypto::AccountKey, reconnect::Backoff,
 };
 use merpati_protocol::{ChatId, ErrorCode, RequestId, ServerFrame, decode, encode};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -109,6 +109,9 @@ pub(super) async fn run(
             task.engine.on_connected();
             task.report_phase();
             task.session(socket, &mut inbox).await;
+            // Whether the connection lasted long enough to start the waits over is the core's
+            // rule (`Backoff::disconnected`), as in the app.
+            task.backoff.disconnected(now_ms());
             task.engine.on_disconnected();
             task.carry_out_step(None).await;
         }
@@ -180,11 +183,24 @@ impl ClientTask {
     async fn session(&mut self, socket: Socket, inbox: &mut mpsc::UnboundedReceiver<Command>) {
         let (mut sink, mut stream) = socket.split();
         loop {
+            // The engine's timed work — a refused request asked again, to-device messages
+            // acknowledged in batches — waits for its clock, told as the app tells it.
+            let due = self.engine.next_clock_change_ms();
+            let clock = async move {
+                match due {
+                    Some(at) => {
+                        let wait = at.saturating_sub(now_ms());
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 received = stream.next() => match received {
                     Some(Ok(Message::Binary(bytes))) => match decode::<ServerFrame>(&bytes) {
                         Ok(frame) => {
                             self.record(&frame);
+                            self.engine.advance_clock(now_ms());
                             self.engine.handle_frame(frame)
                         }
                         Err(error) => tracing::warn!(%error, "undecodable frame from the server"),
@@ -193,6 +209,10 @@ impl ClientTask {
                     Some(Ok(_)) => {}
                 },
                 command = inbox.recv() => self.command(command),
+                () = clock => self.engine.advance_clock(now_ms()),
+            }
+            if self.engine.connection_phase() == ConnectionPhase::Online {
+                self.backoff.online(now_ms());
             }
             if self.carry_out_step(Some(&mut sink)).await == After::Close || self.stopping {
                 let _ = sink.close().await;
@@ -260,7 +280,6 @@ impl ClientTask {
     fn handle_event(&mut self, event: Event) -> After {
         match event {
             Event::SignedIn(_) => {
-                self.backoff.reset();
                 self.status.send_modify(|status| status.signed_in = true);
             }
             Event::AuthFailed(code) => {
@@ -276,13 +295,15 @@ impl ClientTask {
                 return After::Close;
             }
             Event::ConnectionLost => {
-                // This client does not tell the engine the time, so it never says this; a
-                // shell that did would connect again, as after any drop.
+                // Said only to a shell that times the server's silence (`check_liveness`);
+                // this one has WebSocket pings. Connect again, as after any drop.
                 return After::Close;
             }
             Event::OutOfDate => {
+                // The engine keeps its credentials (an app would reload): this client stops.
                 self.status
                     .send_modify(|status| status.auth_error = Some(ErrorCode::UnsupportedVersion));
+                self.stopping = true;
                 return After::Close;
             }
             Event::SessionExpired => {
@@ -341,11 +362,7 @@ impl ClientTask {
         match command {
             None | Some(Command::Stop) => self.stopping = true,
             Some(Command::Write { writing, reply }) => {
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|since| since.as_millis() as u64)
-                    .unwrap_or_default();
-                let _ = reply.send(writing(&mut self.engine, now_ms));
+                let _ = reply.send(writing(&mut self.engine, now_ms()));
             }
             Some(Command::Chat { request, reply }) => match self.chat_request(request) {
                 Ok(request) => {
@@ -448,6 +465,14 @@ impl ClientTask {
             changed
         });
     }
+}
+
+/// Milliseconds since the Unix epoch: the clock the engine times its retries and batches by.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 fn random_u32() -> u32 {
