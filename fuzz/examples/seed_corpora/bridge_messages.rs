@@ -211,6 +211,7 @@ pub fn updates() -> Vec<Update> {
             am_admin: false,
             blocked: false,
             draft: None,
+            draft_taken: 2,
             reveal: Some("00ff".into()),
         }),
         privacy: Privacy::default(),

@@ -146,6 +146,7 @@ pub fn client_frames() -> Vec<ClientFrame> {
             seq: Seq(4),
         },
         ClientFrame::Logout,
+        ClientFrame::Ping,
         ClientFrame::PublishKeys {
             device: device_keys(),
             device_proof: Some(vec![6; 64]),
@@ -366,6 +367,7 @@ pub fn server_frames() -> Vec<ServerFrame> {
         },
         ServerFrame::SessionEnded { request },
         ServerFrame::SignedOut,
+        ServerFrame::Pong,
         ServerFrame::Salt {
             username: name("alice"),
             kdf_salt: Some([5; 16]),
