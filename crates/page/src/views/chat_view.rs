@@ -11,8 +11,9 @@ use merpati_protocol::{ChatId, ChatKind, Presence};
 use merpati_words::{Count, Text, t, tn};
 use wasm_bindgen::JsCast;
 
-use super::attachment::{FileActions, PhotoViewer, files_of};
+use super::attachment::{FileActions, PhotoViewer};
 use super::chat_members::ChatMembers;
+use super::chat_section::{details_open, section_listener};
 use super::chat_security::{KeyChangeBanner, SafetyNumber};
 use super::composer::{Composer, Composing};
 use super::emoji_picker::{EmojiPicker, EmojiSource};
@@ -21,27 +22,6 @@ use super::message_menu::MenuChoice;
 use super::receipts::MessageReceiptsPanel;
 use super::signals::{PresenceLine, TypingIndicator};
 use crate::focus;
-
-/// Where `localStorage` says the chat's details were folded (set) or not (absent).
-const DETAILS_FOLDED: &str = "merpati.details-folded";
-
-/// Whether the chat's details start open: as last chosen, in this tab or another.
-fn details_open() -> bool {
-    crate::local_storage()
-        .and_then(|storage| storage.get_item(DETAILS_FOLDED).ok().flatten())
-        .is_none()
-}
-
-/// Keeps whether the chat's details are `open`, for the next chat's to start so.
-fn remember_details(open: bool) {
-    if let Some(storage) = crate::local_storage() {
-        let _ = if open {
-            storage.remove_item(DETAILS_FOLDED)
-        } else {
-            storage.set_item(DETAILS_FOLDED, "1")
-        };
-    }
-}
 
 /// What the person did to a message (ids in hex, as `data-msg-id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,52 +520,6 @@ pub fn ChatView(
             }}
         </section>
     }
-}
-
-/// What pasting or dropping files onto the chat does: sends them (where the page can), and
-/// marks the chat while files are dragged over it. And what folding the chat's details does:
-/// remembers it, for the next chat opened.
-fn section_listener(
-    section: NodeRef<Section>,
-    actions: Option<FileActions>,
-) -> wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)> {
-    wasm_bindgen::closure::Closure::new(move |event: web_sys::Event| {
-        let kind = event.type_();
-        if kind == "toggle" {
-            // Only an element toggles, and only the chat's details count here (a popover inside the
-            // chat would toggle too).
-            if let Some(details) = event.target() {
-                let details = details.unchecked_ref::<web_sys::Element>();
-                if details.class_name() == "chat-info" {
-                    remember_details(details.has_attribute("open"));
-                }
-            }
-            return;
-        }
-        let files = if let Some(paste) = event.dyn_ref::<web_sys::ClipboardEvent>() {
-            files_of(paste.clipboard_data().and_then(|data| data.files()))
-        } else if let Some(drag) = event.dyn_ref::<web_sys::DragEvent>() {
-            let dragging = kind == "dragover";
-            if let Some(section) = section.get_untracked() {
-                let _ = section.class_list().toggle_with_force("dragging", dragging);
-            }
-            if dragging {
-                // Taking the drag over is what lets the drop land here.
-                event.prevent_default();
-            }
-            if kind == "drop" {
-                files_of(drag.data_transfer().and_then(|data| data.files()))
-            } else {
-                Vec::new()
-            }
-        } else {
-            Vec::new()
-        };
-        if let Some(actions) = actions.as_ref().filter(|_| !files.is_empty()) {
-            event.prevent_default();
-            actions.send.run(files);
-        }
-    })
 }
 
 /// Gives the focus to the message `id` (hex) in `section`, if it is on screen.

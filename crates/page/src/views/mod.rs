@@ -8,7 +8,8 @@
 //! - [`attachment`]: a photo or file in a message, its progress, and the photo viewer.
 //! - [`auth`]: the sign-in / sign-up form.
 //! - [`chat_list`]: the chats, latest activity first, with unread badges.
-//! - [`chat_view`]: one chat: header, message list, composer.
+//! - [`chat_view`]: one chat: header, message list, composer; `chat_section`, what its
+//!   section hears (files pasted or dropped, its details folded).
 //! - [`chat_security`]: a 1:1 chat's safety number, and the key-change banner.
 //! - [`chat_members`]: a group's members, removing one, leaving.
 //! - [`message_list`]: the messages of a chat, scrolled to the newest, loading older at the top.
@@ -28,6 +29,7 @@ pub mod attachment;
 pub mod auth;
 pub mod chat_list;
 pub mod chat_members;
+mod chat_section;
 pub mod chat_security;
 pub mod chat_view;
 pub mod composer;
