@@ -8,7 +8,8 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::fixture::{OTHER_ID, OWN_ID, menu_open, mounted_chat, recorded, row};
 use crate::page::{
-    composer, find, find_all, find_in, focused_testid, key, message, mouse, text, type_into, until,
+    choose, composer, find, find_all, find_in, focused_testid, key, message, mouse, text,
+    type_into, until,
 };
 
 #[wasm_bindgen_test]
@@ -84,10 +85,7 @@ async fn a_reply_shows_what_it_answers_in_the_composer_and_sends_a_reply() {
         "the composer starts from the draft"
     );
     let other = message(&chat.root, OTHER_ID);
-    mouse(&other, "contextmenu");
-    leptos::task::tick().await;
-    find(&other, "message-reply").click();
-    leptos::task::tick().await;
+    choose(&other, "message-reply").await;
     let banner = find(&chat.root, "composer-reply");
     assert!(text(&banner).contains("budi"), "{}", text(&banner));
     assert!(text(&banner).contains("kapan datang?"));
@@ -97,10 +95,7 @@ async fn a_reply_shows_what_it_answers_in_the_composer_and_sends_a_reply() {
     leptos::task::tick().await;
     assert!(find_in(&chat.root, "composer-reply").is_none());
 
-    mouse(&other, "contextmenu");
-    leptos::task::tick().await;
-    find(&other, "message-reply").click();
-    leptos::task::tick().await;
+    choose(&other, "message-reply").await;
     type_into(&input, "besok pagi");
     leptos::task::tick().await;
     find(&chat.root, "composer-send").click();
@@ -126,10 +121,7 @@ async fn an_edit_puts_the_text_in_the_composer_and_sends_the_new_text() {
     let chat = mounted_chat(Ok(()));
     leptos::task::tick().await;
     let own = message(&chat.root, OWN_ID);
-    mouse(&own, "contextmenu");
-    leptos::task::tick().await;
-    find(&own, "message-edit").click();
-    leptos::task::tick().await;
+    choose(&own, "message-edit").await;
     let input = composer(&chat.root);
     find(&chat.root, "composer-editing");
     until("the message's text in the composer", 2_000.0, || {
@@ -153,10 +145,7 @@ async fn an_edit_puts_the_text_in_the_composer_and_sends_the_new_text() {
     );
     assert!(find_in(&chat.root, "composer-editing").is_none());
 
-    mouse(&own, "contextmenu");
-    leptos::task::tick().await;
-    find(&own, "message-edit").click();
-    leptos::task::tick().await;
+    choose(&own, "message-edit").await;
     key(&input, "Escape", false);
     leptos::task::tick().await;
     assert!(
@@ -175,10 +164,7 @@ async fn a_refused_action_shows_its_words_in_the_composer() {
     let chat = mounted_chat(Err("That message is not here any more".to_owned()));
     leptos::task::tick().await;
     let own = message(&chat.root, OWN_ID);
-    mouse(&own, "contextmenu");
-    leptos::task::tick().await;
-    find(&own, "message-delete").click();
-    leptos::task::tick().await;
+    choose(&own, "message-delete").await;
     assert_eq!(
         text(&find(&chat.root, "composer-error")),
         "That message is not here any more"
@@ -206,10 +192,7 @@ async fn what_was_typed_before_an_edit_comes_back_after_it() {
     leptos::task::tick().await;
     let own = message(&chat.root, OWN_ID);
     let edit = || async {
-        mouse(&own, "contextmenu");
-        leptos::task::tick().await;
-        find(&own, "message-edit").click();
-        leptos::task::tick().await;
+        choose(&own, "message-edit").await;
         until("the message's text in the composer", 2_000.0, || {
             input.value() == "sampai jumpa"
         })
@@ -267,10 +250,7 @@ async fn the_composer_follows_a_draft_another_tab_sent_or_changed_but_not_its_ow
     .await;
 
     let own = message(&chat.root, OWN_ID);
-    mouse(&own, "contextmenu");
-    leptos::task::tick().await;
-    find(&own, "message-edit").click();
-    leptos::task::tick().await;
+    choose(&own, "message-edit").await;
     until("the message's text in the composer", 2_000.0, || {
         input.value() == "sampai jumpa"
     })
@@ -308,10 +288,7 @@ async fn a_reply_to_a_message_deleted_meanwhile_keeps_what_was_typed() {
     leptos::task::tick().await;
     let input = composer(&chat.root);
     let other = message(&chat.root, OTHER_ID);
-    mouse(&other, "contextmenu");
-    leptos::task::tick().await;
-    find(&other, "message-reply").click();
-    leptos::task::tick().await;
+    choose(&other, "message-reply").await;
     type_into(&input, "iya, jam tujuh");
     leptos::task::tick().await;
     chat.rows.update(|rows| {
@@ -350,10 +327,7 @@ async fn a_reply_chosen_during_an_edit_starts_from_the_draft_not_the_edited_text
     })
     .await;
     let other = message(&chat.root, OTHER_ID);
-    mouse(&other, "contextmenu");
-    leptos::task::tick().await;
-    find(&other, "message-reply").click();
-    leptos::task::tick().await;
+    choose(&other, "message-reply").await;
     find(&chat.root, "composer-reply");
     until("the draft, not the edited text", 2_000.0, || {
         input.value() == "belum selesai"

@@ -69,6 +69,14 @@ pub(crate) fn key(target: &Element, key: &str, shift: bool) -> bool {
     target.dispatch_event(&event).expect("dispatched")
 }
 
+/// Opens `message`'s menu with a right-click and chooses its item `testid`.
+pub(crate) async fn choose(message: &Element, testid: &str) {
+    mouse(message, "contextmenu");
+    leptos::task::tick().await;
+    find(message, testid).click();
+    leptos::task::tick().await;
+}
+
 pub(crate) fn mouse(target: &Element, kind: &str) -> bool {
     let init = web_sys::MouseEventInit::new();
     init.set_bubbles(true);
